@@ -1,0 +1,27 @@
+//! Kinds of holder data. The kind is bound into the associated data of every ciphertext, so a
+//! sealed value of one kind can never be replayed as another (e.g. an attachment as an
+//! administrative record) even by someone who can write to the database.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    /// Administrative data of the holder (SPEC ID-1).
+    Administrative,
+    /// Metadata of an attachment (content type, size, plaintext hash).
+    AttachmentMeta,
+    /// The bytes of an attachment.
+    AttachmentContent,
+}
+
+impl ItemKind {
+    /// Stable tag, stored and bound into ciphertexts: never change an existing value.
+    pub const fn tag(self) -> &'static str {
+        match self {
+            ItemKind::Administrative => "administrative",
+            ItemKind::AttachmentMeta => "attachment_meta",
+            ItemKind::AttachmentContent => "attachment_content",
+        }
+    }
+}

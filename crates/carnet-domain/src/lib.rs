@@ -1,0 +1,13 @@
+//! Carnet's pure domain core.
+//!
+//! Types, rules and the clock every time-dependent rule reads. This crate does no I/O:
+//! no files, no network, no database, no system time except through [`clock::SystemClock`],
+//! which callers inject. Everything here is deterministic given a clock and property-testable.
+
+pub mod clock;
+pub mod id;
+pub mod item;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use id::{AttachmentId, HolderId};
+pub use item::ItemKind;

@@ -1,0 +1,349 @@
+//! One database handle over SQLite or PostgreSQL, and the migration runner.
+//!
+//! sqlx's `Any` driver lacks the uuid type, so instead of one generic driver we keep one
+//! *code path*: every query is written once, in SQL both engines accept (`$1` placeholders,
+//! BIGINT times), inside [`on_db!`] / [`on_tx!`], which expand the same expression once per
+//! engine with native types. DDL differences are confined to two tokens in the migrations.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, PgPool, Row, SqlitePool};
+
+use crate::error::StoreError;
+
+/// Which SQL engine a [`Db`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A database: for SQLite a single-connection writer pool plus a reader pool over one WAL
+/// file (one writer at a time is SQLite's model; a dedicated writer avoids SQLITE_BUSY);
+/// for PostgreSQL one pool serving both.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$p` bound to the pool for reads, whatever the engine.
+#[macro_export]
+macro_rules! on_db {
+    ($db:expr, $p:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite { read: $p, .. } => $body,
+            $crate::db::Db::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$t` bound to `&mut` the open transaction, whatever the engine.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $t:ident => $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Sqlite($t) => $body,
+            $crate::db::Tx::Postgres($t) => $body,
+        }
+    };
+}
+
+/// An open write transaction. Dropped without [`Tx::commit`], it rolls back.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+        .map_err(StoreError::db("commit"))
+    }
+}
+
+/// How to open a database.
+#[derive(Clone, Debug)]
+pub struct DbOptions {
+    /// Create the SQLite file if it does not exist. Servers pass `false` once a data
+    /// directory is initialised, so a lost database file is an error, not a silent new one.
+    pub create_if_missing: bool,
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            create_if_missing: false,
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A database URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            format!("{}{}{}", &url[..scheme_end + 3], masked, &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Db {
+    /// Opens `url` (`sqlite://PATH` or `postgres://...`).
+    pub async fn connect(url: &str, opts: &DbOptions) -> Result<Db, StoreError> {
+        let shown = redact_url(url);
+        let unreachable = |e: sqlx::Error| StoreError::Unreachable {
+            url: shown.clone(),
+            reason: e.to_string(),
+        };
+        if url.starts_with("sqlite:") {
+            let base = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Config(format!("bad database URL {shown}: {e}")))?
+                .journal_mode(SqliteJournalMode::Wal)
+                // S-30: FULL, not NORMAL: NORMAL in WAL mode may lose the last commits on
+                // power loss, and an acknowledged write must survive.
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+                .pragma("temp_store", "memory");
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(base.clone().create_if_missing(opts.create_if_missing))
+                .await
+                .map_err(unreachable)?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(opts.max_connections.max(1))
+                .acquire_timeout(opts.connect_timeout)
+                .connect_with(base.read_only(true))
+                .await
+                .map_err(unreachable)?;
+            Ok(Db::Sqlite { read, write })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let o = PgConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Config(format!("bad database URL {shown}: {e}")))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(opts.max_connections.max(1))
+                .acquire_timeout(opts.connect_timeout)
+                .connect_with(o)
+                .await
+                .map_err(unreachable)?;
+            Ok(Db::Postgres(pool))
+        } else {
+            Err(StoreError::Config(format!(
+                "unsupported database URL {shown}: use sqlite://PATH or postgres://USER@HOST/DB"
+            )))
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self {
+            Db::Sqlite { .. } => Engine::Sqlite,
+            Db::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        match self {
+            Db::Sqlite { write, .. } => write.begin().await.map(Tx::Sqlite),
+            Db::Postgres(p) => p.begin().await.map(Tx::Postgres),
+        }
+        .map_err(StoreError::db("begin"))
+    }
+
+    /// A round trip to the database (readiness probe).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_db!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))
+            .map_err(StoreError::db("ping"))
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// Applies the pending migrations of `set`, each in its own transaction, and checks that
+    /// the ones already applied are unchanged. Safe when several servers start at once: the
+    /// version row is inserted first, so a second server blocks on it, then sees it applied.
+    pub async fn migrate(&self, set: &MigrationSet) -> Result<Vec<i64>, StoreError> {
+        let table = set.table;
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS {table} (version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+             checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+        );
+        {
+            let mut tx = self.begin().await?;
+            on_tx!(&mut tx, t => sqlx::query(AssertSqlSafe(create.clone())).execute(&mut **t).await.map(|r| r.rows_affected()))
+                .map_err(StoreError::db("create migrations table"))?;
+            tx.commit().await?;
+        }
+        let mut applied_now = Vec::new();
+        for m in set.migrations {
+            let sql = m.render(self.engine());
+            let checksum = crate::crypto::sha256_hex(sql.as_bytes());
+            let select = format!("SELECT checksum FROM {table} WHERE version = $1");
+            let existing: Option<String> = on_db!(&self.writer(), p => {
+                sqlx::query(AssertSqlSafe(select.clone())).bind(m.version).fetch_optional(p).await
+                    .map(|r| r.map(|r| r.get::<String, _>(0)))
+            })
+            .map_err(StoreError::db("read migrations"))?;
+            if let Some(existing) = existing {
+                if existing != checksum {
+                    return Err(StoreError::Migration(format!(
+                        "migration {} ({}) was changed after it was applied",
+                        m.version, m.name
+                    )));
+                }
+                continue;
+            }
+            let mut tx = self.begin().await?;
+            let insert = format!(
+                "INSERT INTO {table} (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)"
+            );
+            let now = carnet_domain::Clock::now(&carnet_domain::SystemClock).as_micros();
+            let inserted = on_tx!(&mut tx, t => sqlx::query(AssertSqlSafe(insert))
+                .bind(m.version).bind(m.name).bind(&checksum).bind(now)
+                .execute(&mut **t).await.map(|r| r.rows_affected()));
+            if let Err(e) = inserted {
+                if is_unique_violation(&e) {
+                    continue; // another server applied it meanwhile
+                }
+                return Err(StoreError::db("record migration")(e));
+            }
+            on_tx!(&mut tx, t => sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **t).await.map(|r| r.rows_affected()))
+                .map_err(|e| StoreError::Migration(format!("migration {} ({}): {e}", m.version, m.name)))?;
+            tx.commit().await?;
+            applied_now.push(m.version);
+        }
+        Ok(applied_now)
+    }
+
+    /// Whether any table of `set` exists: tells an initialised database from an empty one.
+    pub async fn is_initialised(&self, set: &MigrationSet) -> Result<bool, StoreError> {
+        let q = match self.engine() {
+            Engine::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
+            Engine::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
+            }
+        };
+        let n: i64 = on_db!(&self.writer(), p => sqlx::query(q).bind(set.table).fetch_one(p).await.map(|r| r.get::<i64, _>(0)))
+            .map_err(StoreError::db("inspect schema"))?;
+        Ok(n > 0)
+    }
+
+    /// The pool that sees the latest commits (for SQLite, the writer connection).
+    pub fn writer(&self) -> Db {
+        match self {
+            Db::Sqlite { write, .. } => Db::Sqlite {
+                read: write.clone(),
+                write: write.clone(),
+            },
+            Db::Postgres(p) => Db::Postgres(p.clone()),
+        }
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// One migration, as embedded in the binary.
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+impl Migration {
+    /// The SQL for `engine`: the only dialect differences are the id and bytes column types.
+    pub fn render(&self, engine: Engine) -> String {
+        let (uuid, bytes) = match engine {
+            Engine::Sqlite => ("BLOB", "BLOB"),
+            Engine::Postgres => ("UUID", "BYTEA"),
+        };
+        self.sql.replace("{{UUID}}", uuid).replace("{{BYTES}}", bytes)
+    }
+}
+
+/// An ordered list of migrations and the table that records them.
+pub struct MigrationSet {
+    pub table: &'static str,
+    pub migrations: &'static [Migration],
+}
+
+/// The main database's schema.
+pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
+    table: "carnet_migrations",
+    migrations: &[Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/main/0001_init.sql"),
+    }],
+};
+
+/// The key vault's schema.
+pub static VAULT_MIGRATIONS: MigrationSet = MigrationSet {
+    table: "carnet_vault_migrations",
+    migrations: &[Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/vault/0001_init.sql"),
+    }],
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://carnet:s3cret@db.example:5432/carnet"),
+            "postgres://carnet:***@db.example:5432/carnet"
+        );
+        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
+        assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+
+    #[test]
+    fn migrations_are_ordered_and_render_per_engine() {
+        for set in [&MAIN_MIGRATIONS, &VAULT_MIGRATIONS] {
+            let versions: Vec<i64> = set.migrations.iter().map(|m| m.version).collect();
+            let mut sorted = versions.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(versions, sorted, "versions strictly increasing");
+            for m in set.migrations {
+                for e in [Engine::Sqlite, Engine::Postgres] {
+                    assert!(!m.render(e).contains("{{"), "unreplaced token in {}", m.name);
+                }
+            }
+        }
+    }
+}

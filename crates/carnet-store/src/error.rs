@@ -1,0 +1,82 @@
+use carnet_domain::HolderId;
+
+/// Everything that can go wrong below the service layer. Messages name the problem and never
+/// include health data.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("cannot reach the database at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("database error during {op}: {source}")]
+    Database {
+        op: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("not found")]
+    NotFound,
+    #[error(
+        "wrong master key: the key vault's data keys were wrapped by master key(s) {known}, \
+         but the configured key(s) are {configured}"
+    )]
+    WrongMasterKey { known: String, configured: String },
+    #[error("master key: {0}")]
+    MasterKey(String),
+    #[error("the data key of holder {0} has been destroyed: their data is erased")]
+    Shredded(HolderId),
+    #[error("integrity check failed: {0}")]
+    Integrity(String),
+    #[error("blob {hash} is corrupt: its content does not match its SHA-256")]
+    BlobCorrupt { hash: String },
+    #[error("blob {hash} is missing from the blob store")]
+    BlobMissing { hash: String },
+    #[error("blob store: {0}")]
+    Blob(String),
+    #[error("storage I/O on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no space left on the storage device")]
+    DiskFull,
+}
+
+impl StoreError {
+    /// Adapter for `map_err`: `.map_err(StoreError::db("insert holder"))`.
+    pub fn db(op: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+        move |source| StoreError::Database { op, source }
+    }
+
+    pub fn io(path: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> StoreError {
+        let path = path.to_string();
+        move |source| {
+            if source.kind() == std::io::ErrorKind::StorageFull {
+                StoreError::DiskFull
+            } else {
+                StoreError::Io { path, source }
+            }
+        }
+    }
+
+    /// Whether the failure is of the infrastructure (retry later: 503) rather than of the data.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unreachable { .. }
+                | StoreError::Io { .. }
+                | StoreError::DiskFull
+                | StoreError::Blob(_)
+                | StoreError::Database {
+                    source: sqlx::Error::PoolTimedOut
+                        | sqlx::Error::Io(_)
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed,
+                    ..
+                }
+        )
+    }
+}

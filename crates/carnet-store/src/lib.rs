@@ -1,0 +1,286 @@
+//! Carnet's persistence layer.
+//!
+//! * [`db`]: one code path over SQLite (embedded default, WAL, `synchronous=FULL`) and
+//!   PostgreSQL, with versioned migrations applied at start.
+//! * [`blob`]: content-addressed, hash-verified blob store (local directory or S3).
+//! * [`crypto`] and [`vault`]: per-holder data keys, wrapped by a master key, kept apart.
+//! * [`datadir`]: opening a data directory safely (never re-creating over existing data).
+//! * [`Store`]: the holder-data operations the service layer builds on. Everything a
+//!   `Store` writes about a holder is sealed with that holder's key.
+//!
+//! This crate knows nothing of HTTP or of who is asking: authorisation happens above it, in
+//! the gate. Nothing here logs health data.
+
+pub mod blob;
+pub mod crypto;
+pub mod datadir;
+pub mod db;
+pub mod error;
+pub mod vault;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use carnet_domain::{AttachmentId, Clock, HolderId, ItemKind, Timestamp};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+pub use blob::{BlobHash, BlobStore};
+pub use crypto::{MasterKey, MasterKeyRing};
+pub use db::{Db, DbOptions, Engine};
+pub use error::StoreError;
+pub use vault::KeyVault;
+
+use crypto::item_aad;
+use db::MAIN_MIGRATIONS;
+
+/// A holder's space as stored, with its administrative data opened.
+#[derive(Clone, Debug)]
+pub struct HolderRecord {
+    pub id: HolderId,
+    pub lifecycle: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// The opened administrative data (a JSON document defined by the domain).
+    pub administrative: Vec<u8>,
+}
+
+/// What is known of an attachment besides its bytes; sealed in its row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentMeta {
+    pub content_type: String,
+    pub size: u64,
+    /// SHA-256 of the plaintext (the XDS `hash`), hex.
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct AttachmentRecord {
+    pub holder: HolderId,
+    pub id: AttachmentId,
+    pub created_at: Timestamp,
+    pub meta: AttachmentMeta,
+}
+
+/// What an orphan-blob collection did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub examined: u64,
+    pub deleted: u64,
+}
+
+/// What a full verification of the blob store found.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyReport {
+    pub checked: u64,
+    pub problems: Vec<String>,
+}
+
+/// The holder-data store: main database + key vault + blob store + clock.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Db,
+    vault: Arc<KeyVault>,
+    blobs: BlobStore,
+    clock: Arc<dyn Clock>,
+}
+
+impl Store {
+    /// Assembles a store from opened parts, applying the main database's migrations.
+    pub async fn new(db: Db, vault: KeyVault, blobs: BlobStore, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        db.migrate(&MAIN_MIGRATIONS).await?;
+        Ok(Self { db, vault: Arc::new(vault), blobs, clock })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn vault(&self) -> &KeyVault {
+        &self.vault
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Readiness: both databases answer and the blob store takes writes.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.db.ping().await?;
+        self.vault.db().ping().await?;
+        self.blobs.check().await
+    }
+
+    /// Creates a holder's space: a new data key, then the row with sealed administrative
+    /// data. (Key first: a crash in between leaves an unused key, never an unreadable row.)
+    pub async fn create_holder(&self, lifecycle: &str, administrative: &[u8]) -> Result<HolderId, StoreError> {
+        let now = self.now();
+        let id = HolderId::new(now);
+        let key = self.vault.create(id, now).await?;
+        let sealed = key.seal(&item_aad(id, ItemKind::Administrative, id.as_bytes()), administrative)?;
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO holders (id, lifecycle, created_at, updated_at, admin_sealed) VALUES ($1, $2, $3, $3, $4)")
+            .bind(id.as_uuid()).bind(lifecycle).bind(now.as_micros()).bind(&sealed)
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("insert holder"))?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Reads a holder's space; [`StoreError::NotFound`] if there is none,
+    /// [`StoreError::Shredded`] if it was erased.
+    pub async fn holder(&self, id: HolderId) -> Result<HolderRecord, StoreError> {
+        let row = on_db!(&self.db, p => sqlx::query(
+            "SELECT lifecycle, created_at, updated_at, admin_sealed FROM holders WHERE id = $1")
+            .bind(id.as_uuid()).fetch_optional(p).await
+            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1), r.get::<i64, _>(2), r.get::<Vec<u8>, _>(3)))))
+            .map_err(StoreError::db("read holder"))?;
+        let (lifecycle, created, updated, sealed) = row.ok_or(StoreError::NotFound)?;
+        let key = self.vault.get(id).await?;
+        let administrative = key.open(&item_aad(id, ItemKind::Administrative, id.as_bytes()), &sealed)?;
+        Ok(HolderRecord {
+            id,
+            lifecycle,
+            created_at: Timestamp::from_micros(created),
+            updated_at: Timestamp::from_micros(updated),
+            administrative,
+        })
+    }
+
+    /// Stores an attachment of `holder`. Acknowledged (returns) only once the sealed blob is
+    /// durable and the row that references it is committed (S-30); on any failure before the
+    /// commit, the blob is an orphan that [`Store::collect_orphan_blobs`] removes.
+    pub async fn put_attachment(
+        &self,
+        holder: HolderId,
+        content_type: &str,
+        content: Bytes,
+    ) -> Result<AttachmentRecord, StoreError> {
+        let now = self.now();
+        let id = AttachmentId::new(now);
+        let key = self.vault.get(holder).await?;
+        let meta = AttachmentMeta {
+            content_type: content_type.to_string(),
+            size: content.len() as u64,
+            sha256: crypto::sha256_hex(&content),
+        };
+        let sealed_content = key.seal(&item_aad(holder, ItemKind::AttachmentContent, id.as_bytes()), &content)?;
+        drop(content);
+        let meta_json = serde_json::to_vec(&meta).map_err(|e| StoreError::Integrity(e.to_string()))?;
+        let sealed_meta = key.seal(&item_aad(holder, ItemKind::AttachmentMeta, id.as_bytes()), &meta_json)?;
+        let sealed_size = sealed_content.len() as i64;
+        let hash = self.blobs.put(Bytes::from(sealed_content)).await?;
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO attachments (holder_id, id, created_at, blob_hash, sealed_size, meta_sealed) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(holder.as_uuid()).bind(id.as_uuid()).bind(now.as_micros()).bind(hash.as_str()).bind(sealed_size).bind(&sealed_meta)
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(|e| match &e {
+                sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
+                _ => StoreError::db("insert attachment")(e),
+            })?;
+        tx.commit().await?;
+        Ok(AttachmentRecord { holder, id, created_at: now, meta })
+    }
+
+    /// Reads an attachment: checks the blob's hash, opens it, and checks the plaintext hash.
+    pub async fn attachment(&self, holder: HolderId, id: AttachmentId) -> Result<(AttachmentRecord, Bytes), StoreError> {
+        let row = on_db!(&self.db, p => sqlx::query(
+            "SELECT created_at, blob_hash, meta_sealed FROM attachments WHERE holder_id = $1 AND id = $2")
+            .bind(holder.as_uuid()).bind(id.as_uuid()).fetch_optional(p).await
+            .map(|r| r.map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1), r.get::<Vec<u8>, _>(2)))))
+            .map_err(StoreError::db("read attachment"))?;
+        let (created, hash, sealed_meta) = row.ok_or(StoreError::NotFound)?;
+        let hash = BlobHash::parse(&hash).ok_or_else(|| StoreError::Integrity("bad blob hash in database".into()))?;
+        let key = self.vault.get(holder).await?;
+        let meta: AttachmentMeta = serde_json::from_slice(
+            &key.open(&item_aad(holder, ItemKind::AttachmentMeta, id.as_bytes()), &sealed_meta)?,
+        )
+        .map_err(|e| StoreError::Integrity(format!("attachment metadata: {e}")))?;
+        let sealed = self.blobs.get(&hash).await?;
+        let content = key.open(&item_aad(holder, ItemKind::AttachmentContent, id.as_bytes()), &sealed)?;
+        if crypto::sha256_hex(&content) != meta.sha256 {
+            return Err(StoreError::Integrity("attachment content does not match its recorded hash".into()));
+        }
+        Ok((AttachmentRecord { holder, id, created_at: Timestamp::from_micros(created), meta }, Bytes::from(content)))
+    }
+
+    /// Ids of a holder's attachments, oldest first.
+    pub async fn attachment_ids(&self, holder: HolderId) -> Result<Vec<AttachmentId>, StoreError> {
+        on_db!(&self.db, p => sqlx::query("SELECT id FROM attachments WHERE holder_id = $1 ORDER BY id")
+            .bind(holder.as_uuid()).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| AttachmentId::from_uuid(r.get::<uuid::Uuid, _>(0))).collect()))
+            .map_err(StoreError::db("list attachments"))
+    }
+
+    /// Erases a holder for good (LC-7): the data key is destroyed first (from then on nothing
+    /// of theirs can be opened, in this database, its blobs or any backup of them), then rows
+    /// and blobs are deleted. Re-running it finishes an interrupted erasure.
+    pub async fn erase_holder(&self, holder: HolderId) -> Result<(), StoreError> {
+        self.vault.destroy(holder).await?;
+        let hashes: Vec<String> = on_db!(&self.db.writer(), p => sqlx::query("SELECT blob_hash FROM attachments WHERE holder_id = $1")
+            .bind(holder.as_uuid()).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| r.get::<String, _>(0)).collect()))
+            .map_err(StoreError::db("list blobs to erase"))?;
+        let mut tx = self.db.begin().await?;
+        for sql in ["DELETE FROM attachments WHERE holder_id = $1", "DELETE FROM holders WHERE id = $1"] {
+            on_tx!(&mut tx, t => sqlx::query(sql).bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
+                .map_err(StoreError::db("erase holder rows"))?;
+        }
+        tx.commit().await?;
+        for h in hashes.iter().filter_map(|h| BlobHash::parse(h)) {
+            self.blobs.delete(&h).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes blobs that no row references and that are older than `min_age_seconds` (younger
+    /// ones may belong to a write in flight: blob first, row second).
+    pub async fn collect_orphan_blobs(&self, min_age_seconds: i64) -> Result<GcReport, StoreError> {
+        let cutoff = self.now().plus_seconds(-min_age_seconds).as_micros();
+        let mut report = GcReport::default();
+        for b in self.blobs.list().await? {
+            report.examined += 1;
+            if b.modified_micros > cutoff {
+                continue;
+            }
+            let referenced: i64 = on_db!(&self.db.writer(), p => sqlx::query("SELECT COUNT(*) FROM attachments WHERE blob_hash = $1")
+                .bind(b.hash.as_str()).fetch_one(p).await.map(|r| r.get::<i64, _>(0)))
+                .map_err(StoreError::db("check blob reference"))?;
+            if referenced == 0 {
+                self.blobs.delete(&b.hash).await?;
+                report.deleted += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Reads every referenced blob and checks its hash (`carnet admin verify-blobs`).
+    pub async fn verify_blobs(&self) -> Result<VerifyReport, StoreError> {
+        let rows: Vec<(uuid::Uuid, uuid::Uuid, String)> = on_db!(&self.db, p => sqlx::query("SELECT holder_id, id, blob_hash FROM attachments ORDER BY holder_id, id")
+            .fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
+            .map_err(StoreError::db("list attachments"))?;
+        let mut report = VerifyReport::default();
+        for (holder, id, hash) in rows {
+            report.checked += 1;
+            let result = match BlobHash::parse(&hash) {
+                Some(h) => self.blobs.get(&h).await.map(|_| ()),
+                None => Err(StoreError::Integrity("bad blob hash in database".into())),
+            };
+            if let Err(e) = result {
+                report.problems.push(format!("attachment {id} of holder {holder}: {e}"));
+            }
+        }
+        Ok(report)
+    }
+}

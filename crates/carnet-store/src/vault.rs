@@ -1,0 +1,191 @@
+//! The key vault: one wrapped data key per holder, in a database of its own.
+//!
+//! The vault is deliberately *not* the main database: backups of the main database and of
+//! the blob store then never contain the keys that open them, and destroying a holder's row
+//! here is enough to erase the holder from every copy (LC-7). By default it is the SQLite
+//! file `DATA_DIR/keys.db`; a deployment on PostgreSQL points it at a separate database
+//! (`keys_url`), or replaces it with a KMS behind the same API.
+
+use std::collections::BTreeSet;
+
+use carnet_domain::{HolderId, Timestamp};
+use sqlx::Row;
+
+use crate::crypto::{CANARY_AAD, CANARY_PLAINTEXT, MasterKeyRing, SecretKey, wrap_aad};
+use crate::db::{Db, VAULT_MIGRATIONS, is_unique_violation};
+use crate::error::StoreError;
+use crate::{on_db, on_tx};
+
+#[derive(Debug)]
+pub struct KeyVault {
+    db: Db,
+    ring: MasterKeyRing,
+}
+
+impl KeyVault {
+    /// Opens the vault: applies its migrations, then proves the configured master keys are the
+    /// ones that wrapped the stored data keys (a wrong key is refused here, at start, with a
+    /// clear message, instead of failing on each read later).
+    pub async fn open(db: Db, ring: MasterKeyRing, now: Timestamp) -> Result<Self, StoreError> {
+        db.migrate(&VAULT_MIGRATIONS).await?;
+        let vault = Self { db, ring };
+        vault.check_master_keys(now).await?;
+        Ok(vault)
+    }
+
+    async fn check_master_keys(&self, now: Timestamp) -> Result<(), StoreError> {
+        let rows: Vec<(String, Vec<u8>)> = on_db!(&self.db.writer(), p => {
+            sqlx::query("SELECT kid, canary FROM master_keys").fetch_all(p).await
+                .map(|rs| rs.into_iter().map(|r| (r.get::<String, _>(0), r.get::<Vec<u8>, _>(1))).collect())
+        })
+        .map_err(StoreError::db("read master key canaries"))?;
+        let known: BTreeSet<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
+        for (kid, canary) in &rows {
+            if let Some(mk) = self.ring.get(kid) {
+                let plain = mk.key.open(CANARY_AAD, canary).map_err(|_| {
+                    StoreError::MasterKey(format!("master key {kid} fails its check value"))
+                })?;
+                if plain != CANARY_PLAINTEXT {
+                    return Err(StoreError::MasterKey(format!("master key {kid} fails its check value")));
+                }
+            }
+        }
+        // Every data key must be unwrappable by a configured master key.
+        let used: Vec<String> = on_db!(&self.db.writer(), p => {
+            sqlx::query("SELECT DISTINCT kid FROM holder_keys").fetch_all(p).await
+                .map(|rs| rs.into_iter().map(|r| r.get::<String, _>(0)).collect())
+        })
+        .map_err(StoreError::db("read data key ids"))?;
+        let missing: Vec<&String> = used.iter().filter(|k| self.ring.get(k).is_none()).collect();
+        let none_known = !known.is_empty() && !self.ring.kids().iter().any(|k| known.contains(k.as_str()));
+        if none_known || !missing.is_empty() {
+            let known_list = if missing.is_empty() {
+                known.iter().copied().collect::<Vec<_>>().join(", ")
+            } else {
+                missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            };
+            return Err(StoreError::WrongMasterKey {
+                known: known_list,
+                configured: self.ring.kids().join(", "),
+            });
+        }
+        // Register the active key (first start, or the first start after a rotation began).
+        let active = self.ring.active();
+        if !known.contains(active.kid.as_str()) {
+            let canary = active.key.seal(CANARY_AAD, CANARY_PLAINTEXT)?;
+            let mut tx = self.db.begin().await?;
+            let r = on_tx!(&mut tx, t => sqlx::query("INSERT INTO master_keys (kid, canary, created_at) VALUES ($1, $2, $3)")
+                .bind(&active.kid).bind(&canary).bind(now.as_micros()).execute(&mut **t).await.map(|r| r.rows_affected()));
+            match r {
+                Ok(_) => tx.commit().await?,
+                Err(e) if is_unique_violation(&e) => {}
+                Err(e) => return Err(StoreError::db("register master key")(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the data key of a new holder.
+    pub async fn create(&self, holder: HolderId, now: Timestamp) -> Result<SecretKey, StoreError> {
+        let key = SecretKey::generate()?;
+        let active = self.ring.active();
+        let wrapped = active.key.seal(&wrap_aad(holder), key.expose())?;
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query("INSERT INTO holder_keys (holder_id, kid, wrapped, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(holder.as_uuid()).bind(&active.kid).bind(&wrapped).bind(now.as_micros()).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("store data key"))?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    /// The data key of `holder`; [`StoreError::Shredded`] once it was destroyed.
+    pub async fn get(&self, holder: HolderId) -> Result<SecretKey, StoreError> {
+        let row: Option<(String, Vec<u8>)> = on_db!(&self.db, p => {
+            sqlx::query("SELECT kid, wrapped FROM holder_keys WHERE holder_id = $1")
+                .bind(holder.as_uuid()).fetch_optional(p).await
+                .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<Vec<u8>, _>(1))))
+        })
+        .map_err(StoreError::db("read data key"))?;
+        let (kid, wrapped) = row.ok_or(StoreError::Shredded(holder))?;
+        self.unwrap_key(holder, &kid, &wrapped)
+    }
+
+    fn unwrap_key(&self, holder: HolderId, kid: &str, wrapped: &[u8]) -> Result<SecretKey, StoreError> {
+        let mk = self.ring.get(kid).ok_or_else(|| StoreError::WrongMasterKey {
+            known: kid.to_string(),
+            configured: self.ring.kids().join(", "),
+        })?;
+        let raw = zeroize::Zeroizing::new(mk.key.open(&wrap_aad(holder), wrapped)?);
+        SecretKey::from_bytes(&raw).ok_or_else(|| StoreError::Integrity("unwrapped data key has a bad length".into()))
+    }
+
+    /// Destroys the data key of `holder` (crypto-shredding). Irreversible.
+    pub async fn destroy(&self, holder: HolderId) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let n = on_tx!(&mut tx, t => sqlx::query("DELETE FROM holder_keys WHERE holder_id = $1")
+            .bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("destroy data key"))?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Re-wraps every data key not wrapped by the active master key, in batches; data is not
+    /// touched. Resumable: a crash leaves keys wrapped by either key, both in the ring.
+    pub async fn rewrap_all(&self) -> Result<u64, StoreError> {
+        let active = self.ring.active();
+        let mut total = 0u64;
+        loop {
+            let batch: Vec<(uuid::Uuid, String, Vec<u8>)> = on_db!(&self.db.writer(), p => {
+                sqlx::query("SELECT holder_id, kid, wrapped FROM holder_keys WHERE kid <> $1 LIMIT 500")
+                    .bind(&active.kid).fetch_all(p).await
+                    .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+            })
+            .map_err(StoreError::db("read data keys to rewrap"))?;
+            if batch.is_empty() {
+                return Ok(total);
+            }
+            let mut tx = self.db.begin().await?;
+            for (id, kid, wrapped) in &batch {
+                let holder = HolderId::from_uuid(*id);
+                let key = self.unwrap_key(holder, kid, wrapped)?;
+                let rewrapped = active.key.seal(&wrap_aad(holder), key.expose())?;
+                on_tx!(&mut tx, t => sqlx::query("UPDATE holder_keys SET kid = $1, wrapped = $2 WHERE holder_id = $3 AND kid = $4")
+                    .bind(&active.kid).bind(&rewrapped).bind(id).bind(kid).execute(&mut **t).await.map(|r| r.rows_affected()))
+                    .map_err(StoreError::db("rewrap data key"))?;
+            }
+            tx.commit().await?;
+            total += batch.len() as u64;
+        }
+    }
+
+    /// Forgets the check values of master keys no longer in the ring (after a rotation), once
+    /// no data key depends on them.
+    pub async fn retire_old_master_keys(&self) -> Result<(), StoreError> {
+        let kids = self.ring.kids();
+        let mut tx = self.db.begin().await?;
+        let rows: Vec<String> = on_tx!(&mut tx, t => sqlx::query("SELECT kid FROM master_keys").fetch_all(&mut **t).await
+            .map(|rs| rs.into_iter().map(|r| r.get::<String, _>(0)).collect()))
+            .map_err(StoreError::db("read master keys"))?;
+        for kid in rows.iter().filter(|k| !kids.contains(k)) {
+            on_tx!(&mut tx, t => sqlx::query("DELETE FROM master_keys WHERE kid = $1").bind(kid).execute(&mut **t).await.map(|r| r.rows_affected()))
+                .map_err(StoreError::db("retire master key"))?;
+        }
+        tx.commit().await
+    }
+
+    pub fn ring(&self) -> &MasterKeyRing {
+        &self.ring
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// How many data keys each master key wraps (for `carnet admin` and tests).
+    pub async fn key_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        on_db!(&self.db.writer(), p => sqlx::query("SELECT kid, COUNT(*) FROM holder_keys GROUP BY kid ORDER BY kid")
+            .fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect()))
+            .map_err(StoreError::db("count data keys"))
+    }
+}
