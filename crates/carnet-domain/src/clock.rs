@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn rfc3339_formatting() {
-        let t = Timestamp::from_micros(1_795_420_800_000_001);
+        let t = Timestamp::from_micros(1_795_392_000_000_001);
         assert_eq!(t.to_rfc3339(), "2026-11-23T00:00:00.000001Z");
     }
 
