@@ -59,10 +59,7 @@ impl Timestamp {
     /// RFC 3339, e.g. `2026-11-23T06:00:00.000001Z`.
     pub fn to_rfc3339(self) -> String {
         self.to_offset_date_time()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
             .unwrap_or_else(|| format!("@{}us", self.0))
     }
 }

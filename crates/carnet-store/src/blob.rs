@@ -33,8 +33,10 @@ impl BlobHash {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-            .then(|| Self(s.to_string()))
+        (s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(s.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -145,13 +147,17 @@ impl BlobStore {
             BlobStore::Object(s) => match s.get(&Self::object_path(hash)).await {
                 Ok(r) => r.bytes().await.map_err(|e| StoreError::Blob(e.to_string()))?,
                 Err(object_store::Error::NotFound { .. }) => {
-                    return Err(StoreError::BlobMissing { hash: hash.to_string() });
+                    return Err(StoreError::BlobMissing {
+                        hash: hash.to_string(),
+                    });
                 }
                 Err(e) => return Err(StoreError::Blob(e.to_string())),
             },
         };
         if BlobHash::of(&bytes) != *hash {
-            return Err(StoreError::BlobCorrupt { hash: hash.to_string() });
+            return Err(StoreError::BlobCorrupt {
+                hash: hash.to_string(),
+            });
         }
         Ok(bytes)
     }
@@ -293,9 +299,9 @@ impl LocalBlobs {
         let p = self.path_of(hash);
         match fs::read(&p) {
             Ok(b) => Ok(Bytes::from(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(StoreError::BlobMissing { hash: hash.to_string() })
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::BlobMissing {
+                hash: hash.to_string(),
+            }),
             Err(e) => Err(StoreError::io(p.display())(e)),
         }
     }
@@ -328,14 +334,20 @@ impl LocalBlobs {
                     .ok()
                     .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                     .map_or(0, |d| d.as_micros() as i64);
-                out.push(BlobInfo { hash, modified_micros });
+                out.push(BlobInfo {
+                    hash,
+                    modified_micros,
+                });
             }
         }
         Ok(out)
     }
 
     fn check_sync(&self) -> Result<(), StoreError> {
-        let p = self.root.join("tmp").join(format!("probe.{}", hex::encode(random_bytes::<8>()?)));
+        let p = self
+            .root
+            .join("tmp")
+            .join(format!("probe.{}", hex::encode(random_bytes::<8>()?)));
         let r = fs::write(&p, b"ok").and_then(|()| fs::File::open(&p)?.sync_all());
         let _ = fs::remove_file(&p);
         r.map_err(StoreError::io(p.display()))

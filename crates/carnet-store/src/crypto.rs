@@ -41,12 +41,17 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha256(bytes))
 }
 
-pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
     let mut b = [0u8; N];
     SystemRandom::new()
         .fill(&mut b)
         .map_err(|_| StoreError::Integrity("system random generator failed".into()))?;
     Ok(b)
+}
+
+/// A random bearer token: 256 bits, URL-safe base64.
+pub fn random_token() -> Result<String, StoreError> {
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>()?))
 }
 
 /// A 256-bit AES-GCM key, zeroed on drop, never printed.
@@ -75,9 +80,7 @@ impl SecretKey {
 
     fn aead(&self) -> LessSafeKey {
         // Infallible for a 32-byte key with AES_256_GCM.
-        LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, self.0.as_ref()).unwrap_or_else(|_| unreachable!()),
-        )
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, self.0.as_ref()).unwrap_or_else(|_| unreachable!()))
     }
 
     /// Seals `plaintext` bound to `aad`.
@@ -102,7 +105,9 @@ impl SecretKey {
     /// Opens a value sealed by [`SecretKey::seal`] with the same `aad`.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
         if sealed.len() < SEAL_OVERHEAD || sealed[0] != FORMAT_V1 {
-            return Err(StoreError::Integrity("sealed value is truncated or of an unknown format".into()));
+            return Err(StoreError::Integrity(
+                "sealed value is truncated or of an unknown format".into(),
+            ));
         }
         let nonce = Nonce::try_assume_unique_for_key(&sealed[1..1 + NONCE_LEN])
             .map_err(|_| StoreError::Integrity("bad nonce".into()))?;
@@ -111,7 +116,9 @@ impl SecretKey {
             .aead()
             .open_in_place(nonce, Aad::from(aad), &mut buf)
             .map_err(|_| {
-                StoreError::Integrity("authentication of a sealed value failed (tampered, moved or wrong key)".into())
+                StoreError::Integrity(
+                    "authentication of a sealed value failed (tampered, moved or wrong key)".into(),
+                )
             })?
             .len();
         buf.truncate(len);
@@ -282,7 +289,11 @@ mod tests {
 
     #[test]
     fn key_file_round_trip_and_checks() {
-        let ring = MasterKeyRing::new(vec![MasterKey::generate().unwrap(), MasterKey::generate().unwrap()]).unwrap();
+        let ring = MasterKeyRing::new(vec![
+            MasterKey::generate().unwrap(),
+            MasterKey::generate().unwrap(),
+        ])
+        .unwrap();
         let text = ring.to_file_text();
         let back = MasterKeyRing::parse(&text).unwrap();
         assert_eq!(back.kids(), ring.kids());
@@ -291,9 +302,15 @@ mod tests {
         assert!(MasterKey::parse(&B64.encode([1u8; 16])).is_err(), "too short");
         let line = ring.active().to_line();
         let (_, b64) = line.split_once(':').unwrap();
-        assert!(MasterKey::parse(&format!("0000000000000000:{b64}")).is_err(), "kid mismatch");
+        assert!(
+            MasterKey::parse(&format!("0000000000000000:{b64}")).is_err(),
+            "kid mismatch"
+        );
         assert_eq!(MasterKey::parse(b64).unwrap().kid, ring.active().kid);
-        assert!(!format!("{:?}", ring).contains(b64), "Debug never prints key material");
+        assert!(
+            !format!("{:?}", ring).contains(b64),
+            "Debug never prints key material"
+        );
     }
 
     proptest! {

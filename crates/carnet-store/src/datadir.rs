@@ -17,12 +17,12 @@ use std::sync::Arc;
 use carnet_domain::Clock;
 use serde::{Deserialize, Serialize};
 
+use crate::Store;
 use crate::blob::{BlobStore, S3Config};
 use crate::crypto::{MasterKey, MasterKeyRing};
 use crate::db::{Db, DbOptions};
 use crate::error::StoreError;
 use crate::vault::KeyVault;
-use crate::Store;
 
 pub const MARKER: &str = "CARNET";
 pub const KEY_FILE: &str = "master.key";
@@ -95,17 +95,23 @@ impl StoreSettings {
     }
 
     pub fn key_file(&self) -> PathBuf {
-        self.master_key_file.clone().unwrap_or_else(|| self.data_dir.join(KEY_FILE))
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(KEY_FILE))
     }
 
     pub fn blob_dir(&self) -> PathBuf {
-        self.blob_dir.clone().unwrap_or_else(|| self.data_dir.join("blobs"))
+        self.blob_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("blobs"))
     }
 }
 
 /// The file a `sqlite://` URL points at, if it is one.
 fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
@@ -119,7 +125,11 @@ pub fn write_file_durably(path: &Path, contents: &[u8], mode: u32) -> Result<(),
     ));
     let write = || -> std::io::Result<()> {
         let _ = fs::remove_file(&tmp);
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
         f.write_all(contents)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -143,7 +153,10 @@ pub fn inspect_data_dir(dir: &Path) -> Result<DirState, StoreError> {
         )));
     }
     if !dir.is_dir() {
-        return Err(StoreError::Config(format!("data directory {} is not a directory", dir.display())));
+        return Err(StoreError::Config(format!(
+            "data directory {} is not a directory",
+            dir.display()
+        )));
     }
     if dir.join(MARKER).exists() {
         return Ok(DirState::Initialised);
@@ -214,6 +227,11 @@ pub async fn open_store(settings: &StoreSettings, clock: Arc<dyn Clock>) -> Resu
             )));
         }
     }
+    if first_start {
+        // Only the service account reads the data directory.
+        fs::set_permissions(&settings.data_dir, fs::Permissions::from_mode(0o700))
+            .map_err(StoreError::io(settings.data_dir.display()))?;
+    }
     let ring = load_master_keys(settings, first_start)?;
     let opts = DbOptions {
         create_if_missing: first_start,
@@ -234,9 +252,8 @@ pub async fn open_store(settings: &StoreSettings, clock: Arc<dyn Clock>) -> Resu
     };
     let store = Store::new(db, vault, blobs, clock).await?;
     if first_start {
-        let marker = format!(
-            "Carnet data directory, format 1.\nDo not edit or delete files here by hand; see README.md.\n"
-        );
+        let marker =
+            "Carnet data directory, format 1.\nDo not edit or delete files here by hand; see README.md.\n";
         write_file_durably(&settings.data_dir.join(MARKER), marker.as_bytes(), 0o644)?;
     }
     Ok(store)
@@ -248,8 +265,14 @@ mod tests {
 
     #[test]
     fn sqlite_urls_map_to_files() {
-        assert_eq!(sqlite_file("sqlite:///tmp/a.db"), Some(PathBuf::from("/tmp/a.db")));
-        assert_eq!(sqlite_file("sqlite://data/a.db?mode=rwc"), Some(PathBuf::from("data/a.db")));
+        assert_eq!(
+            sqlite_file("sqlite:///tmp/a.db"),
+            Some(PathBuf::from("/tmp/a.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite://data/a.db?mode=rwc"),
+            Some(PathBuf::from("data/a.db"))
+        );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(sqlite_file("postgres://x@y/z"), None);
     }
@@ -267,7 +290,10 @@ pub struct RotationReport {
 /// file (old keys kept), every data key is re-wrapped by it, then the old keys are removed
 /// from the file. Data is not touched. Crash-safe: until the last step the file holds every
 /// key any data key may be wrapped with; re-running the command finishes the job.
-pub async fn rotate_master_key(settings: &StoreSettings, clock: Arc<dyn Clock>) -> Result<RotationReport, StoreError> {
+pub async fn rotate_master_key(
+    settings: &StoreSettings,
+    clock: Arc<dyn Clock>,
+) -> Result<RotationReport, StoreError> {
     if std::env::var(MASTER_KEY_ENV).is_ok_and(|v| !v.trim().is_empty()) {
         return Err(StoreError::MasterKey(format!(
             "the master key comes from {MASTER_KEY_ENV}: rotate by setting it to \"NEW,OLD\", running \
@@ -282,7 +308,11 @@ pub async fn rotate_master_key(settings: &StoreSettings, clock: Arc<dyn Clock>) 
     let mut keys = vec![new.clone()];
     keys.extend(old.keys().iter().cloned());
     let path = settings.key_file();
-    write_file_durably(&path, MasterKeyRing::new(keys.clone())?.to_file_text().as_bytes(), 0o600)?;
+    write_file_durably(
+        &path,
+        MasterKeyRing::new(keys.clone())?.to_file_text().as_bytes(),
+        0o600,
+    )?;
     let vault_db = Db::connect(&settings.keys_url(), &DbOptions::default()).await?;
     let vault = KeyVault::open(vault_db, MasterKeyRing::new(keys)?, clock.now()).await?;
     let rewrapped = vault.rewrap_all().await?;
@@ -291,5 +321,9 @@ pub async fn rotate_master_key(settings: &StoreSettings, clock: Arc<dyn Clock>) 
     let vault = KeyVault::open(vault.db().clone(), only_new, clock.now()).await?;
     vault.retire_old_master_keys().await?;
     vault.db().close().await;
-    Ok(RotationReport { old_kids: old.kids(), new_kid: new.kid, rewrapped })
+    Ok(RotationReport {
+        old_kids: old.kids(),
+        new_kid: new.kid,
+        rewrapped,
+    })
 }

@@ -26,10 +26,7 @@ pub enum Engine {
 /// for PostgreSQL one pool serving both.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite {
-        read: SqlitePool,
-        write: SqlitePool,
-    },
+    Sqlite { read: SqlitePool, write: SqlitePool },
     Postgres(PgPool),
 }
 
@@ -223,9 +220,8 @@ impl Db {
                 continue;
             }
             let mut tx = self.begin().await?;
-            let insert = format!(
-                "INSERT INTO {table} (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)"
-            );
+            let insert =
+                format!("INSERT INTO {table} (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)");
             let now = carnet_domain::Clock::now(&carnet_domain::SystemClock).as_micros();
             let inserted = on_tx!(&mut tx, t => sqlx::query(AssertSqlSafe(insert))
                 .bind(m.version).bind(m.name).bind(&checksum).bind(now)
@@ -327,7 +323,10 @@ mod tests {
             redact_url("postgres://carnet:s3cret@db.example:5432/carnet"),
             "postgres://carnet:***@db.example:5432/carnet"
         );
-        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
         assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
     }
 

@@ -87,9 +87,19 @@ pub struct Store {
 
 impl Store {
     /// Assembles a store from opened parts, applying the main database's migrations.
-    pub async fn new(db: Db, vault: KeyVault, blobs: BlobStore, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+    pub async fn new(
+        db: Db,
+        vault: KeyVault,
+        blobs: BlobStore,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
         db.migrate(&MAIN_MIGRATIONS).await?;
-        Ok(Self { db, vault: Arc::new(vault), blobs, clock })
+        Ok(Self {
+            db,
+            vault: Arc::new(vault),
+            blobs,
+            clock,
+        })
     }
 
     pub fn db(&self) -> &Db {
@@ -121,11 +131,18 @@ impl Store {
 
     /// Creates a holder's space: a new data key, then the row with sealed administrative
     /// data. (Key first: a crash in between leaves an unused key, never an unreadable row.)
-    pub async fn create_holder(&self, lifecycle: &str, administrative: &[u8]) -> Result<HolderId, StoreError> {
+    pub async fn create_holder(
+        &self,
+        lifecycle: &str,
+        administrative: &[u8],
+    ) -> Result<HolderId, StoreError> {
         let now = self.now();
         let id = HolderId::new(now);
         let key = self.vault.create(id, now).await?;
-        let sealed = key.seal(&item_aad(id, ItemKind::Administrative, id.as_bytes()), administrative)?;
+        let sealed = key.seal(
+            &item_aad(id, ItemKind::Administrative, id.as_bytes()),
+            administrative,
+        )?;
         let mut tx = self.db.begin().await?;
         on_tx!(&mut tx, t => sqlx::query(
             "INSERT INTO holders (id, lifecycle, created_at, updated_at, admin_sealed) VALUES ($1, $2, $3, $3, $4)")
@@ -173,10 +190,16 @@ impl Store {
             size: content.len() as u64,
             sha256: crypto::sha256_hex(&content),
         };
-        let sealed_content = key.seal(&item_aad(holder, ItemKind::AttachmentContent, id.as_bytes()), &content)?;
+        let sealed_content = key.seal(
+            &item_aad(holder, ItemKind::AttachmentContent, id.as_bytes()),
+            &content,
+        )?;
         drop(content);
         let meta_json = serde_json::to_vec(&meta).map_err(|e| StoreError::Integrity(e.to_string()))?;
-        let sealed_meta = key.seal(&item_aad(holder, ItemKind::AttachmentMeta, id.as_bytes()), &meta_json)?;
+        let sealed_meta = key.seal(
+            &item_aad(holder, ItemKind::AttachmentMeta, id.as_bytes()),
+            &meta_json,
+        )?;
         let sealed_size = sealed_content.len() as i64;
         let hash = self.blobs.put(Bytes::from(sealed_content)).await?;
         let mut tx = self.db.begin().await?;
@@ -189,29 +212,53 @@ impl Store {
                 _ => StoreError::db("insert attachment")(e),
             })?;
         tx.commit().await?;
-        Ok(AttachmentRecord { holder, id, created_at: now, meta })
+        Ok(AttachmentRecord {
+            holder,
+            id,
+            created_at: now,
+            meta,
+        })
     }
 
     /// Reads an attachment: checks the blob's hash, opens it, and checks the plaintext hash.
-    pub async fn attachment(&self, holder: HolderId, id: AttachmentId) -> Result<(AttachmentRecord, Bytes), StoreError> {
+    pub async fn attachment(
+        &self,
+        holder: HolderId,
+        id: AttachmentId,
+    ) -> Result<(AttachmentRecord, Bytes), StoreError> {
         let row = on_db!(&self.db, p => sqlx::query(
             "SELECT created_at, blob_hash, meta_sealed FROM attachments WHERE holder_id = $1 AND id = $2")
             .bind(holder.as_uuid()).bind(id.as_uuid()).fetch_optional(p).await
             .map(|r| r.map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1), r.get::<Vec<u8>, _>(2)))))
-            .map_err(StoreError::db("read attachment"))?;
+        .map_err(StoreError::db("read attachment"))?;
         let (created, hash, sealed_meta) = row.ok_or(StoreError::NotFound)?;
-        let hash = BlobHash::parse(&hash).ok_or_else(|| StoreError::Integrity("bad blob hash in database".into()))?;
+        let hash = BlobHash::parse(&hash)
+            .ok_or_else(|| StoreError::Integrity("bad blob hash in database".into()))?;
         let key = self.vault.get(holder).await?;
-        let meta: AttachmentMeta = serde_json::from_slice(
-            &key.open(&item_aad(holder, ItemKind::AttachmentMeta, id.as_bytes()), &sealed_meta)?,
-        )
+        let meta: AttachmentMeta = serde_json::from_slice(&key.open(
+            &item_aad(holder, ItemKind::AttachmentMeta, id.as_bytes()),
+            &sealed_meta,
+        )?)
         .map_err(|e| StoreError::Integrity(format!("attachment metadata: {e}")))?;
         let sealed = self.blobs.get(&hash).await?;
-        let content = key.open(&item_aad(holder, ItemKind::AttachmentContent, id.as_bytes()), &sealed)?;
+        let content = key.open(
+            &item_aad(holder, ItemKind::AttachmentContent, id.as_bytes()),
+            &sealed,
+        )?;
         if crypto::sha256_hex(&content) != meta.sha256 {
-            return Err(StoreError::Integrity("attachment content does not match its recorded hash".into()));
+            return Err(StoreError::Integrity(
+                "attachment content does not match its recorded hash".into(),
+            ));
         }
-        Ok((AttachmentRecord { holder, id, created_at: Timestamp::from_micros(created), meta }, Bytes::from(content)))
+        Ok((
+            AttachmentRecord {
+                holder,
+                id,
+                created_at: Timestamp::from_micros(created),
+                meta,
+            },
+            Bytes::from(content),
+        ))
     }
 
     /// Ids of a holder's attachments, oldest first.
@@ -219,7 +266,7 @@ impl Store {
         on_db!(&self.db, p => sqlx::query("SELECT id FROM attachments WHERE holder_id = $1 ORDER BY id")
             .bind(holder.as_uuid()).fetch_all(p).await
             .map(|rs| rs.into_iter().map(|r| AttachmentId::from_uuid(r.get::<uuid::Uuid, _>(0))).collect()))
-            .map_err(StoreError::db("list attachments"))
+        .map_err(StoreError::db("list attachments"))
     }
 
     /// Erases a holder for good (LC-7): the data key is destroyed first (from then on nothing
@@ -232,7 +279,10 @@ impl Store {
             .map(|rs| rs.into_iter().map(|r| r.get::<String, _>(0)).collect()))
             .map_err(StoreError::db("list blobs to erase"))?;
         let mut tx = self.db.begin().await?;
-        for sql in ["DELETE FROM attachments WHERE holder_id = $1", "DELETE FROM holders WHERE id = $1"] {
+        for sql in [
+            "DELETE FROM attachments WHERE holder_id = $1",
+            "DELETE FROM holders WHERE id = $1",
+        ] {
             on_tx!(&mut tx, t => sqlx::query(sql).bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
                 .map_err(StoreError::db("erase holder rows"))?;
         }
@@ -278,7 +328,9 @@ impl Store {
                 None => Err(StoreError::Integrity("bad blob hash in database".into())),
             };
             if let Err(e) = result {
-                report.problems.push(format!("attachment {id} of holder {holder}: {e}"));
+                report
+                    .problems
+                    .push(format!("attachment {id} of holder {holder}: {e}"));
             }
         }
         Ok(report)

@@ -42,11 +42,14 @@ impl KeyVault {
         let known: BTreeSet<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
         for (kid, canary) in &rows {
             if let Some(mk) = self.ring.get(kid) {
-                let plain = mk.key.open(CANARY_AAD, canary).map_err(|_| {
-                    StoreError::MasterKey(format!("master key {kid} fails its check value"))
-                })?;
+                let plain = mk
+                    .key
+                    .open(CANARY_AAD, canary)
+                    .map_err(|_| StoreError::MasterKey(format!("master key {kid} fails its check value")))?;
                 if plain != CANARY_PLAINTEXT {
-                    return Err(StoreError::MasterKey(format!("master key {kid} fails its check value")));
+                    return Err(StoreError::MasterKey(format!(
+                        "master key {kid} fails its check value"
+                    )));
                 }
             }
         }
@@ -116,7 +119,8 @@ impl KeyVault {
             configured: self.ring.kids().join(", "),
         })?;
         let raw = zeroize::Zeroizing::new(mk.key.open(&wrap_aad(holder), wrapped)?);
-        SecretKey::from_bytes(&raw).ok_or_else(|| StoreError::Integrity("unwrapped data key has a bad length".into()))
+        SecretKey::from_bytes(&raw)
+            .ok_or_else(|| StoreError::Integrity("unwrapped data key has a bad length".into()))
     }
 
     /// Destroys the data key of `holder` (crypto-shredding). Irreversible.
@@ -124,7 +128,7 @@ impl KeyVault {
         let mut tx = self.db.begin().await?;
         let n = on_tx!(&mut tx, t => sqlx::query("DELETE FROM holder_keys WHERE holder_id = $1")
             .bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("destroy data key"))?;
+        .map_err(StoreError::db("destroy data key"))?;
         tx.commit().await?;
         Ok(n > 0)
     }
@@ -163,7 +167,8 @@ impl KeyVault {
     pub async fn retire_old_master_keys(&self) -> Result<(), StoreError> {
         let kids = self.ring.kids();
         let mut tx = self.db.begin().await?;
-        let rows: Vec<String> = on_tx!(&mut tx, t => sqlx::query("SELECT kid FROM master_keys").fetch_all(&mut **t).await
+        let rows: Vec<String> =
+            on_tx!(&mut tx, t => sqlx::query("SELECT kid FROM master_keys").fetch_all(&mut **t).await
             .map(|rs| rs.into_iter().map(|r| r.get::<String, _>(0)).collect()))
             .map_err(StoreError::db("read master keys"))?;
         for kid in rows.iter().filter(|k| !kids.contains(k)) {

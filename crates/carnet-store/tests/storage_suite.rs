@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use carnet_domain::{Clock, HolderId, ManualClock, SystemClock, Timestamp};
-use carnet_store::datadir::{open_store, rotate_master_key, StoreSettings};
-use carnet_store::{on_db, BlobHash, BlobStore, Db, DbOptions, Store, StoreError};
+use carnet_store::datadir::{StoreSettings, open_store, rotate_master_key};
+use carnet_store::{BlobHash, BlobStore, Db, DbOptions, Store, StoreError, on_db};
 use sqlx::Row;
 
 const ADMIN: &[u8] = br#"{"family_name":"DUPONT-TESTEUR","given":"Zoe","ins":"2850275123456"}"#;
@@ -27,12 +27,16 @@ enum Engine {
 }
 
 fn pg_base() -> Option<String> {
-    std::env::var("CARNET_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty())
+    std::env::var("CARNET_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 async fn pg_schema_url(base: &str) -> String {
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::PgPool::connect(base).await.expect("connect to CARNET_TEST_DATABASE_URL");
+    let pool = sqlx::PgPool::connect(base)
+        .await
+        .expect("connect to CARNET_TEST_DATABASE_URL");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
         .execute(&pool)
         .await
@@ -105,14 +109,19 @@ suite!(
 async fn first_start_initialises_and_data_survives_reopen(env: Env, engine: Engine) {
     let store = env.open().await.unwrap();
     assert!(env.data().join("CARNET").exists());
-    let key_mode = std::fs::metadata(env.data().join("master.key")).unwrap().permissions();
+    let key_mode = std::fs::metadata(env.data().join("master.key"))
+        .unwrap()
+        .permissions();
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&key_mode) & 0o777, 0o600);
     if let Engine::Sqlite = engine {
         assert!(env.data().join("carnet.db").exists());
         assert!(env.data().join("keys.db").exists());
     }
     let id = store.create_holder("informed", ADMIN).await.unwrap();
-    let att = store.put_attachment(id, "application/pdf", Bytes::from_static(PDF)).await.unwrap();
+    let att = store
+        .put_attachment(id, "application/pdf", Bytes::from_static(PDF))
+        .await
+        .unwrap();
     store.db().close().await;
     drop(store);
 
@@ -134,9 +143,15 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 async fn health_data_is_sealed_in_the_database_and_blobs(env: Env, engine: Engine) {
     let store = env.open().await.unwrap();
     let id = store.create_holder("open", ADMIN).await.unwrap();
-    store.put_attachment(id, "application/pdf", Bytes::from_static(PDF)).await.unwrap();
+    store
+        .put_attachment(id, "application/pdf", Bytes::from_static(PDF))
+        .await
+        .unwrap();
     let sealed: Vec<u8> = on_db!(store.db(), p => sqlx::query("SELECT admin_sealed FROM holders").fetch_one(p).await.unwrap().get(0));
-    assert!(!contains(&sealed, b"DUPONT"), "administrative data stored in clear");
+    assert!(
+        !contains(&sealed, b"DUPONT"),
+        "administrative data stored in clear"
+    );
     let meta: Vec<u8> = on_db!(store.db(), p => sqlx::query("SELECT meta_sealed FROM attachments").fetch_one(p).await.unwrap().get(0));
     assert!(!contains(&meta, b"application/pdf"));
     if let Engine::Sqlite = engine {
@@ -150,8 +165,16 @@ async fn health_data_is_sealed_in_the_database_and_blobs(env: Env, engine: Engin
     }
     for b in walk(&env.data().join("blobs")) {
         let raw = std::fs::read(&b).unwrap();
-        assert!(!contains(&raw, b"hypertension"), "plaintext document in blob {}", b.display());
-        assert!(!contains(&raw, b"%PDF"), "plaintext document in blob {}", b.display());
+        assert!(
+            !contains(&raw, b"hypertension"),
+            "plaintext document in blob {}",
+            b.display()
+        );
+        assert!(
+            !contains(&raw, b"%PDF"),
+            "plaintext document in blob {}",
+            b.display()
+        );
     }
 }
 
@@ -177,7 +200,10 @@ async fn attachments_round_trip_and_detect_corruption(env: Env, _e: Engine) {
     let store = env.open().await.unwrap();
     let id = store.create_holder("open", ADMIN).await.unwrap();
     let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    let a = store.put_attachment(id, "application/pdf", Bytes::from(big.clone())).await.unwrap();
+    let a = store
+        .put_attachment(id, "application/pdf", Bytes::from(big.clone()))
+        .await
+        .unwrap();
     assert_eq!(&store.attachment(id, a.id).await.unwrap().1[..], &big[..]);
 
     let files = blob_files(&env);
@@ -185,7 +211,11 @@ async fn attachments_round_trip_and_detect_corruption(env: Env, _e: Engine) {
     let blob = &files[0];
     let name = blob.file_name().unwrap().to_str().unwrap();
     let original = std::fs::read(blob).unwrap();
-    assert_eq!(BlobHash::of(&original).as_str(), name, "blobs are named by the SHA-256 of their bytes");
+    assert_eq!(
+        BlobHash::of(&original).as_str(),
+        name,
+        "blobs are named by the SHA-256 of their bytes"
+    );
 
     // One flipped bit.
     let mut flipped = original.clone();
@@ -197,23 +227,34 @@ async fn attachments_round_trip_and_detect_corruption(env: Env, _e: Engine) {
     }
     // Truncated.
     std::fs::write(blob, &original[..original.len() / 2]).unwrap();
-    assert!(matches!(store.attachment(id, a.id).await, Err(StoreError::BlobCorrupt { .. })));
+    assert!(matches!(
+        store.attachment(id, a.id).await,
+        Err(StoreError::BlobCorrupt { .. })
+    ));
     let report = store.verify_blobs().await.unwrap();
     assert_eq!(report.checked, 1);
     assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
     // Missing.
     std::fs::remove_file(blob).unwrap();
-    assert!(matches!(store.attachment(id, a.id).await, Err(StoreError::BlobMissing { .. })));
+    assert!(matches!(
+        store.attachment(id, a.id).await,
+        Err(StoreError::BlobMissing { .. })
+    ));
     // Restored: readable again.
     std::fs::write(blob, &original).unwrap();
     assert!(store.attachment(id, a.id).await.is_ok());
     assert!(store.verify_blobs().await.unwrap().problems.is_empty());
     // Unknown ids and holders are simply not found.
     let other = HolderId::new(store.now());
-    assert!(matches!(store.attachment(other, a.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.attachment(other, a.id).await,
+        Err(StoreError::NotFound)
+    ));
     assert!(matches!(store.holder(other).await, Err(StoreError::NotFound)));
     assert!(matches!(
-        store.put_attachment(other, "text/plain", Bytes::from_static(b"x")).await,
+        store
+            .put_attachment(other, "text/plain", Bytes::from_static(b"x"))
+            .await,
         Err(StoreError::Shredded(_) | StoreError::NotFound)
     ));
 }
@@ -265,7 +306,11 @@ async fn missing_key_file_is_an_error_not_a_new_key(env: Env, engine: Engine) {
         let db = env.data().join("carnet.db");
         std::fs::rename(&db, env.dir.path().join("moved.db")).unwrap();
         let err = env.open().await.unwrap_err();
-        assert!(err.to_string().contains("refusing to create a new empty database"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("refusing to create a new empty database"),
+            "{err}"
+        );
         assert!(!db.exists());
         std::fs::rename(env.dir.path().join("moved.db"), &db).unwrap();
     }
@@ -277,10 +322,19 @@ async fn erased_holder_is_unreadable_even_from_a_copy(env: Env, engine: Engine) 
     let store = env.open().await.unwrap();
     let gone = store.create_holder("closed", ADMIN).await.unwrap();
     let kept = store.create_holder("open", b"{\"kept\":true}").await.unwrap();
-    let att = store.put_attachment(gone, "application/pdf", Bytes::from_static(PDF)).await.unwrap();
+    let att = store
+        .put_attachment(gone, "application/pdf", Bytes::from_static(PDF))
+        .await
+        .unwrap();
     // The "backup": raw sealed row and blobs, taken before erasure.
     let sealed: Vec<u8> = on_db!(store.db(), p => sqlx::query("SELECT admin_sealed FROM holders WHERE id = $1").bind(gone.as_uuid()).fetch_one(p).await.unwrap().get(0));
-    let blobs_before: Vec<(std::path::PathBuf, Vec<u8>)> = blob_files(&env).into_iter().map(|p| { let b = std::fs::read(&p).unwrap(); (p, b) }).collect();
+    let blobs_before: Vec<(std::path::PathBuf, Vec<u8>)> = blob_files(&env)
+        .into_iter()
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
     let backup_dir = env.dir.path().join("backup");
     if let Engine::Sqlite = engine {
         // Consistent copy of the main database (not the key vault: it is never in data backups).
@@ -290,8 +344,14 @@ async fn erased_holder_is_unreadable_even_from_a_copy(env: Env, engine: Engine) 
 
     store.erase_holder(gone).await.unwrap();
     assert!(matches!(store.holder(gone).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.vault().get(gone).await, Err(StoreError::Shredded(_))));
-    assert_eq!(store.holder(kept).await.unwrap().administrative, b"{\"kept\":true}");
+    assert!(matches!(
+        store.vault().get(gone).await,
+        Err(StoreError::Shredded(_))
+    ));
+    assert_eq!(
+        store.holder(kept).await.unwrap().administrative,
+        b"{\"kept\":true}"
+    );
     assert!(blob_files(&env).is_empty(), "blobs of the erased holder deleted");
 
     // Putting the old rows and blobs back (restoring a backup) does not make them readable.
@@ -312,8 +372,14 @@ async fn erased_holder_is_unreadable_even_from_a_copy(env: Env, engine: Engine) 
             let _ = std::fs::remove_file(env.data().join(f));
         }
         let restored = env.open().await.unwrap();
-        assert!(matches!(restored.holder(gone).await, Err(StoreError::Shredded(_))));
-        assert!(matches!(restored.attachment(gone, att.id).await, Err(StoreError::Shredded(_))));
+        assert!(matches!(
+            restored.holder(gone).await,
+            Err(StoreError::Shredded(_))
+        ));
+        assert!(matches!(
+            restored.attachment(gone, att.id).await,
+            Err(StoreError::Shredded(_))
+        ));
         assert!(restored.holder(kept).await.is_ok());
     }
 }
@@ -324,18 +390,26 @@ async fn master_key_rotation_rewraps_without_touching_data(env: Env, _e: Engine)
     for _ in 0..7 {
         ids.push(store.create_holder("open", ADMIN).await.unwrap());
     }
-    let att = store.put_attachment(ids[0], "text/plain", Bytes::from_static(b"note")).await.unwrap();
+    let att = store
+        .put_attachment(ids[0], "text/plain", Bytes::from_static(b"note"))
+        .await
+        .unwrap();
     let blobs_before = blob_files(&env);
     let old_kid = store.vault().ring().active().kid.clone();
     store.db().close().await;
     store.vault().db().close().await;
 
-    let report = rotate_master_key(&env.settings, Arc::new(SystemClock)).await.unwrap();
+    let report = rotate_master_key(&env.settings, Arc::new(SystemClock))
+        .await
+        .unwrap();
     assert_eq!(report.old_kids, vec![old_kid.clone()]);
     assert_eq!(report.rewrapped, 7);
     assert_ne!(report.new_kid, old_kid);
     let store = env.open().await.unwrap();
-    assert_eq!(store.vault().key_counts().await.unwrap(), vec![(report.new_kid.clone(), 7)]);
+    assert_eq!(
+        store.vault().key_counts().await.unwrap(),
+        vec![(report.new_kid.clone(), 7)]
+    );
     for id in &ids {
         assert_eq!(store.holder(*id).await.unwrap().administrative, ADMIN);
     }
@@ -346,24 +420,55 @@ async fn master_key_rotation_rewraps_without_touching_data(env: Env, _e: Engine)
 async fn orphan_blobs_are_collected_referenced_ones_kept(env: Env, _e: Engine) {
     let store = env.open().await.unwrap();
     let id = store.create_holder("open", ADMIN).await.unwrap();
-    let kept = store.put_attachment(id, "text/plain", Bytes::from_static(b"kept")).await.unwrap();
+    let kept = store
+        .put_attachment(id, "text/plain", Bytes::from_static(b"kept"))
+        .await
+        .unwrap();
     // A blob written by an upload that crashed before its row committed.
-    let orphan = store.blobs().put(Bytes::from_static(b"orphan ciphertext")).await.unwrap();
+    let orphan = store
+        .blobs()
+        .put(Bytes::from_static(b"orphan ciphertext"))
+        .await
+        .unwrap();
     assert_eq!(blob_files(&env).len(), 2);
     // Too young: could be an upload in flight.
     let r = store.collect_orphan_blobs(3600).await.unwrap();
     assert_eq!(r.deleted, 0);
     let r = store.collect_orphan_blobs(0).await.unwrap();
     assert_eq!((r.examined, r.deleted), (2, 1));
-    assert!(matches!(store.blobs().get(&orphan).await, Err(StoreError::BlobMissing { .. })));
+    assert!(matches!(
+        store.blobs().get(&orphan).await,
+        Err(StoreError::BlobMissing { .. })
+    ));
     assert!(store.attachment(id, kept.id).await.is_ok());
 }
 
 async fn migrations_are_idempotent(env: Env, _e: Engine) {
     let store = env.open().await.unwrap();
-    assert!(store.db().is_initialised(&carnet_store::db::MAIN_MIGRATIONS).await.unwrap());
-    assert_eq!(store.db().migrate(&carnet_store::db::MAIN_MIGRATIONS).await.unwrap(), Vec::<i64>::new());
-    assert_eq!(store.vault().db().migrate(&carnet_store::db::VAULT_MIGRATIONS).await.unwrap(), Vec::<i64>::new());
+    assert!(
+        store
+            .db()
+            .is_initialised(&carnet_store::db::MAIN_MIGRATIONS)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .db()
+            .migrate(&carnet_store::db::MAIN_MIGRATIONS)
+            .await
+            .unwrap(),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        store
+            .vault()
+            .db()
+            .migrate(&carnet_store::db::VAULT_MIGRATIONS)
+            .await
+            .unwrap(),
+        Vec::<i64>::new()
+    );
 }
 
 async fn concurrent_writes_all_land(env: Env, _e: Engine) {
@@ -374,7 +479,10 @@ async fn concurrent_writes_all_land(env: Env, _e: Engine) {
         let s = store.clone();
         tasks.push(tokio::spawn(async move {
             let body = format!("measurement {i}");
-            let a = s.put_attachment(id, "text/plain", Bytes::from(body.clone())).await.unwrap();
+            let a = s
+                .put_attachment(id, "text/plain", Bytes::from(body.clone()))
+                .await
+                .unwrap();
             (a.id, body)
         }));
     }
@@ -392,23 +500,39 @@ async fn concurrent_writes_all_land(env: Env, _e: Engine) {
 async fn missing_or_foreign_data_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
-    let err = open_store(&StoreSettings::new(&missing), Arc::new(SystemClock)).await.unwrap_err();
+    let err = open_store(&StoreSettings::new(&missing), Arc::new(SystemClock))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
     assert!(!missing.exists(), "not created silently");
     let foreign = dir.path().join("foreign");
     std::fs::create_dir(&foreign).unwrap();
     std::fs::write(foreign.join("thesis.odt"), b"precious").unwrap();
-    let err = open_store(&StoreSettings::new(&foreign), Arc::new(SystemClock)).await.unwrap_err();
+    let err = open_store(&StoreSettings::new(&foreign), Arc::new(SystemClock))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("not a Carnet data directory"), "{err}");
-    assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1, "nothing written into it");
+    assert_eq!(
+        std::fs::read_dir(&foreign).unwrap().count(),
+        1,
+        "nothing written into it"
+    );
 }
 
 #[tokio::test]
 async fn unreachable_database_is_named_in_the_error() {
-    let opts = DbOptions { connect_timeout: std::time::Duration::from_secs(2), ..DbOptions::default() };
-    let err = Db::connect("postgres://carnet:secret@127.0.0.1:1/carnet", &opts).await.unwrap_err();
+    let opts = DbOptions {
+        connect_timeout: std::time::Duration::from_secs(2),
+        ..DbOptions::default()
+    };
+    let err = Db::connect("postgres://carnet:secret@127.0.0.1:1/carnet", &opts)
+        .await
+        .unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("cannot reach the database at postgres://carnet:***@127.0.0.1:1/carnet"), "{msg}");
+    assert!(
+        msg.contains("cannot reach the database at postgres://carnet:***@127.0.0.1:1/carnet"),
+        "{msg}"
+    );
     assert!(!msg.contains("secret"), "password leaked: {msg}");
     let err = Db::connect("mysql://x@y/z", &opts).await.unwrap_err();
     assert!(err.to_string().contains("unsupported database URL"), "{err}");
@@ -421,7 +545,10 @@ async fn in_memory_blob_store_verifies_hashes() {
     assert_eq!(h, BlobHash::of(b"abc"));
     assert_eq!(&b.get(&h).await.unwrap()[..], b"abc");
     let absent = BlobHash::of(b"zzz");
-    assert!(matches!(b.get(&absent).await, Err(StoreError::BlobMissing { .. })));
+    assert!(matches!(
+        b.get(&absent).await,
+        Err(StoreError::BlobMissing { .. })
+    ));
     assert_eq!(b.list().await.unwrap().len(), 1);
 }
 
@@ -429,7 +556,9 @@ async fn in_memory_blob_store_verifies_hashes() {
 async fn ids_come_from_the_injected_clock() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(Timestamp::from_unix_seconds(1_900_000_000));
-    let store = open_store(&StoreSettings::new(dir.path()), Arc::new(clock.clone())).await.unwrap();
+    let store = open_store(&StoreSettings::new(dir.path()), Arc::new(clock.clone()))
+        .await
+        .unwrap();
     let id = store.create_holder("open", b"{}").await.unwrap();
     let h = store.holder(id).await.unwrap();
     assert_eq!(h.created_at, clock.now());

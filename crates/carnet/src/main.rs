@@ -1,1 +1,240 @@
-fn main(){}
+//! `carnet`: the one binary. Subcommands start the server, the demo, run migrations and the
+//! operators' maintenance tasks. Errors here are `anyhow`: they end the process with a message
+//! that names the problem.
+
+mod config;
+mod demo;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use carnet_domain::SystemClock;
+use carnet_store::datadir::{self, StoreSettings};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "carnet",
+    version,
+    about = "Carnet — a personal health space (espace numérique de santé) with its shared medical record.",
+    long_about = "Carnet — a personal health space (espace numérique de santé) with its shared medical record.\n\n\
+Quick start:\n  carnet demo                      start a demo on http://127.0.0.1:8080 with sample data\n  \
+carnet serve --data-dir /srv/carnet   run a real instance (SQLite by default)\n\n\
+Settings come, in increasing priority, from built-in defaults, a TOML file (--config), environment \
+variables CARNET_* (e.g. CARNET_DATABASE_URL, CARNET_S3__BUCKET) and command-line flags. \
+See README.md for PostgreSQL, S3 and scale-out deployments."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct GlobalArgs {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "CARNET_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory: SQLite files, master key, local blobs.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Main database URL (default: SQLite in the data directory), e.g. postgres://carnet@db/carnet.
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    /// Key vault database URL (default: SQLite keys.db in the data directory). Keep it apart
+    /// from the main database so backups of the data hold no keys.
+    #[arg(long, global = true)]
+    pub keys_url: Option<String>,
+    /// Log format: "pretty" for people, "json" for log collectors.
+    #[arg(long, global = true, value_parser = ["pretty", "json"])]
+    pub log_format: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on, e.g. 0.0.0.0:8080 (port 0 picks a free port).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Run a demo server with fresh sample data (default 127.0.0.1:8080, ./carnet-data).
+    Demo {
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Create and initialise a data directory (master key, databases), then exit.
+    Init,
+    /// Apply pending database migrations, then exit (the server also does it at start).
+    Migrate,
+    /// Operators' maintenance tasks.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Generate a new master key and re-wrap every holder's data key with it (data untouched).
+    RotateMasterKey,
+    /// Re-wrap data keys with the active master key (after changing CARNET_MASTER_KEY to "NEW,OLD").
+    RewrapKeys,
+    /// Read every stored blob and check its SHA-256.
+    VerifyBlobs,
+    /// Delete blobs no row references (left by interrupted uploads).
+    GcBlobs {
+        /// Only blobs older than this many seconds (younger ones may be uploads in flight).
+        #[arg(long, default_value_t = 3600)]
+        min_age: i64,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let listen = match &cli.command {
+        Command::Serve { listen } | Command::Demo { listen } => listen.clone(),
+        _ => None,
+    };
+    let cfg = Config::load(&cli.global, listen)?;
+    init_logging(&cfg);
+    match cli.command {
+        Command::Serve { .. } => serve(cfg, false).await,
+        Command::Demo { .. } => {
+            demo::prepare(&cfg)?;
+            serve(cfg, true).await
+        }
+        Command::Init => {
+            std::fs::create_dir_all(&cfg.store.data_dir)
+                .with_context(|| format!("creating {}", cfg.store.data_dir.display()))?;
+            let store = open(&cfg.store).await?;
+            store.db().close().await;
+            println!("initialised {}", cfg.store.data_dir.display());
+            println!(
+                "back up {} apart from the data: without it nothing can be read",
+                cfg.store.key_file().display()
+            );
+            Ok(())
+        }
+        Command::Migrate => {
+            let store = open(&cfg.store).await?;
+            store.db().close().await;
+            println!("database schema is up to date");
+            Ok(())
+        }
+        Command::Admin(a) => admin(cfg, a).await,
+    }
+}
+
+async fn open(settings: &StoreSettings) -> Result<carnet_store::Store> {
+    datadir::open_store(settings, Arc::new(SystemClock))
+        .await
+        .with_context(|| format!("cannot open the data directory {}", settings.data_dir.display()))
+}
+
+async fn serve(cfg: Config, demo: bool) -> Result<()> {
+    let store = open(&cfg.store).await?;
+    if demo {
+        demo::seed(&store, &cfg.store.data_dir).await?;
+    }
+    let token = config::operator_token(&cfg)?;
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let settings = carnet_server::ServerSettings {
+        body_limit_bytes: cfg.body_limit_mib * 1024 * 1024,
+        request_timeout: Duration::from_secs(cfg.request_timeout_seconds),
+        demo,
+    };
+    let state = carnet_server::AppState::new(store, &token, settings);
+    tracing::info!(%addr, engine = ?state.store.db().engine(), "Carnet is listening");
+    // This line is read by people and by the end-to-end tests.
+    println!("Carnet listening on http://{addr}");
+    if demo {
+        demo::print_welcome(addr, &token);
+    }
+    carnet_server::serve(
+        listener,
+        state,
+        carnet_server::shutdown_signal(),
+        Duration::from_secs(cfg.shutdown_grace_seconds),
+    )
+    .await
+    .context("server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn admin(cfg: Config, cmd: AdminCommand) -> Result<()> {
+    match cmd {
+        AdminCommand::RotateMasterKey => {
+            let r = datadir::rotate_master_key(&cfg.store, Arc::new(SystemClock)).await?;
+            println!(
+                "master key rotated: {} -> {}; {} data key(s) re-wrapped. Back up the new key file now.",
+                r.old_kids.join(","),
+                r.new_kid,
+                r.rewrapped
+            );
+        }
+        AdminCommand::RewrapKeys => {
+            let store = open(&cfg.store).await?;
+            let n = store.vault().rewrap_all().await?;
+            store.vault().retire_old_master_keys().await.ok();
+            println!(
+                "{n} data key(s) re-wrapped with master key {}",
+                store.vault().ring().active().kid
+            );
+        }
+        AdminCommand::VerifyBlobs => {
+            let store = open(&cfg.store).await?;
+            let r = store.verify_blobs().await?;
+            for p in &r.problems {
+                println!("PROBLEM {p}");
+            }
+            println!("{} blob(s) checked, {} problem(s)", r.checked, r.problems.len());
+            if !r.problems.is_empty() {
+                anyhow::bail!("blob verification found {} problem(s)", r.problems.len());
+            }
+        }
+        AdminCommand::GcBlobs { min_age } => {
+            let store = open(&cfg.store).await?;
+            let r = store.collect_orphan_blobs(min_age).await?;
+            println!("{} blob(s) examined, {} orphan(s) deleted", r.examined, r.deleted);
+        }
+    }
+    Ok(())
+}
+
+fn init_logging(cfg: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,116 @@
+//! Operator API (the insurer's back office): creating holders' spaces from the roster and
+//! reading their administrative data (SPEC LC-1, ID-1). Authenticated by the operator token.
+//!
+//! Operators never read health data: this API exposes administrative data only. Every access
+//! will go through the gate and be traced when the gate lands (issue 4).
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use axum_extra_json::ValidJson;
+use carnet_domain::HolderId;
+use serde::{Deserialize, Serialize};
+
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/holders", post(create_holder))
+        .route("/holders/{id}", get(get_holder))
+}
+
+/// Proof that the request carried the operator token.
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(ApiError::unauthorized)?;
+        if state.is_operator_token(token.trim()) {
+            Ok(Operator)
+        } else {
+            Err(ApiError::unauthorized())
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewHolder {
+    /// Administrative data (SPEC ID-1) as a JSON object; sealed with the holder's key.
+    pub administrative: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HolderView {
+    pub id: HolderId,
+    pub lifecycle: String,
+    pub created_at: String,
+    pub administrative: serde_json::Value,
+}
+
+/// Lifecycle state of a space created from the roster: the holder is to be informed (LC-2).
+const INITIAL_LIFECYCLE: &str = "informed";
+
+async fn create_holder(
+    _op: Operator,
+    State(s): State<AppState>,
+    ValidJson(body): ValidJson<NewHolder>,
+) -> Result<(StatusCode, Json<HolderView>), ApiError> {
+    let admin = serde_json::Value::Object(body.administrative);
+    let bytes = serde_json::to_vec(&admin).map_err(|_| ApiError::internal())?;
+    let id = s.store.create_holder(INITIAL_LIFECYCLE, &bytes).await?;
+    let h = s.store.holder(id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(HolderView {
+            id,
+            lifecycle: h.lifecycle,
+            created_at: h.created_at.to_rfc3339(),
+            administrative: admin,
+        }),
+    ))
+}
+
+async fn get_holder(
+    _op: Operator,
+    State(s): State<AppState>,
+    path: Result<Path<HolderId>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<HolderView>, ApiError> {
+    let Path(id) = path.map_err(|_| ApiError::bad_request("the holder id must be a UUID"))?;
+    let h = s.store.holder(id).await?;
+    let administrative = serde_json::from_slice(&h.administrative).map_err(|_| ApiError::internal())?;
+    Ok(Json(HolderView {
+        id,
+        lifecycle: h.lifecycle,
+        created_at: h.created_at.to_rfc3339(),
+        administrative,
+    }))
+}
+
+/// `Json` whose rejection is our [`ApiError`] (a readable 400/415 instead of axum's text).
+mod axum_extra_json {
+    use axum::extract::{FromRequest, Request};
+    use serde::de::DeserializeOwned;
+
+    use crate::ApiError;
+
+    pub struct ValidJson<T>(pub T);
+
+    impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
+        type Rejection = ApiError;
+
+        async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+            let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+            Ok(ValidJson(v))
+        }
+    }
+}

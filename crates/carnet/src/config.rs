@@ -1,0 +1,102 @@
+//! Configuration: defaults < TOML file < `CARNET_*` environment < command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use carnet_store::datadir::StoreSettings;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::GlobalArgs;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    pub listen: String,
+    #[serde(flatten)]
+    pub store: StoreSettings,
+    /// The operator API token; default: read from (or created in) DATA_DIR/operator.token.
+    pub operator_token: Option<String>,
+    pub log_format: String,
+    pub body_limit_mib: usize,
+    pub request_timeout_seconds: u64,
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            store: StoreSettings::new("./carnet-data"),
+            operator_token: None,
+            log_format: "pretty".into(),
+            body_limit_mib: 25,
+            request_timeout_seconds: 30,
+            shutdown_grace_seconds: 20,
+        }
+    }
+}
+
+/// Only the flags that were given, so they override without erasing the layers below.
+#[derive(Serialize, Default)]
+struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keys_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_format: Option<String>,
+}
+
+impl Config {
+    pub fn load(args: &GlobalArgs, listen: Option<String>) -> Result<Config> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = &args.config {
+            if !file.exists() {
+                anyhow::bail!("configuration file {} does not exist", file.display());
+            }
+            fig = fig.merge(Toml::file(file));
+        }
+        fig = fig
+            .merge(
+                Env::prefixed("CARNET_")
+                    .split("__")
+                    .ignore(&["config", "master_key"]),
+            )
+            .merge(Serialized::defaults(Overrides {
+                listen,
+                data_dir: args.data_dir.clone(),
+                database_url: args.database_url.clone(),
+                keys_url: args.keys_url.clone(),
+                log_format: args.log_format.clone(),
+            }));
+        fig.extract().context("invalid configuration")
+    }
+}
+
+/// The operator token: configured, or kept in DATA_DIR/operator.token (created 0600 once).
+pub fn operator_token(cfg: &Config) -> Result<String> {
+    if let Some(t) = cfg.operator_token.as_ref().filter(|t| !t.trim().is_empty()) {
+        if t.len() < 24 {
+            anyhow::bail!("operator_token must be at least 24 characters");
+        }
+        return Ok(t.trim().to_string());
+    }
+    let path = cfg.store.data_dir.join("operator.token");
+    read_or_create_token(&path)
+}
+
+fn read_or_create_token(path: &Path) -> Result<String> {
+    if path.exists() {
+        let t = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(t.trim().to_string());
+    }
+    let t = carnet_store::crypto::random_token()?;
+    carnet_store::datadir::write_file_durably(path, format!("{t}\n").as_bytes(), 0o600)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(t)
+}

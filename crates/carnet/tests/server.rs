@@ -1,0 +1,434 @@
+//! End-to-end tests of the `carnet` binary: real processes, real sockets, real databases.
+//! Cites: S-30/S-31 (acknowledged writes survive kill -9), S-23 (limits answer 4xx).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_carnet");
+const TOKEN: &str = "test-operator-token-0123456789abcdef";
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    /// Starts `carnet serve` and waits for its "listening" line.
+    fn start(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("CARNET_OPERATOR_TOKEN", TOKEN)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn carnet");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("Carnet listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let base = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("server did not start: {:?}", child.wait());
+        });
+        Server { child, base }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+
+    fn sigterm(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+async fn create_holder(c: &reqwest::Client, s: &Server, name: &str) -> reqwest::Result<reqwest::Response> {
+    c.post(s.url("/api/v1/operator/holders"))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "administrative": { "family_name": name } }))
+        .send()
+        .await
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env("RUST_LOG", "error");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn fresh_dir() -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("data");
+    std::fs::create_dir(&d).unwrap();
+    (t, d)
+}
+
+/// Writes continuously from several tasks, kills the server with SIGKILL in the middle,
+/// restarts it, and checks that every write that was acknowledged (201) is there, intact.
+async fn kill9_rounds(data: &Path, extra: &[&str]) {
+    let c = client();
+    let mut acknowledged: Vec<(String, String)> = Vec::new();
+    for round in 0..3 {
+        let server = Server::start(data, extra, &[]);
+        let base = server.base.clone();
+        let mut tasks = Vec::new();
+        for w in 0..4 {
+            let c = c.clone();
+            let base = base.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for i in 0.. {
+                    let name = format!("HOLDER-{round}-{w}-{i}");
+                    let r = c
+                        .post(format!("{base}/api/v1/operator/holders"))
+                        .bearer_auth(TOKEN)
+                        .json(&json!({ "administrative": { "family_name": name } }))
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status() == 201 => {
+                            let v: Value = match r.json().await {
+                                Ok(v) => v,
+                                Err(_) => break,
+                            };
+                            acked.push((v["id"].as_str().unwrap().to_string(), name));
+                        }
+                        _ => break, // the server died under us
+                    }
+                }
+                acked
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(400 + 300 * round)).await;
+        server.kill9();
+        for t in tasks {
+            acknowledged.extend(t.await.unwrap());
+        }
+    }
+    assert!(
+        acknowledged.len() >= 12,
+        "the load wrote too little to mean anything: {}",
+        acknowledged.len()
+    );
+    let server = Server::start(data, extra, &[]);
+    for (id, name) in &acknowledged {
+        let r = c
+            .get(server.url(&format!("/api/v1/operator/holders/{id}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "acknowledged holder {id} lost after kill -9");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["administrative"]["family_name"], name.as_str());
+    }
+    eprintln!("{} acknowledged writes survived 3 kill -9", acknowledged.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_9_sqlite() {
+    let (_t, data) = fresh_dir();
+    kill9_rounds(&data, &[]).await;
+}
+
+async fn pg_schema_url() -> Option<String> {
+    let base = std::env::var("CARNET_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    let schema = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(&base)
+        .await
+        .expect("connect to CARNET_TEST_DATABASE_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&pool)
+        .await
+        .expect("create schema");
+    pool.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_9_postgres() {
+    let (Some(db), Some(keys)) = (pg_schema_url().await, pg_schema_url().await) else {
+        eprintln!("CARNET_TEST_DATABASE_URL not set: PostgreSQL case skipped");
+        return;
+    };
+    let (_t, data) = fresh_dir();
+    kill9_rounds(&data, &["--database-url", &db, "--keys-url", &keys]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_errors_and_limits() {
+    let (_t, data) = fresh_dir();
+    let s = Server::start(&data, &[], &[("CARNET_BODY_LIMIT_MIB", "1")]);
+    let c = client();
+    let r = c.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "ok");
+    let r = c.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("x-request-id"));
+    let home = c.get(s.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("lang=\"fr\"") && home.contains("espace numérique de santé"));
+
+    // Authentication.
+    let r = c
+        .post(s.url("/api/v1/operator/holders"))
+        .json(&json!({"administrative": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .post(s.url("/api/v1/operator/holders"))
+        .bearer_auth("not-the-token")
+        .json(&json!({"administrative": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Bad input: readable 4xx, nothing created.
+    let r = c
+        .post(s.url("/api/v1/operator/holders"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "bad_request");
+    assert!(v["message"].as_str().unwrap().contains("JSON"), "{v}");
+    let r = c
+        .post(s.url("/api/v1/operator/holders"))
+        .bearer_auth(TOKEN)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415, "missing content type");
+    let r = c
+        .post(s.url("/api/v1/operator/holders"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"administrative": {}, "lifecycle": "activated"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "unknown fields are refused, not ignored");
+    let r = c
+        .get(s.url("/api/v1/operator/holders/not-a-uuid"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = c
+        .get(s.url("/api/v1/operator/holders/01900000-0000-7000-8000-000000000000"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // Size limit: 413, never 5xx (S-23).
+    let big = format!(
+        "{{\"administrative\":{{\"x\":\"{}\"}}}}",
+        "a".repeat(2 * 1024 * 1024)
+    );
+    let r = c
+        .post(s.url("/api/v1/operator/holders"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let r = create_holder(&c, &s, "DURAND").await.unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_gracefully_and_data_persists() {
+    let (_t, data) = fresh_dir();
+    let s = Server::start(&data, &[], &[]);
+    let c = client();
+    let v: Value = create_holder(&c, &s, "LEROY")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let st = s.sigterm();
+    assert!(st.success(), "exit status {st:?}");
+    let s = Server::start(&data, &[], &[]);
+    let r = c
+        .get(s.url(&format!("/api/v1/operator/holders/{}", v["id"].as_str().unwrap())))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[test]
+fn startup_errors_name_the_problem() {
+    let t = tempfile::tempdir().unwrap();
+    let missing = t.path().join("missing");
+    let out = run(&["serve", "--data-dir", missing.to_str().unwrap()], &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!missing.exists());
+
+    let out = run(
+        &[
+            "migrate",
+            "--data-dir",
+            t.path().to_str().unwrap(),
+            "--database-url",
+            "postgres://carnet:pw@127.0.0.1:1/carnet",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot reach the database at postgres://carnet:***@127.0.0.1:1/carnet"),
+        "{err}"
+    );
+
+    // An initialised directory opened with another master key.
+    let (_t2, data) = fresh_dir();
+    let out = run(&["init", "--data-dir", data.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let other_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let out = run(
+        &["migrate", "--data-dir", data.to_str().unwrap()],
+        &[("CARNET_MASTER_KEY", other_key)],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("wrong master key"), "{err}");
+
+    let out = run(&["serve", "--config", "/nonexistent/carnet.toml"], &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("configuration file /nonexistent/carnet.toml does not exist")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_key_rotation_from_the_command_line() {
+    let (_t, data) = fresh_dir();
+    let s = Server::start(&data, &[], &[]);
+    let c = client();
+    let v: Value = create_holder(&c, &s, "ROUSSEAU")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let before = std::fs::read_to_string(data.join("master.key")).unwrap();
+    assert!(s.sigterm().success());
+    let out = run(
+        &["admin", "rotate-master-key", "--data-dir", data.to_str().unwrap()],
+        &[],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 data key(s) re-wrapped"));
+    let after = std::fs::read_to_string(data.join("master.key")).unwrap();
+    assert_ne!(before, after);
+    let s = Server::start(&data, &[], &[]);
+    let r = c
+        .get(s.url(&format!("/api/v1/operator/holders/{}", v["id"].as_str().unwrap())))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["administrative"]["family_name"],
+        "ROUSSEAU"
+    );
+}
+
+#[test]
+fn demo_never_replaces_a_real_directory() {
+    let (_t, data) = fresh_dir();
+    std::fs::write(data.join("precious.txt"), b"x").unwrap();
+    let out = run(
+        &[
+            "demo",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a demo directory"));
+    assert!(data.join("precious.txt").exists());
+}
+
+#[test]
+fn help_explains_the_commands() {
+    let out = run(&["--help"], &[]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in ["serve", "demo", "migrate", "init", "admin", "health space"] {
+        assert!(help.contains(word), "--help lacks {word}: {help}");
+    }
+}
