@@ -6,8 +6,12 @@
 
 pub mod clock;
 pub mod id;
+pub mod ins;
 pub mod item;
+pub mod lifecycle;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use id::{AttachmentId, HolderId};
+pub use ins::{Ins, InsError};
 pub use item::ItemKind;
+pub use lifecycle::{Event, Lifecycle, TransitionError};

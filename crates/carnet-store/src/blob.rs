@@ -76,6 +76,8 @@ pub struct S3Config {
     /// Allow plain HTTP (only for a service on the same host or a test).
     #[serde(default)]
     pub allow_http: bool,
+    /// Key prefix inside the bucket, to share a bucket between installations.
+    pub prefix: Option<String>,
 }
 
 impl BlobStore {
@@ -102,7 +104,10 @@ impl BlobStore {
         let store = b
             .build()
             .map_err(|e| StoreError::Config(format!("S3 blob store: {e}")))?;
-        Ok(Self::Object(Arc::new(store)))
+        Ok(match cfg.prefix.as_deref().filter(|p| !p.is_empty()) {
+            Some(prefix) => Self::Object(Arc::new(object_store::prefix::PrefixStore::new(store, prefix))),
+            None => Self::Object(Arc::new(store)),
+        })
     }
 
     /// An in-memory store (tests only).

@@ -19,6 +19,10 @@ struct Server {
 impl Server {
     /// Starts `carnet serve` and waits for its "listening" line.
     fn start(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_with_stderr(data_dir, extra, env, Stdio::inherit())
+    }
+
+    fn start_with_stderr(data_dir: &Path, extra: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -26,7 +30,7 @@ impl Server {
             .env("CARNET_OPERATOR_TOKEN", TOKEN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -431,4 +435,50 @@ fn help_explains_the_commands() {
     for word in ["serve", "demo", "migrate", "init", "admin", "health space"] {
         assert!(help.contains(word), "--help lacks {word}: {help}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_never_contain_health_or_administrative_data_nor_secrets() {
+    let (t, data) = fresh_dir();
+    let log_path = t.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let s = Server::start_with_stderr(
+        &data,
+        &[],
+        &[("RUST_LOG", "debug"), ("CARNET_LOG_FORMAT", "json")],
+        log.into(),
+    );
+    let c = client();
+    let r = c
+        .post(s.url("/api/v1/operator/holders"))
+        .bearer_auth(TOKEN)
+        .header("cookie", "session=COOKIE-SECRET-42")
+        .json(&json!({ "administrative": { "family_name": "ZYGOMATIQUE", "note": "VIH-positif" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = c
+        .get(s.url(&format!("/api/v1/operator/holders/{id}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(s.sigterm().success());
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logs.contains("/api/v1/operator/holders"),
+        "the request was logged at all: {logs}"
+    );
+    for secret in ["ZYGOMATIQUE", "VIH-positif", TOKEN, "COOKIE-SECRET-42"] {
+        assert!(!logs.contains(secret), "{secret} appears in the logs");
+    }
+    // JSON lines for log collectors.
+    let first = logs.lines().find(|l| !l.trim().is_empty()).unwrap();
+    assert!(serde_json::from_str::<Value>(first).is_ok(), "not JSON: {first}");
 }

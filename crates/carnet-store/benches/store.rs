@@ -1,0 +1,143 @@
+//! Store benchmark: `cargo bench -p carnet-store --bench store`.
+//! Set CARNET_BENCH_DATABASE_URL=postgres://... to also run on PostgreSQL.
+//! Prints one line per measure; results are recorded in BENCHMARKS.md.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use carnet_domain::SystemClock;
+use carnet_store::Store;
+use carnet_store::crypto::SecretKey;
+use carnet_store::datadir::{StoreSettings, open_store};
+
+const CONCURRENCY: usize = 16;
+
+fn report(name: &str, n: usize, started: Instant) {
+    let s = started.elapsed().as_secs_f64();
+    println!(
+        "{name:<58} {n:>6} ops {:>10.0} ops/s {:>10.1} µs/op",
+        n as f64 / s,
+        s * 1e6 / n as f64
+    );
+}
+
+async fn concurrent<F, Fut>(total: usize, f: F)
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let per = total / CONCURRENCY;
+    let mut tasks = Vec::new();
+    for w in 0..CONCURRENCY {
+        let f = f.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per {
+                f(w * per + i).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+}
+
+async fn run(label: &str, store: Store) {
+    let holder = store.create_holder("open", b"{}").await.expect("holder");
+    let t = Instant::now();
+    let n = 2000;
+    let s = store.clone();
+    concurrent(n, move |_| {
+        let s = s.clone();
+        async move {
+            s.create_holder("open", br#"{"family_name":"BENCH"}"#)
+                .await
+                .expect("create");
+        }
+    })
+    .await;
+    report(
+        &format!("[{label}] create holder (key + sealed row), {CONCURRENCY} tasks"),
+        n,
+        t,
+    );
+
+    let doc = Bytes::from(vec![0x42u8; 100 * 1024]);
+    let n = 1600;
+    let t = Instant::now();
+    let s = store.clone();
+    let d = doc.clone();
+    concurrent(n, move |_| {
+        let s = s.clone();
+        let d = d.clone();
+        async move {
+            s.put_attachment(holder, "application/pdf", d).await.expect("put");
+        }
+    })
+    .await;
+    report(
+        &format!("[{label}] put 100 KiB attachment (seal, fsync blob, row), {CONCURRENCY} tasks"),
+        n,
+        t,
+    );
+
+    let ids = store.attachment_ids(holder).await.expect("ids");
+    let t = Instant::now();
+    let s = store.clone();
+    let ids = Arc::new(ids);
+    let n = 3200;
+    let ids2 = ids.clone();
+    concurrent(n, move |i| {
+        let s = s.clone();
+        let ids = ids2.clone();
+        async move {
+            s.attachment(holder, ids[i % ids.len()]).await.expect("get");
+        }
+    })
+    .await;
+    report(
+        &format!("[{label}] read 100 KiB attachment (verify, open), {CONCURRENCY} tasks"),
+        n,
+        t,
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let key = SecretKey::generate().expect("key");
+        let doc = vec![7u8; 100 * 1024];
+        let n = 5000;
+        let t = Instant::now();
+        for _ in 0..n {
+            let s = key.seal(b"aad", &doc).expect("seal");
+            std::hint::black_box(key.open(b"aad", &s).expect("open"));
+        }
+        report("seal + open 100 KiB (AES-256-GCM), 1 thread", n, t);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(&StoreSettings::new(dir.path()), Arc::new(SystemClock))
+            .await
+            .expect("open");
+        run("sqlite", store).await;
+
+        if let Ok(url) = std::env::var("CARNET_BENCH_DATABASE_URL") {
+            let pool = sqlx::PgPool::connect(&url).await.expect("pg");
+            for s in [
+                "DROP SCHEMA IF EXISTS bench_main CASCADE",
+                "DROP SCHEMA IF EXISTS bench_keys CASCADE",
+                "CREATE SCHEMA bench_main",
+                "CREATE SCHEMA bench_keys",
+            ] {
+                sqlx::query(s).execute(&pool).await.expect("schema");
+            }
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut st = StoreSettings::new(dir.path());
+            let sep = if url.contains('?') { '&' } else { '?' };
+            st.database_url = Some(format!("{url}{sep}options=-c%20search_path%3Dbench_main"));
+            st.keys_url = Some(format!("{url}{sep}options=-c%20search_path%3Dbench_keys"));
+            let store = open_store(&st, Arc::new(SystemClock)).await.expect("open pg");
+            run("postgres", store).await;
+        }
+    });
+}
