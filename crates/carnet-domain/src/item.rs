@@ -13,6 +13,8 @@ pub enum ItemKind {
     AttachmentMeta,
     /// The bytes of an attachment.
     AttachmentContent,
+    /// The payload of a message waiting in the outbox.
+    OutboxPayload,
 }
 
 impl ItemKind {
@@ -22,6 +24,7 @@ impl ItemKind {
             ItemKind::Administrative => "administrative",
             ItemKind::AttachmentMeta => "attachment_meta",
             ItemKind::AttachmentContent => "attachment_content",
+            ItemKind::OutboxPayload => "outbox_payload",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod id;
 pub mod ins;
 pub mod item;
 pub mod lifecycle;
+pub mod roster;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use id::{AttachmentId, HolderId};

@@ -1,1 +1,4 @@
+//! FHIR R4 JSON mapping of Carnet's domain (FR Core where it applies). Pure: JSON in, domain
+//! types out, and back. No I/O.
 
+pub mod patient;

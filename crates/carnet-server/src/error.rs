@@ -80,6 +80,12 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound | StoreError::Shredded(_) => ApiError::not_found(),
+            StoreError::Transition(t) => ApiError::new(StatusCode::CONFLICT, "not_allowed", t.to_string()),
+            StoreError::Conflict => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the space was changed by another request; try again",
+            ),
             StoreError::DiskFull => ApiError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "storage_full",

@@ -83,6 +83,12 @@ impl SecretKey {
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, self.0.as_ref()).unwrap_or_else(|_| unreachable!()))
     }
 
+    /// HMAC-SHA256 of `data` under this key, hex (blind indexes, code verifiers).
+    pub fn hmac_hex(&self, data: &[u8]) -> String {
+        let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, self.0.as_ref());
+        hex::encode(aws_lc_rs::hmac::sign(&k, data).as_ref())
+    }
+
     /// Seals `plaintext` bound to `aad`.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
         let nonce_bytes = random_bytes::<NONCE_LEN>()?;

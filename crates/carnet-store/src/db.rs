@@ -296,21 +296,35 @@ pub struct MigrationSet {
 /// The main database's schema.
 pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
     table: "carnet_migrations",
-    migrations: &[Migration {
-        version: 1,
-        name: "init",
-        sql: include_str!("../migrations/main/0001_init.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "init",
+            sql: include_str!("../migrations/main/0001_init.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "lifecycle",
+            sql: include_str!("../migrations/main/0002_lifecycle.sql"),
+        },
+    ],
 };
 
 /// The key vault's schema.
 pub static VAULT_MIGRATIONS: MigrationSet = MigrationSet {
     table: "carnet_vault_migrations",
-    migrations: &[Migration {
-        version: 1,
-        name: "init",
-        sql: include_str!("../migrations/vault/0001_init.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "init",
+            sql: include_str!("../migrations/vault/0001_init.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "service_keys",
+            sql: include_str!("../migrations/vault/0002_service_keys.sql"),
+        },
+    ],
 };
 
 #[cfg(test)]

@@ -43,6 +43,10 @@ pub enum StoreError {
     },
     #[error("no space left on the storage device")]
     DiskFull,
+    #[error("{0}")]
+    Transition(#[from] carnet_domain::TransitionError),
+    #[error("the space was changed by another request; try again")]
+    Conflict,
 }
 
 impl StoreError {

@@ -16,6 +16,9 @@ pub mod crypto;
 pub mod datadir;
 pub mod db;
 pub mod error;
+pub mod holders;
+pub mod outbox;
+pub mod roster;
 pub mod vault;
 
 use std::sync::Arc;
@@ -38,7 +41,7 @@ use db::MAIN_MIGRATIONS;
 #[derive(Clone, Debug)]
 pub struct HolderRecord {
     pub id: HolderId,
-    pub lifecycle: String,
+    pub lifecycle: carnet_domain::Lifecycle,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// The opened administrative data (a JSON document defined by the domain).
@@ -83,6 +86,14 @@ pub struct Store {
     vault: Arc<KeyVault>,
     blobs: BlobStore,
     clock: Arc<dyn Clock>,
+    /// Service keys, loaded once from the vault.
+    service_keys: Arc<tokio::sync::OnceCell<ServiceKeys>>,
+}
+
+#[derive(Debug)]
+struct ServiceKeys {
+    ins_index: crypto::SecretKey,
+    activation_code: crypto::SecretKey,
 }
 
 impl Store {
@@ -99,6 +110,7 @@ impl Store {
             vault: Arc::new(vault),
             blobs,
             clock,
+            service_keys: Arc::default(),
         })
     }
 
@@ -122,55 +134,23 @@ impl Store {
         self.clock.now()
     }
 
+    async fn service_keys(&self) -> Result<&ServiceKeys, StoreError> {
+        self.service_keys
+            .get_or_try_init(|| async {
+                let now = self.now();
+                Ok(ServiceKeys {
+                    ins_index: self.vault.service_key("ins-index", now).await?,
+                    activation_code: self.vault.service_key("activation-code", now).await?,
+                })
+            })
+            .await
+    }
+
     /// Readiness: both databases answer and the blob store takes writes.
     pub async fn ready(&self) -> Result<(), StoreError> {
         self.db.ping().await?;
         self.vault.db().ping().await?;
         self.blobs.check().await
-    }
-
-    /// Creates a holder's space: a new data key, then the row with sealed administrative
-    /// data. (Key first: a crash in between leaves an unused key, never an unreadable row.)
-    pub async fn create_holder(
-        &self,
-        lifecycle: &str,
-        administrative: &[u8],
-    ) -> Result<HolderId, StoreError> {
-        let now = self.now();
-        let id = HolderId::new(now);
-        let key = self.vault.create(id, now).await?;
-        let sealed = key.seal(
-            &item_aad(id, ItemKind::Administrative, id.as_bytes()),
-            administrative,
-        )?;
-        let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO holders (id, lifecycle, created_at, updated_at, admin_sealed) VALUES ($1, $2, $3, $3, $4)")
-            .bind(id.as_uuid()).bind(lifecycle).bind(now.as_micros()).bind(&sealed)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("insert holder"))?;
-        tx.commit().await?;
-        Ok(id)
-    }
-
-    /// Reads a holder's space; [`StoreError::NotFound`] if there is none,
-    /// [`StoreError::Shredded`] if it was erased.
-    pub async fn holder(&self, id: HolderId) -> Result<HolderRecord, StoreError> {
-        let row = on_db!(&self.db, p => sqlx::query(
-            "SELECT lifecycle, created_at, updated_at, admin_sealed FROM holders WHERE id = $1")
-            .bind(id.as_uuid()).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1), r.get::<i64, _>(2), r.get::<Vec<u8>, _>(3)))))
-            .map_err(StoreError::db("read holder"))?;
-        let (lifecycle, created, updated, sealed) = row.ok_or(StoreError::NotFound)?;
-        let key = self.vault.get(id).await?;
-        let administrative = key.open(&item_aad(id, ItemKind::Administrative, id.as_bytes()), &sealed)?;
-        Ok(HolderRecord {
-            id,
-            lifecycle,
-            created_at: Timestamp::from_micros(created),
-            updated_at: Timestamp::from_micros(updated),
-            administrative,
-        })
     }
 
     /// Stores an attachment of `holder`. Acknowledged (returns) only once the sealed blob is
@@ -267,30 +247,6 @@ impl Store {
             .bind(holder.as_uuid()).fetch_all(p).await
             .map(|rs| rs.into_iter().map(|r| AttachmentId::from_uuid(r.get::<uuid::Uuid, _>(0))).collect()))
         .map_err(StoreError::db("list attachments"))
-    }
-
-    /// Erases a holder for good (LC-7): the data key is destroyed first (from then on nothing
-    /// of theirs can be opened, in this database, its blobs or any backup of them), then rows
-    /// and blobs are deleted. Re-running it finishes an interrupted erasure.
-    pub async fn erase_holder(&self, holder: HolderId) -> Result<(), StoreError> {
-        self.vault.destroy(holder).await?;
-        let hashes: Vec<String> = on_db!(&self.db.writer(), p => sqlx::query("SELECT blob_hash FROM attachments WHERE holder_id = $1")
-            .bind(holder.as_uuid()).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| r.get::<String, _>(0)).collect()))
-            .map_err(StoreError::db("list blobs to erase"))?;
-        let mut tx = self.db.begin().await?;
-        for sql in [
-            "DELETE FROM attachments WHERE holder_id = $1",
-            "DELETE FROM holders WHERE id = $1",
-        ] {
-            on_tx!(&mut tx, t => sqlx::query(sql).bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
-                .map_err(StoreError::db("erase holder rows"))?;
-        }
-        tx.commit().await?;
-        for h in hashes.iter().filter_map(|h| BlobHash::parse(h)) {
-            self.blobs.delete(&h).await?;
-        }
-        Ok(())
     }
 
     /// Deletes blobs that no row references and that are older than `min_age_seconds` (younger

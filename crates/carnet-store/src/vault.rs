@@ -16,6 +16,12 @@ use crate::db::{Db, VAULT_MIGRATIONS, is_unique_violation};
 use crate::error::StoreError;
 use crate::{on_db, on_tx};
 
+fn service_aad(name: &str) -> Vec<u8> {
+    let mut aad = b"carnet/service-key/v1\0".to_vec();
+    aad.extend_from_slice(name.as_bytes());
+    aad
+}
+
 #[derive(Debug)]
 pub struct KeyVault {
     db: Db,
@@ -55,7 +61,7 @@ impl KeyVault {
         }
         // Every data key must be unwrappable by a configured master key.
         let used: Vec<String> = on_db!(&self.db.writer(), p => {
-            sqlx::query("SELECT DISTINCT kid FROM holder_keys").fetch_all(p).await
+            sqlx::query("SELECT DISTINCT kid FROM holder_keys UNION SELECT DISTINCT kid FROM service_keys").fetch_all(p).await
                 .map(|rs| rs.into_iter().map(|r| r.get::<String, _>(0)).collect())
         })
         .map_err(StoreError::db("read data key ids"))?;
@@ -123,6 +129,66 @@ impl KeyVault {
             .ok_or_else(|| StoreError::Integrity("unwrapped data key has a bad length".into()))
     }
 
+    /// Creates the data keys of many new holders in one transaction (roster import).
+    pub async fn create_many(
+        &self,
+        holders: &[HolderId],
+        now: Timestamp,
+    ) -> Result<Vec<SecretKey>, StoreError> {
+        let active = self.ring.active();
+        let mut keys = Vec::with_capacity(holders.len());
+        let mut tx = self.db.begin().await?;
+        for h in holders {
+            let key = SecretKey::generate()?;
+            let wrapped = active.key.seal(&wrap_aad(*h), key.expose())?;
+            on_tx!(&mut tx, t => sqlx::query("INSERT INTO holder_keys (holder_id, kid, wrapped, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(h.as_uuid()).bind(&active.kid).bind(&wrapped).bind(now.as_micros()).execute(&mut **t).await.map(|r| r.rows_affected()))
+                .map_err(StoreError::db("store data key"))?;
+            keys.push(key);
+        }
+        tx.commit().await?;
+        Ok(keys)
+    }
+
+    /// A service-wide secret key (for blind indexes and code HMACs), created on first use.
+    pub async fn service_key(&self, name: &str, now: Timestamp) -> Result<SecretKey, StoreError> {
+        let aad = service_aad(name);
+        for _ in 0..2 {
+            let row: Option<(String, Vec<u8>)> = on_db!(&self.db.writer(), p => {
+                sqlx::query("SELECT kid, wrapped FROM service_keys WHERE name = $1")
+                    .bind(name).fetch_optional(p).await
+                    .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<Vec<u8>, _>(1))))
+            })
+            .map_err(StoreError::db("read service key"))?;
+            if let Some((kid, wrapped)) = row {
+                let mk = self.ring.get(&kid).ok_or_else(|| StoreError::WrongMasterKey {
+                    known: kid.clone(),
+                    configured: self.ring.kids().join(", "),
+                })?;
+                let raw = zeroize::Zeroizing::new(mk.key.open(&aad, &wrapped)?);
+                return SecretKey::from_bytes(&raw)
+                    .ok_or_else(|| StoreError::Integrity("service key has a bad length".into()));
+            }
+            let key = SecretKey::generate()?;
+            let active = self.ring.active();
+            let wrapped = active.key.seal(&aad, key.expose())?;
+            let mut tx = self.db.begin().await?;
+            let r = on_tx!(&mut tx, t => sqlx::query("INSERT INTO service_keys (name, kid, wrapped, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(name).bind(&active.kid).bind(&wrapped).bind(now.as_micros()).execute(&mut **t).await.map(|r| r.rows_affected()));
+            match r {
+                Ok(_) => {
+                    tx.commit().await?;
+                    return Ok(key);
+                }
+                Err(e) if is_unique_violation(&e) => continue, // another server created it: read it
+                Err(e) => return Err(StoreError::db("create service key")(e)),
+            }
+        }
+        Err(StoreError::Integrity(format!(
+            "service key {name} could not be created"
+        )))
+    }
+
     /// Destroys the data key of `holder` (crypto-shredding). Irreversible.
     pub async fn destroy(&self, holder: HolderId) -> Result<bool, StoreError> {
         let mut tx = self.db.begin().await?;
@@ -138,6 +204,26 @@ impl KeyVault {
     pub async fn rewrap_all(&self) -> Result<u64, StoreError> {
         let active = self.ring.active();
         let mut total = 0u64;
+        let services: Vec<(String, String, Vec<u8>)> = on_db!(&self.db.writer(), p => {
+            sqlx::query("SELECT name, kid, wrapped FROM service_keys WHERE kid <> $1")
+                .bind(&active.kid).fetch_all(p).await
+                .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+        })
+        .map_err(StoreError::db("read service keys to rewrap"))?;
+        for (name, kid, wrapped) in services {
+            let aad = service_aad(&name);
+            let mk = self.ring.get(&kid).ok_or_else(|| StoreError::WrongMasterKey {
+                known: kid.clone(),
+                configured: self.ring.kids().join(", "),
+            })?;
+            let raw = zeroize::Zeroizing::new(mk.key.open(&aad, &wrapped)?);
+            let rewrapped = active.key.seal(&aad, &raw)?;
+            let mut tx = self.db.begin().await?;
+            on_tx!(&mut tx, t => sqlx::query("UPDATE service_keys SET kid = $1, wrapped = $2 WHERE name = $3 AND kid = $4")
+                .bind(&active.kid).bind(&rewrapped).bind(&name).bind(&kid).execute(&mut **t).await.map(|r| r.rows_affected()))
+                .map_err(StoreError::db("rewrap service key"))?;
+            tx.commit().await?;
+        }
         loop {
             let batch: Vec<(uuid::Uuid, String, Vec<u8>)> = on_db!(&self.db.writer(), p => {
                 sqlx::query("SELECT holder_id, kid, wrapped FROM holder_keys WHERE kid <> $1 LIMIT 500")

@@ -64,6 +64,10 @@ impl Env {
         open_store(&self.settings, Arc::new(SystemClock)).await
     }
 
+    async fn open_at(&self, clock: &ManualClock) -> Store {
+        open_store(&self.settings, Arc::new(clock.clone())).await.unwrap()
+    }
+
     fn data(&self) -> &Path {
         &self.settings.data_dir
     }
@@ -104,7 +108,337 @@ suite!(
     orphan_blobs_are_collected_referenced_ones_kept,
     migrations_are_idempotent,
     concurrent_writes_all_land,
+    roster_import_is_idempotent_and_queues_the_information_letter,
+    opposition_window_boundaries_lc3,
+    activation_code_checks_lc4,
+    archive_erased_after_ten_years_and_not_recreated_lc5_lc7,
+    concurrent_jobs_apply_each_transition_once,
+    majority_ends_representation_mi3,
+    outbox_claims_are_leased_and_retried,
 );
+
+// ---- lifecycle, roster, outbox (issue 3) ----
+
+use carnet_domain::lifecycle::{Event, Lifecycle, OPPOSITION_WINDOW_SECONDS};
+use carnet_domain::roster::{RawRosterLine, RosterRecord};
+use carnet_store::roster::RosterOutcome;
+
+/// 2026-01-05 09:00:00 UTC.
+const T0: i64 = 1_767_603_600;
+
+fn ins_for(n: u64) -> String {
+    let nir = format!("1{:012}", 850_275_000_000 + n);
+    let k = carnet_domain::ins::nir_key(&nir).unwrap();
+    format!("{nir}{k:02}")
+}
+
+fn record(n: u64, birth: &str, email: bool, rep: Option<u64>) -> RosterRecord {
+    RawRosterLine {
+        ins: ins_for(n),
+        birth_name: format!("NOM{n}"),
+        given_names: "Alex".into(),
+        sex: "U".into(),
+        birth_date: birth.into(),
+        email: if email {
+            format!("p{n}@example.org")
+        } else {
+            String::new()
+        },
+        representative_ins: rep.map(ins_for).unwrap_or_default(),
+        ..RawRosterLine::default()
+    }
+    .validate(Timestamp::from_unix_seconds(T0))
+    .unwrap()
+}
+
+fn created(o: &RosterOutcome) -> HolderId {
+    match o {
+        RosterOutcome::Created { id, .. } => *id,
+        other => panic!("expected Created, got {other:?}"),
+    }
+}
+
+async fn roster_import_is_idempotent_and_queues_the_information_letter(env: Env, engine: Engine) {
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let batch = vec![
+        record(1, "1980-01-01", true, None),
+        record(2, "1990-05-05", false, None),
+        record(1, "1980-01-01", true, None),
+    ];
+    let out = store.import_roster_batch(&batch).await.unwrap();
+    assert_eq!(out.len(), 3);
+    let a = created(&out[0]);
+    let b = created(&out[1]);
+    assert_eq!(
+        out[2],
+        RosterOutcome::Existing { id: a },
+        "duplicate inside the batch"
+    );
+    // LC-2: an information letter each, by e-mail, or by post without an address.
+    let msgs = store.outbox_of(a).await.unwrap();
+    assert_eq!((msgs[0].0.as_str(), msgs[0].1.as_str()), ("information", "email"));
+    assert_eq!(store.outbox_of(b).await.unwrap()[0].1, "post");
+    assert_eq!(
+        store.lifecycle(a).await.unwrap(),
+        Lifecycle::Informed {
+            informed_at: clock.now()
+        }
+    );
+    // Re-importing creates nothing.
+    clock.advance_seconds(3600);
+    let again = store.import_roster_batch(&batch[..2]).await.unwrap();
+    assert_eq!(
+        again,
+        vec![
+            RosterOutcome::Existing { id: a },
+            RosterOutcome::Existing { id: b }
+        ]
+    );
+    assert_eq!(store.outbox_of(a).await.unwrap().len(), 1);
+    let ins = carnet_domain::Ins::parse(&ins_for(2)).unwrap();
+    assert_eq!(store.find_by_ins(&ins).await.unwrap(), Some(b));
+    // The INS is nowhere in clear.
+    let h = store.holder(a).await.unwrap();
+    let admin: carnet_domain::roster::Administrative = serde_json::from_slice(&h.administrative).unwrap();
+    assert_eq!(admin.ins.as_str(), ins_for(1));
+    if let Engine::Sqlite = engine {
+        store.db().close().await;
+        let raw = std::fs::read(env.data().join("carnet.db")).unwrap();
+        let wal = std::fs::read(env.data().join("carnet.db-wal")).unwrap_or_default();
+        assert!(!contains(&raw, ins_for(1).as_bytes()) && !contains(&wal, ins_for(1).as_bytes()));
+        assert!(!contains(&raw, b"NOM1") && !contains(&wal, b"NOM1"));
+    }
+}
+
+async fn opposition_window_boundaries_lc3(env: Env, _e: Engine) {
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let out = store
+        .import_roster_batch(&[
+            record(10, "1970-01-01", true, None),
+            record(11, "1971-01-01", true, None),
+        ])
+        .await
+        .unwrap();
+    let (stays, objects) = (created(&out[0]), created(&out[1]));
+    // The last second of the 6 weeks: nothing opens; objecting still works.
+    clock.set(Timestamp::from_unix_seconds(T0 + OPPOSITION_WINDOW_SECONDS - 1));
+    assert_eq!(
+        store.transition(objects, Event::Oppose).await.unwrap().name(),
+        "opposed"
+    );
+    assert_eq!(store.run_lifecycle_job(100).await.unwrap().opened, 0);
+    assert_eq!(store.lifecycle(stays).await.unwrap().name(), "informed");
+    // The window's end: the space opens by itself and the holder is told.
+    clock.set(Timestamp::from_unix_seconds(T0 + OPPOSITION_WINDOW_SECONDS));
+    assert_eq!(store.run_lifecycle_job(100).await.unwrap().opened, 1);
+    assert_eq!(
+        store.lifecycle(stays).await.unwrap(),
+        Lifecycle::Open { since: clock.now() }
+    );
+    assert_eq!(
+        store.lifecycle(objects).await.unwrap().name(),
+        "opposed",
+        "an opposition means no space"
+    );
+    assert!(
+        store
+            .outbox_of(stays)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.0 == "space_opened")
+    );
+    // Too late to object now; a second pass does nothing.
+    let err = store.transition(stays, Event::Oppose).await.unwrap_err();
+    assert!(err.to_string().contains("cannot object"), "{err}");
+    assert_eq!(store.run_lifecycle_job(100).await.unwrap(), Default::default());
+    // The opposed person may ask for a space later.
+    assert_eq!(
+        store
+            .transition(objects, Event::RequestSpace)
+            .await
+            .unwrap()
+            .name(),
+        "open"
+    );
+}
+
+async fn activation_code_checks_lc4(env: Env, _e: Engine) {
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let out = store
+        .import_roster_batch(&[record(20, "1960-01-01", true, None)])
+        .await
+        .unwrap();
+    let RosterOutcome::Created { id, activation_code } = &out[0] else {
+        panic!()
+    };
+    assert!(store.check_activation_code(*id, activation_code).await.unwrap());
+    assert!(
+        store
+            .check_activation_code(*id, &activation_code.to_lowercase())
+            .await
+            .unwrap(),
+        "case-insensitive"
+    );
+    assert!(!store.check_activation_code(*id, "AAAAAAAAAAAA").await.unwrap());
+    clock.set(Timestamp::from_unix_seconds(T0 + OPPOSITION_WINDOW_SECONDS));
+    assert!(
+        !store.check_activation_code(*id, activation_code).await.unwrap(),
+        "valid 6 weeks"
+    );
+}
+
+async fn archive_erased_after_ten_years_and_not_recreated_lc5_lc7(env: Env, _e: Engine) {
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let out = store
+        .import_roster_batch(&[record(30, "1950-01-01", true, None)])
+        .await
+        .unwrap();
+    let id = created(&out[0]);
+    store.transition(id, Event::Activate).await.unwrap();
+    store
+        .put_attachment(id, "text/plain", Bytes::from_static(b"compte rendu"))
+        .await
+        .unwrap();
+    let closed = store.transition(id, Event::Close).await.unwrap();
+    // 2026-01-05 + 10 years = 2036-01-05, same time of day.
+    let ten_years = Timestamp::from_unix_seconds(2_083_136_400);
+    assert_eq!(closed.deadline().unwrap().0, ten_years);
+    clock.set(ten_years.plus_seconds(-1));
+    assert_eq!(store.run_lifecycle_job(100).await.unwrap().erased, 0);
+    assert!(store.holder(id).await.is_ok(), "archived data is still there");
+    clock.set(ten_years);
+    assert_eq!(store.run_lifecycle_job(100).await.unwrap().erased, 1);
+    assert!(matches!(store.holder(id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.vault().get(id).await,
+        Err(StoreError::Shredded(_))
+    ));
+    assert!(blob_files(&env).is_empty());
+    assert!(store.outbox_of(id).await.unwrap().is_empty());
+    assert_eq!(store.lifecycle(id).await.unwrap().name(), "erased");
+    assert!(store.transition(id, Event::Reopen).await.is_err());
+    // The roster still lists the person: the erased space is not silently re-created.
+    let again = store
+        .import_roster_batch(&[record(30, "1950-01-01", true, None)])
+        .await
+        .unwrap();
+    assert_eq!(again, vec![RosterOutcome::Existing { id }]);
+    assert_eq!(
+        store.run_lifecycle_job(100).await.unwrap(),
+        Default::default(),
+        "erasure finished"
+    );
+}
+
+async fn concurrent_jobs_apply_each_transition_once(env: Env, _e: Engine) {
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let a = env.open_at(&clock).await;
+    let b = env.open_at(&clock).await; // a second server on the same databases
+    let records: Vec<RosterRecord> = (100..160).map(|n| record(n, "1975-03-03", true, None)).collect();
+    a.import_roster_batch(&records).await.unwrap();
+    clock.advance_seconds(OPPOSITION_WINDOW_SECONDS);
+    let (ra, rb) = tokio::join!(a.run_lifecycle_job(1000), b.run_lifecycle_job(1000));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(
+        ra.opened + rb.opened,
+        60,
+        "each space opened exactly once: {ra:?} {rb:?}"
+    );
+    let mut notices = 0;
+    for r in &records {
+        let id = a.find_by_ins(&r.admin.ins).await.unwrap().unwrap();
+        assert_eq!(a.lifecycle(id).await.unwrap().name(), "open");
+        notices += a
+            .outbox_of(id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|m| m.0 == "space_opened")
+            .count();
+    }
+    assert_eq!(notices, 60, "one notice each, no duplicate");
+}
+
+async fn majority_ends_representation_mi3(env: Env, _e: Engine) {
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    // The child comes before the parent in the file: linking happens after the batch.
+    let out = store
+        .import_roster_batch(&[
+            record(41, "2008-01-06", false, Some(40)),
+            record(40, "1980-02-02", true, None),
+        ])
+        .await
+        .unwrap();
+    let (child, parent) = (created(&out[0]), created(&out[1]));
+    store.link_representative(child, parent, "parent").await.unwrap();
+    assert_eq!(
+        store.representatives(child).await.unwrap(),
+        vec![(parent, "parent".to_string())]
+    );
+    // 18th birthday: 2026-01-06 00:00 UTC. The last second before it: still a minor.
+    clock.set(Timestamp::from_unix_seconds(1_767_657_600 - 1));
+    assert_eq!(store.run_lifecycle_job(100).await.unwrap().came_of_age, 0);
+    assert_eq!(store.representatives(child).await.unwrap().len(), 1);
+    clock.set(Timestamp::from_unix_seconds(1_767_657_600));
+    let r = store.run_lifecycle_job(100).await.unwrap();
+    assert_eq!(r.came_of_age, 1);
+    assert!(
+        store.representatives(child).await.unwrap().is_empty(),
+        "representatives' access ends at 18"
+    );
+    assert!(
+        store
+            .outbox_of(child)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.0 == "majority")
+    );
+    assert_eq!(
+        store.run_lifecycle_job(100).await.unwrap().came_of_age,
+        0,
+        "once only"
+    );
+}
+
+async fn outbox_claims_are_leased_and_retried(env: Env, _e: Engine) {
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    store
+        .import_roster_batch(&[record(50, "1985-01-01", true, None)])
+        .await
+        .unwrap();
+    let first = store.claim_messages(10).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let payload: serde_json::Value = serde_json::from_slice(&first[0].payload).unwrap();
+    assert_eq!(payload["activation_code"].as_str().unwrap().len(), 12);
+    assert!(
+        store.claim_messages(10).await.unwrap().is_empty(),
+        "leased to the first claimer"
+    );
+    // The sender crashed without marking it: after the lease another attempt follows.
+    clock.advance_seconds(121);
+    let again = store.claim_messages(10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    store.mark_failed(again[0].id, again[0].attempts).await.unwrap();
+    clock.advance_seconds(60);
+    assert!(store.claim_messages(10).await.unwrap().is_empty(), "backing off");
+    clock.advance_seconds(240);
+    let third = store.claim_messages(10).await.unwrap();
+    store.mark_sent(third[0].id).await.unwrap();
+    clock.advance_seconds(3600);
+    assert!(
+        store.claim_messages(10).await.unwrap().is_empty(),
+        "sent once, never again"
+    );
+}
 
 async fn first_start_initialises_and_data_survives_reopen(env: Env, engine: Engine) {
     let store = env.open().await.unwrap();
@@ -128,7 +462,7 @@ async fn first_start_initialises_and_data_survives_reopen(env: Env, engine: Engi
     let store = env.open().await.unwrap();
     let h = store.holder(id).await.unwrap();
     assert_eq!(h.administrative, ADMIN);
-    assert_eq!(h.lifecycle, "informed");
+    assert_eq!(h.lifecycle.name(), "informed");
     let (rec, bytes) = store.attachment(id, att.id).await.unwrap();
     assert_eq!(&bytes[..], PDF);
     assert_eq!(rec.meta.content_type, "application/pdf");
@@ -356,7 +690,7 @@ async fn erased_holder_is_unreadable_even_from_a_copy(env: Env, engine: Engine) 
 
     // Putting the old rows and blobs back (restoring a backup) does not make them readable.
     let mut tx = store.db().begin().await.unwrap();
-    carnet_store::on_tx!(&mut tx, t => sqlx::query("INSERT INTO holders (id, lifecycle, created_at, updated_at, admin_sealed) VALUES ($1, 'open', 0, 0, $2)")
+    carnet_store::on_tx!(&mut tx, t => sqlx::query("UPDATE holders SET lifecycle = 'open', admin_sealed = $2 WHERE id = $1")
         .bind(gone.as_uuid()).bind(&sealed).execute(&mut **t).await.map(|r| r.rows_affected())).unwrap();
     tx.commit().await.unwrap();
     for (p, b) in &blobs_before {

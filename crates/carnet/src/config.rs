@@ -21,6 +21,8 @@ pub struct Config {
     pub body_limit_mib: usize,
     pub request_timeout_seconds: u64,
     pub shutdown_grace_seconds: u64,
+    /// How often the background lifecycle job runs.
+    pub job_interval_seconds: u64,
 }
 
 impl Default for Config {
@@ -33,6 +35,7 @@ impl Default for Config {
             body_limit_mib: 25,
             request_timeout_seconds: 30,
             shutdown_grace_seconds: 20,
+            job_interval_seconds: 30,
         }
     }
 }

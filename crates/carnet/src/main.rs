@@ -4,6 +4,8 @@
 
 mod config;
 mod demo;
+mod import;
+mod jobs;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,9 +74,25 @@ enum Command {
     Init,
     /// Apply pending database migrations, then exit (the server also does it at start).
     Migrate,
+    /// Import data from the insurer.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Operators' maintenance tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportCommand {
+    /// Create the spaces of insured people from a roster: CSV with a header line (columns ins,
+    /// birth_name, used_name, given_names, sex, birth_date, birth_place, address, email, phone,
+    /// representative_ins) or a FHIR Bundle of Patient (.json). Idempotent on the INS.
+    Roster {
+        file: PathBuf,
+        /// Write every rejected line, with its reason, to this CSV file.
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -85,6 +103,9 @@ enum AdminCommand {
     RewrapKeys,
     /// Read every stored blob and check its SHA-256.
     VerifyBlobs,
+    /// Run one pass of the lifecycle job now (opening spaces whose opposition window ended,
+    /// erasing archives older than 10 years, majority). The server runs it on its own.
+    RunJobs,
     /// Delete blobs no row references (left by interrupted uploads).
     GcBlobs {
         /// Only blobs older than this many seconds (younger ones may be uploads in flight).
@@ -142,6 +163,12 @@ async fn run(cli: Cli) -> Result<()> {
             println!("database schema is up to date");
             Ok(())
         }
+        Command::Import(ImportCommand::Roster { file, rejects }) => {
+            let store = open(&cfg.store).await?;
+            let r = import::roster(&store, &file, rejects.as_deref()).await;
+            store.db().close().await;
+            r.map(|_| ())
+        }
         Command::Admin(a) => admin(cfg, a).await,
     }
 }
@@ -167,6 +194,7 @@ async fn serve(cfg: Config, demo: bool) -> Result<()> {
         request_timeout: Duration::from_secs(cfg.request_timeout_seconds),
         demo,
     };
+    let jobs = jobs::spawn(store.clone(), Duration::from_secs(cfg.job_interval_seconds));
     let state = carnet_server::AppState::new(store, &token, settings);
     tracing::info!(%addr, engine = ?state.store.db().engine(), "Carnet is listening");
     // This line is read by people and by the end-to-end tests.
@@ -182,6 +210,7 @@ async fn serve(cfg: Config, demo: bool) -> Result<()> {
     )
     .await
     .context("server failed")?;
+    jobs.abort();
     tracing::info!("stopped");
     Ok(())
 }
@@ -216,6 +245,14 @@ async fn admin(cfg: Config, cmd: AdminCommand) -> Result<()> {
             if !r.problems.is_empty() {
                 anyhow::bail!("blob verification found {} problem(s)", r.problems.len());
             }
+        }
+        AdminCommand::RunJobs => {
+            let store = open(&cfg.store).await?;
+            let r = jobs::run_once(&store).await?;
+            println!(
+                "lifecycle job: {} opened, {} erased, {} came of age",
+                r.opened, r.erased, r.came_of_age
+            );
         }
         AdminCommand::GcBlobs { min_age } => {
             let store = open(&cfg.store).await?;

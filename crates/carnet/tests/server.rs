@@ -302,6 +302,33 @@ async fn probes_errors_and_limits() {
     assert_eq!(r.status(), 413);
     let r = create_holder(&c, &s, "DURAND").await.unwrap();
     assert_eq!(r.status(), 201);
+    // Lifecycle events recorded by an operator; illegal ones are a 409 with the reason.
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let event = |e: &str| {
+        c.post(s.url(&format!("/api/v1/operator/holders/{id}/events")))
+            .bearer_auth(TOKEN)
+            .json(&json!({ "event": e }))
+            .send()
+    };
+    let r = event("oppose").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["lifecycle"], "opposed");
+    let r = event("death").await.unwrap();
+    assert_eq!(r.status(), 409);
+    let msg = r.json::<Value>().await.unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("a space that is opposed cannot be closed on death"),
+        "{msg}"
+    );
+    assert_eq!(event("request_space").await.unwrap().status(), 200);
+    assert_eq!(event("death").await.unwrap().status(), 200);
+    assert_eq!(event("fly").await.unwrap().status(), 422);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -481,4 +508,87 @@ async fn logs_never_contain_health_or_administrative_data_nor_secrets() {
     // JSON lines for log collectors.
     let first = logs.lines().find(|l| !l.trim().is_empty()).unwrap();
     assert!(serde_json::from_str::<Value>(first).is_ok(), "not JSON: {first}");
+}
+
+fn ins_for(n: u64) -> String {
+    let nir = format!("2{:012}", 880_675_000_000 + n);
+    let k = 97 - nir.parse::<u64>().unwrap() % 97;
+    format!("{nir}{k:02}")
+}
+
+#[test]
+fn roster_import_from_the_command_line_is_idempotent_and_reports_rejects() {
+    let (t, data) = fresh_dir();
+    let d = data.to_str().unwrap();
+    assert!(run(&["init", "--data-dir", d], &[]).status.success());
+    let csv = format!(
+        "ins;birth_name;given_names;sex;birth_date;email;representative_ins\n\
+         {};MARTIN;Camille;F;1984-03-12;camille@example.org;\n\
+         {};PETIT;Inès;F;2015-06-02;;{}\n\
+         {}9;BAD;Key;M;1980-01-01;;\n\
+         {};BERNARD;Lucas;X;1957-09-30;;\n\
+         {};BERNARD;Lucas;M;1957-09-30;;\n",
+        ins_for(1),
+        ins_for(2),
+        ins_for(1),
+        &ins_for(3)[..14],
+        ins_for(4),
+        ins_for(4)
+    );
+    let file = t.path().join("roster.csv");
+    std::fs::write(&file, csv).unwrap();
+    let rejects = t.path().join("rejects.csv");
+    let out = run(
+        &[
+            "import",
+            "roster",
+            file.to_str().unwrap(),
+            "--data-dir",
+            d,
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("5 lines read, 3 spaces created, 0 already present, 2 rejected, 1 minors linked"),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 4: ins:"), "{stderr}");
+    assert!(stderr.contains("line 5: sex: 'x' is not F, M or U"), "{stderr}");
+    let r = std::fs::read_to_string(&rejects).unwrap();
+    assert_eq!(r.lines().count(), 3, "{r}");
+    // Again: nothing new.
+    let out = run(
+        &["import", "roster", file.to_str().unwrap(), "--data-dir", d],
+        &[],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 spaces created, 3 already present"));
+    // A FHIR Bundle of Patient.
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient",
+            "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": ins_for(7)}],
+            "name": [{"use": "official", "family": "LEROY", "given": ["Paul"]}],
+            "gender": "male", "birthDate": "1990-01-01"}},
+        {"resource": {"resourceType": "Patient",
+            "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": ins_for(1)}],
+            "name": [{"family": "MARTIN", "given": ["Camille"]}], "gender": "female", "birthDate": "1984-03-12"}}
+    ]});
+    let jf = t.path().join("roster.json");
+    std::fs::write(&jf, bundle.to_string()).unwrap();
+    let out = run(&["import", "roster", jf.to_str().unwrap(), "--data-dir", d], &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("2 lines read, 1 spaces created, 1 already present")
+    );
+    // A file without the required columns is refused as a whole.
+    std::fs::write(&file, "name,age\nx,1\n").unwrap();
+    let out = run(
+        &["import", "roster", file.to_str().unwrap(), "--data-dir", d],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no column \"ins\""));
 }

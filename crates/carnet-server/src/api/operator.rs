@@ -19,6 +19,50 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/holders", post(create_holder))
         .route("/holders/{id}", get(get_holder))
+        .route("/holders/{id}/events", post(lifecycle_event))
+}
+
+/// Lifecycle events an operator records for a person: an opposition or a request for a space
+/// made by phone (LC-2, LC-3), a death reported by the insurer (LC-6).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleEventBody {
+    pub event: OperatorEvent,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorEvent {
+    Oppose,
+    RequestSpace,
+    Death,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LifecycleView {
+    pub id: HolderId,
+    pub lifecycle: &'static str,
+    pub since: String,
+}
+
+async fn lifecycle_event(
+    _op: Operator,
+    State(s): State<AppState>,
+    path: Result<Path<HolderId>, axum::extract::rejection::PathRejection>,
+    ValidJson(body): ValidJson<LifecycleEventBody>,
+) -> Result<Json<LifecycleView>, ApiError> {
+    let Path(id) = path.map_err(|_| ApiError::bad_request("the holder id must be a UUID"))?;
+    let event = match body.event {
+        OperatorEvent::Oppose => carnet_domain::Event::Oppose,
+        OperatorEvent::RequestSpace => carnet_domain::Event::RequestSpace,
+        OperatorEvent::Death => carnet_domain::Event::Death,
+    };
+    let l = s.store.transition(id, event).await?;
+    Ok(Json(LifecycleView {
+        id,
+        lifecycle: l.name(),
+        since: l.since().to_rfc3339(),
+    }))
 }
 
 /// Proof that the request carried the operator token.
@@ -73,7 +117,7 @@ async fn create_holder(
         StatusCode::CREATED,
         Json(HolderView {
             id,
-            lifecycle: h.lifecycle,
+            lifecycle: h.lifecycle.name().to_string(),
             created_at: h.created_at.to_rfc3339(),
             administrative: admin,
         }),
@@ -90,7 +134,7 @@ async fn get_holder(
     let administrative = serde_json::from_slice(&h.administrative).map_err(|_| ApiError::internal())?;
     Ok(Json(HolderView {
         id,
-        lifecycle: h.lifecycle,
+        lifecycle: h.lifecycle.name().to_string(),
         created_at: h.created_at.to_rfc3339(),
         administrative,
     }))

@@ -1,0 +1,324 @@
+//! Holders' spaces: creation, lifecycle transitions (LC-1..7) with compare-and-set, the
+//! background transitions (end of the opposition window, end of the archive period,
+//! majority), the INS blind index, and erasure by crypto-shredding.
+
+use carnet_domain::lifecycle::{Event, Lifecycle};
+use carnet_domain::{HolderId, Ins, ItemKind, Timestamp};
+use sqlx::Row;
+
+use crate::crypto::item_aad;
+use crate::error::StoreError;
+use crate::outbox::{Channel, OutboxMessage};
+use crate::{BlobHash, HolderRecord, Store, on_db, on_tx};
+
+/// How many times a transition is retried when another request changed the space meanwhile.
+const CAS_RETRIES: usize = 5;
+
+/// What the background lifecycle job did in one pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobReport {
+    pub opened: u64,
+    pub erased: u64,
+    pub came_of_age: u64,
+}
+
+fn due_at(l: &Lifecycle) -> Option<i64> {
+    match l {
+        // An erased row is due until its erasure has been carried out (then set to NULL).
+        Lifecycle::Erased { at } => Some(at.as_micros()),
+        other => other.deadline().map(|(t, _)| t.as_micros()),
+    }
+}
+
+impl Store {
+    /// HMAC of an INS under the vault's index key: equal INS, equal index; no INS in clear.
+    pub async fn ins_index(&self, ins: &Ins) -> Result<String, StoreError> {
+        Ok(self
+            .service_keys()
+            .await?
+            .ins_index
+            .hmac_hex(ins.as_str().as_bytes()))
+    }
+
+    pub(crate) async fn activation_code_hmac(&self, code: &str) -> Result<String, StoreError> {
+        Ok(self
+            .service_keys()
+            .await?
+            .activation_code
+            .hmac_hex(code.as_bytes()))
+    }
+
+    /// Creates a holder's space in state `lifecycle` (started now) with administrative data.
+    /// (Key first: a crash in between leaves an unused key, never an unreadable row.)
+    pub async fn create_holder(
+        &self,
+        lifecycle: &str,
+        administrative: &[u8],
+    ) -> Result<HolderId, StoreError> {
+        let now = self.now();
+        let state = Lifecycle::from_parts(lifecycle, now)
+            .ok_or_else(|| StoreError::Config(format!("unknown lifecycle state {lifecycle}")))?;
+        let id = HolderId::new(now);
+        let key = self.vault.create(id, now).await?;
+        let sealed = key.seal(
+            &item_aad(id, ItemKind::Administrative, id.as_bytes()),
+            administrative,
+        )?;
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO holders (id, lifecycle, created_at, updated_at, admin_sealed, state_since, due_at) \
+             VALUES ($1, $2, $3, $3, $4, $3, $5)")
+            .bind(id.as_uuid()).bind(state.name()).bind(now.as_micros()).bind(&sealed).bind(due_at(&state))
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("insert holder"))?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The lifecycle state of a space, without opening anything.
+    pub async fn lifecycle(&self, id: HolderId) -> Result<Lifecycle, StoreError> {
+        let row =
+            on_db!(&self.db, p => sqlx::query("SELECT lifecycle, state_since FROM holders WHERE id = $1")
+            .bind(id.as_uuid()).fetch_optional(p).await
+            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))))
+            .map_err(StoreError::db("read lifecycle"))?;
+        let (name, since) = row.ok_or(StoreError::NotFound)?;
+        Lifecycle::from_parts(&name, Timestamp::from_micros(since))
+            .ok_or_else(|| StoreError::Integrity(format!("unknown lifecycle state {name}")))
+    }
+
+    /// Reads a holder's space; [`StoreError::NotFound`] if there is none or it was erased.
+    pub async fn holder(&self, id: HolderId) -> Result<HolderRecord, StoreError> {
+        let row = on_db!(&self.db, p => sqlx::query(
+            "SELECT lifecycle, created_at, updated_at, admin_sealed, state_since FROM holders WHERE id = $1")
+            .bind(id.as_uuid()).fetch_optional(p).await
+            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1), r.get::<i64, _>(2), r.get::<Vec<u8>, _>(3), r.get::<i64, _>(4)))))
+            .map_err(StoreError::db("read holder"))?;
+        let (name, created, updated, sealed, since) = row.ok_or(StoreError::NotFound)?;
+        let lifecycle = Lifecycle::from_parts(&name, Timestamp::from_micros(since))
+            .ok_or_else(|| StoreError::Integrity(format!("unknown lifecycle state {name}")))?;
+        if matches!(lifecycle, Lifecycle::Erased { .. }) {
+            return Err(StoreError::NotFound);
+        }
+        let key = self.vault.get(id).await?;
+        let administrative = key.open(&item_aad(id, ItemKind::Administrative, id.as_bytes()), &sealed)?;
+        Ok(HolderRecord {
+            id,
+            lifecycle,
+            created_at: Timestamp::from_micros(created),
+            updated_at: Timestamp::from_micros(updated),
+            administrative,
+        })
+    }
+
+    /// The holder whose INS this is, if any (erased tombstones included).
+    pub async fn find_by_ins(&self, ins: &Ins) -> Result<Option<HolderId>, StoreError> {
+        let idx = self.ins_index(ins).await?;
+        on_db!(&self.db, p => sqlx::query("SELECT id FROM holders WHERE ins_index = $1")
+            .bind(&idx).fetch_optional(p).await
+            .map(|r| r.map(|r| HolderId::from_uuid(r.get::<uuid::Uuid, _>(0)))))
+        .map_err(StoreError::db("find holder by INS"))
+    }
+
+    /// Applies a lifecycle event now. Compare-and-set on (state, since): a concurrent change
+    /// makes this re-read and re-decide, so two servers never apply one event twice. Reaching
+    /// `Erased` destroys the holder's key at once (LC-7).
+    pub async fn transition(&self, id: HolderId, event: Event) -> Result<Lifecycle, StoreError> {
+        for _ in 0..CAS_RETRIES {
+            let current = self.lifecycle(id).await?;
+            let next = current.apply(event, self.now())?;
+            if self.compare_and_set(id, current, next).await? {
+                if matches!(next, Lifecycle::Erased { .. }) {
+                    self.finish_erasure(id).await?;
+                }
+                return Ok(next);
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn compare_and_set(
+        &self,
+        id: HolderId,
+        from: Lifecycle,
+        to: Lifecycle,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let n = on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE holders SET lifecycle = $1, state_since = $2, due_at = $3, updated_at = $2 \
+             WHERE id = $4 AND lifecycle = $5 AND state_since = $6")
+            .bind(to.name()).bind(to.since().as_micros()).bind(due_at(&to)).bind(id.as_uuid())
+            .bind(from.name()).bind(from.since().as_micros())
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("update lifecycle"))?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Erases a holder for good (LC-7): the data key is destroyed first (from then on nothing
+    /// of theirs can be opened, in this database, its blobs or any backup of them), then rows
+    /// and blobs are deleted. A tombstone keeps only the state and the INS blind index, so a
+    /// later roster import does not silently re-create the space. Idempotent.
+    pub async fn erase_holder(&self, holder: HolderId) -> Result<(), StoreError> {
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE holders SET lifecycle = 'erased', state_since = $1, due_at = $1, updated_at = $1 \
+             WHERE id = $2 AND lifecycle <> 'erased'")
+            .bind(now.as_micros()).bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("mark erased"))?;
+        tx.commit().await?;
+        self.finish_erasure(holder).await
+    }
+
+    /// Carries out the erasure of a space already marked erased. Safe to repeat.
+    async fn finish_erasure(&self, holder: HolderId) -> Result<(), StoreError> {
+        self.vault.destroy(holder).await?;
+        let hashes: Vec<String> = on_db!(&self.db.writer(), p => sqlx::query("SELECT blob_hash FROM attachments WHERE holder_id = $1")
+            .bind(holder.as_uuid()).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| r.get::<String, _>(0)).collect()))
+            .map_err(StoreError::db("list blobs to erase"))?;
+        let mut tx = self.db.begin().await?;
+        for sql in [
+            "DELETE FROM attachments WHERE holder_id = $1",
+            "DELETE FROM outbox WHERE holder_id = $1",
+            "DELETE FROM representatives WHERE holder_id = $1 OR representative_id = $1",
+            "UPDATE holders SET admin_sealed = $2, majority_at = NULL, activation_code_hmac = NULL, \
+             activation_code_expires_at = NULL, due_at = NULL WHERE id = $1",
+        ] {
+            on_tx!(&mut tx, t => {
+                let q = sqlx::query(sql).bind(holder.as_uuid());
+                let q = if sql.contains("$2") { q.bind(Vec::<u8>::new()) } else { q };
+                q.execute(&mut **t).await.map(|r| r.rows_affected())
+            })
+            .map_err(StoreError::db("erase holder rows"))?;
+        }
+        tx.commit().await?;
+        for h in hashes.iter().filter_map(|h| BlobHash::parse(h)) {
+            self.blobs.delete(&h).await?;
+        }
+        Ok(())
+    }
+
+    /// One pass of the lifecycle job: applies every automatic transition that is due (opens
+    /// spaces whose opposition window ended, erases archives older than 10 years, finishes
+    /// interrupted erasures) and handles majority. Safe on several servers at once: each
+    /// change is a compare-and-set, the loser skips.
+    pub async fn run_lifecycle_job(&self, batch: i64) -> Result<JobReport, StoreError> {
+        let mut report = JobReport::default();
+        let now = self.now();
+        let due: Vec<(uuid::Uuid, String, i64)> = on_db!(&self.db, p => sqlx::query(
+            "SELECT id, lifecycle, state_since FROM holders WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $2")
+            .bind(now.as_micros()).bind(batch).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
+            .map_err(StoreError::db("read due transitions"))?;
+        for (id, name, since) in due {
+            let id = HolderId::from_uuid(id);
+            let Some(state) = Lifecycle::from_parts(&name, Timestamp::from_micros(since)) else {
+                continue;
+            };
+            if let Lifecycle::Erased { .. } = state {
+                self.finish_erasure(id).await?;
+                report.erased += 1;
+                continue;
+            }
+            let Some((_, event)) = state.deadline() else {
+                continue;
+            };
+            let Ok(next) = state.apply(event, now) else {
+                continue;
+            };
+            if !self.compare_and_set(id, state, next).await? {
+                continue; // another server did it
+            }
+            match next {
+                Lifecycle::Open { .. } => {
+                    report.opened += 1;
+                    self.notify(id, "space_opened").await?;
+                }
+                Lifecycle::Erased { .. } => {
+                    self.finish_erasure(id).await?;
+                    report.erased += 1;
+                }
+                _ => {}
+            }
+        }
+        report.came_of_age = self.run_majority(now, batch).await?;
+        Ok(report)
+    }
+
+    /// MI-3: at 18 the representatives' access ends and the new adult is informed and asked
+    /// to set their own credentials.
+    async fn run_majority(&self, now: Timestamp, batch: i64) -> Result<u64, StoreError> {
+        let due: Vec<(uuid::Uuid, i64)> = on_db!(&self.db, p => sqlx::query(
+            "SELECT id, majority_at FROM holders WHERE majority_at IS NOT NULL AND majority_at <= $1 ORDER BY majority_at LIMIT $2")
+            .bind(now.as_micros()).bind(batch).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect()))
+            .map_err(StoreError::db("read majorities"))?;
+        let mut n = 0;
+        for (id, at) in due {
+            let holder = HolderId::from_uuid(id);
+            let key = match self.vault.get(holder).await {
+                Ok(k) => k,
+                Err(StoreError::Shredded(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let msg = OutboxMessage::new(holder, "majority", Channel::Email, b"{}".to_vec());
+            let mut tx = self.db.begin().await?;
+            let won = on_tx!(&mut tx, t => sqlx::query("UPDATE holders SET majority_at = NULL WHERE id = $1 AND majority_at = $2")
+                .bind(id).bind(at).execute(&mut **t).await.map(|r| r.rows_affected()))
+                .map_err(StoreError::db("record majority"))?;
+            if won != 1 {
+                continue;
+            }
+            on_tx!(&mut tx, t => sqlx::query(
+                "UPDATE representatives SET until_at = $1 WHERE holder_id = $2 AND kind = 'parent' AND (until_at IS NULL OR until_at > $1)")
+                .bind(now.as_micros()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
+                .map_err(StoreError::db("end representation"))?;
+            self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
+            tx.commit().await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Queues a notification without content for `holder` (payload: just its kind).
+    async fn notify(&self, holder: HolderId, kind: &'static str) -> Result<(), StoreError> {
+        let key = self.vault.get(holder).await?;
+        let msg = OutboxMessage::new(holder, kind, Channel::Email, b"{}".to_vec());
+        let mut tx = self.db.begin().await?;
+        self.enqueue_in_tx(&mut tx, &key, &msg, self.now()).await?;
+        tx.commit().await
+    }
+
+    /// Links a legal representative (MI-1, MI-4) or a carer (MI-5) to a holder.
+    pub async fn link_representative(
+        &self,
+        holder: HolderId,
+        representative: HolderId,
+        kind: &str,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO representatives (holder_id, representative_id, kind, since) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (holder_id, representative_id) DO NOTHING")
+            .bind(holder.as_uuid()).bind(representative.as_uuid()).bind(kind).bind(now.as_micros())
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
+            _ => StoreError::db("link representative")(e),
+        })?;
+        tx.commit().await
+    }
+
+    /// The representatives of `holder` whose representation is current at `now`.
+    pub async fn representatives(&self, holder: HolderId) -> Result<Vec<(HolderId, String)>, StoreError> {
+        let now = self.now().as_micros();
+        on_db!(&self.db, p => sqlx::query(
+            "SELECT representative_id, kind FROM representatives WHERE holder_id = $1 AND (until_at IS NULL OR until_at > $2) ORDER BY representative_id")
+            .bind(holder.as_uuid()).bind(now).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| (HolderId::from_uuid(r.get::<uuid::Uuid, _>(0)), r.get::<String, _>(1))).collect()))
+            .map_err(StoreError::db("list representatives"))
+    }
+}

@@ -1,0 +1,166 @@
+//! Transactional outbox: messages to holders (information letter, codes, notifications) are
+//! written in the same transaction as the change that causes them, sealed with the holder's
+//! key, and delivered at least once by a job that claims them with a lease (safe on several
+//! servers; a crash between commit and send loses nothing, the lease expires and another
+//! attempt follows).
+
+use carnet_domain::{HolderId, ItemKind, Timestamp};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::crypto::{SecretKey, item_aad};
+use crate::db::Tx;
+use crate::error::StoreError;
+use crate::{Store, on_db, on_tx};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    Email,
+    Sms,
+    /// LC-2: by post when there is no e-mail address or the e-mail failed.
+    Post,
+}
+
+impl Channel {
+    pub const fn tag(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Post => "post",
+        }
+    }
+
+    pub fn from_tag(s: &str) -> Option<Self> {
+        Some(match s {
+            "email" => Channel::Email,
+            "sms" => Channel::Sms,
+            "post" => Channel::Post,
+            _ => return None,
+        })
+    }
+}
+
+/// A message waiting to be sent, payload in clear (only in memory).
+#[derive(Clone, Debug)]
+pub struct OutboxMessage {
+    pub id: Uuid,
+    pub holder: HolderId,
+    pub kind: String,
+    pub channel: Channel,
+    /// JSON, defined by the kind (e.g. the activation code of an information letter).
+    pub payload: Vec<u8>,
+    pub attempts: i64,
+}
+
+impl OutboxMessage {
+    pub fn new(holder: HolderId, kind: &str, channel: Channel, payload: Vec<u8>) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            holder,
+            kind: kind.to_string(),
+            channel,
+            payload,
+            attempts: 0,
+        }
+    }
+}
+
+/// Lease of a claimed message: another server may retry it after this long.
+const LEASE_SECONDS: i64 = 120;
+
+impl Store {
+    pub(crate) async fn enqueue_in_tx(
+        &self,
+        tx: &mut Tx,
+        key: &SecretKey,
+        msg: &OutboxMessage,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let sealed = key.seal(
+            &item_aad(msg.holder, ItemKind::OutboxPayload, msg.id.as_bytes()),
+            &msg.payload,
+        )?;
+        on_tx!(tx, t => sqlx::query(
+            "INSERT INTO outbox (id, holder_id, kind, channel, payload_sealed, created_at, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)")
+            .bind(msg.id).bind(msg.holder.as_uuid()).bind(&msg.kind).bind(msg.channel.tag()).bind(&sealed).bind(now.as_micros())
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("enqueue message"))?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` messages due now, for `LEASE_SECONDS`, and opens them.
+    pub async fn claim_messages(&self, limit: i64) -> Result<Vec<OutboxMessage>, StoreError> {
+        let now = self.now().as_micros();
+        let until = self.now().plus_seconds(LEASE_SECONDS).as_micros();
+        let candidates: Vec<Uuid> = on_db!(&self.db, p => sqlx::query(
+            "SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
+             AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_attempt_at LIMIT $2")
+            .bind(now).bind(limit).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| r.get::<Uuid, _>(0)).collect()))
+        .map_err(StoreError::db("read outbox"))?;
+        let mut out = Vec::new();
+        for id in candidates {
+            let mut tx = self.db.begin().await?;
+            // Compare-and-set claim: only one server wins each message.
+            let row = on_tx!(&mut tx, t => sqlx::query(
+                "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 WHERE id = $2 AND sent_at IS NULL \
+                 AND (claimed_until IS NULL OR claimed_until <= $3) RETURNING holder_id, kind, channel, payload_sealed, attempts")
+                .bind(until).bind(id).bind(now).fetch_optional(&mut **t).await
+                .map(|r| r.map(|r| (r.get::<Uuid, _>(0), r.get::<String, _>(1), r.get::<String, _>(2), r.get::<Vec<u8>, _>(3), r.get::<i64, _>(4)))))
+                .map_err(StoreError::db("claim message"))?;
+            tx.commit().await?;
+            let Some((holder, kind, channel, sealed, attempts)) = row else {
+                continue;
+            };
+            let holder = HolderId::from_uuid(holder);
+            let key = match self.vault.get(holder).await {
+                Ok(k) => k,
+                Err(StoreError::Shredded(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let payload = key.open(&item_aad(holder, ItemKind::OutboxPayload, id.as_bytes()), &sealed)?;
+            out.push(OutboxMessage {
+                id,
+                holder,
+                kind,
+                channel: Channel::from_tag(&channel).unwrap_or(Channel::Post),
+                payload,
+                attempts,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records a delivered message (idempotent).
+    pub async fn mark_sent(&self, id: Uuid) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query("UPDATE outbox SET sent_at = $1, claimed_until = NULL WHERE id = $2 AND sent_at IS NULL")
+            .bind(self.now().as_micros()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("mark message sent"))?;
+        tx.commit().await
+    }
+
+    /// Records a failed attempt: retried after an exponential delay (1 min, 2, 4 … 6 h).
+    pub async fn mark_failed(&self, id: Uuid, attempts: i64) -> Result<(), StoreError> {
+        let delay = 60i64.saturating_mul(1 << attempts.clamp(0, 9)).min(6 * 3600);
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query("UPDATE outbox SET next_attempt_at = $1, claimed_until = NULL WHERE id = $2 AND sent_at IS NULL")
+            .bind(self.now().plus_seconds(delay).as_micros()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("mark message failed"))?;
+        tx.commit().await
+    }
+
+    /// Messages of a holder, newest first: (kind, channel, created, sent) — for the demo
+    /// outbox page and tests. Payloads stay sealed.
+    pub async fn outbox_of(
+        &self,
+        holder: HolderId,
+    ) -> Result<Vec<(String, String, i64, Option<i64>)>, StoreError> {
+        on_db!(&self.db, p => sqlx::query(
+            "SELECT kind, channel, created_at, sent_at FROM outbox WHERE holder_id = $1 ORDER BY created_at DESC, id")
+            .bind(holder.as_uuid()).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect()))
+            .map_err(StoreError::db("list outbox"))
+    }
+}

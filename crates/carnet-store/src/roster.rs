@@ -1,0 +1,180 @@
+//! Roster import (SPEC LC-1, LC-2): creates the spaces of insured people in batches,
+//! idempotently on the INS (through its blind index), and queues for each new space the
+//! information letter with its provisional activation code.
+
+use carnet_domain::lifecycle::{Lifecycle, opposition_window_end};
+use carnet_domain::roster::RosterRecord;
+use carnet_domain::{HolderId, ItemKind};
+use serde_json::json;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::crypto::{item_aad, random_bytes};
+use crate::error::StoreError;
+use crate::outbox::{Channel, OutboxMessage};
+use crate::{Store, on_db, on_tx};
+
+/// What happened to one record of a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RosterOutcome {
+    /// A new space, informed now; the activation code went into the information letter.
+    Created { id: HolderId, activation_code: String },
+    /// The INS already has a space (or had one: erased spaces are not re-created).
+    Existing { id: HolderId },
+}
+
+/// Unambiguous alphabet for codes read aloud or typed from a letter (no 0/O, 1/I/L).
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+const CODE_LEN: usize = 12;
+
+/// A provisional activation code: 12 characters of a 31-letter alphabet (about 59 bits).
+pub fn new_activation_code() -> Result<String, StoreError> {
+    let mut out = String::with_capacity(CODE_LEN);
+    while out.len() < CODE_LEN {
+        for b in random_bytes::<16>()? {
+            // Rejection sampling keeps the distribution uniform.
+            if usize::from(b) < 248 && out.len() < CODE_LEN {
+                out.push(char::from(CODE_ALPHABET[usize::from(b) % CODE_ALPHABET.len()]));
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// Imports a batch of roster records. Records whose INS already has a space are reported
+    /// as `Existing`; duplicates inside the batch too. Each new space gets a data key, sealed
+    /// administrative data, a provisional activation code valid 6 weeks (stored as an HMAC)
+    /// and an information letter in the outbox, by e-mail or by post (LC-2).
+    pub async fn import_roster_batch(
+        &self,
+        records: &[RosterRecord],
+    ) -> Result<Vec<RosterOutcome>, StoreError> {
+        let now = self.now();
+        let mut indexes = Vec::with_capacity(records.len());
+        for r in records {
+            indexes.push(self.ins_index(&r.admin.ins).await?);
+        }
+        let mut existing = self.ids_by_index(&indexes).await?;
+        let mut outcomes: Vec<Option<RosterOutcome>> = vec![None; records.len()];
+        let mut fresh = Vec::new();
+        for (i, idx) in indexes.iter().enumerate() {
+            if let Some(id) = existing.get(idx) {
+                outcomes[i] = Some(RosterOutcome::Existing { id: *id });
+            } else {
+                let id = HolderId::new(now);
+                existing.insert(idx.clone(), id);
+                fresh.push((i, id));
+            }
+        }
+        if fresh.is_empty() {
+            return Ok(outcomes.into_iter().flatten().collect());
+        }
+        let ids: Vec<HolderId> = fresh.iter().map(|(_, id)| *id).collect();
+        let keys = self.vault.create_many(&ids, now).await?;
+        let informed = Lifecycle::Informed { informed_at: now };
+        let deadline = opposition_window_end(now);
+        let mut tx = self.db.begin().await?;
+        let mut lost = Vec::new();
+        for ((i, id), key) in fresh.iter().zip(&keys) {
+            let rec = &records[*i];
+            let admin = serde_json::to_vec(&rec.admin).map_err(|e| StoreError::Integrity(e.to_string()))?;
+            let sealed = key.seal(&item_aad(*id, ItemKind::Administrative, id.as_bytes()), &admin)?;
+            let code = new_activation_code()?;
+            let code_hmac = self.activation_code_hmac(&code).await?;
+            let n = on_tx!(&mut tx, t => sqlx::query(
+                "INSERT INTO holders (id, lifecycle, created_at, updated_at, admin_sealed, state_since, due_at, ins_index, \
+                 majority_at, activation_code_hmac, activation_code_expires_at) \
+                 VALUES ($1, $2, $3, $3, $4, $3, $5, $6, $7, $8, $5) ON CONFLICT (ins_index) DO NOTHING")
+                .bind(id.as_uuid()).bind(informed.name()).bind(now.as_micros()).bind(&sealed)
+                .bind(deadline.as_micros()).bind(&indexes[*i]).bind(rec.majority_at(now).map(|t| t.as_micros()))
+                .bind(&code_hmac)
+                .execute(&mut **t).await.map(|r| r.rows_affected()))
+                .map_err(StoreError::db("insert roster holder"))?;
+            if n == 0 {
+                lost.push(*i); // another import created it meanwhile
+                continue;
+            }
+            let channel = if rec.admin.email.is_some() {
+                Channel::Email
+            } else {
+                Channel::Post
+            };
+            let payload = json!({
+                "activation_code": code,
+                "opposition_deadline": deadline.to_rfc3339(),
+            });
+            let msg = OutboxMessage::new(*id, "information", channel, payload.to_string().into_bytes());
+            self.enqueue_in_tx(&mut tx, key, &msg, now).await?;
+            outcomes[*i] = Some(RosterOutcome::Created {
+                id: *id,
+                activation_code: code,
+            });
+        }
+        tx.commit().await?;
+        if !lost.is_empty() {
+            let lost_idx: Vec<String> = lost.iter().map(|i| indexes[*i].clone()).collect();
+            let winners = self.ids_by_index(&lost_idx).await?;
+            for i in lost {
+                let id = winners.get(&indexes[i]).copied().ok_or(StoreError::Conflict)?;
+                outcomes[i] = Some(RosterOutcome::Existing { id });
+            }
+        }
+        Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    async fn ids_by_index(
+        &self,
+        indexes: &[String],
+    ) -> Result<std::collections::HashMap<String, HolderId>, StoreError> {
+        let mut map = std::collections::HashMap::new();
+        for chunk in indexes.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT ins_index, id FROM holders WHERE ins_index IN ({})",
+                placeholders.join(", ")
+            );
+            let rows: Vec<(String, uuid::Uuid)> = on_db!(&self.db.writer(), p => {
+                let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
+                for idx in chunk {
+                    q = q.bind(idx);
+                }
+                q.fetch_all(p).await.map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+            })
+            .map_err(StoreError::db("look up INS"))?;
+            map.extend(rows.into_iter().map(|(k, v)| (k, HolderId::from_uuid(v))));
+        }
+        Ok(map)
+    }
+
+    /// Checks a provisional activation code (LC-4): right code, not expired. Constant time.
+    pub async fn check_activation_code(&self, id: HolderId, code: &str) -> Result<bool, StoreError> {
+        let row = on_db!(&self.db, p => sqlx::query(
+            "SELECT activation_code_hmac, activation_code_expires_at FROM holders WHERE id = $1")
+            .bind(id.as_uuid()).fetch_optional(p).await
+            .map(|r| r.map(|r| (r.get::<Option<String>, _>(0), r.get::<Option<i64>, _>(1)))))
+        .map_err(StoreError::db("read activation code"))?;
+        let Some((Some(stored), Some(expires))) = row else {
+            return Ok(false);
+        };
+        let presented = self
+            .activation_code_hmac(&code.trim().to_ascii_uppercase())
+            .await?;
+        let equal =
+            aws_lc_rs::constant_time::verify_slices_are_equal(stored.as_bytes(), presented.as_bytes())
+                .is_ok();
+        Ok(equal && self.now().as_micros() < expires)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activation_codes_are_long_and_from_the_alphabet() {
+        let a = new_activation_code().unwrap();
+        assert_eq!(a.len(), CODE_LEN);
+        assert!(a.bytes().all(|b| CODE_ALPHABET.contains(&b)));
+        assert_ne!(a, new_activation_code().unwrap());
+    }
+}
