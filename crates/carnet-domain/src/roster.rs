@@ -26,6 +26,7 @@ pub struct Administrative {
     pub used_name: Option<String>,
     pub given_names: Vec<String>,
     pub sex: Sex,
+    #[serde(with = "iso_date")]
     pub birth_date: Date,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birth_place: Option<String>,
@@ -37,12 +38,34 @@ pub struct Administrative {
     pub phone: Option<String>,
 }
 
+/// Dates as `YYYY-MM-DD` (FHIR `date`), not `time`'s default tuple.
+mod iso_date {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::Date;
+    use time::macros::format_description;
+
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
+        format_description!("[year]-[month]-[day]");
+
+    pub fn serialize<S: Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
+        let text = d.format(FORMAT).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+        let text = String::deserialize(d)?;
+        Date::parse(&text, FORMAT).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A validated roster record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RosterRecord {
     pub admin: Administrative,
     /// INS of the legal representative who declared a minor (MI-1), if any.
     pub representative_ins: Option<Ins>,
+    /// Serial number of the Carte Vitale (LC-4 identity proof); never stored in clear.
+    pub card_serial: Option<String>,
 }
 
 /// The raw fields of a roster line, as read from CSV or FHIR.
@@ -65,6 +88,8 @@ pub struct RawRosterLine {
     pub phone: String,
     #[serde(default)]
     pub representative_ins: String,
+    #[serde(default)]
+    pub card_serial: String,
 }
 
 fn opt(s: &str) -> Option<String> {
@@ -140,6 +165,7 @@ impl RawRosterLine {
                 phone: opt(&self.phone),
             },
             representative_ins,
+            card_serial: opt(&self.card_serial),
         })
     }
 }
@@ -175,6 +201,10 @@ mod tests {
         assert_eq!(r.admin.given_names, vec!["Camille", "Marie"]);
         assert_eq!(r.admin.sex, Sex::Female);
         assert_eq!(r.majority_at(now), None);
+        let json = serde_json::to_value(&r.admin).unwrap();
+        assert_eq!(json["birth_date"], "1985-02-14");
+        let back: Administrative = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r.admin);
     }
 
     #[test]

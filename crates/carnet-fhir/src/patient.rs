@@ -116,6 +116,7 @@ pub fn patient_line(p: &Value) -> Result<RawRosterLine, String> {
         email: contact("email"),
         phone: contact("phone"),
         representative_ins: String::new(),
+        card_serial: String::new(),
     })
 }
 

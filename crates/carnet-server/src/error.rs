@@ -47,6 +47,16 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
     }
 
+    pub fn too_many(retry_after_seconds: i64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "trop de tentatives ; réessayez dans {retry_after_seconds} s / too many attempts; retry in {retry_after_seconds} s"
+            ),
+        )
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -80,6 +90,16 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound | StoreError::Shredded(_) => ApiError::not_found(),
+            StoreError::Mismatch => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "mismatch",
+                "les informations saisies ne correspondent pas / the information given does not match",
+            ),
+            StoreError::LoginTaken => ApiError::new(
+                StatusCode::CONFLICT,
+                "login_taken",
+                "cet identifiant est déjà pris / this login is already taken",
+            ),
             StoreError::Transition(t) => ApiError::new(StatusCode::CONFLICT, "not_allowed", t.to_string()),
             StoreError::Conflict => ApiError::new(
                 StatusCode::CONFLICT,

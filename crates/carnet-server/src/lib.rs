@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod error;
+pub mod mail;
 pub mod state;
 
 use std::future::Future;
@@ -81,6 +82,7 @@ pub async fn serve(
     let store = state.store.clone();
     let app = router(state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = tx.send(());

@@ -26,6 +26,10 @@ impl Default for ServerSettings {
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Store,
+    /// Wakes the delivery loop after a handler queued a message (a login code).
+    pub wake: Arc<tokio::sync::Notify>,
+    /// The demo mailbox shown at /demo/outbox (demo mode only).
+    pub mailbox: Option<crate::mail::DemoMailbox>,
     /// SHA-256 of the operator API token; compared in constant time.
     pub operator_token_sha256: Arc<[u8; 32]>,
     pub settings: Arc<ServerSettings>,
@@ -35,6 +39,8 @@ impl AppState {
     pub fn new(store: Store, operator_token: &str, settings: ServerSettings) -> Self {
         Self {
             store,
+            wake: Arc::default(),
+            mailbox: None,
             operator_token_sha256: Arc::new(carnet_store::crypto::sha256(operator_token.as_bytes())),
             settings: Arc::new(settings),
         }

@@ -307,6 +307,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "lifecycle",
             sql: include_str!("../migrations/main/0002_lifecycle.sql"),
         },
+        Migration {
+            version: 3,
+            name: "auth",
+            sql: include_str!("../migrations/main/0003_auth.sql"),
+        },
     ],
 };
 

@@ -47,6 +47,11 @@ pub enum StoreError {
     Transition(#[from] carnet_domain::TransitionError),
     #[error("the space was changed by another request; try again")]
     Conflict,
+    /// Credentials, code or identity proof did not match. Deliberately says no more.
+    #[error("the information given does not match")]
+    Mismatch,
+    #[error("this login is already taken")]
+    LoginTaken,
 }
 
 impl StoreError {

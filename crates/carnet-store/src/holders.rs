@@ -111,6 +111,21 @@ impl Store {
         })
     }
 
+    /// Replaces a holder's administrative data (contact rectification, ID-2).
+    pub async fn update_administrative(&self, id: HolderId, administrative: &[u8]) -> Result<(), StoreError> {
+        let key = self.vault.get(id).await?;
+        let sealed = key.seal(
+            &item_aad(id, ItemKind::Administrative, id.as_bytes()),
+            administrative,
+        )?;
+        let mut tx = self.db.begin().await?;
+        let n = on_tx!(&mut tx, t => sqlx::query("UPDATE holders SET admin_sealed = $1, updated_at = $2 WHERE id = $3 AND lifecycle <> 'erased'")
+            .bind(&sealed).bind(self.now().as_micros()).bind(id.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("update administrative data"))?;
+        tx.commit().await?;
+        if n == 1 { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
     /// The holder whose INS this is, if any (erased tombstones included).
     pub async fn find_by_ins(&self, ins: &Ins) -> Result<Option<HolderId>, StoreError> {
         let idx = self.ins_index(ins).await?;
@@ -310,6 +325,19 @@ impl Store {
             _ => StoreError::db("link representative")(e),
         })?;
         tx.commit().await
+    }
+
+    /// The people `representative` currently represents, with the kind of representation.
+    pub async fn represented_by(
+        &self,
+        representative: HolderId,
+    ) -> Result<Vec<(HolderId, String)>, StoreError> {
+        let now = self.now().as_micros();
+        on_db!(&self.db, p => sqlx::query(
+            "SELECT holder_id, kind FROM representatives WHERE representative_id = $1 AND (until_at IS NULL OR until_at > $2) ORDER BY holder_id")
+            .bind(representative.as_uuid()).bind(now).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| (HolderId::from_uuid(r.get::<uuid::Uuid, _>(0)), r.get::<String, _>(1))).collect()))
+            .map_err(StoreError::db("list represented people"))
     }
 
     /// The representatives of `holder` whose representation is current at `now`.

@@ -11,6 +11,7 @@
 //! This crate knows nothing of HTTP or of who is asking: authorisation happens above it, in
 //! the gate. Nothing here logs health data.
 
+pub mod auth;
 pub mod blob;
 pub mod crypto;
 pub mod datadir;
@@ -18,6 +19,7 @@ pub mod db;
 pub mod error;
 pub mod holders;
 pub mod outbox;
+pub mod password;
 pub mod roster;
 pub mod vault;
 
@@ -94,6 +96,8 @@ pub struct Store {
 struct ServiceKeys {
     ins_index: crypto::SecretKey,
     activation_code: crypto::SecretKey,
+    login_index: crypto::SecretKey,
+    login_code: crypto::SecretKey,
 }
 
 impl Store {
@@ -141,6 +145,8 @@ impl Store {
                 Ok(ServiceKeys {
                     ins_index: self.vault.service_key("ins-index", now).await?,
                     activation_code: self.vault.service_key("activation-code", now).await?,
+                    login_index: self.vault.service_key("login-index", now).await?,
+                    login_code: self.vault.service_key("login-code", now).await?,
                 })
             })
             .await

@@ -91,12 +91,26 @@ impl Store {
 
     /// Claims up to `limit` messages due now, for `LEASE_SECONDS`, and opens them.
     pub async fn claim_messages(&self, limit: i64) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.claim_messages_on(limit, &[Channel::Email, Channel::Sms, Channel::Post])
+            .await
+    }
+
+    /// Like [`Store::claim_messages`], for the channels a sender can deliver.
+    pub async fn claim_messages_on(
+        &self,
+        limit: i64,
+        channels: &[Channel],
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
         let now = self.now().as_micros();
         let until = self.now().plus_seconds(LEASE_SECONDS).as_micros();
+        let has = |c: Channel| channels.contains(&c);
         let candidates: Vec<Uuid> = on_db!(&self.db, p => sqlx::query(
             "SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
-             AND (claimed_until IS NULL OR claimed_until <= $1) ORDER BY next_attempt_at LIMIT $2")
-            .bind(now).bind(limit).fetch_all(p).await
+             AND (claimed_until IS NULL OR claimed_until <= $1) \
+             AND ((channel = 'email' AND $3) OR (channel = 'sms' AND $4) OR (channel = 'post' AND $5)) \
+             ORDER BY next_attempt_at LIMIT $2")
+            .bind(now).bind(limit).bind(has(Channel::Email)).bind(has(Channel::Sms)).bind(has(Channel::Post))
+            .fetch_all(p).await
             .map(|rs| rs.into_iter().map(|r| r.get::<Uuid, _>(0)).collect()))
         .map_err(StoreError::db("read outbox"))?;
         let mut out = Vec::new();

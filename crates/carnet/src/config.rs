@@ -23,6 +23,11 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// How often the background lifecycle job runs.
     pub job_interval_seconds: u64,
+    /// SMTP relay for e-mails (codes, information letters, notices), e.g.
+    /// `smtp://127.0.0.1:25`, `smtp://user:pass@relay:587?tls=required`, `smtps://relay:465`.
+    pub smtp_url: Option<String>,
+    /// Sender of e-mails.
+    pub mail_from: String,
 }
 
 impl Default for Config {
@@ -36,6 +41,8 @@ impl Default for Config {
             request_timeout_seconds: 30,
             shutdown_grace_seconds: 20,
             job_interval_seconds: 30,
+            smtp_url: None,
+            mail_from: "Carnet <ne-pas-repondre@carnet.invalid>".into(),
         }
     }
 }

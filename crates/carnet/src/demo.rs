@@ -1,15 +1,20 @@
 //! `carnet demo`: a fresh demo data set at every start, in a directory that is marked as a
-//! demo so that the demo never wipes a real installation.
+//! demo so that the demo never wipes a real installation. All people are fictitious.
 
 use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use carnet_domain::roster::RawRosterLine;
+use carnet_domain::{Clock, Event, Ins, SystemClock};
 use carnet_store::Store;
+use carnet_store::roster::RosterOutcome;
 
 use crate::config::Config;
 
 const DEMO_MARKER: &str = "DEMO";
+/// The password of every demo account (printed at start; demo only).
+pub const DEMO_PASSWORD: &str = "demo-carnet-2026";
 
 /// Makes the data directory ready for a fresh demo: creates it, or empties a previous demo.
 /// A directory that holds anything else is refused.
@@ -37,36 +42,194 @@ pub fn prepare(cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-/// Fictitious holders (no real person: names are invented, INS use a test range).
-const DEMO_HOLDERS: &[&str] = &[
-    r#"{"family_name":"MARTIN","given":["Camille"],"birth_date":"1984-03-12","sex":"female","email":"camille.martin@demo.carnet.invalid"}"#,
-    r#"{"family_name":"BERNARD","given":["Lucas"],"birth_date":"1957-09-30","sex":"male","email":"lucas.bernard@demo.carnet.invalid"}"#,
-    r#"{"family_name":"PETIT","given":["Inès"],"birth_date":"2015-06-02","sex":"female","representatives":["Camille MARTIN"]}"#,
-];
+/// A valid INS from a fictitious NIR (test range: sex digit 1/2, department 99 = abroad).
+fn ins(sex: char, yymm: &str, n: u32) -> String {
+    let nir = format!("{sex}{yymm}99{n:06}");
+    let key = 97 - nir.parse::<u64>().unwrap_or(0) % 97;
+    format!("{nir}{key:02}")
+}
 
-pub async fn seed(store: &Store, dir: &Path) -> Result<()> {
-    for h in DEMO_HOLDERS {
-        store.create_holder("informed", h.as_bytes()).await?;
+/// What the demo prints so a person can log in.
+#[derive(Debug, Default)]
+pub struct DemoLogins {
+    pub accounts: Vec<(String, String)>,
+    pub to_activate: Option<(String, String, String)>,
+}
+
+struct Person {
+    ins: String,
+    birth_name: &'static str,
+    given: &'static str,
+    sex: &'static str,
+    birth: &'static str,
+    email: Option<&'static str>,
+    parent: Option<usize>,
+}
+
+pub async fn seed(store: &Store, dir: &Path) -> Result<DemoLogins> {
+    let people = [
+        Person {
+            ins: ins('2', "8403", 1),
+            birth_name: "MARTIN",
+            given: "Camille",
+            sex: "F",
+            birth: "1984-03-12",
+            email: Some("camille.martin@demo.carnet.invalid"),
+            parent: None,
+        },
+        Person {
+            ins: ins('2', "1506", 2),
+            birth_name: "MARTIN",
+            given: "Inès",
+            sex: "F",
+            birth: "2015-06-02",
+            email: None,
+            parent: Some(0),
+        },
+        Person {
+            ins: ins('1', "1909", 3),
+            birth_name: "MARTIN",
+            given: "Hugo",
+            sex: "M",
+            birth: "2019-09-21",
+            email: None,
+            parent: Some(0),
+        },
+        Person {
+            ins: ins('1', "5709", 4),
+            birth_name: "BERNARD",
+            given: "Lucas",
+            sex: "M",
+            birth: "1957-09-30",
+            email: Some("lucas.bernard@demo.carnet.invalid"),
+            parent: None,
+        },
+        Person {
+            ins: ins('2', "9201", 5),
+            birth_name: "DUBOIS",
+            given: "Léa",
+            sex: "F",
+            birth: "1992-01-17",
+            email: Some("lea.dubois@demo.carnet.invalid"),
+            parent: None,
+        },
+        Person {
+            ins: ins('1', "7004", 6),
+            birth_name: "ROUX",
+            given: "Marc",
+            sex: "M",
+            birth: "1970-04-08",
+            email: Some("marc.roux@demo.carnet.invalid"),
+            parent: None,
+        },
+        Person {
+            ins: ins('2', "6511", 7),
+            birth_name: "FOURNIER",
+            given: "Anne",
+            sex: "F",
+            birth: "1965-11-03",
+            email: Some("anne.fournier@demo.carnet.invalid"),
+            parent: None,
+        },
+        Person {
+            ins: ins('1', "8808", 8),
+            birth_name: "GIRARD",
+            given: "Paul",
+            sex: "M",
+            birth: "1988-08-25",
+            email: None,
+            parent: None,
+        },
+    ];
+    let now = SystemClock.now();
+    let records = people
+        .iter()
+        .map(|p| {
+            RawRosterLine {
+                ins: p.ins.clone(),
+                birth_name: p.birth_name.into(),
+                given_names: p.given.into(),
+                sex: p.sex.into(),
+                birth_date: p.birth.into(),
+                email: p.email.unwrap_or("").into(),
+                address: "1 place de la Démo, 75000 Paris".into(),
+                ..RawRosterLine::default()
+            }
+            .validate(now)
+            .map_err(|e| anyhow::anyhow!("demo roster: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let outcomes = store.import_roster_batch(&records).await?;
+    let mut ids = Vec::new();
+    let mut codes = Vec::new();
+    for o in outcomes {
+        match o {
+            RosterOutcome::Created { id, activation_code } => {
+                ids.push(id);
+                codes.push(activation_code);
+            }
+            RosterOutcome::Existing { .. } => anyhow::bail!("demo roster imported twice"),
+        }
     }
+    let mut logins = DemoLogins::default();
+    let hash = carnet_store::password::hash(DEMO_PASSWORD)?;
+    // Camille and Lucas: activated, with credentials. Camille represents her two children.
+    for i in [0usize, 3] {
+        let login = people[i].email.unwrap_or_default().to_string();
+        store
+            .activate(&Ins::parse(&people[i].ins)?, &codes[i], "", &login, &hash)
+            .await?;
+        logins.accounts.push((login, DEMO_PASSWORD.to_string()));
+    }
+    for (i, p) in people.iter().enumerate() {
+        if let Some(parent) = p.parent {
+            store.link_representative(ids[i], ids[parent], "parent").await?;
+        }
+    }
+    // Léa: informed, can activate with her code. Marc objected. Anne closed her space.
+    logins.to_activate = Some((
+        people[4].ins.clone(),
+        codes[4].clone(),
+        people[4].email.unwrap_or("").into(),
+    ));
+    store.transition(ids[5], Event::Oppose).await?;
+    store.transition(ids[6], Event::Activate).await?;
+    store.transition(ids[6], Event::Close).await?;
+    // Paul: objected, then asked for a space after all: open, never activated; no e-mail, so
+    // his letters go by post.
+    store.transition(ids[7], Event::Oppose).await?;
+    store.transition(ids[7], Event::RequestSpace).await?;
     std::fs::write(
         dir.join(DEMO_MARKER),
         b"demo data directory: wiped at every `carnet demo`\n",
     )
     .with_context(|| format!("marking {} as a demo directory", dir.display()))?;
-    Ok(())
+    Ok(logins)
 }
 
-pub fn print_welcome(addr: SocketAddr, operator_token: &str) {
+pub fn print_welcome(addr: SocketAddr, operator_token: &str, logins: &DemoLogins) {
     println!();
     println!("  Carnet demo is running: http://{addr}/");
+    println!();
+    println!("  Holder accounts (password + a one-time code shown at http://{addr}/demo/outbox):");
+    for (login, password) in &logins.accounts {
+        println!("    {login:<40} {password}");
+    }
+    println!("    (camille.martin represents her children Inès and Hugo)");
+    if let Some((ins, code, email)) = &logins.to_activate {
+        println!("  To try an activation (LC-4): INS {ins}, provisional code {code} ({email})");
+    }
+    println!();
+    println!("  Log in with the API:");
+    println!(
+        "    curl -c jar -H 'Content-Type: application/json' -d '{{\"login\":\"{}\",\"password\":\"{}\"}}' http://{addr}/api/v1/auth/login",
+        logins.accounts.first().map_or("", |a| a.0.as_str()),
+        DEMO_PASSWORD
+    );
+    println!(
+        "    then POST /api/v1/auth/verify {{\"challenge\":\"...\",\"code\":\"......\"}} and GET /api/v1/me"
+    );
     println!("  Operator API token: {operator_token}");
-    println!(
-        "  Try: curl -H 'Authorization: Bearer {operator_token}' -H 'Content-Type: application/json' \\"
-    );
-    println!(
-        "         -d '{{\"administrative\":{{\"family_name\":\"DURAND\"}}}}' http://{addr}/api/v1/operator/holders"
-    );
-    println!("  (Holder and professional logins arrive with the lifecycle and gate modules.)");
     println!("  Stop with Ctrl-C.");
     println!();
 }

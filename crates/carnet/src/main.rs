@@ -181,9 +181,11 @@ async fn open(settings: &StoreSettings) -> Result<carnet_store::Store> {
 
 async fn serve(cfg: Config, demo: bool) -> Result<()> {
     let store = open(&cfg.store).await?;
-    if demo {
-        demo::seed(&store, &cfg.store.data_dir).await?;
-    }
+    let demo_logins = if demo {
+        Some(demo::seed(&store, &cfg.store.data_dir).await?)
+    } else {
+        None
+    };
     let token = config::operator_token(&cfg)?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
@@ -195,12 +197,23 @@ async fn serve(cfg: Config, demo: bool) -> Result<()> {
         demo,
     };
     let jobs = jobs::spawn(store.clone(), Duration::from_secs(cfg.job_interval_seconds));
-    let state = carnet_server::AppState::new(store, &token, settings);
+    let mut state = carnet_server::AppState::new(store, &token, settings);
+    let transport = if demo {
+        let mailbox = carnet_server::mail::DemoMailbox::default();
+        state.mailbox = Some(mailbox.clone());
+        carnet_server::mail::Transport::Demo(mailbox)
+    } else if let Some(url) = &cfg.smtp_url {
+        carnet_server::mail::Transport::smtp(url, &cfg.mail_from)?
+    } else {
+        tracing::warn!("no smtp_url configured: e-mails (login codes included) stay in the outbox");
+        carnet_server::mail::Transport::None
+    };
+    let delivery = carnet_server::mail::spawn_delivery(state.store.clone(), transport, state.wake.clone());
     tracing::info!(%addr, engine = ?state.store.db().engine(), "Carnet is listening");
     // This line is read by people and by the end-to-end tests.
     println!("Carnet listening on http://{addr}");
-    if demo {
-        demo::print_welcome(addr, &token);
+    if let Some(logins) = &demo_logins {
+        demo::print_welcome(addr, &token, logins);
     }
     carnet_server::serve(
         listener,
@@ -211,6 +224,7 @@ async fn serve(cfg: Config, demo: bool) -> Result<()> {
     .await
     .context("server failed")?;
     jobs.abort();
+    delivery.abort();
     tracing::info!("stopped");
     Ok(())
 }

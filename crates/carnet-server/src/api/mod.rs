@@ -1,6 +1,9 @@
 //! Routes of the JSON API and the probes.
 
+mod auth;
+mod demo;
 mod home;
+mod me;
 mod operator;
 mod probes;
 
@@ -13,4 +16,7 @@ pub fn routes() -> Router<AppState> {
         .merge(probes::routes())
         .merge(home::routes())
         .nest("/api/v1/operator", operator::routes())
+        .nest("/api/v1", auth::routes())
+        .nest("/api/v1/me", me::routes())
+        .merge(demo::routes())
 }

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use axum_extra_json::ValidJson;
+pub use axum_extra_json::ValidJson;
 use carnet_domain::HolderId;
 use serde::{Deserialize, Serialize};
 
@@ -141,7 +141,7 @@ async fn get_holder(
 }
 
 /// `Json` whose rejection is our [`ApiError`] (a readable 400/415 instead of axum's text).
-mod axum_extra_json {
+pub mod axum_extra_json {
     use axum::extract::{FromRequest, Request};
     use serde::de::DeserializeOwned;
 

@@ -1,0 +1,221 @@
+//! Holders' activation and login (SPEC LC-4, AU-1, AU-3).
+//!
+//! Login is two steps: login + password, then a 6-digit code sent by e-mail (or SMS). Wrong
+//! login and wrong password get the same answer after the same work (Argon2id against a dummy
+//! hash), so the answers do not tell whether an account exists. Attempts are limited per
+//! account and per address, in the database (shared by all servers).
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use carnet_domain::Ins;
+use carnet_store::auth::{RateDecision, SESSION_ABSOLUTE_SECONDS};
+use carnet_store::crypto::{random_token, sha256_hex};
+use carnet_store::outbox::Channel;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::operator::ValidJson;
+use crate::{ApiError, AppState};
+
+pub const SESSION_COOKIE: &str = "__Host-carnet_session";
+pub const DEVICE_COOKIE: &str = "carnet_device";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/activation", post(activate))
+        .route("/auth/login", post(login))
+        .route("/auth/verify", post(verify))
+        .route("/auth/logout", post(logout))
+        .route("/auth/logout-everywhere", post(logout_everywhere))
+}
+
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+pub async fn limit(state: &AppState, bucket: &str, window: i64, max: i64) -> Result<(), ApiError> {
+    match state.store.hit_rate_limit(bucket, window, max).await? {
+        RateDecision::Allowed => Ok(()),
+        RateDecision::Limited { retry_after_seconds } => Err(ApiError::too_many(retry_after_seconds)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Activation {
+    ins: String,
+    activation_code: String,
+    #[serde(default)]
+    card_serial: String,
+    login: String,
+    password: String,
+}
+
+async fn activate(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ValidJson(body): ValidJson<Activation>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    limit(&s, &format!("activation:ip:{}", peer.ip()), 900, 20).await?;
+    let ins = Ins::parse(&body.ins).map_err(|e| ApiError::bad_request(format!("INS : {e}")))?;
+    limit(
+        &s,
+        &format!("activation:ins:{}", s.store.ins_index(&ins).await?),
+        900,
+        5,
+    )
+    .await?;
+    carnet_store::password::check_policy(&body.password).map_err(ApiError::bad_request)?;
+    if body.login.trim().len() < 3 {
+        return Err(ApiError::bad_request("the login must have at least 3 characters"));
+    }
+    let password = body.password;
+    let hash = tokio::task::spawn_blocking(move || carnet_store::password::hash(&password))
+        .await
+        .map_err(|_| ApiError::internal())??;
+    s.store
+        .activate(&ins, &body.activation_code, &body.card_serial, &body.login, &hash)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "status": "activated" }))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    login: String,
+    password: String,
+}
+
+fn device_of(headers: &HeaderMap) -> (String, Option<String>) {
+    match cookie(headers, DEVICE_COOKIE).filter(|v| v.len() >= 20 && v.len() <= 100) {
+        Some(v) => (sha256_hex(v.as_bytes()), None),
+        None => {
+            let fresh = random_token().unwrap_or_default();
+            (sha256_hex(fresh.as_bytes()), Some(fresh))
+        }
+    }
+}
+
+async fn login(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ValidJson(body): ValidJson<Login>,
+) -> Result<Response, ApiError> {
+    limit(&s, &format!("login:ip:{}", peer.ip()), 900, 30).await?;
+    limit(
+        &s,
+        &format!("login:acct:{}", s.store.login_index(&body.login).await?),
+        900,
+        10,
+    )
+    .await?;
+    let found = s.store.credentials_by_login(&body.login).await?;
+    let stored = found.as_ref().map(|(_, h)| h.clone());
+    let password = body.password;
+    let ok =
+        tokio::task::spawn_blocking(move || carnet_store::password::verify(&password, stored.as_deref()))
+            .await
+            .map_err(|_| ApiError::internal())?;
+    let refused = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_credentials",
+            "identifiant ou mot de passe incorrect / wrong login or password",
+        )
+    };
+    let Some((holder, _)) = found.filter(|_| ok) else {
+        return Err(refused());
+    };
+    // Nobody logs into a space that is not open (closed, opposed, erased...).
+    if !s.store.lifecycle(holder).await?.allows_login() {
+        return Err(refused());
+    }
+    let admin: serde_json::Value =
+        serde_json::from_slice(&s.store.holder(holder).await?.administrative).unwrap_or_default();
+    let channel = if admin.get("email").and_then(|v| v.as_str()).is_some() {
+        Channel::Email
+    } else {
+        Channel::Sms
+    };
+    let (device_hash, new_device_cookie) = device_of(&headers);
+    let challenge = s
+        .store
+        .create_login_challenge(holder, &device_hash, channel)
+        .await?;
+    s.wake.notify_one();
+    let mut r = Json(json!({ "challenge": challenge, "channel": channel.tag() })).into_response();
+    if let Some(d) = new_device_cookie
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "{DEVICE_COOKIE}={d}; Path=/; Max-Age=31536000; HttpOnly; Secure; SameSite=Lax"
+        ))
+    {
+        r.headers_mut().append(SET_COOKIE, v);
+    }
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Verify {
+    challenge: uuid::Uuid,
+    code: String,
+}
+
+async fn verify(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ValidJson(body): ValidJson<Verify>,
+) -> Result<Response, ApiError> {
+    limit(&s, &format!("verify:ip:{}", peer.ip()), 900, 60).await?;
+    let (holder, device) = s.store.verify_login_challenge(body.challenge, &body.code).await?;
+    if !s.store.lifecycle(holder).await?.allows_login() {
+        return Err(carnet_store::StoreError::Mismatch.into());
+    }
+    let (token, session) = s.store.create_session(holder, &device).await?;
+    s.wake.notify_one(); // a new-device notice may have been queued
+    let mut r =
+        Json(json!({ "holder": holder, "expires_at": session.expires_at.to_rfc3339() })).into_response();
+    let v = HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; Max-Age={SESSION_ABSOLUTE_SECONDS}; HttpOnly; Secure; SameSite=Lax"
+    ))
+    .map_err(|_| ApiError::internal())?;
+    r.headers_mut().append(SET_COOKIE, v);
+    Ok(r)
+}
+
+fn clear_session_cookie() -> HeaderValue {
+    HeaderValue::from_static("__Host-carnet_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax")
+}
+
+async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(t) = cookie(&headers, SESSION_COOKIE) {
+        s.store.revoke_session(t).await?;
+    }
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().append(SET_COOKIE, clear_session_cookie());
+    Ok(r)
+}
+
+async fn logout_everywhere(
+    State(s): State<AppState>,
+    me: super::me::Authenticated,
+) -> Result<Response, ApiError> {
+    let n = s.store.revoke_all_sessions(me.session.holder).await?;
+    let mut r = Json(json!({ "revoked_sessions": n })).into_response();
+    r.headers_mut().append(SET_COOKIE, clear_session_cookie());
+    Ok(r)
+}

@@ -1,0 +1,317 @@
+//! The holder's own space (and the spaces they represent): who am I, switching space (MI-1),
+//! rectifying contact data (ID-2), exporting everything (ID-3), closing with a confirmation
+//! step (LC-5). A representative acts under their own session: the session keeps who logged
+//! in (`holder`) apart from whose space is open (`acting_for`), S-6.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use carnet_domain::{HolderId, Lifecycle};
+use carnet_store::auth::Session;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::{SESSION_COOKIE, cookie};
+use super::operator::ValidJson;
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(me))
+        .route("/act-for", post(act_for))
+        .route("/contact", patch(rectify_contact))
+        .route("/export", get(export_json))
+        .route("/export.html", get(export_html))
+        .route("/close", post(close_request))
+        .route("/close/confirm", post(close_confirm))
+}
+
+/// A request with a live session whose holder may still log in.
+pub struct Authenticated {
+    pub token: String,
+    pub session: Session,
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
+        let token = cookie(&parts.headers, SESSION_COOKIE)
+            .ok_or_else(ApiError::unauthorized)?
+            .to_string();
+        let mut session = s
+            .store
+            .session(&token)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if !s.store.lifecycle(session.holder).await?.allows_login() {
+            return Err(ApiError::unauthorized());
+        }
+        // A representation that ended (majority, MI-3) ends the switch at once.
+        if session.acting_for != session.holder && !represents(s, session.holder, session.acting_for).await? {
+            s.store.set_acting_for(&token, session.holder).await?;
+            session.acting_for = session.holder;
+        }
+        Ok(Authenticated { token, session })
+    }
+}
+
+async fn represents(s: &AppState, who: HolderId, whom: HolderId) -> Result<bool, ApiError> {
+    Ok(s.store
+        .representatives(whom)
+        .await?
+        .iter()
+        .any(|(r, _)| *r == who))
+}
+
+/// The spaces `holder` may act in: their own and those they currently represent.
+async fn spaces(s: &AppState, holder: HolderId) -> Result<Vec<Value>, ApiError> {
+    let mut out = vec![json!({ "id": holder, "relation": "self" })];
+    for (whom, kind) in s.store.represented_by(holder).await? {
+        out.push(json!({ "id": whom, "relation": kind }));
+    }
+    Ok(out)
+}
+
+async fn me(State(s): State<AppState>, a: Authenticated) -> Result<Json<Value>, ApiError> {
+    let h = s.store.holder(a.session.acting_for).await?;
+    let admin: Value = serde_json::from_slice(&h.administrative).unwrap_or_default();
+    Ok(Json(json!({
+        "logged_in_as": a.session.holder,
+        "acting_for": a.session.acting_for,
+        "lifecycle": h.lifecycle.name(),
+        "administrative": admin,
+        "spaces": spaces(&s, a.session.holder).await?,
+        "session_expires_at": a.session.expires_at.to_rfc3339(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActFor {
+    holder: HolderId,
+}
+
+async fn act_for(
+    State(s): State<AppState>,
+    a: Authenticated,
+    ValidJson(b): ValidJson<ActFor>,
+) -> Result<Json<Value>, ApiError> {
+    if b.holder != a.session.holder && !represents(&s, a.session.holder, b.holder).await? {
+        return Err(ApiError::not_found());
+    }
+    s.store.set_acting_for(&a.token, b.holder).await?;
+    Ok(Json(json!({ "acting_for": b.holder })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Contact {
+    email: Option<String>,
+    phone: Option<String>,
+    address: Option<String>,
+}
+
+/// ID-2: contact data can be corrected by the holder; identity traits come from the insurer.
+async fn rectify_contact(
+    State(s): State<AppState>,
+    a: Authenticated,
+    ValidJson(c): ValidJson<Contact>,
+) -> Result<Json<Value>, ApiError> {
+    let id = a.session.acting_for;
+    let h = s.store.holder(id).await?;
+    let mut admin: serde_json::Map<String, Value> =
+        serde_json::from_slice(&h.administrative).unwrap_or_default();
+    if let Some(e) = &c.email {
+        let e = e.trim();
+        if !e.is_empty() && (!e.contains('@') || e.contains(char::is_whitespace)) {
+            return Err(ApiError::bad_request(
+                "adresse e-mail invalide / invalid e-mail address",
+            ));
+        }
+    }
+    for (k, v) in [("email", c.email), ("phone", c.phone), ("address", c.address)] {
+        match v.map(|v| v.trim().to_string()) {
+            Some(v) if v.is_empty() => {
+                admin.remove(k);
+            }
+            Some(v) => {
+                admin.insert(k.to_string(), Value::String(v));
+            }
+            None => {}
+        }
+    }
+    let bytes = serde_json::to_vec(&admin).map_err(|_| ApiError::internal())?;
+    s.store.update_administrative(id, &bytes).await?;
+    Ok(Json(Value::Object(admin)))
+}
+
+/// Everything the caller can see of the space they act in (ID-3), machine-readable.
+async fn export_value(s: &AppState, id: HolderId) -> Result<Value, ApiError> {
+    let h = s.store.holder(id).await?;
+    let admin: Value = serde_json::from_slice(&h.administrative).unwrap_or_default();
+    let mut attachments = Vec::new();
+    for aid in s.store.attachment_ids(id).await? {
+        let (rec, bytes) = s.store.attachment(id, aid).await?;
+        attachments.push(json!({
+            "id": aid,
+            "created_at": rec.created_at.to_rfc3339(),
+            "content_type": rec.meta.content_type,
+            "size": rec.meta.size,
+            "sha256": rec.meta.sha256,
+            "content_base64": base64::engine::general_purpose::STANDARD.encode(&bytes),
+        }));
+    }
+    let representatives: Vec<Value> = s
+        .store
+        .representatives(id)
+        .await?
+        .into_iter()
+        .map(|(r, kind)| json!({ "id": r, "kind": kind }))
+        .collect();
+    let messages: Vec<Value> = s
+        .store
+        .outbox_of(id)
+        .await?
+        .into_iter()
+        .map(|(kind, channel, created, sent)| {
+            json!({
+                "kind": kind, "channel": channel,
+                "created_at": carnet_domain::Timestamp::from_micros(created).to_rfc3339(),
+                "sent_at": sent.map(|t| carnet_domain::Timestamp::from_micros(t).to_rfc3339()),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "format": "carnet-export/1",
+        "exported_at": s.store.now().to_rfc3339(),
+        "space": { "id": id, "lifecycle": h.lifecycle.name(), "created_at": h.created_at.to_rfc3339() },
+        "administrative": admin,
+        "representatives": representatives,
+        "documents": attachments,
+        "messages_sent_to_you": messages,
+    }))
+}
+
+async fn export_json(State(s): State<AppState>, a: Authenticated) -> Result<Response, ApiError> {
+    let v = export_value(&s, a.session.acting_for).await?;
+    Ok((
+        [(
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"carnet-export.json\"",
+        )],
+        Json(v),
+    )
+        .into_response())
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A readable summary of the export, in French.
+async fn export_html(State(s): State<AppState>, a: Authenticated) -> Result<Html<String>, ApiError> {
+    let v = export_value(&s, a.session.acting_for).await?;
+    let mut rows = String::new();
+    if let Some(m) = v["administrative"].as_object() {
+        for (k, val) in m {
+            let shown = match val {
+                Value::String(t) => t.clone(),
+                other => other.to_string(),
+            };
+            rows.push_str(&format!(
+                "<tr><th scope=\"row\">{}</th><td>{}</td></tr>\n",
+                esc(k),
+                esc(&shown)
+            ));
+        }
+    }
+    let docs = v["documents"].as_array().map_or(0, Vec::len);
+    Ok(Html(format!(
+        "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Export de votre espace</title></head>\
+         <body><main><h1>Export de votre espace Carnet</h1><p>Exporté le {}. État de l'espace : {}.</p>\
+         <h2>Données administratives</h2><table>{rows}</table><h2>Documents</h2><p>{docs} document(s) ; \
+         leur contenu figure dans l'export JSON.</p></main></body></html>",
+        esc(v["exported_at"].as_str().unwrap_or("")),
+        esc(v["space"]["lifecycle"].as_str().unwrap_or("")),
+    )))
+}
+
+/// LC-5: closing is a two-step action. The first step explains the consequences and returns
+/// a confirmation valid 10 minutes, bound to this session and space.
+async fn close_request(State(s): State<AppState>, a: Authenticated) -> Result<Json<Value>, ApiError> {
+    let l = s.store.lifecycle(a.session.acting_for).await?;
+    l.apply(carnet_domain::Event::Close, s.store.now())
+        .map_err(carnet_store::StoreError::from)?;
+    let confirmation = confirmation_for(&s, &a, s.store.now().unix_seconds() / 600);
+    Ok(Json(json!({
+        "confirmation": confirmation,
+        "message": "Fermer votre espace : les professionnels n'y auront plus accès. Vos données sont \
+                    conservées 10 ans, pendant lesquels vous pouvez le rouvrir, puis supprimées. \
+                    / Closing: professionals lose access; data is kept 10 years, then erased.",
+    })))
+}
+
+fn confirmation_for(s: &AppState, a: &Authenticated, slot: i64) -> String {
+    carnet_store::crypto::sha256_hex(
+        format!(
+            "close:{}:{}:{}:{slot}",
+            a.token,
+            a.session.acting_for,
+            hex_of(&s.operator_token_sha256[..])
+        )
+        .as_bytes(),
+    )
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Confirm {
+    confirmation: String,
+}
+
+async fn close_confirm(
+    State(s): State<AppState>,
+    a: Authenticated,
+    ValidJson(c): ValidJson<Confirm>,
+) -> Result<Response, ApiError> {
+    let slot = s.store.now().unix_seconds() / 600;
+    let valid = [slot, slot - 1].iter().any(|sl| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            confirmation_for(&s, &a, *sl).as_bytes(),
+            c.confirmation.as_bytes(),
+        )
+        .is_ok()
+    });
+    if !valid {
+        return Err(ApiError::bad_request(
+            "confirmation invalide ou expirée / invalid or expired confirmation",
+        ));
+    }
+    let l: Lifecycle = s
+        .store
+        .transition(a.session.acting_for, carnet_domain::Event::Close)
+        .await?;
+    if a.session.acting_for == a.session.holder {
+        s.store.revoke_all_sessions(a.session.holder).await?;
+    } else {
+        s.store.set_acting_for(&a.token, a.session.holder).await?;
+    }
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "lifecycle": l.name(), "since": l.since().to_rfc3339() })),
+    )
+        .into_response())
+}

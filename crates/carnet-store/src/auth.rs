@@ -1,0 +1,341 @@
+//! Holders' authentication state (AU-1, AU-3, LC-4): credentials, one-time login codes,
+//! sessions, known devices, and rate-limit counters. Secrets are stored only as hashes or
+//! HMACs; codes are compared in constant time; every counter lives in the database so that
+//! limits hold across servers.
+
+use carnet_domain::lifecycle::Event;
+use carnet_domain::{HolderId, Ins, Timestamp};
+use serde_json::json;
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::crypto::{random_bytes, random_token, sha256_hex};
+use crate::error::StoreError;
+use crate::outbox::{Channel, OutboxMessage};
+use crate::{Store, on_db, on_tx};
+
+/// A one-time login code lives 10 minutes (AU-1: "expire in minutes").
+pub const LOGIN_CODE_TTL_SECONDS: i64 = 10 * 60;
+/// Wrong codes allowed per challenge before it is burnt.
+pub const LOGIN_CODE_MAX_ATTEMPTS: i64 = 5;
+/// A session ends after 30 minutes without use...
+pub const SESSION_IDLE_SECONDS: i64 = 30 * 60;
+/// ...and 12 hours after login in any case.
+pub const SESSION_ABSOLUTE_SECONDS: i64 = 12 * 3600;
+/// `last_seen_at` is written at most this often (not on every request).
+const SESSION_TOUCH_SECONDS: i64 = 60;
+
+/// An authenticated session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// Who logged in (a representative stays themselves, S-6).
+    pub holder: HolderId,
+    /// Whose space they are acting in: their own, or a represented person's (MI-1).
+    pub acting_for: HolderId,
+    pub device_hash: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// The answer of a rate limiter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed,
+    Limited { retry_after_seconds: i64 },
+}
+
+fn six_digits() -> Result<String, StoreError> {
+    loop {
+        let n = u32::from_le_bytes(random_bytes::<4>()?);
+        if n < 4_294_000_000 {
+            return Ok(format!("{:06}", n % 1_000_000));
+        }
+    }
+}
+
+impl Store {
+    pub async fn login_index(&self, login: &str) -> Result<String, StoreError> {
+        let normalised = login.trim().to_lowercase();
+        Ok(self
+            .service_keys()
+            .await?
+            .login_index
+            .hmac_hex(normalised.as_bytes()))
+    }
+
+    async fn login_code_hmac(&self, challenge: Uuid, code: &str) -> Result<String, StoreError> {
+        let mut input = challenge.as_bytes().to_vec();
+        input.extend_from_slice(code.trim().as_bytes());
+        Ok(self.service_keys().await?.login_code.hmac_hex(&input))
+    }
+
+    pub(crate) async fn card_serial_hmac(&self, serial: &str) -> Result<String, StoreError> {
+        let normalised: String = serial.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let input = format!("card-serial:{}", normalised.to_ascii_uppercase());
+        Ok(self.service_keys().await?.ins_index.hmac_hex(input.as_bytes()))
+    }
+
+    /// Counts a hit in `bucket` (fixed windows of `window_seconds`) and says whether it is
+    /// within `max`. One statement, atomic on both engines.
+    pub async fn hit_rate_limit(
+        &self,
+        bucket: &str,
+        window_seconds: i64,
+        max: i64,
+    ) -> Result<RateDecision, StoreError> {
+        let now = self.now().unix_seconds();
+        let window = now - now.rem_euclid(window_seconds);
+        let mut tx = self.db.begin().await?;
+        let hits: i64 = on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) \
+             ON CONFLICT (bucket) DO UPDATE SET \
+               hits = CASE WHEN rate_limits.window_start = $2 THEN rate_limits.hits + 1 ELSE 1 END, \
+               window_start = $2 \
+             RETURNING hits")
+            .bind(bucket).bind(window).fetch_one(&mut **t).await.map(|r| r.get::<i64, _>(0)))
+        .map_err(StoreError::db("rate limit"))?;
+        tx.commit().await?;
+        Ok(if hits <= max {
+            RateDecision::Allowed
+        } else {
+            RateDecision::Limited {
+                retry_after_seconds: window + window_seconds - now,
+            }
+        })
+    }
+
+    /// LC-4: the holder proves identity with the INS, the provisional code and (when the
+    /// roster gave one) the Carte Vitale serial number, then chooses a login and password.
+    /// Any mismatch is the same [`StoreError::Mismatch`].
+    pub async fn activate(
+        &self,
+        ins: &Ins,
+        activation_code: &str,
+        card_serial: &str,
+        login: &str,
+        password_hash: &str,
+    ) -> Result<HolderId, StoreError> {
+        let id = self.find_by_ins(ins).await?.ok_or(StoreError::Mismatch)?;
+        if !self.check_activation_code(id, activation_code).await? {
+            return Err(StoreError::Mismatch);
+        }
+        let stored_serial: Option<String> =
+            on_db!(&self.db, p => sqlx::query("SELECT card_serial_hmac FROM holders WHERE id = $1")
+            .bind(id.as_uuid()).fetch_one(p).await.map(|r| r.get::<Option<String>, _>(0)))
+            .map_err(StoreError::db("read card serial"))?;
+        if let Some(stored) = stored_serial {
+            let presented = self.card_serial_hmac(card_serial).await?;
+            if aws_lc_rs::constant_time::verify_slices_are_equal(stored.as_bytes(), presented.as_bytes())
+                .is_err()
+            {
+                return Err(StoreError::Mismatch);
+            }
+        }
+        let lifecycle = self.lifecycle(id).await?;
+        lifecycle.apply(Event::Activate, self.now())?;
+        self.set_credentials(id, login, password_hash).await?;
+        self.transition(id, Event::Activate).await?;
+        // The provisional code is single use.
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query("UPDATE holders SET activation_code_hmac = NULL, activation_code_expires_at = NULL WHERE id = $1")
+            .bind(id.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("clear activation code"))?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Sets (or replaces) a holder's login and password hash.
+    pub async fn set_credentials(
+        &self,
+        holder: HolderId,
+        login: &str,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        let idx = self.login_index(login).await?;
+        let now = self.now().as_micros();
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO credentials (holder_id, login_index, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+             ON CONFLICT (holder_id) DO UPDATE SET login_index = $2, password_hash = $3, updated_at = $4")
+            .bind(holder.as_uuid()).bind(&idx).bind(password_hash).bind(now)
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(|e| if crate::db::is_unique_violation(&e) { StoreError::LoginTaken } else { StoreError::db("store credentials")(e) })?;
+        tx.commit().await
+    }
+
+    /// The holder and password hash behind a login, if any.
+    pub async fn credentials_by_login(&self, login: &str) -> Result<Option<(HolderId, String)>, StoreError> {
+        let idx = self.login_index(login).await?;
+        on_db!(&self.db, p => sqlx::query("SELECT holder_id, password_hash FROM credentials WHERE login_index = $1")
+            .bind(&idx).fetch_optional(p).await
+            .map(|r| r.map(|r| (HolderId::from_uuid(r.get::<Uuid, _>(0)), r.get::<String, _>(1)))))
+            .map_err(StoreError::db("read credentials"))
+    }
+
+    /// Starts the second factor: a 6-digit code, queued for delivery in the same transaction.
+    pub async fn create_login_challenge(
+        &self,
+        holder: HolderId,
+        device_hash: &str,
+        channel: Channel,
+    ) -> Result<Uuid, StoreError> {
+        let now = self.now();
+        let id = Uuid::new_v4();
+        let code = six_digits()?;
+        let code_hmac = self.login_code_hmac(id, &code).await?;
+        let key = self.vault.get(holder).await?;
+        let msg = OutboxMessage::new(
+            holder,
+            "login_code",
+            channel,
+            json!({ "code": code }).to_string().into_bytes(),
+        );
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO login_challenges (id, holder_id, code_hmac, device_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(id).bind(holder.as_uuid()).bind(&code_hmac).bind(device_hash).bind(now.as_micros())
+            .bind(now.plus_seconds(LOGIN_CODE_TTL_SECONDS).as_micros())
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("create login challenge"))?;
+        self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Checks a login code. Right code, in time, first use, within the attempts: the holder
+    /// and the device of the challenge. Anything else: [`StoreError::Mismatch`].
+    pub async fn verify_login_challenge(
+        &self,
+        id: Uuid,
+        code: &str,
+    ) -> Result<(HolderId, String), StoreError> {
+        let now = self.now().as_micros();
+        let presented = self.login_code_hmac(id, code).await?;
+        let mut tx = self.db.begin().await?;
+        // Count the attempt first (atomically), then judge it.
+        let row = on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE login_challenges SET attempts = attempts + 1 WHERE id = $1 AND used_at IS NULL \
+             RETURNING holder_id, code_hmac, device_hash, expires_at, attempts")
+            .bind(id).fetch_optional(&mut **t).await
+            .map(|r| r.map(|r| (r.get::<Uuid, _>(0), r.get::<String, _>(1), r.get::<String, _>(2), r.get::<i64, _>(3), r.get::<i64, _>(4)))))
+            .map_err(StoreError::db("check login code"))?;
+        let Some((holder, stored, device, expires, attempts)) = row else {
+            return Err(StoreError::Mismatch);
+        };
+        let equal =
+            aws_lc_rs::constant_time::verify_slices_are_equal(stored.as_bytes(), presented.as_bytes())
+                .is_ok();
+        let ok = equal && now < expires && attempts <= LOGIN_CODE_MAX_ATTEMPTS;
+        if ok {
+            on_tx!(&mut tx, t => sqlx::query("UPDATE login_challenges SET used_at = $1 WHERE id = $2")
+                .bind(now).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("use login code"))?;
+        }
+        tx.commit().await?;
+        if ok {
+            Ok((HolderId::from_uuid(holder), device))
+        } else {
+            Err(StoreError::Mismatch)
+        }
+    }
+
+    /// Opens a session for `holder` on `device_hash`; returns the bearer secret (shown once).
+    /// A device never seen for this holder is remembered and the holder is told (AU-3).
+    pub async fn create_session(
+        &self,
+        holder: HolderId,
+        device_hash: &str,
+    ) -> Result<(String, Session), StoreError> {
+        let now = self.now();
+        let token = random_token()?;
+        let session = Session {
+            holder,
+            acting_for: holder,
+            device_hash: device_hash.to_string(),
+            created_at: now,
+            expires_at: now.plus_seconds(SESSION_ABSOLUTE_SECONDS),
+        };
+        let key = self.vault.get(holder).await?;
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO sessions (token_hash, holder_id, acting_for, device_hash, created_at, last_seen_at, expires_at) \
+             VALUES ($1, $2, $2, $3, $4, $4, $5)")
+            .bind(sha256_hex(token.as_bytes())).bind(holder.as_uuid()).bind(device_hash).bind(now.as_micros())
+            .bind(session.expires_at.as_micros())
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("create session"))?;
+        let new_device = on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO known_devices (holder_id, device_hash, first_seen_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (holder_id, device_hash) DO NOTHING")
+            .bind(holder.as_uuid()).bind(device_hash).bind(now.as_micros())
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("remember device"))?
+            == 1;
+        if new_device {
+            let msg = OutboxMessage::new(holder, "new_device", Channel::Email, b"{}".to_vec());
+            self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
+        }
+        tx.commit().await?;
+        Ok((token, session))
+    }
+
+    /// The live session behind `token`, or `None` (unknown, revoked, idle or expired).
+    pub async fn session(&self, token: &str) -> Result<Option<Session>, StoreError> {
+        let now = self.now();
+        let hash = sha256_hex(token.as_bytes());
+        let row = on_db!(&self.db, p => sqlx::query(
+            "SELECT holder_id, acting_for, device_hash, created_at, last_seen_at, expires_at, revoked_at FROM sessions WHERE token_hash = $1")
+            .bind(&hash).fetch_optional(p).await
+            .map(|r| r.map(|r| (r.get::<Uuid, _>(0), r.get::<Uuid, _>(1), r.get::<String, _>(2), r.get::<i64, _>(3),
+                                r.get::<i64, _>(4), r.get::<i64, _>(5), r.get::<Option<i64>, _>(6)))))
+            .map_err(StoreError::db("read session"))?;
+        let Some((holder, acting, device, created, last_seen, expires, revoked)) = row else {
+            return Ok(None);
+        };
+        let idle_end = Timestamp::from_micros(last_seen).plus_seconds(SESSION_IDLE_SECONDS);
+        if revoked.is_some() || now.as_micros() >= expires || now >= idle_end {
+            return Ok(None);
+        }
+        if now.as_micros() - last_seen >= SESSION_TOUCH_SECONDS * Timestamp::MICROS_PER_SECOND {
+            let mut tx = self.db.begin().await?;
+            on_tx!(&mut tx, t => sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+                .bind(now.as_micros()).bind(&hash).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("touch session"))?;
+            tx.commit().await?;
+        }
+        Ok(Some(Session {
+            holder: HolderId::from_uuid(holder),
+            acting_for: HolderId::from_uuid(acting),
+            device_hash: device,
+            created_at: Timestamp::from_micros(created),
+            expires_at: Timestamp::from_micros(expires),
+        }))
+    }
+
+    /// Switches the space a session acts in (the caller checked the representation).
+    pub async fn set_acting_for(&self, token: &str, target: HolderId) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query("UPDATE sessions SET acting_for = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+            .bind(target.as_uuid()).bind(sha256_hex(token.as_bytes())).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("switch space"))?;
+        tx.commit().await
+    }
+
+    pub async fn revoke_session(&self, token: &str) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+            .bind(self.now().as_micros()).bind(sha256_hex(token.as_bytes())).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("revoke session"))?;
+        tx.commit().await
+    }
+
+    /// "Log out everywhere": revokes every session of `holder`; returns how many.
+    pub async fn revoke_all_sessions(&self, holder: HolderId) -> Result<u64, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let n = on_tx!(&mut tx, t => sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE holder_id = $2 AND revoked_at IS NULL")
+            .bind(self.now().as_micros()).bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("revoke sessions"))?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}
