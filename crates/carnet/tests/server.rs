@@ -1,98 +1,14 @@
 //! End-to-end tests of the `carnet` binary: real processes, real sockets, real databases.
 //! Cites: S-30/S-31 (acknowledged writes survive kill -9), S-23 (limits answer 4xx).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
 
 use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_carnet");
-const TOKEN: &str = "test-operator-token-0123456789abcdef";
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    /// Starts `carnet serve` and waits for its "listening" line.
-    fn start(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
-        Self::start_with_stderr(data_dir, extra, env, Stdio::inherit())
-    }
-
-    fn start_with_stderr(data_dir: &Path, extra: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Server {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .env("CARNET_OPERATOR_TOKEN", TOKEN)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(stderr);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn carnet");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("Carnet listening on ") {
-                    let _ = tx.send(url.trim().to_string());
-                }
-            }
-        });
-        let base = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("server did not start: {:?}", child.wait());
-        });
-        Server { child, base }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-
-    fn sigterm(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
 
 async fn create_holder(c: &reqwest::Client, s: &Server, name: &str) -> reqwest::Result<reqwest::Response> {
     c.post(s.url("/api/v1/operator/holders"))
@@ -100,22 +16,6 @@ async fn create_holder(c: &reqwest::Client, s: &Server, name: &str) -> reqwest::
         .json(&json!({ "administrative": { "family_name": name } }))
         .send()
         .await
-}
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env("RUST_LOG", "error");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
-fn fresh_dir() -> (tempfile::TempDir, PathBuf) {
-    let t = tempfile::tempdir().unwrap();
-    let d = t.path().join("data");
-    std::fs::create_dir(&d).unwrap();
-    (t, d)
 }
 
 /// Writes continuously from several tasks, kills the server with SIGKILL in the middle,
@@ -508,12 +408,6 @@ async fn logs_never_contain_health_or_administrative_data_nor_secrets() {
     // JSON lines for log collectors.
     let first = logs.lines().find(|l| !l.trim().is_empty()).unwrap();
     assert!(serde_json::from_str::<Value>(first).is_ok(), "not JSON: {first}");
-}
-
-fn ins_for(n: u64) -> String {
-    let nir = format!("2{:012}", 880_675_000_000 + n);
-    let k = 97 - nir.parse::<u64>().unwrap() % 97;
-    format!("{nir}{k:02}")
 }
 
 #[test]

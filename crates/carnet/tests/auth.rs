@@ -1,0 +1,575 @@
+//! End-to-end: the holder's way in, against a real SMTP server (aiosmtpd from PyPI, started by
+//! the test): roster import -> information letter by e-mail -> activation (LC-4) -> login with
+//! password and a one-time code by e-mail (AU-1) -> session, new-device notice (AU-3) -> logout
+//! everywhere; limits and answers that do not reveal accounts. And the demo: a parent switches
+//! to a child's space (MI-1).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+/// A real SMTP server writing every message it receives into a maildir.
+struct Smtp {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_smtp(dir: &Path) -> Option<Smtp> {
+    let python = std::env::var("CARNET_TEST_PYTHON").ok()?;
+    let port = free_port();
+    let maildir = dir.join("maildir");
+    let child = Command::new(python)
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ])
+        .arg(&maildir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start aiosmtpd");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "aiosmtpd did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(Smtp { child, port, maildir })
+}
+
+/// Decodes a quoted-printable or base64 body (lettre picks one for non-ASCII text).
+fn decode_body(raw: &str) -> String {
+    let (headers, body) = raw
+        .split_once("\r\n\r\n")
+        .or_else(|| raw.split_once("\n\n"))
+        .unwrap_or((raw, ""));
+    let lower = headers.to_ascii_lowercase();
+    if lower.contains("content-transfer-encoding: base64") {
+        use base64_decode::decode;
+        return String::from_utf8_lossy(&decode(&body.replace(['\r', '\n'], ""))).into_owned();
+    }
+    if lower.contains("content-transfer-encoding: quoted-printable") {
+        let joined = body.replace("=\r\n", "").replace("=\n", "");
+        let bytes = joined.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            if bytes[i] == b'='
+                && let Some(Ok(b)) = hex.map(|h| u8::from_str_radix(h, 16))
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        return String::from_utf8_lossy(&out).into_owned();
+    }
+    body.to_string()
+}
+
+mod base64_decode {
+    pub fn decode(s: &str) -> Vec<u8> {
+        let table = |c: u8| -> Option<u8> {
+            Some(match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                _ => return None,
+            })
+        };
+        let mut out = Vec::new();
+        let mut buf = 0u32;
+        let mut bits = 0;
+        for c in s.bytes().filter_map(table) {
+            buf = (buf << 6) | u32::from(c);
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((buf >> bits) as u8);
+            }
+        }
+        out
+    }
+}
+
+/// Waits for a message to `to` whose subject contains `subject`; returns (headers+body, body).
+fn wait_mail(smtp: &Smtp, to: &str, subject: &str, seen: &mut std::collections::HashSet<PathBuf>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let new = smtp.maildir.join("new");
+        if let Ok(rd) = std::fs::read_dir(&new) {
+            let mut files: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+            files.sort();
+            for f in files {
+                if seen.contains(&f) {
+                    continue;
+                }
+                let raw = std::fs::read_to_string(&f).unwrap_or_default();
+                let headers = raw.split("\r\n\r\n").next().unwrap_or("").to_string()
+                    + raw.split("\n\n").next().unwrap_or("");
+                if headers.contains(to) && decode_subject(&headers).contains(subject) {
+                    seen.insert(f);
+                    return decode_body(&raw);
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no e-mail to {to} about {subject}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Subjects with non-ASCII text are RFC 2047 encoded; compare on the ASCII words only.
+fn decode_subject(headers: &str) -> String {
+    headers.replace("=?utf-8?b?", "").replace("=?UTF-8?B?", "")
+}
+
+fn find_after(text: &str, marker: &str, len: usize) -> String {
+    let i = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in {text}"))
+        + marker.len();
+    text[i..]
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(len)
+        .collect()
+}
+
+fn session_cookie(r: &reqwest::Response) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-carnet_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+        .expect("a session cookie")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
+    let (t, data) = fresh_dir();
+    let Some(smtp) = start_smtp(t.path()) else {
+        eprintln!("CARNET_TEST_PYTHON not set (no aiosmtpd): SMTP case skipped");
+        return;
+    };
+    let d = data.to_str().unwrap();
+    assert!(run(&["init", "--data-dir", d], &[]).status.success());
+    let email = "zoe.testeur@example.org";
+    let ins = ins_for(21);
+    std::fs::write(
+        t.path().join("r.csv"),
+        format!("ins,birth_name,given_names,sex,birth_date,email,card_serial\n{ins},TESTEUR,Zoé,F,1990-04-04,{email},8250 0123 45\n"),
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "import",
+            "roster",
+            t.path().join("r.csv").to_str().unwrap(),
+            "--data-dir",
+            d,
+        ],
+        &[],
+    );
+    assert!(out.status.success());
+    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let s = Server::start(
+        &data,
+        &[],
+        &[
+            ("CARNET_SMTP_URL", &smtp_url),
+            ("CARNET_MAIL_FROM", "Carnet <noreply@carnet.test>"),
+        ],
+    );
+    let c = client();
+    let mut seen = Default::default();
+
+    // LC-2: the information letter, by real e-mail, carries the provisional code.
+    let letter = wait_mail(&smtp, email, "Carnet", &mut seen);
+    let code = find_after(&letter, "code provisoire d'activation : ", 12);
+    assert_eq!(code.len(), 12, "{letter}");
+
+    // LC-4: a wrong code or card number gets the same answer as a right one would not.
+    let activate = |code: &str, serial: &str| {
+        c.post(s.url("/api/v1/activation"))
+            .json(&json!({"ins": ins, "activation_code": code, "card_serial": serial, "login": email, "password": "un mot de passe solide"}))
+            .send()
+    };
+    let bad1 = activate("AAAAAAAAAAAA", "8250012345").await.unwrap();
+    let bad2 = activate(&code, "0000000000").await.unwrap();
+    assert_eq!(bad1.status(), 401);
+    assert_eq!(bad2.status(), 401);
+    assert_eq!(
+        bad1.text().await.unwrap(),
+        bad2.text().await.unwrap(),
+        "mismatches are indistinguishable"
+    );
+    let weak = c
+        .post(s.url("/api/v1/activation"))
+        .json(&json!({"ins": ins, "activation_code": code, "card_serial": "8250012345", "login": email, "password": "court"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(weak.status(), 400);
+    assert_eq!(activate(&code, "8250012345").await.unwrap().status(), 201);
+
+    // AU-1: wrong password and unknown login answer alike.
+    let login = |l: &str, p: &str| {
+        c.post(s.url("/api/v1/auth/login"))
+            .json(&json!({"login": l, "password": p}))
+            .send()
+    };
+    let wrong = login(email, "pas le bon mot de passe").await.unwrap();
+    let unknown = login("nobody@example.org", "pas le bon mot de passe")
+        .await
+        .unwrap();
+    assert_eq!((wrong.status().as_u16(), unknown.status().as_u16()), (401, 401));
+    assert_eq!(wrong.text().await.unwrap(), unknown.text().await.unwrap());
+
+    let r = login(email, "un mot de passe solide").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let challenge = r.json::<Value>().await.unwrap()["challenge"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mail = wait_mail(&smtp, email, "code de connexion", &mut seen);
+    let otp = find_after(&mail, "Votre code de connexion : ", 6);
+    let verify = |code: &str| {
+        c.post(s.url("/api/v1/auth/verify"))
+            .json(&json!({"challenge": challenge, "code": code}))
+            .send()
+    };
+    let wrong_otp = if otp == "000000" { "000001" } else { "000000" };
+    assert_eq!(verify(wrong_otp).await.unwrap().status(), 401);
+    let ok = verify(&otp).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let set_cookie = ok
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect::<Vec<_>>();
+    let session = session_cookie(&ok);
+    assert!(set_cookie.iter().any(|c| c.starts_with("__Host-carnet_session=")
+        && c.contains("HttpOnly")
+        && c.contains("Secure")
+        && c.contains("SameSite=Lax")));
+    assert_eq!(verify(&otp).await.unwrap().status(), 401, "a code is single use");
+    // AU-3: first login from this device: the holder is told.
+    wait_mail(&smtp, email, "Nouvelle connexion", &mut seen);
+
+    let me = c
+        .get(s.url("/api/v1/me"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["administrative"]["birth_name"], "TESTEUR");
+    assert_eq!(me["lifecycle"], "activated");
+    assert_eq!(
+        c.get(s.url("/api/v1/me")).send().await.unwrap().status(),
+        401,
+        "no cookie, no data"
+    );
+
+    // ID-2: contact rectification; ID-3: export.
+    let r = c
+        .patch(s.url("/api/v1/me/contact"))
+        .header("cookie", &session)
+        .json(&json!({"phone": "+33 6 00 00 00 00"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let export: Value = c
+        .get(s.url("/api/v1/me/export"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(export["administrative"]["phone"], "+33 6 00 00 00 00");
+    assert_eq!(export["space"]["lifecycle"], "activated");
+    let html = c
+        .get(s.url("/api/v1/me/export.html"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Export de votre espace") && html.contains("TESTEUR"));
+
+    // Logout everywhere ends this session.
+    let r = c
+        .post(s.url("/api/v1/auth/logout-everywhere"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        c.get(s.url("/api/v1/me"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    // Brute force: the account's bucket fills (10 per 15 minutes), then 429 — for unknown
+    // accounts too, so the limit does not reveal which exist.
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        statuses.push(
+            login(email, "encore une mauvaise tentative")
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
+    for _ in 0..11 {
+        statuses.push(
+            login("ghost@example.org", "encore une mauvaise tentative")
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_needs_confirmation_and_then_nobody_logs_in() {
+    let (t, data) = fresh_dir();
+    // Demo data gives an activated holder; the demo mailbox shows the codes.
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = read_base(&mut child);
+    let _guard = KillOnDrop(child);
+    let _ = t;
+    let c = client();
+    let session = demo_login(&c, &base, "lucas.bernard@demo.carnet.invalid").await;
+    let r: Value = c
+        .post(format!("{base}/api/v1/me/close"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let confirmation = r["confirmation"].as_str().unwrap().to_string();
+    assert!(r["message"].as_str().unwrap().contains("10 ans"));
+    let bad = c
+        .post(format!("{base}/api/v1/me/close/confirm"))
+        .header("cookie", &session)
+        .json(&json!({"confirmation": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let ok = c
+        .post(format!("{base}/api/v1/me/close/confirm"))
+        .header("cookie", &session)
+        .json(&json!({"confirmation": confirmation}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.json::<Value>().await.unwrap()["lifecycle"], "closed");
+    assert_eq!(
+        c.get(format!("{base}/api/v1/me"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let again = c
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"login": "lucas.bernard@demo.carnet.invalid", "password": "demo-carnet-2026"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 401, "nobody logs into a closed space");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_switches_to_a_childs_space_and_only_there() {
+    let (_t, data) = fresh_dir();
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = read_base(&mut child);
+    let _guard = KillOnDrop(child);
+    let c = client();
+    let camille = demo_login(&c, &base, "camille.martin@demo.carnet.invalid").await;
+    let me: Value = c
+        .get(format!("{base}/api/v1/me"))
+        .header("cookie", &camille)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let spaces = me["spaces"].as_array().unwrap();
+    assert_eq!(spaces.len(), 3, "her own and her two children's: {spaces:?}");
+    let child_id = spaces.iter().find(|s| s["relation"] == "parent").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = c
+        .post(format!("{base}/api/v1/me/act-for"))
+        .header("cookie", &camille)
+        .json(&json!({"holder": child_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let me: Value = c
+        .get(format!("{base}/api/v1/me"))
+        .header("cookie", &camille)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["acting_for"], child_id.as_str());
+    assert_ne!(
+        me["logged_in_as"], me["acting_for"],
+        "the representative stays themselves (S-6)"
+    );
+    assert_eq!(me["administrative"]["birth_name"], "MARTIN");
+    assert!(
+        me["administrative"]["given_names"][0] == "Inès" || me["administrative"]["given_names"][0] == "Hugo"
+    );
+    // Lucas represents nobody: switching to the child is refused as if it did not exist.
+    let lucas = demo_login(&c, &base, "lucas.bernard@demo.carnet.invalid").await;
+    let r = c
+        .post(format!("{base}/api/v1/me/act-for"))
+        .header("cookie", &lucas)
+        .json(&json!({"holder": child_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+struct KillOnDrop(Child);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn read_base(child: &mut Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("Carnet listening on ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("demo did not start")
+}
+
+/// Logs in a demo account, reading the one-time code from the demo outbox.
+async fn demo_login(c: &reqwest::Client, base: &str, login: &str) -> String {
+    let r = c
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"login": login, "password": "demo-carnet-2026"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let challenge = r.json::<Value>().await.unwrap()["challenge"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        let msgs: Value = c
+            .get(format!("{base}/demo/outbox.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let found = msgs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["to"] == login && m["subject"].as_str().unwrap().contains("code de connexion"));
+        if let Some(m) = found {
+            break find_after(m["body"].as_str().unwrap(), "Votre code de connexion : ", 6);
+        }
+        assert!(Instant::now() < deadline, "no code in the demo outbox");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let r = c
+        .post(format!("{base}/api/v1/auth/verify"))
+        .json(&json!({"challenge": challenge, "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    session_cookie(&r)
+}
