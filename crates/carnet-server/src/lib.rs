@@ -8,6 +8,7 @@
 pub mod api;
 pub mod error;
 pub mod mail;
+pub mod oidc;
 pub mod state;
 
 use std::future::Future;

@@ -28,6 +28,8 @@ pub struct AppState {
     pub store: Store,
     /// Wakes the delivery loop after a handler queued a message (a login code).
     pub wake: Arc<tokio::sync::Notify>,
+    /// Configured OpenID providers, by name (e.g. "franceconnect").
+    pub oidc: Arc<std::collections::BTreeMap<String, Arc<crate::oidc::OidcProvider>>>,
     /// The demo mailbox shown at /demo/outbox (demo mode only).
     pub mailbox: Option<crate::mail::DemoMailbox>,
     /// SHA-256 of the operator API token; compared in constant time.
@@ -40,6 +42,7 @@ impl AppState {
         Self {
             store,
             wake: Arc::default(),
+            oidc: Arc::default(),
             mailbox: None,
             operator_token_sha256: Arc::new(carnet_store::crypto::sha256(operator_token.as_bytes())),
             settings: Arc::new(settings),

@@ -312,6 +312,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "auth",
             sql: include_str!("../migrations/main/0003_auth.sql"),
         },
+        Migration {
+            version: 4,
+            name: "oidc",
+            sql: include_str!("../migrations/main/0004_oidc.sql"),
+        },
     ],
 };
 
@@ -347,6 +352,21 @@ mod tests {
             "postgres://postgres@127.0.0.1/test"
         );
         assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+
+    #[test]
+    fn every_migration_file_is_embedded() {
+        for (dir, set) in [("main", &MAIN_MIGRATIONS), ("vault", &VAULT_MIGRATIONS)] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(dir);
+            let files = std::fs::read_dir(path).unwrap().count();
+            assert_eq!(
+                files,
+                set.migrations.len(),
+                "a file in migrations/{dir} is not listed in db.rs"
+            );
+        }
     }
 
     #[test]

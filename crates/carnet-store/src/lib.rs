@@ -18,6 +18,7 @@ pub mod datadir;
 pub mod db;
 pub mod error;
 pub mod holders;
+pub mod oidc;
 pub mod outbox;
 pub mod password;
 pub mod roster;

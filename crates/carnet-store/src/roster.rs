@@ -81,17 +81,20 @@ impl Store {
             let sealed = key.seal(&item_aad(*id, ItemKind::Administrative, id.as_bytes()), &admin)?;
             let code = new_activation_code()?;
             let code_hmac = self.activation_code_hmac(&code).await?;
+            let identity = self
+                .identity_index(&crate::oidc::identity_key_of(&rec.admin))
+                .await?;
             let serial_hmac = match &rec.card_serial {
                 Some(s) => Some(self.card_serial_hmac(s).await?),
                 None => None,
             };
             let n = on_tx!(&mut tx, t => sqlx::query(
                 "INSERT INTO holders (id, lifecycle, created_at, updated_at, admin_sealed, state_since, due_at, ins_index, \
-                 majority_at, activation_code_hmac, activation_code_expires_at, card_serial_hmac) \
-                 VALUES ($1, $2, $3, $3, $4, $3, $5, $6, $7, $8, $5, $9) ON CONFLICT (ins_index) DO NOTHING")
+                 majority_at, activation_code_hmac, activation_code_expires_at, card_serial_hmac, identity_index) \
+                 VALUES ($1, $2, $3, $3, $4, $3, $5, $6, $7, $8, $5, $9, $10) ON CONFLICT (ins_index) DO NOTHING")
                 .bind(id.as_uuid()).bind(informed.name()).bind(now.as_micros()).bind(&sealed)
                 .bind(deadline.as_micros()).bind(&indexes[*i]).bind(rec.majority_at(now).map(|t| t.as_micros()))
-                .bind(&code_hmac).bind(&serial_hmac)
+                .bind(&code_hmac).bind(&serial_hmac).bind(&identity)
                 .execute(&mut **t).await.map(|r| r.rows_affected()))
                 .map_err(StoreError::db("insert roster holder"))?;
             if n == 0 {

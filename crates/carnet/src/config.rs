@@ -28,6 +28,10 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// Sender of e-mails.
     pub mail_from: String,
+    /// OpenID Connect providers by name: `[oidc.franceconnect] issuer = …, client_id = …,
+    /// client_secret = …, redirect_uri = "https://HOST/auth/oidc/franceconnect/callback"`.
+    #[serde(default)]
+    pub oidc: std::collections::BTreeMap<String, carnet_server::oidc::OidcProviderConfig>,
 }
 
 impl Default for Config {
@@ -43,6 +47,7 @@ impl Default for Config {
             job_interval_seconds: 30,
             smtp_url: None,
             mail_from: "Carnet <ne-pas-repondre@carnet.invalid>".into(),
+            oidc: Default::default(),
         }
     }
 }

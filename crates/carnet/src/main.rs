@@ -198,6 +198,14 @@ async fn serve(cfg: Config, demo: bool) -> Result<()> {
     };
     let jobs = jobs::spawn(store.clone(), Duration::from_secs(cfg.job_interval_seconds));
     let mut state = carnet_server::AppState::new(store, &token, settings);
+    let mut providers = std::collections::BTreeMap::new();
+    for (name, pc) in &cfg.oidc {
+        providers.insert(
+            name.clone(),
+            carnet_server::oidc::OidcProvider::new(name, pc.clone())?,
+        );
+    }
+    state.oidc = Arc::new(providers);
     let transport = if demo {
         let mailbox = carnet_server::mail::DemoMailbox::default();
         state.mailbox = Some(mailbox.clone());

@@ -4,6 +4,7 @@ mod auth;
 mod demo;
 mod home;
 mod me;
+mod oidc;
 mod operator;
 mod probes;
 
@@ -19,4 +20,5 @@ pub fn routes() -> Router<AppState> {
         .nest("/api/v1", auth::routes())
         .nest("/api/v1/me", me::routes())
         .merge(demo::routes())
+        .merge(oidc::routes())
 }
