@@ -1,8 +1,54 @@
 //! Patient (FR Core Patient) to and from the roster's administrative data.
 
 use carnet_domain::ins::OID_NIR;
-use carnet_domain::roster::RawRosterLine;
-use serde_json::Value;
+use carnet_domain::roster::{Administrative, RawRosterLine, Sex};
+use serde_json::{Value, json};
+
+/// FR Core profile of a patient with a qualified INS.
+pub const FR_CORE_PATIENT_INS: &str = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-ins";
+/// FR Core identifier types (INS-NIR, INS-NIA...).
+pub const FR_CORE_ID_TYPES: &str = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203";
+
+/// A holder's administrative data as an FR Core Patient (INS as identifier, IO-1).
+pub fn patient_from_admin(id: &str, admin: &Administrative) -> Value {
+    let mut names =
+        vec![json!({ "use": "official", "family": admin.birth_name, "given": admin.given_names })];
+    if let Some(used) = &admin.used_name {
+        names.push(json!({ "use": "usual", "family": used }));
+    }
+    let mut telecom = Vec::new();
+    if let Some(e) = &admin.email {
+        telecom.push(json!({ "system": "email", "value": e }));
+    }
+    if let Some(p) = &admin.phone {
+        telecom.push(json!({ "system": "phone", "value": p }));
+    }
+    let birth_date = serde_json::to_value(admin)
+        .ok()
+        .and_then(|v| v.get("birth_date").cloned())
+        .unwrap_or(Value::Null);
+    let mut p = json!({
+        "resourceType": "Patient",
+        "id": id,
+        "meta": { "profile": [FR_CORE_PATIENT_INS] },
+        "identifier": [{
+            "use": "official",
+            "type": { "coding": [{ "system": FR_CORE_ID_TYPES, "code": "INS-NIR" }] },
+            "system": OID_NIR,
+            "value": admin.ins.as_str(),
+        }],
+        "name": names,
+        "gender": match admin.sex { Sex::Female => "female", Sex::Male => "male", Sex::Unknown => "unknown" },
+        "birthDate": birth_date,
+    });
+    if !telecom.is_empty() {
+        p["telecom"] = Value::Array(telecom);
+    }
+    if let Some(a) = &admin.address {
+        p["address"] = json!([{ "text": a }]);
+    }
+    p
+}
 
 /// An entry number (1-based) with its roster line or the reason it is unusable.
 pub type NumberedLine = (usize, Result<RawRosterLine, String>);
@@ -124,6 +170,33 @@ pub fn patient_line(p: &Value) -> Result<RawRosterLine, String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn patient_round_trips_through_the_roster_reader() {
+        let k = carnet_domain::ins::nir_key("2850275123456").unwrap();
+        let admin = RawRosterLine {
+            ins: format!("2850275123456{k:02}"),
+            birth_name: "MARTIN".into(),
+            used_name: "DURAND".into(),
+            given_names: "Camille Marie".into(),
+            sex: "F".into(),
+            birth_date: "1985-02-14".into(),
+            email: "c@example.org".into(),
+            ..RawRosterLine::default()
+        }
+        .validate(carnet_domain::Timestamp::from_unix_seconds(1_800_000_000))
+        .unwrap()
+        .admin;
+        let p = patient_from_admin("abc", &admin);
+        assert_eq!(p["identifier"][0]["type"]["coding"][0]["code"], "INS-NIR");
+        assert_eq!(p["birthDate"], "1985-02-14");
+        let back = patient_line(&p).unwrap();
+        assert_eq!(back.ins, admin.ins.as_str());
+        assert_eq!(back.birth_name, "MARTIN");
+        assert_eq!(back.used_name, "DURAND");
+        assert_eq!(back.given_names, "Camille Marie");
+        assert_eq!(back.email, "c@example.org");
+    }
 
     #[test]
     fn reads_fr_core_patients_and_reports_bad_entries() {

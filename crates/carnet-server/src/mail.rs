@@ -45,25 +45,61 @@ impl DemoMailbox {
     }
 }
 
-/// Where messages go.
-#[derive(Clone)]
-pub enum Transport {
-    Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
-        from: Mailbox,
-    },
-    Demo(DemoMailbox),
-    /// Nothing configured: messages wait in the outbox.
-    None,
+/// An SMS gateway reached over HTTPS: `POST {url}` with JSON `{"to": "+33…", "text": "…"}`
+/// and an optional bearer token. Most SMS providers offer such an API (or a small adapter does).
+#[derive(Clone, Debug)]
+pub struct SmsGateway {
+    pub url: String,
+    pub token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl SmsGateway {
+    pub fn new(url: &str, token: Option<String>) -> Result<Self, MailError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| MailError::Config(e.to_string()))?;
+        Ok(Self {
+            url: url.to_string(),
+            token,
+            http,
+        })
+    }
+
+    async fn send(&self, to: &str, text: &str) -> Result<(), MailError> {
+        let mut rb = self
+            .http
+            .post(&self.url)
+            .json(&serde_json::json!({ "to": to, "text": text }));
+        if let Some(t) = &self.token {
+            rb = rb.bearer_auth(t);
+        }
+        let r = rb.send().await.map_err(|e| MailError::Send(e.to_string()))?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            Err(MailError::Send(format!("SMS gateway answered {}", r.status())))
+        }
+    }
+}
+
+/// Where messages go: e-mail over SMTP, SMS through a gateway, or (demo) a local mailbox.
+#[derive(Clone, Default)]
+pub struct Transport {
+    pub smtp: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
+    pub sms: Option<SmsGateway>,
+    pub demo: Option<DemoMailbox>,
 }
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Transport::Smtp { .. } => "Transport::Smtp",
-            Transport::Demo(_) => "Transport::Demo",
-            Transport::None => "Transport::None",
-        })
+        f.debug_struct("Transport")
+            .field("smtp", &self.smtp.is_some())
+            .field("sms", &self.sms.is_some())
+            .field("demo", &self.demo.is_some())
+            .finish()
     }
 }
 
@@ -78,9 +114,16 @@ pub enum MailError {
 }
 
 impl Transport {
+    pub fn demo(mailbox: DemoMailbox) -> Self {
+        Self {
+            demo: Some(mailbox),
+            ..Self::default()
+        }
+    }
+
     /// `smtp://host:port` (plain, for a relay on the same host), `smtp://host:port?tls=required`
     /// (STARTTLS) or `smtps://host:port` (implicit TLS), with `user:password@` if needed.
-    pub fn smtp(url: &str, from: &str) -> Result<Self, MailError> {
+    pub fn with_smtp(mut self, url: &str, from: &str) -> Result<Self, MailError> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| MailError::Config(e.to_string()))?
             .timeout(Some(Duration::from_secs(20)))
@@ -88,17 +131,33 @@ impl Transport {
         let from: Mailbox = from
             .parse()
             .map_err(|e| MailError::Config(format!("mail_from: {e}")))?;
-        Ok(Transport::Smtp { transport, from })
+        self.smtp = Some((transport, from));
+        Ok(self)
     }
 
-    fn channels(&self) -> &'static [Channel] {
-        match self {
-            // Post letters wait in the outbox for the print service (not built yet); SMS needs a
-            // provider: without one, login codes go by e-mail.
-            Transport::Smtp { .. } => &[Channel::Email],
-            Transport::Demo(_) => &[Channel::Email, Channel::Sms, Channel::Post],
-            Transport::None => &[],
+    pub fn with_sms(mut self, gateway: SmsGateway) -> Self {
+        self.sms = Some(gateway);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.smtp.is_none() && self.sms.is_none() && self.demo.is_none()
+    }
+
+    /// The channels this transport delivers. Post letters wait in the outbox for a print
+    /// service (not built yet) except in demo mode, where everything shows in the mailbox.
+    fn channels(&self) -> Vec<Channel> {
+        if self.demo.is_some() {
+            return vec![Channel::Email, Channel::Sms, Channel::Post];
         }
+        let mut c = Vec::new();
+        if self.smtp.is_some() {
+            c.push(Channel::Email);
+        }
+        if self.sms.is_some() {
+            c.push(Channel::Sms);
+        }
+        c
     }
 }
 
@@ -150,12 +209,44 @@ pub fn render(msg: &OutboxMessage) -> (String, String) {
         ),
         "majority" => (
             "Vous avez 18 ans : votre espace Carnet est à vous".into(),
-            "Vous êtes majeur : vos représentants légaux n'ont plus accès à votre espace. Votre espace \
-             reste ouvert sauf si vous le fermez. Choisissez vos propres identifiants pour vous connecter.\n\n\
-             You are 18: your representatives no longer have access. Set your own credentials."
-                .into(),
+            format!(
+                "Vous êtes majeur : vos représentants légaux n'ont plus accès à votre espace. Votre espace \
+                 reste ouvert sauf si vous le fermez. Choisissez vos propres identifiants avec ce code \
+                 provisoire d'activation : {} (valable jusqu'au {}).\n\n\
+                 You are 18: your representatives no longer have access. Set your own credentials with the \
+                 activation code {}.",
+                s("activation_code"),
+                s("valid_until"),
+                s("activation_code")
+            ),
         ),
-        other => (format!("Carnet : {other}"), "Connectez-vous à votre espace pour en savoir plus.".into()),
+        "opposition_proof" => (
+            "Preuve de votre opposition à la création de votre espace Carnet".into(),
+            format!(
+                "Votre opposition a bien été enregistrée le {} (référence {}). Aucun espace ne sera ouvert \
+                 pour vous. Vous pourrez en demander un plus tard si vous changez d'avis.\n\n\
+                 Your objection was recorded on {} (reference {}). No space will be opened.",
+                s("recorded_at"),
+                s("reference"),
+                s("recorded_at"),
+                s("reference")
+            ),
+        ),
+        other => (
+            format!("Carnet : {other}"),
+            "Connectez-vous à votre espace pour en savoir plus.".into(),
+        ),
+    }
+}
+
+/// The short text of an SMS: the code when there is one, else the subject.
+fn sms_text(msg: &OutboxMessage, subject: &str) -> String {
+    let p: Value = serde_json::from_slice(&msg.payload).unwrap_or(Value::Null);
+    match (msg.kind.as_str(), p.get("code").and_then(Value::as_str)) {
+        ("login_code", Some(code)) => format!(
+            "Carnet : votre code de connexion est {code} (valable 10 min). Ne le communiquez à personne."
+        ),
+        _ => format!("Carnet : {subject}. Connectez-vous à votre espace pour en savoir plus."),
     }
 }
 
@@ -173,8 +264,23 @@ async fn deliver(store: &Store, transport: &Transport, msg: &OutboxMessage) -> R
     }
     .ok_or(MailError::NoAddress)?;
     let (subject, body) = render(msg);
-    match transport {
-        Transport::Smtp { transport, from } => {
+    if let Some(mailbox) = &transport.demo {
+        let body = if msg.channel == Channel::Sms {
+            sms_text(msg, &subject)
+        } else {
+            body
+        };
+        mailbox.push(Delivered {
+            at: store.now().to_rfc3339(),
+            channel: msg.channel.tag(),
+            to,
+            subject,
+            body,
+        });
+        return Ok(());
+    }
+    match (msg.channel, &transport.smtp, &transport.sms) {
+        (Channel::Email, Some((smtp, from)), _) => {
             let to: Mailbox = to.parse().map_err(|_| MailError::NoAddress)?;
             let email = Message::builder()
                 .from(from.clone())
@@ -183,23 +289,13 @@ async fn deliver(store: &Store, transport: &Transport, msg: &OutboxMessage) -> R
                 .header(ContentType::TEXT_PLAIN)
                 .body(body)
                 .map_err(|e| MailError::Send(e.to_string()))?;
-            transport
-                .send(email)
+            smtp.send(email)
                 .await
                 .map(|_| ())
                 .map_err(|e| MailError::Send(e.to_string()))
         }
-        Transport::Demo(mailbox) => {
-            mailbox.push(Delivered {
-                at: store.now().to_rfc3339(),
-                channel: msg.channel.tag(),
-                to,
-                subject,
-                body,
-            });
-            Ok(())
-        }
-        Transport::None => Err(MailError::Send("no transport".into())),
+        (Channel::Sms, _, Some(gateway)) => gateway.send(&to, &sms_text(msg, &subject)).await,
+        _ => Err(MailError::Send("no transport for this channel".into())),
     }
 }
 
@@ -207,7 +303,7 @@ async fn deliver(store: &Store, transport: &Transport, msg: &OutboxMessage) -> R
 pub async fn deliver_due(store: &Store, transport: &Transport) -> u64 {
     let mut delivered = 0;
     loop {
-        let batch = match store.claim_messages_on(50, transport.channels()).await {
+        let batch = match store.claim_messages_on(50, &transport.channels()).await {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the outbox");
@@ -240,7 +336,7 @@ pub async fn deliver_due(store: &Store, transport: &Transport) -> u64 {
 /// seconds) and every few seconds anyway (messages queued by other servers or jobs).
 pub fn spawn_delivery(store: Store, transport: Transport, wake: Arc<Notify>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        if matches!(transport, Transport::None) {
+        if transport.is_empty() {
             return;
         }
         loop {

@@ -278,10 +278,28 @@ impl Store {
                 Err(StoreError::Shredded(_)) => continue,
                 Err(e) => return Err(e),
             };
-            let msg = OutboxMessage::new(holder, "majority", Channel::Email, b"{}".to_vec());
+            // The new adult sets their own credentials with a fresh provisional code (MI-3).
+            let code = crate::roster::new_activation_code()?;
+            let code_hmac = self.activation_code_hmac(&code).await?;
+            let expires = carnet_domain::lifecycle::opposition_window_end(now);
+            let channel = match self.holder(holder).await {
+                Ok(h)
+                    if serde_json::from_slice::<serde_json::Value>(&h.administrative)
+                        .ok()
+                        .and_then(|v| v.get("email").and_then(|e| e.as_str()).map(str::to_string))
+                        .is_some() =>
+                {
+                    Channel::Email
+                }
+                _ => Channel::Post,
+            };
+            let payload = serde_json::json!({ "activation_code": code, "valid_until": expires.to_rfc3339() });
+            let msg = OutboxMessage::new(holder, "majority", channel, payload.to_string().into_bytes());
             let mut tx = self.db.begin().await?;
-            let won = on_tx!(&mut tx, t => sqlx::query("UPDATE holders SET majority_at = NULL WHERE id = $1 AND majority_at = $2")
-                .bind(id).bind(at).execute(&mut **t).await.map(|r| r.rows_affected()))
+            let won = on_tx!(&mut tx, t => sqlx::query(
+                "UPDATE holders SET majority_at = NULL, activation_code_hmac = $3, activation_code_expires_at = $4 \
+                 WHERE id = $1 AND majority_at = $2")
+                .bind(id).bind(at).bind(&code_hmac).bind(expires.as_micros()).execute(&mut **t).await.map(|r| r.rows_affected()))
                 .map_err(StoreError::db("record majority"))?;
             if won != 1 {
                 continue;

@@ -153,6 +153,44 @@ impl Store {
         Ok(map)
     }
 
+    /// LC-2, LC-3: a person objects online with their INS and provisional code, within the
+    /// 6-week window. The space is not opened; a proof of refusal (with a reference) is sent.
+    pub async fn oppose_with_code(
+        &self,
+        ins: &carnet_domain::Ins,
+        code: &str,
+    ) -> Result<(HolderId, String), StoreError> {
+        let id = self.find_by_ins(ins).await?.ok_or(StoreError::Mismatch)?;
+        if !self.check_activation_code(id, code).await? {
+            return Err(StoreError::Mismatch);
+        }
+        let state = self.transition(id, carnet_domain::Event::Oppose).await?;
+        let reference = format!("OPP-{}", &new_activation_code()?[..8]);
+        let key = self.vault.get(id).await?;
+        let admin: serde_json::Value =
+            serde_json::from_slice(&self.holder(id).await?.administrative).unwrap_or_default();
+        let channel = if admin.get("email").and_then(|e| e.as_str()).is_some() {
+            Channel::Email
+        } else {
+            Channel::Post
+        };
+        let payload = json!({ "reference": reference, "recorded_at": state.since().to_rfc3339() });
+        let msg = OutboxMessage::new(id, "opposition_proof", channel, payload.to_string().into_bytes());
+        let mut tx = self.db.begin().await?;
+        self.enqueue_in_tx(&mut tx, &key, &msg, self.now()).await?;
+        tx.commit().await?;
+        Ok((id, reference))
+    }
+
+    /// A keyed tag for two-step confirmations (closing, objecting): the same on every server.
+    pub async fn confirmation_tag(&self, purpose: &str, data: &str) -> Result<String, StoreError> {
+        Ok(self
+            .service_keys()
+            .await?
+            .activation_code
+            .hmac_hex(format!("confirm:{purpose}:{data}").as_bytes()))
+    }
+
     /// Checks a provisional activation code (LC-4): right code, not expired. Constant time.
     pub async fn check_activation_code(&self, id: HolderId, code: &str) -> Result<bool, StoreError> {
         let row = on_db!(&self.db, p => sqlx::query(

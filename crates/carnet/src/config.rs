@@ -28,6 +28,9 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// Sender of e-mails.
     pub mail_from: String,
+    /// SMS gateway: `POST {url}` with JSON `{"to", "text"}` (and `sms_gateway_token` as bearer).
+    pub sms_gateway_url: Option<String>,
+    pub sms_gateway_token: Option<String>,
     /// OpenID Connect providers by name: `[oidc.franceconnect] issuer = …, client_id = …,
     /// client_secret = …, redirect_uri = "https://HOST/auth/oidc/franceconnect/callback"`.
     #[serde(default)]
@@ -47,6 +50,8 @@ impl Default for Config {
             job_interval_seconds: 30,
             smtp_url: None,
             mail_from: "Carnet <ne-pas-repondre@carnet.invalid>".into(),
+            sms_gateway_url: None,
+            sms_gateway_token: None,
             oidc: Default::default(),
         }
     }

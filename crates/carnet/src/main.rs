@@ -209,12 +209,22 @@ async fn serve(cfg: Config, demo: bool) -> Result<()> {
     let transport = if demo {
         let mailbox = carnet_server::mail::DemoMailbox::default();
         state.mailbox = Some(mailbox.clone());
-        carnet_server::mail::Transport::Demo(mailbox)
-    } else if let Some(url) = &cfg.smtp_url {
-        carnet_server::mail::Transport::smtp(url, &cfg.mail_from)?
+        carnet_server::mail::Transport::demo(mailbox)
     } else {
-        tracing::warn!("no smtp_url configured: e-mails (login codes included) stay in the outbox");
-        carnet_server::mail::Transport::None
+        let mut t = carnet_server::mail::Transport::default();
+        match &cfg.smtp_url {
+            Some(url) => t = t.with_smtp(url, &cfg.mail_from)?,
+            None => {
+                tracing::warn!("no smtp_url configured: e-mails (login codes included) stay in the outbox")
+            }
+        }
+        if let Some(url) = &cfg.sms_gateway_url {
+            t = t.with_sms(carnet_server::mail::SmsGateway::new(
+                url,
+                cfg.sms_gateway_token.clone(),
+            )?);
+        }
+        t
     };
     let delivery = carnet_server::mail::spawn_delivery(state.store.clone(), transport, state.wake.clone());
     tracing::info!(%addr, engine = ?state.store.db().engine(), "Carnet is listening");

@@ -186,9 +186,15 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
     assert!(run(&["init", "--data-dir", d], &[]).status.success());
     let email = "zoe.testeur@example.org";
     let ins = ins_for(21);
+    let objector = "yves.refus@example.org";
+    let objector_ins = ins_for(22);
     std::fs::write(
         t.path().join("r.csv"),
-        format!("ins,birth_name,given_names,sex,birth_date,email,card_serial\n{ins},TESTEUR,Zoé,F,1990-04-04,{email},8250 0123 45\n"),
+        format!(
+            "ins,birth_name,given_names,sex,birth_date,email,card_serial\n\
+             {ins},TESTEUR,Zoé,F,1990-04-04,{email},8250 0123 45\n\
+             {objector_ins},REFUS,Yves,M,1960-02-02,{objector},\n"
+        ),
     )
     .unwrap();
     let out = run(
@@ -218,6 +224,46 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
     let letter = wait_mail(&smtp, email, "Carnet", &mut seen);
     let code = find_after(&letter, "code provisoire d'activation : ", 12);
     assert_eq!(code.len(), 12, "{letter}");
+
+    // LC-3: the other person objects online, in two steps, and gets a proof of refusal.
+    let letter2 = wait_mail(&smtp, objector, "Carnet", &mut seen);
+    let code2 = find_after(&letter2, "code provisoire d'activation : ", 12);
+    let step1 = c
+        .post(s.url("/api/v1/opposition"))
+        .json(&json!({"ins": objector_ins, "activation_code": code2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(step1.status(), 200);
+    let step1: Value = step1.json().await.unwrap();
+    assert!(step1["message"].as_str().unwrap().contains("aucun espace"));
+    let forged = c
+        .post(s.url("/api/v1/opposition/confirm"))
+        .json(&json!({"ins": objector_ins, "activation_code": code2, "confirmation": "0".repeat(64)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400, "the confirmation step cannot be skipped");
+    let done = c
+        .post(s.url("/api/v1/opposition/confirm"))
+        .json(&json!({"ins": objector_ins, "activation_code": code2, "confirmation": step1["confirmation"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let reference = done.json::<Value>().await.unwrap()["reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let proof = wait_mail(&smtp, objector, "opposition", &mut seen);
+    assert!(proof.contains(&reference), "{proof}");
+    let r = c
+        .post(s.url("/api/v1/activation"))
+        .json(&json!({"ins": objector_ins, "activation_code": code2, "login": objector, "password": "un mot de passe solide"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "an opposed person has no space to activate");
 
     // LC-4: a wrong code or card number gets the same answer as a right one would not.
     let activate = |code: &str, serial: &str| {
@@ -324,6 +370,10 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
         .unwrap();
     assert_eq!(export["administrative"]["phone"], "+33 6 00 00 00 00");
     assert_eq!(export["space"]["lifecycle"], "activated");
+    let patient = &export["fhir"]["entry"][0]["resource"];
+    assert_eq!(patient["resourceType"], "Patient");
+    assert_eq!(patient["identifier"][0]["value"], ins.as_str());
+    assert_eq!(patient["telecom"][1]["value"], "+33 6 00 00 00 00");
     let html = c
         .get(s.url("/api/v1/me/export.html"))
         .header("cookie", &session)
@@ -572,4 +622,148 @@ async fn demo_login(c: &reqwest::Client, base: &str, login: &str) -> String {
         .unwrap();
     assert_eq!(r.status(), 200);
     session_cookie(&r)
+}
+
+/// A stand-in SMS provider's HTTP API, recording what it is asked to send.
+async fn sms_gateway() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>) {
+    use std::sync::{Arc, Mutex};
+    let got: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let g = got.clone();
+    let app = axum::Router::new().route(
+        "/send",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, axum::Json(v): axum::Json<Value>| {
+                let g = g.clone();
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|h| h.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    g.lock().unwrap().push((auth, v));
+                    "ok"
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/send"), got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_code_by_sms_through_the_gateway() {
+    let (t, data) = fresh_dir();
+    let Some(smtp) = start_smtp(t.path()) else {
+        eprintln!("CARNET_TEST_PYTHON not set (no aiosmtpd): SMS case skipped");
+        return;
+    };
+    let d = data.to_str().unwrap();
+    assert!(run(&["init", "--data-dir", d], &[]).status.success());
+    let ins = ins_for(31);
+    let email = "eve.sms@example.org";
+    std::fs::write(
+        t.path().join("r.csv"),
+        format!("ins,birth_name,given_names,sex,birth_date,email,phone\n{ins},SMS,Eve,F,1970-01-01,{email},+33611223344\n"),
+    )
+    .unwrap();
+    assert!(
+        run(
+            &[
+                "import",
+                "roster",
+                t.path().join("r.csv").to_str().unwrap(),
+                "--data-dir",
+                d
+            ],
+            &[]
+        )
+        .status
+        .success()
+    );
+    let (gateway, got) = sms_gateway().await;
+    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let s = Server::start(
+        &data,
+        &[],
+        &[
+            ("CARNET_SMTP_URL", &smtp_url),
+            ("CARNET_SMS_GATEWAY_URL", &gateway),
+            ("CARNET_SMS_GATEWAY_TOKEN", "gw-secret"),
+        ],
+    );
+    let c = client();
+    let mut seen = Default::default();
+    let letter = wait_mail(&smtp, email, "Carnet", &mut seen);
+    let code = find_after(&letter, "code provisoire d'activation : ", 12);
+    let r = c
+        .post(s.url("/api/v1/activation"))
+        .json(&json!({"ins": ins, "activation_code": code, "login": "eve", "password": "un mot de passe solide"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // First login: code by e-mail. Then Eve removes her e-mail address (ID-2)...
+    let r: Value = c
+        .post(s.url("/api/v1/auth/login"))
+        .json(&json!({"login": "eve", "password": "un mot de passe solide"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["channel"], "email");
+    let mail = wait_mail(&smtp, email, "code de connexion", &mut seen);
+    let otp = find_after(&mail, "Votre code de connexion : ", 6);
+    let ok = c
+        .post(s.url("/api/v1/auth/verify"))
+        .json(&json!({"challenge": r["challenge"], "code": otp}))
+        .send()
+        .await
+        .unwrap();
+    let session = session_cookie(&ok);
+    let r = c
+        .patch(s.url("/api/v1/me/contact"))
+        .header("cookie", &session)
+        .json(&json!({"email": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // ...so the next code goes by SMS, through the gateway, with its token.
+    let r: Value = c
+        .post(s.url("/api/v1/auth/login"))
+        .json(&json!({"login": "eve", "password": "un mot de passe solide"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["channel"], "sms");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (auth, sms) = loop {
+        if let Some(m) = got.lock().unwrap().first().cloned() {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no SMS reached the gateway");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(auth, "Bearer gw-secret");
+    assert_eq!(sms["to"], "+33611223344");
+    let text = sms["text"].as_str().unwrap();
+    let sms_code = find_after(text, "votre code de connexion est ", 6);
+    let ok = c
+        .post(s.url("/api/v1/auth/verify"))
+        .json(&json!({"challenge": r["challenge"], "code": sms_code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(
+        !text.to_lowercase().contains("sms, eve"),
+        "no identity in the SMS"
+    );
 }

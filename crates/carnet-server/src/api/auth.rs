@@ -33,6 +33,93 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/verify", post(verify))
         .route("/auth/logout", post(logout))
         .route("/auth/logout-everywhere", post(logout_everywhere))
+        .route("/opposition", post(opposition_request))
+        .route("/opposition/confirm", post(opposition_confirm))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Opposition {
+    ins: String,
+    activation_code: String,
+    #[serde(default)]
+    confirmation: Option<String>,
+}
+
+async fn opposition_guard(s: &AppState, peer: SocketAddr, body: &Opposition) -> Result<Ins, ApiError> {
+    limit(s, &format!("opposition:ip:{}", peer.ip()), 900, 20).await?;
+    let ins = Ins::parse(&body.ins).map_err(|e| ApiError::bad_request(format!("INS : {e}")))?;
+    limit(
+        s,
+        &format!("opposition:ins:{}", s.store.ins_index(&ins).await?),
+        900,
+        5,
+    )
+    .await?;
+    Ok(ins)
+}
+
+async fn opposition_tag(s: &AppState, ins: &Ins, code: &str, slot: i64) -> Result<String, ApiError> {
+    let data = format!(
+        "{}:{}:{slot}",
+        s.store.ins_index(ins).await?,
+        sha256_hex(code.trim().to_uppercase().as_bytes())
+    );
+    Ok(s.store.confirmation_tag("oppose", &data).await?)
+}
+
+/// LC-3: objecting online, step 1: checks the code and explains the consequences.
+async fn opposition_request(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ValidJson(body): ValidJson<Opposition>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ins = opposition_guard(&s, peer, &body).await?;
+    let id = s
+        .store
+        .find_by_ins(&ins)
+        .await?
+        .ok_or(carnet_store::StoreError::Mismatch)?;
+    if !s.store.check_activation_code(id, &body.activation_code).await? {
+        return Err(carnet_store::StoreError::Mismatch.into());
+    }
+    s.store
+        .lifecycle(id)
+        .await?
+        .apply(carnet_domain::Event::Oppose, s.store.now())
+        .map_err(carnet_store::StoreError::from)?;
+    let slot = s.store.now().unix_seconds() / 600;
+    Ok(Json(json!({
+        "confirmation": opposition_tag(&s, &ins, &body.activation_code, slot).await?,
+        "message": "En vous opposant, aucun espace numérique de santé ne sera ouvert pour vous et les \
+                    professionnels ne pourront pas y déposer vos documents. Vous pourrez en demander un plus tard. \
+                    / If you object, no space will be opened; you may ask for one later.",
+    })))
+}
+
+/// Step 2: records the opposition and sends the proof of refusal (LC-2).
+async fn opposition_confirm(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ValidJson(body): ValidJson<Opposition>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ins = opposition_guard(&s, peer, &body).await?;
+    let presented = body.confirmation.clone().unwrap_or_default();
+    let slot = s.store.now().unix_seconds() / 600;
+    let mut valid = false;
+    for sl in [slot, slot - 1] {
+        let expected = opposition_tag(&s, &ins, &body.activation_code, sl).await?;
+        valid |= aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), presented.as_bytes())
+            .is_ok();
+    }
+    if !valid {
+        return Err(ApiError::bad_request(
+            "confirmation invalide ou expirée / invalid or expired confirmation",
+        ));
+    }
+    let (_, reference) = s.store.oppose_with_code(&ins, &body.activation_code).await?;
+    s.wake.notify_one();
+    Ok(Json(json!({ "status": "opposed", "reference": reference })))
 }
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

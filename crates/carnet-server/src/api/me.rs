@@ -186,8 +186,19 @@ async fn export_value(s: &AppState, id: HolderId) -> Result<Value, ApiError> {
             })
         })
         .collect();
+    // ID-3 portability: the same data as a FHIR R4 Bundle (FR Core Patient).
+    let fhir = match serde_json::from_slice::<carnet_domain::roster::Administrative>(&h.administrative) {
+        Ok(a) => json!({
+            "resourceType": "Bundle",
+            "type": "collection",
+            "timestamp": s.store.now().to_rfc3339(),
+            "entry": [{ "fullUrl": format!("urn:uuid:{id}"), "resource": carnet_fhir::patient::patient_from_admin(&id.to_string(), &a) }],
+        }),
+        Err(_) => Value::Null,
+    };
     Ok(json!({
         "format": "carnet-export/1",
+        "fhir": fhir,
         "exported_at": s.store.now().to_rfc3339(),
         "space": { "id": id, "lifecycle": h.lifecycle.name(), "created_at": h.created_at.to_rfc3339() },
         "administrative": admin,
@@ -251,7 +262,7 @@ async fn close_request(State(s): State<AppState>, a: Authenticated) -> Result<Js
     let l = s.store.lifecycle(a.session.acting_for).await?;
     l.apply(carnet_domain::Event::Close, s.store.now())
         .map_err(carnet_store::StoreError::from)?;
-    let confirmation = confirmation_for(&s, &a, s.store.now().unix_seconds() / 600);
+    let confirmation = confirmation_for(&s, &a, s.store.now().unix_seconds() / 600).await?;
     Ok(Json(json!({
         "confirmation": confirmation,
         "message": "Fermer votre espace : les professionnels n'y auront plus accès. Vos données sont \
@@ -260,20 +271,13 @@ async fn close_request(State(s): State<AppState>, a: Authenticated) -> Result<Js
     })))
 }
 
-fn confirmation_for(s: &AppState, a: &Authenticated, slot: i64) -> String {
-    carnet_store::crypto::sha256_hex(
-        format!(
-            "close:{}:{}:{}:{slot}",
-            a.token,
-            a.session.acting_for,
-            hex_of(&s.operator_token_sha256[..])
-        )
-        .as_bytes(),
-    )
-}
-
-fn hex_of(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+async fn confirmation_for(s: &AppState, a: &Authenticated, slot: i64) -> Result<String, ApiError> {
+    let data = format!(
+        "{}:{}:{slot}",
+        carnet_store::crypto::sha256_hex(a.token.as_bytes()),
+        a.session.acting_for
+    );
+    Ok(s.store.confirmation_tag("close", &data).await?)
 }
 
 #[derive(Deserialize)]
@@ -288,13 +292,13 @@ async fn close_confirm(
     ValidJson(c): ValidJson<Confirm>,
 ) -> Result<Response, ApiError> {
     let slot = s.store.now().unix_seconds() / 600;
-    let valid = [slot, slot - 1].iter().any(|sl| {
-        aws_lc_rs::constant_time::verify_slices_are_equal(
-            confirmation_for(&s, &a, *sl).as_bytes(),
-            c.confirmation.as_bytes(),
-        )
-        .is_ok()
-    });
+    let mut valid = false;
+    for sl in [slot, slot - 1] {
+        let expected = confirmation_for(&s, &a, sl).await?;
+        valid |=
+            aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), c.confirmation.as_bytes())
+                .is_ok();
+    }
     if !valid {
         return Err(ApiError::bad_request(
             "confirmation invalide ou expirée / invalid or expired confirmation",
