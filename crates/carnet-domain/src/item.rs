@@ -15,6 +15,8 @@ pub enum ItemKind {
     AttachmentContent,
     /// The payload of a message waiting in the outbox.
     OutboxPayload,
+    /// The holder's TOTP secret.
+    TotpSecret,
 }
 
 impl ItemKind {
@@ -25,6 +27,7 @@ impl ItemKind {
             ItemKind::AttachmentMeta => "attachment_meta",
             ItemKind::AttachmentContent => "attachment_content",
             ItemKind::OutboxPayload => "outbox_payload",
+            ItemKind::TotpSecret => "totp_secret",
         }
     }
 }

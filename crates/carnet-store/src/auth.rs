@@ -14,6 +14,9 @@ use crate::error::StoreError;
 use crate::outbox::{Channel, OutboxMessage};
 use crate::{Store, on_db, on_tx};
 
+/// Marks a challenge answered from the holder's TOTP app (no code stored).
+const TOTP_MARK: &str = "totp";
+
 /// A one-time login code lives 10 minutes (AU-1: "expire in minutes").
 pub const LOGIN_CODE_TTL_SECONDS: i64 = 10 * 60;
 /// Wrong codes allowed per challenge before it is burnt.
@@ -202,38 +205,67 @@ impl Store {
         Ok(id)
     }
 
-    /// Checks a login code. Right code, in time, first use, within the attempts: the holder
-    /// and the device of the challenge. Anything else: [`StoreError::Mismatch`].
+    /// Starts the second factor for a holder who uses TOTP: nothing is sent; the code comes
+    /// from their authenticator app.
+    pub async fn create_totp_challenge(
+        &self,
+        holder: HolderId,
+        device_hash: &str,
+    ) -> Result<Uuid, StoreError> {
+        let now = self.now();
+        let id = Uuid::new_v4();
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO login_challenges (id, holder_id, code_hmac, device_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(id).bind(holder.as_uuid()).bind(TOTP_MARK).bind(device_hash).bind(now.as_micros())
+            .bind(now.plus_seconds(LOGIN_CODE_TTL_SECONDS).as_micros())
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("create login challenge"))?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Checks a login code. Right code (sent, or from the TOTP app), in time, first use, within
+    /// the attempts: the holder and the device of the challenge. Else [`StoreError::Mismatch`].
     pub async fn verify_login_challenge(
         &self,
         id: Uuid,
         code: &str,
     ) -> Result<(HolderId, String), StoreError> {
         let now = self.now().as_micros();
-        let presented = self.login_code_hmac(id, code).await?;
+        // Count the attempt first, in its own transaction, then judge it.
         let mut tx = self.db.begin().await?;
-        // Count the attempt first (atomically), then judge it.
         let row = on_tx!(&mut tx, t => sqlx::query(
             "UPDATE login_challenges SET attempts = attempts + 1 WHERE id = $1 AND used_at IS NULL \
              RETURNING holder_id, code_hmac, device_hash, expires_at, attempts")
             .bind(id).fetch_optional(&mut **t).await
             .map(|r| r.map(|r| (r.get::<Uuid, _>(0), r.get::<String, _>(1), r.get::<String, _>(2), r.get::<i64, _>(3), r.get::<i64, _>(4)))))
             .map_err(StoreError::db("check login code"))?;
+        tx.commit().await?;
         let Some((holder, stored, device, expires, attempts)) = row else {
             return Err(StoreError::Mismatch);
         };
-        let equal =
-            aws_lc_rs::constant_time::verify_slices_are_equal(stored.as_bytes(), presented.as_bytes())
-                .is_ok();
-        let ok = equal && now < expires && attempts <= LOGIN_CODE_MAX_ATTEMPTS;
-        if ok {
-            on_tx!(&mut tx, t => sqlx::query("UPDATE login_challenges SET used_at = $1 WHERE id = $2")
-                .bind(now).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("use login code"))?;
+        let holder = HolderId::from_uuid(holder);
+        if now >= expires || attempts > LOGIN_CODE_MAX_ATTEMPTS {
+            return Err(StoreError::Mismatch);
         }
+        let right = if stored == TOTP_MARK {
+            self.verify_totp(holder, code).await.is_ok()
+        } else {
+            let presented = self.login_code_hmac(id, code).await?;
+            aws_lc_rs::constant_time::verify_slices_are_equal(stored.as_bytes(), presented.as_bytes()).is_ok()
+        };
+        if !right {
+            return Err(StoreError::Mismatch);
+        }
+        // Single use, even against a concurrent request with the same code.
+        let mut tx = self.db.begin().await?;
+        let n = on_tx!(&mut tx, t => sqlx::query("UPDATE login_challenges SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+            .bind(now).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("use login code"))?;
         tx.commit().await?;
-        if ok {
-            Ok((HolderId::from_uuid(holder), device))
+        if n == 1 {
+            Ok((holder, device))
         } else {
             Err(StoreError::Mismatch)
         }
@@ -337,5 +369,133 @@ impl Store {
             .map_err(StoreError::db("revoke sessions"))?;
         tx.commit().await?;
         Ok(n)
+    }
+}
+
+/// TOTP (RFC 6238): SHA-1, 6 digits, 30-second steps, one step of skew either way.
+fn totp_for(secret: &[u8]) -> Result<totp_rs::Totp, StoreError> {
+    totp_rs::Builder::new()
+        .with_secret(secret.to_vec())
+        .with_skew(1)
+        .build()
+        .map_err(|e| StoreError::Integrity(format!("TOTP: {e:?}")))
+}
+
+/// Base32 (RFC 4648, no padding), as authenticator apps expect secrets.
+pub fn base32(bytes: &[u8]) -> String {
+    const A: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    let (mut buf, mut bits) = (0u32, 0);
+    for &b in bytes {
+        buf = (buf << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(A[((buf >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(A[((buf << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+impl Store {
+    /// Starts TOTP enrolment: a new 160-bit secret, sealed with the holder's key, not yet active
+    /// (it replaces any previous one). Returns the secret for the authenticator app.
+    pub async fn begin_totp(&self, holder: HolderId) -> Result<Vec<u8>, StoreError> {
+        let secret = random_bytes::<20>()?.to_vec();
+        let key = self.vault.get(holder).await?;
+        let sealed = key.seal(
+            &crate::crypto::item_aad(holder, carnet_domain::ItemKind::TotpSecret, holder.as_bytes()),
+            &secret,
+        )?;
+        let mut tx = self.db.begin().await?;
+        let n = on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE credentials SET totp_sealed = $1, totp_enabled_at = NULL, totp_last_step = NULL WHERE holder_id = $2")
+            .bind(&sealed).bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("store TOTP secret"))?;
+        tx.commit().await?;
+        if n == 1 {
+            Ok(secret)
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    /// Whether the holder logs in with TOTP instead of a code sent to them.
+    pub async fn totp_enabled(&self, holder: HolderId) -> Result<bool, StoreError> {
+        let at: Option<Option<i64>> =
+            on_db!(&self.db, p => sqlx::query("SELECT totp_enabled_at FROM credentials WHERE holder_id = $1")
+            .bind(holder.as_uuid()).fetch_optional(p).await.map(|r| r.map(|r| r.get::<Option<i64>, _>(0))))
+            .map_err(StoreError::db("read TOTP state"))?;
+        Ok(matches!(at, Some(Some(_))))
+    }
+
+    /// Checks a TOTP code: valid now (±30 s) and of a later step than any accepted before
+    /// (a code is never accepted twice). The first valid code after `begin_totp` activates TOTP.
+    pub async fn verify_totp(&self, holder: HolderId, code: &str) -> Result<(), StoreError> {
+        let row = on_db!(&self.db.writer(), p => sqlx::query(
+            "SELECT totp_sealed, totp_last_step FROM credentials WHERE holder_id = $1")
+            .bind(holder.as_uuid()).fetch_optional(p).await
+            .map(|r| r.map(|r| (r.get::<Option<Vec<u8>>, _>(0), r.get::<Option<i64>, _>(1)))))
+        .map_err(StoreError::db("read TOTP secret"))?;
+        let Some((Some(sealed), last)) = row else {
+            return Err(StoreError::Mismatch);
+        };
+        let key = self.vault.get(holder).await?;
+        let secret = zeroize::Zeroizing::new(key.open(
+            &crate::crypto::item_aad(holder, carnet_domain::ItemKind::TotpSecret, holder.as_bytes()),
+            &sealed,
+        )?);
+        let now = u64::try_from(self.now().unix_seconds()).unwrap_or(0);
+        let step = totp_for(&secret)?
+            .check(code.trim(), now)
+            .ok_or(StoreError::Mismatch)?;
+        let step = i64::try_from(step).map_err(|_| StoreError::Mismatch)?;
+        if last.is_some_and(|l| step <= l) {
+            return Err(StoreError::Mismatch);
+        }
+        let mut tx = self.db.begin().await?;
+        let n = on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE credentials SET totp_last_step = $1, totp_enabled_at = COALESCE(totp_enabled_at, $2) \
+             WHERE holder_id = $3 AND (totp_last_step IS NULL OR totp_last_step < $1)")
+            .bind(step).bind(self.now().as_micros()).bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("record TOTP step"))?;
+        tx.commit().await?;
+        if n == 1 { Ok(()) } else { Err(StoreError::Mismatch) }
+    }
+
+    /// Turns TOTP off (back to codes sent by e-mail or SMS).
+    pub async fn disable_totp(&self, holder: HolderId) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE credentials SET totp_sealed = NULL, totp_enabled_at = NULL, totp_last_step = NULL WHERE holder_id = $1")
+            .bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("disable TOTP"))?;
+        tx.commit().await
+    }
+
+    /// For tests and the demo: the current TOTP code of a secret.
+    pub fn totp_code(secret: &[u8], unix_seconds: u64) -> Result<String, StoreError> {
+        Ok(totp_for(secret)?.generate(unix_seconds).to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base32_matches_rfc4648() {
+        assert_eq!(base32(b""), "");
+        assert_eq!(base32(b"f"), "MY");
+        assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
+    }
+
+    #[test]
+    fn rfc6238_vector() {
+        // RFC 6238 appendix B, SHA-1, T = 59 s: 94287082 (8 digits) -> 287082 with 6 digits.
+        assert_eq!(Store::totp_code(b"12345678901234567890", 59).unwrap(), "287082");
     }
 }

@@ -317,6 +317,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "oidc",
             sql: include_str!("../migrations/main/0004_oidc.sql"),
         },
+        Migration {
+            version: 5,
+            name: "totp",
+            sql: include_str!("../migrations/main/0005_totp.sql"),
+        },
     ],
 };
 

@@ -119,6 +119,7 @@ suite!(
     login_codes_are_single_use_short_lived_and_limited_au1,
     sessions_expire_idle_and_absolute_and_revoke_everywhere_au3,
     rate_limits_hold_per_bucket_and_window,
+    totp_codes_are_accepted_once_and_only_in_time,
 );
 
 // ---- lifecycle, roster, outbox (issue 3) ----
@@ -408,6 +409,26 @@ async fn majority_ends_representation_mi3(env: Env, _e: Engine) {
         store.run_lifecycle_job(100).await.unwrap().came_of_age,
         0,
         "once only"
+    );
+    // The letter carries a fresh code with which the new adult sets their own credentials.
+    let letter = store
+        .claim_messages(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.kind == "majority")
+        .unwrap();
+    assert_eq!(letter.channel, Channel::Post, "no e-mail on file: by post");
+    let v: serde_json::Value = serde_json::from_slice(&letter.payload).unwrap();
+    let code = v["activation_code"].as_str().unwrap();
+    let hash = carnet_store::password::hash("mon propre mot de passe").unwrap();
+    let ins = carnet_domain::Ins::parse(&ins_for(41)).unwrap();
+    assert_eq!(
+        store
+            .activate(&ins, code, "", "alex41@example.org", &hash)
+            .await
+            .unwrap(),
+        child
     );
 }
 
@@ -1150,4 +1171,34 @@ async fn rate_limits_hold_per_bucket_and_window(env: Env, _e: Engine) {
         RateDecision::Allowed,
         "next window"
     );
+}
+
+async fn totp_codes_are_accepted_once_and_only_in_time(env: Env, _e: Engine) {
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let h = store.create_holder("activated", b"{}").await.unwrap();
+    let hash = carnet_store::password::hash("un mot de passe solide").unwrap();
+    store.set_credentials(h, "totp-user", &hash).await.unwrap();
+    let secret = store.begin_totp(h).await.unwrap();
+    assert!(
+        !store.totp_enabled(h).await.unwrap(),
+        "not active before a first code is confirmed"
+    );
+    let at = |t: i64| Store::totp_code(&secret, t as u64).unwrap();
+    assert!(matches!(store.verify_totp(h, "000000").await, Err(StoreError::Mismatch)) || at(T0) == "000000");
+    store.verify_totp(h, &at(T0)).await.unwrap();
+    assert!(store.totp_enabled(h).await.unwrap());
+    assert!(
+        matches!(store.verify_totp(h, &at(T0)).await, Err(StoreError::Mismatch)),
+        "a code is accepted once"
+    );
+    // Through a login challenge: the next step's code (within the ±1 step skew) works.
+    let c = store.create_totp_challenge(h, "dev").await.unwrap();
+    assert_eq!(store.verify_login_challenge(c, &at(T0 + 30)).await.unwrap().0, h);
+    // Two minutes later, a code of the old steps is refused; a current one works.
+    clock.advance_seconds(120);
+    assert!(store.verify_totp(h, &at(T0 + 30)).await.is_err());
+    store.verify_totp(h, &at(T0 + 120)).await.unwrap();
+    store.disable_totp(h).await.unwrap();
+    assert!(!store.totp_enabled(h).await.unwrap());
 }

@@ -767,3 +767,88 @@ async fn login_code_by_sms_through_the_gateway() {
         "no identity in the SMS"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totp_replaces_the_sent_code_once_enabled() {
+    let (_t, data) = fresh_dir();
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = read_base(&mut child);
+    let _guard = KillOnDrop(child);
+    let c = client();
+    let login = "camille.martin@demo.carnet.invalid";
+    let session = demo_login(&c, &base, login).await;
+    let r: Value = c
+        .post(format!("{base}/api/v1/me/totp"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b32 = r["secret_base32"].as_str().unwrap();
+    assert!(
+        r["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/Carnet:")
+    );
+    let secret = base32_decode(b32);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = carnet_store::Store::totp_code(&secret, now).unwrap();
+    let r = c
+        .post(format!("{base}/api/v1/me/totp/confirm"))
+        .header("cookie", &session)
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Next login: no code is sent; the app's code (next step, within the skew) is asked for.
+    let r: Value = c
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"login": login, "password": "demo-carnet-2026"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["channel"], "totp");
+    let next = carnet_store::Store::totp_code(&secret, now + 30).unwrap();
+    let ok = c
+        .post(format!("{base}/api/v1/auth/verify"))
+        .json(&json!({"challenge": r["challenge"], "code": next}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
+
+fn base32_decode(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buf, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => continue,
+        };
+        buf = (buf << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
+}

@@ -231,20 +231,25 @@ async fn login(
     if !s.store.lifecycle(holder).await?.allows_login() {
         return Err(refused());
     }
-    let admin: serde_json::Value =
-        serde_json::from_slice(&s.store.holder(holder).await?.administrative).unwrap_or_default();
-    let channel = if admin.get("email").and_then(|v| v.as_str()).is_some() {
-        Channel::Email
-    } else {
-        Channel::Sms
-    };
     let (device_hash, new_device_cookie) = device_of(&headers);
-    let challenge = s
-        .store
-        .create_login_challenge(holder, &device_hash, channel)
-        .await?;
-    s.wake.notify_one();
-    let mut r = Json(json!({ "challenge": challenge, "channel": channel.tag() })).into_response();
+    let (challenge, channel) = if s.store.totp_enabled(holder).await? {
+        (s.store.create_totp_challenge(holder, &device_hash).await?, "totp")
+    } else {
+        let admin: serde_json::Value =
+            serde_json::from_slice(&s.store.holder(holder).await?.administrative).unwrap_or_default();
+        let channel = if admin.get("email").and_then(|v| v.as_str()).is_some() {
+            Channel::Email
+        } else {
+            Channel::Sms
+        };
+        let c = s
+            .store
+            .create_login_challenge(holder, &device_hash, channel)
+            .await?;
+        s.wake.notify_one();
+        (c, channel.tag())
+    };
+    let mut r = Json(json!({ "challenge": challenge, "channel": channel })).into_response();
     if let Some(d) = new_device_cookie
         && let Ok(v) = HeaderValue::from_str(&format!(
             "{DEVICE_COOKIE}={d}; Path=/; Max-Age=31536000; HttpOnly; Secure; SameSite=Lax"

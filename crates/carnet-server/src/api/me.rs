@@ -28,6 +28,39 @@ pub fn routes() -> Router<AppState> {
         .route("/export.html", get(export_html))
         .route("/close", post(close_request))
         .route("/close/confirm", post(close_confirm))
+        .route("/totp", post(totp_begin).delete(totp_disable))
+        .route("/totp/confirm", post(totp_confirm))
+}
+
+/// AU-1 (our choice): an authenticator app instead of codes sent by e-mail or SMS. Step 1:
+/// a new secret to scan or type; it becomes active once a code from it is confirmed.
+async fn totp_begin(State(s): State<AppState>, a: Authenticated) -> Result<Json<Value>, ApiError> {
+    let secret = s.store.begin_totp(a.session.holder).await?;
+    let b32 = carnet_store::auth::base32(&secret);
+    Ok(Json(json!({
+        "secret_base32": b32,
+        "otpauth_uri": format!("otpauth://totp/Carnet:{}?secret={b32}&issuer=Carnet&algorithm=SHA1&digits=6&period=30", a.session.holder),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TotpCode {
+    code: String,
+}
+
+async fn totp_confirm(
+    State(s): State<AppState>,
+    a: Authenticated,
+    ValidJson(c): ValidJson<TotpCode>,
+) -> Result<Json<Value>, ApiError> {
+    s.store.verify_totp(a.session.holder, &c.code).await?;
+    Ok(Json(json!({ "totp": "enabled" })))
+}
+
+async fn totp_disable(State(s): State<AppState>, a: Authenticated) -> Result<StatusCode, ApiError> {
+    s.store.disable_totp(a.session.holder).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A request with a live session whose holder may still log in.
