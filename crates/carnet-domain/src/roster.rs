@@ -66,6 +66,26 @@ pub struct RosterRecord {
     pub representative_ins: Option<Ins>,
     /// Serial number of the Carte Vitale (LC-4 identity proof); never stored in clear.
     pub card_serial: Option<String>,
+    /// What the representative is: a parent of a minor (MI-1) or the guardian of a protected
+    /// adult (MI-4).
+    pub representative_kind: RepresentativeKind,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepresentativeKind {
+    #[default]
+    Parent,
+    Guardian,
+}
+
+impl RepresentativeKind {
+    pub const fn tag(self) -> &'static str {
+        match self {
+            RepresentativeKind::Parent => "parent",
+            RepresentativeKind::Guardian => "guardian",
+        }
+    }
 }
 
 /// The raw fields of a roster line, as read from CSV or FHIR.
@@ -90,6 +110,8 @@ pub struct RawRosterLine {
     pub representative_ins: String,
     #[serde(default)]
     pub card_serial: String,
+    #[serde(default)]
+    pub representative_kind: String,
 }
 
 fn opt(s: &str) -> Option<String> {
@@ -148,6 +170,15 @@ impl RawRosterLine {
             Some(r) => Some(Ins::parse(&r).map_err(|e| format!("representative_ins: {e}"))?),
             None => None,
         };
+        let representative_kind = match self.representative_kind.trim().to_ascii_lowercase().as_str() {
+            "" | "parent" => RepresentativeKind::Parent,
+            "guardian" | "tuteur" | "curateur" => RepresentativeKind::Guardian,
+            other => {
+                return Err(format!(
+                    "representative_kind: '{other}' is not parent or guardian"
+                ));
+            }
+        };
         if representative_ins.as_ref() == Some(&ins) {
             return Err("representative_ins: a person cannot represent themselves".into());
         }
@@ -166,6 +197,7 @@ impl RawRosterLine {
             },
             representative_ins,
             card_serial: opt(&self.card_serial),
+            representative_kind,
         })
     }
 }

@@ -163,6 +163,7 @@ pub fn patient_line(p: &Value) -> Result<RawRosterLine, String> {
         phone: contact("phone"),
         representative_ins: String::new(),
         card_serial: String::new(),
+        representative_kind: String::new(),
     })
 }
 

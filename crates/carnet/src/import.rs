@@ -90,7 +90,9 @@ impl Importer<'_> {
             let rep = self.store.find_by_ins(rep_ins).await?;
             match (child, rep) {
                 (Some(c), Some(r)) => {
-                    self.store.link_representative(c, r, "parent").await?;
+                    self.store
+                        .link_representative(c, r, rec.representative_kind.tag())
+                        .await?;
                     self.summary.linked += 1;
                 }
                 _ => self.summary.rejected.push((
@@ -153,7 +155,8 @@ pub async fn roster(store: &Store, path: &Path, rejects_file: Option<&Path>) -> 
             if !headers.iter().any(|h| h == required) {
                 anyhow::bail!(
                     "{}: the header line has no column \"{required}\" (columns: ins, birth_name, used_name, \
-                     given_names, sex, birth_date, birth_place, address, email, phone, representative_ins)",
+                     given_names, sex, birth_date, birth_place, address, email, phone, representative_ins, \
+                     representative_kind, card_serial)",
                     path.display()
                 );
             }
@@ -203,7 +206,7 @@ pub async fn roster(store: &Store, path: &Path, rejects_file: Option<&Path>) -> 
         );
     }
     println!(
-        "roster import: {} lines read, {} spaces created, {} already present, {} rejected, {} minors linked to a representative ({:.1} s, {:.0} lines/s)",
+        "roster import: {} lines read, {} spaces created, {} already present, {} rejected, {} linked to a representative ({:.1} s, {:.0} lines/s)",
         summary.read,
         summary.created,
         summary.existing,

@@ -86,7 +86,8 @@ enum Command {
 enum ImportCommand {
     /// Create the spaces of insured people from a roster: CSV with a header line (columns ins,
     /// birth_name, used_name, given_names, sex, birth_date, birth_place, address, email, phone,
-    /// representative_ins) or a FHIR Bundle of Patient (.json). Idempotent on the INS.
+    /// representative_ins, representative_kind, card_serial) or a FHIR Bundle of Patient (.json).
+    /// Idempotent on the INS.
     Roster {
         file: PathBuf,
         /// Write every rejected line, with its reason, to this CSV file.

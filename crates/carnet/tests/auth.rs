@@ -488,6 +488,66 @@ async fn closing_needs_confirmation_and_then_nobody_logs_in() {
         .await
         .unwrap();
     assert_eq!(again.status(), 401, "nobody logs into a closed space");
+    // LC-5: within the 10 years, the holder reopens it with password and code, and finds it all.
+    let r: Value = c
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"login": "lucas.bernard@demo.carnet.invalid", "password": "demo-carnet-2026", "reopen": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = wait_demo_code(&c, &base, "lucas.bernard@demo.carnet.invalid", 2).await;
+    let ok = c
+        .post(format!("{base}/api/v1/auth/verify"))
+        .json(&json!({"challenge": r["challenge"], "code": code, "reopen": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let session = session_cookie(&ok);
+    let me: Value = c
+        .get(format!("{base}/api/v1/me"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["lifecycle"], "activated");
+    assert_eq!(me["administrative"]["birth_name"], "BERNARD");
+}
+
+/// The newest login code for `login` in the demo outbox, once there are at least `n` of them.
+async fn wait_demo_code(c: &reqwest::Client, base: &str, login: &str, n: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let msgs: Value = c
+            .get(format!("{base}/demo/outbox.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let codes: Vec<&Value> = msgs
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["to"] == login && m["subject"].as_str().unwrap().contains("code de connexion"))
+            .collect();
+        if codes.len() >= n {
+            return find_after(
+                codes[0]["body"].as_str().unwrap(),
+                "Votre code de connexion : ",
+                6,
+            );
+        }
+        assert!(Instant::now() < deadline, "no code in the demo outbox");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

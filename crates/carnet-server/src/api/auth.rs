@@ -184,6 +184,9 @@ async fn activate(
 struct Login {
     login: String,
     password: String,
+    /// LC-5: the holder of a closed space logs in to reopen it (within 10 years).
+    #[serde(default)]
+    reopen: bool,
 }
 
 fn device_of(headers: &HeaderMap) -> (String, Option<String>) {
@@ -227,8 +230,14 @@ async fn login(
     let Some((holder, _)) = found.filter(|_| ok) else {
         return Err(refused());
     };
-    // Nobody logs into a space that is not open (closed, opposed, erased...).
-    if !s.store.lifecycle(holder).await?.allows_login() {
+    // Nobody logs into a space that is not open (closed, opposed, erased...), except the
+    // holder of a closed space who asks to reopen it while it is still archived (LC-5).
+    let lifecycle = s.store.lifecycle(holder).await?;
+    let reopening = body.reopen
+        && lifecycle
+            .apply(carnet_domain::Event::Reopen, s.store.now())
+            .is_ok();
+    if !lifecycle.allows_login() && !reopening {
         return Err(refused());
     }
     let (device_hash, new_device_cookie) = device_of(&headers);
@@ -265,6 +274,9 @@ async fn login(
 struct Verify {
     challenge: uuid::Uuid,
     code: String,
+    /// Reopen the closed space on success (LC-5), as asked at the first step.
+    #[serde(default)]
+    reopen: bool,
 }
 
 async fn verify(
@@ -274,7 +286,11 @@ async fn verify(
 ) -> Result<Response, ApiError> {
     limit(&s, &format!("verify:ip:{}", peer.ip()), 900, 60).await?;
     let (holder, device) = s.store.verify_login_challenge(body.challenge, &body.code).await?;
-    if !s.store.lifecycle(holder).await?.allows_login() {
+    let lifecycle = s.store.lifecycle(holder).await?;
+    if body.reopen && matches!(lifecycle, carnet_domain::Lifecycle::Closed { .. }) {
+        // Password and code proved who this is: the space reopens with all its content.
+        s.store.transition(holder, carnet_domain::Event::Reopen).await?;
+    } else if !lifecycle.allows_login() {
         return Err(carnet_store::StoreError::Mismatch.into());
     }
     let (token, session) = s.store.create_session(holder, &device).await?;
