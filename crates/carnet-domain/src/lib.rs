@@ -4,6 +4,7 @@
 //! no files, no network, no database, no system time except through [`clock::SystemClock`],
 //! which callers inject. Everything here is deterministic given a clock and property-testable.
 
+pub mod access;
 pub mod clock;
 pub mod id;
 pub mod ins;

@@ -195,7 +195,10 @@ async fn probes_errors_and_limits() {
         "a".repeat(1024 * 1024 + 1024)
     );
     // A client of its own, without connection reuse: the server closes those connections.
-    let oversize = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let oversize = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let mut answered = 0;
     for _ in 0..10 {
         let sent = oversize

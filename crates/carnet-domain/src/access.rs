@@ -1,0 +1,461 @@
+//! The access policy (SPEC AC-1..8, DM-5, DM-6, MI-2, LC-5, LC-6): who may do what with which
+//! item of a holder's space. Pure: the caller (the gate, in the service layer) gathers the
+//! facts, asks [`decide`], traces the decision with its reason, and only then touches storage.
+//!
+//! Every decision carries a [`Reason`], recorded in the trace; callers never show a denial's
+//! reason to the requester (AC-8: a denial looks like "no such item").
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::id::HolderId;
+use crate::lifecycle::Lifecycle;
+
+/// The 11 categories of the habilitation matrix (AC-1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Reports,
+    Summaries,
+    Imaging,
+    Prescriptions,
+    Dispensations,
+    CarePlans,
+    AdministeredTreatments,
+    Certificates,
+    Reimbursements,
+    HolderDocuments,
+    Administrative,
+}
+
+impl Category {
+    pub const ALL: [Category; 11] = [
+        Category::Reports,
+        Category::Summaries,
+        Category::Imaging,
+        Category::Prescriptions,
+        Category::Dispensations,
+        Category::CarePlans,
+        Category::AdministeredTreatments,
+        Category::Certificates,
+        Category::Reimbursements,
+        Category::HolderDocuments,
+        Category::Administrative,
+    ];
+
+    pub fn parse(s: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.tag() == s)
+    }
+
+    pub const fn tag(self) -> &'static str {
+        match self {
+            Category::Reports => "reports",
+            Category::Summaries => "summaries",
+            Category::Imaging => "imaging",
+            Category::Prescriptions => "prescriptions",
+            Category::Dispensations => "dispensations",
+            Category::CarePlans => "care_plans",
+            Category::AdministeredTreatments => "administered_treatments",
+            Category::Certificates => "certificates",
+            Category::Reimbursements => "reimbursements",
+            Category::HolderDocuments => "holder_documents",
+            Category::Administrative => "administrative",
+        }
+    }
+}
+
+/// A professional's identifier (RPPS number).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ProfessionalId(pub String);
+
+/// An establishment's identifier (FINESS number).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OrganisationId(pub String);
+
+/// A referenced app's identifier.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AppId(pub String);
+
+/// How a professional works, beyond their profession (AC-1b, AC-5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PracticeRole {
+    Care,
+    /// Regulating doctor of the emergency centre (SAMU / centre 15).
+    Regulation,
+    /// Occupational or fire-brigade doctor: needs express consent.
+    Occupational,
+}
+
+/// Who is asking.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Actor {
+    Holder {
+        id: HolderId,
+    },
+    /// A legal representative (or guardian) acting in the represented person's space.
+    Representative {
+        id: HolderId,
+    },
+    Professional {
+        id: ProfessionalId,
+        profession: String,
+        role: PracticeRole,
+    },
+    Establishment {
+        id: OrganisationId,
+    },
+    App {
+        id: AppId,
+    },
+    Operator {
+        id: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Read,
+    Create,
+    Update,
+    Delete,
+}
+
+/// Who an item's author is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Author {
+    Holder,
+    Professional { id: ProfessionalId },
+    Establishment { id: OrganisationId },
+    App { id: AppId },
+}
+
+/// What the policy needs to know of the item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemFacts {
+    pub category: Category,
+    pub author: Author,
+    /// DM-5: masked by the holder from professionals.
+    pub masked: bool,
+    /// MI-2: confidential from the legal representatives.
+    pub hidden_from_representatives: bool,
+    /// DM-6: false while a professional keeps it for an announcement consultation.
+    pub visible_to_holder: bool,
+}
+
+/// Who the grant is for (AC-3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Grantee {
+    Professional { id: ProfessionalId },
+    Establishment { id: OrganisationId },
+    App { id: AppId },
+}
+
+/// An entry of the authorisation directory (AC-3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub grantee: Grantee,
+    /// `None`: the whole space.
+    pub categories: Option<Vec<Category>>,
+    /// `None`: until revoked.
+    pub until: Option<Timestamp>,
+    /// AC-1b: occupational and fire-brigade doctors need the holder's express consent.
+    pub express: bool,
+}
+
+impl Grant {
+    fn covers(&self, c: Category, now: Timestamp) -> bool {
+        self.until.is_none_or(|u| now < u) && self.categories.as_ref().is_none_or(|cs| cs.contains(&c))
+    }
+}
+
+/// What the policy needs to know of the holder's space.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpaceFacts {
+    pub lifecycle: Lifecycle,
+    pub medecin_traitant: Option<ProfessionalId>,
+    pub blocked: Vec<ProfessionalId>,
+    pub grants: Vec<Grant>,
+    /// AC-5: the holder agreed that the emergency regulation centre may consult the record.
+    pub regulation_consent: bool,
+    /// AC-4: every document hidden from professionals, emergencies included.
+    pub hide_all: bool,
+}
+
+/// Why a request happens.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Context {
+    /// AC-5: a declared emergency, with its stated reason.
+    pub emergency: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    // allowed
+    Holder,
+    Representative,
+    MedecinTraitant,
+    Author,
+    Grant,
+    Emergency,
+    Regulation,
+    // denied
+    NoSpace,
+    SpaceClosed,
+    NotYetVisible,
+    NotTheAuthor,
+    HiddenFromRepresentatives,
+    Blocked,
+    Masked,
+    NotHabilitated,
+    NoGrant,
+    ExpressConsentRequired,
+    EmergencyWithoutReason,
+    OperatorsSeeNoHealthData,
+}
+
+/// The answer of the policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: Reason,
+    /// The access happened under a declared emergency (traced specially, notified, AC-5).
+    pub emergency: bool,
+}
+
+impl Decision {
+    const fn allow(reason: Reason) -> Self {
+        Decision {
+            allowed: true,
+            reason,
+            emergency: false,
+        }
+    }
+    const fn deny(reason: Reason) -> Self {
+        Decision {
+            allowed: false,
+            reason,
+            emergency: false,
+        }
+    }
+}
+
+/// Which profession may read which category (AC-1), from a data file operators can change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HabilitationMatrix {
+    by_profession: BTreeMap<String, Vec<Category>>,
+}
+
+/// The matrix shipped with Carnet (`data/habilitations.csv`).
+pub const DEFAULT_HABILITATIONS: &str = include_str!("../data/habilitations.csv");
+
+impl HabilitationMatrix {
+    /// Parses `profession,category,category...` lines (`*` = every category; `#` comments).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut by_profession = BTreeMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut fields = line.split(',').map(str::trim);
+            let profession = fields
+                .next()
+                .filter(|p| !p.is_empty())
+                .ok_or(format!("line {}: no profession", n + 1))?;
+            let mut cats = Vec::new();
+            for f in fields {
+                if f == "*" {
+                    cats.extend(Category::ALL);
+                } else {
+                    cats.push(Category::parse(f).ok_or(format!("line {}: unknown category '{f}'", n + 1))?);
+                }
+            }
+            if by_profession.insert(profession.to_string(), cats).is_some() {
+                return Err(format!("line {}: profession '{profession}' listed twice", n + 1));
+            }
+        }
+        Ok(Self { by_profession })
+    }
+
+    pub fn default_matrix() -> Self {
+        Self::parse(DEFAULT_HABILITATIONS).unwrap_or_default()
+    }
+
+    pub fn allows(&self, profession: &str, c: Category) -> bool {
+        self.by_profession
+            .get(profession)
+            .is_some_and(|cs| cs.contains(&c))
+    }
+
+    pub fn professions(&self) -> impl Iterator<Item = &str> {
+        self.by_profession.keys().map(String::as_str)
+    }
+}
+
+/// Decides whether `actor` may do `action` on `item` of the space described by `space`.
+pub fn decide(
+    actor: &Actor,
+    action: Action,
+    item: &ItemFacts,
+    space: &SpaceFacts,
+    matrix: &HabilitationMatrix,
+    ctx: &Context,
+    now: Timestamp,
+) -> Decision {
+    use Decision as D;
+    use Reason as R;
+    let read_only_archive = matches!(space.lifecycle, Lifecycle::Deceased { .. });
+    match &space.lifecycle {
+        Lifecycle::Informed { .. } | Lifecycle::Opposed { .. } | Lifecycle::Erased { .. } => {
+            return D::deny(R::NoSpace);
+        }
+        _ => {}
+    }
+    match actor {
+        Actor::Operator { .. } => D::deny(R::OperatorsSeeNoHealthData),
+        Actor::Holder { .. } | Actor::Representative { .. } => {
+            let is_rep = matches!(actor, Actor::Representative { .. });
+            // LC-5: a closed space is archived; LC-6: on death, representatives keep reading.
+            match space.lifecycle {
+                Lifecycle::Closed { .. } => return D::deny(R::SpaceClosed),
+                Lifecycle::Deceased { .. } if !is_rep || action != Action::Read => {
+                    return D::deny(R::SpaceClosed);
+                }
+                _ => {}
+            }
+            if !item.visible_to_holder {
+                return D::deny(R::NotYetVisible);
+            }
+            if is_rep && item.hidden_from_representatives {
+                return D::deny(R::HiddenFromRepresentatives);
+            }
+            // DM-4: the holder deletes or changes what they added; a professional's document
+            // can be hidden (masked) but not deleted by the holder.
+            if matches!(action, Action::Update | Action::Delete) && item.author != Author::Holder {
+                return D::deny(R::NotTheAuthor);
+            }
+            D::allow(if is_rep { R::Representative } else { R::Holder })
+        }
+        Actor::Professional { id, profession, role } => {
+            if read_only_archive || matches!(space.lifecycle, Lifecycle::Closed { .. }) {
+                return D::deny(R::SpaceClosed);
+            }
+            // AC-4: a blocked professional has no access whatever else says.
+            if space.blocked.contains(id) {
+                return D::deny(R::Blocked);
+            }
+            let is_author = item.author == (Author::Professional { id: id.clone() });
+            if matches!(action, Action::Update | Action::Delete) {
+                return if is_author {
+                    D::allow(R::Author)
+                } else {
+                    D::deny(R::NotTheAuthor)
+                };
+            }
+            // AC-2: the médecin traitant sees everything, masked documents included.
+            if space.medecin_traitant.as_ref() == Some(id) {
+                return D::allow(R::MedecinTraitant);
+            }
+            if action == Action::Read && is_author {
+                return D::allow(R::Author);
+            }
+            // DM-5 / AC-4: masked from professionals (one document, or all of them).
+            if action == Action::Read && (item.masked || space.hide_all) {
+                return D::deny(R::Masked);
+            }
+            let habilitated = matrix.allows(profession, item.category);
+            let grant = space.grants.iter().find(|g| {
+                g.grantee == (Grantee::Professional { id: id.clone() }) && g.covers(item.category, now)
+            });
+            if let Some(reason) = &ctx.emergency {
+                if reason.trim().is_empty() {
+                    return D::deny(R::EmergencyWithoutReason);
+                }
+                if action == Action::Read && habilitated {
+                    if *role == PracticeRole::Regulation && space.regulation_consent {
+                        return Decision {
+                            allowed: true,
+                            reason: R::Regulation,
+                            emergency: true,
+                        };
+                    }
+                    if grant.is_none() {
+                        return Decision {
+                            allowed: true,
+                            reason: R::Emergency,
+                            emergency: true,
+                        };
+                    }
+                }
+            }
+            match grant {
+                None => D::deny(R::NoGrant),
+                Some(g) if *role == PracticeRole::Occupational && !g.express => {
+                    D::deny(R::ExpressConsentRequired)
+                }
+                Some(_) if action == Action::Create => D::allow(R::Grant),
+                Some(_) if habilitated => D::allow(R::Grant),
+                Some(_) => D::deny(R::NotHabilitated),
+            }
+        }
+        Actor::Establishment { id } => system_access(
+            Grantee::Establishment { id: id.clone() },
+            Author::Establishment { id: id.clone() },
+            action,
+            item,
+            space,
+            now,
+        ),
+        Actor::App { id } => system_access(
+            Grantee::App { id: id.clone() },
+            Author::App { id: id.clone() },
+            action,
+            item,
+            space,
+            now,
+        ),
+    }
+}
+
+/// Establishments' systems and apps: only through a grant, within its categories (AC-3, CA-3).
+fn system_access(
+    grantee: Grantee,
+    me: Author,
+    action: Action,
+    item: &ItemFacts,
+    space: &SpaceFacts,
+    now: Timestamp,
+) -> Decision {
+    use Decision as D;
+    use Reason as R;
+    if matches!(
+        space.lifecycle,
+        Lifecycle::Closed { .. } | Lifecycle::Deceased { .. }
+    ) {
+        return D::deny(R::SpaceClosed);
+    }
+    let is_author = item.author == me;
+    if matches!(action, Action::Update | Action::Delete) && !is_author {
+        return D::deny(R::NotTheAuthor);
+    }
+    if action == Action::Read && !is_author && (item.masked || space.hide_all) {
+        return D::deny(R::Masked);
+    }
+    if space
+        .grants
+        .iter()
+        .any(|g| g.grantee == grantee && g.covers(item.category, now))
+    {
+        D::allow(if is_author { R::Author } else { R::Grant })
+    } else {
+        D::deny(R::NoGrant)
+    }
+}

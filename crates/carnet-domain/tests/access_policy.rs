@@ -1,0 +1,594 @@
+//! The access policy against (1) one readable table of every role x item kind x action, and
+//! (2) a reference model written separately, on random facts (property test).
+//! Cites AC-1..5, AC-8, DM-4..6, MI-2, LC-5, LC-6, S-7.
+
+use carnet_domain::access::*;
+use carnet_domain::{HolderId, Lifecycle, Timestamp};
+use proptest::prelude::*;
+
+const NOW: Timestamp = Timestamp::from_unix_seconds(1_800_000_000);
+
+fn pro(id: &str) -> ProfessionalId {
+    ProfessionalId(id.into())
+}
+
+fn professional(id: &str, profession: &str, role: PracticeRole) -> Actor {
+    Actor::Professional {
+        id: pro(id),
+        profession: profession.into(),
+        role,
+    }
+}
+
+fn grant(id: &str) -> Grant {
+    Grant {
+        grantee: Grantee::Professional { id: pro(id) },
+        categories: None,
+        until: None,
+        express: false,
+    }
+}
+
+/// The space of the table: Dr MT is the médecin traitant; Dr G (doctor) and P (pharmacist)
+/// and W (occupational doctor, consent not express) have grants; Dr B is blocked although
+/// granted; the hospital H and the app A have grants limited to some categories.
+fn space() -> SpaceFacts {
+    SpaceFacts {
+        lifecycle: Lifecycle::Activated {
+            since: Timestamp::from_unix_seconds(1),
+        },
+        medecin_traitant: Some(pro("MT")),
+        blocked: vec![pro("B")],
+        grants: vec![
+            grant("G"),
+            grant("P"),
+            grant("B"),
+            grant("W"),
+            Grant {
+                grantee: Grantee::Establishment {
+                    id: OrganisationId("H".into()),
+                },
+                categories: Some(vec![Category::Reports, Category::Imaging]),
+                until: None,
+                express: false,
+            },
+            Grant {
+                grantee: Grantee::App {
+                    id: AppId("A".into()),
+                },
+                categories: Some(vec![Category::Prescriptions]),
+                until: None,
+                express: false,
+            },
+        ],
+        regulation_consent: true,
+        hide_all: false,
+    }
+}
+
+fn item(kind: &str) -> ItemFacts {
+    let by_g = Author::Professional { id: pro("G") };
+    let base = ItemFacts {
+        category: Category::Reports,
+        author: by_g,
+        masked: false,
+        hidden_from_representatives: false,
+        visible_to_holder: true,
+    };
+    match kind {
+        "report" => base,
+        "masked" => ItemFacts { masked: true, ..base },
+        "confidential" => ItemFacts {
+            hidden_from_representatives: true,
+            ..base
+        },
+        "pending" => ItemFacts {
+            visible_to_holder: false,
+            ..base
+        },
+        "own" => ItemFacts {
+            category: Category::HolderDocuments,
+            author: Author::Holder,
+            ..base
+        },
+        "prescription" => ItemFacts {
+            category: Category::Prescriptions,
+            ..base
+        },
+        other => panic!("unknown item kind {other}"),
+    }
+}
+
+fn actor(role: &str) -> (Actor, Context) {
+    let none = Context::default();
+    let urgent = Context {
+        emergency: Some("patient inconscient, détresse respiratoire".into()),
+    };
+    match role {
+        "holder" => (
+            Actor::Holder {
+                id: HolderId::from_uuid(uuid::Uuid::nil()),
+            },
+            none,
+        ),
+        "representative" => (
+            Actor::Representative {
+                id: HolderId::from_uuid(uuid::Uuid::max()),
+            },
+            none,
+        ),
+        "medecin_traitant" => (professional("MT", "medecin", PracticeRole::Care), none),
+        "author_doctor_G" => (professional("G", "medecin", PracticeRole::Care), none),
+        "granted_pharmacist" => (professional("P", "pharmacien", PracticeRole::Care), none),
+        "ungranted_doctor" => (professional("X", "medecin", PracticeRole::Care), none),
+        "blocked_doctor" => (professional("B", "medecin", PracticeRole::Care), none),
+        "emergency_doctor" => (professional("X", "medecin", PracticeRole::Care), urgent),
+        "emergency_no_reason" => (
+            professional("X", "medecin", PracticeRole::Care),
+            Context {
+                emergency: Some("  ".into()),
+            },
+        ),
+        "blocked_in_emergency" => (professional("B", "medecin", PracticeRole::Care), urgent),
+        "regulation_doctor" => (professional("R", "medecin", PracticeRole::Regulation), urgent),
+        "occupational_doctor" => (professional("W", "medecin", PracticeRole::Occupational), none),
+        "hospital" => (
+            Actor::Establishment {
+                id: OrganisationId("H".into()),
+            },
+            none,
+        ),
+        "app" => (
+            Actor::App {
+                id: AppId("A".into()),
+            },
+            none,
+        ),
+        "operator" => (Actor::Operator { id: "op".into() }, none),
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// Role, item kind, then Read / Create / Update / Delete: Y allowed, N denied.
+const TABLE: &str = "
+holder               report        Y Y N N
+holder               masked        Y Y N N
+holder               confidential  Y Y N N
+holder               pending       N N N N
+holder               own           Y Y Y Y
+holder               prescription  Y Y N N
+representative       report        Y Y N N
+representative       masked        Y Y N N
+representative       confidential  N N N N
+representative       pending       N N N N
+representative       own           Y Y Y Y
+representative       prescription  Y Y N N
+medecin_traitant     report        Y Y N N
+medecin_traitant     masked        Y Y N N
+medecin_traitant     confidential  Y Y N N
+medecin_traitant     pending       Y Y N N
+medecin_traitant     own           Y Y N N
+medecin_traitant     prescription  Y Y N N
+author_doctor_G      report        Y Y Y Y
+author_doctor_G      masked        Y Y Y Y
+author_doctor_G      confidential  Y Y Y Y
+author_doctor_G      pending       Y Y Y Y
+author_doctor_G      own           Y Y N N
+author_doctor_G      prescription  Y Y Y Y
+granted_pharmacist   report        N Y N N
+granted_pharmacist   masked        N Y N N
+granted_pharmacist   confidential  N Y N N
+granted_pharmacist   pending       N Y N N
+granted_pharmacist   own           Y Y N N
+granted_pharmacist   prescription  Y Y N N
+ungranted_doctor     report        N N N N
+ungranted_doctor     masked        N N N N
+ungranted_doctor     confidential  N N N N
+ungranted_doctor     pending       N N N N
+ungranted_doctor     own           N N N N
+ungranted_doctor     prescription  N N N N
+blocked_doctor       report        N N N N
+blocked_doctor       masked        N N N N
+blocked_doctor       confidential  N N N N
+blocked_doctor       pending       N N N N
+blocked_doctor       own           N N N N
+blocked_doctor       prescription  N N N N
+emergency_doctor     report        Y N N N
+emergency_doctor     masked        N N N N
+emergency_doctor     confidential  Y N N N
+emergency_doctor     pending       Y N N N
+emergency_doctor     own           Y N N N
+emergency_doctor     prescription  Y N N N
+emergency_no_reason  report        N N N N
+emergency_no_reason  masked        N N N N
+emergency_no_reason  confidential  N N N N
+emergency_no_reason  pending       N N N N
+emergency_no_reason  own           N N N N
+emergency_no_reason  prescription  N N N N
+blocked_in_emergency report        N N N N
+blocked_in_emergency masked        N N N N
+blocked_in_emergency confidential  N N N N
+blocked_in_emergency pending       N N N N
+blocked_in_emergency own           N N N N
+blocked_in_emergency prescription  N N N N
+regulation_doctor    report        Y N N N
+regulation_doctor    masked        N N N N
+regulation_doctor    confidential  Y N N N
+regulation_doctor    pending       Y N N N
+regulation_doctor    own           Y N N N
+regulation_doctor    prescription  Y N N N
+occupational_doctor  report        N N N N
+occupational_doctor  masked        N N N N
+occupational_doctor  confidential  N N N N
+occupational_doctor  pending       N N N N
+occupational_doctor  own           N N N N
+occupational_doctor  prescription  N N N N
+hospital             report        Y Y N N
+hospital             masked        N Y N N
+hospital             confidential  Y Y N N
+hospital             pending       Y Y N N
+hospital             own           N N N N
+hospital             prescription  N N N N
+app                  report        N N N N
+app                  masked        N N N N
+app                  confidential  N N N N
+app                  pending       N N N N
+app                  own           N N N N
+app                  prescription  Y Y N N
+operator             report        N N N N
+operator             masked        N N N N
+operator             confidential  N N N N
+operator             pending       N N N N
+operator             own           N N N N
+operator             prescription  N N N N
+";
+
+#[test]
+fn the_whole_matrix_of_roles_items_and_actions() {
+    let matrix = HabilitationMatrix::default_matrix();
+    let space = space();
+    let mut failures = Vec::new();
+    let mut rows = 0;
+    for line in TABLE.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (role, kind) = (f[0], f[1]);
+        let (a, ctx) = actor(role);
+        let it = item(kind);
+        for (action, expected) in [Action::Read, Action::Create, Action::Update, Action::Delete]
+            .into_iter()
+            .zip(&f[2..])
+        {
+            let d = decide(&a, action, &it, &space, &matrix, &ctx, NOW);
+            if d.allowed != (*expected == "Y") {
+                failures.push(format!(
+                    "{role} {kind} {action:?}: expected {expected}, got {:?}",
+                    d
+                ));
+            }
+            if d.allowed && matches!(role, "emergency_doctor" | "regulation_doctor") {
+                assert!(
+                    d.emergency,
+                    "{role} {kind}: emergency access must be flagged for the trace"
+                );
+            }
+        }
+        rows += 1;
+    }
+    assert_eq!(rows, 15 * 6, "every role x every item kind is listed");
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn lifecycle_gates_everyone() {
+    let matrix = HabilitationMatrix::default_matrix();
+    let it = item("report");
+    let t = Timestamp::from_unix_seconds(5);
+    for (lifecycle, holder_reads, rep_reads, mt_reads) in [
+        (Lifecycle::Informed { informed_at: t }, false, false, false),
+        (Lifecycle::Opposed { at: t }, false, false, false),
+        (Lifecycle::Open { since: t }, true, true, true),
+        (Lifecycle::Activated { since: t }, true, true, true),
+        // LC-5: professionals lose access at closure.
+        (Lifecycle::Closed { at: t }, false, false, false),
+        // LC-6: during the archive after death, the legal representative keeps read access.
+        (Lifecycle::Deceased { at: t }, false, true, false),
+        (Lifecycle::Erased { at: t }, false, false, false),
+    ] {
+        let s = SpaceFacts { lifecycle, ..space() };
+        let read = |role: &str| {
+            let (a, ctx) = actor(role);
+            decide(&a, Action::Read, &it, &s, &matrix, &ctx, NOW).allowed
+        };
+        assert_eq!(read("holder"), holder_reads, "{lifecycle:?} holder");
+        assert_eq!(read("representative"), rep_reads, "{lifecycle:?} representative");
+        assert_eq!(
+            read("medecin_traitant"),
+            mt_reads,
+            "{lifecycle:?} médecin traitant"
+        );
+    }
+}
+
+#[test]
+fn grants_expire_and_narrow() {
+    let matrix = HabilitationMatrix::default_matrix();
+    let (a, ctx) = actor("ungranted_doctor");
+    let mut s = space();
+    s.grants.push(Grant {
+        grantee: Grantee::Professional { id: pro("X") },
+        categories: Some(vec![Category::Imaging]),
+        until: Some(NOW.plus_seconds(60)),
+        express: false,
+    });
+    let imaging = ItemFacts {
+        category: Category::Imaging,
+        ..item("report")
+    };
+    assert!(decide(&a, Action::Read, &imaging, &s, &matrix, &ctx, NOW).allowed);
+    assert!(
+        !decide(&a, Action::Read, &item("report"), &s, &matrix, &ctx, NOW).allowed,
+        "outside the categories"
+    );
+    let later = NOW.plus_seconds(60);
+    assert_eq!(
+        decide(&a, Action::Read, &imaging, &s, &matrix, &ctx, later).reason,
+        Reason::NoGrant,
+        "expired"
+    );
+    // AC-4: hiding everything hides from emergencies too; the médecin traitant still sees.
+    s.hide_all = true;
+    let (e, urgent) = actor("emergency_doctor");
+    assert!(!decide(&e, Action::Read, &item("report"), &s, &matrix, &urgent, NOW).allowed);
+    let (mt, c) = actor("medecin_traitant");
+    assert!(decide(&mt, Action::Read, &item("report"), &s, &matrix, &c, NOW).allowed);
+}
+
+#[test]
+fn the_shipped_matrix_parses_and_bad_files_are_refused() {
+    let m = HabilitationMatrix::default_matrix();
+    assert_eq!(m.professions().count(), 19, "19 professions (AC-1)");
+    assert!(m.allows("medecin", Category::Reimbursements));
+    assert!(!m.allows("opticien_lunetier", Category::Reports));
+    assert!(
+        HabilitationMatrix::parse("medecin,nonsense")
+            .unwrap_err()
+            .contains("unknown category")
+    );
+    assert!(
+        HabilitationMatrix::parse("a,reports\na,imaging")
+            .unwrap_err()
+            .contains("twice")
+    );
+}
+
+// ---- property test against a reference model ----
+
+/// The rules of SPEC AC, DM-4..6, MI-2, LC-5/6 restated as flat conditions, independently of
+/// the implementation's control flow.
+fn reference(
+    actor: &Actor,
+    action: Action,
+    item: &ItemFacts,
+    space: &SpaceFacts,
+    m: &HabilitationMatrix,
+    ctx: &Context,
+    now: Timestamp,
+) -> (bool, bool) {
+    let open = matches!(
+        space.lifecycle,
+        Lifecycle::Open { .. } | Lifecycle::Activated { .. }
+    );
+    let deceased = matches!(space.lifecycle, Lifecycle::Deceased { .. });
+    let writes = matches!(action, Action::Update | Action::Delete);
+    let active = |g: &Grant| {
+        g.until.is_none_or(|u| now < u) && g.categories.as_ref().is_none_or(|c| c.contains(&item.category))
+    };
+    match actor {
+        Actor::Operator { .. } => (false, false),
+        Actor::Holder { .. } => (
+            open && item.visible_to_holder && (!writes || item.author == Author::Holder),
+            false,
+        ),
+        Actor::Representative { .. } => (
+            (open || (deceased && action == Action::Read))
+                && item.visible_to_holder
+                && !item.hidden_from_representatives
+                && (!writes || item.author == Author::Holder),
+            false,
+        ),
+        Actor::Professional { id, profession, role } => {
+            let author = item.author == Author::Professional { id: id.clone() };
+            let blocked = space.blocked.contains(id);
+            let mt = space.medecin_traitant.as_ref() == Some(id);
+            let hidden = item.masked || space.hide_all;
+            let hab = m.allows(profession, item.category);
+            let g = space
+                .grants
+                .iter()
+                .find(|g| g.grantee == Grantee::Professional { id: id.clone() } && active(g));
+            if !open || blocked {
+                return (false, false);
+            }
+            if writes {
+                return (author, false);
+            }
+            if mt || (action == Action::Read && author) {
+                return (true, false);
+            }
+            if action == Action::Read && hidden {
+                return (false, false);
+            }
+            let declared = ctx.emergency.as_deref().map(str::trim);
+            if declared == Some("") {
+                return (false, false);
+            }
+            let emergency_read = declared.is_some() && action == Action::Read && hab;
+            if emergency_read && *role == PracticeRole::Regulation && space.regulation_consent {
+                return (true, true);
+            }
+            if emergency_read && g.is_none() {
+                return (true, true);
+            }
+            let Some(g) = g else { return (false, false) };
+            if *role == PracticeRole::Occupational && !g.express {
+                return (false, false);
+            }
+            (action == Action::Create || hab, false)
+        }
+        Actor::Establishment { id } => system_reference(
+            Grantee::Establishment { id: id.clone() },
+            Author::Establishment { id: id.clone() },
+            action,
+            item,
+            space,
+            open,
+            &active,
+        ),
+        Actor::App { id } => system_reference(
+            Grantee::App { id: id.clone() },
+            Author::App { id: id.clone() },
+            action,
+            item,
+            space,
+            open,
+            &active,
+        ),
+    }
+}
+
+fn system_reference(
+    grantee: Grantee,
+    me: Author,
+    action: Action,
+    item: &ItemFacts,
+    space: &SpaceFacts,
+    open: bool,
+    active: &dyn Fn(&Grant) -> bool,
+) -> (bool, bool) {
+    let author = item.author == me;
+    let writes = matches!(action, Action::Update | Action::Delete);
+    let granted = space.grants.iter().any(|g| g.grantee == grantee && active(g));
+    let hidden = action == Action::Read && !author && (item.masked || space.hide_all);
+    (open && granted && !hidden && (!writes || author), false)
+}
+
+fn arb_lifecycle() -> impl Strategy<Value = Lifecycle> {
+    let t = Timestamp::from_unix_seconds(10);
+    prop::sample::select(vec![
+        Lifecycle::Informed { informed_at: t },
+        Lifecycle::Opposed { at: t },
+        Lifecycle::Open { since: t },
+        Lifecycle::Activated { since: t },
+        Lifecycle::Closed { at: t },
+        Lifecycle::Deceased { at: t },
+        Lifecycle::Erased { at: t },
+    ])
+}
+
+const IDS: [&str; 3] = ["a", "b", "c"];
+
+fn arb_actor() -> impl Strategy<Value = Actor> {
+    let id = prop::sample::select(IDS.to_vec());
+    let profession = prop::sample::select(vec![
+        "medecin",
+        "pharmacien",
+        "infirmier",
+        "opticien_lunetier",
+        "unknown",
+    ]);
+    let role = prop::sample::select(vec![
+        PracticeRole::Care,
+        PracticeRole::Regulation,
+        PracticeRole::Occupational,
+    ]);
+    prop_oneof![
+        Just(Actor::Holder {
+            id: HolderId::from_uuid(uuid::Uuid::nil())
+        }),
+        Just(Actor::Representative {
+            id: HolderId::from_uuid(uuid::Uuid::max())
+        }),
+        (id.clone(), profession, role).prop_map(|(i, p, r)| Actor::Professional {
+            id: pro(i),
+            profession: p.into(),
+            role: r
+        }),
+        id.clone().prop_map(|i| Actor::Establishment {
+            id: OrganisationId(i.into())
+        }),
+        id.prop_map(|i| Actor::App { id: AppId(i.into()) }),
+        Just(Actor::Operator { id: "op".into() }),
+    ]
+}
+
+fn arb_author() -> impl Strategy<Value = Author> {
+    let id = prop::sample::select(IDS.to_vec());
+    prop_oneof![
+        Just(Author::Holder),
+        id.clone().prop_map(|i| Author::Professional { id: pro(i) }),
+        id.clone().prop_map(|i| Author::Establishment {
+            id: OrganisationId(i.into())
+        }),
+        id.prop_map(|i| Author::App { id: AppId(i.into()) }),
+    ]
+}
+
+fn arb_category() -> impl Strategy<Value = Category> {
+    prop::sample::select(Category::ALL.to_vec())
+}
+
+fn arb_grant() -> impl Strategy<Value = Grant> {
+    let id = prop::sample::select(IDS.to_vec());
+    let grantee = prop_oneof![
+        id.clone().prop_map(|i| Grantee::Professional { id: pro(i) }),
+        id.clone().prop_map(|i| Grantee::Establishment {
+            id: OrganisationId(i.into())
+        }),
+        id.prop_map(|i| Grantee::App { id: AppId(i.into()) }),
+    ];
+    (
+        grantee,
+        prop::option::of(prop::collection::vec(arb_category(), 0..4)),
+        prop::option::of((-100i64..100).prop_map(|d| NOW.plus_seconds(d))),
+        any::<bool>(),
+    )
+        .prop_map(|(grantee, categories, until, express)| Grant {
+            grantee,
+            categories,
+            until,
+            express,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+    #[test]
+    fn decisions_match_the_reference_model(
+        actor in arb_actor(),
+        action in prop::sample::select(vec![Action::Read, Action::Create, Action::Update, Action::Delete]),
+        item in (arb_category(), arb_author(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(category, author, masked, hidden, visible)| ItemFacts {
+            category, author, masked, hidden_from_representatives: hidden, visible_to_holder: visible,
+        }),
+        space in (arb_lifecycle(), prop::option::of(prop::sample::select(IDS.to_vec())), prop::collection::vec(prop::sample::select(IDS.to_vec()), 0..2),
+                  prop::collection::vec(arb_grant(), 0..4), any::<bool>(), any::<bool>())
+            .prop_map(|(lifecycle, mt, blocked, grants, regulation_consent, hide_all)| SpaceFacts {
+                lifecycle, medecin_traitant: mt.map(pro), blocked: blocked.into_iter().map(pro).collect(), grants, regulation_consent, hide_all,
+            }),
+        emergency in prop::option::of(prop::sample::select(vec!["", " ", "arrêt cardiaque"])),
+    ) {
+        let m = HabilitationMatrix::default_matrix();
+        let ctx = Context { emergency: emergency.map(str::to_string) };
+        let d = decide(&actor, action, &item, &space, &m, &ctx, NOW);
+        let (allowed, emergency_flag) = reference(&actor, action, &item, &space, &m, &ctx, NOW);
+        prop_assert_eq!(d.allowed, allowed, "{:?} {:?} {:?} {:?} {:?} -> {:?}", actor, action, item, space, ctx, d);
+        prop_assert_eq!(d.allowed && d.emergency, emergency_flag);
+        // A denial never claims an allowing reason and vice versa.
+        let allowing = matches!(d.reason, Reason::Holder | Reason::Representative | Reason::MedecinTraitant | Reason::Author | Reason::Grant | Reason::Emergency | Reason::Regulation);
+        prop_assert_eq!(allowing, d.allowed);
+    }
+}
