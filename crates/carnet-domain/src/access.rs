@@ -175,6 +175,45 @@ impl Grant {
     }
 }
 
+/// The holder's authorisation directory (AC-3, AC-4, AC-5): stored sealed, one per space.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessPolicy {
+    pub medecin_traitant: Option<ProfessionalId>,
+    #[serde(default)]
+    pub blocked: Vec<ProfessionalId>,
+    #[serde(default)]
+    pub grants: Vec<Grant>,
+    #[serde(default)]
+    pub regulation_consent: bool,
+    #[serde(default)]
+    pub hide_all: bool,
+}
+
+impl AccessPolicy {
+    /// The facts the policy decides on, for a space in state `lifecycle`.
+    pub fn facts(&self, lifecycle: Lifecycle) -> SpaceFacts {
+        SpaceFacts {
+            lifecycle,
+            medecin_traitant: self.medecin_traitant.clone(),
+            blocked: self.blocked.clone(),
+            grants: self.grants.clone(),
+            regulation_consent: self.regulation_consent,
+            hide_all: self.hide_all,
+        }
+    }
+}
+
+/// Whether an access by `actor` must be traced and told to the holder (AC-6): every access by
+/// someone other than the holder is traced; accesses by professionals, establishments and apps
+/// are notified at once.
+pub fn traced_and_notified(actor: &Actor) -> (bool, bool) {
+    match actor {
+        Actor::Holder { .. } => (false, false),
+        Actor::Representative { .. } | Actor::Operator { .. } => (true, false),
+        Actor::Professional { .. } | Actor::Establishment { .. } | Actor::App { .. } => (true, true),
+    }
+}
+
 /// What the policy needs to know of the holder's space.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpaceFacts {

@@ -17,6 +17,10 @@ pub enum ItemKind {
     OutboxPayload,
     /// The holder's TOTP secret.
     TotpSecret,
+    /// The holder's authorisation directory.
+    AccessPolicy,
+    /// An access trace entry.
+    Trace,
 }
 
 impl ItemKind {
@@ -28,6 +32,8 @@ impl ItemKind {
             ItemKind::AttachmentContent => "attachment_content",
             ItemKind::OutboxPayload => "outbox_payload",
             ItemKind::TotpSecret => "totp_secret",
+            ItemKind::AccessPolicy => "access_policy",
+            ItemKind::Trace => "trace",
         }
     }
 }

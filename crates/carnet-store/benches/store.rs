@@ -100,6 +100,71 @@ async fn run(label: &str, store: Store) {
         n,
         t,
     );
+
+    // The gate: policy read + decision + sealed trace append + (collapsed) notice, per access.
+    use carnet_domain::access::*;
+    let gate = carnet_store::gate::Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    store
+        .update_access_policy(holder, |p| {
+            p.grants.push(Grant {
+                grantee: Grantee::Professional {
+                    id: ProfessionalId("bench".into()),
+                },
+                categories: None,
+                until: None,
+                express: false,
+            })
+        })
+        .await
+        .expect("policy");
+    let facts = ItemFacts {
+        category: Category::Prescriptions,
+        author: Author::Holder,
+        masked: false,
+        hidden_from_representatives: false,
+        visible_to_holder: true,
+    };
+    let actor = Actor::Professional {
+        id: ProfessionalId("bench".into()),
+        profession: "pharmacien".into(),
+        role: PracticeRole::Care,
+    };
+    let n = 2000;
+    let mut lat = Vec::with_capacity(n);
+    let t = Instant::now();
+    for _ in 0..n {
+        let s = Instant::now();
+        let d = gate
+            .check(
+                holder,
+                &actor,
+                Action::Read,
+                "document/bench",
+                &facts,
+                &Context::default(),
+            )
+            .await
+            .expect("gate");
+        assert!(d.allowed);
+        lat.push(s.elapsed().as_micros());
+    }
+    report(&format!("[{label}] gate check + trace append, 1 task"), n, t);
+    lat.sort_unstable();
+    println!(
+        "{:<58} p50 {} µs, p99 {} µs",
+        format!("[{label}] gate check latency"),
+        lat[n / 2],
+        lat[n * 99 / 100]
+    );
+    let t = Instant::now();
+    let traces = store.traces_of(holder, None, 100).await.expect("traces");
+    println!(
+        "{:<58} {} traces of {} listed in {} µs",
+        format!("[{label}] newest 100 traces"),
+        traces.len(),
+        n,
+        t.elapsed().as_micros()
+    );
 }
 
 fn main() {

@@ -322,6 +322,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "totp",
             sql: include_str!("../migrations/main/0005_totp.sql"),
         },
+        Migration {
+            version: 6,
+            name: "gate",
+            sql: include_str!("../migrations/main/0006_gate.sql"),
+        },
     ],
 };
 

@@ -198,6 +198,8 @@ impl Store {
             "DELETE FROM attachments WHERE holder_id = $1",
             "DELETE FROM outbox WHERE holder_id = $1",
             "DELETE FROM representatives WHERE holder_id = $1 OR representative_id = $1",
+            "DELETE FROM access_policies WHERE holder_id = $1",
+            "DELETE FROM traces WHERE holder_id = $1",
             "UPDATE holders SET admin_sealed = $2, majority_at = NULL, activation_code_hmac = NULL, \
              activation_code_expires_at = NULL, due_at = NULL WHERE id = $1",
         ] {

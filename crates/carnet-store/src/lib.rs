@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod datadir;
 pub mod db;
 pub mod error;
+pub mod gate;
 pub mod holders;
 pub mod oidc;
 pub mod outbox;

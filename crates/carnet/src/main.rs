@@ -74,6 +74,9 @@ enum Command {
     Init,
     /// Apply pending database migrations, then exit (the server also does it at start).
     Migrate,
+    /// Check the access traces: every holder's hash chain, entry by entry (AC-7). Exits with an
+    /// error if any entry was edited, removed or reordered.
+    VerifyTraces,
     /// Import data from the insurer.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -162,6 +165,27 @@ async fn run(cli: Cli) -> Result<()> {
             let store = open(&cfg.store).await?;
             store.db().close().await;
             println!("database schema is up to date");
+            Ok(())
+        }
+        Command::VerifyTraces => {
+            let store = open(&cfg.store).await?;
+            let r = store.verify_traces().await?;
+            store.db().close().await;
+            for p in &r.problems {
+                println!("PROBLEM {p}");
+            }
+            println!(
+                "{} holder chain(s), {} trace(s) checked, {} problem(s)",
+                r.holders,
+                r.entries,
+                r.problems.len()
+            );
+            if !r.problems.is_empty() {
+                anyhow::bail!(
+                    "the access traces were tampered with: {} problem(s)",
+                    r.problems.len()
+                );
+            }
             Ok(())
         }
         Command::Import(ImportCommand::Roster { file, rejects }) => {

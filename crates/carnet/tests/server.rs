@@ -503,3 +503,56 @@ fn roster_import_from_the_command_line_is_idempotent_and_reports_rejects() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no column \"ins\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_traces_detects_an_edit_behind_the_servers_back() {
+    use carnet_domain::access::*;
+    let (_t, data) = fresh_dir();
+    let d = data.to_str().unwrap();
+    assert!(run(&["init", "--data-dir", d], &[]).status.success());
+    {
+        let settings = carnet_store::datadir::StoreSettings::new(&data);
+        let store =
+            carnet_store::datadir::open_store(&settings, std::sync::Arc::new(carnet_domain::SystemClock))
+                .await
+                .unwrap();
+        let gate = carnet_store::gate::Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+        let h = store.create_holder("activated", b"{}").await.unwrap();
+        let facts = ItemFacts {
+            category: Category::Reports,
+            author: Author::Holder,
+            masked: false,
+            hidden_from_representatives: false,
+            visible_to_holder: true,
+        };
+        for i in 0..3 {
+            let actor = Actor::Professional {
+                id: ProfessionalId(format!("p{i}")),
+                profession: "medecin".into(),
+                role: PracticeRole::Care,
+            };
+            gate.check(h, &actor, Action::Read, "document/1", &facts, &Context::default())
+                .await
+                .unwrap();
+        }
+        store.db().close().await;
+    }
+    let out = run(&["verify-traces", "--data-dir", d], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 holder chain(s), 3 trace(s) checked, 0 problem(s)")
+    );
+    // Someone with write access to the database rewrites a denial as an allowed access.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("carnet.db").display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE traces SET allowed = 1 WHERE seq = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let out = run(&["verify-traces", "--data-dir", d], &[]);
+    assert!(!out.status.success(), "tampering must make the command fail");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("trace 2 was altered"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tampered"));
+}

@@ -1,0 +1,349 @@
+//! The gate's storage side (SPEC AC-3..8): the authorisation directory of each space (sealed,
+//! compare-and-set), the access traces (a hash chain per holder over sealed entries), and
+//! [`Gate::check`], which decides with the domain policy, traces and notifies in one place.
+//!
+//! Trace hash: `sha256(prev | holder | seq | at | allowed | emergency | sha256(sealed entry))`.
+//! Hashing the *sealed* entry keeps the chain verifiable after crypto-shredding; editing,
+//! removing or reordering any row breaks it (`carnet verify-traces`).
+
+use std::sync::Arc;
+
+use carnet_domain::access::{
+    AccessPolicy, Action, Actor, Category, Context, Decision, HabilitationMatrix, ItemFacts, Reason, decide,
+    traced_and_notified,
+};
+use carnet_domain::{HolderId, ItemKind, Timestamp};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::crypto::{item_aad, sha256_hex};
+use crate::db::is_unique_violation;
+use crate::error::StoreError;
+use crate::outbox::{Channel, OutboxMessage};
+use crate::{Store, on_db, on_tx};
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What a trace says (sealed in the row).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceEntry {
+    pub actor: Actor,
+    pub action: Action,
+    /// Which item, e.g. `document/0190…` (never its content).
+    pub item: String,
+    pub category: Option<Category>,
+    pub allowed: bool,
+    pub reason: Reason,
+    pub emergency: bool,
+    /// The emergency's stated reason (AC-5).
+    pub purpose: Option<String>,
+}
+
+/// A trace as read back, with its place in the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trace {
+    pub seq: i64,
+    pub at: Timestamp,
+    pub entry: TraceEntry,
+}
+
+/// seq, at, allowed, emergency, sealed entry, previous hash, hash.
+type TraceRow = (i64, i64, i64, i64, Vec<u8>, String, String);
+
+/// What `verify_traces` found.
+#[derive(Clone, Debug, Default)]
+pub struct TraceReport {
+    pub holders: u64,
+    pub entries: u64,
+    pub problems: Vec<String>,
+}
+
+fn chain_hash(
+    prev: &str,
+    holder: HolderId,
+    seq: i64,
+    at: i64,
+    allowed: bool,
+    emergency: bool,
+    sealed: &[u8],
+) -> String {
+    sha256_hex(
+        format!(
+            "{prev}|{holder}|{seq}|{at}|{}|{}|{}",
+            u8::from(allowed),
+            u8::from(emergency),
+            sha256_hex(sealed)
+        )
+        .as_bytes(),
+    )
+}
+
+fn policy_aad(holder: HolderId) -> Vec<u8> {
+    item_aad(holder, ItemKind::AccessPolicy, holder.as_bytes())
+}
+
+fn trace_aad(holder: HolderId, seq: i64) -> Vec<u8> {
+    let mut id = [0u8; 16];
+    id[8..].copy_from_slice(&seq.to_be_bytes());
+    item_aad(holder, ItemKind::Trace, &id)
+}
+
+impl Store {
+    /// The holder's authorisation directory and its version (empty, version 0, if never set).
+    pub async fn access_policy(&self, holder: HolderId) -> Result<(AccessPolicy, i64), StoreError> {
+        let row = on_db!(&self.db, p => sqlx::query("SELECT policy_sealed, version FROM access_policies WHERE holder_id = $1")
+            .bind(holder.as_uuid()).fetch_optional(p).await
+            .map(|r| r.map(|r| (r.get::<Vec<u8>, _>(0), r.get::<i64, _>(1)))))
+            .map_err(StoreError::db("read access policy"))?;
+        let Some((sealed, version)) = row else {
+            return Ok((AccessPolicy::default(), 0));
+        };
+        let key = self.vault.get(holder).await?;
+        let policy = serde_json::from_slice(&key.open(&policy_aad(holder), &sealed)?)
+            .map_err(|e| StoreError::Integrity(format!("access policy: {e}")))?;
+        Ok((policy, version))
+    }
+
+    /// Changes the directory (AC-3): applied with compare-and-set, effective on the very next
+    /// request (S-4: nothing caches it).
+    pub async fn update_access_policy(
+        &self,
+        holder: HolderId,
+        change: impl Fn(&mut AccessPolicy),
+    ) -> Result<AccessPolicy, StoreError> {
+        let key = self.vault.get(holder).await?;
+        for _ in 0..5 {
+            let (mut policy, version) = self.access_policy(holder).await?;
+            change(&mut policy);
+            let bytes = serde_json::to_vec(&policy).map_err(|e| StoreError::Integrity(e.to_string()))?;
+            let sealed = key.seal(&policy_aad(holder), &bytes)?;
+            let now = self.now().as_micros();
+            let mut tx = self.db.begin().await?;
+            let r = if version == 0 {
+                on_tx!(&mut tx, t => sqlx::query("INSERT INTO access_policies (holder_id, policy_sealed, version, updated_at) VALUES ($1, $2, 1, $3)")
+                    .bind(holder.as_uuid()).bind(&sealed).bind(now).execute(&mut **t).await.map(|r| r.rows_affected()))
+            } else {
+                on_tx!(&mut tx, t => sqlx::query("UPDATE access_policies SET policy_sealed = $1, version = version + 1, updated_at = $2 WHERE holder_id = $3 AND version = $4")
+                    .bind(&sealed).bind(now).bind(holder.as_uuid()).bind(version).execute(&mut **t).await.map(|r| r.rows_affected()))
+            };
+            match r {
+                Ok(1) => {
+                    tx.commit().await?;
+                    return Ok(policy);
+                }
+                Ok(_) => continue,
+                Err(e) if is_unique_violation(&e) => continue,
+                Err(e) => return Err(StoreError::db("write access policy")(e)),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// Appends a trace to the holder's chain; returns its sequence number.
+    pub async fn append_trace(&self, holder: HolderId, entry: &TraceEntry) -> Result<i64, StoreError> {
+        let key = self.vault.get(holder).await?;
+        let bytes = serde_json::to_vec(entry).map_err(|e| StoreError::Integrity(e.to_string()))?;
+        for _ in 0..10 {
+            let at = self.now().as_micros();
+            let mut tx = self.db.begin().await?;
+            let last = on_tx!(&mut tx, t => sqlx::query("SELECT seq, hash FROM traces WHERE holder_id = $1 ORDER BY seq DESC LIMIT 1")
+                .bind(holder.as_uuid()).fetch_optional(&mut **t).await
+                .map(|r| r.map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)))))
+                .map_err(StoreError::db("read trace head"))?;
+            let (seq, prev) = last.map_or((1, GENESIS.to_string()), |(s, h)| (s + 1, h));
+            let sealed = key.seal(&trace_aad(holder, seq), &bytes)?;
+            let hash = chain_hash(&prev, holder, seq, at, entry.allowed, entry.emergency, &sealed);
+            let r = on_tx!(&mut tx, t => sqlx::query(
+                "INSERT INTO traces (holder_id, seq, at, allowed, emergency, entry_sealed, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind(holder.as_uuid()).bind(seq).bind(at).bind(i64::from(entry.allowed)).bind(i64::from(entry.emergency))
+                .bind(&sealed).bind(&prev).bind(&hash)
+                .execute(&mut **t).await.map(|r| r.rows_affected()));
+            match r {
+                Ok(_) => {
+                    tx.commit().await?;
+                    return Ok(seq);
+                }
+                Err(e) if is_unique_violation(&e) => continue, // a concurrent append took this seq
+                Err(e) => return Err(StoreError::db("append trace")(e)),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// The holder's traces, newest first, before `before_seq` (paging), at most `limit`.
+    pub async fn traces_of(
+        &self,
+        holder: HolderId,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Trace>, StoreError> {
+        let rows: Vec<(i64, i64, Vec<u8>)> = on_db!(&self.db, p => sqlx::query(
+            "SELECT seq, at, entry_sealed FROM traces WHERE holder_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3")
+            .bind(holder.as_uuid()).bind(before_seq.unwrap_or(i64::MAX)).bind(limit).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
+            .map_err(StoreError::db("list traces"))?;
+        let key = self.vault.get(holder).await?;
+        rows.into_iter()
+            .map(|(seq, at, sealed)| {
+                let entry = serde_json::from_slice(&key.open(&trace_aad(holder, seq), &sealed)?)
+                    .map_err(|e| StoreError::Integrity(format!("trace: {e}")))?;
+                Ok(Trace {
+                    seq,
+                    at: Timestamp::from_micros(at),
+                    entry,
+                })
+            })
+            .collect()
+    }
+
+    /// Checks every holder's chain: contiguous sequence from 1, each `prev_hash` equal to the
+    /// previous `hash`, each `hash` recomputed from the row. Any edit, removal or reordering is
+    /// reported.
+    pub async fn verify_traces(&self) -> Result<TraceReport, StoreError> {
+        let holders: Vec<uuid::Uuid> =
+            on_db!(&self.db, p => sqlx::query("SELECT DISTINCT holder_id FROM traces ORDER BY holder_id")
+            .fetch_all(p).await.map(|rs| rs.into_iter().map(|r| r.get::<uuid::Uuid, _>(0)).collect()))
+            .map_err(StoreError::db("list traced holders"))?;
+        let mut report = TraceReport::default();
+        for h in holders {
+            report.holders += 1;
+            let holder = HolderId::from_uuid(h);
+            let rows: Vec<TraceRow> = on_db!(&self.db, p => sqlx::query(
+                "SELECT seq, at, allowed, emergency, entry_sealed, prev_hash, hash FROM traces WHERE holder_id = $1 ORDER BY seq")
+                .bind(h).fetch_all(p).await
+                .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6))).collect()))
+                .map_err(StoreError::db("read traces"))?;
+            let mut prev = GENESIS.to_string();
+            for (i, (seq, at, allowed, emergency, sealed, prev_hash, hash)) in rows.into_iter().enumerate() {
+                report.entries += 1;
+                let expected_seq = i as i64 + 1;
+                if seq != expected_seq {
+                    report.problems.push(format!(
+                        "holder {holder}: trace {expected_seq} is missing (found {seq})"
+                    ));
+                }
+                if prev_hash != prev {
+                    report.problems.push(format!(
+                        "holder {holder}: trace {seq} does not follow the previous one"
+                    ));
+                }
+                if chain_hash(&prev_hash, holder, seq, at, allowed != 0, emergency != 0, &sealed) != hash {
+                    report
+                        .problems
+                        .push(format!("holder {holder}: trace {seq} was altered"));
+                }
+                prev = hash;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The one place that decides on access to holder data, traces it and notifies the holder.
+#[derive(Clone, Debug)]
+pub struct Gate {
+    store: Store,
+    matrix: Arc<HabilitationMatrix>,
+}
+
+impl Gate {
+    pub fn new(store: Store, matrix: HabilitationMatrix) -> Self {
+        Self {
+            store,
+            matrix: Arc::new(matrix),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Decides whether `actor` may do `action` on `item` (described by `facts`) of `holder`'s
+    /// space; traces every access by someone other than the holder and every denial (AC-6,
+    /// AC-8); notifies the holder at once of accesses by professionals, establishments and apps,
+    /// and of every emergency access (AC-5, AC-6), collapsing notices not yet sent.
+    pub async fn check(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        action: Action,
+        item: &str,
+        facts: &ItemFacts,
+        ctx: &Context,
+    ) -> Result<Decision, StoreError> {
+        let now = self.store.now();
+        let lifecycle = match self.store.lifecycle(holder).await {
+            Ok(l) => l,
+            // An unknown space is decided like an existing one that refuses (AC-8).
+            Err(StoreError::NotFound) => {
+                return Ok(Decision {
+                    allowed: false,
+                    reason: Reason::NoSpace,
+                    emergency: false,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let (policy, _) = match self.store.access_policy(holder).await {
+            Ok(p) => p,
+            Err(StoreError::Shredded(_)) => {
+                return Ok(Decision {
+                    allowed: false,
+                    reason: Reason::NoSpace,
+                    emergency: false,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let d = decide(
+            actor,
+            action,
+            facts,
+            &policy.facts(lifecycle),
+            &self.matrix,
+            ctx,
+            now,
+        );
+        let (traced, notified) = traced_and_notified(actor);
+        if (traced || !d.allowed) && !matches!(d.reason, Reason::NoSpace) {
+            let entry = TraceEntry {
+                actor: actor.clone(),
+                action,
+                item: item.to_string(),
+                category: Some(facts.category),
+                allowed: d.allowed,
+                reason: d.reason,
+                emergency: d.emergency,
+                purpose: ctx.emergency.clone(),
+            };
+            self.store.append_trace(holder, &entry).await?;
+        }
+        if d.allowed && (notified || d.emergency) {
+            self.store.notify_access(holder, d.emergency).await?;
+        }
+        Ok(d)
+    }
+}
+
+impl Store {
+    /// Queues "someone accessed your space" (no content: AC-6, MS-4). Ordinary notices collapse
+    /// while one is still waiting to be sent; emergency notices never do.
+    async fn notify_access(&self, holder: HolderId, emergency: bool) -> Result<(), StoreError> {
+        let kind = if emergency { "emergency_access" } else { "access" };
+        let key = self.vault.get(holder).await?;
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        if !emergency {
+            let pending: i64 = on_tx!(&mut tx, t => sqlx::query(
+                "SELECT COUNT(*) FROM outbox WHERE holder_id = $1 AND kind = 'access' AND sent_at IS NULL")
+                .bind(holder.as_uuid()).fetch_one(&mut **t).await.map(|r| r.get::<i64, _>(0)))
+            .map_err(StoreError::db("look for pending notices"))?;
+            if pending > 0 {
+                return Ok(());
+            }
+        }
+        let msg = OutboxMessage::new(holder, kind, Channel::Email, b"{}".to_vec());
+        self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
+        tx.commit().await
+    }
+}
