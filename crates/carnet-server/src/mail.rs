@@ -232,6 +232,20 @@ pub fn render(msg: &OutboxMessage) -> (String, String) {
                 s("reference")
             ),
         ),
+        "access" => (
+            "Nouvel accès à votre espace Carnet".into(),
+            "Un professionnel ou un établissement vient d'accéder à votre espace. Connectez-vous pour voir \
+             qui, quand et à quoi, dans l'historique des accès ; vous pouvez modifier les autorisations à tout moment.\n\n\
+             Someone accessed your space. Log in to see who, when and what."
+                .into(),
+        ),
+        "emergency_access" => (
+            "Accès en urgence à votre espace Carnet".into(),
+            "Un professionnel a consulté votre espace en urgence (accès « bris de glace »). Le motif déclaré \
+             figure dans l'historique des accès.\n\n\
+             A professional accessed your space in an emergency; the stated reason is in your access history."
+                .into(),
+        ),
         other => (
             format!("Carnet : {other}"),
             "Connectez-vous à votre espace pour en savoir plus.".into(),

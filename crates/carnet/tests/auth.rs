@@ -912,3 +912,221 @@ fn base32_decode(s: &str) -> Vec<u8> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_holder_manages_the_directory_and_reads_the_traces() {
+    use carnet_domain::access::*;
+    let (_t, data) = fresh_dir();
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = read_base(&mut child);
+    let _guard = KillOnDrop(child);
+    let c = client();
+    let session = demo_login(&c, &base, "camille.martin@demo.carnet.invalid").await;
+    let me: Value = c
+        .get(format!("{base}/api/v1/me"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let holder: carnet_domain::HolderId = me["acting_for"].as_str().unwrap().parse().unwrap();
+    let post = |path: &str, body: Value| {
+        c.post(format!("{base}/api/v1/me{path}"))
+            .header("cookie", &session)
+            .json(&body)
+            .send()
+    };
+    // AC-3: grant a pharmacist prescriptions only, until a date; declare the médecin traitant.
+    let r = post("/access/grants", json!({"kind": "professional", "id": "10000000001", "categories": ["prescriptions", "dispensations"], "until": "2099-01-01T00:00:00Z"})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .put(format!("{base}/api/v1/me/access/settings"))
+        .header("cookie", &session)
+        .json(&json!({"medecin_traitant": "10000000009", "regulation_consent": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        post("/access/blocked", json!({"professional": "10000000666"}))
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(
+        post("/access/grants", json!({"kind": "professional", "id": "123"}))
+            .await
+            .unwrap()
+            .status(),
+        400,
+        "RPPS checked"
+    );
+    assert_eq!(
+        post(
+            "/access/grants",
+            json!({"kind": "professional", "id": "10000000002", "until": "2001-01-01T00:00:00Z"})
+        )
+        .await
+        .unwrap()
+        .status(),
+        400,
+        "past date refused"
+    );
+    let shown: Value = c
+        .get(format!("{base}/api/v1/me/access"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["medecin_traitant"], "10000000009");
+    assert_eq!(shown["blocked"][0], "10000000666");
+    assert_eq!(
+        shown["grants"][0]["categories"],
+        json!(["prescriptions", "dispensations"])
+    );
+
+    // A second process (as another server would) checks accesses through the gate on the same
+    // databases: the directory changes made over HTTP apply at once.
+    let settings = carnet_store::datadir::StoreSettings::new(&data);
+    let store = carnet_store::datadir::open_store(&settings, std::sync::Arc::new(carnet_domain::SystemClock))
+        .await
+        .unwrap();
+    let gate = carnet_store::gate::Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let facts = ItemFacts {
+        category: Category::Prescriptions,
+        author: Author::Holder,
+        masked: false,
+        hidden_from_representatives: false,
+        visible_to_holder: true,
+    };
+    let pharmacist = Actor::Professional {
+        id: ProfessionalId("10000000001".into()),
+        profession: "pharmacien".into(),
+        role: PracticeRole::Care,
+    };
+    let blocked = Actor::Professional {
+        id: ProfessionalId("10000000666".into()),
+        profession: "medecin".into(),
+        role: PracticeRole::Care,
+    };
+    assert!(
+        gate.check(
+            holder,
+            &pharmacist,
+            Action::Read,
+            "document/ordonnance",
+            &facts,
+            &Context::default()
+        )
+        .await
+        .unwrap()
+        .allowed
+    );
+    assert!(
+        !gate
+            .check(
+                holder,
+                &blocked,
+                Action::Read,
+                "document/ordonnance",
+                &facts,
+                &Context::default()
+            )
+            .await
+            .unwrap()
+            .allowed
+    );
+    // S-4: revoking over HTTP cuts the pharmacist off on the very next check.
+    let r = c
+        .delete(format!("{base}/api/v1/me/access/grants/professional/10000000001"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        !gate
+            .check(
+                holder,
+                &pharmacist,
+                Action::Read,
+                "document/ordonnance",
+                &facts,
+                &Context::default()
+            )
+            .await
+            .unwrap()
+            .allowed
+    );
+
+    // AC-6: the holder reads the history, newest first, and can filter it.
+    let t: Value = c
+        .get(format!("{base}/api/v1/me/traces"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = t["traces"].as_array().unwrap();
+    assert_eq!(list.len(), 3, "{t}");
+    assert_eq!(list[0]["allowed"], false);
+    assert_eq!(list[2]["allowed"], true);
+    assert_eq!(list[2]["actor"]["id"], "10000000001");
+    assert_eq!(list[1]["reason"], "blocked");
+    let denied: Value = c
+        .get(format!("{base}/api/v1/me/traces?allowed=false"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(denied["traces"].as_array().unwrap().len(), 2);
+    // The allowed access was told to the holder at once, without health content.
+    let msgs: Value = c
+        .get(format!("{base}/demo/outbox.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut found = msgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["subject"].as_str().unwrap().contains("accès"));
+    while !found && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let msgs: Value = c
+            .get(format!("{base}/demo/outbox.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        found = msgs.as_array().unwrap().iter().any(|m| {
+            m["subject"].as_str().unwrap().contains("accès")
+                && m["to"] == "camille.martin@demo.carnet.invalid"
+        });
+    }
+    assert!(found, "an access notice reached the holder");
+    store.db().close().await;
+}

@@ -2,6 +2,7 @@
 
 mod auth;
 mod demo;
+mod directory;
 mod home;
 mod me;
 mod oidc;
@@ -18,7 +19,7 @@ pub fn routes() -> Router<AppState> {
         .merge(home::routes())
         .nest("/api/v1/operator", operator::routes())
         .nest("/api/v1", auth::routes())
-        .nest("/api/v1/me", me::routes())
+        .nest("/api/v1/me", me::routes().merge(directory::routes()))
         .merge(demo::routes())
         .merge(oidc::routes())
 }
