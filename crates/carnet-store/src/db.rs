@@ -327,6 +327,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "gate",
             sql: include_str!("../migrations/main/0006_gate.sql"),
         },
+        Migration {
+            version: 7,
+            name: "professionals",
+            sql: include_str!("../migrations/main/0007_professionals.sql"),
+        },
     ],
 };
 

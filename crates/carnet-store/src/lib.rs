@@ -16,6 +16,7 @@ pub mod blob;
 pub mod crypto;
 pub mod datadir;
 pub mod db;
+pub mod directory;
 pub mod error;
 pub mod gate;
 pub mod holders;

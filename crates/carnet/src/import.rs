@@ -217,3 +217,121 @@ pub async fn roster(store: &Store, path: &Path, rejects_file: Option<&Path>) -> 
     );
     Ok(summary)
 }
+
+/// A line of the professionals directory file.
+#[derive(Debug, serde::Deserialize)]
+struct ProLine {
+    rpps: String,
+    family_name: String,
+    given_name: String,
+    profession: String,
+    #[serde(default)]
+    specialty: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    finess: String,
+    #[serde(default)]
+    organisation_name: String,
+}
+
+fn validate_pro(
+    l: ProLine,
+    matrix: &carnet_domain::access::HabilitationMatrix,
+) -> Result<carnet_store::directory::Professional, String> {
+    use carnet_domain::access::PracticeRole;
+    let rpps = l.rpps.trim();
+    if rpps.len() != 11 || !rpps.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("rpps: '{rpps}' is not 11 digits"));
+    }
+    let profession = l.profession.trim().to_lowercase();
+    if !matrix.professions().any(|p| p == profession) {
+        return Err(format!(
+            "profession: '{profession}' is not in the habilitation matrix"
+        ));
+    }
+    let role = match l.role.trim() {
+        "" | "care" => PracticeRole::Care,
+        "regulation" => PracticeRole::Regulation,
+        "occupational" => PracticeRole::Occupational,
+        other => return Err(format!("role: '{other}' is not care, regulation or occupational")),
+    };
+    let finess = l.finess.trim();
+    if !finess.is_empty() && (finess.len() != 9 || !finess.bytes().all(|b| b.is_ascii_alphanumeric())) {
+        return Err(format!("finess: '{finess}' is not 9 characters"));
+    }
+    let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+    if l.family_name.trim().is_empty() {
+        return Err("family_name: missing".into());
+    }
+    Ok(carnet_store::directory::Professional {
+        rpps: rpps.to_string(),
+        family_name: l.family_name.trim().to_string(),
+        given_name: l.given_name.trim().to_string(),
+        profession,
+        specialty: opt(&l.specialty),
+        role,
+        finess: opt(finess),
+        organisation_name: opt(&l.organisation_name),
+    })
+}
+
+/// `carnet import professionals FILE`: the directory of professionals (issue 4), CSV with a
+/// header line. Idempotent (upsert on the RPPS number).
+pub async fn professionals(
+    store: &Store,
+    path: &Path,
+    matrix: &carnet_domain::access::HabilitationMatrix,
+) -> Result<(u64, Vec<(u64, String)>)> {
+    let head = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let first_line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let delimiter = if first_line.contains(&b';') { b';' } else { b',' };
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(head.as_slice());
+    let headers = rdr.headers().context("reading the CSV header line")?.clone();
+    for required in ["rpps", "family_name", "given_name", "profession"] {
+        if !headers.iter().any(|h| h == required) {
+            anyhow::bail!("{}: the header line has no column \"{required}\"", path.display());
+        }
+    }
+    let mut ok = Vec::new();
+    let mut rejected = Vec::new();
+    let mut record = csv::StringRecord::new();
+    let mut imported = 0;
+    loop {
+        let line = rdr.position().line() + 1;
+        match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(line, |p| p.line());
+                match record
+                    .deserialize::<ProLine>(Some(&headers))
+                    .map_err(|e| format!("cannot read the line: {e}"))
+                    .and_then(|l| validate_pro(l, matrix))
+                {
+                    Ok(p) => ok.push(p),
+                    Err(reason) => rejected.push((line, reason)),
+                }
+            }
+            Err(e) => rejected.push((line, format!("cannot read the line: {e}"))),
+        }
+        if ok.len() >= BATCH {
+            store.upsert_professionals(&ok).await?;
+            imported += ok.len() as u64;
+            ok.clear();
+        }
+    }
+    store.upsert_professionals(&ok).await?;
+    imported += ok.len() as u64;
+    for (line, reason) in rejected.iter().take(100) {
+        eprintln!("line {line}: {reason}");
+    }
+    println!(
+        "professionals import: {imported} professionals imported or updated, {} rejected",
+        rejected.len()
+    );
+    Ok((imported, rejected))
+}

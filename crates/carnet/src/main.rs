@@ -97,6 +97,10 @@ enum ImportCommand {
         #[arg(long)]
         rejects: Option<PathBuf>,
     },
+    /// Import the directory of professionals: CSV with a header line (columns rpps, family_name,
+    /// given_name, profession, specialty, role = care | regulation | occupational, finess,
+    /// organisation_name). Professions are those of the habilitation matrix. Idempotent.
+    Professionals { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -191,6 +195,13 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Import(ImportCommand::Roster { file, rejects }) => {
             let store = open(&cfg.store).await?;
             let r = import::roster(&store, &file, rejects.as_deref()).await;
+            store.db().close().await;
+            r.map(|_| ())
+        }
+        Command::Import(ImportCommand::Professionals { file }) => {
+            let store = open(&cfg.store).await?;
+            let matrix = carnet_domain::access::HabilitationMatrix::default_matrix();
+            let r = import::professionals(&store, &file, &matrix).await;
             store.db().close().await;
             r.map(|_| ())
         }

@@ -556,3 +556,50 @@ async fn verify_traces_detects_an_edit_behind_the_servers_back() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("trace 2 was altered"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("tampered"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn professionals_directory_import() {
+    let (t, data) = fresh_dir();
+    let d = data.to_str().unwrap();
+    assert!(run(&["init", "--data-dir", d], &[]).status.success());
+    let f = t.path().join("pros.csv");
+    std::fs::write(
+        &f,
+        "rpps;family_name;given_name;profession;specialty;role;finess;organisation_name\n\
+         10000000001;LAMBERT;Sophie;pharmacien;;care;750000001;Pharmacie du Centre\n\
+         10000000002;ROCHE;Henri;medecin;medecine_urgence;regulation;750000002;SAMU 75\n\
+         123;COURT;Numero;medecin;;;;\n\
+         10000000004;MAGE;Merlin;sorcier;;;;\n",
+    )
+    .unwrap();
+    let out = run(
+        &["import", "professionals", f.to_str().unwrap(), "--data-dir", d],
+        &[],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 professionals imported or updated, 2 rejected"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 4: rpps") && err.contains("line 5: profession: 'sorcier'"),
+        "{err}"
+    );
+    let settings = carnet_store::datadir::StoreSettings::new(&data);
+    let store = carnet_store::datadir::open_store(&settings, std::sync::Arc::new(carnet_domain::SystemClock))
+        .await
+        .unwrap();
+    let p = store.professional("10000000002").await.unwrap().unwrap();
+    assert_eq!(p.role, carnet_domain::access::PracticeRole::Regulation);
+    assert_eq!(p.organisation_name.as_deref(), Some("SAMU 75"));
+    assert_eq!(store.professional_count().await.unwrap(), 2);
+    // Idempotent.
+    store.db().close().await;
+    let out = run(
+        &["import", "professionals", f.to_str().unwrap(), "--data-dir", d],
+        &[],
+    );
+    assert!(out.status.success());
+    let store = carnet_store::datadir::open_store(&settings, std::sync::Arc::new(carnet_domain::SystemClock))
+        .await
+        .unwrap();
+    assert_eq!(store.professional_count().await.unwrap(), 2);
+}
