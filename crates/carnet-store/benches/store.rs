@@ -156,6 +156,67 @@ async fn run(label: &str, store: Store) {
         lat[n / 2],
         lat[n * 99 / 100]
     );
+    // Concurrent accesses (16 tasks, 16 holders): one group commit serves many traces.
+    let mut holders = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let h = store.create_holder("open", b"{}").await.expect("holder");
+        store
+            .update_access_policy(h, |p| {
+                p.grants.push(Grant {
+                    grantee: Grantee::Professional {
+                        id: ProfessionalId("bench".into()),
+                    },
+                    categories: None,
+                    until: None,
+                    express: false,
+                })
+            })
+            .await
+            .expect("policy");
+        holders.push(h);
+    }
+    let n = 8000;
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for h in holders {
+        let (gate, actor, facts) = (gate.clone(), actor.clone(), facts.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            for _ in 0..n / CONCURRENCY {
+                let s = Instant::now();
+                let d = gate
+                    .check(
+                        h,
+                        &actor,
+                        Action::Read,
+                        "document/bench",
+                        &facts,
+                        &Context::default(),
+                    )
+                    .await
+                    .expect("gate");
+                assert!(d.allowed);
+                lat.push(s.elapsed().as_micros());
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for task in tasks {
+        lat.extend(task.await.expect("task"));
+    }
+    report(
+        &format!("[{label}] gate check + trace append, {CONCURRENCY} tasks"),
+        n,
+        t,
+    );
+    lat.sort_unstable();
+    println!(
+        "{:<58} p50 {} µs, p99 {} µs",
+        format!("[{label}] gate latency, {CONCURRENCY} tasks"),
+        lat[n / 2],
+        lat[n * 99 / 100]
+    );
     let t = Instant::now();
     let traces = store.traces_of(holder, None, 100).await.expect("traces");
     println!(

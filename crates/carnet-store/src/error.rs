@@ -52,6 +52,9 @@ pub enum StoreError {
     Mismatch,
     #[error("this login is already taken")]
     LoginTaken,
+    /// A trace could not be made durable: the access must not happen (AC-6).
+    #[error("the access trace could not be written: {0}")]
+    TraceAppend(String),
 }
 
 impl StoreError {
@@ -79,6 +82,7 @@ impl StoreError {
                 | StoreError::Io { .. }
                 | StoreError::DiskFull
                 | StoreError::Blob(_)
+                | StoreError::TraceAppend(_)
                 | StoreError::Database {
                     source: sqlx::Error::PoolTimedOut
                         | sqlx::Error::Io(_)

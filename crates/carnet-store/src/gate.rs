@@ -141,31 +141,57 @@ impl Store {
 
     /// Appends a trace to the holder's chain; returns its sequence number.
     pub async fn append_trace(&self, holder: HolderId, entry: &TraceEntry) -> Result<i64, StoreError> {
-        let key = self.vault.get(holder).await?;
-        let bytes = serde_json::to_vec(entry).map_err(|e| StoreError::Integrity(e.to_string()))?;
-        for _ in 0..10 {
-            let at = self.now().as_micros();
-            let mut tx = self.db.begin().await?;
-            let last = on_tx!(&mut tx, t => sqlx::query("SELECT seq, hash FROM traces WHERE holder_id = $1 ORDER BY seq DESC LIMIT 1")
-                .bind(holder.as_uuid()).fetch_optional(&mut **t).await
-                .map(|r| r.map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)))))
-                .map_err(StoreError::db("read trace head"))?;
-            let (seq, prev) = last.map_or((1, GENESIS.to_string()), |(s, h)| (s + 1, h));
-            let sealed = key.seal(&trace_aad(holder, seq), &bytes)?;
-            let hash = chain_hash(&prev, holder, seq, at, entry.allowed, entry.emergency, &sealed);
-            let r = on_tx!(&mut tx, t => sqlx::query(
-                "INSERT INTO traces (holder_id, seq, at, allowed, emergency, entry_sealed, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-                .bind(holder.as_uuid()).bind(seq).bind(at).bind(i64::from(entry.allowed)).bind(i64::from(entry.emergency))
-                .bind(&sealed).bind(&prev).bind(&hash)
-                .execute(&mut **t).await.map(|r| r.rows_affected()));
-            match r {
-                Ok(_) => {
-                    tx.commit().await?;
-                    return Ok(seq);
-                }
-                Err(e) if is_unique_violation(&e) => continue, // a concurrent append took this seq
-                Err(e) => return Err(StoreError::db("append trace")(e)),
+        let seqs = self.append_traces(&[(holder, entry.clone())]).await?;
+        seqs.first().copied().ok_or(StoreError::Conflict)
+    }
+
+    /// Appends several traces (of one or many holders) in one transaction: one durable commit
+    /// for all (group commit). Returns their sequence numbers, in order. A concurrent append by
+    /// another server makes the whole batch retry.
+    pub async fn append_traces(&self, items: &[(HolderId, TraceEntry)]) -> Result<Vec<i64>, StoreError> {
+        let mut keys = std::collections::HashMap::new();
+        let mut bodies = Vec::with_capacity(items.len());
+        for (holder, entry) in items {
+            if !keys.contains_key(holder) {
+                keys.insert(*holder, self.vault.get(*holder).await?);
             }
+            bodies.push(serde_json::to_vec(entry).map_err(|e| StoreError::Integrity(e.to_string()))?);
+        }
+        'retry: for _ in 0..10 {
+            let at = self.now().as_micros();
+            let mut heads: std::collections::HashMap<HolderId, (i64, String)> =
+                std::collections::HashMap::new();
+            let mut seqs = Vec::with_capacity(items.len());
+            let mut tx = self.db.begin().await?;
+            for ((holder, entry), bytes) in items.iter().zip(&bodies) {
+                if !heads.contains_key(holder) {
+                    let last = on_tx!(&mut tx, t => sqlx::query("SELECT seq, hash FROM traces WHERE holder_id = $1 ORDER BY seq DESC LIMIT 1")
+                        .bind(holder.as_uuid()).fetch_optional(&mut **t).await
+                        .map(|r| r.map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)))))
+                        .map_err(StoreError::db("read trace head"))?;
+                    heads.insert(*holder, last.unwrap_or((0, GENESIS.to_string())));
+                }
+                let (last_seq, prev) = heads.get(holder).cloned().unwrap_or((0, GENESIS.to_string()));
+                let seq = last_seq + 1;
+                let key = keys.get(holder).ok_or(StoreError::Conflict)?;
+                let sealed = key.seal(&trace_aad(*holder, seq), bytes)?;
+                let hash = chain_hash(&prev, *holder, seq, at, entry.allowed, entry.emergency, &sealed);
+                let r = on_tx!(&mut tx, t => sqlx::query(
+                    "INSERT INTO traces (holder_id, seq, at, allowed, emergency, entry_sealed, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                    .bind(holder.as_uuid()).bind(seq).bind(at).bind(i64::from(entry.allowed)).bind(i64::from(entry.emergency))
+                    .bind(&sealed).bind(&prev).bind(&hash)
+                    .execute(&mut **t).await.map(|r| r.rows_affected()));
+                match r {
+                    Ok(_) => {}
+                    // Another server appended to this chain meanwhile: start the batch again.
+                    Err(e) if is_unique_violation(&e) => continue 'retry,
+                    Err(e) => return Err(StoreError::db("append trace")(e)),
+                }
+                heads.insert(*holder, (seq, hash));
+                seqs.push(seq);
+            }
+            tx.commit().await?;
+            return Ok(seqs);
         }
         Err(StoreError::Conflict)
     }
@@ -239,18 +265,72 @@ impl Store {
     }
 }
 
+/// A trace waiting for the next group commit, and who to tell when it is durable.
+type Pending = (
+    HolderId,
+    TraceEntry,
+    tokio::sync::oneshot::Sender<Result<i64, String>>,
+);
+
 /// The one place that decides on access to holder data, traces it and notifies the holder.
 #[derive(Clone, Debug)]
 pub struct Gate {
     store: Store,
     matrix: Arc<HabilitationMatrix>,
+    appender: tokio::sync::mpsc::Sender<Pending>,
 }
 
 impl Gate {
+    /// Creates the gate and its trace appender (a task of the current Tokio runtime) which
+    /// group-commits the traces of concurrent accesses: each caller still waits until its trace
+    /// is durable, but one commit serves every access that arrived meanwhile.
     pub fn new(store: Store, matrix: HabilitationMatrix) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4096);
+        let appender_store = store.clone();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < 512 {
+                    match rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let items: Vec<(HolderId, TraceEntry)> =
+                    batch.iter().map(|(h, e, _)| (*h, e.clone())).collect();
+                match appender_store.append_traces(&items).await {
+                    Ok(seqs) => {
+                        for ((_, _, reply), seq) in batch.into_iter().zip(seqs) {
+                            let _ = reply.send(Ok(seq));
+                        }
+                    }
+                    Err(e) => {
+                        let msg = e.to_string();
+                        for (_, _, reply) in batch {
+                            let _ = reply.send(Err(msg.clone()));
+                        }
+                    }
+                }
+            }
+        });
         Self {
             store,
             matrix: Arc::new(matrix),
+            appender: tx,
+        }
+    }
+
+    /// Appends a trace through the group-commit appender; returns once it is durable.
+    async fn trace(&self, holder: HolderId, entry: TraceEntry) -> Result<i64, StoreError> {
+        let (reply, wait) = tokio::sync::oneshot::channel();
+        self.appender
+            .send((holder, entry, reply))
+            .await
+            .map_err(|_| StoreError::Integrity("the trace appender stopped".into()))?;
+        match wait.await {
+            Ok(Ok(seq)) => Ok(seq),
+            Ok(Err(msg)) => Err(StoreError::TraceAppend(msg)),
+            Err(_) => Err(StoreError::Integrity("the trace appender stopped".into())),
         }
     }
 
@@ -316,7 +396,7 @@ impl Gate {
                 emergency: d.emergency,
                 purpose: ctx.emergency.clone(),
             };
-            self.store.append_trace(holder, &entry).await?;
+            self.trace(holder, entry).await?;
         }
         if d.allowed && (notified || d.emergency) {
             self.store.notify_access(holder, d.emergency).await?;

@@ -122,6 +122,7 @@ suite!(
     totp_codes_are_accepted_once_and_only_in_time,
     gate_decides_traces_and_notifies_ac3_ac8,
     traces_are_tamper_evident_ac7,
+    concurrent_accesses_are_group_committed_into_one_valid_chain,
 );
 
 // ---- lifecycle, roster, outbox (issue 3) ----
@@ -1453,4 +1454,42 @@ async fn traces_are_tamper_evident_ac7(env: Env, _e: Engine) {
     .await;
     let r = store.verify_traces().await.unwrap();
     assert!(!r.problems.is_empty(), "reordering must be detected");
+}
+
+async fn concurrent_accesses_are_group_committed_into_one_valid_chain(env: Env, _e: Engine) {
+    let store = env.open().await.unwrap();
+    let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let a = store.create_holder("activated", b"{}").await.unwrap();
+    let b = store.create_holder("activated", b"{}").await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let gate = gate.clone();
+        let holder = if i % 3 == 0 { b } else { a };
+        tasks.push(tokio::spawn(async move {
+            gate.check(
+                holder,
+                &pro_actor(&format!("p{i}"), "medecin"),
+                Action::Read,
+                "document/x",
+                &prescription(),
+                &Context::default(),
+            )
+            .await
+            .unwrap()
+        }));
+    }
+    for t in tasks {
+        assert!(!t.await.unwrap().allowed, "no grant: denied, and traced");
+    }
+    let r = store.verify_traces().await.unwrap();
+    assert_eq!((r.holders, r.entries), (2, 60));
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    let seqs: Vec<i64> = store
+        .traces_of(a, None, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.seq)
+        .collect();
+    assert_eq!(seqs, (1..=40).rev().collect::<Vec<_>>());
 }
