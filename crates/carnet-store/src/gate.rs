@@ -410,12 +410,23 @@ impl Store {
     /// while one is still waiting to be sent; emergency notices never do.
     async fn notify_access(&self, holder: HolderId, emergency: bool) -> Result<(), StoreError> {
         let kind = if emergency { "emergency_access" } else { "access" };
+        let pending_sql =
+            "SELECT COUNT(*) FROM outbox WHERE holder_id = $1 AND kind = 'access' AND sent_at IS NULL";
+        if !emergency {
+            // Most accesses find a notice already waiting: check on a reader first, without
+            // taking the writer.
+            let pending: i64 = on_db!(&self.db, p => sqlx::query(pending_sql)
+                .bind(holder.as_uuid()).fetch_one(p).await.map(|r| r.get::<i64, _>(0)))
+            .map_err(StoreError::db("look for pending notices"))?;
+            if pending > 0 {
+                return Ok(());
+            }
+        }
         let key = self.vault.get(holder).await?;
         let now = self.now();
         let mut tx = self.db.begin().await?;
         if !emergency {
-            let pending: i64 = on_tx!(&mut tx, t => sqlx::query(
-                "SELECT COUNT(*) FROM outbox WHERE holder_id = $1 AND kind = 'access' AND sent_at IS NULL")
+            let pending: i64 = on_tx!(&mut tx, t => sqlx::query(pending_sql)
                 .bind(holder.as_uuid()).fetch_one(&mut **t).await.map(|r| r.get::<i64, _>(0)))
             .map_err(StoreError::db("look for pending notices"))?;
             if pending > 0 {
