@@ -27,14 +27,6 @@ impl Drop for Smtp {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_smtp(dir: &Path) -> Option<Smtp> {
     let python = std::env::var("CARNET_TEST_PYTHON").ok()?;
     let port = free_port();
@@ -432,15 +424,8 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
 async fn closing_needs_confirmation_and_then_nobody_logs_in() {
     let (t, data) = fresh_dir();
     // Demo data gives an activated holder; the demo mailbox shows the codes.
-    let mut child = Command::new(BIN)
-        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = read_base(&mut child);
-    let _guard = KillOnDrop(child);
+    let demo = start_demo(&data);
+    let base = demo.base.clone();
     let _ = t;
     let c = client();
     let session = demo_login(&c, &base, "lucas.bernard@demo.carnet.invalid").await;
@@ -553,15 +538,8 @@ async fn wait_demo_code(c: &reqwest::Client, base: &str, login: &str, n: usize) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parent_switches_to_a_childs_space_and_only_there() {
     let (_t, data) = fresh_dir();
-    let mut child = Command::new(BIN)
-        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = read_base(&mut child);
-    let _guard = KillOnDrop(child);
+    let demo = start_demo(&data);
+    let base = demo.base.clone();
     let c = client();
     let camille = demo_login(&c, &base, "camille.martin@demo.carnet.invalid").await;
     let me: Value = c
@@ -615,29 +593,6 @@ async fn a_parent_switches_to_a_childs_space_and_only_there() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-}
-
-struct KillOnDrop(Child);
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn read_base(child: &mut Child) -> String {
-    use std::io::{BufRead, BufReader};
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("Carnet listening on ") {
-                let _ = tx.send(url.trim().to_string());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("demo did not start")
 }
 
 /// Logs in a demo account, reading the one-time code from the demo outbox.
@@ -831,15 +786,8 @@ async fn login_code_by_sms_through_the_gateway() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn totp_replaces_the_sent_code_once_enabled() {
     let (_t, data) = fresh_dir();
-    let mut child = Command::new(BIN)
-        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = read_base(&mut child);
-    let _guard = KillOnDrop(child);
+    let demo = start_demo(&data);
+    let base = demo.base.clone();
     let c = client();
     let login = "camille.martin@demo.carnet.invalid";
     let session = demo_login(&c, &base, login).await;
@@ -917,15 +865,8 @@ fn base32_decode(s: &str) -> Vec<u8> {
 async fn the_holder_manages_the_directory_and_reads_the_traces() {
     use carnet_domain::access::*;
     let (_t, data) = fresh_dir();
-    let mut child = Command::new(BIN)
-        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = read_base(&mut child);
-    let _guard = KillOnDrop(child);
+    let demo = start_demo(&data);
+    let base = demo.base.clone();
     let c = client();
     let session = demo_login(&c, &base, "camille.martin@demo.carnet.invalid").await;
     let me: Value = c

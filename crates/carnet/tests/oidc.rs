@@ -26,14 +26,6 @@ fn provider_dir() -> Option<std::path::PathBuf> {
     dir.join("node_modules/oidc-provider").exists().then_some(dir)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_provider(dir: &Path, port: u16, redirect: &str, account: Value) -> Node {
     let child = Command::new("node")
         .arg("server.mjs")

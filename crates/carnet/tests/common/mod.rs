@@ -37,19 +37,7 @@ impl Server {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn carnet");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("Carnet listening on ") {
-                    let _ = tx.send(url.trim().to_string());
-                }
-            }
-        });
-        let base = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("server did not start: {:?}", child.wait());
-        });
+        let base = wait_listening(&mut child);
         Server { child, base }
     }
 
@@ -116,4 +104,55 @@ pub fn ins_for(n: u64) -> String {
     let nir = format!("2{:012}", 880_675_000_000 + n);
     let k = 97 - nir.parse::<u64>().unwrap() % 97;
     format!("{nir}{k:02}")
+}
+
+/// Waits for the "Carnet listening on URL" line of a starting `carnet` and returns the URL.
+pub fn wait_listening(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("Carnet listening on ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+        let _ = child.kill();
+        panic!("carnet did not start: {:?}", child.wait());
+    })
+}
+
+/// A free TCP port on loopback (for peers whose address must be known in advance).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `carnet demo` on a free port with its data in `data`; stopped when dropped.
+pub struct Demo {
+    child: Child,
+    pub base: String,
+}
+
+pub fn start_demo(data: &Path) -> Demo {
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn carnet demo");
+    let base = wait_listening(&mut child);
+    Demo { child, base }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
