@@ -104,6 +104,34 @@ impl Store {
         Ok((policy, version))
     }
 
+    /// The lifecycle and the directory of a space in one query (the gate's hot path); `None`
+    /// if there is no such space.
+    pub async fn gate_facts(
+        &self,
+        holder: HolderId,
+    ) -> Result<Option<(carnet_domain::Lifecycle, AccessPolicy)>, StoreError> {
+        let row = on_db!(&self.db, p => sqlx::query(
+            "SELECT h.lifecycle, h.state_since, a.policy_sealed FROM holders h \
+             LEFT JOIN access_policies a ON a.holder_id = h.id WHERE h.id = $1")
+            .bind(holder.as_uuid()).fetch_optional(p).await
+            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1), r.get::<Option<Vec<u8>>, _>(2)))))
+        .map_err(StoreError::db("read gate facts"))?;
+        let Some((name, since, sealed)) = row else {
+            return Ok(None);
+        };
+        let lifecycle = carnet_domain::Lifecycle::from_parts(&name, Timestamp::from_micros(since))
+            .ok_or_else(|| StoreError::Integrity(format!("unknown lifecycle state {name}")))?;
+        let policy = match sealed {
+            None => AccessPolicy::default(),
+            Some(sealed) => {
+                let key = self.vault.get(holder).await?;
+                serde_json::from_slice(&key.open(&policy_aad(holder), &sealed)?)
+                    .map_err(|e| StoreError::Integrity(format!("access policy: {e}")))?
+            }
+        };
+        Ok(Some((lifecycle, policy)))
+    }
+
     /// Changes the directory (AC-3): applied with compare-and-set, effective on the very next
     /// request (S-4: nothing caches it).
     pub async fn update_access_policy(
@@ -352,27 +380,16 @@ impl Gate {
         ctx: &Context,
     ) -> Result<Decision, StoreError> {
         let now = self.store.now();
-        let lifecycle = match self.store.lifecycle(holder).await {
-            Ok(l) => l,
-            // An unknown space is decided like an existing one that refuses (AC-8).
-            Err(StoreError::NotFound) => {
-                return Ok(Decision {
-                    allowed: false,
-                    reason: Reason::NoSpace,
-                    emergency: false,
-                });
-            }
-            Err(e) => return Err(e),
+        let no_space = Decision {
+            allowed: false,
+            reason: Reason::NoSpace,
+            emergency: false,
         };
-        let (policy, _) = match self.store.access_policy(holder).await {
-            Ok(p) => p,
-            Err(StoreError::Shredded(_)) => {
-                return Ok(Decision {
-                    allowed: false,
-                    reason: Reason::NoSpace,
-                    emergency: false,
-                });
-            }
+        // One round trip for the lifecycle and the directory.
+        let (lifecycle, policy) = match self.store.gate_facts(holder).await {
+            Ok(Some(f)) => f,
+            // An unknown or erased space is decided like an existing one that refuses (AC-8).
+            Ok(None) | Err(StoreError::Shredded(_)) => return Ok(no_space),
             Err(e) => return Err(e),
         };
         let d = decide(
