@@ -284,17 +284,7 @@ impl Store {
             let code = crate::roster::new_activation_code()?;
             let code_hmac = self.activation_code_hmac(&code).await?;
             let expires = carnet_domain::lifecycle::opposition_window_end(now);
-            let channel = match self.holder(holder).await {
-                Ok(h)
-                    if serde_json::from_slice::<serde_json::Value>(&h.administrative)
-                        .ok()
-                        .and_then(|v| v.get("email").and_then(|e| e.as_str()).map(str::to_string))
-                        .is_some() =>
-                {
-                    Channel::Email
-                }
-                _ => Channel::Post,
-            };
+            let channel = self.letter_channel(holder).await?;
             let payload = serde_json::json!({ "activation_code": code, "valid_until": expires.to_rfc3339() });
             let msg = OutboxMessage::new(holder, "majority", channel, payload.to_string().into_bytes());
             let mut tx = self.db.begin().await?;
@@ -315,6 +305,17 @@ impl Store {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// How a letter reaches the holder (LC-2): by e-mail when one is on file, else by post.
+    pub(crate) async fn letter_channel(&self, holder: HolderId) -> Result<Channel, StoreError> {
+        let admin: serde_json::Value =
+            serde_json::from_slice(&self.holder(holder).await?.administrative).unwrap_or_default();
+        Ok(if admin.get("email").and_then(|e| e.as_str()).is_some() {
+            Channel::Email
+        } else {
+            Channel::Post
+        })
     }
 
     /// Queues a notification without content for `holder` (payload: just its kind).

@@ -25,6 +25,8 @@ pub enum RosterOutcome {
 /// Unambiguous alphabet for codes read aloud or typed from a letter (no 0/O, 1/I/L).
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 const CODE_LEN: usize = 12;
+/// Two-step confirmations are issued per 10-minute slot.
+const CONFIRMATION_SLOT_SECONDS: i64 = 600;
 
 /// A provisional activation code: 12 characters of a 31-letter alphabet (about 59 bits).
 pub fn new_activation_code() -> Result<String, StoreError> {
@@ -167,13 +169,7 @@ impl Store {
         let state = self.transition(id, carnet_domain::Event::Oppose).await?;
         let reference = format!("OPP-{}", &new_activation_code()?[..8]);
         let key = self.vault.get(id).await?;
-        let admin: serde_json::Value =
-            serde_json::from_slice(&self.holder(id).await?.administrative).unwrap_or_default();
-        let channel = if admin.get("email").and_then(|e| e.as_str()).is_some() {
-            Channel::Email
-        } else {
-            Channel::Post
-        };
+        let channel = self.letter_channel(id).await?;
         let payload = json!({ "reference": reference, "recorded_at": state.since().to_rfc3339() });
         let msg = OutboxMessage::new(id, "opposition_proof", channel, payload.to_string().into_bytes());
         let mut tx = self.db.begin().await?;
@@ -183,12 +179,42 @@ impl Store {
     }
 
     /// A keyed tag for two-step confirmations (closing, objecting): the same on every server.
-    pub async fn confirmation_tag(&self, purpose: &str, data: &str) -> Result<String, StoreError> {
+    async fn confirmation_tag(&self, purpose: &str, data: &str, slot: i64) -> Result<String, StoreError> {
         Ok(self
             .service_keys()
             .await?
             .activation_code
-            .hmac_hex(format!("confirm:{purpose}:{data}").as_bytes()))
+            .hmac_hex(format!("confirm:{purpose}:{data}:{slot}").as_bytes()))
+    }
+
+    /// The first step of a two-step action (closing, objecting): a confirmation bound to
+    /// `purpose` and `data`, valid 10 to 20 minutes, the same on every server.
+    pub async fn issue_confirmation(&self, purpose: &str, data: &str) -> Result<String, StoreError> {
+        self.confirmation_tag(
+            purpose,
+            data,
+            self.now().unix_seconds() / CONFIRMATION_SLOT_SECONDS,
+        )
+        .await
+    }
+
+    /// The second step: whether `presented` is a confirmation issued for `purpose` and `data`
+    /// in the current or the previous slot. Constant time.
+    pub async fn check_confirmation(
+        &self,
+        purpose: &str,
+        data: &str,
+        presented: &str,
+    ) -> Result<bool, StoreError> {
+        let slot = self.now().unix_seconds() / CONFIRMATION_SLOT_SECONDS;
+        let mut valid = false;
+        for sl in [slot, slot - 1] {
+            let expected = self.confirmation_tag(purpose, data, sl).await?;
+            valid |=
+                aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), presented.as_bytes())
+                    .is_ok();
+        }
+        Ok(valid)
     }
 
     /// Checks a provisional activation code (LC-4): right code, not expired. Constant time.

@@ -105,6 +105,20 @@ impl Importer<'_> {
     }
 }
 
+/// A CSV reader over `bytes` (comma or semicolon separated, as French spreadsheets write them,
+/// told by the header line) and its header.
+fn csv_reader(bytes: &[u8]) -> Result<(csv::Reader<&[u8]>, csv::StringRecord)> {
+    let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let delimiter = if first_line.contains(&b';') { b';' } else { b',' };
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(bytes);
+    let headers = rdr.headers().context("reading the CSV header line")?.clone();
+    Ok((rdr, headers))
+}
+
 fn progress(len: u64) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
@@ -143,14 +157,7 @@ pub async fn roster(store: &Store, path: &Path, rejects_file: Option<&Path>) -> 
         }
     } else {
         let head = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let first_line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-        let delimiter = if first_line.contains(&b';') { b';' } else { b',' };
-        let mut rdr = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .trim(csv::Trim::All)
-            .flexible(true)
-            .from_reader(head.as_slice());
-        let headers = rdr.headers().context("reading the CSV header line")?.clone();
+        let (mut rdr, headers) = csv_reader(&head)?;
         for required in ["ins", "birth_name", "given_names", "sex", "birth_date"] {
             if !headers.iter().any(|h| h == required) {
                 anyhow::bail!(
@@ -284,14 +291,7 @@ pub async fn professionals(
     matrix: &carnet_domain::access::HabilitationMatrix,
 ) -> Result<(u64, Vec<(u64, String)>)> {
     let head = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let first_line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-    let delimiter = if first_line.contains(&b';') { b';' } else { b',' };
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(head.as_slice());
-    let headers = rdr.headers().context("reading the CSV header line")?.clone();
+    let (mut rdr, headers) = csv_reader(&head)?;
     for required in ["rpps", "family_name", "given_name", "profession"] {
         if !headers.iter().any(|h| h == required) {
             anyhow::bail!("{}: the header line has no column \"{required}\"", path.display());

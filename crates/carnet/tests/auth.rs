@@ -174,32 +174,18 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
         eprintln!("CARNET_TEST_PYTHON not set (no aiosmtpd): SMTP case skipped");
         return;
     };
-    let d = data.to_str().unwrap();
-    assert!(run(&["init", "--data-dir", d], &[]).status.success());
     let email = "zoe.testeur@example.org";
     let ins = ins_for(21);
     let objector = "yves.refus@example.org";
     let objector_ins = ins_for(22);
-    std::fs::write(
-        t.path().join("r.csv"),
-        format!(
+    init_with_roster(
+        &data,
+        &format!(
             "ins,birth_name,given_names,sex,birth_date,email,card_serial\n\
              {ins},TESTEUR,Zoé,F,1990-04-04,{email},8250 0123 45\n\
              {objector_ins},REFUS,Yves,M,1960-02-02,{objector},\n"
         ),
-    )
-    .unwrap();
-    let out = run(
-        &[
-            "import",
-            "roster",
-            t.path().join("r.csv").to_str().unwrap(),
-            "--data-dir",
-            d,
-        ],
-        &[],
     );
-    assert!(out.status.success());
     let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
     let s = Server::start(
         &data,
@@ -674,28 +660,13 @@ async fn login_code_by_sms_through_the_gateway() {
         eprintln!("CARNET_TEST_PYTHON not set (no aiosmtpd): SMS case skipped");
         return;
     };
-    let d = data.to_str().unwrap();
-    assert!(run(&["init", "--data-dir", d], &[]).status.success());
     let ins = ins_for(31);
     let email = "eve.sms@example.org";
-    std::fs::write(
-        t.path().join("r.csv"),
-        format!("ins,birth_name,given_names,sex,birth_date,email,phone\n{ins},SMS,Eve,F,1970-01-01,{email},+33611223344\n"),
-    )
-    .unwrap();
-    assert!(
-        run(
-            &[
-                "import",
-                "roster",
-                t.path().join("r.csv").to_str().unwrap(),
-                "--data-dir",
-                d
-            ],
-            &[]
-        )
-        .status
-        .success()
+    init_with_roster(
+        &data,
+        &format!(
+            "ins,birth_name,given_names,sex,birth_date,email,phone\n{ins},SMS,Eve,F,1970-01-01,{email},+33611223344\n"
+        ),
     );
     let (gateway, got) = sms_gateway().await;
     let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);

@@ -116,28 +116,11 @@ async fn franceconnect_login_against_a_real_openid_provider() {
         eprintln!("tests/oidc-provider not installed (scripts/test-tools): OpenID case skipped");
         return;
     };
-    let (t, data) = fresh_dir();
-    let d = data.to_str().unwrap();
-    assert!(run(&["init", "--data-dir", d], &[]).status.success());
+    let (_t, data) = fresh_dir();
     let ins = ins_for(77);
-    std::fs::write(
-        t.path().join("r.csv"),
-        format!("ins,birth_name,given_names,sex,birth_date\n{ins},DUPONT,Jean Pierre,M,1970-05-05\n"),
-    )
-    .unwrap();
-    assert!(
-        run(
-            &[
-                "import",
-                "roster",
-                t.path().join("r.csv").to_str().unwrap(),
-                "--data-dir",
-                d
-            ],
-            &[]
-        )
-        .status
-        .success()
+    init_with_roster(
+        &data,
+        &format!("ins,birth_name,given_names,sex,birth_date\n{ins},DUPONT,Jean Pierre,M,1970-05-05\n"),
     );
 
     // Carnet's port must be known before the providers start (their redirect URIs).

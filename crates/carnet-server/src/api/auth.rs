@@ -59,13 +59,13 @@ async fn opposition_guard(s: &AppState, peer: SocketAddr, body: &Opposition) -> 
     Ok(ins)
 }
 
-async fn opposition_tag(s: &AppState, ins: &Ins, code: &str, slot: i64) -> Result<String, ApiError> {
-    let data = format!(
-        "{}:{}:{slot}",
+/// What an opposition confirmation is bound to: this INS and this code.
+async fn opposition_binding(s: &AppState, ins: &Ins, code: &str) -> Result<String, ApiError> {
+    Ok(format!(
+        "{}:{}",
         s.store.ins_index(ins).await?,
         sha256_hex(code.trim().to_uppercase().as_bytes())
-    );
-    Ok(s.store.confirmation_tag("oppose", &data).await?)
+    ))
 }
 
 /// LC-3: objecting online, step 1: checks the code and explains the consequences.
@@ -88,9 +88,9 @@ async fn opposition_request(
         .await?
         .apply(carnet_domain::Event::Oppose, s.store.now())
         .map_err(carnet_store::StoreError::from)?;
-    let slot = s.store.now().unix_seconds() / 600;
+    let binding = opposition_binding(&s, &ins, &body.activation_code).await?;
     Ok(Json(json!({
-        "confirmation": opposition_tag(&s, &ins, &body.activation_code, slot).await?,
+        "confirmation": s.store.issue_confirmation("oppose", &binding).await?,
         "message": "En vous opposant, aucun espace numérique de santé ne sera ouvert pour vous et les \
                     professionnels ne pourront pas y déposer vos documents. Vous pourrez en demander un plus tard. \
                     / If you object, no space will be opened; you may ask for one later.",
@@ -105,13 +105,8 @@ async fn opposition_confirm(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let ins = opposition_guard(&s, peer, &body).await?;
     let presented = body.confirmation.clone().unwrap_or_default();
-    let slot = s.store.now().unix_seconds() / 600;
-    let mut valid = false;
-    for sl in [slot, slot - 1] {
-        let expected = opposition_tag(&s, &ins, &body.activation_code, sl).await?;
-        valid |= aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), presented.as_bytes())
-            .is_ok();
-    }
+    let binding = opposition_binding(&s, &ins, &body.activation_code).await?;
+    let valid = s.store.check_confirmation("oppose", &binding, &presented).await?;
     if !valid {
         return Err(ApiError::bad_request(
             "confirmation invalide ou expirée / invalid or expired confirmation",
@@ -189,14 +184,43 @@ struct Login {
     reopen: bool,
 }
 
-fn device_of(headers: &HeaderMap) -> (String, Option<String>) {
-    match cookie(headers, DEVICE_COOKIE).filter(|v| v.len() >= 20 && v.len() <= 100) {
-        Some(v) => (sha256_hex(v.as_bytes()), None),
-        None => {
-            let fresh = random_token().unwrap_or_default();
-            (sha256_hex(fresh.as_bytes()), Some(fresh))
-        }
+/// The hash of the browser's device cookie (AU-3), and a fresh cookie value to set when the
+/// browser has none yet.
+pub fn device_of(headers: &HeaderMap) -> Result<(String, Option<String>), ApiError> {
+    Ok(
+        match cookie(headers, DEVICE_COOKIE).filter(|v| v.len() >= 20 && v.len() <= 100) {
+            Some(v) => (sha256_hex(v.as_bytes()), None),
+            None => {
+                let fresh = random_token()?;
+                (sha256_hex(fresh.as_bytes()), Some(fresh))
+            }
+        },
+    )
+}
+
+/// Appends `Set-Cookie: name=value; …` with the attributes every Carnet cookie has.
+pub fn set_cookie(
+    r: &mut Response,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: i64,
+) -> Result<(), ApiError> {
+    let c = format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax");
+    r.headers_mut().append(
+        SET_COOKIE,
+        HeaderValue::from_str(&c).map_err(|_| ApiError::internal())?,
+    );
+    Ok(())
+}
+
+/// Sets the session cookie and, for a browser seen for the first time, the device cookie.
+pub fn set_login_cookies(r: &mut Response, token: &str, new_device: Option<&str>) -> Result<(), ApiError> {
+    set_cookie(r, SESSION_COOKIE, token, "/", SESSION_ABSOLUTE_SECONDS)?;
+    if let Some(d) = new_device {
+        set_cookie(r, DEVICE_COOKIE, d, "/", 365 * 24 * 3600)?;
     }
+    Ok(())
 }
 
 async fn login(
@@ -240,7 +264,7 @@ async fn login(
     if !lifecycle.allows_login() && !reopening {
         return Err(refused());
     }
-    let (device_hash, new_device_cookie) = device_of(&headers);
+    let (device_hash, new_device_cookie) = device_of(&headers)?;
     let (challenge, channel) = if s.store.totp_enabled(holder).await? {
         (s.store.create_totp_challenge(holder, &device_hash).await?, "totp")
     } else {
@@ -259,12 +283,8 @@ async fn login(
         (c, channel.tag())
     };
     let mut r = Json(json!({ "challenge": challenge, "channel": channel })).into_response();
-    if let Some(d) = new_device_cookie
-        && let Ok(v) = HeaderValue::from_str(&format!(
-            "{DEVICE_COOKIE}={d}; Path=/; Max-Age=31536000; HttpOnly; Secure; SameSite=Lax"
-        ))
-    {
-        r.headers_mut().append(SET_COOKIE, v);
+    if let Some(d) = new_device_cookie {
+        set_cookie(&mut r, DEVICE_COOKIE, &d, "/", 365 * 24 * 3600)?;
     }
     Ok(r)
 }
@@ -297,11 +317,7 @@ async fn verify(
     s.wake.notify_one(); // a new-device notice may have been queued
     let mut r =
         Json(json!({ "holder": holder, "expires_at": session.expires_at.to_rfc3339() })).into_response();
-    let v = HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; Path=/; Max-Age={SESSION_ABSOLUTE_SECONDS}; HttpOnly; Secure; SameSite=Lax"
-    ))
-    .map_err(|_| ApiError::internal())?;
-    r.headers_mut().append(SET_COOKIE, v);
+    set_login_cookies(&mut r, &token, None)?;
     Ok(r)
 }
 

@@ -295,7 +295,7 @@ async fn close_request(State(s): State<AppState>, a: Authenticated) -> Result<Js
     let l = s.store.lifecycle(a.session.acting_for).await?;
     l.apply(carnet_domain::Event::Close, s.store.now())
         .map_err(carnet_store::StoreError::from)?;
-    let confirmation = confirmation_for(&s, &a, s.store.now().unix_seconds() / 600).await?;
+    let confirmation = s.store.issue_confirmation("close", &close_binding(&a)).await?;
     Ok(Json(json!({
         "confirmation": confirmation,
         "message": "Fermer votre espace : les professionnels n'y auront plus accès. Vos données sont \
@@ -304,13 +304,13 @@ async fn close_request(State(s): State<AppState>, a: Authenticated) -> Result<Js
     })))
 }
 
-async fn confirmation_for(s: &AppState, a: &Authenticated, slot: i64) -> Result<String, ApiError> {
-    let data = format!(
-        "{}:{}:{slot}",
+/// What a closing confirmation is bound to: this session and this space.
+fn close_binding(a: &Authenticated) -> String {
+    format!(
+        "{}:{}",
         carnet_store::crypto::sha256_hex(a.token.as_bytes()),
         a.session.acting_for
-    );
-    Ok(s.store.confirmation_tag("close", &data).await?)
+    )
 }
 
 #[derive(Deserialize)]
@@ -324,14 +324,10 @@ async fn close_confirm(
     a: Authenticated,
     ValidJson(c): ValidJson<Confirm>,
 ) -> Result<Response, ApiError> {
-    let slot = s.store.now().unix_seconds() / 600;
-    let mut valid = false;
-    for sl in [slot, slot - 1] {
-        let expected = confirmation_for(&s, &a, sl).await?;
-        valid |=
-            aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), c.confirmation.as_bytes())
-                .is_ok();
-    }
+    let valid = s
+        .store
+        .check_confirmation("close", &close_binding(&a), &c.confirmation)
+        .await?;
     if !valid {
         return Err(ApiError::bad_request(
             "confirmation invalide ou expirée / invalid or expired confirmation",

@@ -3,17 +3,15 @@
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use carnet_domain::{Event, Lifecycle};
-use carnet_store::auth::SESSION_ABSOLUTE_SECONDS;
-use carnet_store::crypto::{random_token, sha256_hex};
 use carnet_store::oidc::{OidcRequest, identity_key};
 use serde::Deserialize;
 
-use super::auth::{DEVICE_COOKIE, SESSION_COOKIE, cookie};
+use super::auth::{cookie, device_of, set_cookie, set_login_cookies};
 use crate::{ApiError, AppState};
 
 const STATE_COOKIE: &str = "carnet_oidc_state";
@@ -57,14 +55,7 @@ async fn start(State(s): State<AppState>, Path(provider): Path<String>) -> Resul
         LOCATION,
         HeaderValue::from_str(&st.url).map_err(|_| ApiError::internal())?,
     );
-    let c = format!(
-        "{STATE_COOKIE}={}; Path=/auth/oidc; Max-Age=600; HttpOnly; Secure; SameSite=Lax",
-        st.state
-    );
-    r.headers_mut().append(
-        SET_COOKIE,
-        HeaderValue::from_str(&c).map_err(|_| ApiError::internal())?,
-    );
+    set_cookie(&mut r, STATE_COOKIE, &st.state, "/auth/oidc", 600)?;
     Ok(r)
 }
 
@@ -129,34 +120,12 @@ async fn callback(
         }
         _ => return Err(refused()),
     }
-    let (device_hash, new_device) =
-        match cookie(&headers, DEVICE_COOKIE).filter(|v| v.len() >= 20 && v.len() <= 100) {
-            Some(v) => (sha256_hex(v.as_bytes()), None),
-            None => {
-                let fresh = random_token()?;
-                (sha256_hex(fresh.as_bytes()), Some(fresh))
-            }
-        };
+    let (device_hash, new_device) = device_of(&headers)?;
     let (token, _) = s.store.create_session(holder, &device_hash).await?;
     s.wake.notify_one();
     let mut r = StatusCode::SEE_OTHER.into_response();
     r.headers_mut().insert(LOCATION, HeaderValue::from_static("/"));
-    let mut cookies = vec![
-        format!(
-            "{SESSION_COOKIE}={token}; Path=/; Max-Age={SESSION_ABSOLUTE_SECONDS}; HttpOnly; Secure; SameSite=Lax"
-        ),
-        format!("{STATE_COOKIE}=; Path=/auth/oidc; Max-Age=0; HttpOnly; Secure; SameSite=Lax"),
-    ];
-    if let Some(d) = new_device {
-        cookies.push(format!(
-            "{DEVICE_COOKIE}={d}; Path=/; Max-Age=31536000; HttpOnly; Secure; SameSite=Lax"
-        ));
-    }
-    for c in cookies {
-        r.headers_mut().append(
-            SET_COOKIE,
-            HeaderValue::from_str(&c).map_err(|_| ApiError::internal())?,
-        );
-    }
+    set_login_cookies(&mut r, &token, new_device.as_deref())?;
+    set_cookie(&mut r, STATE_COOKIE, "", "/auth/oidc", 0)?;
     Ok(r)
 }

@@ -156,3 +156,16 @@ impl Drop for Demo {
         let _ = self.child.wait();
     }
 }
+
+/// Initialises the data directory `data` and imports `csv` as the insurer's roster.
+pub fn init_with_roster(data: &Path, csv: &str) {
+    let d = data.to_str().unwrap();
+    assert!(run(&["init", "--data-dir", d], &[]).status.success());
+    let file = data.parent().unwrap().join("roster-for-test.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = run(
+        &["import", "roster", file.to_str().unwrap(), "--data-dir", d],
+        &[],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
