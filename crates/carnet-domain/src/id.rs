@@ -68,6 +68,11 @@ typed_id!(
     AttachmentId
 );
 
+typed_id!(
+    /// The id of one version of a document of the shared medical record (DM-1).
+    DocumentId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

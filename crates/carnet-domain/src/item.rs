@@ -21,6 +21,10 @@ pub enum ItemKind {
     AccessPolicy,
     /// An access trace entry.
     Trace,
+    /// The metadata of a document of the shared medical record.
+    DocumentMeta,
+    /// The stated reason of an emergency access (AC-5).
+    EmergencyReason,
 }
 
 impl ItemKind {
@@ -34,6 +38,8 @@ impl ItemKind {
             ItemKind::TotpSecret => "totp_secret",
             ItemKind::AccessPolicy => "access_policy",
             ItemKind::Trace => "trace",
+            ItemKind::DocumentMeta => "document_meta",
+            ItemKind::EmergencyReason => "emergency_reason",
         }
     }
 }

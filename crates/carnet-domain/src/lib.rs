@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod clock;
+pub mod document;
 pub mod id;
 pub mod ins;
 pub mod item;
@@ -13,7 +14,7 @@ pub mod lifecycle;
 pub mod roster;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use id::{AttachmentId, HolderId};
+pub use id::{AttachmentId, DocumentId, HolderId};
 pub use ins::{Ins, InsError};
 pub use item::ItemKind;
 pub use lifecycle::{Event, Lifecycle, TransitionError};

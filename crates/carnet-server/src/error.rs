@@ -90,6 +90,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound | StoreError::Shredded(_) => ApiError::not_found(),
+            StoreError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
             StoreError::Mismatch => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "mismatch",

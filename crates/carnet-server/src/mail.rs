@@ -246,6 +246,28 @@ pub fn render(msg: &OutboxMessage) -> (String, String) {
              A professional accessed your space in an emergency; the stated reason is in your access history."
                 .into(),
         ),
+        "new_document" => (
+            "Nouveau document dans votre espace Carnet".into(),
+            "Un document a été ajouté à votre dossier médical. Connectez-vous pour le consulter ; vous \
+             pouvez le masquer aux professionnels si vous le souhaitez.\n\n\
+             A document was added to your record. Log in to read it."
+                .into(),
+        ),
+        "document_waiting" => (
+            "Un document vous attend dans votre espace Carnet".into(),
+            "Un professionnel a déposé un document qu'il souhaite vous présenter lors d'une consultation. \
+             Il vous sera visible au plus tard un mois après son dépôt.\n\n\
+             A professional filed a document they wish to discuss with you first; it becomes visible \
+             within a month of its deposit."
+                .into(),
+        ),
+        "deletion_refused" => (
+            "Réponse à votre demande de suppression".into(),
+            "L'auteur d'un document a répondu à votre demande de suppression. Connectez-vous pour voir sa \
+             réponse ; vous pouvez toujours masquer ce document.\n\n\
+             The author answered your deletion request. Log in to see the answer."
+                .into(),
+        ),
         other => (
             format!("Carnet : {other}"),
             "Connectez-vous à votre espace pour en savoir plus.".into(),

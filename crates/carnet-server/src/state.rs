@@ -1,13 +1,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use carnet_domain::access::HabilitationMatrix;
 use carnet_store::Store;
+use carnet_store::gate::Gate;
 
 /// Settings of the HTTP layer.
 #[derive(Clone, Debug)]
 pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
+    /// Largest document accepted (DM-1; 20 MiB by default).
+    pub document_limit_bytes: usize,
     /// Whether this instance runs the demo (shown on the home page).
     pub demo: bool,
 }
@@ -17,6 +21,7 @@ impl Default for ServerSettings {
         Self {
             body_limit_bytes: 25 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            document_limit_bytes: 20 * 1024 * 1024,
             demo: false,
         }
     }
@@ -26,6 +31,8 @@ impl Default for ServerSettings {
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Store,
+    /// The one way to holder health data (decides, traces, notifies).
+    pub gate: Gate,
     /// Wakes the delivery loop after a handler queued a message (a login code).
     pub wake: Arc<tokio::sync::Notify>,
     /// Configured OpenID providers, by name (e.g. "franceconnect").
@@ -38,8 +45,10 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Must be called inside a Tokio runtime (the gate's trace appender is a task).
     pub fn new(store: Store, operator_token: &str, settings: ServerSettings) -> Self {
         Self {
+            gate: Gate::new(store.clone(), HabilitationMatrix::default_matrix()),
             store,
             wake: Arc::default(),
             oidc: Arc::default(),

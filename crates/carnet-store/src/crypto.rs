@@ -108,6 +108,24 @@ impl SecretKey {
         Ok(out)
     }
 
+    /// Seals `plaintext` in its own buffer (large documents are never held twice, DM-1): the
+    /// header is moved in front within the reserved capacity, the tag appended.
+    pub fn seal_owned(&self, aad: &[u8], mut buf: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let nonce_bytes = random_bytes::<NONCE_LEN>()?;
+        buf.reserve_exact(SEAL_OVERHEAD);
+        buf.splice(0..0, std::iter::once(FORMAT_V1).chain(nonce_bytes));
+        let tag = self
+            .aead()
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(aad),
+                &mut buf[1 + NONCE_LEN..],
+            )
+            .map_err(|_| StoreError::Integrity("encryption failed".into()))?;
+        buf.extend_from_slice(tag.as_ref());
+        Ok(buf)
+    }
+
     /// Opens a value sealed by [`SecretKey::seal`] with the same `aad`.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
         if sealed.len() < SEAL_OVERHEAD || sealed[0] != FORMAT_V1 {

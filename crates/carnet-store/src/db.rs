@@ -332,6 +332,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "professionals",
             sql: include_str!("../migrations/main/0007_professionals.sql"),
         },
+        Migration {
+            version: 8,
+            name: "documents",
+            sql: include_str!("../migrations/main/0008_documents.sql"),
+        },
     ],
 };
 

@@ -98,3 +98,95 @@ impl Store {
             .map_err(StoreError::db("count professionals"))
     }
 }
+
+/// A notice for a professional (S-7), without health content.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProNotice {
+    pub at: carnet_domain::Timestamp,
+    pub kind: String,
+    pub holder: carnet_domain::HolderId,
+}
+
+impl Store {
+    /// Opens a session for a professional who authenticated strongly (AU-2: Pro Santé Connect
+    /// or a card); returns the bearer secret, shown once. Same expiry rules as holders'.
+    pub async fn create_pro_session(&self, rpps: &str) -> Result<String, StoreError> {
+        let now = self.now();
+        let token = crate::crypto::random_token()?;
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO pro_sessions (token_hash, rpps, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $3, $4)")
+            .bind(crate::crypto::sha256_hex(token.as_bytes())).bind(rpps).bind(now.as_micros())
+            .bind(now.plus_seconds(crate::auth::SESSION_ABSOLUTE_SECONDS).as_micros())
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
+            _ => StoreError::db("create professional session")(e),
+        })?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    /// The professional behind a live session token, or `None`.
+    pub async fn pro_session(&self, token: &str) -> Result<Option<Professional>, StoreError> {
+        let now = self.now().as_micros();
+        let hash = crate::crypto::sha256_hex(token.as_bytes());
+        let idle = crate::auth::SESSION_IDLE_SECONDS * carnet_domain::Timestamp::MICROS_PER_SECOND;
+        let row = on_db!(&self.db, p => sqlx::query(
+            "SELECT rpps, last_seen_at FROM pro_sessions WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2")
+            .bind(&hash).bind(now).fetch_optional(p).await
+            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))))
+        .map_err(StoreError::db("read professional session"))?;
+        let Some((rpps, last_seen)) = row else {
+            return Ok(None);
+        };
+        if now >= last_seen + idle {
+            return Ok(None);
+        }
+        if now - last_seen >= 60 * carnet_domain::Timestamp::MICROS_PER_SECOND {
+            let mut tx = self.db.begin().await?;
+            on_tx!(&mut tx, t => sqlx::query("UPDATE pro_sessions SET last_seen_at = $1 WHERE token_hash = $2")
+                .bind(now).bind(&hash).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("touch professional session"))?;
+            tx.commit().await?;
+        }
+        self.professional(&rpps).await
+    }
+
+    pub async fn revoke_pro_session(&self, token: &str) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query("UPDATE pro_sessions SET revoked_at = $1 WHERE token_hash = $2")
+            .bind(self.now().as_micros()).bind(crate::crypto::sha256_hex(token.as_bytes()))
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("revoke professional session"))?;
+        tx.commit().await
+    }
+
+    /// Queues a notice for a professional (S-7: emergency access to their patient).
+    pub(crate) async fn notify_professional(
+        &self,
+        rpps: &str,
+        kind: &str,
+        holder: carnet_domain::HolderId,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query("INSERT INTO pro_notices (rpps, id, at, kind, holder_id) VALUES ($1, $2, $3, $4, $5)")
+            .bind(rpps).bind(uuid::Uuid::now_v7()).bind(now.as_micros()).bind(kind).bind(holder.as_uuid())
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("queue professional notice"))?;
+        tx.commit().await
+    }
+
+    /// A professional's notices, newest first.
+    pub async fn pro_notices(&self, rpps: &str, limit: i64) -> Result<Vec<ProNotice>, StoreError> {
+        on_db!(&self.db, p => sqlx::query("SELECT at, kind, holder_id FROM pro_notices WHERE rpps = $1 ORDER BY id DESC LIMIT $2")
+            .bind(rpps).bind(limit).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| ProNotice {
+                at: carnet_domain::Timestamp::from_micros(r.get(0)),
+                kind: r.get(1),
+                holder: carnet_domain::HolderId::from_uuid(r.get::<uuid::Uuid, _>(2)),
+            }).collect()))
+        .map_err(StoreError::db("list professional notices"))
+    }
+}

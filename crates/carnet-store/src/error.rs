@@ -16,8 +16,12 @@ pub enum StoreError {
     },
     #[error("migration failed: {0}")]
     Migration(String),
+    /// Not found, or not allowed: the two look the same to the caller (AC-8).
     #[error("not found")]
     NotFound,
+    /// The request is invalid (a 4xx for the caller); the message is safe to show.
+    #[error("{0}")]
+    Invalid(String),
     #[error(
         "wrong master key: the key vault's data keys were wrapped by master key(s) {known}, \
          but the configured key(s) are {configured}"

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use carnet_domain::access::{
-    AccessPolicy, Action, Actor, Category, Context, Decision, HabilitationMatrix, ItemFacts, Reason, decide,
-    traced_and_notified,
+    AccessPolicy, Action, Actor, Author, Category, Context, Decision, HabilitationMatrix, ItemFacts,
+    ProfessionalId, Reason, decide, traced_and_notified,
 };
 use carnet_domain::{HolderId, ItemKind, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -82,6 +82,25 @@ fn policy_aad(holder: HolderId) -> Vec<u8> {
     item_aad(holder, ItemKind::AccessPolicy, holder.as_bytes())
 }
 
+fn emergency_aad(holder: HolderId, rpps: &str) -> Vec<u8> {
+    let mut id = [0u8; 16];
+    let h = crate::crypto::sha256(rpps.as_bytes());
+    id.copy_from_slice(&h[..16]);
+    item_aad(holder, ItemKind::EmergencyReason, &id)
+}
+
+/// What the gate reads of a space before deciding.
+#[derive(Clone, Debug)]
+pub struct GateFacts {
+    pub lifecycle: carnet_domain::Lifecycle,
+    pub policy: AccessPolicy,
+    /// The reason of the asking professional's emergency access still running (AC-5).
+    pub emergency: Option<String>,
+}
+
+/// How long a declared emergency opens the record (AC-5, our choice).
+pub const EMERGENCY_ACCESS_SECONDS: i64 = 4 * 3600;
+
 fn trace_aad(holder: HolderId, seq: i64) -> Vec<u8> {
     let mut id = [0u8; 16];
     id[8..].copy_from_slice(&seq.to_be_bytes());
@@ -104,32 +123,70 @@ impl Store {
         Ok((policy, version))
     }
 
-    /// The lifecycle and the directory of a space in one query (the gate's hot path); `None`
-    /// if there is no such space.
+    /// The lifecycle, the directory and, for a professional, their active emergency access
+    /// (AC-5) of a space, in one query (the gate's hot path); `None` if there is no such space.
     pub async fn gate_facts(
         &self,
         holder: HolderId,
-    ) -> Result<Option<(carnet_domain::Lifecycle, AccessPolicy)>, StoreError> {
+        professional: Option<&ProfessionalId>,
+    ) -> Result<Option<GateFacts>, StoreError> {
+        let rpps = professional.map(|p| p.0.as_str()).unwrap_or("");
+        let now = self.now().as_micros();
         let row = on_db!(&self.db, p => sqlx::query(
-            "SELECT h.lifecycle, h.state_since, a.policy_sealed FROM holders h \
-             LEFT JOIN access_policies a ON a.holder_id = h.id WHERE h.id = $1")
-            .bind(holder.as_uuid()).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1), r.get::<Option<Vec<u8>>, _>(2)))))
+            "SELECT h.lifecycle, h.state_since, a.policy_sealed, \
+             (SELECT e.reason_sealed FROM emergency_accesses e WHERE e.holder_id = h.id AND e.rpps = $2 \
+              AND e.until_at > $3 ORDER BY e.until_at DESC LIMIT 1) \
+             FROM holders h LEFT JOIN access_policies a ON a.holder_id = h.id WHERE h.id = $1")
+            .bind(holder.as_uuid()).bind(rpps).bind(now).fetch_optional(p).await
+            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1), r.get::<Option<Vec<u8>>, _>(2),
+                                r.get::<Option<Vec<u8>>, _>(3)))))
         .map_err(StoreError::db("read gate facts"))?;
-        let Some((name, since, sealed)) = row else {
+        let Some((name, since, sealed, emergency)) = row else {
             return Ok(None);
         };
         let lifecycle = carnet_domain::Lifecycle::from_parts(&name, Timestamp::from_micros(since))
             .ok_or_else(|| StoreError::Integrity(format!("unknown lifecycle state {name}")))?;
-        let policy = match sealed {
-            None => AccessPolicy::default(),
-            Some(sealed) => {
-                let key = self.vault.get(holder).await?;
-                serde_json::from_slice(&key.open(&policy_aad(holder), &sealed)?)
-                    .map_err(|e| StoreError::Integrity(format!("access policy: {e}")))?
-            }
+        let key = if sealed.is_some() || emergency.is_some() {
+            Some(self.vault.get(holder).await?)
+        } else {
+            None
         };
-        Ok(Some((lifecycle, policy)))
+        let policy = match (sealed, &key) {
+            (Some(sealed), Some(key)) => serde_json::from_slice(&key.open(&policy_aad(holder), &sealed)?)
+                .map_err(|e| StoreError::Integrity(format!("access policy: {e}")))?,
+            _ => AccessPolicy::default(),
+        };
+        let emergency = match (emergency, &key) {
+            (Some(sealed), Some(key)) => Some(
+                String::from_utf8(key.open(&emergency_aad(holder, rpps), &sealed)?)
+                    .map_err(|e| StoreError::Integrity(format!("emergency reason: {e}")))?,
+            ),
+            _ => None,
+        };
+        Ok(Some(GateFacts {
+            lifecycle,
+            policy,
+            emergency,
+        }))
+    }
+
+    /// AC-5: records an emergency access of `rpps` to `holder`'s record until `until`.
+    async fn open_emergency(
+        &self,
+        holder: HolderId,
+        rpps: &str,
+        reason: &str,
+        until: Timestamp,
+    ) -> Result<(), StoreError> {
+        let key = self.vault.get(holder).await?;
+        let sealed = key.seal(&emergency_aad(holder, rpps), reason.as_bytes())?;
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO emergency_accesses (holder_id, rpps, started_at, until_at, reason_sealed) VALUES ($1, $2, $3, $4, $5)")
+            .bind(holder.as_uuid()).bind(rpps).bind(self.now().as_micros()).bind(until.as_micros()).bind(&sealed)
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("record emergency access"))?;
+        tx.commit().await
     }
 
     /// Changes the directory (AC-3): applied with compare-and-set, effective on the very next
@@ -303,7 +360,7 @@ type Pending = (
 /// The one place that decides on access to holder data, traces it and notifies the holder.
 #[derive(Clone, Debug)]
 pub struct Gate {
-    store: Store,
+    pub(crate) store: Store,
     matrix: Arc<HabilitationMatrix>,
     appender: tokio::sync::mpsc::Sender<Pending>,
 }
@@ -379,53 +436,174 @@ impl Gate {
         facts: &ItemFacts,
         ctx: &Context,
     ) -> Result<Decision, StoreError> {
-        let now = self.store.now();
-        let no_space = Decision {
-            allowed: false,
-            reason: Reason::NoSpace,
-            emergency: false,
+        let Some(space) = self.space(holder, actor).await? else {
+            return Ok(NO_SPACE);
         };
-        // One round trip for the lifecycle and the directory.
-        let (lifecycle, policy) = match self.store.gate_facts(holder).await {
-            Ok(Some(f)) => f,
+        let d = self.decide_in(&space, actor, action, facts, ctx);
+        self.record(holder, actor, action, item, Some(facts.category), d, &space, ctx)
+            .await?;
+        Ok(d)
+    }
+
+    /// The facts of a space the gate decides on (`None`: no such space, or erased).
+    pub(crate) async fn space(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+    ) -> Result<Option<GateFacts>, StoreError> {
+        let professional = match actor {
+            Actor::Professional { id, .. } => Some(id),
+            _ => None,
+        };
+        match self.store.gate_facts(holder, professional).await {
+            Ok(f) => Ok(f),
             // An unknown or erased space is decided like an existing one that refuses (AC-8).
-            Ok(None) | Err(StoreError::Shredded(_)) => return Ok(no_space),
-            Err(e) => return Err(e),
+            Err(StoreError::Shredded(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The pure decision (no trace): for one item of a listing whose access is traced once.
+    pub(crate) fn decide_in(
+        &self,
+        space: &GateFacts,
+        actor: &Actor,
+        action: Action,
+        facts: &ItemFacts,
+        ctx: &Context,
+    ) -> Decision {
+        // A running emergency access (AC-5) stands for a reason stated with every request.
+        let ctx = match (&ctx.emergency, &space.emergency) {
+            (None, Some(reason)) => &Context {
+                emergency: Some(reason.clone()),
+            },
+            _ => ctx,
         };
-        let d = decide(
+        decide(
             actor,
             action,
             facts,
-            &policy.facts(lifecycle),
+            &space.policy.facts(space.lifecycle),
             &self.matrix,
             ctx,
-            now,
-        );
+            self.store.now(),
+        )
+    }
+
+    /// Traces a decision (every access by someone other than the holder, and every denial:
+    /// AC-6, AC-8) and notifies the holder (AC-6, AC-5). Returns once the trace is durable.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn record(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        action: Action,
+        item: &str,
+        category: Option<Category>,
+        d: Decision,
+        space: &GateFacts,
+        ctx: &Context,
+    ) -> Result<(), StoreError> {
         let (traced, notified) = traced_and_notified(actor);
         if (traced || !d.allowed) && !matches!(d.reason, Reason::NoSpace) {
             let entry = TraceEntry {
                 actor: actor.clone(),
                 action,
                 item: item.to_string(),
-                category: Some(facts.category),
+                category,
                 allowed: d.allowed,
                 reason: d.reason,
                 emergency: d.emergency,
-                purpose: ctx.emergency.clone(),
+                purpose: if d.emergency {
+                    ctx.emergency.clone().or_else(|| space.emergency.clone())
+                } else {
+                    ctx.emergency.clone()
+                },
             };
             self.trace(holder, entry).await?;
         }
         if d.allowed && (notified || d.emergency) {
             self.store.notify_access(holder, d.emergency).await?;
         }
-        Ok(d)
+        Ok(())
+    }
+
+    /// AC-5, S-7: a professional who is not authorised declares an emergency, with a reason.
+    /// If the policy allows it (not blocked, not everything hidden, habilitated), the record
+    /// opens to them for [`EMERGENCY_ACCESS_SECONDS`]; the declaration is traced as an
+    /// emergency and told at once to the holder and to the médecin traitant. Returns the
+    /// decision and, when opened, the end of the access.
+    pub async fn declare_emergency(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        reason: &str,
+    ) -> Result<(Decision, Option<Timestamp>), StoreError> {
+        let Actor::Professional { id, .. } = actor else {
+            return Ok((NO_SPACE, None));
+        };
+        let Some(space) = self.space(holder, actor).await? else {
+            return Ok((NO_SPACE, None));
+        };
+        let ctx = Context {
+            emergency: Some(reason.trim().to_string()),
+        };
+        // The declaration is decided as reading the record's summary under the emergency.
+        let facts = ItemFacts {
+            category: Category::Summaries,
+            author: Author::Holder,
+            masked: false,
+            hidden_from_representatives: false,
+            visible_to_holder: true,
+        };
+        let d = decide(
+            actor,
+            Action::Read,
+            &facts,
+            &space.policy.facts(space.lifecycle),
+            &self.matrix,
+            &ctx,
+            self.store.now(),
+        );
+        let until = self.store.now().plus_seconds(EMERGENCY_ACCESS_SECONDS);
+        if d.allowed && d.emergency {
+            self.store
+                .open_emergency(holder, &id.0, reason.trim(), until)
+                .await?;
+        }
+        self.record(
+            holder,
+            actor,
+            Action::Read,
+            "record/emergency",
+            None,
+            d,
+            &space,
+            &ctx,
+        )
+        .await?;
+        if d.allowed && d.emergency {
+            if let Some(mt) = space.policy.medecin_traitant.as_ref().filter(|mt| *mt != id) {
+                self.store
+                    .notify_professional(&mt.0, "emergency_access", holder)
+                    .await?;
+            }
+            return Ok((d, Some(until)));
+        }
+        Ok((d, None))
     }
 }
+
+const NO_SPACE: Decision = Decision {
+    allowed: false,
+    reason: Reason::NoSpace,
+    emergency: false,
+};
 
 impl Store {
     /// Queues "someone accessed your space" (no content: AC-6, MS-4). Ordinary notices collapse
     /// while one is still waiting to be sent; emergency notices never do.
-    async fn notify_access(&self, holder: HolderId, emergency: bool) -> Result<(), StoreError> {
+    pub(crate) async fn notify_access(&self, holder: HolderId, emergency: bool) -> Result<(), StoreError> {
         let kind = if emergency { "emergency_access" } else { "access" };
         let pending_sql =
             "SELECT COUNT(*) FROM outbox WHERE holder_id = $1 AND kind = 'access' AND sent_at IS NULL";

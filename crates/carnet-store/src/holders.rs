@@ -195,7 +195,10 @@ impl Store {
             .map_err(StoreError::db("list blobs to erase"))?;
         let mut tx = self.db.begin().await?;
         for sql in [
+            "DELETE FROM documents WHERE holder_id = $1",
             "DELETE FROM attachments WHERE holder_id = $1",
+            "DELETE FROM emergency_accesses WHERE holder_id = $1",
+            "DELETE FROM pro_notices WHERE holder_id = $1",
             "DELETE FROM outbox WHERE holder_id = $1",
             "DELETE FROM representatives WHERE holder_id = $1 OR representative_id = $1",
             "DELETE FROM access_policies WHERE holder_id = $1",

@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod datadir;
 pub mod db;
 pub mod directory;
+pub mod documents;
 pub mod error;
 pub mod gate;
 pub mod holders;
@@ -179,18 +180,9 @@ impl Store {
             size: content.len() as u64,
             sha256: crypto::sha256_hex(&content),
         };
-        let sealed_content = key.seal(
-            &item_aad(holder, ItemKind::AttachmentContent, id.as_bytes()),
-            &content,
-        )?;
-        drop(content);
-        let meta_json = serde_json::to_vec(&meta).map_err(|e| StoreError::Integrity(e.to_string()))?;
-        let sealed_meta = key.seal(
-            &item_aad(holder, ItemKind::AttachmentMeta, id.as_bytes()),
-            &meta_json,
-        )?;
-        let sealed_size = sealed_content.len() as i64;
-        let hash = self.blobs.put(Bytes::from(sealed_content)).await?;
+        let (hash, sealed_size, sealed_meta) = self
+            .write_attachment_blob(&key, holder, id, content_type, &meta.sha256, content.to_vec())
+            .await?;
         let mut tx = self.db.begin().await?;
         on_tx!(&mut tx, t => sqlx::query(
             "INSERT INTO attachments (holder_id, id, created_at, blob_hash, sealed_size, meta_sealed) VALUES ($1, $2, $3, $4, $5, $6)")

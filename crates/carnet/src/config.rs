@@ -19,6 +19,8 @@ pub struct Config {
     pub operator_token: Option<String>,
     pub log_format: String,
     pub body_limit_mib: usize,
+    /// Largest document accepted, in MiB (DM-1).
+    pub document_limit_mib: usize,
     pub request_timeout_seconds: u64,
     pub shutdown_grace_seconds: u64,
     /// How often the background lifecycle job runs.
@@ -45,6 +47,7 @@ impl Default for Config {
             operator_token: None,
             log_format: "pretty".into(),
             body_limit_mib: 25,
+            document_limit_mib: 20,
             request_timeout_seconds: 30,
             shutdown_grace_seconds: 20,
             job_interval_seconds: 30,

@@ -53,6 +53,8 @@ fn ins(sex: char, yymm: &str, n: u32) -> String {
 #[derive(Debug, Default)]
 pub struct DemoLogins {
     pub accounts: Vec<(String, String)>,
+    /// Professionals of the demo directory: RPPS and who they are.
+    pub professionals: Vec<(String, String)>,
     pub to_activate: Option<(String, String, String)>,
 }
 
@@ -184,6 +186,8 @@ pub async fn seed(store: &Store, dir: &Path) -> Result<DemoLogins> {
     for (i, p) in people.iter().enumerate() {
         if let Some(parent) = p.parent {
             store.link_representative(ids[i], ids[parent], "parent").await?;
+            // The children's spaces were activated by their mother (LC-1: she manages them).
+            store.transition(ids[i], Event::Activate).await?;
         }
     }
     // Léa: informed, can activate with her code. Marc objected. Anne closed her space.
@@ -199,12 +203,124 @@ pub async fn seed(store: &Store, dir: &Path) -> Result<DemoLogins> {
     // his letters go by post.
     store.transition(ids[7], Event::Oppose).await?;
     store.transition(ids[7], Event::RequestSpace).await?;
+    seed_professionals(store, ids[0], &mut logins).await?;
     std::fs::write(
         dir.join(DEMO_MARKER),
         b"demo data directory: wiped at every `carnet demo`\n",
     )
     .with_context(|| format!("marking {} as a demo directory", dir.display()))?;
     Ok(logins)
+}
+
+/// Demo professionals, Camille's médecin traitant, and a few documents deposited through the
+/// gate (so they are traced and notified like real ones).
+async fn seed_professionals(
+    store: &Store,
+    camille: carnet_domain::HolderId,
+    logins: &mut DemoLogins,
+) -> Result<()> {
+    use carnet_domain::access::{Category, Context, PracticeRole, ProfessionalId};
+    use carnet_store::directory::Professional;
+    use carnet_store::documents::NewDocument;
+    let pro = |rpps: &str, family: &str, given: &str, profession: &str, finess: Option<(&str, &str)>| {
+        Professional {
+            rpps: rpps.into(),
+            family_name: family.into(),
+            given_name: given.into(),
+            profession: profession.into(),
+            specialty: None,
+            role: PracticeRole::Care,
+            finess: finess.map(|f| f.0.to_string()),
+            organisation_name: finess.map(|f| f.1.to_string()),
+        }
+    };
+    let pros = vec![
+        pro("10000000001", "LEROY", "Claire", "medecin", None),
+        pro(
+            "10000000002",
+            "PETIT",
+            "Julien",
+            "medecin",
+            Some(("750000001", "Hôpital de la Démo")),
+        ),
+        pro("10000000003", "MOREAU", "Sophie", "infirmier", None),
+    ];
+    store.upsert_professionals(&pros).await?;
+    logins.professionals = vec![
+        (
+            "10000000001".into(),
+            "Dr Claire LEROY, médecin généraliste (médecin traitant de Camille)".into(),
+        ),
+        (
+            "10000000002".into(),
+            "Dr Julien PETIT, radiologue, Hôpital de la Démo (autorisé par Camille)".into(),
+        ),
+        (
+            "10000000003".into(),
+            "Sophie MOREAU, infirmière (sans autorisation : essayez l'accès en urgence)".into(),
+        ),
+    ];
+    store
+        .update_access_policy(camille, |p| {
+            p.medecin_traitant = Some(ProfessionalId("10000000001".into()));
+            p.grants.push(carnet_domain::access::Grant {
+                grantee: carnet_domain::access::Grantee::Professional {
+                    id: ProfessionalId("10000000002".into()),
+                },
+                categories: None,
+                until: None,
+                express: false,
+            });
+        })
+        .await?;
+    let gate = carnet_store::gate::Gate::new(
+        store.clone(),
+        carnet_domain::access::HabilitationMatrix::default_matrix(),
+    );
+    let docs = [
+        (
+            &pros[0],
+            "Compte rendu de consultation",
+            Category::Reports,
+            "11488-4",
+            "Consultation du 12 mars",
+        ),
+        (
+            &pros[1],
+            "Échographie abdominale",
+            Category::Imaging,
+            "18748-4",
+            "Examen sans anomalie décelable.",
+        ),
+        (
+            &pros[0],
+            "Ordonnance",
+            Category::Prescriptions,
+            "57833-6",
+            "Paracétamol 1 g, 3 fois par jour, 5 jours.",
+        ),
+    ];
+    for (author, title, class, loinc, text) in docs {
+        let new = NewDocument {
+            title: Some(title.into()),
+            class: Some(class),
+            type_code: Some(loinc.into()),
+            mime: "text/plain".into(),
+            filename: Some(format!("{}.txt", title.to_lowercase().replace(' ', "-"))),
+            author_name: format!("{} {}", author.given_name, author.family_name),
+            organisation: author.organisation_name.clone(),
+            ..NewDocument::default()
+        };
+        gate.deposit_document(
+            camille,
+            &author.actor(),
+            new,
+            text.as_bytes().to_vec(),
+            &Context::default(),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 pub fn print_welcome(addr: SocketAddr, operator_token: &str, logins: &DemoLogins) {
@@ -229,6 +345,10 @@ pub fn print_welcome(addr: SocketAddr, operator_token: &str, logins: &DemoLogins
     println!(
         "    then POST /api/v1/auth/verify {{\"challenge\":\"...\",\"code\":\"......\"}} and GET /api/v1/me"
     );
+    println!("  Professionals (demo login: POST /api/v1/pro/demo-login {{\"rpps\":\"...\"}}):");
+    for (rpps, who) in &logins.professionals {
+        println!("    {rpps}  {who}");
+    }
     println!("  Operator API token: {operator_token}");
     println!("  Stop with Ctrl-C.");
     println!();

@@ -42,6 +42,12 @@ pub fn spawn(store: Store, every: Duration) -> tokio::task::JoinHandle<()> {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "lifecycle job failed; will retry"),
             }
+            // DM-6: tell holders that a document awaits them.
+            match store.run_document_notices(BATCH).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(notices = n, "waiting-document notices"),
+                Err(e) => tracing::warn!(error = %e, "document notice job failed; will retry"),
+            }
         }
     })
 }

@@ -230,6 +230,7 @@ async fn serve(cfg: Config, demo: bool) -> Result<()> {
     let settings = carnet_server::ServerSettings {
         body_limit_bytes: cfg.body_limit_mib * 1024 * 1024,
         request_timeout: Duration::from_secs(cfg.request_timeout_seconds),
+        document_limit_bytes: cfg.document_limit_mib * 1024 * 1024,
         demo,
     };
     let jobs = jobs::spawn(store.clone(), Duration::from_secs(cfg.job_interval_seconds));

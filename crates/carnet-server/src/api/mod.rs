@@ -3,10 +3,12 @@
 mod auth;
 mod demo;
 mod directory;
+mod documents;
 mod home;
 mod me;
 mod oidc;
 mod operator;
+mod pro;
 mod probes;
 
 use axum::Router;
@@ -19,7 +21,11 @@ pub fn routes() -> Router<AppState> {
         .merge(home::routes())
         .nest("/api/v1/operator", operator::routes())
         .nest("/api/v1", auth::routes())
-        .nest("/api/v1/me", me::routes().merge(directory::routes()))
+        .nest(
+            "/api/v1/me",
+            me::routes().merge(directory::routes()).merge(documents::routes()),
+        )
+        .nest("/api/v1/pro", pro::routes())
         .merge(demo::routes())
         .merge(oidc::routes())
 }

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_carnet");
 pub const TOKEN: &str = "test-operator-token-0123456789abcdef";
 
@@ -168,4 +170,70 @@ pub fn init_with_roster(data: &Path, csv: &str) {
         &[],
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+pub fn find_after(text: &str, marker: &str, len: usize) -> String {
+    let i = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in {text}"))
+        + marker.len();
+    text[i..]
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(len)
+        .collect()
+}
+
+pub fn session_cookie(r: &reqwest::Response) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-carnet_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+        .expect("a session cookie")
+}
+
+/// Logs in a demo account, reading the one-time code from the demo outbox.
+pub async fn demo_login(c: &reqwest::Client, base: &str, login: &str) -> String {
+    let r = c
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"login": login, "password": "demo-carnet-2026"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let challenge = r.json::<Value>().await.unwrap()["challenge"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        let msgs: Value = c
+            .get(format!("{base}/demo/outbox.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let found = msgs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["to"] == login && m["subject"].as_str().unwrap().contains("code de connexion"));
+        if let Some(m) = found {
+            break find_after(m["body"].as_str().unwrap(), "Votre code de connexion : ", 6);
+        }
+        assert!(Instant::now() < deadline, "no code in the demo outbox");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let r = c
+        .post(format!("{base}/api/v1/auth/verify"))
+        .json(&json!({"challenge": challenge, "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    session_cookie(&r)
 }

@@ -1,0 +1,1012 @@
+//! Documents of the shared medical record (SPEC DM-1..8, MI-2, AC-6).
+//!
+//! **Only through the gate.** The public operations are methods of [`Gate`]: each decides with
+//! the access policy, traces, notifies, and only then touches storage. The raw row accessors
+//! below are private to this crate, so no handler can read or write a document around the gate
+//! (ARCHITECTURE.md invariant 8). A denial and a missing document give the same
+//! [`StoreError::NotFound`] (AC-8).
+//!
+//! Storage: one row per version in `documents` (metadata sealed with the holder's key; status,
+//! dates and version in clear), content in `attachments` + the blob store (sealed, fsync'd,
+//! hash-checked on read). A deposit writes the blob first, then the attachment row, the
+//! document row and the holder's notice in one transaction (S-30, DM-7).
+//!
+//! ```compile_fail
+//! // The raw accessors are not reachable from outside the store (invariant 8):
+//! async fn around_the_gate(store: &carnet_store::Store, h: carnet_domain::HolderId) {
+//!     let _ = store.document_rows(h).await;
+//! }
+//! ```
+
+use bytes::Bytes;
+use carnet_domain::access::{Action, Actor, Author, Category, Context, Decision, ItemFacts};
+use carnet_domain::document::{self, DeletionRequest, DocumentMeta, Format, Status};
+use carnet_domain::{AttachmentId, DocumentId, HolderId, ItemKind, Timestamp};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::crypto::{SecretKey, item_aad};
+use crate::error::StoreError;
+use crate::gate::Gate;
+use crate::outbox::{Channel, OutboxMessage};
+use crate::{AttachmentMeta, BlobHash, Store, on_db, on_tx};
+
+/// What the depositor says of a new document; the rest is measured or read from a CDA header.
+#[derive(Clone, Debug, Default)]
+pub struct NewDocument {
+    pub title: Option<String>,
+    pub class: Option<Category>,
+    pub type_code: Option<String>,
+    pub type_display: Option<String>,
+    pub event_date: Option<String>,
+    pub confidentiality: Option<String>,
+    /// The declared content type (checked against the bytes).
+    pub mime: String,
+    pub filename: Option<String>,
+    /// DM-6: kept from the holder for an announcement consultation (professionals only).
+    pub hold_from_holder: bool,
+    /// MI-2: hidden from the legal representatives.
+    pub hidden_from_representatives: bool,
+    /// Display names at deposit time.
+    pub author_name: String,
+    pub organisation: Option<String>,
+}
+
+/// A document version as the caller may see it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DocumentView {
+    pub id: DocumentId,
+    pub set_id: DocumentId,
+    pub status: Status,
+    pub meta: DocumentMeta,
+}
+
+/// Filters of a listing (DM-8). Paging is by id (ids are time-ordered, so pages are stable).
+#[derive(Clone, Debug, Default)]
+pub struct DocumentFilter {
+    pub class: Option<Category>,
+    pub type_code: Option<String>,
+    /// Author: `holder`, or an RPPS / FINESS / app id.
+    pub author: Option<String>,
+    /// Upload date range (inclusive from, exclusive to).
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    /// Text in the title (case- and accent-insensitive).
+    pub text: Option<String>,
+    /// Include deprecated versions (history).
+    pub include_history: bool,
+    /// DM-8: current documents of the last two years (vaccinations always), ranked.
+    pub first_view: bool,
+    /// Only documents whose id is below this one (next page).
+    pub before: Option<DocumentId>,
+    pub limit: usize,
+}
+
+/// A page of a listing: only what the caller may see; `total` counts nothing else (S-2).
+#[derive(Clone, Debug, Serialize)]
+pub struct DocumentPage {
+    pub documents: Vec<DocumentView>,
+    pub total: usize,
+    pub next_before: Option<DocumentId>,
+}
+
+/// Changes to a document after its deposit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DocumentChange {
+    /// DM-5: the holder masks (or unmasks) a document from professionals.
+    Mask(bool),
+    /// MI-2: hidden from the legal representatives (author, or the holder themselves).
+    HideFromRepresentatives(bool),
+    /// DM-6: the author makes a held document visible to the holder (never the reverse).
+    MakeVisible,
+    /// DM-3: archive / unarchive (author).
+    Archive,
+    Unarchive,
+    /// DM-4: the holder asks the author to delete their document.
+    RequestDeletion(String),
+    /// DM-4: the author answers (accepting deletes the document).
+    AnswerDeletion(bool),
+}
+
+/// A document row with its metadata opened (crate-private: reached only through the gate).
+#[derive(Clone, Debug)]
+pub(crate) struct DocRow {
+    id: DocumentId,
+    set_id: DocumentId,
+    status: Status,
+    attachment: AttachmentId,
+    version: i64,
+    meta: DocumentMeta,
+}
+
+impl DocRow {
+    fn view(&self) -> DocumentView {
+        DocumentView {
+            id: self.id,
+            set_id: self.set_id,
+            status: self.status,
+            meta: self.meta.clone(),
+        }
+    }
+}
+
+fn meta_aad(holder: HolderId, id: DocumentId) -> Vec<u8> {
+    item_aad(holder, ItemKind::DocumentMeta, id.as_bytes())
+}
+
+fn author_of(actor: &Actor) -> Option<Author> {
+    match actor {
+        Actor::Holder { .. } | Actor::Representative { .. } => Some(Author::Holder),
+        Actor::Professional { id, .. } => Some(Author::Professional { id: id.clone() }),
+        Actor::Establishment { id } => Some(Author::Establishment { id: id.clone() }),
+        Actor::App { id } => Some(Author::App { id: id.clone() }),
+        Actor::Operator { .. } => None,
+    }
+}
+
+fn author_key(a: &Author) -> String {
+    match a {
+        Author::Holder => "holder".into(),
+        Author::Professional { id } => id.0.clone(),
+        Author::Establishment { id } => id.0.clone(),
+        Author::App { id } => id.0.clone(),
+    }
+}
+
+fn is_holder_side(actor: &Actor) -> bool {
+    matches!(actor, Actor::Holder { .. } | Actor::Representative { .. })
+}
+
+/// Parses an HL7 TS (`20250312…`) or ISO date into `YYYY-MM-DD`.
+fn iso_date(ts: &str) -> Option<String> {
+    let d: String = ts.chars().filter(char::is_ascii_digit).take(8).collect();
+    (d.len() == 8).then(|| format!("{}-{}-{}", &d[0..4], &d[4..6], &d[6..8]))
+}
+
+impl Store {
+    /// Every document row of a holder, metadata opened, newest first (crate-private).
+    pub(crate) async fn document_rows(&self, holder: HolderId) -> Result<Vec<DocRow>, StoreError> {
+        let rows: Vec<(uuid::Uuid, uuid::Uuid, String, uuid::Uuid, i64, Vec<u8>)> = on_db!(&self.db, p => sqlx::query(
+            "SELECT id, set_id, status, attachment_id, version, meta_sealed FROM documents WHERE holder_id = $1 ORDER BY id DESC")
+            .bind(holder.as_uuid()).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))).collect()))
+        .map_err(StoreError::db("list documents"))?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.vault.get(holder).await?;
+        rows.into_iter()
+            .map(|(id, set, status, att, version, sealed)| {
+                open_row(&key, holder, id, set, &status, att, version, &sealed)
+            })
+            .collect()
+    }
+
+    pub(crate) async fn document_row(
+        &self,
+        holder: HolderId,
+        id: DocumentId,
+    ) -> Result<Option<DocRow>, StoreError> {
+        let row: Option<(uuid::Uuid, String, uuid::Uuid, i64, Vec<u8>)> = on_db!(&self.db, p => sqlx::query(
+            "SELECT set_id, status, attachment_id, version, meta_sealed FROM documents WHERE holder_id = $1 AND id = $2")
+            .bind(holder.as_uuid()).bind(id.as_uuid()).fetch_optional(p).await
+            .map(|r| r.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))))
+        .map_err(StoreError::db("read document"))?;
+        let Some((set, status, att, version, sealed)) = row else {
+            return Ok(None);
+        };
+        let key = self.vault.get(holder).await?;
+        open_row(&key, holder, *id.as_uuid(), set, &status, att, version, &sealed).map(Some)
+    }
+
+    /// Writes a new document version: blob (durable) first, then in one transaction the
+    /// attachment row, the document row, the previous version's deprecation (compare-and-set)
+    /// and the holder's notice. Acknowledged only once committed (S-30).
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_document(
+        &self,
+        holder: HolderId,
+        id: DocumentId,
+        set_id: DocumentId,
+        meta: &DocumentMeta,
+        content: Vec<u8>,
+        replaces: Option<&DocRow>,
+        notice_due_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        let key = self.vault.get(holder).await?;
+        let attachment = AttachmentId::new(now);
+        let (hash, sealed_size, sealed_att_meta) = self
+            .write_attachment_blob(&key, holder, attachment, &meta.mime, &meta.sha256, content)
+            .await?;
+        let sealed_meta = seal_meta(&key, holder, id, meta)?;
+        let visible_now = meta.visible_to_holder(now);
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO attachments (holder_id, id, created_at, blob_hash, sealed_size, meta_sealed) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(holder.as_uuid()).bind(attachment.as_uuid()).bind(now.as_micros()).bind(hash.as_str()).bind(sealed_size).bind(&sealed_att_meta)
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("insert attachment"))?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO documents (holder_id, id, set_id, status, created_at, visible_from, notice_due_at, attachment_id, meta_sealed, version) \
+             VALUES ($1, $2, $3, 'approved', $4, $5, $6, $7, $8, 1)")
+            .bind(holder.as_uuid()).bind(id.as_uuid()).bind(set_id.as_uuid()).bind(now.as_micros())
+            .bind(meta.visible_from.as_micros()).bind(notice_due_at.map(|t| t.as_micros()))
+            .bind(attachment.as_uuid()).bind(&sealed_meta)
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
+            _ => StoreError::db("insert document")(e),
+        })?;
+        if let Some(old) = replaces {
+            let n = on_tx!(&mut tx, t => sqlx::query(
+                "UPDATE documents SET status = 'deprecated', version = version + 1 WHERE holder_id = $1 AND id = $2 AND version = $3")
+                .bind(holder.as_uuid()).bind(old.id.as_uuid()).bind(old.version)
+                .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("deprecate document"))?;
+            if n != 1 {
+                return Err(StoreError::Conflict);
+            }
+        }
+        if visible_now {
+            // DM-7: the holder is told of a new document (no content in the message).
+            let msg = OutboxMessage::new(holder, "new_document", Channel::Email, b"{}".to_vec());
+            self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
+        }
+        tx.commit().await
+    }
+
+    /// Rewrites a document's metadata and status, compare-and-set on its version.
+    async fn update_document(
+        &self,
+        holder: HolderId,
+        row: &DocRow,
+        status: Status,
+        meta: &DocumentMeta,
+        notice: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let key = self.vault.get(holder).await?;
+        let sealed = seal_meta(&key, holder, row.id, meta)?;
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        let n = on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE documents SET status = $1, meta_sealed = $2, visible_from = $3, \
+             notice_due_at = CASE WHEN $3 <= $4 THEN NULL ELSE notice_due_at END, version = version + 1 \
+             WHERE holder_id = $5 AND id = $6 AND version = $7")
+            .bind(status.tag()).bind(&sealed).bind(meta.visible_from.as_micros()).bind(now.as_micros())
+            .bind(holder.as_uuid()).bind(row.id.as_uuid()).bind(row.version)
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("update document"))?;
+        if n != 1 {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(kind) = notice {
+            let msg = OutboxMessage::new(holder, kind, Channel::Email, b"{}".to_vec());
+            self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
+        }
+        tx.commit().await
+    }
+
+    /// Deletes a document for everyone (DM-3, DM-4); its traces remain. The blob goes at once
+    /// (or with the next orphan collection if that fails).
+    async fn delete_document(&self, holder: HolderId, row: &DocRow) -> Result<(), StoreError> {
+        let hash: Option<String> = on_db!(&self.db.writer(), p => sqlx::query("SELECT blob_hash FROM attachments WHERE holder_id = $1 AND id = $2")
+            .bind(holder.as_uuid()).bind(row.attachment.as_uuid()).fetch_optional(p).await
+            .map(|r| r.map(|r| r.get::<String, _>(0))))
+        .map_err(StoreError::db("find document blob"))?;
+        let mut tx = self.db.begin().await?;
+        let n = on_tx!(&mut tx, t => sqlx::query("DELETE FROM documents WHERE holder_id = $1 AND id = $2 AND version = $3")
+            .bind(holder.as_uuid()).bind(row.id.as_uuid()).bind(row.version)
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("delete document"))?;
+        if n != 1 {
+            return Err(StoreError::Conflict);
+        }
+        on_tx!(&mut tx, t => sqlx::query("DELETE FROM attachments WHERE holder_id = $1 AND id = $2")
+            .bind(holder.as_uuid()).bind(row.attachment.as_uuid())
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("delete document content"))?;
+        tx.commit().await?;
+        if let Some(h) = hash.as_deref().and_then(BlobHash::parse) {
+            let _ = self.blobs.delete(&h).await;
+        }
+        Ok(())
+    }
+
+    /// DM-6 job: tells holders that a document awaits them (within two weeks of its deposit),
+    /// without saying what. Safe on several servers: each notice is claimed by compare-and-set.
+    pub async fn run_document_notices(&self, batch: i64) -> Result<u64, StoreError> {
+        let now = self.now().as_micros();
+        let due: Vec<(uuid::Uuid, uuid::Uuid)> = on_db!(&self.db, p => sqlx::query(
+            "SELECT holder_id, id FROM documents WHERE notice_due_at IS NOT NULL AND notice_due_at <= $1 LIMIT $2")
+            .bind(now).bind(batch).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect()))
+        .map_err(StoreError::db("find waiting documents"))?;
+        let mut sent = 0;
+        for (h, id) in due {
+            let holder = HolderId::from_uuid(h);
+            let key = match self.vault.get(holder).await {
+                Ok(k) => k,
+                Err(StoreError::Shredded(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let mut tx = self.db.begin().await?;
+            let n = on_tx!(&mut tx, t => sqlx::query(
+                "UPDATE documents SET notice_due_at = NULL WHERE holder_id = $1 AND id = $2 AND notice_due_at IS NOT NULL")
+                .bind(h).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("claim waiting-document notice"))?;
+            if n == 1 {
+                let msg = OutboxMessage::new(holder, "document_waiting", Channel::Email, b"{}".to_vec());
+                self.enqueue_in_tx(&mut tx, &key, &msg, self.now()).await?;
+                sent += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(sent)
+    }
+
+    /// Seals and writes an attachment's content to the blob store (durable on return); gives
+    /// the blob hash, its size and the sealed attachment metadata for the row.
+    pub(crate) async fn write_attachment_blob(
+        &self,
+        key: &SecretKey,
+        holder: HolderId,
+        id: AttachmentId,
+        content_type: &str,
+        sha256: &str,
+        content: Vec<u8>,
+    ) -> Result<(BlobHash, i64, Vec<u8>), StoreError> {
+        let meta = AttachmentMeta {
+            content_type: content_type.to_string(),
+            size: content.len() as u64,
+            sha256: sha256.to_string(),
+        };
+        let sealed_content = key.seal_owned(
+            &item_aad(holder, ItemKind::AttachmentContent, id.as_bytes()),
+            content,
+        )?;
+        let meta_json = serde_json::to_vec(&meta).map_err(|e| StoreError::Integrity(e.to_string()))?;
+        let sealed_meta = key.seal(
+            &item_aad(holder, ItemKind::AttachmentMeta, id.as_bytes()),
+            &meta_json,
+        )?;
+        let sealed_size = sealed_content.len() as i64;
+        let hash = self.blobs.put(Bytes::from(sealed_content)).await?;
+        Ok((hash, sealed_size, sealed_meta))
+    }
+}
+
+fn seal_meta(
+    key: &SecretKey,
+    holder: HolderId,
+    id: DocumentId,
+    meta: &DocumentMeta,
+) -> Result<Vec<u8>, StoreError> {
+    let json = serde_json::to_vec(meta).map_err(|e| StoreError::Integrity(e.to_string()))?;
+    key.seal(&meta_aad(holder, id), &json)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn open_row(
+    key: &SecretKey,
+    holder: HolderId,
+    id: uuid::Uuid,
+    set: uuid::Uuid,
+    status: &str,
+    att: uuid::Uuid,
+    version: i64,
+    sealed: &[u8],
+) -> Result<DocRow, StoreError> {
+    let id = DocumentId::from_uuid(id);
+    let meta: DocumentMeta = serde_json::from_slice(&key.open(&meta_aad(holder, id), sealed)?)
+        .map_err(|e| StoreError::Integrity(format!("document metadata: {e}")))?;
+    Ok(DocRow {
+        id,
+        set_id: DocumentId::from_uuid(set),
+        status: Status::parse(status)
+            .ok_or_else(|| StoreError::Integrity(format!("unknown document status {status}")))?,
+        attachment: AttachmentId::from_uuid(att),
+        version,
+        meta,
+    })
+}
+
+fn invalid(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Invalid(e.to_string())
+}
+
+impl Gate {
+    /// Deposits a document in `holder`'s record (DM-1, DM-2): checks the content against its
+    /// declared type (and reads a CDA header), asks the policy (Create), traces, stores, and
+    /// tells the holder (DM-7) unless a professional holds it for an announcement (DM-6).
+    /// Bad input is refused before anything is written.
+    pub async fn deposit_document(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        new: NewDocument,
+        content: Vec<u8>,
+        ctx: &Context,
+    ) -> Result<DocumentView, StoreError> {
+        let (meta, _) = self.prepare(holder, actor, new, &content, None).await?;
+        let id = DocumentId::new(self.store.now());
+        self.write_version(holder, actor, id, id, meta, content, None, ctx)
+            .await
+    }
+
+    /// DM-3: replaces a document by a new version (author only); the old one becomes
+    /// deprecated and stays in the history. Flags of the old version carry over.
+    pub async fn replace_document(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        old: DocumentId,
+        new: NewDocument,
+        content: Vec<u8>,
+        ctx: &Context,
+    ) -> Result<DocumentView, StoreError> {
+        let row = self
+            .store
+            .document_row(holder, old)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let now = self.store.now();
+        let d = self.decide_in(&space, actor, Action::Update, &row.meta.facts(now), ctx);
+        self.record(
+            holder,
+            actor,
+            Action::Update,
+            &format!("document/{old}"),
+            Some(row.meta.class),
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        if !d.allowed || row.status == Status::Deprecated {
+            return Err(StoreError::NotFound);
+        }
+        let (mut meta, _) = self
+            .prepare(holder, actor, new, &content, Some(&row.meta))
+            .await?;
+        meta.replaces = Some(old.to_string());
+        meta.masked = row.meta.masked;
+        meta.hidden_from_representatives |= row.meta.hidden_from_representatives;
+        if row.meta.visible_to_holder(now) {
+            meta.visible_from = now; // DM-6: never invisible again
+        }
+        let id = DocumentId::new(now);
+        self.write_version(holder, actor, id, row.set_id, meta, content, Some(&row), ctx)
+            .await
+    }
+
+    /// Builds the metadata of a new version from what the depositor said and the bytes.
+    async fn prepare(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        new: NewDocument,
+        content: &[u8],
+        previous: Option<&DocumentMeta>,
+    ) -> Result<(DocumentMeta, Option<document::CdaHeader>), StoreError> {
+        let now = self.store.now();
+        let author = author_of(actor).ok_or(StoreError::NotFound)?;
+        let format = Format::from_mime(&new.mime)
+            .ok_or_else(|| invalid(document::ContentError::Unsupported(new.mime.clone())))?;
+        document::check_content(format, content).map_err(invalid)?;
+        let cda = if format == Format::Cda {
+            let h = document::read_cda_header(content).map_err(invalid)?;
+            // AU-2: a document is filed only under the holder's own (qualified) INS.
+            if let Some(ins) = &h.patient_ins {
+                let admin: serde_json::Value =
+                    serde_json::from_slice(&self.store.holder(holder).await?.administrative)
+                        .unwrap_or_default();
+                if admin.get("ins").and_then(|v| v.as_str()) != Some(ins.as_str()) {
+                    return Err(invalid(
+                        "le document CDA concerne un autre patient (INS) / the CDA document is about another patient (INS)",
+                    ));
+                }
+            }
+            Some(h)
+        } else {
+            None
+        };
+        let title = new
+            .title
+            .filter(|t| !t.trim().is_empty())
+            .or_else(|| cda.as_ref().and_then(|h| h.title.clone()))
+            .or_else(|| previous.map(|p| p.title.clone()))
+            .ok_or_else(|| invalid("un titre est requis / a title is required"))?;
+        if title.chars().count() > 300 {
+            return Err(invalid(
+                "titre trop long (300 caractères au plus) / title too long (300 characters at most)",
+            ));
+        }
+        let class = new
+            .class
+            .or_else(|| previous.map(|p| p.class))
+            .unwrap_or(if author == Author::Holder {
+                Category::HolderDocuments
+            } else {
+                Category::Reports
+            });
+        // S-3: holders file their own documents under their own class only.
+        let class = if author == Author::Holder {
+            Category::HolderDocuments
+        } else {
+            class
+        };
+        let confidentiality = new
+            .confidentiality
+            .or_else(|| cda.as_ref().and_then(|h| h.confidentiality.clone()))
+            .unwrap_or_else(|| "N".into());
+        if !matches!(confidentiality.as_str(), "N" | "R" | "V") {
+            return Err(invalid(
+                "confidentialité : N, R ou V / confidentiality: N, R or V",
+            ));
+        }
+        let event_date = match new
+            .event_date
+            .or_else(|| cda.as_ref().and_then(|h| h.effective_time.clone()))
+        {
+            Some(d) => Some(
+                iso_date(&d).ok_or_else(|| invalid("date de l'acte invalide / invalid date of the act"))?,
+            ),
+            None => None,
+        };
+        let filename = new
+            .filename
+            .map(|f| {
+                f.rsplit(['/', '\\'])
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect::<String>()
+            })
+            .filter(|f| !f.is_empty())
+            .unwrap_or_else(|| {
+                let ext = match format {
+                    Format::Pdf => "pdf",
+                    Format::Cda => "xml",
+                    Format::Jpeg => "jpg",
+                    Format::Png => "png",
+                    Format::Text => "txt",
+                };
+                format!("document.{ext}")
+            });
+        // DM-6: only a professional holds a document back from the holder.
+        let hold = new.hold_from_holder && matches!(actor, Actor::Professional { .. });
+        let meta = DocumentMeta {
+            title: title.trim().to_string(),
+            class,
+            type_code: new
+                .type_code
+                .or_else(|| cda.as_ref().and_then(|h| h.type_code.clone())),
+            type_display: new
+                .type_display
+                .or_else(|| cda.as_ref().and_then(|h| h.type_display.clone())),
+            event_date,
+            author,
+            author_name: new.author_name,
+            organisation: new.organisation,
+            uploaded_at: now,
+            confidentiality,
+            format,
+            mime: format.mime().to_string(),
+            size: content.len() as u64,
+            sha256: crate::crypto::sha256_hex(content),
+            filename,
+            masked: false,
+            // MI-2: set by a professional, or by the holder (not by a representative).
+            hidden_from_representatives: new.hidden_from_representatives
+                && !matches!(actor, Actor::Representative { .. }),
+            visible_from: document::visible_from(now, hold),
+            replaces: None,
+            deletion_request: None,
+        };
+        Ok((meta, cda))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn write_version(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: DocumentId,
+        set_id: DocumentId,
+        meta: DocumentMeta,
+        content: Vec<u8>,
+        replaces: Option<&DocRow>,
+        ctx: &Context,
+    ) -> Result<DocumentView, StoreError> {
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let now = self.store.now();
+        if replaces.is_none() {
+            let d = self.decide_in(&space, actor, Action::Create, &meta.facts(now), ctx);
+            self.record(
+                holder,
+                actor,
+                Action::Create,
+                &format!("document/{id}"),
+                Some(meta.class),
+                d,
+                &space,
+                ctx,
+            )
+            .await?;
+            if !d.allowed {
+                return Err(StoreError::NotFound);
+            }
+        }
+        let notice_due =
+            (!meta.visible_to_holder(now)).then(|| now.plus_seconds(document::WAITING_NOTICE_SECONDS));
+        self.store
+            .insert_document(holder, id, set_id, &meta, content, replaces, notice_due)
+            .await?;
+        Ok(DocumentView {
+            id,
+            set_id,
+            status: Status::Approved,
+            meta,
+        })
+    }
+
+    /// Lists what `actor` may see of `holder`'s documents, filtered and paged (DM-8). Items the
+    /// caller may not see are left out before filtering, counting and paging (S-1, S-2). The
+    /// listing is traced once.
+    pub async fn list_documents(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        filter: &DocumentFilter,
+        ctx: &Context,
+    ) -> Result<DocumentPage, StoreError> {
+        let Some(space) = self.space(holder, actor).await? else {
+            return Err(StoreError::NotFound);
+        };
+        let now = self.store.now();
+        let rows = self.store.document_rows(holder).await?;
+        let mut first_allowed: Option<Decision> = None;
+        let mut visible: Vec<(DocRow, Option<(u8, Timestamp)>)> = Vec::new();
+        for row in rows {
+            let d = self.decide_in(&space, actor, Action::Read, &row.meta.facts(now), ctx);
+            if !d.allowed {
+                continue;
+            }
+            first_allowed.get_or_insert(d);
+            if !matches(&row, filter) {
+                continue;
+            }
+            let rank = if filter.first_view {
+                match document::first_view_rank(&row.meta, row.status, now) {
+                    Some(r) => Some(r),
+                    None => continue,
+                }
+            } else {
+                None
+            };
+            visible.push((row, rank));
+        }
+        // The listing itself is one access: allowed if anything could be shown, else decided
+        // as a read of the record (so a professional without any right leaves a denial).
+        let d = match first_allowed {
+            Some(d) => d,
+            None => self.decide_in(&space, actor, Action::Read, &record_facts(), ctx),
+        };
+        self.record(holder, actor, Action::Read, "documents", None, d, &space, ctx)
+            .await?;
+        if !d.allowed && !is_holder_side(actor) && visible.is_empty() {
+            // Nothing to show; same answer as an empty record (AC-8).
+            return Ok(DocumentPage {
+                documents: Vec::new(),
+                total: 0,
+                next_before: None,
+            });
+        }
+        if filter.first_view {
+            visible.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.id.cmp(&a.0.id)));
+        }
+        let total = visible.len();
+        let limit = filter.limit.clamp(1, 500);
+        let page: Vec<DocumentView> = visible
+            .iter()
+            .filter(|(r, _)| filter.first_view || filter.before.is_none_or(|b| r.id < b))
+            .take(limit)
+            .map(|(r, _)| r.view())
+            .collect();
+        let next_before = (!filter.first_view && page.len() == limit)
+            .then(|| page.last().map(|v| v.id))
+            .flatten()
+            .filter(|last| visible.iter().any(|(r, _)| r.id < *last));
+        Ok(DocumentPage {
+            documents: page,
+            total,
+            next_before,
+        })
+    }
+
+    /// Reads one document version and its content (download, preview). Traced; a denial and a
+    /// missing document are the same `NotFound` (AC-8).
+    pub async fn read_document(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: DocumentId,
+        ctx: &Context,
+    ) -> Result<(DocumentView, Bytes), StoreError> {
+        let row = self
+            .store
+            .document_row(holder, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let d = self.decide_in(
+            &space,
+            actor,
+            Action::Read,
+            &row.meta.facts(self.store.now()),
+            ctx,
+        );
+        self.record(
+            holder,
+            actor,
+            Action::Read,
+            &format!("document/{id}"),
+            Some(row.meta.class),
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        if !d.allowed {
+            return Err(StoreError::NotFound);
+        }
+        let (_, content) = self.store.attachment(holder, row.attachment).await?;
+        if crate::crypto::sha256_hex(&content) != row.meta.sha256 {
+            return Err(StoreError::Integrity(
+                "document content does not match its recorded hash".into(),
+            ));
+        }
+        Ok((row.view(), content))
+    }
+
+    /// Every version of a document the caller may see (DM-3 history), newest first.
+    pub async fn document_history(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: DocumentId,
+        ctx: &Context,
+    ) -> Result<Vec<DocumentView>, StoreError> {
+        let row = self
+            .store
+            .document_row(holder, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let now = self.store.now();
+        let d = self.decide_in(&space, actor, Action::Read, &row.meta.facts(now), ctx);
+        self.record(
+            holder,
+            actor,
+            Action::Read,
+            &format!("document/{id}/history"),
+            Some(row.meta.class),
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        if !d.allowed {
+            return Err(StoreError::NotFound);
+        }
+        Ok(self
+            .store
+            .document_rows(holder)
+            .await?
+            .into_iter()
+            .filter(|r| r.set_id == row.set_id)
+            .filter(|r| {
+                self.decide_in(&space, actor, Action::Read, &r.meta.facts(now), ctx)
+                    .allowed
+            })
+            .map(|r| r.view())
+            .collect())
+    }
+
+    /// Applies a change to a document, if the caller may make it (see [`DocumentChange`]).
+    pub async fn change_document(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: DocumentId,
+        change: DocumentChange,
+        ctx: &Context,
+    ) -> Result<Option<DocumentView>, StoreError> {
+        let row = self
+            .store
+            .document_row(holder, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let now = self.store.now();
+        let facts = row.meta.facts(now);
+        let read = self.decide_in(&space, actor, Action::Read, &facts, ctx);
+        let holder_itself = matches!(actor, Actor::Holder { .. });
+        // Holder-side rights on any document they see (DM-4, DM-5, MI-2) are decided as a read
+        // plus who they are; the author's rights (DM-3, DM-6) as an update or a deletion.
+        let (action, d) = match &change {
+            DocumentChange::Mask(_) | DocumentChange::RequestDeletion(_) if is_holder_side(actor) => {
+                (Action::Update, read)
+            }
+            DocumentChange::HideFromRepresentatives(_) if holder_itself => (Action::Update, read),
+            DocumentChange::AnswerDeletion(true) => (
+                Action::Delete,
+                self.decide_in(&space, actor, Action::Delete, &facts, ctx),
+            ),
+            DocumentChange::Mask(_) | DocumentChange::RequestDeletion(_) => {
+                (Action::Update, deny_not_author())
+            }
+            _ if row.meta.author == Author::Holder => (Action::Update, deny_not_author()),
+            _ => (
+                Action::Update,
+                self.decide_in(&space, actor, Action::Update, &facts, ctx),
+            ),
+        };
+        self.record(
+            holder,
+            actor,
+            action,
+            &format!("document/{id}"),
+            Some(row.meta.class),
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        if !d.allowed || row.status == Status::Deprecated {
+            return Err(StoreError::NotFound);
+        }
+        let mut meta = row.meta.clone();
+        let mut status = row.status;
+        let mut notice = None;
+        match change {
+            DocumentChange::Mask(m) => meta.masked = m,
+            DocumentChange::HideFromRepresentatives(h) => meta.hidden_from_representatives = h,
+            DocumentChange::MakeVisible => {
+                if meta.visible_to_holder(now) {
+                    return Ok(Some(row.view()));
+                }
+                meta.visible_from = now;
+                notice = Some("new_document");
+            }
+            DocumentChange::Archive => status = Status::Archived,
+            DocumentChange::Unarchive => status = Status::Approved,
+            DocumentChange::RequestDeletion(reason) => {
+                if row.meta.author == Author::Holder {
+                    return Err(invalid(
+                        "supprimez directement vos propres documents / delete your own documents directly",
+                    ));
+                }
+                let reason = reason.trim().to_string();
+                if reason.is_empty() || reason.chars().count() > 1000 {
+                    return Err(invalid(
+                        "un motif (1000 caractères au plus) est requis / a reason (at most 1000 characters) is required",
+                    ));
+                }
+                meta.deletion_request = Some(DeletionRequest {
+                    reason,
+                    at: now,
+                    accepted: None,
+                });
+                if let Author::Professional { id: rpps } = &row.meta.author {
+                    self.store
+                        .notify_professional(&rpps.0, "deletion_request", holder)
+                        .await?;
+                }
+            }
+            DocumentChange::AnswerDeletion(accept) => {
+                if meta
+                    .deletion_request
+                    .as_ref()
+                    .is_none_or(|r| r.accepted.is_some())
+                {
+                    return Err(invalid(
+                        "aucune demande de suppression en attente / no pending deletion request",
+                    ));
+                }
+                if accept {
+                    self.store.delete_document(holder, &row).await?;
+                    return Ok(None);
+                }
+                if let Some(r) = &mut meta.deletion_request {
+                    r.accepted = Some(false);
+                }
+                notice = Some("deletion_refused");
+            }
+        }
+        self.store
+            .update_document(holder, &row, status, &meta, notice)
+            .await?;
+        Ok(Some(DocumentView {
+            id: row.id,
+            set_id: row.set_id,
+            status,
+            meta,
+        }))
+    }
+
+    /// Deletes a document for everyone (its author, or the holder for what they added: DM-3,
+    /// DM-4). The trace of the deletion remains.
+    pub async fn delete_document(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: DocumentId,
+        ctx: &Context,
+    ) -> Result<(), StoreError> {
+        let row = self
+            .store
+            .document_row(holder, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let d = self.decide_in(
+            &space,
+            actor,
+            Action::Delete,
+            &row.meta.facts(self.store.now()),
+            ctx,
+        );
+        self.record(
+            holder,
+            actor,
+            Action::Delete,
+            &format!("document/{id}"),
+            Some(row.meta.class),
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        if !d.allowed {
+            return Err(StoreError::NotFound);
+        }
+        self.store.delete_document(holder, &row).await
+    }
+}
+
+fn deny_not_author() -> Decision {
+    Decision {
+        allowed: false,
+        reason: carnet_domain::access::Reason::NotTheAuthor,
+        emergency: false,
+    }
+}
+
+/// The facts of "the record as a whole" (a listing with nothing to show).
+fn record_facts() -> ItemFacts {
+    ItemFacts {
+        category: Category::Summaries,
+        author: Author::Holder,
+        masked: false,
+        hidden_from_representatives: false,
+        visible_to_holder: true,
+    }
+}
+
+fn matches(row: &DocRow, f: &DocumentFilter) -> bool {
+    let m = &row.meta;
+    (f.include_history || row.status != Status::Deprecated)
+        && f.class.is_none_or(|c| m.class == c)
+        && f.type_code
+            .as_ref()
+            .is_none_or(|t| m.type_code.as_ref() == Some(t))
+        && f.author.as_ref().is_none_or(|a| author_key(&m.author) == *a)
+        && f.from.is_none_or(|t| m.uploaded_at >= t)
+        && f.to.is_none_or(|t| m.uploaded_at < t)
+        && f.text.as_ref().is_none_or(|t| m.title_matches(t))
+}
