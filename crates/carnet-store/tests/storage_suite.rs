@@ -123,6 +123,9 @@ suite!(
     gate_decides_traces_and_notifies_ac3_ac8,
     traces_are_tamper_evident_ac7,
     concurrent_accesses_are_group_committed_into_one_valid_chain,
+    documents_go_through_the_gate_dm1_dm8,
+    held_documents_follow_dm6_with_the_clock,
+    emergency_access_is_bounded_and_notified_ac5,
 );
 
 // ---- lifecycle, roster, outbox (issue 3) ----
@@ -1492,4 +1495,386 @@ async fn concurrent_accesses_are_group_committed_into_one_valid_chain(env: Env, 
         .map(|t| t.seq)
         .collect();
     assert_eq!(seqs, (1..=40).rev().collect::<Vec<_>>());
+}
+
+// ---- documents (issue 5) and emergency access (issue 4) ----
+
+use carnet_domain::document::{NOT_VISIBLE_MAX_SECONDS, Status, WAITING_NOTICE_SECONDS};
+use carnet_store::documents::{DocumentChange, DocumentFilter, NewDocument};
+
+fn text_doc(title: &str, class: Category) -> NewDocument {
+    NewDocument {
+        title: Some(title.into()),
+        class: Some(class),
+        mime: "text/plain".into(),
+        ..NewDocument::default()
+    }
+}
+
+fn all_docs() -> DocumentFilter {
+    DocumentFilter {
+        limit: 100,
+        ..DocumentFilter::default()
+    }
+}
+
+async fn documents_go_through_the_gate_dm1_dm8(env: Env, _e: Engine) {
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let h = store.create_holder("activated", ADMIN).await.unwrap();
+    let me = Actor::Holder { id: h };
+    let doctor = pro_actor("11111111111", "medecin");
+    let stranger = pro_actor("22222222222", "medecin");
+    store
+        .update_access_policy(h, |p| {
+            p.grants.push(Grant {
+                grantee: Grantee::Professional {
+                    id: ProfessionalId("11111111111".into()),
+                },
+                categories: None,
+                until: None,
+                express: false,
+            })
+        })
+        .await
+        .unwrap();
+    let none = Context::default();
+    let blobs_before = blob_files(&env).len();
+    // Bad input leaves nothing behind.
+    let bad = NewDocument {
+        mime: "application/pdf".into(),
+        ..text_doc("x", Category::Reports)
+    };
+    assert!(matches!(
+        gate.deposit_document(h, &doctor, bad, b"not a pdf".to_vec(), &none)
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    // A stranger's deposit is refused like a missing space (AC-8) and traced.
+    assert!(matches!(
+        gate.deposit_document(
+            h,
+            &stranger,
+            text_doc("x", Category::Reports),
+            b"x".to_vec(),
+            &none
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(blob_files(&env).len(), blobs_before);
+    let v1 = gate
+        .deposit_document(
+            h,
+            &doctor,
+            text_doc("Bilan sanguin", Category::Reports),
+            b"glycemie 1.02".to_vec(),
+            &none,
+        )
+        .await
+        .unwrap();
+    clock.advance_seconds(10);
+    let own = gate
+        .deposit_document(
+            h,
+            &me,
+            text_doc("Mon carnet", Category::Reports),
+            b"notes".to_vec(),
+            &none,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        own.meta.class,
+        Category::HolderDocuments,
+        "S-3: a holder files only as holder documents"
+    );
+    // DM-3: a new version deprecates the old one; the history keeps both.
+    clock.advance_seconds(10);
+    let v2 = gate
+        .replace_document(
+            h,
+            &doctor,
+            v1.id,
+            text_doc("Bilan sanguin (corrigé)", Category::Reports),
+            b"glycemie 1.05".to_vec(),
+            &none,
+        )
+        .await
+        .unwrap();
+    assert_eq!(v2.set_id, v1.id);
+    let page = gate.list_documents(h, &me, &all_docs(), &none).await.unwrap();
+    assert_eq!(page.total, 2, "the deprecated version is not current");
+    let hist = gate.document_history(h, &me, v2.id, &none).await.unwrap();
+    assert_eq!(
+        hist.iter().map(|v| v.status).collect::<Vec<_>>(),
+        [Status::Approved, Status::Deprecated]
+    );
+    // Only the author replaces; the holder cannot replace a professional's document.
+    assert!(
+        gate.replace_document(
+            h,
+            &me,
+            v2.id,
+            text_doc("x", Category::Reports),
+            b"y".to_vec(),
+            &none
+        )
+        .await
+        .is_err()
+    );
+    // Content round trip, and the stranger sees nothing.
+    let (_, bytes) = gate.read_document(h, &doctor, v2.id, &none).await.unwrap();
+    assert_eq!(bytes.as_ref(), b"glycemie 1.05");
+    assert!(matches!(
+        gate.read_document(h, &stranger, v2.id, &none).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        gate.list_documents(h, &stranger, &all_docs(), &none)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    // Filters and paging (stable, by id).
+    let f = DocumentFilter {
+        text: Some("BILAN".into()),
+        ..all_docs()
+    };
+    assert_eq!(gate.list_documents(h, &me, &f, &none).await.unwrap().total, 1);
+    let first = DocumentFilter {
+        limit: 1,
+        ..all_docs()
+    };
+    let p1 = gate.list_documents(h, &me, &first, &none).await.unwrap();
+    let next = DocumentFilter {
+        before: p1.next_before,
+        ..first.clone()
+    };
+    let p2 = gate.list_documents(h, &me, &next, &none).await.unwrap();
+    assert_eq!(
+        (p1.documents.len(), p2.documents.len(), p2.next_before),
+        (1, 1, None)
+    );
+    assert_ne!(p1.documents[0].id, p2.documents[0].id);
+    // DM-4: a deletion request, refused, then asked again and accepted: the document is gone
+    // for everyone, its blob too, and the traces remain.
+    gate.change_document(
+        h,
+        &me,
+        v2.id,
+        DocumentChange::RequestDeletion("erreur de patient".into()),
+        &none,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store.pro_notices("11111111111", 10).await.unwrap()[0].kind,
+        "deletion_request"
+    );
+    let blobs = blob_files(&env).len();
+    assert!(
+        gate.change_document(h, &me, v2.id, DocumentChange::AnswerDeletion(true), &none)
+            .await
+            .is_err(),
+        "only the author answers"
+    );
+    assert!(
+        gate.change_document(h, &doctor, v2.id, DocumentChange::AnswerDeletion(true), &none)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        gate.read_document(h, &me, v2.id, &none).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(blob_files(&env).len(), blobs - 1);
+    gate.delete_document(h, &me, own.id, &none).await.unwrap();
+    assert!(store.verify_traces().await.unwrap().problems.is_empty());
+    let traced = store.traces_of(h, None, 100).await.unwrap();
+    assert!(
+        traced
+            .iter()
+            .any(|t| t.entry.action == Action::Delete && t.entry.allowed)
+    );
+    assert!(
+        traced
+            .iter()
+            .any(|t| !t.entry.allowed && t.entry.actor == stranger),
+        "AC-8: denials traced"
+    );
+    // LC-7: erasure removes documents, content and all.
+    let kept = gate
+        .deposit_document(h, &me, text_doc("garde", Category::Reports), b"z".to_vec(), &none)
+        .await
+        .unwrap();
+    store.erase_holder(h).await.unwrap();
+    assert!(gate.read_document(h, &me, kept.id, &none).await.is_err());
+    let left: i64 = on_db!(store.db(), p => sqlx::query("SELECT COUNT(*) FROM documents").fetch_one(p).await.map(|r| r.get::<i64, _>(0))).unwrap();
+    assert_eq!(left, 0);
+}
+
+async fn held_documents_follow_dm6_with_the_clock(env: Env, _e: Engine) {
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let h = store.create_holder("activated", ADMIN).await.unwrap();
+    let me = Actor::Holder { id: h };
+    let doctor = pro_actor("11111111111", "medecin");
+    store
+        .update_access_policy(h, |p| {
+            p.medecin_traitant = Some(ProfessionalId("11111111111".into()))
+        })
+        .await
+        .unwrap();
+    let none = Context::default();
+    let held = NewDocument {
+        hold_from_holder: true,
+        ..text_doc("Résultat à annoncer", Category::Reports)
+    };
+    let d = gate
+        .deposit_document(h, &doctor, held, b"resultat".to_vec(), &none)
+        .await
+        .unwrap();
+    assert_eq!(
+        gate.list_documents(h, &me, &all_docs(), &none)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    assert!(matches!(
+        gate.read_document(h, &me, d.id, &none).await,
+        Err(StoreError::NotFound)
+    ));
+    // No "document waiting" notice before two weeks; exactly one at two weeks.
+    clock.advance_seconds(WAITING_NOTICE_SECONDS - 1);
+    assert_eq!(store.run_document_notices(100).await.unwrap(), 0);
+    clock.advance_seconds(1);
+    assert_eq!(store.run_document_notices(100).await.unwrap(), 1);
+    assert_eq!(store.run_document_notices(100).await.unwrap(), 0);
+    assert!(
+        store
+            .outbox_of(h)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.0 == "document_waiting")
+    );
+    // Visible by itself one month after the deposit.
+    clock.set(Timestamp::from_unix_seconds(T0).plus_seconds(NOT_VISIBLE_MAX_SECONDS - 1));
+    assert_eq!(
+        gate.list_documents(h, &me, &all_docs(), &none)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    clock.advance_seconds(1);
+    assert_eq!(
+        gate.list_documents(h, &me, &all_docs(), &none)
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+    // A second held document is lifted early by its author; "never invisible again".
+    let held2 = NewDocument {
+        hold_from_holder: true,
+        ..text_doc("Autre", Category::Reports)
+    };
+    let d2 = gate
+        .deposit_document(h, &doctor, held2, b"x".to_vec(), &none)
+        .await
+        .unwrap();
+    assert!(
+        gate.change_document(h, &me, d2.id, DocumentChange::MakeVisible, &none)
+            .await
+            .is_err(),
+        "only the author lifts the hold"
+    );
+    let v = gate
+        .change_document(h, &doctor, d2.id, DocumentChange::MakeVisible, &none)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(v.meta.visible_to_holder(store.now()));
+    assert_eq!(
+        gate.list_documents(h, &me, &all_docs(), &none)
+            .await
+            .unwrap()
+            .total,
+        2
+    );
+    // Its waiting notice is no longer due.
+    clock.advance_seconds(WAITING_NOTICE_SECONDS);
+    assert_eq!(store.run_document_notices(100).await.unwrap(), 0);
+}
+
+async fn emergency_access_is_bounded_and_notified_ac5(env: Env, _e: Engine) {
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let h = store.create_holder("activated", ADMIN).await.unwrap();
+    let mt = pro_actor("11111111111", "medecin");
+    let er = pro_actor("33333333333", "medecin");
+    store
+        .update_access_policy(h, |p| {
+            p.medecin_traitant = Some(ProfessionalId("11111111111".into()))
+        })
+        .await
+        .unwrap();
+    let none = Context::default();
+    let d = gate
+        .deposit_document(
+            h,
+            &mt,
+            text_doc("Synthèse", Category::Summaries),
+            b"vsm".to_vec(),
+            &none,
+        )
+        .await
+        .unwrap();
+    assert!(gate.read_document(h, &er, d.id, &none).await.is_err());
+    // S-7: no reason, no access.
+    let (dec, until) = gate.declare_emergency(h, &er, "   ").await.unwrap();
+    assert!(!dec.allowed && until.is_none());
+    let (dec, until) = gate.declare_emergency(h, &er, "arrêt cardiaque").await.unwrap();
+    assert!(dec.allowed && dec.emergency);
+    let until = until.unwrap();
+    assert_eq!(
+        until,
+        store
+            .now()
+            .plus_seconds(carnet_store::gate::EMERGENCY_ACCESS_SECONDS)
+    );
+    assert!(gate.read_document(h, &er, d.id, &none).await.is_ok());
+    assert!(notices(&store, h).await.contains(&"emergency_access".to_string()));
+    assert_eq!(
+        store.pro_notices("11111111111", 10).await.unwrap()[0].kind,
+        "emergency_access"
+    );
+    let traces = store.traces_of(h, None, 10).await.unwrap();
+    assert!(
+        traces
+            .iter()
+            .filter(|t| t.entry.actor == er && t.entry.allowed)
+            .all(|t| t.entry.emergency && t.entry.purpose.as_deref() == Some("arrêt cardiaque"))
+    );
+    // The window closes by itself.
+    clock.set(until);
+    assert!(matches!(
+        gate.read_document(h, &er, d.id, &none).await,
+        Err(StoreError::NotFound)
+    ));
+    // AC-4: hiding everything shuts emergencies out too.
+    store
+        .update_access_policy(h, |p| p.hide_all = true)
+        .await
+        .unwrap();
+    let (dec, until) = gate.declare_emergency(h, &er, "arrêt cardiaque").await.unwrap();
+    assert!(!dec.allowed && until.is_none());
 }
