@@ -217,6 +217,7 @@ async fn run(label: &str, store: Store) {
         lat[n / 2],
         lat[n * 99 / 100]
     );
+    documents(label, &store, &gate, &actor).await;
     let t = Instant::now();
     let traces = store.traces_of(holder, None, 100).await.expect("traces");
     println!(
@@ -226,6 +227,103 @@ async fn run(label: &str, store: Store) {
         n,
         t.elapsed().as_micros()
     );
+}
+
+/// Issue 5 targets: deposit of a 100 KiB PDF by an authorised professional (gate, checks,
+/// encryption, fsync'd blob, rows, trace, notice) >= 500/s; listing 200 documents < 5 ms p50.
+async fn documents(
+    label: &str,
+    store: &Store,
+    gate: &carnet_store::gate::Gate,
+    pro: &carnet_domain::access::Actor,
+) {
+    use carnet_domain::access::*;
+    use carnet_store::documents::{DocumentFilter, NewDocument};
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.resize(100 * 1024 - 6, b'x');
+    pdf.extend_from_slice(b"\n%%EOF");
+    let mut holders = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let h = store.create_holder("open", b"{}").await.expect("holder");
+        store
+            .update_access_policy(h, |p| {
+                p.grants.push(Grant {
+                    grantee: Grantee::Professional {
+                        id: ProfessionalId("bench".into()),
+                    },
+                    categories: None,
+                    until: None,
+                    express: false,
+                })
+            })
+            .await
+            .expect("policy");
+        holders.push(h);
+    }
+    let doc = |title: &str, mime: &str| NewDocument {
+        title: Some(title.into()),
+        class: Some(Category::Reports),
+        mime: mime.into(),
+        ..NewDocument::default()
+    };
+    let n = 3200;
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for h in holders.clone() {
+        let (gate, pro, pdf) = (gate.clone(), pro.clone(), pdf.clone());
+        let new = doc("Compte rendu", "application/pdf");
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..n / CONCURRENCY {
+                gate.deposit_document(h, &pro, new.clone(), pdf.clone(), &Context::default())
+                    .await
+                    .expect("deposit");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    report(
+        &format!("[{label}] deposit 100 KiB PDF through the gate, {CONCURRENCY} tasks"),
+        n,
+        t,
+    );
+    // One holder with 200 small documents: the listing as the holder and as a professional.
+    let h = holders[0];
+    for i in 0..200 - n / CONCURRENCY {
+        gate.deposit_document(
+            h,
+            pro,
+            doc(&format!("Résultat {i}"), "text/plain"),
+            b"ok".to_vec(),
+            &Context::default(),
+        )
+        .await
+        .expect("deposit");
+    }
+    let filter = DocumentFilter {
+        limit: 200,
+        ..DocumentFilter::default()
+    };
+    for (who, actor) in [("holder", Actor::Holder { id: h }), ("professional", pro.clone())] {
+        let mut lat = Vec::new();
+        for _ in 0..200 {
+            let s = Instant::now();
+            let page = gate
+                .list_documents(h, &actor, &filter, &Context::default())
+                .await
+                .expect("list");
+            assert_eq!(page.total, 200);
+            lat.push(s.elapsed().as_micros());
+        }
+        lat.sort_unstable();
+        println!(
+            "{:<58} p50 {} µs, p99 {} µs",
+            format!("[{label}] list 200 documents as {who}"),
+            lat[lat.len() / 2],
+            lat[lat.len() * 99 / 100]
+        );
+    }
 }
 
 fn main() {
