@@ -332,6 +332,13 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "professionals",
             sql: include_str!("../migrations/main/0007_professionals.sql"),
         },
+        // Version 8 is the documents' migration (developed on another branch); the runner
+        // applies every listed version not yet recorded, so a gap is harmless.
+        Migration {
+            version: 9,
+            name: "checkpoints",
+            sql: include_str!("../migrations/main/0009_checkpoints.sql"),
+        },
     ],
 };
 

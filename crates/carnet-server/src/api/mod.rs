@@ -8,6 +8,7 @@ mod me;
 mod oidc;
 mod operator;
 mod probes;
+mod transparency;
 
 use axum::Router;
 
@@ -20,6 +21,7 @@ pub fn routes() -> Router<AppState> {
         .nest("/api/v1/operator", operator::routes())
         .nest("/api/v1", auth::routes())
         .nest("/api/v1/me", me::routes().merge(directory::routes()))
+        .nest("/api/v1/transparency", transparency::routes())
         .merge(demo::routes())
         .merge(oidc::routes())
 }
