@@ -337,6 +337,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "documents",
             sql: include_str!("../migrations/main/0008_documents.sql"),
         },
+        Migration {
+            version: 9,
+            name: "checkpoints",
+            sql: include_str!("../migrations/main/0009_checkpoints.sql"),
+        },
     ],
 };
 

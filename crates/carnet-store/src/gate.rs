@@ -4,7 +4,8 @@
 //!
 //! Trace hash: `sha256(prev | holder | seq | at | allowed | emergency | sha256(sealed entry))`.
 //! Hashing the *sealed* entry keeps the chain verifiable after crypto-shredding; editing,
-//! removing or reordering any row breaks it (`carnet verify-traces`).
+//! removing or reordering any row breaks it (`carnet verify-traces`). Removing a chain's
+//! newest rows is caught by the signed checkpoints (`checkpoint`).
 
 use std::sync::Arc;
 
@@ -55,6 +56,8 @@ type TraceRow = (i64, i64, i64, i64, Vec<u8>, String, String);
 pub struct TraceReport {
     pub holders: u64,
     pub entries: u64,
+    /// Signed checkpoints checked (`checkpoint`).
+    pub checkpoints: u64,
     pub problems: Vec<String>,
 }
 
@@ -275,6 +278,9 @@ impl Store {
                 heads.insert(*holder, (seq, hash));
                 seqs.push(seq);
             }
+            // The next signed checkpoint covers these chains' new heads (AC-7).
+            let moved: Vec<(HolderId, i64)> = heads.iter().map(|(h, (seq, _))| (*h, *seq)).collect();
+            crate::checkpoint::mark_heads_moved(&mut tx, &moved).await?;
             tx.commit().await?;
             return Ok(seqs);
         }
@@ -309,7 +315,9 @@ impl Store {
 
     /// Checks every holder's chain: contiguous sequence from 1, each `prev_hash` equal to the
     /// previous `hash`, each `hash` recomputed from the row. Any edit, removal or reordering is
-    /// reported.
+    /// reported. Then checks the signed checkpoints and that every chain still holds the
+    /// heads they cover, which catches a truncated tail or a chain rewritten with fresh
+    /// hashes (AC-7, S-5; see `checkpoint`).
     pub async fn verify_traces(&self) -> Result<TraceReport, StoreError> {
         let holders: Vec<uuid::Uuid> =
             on_db!(&self.db, p => sqlx::query("SELECT DISTINCT holder_id FROM traces ORDER BY holder_id")
@@ -346,6 +354,7 @@ impl Store {
                 prev = hash;
             }
         }
+        self.verify_checkpoints(&mut report).await?;
         Ok(report)
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod blob;
+pub mod checkpoint;
 pub mod crypto;
 pub mod datadir;
 pub mod db;
@@ -102,6 +103,8 @@ struct ServiceKeys {
     activation_code: crypto::SecretKey,
     login_index: crypto::SecretKey,
     login_code: crypto::SecretKey,
+    /// Ed25519 seed of the trace checkpoints' signing key (`checkpoint`).
+    trace_checkpoint: crypto::SecretKey,
 }
 
 impl Store {
@@ -151,6 +154,7 @@ impl Store {
                     activation_code: self.vault.service_key("activation-code", now).await?,
                     login_index: self.vault.service_key("login-index", now).await?,
                     login_code: self.vault.service_key("login-code", now).await?,
+                    trace_checkpoint: self.vault.service_key(checkpoint::SERVICE_KEY, now).await?,
                 })
             })
             .await

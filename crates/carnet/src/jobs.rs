@@ -1,10 +1,13 @@
 //! Background jobs of a server: the lifecycle job (SPEC LC-3, LC-5..7, MI-3) every few
-//! seconds. Every server of a deployment runs it; the store makes each change a
-//! compare-and-set, so running it on several servers at once applies each transition once.
+//! seconds, then a signed checkpoint over the access traces that moved (AC-7, S-5). Every
+//! server of a deployment runs them; the store makes each change a compare-and-set, so
+//! running them on several servers at once applies each transition once and makes each
+//! checkpoint once.
 
 use std::time::Duration;
 
 use carnet_store::Store;
+use carnet_store::checkpoint::{Checkpoint, MAX_LEAVES};
 use carnet_store::holders::JobReport;
 
 const BATCH: i64 = 1000;
@@ -22,6 +25,21 @@ pub async fn run_once(store: &Store) -> Result<JobReport, carnet_store::StoreErr
             return Ok(total);
         }
     }
+}
+
+/// Publishes the traces' new chain heads (AC-7): makes checkpoints until every moved chain
+/// is covered (one, unless a backlog exceeds [`MAX_LEAVES`]). Empty when nothing moved or
+/// another server made the checkpoint.
+pub async fn checkpoint_traces(store: &Store) -> Result<Vec<Checkpoint>, carnet_store::StoreError> {
+    let mut made = Vec::new();
+    while let Some(c) = store.make_checkpoint().await? {
+        let full = c.size >= MAX_LEAVES as i64;
+        made.push(c);
+        if !full {
+            break;
+        }
+    }
+    Ok(made)
 }
 
 pub fn spawn(store: Store, every: Duration) -> tokio::task::JoinHandle<()> {
@@ -47,6 +65,14 @@ pub fn spawn(store: Store, every: Duration) -> tokio::task::JoinHandle<()> {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(notices = n, "waiting-document notices"),
                 Err(e) => tracing::warn!(error = %e, "document notice job failed; will retry"),
+            }
+            match checkpoint_traces(&store).await {
+                Ok(made) => {
+                    for c in made {
+                        tracing::info!(number = c.number, size = c.size, root = %c.root, "trace checkpoint signed");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "trace checkpoint failed; will retry"),
             }
         }
     })

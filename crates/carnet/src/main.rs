@@ -74,9 +74,16 @@ enum Command {
     Init,
     /// Apply pending database migrations, then exit (the server also does it at start).
     Migrate,
-    /// Check the access traces: every holder's hash chain, entry by entry (AC-7). Exits with an
-    /// error if any entry was edited, removed or reordered.
-    VerifyTraces,
+    /// Check the access traces (AC-7, S-5): every holder's hash chain, entry by entry, and the
+    /// signed Merkle checkpoints over the chains' heads. Exits with an error if any entry was
+    /// edited, removed (the newest ones included) or reordered, or a checkpoint was altered or
+    /// removed.
+    VerifyTraces {
+        /// A checkpoint kept from GET /api/v1/transparency/checkpoint (its JSON, as saved):
+        /// the database must still hold it, signed by the same key. Repeatable.
+        #[arg(long, value_name = "FILE")]
+        published: Vec<PathBuf>,
+    },
     /// Import data from the insurer.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -114,6 +121,9 @@ enum AdminCommand {
     /// Run one pass of the lifecycle job now (opening spaces whose opposition window ended,
     /// erasing archives older than 10 years, majority). The server runs it on its own.
     RunJobs,
+    /// Sign a checkpoint over the access traces' chain heads that moved since the last one
+    /// now, and print it (AC-7). The server does it on each run of its jobs.
+    CheckpointTraces,
     /// Delete blobs no row references (left by interrupted uploads).
     GcBlobs {
         /// Only blobs older than this many seconds (younger ones may be uploads in flight).
@@ -171,13 +181,29 @@ async fn run(cli: Cli) -> Result<()> {
             println!("database schema is up to date");
             Ok(())
         }
-        Command::VerifyTraces => {
+        Command::VerifyTraces { published } => {
+            let mut kept = Vec::new();
+            for file in &published {
+                let text =
+                    std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+                let c: carnet_store::checkpoint::PublishedCheckpoint = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not a checkpoint saved from the API", file.display()))?;
+                kept.push(c);
+            }
             let store = open(&cfg.store).await?;
-            let r = store.verify_traces().await?;
+            let mut r = store.verify_traces().await?;
+            for c in &kept {
+                r.problems.extend(store.verify_published_checkpoint(c).await?);
+            }
             store.db().close().await;
             for p in &r.problems {
                 println!("PROBLEM {p}");
             }
+            println!(
+                "{} signed checkpoint(s) checked, {} kept checkpoint(s) compared",
+                r.checkpoints,
+                kept.len()
+            );
             println!(
                 "{} holder chain(s), {} trace(s) checked, {} problem(s)",
                 r.holders,
@@ -322,6 +348,29 @@ async fn admin(cfg: Config, cmd: AdminCommand) -> Result<()> {
                 "lifecycle job: {} opened, {} erased, {} came of age",
                 r.opened, r.erased, r.came_of_age
             );
+        }
+        AdminCommand::CheckpointTraces => {
+            let store = open(&cfg.store).await?;
+            let made = jobs::checkpoint_traces(&store).await?;
+            if made.is_empty() {
+                println!("no access trace since the last checkpoint: nothing to sign");
+            } else {
+                for c in &made {
+                    println!(
+                        "checkpoint {} signed: {} chain head(s), root {}",
+                        c.number, c.size, c.root
+                    );
+                }
+            }
+            match store.published_checkpoint().await? {
+                Some(p) => {
+                    println!("latest checkpoint, as published at /api/v1/transparency/checkpoint:");
+                    print!("{}", p.signed_note);
+                    println!("public key {}", p.public_key);
+                }
+                None => println!("no checkpoint yet: no access has been traced"),
+            }
+            store.db().close().await;
         }
         AdminCommand::GcBlobs { min_age } => {
             let store = open(&cfg.store).await?;

@@ -557,6 +557,159 @@ async fn verify_traces_detects_an_edit_behind_the_servers_back() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("tampered"));
 }
 
+/// `n` accesses by professionals without a grant (denied, traced) to `h`'s space.
+async fn traced_accesses(store: &carnet_store::Store, h: carnet_domain::HolderId, n: usize) {
+    use carnet_domain::access::*;
+    let gate = carnet_store::gate::Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let facts = ItemFacts {
+        category: Category::Reports,
+        author: Author::Holder,
+        masked: false,
+        hidden_from_representatives: false,
+        visible_to_holder: true,
+    };
+    for i in 0..n {
+        let actor = Actor::Professional {
+            id: ProfessionalId(format!("p{i}")),
+            profession: "medecin".into(),
+            role: PracticeRole::Care,
+        };
+        gate.check(h, &actor, Action::Read, "document/1", &facts, &Context::default())
+            .await
+            .unwrap();
+    }
+}
+
+async fn open_data_dir(data: &Path) -> carnet_store::Store {
+    let settings = carnet_store::datadir::StoreSettings::new(data);
+    carnet_store::datadir::open_store(&settings, std::sync::Arc::new(carnet_domain::SystemClock))
+        .await
+        .unwrap()
+}
+
+async fn sqlite_exec(data: &Path, sql: &str) {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("carnet.db").display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+/// AC-7, S-5: the server's job signs a checkpoint over the traces and publishes it; deleting
+/// the newest trace of a chain behind the server's back (which leaves a valid shorter chain)
+/// makes `carnet verify-traces` fail, and so does deleting the checkpoints too, given a copy
+/// of the published one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_checkpoint_catches_a_truncated_trace_chain_ac7_s5() {
+    let (t, data) = fresh_dir();
+    let d = data.to_str().unwrap();
+    assert!(run(&["init", "--data-dir", d], &[]).status.success());
+    let h = {
+        let store = open_data_dir(&data).await;
+        let h = store.create_holder("activated", b"{}").await.unwrap();
+        traced_accesses(&store, h, 3).await;
+        store.db().close().await;
+        h
+    };
+    // The server's background job signs the first checkpoint, published at once.
+    let server = Server::start(&data, &[], &[("CARNET_JOB_INTERVAL_SECONDS", "1")]);
+    let c = client();
+    let url = server.url("/api/v1/transparency/checkpoint");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let published = loop {
+        let r = c.get(&url).send().await.unwrap();
+        if r.status() == 200 {
+            break r.text().await.unwrap();
+        }
+        assert_eq!(r.status(), 404, "before the first checkpoint");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint was published"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    server.kill9();
+    let v: Value = serde_json::from_str(&published).unwrap();
+    assert_eq!((v["number"].as_i64(), v["size"].as_i64()), (Some(1), Some(1)));
+    for field in ["at", "root", "prev", "signed_note", "public_key"] {
+        assert!(v[field].is_string(), "{field} in {v}");
+    }
+    assert!(
+        v["signed_note"]
+            .as_str()
+            .unwrap()
+            .starts_with("carnet-traces\n1\n1\n")
+    );
+    assert!(
+        !published.contains(&h.to_string()) && !published.contains(&h.as_uuid().simple().to_string()),
+        "no holder data in what is published"
+    );
+    let kept = t.path().join("kept-checkpoint.json");
+    std::fs::write(&kept, &published).unwrap();
+
+    // More accesses, and an operator signs the next checkpoint by hand.
+    {
+        let store = open_data_dir(&data).await;
+        traced_accesses(&store, h, 2).await;
+        store.db().close().await;
+    }
+    let out = run(&["admin", "checkpoint-traces", "--data-dir", d], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("checkpoint 2 signed: 1 chain head(s)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("carnet-traces\n2\n1\n"), "{stdout}");
+    let out = run(&["admin", "checkpoint-traces", "--data-dir", d], &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to sign"));
+
+    let kept_arg = kept.to_str().unwrap();
+    let out = run(&["verify-traces", "--data-dir", d, "--published", kept_arg], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("2 signed checkpoint(s) checked, 1 kept checkpoint(s) compared"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 holder chain(s), 5 trace(s) checked, 0 problem(s)"),
+        "{stdout}"
+    );
+
+    // Someone with write access to the database deletes the newest trace: what is left is a
+    // valid chain of 4, but the signed checkpoint 2 names trace 5.
+    sqlite_exec(&data, "DELETE FROM traces WHERE seq = 5").await;
+    let out = run(&["verify-traces", "--data-dir", d], &[]);
+    assert!(!out.status.success(), "truncation must make the command fail");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "PROBLEM holder {h}: trace 5, covered by checkpoint 2, is missing"
+        )),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tampered"));
+
+    // Deleting the checkpoints too leaves nothing in the database to compare with; the copy
+    // kept from the public endpoint still shows it.
+    sqlite_exec(
+        &data,
+        "DELETE FROM trace_checkpoint_leaves; DELETE FROM trace_checkpoints;",
+    )
+    .await;
+    let out = run(&["verify-traces", "--data-dir", d, "--published", kept_arg], &[]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("PROBLEM published checkpoint 1 is no longer in the database"),
+        "{stdout}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn professionals_directory_import() {
     let (t, data) = fresh_dir();

@@ -10,6 +10,7 @@ mod oidc;
 mod operator;
 mod pro;
 mod probes;
+mod transparency;
 
 use axum::Router;
 
@@ -26,6 +27,7 @@ pub fn routes() -> Router<AppState> {
             me::routes().merge(directory::routes()).merge(documents::routes()),
         )
         .nest("/api/v1/pro", pro::routes())
+        .nest("/api/v1/transparency", transparency::routes())
         .merge(demo::routes())
         .merge(oidc::routes())
 }
