@@ -1884,6 +1884,8 @@ async fn emergency_access_is_bounded_and_notified_ac5(env: Env, _e: Engine) {
         .unwrap();
     let (dec, until) = gate.declare_emergency(h, &er, "arrêt cardiaque").await.unwrap();
     assert!(!dec.allowed && until.is_none());
+}
+
 // ---- signed Merkle checkpoints over the traces (AC-7, S-5) ----
 
 /// `n` traced accesses (denied: no grant) to `h`'s space.
