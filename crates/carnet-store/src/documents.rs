@@ -27,7 +27,7 @@ use sqlx::Row;
 
 use crate::crypto::{SecretKey, item_aad};
 use crate::error::StoreError;
-use crate::gate::Gate;
+use crate::gate::{Gate, GateFacts};
 use crate::outbox::{Channel, OutboxMessage};
 use crate::{AttachmentMeta, BlobHash, Store, on_db, on_tx};
 
@@ -416,6 +416,32 @@ fn invalid(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl Gate {
+    /// Loads a document and its space, decides `action` on it, and traces the decision; a
+    /// denial (or a missing document) is `NotFound` (AC-8).
+    async fn decide_on(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: DocumentId,
+        action: Action,
+        item: String,
+        ctx: &Context,
+    ) -> Result<(DocRow, GateFacts), StoreError> {
+        let row = self
+            .store
+            .document_row(holder, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let d = self.decide_in(&space, actor, action, &row.meta.facts(self.store.now()), ctx);
+        self.record(holder, actor, action, &item, Some(row.meta.class), d, &space, ctx)
+            .await?;
+        if !d.allowed {
+            return Err(StoreError::NotFound);
+        }
+        Ok((row, space))
+    }
+
     /// Deposits a document in `holder`'s record (DM-1, DM-2): checks the content against its
     /// declared type (and reads a CDA header), asks the policy (Create), traces, stores, and
     /// tells the holder (DM-7) unless a professional holds it for an announcement (DM-6).
@@ -445,28 +471,13 @@ impl Gate {
         content: Vec<u8>,
         ctx: &Context,
     ) -> Result<DocumentView, StoreError> {
-        let row = self
-            .store
-            .document_row(holder, old)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
-        let now = self.store.now();
-        let d = self.decide_in(&space, actor, Action::Update, &row.meta.facts(now), ctx);
-        self.record(
-            holder,
-            actor,
-            Action::Update,
-            &format!("document/{old}"),
-            Some(row.meta.class),
-            d,
-            &space,
-            ctx,
-        )
-        .await?;
-        if !d.allowed || row.status == Status::Deprecated {
+        let (row, _) = self
+            .decide_on(holder, actor, old, Action::Update, format!("document/{old}"), ctx)
+            .await?;
+        if row.status == Status::Deprecated {
             return Err(StoreError::NotFound);
         }
+        let now = self.store.now();
         let (mut meta, _) = self
             .prepare(holder, actor, new, &content, Some(&row.meta))
             .await?;
@@ -737,33 +748,9 @@ impl Gate {
         id: DocumentId,
         ctx: &Context,
     ) -> Result<(DocumentView, Bytes), StoreError> {
-        let row = self
-            .store
-            .document_row(holder, id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
-        let d = self.decide_in(
-            &space,
-            actor,
-            Action::Read,
-            &row.meta.facts(self.store.now()),
-            ctx,
-        );
-        self.record(
-            holder,
-            actor,
-            Action::Read,
-            &format!("document/{id}"),
-            Some(row.meta.class),
-            d,
-            &space,
-            ctx,
-        )
-        .await?;
-        if !d.allowed {
-            return Err(StoreError::NotFound);
-        }
+        let (row, _) = self
+            .decide_on(holder, actor, id, Action::Read, format!("document/{id}"), ctx)
+            .await?;
         let (_, content) = self.store.attachment(holder, row.attachment).await?;
         if crate::crypto::sha256_hex(&content) != row.meta.sha256 {
             return Err(StoreError::Integrity(
@@ -781,28 +768,17 @@ impl Gate {
         id: DocumentId,
         ctx: &Context,
     ) -> Result<Vec<DocumentView>, StoreError> {
-        let row = self
-            .store
-            .document_row(holder, id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let (row, space) = self
+            .decide_on(
+                holder,
+                actor,
+                id,
+                Action::Read,
+                format!("document/{id}/history"),
+                ctx,
+            )
+            .await?;
         let now = self.store.now();
-        let d = self.decide_in(&space, actor, Action::Read, &row.meta.facts(now), ctx);
-        self.record(
-            holder,
-            actor,
-            Action::Read,
-            &format!("document/{id}/history"),
-            Some(row.meta.class),
-            d,
-            &space,
-            ctx,
-        )
-        .await?;
-        if !d.allowed {
-            return Err(StoreError::NotFound);
-        }
         Ok(self
             .store
             .document_rows(holder)
@@ -948,33 +924,9 @@ impl Gate {
         id: DocumentId,
         ctx: &Context,
     ) -> Result<(), StoreError> {
-        let row = self
-            .store
-            .document_row(holder, id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
-        let d = self.decide_in(
-            &space,
-            actor,
-            Action::Delete,
-            &row.meta.facts(self.store.now()),
-            ctx,
-        );
-        self.record(
-            holder,
-            actor,
-            Action::Delete,
-            &format!("document/{id}"),
-            Some(row.meta.class),
-            d,
-            &space,
-            ctx,
-        )
-        .await?;
-        if !d.allowed {
-            return Err(StoreError::NotFound);
-        }
+        let (row, _) = self
+            .decide_on(holder, actor, id, Action::Delete, format!("document/{id}"), ctx)
+            .await?;
         self.store.delete_document(holder, &row).await
     }
 }
