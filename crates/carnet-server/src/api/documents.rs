@@ -485,13 +485,13 @@ async fn change(
     if changes.len() != 1 {
         return Err(ApiError::bad_request("exactly one change per request"));
     }
-    let mut last = None;
-    for ch in changes {
-        last = s
-            .gate
-            .change_document(c.holder, &c.actor, id, ch, &Context::default())
-            .await?;
-    }
+    let Some(ch) = changes.pop() else {
+        return Err(ApiError::bad_request("exactly one change per request"));
+    };
+    let last = s
+        .gate
+        .change_document(c.holder, &c.actor, id, ch, &Context::default())
+        .await?;
     s.wake.notify_one();
     Ok(match last {
         Some(v) => Json(view_json(&v, s.store.now())).into_response(),
