@@ -5,12 +5,15 @@
 //   PORT            port on 127.0.0.1
 //   REDIRECT_URI    Carnet's callback
 //   ACCOUNT         JSON claims of the account, with "sub"
+//   ACR             optional: the authentication context the login reports (Pro Santé
+//                   Connect's "eidas1" / "eidas2")
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.PORT);
 const issuer = `http://127.0.0.1:${port}`;
 const account = JSON.parse(process.env.ACCOUNT);
+const acr = process.env.ACR || undefined;
 
 const provider = new Provider(issuer, {
   clients: [{
@@ -26,8 +29,11 @@ const provider = new Provider(issuer, {
     profile: ['given_name', 'family_name', 'birthdate', 'gender', 'preferred_username'],
     email: ['email'],
     birth: ['birthplace', 'birthcountry'],
+    // Pro Santé Connect's user info: national id ("8" + RPPS) and practice situations.
+    scope_all: ['SubjectNameID', 'SubjectRefPro'],
   },
-  scopes: ['openid', 'profile', 'email', 'birth'],
+  scopes: ['openid', 'profile', 'email', 'birth', 'scope_all'],
+  acrValues: ['eidas1', 'eidas2'],
   pkce: { required: () => true },
   features: { devInteractions: { enabled: false } },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
@@ -39,7 +45,7 @@ const server = http.createServer(async (req, res) => {
     try {
       const details = await provider.interactionDetails(req, res);
       if (details.prompt.name === 'login') {
-        await provider.interactionFinished(req, res, { login: { accountId: account.sub } }, { mergeWithLastSubmission: false });
+        await provider.interactionFinished(req, res, { login: { accountId: account.sub, acr } }, { mergeWithLastSubmission: false });
       } else {
         const grant = details.grantId
           ? await provider.Grant.find(details.grantId)

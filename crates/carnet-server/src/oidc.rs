@@ -1,5 +1,7 @@
-//! OpenID Connect login (SPEC AU-1, LC-4): FranceConnect for holders, as a configurable
-//! provider (Pro Santé Connect for professionals uses the same code when professionals land).
+//! OpenID Connect login (SPEC AU-1, LC-4): FranceConnect for holders and Pro Santé Connect for
+//! professionals (AC-1), as configurable providers with one code path. A provider's `audience`
+//! says whom it logs in: holders are matched on identity traits, professionals on their RPPS
+//! number read from a configurable claim (PSC's `SubjectNameID`, the national id "8" + RPPS).
 //!
 //! Authorisation code flow with PKCE (S256), `state` bound to the browser by a cookie and
 //! single use, `nonce` checked in the ID token, whose signature, issuer, audience and expiry
@@ -10,9 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreProviderMetadata, CoreUserInfoClaims,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, HttpRequest, HttpResponse, IssuerUrl, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
@@ -54,7 +54,50 @@ pub struct OidcProviderConfig {
     /// Scopes besides `openid`.
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
+    /// Whom this provider logs in: `holders` (FranceConnect, the default) or `professionals`
+    /// (Pro Santé Connect).
+    #[serde(default)]
+    pub audience: Audience,
+    /// For professionals: the user-info claim carrying the national id (PSC: `SubjectNameID`).
+    #[serde(default = "default_rpps_claim")]
+    pub rpps_claim: String,
+    /// Required authentication context (`acr`) in the ID token, when set: e.g. PSC's `eidas2`
+    /// for card or e-CPS logins. Requested with `acr_values` and checked on return.
+    #[serde(default)]
+    pub acr: Option<String>,
 }
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Audience {
+    #[default]
+    Holders,
+    Professionals,
+}
+
+fn default_rpps_claim() -> String {
+    "SubjectNameID".into()
+}
+
+/// The RPPS number in a national id: 11 digits, or PSC's `8` + 11 digits (type 8 = RPPS).
+pub fn rpps_of(national_id: &str) -> Option<String> {
+    let id = national_id.trim();
+    let digits = id.bytes().all(|b| b.is_ascii_digit());
+    match id.len() {
+        11 if digits => Some(id.to_string()),
+        12 if digits && id.starts_with('8') => Some(id[1..].to_string()),
+        _ => None,
+    }
+}
+
+/// User-info claims beyond the standard ones (PSC's `SubjectNameID`, `SubjectRefPro`, …).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+struct ExtraClaims {
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
+}
+impl openidconnect::AdditionalClaims for ExtraClaims {}
+type UserInfo = openidconnect::UserInfoClaims<ExtraClaims, CoreGenderClaim>;
 
 fn default_scopes() -> Vec<String> {
     ["profile", "email", "birth"]
@@ -88,6 +131,8 @@ pub struct Identity {
     pub birthdate: String,
     pub gender: String,
     pub email: Option<String>,
+    /// For a professionals' provider: the RPPS number read from the configured claim.
+    pub rpps: Option<String>,
 }
 
 /// An authorisation request to send the browser to, and what to remember until the callback.
@@ -160,6 +205,9 @@ impl OidcProvider {
         for s in &self.config.scopes {
             req = req.add_scope(Scope::new(s.clone()));
         }
+        if let Some(acr) = &self.config.acr {
+            req = req.add_auth_context_value(openidconnect::AuthenticationContextClass::new(acr.clone()));
+        }
         let (url, state, nonce) = req.set_pkce_challenge(challenge).url();
         Ok(Start {
             url: url.to_string(),
@@ -192,8 +240,15 @@ impl OidcProvider {
         let claims = id_token
             .claims(&client.id_token_verifier(), &Nonce::new(nonce.to_string()))
             .map_err(|e| OidcError::Verification(format!("ID token: {e}")))?;
+        if let Some(want) = &self.config.acr
+            && claims.auth_context_ref().map(|a| a.as_str()) != Some(want.as_str())
+        {
+            return Err(OidcError::Verification(format!(
+                "authentication context is not {want}"
+            )));
+        }
         let subject = claims.subject().clone();
-        let info: CoreUserInfoClaims = client
+        let info: UserInfo = client
             .user_info(token.access_token().clone(), Some(subject.clone()))
             .map_err(|e| self.err(e))?
             .request_async(&http)
@@ -222,6 +277,41 @@ impl OidcProvider {
                 .unwrap_or_default(),
             gender,
             email: info.email().map(|e| e.as_str().to_string()),
+            rpps: match self.config.audience {
+                Audience::Holders => None,
+                Audience::Professionals => info
+                    .additional_claims()
+                    .other
+                    .get(&self.config.rpps_claim)
+                    .and_then(|v| v.as_str())
+                    .and_then(rpps_of),
+            },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpps_from_national_ids() {
+        assert_eq!(rpps_of("810000000001").as_deref(), Some("10000000001"));
+        assert_eq!(rpps_of("10000000001").as_deref(), Some("10000000001"));
+        // Type 0 (ADELI) or malformed ids are no RPPS.
+        assert_eq!(rpps_of("012345678"), None);
+        assert_eq!(rpps_of("910000000001"), None);
+        assert_eq!(rpps_of("8100000000a1"), None);
+        assert_eq!(rpps_of(""), None);
+    }
+
+    #[test]
+    fn audience_defaults_to_holders() {
+        let c: OidcProviderConfig = serde_json::from_value(serde_json::json!({
+            "issuer": "https://x", "client_id": "a", "client_secret": "b", "redirect_uri": "https://y"
+        }))
+        .unwrap();
+        assert_eq!(c.audience, Audience::Holders);
+        assert_eq!(c.rpps_claim, "SubjectNameID");
     }
 }

@@ -313,6 +313,16 @@ impl Store {
 
     /// The live session behind `token`, or `None` (unknown, revoked, idle or expired).
     pub async fn session(&self, token: &str) -> Result<Option<Session>, StoreError> {
+        self.session_touching(token, true).await
+    }
+
+    /// Whether the session is still live, without counting this as activity (a live
+    /// notification stream must not keep an idle session open).
+    pub async fn session_alive(&self, token: &str) -> Result<bool, StoreError> {
+        Ok(self.session_touching(token, false).await?.is_some())
+    }
+
+    async fn session_touching(&self, token: &str, touch: bool) -> Result<Option<Session>, StoreError> {
         let now = self.now();
         let hash = sha256_hex(token.as_bytes());
         let row = on_db!(&self.db, p => sqlx::query(
@@ -328,7 +338,7 @@ impl Store {
         if revoked.is_some() || now.as_micros() >= expires || now >= idle_end {
             return Ok(None);
         }
-        if now.as_micros() - last_seen >= SESSION_TOUCH_SECONDS * Timestamp::MICROS_PER_SECOND {
+        if touch && now.as_micros() - last_seen >= SESSION_TOUCH_SECONDS * Timestamp::MICROS_PER_SECOND {
             let mut tx = self.db.begin().await?;
             on_tx!(&mut tx, t => sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
                 .bind(now.as_micros()).bind(&hash).execute(&mut **t).await.map(|r| r.rows_affected()))

@@ -342,6 +342,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "checkpoints",
             sql: include_str!("../migrations/main/0009_checkpoints.sql"),
         },
+        Migration {
+            version: 10,
+            name: "notifications",
+            sql: include_str!("../migrations/main/0010_notifications.sql"),
+        },
     ],
 };
 

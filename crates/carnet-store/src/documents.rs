@@ -28,7 +28,6 @@ use sqlx::Row;
 use crate::crypto::{SecretKey, item_aad};
 use crate::error::StoreError;
 use crate::gate::{Gate, GateFacts};
-use crate::outbox::{Channel, OutboxMessage};
 use crate::{AttachmentMeta, BlobHash, Store, on_db, on_tx};
 
 /// What the depositor says of a new document; the rest is measured or read from a CDA header.
@@ -250,8 +249,8 @@ impl Store {
         }
         if visible_now {
             // DM-7: the holder is told of a new document (no content in the message).
-            let msg = OutboxMessage::new(holder, "new_document", Channel::Email, b"{}".to_vec());
-            self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
+            self.enqueue_notice_in_tx(&mut tx, &key, holder, "new_document", now, false)
+                .await?;
         }
         tx.commit().await
     }
@@ -281,8 +280,8 @@ impl Store {
             return Err(StoreError::Conflict);
         }
         if let Some(kind) = notice {
-            let msg = OutboxMessage::new(holder, kind, Channel::Email, b"{}".to_vec());
-            self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
+            self.enqueue_notice_in_tx(&mut tx, &key, holder, kind, now, false)
+                .await?;
         }
         tx.commit().await
     }
@@ -336,8 +335,8 @@ impl Store {
                 .bind(h).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
             .map_err(StoreError::db("claim waiting-document notice"))?;
             if n == 1 {
-                let msg = OutboxMessage::new(holder, "document_waiting", Channel::Email, b"{}".to_vec());
-                self.enqueue_in_tx(&mut tx, &key, &msg, self.now()).await?;
+                self.enqueue_notice_in_tx(&mut tx, &key, holder, "document_waiting", self.now(), false)
+                    .await?;
                 sent += 1;
             }
             tx.commit().await?;

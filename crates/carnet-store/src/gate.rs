@@ -20,7 +20,6 @@ use sqlx::Row;
 use crate::crypto::{item_aad, sha256_hex};
 use crate::db::is_unique_violation;
 use crate::error::StoreError;
-use crate::outbox::{Channel, OutboxMessage};
 use crate::{Store, on_db, on_tx};
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -282,6 +281,10 @@ impl Store {
             let moved: Vec<(HolderId, i64)> = heads.iter().map(|(h, (seq, _))| (*h, *seq)).collect();
             crate::checkpoint::mark_heads_moved(&mut tx, &moved).await?;
             tx.commit().await?;
+            for (h, _) in &moved {
+                // No receiver is fine: nobody is watching that space live.
+                let _ = self.trace_events.send(*h);
+            }
             return Ok(seqs);
         }
         Err(StoreError::Conflict)
@@ -294,11 +297,35 @@ impl Store {
         before_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<Trace>, StoreError> {
+        self.traces_in(holder, before_seq, None, limit).await
+    }
+
+    /// The holder's traces, newest first, before `before_seq` (paging), made within `period`
+    /// (from inclusive, to exclusive) when given, at most `limit`. The primary key (holder,
+    /// seq) serves every page, however long the chain.
+    pub async fn traces_in(
+        &self,
+        holder: HolderId,
+        before_seq: Option<i64>,
+        period: Option<(Timestamp, Timestamp)>,
+        limit: i64,
+    ) -> Result<Vec<Trace>, StoreError> {
+        let (from, to) = period.map_or((i64::MIN, i64::MAX), |(f, t)| (f.as_micros(), t.as_micros()));
         let rows: Vec<(i64, i64, Vec<u8>)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT seq, at, entry_sealed FROM traces WHERE holder_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3")
-            .bind(holder.as_uuid()).bind(before_seq.unwrap_or(i64::MAX)).bind(limit).fetch_all(p).await
+            "SELECT seq, at, entry_sealed FROM traces WHERE holder_id = $1 AND seq < $2 AND at >= $3 AND at < $4 \
+             ORDER BY seq DESC LIMIT $5")
+            .bind(holder.as_uuid()).bind(before_seq.unwrap_or(i64::MAX)).bind(from).bind(to).bind(limit)
+            .fetch_all(p).await
             .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
             .map_err(StoreError::db("list traces"))?;
+        self.open_traces(holder, rows).await
+    }
+
+    async fn open_traces(
+        &self,
+        holder: HolderId,
+        rows: Vec<(i64, i64, Vec<u8>)>,
+    ) -> Result<Vec<Trace>, StoreError> {
         let key = self.vault.get(holder).await?;
         rows.into_iter()
             .map(|(seq, at, sealed)| {
@@ -311,6 +338,58 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The sequence number of the newest trace of the holder (0 for none).
+    pub async fn trace_head(&self, holder: HolderId) -> Result<i64, StoreError> {
+        on_db!(&self.db, p => sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM traces WHERE holder_id = $1")
+            .bind(holder.as_uuid()).fetch_one(p).await.map(|r| r.get::<i64, _>(0)))
+        .map_err(StoreError::db("read trace head"))
+    }
+
+    /// The holder's notices, newest first, before `before_seq` (paging); see `notices_after`.
+    pub async fn notices_before(
+        &self,
+        holder: HolderId,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Trace>, StoreError> {
+        let rows: Vec<(i64, i64, Vec<u8>)> = on_db!(&self.db, p => sqlx::query(
+            "SELECT seq, at, entry_sealed FROM traces WHERE holder_id = $1 AND seq < $2 AND (allowed = 1 OR emergency = 1) \
+             ORDER BY seq DESC LIMIT $3")
+            .bind(holder.as_uuid()).bind(before_seq.unwrap_or(i64::MAX)).bind(limit).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
+            .map_err(StoreError::db("list notices"))?;
+        Ok(self
+            .open_traces(holder, rows)
+            .await?
+            .into_iter()
+            .filter(is_notice)
+            .collect())
+    }
+
+    /// What the holder is told of (AC-6, AC-5, DM-7), oldest first, after `after_seq`: allowed
+    /// accesses by professionals, establishments and apps (a deposit is a new document) and
+    /// every emergency access. Derived from the traces, so a notice can never be missing for
+    /// a traced access, and nothing more is written on the access path.
+    pub async fn notices_after(
+        &self,
+        holder: HolderId,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<Trace>, StoreError> {
+        let rows: Vec<(i64, i64, Vec<u8>)> = on_db!(&self.db, p => sqlx::query(
+            "SELECT seq, at, entry_sealed FROM traces WHERE holder_id = $1 AND seq > $2 AND (allowed = 1 OR emergency = 1) \
+             ORDER BY seq LIMIT $3")
+            .bind(holder.as_uuid()).bind(after_seq).bind(limit).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
+            .map_err(StoreError::db("list notices"))?;
+        Ok(self
+            .open_traces(holder, rows)
+            .await?
+            .into_iter()
+            .filter(is_notice)
+            .collect())
     }
 
     /// Checks every holder's chain: contiguous sequence from 1, each `prev_hash` equal to the
@@ -603,6 +682,12 @@ impl Gate {
     }
 }
 
+/// Whether the holder is told of this trace (AC-6): allowed and by someone notified, or an
+/// emergency.
+pub fn is_notice(t: &Trace) -> bool {
+    t.entry.emergency || (t.entry.allowed && traced_and_notified(&t.entry.actor).1)
+}
+
 const NO_SPACE: Decision = Decision {
     allowed: false,
     reason: Reason::NoSpace,
@@ -614,31 +699,16 @@ impl Store {
     /// while one is still waiting to be sent; emergency notices never do.
     pub(crate) async fn notify_access(&self, holder: HolderId, emergency: bool) -> Result<(), StoreError> {
         let kind = if emergency { "emergency_access" } else { "access" };
-        let pending_sql =
-            "SELECT COUNT(*) FROM outbox WHERE holder_id = $1 AND kind = 'access' AND sent_at IS NULL";
-        if !emergency {
-            // Most accesses find a notice already waiting: check on a reader first, without
-            // taking the writer.
-            let pending: i64 = on_db!(&self.db, p => sqlx::query(pending_sql)
-                .bind(holder.as_uuid()).fetch_one(p).await.map(|r| r.get::<i64, _>(0)))
-            .map_err(StoreError::db("look for pending notices"))?;
-            if pending > 0 {
-                return Ok(());
-            }
+        // Most accesses find a notice already waiting on every channel: check on a reader
+        // first, without taking the writer.
+        if !emergency && self.notice_waiting_everywhere(holder, kind).await? {
+            return Ok(());
         }
         let key = self.vault.get(holder).await?;
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        if !emergency {
-            let pending: i64 = on_tx!(&mut tx, t => sqlx::query(pending_sql)
-                .bind(holder.as_uuid()).fetch_one(&mut **t).await.map(|r| r.get::<i64, _>(0)))
-            .map_err(StoreError::db("look for pending notices"))?;
-            if pending > 0 {
-                return Ok(());
-            }
-        }
-        let msg = OutboxMessage::new(holder, kind, Channel::Email, b"{}".to_vec());
-        self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
+        self.enqueue_notice_in_tx(&mut tx, &key, holder, kind, now, !emergency)
+            .await?;
         tx.commit().await
     }
 }

@@ -200,6 +200,7 @@ impl Store {
             "DELETE FROM emergency_accesses WHERE holder_id = $1",
             "DELETE FROM pro_notices WHERE holder_id = $1",
             "DELETE FROM outbox WHERE holder_id = $1",
+            "DELETE FROM notification_preferences WHERE holder_id = $1",
             "DELETE FROM representatives WHERE holder_id = $1 OR representative_id = $1",
             "DELETE FROM access_policies WHERE holder_id = $1",
             "DELETE FROM traces WHERE holder_id = $1",

@@ -95,6 +95,9 @@ pub struct Store {
     clock: Arc<dyn Clock>,
     /// Service keys, loaded once from the vault.
     service_keys: Arc<tokio::sync::OnceCell<ServiceKeys>>,
+    /// Holders whose trace chain just grew on this server: wakes their live notification
+    /// streams at once (other servers' appends are found by polling).
+    trace_events: tokio::sync::broadcast::Sender<HolderId>,
 }
 
 #[derive(Debug)]
@@ -122,7 +125,14 @@ impl Store {
             blobs,
             clock,
             service_keys: Arc::default(),
+            trace_events: tokio::sync::broadcast::channel(1024).0,
         })
+    }
+
+    /// Holders whose traces grew on this server, as they are committed (see `trace_events`).
+    /// A slow receiver may miss some (`Lagged`); it must then look at the database.
+    pub fn subscribe_traces(&self) -> tokio::sync::broadcast::Receiver<HolderId> {
+        self.trace_events.subscribe()
     }
 
     pub fn db(&self) -> &Db {

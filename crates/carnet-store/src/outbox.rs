@@ -65,10 +65,115 @@ impl OutboxMessage {
     }
 }
 
+/// How the holder wants to be told of accesses and documents (AC-6, DM-7): by e-mail and/or
+/// SMS. The space always shows the notices, whatever these say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationPreferences {
+    pub email: bool,
+    pub sms: bool,
+}
+
+impl Default for NotificationPreferences {
+    fn default() -> Self {
+        Self {
+            email: true,
+            sms: false,
+        }
+    }
+}
+
+/// The holder's channels (e-mail on, SMS off by default) and, per channel, how many notices of
+/// a kind wait to be sent.
+const NOTICE_STATE_SQL: &str = "SELECT \
+     COALESCE((SELECT email FROM notification_preferences WHERE holder_id = $1), 1), \
+     COALESCE((SELECT sms FROM notification_preferences WHERE holder_id = $1), 0), \
+     (SELECT COUNT(*) FROM outbox WHERE holder_id = $1 AND kind = $2 AND channel = 'email' AND sent_at IS NULL), \
+     (SELECT COUNT(*) FROM outbox WHERE holder_id = $1 AND kind = $2 AND channel = 'sms' AND sent_at IS NULL)";
+
 /// Lease of a claimed message: another server may retry it after this long.
 const LEASE_SECONDS: i64 = 120;
 
 impl Store {
+    /// The holder's notification preferences (e-mail only until they choose).
+    pub async fn notification_preferences(
+        &self,
+        holder: HolderId,
+    ) -> Result<NotificationPreferences, StoreError> {
+        let row: Option<(i64, i64)> = on_db!(&self.db, p => sqlx::query(
+            "SELECT email, sms FROM notification_preferences WHERE holder_id = $1")
+            .bind(holder.as_uuid()).fetch_optional(p).await
+            .map(|r| r.map(|r| (r.get(0), r.get(1)))))
+        .map_err(StoreError::db("read notification preferences"))?;
+        Ok(row.map_or_else(NotificationPreferences::default, |(email, sms)| {
+            NotificationPreferences {
+                email: email != 0,
+                sms: sms != 0,
+            }
+        }))
+    }
+
+    /// Records the holder's choice; it applies to the next notice.
+    pub async fn set_notification_preferences(
+        &self,
+        holder: HolderId,
+        prefs: NotificationPreferences,
+    ) -> Result<(), StoreError> {
+        let now = self.now().as_micros();
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO notification_preferences (holder_id, email, sms, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (holder_id) DO UPDATE SET email = excluded.email, sms = excluded.sms, updated_at = excluded.updated_at")
+            .bind(holder.as_uuid()).bind(i64::from(prefs.email)).bind(i64::from(prefs.sms)).bind(now)
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("save notification preferences"))?;
+        tx.commit().await
+    }
+
+    /// Queues a notice (no content: AC-6, MS-4) of `kind` on each channel the holder chose, in
+    /// the transaction of its cause. With `collapse`, a channel that already has one such
+    /// notice waiting to be sent gets no second one.
+    pub(crate) async fn enqueue_notice_in_tx(
+        &self,
+        tx: &mut Tx,
+        key: &SecretKey,
+        holder: HolderId,
+        kind: &str,
+        now: Timestamp,
+        collapse: bool,
+    ) -> Result<(), StoreError> {
+        let (email, sms, email_waiting, sms_waiting): (i64, i64, i64, i64) =
+            on_tx!(tx, t => sqlx::query(NOTICE_STATE_SQL)
+            .bind(holder.as_uuid()).bind(kind).fetch_one(&mut **t).await
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))))
+            .map_err(StoreError::db("read notification preferences"))?;
+        for (on, waiting, channel) in [
+            (email, email_waiting, Channel::Email),
+            (sms, sms_waiting, Channel::Sms),
+        ] {
+            if on != 0 && !(collapse && waiting > 0) {
+                let msg = OutboxMessage::new(holder, kind, channel, b"{}".to_vec());
+                self.enqueue_in_tx(tx, key, &msg, now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every channel the holder chose already has a notice of `kind` waiting (read on
+    /// a reader, so that most accesses need not take the writer).
+    pub(crate) async fn notice_waiting_everywhere(
+        &self,
+        holder: HolderId,
+        kind: &str,
+    ) -> Result<bool, StoreError> {
+        let (email, sms, email_waiting, sms_waiting): (i64, i64, i64, i64) =
+            on_db!(&self.db, p => sqlx::query(NOTICE_STATE_SQL)
+            .bind(holder.as_uuid()).bind(kind).fetch_one(p).await
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))))
+            .map_err(StoreError::db("read notification preferences"))?;
+        Ok((email == 0 || email_waiting > 0) && (sms == 0 || sms_waiting > 0))
+    }
+
     pub(crate) async fn enqueue_in_tx(
         &self,
         tx: &mut Tx,

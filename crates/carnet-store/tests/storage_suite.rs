@@ -133,6 +133,7 @@ suite!(
     erased_holder_chain_may_be_missing_lc7_ac7,
     checkpoints_racing_appends_cover_every_head_ac7,
     traces_written_before_checkpoints_are_covered_by_the_first_ac7,
+    notices_follow_preferences_and_collapse_per_channel_ac6,
 );
 
 // ---- lifecycle, roster, outbox (issue 3) ----
@@ -2253,4 +2254,125 @@ async fn traces_written_before_checkpoints_are_covered_by_the_first_ac7(env: Env
     let (heads, covered) = heads_and_covered(&store).await;
     assert_eq!(covered, heads);
     assert!(store.verify_traces().await.unwrap().problems.is_empty());
+}
+
+// ---- notifications (issue 4: AC-6, DM-7) ----
+
+async fn notices_follow_preferences_and_collapse_per_channel_ac6(env: Env, _e: Engine) {
+    use carnet_store::outbox::NotificationPreferences;
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let h = store.create_holder("activated", b"{}").await.unwrap();
+    store
+        .update_access_policy(h, |p| {
+            p.grants.push(Grant {
+                grantee: Grantee::Professional {
+                    id: ProfessionalId("pharma".into()),
+                },
+                categories: None,
+                until: None,
+                express: false,
+            });
+        })
+        .await
+        .unwrap();
+    let mut live = store.subscribe_traces();
+    let read = |who: &'static str, item: &'static str| {
+        let gate = gate.clone();
+        async move {
+            gate.check(
+                h,
+                &pro_actor(who, "pharmacien"),
+                Action::Read,
+                item,
+                &prescription(),
+                &Context::default(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let channels = |store: Store| async move {
+        let mut v: Vec<String> = store
+            .outbox_of(h)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.0 == "access")
+            .map(|m| m.1)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        store.notification_preferences(h).await.unwrap(),
+        NotificationPreferences::default()
+    );
+    assert!(read("pharma", "document/1").await.allowed);
+    assert_eq!(channels(store.clone()).await, ["email"], "e-mail by default");
+    // This server's appends are announced to live streams.
+    assert_eq!(live.try_recv().unwrap(), h);
+    // The holder switches to SMS only: the e-mail still waiting does not hold back the SMS.
+    store
+        .set_notification_preferences(
+            h,
+            NotificationPreferences {
+                email: false,
+                sms: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.notification_preferences(h).await.unwrap(),
+        NotificationPreferences {
+            email: false,
+            sms: true
+        }
+    );
+    clock.advance_seconds(1);
+    assert!(read("pharma", "document/2").await.allowed);
+    assert_eq!(channels(store.clone()).await, ["email", "sms"]);
+    // Waiting notices collapse, per channel.
+    assert!(read("pharma", "document/3").await.allowed);
+    assert_eq!(channels(store.clone()).await, ["email", "sms"]);
+    // Neither channel: the space still shows it, nothing leaves.
+    store
+        .set_notification_preferences(
+            h,
+            NotificationPreferences {
+                email: false,
+                sms: false,
+            },
+        )
+        .await
+        .unwrap();
+    let before = store.outbox_of(h).await.unwrap().len();
+    let denied = read("stranger", "document/1").await;
+    assert!(!denied.allowed);
+    store.update_access_policy(h, |p| p.grants.clear()).await.unwrap();
+    assert_eq!(store.outbox_of(h).await.unwrap().len(), before);
+
+    // Notices in the space are the traces told to the holder: allowed professional accesses,
+    // not the denial.
+    let all = store.notices_after(h, 0, 100).await.unwrap();
+    let items: Vec<&str> = all.iter().map(|t| t.entry.item.as_str()).collect();
+    assert_eq!(items, ["document/1", "document/2", "document/3"]);
+    let head = store.trace_head(h).await.unwrap();
+    assert_eq!(head, 4, "the denial is traced");
+    assert!(store.notices_after(h, all[2].seq, 100).await.unwrap().is_empty());
+    let newest = store.notices_before(h, None, 2).await.unwrap();
+    assert_eq!(
+        newest.iter().map(|t| t.seq).collect::<Vec<_>>(),
+        [all[2].seq, all[1].seq]
+    );
+    // Traces by period (AC-6: the holder filters by when).
+    let t1 = Timestamp::from_unix_seconds(T0 + 1);
+    let later = store
+        .traces_in(h, None, Some((t1, Timestamp::from_unix_seconds(T0 + 10))), 100)
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 3, "document/2, document/3 and the denial");
+    store.db().close().await;
 }

@@ -146,7 +146,8 @@ pub async fn seed(store: &Store, dir: &Path) -> Result<DemoLogins> {
     let now = SystemClock.now();
     let records = people
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(i, p)| {
             RawRosterLine {
                 ins: p.ins.clone(),
                 birth_name: p.birth_name.into(),
@@ -154,6 +155,13 @@ pub async fn seed(store: &Store, dir: &Path) -> Result<DemoLogins> {
                 sex: p.sex.into(),
                 birth_date: p.birth.into(),
                 email: p.email.unwrap_or("").into(),
+                // Fictitious numbers (ARCEP's range for fiction, 06 39 98): SMS show in the
+                // demo outbox.
+                phone: if p.email.is_some() {
+                    format!("+336399800{i:02}")
+                } else {
+                    String::new()
+                },
                 address: "1 place de la Démo, 75000 Paris".into(),
                 ..RawRosterLine::default()
             }

@@ -27,12 +27,17 @@ fn provider_dir() -> Option<std::path::PathBuf> {
 }
 
 fn start_provider(dir: &Path, port: u16, redirect: &str, account: Value) -> Node {
+    start_provider_acr(dir, port, redirect, account, "")
+}
+
+fn start_provider_acr(dir: &Path, port: u16, redirect: &str, account: Value, acr: &str) -> Node {
     let child = Command::new("node")
         .arg("server.mjs")
         .current_dir(dir)
         .env("PORT", port.to_string())
         .env("REDIRECT_URI", redirect)
         .env("ACCOUNT", account.to_string())
+        .env("ACR", acr)
         .env("NODE_ENV", "test")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -209,4 +214,119 @@ async fn franceconnect_login_against_a_real_openid_provider() {
             .status(),
         404
     );
+}
+
+/// AC-1: professionals log in through Pro Santé Connect (an OpenID provider configured with
+/// `audience = "professionals"`): the RPPS number comes from the `SubjectNameID` claim ("8" +
+/// RPPS), must be in the directory, and the login must be strong (`acr` = eidas2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pro_sante_connect_login_against_a_real_openid_provider() {
+    let Some(pdir) = provider_dir() else {
+        eprintln!("tests/oidc-provider not installed (scripts/test-tools): OpenID case skipped");
+        return;
+    };
+    let (_t, data) = fresh_dir();
+    let ins = ins_for(78);
+    init_with_roster(
+        &data,
+        &format!("ins,birth_name,given_names,sex,birth_date\n{ins},MARTIN,Anne,F,1980-01-01\n"),
+    );
+    let d = data.to_str().unwrap();
+    let pros = data.parent().unwrap().join("pros.csv");
+    std::fs::write(
+        &pros,
+        "rpps,family_name,given_name,profession,specialty,role,finess,organisation_name\n\
+         10000000042,DURAND,Claire,medecin,cardiologie,care,750000001,Hôpital test\n",
+    )
+    .unwrap();
+    let out = run(
+        &["import", "professionals", pros.to_str().unwrap(), "--data-dir", d],
+        &[],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let carnet_port = free_port();
+    let carnet = format!("http://127.0.0.1:{carnet_port}");
+    let ports = [free_port(), free_port(), free_port()];
+    let claims = |nid: &str| json!({"sub": format!("psc-{nid}"), "family_name": "DURAND", "given_name": "Claire", "SubjectNameID": nid});
+    // The directory's professional with a strong login; someone not in the directory; the
+    // directory's professional with a weak (eidas1) login.
+    let _psc = start_provider_acr(
+        &pdir,
+        ports[0],
+        &format!("{carnet}/auth/oidc/psc/callback"),
+        claims("810000000042"),
+        "eidas2",
+    );
+    let _unknown = start_provider_acr(
+        &pdir,
+        ports[1],
+        &format!("{carnet}/auth/oidc/pscunknown/callback"),
+        claims("819999999999"),
+        "eidas2",
+    );
+    let _weak = start_provider_acr(
+        &pdir,
+        ports[2],
+        &format!("{carnet}/auth/oidc/pscweak/callback"),
+        claims("810000000042"),
+        "eidas1",
+    );
+    let mut env: Vec<(String, String)> = Vec::new();
+    for (name, port) in [("PSC", ports[0]), ("PSCUNKNOWN", ports[1]), ("PSCWEAK", ports[2])] {
+        let lower = name.to_lowercase();
+        for (k, v) in [
+            ("ISSUER", format!("http://127.0.0.1:{port}")),
+            ("CLIENT_ID", "carnet".into()),
+            ("CLIENT_SECRET", "carnet-test-secret".into()),
+            ("REDIRECT_URI", format!("{carnet}/auth/oidc/{lower}/callback")),
+            ("AUDIENCE", "professionals".into()),
+            ("SCOPES", "[scope_all]".into()),
+            ("ACR", "eidas2".into()),
+        ] {
+            env.push((format!("CARNET_OIDC__{name}__{k}"), v));
+        }
+    }
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let listen = format!("127.0.0.1:{carnet_port}");
+    let s = Server::start(&data, &["--listen", &listen], &env_ref);
+    let c = client();
+
+    let (back, state_cookie) = authorize(&carnet, "psc").await;
+    assert!(back.contains("/auth/oidc/psc/callback?"), "{back}");
+    let r = callback(&back, &state_cookie).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    // A professional's session, never a holder's.
+    assert!(set_cookie(&r, "__Host-carnet_session").is_none());
+    let pro = set_cookie(&r, "__Host-carnet_pro").expect("professional session cookie");
+    let me: Value = c
+        .get(s.url("/api/v1/pro/me"))
+        .header("cookie", &pro)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["professional"]["rpps"], "10000000042", "{me}");
+    assert_eq!(me["professional"]["family_name"], "DURAND");
+    // The professional session does not open the holders' API.
+    let r = c
+        .get(s.url("/api/v1/me"))
+        .header("cookie", &pro)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // An RPPS number the directory does not know: no session.
+    let (back, state_cookie) = authorize(&carnet, "pscunknown").await;
+    let r = callback(&back, &state_cookie).await;
+    assert_eq!(r.status(), 401);
+    assert!(set_cookie(&r, "__Host-carnet_pro").is_none());
+    // A weak login (eidas1) where eidas2 is required: no session.
+    let (back, state_cookie) = authorize(&carnet, "pscweak").await;
+    let r = callback(&back, &state_cookie).await;
+    assert_eq!(r.status(), 401);
+    assert!(set_cookie(&r, "__Host-carnet_pro").is_none());
 }

@@ -237,6 +237,25 @@ struct TraceQuery {
     actor: Option<String>,
     /// Only allowed (true) or denied (false) attempts.
     allowed: Option<bool>,
+    /// Only entries of this actor (an RPPS number, a FINESS, an app id...).
+    who: Option<String>,
+    /// Only entries made at or after this instant (RFC 3339), and before `to`.
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn instant(s: &Option<String>, name: &str) -> Result<Option<carnet_domain::Timestamp>, ApiError> {
+    s.as_deref()
+        .map(|v| {
+            time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+                .map(carnet_domain::Timestamp::from_offset_date_time)
+                .map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "{name}: an RFC 3339 instant is expected, e.g. 2026-11-24T00:00:00Z"
+                    ))
+                })
+        })
+        .transpose()
 }
 
 /// AC-6: the holder sees every trace of their space, newest first.
@@ -246,7 +265,17 @@ async fn traces(
     Query(q): Query<TraceQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let page = s.store.traces_of(a.session.acting_for, q.before, limit).await?;
+    let period = match (instant(&q.from, "from")?, instant(&q.to, "to")?) {
+        (None, None) => None,
+        (f, t) => Some((
+            f.unwrap_or(carnet_domain::Timestamp::from_micros(i64::MIN)),
+            t.unwrap_or(carnet_domain::Timestamp::from_micros(i64::MAX)),
+        )),
+    };
+    let page = s
+        .store
+        .traces_in(a.session.acting_for, q.before, period, limit)
+        .await?;
     let next = page.last().map(|t| t.seq).filter(|_| page.len() as i64 == limit);
     let items: Vec<Value> = page
         .into_iter()
@@ -254,9 +283,16 @@ async fn traces(
             let kind = serde_json::to_value(&t.entry.actor)
                 .ok()
                 .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string));
+            let id = serde_json::to_value(&t.entry.actor).ok().and_then(|v| {
+                v.get("id")
+                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+            });
             q.actor
                 .as_ref()
                 .is_none_or(|want| kind.as_deref() == Some(want.as_str()))
+                && q.who
+                    .as_ref()
+                    .is_none_or(|want| id.as_deref() == Some(want.as_str()))
                 && q.allowed.is_none_or(|want| t.entry.allowed == want)
         })
         .map(|t| {

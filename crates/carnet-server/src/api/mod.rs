@@ -6,6 +6,7 @@ mod directory;
 mod documents;
 mod home;
 mod me;
+mod notifications;
 mod oidc;
 mod operator;
 mod pro;
@@ -24,7 +25,10 @@ pub fn routes() -> Router<AppState> {
         .nest("/api/v1", auth::routes())
         .nest(
             "/api/v1/me",
-            me::routes().merge(directory::routes()).merge(documents::routes()),
+            me::routes()
+                .merge(directory::routes())
+                .merge(documents::routes())
+                .merge(notifications::routes()),
         )
         .nest("/api/v1/pro", pro::routes())
         .nest("/api/v1/transparency", transparency::routes())

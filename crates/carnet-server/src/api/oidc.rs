@@ -1,5 +1,6 @@
 //! `/auth/oidc/{provider}/start` and `/callback`: login through an OpenID provider
-//! (FranceConnect for holders). See `crate::oidc` for the protocol checks.
+//! (FranceConnect for holders, Pro Santé Connect for professionals). See `crate::oidc` for the
+//! protocol checks.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -12,6 +13,7 @@ use carnet_store::oidc::{OidcRequest, identity_key};
 use serde::Deserialize;
 
 use super::auth::{cookie, device_of, set_cookie, set_login_cookies};
+use crate::oidc::Audience;
 use crate::{ApiError, AppState};
 
 const STATE_COOKIE: &str = "carnet_oidc_state";
@@ -95,6 +97,16 @@ async fn callback(
             tracing::warn!(provider = %provider, error = %e, "OpenID login not verified");
             refused()
         })?;
+    if p.config.audience == Audience::Professionals {
+        // AC-1: a professional is who the directory says the RPPS number is; no account is
+        // created from the provider's claims.
+        let rpps = identity.rpps.as_deref().ok_or_else(refused)?;
+        let professional = s.store.professional(rpps).await?.ok_or_else(refused)?;
+        let token = s.store.create_pro_session(rpps).await?;
+        let mut r = super::pro::session_response(&token, &professional, Some("/"))?;
+        set_cookie(&mut r, STATE_COOKIE, "", "/auth/oidc", 0)?;
+        return Ok(r);
+    }
     let holder = match s.store.oidc_link(&provider, &identity.subject).await? {
         Some(h) => h,
         None => {
