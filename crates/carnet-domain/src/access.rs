@@ -70,6 +70,20 @@ impl Category {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ProfessionalId(pub String);
 
+impl ProfessionalId {
+    /// The RPPS number in a national professional id (IDNPS): 11 digits, or `8` + 11 digits
+    /// (type 8 = RPPS, as Pro Santé Connect and the Annuaire Santé write it).
+    pub fn from_national_id(national_id: &str) -> Option<Self> {
+        let id = national_id.trim();
+        let digits = id.bytes().all(|b| b.is_ascii_digit());
+        match id.len() {
+            11 if digits => Some(Self(id.to_string())),
+            12 if digits && id.starts_with('8') => Some(Self(id[1..].to_string())),
+            _ => None,
+        }
+    }
+}
+
 /// An establishment's identifier (FINESS number).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct OrganisationId(pub String);

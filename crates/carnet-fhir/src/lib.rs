@@ -2,3 +2,4 @@
 //! types out, and back. No I/O.
 
 pub mod patient;
+pub mod practitioner;

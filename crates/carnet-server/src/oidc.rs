@@ -79,15 +79,9 @@ fn default_rpps_claim() -> String {
     "SubjectNameID".into()
 }
 
-/// The RPPS number in a national id: 11 digits, or PSC's `8` + 11 digits (type 8 = RPPS).
+/// The RPPS number in a national id (see `ProfessionalId::from_national_id`).
 pub fn rpps_of(national_id: &str) -> Option<String> {
-    let id = national_id.trim();
-    let digits = id.bytes().all(|b| b.is_ascii_digit());
-    match id.len() {
-        11 if digits => Some(id.to_string()),
-        12 if digits && id.starts_with('8') => Some(id[1..].to_string()),
-        _ => None,
-    }
+    carnet_domain::access::ProfessionalId::from_national_id(national_id).map(|p| p.0)
 }
 
 /// User-info claims beyond the standard ones (PSC's `SubjectNameID`, `SubjectRefPro`, …).

@@ -49,8 +49,8 @@ impl AppState {
     pub fn new(store: Store, operator_token: &str, settings: ServerSettings) -> Self {
         Self {
             gate: Gate::new(store.clone(), HabilitationMatrix::default_matrix()),
+            wake: store.delivery_wake(),
             store,
-            wake: Arc::default(),
             oidc: Arc::default(),
             mailbox: None,
             operator_token_sha256: Arc::new(carnet_store::crypto::sha256(operator_token.as_bytes())),

@@ -163,7 +163,9 @@ impl Db {
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         match self {
-            Db::Sqlite { write, .. } => write.begin().await.map(Tx::Sqlite),
+            // IMMEDIATE: take the write lock at once, so that another process holding it makes us wait
+            // (busy timeout) instead of failing on a lock upgrade ("database is locked").
+            Db::Sqlite { write, .. } => write.begin_with("BEGIN IMMEDIATE").await.map(Tx::Sqlite),
             Db::Postgres(p) => p.begin().await.map(Tx::Postgres),
         }
         .map_err(StoreError::db("begin"))

@@ -252,7 +252,11 @@ impl Store {
             self.enqueue_notice_in_tx(&mut tx, &key, holder, "new_document", now, false)
                 .await?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        if visible_now {
+            self.wake_delivery();
+        }
+        Ok(())
     }
 
     /// Rewrites a document's metadata and status, compare-and-set on its version.
@@ -283,7 +287,11 @@ impl Store {
             self.enqueue_notice_in_tx(&mut tx, &key, holder, kind, now, false)
                 .await?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        if notice.is_some() {
+            self.wake_delivery();
+        }
+        Ok(())
     }
 
     /// Deletes a document for everyone (DM-3, DM-4); its traces remain. The blob goes at once
@@ -340,6 +348,9 @@ impl Store {
                 sent += 1;
             }
             tx.commit().await?;
+        }
+        if sent > 0 {
+            self.wake_delivery();
         }
         Ok(sent)
     }

@@ -244,13 +244,18 @@ impl Store {
             }
             bodies.push(serde_json::to_vec(entry).map_err(|e| StoreError::Integrity(e.to_string()))?);
         }
+        // Every batch writes the chains in the same (holder) order, so that two servers'
+        // batches wait for each other instead of deadlocking (PostgreSQL row locks).
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by_key(|&i| *items[i].0.as_uuid());
         'retry: for _ in 0..10 {
             let at = self.now().as_micros();
             let mut heads: std::collections::HashMap<HolderId, (i64, String)> =
                 std::collections::HashMap::new();
-            let mut seqs = Vec::with_capacity(items.len());
+            let mut seqs = vec![0; items.len()];
             let mut tx = self.db.begin().await?;
-            for ((holder, entry), bytes) in items.iter().zip(&bodies) {
+            for &i in &order {
+                let ((holder, entry), bytes) = (&items[i], &bodies[i]);
                 if !heads.contains_key(holder) {
                     let last = on_tx!(&mut tx, t => sqlx::query("SELECT seq, hash FROM traces WHERE holder_id = $1 ORDER BY seq DESC LIMIT 1")
                         .bind(holder.as_uuid()).fetch_optional(&mut **t).await
@@ -275,10 +280,11 @@ impl Store {
                     Err(e) => return Err(StoreError::db("append trace")(e)),
                 }
                 heads.insert(*holder, (seq, hash));
-                seqs.push(seq);
+                seqs[i] = seq;
             }
             // The next signed checkpoint covers these chains' new heads (AC-7).
-            let moved: Vec<(HolderId, i64)> = heads.iter().map(|(h, (seq, _))| (*h, *seq)).collect();
+            let mut moved: Vec<(HolderId, i64)> = heads.iter().map(|(h, (seq, _))| (*h, *seq)).collect();
+            moved.sort_by_key(|(h, _)| *h.as_uuid());
             crate::checkpoint::mark_heads_moved(&mut tx, &moved).await?;
             tx.commit().await?;
             for (h, _) in &moved {
@@ -709,6 +715,8 @@ impl Store {
         let mut tx = self.db.begin().await?;
         self.enqueue_notice_in_tx(&mut tx, &key, holder, kind, now, !emergency)
             .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.wake_delivery();
+        Ok(())
     }
 }

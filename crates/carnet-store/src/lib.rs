@@ -98,6 +98,8 @@ pub struct Store {
     /// Holders whose trace chain just grew on this server: wakes their live notification
     /// streams at once (other servers' appends are found by polling).
     trace_events: tokio::sync::broadcast::Sender<HolderId>,
+    /// Wakes this server's outbox delivery after a message was committed (notices go at once).
+    delivery_wake: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug)]
@@ -126,7 +128,18 @@ impl Store {
             clock,
             service_keys: Arc::default(),
             trace_events: tokio::sync::broadcast::channel(1024).0,
+            delivery_wake: Arc::default(),
         })
+    }
+
+    /// What the outbox delivery loop waits on besides its timer; the store notifies it after
+    /// committing a message, handlers may too.
+    pub fn delivery_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.delivery_wake.clone()
+    }
+
+    pub(crate) fn wake_delivery(&self) {
+        self.delivery_wake.notify_one();
     }
 
     /// Holders whose traces grew on this server, as they are committed (see `trace_events`).

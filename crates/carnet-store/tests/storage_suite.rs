@@ -134,6 +134,7 @@ suite!(
     checkpoints_racing_appends_cover_every_head_ac7,
     traces_written_before_checkpoints_are_covered_by_the_first_ac7,
     notices_follow_preferences_and_collapse_per_channel_ac6,
+    two_servers_append_to_the_same_chains_s30,
 );
 
 // ---- lifecycle, roster, outbox (issue 3) ----
@@ -2375,4 +2376,54 @@ async fn notices_follow_preferences_and_collapse_per_channel_ac6(env: Env, _e: E
         .unwrap();
     assert_eq!(later.len(), 3, "document/2, document/3 and the denial");
     store.db().close().await;
+}
+
+/// Two servers (two stores with their own connection pools, as two processes would have) on one
+/// database append traces to the same chains at once: every write lands, none fails on a lock
+/// (SQLite takes the write lock at `BEGIN IMMEDIATE` and waits), and the chains stay valid.
+async fn two_servers_append_to_the_same_chains_s30(env: Env, _e: Engine) {
+    let one = env.open().await.unwrap();
+    let two = env.open().await.unwrap();
+    let a = one.create_holder("activated", b"{}").await.unwrap();
+    let b = one.create_holder("activated", b"{}").await.unwrap();
+    let mut tasks = Vec::new();
+    for (n, store) in [one.clone(), two.clone()].into_iter().enumerate() {
+        let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+        for i in 0..40 {
+            let gate = gate.clone();
+            let store = store.clone();
+            let holder = if i % 2 == 0 { a } else { b };
+            tasks.push(tokio::spawn(async move {
+                gate.check(
+                    holder,
+                    &pro_actor(&format!("s{n}p{i}"), "medecin"),
+                    Action::Read,
+                    "document/x",
+                    &prescription(),
+                    &Context::default(),
+                )
+                .await
+                .expect("a trace from either server lands");
+                // And ordinary writes meanwhile.
+                store
+                    .set_notification_preferences(
+                        holder,
+                        carnet_store::outbox::NotificationPreferences {
+                            email: i % 3 == 0,
+                            sms: true,
+                        },
+                    )
+                    .await
+                    .expect("a write from either server lands");
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let r = one.verify_traces().await.unwrap();
+    assert_eq!((r.holders, r.entries), (2, 80));
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    one.db().close().await;
+    two.db().close().await;
 }

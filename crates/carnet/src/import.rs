@@ -283,14 +283,66 @@ fn validate_pro(
     })
 }
 
+/// A FHIR Bundle of Practitioner / PractitionerRole / Organization (`carnet_fhir::practitioner`),
+/// each record checked as a CSV line would be.
+async fn professionals_from_fhir(
+    store: &Store,
+    path: &Path,
+    bytes: &[u8],
+    matrix: &carnet_domain::access::HabilitationMatrix,
+) -> Result<(u64, Vec<(u64, String)>)> {
+    let json: serde_json::Value =
+        serde_json::from_slice(bytes).with_context(|| format!("{}: not valid JSON", path.display()))?;
+    let records = carnet_fhir::practitioner::professionals_from_bundle(&json)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut ok = Vec::new();
+    let mut rejected = Vec::new();
+    for (n, (label, r)) in records.into_iter().enumerate() {
+        let checked = r.and_then(|r| {
+            validate_pro(
+                ProLine {
+                    rpps: r.rpps,
+                    family_name: r.family_name,
+                    given_name: r.given_name,
+                    profession: r.profession,
+                    specialty: r.specialty,
+                    role: r.role,
+                    finess: r.finess,
+                    organisation_name: r.organisation_name,
+                },
+                matrix,
+            )
+        });
+        match checked {
+            Ok(p) => ok.push(p),
+            Err(reason) => {
+                eprintln!("{label}: {reason}");
+                rejected.push((n as u64 + 1, format!("{label}: {reason}")));
+            }
+        }
+    }
+    for chunk in ok.chunks(BATCH) {
+        store.upsert_professionals(chunk).await?;
+    }
+    println!(
+        "professionals import: {} professionals imported or updated, {} rejected",
+        ok.len(),
+        rejected.len()
+    );
+    Ok((ok.len() as u64, rejected))
+}
+
 /// `carnet import professionals FILE`: the directory of professionals (issue 4), CSV with a
-/// header line. Idempotent (upsert on the RPPS number).
+/// header line, or a FHIR Bundle (JSON). Idempotent (upsert on the RPPS number).
 pub async fn professionals(
     store: &Store,
     path: &Path,
     matrix: &carnet_domain::access::HabilitationMatrix,
 ) -> Result<(u64, Vec<(u64, String)>)> {
     let head = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        return professionals_from_fhir(store, path, &head, matrix).await;
+    }
     let (mut rdr, headers) = csv_reader(&head)?;
     for required in ["rpps", "family_name", "given_name", "profession"] {
         if !headers.iter().any(|h| h == required) {

@@ -755,4 +755,72 @@ async fn professionals_directory_import() {
         .await
         .unwrap();
     assert_eq!(store.professional_count().await.unwrap(), 2);
+    store.db().close().await;
+
+    // The same directory from a FHIR Bundle (Practitioner, PractitionerRole, Organization).
+    let bundle = t.path().join("pros.json");
+    std::fs::write(
+        &bundle,
+        serde_json::json!({
+            "resourceType": "Bundle", "type": "collection",
+            "entry": [
+                { "resource": { "resourceType": "Practitioner", "id": "a",
+                    "identifier": [{ "system": "urn:oid:1.2.250.1.71.4.2.1", "value": "810000000005" }],
+                    "name": [{ "family": "BLANC", "given": ["Iris"] }] } },
+                { "resource": { "resourceType": "Organization", "id": "o",
+                    "identifier": [{ "system": "urn:oid:1.2.250.1.71.4.2.2", "value": "1750000003" }],
+                    "name": "Centre de santé test" } },
+                { "resource": { "resourceType": "PractitionerRole", "id": "ra",
+                    "practitioner": { "reference": "Practitioner/a" },
+                    "organization": { "reference": "Organization/o" },
+                    "code": [{ "coding": [{ "system": "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante", "code": "60" }] }] } },
+                { "resource": { "resourceType": "Practitioner", "id": "b",
+                    "identifier": [{ "value": "810000000006" }],
+                    "name": [{ "family": "ROUGE" }],
+                    "qualification": [{ "code": { "coding": [{ "code": "sorcier" }] } }] } }
+            ]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "import",
+            "professionals",
+            bundle.to_str().unwrap(),
+            "--data-dir",
+            d,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 professionals imported or updated, 1 rejected"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Practitioner/b: profession: 'sorcier'"));
+    let store = carnet_store::datadir::open_store(&settings, std::sync::Arc::new(carnet_domain::SystemClock))
+        .await
+        .unwrap();
+    let p = store.professional("10000000005").await.unwrap().unwrap();
+    assert_eq!(
+        (p.profession.as_str(), p.finess.as_deref()),
+        ("infirmier", Some("750000003"))
+    );
+    assert_eq!(p.organisation_name.as_deref(), Some("Centre de santé test"));
+    // Not a bundle: refused as a whole.
+    std::fs::write(&bundle, r#"{"resourceType":"Patient"}"#).unwrap();
+    let out = run(
+        &[
+            "import",
+            "professionals",
+            bundle.to_str().unwrap(),
+            "--data-dir",
+            d,
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a FHIR Bundle"));
 }
