@@ -15,12 +15,16 @@ use carnet_domain::access::{
 };
 use carnet_domain::{HolderId, ItemKind, Timestamp};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::crypto::{item_aad, sha256_hex};
 use crate::db::is_unique_violation;
 use crate::error::StoreError;
 use crate::{Store, on_db, on_tx};
+
+/// Holders per head query, rows per insert (8 parameters each): within both engines' limits.
+const HEAD_CHUNK: usize = 200;
+const INSERT_CHUNK: usize = 500;
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -98,6 +102,9 @@ pub struct GateFacts {
     pub policy: AccessPolicy,
     /// The reason of the asking professional's emergency access still running (AC-5).
     pub emergency: Option<String>,
+    /// An access notice already waits to be sent on every channel the holder chose (read in
+    /// the same query, so that most accesses queue nothing and write nothing but the trace).
+    pub notice_waiting: bool,
 }
 
 /// How long a declared emergency opens the record (AC-5, our choice).
@@ -137,13 +144,19 @@ impl Store {
         let row = on_db!(&self.db, p => sqlx::query(
             "SELECT h.lifecycle, h.state_since, a.policy_sealed, \
              (SELECT e.reason_sealed FROM emergency_accesses e WHERE e.holder_id = h.id AND e.rpps = $2 \
-              AND e.until_at > $3 ORDER BY e.until_at DESC LIMIT 1) \
-             FROM holders h LEFT JOIN access_policies a ON a.holder_id = h.id WHERE h.id = $1")
+              AND e.until_at > $3 ORDER BY e.until_at DESC LIMIT 1), \
+             CAST(CASE WHEN (COALESCE(np.email, 1) = 0 OR EXISTS (SELECT 1 FROM outbox o WHERE o.holder_id = h.id \
+                          AND o.kind = 'access' AND o.channel = 'email' AND o.sent_at IS NULL)) \
+                   AND (COALESCE(np.sms, 0) = 0 OR EXISTS (SELECT 1 FROM outbox o WHERE o.holder_id = h.id \
+                          AND o.kind = 'access' AND o.channel = 'sms' AND o.sent_at IS NULL)) \
+                  THEN 1 ELSE 0 END AS BIGINT) \
+             FROM holders h LEFT JOIN access_policies a ON a.holder_id = h.id \
+             LEFT JOIN notification_preferences np ON np.holder_id = h.id WHERE h.id = $1")
             .bind(holder.as_uuid()).bind(rpps).bind(now).fetch_optional(p).await
             .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1), r.get::<Option<Vec<u8>>, _>(2),
-                                r.get::<Option<Vec<u8>>, _>(3)))))
+                                r.get::<Option<Vec<u8>>, _>(3), r.get::<i64, _>(4)))))
         .map_err(StoreError::db("read gate facts"))?;
-        let Some((name, since, sealed, emergency)) = row else {
+        let Some((name, since, sealed, emergency, notice_waiting)) = row else {
             return Ok(None);
         };
         let lifecycle = carnet_domain::Lifecycle::from_parts(&name, Timestamp::from_micros(since))
@@ -169,6 +182,7 @@ impl Store {
             lifecycle,
             policy,
             emergency,
+            notice_waiting: notice_waiting != 0,
         }))
     }
 
@@ -254,33 +268,81 @@ impl Store {
                 std::collections::HashMap::new();
             let mut seqs = vec![0; items.len()];
             let mut tx = self.db.begin().await?;
+            // The heads of every chain of the batch, in one query per chunk of holders.
+            let mut holders: Vec<HolderId> = order.iter().map(|&i| items[i].0).collect();
+            holders.dedup();
+            for chunk in holders.chunks(HEAD_CHUNK) {
+                // One index probe per chain (newest entry), whatever its length.
+                let parts: Vec<String> = (1..=chunk.len())
+                    .map(|n| {
+                        format!(
+                            "SELECT * FROM (SELECT holder_id, seq, hash FROM traces WHERE holder_id = ${n} \
+                             ORDER BY seq DESC LIMIT 1) AS h{n}"
+                        )
+                    })
+                    .collect();
+                let sql = parts.join(" UNION ALL ");
+                let found: Vec<(uuid::Uuid, i64, String)> = on_tx!(&mut tx, t => {
+                    let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
+                    for h in chunk {
+                        q = q.bind(h.as_uuid());
+                    }
+                    q.fetch_all(&mut **t).await
+                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+                })
+                .map_err(StoreError::db("read trace heads"))?;
+                for (h, seq, hash) in found {
+                    heads.insert(HolderId::from_uuid(h), (seq, hash));
+                }
+            }
+            // The new rows, chained in order, then written with multi-row inserts.
+            let mut rows = Vec::with_capacity(items.len());
             for &i in &order {
                 let ((holder, entry), bytes) = (&items[i], &bodies[i]);
-                if !heads.contains_key(holder) {
-                    let last = on_tx!(&mut tx, t => sqlx::query("SELECT seq, hash FROM traces WHERE holder_id = $1 ORDER BY seq DESC LIMIT 1")
-                        .bind(holder.as_uuid()).fetch_optional(&mut **t).await
-                        .map(|r| r.map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)))))
-                        .map_err(StoreError::db("read trace head"))?;
-                    heads.insert(*holder, last.unwrap_or((0, GENESIS.to_string())));
-                }
                 let (last_seq, prev) = heads.get(holder).cloned().unwrap_or((0, GENESIS.to_string()));
                 let seq = last_seq + 1;
                 let key = keys.get(holder).ok_or(StoreError::Conflict)?;
                 let sealed = key.seal(&trace_aad(*holder, seq), bytes)?;
                 let hash = chain_hash(&prev, *holder, seq, at, entry.allowed, entry.emergency, &sealed);
-                let r = on_tx!(&mut tx, t => sqlx::query(
-                    "INSERT INTO traces (holder_id, seq, at, allowed, emergency, entry_sealed, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-                    .bind(holder.as_uuid()).bind(seq).bind(at).bind(i64::from(entry.allowed)).bind(i64::from(entry.emergency))
-                    .bind(&sealed).bind(&prev).bind(&hash)
-                    .execute(&mut **t).await.map(|r| r.rows_affected()));
+                heads.insert(*holder, (seq, hash.clone()));
+                seqs[i] = seq;
+                rows.push((*holder, seq, entry.allowed, entry.emergency, sealed, prev, hash));
+            }
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|r| {
+                        let b = r * 8;
+                        format!(
+                            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                            b + 1,
+                            b + 2,
+                            b + 3,
+                            b + 4,
+                            b + 5,
+                            b + 6,
+                            b + 7,
+                            b + 8
+                        )
+                    })
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO traces (holder_id, seq, at, allowed, emergency, entry_sealed, prev_hash, hash) VALUES {}",
+                    values.join(", ")
+                );
+                let r = on_tx!(&mut tx, t => {
+                    let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
+                    for (holder, seq, allowed, emergency, sealed, prev, hash) in chunk {
+                        q = q.bind(holder.as_uuid()).bind(*seq).bind(at).bind(i64::from(*allowed))
+                            .bind(i64::from(*emergency)).bind(sealed).bind(prev).bind(hash);
+                    }
+                    q.execute(&mut **t).await.map(|r| r.rows_affected())
+                });
                 match r {
                     Ok(_) => {}
-                    // Another server appended to this chain meanwhile: start the batch again.
+                    // Another server appended to one of these chains meanwhile: start again.
                     Err(e) if is_unique_violation(&e) => continue 'retry,
                     Err(e) => return Err(StoreError::db("append trace")(e)),
                 }
-                heads.insert(*holder, (seq, hash));
-                seqs[i] = seq;
             }
             // The next signed checkpoint covers these chains' new heads (AC-7).
             let mut moved: Vec<(HolderId, i64)> = heads.iter().map(|(h, (seq, _))| (*h, *seq)).collect();
@@ -616,8 +678,10 @@ impl Gate {
             };
             self.trace(holder, entry).await?;
         }
-        if d.allowed && (notified || d.emergency) {
-            self.store.notify_access(holder, d.emergency).await?;
+        if d.allowed && d.emergency {
+            self.store.notify_access(holder, true).await?;
+        } else if d.allowed && notified && !space.notice_waiting {
+            self.store.notify_access(holder, false).await?;
         }
         Ok(())
     }

@@ -22,10 +22,21 @@ fn service_aad(name: &str) -> Vec<u8> {
     aad
 }
 
+/// How long an unwrapped data key stays in this server's memory. Destroying a key on this
+/// server drops it at once; another server may keep using its copy for at most this long,
+/// which can only open rows that erasure deletes in the same step (LC-7 still holds: no copy
+/// of the data outlives the key anywhere but in memory for a minute).
+const KEY_CACHE_SECONDS: u64 = 60;
+/// Bound on cached keys (32 bytes each plus bookkeeping); the cache is emptied when full.
+const KEY_CACHE_MAX: usize = 100_000;
+
 #[derive(Debug)]
 pub struct KeyVault {
     db: Db,
     ring: MasterKeyRing,
+    /// Unwrapped data keys read recently (the gate reads the same few holders' keys several
+    /// times per request: directory, trace, notice).
+    cache: std::sync::Mutex<std::collections::HashMap<HolderId, (SecretKey, std::time::Instant)>>,
 }
 
 impl KeyVault {
@@ -34,7 +45,11 @@ impl KeyVault {
     /// clear message, instead of failing on each read later).
     pub async fn open(db: Db, ring: MasterKeyRing, now: Timestamp) -> Result<Self, StoreError> {
         db.migrate(&VAULT_MIGRATIONS).await?;
-        let vault = Self { db, ring };
+        let vault = Self {
+            db,
+            ring,
+            cache: std::sync::Mutex::default(),
+        };
         vault.check_master_keys(now).await?;
         Ok(vault)
     }
@@ -109,6 +124,9 @@ impl KeyVault {
 
     /// The data key of `holder`; [`StoreError::Shredded`] once it was destroyed.
     pub async fn get(&self, holder: HolderId) -> Result<SecretKey, StoreError> {
+        if let Some(key) = self.cached(holder) {
+            return Ok(key);
+        }
         let row: Option<(String, Vec<u8>)> = on_db!(&self.db, p => {
             sqlx::query("SELECT kid, wrapped FROM holder_keys WHERE holder_id = $1")
                 .bind(holder.as_uuid()).fetch_optional(p).await
@@ -116,7 +134,30 @@ impl KeyVault {
         })
         .map_err(StoreError::db("read data key"))?;
         let (kid, wrapped) = row.ok_or(StoreError::Shredded(holder))?;
-        self.unwrap_key(holder, &kid, &wrapped)
+        let key = self.unwrap_key(holder, &kid, &wrapped)?;
+        self.remember(holder, &key);
+        Ok(key)
+    }
+
+    fn cached(&self, holder: HolderId) -> Option<SecretKey> {
+        let cache = self.cache.lock().ok()?;
+        let (key, at) = cache.get(&holder)?;
+        (at.elapsed().as_secs() < KEY_CACHE_SECONDS).then(|| key.clone())
+    }
+
+    fn remember(&self, holder: HolderId, key: &SecretKey) {
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= KEY_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(holder, (key.clone(), std::time::Instant::now()));
+        }
+    }
+
+    fn forget(&self, holder: HolderId) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(&holder);
+        }
     }
 
     fn unwrap_key(&self, holder: HolderId, kid: &str, wrapped: &[u8]) -> Result<SecretKey, StoreError> {
@@ -191,11 +232,14 @@ impl KeyVault {
 
     /// Destroys the data key of `holder` (crypto-shredding). Irreversible.
     pub async fn destroy(&self, holder: HolderId) -> Result<bool, StoreError> {
+        self.forget(holder);
         let mut tx = self.db.begin().await?;
         let n = on_tx!(&mut tx, t => sqlx::query("DELETE FROM holder_keys WHERE holder_id = $1")
             .bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
         .map_err(StoreError::db("destroy data key"))?;
         tx.commit().await?;
+        // Also after the commit: a concurrent `get` may have cached it in between.
+        self.forget(holder);
         Ok(n > 0)
     }
 

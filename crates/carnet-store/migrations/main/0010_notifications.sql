@@ -8,3 +8,7 @@ CREATE TABLE notification_preferences (
     sms BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+
+-- The gate asks, on every access, whether a notice already waits to be sent (to collapse it):
+-- only unsent rows matter, whatever the size of the outbox's history.
+CREATE INDEX outbox_waiting ON outbox (holder_id, kind, channel) WHERE sent_at IS NULL;
