@@ -349,6 +349,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "notifications",
             sql: include_str!("../migrations/main/0010_notifications.sql"),
         },
+        Migration {
+            version: 11,
+            name: "profile",
+            sql: include_str!("../migrations/main/0011_profile.sql"),
+        },
     ],
 };
 
