@@ -6,6 +6,7 @@
 //! marked sensitive so they never reach logs.
 
 pub mod api;
+pub mod chart;
 pub mod error;
 pub mod mail;
 pub mod oidc;

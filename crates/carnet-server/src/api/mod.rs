@@ -11,6 +11,7 @@ mod oidc;
 mod operator;
 mod pro;
 mod probes;
+mod profile;
 mod transparency;
 
 use axum::Router;
@@ -28,7 +29,8 @@ pub fn routes() -> Router<AppState> {
             me::routes()
                 .merge(directory::routes())
                 .merge(documents::routes())
-                .merge(notifications::routes()),
+                .merge(notifications::routes())
+                .merge(profile::routes()),
         )
         .nest("/api/v1/pro", pro::routes())
         .nest("/api/v1/transparency", transparency::routes())
