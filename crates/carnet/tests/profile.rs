@@ -306,6 +306,45 @@ async fn medical_profile_and_measurements_through_the_gate_pr1_pr4() {
             .any(|t| t["item"] == "profile")
     );
 
+    // ID-3: the export carries the profile, the measurements and the documents with their
+    // content, all read through the gate as the holder.
+    let export: Value = c
+        .get(me("/export"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let profile = export["profile"].as_array().unwrap();
+    assert!(
+        profile
+            .iter()
+            .any(|e| e["text"] == "Pénicilline" && e["author_name"].as_str().unwrap().contains("LEROY"))
+    );
+    assert_eq!(export["measurements"].as_array().unwrap().len(), 51);
+    let docs = export["documents"].as_array().unwrap();
+    assert!(
+        !docs.is_empty()
+            && docs
+                .iter()
+                .all(|d| d["content_base64"].as_str().is_some_and(|b| !b.is_empty()))
+    );
+    let html = c
+        .get(me("/export.html"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Diabète de type 2") && html.contains("Ordonnance"),
+        "{html}"
+    );
+
     // Nothing of it in clear in the database files.
     for f in ["carnet.db", "carnet.db-wal"] {
         if let Ok(raw) = std::fs::read(data.join(f)) {
