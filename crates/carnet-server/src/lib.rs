@@ -8,6 +8,7 @@
 pub mod api;
 pub mod chart;
 pub mod error;
+pub mod fhir;
 pub mod mail;
 pub mod oidc;
 pub mod state;

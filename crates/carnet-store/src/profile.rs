@@ -484,4 +484,75 @@ impl Gate {
         points.reverse();
         Ok(points)
     }
+
+    /// One measurement by id (a FHIR read), decided like its series.
+    pub async fn measurement(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: Uuid,
+        ctx: &Context,
+    ) -> Result<Point, StoreError> {
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let d = self.decide_in(
+            &space,
+            actor,
+            Action::Read,
+            &measurement_facts(&Author::Holder),
+            ctx,
+        );
+        self.record(
+            holder,
+            actor,
+            Action::Read,
+            &format!("measurement/{id}"),
+            Some(Section::Conditions.category()),
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        if !d.allowed {
+            return Err(StoreError::NotFound);
+        }
+        let sealed: Option<Vec<u8>> = on_db!(&self.store.db, p => sqlx::query(
+            "SELECT value_sealed FROM measurements WHERE holder_id = $1 AND id = $2")
+            .bind(holder.as_uuid()).bind(id).fetch_optional(p).await.map(|r| r.map(|r| r.get(0))))
+        .map_err(StoreError::db("read measurement"))?;
+        let sealed = sealed.ok_or(StoreError::NotFound)?;
+        let key = self.store.vault.get(holder).await?;
+        serde_json::from_slice::<Point>(&key.open(&measurement_aad(holder, id), &sealed)?)
+            .map_err(|e| StoreError::Integrity(format!("measurement: {e}")))
+    }
+
+    /// The holder's administrative data (identity, contact) as the policy lets `actor` see
+    /// it: the "administrative" category of the habilitation matrix (AC-1), traced.
+    pub async fn read_administrative(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        ctx: &Context,
+    ) -> Result<crate::HolderRecord, StoreError> {
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let facts = ItemFacts {
+            category: carnet_domain::access::Category::Administrative,
+            ..record_facts()
+        };
+        let d = self.decide_in(&space, actor, Action::Read, &facts, ctx);
+        self.record(
+            holder,
+            actor,
+            Action::Read,
+            "patient",
+            Some(facts.category),
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        if !d.allowed {
+            return Err(StoreError::NotFound);
+        }
+        self.store.holder(holder).await
+    }
 }

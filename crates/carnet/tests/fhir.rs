@@ -1,0 +1,256 @@
+//! End-to-end: the FHIR R4 endpoint (issue 6, first slice) through the real binary. Every
+//! request goes through the gate as the caller; the leaks established servers have shipped —
+//! reads by id, searches, totals and paging showing masked documents, other spaces or items
+//! without access — are tried with callers who lack access and must look like absence (AC-8).
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const CAMILLE: &str = "camille.martin@demo.carnet.invalid";
+
+fn camille_ins() -> String {
+    let nir = format!("2{}99{:06}", "8403", 1);
+    let key = 97 - nir.parse::<u64>().unwrap() % 97;
+    format!("{nir}{key:02}")
+}
+
+async fn pro_token(c: &reqwest::Client, base: &str, rpps: &str) -> String {
+    let r = c
+        .post(format!("{base}/api/v1/pro/demo-login"))
+        .json(&json!({ "rpps": rpps }))
+        .send()
+        .await
+        .unwrap();
+    r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn get(c: &reqwest::Client, url: &str, token: &str) -> (u16, Value) {
+    let r = c.get(url).bearer_auth(token).send().await.unwrap();
+    let status = r.status().as_u16();
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/fhir+json"),
+        "{url}"
+    );
+    (status, r.json().await.unwrap())
+}
+
+fn ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
+    let (_t, data) = fresh_dir();
+    let demo = start_demo(&data);
+    let base = demo.base.clone();
+    let fhir = format!("{base}/fhir");
+    let c = client();
+
+    let (status, cap) = get(&c, &format!("{fhir}/metadata"), "none").await;
+    assert_eq!(status, 200);
+    assert_eq!(cap["resourceType"], "CapabilityStatement");
+    assert_eq!(cap["fhirVersion"], "4.0.1");
+    // Without a token: an OperationOutcome, 401.
+    let (status, oo) = get(&c, &format!("{fhir}/DocumentReference"), "not-a-token").await;
+    assert_eq!(status, 401);
+    assert_eq!(oo["resourceType"], "OperationOutcome");
+
+    let leroy = pro_token(&c, &base, "10000000001").await; // médecin traitant
+    let petit = pro_token(&c, &base, "10000000002").await; // granted radiologist
+    let moreau = pro_token(&c, &base, "10000000003").await; // nurse, no grant
+    let (status, found) = get(
+        &c,
+        &format!(
+            "{fhir}/Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|{}",
+            camille_ins()
+        ),
+        &leroy,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(found["total"], 1);
+    let camille = found["entry"][0]["resource"]["id"].as_str().unwrap().to_string();
+    assert_eq!(found["entry"][0]["resource"]["name"][0]["family"], "MARTIN");
+
+    let search = |who: String, q: String| {
+        let (c, fhir) = (c.clone(), fhir.clone());
+        async move { get(&c, &format!("{fhir}/{q}"), &who).await }
+    };
+    let (_, all) = search(leroy.clone(), format!("DocumentReference?patient={camille}")).await;
+    assert_eq!(all["total"], 3, "{all}");
+    let docs = ids(&all);
+    // Paging: _count=1 gives three pages whose links carry only the caller's own parameters.
+    let (_, p1) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_count=1"),
+    )
+    .await;
+    assert_eq!((p1["total"].as_u64(), ids(&p1).len()), (Some(3), 1));
+    let next = p1["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(next.contains("_page=1") && next.contains("_count=1"));
+    let (_, p2) = get(&c, &next, &leroy).await;
+    assert_ne!(ids(&p1), ids(&p2));
+
+    // The holder masks one document from professionals (DM-5).
+    let holder = demo_login(&c, &base, CAMILLE).await;
+    let masked = docs[0].clone();
+    let doc_uuid = format!(
+        "{}-{}-{}-{}-{}",
+        &masked[32..40],
+        &masked[40..44],
+        &masked[44..48],
+        &masked[48..52],
+        &masked[52..64]
+    );
+    let r = c
+        .patch(format!("{base}/api/v1/me/documents/{doc_uuid}"))
+        .header("cookie", &holder)
+        .json(&json!({"masked": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // A granted non-MT professional: absent from searches, totals, paging, reads, Binary.
+    let (_, seen) = search(petit.clone(), format!("DocumentReference?patient={camille}")).await;
+    assert_eq!(seen["total"], 2);
+    assert!(!ids(&seen).contains(&masked));
+    for q in [format!("DocumentReference/{masked}"), format!("Binary/{masked}")] {
+        let (status, oo) = search(petit.clone(), q).await;
+        assert_eq!(status, 404);
+        assert_eq!(oo["resourceType"], "OperationOutcome");
+    }
+    // The médecin traitant still sees it (AC-2), content included.
+    let (status, bin) = search(leroy.clone(), format!("Binary/{masked}")).await;
+    assert_eq!(status, 200);
+    assert!(!bin["data"].as_str().unwrap().is_empty());
+    // No grant: nothing, and a read by id of a real document answers like a made-up id.
+    let (status, none) = search(moreau.clone(), format!("DocumentReference?patient={camille}")).await;
+    assert_eq!((status, none["total"].as_u64()), (200, Some(0)));
+    let (s1, b1) = search(moreau.clone(), format!("DocumentReference/{}", docs[1])).await;
+    let fake = format!("{}{}", &docs[1][..32], "0".repeat(32));
+    let (s2, b2) = search(moreau.clone(), format!("DocumentReference/{fake}")).await;
+    assert_eq!((s1, s2), (404, 404));
+    assert_eq!(b1, b2, "denied and missing answer alike");
+    let (status, _) = search(moreau.clone(), format!("Patient/{camille}")).await;
+    assert_eq!(status, 404);
+
+    // Writes: an Observation (measurement) through the gate, then found by code.
+    let r = c
+        .post(format!("{fhir}/Observation"))
+        .header("cookie", &holder)
+        .json(&json!({
+            "resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "subject": {"reference": format!("Patient/{camille}")},
+            "effectiveDateTime": "2025-11-20T08:00:00Z",
+            "valueQuantity": {"value": 64, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let obs_id = created["id"].as_str().unwrap().to_string();
+    let (_, obs) = search(
+        leroy.clone(),
+        format!("Observation?patient={camille}&code=http://loinc.org|8867-4&date=ge2025-11"),
+    )
+    .await;
+    assert_eq!(ids(&obs), std::slice::from_ref(&obs_id));
+    assert_eq!(obs["entry"][0]["resource"]["valueQuantity"]["value"], 64.0);
+    let (status, _) = search(moreau.clone(), format!("Observation/{obs_id}")).await;
+    assert_eq!(status, 404);
+    // An impossible value is a 422 OperationOutcome and writes nothing.
+    let r = c
+        .post(format!("{fhir}/Observation"))
+        .header("cookie", &holder)
+        .json(&json!({
+            "resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "effectiveDateTime": "2025-11-21T08:00:00Z",
+            "valueQuantity": {"value": 640, "unit": "/min"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let (_, obs) = search(
+        leroy.clone(),
+        format!("Observation?patient={camille}&code=8867-4"),
+    )
+    .await;
+    assert_eq!(obs["total"], 1);
+
+    // Profile resources, and errors that say what is wrong.
+    let r = c
+        .post(format!("{base}/api/v1/me/profile"))
+        .header("cookie", &holder)
+        .json(&json!({"section": "allergies", "text": "Pénicilline", "code": {"system": "snomed_ct", "code": "91936005"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (_, al) = search(leroy.clone(), format!("AllergyIntolerance?patient={camille}")).await;
+    assert_eq!(
+        al["entry"][0]["resource"]["code"]["coding"][0]["system"],
+        "http://snomed.info/sct"
+    );
+    let (status, oo) = search(
+        leroy.clone(),
+        format!("AllergyIntolerance?patient={camille}&severity=high"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        oo["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("severity")
+    );
+    let (status, _) = search(leroy.clone(), "DocumentReference".into()).await;
+    assert_eq!(status, 400, "professionals' searches are patient-scoped");
+
+    // AuditEvent: the holder reads their traces; a professional cannot.
+    let r = c
+        .get(format!("{fhir}/AuditEvent"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let audit: Value = r.json().await.unwrap();
+    assert!(audit["total"].as_u64().unwrap() >= 5);
+    assert!(
+        audit["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["resource"]["outcome"] == "4"),
+        "denials are there"
+    );
+    let (status, _) = search(leroy.clone(), format!("AuditEvent?patient={camille}")).await;
+    assert_eq!(status, 404);
+}
