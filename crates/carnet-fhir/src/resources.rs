@@ -410,19 +410,38 @@ pub fn searchset(
     total: usize,
     resources: Vec<Value>,
 ) -> Value {
+    searchset_with(base, self_link, next, total, resources, Vec::new())
+}
+
+/// A searchset Bundle with `_include`d resources (search mode `include`, not counted).
+pub fn searchset_with(
+    base: &str,
+    self_link: &str,
+    next: Option<&str>,
+    total: usize,
+    resources: Vec<Value>,
+    included: Vec<Value>,
+) -> Value {
     let mut links = vec![json!({ "relation": "self", "url": self_link })];
     if let Some(n) = next {
         links.push(json!({ "relation": "next", "url": n }));
     }
+    let entry = |r: Value, mode: &str| {
+        let url = format!(
+            "{base}/{}/{}",
+            r["resourceType"].as_str().unwrap_or(""),
+            r["id"].as_str().unwrap_or("")
+        );
+        json!({ "fullUrl": url, "resource": r, "search": { "mode": mode } })
+    };
+    let mut entries: Vec<Value> = resources.into_iter().map(|r| entry(r, "match")).collect();
+    entries.extend(included.into_iter().map(|r| entry(r, "include")));
     json!({
         "resourceType": "Bundle",
         "type": "searchset",
         "total": total,
         "link": links,
-        "entry": resources.into_iter().map(|r| {
-            let url = format!("{base}/{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
-            json!({ "fullUrl": url, "resource": r, "search": { "mode": "match" } })
-        }).collect::<Vec<_>>(),
+        "entry": entries,
     })
 }
 

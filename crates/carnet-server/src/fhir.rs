@@ -159,7 +159,10 @@ impl Params {
     }
     /// Refuses parameters this search does not support (strict handling: no silent ignore).
     fn only(&self, allowed: &[&str]) -> Result<(), FhirError> {
-        const COMMON: [&str; 5] = ["_format", "_pretty", "_count", "_page", "_summary"];
+        const COMMON: [&str; 6] = ["_format", "_pretty", "_count", "_page", "_summary", "_include"];
+        if self.0.contains_key("_revinclude") {
+            return Err(FhirError::invalid("_revinclude is not supported yet"));
+        }
         for k in self.0.keys() {
             if !allowed.contains(&k.as_str()) && !COMMON.contains(&k.as_str()) {
                 return Err(FhirError::invalid(format!(
@@ -245,7 +248,13 @@ fn next_unit(d: &str, start: i64) -> i64 {
 }
 
 /// Pages a filtered result: `_count` (default 50, at most 200) and `_page`.
-fn page(p: &Params, base: &str, path: &str, all: Vec<Value>) -> Result<Value, FhirError> {
+fn page(
+    p: &Params,
+    base: &str,
+    path: &str,
+    all: Vec<Value>,
+    included: Vec<Value>,
+) -> Result<Value, FhirError> {
     let count: usize = p
         .one("_count")
         .map(|c| c.parse().map_err(|_| FhirError::invalid("_count: a number")))
@@ -278,7 +287,15 @@ fn page(p: &Params, base: &str, path: &str, all: Vec<Value>) -> Result<Value, Fh
         format!("{base}/{path}?{}", s.finish())
     };
     let next = (start + count < total).then(|| link(page_no + 1));
-    Ok(r::searchset(base, &link(page_no), next.as_deref(), total, items))
+    let included = if items.is_empty() { Vec::new() } else { included };
+    Ok(r::searchset_with(
+        base,
+        &link(page_no),
+        next.as_deref(),
+        total,
+        items,
+        included,
+    ))
 }
 
 fn base_url(headers: &HeaderMap) -> String {
@@ -627,7 +644,29 @@ async fn search(
             ));
         }
     };
-    let v = page(&p, &base, &rtype, all)?;
+    // `_include` of the patient the results point to: added only if the caller may read it
+    // (through the gate), never counted, never the only thing in a page.
+    let mut included = Vec::new();
+    if let Some(inc) = p.0.get("_include") {
+        for v in inc {
+            let (src, param) = v.split_once(':').unwrap_or((v.as_str(), ""));
+            let refers = matches!(param, "patient" | "subject") && (src == rtype || src == "*");
+            if !refers || rtype == "Patient" {
+                return Err(FhirError::invalid(format!(
+                    "_include={v}: only {rtype}:patient (or :subject) is supported"
+                )));
+            }
+        }
+        let holder = patient_of(&p, &c)?;
+        if !all.is_empty() {
+            match patient(&s, &c, holder).await {
+                Ok(v) => included.push(v),
+                Err(FhirError(StatusCode::NOT_FOUND, ..)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let v = page(&p, &base, &rtype, all, included)?;
     Ok(respond(StatusCode::OK, &v, p.pretty()))
 }
 
