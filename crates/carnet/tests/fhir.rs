@@ -158,15 +158,38 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     assert_eq!(status, 404);
 
     // _include of the patient: only for callers who may read it, never counted, never alone.
-    let (_, inc) = search(leroy.clone(), format!("DocumentReference?patient={camille}&_include=DocumentReference:patient")).await;
-    let modes: Vec<&str> = inc["entry"].as_array().unwrap().iter().map(|e| e["search"]["mode"].as_str().unwrap()).collect();
+    let (_, inc) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_include=DocumentReference:patient"),
+    )
+    .await;
+    let modes: Vec<&str> = inc["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["search"]["mode"].as_str().unwrap())
+        .collect();
     assert_eq!(inc["total"], 3);
     assert_eq!(modes.iter().filter(|m| **m == "include").count(), 1, "{inc}");
-    let (status, inc) = search(moreau.clone(), format!("DocumentReference?patient={camille}&_include=DocumentReference:patient")).await;
+    let (status, inc) = search(
+        moreau.clone(),
+        format!("DocumentReference?patient={camille}&_include=DocumentReference:patient"),
+    )
+    .await;
     assert_eq!((status, inc["total"].as_u64()), (200, Some(0)));
-    assert!(inc["entry"].as_array().unwrap().is_empty(), "no patient slipped in through _include: {inc}");
-    for bad in ["_include=DocumentReference:author", "_revinclude=Provenance:target"] {
-        let (status, oo) = search(leroy.clone(), format!("DocumentReference?patient={camille}&{bad}")).await;
+    assert!(
+        inc["entry"].as_array().unwrap().is_empty(),
+        "no patient slipped in through _include: {inc}"
+    );
+    for bad in [
+        "_include=DocumentReference:author",
+        "_revinclude=Provenance:target",
+    ] {
+        let (status, oo) = search(
+            leroy.clone(),
+            format!("DocumentReference?patient={camille}&{bad}"),
+        )
+        .await;
         assert_eq!(status, 400, "{bad}");
         assert_eq!(oo["resourceType"], "OperationOutcome");
     }
