@@ -1,4 +1,4 @@
-//! Carnet's HTTP layer: the JSON API, (later) the FHIR endpoint and the web UI.
+//! Carnet's HTTP layer: the JSON API, the FHIR endpoint and the web interface (`web`).
 //!
 //! Handlers translate HTTP to calls on the layers below and back; they hold no business rule
 //! and never open health data themselves. Errors become a status and a readable message
@@ -12,6 +12,7 @@ pub mod fhir;
 pub mod mail;
 pub mod oidc;
 pub mod state;
+pub mod web;
 
 use std::future::Future;
 use std::time::Duration;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     let timeout = state.settings.request_timeout;
     Router::new()
         .merge(api::routes())
+        .merge(web::routes())
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(limit))
         .layer(TimeoutLayer::with_status_code(

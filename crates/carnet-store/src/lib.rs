@@ -111,6 +111,8 @@ struct ServiceKeys {
     login_code: crypto::SecretKey,
     /// Ed25519 seed of the trace checkpoints' signing key (`checkpoint`).
     trace_checkpoint: crypto::SecretKey,
+    /// MAC key of the web interface's anti-CSRF tokens (`csrf_mac`).
+    web_csrf: crypto::SecretKey,
 }
 
 impl Store {
@@ -179,9 +181,16 @@ impl Store {
                     login_index: self.vault.service_key("login-index", now).await?,
                     login_code: self.vault.service_key("login-code", now).await?,
                     trace_checkpoint: self.vault.service_key(checkpoint::SERVICE_KEY, now).await?,
+                    web_csrf: self.vault.service_key("web-csrf", now).await?,
                 })
             })
             .await
+    }
+
+    /// HMAC (hex) of `data` under the service key of the web interface's anti-CSRF tokens:
+    /// the same on every server of a deployment, never stored.
+    pub async fn csrf_mac(&self, data: &[u8]) -> Result<String, StoreError> {
+        Ok(self.service_keys().await?.web_csrf.hmac_hex(data))
     }
 
     /// Readiness: both databases answer and the blob store takes writes.

@@ -223,23 +223,36 @@ pub fn set_login_cookies(r: &mut Response, token: &str, new_device: Option<&str>
     Ok(())
 }
 
-async fn login(
-    State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    ValidJson(body): ValidJson<Login>,
-) -> Result<Response, ApiError> {
-    limit(&s, &format!("login:ip:{}", peer.ip()), 900, 30).await?;
+/// What the first login step (login + password) gives: the challenge the code answers, the
+/// channel the code went by (`email`, `sms`, `totp`), and a device cookie to set for a
+/// browser seen for the first time.
+pub(crate) struct LoginStarted {
+    pub challenge: uuid::Uuid,
+    pub channel: &'static str,
+    pub new_device_cookie: Option<String>,
+}
+
+/// Login step 1, shared by the JSON API and the web interface: rate limits, password check
+/// (same work and same answer for an unknown login), lifecycle, then a code sent (or an
+/// authenticator-app challenge).
+pub(crate) async fn start_login(
+    s: &AppState,
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+    login: &str,
+    password: String,
+    reopen: bool,
+) -> Result<LoginStarted, ApiError> {
+    limit(s, &format!("login:ip:{peer}"), 900, 30).await?;
     limit(
-        &s,
-        &format!("login:acct:{}", s.store.login_index(&body.login).await?),
+        s,
+        &format!("login:acct:{}", s.store.login_index(login).await?),
         900,
         10,
     )
     .await?;
-    let found = s.store.credentials_by_login(&body.login).await?;
+    let found = s.store.credentials_by_login(login).await?;
     let stored = found.as_ref().map(|(_, h)| h.clone());
-    let password = body.password;
     let ok =
         tokio::task::spawn_blocking(move || carnet_store::password::verify(&password, stored.as_deref()))
             .await
@@ -257,14 +270,14 @@ async fn login(
     // Nobody logs into a space that is not open (closed, opposed, erased...), except the
     // holder of a closed space who asks to reopen it while it is still archived (LC-5).
     let lifecycle = s.store.lifecycle(holder).await?;
-    let reopening = body.reopen
+    let reopening = reopen
         && lifecycle
             .apply(carnet_domain::Event::Reopen, s.store.now())
             .is_ok();
     if !lifecycle.allows_login() && !reopening {
         return Err(refused());
     }
-    let (device_hash, new_device_cookie) = device_of(&headers)?;
+    let (device_hash, new_device_cookie) = device_of(headers)?;
     let (challenge, channel) = if s.store.totp_enabled(holder).await? {
         (s.store.create_totp_challenge(holder, &device_hash).await?, "totp")
     } else {
@@ -282,8 +295,22 @@ async fn login(
         s.wake.notify_one();
         (c, channel.tag())
     };
-    let mut r = Json(json!({ "challenge": challenge, "channel": channel })).into_response();
-    if let Some(d) = new_device_cookie {
+    Ok(LoginStarted {
+        challenge,
+        channel,
+        new_device_cookie,
+    })
+}
+
+async fn login(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ValidJson(body): ValidJson<Login>,
+) -> Result<Response, ApiError> {
+    let started = start_login(&s, peer.ip(), &headers, &body.login, body.password, body.reopen).await?;
+    let mut r = Json(json!({ "challenge": started.challenge, "channel": started.channel })).into_response();
+    if let Some(d) = started.new_device_cookie {
         set_cookie(&mut r, DEVICE_COOKIE, &d, "/", 365 * 24 * 3600)?;
     }
     Ok(r)
@@ -299,15 +326,19 @@ struct Verify {
     reopen: bool,
 }
 
-async fn verify(
-    State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    ValidJson(body): ValidJson<Verify>,
-) -> Result<Response, ApiError> {
-    limit(&s, &format!("verify:ip:{}", peer.ip()), 900, 60).await?;
-    let (holder, device) = s.store.verify_login_challenge(body.challenge, &body.code).await?;
+/// Login step 2, shared by the JSON API and the web interface: checks the code and opens a
+/// session (reopening a closed space when asked, LC-5). Returns the session token.
+pub(crate) async fn finish_login(
+    s: &AppState,
+    peer: std::net::IpAddr,
+    challenge: uuid::Uuid,
+    code: &str,
+    reopen: bool,
+) -> Result<(String, carnet_store::auth::Session), ApiError> {
+    limit(s, &format!("verify:ip:{peer}"), 900, 60).await?;
+    let (holder, device) = s.store.verify_login_challenge(challenge, code).await?;
     let lifecycle = s.store.lifecycle(holder).await?;
-    if body.reopen && matches!(lifecycle, carnet_domain::Lifecycle::Closed { .. }) {
+    if reopen && matches!(lifecycle, carnet_domain::Lifecycle::Closed { .. }) {
         // Password and code proved who this is: the space reopens with all its content.
         s.store.transition(holder, carnet_domain::Event::Reopen).await?;
     } else if !lifecycle.allows_login() {
@@ -315,13 +346,23 @@ async fn verify(
     }
     let (token, session) = s.store.create_session(holder, &device).await?;
     s.wake.notify_one(); // a new-device notice may have been queued
+    Ok((token, session))
+}
+
+async fn verify(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ValidJson(body): ValidJson<Verify>,
+) -> Result<Response, ApiError> {
+    let (token, session) = finish_login(&s, peer.ip(), body.challenge, &body.code, body.reopen).await?;
+    let holder = session.holder;
     let mut r =
         Json(json!({ "holder": holder, "expires_at": session.expires_at.to_rfc3339() })).into_response();
     set_login_cookies(&mut r, &token, None)?;
     Ok(r)
 }
 
-fn clear_session_cookie() -> HeaderValue {
+pub(crate) fn clear_session_cookie() -> HeaderValue {
     HeaderValue::from_static("__Host-carnet_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax")
 }
 

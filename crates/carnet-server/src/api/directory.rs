@@ -27,7 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/traces", get(traces))
 }
 
-fn check_rpps(id: &str) -> Result<ProfessionalId, ApiError> {
+pub(crate) fn check_rpps(id: &str) -> Result<ProfessionalId, ApiError> {
     if id.len() == 11 && id.bytes().all(|b| b.is_ascii_digit()) {
         Ok(ProfessionalId(id.to_string()))
     } else {
@@ -37,7 +37,7 @@ fn check_rpps(id: &str) -> Result<ProfessionalId, ApiError> {
     }
 }
 
-fn check_grantee(kind: &str, id: &str) -> Result<Grantee, ApiError> {
+pub(crate) fn check_grantee(kind: &str, id: &str) -> Result<Grantee, ApiError> {
     match kind {
         "professional" => Ok(Grantee::Professional { id: check_rpps(id)? }),
         "establishment" if id.len() == 9 && id.bytes().all(|b| b.is_ascii_alphanumeric()) => {

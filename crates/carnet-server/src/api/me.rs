@@ -93,7 +93,7 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
-async fn represents(s: &AppState, who: HolderId, whom: HolderId) -> Result<bool, ApiError> {
+pub(crate) async fn represents(s: &AppState, who: HolderId, whom: HolderId) -> Result<bool, ApiError> {
     Ok(s.store
         .representatives(whom)
         .await?

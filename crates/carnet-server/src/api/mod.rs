@@ -1,15 +1,14 @@
-//! Routes of the JSON API and the probes.
+//! Routes of the JSON API and the probes (the web interface is `crate::web`).
 
-mod auth;
+pub(crate) mod auth;
 mod demo;
-mod directory;
-mod documents;
-mod home;
-mod me;
+pub(crate) mod directory;
+pub(crate) mod documents;
+pub(crate) mod me;
 mod notifications;
 mod oidc;
 mod operator;
-mod pro;
+pub(crate) mod pro;
 mod probes;
 mod profile;
 mod transparency;
@@ -26,7 +25,6 @@ pub(crate) fn auth_cookie_session(headers: &axum::http::HeaderMap) -> Option<Str
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(probes::routes())
-        .merge(home::routes())
         .nest("/api/v1/operator", operator::routes())
         .nest("/api/v1", auth::routes())
         .nest(

@@ -113,16 +113,23 @@ async fn demo_login(
     State(s): State<AppState>,
     ValidJson(b): ValidJson<DemoLogin>,
 ) -> Result<Response, ApiError> {
+    let (token, p) = demo_session(&s, &b.rpps).await?;
+    session_response(&token, &p, None)
+}
+
+/// Demo mode only: a professional session for a professional of the directory (shared by the
+/// JSON API and the web interface); 404 outside demo mode, 401 for an unknown RPPS.
+pub(crate) async fn demo_session(s: &AppState, rpps: &str) -> Result<(String, Professional), ApiError> {
     if !s.settings.demo {
         return Err(ApiError::not_found());
     }
     let p = s
         .store
-        .professional(&b.rpps)
+        .professional(rpps)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     let token = s.store.create_pro_session(&p.rpps).await?;
-    session_response(&token, &p, None)
+    Ok((token, p))
 }
 
 async fn logout(State(s): State<AppState>, a: ProAuthenticated) -> Result<Response, ApiError> {
@@ -155,7 +162,14 @@ async fn lookup(
     _a: ProAuthenticated,
     ValidJson(b): ValidJson<Lookup>,
 ) -> Result<Json<Value>, ApiError> {
-    let ins = Ins::parse(&b.ins).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let holder = find_patient(&s, &b.ins).await?;
+    Ok(Json(json!({ "patient": holder })))
+}
+
+/// The open record of the patient with this INS (shared with the web interface); 404 for no
+/// record or one that is not open.
+pub(crate) async fn find_patient(s: &AppState, ins: &str) -> Result<HolderId, ApiError> {
+    let ins = Ins::parse(ins).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let holder = s.store.find_by_ins(&ins).await?.ok_or_else(ApiError::not_found)?;
     let lc = s.store.lifecycle(holder).await?;
     if !matches!(
@@ -164,7 +178,7 @@ async fn lookup(
     ) {
         return Err(ApiError::not_found());
     }
-    Ok(Json(json!({ "patient": holder })))
+    Ok(holder)
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,586 @@
+//! The access history in plain words (AC-6) and the authorisation directory (AC-3, AC-4,
+//! AC-5): grant, revoke, block, médecin traitant, consent of the emergency regulation, hide
+//! everything, through `Store::update_access_policy` as `api::directory` does.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use carnet_domain::access::{AccessPolicy, Action, Actor, Grant, Grantee, ProfessionalId};
+use carnet_store::gate::Trace;
+use serde::Deserialize;
+
+use super::{
+    Form, Holder, Nav, WebError, alert, class_label, csrf_field, display_name, esc, notice, page,
+    profession_label, professional_name, see_other, when,
+};
+use crate::api::directory::{check_grantee, check_rpps};
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/historique", get(history))
+        .route("/autorisations", get(directory).post(change))
+}
+
+/// Whose space the sentences speak of: "vos documents" or "les documents de Inès".
+pub struct Whose {
+    own: bool,
+    given: String,
+}
+
+impl Whose {
+    pub fn of(h: &Holder) -> Self {
+        Whose {
+            own: h.own_space(),
+            given: h.space_name.split(' ').next().unwrap_or_default().to_string(),
+        }
+    }
+    fn plural(&self, noun: &str) -> String {
+        if self.own {
+            format!("vos {noun}")
+        } else {
+            format!("les {noun} de {}", self.given)
+        }
+    }
+    fn singular(&self, noun: &str) -> String {
+        if self.own {
+            format!("votre {noun}")
+        } else {
+            format!("le {noun} de {}", self.given)
+        }
+    }
+    fn one_of(&self, noun: &str) -> String {
+        if self.own {
+            format!("un de vos {noun}")
+        } else {
+            format!("un des {noun} de {}", self.given)
+        }
+    }
+}
+
+/// What was done, as (past tense, infinitive, object).
+fn phrase(action: Action, item: &str, w: &Whose) -> (&'static str, &'static str, String) {
+    let head = item.split('/').next().unwrap_or_default();
+    let sub = item.split('/').nth(2);
+    match (action, head) {
+        (Action::Read, "documents") => ("a consulté", "consulter", w.plural("documents")),
+        (Action::Read, "document") if sub == Some("history") => (
+            "a consulté",
+            "consulter",
+            format!("l'historique d'{}", w.one_of("documents")),
+        ),
+        (Action::Read, "document") => ("a ouvert", "ouvrir", w.one_of("documents")),
+        (Action::Create, "document") => (
+            "a ajouté",
+            "ajouter",
+            if w.own {
+                "un document à votre dossier".into()
+            } else {
+                format!("un document au dossier de {}", w.given)
+            },
+        ),
+        (Action::Update, "document") => ("a modifié", "modifier", w.one_of("documents")),
+        (Action::Delete, "document") => ("a supprimé", "supprimer", w.one_of("documents")),
+        (Action::Read, "profile") => ("a consulté", "consulter", w.singular("profil médical")),
+        (Action::Create, "profile") => (
+            "a ajouté",
+            "ajouter",
+            format!("une information à {}", w.singular("profil médical")),
+        ),
+        (Action::Update, "profile") => (
+            "a modifié",
+            "modifier",
+            format!("une information de {}", w.singular("profil médical")),
+        ),
+        (Action::Delete, "profile") => (
+            "a supprimé",
+            "supprimer",
+            format!("une information de {}", w.singular("profil médical")),
+        ),
+        (Action::Read, "measurements" | "measurement") => ("a consulté", "consulter", w.plural("mesures")),
+        (Action::Create, "measurements" | "measurement") => ("a ajouté", "ajouter", w.plural("mesures")),
+        (Action::Delete, "measurements" | "measurement") => ("a supprimé", "supprimer", w.one_of("mesures")),
+        (Action::Read, _) => ("a consulté", "consulter", w.singular("espace")),
+        (Action::Create, _) => (
+            "a ajouté",
+            "ajouter",
+            format!("une information à {}", w.singular("espace")),
+        ),
+        (Action::Update, _) => ("a modifié", "modifier", w.singular("espace")),
+        (Action::Delete, _) => (
+            "a supprimé",
+            "supprimer",
+            format!("une information de {}", w.singular("espace")),
+        ),
+    }
+}
+
+/// Plain French sentences for traces: "Dr Claire LEROY (médecin) a consulté vos documents le
+/// 24/11/2026 à 10:42." Names come from the public directory and the spaces' administrative data.
+pub async fn describe(s: &AppState, traces: &[Trace], w: &Whose) -> Result<Vec<String>, WebError> {
+    let mut pros: HashMap<String, Option<String>> = HashMap::new();
+    let mut people: HashMap<carnet_domain::HolderId, String> = HashMap::new();
+    let mut out = Vec::new();
+    for t in traces {
+        let who = match &t.entry.actor {
+            Actor::Professional { id, profession, .. } => {
+                if !pros.contains_key(&id.0) {
+                    let name = s
+                        .store
+                        .professional(&id.0)
+                        .await
+                        .map_err(ApiError::from)?
+                        .map(|p| professional_name(&p));
+                    pros.insert(id.0.clone(), name);
+                }
+                let name = pros
+                    .get(&id.0)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or_else(|| format!("Le professionnel RPPS {}", id.0));
+                format!("{name} ({})", profession_label(profession))
+            }
+            Actor::Holder { id } | Actor::Representative { id } => {
+                if !people.contains_key(id) {
+                    people.insert(*id, display_name(s, *id).await?);
+                }
+                let name = people.get(id).cloned().unwrap_or_default();
+                if matches!(t.entry.actor, Actor::Representative { .. }) {
+                    format!("{name} (représentant·e légal·e)")
+                } else if w.own {
+                    "Vous".into()
+                } else {
+                    name
+                }
+            }
+            Actor::Establishment { id } => format!("L'établissement FINESS {}", id.0),
+            Actor::App { id } => format!("L'application {}", id.0),
+            Actor::Operator { .. } => "L'opérateur du service".into(),
+        };
+        let (past, infinitive, object) = phrase(t.entry.action, &t.entry.item, w);
+        let category = t
+            .entry
+            .category
+            .map(|c| format!(" ({})", class_label(c).to_lowercase()))
+            .unwrap_or_default();
+        let emergency = if t.entry.emergency {
+            match &t.entry.purpose {
+                Some(r) => format!(", en urgence (motif : « {r} »)"),
+                None => ", en urgence".into(),
+            }
+        } else {
+            String::new()
+        };
+        let line = if t.entry.allowed {
+            format!("{who} {past} {object}{category}{emergency} {}.", when(t.at))
+        } else {
+            format!(
+                "{who} a tenté de {infinitive} {object}{category} {} : accès refusé.",
+                when(t.at)
+            )
+        };
+        out.push(line);
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    avant: Option<i64>,
+}
+
+const PAGE: i64 = 50;
+
+async fn history(
+    State(s): State<AppState>,
+    h: Holder,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Response, WebError> {
+    let traces = s
+        .store
+        .traces_in(h.space(), q.avant, None, PAGE)
+        .await
+        .map_err(ApiError::from)?;
+    let lines = describe(&s, &traces, &Whose::of(&h)).await?;
+    let list = if lines.is_empty() {
+        "<p>Aucun accès enregistré.</p>".to_string()
+    } else {
+        format!(
+            "<ol class=\"events\">{}</ol>",
+            lines
+                .iter()
+                .map(|l| format!("<li>{}</li>", esc(l)))
+                .collect::<String>()
+        )
+    };
+    let more = match traces.last() {
+        Some(t) if traces.len() as i64 == PAGE => {
+            format!(
+                "<p><a href=\"/historique?avant={}\">Accès plus anciens</a></p>",
+                t.seq
+            )
+        }
+        _ => String::new(),
+    };
+    let body = format!(
+        "<h1>Historique des accès</h1><p>Chaque consultation ou modification de cet espace par \
+         quelqu'un d'autre que vous est enregistrée ici, refus compris, du plus récent au plus ancien.</p>{list}{more}"
+    );
+    Ok(page(
+        "Historique des accès",
+        &Nav::Holder {
+            h: &h,
+            current: "/historique",
+        },
+        &body,
+    )
+    .into_response())
+}
+
+async fn pro_label(s: &AppState, id: &ProfessionalId) -> Result<String, WebError> {
+    Ok(match s.store.professional(&id.0).await.map_err(ApiError::from)? {
+        Some(p) => format!(
+            "{} ({}) — RPPS {}",
+            professional_name(&p),
+            profession_label(&p.profession),
+            p.rpps
+        ),
+        None => format!("Professionnel RPPS {}", id.0),
+    })
+}
+
+fn action_form(csrf: &str, action: &str, hidden: &[(&str, &str)], label: &str, class: &str) -> String {
+    let fields: String = hidden
+        .iter()
+        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", esc(v)))
+        .collect();
+    format!(
+        "<form method=\"post\" action=\"/autorisations\" class=\"inline\">{}<input type=\"hidden\" name=\"action\" value=\"{action}\">\
+         {fields}<button type=\"submit\" class=\"{class}\">{}</button></form>",
+        csrf_field(csrf),
+        esc(label)
+    )
+}
+
+/// Typed values kept when a form comes back with an error.
+#[derive(Default)]
+struct Typed {
+    form: &'static str,
+    rpps: String,
+    message: String,
+}
+
+async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<String, WebError> {
+    let (p, _): (AccessPolicy, i64) = s.store.access_policy(h.space()).await.map_err(ApiError::from)?;
+    let csrf = &h.csrf;
+    let err = |f: &str| {
+        if typed.form == f {
+            alert(&typed.message)
+        } else {
+            String::new()
+        }
+    };
+    let val = |f: &str| {
+        if typed.form == f {
+            esc(&typed.rpps)
+        } else {
+            String::new()
+        }
+    };
+    // Médecin traitant.
+    let mt = match &p.medecin_traitant {
+        Some(id) => format!(
+            "<p>{}</p>{}",
+            esc(&pro_label(s, id).await?),
+            action_form(
+                csrf,
+                "medecin_retirer",
+                &[],
+                "Ne plus déclarer de médecin traitant",
+                "secondary"
+            )
+        ),
+        None => "<p>Aucun médecin traitant déclaré.</p>".into(),
+    };
+    // Grants.
+    let mut grants = String::new();
+    for g in &p.grants {
+        let (kind, id, label) = match &g.grantee {
+            Grantee::Professional { id } => ("professional", id.0.clone(), pro_label(s, id).await?),
+            Grantee::Establishment { id } => (
+                "establishment",
+                id.0.clone(),
+                format!("Établissement FINESS {}", id.0),
+            ),
+            Grantee::App { id } => ("app", id.0.clone(), format!("Application {}", id.0)),
+        };
+        let scope = match &g.categories {
+            None => "tout le dossier".to_string(),
+            Some(cs) => cs
+                .iter()
+                .map(|c| class_label(*c).to_lowercase())
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let until = g
+            .until
+            .map(|u| format!(", jusqu'au {}", super::day(u)))
+            .unwrap_or_default();
+        grants.push_str(&format!(
+            "<li>{} : {}{until} {}</li>",
+            esc(&label),
+            esc(&scope),
+            action_form(
+                csrf,
+                "revoke",
+                &[("kind", kind), ("id", &id)],
+                "Retirer l'autorisation",
+                "secondary"
+            )
+        ));
+    }
+    if grants.is_empty() {
+        grants = "<li>Aucune autorisation particulière.</li>".into();
+    }
+    // Blocked.
+    let mut blocked = String::new();
+    for id in &p.blocked {
+        blocked.push_str(&format!(
+            "<li>{} {}</li>",
+            esc(&pro_label(s, id).await?),
+            action_form(csrf, "unblock", &[("rpps", &id.0)], "Débloquer", "secondary")
+        ));
+    }
+    if blocked.is_empty() {
+        blocked = "<li>Personne n'est bloqué.</li>".into();
+    }
+    let rpps_form = |form: &'static str, action: &str, legend: &str, button: &str| {
+        format!(
+            "<form method=\"post\" action=\"/autorisations\" class=\"card\">{}{}<input type=\"hidden\" name=\"action\" value=\"{action}\">\
+             <p><label for=\"rpps-{form}\">{legend}</label>\
+             <input id=\"rpps-{form}\" name=\"rpps\" type=\"text\" inputmode=\"numeric\" maxlength=\"11\" \
+             aria-describedby=\"rpps-help-{form}\" value=\"{}\"></p><p id=\"rpps-help-{form}\" class=\"hint\">11 chiffres, sur la carte ou l'ordonnance du professionnel.</p>\
+             <p><button type=\"submit\">{button}</button></p></form>",
+            err(form),
+            csrf_field(csrf),
+            val(form)
+        )
+    };
+    let regulation = if p.regulation_consent {
+        format!(
+            "<p>Vous acceptez que le médecin régulateur du SAMU consulte cet espace lors d'un appel d'urgence.</p>{}",
+            action_form(
+                csrf,
+                "regulation",
+                &[("value", "0")],
+                "Retirer mon accord",
+                "secondary"
+            )
+        )
+    } else {
+        format!(
+            "<p>Le médecin régulateur du SAMU ne peut pas consulter cet espace.</p>{}",
+            action_form(csrf, "regulation", &[("value", "1")], "Donner mon accord", "")
+        )
+    };
+    let hide_all = if p.hide_all {
+        format!(
+            "<p><strong>Tout le dossier est masqué aux professionnels</strong> (sauf votre médecin traitant et les auteurs de leurs propres documents).</p>{}",
+            action_form(
+                csrf,
+                "hide_all",
+                &[("value", "0")],
+                "Ne plus tout masquer",
+                "secondary"
+            )
+        )
+    } else {
+        format!(
+            "<p>Les professionnels autorisés voient les documents que vous n'avez pas masqués.</p>{}",
+            action_form(
+                csrf,
+                "hide_all",
+                &[("value", "1")],
+                "Masquer tout le dossier",
+                "secondary"
+            )
+        )
+    };
+    Ok(format!(
+        "<h1>Autorisations</h1>{}{}\
+         <section aria-labelledby=\"mt\"><h2 id=\"mt\">Médecin traitant</h2>\
+         <p class=\"hint\">Votre médecin traitant voit tout le dossier, documents masqués compris.</p>{mt}{}</section>\
+         <section aria-labelledby=\"gr\"><h2 id=\"gr\">Professionnels autorisés</h2><ul>{grants}</ul>{}</section>\
+         <section aria-labelledby=\"bl\"><h2 id=\"bl\">Professionnels bloqués</h2>\
+         <p class=\"hint\">Un professionnel bloqué n'a aucun accès, quoi que disent les autres réglages.</p><ul>{blocked}</ul>{}</section>\
+         <section aria-labelledby=\"rg\"><h2 id=\"rg\">Régulation des urgences (SAMU)</h2>{regulation}</section>\
+         <section aria-labelledby=\"ha\"><h2 id=\"ha\">Masquer tout le dossier</h2>{hide_all}</section>",
+        notice(info),
+        if typed.form.is_empty() {
+            alert(&typed.message)
+        } else {
+            String::new()
+        },
+        rpps_form(
+            "medecin",
+            "medecin",
+            "Numéro RPPS du médecin traitant",
+            "Déclarer ce médecin traitant"
+        ),
+        rpps_form(
+            "grant",
+            "grant",
+            "Numéro RPPS du professionnel à autoriser",
+            "Autoriser ce professionnel"
+        ),
+        rpps_form(
+            "block",
+            "block",
+            "Numéro RPPS du professionnel à bloquer",
+            "Bloquer ce professionnel"
+        ),
+    ))
+}
+
+#[derive(Deserialize)]
+struct Flash {
+    ok: Option<String>,
+}
+
+async fn directory(
+    State(s): State<AppState>,
+    h: Holder,
+    Query(f): Query<Flash>,
+) -> Result<Response, WebError> {
+    let info = match f.ok.as_deref() {
+        Some(_) => "Vos autorisations ont été enregistrées. Elles s'appliquent dès maintenant.",
+        None => "",
+    };
+    let body = render(&s, &h, &Typed::default(), info).await?;
+    Ok(page(
+        "Autorisations",
+        &Nav::Holder {
+            h: &h,
+            current: "/autorisations",
+        },
+        &body,
+    )
+    .into_response())
+}
+
+/// An RPPS number typed in a form, checked as the API does and known to the directory.
+async fn known_rpps(s: &AppState, typed: &str) -> Result<ProfessionalId, ApiError> {
+    let id = check_rpps(typed.trim())?;
+    if s.store.professional(&id.0).await?.is_none() {
+        return Err(ApiError::bad_request(
+            "aucun professionnel de l'annuaire n'a ce numéro RPPS : vérifiez-le",
+        ));
+    }
+    Ok(id)
+}
+
+async fn apply(s: &AppState, h: &Holder, form: &Form) -> Result<(), ApiError> {
+    let space = h.space();
+    let on = form.get("value") == "1";
+    match form.get("action") {
+        "grant" => {
+            let id = known_rpps(s, form.get("rpps")).await?;
+            let grantee = Grantee::Professional { id };
+            s.store
+                .update_access_policy(space, |p| {
+                    p.grants.retain(|g| g.grantee != grantee);
+                    p.grants.push(Grant {
+                        grantee: grantee.clone(),
+                        categories: None,
+                        until: None,
+                        express: false,
+                    });
+                })
+                .await?;
+        }
+        "revoke" => {
+            let grantee = check_grantee(form.get("kind"), form.get("id"))?;
+            s.store
+                .update_access_policy(space, |p| p.grants.retain(|g| g.grantee != grantee))
+                .await?;
+        }
+        "block" => {
+            let id = known_rpps(s, form.get("rpps")).await?;
+            s.store
+                .update_access_policy(space, |p| {
+                    if !p.blocked.contains(&id) {
+                        p.blocked.push(id.clone());
+                    }
+                })
+                .await?;
+        }
+        "unblock" => {
+            let id = check_rpps(form.get("rpps"))?;
+            s.store
+                .update_access_policy(space, |p| p.blocked.retain(|b| *b != id))
+                .await?;
+        }
+        "medecin" => {
+            let id = known_rpps(s, form.get("rpps")).await?;
+            s.store
+                .update_access_policy(space, |p| p.medecin_traitant = Some(id.clone()))
+                .await?;
+        }
+        "medecin_retirer" => {
+            s.store
+                .update_access_policy(space, |p| p.medecin_traitant = None)
+                .await?;
+        }
+        "regulation" => {
+            s.store
+                .update_access_policy(space, |p| p.regulation_consent = on)
+                .await?;
+        }
+        "hide_all" => {
+            s.store.update_access_policy(space, |p| p.hide_all = on).await?;
+        }
+        _ => return Err(ApiError::bad_request("action inconnue")),
+    }
+    Ok(())
+}
+
+async fn change(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    match apply(&s, &h, &form).await {
+        Ok(()) => Ok(see_other("/autorisations?ok=1")),
+        Err(e) => {
+            let typed = Typed {
+                form: match form.get("action") {
+                    "grant" => "grant",
+                    "block" => "block",
+                    "medecin" => "medecin",
+                    _ => "",
+                },
+                rpps: form.get("rpps").to_string(),
+                message: super::french(&e),
+            };
+            let body = render(&s, &h, &typed, "").await?;
+            let mut r = page(
+                "Autorisations",
+                &Nav::Holder {
+                    h: &h,
+                    current: "/autorisations",
+                },
+                &body,
+            )
+            .into_response();
+            *r.status_mut() = if e.status.is_client_error() {
+                e.status
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            Ok(r)
+        }
+    }
+}

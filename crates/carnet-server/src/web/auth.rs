@@ -1,0 +1,224 @@
+//! Holders' login in two steps (login + password, then the code sent by e-mail or SMS) and
+//! logout, with the same functions as the JSON API (`api::auth::start_login`, `finish_login`).
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::{
+    Form, Holder, Nav, WebError, alert, check_pre_session, csrf_field, csrf_token, esc, french, notice, page,
+    pre_session, see_other, set_pre_session,
+};
+use crate::api::auth::{
+    DEVICE_COOKIE, clear_session_cookie, finish_login, set_cookie, set_login_cookies, start_login,
+};
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/connexion", get(login_page).post(login))
+        .route("/connexion/code", post(code))
+        .route("/deconnexion", post(logout))
+}
+
+#[derive(Deserialize)]
+struct Flash {
+    ok: Option<String>,
+}
+
+fn demo_hint(s: &AppState) -> &'static str {
+    if s.settings.demo {
+        "<p class=\"hint\">Instance de démonstration : compte <code>camille.martin@demo.carnet.invalid</code>, \
+         mot de passe <code>demo-carnet-2026</code> ; le code de connexion s'affiche dans la \
+         <a href=\"/demo/outbox\">boîte d'envoi de démonstration</a>.</p>"
+    } else {
+        ""
+    }
+}
+
+fn login_form(s: &AppState, csrf: &str, login: &str, message: &str, info: &str) -> String {
+    format!(
+        "<h1>Connexion à votre espace santé</h1>{}{}\
+         <form method=\"post\" action=\"/connexion\" class=\"card\">{}\
+         <p><label for=\"login\">Identifiant (adresse e-mail)</label>\
+         <input id=\"login\" name=\"login\" type=\"text\" autocomplete=\"username\" required value=\"{}\"></p>\
+         <p><label for=\"password\">Mot de passe</label>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\
+         <p><button type=\"submit\">Continuer</button></p></form>{}\
+         <p>Vous êtes un professionnel de santé ? <a href=\"/pro\">Espace professionnel</a></p>",
+        notice(info),
+        alert(message),
+        csrf_field(csrf),
+        esc(login),
+        demo_hint(s),
+    )
+}
+
+fn code_form(csrf: &str, challenge: &str, channel: &str, code: &str, message: &str) -> String {
+    let how = match channel {
+        "sms" => "Un code à 6 chiffres vient de vous être envoyé par SMS.",
+        "totp" => "Saisissez le code à 6 chiffres affiché par votre application d'authentification.",
+        _ => "Un code à 6 chiffres vient de vous être envoyé par e-mail.",
+    };
+    format!(
+        "<h1>Code de connexion</h1>{}<p>{how} Il est valable quelques minutes.</p>\
+         <form method=\"post\" action=\"/connexion/code\" class=\"card\">{}\
+         <input type=\"hidden\" name=\"challenge\" value=\"{}\"><input type=\"hidden\" name=\"channel\" value=\"{}\">\
+         <p><label for=\"code\">Code reçu</label>\
+         <input id=\"code\" name=\"code\" type=\"text\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \
+         pattern=\"[0-9 ]*\" maxlength=\"8\" required value=\"{}\"></p>\
+         <p><button type=\"submit\">Se connecter</button></p></form>\
+         <p><a href=\"/connexion\">Recommencer la connexion</a></p>",
+        alert(message),
+        csrf_field(csrf),
+        esc(challenge),
+        esc(channel),
+        esc(code)
+    )
+}
+
+async fn login_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(f): Query<Flash>,
+    holder: Result<Holder, WebError>,
+) -> Result<Response, WebError> {
+    if holder.is_ok() {
+        return Ok(see_other("/"));
+    }
+    let (secret, fresh) = pre_session(&headers)?;
+    let csrf = csrf_token(&s, &secret).await?;
+    let info = match f.ok.as_deref() {
+        Some("deconnexion") => "Vous êtes déconnecté·e.",
+        _ => "",
+    };
+    let mut r = page("Connexion", &Nav::Anonymous, &login_form(&s, &csrf, "", "", info)).into_response();
+    set_pre_session(&mut r, fresh)?;
+    Ok(r)
+}
+
+fn with_status(status: StatusCode, html: axum::response::Html<String>) -> Response {
+    let mut r = html.into_response();
+    *r.status_mut() = status;
+    r
+}
+
+async fn login(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    let secret = check_pre_session(&s, &headers, &form).await?;
+    let csrf = csrf_token(&s, &secret).await?;
+    let login = form.get("login").trim().to_string();
+    let password = form.get("password").to_string();
+    let again = |status: StatusCode, message: &str| {
+        with_status(
+            status,
+            page(
+                "Connexion",
+                &Nav::Anonymous,
+                &login_form(&s, &csrf, &login, message, ""),
+            ),
+        )
+    };
+    if login.is_empty() || password.is_empty() {
+        return Ok(again(
+            StatusCode::BAD_REQUEST,
+            "Saisissez votre identifiant et votre mot de passe.",
+        ));
+    }
+    match start_login(&s, peer.ip(), &headers, &login, password, false).await {
+        Ok(started) => {
+            let mut r = page(
+                "Code de connexion",
+                &Nav::Anonymous,
+                &code_form(&csrf, &started.challenge.to_string(), started.channel, "", ""),
+            )
+            .into_response();
+            if let Some(d) = started.new_device_cookie {
+                set_cookie(&mut r, DEVICE_COOKIE, &d, "/", 365 * 24 * 3600)?;
+            }
+            Ok(r)
+        }
+        Err(e) => Ok(again(e.status, &french(&e))),
+    }
+}
+
+async fn code(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    let secret = check_pre_session(&s, &headers, &form).await?;
+    let csrf = csrf_token(&s, &secret).await?;
+    let challenge = form.get("challenge").to_string();
+    let channel = form.get("channel").to_string();
+    let typed = form.get("code").trim().to_string();
+    let again = |status: StatusCode, message: &str| {
+        with_status(
+            status,
+            page(
+                "Code de connexion",
+                &Nav::Anonymous,
+                &code_form(&csrf, &challenge, &channel, &typed, message),
+            ),
+        )
+    };
+    let Ok(id) = challenge.parse::<uuid::Uuid>() else {
+        return Ok(with_status(
+            StatusCode::BAD_REQUEST,
+            page(
+                "Connexion",
+                &Nav::Anonymous,
+                &login_form(
+                    &s,
+                    &csrf,
+                    "",
+                    "Cette demande de connexion n'est plus valable : recommencez.",
+                    "",
+                ),
+            ),
+        ));
+    };
+    if typed.is_empty() {
+        return Ok(again(StatusCode::BAD_REQUEST, "Saisissez le code reçu."));
+    }
+    let code: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
+    match finish_login(&s, peer.ip(), id, &code, false).await {
+        Ok((token, _)) => {
+            let mut r = see_other("/");
+            set_login_cookies(&mut r, &token, None)?;
+            Ok(r)
+        }
+        Err(e) => {
+            let message = if e.code == "mismatch" {
+                "Code incorrect ou expiré. Vérifiez le dernier code reçu, ou recommencez la connexion."
+                    .to_string()
+            } else {
+                french(&e)
+            };
+            Ok(again(e.status, &message))
+        }
+    }
+}
+
+async fn logout(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    s.store.revoke_session(&h.token).await.map_err(ApiError::from)?;
+    let mut r = see_other("/connexion?ok=deconnexion");
+    r.headers_mut().append(SET_COOKIE, clear_session_cookie());
+    Ok(r)
+}

@@ -1,0 +1,405 @@
+//! Documents of the space (DM-1..8) through the gate: the list with filters (POSTed, so no
+//! search words in URLs), a document's page with view and download links (the JSON API's
+//! content route, which takes the session cookie), masking (DM-5) and adding one's own
+//! document (a multipart form, no script needed).
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use carnet_domain::DocumentId;
+use carnet_domain::access::{Category, Context};
+use carnet_store::documents::{DocumentChange, DocumentFilter, DocumentView, NewDocument};
+use serde::Deserialize;
+
+use super::{
+    Form, Holder, Nav, WebError, alert, class_label, class_options, csrf_field, esc, french, iso_day, notice,
+    page, parse_multipart, see_other,
+};
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/documents", get(list).post(add))
+        .route("/documents/recherche", post(search))
+        .route("/documents/{id}", get(show))
+        .route("/documents/{id}/masquage", post(mask))
+}
+
+/// What the person typed, kept when a form comes back.
+#[derive(Default)]
+struct Typed {
+    class: String,
+    text: String,
+    add_title: String,
+    add_class: String,
+    add_date: String,
+    add_error: String,
+    filter_error: String,
+    info: String,
+}
+
+fn doc_row(d: &DocumentView, own_link: bool, base: &str) -> String {
+    let m = &d.meta;
+    let date = m
+        .event_date
+        .as_deref()
+        .map(iso_day)
+        .unwrap_or_else(|| super::day(m.uploaded_at));
+    let author = if m.author_name.is_empty() {
+        "vous-même".to_string()
+    } else {
+        m.author_name.clone()
+    };
+    let masked = if m.masked {
+        " <span class=\"badge\">masqué aux professionnels</span>"
+    } else {
+        ""
+    };
+    let title = if own_link {
+        format!("<a href=\"/documents/{}\">{}</a>", d.id, esc(&m.title))
+    } else {
+        format!(
+            "<a href=\"{base}/documents/{}/content?disposition=inline\">{}</a>",
+            d.id,
+            esc(&m.title)
+        )
+    };
+    format!(
+        "<li class=\"doc\"><p class=\"doc-title\">{title}{masked}</p><p class=\"muted\">{} · {} · {}</p></li>",
+        esc(class_label(m.class)),
+        esc(&date),
+        esc(&author)
+    )
+}
+
+/// A list of documents (used by the professional's view too).
+pub fn doc_list(docs: &[DocumentView], own_link: bool, base: &str) -> String {
+    if docs.is_empty() {
+        return "<p>Aucun document.</p>".into();
+    }
+    format!(
+        "<ul class=\"docs\">{}</ul>",
+        docs.iter()
+            .map(|d| doc_row(d, own_link, base))
+            .collect::<String>()
+    )
+}
+
+async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError> {
+    let class = if t.class.is_empty() {
+        None
+    } else {
+        Category::parse(&t.class)
+    };
+    let page_docs = s
+        .gate
+        .list_documents(
+            h.space(),
+            &h.actor(),
+            &DocumentFilter {
+                class,
+                text: Some(t.text.trim().to_string()).filter(|x| !x.is_empty()),
+                limit: 100,
+                ..DocumentFilter::default()
+            },
+            &Context::default(),
+        )
+        .await
+        .map_err(ApiError::from)?;
+    let count = match page_docs.total {
+        0 => "Aucun document ne correspond.".to_string(),
+        1 => "1 document.".to_string(),
+        n => format!("{n} documents."),
+    };
+    let csrf = csrf_field(&h.csrf);
+    Ok(format!(
+        "<h1>Documents</h1>{}\
+         <form method=\"post\" action=\"/documents/recherche\" class=\"card filters\" role=\"search\">{csrf}{}\
+         <p><label for=\"classe\">Catégorie</label><select id=\"classe\" name=\"classe\">\
+         <option value=\"\">Toutes les catégories</option>{}</select></p>\
+         <p><label for=\"q\">Mots du titre</label><input id=\"q\" name=\"q\" type=\"search\" value=\"{}\"></p>\
+         <p><button type=\"submit\">Filtrer</button> <a href=\"/documents\">Tout afficher</a></p></form>\
+         <p role=\"status\">{count}</p>{}\
+         <section aria-labelledby=\"ajout\"><h2 id=\"ajout\">Ajouter un document</h2>{}\
+         <form method=\"post\" action=\"/documents\" enctype=\"multipart/form-data\" class=\"card\">{csrf}\
+         <p><label for=\"fichier\">Fichier (PDF, image JPEG ou PNG, texte ; 20 Mo au plus)</label>\
+         <input id=\"fichier\" name=\"fichier\" type=\"file\" required accept=\".pdf,.jpg,.jpeg,.png,.txt,application/pdf,image/jpeg,image/png,text/plain\"></p>\
+         <p><label for=\"titre\">Titre</label><input id=\"titre\" name=\"titre\" type=\"text\" maxlength=\"200\" value=\"{}\"></p>\
+         <p><label for=\"classe-ajout\">Catégorie</label><select id=\"classe-ajout\" name=\"classe\">{}</select></p>\
+         <p><label for=\"date\">Date de l'acte (facultatif)</label><input id=\"date\" name=\"date\" type=\"date\" value=\"{}\"></p>\
+         <p><button type=\"submit\">Ajouter</button></p></form></section>",
+        notice(&t.info),
+        alert(&t.filter_error),
+        class_options(&t.class),
+        esc(&t.text),
+        doc_list(&page_docs.documents, true, ""),
+        alert(&t.add_error),
+        esc(&t.add_title),
+        class_options(if t.add_class.is_empty() {
+            "holder_documents"
+        } else {
+            &t.add_class
+        }),
+        esc(&t.add_date),
+    ))
+}
+
+fn respond(h: &Holder, status: StatusCode, body: &str) -> Response {
+    let mut r = page(
+        "Documents",
+        &Nav::Holder {
+            h,
+            current: "/documents",
+        },
+        body,
+    )
+    .into_response();
+    *r.status_mut() = status;
+    r
+}
+
+#[derive(Deserialize)]
+struct Flash {
+    ok: Option<String>,
+}
+
+async fn list(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> Result<Response, WebError> {
+    let typed = Typed {
+        info: match f.ok.as_deref() {
+            Some(_) => "Le document a été ajouté.".into(),
+            None => String::new(),
+        },
+        ..Typed::default()
+    };
+    let body = render(&s, &h, &typed).await?;
+    Ok(respond(&h, StatusCode::OK, &body))
+}
+
+async fn search(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let mut typed = Typed {
+        class: form.get("classe").to_string(),
+        text: form.get("q").to_string(),
+        ..Typed::default()
+    };
+    let mut status = StatusCode::OK;
+    if !typed.class.is_empty() && Category::parse(&typed.class).is_none() {
+        typed.filter_error = "Cette catégorie n'existe pas : choisissez-en une dans la liste.".into();
+        typed.class.clear();
+        status = StatusCode::BAD_REQUEST;
+    }
+    let body = render(&s, &h, &typed).await?;
+    Ok(respond(&h, status, &body))
+}
+
+/// The document as the gate shows it to this caller (a denial looks like absence).
+async fn find(s: &AppState, h: &Holder, id: DocumentId) -> Result<DocumentView, WebError> {
+    let versions = s
+        .gate
+        .document_history(h.space(), &h.actor(), id, &Context::default())
+        .await
+        .map_err(ApiError::from)?;
+    versions
+        .into_iter()
+        .find(|v| v.id == id)
+        .ok_or_else(|| ApiError::not_found().into())
+}
+
+async fn show(
+    State(s): State<AppState>,
+    h: Holder,
+    Path(id): Path<String>,
+    Query(f): Query<Flash>,
+) -> Result<Response, WebError> {
+    let id: DocumentId = id.parse().map_err(|_| WebError::from(ApiError::not_found()))?;
+    let d = find(&s, &h, id).await?;
+    let m = &d.meta;
+    let info = match f.ok.as_deref() {
+        Some("masque") => "Le document est maintenant masqué aux professionnels.",
+        Some("visible") => "Le document n'est plus masqué.",
+        Some(_) => "Le document a été ajouté.",
+        None => "",
+    };
+    let content = format!("/api/v1/me/documents/{}/content", d.id);
+    let view = if m.format.previewable() {
+        format!("<li><a href=\"{content}?disposition=inline\">Afficher le document</a></li>")
+    } else {
+        String::new()
+    };
+    let (label, value, explain) = if m.masked {
+        (
+            "Ne plus masquer ce document",
+            "0",
+            "Ce document est masqué : seuls son auteur et votre médecin traitant peuvent le voir.",
+        )
+    } else {
+        (
+            "Masquer ce document aux professionnels",
+            "1",
+            "Un document masqué n'est plus visible des professionnels, sauf de son auteur et de votre médecin traitant.",
+        )
+    };
+    let author = if m.author_name.is_empty() {
+        "vous-même".to_string()
+    } else {
+        m.author_name.clone()
+    };
+    let body = format!(
+        "<p><a href=\"/documents\">← Tous les documents</a></p>{}<h1>{}</h1>\
+         <dl class=\"meta\"><dt>Catégorie</dt><dd>{}</dd><dt>Date de l'acte</dt><dd>{}</dd>\
+         <dt>Auteur</dt><dd>{}</dd><dt>Établissement</dt><dd>{}</dd><dt>Ajouté</dt><dd>{}</dd>\
+         <dt>Fichier</dt><dd>{} ({} Ko)</dd></dl>\
+         <ul class=\"actions\">{view}<li><a href=\"{content}\">Télécharger</a></li></ul>\
+         <section aria-labelledby=\"masque\"><h2 id=\"masque\">Masquage</h2><p>{explain}</p>\
+         <form method=\"post\" action=\"/documents/{}/masquage\">{}<input type=\"hidden\" name=\"masque\" value=\"{value}\">\
+         <button type=\"submit\">{label}</button></form></section>",
+        notice(info),
+        esc(&m.title),
+        esc(class_label(m.class)),
+        esc(&m
+            .event_date
+            .as_deref()
+            .map(iso_day)
+            .unwrap_or_else(|| "non précisée".into())),
+        esc(&author),
+        esc(m.organisation.as_deref().unwrap_or("—")),
+        esc(&super::when(m.uploaded_at)),
+        esc(&m.filename),
+        m.size.div_ceil(1024),
+        d.id,
+        csrf_field(&h.csrf),
+    );
+    Ok(page(
+        "Document",
+        &Nav::Holder {
+            h: &h,
+            current: "/documents",
+        },
+        &body,
+    )
+    .into_response())
+}
+
+async fn mask(
+    State(s): State<AppState>,
+    h: Holder,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let id: DocumentId = id.parse().map_err(|_| WebError::from(ApiError::not_found()))?;
+    let masked = form.get("masque") == "1";
+    s.gate
+        .change_document(
+            h.space(),
+            &h.actor(),
+            id,
+            DocumentChange::Mask(masked),
+            &Context::default(),
+        )
+        .await
+        .map_err(ApiError::from)?;
+    s.wake.notify_one();
+    Ok(see_other(&format!(
+        "/documents/{id}?ok={}",
+        if masked { "masque" } else { "visible" }
+    )))
+}
+
+async fn add(
+    State(s): State<AppState>,
+    h: Holder,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, WebError> {
+    let limit = s.settings.document_limit_bytes;
+    let bytes = crate::api::documents::read_limited(&headers, body, limit + 64 * 1024).await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let parts = parse_multipart(content_type, &bytes).ok_or_else(|| {
+        WebError::new(
+            StatusCode::BAD_REQUEST,
+            "Le formulaire n'a pas été reçu en entier : rien n'a été enregistré. Recommencez.",
+        )
+    })?;
+    let mut form = Form::default();
+    let mut file = None;
+    for p in parts {
+        if p.name == "fichier" {
+            file = Some(p);
+        } else {
+            form.push(p.name, String::from_utf8_lossy(&p.data).into_owned());
+        }
+    }
+    h.check(&s, &form).await?;
+    let mut typed = Typed {
+        add_title: form.get("titre").to_string(),
+        add_class: form.get("classe").to_string(),
+        add_date: form.get("date").to_string(),
+        ..Typed::default()
+    };
+    let result: Result<DocumentView, String> = async {
+        let file = file
+            .filter(|f| !f.data.is_empty())
+            .ok_or("Choisissez un fichier à ajouter.")?;
+        if file.data.len() > limit {
+            return Err(format!(
+                "Le fichier est trop volumineux ({} Mo au plus) : rien n'a été enregistré.",
+                limit / (1024 * 1024)
+            ));
+        }
+        let class = match form.opt("classe") {
+            Some(c) => Some(Category::parse(c).ok_or("Choisissez une catégorie dans la liste.")?),
+            None => None,
+        };
+        let mime = file
+            .content_type
+            .clone()
+            .filter(|m| !m.is_empty() && m != "application/octet-stream")
+            .or_else(|| guess_mime(file.filename.as_deref().unwrap_or_default()).map(str::to_string))
+            .ok_or("Format de fichier non reconnu : ajoutez un PDF, une image JPEG ou PNG, ou un texte.")?;
+        let new = NewDocument {
+            title: form.opt("titre").map(str::to_string),
+            class,
+            event_date: form.opt("date").map(str::to_string),
+            mime,
+            filename: file.filename.clone().filter(|f| !f.is_empty()),
+            ..NewDocument::default()
+        };
+        s.gate
+            .deposit_document(h.space(), &h.actor(), new, file.data, &Context::default())
+            .await
+            .map_err(|e| french(&ApiError::from(e)))
+    }
+    .await;
+    match result {
+        Ok(v) => {
+            s.wake.notify_one();
+            Ok(see_other(&format!("/documents/{}?ok=ajoute", v.id)))
+        }
+        Err(message) => {
+            typed.add_error = format!("{message} Choisissez à nouveau le fichier.");
+            let body = render(&s, &h, &typed).await?;
+            Ok(respond(&h, StatusCode::BAD_REQUEST, &body))
+        }
+    }
+}
+
+/// The type of a file whose browser sent none, from its extension.
+fn guess_mime(filename: &str) -> Option<&'static str> {
+    let ext = filename.rsplit('.').next()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "pdf" => "application/pdf",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "txt" => "text/plain",
+        _ => return None,
+    })
+}

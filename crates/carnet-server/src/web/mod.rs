@@ -1,0 +1,771 @@
+//! The web interface (issue 7): server-rendered HTML from this binary, French first, readable
+//! and usable without JavaScript (the pages carry none).
+//!
+//! Every page is built with `format!` and one escaping helper ([`esc`]); every value that
+//! comes from a person or the store goes through it. Page titles are `&'static str`, so no
+//! holder data can reach a title (nor, therefore, a browser history or a tab list); no health
+//! data goes in a URL either (search words are POSTed).
+//!
+//! Security of every response of this module ([`security_headers`]): a strict
+//! Content-Security-Policy (no inline script or style; one static CSS file), `nosniff`,
+//! `no-referrer`, framing refused, `no-store` for pages. Every POST form carries an anti-CSRF
+//! token ([`csrf_token`]) checked before anything else: an HMAC, under a service key of the
+//! vault, of the session token's hash (or, before login, of a random pre-session cookie).
+//!
+//! Handlers call the same functions as the JSON API (`api::auth::start_login`, the gate, the
+//! store's directory and preferences); none holds a business rule.
+
+mod access;
+mod auth;
+mod documents;
+mod home;
+mod notifications;
+mod pro;
+mod profile;
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use carnet_domain::access::{Actor, Category};
+use carnet_domain::{HolderId, Timestamp};
+use carnet_store::auth::Session;
+use carnet_store::crypto::{random_token, sha256_hex};
+
+use crate::api::auth::{SESSION_COOKIE, cookie, set_cookie};
+use crate::api::me::Authenticated;
+use crate::api::pro::ProAuthenticated;
+use crate::{ApiError, AppState};
+
+/// The Content-Security-Policy of every page.
+pub const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
+                       frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// The pre-session cookie that anonymous forms (login, code, professional login) are bound to.
+const PRE_SESSION_COOKIE: &str = "__Host-carnet_csrf";
+
+/// The hidden field carrying the anti-CSRF token in every POST form.
+pub const CSRF_FIELD: &str = "csrf";
+
+const CSS: &str = include_str!("static/carnet.css");
+const ICON: &str = include_str!("static/carnet.svg");
+const MANIFEST: &str = include_str!("static/manifest.webmanifest");
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(home::routes())
+        .merge(auth::routes())
+        .merge(documents::routes())
+        .merge(profile::routes())
+        .merge(access::routes())
+        .merge(notifications::routes())
+        .merge(pro::routes())
+        .route(
+            "/static/carnet.css",
+            get(|| statik("text/css; charset=utf-8", CSS)),
+        )
+        .route("/static/carnet.svg", get(|| statik("image/svg+xml", ICON)))
+        .route(
+            "/manifest.webmanifest",
+            get(|| statik("application/manifest+json", MANIFEST)),
+        )
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+async fn statik(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The headers every response of the web interface carries.
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
+
+/// HTML-escapes text for element content and quoted attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// An error shown to a person: a readable French message on a page, or a redirect to a login.
+#[derive(Debug)]
+pub struct WebError {
+    pub status: StatusCode,
+    pub message: String,
+    pub redirect: Option<&'static str>,
+}
+
+impl WebError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            redirect: None,
+        }
+    }
+
+    fn login(to: &'static str) -> Self {
+        Self {
+            status: StatusCode::SEE_OTHER,
+            message: String::new(),
+            redirect: Some(to),
+        }
+    }
+
+    pub fn csrf() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "Ce formulaire a expiré ou ne vient pas de Carnet : rien n'a été enregistré. \
+             Revenez à la page, rechargez-la et recommencez.",
+        )
+    }
+}
+
+/// The French words for an error of the layers below (their messages are "français / English").
+pub fn french(e: &ApiError) -> String {
+    match e.code {
+        "not_found" => "Introuvable : cet élément n'existe pas, ou vous n'y avez pas accès.".into(),
+        "unauthorized" => "Votre session a pris fin : reconnectez-vous.".into(),
+        "internal" => {
+            "Une erreur inattendue s'est produite ; elle a été enregistrée. Réessayez plus tard.".into()
+        }
+        "unavailable" => {
+            "Le service est momentanément indisponible : rien n'a été enregistré. Réessayez dans un instant."
+                .into()
+        }
+        "storage_full" => "Le stockage du service est plein : rien n'a été enregistré.".into(),
+        "conflict" => "Votre espace a été modifié en même temps par une autre action : réessayez.".into(),
+        "too_large" => "Le document est trop volumineux : rien n'a été enregistré.".into(),
+        _ => e.message.split(" / ").next().unwrap_or_default().to_string(),
+    }
+}
+
+impl From<ApiError> for WebError {
+    fn from(e: ApiError) -> Self {
+        Self::new(e.status, french(&e))
+    }
+}
+
+impl From<carnet_store::StoreError> for WebError {
+    fn from(e: carnet_store::StoreError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        if let Some(to) = self.redirect {
+            return see_other(to);
+        }
+        let body = format!(
+            "<h1>Impossible d'afficher cette page</h1>{}<p><a href=\"/\">Retour à l'accueil</a></p>",
+            alert(&self.message)
+        );
+        let mut r = page("Erreur", &Nav::Anonymous, &body).into_response();
+        *r.status_mut() = self.status;
+        r
+    }
+}
+
+/// `303 See Other` to a path of this site.
+pub fn see_other(to: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// An error message, announced to screen readers.
+pub fn alert(message: &str) -> String {
+    if message.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<div class=\"alert\" role=\"alert\"><p>{}</p></div>",
+        esc(message)
+    )
+}
+
+/// A confirmation message.
+pub fn notice(message: &str) -> String {
+    if message.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<div class=\"notice\" role=\"status\"><p>{}</p></div>",
+        esc(message)
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSRF
+
+/// The anti-CSRF token of a session (or pre-session) secret: HMAC under the vault's `web-csrf`
+/// service key of the secret's SHA-256 (so the token never reveals the secret).
+pub async fn csrf_token(s: &AppState, secret: &str) -> Result<String, ApiError> {
+    let input = format!("carnet-web-csrf/1\n{}", sha256_hex(secret.as_bytes()));
+    Ok(s.store.csrf_mac(input.as_bytes()).await?)
+}
+
+/// Checks the token of a POSTed form against `secret`, in constant time.
+pub async fn check_csrf(s: &AppState, secret: &str, form: &Form) -> Result<(), WebError> {
+    let expected = csrf_token(s, secret).await?;
+    let presented = form.get(CSRF_FIELD);
+    if aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), expected.as_bytes()).is_ok() {
+        Ok(())
+    } else {
+        Err(WebError::csrf())
+    }
+}
+
+/// The hidden field of a form.
+pub fn csrf_field(token: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">",
+        esc(token)
+    )
+}
+
+/// The pre-session secret of an anonymous browser, and a fresh cookie value when it has none.
+pub fn pre_session(headers: &HeaderMap) -> Result<(String, Option<String>), ApiError> {
+    match cookie(headers, PRE_SESSION_COOKIE).filter(|v| v.len() >= 20 && v.len() <= 100) {
+        Some(v) => Ok((v.to_string(), None)),
+        None => {
+            let fresh = random_token()?;
+            Ok((fresh.clone(), Some(fresh)))
+        }
+    }
+}
+
+/// Checks an anonymous form: the pre-session cookie must be there and match the token.
+pub async fn check_pre_session(s: &AppState, headers: &HeaderMap, form: &Form) -> Result<String, WebError> {
+    let secret = cookie(headers, PRE_SESSION_COOKIE)
+        .filter(|v| v.len() >= 20 && v.len() <= 100)
+        .ok_or_else(|| {
+            WebError::new(
+                StatusCode::FORBIDDEN,
+                "Votre navigateur n'a pas renvoyé le cookie de sécurité de ce formulaire : \
+                 autorisez les cookies de ce site, rechargez la page et recommencez.",
+            )
+        })?
+        .to_string();
+    check_csrf(s, &secret, form).await?;
+    Ok(secret)
+}
+
+/// Sets the pre-session cookie on a response when the browser had none.
+pub fn set_pre_session(r: &mut Response, fresh: Option<String>) -> Result<(), ApiError> {
+    if let Some(v) = fresh {
+        set_cookie(r, PRE_SESSION_COOKIE, &v, "/", 3600)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forms
+
+/// A submitted form (`application/x-www-form-urlencoded`, or the text fields of a multipart one).
+#[derive(Default, Debug)]
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub fn parse(body: &[u8]) -> Self {
+        Form(
+            url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The first value of `name`, or "".
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// The trimmed value of `name`, `None` when empty.
+    pub fn opt(&self, name: &str) -> Option<&str> {
+        Some(self.get(name).trim()).filter(|v| !v.is_empty())
+    }
+
+    pub fn push(&mut self, name: String, value: String) {
+        self.0.push((name, value));
+    }
+}
+
+/// One part of a `multipart/form-data` body.
+#[derive(Debug)]
+pub struct Part {
+    pub name: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub data: Vec<u8>,
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    (from..=hay.len() - needle.len()).find(|&i| hay[i..].starts_with(needle))
+}
+
+/// `key="value"` parameters of a header value, quotes respected (`a; name="x;y"`).
+fn header_params(v: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut parts = Vec::new();
+    let (mut cur, mut quoted) = (String::new(), false);
+    for c in v.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                cur.push(c);
+            }
+            ';' if !quoted => parts.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    parts.push(cur);
+    for p in parts {
+        if let Some((k, v)) = p.trim().split_once('=') {
+            let v = v.trim();
+            let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+            out.insert(k.trim().to_ascii_lowercase(), v.to_string());
+        }
+    }
+    out
+}
+
+/// Parses a `multipart/form-data` body (RFC 7578); `None` when it is not one.
+pub fn parse_multipart(content_type: &str, body: &[u8]) -> Option<Vec<Part>> {
+    let (mime, _) = content_type.split_once(';')?;
+    if !mime.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    let boundary = header_params(content_type).remove("boundary")?;
+    if boundary.is_empty() || boundary.len() > 200 {
+        return None;
+    }
+    let delimiter = format!("--{boundary}").into_bytes();
+    let next_delimiter = format!("\r\n--{boundary}").into_bytes();
+    let mut pos = find(body, &delimiter, 0)? + delimiter.len();
+    let mut parts = Vec::new();
+    loop {
+        if body[pos..].starts_with(b"--") {
+            return Some(parts);
+        }
+        pos += body[pos..].starts_with(b"\r\n").then_some(2)?;
+        let head_end = find(body, b"\r\n\r\n", pos)?;
+        let head = std::str::from_utf8(&body[pos..head_end]).ok()?;
+        let end = find(body, &next_delimiter, head_end + 4)?;
+        let (mut name, mut filename, mut ctype) = (None, None, None);
+        for line in head.split("\r\n") {
+            let (k, v) = line.split_once(':')?;
+            match k.trim().to_ascii_lowercase().as_str() {
+                "content-disposition" => {
+                    let mut p = header_params(v);
+                    name = p.remove("name");
+                    filename = p.remove("filename");
+                }
+                "content-type" => ctype = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+        parts.push(Part {
+            name: name?,
+            filename,
+            content_type: ctype,
+            data: body[head_end + 4..end].to_vec(),
+        });
+        pos = end + next_delimiter.len();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+
+/// A holder (or a representative) with a live session, as seen by the pages.
+pub struct Holder {
+    pub token: String,
+    pub session: Session,
+    pub csrf: String,
+    /// Given name + family name of the person logged in, and of the space open.
+    pub self_name: String,
+    pub space_name: String,
+    /// Whether this person represents anybody (the space switcher is shown).
+    pub represents_others: bool,
+}
+
+impl Holder {
+    /// Who the gate sees (S-6: a representative is recorded as themselves).
+    pub fn actor(&self) -> Actor {
+        if self.session.holder == self.session.acting_for {
+            Actor::Holder {
+                id: self.session.holder,
+            }
+        } else {
+            Actor::Representative {
+                id: self.session.holder,
+            }
+        }
+    }
+
+    pub fn own_space(&self) -> bool {
+        self.session.holder == self.session.acting_for
+    }
+
+    pub fn space(&self) -> HolderId {
+        self.session.acting_for
+    }
+
+    /// Checks a POSTed form's anti-CSRF token.
+    pub async fn check(&self, s: &AppState, form: &Form) -> Result<(), WebError> {
+        check_csrf(s, &self.token, form).await
+    }
+}
+
+/// "Camille MARTIN" from a space's administrative data (names are not health data).
+pub async fn display_name(s: &AppState, id: HolderId) -> Result<String, ApiError> {
+    let h = s.store.holder(id).await?;
+    let a: serde_json::Value = serde_json::from_slice(&h.administrative).unwrap_or_default();
+    let given = a["given_names"]
+        .as_array()
+        .and_then(|g| g.first())
+        .and_then(|g| g.as_str())
+        .unwrap_or("");
+    let family = a["used_name"]
+        .as_str()
+        .or_else(|| a["birth_name"].as_str())
+        .unwrap_or("");
+    let name = format!("{given} {family}").trim().to_string();
+    Ok(if name.is_empty() {
+        "Espace sans nom".into()
+    } else {
+        name
+    })
+}
+
+impl FromRequestParts<AppState> for Holder {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, WebError> {
+        if cookie(&parts.headers, SESSION_COOKIE).is_none() {
+            return Err(WebError::login("/connexion"));
+        }
+        let a = match Authenticated::from_request_parts(parts, s).await {
+            Ok(a) => a,
+            Err(e) if e.status == StatusCode::UNAUTHORIZED => return Err(WebError::login("/connexion")),
+            Err(e) => return Err(e.into()),
+        };
+        let csrf = csrf_token(s, &a.token).await?;
+        let self_name = display_name(s, a.session.holder).await?;
+        let space_name = if a.session.acting_for == a.session.holder {
+            self_name.clone()
+        } else {
+            display_name(s, a.session.acting_for).await?
+        };
+        let represents_others = !s.store.represented_by(a.session.holder).await?.is_empty();
+        Ok(Holder {
+            token: a.token,
+            session: a.session,
+            csrf,
+            self_name,
+            space_name,
+            represents_others,
+        })
+    }
+}
+
+/// A professional with a live session, as seen by the pages.
+pub struct Pro {
+    pub token: String,
+    pub professional: carnet_store::directory::Professional,
+    pub csrf: String,
+}
+
+impl FromRequestParts<AppState> for Pro {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, WebError> {
+        if cookie(&parts.headers, crate::api::pro::PRO_SESSION_COOKIE).is_none() {
+            return Err(WebError::login("/pro"));
+        }
+        let a = match ProAuthenticated::from_request_parts(parts, s).await {
+            Ok(a) => a,
+            Err(e) if e.status == StatusCode::UNAUTHORIZED => return Err(WebError::login("/pro")),
+            Err(e) => return Err(e.into()),
+        };
+        let csrf = csrf_token(s, &a.token).await?;
+        Ok(Pro {
+            token: a.token,
+            professional: a.professional,
+            csrf,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layout
+
+/// What the header shows.
+pub enum Nav<'a> {
+    Anonymous,
+    Holder { h: &'a Holder, current: &'static str },
+    Pro { p: &'a Pro },
+}
+
+const HOLDER_NAV: [(&str, &str); 6] = [
+    ("/", "Accueil"),
+    ("/documents", "Documents"),
+    ("/profil", "Profil médical"),
+    ("/historique", "Historique des accès"),
+    ("/autorisations", "Autorisations"),
+    ("/notifications", "Notifications"),
+];
+
+fn header_html(nav: &Nav<'_>) -> String {
+    let brand = "<a class=\"brand\" href=\"/\"><img src=\"/static/carnet.svg\" alt=\"\" width=\"32\" height=\"32\"> Carnet</a>";
+    match nav {
+        Nav::Anonymous => format!("<header class=\"top\"><div class=\"bar\">{brand}</div></header>"),
+        Nav::Holder { h, current } => {
+            let mut links = String::new();
+            let mut items: Vec<(&str, &str)> = HOLDER_NAV.to_vec();
+            if h.represents_others || !h.own_space() {
+                items.push(("/espace", "Changer d'espace"));
+            }
+            for (href, label) in items {
+                let cur = if href == *current {
+                    " aria-current=\"page\""
+                } else {
+                    ""
+                };
+                links.push_str(&format!("<li><a href=\"{href}\"{cur}>{label}</a></li>"));
+            }
+            let who = if h.own_space() {
+                format!("Espace de {}", esc(&h.space_name))
+            } else {
+                format!(
+                    "Espace de {} <span class=\"muted-inv\">(vous agissez comme représentant·e : {})</span>",
+                    esc(&h.space_name),
+                    esc(&h.self_name)
+                )
+            };
+            format!(
+                "<header class=\"top\"><div class=\"bar\">{brand}<p class=\"who\">{who}</p>\
+                 <form method=\"post\" action=\"/deconnexion\" class=\"inline\">{}<button type=\"submit\" class=\"link\">Se déconnecter</button></form></div>\
+                 <nav aria-label=\"Menu principal\"><ul>{links}</ul></nav></header>",
+                csrf_field(&h.csrf)
+            )
+        }
+        Nav::Pro { p } => format!(
+            "<header class=\"top\"><div class=\"bar\">{brand}<p class=\"who\">Espace professionnel : {} {}</p>\
+             <form method=\"post\" action=\"/pro/deconnexion\" class=\"inline\">{}<button type=\"submit\" class=\"link\">Se déconnecter</button></form></div>\
+             <nav aria-label=\"Menu professionnel\"><ul><li><a href=\"/pro\">Rechercher un patient</a></li></ul></nav></header>",
+            esc(&p.professional.given_name),
+            esc(&p.professional.family_name),
+            csrf_field(&p.csrf)
+        ),
+    }
+}
+
+/// A whole page. `title` is static: no data can reach a page title.
+pub fn page(title: &'static str, nav: &Nav<'_>, body: &str) -> axum::response::Html<String> {
+    axum::response::Html(format!(
+        "<!doctype html>\n<html lang=\"fr\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title} — Carnet</title>\n<link rel=\"stylesheet\" href=\"/static/carnet.css\">\n\
+         <link rel=\"icon\" href=\"/static/carnet.svg\" type=\"image/svg+xml\">\n\
+         <link rel=\"manifest\" href=\"/manifest.webmanifest\">\n<meta name=\"theme-color\" content=\"#1f4e79\">\n\
+         </head>\n<body>\n<a class=\"skip\" href=\"#contenu\">Aller au contenu</a>\n{}\n\
+         <main id=\"contenu\" tabindex=\"-1\">\n{body}\n</main>\n\
+         <footer><p>Carnet, espace numérique de santé. Chaque accès à votre espace est tracé et vous en êtes informé.</p></footer>\n\
+         </body>\n</html>\n",
+        header_html(nav)
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Words
+
+/// French label of a document class.
+pub fn class_label(c: Category) -> &'static str {
+    match c {
+        Category::Reports => "Comptes rendus",
+        Category::Summaries => "Synthèses",
+        Category::Imaging => "Imagerie médicale",
+        Category::Prescriptions => "Ordonnances",
+        Category::Dispensations => "Délivrances de médicaments",
+        Category::CarePlans => "Plans de soins",
+        Category::AdministeredTreatments => "Traitements administrés",
+        Category::Certificates => "Certificats",
+        Category::Reimbursements => "Remboursements",
+        Category::HolderDocuments => "Mes documents",
+        Category::Administrative => "Documents administratifs",
+    }
+}
+
+/// `<option>`s of the document classes, `selected` one marked.
+pub fn class_options(selected: &str) -> String {
+    Category::ALL
+        .iter()
+        .map(|c| {
+            format!(
+                "<option value=\"{}\"{}>{}</option>",
+                c.tag(),
+                if c.tag() == selected { " selected" } else { "" },
+                class_label(*c)
+            )
+        })
+        .collect()
+}
+
+/// French label of a profession of the habilitation matrix.
+pub fn profession_label(p: &str) -> String {
+    match p {
+        "medecin" => "médecin".into(),
+        "infirmier" => "infirmier ou infirmière".into(),
+        "pharmacien" => "pharmacien ou pharmacienne".into(),
+        "sage_femme" => "sage-femme".into(),
+        "chirurgien_dentiste" => "chirurgien-dentiste".into(),
+        "masseur_kinesitherapeute" => "masseur-kinésithérapeute".into(),
+        other => other.replace('_', " "),
+    }
+}
+
+/// "Dr Claire LEROY" for a professional of the directory.
+pub fn professional_name(p: &carnet_store::directory::Professional) -> String {
+    let dr = if matches!(p.profession.as_str(), "medecin" | "chirurgien_dentiste") {
+        "Dr "
+    } else {
+        ""
+    };
+    format!("{dr}{} {}", p.given_name, p.family_name)
+}
+
+/// The instant in France's legal time (CET/CEST, the EU rule: summer time from the last
+/// Sunday of March to the last Sunday of October, changes at 01:00 UTC).
+pub fn paris(t: Timestamp) -> Option<time::OffsetDateTime> {
+    let utc = t.to_offset_date_time()?;
+    let last_sunday = |month: time::Month| -> Option<time::OffsetDateTime> {
+        let d = time::Date::from_calendar_date(utc.year(), month, 31).ok()?;
+        let d = d - time::Duration::days(i64::from(d.weekday().number_days_from_sunday()));
+        Some(d.with_hms(1, 0, 0).ok()?.assume_utc())
+    };
+    let summer = utc >= last_sunday(time::Month::March)? && utc < last_sunday(time::Month::October)?;
+    let offset = time::UtcOffset::from_hms(if summer { 2 } else { 1 }, 0, 0).ok()?;
+    Some(utc.to_offset(offset))
+}
+
+/// "24/11/2026".
+pub fn day(t: Timestamp) -> String {
+    paris(t).map_or_else(String::new, |d| {
+        format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year())
+    })
+}
+
+/// "le 24/11/2026 à 10:42".
+pub fn when(t: Timestamp) -> String {
+    paris(t).map_or_else(String::new, |d| {
+        format!(
+            "le {:02}/{:02}/{} à {:02}:{:02}",
+            d.day(),
+            u8::from(d.month()),
+            d.year(),
+            d.hour(),
+            d.minute()
+        )
+    })
+}
+
+/// "12/03/2026" from an ISO date "2026-03-12" (partial dates as they are).
+pub fn iso_day(d: &str) -> String {
+    let p: Vec<&str> = d.split('-').collect();
+    match p.as_slice() {
+        [y, m, dd] if dd.len() >= 2 => format!("{}/{m}/{y}", &dd[..2]),
+        [y, m] => format!("{m}/{y}"),
+        _ => d.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup_and_quotes() {
+        assert_eq!(
+            esc("<a href=\"x\">l'été & co</a>"),
+            "&lt;a href=&quot;x&quot;&gt;l&#39;été &amp; co&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn multipart_bodies_are_parsed() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n\
+--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a;b.txt\"\r\nContent-Type: text/plain\r\n\r\nline 1\r\nline 2\r\n\
+--XyZ--\r\n";
+        let parts = parse_multipart("multipart/form-data; boundary=XyZ", body).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(
+            (parts[0].name.as_str(), parts[0].data.as_slice()),
+            ("csrf", &b"abc"[..])
+        );
+        assert_eq!(parts[1].filename.as_deref(), Some("a;b.txt"));
+        assert_eq!(parts[1].content_type.as_deref(), Some("text/plain"));
+        assert_eq!(parts[1].data, b"line 1\r\nline 2");
+        assert!(parse_multipart("application/x-www-form-urlencoded", body).is_none());
+        assert!(parse_multipart("multipart/form-data; boundary=XyZ", b"--XyZ\r\nbroken").is_none());
+    }
+
+    #[test]
+    fn french_legal_time() {
+        // Winter: UTC+1; summer: UTC+2; the change on the last Sunday of March at 01:00 UTC.
+        let t = |s: &str| {
+            Timestamp::from_offset_date_time(
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap(),
+            )
+        };
+        assert_eq!(when(t("2026-11-24T09:42:00Z")), "le 24/11/2026 à 10:42");
+        assert_eq!(when(t("2026-07-01T09:42:00Z")), "le 01/07/2026 à 11:42");
+        assert_eq!(when(t("2026-03-29T00:59:00Z")), "le 29/03/2026 à 01:59");
+        assert_eq!(when(t("2026-03-29T01:00:00Z")), "le 29/03/2026 à 03:00");
+        assert_eq!(iso_day("2026-03-12"), "12/03/2026");
+    }
+}

@@ -1,0 +1,93 @@
+//! Notification preferences (e-mail and/or SMS; the messages carry no health data) and the
+//! recent notices of the space in plain words.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use carnet_store::outbox::NotificationPreferences;
+use serde::Deserialize;
+
+use super::access::{Whose, describe};
+use super::{Form, Holder, Nav, WebError, csrf_field, esc, notice, page, see_other};
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/notifications", get(show).post(save))
+}
+
+#[derive(Deserialize)]
+struct Flash {
+    ok: Option<String>,
+}
+
+fn checked(on: bool) -> &'static str {
+    if on { " checked" } else { "" }
+}
+
+async fn show(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> Result<Response, WebError> {
+    let p = s
+        .store
+        .notification_preferences(h.space())
+        .await
+        .map_err(ApiError::from)?;
+    let notices = s
+        .store
+        .notices_before(h.space(), None, 20)
+        .await
+        .map_err(ApiError::from)?;
+    let lines = describe(&s, &notices, &Whose::of(&h)).await?;
+    let list = if lines.is_empty() {
+        "<p>Aucune notification.</p>".to_string()
+    } else {
+        format!(
+            "<ul class=\"events\">{}</ul>",
+            lines
+                .iter()
+                .map(|l| format!("<li>{}</li>", esc(l)))
+                .collect::<String>()
+        )
+    };
+    let body = format!(
+        "<h1>Notifications</h1>{}\
+         <form method=\"post\" action=\"/notifications\" class=\"card\">{}\
+         <fieldset><legend>Être prévenu·e de chaque accès et de chaque nouveau document</legend>\
+         <p><input id=\"email\" name=\"email\" type=\"checkbox\" value=\"1\"{}> <label for=\"email\">par e-mail</label></p>\
+         <p><input id=\"sms\" name=\"sms\" type=\"checkbox\" value=\"1\"{}> <label for=\"sms\">par SMS</label></p>\
+         </fieldset><p class=\"hint\">Ces messages ne contiennent aucune donnée de santé : ils vous invitent à ouvrir votre espace. \
+         Les notifications restent toujours visibles ici.</p><p><button type=\"submit\">Enregistrer</button></p></form>\
+         <section aria-labelledby=\"recent\"><h2 id=\"recent\">Dernières notifications</h2>{list}</section>",
+        notice(if f.ok.is_some() {
+            "Vos préférences ont été enregistrées."
+        } else {
+            ""
+        }),
+        csrf_field(&h.csrf),
+        checked(p.email),
+        checked(p.sms),
+    );
+    Ok(page(
+        "Notifications",
+        &Nav::Holder {
+            h: &h,
+            current: "/notifications",
+        },
+        &body,
+    )
+    .into_response())
+}
+
+async fn save(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let prefs = NotificationPreferences {
+        email: form.get("email") == "1",
+        sms: form.get("sms") == "1",
+    };
+    s.store
+        .set_notification_preferences(h.space(), prefs)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(see_other("/notifications?ok=1"))
+}
