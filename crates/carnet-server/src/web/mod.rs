@@ -171,7 +171,14 @@ pub fn french(e: &ApiError) -> String {
         "storage_full" => "Le stockage du service est plein : rien n'a été enregistré.".into(),
         "conflict" => "Votre espace a été modifié en même temps par une autre action : réessayez.".into(),
         "too_large" => "Le document est trop volumineux : rien n'a été enregistré.".into(),
-        _ => e.message.split(" / ").next().unwrap_or_default().to_string(),
+        _ => {
+            let fr = e.message.split(" / ").next().unwrap_or_default().trim();
+            let mut chars = fr.chars();
+            match chars.next() {
+                Some(first) => format!("{}{}", first.to_uppercase(), chars.as_str()),
+                None => "La demande n'a pas pu aboutir.".into(),
+            }
+        }
     }
 }
 

@@ -1,0 +1,740 @@
+//! End-to-end: the web interface (issue 7) of the real binary (`carnet demo`).
+//!
+//! Without a browser: every page and main form works with plain HTTP GET/POST and cookies (no
+//! JavaScript anywhere), every POST is refused (403, nothing changed) without the right
+//! anti-CSRF token, every response carries the security headers, and page titles hold no
+//! health data. With a browser: `tests/browser/run.mjs` drives a real headless Chromium
+//! (playwright-core) through the holder / professional / parent scenario and checks each page
+//! with axe-core; skipped with a message when `tests/browser/node_modules` or Chromium is missing
+//! (`scripts/test-tools` installs both).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+const LOGIN: &str = "camille.martin@demo.carnet.invalid";
+
+fn demo_ins(sex: char, yymm: &str, n: u32) -> String {
+    let nir = format!("{sex}{yymm}99{n:06}");
+    let key = 97 - nir.parse::<u64>().unwrap() % 97;
+    format!("{nir}{key:02}")
+}
+
+/// A cookie-keeping client that does not follow redirects and runs no script: what a browser
+/// without JavaScript does.
+struct Browser {
+    c: reqwest::Client,
+    base: String,
+    jar: BTreeMap<String, String>,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    html: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+    fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let i = self
+            .html
+            .find(marker)
+            .unwrap_or_else(|| panic!("no csrf field in {}", self.html))
+            + marker.len();
+        self.html[i..].split('"').next().unwrap().to_string()
+    }
+    fn title(&self) -> String {
+        let i = self.html.find("<title>").expect("a title") + 7;
+        self.html[i..].split("</title>").next().unwrap().to_string()
+    }
+}
+
+fn encode(pairs: &[(&str, &str)]) -> String {
+    let mut u = reqwest::Url::parse("http://x/").unwrap();
+    u.query_pairs_mut().extend_pairs(pairs);
+    u.query().unwrap_or("").to_string()
+}
+
+impl Browser {
+    fn new(base: &str) -> Self {
+        Browser {
+            c: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+            jar: BTreeMap::new(),
+        }
+    }
+    fn cookie_header(&self) -> String {
+        self.jar
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+    fn absorb(&mut self, h: &HeaderMap) {
+        for v in h.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
+            let first = v.split(';').next().unwrap();
+            let (k, val) = first.split_once('=').unwrap();
+            if val.is_empty() || v.contains("Max-Age=0") {
+                self.jar.remove(k);
+            } else {
+                self.jar.insert(k.to_string(), val.to_string());
+            }
+        }
+    }
+    async fn send(&mut self, rb: reqwest::RequestBuilder) -> Page {
+        let r = rb.header("cookie", self.cookie_header()).send().await.unwrap();
+        let status = r.status();
+        let headers = r.headers().clone();
+        self.absorb(&headers);
+        Page {
+            status,
+            headers,
+            html: r.text().await.unwrap(),
+        }
+    }
+    async fn get(&mut self, path: &str) -> Page {
+        let rb = self.c.get(format!("{}{path}", self.base));
+        self.send(rb).await
+    }
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let rb = self
+            .c
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode(form));
+        self.send(rb).await
+    }
+    async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, &[u8]),
+    ) -> Page {
+        let b = "----carnet-test-boundary-7d1f";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!("--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{b}\r\nContent-Disposition: form-data; name=\"fichier\"; filename=\"{}\"\r\nContent-Type: {}\r\n\r\n",
+                file.0, file.1
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file.2);
+        body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+        let rb = self
+            .c
+            .post(format!("{}{path}", self.base))
+            .header("content-type", format!("multipart/form-data; boundary={b}"))
+            .body(body);
+        self.send(rb).await
+    }
+
+    /// Logs Camille in through the forms: password, then the code from the demo outbox.
+    async fn login(&mut self) {
+        let before = codes(&self.c, &self.base).await.len();
+        let p = self.get("/connexion").await;
+        assert_eq!(p.status, 200);
+        let p = self
+            .post(
+                "/connexion",
+                &[
+                    ("csrf", &p.csrf()),
+                    ("login", LOGIN),
+                    ("password", "demo-carnet-2026"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 200, "{}", p.html);
+        let challenge = {
+            let i = p.html.find("name=\"challenge\" value=\"").unwrap() + 24;
+            p.html[i..].split('"').next().unwrap().to_string()
+        };
+        let code = loop {
+            let c = codes(&self.c, &self.base).await;
+            if c.len() > before {
+                break find_after(&c[0], "Votre code de connexion : ", 6);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        let p = self
+            .post(
+                "/connexion/code",
+                &[
+                    ("csrf", &p.csrf()),
+                    ("challenge", &challenge),
+                    ("channel", "email"),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.html);
+        assert_eq!(p.location(), "/");
+        assert!(self.jar.contains_key("__Host-carnet_session"));
+    }
+}
+
+/// Bodies of Camille's login-code messages, newest first.
+async fn codes(c: &reqwest::Client, base: &str) -> Vec<String> {
+    let msgs: Value = c
+        .get(format!("{base}/demo/outbox.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    msgs.as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["to"] == LOGIN && m["subject"].as_str().unwrap().contains("code de connexion"))
+        .map(|m| m["body"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The id and `masked` flag of Camille's document titled `title`, through the JSON API.
+async fn document(b: &Browser, title: &str) -> (String, bool) {
+    let v: Value =
+        b.c.get(format!("{}/api/v1/me/documents", b.base))
+            .header("cookie", b.cookie_header())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let d = v["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["title"] == title)
+        .unwrap_or_else(|| panic!("no document {title} in {v}"));
+    (
+        d["id"].as_str().unwrap().to_string(),
+        d["masked"].as_bool().unwrap(),
+    )
+}
+
+fn assert_security_headers(p: &Page, what: &str) {
+    let h = |n: &str| {
+        p.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("{what}: no {n} header"))
+            .to_string()
+    };
+    let csp = h("content-security-policy");
+    for d in [
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    ] {
+        assert!(csp.contains(d), "{what}: CSP lacks {d}: {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+    assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(h("referrer-policy"), "no-referrer", "{what}");
+    assert_eq!(h("x-frame-options"), "DENY", "{what}");
+}
+
+/// Every page and main form works with plain HTTP and cookies: no script in any page, a
+/// readable French message that keeps what was typed, the holder's and the professional's
+/// journeys end to end.
+#[tokio::test]
+async fn pages_work_without_javascript() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let mut b = Browser::new(&demo.base);
+
+    // A visitor: the landing page, then the holder pages redirect to the login.
+    let home = b.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(home.html.contains("lang=\"fr\"") && home.html.contains("espace numérique de santé"));
+    assert_eq!(b.get("/documents").await.location(), "/connexion");
+
+    // A wrong password: a French message, the login kept, never the password.
+    let p = b.get("/connexion").await;
+    let p = b
+        .post(
+            "/connexion",
+            &[
+                ("csrf", &p.csrf()),
+                ("login", LOGIN),
+                ("password", "wrong-password-1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 401);
+    assert!(
+        p.html.contains("Identifiant ou mot de passe incorrect"),
+        "{}",
+        p.html
+    );
+    assert!(p.html.contains(&format!("value=\"{LOGIN}\"")));
+    assert!(!p.html.contains("wrong-password-1"));
+
+    b.login().await;
+    let mut pages = Vec::new();
+    for path in [
+        "/",
+        "/documents",
+        "/profil",
+        "/historique",
+        "/autorisations",
+        "/notifications",
+        "/espace",
+    ] {
+        let p = b.get(path).await;
+        assert_eq!(p.status, 200, "{path}: {}", p.html);
+        assert!(!p.html.contains("<script"), "{path} has a script");
+        assert!(!p.html.contains("style="), "{path} has an inline style");
+        assert!(p.html.contains("<main"), "{path}");
+        pages.push(p);
+    }
+    assert!(pages[0].html.contains("Bonjour Camille"));
+    assert!(pages[0].html.contains("3 documents"));
+
+    // Documents: filter (POSTed), open one, mask it, unmask it.
+    let csrf = pages[1].csrf();
+    let p = b
+        .post(
+            "/documents/recherche",
+            &[("csrf", &csrf), ("classe", "imaging"), ("q", "")],
+        )
+        .await;
+    assert_eq!(p.status, 200);
+    assert!(p.html.contains("Échographie abdominale") && !p.html.contains("Ordonnance</a>"));
+    let p = b
+        .post(
+            "/documents/recherche",
+            &[("csrf", &csrf), ("classe", "nope"), ("q", "écho")],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.html.contains("Cette catégorie n&#39;existe pas") && p.html.contains("value=\"écho\""));
+    let (id, masked) = document(&b, "Ordonnance").await;
+    assert!(!masked);
+    let page = b.get(&format!("/documents/{id}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains(&format!("/api/v1/me/documents/{id}/content")));
+    let p = b
+        .post(
+            &format!("/documents/{id}/masquage"),
+            &[("csrf", &page.csrf()), ("masque", "1")],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    assert!(document(&b, "Ordonnance").await.1);
+
+    // Add a document of one's own with a multipart form; a bad one keeps the typed title.
+    let p = b
+        .post_multipart(
+            "/documents",
+            &[
+                ("csrf", &csrf),
+                ("titre", "Bilan sanguin"),
+                ("classe", "holder_documents"),
+            ],
+            ("bilan.txt", "text/plain", b"Glycemie 0,9 g/L"),
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    assert!(p.location().starts_with("/documents/"));
+    assert!(b.get(p.location()).await.html.contains("Bilan sanguin"));
+    let p = b
+        .post_multipart(
+            "/documents",
+            &[
+                ("csrf", &csrf),
+                ("titre", "Radio du genou"),
+                ("classe", "holder_documents"),
+            ],
+            ("radio.pdf", "application/pdf", b"this is not a PDF"),
+        )
+        .await;
+    assert_eq!(p.status, 400, "{}", p.html);
+    assert!(p.html.contains("role=\"alert\"") && p.html.contains("value=\"Radio du genou\""));
+
+    // Profile: an entry and a measurement; the chart is an <img> of the JSON API's SVG.
+    let csrf = pages[2].csrf();
+    let p = b
+        .post(
+            "/profil",
+            &[
+                ("csrf", &csrf),
+                ("section", "allergies"),
+                ("texte", "Pénicilline"),
+                ("date", "2019"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let p = b
+        .post(
+            "/profil/mesures",
+            &[
+                ("csrf", &csrf),
+                ("mesure", "29463-7"),
+                ("valeur", "9999"),
+                ("date", ""),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.html.contains("comprise entre") && p.html.contains("value=\"9999\""));
+    let p = b
+        .post(
+            "/profil/mesures",
+            &[
+                ("csrf", &csrf),
+                ("mesure", "29463-7"),
+                ("valeur", "61,8"),
+                ("date", ""),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let profile = b.get("/profil").await;
+    assert!(profile.html.contains("Pénicilline"));
+    assert!(
+        profile
+            .html
+            .contains("<img src=\"/api/v1/me/measurements/29463-7/chart.svg\"")
+    );
+    let svg = b.get("/api/v1/me/measurements/29463-7/chart.svg").await;
+    assert_eq!(svg.status, 200);
+    assert!(svg.html.contains("<svg"));
+
+    // Authorisations: an unknown RPPS is refused in French and kept; a known one is granted.
+    let csrf = pages[4].csrf();
+    let p = b
+        .post(
+            "/autorisations",
+            &[("csrf", &csrf), ("action", "grant"), ("rpps", "123")],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.html.contains("Un numéro RPPS a 11 chiffres") && p.html.contains("value=\"123\""));
+    let p = b
+        .post(
+            "/autorisations",
+            &[("csrf", &csrf), ("action", "grant"), ("rpps", "10000000003")],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    assert!(b.get("/autorisations").await.html.contains("Sophie MOREAU"));
+    let p = b
+        .post("/notifications", &[("csrf", &csrf), ("email", "1"), ("sms", "1")])
+        .await;
+    assert_eq!(p.status, 303);
+    assert!(
+        b.get("/notifications")
+            .await
+            .html
+            .contains("id=\"sms\" name=\"sms\" type=\"checkbox\" value=\"1\" checked")
+    );
+
+    // The professional: demo login, lookup by INS (POSTed), documents minus the masked one.
+    let mut pro = Browser::new(&demo.base);
+    let p = pro.get("/pro").await;
+    let p = pro
+        .post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", "10000000002")])
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let p = pro.get("/pro").await;
+    assert!(p.html.contains("Dr Julien PETIT"));
+    let bad = pro
+        .post("/pro", &[("csrf", &p.csrf()), ("ins", "123456789012345")])
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.html.contains("value=\"123456789012345\""));
+    let ins = demo_ins('2', "8403", 1);
+    let p = pro.post("/pro", &[("csrf", &p.csrf()), ("ins", &ins)]).await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    assert!(!p.location().contains(&ins));
+    let record = pro.get(p.location()).await;
+    assert!(record.html.contains("Compte rendu de consultation"));
+    assert!(record.html.contains("Échographie abdominale"));
+    assert!(
+        !record.html.contains("Ordonnance"),
+        "the masked document is shown"
+    );
+
+    // The holder sees the access in plain words.
+    let h = b.get("/historique").await;
+    assert!(
+        h.html
+            .contains("Dr Julien PETIT (médecin) a consulté vos documents le "),
+        "{}",
+        h.html
+    );
+    assert!(
+        b.get("/")
+            .await
+            .html
+            .contains("Dr Julien PETIT (médecin) a consulté vos documents")
+    );
+
+    // The parent switches to a child's space, then logs out.
+    let spaces = b.get("/espace").await;
+    let i = spaces.html.find("name=\"holder\" value=\"").unwrap() + 21;
+    let child = spaces.html[i..].split('"').next().unwrap().to_string();
+    let p = b
+        .post("/espace", &[("csrf", &spaces.csrf()), ("holder", &child)])
+        .await;
+    assert_eq!(p.status, 303);
+    let home = b.get("/").await;
+    assert!(
+        home.html.contains("vous agissez comme représentant"),
+        "{}",
+        home.html
+    );
+    let p = b.post("/deconnexion", &[("csrf", &home.csrf())]).await;
+    assert_eq!(p.status, 303);
+    assert_eq!(b.get("/documents").await.location(), "/connexion");
+}
+
+/// Every POST form is refused without the right anti-CSRF token (403), and nothing changes.
+#[tokio::test]
+async fn posts_without_the_csrf_token_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let mut b = Browser::new(&demo.base);
+    // Anonymous forms: no pre-session cookie, or a token of another browser.
+    let fresh = b.post("/connexion", &[("login", LOGIN), ("password", "x")]).await;
+    assert_eq!(fresh.status, 403);
+    let mut other = Browser::new(&demo.base);
+    let foreign = other.get("/connexion").await.csrf();
+    b.get("/connexion").await;
+    let p = b
+        .post(
+            "/connexion",
+            &[
+                ("csrf", &foreign),
+                ("login", LOGIN),
+                ("password", "demo-carnet-2026"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    assert!(p.html.contains("Ce formulaire a expiré"));
+
+    b.login().await;
+    let (id, _) = document(&b, "Ordonnance").await;
+    let good = b.get(&format!("/documents/{id}")).await.csrf();
+    for token in [None, Some("0".repeat(64)), Some(foreign.clone())] {
+        let mut form = vec![("masque", "1")];
+        if let Some(t) = &token {
+            form.push(("csrf", t));
+        }
+        let p = b.post(&format!("/documents/{id}/masquage"), &form).await;
+        assert_eq!(p.status, 403, "{token:?}");
+        assert!(
+            !document(&b, "Ordonnance").await.1,
+            "masked without a valid token"
+        );
+        let p = b
+            .post("/autorisations", &[("action", "block"), ("rpps", "10000000002")])
+            .await;
+        assert_eq!(p.status, 403);
+        let p = b.post("/deconnexion", &form).await;
+        assert_eq!(p.status, 403);
+    }
+    let policy: Value =
+        b.c.get(format!("{}/api/v1/me/access", b.base))
+            .header("cookie", b.cookie_header())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        policy["blocked"],
+        serde_json::json!([]),
+        "blocked without a token"
+    );
+    // The session still works (the logout without a token did nothing); the right token does.
+    let p = b
+        .post(
+            &format!("/documents/{id}/masquage"),
+            &[("csrf", &good), ("masque", "1")],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    assert!(document(&b, "Ordonnance").await.1);
+    // A token is bound to its session: after a new login, the old one is refused.
+    let mut again = Browser::new(&demo.base);
+    again.login().await;
+    let p = again
+        .post(
+            &format!("/documents/{id}/masquage"),
+            &[("csrf", &good), ("masque", "0")],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    // Professionals' forms too.
+    let mut pro = Browser::new(&demo.base);
+    let t = pro.get("/pro").await.csrf();
+    assert_eq!(
+        pro.post("/pro/connexion", &[("csrf", &t), ("rpps", "10000000002")])
+            .await
+            .status,
+        303
+    );
+    let p = pro.post("/pro", &[("ins", &demo_ins('2', "8403", 1))]).await;
+    assert_eq!(p.status, 403);
+}
+
+/// Security headers on every page, static file and error; no health data in page titles.
+#[tokio::test]
+async fn security_headers_and_titles_without_health_data() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let mut b = Browser::new(&demo.base);
+    for path in [
+        "/",
+        "/connexion",
+        "/pro",
+        "/static/carnet.css",
+        "/manifest.webmanifest",
+        "/static/carnet.svg",
+    ] {
+        let p = b.get(path).await;
+        assert_eq!(p.status, 200, "{path}");
+        assert_security_headers(&p, path);
+    }
+    let manifest: Value = serde_json::from_str(&b.get("/manifest.webmanifest").await.html).unwrap();
+    assert_eq!(manifest["lang"], "fr");
+    assert_eq!(manifest["start_url"], "/");
+    let css = b.get("/static/carnet.css").await;
+    assert!(
+        css.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    // Logged in: every page, the document page, an error page.
+    b.login().await;
+    let (id, _) = document(&b, "Échographie abdominale").await;
+    let health_words = [
+        "Échographie",
+        "Ordonnance",
+        "Compte rendu",
+        "Camille",
+        "MARTIN",
+        "PETIT",
+        "LEROY",
+    ];
+    for path in [
+        "/".to_string(),
+        "/documents".into(),
+        format!("/documents/{id}"),
+        "/profil".into(),
+        "/historique".into(),
+        "/autorisations".into(),
+        "/notifications".into(),
+        "/espace".into(),
+        "/documents/00000000-0000-0000-0000-000000000000".into(),
+    ] {
+        let p = b.get(&path).await;
+        assert_security_headers(&p, &path);
+        assert_eq!(
+            p.headers.get("cache-control").and_then(|v| v.to_str().ok()),
+            Some("no-store"),
+            "{path}"
+        );
+        let title = p.title();
+        assert!(title.ends_with(" — Carnet"), "{path}: {title}");
+        for w in health_words {
+            assert!(!title.contains(w), "{path}: the title {title} holds {w}");
+        }
+    }
+    let missing = b.get("/documents/00000000-0000-0000-0000-000000000000").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.html.contains("Introuvable"));
+    // The JSON API and the probes keep their own answers.
+    assert_eq!(b.get("/healthz").await.status, 200);
+    assert!(
+        b.get("/api/v1/me").await.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("json")
+    );
+}
+
+fn chromium() -> Option<String> {
+    if let Ok(c) = std::env::var("CHROMIUM") {
+        return Some(c);
+    }
+    Path::new("/usr/bin/chromium")
+        .exists()
+        .then(|| "/usr/bin/chromium".to_string())
+}
+
+/// The scenario in a real headless Chromium with axe-core on every page (tests/browser).
+#[tokio::test]
+async fn browser_scenario_with_axe_core() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
+    if !dir.join("node_modules/playwright-core").exists() || !dir.join("node_modules/axe-core").exists() {
+        eprintln!("tests/browser not installed (scripts/test-tools): browser scenario skipped");
+        return;
+    }
+    let Some(chromium) = chromium() else {
+        eprintln!(
+            "no Chromium at /usr/bin/chromium (scripts/test-tools installs it): browser scenario skipped"
+        );
+        return;
+    };
+    if Command::new("node").arg("--version").output().is_err() {
+        eprintln!("node is missing: browser scenario skipped");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let base = demo.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("run.mjs")
+            .arg(&base)
+            .current_dir(&dir)
+            .env("CHROMIUM", chromium)
+            .output()
+            .expect("node")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(
+        out.status.success(),
+        "browser scenario failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("browser scenario passed"));
+}

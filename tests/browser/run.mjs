@@ -1,0 +1,246 @@
+// Drives Carnet's web interface in a real headless Chromium (playwright-core) against a running
+// `carnet demo`, and checks every page visited with axe-core (WCAG 2.1 A/AA rules): no serious
+// or critical violation, no Content-Security-Policy violation, no horizontal scrolling at 360 px.
+//
+//   node tests/browser/run.mjs http://127.0.0.1:8080 [--screenshots docs/screenshots]
+//
+// Scenario: Camille logs in (password, then the code read from /demo/outbox.json) and masks a
+// document; Dr Julien PETIT logs in on /pro, finds Camille by INS and sees her documents minus
+// the masked one; Camille sees PETIT's access in plain words in /historique and on the home
+// page; she switches to her child's space. Exit code 0 on success, 1 with a message otherwise.
+import { chromium } from 'playwright-core';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+const base = (process.argv[2] || '').replace(/\/$/, '');
+if (!base) {
+  console.error('usage: node run.mjs BASE_URL [--screenshots DIR]');
+  process.exit(2);
+}
+const shotsAt = process.argv.indexOf('--screenshots');
+const shots = shotsAt > 0 ? process.argv[shotsAt + 1] : null;
+if (shots) mkdirSync(shots, { recursive: true });
+
+const LOGIN = 'camille.martin@demo.carnet.invalid';
+const PASSWORD = 'demo-carnet-2026';
+const PETIT = '10000000002';
+
+// Camille's INS in the demo (crates/carnet/src/demo.rs: ins('2', "8403", 1)).
+function demoIns(sex, yymm, n) {
+  const nir = `${sex}${yymm}99${String(n).padStart(6, '0')}`;
+  const key = 97n - (BigInt(nir) % 97n);
+  return nir + String(key).padStart(2, '0');
+}
+const CAMILLE_INS = demoIns('2', '8403', 1);
+
+let checked = 0;
+const cspViolations = [];
+
+function fail(message) {
+  throw new Error(message);
+}
+
+function expect(cond, message) {
+  if (!cond) fail(message);
+}
+
+/** axe-core on the current page: no serious or critical violation. */
+async function audit(page, name) {
+  // Evaluated through the DevTools protocol: the page's CSP (no inline script) still holds.
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) {
+    await page.evaluate(axeSource);
+  }
+  const result = await page.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } }),
+  );
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  for (const v of result.violations) {
+    const where = v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ');
+    console.log(`  axe ${name}: ${v.impact} ${v.id}: ${v.help} [${where}]`);
+  }
+  expect(bad.length === 0, `${name}: ${bad.length} serious/critical accessibility violation(s): ${bad.map((v) => v.id).join(', ')}`);
+  const title = await page.title();
+  expect(/ — Carnet$/.test(title), `${name}: unexpected title ${title}`);
+  expect((await page.getAttribute('html', 'lang')) === 'fr', `${name}: html lang is not fr`);
+  checked += 1;
+  console.log(`ok ${name}: ${result.passes.length} axe rules passed, ${result.violations.length} minor finding(s)`);
+}
+
+/** Screenshots at 360 px and 1280 px, and no horizontal scrolling on a 360 px phone. */
+async function widths(page, name) {
+  await page.setViewportSize({ width: 360, height: 740 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+  expect(overflow <= 360, `${name}: the page scrolls sideways at 360 px (${overflow} px wide)`);
+  if (shots) await page.screenshot({ path: `${shots}/${name}-360.png` });
+  await page.setViewportSize({ width: 1280, height: 800 });
+  if (shots) await page.screenshot({ path: `${shots}/${name}-1280.png` });
+}
+
+async function text(page) {
+  return page.locator('main').innerText();
+}
+
+function watch(page) {
+  page.on('console', (m) => {
+    if (/Content Security Policy|Content-Security-Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+}
+
+async function loginCode(request, already) {
+  const deadline = Date.now() + 20000;
+  while (Date.now() < deadline) {
+    const msgs = await (await request.get(`${base}/demo/outbox.json`)).json();
+    const codes = msgs.filter((m) => m.to === LOGIN && m.subject.includes('code de connexion'));
+    if (codes.length > already) {
+      const m = /Votre code de connexion : (\d{6})/.exec(codes[0].body); // newest first
+      expect(m, 'no 6-digit code in the message');
+      return m[1];
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  fail('no login code in the demo outbox');
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+  });
+  try {
+    // ---- The holder logs in.
+    const holder = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'fr-FR' });
+    const page = await holder.newPage();
+    watch(page);
+    await page.goto(`${base}/`);
+    await audit(page, 'accueil-visiteur');
+    await page.goto(`${base}/connexion`);
+    await audit(page, 'connexion');
+    if (shots) await widths(page, 'connexion');
+    const before = (await (await holder.request.get(`${base}/demo/outbox.json`)).json()).filter(
+      (m) => m.to === LOGIN && m.subject.includes('code de connexion'),
+    ).length;
+    // A wrong password: a readable French message, the login kept.
+    await page.fill('#login', LOGIN);
+    await page.fill('#password', 'not-the-password');
+    await page.click('button[type=submit]');
+    expect((await page.locator('[role=alert]').innerText()).includes('incorrect'), 'no message for a wrong password');
+    expect((await page.inputValue('#login')) === LOGIN, 'the login typed was not kept');
+    await page.fill('#password', PASSWORD);
+    await page.click('main button[type=submit]');
+    await page.waitForSelector('#code');
+    await audit(page, 'code');
+    const code = await loginCode(holder.request, before);
+    await page.fill('#code', code);
+    await page.click('main button[type=submit]');
+    await page.waitForSelector('h1:has-text("Bonjour Camille")');
+    await audit(page, 'accueil');
+
+    // ---- Documents: mask the prescription (written by Dr LEROY, not by Dr PETIT).
+    await page.click('nav >> text=Documents');
+    await page.waitForSelector('h1:has-text("Documents")');
+    await audit(page, 'documents');
+    if (shots) await widths(page, 'documents');
+    await page.click('main a:has-text("Ordonnance")');
+    await page.waitForSelector('text=Masquer ce document aux professionnels');
+    await audit(page, 'document');
+    await page.click('text=Masquer ce document aux professionnels');
+    await page.waitForSelector('text=Ne plus masquer ce document');
+    expect((await text(page)).includes('maintenant masqué'), 'no confirmation after masking');
+    console.log('ok the holder masked "Ordonnance"');
+    if (shots) await widths(page, 'document');
+
+    // ---- Profile: add a weight; a chart appears.
+    await page.click('nav >> text=Profil médical');
+    await page.selectOption('#mesure', '29463-7');
+    await page.fill('#valeur', 'beaucoup');
+    await page.click('text=Enregistrer la mesure');
+    expect((await page.locator('[role=alert]').innerText()).includes('chiffres'), 'no message for a bad value');
+    expect((await page.inputValue('#valeur')) === 'beaucoup', 'the value typed was not kept');
+    await page.fill('#valeur', '62,5');
+    await page.click('text=Enregistrer la mesure');
+    await page.waitForSelector('figure.chart img');
+    const loaded = await page.evaluate(() => {
+      const img = document.querySelector('figure.chart img');
+      return img.complete && img.naturalWidth > 0;
+    });
+    expect(loaded, 'the measurement chart did not load');
+    await audit(page, 'profil');
+    if (shots) await widths(page, 'profil');
+
+    await page.click('nav >> text=Autorisations');
+    await page.waitForSelector('h1:has-text("Autorisations")');
+    await audit(page, 'autorisations');
+    if (shots) await widths(page, 'autorisations');
+    await page.click('nav >> text=Notifications');
+    await page.waitForSelector('h1:has-text("Notifications")');
+    await audit(page, 'notifications');
+
+    // ---- Dr PETIT, in another browser context.
+    const pro = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'fr-FR' });
+    const pp = await pro.newPage();
+    watch(pp);
+    await pp.goto(`${base}/pro`);
+    await audit(pp, 'pro-connexion');
+    await pp.fill('#rpps', PETIT);
+    await pp.click('main button[type=submit]');
+    await pp.waitForSelector('#ins');
+    await audit(pp, 'pro-recherche');
+    await pp.fill('#ins', CAMILLE_INS);
+    await pp.click('main button[type=submit]');
+    await pp.waitForSelector('h1:has-text("Dossier du patient")');
+    expect(!pp.url().includes(CAMILLE_INS), 'the INS is in the URL');
+    const seen = await text(pp);
+    expect(seen.includes('Compte rendu de consultation'), 'PETIT does not see the report');
+    expect(seen.includes('Échographie abdominale'), 'PETIT does not see his own document');
+    expect(!seen.includes('Ordonnance'), 'PETIT sees the masked document');
+    console.log('ok Dr PETIT sees the documents minus the masked one');
+    await audit(pp, 'pro-dossier');
+    if (shots) await widths(pp, 'pro-dossier');
+
+    // ---- Camille sees the access in plain words.
+    await page.goto(`${base}/historique`);
+    const history = await text(page);
+    expect(
+      /Dr Julien PETIT \(médecin\) a consulté vos documents le \d\d\/\d\d\/\d{4} à \d\d:\d\d/.test(history),
+      `no plain-words access of Dr PETIT in the history:\n${history}`,
+    );
+    await audit(page, 'historique');
+    if (shots) await widths(page, 'historique');
+    await page.goto(`${base}/`);
+    expect((await text(page)).includes('Dr Julien PETIT (médecin) a consulté vos documents'), 'no access of Dr PETIT on the home page');
+    console.log('ok the holder sees Dr PETIT\'s access in /historique and on the home page');
+    if (shots) await widths(page, 'accueil');
+
+    // ---- The parent switches to a child's space.
+    await page.click('nav >> text=Changer d\'espace');
+    await page.waitForSelector('h1:has-text("Changer d\'espace")');
+    await audit(page, 'espace');
+    await page.click('button:has-text("Ouvrir l\'espace de Inès")');
+    await page.waitForSelector('text=Espace de Inès');
+    expect((await page.locator('header').innerText()).includes('Camille'), 'the header does not say who acts');
+    await audit(page, 'accueil-enfant');
+    console.log('ok the parent switched to Inès\'s space');
+
+    // ---- Logout.
+    await page.click('text=Se déconnecter');
+    await page.waitForSelector('#login');
+    await page.goto(`${base}/documents`);
+    expect(page.url().endsWith('/connexion'), 'a page of the space is still reachable after logout');
+
+    expect(cspViolations.length === 0, `Content-Security-Policy violations: ${cspViolations.join(' | ')}`);
+    console.log(`browser scenario passed: ${checked} pages checked with axe-core, no CSP violation`);
+  } finally {
+    await browser.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(`browser scenario FAILED: ${e.message}`);
+    process.exit(1);
+  },
+);
