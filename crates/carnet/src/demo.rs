@@ -334,6 +334,7 @@ async fn seed_professionals(
 pub fn print_welcome(addr: SocketAddr, operator_token: &str, logins: &DemoLogins) {
     println!();
     println!("  Carnet demo is running: http://{addr}/");
+    println!("  Web interface: http://{addr}/connexion (holders), http://{addr}/pro (professionals)");
     println!();
     println!("  Holder accounts (password + a one-time code shown at http://{addr}/demo/outbox):");
     for (login, password) in &logins.accounts {
