@@ -51,12 +51,13 @@ fn login_form(s: &AppState, csrf: &str, login: &str, message: &str, info: &str) 
          <input id=\"login\" name=\"login\" type=\"text\" autocomplete=\"username\" required value=\"{}\"></p>\
          <p><label for=\"password\">Mot de passe</label>\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\
-         <p><button type=\"submit\">Continuer</button></p></form>{}\
+         <p><button type=\"submit\">Continuer</button></p></form>{}{}\
          <p>Vous êtes un professionnel de santé ? <a href=\"/pro\">Espace professionnel</a></p>",
         notice(info),
         alert(message),
         csrf_field(csrf),
         esc(login),
+        super::oidc_links(s, crate::oidc::Audience::Holders),
         demo_hint(s),
     )
 }

@@ -628,6 +628,33 @@ pub fn page(title: &'static str, nav: &Nav<'_>, body: &str) -> axum::response::H
     ))
 }
 
+/// Links to the configured OpenID providers for `audience` (FranceConnect for holders, Pro
+/// Santé Connect for professionals): plain links, the provider's pages do the rest.
+pub fn oidc_links(s: &AppState, audience: crate::oidc::Audience) -> String {
+    let links: String = s
+        .oidc
+        .values()
+        .filter(|p| p.config.audience == audience)
+        .map(|p| {
+            let label = match p.name.as_str() {
+                "franceconnect" => "FranceConnect".to_string(),
+                "psc" | "prosanteconnect" => "Pro Santé Connect".to_string(),
+                other => other.to_string(),
+            };
+            format!(
+                "<li><a class=\"button\" href=\"/auth/oidc/{}/start\">Se connecter avec {}</a></li>",
+                esc(&p.name),
+                esc(&label)
+            )
+        })
+        .collect();
+    if links.is_empty() {
+        String::new()
+    } else {
+        format!("<ul class=\"actions\">{links}</ul>")
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Words
 

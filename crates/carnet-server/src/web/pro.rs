@@ -44,9 +44,12 @@ fn login_body(s: &AppState, csrf: &str, rpps: &str, message: &str) -> String {
             esc(rpps)
         )
     } else {
-        "<p>Les professionnels se connectent avec Pro Santé Connect (carte CPS ou e-CPS).</p>\
-         <p><a class=\"button\" href=\"/auth/oidc/prosanteconnect/start\">Se connecter avec Pro Santé Connect</a></p>"
-            .to_string()
+        let links = super::oidc_links(s, crate::oidc::Audience::Professionals);
+        if links.is_empty() {
+            "<p>Aucun moyen de connexion des professionnels n'est configuré sur ce service.</p>".to_string()
+        } else {
+            format!("<p>Les professionnels se connectent avec leur carte CPS ou e-CPS.</p>{links}")
+        }
     };
     format!(
         "<h1>Espace professionnel</h1>{how}<p><a href=\"/connexion\">Vous êtes patient ? Connexion à votre espace</a></p>"
