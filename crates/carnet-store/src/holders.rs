@@ -197,6 +197,7 @@ impl Store {
         for sql in [
             "DELETE FROM documents WHERE holder_id = $1",
             "DELETE FROM attachments WHERE holder_id = $1",
+            "DELETE FROM legacy_documents WHERE holder_id = $1",
             "DELETE FROM emergency_accesses WHERE holder_id = $1",
             "DELETE FROM pro_notices WHERE holder_id = $1",
             "DELETE FROM outbox WHERE holder_id = $1",

@@ -110,6 +110,8 @@ struct ServiceKeys {
     login_code: crypto::SecretKey,
     /// Ed25519 seed of the trace checkpoints' signing key (`checkpoint`).
     trace_checkpoint: crypto::SecretKey,
+    /// HMAC key of the legacy documents' uniqueIds (LC-8, `documents`).
+    legacy_index: crypto::SecretKey,
 }
 
 impl Store {
@@ -178,6 +180,7 @@ impl Store {
                     login_index: self.vault.service_key("login-index", now).await?,
                     login_code: self.vault.service_key("login-code", now).await?,
                     trace_checkpoint: self.vault.service_key(checkpoint::SERVICE_KEY, now).await?,
+                    legacy_index: self.vault.service_key("legacy-index", now).await?,
                 })
             })
             .await
