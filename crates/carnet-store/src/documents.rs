@@ -75,7 +75,7 @@ pub struct LegacyDocument {
 #[derive(Clone, Debug)]
 pub enum LegacyOutcome {
     /// Filed now in the holder's record.
-    Imported(DocumentView),
+    Imported(Box<DocumentView>),
     /// A document of this uniqueId was imported for this holder before (kept as it was).
     AlreadyPresent(DocumentId),
 }
@@ -867,12 +867,12 @@ impl Gate {
             .insert_document(holder, id, id, &meta, content, None, None, Some(&write))
             .await
         {
-            Ok(()) => Ok(LegacyOutcome::Imported(DocumentView {
+            Ok(()) => Ok(LegacyOutcome::Imported(Box::new(DocumentView {
                 id,
                 set_id: id,
                 status: Status::Approved,
                 meta,
-            })),
+            }))),
             // Imported meanwhile by another run, or the space changed since the decision.
             Err(StoreError::Conflict) => match self.store.legacy_document(holder, &index).await? {
                 Some(existing) => Ok(LegacyOutcome::AlreadyPresent(existing)),
