@@ -9,7 +9,7 @@
 
 use carnet_domain::access::{Action, Author};
 use carnet_domain::document::{DocumentMeta, Status};
-use carnet_domain::profile::{Coding, EntryInput, Measurement, Section, measure};
+use carnet_domain::profile::{CodeSystem, Coding, EntryInput, Measurement, Section, measure};
 use carnet_domain::{HolderId, Timestamp};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -335,6 +335,77 @@ pub fn profile_resource(
         m.retain(|_, x| !matches!(x, Value::Object(o) if o.is_empty()));
     }
     v
+}
+
+/// The profile entry a Condition, AllergyIntolerance, MedicationStatement, Immunization or
+/// Procedure carries (the reverse of [`profile_resource`] for what people write). The error
+/// names the element (`Condition.code`…); the domain then checks codes and dates.
+pub fn entry_from_resource(v: &Value) -> Result<EntryInput, String> {
+    let rt = v["resourceType"].as_str().unwrap_or("");
+    let (section, concept_key, date_key) = match rt {
+        "Condition" => (Section::Conditions, "code", "onsetDateTime"),
+        "AllergyIntolerance" => (Section::Allergies, "code", "onsetDateTime"),
+        "MedicationStatement" => (
+            Section::Treatments,
+            "medicationCodeableConcept",
+            "effectiveDateTime",
+        ),
+        "Immunization" => (Section::Vaccinations, "vaccineCode", "occurrenceDateTime"),
+        "Procedure" => (Section::Hospitalisations, "code", "performedDateTime"),
+        other => return Err(format!("resourceType: {other} cannot be written here")),
+    };
+    let concept = &v[concept_key];
+    if !concept.is_object() {
+        return Err(format!("{rt}.{concept_key}: required"));
+    }
+    let code = match concept["coding"].as_array().and_then(|a| a.first()) {
+        Some(c) => {
+            let uri = c["system"].as_str().unwrap_or("");
+            let system = [
+                CodeSystem::Icd10,
+                CodeSystem::SnomedCt,
+                CodeSystem::Atc,
+                CodeSystem::Cis,
+                CodeSystem::Ccam,
+                CodeSystem::Loinc,
+            ]
+            .into_iter()
+            .find(|s| s.uri() == uri)
+            .ok_or_else(|| {
+                format!("{rt}.{concept_key}.coding[0].system: '{uri}' is not a known code system")
+            })?;
+            Some(Coding {
+                system,
+                code: c["code"].as_str().unwrap_or("").to_string(),
+                display: c["display"].as_str().map(str::to_string),
+            })
+        }
+        None => None,
+    };
+    let date = v[date_key]
+        .as_str()
+        .or_else(|| v["onsetString"].as_str())
+        .or_else(|| v["occurrenceString"].as_str())
+        .map(|d| d.chars().take(10).collect::<String>());
+    let note = v["note"]
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|n| n["text"].as_str())
+        .map(str::to_string);
+    Ok(EntryInput {
+        section,
+        text: concept["text"]
+            .as_str()
+            .or_else(|| code.as_ref().and_then(|c| c.display.as_deref()))
+            .unwrap_or("")
+            .to_string(),
+        code,
+        date,
+        end_date: None,
+        value: None,
+        contact: None,
+        note,
+    })
 }
 
 /// An access trace as an AuditEvent (IHE BALP shape where it fits).

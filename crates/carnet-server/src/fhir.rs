@@ -77,6 +77,8 @@ impl From<StoreError> for FhirError {
 /// representative (their session, as a bearer token or the cookie).
 pub struct FhirCaller {
     pub actor: Actor,
+    /// Display name for what the caller writes (professionals).
+    pub name: String,
     /// The space a holder-side caller acts in (None for professionals).
     pub own: Option<HolderId>,
 }
@@ -103,6 +105,7 @@ impl FromRequestParts<AppState> for FhirCaller {
         {
             return Ok(FhirCaller {
                 actor: p.actor(),
+                name: format!("{} {}", p.given_name, p.family_name),
                 own: None,
             });
         }
@@ -117,6 +120,7 @@ impl FromRequestParts<AppState> for FhirCaller {
         };
         Ok(FhirCaller {
             actor,
+            name: String::new(),
             own: Some(session.acting_for),
         })
     }
@@ -315,6 +319,7 @@ pub fn routes() -> Router<AppState> {
         .route("/fhir/metadata", get(metadata))
         .route("/fhir/{rtype}", get(search).post(create))
         .route("/fhir/{rtype}/{id}", get(read))
+        .route("/fhir/Patient/{id}/{op}", get(everything))
 }
 
 const PROFILE_TYPES: [&str; 9] = [
@@ -350,11 +355,23 @@ async fn metadata(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
                "searchParam": search(&[("patient", "reference"), ("date", "date")])}),
     ];
     for t in PROFILE_TYPES {
-        resources.push(
-            json!({"type": t, "interaction": [{"code": "read"}, {"code": "search-type"}],
-                              "searchParam": search(&[("patient", "reference")])}),
-        );
+        let mut interaction = vec![json!({"code": "read"}), json!({"code": "search-type"})];
+        if [
+            "Condition",
+            "AllergyIntolerance",
+            "MedicationStatement",
+            "Immunization",
+            "Procedure",
+        ]
+        .contains(&t)
+        {
+            interaction.push(json!({"code": "create"}));
+        }
+        resources.push(json!({"type": t, "interaction": interaction,
+                              "searchParam": search(&[("patient", "reference")])}));
     }
+    resources[0]["operation"] = json!([{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]);
+    resources[1]["interaction"] = json!([{"code": "read"}, {"code": "search-type"}, {"code": "create"}]);
     let v = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -670,31 +687,68 @@ async fn search(
     Ok(respond(StatusCode::OK, &v, p.pretty()))
 }
 
-/// `POST /fhir/Observation`: a measurement (LOINC code, valueQuantity in UCUM,
-/// effectiveDateTime, subject) into the patient's space, through the gate.
+/// `POST /fhir/{type}`: creation through the gate, as the caller. Observation: a measurement
+/// (LOINC code, valueQuantity in UCUM, effectiveDateTime); DocumentReference: a document with
+/// its content inline (`content[0].attachment.data`); Condition, AllergyIntolerance,
+/// MedicationStatement, Immunization, Procedure: a profile entry. The patient comes from
+/// `subject` / `patient` (a holder may omit it).
 async fn create(
     State(s): State<AppState>,
     c: FhirCaller,
     Path(rtype): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, FhirError> {
-    if rtype != "Observation" {
-        return Err(FhirError(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "not-supported",
-            format!("create is not supported for {rtype}"),
-        ));
-    }
     let v: Value = serde_json::from_slice(&body).map_err(|e| FhirError::invalid(format!("not JSON: {e}")))?;
-    if v["resourceType"] != "Observation" {
-        return Err(FhirError::invalid("resourceType: Observation expected"));
+    if v["resourceType"] != rtype.as_str() {
+        return Err(FhirError::invalid(format!("resourceType: {rtype} expected")));
     }
-    let holder: HolderId = v["subject"]["reference"]
+    let subject = v["subject"]["reference"]
         .as_str()
+        .or_else(|| v["patient"]["reference"].as_str())
         .and_then(|r| r.strip_prefix("Patient/"))
-        .and_then(|h| h.parse().ok())
-        .or(c.own)
-        .ok_or_else(|| FhirError::invalid("Observation.subject: Patient/ID required"))?;
+        .and_then(|h| h.parse::<HolderId>().ok())
+        .or(c.own);
+    match rtype.as_str() {
+        "Observation" => {}
+        "DocumentReference" => return create_document(&s, &c, subject, &v).await,
+        t if [
+            "Condition",
+            "AllergyIntolerance",
+            "MedicationStatement",
+            "Immunization",
+            "Procedure",
+        ]
+        .contains(&t) =>
+        {
+            let holder =
+                subject.ok_or_else(|| FhirError::invalid(format!("{t}.subject: Patient/ID required")))?;
+            let entry = r::entry_from_resource(&v).map_err(FhirError::unprocessable)?;
+            let e = s
+                .gate
+                .add_profile_entry(holder, &c.actor, entry, &c.name, &Context::default())
+                .await?;
+            let out = r::profile_resource(
+                holder,
+                e.id,
+                &e.entry,
+                &e.author,
+                &e.author_name,
+                e.created_at,
+                e.updated_at,
+                e.version,
+            );
+            return Ok(created(&out));
+        }
+        _ => {
+            return Err(FhirError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "not-supported",
+                format!("create is not supported for {rtype}"),
+            ));
+        }
+    }
+
+    let holder = subject.ok_or_else(|| FhirError::invalid("Observation.subject: Patient/ID required"))?;
     let coding = v["code"]["coding"]
         .as_array()
         .and_then(|a| a.iter().find(|c| c["system"] == "http://loinc.org"))
@@ -737,9 +791,177 @@ async fn create(
         .find(|p| p.measurement.at == at)
         .ok_or_else(FhirError::not_found)?;
     let out = r::observation(holder, pt.id, &pt.measurement, &pt.author);
-    let mut resp = respond(StatusCode::CREATED, &out, false);
-    if let Ok(loc) = format!("Observation/{}", out["id"].as_str().unwrap_or("")).parse() {
+    Ok(created(&out))
+}
+
+fn created(out: &Value) -> Response {
+    let mut resp = respond(StatusCode::CREATED, out, false);
+    let loc = format!(
+        "{}/{}",
+        out["resourceType"].as_str().unwrap_or(""),
+        out["id"].as_str().unwrap_or("")
+    );
+    if let Ok(loc) = loc.parse() {
         resp.headers_mut().insert(header::LOCATION, loc);
     }
-    Ok(resp)
+    resp
+}
+
+/// A DocumentReference with its content inline: checked, sealed and stored through the gate
+/// like any deposit (DM-1: the declared type must match the bytes).
+async fn create_document(
+    s: &AppState,
+    c: &FhirCaller,
+    subject: Option<HolderId>,
+    v: &Value,
+) -> Result<Response, FhirError> {
+    use base64::Engine;
+    let holder =
+        subject.ok_or_else(|| FhirError::invalid("DocumentReference.subject: Patient/ID required"))?;
+    let att = &v["content"][0]["attachment"];
+    let mime = att["contentType"].as_str().ok_or_else(|| {
+        FhirError::unprocessable("DocumentReference.content[0].attachment.contentType: required")
+    })?;
+    let data = att["data"].as_str().ok_or_else(|| {
+        FhirError::unprocessable("DocumentReference.content[0].attachment.data: the content, base64 (no url)")
+    })?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|_| FhirError::unprocessable("DocumentReference.content[0].attachment.data: not base64"))?;
+    let class = v["category"][0]["coding"][0]["code"]
+        .as_str()
+        .map(|c| {
+            carnet_domain::access::Category::parse(c).ok_or_else(|| {
+                FhirError::unprocessable(format!("DocumentReference.category: unknown class '{c}'"))
+            })
+        })
+        .transpose()?;
+    let new = carnet_store::documents::NewDocument {
+        title: v["description"]
+            .as_str()
+            .or(att["title"].as_str())
+            .map(str::to_string),
+        class,
+        type_code: v["type"]["coding"][0]["code"].as_str().map(str::to_string),
+        type_display: v["type"]["coding"][0]["display"].as_str().map(str::to_string),
+        event_date: v["context"]["period"]["start"]
+            .as_str()
+            .map(|d| d.chars().take(10).collect()),
+        confidentiality: v["securityLabel"][0]["coding"][0]["code"]
+            .as_str()
+            .map(str::to_string),
+        mime: mime.to_string(),
+        filename: att["title"].as_str().map(str::to_string),
+        hold_from_holder: false,
+        hidden_from_representatives: false,
+        author_name: c.name.clone(),
+        organisation: None,
+    };
+    let view = s
+        .gate
+        .deposit_document(holder, &c.actor, new, bytes, &Context::default())
+        .await?;
+    let out = r::document_reference(
+        holder,
+        *view.id.as_uuid(),
+        *view.set_id.as_uuid(),
+        view.status,
+        &view.meta,
+    );
+    Ok(created(&out))
+}
+
+/// `GET /fhir/Patient/{id}/$everything`: what the caller may see of the record, in one Bundle.
+async fn everything(
+    State(s): State<AppState>,
+    c: FhirCaller,
+    Path((id, op)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    if op != "$everything" {
+        return Err(FhirError(
+            StatusCode::NOT_FOUND,
+            "not-supported",
+            format!("operation {op} is not supported"),
+        ));
+    }
+    let p = Params::parse(q)?;
+    p.only(&[])?;
+    let holder: HolderId = id.parse().map_err(|_| FhirError::not_found())?;
+    let ctx = Context::default();
+    let mut all = Vec::new();
+    match patient(&s, &c, holder).await {
+        Ok(v) => all.push(v),
+        Err(FhirError(StatusCode::NOT_FOUND, ..)) => {}
+        Err(e) => return Err(e),
+    }
+    let mut f = DocumentFilter {
+        limit: 500,
+        ..DocumentFilter::default()
+    };
+    loop {
+        let page = match s.gate.list_documents(holder, &c.actor, &f, &ctx).await {
+            Ok(p) => p,
+            Err(StoreError::NotFound) => break,
+            Err(e) => return Err(e.into()),
+        };
+        for d in &page.documents {
+            all.push(r::document_reference(
+                holder,
+                *d.id.as_uuid(),
+                *d.set_id.as_uuid(),
+                d.status,
+                &d.meta,
+            ));
+        }
+        match page.next_before {
+            Some(b) => f.before = Some(b),
+            None => break,
+        }
+    }
+    for m in MEASURES.iter() {
+        match s
+            .gate
+            .measurements(holder, &c.actor, m.loinc, None, 10_000, &ctx)
+            .await
+        {
+            Ok(pts) => all.extend(
+                pts.iter()
+                    .map(|pt| r::observation(holder, pt.id, &pt.measurement, &pt.author)),
+            ),
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match s.gate.list_profile(holder, &c.actor, None, &ctx).await {
+        Ok(entries) => all.extend(entries.iter().map(|e| {
+            r::profile_resource(
+                holder,
+                e.id,
+                &e.entry,
+                &e.author,
+                &e.author_name,
+                e.created_at,
+                e.updated_at,
+                e.version,
+            )
+        })),
+        Err(StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // Nothing at all: like an unknown patient (AC-8).
+    if all.is_empty() {
+        return Err(FhirError::not_found());
+    }
+    let base = base_url(&headers);
+    let total = all.len();
+    let v = r::searchset(
+        &base,
+        &format!("{base}/Patient/{holder}/$everything"),
+        None,
+        total,
+        all,
+    );
+    Ok(respond(StatusCode::OK, &v, p.pretty()))
 }

@@ -270,6 +270,101 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     let (status, _) = search(leroy.clone(), "DocumentReference".into()).await;
     assert_eq!(status, 400, "professionals' searches are patient-scoped");
 
+    // Creation by a professional: a coded Condition into the profile, a document with its
+    // content; wrong codes and wrong bytes are 422 and write nothing; no access, no write.
+    let condition = json!({
+        "resourceType": "Condition",
+        "subject": {"reference": format!("Patient/{camille}")},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10", "display": "Hypertension essentielle"}]},
+        "onsetDateTime": "2024-05-02"
+    });
+    let r = c
+        .post(format!("{fhir}/Condition"))
+        .bearer_auth(&leroy)
+        .json(&condition)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("Condition/")
+    );
+    let made: Value = r.json().await.unwrap();
+    assert_eq!(made["recorder"]["reference"], "Practitioner/10000000001");
+    let mut bad = condition.clone();
+    bad["code"]["coding"][0]["code"] = json!("I1");
+    let r = c
+        .post(format!("{fhir}/Condition"))
+        .bearer_auth(&leroy)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = c
+        .post(format!("{fhir}/Condition"))
+        .bearer_auth(&moreau)
+        .json(&condition)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let (_, conds) = search(leroy.clone(), format!("Condition?patient={camille}")).await;
+    assert_eq!(conds["total"], 1);
+    use base64::Engine;
+    let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n";
+    let doc = |mime: &str| {
+        json!({
+            "resourceType": "DocumentReference", "status": "current",
+            "subject": {"reference": format!("Patient/{camille}")},
+            "description": "Compte rendu FHIR",
+            "type": {"coding": [{"system": "http://loinc.org", "code": "11488-4"}]},
+            "content": [{"attachment": {"contentType": mime, "data": base64::engine::general_purpose::STANDARD.encode(pdf)}}]
+        })
+    };
+    let r = c
+        .post(format!("{fhir}/DocumentReference"))
+        .bearer_auth(&leroy)
+        .json(&doc("application/pdf"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = c
+        .post(format!("{fhir}/DocumentReference"))
+        .bearer_auth(&leroy)
+        .json(&doc("image/png"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let (_, all) = search(leroy.clone(), format!("DocumentReference?patient={camille}")).await;
+    assert_eq!(all["total"], 4);
+
+    // $everything: what the caller may see, nothing for a caller without access.
+    let (status, every) = search(leroy.clone(), format!("Patient/{camille}/$everything")).await;
+    assert_eq!(status, 200);
+    let types: std::collections::BTreeSet<String> = every["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_string())
+        .collect();
+    for t in [
+        "Patient",
+        "DocumentReference",
+        "Observation",
+        "Condition",
+        "AllergyIntolerance",
+    ] {
+        assert!(types.contains(t), "{t} missing from $everything: {types:?}");
+    }
+    let (status, _) = search(moreau.clone(), format!("Patient/{camille}/$everything")).await;
+    assert_eq!(status, 404);
+
     // AuditEvent: the holder reads their traces; a professional cannot.
     let r = c
         .get(format!("{fhir}/AuditEvent"))
@@ -441,6 +536,11 @@ async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
         emitted.push(e["resource"].clone());
     }
     emitted.push(audit);
+    emitted.push(
+        get(&c, &format!("{fhir}/Patient/{camille}/$everything"), &leroy)
+            .await
+            .1,
+    );
     // Errors.
     emitted.push(get(&c, &format!("{fhir}/DocumentReference/nope"), &leroy).await.1);
     emitted.push(
