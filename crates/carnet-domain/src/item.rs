@@ -25,6 +25,10 @@ pub enum ItemKind {
     DocumentMeta,
     /// The stated reason of an emergency access (AC-5).
     EmergencyReason,
+    /// An entry of the medical profile (PR-1).
+    ProfileEntry,
+    /// A measurement (PR-1, PR-4).
+    Measurement,
 }
 
 impl ItemKind {
@@ -40,6 +44,8 @@ impl ItemKind {
             ItemKind::Trace => "trace",
             ItemKind::DocumentMeta => "document_meta",
             ItemKind::EmergencyReason => "emergency_reason",
+            ItemKind::ProfileEntry => "profile_entry",
+            ItemKind::Measurement => "measurement",
         }
     }
 }

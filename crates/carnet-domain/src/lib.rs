@@ -11,6 +11,7 @@ pub mod id;
 pub mod ins;
 pub mod item;
 pub mod lifecycle;
+pub mod profile;
 pub mod roster;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

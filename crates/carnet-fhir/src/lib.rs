@@ -3,3 +3,4 @@
 
 pub mod patient;
 pub mod practitioner;
+pub mod resources;

@@ -6,7 +6,9 @@
 //! marked sensitive so they never reach logs.
 
 pub mod api;
+pub mod chart;
 pub mod error;
+pub mod fhir;
 pub mod mail;
 pub mod oidc;
 pub mod state;

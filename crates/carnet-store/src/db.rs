@@ -349,7 +349,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "notifications",
             sql: include_str!("../migrations/main/0010_notifications.sql"),
         },
-        // Version 11 is reserved for another branch (the runner needs no contiguous versions).
+        Migration {
+            version: 11,
+            name: "profile",
+            sql: include_str!("../migrations/main/0011_profile.sql"),
+        },
         Migration {
             version: 12,
             name: "legacy",

@@ -170,7 +170,7 @@ fn meta_aad(holder: HolderId, id: DocumentId) -> Vec<u8> {
     item_aad(holder, ItemKind::DocumentMeta, id.as_bytes())
 }
 
-fn author_of(actor: &Actor) -> Option<Author> {
+pub(crate) fn author_of(actor: &Actor) -> Option<Author> {
     match actor {
         Actor::Holder { .. } | Actor::Representative { .. } => Some(Author::Holder),
         Actor::Professional { id, .. } => Some(Author::Professional { id: id.clone() }),
@@ -180,7 +180,7 @@ fn author_of(actor: &Actor) -> Option<Author> {
     }
 }
 
-fn author_key(a: &Author) -> String {
+pub(crate) fn author_key(a: &Author) -> String {
     match a {
         Author::Holder => "holder".into(),
         Author::Professional { id } => id.0.clone(),
@@ -189,7 +189,7 @@ fn author_key(a: &Author) -> String {
     }
 }
 
-fn is_holder_side(actor: &Actor) -> bool {
+pub(crate) fn is_holder_side(actor: &Actor) -> bool {
     matches!(actor, Actor::Holder { .. } | Actor::Representative { .. })
 }
 
@@ -1201,7 +1201,7 @@ fn deny_not_author() -> Decision {
 }
 
 /// The facts of "the record as a whole" (a listing with nothing to show).
-fn record_facts() -> ItemFacts {
+pub(crate) fn record_facts() -> ItemFacts {
     ItemFacts {
         category: Category::Summaries,
         author: Author::Holder,

@@ -579,6 +579,10 @@ impl Gate {
         &self.store
     }
 
+    pub(crate) fn matrix(&self) -> &HabilitationMatrix {
+        &self.matrix
+    }
+
     /// Decides whether `actor` may do `action` on `item` (described by `facts`) of `holder`'s
     /// space; traces every access by someone other than the holder and every denial (AC-6,
     /// AC-8); notifies the holder at once of accesses by professionals, establishments and apps,

@@ -196,6 +196,8 @@ impl Store {
         let mut tx = self.db.begin().await?;
         for sql in [
             "DELETE FROM documents WHERE holder_id = $1",
+            "DELETE FROM profile_entries WHERE holder_id = $1",
+            "DELETE FROM measurements WHERE holder_id = $1",
             "DELETE FROM attachments WHERE holder_id = $1",
             "DELETE FROM legacy_documents WHERE holder_id = $1",
             "DELETE FROM emergency_accesses WHERE holder_id = $1",

@@ -25,6 +25,7 @@ pub mod holders;
 pub mod oidc;
 pub mod outbox;
 pub mod password;
+pub mod profile;
 pub mod roster;
 pub mod vault;
 

@@ -90,6 +90,20 @@ enum Command {
     /// Operators' maintenance tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Mint a bearer token for a named actor, for scripts and tests of the API and the FHIR
+    /// endpoint. It needs what the server needs (the databases and the master key): run it
+    /// where the server's key is; anywhere else it is refused. The token is an ordinary session
+    /// (same expiry, revocable by logging out), and what it does is traced as that actor.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// A professional of the directory, by RPPS number.
+    Professional { rpps: String },
+    /// A holder, by INS (their space must be open or activated).
+    Holder { ins: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -256,6 +270,33 @@ async fn run(cli: Cli) -> Result<()> {
             r.map(|_| ())
         }
         Command::Admin(a) => admin(cfg, a).await,
+        Command::Token(t) => {
+            let store = open(&cfg.store).await?;
+            let token = match t {
+                TokenCommand::Professional { rpps } => {
+                    if store.professional(&rpps).await?.is_none() {
+                        anyhow::bail!("no professional {rpps} in the directory");
+                    }
+                    store.create_pro_session(&rpps).await?
+                }
+                TokenCommand::Holder { ins } => {
+                    let ins = carnet_domain::Ins::parse(&ins).map_err(|e| anyhow::anyhow!("INS: {e}"))?;
+                    let holder = store
+                        .find_by_ins(&ins)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("no space for this INS"))?;
+                    match store.lifecycle(holder).await? {
+                        carnet_domain::Lifecycle::Open { .. }
+                        | carnet_domain::Lifecycle::Activated { .. } => {}
+                        other => anyhow::bail!("the space is {}: no session", other.name()),
+                    }
+                    store.create_session(holder, "carnet-token-cli").await?.0
+                }
+            };
+            store.db().close().await;
+            println!("{token}");
+            Ok(())
+        }
     }
 }
 

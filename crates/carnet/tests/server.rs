@@ -824,3 +824,72 @@ async fn professionals_directory_import() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a FHIR Bundle"));
 }
+
+/// Issue 6: `carnet token` mints a session for a named actor where the server's key is, and
+/// is refused elsewhere (another master key) or for an actor that cannot have one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_command_mints_sessions_only_with_the_servers_key() {
+    let (t, data) = fresh_dir();
+    let ins = ins_for(91);
+    init_with_roster(
+        &data,
+        &format!("ins,birth_name,given_names,sex,birth_date\n{ins},NOEL,Lou,F,1990-02-02\n"),
+    );
+    let d = data.to_str().unwrap();
+    let pros = t.path().join("pros.csv");
+    std::fs::write(
+        &pros,
+        "rpps,family_name,given_name,profession\n10000000077,VIDAL,Anne,medecin\n",
+    )
+    .unwrap();
+    assert!(
+        run(
+            &["import", "professionals", pros.to_str().unwrap(), "--data-dir", d],
+            &[]
+        )
+        .status
+        .success()
+    );
+
+    let out = run(&["token", "professional", "10000000077", "--data-dir", d], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(token.len() >= 32);
+    // Unknown professional; a space still in its opposition window (informed): no session.
+    assert!(
+        !run(&["token", "professional", "19999999999", "--data-dir", d], &[])
+            .status
+            .success()
+    );
+    let out = run(&["token", "holder", &ins, "--data-dir", d], &[]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("informed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without the server's master key: refused.
+    let other = "k2:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let out = run(
+        &["token", "professional", "10000000077", "--data-dir", d],
+        &[("CARNET_MASTER_KEY", other)],
+    );
+    assert!(!out.status.success());
+
+    let s = Server::start(&data, &[], &[]);
+    let c = client();
+    let r = c
+        .get(s.url("/api/v1/pro/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .get(s.url("/fhir/metadata"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -184,20 +184,68 @@ async fn rectify_contact(
 }
 
 /// Everything the caller can see of the space they act in (ID-3), machine-readable.
-async fn export_value(s: &AppState, id: HolderId) -> Result<Value, ApiError> {
+/// ID-3: everything of the space the caller may see, read through the gate as the caller
+/// (a representative gets what representatives may see, MI-2): documents with their content,
+/// the medical profile and the measurements.
+async fn export_value(s: &AppState, a: &Authenticated) -> Result<Value, ApiError> {
+    let id = a.session.acting_for;
+    let actor = if a.session.holder == a.session.acting_for {
+        carnet_domain::access::Actor::Holder { id }
+    } else {
+        carnet_domain::access::Actor::Representative { id: a.session.holder }
+    };
+    let ctx = carnet_domain::access::Context::default();
     let h = s.store.holder(id).await?;
     let admin: Value = serde_json::from_slice(&h.administrative).unwrap_or_default();
     let mut attachments = Vec::new();
-    for aid in s.store.attachment_ids(id).await? {
-        let (rec, bytes) = s.store.attachment(id, aid).await?;
-        attachments.push(json!({
-            "id": aid,
-            "created_at": rec.created_at.to_rfc3339(),
-            "content_type": rec.meta.content_type,
-            "size": rec.meta.size,
-            "sha256": rec.meta.sha256,
-            "content_base64": base64::engine::general_purpose::STANDARD.encode(&bytes),
-        }));
+    let mut before = None;
+    loop {
+        let page = s
+            .gate
+            .list_documents(
+                id,
+                &actor,
+                &carnet_store::documents::DocumentFilter {
+                    include_history: true,
+                    before,
+                    limit: 200,
+                    ..Default::default()
+                },
+                &ctx,
+            )
+            .await?;
+        for d in &page.documents {
+            let (view, bytes) = s.gate.read_document(id, &actor, d.id, &ctx).await?;
+            let mut v = super::documents::view_json(&view, s.store.now());
+            if let Some(m) = v.as_object_mut() {
+                m.insert(
+                    "content_base64".into(),
+                    json!(base64::engine::general_purpose::STANDARD.encode(&bytes)),
+                );
+            }
+            attachments.push(v);
+        }
+        match page.next_before {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+    }
+    let profile: Vec<Value> = s
+        .gate
+        .list_profile(id, &actor, None, &ctx)
+        .await?
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+        .collect();
+    let mut measurements = Vec::new();
+    for m in carnet_domain::profile::MEASURES.iter() {
+        for p in s
+            .gate
+            .measurements(id, &actor, m.loinc, None, i64::MAX, &ctx)
+            .await?
+        {
+            measurements.push(serde_json::to_value(&p).unwrap_or(Value::Null));
+        }
     }
     let representatives: Vec<Value> = s
         .store
@@ -237,12 +285,14 @@ async fn export_value(s: &AppState, id: HolderId) -> Result<Value, ApiError> {
         "administrative": admin,
         "representatives": representatives,
         "documents": attachments,
+        "profile": profile,
+        "measurements": measurements,
         "messages_sent_to_you": messages,
     }))
 }
 
 async fn export_json(State(s): State<AppState>, a: Authenticated) -> Result<Response, ApiError> {
-    let v = export_value(&s, a.session.acting_for).await?;
+    let v = export_value(&s, &a).await?;
     Ok((
         [(
             header::CONTENT_DISPOSITION,
@@ -263,7 +313,7 @@ fn esc(s: &str) -> String {
 
 /// A readable summary of the export, in French.
 async fn export_html(State(s): State<AppState>, a: Authenticated) -> Result<Html<String>, ApiError> {
-    let v = export_value(&s, a.session.acting_for).await?;
+    let v = export_value(&s, &a).await?;
     let mut rows = String::new();
     if let Some(m) = v["administrative"].as_object() {
         for (k, val) in m {
@@ -278,12 +328,38 @@ async fn export_html(State(s): State<AppState>, a: Authenticated) -> Result<Html
             ));
         }
     }
-    let docs = v["documents"].as_array().map_or(0, Vec::len);
+    let mut docs = String::new();
+    for d in v["documents"].as_array().into_iter().flatten() {
+        docs.push_str(&format!(
+            "<li>{} <small>({}, {}, {} octets)</small></li>",
+            esc(d["title"].as_str().unwrap_or("")),
+            esc(d["event_date"].as_str().unwrap_or("")),
+            esc(d["status"].as_str().unwrap_or("")),
+            d["size"].as_u64().unwrap_or(0)
+        ));
+    }
+    let mut profile = String::new();
+    for e in v["profile"].as_array().into_iter().flatten() {
+        let section = e["section"]
+            .as_str()
+            .and_then(carnet_domain::profile::Section::parse);
+        profile.push_str(&format!(
+            "<li><strong>{}</strong> : {}{}</li>",
+            esc(section.map_or("", |s| s.label_fr())),
+            esc(e["text"].as_str().unwrap_or("")),
+            e["value"]
+                .as_str()
+                .map(|x| format!(" {}", esc(x)))
+                .unwrap_or_default()
+        ));
+    }
+    let measures = v["measurements"].as_array().map_or(0, Vec::len);
     Ok(Html(format!(
         "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Export de votre espace</title></head>\
          <body><main><h1>Export de votre espace Carnet</h1><p>Exporté le {}. État de l'espace : {}.</p>\
-         <h2>Données administratives</h2><table>{rows}</table><h2>Documents</h2><p>{docs} document(s) ; \
-         leur contenu figure dans l'export JSON.</p></main></body></html>",
+         <h2>Données administratives</h2><table>{rows}</table><h2>Documents</h2><ul>{docs}</ul>\
+         <p>Le contenu des documents figure dans l'export JSON.</p><h2>Profil médical</h2><ul>{profile}</ul>\
+         <p>{measures} mesure(s) ; voir aussi la <a href=\"/api/v1/me/summary.html\">synthèse médicale</a>.</p></main></body></html>",
         esc(v["exported_at"].as_str().unwrap_or("")),
         esc(v["space"]["lifecycle"].as_str().unwrap_or("")),
     )))

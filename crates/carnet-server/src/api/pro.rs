@@ -28,7 +28,10 @@ pub fn routes() -> Router<AppState> {
         .route("/me", get(me))
         .route("/patients/lookup", post(lookup))
         .route("/patients/{holder}/emergency", post(emergency))
-        .nest("/patients/{holder}", super::documents::routes())
+        .nest(
+            "/patients/{holder}",
+            super::documents::routes().merge(super::profile::routes()),
+        )
 }
 
 /// A request from a professional with a live session (cookie or `Authorization: Bearer`).

@@ -1,0 +1,583 @@
+//! FHIR R4 resources from the domain (issue 6, IO-1): DocumentReference, Observation,
+//! Condition, AllergyIntolerance, MedicationStatement, Immunization, Procedure,
+//! FamilyMemberHistory, QuestionnaireResponse, AuditEvent, OperationOutcome and Bundles. Pure:
+//! the server reads through the gate and hands the values here.
+//!
+//! Logical ids of a holder's items are `HOLDER` + `ITEM` as 64 lowercase hex digits (the longest
+//! id FHIR allows), so a read by id finds its space without an index over all spaces, and an id
+//! never names an item of another space.
+
+use carnet_domain::access::{Action, Author};
+use carnet_domain::document::{DocumentMeta, Status};
+use carnet_domain::profile::{CodeSystem, Coding, EntryInput, Measurement, Section, measure};
+use carnet_domain::{HolderId, Timestamp};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// The logical id of an item of a space.
+pub fn item_id(holder: HolderId, item: Uuid) -> String {
+    format!("{}{}", holder.as_uuid().simple(), item.simple())
+}
+
+/// Splits a logical id made by [`item_id`].
+pub fn split_id(id: &str) -> Option<(HolderId, Uuid)> {
+    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let h = Uuid::parse_str(&id[..32]).ok()?;
+    let i = Uuid::parse_str(&id[32..]).ok()?;
+    Some((HolderId::from_uuid(h), i))
+}
+
+fn patient_ref(holder: HolderId) -> Value {
+    json!({ "reference": format!("Patient/{holder}") })
+}
+
+fn author_ref(a: &Author, name: &str) -> Value {
+    match a {
+        Author::Holder => {
+            json!({ "display": if name.is_empty() || name == "holder" { "le titulaire" } else { name } })
+        }
+        Author::Professional { id } => json!({
+            "reference": format!("Practitioner/{}", id.0),
+            "identifier": { "system": "urn:oid:1.2.250.1.71.4.2.1", "value": format!("8{}", id.0) },
+            "display": name,
+        }),
+        Author::Establishment { id } => json!({
+            "reference": format!("Organization/{}", id.0),
+            "display": name,
+        }),
+        Author::App { id } => json!({ "reference": format!("Device/{}", id.0), "display": name }),
+    }
+}
+
+fn meta(version: i64, updated: Timestamp) -> Value {
+    json!({ "versionId": version.to_string(), "lastUpdated": updated.to_rfc3339() })
+}
+
+/// DocumentReference (FR Core / IHE MHD shape) for a document version; its content is the
+/// `Binary` of the same id, read through the gate.
+pub fn document_reference(
+    holder: HolderId,
+    id: Uuid,
+    set_id: Uuid,
+    status: Status,
+    m: &DocumentMeta,
+) -> Value {
+    let rid = item_id(holder, id);
+    let mut v = json!({
+        "resourceType": "DocumentReference",
+        "id": rid,
+        "meta": { "lastUpdated": m.uploaded_at.to_rfc3339() },
+        "masterIdentifier": { "system": "urn:ietf:rfc:3986", "value": format!("urn:uuid:{id}") },
+        "identifier": [{ "system": "urn:carnet:document-set", "value": format!("urn:uuid:{set_id}") }],
+        "status": if status == Status::Deprecated { "superseded" } else { "current" },
+        "docStatus": "final",
+        "category": [{ "coding": [{ "system": "urn:carnet:document-class", "code": m.class.tag() }] }],
+        "subject": patient_ref(holder),
+        "date": m.uploaded_at.to_rfc3339(),
+        "author": [author_ref(&m.author, &m.author_name)],
+        "description": m.title,
+        "securityLabel": [{ "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+            "code": m.confidentiality,
+        }] }],
+        "content": [{ "attachment": {
+            "contentType": m.mime,
+            "url": format!("Binary/{rid}"),
+            "size": m.size,
+            "hash": hex_to_base64(&m.sha256),
+            "title": m.filename,
+            "creation": m.uploaded_at.to_rfc3339(),
+        } }],
+    });
+    if let Some(code) = &m.type_code {
+        v["type"] =
+            json!({ "coding": [{ "system": "http://loinc.org", "code": code, "display": m.type_display }] });
+        strip_nulls(&mut v["type"]);
+    }
+    if let Some(d) = &m.event_date {
+        v["context"] = json!({ "period": { "start": d } });
+    }
+    if let Some(org) = &m.organisation {
+        v["custodian"] = json!({ "display": org });
+    }
+    if let Some(old) = &m.replaces {
+        v["relatesTo"] = json!([{ "code": "replaces", "target": { "reference": format!("DocumentReference/{}", item_id(holder, Uuid::parse_str(old).unwrap_or_default())) } }]);
+    }
+    v
+}
+
+/// `Attachment.hash` in base64. R4 says SHA-1; we give the SHA-256 Carnet keeps (as R5 allows),
+/// since a SHA-1 would mean hashing every document a second time for a weaker digest.
+fn hex_to_base64(hex: &str) -> String {
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    base64_encode(&bytes)
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// Observation of a measurement; the vital-signs profile where the measure is one.
+pub fn observation(holder: HolderId, id: Uuid, m: &Measurement, author: &Author) -> Value {
+    let def = measure(&m.code);
+    let vital = matches!(
+        m.code.as_str(),
+        "29463-7" | "8302-2" | "39156-5" | "8867-4" | "8310-5" | "59408-5" | "9279-1" | "8480-6" | "8462-4"
+    );
+    let mut v = json!({
+        "resourceType": "Observation",
+        "id": item_id(holder, id),
+        "status": "final",
+        "category": [{ "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+            "code": if vital { "vital-signs" } else { "activity" },
+        }] }],
+        "code": { "coding": [{ "system": "http://loinc.org", "code": m.code, "display": def.map(|d| d.label_fr) }] },
+        "subject": patient_ref(holder),
+        "effectiveDateTime": m.at.to_rfc3339(),
+        "performer": [author_ref(author, "")],
+        "valueQuantity": { "value": m.value, "unit": m.unit, "system": "http://unitsofmeasure.org", "code": m.unit },
+    });
+    strip_nulls(&mut v);
+    v
+}
+
+/// The FHIR resource type a profile section maps to.
+pub fn resource_type(section: Section) -> &'static str {
+    match section {
+        Section::Conditions | Section::Disabilities => "Condition",
+        Section::Allergies => "AllergyIntolerance",
+        Section::Treatments => "MedicationStatement",
+        Section::Vaccinations => "Immunization",
+        Section::Hospitalisations => "Procedure",
+        Section::FamilyHistory => "FamilyMemberHistory",
+        Section::Questionnaire => "QuestionnaireResponse",
+        Section::BloodGroup | Section::Lifestyle => "Observation",
+        Section::AdvanceDirectives | Section::OrganDonation => "Consent",
+        Section::TrustedPeople => "RelatedPerson",
+    }
+}
+
+fn concept(e: &EntryInput) -> Value {
+    let mut c = json!({});
+    if let Some(Coding {
+        system,
+        code,
+        display,
+    }) = &e.code
+    {
+        c["coding"] = json!([{ "system": system.uri(), "code": code, "display": display }]);
+        strip_nulls(&mut c);
+    }
+    if !e.text.is_empty() {
+        c["text"] = json!(e.text);
+    }
+    c
+}
+
+/// A profile entry as its FHIR resource (see [`resource_type`]).
+#[allow(clippy::too_many_arguments)]
+pub fn profile_resource(
+    holder: HolderId,
+    id: Uuid,
+    e: &EntryInput,
+    author: &Author,
+    author_name: &str,
+    created: Timestamp,
+    updated: Timestamp,
+    version: i64,
+) -> Value {
+    let rid = item_id(holder, id);
+    let who = author_ref(author, author_name);
+    let note = e.note.as_ref().map(|n| json!([{ "text": n }]));
+    let mut v = match e.section {
+        Section::Conditions | Section::Disabilities => json!({
+            "resourceType": "Condition",
+            "clinicalStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": if e.end_date.is_some() { "resolved" } else { "active" } }] },
+            "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item" }], "text": e.section.label_fr() }],
+            "code": concept(e),
+            "subject": patient_ref(holder),
+            "onsetString": e.date,
+            "abatementString": e.end_date,
+            "recordedDate": created.to_rfc3339(),
+            "recorder": who,
+            "note": note,
+        }),
+        Section::Allergies => json!({
+            "resourceType": "AllergyIntolerance",
+            "clinicalStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active" }] },
+            "code": concept(e),
+            "patient": patient_ref(holder),
+            "onsetString": e.date,
+            "recordedDate": created.to_rfc3339(),
+            "recorder": who,
+            "note": note,
+        }),
+        Section::Treatments => json!({
+            "resourceType": "MedicationStatement",
+            "status": if e.end_date.is_some() { "completed" } else { "active" },
+            "medicationCodeableConcept": concept(e),
+            "subject": patient_ref(holder),
+            "effectivePeriod": { "start": e.date, "end": e.end_date },
+            "dateAsserted": created.to_rfc3339(),
+            "informationSource": who,
+            "note": note,
+        }),
+        Section::Vaccinations => json!({
+            "resourceType": "Immunization",
+            "status": "completed",
+            "vaccineCode": concept(e),
+            "patient": patient_ref(holder),
+            "occurrenceString": e.date.clone().unwrap_or_else(|| "inconnue".into()),
+            "recorded": created.to_rfc3339(),
+            "primarySource": matches!(author, Author::Professional { .. }),
+            "note": note,
+        }),
+        Section::Hospitalisations => json!({
+            "resourceType": "Procedure",
+            "status": "completed",
+            "code": concept(e),
+            "subject": patient_ref(holder),
+            "performedString": e.date,
+            "recorder": who,
+            "note": note,
+        }),
+        Section::FamilyHistory => json!({
+            "resourceType": "FamilyMemberHistory",
+            "status": "completed",
+            "patient": patient_ref(holder),
+            "date": created.to_rfc3339(),
+            "relationship": { "text": e.value.clone().unwrap_or_else(|| "famille".into()) },
+            "condition": [{ "code": concept(e) }],
+            "note": note,
+        }),
+        Section::Questionnaire => json!({
+            "resourceType": "QuestionnaireResponse",
+            "status": "completed",
+            "subject": patient_ref(holder),
+            "authored": updated.to_rfc3339(),
+            "author": who,
+            "item": [{
+                "linkId": e.code.as_ref().map(|c| c.code.clone()).unwrap_or_default(),
+                "text": carnet_domain::profile::QUESTIONS.iter().find(|(q, _)| Some(*q) == e.code.as_ref().map(|c| c.code.as_str())).map(|(_, t)| *t),
+                "answer": [{ "valueString": e.value }],
+            }],
+        }),
+        Section::BloodGroup | Section::Lifestyle => json!({
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": if e.section == Section::BloodGroup { "laboratory" } else { "social-history" } }] }],
+            "code": if e.section == Section::BloodGroup { json!({ "coding": [{ "system": "http://loinc.org", "code": "882-1", "display": "ABO and Rh group" }] }) } else { concept(e) },
+            "subject": patient_ref(holder),
+            "issued": created.to_rfc3339(),
+            "performer": [who],
+            "valueString": e.value.clone().unwrap_or_else(|| e.text.clone()),
+        }),
+        Section::AdvanceDirectives | Section::OrganDonation => json!({
+            "resourceType": "Consent",
+            "status": "active",
+            "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": if e.section == Section::AdvanceDirectives { "adr" } else { "treatment" } }] },
+            "category": [{ "text": e.section.label_fr() }],
+            "patient": patient_ref(holder),
+            "dateTime": created.to_rfc3339(),
+            "policyRule": { "text": e.value.clone().unwrap_or_else(|| e.text.clone()) },
+        }),
+        Section::TrustedPeople => {
+            let c = e.contact.clone();
+            json!({
+                "resourceType": "RelatedPerson",
+                "patient": patient_ref(holder),
+                "relationship": [{ "text": c.as_ref().map_or("", |c| if c.role == "trusted" { "personne de confiance" } else { "personne à prévenir" }) }],
+                "name": [{ "text": c.as_ref().map(|c| c.name.clone()) }],
+                "telecom": c.as_ref().and_then(|c| c.phone.clone()).map(|p| json!([{ "system": "phone", "value": p }])),
+            })
+        }
+    };
+    v["id"] = json!(rid);
+    v["meta"] = meta(version, updated);
+    strip_nulls(&mut v);
+    // Empty objects left by absent dates are not valid FHIR.
+    if let Some(m) = v.as_object_mut() {
+        m.retain(|_, x| !matches!(x, Value::Object(o) if o.is_empty()));
+    }
+    v
+}
+
+/// The profile entry a Condition, AllergyIntolerance, MedicationStatement, Immunization or
+/// Procedure carries (the reverse of [`profile_resource`] for what people write). The error
+/// names the element (`Condition.code`…); the domain then checks codes and dates.
+pub fn entry_from_resource(v: &Value) -> Result<EntryInput, String> {
+    let rt = v["resourceType"].as_str().unwrap_or("");
+    let (section, concept_key, date_key) = match rt {
+        "Condition" => (Section::Conditions, "code", "onsetDateTime"),
+        "AllergyIntolerance" => (Section::Allergies, "code", "onsetDateTime"),
+        "MedicationStatement" => (
+            Section::Treatments,
+            "medicationCodeableConcept",
+            "effectiveDateTime",
+        ),
+        "Immunization" => (Section::Vaccinations, "vaccineCode", "occurrenceDateTime"),
+        "Procedure" => (Section::Hospitalisations, "code", "performedDateTime"),
+        other => return Err(format!("resourceType: {other} cannot be written here")),
+    };
+    let concept = &v[concept_key];
+    if !concept.is_object() {
+        return Err(format!("{rt}.{concept_key}: required"));
+    }
+    let code = match concept["coding"].as_array().and_then(|a| a.first()) {
+        Some(c) => {
+            let uri = c["system"].as_str().unwrap_or("");
+            let system = [
+                CodeSystem::Icd10,
+                CodeSystem::SnomedCt,
+                CodeSystem::Atc,
+                CodeSystem::Cis,
+                CodeSystem::Ccam,
+                CodeSystem::Loinc,
+            ]
+            .into_iter()
+            .find(|s| s.uri() == uri)
+            .ok_or_else(|| {
+                format!("{rt}.{concept_key}.coding[0].system: '{uri}' is not a known code system")
+            })?;
+            Some(Coding {
+                system,
+                code: c["code"].as_str().unwrap_or("").to_string(),
+                display: c["display"].as_str().map(str::to_string),
+            })
+        }
+        None => None,
+    };
+    let date = v[date_key]
+        .as_str()
+        .or_else(|| v["onsetString"].as_str())
+        .or_else(|| v["occurrenceString"].as_str())
+        .map(|d| d.chars().take(10).collect::<String>());
+    let note = v["note"]
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|n| n["text"].as_str())
+        .map(str::to_string);
+    Ok(EntryInput {
+        section,
+        text: concept["text"]
+            .as_str()
+            .or_else(|| code.as_ref().and_then(|c| c.display.as_deref()))
+            .unwrap_or("")
+            .to_string(),
+        code,
+        date,
+        end_date: None,
+        value: None,
+        contact: None,
+        note,
+    })
+}
+
+/// An access trace as an AuditEvent (IHE BALP shape where it fits).
+#[allow(clippy::too_many_arguments)]
+pub fn audit_event(
+    holder: HolderId,
+    seq: i64,
+    at: Timestamp,
+    actor: &Value,
+    action: Action,
+    item: &str,
+    allowed: bool,
+    reason: &str,
+    emergency: bool,
+) -> Value {
+    let (code, display) = match action {
+        Action::Read => ("R", "read"),
+        Action::Create => ("C", "create"),
+        Action::Update => ("U", "update"),
+        Action::Delete => ("D", "delete"),
+    };
+    let who = match (actor.get("kind").and_then(Value::as_str), actor.get("id")) {
+        (Some("professional"), Some(id)) => {
+            json!({ "reference": format!("Practitioner/{}", id.as_str().unwrap_or("")) })
+        }
+        (Some("establishment"), Some(id)) => {
+            json!({ "reference": format!("Organization/{}", id.as_str().unwrap_or("")) })
+        }
+        (Some(kind), Some(id)) => {
+            json!({ "display": format!("{kind} {}", id.as_str().map_or_else(|| id.to_string(), str::to_string)) })
+        }
+        _ => json!({ "display": "inconnu" }),
+    };
+    let mut purpose = Vec::new();
+    if emergency {
+        purpose.push(json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ETREAT", "display": "emergency treatment" }] }));
+    }
+    let mut v = json!({
+        "resourceType": "AuditEvent",
+        "id": format!("{}-{seq}", holder.as_uuid().simple()),
+        "type": { "system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation" },
+        "action": code,
+        "recorded": at.to_rfc3339(),
+        "outcome": if allowed { "0" } else { "4" },
+        "outcomeDesc": reason,
+        "purposeOfEvent": purpose,
+        "agent": [{ "who": who, "requestor": true, "type": { "text": display } }],
+        "source": { "observer": { "display": "Carnet" } },
+        "entity": [
+            { "what": patient_ref(holder), "role": { "system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient" } },
+            { "what": { "display": item } }
+        ],
+    });
+    if !emergency && let Some(m) = v.as_object_mut() {
+        m.remove("purposeOfEvent");
+    }
+    v
+}
+
+/// An OperationOutcome with one issue.
+pub fn operation_outcome(severity: &str, code: &str, diagnostics: &str) -> Value {
+    json!({
+        "resourceType": "OperationOutcome",
+        "issue": [{ "severity": severity, "code": code, "diagnostics": diagnostics }],
+    })
+}
+
+/// A searchset Bundle.
+pub fn searchset(
+    base: &str,
+    self_link: &str,
+    next: Option<&str>,
+    total: usize,
+    resources: Vec<Value>,
+) -> Value {
+    searchset_with(base, self_link, next, total, resources, Vec::new())
+}
+
+/// A searchset Bundle with `_include`d resources (search mode `include`, not counted).
+pub fn searchset_with(
+    base: &str,
+    self_link: &str,
+    next: Option<&str>,
+    total: usize,
+    resources: Vec<Value>,
+    included: Vec<Value>,
+) -> Value {
+    let mut links = vec![json!({ "relation": "self", "url": self_link })];
+    if let Some(n) = next {
+        links.push(json!({ "relation": "next", "url": n }));
+    }
+    let entry = |r: Value, mode: &str| {
+        let url = format!(
+            "{base}/{}/{}",
+            r["resourceType"].as_str().unwrap_or(""),
+            r["id"].as_str().unwrap_or("")
+        );
+        json!({ "fullUrl": url, "resource": r, "search": { "mode": mode } })
+    };
+    let mut entries: Vec<Value> = resources.into_iter().map(|r| entry(r, "match")).collect();
+    entries.extend(included.into_iter().map(|r| entry(r, "include")));
+    json!({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "link": links,
+        "entry": entries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carnet_domain::access::{Category, ProfessionalId};
+    use carnet_domain::document::Format;
+
+    #[test]
+    fn ids_carry_their_space() {
+        let h = HolderId::from_uuid(Uuid::now_v7());
+        let i = Uuid::now_v7();
+        let id = item_id(h, i);
+        assert_eq!(id.len(), 64);
+        assert_eq!(split_id(&id), Some((h, i)));
+        assert_eq!(split_id("abc"), None);
+        assert_eq!(split_id(&"g".repeat(64)), None);
+    }
+
+    #[test]
+    fn base64_matches_the_standard() {
+        assert_eq!(base64_encode(b""), "");
+        assert_eq!(base64_encode(b"f"), "Zg==");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
+        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn a_document_reference_points_its_binary_and_subject() {
+        let h = HolderId::from_uuid(Uuid::now_v7());
+        let id = Uuid::now_v7();
+        let m = DocumentMeta {
+            title: "Compte rendu".into(),
+            class: Category::Reports,
+            type_code: Some("11488-4".into()),
+            type_display: None,
+            event_date: Some("2025-11-02".into()),
+            author: Author::Professional {
+                id: ProfessionalId("10000000001".into()),
+            },
+            author_name: "Dr LEROY".into(),
+            organisation: None,
+            uploaded_at: Timestamp::from_unix_seconds(1_767_603_600),
+            confidentiality: "N".into(),
+            format: Format::Pdf,
+            mime: "application/pdf".into(),
+            size: 12,
+            sha256: "00ff".into(),
+            filename: "cr.pdf".into(),
+            masked: false,
+            hidden_from_representatives: false,
+            visible_from: Timestamp::from_unix_seconds(1_767_603_600),
+            replaces: None,
+            deletion_request: None,
+            legacy_unique_id: None,
+        };
+        let v = document_reference(h, id, id, Status::Approved, &m);
+        assert_eq!(
+            v["content"][0]["attachment"]["url"],
+            format!("Binary/{}", item_id(h, id))
+        );
+        assert_eq!(v["subject"]["reference"], format!("Patient/{h}"));
+        assert_eq!(v["type"]["coding"][0]["code"], "11488-4");
+        assert!(v["type"]["coding"][0].get("display").is_none(), "no nulls: {v}");
+        assert_eq!(v["content"][0]["attachment"]["hash"], "AP8=");
+    }
+}

@@ -1,0 +1,967 @@
+//! The FHIR R4 endpoint (issue 6, IO-1), first slice: `/fhir/metadata`, reads and
+//! patient-scoped searches of Patient, DocumentReference + Binary, Observation (measurements),
+//! the profile's resources (Condition, AllergyIntolerance, MedicationStatement, Immunization,
+//! Procedure, FamilyMemberHistory, QuestionnaireResponse, RelatedPerson, Consent), AuditEvent
+//! (the holder's traces), and creation of Observations. A view over the domain: every request
+//! goes through the gate as the caller (bearer token of a professional's session, or a
+//! holder's session), and every error is an `OperationOutcome` with its status. A resource
+//! the caller may not see answers exactly like one that does not exist (404, AC-8), in reads,
+//! searches and paging alike: results are filtered by the gate before counting and paging.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use carnet_domain::access::{Actor, Context};
+use carnet_domain::profile::{MEASURES, MeasurementInput};
+use carnet_domain::{DocumentId, HolderId, Timestamp};
+use carnet_fhir::resources::{self as r, item_id, split_id};
+use carnet_store::StoreError;
+use carnet_store::documents::DocumentFilter;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::api::auth_cookie_session;
+
+const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+
+/// A FHIR error: status + OperationOutcome.
+pub struct FhirError(StatusCode, &'static str, String);
+
+impl FhirError {
+    fn not_found() -> Self {
+        FhirError(StatusCode::NOT_FOUND, "not-found", "no such resource".into())
+    }
+    fn invalid(msg: impl Into<String>) -> Self {
+        FhirError(StatusCode::BAD_REQUEST, "invalid", msg.into())
+    }
+    fn unprocessable(msg: impl Into<String>) -> Self {
+        FhirError(StatusCode::UNPROCESSABLE_ENTITY, "processing", msg.into())
+    }
+}
+
+impl IntoResponse for FhirError {
+    fn into_response(self) -> Response {
+        let body = r::operation_outcome("error", self.1, &self.2);
+        (self.0, [(header::CONTENT_TYPE, FHIR_JSON)], body.to_string()).into_response()
+    }
+}
+
+impl From<StoreError> for FhirError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => FhirError::not_found(),
+            StoreError::Invalid(m) => FhirError::unprocessable(m),
+            StoreError::Conflict => FhirError(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the resource changed meanwhile".into(),
+            ),
+            other => {
+                tracing::error!(error = %other, "FHIR request failed");
+                FhirError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "exception",
+                    "internal error".into(),
+                )
+            }
+        }
+    }
+}
+
+/// Who is calling: a professional (bearer token of a Pro Santé Connect session) or a holder /
+/// representative (their session, as a bearer token or the cookie).
+pub struct FhirCaller {
+    pub actor: Actor,
+    /// Display name for what the caller writes (professionals).
+    pub name: String,
+    /// The space a holder-side caller acts in (None for professionals).
+    pub own: Option<HolderId>,
+}
+
+impl FromRequestParts<AppState> for FhirCaller {
+    type Rejection = FhirError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, FhirError> {
+        let unauthorized = || {
+            FhirError(
+                StatusCode::UNAUTHORIZED,
+                "login",
+                "a bearer token is required".into(),
+            )
+        };
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string);
+        if let Some(t) = &bearer
+            && let Some(p) = s.store.pro_session(t).await?
+        {
+            return Ok(FhirCaller {
+                actor: p.actor(),
+                name: format!("{} {}", p.given_name, p.family_name),
+                own: None,
+            });
+        }
+        let token = bearer
+            .or_else(|| auth_cookie_session(&parts.headers))
+            .ok_or_else(unauthorized)?;
+        let session = s.store.session(&token).await?.ok_or_else(unauthorized)?;
+        let actor = if session.holder == session.acting_for {
+            Actor::Holder { id: session.holder }
+        } else {
+            Actor::Representative { id: session.holder }
+        };
+        Ok(FhirCaller {
+            actor,
+            name: String::new(),
+            own: Some(session.acting_for),
+        })
+    }
+}
+
+fn respond(status: StatusCode, v: &Value, pretty: bool) -> Response {
+    let body = if pretty {
+        serde_json::to_string_pretty(v).unwrap_or_default()
+    } else {
+        v.to_string()
+    };
+    (status, [(header::CONTENT_TYPE, FHIR_JSON)], body).into_response()
+}
+
+/// Query parameters, repeated ones kept in order.
+struct Params(BTreeMap<String, Vec<String>>);
+
+impl Params {
+    fn parse(raw: Option<String>) -> Result<Self, FhirError> {
+        let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+            m.entry(k.into_owned()).or_default().push(v.into_owned());
+        }
+        if let Some(f) = m.get("_format").and_then(|v| v.first())
+            && !matches!(f.as_str(), "json" | "application/json" | "application/fhir+json")
+        {
+            return Err(FhirError(
+                StatusCode::NOT_ACCEPTABLE,
+                "not-supported",
+                format!("_format {f}: only JSON is served"),
+            ));
+        }
+        Ok(Params(m))
+    }
+    fn one(&self, k: &str) -> Option<&str> {
+        self.0.get(k).and_then(|v| v.first()).map(String::as_str)
+    }
+    fn pretty(&self) -> bool {
+        self.one("_pretty") == Some("true")
+    }
+    /// Refuses parameters this search does not support (strict handling: no silent ignore).
+    fn only(&self, allowed: &[&str]) -> Result<(), FhirError> {
+        const COMMON: [&str; 6] = ["_format", "_pretty", "_count", "_page", "_summary", "_include"];
+        if self.0.contains_key("_revinclude") {
+            return Err(FhirError::invalid("_revinclude is not supported yet"));
+        }
+        for k in self.0.keys() {
+            if !allowed.contains(&k.as_str()) && !COMMON.contains(&k.as_str()) {
+                return Err(FhirError::invalid(format!(
+                    "search parameter '{k}' is not supported here (supported: {})",
+                    allowed.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The space a search is about: `patient` / `subject` (`Patient/ID` or `ID`); a holder-side
+/// caller may omit it (their own space).
+fn patient_of(p: &Params, c: &FhirCaller) -> Result<HolderId, FhirError> {
+    let given = p.one("patient").or_else(|| p.one("subject"));
+    match (given, c.own) {
+        (Some(v), _) => v
+            .trim_start_matches("Patient/")
+            .parse()
+            .map_err(|_| FhirError::invalid("patient: a Patient id is expected")),
+        (None, Some(h)) => Ok(h),
+        (None, None) => Err(FhirError::invalid(
+            "patient: required (searches are patient-scoped)",
+        )),
+    }
+}
+
+/// `date`-style parameters: `ge2025-01-01`, `lt2025-02`, `2025-01-01` (that day).
+fn date_range(values: Option<&Vec<String>>) -> Result<Option<(Timestamp, Timestamp)>, FhirError> {
+    let Some(values) = values else { return Ok(None) };
+    let (mut lo, mut hi) = (i64::MIN, i64::MAX);
+    for v in values {
+        let (prefix, d) = match v.get(..2) {
+            Some(p @ ("ge" | "gt" | "le" | "lt" | "eq")) => (p, &v[2..]),
+            _ => ("eq", v.as_str()),
+        };
+        let start =
+            parse_instant(d).ok_or_else(|| FhirError::invalid(format!("date: '{v}' is not a date")))?;
+        let end = next_unit(d, start);
+        match prefix {
+            "ge" => lo = lo.max(start),
+            "gt" => lo = lo.max(end),
+            "le" => hi = hi.min(end),
+            "lt" => hi = hi.min(start),
+            _ => {
+                lo = lo.max(start);
+                hi = hi.min(end);
+            }
+        }
+    }
+    Ok(Some((Timestamp::from_micros(lo), Timestamp::from_micros(hi))))
+}
+
+fn parse_instant(d: &str) -> Option<i64> {
+    let full = match d.len() {
+        4 => format!("{d}-01-01T00:00:00Z"),
+        7 => format!("{d}-01T00:00:00Z"),
+        10 => format!("{d}T00:00:00Z"),
+        _ => d.to_string(),
+    };
+    time::OffsetDateTime::parse(&full, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| Timestamp::from_offset_date_time(t).as_micros())
+}
+
+/// The end of the period a partial date names (a year, a month, a day; an instant: itself).
+fn next_unit(d: &str, start: i64) -> i64 {
+    const DAY: i64 = 86_400_000_000;
+    match d.len() {
+        4 => parse_instant(&format!("{}", d.parse::<i32>().unwrap_or(0) + 1)).unwrap_or(i64::MAX),
+        7 => {
+            let (y, m) = (
+                d[..4].parse::<i32>().unwrap_or(0),
+                d[5..].parse::<u32>().unwrap_or(1),
+            );
+            let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+            parse_instant(&format!("{y:04}-{m:02}")).unwrap_or(i64::MAX)
+        }
+        10 => start + DAY,
+        _ => start + 1,
+    }
+}
+
+/// Pages a filtered result: `_count` (default 50, at most 200) and `_page`.
+fn page(
+    p: &Params,
+    base: &str,
+    path: &str,
+    all: Vec<Value>,
+    included: Vec<Value>,
+) -> Result<Value, FhirError> {
+    let count: usize = p
+        .one("_count")
+        .map(|c| c.parse().map_err(|_| FhirError::invalid("_count: a number")))
+        .transpose()?
+        .unwrap_or(50)
+        .clamp(1, 200);
+    let page_no: usize = p
+        .one("_page")
+        .map(|c| c.parse().map_err(|_| FhirError::invalid("_page: a number")))
+        .transpose()?
+        .unwrap_or(0);
+    let total = all.len();
+    let start = page_no.saturating_mul(count).min(total);
+    let items: Vec<Value> = all.into_iter().skip(start).take(count).collect();
+    // Links repeat the caller's own parameters, nothing else.
+    let mut q: Vec<(String, String)> = Vec::new();
+    for (k, vs) in &p.0 {
+        if k != "_page" {
+            for v in vs {
+                q.push((k.clone(), v.clone()));
+            }
+        }
+    }
+    let link = |n: usize| {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &q {
+            s.append_pair(k, v);
+        }
+        s.append_pair("_page", &n.to_string());
+        format!("{base}/{path}?{}", s.finish())
+    };
+    let next = (start + count < total).then(|| link(page_no + 1));
+    let included = if items.is_empty() { Vec::new() } else { included };
+    Ok(r::searchset_with(
+        base,
+        &link(page_no),
+        next.as_deref(),
+        total,
+        items,
+        included,
+    ))
+}
+
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".:-[]".contains(&b))
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}/fhir")
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/fhir/metadata", get(metadata))
+        .route("/fhir/{rtype}", get(search).post(create))
+        .route("/fhir/{rtype}/{id}", get(read))
+        .route("/fhir/Patient/{id}/{op}", get(everything))
+}
+
+const PROFILE_TYPES: [&str; 9] = [
+    "Condition",
+    "AllergyIntolerance",
+    "MedicationStatement",
+    "Immunization",
+    "Procedure",
+    "FamilyMemberHistory",
+    "QuestionnaireResponse",
+    "RelatedPerson",
+    "Consent",
+];
+
+async fn metadata(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, FhirError> {
+    let p = Params::parse(q)?;
+    let search = |params: &[(&str, &str)]| -> Value {
+        json!(
+            params
+                .iter()
+                .map(|(n, t)| json!({"name": n, "type": t}))
+                .collect::<Vec<_>>()
+        )
+    };
+    let mut resources = vec![
+        json!({"type": "Patient", "interaction": [{"code": "read"}], "searchParam": search(&[("identifier", "token")])}),
+        json!({"type": "DocumentReference", "interaction": [{"code": "read"}, {"code": "search-type"}],
+               "searchParam": search(&[("patient", "reference"), ("category", "token"), ("type", "token"), ("date", "date")])}),
+        json!({"type": "Binary", "interaction": [{"code": "read"}]}),
+        json!({"type": "Observation", "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}],
+               "searchParam": search(&[("patient", "reference"), ("code", "token"), ("date", "date")])}),
+        json!({"type": "AuditEvent", "interaction": [{"code": "search-type"}],
+               "searchParam": search(&[("patient", "reference"), ("date", "date")])}),
+    ];
+    for t in PROFILE_TYPES {
+        let mut interaction = vec![json!({"code": "read"}), json!({"code": "search-type"})];
+        if [
+            "Condition",
+            "AllergyIntolerance",
+            "MedicationStatement",
+            "Immunization",
+            "Procedure",
+        ]
+        .contains(&t)
+        {
+            interaction.push(json!({"code": "create"}));
+        }
+        resources.push(json!({"type": t, "interaction": interaction,
+                              "searchParam": search(&[("patient", "reference")])}));
+    }
+    resources[0]["operation"] = json!([{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]);
+    resources[1]["interaction"] = json!([{"code": "read"}, {"code": "search-type"}, {"code": "create"}]);
+    let v = json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": s.store.now().to_rfc3339(),
+        "kind": "instance",
+        "software": { "name": "Carnet", "version": env!("CARGO_PKG_VERSION") },
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": "Every request is decided, traced and notified by Carnet's gate as the caller. Searches are patient-scoped; unsupported parameters are refused.",
+            "security": { "service": [{ "text": "Bearer token (a professional's or a holder's session)" }] },
+            "resource": resources,
+        }],
+    });
+    Ok(respond(StatusCode::OK, &v, p.pretty()))
+}
+
+async fn read(
+    State(s): State<AppState>,
+    c: FhirCaller,
+    Path((rtype, id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, FhirError> {
+    let p = Params::parse(q)?;
+    let ctx = Context::default();
+    if rtype == "Patient" {
+        let holder: HolderId = id.parse().map_err(|_| FhirError::not_found())?;
+        return Ok(respond(
+            StatusCode::OK,
+            &patient(&s, &c, holder).await?,
+            p.pretty(),
+        ));
+    }
+    let (holder, item) = split_id(&id).ok_or_else(FhirError::not_found)?;
+    let v = match rtype.as_str() {
+        "DocumentReference" => {
+            let (view, _) = s
+                .gate
+                .read_document(holder, &c.actor, DocumentId::from_uuid(item), &ctx)
+                .await?;
+            r::document_reference(
+                holder,
+                *view.id.as_uuid(),
+                *view.set_id.as_uuid(),
+                view.status,
+                &view.meta,
+            )
+        }
+        "Binary" => {
+            let (view, bytes) = s
+                .gate
+                .read_document(holder, &c.actor, DocumentId::from_uuid(item), &ctx)
+                .await?;
+            use base64::Engine;
+            json!({
+                "resourceType": "Binary",
+                "id": id,
+                "contentType": view.meta.mime,
+                "securityContext": { "reference": format!("DocumentReference/{id}") },
+                "data": base64::engine::general_purpose::STANDARD.encode(&bytes),
+            })
+        }
+        "Observation" => match s.gate.measurement(holder, &c.actor, item, &ctx).await {
+            Ok(pt) => r::observation(holder, pt.id, &pt.measurement, &pt.author),
+            Err(StoreError::NotFound) => profile_by_id(&s, &c, holder, item, "Observation").await?,
+            Err(e) => return Err(e.into()),
+        },
+        t if PROFILE_TYPES.contains(&t) => profile_by_id(&s, &c, holder, item, t).await?,
+        _ => return Err(FhirError::not_found()),
+    };
+    Ok(respond(StatusCode::OK, &v, p.pretty()))
+}
+
+async fn patient(s: &AppState, c: &FhirCaller, holder: HolderId) -> Result<Value, FhirError> {
+    let rec = s
+        .gate
+        .read_administrative(holder, &c.actor, &Context::default())
+        .await?;
+    let admin: carnet_domain::roster::Administrative =
+        serde_json::from_slice(&rec.administrative).map_err(|_| FhirError::not_found())?;
+    Ok(carnet_fhir::patient::patient_from_admin(
+        &holder.to_string(),
+        &admin,
+    ))
+}
+
+async fn profile_resources(
+    s: &AppState,
+    c: &FhirCaller,
+    holder: HolderId,
+    rtype: &str,
+) -> Result<Vec<Value>, FhirError> {
+    let entries = s
+        .gate
+        .list_profile(holder, &c.actor, None, &Context::default())
+        .await?;
+    Ok(entries
+        .iter()
+        .filter(|e| r::resource_type(e.entry.section) == rtype)
+        .map(|e| {
+            r::profile_resource(
+                holder,
+                e.id,
+                &e.entry,
+                &e.author,
+                &e.author_name,
+                e.created_at,
+                e.updated_at,
+                e.version,
+            )
+        })
+        .collect())
+}
+
+async fn profile_by_id(
+    s: &AppState,
+    c: &FhirCaller,
+    holder: HolderId,
+    item: uuid::Uuid,
+    rtype: &str,
+) -> Result<Value, FhirError> {
+    let want = item_id(holder, item);
+    profile_resources(s, c, holder, rtype)
+        .await?
+        .into_iter()
+        .find(|v| v["id"] == want.as_str())
+        .ok_or_else(FhirError::not_found)
+}
+
+async fn search(
+    State(s): State<AppState>,
+    c: FhirCaller,
+    Path(rtype): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    let p = Params::parse(q)?;
+    let base = base_url(&headers);
+    let ctx = Context::default();
+    let all: Vec<Value> = match rtype.as_str() {
+        "Patient" => {
+            p.only(&["identifier", "_id"])?;
+            let holder = if let Some(idf) = p.one("identifier") {
+                let ins = idf.rsplit('|').next().unwrap_or("");
+                let ins = carnet_domain::Ins::parse(ins)
+                    .map_err(|e| FhirError::invalid(format!("identifier: {e}")))?;
+                s.store.find_by_ins(&ins).await?
+            } else if let Some(id) = p.one("_id") {
+                id.parse().ok()
+            } else {
+                c.own
+            };
+            match holder {
+                Some(h) => match patient(&s, &c, h).await {
+                    Ok(v) => vec![v],
+                    Err(FhirError(StatusCode::NOT_FOUND, ..)) => Vec::new(),
+                    Err(e) => return Err(e),
+                },
+                None => Vec::new(),
+            }
+        }
+        "DocumentReference" => {
+            p.only(&["patient", "subject", "category", "type", "date"])?;
+            let holder = patient_of(&p, &c)?;
+            let class = p
+                .one("category")
+                .map(|v| {
+                    carnet_domain::access::Category::parse(v.rsplit('|').next().unwrap_or(v))
+                        .ok_or_else(|| FhirError::invalid(format!("category: unknown class '{v}'")))
+                })
+                .transpose()?;
+            let period = date_range(p.0.get("date"))?;
+            let filter = DocumentFilter {
+                class,
+                type_code: p
+                    .one("type")
+                    .map(|t| t.rsplit('|').next().unwrap_or(t).to_string()),
+                from: period.map(|x| x.0),
+                to: period.map(|x| x.1),
+                limit: 500,
+                ..DocumentFilter::default()
+            };
+            let mut out = Vec::new();
+            let mut f = filter;
+            loop {
+                let page = match s.gate.list_documents(holder, &c.actor, &f, &ctx).await {
+                    Ok(p) => p,
+                    Err(StoreError::NotFound) => break,
+                    Err(e) => return Err(e.into()),
+                };
+                for d in &page.documents {
+                    out.push(r::document_reference(
+                        holder,
+                        *d.id.as_uuid(),
+                        *d.set_id.as_uuid(),
+                        d.status,
+                        &d.meta,
+                    ));
+                }
+                match page.next_before {
+                    Some(b) => f.before = Some(b),
+                    None => break,
+                }
+            }
+            out
+        }
+        "Observation" => {
+            p.only(&["patient", "subject", "code", "date"])?;
+            let holder = patient_of(&p, &c)?;
+            let period = date_range(p.0.get("date"))?;
+            let codes: Vec<&str> = match p.one("code") {
+                Some(v) => {
+                    let code = v.rsplit('|').next().unwrap_or(v);
+                    if carnet_domain::profile::measure(code).is_none() {
+                        return Err(FhirError::invalid(format!(
+                            "code: '{code}' is not a supported measure"
+                        )));
+                    }
+                    vec![code]
+                }
+                None => MEASURES.iter().map(|m| m.loinc).collect(),
+            };
+            let mut out = Vec::new();
+            for code in codes {
+                match s
+                    .gate
+                    .measurements(holder, &c.actor, code, period, 10_000, &ctx)
+                    .await
+                {
+                    Ok(pts) => out.extend(
+                        pts.iter()
+                            .rev()
+                            .map(|pt| r::observation(holder, pt.id, &pt.measurement, &pt.author)),
+                    ),
+                    Err(StoreError::NotFound) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            out
+        }
+        "AuditEvent" => {
+            p.only(&["patient", "subject", "date"])?;
+            let holder = patient_of(&p, &c)?;
+            // AC-6: the traces are the holder's (and their representative's) to read.
+            if c.own != Some(holder) {
+                return Err(FhirError::not_found());
+            }
+            let period = date_range(p.0.get("date"))?;
+            let traces = s.store.traces_in(holder, None, period, 1000).await?;
+            traces
+                .iter()
+                .map(|t| {
+                    let actor = serde_json::to_value(&t.entry.actor).unwrap_or(Value::Null);
+                    let reason = serde_json::to_value(t.entry.reason)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    r::audit_event(
+                        holder,
+                        t.seq,
+                        t.at,
+                        &actor,
+                        t.entry.action,
+                        &t.entry.item,
+                        t.entry.allowed,
+                        &reason,
+                        t.entry.emergency,
+                    )
+                })
+                .collect()
+        }
+        t if PROFILE_TYPES.contains(&t) => {
+            p.only(&["patient", "subject"])?;
+            let holder = patient_of(&p, &c)?;
+            match profile_resources(&s, &c, holder, t).await {
+                Ok(v) => v,
+                Err(FhirError(StatusCode::NOT_FOUND, ..)) => Vec::new(),
+                Err(e) => return Err(e),
+            }
+        }
+        other => {
+            return Err(FhirError(
+                StatusCode::NOT_FOUND,
+                "not-supported",
+                format!("resource type {other} is not supported"),
+            ));
+        }
+    };
+    // `_include` of the patient the results point to: added only if the caller may read it
+    // (through the gate), never counted, never the only thing in a page.
+    let mut included = Vec::new();
+    if let Some(inc) = p.0.get("_include") {
+        for v in inc {
+            let (src, param) = v.split_once(':').unwrap_or((v.as_str(), ""));
+            let refers = matches!(param, "patient" | "subject") && (src == rtype || src == "*");
+            if !refers || rtype == "Patient" {
+                return Err(FhirError::invalid(format!(
+                    "_include={v}: only {rtype}:patient (or :subject) is supported"
+                )));
+            }
+        }
+        let holder = patient_of(&p, &c)?;
+        if !all.is_empty() {
+            match patient(&s, &c, holder).await {
+                Ok(v) => included.push(v),
+                Err(FhirError(StatusCode::NOT_FOUND, ..)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let v = page(&p, &base, &rtype, all, included)?;
+    Ok(respond(StatusCode::OK, &v, p.pretty()))
+}
+
+/// `POST /fhir/{type}`: creation through the gate, as the caller. Observation: a measurement
+/// (LOINC code, valueQuantity in UCUM, effectiveDateTime); DocumentReference: a document with
+/// its content inline (`content[0].attachment.data`); Condition, AllergyIntolerance,
+/// MedicationStatement, Immunization, Procedure: a profile entry. The patient comes from
+/// `subject` / `patient` (a holder may omit it).
+async fn create(
+    State(s): State<AppState>,
+    c: FhirCaller,
+    Path(rtype): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, FhirError> {
+    let v: Value = serde_json::from_slice(&body).map_err(|e| FhirError::invalid(format!("not JSON: {e}")))?;
+    if v["resourceType"] != rtype.as_str() {
+        return Err(FhirError::invalid(format!("resourceType: {rtype} expected")));
+    }
+    let subject = v["subject"]["reference"]
+        .as_str()
+        .or_else(|| v["patient"]["reference"].as_str())
+        .and_then(|r| r.strip_prefix("Patient/"))
+        .and_then(|h| h.parse::<HolderId>().ok())
+        .or(c.own);
+    match rtype.as_str() {
+        "Observation" => {}
+        "DocumentReference" => return create_document(&s, &c, subject, &v).await,
+        t if [
+            "Condition",
+            "AllergyIntolerance",
+            "MedicationStatement",
+            "Immunization",
+            "Procedure",
+        ]
+        .contains(&t) =>
+        {
+            let holder =
+                subject.ok_or_else(|| FhirError::invalid(format!("{t}.subject: Patient/ID required")))?;
+            let entry = r::entry_from_resource(&v).map_err(FhirError::unprocessable)?;
+            let e = s
+                .gate
+                .add_profile_entry(holder, &c.actor, entry, &c.name, &Context::default())
+                .await?;
+            let out = r::profile_resource(
+                holder,
+                e.id,
+                &e.entry,
+                &e.author,
+                &e.author_name,
+                e.created_at,
+                e.updated_at,
+                e.version,
+            );
+            return Ok(created(&out));
+        }
+        _ => {
+            return Err(FhirError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "not-supported",
+                format!("create is not supported for {rtype}"),
+            ));
+        }
+    }
+
+    let holder = subject.ok_or_else(|| FhirError::invalid("Observation.subject: Patient/ID required"))?;
+    let coding = v["code"]["coding"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["system"] == "http://loinc.org"))
+        .ok_or_else(|| FhirError::unprocessable("Observation.code: a LOINC coding is required"))?;
+    let q = &v["valueQuantity"];
+    let input = MeasurementInput {
+        code: coding["code"].as_str().unwrap_or("").to_string(),
+        value: q["value"]
+            .as_f64()
+            .ok_or_else(|| FhirError::unprocessable("Observation.valueQuantity.value: a number"))?,
+        unit: q["code"]
+            .as_str()
+            .or(q["unit"].as_str())
+            .unwrap_or("")
+            .to_string(),
+        at: v["effectiveDateTime"]
+            .as_str()
+            .ok_or_else(|| FhirError::unprocessable("Observation.effectiveDateTime: required"))?
+            .to_string(),
+    };
+    s.gate
+        .add_measurements(
+            holder,
+            &c.actor,
+            std::slice::from_ref(&input),
+            &Context::default(),
+        )
+        .await?;
+    // The newest point of that series at that instant is the one just written.
+    let pts = s
+        .gate
+        .measurements(holder, &c.actor, &input.code, None, 10_000, &Context::default())
+        .await?;
+    let at = carnet_domain::profile::MeasurementInput::validate(&input, s.store.now())
+        .map_err(FhirError::unprocessable)?
+        .at;
+    let pt = pts
+        .iter()
+        .rev()
+        .find(|p| p.measurement.at == at)
+        .ok_or_else(FhirError::not_found)?;
+    let out = r::observation(holder, pt.id, &pt.measurement, &pt.author);
+    Ok(created(&out))
+}
+
+fn created(out: &Value) -> Response {
+    let mut resp = respond(StatusCode::CREATED, out, false);
+    let loc = format!(
+        "{}/{}",
+        out["resourceType"].as_str().unwrap_or(""),
+        out["id"].as_str().unwrap_or("")
+    );
+    if let Ok(loc) = loc.parse() {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    resp
+}
+
+/// A DocumentReference with its content inline: checked, sealed and stored through the gate
+/// like any deposit (DM-1: the declared type must match the bytes).
+async fn create_document(
+    s: &AppState,
+    c: &FhirCaller,
+    subject: Option<HolderId>,
+    v: &Value,
+) -> Result<Response, FhirError> {
+    use base64::Engine;
+    let holder =
+        subject.ok_or_else(|| FhirError::invalid("DocumentReference.subject: Patient/ID required"))?;
+    let att = &v["content"][0]["attachment"];
+    let mime = att["contentType"].as_str().ok_or_else(|| {
+        FhirError::unprocessable("DocumentReference.content[0].attachment.contentType: required")
+    })?;
+    let data = att["data"].as_str().ok_or_else(|| {
+        FhirError::unprocessable("DocumentReference.content[0].attachment.data: the content, base64 (no url)")
+    })?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|_| FhirError::unprocessable("DocumentReference.content[0].attachment.data: not base64"))?;
+    let class = v["category"][0]["coding"][0]["code"]
+        .as_str()
+        .map(|c| {
+            carnet_domain::access::Category::parse(c).ok_or_else(|| {
+                FhirError::unprocessable(format!("DocumentReference.category: unknown class '{c}'"))
+            })
+        })
+        .transpose()?;
+    let new = carnet_store::documents::NewDocument {
+        title: v["description"]
+            .as_str()
+            .or(att["title"].as_str())
+            .map(str::to_string),
+        class,
+        type_code: v["type"]["coding"][0]["code"].as_str().map(str::to_string),
+        type_display: v["type"]["coding"][0]["display"].as_str().map(str::to_string),
+        event_date: v["context"]["period"]["start"]
+            .as_str()
+            .map(|d| d.chars().take(10).collect()),
+        confidentiality: v["securityLabel"][0]["coding"][0]["code"]
+            .as_str()
+            .map(str::to_string),
+        mime: mime.to_string(),
+        filename: att["title"].as_str().map(str::to_string),
+        hold_from_holder: false,
+        hidden_from_representatives: false,
+        author_name: c.name.clone(),
+        organisation: None,
+    };
+    let view = s
+        .gate
+        .deposit_document(holder, &c.actor, new, bytes, &Context::default())
+        .await?;
+    let out = r::document_reference(
+        holder,
+        *view.id.as_uuid(),
+        *view.set_id.as_uuid(),
+        view.status,
+        &view.meta,
+    );
+    Ok(created(&out))
+}
+
+/// `GET /fhir/Patient/{id}/$everything`: what the caller may see of the record, in one Bundle.
+async fn everything(
+    State(s): State<AppState>,
+    c: FhirCaller,
+    Path((id, op)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    if op != "$everything" {
+        return Err(FhirError(
+            StatusCode::NOT_FOUND,
+            "not-supported",
+            format!("operation {op} is not supported"),
+        ));
+    }
+    let p = Params::parse(q)?;
+    p.only(&[])?;
+    let holder: HolderId = id.parse().map_err(|_| FhirError::not_found())?;
+    let ctx = Context::default();
+    let mut all = Vec::new();
+    match patient(&s, &c, holder).await {
+        Ok(v) => all.push(v),
+        Err(FhirError(StatusCode::NOT_FOUND, ..)) => {}
+        Err(e) => return Err(e),
+    }
+    let mut f = DocumentFilter {
+        limit: 500,
+        ..DocumentFilter::default()
+    };
+    loop {
+        let page = match s.gate.list_documents(holder, &c.actor, &f, &ctx).await {
+            Ok(p) => p,
+            Err(StoreError::NotFound) => break,
+            Err(e) => return Err(e.into()),
+        };
+        for d in &page.documents {
+            all.push(r::document_reference(
+                holder,
+                *d.id.as_uuid(),
+                *d.set_id.as_uuid(),
+                d.status,
+                &d.meta,
+            ));
+        }
+        match page.next_before {
+            Some(b) => f.before = Some(b),
+            None => break,
+        }
+    }
+    for m in MEASURES.iter() {
+        match s
+            .gate
+            .measurements(holder, &c.actor, m.loinc, None, 10_000, &ctx)
+            .await
+        {
+            Ok(pts) => all.extend(
+                pts.iter()
+                    .map(|pt| r::observation(holder, pt.id, &pt.measurement, &pt.author)),
+            ),
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match s.gate.list_profile(holder, &c.actor, None, &ctx).await {
+        Ok(entries) => all.extend(entries.iter().map(|e| {
+            r::profile_resource(
+                holder,
+                e.id,
+                &e.entry,
+                &e.author,
+                &e.author_name,
+                e.created_at,
+                e.updated_at,
+                e.version,
+            )
+        })),
+        Err(StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // Nothing at all: like an unknown patient (AC-8).
+    if all.is_empty() {
+        return Err(FhirError::not_found());
+    }
+    let base = base_url(&headers);
+    let total = all.len();
+    let v = r::searchset(
+        &base,
+        &format!("{base}/Patient/{holder}/$everything"),
+        None,
+        total,
+        all,
+    );
+    Ok(respond(StatusCode::OK, &v, p.pretty()))
+}

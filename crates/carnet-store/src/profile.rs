@@ -1,0 +1,558 @@
+//! The medical profile (SPEC PR-1..4) through the gate: entries of the sections and
+//! measurements. As for documents, the only public operations are methods of [`Gate`]; every
+//! read and write is decided by the access policy (the section's habilitation category, the
+//! entry's author), traced and, for professionals, notified (AC-6). Rows are sealed with the
+//! holder's key; a denial is `NotFound` (AC-8).
+//!
+//! Our rules: the holder (or their representative) writes their own entries and edits or
+//! deletes only those; a professional with access adds entries within their habilitations
+//! (the section's category, PR-3) and edits or deletes only theirs; every entry says who wrote
+//! it and when.
+
+use carnet_domain::access::{Action, Actor, Author, Context, ItemFacts};
+use carnet_domain::profile::{EntryInput, Measurement, MeasurementInput, Section};
+use carnet_domain::{HolderId, ItemKind, Timestamp};
+use serde::{Deserialize, Serialize};
+use sqlx::{AssertSqlSafe, Row};
+use uuid::Uuid;
+
+use crate::crypto::{SecretKey, item_aad};
+use crate::documents::{author_of, is_holder_side, record_facts};
+use crate::error::StoreError;
+use crate::gate::Gate;
+use crate::{Store, on_db, on_tx};
+
+/// A profile entry as stored (sealed) and shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProfileEntry {
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub entry: EntryInput,
+    pub author: Author,
+    /// Display name of the author when written (the holder's side: "holder").
+    pub author_name: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i64,
+}
+
+/// The sealed part of an entry.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    entry: EntryInput,
+    author: Author,
+    author_name: String,
+}
+
+fn entry_aad(holder: HolderId, id: Uuid) -> Vec<u8> {
+    item_aad(holder, ItemKind::ProfileEntry, id.as_bytes())
+}
+
+fn measurement_aad(holder: HolderId, id: Uuid) -> Vec<u8> {
+    item_aad(holder, ItemKind::Measurement, id.as_bytes())
+}
+
+/// The per-holder tag of a measure's series (see migration 11).
+fn series_tag(key: &SecretKey, loinc: &str) -> String {
+    key.hmac_hex(format!("carnet/measure-series/v1|{loinc}").as_bytes())[..32].to_string()
+}
+
+/// A point of a measurement series, with who recorded it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub id: Uuid,
+    pub measurement: Measurement,
+    pub author: Author,
+}
+
+fn facts(section: Section, author: &Author) -> ItemFacts {
+    ItemFacts {
+        category: section.category(),
+        author: author.clone(),
+        masked: false,
+        hidden_from_representatives: false,
+        visible_to_holder: true,
+    }
+}
+
+fn measurement_facts(author: &Author) -> ItemFacts {
+    facts(Section::Conditions, author)
+}
+
+impl Store {
+    async fn profile_rows(&self, holder: HolderId) -> Result<Vec<ProfileEntry>, StoreError> {
+        let rows: Vec<(Uuid, i64, i64, i64, Vec<u8>)> = on_db!(&self.db, p => sqlx::query(
+            "SELECT id, created_at, updated_at, version, entry_sealed FROM profile_entries WHERE holder_id = $1 ORDER BY id")
+            .bind(holder.as_uuid()).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect()))
+        .map_err(StoreError::db("read profile"))?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.vault.get(holder).await?;
+        rows.into_iter()
+            .map(|(id, created, updated, version, sealed)| {
+                let s: Sealed = serde_json::from_slice(&key.open(&entry_aad(holder, id), &sealed)?)
+                    .map_err(|e| StoreError::Integrity(format!("profile entry: {e}")))?;
+                Ok(ProfileEntry {
+                    id,
+                    entry: s.entry,
+                    author: s.author,
+                    author_name: s.author_name,
+                    created_at: Timestamp::from_micros(created),
+                    updated_at: Timestamp::from_micros(updated),
+                    version,
+                })
+            })
+            .collect()
+    }
+
+    async fn profile_row(&self, holder: HolderId, id: Uuid) -> Result<Option<ProfileEntry>, StoreError> {
+        Ok(self.profile_rows(holder).await?.into_iter().find(|e| e.id == id))
+    }
+
+    async fn write_entry(
+        &self,
+        holder: HolderId,
+        e: &ProfileEntry,
+        expected: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let key = self.vault.get(holder).await?;
+        let sealed = key.seal(
+            &entry_aad(holder, e.id),
+            &serde_json::to_vec(&Sealed {
+                entry: e.entry.clone(),
+                author: e.author.clone(),
+                author_name: e.author_name.clone(),
+            })
+            .map_err(|x| StoreError::Integrity(x.to_string()))?,
+        )?;
+        let mut tx = self.db.begin().await?;
+        let n = match expected {
+            None => on_tx!(&mut tx, t => sqlx::query(
+                "INSERT INTO profile_entries (holder_id, id, created_at, updated_at, version, entry_sealed) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(holder.as_uuid()).bind(e.id).bind(e.created_at.as_micros()).bind(e.updated_at.as_micros())
+                .bind(e.version).bind(&sealed).execute(&mut **t).await.map(|r| r.rows_affected())),
+            Some(v) => on_tx!(&mut tx, t => sqlx::query(
+                "UPDATE profile_entries SET updated_at = $1, version = $2, entry_sealed = $3 WHERE holder_id = $4 AND id = $5 AND version = $6")
+                .bind(e.updated_at.as_micros()).bind(e.version).bind(&sealed)
+                .bind(holder.as_uuid()).bind(e.id).bind(v).execute(&mut **t).await.map(|r| r.rows_affected())),
+        }
+        .map_err(StoreError::db("write profile entry"))?;
+        if n != 1 {
+            return Err(StoreError::Conflict);
+        }
+        tx.commit().await
+    }
+}
+
+/// The author's display name at writing time.
+fn author_name(actor: &Actor, given: &str) -> String {
+    if is_holder_side(actor) {
+        "holder".into()
+    } else if given.trim().is_empty() {
+        match author_of(actor) {
+            Some(a) => crate::documents::author_key(&a),
+            None => String::new(),
+        }
+    } else {
+        given.trim().to_string()
+    }
+}
+
+impl Gate {
+    /// The profile entries `actor` may read, by section order then age (PR-3). The listing is
+    /// one traced access, like a documents listing.
+    pub async fn list_profile(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        section: Option<Section>,
+        ctx: &Context,
+    ) -> Result<Vec<ProfileEntry>, StoreError> {
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let mut first_allowed = None;
+        let mut out = Vec::new();
+        for e in self.store.profile_rows(holder).await? {
+            let d = self.decide_in(
+                &space,
+                actor,
+                Action::Read,
+                &facts(e.entry.section, &e.author),
+                ctx,
+            );
+            if !d.allowed {
+                continue;
+            }
+            first_allowed.get_or_insert(d);
+            if section.is_none_or(|s| s == e.entry.section) {
+                out.push(e);
+            }
+        }
+        let d = match first_allowed {
+            Some(d) => d,
+            None => self.decide_in(&space, actor, Action::Read, &record_facts(), ctx),
+        };
+        self.record(holder, actor, Action::Read, "profile", None, d, &space, ctx)
+            .await?;
+        out.sort_by(|a, b| a.entry.section.cmp(&b.entry.section).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Adds an entry (PR-1, PR-3). Invalid input is `Invalid` before anything is decided or
+    /// written; a professional needs the section's habilitation besides access.
+    pub async fn add_profile_entry(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        input: EntryInput,
+        author_display: &str,
+        ctx: &Context,
+    ) -> Result<ProfileEntry, StoreError> {
+        let entry = input.validate().map_err(StoreError::Invalid)?;
+        let author = author_of(actor).ok_or(StoreError::NotFound)?;
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let section = entry.section;
+        let mut d = self.decide_in(&space, actor, Action::Create, &facts(section, &author), ctx);
+        if d.allowed && !self.habilitated(actor, section) {
+            d = carnet_domain::access::Decision {
+                allowed: false,
+                reason: carnet_domain::access::Reason::NotHabilitated,
+                emergency: false,
+            };
+        }
+        let now = self.store.now();
+        let id = carnet_domain::id::new_v7(now);
+        self.record(
+            holder,
+            actor,
+            Action::Create,
+            &format!("profile/{id}"),
+            Some(section.category()),
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        if !d.allowed {
+            return Err(StoreError::NotFound);
+        }
+        let e = ProfileEntry {
+            id,
+            entry,
+            author,
+            author_name: author_name(actor, author_display),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        self.store.write_entry(holder, &e, None).await?;
+        Ok(e)
+    }
+
+    fn habilitated(&self, actor: &Actor, section: Section) -> bool {
+        match actor {
+            Actor::Professional { profession, .. } => self.matrix().allows(profession, section.category()),
+            _ => true,
+        }
+    }
+
+    /// Loads an entry and decides `action` on it (traced); denial or absence: `NotFound`.
+    async fn decide_on_entry(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: Uuid,
+        action: Action,
+        ctx: &Context,
+    ) -> Result<ProfileEntry, StoreError> {
+        let row = self.store.profile_row(holder, id).await?;
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let (item_facts, category) = match &row {
+            Some(e) => (
+                facts(e.entry.section, &e.author),
+                Some(e.entry.section.category()),
+            ),
+            None => (record_facts(), None),
+        };
+        let d = self.decide_in(&space, actor, action, &item_facts, ctx);
+        let d = match &row {
+            Some(_) => d,
+            None => carnet_domain::access::Decision { allowed: false, ..d },
+        };
+        self.record(
+            holder,
+            actor,
+            action,
+            &format!("profile/{id}"),
+            category,
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        match row {
+            Some(e) if d.allowed => Ok(e),
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    /// Rewrites an entry: its author only (the holder edits what they wrote, PR-1), same
+    /// section, compare-and-set on `version`.
+    pub async fn update_profile_entry(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: Uuid,
+        version: i64,
+        input: EntryInput,
+        ctx: &Context,
+    ) -> Result<ProfileEntry, StoreError> {
+        let input = input.validate().map_err(StoreError::Invalid)?;
+        let mut e = self
+            .decide_on_entry(holder, actor, id, Action::Update, ctx)
+            .await?;
+        if input.section != e.entry.section {
+            return Err(StoreError::Invalid(
+                "section: an entry stays in its section".into(),
+            ));
+        }
+        if e.version != version {
+            return Err(StoreError::Conflict);
+        }
+        e.entry = input;
+        e.updated_at = self.store.now();
+        e.version += 1;
+        self.store.write_entry(holder, &e, Some(version)).await?;
+        Ok(e)
+    }
+
+    /// Deletes an entry: its author only. The trace remains.
+    pub async fn delete_profile_entry(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: Uuid,
+        ctx: &Context,
+    ) -> Result<(), StoreError> {
+        self.decide_on_entry(holder, actor, id, Action::Delete, ctx)
+            .await?;
+        let mut tx = self.store.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query("DELETE FROM profile_entries WHERE holder_id = $1 AND id = $2")
+            .bind(holder.as_uuid()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("delete profile entry"))?;
+        tx.commit().await
+    }
+
+    /// Adds measurements, one or a batch (a device through an app sends hundreds, PR-1): all
+    /// are validated first (the first bad one refuses the batch, naming its index: nothing is
+    /// written), then one decision, one trace, one transaction.
+    pub async fn add_measurements(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        batch: &[MeasurementInput],
+        ctx: &Context,
+    ) -> Result<usize, StoreError> {
+        const MAX_BATCH: usize = 5000;
+        if batch.is_empty() || batch.len() > MAX_BATCH {
+            return Err(StoreError::Invalid(format!(
+                "between 1 and {MAX_BATCH} measurements per request"
+            )));
+        }
+        let now = self.store.now();
+        let checked: Vec<Measurement> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                m.validate(now)
+                    .map_err(|e| StoreError::Invalid(format!("measurements[{i}].{e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let author = author_of(actor).ok_or(StoreError::NotFound)?;
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let d = self.decide_in(&space, actor, Action::Create, &measurement_facts(&author), ctx);
+        self.record(
+            holder,
+            actor,
+            Action::Create,
+            &format!("measurements/{}", checked.len()),
+            Some(Section::Conditions.category()),
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        if !d.allowed {
+            return Err(StoreError::NotFound);
+        }
+        let key = self.store.vault.get(holder).await?;
+        let mut rows = Vec::with_capacity(checked.len());
+        for m in checked {
+            let id = carnet_domain::id::new_v7(now);
+            let sealed = key.seal(
+                &measurement_aad(holder, id),
+                &serde_json::to_vec(&Point {
+                    id,
+                    measurement: m.clone(),
+                    author: author.clone(),
+                })
+                .map_err(|e| StoreError::Integrity(e.to_string()))?,
+            )?;
+            rows.push((id, series_tag(&key, &m.code), m.at.as_micros(), sealed));
+        }
+        let mut tx = self.store.db.begin().await?;
+        for chunk in rows.chunks(500) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${})",
+                        i * 5 + 1,
+                        i * 5 + 2,
+                        i * 5 + 3,
+                        i * 5 + 4,
+                        i * 5 + 5
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO measurements (holder_id, id, series, at, value_sealed) VALUES {}",
+                values.join(", ")
+            );
+            on_tx!(&mut tx, t => {
+                let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
+                for (id, series, at, sealed) in chunk {
+                    q = q.bind(holder.as_uuid()).bind(*id).bind(series).bind(*at).bind(sealed);
+                }
+                q.execute(&mut **t).await.map(|r| r.rows_affected())
+            })
+            .map_err(StoreError::db("write measurements"))?;
+        }
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
+    /// A measure's series between two instants, oldest first (PR-4), at most `limit` points.
+    pub async fn measurements(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        loinc: &str,
+        period: Option<(Timestamp, Timestamp)>,
+        limit: i64,
+        ctx: &Context,
+    ) -> Result<Vec<Point>, StoreError> {
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        // One decision for the series: measurements are summaries written by anyone allowed.
+        let d = self.decide_in(
+            &space,
+            actor,
+            Action::Read,
+            &measurement_facts(&Author::Holder),
+            ctx,
+        );
+        self.record(
+            holder,
+            actor,
+            Action::Read,
+            &format!("measurements/{loinc}"),
+            Some(Section::Conditions.category()),
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        if !d.allowed {
+            return Err(StoreError::NotFound);
+        }
+        let key = self.store.vault.get(holder).await?;
+        let (from, to) = period.map_or((i64::MIN, i64::MAX), |(f, t)| (f.as_micros(), t.as_micros()));
+        let tag = series_tag(&key, loinc);
+        let rows: Vec<(Uuid, Vec<u8>)> = on_db!(&self.store.db, p => sqlx::query(
+            "SELECT id, value_sealed FROM measurements WHERE holder_id = $1 AND series = $2 AND at >= $3 AND at < $4 \
+             ORDER BY at DESC LIMIT $5")
+            .bind(holder.as_uuid()).bind(&tag).bind(from).bind(to).bind(limit).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect()))
+        .map_err(StoreError::db("read measurements"))?;
+        let mut points = rows
+            .into_iter()
+            .map(|(id, sealed)| {
+                serde_json::from_slice::<Point>(&key.open(&measurement_aad(holder, id), &sealed)?)
+                    .map_err(|e| StoreError::Integrity(format!("measurement: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        points.reverse();
+        Ok(points)
+    }
+
+    /// One measurement by id (a FHIR read), decided like its series.
+    pub async fn measurement(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: Uuid,
+        ctx: &Context,
+    ) -> Result<Point, StoreError> {
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let d = self.decide_in(
+            &space,
+            actor,
+            Action::Read,
+            &measurement_facts(&Author::Holder),
+            ctx,
+        );
+        self.record(
+            holder,
+            actor,
+            Action::Read,
+            &format!("measurement/{id}"),
+            Some(Section::Conditions.category()),
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        if !d.allowed {
+            return Err(StoreError::NotFound);
+        }
+        let sealed: Option<Vec<u8>> = on_db!(&self.store.db, p => sqlx::query(
+            "SELECT value_sealed FROM measurements WHERE holder_id = $1 AND id = $2")
+            .bind(holder.as_uuid()).bind(id).fetch_optional(p).await.map(|r| r.map(|r| r.get(0))))
+        .map_err(StoreError::db("read measurement"))?;
+        let sealed = sealed.ok_or(StoreError::NotFound)?;
+        let key = self.store.vault.get(holder).await?;
+        serde_json::from_slice::<Point>(&key.open(&measurement_aad(holder, id), &sealed)?)
+            .map_err(|e| StoreError::Integrity(format!("measurement: {e}")))
+    }
+
+    /// The holder's administrative data (identity, contact) as the policy lets `actor` see
+    /// it: the "administrative" category of the habilitation matrix (AC-1), traced.
+    pub async fn read_administrative(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        ctx: &Context,
+    ) -> Result<crate::HolderRecord, StoreError> {
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let facts = ItemFacts {
+            category: carnet_domain::access::Category::Administrative,
+            ..record_facts()
+        };
+        let d = self.decide_in(&space, actor, Action::Read, &facts, ctx);
+        self.record(
+            holder,
+            actor,
+            Action::Read,
+            "patient",
+            Some(facts.category),
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        if !d.allowed {
+            return Err(StoreError::NotFound);
+        }
+        self.store.holder(holder).await
+    }
+}

