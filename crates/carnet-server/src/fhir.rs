@@ -624,6 +624,9 @@ async fn search(
             let traces = s.store.traces_in(holder, None, period, 1000).await?;
             traces
                 .iter()
+                .filter(|t| {
+                    !(matches!(c.actor, Actor::Representative { .. }) && t.entry.hidden_from_representatives)
+                })
                 .map(|t| {
                     let actor = serde_json::to_value(&t.entry.actor).unwrap_or(Value::Null);
                     let reason = serde_json::to_value(t.entry.reason)

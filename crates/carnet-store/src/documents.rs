@@ -581,8 +581,18 @@ impl Gate {
             .ok_or(StoreError::NotFound)?;
         let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
         let d = self.decide_in(&space, actor, action, &row.meta.facts(self.store.now()), ctx);
-        self.record(holder, actor, action, &item, Some(row.meta.class), d, &space, ctx)
-            .await?;
+        self.record_item(
+            holder,
+            actor,
+            action,
+            &item,
+            Some(row.meta.class),
+            row.meta.hidden_from_representatives,
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
         if !d.allowed {
             return Err(StoreError::NotFound);
         }
@@ -898,12 +908,13 @@ impl Gate {
         let now = self.store.now();
         if replaces.is_none() {
             let d = self.decide_in(&space, actor, Action::Create, &meta.facts(now), ctx);
-            self.record(
+            self.record_item(
                 holder,
                 actor,
                 Action::Create,
                 &format!("document/{id}"),
                 Some(meta.class),
+                meta.hidden_from_representatives,
                 d,
                 &space,
                 ctx,
@@ -1093,12 +1104,13 @@ impl Gate {
                 self.decide_in(&space, actor, Action::Update, &facts, ctx),
             ),
         };
-        self.record(
+        self.record_item(
             holder,
             actor,
             action,
             &format!("document/{id}"),
             Some(row.meta.class),
+            row.meta.hidden_from_representatives,
             d,
             &space,
             ctx,
