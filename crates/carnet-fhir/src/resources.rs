@@ -56,8 +56,9 @@ fn meta(version: i64, updated: Timestamp) -> Value {
 }
 
 /// DocumentReference (FR Core / IHE MHD shape) for a document version; its content is the
-/// `Binary` of the same id, read through the gate.
+/// `Binary` of the same id under `base` (the absolute FHIR base URL), read through the gate.
 pub fn document_reference(
+    base: &str,
     holder: HolderId,
     id: Uuid,
     set_id: Uuid,
@@ -84,7 +85,7 @@ pub fn document_reference(
         }] }],
         "content": [{ "attachment": {
             "contentType": m.mime,
-            "url": format!("Binary/{rid}"),
+            "url": format!("{base}/Binary/{rid}"),
             "size": m.size,
             "hash": hex_to_base64(&m.sha256),
             "title": m.filename,
@@ -102,6 +103,7 @@ pub fn document_reference(
     if let Some(org) = &m.organisation {
         v["custodian"] = json!({ "display": org });
     }
+    strip_nulls(&mut v);
     if let Some(old) = &m.replaces {
         v["relatesTo"] = json!([{ "code": "replaces", "target": { "reference": format!("DocumentReference/{}", item_id(holder, Uuid::parse_str(old).unwrap_or_default())) } }]);
     }
@@ -140,10 +142,11 @@ fn base64_encode(bytes: &[u8]) -> String {
     out
 }
 
+/// Drops nulls and empty strings (FHIR allows neither) all the way down.
 fn strip_nulls(v: &mut Value) {
     match v {
         Value::Object(m) => {
-            m.retain(|_, x| !x.is_null());
+            m.retain(|_, x| !x.is_null() && x.as_str() != Some(""));
             m.values_mut().for_each(strip_nulls);
         }
         Value::Array(a) => a.iter_mut().for_each(strip_nulls),
@@ -570,10 +573,10 @@ mod tests {
             deletion_request: None,
             legacy_unique_id: None,
         };
-        let v = document_reference(h, id, id, Status::Approved, &m);
+        let v = document_reference("http://x/fhir", h, id, id, Status::Approved, &m);
         assert_eq!(
             v["content"][0]["attachment"]["url"],
-            format!("Binary/{}", item_id(h, id))
+            format!("http://x/fhir/Binary/{}", item_id(h, id))
         );
         assert_eq!(v["subject"]["reference"], format!("Patient/{h}"));
         assert_eq!(v["type"]["coding"][0]["code"], "11488-4");

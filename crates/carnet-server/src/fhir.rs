@@ -395,6 +395,7 @@ async fn read(
     c: FhirCaller,
     Path((rtype, id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let p = Params::parse(q)?;
     let ctx = Context::default();
@@ -414,6 +415,7 @@ async fn read(
                 .read_document(holder, &c.actor, DocumentId::from_uuid(item), &ctx)
                 .await?;
             r::document_reference(
+                &base_url(&headers),
                 holder,
                 *view.id.as_uuid(),
                 *view.set_id.as_uuid(),
@@ -565,6 +567,7 @@ async fn search(
                 };
                 for d in &page.documents {
                     out.push(r::document_reference(
+                        &base_url(&headers),
                         holder,
                         *d.id.as_uuid(),
                         *d.set_id.as_uuid(),
@@ -699,6 +702,7 @@ async fn create(
     State(s): State<AppState>,
     c: FhirCaller,
     Path(rtype): Path<String>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, FhirError> {
     let v: Value = serde_json::from_slice(&body).map_err(|e| FhirError::invalid(format!("not JSON: {e}")))?;
@@ -713,7 +717,7 @@ async fn create(
         .or(c.own);
     match rtype.as_str() {
         "Observation" => {}
-        "DocumentReference" => return create_document(&s, &c, subject, &v).await,
+        "DocumentReference" => return create_document(&s, &c, &base_url(&headers), subject, &v).await,
         t if [
             "Condition",
             "AllergyIntolerance",
@@ -815,6 +819,7 @@ fn created(out: &Value) -> Response {
 async fn create_document(
     s: &AppState,
     c: &FhirCaller,
+    base: &str,
     subject: Option<HolderId>,
     v: &Value,
 ) -> Result<Response, FhirError> {
@@ -865,6 +870,7 @@ async fn create_document(
         .deposit_document(holder, &c.actor, new, bytes, &Context::default())
         .await?;
     let out = r::document_reference(
+        base,
         holder,
         *view.id.as_uuid(),
         *view.set_id.as_uuid(),
@@ -911,6 +917,7 @@ async fn everything(
         };
         for d in &page.documents {
             all.push(r::document_reference(
+                &base_url(&headers),
                 holder,
                 *d.id.as_uuid(),
                 *d.set_id.as_uuid(),

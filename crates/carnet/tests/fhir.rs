@@ -568,4 +568,120 @@ async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "invalid FHIR emitted:\n{report}");
     assert!(report.starts_with("ok "), "{report}");
+    // The same sample through the Python R4 models (fhir.resources 6.4), when installed.
+    let py =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-tools/fhir-venv/bin/python");
+    if py.exists() {
+        let mut child = std::process::Command::new(&py)
+            .arg(dir.join("../fhir-clients/models.py"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(serde_json::to_string(&emitted).unwrap().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "fhir.resources refused:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+/// Issue 6: published FHIR clients written by others talk to Carnet — npm fhir-kit-client
+/// (capabilities, create, read, search with paging, a 404 OperationOutcome) — and the Python
+/// fhir.resources 6.4 R4 models parse what Carnet emits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_fhir_clients_work_with_carnet() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let kit = root.join("tests/fhir-clients");
+    let py = root.join("target/test-tools/fhir-venv/bin/python");
+    if !kit.join("node_modules/fhir-kit-client").exists() || !py.exists() {
+        eprintln!(
+            "tests/fhir-clients or the fhir.resources venv not installed (scripts/test-tools): case skipped"
+        );
+        return;
+    }
+    let (_t, data) = fresh_dir();
+    let demo = start_demo(&data);
+    let base = demo.base.clone();
+    let c = client();
+    let leroy = pro_token(&c, &base, "10000000001").await;
+    let (_, found) = get(
+        &c,
+        &format!("{base}/fhir/Patient?identifier={}", camille_ins()),
+        &leroy,
+    )
+    .await;
+    let camille = found["entry"][0]["resource"]["id"].as_str().unwrap().to_string();
+
+    let out = std::process::Command::new("node")
+        .arg("kit.mjs")
+        .args([&base, &leroy, &camille])
+        .current_dir(&kit)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "fhir-kit-client: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["fhirVersion"], "4.0.1");
+    assert_eq!(seen["readValue"], 68.2);
+    assert_eq!(
+        (
+            seen["docsTotal"].as_u64(),
+            seen["docsPage"].as_u64(),
+            seen["nextPage"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1))
+    );
+    assert_eq!(seen["observations"], 1);
+    assert_eq!(
+        (seen["missing"].as_u64(), seen["missingOutcome"].as_str()),
+        (Some(404), Some("OperationOutcome"))
+    );
+
+    // The Python models parse every resource type Carnet emits.
+    let mut emitted = Vec::new();
+    for q in [
+        format!("Patient/{camille}"),
+        format!("DocumentReference?patient={camille}"),
+        format!("Observation?patient={camille}"),
+        format!("Patient/{camille}/$everything"),
+        "metadata".to_string(),
+    ] {
+        let (status, v) = get(&c, &format!("{base}/fhir/{q}"), &leroy).await;
+        assert_eq!(status, 200, "{q}");
+        if let Some(entries) = v["entry"].as_array() {
+            emitted.extend(entries.iter().map(|e| e["resource"].clone()));
+        }
+        emitted.push(v);
+    }
+    emitted.push(get(&c, &format!("{base}/fhir/Condition/nope"), &leroy).await.1);
+    let mut child = std::process::Command::new(&py)
+        .arg(kit.join("models.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&emitted).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "fhir.resources refused:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
