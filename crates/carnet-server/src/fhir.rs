@@ -318,7 +318,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/fhir/metadata", get(metadata))
         .route("/fhir/{rtype}", get(search).post(create))
-        .route("/fhir/{rtype}/{id}", get(read))
+        .route("/fhir/{rtype}/{id}", get(read).put(update).delete(remove))
         .route("/fhir/Patient/{id}/{op}", get(everything))
 }
 
@@ -366,12 +366,15 @@ async fn metadata(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
         .contains(&t)
         {
             interaction.push(json!({"code": "create"}));
+            interaction.push(json!({"code": "update"}));
         }
+        interaction.push(json!({"code": "delete"}));
         resources.push(json!({"type": t, "interaction": interaction,
                               "searchParam": search(&[("patient", "reference")])}));
     }
     resources[0]["operation"] = json!([{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]);
-    resources[1]["interaction"] = json!([{"code": "read"}, {"code": "search-type"}, {"code": "create"}]);
+    resources[1]["interaction"] =
+        json!([{"code": "read"}, {"code": "search-type"}, {"code": "create"}, {"code": "delete"}]);
     let v = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -445,7 +448,13 @@ async fn read(
         t if PROFILE_TYPES.contains(&t) => profile_by_id(&s, &c, holder, item, t).await?,
         _ => return Err(FhirError::not_found()),
     };
-    Ok(respond(StatusCode::OK, &v, p.pretty()))
+    let mut resp = respond(StatusCode::OK, &v, p.pretty());
+    if let Some(vid) = v["meta"]["versionId"].as_str()
+        && let Ok(tag) = format!("W/\"{vid}\"").parse()
+    {
+        resp.headers_mut().insert(header::ETAG, tag);
+    }
+    Ok(resp)
 }
 
 async fn patient(s: &AppState, c: &FhirCaller, holder: HolderId) -> Result<Value, FhirError> {
@@ -878,6 +887,118 @@ async fn create_document(
         &view.meta,
     );
     Ok(created(&out))
+}
+
+/// The version an `If-Match` header names (`W/"3"` or `"3"`).
+fn if_match(headers: &HeaderMap) -> Result<i64, FhirError> {
+    let v = headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            FhirError(
+                StatusCode::PRECONDITION_REQUIRED,
+                "required",
+                "If-Match: the version being updated is required (W/\"n\")".into(),
+            )
+        })?;
+    v.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map_err(|_| FhirError::invalid("If-Match: W/\"n\" expected"))
+}
+
+/// `PUT /fhir/{type}/{id}` for the profile's resources: the author only, versioned with
+/// `If-Match` (a stale version is 412), same section.
+async fn update(
+    State(s): State<AppState>,
+    c: FhirCaller,
+    Path((rtype, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, FhirError> {
+    if ![
+        "Condition",
+        "AllergyIntolerance",
+        "MedicationStatement",
+        "Immunization",
+        "Procedure",
+    ]
+    .contains(&rtype.as_str())
+    {
+        return Err(FhirError(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "not-supported",
+            format!("update is not supported for {rtype}"),
+        ));
+    }
+    let version = if_match(&headers)?;
+    let (holder, item) = split_id(&id).ok_or_else(FhirError::not_found)?;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| FhirError::invalid(format!("not JSON: {e}")))?;
+    if v["resourceType"] != rtype.as_str() || v["id"].as_str().is_some_and(|i| i != id) {
+        return Err(FhirError::invalid("resourceType and id must match the URL"));
+    }
+    let entry = r::entry_from_resource(&v).map_err(FhirError::unprocessable)?;
+    let e = match s
+        .gate
+        .update_profile_entry(holder, &c.actor, item, version, entry, &Context::default())
+        .await
+    {
+        Err(StoreError::Conflict) => {
+            return Err(FhirError(
+                StatusCode::PRECONDITION_FAILED,
+                "conflict",
+                "the resource is at another version".into(),
+            ));
+        }
+        other => other?,
+    };
+    let out = r::profile_resource(
+        holder,
+        e.id,
+        &e.entry,
+        &e.author,
+        &e.author_name,
+        e.created_at,
+        e.updated_at,
+        e.version,
+    );
+    let mut resp = respond(StatusCode::OK, &out, false);
+    if let Ok(tag) = format!("W/\"{}\"", e.version).parse() {
+        resp.headers_mut().insert(header::ETAG, tag);
+    }
+    Ok(resp)
+}
+
+/// `DELETE /fhir/{type}/{id}` where the domain allows it: a profile entry (its author) or a
+/// document (DM-3, DM-4: its author; the trace remains).
+async fn remove(
+    State(s): State<AppState>,
+    c: FhirCaller,
+    Path((rtype, id)): Path<(String, String)>,
+) -> Result<Response, FhirError> {
+    let (holder, item) = split_id(&id).ok_or_else(FhirError::not_found)?;
+    let ctx = Context::default();
+    match rtype.as_str() {
+        "DocumentReference" => {
+            s.gate
+                .delete_document(holder, &c.actor, DocumentId::from_uuid(item), &ctx)
+                .await?
+        }
+        t if PROFILE_TYPES.contains(&t) => {
+            // The entry must be of this type (no deleting a Condition through /AllergyIntolerance).
+            profile_by_id(&s, &c, holder, item, t).await?;
+            s.gate.delete_profile_entry(holder, &c.actor, item, &ctx).await?
+        }
+        _ => {
+            return Err(FhirError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "not-supported",
+                format!("delete is not supported for {rtype}"),
+            ));
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /fhir/Patient/{id}/$everything`: what the caller may see of the record, in one Bundle.

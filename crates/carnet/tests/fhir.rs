@@ -314,6 +314,67 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     assert_eq!(r.status(), 404);
     let (_, conds) = search(leroy.clone(), format!("Condition?patient={camille}")).await;
     assert_eq!(conds["total"], 1);
+    // Update with If-Match (the author only), delete where the domain allows.
+    let cid = made["id"].as_str().unwrap().to_string();
+    let r = c
+        .get(format!("{fhir}/Condition/{cid}"))
+        .bearer_auth(&leroy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["etag"], "W/\"1\"");
+    let mut changed = made.clone();
+    changed["note"] = json!([{"text": "Sous traitement"}]);
+    let put = |who: String, etag: Option<&'static str>| {
+        let (c, url, body) = (c.clone(), format!("{fhir}/Condition/{cid}"), changed.clone());
+        async move {
+            let mut rq = c.put(url).bearer_auth(who).json(&body);
+            if let Some(e) = etag {
+                rq = rq.header("if-match", e);
+            }
+            rq.send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(put(leroy.clone(), None).await, 428);
+    assert_eq!(put(moreau.clone(), Some("W/\"1\"")).await, 404);
+    assert_eq!(put(leroy.clone(), Some("W/\"1\"")).await, 200);
+    assert_eq!(put(leroy.clone(), Some("W/\"1\"")).await, 412, "a stale version");
+    let (_, now) = search(leroy.clone(), format!("Condition/{cid}")).await;
+    assert_eq!(
+        (now["meta"]["versionId"].as_str(), now["note"][0]["text"].as_str()),
+        (Some("2"), Some("Sous traitement"))
+    );
+    let r = c
+        .delete(format!("{fhir}/Condition/{cid}"))
+        .bearer_auth(&moreau)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c
+        .delete(format!("{fhir}/AllergyIntolerance/{cid}"))
+        .bearer_auth(&leroy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "a Condition is not deleted through another type");
+    let r = c
+        .delete(format!("{fhir}/Condition/{cid}"))
+        .bearer_auth(&leroy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (status, _) = search(leroy.clone(), format!("Condition/{cid}")).await;
+    assert_eq!(status, 404);
+    let r = c
+        .post(format!("{fhir}/Condition"))
+        .bearer_auth(&leroy)
+        .json(&condition)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
     use base64::Engine;
     let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n";
     let doc = |mime: &str| {
