@@ -163,7 +163,15 @@ impl Params {
     }
     /// Refuses parameters this search does not support (strict handling: no silent ignore).
     fn only(&self, allowed: &[&str]) -> Result<(), FhirError> {
-        const COMMON: [&str; 6] = ["_format", "_pretty", "_count", "_page", "_summary", "_include"];
+        const COMMON: [&str; 7] = [
+            "_format",
+            "_pretty",
+            "_count",
+            "_page",
+            "_summary",
+            "_include",
+            "_elements",
+        ];
         if self.0.contains_key("_revinclude") {
             return Err(FhirError::invalid("_revinclude is not supported yet"));
         }
@@ -249,6 +257,50 @@ fn next_unit(d: &str, start: i64) -> i64 {
         10 => start + DAY,
         _ => start + 1,
     }
+}
+
+/// `_summary`: `count` (the total only) or `false` (everything, the default).
+fn summary_count(p: &Params) -> Result<bool, FhirError> {
+    match p.one("_summary") {
+        None | Some("false") => Ok(false),
+        Some("count") => Ok(true),
+        Some(other) => Err(FhirError::invalid(format!(
+            "_summary={other}: only count and false are supported"
+        ))),
+    }
+}
+
+/// `_elements`: keeps the listed top-level elements (plus `resourceType`, `id`, `meta`) and
+/// marks each resource SUBSETTED, as FHIR asks.
+fn elements(p: &Params, all: Vec<Value>) -> Result<Vec<Value>, FhirError> {
+    let Some(list) = p.one("_elements") else {
+        return Ok(all);
+    };
+    let keep: Vec<&str> = list.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+    if keep
+        .iter()
+        .any(|e| !e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        return Err(FhirError::invalid(
+            "_elements: a comma-separated list of element names",
+        ));
+    }
+    Ok(all
+        .into_iter()
+        .map(|mut r| {
+            if let Some(m) = r.as_object_mut() {
+                m.retain(|k, _| {
+                    ["resourceType", "id", "meta"].contains(&k.as_str()) || keep.contains(&k.as_str())
+                });
+                let meta = m.entry("meta").or_insert_with(|| json!({}));
+                meta["tag"] = json!([{
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+                    "code": "SUBSETTED",
+                }]);
+            }
+            r
+        })
+        .collect())
 }
 
 /// Pages a filtered result: `_count` (default 50, at most 200) and `_page`.
@@ -697,6 +749,11 @@ async fn search(
                 Err(e) => return Err(e),
             }
         }
+    }
+    let all = elements(&p, all)?;
+    if summary_count(&p)? {
+        let v = json!({ "resourceType": "Bundle", "type": "searchset", "total": all.len() });
+        return Ok(respond(StatusCode::OK, &v, p.pretty()));
     }
     let v = page(&p, &base, &rtype, all, included)?;
     Ok(respond(StatusCode::OK, &v, p.pretty()))

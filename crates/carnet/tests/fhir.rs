@@ -157,6 +157,40 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     let (status, _) = search(moreau.clone(), format!("Patient/{camille}")).await;
     assert_eq!(status, 404);
 
+    // _summary=count and _elements.
+    let (_, count) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_summary=count"),
+    )
+    .await;
+    assert_eq!((count["total"].as_u64(), count.get("entry")), (Some(3), None));
+    let (_, count) = search(
+        petit.clone(),
+        format!("DocumentReference?patient={camille}&_summary=count"),
+    )
+    .await;
+    assert_eq!(
+        count["total"], 2,
+        "counts never include what the caller may not see"
+    );
+    let (_, slim) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_elements=description"),
+    )
+    .await;
+    let first = &slim["entry"][0]["resource"];
+    assert!(
+        first.get("description").is_some() && first.get("content").is_none(),
+        "{first}"
+    );
+    assert_eq!(first["meta"]["tag"][0]["code"], "SUBSETTED");
+    let (status, _) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_summary=text"),
+    )
+    .await;
+    assert_eq!(status, 400);
+
     // _include of the patient: only for callers who may read it, never counted, never alone.
     let (_, inc) = search(
         leroy.clone(),
