@@ -468,6 +468,154 @@ pub fn audit_event(
     v
 }
 
+fn xhtml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A human label for a resource in a summary's narrative.
+fn label_of(r: &Value) -> String {
+    let concept = ["code", "medicationCodeableConcept", "vaccineCode"]
+        .iter()
+        .map(|k| &r[*k])
+        .find(|c| c.is_object())
+        .cloned()
+        .unwrap_or(Value::Null);
+    let text = concept["text"]
+        .as_str()
+        .or_else(|| concept["coding"][0]["display"].as_str())
+        .or_else(|| concept["coding"][0]["code"].as_str())
+        .unwrap_or("");
+    match &r["valueQuantity"] {
+        Value::Object(q) => format!(
+            "{text} : {} {} ({})",
+            q.get("value").map(|v| v.to_string()).unwrap_or_default(),
+            q.get("unit").and_then(Value::as_str).unwrap_or(""),
+            r["effectiveDateTime"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .take(10)
+                .collect::<String>()
+        ),
+        _ => text.to_string(),
+    }
+}
+
+/// An International Patient Summary (IPS) document Bundle from what the caller may see of a
+/// record (`everything`: the Patient first when readable). `None` without a readable Patient
+/// (a document must contain its subject). Sections: allergies, problems, medication,
+/// immunisations, procedures, vital signs (the newest value of each measure), advance directives.
+pub fn ips_document(base: &str, holder: HolderId, now: Timestamp, everything: Vec<Value>) -> Option<Value> {
+    let patient = everything
+        .iter()
+        .find(|r| r["resourceType"] == "Patient")?
+        .clone();
+    let url = |r: &Value| {
+        format!(
+            "{base}/{}/{}",
+            r["resourceType"].as_str().unwrap_or(""),
+            r["id"].as_str().unwrap_or("")
+        )
+    };
+    // Vital signs: only the newest Observation of each code.
+    let mut newest: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
+    for o in everything
+        .iter()
+        .filter(|r| r["resourceType"] == "Observation" && r.get("valueQuantity").is_some())
+    {
+        let code = o["code"]["coding"][0]["code"].as_str().unwrap_or("").to_string();
+        let at = o["effectiveDateTime"].as_str().unwrap_or("");
+        if newest
+            .get(&code)
+            .is_none_or(|n| n["effectiveDateTime"].as_str().unwrap_or("") < at)
+        {
+            newest.insert(code, o.clone());
+        }
+    }
+    let sections: [(&str, &str, &str, Vec<&Value>); 7] = [
+        (
+            "Allergies et intolérances",
+            "48765-2",
+            "AllergyIntolerance",
+            vec![],
+        ),
+        ("Problèmes de santé", "11450-4", "Condition", vec![]),
+        ("Traitements", "10160-0", "MedicationStatement", vec![]),
+        ("Vaccinations", "11369-6", "Immunization", vec![]),
+        ("Interventions", "47519-4", "Procedure", vec![]),
+        ("Constantes", "8716-3", "Observation", vec![]),
+        ("Directives anticipées", "42348-3", "Consent", vec![]),
+    ];
+    let mut included: Vec<Value> = Vec::new();
+    let mut out_sections = Vec::new();
+    for (title, loinc, rtype, _) in sections {
+        let members: Vec<Value> = if rtype == "Observation" {
+            newest.values().cloned().collect()
+        } else {
+            everything
+                .iter()
+                .filter(|r| r["resourceType"] == rtype)
+                .cloned()
+                .collect()
+        };
+        let items: String = if members.is_empty() {
+            "<p>Aucune information.</p>".to_string()
+        } else {
+            format!(
+                "<ul>{}</ul>",
+                members
+                    .iter()
+                    .map(|m| format!("<li>{}</li>", xhtml_escape(&label_of(m))))
+                    .collect::<String>()
+            )
+        };
+        let mut section = json!({
+            "title": title,
+            "code": { "coding": [{ "system": "http://loinc.org", "code": loinc }] },
+            "text": { "status": "generated", "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{items}</div>") },
+        });
+        if members.is_empty() {
+            section["emptyReason"] = json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/list-empty-reason", "code": "unavailable" }] });
+        } else {
+            section["entry"] = json!(
+                members
+                    .iter()
+                    .map(|m| json!({ "reference": url(m) }))
+                    .collect::<Vec<_>>()
+            );
+        }
+        out_sections.push(section);
+        included.extend(members);
+    }
+    let composition = json!({
+        "resourceType": "Composition",
+        "id": format!("ips-{}", holder.as_uuid().simple()),
+        "status": "final",
+        "type": { "coding": [{ "system": "http://loinc.org", "code": "60591-5", "display": "Patient summary Document" }] },
+        "subject": { "reference": url(&patient) },
+        "date": now.to_rfc3339(),
+        "author": [{ "display": "Carnet" }],
+        "title": "Synthèse médicale (Patient Summary)",
+        "section": out_sections,
+    });
+    let mut entries = vec![
+        json!({ "fullUrl": format!("{base}/Composition/{}", composition["id"].as_str().unwrap_or("")), "resource": composition }),
+        json!({ "fullUrl": url(&patient), "resource": patient }),
+    ];
+    entries.extend(
+        included
+            .into_iter()
+            .map(|r| json!({ "fullUrl": url(&r), "resource": r })),
+    );
+    Some(json!({
+        "resourceType": "Bundle",
+        "identifier": { "system": "urn:ietf:rfc:3986", "value": format!("urn:uuid:{}", Uuid::new_v4()) },
+        "type": "document",
+        "timestamp": now.to_rfc3339(),
+        "entry": entries,
+    }))
+}
+
 /// An OperationOutcome with one issue.
 pub fn operation_outcome(severity: &str, code: &str, diagnostics: &str) -> Value {
     json!({

@@ -424,7 +424,10 @@ async fn metadata(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
         resources.push(json!({"type": t, "interaction": interaction,
                               "searchParam": search(&[("patient", "reference")])}));
     }
-    resources[0]["operation"] = json!([{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]);
+    resources[0]["operation"] = json!([
+        {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
+        {"name": "summary", "definition": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"}
+    ]);
     resources[1]["interaction"] =
         json!([{"code": "read"}, {"code": "search-type"}, {"code": "create"}, {"code": "delete"}]);
     let v = json!({
@@ -1058,7 +1061,8 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `GET /fhir/Patient/{id}/$everything`: what the caller may see of the record, in one Bundle.
+/// `GET /fhir/Patient/{id}/$everything`: what the caller may see of the record, in one Bundle;
+/// `GET /fhir/Patient/{id}/$summary`: the same as an International Patient Summary document.
 async fn everything(
     State(s): State<AppState>,
     c: FhirCaller,
@@ -1066,7 +1070,7 @@ async fn everything(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
-    if op != "$everything" {
+    if op != "$everything" && op != "$summary" {
         return Err(FhirError(
             StatusCode::NOT_FOUND,
             "not-supported",
@@ -1141,6 +1145,11 @@ async fn everything(
     // Nothing at all: like an unknown patient (AC-8).
     if all.is_empty() {
         return Err(FhirError::not_found());
+    }
+    if op == "$summary" {
+        let v = r::ips_document(&base_url(&headers), holder, s.store.now(), all)
+            .ok_or_else(FhirError::not_found)?;
+        return Ok(respond(StatusCode::OK, &v, p.pretty()));
     }
     let base = base_url(&headers);
     let total = all.len();

@@ -459,6 +459,23 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     }
     let (status, _) = search(moreau.clone(), format!("Patient/{camille}/$everything")).await;
     assert_eq!(status, 404);
+    // $summary: an IPS document Bundle: Composition first, then the Patient and what it cites.
+    let (status, ips) = search(leroy.clone(), format!("Patient/{camille}/$summary")).await;
+    assert_eq!(status, 200);
+    assert_eq!(ips["type"], "document");
+    assert_eq!(ips["entry"][0]["resource"]["resourceType"], "Composition");
+    assert_eq!(ips["entry"][1]["resource"]["resourceType"], "Patient");
+    let sections = ips["entry"][0]["resource"]["section"].as_array().unwrap();
+    let allergies = sections
+        .iter()
+        .find(|s| s["code"]["coding"][0]["code"] == "48765-2")
+        .unwrap();
+    assert!(
+        allergies["text"]["div"].as_str().unwrap().contains("Pénicilline"),
+        "{allergies}"
+    );
+    let (status, _) = search(moreau.clone(), format!("Patient/{camille}/$summary")).await;
+    assert_eq!(status, 404);
 
     // AuditEvent: the holder reads their traces; a professional cannot.
     let r = c
@@ -750,6 +767,7 @@ async fn published_fhir_clients_work_with_carnet() {
         format!("DocumentReference?patient={camille}"),
         format!("Observation?patient={camille}"),
         format!("Patient/{camille}/$everything"),
+        format!("Patient/{camille}/$summary"),
         "metadata".to_string(),
     ] {
         let (status, v) = get(&c, &format!("{base}/fhir/{q}"), &leroy).await;
