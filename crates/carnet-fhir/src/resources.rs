@@ -616,6 +616,47 @@ pub fn ips_document(base: &str, holder: HolderId, now: Timestamp, everything: Ve
     }))
 }
 
+/// A professional of the directory as a Practitioner (FR Core: the RPPS number as IDNPS `8` +
+/// RPPS). The directory is public data.
+pub fn practitioner(rpps: &str, family: &str, given: &str) -> Value {
+    let mut v = json!({
+        "resourceType": "Practitioner",
+        "id": rpps,
+        "identifier": [{
+            "system": "urn:oid:1.2.250.1.71.4.2.1",
+            "value": format!("8{rpps}"),
+            "type": { "coding": [{ "system": "http://interopsante.org/fhir/CodeSystem/fr-v2-0203", "code": "IDNPS" }] },
+        }],
+        "name": [{ "family": family, "given": [given] }],
+    });
+    strip_nulls(&mut v);
+    if given.is_empty() {
+        v["name"][0].as_object_mut().map(|m| m.remove("given"));
+    }
+    v
+}
+
+/// A professional's practice: profession (Carnet's habilitation-matrix name), specialty,
+/// organisation (FINESS).
+pub fn practitioner_role(
+    rpps: &str,
+    profession: &str,
+    specialty: Option<&str>,
+    finess: Option<&str>,
+    org: Option<&str>,
+) -> Value {
+    let mut v = json!({
+        "resourceType": "PractitionerRole",
+        "id": format!("{rpps}-role"),
+        "practitioner": { "reference": format!("Practitioner/{rpps}") },
+        "code": [{ "coding": [{ "system": "urn:carnet:profession", "code": profession }] }],
+        "specialty": specialty.map(|s| json!([{ "text": s }])),
+        "organization": finess.map(|f| json!({ "reference": format!("Organization/{f}"), "display": org })),
+    });
+    strip_nulls(&mut v);
+    v
+}
+
 /// An OperationOutcome with one issue.
 pub fn operation_outcome(severity: &str, code: &str, diagnostics: &str) -> Value {
     json!({

@@ -401,6 +401,8 @@ async fn metadata(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
         json!({"type": "DocumentReference", "interaction": [{"code": "read"}, {"code": "search-type"}],
                "searchParam": search(&[("patient", "reference"), ("category", "token"), ("type", "token"), ("date", "date")])}),
         json!({"type": "Binary", "interaction": [{"code": "read"}]}),
+        json!({"type": "Practitioner", "interaction": [{"code": "read"}]}),
+        json!({"type": "PractitionerRole", "interaction": [{"code": "read"}]}),
         json!({"type": "Observation", "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}],
                "searchParam": search(&[("patient", "reference"), ("code", "token"), ("date", "date")])}),
         json!({"type": "AuditEvent", "interaction": [{"code": "search-type"}],
@@ -465,6 +467,9 @@ async fn read(
             p.pretty(),
         ));
     }
+    if let Some(v) = directory_read(&s, &rtype, &id).await? {
+        return Ok(respond(StatusCode::OK, &v, p.pretty()));
+    }
     let (holder, item) = split_id(&id).ok_or_else(FhirError::not_found)?;
     let v = match rtype.as_str() {
         "DocumentReference" => {
@@ -510,6 +515,33 @@ async fn read(
         resp.headers_mut().insert(header::ETAG, tag);
     }
     Ok(resp)
+}
+
+/// Practitioner and PractitionerRole from the directory (public data: any authenticated caller
+/// reads them; nothing about a holder).
+async fn directory_read(s: &AppState, rtype: &str, id: &str) -> Result<Option<Value>, FhirError> {
+    let found = |o: Option<Value>| o.map(Some).ok_or_else(FhirError::not_found);
+    match rtype {
+        "Practitioner" => found(
+            s.store
+                .professional(id)
+                .await?
+                .map(|p| r::practitioner(&p.rpps, &p.family_name, &p.given_name)),
+        ),
+        "PractitionerRole" => {
+            let rpps = id.strip_suffix("-role").ok_or_else(FhirError::not_found)?;
+            found(s.store.professional(rpps).await?.map(|p| {
+                r::practitioner_role(
+                    &p.rpps,
+                    &p.profession,
+                    p.specialty.as_deref(),
+                    p.finess.as_deref(),
+                    p.organisation_name.as_deref(),
+                )
+            }))
+        }
+        _ => Ok(None),
+    }
 }
 
 async fn patient(s: &AppState, c: &FhirCaller, holder: HolderId) -> Result<Value, FhirError> {

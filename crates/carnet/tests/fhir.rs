@@ -477,6 +477,18 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     let (status, _) = search(moreau.clone(), format!("Patient/{camille}/$summary")).await;
     assert_eq!(status, 404);
 
+    // The directory: the authors documents point to resolve.
+    let (status, pr) = search(petit.clone(), "Practitioner/10000000001".into()).await;
+    assert_eq!((status, pr["name"][0]["family"].as_str()), (200, Some("LEROY")));
+    assert_eq!(pr["identifier"][0]["value"], "810000000001");
+    let (status, role) = search(petit.clone(), "PractitionerRole/10000000001-role".into()).await;
+    assert_eq!(
+        (status, role["practitioner"]["reference"].as_str()),
+        (200, Some("Practitioner/10000000001"))
+    );
+    let (status, _) = search(petit.clone(), "Practitioner/19999999999".into()).await;
+    assert_eq!(status, 404);
+
     // AuditEvent: the holder reads their traces; a professional cannot.
     let r = c
         .get(format!("{fhir}/AuditEvent"))
