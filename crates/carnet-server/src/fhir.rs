@@ -75,6 +75,7 @@ impl From<StoreError> for FhirError {
 
 /// Who is calling: a professional (bearer token of a Pro Santé Connect session) or a holder /
 /// representative (their session, as a bearer token or the cookie).
+#[derive(Clone)]
 pub struct FhirCaller {
     pub actor: Actor,
     /// Display name for what the caller writes (professionals).
@@ -368,6 +369,7 @@ fn base_url(headers: &HeaderMap) -> String {
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/fhir", axum::routing::post(batch))
         .route("/fhir/metadata", get(metadata))
         .route("/fhir/{rtype}", get(search).post(create))
         .route("/fhir/{rtype}/{id}", get(read).put(update).delete(remove))
@@ -442,6 +444,7 @@ async fn metadata(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
         "format": ["application/fhir+json"],
         "rest": [{
             "mode": "server",
+            "interaction": [{"code": "batch"}],
             "documentation": "Every request is decided, traced and notified by Carnet's gate as the caller. Searches are patient-scoped; unsupported parameters are refused.",
             "security": { "service": [{ "text": "Bearer token (a professional's or a holder's session)" }] },
             "resource": resources,
@@ -979,6 +982,119 @@ async fn create_document(
         &view.meta,
     );
     Ok(created(&out))
+}
+
+/// `POST /fhir` with a `batch` Bundle: each entry (GET read or search, POST create, DELETE) is
+/// run on its own, through the same handlers and the gate, and answered in a `batch-response`
+/// in the same order. `transaction` Bundles are refused: Carnet cannot yet make several gate
+/// operations one atomic commit, and will not pretend to.
+async fn batch(
+    State(s): State<AppState>,
+    c: FhirCaller,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, FhirError> {
+    const MAX_ENTRIES: usize = 500;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| FhirError::invalid(format!("not JSON: {e}")))?;
+    if v["resourceType"] != "Bundle" {
+        return Err(FhirError::invalid("resourceType: Bundle expected"));
+    }
+    match v["type"].as_str() {
+        Some("batch") => {}
+        Some("transaction") => {
+            return Err(FhirError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not-supported",
+                "transaction Bundles are not supported yet (use batch)".into(),
+            ));
+        }
+        _ => return Err(FhirError::invalid("Bundle.type: batch expected")),
+    }
+    let entries = v["entry"].as_array().cloned().unwrap_or_default();
+    if entries.len() > MAX_ENTRIES {
+        return Err(FhirError::invalid(format!(
+            "at most {MAX_ENTRIES} entries per batch"
+        )));
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let method = e["request"]["method"].as_str().unwrap_or("");
+        let url = e["request"]["url"].as_str().unwrap_or("").trim_start_matches('/');
+        let (path, query) = match url.split_once('?') {
+            Some((p, q)) => (p, Some(q.to_string())),
+            None => (url, None),
+        };
+        let parts: Vec<&str> = path.split('/').collect();
+        let resp = match (method, parts.as_slice()) {
+            ("GET", [t]) => {
+                search(
+                    State(s.clone()),
+                    c.clone(),
+                    Path(t.to_string()),
+                    RawQuery(query),
+                    headers.clone(),
+                )
+                .await
+            }
+            ("GET", [t, id]) => {
+                read(
+                    State(s.clone()),
+                    c.clone(),
+                    Path((t.to_string(), id.to_string())),
+                    RawQuery(query),
+                    headers.clone(),
+                )
+                .await
+            }
+            ("POST", [t]) => {
+                let body = axum::body::Bytes::from(e["resource"].to_string());
+                create(
+                    State(s.clone()),
+                    c.clone(),
+                    Path(t.to_string()),
+                    headers.clone(),
+                    body,
+                )
+                .await
+            }
+            ("DELETE", [t, id]) => {
+                remove(State(s.clone()), c.clone(), Path((t.to_string(), id.to_string()))).await
+            }
+            _ => Err(FhirError::invalid(format!(
+                "entry[{i}].request: {method} {url} is not supported in a batch"
+            ))),
+        };
+        let resp = resp.unwrap_or_else(IntoResponse::into_response);
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string);
+        let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024 * 1024)
+            .await
+            .map_err(|_| {
+                FhirError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "exception",
+                    "batch entry body".into(),
+                )
+            })?;
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let mut response = json!({ "status": format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("")).trim().to_string() });
+        if let Some(l) = location {
+            response["location"] = json!(l);
+        }
+        let mut entry = json!({ "response": response });
+        if body["resourceType"] == "OperationOutcome" {
+            entry["response"]["outcome"] = body;
+        } else if !body.is_null() {
+            entry["resource"] = body;
+        }
+        out.push(entry);
+    }
+    let v = json!({ "resourceType": "Bundle", "type": "batch-response", "entry": out });
+    Ok(respond(StatusCode::OK, &v, false))
 }
 
 /// The version an `If-Match` header names (`W/"3"` or `"3"`).

@@ -477,6 +477,77 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     let (status, _) = search(moreau.clone(), format!("Patient/{camille}/$summary")).await;
     assert_eq!(status, 404);
 
+    // A batch Bundle: each entry on its own, through the gate; a transaction is refused.
+    let batch = json!({
+        "resourceType": "Bundle", "type": "batch",
+        "entry": [
+            {"request": {"method": "POST", "url": "Observation"}, "resource": {
+                "resourceType": "Observation", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5"}]},
+                "subject": {"reference": format!("Patient/{camille}")},
+                "effectiveDateTime": "2025-11-22T08:00:00Z",
+                "valueQuantity": {"value": 37.8, "unit": "Cel", "code": "Cel"}}},
+            {"request": {"method": "GET", "url": format!("DocumentReference?patient={camille}&_summary=count")}},
+            {"request": {"method": "GET", "url": format!("DocumentReference/{masked}")}},
+            {"request": {"method": "POST", "url": "Observation"}, "resource": {
+                "resourceType": "Observation", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5"}]},
+                "subject": {"reference": format!("Patient/{camille}")},
+                "effectiveDateTime": "2025-11-22T09:00:00Z",
+                "valueQuantity": {"value": 73.8, "unit": "Cel", "code": "Cel"}}}
+        ]
+    });
+    let r = c
+        .post(&fhir)
+        .bearer_auth(&petit)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let br: Value = r.json().await.unwrap();
+    assert_eq!(br["type"], "batch-response");
+    let statuses: Vec<&str> = br["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "201 Created",
+            "200 OK",
+            "404 Not Found",
+            "422 Unprocessable Entity"
+        ],
+        "{br}"
+    );
+    let (_, direct) = search(
+        petit.clone(),
+        format!("DocumentReference?patient={camille}&_summary=count"),
+    )
+    .await;
+    let (_, as_mt) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_summary=count"),
+    )
+    .await;
+    assert_eq!(br["entry"][1]["resource"]["total"], direct["total"]);
+    assert_eq!(
+        direct["total"].as_u64().unwrap() + 1,
+        as_mt["total"].as_u64().unwrap(),
+        "the masked document stays out of a batch too"
+    );
+    assert_eq!(
+        br["entry"][3]["response"]["outcome"]["resourceType"],
+        "OperationOutcome"
+    );
+    let mut tx = batch.clone();
+    tx["type"] = json!("transaction");
+    let r = c.post(&fhir).bearer_auth(&petit).json(&tx).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+
     // The directory: the authors documents point to resolve.
     let (status, pr) = search(petit.clone(), "Practitioner/10000000001".into()).await;
     assert_eq!((status, pr["name"][0]["family"].as_str()), (200, Some("LEROY")));
