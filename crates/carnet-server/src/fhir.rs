@@ -260,6 +260,58 @@ fn next_unit(d: &str, start: i64) -> i64 {
     }
 }
 
+/// The instant a resource is about, for `_sort=date`: its clinical date, else its last update.
+fn date_of(r: &Value) -> String {
+    ["effectiveDateTime", "date", "recordedDate", "recorded"]
+        .iter()
+        .find_map(|k| r[*k].as_str())
+        .or_else(|| r["meta"]["lastUpdated"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `_sort`: `date` / `-date` and `_lastUpdated` / `-_lastUpdated` (stable; ties keep the store's
+/// order). Applied after the gate's filtering, before paging.
+fn sort(p: &Params, rtype: &str, mut all: Vec<Value>) -> Result<Vec<Value>, FhirError> {
+    let Some(spec) = p.one("_sort") else {
+        return Ok(all);
+    };
+    let (desc, key) = match spec.strip_prefix('-') {
+        Some(k) => (true, k),
+        None => (false, spec),
+    };
+    let f: fn(&Value) -> String = match key {
+        "date" => date_of,
+        "_lastUpdated" => |r| r["meta"]["lastUpdated"].as_str().unwrap_or("").to_string(),
+        other => {
+            return Err(FhirError::invalid(format!(
+                "_sort={other}: {rtype} sorts by date or _lastUpdated"
+            )));
+        }
+    };
+    all.sort_by_key(f);
+    if desc {
+        all.reverse();
+    }
+    Ok(all)
+}
+
+/// `_lastUpdated` with prefixes, on `meta.lastUpdated`.
+fn last_updated(p: &Params, all: Vec<Value>) -> Result<Vec<Value>, FhirError> {
+    let Some((lo, hi)) = date_range(p.0.get("_lastUpdated"))? else {
+        return Ok(all);
+    };
+    Ok(all
+        .into_iter()
+        .filter(|r| {
+            r["meta"]["lastUpdated"]
+                .as_str()
+                .and_then(parse_instant)
+                .is_some_and(|t| t >= lo.as_micros() && t < hi.as_micros())
+        })
+        .collect())
+}
+
 /// `_summary`: `count` (the total only) or `false` (everything, the default).
 fn summary_count(p: &Params) -> Result<bool, FhirError> {
     match p.one("_summary") {
@@ -636,7 +688,15 @@ async fn search(
             }
         }
         "DocumentReference" => {
-            p.only(&["patient", "subject", "category", "type", "date"])?;
+            p.only(&[
+                "patient",
+                "subject",
+                "category",
+                "type",
+                "date",
+                "_sort",
+                "_lastUpdated",
+            ])?;
             let holder = patient_of(&p, &c)?;
             let class = p
                 .one("category")
@@ -682,7 +742,7 @@ async fn search(
             out
         }
         "Observation" => {
-            p.only(&["patient", "subject", "code", "date"])?;
+            p.only(&["patient", "subject", "code", "date", "_sort"])?;
             let holder = patient_of(&p, &c)?;
             let period = date_range(p.0.get("date"))?;
             let codes: Vec<&str> = match p.one("code") {
@@ -788,6 +848,8 @@ async fn search(
             }
         }
     }
+    let all = last_updated(&p, all)?;
+    let all = sort(&p, &rtype, all)?;
     let all = elements(&p, all)?;
     if summary_count(&p)? {
         let v = json!({ "resourceType": "Bundle", "type": "searchset", "total": all.len() });

@@ -157,6 +157,46 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     let (status, _) = search(moreau.clone(), format!("Patient/{camille}")).await;
     assert_eq!(status, 404);
 
+    // _sort and _lastUpdated.
+    let (_, asc) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_sort=date"),
+    )
+    .await;
+    let (_, desc) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_sort=-date"),
+    )
+    .await;
+    let mut rev = ids(&desc);
+    rev.reverse();
+    assert_eq!(ids(&asc), rev);
+    let dates: Vec<String> = asc["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["date"].as_str().unwrap().to_string())
+        .collect();
+    assert!(dates.windows(2).all(|w| w[0] <= w[1]), "{dates:?}");
+    let (_, none) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_lastUpdated=gt2999-01-01"),
+    )
+    .await;
+    assert_eq!(none["total"], 0);
+    let (_, all3) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_lastUpdated=ge2000"),
+    )
+    .await;
+    assert_eq!(all3["total"], 3);
+    let (status, _) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_sort=title"),
+    )
+    .await;
+    assert_eq!(status, 400);
+
     // _summary=count and _elements.
     let (_, count) = search(
         leroy.clone(),
