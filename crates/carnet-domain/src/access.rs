@@ -259,6 +259,9 @@ pub enum Reason {
     Grant,
     Emergency,
     Regulation,
+    /// LC-8: the migration of a former DMP files its documents in the holder's space
+    /// ([`decide_legacy_import`]; never an answer of [`decide`]).
+    LegacyImport,
     // denied
     NoSpace,
     SpaceClosed,
@@ -478,6 +481,31 @@ pub fn decide(
     }
 }
 
+/// The operator id of the legacy-DMP migration (LC-8), as its traces name it.
+pub const LEGACY_IMPORT_OPERATOR: &str = "legacy-import";
+
+/// Who the legacy-DMP migration is in traces (LC-8, AC-6): an operator, so [`decide`] still
+/// refuses it any health data; only [`decide_legacy_import`] lets it file documents.
+pub fn legacy_import_actor() -> Actor {
+    Actor::Operator {
+        id: LEGACY_IMPORT_OPERATOR.to_string(),
+    }
+}
+
+/// LC-8: may the migration file the documents of a holder's former DMP in their space? Yes while
+/// the space exists and the holder did not object: informed (the documents wait for the
+/// opening, like any deposit), open or activated. An opposed or erased space is no space; a
+/// closed or deceased one is an archive that receives nothing new.
+pub fn decide_legacy_import(space: &SpaceFacts) -> Decision {
+    match space.lifecycle {
+        Lifecycle::Informed { .. } | Lifecycle::Open { .. } | Lifecycle::Activated { .. } => {
+            Decision::allow(Reason::LegacyImport)
+        }
+        Lifecycle::Opposed { .. } | Lifecycle::Erased { .. } => Decision::deny(Reason::NoSpace),
+        Lifecycle::Closed { .. } | Lifecycle::Deceased { .. } => Decision::deny(Reason::SpaceClosed),
+    }
+}
+
 /// Establishments' systems and apps: only through a grant, within its categories (AC-3, CA-3).
 fn system_access(
     grantee: Grantee,
@@ -510,5 +538,59 @@ fn system_access(
         D::allow(if is_author { R::Author } else { R::Grant })
     } else {
         D::deny(R::NoGrant)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn space(lifecycle: Lifecycle) -> SpaceFacts {
+        AccessPolicy::default().facts(lifecycle)
+    }
+
+    #[test]
+    fn legacy_import_follows_the_lifecycle_lc8() {
+        let t = Timestamp::from_unix_seconds(1_767_603_600);
+        for (l, allowed, reason) in [
+            (Lifecycle::Informed { informed_at: t }, true, Reason::LegacyImport),
+            (Lifecycle::Open { since: t }, true, Reason::LegacyImport),
+            (Lifecycle::Activated { since: t }, true, Reason::LegacyImport),
+            (Lifecycle::Opposed { at: t }, false, Reason::NoSpace),
+            (Lifecycle::Erased { at: t }, false, Reason::NoSpace),
+            (Lifecycle::Closed { at: t }, false, Reason::SpaceClosed),
+            (Lifecycle::Deceased { at: t }, false, Reason::SpaceClosed),
+        ] {
+            let d = decide_legacy_import(&space(l));
+            assert_eq!(
+                (d.allowed, d.reason, d.emergency),
+                (allowed, reason, false),
+                "{l:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_legacy_actor_still_reads_no_health_data() {
+        let t = Timestamp::from_unix_seconds(1_767_603_600);
+        let item = ItemFacts {
+            category: Category::Reports,
+            author: Author::Holder,
+            masked: false,
+            hidden_from_representatives: false,
+            visible_to_holder: true,
+        };
+        for action in [Action::Read, Action::Create, Action::Update, Action::Delete] {
+            let d = decide(
+                &legacy_import_actor(),
+                action,
+                &item,
+                &space(Lifecycle::Activated { since: t }),
+                &HabilitationMatrix::default_matrix(),
+                &Context::default(),
+                t,
+            );
+            assert_eq!((d.allowed, d.reason), (false, Reason::OperatorsSeeNoHealthData));
+        }
     }
 }

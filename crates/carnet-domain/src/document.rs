@@ -317,6 +317,10 @@ pub struct DocumentMeta {
     pub replaces: Option<String>,
     #[serde(default)]
     pub deletion_request: Option<DeletionRequest>,
+    /// LC-8: imported from the holder's former DMP, whose XDS uniqueId this was (`None` for a
+    /// document deposited in Carnet, whose id is its own).
+    #[serde(default)]
+    pub legacy_unique_id: Option<String>,
 }
 
 impl DocumentMeta {
@@ -350,6 +354,45 @@ pub fn visible_from(now: Timestamp, hold: bool) -> Timestamp {
     } else {
         now
     }
+}
+
+/// Parses a calendar date written `YYYY-MM-DD` (XDS `serviceStartTime` as a manifest gives it).
+pub fn parse_iso_date(s: &str) -> Option<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s.trim(), format).ok()
+}
+
+/// Parses an XDS `creationTime`: HL7 DTM in UTC (`YYYYMMDD[HH[MM[SS]]]`, as XDS.b writes it),
+/// RFC 3339 (`2019-03-12T10:15:00+01:00`) or a bare date `YYYY-MM-DD` (midnight UTC).
+pub fn parse_xds_time(s: &str) -> Option<Timestamp> {
+    use time::{Date, Month, PrimitiveDateTime, Time};
+    let s = s.trim();
+    if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        return Some(Timestamp::from_offset_date_time(t));
+    }
+    if let Some(d) = parse_iso_date(s) {
+        return Some(Timestamp::from_offset_date_time(d.midnight().assume_utc()));
+    }
+    if !s.bytes().all(|b| b.is_ascii_digit()) || !matches!(s.len(), 8 | 10 | 12 | 14) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<u16>().ok());
+    let part = |r: std::ops::Range<usize>| if s.len() >= r.end { n(r) } else { Some(0) };
+    let date = Date::from_calendar_date(
+        i32::from(n(0..4)?),
+        Month::try_from(u8::try_from(n(4..6)?).ok()?).ok()?,
+        u8::try_from(n(6..8)?).ok()?,
+    )
+    .ok()?;
+    let time = Time::from_hms(
+        u8::try_from(part(8..10)?).ok()?,
+        u8::try_from(part(10..12)?).ok()?,
+        u8::try_from(part(12..14)?).ok()?,
+    )
+    .ok()?;
+    Some(Timestamp::from_offset_date_time(
+        PrimitiveDateTime::new(date, time).assume_utc(),
+    ))
 }
 
 /// Lower case, accents removed (the common French ones), for title search.
@@ -491,7 +534,28 @@ mod tests {
             visible_from: uploaded,
             replaces: None,
             deletion_request: None,
+            legacy_unique_id: None,
         }
+    }
+
+    #[test]
+    fn xds_times_and_dates_are_read() {
+        let t = Timestamp::from_unix_seconds(1_552_385_700); // 2019-03-12 10:15:00 UTC
+        assert_eq!(parse_xds_time("20190312101500"), Some(t));
+        assert_eq!(parse_xds_time("2019-03-12T11:15:00+01:00"), Some(t));
+        assert_eq!(parse_xds_time("2019-03-12T10:15:00Z"), Some(t));
+        assert_eq!(parse_xds_time("201903121015"), Some(t));
+        assert_eq!(
+            parse_xds_time("2019-03-12"),
+            Some(Timestamp::from_unix_seconds(1_552_348_800))
+        );
+        assert_eq!(parse_xds_time("20190312"), parse_xds_time("2019-03-12"));
+        for bad in ["", "2019", "20191312", "2019031225", "12/03/2019", "20190230"] {
+            assert_eq!(parse_xds_time(bad), None, "{bad}");
+        }
+        assert!(parse_iso_date("2019-03-12").is_some());
+        assert!(parse_iso_date("2019-3-12").is_none());
+        assert!(parse_iso_date("2019-02-30").is_none());
     }
 
     /// DM-6 with the injected clock: kept at most one month, and visible for good afterwards.

@@ -9,7 +9,7 @@
 
 use carnet_domain::access::{Action, Author};
 use carnet_domain::document::{DocumentMeta, Status};
-use carnet_domain::profile::{Coding, EntryInput, Measurement, Section, measure};
+use carnet_domain::profile::{CodeSystem, Coding, EntryInput, Measurement, Section, measure};
 use carnet_domain::{HolderId, Timestamp};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -56,8 +56,9 @@ fn meta(version: i64, updated: Timestamp) -> Value {
 }
 
 /// DocumentReference (FR Core / IHE MHD shape) for a document version; its content is the
-/// `Binary` of the same id, read through the gate.
+/// `Binary` of the same id under `base` (the absolute FHIR base URL), read through the gate.
 pub fn document_reference(
+    base: &str,
     holder: HolderId,
     id: Uuid,
     set_id: Uuid,
@@ -84,7 +85,7 @@ pub fn document_reference(
         }] }],
         "content": [{ "attachment": {
             "contentType": m.mime,
-            "url": format!("Binary/{rid}"),
+            "url": format!("{base}/Binary/{rid}"),
             "size": m.size,
             "hash": hex_to_base64(&m.sha256),
             "title": m.filename,
@@ -102,6 +103,7 @@ pub fn document_reference(
     if let Some(org) = &m.organisation {
         v["custodian"] = json!({ "display": org });
     }
+    strip_nulls(&mut v);
     if let Some(old) = &m.replaces {
         v["relatesTo"] = json!([{ "code": "replaces", "target": { "reference": format!("DocumentReference/{}", item_id(holder, Uuid::parse_str(old).unwrap_or_default())) } }]);
     }
@@ -140,10 +142,11 @@ fn base64_encode(bytes: &[u8]) -> String {
     out
 }
 
+/// Drops nulls and empty strings (FHIR allows neither) all the way down.
 fn strip_nulls(v: &mut Value) {
     match v {
         Value::Object(m) => {
-            m.retain(|_, x| !x.is_null());
+            m.retain(|_, x| !x.is_null() && x.as_str() != Some(""));
             m.values_mut().for_each(strip_nulls);
         }
         Value::Array(a) => a.iter_mut().for_each(strip_nulls),
@@ -337,6 +340,77 @@ pub fn profile_resource(
     v
 }
 
+/// The profile entry a Condition, AllergyIntolerance, MedicationStatement, Immunization or
+/// Procedure carries (the reverse of [`profile_resource`] for what people write). The error
+/// names the element (`Condition.code`…); the domain then checks codes and dates.
+pub fn entry_from_resource(v: &Value) -> Result<EntryInput, String> {
+    let rt = v["resourceType"].as_str().unwrap_or("");
+    let (section, concept_key, date_key) = match rt {
+        "Condition" => (Section::Conditions, "code", "onsetDateTime"),
+        "AllergyIntolerance" => (Section::Allergies, "code", "onsetDateTime"),
+        "MedicationStatement" => (
+            Section::Treatments,
+            "medicationCodeableConcept",
+            "effectiveDateTime",
+        ),
+        "Immunization" => (Section::Vaccinations, "vaccineCode", "occurrenceDateTime"),
+        "Procedure" => (Section::Hospitalisations, "code", "performedDateTime"),
+        other => return Err(format!("resourceType: {other} cannot be written here")),
+    };
+    let concept = &v[concept_key];
+    if !concept.is_object() {
+        return Err(format!("{rt}.{concept_key}: required"));
+    }
+    let code = match concept["coding"].as_array().and_then(|a| a.first()) {
+        Some(c) => {
+            let uri = c["system"].as_str().unwrap_or("");
+            let system = [
+                CodeSystem::Icd10,
+                CodeSystem::SnomedCt,
+                CodeSystem::Atc,
+                CodeSystem::Cis,
+                CodeSystem::Ccam,
+                CodeSystem::Loinc,
+            ]
+            .into_iter()
+            .find(|s| s.uri() == uri)
+            .ok_or_else(|| {
+                format!("{rt}.{concept_key}.coding[0].system: '{uri}' is not a known code system")
+            })?;
+            Some(Coding {
+                system,
+                code: c["code"].as_str().unwrap_or("").to_string(),
+                display: c["display"].as_str().map(str::to_string),
+            })
+        }
+        None => None,
+    };
+    let date = v[date_key]
+        .as_str()
+        .or_else(|| v["onsetString"].as_str())
+        .or_else(|| v["occurrenceString"].as_str())
+        .map(|d| d.chars().take(10).collect::<String>());
+    let note = v["note"]
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|n| n["text"].as_str())
+        .map(str::to_string);
+    Ok(EntryInput {
+        section,
+        text: concept["text"]
+            .as_str()
+            .or_else(|| code.as_ref().and_then(|c| c.display.as_deref()))
+            .unwrap_or("")
+            .to_string(),
+        code,
+        date,
+        end_date: None,
+        value: None,
+        contact: None,
+        note,
+    })
+}
+
 /// An access trace as an AuditEvent (IHE BALP shape where it fits).
 #[allow(clippy::too_many_arguments)]
 pub fn audit_event(
@@ -391,6 +465,195 @@ pub fn audit_event(
     if !emergency && let Some(m) = v.as_object_mut() {
         m.remove("purposeOfEvent");
     }
+    v
+}
+
+fn xhtml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A human label for a resource in a summary's narrative.
+fn label_of(r: &Value) -> String {
+    let concept = ["code", "medicationCodeableConcept", "vaccineCode"]
+        .iter()
+        .map(|k| &r[*k])
+        .find(|c| c.is_object())
+        .cloned()
+        .unwrap_or(Value::Null);
+    let text = concept["text"]
+        .as_str()
+        .or_else(|| concept["coding"][0]["display"].as_str())
+        .or_else(|| concept["coding"][0]["code"].as_str())
+        .unwrap_or("");
+    match &r["valueQuantity"] {
+        Value::Object(q) => format!(
+            "{text} : {} {} ({})",
+            q.get("value").map(|v| v.to_string()).unwrap_or_default(),
+            q.get("unit").and_then(Value::as_str).unwrap_or(""),
+            r["effectiveDateTime"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .take(10)
+                .collect::<String>()
+        ),
+        _ => text.to_string(),
+    }
+}
+
+/// An International Patient Summary (IPS) document Bundle from what the caller may see of a
+/// record (`everything`: the Patient first when readable). `None` without a readable Patient
+/// (a document must contain its subject). Sections: allergies, problems, medication,
+/// immunisations, procedures, vital signs (the newest value of each measure), advance directives.
+pub fn ips_document(base: &str, holder: HolderId, now: Timestamp, everything: Vec<Value>) -> Option<Value> {
+    let patient = everything
+        .iter()
+        .find(|r| r["resourceType"] == "Patient")?
+        .clone();
+    let url = |r: &Value| {
+        format!(
+            "{base}/{}/{}",
+            r["resourceType"].as_str().unwrap_or(""),
+            r["id"].as_str().unwrap_or("")
+        )
+    };
+    // Vital signs: only the newest Observation of each code.
+    let mut newest: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
+    for o in everything
+        .iter()
+        .filter(|r| r["resourceType"] == "Observation" && r.get("valueQuantity").is_some())
+    {
+        let code = o["code"]["coding"][0]["code"].as_str().unwrap_or("").to_string();
+        let at = o["effectiveDateTime"].as_str().unwrap_or("");
+        if newest
+            .get(&code)
+            .is_none_or(|n| n["effectiveDateTime"].as_str().unwrap_or("") < at)
+        {
+            newest.insert(code, o.clone());
+        }
+    }
+    let sections: [(&str, &str, &str, Vec<&Value>); 7] = [
+        (
+            "Allergies et intolérances",
+            "48765-2",
+            "AllergyIntolerance",
+            vec![],
+        ),
+        ("Problèmes de santé", "11450-4", "Condition", vec![]),
+        ("Traitements", "10160-0", "MedicationStatement", vec![]),
+        ("Vaccinations", "11369-6", "Immunization", vec![]),
+        ("Interventions", "47519-4", "Procedure", vec![]),
+        ("Constantes", "8716-3", "Observation", vec![]),
+        ("Directives anticipées", "42348-3", "Consent", vec![]),
+    ];
+    let mut included: Vec<Value> = Vec::new();
+    let mut out_sections = Vec::new();
+    for (title, loinc, rtype, _) in sections {
+        let members: Vec<Value> = if rtype == "Observation" {
+            newest.values().cloned().collect()
+        } else {
+            everything
+                .iter()
+                .filter(|r| r["resourceType"] == rtype)
+                .cloned()
+                .collect()
+        };
+        let items: String = if members.is_empty() {
+            "<p>Aucune information.</p>".to_string()
+        } else {
+            format!(
+                "<ul>{}</ul>",
+                members
+                    .iter()
+                    .map(|m| format!("<li>{}</li>", xhtml_escape(&label_of(m))))
+                    .collect::<String>()
+            )
+        };
+        let mut section = json!({
+            "title": title,
+            "code": { "coding": [{ "system": "http://loinc.org", "code": loinc }] },
+            "text": { "status": "generated", "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{items}</div>") },
+        });
+        if members.is_empty() {
+            section["emptyReason"] = json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/list-empty-reason", "code": "unavailable" }] });
+        } else {
+            section["entry"] = json!(
+                members
+                    .iter()
+                    .map(|m| json!({ "reference": url(m) }))
+                    .collect::<Vec<_>>()
+            );
+        }
+        out_sections.push(section);
+        included.extend(members);
+    }
+    let composition = json!({
+        "resourceType": "Composition",
+        "id": format!("ips-{}", holder.as_uuid().simple()),
+        "status": "final",
+        "type": { "coding": [{ "system": "http://loinc.org", "code": "60591-5", "display": "Patient summary Document" }] },
+        "subject": { "reference": url(&patient) },
+        "date": now.to_rfc3339(),
+        "author": [{ "display": "Carnet" }],
+        "title": "Synthèse médicale (Patient Summary)",
+        "section": out_sections,
+    });
+    let mut entries = vec![
+        json!({ "fullUrl": format!("{base}/Composition/{}", composition["id"].as_str().unwrap_or("")), "resource": composition }),
+        json!({ "fullUrl": url(&patient), "resource": patient }),
+    ];
+    entries.extend(
+        included
+            .into_iter()
+            .map(|r| json!({ "fullUrl": url(&r), "resource": r })),
+    );
+    Some(json!({
+        "resourceType": "Bundle",
+        "identifier": { "system": "urn:ietf:rfc:3986", "value": format!("urn:uuid:{}", Uuid::new_v4()) },
+        "type": "document",
+        "timestamp": now.to_rfc3339(),
+        "entry": entries,
+    }))
+}
+
+/// A professional of the directory as a Practitioner (FR Core: the RPPS number as IDNPS `8` +
+/// RPPS). The directory is public data.
+pub fn practitioner(rpps: &str, family: &str, given: &str) -> Value {
+    let mut v = json!({
+        "resourceType": "Practitioner",
+        "id": rpps,
+        "identifier": [{
+            "system": "urn:oid:1.2.250.1.71.4.2.1",
+            "value": format!("8{rpps}"),
+            "type": { "coding": [{ "system": "http://interopsante.org/fhir/CodeSystem/fr-v2-0203", "code": "IDNPS" }] },
+        }],
+        "name": [{ "family": family, "given": [given] }],
+    });
+    strip_nulls(&mut v);
+    if given.is_empty() {
+        v["name"][0].as_object_mut().map(|m| m.remove("given"));
+    }
+    v
+}
+
+/// A professional's practice: profession (Carnet's habilitation-matrix name), specialty,
+/// organisation (FINESS).
+pub fn practitioner_role(
+    rpps: &str,
+    profession: &str,
+    specialty: Option<&str>,
+    finess: Option<&str>,
+    org: Option<&str>,
+) -> Value {
+    let mut v = json!({
+        "resourceType": "PractitionerRole",
+        "id": format!("{rpps}-role"),
+        "practitioner": { "reference": format!("Practitioner/{rpps}") },
+        "code": [{ "coding": [{ "system": "urn:carnet:profession", "code": profession }] }],
+        "specialty": specialty.map(|s| json!([{ "text": s }])),
+        "organization": finess.map(|f| json!({ "reference": format!("Organization/{f}"), "display": org })),
+    });
+    strip_nulls(&mut v);
     v
 }
 
@@ -497,11 +760,12 @@ mod tests {
             visible_from: Timestamp::from_unix_seconds(1_767_603_600),
             replaces: None,
             deletion_request: None,
+            legacy_unique_id: None,
         };
-        let v = document_reference(h, id, id, Status::Approved, &m);
+        let v = document_reference("http://x/fhir", h, id, id, Status::Approved, &m);
         assert_eq!(
             v["content"][0]["attachment"]["url"],
-            format!("Binary/{}", item_id(h, id))
+            format!("http://x/fhir/Binary/{}", item_id(h, id))
         );
         assert_eq!(v["subject"]["reference"], format!("Patient/{h}"));
         assert_eq!(v["type"]["coding"][0]["code"], "11488-4");

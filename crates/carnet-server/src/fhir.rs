@@ -75,8 +75,11 @@ impl From<StoreError> for FhirError {
 
 /// Who is calling: a professional (bearer token of a Pro Santé Connect session) or a holder /
 /// representative (their session, as a bearer token or the cookie).
+#[derive(Clone)]
 pub struct FhirCaller {
     pub actor: Actor,
+    /// Display name for what the caller writes (professionals).
+    pub name: String,
     /// The space a holder-side caller acts in (None for professionals).
     pub own: Option<HolderId>,
 }
@@ -103,6 +106,7 @@ impl FromRequestParts<AppState> for FhirCaller {
         {
             return Ok(FhirCaller {
                 actor: p.actor(),
+                name: format!("{} {}", p.given_name, p.family_name),
                 own: None,
             });
         }
@@ -117,6 +121,7 @@ impl FromRequestParts<AppState> for FhirCaller {
         };
         Ok(FhirCaller {
             actor,
+            name: String::new(),
             own: Some(session.acting_for),
         })
     }
@@ -159,7 +164,15 @@ impl Params {
     }
     /// Refuses parameters this search does not support (strict handling: no silent ignore).
     fn only(&self, allowed: &[&str]) -> Result<(), FhirError> {
-        const COMMON: [&str; 6] = ["_format", "_pretty", "_count", "_page", "_summary", "_include"];
+        const COMMON: [&str; 7] = [
+            "_format",
+            "_pretty",
+            "_count",
+            "_page",
+            "_summary",
+            "_include",
+            "_elements",
+        ];
         if self.0.contains_key("_revinclude") {
             return Err(FhirError::invalid("_revinclude is not supported yet"));
         }
@@ -247,6 +260,102 @@ fn next_unit(d: &str, start: i64) -> i64 {
     }
 }
 
+/// The instant a resource is about, for `_sort=date`: its clinical date, else its last update.
+fn date_of(r: &Value) -> String {
+    ["effectiveDateTime", "date", "recordedDate", "recorded"]
+        .iter()
+        .find_map(|k| r[*k].as_str())
+        .or_else(|| r["meta"]["lastUpdated"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `_sort`: `date` / `-date` and `_lastUpdated` / `-_lastUpdated` (stable; ties keep the store's
+/// order). Applied after the gate's filtering, before paging.
+fn sort(p: &Params, rtype: &str, mut all: Vec<Value>) -> Result<Vec<Value>, FhirError> {
+    let Some(spec) = p.one("_sort") else {
+        return Ok(all);
+    };
+    let (desc, key) = match spec.strip_prefix('-') {
+        Some(k) => (true, k),
+        None => (false, spec),
+    };
+    let f: fn(&Value) -> String = match key {
+        "date" => date_of,
+        "_lastUpdated" => |r| r["meta"]["lastUpdated"].as_str().unwrap_or("").to_string(),
+        other => {
+            return Err(FhirError::invalid(format!(
+                "_sort={other}: {rtype} sorts by date or _lastUpdated"
+            )));
+        }
+    };
+    all.sort_by_key(f);
+    if desc {
+        all.reverse();
+    }
+    Ok(all)
+}
+
+/// `_lastUpdated` with prefixes, on `meta.lastUpdated`.
+fn last_updated(p: &Params, all: Vec<Value>) -> Result<Vec<Value>, FhirError> {
+    let Some((lo, hi)) = date_range(p.0.get("_lastUpdated"))? else {
+        return Ok(all);
+    };
+    Ok(all
+        .into_iter()
+        .filter(|r| {
+            r["meta"]["lastUpdated"]
+                .as_str()
+                .and_then(parse_instant)
+                .is_some_and(|t| t >= lo.as_micros() && t < hi.as_micros())
+        })
+        .collect())
+}
+
+/// `_summary`: `count` (the total only) or `false` (everything, the default).
+fn summary_count(p: &Params) -> Result<bool, FhirError> {
+    match p.one("_summary") {
+        None | Some("false") => Ok(false),
+        Some("count") => Ok(true),
+        Some(other) => Err(FhirError::invalid(format!(
+            "_summary={other}: only count and false are supported"
+        ))),
+    }
+}
+
+/// `_elements`: keeps the listed top-level elements (plus `resourceType`, `id`, `meta`) and
+/// marks each resource SUBSETTED, as FHIR asks.
+fn elements(p: &Params, all: Vec<Value>) -> Result<Vec<Value>, FhirError> {
+    let Some(list) = p.one("_elements") else {
+        return Ok(all);
+    };
+    let keep: Vec<&str> = list.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+    if keep
+        .iter()
+        .any(|e| !e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        return Err(FhirError::invalid(
+            "_elements: a comma-separated list of element names",
+        ));
+    }
+    Ok(all
+        .into_iter()
+        .map(|mut r| {
+            if let Some(m) = r.as_object_mut() {
+                m.retain(|k, _| {
+                    ["resourceType", "id", "meta"].contains(&k.as_str()) || keep.contains(&k.as_str())
+                });
+                let meta = m.entry("meta").or_insert_with(|| json!({}));
+                meta["tag"] = json!([{
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+                    "code": "SUBSETTED",
+                }]);
+            }
+            r
+        })
+        .collect())
+}
+
 /// Pages a filtered result: `_count` (default 50, at most 200) and `_page`.
 fn page(
     p: &Params,
@@ -312,9 +421,11 @@ fn base_url(headers: &HeaderMap) -> String {
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/fhir", axum::routing::post(batch))
         .route("/fhir/metadata", get(metadata))
         .route("/fhir/{rtype}", get(search).post(create))
-        .route("/fhir/{rtype}/{id}", get(read))
+        .route("/fhir/{rtype}/{id}", get(read).put(update).delete(remove))
+        .route("/fhir/Patient/{id}/{op}", get(everything))
 }
 
 const PROFILE_TYPES: [&str; 9] = [
@@ -344,17 +455,37 @@ async fn metadata(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
         json!({"type": "DocumentReference", "interaction": [{"code": "read"}, {"code": "search-type"}],
                "searchParam": search(&[("patient", "reference"), ("category", "token"), ("type", "token"), ("date", "date")])}),
         json!({"type": "Binary", "interaction": [{"code": "read"}]}),
+        json!({"type": "Practitioner", "interaction": [{"code": "read"}]}),
+        json!({"type": "PractitionerRole", "interaction": [{"code": "read"}]}),
         json!({"type": "Observation", "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}],
                "searchParam": search(&[("patient", "reference"), ("code", "token"), ("date", "date")])}),
         json!({"type": "AuditEvent", "interaction": [{"code": "search-type"}],
                "searchParam": search(&[("patient", "reference"), ("date", "date")])}),
     ];
     for t in PROFILE_TYPES {
-        resources.push(
-            json!({"type": t, "interaction": [{"code": "read"}, {"code": "search-type"}],
-                              "searchParam": search(&[("patient", "reference")])}),
-        );
+        let mut interaction = vec![json!({"code": "read"}), json!({"code": "search-type"})];
+        if [
+            "Condition",
+            "AllergyIntolerance",
+            "MedicationStatement",
+            "Immunization",
+            "Procedure",
+        ]
+        .contains(&t)
+        {
+            interaction.push(json!({"code": "create"}));
+            interaction.push(json!({"code": "update"}));
+        }
+        interaction.push(json!({"code": "delete"}));
+        resources.push(json!({"type": t, "interaction": interaction,
+                              "searchParam": search(&[("patient", "reference")])}));
     }
+    resources[0]["operation"] = json!([
+        {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
+        {"name": "summary", "definition": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"}
+    ]);
+    resources[1]["interaction"] =
+        json!([{"code": "read"}, {"code": "search-type"}, {"code": "create"}, {"code": "delete"}]);
     let v = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -365,6 +496,7 @@ async fn metadata(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
         "format": ["application/fhir+json"],
         "rest": [{
             "mode": "server",
+            "interaction": [{"code": "batch"}],
             "documentation": "Every request is decided, traced and notified by Carnet's gate as the caller. Searches are patient-scoped; unsupported parameters are refused.",
             "security": { "service": [{ "text": "Bearer token (a professional's or a holder's session)" }] },
             "resource": resources,
@@ -378,6 +510,7 @@ async fn read(
     c: FhirCaller,
     Path((rtype, id)): Path<(String, String)>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let p = Params::parse(q)?;
     let ctx = Context::default();
@@ -389,6 +522,9 @@ async fn read(
             p.pretty(),
         ));
     }
+    if let Some(v) = directory_read(&s, &rtype, &id).await? {
+        return Ok(respond(StatusCode::OK, &v, p.pretty()));
+    }
     let (holder, item) = split_id(&id).ok_or_else(FhirError::not_found)?;
     let v = match rtype.as_str() {
         "DocumentReference" => {
@@ -397,6 +533,7 @@ async fn read(
                 .read_document(holder, &c.actor, DocumentId::from_uuid(item), &ctx)
                 .await?;
             r::document_reference(
+                &base_url(&headers),
                 holder,
                 *view.id.as_uuid(),
                 *view.set_id.as_uuid(),
@@ -426,7 +563,40 @@ async fn read(
         t if PROFILE_TYPES.contains(&t) => profile_by_id(&s, &c, holder, item, t).await?,
         _ => return Err(FhirError::not_found()),
     };
-    Ok(respond(StatusCode::OK, &v, p.pretty()))
+    let mut resp = respond(StatusCode::OK, &v, p.pretty());
+    if let Some(vid) = v["meta"]["versionId"].as_str()
+        && let Ok(tag) = format!("W/\"{vid}\"").parse()
+    {
+        resp.headers_mut().insert(header::ETAG, tag);
+    }
+    Ok(resp)
+}
+
+/// Practitioner and PractitionerRole from the directory (public data: any authenticated caller
+/// reads them; nothing about a holder).
+async fn directory_read(s: &AppState, rtype: &str, id: &str) -> Result<Option<Value>, FhirError> {
+    let found = |o: Option<Value>| o.map(Some).ok_or_else(FhirError::not_found);
+    match rtype {
+        "Practitioner" => found(
+            s.store
+                .professional(id)
+                .await?
+                .map(|p| r::practitioner(&p.rpps, &p.family_name, &p.given_name)),
+        ),
+        "PractitionerRole" => {
+            let rpps = id.strip_suffix("-role").ok_or_else(FhirError::not_found)?;
+            found(s.store.professional(rpps).await?.map(|p| {
+                r::practitioner_role(
+                    &p.rpps,
+                    &p.profession,
+                    p.specialty.as_deref(),
+                    p.finess.as_deref(),
+                    p.organisation_name.as_deref(),
+                )
+            }))
+        }
+        _ => Ok(None),
+    }
 }
 
 async fn patient(s: &AppState, c: &FhirCaller, holder: HolderId) -> Result<Value, FhirError> {
@@ -518,7 +688,15 @@ async fn search(
             }
         }
         "DocumentReference" => {
-            p.only(&["patient", "subject", "category", "type", "date"])?;
+            p.only(&[
+                "patient",
+                "subject",
+                "category",
+                "type",
+                "date",
+                "_sort",
+                "_lastUpdated",
+            ])?;
             let holder = patient_of(&p, &c)?;
             let class = p
                 .one("category")
@@ -548,6 +726,7 @@ async fn search(
                 };
                 for d in &page.documents {
                     out.push(r::document_reference(
+                        &base_url(&headers),
                         holder,
                         *d.id.as_uuid(),
                         *d.set_id.as_uuid(),
@@ -563,7 +742,7 @@ async fn search(
             out
         }
         "Observation" => {
-            p.only(&["patient", "subject", "code", "date"])?;
+            p.only(&["patient", "subject", "code", "date", "_sort"])?;
             let holder = patient_of(&p, &c)?;
             let period = date_range(p.0.get("date"))?;
             let codes: Vec<&str> = match p.one("code") {
@@ -607,6 +786,9 @@ async fn search(
             let traces = s.store.traces_in(holder, None, period, 1000).await?;
             traces
                 .iter()
+                .filter(|t| {
+                    !(matches!(c.actor, Actor::Representative { .. }) && t.entry.hidden_from_representatives)
+                })
                 .map(|t| {
                     let actor = serde_json::to_value(&t.entry.actor).unwrap_or(Value::Null);
                     let reason = serde_json::to_value(t.entry.reason)
@@ -666,35 +848,80 @@ async fn search(
             }
         }
     }
+    let all = last_updated(&p, all)?;
+    let all = sort(&p, &rtype, all)?;
+    let all = elements(&p, all)?;
+    if summary_count(&p)? {
+        let v = json!({ "resourceType": "Bundle", "type": "searchset", "total": all.len() });
+        return Ok(respond(StatusCode::OK, &v, p.pretty()));
+    }
     let v = page(&p, &base, &rtype, all, included)?;
     Ok(respond(StatusCode::OK, &v, p.pretty()))
 }
 
-/// `POST /fhir/Observation`: a measurement (LOINC code, valueQuantity in UCUM,
-/// effectiveDateTime, subject) into the patient's space, through the gate.
+/// `POST /fhir/{type}`: creation through the gate, as the caller. Observation: a measurement
+/// (LOINC code, valueQuantity in UCUM, effectiveDateTime); DocumentReference: a document with
+/// its content inline (`content[0].attachment.data`); Condition, AllergyIntolerance,
+/// MedicationStatement, Immunization, Procedure: a profile entry. The patient comes from
+/// `subject` / `patient` (a holder may omit it).
 async fn create(
     State(s): State<AppState>,
     c: FhirCaller,
     Path(rtype): Path<String>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, FhirError> {
-    if rtype != "Observation" {
-        return Err(FhirError(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "not-supported",
-            format!("create is not supported for {rtype}"),
-        ));
-    }
     let v: Value = serde_json::from_slice(&body).map_err(|e| FhirError::invalid(format!("not JSON: {e}")))?;
-    if v["resourceType"] != "Observation" {
-        return Err(FhirError::invalid("resourceType: Observation expected"));
+    if v["resourceType"] != rtype.as_str() {
+        return Err(FhirError::invalid(format!("resourceType: {rtype} expected")));
     }
-    let holder: HolderId = v["subject"]["reference"]
+    let subject = v["subject"]["reference"]
         .as_str()
+        .or_else(|| v["patient"]["reference"].as_str())
         .and_then(|r| r.strip_prefix("Patient/"))
-        .and_then(|h| h.parse().ok())
-        .or(c.own)
-        .ok_or_else(|| FhirError::invalid("Observation.subject: Patient/ID required"))?;
+        .and_then(|h| h.parse::<HolderId>().ok())
+        .or(c.own);
+    match rtype.as_str() {
+        "Observation" => {}
+        "DocumentReference" => return create_document(&s, &c, &base_url(&headers), subject, &v).await,
+        t if [
+            "Condition",
+            "AllergyIntolerance",
+            "MedicationStatement",
+            "Immunization",
+            "Procedure",
+        ]
+        .contains(&t) =>
+        {
+            let holder =
+                subject.ok_or_else(|| FhirError::invalid(format!("{t}.subject: Patient/ID required")))?;
+            let entry = r::entry_from_resource(&v).map_err(FhirError::unprocessable)?;
+            let e = s
+                .gate
+                .add_profile_entry(holder, &c.actor, entry, &c.name, &Context::default())
+                .await?;
+            let out = r::profile_resource(
+                holder,
+                e.id,
+                &e.entry,
+                &e.author,
+                &e.author_name,
+                e.created_at,
+                e.updated_at,
+                e.version,
+            );
+            return Ok(created(&out));
+        }
+        _ => {
+            return Err(FhirError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "not-supported",
+                format!("create is not supported for {rtype}"),
+            ));
+        }
+    }
+
+    let holder = subject.ok_or_else(|| FhirError::invalid("Observation.subject: Patient/ID required"))?;
     let coding = v["code"]["coding"]
         .as_array()
         .and_then(|a| a.iter().find(|c| c["system"] == "http://loinc.org"))
@@ -737,9 +964,411 @@ async fn create(
         .find(|p| p.measurement.at == at)
         .ok_or_else(FhirError::not_found)?;
     let out = r::observation(holder, pt.id, &pt.measurement, &pt.author);
-    let mut resp = respond(StatusCode::CREATED, &out, false);
-    if let Ok(loc) = format!("Observation/{}", out["id"].as_str().unwrap_or("")).parse() {
+    Ok(created(&out))
+}
+
+fn created(out: &Value) -> Response {
+    let mut resp = respond(StatusCode::CREATED, out, false);
+    let loc = format!(
+        "{}/{}",
+        out["resourceType"].as_str().unwrap_or(""),
+        out["id"].as_str().unwrap_or("")
+    );
+    if let Ok(loc) = loc.parse() {
         resp.headers_mut().insert(header::LOCATION, loc);
     }
+    resp
+}
+
+/// A DocumentReference with its content inline: checked, sealed and stored through the gate
+/// like any deposit (DM-1: the declared type must match the bytes).
+async fn create_document(
+    s: &AppState,
+    c: &FhirCaller,
+    base: &str,
+    subject: Option<HolderId>,
+    v: &Value,
+) -> Result<Response, FhirError> {
+    use base64::Engine;
+    let holder =
+        subject.ok_or_else(|| FhirError::invalid("DocumentReference.subject: Patient/ID required"))?;
+    let att = &v["content"][0]["attachment"];
+    let mime = att["contentType"].as_str().ok_or_else(|| {
+        FhirError::unprocessable("DocumentReference.content[0].attachment.contentType: required")
+    })?;
+    let data = att["data"].as_str().ok_or_else(|| {
+        FhirError::unprocessable("DocumentReference.content[0].attachment.data: the content, base64 (no url)")
+    })?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|_| FhirError::unprocessable("DocumentReference.content[0].attachment.data: not base64"))?;
+    let class = v["category"][0]["coding"][0]["code"]
+        .as_str()
+        .map(|c| {
+            carnet_domain::access::Category::parse(c).ok_or_else(|| {
+                FhirError::unprocessable(format!("DocumentReference.category: unknown class '{c}'"))
+            })
+        })
+        .transpose()?;
+    let new = carnet_store::documents::NewDocument {
+        title: v["description"]
+            .as_str()
+            .or(att["title"].as_str())
+            .map(str::to_string),
+        class,
+        type_code: v["type"]["coding"][0]["code"].as_str().map(str::to_string),
+        type_display: v["type"]["coding"][0]["display"].as_str().map(str::to_string),
+        event_date: v["context"]["period"]["start"]
+            .as_str()
+            .map(|d| d.chars().take(10).collect()),
+        confidentiality: v["securityLabel"][0]["coding"][0]["code"]
+            .as_str()
+            .map(str::to_string),
+        mime: mime.to_string(),
+        filename: att["title"].as_str().map(str::to_string),
+        hold_from_holder: false,
+        hidden_from_representatives: false,
+        author_name: c.name.clone(),
+        organisation: None,
+    };
+    let view = s
+        .gate
+        .deposit_document(holder, &c.actor, new, bytes, &Context::default())
+        .await?;
+    let out = r::document_reference(
+        base,
+        holder,
+        *view.id.as_uuid(),
+        *view.set_id.as_uuid(),
+        view.status,
+        &view.meta,
+    );
+    Ok(created(&out))
+}
+
+/// `POST /fhir` with a `batch` Bundle: each entry (GET read or search, POST create, DELETE) is
+/// run on its own, through the same handlers and the gate, and answered in a `batch-response`
+/// in the same order. `transaction` Bundles are refused: Carnet cannot yet make several gate
+/// operations one atomic commit, and will not pretend to.
+async fn batch(
+    State(s): State<AppState>,
+    c: FhirCaller,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, FhirError> {
+    const MAX_ENTRIES: usize = 500;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| FhirError::invalid(format!("not JSON: {e}")))?;
+    if v["resourceType"] != "Bundle" {
+        return Err(FhirError::invalid("resourceType: Bundle expected"));
+    }
+    match v["type"].as_str() {
+        Some("batch") => {}
+        Some("transaction") => {
+            return Err(FhirError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not-supported",
+                "transaction Bundles are not supported yet (use batch)".into(),
+            ));
+        }
+        _ => return Err(FhirError::invalid("Bundle.type: batch expected")),
+    }
+    let entries = v["entry"].as_array().cloned().unwrap_or_default();
+    if entries.len() > MAX_ENTRIES {
+        return Err(FhirError::invalid(format!(
+            "at most {MAX_ENTRIES} entries per batch"
+        )));
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let method = e["request"]["method"].as_str().unwrap_or("");
+        let url = e["request"]["url"].as_str().unwrap_or("").trim_start_matches('/');
+        let (path, query) = match url.split_once('?') {
+            Some((p, q)) => (p, Some(q.to_string())),
+            None => (url, None),
+        };
+        let parts: Vec<&str> = path.split('/').collect();
+        let resp = match (method, parts.as_slice()) {
+            ("GET", [t]) => {
+                search(
+                    State(s.clone()),
+                    c.clone(),
+                    Path(t.to_string()),
+                    RawQuery(query),
+                    headers.clone(),
+                )
+                .await
+            }
+            ("GET", [t, id]) => {
+                read(
+                    State(s.clone()),
+                    c.clone(),
+                    Path((t.to_string(), id.to_string())),
+                    RawQuery(query),
+                    headers.clone(),
+                )
+                .await
+            }
+            ("POST", [t]) => {
+                let body = axum::body::Bytes::from(e["resource"].to_string());
+                create(
+                    State(s.clone()),
+                    c.clone(),
+                    Path(t.to_string()),
+                    headers.clone(),
+                    body,
+                )
+                .await
+            }
+            ("DELETE", [t, id]) => {
+                remove(State(s.clone()), c.clone(), Path((t.to_string(), id.to_string()))).await
+            }
+            _ => Err(FhirError::invalid(format!(
+                "entry[{i}].request: {method} {url} is not supported in a batch"
+            ))),
+        };
+        let resp = resp.unwrap_or_else(IntoResponse::into_response);
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string);
+        let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024 * 1024)
+            .await
+            .map_err(|_| {
+                FhirError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "exception",
+                    "batch entry body".into(),
+                )
+            })?;
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let mut response = json!({ "status": format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("")).trim().to_string() });
+        if let Some(l) = location {
+            response["location"] = json!(l);
+        }
+        let mut entry = json!({ "response": response });
+        if body["resourceType"] == "OperationOutcome" {
+            entry["response"]["outcome"] = body;
+        } else if !body.is_null() {
+            entry["resource"] = body;
+        }
+        out.push(entry);
+    }
+    let v = json!({ "resourceType": "Bundle", "type": "batch-response", "entry": out });
+    Ok(respond(StatusCode::OK, &v, false))
+}
+
+/// The version an `If-Match` header names (`W/"3"` or `"3"`).
+fn if_match(headers: &HeaderMap) -> Result<i64, FhirError> {
+    let v = headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            FhirError(
+                StatusCode::PRECONDITION_REQUIRED,
+                "required",
+                "If-Match: the version being updated is required (W/\"n\")".into(),
+            )
+        })?;
+    v.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map_err(|_| FhirError::invalid("If-Match: W/\"n\" expected"))
+}
+
+/// `PUT /fhir/{type}/{id}` for the profile's resources: the author only, versioned with
+/// `If-Match` (a stale version is 412), same section.
+async fn update(
+    State(s): State<AppState>,
+    c: FhirCaller,
+    Path((rtype, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, FhirError> {
+    if ![
+        "Condition",
+        "AllergyIntolerance",
+        "MedicationStatement",
+        "Immunization",
+        "Procedure",
+    ]
+    .contains(&rtype.as_str())
+    {
+        return Err(FhirError(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "not-supported",
+            format!("update is not supported for {rtype}"),
+        ));
+    }
+    let version = if_match(&headers)?;
+    let (holder, item) = split_id(&id).ok_or_else(FhirError::not_found)?;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| FhirError::invalid(format!("not JSON: {e}")))?;
+    if v["resourceType"] != rtype.as_str() || v["id"].as_str().is_some_and(|i| i != id) {
+        return Err(FhirError::invalid("resourceType and id must match the URL"));
+    }
+    let entry = r::entry_from_resource(&v).map_err(FhirError::unprocessable)?;
+    let e = match s
+        .gate
+        .update_profile_entry(holder, &c.actor, item, version, entry, &Context::default())
+        .await
+    {
+        Err(StoreError::Conflict) => {
+            return Err(FhirError(
+                StatusCode::PRECONDITION_FAILED,
+                "conflict",
+                "the resource is at another version".into(),
+            ));
+        }
+        other => other?,
+    };
+    let out = r::profile_resource(
+        holder,
+        e.id,
+        &e.entry,
+        &e.author,
+        &e.author_name,
+        e.created_at,
+        e.updated_at,
+        e.version,
+    );
+    let mut resp = respond(StatusCode::OK, &out, false);
+    if let Ok(tag) = format!("W/\"{}\"", e.version).parse() {
+        resp.headers_mut().insert(header::ETAG, tag);
+    }
     Ok(resp)
+}
+
+/// `DELETE /fhir/{type}/{id}` where the domain allows it: a profile entry (its author) or a
+/// document (DM-3, DM-4: its author; the trace remains).
+async fn remove(
+    State(s): State<AppState>,
+    c: FhirCaller,
+    Path((rtype, id)): Path<(String, String)>,
+) -> Result<Response, FhirError> {
+    let (holder, item) = split_id(&id).ok_or_else(FhirError::not_found)?;
+    let ctx = Context::default();
+    match rtype.as_str() {
+        "DocumentReference" => {
+            s.gate
+                .delete_document(holder, &c.actor, DocumentId::from_uuid(item), &ctx)
+                .await?
+        }
+        t if PROFILE_TYPES.contains(&t) => {
+            // The entry must be of this type (no deleting a Condition through /AllergyIntolerance).
+            profile_by_id(&s, &c, holder, item, t).await?;
+            s.gate.delete_profile_entry(holder, &c.actor, item, &ctx).await?
+        }
+        _ => {
+            return Err(FhirError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "not-supported",
+                format!("delete is not supported for {rtype}"),
+            ));
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /fhir/Patient/{id}/$everything`: what the caller may see of the record, in one Bundle;
+/// `GET /fhir/Patient/{id}/$summary`: the same as an International Patient Summary document.
+async fn everything(
+    State(s): State<AppState>,
+    c: FhirCaller,
+    Path((id, op)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    if op != "$everything" && op != "$summary" {
+        return Err(FhirError(
+            StatusCode::NOT_FOUND,
+            "not-supported",
+            format!("operation {op} is not supported"),
+        ));
+    }
+    let p = Params::parse(q)?;
+    p.only(&[])?;
+    let holder: HolderId = id.parse().map_err(|_| FhirError::not_found())?;
+    let ctx = Context::default();
+    let mut all = Vec::new();
+    match patient(&s, &c, holder).await {
+        Ok(v) => all.push(v),
+        Err(FhirError(StatusCode::NOT_FOUND, ..)) => {}
+        Err(e) => return Err(e),
+    }
+    let mut f = DocumentFilter {
+        limit: 500,
+        ..DocumentFilter::default()
+    };
+    loop {
+        let page = match s.gate.list_documents(holder, &c.actor, &f, &ctx).await {
+            Ok(p) => p,
+            Err(StoreError::NotFound) => break,
+            Err(e) => return Err(e.into()),
+        };
+        for d in &page.documents {
+            all.push(r::document_reference(
+                &base_url(&headers),
+                holder,
+                *d.id.as_uuid(),
+                *d.set_id.as_uuid(),
+                d.status,
+                &d.meta,
+            ));
+        }
+        match page.next_before {
+            Some(b) => f.before = Some(b),
+            None => break,
+        }
+    }
+    for m in MEASURES.iter() {
+        match s
+            .gate
+            .measurements(holder, &c.actor, m.loinc, None, 10_000, &ctx)
+            .await
+        {
+            Ok(pts) => all.extend(
+                pts.iter()
+                    .map(|pt| r::observation(holder, pt.id, &pt.measurement, &pt.author)),
+            ),
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match s.gate.list_profile(holder, &c.actor, None, &ctx).await {
+        Ok(entries) => all.extend(entries.iter().map(|e| {
+            r::profile_resource(
+                holder,
+                e.id,
+                &e.entry,
+                &e.author,
+                &e.author_name,
+                e.created_at,
+                e.updated_at,
+                e.version,
+            )
+        })),
+        Err(StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // Nothing at all: like an unknown patient (AC-8).
+    if all.is_empty() {
+        return Err(FhirError::not_found());
+    }
+    if op == "$summary" {
+        let v = r::ips_document(&base_url(&headers), holder, s.store.now(), all)
+            .ok_or_else(FhirError::not_found)?;
+        return Ok(respond(StatusCode::OK, &v, p.pretty()));
+    }
+    let base = base_url(&headers);
+    let total = all.len();
+    let v = r::searchset(
+        &base,
+        &format!("{base}/Patient/{holder}/$everything"),
+        None,
+        total,
+        all,
+    );
+    Ok(respond(StatusCode::OK, &v, p.pretty()))
 }

@@ -131,6 +131,7 @@ async fn listing(label: &str, store: &Store) {
         },
         emergency: false,
         purpose: None,
+        hidden_from_representatives: false,
     };
     let t = Instant::now();
     for chunk in (0..n).collect::<Vec<_>>().chunks(2000) {

@@ -354,6 +354,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "profile",
             sql: include_str!("../migrations/main/0011_profile.sql"),
         },
+        Migration {
+            version: 12,
+            name: "legacy",
+            sql: include_str!("../migrations/main/0012_legacy.sql"),
+        },
     ],
 };
 

@@ -19,9 +19,12 @@
 //! ```
 
 use bytes::Bytes;
-use carnet_domain::access::{Action, Actor, Author, Category, Context, Decision, ItemFacts};
+use carnet_domain::access::{
+    Action, Actor, Author, Category, Context, Decision, ItemFacts, ProfessionalId, decide_legacy_import,
+    legacy_import_actor,
+};
 use carnet_domain::document::{self, DeletionRequest, DocumentMeta, Format, Status};
-use carnet_domain::{AttachmentId, DocumentId, HolderId, ItemKind, Timestamp};
+use carnet_domain::{AttachmentId, DocumentId, HolderId, ItemKind, Lifecycle, Timestamp};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -49,6 +52,40 @@ pub struct NewDocument {
     /// Display names at deposit time.
     pub author_name: String,
     pub organisation: Option<String>,
+}
+
+/// LC-8: one document of a holder's former DMP, as the migration manifest describes it.
+#[derive(Clone, Debug, Default)]
+pub struct LegacyDocument {
+    /// Its XDS uniqueId in the former DMP: never imported twice for the same holder.
+    pub unique_id: String,
+    /// RPPS number of its original author (11 digits, or the national id `8` + RPPS): the
+    /// document shows as theirs, and they keep an author's rights on it.
+    pub author_rpps: String,
+    /// XDS creationTime in the former DMP: becomes the document's `uploaded_at`, so that the
+    /// professionals' first view (DM-8) ranks it by its real age (never later than now).
+    pub creation_time: Option<Timestamp>,
+    /// Title, class, type, date of the act, confidentiality, declared MIME type, author's and
+    /// organisation's names. Its `hold_from_holder` and `hidden_from_representatives` are
+    /// ignored: an imported document is visible to the holder at once.
+    pub document: NewDocument,
+}
+
+/// What [`Gate::import_legacy_document`] did.
+#[derive(Clone, Debug)]
+pub enum LegacyOutcome {
+    /// Filed now in the holder's record.
+    Imported(Box<DocumentView>),
+    /// A document of this uniqueId was imported for this holder before (kept as it was).
+    AlreadyPresent(DocumentId),
+}
+
+/// What a legacy import adds to the write of a document (crate-private).
+struct LegacyWrite<'a> {
+    /// HMAC of the uniqueId (`legacy_documents.unique_id_index`).
+    index: &'a str,
+    /// The state the decision was made on: the write happens only if the space is still in it.
+    decided_on: Lifecycle,
 }
 
 /// A document version as the caller may see it.
@@ -200,7 +237,12 @@ impl Store {
 
     /// Writes a new document version: blob (durable) first, then in one transaction the
     /// attachment row, the document row, the previous version's deprecation (compare-and-set)
-    /// and the holder's notice. Acknowledged only once committed (S-30).
+    /// and the holder's notice. Acknowledged only once committed (S-30). If the transaction
+    /// fails before its commit (it rolled back), the blob just written is deleted at once.
+    ///
+    /// A legacy import (LC-8, `legacy`) also records the uniqueId's index (a second import of
+    /// it is a [`StoreError::Conflict`]), writes only if the space is still in the state the
+    /// decision was made on, and queues no notice.
     #[allow(clippy::too_many_arguments)]
     async fn insert_document(
         &self,
@@ -211,34 +253,107 @@ impl Store {
         content: Vec<u8>,
         replaces: Option<&DocRow>,
         notice_due_at: Option<Timestamp>,
+        legacy: Option<&LegacyWrite<'_>>,
     ) -> Result<(), StoreError> {
         let now = self.now();
         let key = self.vault.get(holder).await?;
         let attachment = AttachmentId::new(now);
+        let sealed_meta = seal_meta(&key, holder, id, meta)?;
         let (hash, sealed_size, sealed_att_meta) = self
             .write_attachment_blob(&key, holder, attachment, &meta.mime, &meta.sha256, content)
             .await?;
-        let sealed_meta = seal_meta(&key, holder, id, meta)?;
-        let visible_now = meta.visible_to_holder(now);
-        let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
+        // DM-7: the holder is told of a new document (no content in the message); not of each
+        // document of their former DMP (LC-8).
+        let notify = meta.visible_to_holder(now) && legacy.is_none();
+        let rows = async {
+            let mut tx = self.db.begin().await?;
+            self.insert_document_rows(
+                &mut tx,
+                holder,
+                id,
+                set_id,
+                meta,
+                (attachment, &hash, sealed_size, &sealed_att_meta, &sealed_meta),
+                replaces,
+                notice_due_at,
+                legacy,
+            )
+            .await?;
+            if notify {
+                self.enqueue_notice_in_tx(&mut tx, &key, holder, "new_document", now, false)
+                    .await?;
+            }
+            Ok::<_, StoreError>(tx)
+        }
+        .await;
+        let tx = match rows {
+            Ok(tx) => tx,
+            Err(e) => {
+                // Rolled back: nothing references the blob (sealed with a fresh nonce, so no
+                // other row shares it).
+                let _ = self.blobs.delete(&hash).await;
+                return Err(e);
+            }
+        };
+        // A failed commit may still have committed: the blob stays (gc-blobs collects it if not).
+        tx.commit().await?;
+        if notify {
+            self.wake_delivery();
+        }
+        Ok(())
+    }
+
+    /// The rows of [`Store::insert_document`], in its transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_document_rows(
+        &self,
+        tx: &mut crate::db::Tx,
+        holder: HolderId,
+        id: DocumentId,
+        set_id: DocumentId,
+        meta: &DocumentMeta,
+        (attachment, hash, sealed_size, sealed_att_meta, sealed_meta): (
+            AttachmentId,
+            &BlobHash,
+            i64,
+            &[u8],
+            &[u8],
+        ),
+        replaces: Option<&DocRow>,
+        notice_due_at: Option<Timestamp>,
+        legacy: Option<&LegacyWrite<'_>>,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        if let Some(l) = legacy {
+            // Decided and written on the same state: an opposition or a closure that came in
+            // between wins (the holder's row is locked until the commit).
+            let n = on_tx!(&mut *tx, t => sqlx::query(
+                "UPDATE holders SET updated_at = updated_at WHERE id = $1 AND lifecycle = $2 AND state_since = $3")
+                .bind(holder.as_uuid()).bind(l.decided_on.name()).bind(l.decided_on.since().as_micros())
+                .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("check the space of a legacy document"))?;
+            if n != 1 {
+                return Err(StoreError::Conflict);
+            }
+        }
+        on_tx!(&mut *tx, t => sqlx::query(
             "INSERT INTO attachments (holder_id, id, created_at, blob_hash, sealed_size, meta_sealed) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(holder.as_uuid()).bind(attachment.as_uuid()).bind(now.as_micros()).bind(hash.as_str()).bind(sealed_size).bind(&sealed_att_meta)
+            .bind(holder.as_uuid()).bind(attachment.as_uuid()).bind(now.as_micros()).bind(hash.as_str()).bind(sealed_size).bind(sealed_att_meta)
             .execute(&mut **t).await.map(|r| r.rows_affected()))
         .map_err(StoreError::db("insert attachment"))?;
-        on_tx!(&mut tx, t => sqlx::query(
+        on_tx!(&mut *tx, t => sqlx::query(
             "INSERT INTO documents (holder_id, id, set_id, status, created_at, visible_from, notice_due_at, attachment_id, meta_sealed, version) \
              VALUES ($1, $2, $3, 'approved', $4, $5, $6, $7, $8, 1)")
             .bind(holder.as_uuid()).bind(id.as_uuid()).bind(set_id.as_uuid()).bind(now.as_micros())
             .bind(meta.visible_from.as_micros()).bind(notice_due_at.map(|t| t.as_micros()))
-            .bind(attachment.as_uuid()).bind(&sealed_meta)
+            .bind(attachment.as_uuid()).bind(sealed_meta)
             .execute(&mut **t).await.map(|r| r.rows_affected()))
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
             _ => StoreError::db("insert document")(e),
         })?;
         if let Some(old) = replaces {
-            let n = on_tx!(&mut tx, t => sqlx::query(
+            let n = on_tx!(&mut *tx, t => sqlx::query(
                 "UPDATE documents SET status = 'deprecated', version = version + 1 WHERE holder_id = $1 AND id = $2 AND version = $3")
                 .bind(holder.as_uuid()).bind(old.id.as_uuid()).bind(old.version)
                 .execute(&mut **t).await.map(|r| r.rows_affected()))
@@ -247,16 +362,38 @@ impl Store {
                 return Err(StoreError::Conflict);
             }
         }
-        if visible_now {
-            // DM-7: the holder is told of a new document (no content in the message).
-            self.enqueue_notice_in_tx(&mut tx, &key, holder, "new_document", now, false)
-                .await?;
-        }
-        tx.commit().await?;
-        if visible_now {
-            self.wake_delivery();
+        if let Some(l) = legacy {
+            on_tx!(&mut *tx, t => sqlx::query(
+                "INSERT INTO legacy_documents (holder_id, unique_id_index, document_id, imported_at) VALUES ($1, $2, $3, $4)")
+                .bind(holder.as_uuid()).bind(l.index).bind(id.as_uuid()).bind(now.as_micros())
+                .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(|e| {
+                if crate::db::is_unique_violation(&e) {
+                    StoreError::Conflict // imported meanwhile by another run
+                } else {
+                    StoreError::db("record legacy document")(e)
+                }
+            })?;
         }
         Ok(())
+    }
+
+    /// LC-8: the index of a legacy document's uniqueId (HMAC under a vault service key).
+    async fn legacy_index(&self, unique_id: &str) -> Result<String, StoreError> {
+        Ok(self
+            .service_keys()
+            .await?
+            .legacy_index
+            .hmac_hex(unique_id.as_bytes()))
+    }
+
+    /// LC-8: the document imported for `holder` under this uniqueId index, if any.
+    async fn legacy_document(&self, holder: HolderId, index: &str) -> Result<Option<DocumentId>, StoreError> {
+        on_db!(&self.db.writer(), p => sqlx::query(
+            "SELECT document_id FROM legacy_documents WHERE holder_id = $1 AND unique_id_index = $2")
+            .bind(holder.as_uuid()).bind(index).fetch_optional(p).await
+            .map(|r| r.map(|r| DocumentId::from_uuid(r.get::<uuid::Uuid, _>(0)))))
+        .map_err(StoreError::db("find legacy document"))
     }
 
     /// Rewrites a document's metadata and status, compare-and-set on its version.
@@ -444,8 +581,18 @@ impl Gate {
             .ok_or(StoreError::NotFound)?;
         let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
         let d = self.decide_in(&space, actor, action, &row.meta.facts(self.store.now()), ctx);
-        self.record(holder, actor, action, &item, Some(row.meta.class), d, &space, ctx)
-            .await?;
+        self.record_item(
+            holder,
+            actor,
+            action,
+            &item,
+            Some(row.meta.class),
+            row.meta.hidden_from_representatives,
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
         if !d.allowed {
             return Err(StoreError::NotFound);
         }
@@ -511,8 +658,30 @@ impl Gate {
         content: &[u8],
         previous: Option<&DocumentMeta>,
     ) -> Result<(DocumentMeta, Option<document::CdaHeader>), StoreError> {
-        let now = self.store.now();
         let author = author_of(actor).ok_or(StoreError::NotFound)?;
+        // DM-6: only a professional holds a document back from the holder.
+        let may_hold = matches!(actor, Actor::Professional { .. });
+        // MI-2: set by a professional, or by the holder (not by a representative).
+        let may_hide = !matches!(actor, Actor::Representative { .. });
+        self.build_meta(holder, author, may_hold, may_hide, new, content, previous)
+            .await
+    }
+
+    /// The metadata of a new version by `author`: the content checked against its declared
+    /// type (DM-1), a CDA header read safely (S-20) and its patient compared with the holder
+    /// (AU-2), the declared fields checked. Writes nothing.
+    #[allow(clippy::too_many_arguments)]
+    async fn build_meta(
+        &self,
+        holder: HolderId,
+        author: Author,
+        may_hold: bool,
+        may_hide_from_representatives: bool,
+        new: NewDocument,
+        content: &[u8],
+        previous: Option<&DocumentMeta>,
+    ) -> Result<(DocumentMeta, Option<document::CdaHeader>), StoreError> {
+        let now = self.store.now();
         let format = Format::from_mime(&new.mime)
             .ok_or_else(|| invalid(document::ContentError::Unsupported(new.mime.clone())))?;
         document::check_content(format, content).map_err(invalid)?;
@@ -598,8 +767,7 @@ impl Gate {
                 };
                 format!("document.{ext}")
             });
-        // DM-6: only a professional holds a document back from the holder.
-        let hold = new.hold_from_holder && matches!(actor, Actor::Professional { .. });
+        let hold = new.hold_from_holder && may_hold;
         let meta = DocumentMeta {
             title: title.trim().to_string(),
             class,
@@ -621,14 +789,107 @@ impl Gate {
             sha256: crate::crypto::sha256_hex(content),
             filename,
             masked: false,
-            // MI-2: set by a professional, or by the holder (not by a representative).
-            hidden_from_representatives: new.hidden_from_representatives
-                && !matches!(actor, Actor::Representative { .. }),
+            hidden_from_representatives: new.hidden_from_representatives && may_hide_from_representatives,
             visible_from: document::visible_from(now, hold),
             replaces: None,
             deletion_request: None,
+            legacy_unique_id: None,
         };
         Ok((meta, cda))
+    }
+
+    /// LC-8: files a document of the holder's former DMP in their record, on behalf of the
+    /// migration (traced as the operator [`legacy_import_actor`], reason `legacy_import`, AC-6).
+    ///
+    /// Decided by [`decide_legacy_import`]: only a space that exists and whose holder did not
+    /// object receives it; a refusal is [`StoreError::NotFound`], as for any deposit (AC-8).
+    /// Then, unless this uniqueId was already imported for this holder (`AlreadyPresent`:
+    /// running a manifest again imports nothing twice), the content goes through the same
+    /// checks, sealing, durable write and rows as a deposit (DM-1). The document is its
+    /// original author's (RPPS and name from the manifest), visible to the holder at once (no
+    /// DM-6 hold) and told to nobody: no notice per document. Bad input is refused before
+    /// anything is written.
+    pub async fn import_legacy_document(
+        &self,
+        holder: HolderId,
+        legacy: LegacyDocument,
+        content: Vec<u8>,
+    ) -> Result<LegacyOutcome, StoreError> {
+        let actor = legacy_import_actor();
+        let ctx = Context::default();
+        let unique_id = legacy.unique_id.trim().to_string();
+        if unique_id.is_empty() || unique_id.len() > 256 || unique_id.chars().any(char::is_control) {
+            return Err(invalid("unique_id: 1 to 256 characters, no control character"));
+        }
+        let rpps = ProfessionalId::from_national_id(&legacy.author_rpps).ok_or_else(|| {
+            invalid("author_rpps: an RPPS number has 11 digits (or 12 as a national id starting with 8)")
+        })?;
+        if legacy.document.author_name.trim().is_empty() {
+            return Err(invalid("author_name: the author's name is required"));
+        }
+        let space = self.space(holder, &actor).await?.ok_or(StoreError::NotFound)?;
+        let d = decide_legacy_import(&space.policy.facts(space.lifecycle));
+        if !d.allowed {
+            self.record(
+                holder,
+                &actor,
+                Action::Create,
+                "document/legacy",
+                legacy.document.class,
+                d,
+                &space,
+                &ctx,
+            )
+            .await?;
+            return Err(StoreError::NotFound);
+        }
+        let index = self.store.legacy_index(&unique_id).await?;
+        if let Some(existing) = self.store.legacy_document(holder, &index).await? {
+            return Ok(LegacyOutcome::AlreadyPresent(existing));
+        }
+        let author = Author::Professional { id: rpps };
+        let (mut meta, _) = self
+            .build_meta(holder, author, false, false, legacy.document, &content, None)
+            .await?;
+        let now = self.store.now();
+        if let Some(t) = legacy.creation_time {
+            meta.uploaded_at = t.min(now);
+        }
+        meta.legacy_unique_id = Some(unique_id);
+        let id = DocumentId::new(now);
+        self.record(
+            holder,
+            &actor,
+            Action::Create,
+            &format!("document/{id}"),
+            Some(meta.class),
+            d,
+            &space,
+            &ctx,
+        )
+        .await?;
+        let write = LegacyWrite {
+            index: &index,
+            decided_on: space.lifecycle,
+        };
+        match self
+            .store
+            .insert_document(holder, id, id, &meta, content, None, None, Some(&write))
+            .await
+        {
+            Ok(()) => Ok(LegacyOutcome::Imported(Box::new(DocumentView {
+                id,
+                set_id: id,
+                status: Status::Approved,
+                meta,
+            }))),
+            // Imported meanwhile by another run, or the space changed since the decision.
+            Err(StoreError::Conflict) => match self.store.legacy_document(holder, &index).await? {
+                Some(existing) => Ok(LegacyOutcome::AlreadyPresent(existing)),
+                None => Err(StoreError::Conflict),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -647,12 +908,13 @@ impl Gate {
         let now = self.store.now();
         if replaces.is_none() {
             let d = self.decide_in(&space, actor, Action::Create, &meta.facts(now), ctx);
-            self.record(
+            self.record_item(
                 holder,
                 actor,
                 Action::Create,
                 &format!("document/{id}"),
                 Some(meta.class),
+                meta.hidden_from_representatives,
                 d,
                 &space,
                 ctx,
@@ -665,7 +927,7 @@ impl Gate {
         let notice_due =
             (!meta.visible_to_holder(now)).then(|| now.plus_seconds(document::WAITING_NOTICE_SECONDS));
         self.store
-            .insert_document(holder, id, set_id, &meta, content, replaces, notice_due)
+            .insert_document(holder, id, set_id, &meta, content, replaces, notice_due, None)
             .await?;
         Ok(DocumentView {
             id,
@@ -842,12 +1104,13 @@ impl Gate {
                 self.decide_in(&space, actor, Action::Update, &facts, ctx),
             ),
         };
-        self.record(
+        self.record_item(
             holder,
             actor,
             action,
             &format!("document/{id}"),
             Some(row.meta.class),
+            row.meta.hidden_from_representatives,
             d,
             &space,
             ctx,

@@ -41,6 +41,10 @@ pub struct TraceEntry {
     pub emergency: bool,
     /// The emergency's stated reason (AC-5).
     pub purpose: Option<String>,
+    /// MI-2: the item is hidden from the legal representatives, so is this trace of it (in the
+    /// history, the notices and the FHIR AuditEvents a representative reads).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden_from_representatives: bool,
 }
 
 /// A trace as read back, with its place in the chain.
@@ -664,6 +668,24 @@ impl Gate {
         space: &GateFacts,
         ctx: &Context,
     ) -> Result<(), StoreError> {
+        self.record_item(holder, actor, action, item, category, false, d, space, ctx)
+            .await
+    }
+
+    /// [`Gate::record`] for an item that may be hidden from the legal representatives (MI-2).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn record_item(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        action: Action,
+        item: &str,
+        category: Option<Category>,
+        hidden_from_representatives: bool,
+        d: Decision,
+        space: &GateFacts,
+        ctx: &Context,
+    ) -> Result<(), StoreError> {
         let (traced, notified) = traced_and_notified(actor);
         if (traced || !d.allowed) && !matches!(d.reason, Reason::NoSpace) {
             let entry = TraceEntry {
@@ -679,6 +701,7 @@ impl Gate {
                 } else {
                     ctx.emergency.clone()
                 },
+                hidden_from_representatives,
             };
             self.trace(holder, entry).await?;
         }

@@ -113,6 +113,8 @@ struct ServiceKeys {
     trace_checkpoint: crypto::SecretKey,
     /// MAC key of the web interface's anti-CSRF tokens (`csrf_mac`).
     web_csrf: crypto::SecretKey,
+    /// HMAC key of the legacy documents' uniqueIds (LC-8, `documents`).
+    legacy_index: crypto::SecretKey,
 }
 
 impl Store {
@@ -182,6 +184,7 @@ impl Store {
                     login_code: self.vault.service_key("login-code", now).await?,
                     trace_checkpoint: self.vault.service_key(checkpoint::SERVICE_KEY, now).await?,
                     web_csrf: self.vault.service_key("web-csrf", now).await?,
+                    legacy_index: self.vault.service_key("legacy-index", now).await?,
                 })
             })
             .await

@@ -2,8 +2,11 @@
 //! from CSV (comma or semicolon separated, with a header line) or a FHIR Bundle of Patient.
 //! Bad lines are reported with their line number and reason and do not stop the good ones;
 //! re-importing the same roster creates nothing (idempotent on the INS).
+//!
+//! `carnet import legacy MANIFEST`: files the documents of former DMPs in their holders'
+//! spaces (SPEC LC-8), through the gate; same reporting, idempotent on the XDS uniqueId.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
@@ -192,26 +195,8 @@ pub async fn roster(store: &Store, path: &Path, rejects_file: Option<&Path>) -> 
     imp.link().await?;
     pb.finish_and_clear();
     let mut summary = imp.summary;
-    summary.rejected.sort_by_key(|(l, _)| *l);
-    if let Some(f) = rejects_file {
-        let mut w = std::io::BufWriter::new(
-            std::fs::File::create(f).with_context(|| format!("cannot write {}", f.display()))?,
-        );
-        writeln!(w, "line,reason")?;
-        for (line, reason) in &summary.rejected {
-            writeln!(w, "{line},\"{}\"", reason.replace('"', "\"\""))?;
-        }
-    }
+    report_rejects(&mut summary.rejected, rejects_file)?;
     let secs = started.elapsed().as_secs_f64();
-    for (line, reason) in summary.rejected.iter().take(100) {
-        eprintln!("line {line}: {reason}");
-    }
-    if summary.rejected.len() > 100 {
-        eprintln!(
-            "... and {} more rejected lines (use --rejects FILE for all)",
-            summary.rejected.len() - 100
-        );
-    }
     println!(
         "roster import: {} lines read, {} spaces created, {} already present, {} rejected, {} linked to a representative ({:.1} s, {:.0} lines/s)",
         summary.read,
@@ -223,6 +208,33 @@ pub async fn roster(store: &Store, path: &Path, rejects_file: Option<&Path>) -> 
         summary.read as f64 / secs.max(1e-9)
     );
     Ok(summary)
+}
+
+/// Sorts the rejected lines, writes them all to `rejects_file` (CSV `line,reason`) if given,
+/// and prints the first 100.
+fn report_rejects(rejected: &mut [(u64, String)], rejects_file: Option<&Path>) -> Result<()> {
+    rejected.sort_by_key(|(l, _)| *l);
+    if let Some(f) = rejects_file {
+        let mut w = std::io::BufWriter::new(
+            std::fs::File::create(f).with_context(|| format!("cannot write {}", f.display()))?,
+        );
+        writeln!(w, "line,reason")?;
+        for (line, reason) in rejected.iter() {
+            writeln!(w, "{line},\"{}\"", reason.replace('"', "\"\""))?;
+        }
+        w.flush()
+            .with_context(|| format!("cannot write {}", f.display()))?;
+    }
+    for (line, reason) in rejected.iter().take(100) {
+        eprintln!("line {line}: {reason}");
+    }
+    if rejected.len() > 100 {
+        eprintln!(
+            "... and {} more rejected lines (use --rejects FILE for all)",
+            rejected.len() - 100
+        );
+    }
+    Ok(())
 }
 
 /// A line of the professionals directory file.
@@ -386,4 +398,321 @@ pub async fn professionals(
         rejected.len()
     );
     Ok((imported, rejected))
+}
+
+// ---- legacy DMP documents (LC-8) ----
+
+/// The columns of a legacy manifest, in the documented order (README "Legacy import (LC-8)").
+pub const LEGACY_COLUMNS: &str = "ins, unique_id, file, mime, title, class, type_code, event_date, \
+creation_time, author_rpps, author_name, organisation, confidentiality, sha256, size";
+
+const LEGACY_REQUIRED: [&str; 8] = [
+    "ins",
+    "unique_id",
+    "file",
+    "mime",
+    "title",
+    "class",
+    "author_rpps",
+    "author_name",
+];
+
+/// A line of a legacy manifest: the XDS metadata of one document of a former DMP.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct LegacyLine {
+    ins: String,
+    unique_id: String,
+    file: String,
+    mime: String,
+    title: String,
+    class: String,
+    type_code: String,
+    event_date: String,
+    creation_time: String,
+    author_rpps: String,
+    author_name: String,
+    organisation: String,
+    confidentiality: String,
+    sha256: String,
+    size: String,
+}
+
+/// A line checked on its own (before the holder, the file and the gate are consulted).
+struct LegacyEntry {
+    ins: carnet_domain::Ins,
+    file: std::path::PathBuf,
+    sha256: Option<String>,
+    size: Option<u64>,
+    doc: carnet_store::documents::LegacyDocument,
+}
+
+fn validate_legacy(l: LegacyLine, now: carnet_domain::Timestamp) -> Result<LegacyEntry, String> {
+    use carnet_domain::access::{Category, ProfessionalId};
+    use carnet_domain::document::{Format, parse_iso_date, parse_xds_time};
+    let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+    let ins = carnet_domain::Ins::parse(&l.ins).map_err(|e| format!("ins: {e}"))?;
+    if l.unique_id.trim().is_empty() {
+        return Err("unique_id: missing".into());
+    }
+    let file = std::path::PathBuf::from(l.file.trim());
+    if file.as_os_str().is_empty() {
+        return Err("file: missing".into());
+    }
+    if file
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
+    {
+        return Err(format!(
+            "file: '{}' is not a path inside the manifest's directory",
+            l.file.trim()
+        ));
+    }
+    if Format::from_mime(&l.mime).is_none() {
+        return Err(format!(
+            "mime: '{}' is not accepted (application/pdf, text/xml, image/jpeg, image/png, text/plain)",
+            l.mime.trim()
+        ));
+    }
+    if l.title.trim().is_empty() {
+        return Err("title: missing".into());
+    }
+    let class = Category::parse(l.class.trim()).ok_or_else(|| {
+        let tags: Vec<&str> = Category::ALL.iter().map(|c| c.tag()).collect();
+        format!("class: '{}' is not one of {}", l.class.trim(), tags.join(", "))
+    })?;
+    let event_date = opt(&l.event_date);
+    if let Some(d) = &event_date
+        && parse_iso_date(d).is_none()
+    {
+        return Err(format!("event_date: '{d}' is not a date YYYY-MM-DD"));
+    }
+    let creation_time = match opt(&l.creation_time) {
+        None => None,
+        Some(t) => {
+            let at = parse_xds_time(&t).ok_or_else(|| {
+                format!("creation_time: '{t}' is not YYYYMMDDHHMMSS (UTC), RFC 3339 or YYYY-MM-DD")
+            })?;
+            if at > now {
+                return Err(format!("creation_time: '{t}' is in the future"));
+            }
+            Some(at)
+        }
+    };
+    if ProfessionalId::from_national_id(&l.author_rpps).is_none() {
+        return Err(format!(
+            "author_rpps: '{}' is not an RPPS number (11 digits, or 8 + 11 digits)",
+            l.author_rpps.trim()
+        ));
+    }
+    if l.author_name.trim().is_empty() {
+        return Err("author_name: missing".into());
+    }
+    let confidentiality = opt(&l.confidentiality).map(|c| c.to_ascii_uppercase());
+    if let Some(c) = &confidentiality
+        && !matches!(c.as_str(), "N" | "R" | "V")
+    {
+        return Err(format!("confidentiality: '{c}' is not N, R or V"));
+    }
+    let sha256 = opt(&l.sha256).map(|h| h.to_ascii_lowercase());
+    if let Some(h) = &sha256
+        && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err("sha256: not 64 hexadecimal characters".into());
+    }
+    let size = match opt(&l.size) {
+        None => None,
+        Some(s) => Some(
+            s.parse::<u64>()
+                .map_err(|_| format!("size: '{s}' is not a number of bytes"))?,
+        ),
+    };
+    Ok(LegacyEntry {
+        ins,
+        sha256,
+        size,
+        doc: carnet_store::documents::LegacyDocument {
+            unique_id: l.unique_id.trim().to_string(),
+            author_rpps: l.author_rpps.trim().to_string(),
+            creation_time,
+            document: carnet_store::documents::NewDocument {
+                title: Some(l.title.trim().to_string()),
+                class: Some(class),
+                type_code: opt(&l.type_code),
+                event_date,
+                confidentiality,
+                mime: l.mime.trim().to_string(),
+                filename: file.file_name().map(|f| f.to_string_lossy().to_string()),
+                author_name: l.author_name.trim().to_string(),
+                organisation: opt(&l.organisation),
+                ..Default::default()
+            },
+        },
+        file,
+    })
+}
+
+/// What `carnet import legacy` did.
+#[derive(Debug, Default)]
+pub struct LegacySummary {
+    pub imported: u64,
+    pub present: u64,
+    pub rejected: Vec<(u64, String)>,
+}
+
+enum LegacyResult {
+    Imported,
+    Present,
+}
+
+struct LegacyImporter<'a> {
+    gate: &'a carnet_store::gate::Gate,
+    base: std::path::PathBuf,
+    limit_bytes: u64,
+    /// INS -> its space (the blind-index lookup once per holder).
+    holders: HashMap<String, Option<carnet_domain::HolderId>>,
+}
+
+impl LegacyImporter<'_> {
+    /// One line: `Ok(Err(reason))` rejects it; `Err` stops the import (infrastructure).
+    async fn line(&mut self, raw: Result<LegacyLine, String>) -> Result<Result<LegacyResult, String>> {
+        use carnet_store::StoreError;
+        use carnet_store::documents::LegacyOutcome;
+        let entry = match raw.and_then(|l| validate_legacy(l, SystemClock.now())) {
+            Ok(e) => e,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let key = entry.ins.as_str().to_string();
+        let holder = match self.holders.get(&key) {
+            Some(h) => *h,
+            None => {
+                let h = self.gate.store().find_by_ins(&entry.ins).await?;
+                self.holders.insert(key, h);
+                h
+            }
+        };
+        let Some(holder) = holder else {
+            return Ok(Err("ins: no space has this INS".into()));
+        };
+        let shown = entry.file.display().to_string();
+        let path = self.base.join(&entry.file);
+        let len = match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => m.len(),
+            Ok(_) => return Ok(Err(format!("file: '{shown}' is not a file"))),
+            Err(e) => return Ok(Err(format!("file: cannot read '{shown}': {e}"))),
+        };
+        if len > self.limit_bytes {
+            return Ok(Err(format!(
+                "file: '{shown}' has {len} bytes, more than the document limit ({} bytes)",
+                self.limit_bytes
+            )));
+        }
+        if let Some(size) = entry.size
+            && size != len
+        {
+            return Ok(Err(format!(
+                "size: '{shown}' has {len} bytes, the manifest says {size}"
+            )));
+        }
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(format!("file: cannot read '{shown}': {e}"))),
+        };
+        if let Some(h) = &entry.sha256
+            && carnet_store::crypto::sha256_hex(&bytes) != *h
+        {
+            return Ok(Err(format!(
+                "sha256: the content of '{shown}' does not match the manifest's hash"
+            )));
+        }
+        match self.gate.import_legacy_document(holder, entry.doc, bytes).await {
+            Ok(LegacyOutcome::Imported(_)) => Ok(Ok(LegacyResult::Imported)),
+            Ok(LegacyOutcome::AlreadyPresent(_)) => Ok(Ok(LegacyResult::Present)),
+            Err(StoreError::NotFound) => Ok(Err(
+                "ins: the holder objected, or the space is closed or erased: nothing imported (LC-8)".into(),
+            )),
+            Err(StoreError::Invalid(reason)) => Ok(Err(format!("'{shown}': {reason}"))),
+            Err(StoreError::Conflict) => Ok(Err(
+                "the space changed during the import: run the import again".into()
+            )),
+            Err(e) if e.is_unavailable() => Err(e).context("importing a legacy document"),
+            Err(e) => Ok(Err(e.to_string())),
+        }
+    }
+}
+
+/// `carnet import legacy MANIFEST` (LC-8): reads the manifest (CSV with a header line, comma
+/// or semicolon), checks each line, and files each document in its holder's space through
+/// the gate. Rejected lines are reported with their number and reason and do not stop the
+/// others; only an unreadable manifest (or an unavailable store) fails the command.
+pub async fn legacy(
+    gate: &carnet_store::gate::Gate,
+    manifest: &Path,
+    rejects_file: Option<&Path>,
+    limit_bytes: u64,
+) -> Result<LegacySummary> {
+    let started = Instant::now();
+    let text = std::fs::read(manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
+    let (mut rdr, headers) = csv_reader(&text)?;
+    for required in LEGACY_REQUIRED {
+        if !headers.iter().any(|h| h == required) {
+            anyhow::bail!(
+                "{}: the header line has no column \"{required}\" (columns: {LEGACY_COLUMNS})",
+                manifest.display()
+            );
+        }
+    }
+    let mut lines: Vec<(u64, Result<LegacyLine, String>)> = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = rdr.position().line() + 1;
+        match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(line, |p| p.line());
+                let raw = record
+                    .deserialize::<LegacyLine>(Some(&headers))
+                    .map_err(|e| format!("cannot read the line: {e}"));
+                lines.push((line, raw));
+            }
+            Err(e) => lines.push((line, Err(format!("cannot read the line: {e}")))),
+        }
+    }
+    let base = manifest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let mut imp = LegacyImporter {
+        gate,
+        base,
+        limit_bytes,
+        holders: HashMap::new(),
+    };
+    let mut summary = LegacySummary::default();
+    let pb = progress(lines.len() as u64);
+    for (line, raw) in lines {
+        match imp.line(raw).await? {
+            Ok(LegacyResult::Imported) => summary.imported += 1,
+            Ok(LegacyResult::Present) => summary.present += 1,
+            Err(reason) => summary.rejected.push((line, reason)),
+        }
+        pb.inc(1);
+        pb.set_message(format!(
+            "{} imported, {} already present, {} rejected",
+            summary.imported,
+            summary.present,
+            summary.rejected.len()
+        ));
+    }
+    pb.finish_and_clear();
+    report_rejects(&mut summary.rejected, rejects_file)?;
+    println!(
+        "legacy import: {} documents imported, {} already present, {} rejected ({:.1} s)",
+        summary.imported,
+        summary.present,
+        summary.rejected.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(summary)
 }

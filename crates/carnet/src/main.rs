@@ -122,6 +122,17 @@ enum ImportCommand {
     /// given_name, profession, specialty, role = care | regulation | occupational, finess,
     /// organisation_name). Professions are those of the habilitation matrix. Idempotent.
     Professionals { file: PathBuf },
+    /// LC-8: file the documents of former DMPs in their holders' spaces, from an XDS-style
+    /// manifest: CSV with a header line (columns ins, unique_id, file, mime, title, class,
+    /// type_code, event_date, creation_time, author_rpps, author_name, organisation,
+    /// confidentiality, sha256, size; `file` relative to the manifest's directory). Spaces whose
+    /// holder objected, closed or erased receive nothing. Idempotent on (INS, unique_id).
+    Legacy {
+        manifest: PathBuf,
+        /// Write every rejected line, with its reason, to this CSV file.
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -242,6 +253,19 @@ async fn run(cli: Cli) -> Result<()> {
             let store = open(&cfg.store).await?;
             let matrix = carnet_domain::access::HabilitationMatrix::default_matrix();
             let r = import::professionals(&store, &file, &matrix).await;
+            store.db().close().await;
+            r.map(|_| ())
+        }
+        Command::Import(ImportCommand::Legacy { manifest, rejects }) => {
+            let store = open(&cfg.store).await?;
+            let gate = carnet_store::gate::Gate::new(
+                store.clone(),
+                carnet_domain::access::HabilitationMatrix::default_matrix(),
+            );
+            let limit = u64::try_from(cfg.document_limit_mib)
+                .unwrap_or(u64::MAX)
+                .saturating_mul(1024 * 1024);
+            let r = import::legacy(&gate, &manifest, rejects.as_deref(), limit).await;
             store.db().close().await;
             r.map(|_| ())
         }

@@ -448,6 +448,63 @@ async fn documents_through_the_gate_for_professionals_holder_and_representative(
     assert_eq!(titles(&rep_view), ["Radio du poignet"]);
     assert_eq!(rep_view["total"], 1);
     assert_eq!(petit_ines.titles("").await.len(), 2);
+    // Nor in the access history, the notices or the FHIR AuditEvents she reads: the
+    // radiologist's deposit and read of the hidden document leave no visible trace for her,
+    // while those of the other document are there.
+    let hidden_id = petit_ines.get("/documents").await.json::<Value>().await.unwrap()["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["title"] == "Consultation confidentielle")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        petit_ines
+            .get(&format!("/documents/{hidden_id}/content"))
+            .await
+            .status(),
+        200
+    );
+    for (path, key) in [
+        ("/traces?limit=200", "traces"),
+        ("/notifications?limit=200", "notifications"),
+    ] {
+        let v: Value = c
+            .get(me(path))
+            .header("cookie", &cam)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items = v[key].as_array().unwrap();
+        assert!(
+            !items.is_empty(),
+            "{path}: the visible document's traces are there"
+        );
+        assert!(
+            items
+                .iter()
+                .all(|t| !t["item"].as_str().unwrap_or("").contains(&hidden_id)),
+            "{path} shows the hidden document to a representative: {v}"
+        );
+    }
+    let audit: Value = c
+        .get(format!("{base}/fhir/AuditEvent?_count=200"))
+        .header("cookie", &cam)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !audit.to_string().contains(&hidden_id),
+        "AuditEvent leaks the hidden document"
+    );
 
     // At rest, neither the database nor the blobs hold a known plaintext.
     drop(demo);

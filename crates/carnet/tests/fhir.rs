@@ -157,6 +157,80 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     let (status, _) = search(moreau.clone(), format!("Patient/{camille}")).await;
     assert_eq!(status, 404);
 
+    // _sort and _lastUpdated.
+    let (_, asc) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_sort=date"),
+    )
+    .await;
+    let (_, desc) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_sort=-date"),
+    )
+    .await;
+    let mut rev = ids(&desc);
+    rev.reverse();
+    assert_eq!(ids(&asc), rev);
+    let dates: Vec<String> = asc["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["date"].as_str().unwrap().to_string())
+        .collect();
+    assert!(dates.windows(2).all(|w| w[0] <= w[1]), "{dates:?}");
+    let (_, none) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_lastUpdated=gt2999-01-01"),
+    )
+    .await;
+    assert_eq!(none["total"], 0);
+    let (_, all3) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_lastUpdated=ge2000"),
+    )
+    .await;
+    assert_eq!(all3["total"], 3);
+    let (status, _) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_sort=title"),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    // _summary=count and _elements.
+    let (_, count) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_summary=count"),
+    )
+    .await;
+    assert_eq!((count["total"].as_u64(), count.get("entry")), (Some(3), None));
+    let (_, count) = search(
+        petit.clone(),
+        format!("DocumentReference?patient={camille}&_summary=count"),
+    )
+    .await;
+    assert_eq!(
+        count["total"], 2,
+        "counts never include what the caller may not see"
+    );
+    let (_, slim) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_elements=description"),
+    )
+    .await;
+    let first = &slim["entry"][0]["resource"];
+    assert!(
+        first.get("description").is_some() && first.get("content").is_none(),
+        "{first}"
+    );
+    assert_eq!(first["meta"]["tag"][0]["code"], "SUBSETTED");
+    let (status, _) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_summary=text"),
+    )
+    .await;
+    assert_eq!(status, 400);
+
     // _include of the patient: only for callers who may read it, never counted, never alone.
     let (_, inc) = search(
         leroy.clone(),
@@ -269,6 +343,262 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     );
     let (status, _) = search(leroy.clone(), "DocumentReference".into()).await;
     assert_eq!(status, 400, "professionals' searches are patient-scoped");
+
+    // Creation by a professional: a coded Condition into the profile, a document with its
+    // content; wrong codes and wrong bytes are 422 and write nothing; no access, no write.
+    let condition = json!({
+        "resourceType": "Condition",
+        "subject": {"reference": format!("Patient/{camille}")},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10", "display": "Hypertension essentielle"}]},
+        "onsetDateTime": "2024-05-02"
+    });
+    let r = c
+        .post(format!("{fhir}/Condition"))
+        .bearer_auth(&leroy)
+        .json(&condition)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("Condition/")
+    );
+    let made: Value = r.json().await.unwrap();
+    assert_eq!(made["recorder"]["reference"], "Practitioner/10000000001");
+    let mut bad = condition.clone();
+    bad["code"]["coding"][0]["code"] = json!("I1");
+    let r = c
+        .post(format!("{fhir}/Condition"))
+        .bearer_auth(&leroy)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = c
+        .post(format!("{fhir}/Condition"))
+        .bearer_auth(&moreau)
+        .json(&condition)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let (_, conds) = search(leroy.clone(), format!("Condition?patient={camille}")).await;
+    assert_eq!(conds["total"], 1);
+    // Update with If-Match (the author only), delete where the domain allows.
+    let cid = made["id"].as_str().unwrap().to_string();
+    let r = c
+        .get(format!("{fhir}/Condition/{cid}"))
+        .bearer_auth(&leroy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["etag"], "W/\"1\"");
+    let mut changed = made.clone();
+    changed["note"] = json!([{"text": "Sous traitement"}]);
+    let put = |who: String, etag: Option<&'static str>| {
+        let (c, url, body) = (c.clone(), format!("{fhir}/Condition/{cid}"), changed.clone());
+        async move {
+            let mut rq = c.put(url).bearer_auth(who).json(&body);
+            if let Some(e) = etag {
+                rq = rq.header("if-match", e);
+            }
+            rq.send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(put(leroy.clone(), None).await, 428);
+    assert_eq!(put(moreau.clone(), Some("W/\"1\"")).await, 404);
+    assert_eq!(put(leroy.clone(), Some("W/\"1\"")).await, 200);
+    assert_eq!(put(leroy.clone(), Some("W/\"1\"")).await, 412, "a stale version");
+    let (_, now) = search(leroy.clone(), format!("Condition/{cid}")).await;
+    assert_eq!(
+        (now["meta"]["versionId"].as_str(), now["note"][0]["text"].as_str()),
+        (Some("2"), Some("Sous traitement"))
+    );
+    let r = c
+        .delete(format!("{fhir}/Condition/{cid}"))
+        .bearer_auth(&moreau)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c
+        .delete(format!("{fhir}/AllergyIntolerance/{cid}"))
+        .bearer_auth(&leroy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "a Condition is not deleted through another type");
+    let r = c
+        .delete(format!("{fhir}/Condition/{cid}"))
+        .bearer_auth(&leroy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (status, _) = search(leroy.clone(), format!("Condition/{cid}")).await;
+    assert_eq!(status, 404);
+    let r = c
+        .post(format!("{fhir}/Condition"))
+        .bearer_auth(&leroy)
+        .json(&condition)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    use base64::Engine;
+    let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n";
+    let doc = |mime: &str| {
+        json!({
+            "resourceType": "DocumentReference", "status": "current",
+            "subject": {"reference": format!("Patient/{camille}")},
+            "description": "Compte rendu FHIR",
+            "type": {"coding": [{"system": "http://loinc.org", "code": "11488-4"}]},
+            "content": [{"attachment": {"contentType": mime, "data": base64::engine::general_purpose::STANDARD.encode(pdf)}}]
+        })
+    };
+    let r = c
+        .post(format!("{fhir}/DocumentReference"))
+        .bearer_auth(&leroy)
+        .json(&doc("application/pdf"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = c
+        .post(format!("{fhir}/DocumentReference"))
+        .bearer_auth(&leroy)
+        .json(&doc("image/png"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let (_, all) = search(leroy.clone(), format!("DocumentReference?patient={camille}")).await;
+    assert_eq!(all["total"], 4);
+
+    // $everything: what the caller may see, nothing for a caller without access.
+    let (status, every) = search(leroy.clone(), format!("Patient/{camille}/$everything")).await;
+    assert_eq!(status, 200);
+    let types: std::collections::BTreeSet<String> = every["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_string())
+        .collect();
+    for t in [
+        "Patient",
+        "DocumentReference",
+        "Observation",
+        "Condition",
+        "AllergyIntolerance",
+    ] {
+        assert!(types.contains(t), "{t} missing from $everything: {types:?}");
+    }
+    let (status, _) = search(moreau.clone(), format!("Patient/{camille}/$everything")).await;
+    assert_eq!(status, 404);
+    // $summary: an IPS document Bundle: Composition first, then the Patient and what it cites.
+    let (status, ips) = search(leroy.clone(), format!("Patient/{camille}/$summary")).await;
+    assert_eq!(status, 200);
+    assert_eq!(ips["type"], "document");
+    assert_eq!(ips["entry"][0]["resource"]["resourceType"], "Composition");
+    assert_eq!(ips["entry"][1]["resource"]["resourceType"], "Patient");
+    let sections = ips["entry"][0]["resource"]["section"].as_array().unwrap();
+    let allergies = sections
+        .iter()
+        .find(|s| s["code"]["coding"][0]["code"] == "48765-2")
+        .unwrap();
+    assert!(
+        allergies["text"]["div"].as_str().unwrap().contains("Pénicilline"),
+        "{allergies}"
+    );
+    let (status, _) = search(moreau.clone(), format!("Patient/{camille}/$summary")).await;
+    assert_eq!(status, 404);
+
+    // A batch Bundle: each entry on its own, through the gate; a transaction is refused.
+    let batch = json!({
+        "resourceType": "Bundle", "type": "batch",
+        "entry": [
+            {"request": {"method": "POST", "url": "Observation"}, "resource": {
+                "resourceType": "Observation", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5"}]},
+                "subject": {"reference": format!("Patient/{camille}")},
+                "effectiveDateTime": "2025-11-22T08:00:00Z",
+                "valueQuantity": {"value": 37.8, "unit": "Cel", "code": "Cel"}}},
+            {"request": {"method": "GET", "url": format!("DocumentReference?patient={camille}&_summary=count")}},
+            {"request": {"method": "GET", "url": format!("DocumentReference/{masked}")}},
+            {"request": {"method": "POST", "url": "Observation"}, "resource": {
+                "resourceType": "Observation", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5"}]},
+                "subject": {"reference": format!("Patient/{camille}")},
+                "effectiveDateTime": "2025-11-22T09:00:00Z",
+                "valueQuantity": {"value": 73.8, "unit": "Cel", "code": "Cel"}}}
+        ]
+    });
+    let r = c
+        .post(&fhir)
+        .bearer_auth(&petit)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let br: Value = r.json().await.unwrap();
+    assert_eq!(br["type"], "batch-response");
+    let statuses: Vec<&str> = br["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "201 Created",
+            "200 OK",
+            "404 Not Found",
+            "422 Unprocessable Entity"
+        ],
+        "{br}"
+    );
+    let (_, direct) = search(
+        petit.clone(),
+        format!("DocumentReference?patient={camille}&_summary=count"),
+    )
+    .await;
+    let (_, as_mt) = search(
+        leroy.clone(),
+        format!("DocumentReference?patient={camille}&_summary=count"),
+    )
+    .await;
+    assert_eq!(br["entry"][1]["resource"]["total"], direct["total"]);
+    assert_eq!(
+        direct["total"].as_u64().unwrap() + 1,
+        as_mt["total"].as_u64().unwrap(),
+        "the masked document stays out of a batch too"
+    );
+    assert_eq!(
+        br["entry"][3]["response"]["outcome"]["resourceType"],
+        "OperationOutcome"
+    );
+    let mut tx = batch.clone();
+    tx["type"] = json!("transaction");
+    let r = c.post(&fhir).bearer_auth(&petit).json(&tx).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+
+    // The directory: the authors documents point to resolve.
+    let (status, pr) = search(petit.clone(), "Practitioner/10000000001".into()).await;
+    assert_eq!((status, pr["name"][0]["family"].as_str()), (200, Some("LEROY")));
+    assert_eq!(pr["identifier"][0]["value"], "810000000001");
+    let (status, role) = search(petit.clone(), "PractitionerRole/10000000001-role".into()).await;
+    assert_eq!(
+        (status, role["practitioner"]["reference"].as_str()),
+        (200, Some("Practitioner/10000000001"))
+    );
+    let (status, _) = search(petit.clone(), "Practitioner/19999999999".into()).await;
+    assert_eq!(status, 404);
 
     // AuditEvent: the holder reads their traces; a professional cannot.
     let r = c
@@ -441,6 +771,11 @@ async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
         emitted.push(e["resource"].clone());
     }
     emitted.push(audit);
+    emitted.push(
+        get(&c, &format!("{fhir}/Patient/{camille}/$everything"), &leroy)
+            .await
+            .1,
+    );
     // Errors.
     emitted.push(get(&c, &format!("{fhir}/DocumentReference/nope"), &leroy).await.1);
     emitted.push(
@@ -468,4 +803,121 @@ async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "invalid FHIR emitted:\n{report}");
     assert!(report.starts_with("ok "), "{report}");
+    // The same sample through the Python R4 models (fhir.resources 6.4), when installed.
+    let py =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-tools/fhir-venv/bin/python");
+    if py.exists() {
+        let mut child = std::process::Command::new(&py)
+            .arg(dir.join("../fhir-clients/models.py"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(serde_json::to_string(&emitted).unwrap().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "fhir.resources refused:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+/// Issue 6: published FHIR clients written by others talk to Carnet — npm fhir-kit-client
+/// (capabilities, create, read, search with paging, a 404 OperationOutcome) — and the Python
+/// fhir.resources 6.4 R4 models parse what Carnet emits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_fhir_clients_work_with_carnet() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let kit = root.join("tests/fhir-clients");
+    let py = root.join("target/test-tools/fhir-venv/bin/python");
+    if !kit.join("node_modules/fhir-kit-client").exists() || !py.exists() {
+        eprintln!(
+            "tests/fhir-clients or the fhir.resources venv not installed (scripts/test-tools): case skipped"
+        );
+        return;
+    }
+    let (_t, data) = fresh_dir();
+    let demo = start_demo(&data);
+    let base = demo.base.clone();
+    let c = client();
+    let leroy = pro_token(&c, &base, "10000000001").await;
+    let (_, found) = get(
+        &c,
+        &format!("{base}/fhir/Patient?identifier={}", camille_ins()),
+        &leroy,
+    )
+    .await;
+    let camille = found["entry"][0]["resource"]["id"].as_str().unwrap().to_string();
+
+    let out = std::process::Command::new("node")
+        .arg("kit.mjs")
+        .args([&base, &leroy, &camille])
+        .current_dir(&kit)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "fhir-kit-client: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["fhirVersion"], "4.0.1");
+    assert_eq!(seen["readValue"], 68.2);
+    assert_eq!(
+        (
+            seen["docsTotal"].as_u64(),
+            seen["docsPage"].as_u64(),
+            seen["nextPage"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1))
+    );
+    assert_eq!(seen["observations"], 1);
+    assert_eq!(
+        (seen["missing"].as_u64(), seen["missingOutcome"].as_str()),
+        (Some(404), Some("OperationOutcome"))
+    );
+
+    // The Python models parse every resource type Carnet emits.
+    let mut emitted = Vec::new();
+    for q in [
+        format!("Patient/{camille}"),
+        format!("DocumentReference?patient={camille}"),
+        format!("Observation?patient={camille}"),
+        format!("Patient/{camille}/$everything"),
+        format!("Patient/{camille}/$summary"),
+        "metadata".to_string(),
+    ] {
+        let (status, v) = get(&c, &format!("{base}/fhir/{q}"), &leroy).await;
+        assert_eq!(status, 200, "{q}");
+        if let Some(entries) = v["entry"].as_array() {
+            emitted.extend(entries.iter().map(|e| e["resource"].clone()));
+        }
+        emitted.push(v);
+    }
+    emitted.push(get(&c, &format!("{base}/fhir/Condition/nope"), &leroy).await.1);
+    let mut child = std::process::Command::new(&py)
+        .arg(kit.join("models.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&emitted).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "fhir.resources refused:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

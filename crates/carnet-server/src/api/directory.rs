@@ -277,8 +277,11 @@ async fn traces(
         .traces_in(a.session.acting_for, q.before, period, limit)
         .await?;
     let next = page.last().map(|t| t.seq).filter(|_| page.len() as i64 == limit);
+    // MI-2: a representative never sees traces of items hidden from representatives.
+    let representative = a.session.holder != a.session.acting_for;
     let items: Vec<Value> = page
         .into_iter()
+        .filter(|t| !(representative && t.entry.hidden_from_representatives))
         .filter(|t| {
             let kind = serde_json::to_value(&t.entry.actor)
                 .ok()

@@ -104,13 +104,17 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let page = s
+    let mut page = s
         .store
         .notices_before(a.session.acting_for, q.before, limit)
         .await?;
+    let next = page.last().map(|t| t.seq).filter(|_| page.len() as i64 == limit);
+    // MI-2: nothing of an item hidden from representatives reaches a representative.
+    if a.session.holder != a.session.acting_for {
+        page.retain(|t| !t.entry.hidden_from_representatives);
+    }
     let mut cache = HashMap::new();
     names(&s, &page, &mut cache).await?;
-    let next = page.last().map(|t| t.seq).filter(|_| page.len() as i64 == limit);
     let items: Vec<Value> = page.iter().map(|t| notice_json(t, &cache)).collect();
     Ok(Json(json!({ "notifications": items, "next_before": next })))
 }
@@ -126,6 +130,8 @@ struct Live {
     s: AppState,
     token: String,
     holder: HolderId,
+    /// MI-2: a representative's stream skips items hidden from representatives.
+    representative: bool,
     last: i64,
     rx: tokio::sync::broadcast::Receiver<HolderId>,
     queue: VecDeque<Event>,
@@ -152,6 +158,9 @@ impl Live {
                 if names(&self.s, &batch, &mut self.names).await.is_ok() {
                     for t in &batch {
                         self.last = self.last.max(t.seq);
+                        if self.representative && t.entry.hidden_from_representatives {
+                            continue;
+                        }
                         let data = notice_json(t, &self.names).to_string();
                         self.queue.push_back(
                             Event::default()
@@ -205,6 +214,7 @@ async fn stream(
     };
     let live = Live {
         s,
+        representative: a.session.holder != a.session.acting_for,
         token: a.token,
         holder,
         last,

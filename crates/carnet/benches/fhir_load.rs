@@ -1,0 +1,303 @@
+//! Load benchmark of the FHIR endpoint (issue 6): `cargo bench -p carnet --bench fhir_load`.
+//!
+//! Builds a data directory with `CARNET_BENCH_HOLDERS` spaces (default 100,000; roster import),
+//! of which 2,000 are activated with the bench professional as médecin traitant and 5 documents
+//! each; starts the real server (`carnet serve`, release build) and drives it over loopback with
+//! 64 concurrent HTTP clients (`CARNET_BENCH_CLIENTS`) for `CARNET_BENCH_SECONDS` (default 10) per
+//! scenario: read by id, patient-scoped search, a create + read mix. Every request goes through
+//! the gate and leaves a durable trace. Prints requests/s, p50 and p99; results go to
+//! BENCHMARKS.md. Not a test: no assertion on time.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use carnet_domain::access::{Actor, Category, Context, PracticeRole, ProfessionalId};
+use carnet_domain::roster::RawRosterLine;
+use carnet_domain::{Clock, Event, HolderId, SystemClock};
+use carnet_store::datadir::{StoreSettings, open_store};
+use carnet_store::directory::Professional;
+use carnet_store::documents::NewDocument;
+use carnet_store::gate::Gate;
+use carnet_store::roster::RosterOutcome;
+
+const BIN: &str = env!("CARGO_BIN_EXE_carnet");
+const RPPS: &str = "10000000099";
+const ACTIVE: usize = 2000;
+const DOCS: usize = 5;
+
+fn env_or(k: &str, d: u64) -> u64 {
+    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+}
+
+fn ins_for(n: u64) -> String {
+    let nir = format!("1{:012}", 800_175_000_000 + n);
+    let k = 97 - nir.parse::<u64>().unwrap_or(0) % 97;
+    format!("{nir}{k:02}")
+}
+
+struct Data {
+    holders: Vec<HolderId>,
+    docs: Vec<String>,
+}
+
+async fn build(data: &std::path::Path, n: u64) -> Data {
+    let store = open_store(&StoreSettings::new(data), Arc::new(SystemClock))
+        .await
+        .expect("open store");
+    let t = Instant::now();
+    let now = SystemClock.now();
+    let mut ids = Vec::new();
+    for start in (0..n).step_by(1000) {
+        let batch: Vec<_> = (start..(start + 1000).min(n))
+            .map(|i| {
+                RawRosterLine {
+                    ins: ins_for(i),
+                    birth_name: format!("BENCH{i}"),
+                    given_names: "Alex".into(),
+                    sex: "U".into(),
+                    birth_date: "1980-01-01".into(),
+                    ..RawRosterLine::default()
+                }
+                .validate(now)
+                .expect("valid line")
+            })
+            .collect();
+        for o in store.import_roster_batch(&batch).await.expect("import") {
+            if let RosterOutcome::Created { id, .. } = o {
+                ids.push(id);
+            }
+        }
+    }
+    println!(
+        "setup: {} spaces imported in {:.1} s",
+        ids.len(),
+        t.elapsed().as_secs_f64()
+    );
+    store
+        .upsert_professionals(&[Professional {
+            rpps: RPPS.into(),
+            family_name: "BENCH".into(),
+            given_name: "Pat".into(),
+            profession: "medecin".into(),
+            specialty: None,
+            role: PracticeRole::Care,
+            finess: None,
+            organisation_name: None,
+        }])
+        .await
+        .expect("pro");
+    let gate = Gate::new(
+        store.clone(),
+        carnet_domain::access::HabilitationMatrix::default_matrix(),
+    );
+    let pro = Actor::Professional {
+        id: ProfessionalId(RPPS.into()),
+        profession: "medecin".into(),
+        role: PracticeRole::Care,
+    };
+    let t = Instant::now();
+    let holders: Vec<HolderId> = ids
+        .iter()
+        .step_by((ids.len() / ACTIVE).max(1))
+        .take(ACTIVE)
+        .copied()
+        .collect();
+    let mut docs = Vec::new();
+    for h in &holders {
+        store.transition(*h, Event::Activate).await.expect("activate");
+        store
+            .update_access_policy(*h, |p| p.medecin_traitant = Some(ProfessionalId(RPPS.into())))
+            .await
+            .expect("policy");
+        for d in 0..DOCS {
+            let v = gate
+                .deposit_document(
+                    *h,
+                    &pro,
+                    NewDocument {
+                        title: Some(format!("Compte rendu {d}")),
+                        class: Some(Category::Reports),
+                        mime: "text/plain".into(),
+                        ..NewDocument::default()
+                    },
+                    format!("Compte rendu de consultation numéro {d}.").into_bytes(),
+                    &Context::default(),
+                )
+                .await
+                .expect("deposit");
+            docs.push(carnet_fhir::resources::item_id(*h, *v.id.as_uuid()));
+        }
+    }
+    println!(
+        "setup: {} spaces activated with {} documents in {:.1} s",
+        holders.len(),
+        docs.len(),
+        t.elapsed().as_secs_f64()
+    );
+    store.db().close().await;
+    Data { holders, docs }
+}
+
+struct Report {
+    name: &'static str,
+    lat: Vec<u128>,
+    errors: u64,
+    secs: f64,
+}
+
+impl Report {
+    fn print(mut self) {
+        self.lat.sort_unstable();
+        let n = self.lat.len();
+        let p = |q: usize| {
+            self.lat
+                .get((n * q / 100).min(n.saturating_sub(1)))
+                .copied()
+                .unwrap_or(0)
+        };
+        println!(
+            "{:<40} {:>8.0} req/s  p50 {:>6} µs  p99 {:>6} µs  ({} requests, {} errors)",
+            self.name,
+            n as f64 / self.secs,
+            p(50),
+            p(99),
+            n,
+            self.errors
+        );
+    }
+}
+
+/// Runs `clients` loops of `f` for `secs` seconds.
+async fn drive<F, Fut>(name: &'static str, clients: usize, secs: u64, f: F) -> Report
+where
+    F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (f, stop) = (f.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut errors, mut i) = (Vec::new(), 0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                let s = Instant::now();
+                if f(c, i).await {
+                    lat.push(s.elapsed().as_micros());
+                } else {
+                    errors += 1;
+                }
+                i += 1;
+            }
+            (lat, errors)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await.expect("client");
+        lat.extend(l);
+        errors += e;
+    }
+    Report {
+        name,
+        lat,
+        errors,
+        secs: t.elapsed().as_secs_f64(),
+    }
+}
+
+fn main() {
+    let n = env_or("CARNET_BENCH_HOLDERS", 100_000);
+    let clients = env_or("CARNET_BENCH_CLIENTS", 64) as usize;
+    let secs = env_or("CARNET_BENCH_SECONDS", 10);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    let d = data.to_str().expect("utf-8 path").to_string();
+    let ok = Command::new(BIN)
+        .args(["init", "--data-dir", &d])
+        .stdout(Stdio::null())
+        .status()
+        .expect("init");
+    assert!(ok.success());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let built = rt.block_on(build(&data, n));
+    let out = Command::new(BIN)
+        .args(["token", "professional", RPPS, "--data-dir", &d])
+        .output()
+        .expect("token");
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mut server = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", &d])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let stdout = server.stdout.take().expect("stdout");
+    let base = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("Carnet listening on ")
+                .map(|u| u.trim().to_string())
+        })
+        .expect("server address");
+    println!("server: {base}, {clients} clients, {secs} s per scenario");
+    rt.block_on(async {
+        let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build().expect("client");
+        let docs = Arc::new(built.docs);
+        let holders = Arc::new(built.holders);
+        let auth = format!("Bearer {token}");
+        let (h, a, b, dd) = (http.clone(), auth.clone(), base.clone(), docs.clone());
+        drive("read DocumentReference by id", clients, secs, move |c, i| {
+            let (h, a, b, dd) = (h.clone(), a.clone(), b.clone(), dd.clone());
+            async move {
+                let id = &dd[(c * 7919 + i as usize * 104_729) % dd.len()];
+                h.get(format!("{b}/fhir/DocumentReference/{id}")).header("authorization", a).send().await.is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await
+        .print();
+        let (h, a, b, hs) = (http.clone(), auth.clone(), base.clone(), holders.clone());
+        drive("search DocumentReference?patient=", clients, secs, move |c, i| {
+            let (h, a, b, hs) = (h.clone(), a.clone(), b.clone(), hs.clone());
+            async move {
+                let p = hs[(c * 31 + i as usize * 7) % hs.len()];
+                h.get(format!("{b}/fhir/DocumentReference?patient={p}")).header("authorization", a).send().await.is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await
+        .print();
+        let (h, a, b, hs) = (http.clone(), auth.clone(), base.clone(), holders.clone());
+        drive("create Observation + read it back", clients, secs, move |c, i| {
+            let (h, a, b, hs) = (h.clone(), a.clone(), b.clone(), hs.clone());
+            async move {
+                let p = hs[(c * 131 + i as usize * 17) % hs.len()];
+                let obs = serde_json::json!({
+                    "resourceType": "Observation", "status": "final",
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                    "subject": {"reference": format!("Patient/{p}")},
+                    "effectiveDateTime": format!("2025-01-01T{:02}:{:02}:{:02}Z", (i / 3600) % 24, (i / 60) % 60, i % 60),
+                    "valueQuantity": {"value": 60 + (i % 40), "unit": "/min", "code": "/min"}
+                });
+                let Ok(r) = h.post(format!("{b}/fhir/Observation")).header("authorization", a.clone()).json(&obs).send().await else {
+                    return false;
+                };
+                let Some(loc) = r.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_string) else {
+                    return false;
+                };
+                h.get(format!("{b}/fhir/{loc}")).header("authorization", a).send().await.is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await
+        .print();
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+}
