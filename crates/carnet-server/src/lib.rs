@@ -13,6 +13,7 @@ pub mod mail;
 pub mod oidc;
 pub mod state;
 pub mod web;
+pub mod webauthn;
 
 use std::future::Future;
 use std::time::Duration;

@@ -14,6 +14,9 @@ pub struct ServerSettings {
     pub document_limit_bytes: usize,
     /// Whether this instance runs the demo (shown on the home page).
     pub demo: bool,
+    /// The public origin (`https://carnet.example`): WebAuthn's relying party. Unset, the
+    /// request's host is used (fine behind one name; set it in production).
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -23,6 +26,7 @@ impl Default for ServerSettings {
             request_timeout: Duration::from_secs(30),
             document_limit_bytes: 20 * 1024 * 1024,
             demo: false,
+            public_url: None,
         }
     }
 }

@@ -359,6 +359,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "legacy",
             sql: include_str!("../migrations/main/0012_legacy.sql"),
         },
+        Migration {
+            version: 13,
+            name: "passkeys",
+            sql: include_str!("../migrations/main/0013_passkeys.sql"),
+        },
     ],
 };
 

@@ -197,6 +197,8 @@ impl Store {
         for sql in [
             "DELETE FROM documents WHERE holder_id = $1",
             "DELETE FROM profile_entries WHERE holder_id = $1",
+            "DELETE FROM passkeys WHERE holder_id = $1",
+            "DELETE FROM webauthn_challenges WHERE holder_id = $1",
             "DELETE FROM measurements WHERE holder_id = $1",
             "DELETE FROM attachments WHERE holder_id = $1",
             "DELETE FROM legacy_documents WHERE holder_id = $1",

@@ -24,6 +24,7 @@ pub mod gate;
 pub mod holders;
 pub mod oidc;
 pub mod outbox;
+pub mod passkeys;
 pub mod password;
 pub mod profile;
 pub mod roster;

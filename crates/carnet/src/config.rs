@@ -22,6 +22,8 @@ pub struct Config {
     /// Largest document accepted, in MiB (DM-1).
     pub document_limit_mib: usize,
     pub request_timeout_seconds: u64,
+    /// The public origin people use, e.g. `https://carnet.example` (the passkeys' relying party).
+    pub public_url: Option<String>,
     pub shutdown_grace_seconds: u64,
     /// How often the background lifecycle job runs.
     pub job_interval_seconds: u64,
@@ -49,6 +51,7 @@ impl Default for Config {
             body_limit_mib: 25,
             document_limit_mib: 20,
             request_timeout_seconds: 30,
+            public_url: None,
             shutdown_grace_seconds: 20,
             job_interval_seconds: 30,
             smtp_url: None,

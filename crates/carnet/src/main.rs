@@ -323,6 +323,7 @@ async fn serve(cfg: Config, demo: bool) -> Result<()> {
         request_timeout: Duration::from_secs(cfg.request_timeout_seconds),
         document_limit_bytes: cfg.document_limit_mib * 1024 * 1024,
         demo,
+        public_url: cfg.public_url.clone(),
     };
     let jobs = jobs::spawn(store.clone(), Duration::from_secs(cfg.job_interval_seconds));
     let mut state = carnet_server::AppState::new(store, &token, settings);

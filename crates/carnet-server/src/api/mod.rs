@@ -8,6 +8,7 @@ pub(crate) mod me;
 mod notifications;
 mod oidc;
 mod operator;
+mod passkeys;
 pub(crate) mod pro;
 mod probes;
 mod profile;
@@ -26,14 +27,15 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(probes::routes())
         .nest("/api/v1/operator", operator::routes())
-        .nest("/api/v1", auth::routes())
+        .nest("/api/v1", auth::routes().merge(passkeys::auth_routes()))
         .nest(
             "/api/v1/me",
             me::routes()
                 .merge(directory::routes())
                 .merge(documents::routes())
                 .merge(notifications::routes())
-                .merge(profile::routes()),
+                .merge(profile::routes())
+                .merge(passkeys::me_routes()),
         )
         .nest("/api/v1/pro", pro::routes())
         .nest("/api/v1/transparency", transparency::routes())
