@@ -110,6 +110,18 @@ impl FromRequestParts<AppState> for FhirCaller {
                 own: None,
             });
         }
+        // An establishment's system (SMART Backend Services token).
+        if let Some(t) = &bearer
+            && let Some(sys) = s.store.system_token(t).await?
+        {
+            return Ok(FhirCaller {
+                actor: Actor::Establishment {
+                    id: carnet_domain::access::OrganisationId(sys.finess),
+                },
+                name: sys.name,
+                own: None,
+            });
+        }
         let token = bearer
             .or_else(|| auth_cookie_session(&parts.headers))
             .ok_or_else(unauthorized)?;

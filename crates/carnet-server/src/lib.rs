@@ -11,6 +11,7 @@ pub mod error;
 pub mod fhir;
 pub mod mail;
 pub mod oidc;
+pub mod smart;
 pub mod state;
 pub mod web;
 pub mod webauthn;

@@ -364,6 +364,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "passkeys",
             sql: include_str!("../migrations/main/0013_passkeys.sql"),
         },
+        Migration {
+            version: 14,
+            name: "system_clients",
+            sql: include_str!("../migrations/main/0014_system_clients.sql"),
+        },
     ],
 };
 

@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod blob;
 pub mod checkpoint;
+pub mod clients;
 pub mod crypto;
 pub mod datadir;
 pub mod db;

@@ -921,3 +921,150 @@ async fn published_fhir_clients_work_with_carnet() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Issue 6: an establishment's system authenticates with SMART Backend Services (a JWT client
+/// assertion signed with its registered key) and reads through the gate as that establishment:
+/// what the holder granted it, nothing else; assertions are single use and bound to our token URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn establishment_systems_use_smart_backend_services() {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (_t, data) = fresh_dir();
+    let demo = start_demo(&data);
+    let base = demo.base.clone();
+    let c = client();
+    let operator = std::fs::read_to_string(data.join("operator.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
+    let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+    let pt = kp.public_key().as_ref().to_vec();
+    let jwk = json!({"kty": "EC", "crv": "P-384", "x": b64.encode(&pt[1..49]), "y": b64.encode(&pt[49..])});
+    let r = c
+        .post(format!("{base}/api/v1/operator/system-clients"))
+        .bearer_auth(&operator)
+        .json(
+            &json!({"client_id": "labo-test", "finess": "750000999", "name": "Laboratoire test", "jwk": jwk}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .post(format!("{base}/api/v1/operator/system-clients"))
+        .json(&json!({"client_id": "x", "finess": "750000999", "name": "x", "jwk": jwk}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "operators only");
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let assertion = |aud: &str, jti: &str| {
+        let h = b64.encode(json!({"alg": "ES384", "typ": "JWT", "kid": "k1"}).to_string());
+        let p = b64.encode(
+            json!({"iss": "labo-test", "sub": "labo-test", "aud": aud, "exp": now + 120, "jti": jti})
+                .to_string(),
+        );
+        let sig = kp
+            .sign(&SystemRandom::new(), format!("{h}.{p}").as_bytes())
+            .unwrap();
+        format!("{h}.{p}.{}", b64.encode(sig.as_ref()))
+    };
+    let token_url = format!("{base}/oauth/token");
+    let ask = |jwt: String| {
+        let (c, url) = (c.clone(), token_url.clone());
+        async move {
+            let enc = |v: &str| -> String {
+                v.bytes()
+                    .map(|b| match b {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                            (b as char).to_string()
+                        }
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect()
+            };
+            let body = format!(
+                "grant_type=client_credentials&scope={}&client_assertion_type={}&client_assertion={}",
+                enc("system/*.read"),
+                enc("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                enc(&jwt)
+            );
+            let r = c
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let first = assertion(&token_url, "jti-1");
+    let (status, tok) = ask(first.clone()).await;
+    assert_eq!(status, 200, "{tok}");
+    let system = tok["access_token"].as_str().unwrap().to_string();
+    assert_eq!(ask(first).await.0, 401, "an assertion is used once");
+    assert_eq!(
+        ask(assertion("https://elsewhere/oauth/token", "jti-2")).await.0,
+        401,
+        "bound to our token URL"
+    );
+
+    // Before any grant: nothing; after the holder grants the establishment: the documents.
+    let leroy = pro_token(&c, &base, "10000000001").await;
+    let (_, found) = get(
+        &c,
+        &format!("{base}/fhir/Patient?identifier={}", camille_ins()),
+        &leroy,
+    )
+    .await;
+    let camille = found["entry"][0]["resource"]["id"].as_str().unwrap().to_string();
+    let (status, none) = get(
+        &c,
+        &format!("{base}/fhir/DocumentReference?patient={camille}"),
+        &system,
+    )
+    .await;
+    assert_eq!((status, none["total"].as_u64()), (200, Some(0)));
+    let holder = demo_login(&c, &base, CAMILLE).await;
+    let r = c
+        .post(format!("{base}/api/v1/me/access/grants"))
+        .header("cookie", &holder)
+        .json(&json!({"kind": "establishment", "id": "750000999"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, seen) = get(
+        &c,
+        &format!("{base}/fhir/DocumentReference?patient={camille}"),
+        &system,
+    )
+    .await;
+    assert_eq!(seen["total"], 3);
+    // The holder sees the establishment in the access history.
+    let traces: Value = c
+        .get(format!("{base}/api/v1/me/traces?actor=establishment"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        traces["traces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["actor"]["id"] == "750000999" && t["allowed"] == true)
+    );
+}

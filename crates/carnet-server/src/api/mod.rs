@@ -18,6 +18,8 @@ use axum::Router;
 
 use crate::AppState;
 
+pub(crate) use operator::{Operator, ValidJson};
+
 /// The holder's session token from its cookie (for the FHIR endpoint's caller).
 pub(crate) fn auth_cookie_session(headers: &axum::http::HeaderMap) -> Option<String> {
     auth::cookie(headers, auth::SESSION_COOKIE).map(str::to_string)
@@ -40,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .nest("/api/v1/pro", pro::routes())
         .nest("/api/v1/transparency", transparency::routes())
         .merge(crate::fhir::routes())
+        .merge(crate::smart::routes())
         .merge(demo::routes())
         .merge(oidc::routes())
 }
