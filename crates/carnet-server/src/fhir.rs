@@ -508,7 +508,7 @@ async fn metadata(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
         "format": ["application/fhir+json"],
         "rest": [{
             "mode": "server",
-            "interaction": [{"code": "batch"}],
+            "interaction": [{"code": "batch"}, {"code": "transaction"}],
             "documentation": "Every request is decided, traced and notified by Carnet's gate as the caller. Searches are patient-scoped; unsupported parameters are refused.",
             "security": { "service": [{ "text": "Bearer token (a professional's or a holder's session)" }] },
             "resource": resources,
@@ -1058,10 +1058,116 @@ async fn create_document(
     Ok(created(&out))
 }
 
+/// A `transaction` Bundle of creations for one patient — Observations (measurements) and profile
+/// resources (Condition, AllergyIntolerance, MedicationStatement, Immunization, Procedure) — all
+/// or nothing: every entry is checked and decided first, one refusal or error refuses the
+/// whole Bundle with nothing written, then every row commits at once. Other entries (reads,
+/// updates, documents) are refused in a transaction: they cannot join one commit yet.
+async fn transaction(s: &AppState, c: &FhirCaller, v: &Value) -> Result<Response, FhirError> {
+    let entries = v["entry"].as_array().cloned().unwrap_or_default();
+    if entries.is_empty() || entries.len() > 500 {
+        return Err(FhirError::invalid("a transaction holds 1 to 500 entries"));
+    }
+    let mut holder: Option<HolderId> = None;
+    let mut profile = Vec::new();
+    let mut measures = Vec::new();
+    // Where each entry's result goes: (is a measurement, index in its list).
+    let mut order = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let r = &e["resource"];
+        let rt = r["resourceType"].as_str().unwrap_or("");
+        if e["request"]["method"] != "POST" || e["request"]["url"].as_str() != Some(rt) {
+            return Err(FhirError::unprocessable(format!(
+                "entry[{i}]: a transaction holds POST creations of Observation, Condition, AllergyIntolerance, MedicationStatement, Immunization or Procedure"
+            )));
+        }
+        let subject = r["subject"]["reference"]
+            .as_str()
+            .or_else(|| r["patient"]["reference"].as_str())
+            .and_then(|x| x.strip_prefix("Patient/"))
+            .and_then(|h| h.parse::<HolderId>().ok())
+            .or(c.own)
+            .ok_or_else(|| FhirError::invalid(format!("entry[{i}]: subject Patient/ID required")))?;
+        if holder.is_some_and(|h| h != subject) {
+            return Err(FhirError::unprocessable("a transaction concerns one patient"));
+        }
+        holder = Some(subject);
+        if rt == "Observation" {
+            let coding = r["code"]["coding"]
+                .as_array()
+                .and_then(|a| a.iter().find(|x| x["system"] == "http://loinc.org"))
+                .ok_or_else(|| {
+                    FhirError::unprocessable(format!(
+                        "entry[{i}].Observation.code: a LOINC coding is required"
+                    ))
+                })?;
+            let q = &r["valueQuantity"];
+            measures.push(MeasurementInput {
+                code: coding["code"].as_str().unwrap_or("").to_string(),
+                value: q["value"].as_f64().ok_or_else(|| {
+                    FhirError::unprocessable(format!("entry[{i}].Observation.valueQuantity.value: a number"))
+                })?,
+                unit: q["code"]
+                    .as_str()
+                    .or(q["unit"].as_str())
+                    .unwrap_or("")
+                    .to_string(),
+                at: r["effectiveDateTime"]
+                    .as_str()
+                    .ok_or_else(|| {
+                        FhirError::unprocessable(format!(
+                            "entry[{i}].Observation.effectiveDateTime: required"
+                        ))
+                    })?
+                    .to_string(),
+            });
+            order.push((true, measures.len() - 1));
+        } else {
+            let e = r::entry_from_resource(r)
+                .map_err(|m| FhirError::unprocessable(format!("entry[{i}]: {m}")))?;
+            profile.push(e);
+            order.push((false, profile.len() - 1));
+        }
+    }
+    let holder = holder.ok_or_else(|| FhirError::invalid("empty transaction"))?;
+    let (made, points) = s
+        .gate
+        .add_profile_atomically(holder, &c.actor, profile, &c.name, &measures, &Context::default())
+        .await?;
+    let out: Vec<Value> = order
+        .into_iter()
+        .map(|(is_measure, i)| {
+            let res = if is_measure {
+                let p = &points[i];
+                r::observation(holder, p.id, &p.measurement, &p.author)
+            } else {
+                let e = &made[i];
+                r::profile_resource(
+                    holder,
+                    e.id,
+                    &e.entry,
+                    &e.author,
+                    &e.author_name,
+                    e.created_at,
+                    e.updated_at,
+                    e.version,
+                )
+            };
+            let loc = format!(
+                "{}/{}",
+                res["resourceType"].as_str().unwrap_or(""),
+                res["id"].as_str().unwrap_or("")
+            );
+            json!({ "resource": res, "response": { "status": "201 Created", "location": loc } })
+        })
+        .collect();
+    let v = json!({ "resourceType": "Bundle", "type": "transaction-response", "entry": out });
+    Ok(respond(StatusCode::OK, &v, false))
+}
+
 /// `POST /fhir` with a `batch` Bundle: each entry (GET read or search, POST create, DELETE) is
 /// run on its own, through the same handlers and the gate, and answered in a `batch-response`
-/// in the same order. `transaction` Bundles are refused: Carnet cannot yet make several gate
-/// operations one atomic commit, and will not pretend to.
+/// in the same order. `transaction` Bundles: see [`transaction`].
 async fn batch(
     State(s): State<AppState>,
     c: FhirCaller,
@@ -1075,13 +1181,7 @@ async fn batch(
     }
     match v["type"].as_str() {
         Some("batch") => {}
-        Some("transaction") => {
-            return Err(FhirError(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "not-supported",
-                "transaction Bundles are not supported yet (use batch)".into(),
-            ));
-        }
+        Some("transaction") => return transaction(&s, &c, &v).await,
         _ => return Err(FhirError::invalid("Bundle.type: batch expected")),
     }
     let entries = v["entry"].as_array().cloned().unwrap_or_default();

@@ -79,6 +79,83 @@ fn measurement_facts(author: &Author) -> ItemFacts {
     facts(Section::Conditions, author)
 }
 
+type MeasurementRow = (Uuid, String, i64, Vec<u8>);
+
+async fn insert_measurements(
+    tx: &mut crate::db::Tx,
+    holder: HolderId,
+    rows: &[MeasurementRow],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(500) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(${}, ${}, ${}, ${}, ${})",
+                    i * 5 + 1,
+                    i * 5 + 2,
+                    i * 5 + 3,
+                    i * 5 + 4,
+                    i * 5 + 5
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO measurements (holder_id, id, series, at, value_sealed) VALUES {}",
+            values.join(", ")
+        );
+        on_tx!(&mut *tx, t => {
+            let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
+            for (id, series, at, sealed) in chunk {
+                q = q.bind(holder.as_uuid()).bind(*id).bind(series).bind(*at).bind(sealed);
+            }
+            q.execute(&mut **t).await.map(|r| r.rows_affected())
+        })
+        .map_err(StoreError::db("write measurements"))?;
+    }
+    Ok(())
+}
+
+/// Seals a validated measurement as a row.
+fn measurement_row(
+    key: &SecretKey,
+    holder: HolderId,
+    author: &Author,
+    m: Measurement,
+    now: Timestamp,
+) -> Result<(MeasurementRow, Point), StoreError> {
+    let id = carnet_domain::id::new_v7(now);
+    let point = Point {
+        id,
+        measurement: m,
+        author: author.clone(),
+    };
+    let sealed = key.seal(
+        &measurement_aad(holder, id),
+        &serde_json::to_vec(&point).map_err(|e| StoreError::Integrity(e.to_string()))?,
+    )?;
+    Ok((
+        (
+            id,
+            series_tag(key, &point.measurement.code),
+            point.measurement.at.as_micros(),
+            sealed,
+        ),
+        point,
+    ))
+}
+
+fn seal_entry(key: &SecretKey, holder: HolderId, e: &ProfileEntry) -> Result<Vec<u8>, StoreError> {
+    key.seal(
+        &entry_aad(holder, e.id),
+        &serde_json::to_vec(&Sealed {
+            entry: e.entry.clone(),
+            author: e.author.clone(),
+            author_name: e.author_name.clone(),
+        })
+        .map_err(|x| StoreError::Integrity(x.to_string()))?,
+    )
+}
+
 impl Store {
     async fn profile_rows(&self, holder: HolderId) -> Result<Vec<ProfileEntry>, StoreError> {
         let rows: Vec<(Uuid, i64, i64, i64, Vec<u8>)> = on_db!(&self.db, p => sqlx::query(
@@ -118,15 +195,7 @@ impl Store {
         expected: Option<i64>,
     ) -> Result<(), StoreError> {
         let key = self.vault.get(holder).await?;
-        let sealed = key.seal(
-            &entry_aad(holder, e.id),
-            &serde_json::to_vec(&Sealed {
-                entry: e.entry.clone(),
-                author: e.author.clone(),
-                author_name: e.author_name.clone(),
-            })
-            .map_err(|x| StoreError::Integrity(x.to_string()))?,
-        )?;
+        let sealed = seal_entry(&key, holder, e)?;
         let mut tx = self.db.begin().await?;
         let n = match expected {
             None => on_tx!(&mut tx, t => sqlx::query(
@@ -389,45 +458,10 @@ impl Gate {
         let key = self.store.vault.get(holder).await?;
         let mut rows = Vec::with_capacity(checked.len());
         for m in checked {
-            let id = carnet_domain::id::new_v7(now);
-            let sealed = key.seal(
-                &measurement_aad(holder, id),
-                &serde_json::to_vec(&Point {
-                    id,
-                    measurement: m.clone(),
-                    author: author.clone(),
-                })
-                .map_err(|e| StoreError::Integrity(e.to_string()))?,
-            )?;
-            rows.push((id, series_tag(&key, &m.code), m.at.as_micros(), sealed));
+            rows.push(measurement_row(&key, holder, &author, m, now)?.0);
         }
         let mut tx = self.store.db.begin().await?;
-        for chunk in rows.chunks(500) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${})",
-                        i * 5 + 1,
-                        i * 5 + 2,
-                        i * 5 + 3,
-                        i * 5 + 4,
-                        i * 5 + 5
-                    )
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO measurements (holder_id, id, series, at, value_sealed) VALUES {}",
-                values.join(", ")
-            );
-            on_tx!(&mut tx, t => {
-                let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-                for (id, series, at, sealed) in chunk {
-                    q = q.bind(holder.as_uuid()).bind(*id).bind(series).bind(*at).bind(sealed);
-                }
-                q.execute(&mut **t).await.map(|r| r.rows_affected())
-            })
-            .map_err(StoreError::db("write measurements"))?;
-        }
+        insert_measurements(&mut tx, holder, &rows).await?;
         tx.commit().await?;
         Ok(rows.len())
     }
@@ -554,5 +588,111 @@ impl Gate {
             return Err(StoreError::NotFound);
         }
         self.store.holder(holder).await
+    }
+
+    /// Several profile entries and measurements for one space, all or nothing (a FHIR
+    /// transaction): everything is validated and decided first — one refusal refuses all, with
+    /// nothing written — then every row goes in one database transaction.
+    pub async fn add_profile_atomically(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        entries: Vec<EntryInput>,
+        author_display: &str,
+        measurements: &[MeasurementInput],
+        ctx: &Context,
+    ) -> Result<(Vec<ProfileEntry>, Vec<Point>), StoreError> {
+        let now = self.store.now();
+        let entries: Vec<EntryInput> = entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                e.validate()
+                    .map_err(|m| StoreError::Invalid(format!("entry[{i}].{m}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let checked: Vec<Measurement> = measurements
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                m.validate(now)
+                    .map_err(|e| StoreError::Invalid(format!("measurements[{i}].{e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let author = author_of(actor).ok_or(StoreError::NotFound)?;
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let mut made = Vec::with_capacity(entries.len());
+        let mut refused = false;
+        for entry in entries {
+            let section = entry.section;
+            let mut d = self.decide_in(&space, actor, Action::Create, &facts(section, &author), ctx);
+            if d.allowed && !self.habilitated(actor, section) {
+                d = carnet_domain::access::Decision {
+                    allowed: false,
+                    reason: carnet_domain::access::Reason::NotHabilitated,
+                    emergency: false,
+                };
+            }
+            let id = carnet_domain::id::new_v7(now);
+            self.record(
+                holder,
+                actor,
+                Action::Create,
+                &format!("profile/{id}"),
+                Some(section.category()),
+                d,
+                &space,
+                ctx,
+            )
+            .await?;
+            refused |= !d.allowed;
+            made.push(ProfileEntry {
+                id,
+                entry,
+                author: author.clone(),
+                author_name: author_name(actor, author_display),
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            });
+        }
+        if !checked.is_empty() {
+            let d = self.decide_in(&space, actor, Action::Create, &measurement_facts(&author), ctx);
+            self.record(
+                holder,
+                actor,
+                Action::Create,
+                &format!("measurements/{}", checked.len()),
+                Some(Section::Conditions.category()),
+                d,
+                &space,
+                ctx,
+            )
+            .await?;
+            refused |= !d.allowed;
+        }
+        if refused {
+            return Err(StoreError::NotFound);
+        }
+        let key = self.store.vault.get(holder).await?;
+        let mut rows = Vec::with_capacity(checked.len());
+        let mut points = Vec::with_capacity(checked.len());
+        for m in checked {
+            let (row, point) = measurement_row(&key, holder, &author, m, now)?;
+            rows.push(row);
+            points.push(point);
+        }
+        let mut tx = self.store.db.begin().await?;
+        for e in &made {
+            let sealed = seal_entry(&key, holder, e)?;
+            on_tx!(&mut tx, t => sqlx::query(
+                "INSERT INTO profile_entries (holder_id, id, created_at, updated_at, version, entry_sealed) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(holder.as_uuid()).bind(e.id).bind(e.created_at.as_micros()).bind(e.updated_at.as_micros())
+                .bind(e.version).bind(&sealed).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("write profile entry"))?;
+        }
+        insert_measurements(&mut tx, holder, &rows).await?;
+        tx.commit().await?;
+        Ok((made, points))
     }
 }

@@ -583,6 +583,86 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
         br["entry"][3]["response"]["outcome"]["resourceType"],
         "OperationOutcome"
     );
+    // A transaction: all or nothing. One impossible value refuses everything, nothing written.
+    let (_, before) = search(
+        leroy.clone(),
+        format!("Observation?patient={camille}&_summary=count"),
+    )
+    .await;
+    let (_, conds_before) = search(
+        leroy.clone(),
+        format!("Condition?patient={camille}&_summary=count"),
+    )
+    .await;
+    let tx_entry =
+        |rt: &str, resource: Value| json!({"request": {"method": "POST", "url": rt}, "resource": resource});
+    let obs = |v: f64, at: &str| {
+        json!({
+        "resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": format!("Patient/{camille}")},
+        "effectiveDateTime": at, "valueQuantity": {"value": v, "unit": "/min", "code": "/min"}})
+    };
+    let cond = json!({"resourceType": "Condition", "subject": {"reference": format!("Patient/{camille}")},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J45"}], "text": "Asthme"}});
+    let bad_tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        tx_entry("Condition", cond.clone()), tx_entry("Observation", obs(70.0, "2025-11-23T08:00:00Z")), tx_entry("Observation", obs(700.0, "2025-11-23T09:00:00Z"))]});
+    let r = c
+        .post(&fhir)
+        .bearer_auth(&leroy)
+        .json(&bad_tx)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let (_, after) = search(
+        leroy.clone(),
+        format!("Observation?patient={camille}&_summary=count"),
+    )
+    .await;
+    let (_, conds_after) = search(
+        leroy.clone(),
+        format!("Condition?patient={camille}&_summary=count"),
+    )
+    .await;
+    assert_eq!(
+        (after["total"].clone(), conds_after["total"].clone()),
+        (before["total"].clone(), conds_before["total"].clone()),
+        "nothing written"
+    );
+    // A caller without the right for one entry: nothing written either.
+    let ok_tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        tx_entry("Condition", cond.clone()), tx_entry("Observation", obs(70.0, "2025-11-23T08:00:00Z"))]});
+    let r = c
+        .post(&fhir)
+        .bearer_auth(&moreau)
+        .json(&ok_tx)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c
+        .post(&fhir)
+        .bearer_auth(&leroy)
+        .json(&ok_tx)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let txr: Value = r.json().await.unwrap();
+    assert_eq!(txr["type"], "transaction-response");
+    assert_eq!(txr["entry"][0]["resource"]["resourceType"], "Condition");
+    assert_eq!(txr["entry"][1]["response"]["status"], "201 Created");
+    let (_, after) = search(
+        leroy.clone(),
+        format!("Observation?patient={camille}&_summary=count"),
+    )
+    .await;
+    assert_eq!(
+        after["total"].as_u64().unwrap(),
+        before["total"].as_u64().unwrap() + 1
+    );
+    // Reads do not join a transaction.
     let mut tx = batch.clone();
     tx["type"] = json!("transaction");
     let r = c.post(&fhir).bearer_auth(&petit).json(&tx).send().await.unwrap();
