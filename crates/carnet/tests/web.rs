@@ -546,6 +546,7 @@ async fn english_pages_by_header_and_cookie() {
     b.login().await;
     let home = b.get("/").await;
     assert!(home.html.contains("Hello Camille"), "{}", home.html);
+    assert!(home.title().starts_with("Home"), "{}", home.title());
     assert!(home.html.contains("Main menu") && home.html.contains("Medical profile"));
     assert!(home.html.contains("Every access to your space is traced"));
     for (path, heading) in [

@@ -142,6 +142,30 @@ pub fn section_label(s: Section) -> &'static str {
     }
 }
 
+/// A page title (static, never data) in the current locale.
+pub fn title(fr: &'static str) -> &'static str {
+    if locale() == Locale::Fr {
+        return fr;
+    }
+    match fr {
+        "Accueil" => "Home",
+        "Connexion" => "Log in",
+        "Code de connexion" => "Login code",
+        "Document" => "Document",
+        "Documents" => "Documents",
+        "Profil médical" => "Medical profile",
+        "Historique des accès" => "Access history",
+        "Autorisations" => "Authorisations",
+        "Notifications" => "Notifications",
+        "Changer d'espace" => "Switch space",
+        "Espace professionnel" => "Professional space",
+        "Dossier patient" => "Patient record",
+        "Mon espace" => "My space",
+        "Erreur" => "Error",
+        other => other,
+    }
+}
+
 /// Every key with its French and English words.
 fn words(key: &str) -> Option<(&'static str, &'static str)> {
     Some(match key {

@@ -657,6 +657,7 @@ pub fn page(title: &'static str, nav: &Nav<'_>, body: &str) -> axum::response::H
         header_html(nav),
         t("layout.footer"),
         language_switch(),
+        title = i18n::title(title),
     ))
 }
 
