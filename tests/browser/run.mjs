@@ -6,8 +6,10 @@
 //
 // Scenario: Camille logs in (password, then the code read from /demo/outbox.json) and masks a
 // document; Dr Julien PETIT logs in on /pro, finds Camille by INS and sees her documents minus
-// the masked one; Camille sees PETIT's access in plain words in /historique and on the home
-// page; she switches to her child's space. Exit code 0 on success, 1 with a message otherwise.
+// the masked one; Sophie MOREAU (nurse, not authorised) opens the record in an emergency;
+// Camille fills the profile's section forms and the vaccination record, sees PETIT's access in
+// plain words in /historique and on the home page, reads pages in English; she switches to her
+// child's space. Exit code 0 on success, 1 with a message otherwise.
 import { chromium } from 'playwright-core';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -48,7 +50,7 @@ function expect(cond, message) {
 }
 
 /** axe-core on the current page: no serious or critical violation. */
-async function audit(page, name) {
+async function audit(page, name, lang = 'fr') {
   // Evaluated through the DevTools protocol: the page's CSP (no inline script) still holds.
   if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) {
     await page.evaluate(axeSource);
@@ -64,7 +66,7 @@ async function audit(page, name) {
   expect(bad.length === 0, `${name}: ${bad.length} serious/critical accessibility violation(s): ${bad.map((v) => v.id).join(', ')}`);
   const title = await page.title();
   expect(/ — Carnet$/.test(title), `${name}: unexpected title ${title}`);
-  expect((await page.getAttribute('html', 'lang')) === 'fr', `${name}: html lang is not fr`);
+  expect((await page.getAttribute('html', 'lang')) === lang, `${name}: html lang is not ${lang}`);
   checked += 1;
   console.log(`ok ${name}: ${result.passes.length} axe rules passed, ${result.violations.length} minor finding(s)`);
 }
@@ -169,6 +171,28 @@ async function main() {
     expect(loaded, 'the measurement chart did not load');
     await audit(page, 'profil');
     if (shots) await widths(page, 'profil');
+    // The section forms: a blood group, then a trusted person without a name (kept, in French).
+    await page.selectOption('#groupe', 'O+');
+    await page.click('form:has(#groupe) button[type=submit]');
+    await page.waitForSelector('text=L\'information a été ajoutée');
+    await page.fill('#tel', '0600000000');
+    await page.fill('#nom', ' ');
+    await page.click('form:has(#nom) button[type=submit]');
+    expect((await page.locator('[role=alert]').innerText()).includes('nom de la personne'), 'no message for a missing name');
+    expect((await page.inputValue('#tel')) === '0600000000', 'the phone typed was not kept');
+    await audit(page, 'profil-rubriques');
+    await page.click('text=Carnet de vaccination');
+    await page.waitForSelector('h1:has-text("Carnet de vaccination")');
+    await page.fill('#vaccin', 'Grippe');
+    await page.fill('#atc', 'J07BB02');
+    await page.fill('#date-v', '2025-10-15');
+    await page.click('main button[type=submit]');
+    await page.waitForSelector('td:has-text("J07BB02")');
+    await audit(page, 'vaccinations');
+    await page.click('nav >> text=Mon espace');
+    await page.waitForSelector('a[href="/api/v1/me/export.html"]');
+    await audit(page, 'mon-espace');
+    console.log('ok the holder filled the section forms and the vaccination record');
 
     await page.click('nav >> text=Autorisations');
     await page.waitForSelector('h1:has-text("Autorisations")');
@@ -200,6 +224,28 @@ async function main() {
     await audit(pp, 'pro-dossier');
     if (shots) await widths(pp, 'pro-dossier');
 
+    // ---- Sophie MOREAU (nurse, not authorised) declares an emergency.
+    const nurse = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'fr-FR' });
+    const np = await nurse.newPage();
+    watch(np);
+    await np.goto(`${base}/pro`);
+    await np.fill('#rpps', '10000000003');
+    await np.click('main button[type=submit]');
+    await np.waitForSelector('#ins');
+    await np.fill('#ins', CAMILLE_INS);
+    await np.click('main button[type=submit]');
+    await np.waitForSelector('#motif');
+    expect((await text(np)).includes('Aucun document'), 'the nurse sees documents without a grant');
+    await np.fill('#motif', '   ');
+    await np.click('form:has(#motif) button[type=submit]');
+    expect((await np.locator('[role=alert]').innerText()).includes('motif'), 'no message for a missing reason');
+    await np.fill('#motif', 'Malaise au domicile');
+    await np.click('form:has(#motif) button[type=submit]');
+    await np.waitForSelector('text=Accès d\'urgence ouvert jusqu\'au');
+    await audit(np, 'pro-urgence');
+    if (shots) await widths(np, 'pro-urgence');
+    console.log('ok the nurse opened the record in an emergency');
+
     // ---- Camille sees the access in plain words.
     await page.goto(`${base}/historique`);
     const history = await text(page);
@@ -213,6 +259,24 @@ async function main() {
     expect((await text(page)).includes('Dr Julien PETIT (médecin) a consulté vos documents'), 'no access of Dr PETIT on the home page');
     console.log('ok the holder sees Dr PETIT\'s access in /historique and on the home page');
     if (shots) await widths(page, 'accueil');
+
+    // ---- English: the switch of the footer, then back to French.
+    await page.click('footer a[hreflang=en]');
+    await page.waitForSelector('h1:has-text("Hello Camille")');
+    await audit(page, 'home-en', 'en');
+    if (shots) await widths(page, 'home-en');
+    await page.click('nav >> text=Medical profile');
+    await page.waitForSelector('h1:has-text("Medical profile")');
+    await audit(page, 'profile-en', 'en');
+    await page.click('footer a[hreflang=fr]');
+    await page.waitForSelector('h1:has-text("Profil médical")');
+    const visitor = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-GB' });
+    const vp = await visitor.newPage();
+    watch(vp);
+    await vp.goto(`${base}/connexion`);
+    await vp.waitForSelector('h1:has-text("Log in to your health space")');
+    await audit(vp, 'login-en', 'en');
+    console.log('ok English by the switch and by Accept-Language');
 
     // ---- The parent switches to a child's space.
     await page.click('nav >> text=Changer d\'espace');

@@ -518,6 +518,302 @@ async fn pages_work_without_javascript() {
     assert_eq!(b.get("/documents").await.location(), "/connexion");
 }
 
+/// English as a second locale: `Accept-Language`, then the `lang` cookie set by `?lang=`;
+/// French by default.
+#[tokio::test]
+async fn english_pages_by_header_and_cookie() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let mut b = Browser::new(&demo.base);
+    let fr = b.get("/").await;
+    assert!(fr.html.contains("<html lang=\"fr\">") && fr.html.contains("Se connecter"));
+    assert!(fr.html.contains("href=\"?lang=en\""));
+    let rb =
+        b.c.get(format!("{}/connexion", b.base))
+            .header("accept-language", "en-GB,en;q=0.9,fr;q=0.5");
+    let en = b.send(rb).await;
+    assert!(en.html.contains("<html lang=\"en\">"), "{}", en.html);
+    assert!(en.html.contains("Log in to your health space") && en.html.contains("Password"));
+    // The switch: a cookie, a redirect to the same path, no query left.
+    let p = b.get("/connexion?lang=en").await;
+    assert_eq!(p.status, 303);
+    assert_eq!(p.location(), "/connexion");
+    assert_eq!(b.jar.get("__Host-carnet_lang").map(String::as_str), Some("en"));
+    let p = b.get("/connexion").await;
+    assert!(p.html.contains("<html lang=\"en\">") && p.html.contains("Log in to your health space"));
+    assert_eq!(b.get("//evil.example?lang=en").await.location(), "/");
+    // Logged in, in English: the layout, home, the history sentences, the headings.
+    b.login().await;
+    let home = b.get("/").await;
+    assert!(home.html.contains("Hello Camille"), "{}", home.html);
+    assert!(home.title().starts_with("Home"), "{}", home.title());
+    assert!(home.html.contains("Main menu") && home.html.contains("Medical profile"));
+    assert!(home.html.contains("Every access to your space is traced"));
+    for (path, heading) in [
+        ("/documents", "Add a document"),
+        ("/historique", "<h1>Access history</h1>"),
+        ("/autorisations", "Authorised professionals"),
+        ("/notifications", "Latest notifications"),
+        ("/profil", "By section"),
+        ("/mon-espace", "Export my data"),
+    ] {
+        let p = b.get(path).await;
+        assert_eq!(p.status, 200, "{path}");
+        assert!(p.html.contains(heading), "{path}: {}", p.html);
+        assert!(p.html.contains("<html lang=\"en\">"), "{path}");
+    }
+    // Back to French with the switch.
+    assert_eq!(b.get("/?lang=fr").await.status, 303);
+    assert!(b.get("/").await.html.contains("Bonjour Camille"));
+}
+
+/// The professional's record: the medical profile beside the documents, and the emergency
+/// access (AC-5) with a required reason.
+#[tokio::test]
+async fn pro_emergency_access_and_profile() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let mut b = Browser::new(&demo.base);
+    b.login().await;
+    let p = b.get("/profil").await;
+    let p = b
+        .post(
+            "/profil",
+            &[
+                ("csrf", &p.csrf()),
+                ("section", "allergies"),
+                ("texte", "Allergie à la pénicilline"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    // Dr PETIT (médecin, authorised in the demo) sees Camille's profile beside her documents.
+    let mut petit = Browser::new(&demo.base);
+    let p = petit.get("/pro").await;
+    petit
+        .post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", "10000000002")])
+        .await;
+    let p = petit.get("/pro").await;
+    let ins = demo_ins('2', "8403", 1);
+    let p = petit.post("/pro", &[("csrf", &p.csrf()), ("ins", &ins)]).await;
+    let record_url = p.location().to_string();
+    let record = petit.get(&record_url).await;
+    assert!(record.html.contains("Profil médical") && record.html.contains("Compte rendu de consultation"));
+    assert!(
+        record.html.contains("Allergie à la pénicilline"),
+        "{}",
+        record.html
+    );
+
+    // Sophie MOREAU (nurse, no grant): an empty record, then the emergency.
+    let mut moreau = Browser::new(&demo.base);
+    let p = moreau.get("/pro").await;
+    moreau
+        .post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", "10000000003")])
+        .await;
+    let before = moreau.get(&record_url).await;
+    assert_eq!(before.status, 200);
+    assert!(before.html.contains("Aucun document"), "{}", before.html);
+    assert!(before.html.contains("Accès en urgence"));
+    let url = format!("{record_url}/urgence");
+    let p = moreau
+        .post(&url, &[("csrf", &before.csrf()), ("motif", "  ")])
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(
+        p.html.contains("Indiquez le motif de l&#39;urgence"),
+        "{}",
+        p.html
+    );
+    let p = moreau.post(&url, &[("motif", "Malaise au domicile")]).await;
+    assert_eq!(p.status, 403, "no token, no emergency");
+    let p = moreau
+        .post(
+            &url,
+            &[("csrf", &before.csrf()), ("motif", "Malaise au domicile")],
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.html);
+    let banner = "Accès d&#39;urgence ouvert jusqu&#39;au ";
+    let i = p.html.find(banner).expect("the banner") + banner.len();
+    assert!(
+        p.html[i..].starts_with(|c: char| c.is_ascii_digit()),
+        "{}",
+        &p.html[i..]
+    );
+    let after = moreau.get(&record_url).await;
+    assert!(!after.html.contains("<p>Aucun document.</p>"), "{}", after.html);
+    assert!(after.html.contains("class=\"docs\""));
+    // Camille reads it in her history.
+    let h = b.get("/historique").await;
+    assert!(
+        h.html.contains("en urgence (motif : « Malaise au domicile »)"),
+        "{}",
+        h.html
+    );
+}
+
+/// Every profile section has its form; domain errors come back in French with what was typed;
+/// the vaccination record has its own page; the space is exported and closed in two steps.
+#[tokio::test]
+async fn profile_forms_and_space_management() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let mut b = Browser::new(&demo.base);
+    b.login().await;
+    let p = b.get("/profil").await;
+    let csrf = p.csrf();
+    for form in [
+        vec![("rubrique", "blood_group"), ("valeur", "AB-")],
+        vec![("rubrique", "organ_donation"), ("valeur", "refuses")],
+        vec![
+            ("rubrique", "trusted_people"),
+            ("nom", "Paul MARTIN"),
+            ("role", "trusted"),
+            ("telephone", "0600000000"),
+        ],
+        vec![
+            ("rubrique", "questionnaire"),
+            ("question", "physical_activity"),
+            ("reponse", "Vélo trois fois par semaine"),
+        ],
+    ] {
+        let mut f = form.clone();
+        f.push(("csrf", &csrf));
+        let p = b.post("/profil/rubrique", &f).await;
+        assert_eq!(p.status, 303, "{form:?}: {}", p.html);
+    }
+    let p = b.get("/profil").await;
+    for x in [
+        "AB-",
+        "refuses",
+        "Paul MARTIN (personne de confiance)",
+        "Vélo trois fois par semaine",
+    ] {
+        assert!(p.html.contains(x), "{x}: {}", p.html);
+    }
+    // Errors: in French, the typed values kept.
+    let p = b
+        .post(
+            "/profil/rubrique",
+            &[("csrf", &csrf), ("rubrique", "blood_group"), ("valeur", "Z+")],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.html.contains("Choisissez un groupe sanguin dans la liste."));
+    let p = b
+        .post(
+            "/profil/rubrique",
+            &[
+                ("csrf", &csrf),
+                ("rubrique", "trusted_people"),
+                ("nom", "Jeanne"),
+                ("role", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(
+        p.html.contains("personne de confiance ou personne à prévenir")
+            && p.html.contains("value=\"Jeanne\"")
+    );
+    let p = b
+        .post(
+            "/profil",
+            &[
+                ("csrf", &csrf),
+                ("section", "conditions"),
+                ("texte", "Diabète"),
+                ("code", "E1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(
+        p.html
+            .contains("Le code « E1 » n&#39;est pas un code CIM-10 (ICD-10) valide"),
+        "{}",
+        p.html
+    );
+    assert!(p.html.contains("value=\"Diabète\"") && p.html.contains("value=\"E1\""));
+    let p = b
+        .post(
+            "/profil",
+            &[
+                ("csrf", &csrf),
+                ("section", "conditions"),
+                ("texte", "Diabète de type 2"),
+                ("code", "E11"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    // The vaccination record.
+    let v = b.get("/profil/vaccinations").await;
+    assert_eq!(v.status, 200);
+    let p = b
+        .post(
+            "/profil/vaccinations",
+            &[
+                ("csrf", &csrf),
+                ("texte", "Grippe"),
+                ("code", "A01"),
+                ("date", "2025-10-15"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(
+        p.html.contains("code ATC") && p.html.contains("value=\"Grippe\""),
+        "{}",
+        p.html
+    );
+    let p = b
+        .post(
+            "/profil/vaccinations",
+            &[
+                ("csrf", &csrf),
+                ("texte", "Grippe"),
+                ("code", "J07BB02"),
+                ("date", "2025-10-15"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let v = b.get("/profil/vaccinations").await;
+    assert!(v.html.contains("Grippe") && v.html.contains("J07BB02") && v.html.contains("15/10/2025"));
+
+    // The space: export links, then closing in two steps.
+    let m = b.get("/mon-espace").await;
+    assert!(
+        m.html.contains("href=\"/api/v1/me/export.html\"") && m.html.contains("href=\"/api/v1/me/export\"")
+    );
+    let p = b.post("/mon-espace/fermer", &[("csrf", &m.csrf())]).await;
+    assert_eq!(p.status, 200);
+    assert!(p.html.contains("Confirmez-vous la fermeture"));
+    let confirmation = {
+        let i = p.html.find("name=\"confirmation\" value=\"").unwrap() + 27;
+        p.html[i..].split('"').next().unwrap().to_string()
+    };
+    let wrong = b
+        .post(
+            "/mon-espace/fermer/confirmer",
+            &[("csrf", &m.csrf()), ("confirmation", "not-the-one")],
+        )
+        .await;
+    assert_eq!(wrong.status, 400);
+    assert!(b.get("/documents").await.status == 200, "still open");
+    let p = b
+        .post(
+            "/mon-espace/fermer/confirmer",
+            &[("csrf", &m.csrf()), ("confirmation", &confirmation)],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    assert_eq!(p.location(), "/connexion?ok=ferme");
+    assert_eq!(b.get("/documents").await.location(), "/connexion");
+}
+
 /// Every POST form is refused without the right anti-CSRF token (403), and nothing changes.
 #[tokio::test]
 async fn posts_without_the_csrf_token_are_refused() {

@@ -382,11 +382,12 @@ async fn close_request(State(s): State<AppState>, a: Authenticated) -> Result<Js
 
 /// What a closing confirmation is bound to: this session and this space.
 fn close_binding(a: &Authenticated) -> String {
-    format!(
-        "{}:{}",
-        carnet_store::crypto::sha256_hex(a.token.as_bytes()),
-        a.session.acting_for
-    )
+    close_binding_of(&a.token, a.session.acting_for)
+}
+
+/// The same binding from a session token and the space open (the web pages' closing form).
+pub(crate) fn close_binding_of(token: &str, space: HolderId) -> String {
+    format!("{}:{space}", carnet_store::crypto::sha256_hex(token.as_bytes()))
 }
 
 #[derive(Deserialize)]

@@ -14,6 +14,7 @@ use carnet_domain::access::{AccessPolicy, Action, Actor, Grant, Grantee, Profess
 use carnet_store::gate::Trace;
 use serde::Deserialize;
 
+use super::i18n::t;
 use super::{
     Form, Holder, Nav, WebError, alert, class_label, csrf_field, display_name, esc, notice, page,
     profession_label, professional_name, see_other, when,
@@ -120,12 +121,77 @@ fn phrase(action: Action, item: &str, w: &Whose) -> (&'static str, &'static str,
     }
 }
 
+/// What was done, in English, as (past tense, infinitive, object).
+fn phrase_en(action: Action, item: &str, w: &Whose) -> (&'static str, &'static str, String) {
+    let head = item.split('/').next().unwrap_or_default();
+    let whose = |noun: &str| {
+        if w.own {
+            format!("your {noun}")
+        } else {
+            format!("{}'s {noun}", w.given)
+        }
+    };
+    let one_of = |noun: &str| {
+        if w.own {
+            format!("one of your {noun}")
+        } else {
+            format!("one of {}'s {noun}", w.given)
+        }
+    };
+    let (past, infinitive) = match action {
+        Action::Read if head == "document" => ("opened", "open"),
+        Action::Read => ("read", "read"),
+        Action::Create => ("added", "add"),
+        Action::Update => ("changed", "change"),
+        Action::Delete => ("deleted", "delete"),
+    };
+    let object = match (action, head) {
+        (Action::Read, "documents") => whose("documents"),
+        (Action::Create, "document") => format!("a document to {}", whose("record")),
+        (_, "document") => one_of("documents"),
+        (Action::Read, "profile") => whose("medical profile"),
+        (_, "profile") => format!("an entry of {}", whose("medical profile")),
+        (Action::Delete, "measurements" | "measurement") => one_of("measurements"),
+        (_, "measurements" | "measurement") => whose("measurements"),
+        (Action::Read | Action::Update, _) => whose("space"),
+        (_, _) => format!("an entry of {}", whose("space")),
+    };
+    (past, infinitive, object)
+}
+
+fn profession_en(p: &str) -> String {
+    match p {
+        "medecin" => "doctor".into(),
+        "infirmier" => "nurse".into(),
+        "pharmacien" => "pharmacist".into(),
+        "sage_femme" => "midwife".into(),
+        "chirurgien_dentiste" => "dental surgeon".into(),
+        "masseur_kinesitherapeute" => "physiotherapist".into(),
+        other => other.replace('_', " "),
+    }
+}
+
+/// "on 24/11/2026 at 10:42" (French legal time).
+fn when_en(t: carnet_domain::Timestamp) -> String {
+    super::paris(t).map_or_else(String::new, |d| {
+        format!(
+            "on {:02}/{:02}/{} at {:02}:{:02}",
+            d.day(),
+            u8::from(d.month()),
+            d.year(),
+            d.hour(),
+            d.minute()
+        )
+    })
+}
+
 /// Plain French sentences for traces: "Dr Claire LEROY (médecin) a consulté vos documents le
 /// 24/11/2026 à 10:42." Names come from the public directory and the spaces' administrative data.
 pub async fn describe(s: &AppState, traces: &[Trace], w: &Whose) -> Result<Vec<String>, WebError> {
     let mut pros: HashMap<String, Option<String>> = HashMap::new();
     let mut people: HashMap<carnet_domain::HolderId, String> = HashMap::new();
     let mut out = Vec::new();
+    let english = super::i18n::locale() == super::i18n::Locale::En;
     for t in traces {
         let who = match &t.entry.actor {
             Actor::Professional { id, profession, .. } => {
@@ -142,8 +208,12 @@ pub async fn describe(s: &AppState, traces: &[Trace], w: &Whose) -> Result<Vec<S
                     .get(&id.0)
                     .cloned()
                     .flatten()
-                    .unwrap_or_else(|| format!("Le professionnel RPPS {}", id.0));
-                format!("{name} ({})", profession_label(profession))
+                    .unwrap_or_else(|| format!("RPPS {}", id.0));
+                if english {
+                    format!("{name} ({})", profession_en(profession))
+                } else {
+                    format!("{name} ({})", profession_label(profession))
+                }
             }
             Actor::Holder { id } | Actor::Representative { id } => {
                 if !people.contains_key(id) {
@@ -151,17 +221,41 @@ pub async fn describe(s: &AppState, traces: &[Trace], w: &Whose) -> Result<Vec<S
                 }
                 let name = people.get(id).cloned().unwrap_or_default();
                 if matches!(t.entry.actor, Actor::Representative { .. }) {
-                    format!("{name} (représentant·e légal·e)")
+                    if english {
+                        format!("{name} (legal representative)")
+                    } else {
+                        format!("{name} (représentant·e légal·e)")
+                    }
                 } else if w.own {
-                    "Vous".into()
+                    if english { "You".into() } else { "Vous".into() }
                 } else {
                     name
                 }
             }
+            Actor::Establishment { id } if english => format!("The establishment FINESS {}", id.0),
+            Actor::App { id } if english => format!("The application {}", id.0),
+            Actor::Operator { .. } if english => "The service's operator".into(),
             Actor::Establishment { id } => format!("L'établissement FINESS {}", id.0),
             Actor::App { id } => format!("L'application {}", id.0),
             Actor::Operator { .. } => "L'opérateur du service".into(),
         };
+        if english {
+            let (past, infinitive, object) = phrase_en(t.entry.action, &t.entry.item, w);
+            let emergency = match (&t.entry.purpose, t.entry.emergency) {
+                (Some(r), true) => format!(", in an emergency (reason: “{r}”)"),
+                (None, true) => ", in an emergency".into(),
+                _ => String::new(),
+            };
+            out.push(if t.entry.allowed {
+                format!("{who} {past} {object}{emergency} {}.", when_en(t.at))
+            } else {
+                format!(
+                    "{who} tried to {infinitive} {object} {}: access refused.",
+                    when_en(t.at)
+                )
+            });
+            continue;
+        }
         let (past, infinitive, object) = phrase(t.entry.action, &t.entry.item, w);
         let category = t
             .entry
@@ -228,8 +322,9 @@ async fn history(
         _ => String::new(),
     };
     let body = format!(
-        "<h1>Historique des accès</h1><p>Chaque consultation ou modification de cet espace par \
-         quelqu'un d'autre que vous est enregistrée ici, refus compris, du plus récent au plus ancien.</p>{list}{more}"
+        "<h1>{}</h1><p>{}</p>{list}{more}",
+        t("history.title"),
+        t("history.intro")
     );
     Ok(page(
         "Historique des accès",
@@ -412,38 +507,44 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
         )
     };
     Ok(format!(
-        "<h1>Autorisations</h1>{}{}\
-         <section aria-labelledby=\"mt\"><h2 id=\"mt\">Médecin traitant</h2>\
+        "<h1>{}</h1>{}{}\
+         <section aria-labelledby=\"mt\"><h2 id=\"mt\">{}</h2>\
          <p class=\"hint\">Votre médecin traitant voit tout le dossier, documents masqués compris.</p>{mt}{}</section>\
-         <section aria-labelledby=\"gr\"><h2 id=\"gr\">Professionnels autorisés</h2><ul>{grants}</ul>{}</section>\
-         <section aria-labelledby=\"bl\"><h2 id=\"bl\">Professionnels bloqués</h2>\
+         <section aria-labelledby=\"gr\"><h2 id=\"gr\">{}</h2><ul>{grants}</ul>{}</section>\
+         <section aria-labelledby=\"bl\"><h2 id=\"bl\">{}</h2>\
          <p class=\"hint\">Un professionnel bloqué n'a aucun accès, quoi que disent les autres réglages.</p><ul>{blocked}</ul>{}</section>\
-         <section aria-labelledby=\"rg\"><h2 id=\"rg\">Régulation des urgences (SAMU)</h2>{regulation}</section>\
-         <section aria-labelledby=\"ha\"><h2 id=\"ha\">Masquer tout le dossier</h2>{hide_all}</section>",
+         <section aria-labelledby=\"rg\"><h2 id=\"rg\">{}</h2>{regulation}</section>\
+         <section aria-labelledby=\"ha\"><h2 id=\"ha\">{}</h2>{hide_all}</section>",
+        t("access.title"),
         notice(info),
         if typed.form.is_empty() {
             alert(&typed.message)
         } else {
             String::new()
         },
+        t("access.mt"),
         rpps_form(
             "medecin",
             "medecin",
             "Numéro RPPS du médecin traitant",
             "Déclarer ce médecin traitant"
         ),
+        t("access.granted"),
         rpps_form(
             "grant",
             "grant",
             "Numéro RPPS du professionnel à autoriser",
             "Autoriser ce professionnel"
         ),
+        t("access.blocked"),
         rpps_form(
             "block",
             "block",
             "Numéro RPPS du professionnel à bloquer",
             "Bloquer ce professionnel"
         ),
+        t("access.regulation"),
+        t("access.hide_all"),
     ))
 }
 

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use super::i18n::t;
 use super::{
     Form, Holder, Nav, WebError, alert, check_pre_session, csrf_field, csrf_token, esc, french, notice, page,
     pre_session, see_other, set_pre_session,
@@ -45,43 +46,54 @@ fn demo_hint(s: &AppState) -> &'static str {
 
 fn login_form(s: &AppState, csrf: &str, login: &str, message: &str, info: &str) -> String {
     format!(
-        "<h1>Connexion à votre espace santé</h1>{}{}\
+        "<h1>{}</h1>{}{}\
          <form method=\"post\" action=\"/connexion\" class=\"card\">{}\
-         <p><label for=\"login\">Identifiant (adresse e-mail)</label>\
+         <p><label for=\"login\">{}</label>\
          <input id=\"login\" name=\"login\" type=\"text\" autocomplete=\"username\" required value=\"{}\"></p>\
-         <p><label for=\"password\">Mot de passe</label>\
+         <p><label for=\"password\">{}</label>\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\
-         <p><button type=\"submit\">Continuer</button></p></form>{}{}\
-         <p>Vous êtes un professionnel de santé ? <a href=\"/pro\">Espace professionnel</a></p>",
+         <p><button type=\"submit\">{}</button></p></form>{}{}\
+         <p>{} <a href=\"/pro\">{}</a></p>",
+        t("login.title"),
         notice(info),
         alert(message),
         csrf_field(csrf),
+        t("login.id"),
         esc(login),
+        t("login.password"),
+        t("login.continue"),
         super::oidc_links(s, crate::oidc::Audience::Holders),
         demo_hint(s),
+        t("login.pro"),
+        t("landing.pro"),
     )
 }
 
 fn code_form(csrf: &str, challenge: &str, channel: &str, code: &str, message: &str) -> String {
     let how = match channel {
-        "sms" => "Un code à 6 chiffres vient de vous être envoyé par SMS.",
-        "totp" => "Saisissez le code à 6 chiffres affiché par votre application d'authentification.",
-        _ => "Un code à 6 chiffres vient de vous être envoyé par e-mail.",
+        "sms" => t("login.sent_sms"),
+        "totp" => t("login.totp"),
+        _ => t("login.sent_email"),
     };
     format!(
-        "<h1>Code de connexion</h1>{}<p>{how} Il est valable quelques minutes.</p>\
+        "<h1>{}</h1>{}<p>{how} {}</p>\
          <form method=\"post\" action=\"/connexion/code\" class=\"card\">{}\
          <input type=\"hidden\" name=\"challenge\" value=\"{}\"><input type=\"hidden\" name=\"channel\" value=\"{}\">\
-         <p><label for=\"code\">Code reçu</label>\
+         <p><label for=\"code\">{}</label>\
          <input id=\"code\" name=\"code\" type=\"text\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \
          pattern=\"[0-9 ]*\" maxlength=\"8\" required value=\"{}\"></p>\
-         <p><button type=\"submit\">Se connecter</button></p></form>\
-         <p><a href=\"/connexion\">Recommencer la connexion</a></p>",
+         <p><button type=\"submit\">{}</button></p></form>\
+         <p><a href=\"/connexion\">{}</a></p>",
+        t("login.code_title"),
         alert(message),
+        t("login.valid"),
         csrf_field(csrf),
         esc(challenge),
         esc(channel),
-        esc(code)
+        t("login.code"),
+        esc(code),
+        t("landing.login"),
+        t("login.restart"),
     )
 }
 
@@ -97,7 +109,8 @@ async fn login_page(
     let (secret, fresh) = pre_session(&headers)?;
     let csrf = csrf_token(&s, &secret).await?;
     let info = match f.ok.as_deref() {
-        Some("deconnexion") => "Vous êtes déconnecté·e.",
+        Some("deconnexion") => t("login.logged_out"),
+        Some("ferme") => t("login.closed"),
         _ => "",
     };
     let mut r = page("Connexion", &Nav::Anonymous, &login_form(&s, &csrf, "", "", info)).into_response();

@@ -14,6 +14,7 @@ use carnet_domain::access::{Category, Context};
 use carnet_store::documents::{DocumentChange, DocumentFilter, DocumentView, NewDocument};
 use serde::Deserialize;
 
+use super::i18n::t as tr;
 use super::{
     Form, Holder, Nav, WebError, alert, class_label, class_options, csrf_field, esc, french, iso_day, notice,
     page, parse_multipart, see_other,
@@ -116,14 +117,14 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
     };
     let csrf = csrf_field(&h.csrf);
     Ok(format!(
-        "<h1>Documents</h1>{}\
+        "<h1>{}</h1>{}\
          <form method=\"post\" action=\"/documents/recherche\" class=\"card filters\" role=\"search\">{csrf}{}\
          <p><label for=\"classe\">Catégorie</label><select id=\"classe\" name=\"classe\">\
          <option value=\"\">Toutes les catégories</option>{}</select></p>\
          <p><label for=\"q\">Mots du titre</label><input id=\"q\" name=\"q\" type=\"search\" value=\"{}\"></p>\
          <p><button type=\"submit\">Filtrer</button> <a href=\"/documents\">Tout afficher</a></p></form>\
          <p role=\"status\">{count}</p>{}\
-         <section aria-labelledby=\"ajout\"><h2 id=\"ajout\">Ajouter un document</h2>{}\
+         <section aria-labelledby=\"ajout\"><h2 id=\"ajout\">{}</h2>{}\
          <form method=\"post\" action=\"/documents\" enctype=\"multipart/form-data\" class=\"card\">{csrf}\
          <p><label for=\"fichier\">Fichier (PDF, image JPEG ou PNG, texte ; 20 Mo au plus)</label>\
          <input id=\"fichier\" name=\"fichier\" type=\"file\" required accept=\".pdf,.jpg,.jpeg,.png,.txt,application/pdf,image/jpeg,image/png,text/plain\"></p>\
@@ -131,11 +132,13 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
          <p><label for=\"classe-ajout\">Catégorie</label><select id=\"classe-ajout\" name=\"classe\">{}</select></p>\
          <p><label for=\"date\">Date de l'acte (facultatif)</label><input id=\"date\" name=\"date\" type=\"date\" value=\"{}\"></p>\
          <p><button type=\"submit\">Ajouter</button></p></form></section>",
+        tr("nav.documents"),
         notice(&t.info),
         alert(&t.filter_error),
         class_options(&t.class),
         esc(&t.text),
         doc_list(&page_docs.documents, true, ""),
+        tr("docs.add"),
         alert(&t.add_error),
         esc(&t.add_title),
         class_options(if t.add_class.is_empty() {
@@ -249,14 +252,15 @@ async fn show(
         m.author_name.clone()
     };
     let body = format!(
-        "<p><a href=\"/documents\">← Tous les documents</a></p>{}<h1>{}</h1>\
+        "<p><a href=\"/documents\">{}</a></p>{}<h1>{}</h1>\
          <dl class=\"meta\"><dt>Catégorie</dt><dd>{}</dd><dt>Date de l'acte</dt><dd>{}</dd>\
          <dt>Auteur</dt><dd>{}</dd><dt>Établissement</dt><dd>{}</dd><dt>Ajouté</dt><dd>{}</dd>\
          <dt>Fichier</dt><dd>{} ({} Ko)</dd></dl>\
          <ul class=\"actions\">{view}<li><a href=\"{content}\">Télécharger</a></li></ul>\
-         <section aria-labelledby=\"masque\"><h2 id=\"masque\">Masquage</h2><p>{explain}</p>\
+         <section aria-labelledby=\"masque\"><h2 id=\"masque\">{}</h2><p>{explain}</p>\
          <form method=\"post\" action=\"/documents/{}/masquage\">{}<input type=\"hidden\" name=\"masque\" value=\"{value}\">\
          <button type=\"submit\">{label}</button></form></section>",
+        tr("docs.all"),
         notice(info),
         esc(&m.title),
         esc(class_label(m.class)),
@@ -270,6 +274,7 @@ async fn show(
         esc(&super::when(m.uploaded_at)),
         esc(&m.filename),
         m.size.div_ceil(1024),
+        tr("docs.masking"),
         d.id,
         csrf_field(&h.csrf),
     );

@@ -12,6 +12,7 @@ use carnet_domain::access::Context;
 use carnet_store::documents::DocumentFilter;
 
 use super::access::{Whose, describe};
+use super::i18n::t;
 use super::{Form, Holder, Nav, WebError, csrf_field, display_name, esc, page, see_other};
 use crate::api::me::represents;
 use crate::{ApiError, AppState};
@@ -24,17 +25,18 @@ pub fn routes() -> Router<AppState> {
 
 fn landing(s: &AppState) -> String {
     let demo = if s.settings.demo {
-        "<p class=\"notice\"><strong>Instance de démonstration</strong> : les données sont fictives et recréées à chaque démarrage.</p>"
+        format!("<p class=\"notice\">{}</p>", t("landing.demo"))
     } else {
-        ""
+        String::new()
     };
     format!(
-        "<h1>Carnet, votre espace numérique de santé</h1>{demo}\
-         <p>Vos documents, votre profil médical, vos messages et vos rendez-vous, partagés avec les \
-         professionnels que vous choisissez. Chaque accès est tracé et vous en êtes informé.</p>\
-         <ul class=\"actions\"><li><a class=\"button\" href=\"/connexion\">Se connecter</a></li>\
-         <li><a href=\"/pro\">Espace professionnel</a></li></ul>\
-         <p lang=\"en\">Carnet is a personal health space. Every access is traced and the holder is told at once.</p>"
+        "<h1>{}</h1>{demo}<p>{}</p>\
+         <ul class=\"actions\"><li><a class=\"button\" href=\"/connexion\">{}</a></li>\
+         <li><a href=\"/pro\">{}</a></li></ul>",
+        t("landing.title"),
+        t("landing.intro"),
+        t("landing.login"),
+        t("landing.pro"),
     )
 }
 
@@ -67,33 +69,48 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
     let whose = Whose::of(&h);
     let lines = describe(&s, &notices, &whose).await?;
     let news = if lines.is_empty() {
-        "<p>Rien de nouveau : aucun professionnel n'a accédé à cet espace.</p>".to_string()
+        format!("<p>{}</p>", t("home.nothing"))
     } else {
         format!(
-            "<ul class=\"events\">{}</ul><p><a href=\"/historique\">Tout l'historique des accès</a></p>",
+            "<ul class=\"events\">{}</ul><p><a href=\"/historique\">{}</a></p>",
             lines
                 .iter()
                 .map(|l| format!("<li>{}</li>", esc(l)))
-                .collect::<String>()
+                .collect::<String>(),
+            t("home.all_history")
         )
     };
     let given = h.self_name.split(' ').next().unwrap_or_default();
     let n = docs.total;
     let docs_line = match n {
-        0 => "Aucun document dans cet espace.".to_string(),
-        1 => "1 document dans cet espace.".to_string(),
-        n => format!("{n} documents dans cet espace."),
+        0 => t("home.docs_none").to_string(),
+        1 => t("home.docs_one").to_string(),
+        n => format!("{n} {}", t("home.docs_many")),
     };
     let body = format!(
-        "<h1>Bonjour {}</h1>\
-         <section aria-labelledby=\"news\"><h2 id=\"news\">Quoi de neuf ?</h2>{news}</section>\
-         <section aria-labelledby=\"docs\"><h2 id=\"docs\">Documents</h2><p>{docs_line} \
-         <a href=\"/documents\">Voir les documents</a></p></section>\
-         <section aria-labelledby=\"more\"><h2 id=\"more\">Votre espace</h2><ul>\
-         <li><a href=\"/profil\">Profil médical</a> : maladies, traitements, allergies, mesures</li>\
-         <li><a href=\"/autorisations\">Autorisations</a> : qui peut consulter cet espace</li>\
-         <li><a href=\"/notifications\">Notifications</a> : comment vous êtes prévenu·e</li></ul></section>",
-        esc(given)
+        "<h1>{} {}</h1>\
+         <section aria-labelledby=\"news\"><h2 id=\"news\">{}</h2>{news}</section>\
+         <section aria-labelledby=\"docs\"><h2 id=\"docs\">{}</h2><p>{docs_line} \
+         <a href=\"/documents\">{}</a></p></section>\
+         <section aria-labelledby=\"more\"><h2 id=\"more\">{}</h2><ul>\
+         <li><a href=\"/profil\">{}</a> : {}</li>\
+         <li><a href=\"/autorisations\">{}</a> : {}</li>\
+         <li><a href=\"/notifications\">{}</a> : {}</li>\
+         <li><a href=\"/mon-espace\">{}</a> : {}</li></ul></section>",
+        t("home.hello"),
+        esc(given),
+        t("home.news"),
+        t("nav.documents"),
+        t("home.see_docs"),
+        t("home.your_space"),
+        t("nav.profile"),
+        t("home.profile_line"),
+        t("nav.access"),
+        t("home.access_line"),
+        t("nav.notifications"),
+        t("home.notif_line"),
+        t("nav.space"),
+        t("home.space_line"),
     );
     Ok(page("Accueil", &Nav::Holder { h: &h, current: "/" }, &body).into_response())
 }

@@ -19,9 +19,11 @@ mod access;
 mod auth;
 mod documents;
 mod home;
+pub mod i18n;
 mod notifications;
 mod pro;
 mod profile;
+mod space;
 
 use std::collections::HashMap;
 
@@ -40,6 +42,7 @@ use crate::api::auth::{SESSION_COOKIE, cookie, set_cookie};
 use crate::api::me::Authenticated;
 use crate::api::pro::ProAuthenticated;
 use crate::{ApiError, AppState};
+use i18n::t;
 
 /// The Content-Security-Policy of every page.
 pub const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
@@ -64,6 +67,7 @@ pub fn routes() -> Router<AppState> {
         .merge(access::routes())
         .merge(notifications::routes())
         .merge(pro::routes())
+        .merge(space::routes())
         .route(
             "/static/carnet.css",
             get(|| statik("text/css; charset=utf-8", CSS)),
@@ -73,6 +77,7 @@ pub fn routes() -> Router<AppState> {
             "/manifest.webmanifest",
             get(|| statik("application/manifest+json", MANIFEST)),
         )
+        .layer(axum::middleware::from_fn(i18n::layer))
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -200,8 +205,10 @@ impl IntoResponse for WebError {
             return see_other(to);
         }
         let body = format!(
-            "<h1>Impossible d'afficher cette page</h1>{}<p><a href=\"/\">Retour à l'accueil</a></p>",
-            alert(&self.message)
+            "<h1>{}</h1>{}<p><a href=\"/\">{}</a></p>",
+            t("error.title"),
+            alert(&self.message),
+            t("error.back")
         );
         let mut r = page("Erreur", &Nav::Anonymous, &body).into_response();
         *r.status_mut() = self.status;
@@ -558,13 +565,14 @@ pub enum Nav<'a> {
     Pro { p: &'a Pro },
 }
 
-const HOLDER_NAV: [(&str, &str); 6] = [
-    ("/", "Accueil"),
-    ("/documents", "Documents"),
-    ("/profil", "Profil médical"),
-    ("/historique", "Historique des accès"),
-    ("/autorisations", "Autorisations"),
-    ("/notifications", "Notifications"),
+const HOLDER_NAV: [(&str, &str); 7] = [
+    ("/", "nav.home"),
+    ("/documents", "nav.documents"),
+    ("/profil", "nav.profile"),
+    ("/historique", "nav.history"),
+    ("/autorisations", "nav.access"),
+    ("/notifications", "nav.notifications"),
+    ("/mon-espace", "nav.space"),
 ];
 
 fn header_html(nav: &Nav<'_>) -> String {
@@ -575,56 +583,81 @@ fn header_html(nav: &Nav<'_>) -> String {
             let mut links = String::new();
             let mut items: Vec<(&str, &str)> = HOLDER_NAV.to_vec();
             if h.represents_others || !h.own_space() {
-                items.push(("/espace", "Changer d'espace"));
+                items.push(("/espace", "nav.switch"));
             }
-            for (href, label) in items {
+            for (href, key) in items {
                 let cur = if href == *current {
                     " aria-current=\"page\""
                 } else {
                     ""
                 };
-                links.push_str(&format!("<li><a href=\"{href}\"{cur}>{label}</a></li>"));
+                links.push_str(&format!("<li><a href=\"{href}\"{cur}>{}</a></li>", t(key)));
             }
             let who = if h.own_space() {
-                format!("Espace de {}", esc(&h.space_name))
+                format!("{} {}", t("layout.space_of"), esc(&h.space_name))
             } else {
                 format!(
-                    "Espace de {} <span class=\"muted-inv\">(vous agissez comme représentant·e : {})</span>",
+                    "{} {} <span class=\"muted-inv\">({} {})</span>",
+                    t("layout.space_of"),
                     esc(&h.space_name),
+                    t("layout.acting_as"),
                     esc(&h.self_name)
                 )
             };
             format!(
                 "<header class=\"top\"><div class=\"bar\">{brand}<p class=\"who\">{who}</p>\
-                 <form method=\"post\" action=\"/deconnexion\" class=\"inline\">{}<button type=\"submit\" class=\"link\">Se déconnecter</button></form></div>\
-                 <nav aria-label=\"Menu principal\"><ul>{links}</ul></nav></header>",
-                csrf_field(&h.csrf)
+                 <form method=\"post\" action=\"/deconnexion\" class=\"inline\">{}<button type=\"submit\" class=\"link\">{}</button></form></div>\
+                 <nav aria-label=\"{}\"><ul>{links}</ul></nav></header>",
+                csrf_field(&h.csrf),
+                t("layout.logout"),
+                t("layout.menu"),
             )
         }
         Nav::Pro { p } => format!(
-            "<header class=\"top\"><div class=\"bar\">{brand}<p class=\"who\">Espace professionnel : {} {}</p>\
-             <form method=\"post\" action=\"/pro/deconnexion\" class=\"inline\">{}<button type=\"submit\" class=\"link\">Se déconnecter</button></form></div>\
-             <nav aria-label=\"Menu professionnel\"><ul><li><a href=\"/pro\">Rechercher un patient</a></li></ul></nav></header>",
+            "<header class=\"top\"><div class=\"bar\">{brand}<p class=\"who\">{} {} {}</p>\
+             <form method=\"post\" action=\"/pro/deconnexion\" class=\"inline\">{}<button type=\"submit\" class=\"link\">{}</button></form></div>\
+             <nav aria-label=\"{}\"><ul><li><a href=\"/pro\">{}</a></li></ul></nav></header>",
+            t("layout.pro_space"),
             esc(&p.professional.given_name),
             esc(&p.professional.family_name),
-            csrf_field(&p.csrf)
+            csrf_field(&p.csrf),
+            t("layout.logout"),
+            t("layout.pro_menu"),
+            t("nav.pro_search"),
         ),
+    }
+}
+
+/// The language switch of the footer: a plain link to the other language (`?lang=`).
+fn language_switch() -> &'static str {
+    match i18n::locale() {
+        i18n::Locale::Fr => {
+            "<p class=\"lang\"><a href=\"?lang=en\" lang=\"en\" hreflang=\"en\">English</a></p>"
+        }
+        i18n::Locale::En => {
+            "<p class=\"lang\"><a href=\"?lang=fr\" lang=\"fr\" hreflang=\"fr\">Français</a></p>"
+        }
     }
 }
 
 /// A whole page. `title` is static: no data can reach a page title.
 pub fn page(title: &'static str, nav: &Nav<'_>, body: &str) -> axum::response::Html<String> {
     axum::response::Html(format!(
-        "<!doctype html>\n<html lang=\"fr\">\n<head>\n<meta charset=\"utf-8\">\n\
+        "<!doctype html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title} — Carnet</title>\n<link rel=\"stylesheet\" href=\"/static/carnet.css\">\n\
          <link rel=\"icon\" href=\"/static/carnet.svg\" type=\"image/svg+xml\">\n\
          <link rel=\"manifest\" href=\"/manifest.webmanifest\">\n<meta name=\"theme-color\" content=\"#1f4e79\">\n\
-         </head>\n<body>\n<a class=\"skip\" href=\"#contenu\">Aller au contenu</a>\n{}\n\
+         </head>\n<body>\n<a class=\"skip\" href=\"#contenu\">{}</a>\n{}\n\
          <main id=\"contenu\" tabindex=\"-1\">\n{body}\n</main>\n\
-         <footer><p>Carnet, espace numérique de santé. Chaque accès à votre espace est tracé et vous en êtes informé.</p></footer>\n\
+         <footer><p>{}</p>{}</footer>\n\
          </body>\n</html>\n",
-        header_html(nav)
+        i18n::locale().tag(),
+        t("layout.skip"),
+        header_html(nav),
+        t("layout.footer"),
+        language_switch(),
+        title = i18n::title(title),
     ))
 }
 

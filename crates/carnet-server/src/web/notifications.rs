@@ -10,6 +10,7 @@ use carnet_store::outbox::NotificationPreferences;
 use serde::Deserialize;
 
 use super::access::{Whose, describe};
+use super::i18n::t;
 use super::{Form, Holder, Nav, WebError, csrf_field, esc, notice, page, see_other};
 use crate::{ApiError, AppState};
 
@@ -50,14 +51,15 @@ async fn show(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> R
         )
     };
     let body = format!(
-        "<h1>Notifications</h1>{}\
+        "<h1>{}</h1>{}\
          <form method=\"post\" action=\"/notifications\" class=\"card\">{}\
          <fieldset><legend>Être prévenu·e de chaque accès et de chaque nouveau document</legend>\
          <p><input id=\"email\" name=\"email\" type=\"checkbox\" value=\"1\"{}> <label for=\"email\">par e-mail</label></p>\
          <p><input id=\"sms\" name=\"sms\" type=\"checkbox\" value=\"1\"{}> <label for=\"sms\">par SMS</label></p>\
          </fieldset><p class=\"hint\">Ces messages ne contiennent aucune donnée de santé : ils vous invitent à ouvrir votre espace. \
          Les notifications restent toujours visibles ici.</p><p><button type=\"submit\">Enregistrer</button></p></form>\
-         <section aria-labelledby=\"recent\"><h2 id=\"recent\">Dernières notifications</h2>{list}</section>",
+         <section aria-labelledby=\"recent\"><h2 id=\"recent\">{}</h2>{list}</section>",
+        t("notif.title"),
         notice(if f.ok.is_some() {
             "Vos préférences ont été enregistrées."
         } else {
@@ -66,6 +68,7 @@ async fn show(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> R
         csrf_field(&h.csrf),
         checked(p.email),
         checked(p.sms),
+        t("notif.recent"),
     );
     Ok(page(
         "Notifications",

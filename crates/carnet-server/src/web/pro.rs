@@ -11,11 +11,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use carnet_domain::HolderId;
 use carnet_domain::access::Context;
+use carnet_domain::profile::Section;
 use carnet_store::documents::DocumentFilter;
 
 use super::documents::doc_list;
+use super::i18n::{section_label, t};
+use super::profile::entry_label;
 use super::{
-    Form, Nav, Pro, WebError, alert, check_pre_session, csrf_field, csrf_token, esc, french, page,
+    Form, Nav, Pro, WebError, alert, check_pre_session, csrf_field, csrf_token, esc, french, notice, page,
     pre_session, profession_label, professional_name, see_other, set_pre_session,
 };
 use crate::api::auth::set_cookie;
@@ -28,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/pro/connexion", post(login))
         .route("/pro/deconnexion", post(logout))
         .route("/pro/patients/{holder}", get(patient))
+        .route("/pro/patients/{holder}/urgence", post(emergency))
 }
 
 fn login_body(s: &AppState, csrf: &str, rpps: &str, message: &str) -> String {
@@ -179,14 +183,31 @@ async fn patient(
     p: Pro,
     Path(holder): Path<String>,
 ) -> Result<Response, WebError> {
-    let holder: HolderId = holder
-        .parse()
-        .map_err(|_| WebError::from(ApiError::not_found()))?;
+    let holder = parse_holder(&holder)?;
+    let body = record(&s, &p, holder, "", "", "").await?;
+    Ok(page("Dossier patient", &Nav::Pro { p: &p }, &body).into_response())
+}
+
+fn parse_holder(holder: &str) -> Result<HolderId, WebError> {
+    holder.parse().map_err(|_| WebError::from(ApiError::not_found()))
+}
+
+/// The patient's record as the gate lets this professional see it: the medical profile beside
+/// the documents, and the emergency form (AC-5).
+async fn record(
+    s: &AppState,
+    p: &Pro,
+    holder: HolderId,
+    banner: &str,
+    error: &str,
+    reason: &str,
+) -> Result<String, WebError> {
+    let actor = p.professional.actor();
     let docs = match s
         .gate
         .list_documents(
             holder,
-            &p.professional.actor(),
+            &actor,
             &DocumentFilter {
                 limit: 100,
                 ..DocumentFilter::default()
@@ -200,11 +221,115 @@ async fn patient(
         Err(carnet_store::StoreError::NotFound) => Vec::new(),
         Err(e) => return Err(ApiError::from(e).into()),
     };
+    let entries = match s
+        .gate
+        .list_profile(holder, &actor, None, &Context::default())
+        .await
+    {
+        Ok(entries) => entries,
+        Err(carnet_store::StoreError::NotFound) => Vec::new(),
+        Err(e) => return Err(ApiError::from(e).into()),
+    };
+    let profile = if entries.is_empty() {
+        format!("<p>{}</p>", t("pro.profile.none"))
+    } else {
+        let mut out = String::new();
+        for section in Section::ALL {
+            let items: String = entries
+                .iter()
+                .filter(|e| e.entry.section == section)
+                .map(|e| format!("<li>{}</li>", esc(&entry_label(e))))
+                .collect();
+            if !items.is_empty() {
+                out.push_str(&format!(
+                    "<h3>{}</h3><ul>{items}</ul>",
+                    esc(section_label(section))
+                ));
+            }
+        }
+        out
+    };
     let base = format!("/api/v1/pro/patients/{holder}");
-    let body = format!(
-        "<p><a href=\"/pro\">← Rechercher un autre patient</a></p><h1>Dossier du patient</h1>\
-         <p>Les documents que vous pouvez consulter, selon les autorisations du patient et votre profession.</p>{}",
-        doc_list(&docs, false, &base)
-    );
-    Ok(page("Dossier patient", &Nav::Pro { p: &p }, &body).into_response())
+    Ok(format!(
+        "<p><a href=\"/pro\">{}</a></p><h1>{}</h1>{}\
+         <div class=\"grid\"><section class=\"card\" aria-labelledby=\"pro-docs\"><h2 id=\"pro-docs\">{}</h2><p>{}</p>{}</section>\
+         <section class=\"card\" aria-labelledby=\"pro-profile\"><h2 id=\"pro-profile\">{}</h2>{profile}</section></div>\
+         <section aria-labelledby=\"urgence\"><h2 id=\"urgence\">{}</h2><p>{}</p>\
+         <form method=\"post\" action=\"/pro/patients/{holder}/urgence\" class=\"card\">{}{}\
+         <p><label for=\"motif\">{}</label><textarea id=\"motif\" name=\"motif\" rows=\"3\" maxlength=\"500\" required>{}</textarea></p>\
+         <p><button type=\"submit\">{}</button></p></form></section>",
+        t("pro.back"),
+        t("pro.record.title"),
+        notice(banner),
+        t("nav.documents"),
+        t("pro.record.intro"),
+        doc_list(&docs, false, &base),
+        t("nav.profile"),
+        t("pro.emergency.title"),
+        t("pro.emergency.intro"),
+        alert(error),
+        csrf_field(&p.csrf),
+        t("pro.emergency.reason"),
+        esc(reason),
+        t("pro.emergency.submit"),
+    ))
+}
+
+/// AC-5, bris de glace: the same call as `api::pro::emergency` (`gate.declare_emergency`).
+async fn emergency(
+    State(s): State<AppState>,
+    p: Pro,
+    Path(holder): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    super::check_csrf(&s, &p.token, &form).await?;
+    let holder = parse_holder(&holder)?;
+    let reason = form.get("motif").trim().to_string();
+    let outcome: Result<String, String> = if reason.is_empty() {
+        Err(t("pro.emergency.required").to_string())
+    } else if reason.chars().count() > 500 {
+        Err(t("pro.emergency.long").to_string())
+    } else {
+        let (d, until) = s
+            .gate
+            .declare_emergency(holder, &p.professional.actor(), &reason)
+            .await
+            .map_err(ApiError::from)?;
+        s.wake.notify_one();
+        match until {
+            Some(until) => Ok(format!("{} {}.", t("pro.emergency.open"), until_words(until))),
+            None if d.allowed => Ok(t("pro.emergency.already").to_string()),
+            None => return Err(ApiError::not_found().into()),
+        }
+    };
+    let (status, body) = match outcome {
+        Ok(banner) => (StatusCode::OK, record(&s, &p, holder, &banner, "", "").await?),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            record(&s, &p, holder, "", &e, &reason).await?,
+        ),
+    };
+    let mut r = page("Dossier patient", &Nav::Pro { p: &p }, &body).into_response();
+    *r.status_mut() = status;
+    Ok(r)
+}
+
+/// "24/11/2026 à 18:42" (or "at" in English), French legal time.
+fn until_words(t: carnet_domain::Timestamp) -> String {
+    super::paris(t).map_or_else(String::new, |d| {
+        let at = if super::i18n::locale() == super::i18n::Locale::En {
+            "at"
+        } else {
+            "à"
+        };
+        format!(
+            "{:02}/{:02}/{} {at} {:02}:{:02}",
+            d.day(),
+            u8::from(d.month()),
+            d.year(),
+            d.hour(),
+            d.minute()
+        )
+    })
 }

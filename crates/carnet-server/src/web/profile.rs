@@ -9,10 +9,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use carnet_domain::access::{Author, Context};
-use carnet_domain::profile::{EntryInput, MEASURES, MeasurementInput, Section, measure};
+use carnet_domain::profile::{
+    BLOOD_GROUPS, CodeSystem, Coding, Contact, EntryInput, MEASURES, MeasurementInput, ORGAN_DONATION,
+    QUESTIONS, Section, measure,
+};
 use carnet_store::profile::ProfileEntry;
 use serde::Deserialize;
 
+use super::i18n::{section_label, t as tr};
 use super::{Form, Holder, Nav, WebError, alert, csrf_field, esc, french, iso_day, notice, page, see_other};
 use crate::{ApiError, AppState};
 
@@ -20,6 +24,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/profil", get(show).post(add_entry))
         .route("/profil/mesures", post(add_measure))
+        .route("/profil/rubrique", post(add_special))
+        .route("/profil/vaccinations", get(vaccinations).post(add_vaccination))
 }
 
 /// Sections a free-text entry can be added to from this page.
@@ -36,19 +42,24 @@ const TEXT_SECTIONS: [Section; 9] = [
 ];
 
 #[derive(Default)]
-struct Typed {
+pub(super) struct Typed {
     section: String,
     text: String,
     date: String,
     entry_error: String,
+    entry_code: String,
     code: String,
     value: String,
     at: String,
     measure_error: String,
     info: String,
+    /// The special form (blood group, organ donation, people, questionnaire) sent back, with
+    /// what was typed.
+    special: Form,
+    special_error: String,
 }
 
-fn entry_label(e: &ProfileEntry) -> String {
+pub(super) fn entry_label(e: &ProfileEntry) -> String {
     let x = &e.entry;
     let mut label = x.text.clone();
     if let Some(c) = &x.contact {
@@ -92,6 +103,33 @@ fn french_invalid(e: &ApiError) -> String {
     if e.code != "invalid" {
         return french(e);
     }
+    if let Some(rest) = m.split("code: '").nth(1)
+        && let Some((code, tail)) = rest.split_once("' is not a valid ")
+    {
+        let system = tail.split(" code").next().unwrap_or_default();
+        return format!("Le code « {code} » n'est pas un code {system} valide : vérifiez-le.");
+    }
+    if m.contains("starts with J07") {
+        return "Le code ATC d'un vaccin commence par J07 : vérifiez-le.".into();
+    }
+    if m.contains("do not belong in") {
+        return "Ce type de code ne convient pas à cette rubrique.".into();
+    }
+    if m.contains("blood group") {
+        return "Choisissez un groupe sanguin dans la liste.".into();
+    }
+    if m.contains("contact.name") {
+        return "Saisissez le nom de la personne.".into();
+    }
+    if m.contains("contact.role") {
+        return "Choisissez : personne de confiance ou personne à prévenir.".into();
+    }
+    if m.contains("value: one of") {
+        return "Choisissez une des réponses proposées.".into();
+    }
+    if m.contains("value: the answer") {
+        return "Saisissez votre réponse.".into();
+    }
     if m.contains("text") {
         "Saisissez un libellé (500 caractères au plus).".into()
     } else if m.contains("date") {
@@ -125,14 +163,14 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
             continue;
         }
         let list = if items.is_empty() {
-            "<p class=\"muted\">Aucune information.</p>".to_string()
+            format!("<p class=\"muted\">{}</p>", tr("profile.none"))
         } else {
             format!("<ul>{}</ul>", items.concat())
         };
         sections.push_str(&format!(
             "<section class=\"card\" aria-labelledby=\"s-{0}\"><h3 id=\"s-{0}\">{1}</h3>{list}</section>",
             section.tag(),
-            esc(section.label_fr())
+            esc(section_label(section))
         ));
     }
     let section_options: String = TEXT_SECTIONS
@@ -187,27 +225,35 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
         })
         .collect();
     let csrf = csrf_field(&h.csrf);
+    let special = special_forms(h, t);
     Ok(format!(
-        "<h1>Profil médical</h1>{}<p>Les informations de santé que vous et vos professionnels avez notées. \
+        "<h1>{}</h1>{}<p>Les informations de santé que vous et vos professionnels avez notées. \
          Chacune indique qui l'a écrite et quand. Une <a href=\"/api/v1/me/summary.html\">synthèse médicale</a> les rassemble.</p>\
-         <section aria-labelledby=\"sections\"><h2 id=\"sections\">Par rubrique</h2><div class=\"grid\">{sections}</div></section>\
-         <section aria-labelledby=\"ajout\"><h2 id=\"ajout\">Ajouter une information</h2>{}\
+         <section aria-labelledby=\"sections\"><h2 id=\"sections\">{}</h2><div class=\"grid\">{sections}</div></section>\
+         {special}<section aria-labelledby=\"ajout\"><h2 id=\"ajout\">{}</h2>{}\
          <form method=\"post\" action=\"/profil\" class=\"card\">{csrf}\
          <p><label for=\"section\">Rubrique</label><select id=\"section\" name=\"section\">{section_options}</select></p>\
          <p><label for=\"texte\">Information</label><input id=\"texte\" name=\"texte\" type=\"text\" maxlength=\"500\" required value=\"{}\"></p>\
+         <p><label for=\"code-e\">Code (facultatif : CIM-10 pour une maladie, ATC pour un traitement, CCAM pour une opération)</label>\
+         <input id=\"code-e\" name=\"code\" type=\"text\" maxlength=\"20\" autocomplete=\"off\" value=\"{}\"></p>\
          <p><label for=\"date-e\">Date (facultatif : année, mois ou jour)</label>\
          <input id=\"date-e\" name=\"date\" type=\"text\" placeholder=\"AAAA-MM-JJ\" value=\"{}\"></p>\
          <p><button type=\"submit\">Ajouter au profil</button></p></form></section>\
-         <section aria-labelledby=\"mesures\"><h2 id=\"mesures\">Mesures</h2>{charts}{}\
+         <section aria-labelledby=\"mesures\"><h2 id=\"mesures\">{}</h2>{charts}{}\
          <form method=\"post\" action=\"/profil/mesures\" class=\"card\">{csrf}\
          <p><label for=\"mesure\">Mesure</label><select id=\"mesure\" name=\"mesure\">{measure_options}</select></p>\
          <p><label for=\"valeur\">Valeur</label><input id=\"valeur\" name=\"valeur\" type=\"text\" inputmode=\"decimal\" required value=\"{}\"></p>\
          <p><label for=\"date-m\">Date de la mesure (facultatif : aujourd'hui)</label><input id=\"date-m\" name=\"date\" type=\"date\" value=\"{}\"></p>\
          <p><button type=\"submit\">Enregistrer la mesure</button></p></form></section>",
+        tr("profile.title"),
         notice(&t.info),
+        tr("profile.by_section"),
+        tr("profile.add"),
         alert(&t.entry_error),
         esc(&t.text),
+        esc(&t.entry_code),
         esc(&t.date),
+        tr("profile.measures"),
         alert(&t.measure_error),
         esc(&t.value),
         esc(&t.at),
@@ -252,6 +298,7 @@ async fn add_entry(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<
     let mut typed = Typed {
         section: form.get("section").to_string(),
         text: form.get("texte").to_string(),
+        entry_code: form.get("code").to_string(),
         date: form.get("date").to_string(),
         ..Typed::default()
     };
@@ -259,10 +306,19 @@ async fn add_entry(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<
         None => Err("Choisissez une rubrique dans la liste.".to_string()),
         Some(_) if typed.text.trim().is_empty() => Err("Saisissez l'information à ajouter.".to_string()),
         Some(section) => {
+            let code = form.opt("code").map(|c| Coding {
+                system: section
+                    .code_systems()
+                    .first()
+                    .copied()
+                    .unwrap_or(CodeSystem::SnomedCt),
+                code: c.to_uppercase(),
+                display: None,
+            });
             let input = EntryInput {
                 section,
                 text: typed.text.trim().to_string(),
-                code: None,
+                code,
                 date: form.opt("date").map(str::to_string),
                 end_date: None,
                 value: None,
@@ -334,6 +390,297 @@ async fn add_measure(State(s): State<AppState>, h: Holder, body: Bytes) -> Resul
         Err(m) => {
             typed.measure_error = m;
             let body = render(&s, &h, &typed).await?;
+            Ok(respond(&h, StatusCode::BAD_REQUEST, &body))
+        }
+    }
+}
+
+/// The forms of the sections that are not free text: blood group (a list), organ donation
+/// (radio buttons), trusted people (name, role, phone), the health questionnaire (PR-2).
+fn special_forms(h: &Holder, t: &Typed) -> String {
+    let csrf = csrf_field(&h.csrf);
+    let f = &t.special;
+    let which = f.get("rubrique");
+    let err = |name: &str| {
+        if which == name {
+            alert(&t.special_error)
+        } else {
+            String::new()
+        }
+    };
+    let blood: String = BLOOD_GROUPS
+        .iter()
+        .map(|g| {
+            let sel = if which == "blood_group" && f.get("valeur") == *g {
+                " selected"
+            } else {
+                ""
+            };
+            format!("<option value=\"{g}\"{sel}>{g}</option>")
+        })
+        .collect();
+    let organ: String = ORGAN_DONATION
+        .iter()
+        .map(|v| {
+            let label = organ_label(v);
+            let checked = if which == "organ_donation" && f.get("valeur") == *v {
+                " checked"
+            } else {
+                ""
+            };
+            format!(
+                "<p class=\"choice\"><input type=\"radio\" id=\"don-{v}\" name=\"valeur\" value=\"{v}\" required{checked}>\
+                 <label for=\"don-{v}\">{label}</label></p>"
+            )
+        })
+        .collect();
+    let kept = |section: &str, name: &str| {
+        if which == section {
+            esc(f.get(name))
+        } else {
+            String::new()
+        }
+    };
+    let role_notify = if which == "trusted_people" && f.get("role") == "notify" {
+        " selected"
+    } else {
+        ""
+    };
+    let questions: String = QUESTIONS
+        .iter()
+        .map(|(id, text)| {
+            let sel = if which == "questionnaire" && f.get("question") == *id {
+                " selected"
+            } else {
+                ""
+            };
+            format!("<option value=\"{id}\"{sel}>{}</option>", esc(text))
+        })
+        .collect();
+    format!(
+        "<section aria-labelledby=\"rubriques\"><h2 id=\"rubriques\">{}</h2><div class=\"grid\">\
+         <form method=\"post\" action=\"/profil/rubrique\" class=\"card\" aria-labelledby=\"f-bg\">{csrf}\
+         <input type=\"hidden\" name=\"rubrique\" value=\"blood_group\"><h3 id=\"f-bg\">{}</h3>{}\
+         <p><label for=\"groupe\">Groupe et rhésus</label><select id=\"groupe\" name=\"valeur\">{blood}</select></p>\
+         <p><button type=\"submit\">{}</button></p></form>\
+         <form method=\"post\" action=\"/profil/rubrique\" class=\"card\" aria-labelledby=\"f-od\">{csrf}\
+         <input type=\"hidden\" name=\"rubrique\" value=\"organ_donation\"><h3 id=\"f-od\">{}</h3>{}\
+         <fieldset><legend>Votre position sur le don d'organes</legend>{organ}</fieldset>\
+         <p><button type=\"submit\">{}</button></p></form>\
+         <form method=\"post\" action=\"/profil/rubrique\" class=\"card\" aria-labelledby=\"f-tp\">{csrf}\
+         <input type=\"hidden\" name=\"rubrique\" value=\"trusted_people\"><h3 id=\"f-tp\">{}</h3>{}\
+         <p><label for=\"nom\">Nom et prénom</label><input id=\"nom\" name=\"nom\" type=\"text\" maxlength=\"200\" autocomplete=\"off\" required value=\"{}\"></p>\
+         <p><label for=\"role\">Rôle</label><select id=\"role\" name=\"role\"><option value=\"trusted\">Personne de confiance</option>\
+         <option value=\"notify\"{role_notify}>Personne à prévenir</option></select></p>\
+         <p><label for=\"tel\">Téléphone (facultatif)</label><input id=\"tel\" name=\"telephone\" type=\"tel\" maxlength=\"30\" autocomplete=\"off\" value=\"{}\"></p>\
+         <p><button type=\"submit\">{}</button></p></form>\
+         <form method=\"post\" action=\"/profil/rubrique\" class=\"card\" aria-labelledby=\"f-q\">{csrf}\
+         <input type=\"hidden\" name=\"rubrique\" value=\"questionnaire\"><h3 id=\"f-q\">{}</h3>{}\
+         <p><label for=\"question\">Question</label><select id=\"question\" name=\"question\">{questions}</select></p>\
+         <p><label for=\"reponse\">Votre réponse</label><textarea id=\"reponse\" name=\"reponse\" rows=\"3\" maxlength=\"500\" required>{}</textarea></p>\
+         <p><button type=\"submit\">{}</button></p></form>\
+         </div><p><a href=\"/profil/vaccinations\">{}</a></p></section>",
+        tr("profile.sections_forms"),
+        tr("profile.blood"),
+        err("blood_group"),
+        tr("profile.save"),
+        tr("profile.organ"),
+        err("organ_donation"),
+        tr("profile.save"),
+        tr("profile.people"),
+        err("trusted_people"),
+        kept("trusted_people", "nom"),
+        kept("trusted_people", "telephone"),
+        tr("profile.save"),
+        tr("profile.questionnaire"),
+        err("questionnaire"),
+        kept("questionnaire", "reponse"),
+        tr("profile.save"),
+        tr("profile.vaccinations"),
+    )
+}
+
+fn organ_label(v: &str) -> &'static str {
+    match v {
+        "accepts" => "J'accepte le don de mes organes",
+        "refuses" => "Je refuse le don de mes organes",
+        _ => "Je n'ai pas encore décidé",
+    }
+}
+
+/// One of the special forms: the entry is built for its section, then checked by the domain
+/// through the gate; errors are shown in French with what was typed.
+async fn add_special(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let input = match form.get("rubrique") {
+        "blood_group" => Some(EntryInput {
+            value: Some(form.get("valeur").trim().to_string()),
+            ..empty(Section::BloodGroup)
+        }),
+        "organ_donation" => Some(EntryInput {
+            value: Some(form.get("valeur").trim().to_string()),
+            ..empty(Section::OrganDonation)
+        }),
+        "trusted_people" => Some(EntryInput {
+            contact: Some(Contact {
+                name: form.get("nom").trim().to_string(),
+                role: form.get("role").to_string(),
+                relationship: None,
+                phone: form.opt("telephone").map(str::to_string),
+            }),
+            ..empty(Section::TrustedPeople)
+        }),
+        "questionnaire" => Some(EntryInput {
+            code: Some(Coding {
+                system: CodeSystem::Questionnaire,
+                code: form.get("question").to_string(),
+                display: None,
+            }),
+            value: Some(form.get("reponse").trim().to_string()),
+            ..empty(Section::Questionnaire)
+        }),
+        _ => None,
+    };
+    let result = match input {
+        None => Err("Choisissez une rubrique.".to_string()),
+        Some(input) => s
+            .gate
+            .add_profile_entry(h.space(), &h.actor(), input, "", &Context::default())
+            .await
+            .map(|_| ())
+            .map_err(|e| french_invalid(&ApiError::from(e))),
+    };
+    match result {
+        Ok(()) => Ok(see_other("/profil?ok=entree")),
+        Err(m) => {
+            let typed = Typed {
+                special: form,
+                special_error: m,
+                ..Typed::default()
+            };
+            let body = render(&s, &h, &typed).await?;
+            Ok(respond(&h, StatusCode::BAD_REQUEST, &body))
+        }
+    }
+}
+
+fn empty(section: Section) -> EntryInput {
+    EntryInput {
+        section,
+        text: String::new(),
+        code: None,
+        date: None,
+        end_date: None,
+        value: None,
+        contact: None,
+        note: None,
+    }
+}
+
+/// The vaccination record (PR-1) as its own page, with a form to add a vaccine.
+async fn vaccination_page(
+    s: &AppState,
+    h: &Holder,
+    f: &Form,
+    error: &str,
+    info: &str,
+) -> Result<String, WebError> {
+    let entries = s
+        .gate
+        .list_profile(
+            h.space(),
+            &h.actor(),
+            Some(Section::Vaccinations),
+            &Context::default(),
+        )
+        .await
+        .map_err(ApiError::from)?;
+    let rows: String = entries
+        .iter()
+        .map(|e| {
+            let x = &e.entry;
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&x.date.as_deref().map(iso_day).unwrap_or_default()),
+                esc(&x.text),
+                esc(&x.code.as_ref().map(|c| c.code.clone()).unwrap_or_default()),
+                esc(&match &e.author {
+                    Author::Holder => "vous-même".to_string(),
+                    _ => e.author_name.clone(),
+                }),
+            )
+        })
+        .collect();
+    let table = if rows.is_empty() {
+        format!("<p class=\"muted\">{}</p>", tr("profile.none"))
+    } else {
+        format!(
+            "<div class=\"table\"><table><caption>Vaccins reçus</caption><thead><tr><th scope=\"col\">Date</th>\
+             <th scope=\"col\">Vaccin</th><th scope=\"col\">Code ATC</th><th scope=\"col\">Noté par</th></tr></thead>\
+             <tbody>{rows}</tbody></table></div>"
+        )
+    };
+    Ok(format!(
+        "<p><a href=\"/profil\">← {}</a></p><h1>{}</h1>{}{table}\
+         <section aria-labelledby=\"ajout-v\"><h2 id=\"ajout-v\">Ajouter une vaccination</h2>{}\
+         <form method=\"post\" action=\"/profil/vaccinations\" class=\"card\">{}\
+         <p><label for=\"vaccin\">Vaccin</label><input id=\"vaccin\" name=\"texte\" type=\"text\" maxlength=\"500\" required value=\"{}\"></p>\
+         <p><label for=\"atc\">Code ATC (facultatif, commence par J07)</label><input id=\"atc\" name=\"code\" type=\"text\" maxlength=\"10\" autocomplete=\"off\" value=\"{}\"></p>\
+         <p><label for=\"date-v\">Date (année, mois ou jour)</label><input id=\"date-v\" name=\"date\" type=\"text\" placeholder=\"AAAA-MM-JJ\" value=\"{}\"></p>\
+         <p><button type=\"submit\">{}</button></p></form></section>",
+        tr("profile.title"),
+        tr("profile.vaccinations"),
+        notice(info),
+        alert(error),
+        csrf_field(&h.csrf),
+        esc(f.get("texte")),
+        esc(f.get("code")),
+        esc(f.get("date")),
+        tr("profile.save"),
+    ))
+}
+
+async fn vaccinations(
+    State(s): State<AppState>,
+    h: Holder,
+    Query(f): Query<Flash>,
+) -> Result<Response, WebError> {
+    let info = if f.ok.is_some() {
+        "La vaccination a été ajoutée."
+    } else {
+        ""
+    };
+    let body = vaccination_page(&s, &h, &Form::default(), "", info).await?;
+    Ok(respond(&h, StatusCode::OK, &body))
+}
+
+async fn add_vaccination(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let result = if form.opt("texte").is_none() {
+        Err("Saisissez le nom du vaccin.".to_string())
+    } else {
+        let input = EntryInput {
+            text: form.get("texte").trim().to_string(),
+            code: form.opt("code").map(|c| Coding {
+                system: CodeSystem::Atc,
+                code: c.to_uppercase(),
+                display: None,
+            }),
+            date: form.opt("date").map(str::to_string),
+            ..empty(Section::Vaccinations)
+        };
+        s.gate
+            .add_profile_entry(h.space(), &h.actor(), input, "", &Context::default())
+            .await
+            .map(|_| ())
+            .map_err(|e| french_invalid(&ApiError::from(e)))
+    };
+    match result {
+        Ok(()) => Ok(see_other("/profil/vaccinations?ok=1")),
+        Err(m) => {
+            let body = vaccination_page(&s, &h, &form, &m, "").await?;
             Ok(respond(&h, StatusCode::BAD_REQUEST, &body))
         }
     }

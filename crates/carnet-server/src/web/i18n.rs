@@ -1,0 +1,394 @@
+//! The interface's words in French (the default) and English, in one place.
+//!
+//! The locale of a request is chosen by [`choose`]: the `lang` cookie set by the language
+//! switch (`?lang=en` or `?lang=fr` on any page: the cookie is set and the browser is sent back
+//! to the same path, no health data involved), else `Accept-Language`, else French. The
+//! [`layer`] middleware runs each request in a task-local scope holding that locale, so every
+//! page and message reads it with [`locale`] and [`t`] without threading it through handlers.
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use carnet_domain::profile::Section;
+
+use crate::api::auth::{cookie, set_cookie};
+
+/// The cookie holding the chosen language (`fr` or `en`).
+pub const LANG_COOKIE: &str = "__Host-carnet_lang";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Locale {
+    Fr,
+    En,
+}
+
+impl Locale {
+    pub fn tag(self) -> &'static str {
+        match self {
+            Locale::Fr => "fr",
+            Locale::En => "en",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Locale> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fr" => Some(Locale::Fr),
+            "en" => Some(Locale::En),
+            _ => None,
+        }
+    }
+}
+
+tokio::task_local! {
+    static LOCALE: Locale;
+}
+
+/// The locale of the request being served (French outside a request).
+pub fn locale() -> Locale {
+    LOCALE.try_with(|l| *l).unwrap_or(Locale::Fr)
+}
+
+/// Runs `f` with `l` as the current locale (for tests and benchmarks).
+pub async fn with_locale<F: std::future::Future>(l: Locale, f: F) -> F::Output {
+    LOCALE.scope(l, f).await
+}
+
+/// The language of a request: the cookie, else the best of `Accept-Language`, else French.
+pub fn choose(headers: &HeaderMap) -> Locale {
+    if let Some(l) = cookie(headers, LANG_COOKIE).and_then(Locale::parse) {
+        return l;
+    }
+    let Some(accept) = headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Locale::Fr;
+    };
+    let mut best: Option<(f32, Locale)> = None;
+    for item in accept.split(',').take(20) {
+        let mut parts = item.split(';');
+        let tag = parts.next().unwrap_or_default().trim();
+        let primary = tag.split('-').next().unwrap_or_default();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if let Some(l) = Locale::parse(primary)
+            && q > 0.0
+            && best.is_none_or(|(bq, _)| q > bq)
+        {
+            best = Some((q, l));
+        }
+    }
+    best.map_or(Locale::Fr, |(_, l)| l)
+}
+
+/// The middleware: `?lang=xx` sets the cookie and redirects to the same path; otherwise the
+/// request runs with its locale.
+pub async fn layer(req: Request, next: Next) -> Response {
+    if req.method() == Method::GET
+        && let Some(l) = req.uri().query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "lang")
+                .and_then(|(_, v)| Locale::parse(&v))
+        })
+    {
+        let path = req.uri().path();
+        // Only a path of this site (never "//host").
+        let to = if path.starts_with('/') && !path.starts_with("//") {
+            path
+        } else {
+            "/"
+        };
+        let mut r = super::see_other(to);
+        if set_cookie(&mut r, LANG_COOKIE, l.tag(), "/", 365 * 24 * 3600).is_err() {
+            return super::see_other("/");
+        }
+        return r;
+    }
+    let l = choose(req.headers());
+    LOCALE.scope(l, next.run(req)).await
+}
+
+/// The word for `key` in the current locale (the key itself when unknown, which tests catch).
+pub fn t(key: &'static str) -> &'static str {
+    let (fr, en) = words(key).unwrap_or((key, key));
+    match locale() {
+        Locale::Fr => fr,
+        Locale::En => en,
+    }
+}
+
+/// A profile section's name in the current locale.
+pub fn section_label(s: Section) -> &'static str {
+    match locale() {
+        Locale::Fr => s.label_fr(),
+        Locale::En => match s {
+            Section::Conditions => "Conditions and health topics",
+            Section::Treatments => "Treatments",
+            Section::Allergies => "Allergies",
+            Section::Hospitalisations => "Hospital stays and operations",
+            Section::FamilyHistory => "Family history",
+            Section::Disabilities => "Disabilities",
+            Section::Vaccinations => "Vaccinations",
+            Section::BloodGroup => "Blood group",
+            Section::AdvanceDirectives => "Advance directives",
+            Section::TrustedPeople => "Trusted person and people to notify",
+            Section::OrganDonation => "Organ donation",
+            Section::Lifestyle => "Lifestyle",
+            Section::Questionnaire => "Health questionnaire",
+        },
+    }
+}
+
+/// A page title (static, never data) in the current locale.
+pub fn title(fr: &'static str) -> &'static str {
+    if locale() == Locale::Fr {
+        return fr;
+    }
+    match fr {
+        "Accueil" => "Home",
+        "Connexion" => "Log in",
+        "Code de connexion" => "Login code",
+        "Document" => "Document",
+        "Documents" => "Documents",
+        "Profil médical" => "Medical profile",
+        "Historique des accès" => "Access history",
+        "Autorisations" => "Authorisations",
+        "Notifications" => "Notifications",
+        "Changer d'espace" => "Switch space",
+        "Espace professionnel" => "Professional space",
+        "Dossier patient" => "Patient record",
+        "Mon espace" => "My space",
+        "Erreur" => "Error",
+        other => other,
+    }
+}
+
+/// Every key with its French and English words.
+fn words(key: &str) -> Option<(&'static str, &'static str)> {
+    Some(match key {
+        // Layout.
+        "layout.skip" => ("Aller au contenu", "Skip to content"),
+        "layout.footer" => (
+            "Carnet, espace numérique de santé. Chaque accès à votre espace est tracé et vous en êtes informé.",
+            "Carnet, personal health space. Every access to your space is traced and you are told about it.",
+        ),
+        "layout.logout" => ("Se déconnecter", "Log out"),
+        "layout.menu" => ("Menu principal", "Main menu"),
+        "layout.pro_menu" => ("Menu professionnel", "Professional menu"),
+        "layout.space_of" => ("Espace de", "Space of"),
+        "layout.acting_as" => (
+            "vous agissez comme représentant·e :",
+            "you are acting as a representative:",
+        ),
+        "layout.pro_space" => ("Espace professionnel :", "Professional space:"),
+        "layout.language" => ("Langue", "Language"),
+        "nav.home" => ("Accueil", "Home"),
+        "nav.documents" => ("Documents", "Documents"),
+        "nav.profile" => ("Profil médical", "Medical profile"),
+        "nav.history" => ("Historique des accès", "Access history"),
+        "nav.access" => ("Autorisations", "Authorisations"),
+        "nav.notifications" => ("Notifications", "Notifications"),
+        "nav.space" => ("Mon espace", "My space"),
+        "nav.switch" => ("Changer d'espace", "Switch space"),
+        "nav.pro_search" => ("Rechercher un patient", "Find a patient"),
+        "error.title" => ("Impossible d'afficher cette page", "This page cannot be shown"),
+        "error.back" => ("Retour à l'accueil", "Back to the home page"),
+        // Home.
+        "home.hello" => ("Bonjour", "Hello"),
+        "home.news" => ("Quoi de neuf ?", "What's new?"),
+        "home.nothing" => (
+            "Rien de nouveau : aucun professionnel n'a accédé à cet espace.",
+            "Nothing new: no professional has accessed this space.",
+        ),
+        "home.all_history" => ("Tout l'historique des accès", "The whole access history"),
+        "home.docs_none" => ("Aucun document dans cet espace.", "No document in this space."),
+        "home.docs_one" => ("1 document dans cet espace.", "1 document in this space."),
+        "home.docs_many" => ("documents dans cet espace.", "documents in this space."),
+        "home.see_docs" => ("Voir les documents", "See the documents"),
+        "home.your_space" => ("Votre espace", "Your space"),
+        "home.profile_line" => (
+            "maladies, traitements, allergies, mesures",
+            "conditions, treatments, allergies, measurements",
+        ),
+        "home.access_line" => ("qui peut consulter cet espace", "who may read this space"),
+        "home.notif_line" => ("comment vous êtes prévenu·e", "how you are told"),
+        "home.space_line" => (
+            "exporter vos données, fermer votre espace",
+            "export your data, close your space",
+        ),
+        "landing.title" => (
+            "Carnet, votre espace numérique de santé",
+            "Carnet, your personal health space",
+        ),
+        "landing.demo" => (
+            "Instance de démonstration : les données sont fictives et recréées à chaque démarrage.",
+            "Demonstration instance: the data is fictitious and recreated at every start.",
+        ),
+        "landing.intro" => (
+            "Vos documents, votre profil médical, vos messages et vos rendez-vous, partagés avec les \
+             professionnels que vous choisissez. Chaque accès est tracé et vous en êtes informé.",
+            "Your documents, medical profile, messages and appointments, shared with the \
+             professionals you choose. Every access is traced and you are told about it.",
+        ),
+        "landing.login" => ("Se connecter", "Log in"),
+        "landing.pro" => ("Espace professionnel", "Professional space"),
+        // Login.
+        "login.title" => ("Connexion à votre espace santé", "Log in to your health space"),
+        "login.code_title" => ("Code de connexion", "Login code"),
+        "login.id" => ("Identifiant (adresse e-mail)", "Login (e-mail address)"),
+        "login.password" => ("Mot de passe", "Password"),
+        "login.continue" => ("Continuer", "Continue"),
+        "login.pro" => (
+            "Vous êtes un professionnel de santé ?",
+            "Are you a health professional?",
+        ),
+        "login.sent_sms" => (
+            "Un code à 6 chiffres vient de vous être envoyé par SMS.",
+            "A 6-digit code has just been sent to you by text message.",
+        ),
+        "login.sent_email" => (
+            "Un code à 6 chiffres vient de vous être envoyé par e-mail.",
+            "A 6-digit code has just been sent to you by e-mail.",
+        ),
+        "login.totp" => (
+            "Saisissez le code à 6 chiffres affiché par votre application d'authentification.",
+            "Type the 6-digit code shown by your authenticator app.",
+        ),
+        "login.valid" => (
+            "Il est valable quelques minutes.",
+            "It is valid for a few minutes.",
+        ),
+        "login.code" => ("Code reçu", "Code received"),
+        "login.restart" => ("Recommencer la connexion", "Start the login again"),
+        "login.logged_out" => ("Vous êtes déconnecté·e.", "You are logged out."),
+        "login.closed" => (
+            "L'espace a été fermé. Ses données sont conservées 10 ans, pendant lesquels il peut être rouvert.",
+            "The space was closed. Its data is kept 10 years, during which it can be reopened.",
+        ),
+        // Documents, history, authorisations, notifications.
+        "docs.add" => ("Ajouter un document", "Add a document"),
+        "docs.all" => ("← Tous les documents", "← All documents"),
+        "docs.masking" => ("Masquage", "Masking"),
+        "history.title" => ("Historique des accès", "Access history"),
+        "history.intro" => (
+            "Chaque consultation ou modification de cet espace par quelqu'un d'autre que vous est \
+             enregistrée ici, refus compris, du plus récent au plus ancien.",
+            "Every reading or change of this space by someone other than you is recorded here, \
+             refusals included, newest first.",
+        ),
+        "access.title" => ("Autorisations", "Authorisations"),
+        "access.mt" => ("Médecin traitant", "Regular doctor (médecin traitant)"),
+        "access.granted" => ("Professionnels autorisés", "Authorised professionals"),
+        "access.blocked" => ("Professionnels bloqués", "Blocked professionals"),
+        "access.regulation" => ("Régulation des urgences (SAMU)", "Emergency regulation (SAMU)"),
+        "access.hide_all" => ("Masquer tout le dossier", "Hide the whole record"),
+        "notif.title" => ("Notifications", "Notifications"),
+        "notif.recent" => ("Dernières notifications", "Latest notifications"),
+        // Profile.
+        "profile.title" => ("Profil médical", "Medical profile"),
+        "profile.by_section" => ("Par rubrique", "By section"),
+        "profile.add" => ("Ajouter une information", "Add an entry"),
+        "profile.measures" => ("Mesures", "Measurements"),
+        "profile.none" => ("Aucune information.", "Nothing recorded."),
+        "profile.vaccinations" => ("Carnet de vaccination", "Vaccination record"),
+        "profile.blood" => ("Groupe sanguin", "Blood group"),
+        "profile.organ" => ("Don d'organes", "Organ donation"),
+        "profile.people" => (
+            "Personne de confiance, personnes à prévenir",
+            "Trusted person, people to notify",
+        ),
+        "profile.questionnaire" => ("Questionnaire de santé", "Health questionnaire"),
+        "profile.sections_forms" => (
+            "Groupe sanguin, don d'organes, proches, questionnaire",
+            "Blood group, organ donation, relatives, questionnaire",
+        ),
+        "profile.save" => ("Enregistrer", "Save"),
+        // Space management.
+        "space.title" => ("Mon espace", "My space"),
+        "space.export" => ("Exporter mes données", "Export my data"),
+        "space.close" => ("Fermer mon espace", "Close my space"),
+        // Professionals.
+        "pro.back" => ("← Rechercher un autre patient", "← Find another patient"),
+        "pro.record.title" => ("Dossier du patient", "Patient record"),
+        "pro.record.intro" => (
+            "Les documents que vous pouvez consulter, selon les autorisations du patient et votre profession.",
+            "The documents you may read, according to the patient's authorisations and your profession.",
+        ),
+        "pro.profile.none" => (
+            "Aucune information du profil médical ne vous est accessible.",
+            "No entry of the medical profile is open to you.",
+        ),
+        "pro.emergency.title" => (
+            "Accès en urgence (bris de glace)",
+            "Emergency access (break the glass)",
+        ),
+        "pro.emergency.intro" => (
+            "En cas d'urgence, vous pouvez ouvrir ce dossier pour 4 heures. Le motif est obligatoire ; \
+             l'accès est tracé comme urgence et le patient et son médecin traitant en sont informés aussitôt.",
+            "In an emergency you may open this record for 4 hours. The reason is required; the access \
+             is traced as an emergency and the patient and their regular doctor are told at once.",
+        ),
+        "pro.emergency.reason" => ("Motif de l'urgence", "Reason of the emergency"),
+        "pro.emergency.submit" => (
+            "Déclarer l'urgence et ouvrir le dossier",
+            "Declare the emergency and open the record",
+        ),
+        "pro.emergency.required" => (
+            "Indiquez le motif de l'urgence : il est obligatoire et sera communiqué au patient.",
+            "Give the reason of the emergency: it is required and will be shown to the patient.",
+        ),
+        "pro.emergency.long" => (
+            "Le motif est trop long (500 caractères au plus).",
+            "The reason is too long (500 characters at most).",
+        ),
+        "pro.emergency.open" => ("Accès d'urgence ouvert jusqu'au", "Emergency access open until"),
+        "pro.emergency.already" => (
+            "Vous avez déjà accès à ce dossier : aucun accès d'urgence n'a été ouvert.",
+            "You already have access to this record: no emergency access was opened.",
+        ),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn accept(v: &str) -> Locale {
+        let mut h = HeaderMap::new();
+        h.insert(
+            axum::http::header::ACCEPT_LANGUAGE,
+            HeaderValue::from_str(v).unwrap(),
+        );
+        choose(&h)
+    }
+
+    #[test]
+    fn accept_language_and_cookie() {
+        assert_eq!(choose(&HeaderMap::new()), Locale::Fr);
+        assert_eq!(accept("en-GB,en;q=0.9"), Locale::En);
+        assert_eq!(accept("de-DE, fr;q=0.5, en;q=0.8"), Locale::En);
+        assert_eq!(accept("fr-FR,en;q=0.9"), Locale::Fr);
+        assert_eq!(accept("de, it"), Locale::Fr);
+        let mut h = HeaderMap::new();
+        h.insert(
+            axum::http::header::ACCEPT_LANGUAGE,
+            HeaderValue::from_static("en"),
+        );
+        h.insert(
+            axum::http::header::COOKIE,
+            HeaderValue::from_static("__Host-carnet_lang=fr"),
+        );
+        assert_eq!(choose(&h), Locale::Fr);
+    }
+
+    #[tokio::test]
+    async fn words_follow_the_locale() {
+        assert_eq!(t("nav.home"), "Accueil");
+        assert_eq!(with_locale(Locale::En, async { t("nav.home") }).await, "Home");
+    }
+}
