@@ -641,6 +641,8 @@ async fn pro_emergency_access_and_profile() {
         "{}",
         &p.html[i..]
     );
+    // The language switch of that page reloads its path with GET: the record again.
+    assert_eq!(moreau.get(&url).await.status, 200);
     let after = moreau.get(&record_url).await;
     assert!(!after.html.contains("<p>Aucun document.</p>"), "{}", after.html);
     assert!(after.html.contains("class=\"docs\""));

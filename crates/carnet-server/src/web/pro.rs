@@ -31,7 +31,8 @@ pub fn routes() -> Router<AppState> {
         .route("/pro/connexion", post(login))
         .route("/pro/deconnexion", post(logout))
         .route("/pro/patients/{holder}", get(patient))
-        .route("/pro/patients/{holder}/urgence", post(emergency))
+        // GET too: the language switch of the page shown after the POST reloads this path.
+        .route("/pro/patients/{holder}/urgence", get(patient).post(emergency))
 }
 
 fn login_body(s: &AppState, csrf: &str, rpps: &str, message: &str) -> String {
