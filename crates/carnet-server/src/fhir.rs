@@ -611,6 +611,69 @@ async fn directory_read(s: &AppState, rtype: &str, id: &str) -> Result<Option<Va
     }
 }
 
+/// Every DocumentReference of `holder` the caller may see under `filter`, page after page
+/// (the gate decides per document; a refused record is an empty list).
+async fn documents(
+    s: &AppState,
+    c: &FhirCaller,
+    holder: HolderId,
+    mut filter: DocumentFilter,
+    base: &str,
+) -> Result<Vec<Value>, FhirError> {
+    let mut out = Vec::new();
+    loop {
+        let page = match s
+            .gate
+            .list_documents(holder, &c.actor, &filter, &Context::default())
+            .await
+        {
+            Ok(p) => p,
+            Err(StoreError::NotFound) => break,
+            Err(e) => return Err(e.into()),
+        };
+        for d in &page.documents {
+            out.push(r::document_reference(
+                base,
+                holder,
+                *d.id.as_uuid(),
+                *d.set_id.as_uuid(),
+                d.status,
+                &d.meta,
+            ));
+        }
+        match page.next_before {
+            Some(b) => filter.before = Some(b),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// A measurement from an Observation (LOINC coding, valueQuantity in UCUM, effectiveDateTime);
+/// `at` names the element in errors (`Observation`, `entry[2].Observation`).
+fn measurement_of(v: &Value, at: &str) -> Result<MeasurementInput, FhirError> {
+    let coding = v["code"]["coding"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["system"] == "http://loinc.org"))
+        .ok_or_else(|| FhirError::unprocessable(format!("{at}.code: a LOINC coding is required")))?;
+    let q = &v["valueQuantity"];
+    Ok(MeasurementInput {
+        code: coding["code"].as_str().unwrap_or("").to_string(),
+        value: q["value"]
+            .as_f64()
+            .ok_or_else(|| FhirError::unprocessable(format!("{at}.valueQuantity.value: a number")))?,
+        unit: q["code"]
+            .as_str()
+            .or(q["unit"].as_str())
+            .unwrap_or("")
+            .to_string(),
+        at: v["effectiveDateTime"]
+            .as_str()
+            .ok_or_else(|| FhirError::unprocessable(format!("{at}.effectiveDateTime: required")))?
+            .to_string(),
+    })
+}
+
 async fn patient(s: &AppState, c: &FhirCaller, holder: HolderId) -> Result<Value, FhirError> {
     let rec = s
         .gate
@@ -728,30 +791,7 @@ async fn search(
                 limit: 500,
                 ..DocumentFilter::default()
             };
-            let mut out = Vec::new();
-            let mut f = filter;
-            loop {
-                let page = match s.gate.list_documents(holder, &c.actor, &f, &ctx).await {
-                    Ok(p) => p,
-                    Err(StoreError::NotFound) => break,
-                    Err(e) => return Err(e.into()),
-                };
-                for d in &page.documents {
-                    out.push(r::document_reference(
-                        &base_url(&headers),
-                        holder,
-                        *d.id.as_uuid(),
-                        *d.set_id.as_uuid(),
-                        d.status,
-                        &d.meta,
-                    ));
-                }
-                match page.next_before {
-                    Some(b) => f.before = Some(b),
-                    None => break,
-                }
-            }
-            out
+            documents(&s, &c, holder, filter, &base_url(&headers)).await?
         }
         "Observation" => {
             p.only(&["patient", "subject", "code", "date", "_sort"])?;
@@ -934,26 +974,7 @@ async fn create(
     }
 
     let holder = subject.ok_or_else(|| FhirError::invalid("Observation.subject: Patient/ID required"))?;
-    let coding = v["code"]["coding"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["system"] == "http://loinc.org"))
-        .ok_or_else(|| FhirError::unprocessable("Observation.code: a LOINC coding is required"))?;
-    let q = &v["valueQuantity"];
-    let input = MeasurementInput {
-        code: coding["code"].as_str().unwrap_or("").to_string(),
-        value: q["value"]
-            .as_f64()
-            .ok_or_else(|| FhirError::unprocessable("Observation.valueQuantity.value: a number"))?,
-        unit: q["code"]
-            .as_str()
-            .or(q["unit"].as_str())
-            .unwrap_or("")
-            .to_string(),
-        at: v["effectiveDateTime"]
-            .as_str()
-            .ok_or_else(|| FhirError::unprocessable("Observation.effectiveDateTime: required"))?
-            .to_string(),
-    };
+    let input = measurement_of(&v, "Observation")?;
     s.gate
         .add_measurements(
             holder,
@@ -1093,34 +1114,7 @@ async fn transaction(s: &AppState, c: &FhirCaller, v: &Value) -> Result<Response
         }
         holder = Some(subject);
         if rt == "Observation" {
-            let coding = r["code"]["coding"]
-                .as_array()
-                .and_then(|a| a.iter().find(|x| x["system"] == "http://loinc.org"))
-                .ok_or_else(|| {
-                    FhirError::unprocessable(format!(
-                        "entry[{i}].Observation.code: a LOINC coding is required"
-                    ))
-                })?;
-            let q = &r["valueQuantity"];
-            measures.push(MeasurementInput {
-                code: coding["code"].as_str().unwrap_or("").to_string(),
-                value: q["value"].as_f64().ok_or_else(|| {
-                    FhirError::unprocessable(format!("entry[{i}].Observation.valueQuantity.value: a number"))
-                })?,
-                unit: q["code"]
-                    .as_str()
-                    .or(q["unit"].as_str())
-                    .unwrap_or("")
-                    .to_string(),
-                at: r["effectiveDateTime"]
-                    .as_str()
-                    .ok_or_else(|| {
-                        FhirError::unprocessable(format!(
-                            "entry[{i}].Observation.effectiveDateTime: required"
-                        ))
-                    })?
-                    .to_string(),
-            });
+            measures.push(measurement_of(r, &format!("entry[{i}].Observation"))?);
             order.push((true, measures.len() - 1));
         } else {
             let e = r::entry_from_resource(r)
@@ -1409,31 +1403,11 @@ async fn everything(
         Err(FhirError(StatusCode::NOT_FOUND, ..)) => {}
         Err(e) => return Err(e),
     }
-    let mut f = DocumentFilter {
+    let every_document = DocumentFilter {
         limit: 500,
         ..DocumentFilter::default()
     };
-    loop {
-        let page = match s.gate.list_documents(holder, &c.actor, &f, &ctx).await {
-            Ok(p) => p,
-            Err(StoreError::NotFound) => break,
-            Err(e) => return Err(e.into()),
-        };
-        for d in &page.documents {
-            all.push(r::document_reference(
-                &base_url(&headers),
-                holder,
-                *d.id.as_uuid(),
-                *d.set_id.as_uuid(),
-                d.status,
-                &d.meta,
-            ));
-        }
-        match page.next_before {
-            Some(b) => f.before = Some(b),
-            None => break,
-        }
-    }
+    all.extend(documents(&s, &c, holder, every_document, &base_url(&headers)).await?);
     for m in MEASURES.iter() {
         match s
             .gate
