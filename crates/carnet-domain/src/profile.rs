@@ -100,6 +100,12 @@ impl Section {
         }
     }
 
+    /// Sections holding one value per author (a new one replaces the previous): the blood
+    /// group and the organ-donation position.
+    pub fn single_valued(self) -> bool {
+        matches!(self, Section::BloodGroup | Section::OrganDonation)
+    }
+
     /// The code systems an entry of this section may carry (none: free text or a value).
     pub fn code_systems(self) -> &'static [CodeSystem] {
         use CodeSystem::*;

@@ -282,7 +282,23 @@ impl Gate {
         let author = author_of(actor).ok_or(StoreError::NotFound)?;
         let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
         let section = entry.section;
-        let mut d = self.decide_in(&space, actor, Action::Create, &facts(section, &author), ctx);
+        // A single-valued section (blood group, organ donation): the author's new value
+        // replaces theirs, as an update of that entry.
+        let previous = if section.single_valued() {
+            self.store
+                .profile_rows(holder)
+                .await?
+                .into_iter()
+                .find(|e| e.entry.section == section && e.author == author)
+        } else {
+            None
+        };
+        let action = if previous.is_some() {
+            Action::Update
+        } else {
+            Action::Create
+        };
+        let mut d = self.decide_in(&space, actor, action, &facts(section, &author), ctx);
         if d.allowed && !self.habilitated(actor, section) {
             d = carnet_domain::access::Decision {
                 allowed: false,
@@ -291,11 +307,13 @@ impl Gate {
             };
         }
         let now = self.store.now();
-        let id = carnet_domain::id::new_v7(now);
+        let id = previous
+            .as_ref()
+            .map_or_else(|| carnet_domain::id::new_v7(now), |p| p.id);
         self.record(
             holder,
             actor,
-            Action::Create,
+            action,
             &format!("profile/{id}"),
             Some(section.category()),
             d,
@@ -305,6 +323,14 @@ impl Gate {
         .await?;
         if !d.allowed {
             return Err(StoreError::NotFound);
+        }
+        if let Some(mut p) = previous {
+            let seen = p.version;
+            p.entry = entry;
+            p.updated_at = now;
+            p.version += 1;
+            self.store.write_entry(holder, &p, Some(seen)).await?;
+            return Ok(p);
         }
         let e = ProfileEntry {
             id,

@@ -2588,6 +2588,35 @@ async fn profile_goes_through_the_gate_pr1_pr3(env: Env, engine: Engine) {
         "absent looks like refused"
     );
 
+    // Single-valued sections: a new blood group replaces the author's previous one.
+    let group = |v: &str| EntryInput {
+        section: Section::BloodGroup,
+        text: String::new(),
+        code: None,
+        date: None,
+        end_date: None,
+        value: Some(v.into()),
+        contact: None,
+        note: None,
+    };
+    let first = gate
+        .add_profile_entry(h, &me, group("A+"), "", &none)
+        .await
+        .unwrap();
+    let second = gate
+        .add_profile_entry(h, &me, group("O-"), "", &none)
+        .await
+        .unwrap();
+    assert_eq!((second.id, second.version), (first.id, 2));
+    let groups: Vec<_> = gate
+        .list_profile(h, &me, Some(Section::BloodGroup), &none)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.entry.value.unwrap())
+        .collect();
+    assert_eq!(groups, ["O-"]);
+
     // Sealed at rest.
     if let Engine::Sqlite = engine {
         store.db().close().await;
