@@ -926,6 +926,27 @@ async fn security_headers_and_titles_without_health_data() {
         assert_eq!(p.status, 200, "{path}");
         assert_security_headers(&p, path);
     }
+    // A GET on a form-only path (a reload, the language switch after a form) goes back to the
+    // form's page; other methods stay 405.
+    for (path, back) in [
+        ("/documents/recherche", "/documents"),
+        ("/connexion/code", "/connexion"),
+    ] {
+        let p = b.get(path).await;
+        assert_eq!(p.status, 303, "{path}");
+        assert_eq!(p.headers["location"], back, "{path}");
+    }
+    let p = b.get("/documents/recherche?lang=en").await;
+    assert_eq!(
+        (p.status.as_u16(), p.headers["location"].to_str().unwrap()),
+        (303, "/documents/recherche")
+    );
+    let r = reqwest::Client::new()
+        .put(format!("{}/documents/recherche", demo.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
     let manifest: Value = serde_json::from_str(&b.get("/manifest.webmanifest").await.html).unwrap();
     assert_eq!(manifest["lang"], "fr");
     assert_eq!(manifest["start_url"], "/");

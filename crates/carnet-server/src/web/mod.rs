@@ -77,8 +77,20 @@ pub fn routes() -> Router<AppState> {
             "/manifest.webmanifest",
             get(|| statik("application/manifest+json", MANIFEST)),
         )
+        .method_not_allowed_fallback(post_only)
         .layer(axum::middleware::from_fn(i18n::layer))
         .layer(axum::middleware::map_response(security_headers))
+}
+
+/// A GET on a path that only takes a form's POST (a page reloaded, the language switch after a
+/// form) goes back to the page the form belongs to, instead of a bare 405.
+async fn post_only(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    if method == axum::http::Method::GET || method == axum::http::Method::HEAD {
+        let parent = uri.path().rsplit_once('/').map_or("/", |(p, _)| p);
+        see_other(if parent.is_empty() { "/" } else { parent })
+    } else {
+        StatusCode::METHOD_NOT_ALLOWED.into_response()
+    }
 }
 
 async fn statik(content_type: &'static str, body: &'static str) -> Response {
