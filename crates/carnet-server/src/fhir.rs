@@ -420,14 +420,7 @@ fn page(
 }
 
 fn base_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            h.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".:-[]".contains(&b))
-        })
-        .unwrap_or("localhost");
+    let host = crate::state::request_host(headers).unwrap_or("localhost");
     format!("http://{host}/fhir")
 }
 
@@ -674,6 +667,20 @@ fn measurement_of(v: &Value, at: &str) -> Result<MeasurementInput, FhirError> {
     })
 }
 
+/// A profile entry as its FHIR resource.
+fn entry_resource(holder: HolderId, e: &carnet_store::profile::ProfileEntry) -> Value {
+    r::profile_resource(
+        holder,
+        e.id,
+        &e.entry,
+        &e.author,
+        &e.author_name,
+        e.created_at,
+        e.updated_at,
+        e.version,
+    )
+}
+
 async fn patient(s: &AppState, c: &FhirCaller, holder: HolderId) -> Result<Value, FhirError> {
     let rec = s
         .gate
@@ -700,18 +707,7 @@ async fn profile_resources(
     Ok(entries
         .iter()
         .filter(|e| r::resource_type(e.entry.section) == rtype)
-        .map(|e| {
-            r::profile_resource(
-                holder,
-                e.id,
-                &e.entry,
-                &e.author,
-                &e.author_name,
-                e.created_at,
-                e.updated_at,
-                e.version,
-            )
-        })
+        .map(|e| entry_resource(holder, e))
         .collect())
 }
 
@@ -952,16 +948,7 @@ async fn create(
                 .gate
                 .add_profile_entry(holder, &c.actor, entry, &c.name, &Context::default())
                 .await?;
-            let out = r::profile_resource(
-                holder,
-                e.id,
-                &e.entry,
-                &e.author,
-                &e.author_name,
-                e.created_at,
-                e.updated_at,
-                e.version,
-            );
+            let out = entry_resource(holder, &e);
             return Ok(created(&out));
         }
         _ => {
@@ -1136,16 +1123,7 @@ async fn transaction(s: &AppState, c: &FhirCaller, v: &Value) -> Result<Response
                 r::observation(holder, p.id, &p.measurement, &p.author)
             } else {
                 let e = &made[i];
-                r::profile_resource(
-                    holder,
-                    e.id,
-                    &e.entry,
-                    &e.author,
-                    &e.author_name,
-                    e.created_at,
-                    e.updated_at,
-                    e.version,
-                )
+                entry_resource(holder, e)
             };
             let loc = format!(
                 "{}/{}",
@@ -1329,16 +1307,7 @@ async fn update(
         }
         other => other?,
     };
-    let out = r::profile_resource(
-        holder,
-        e.id,
-        &e.entry,
-        &e.author,
-        &e.author_name,
-        e.created_at,
-        e.updated_at,
-        e.version,
-    );
+    let out = entry_resource(holder, &e);
     let mut resp = respond(StatusCode::OK, &out, false);
     if let Ok(tag) = format!("W/\"{}\"", e.version).parse() {
         resp.headers_mut().insert(header::ETAG, tag);
@@ -1423,18 +1392,7 @@ async fn everything(
         }
     }
     match s.gate.list_profile(holder, &c.actor, None, &ctx).await {
-        Ok(entries) => all.extend(entries.iter().map(|e| {
-            r::profile_resource(
-                holder,
-                e.id,
-                &e.entry,
-                &e.author,
-                &e.author_name,
-                e.created_at,
-                e.updated_at,
-                e.version,
-            )
-        })),
+        Ok(entries) => all.extend(entries.iter().map(|e| entry_resource(holder, e))),
         Err(StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
     }

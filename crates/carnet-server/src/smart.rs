@@ -132,22 +132,9 @@ pub fn routes() -> axum::Router<crate::AppState> {
 
 /// Our token URL (the assertions' audience): `public_url` or the request's host.
 fn token_url(s: &crate::AppState, headers: &axum::http::HeaderMap) -> String {
-    let origin = match &s.settings.public_url {
-        Some(u) => u.trim_end_matches('/').to_string(),
-        None => {
-            let host = headers
-                .get(axum::http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .filter(|h| {
-                    h.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b".:-[]".contains(&b))
-                })
-                .unwrap_or("localhost");
-            let local =
-                host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]");
-            format!("{}://{host}", if local { "http" } else { "https" })
-        }
-    };
+    let origin = s
+        .public_origin(headers)
+        .unwrap_or_else(|| "http://localhost".to_string());
     format!("{origin}/oauth/token")
 }
 

@@ -62,9 +62,33 @@ impl AppState {
         }
     }
 
+    /// The origin people reach this server at: `public_url` when configured, else the request's
+    /// `Host` (`http://` for loopback only, `https://` otherwise); `None` without a usable Host.
+    pub fn public_origin(&self, headers: &axum::http::HeaderMap) -> Option<String> {
+        if let Some(u) = &self.settings.public_url {
+            return Some(u.trim_end_matches('/').to_string());
+        }
+        let host = request_host(headers)?;
+        let local =
+            host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]");
+        Some(format!("{}://{host}", if local { "http" } else { "https" }))
+    }
+
     /// Whether `presented` is the operator token (constant time in the token's content).
     pub fn is_operator_token(&self, presented: &str) -> bool {
         let h = carnet_store::crypto::sha256(presented.as_bytes());
         aws_lc_rs::constant_time::verify_slices_are_equal(&h, self.operator_token_sha256.as_ref()).is_ok()
     }
+}
+
+/// The request's `Host`, if it is a plain host name or address with an optional port.
+pub fn request_host(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".:-[]".contains(&b))
+        })
 }

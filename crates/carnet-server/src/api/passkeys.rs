@@ -6,7 +6,7 @@
 //! (`http://` for loopback only, `https://` otherwise).
 
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -38,22 +38,9 @@ pub fn auth_routes() -> Router<AppState> {
 
 /// The relying party: (RP id, origin).
 fn relying_party(s: &AppState, headers: &HeaderMap) -> Result<(String, String), ApiError> {
-    let origin = match &s.settings.public_url {
-        Some(u) => u.trim_end_matches('/').to_string(),
-        None => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .filter(|h| {
-                    h.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b".:-[]".contains(&b))
-                })
-                .ok_or_else(|| ApiError::bad_request("Host header required"))?;
-            let local =
-                host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]");
-            format!("{}://{host}", if local { "http" } else { "https" })
-        }
-    };
+    let origin = s
+        .public_origin(headers)
+        .ok_or_else(|| ApiError::bad_request("Host header required"))?;
     let host = origin.split("://").nth(1).unwrap_or("");
     let rp_id = if host.starts_with('[') {
         host.split(']')
