@@ -275,6 +275,12 @@ pub enum Reason {
     ExpressConsentRequired,
     EmergencyWithoutReason,
     OperatorsSeeNoHealthData,
+    /// MS-2: the holder starts a conversation only with someone who already wrote to them.
+    NoPriorExchange,
+    /// MS-2: the professional ended the conversation; the holder cannot answer until they write.
+    ConversationEnded,
+    /// MS-2: not a party to the conversation (or not someone who takes part in messaging).
+    NotAParticipant,
 }
 
 /// The answer of the policy.

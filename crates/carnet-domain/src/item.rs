@@ -29,6 +29,12 @@ pub enum ItemKind {
     ProfileEntry,
     /// A measurement (PR-1, PR-4).
     Measurement,
+    /// The subject and parties of a conversation (MS-1).
+    Conversation,
+    /// A message of a conversation (MS-1).
+    Message,
+    /// An event of the health agenda (AG-1).
+    AgendaEvent,
 }
 
 impl ItemKind {
@@ -46,6 +52,9 @@ impl ItemKind {
             ItemKind::EmergencyReason => "emergency_reason",
             ItemKind::ProfileEntry => "profile_entry",
             ItemKind::Measurement => "measurement",
+            ItemKind::Conversation => "conversation",
+            ItemKind::Message => "message",
+            ItemKind::AgendaEvent => "agenda_event",
         }
     }
 }

@@ -5,12 +5,14 @@
 //! which callers inject. Everything here is deterministic given a clock and property-testable.
 
 pub mod access;
+pub mod agenda;
 pub mod clock;
 pub mod document;
 pub mod id;
 pub mod ins;
 pub mod item;
 pub mod lifecycle;
+pub mod messaging;
 pub mod profile;
 pub mod roster;
 

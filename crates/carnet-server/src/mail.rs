@@ -268,6 +268,39 @@ pub fn render(msg: &OutboxMessage) -> (String, String) {
              The author answered your deletion request. Log in to see the answer."
                 .into(),
         ),
+        "new_message" => (
+            "Nouveau message dans votre espace Carnet".into(),
+            "Un professionnel de santé vous a écrit dans votre messagerie sécurisée. Connectez-vous à \
+             votre espace pour lire son message.\n\n\
+             A health professional wrote to you in your secure messaging. Log in to read it."
+                .into(),
+        ),
+        "agenda_reminder" => {
+            // AG-3: when, never what (no health content in a notification, MS-4).
+            let when = p
+                .get("at")
+                .and_then(Value::as_i64)
+                .and_then(|t| carnet_domain::agenda::to_paris(carnet_domain::Timestamp::from_micros(t)))
+                .map(|l| {
+                    format!(
+                        "{:02}/{:02}/{} à {:02}:{:02}",
+                        l.day(),
+                        u8::from(l.month()),
+                        l.year(),
+                        l.hour(),
+                        l.minute()
+                    )
+                })
+                .unwrap_or_default();
+            (
+                "Rappel de votre agenda santé Carnet".into(),
+                format!(
+                    "Un événement de votre agenda santé a lieu le {when}. Connectez-vous à votre \
+                     espace pour le voir.\n\n\
+                     Reminder: an event of your health agenda takes place on {when} (Paris time)."
+                ),
+            )
+        }
         other => (
             format!("Carnet : {other}"),
             "Connectez-vous à votre espace pour en savoir plus.".into(),

@@ -369,6 +369,16 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "system_clients",
             sql: include_str!("../migrations/main/0014_system_clients.sql"),
         },
+        Migration {
+            version: 15,
+            name: "messaging",
+            sql: include_str!("../migrations/main/0015_messaging.sql"),
+        },
+        Migration {
+            version: 16,
+            name: "agenda",
+            sql: include_str!("../migrations/main/0016_agenda.sql"),
+        },
     ],
 };
 

@@ -686,7 +686,43 @@ impl Gate {
         space: &GateFacts,
         ctx: &Context,
     ) -> Result<(), StoreError> {
-        let (traced, notified) = traced_and_notified(actor);
+        self.trace_decision(
+            holder,
+            actor,
+            action,
+            item,
+            category,
+            hidden_from_representatives,
+            d,
+            space,
+            ctx,
+        )
+        .await?;
+        let (_, notified) = traced_and_notified(actor);
+        if d.allowed && d.emergency {
+            self.store.notify_access(holder, true).await?;
+        } else if d.allowed && notified && !space.notice_waiting {
+            self.store.notify_access(holder, false).await?;
+        }
+        Ok(())
+    }
+
+    /// The trace part of [`Gate::record_item`], for an operation that tells the holder in its
+    /// own words and in its own transaction (a new message, MS-4).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn trace_decision(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        action: Action,
+        item: &str,
+        category: Option<Category>,
+        hidden_from_representatives: bool,
+        d: Decision,
+        space: &GateFacts,
+        ctx: &Context,
+    ) -> Result<(), StoreError> {
+        let (traced, _) = traced_and_notified(actor);
         if (traced || !d.allowed) && !matches!(d.reason, Reason::NoSpace) {
             let entry = TraceEntry {
                 actor: actor.clone(),
@@ -704,11 +740,6 @@ impl Gate {
                 hidden_from_representatives,
             };
             self.trace(holder, entry).await?;
-        }
-        if d.allowed && d.emergency {
-            self.store.notify_access(holder, true).await?;
-        } else if d.allowed && notified && !space.notice_waiting {
-            self.store.notify_access(holder, false).await?;
         }
         Ok(())
     }

@@ -11,6 +11,7 @@
 //! This crate knows nothing of HTTP or of who is asking: authorisation happens above it, in
 //! the gate. Nothing here logs health data.
 
+pub mod agenda;
 pub mod auth;
 pub mod blob;
 pub mod checkpoint;
@@ -23,6 +24,7 @@ pub mod documents;
 pub mod error;
 pub mod gate;
 pub mod holders;
+pub mod messaging;
 pub mod oidc;
 pub mod outbox;
 pub mod passkeys;

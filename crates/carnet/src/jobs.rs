@@ -1,5 +1,5 @@
 //! Background jobs of a server: the lifecycle job (SPEC LC-3, LC-5..7, MI-3) every few
-//! seconds, then a signed checkpoint over the access traces that moved (AC-7, S-5). Every
+//! seconds, the agenda's reminders (AG-3), then a signed checkpoint over the access traces that moved (AC-7, S-5). Every
 //! server of a deployment runs them; the store makes each change a compare-and-set, so
 //! running them on several servers at once applies each transition once and makes each
 //! checkpoint once.
@@ -65,6 +65,23 @@ pub fn spawn(store: Store, every: Duration) -> tokio::task::JoinHandle<()> {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(notices = n, "waiting-document notices"),
                 Err(e) => tracing::warn!(error = %e, "document notice job failed; will retry"),
+            }
+            // AG-3: agenda reminders that fell due (queued once each, even across restarts).
+            loop {
+                match store.send_due_reminders(BATCH).await {
+                    Ok(r) => {
+                        if r.queued + r.late > 0 {
+                            tracing::info!(queued = r.queued, late = r.late, "agenda reminders");
+                        }
+                        if r.queued + r.late < BATCH as u64 {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "agenda reminder job failed; will retry");
+                        break;
+                    }
+                }
             }
             match checkpoint_traces(&store).await {
                 Ok(made) => {

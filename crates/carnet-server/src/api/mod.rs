@@ -1,10 +1,12 @@
 //! Routes of the JSON API and the probes (the web interface is `crate::web`).
 
+pub(crate) mod agenda;
 pub(crate) mod auth;
 mod demo;
 pub(crate) mod directory;
 pub(crate) mod documents;
 pub(crate) mod me;
+pub(crate) mod messages;
 mod notifications;
 mod oidc;
 mod operator;
@@ -35,12 +37,16 @@ pub fn routes() -> Router<AppState> {
             me::routes()
                 .merge(directory::routes())
                 .merge(documents::routes())
+                .merge(messages::routes())
+                .merge(agenda::routes())
+                .merge(agenda::me_routes())
                 .merge(notifications::routes())
                 .merge(profile::routes())
                 .merge(passkeys::me_routes()),
         )
         .nest("/api/v1/pro", pro::routes())
         .nest("/api/v1/transparency", transparency::routes())
+        .merge(agenda::feed_routes())
         .merge(crate::fhir::routes())
         .merge(crate::smart::routes())
         .merge(demo::routes())

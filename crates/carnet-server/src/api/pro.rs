@@ -30,8 +30,12 @@ pub fn routes() -> Router<AppState> {
         .route("/patients/{holder}/emergency", post(emergency))
         .nest(
             "/patients/{holder}",
-            super::documents::routes().merge(super::profile::routes()),
+            super::documents::routes()
+                .merge(super::profile::routes())
+                .merge(super::messages::routes())
+                .merge(super::agenda::routes()),
         )
+        .merge(super::messages::pro_routes())
 }
 
 /// A request from a professional with a live session (cookie or `Authorization: Bearer`).

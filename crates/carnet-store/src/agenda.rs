@@ -1,0 +1,540 @@
+//! The health agenda (SPEC AG-1..3) through the gate: events added by the holder (or their
+//! representative), a professional, an establishment or an app (AG-2), decided by the access
+//! policy as care-plan items (a professional adds with a grant and edits only their own
+//! events; the holder edits only theirs), traced and notified like any access (AC-6).
+//!
+//! Reminders (AG-3) are sent by [`Store::send_due_reminders`], safe on several servers and
+//! across restarts: an event row holds when its next reminder is due; the job moves that
+//! instant on by compare-and-set and queues the reminder in the same transaction, so a
+//! reminder is queued exactly once (and the outbox delivers it at least once). Calendar feeds
+//! are secret URLs whose token is stored hashed; revoking one deletes it.
+
+use carnet_domain::access::{Action, Actor, Author, Category, Context, ItemFacts};
+use carnet_domain::agenda::{EventInput, ScheduledDose, VaccineProposal};
+use carnet_domain::profile::{CodeSystem, Section};
+use carnet_domain::{HolderId, ItemKind, Timestamp};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::crypto::{SecretKey, item_aad, random_token, sha256_hex};
+use crate::documents::author_of;
+use crate::error::StoreError;
+use crate::gate::Gate;
+use crate::outbox::{Channel, OutboxMessage};
+use crate::{Store, on_db, on_tx};
+
+/// An event as stored and shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgendaEvent {
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub event: EventInput,
+    pub author: Author,
+    pub author_name: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i64,
+    /// When its next reminder falls due, if any.
+    pub next_reminder_at: Option<Timestamp>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    event: EventInput,
+    author: Author,
+    author_name: String,
+}
+
+/// A calendar feed (its token is shown once, at creation).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feed {
+    pub id: Uuid,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// What one pass of the reminder job did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReminderReport {
+    pub queued: u64,
+    /// Reminders found due after their occurrence had begun (the server was down): dropped.
+    pub late: u64,
+}
+
+fn event_aad(holder: HolderId, id: Uuid) -> Vec<u8> {
+    item_aad(holder, ItemKind::AgendaEvent, id.as_bytes())
+}
+
+fn facts(author: &Author) -> ItemFacts {
+    ItemFacts {
+        category: Category::CarePlans,
+        author: author.clone(),
+        masked: false,
+        hidden_from_representatives: false,
+        visible_to_holder: true,
+    }
+}
+
+fn author_name(actor: &Actor, given: &str) -> String {
+    match actor {
+        Actor::Holder { .. } | Actor::Representative { .. } => String::new(),
+        _ => given.to_string(),
+    }
+}
+
+fn open_event(key: &SecretKey, holder: HolderId, row: EventRow) -> Result<AgendaEvent, StoreError> {
+    let (id, version, created, updated, next, sealed) = row;
+    let s: Sealed = serde_json::from_slice(&key.open(&event_aad(holder, id), &sealed)?)
+        .map_err(|e| StoreError::Integrity(format!("agenda event: {e}")))?;
+    Ok(AgendaEvent {
+        id,
+        event: s.event,
+        author: s.author,
+        author_name: s.author_name,
+        created_at: Timestamp::from_micros(created),
+        updated_at: Timestamp::from_micros(updated),
+        version,
+        next_reminder_at: next.map(Timestamp::from_micros),
+    })
+}
+
+type EventRow = (Uuid, i64, i64, i64, Option<i64>, Vec<u8>);
+
+impl Store {
+    async fn event_rows(&self, holder: HolderId) -> Result<Vec<AgendaEvent>, StoreError> {
+        let rows: Vec<EventRow> = on_db!(&self.db, p => sqlx::query(
+            "SELECT id, version, created_at, updated_at, next_reminder_at, event_sealed FROM agenda_events \
+             WHERE holder_id = $1 ORDER BY id")
+            .bind(holder.as_uuid()).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))).collect()))
+        .map_err(StoreError::db("read agenda"))?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.vault.get(holder).await?;
+        rows.into_iter().map(|r| open_event(&key, holder, r)).collect()
+    }
+
+    async fn write_event(
+        &self,
+        holder: HolderId,
+        e: &AgendaEvent,
+        expected: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let key = self.vault.get(holder).await?;
+        let sealed = key.seal(
+            &event_aad(holder, e.id),
+            &serde_json::to_vec(&Sealed {
+                event: e.event.clone(),
+                author: e.author.clone(),
+                author_name: e.author_name.clone(),
+            })
+            .map_err(|x| StoreError::Integrity(x.to_string()))?,
+        )?;
+        let next = e.next_reminder_at.map(Timestamp::as_micros);
+        let mut tx = self.db.begin().await?;
+        let n = match expected {
+            None => on_tx!(&mut tx, t => sqlx::query(
+                "INSERT INTO agenda_events (holder_id, id, version, created_at, updated_at, next_reminder_at, event_sealed) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(holder.as_uuid()).bind(e.id).bind(e.version).bind(e.created_at.as_micros())
+                .bind(e.updated_at.as_micros()).bind(next).bind(&sealed)
+                .execute(&mut **t).await.map(|r| r.rows_affected())),
+            Some(v) => on_tx!(&mut tx, t => sqlx::query(
+                "UPDATE agenda_events SET version = $3, updated_at = $4, next_reminder_at = $5, event_sealed = $6 \
+                 WHERE holder_id = $1 AND id = $2 AND version = $7")
+                .bind(holder.as_uuid()).bind(e.id).bind(e.version).bind(e.updated_at.as_micros())
+                .bind(next).bind(&sealed).bind(v)
+                .execute(&mut **t).await.map(|r| r.rows_affected())),
+        }
+        .map_err(StoreError::db("write agenda event"))?;
+        if n != 1 {
+            return Err(StoreError::Conflict);
+        }
+        tx.commit().await
+    }
+
+    /// One pass of the reminder job (AG-3): queues the reminders due at `now` (at most
+    /// `limit`), each exactly once even with several servers or a crash in the middle.
+    pub async fn send_due_reminders(&self, limit: i64) -> Result<ReminderReport, StoreError> {
+        let now = self.now();
+        let due: Vec<(Uuid, Uuid, i64)> = on_db!(&self.db.writer(), p => sqlx::query(
+            "SELECT e.holder_id, e.id, e.next_reminder_at FROM agenda_events e JOIN holders h ON h.id = e.holder_id \
+             WHERE e.next_reminder_at <= $1 AND h.lifecycle IN ('open', 'activated') \
+             ORDER BY e.next_reminder_at LIMIT $2")
+            .bind(now.as_micros()).bind(limit).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
+        .map_err(StoreError::db("find due reminders"))?;
+        let mut report = ReminderReport::default();
+        for (holder, id, at) in due {
+            let holder = HolderId::from_uuid(holder);
+            let key = match self.vault.get(holder).await {
+                Ok(k) => k,
+                Err(StoreError::Shredded(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let rows: Vec<EventRow> = on_db!(&self.db.writer(), p => sqlx::query(
+                "SELECT id, version, created_at, updated_at, next_reminder_at, event_sealed FROM agenda_events \
+                 WHERE holder_id = $1 AND id = $2")
+                .bind(holder.as_uuid()).bind(id).fetch_all(p).await
+                .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))).collect()))
+            .map_err(StoreError::db("read due event"))?;
+            let Some(row) = rows.into_iter().next() else {
+                continue;
+            };
+            let ev = open_event(&key, holder, row)?;
+            let due_at = Timestamp::from_micros(at);
+            // The occurrence this reminder announces: the one whose reminder falls at `due_at`.
+            let occurrence = ev
+                .event
+                .next_reminder(due_at.plus_seconds(-1))
+                .filter(|(d, _)| *d == due_at)
+                .map(|(_, o)| o);
+            let next = ev.event.next_reminder(due_at).map(|(d, _)| d.as_micros());
+            let mut tx = self.db.begin().await?;
+            let moved = on_tx!(&mut tx, t => sqlx::query(
+                "UPDATE agenda_events SET next_reminder_at = $3 WHERE holder_id = $1 AND id = $2 AND next_reminder_at = $4")
+                .bind(holder.as_uuid()).bind(id).bind(next).bind(at)
+                .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("move reminder"))?;
+            if moved != 1 {
+                // Another server took it (or the event changed): nothing to do.
+                continue;
+            }
+            match occurrence {
+                Some(o) if o > now => {
+                    let channels = self.reminder_channels(&mut tx, holder).await?;
+                    let payload = serde_json::json!({ "at": o.as_micros(), "event": id });
+                    for channel in channels {
+                        let msg = OutboxMessage::new(
+                            holder,
+                            "agenda_reminder",
+                            channel,
+                            payload.to_string().into_bytes(),
+                        );
+                        self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
+                    }
+                    report.queued += 1;
+                }
+                _ => report.late += 1,
+            }
+            tx.commit().await?;
+        }
+        if report.queued > 0 {
+            self.wake_delivery();
+        }
+        Ok(report)
+    }
+
+    /// The channels the holder chose for notices (e-mail by default).
+    async fn reminder_channels(
+        &self,
+        tx: &mut crate::db::Tx,
+        holder: HolderId,
+    ) -> Result<Vec<Channel>, StoreError> {
+        let row: Option<(i64, i64)> = on_tx!(tx, t => sqlx::query(
+            "SELECT email, sms FROM notification_preferences WHERE holder_id = $1")
+            .bind(holder.as_uuid()).fetch_optional(&mut **t).await
+            .map(|r| r.map(|r| (r.get(0), r.get(1)))))
+        .map_err(StoreError::db("read notification preferences"))?;
+        let (email, sms) = row.unwrap_or((1, 0));
+        let mut out = Vec::new();
+        if email != 0 {
+            out.push(Channel::Email);
+        }
+        if sms != 0 {
+            out.push(Channel::Sms);
+        }
+        Ok(out)
+    }
+
+    /// AG-3: a new secret calendar-feed token for `holder`, created by `by` (the holder or a
+    /// representative). Returns the feed and the token (shown once).
+    pub async fn create_agenda_feed(
+        &self,
+        holder: HolderId,
+        by: HolderId,
+    ) -> Result<(Feed, String), StoreError> {
+        let token = random_token()?;
+        let now = self.now();
+        let id = carnet_domain::id::new_v7(now);
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO agenda_feeds (token_hash, id, holder_id, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(sha256_hex(token.as_bytes())).bind(id).bind(holder.as_uuid()).bind(by.as_uuid()).bind(now.as_micros())
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("create calendar feed"))?;
+        tx.commit().await?;
+        Ok((
+            Feed {
+                id,
+                created_at: now,
+                last_used_at: None,
+            },
+            token,
+        ))
+    }
+
+    pub async fn agenda_feeds(&self, holder: HolderId) -> Result<Vec<Feed>, StoreError> {
+        on_db!(&self.db, p => sqlx::query(
+            "SELECT id, created_at, last_used_at FROM agenda_feeds WHERE holder_id = $1 ORDER BY created_at")
+            .bind(holder.as_uuid()).fetch_all(p).await
+            .map(|rs| rs.into_iter().map(|r| Feed {
+                id: r.get(0),
+                created_at: Timestamp::from_micros(r.get(1)),
+                last_used_at: r.get::<Option<i64>, _>(2).map(Timestamp::from_micros),
+            }).collect()))
+        .map_err(StoreError::db("list calendar feeds"))
+    }
+
+    /// Revokes a feed: its URL stops working at once.
+    pub async fn revoke_agenda_feed(&self, holder: HolderId, id: Uuid) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        let n = on_tx!(&mut tx, t => sqlx::query("DELETE FROM agenda_feeds WHERE holder_id = $1 AND id = $2")
+            .bind(holder.as_uuid()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("revoke calendar feed"))?;
+        tx.commit().await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Who a feed token reads as: the holder, or their representative while they still
+    /// represent them. `None`: unknown or revoked token, or a representation that ended.
+    pub async fn agenda_feed_actor(&self, token: &str) -> Result<Option<(HolderId, Actor)>, StoreError> {
+        let row: Option<(Uuid, Uuid)> = on_db!(&self.db, p => sqlx::query(
+            "SELECT holder_id, created_by FROM agenda_feeds WHERE token_hash = $1")
+            .bind(sha256_hex(token.as_bytes())).fetch_optional(p).await
+            .map(|r| r.map(|r| (r.get(0), r.get(1)))))
+        .map_err(StoreError::db("read calendar feed"))?;
+        let Some((holder, by)) = row else { return Ok(None) };
+        let (holder, by) = (HolderId::from_uuid(holder), HolderId::from_uuid(by));
+        let actor = if holder == by {
+            Actor::Holder { id: holder }
+        } else if self.representatives(holder).await?.iter().any(|(r, _)| *r == by) {
+            Actor::Representative { id: by }
+        } else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query("UPDATE agenda_feeds SET last_used_at = $2 WHERE token_hash = $1")
+            .bind(sha256_hex(token.as_bytes())).bind(now.as_micros()).execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("touch calendar feed"))?;
+        tx.commit().await?;
+        Ok(Some((holder, actor)))
+    }
+}
+
+impl Gate {
+    /// AG-2: adds an event to a holder's agenda (the holder's side, or a professional,
+    /// establishment or app with a grant).
+    pub async fn add_event(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        input: EventInput,
+        author_display: &str,
+        ctx: &Context,
+    ) -> Result<AgendaEvent, StoreError> {
+        let event = input.validate().map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let author = author_of(actor).ok_or(StoreError::NotFound)?;
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let d = self.decide_in(&space, actor, Action::Create, &facts(&author), ctx);
+        let now = self.store.now();
+        let id = carnet_domain::id::new_v7(now);
+        self.record(
+            holder,
+            actor,
+            Action::Create,
+            &format!("agenda/{id}"),
+            Some(Category::CarePlans),
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        if !d.allowed {
+            return Err(StoreError::NotFound);
+        }
+        let e = AgendaEvent {
+            id,
+            next_reminder_at: event.next_reminder(now).map(|(due, _)| due),
+            event,
+            author,
+            author_name: author_name(actor, author_display),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        self.store.write_event(holder, &e, None).await?;
+        Ok(e)
+    }
+
+    /// The events the caller may see (decided one by one, traced once), by start.
+    pub async fn list_events(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        ctx: &Context,
+    ) -> Result<Vec<AgendaEvent>, StoreError> {
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let mut out = Vec::new();
+        let mut decision = None;
+        for e in self.store.event_rows(holder).await? {
+            let d = self.decide_in(&space, actor, Action::Read, &facts(&e.author), ctx);
+            if decision.is_none() || d.allowed {
+                decision = Some(d);
+            }
+            if d.allowed {
+                out.push(e);
+            }
+        }
+        let d = decision
+            .unwrap_or_else(|| self.decide_in(&space, actor, Action::Read, &facts(&Author::Holder), ctx));
+        self.record(
+            holder,
+            actor,
+            Action::Read,
+            "agenda",
+            Some(Category::CarePlans),
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        if !d.allowed && out.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        out.sort_by_key(|e| (e.event.start, e.id));
+        Ok(out)
+    }
+
+    async fn decide_event(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: Uuid,
+        action: Action,
+        ctx: &Context,
+    ) -> Result<AgendaEvent, StoreError> {
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let found = self
+            .store
+            .event_rows(holder)
+            .await?
+            .into_iter()
+            .find(|e| e.id == id);
+        let author = found.as_ref().map_or(Author::Holder, |e| e.author.clone());
+        let mut d = self.decide_in(&space, actor, action, &facts(&author), ctx);
+        if found.is_none() {
+            d.allowed = false;
+        }
+        self.record(
+            holder,
+            actor,
+            action,
+            &format!("agenda/{id}"),
+            Some(Category::CarePlans),
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        match found {
+            Some(e) if d.allowed => Ok(e),
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
+    pub async fn read_event(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: Uuid,
+        ctx: &Context,
+    ) -> Result<AgendaEvent, StoreError> {
+        self.decide_event(holder, actor, id, Action::Read, ctx).await
+    }
+
+    /// Changes an event (its author only); `expected` is the version the caller saw.
+    pub async fn update_event(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: Uuid,
+        input: EventInput,
+        expected: Option<i64>,
+        ctx: &Context,
+    ) -> Result<AgendaEvent, StoreError> {
+        let event = input.validate().map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut e = self.decide_event(holder, actor, id, Action::Update, ctx).await?;
+        if expected.is_some_and(|v| v != e.version) {
+            return Err(StoreError::Conflict);
+        }
+        let now = self.store.now();
+        let seen = e.version;
+        e.next_reminder_at = event.next_reminder(now).map(|(due, _)| due);
+        e.event = event;
+        e.updated_at = now;
+        e.version += 1;
+        self.store.write_event(holder, &e, Some(seen)).await?;
+        Ok(e)
+    }
+
+    pub async fn delete_event(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: Uuid,
+        ctx: &Context,
+    ) -> Result<(), StoreError> {
+        self.decide_event(holder, actor, id, Action::Delete, ctx).await?;
+        let mut tx = self.store.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query("DELETE FROM agenda_events WHERE holder_id = $1 AND id = $2")
+            .bind(holder.as_uuid()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("delete agenda event"))?;
+        tx.commit().await
+    }
+
+    /// AG-1: vaccine reminders to propose, from the vaccination record (read through the gate
+    /// as the caller) and the national schedule.
+    pub async fn vaccine_proposals(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        schedule: &[ScheduledDose],
+        ctx: &Context,
+    ) -> Result<Vec<VaccineProposal>, StoreError> {
+        let admin = self.read_administrative(holder, actor, ctx).await?;
+        let admin: serde_json::Value = serde_json::from_slice(&admin.administrative)
+            .map_err(|e| StoreError::Integrity(format!("administrative data: {e}")))?;
+        let Some(birth) = admin
+            .get("birth_date")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|s| {
+                time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()
+            })
+        else {
+            return Ok(Vec::new());
+        };
+        let given: Vec<String> = self
+            .list_profile(holder, actor, Some(Section::Vaccinations), ctx)
+            .await?
+            .into_iter()
+            .filter_map(|e| {
+                e.entry
+                    .code
+                    .filter(|c| c.system == CodeSystem::Atc)
+                    .map(|c| c.code)
+            })
+            .collect();
+        let today = carnet_domain::agenda::paris_date(self.store.now())
+            .ok_or(StoreError::Integrity("clock".into()))?;
+        Ok(carnet_domain::agenda::vaccine_proposals(
+            schedule, birth, &given, today,
+        ))
+    }
+}

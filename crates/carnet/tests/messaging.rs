@@ -1,0 +1,357 @@
+//! End-to-end: secure messaging through the real binary (`carnet demo`): professionals start
+//! conversations and the holder answers (MS-2), attachments checked like documents and filed
+//! in the record in one step (MS-3), notices without content (MS-4), read receipts, ended
+//! conversations, blocked professionals (AC-4), other professionals see nothing (AC-8), every
+//! access traced (AC-6), nothing in clear in the database.
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use serde_json::{Value, json};
+
+const CAMILLE: &str = "camille.martin@demo.carnet.invalid";
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+
+fn camille_ins() -> String {
+    let nir = format!("2{}99{:06}", "8403", 1);
+    let key = 97 - nir.parse::<u64>().unwrap() % 97;
+    format!("{nir}{key:02}")
+}
+
+async fn pro_token(c: &reqwest::Client, base: &str, rpps: &str) -> String {
+    let r = c
+        .post(format!("{base}/api/v1/pro/demo-login"))
+        .json(&json!({ "rpps": rpps }))
+        .send()
+        .await
+        .unwrap();
+    r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn outbox(c: &reqwest::Client, base: &str) -> Vec<Value> {
+    c.get(format!("{base}/demo/outbox.json"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversations_between_professionals_and_the_holder_ms1_ms4() {
+    let (_t, data) = fresh_dir();
+    let demo = start_demo(&data);
+    let base = demo.base.clone();
+    let c = client();
+    let holder = demo_login(&c, &base, CAMILLE).await;
+    let me = |path: &str| format!("{base}/api/v1/me{path}");
+    let moreau = pro_token(&c, &base, "10000000003").await; // nurse, no grant
+    let leroy = pro_token(&c, &base, "10000000001").await; // médecin traitant
+    let r = c
+        .post(format!("{base}/api/v1/pro/patients/lookup"))
+        .bearer_auth(&leroy)
+        .json(&json!({ "ins": camille_ins() }))
+        .send()
+        .await
+        .unwrap();
+    let camille = r.json::<Value>().await.unwrap()["patient"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pro = |path: &str| format!("{base}/api/v1/pro/patients/{camille}{path}");
+
+    // MS-2: the holder cannot open a thread with someone who never wrote to them.
+    let r = c
+        .post(me("/conversations"))
+        .header("cookie", &holder)
+        .json(&json!({"to": "rpps:10000000003", "subject": "Question", "text": "Bonjour"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["message"].as_str().unwrap().contains("déjà écrit"), "{v}");
+
+    // An attachment that is not what it says is refused, and nothing is written.
+    let r = c
+        .post(pro("/conversations"))
+        .bearer_auth(&moreau)
+        .json(&json!({"subject": "Ordonnance", "text": "Voici", "attachments": [
+            {"filename": "ordonnance.pdf", "content_type": "application/pdf", "content_base64": b64(b"not a pdf")}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+
+    // MS-2: any professional may write to a holder (no grant needed to send a message).
+    let r = c
+        .post(pro("/conversations"))
+        .bearer_auth(&moreau)
+        .json(&json!({"subject": "Pansements", "text": "Bonjour, je passe jeudi à 9 h pour les soins.", "attachments": [
+            {"filename": "ordonnance.pdf", "content_type": "application/pdf", "content_base64": b64(PDF)}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let t: Value = r.json().await.unwrap();
+    let conv = t["id"].as_str().unwrap().to_string();
+    let attachment = t["messages"][0]["attachments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(t["messages"][0]["sender"]["id"], "rpps:10000000003");
+
+    // MS-4: the holder is told, without any content.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let notice = loop {
+        let msgs = outbox(&c, &base).await;
+        if let Some(m) = msgs
+            .iter()
+            .find(|m| m["subject"].as_str().unwrap_or("").contains("Nouveau message"))
+        {
+            break m.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no new-message notice");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let text = notice.to_string();
+    assert!(!text.contains("Pansements") && !text.contains("jeudi"), "{text}");
+
+    // The holder sees the conversation, unread; opening it sends a read receipt.
+    let list: Value = c
+        .get(me("/conversations"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["conversations"].as_array().unwrap().len(), 1);
+    assert_eq!(list["conversations"][0]["unread"], 1);
+    assert_eq!(list["conversations"][0]["counterpart_name"], "Sophie MOREAU");
+    let t: Value = c
+        .get(me(&format!("/conversations/{conv}")))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        t["messages"][0]["text"],
+        "Bonjour, je passe jeudi à 9 h pour les soins."
+    );
+    let seen: Value = c
+        .get(pro(&format!("/conversations/{conv}")))
+        .bearer_auth(&moreau)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(seen["messages"][0]["read_at"].is_string(), "read receipt: {seen}");
+
+    // The holder answers; the professional's inbox shows it unread, with ids only.
+    let r = c
+        .post(me(&format!("/conversations/{conv}/messages")))
+        .header("cookie", &holder)
+        .json(&json!({"text": "Merci, je serai là."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let inbox: Value = c
+        .get(format!("{base}/api/v1/pro/inbox"))
+        .bearer_auth(&moreau)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inbox["conversations"][0]["patient"], camille.as_str());
+    assert_eq!(inbox["conversations"][0]["unread"], 1);
+    assert!(inbox.to_string().find("Merci").is_none());
+    let notices: Value = c
+        .get(format!("{base}/api/v1/pro/me"))
+        .bearer_auth(&moreau)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(notices.to_string().contains("new_message"), "{notices}");
+
+    // AC-8: another professional, even the médecin traitant, sees nothing of it.
+    let r = c
+        .get(pro(&format!("/conversations/{conv}")))
+        .bearer_auth(&leroy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c
+        .get(pro("/conversations"))
+        .bearer_auth(&leroy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["conversations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let r = c
+        .get(pro(&format!("/conversations/{conv}/attachments/{attachment}")))
+        .bearer_auth(&leroy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // MS-3: the holder files the attachment in the record in one step.
+    let r = c
+        .post(me(&format!(
+            "/conversations/{conv}/attachments/{attachment}/save"
+        )))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let doc = r.json::<Value>().await.unwrap()["document"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = c
+        .get(me(&format!("/documents/{doc}/content")))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), PDF);
+
+    // MS-2: the professional ends the conversation; the holder cannot answer until they write.
+    let r = c
+        .post(pro(&format!("/conversations/{conv}/end")))
+        .bearer_auth(&moreau)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = c
+        .post(me(&format!("/conversations/{conv}/messages")))
+        .header("cookie", &holder)
+        .json(&json!({"text": "Encore une question"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    // ... but, having been written to, may start a new thread with them.
+    let r = c
+        .post(me("/conversations"))
+        .header("cookie", &holder)
+        .json(&json!({"to": "rpps:10000000003", "subject": "Autre question", "text": "Bonjour"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // The holder cannot end a conversation.
+    let r = c
+        .post(me(&format!("/conversations/{conv}/end")))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // Writing again reopens it.
+    let r = c
+        .post(pro(&format!("/conversations/{conv}/messages")))
+        .bearer_auth(&moreau)
+        .json(&json!({"text": "Je reprends contact."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .post(me(&format!("/conversations/{conv}/messages")))
+        .header("cookie", &holder)
+        .json(&json!({"text": "Très bien"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // AC-4: once blocked, the professional can neither write nor read.
+    let r = c
+        .post(me("/access/blocked"))
+        .header("cookie", &holder)
+        .json(&json!({"professional": "10000000003"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .post(pro("/conversations"))
+        .bearer_auth(&moreau)
+        .json(&json!({"subject": "Encore", "text": "Bonjour"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c
+        .get(pro(&format!("/conversations/{conv}")))
+        .bearer_auth(&moreau)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // AC-6: the accesses are in the holder's history, the refusals included.
+    let h: Value = c
+        .get(me("/traces"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = h.to_string();
+    assert!(text.contains("conversation/"), "{text}");
+    assert!(text.contains("\"blocked\""), "{text}");
+
+    // Nothing of the messages is in clear in the database files.
+    drop(demo);
+    for f in std::fs::read_dir(&data).unwrap() {
+        let p = f.unwrap().path();
+        if p.is_file() {
+            let bytes = std::fs::read(&p).unwrap();
+            for needle in ["Pansements", "jeudi", "Je reprends contact"] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{needle} in clear in {}",
+                    p.display()
+                );
+            }
+        }
+    }
+}
