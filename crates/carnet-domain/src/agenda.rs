@@ -313,6 +313,8 @@ pub struct ScheduledDose {
     pub dose: u32,
     /// Age when due, in months.
     pub age_months: u32,
+    /// Up to which age (months) a missed dose is still worth catching up.
+    pub catch_up_until_months: u32,
 }
 
 /// The schedule shipped with Carnet (simplified from the French 2025 calendar; operators can
@@ -326,21 +328,25 @@ pub fn default_schedule() -> &'static [ScheduledDose] {
     SCHEDULE.get_or_init(|| parse_schedule(DEFAULT_SCHEDULE).unwrap_or_default())
 }
 
-/// Parses a schedule file: `vaccine,dose,age_months,atc_prefixes (space separated),label_fr,label_en`.
+/// Parses a schedule file: `vaccine,dose,age_months,catch_up_until_months,atc_prefixes (space
+/// separated),label_fr,label_en`.
 pub fn parse_schedule(csv: &str) -> Result<Vec<ScheduledDose>, String> {
     let mut out = Vec::new();
     for (i, line) in csv.lines().enumerate().skip(1) {
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
-        let f: Vec<&str> = line.splitn(6, ',').map(str::trim).collect();
-        let [vaccine, dose, age, atc, fr, en] = f[..] else {
-            return Err(format!("line {}: expected 6 fields", i + 1));
+        let f: Vec<&str> = line.splitn(7, ',').map(str::trim).collect();
+        let [vaccine, dose, age, catch_up, atc, fr, en] = f[..] else {
+            return Err(format!("line {}: expected 7 fields", i + 1));
         };
         out.push(ScheduledDose {
             vaccine: vaccine.into(),
             dose: dose.parse().map_err(|_| format!("line {}: dose", i + 1))?,
             age_months: age.parse().map_err(|_| format!("line {}: age", i + 1))?,
+            catch_up_until_months: catch_up
+                .parse()
+                .map_err(|_| format!("line {}: catch-up age", i + 1))?,
             atc_prefixes: atc.split_whitespace().map(str::to_string).collect(),
             label_fr: fr.into(),
             label_en: en.into(),
@@ -362,45 +368,86 @@ pub struct VaccineProposal {
     pub overdue: bool,
 }
 
-/// AG-1: the doses of the schedule not found in the vaccination record (dose `n` of a vaccine
-/// counts as given when the record holds at least `n` entries with one of its ATC codes), due
-/// from two years ago to a year from `today`.
+/// A dose recorded in the vaccination record: its ATC code and date, when known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GivenDose {
+    pub atc: String,
+    pub date: Option<Date>,
+}
+
+/// Reads a partial date of the record (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`) as its first day.
+pub fn partial_date(s: &str) -> Option<Date> {
+    let mut parts = s.trim().split('-');
+    let year: i32 = parts.next()?.parse().ok()?;
+    let month: u8 = parts.next().map_or(Some(1), |m| m.parse().ok())?;
+    let day: u8 = parts.next().map_or(Some(1), |d| d.parse().ok())?;
+    Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()
+}
+
+fn due_date(birth: Date, months: u32) -> Option<Date> {
+    add_months(birth, i64::from(months))
+        // 29 February + n years: the 1 March after.
+        .or_else(|| add_months(birth.previous_day()?, i64::from(months))?.next_day())
+}
+
+/// AG-1: vaccine reminders to propose. A dose `n` of a vaccine counts as given when the
+/// record holds `n` doses of it, or (a booster from 6 years on) one dated from six months
+/// before the dose's due date on.
+/// Proposed: every missing dose due from two years ago to a year from `today`; and, for a
+/// vaccine with none of those, its latest missed dose when still worth catching up at the
+/// holder's age (an adult whose last recorded tetanus booster is old is reminded of it).
 pub fn vaccine_proposals(
     schedule: &[ScheduledDose],
     birth: Date,
-    given_atc_codes: &[String],
+    given: &[GivenDose],
     today: Date,
 ) -> Vec<VaccineProposal> {
-    let mut out = Vec::new();
+    let window_start = add_months(today, -24).unwrap_or(today);
+    let window_end = add_months(today, 12).unwrap_or(today);
+    let age_months = {
+        let m = (i64::from(today.year()) - i64::from(birth.year())) * 12 + i64::from(u8::from(today.month()))
+            - i64::from(u8::from(birth.month()));
+        if today.day() < birth.day() { m - 1 } else { m }
+    };
+    let mut out: Vec<VaccineProposal> = Vec::new();
+    let mut catch_up: std::collections::BTreeMap<&str, VaccineProposal> = Default::default();
     for d in schedule {
-        let given = given_atc_codes
-            .iter()
-            .filter(|c| {
-                d.atc_prefixes
-                    .iter()
-                    .any(|p| c.to_ascii_uppercase().starts_with(p))
-            })
-            .count();
-        if given >= d.dose as usize {
-            continue;
-        }
-        let Some(due) = add_months(birth, i64::from(d.age_months)).or_else(|| {
-            // 29 February + n years: the 1 March after.
-            add_months(birth.previous_day()?, i64::from(d.age_months))?.next_day()
-        }) else {
+        let Some(due) = due_date(birth, d.age_months) else {
             continue;
         };
-        let window_start = add_months(today, -24).unwrap_or(today);
-        let window_end = add_months(today, 12).unwrap_or(today);
+        let of_this: Vec<&GivenDose> = given
+            .iter()
+            .filter(|g| {
+                d.atc_prefixes
+                    .iter()
+                    .any(|p| g.atc.to_ascii_uppercase().starts_with(p.as_str()))
+            })
+            .collect();
+        let recent_enough = add_months(due, -6).unwrap_or(due);
+        // Boosters from 6 years on count by date; infants' series count doses.
+        let by_date =
+            d.age_months >= 72 && of_this.iter().any(|g| g.date.is_some_and(|x| x >= recent_enough));
+        if of_this.len() >= d.dose as usize || by_date {
+            continue;
+        }
+        let proposal = VaccineProposal {
+            vaccine: d.vaccine.clone(),
+            dose: d.dose,
+            label_fr: d.label_fr.clone(),
+            label_en: d.label_en.clone(),
+            due,
+            overdue: due < today,
+        };
         if due >= window_start && due <= window_end {
-            out.push(VaccineProposal {
-                vaccine: d.vaccine.clone(),
-                dose: d.dose,
-                label_fr: d.label_fr.clone(),
-                label_en: d.label_en.clone(),
-                due,
-                overdue: due < today,
-            });
+            out.push(proposal);
+        } else if due < window_start && age_months <= i64::from(d.catch_up_until_months) {
+            // The latest missed dose of the vaccine (the schedule lists doses in order).
+            catch_up.insert(d.vaccine.as_str(), proposal);
+        }
+    }
+    for (vaccine, p) in catch_up {
+        if !out.iter().any(|o| o.vaccine == vaccine) {
+            out.push(p);
         }
     }
     out.sort_by(|a, b| a.due.cmp(&b.due).then(a.vaccine.cmp(&b.vaccine)));
@@ -561,6 +608,10 @@ mod tests {
         // A child born 1 Jan 2026, seen on 1 Mar 2026, with no vaccination: the doses of
         // 2 months are due (1 March), nothing from 6 years on.
         let p = vaccine_proposals(&s, date!(2026 - 01 - 01), &[], date!(2026 - 03 - 01));
+        let dose = |atc: &str, date: Option<Date>| GivenDose {
+            atc: atc.into(),
+            date,
+        };
         assert!(
             p.iter()
                 .any(|p| p.vaccine == "dtp" && p.dose == 1 && p.due == date!(2026 - 03 - 01))
@@ -570,7 +621,10 @@ mod tests {
         let p2 = vaccine_proposals(
             &s,
             date!(2026 - 01 - 01),
-            &["J07CA09".into()],
+            &[GivenDose {
+                atc: "J07CA09".into(),
+                date: None,
+            }],
             date!(2026 - 03 - 01),
         );
         assert!(!p2.iter().any(|p| p.vaccine == "dtp" && p.dose == 1));
@@ -578,6 +632,25 @@ mod tests {
         // An adult of 45 without a recorded dTP booster is reminded.
         let p3 = vaccine_proposals(&s, date!(1981 - 06 - 15), &[], date!(2026 - 03 - 01));
         assert!(p3.iter().any(|p| p.vaccine == "dtp" && p.dose == 7));
+        // An adult of 42 with no booster recorded is reminded of the missed one (catch-up),
+        // but not of infants' doses; a booster recorded last year settles it.
+        let p4 = vaccine_proposals(&s, date!(1984 - 03 - 01), &[], date!(2026 - 11 - 24));
+        assert!(
+            p4.iter().any(|p| p.vaccine == "dtp" && p.dose == 6 && p.overdue),
+            "{p4:?}"
+        );
+        assert!(
+            !p4.iter()
+                .any(|p| p.vaccine == "pneumococcus" || p.vaccine == "meningococcus_b")
+        );
+        let p5 = vaccine_proposals(
+            &s,
+            date!(1984 - 03 - 01),
+            &[dose("J07CA01", partial_date("2025-01"))],
+            date!(2026 - 11 - 24),
+        );
+        assert!(!p5.iter().any(|p| p.vaccine == "dtp"), "{p5:?}");
+        assert_eq!(partial_date("2025"), Some(date!(2025 - 01 - 01)));
     }
 
     #[test]

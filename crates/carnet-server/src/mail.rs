@@ -351,7 +351,11 @@ async fn deliver(store: &Store, transport: &Transport, msg: &OutboxMessage) -> R
     match (msg.channel, &transport.smtp, &transport.sms) {
         (Channel::Email, Some((smtp, from)), _) => {
             let to: Mailbox = to.parse().map_err(|_| MailError::NoAddress)?;
+            // A retry after a crash between the SMTP server's acceptance and our record of it
+            // (at-least-once delivery) carries the same Message-ID: receivers see a duplicate
+            // of one message, never two messages (RFC 5322 3.6.4).
             let email = Message::builder()
+                .message_id(Some(format!("<{}@carnet.outbox>", msg.id)))
                 .from(from.clone())
                 .to(to)
                 .subject(subject)

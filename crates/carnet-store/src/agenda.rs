@@ -10,7 +10,7 @@
 //! are secret URLs whose token is stored hashed; revoking one deletes it.
 
 use carnet_domain::access::{Action, Actor, Author, Category, Context, ItemFacts};
-use carnet_domain::agenda::{EventInput, ScheduledDose, VaccineProposal};
+use carnet_domain::agenda::{EventInput, GivenDose, ScheduledDose, VaccineProposal};
 use carnet_domain::profile::{CodeSystem, Section};
 use carnet_domain::{HolderId, ItemKind, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -520,15 +520,20 @@ impl Gate {
         else {
             return Ok(Vec::new());
         };
-        let given: Vec<String> = self
+        let given: Vec<GivenDose> = self
             .list_profile(holder, actor, Some(Section::Vaccinations), ctx)
             .await?
             .into_iter()
             .filter_map(|e| {
+                let date = e
+                    .entry
+                    .date
+                    .as_deref()
+                    .and_then(carnet_domain::agenda::partial_date);
                 e.entry
                     .code
                     .filter(|c| c.system == CodeSystem::Atc)
-                    .map(|c| c.code)
+                    .map(|c| GivenDose { atc: c.code, date })
             })
             .collect();
         let today = carnet_domain::agenda::paris_date(self.store.now())

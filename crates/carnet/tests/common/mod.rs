@@ -237,3 +237,140 @@ pub async fn demo_login(c: &reqwest::Client, base: &str, login: &str) -> String 
     assert_eq!(r.status(), 200);
     session_cookie(&r)
 }
+
+/// A real SMTP server writing every message it receives into a maildir.
+pub struct Smtp {
+    pub child: Child,
+    pub port: u16,
+    pub maildir: PathBuf,
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_smtp(dir: &Path) -> Option<Smtp> {
+    let python = std::env::var("CARNET_TEST_PYTHON").ok()?;
+    let port = free_port();
+    let maildir = dir.join("maildir");
+    let child = Command::new(python)
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ])
+        .arg(&maildir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start aiosmtpd");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "aiosmtpd did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(Smtp { child, port, maildir })
+}
+
+/// Decodes a quoted-printable or base64 body (lettre picks one for non-ASCII text).
+pub fn decode_body(raw: &str) -> String {
+    let (headers, body) = raw
+        .split_once("\r\n\r\n")
+        .or_else(|| raw.split_once("\n\n"))
+        .unwrap_or((raw, ""));
+    let lower = headers.to_ascii_lowercase();
+    if lower.contains("content-transfer-encoding: base64") {
+        use base64_decode::decode;
+        return String::from_utf8_lossy(&decode(&body.replace(['\r', '\n'], ""))).into_owned();
+    }
+    if lower.contains("content-transfer-encoding: quoted-printable") {
+        let joined = body.replace("=\r\n", "").replace("=\n", "");
+        let bytes = joined.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            if bytes[i] == b'='
+                && let Some(Ok(b)) = hex.map(|h| u8::from_str_radix(h, 16))
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        return String::from_utf8_lossy(&out).into_owned();
+    }
+    body.to_string()
+}
+
+mod base64_decode {
+    pub fn decode(s: &str) -> Vec<u8> {
+        let table = |c: u8| -> Option<u8> {
+            Some(match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                _ => return None,
+            })
+        };
+        let mut out = Vec::new();
+        let mut buf = 0u32;
+        let mut bits = 0;
+        for c in s.bytes().filter_map(table) {
+            buf = (buf << 6) | u32::from(c);
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((buf >> bits) as u8);
+            }
+        }
+        out
+    }
+}
+
+/// Waits for a message to `to` whose subject contains `subject`; returns (headers+body, body).
+pub fn wait_mail(
+    smtp: &Smtp,
+    to: &str,
+    subject: &str,
+    seen: &mut std::collections::HashSet<PathBuf>,
+) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let new = smtp.maildir.join("new");
+        if let Ok(rd) = std::fs::read_dir(&new) {
+            let mut files: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+            files.sort();
+            for f in files {
+                if seen.contains(&f) {
+                    continue;
+                }
+                let raw = std::fs::read_to_string(&f).unwrap_or_default();
+                let headers = raw.split("\r\n\r\n").next().unwrap_or("").to_string()
+                    + raw.split("\n\n").next().unwrap_or("");
+                if headers.contains(to) && decode_subject(&headers).contains(subject) {
+                    seen.insert(f);
+                    return decode_body(&raw);
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no e-mail to {to} about {subject}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Subjects with non-ASCII text are RFC 2047 encoded; compare on the ASCII words only.
+pub fn decode_subject(headers: &str) -> String {
+    headers.replace("=?utf-8?b?", "").replace("=?UTF-8?B?", "")
+}
