@@ -466,6 +466,10 @@ async fn metadata(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
                "searchParam": search(&[("patient", "reference"), ("code", "token"), ("date", "date")])}),
         json!({"type": "AuditEvent", "interaction": [{"code": "search-type"}],
                "searchParam": search(&[("patient", "reference"), ("date", "date")])}),
+        json!({"type": "Communication", "interaction": [{"code": "read"}, {"code": "search-type"}],
+               "searchParam": search(&[("patient", "reference")])}),
+        json!({"type": "Appointment", "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}],
+               "searchParam": search(&[("patient", "reference"), ("date", "date")])}),
     ];
     for t in PROFILE_TYPES {
         let mut interaction = vec![json!({"code": "read"}), json!({"code": "search-type"})];
@@ -566,6 +570,14 @@ async fn read(
             Err(e) => return Err(e.into()),
         },
         t if PROFILE_TYPES.contains(&t) => profile_by_id(&s, &c, holder, item, t).await?,
+        "Communication" => {
+            let (conv, m) = s.gate.read_message(holder, &c.actor, item, &ctx).await?;
+            communication_of(holder, &conv, &m)
+        }
+        "Appointment" => {
+            let e = s.gate.read_event(holder, &c.actor, item, &ctx).await?;
+            appointment_of(&s, holder, &e)
+        }
         _ => return Err(FhirError::not_found()),
     };
     let mut resp = respond(StatusCode::OK, &v, p.pretty());
@@ -857,6 +869,25 @@ async fn search(
                 })
                 .collect()
         }
+        "Communication" => {
+            p.only(&["patient", "subject"])?;
+            let holder = patient_of(&p, &c)?;
+            communications(&s, &c, holder).await?
+        }
+        "Appointment" => {
+            p.only(&["patient", "subject", "actor", "date", "_sort"])?;
+            let holder = patient_of(&p, &c)?;
+            let period = date_range(p.0.get("date"))?;
+            match s.gate.list_events(holder, &c.actor, &ctx).await {
+                Ok(events) => events
+                    .iter()
+                    .filter(|e| period.is_none_or(|(from, to)| e.event.start >= from && e.event.start < to))
+                    .map(|e| appointment_of(&s, holder, e))
+                    .collect(),
+                Err(StoreError::NotFound) => Vec::new(),
+                Err(e) => return Err(e.into()),
+            }
+        }
         t if PROFILE_TYPES.contains(&t) => {
             p.only(&["patient", "subject"])?;
             let holder = patient_of(&p, &c)?;
@@ -932,6 +963,27 @@ async fn create(
     match rtype.as_str() {
         "Observation" => {}
         "DocumentReference" => return create_document(&s, &c, &base_url(&headers), subject, &v).await,
+        "Appointment" => {
+            // AG-2: a professional's software or a referenced app adds an event.
+            let holder = v["participant"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["actor"]["reference"].as_str())
+                .find_map(|r| r.strip_prefix("Patient/"))
+                .and_then(|h| h.parse::<HolderId>().ok())
+                .or(c.own)
+                .ok_or_else(|| {
+                    FhirError::invalid("Appointment.participant: a Patient/ID actor is required")
+                })?;
+            let input =
+                carnet_fhir::exchange::event_from_appointment(&v).map_err(FhirError::unprocessable)?;
+            let e = s
+                .gate
+                .add_event(holder, &c.actor, input, &c.name, &Context::default())
+                .await?;
+            return Ok(created(&appointment_of(&s, holder, &e)));
+        }
         t if [
             "Condition",
             "AllergyIntolerance",
@@ -1415,4 +1467,103 @@ async fn everything(
         all,
     );
     Ok(respond(StatusCode::OK, &v, p.pretty()))
+}
+
+fn party<'a>(
+    holder_side: &carnet_store::messaging::Sender,
+    conv: &'a carnet_store::messaging::Conversation,
+) -> carnet_fhir::exchange::Party<'a> {
+    use carnet_domain::messaging::Counterpart;
+    use carnet_fhir::exchange::Party;
+    use carnet_store::messaging::Sender;
+    match holder_side {
+        Sender::Holder => Party::Patient,
+        Sender::Representative { .. } => Party::Representative,
+        Sender::Counterpart { .. } => match &conv.counterpart {
+            Counterpart::Professional { id } => Party::Practitioner {
+                rpps: &id.0,
+                name: &conv.counterpart_name,
+            },
+            Counterpart::Establishment { id } => Party::Organization {
+                finess: &id.0,
+                name: &conv.counterpart_name,
+            },
+        },
+    }
+}
+
+/// A message as a FHIR Communication (MS-1).
+fn communication_of(
+    holder: HolderId,
+    conv: &carnet_store::messaging::Conversation,
+    m: &carnet_store::messaging::Message,
+) -> Value {
+    use carnet_fhir::exchange::{AttachmentFacts, MessageFacts};
+    use carnet_store::messaging::Sender;
+    let counterpart = Sender::Counterpart {
+        counterpart: conv.counterpart.clone(),
+    };
+    let (sender, recipient) = if m.from_holder_side {
+        (party(&m.sender, conv), party(&counterpart, conv))
+    } else {
+        (party(&counterpart, conv), party(&Sender::Holder, conv))
+    };
+    carnet_fhir::exchange::communication(&MessageFacts {
+        holder,
+        id: m.id,
+        conversation: conv.id,
+        subject: &conv.subject,
+        sender,
+        recipient,
+        text: &m.text,
+        attachments: m
+            .attachments
+            .iter()
+            .map(|a| AttachmentFacts {
+                filename: &a.filename,
+                content_type: &a.content_type,
+                size: a.size,
+            })
+            .collect(),
+        sent: m.sent_at,
+        received: m.read_at,
+    })
+}
+
+/// Every message of the conversations the caller may read, newest first (no read receipts).
+async fn communications(s: &AppState, c: &FhirCaller, holder: HolderId) -> Result<Vec<Value>, FhirError> {
+    let ctx = Context::default();
+    let convs = match s.gate.list_conversations(holder, &c.actor, &ctx).await {
+        Ok(v) => v,
+        Err(StoreError::NotFound) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for conv in convs {
+        let t = s
+            .gate
+            .conversation_thread(holder, &c.actor, conv.id, false, &ctx)
+            .await?;
+        out.extend(
+            t.messages
+                .iter()
+                .rev()
+                .map(|m| communication_of(holder, &t.conversation, m)),
+        );
+    }
+    Ok(out)
+}
+
+/// An agenda event as a FHIR Appointment (AG-1).
+fn appointment_of(s: &AppState, holder: HolderId, e: &carnet_store::agenda::AgendaEvent) -> Value {
+    carnet_fhir::exchange::appointment(
+        holder,
+        e.id,
+        e.version,
+        e.updated_at,
+        &e.event,
+        &e.author,
+        &e.author_name,
+        s.store.now(),
+    )
 }

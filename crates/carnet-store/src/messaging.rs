@@ -674,6 +674,43 @@ impl Gate {
         conversation: Uuid,
         ctx: &Context,
     ) -> Result<Thread, StoreError> {
+        self.conversation_thread(holder, actor, conversation, true, ctx)
+            .await
+    }
+
+    /// The message `message` and its conversation, without read receipts (FHIR reads).
+    pub async fn read_message(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        message: Uuid,
+        ctx: &Context,
+    ) -> Result<(Conversation, Message), StoreError> {
+        let conv: Option<Uuid> = on_db!(&self.store.db, p => sqlx::query(
+            "SELECT conversation_id FROM messages WHERE holder_id = $1 AND id = $2")
+            .bind(holder.as_uuid()).bind(message).fetch_optional(p).await
+            .map(|r| r.map(|r| r.get(0))))
+        .map_err(StoreError::db("find message"))?;
+        let t = self
+            .conversation_thread(holder, actor, conv.unwrap_or(Uuid::nil()), false, ctx)
+            .await?;
+        let m = t
+            .messages
+            .into_iter()
+            .find(|m| m.id == message)
+            .ok_or(StoreError::NotFound)?;
+        Ok((t.conversation, m))
+    }
+
+    /// A conversation with its messages; `mark_read` sends the read receipts.
+    pub async fn conversation_thread(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        conversation: Uuid,
+        mark_read: bool,
+        ctx: &Context,
+    ) -> Result<Thread, StoreError> {
         let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
         let row = self.one_conversation(holder, conversation).await?;
         self.decide_conversation(
@@ -694,7 +731,7 @@ impl Gate {
             .filter(|m| m.from_holder_side != holder_side && m.read_at.is_none())
             .count() as i64;
         // A deceased holder's archive is read by representatives without receipts.
-        if unread > 0 && !matches!(space.lifecycle, carnet_domain::Lifecycle::Deceased { .. }) {
+        if mark_read && unread > 0 && !matches!(space.lifecycle, carnet_domain::Lifecycle::Deceased { .. }) {
             self.store.mark_read(holder, conversation, !holder_side).await?;
         }
         Ok(Thread {

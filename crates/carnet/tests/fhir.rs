@@ -796,6 +796,39 @@ async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
         .unwrap();
     assert_eq!(r.status(), 201);
 
+    // A conversation with an attachment (MS-1) and agenda events (AG-1), one made over FHIR.
+    let r = c
+        .post(format!("{base}/api/v1/pro/patients/{camille}/conversations"))
+        .bearer_auth(&leroy)
+        .json(
+            &json!({"subject": "Résultats", "text": "Vos résultats sont normaux.", "attachments": [
+            {"filename": "note.txt", "content_type": "text/plain", "content_base64": "Qm9uam91cg=="}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .post(format!("{base}/api/v1/me/agenda"))
+        .header("cookie", &holder)
+        .json(&json!({"kind": "treatment", "title": "Insuline", "start": "2027-01-04T08:00", "notes": "avant le repas",
+                      "location": "Domicile", "recurrence": {"frequency": "daily", "count": 30}, "reminders": [10]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .post(format!("{fhir}/Appointment"))
+        .bearer_auth(&leroy)
+        .header("content-type", "application/fhir+json")
+        .json(&json!({"resourceType": "Appointment", "status": "booked", "description": "Consultation de suivi",
+                      "start": "2027-02-01T10:00:00+01:00", "end": "2027-02-01T10:30:00+01:00",
+                      "participant": [{"actor": {"reference": format!("Patient/{camille}")}, "status": "accepted"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+
     // Collect what the endpoint emits, as a professional and as the holder.
     let mut emitted: Vec<Value> = Vec::new();
     let (_, cap) = get(&c, &format!("{fhir}/metadata"), "none").await;
@@ -813,6 +846,8 @@ async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
         "QuestionnaireResponse",
         "RelatedPerson",
         "Consent",
+        "Communication",
+        "Appointment",
     ] {
         let url = if t == "Patient" {
             format!("{fhir}/Patient?_id={camille}")
