@@ -260,6 +260,33 @@ async function main() {
     console.log('ok the holder sees Dr PETIT\'s access in /historique and on the home page');
     if (shots) await widths(page, 'accueil');
 
+    // ---- Messages (MS-1..3) and the agenda (AG-1..3).
+    await page.click('nav >> text=Messagerie');
+    await page.waitForSelector('h1:has-text("Messagerie")');
+    await audit(page, 'messagerie');
+    if (shots) await widths(page, 'messagerie');
+    await page.click('main ul.events a');
+    await page.waitForSelector('h2:has-text("Répondre")');
+    await audit(page, 'conversation');
+    if (shots) await widths(page, 'conversation');
+    await page.fill('#texte', 'Merci docteur, à bientôt.');
+    await page.click('form:has(#texte) button[type=submit]');
+    await page.waitForSelector('text=Votre message a été envoyé');
+    expect((await text(page)).includes('Merci docteur, à bientôt.'), 'the answer is not in the conversation');
+    await page.click('button:has-text("Classer dans mes documents")');
+    await page.waitForSelector('text=La pièce jointe a été classée dans vos documents');
+    await page.click('nav >> text=Agenda');
+    await page.waitForSelector('h1:has-text("Agenda de santé")');
+    expect((await text(page)).includes('IRM du genou'), 'the professional\'s event is not in the agenda');
+    await page.fill('#titre', 'Ophtalmologiste');
+    await page.fill('#debut', '2031-05-12T10:30');
+    await page.click('form:has(#titre) button[type=submit]');
+    await page.waitForSelector('text=L\'événement a été ajouté');
+    await audit(page, 'agenda');
+    if (shots) await widths(page, 'agenda');
+    console.log('ok the holder answered a message, filed its attachment and used the agenda');
+    await page.goto(`${base}/`);
+
     // ---- English: the switch of the footer, then back to French.
     await page.click('footer a[hreflang=en]');
     await page.waitForSelector('h1:has-text("Hello Camille")');

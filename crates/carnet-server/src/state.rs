@@ -17,6 +17,8 @@ pub struct ServerSettings {
     /// The public origin (`https://carnet.example`): WebAuthn's relying party. Unset, the
     /// request's host is used (fine behind one name; set it in production).
     pub public_url: Option<String>,
+    /// The domain of holders' secure-messaging addresses (`INS@domain`, MS-1).
+    pub messaging_domain: String,
 }
 
 impl Default for ServerSettings {
@@ -27,6 +29,7 @@ impl Default for ServerSettings {
             document_limit_bytes: 20 * 1024 * 1024,
             demo: false,
             public_url: None,
+            messaging_domain: "patient.carnet.localhost".into(),
         }
     }
 }

@@ -24,6 +24,8 @@ pub struct Config {
     pub request_timeout_seconds: u64,
     /// The public origin people use, e.g. `https://carnet.example` (the passkeys' relying party).
     pub public_url: Option<String>,
+    /// The domain of holders' secure-messaging addresses (`INS@domain`, MS-1).
+    pub messaging_domain: String,
     pub shutdown_grace_seconds: u64,
     /// How often the background lifecycle job runs.
     pub job_interval_seconds: u64,
@@ -52,6 +54,7 @@ impl Default for Config {
             document_limit_mib: 20,
             request_timeout_seconds: 30,
             public_url: None,
+            messaging_domain: "patient.carnet.localhost".into(),
             shutdown_grace_seconds: 20,
             job_interval_seconds: 30,
             smtp_url: None,

@@ -328,6 +328,115 @@ async fn seed_professionals(
         )
         .await?;
     }
+    seed_messages_and_agenda(&gate, camille, &pros).await
+}
+
+/// MS-1, AG-1: Dr LEROY wrote to Camille (with an attachment), and a few events in her agenda,
+/// one added by Dr PETIT.
+async fn seed_messages_and_agenda(
+    gate: &carnet_store::gate::Gate,
+    camille: carnet_domain::HolderId,
+    pros: &[carnet_store::directory::Professional],
+) -> Result<()> {
+    use carnet_domain::access::{Actor, Context};
+    use carnet_domain::agenda::{EventInput, EventKind, Frequency, Recurrence, morning_of, paris_date};
+    use carnet_domain::messaging::Counterpart;
+    use carnet_store::messaging::{CounterpartInfo, NewAttachment};
+    let ctx = Context::default();
+    let leroy = &pros[0];
+    gate.start_conversation(
+        camille,
+        &leroy.actor(),
+        CounterpartInfo {
+            counterpart: Counterpart::Professional {
+                id: carnet_domain::access::ProfessionalId(leroy.rpps.clone()),
+            },
+            name: format!("{} {}", leroy.given_name, leroy.family_name),
+            is_pharmacy: false,
+        },
+        "Résultats de votre prise de sang",
+        "Bonjour Madame Martin,\nVos résultats sont normaux ; je vous les joins. Nous en reparlerons \
+         à votre prochaine consultation.\nDr Leroy",
+        vec![NewAttachment {
+            filename: "resultats-prise-de-sang.txt".into(),
+            content_type: "text/plain".into(),
+            content: "Glycémie à jeun : 0,95 g/L (0,70 - 1,10)\nCholestérol total : 1,85 g/L\n"
+                .as_bytes()
+                .to_vec(),
+        }],
+        &format!("Dr {} {}", leroy.given_name, leroy.family_name),
+        &ctx,
+    )
+    .await?;
+    let now = SystemClock.now();
+    let at = |days: i64, hour: u8, minute: u8| -> Result<carnet_domain::Timestamp> {
+        let d = paris_date(now.plus_seconds(days * 86_400)).context("date")?;
+        let nine = morning_of(d).context("date")?;
+        Ok(nine.plus_seconds((i64::from(hour) - 9) * 3600 + i64::from(minute) * 60))
+    };
+    let me = Actor::Holder { id: camille };
+    let event =
+        |kind, title: &str, start, location: Option<&str>, recurrence, reminders: Vec<u32>| EventInput {
+            kind,
+            title: title.into(),
+            start,
+            end: None,
+            location: location.map(str::to_string),
+            notes: None,
+            recurrence,
+            reminders,
+        };
+    gate.add_event(
+        camille,
+        &me,
+        event(
+            EventKind::Appointment,
+            "Dentiste, Dr Garnier",
+            at(10, 14, 30)?,
+            Some("12 rue des Lilas, Lyon"),
+            None,
+            vec![1440],
+        ),
+        "",
+        &ctx,
+    )
+    .await?;
+    gate.add_event(
+        camille,
+        &me,
+        event(
+            EventKind::Treatment,
+            "Séance de kinésithérapie",
+            at(2, 18, 0)?,
+            None,
+            Some(Recurrence {
+                frequency: Frequency::Weekly,
+                interval: 1,
+                count: Some(6),
+                until: None,
+            }),
+            vec![60],
+        ),
+        "",
+        &ctx,
+    )
+    .await?;
+    let petit = &pros[1];
+    gate.add_event(
+        camille,
+        &petit.actor(),
+        event(
+            EventKind::Appointment,
+            "IRM du genou",
+            at(21, 8, 15)?,
+            Some("Hôpital de la Démo, imagerie"),
+            None,
+            vec![1440],
+        ),
+        &format!("Dr {} {}", petit.given_name, petit.family_name),
+        &ctx,
+    )
+    .await?;
     Ok(())
 }
 

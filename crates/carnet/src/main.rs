@@ -324,6 +324,7 @@ async fn serve(cfg: Config, demo: bool) -> Result<()> {
         document_limit_bytes: cfg.document_limit_mib * 1024 * 1024,
         demo,
         public_url: cfg.public_url.clone(),
+        messaging_domain: cfg.messaging_domain.clone(),
     };
     let jobs = jobs::spawn(store.clone(), Duration::from_secs(cfg.job_interval_seconds));
     let mut state = carnet_server::AppState::new(store, &token, settings);

@@ -69,6 +69,14 @@ async fn conversations_between_professionals_and_the_holder_ms1_ms4() {
         .to_string();
     let pro = |path: &str| format!("{base}/api/v1/pro/patients/{camille}{path}");
 
+    // The demo's own conversation (Dr LEROY wrote to Camille) and its notice are there.
+    let demo_notices = outbox(&c, &base)
+        .await
+        .iter()
+        .filter(|m| m["subject"].as_str().unwrap_or("").contains("Nouveau message"))
+        .count();
+    assert_eq!(demo_notices, 1);
+
     // MS-2: the holder cannot open a thread with someone who never wrote to them.
     let r = c
         .post(me("/conversations"))
@@ -116,11 +124,12 @@ async fn conversations_between_professionals_and_the_holder_ms1_ms4() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let notice = loop {
         let msgs = outbox(&c, &base).await;
-        if let Some(m) = msgs
+        let news: Vec<&Value> = msgs
             .iter()
-            .find(|m| m["subject"].as_str().unwrap_or("").contains("Nouveau message"))
-        {
-            break m.clone();
+            .filter(|m| m["subject"].as_str().unwrap_or("").contains("Nouveau message"))
+            .collect();
+        if news.len() > demo_notices {
+            break news[0].clone(); // newest first
         }
         assert!(std::time::Instant::now() < deadline, "no new-message notice");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -138,9 +147,11 @@ async fn conversations_between_professionals_and_the_holder_ms1_ms4() {
         .json()
         .await
         .unwrap();
-    assert_eq!(list["conversations"].as_array().unwrap().len(), 1);
+    assert_eq!(list["conversations"].as_array().unwrap().len(), 2);
+    // Most recent first; the demo's conversation with Dr LEROY is the other one.
     assert_eq!(list["conversations"][0]["unread"], 1);
     assert_eq!(list["conversations"][0]["counterpart_name"], "Sophie MOREAU");
+    assert_eq!(list["conversations"][1]["counterpart_name"], "Claire LEROY");
     let t: Value = c
         .get(me(&format!("/conversations/{conv}")))
         .header("cookie", &holder)
@@ -211,13 +222,13 @@ async fn conversations_between_professionals_and_the_holder_ms1_ms4() {
         .send()
         .await
         .unwrap();
+    let theirs: Value = r.json().await.unwrap();
     assert_eq!(
-        r.json::<Value>().await.unwrap()["conversations"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
+        theirs["conversations"].as_array().unwrap().len(),
+        1,
+        "only Dr LEROY's own: {theirs}"
     );
+    assert_ne!(theirs["conversations"][0]["id"], conv.as_str());
     let r = c
         .get(pro(&format!("/conversations/{conv}/attachments/{attachment}")))
         .bearer_auth(&leroy)

@@ -307,6 +307,8 @@ async fn pages_work_without_javascript() {
         "/autorisations",
         "/notifications",
         "/espace",
+        "/messages",
+        "/agenda",
     ] {
         let p = b.get(path).await;
         assert_eq!(p.status, 200, "{path}: {}", p.html);

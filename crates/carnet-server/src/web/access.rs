@@ -55,6 +55,13 @@ impl Whose {
             format!("le {noun} de {}", self.given)
         }
     }
+    fn one_of_feminine(&self, noun: &str) -> String {
+        if self.own {
+            format!("une de vos {noun}")
+        } else {
+            format!("une des {noun} de {}", self.given)
+        }
+    }
     fn one_of(&self, noun: &str) -> String {
         if self.own {
             format!("un de vos {noun}")
@@ -106,6 +113,34 @@ fn phrase(action: Action, item: &str, w: &Whose) -> (&'static str, &'static str,
         (Action::Read, "measurements" | "measurement") => ("a consulté", "consulter", w.plural("mesures")),
         (Action::Create, "measurements" | "measurement") => ("a ajouté", "ajouter", w.plural("mesures")),
         (Action::Delete, "measurements" | "measurement") => ("a supprimé", "supprimer", w.one_of("mesures")),
+        (Action::Read, "conversations") => ("a consulté", "consulter", w.plural("conversations")),
+        (Action::Read, "conversation") => ("a lu", "lire", w.one_of_feminine("conversations")),
+        (Action::Create, "conversation") => (
+            "a écrit",
+            "écrire",
+            if w.own {
+                "un message dans votre messagerie".into()
+            } else {
+                format!("un message dans la messagerie de {}", w.given)
+            },
+        ),
+        (Action::Update, "conversation") => ("a clos", "clore", w.one_of_feminine("conversations")),
+        (Action::Read, "agenda") => ("a consulté", "consulter", w.singular("agenda")),
+        (Action::Create, "agenda") => (
+            "a ajouté",
+            "ajouter",
+            format!("un événement à {}", w.singular("agenda")),
+        ),
+        (Action::Update, "agenda") => (
+            "a modifié",
+            "modifier",
+            format!("un événement de {}", w.singular("agenda")),
+        ),
+        (Action::Delete, "agenda") => (
+            "a supprimé",
+            "supprimer",
+            format!("un événement de {}", w.singular("agenda")),
+        ),
         (Action::Read, _) => ("a consulté", "consulter", w.singular("espace")),
         (Action::Create, _) => (
             "a ajouté",
@@ -149,6 +184,11 @@ fn phrase_en(action: Action, item: &str, w: &Whose) -> (&'static str, &'static s
         (Action::Read, "documents") => whose("documents"),
         (Action::Create, "document") => format!("a document to {}", whose("record")),
         (_, "document") => one_of("documents"),
+        (Action::Read, "conversations") => whose("conversations"),
+        (Action::Create, "conversation") => format!("a message in {}", whose("secure messaging")),
+        (_, "conversation") => one_of("conversations"),
+        (Action::Read, "agenda") => whose("health agenda"),
+        (_, "agenda") => format!("an event of {}", whose("health agenda")),
         (Action::Read, "profile") => whose("medical profile"),
         (_, "profile") => format!("an entry of {}", whose("medical profile")),
         (Action::Delete, "measurements" | "measurement") => one_of("measurements"),

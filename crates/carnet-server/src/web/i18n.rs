@@ -161,6 +161,9 @@ pub fn title(fr: &'static str) -> &'static str {
         "Espace professionnel" => "Professional space",
         "Dossier patient" => "Patient record",
         "Mon espace" => "My space",
+        "Messagerie" => "Messages",
+        "Conversation" => "Conversation",
+        "Agenda" => "Health agenda",
         "Erreur" => "Error",
         other => other,
     }
@@ -188,6 +191,8 @@ fn words(key: &str) -> Option<(&'static str, &'static str)> {
         "nav.home" => ("Accueil", "Home"),
         "nav.documents" => ("Documents", "Documents"),
         "nav.profile" => ("Profil médical", "Medical profile"),
+        "nav.messages" => ("Messagerie", "Messages"),
+        "nav.agenda" => ("Agenda", "Agenda"),
         "nav.history" => ("Historique des accès", "Access history"),
         "nav.access" => ("Autorisations", "Authorisations"),
         "nav.notifications" => ("Notifications", "Notifications"),

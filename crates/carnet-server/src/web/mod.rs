@@ -16,10 +16,12 @@
 //! store's directory and preferences); none holds a business rule.
 
 mod access;
+mod agenda;
 mod auth;
 mod documents;
 mod home;
 pub mod i18n;
+mod messages;
 mod notifications;
 mod pro;
 mod profile;
@@ -66,6 +68,8 @@ pub fn routes() -> Router<AppState> {
         .merge(profile::routes())
         .merge(access::routes())
         .merge(notifications::routes())
+        .merge(messages::routes())
+        .merge(agenda::routes())
         .merge(pro::routes())
         .merge(space::routes())
         .route(
@@ -577,10 +581,12 @@ pub enum Nav<'a> {
     Pro { p: &'a Pro },
 }
 
-const HOLDER_NAV: [(&str, &str); 7] = [
+const HOLDER_NAV: [(&str, &str); 9] = [
     ("/", "nav.home"),
     ("/documents", "nav.documents"),
     ("/profil", "nav.profile"),
+    ("/messages", "nav.messages"),
+    ("/agenda", "nav.agenda"),
     ("/historique", "nav.history"),
     ("/autorisations", "nav.access"),
     ("/notifications", "nav.notifications"),
@@ -761,15 +767,9 @@ pub fn professional_name(p: &carnet_store::directory::Professional) -> String {
 /// The instant in France's legal time (CET/CEST, the EU rule: summer time from the last
 /// Sunday of March to the last Sunday of October, changes at 01:00 UTC).
 pub fn paris(t: Timestamp) -> Option<time::OffsetDateTime> {
-    let utc = t.to_offset_date_time()?;
-    let last_sunday = |month: time::Month| -> Option<time::OffsetDateTime> {
-        let d = time::Date::from_calendar_date(utc.year(), month, 31).ok()?;
-        let d = d - time::Duration::days(i64::from(d.weekday().number_days_from_sunday()));
-        Some(d.with_hms(1, 0, 0).ok()?.assume_utc())
-    };
-    let summer = utc >= last_sunday(time::Month::March)? && utc < last_sunday(time::Month::October)?;
-    let offset = time::UtcOffset::from_hms(if summer { 2 } else { 1 }, 0, 0).ok()?;
-    Some(utc.to_offset(offset))
+    // The EU summer-time rule lives with the agenda, which needs it for recurrences.
+    let offset = time::UtcOffset::from_whole_seconds(carnet_domain::agenda::paris_offset_seconds(t)).ok()?;
+    Some(t.to_offset_date_time()?.to_offset(offset))
 }
 
 /// "24/11/2026".

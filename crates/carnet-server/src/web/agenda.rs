@@ -1,0 +1,343 @@
+//! The health agenda page (SPEC AG-1..3): upcoming occurrences over the next twelve months,
+//! adding an event (appointment, vaccine, screening, treatment; recurrence; reminders),
+//! deleting one's own, vaccine reminders proposed from the vaccination record, the `.ics`
+//! export and the private calendar feeds (created, shown once, revoked). Same gate calls as
+//! the JSON API.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use carnet_domain::access::{Author, Context};
+use carnet_domain::agenda::{EventKind, default_schedule, morning_of, paris_date};
+use serde::Deserialize;
+
+use super::{Form, Holder, Nav, WebError, alert, csrf_field, esc, notice, page, see_other, when};
+use crate::api::agenda::EventIn;
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/agenda", get(show).post(add))
+        .route("/agenda/vaccin", post(accept_vaccine))
+        .route("/agenda/flux", post(new_feed))
+        .route("/agenda/flux/{id}/revoquer", post(revoke_feed))
+        .route("/agenda/{id}/supprimer", post(remove))
+}
+
+#[derive(Deserialize)]
+struct Flash {
+    ok: Option<String>,
+}
+
+fn kind_label(k: EventKind) -> &'static str {
+    match k {
+        EventKind::Appointment => "Rendez-vous",
+        EventKind::Vaccine => "Vaccin",
+        EventKind::Screening => "Dépistage",
+        EventKind::Treatment => "Traitement",
+        EventKind::Other => "Autre",
+    }
+}
+
+async fn show(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> Result<Response, WebError> {
+    let info = match f.ok.as_deref() {
+        Some("ajoute") => "L'événement a été ajouté à votre agenda.",
+        Some("supprime") => "L'événement a été supprimé.",
+        Some("revoque") => "Le lien d'abonnement a été révoqué : il ne fonctionne plus.",
+        _ => "",
+    };
+    render(&s, &h, "", info, None).await
+}
+
+async fn render(
+    s: &AppState,
+    h: &Holder,
+    error: &str,
+    info: &str,
+    new_feed: Option<String>,
+) -> Result<Response, WebError> {
+    let ctx = Context::default();
+    let now = s.store.now();
+    let events = s
+        .gate
+        .list_events(h.space(), &h.actor(), &ctx)
+        .await
+        .map_err(ApiError::from)?;
+    let horizon = now.plus_seconds(366 * 86_400);
+    let mut upcoming: Vec<(carnet_domain::Timestamp, &carnet_store::agenda::AgendaEvent)> = events
+        .iter()
+        .flat_map(|e| {
+            e.event
+                .occurrences(now, horizon, 20)
+                .into_iter()
+                .map(move |t| (t, e))
+        })
+        .collect();
+    upcoming.sort_by_key(|(t, e)| (*t, e.id));
+    upcoming.truncate(50);
+    let rows: String = upcoming
+        .iter()
+        .map(|(t, e)| {
+            let by = match &e.author {
+                Author::Holder => String::new(),
+                _ => format!(
+                    " <span class=\"muted\">(ajouté par {})</span>",
+                    esc(&e.author_name)
+                ),
+            };
+            let delete = if e.author == Author::Holder {
+                format!(
+                    "<form method=\"post\" action=\"/agenda/{}/supprimer\" class=\"inline\">{}\
+                     <button type=\"submit\" class=\"link\">Supprimer</button></form>",
+                    e.id,
+                    csrf_field(&h.csrf)
+                )
+            } else {
+                String::new()
+            };
+            let place = e
+                .event
+                .location
+                .as_deref()
+                .map(|l| format!(" — {}", esc(l)))
+                .unwrap_or_default();
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}{place}{by}</td><td>{delete}</td></tr>",
+                esc(&when(*t)),
+                kind_label(e.event.kind),
+                esc(&e.event.title),
+            )
+        })
+        .collect();
+    let table = if upcoming.is_empty() {
+        "<p>Aucun événement dans les douze prochains mois.</p>".to_string()
+    } else {
+        format!(
+            "<table><caption>Les douze prochains mois</caption><thead><tr><th scope=\"col\">Quand</th>\
+             <th scope=\"col\">Type</th><th scope=\"col\">Événement</th><th scope=\"col\"><span class=\"sr-only\">Actions</span></th></tr></thead>\
+             <tbody>{rows}</tbody></table>"
+        )
+    };
+    let proposals = s
+        .gate
+        .vaccine_proposals(h.space(), &h.actor(), default_schedule(), &ctx)
+        .await
+        .unwrap_or_default();
+    let vaccines = if proposals.is_empty() {
+        "<p>Aucun rappel de vaccin à proposer d'après votre carnet de vaccination.</p>".to_string()
+    } else {
+        let items: String = proposals
+            .iter()
+            .map(|p| {
+                let due = format!("{:02}/{:02}/{}", p.due.day(), u8::from(p.due.month()), p.due.year());
+                format!(
+                    "<li>{} — {} {due} <form method=\"post\" action=\"/agenda/vaccin\" class=\"inline\">{}\
+                     <input type=\"hidden\" name=\"vaccin\" value=\"{}\"><input type=\"hidden\" name=\"dose\" value=\"{}\">\
+                     <button type=\"submit\" class=\"link\">Ajouter à mon agenda</button></form></li>",
+                    esc(&p.label_fr),
+                    if p.overdue { "en retard depuis le" } else { "prévu le" },
+                    csrf_field(&h.csrf),
+                    esc(&p.vaccine),
+                    p.dose,
+                )
+            })
+            .collect();
+        format!("<ul class=\"events\">{items}</ul>")
+    };
+    let feeds = s.store.agenda_feeds(h.space()).await.map_err(ApiError::from)?;
+    let feed_items: String = feeds
+        .iter()
+        .map(|f| {
+            format!(
+                "<li>Lien créé {} — {} <form method=\"post\" action=\"/agenda/flux/{}/revoquer\" class=\"inline\">{}\
+                 <button type=\"submit\" class=\"link\">Révoquer</button></form></li>",
+                esc(&when(f.created_at)),
+                f.last_used_at
+                    .map(|t| format!("lu {}", esc(&when(t))))
+                    .unwrap_or_else(|| "jamais lu".into()),
+                f.id,
+                csrf_field(&h.csrf),
+            )
+        })
+        .collect();
+    let shown = new_feed
+        .map(|u| {
+            format!(
+                "<div class=\"notice\" role=\"status\"><p>Votre lien d'abonnement (il ne sera plus affiché) :</p>\
+                 <p><label for=\"lien\">Adresse à copier dans votre application d'agenda</label><br>\
+                 <input id=\"lien\" readonly value=\"{}\" size=\"60\"></p></div>",
+                esc(&u)
+            )
+        })
+        .unwrap_or_default();
+    let kinds: String = EventKind::ALL
+        .iter()
+        .map(|k| format!("<option value=\"{}\">{}</option>", k.tag(), kind_label(*k)))
+        .collect();
+    let body = format!(
+        "<h1>Agenda de santé</h1>{}{}\
+         <section aria-labelledby=\"prochains\"><h2 id=\"prochains\">Prochains événements</h2>{table}\
+         <p><a href=\"/api/v1/me/agenda.ics\">Exporter l'agenda (iCalendar, .ics)</a></p></section>\
+         <section aria-labelledby=\"ajout\" class=\"card\"><h2 id=\"ajout\">Ajouter un événement</h2>\
+         <form method=\"post\" action=\"/agenda\">{csrf}\
+         <p><label for=\"type\">Type</label><br><select id=\"type\" name=\"type\">{kinds}</select></p>\
+         <p><label for=\"titre\">Titre</label><br><input id=\"titre\" name=\"titre\" maxlength=\"200\" required></p>\
+         <p><label for=\"debut\">Date et heure</label><br><input id=\"debut\" name=\"debut\" type=\"datetime-local\" required></p>\
+         <p><label for=\"lieu\">Lieu (facultatif)</label><br><input id=\"lieu\" name=\"lieu\" maxlength=\"300\"></p>\
+         <p><label for=\"repetition\">Répétition</label><br><select id=\"repetition\" name=\"repetition\">\
+         <option value=\"\">Aucune</option><option value=\"daily\">Chaque jour</option><option value=\"weekly\">Chaque semaine</option>\
+         <option value=\"monthly\">Chaque mois</option><option value=\"yearly\">Chaque année</option></select></p>\
+         <p><label for=\"fois\">Nombre de fois (si répété)</label><br><input id=\"fois\" name=\"fois\" type=\"number\" min=\"1\" max=\"1000\" value=\"10\"></p>\
+         <p><label for=\"rappel\">Rappel</label><br><select id=\"rappel\" name=\"rappel\">\
+         <option value=\"\">Aucun</option><option value=\"60\">1 heure avant</option><option value=\"1440\" selected>1 jour avant</option>\
+         <option value=\"10080\">1 semaine avant</option></select></p>\
+         <p><button type=\"submit\">Ajouter</button></p></form></section>\
+         <section aria-labelledby=\"vaccins\"><h2 id=\"vaccins\">Rappels de vaccins proposés</h2>{vaccines}\
+         <p class=\"hint\">D'après le calendrier des vaccinations et les vaccins inscrits dans votre profil médical.</p></section>\
+         <section aria-labelledby=\"abonnement\"><h2 id=\"abonnement\">S'abonner depuis une application d'agenda</h2>{shown}\
+         <ul class=\"events\">{feed_items}</ul>\
+         <form method=\"post\" action=\"/agenda/flux\">{csrf}<button type=\"submit\">Créer un lien d'abonnement privé</button></form>\
+         <p class=\"hint\">Toute personne qui a ce lien voit les titres et les heures de vos événements : ne le partagez pas, révoquez-le s'il a fuité.</p></section>",
+        alert(error),
+        notice(info),
+        csrf = csrf_field(&h.csrf),
+    );
+    Ok(page(
+        "Agenda",
+        &Nav::Holder {
+            h,
+            current: "/agenda",
+        },
+        &body,
+    )
+    .into_response())
+}
+
+async fn add(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let recurrence = match form.get("repetition") {
+        "" => None,
+        f => {
+            Some(serde_json::json!({"frequency": f, "count": form.get("fois").parse::<u32>().unwrap_or(10)}))
+        }
+    };
+    let reminders: Vec<u32> = form.get("rappel").parse().ok().into_iter().collect();
+    let input = serde_json::from_value::<EventIn>(serde_json::json!({
+        "kind": form.get("type"),
+        "title": form.get("titre"),
+        "start": form.get("debut"),
+        "location": Some(form.get("lieu")).filter(|l| !l.is_empty()),
+        "recurrence": recurrence,
+        "reminders": reminders,
+    }))
+    .map_err(|_| ApiError::bad_request("formulaire incomplet"))
+    .and_then(EventIn::into_input);
+    let input = match input {
+        Ok(i) => i,
+        Err(e) => return render(&s, &h, &e.message, "", None).await,
+    };
+    match s
+        .gate
+        .add_event(h.space(), &h.actor(), input, "", &Context::default())
+        .await
+    {
+        Ok(_) => Ok(see_other("/agenda?ok=ajoute")),
+        Err(carnet_store::StoreError::Invalid(m)) => render(&s, &h, &m, "", None).await,
+        Err(e) => Err(ApiError::from(e).into()),
+    }
+}
+
+async fn accept_vaccine(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let ctx = Context::default();
+    let dose: u32 = form.get("dose").parse().unwrap_or(0);
+    let Some(p) = s
+        .gate
+        .vaccine_proposals(h.space(), &h.actor(), default_schedule(), &ctx)
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .find(|p| p.vaccine == form.get("vaccin") && p.dose == dose)
+    else {
+        return render(&s, &h, "Ce rappel n'est plus proposé.", "", None).await;
+    };
+    let now = s.store.now();
+    let day = if p.overdue {
+        paris_date(now.plus_seconds(7 * 86_400))
+    } else {
+        Some(p.due)
+    };
+    let start = day.and_then(morning_of).ok_or_else(ApiError::internal)?;
+    s.gate
+        .add_event(
+            h.space(),
+            &h.actor(),
+            carnet_domain::agenda::EventInput {
+                kind: EventKind::Vaccine,
+                title: p.label_fr,
+                start,
+                end: None,
+                location: None,
+                notes: None,
+                recurrence: None,
+                reminders: vec![7 * 24 * 60, 24 * 60],
+            },
+            "",
+            &ctx,
+        )
+        .await
+        .map_err(ApiError::from)?;
+    Ok(see_other("/agenda?ok=ajoute"))
+}
+
+async fn remove(
+    State(s): State<AppState>,
+    h: Holder,
+    Path(id): Path<uuid::Uuid>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    s.gate
+        .delete_event(h.space(), &h.actor(), id, &Context::default())
+        .await
+        .map_err(ApiError::from)?;
+    Ok(see_other("/agenda?ok=supprime"))
+}
+
+async fn new_feed(
+    State(s): State<AppState>,
+    h: Holder,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let (_, token) = s
+        .store
+        .create_agenda_feed(h.space(), h.session.holder)
+        .await
+        .map_err(ApiError::from)?;
+    let origin = s.public_origin(&headers).unwrap_or_default();
+    render(&s, &h, "", "", Some(format!("{origin}/ical/{token}.ics"))).await
+}
+
+async fn revoke_feed(
+    State(s): State<AppState>,
+    h: Holder,
+    Path(id): Path<uuid::Uuid>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    s.store
+        .revoke_agenda_feed(h.space(), id)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(see_other("/agenda?ok=revoque"))
+}

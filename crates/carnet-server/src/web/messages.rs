@@ -1,0 +1,363 @@
+//! Secure messaging pages (SPEC MS-1..4) for holders and representatives: the conversations
+//! with unread counts, a conversation with its messages, read receipts and attachments
+//! (download, or file in the record in one step: MS-3), an answer with attachments (a
+//! multipart form, no script), and a new thread to a professional who already wrote (MS-2).
+//! Every action is the same gate call as the JSON API's.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use carnet_domain::AttachmentId;
+use carnet_domain::access::Context;
+use carnet_domain::messaging::Counterpart;
+use carnet_store::messaging::{NewAttachment, Thread};
+use serde::Deserialize;
+
+use super::{
+    Form, Holder, Nav, WebError, alert, csrf_field, esc, notice, page, parse_multipart, see_other, when,
+};
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/messages", get(list).post(start))
+        .route("/messages/{id}", get(show).post(reply))
+        .route("/messages/{id}/classer/{attachment}", post(file_in_record))
+}
+
+#[derive(Deserialize)]
+struct Flash {
+    ok: Option<String>,
+}
+
+/// Reads a multipart form: its fields, and its files (named `pieces`).
+async fn multipart(
+    s: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Form, Vec<NewAttachment>), WebError> {
+    let limit = s.settings.document_limit_bytes;
+    let bytes = crate::api::documents::read_limited(headers, body, limit + 64 * 1024).await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let parts = parse_multipart(content_type, &bytes).ok_or_else(|| {
+        WebError::new(
+            StatusCode::BAD_REQUEST,
+            "Le formulaire n'a pas été reçu en entier : rien n'a été envoyé. Recommencez.",
+        )
+    })?;
+    let mut form = Form::default();
+    let mut files = Vec::new();
+    for p in parts {
+        if p.name == "pieces" {
+            if !p.data.is_empty() {
+                files.push(NewAttachment {
+                    filename: p.filename.unwrap_or_else(|| "piece-jointe".into()),
+                    content_type: p
+                        .content_type
+                        .unwrap_or_else(|| "application/octet-stream".into()),
+                    content: p.data,
+                });
+            }
+        } else {
+            form.push(p.name, String::from_utf8_lossy(&p.data).into_owned());
+        }
+    }
+    Ok((form, files))
+}
+
+async fn list(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> Result<Response, WebError> {
+    list_page(
+        &s,
+        &h,
+        "",
+        if f.ok.is_some() {
+            "Votre message a été envoyé."
+        } else {
+            ""
+        },
+    )
+    .await
+}
+
+async fn list_page(s: &AppState, h: &Holder, error: &str, info: &str) -> Result<Response, WebError> {
+    let convs = s
+        .gate
+        .list_conversations(h.space(), &h.actor(), &Context::default())
+        .await
+        .map_err(ApiError::from)?;
+    let rows: String = convs
+        .iter()
+        .map(|c| {
+            let unread = if c.unread > 0 {
+                format!(" <span class=\"badge\">{} non lu{}</span>", c.unread, if c.unread > 1 { "s" } else { "" })
+            } else {
+                String::new()
+            };
+            let ended = if c.ended { " <span class=\"muted\">(close)</span>" } else { "" };
+            format!(
+                "<li><a href=\"/messages/{}\">{}</a>{unread}{ended}<br><span class=\"muted\">{} — {}</span></li>",
+                c.id,
+                esc(&c.subject),
+                esc(&c.counterpart_name),
+                esc(&when(c.updated_at)),
+            )
+        })
+        .collect();
+    let list = if convs.is_empty() {
+        "<p>Aucun message pour l'instant. Les professionnels de santé qui vous suivent peuvent vous écrire ici.</p>"
+            .to_string()
+    } else {
+        format!("<ul class=\"events\">{rows}</ul>")
+    };
+    // MS-2: a new thread only to someone who already wrote.
+    let mut known: Vec<(String, String)> = Vec::new();
+    for c in &convs {
+        if let Counterpart::Professional { .. } = c.counterpart {
+            let k = c.counterpart.key();
+            if !known.iter().any(|(x, _)| *x == k) {
+                known.push((k, c.counterpart_name.clone()));
+            }
+        }
+    }
+    let new_form = if known.is_empty() {
+        String::new()
+    } else {
+        let options: String = known
+            .iter()
+            .map(|(k, n)| format!("<option value=\"{}\">{}</option>", esc(k), esc(n)))
+            .collect();
+        format!(
+            "<section aria-labelledby=\"nouveau\" class=\"card\"><h2 id=\"nouveau\">Nouveau message</h2>\
+             <form method=\"post\" action=\"/messages\" enctype=\"multipart/form-data\">{}\
+             <p><label for=\"a\">À</label><br><select id=\"a\" name=\"a\">{options}</select></p>\
+             <p><label for=\"objet\">Objet</label><br><input id=\"objet\" name=\"objet\" maxlength=\"200\" required></p>\
+             <p><label for=\"texte\">Message</label><br><textarea id=\"texte\" name=\"texte\" rows=\"5\" maxlength=\"20000\"></textarea></p>\
+             <p><label for=\"pieces\">Pièces jointes (PDF, JPEG, PNG, texte)</label><br><input id=\"pieces\" name=\"pieces\" type=\"file\" multiple></p>\
+             <p><button type=\"submit\">Envoyer</button></p></form>\
+             <p class=\"hint\">Vous pouvez écrire aux professionnels qui vous ont déjà écrit.</p></section>",
+            csrf_field(&h.csrf)
+        )
+    };
+    let body = format!(
+        "<h1>Messagerie</h1>{}{}<p class=\"hint\">Votre adresse de messagerie sécurisée : <strong>{}</strong></p>\
+         <section aria-labelledby=\"fils\"><h2 id=\"fils\">Conversations</h2>{list}</section>{new_form}",
+        alert(error),
+        notice(info),
+        esc(&address(s, h).await.unwrap_or_default()),
+    );
+    Ok(page(
+        "Messagerie",
+        &Nav::Holder {
+            h,
+            current: "/messages",
+        },
+        &body,
+    )
+    .into_response())
+}
+
+/// MS-1: the holder's address, derived from their INS.
+async fn address(s: &AppState, h: &Holder) -> Option<String> {
+    let rec = s
+        .gate
+        .read_administrative(h.space(), &h.actor(), &Context::default())
+        .await
+        .ok()?;
+    let admin: carnet_domain::roster::Administrative = serde_json::from_slice(&rec.administrative).ok()?;
+    Some(carnet_domain::messaging::holder_address(
+        &admin.ins,
+        &s.settings.messaging_domain,
+    ))
+}
+
+async fn start(
+    State(s): State<AppState>,
+    h: Holder,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, WebError> {
+    let (form, files) = multipart(&s, &headers, body).await?;
+    h.check(&s, &form).await?;
+    let caller = crate::api::documents::Caller {
+        actor: h.actor(),
+        holder: h.space(),
+        author_name: String::new(),
+        organisation: None,
+    };
+    let to = match crate::api::messages::counterpart_for(&s, &caller, Some(form.get("a"))).await {
+        Ok(to) => to,
+        Err(e) => return list_page(&s, &h, &e.message, "").await,
+    };
+    match s
+        .gate
+        .start_conversation(
+            h.space(),
+            &h.actor(),
+            to,
+            form.get("objet"),
+            form.get("texte"),
+            files,
+            "",
+            &Context::default(),
+        )
+        .await
+    {
+        Ok(t) => Ok(see_other(&format!("/messages/{}?ok=1", t.conversation.id))),
+        Err(carnet_store::StoreError::Invalid(m)) => list_page(&s, &h, &m, "").await,
+        Err(e) => Err(ApiError::from(e).into()),
+    }
+}
+
+fn thread_html(t: &Thread, h: &Holder) -> String {
+    t.messages
+        .iter()
+        .map(|m| {
+            let who = if m.from_holder_side {
+                if m.sender_name.is_empty() { "Vous".to_string() } else { m.sender_name.clone() }
+            } else {
+                t.conversation.counterpart_name.clone()
+            };
+            let receipt = match (m.from_holder_side, m.read_at) {
+                (true, Some(r)) => format!(" <span class=\"muted\">— lu {}</span>", esc(&when(r))),
+                (true, None) => " <span class=\"muted\">— pas encore lu</span>".into(),
+                _ => String::new(),
+            };
+            let files: String = m
+                .attachments
+                .iter()
+                .map(|a| {
+                    format!(
+                        "<li><a href=\"/api/v1/me/conversations/{c}/attachments/{id}\">{name}</a> \
+                         <span class=\"muted\">({size} Ko)</span> \
+                         <form method=\"post\" action=\"/messages/{c}/classer/{id}\" class=\"inline\">{csrf}\
+                         <button type=\"submit\" class=\"link\">Classer dans mes documents</button></form></li>",
+                        c = t.conversation.id,
+                        id = a.attachment_id,
+                        name = esc(&a.filename),
+                        size = a.size.div_ceil(1024),
+                        csrf = csrf_field(&h.csrf),
+                    )
+                })
+                .collect();
+            let files = if files.is_empty() { String::new() } else { format!("<ul>{files}</ul>") };
+            format!(
+                "<article class=\"card\"><h3>{} <span class=\"muted\">{}</span>{receipt}</h3><p class=\"message\">{}</p>{files}</article>",
+                esc(&who),
+                esc(&when(m.sent_at)),
+                esc(&m.text).replace('\n', "<br>"),
+            )
+        })
+        .collect()
+}
+
+async fn show(
+    State(s): State<AppState>,
+    h: Holder,
+    Path(id): Path<uuid::Uuid>,
+    Query(f): Query<Flash>,
+) -> Result<Response, WebError> {
+    let info = match f.ok.as_deref() {
+        Some("classe") => "La pièce jointe a été classée dans vos documents.",
+        Some(_) => "Votre message a été envoyé.",
+        None => "",
+    };
+    show_page(&s, &h, id, "", info).await
+}
+
+async fn show_page(
+    s: &AppState,
+    h: &Holder,
+    id: uuid::Uuid,
+    error: &str,
+    info: &str,
+) -> Result<Response, WebError> {
+    let t = s
+        .gate
+        .read_conversation(h.space(), &h.actor(), id, &Context::default())
+        .await
+        .map_err(ApiError::from)?;
+    let answer = if t.conversation.ended {
+        "<p class=\"notice\">Le professionnel a clos cette conversation : vous pourrez répondre quand il vous écrira à nouveau.</p>".to_string()
+    } else {
+        format!(
+            "<form method=\"post\" action=\"/messages/{}\" enctype=\"multipart/form-data\" class=\"card\">{}\
+             <h2>Répondre</h2>\
+             <p><label for=\"texte\">Message</label><br><textarea id=\"texte\" name=\"texte\" rows=\"5\" maxlength=\"20000\"></textarea></p>\
+             <p><label for=\"pieces\">Pièces jointes</label><br><input id=\"pieces\" name=\"pieces\" type=\"file\" multiple></p>\
+             <p><button type=\"submit\">Envoyer</button></p></form>",
+            t.conversation.id,
+            csrf_field(&h.csrf)
+        )
+    };
+    let body = format!(
+        "<p><a href=\"/messages\">← Messagerie</a></p><h1>{}</h1><p class=\"muted\">Avec {}</p>{}{}{}{answer}",
+        esc(&t.conversation.subject),
+        esc(&t.conversation.counterpart_name),
+        alert(error),
+        notice(info),
+        thread_html(&t, h),
+    );
+    Ok(page(
+        "Conversation",
+        &Nav::Holder {
+            h,
+            current: "/messages",
+        },
+        &body,
+    )
+    .into_response())
+}
+
+async fn reply(
+    State(s): State<AppState>,
+    h: Holder,
+    Path(id): Path<uuid::Uuid>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, WebError> {
+    let (form, files) = multipart(&s, &headers, body).await?;
+    h.check(&s, &form).await?;
+    match s
+        .gate
+        .post_message(
+            h.space(),
+            &h.actor(),
+            id,
+            form.get("texte"),
+            files,
+            "",
+            &Context::default(),
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/messages/{id}?ok=1"))),
+        Err(carnet_store::StoreError::Invalid(m)) => show_page(&s, &h, id, &m, "").await,
+        Err(e) => Err(ApiError::from(e).into()),
+    }
+}
+
+/// MS-3: files an attachment in the record.
+async fn file_in_record(
+    State(s): State<AppState>,
+    h: Holder,
+    Path((id, attachment)): Path<(uuid::Uuid, AttachmentId)>,
+    body: axum::body::Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    match s
+        .gate
+        .save_attachment_to_record(h.space(), &h.actor(), id, attachment, &Context::default())
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/messages/{id}?ok=classe"))),
+        Err(carnet_store::StoreError::Invalid(m)) => show_page(&s, &h, id, &m, "").await,
+        Err(e) => Err(ApiError::from(e).into()),
+    }
+}
