@@ -1,4 +1,4 @@
-//! FHIR R4 JSON mapping of Carnet's domain (FR Core where it applies). Pure: JSON in, domain
+//! FHIR R4 JSON (FR Core where it applies) and iCalendar mapping of Carnet's domain. Pure: JSON in, domain
 //! types out, and back. No I/O.
 
 pub mod exchange;
