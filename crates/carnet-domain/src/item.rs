@@ -29,6 +29,8 @@ pub enum ItemKind {
     ProfileEntry,
     /// A measurement (PR-1, PR-4).
     Measurement,
+    /// A line of the insurer's reimbursement feed (RB-1).
+    Reimbursement,
 }
 
 impl ItemKind {
@@ -46,6 +48,7 @@ impl ItemKind {
             ItemKind::EmergencyReason => "emergency_reason",
             ItemKind::ProfileEntry => "profile_entry",
             ItemKind::Measurement => "measurement",
+            ItemKind::Reimbursement => "reimbursement",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod ins;
 pub mod item;
 pub mod lifecycle;
 pub mod profile;
+pub mod reimbursement;
 pub mod roster;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

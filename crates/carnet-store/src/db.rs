@@ -369,6 +369,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "system_clients",
             sql: include_str!("../migrations/main/0014_system_clients.sql"),
         },
+        Migration {
+            version: 17,
+            name: "reimbursements",
+            sql: include_str!("../migrations/main/0017_reimbursements.sql"),
+        },
     ],
 };
 

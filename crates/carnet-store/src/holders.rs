@@ -202,6 +202,7 @@ impl Store {
             "DELETE FROM measurements WHERE holder_id = $1",
             "DELETE FROM attachments WHERE holder_id = $1",
             "DELETE FROM legacy_documents WHERE holder_id = $1",
+            "DELETE FROM reimbursements WHERE holder_id = $1",
             "DELETE FROM emergency_accesses WHERE holder_id = $1",
             "DELETE FROM pro_notices WHERE holder_id = $1",
             "DELETE FROM outbox WHERE holder_id = $1",
