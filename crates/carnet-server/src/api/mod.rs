@@ -12,6 +12,7 @@ mod passkeys;
 pub(crate) mod pro;
 mod probes;
 mod profile;
+pub(crate) mod reimbursements;
 mod transparency;
 
 use axum::Router;
@@ -37,6 +38,7 @@ pub fn routes() -> Router<AppState> {
                 .merge(documents::routes())
                 .merge(notifications::routes())
                 .merge(profile::routes())
+                .merge(reimbursements::routes())
                 .merge(passkeys::me_routes()),
         )
         .nest("/api/v1/pro", pro::routes())

@@ -30,7 +30,9 @@ pub fn routes() -> Router<AppState> {
         .route("/patients/{holder}/emergency", post(emergency))
         .nest(
             "/patients/{holder}",
-            super::documents::routes().merge(super::profile::routes()),
+            super::documents::routes()
+                .merge(super::profile::routes())
+                .merge(super::reimbursements::routes()),
         )
 }
 
