@@ -883,7 +883,9 @@ async fn search(
                             day >= lo && day < hi
                         })
                     })
-                    .map(|rb| carnet_fhir::eob::explanation_of_benefit(holder, rb.id, &rb.line, rb.imported_at))
+                    .map(|rb| {
+                        carnet_fhir::eob::explanation_of_benefit(holder, rb.id, &rb.line, rb.imported_at)
+                    })
                     .collect(),
                 Err(StoreError::NotFound) => Vec::new(),
                 Err(e) => return Err(e.into()),

@@ -23,6 +23,7 @@ pub mod i18n;
 mod notifications;
 mod pro;
 mod profile;
+mod reimbursements;
 mod space;
 
 use std::collections::HashMap;
@@ -64,6 +65,7 @@ pub fn routes() -> Router<AppState> {
         .merge(auth::routes())
         .merge(documents::routes())
         .merge(profile::routes())
+        .merge(reimbursements::routes())
         .merge(access::routes())
         .merge(notifications::routes())
         .merge(pro::routes())
@@ -577,10 +579,11 @@ pub enum Nav<'a> {
     Pro { p: &'a Pro },
 }
 
-const HOLDER_NAV: [(&str, &str); 7] = [
+const HOLDER_NAV: [(&str, &str); 8] = [
     ("/", "nav.home"),
     ("/documents", "nav.documents"),
     ("/profil", "nav.profile"),
+    ("/remboursements", "nav.reimbursements"),
     ("/historique", "nav.history"),
     ("/autorisations", "nav.access"),
     ("/notifications", "nav.notifications"),
