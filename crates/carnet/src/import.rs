@@ -756,7 +756,8 @@ pub async fn reimbursements(
             serde_json::from_slice(body).with_context(|| format!("{} is not valid JSON", path.display()))?;
         carnet_fhir::eob::lines_from_bundle(&json).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
     } else {
-        carnet_domain::reimbursement::parse_csv_feed(body).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        carnet_domain::reimbursement::parse_csv_feed(body)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
     };
     let now = gate.store().now();
     let mut summary = ReimbursementSummary {
