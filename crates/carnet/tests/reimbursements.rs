@@ -330,6 +330,16 @@ async fn reimbursement_feed_import_list_filter_export_and_fhir_rb1_rb2_ac6_ac8()
         .await
         .unwrap();
     assert_eq!(all_csv.lines().count(), 6);
+    // ID-3: the space's export holds them too.
+    let export: Value = get("/api/v1/me/export", &cam)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(export["reimbursements"].as_array().unwrap().len(), 5);
+    assert_eq!(export["reimbursements"][0]["line_id"], "CPAM-1");
 
     // FHIR: ExplanationOfBenefit search (date of care, paging) and read, as the holder.
     let r = get(
