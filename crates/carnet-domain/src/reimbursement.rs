@@ -733,7 +733,8 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named_rb1() {
-        let cases: Vec<(fn(&mut RawReimbursementLine), &str)> = vec![
+        type Change = fn(&mut RawReimbursementLine);
+        let cases: Vec<(Change, &str)> = vec![
             (|r| r.ins = "123".into(), "ins:"),
             (|r| r.line_id = " ".into(), "line_id: missing"),
             (

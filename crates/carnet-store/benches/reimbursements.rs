@@ -128,7 +128,12 @@ async fn run(label: &str, store: Store) {
         LINES as f64 / secs
     );
 
+    // The spaces are informed (the feed fills them already); the holder reads once activated.
     let h = holders[0];
+    store
+        .transition(h, carnet_domain::Event::Activate)
+        .await
+        .expect("activate");
     let me = Actor::Holder { id: h };
     let t = Instant::now();
     let runs = 200;

@@ -22,6 +22,7 @@ use carnet_domain::access::{
 };
 use carnet_domain::reimbursement::{FeedLine, Filter, ReimbursementLine};
 use carnet_domain::{HolderId, ItemKind, Timestamp};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row};
 use time::Date;
@@ -29,12 +30,15 @@ use uuid::Uuid;
 
 use crate::crypto::{SecretKey, item_aad};
 use crate::error::StoreError;
-use crate::gate::{Gate, TraceEntry};
+use crate::gate::{Gate, GateFacts, TraceEntry};
 use crate::{on_db, on_tx};
 
 /// Rows per multi-row insert (6 parameters each) and values per `IN` list: within both
 /// engines' parameter limits.
 const CHUNK: usize = 500;
+
+/// Spaces whose facts and keys are read at once during an import.
+const FETCH_CONCURRENCY: usize = 16;
 
 /// A reimbursement line as stored and shown.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,33 +172,44 @@ impl Gate {
                 })
                 .push((n, l.line));
         }
-        // 3. One decision and one key per space; tags; duplicates within the feed.
+        // 3. One decision and one key per space, read concurrently (round trips dominate on
+        // PostgreSQL); then tags, and duplicates within the feed.
+        let fetched: Vec<(HolderId, Option<GateFacts>, Decision, Option<SecretKey>)> =
+            stream::iter(order.iter().copied())
+                .map(|holder| {
+                    let actor = &actor;
+                    async move {
+                        let space = self.space(holder, actor).await?;
+                        let d = match &space {
+                            Some(s) => decide_insurer_feed(&s.policy.facts(s.lifecycle)),
+                            None => Decision {
+                                allowed: false,
+                                reason: Reason::NoSpace,
+                                emergency: false,
+                            },
+                        };
+                        let key = if d.allowed {
+                            match self.store.vault.get(holder).await {
+                                Ok(k) => Some(k),
+                                Err(StoreError::Shredded(_)) => None,
+                                Err(e) => return Err(e),
+                            }
+                        } else {
+                            None
+                        };
+                        Ok::<_, StoreError>((holder, space, d, key))
+                    }
+                })
+                .buffered(FETCH_CONCURRENCY)
+                .try_collect()
+                .await?;
         let mut traces: Vec<(HolderId, TraceEntry)> = Vec::new();
         let mut candidates: Vec<(HolderId, String, u64, ReimbursementLine)> = Vec::new();
         let mut keys: HashMap<HolderId, SecretKey> = HashMap::new();
         let mut decided: Vec<(HolderId, &'static str)> = Vec::new();
-        for holder in &order {
-            let holder = *holder;
+        for (holder, space, d, key) in fetched {
             let Some(mut held) = by_holder.remove(&holder) else {
                 continue;
-            };
-            let space = self.space(holder, &actor).await?;
-            let d = match &space {
-                Some(s) => decide_insurer_feed(&s.policy.facts(s.lifecycle)),
-                None => Decision {
-                    allowed: false,
-                    reason: Reason::NoSpace,
-                    emergency: false,
-                },
-            };
-            let key = if d.allowed {
-                match store.vault.get(holder).await {
-                    Ok(k) => Some(k),
-                    Err(StoreError::Shredded(_)) => None,
-                    Err(e) => return Err(e),
-                }
-            } else {
-                None
             };
             let (Some(space), Some(key)) = (space, key) else {
                 if !matches!(d.reason, Reason::NoSpace) {
