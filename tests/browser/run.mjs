@@ -202,6 +202,21 @@ async function main() {
     await page.waitForSelector('h1:has-text("Notifications")');
     await audit(page, 'notifications');
 
+    // RB-1, RB-2: the reimbursements page, then filtered by type of care (a POSTed form).
+    await page.click('nav >> text=Remboursements');
+    await page.waitForSelector('h1:has-text("Remboursements")');
+    expect((await page.locator('tbody tr').count()) === 30, 'the demo reimbursements are not listed');
+    expect((await page.locator('figure.chart svg rect').count()) > 10, 'no bar chart by month');
+    await audit(page, 'remboursements');
+    if (shots) await widths(page, 'remboursements');
+    await page.selectOption('#type', 'pharmacy');
+    await page.click('form[role=search] button:not([formaction])');
+    await page.waitForSelector('h1:has-text("Remboursements")');
+    const types = await page.locator('tbody tr td:nth-child(2)').allInnerTexts();
+    expect(types.length > 0 && types.every((x) => x === 'Pharmacie'), `the filter by type failed: ${types}`);
+    await audit(page, 'remboursements-filtre');
+    console.log('ok the holder sees, filters and charts her reimbursements');
+
     // ---- Dr PETIT, in another browser context.
     const pro = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'fr-FR' });
     const pp = await pro.newPage();

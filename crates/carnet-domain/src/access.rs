@@ -262,6 +262,9 @@ pub enum Reason {
     /// LC-8: the migration of a former DMP files its documents in the holder's space
     /// ([`decide_legacy_import`]; never an answer of [`decide`]).
     LegacyImport,
+    /// RB-1: the insurer's reimbursement feed files lines in the holder's space
+    /// ([`decide_insurer_feed`]; never an answer of [`decide`]).
+    InsurerFeed,
     // denied
     NoSpace,
     SpaceClosed,
@@ -512,6 +515,31 @@ pub fn decide_legacy_import(space: &SpaceFacts) -> Decision {
     }
 }
 
+/// The operator id of the insurer's reimbursement feed (RB-1), as its traces name it.
+pub const INSURER_FEED_OPERATOR: &str = "insurer-feed";
+
+/// Who the insurer's reimbursement feed is in traces (RB-1, AC-6): an operator, so [`decide`]
+/// refuses it any reading; only [`decide_insurer_feed`] lets it file reimbursement lines.
+pub fn insurer_feed_actor() -> Actor {
+    Actor::Operator {
+        id: INSURER_FEED_OPERATOR.to_string(),
+    }
+}
+
+/// RB-1: may the insurer's feed file reimbursement lines in a holder's space? Like the legacy
+/// import: while the space exists and the holder did not object (informed, open, activated);
+/// an opposed or erased space is no space, a closed or deceased one an archive that receives
+/// nothing new.
+pub fn decide_insurer_feed(space: &SpaceFacts) -> Decision {
+    match space.lifecycle {
+        Lifecycle::Informed { .. } | Lifecycle::Open { .. } | Lifecycle::Activated { .. } => {
+            Decision::allow(Reason::InsurerFeed)
+        }
+        Lifecycle::Opposed { .. } | Lifecycle::Erased { .. } => Decision::deny(Reason::NoSpace),
+        Lifecycle::Closed { .. } | Lifecycle::Deceased { .. } => Decision::deny(Reason::SpaceClosed),
+    }
+}
+
 /// Establishments' systems and apps: only through a grant, within its categories (AC-3, CA-3).
 fn system_access(
     grantee: Grantee,
@@ -574,6 +602,45 @@ mod tests {
                 "{l:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_insurer_feed_follows_the_lifecycle_rb1() {
+        let t = Timestamp::from_unix_seconds(1_767_603_600);
+        for (l, allowed, reason) in [
+            (Lifecycle::Informed { informed_at: t }, true, Reason::InsurerFeed),
+            (Lifecycle::Open { since: t }, true, Reason::InsurerFeed),
+            (Lifecycle::Activated { since: t }, true, Reason::InsurerFeed),
+            (Lifecycle::Opposed { at: t }, false, Reason::NoSpace),
+            (Lifecycle::Erased { at: t }, false, Reason::NoSpace),
+            (Lifecycle::Closed { at: t }, false, Reason::SpaceClosed),
+            (Lifecycle::Deceased { at: t }, false, Reason::SpaceClosed),
+        ] {
+            let d = decide_insurer_feed(&space(l));
+            assert_eq!(
+                (d.allowed, d.reason, d.emergency),
+                (allowed, reason, false),
+                "{l:?}"
+            );
+        }
+        // The feed's actor reads nothing through the policy (AC-1: operators see no health data).
+        let item = ItemFacts {
+            category: Category::Reimbursements,
+            author: Author::Holder,
+            masked: false,
+            hidden_from_representatives: false,
+            visible_to_holder: true,
+        };
+        let d = decide(
+            &insurer_feed_actor(),
+            Action::Read,
+            &item,
+            &space(Lifecycle::Activated { since: t }),
+            &HabilitationMatrix::default_matrix(),
+            &Context::default(),
+            t,
+        );
+        assert_eq!((d.allowed, d.reason), (false, Reason::OperatorsSeeNoHealthData));
     }
 
     #[test]

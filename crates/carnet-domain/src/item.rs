@@ -35,6 +35,8 @@ pub enum ItemKind {
     Message,
     /// An event of the health agenda (AG-1).
     AgendaEvent,
+    /// A line of the insurer's reimbursement feed (RB-1).
+    Reimbursement,
 }
 
 impl ItemKind {
@@ -55,6 +57,7 @@ impl ItemKind {
             ItemKind::Conversation => "conversation",
             ItemKind::Message => "message",
             ItemKind::AgendaEvent => "agenda_event",
+            ItemKind::Reimbursement => "reimbursement",
         }
     }
 }

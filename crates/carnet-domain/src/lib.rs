@@ -14,6 +14,7 @@ pub mod item;
 pub mod lifecycle;
 pub mod messaging;
 pub mod profile;
+pub mod reimbursement;
 pub mod roster;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

@@ -1,6 +1,6 @@
-//! Server-rendered SVG charts of measurement series (SPEC PR-4): no script, readable without
-//! a browser engine, accessible (`role="img"`, a title and a description with the last value).
-//! Pure: points in, SVG text out.
+//! Server-rendered SVG charts of measurement series (SPEC PR-4) and of reimbursements by month
+//! (RB-2): no script, readable without a browser engine, accessible (`role="img"`, a title and
+//! a description with the values). Pure: points in, SVG text out.
 
 use carnet_domain::Timestamp;
 
@@ -122,6 +122,121 @@ pub fn line_chart(title: &str, unit: &str, points: &[(Timestamp, f64)]) -> Strin
     out
 }
 
+/// One month of a bar chart: its label (`01/26`) and two amounts in cents.
+pub struct Bar {
+    pub label: String,
+    pub first: i64,
+    pub second: i64,
+}
+
+/// Euros without cents for an axis (`1 250 €`).
+fn euros(cents: i64) -> String {
+    let e = cents.div_euclid(100).to_string();
+    let mut out = String::new();
+    for (i, ch) in e.chars().enumerate() {
+        if i > 0 && (e.len() - i).is_multiple_of(3) {
+            out.push('\u{202f}');
+        }
+        out.push(ch);
+    }
+    format!("{out}\u{a0}€")
+}
+
+/// A bar chart of two amounts per month (paid and reimbursed, RB-2), oldest month first, with
+/// a legend. `names` are the two series' names; `desc` the text description (screen readers).
+/// Ids are prefixed with `id` so several charts can share a page.
+pub fn bar_chart(id: &str, title: &str, desc: &str, names: (&str, &str), bars: &[Bar]) -> String {
+    let id = esc(id);
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\" font-family=\"sans-serif\" font-size=\"12\">\
+         <title id=\"{id}-t\">{}</title><desc id=\"{id}-d\">{}</desc>",
+        esc(title),
+        esc(desc)
+    );
+    if bars.is_empty() {
+        out.push_str(&format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text></svg>",
+            W / 2.0,
+            H / 2.0,
+            esc(desc)
+        ));
+        return out;
+    }
+    let max = bars
+        .iter()
+        .map(|b| b.first.max(b.second))
+        .max()
+        .unwrap_or(0)
+        .max(100);
+    // A round top for the axis: 1, 2 or 5 times a power of ten (in euros).
+    let mut step = 100i64;
+    while step * 4 < max {
+        step = match step.to_string().chars().next() {
+            Some('1') => step * 2,
+            Some('2') => step * 5 / 2,
+            _ => step * 2,
+        };
+    }
+    let top = step * ((max + step - 1) / step).max(1);
+    let plot_h = H - TOP - BOTTOM;
+    let y = |v: i64| TOP + plot_h - (v as f64 / top as f64) * plot_h;
+    for i in 0..=(top / step) {
+        let v = i * step;
+        let yy = y(v);
+        out.push_str(&format!(
+            "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            W - RIGHT,
+            LEFT - 6.0,
+            yy + 4.0,
+            euros(v)
+        ));
+    }
+    let slot = (W - LEFT - RIGHT) / bars.len() as f64;
+    let bw = (slot * 0.38).min(24.0);
+    let every = bars.len().div_ceil(12);
+    for (i, b) in bars.iter().enumerate() {
+        let x0 = LEFT + slot * i as f64 + slot / 2.0 - bw;
+        for (k, (v, colour, name)) in [(b.first, "#8fb3de", names.0), (b.second, "#1f4e79", names.1)]
+            .into_iter()
+            .enumerate()
+        {
+            let yy = y(v);
+            out.push_str(&format!(
+                "<rect x=\"{:.1}\" y=\"{yy:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"{colour}\"><title>{} — {} : {}</title></rect>",
+                x0 + bw * k as f64,
+                (TOP + plot_h - yy).max(0.0),
+                esc(&b.label),
+                esc(name),
+                esc(&crate::chart::amount(v))
+            ));
+        }
+        if i % every == 0 {
+            out.push_str(&format!(
+                "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+                LEFT + slot * i as f64 + slot / 2.0,
+                H - BOTTOM + 16.0,
+                esc(&b.label)
+            ));
+        }
+    }
+    // The legend.
+    out.push_str(&format!(
+        "<rect x=\"{LEFT}\" y=\"10\" width=\"12\" height=\"12\" fill=\"#8fb3de\"/><text x=\"{}\" y=\"20\">{}</text>\
+         <rect x=\"{}\" y=\"10\" width=\"12\" height=\"12\" fill=\"#1f4e79\"/><text x=\"{}\" y=\"20\">{}</text></svg>",
+        LEFT + 16.0,
+        esc(names.0),
+        LEFT + 180.0,
+        LEFT + 196.0,
+        esc(names.1)
+    ));
+    out
+}
+
+/// An amount the French way (`12,40 €`).
+pub fn amount(cents: i64) -> String {
+    carnet_domain::reimbursement::format_amount_fr(cents)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +270,44 @@ mod tests {
         assert!(empty.contains("Aucune mesure"));
         let one = line_chart("Poids", "kg", &pts[..1]);
         assert_eq!(one.matches("<circle").count(), 1);
+    }
+
+    #[test]
+    fn a_bar_chart_has_two_bars_a_month_inside_the_plot() {
+        let bars: Vec<Bar> = (1..=14)
+            .map(|m| Bar {
+                label: format!("{m:02}/25"),
+                first: 3000 * m,
+                second: 2100 * m,
+            })
+            .collect();
+        let svg = bar_chart(
+            "rb",
+            "Remboursements <par mois>",
+            "14 mois",
+            ("Payé", "Remboursé"),
+            &bars,
+        );
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert!(svg.contains("Remboursements &lt;par mois&gt;"), "escaped");
+        assert!(svg.contains("aria-labelledby=\"rb-t rb-d\""));
+        // Two bars a month plus two legend squares.
+        assert_eq!(svg.matches("<rect").count(), 14 * 2 + 2);
+        assert!(svg.contains("<title>14/25 — Payé : 420,00\u{a0}€</title>"));
+        // Every bar stands on the axis and within the plot.
+        for r in svg.split("<rect x=\"").skip(1).take(28) {
+            let nums: Vec<f64> = r
+                .split('"')
+                .filter_map(|p| p.parse::<f64>().ok())
+                .take(4)
+                .collect();
+            let (x, y, w, h) = (nums[0], nums[1], nums[2], nums[3]);
+            assert!(x >= LEFT && x + w <= W - RIGHT, "{r}");
+            assert!(y >= TOP - 0.1 && (y + h - (H - BOTTOM)).abs() < 0.2, "{r}");
+        }
+        // Labels thinned out past 12 months.
+        assert!(svg.contains(">01/25</text>") && !svg.contains(">02/25</text>"));
+        let empty = bar_chart("rb", "R", "Aucun remboursement", ("a", "b"), &[]);
+        assert!(empty.contains("Aucun remboursement</text>"));
     }
 }

@@ -2,7 +2,7 @@
 //! patient-scoped searches of Patient, DocumentReference + Binary, Observation (measurements),
 //! the profile's resources (Condition, AllergyIntolerance, MedicationStatement, Immunization,
 //! Procedure, FamilyMemberHistory, QuestionnaireResponse, RelatedPerson, Consent), AuditEvent
-//! (the holder's traces), and creation of Observations. A view over the domain: every request
+//! (the holder's traces), ExplanationOfBenefit (reimbursements, RB-1), and creation of Observations. A view over the domain: every request
 //! goes through the gate as the caller (bearer token of a professional's session, or a
 //! holder's session), and every error is an `OperationOutcome` with its status. A resource
 //! the caller may not see answers exactly like one that does not exist (404, AC-8), in reads,
@@ -277,6 +277,7 @@ fn date_of(r: &Value) -> String {
     ["effectiveDateTime", "date", "recordedDate", "recorded"]
         .iter()
         .find_map(|k| r[*k].as_str())
+        .or_else(|| r["billablePeriod"]["start"].as_str())
         .or_else(|| r["meta"]["lastUpdated"].as_str())
         .unwrap_or("")
         .to_string()
@@ -470,6 +471,9 @@ async fn metadata(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
                "searchParam": search(&[("patient", "reference")])}),
         json!({"type": "Appointment", "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}],
                "searchParam": search(&[("patient", "reference"), ("date", "date")])}),
+        json!({"type": "ExplanationOfBenefit", "interaction": [{"code": "read"}, {"code": "search-type"}],
+               "documentation": "Reimbursements of the compulsory health insurance (last 24 months); date is the date of care.",
+               "searchParam": search(&[("patient", "reference"), ("date", "date")])}),
     ];
     for t in PROFILE_TYPES {
         let mut interaction = vec![json!({"code": "read"}), json!({"code": "search-type"})];
@@ -577,6 +581,10 @@ async fn read(
         "Appointment" => {
             let e = s.gate.read_event(holder, &c.actor, item, &ctx).await?;
             appointment_of(&s, holder, &e)
+        }
+        "ExplanationOfBenefit" => {
+            let rb = s.gate.reimbursement(holder, &c.actor, item, &ctx).await?;
+            carnet_fhir::eob::explanation_of_benefit(holder, rb.id, &rb.line, rb.imported_at)
         }
         _ => return Err(FhirError::not_found()),
     };
@@ -883,6 +891,32 @@ async fn search(
                     .iter()
                     .filter(|e| period.is_none_or(|(from, to)| e.event.start >= from && e.event.start < to))
                     .map(|e| appointment_of(&s, holder, e))
+                    .collect(),
+                Err(StoreError::NotFound) => Vec::new(),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        "ExplanationOfBenefit" => {
+            // RB-1: the category `reimbursements`, one gate decision for the space, before
+            // anything is counted or paged; `date` is the date of care.
+            p.only(&["patient", "subject", "date", "_sort", "_lastUpdated"])?;
+            let holder = patient_of(&p, &c)?;
+            let period = date_range(p.0.get("date"))?;
+            let filter = carnet_domain::reimbursement::Filter::default();
+            match s.gate.list_reimbursements(holder, &c.actor, &filter, &ctx).await {
+                Ok(lines) => lines
+                    .iter()
+                    .filter(|rb| {
+                        period.is_none_or(|(lo, hi)| {
+                            let day = Timestamp::from_offset_date_time(
+                                rb.line.date_of_care.midnight().assume_utc(),
+                            );
+                            day >= lo && day < hi
+                        })
+                    })
+                    .map(|rb| {
+                        carnet_fhir::eob::explanation_of_benefit(holder, rb.id, &rb.line, rb.imported_at)
+                    })
                     .collect(),
                 Err(StoreError::NotFound) => Vec::new(),
                 Err(e) => return Err(e.into()),

@@ -379,6 +379,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "agenda",
             sql: include_str!("../migrations/main/0016_agenda.sql"),
         },
+        Migration {
+            version: 17,
+            name: "reimbursements",
+            sql: include_str!("../migrations/main/0017_reimbursements.sql"),
+        },
     ],
 };
 

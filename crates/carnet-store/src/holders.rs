@@ -206,6 +206,7 @@ impl Store {
             "DELETE FROM agenda_feeds WHERE holder_id = $1 OR created_by = $1",
             "DELETE FROM attachments WHERE holder_id = $1",
             "DELETE FROM legacy_documents WHERE holder_id = $1",
+            "DELETE FROM reimbursements WHERE holder_id = $1",
             "DELETE FROM emergency_accesses WHERE holder_id = $1",
             "DELETE FROM pro_notices WHERE holder_id = $1",
             "DELETE FROM outbox WHERE holder_id = $1",

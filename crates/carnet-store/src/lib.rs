@@ -30,6 +30,7 @@ pub mod outbox;
 pub mod passkeys;
 pub mod password;
 pub mod profile;
+pub mod reimbursements;
 pub mod roster;
 pub mod vault;
 

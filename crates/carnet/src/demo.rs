@@ -212,6 +212,7 @@ pub async fn seed(store: &Store, dir: &Path) -> Result<DemoLogins> {
     store.transition(ids[7], Event::Oppose).await?;
     store.transition(ids[7], Event::RequestSpace).await?;
     seed_professionals(store, ids[0], &mut logins).await?;
+    seed_reimbursements(store, &[&people[0].ins, &people[3].ins, &people[1].ins]).await?;
     std::fs::write(
         dir.join(DEMO_MARKER),
         b"demo data directory: wiped at every `carnet demo`\n",
@@ -437,6 +438,131 @@ async fn seed_messages_and_agenda(
         &ctx,
     )
     .await?;
+    Ok(())
+}
+
+/// RB-1: about 30 reimbursement lines over the last 24 months for Camille, fewer for Lucas and
+/// Inès, filed through the gate as the insurer's feed would (traced as the feed).
+async fn seed_reimbursements(store: &Store, ins: &[&String]) -> Result<()> {
+    use carnet_domain::reimbursement::{RawReimbursementLine, format_amount};
+    // (type, act code, label, professional, RPPS/FINESS, paid, reimbursed) in cents.
+    const CARE: [(&str, &str, &str, &str, &str, i64, i64); 8] = [
+        (
+            "consultation",
+            "G",
+            "Consultation de médecine générale",
+            "Dr Claire LEROY",
+            "10000000001",
+            3000,
+            2000,
+        ),
+        (
+            "pharmacy",
+            "PH7",
+            "Médicaments remboursés à 65 %",
+            "Pharmacie de la Démo",
+            "750000002",
+            2460,
+            1599,
+        ),
+        (
+            "biology",
+            "B",
+            "Analyses de biologie médicale",
+            "Laboratoire Démo Analyses",
+            "750000003",
+            4120,
+            2472,
+        ),
+        (
+            "imaging",
+            "ZCQK002",
+            "Échographie abdominale",
+            "Dr Julien PETIT",
+            "10000000002",
+            5670,
+            3969,
+        ),
+        (
+            "paramedical",
+            "AMI",
+            "Soins infirmiers",
+            "Sophie MOREAU",
+            "10000000003",
+            1580,
+            948,
+        ),
+        (
+            "dental",
+            "HBJD001",
+            "Détartrage",
+            "Dr Nadia BENALI",
+            "",
+            4338,
+            3037,
+        ),
+        (
+            "optical",
+            "LEN",
+            "Verres correcteurs",
+            "Optique de la Démo",
+            "",
+            18000,
+            540,
+        ),
+        (
+            "hospital",
+            "GHS",
+            "Séjour hospitalier (forfait)",
+            "Hôpital de la Démo",
+            "750000001",
+            80000,
+            64000,
+        ),
+    ];
+    let gate = carnet_store::gate::Gate::new(
+        store.clone(),
+        carnet_domain::access::HabilitationMatrix::default_matrix(),
+    );
+    let now = store.now();
+    let mut lines = Vec::new();
+    for (p, ins) in ins.iter().enumerate() {
+        let count = [30u64, 14, 8][p.min(2)];
+        for i in 0..count {
+            // Spread over about 23 months, never in the future; a fixed mix of care types.
+            let days_ago = 3 + i * 700 / count + (i * 7) % 11;
+            let k = ((i * 5 + p as u64 * 3) % 17) as usize;
+            let (care, code, label, pro, pro_id, paid, back) = CARE[match k {
+                0..=5 => 0,
+                6..=9 => 1,
+                10..=11 => 2,
+                12 => 3,
+                13..=14 => 4,
+                15 => 5,
+                _ => 6 + (i as usize % 2),
+            }];
+            let date = now.plus_seconds(-(days_ago as i64) * 86_400);
+            let line = RawReimbursementLine {
+                ins: ins.to_string(),
+                line_id: format!("DEMO-{p}-{i:03}"),
+                date_of_care: date.to_rfc3339()[..10].to_string(),
+                type_of_care: care.into(),
+                act_code: code.into(),
+                act_label: label.into(),
+                professional_name: pro.into(),
+                professional_id: pro_id.into(),
+                amount_paid: format_amount(paid + (i as i64 % 3) * 150),
+                amount_reimbursed: format_amount(back + (i as i64 % 3) * 100),
+            }
+            .validate(now)
+            .map_err(|e| anyhow::anyhow!("demo reimbursements: {e}"))?;
+            lines.push((i + 1, line));
+        }
+    }
+    let report = gate.import_reimbursements(lines).await?;
+    if !report.rejected.is_empty() {
+        anyhow::bail!("demo reimbursements rejected: {:?}", report.rejected);
+    }
     Ok(())
 }
 

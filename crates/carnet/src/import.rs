@@ -5,6 +5,10 @@
 //!
 //! `carnet import legacy MANIFEST`: files the documents of former DMPs in their holders'
 //! spaces (SPEC LC-8), through the gate; same reporting, idempotent on the XDS uniqueId.
+//!
+//! `carnet import reimbursements FILE`: files the insurer's reimbursement feed (SPEC RB-1), CSV
+//! or a FHIR Bundle of ExplanationOfBenefit told by content, through the gate in batches; same
+//! reporting, idempotent on (INS, line id).
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -713,6 +717,92 @@ pub async fn legacy(
         summary.present,
         summary.rejected.len(),
         started.elapsed().as_secs_f64()
+    );
+    Ok(summary)
+}
+
+/// What `carnet import reimbursements` did.
+#[derive(Debug, Default)]
+pub struct ReimbursementSummary {
+    pub read: u64,
+    pub imported: u64,
+    pub present: u64,
+    pub rejected: Vec<(u64, String)>,
+}
+
+/// Lines per call of the gate: one trace group commit and one row transaction each.
+const FEED_BATCH: usize = 10_000;
+
+/// `carnet import reimbursements FILE` (RB-1): reads the feed (CSV, or a FHIR Bundle of
+/// ExplanationOfBenefit when the file is JSON), validates each line (amounts, dates within the
+/// last 24 months), and files the good ones through the gate in batches. Rejected lines are
+/// reported with their number (the CSV line, or the Bundle entry) and reason and change
+/// nothing; only an unreadable feed (or an unavailable store) fails the command.
+pub async fn reimbursements(
+    gate: &carnet_store::gate::Gate,
+    path: &Path,
+    rejects_file: Option<&Path>,
+) -> Result<ReimbursementSummary> {
+    use carnet_domain::reimbursement::{FeedLine, RawReimbursementLine};
+    let started = Instant::now();
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    let is_json = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    let raw: Vec<(u64, Result<RawReimbursementLine, String>)> = if is_json {
+        let json: serde_json::Value =
+            serde_json::from_slice(body).with_context(|| format!("{} is not valid JSON", path.display()))?;
+        carnet_fhir::eob::lines_from_bundle(&json).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+    } else {
+        carnet_domain::reimbursement::parse_csv_feed(body)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+    };
+    let now = gate.store().now();
+    let mut summary = ReimbursementSummary {
+        read: raw.len() as u64,
+        ..ReimbursementSummary::default()
+    };
+    let mut good: Vec<(u64, FeedLine)> = Vec::with_capacity(raw.len());
+    for (line, r) in raw {
+        match r.and_then(|r| r.validate(now)) {
+            Ok(l) => good.push((line, l)),
+            Err(reason) => summary.rejected.push((line, reason)),
+        }
+    }
+    let pb = progress(good.len() as u64);
+    for batch in good.chunks(FEED_BATCH) {
+        let mut attempt = 0;
+        let report = loop {
+            match gate.import_reimbursements(batch.to_vec()).await {
+                // A space changed state during the batch: decide it again.
+                Err(carnet_store::StoreError::Conflict) if attempt < 3 => attempt += 1,
+                r => break r.context("importing reimbursement lines")?,
+            }
+        };
+        summary.imported += report.imported;
+        summary.present += report.present;
+        summary.rejected.extend(report.rejected);
+        pb.inc(batch.len() as u64);
+        pb.set_message(format!(
+            "{} imported, {} already present, {} rejected",
+            summary.imported,
+            summary.present,
+            summary.rejected.len()
+        ));
+    }
+    pb.finish_and_clear();
+    report_rejects(&mut summary.rejected, rejects_file)?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "reimbursement import: {} lines read, {} imported, {} already present, {} rejected ({:.1} s, {:.0} lines/s)",
+        summary.read,
+        summary.imported,
+        summary.present,
+        summary.rejected.len(),
+        secs,
+        summary.read as f64 / secs.max(1e-9)
     );
     Ok(summary)
 }

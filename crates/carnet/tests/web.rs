@@ -309,6 +309,7 @@ async fn pages_work_without_javascript() {
         "/espace",
         "/messages",
         "/agenda",
+        "/remboursements",
     ] {
         let p = b.get(path).await;
         assert_eq!(p.status, 200, "{path}: {}", p.html);
@@ -319,6 +320,42 @@ async fn pages_work_without_javascript() {
     }
     assert!(pages[0].html.contains("Bonjour Camille"));
     assert!(pages[0].html.contains("3 documents"));
+
+    // RB-1, RB-2: the reimbursements page (demo lines): totals, a bar chart, the table; the
+    // filters are POSTed with the CSRF token, a bad date is a French message, and the
+    // selection exports as CSV.
+    let rb = &pages[7];
+    assert!(rb.html.contains("<h1>Remboursements</h1>"), "{}", rb.html);
+    assert!(rb.html.contains("<svg") && rb.html.contains("role=\"img\""));
+    assert!(rb.html.contains("<dt>Reste à charge</dt>"));
+    assert_eq!(
+        rb.html.matches("<tr>").count(),
+        31,
+        "30 demo lines and the header row"
+    );
+    assert!(rb.html.contains("aria-current=\"page\">Remboursements</a>"));
+    let rb_csrf = rb.csrf();
+    let form = |ty: &'static str, from: &'static str| {
+        vec![("du", from), ("au", ""), ("professionnel", ""), ("type", ty)]
+    };
+    let mut fields = form("pharmacy", "");
+    fields.push(("csrf", &rb_csrf));
+    let f = b.post("/remboursements", &fields).await;
+    assert_eq!(f.status, 200);
+    assert!(f.html.contains("<td>Pharmacie</td>") && !f.html.contains("<td>Consultation</td>"));
+    let mut fields = form("", "2026-02-30");
+    fields.push(("csrf", &rb_csrf));
+    let f = b.post("/remboursements", &fields).await;
+    assert_eq!(f.status, 422);
+    assert!(f.html.contains("n&#39;est pas une date valide"), "{}", f.html);
+    let mut fields = form("pharmacy", "");
+    fields.push(("csrf", &rb_csrf));
+    let csv = b.post("/remboursements/export", &fields).await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.html.starts_with("date_of_care,type_of_care,"), "{}", csv.html);
+    assert!(csv.html.lines().skip(1).all(|l| l.contains(",pharmacy,")));
+    let f = b.post("/remboursements", &form("", "")).await;
+    assert_eq!(f.status, 403, "no CSRF token, nothing shown");
 
     // Documents: filter (POSTed), open one, mask it, unmask it.
     let csrf = pages[1].csrf();

@@ -247,6 +247,14 @@ async fn export_value(s: &AppState, a: &Authenticated) -> Result<Value, ApiError
             measurements.push(serde_json::to_value(&p).unwrap_or(Value::Null));
         }
     }
+    // RB-1: the reimbursements too (ID-3: everything in the space).
+    let reimbursements: Vec<Value> = s
+        .gate
+        .list_reimbursements(id, &actor, &carnet_domain::reimbursement::Filter::default(), &ctx)
+        .await?
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
+        .collect();
     let representatives: Vec<Value> = s
         .store
         .representatives(id)
@@ -287,6 +295,7 @@ async fn export_value(s: &AppState, a: &Authenticated) -> Result<Value, ApiError
         "documents": attachments,
         "profile": profile,
         "measurements": measurements,
+        "reimbursements": reimbursements,
         "messages_sent_to_you": messages,
     }))
 }

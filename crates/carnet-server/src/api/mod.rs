@@ -14,6 +14,7 @@ mod passkeys;
 pub(crate) mod pro;
 mod probes;
 mod profile;
+pub(crate) mod reimbursements;
 mod transparency;
 
 use axum::Router;
@@ -42,6 +43,7 @@ pub fn routes() -> Router<AppState> {
                 .merge(agenda::me_routes())
                 .merge(notifications::routes())
                 .merge(profile::routes())
+                .merge(reimbursements::routes())
                 .merge(passkeys::me_routes()),
         )
         .nest("/api/v1/pro", pro::routes())

@@ -33,7 +33,8 @@ pub fn routes() -> Router<AppState> {
             super::documents::routes()
                 .merge(super::profile::routes())
                 .merge(super::messages::routes())
-                .merge(super::agenda::routes()),
+                .merge(super::agenda::routes())
+                .merge(super::reimbursements::routes()),
         )
         .merge(super::messages::pro_routes())
 }

@@ -10,7 +10,9 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use carnet_domain::access::{AccessPolicy, Action, Actor, Grant, Grantee, ProfessionalId};
+use carnet_domain::access::{
+    AccessPolicy, Action, Actor, Grant, Grantee, INSURER_FEED_OPERATOR, ProfessionalId,
+};
 use carnet_store::gate::Trace;
 use serde::Deserialize;
 
@@ -141,6 +143,10 @@ fn phrase(action: Action, item: &str, w: &Whose) -> (&'static str, &'static str,
             "supprimer",
             format!("un événement de {}", w.singular("agenda")),
         ),
+        (Action::Read, "reimbursements" | "reimbursement") => {
+            ("a consulté", "consulter", w.plural("remboursements"))
+        }
+        (Action::Create, "reimbursements") => ("a ajouté", "ajouter", w.plural("remboursements")),
         (Action::Read, _) => ("a consulté", "consulter", w.singular("espace")),
         (Action::Create, _) => (
             "a ajouté",
@@ -191,6 +197,7 @@ fn phrase_en(action: Action, item: &str, w: &Whose) -> (&'static str, &'static s
         (_, "agenda") => format!("an event of {}", whose("health agenda")),
         (Action::Read, "profile") => whose("medical profile"),
         (_, "profile") => format!("an entry of {}", whose("medical profile")),
+        (_, "reimbursements" | "reimbursement") => whose("reimbursements"),
         (Action::Delete, "measurements" | "measurement") => one_of("measurements"),
         (_, "measurements" | "measurement") => whose("measurements"),
         (Action::Read | Action::Update, _) => whose("space"),
@@ -274,9 +281,13 @@ pub async fn describe(s: &AppState, traces: &[Trace], w: &Whose) -> Result<Vec<S
             }
             Actor::Establishment { id } if english => format!("The establishment FINESS {}", id.0),
             Actor::App { id } if english => format!("The application {}", id.0),
+            Actor::Operator { id } if english && id == INSURER_FEED_OPERATOR => {
+                "The health insurance (Assurance Maladie)".into()
+            }
             Actor::Operator { .. } if english => "The service's operator".into(),
             Actor::Establishment { id } => format!("L'établissement FINESS {}", id.0),
             Actor::App { id } => format!("L'application {}", id.0),
+            Actor::Operator { id } if id == INSURER_FEED_OPERATOR => "L'Assurance Maladie".into(),
             Actor::Operator { .. } => "L'opérateur du service".into(),
         };
         if english {

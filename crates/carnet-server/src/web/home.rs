@@ -94,6 +94,7 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
          <a href=\"/documents\">{}</a></p></section>\
          <section aria-labelledby=\"more\"><h2 id=\"more\">{}</h2><ul>\
          <li><a href=\"/profil\">{}</a> : {}</li>\
+         <li><a href=\"/remboursements\">{}</a> : {}</li>\
          <li><a href=\"/autorisations\">{}</a> : {}</li>\
          <li><a href=\"/notifications\">{}</a> : {}</li>\
          <li><a href=\"/mon-espace\">{}</a> : {}</li></ul></section>",
@@ -105,6 +106,8 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
         t("home.your_space"),
         t("nav.profile"),
         t("home.profile_line"),
+        t("nav.reimbursements"),
+        t("home.reimbursements_line"),
         t("nav.access"),
         t("home.access_line"),
         t("nav.notifications"),

@@ -154,6 +154,7 @@ pub fn title(fr: &'static str) -> &'static str {
         "Document" => "Document",
         "Documents" => "Documents",
         "Profil médical" => "Medical profile",
+        "Remboursements" => "Reimbursements",
         "Historique des accès" => "Access history",
         "Autorisations" => "Authorisations",
         "Notifications" => "Notifications",
@@ -193,6 +194,7 @@ fn words(key: &str) -> Option<(&'static str, &'static str)> {
         "nav.profile" => ("Profil médical", "Medical profile"),
         "nav.messages" => ("Messagerie", "Messages"),
         "nav.agenda" => ("Agenda", "Agenda"),
+        "nav.reimbursements" => ("Remboursements", "Reimbursements"),
         "nav.history" => ("Historique des accès", "Access history"),
         "nav.access" => ("Autorisations", "Authorisations"),
         "nav.notifications" => ("Notifications", "Notifications"),
@@ -217,6 +219,10 @@ fn words(key: &str) -> Option<(&'static str, &'static str)> {
         "home.profile_line" => (
             "maladies, traitements, allergies, mesures",
             "conditions, treatments, allergies, measurements",
+        ),
+        "home.reimbursements_line" => (
+            "soins remboursés par l'Assurance Maladie, totaux, export",
+            "care reimbursed by the health insurance, totals, export",
         ),
         "home.access_line" => ("qui peut consulter cet espace", "who may read this space"),
         "home.notif_line" => ("comment vous êtes prévenu·e", "how you are told"),
@@ -311,6 +317,53 @@ fn words(key: &str) -> Option<(&'static str, &'static str)> {
             "Blood group, organ donation, relatives, questionnaire",
         ),
         "profile.save" => ("Enregistrer", "Save"),
+        // Reimbursements (RB-1, RB-2).
+        "rb.title" => ("Remboursements", "Reimbursements"),
+        "rb.intro" => (
+            "Vos soins remboursés par l'Assurance Maladie ces 24 derniers mois : date des soins, acte, \
+             professionnel, montant payé et montant remboursé. Filtrez par période, professionnel ou type de soins, \
+             et exportez-les.",
+            "Your care reimbursed by the national health insurance over the last 24 months: date of care, act, \
+             professional, amount paid and amount reimbursed. Filter by period, professional or type of care, \
+             and export them.",
+        ),
+        "rb.from" => ("Période du", "Period from"),
+        "rb.to" => ("au", "to"),
+        "rb.professional" => (
+            "Professionnel (nom ou numéro RPPS)",
+            "Professional (name or RPPS number)",
+        ),
+        "rb.type" => ("Type de soins", "Type of care"),
+        "rb.all_types" => ("Tous les types", "All types"),
+        "rb.filter" => ("Filtrer", "Filter"),
+        "rb.export_selection" => ("Exporter la sélection (CSV)", "Export the selection (CSV)"),
+        "rb.export_all" => ("Exporter (CSV)", "Export (CSV)"),
+        "rb.totals" => ("Totaux", "Totals"),
+        "rb.paid" => ("Payé", "Paid"),
+        "rb.reimbursed" => ("Remboursé", "Reimbursed"),
+        "rb.remaining" => ("Reste à charge", "Left to pay"),
+        "rb.by_month" => ("Par mois", "By month"),
+        "rb.chart" => (
+            "Montants payés et remboursés par mois",
+            "Amounts paid and reimbursed by month",
+        ),
+        "rb.chart.from" => ("De", "From"),
+        "rb.chart.to" => ("à", "to"),
+        "rb.detail" => ("Détail", "Details"),
+        "rb.table" => (
+            "Remboursements, du plus récent au plus ancien",
+            "Reimbursements, newest first",
+        ),
+        "rb.col.date" => ("Date des soins", "Date of care"),
+        "rb.col.type" => ("Type de soins", "Type of care"),
+        "rb.col.act" => ("Acte", "Act"),
+        "rb.col.pro" => ("Professionnel", "Professional"),
+        "rb.none" => (
+            "Aucun remboursement sur la période.",
+            "No reimbursement in this period.",
+        ),
+        "rb.one" => ("1 remboursement.", "1 reimbursement."),
+        "rb.many" => ("remboursements.", "reimbursements."),
         // Space management.
         "space.title" => ("Mon espace", "My space"),
         "space.export" => ("Exporter mes données", "Export my data"),

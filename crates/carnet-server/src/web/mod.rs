@@ -25,6 +25,7 @@ mod messages;
 mod notifications;
 mod pro;
 mod profile;
+mod reimbursements;
 mod space;
 
 use std::collections::HashMap;
@@ -66,6 +67,7 @@ pub fn routes() -> Router<AppState> {
         .merge(auth::routes())
         .merge(documents::routes())
         .merge(profile::routes())
+        .merge(reimbursements::routes())
         .merge(access::routes())
         .merge(notifications::routes())
         .merge(messages::routes())
@@ -581,12 +583,13 @@ pub enum Nav<'a> {
     Pro { p: &'a Pro },
 }
 
-const HOLDER_NAV: [(&str, &str); 9] = [
+const HOLDER_NAV: [(&str, &str); 10] = [
     ("/", "nav.home"),
     ("/documents", "nav.documents"),
     ("/profil", "nav.profile"),
     ("/messages", "nav.messages"),
     ("/agenda", "nav.agenda"),
+    ("/remboursements", "nav.reimbursements"),
     ("/historique", "nav.history"),
     ("/autorisations", "nav.access"),
     ("/notifications", "nav.notifications"),
