@@ -106,6 +106,8 @@ pub struct Store {
     trace_events: tokio::sync::broadcast::Sender<HolderId>,
     /// Wakes this server's outbox delivery after a message was committed (notices go at once).
     delivery_wake: Arc<tokio::sync::Notify>,
+    /// How long a server's claim on an outbox message lasts (`outbox::DEFAULT_LEASE_SECONDS`).
+    outbox_lease_seconds: Arc<std::sync::atomic::AtomicI64>,
 }
 
 #[derive(Debug)]
@@ -139,6 +141,7 @@ impl Store {
             service_keys: Arc::default(),
             trace_events: tokio::sync::broadcast::channel(1024).0,
             delivery_wake: Arc::default(),
+            outbox_lease_seconds: Arc::new(std::sync::atomic::AtomicI64::new(outbox::DEFAULT_LEASE_SECONDS)),
         })
     }
 

@@ -92,7 +92,9 @@ const NOTICE_STATE_SQL: &str = "SELECT \
      (SELECT COUNT(*) FROM outbox WHERE holder_id = $1 AND kind = $2 AND channel = 'sms' AND sent_at IS NULL)";
 
 /// Lease of a claimed message: another server may retry it after this long.
-const LEASE_SECONDS: i64 = 120;
+/// How long a claim lasts by default: a message claimed by a server that died is delivered by
+/// another (or the same, restarted) once its lease has run out.
+pub const DEFAULT_LEASE_SECONDS: i64 = 120;
 
 impl Store {
     /// The holder's notification preferences (e-mail only until they choose).
@@ -194,7 +196,14 @@ impl Store {
         Ok(())
     }
 
-    /// Claims up to `limit` messages due now, for `LEASE_SECONDS`, and opens them.
+    /// Sets how long a claim lasts (longer than a delivery takes; the configuration's
+    /// `outbox_lease_seconds`).
+    pub fn set_outbox_lease_seconds(&self, seconds: i64) {
+        self.outbox_lease_seconds
+            .store(seconds.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Claims up to `limit` messages due now, for the lease (`DEFAULT_LEASE_SECONDS`), and opens them.
     pub async fn claim_messages(&self, limit: i64) -> Result<Vec<OutboxMessage>, StoreError> {
         self.claim_messages_on(limit, &[Channel::Email, Channel::Sms, Channel::Post])
             .await
@@ -207,7 +216,10 @@ impl Store {
         channels: &[Channel],
     ) -> Result<Vec<OutboxMessage>, StoreError> {
         let now = self.now().as_micros();
-        let until = self.now().plus_seconds(LEASE_SECONDS).as_micros();
+        let lease = self
+            .outbox_lease_seconds
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let until = self.now().plus_seconds(lease).as_micros();
         let has = |c: Channel| channels.contains(&c);
         let candidates: Vec<Uuid> = on_db!(&self.db, p => sqlx::query(
             "SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \

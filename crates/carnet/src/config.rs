@@ -29,6 +29,9 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// How often the background lifecycle job runs.
     pub job_interval_seconds: u64,
+    /// How long a server's claim on an outgoing message lasts before another may send it (a
+    /// server that dies mid-delivery delays its messages by at most this).
+    pub outbox_lease_seconds: i64,
     /// SMTP relay for e-mails (codes, information letters, notices), e.g.
     /// `smtp://127.0.0.1:25`, `smtp://user:pass@relay:587?tls=required`, `smtps://relay:465`.
     pub smtp_url: Option<String>,
@@ -57,6 +60,7 @@ impl Default for Config {
             messaging_domain: "patient.carnet.localhost".into(),
             shutdown_grace_seconds: 20,
             job_interval_seconds: 30,
+            outbox_lease_seconds: 120,
             smtp_url: None,
             mail_from: "Carnet <ne-pas-repondre@carnet.invalid>".into(),
             sms_gateway_url: None,

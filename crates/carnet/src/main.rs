@@ -348,6 +348,7 @@ async fn serve(cfg: Config, demo: bool) -> Result<()> {
         public_url: cfg.public_url.clone(),
         messaging_domain: cfg.messaging_domain.clone(),
     };
+    store.set_outbox_lease_seconds(cfg.outbox_lease_seconds);
     let jobs = jobs::spawn(store.clone(), Duration::from_secs(cfg.job_interval_seconds));
     let mut state = carnet_server::AppState::new(store, &token, settings);
     let mut providers = std::collections::BTreeMap::new();

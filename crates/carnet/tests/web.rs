@@ -324,7 +324,7 @@ async fn pages_work_without_javascript() {
     // RB-1, RB-2: the reimbursements page (demo lines): totals, a bar chart, the table; the
     // filters are POSTed with the CSRF token, a bad date is a French message, and the
     // selection exports as CSV.
-    let rb = &pages[7];
+    let rb = &pages[9];
     assert!(rb.html.contains("<h1>Remboursements</h1>"), "{}", rb.html);
     assert!(rb.html.contains("<svg") && rb.html.contains("role=\"img\""));
     assert!(rb.html.contains("<dt>Reste à charge</dt>"));

@@ -126,12 +126,21 @@ pub fn wait_listening(child: &mut Child) -> String {
 }
 
 /// A free TCP port on loopback (for peers whose address must be known in advance).
+///
+/// Taken below Linux's ephemeral range (32768 and up): a port the kernel hands out for `:0`
+/// binds (our servers, peers, client sockets of other tests running at the same time) can never
+/// be this one between the check here and its use. Spread by process id, then sequential.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = (std::process::id() % 997) * 12;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = 20_000 + ((seed + n) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// `carnet demo` on a free port with its data in `data`; stopped when dropped.
