@@ -127,6 +127,15 @@ impl Browser {
         fields: &[(&str, &str)],
         file: (&str, &str, &[u8]),
     ) -> Page {
+        self.post_files(path, fields, "fichier", file).await
+    }
+    async fn post_files(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file_field: &str,
+        file: (&str, &str, &[u8]),
+    ) -> Page {
         let b = "----carnet-test-boundary-7d1f";
         let mut body = Vec::new();
         for (k, v) in fields {
@@ -136,7 +145,7 @@ impl Browser {
         }
         body.extend_from_slice(
             format!(
-                "--{b}\r\nContent-Disposition: form-data; name=\"fichier\"; filename=\"{}\"\r\nContent-Type: {}\r\n\r\n",
+                "--{b}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"{}\"\r\nContent-Type: {}\r\n\r\n",
                 file.0, file.1
             )
             .as_bytes(),
@@ -1095,4 +1104,89 @@ async fn browser_scenario_with_axe_core() {
         "browser scenario failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("browser scenario passed"));
+}
+
+/// MS-1, MS-2 in the web interface: a professional writes from the patient's record (with an
+/// attachment), the holder reads and answers, the professional sees the read receipt and the
+/// answer, ends the conversation, and the holder can no longer answer.
+#[tokio::test]
+async fn professional_and_holder_message_each_other_in_the_pages() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let mut petit = Browser::new(&demo.base);
+    let p = petit.get("/pro").await;
+    petit
+        .post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", "10000000002")])
+        .await;
+    let p = petit.get("/pro").await;
+    let ins = demo_ins('2', "8403", 1);
+    let p = petit.post("/pro", &[("csrf", &p.csrf()), ("ins", &ins)]).await;
+    let record_url = p.location().to_string();
+    let record = petit.get(&record_url).await;
+    assert!(record.html.contains("Messagerie avec ce patient"));
+    let messages_url = format!("{record_url}/messages");
+    let p = petit.get(&messages_url).await;
+    assert_eq!(p.status, 200, "{}", p.html);
+    let p = petit
+        .post_files(
+            &messages_url,
+            &[
+                ("csrf", &p.csrf()),
+                ("objet", "Résultat de l'IRM"),
+                ("texte", "L'IRM est normale."),
+            ],
+            "pieces",
+            ("irm.txt", "text/plain", "Compte rendu : normal.".as_bytes()),
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let thread_url = p.location().to_string();
+    let p = petit.get(&thread_url).await;
+    assert!(
+        p.html.contains("Résultat de l&#39;IRM") || p.html.contains("Résultat de l'IRM"),
+        "{}",
+        p.html
+    );
+    assert!(p.html.contains("pas encore lu"));
+    // The inbox lists it without a name or a subject.
+    let inbox = petit.get("/pro/messages").await;
+    assert!(
+        inbox.html.contains(&thread_url) && !inbox.html.contains("IRM"),
+        "{}",
+        inbox.html
+    );
+
+    // Camille reads and answers.
+    let mut b = Browser::new(&demo.base);
+    b.login().await;
+    let list = b.get("/messages").await;
+    assert!(list.html.contains("1 non lu"), "{}", list.html);
+    let id = thread_url.rsplit('/').next().unwrap();
+    let conv = b.get(&format!("/messages/{id}")).await;
+    assert!(conv.html.contains("L&#39;IRM est normale.") || conv.html.contains("L'IRM est normale."));
+    assert!(conv.html.contains("irm.txt"));
+    let p = b
+        .post_files(
+            &format!("/messages/{id}"),
+            &[("csrf", &conv.csrf()), ("texte", "Merci beaucoup.")],
+            "pieces",
+            ("vide.txt", "text/plain", b""),
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+
+    // The professional sees the receipt and the answer, then ends the conversation.
+    let p = petit.get(&thread_url).await;
+    assert!(
+        p.html.contains("Merci beaucoup.") && p.html.contains("— lu "),
+        "{}",
+        p.html
+    );
+    let p = petit
+        .post(&format!("{thread_url}/clore"), &[("csrf", &p.csrf())])
+        .await;
+    assert_eq!(p.status, 303);
+    let conv = b.get(&format!("/messages/{id}")).await;
+    assert!(conv.html.contains("a clos cette conversation"), "{}", conv.html);
+    assert!(!conv.html.contains("<h2>Répondre</h2>"));
 }

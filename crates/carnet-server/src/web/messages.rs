@@ -34,7 +34,7 @@ struct Flash {
 }
 
 /// Reads a multipart form: its fields, and its files (named `pieces`).
-async fn multipart(
+pub(super) async fn multipart(
     s: &AppState,
     headers: &HeaderMap,
     body: Body,

@@ -24,6 +24,7 @@ pub mod i18n;
 mod messages;
 mod notifications;
 mod pro;
+mod pro_messages;
 mod profile;
 mod reimbursements;
 mod space;
@@ -73,6 +74,7 @@ pub fn routes() -> Router<AppState> {
         .merge(messages::routes())
         .merge(agenda::routes())
         .merge(pro::routes())
+        .merge(pro_messages::routes())
         .merge(space::routes())
         .route(
             "/static/carnet.css",
@@ -637,7 +639,7 @@ fn header_html(nav: &Nav<'_>) -> String {
         Nav::Pro { p } => format!(
             "<header class=\"top\"><div class=\"bar\">{brand}<p class=\"who\">{} {} {}</p>\
              <form method=\"post\" action=\"/pro/deconnexion\" class=\"inline\">{}<button type=\"submit\" class=\"link\">{}</button></form></div>\
-             <nav aria-label=\"{}\"><ul><li><a href=\"/pro\">{}</a></li></ul></nav></header>",
+             <nav aria-label=\"{}\"><ul><li><a href=\"/pro\">{}</a></li><li><a href=\"/pro/messages\">{}</a></li></ul></nav></header>",
             t("layout.pro_space"),
             esc(&p.professional.given_name),
             esc(&p.professional.family_name),
@@ -645,6 +647,7 @@ fn header_html(nav: &Nav<'_>) -> String {
             t("layout.logout"),
             t("layout.pro_menu"),
             t("nav.pro_search"),
+            t("nav.messages"),
         ),
     }
 }

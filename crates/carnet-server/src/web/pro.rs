@@ -255,6 +255,7 @@ async fn record(
         "<p><a href=\"/pro\">{}</a></p><h1>{}</h1>{}\
          <div class=\"grid\"><section class=\"card\" aria-labelledby=\"pro-docs\"><h2 id=\"pro-docs\">{}</h2><p>{}</p>{}</section>\
          <section class=\"card\" aria-labelledby=\"pro-profile\"><h2 id=\"pro-profile\">{}</h2>{profile}</section></div>\
+         <p><a href=\"/pro/patients/{holder}/messages\">Messagerie avec ce patient</a></p>\
          <section aria-labelledby=\"urgence\"><h2 id=\"urgence\">{}</h2><p>{}</p>\
          <form method=\"post\" action=\"/pro/patients/{holder}/urgence\" class=\"card\">{}{}\
          <p><label for=\"motif\">{}</label><textarea id=\"motif\" name=\"motif\" rows=\"3\" maxlength=\"500\" required>{}</textarea></p>\
