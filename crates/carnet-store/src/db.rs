@@ -41,6 +41,43 @@ macro_rules! on_db {
     };
 }
 
+/// sqlx 0.9.0 no longer sets `TCP_NODELAY` on its sockets (sqlx issue #4335; fixed upstream by
+/// #4336, not released yet): a statement whose message spans two TCP segments (a multi-row insert,
+/// a 500-parameter lookup) then waits ~40 ms for PostgreSQL's delayed ACK (Nagle's algorithm).
+/// Until the fix ships, each new PostgreSQL connection sets it on the process's TCP sockets
+/// (Linux: `/proc/self/fd`). Other TCP sockets of the process (HTTP, SMTP) write whole messages,
+/// so the option costs them nothing. Measured: the 10,000-line reimbursement feed on PostgreSQL,
+/// see BENCHMARKS.md.
+pub(crate) fn tcp_nodelay_everywhere() {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+            return;
+        };
+        for e in dir.flatten() {
+            let Some(fd) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            let is_socket = std::fs::read_link(e.path())
+                .map(|t| t.to_string_lossy().starts_with("socket:"))
+                .unwrap_or(false);
+            if !is_socket {
+                continue;
+            }
+            // SAFETY: `fd` was open in this process when listed; it is only borrowed for one
+            // setsockopt and never closed here. Were it closed and reused meanwhile, the option
+            // would land on another socket of ours (harmless) or fail (ignored).
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let s = socket2::SockRef::from(&fd);
+            let tcp = matches!(s.r#type(), Ok(socket2::Type::STREAM))
+                && s.local_addr().ok().and_then(|a| a.as_socket()).is_some();
+            if tcp {
+                let _ = s.set_tcp_nodelay(true);
+            }
+        }
+    }
+}
+
 /// Runs `$body` with `$t` bound to `&mut` the open transaction, whatever the engine.
 #[macro_export]
 macro_rules! on_tx {
@@ -142,6 +179,12 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
                 .acquire_timeout(opts.connect_timeout)
+                .after_connect(|_, _| {
+                    Box::pin(async {
+                        tcp_nodelay_everywhere();
+                        Ok(())
+                    })
+                })
                 .connect_with(o)
                 .await
                 .map_err(unreachable)?;

@@ -17,12 +17,11 @@
 use std::collections::{HashMap, HashSet};
 
 use carnet_domain::access::{
-    Action, Actor, Author, Category, Context, Decision, ItemFacts, Reason, decide_insurer_feed,
+    AccessPolicy, Action, Actor, Author, Category, Context, Decision, ItemFacts, Reason, decide_insurer_feed,
     insurer_feed_actor,
 };
 use carnet_domain::reimbursement::{FeedLine, Filter, ReimbursementLine};
-use carnet_domain::{HolderId, ItemKind, Timestamp};
-use futures::stream::{self, StreamExt, TryStreamExt};
+use carnet_domain::{HolderId, ItemKind, Lifecycle, Timestamp};
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row};
 use time::Date;
@@ -30,15 +29,12 @@ use uuid::Uuid;
 
 use crate::crypto::{SecretKey, item_aad};
 use crate::error::StoreError;
-use crate::gate::{Gate, GateFacts, TraceEntry};
+use crate::gate::{Gate, TraceEntry};
 use crate::{on_db, on_tx};
 
 /// Rows per multi-row insert (6 parameters each) and values per `IN` list: within both
 /// engines' parameter limits.
 const CHUNK: usize = 500;
-
-/// Spaces whose facts and keys are read at once during an import.
-const FETCH_CONCURRENCY: usize = 16;
 
 /// A reimbursement line as stored and shown.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,7 +120,6 @@ impl Gate {
         if lines.is_empty() {
             return Ok(report);
         }
-        let actor = insurer_feed_actor();
         let store = &self.store;
         // 1. INS -> space, by blind index, in chunks.
         let mut index_of: HashMap<String, String> = HashMap::new();
@@ -140,13 +135,27 @@ impl Gate {
                 "SELECT ins_index, id FROM holders WHERE ins_index IN ({})",
                 placeholders(1, chunk.len())
             );
-            let found: Vec<(String, Uuid)> = on_db!(&store.db, p => {
-                let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-                for i in chunk {
-                    q = q.bind(i.as_str());
+            // PostgreSQL plans a 500-parameter IN list slowly (tens of ms); one array parameter
+            // is planned once.
+            let found: Vec<(String, Uuid)> = match &store.db {
+                crate::db::Db::Postgres(p) => {
+                    let arr: Vec<&str> = chunk.iter().map(|i| i.as_str()).collect();
+                    sqlx::query("SELECT ins_index, id FROM holders WHERE ins_index = ANY($1)")
+                        .bind(arr)
+                        .fetch_all(p)
+                        .await
+                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect())
                 }
-                q.fetch_all(p).await.map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect())
-            })
+                crate::db::Db::Sqlite { read: p, .. } => {
+                    let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
+                    for i in chunk {
+                        q = q.bind(i.as_str());
+                    }
+                    q.fetch_all(p)
+                        .await
+                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+                }
+            }
             .map_err(StoreError::db("find holders by INS"))?;
             for (i, h) in found {
                 holder_of_index.insert(i, HolderId::from_uuid(h));
@@ -172,37 +181,35 @@ impl Gate {
                 })
                 .push((n, l.line));
         }
-        // 3. One decision and one key per space, read concurrently (round trips dominate on
-        // PostgreSQL); then tags, and duplicates within the feed.
-        let fetched: Vec<(HolderId, Option<GateFacts>, Decision, Option<SecretKey>)> =
-            stream::iter(order.iter().copied())
-                .map(|holder| {
-                    let actor = &actor;
-                    async move {
-                        let space = self.space(holder, actor).await?;
-                        let d = match &space {
-                            Some(s) => decide_insurer_feed(&s.policy.facts(s.lifecycle)),
-                            None => Decision {
-                                allowed: false,
-                                reason: Reason::NoSpace,
-                                emergency: false,
-                            },
-                        };
-                        let key = if d.allowed {
-                            match self.store.vault.get(holder).await {
-                                Ok(k) => Some(k),
-                                Err(StoreError::Shredded(_)) => None,
-                                Err(e) => return Err(e),
-                            }
-                        } else {
-                            None
-                        };
-                        Ok::<_, StoreError>((holder, space, d, key))
-                    }
-                })
-                .buffered(FETCH_CONCURRENCY)
-                .try_collect()
-                .await?;
+        // 3. One decision and one key per space, read in bulk (round trips dominate on
+        // PostgreSQL: the decision needs only the lifecycle); then tags, and duplicates within
+        // the feed.
+        let lifecycles = store.lifecycles(&order).await?;
+        let decisions: Vec<(HolderId, Option<Lifecycle>, Decision)> = order
+            .iter()
+            .map(|h| {
+                let lc = lifecycles.get(h).copied();
+                let d = match lc {
+                    Some(lc) => decide_insurer_feed(&AccessPolicy::default().facts(lc)),
+                    None => Decision {
+                        allowed: false,
+                        reason: Reason::NoSpace,
+                        emergency: false,
+                    },
+                };
+                (*h, lc, d)
+            })
+            .collect();
+        let allowed_holders: Vec<HolderId> = decisions
+            .iter()
+            .filter(|(_, _, d)| d.allowed)
+            .map(|(h, _, _)| *h)
+            .collect();
+        let mut fetched_keys = store.vault.get_many(&allowed_holders).await?;
+        let fetched: Vec<(HolderId, Option<Lifecycle>, Decision, Option<SecretKey>)> = decisions
+            .into_iter()
+            .map(|(h, lc, d)| (h, lc, d, if d.allowed { fetched_keys.remove(&h) } else { None }))
+            .collect();
         let mut traces: Vec<(HolderId, TraceEntry)> = Vec::new();
         let mut candidates: Vec<(HolderId, String, u64, ReimbursementLine)> = Vec::new();
         let mut keys: HashMap<HolderId, SecretKey> = HashMap::new();
@@ -220,7 +227,7 @@ impl Gate {
                     .extend(held.drain(..).map(|(n, _)| (n, NOT_RECEIVING.to_string())));
                 continue;
             };
-            decided.push((holder, space.lifecycle.name()));
+            decided.push((holder, space.name()));
             let mut seen = HashSet::new();
             for (n, l) in held {
                 let tag = line_tag(&key, &l.line_id);
@@ -240,13 +247,24 @@ impl Gate {
                 "SELECT holder_id, line_tag FROM reimbursements WHERE line_tag IN ({})",
                 placeholders(1, chunk.len())
             );
-            let found: Vec<(Uuid, String)> = on_db!(&store.db.writer(), p => {
-                let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-                for t in chunk {
-                    q = q.bind(*t);
+            let found: Vec<(Uuid, String)> = match &store.db.writer() {
+                crate::db::Db::Postgres(p) => {
+                    sqlx::query("SELECT holder_id, line_tag FROM reimbursements WHERE line_tag = ANY($1)")
+                        .bind(chunk.to_vec())
+                        .fetch_all(p)
+                        .await
+                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect())
                 }
-                q.fetch_all(p).await.map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect())
-            })
+                crate::db::Db::Sqlite { read: p, .. } => {
+                    let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
+                    for t in chunk {
+                        q = q.bind(*t);
+                    }
+                    q.fetch_all(p)
+                        .await
+                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+                }
+            }
             .map_err(StoreError::db("read reimbursement tags"))?;
             existing.extend(found.into_iter().map(|(h, t)| (HolderId::from_uuid(h), t)));
         }
@@ -458,4 +476,46 @@ fn placeholders(from: usize, n: usize) -> String {
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+impl crate::Store {
+    /// The lifecycle of many spaces at once (a bulk import's decisions); unknown ids are absent.
+    pub(crate) async fn lifecycles(
+        &self,
+        holders: &[HolderId],
+    ) -> Result<HashMap<HolderId, Lifecycle>, StoreError> {
+        let mut out = HashMap::new();
+        for chunk in holders.chunks(CHUNK) {
+            let ids: Vec<Uuid> = chunk.iter().map(|h| *h.as_uuid()).collect();
+            let rows: Vec<(Uuid, String, i64)> = match &self.db {
+                crate::db::Db::Postgres(p) => {
+                    sqlx::query("SELECT id, lifecycle, state_since FROM holders WHERE id = ANY($1)")
+                        .bind(ids)
+                        .fetch_all(p)
+                        .await
+                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+                }
+                crate::db::Db::Sqlite { read: p, .. } => {
+                    let sql = format!(
+                        "SELECT id, lifecycle, state_since FROM holders WHERE id IN ({})",
+                        placeholders(1, ids.len())
+                    );
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
+                    for id in &ids {
+                        q = q.bind(*id);
+                    }
+                    q.fetch_all(p)
+                        .await
+                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+                }
+            }
+            .map_err(StoreError::db("read lifecycles"))?;
+            for (id, name, since) in rows {
+                let lc = Lifecycle::from_parts(&name, Timestamp::from_micros(since))
+                    .ok_or_else(|| StoreError::Integrity(format!("unknown lifecycle state {name}")))?;
+                out.insert(HolderId::from_uuid(id), lc);
+            }
+        }
+        Ok(out)
+    }
 }

@@ -139,6 +139,58 @@ impl KeyVault {
         Ok(key)
     }
 
+    /// The data keys of many holders (a bulk import): cached ones from memory, the others in one
+    /// query per 500. Erased holders (their key destroyed) are absent from the answer.
+    pub async fn get_many(
+        &self,
+        holders: &[HolderId],
+    ) -> Result<std::collections::HashMap<HolderId, SecretKey>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        let mut missing = Vec::new();
+        for h in holders {
+            match self.cached(*h) {
+                Some(k) => {
+                    out.insert(*h, k);
+                }
+                None => missing.push(*h),
+            }
+        }
+        for chunk in missing.chunks(500) {
+            let ids: Vec<uuid::Uuid> = chunk.iter().map(|h| *h.as_uuid()).collect();
+            let rows: Vec<(uuid::Uuid, String, Vec<u8>)> = match &self.db {
+                crate::db::Db::Postgres(p) => {
+                    sqlx::query("SELECT holder_id, kid, wrapped FROM holder_keys WHERE holder_id = ANY($1)")
+                        .bind(ids)
+                        .fetch_all(p)
+                        .await
+                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+                }
+                crate::db::Db::Sqlite { read: p, .. } => {
+                    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "SELECT holder_id, kid, wrapped FROM holder_keys WHERE holder_id IN ({})",
+                        marks.join(", ")
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for id in &ids {
+                        q = q.bind(*id);
+                    }
+                    q.fetch_all(p)
+                        .await
+                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+                }
+            }
+            .map_err(StoreError::db("read data keys"))?;
+            for (id, kid, wrapped) in rows {
+                let holder = HolderId::from_uuid(id);
+                let key = self.unwrap_key(holder, &kid, &wrapped)?;
+                self.remember(holder, &key);
+                out.insert(holder, key);
+            }
+        }
+        Ok(out)
+    }
+
     fn cached(&self, holder: HolderId) -> Option<SecretKey> {
         let cache = self.cache.lock().ok()?;
         let (key, at) = cache.get(&holder)?;
