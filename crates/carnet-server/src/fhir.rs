@@ -176,7 +176,8 @@ impl Params {
     }
     /// Refuses parameters this search does not support (strict handling: no silent ignore).
     fn only(&self, allowed: &[&str]) -> Result<(), FhirError> {
-        const COMMON: [&str; 7] = [
+        const COMMON: [&str; 8] = [
+            "_revinclude",
             "_format",
             "_pretty",
             "_count",
@@ -185,9 +186,6 @@ impl Params {
             "_include",
             "_elements",
         ];
-        if self.0.contains_key("_revinclude") {
-            return Err(FhirError::invalid("_revinclude is not supported yet"));
-        }
         for k in self.0.keys() {
             if !allowed.contains(&k.as_str()) && !COMMON.contains(&k.as_str()) {
                 return Err(FhirError::invalid(format!(
@@ -431,8 +429,28 @@ pub fn routes() -> Router<AppState> {
         .route("/fhir/metadata", get(metadata))
         .route("/fhir/{rtype}", get(search).post(create))
         .route("/fhir/{rtype}/{id}", get(read).put(update).delete(remove))
-        .route("/fhir/Patient/{id}/{op}", get(everything))
+        .route("/fhir/{rtype}/{id}/{op}", get(instance_op))
+        .route("/fhir/{rtype}/{id}/_history/{vid}", get(vread))
 }
+
+/// What `_revinclude=T:patient` may bring along a Patient search.
+const REVINCLUDABLE: [&str; 15] = [
+    "DocumentReference",
+    "Observation",
+    "Condition",
+    "AllergyIntolerance",
+    "MedicationStatement",
+    "Immunization",
+    "Procedure",
+    "FamilyMemberHistory",
+    "QuestionnaireResponse",
+    "RelatedPerson",
+    "Consent",
+    "Communication",
+    "Appointment",
+    "ExplanationOfBenefit",
+    "AuditEvent",
+];
 
 const PROFILE_TYPES: [&str; 9] = [
     "Condition",
@@ -493,12 +511,31 @@ async fn metadata(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
         resources.push(json!({"type": t, "interaction": interaction,
                               "searchParam": search(&[("patient", "reference")])}));
     }
+    for r in resources.iter_mut() {
+        let Some(list) = r["interaction"].as_array_mut() else {
+            continue;
+        };
+        let creates = list.iter().any(|i| i["code"] == "create");
+        let reads = list.iter().any(|i| i["code"] == "read");
+        if reads {
+            list.push(json!({"code": "vread"}));
+            list.push(json!({"code": "history-instance"}));
+        }
+        if creates {
+            r["conditionalCreate"] = json!(true);
+        }
+    }
+    resources[0]["searchRevInclude"] = json!(
+        REVINCLUDABLE
+            .iter()
+            .map(|t| format!("{t}:patient"))
+            .collect::<Vec<_>>()
+    );
     resources[0]["operation"] = json!([
         {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
         {"name": "summary", "definition": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"}
     ]);
-    resources[1]["interaction"] =
-        json!([{"code": "read"}, {"code": "search-type"}, {"code": "create"}, {"code": "delete"}]);
+    resources[1]["interaction"] = json!([{"code": "read"}, {"code": "vread"}, {"code": "history-instance"}, {"code": "search-type"}, {"code": "create"}, {"code": "delete"}]);
     let v = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -518,35 +555,31 @@ async fn metadata(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
     Ok(respond(StatusCode::OK, &v, p.pretty()))
 }
 
-async fn read(
-    State(s): State<AppState>,
-    c: FhirCaller,
-    Path((rtype, id)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, FhirError> {
-    let p = Params::parse(q)?;
+/// A resource by type and id, read through the gate as the caller.
+async fn read_value(
+    s: &AppState,
+    c: &FhirCaller,
+    rtype: &str,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<Value, FhirError> {
     let ctx = Context::default();
     if rtype == "Patient" {
         let holder: HolderId = id.parse().map_err(|_| FhirError::not_found())?;
-        return Ok(respond(
-            StatusCode::OK,
-            &patient(&s, &c, holder).await?,
-            p.pretty(),
-        ));
+        return patient(s, c, holder).await;
     }
-    if let Some(v) = directory_read(&s, &rtype, &id).await? {
-        return Ok(respond(StatusCode::OK, &v, p.pretty()));
+    if let Some(v) = directory_read(s, rtype, id).await? {
+        return Ok(v);
     }
-    let (holder, item) = split_id(&id).ok_or_else(FhirError::not_found)?;
-    let v = match rtype.as_str() {
+    let (holder, item) = split_id(id).ok_or_else(FhirError::not_found)?;
+    let v = match rtype {
         "DocumentReference" => {
             let (view, _) = s
                 .gate
                 .read_document(holder, &c.actor, DocumentId::from_uuid(item), &ctx)
                 .await?;
             r::document_reference(
-                &base_url(&headers),
+                &base_url(headers),
                 holder,
                 *view.id.as_uuid(),
                 *view.set_id.as_uuid(),
@@ -570,17 +603,17 @@ async fn read(
         }
         "Observation" => match s.gate.measurement(holder, &c.actor, item, &ctx).await {
             Ok(pt) => r::observation(holder, pt.id, &pt.measurement, &pt.author),
-            Err(StoreError::NotFound) => profile_by_id(&s, &c, holder, item, "Observation").await?,
+            Err(StoreError::NotFound) => profile_by_id(s, c, holder, item, "Observation").await?,
             Err(e) => return Err(e.into()),
         },
-        t if PROFILE_TYPES.contains(&t) => profile_by_id(&s, &c, holder, item, t).await?,
+        t if PROFILE_TYPES.contains(&t) => profile_by_id(s, c, holder, item, t).await?,
         "Communication" => {
             let (conv, m) = s.gate.read_message(holder, &c.actor, item, &ctx).await?;
             communication_of(holder, &conv, &m)
         }
         "Appointment" => {
             let e = s.gate.read_event(holder, &c.actor, item, &ctx).await?;
-            appointment_of(&s, holder, &e)
+            appointment_of(s, holder, &e)
         }
         "ExplanationOfBenefit" => {
             let rb = s.gate.reimbursement(holder, &c.actor, item, &ctx).await?;
@@ -588,6 +621,18 @@ async fn read(
         }
         _ => return Err(FhirError::not_found()),
     };
+    Ok(v)
+}
+
+async fn read(
+    State(s): State<AppState>,
+    c: FhirCaller,
+    Path((rtype, id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    let p = Params::parse(q)?;
+    let v = read_value(&s, &c, &rtype, &id, &headers).await?;
     let mut resp = respond(StatusCode::OK, &v, p.pretty());
     if let Some(vid) = v["meta"]["versionId"].as_str()
         && let Ok(tag) = format!("W/\"{vid}\"").parse()
@@ -746,17 +791,18 @@ async fn profile_by_id(
         .ok_or_else(FhirError::not_found)
 }
 
-async fn search(
-    State(s): State<AppState>,
-    c: FhirCaller,
-    Path(rtype): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, FhirError> {
-    let p = Params::parse(q)?;
-    let base = base_url(&headers);
+/// The resources of type `rtype` that match `p`, as the caller may see them (every one read
+/// through the gate; hidden ones never counted). Shared by searches, `_revinclude` and
+/// conditional creates.
+async fn matching(
+    s: &AppState,
+    c: &FhirCaller,
+    rtype: &str,
+    p: &Params,
+    headers: &HeaderMap,
+) -> Result<Vec<Value>, FhirError> {
     let ctx = Context::default();
-    let all: Vec<Value> = match rtype.as_str() {
+    Ok(match rtype {
         "Patient" => {
             p.only(&["identifier", "_id"])?;
             let holder = if let Some(idf) = p.one("identifier") {
@@ -770,7 +816,7 @@ async fn search(
                 c.own
             };
             match holder {
-                Some(h) => match patient(&s, &c, h).await {
+                Some(h) => match patient(s, c, h).await {
                     Ok(v) => vec![v],
                     Err(FhirError(StatusCode::NOT_FOUND, ..)) => Vec::new(),
                     Err(e) => return Err(e),
@@ -788,7 +834,7 @@ async fn search(
                 "_sort",
                 "_lastUpdated",
             ])?;
-            let holder = patient_of(&p, &c)?;
+            let holder = patient_of(p, c)?;
             let class = p
                 .one("category")
                 .map(|v| {
@@ -807,11 +853,11 @@ async fn search(
                 limit: 500,
                 ..DocumentFilter::default()
             };
-            documents(&s, &c, holder, filter, &base_url(&headers)).await?
+            documents(s, c, holder, filter, &base_url(headers)).await?
         }
         "Observation" => {
             p.only(&["patient", "subject", "code", "date", "_sort"])?;
-            let holder = patient_of(&p, &c)?;
+            let holder = patient_of(p, c)?;
             let period = date_range(p.0.get("date"))?;
             let codes: Vec<&str> = match p.one("code") {
                 Some(v) => {
@@ -845,7 +891,7 @@ async fn search(
         }
         "AuditEvent" => {
             p.only(&["patient", "subject", "date"])?;
-            let holder = patient_of(&p, &c)?;
+            let holder = patient_of(p, c)?;
             // AC-6: the traces are the holder's (and their representative's) to read.
             if c.own != Some(holder) {
                 return Err(FhirError::not_found());
@@ -879,18 +925,18 @@ async fn search(
         }
         "Communication" => {
             p.only(&["patient", "subject"])?;
-            let holder = patient_of(&p, &c)?;
-            communications(&s, &c, holder).await?
+            let holder = patient_of(p, c)?;
+            communications(s, c, holder).await?
         }
         "Appointment" => {
             p.only(&["patient", "subject", "actor", "date", "_sort"])?;
-            let holder = patient_of(&p, &c)?;
+            let holder = patient_of(p, c)?;
             let period = date_range(p.0.get("date"))?;
             match s.gate.list_events(holder, &c.actor, &ctx).await {
                 Ok(events) => events
                     .iter()
                     .filter(|e| period.is_none_or(|(from, to)| e.event.start >= from && e.event.start < to))
-                    .map(|e| appointment_of(&s, holder, e))
+                    .map(|e| appointment_of(s, holder, e))
                     .collect(),
                 Err(StoreError::NotFound) => Vec::new(),
                 Err(e) => return Err(e.into()),
@@ -900,7 +946,7 @@ async fn search(
             // RB-1: the category `reimbursements`, one gate decision for the space, before
             // anything is counted or paged; `date` is the date of care.
             p.only(&["patient", "subject", "date", "_sort", "_lastUpdated"])?;
-            let holder = patient_of(&p, &c)?;
+            let holder = patient_of(p, c)?;
             let period = date_range(p.0.get("date"))?;
             let filter = carnet_domain::reimbursement::Filter::default();
             match s.gate.list_reimbursements(holder, &c.actor, &filter, &ctx).await {
@@ -924,8 +970,8 @@ async fn search(
         }
         t if PROFILE_TYPES.contains(&t) => {
             p.only(&["patient", "subject"])?;
-            let holder = patient_of(&p, &c)?;
-            match profile_resources(&s, &c, holder, t).await {
+            let holder = patient_of(p, c)?;
+            match profile_resources(s, c, holder, t).await {
                 Ok(v) => v,
                 Err(FhirError(StatusCode::NOT_FOUND, ..)) => Vec::new(),
                 Err(e) => return Err(e),
@@ -938,7 +984,24 @@ async fn search(
                 format!("resource type {other} is not supported"),
             ));
         }
-    };
+    })
+}
+
+async fn search(
+    State(s): State<AppState>,
+    c: FhirCaller,
+    Path(rtype): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    let p = Params::parse(q)?;
+    let base = base_url(&headers);
+    if p.0.contains_key("_revinclude") && rtype != "Patient" {
+        return Err(FhirError::invalid(
+            "_revinclude is supported on Patient searches (e.g. Patient?_id=…&_revinclude=Observation:patient)",
+        ));
+    }
+    let all = matching(&s, &c, &rtype, &p, &headers).await?;
     // `_include` of the patient the results point to: added only if the caller may read it
     // (through the gate), never counted, never the only thing in a page.
     let mut included = Vec::new();
@@ -958,6 +1021,30 @@ async fn search(
                 Ok(v) => included.push(v),
                 Err(FhirError(StatusCode::NOT_FOUND, ..)) => {}
                 Err(e) => return Err(e),
+            }
+        }
+    }
+    // `_revinclude` of what points to the patients found (Patient searches): each type searched
+    // as the caller for that patient, so only what the gate lets them see comes back, never
+    // counted, never the only thing in a page.
+    if let Some(rev) = p.0.get("_revinclude") {
+        for v in rev {
+            let (src, param) = v.split_once(':').unwrap_or((v.as_str(), ""));
+            if !matches!(param, "patient" | "subject") || !REVINCLUDABLE.contains(&src) {
+                return Err(FhirError::invalid(format!(
+                    "_revinclude={v}: supported are T:patient (or :subject) for T in {}",
+                    REVINCLUDABLE.join(", ")
+                )));
+            }
+            for pat in &all {
+                let Some(id) = pat["id"].as_str() else { continue };
+                let mut q = BTreeMap::new();
+                q.insert("patient".to_string(), vec![id.to_string()]);
+                match matching(&s, &c, src, &Params(q), &headers).await {
+                    Ok(found) => included.extend(found),
+                    Err(FhirError(StatusCode::NOT_FOUND, ..)) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
     }
@@ -987,6 +1074,29 @@ async fn create(
     let v: Value = serde_json::from_slice(&body).map_err(|e| FhirError::invalid(format!("not JSON: {e}")))?;
     if v["resourceType"] != rtype.as_str() {
         return Err(FhirError::invalid(format!("resourceType: {rtype} expected")));
+    }
+    // Conditional create: a search as the caller (what they cannot see does not count, and is
+    // not revealed); one match is returned as it is, several are an error.
+    if let Some(cond) = headers.get("if-none-exist") {
+        let cond = cond
+            .to_str()
+            .map_err(|_| FhirError::invalid("If-None-Exist: not a query string"))?;
+        let query = cond.split_once('?').map_or(cond, |(_, q)| q).to_string();
+        let found = matching(&s, &c, &rtype, &Params::parse(Some(query))?, &headers).await?;
+        match found.as_slice() {
+            [] => {}
+            [one] => return Ok(respond(StatusCode::OK, one, false)),
+            many => {
+                return Err(FhirError(
+                    StatusCode::PRECONDITION_FAILED,
+                    "duplicate",
+                    format!(
+                        "If-None-Exist matches {} resources; nothing was created",
+                        many.len()
+                    ),
+                ));
+            }
+        }
     }
     let subject = v["subject"]["reference"]
         .as_str()
@@ -1434,6 +1544,73 @@ async fn remove(
 
 /// `GET /fhir/Patient/{id}/$everything`: what the caller may see of the record, in one Bundle;
 /// `GET /fhir/Patient/{id}/$summary`: the same as an International Patient Summary document.
+/// `GET /fhir/{type}/{id}/{op}`: `_history` of any resource, `$everything` and `$summary` of a
+/// Patient.
+async fn instance_op(
+    State(s): State<AppState>,
+    c: FhirCaller,
+    Path((rtype, id, op)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    if op == "_history" {
+        let p = Params::parse(q)?;
+        p.only(&[])?;
+        let v = read_value(&s, &c, &rtype, &id, &headers).await?;
+        let version = v["meta"]["versionId"].as_str().unwrap_or("1").to_string();
+        let base = base_url(&headers);
+        // The store keeps the current version of an item (a document's earlier versions are
+        // resources of their own, linked by `relatesTo`): the history is that one version.
+        let bundle = json!({
+            "resourceType": "Bundle",
+            "type": "history",
+            "total": 1,
+            "link": [{"relation": "self", "url": format!("{base}/{rtype}/{id}/_history")}],
+            "entry": [{
+                "fullUrl": format!("{base}/{rtype}/{id}"),
+                "resource": v,
+                "request": {"method": "PUT", "url": format!("{rtype}/{id}")},
+                "response": {"status": "200", "etag": format!("W/\"{version}\"")},
+            }],
+        });
+        return Ok(respond(StatusCode::OK, &bundle, p.pretty()));
+    }
+    if rtype != "Patient" {
+        return Err(FhirError(
+            StatusCode::NOT_FOUND,
+            "not-supported",
+            format!("{rtype}/{{id}}/{op} is not supported"),
+        ));
+    }
+    everything(State(s), c, Path((id, op)), RawQuery(q), headers).await
+}
+
+/// `GET /fhir/{type}/{id}/_history/{vid}`: the current version when `vid` names it; an earlier
+/// one is not kept (404 with a message saying so).
+async fn vread(
+    State(s): State<AppState>,
+    c: FhirCaller,
+    Path((rtype, id, vid)): Path<(String, String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    let p = Params::parse(q)?;
+    let v = read_value(&s, &c, &rtype, &id, &headers).await?;
+    let current = v["meta"]["versionId"].as_str().unwrap_or("1");
+    if current != vid {
+        return Err(FhirError(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("version {vid} of {rtype}/{id} is not kept (current: {current})"),
+        ));
+    }
+    let mut resp = respond(StatusCode::OK, &v, p.pretty());
+    if let Ok(tag) = format!("W/\"{current}\"").parse() {
+        resp.headers_mut().insert(header::ETAG, tag);
+    }
+    Ok(resp)
+}
+
 async fn everything(
     State(s): State<AppState>,
     c: FhirCaller,

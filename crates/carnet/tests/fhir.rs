@@ -888,6 +888,27 @@ async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
         emitted.push(e["resource"].clone());
     }
     emitted.push(audit);
+    // An instance history Bundle, and a Patient search with _revinclude.
+    let cond = emitted.iter().find(|r| r["resourceType"] == "Condition").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    emitted.push(
+        get(&c, &format!("{fhir}/Condition/{cond}/_history"), &leroy)
+            .await
+            .1,
+    );
+    emitted.push(
+        get(
+            &c,
+            &format!(
+                "{fhir}/Patient?_id={camille}&_revinclude=Condition:patient&_revinclude=Appointment:patient"
+            ),
+            &leroy,
+        )
+        .await
+        .1,
+    );
     emitted.push(
         get(&c, &format!("{fhir}/Patient/{camille}/$everything"), &leroy)
             .await
@@ -1184,4 +1205,214 @@ async fn establishment_systems_use_smart_backend_services() {
             .iter()
             .any(|t| t["actor"]["id"] == "750000999" && t["allowed"] == true)
     );
+}
+
+/// Issue 6: vread and instance history, conditional create (`If-None-Exist`) and
+/// `_revinclude` — and none of them shows what the caller may not see (a masked document, a
+/// space without a grant).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_conditional_create_and_revinclude_leak_nothing() {
+    let (_t, data) = fresh_dir();
+    let demo = start_demo(&data);
+    let base = demo.base.clone();
+    let fhir = format!("{base}/fhir");
+    let c = client();
+    let leroy = pro_token(&c, &base, "10000000001").await; // médecin traitant
+    let petit = pro_token(&c, &base, "10000000002").await; // granted
+    let moreau = pro_token(&c, &base, "10000000003").await; // no grant
+    let (_, found) = get(
+        &c,
+        &format!("{fhir}/Patient?identifier={}", camille_ins()),
+        &leroy,
+    )
+    .await;
+    let camille = found["entry"][0]["resource"]["id"].as_str().unwrap().to_string();
+
+    let (_, cap) = get(&c, &format!("{fhir}/metadata"), "none").await;
+    let obs = cap["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "Observation")
+        .unwrap()
+        .clone();
+    assert_eq!(obs["conditionalCreate"], true);
+    assert!(
+        obs["interaction"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["code"] == "vread")
+    );
+
+    // Conditional create: created once, then the same one is returned; ambiguous is a 412.
+    let weight = |at: &str| {
+        json!({"resourceType": "Observation", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+               "subject": {"reference": format!("Patient/{camille}")},
+               "effectiveDateTime": at,
+               "valueQuantity": {"value": 71.5, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}})
+    };
+    let post = |body: Value, cond: Option<String>| {
+        let (c, fhir, leroy) = (c.clone(), fhir.clone(), leroy.clone());
+        async move {
+            let mut rb = c
+                .post(format!("{fhir}/Observation"))
+                .bearer_auth(&leroy)
+                .header("content-type", "application/fhir+json")
+                .json(&body);
+            if let Some(q) = cond {
+                rb = rb.header("If-None-Exist", q);
+            }
+            let r = rb.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let cond = format!("patient={camille}&code=http://loinc.org|29463-7&date=2024-02-03");
+    let (status, first) = post(weight("2024-02-03T08:00:00Z"), Some(cond.clone())).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = post(weight("2024-02-03T08:00:00Z"), Some(cond.clone())).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["id"], first["id"]);
+    let (_, day) = get(
+        &c,
+        &format!("{fhir}/Observation?patient={camille}&code=29463-7&date=2024-02-03"),
+        &leroy,
+    )
+    .await;
+    assert_eq!(day["total"], 1, "not created twice");
+    let (status, _) = post(weight("2024-02-03T19:00:00Z"), None).await;
+    assert_eq!(status, 201);
+    let (status, oo) = post(weight("2024-02-03T20:00:00Z"), Some(cond)).await;
+    assert_eq!(status, 412, "{oo}");
+    assert_eq!(oo["resourceType"], "OperationOutcome");
+
+    // vread and history of a profile entry, across an update.
+    let r = c
+        .post(format!("{fhir}/Condition"))
+        .bearer_auth(&leroy)
+        .header("content-type", "application/fhir+json")
+        .json(&json!({"resourceType": "Condition",
+                      "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "E11"}], "text": "Diabète de type 2"},
+                      "subject": {"reference": format!("Patient/{camille}")}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let cond_res: Value = r.json().await.unwrap();
+    let id = cond_res["id"].as_str().unwrap().to_string();
+    let v1 = cond_res["meta"]["versionId"].as_str().unwrap().to_string();
+    let (status, read_v1) = get(&c, &format!("{fhir}/Condition/{id}/_history/{v1}"), &leroy).await;
+    assert_eq!(status, 200);
+    assert_eq!(read_v1["id"], id.as_str());
+    let mut changed = cond_res.clone();
+    changed["note"] = json!([{"text": "suivi trimestriel"}]);
+    let r = c
+        .put(format!("{fhir}/Condition/{id}"))
+        .bearer_auth(&leroy)
+        .header("content-type", "application/fhir+json")
+        .header("If-Match", format!("W/\"{v1}\""))
+        .json(&changed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (status, oo) = get(&c, &format!("{fhir}/Condition/{id}/_history/{v1}"), &leroy).await;
+    assert_eq!(status, 404);
+    assert!(
+        oo["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("not kept"),
+        "{oo}"
+    );
+    let (status, hist) = get(&c, &format!("{fhir}/Condition/{id}/_history"), &leroy).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (hist["type"].as_str(), hist["total"].as_u64()),
+        (Some("history"), Some(1))
+    );
+    assert_ne!(hist["entry"][0]["resource"]["meta"]["versionId"], v1.as_str());
+    // Another professional's history of it: as absent as a read (AC-8).
+    let (status, _) = get(&c, &format!("{fhir}/Condition/{id}/_history"), &moreau).await;
+    assert_eq!(status, 404);
+    let (status, _) = get(&c, &format!("{fhir}/Condition/{id}/_history/{v1}"), &moreau).await;
+    assert_eq!(status, 404);
+
+    // _revinclude: the holder masks a document; Dr PETIT's Patient search with its documents
+    // brings exactly what a document search gives him — the masked one never.
+    let holder = demo_login(&c, &base, CAMILLE).await;
+    let (_, docs) = get(&c, &format!("{fhir}/DocumentReference?patient={camille}"), &leroy).await;
+    let masked = ids(&docs)[0].clone();
+    let u = &masked[32..];
+    let doc_uuid = format!(
+        "{}-{}-{}-{}-{}",
+        &u[0..8],
+        &u[8..12],
+        &u[12..16],
+        &u[16..20],
+        &u[20..32]
+    );
+    let r = c
+        .patch(format!("{base}/api/v1/me/documents/{doc_uuid}"))
+        .header("cookie", &holder)
+        .json(&json!({"masked": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, with) = get(
+        &c,
+        &format!("{fhir}/Patient?_id={camille}&_revinclude=DocumentReference:patient&_revinclude=Observation:patient"),
+        &petit,
+    )
+    .await;
+    assert_eq!(status, 200, "{with}");
+    assert_eq!(with["total"], 1, "included resources are not counted");
+    let included: Vec<&Value> = with["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["search"]["mode"] == "include")
+        .collect();
+    let included_docs: Vec<String> = included
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "DocumentReference")
+        .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+        .collect();
+    let (_, his_docs) = get(&c, &format!("{fhir}/DocumentReference?patient={camille}"), &petit).await;
+    let mut expected = ids(&his_docs);
+    let mut got = included_docs.clone();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+    assert!(
+        !got.contains(&masked),
+        "a masked document came back through _revinclude"
+    );
+    // Without a grant: nothing at all.
+    let (status, none) = get(
+        &c,
+        &format!("{fhir}/Patient?_id={camille}&_revinclude=DocumentReference:patient"),
+        &moreau,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(none["total"], 0);
+    assert!(none["entry"].as_array().is_none_or(|e| e.is_empty()), "{none}");
+    // Only on Patient searches, and only known types.
+    let (status, _) = get(
+        &c,
+        &format!("{fhir}/Observation?patient={camille}&_revinclude=Provenance:target"),
+        &leroy,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = get(
+        &c,
+        &format!("{fhir}/Patient?_id={camille}&_revinclude=Basic:subject"),
+        &leroy,
+    )
+    .await;
+    assert_eq!(status, 400);
 }
