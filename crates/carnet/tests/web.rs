@@ -329,6 +329,9 @@ async fn pages_work_without_javascript() {
     }
     assert!(pages[0].html.contains("Bonjour Camille"));
     assert!(pages[0].html.contains("3 documents"));
+    // What is new also says the unread message and the next events (MS-4, AG-1).
+    assert!(pages[0].html.contains("1 message non lu."), "{}", pages[0].html);
+    assert!(pages[0].html.contains("Séance de kinésithérapie"));
 
     // RB-1, RB-2: the reimbursements page (demo lines): totals, a bar chart, the table; the
     // filters are POSTed with the CSRF token, a bad date is a French message, and the

@@ -80,6 +80,45 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
             t("home.all_history")
         )
     };
+    // Unread messages and the next events (MS-4, AG-1), as the gate lets the caller see them.
+    let ctx = Context::default();
+    let unread: i64 = match s.gate.list_conversations(h.space(), &h.actor(), &ctx).await {
+        Ok(c) => c.iter().map(|c| c.unread).sum(),
+        Err(carnet_store::StoreError::NotFound) => 0,
+        Err(e) => return Err(ApiError::from(e).into()),
+    };
+    let messages_line = match unread {
+        0 => t("home.messages_none").to_string(),
+        1 => t("home.messages_one").to_string(),
+        n => format!("{n} {}", t("home.messages_many")),
+    };
+    let now = s.store.now();
+    let mut next: Vec<(carnet_domain::Timestamp, String)> =
+        match s.gate.list_events(h.space(), &h.actor(), &ctx).await {
+            Ok(events) => events
+                .iter()
+                .flat_map(|e| {
+                    e.event
+                        .occurrences(now, now.plus_seconds(60 * 86_400), 3)
+                        .into_iter()
+                        .map(|t| (t, e.event.title.clone()))
+                })
+                .collect(),
+            Err(carnet_store::StoreError::NotFound) => Vec::new(),
+            Err(e) => return Err(ApiError::from(e).into()),
+        };
+    next.sort();
+    next.truncate(3);
+    let agenda = if next.is_empty() {
+        format!("<p>{}</p>", t("home.agenda_none"))
+    } else {
+        format!(
+            "<ul class=\"events\">{}</ul>",
+            next.iter()
+                .map(|(t, title)| format!("<li>{} — {}</li>", esc(&super::when(*t)), esc(title)))
+                .collect::<String>()
+        )
+    };
     let given = h.self_name.split(' ').next().unwrap_or_default();
     let n = docs.total;
     let docs_line = match n {
@@ -92,6 +131,8 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
          <section aria-labelledby=\"news\"><h2 id=\"news\">{}</h2>{news}</section>\
          <section aria-labelledby=\"docs\"><h2 id=\"docs\">{}</h2><p>{docs_line} \
          <a href=\"/documents\">{}</a></p></section>\
+         <section aria-labelledby=\"msgs\"><h2 id=\"msgs\">{}</h2><p>{messages_line} <a href=\"/messages\">{}</a></p></section>\
+         <section aria-labelledby=\"next\"><h2 id=\"next\">{}</h2>{agenda}<p><a href=\"/agenda\">{}</a></p></section>\
          <section aria-labelledby=\"more\"><h2 id=\"more\">{}</h2><ul>\
          <li><a href=\"/profil\">{}</a> : {}</li>\
          <li><a href=\"/remboursements\">{}</a> : {}</li>\
@@ -103,6 +144,10 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
         t("home.news"),
         t("nav.documents"),
         t("home.see_docs"),
+        t("nav.messages"),
+        t("home.see_messages"),
+        t("home.next_events"),
+        t("home.see_agenda"),
         t("home.your_space"),
         t("nav.profile"),
         t("home.profile_line"),
