@@ -32,6 +32,7 @@ pub mod password;
 pub mod profile;
 pub mod reimbursements;
 pub mod roster;
+pub mod status;
 pub mod vault;
 
 use std::sync::Arc;

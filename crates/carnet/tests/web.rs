@@ -1193,3 +1193,51 @@ async fn professional_and_holder_message_each_other_in_the_pages() {
     assert!(conv.html.contains("a clos cette conversation"), "{}", conv.html);
     assert!(!conv.html.contains("<h2>Répondre</h2>"));
 }
+
+/// Issue 7, operators: the token opens a page of aggregates (spaces by state, directory, jobs'
+/// backlogs, the trace log) with nothing about any holder, and a verification of the trace log
+/// on demand (AC-7).
+#[tokio::test]
+async fn operators_page_shows_the_service_state_and_verifies_the_trace_log() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    let demo = start_demo(&data);
+    let token = std::fs::read_to_string(data.join("operator.token")).unwrap();
+    let mut b = Browser::new(&demo.base);
+    let p = b.get("/operateur").await;
+    assert_eq!(p.status, 200);
+    assert!(p.html.contains("Jeton d'opérateur") || p.html.contains("Jeton d&#39;opérateur"));
+    let p = b
+        .post(
+            "/operateur/connexion",
+            &[("csrf", &p.csrf()), ("jeton", "wrong-token")],
+        )
+        .await;
+    assert_eq!(p.status, 401);
+    assert!(p.html.contains("n'est pas celui") || p.html.contains("n&#39;est pas celui"));
+    let p = b
+        .post(
+            "/operateur/connexion",
+            &[("csrf", &p.csrf()), ("jeton", token.trim())],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let p = b.get("/operateur").await;
+    assert_eq!(p.status, 200);
+    assert!(
+        p.html.contains("activés") && p.html.contains("3 professionnels"),
+        "{}",
+        p.html
+    );
+    assert!(
+        !p.html.contains("Camille") && !p.html.contains("MARTIN"),
+        "no holder data"
+    );
+    assert!(!p.html.contains("<script"));
+    let p = b.post("/operateur/verification", &[("csrf", &p.csrf())]).await;
+    assert_eq!(p.status, 200);
+    assert!(p.html.contains("aucune anomalie"), "{}", p.html);
+    // Without the CSRF token, nothing runs.
+    let p = b.post("/operateur/verification", &[("csrf", "forged")]).await;
+    assert_eq!(p.status, 403);
+}

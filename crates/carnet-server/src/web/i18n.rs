@@ -165,6 +165,7 @@ pub fn title(fr: &'static str) -> &'static str {
         "Messagerie" => "Messages",
         "Conversation" => "Conversation",
         "Agenda" => "Health agenda",
+        "Espace opérateur" => "Operators",
         "Erreur" => "Error",
         other => other,
     }

@@ -23,6 +23,7 @@ mod home;
 pub mod i18n;
 mod messages;
 mod notifications;
+mod operator;
 mod pro;
 mod pro_messages;
 mod profile;
@@ -75,6 +76,7 @@ pub fn routes() -> Router<AppState> {
         .merge(agenda::routes())
         .merge(pro::routes())
         .merge(pro_messages::routes())
+        .merge(operator::routes())
         .merge(space::routes())
         .route(
             "/static/carnet.css",
