@@ -1241,3 +1241,90 @@ async fn operators_page_shows_the_service_state_and_verifies_the_trace_log() {
     let p = b.post("/operateur/verification", &[("csrf", "forged")]).await;
     assert_eq!(p.status, 403);
 }
+
+/// LC-4 in the web interface: Léa activates her space with the letter's code (read from the
+/// demo outbox), mistakes come back in French with what she typed (not the passwords), then she
+/// logs in.
+#[tokio::test]
+async fn a_holder_activates_her_space_from_the_letter() {
+    let t = tempfile::tempdir().unwrap();
+    // The demo prints Léa's provisional code (her letter went by e-mail, as in auth.rs).
+    let (demo, line) = start_demo_reading(&t.path().join("data"), "provisional code");
+    let code: String = line
+        .split_once("provisional code ")
+        .map(|(_, rest)| rest.split_whitespace().next().unwrap_or(""))
+        .unwrap_or_else(|| panic!("no code in {line}"))
+        .to_string();
+    let ins = demo_ins('2', "9201", 5);
+    let mut b = Browser::new(&demo.base);
+    let p = b.get("/connexion").await;
+    assert!(p.html.contains("href=\"/activation\""));
+    let p = b.get("/activation").await;
+    assert_eq!(p.status, 200);
+    let login = "lea.dubois@demo.carnet.invalid";
+    // Two different passwords: a French message, the INS and login kept, no password echoed.
+    let p = b
+        .post(
+            "/activation",
+            &[
+                ("csrf", &p.csrf()),
+                ("ins", &ins),
+                ("code", &code),
+                ("carte", ""),
+                ("identifiant", login),
+                ("motdepasse", "un-mot-de-passe-solide-1"),
+                ("confirmation", "un-autre-mot-de-passe-2"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.html.contains("ne sont pas identiques") && p.html.contains(&ins) && !p.html.contains("solide"));
+    // A wrong code: refused, nothing activated.
+    let p = b
+        .post(
+            "/activation",
+            &[
+                ("csrf", &p.csrf()),
+                ("ins", &ins),
+                ("code", "WRONGCODE1"),
+                ("carte", ""),
+                ("identifiant", login),
+                ("motdepasse", "un-mot-de-passe-solide-1"),
+                ("confirmation", "un-mot-de-passe-solide-1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 401, "{}", p.html);
+    assert!(p.html.contains("ne correspondent pas"));
+    let p = b
+        .post(
+            "/activation",
+            &[
+                ("csrf", &p.csrf()),
+                ("ins", &ins),
+                ("code", &code),
+                ("carte", ""),
+                ("identifiant", login),
+                ("motdepasse", "un-mot-de-passe-solide-1"),
+                ("confirmation", "un-mot-de-passe-solide-1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    assert_eq!(p.location(), "/connexion?ok=active");
+    let p = b.get("/connexion?ok=active").await;
+    assert!(p.html.contains("Votre espace est activé"));
+    // She logs in with what she chose (password accepted: the code step follows).
+    let p = b
+        .post(
+            "/connexion",
+            &[
+                ("csrf", &p.csrf()),
+                ("login", login),
+                ("password", "un-mot-de-passe-solide-1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.html);
+    assert!(p.html.contains("id=\"code\""), "{}", p.html);
+}

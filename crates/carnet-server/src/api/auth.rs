@@ -151,27 +151,58 @@ async fn activate(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ValidJson(body): ValidJson<Activation>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    limit(&s, &format!("activation:ip:{}", peer.ip()), 900, 20).await?;
-    let ins = Ins::parse(&body.ins).map_err(|e| ApiError::bad_request(format!("INS : {e}")))?;
-    limit(
+    activate_space(
         &s,
+        peer.ip(),
+        &body.ins,
+        &body.activation_code,
+        &body.card_serial,
+        &body.login,
+        body.password,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "status": "activated" }))))
+}
+
+/// LC-4: activates a space with the letter's provisional code, the Carte Vitale serial when
+/// the roster has one, and the chosen login and password (the API and the web page).
+pub(crate) async fn activate_space(
+    s: &AppState,
+    ip: std::net::IpAddr,
+    ins: &str,
+    activation_code: &str,
+    card_serial: &str,
+    login: &str,
+    password: String,
+) -> Result<(), ApiError> {
+    limit(s, &format!("activation:ip:{ip}"), 900, 20).await?;
+    let ins = Ins::parse(ins.trim()).map_err(|e| ApiError::bad_request(format!("INS : {e}")))?;
+    limit(
+        s,
         &format!("activation:ins:{}", s.store.ins_index(&ins).await?),
         900,
         5,
     )
     .await?;
-    carnet_store::password::check_policy(&body.password).map_err(ApiError::bad_request)?;
-    if body.login.trim().len() < 3 {
-        return Err(ApiError::bad_request("the login must have at least 3 characters"));
+    carnet_store::password::check_policy(&password).map_err(ApiError::bad_request)?;
+    if login.trim().len() < 3 {
+        return Err(ApiError::bad_request(
+            "l'identifiant doit compter au moins 3 caractères / the login must have at least 3 characters",
+        ));
     }
-    let password = body.password;
     let hash = tokio::task::spawn_blocking(move || carnet_store::password::hash(&password))
         .await
         .map_err(|_| ApiError::internal())??;
     s.store
-        .activate(&ins, &body.activation_code, &body.card_serial, &body.login, &hash)
+        .activate(
+            &ins,
+            activation_code.trim(),
+            card_serial.trim(),
+            login.trim(),
+            &hash,
+        )
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "status": "activated" }))))
+    Ok(())
 }
 
 #[derive(Deserialize)]

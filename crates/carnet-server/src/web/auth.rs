@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/connexion", get(login_page).post(login))
         .route("/connexion/code", post(code))
+        .route("/activation", get(activation_page).post(activation))
         .route("/deconnexion", post(logout))
 }
 
@@ -53,6 +54,7 @@ fn login_form(s: &AppState, csrf: &str, login: &str, message: &str, info: &str) 
          <p><label for=\"password\">{}</label>\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\
          <p><button type=\"submit\">{}</button></p></form>{}{}\
+         <p>{} <a href=\"/activation\">{}</a></p>\
          <p>{} <a href=\"/pro\">{}</a></p>",
         t("login.title"),
         notice(info),
@@ -64,6 +66,8 @@ fn login_form(s: &AppState, csrf: &str, login: &str, message: &str, info: &str) 
         t("login.continue"),
         super::oidc_links(s, crate::oidc::Audience::Holders),
         demo_hint(s),
+        t("login.first_visit"),
+        t("login.activate"),
         t("login.pro"),
         t("landing.pro"),
     )
@@ -111,6 +115,9 @@ async fn login_page(
     let info = match f.ok.as_deref() {
         Some("deconnexion") => t("login.logged_out"),
         Some("ferme") => t("login.closed"),
+        Some("active") => {
+            "Votre espace est activé : connectez-vous avec l'identifiant et le mot de passe choisis."
+        }
         _ => "",
     };
     let mut r = page("Connexion", &Nav::Anonymous, &login_form(&s, &csrf, "", "", info)).into_response();
@@ -235,4 +242,100 @@ async fn logout(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Res
     let mut r = see_other("/connexion?ok=deconnexion");
     r.headers_mut().append(SET_COOKIE, clear_session_cookie());
     Ok(r)
+}
+
+/// LC-4: activating one's space with the letter (INS, provisional code, Carte Vitale serial if
+/// asked) and choosing a login and password. What was typed comes back with the message,
+/// passwords excepted.
+fn activation_form(csrf: &str, ins: &str, login: &str, message: &str) -> String {
+    format!(
+        "<h1>Activer mon espace</h1>{}\
+         <p>Munissez-vous du courrier reçu de l'Assurance Maladie : il porte votre code provisoire.</p>\
+         <form method=\"post\" action=\"/activation\" class=\"card\">{}\
+         <p><label for=\"ins\">Numéro de sécurité sociale (15 chiffres, INS)</label>\
+         <input id=\"ins\" name=\"ins\" inputmode=\"numeric\" autocomplete=\"off\" required value=\"{}\"></p>\
+         <p><label for=\"code\">Code provisoire du courrier</label>\
+         <input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" required></p>\
+         <p><label for=\"carte\">Numéro de série de la carte Vitale (s'il vous est demandé)</label>\
+         <input id=\"carte\" name=\"carte\" autocomplete=\"off\"></p>\
+         <p><label for=\"identifiant\">Identifiant choisi (votre adresse e-mail par exemple)</label>\
+         <input id=\"identifiant\" name=\"identifiant\" autocomplete=\"username\" required value=\"{}\"></p>\
+         <p><label for=\"motdepasse\">Mot de passe choisi (12 caractères au moins)</label>\
+         <input id=\"motdepasse\" name=\"motdepasse\" type=\"password\" autocomplete=\"new-password\" required></p>\
+         <p><label for=\"confirmation\">Le même mot de passe, à nouveau</label>\
+         <input id=\"confirmation\" name=\"confirmation\" type=\"password\" autocomplete=\"new-password\" required></p>\
+         <p><button type=\"submit\">Activer mon espace</button></p></form>\
+         <p><a href=\"/connexion\">J'ai déjà activé mon espace : me connecter</a></p>",
+        alert(message),
+        csrf_field(csrf),
+        esc(ins),
+        esc(login),
+    )
+}
+
+async fn activation_page(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
+    let (secret, fresh) = pre_session(&headers)?;
+    let csrf = csrf_token(&s, &secret).await?;
+    let mut r = page(
+        "Activer mon espace",
+        &Nav::Anonymous,
+        &activation_form(&csrf, "", "", ""),
+    )
+    .into_response();
+    set_pre_session(&mut r, fresh)?;
+    Ok(r)
+}
+
+async fn activation(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    let secret = check_pre_session(&s, &headers, &form).await?;
+    let (ins, login) = (form.get("ins").to_string(), form.get("identifiant").to_string());
+    let outcome = if form.get("motdepasse") != form.get("confirmation") {
+        Err((
+            StatusCode::BAD_REQUEST,
+            "Les deux mots de passe ne sont pas identiques.".to_string(),
+        ))
+    } else {
+        crate::api::auth::activate_space(
+            &s,
+            peer.ip(),
+            &ins,
+            form.get("code"),
+            form.get("carte"),
+            &login,
+            form.get("motdepasse").to_string(),
+        )
+        .await
+        .map_err(|e| {
+            let message = match e.code {
+                "mismatch" => {
+                    "Ces informations ne correspondent pas à un espace à activer : vérifiez le numéro, \
+                               le code du courrier (valable 3 mois) et la carte Vitale."
+                        .to_string()
+                }
+                "login_taken" => "Cet identifiant est déjà pris : choisissez-en un autre.".to_string(),
+                _ => french(&e),
+            };
+            (e.status, message)
+        })
+    };
+    match outcome {
+        Ok(()) => Ok(see_other("/connexion?ok=active")),
+        Err((status, message)) => {
+            let csrf = csrf_token(&s, &secret).await?;
+            Ok(with_status(
+                status,
+                page(
+                    "Activer mon espace",
+                    &Nav::Anonymous,
+                    &activation_form(&csrf, &ins, &login, &message),
+                ),
+            ))
+        }
+    }
 }

@@ -166,6 +166,7 @@ pub fn title(fr: &'static str) -> &'static str {
         "Conversation" => "Conversation",
         "Agenda" => "Health agenda",
         "Espace opérateur" => "Operators",
+        "Activer mon espace" => "Activate my space",
         "Erreur" => "Error",
         other => other,
     }
@@ -194,6 +195,11 @@ fn words(key: &str) -> Option<(&'static str, &'static str)> {
         "nav.documents" => ("Documents", "Documents"),
         "nav.profile" => ("Profil médical", "Medical profile"),
         "nav.messages" => ("Messagerie", "Messages"),
+        "login.first_visit" => ("Première visite ?", "First visit?"),
+        "login.activate" => (
+            "Activer mon espace avec le courrier reçu",
+            "Activate my space with the letter I received",
+        ),
         "home.messages_none" => ("Aucun message non lu.", "No unread message."),
         "home.messages_one" => ("1 message non lu.", "1 unread message."),
         "home.messages_many" => ("messages non lus.", "unread messages."),

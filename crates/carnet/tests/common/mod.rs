@@ -161,6 +161,46 @@ pub fn start_demo(data: &Path) -> Demo {
     Demo { child, base }
 }
 
+/// `carnet demo`, and the first line of its welcome text that contains `marker`.
+pub fn start_demo_reading(data: &Path, marker: &'static str) -> (Demo, String) {
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn carnet demo");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("Carnet listening on ") {
+                let _ = tx.send((true, url.trim().to_string()));
+            } else if line.contains(marker) {
+                let _ = tx.send((false, line));
+            }
+        }
+    });
+    let (mut base, mut found) = (None, None);
+    while base.is_none() || found.is_none() {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok((true, url)) => base = Some(url),
+            Ok((false, line)) => found = Some(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("carnet demo did not start or did not print {marker}");
+            }
+        }
+    }
+    (
+        Demo {
+            child,
+            base: base.unwrap_or_default(),
+        },
+        found.unwrap_or_default(),
+    )
+}
+
 impl Drop for Demo {
     fn drop(&mut self) {
         let _ = self.child.kill();
