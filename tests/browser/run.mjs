@@ -112,6 +112,33 @@ async function main() {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
   });
   try {
+    // ---- LC-4: a person activates her space with her letter (INS and code from the demo).
+    const [actIns, actCode] = (process.env.ACTIVATION || '').split(' ');
+    if (actIns && actCode) {
+      const visitorAct = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'fr-FR' });
+      const ap = await visitorAct.newPage();
+      watch(ap);
+      await ap.goto(`${base}/connexion`);
+      await ap.click('text=Activer mon espace avec le courrier reçu');
+      await ap.waitForSelector('h1:has-text("Activer mon espace")');
+      await audit(ap, 'activation');
+      await ap.fill('#ins', actIns);
+      await ap.fill('#code', actCode);
+      await ap.fill('#identifiant', 'lea.dubois@demo.carnet.invalid');
+      await ap.fill('#motdepasse', 'un-mot-de-passe-solide-1');
+      await ap.fill('#confirmation', 'un-mot-de-passe-solide-2');
+      await ap.click('main button[type=submit]');
+      expect((await ap.locator('[role=alert]').innerText()).includes('identiques'), 'no message for different passwords');
+      expect((await ap.inputValue('#ins')) === actIns, 'the INS typed was not kept');
+      await ap.fill('#code', actCode);
+      await ap.fill('#motdepasse', 'un-mot-de-passe-solide-1');
+      await ap.fill('#confirmation', 'un-mot-de-passe-solide-1');
+      await ap.click('main button[type=submit]');
+      await ap.waitForSelector('text=Votre espace est activé');
+      await visitorAct.close();
+      console.log('ok Léa activated her space with her letter');
+    }
+
     // ---- The holder logs in.
     const holder = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'fr-FR' });
     const page = await holder.newPage();
@@ -329,6 +356,15 @@ async function main() {
     expect((await page.locator('header').innerText()).includes('Camille'), 'the header does not say who acts');
     await audit(page, 'accueil-enfant');
     console.log('ok the parent switched to Inès\'s space');
+    // MI-2: in Inès's space, Camille sees the vaccination certificate, never the consultation
+    // Dr LEROY kept confidential from her parents.
+    await page.click('nav >> text=Documents');
+    await page.waitForSelector('h1:has-text("Documents")');
+    const childDocs = await text(page);
+    expect(childDocs.includes('Certificat de vaccination'), 'the child\'s ordinary document is missing');
+    expect(!childDocs.includes('confidentielle'), 'a document confidential from the parents is shown to the parent');
+    await audit(page, 'documents-enfant');
+    console.log('ok the parent does not see the document confidential from her (MI-2)');
 
     // ---- Logout.
     await page.click('text=Se déconnecter');

@@ -212,6 +212,7 @@ pub async fn seed(store: &Store, dir: &Path) -> Result<DemoLogins> {
     store.transition(ids[7], Event::Oppose).await?;
     store.transition(ids[7], Event::RequestSpace).await?;
     seed_professionals(store, ids[0], &mut logins).await?;
+    seed_minor_confidential(store, ids[1]).await?;
     seed_reimbursements(store, &[&people[0].ins, &people[3].ins, &people[1].ins]).await?;
     std::fs::write(
         dir.join(DEMO_MARKER),
@@ -330,6 +331,56 @@ async fn seed_professionals(
         .await?;
     }
     seed_messages_and_agenda(&gate, camille, &pros).await
+}
+
+/// MI-2: in Inès's space (Camille represents her), Dr LEROY (her médecin traitant too) filed a
+/// vaccination certificate and a consultation kept confidential from the legal representatives:
+/// Camille, switching to Inès's space, sees the first and not the second.
+async fn seed_minor_confidential(store: &Store, ines: carnet_domain::HolderId) -> Result<()> {
+    use carnet_domain::access::{Category, Context, HabilitationMatrix, ProfessionalId};
+    use carnet_store::documents::NewDocument;
+    store
+        .update_access_policy(ines, |p| {
+            p.medecin_traitant = Some(ProfessionalId("10000000001".into()));
+        })
+        .await?;
+    let leroy = store
+        .professional("10000000001")
+        .await?
+        .context("demo professional")?;
+    let gate = carnet_store::gate::Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    for (title, class, hidden, text) in [
+        (
+            "Certificat de vaccination",
+            Category::Certificates,
+            false,
+            "Vaccinations à jour selon le calendrier vaccinal.",
+        ),
+        (
+            "Consultation confidentielle",
+            Category::Reports,
+            true,
+            "Consultation demandée par la patiente, confidentielle vis-à-vis de ses parents.",
+        ),
+    ] {
+        gate.deposit_document(
+            ines,
+            &leroy.actor(),
+            NewDocument {
+                title: Some(title.into()),
+                class: Some(class),
+                mime: "text/plain".into(),
+                filename: Some("document.txt".into()),
+                hidden_from_representatives: hidden,
+                author_name: format!("{} {}", leroy.given_name, leroy.family_name),
+                ..NewDocument::default()
+            },
+            text.as_bytes().to_vec(),
+            &Context::default(),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// MS-1, AG-1: Dr LEROY wrote to Camille (with an attachment), and a few events in her agenda,

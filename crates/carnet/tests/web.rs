@@ -1085,7 +1085,24 @@ async fn browser_scenario_with_axe_core() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
-    let demo = start_demo(&t.path().join("data"));
+    // The demo prints the INS and code of a space to activate (Léa): the scenario activates it.
+    let (demo, line) = start_demo_reading(&t.path().join("data"), "provisional code");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let after = |w: &str| {
+        words
+            .iter()
+            .position(|x| *x == w)
+            .map(|i| words[i + 1].trim_matches(','))
+    };
+    let activation = format!(
+        "{} {}",
+        after("INS").unwrap_or_default(),
+        after("code").unwrap_or_default()
+    );
+    assert!(
+        activation.split(' ').all(|w| w.len() >= 6),
+        "no INS and code in {line}"
+    );
     let base = demo.base.clone();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
@@ -1093,6 +1110,7 @@ async fn browser_scenario_with_axe_core() {
             .arg(&base)
             .current_dir(&dir)
             .env("CHROMIUM", chromium)
+            .env("ACTIVATION", activation)
             .output()
             .expect("node")
     })
@@ -1107,6 +1125,14 @@ async fn browser_scenario_with_axe_core() {
         "browser scenario failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("browser scenario passed"));
+    assert!(
+        stdout.contains("ok Léa activated her space"),
+        "the activation step did not run"
+    );
+    assert!(
+        stdout.contains("(MI-2)"),
+        "the confidential-item step did not run"
+    );
 }
 
 /// MS-1, MS-2 in the web interface: a professional writes from the patient's record (with an
