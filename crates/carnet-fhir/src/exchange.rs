@@ -188,3 +188,122 @@ pub fn event_from_appointment(v: &Value) -> Result<EventInput, String> {
         reminders: vec![24 * 60],
     })
 }
+
+/// A stable item id for an entry of the authorisation directory (its kind and grantee).
+fn directory_item(holder: HolderId, key: &str) -> Uuid {
+    let mut b = [0u8; 16];
+    let h = {
+        // FNV-1a 128 would do; two 64-bit FNV-1a halves keep it dependency-free and stable.
+        let fnv = |seed: u64| {
+            key.bytes()
+                .chain(holder.as_uuid().as_bytes().iter().copied())
+                .fold(seed, |h, x| {
+                    (h ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3)
+                })
+        };
+        (fnv(0xcbf2_9ce4_8422_2325), fnv(0x8422_2325_cbf2_9ce4))
+    };
+    b[..8].copy_from_slice(&h.0.to_be_bytes());
+    b[8..].copy_from_slice(&h.1.to_be_bytes());
+    // RFC 9562 version 8 (custom), variant 10.
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    Uuid::from_bytes(b)
+}
+
+fn grantee_ref(g: &carnet_domain::access::Grantee) -> Value {
+    use carnet_domain::access::Grantee;
+    match g {
+        Grantee::Professional { id } => json!({ "reference": format!("Practitioner/{}", id.0) }),
+        Grantee::Establishment { id } => json!({
+            "identifier": { "system": "urn:oid:1.2.250.1.71.4.2.2", "value": id.0 },
+            "display": format!("FINESS {}", id.0),
+        }),
+        Grantee::App { id } => json!({ "display": format!("Application {}", id.0) }),
+    }
+}
+
+fn grantee_key(g: &carnet_domain::access::Grantee) -> String {
+    use carnet_domain::access::Grantee;
+    match g {
+        Grantee::Professional { id } => format!("rpps:{}", id.0),
+        Grantee::Establishment { id } => format!("finess:{}", id.0),
+        Grantee::App { id } => format!("app:{}", id.0),
+    }
+}
+
+/// The authorisation directory (AC-3, AC-4) as FHIR Consents: one per grant (permit, with its
+/// categories and end), one per blocked professional (deny), one for the médecin traitant
+/// (permit, everything). Read-only: the directory changes through its own API.
+pub fn directory_consents(
+    holder: HolderId,
+    policy: &carnet_domain::access::AccessPolicy,
+    version: i64,
+    now: Timestamp,
+) -> Vec<Value> {
+    let consent = |key: &str,
+                   permit: bool,
+                   actor: Value,
+                   classes: Option<Vec<String>>,
+                   end: Option<Timestamp>| {
+        let mut provision = json!({
+            "type": if permit { "permit" } else { "deny" },
+            "actor": [{
+                "role": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP" }] },
+                "reference": actor,
+            }],
+        });
+        if let Some(cs) = classes {
+            provision["class"] = json!(
+                cs.iter()
+                    .map(|c| json!({ "system": "urn:carnet:category", "code": c }))
+                    .collect::<Vec<_>>()
+            );
+        }
+        if let Some(e) = end {
+            provision["period"] = json!({ "end": e.to_rfc3339() });
+        }
+        json!({
+            "resourceType": "Consent",
+            "id": item_id(holder, directory_item(holder, key)),
+            "meta": { "versionId": version.to_string() },
+            "status": if end.is_some_and(|e| e <= now) { "inactive" } else { "active" },
+            "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
+            "category": [{ "coding": [{ "system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent" }] }],
+            "patient": { "reference": format!("Patient/{holder}") },
+            "policyRule": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": if permit { "OPTIN" } else { "OPTOUT" } }] },
+            "provision": provision,
+        })
+    };
+    let mut out = Vec::new();
+    if let Some(mt) = &policy.medecin_traitant {
+        out.push(consent(
+            &format!("mt:{}", mt.0),
+            true,
+            json!({ "reference": format!("Practitioner/{}", mt.0), "display": "Médecin traitant" }),
+            None,
+            None,
+        ));
+    }
+    for g in &policy.grants {
+        out.push(consent(
+            &format!("grant:{}", grantee_key(&g.grantee)),
+            true,
+            grantee_ref(&g.grantee),
+            g.categories
+                .as_ref()
+                .map(|cs| cs.iter().map(|c| c.tag().to_string()).collect()),
+            g.until,
+        ));
+    }
+    for b in &policy.blocked {
+        out.push(consent(
+            &format!("blocked:{}", b.0),
+            false,
+            json!({ "reference": format!("Practitioner/{}", b.0) }),
+            None,
+            None,
+        ));
+    }
+    out
+}

@@ -769,11 +769,30 @@ async fn profile_resources(
         .gate
         .list_profile(holder, &c.actor, None, &Context::default())
         .await?;
-    Ok(entries
+    let mut out: Vec<Value> = entries
         .iter()
         .filter(|e| r::resource_type(e.entry.section) == rtype)
         .map(|e| entry_resource(holder, e))
-        .collect())
+        .collect();
+    if rtype == "Consent" {
+        out.extend(directory(s, c, holder).await?);
+    }
+    Ok(out)
+}
+
+/// AC-3: the authorisation directory as Consents, for the holder's side only (it is theirs to
+/// read; a professional sees none of it, as if there were none).
+async fn directory(s: &AppState, c: &FhirCaller, holder: HolderId) -> Result<Vec<Value>, FhirError> {
+    if c.own != Some(holder) {
+        return Ok(Vec::new());
+    }
+    let (policy, version) = s.store.access_policy(holder).await?;
+    Ok(carnet_fhir::exchange::directory_consents(
+        holder,
+        &policy,
+        version,
+        s.store.now(),
+    ))
 }
 
 async fn profile_by_id(

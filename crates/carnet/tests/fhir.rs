@@ -888,6 +888,47 @@ async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
         emitted.push(e["resource"].clone());
     }
     emitted.push(audit);
+    // AC-3: the authorisation directory as Consents, for the holder only.
+    let r = c
+        .get(format!("{fhir}/Consent?_count=200"))
+        .header("cookie", &holder)
+        .send()
+        .await
+        .unwrap();
+    let consents: Value = r.json().await.unwrap();
+    let directory: Vec<&Value> = consents["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["scope"]["coding"][0]["code"] == "patient-privacy")
+        .collect();
+    assert!(
+        directory.iter().any(
+            |e| e["resource"]["provision"]["actor"][0]["reference"]["reference"]
+                == "Practitioner/10000000002"
+        ),
+        "Dr PETIT's grant: {consents}"
+    );
+    for e in &directory {
+        emitted.push(e["resource"].clone());
+        let id = e["resource"]["id"].as_str().unwrap();
+        let r = c
+            .get(format!("{fhir}/Consent/{id}"))
+            .header("cookie", &holder)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        // A professional reads none of it (AC-8: as if absent).
+        let (status, _) = get(&c, &format!("{fhir}/Consent/{id}"), &leroy).await;
+        assert_eq!(status, 404);
+    }
+    emitted.push(consents);
+    let (_, pro_consents) = get(&c, &format!("{fhir}/Consent?patient={camille}"), &leroy).await;
+    assert!(
+        !pro_consents.to_string().contains("patient-privacy"),
+        "a professional sees no directory entry"
+    );
     // An instance history Bundle, and a Patient search with _revinclude.
     let cond = emitted.iter().find(|r| r["resourceType"] == "Condition").unwrap()["id"]
         .as_str()
