@@ -362,7 +362,7 @@ async function main() {
     await page.waitForSelector('h1:has-text("Documents")');
     const childDocs = await text(page);
     expect(childDocs.includes('Certificat de vaccination'), 'the child\'s ordinary document is missing');
-    expect(!childDocs.includes('confidentielle'), 'a document confidential from the parents is shown to the parent');
+    expect(!childDocs.includes('Entretien confidentiel'), 'a document confidential from the parents is shown to the parent');
     await audit(page, 'documents-enfant');
     console.log('ok the parent does not see the document confidential from her (MI-2)');
 

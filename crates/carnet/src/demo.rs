@@ -357,7 +357,7 @@ async fn seed_minor_confidential(store: &Store, ines: carnet_domain::HolderId) -
             "Vaccinations à jour selon le calendrier vaccinal.",
         ),
         (
-            "Consultation confidentielle",
+            "Entretien confidentiel",
             Category::Reports,
             true,
             "Consultation demandée par la patiente, confidentielle vis-à-vis de ses parents.",

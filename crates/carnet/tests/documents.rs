@@ -392,15 +392,26 @@ async fn documents_through_the_gate_for_professionals_holder_and_representative(
         .json()
         .await
         .unwrap();
-    let ines = me_json["spaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["relation"] == "parent")
-        .unwrap()["id"]
+    // Inès (not Hugo: the demo filed documents in her space), found by her INS.
+    let r = c
+        .post(format!("{base}/api/v1/pro/patients/lookup"))
+        .bearer_auth(&petit.token)
+        .json(&json!({ "ins": demo_ins('2', "1506", 2) }))
+        .send()
+        .await
+        .unwrap();
+    let ines = r.json::<Value>().await.unwrap()["patient"]
         .as_str()
         .unwrap()
         .to_string();
+    assert!(
+        me_json["spaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["relation"] == "parent" && s["id"] == ines.as_str()),
+        "Camille represents Inès: {me_json}"
+    );
     let r = c
         .post(me("/act-for"))
         .header("cookie", &cam)
@@ -445,9 +456,16 @@ async fn documents_through_the_gate_for_professionals_holder_and_representative(
         .json()
         .await
         .unwrap();
-    assert_eq!(titles(&rep_view), ["Radio du poignet"]);
-    assert_eq!(rep_view["total"], 1);
-    assert_eq!(petit_ines.titles("").await.len(), 2);
+    // The demo's own documents in Inès's space: a certificate, and a consultation Dr LEROY
+    // also kept confidential from the parents.
+    assert_eq!(
+        titles(&rep_view),
+        ["Certificat de vaccination", "Radio du poignet"]
+    );
+    assert_eq!(rep_view["total"], 2);
+    // Dr PETIT's two, and the demo's two by Dr LEROY (a professional sees both: MI-2 hides
+    // from the parents only).
+    assert_eq!(petit_ines.titles("").await.len(), 4);
     // Nor in the access history, the notices or the FHIR AuditEvents she reads: the
     // radiologist's deposit and read of the hidden document leave no visible trace for her,
     // while those of the other document are there.
