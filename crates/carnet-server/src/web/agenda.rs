@@ -14,6 +14,7 @@ use carnet_domain::access::{Author, Context};
 use carnet_domain::agenda::{EventKind, default_schedule, morning_of, paris_date};
 use serde::Deserialize;
 
+use super::i18n::fr_en as tr;
 use super::{Form, Holder, Nav, WebError, alert, csrf_field, esc, notice, page, see_other, when};
 use crate::api::agenda::EventIn;
 use crate::{ApiError, AppState};
@@ -34,19 +35,25 @@ struct Flash {
 
 fn kind_label(k: EventKind) -> &'static str {
     match k {
-        EventKind::Appointment => "Rendez-vous",
-        EventKind::Vaccine => "Vaccin",
-        EventKind::Screening => "Dépistage",
-        EventKind::Treatment => "Traitement",
-        EventKind::Other => "Autre",
+        EventKind::Appointment => tr("Rendez-vous", "Appointment"),
+        EventKind::Vaccine => tr("Vaccin", "Vaccine"),
+        EventKind::Screening => tr("Dépistage", "Screening"),
+        EventKind::Treatment => tr("Traitement", "Treatment"),
+        EventKind::Other => tr("Autre", "Other"),
     }
 }
 
 async fn show(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> Result<Response, WebError> {
     let info = match f.ok.as_deref() {
-        Some("ajoute") => "L'événement a été ajouté à votre agenda.",
-        Some("supprime") => "L'événement a été supprimé.",
-        Some("revoque") => "Le lien d'abonnement a été révoqué : il ne fonctionne plus.",
+        Some("ajoute") => tr(
+            "L'événement a été ajouté à votre agenda.",
+            "The event was added to your agenda.",
+        ),
+        Some("supprime") => tr("L'événement a été supprimé.", "The event was deleted."),
+        Some("revoque") => tr(
+            "Le lien d'abonnement a été révoqué : il ne fonctionne plus.",
+            "The subscription link was revoked: it no longer works.",
+        ),
         _ => "",
     };
     render(&s, &h, "", info, None).await
@@ -59,6 +66,7 @@ async fn render(
     info: &str,
     new_feed: Option<String>,
 ) -> Result<Response, WebError> {
+    let english = super::i18n::locale() == super::i18n::Locale::En;
     let ctx = Context::default();
     let now = s.store.now();
     let events = s
@@ -84,16 +92,18 @@ async fn render(
             let by = match &e.author {
                 Author::Holder => String::new(),
                 _ => format!(
-                    " <span class=\"muted\">(ajouté par {})</span>",
+                    " <span class=\"muted\">({} {})</span>",
+                    tr("ajouté par", "added by"),
                     esc(&e.author_name)
                 ),
             };
             let delete = if e.author == Author::Holder {
                 format!(
                     "<form method=\"post\" action=\"/agenda/{}/supprimer\" class=\"inline\">{}\
-                     <button type=\"submit\" class=\"link\">Supprimer</button></form>",
+                     <button type=\"submit\" class=\"link\">{}</button></form>",
                     e.id,
-                    csrf_field(&h.csrf)
+                    csrf_field(&h.csrf),
+                    tr("Supprimer", "Delete"),
                 )
             } else {
                 String::new()
@@ -113,12 +123,21 @@ async fn render(
         })
         .collect();
     let table = if upcoming.is_empty() {
-        "<p>Aucun événement dans les douze prochains mois.</p>".to_string()
+        format!(
+            "<p>{}</p>",
+            tr(
+                "Aucun événement dans les douze prochains mois.",
+                "No event in the next twelve months."
+            )
+        )
     } else {
         format!(
-            "<table><caption>Les douze prochains mois</caption><thead><tr><th scope=\"col\">Quand</th>\
-             <th scope=\"col\">Type</th><th scope=\"col\">Événement</th><th scope=\"col\"><span class=\"sr-only\">Actions</span></th></tr></thead>\
-             <tbody>{rows}</tbody></table>"
+            "<table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th>\
+             <th scope=\"col\">Type</th><th scope=\"col\">{}</th><th scope=\"col\"><span class=\"sr-only\">Actions</span></th></tr></thead>\
+             <tbody>{rows}</tbody></table>",
+            tr("Les douze prochains mois", "The next twelve months"),
+            tr("Quand", "When"),
+            tr("Événement", "Event"),
         )
     };
     let proposals = s
@@ -127,7 +146,13 @@ async fn render(
         .await
         .unwrap_or_default();
     let vaccines = if proposals.is_empty() {
-        "<p>Aucun rappel de vaccin à proposer d'après votre carnet de vaccination.</p>".to_string()
+        format!(
+            "<p>{}</p>",
+            tr(
+                "Aucun rappel de vaccin à proposer d'après votre carnet de vaccination.",
+                "No vaccine reminder to propose from your vaccination record."
+            )
+        )
     } else {
         let items: String = proposals
             .iter()
@@ -136,12 +161,13 @@ async fn render(
                 format!(
                     "<li>{} — {} {due} <form method=\"post\" action=\"/agenda/vaccin\" class=\"inline\">{}\
                      <input type=\"hidden\" name=\"vaccin\" value=\"{}\"><input type=\"hidden\" name=\"dose\" value=\"{}\">\
-                     <button type=\"submit\" class=\"link\">Ajouter à mon agenda</button></form></li>",
-                    esc(&p.label_fr),
-                    if p.overdue { "en retard depuis le" } else { "prévu le" },
+                     <button type=\"submit\" class=\"link\">{}</button></form></li>",
+                    esc(if english { &p.label_en } else { &p.label_fr }),
+                    if p.overdue { tr("en retard depuis le", "overdue since") } else { tr("prévu le", "due on") },
                     csrf_field(&h.csrf),
                     esc(&p.vaccine),
                     p.dose,
+                    tr("Ajouter à mon agenda", "Add to my agenda"),
                 )
             })
             .collect();
@@ -152,23 +178,33 @@ async fn render(
         .iter()
         .map(|f| {
             format!(
-                "<li>Lien créé {} — {} <form method=\"post\" action=\"/agenda/flux/{}/revoquer\" class=\"inline\">{}\
-                 <button type=\"submit\" class=\"link\">Révoquer</button></form></li>",
+                "<li>{} {} — {} <form method=\"post\" action=\"/agenda/flux/{}/revoquer\" class=\"inline\">{}\
+                 <button type=\"submit\" class=\"link\">{}</button></form></li>",
+                tr("Lien créé", "Link created"),
                 esc(&when(f.created_at)),
                 f.last_used_at
-                    .map(|t| format!("lu {}", esc(&when(t))))
-                    .unwrap_or_else(|| "jamais lu".into()),
+                    .map(|t| format!("{} {}", tr("lu", "read"), esc(&when(t))))
+                    .unwrap_or_else(|| tr("jamais lu", "never read").into()),
                 f.id,
                 csrf_field(&h.csrf),
+                tr("Révoquer", "Revoke"),
             )
         })
         .collect();
     let shown = new_feed
         .map(|u| {
             format!(
-                "<div class=\"notice\" role=\"status\"><p>Votre lien d'abonnement (il ne sera plus affiché) :</p>\
-                 <p><label for=\"lien\">Adresse à copier dans votre application d'agenda</label><br>\
+                "<div class=\"notice\" role=\"status\"><p>{}</p>\
+                 <p><label for=\"lien\">{}</label><br>\
                  <input id=\"lien\" readonly value=\"{}\" size=\"60\"></p></div>",
+                tr(
+                    "Votre lien d'abonnement (il ne sera plus affiché) :",
+                    "Your subscription link (it will not be shown again):"
+                ),
+                tr(
+                    "Adresse à copier dans votre application d'agenda",
+                    "Address to copy into your calendar application"
+                ),
                 esc(&u)
             )
         })
@@ -177,30 +213,70 @@ async fn render(
         .iter()
         .map(|k| format!("<option value=\"{}\">{}</option>", k.tag(), kind_label(*k)))
         .collect();
+    let w0 = tr("Agenda de santé", "Health agenda");
+    let w1 = tr("Prochains événements", "Coming events");
+    let w2 = tr(
+        "Exporter l'agenda (iCalendar, .ics)",
+        "Export the agenda (iCalendar, .ics)",
+    );
+    let w3 = tr("Ajouter un événement", "Add an event");
+    let w4 = tr("Titre", "Title");
+    let w5 = tr("Date et heure", "Date and time");
+    let w6 = tr("Lieu (facultatif)", "Place (optional)");
+    let w7 = tr("Répétition", "Repeat");
+    let w8 = tr("Aucune", "None");
+    let w9 = tr("Chaque jour", "Every day");
+    let w10 = tr("Chaque semaine", "Every week");
+    let w11 = tr("Chaque mois", "Every month");
+    let w12 = tr("Chaque année", "Every year");
+    let w13 = tr("Nombre de fois (si répété)", "How many times (if repeated)");
+    let w14 = tr("Rappel", "Reminder");
+    let w15 = tr("Aucun", "None");
+    let w16 = tr("1 heure avant", "1 hour before");
+    let w17 = tr("1 jour avant", "1 day before");
+    let w18 = tr("1 semaine avant", "1 week before");
+    let w19 = tr("Ajouter", "Add");
+    let w20 = tr("Rappels de vaccins proposés", "Proposed vaccine reminders");
+    let w21 = tr(
+        "D'après le calendrier des vaccinations et les vaccins inscrits dans votre profil médical.",
+        "From the vaccination schedule and the vaccines in your medical profile.",
+    );
+    let w22 = tr(
+        "S'abonner depuis une application d'agenda",
+        "Subscribe from a calendar application",
+    );
+    let w23 = tr(
+        "Créer un lien d'abonnement privé",
+        "Create a private subscription link",
+    );
+    let w24 = tr(
+        "Toute personne qui a ce lien voit les titres et les heures de vos événements : ne le partagez pas, révoquez-le s'il a fuité.",
+        "Anyone with this link sees the titles and times of your events: do not share it; revoke it if it leaked.",
+    );
     let body = format!(
-        "<h1>Agenda de santé</h1>{}{}\
-         <section aria-labelledby=\"prochains\"><h2 id=\"prochains\">Prochains événements</h2>{table}\
-         <p><a href=\"/api/v1/me/agenda.ics\">Exporter l'agenda (iCalendar, .ics)</a></p></section>\
-         <section aria-labelledby=\"ajout\" class=\"card\"><h2 id=\"ajout\">Ajouter un événement</h2>\
+        "<h1>{w0}</h1>{}{}\
+         <section aria-labelledby=\"prochains\"><h2 id=\"prochains\">{w1}</h2>{table}\
+         <p><a href=\"/api/v1/me/agenda.ics\">{w2}</a></p></section>\
+         <section aria-labelledby=\"ajout\" class=\"card\"><h2 id=\"ajout\">{w3}</h2>\
          <form method=\"post\" action=\"/agenda\">{csrf}\
          <p><label for=\"type\">Type</label><br><select id=\"type\" name=\"type\">{kinds}</select></p>\
-         <p><label for=\"titre\">Titre</label><br><input id=\"titre\" name=\"titre\" maxlength=\"200\" required></p>\
-         <p><label for=\"debut\">Date et heure</label><br><input id=\"debut\" name=\"debut\" type=\"datetime-local\" required></p>\
-         <p><label for=\"lieu\">Lieu (facultatif)</label><br><input id=\"lieu\" name=\"lieu\" maxlength=\"300\"></p>\
-         <p><label for=\"repetition\">Répétition</label><br><select id=\"repetition\" name=\"repetition\">\
-         <option value=\"\">Aucune</option><option value=\"daily\">Chaque jour</option><option value=\"weekly\">Chaque semaine</option>\
-         <option value=\"monthly\">Chaque mois</option><option value=\"yearly\">Chaque année</option></select></p>\
-         <p><label for=\"fois\">Nombre de fois (si répété)</label><br><input id=\"fois\" name=\"fois\" type=\"number\" min=\"1\" max=\"1000\" value=\"10\"></p>\
-         <p><label for=\"rappel\">Rappel</label><br><select id=\"rappel\" name=\"rappel\">\
-         <option value=\"\">Aucun</option><option value=\"60\">1 heure avant</option><option value=\"1440\" selected>1 jour avant</option>\
-         <option value=\"10080\">1 semaine avant</option></select></p>\
-         <p><button type=\"submit\">Ajouter</button></p></form></section>\
-         <section aria-labelledby=\"vaccins\"><h2 id=\"vaccins\">Rappels de vaccins proposés</h2>{vaccines}\
-         <p class=\"hint\">D'après le calendrier des vaccinations et les vaccins inscrits dans votre profil médical.</p></section>\
-         <section aria-labelledby=\"abonnement\"><h2 id=\"abonnement\">S'abonner depuis une application d'agenda</h2>{shown}\
+         <p><label for=\"titre\">{w4}</label><br><input id=\"titre\" name=\"titre\" maxlength=\"200\" required></p>\
+         <p><label for=\"debut\">{w5}</label><br><input id=\"debut\" name=\"debut\" type=\"datetime-local\" required></p>\
+         <p><label for=\"lieu\">{w6}</label><br><input id=\"lieu\" name=\"lieu\" maxlength=\"300\"></p>\
+         <p><label for=\"repetition\">{w7}</label><br><select id=\"repetition\" name=\"repetition\">\
+         <option value=\"\">{w8}</option><option value=\"daily\">{w9}</option><option value=\"weekly\">{w10}</option>\
+         <option value=\"monthly\">{w11}</option><option value=\"yearly\">{w12}</option></select></p>\
+         <p><label for=\"fois\">{w13}</label><br><input id=\"fois\" name=\"fois\" type=\"number\" min=\"1\" max=\"1000\" value=\"10\"></p>\
+         <p><label for=\"rappel\">{w14}</label><br><select id=\"rappel\" name=\"rappel\">\
+         <option value=\"\">{w15}</option><option value=\"60\">{w16}</option><option value=\"1440\" selected>{w17}</option>\
+         <option value=\"10080\">{w18}</option></select></p>\
+         <p><button type=\"submit\">{w19}</button></p></form></section>\
+         <section aria-labelledby=\"vaccins\"><h2 id=\"vaccins\">{w20}</h2>{vaccines}\
+         <p class=\"hint\">{w21}</p></section>\
+         <section aria-labelledby=\"abonnement\"><h2 id=\"abonnement\">{w22}</h2>{shown}\
          <ul class=\"events\">{feed_items}</ul>\
-         <form method=\"post\" action=\"/agenda/flux\">{csrf}<button type=\"submit\">Créer un lien d'abonnement privé</button></form>\
-         <p class=\"hint\">Toute personne qui a ce lien voit les titres et les heures de vos événements : ne le partagez pas, révoquez-le s'il a fuité.</p></section>",
+         <form method=\"post\" action=\"/agenda/flux\">{csrf}<button type=\"submit\">{w23}</button></form>\
+         <p class=\"hint\">{w24}</p></section>",
         alert(error),
         notice(info),
         csrf = csrf_field(&h.csrf),

@@ -112,6 +112,12 @@ pub async fn layer(req: Request, next: Next) -> Response {
 }
 
 /// The word for `key` in the current locale (the key itself when unknown, which tests catch).
+/// Words of one page, inline: the French, or the English in the English locale (pages whose
+/// vocabulary is their own; shared words go through [`t`]).
+pub fn fr_en(fr: &'static str, en: &'static str) -> &'static str {
+    if locale() == Locale::En { en } else { fr }
+}
+
 pub fn t(key: &'static str) -> &'static str {
     let (fr, en) = words(key).unwrap_or((key, key));
     match locale() {

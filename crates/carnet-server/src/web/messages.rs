@@ -16,6 +16,7 @@ use carnet_domain::messaging::Counterpart;
 use carnet_store::messaging::{NewAttachment, Thread};
 use serde::Deserialize;
 
+use super::i18n::fr_en as tr;
 use super::{
     Form, Holder, Nav, WebError, alert, csrf_field, esc, notice, page, parse_multipart, see_other, when,
 };
@@ -77,7 +78,7 @@ async fn list(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> R
         &h,
         "",
         if f.ok.is_some() {
-            "Votre message a été envoyé."
+            tr("Votre message a été envoyé.", "Your message was sent.")
         } else {
             ""
         },
@@ -95,11 +96,19 @@ async fn list_page(s: &AppState, h: &Holder, error: &str, info: &str) -> Result<
         .iter()
         .map(|c| {
             let unread = if c.unread > 0 {
-                format!(" <span class=\"badge\">{} non lu{}</span>", c.unread, if c.unread > 1 { "s" } else { "" })
+                format!(
+                    " <span class=\"badge\">{} {}</span>",
+                    c.unread,
+                    if c.unread > 1 { tr("non lus", "unread") } else { tr("non lu", "unread") }
+                )
             } else {
                 String::new()
             };
-            let ended = if c.ended { " <span class=\"muted\">(close)</span>" } else { "" };
+            let ended = if c.ended {
+                format!(" <span class=\"muted\">({})</span>", tr("close", "ended"))
+            } else {
+                String::new()
+            };
             format!(
                 "<li><a href=\"/messages/{}\">{}</a>{unread}{ended}<br><span class=\"muted\">{} — {}</span></li>",
                 c.id,
@@ -110,8 +119,13 @@ async fn list_page(s: &AppState, h: &Holder, error: &str, info: &str) -> Result<
         })
         .collect();
     let list = if convs.is_empty() {
-        "<p>Aucun message pour l'instant. Les professionnels de santé qui vous suivent peuvent vous écrire ici.</p>"
-            .to_string()
+        format!(
+            "<p>{}</p>",
+            tr(
+                "Aucun message pour l'instant. Les professionnels de santé qui vous suivent peuvent vous écrire ici.",
+                "No message yet. The health professionals who follow you can write to you here."
+            )
+        )
     } else {
         format!("<ul class=\"events\">{rows}</ul>")
     };
@@ -132,20 +146,37 @@ async fn list_page(s: &AppState, h: &Holder, error: &str, info: &str) -> Result<
             .iter()
             .map(|(k, n)| format!("<option value=\"{}\">{}</option>", esc(k), esc(n)))
             .collect();
+        let w_new = tr("Nouveau message", "New message");
+        let w_to = tr("À", "To");
+        let w_subject = tr("Objet", "Subject");
+        let w_files = tr(
+            "Pièces jointes (PDF, JPEG, PNG, texte)",
+            "Attachments (PDF, JPEG, PNG, text)",
+        );
+        let w_send = tr("Envoyer", "Send");
+        let w_hint = tr(
+            "Vous pouvez écrire aux professionnels qui vous ont déjà écrit.",
+            "You can write to the professionals who already wrote to you.",
+        );
         format!(
-            "<section aria-labelledby=\"nouveau\" class=\"card\"><h2 id=\"nouveau\">Nouveau message</h2>\
+            "<section aria-labelledby=\"nouveau\" class=\"card\"><h2 id=\"nouveau\">{w_new}</h2>\
              <form method=\"post\" action=\"/messages\" enctype=\"multipart/form-data\">{}\
-             <p><label for=\"a\">À</label><br><select id=\"a\" name=\"a\">{options}</select></p>\
-             <p><label for=\"objet\">Objet</label><br><input id=\"objet\" name=\"objet\" maxlength=\"200\" required></p>\
+             <p><label for=\"a\">{w_to}</label><br><select id=\"a\" name=\"a\">{options}</select></p>\
+             <p><label for=\"objet\">{w_subject}</label><br><input id=\"objet\" name=\"objet\" maxlength=\"200\" required></p>\
              <p><label for=\"texte\">Message</label><br><textarea id=\"texte\" name=\"texte\" rows=\"5\" maxlength=\"20000\"></textarea></p>\
-             <p><label for=\"pieces\">Pièces jointes (PDF, JPEG, PNG, texte)</label><br><input id=\"pieces\" name=\"pieces\" type=\"file\" multiple></p>\
-             <p><button type=\"submit\">Envoyer</button></p></form>\
-             <p class=\"hint\">Vous pouvez écrire aux professionnels qui vous ont déjà écrit.</p></section>",
+             <p><label for=\"pieces\">{w_files}</label><br><input id=\"pieces\" name=\"pieces\" type=\"file\" multiple></p>\
+             <p><button type=\"submit\">{w_send}</button></p></form>\
+             <p class=\"hint\">{w_hint}</p></section>",
             csrf_field(&h.csrf)
         )
     };
+    let w_title = tr("Messagerie", "Messages");
+    let w_address = tr(
+        "Votre adresse de messagerie sécurisée :",
+        "Your secure messaging address:",
+    );
     let body = format!(
-        "<h1>Messagerie</h1>{}{}<p class=\"hint\">Votre adresse de messagerie sécurisée : <strong>{}</strong></p>\
+        "<h1>{w_title}</h1>{}{}<p class=\"hint\">{w_address} <strong>{}</strong></p>\
          <section aria-labelledby=\"fils\"><h2 id=\"fils\">Conversations</h2>{list}</section>{new_form}",
         alert(error),
         notice(info),
@@ -215,17 +246,23 @@ async fn start(
 }
 
 fn thread_html(t: &Thread, h: &Holder) -> String {
+    let (w_you, w_read, w_unread, w_file) = (
+        tr("Vous", "You"),
+        tr("lu", "read"),
+        tr("pas encore lu", "not read yet"),
+        tr("Classer dans mes documents", "File in my documents"),
+    );
     t.messages
         .iter()
         .map(|m| {
             let who = if m.from_holder_side {
-                if m.sender_name.is_empty() { "Vous".to_string() } else { m.sender_name.clone() }
+                if m.sender_name.is_empty() { w_you.to_string() } else { m.sender_name.clone() }
             } else {
                 t.conversation.counterpart_name.clone()
             };
             let receipt = match (m.from_holder_side, m.read_at) {
-                (true, Some(r)) => format!(" <span class=\"muted\">— lu {}</span>", esc(&when(r))),
-                (true, None) => " <span class=\"muted\">— pas encore lu</span>".into(),
+                (true, Some(r)) => format!(" <span class=\"muted\">— {w_read} {}</span>", esc(&when(r))),
+                (true, None) => format!(" <span class=\"muted\">— {w_unread}</span>"),
                 _ => String::new(),
             };
             let files: String = m
@@ -236,7 +273,7 @@ fn thread_html(t: &Thread, h: &Holder) -> String {
                         "<li><a href=\"/api/v1/me/conversations/{c}/attachments/{id}\">{name}</a> \
                          <span class=\"muted\">({size} Ko)</span> \
                          <form method=\"post\" action=\"/messages/{c}/classer/{id}\" class=\"inline\">{csrf}\
-                         <button type=\"submit\" class=\"link\">Classer dans mes documents</button></form></li>",
+                         <button type=\"submit\" class=\"link\">{w_file}</button></form></li>",
                         c = t.conversation.id,
                         id = a.attachment_id,
                         name = esc(&a.filename),
@@ -263,8 +300,11 @@ async fn show(
     Query(f): Query<Flash>,
 ) -> Result<Response, WebError> {
     let info = match f.ok.as_deref() {
-        Some("classe") => "La pièce jointe a été classée dans vos documents.",
-        Some(_) => "Votre message a été envoyé.",
+        Some("classe") => tr(
+            "La pièce jointe a été classée dans vos documents.",
+            "The attachment was filed in your documents.",
+        ),
+        Some(_) => tr("Votre message a été envoyé.", "Your message was sent."),
         None => "",
     };
     show_page(&s, &h, id, "", info).await
@@ -283,20 +323,32 @@ async fn show_page(
         .await
         .map_err(ApiError::from)?;
     let answer = if t.conversation.ended {
-        "<p class=\"notice\">Le professionnel a clos cette conversation : vous pourrez répondre quand il vous écrira à nouveau.</p>".to_string()
+        format!(
+            "<p class=\"notice\">{}</p>",
+            tr(
+                "Le professionnel a clos cette conversation : vous pourrez répondre quand il vous écrira à nouveau.",
+                "The professional ended this conversation: you can answer when they write to you again."
+            )
+        )
     } else {
+        let (w_answer, w_files, w_send) = (
+            tr("Répondre", "Answer"),
+            tr("Pièces jointes", "Attachments"),
+            tr("Envoyer", "Send"),
+        );
         format!(
             "<form method=\"post\" action=\"/messages/{}\" enctype=\"multipart/form-data\" class=\"card\">{}\
-             <h2>Répondre</h2>\
+             <h2>{w_answer}</h2>\
              <p><label for=\"texte\">Message</label><br><textarea id=\"texte\" name=\"texte\" rows=\"5\" maxlength=\"20000\"></textarea></p>\
-             <p><label for=\"pieces\">Pièces jointes</label><br><input id=\"pieces\" name=\"pieces\" type=\"file\" multiple></p>\
-             <p><button type=\"submit\">Envoyer</button></p></form>",
+             <p><label for=\"pieces\">{w_files}</label><br><input id=\"pieces\" name=\"pieces\" type=\"file\" multiple></p>\
+             <p><button type=\"submit\">{w_send}</button></p></form>",
             t.conversation.id,
             csrf_field(&h.csrf)
         )
     };
+    let (w_back, w_with) = (tr("← Messagerie", "← Messages"), tr("Avec", "With"));
     let body = format!(
-        "<p><a href=\"/messages\">← Messagerie</a></p><h1>{}</h1><p class=\"muted\">Avec {}</p>{}{}{}{answer}",
+        "<p><a href=\"/messages\">{w_back}</a></p><h1>{}</h1><p class=\"muted\">{w_with} {}</p>{}{}{}{answer}",
         esc(&t.conversation.subject),
         esc(&t.conversation.counterpart_name),
         alert(error),

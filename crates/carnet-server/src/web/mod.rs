@@ -789,9 +789,14 @@ pub fn day(t: Timestamp) -> String {
 
 /// "le 24/11/2026 à 10:42".
 pub fn when(t: Timestamp) -> String {
+    let (on, at) = if i18n::locale() == i18n::Locale::En {
+        ("on", "at")
+    } else {
+        ("le", "à")
+    };
     paris(t).map_or_else(String::new, |d| {
         format!(
-            "le {:02}/{:02}/{} à {:02}:{:02}",
+            "{on} {:02}/{:02}/{} {at} {:02}:{:02}",
             d.day(),
             u8::from(d.month()),
             d.year(),
