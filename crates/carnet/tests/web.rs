@@ -609,6 +609,7 @@ async fn english_pages_by_header_and_cookie() {
         ("/mon-espace", "Export my data"),
         ("/messages", "<h1>Messages</h1>"),
         ("/agenda", "<h1>Health agenda</h1>"),
+        ("/activation", "<h1>Activate my space</h1>"),
     ] {
         let p = b.get(path).await;
         assert_eq!(p.status, 200, "{path}");

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use super::i18n::fr_en as tr;
 use super::i18n::t;
 use super::{
     Form, Holder, Nav, WebError, alert, check_pre_session, csrf_field, csrf_token, esc, french, notice, page,
@@ -115,9 +116,10 @@ async fn login_page(
     let info = match f.ok.as_deref() {
         Some("deconnexion") => t("login.logged_out"),
         Some("ferme") => t("login.closed"),
-        Some("active") => {
-            "Votre espace est activé : connectez-vous avec l'identifiant et le mot de passe choisis."
-        }
+        Some("active") => super::i18n::fr_en(
+            "Votre espace est activé : connectez-vous avec l'identifiant et le mot de passe choisis.",
+            "Your space is activated: log in with the login and password you chose.",
+        ),
         _ => "",
     };
     let mut r = page("Connexion", &Nav::Anonymous, &login_form(&s, &csrf, "", "", info)).into_response();
@@ -248,24 +250,52 @@ async fn logout(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Res
 /// asked) and choosing a login and password. What was typed comes back with the message,
 /// passwords excepted.
 fn activation_form(csrf: &str, ins: &str, login: &str, message: &str) -> String {
+    let a0 = tr("Activer mon espace", "Activate my space");
+    let a1 = tr(
+        "Munissez-vous du courrier reçu de l'Assurance Maladie : il porte votre code provisoire.",
+        "Have the letter from the Assurance Maladie at hand: it bears your provisional code.",
+    );
+    let a2 = tr(
+        "Numéro de sécurité sociale (15 chiffres, INS)",
+        "Social security number (15 digits, INS)",
+    );
+    let a3 = tr("Code provisoire du courrier", "Provisional code from the letter");
+    let a4 = tr(
+        "Numéro de série de la carte Vitale (s'il vous est demandé)",
+        "Carte Vitale serial number (if asked)",
+    );
+    let a5 = tr(
+        "Identifiant choisi (votre adresse e-mail par exemple)",
+        "Chosen login (your e-mail address, for instance)",
+    );
+    let a6 = tr(
+        "Mot de passe choisi (12 caractères au moins)",
+        "Chosen password (at least 12 characters)",
+    );
+    let a7 = tr("Le même mot de passe, à nouveau", "The same password, again");
+    let a8 = tr("Activer mon espace", "Activate my space");
+    let a9 = tr(
+        "J'ai déjà activé mon espace : me connecter",
+        "I already activated my space: log in",
+    );
     format!(
-        "<h1>Activer mon espace</h1>{}\
-         <p>Munissez-vous du courrier reçu de l'Assurance Maladie : il porte votre code provisoire.</p>\
+        "<h1>{a0}</h1>{}\
+         <p>{a1}</p>\
          <form method=\"post\" action=\"/activation\" class=\"card\">{}\
-         <p><label for=\"ins\">Numéro de sécurité sociale (15 chiffres, INS)</label>\
+         <p><label for=\"ins\">{a2}</label>\
          <input id=\"ins\" name=\"ins\" inputmode=\"numeric\" autocomplete=\"off\" required value=\"{}\"></p>\
-         <p><label for=\"code\">Code provisoire du courrier</label>\
+         <p><label for=\"code\">{a3}</label>\
          <input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" required></p>\
-         <p><label for=\"carte\">Numéro de série de la carte Vitale (s'il vous est demandé)</label>\
+         <p><label for=\"carte\">{a4}</label>\
          <input id=\"carte\" name=\"carte\" autocomplete=\"off\"></p>\
-         <p><label for=\"identifiant\">Identifiant choisi (votre adresse e-mail par exemple)</label>\
+         <p><label for=\"identifiant\">{a5}</label>\
          <input id=\"identifiant\" name=\"identifiant\" autocomplete=\"username\" required value=\"{}\"></p>\
-         <p><label for=\"motdepasse\">Mot de passe choisi (12 caractères au moins)</label>\
+         <p><label for=\"motdepasse\">{a6}</label>\
          <input id=\"motdepasse\" name=\"motdepasse\" type=\"password\" autocomplete=\"new-password\" required></p>\
-         <p><label for=\"confirmation\">Le même mot de passe, à nouveau</label>\
+         <p><label for=\"confirmation\">{a7}</label>\
          <input id=\"confirmation\" name=\"confirmation\" type=\"password\" autocomplete=\"new-password\" required></p>\
-         <p><button type=\"submit\">Activer mon espace</button></p></form>\
-         <p><a href=\"/connexion\">J'ai déjà activé mon espace : me connecter</a></p>",
+         <p><button type=\"submit\">{a8}</button></p></form>\
+         <p><a href=\"/connexion\">{a9}</a></p>",
         alert(message),
         csrf_field(csrf),
         esc(ins),
@@ -298,7 +328,11 @@ async fn activation(
     let outcome = if form.get("motdepasse") != form.get("confirmation") {
         Err((
             StatusCode::BAD_REQUEST,
-            "Les deux mots de passe ne sont pas identiques.".to_string(),
+            tr(
+                "Les deux mots de passe ne sont pas identiques.",
+                "The two passwords differ.",
+            )
+            .to_string(),
         ))
     } else {
         crate::api::auth::activate_space(
@@ -313,12 +347,18 @@ async fn activation(
         .await
         .map_err(|e| {
             let message = match e.code {
-                "mismatch" => {
+                "mismatch" => tr(
                     "Ces informations ne correspondent pas à un espace à activer : vérifiez le numéro, \
-                               le code du courrier (valable 3 mois) et la carte Vitale."
-                        .to_string()
-                }
-                "login_taken" => "Cet identifiant est déjà pris : choisissez-en un autre.".to_string(),
+                     le code du courrier (valable 3 mois) et la carte Vitale.",
+                    "This information matches no space to activate: check the number, the letter's code \
+                     (valid for 3 months) and the Carte Vitale.",
+                )
+                .to_string(),
+                "login_taken" => tr(
+                    "Cet identifiant est déjà pris : choisissez-en un autre.",
+                    "This login is taken: choose another one.",
+                )
+                .to_string(),
                 _ => french(&e),
             };
             (e.status, message)
