@@ -1287,65 +1287,129 @@ async fn create_document(
 /// whole Bundle with nothing written, then every row commits at once. Other entries (reads,
 /// updates, documents) are refused in a transaction: they cannot join one commit yet.
 async fn transaction(s: &AppState, c: &FhirCaller, v: &Value) -> Result<Response, FhirError> {
+    use carnet_store::profile::ProfileOp;
     let entries = v["entry"].as_array().cloned().unwrap_or_default();
     if entries.is_empty() || entries.len() > 500 {
         return Err(FhirError::invalid("a transaction holds 1 to 500 entries"));
     }
     let mut holder: Option<HolderId> = None;
-    let mut profile = Vec::new();
-    let mut measures = Vec::new();
-    // Where each entry's result goes: (is a measurement, index in its list).
-    let mut order = Vec::new();
-    for (i, e) in entries.iter().enumerate() {
-        let r = &e["resource"];
-        let rt = r["resourceType"].as_str().unwrap_or("");
-        if e["request"]["method"] != "POST" || e["request"]["url"].as_str() != Some(rt) {
-            return Err(FhirError::unprocessable(format!(
-                "entry[{i}]: a transaction holds POST creations of Observation, Condition, AllergyIntolerance, MedicationStatement, Immunization or Procedure"
-            )));
-        }
-        let subject = r["subject"]["reference"]
-            .as_str()
-            .or_else(|| r["patient"]["reference"].as_str())
-            .and_then(|x| x.strip_prefix("Patient/"))
-            .and_then(|h| h.parse::<HolderId>().ok())
-            .or(c.own)
-            .ok_or_else(|| FhirError::invalid(format!("entry[{i}]: subject Patient/ID required")))?;
-        if holder.is_some_and(|h| h != subject) {
+    let mut same_patient = |h: HolderId| -> Result<(), FhirError> {
+        if holder.is_some_and(|x| x != h) {
             return Err(FhirError::unprocessable("a transaction concerns one patient"));
         }
-        holder = Some(subject);
-        if rt == "Observation" {
-            measures.push(measurement_of(r, &format!("entry[{i}].Observation"))?);
-            order.push((true, measures.len() - 1));
-        } else {
-            let e = r::entry_from_resource(r)
-                .map_err(|m| FhirError::unprocessable(format!("entry[{i}]: {m}")))?;
-            profile.push(e);
-            order.push((false, profile.len() - 1));
+        holder = Some(h);
+        Ok(())
+    };
+    let mut ops = Vec::new();
+    let mut measures = Vec::new();
+    // Where each entry's result goes: a measurement (index in its list) or a profile op.
+    let mut order: Vec<(bool, usize, &'static str)> = Vec::new();
+    const TYPES: &str =
+        "Observation (create), Condition, AllergyIntolerance, MedicationStatement, Immunization or Procedure";
+    for (i, e) in entries.iter().enumerate() {
+        let r = &e["resource"];
+        let method = e["request"]["method"].as_str().unwrap_or("");
+        let url = e["request"]["url"].as_str().unwrap_or("");
+        let (rt, target) = url.split_once('/').map_or((url, None), |(t, id)| (t, Some(id)));
+        let writable = [
+            "Condition",
+            "AllergyIntolerance",
+            "MedicationStatement",
+            "Immunization",
+            "Procedure",
+        ];
+        match (method, target) {
+            ("POST", None) if rt == r["resourceType"].as_str().unwrap_or("") => {
+                let subject = r["subject"]["reference"]
+                    .as_str()
+                    .or_else(|| r["patient"]["reference"].as_str())
+                    .and_then(|x| x.strip_prefix("Patient/"))
+                    .and_then(|h| h.parse::<HolderId>().ok())
+                    .or(c.own)
+                    .ok_or_else(|| FhirError::invalid(format!("entry[{i}]: subject Patient/ID required")))?;
+                same_patient(subject)?;
+                if rt == "Observation" {
+                    measures.push(measurement_of(r, &format!("entry[{i}].Observation"))?);
+                    order.push((true, measures.len() - 1, "201 Created"));
+                } else if writable.contains(&rt) {
+                    let e = r::entry_from_resource(r)
+                        .map_err(|m| FhirError::unprocessable(format!("entry[{i}]: {m}")))?;
+                    ops.push(ProfileOp::Create(e));
+                    order.push((false, ops.len() - 1, "201 Created"));
+                } else {
+                    return Err(FhirError::unprocessable(format!(
+                        "entry[{i}]: a transaction writes {TYPES}"
+                    )));
+                }
+            }
+            ("PUT" | "DELETE", Some(id)) if writable.contains(&rt) => {
+                let (h, item) = split_id(id)
+                    .ok_or_else(|| FhirError::unprocessable(format!("entry[{i}]: unknown {url}")))?;
+                same_patient(h)?;
+                if method == "PUT" {
+                    if r["resourceType"] != rt || r["id"].as_str().is_some_and(|x| x != id) {
+                        return Err(FhirError::unprocessable(format!(
+                            "entry[{i}]: the resource must be the {url} it replaces"
+                        )));
+                    }
+                    let version = match e["request"]["ifMatch"].as_str() {
+                        Some(m) => Some(
+                            m.trim_start_matches("W/")
+                                .trim_matches('"')
+                                .parse::<i64>()
+                                .map_err(|_| {
+                                    FhirError::invalid(format!(
+                                        "entry[{i}].request.ifMatch: W/\"<version>\" expected"
+                                    ))
+                                })?,
+                        ),
+                        None => None,
+                    };
+                    let input = r::entry_from_resource(r)
+                        .map_err(|m| FhirError::unprocessable(format!("entry[{i}]: {m}")))?;
+                    ops.push(ProfileOp::Update {
+                        id: item,
+                        version,
+                        input,
+                    });
+                    order.push((false, ops.len() - 1, "200 OK"));
+                } else {
+                    ops.push(ProfileOp::Delete { id: item });
+                    order.push((false, ops.len() - 1, "204 No Content"));
+                }
+            }
+            _ => {
+                return Err(FhirError::unprocessable(format!(
+                    "entry[{i}]: a transaction holds POST creations of {TYPES}, and PUT or DELETE of the profile resources"
+                )));
+            }
         }
     }
     let holder = holder.ok_or_else(|| FhirError::invalid("empty transaction"))?;
-    let (made, points) = s
+    let (done, points) = s
         .gate
-        .add_profile_atomically(holder, &c.actor, profile, &c.name, &measures, &Context::default())
+        .profile_transaction(holder, &c.actor, ops, &c.name, &measures, &Context::default())
         .await?;
     let out: Vec<Value> = order
         .into_iter()
-        .map(|(is_measure, i)| {
+        .map(|(is_measure, i, status)| {
             let res = if is_measure {
                 let p = &points[i];
-                r::observation(holder, p.id, &p.measurement, &p.author)
+                Some(r::observation(holder, p.id, &p.measurement, &p.author))
             } else {
-                let e = &made[i];
-                entry_resource(holder, e)
+                done[i].as_ref().map(|e| entry_resource(holder, e))
             };
-            let loc = format!(
-                "{}/{}",
-                res["resourceType"].as_str().unwrap_or(""),
-                res["id"].as_str().unwrap_or("")
-            );
-            json!({ "resource": res, "response": { "status": "201 Created", "location": loc } })
+            match res {
+                Some(res) => {
+                    let loc = format!(
+                        "{}/{}",
+                        res["resourceType"].as_str().unwrap_or(""),
+                        res["id"].as_str().unwrap_or("")
+                    );
+                    json!({ "resource": res, "response": { "status": status, "location": loc } })
+                }
+                None => json!({ "response": { "status": status } }),
+            }
         })
         .collect();
     let v = json!({ "resourceType": "Bundle", "type": "transaction-response", "entry": out });

@@ -628,15 +628,70 @@ impl Gate {
         measurements: &[MeasurementInput],
         ctx: &Context,
     ) -> Result<(Vec<ProfileEntry>, Vec<Point>), StoreError> {
+        let ops = entries.into_iter().map(ProfileOp::Create).collect();
+        let (done, points) = self
+            .profile_transaction(holder, actor, ops, author_display, measurements, ctx)
+            .await?;
+        Ok((done.into_iter().flatten().collect(), points))
+    }
+
+    /// A FHIR transaction over the profile (IO-2): creations, updates (with the version the
+    /// caller saw, if given) and deletions of entries, and measurements, all decided and traced
+    /// first, then written in one database transaction, or none of it. Gives, per operation,
+    /// the entry as written (`None` for a deletion).
+    pub async fn profile_transaction(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        ops: Vec<ProfileOp>,
+        author_display: &str,
+        measurements: &[MeasurementInput],
+        ctx: &Context,
+    ) -> Result<(Vec<Option<ProfileEntry>>, Vec<Point>), StoreError> {
         let now = self.store.now();
-        let entries: Vec<EntryInput> = entries
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| {
-                e.validate()
-                    .map_err(|m| StoreError::Invalid(format!("entry[{i}].{m}")))
-            })
-            .collect::<Result<_, _>>()?;
+        let mut entries = Vec::new();
+        let mut changes: Vec<(usize, ProfileEntry, i64)> = Vec::new();
+        let mut deletions: Vec<(usize, Uuid)> = Vec::new();
+        let mut slots: Vec<Option<ProfileEntry>> = Vec::with_capacity(ops.len());
+        let mut create_slots = Vec::new();
+        for (i, op) in ops.into_iter().enumerate() {
+            slots.push(None);
+            match op {
+                ProfileOp::Create(e) => {
+                    entries.push(
+                        e.validate()
+                            .map_err(|m| StoreError::Invalid(format!("entry[{i}].{m}")))?,
+                    );
+                    create_slots.push(i);
+                }
+                ProfileOp::Update { id, version, input } => {
+                    let input = input
+                        .validate()
+                        .map_err(|m| StoreError::Invalid(format!("entry[{i}].{m}")))?;
+                    let mut e = self
+                        .decide_on_entry(holder, actor, id, Action::Update, ctx)
+                        .await?;
+                    if input.section != e.entry.section {
+                        return Err(StoreError::Invalid(format!(
+                            "entry[{i}].section: an entry stays in its section"
+                        )));
+                    }
+                    if version.is_some_and(|v| v != e.version) {
+                        return Err(StoreError::Conflict);
+                    }
+                    let seen = e.version;
+                    e.entry = input;
+                    e.updated_at = now;
+                    e.version += 1;
+                    changes.push((i, e, seen));
+                }
+                ProfileOp::Delete { id } => {
+                    self.decide_on_entry(holder, actor, id, Action::Delete, ctx)
+                        .await?;
+                    deletions.push((i, id));
+                }
+            }
+        }
         let checked: Vec<Measurement> = measurements
             .iter()
             .enumerate()
@@ -717,8 +772,50 @@ impl Gate {
                 .bind(e.version).bind(&sealed).execute(&mut **t).await.map(|r| r.rows_affected()))
             .map_err(StoreError::db("write profile entry"))?;
         }
+        for (_, e, seen) in &changes {
+            let sealed = seal_entry(&key, holder, e)?;
+            let n = on_tx!(&mut tx, t => sqlx::query(
+                "UPDATE profile_entries SET updated_at = $3, version = $4, entry_sealed = $5 \
+                 WHERE holder_id = $1 AND id = $2 AND version = $6")
+                .bind(holder.as_uuid()).bind(e.id).bind(e.updated_at.as_micros()).bind(e.version)
+                .bind(&sealed).bind(*seen).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("update profile entry"))?;
+            if n != 1 {
+                // Changed by someone else since it was read: nothing of the transaction lands.
+                return Err(StoreError::Conflict);
+            }
+        }
+        for (_, id) in &deletions {
+            let n = on_tx!(&mut tx, t => sqlx::query("DELETE FROM profile_entries WHERE holder_id = $1 AND id = $2")
+                .bind(holder.as_uuid()).bind(*id).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("delete profile entry"))?;
+            if n != 1 {
+                return Err(StoreError::Conflict);
+            }
+        }
         insert_measurements(&mut tx, holder, &rows).await?;
         tx.commit().await?;
-        Ok((made, points))
+        for (slot, e) in create_slots.into_iter().zip(made) {
+            slots[slot] = Some(e);
+        }
+        for (slot, e, _) in changes {
+            slots[slot] = Some(e);
+        }
+        Ok((slots, points))
     }
+}
+
+/// One operation of a profile transaction.
+#[derive(Clone, Debug)]
+pub enum ProfileOp {
+    Create(EntryInput),
+    Update {
+        id: Uuid,
+        /// The version the caller saw (`If-Match`), if any.
+        version: Option<i64>,
+        input: EntryInput,
+    },
+    Delete {
+        id: Uuid,
+    },
 }

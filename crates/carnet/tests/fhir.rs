@@ -1380,6 +1380,114 @@ async fn history_conditional_create_and_revinclude_leak_nothing() {
     let (status, _) = get(&c, &format!("{fhir}/Condition/{id}/_history/{v1}"), &moreau).await;
     assert_eq!(status, 404);
 
+    // A transaction mixing a creation, an update (with ifMatch) and a deletion: all or nothing.
+    let post_tx = |body: Value| {
+        let (c, fhir, leroy) = (c.clone(), fhir.clone(), leroy.clone());
+        async move {
+            let r = c
+                .post(&fhir)
+                .bearer_auth(&leroy)
+                .header("content-type", "application/fhir+json")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (_, current) = get(&c, &format!("{fhir}/Condition/{id}"), &leroy).await;
+    let v2 = current["meta"]["versionId"].as_str().unwrap().to_string();
+    let allergy = json!({"resourceType": "AllergyIntolerance",
+                         "code": {"text": "Latex"},
+                         "patient": {"reference": format!("Patient/{camille}")}});
+    let r = c
+        .post(format!("{fhir}/AllergyIntolerance"))
+        .bearer_auth(&leroy)
+        .header("content-type", "application/fhir+json")
+        .json(&allergy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let latex = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let count = |t: &'static str| {
+        let (c, fhir, leroy, camille) = (c.clone(), fhir.clone(), leroy.clone(), camille.clone());
+        async move {
+            get(
+                &c,
+                &format!("{fhir}/{t}?patient={camille}&_summary=count"),
+                &leroy,
+            )
+            .await
+            .1["total"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    let conditions_before = count("Condition").await;
+    let mut updated = current.clone();
+    updated["note"] = json!([{"text": "équilibré sous traitement"}]);
+    let new_condition = json!({"resourceType": "Condition", "code": {"text": "Hypertension artérielle"},
+                               "subject": {"reference": format!("Patient/{camille}")}});
+    // A stale ifMatch: 409, and neither the creation nor the deletion happened.
+    let (status, oo) = post_tx(json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": new_condition, "request": {"method": "POST", "url": "Condition"}},
+        {"resource": updated, "request": {"method": "PUT", "url": format!("Condition/{id}"), "ifMatch": format!("W/\"{v1}\"")}},
+        {"request": {"method": "DELETE", "url": format!("AllergyIntolerance/{latex}")}},
+    ]}))
+    .await;
+    assert_eq!(status, 409, "{oo}");
+    assert_eq!(count("Condition").await, conditions_before);
+    assert_eq!(
+        get(&c, &format!("{fhir}/AllergyIntolerance/{latex}"), &leroy)
+            .await
+            .0,
+        200
+    );
+    // With the current version: all three land.
+    let (status, txr) = post_tx(json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": new_condition, "request": {"method": "POST", "url": "Condition"}},
+        {"resource": updated, "request": {"method": "PUT", "url": format!("Condition/{id}"), "ifMatch": format!("W/\"{v2}\"")}},
+        {"request": {"method": "DELETE", "url": format!("AllergyIntolerance/{latex}")}},
+    ]}))
+    .await;
+    assert_eq!(status, 200, "{txr}");
+    let statuses: Vec<&str> = txr["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["201 Created", "200 OK", "204 No Content"]);
+    assert_eq!(count("Condition").await, conditions_before + 1);
+    assert_eq!(
+        get(&c, &format!("{fhir}/AllergyIntolerance/{latex}"), &leroy)
+            .await
+            .0,
+        404
+    );
+    let (_, after) = get(&c, &format!("{fhir}/Condition/{id}"), &leroy).await;
+    assert_eq!(after["note"][0]["text"], "équilibré sous traitement");
+    // Another professional's entry cannot be changed inside a transaction either (AC-8).
+    let (status, _) = {
+        let r = c
+            .post(&fhir)
+            .bearer_auth(&moreau)
+            .header("content-type", "application/fhir+json")
+            .json(
+                &json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+                {"request": {"method": "DELETE", "url": format!("Condition/{id}")}}]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), ())
+    };
+    assert_eq!(status, 404);
+
     // _revinclude: the holder masks a document; Dr PETIT's Patient search with its documents
     // brings exactly what a document search gives him — the masked one never.
     let holder = demo_login(&c, &base, CAMILLE).await;
