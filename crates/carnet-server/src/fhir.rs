@@ -1751,6 +1751,16 @@ async fn everything(
             .ok_or_else(FhirError::not_found)?;
         return Ok(respond(StatusCode::OK, &v, p.pretty()));
     }
+    // Messages, agenda events and reimbursements, each as the caller may see them.
+    for t in ["Communication", "Appointment", "ExplanationOfBenefit"] {
+        let mut q = BTreeMap::new();
+        q.insert("patient".to_string(), vec![holder.to_string()]);
+        match matching(&s, &c, t, &Params(q), &headers).await {
+            Ok(found) => all.extend(found),
+            Err(FhirError(StatusCode::NOT_FOUND, ..)) => {}
+            Err(e) => return Err(e),
+        }
+    }
     let base = base_url(&headers);
     let total = all.len();
     let v = r::searchset(

@@ -950,11 +950,18 @@ async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
         .await
         .1,
     );
-    emitted.push(
-        get(&c, &format!("{fhir}/Patient/{camille}/$everything"), &leroy)
-            .await
-            .1,
-    );
+    let (_, everything) = get(&c, &format!("{fhir}/Patient/{camille}/$everything"), &leroy).await;
+    for t in ["Communication", "Appointment", "ExplanationOfBenefit"] {
+        assert!(
+            everything["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["resource"]["resourceType"] == t),
+            "$everything lacks {t}"
+        );
+    }
+    emitted.push(everything);
     // Errors.
     emitted.push(get(&c, &format!("{fhir}/DocumentReference/nope"), &leroy).await.1);
     emitted.push(
