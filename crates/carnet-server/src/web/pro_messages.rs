@@ -14,6 +14,7 @@ use carnet_domain::access::Context;
 use carnet_domain::messaging::Counterpart;
 use carnet_store::messaging::{CounterpartInfo, Thread};
 
+use super::i18n::fr_en as tr;
 use super::messages::multipart;
 use super::{Form, Nav, Pro, WebError, alert, check_csrf, csrf_field, esc, notice, page, see_other, when};
 use crate::{ApiError, AppState};
@@ -45,35 +46,52 @@ async fn inbox(State(s): State<AppState>, p: Pro) -> Result<Response, WebError> 
         .map(|e| {
             let unread = if e.unread > 0 {
                 format!(
-                    " <span class=\"badge\">{} non lu{}</span>",
+                    " <span class=\"badge\">{} {}</span>",
                     e.unread,
-                    if e.unread > 1 { "s" } else { "" }
+                    if e.unread > 1 {
+                        tr("non lus", "unread")
+                    } else {
+                        tr("non lu", "unread")
+                    }
                 )
             } else {
                 String::new()
             };
             format!(
-                "<li><a href=\"/pro/patients/{}/messages/{}\">Conversation mise à jour {}</a>{unread}{}</li>",
+                "<li><a href=\"/pro/patients/{}/messages/{}\">{} {}</a>{unread}{}</li>",
                 e.holder,
                 e.conversation,
+                tr("Conversation mise à jour", "Conversation updated"),
                 esc(&when(e.updated_at)),
                 if e.ended {
-                    " <span class=\"muted\">(close)</span>"
+                    format!(" <span class=\"muted\">({})</span>", tr("close", "ended"))
                 } else {
-                    ""
+                    String::new()
                 },
             )
         })
         .collect();
     let list = if entries.is_empty() {
-        "<p>Aucune conversation. Pour écrire à un patient, ouvrez son dossier.</p>".to_string()
+        format!(
+            "<p>{}</p>",
+            tr(
+                "Aucune conversation. Pour écrire à un patient, ouvrez son dossier.",
+                "No conversation. To write to a patient, open their record."
+            )
+        )
     } else {
         format!("<ul class=\"events\">{rows}</ul>")
     };
-    let body = format!(
-        "<p><a href=\"/pro\">← Rechercher un patient</a></p><h1>Messagerie</h1>\
-         <p class=\"hint\">Le nom du patient et l'objet s'affichent en ouvrant la conversation (accès tracé).</p>{list}"
+    let (w_back, w_title, w_hint) = (
+        tr("← Rechercher un patient", "← Find a patient"),
+        tr("Messagerie", "Messages"),
+        tr(
+            "Le nom du patient et l'objet s'affichent en ouvrant la conversation (accès tracé).",
+            "The patient's name and the subject show when the conversation is opened (a traced access).",
+        ),
     );
+    let body =
+        format!("<p><a href=\"/pro\">{w_back}</a></p><h1>{w_title}</h1><p class=\"hint\">{w_hint}</p>{list}");
     Ok(page("Messagerie", &Nav::Pro { p: &p }, &body).into_response())
 }
 
@@ -101,25 +119,48 @@ async fn list_page(
                 "<li><a href=\"/pro/patients/{holder}/messages/{}\">{}</a>{}<br><span class=\"muted\">{}</span></li>",
                 c.id,
                 esc(&c.subject),
-                if c.unread > 0 { format!(" <span class=\"badge\">{} non lu(s)</span>", c.unread) } else { String::new() },
+                if c.unread > 0 {
+                    format!(" <span class=\"badge\">{} {}</span>", c.unread, tr("non lu(s)", "unread"))
+                } else {
+                    String::new()
+                },
                 esc(&when(c.updated_at)),
             )
         })
         .collect();
     let list = if convs.is_empty() {
-        "<p>Aucune conversation avec ce patient.</p>".to_string()
+        format!(
+            "<p>{}</p>",
+            tr(
+                "Aucune conversation avec ce patient.",
+                "No conversation with this patient."
+            )
+        )
     } else {
         format!("<ul class=\"events\">{rows}</ul>")
     };
+    let w_back = tr("← Dossier du patient", "← Patient record");
+    let w_title = tr("Messagerie avec le patient", "Messages with the patient");
+    let w_new = tr("Nouveau message", "New message");
+    let w_subject = tr("Objet", "Subject");
+    let w_files = tr(
+        "Pièces jointes (PDF, CDA, JPEG, PNG, texte)",
+        "Attachments (PDF, CDA, JPEG, PNG, text)",
+    );
+    let w_send = tr("Envoyer", "Send");
+    let w_hint = tr(
+        "Le patient est prévenu d'un nouveau message, sans son contenu.",
+        "The patient is told of a new message, without its content.",
+    );
     let body = format!(
-        "<p><a href=\"/pro/patients/{holder}\">← Dossier du patient</a></p><h1>Messagerie avec le patient</h1>{}{list}\
-         <section aria-labelledby=\"nouveau\" class=\"card\"><h2 id=\"nouveau\">Nouveau message</h2>\
+        "<p><a href=\"/pro/patients/{holder}\">{w_back}</a></p><h1>{w_title}</h1>{}{list}\
+         <section aria-labelledby=\"nouveau\" class=\"card\"><h2 id=\"nouveau\">{w_new}</h2>\
          <form method=\"post\" action=\"/pro/patients/{holder}/messages\" enctype=\"multipart/form-data\">{}\
-         <p><label for=\"objet\">Objet</label><br><input id=\"objet\" name=\"objet\" maxlength=\"200\" required></p>\
+         <p><label for=\"objet\">{w_subject}</label><br><input id=\"objet\" name=\"objet\" maxlength=\"200\" required></p>\
          <p><label for=\"texte\">Message</label><br><textarea id=\"texte\" name=\"texte\" rows=\"6\" maxlength=\"20000\">{}</textarea></p>\
-         <p><label for=\"pieces\">Pièces jointes (PDF, CDA, JPEG, PNG, texte)</label><br><input id=\"pieces\" name=\"pieces\" type=\"file\" multiple></p>\
-         <p><button type=\"submit\">Envoyer</button></p></form>\
-         <p class=\"hint\">Le patient est prévenu d'un nouveau message, sans son contenu.</p></section>",
+         <p><label for=\"pieces\">{w_files}</label><br><input id=\"pieces\" name=\"pieces\" type=\"file\" multiple></p>\
+         <p><button type=\"submit\">{w_send}</button></p></form>\
+         <p class=\"hint\">{w_hint}</p></section>",
         alert(error),
         csrf_field(&p.csrf),
         esc(typed),
@@ -172,13 +213,18 @@ async fn start(
 }
 
 fn thread_html(t: &Thread, holder: HolderId) -> String {
+    let (w_patient, w_read, w_unread) = (
+        tr("Le patient", "The patient"),
+        tr("lu", "read"),
+        tr("pas encore lu", "not read yet"),
+    );
     t.messages
         .iter()
         .map(|m| {
-            let who = if m.from_holder_side { "Le patient".to_string() } else { m.sender_name.clone() };
+            let who = if m.from_holder_side { w_patient.to_string() } else { m.sender_name.clone() };
             let receipt = match (m.from_holder_side, m.read_at) {
-                (false, Some(r)) => format!(" <span class=\"muted\">— lu {}</span>", esc(&when(r))),
-                (false, None) => " <span class=\"muted\">— pas encore lu</span>".into(),
+                (false, Some(r)) => format!(" <span class=\"muted\">— {w_read} {}</span>", esc(&when(r))),
+                (false, None) => format!(" <span class=\"muted\">— {w_unread}</span>"),
                 _ => String::new(),
             };
             let files: String = m
@@ -226,21 +272,32 @@ async fn show_page(
         .await
         .map_err(ApiError::from)?;
     let end = if t.conversation.ended {
-        "<p class=\"muted\">Conversation close : le patient ne peut plus répondre. Écrire à nouveau la rouvre.</p>".to_string()
+        format!(
+            "<p class=\"muted\">{}</p>",
+            tr(
+                "Conversation close : le patient ne peut plus répondre. Écrire à nouveau la rouvre.",
+                "Conversation ended: the patient cannot answer. Writing again reopens it."
+            )
+        )
     } else {
         format!(
             "<form method=\"post\" action=\"/pro/patients/{holder}/messages/{id}/clore\">{}\
-             <button type=\"submit\" class=\"secondary\">Clore la conversation</button></form>",
-            csrf_field(&p.csrf)
+             <button type=\"submit\" class=\"secondary\">{}</button></form>",
+            csrf_field(&p.csrf),
+            tr("Clore la conversation", "End the conversation"),
         )
     };
+    let w_back = tr("← Messagerie avec le patient", "← Messages with the patient");
+    let w_answer = tr("Répondre", "Answer");
+    let w_files = tr("Pièces jointes", "Attachments");
+    let w_send = tr("Envoyer", "Send");
     let body = format!(
-        "<p><a href=\"/pro/patients/{holder}/messages\">← Messagerie avec le patient</a></p><h1>{}</h1>{}{}{}\
+        "<p><a href=\"/pro/patients/{holder}/messages\">{w_back}</a></p><h1>{}</h1>{}{}{}\
          <form method=\"post\" action=\"/pro/patients/{holder}/messages/{id}\" enctype=\"multipart/form-data\" class=\"card\">{}\
-         <h2>Répondre</h2>\
+         <h2>{w_answer}</h2>\
          <p><label for=\"texte\">Message</label><br><textarea id=\"texte\" name=\"texte\" rows=\"5\" maxlength=\"20000\"></textarea></p>\
-         <p><label for=\"pieces\">Pièces jointes</label><br><input id=\"pieces\" name=\"pieces\" type=\"file\" multiple></p>\
-         <p><button type=\"submit\">Envoyer</button></p></form>{end}",
+         <p><label for=\"pieces\">{w_files}</label><br><input id=\"pieces\" name=\"pieces\" type=\"file\" multiple></p>\
+         <p><button type=\"submit\">{w_send}</button></p></form>{end}",
         esc(&t.conversation.subject),
         alert(error),
         notice(info),
