@@ -307,3 +307,31 @@ pub fn directory_consents(
     }
     out
 }
+
+/// Who filed a document and when, as a FHIR Provenance (IO-1): its target is the
+/// DocumentReference (same logical id), the agent its author (and organisation), `recorded` the
+/// instant it was filed. Derived from the DocumentReference this module's sibling emits.
+pub fn provenance_of_document(doc: &Value) -> Value {
+    let id = doc["id"].as_str().unwrap_or_default();
+    let mut agent = json!({
+        "type": { "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+            "code": "author",
+        }]},
+        "who": doc["author"][0].clone(),
+    });
+    if let Some(org) = doc["custodian"]["display"].as_str() {
+        agent["onBehalfOf"] = json!({ "display": org });
+    }
+    json!({
+        "resourceType": "Provenance",
+        "id": id,
+        "target": [{ "reference": format!("DocumentReference/{id}") }],
+        "recorded": doc["date"].clone(),
+        "activity": { "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+            "code": "CREATE",
+        }]},
+        "agent": [agent],
+    })
+}

@@ -434,8 +434,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// What `_revinclude=T:patient` may bring along a Patient search.
-const REVINCLUDABLE: [&str; 15] = [
+const REVINCLUDABLE: [&str; 16] = [
     "DocumentReference",
+    "Provenance",
     "Observation",
     "Condition",
     "AllergyIntolerance",
@@ -485,6 +486,8 @@ async fn metadata(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
                "searchParam": search(&[("patient", "reference"), ("code", "token"), ("date", "date")])}),
         json!({"type": "AuditEvent", "interaction": [{"code": "search-type"}],
                "searchParam": search(&[("patient", "reference"), ("date", "date")])}),
+        json!({"type": "Provenance", "interaction": [{"code": "read"}, {"code": "search-type"}],
+               "searchParam": search(&[("patient", "reference")])}),
         json!({"type": "Communication", "interaction": [{"code": "read"}, {"code": "search-type"}],
                "searchParam": search(&[("patient", "reference")])}),
         json!({"type": "Appointment", "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}],
@@ -607,6 +610,10 @@ async fn read_value(
             Err(e) => return Err(e.into()),
         },
         t if PROFILE_TYPES.contains(&t) => profile_by_id(s, c, holder, item, t).await?,
+        "Provenance" => {
+            let doc = Box::pin(read_value(s, c, "DocumentReference", id, headers)).await?;
+            carnet_fhir::exchange::provenance_of_document(&doc)
+        }
         "Communication" => {
             let (conv, m) = s.gate.read_message(holder, &c.actor, item, &ctx).await?;
             communication_of(holder, &conv, &m)
@@ -941,6 +948,25 @@ async fn matching(
                     )
                 })
                 .collect()
+        }
+        "Provenance" => {
+            // Who filed each document the caller may see, and when (IO-1).
+            p.only(&["patient", "subject"])?;
+            let holder = patient_of(p, c)?;
+            documents(
+                s,
+                c,
+                holder,
+                DocumentFilter {
+                    limit: 500,
+                    ..DocumentFilter::default()
+                },
+                &base_url(headers),
+            )
+            .await?
+            .iter()
+            .map(carnet_fhir::exchange::provenance_of_document)
+            .collect()
         }
         "Communication" => {
             p.only(&["patient", "subject"])?;

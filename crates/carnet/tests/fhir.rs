@@ -850,6 +850,7 @@ async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
         "Appointment",
         // RB-1: the demo's reimbursements (Dr LEROY is Camille's médecin traitant, AC-2).
         "ExplanationOfBenefit",
+        "Provenance",
     ] {
         let url = if t == "Patient" {
             format!("{fhir}/Patient?_id={camille}")
@@ -1546,6 +1547,13 @@ async fn history_conditional_create_and_revinclude_leak_nothing() {
         !got.contains(&masked),
         "a masked document came back through _revinclude"
     );
+    // Provenance follows the documents: who filed what the caller may see, never the masked one.
+    let (_, prov) = get(&c, &format!("{fhir}/Provenance?patient={camille}"), &petit).await;
+    let mut prov_ids = ids(&prov);
+    prov_ids.sort();
+    assert_eq!(prov_ids, expected);
+    let (status, _) = get(&c, &format!("{fhir}/Provenance/{masked}"), &petit).await;
+    assert_eq!(status, 404);
     // Without a grant: nothing at all.
     let (status, none) = get(
         &c,
