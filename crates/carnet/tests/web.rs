@@ -1269,6 +1269,14 @@ async fn operators_page_shows_the_service_state_and_verifies_the_trace_log() {
     // Without the CSRF token, nothing runs.
     let p = b.post("/operateur/verification", &[("csrf", "forged")]).await;
     assert_eq!(p.status, 403);
+    // In English too.
+    assert_eq!(b.get("/operateur?lang=en").await.status, 303);
+    let p = b.get("/operateur").await;
+    assert!(
+        p.html.contains("<h1>Operators</h1>") && p.html.contains("activated"),
+        "{}",
+        p.html
+    );
 }
 
 /// LC-4 in the web interface: Léa activates her space with the letter's code (read from the

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use super::i18n::fr_en as tr;
 use super::{
     Form, Nav, WebError, alert, check_csrf, check_pre_session, csrf_field, csrf_token, esc, notice, page,
     pre_session, see_other, set_pre_session, when,
@@ -49,11 +50,19 @@ impl FromRequestParts<AppState> for OperatorSession {
 }
 
 fn login_body(csrf: &str, message: &str) -> String {
+    let o0 = tr("Espace opérateur", "Operators");
+    let o1 = tr("Jeton d'opérateur", "Operator token");
+    let o2 = tr("Se connecter", "Log in");
+    let o3 = tr("Le jeton est dans", "The token is in");
+    let o4 = tr(
+        "du répertoire de données, ou dans la configuration :",
+        "in the data directory, or in the configuration:",
+    );
     format!(
-        "<h1>Espace opérateur</h1>{}<form method=\"post\" action=\"/operateur/connexion\" class=\"card\">{}\
-         <p><label for=\"jeton\">Jeton d'opérateur</label><br><input id=\"jeton\" name=\"jeton\" type=\"password\" autocomplete=\"off\" required></p>\
-         <p><button type=\"submit\">Se connecter</button></p></form>\
-         <p class=\"hint\">Le jeton est dans <code>operator.token</code> du répertoire de données, ou dans la configuration (<code>operator_token</code>).</p>",
+        "<h1>{o0}</h1>{}<form method=\"post\" action=\"/operateur/connexion\" class=\"card\">{}\
+         <p><label for=\"jeton\">{o1}</label><br><input id=\"jeton\" name=\"jeton\" type=\"password\" autocomplete=\"off\" required></p>\
+         <p><button type=\"submit\">{o2}</button></p></form>\
+         <p class=\"hint\">{o3} <code>operator.token</code> {o4} <code>operator_token</code>.</p>",
         alert(message),
         csrf_field(csrf),
     )
@@ -85,7 +94,13 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
         let mut r = page(
             "Espace opérateur",
             &Nav::Anonymous,
-            &login_body(&csrf, "Ce jeton n'est pas celui de ce service."),
+            &login_body(
+                &csrf,
+                tr(
+                    "Ce jeton n'est pas celui de ce service.",
+                    "This is not this service's token.",
+                ),
+            ),
         )
         .into_response();
         *r.status_mut() = StatusCode::UNAUTHORIZED;
@@ -108,10 +123,17 @@ async fn verify(State(s): State<AppState>, op: OperatorSession, body: Bytes) -> 
     check_csrf(&s, &op.token, &Form::parse(&body)).await?;
     let r = s.store.verify_traces().await.map_err(ApiError::from)?;
     if r.problems.is_empty() {
-        let ok = format!(
-            "Journal des accès vérifié : {} chaînes, {} traces, {} points de contrôle signés, aucune anomalie.",
-            r.holders, r.entries, r.checkpoints
-        );
+        let ok = if super::i18n::locale() == super::i18n::Locale::En {
+            format!(
+                "Access log verified: {} chains, {} traces, {} signed checkpoints, no anomaly.",
+                r.holders, r.entries, r.checkpoints
+            )
+        } else {
+            format!(
+                "Journal des accès vérifié : {} chaînes, {} traces, {} points de contrôle signés, aucune anomalie.",
+                r.holders, r.entries, r.checkpoints
+            )
+        };
         status_page(&s, &op, "", &ok).await
     } else {
         let bad = format!(
@@ -125,14 +147,17 @@ async fn verify(State(s): State<AppState>, op: OperatorSession, body: Bytes) -> 
 
 fn state_label(state: &str) -> &'static str {
     match state {
-        "informed" => "informés (fenêtre d'opposition en cours)",
-        "opposed" => "opposition enregistrée",
-        "open" => "ouverts, non activés",
-        "activated" => "activés",
-        "closed" => "clos (archivés)",
-        "deceased" => "décès (archivés)",
-        "erased" => "effacés (pierre tombale)",
-        _ => "autre",
+        "informed" => tr(
+            "informés (fenêtre d'opposition en cours)",
+            "informed (objection window open)",
+        ),
+        "opposed" => tr("opposition enregistrée", "objected"),
+        "open" => tr("ouverts, non activés", "open, not activated"),
+        "activated" => tr("activés", "activated"),
+        "closed" => tr("clos (archivés)", "closed (archived)"),
+        "deceased" => tr("décès (archivés)", "deceased (archived)"),
+        "erased" => tr("effacés (pierre tombale)", "erased (tombstone)"),
+        _ => tr("autre", "other"),
     }
 }
 
@@ -157,16 +182,54 @@ async fn status_page(
         .collect();
     let checkpoint = match &st.latest_checkpoint {
         Some(c) => format!(
-            "Dernier point de contrôle signé : n° {} ({} chaînes), {}. Racine <code>{}</code>.",
+            "{} {} ({} {}), {}. {} <code>{}</code>.",
+            tr(
+                "Dernier point de contrôle signé : n°",
+                "Newest signed checkpoint: no."
+            ),
             c.number,
             c.size,
+            tr("chaînes", "chains"),
             esc(&when(c.at)),
+            tr("Racine", "Root"),
             esc(&c.root)
         ),
-        None => "Aucun point de contrôle encore.".to_string(),
+        None => tr("Aucun point de contrôle encore.", "No checkpoint yet.").to_string(),
     };
-    let body = format!(
-        "<h1>Espace opérateur</h1>{}{}\
+    let english = super::i18n::locale() == super::i18n::Locale::En;
+    let body = if english {
+        format!(
+            "<h1>Operators</h1>{}{}\
+         <section aria-labelledby=\"imports\"><h2 id=\"imports\">Imports</h2>\
+         <table><caption>Spaces ({total} in all; {} created in the last 7 days by the roster import)</caption>\
+         <thead><tr><th scope=\"col\">State</th><th scope=\"col\">Number</th></tr></thead><tbody>{states}</tbody></table>\
+         <p>Directory: {} professionals, {} establishments.</p></section>\
+         <section aria-labelledby=\"jobs\"><h2 id=\"jobs\">Background jobs</h2><ul>\
+         <li>Lifecycle: {} automatic transition(s) due and waiting (0 in normal operation).</li>\
+         <li>Outgoing messages: {} waiting, {} being retried after a failure, {} sent in the last 24 hours.</li>\
+         <li>Agenda reminders: {} due, not yet queued.</li></ul></section>\
+         <section aria-labelledby=\"traces\"><h2 id=\"traces\">Access log</h2>\
+         <p>{} traces; {checkpoint} {} chain(s) moved since.</p>\
+         <form method=\"post\" action=\"/operateur/verification\">{}<button type=\"submit\">Verify the whole log now</button></form></section>\
+         <form method=\"post\" action=\"/operateur/deconnexion\">{}<button type=\"submit\" class=\"secondary\">Log out</button></form>",
+            alert(error),
+            notice(info),
+            st.spaces_created_7d,
+            st.professionals,
+            st.organisations,
+            st.lifecycle_due,
+            st.outbox_waiting,
+            st.outbox_retrying,
+            st.outbox_sent_24h,
+            st.reminders_due,
+            st.traces,
+            st.chains_pending,
+            csrf_field(&csrf),
+            csrf_field(&csrf),
+        )
+    } else {
+        format!(
+            "<h1>Espace opérateur</h1>{}{}\
          <section aria-labelledby=\"imports\"><h2 id=\"imports\">Imports</h2>\
          <table><caption>Espaces ({total} au total ; {} créés ces 7 derniers jours par l'import du référentiel)</caption>\
          <thead><tr><th scope=\"col\">État</th><th scope=\"col\">Nombre</th></tr></thead><tbody>{states}</tbody></table>\
@@ -179,20 +242,21 @@ async fn status_page(
          <p>{} traces ; {checkpoint} {} chaîne(s) modifiée(s) depuis.</p>\
          <form method=\"post\" action=\"/operateur/verification\">{}<button type=\"submit\">Vérifier tout le journal maintenant</button></form></section>\
          <form method=\"post\" action=\"/operateur/deconnexion\">{}<button type=\"submit\" class=\"secondary\">Se déconnecter</button></form>",
-        alert(error),
-        notice(info),
-        st.spaces_created_7d,
-        st.professionals,
-        st.organisations,
-        st.lifecycle_due,
-        st.outbox_waiting,
-        st.outbox_retrying,
-        st.outbox_sent_24h,
-        st.reminders_due,
-        st.traces,
-        st.chains_pending,
-        csrf_field(&csrf),
-        csrf_field(&csrf),
-    );
+            alert(error),
+            notice(info),
+            st.spaces_created_7d,
+            st.professionals,
+            st.organisations,
+            st.lifecycle_due,
+            st.outbox_waiting,
+            st.outbox_retrying,
+            st.outbox_sent_24h,
+            st.reminders_due,
+            st.traces,
+            st.chains_pending,
+            csrf_field(&csrf),
+            csrf_field(&csrf),
+        )
+    };
     Ok(page("Espace opérateur", &Nav::Anonymous, &body).into_response())
 }
