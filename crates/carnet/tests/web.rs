@@ -1365,3 +1365,71 @@ async fn a_holder_activates_her_space_from_the_letter() {
     assert_eq!(p.status, 200, "{}", p.html);
     assert!(p.html.contains("id=\"code\""), "{}", p.html);
 }
+
+/// Issue 7, point 2: a professional files a document from the patient's page, kept from the
+/// patient until an announcement consultation (DM-6): it is in the professional's view of the
+/// record, not in the patient's list; a file that is not what it says is refused in French, with
+/// the title kept.
+#[tokio::test]
+async fn a_professional_files_a_document_from_the_record_page() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let mut petit = Browser::new(&demo.base);
+    let p = petit.get("/pro").await;
+    petit
+        .post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", "10000000002")])
+        .await;
+    let p = petit.get("/pro").await;
+    let ins = demo_ins('2', "8403", 1);
+    let p = petit.post("/pro", &[("csrf", &p.csrf()), ("ins", &ins)]).await;
+    let record_url = p.location().to_string();
+    let record = petit.get(&record_url).await;
+    assert!(
+        record.html.contains(&format!("{record_url}/documents/ajout")),
+        "{}",
+        record.html
+    );
+    let form_url = format!("{record_url}/documents/ajout");
+    let f = petit.get(&form_url).await;
+    assert_eq!(f.status, 200);
+    let p = petit
+        .post_multipart(
+            &form_url,
+            &[
+                ("csrf", &f.csrf()),
+                ("titre", "IRM du genou droit"),
+                ("classe", "imaging"),
+            ],
+            ("irm.pdf", "application/pdf", b"not a pdf"),
+        )
+        .await;
+    assert_eq!(p.status, 422, "{}", p.html);
+    assert!(p.html.contains("role=\"alert\"") && p.html.contains("value=\"IRM du genou droit\""));
+    let p = petit
+        .post_multipart(
+            &form_url,
+            &[
+                ("csrf", &f.csrf()),
+                ("titre", "IRM du genou droit"),
+                ("classe", "imaging"),
+                ("attente", "1"),
+            ],
+            (
+                "irm.txt",
+                "text/plain",
+                "Compte rendu d'IRM : lésion méniscale.".as_bytes(),
+            ),
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let record = petit.get(&record_url).await;
+    assert!(
+        record.html.contains("IRM du genou droit"),
+        "the professional sees it"
+    );
+    // DM-6: Camille does not see it yet.
+    let mut b = Browser::new(&demo.base);
+    b.login().await;
+    let docs = b.get("/documents").await;
+    assert!(!docs.html.contains("IRM du genou droit"), "held from the patient");
+}

@@ -25,6 +25,7 @@ mod messages;
 mod notifications;
 mod operator;
 mod pro;
+mod pro_documents;
 mod pro_messages;
 mod profile;
 mod reimbursements;
@@ -76,6 +77,7 @@ pub fn routes() -> Router<AppState> {
         .merge(agenda::routes())
         .merge(pro::routes())
         .merge(pro_messages::routes())
+        .merge(pro_documents::routes())
         .merge(operator::routes())
         .merge(space::routes())
         .route(

@@ -251,11 +251,14 @@ async fn record(
         out
     };
     let base = format!("/api/v1/pro/patients/{holder}");
+    let w_add = super::i18n::fr_en("Ajouter un document au dossier", "Add a document to the record");
+    let w_msg = super::i18n::fr_en("Messagerie avec ce patient", "Messages with this patient");
     Ok(format!(
         "<p><a href=\"/pro\">{}</a></p><h1>{}</h1>{}\
          <div class=\"grid\"><section class=\"card\" aria-labelledby=\"pro-docs\"><h2 id=\"pro-docs\">{}</h2><p>{}</p>{}</section>\
          <section class=\"card\" aria-labelledby=\"pro-profile\"><h2 id=\"pro-profile\">{}</h2>{profile}</section></div>\
-         <p><a href=\"/pro/patients/{holder}/messages\">Messagerie avec ce patient</a></p>\
+         <p><a href=\"/pro/patients/{holder}/documents/ajout\">{w_add}</a> · \
+         <a href=\"/pro/patients/{holder}/messages\">{w_msg}</a></p>\
          <section aria-labelledby=\"urgence\"><h2 id=\"urgence\">{}</h2><p>{}</p>\
          <form method=\"post\" action=\"/pro/patients/{holder}/urgence\" class=\"card\">{}{}\
          <p><label for=\"motif\">{}</label><textarea id=\"motif\" name=\"motif\" rows=\"3\" maxlength=\"500\" required>{}</textarea></p>\

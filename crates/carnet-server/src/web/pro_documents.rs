@@ -1,0 +1,156 @@
+//! A professional files a document in a patient's record from the web (issue 7, point 2; SPEC
+//! DM-1, DM-6, MI-2): a title, its class, the file, and two choices — keep it from the patient
+//! until an announcement consultation (DM-6) and hide it from the legal representatives (MI-2).
+//! The same gate call as the JSON API (`deposit_document`): the habilitations and the grant
+//! decide, the deposit is traced and the holder told.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use carnet_domain::HolderId;
+use carnet_domain::access::{Category, Context};
+use carnet_store::documents::NewDocument;
+
+use super::i18n::fr_en as tr;
+use super::{
+    Form, Nav, Pro, WebError, alert, check_csrf, class_options, csrf_field, esc, page, parse_multipart,
+    see_other,
+};
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/pro/patients/{holder}/documents/ajout", get(form).post(add))
+}
+
+fn holder_of(s: &str) -> Result<HolderId, WebError> {
+    s.parse().map_err(|_| WebError::from(ApiError::not_found()))
+}
+
+fn form_body(p: &Pro, holder: HolderId, title: &str, class: &str, message: &str) -> String {
+    let w_back = tr("← Dossier du patient", "← Patient record");
+    let w_h1 = tr("Ajouter un document au dossier", "Add a document to the record");
+    let w_title = tr("Titre", "Title");
+    let w_class = tr("Classe", "Class");
+    let w_file = tr(
+        "Fichier (PDF, CDA XML, JPEG, PNG, texte ; 20 Mo au plus)",
+        "File (PDF, CDA XML, JPEG, PNG, text; 20 MB at most)",
+    );
+    let w_hold = tr(
+        "Ne pas le montrer au patient avant une consultation d'annonce (il lui sera visible au plus tard dans un mois)",
+        "Keep it from the patient until an announcement consultation (visible to them within a month at the latest)",
+    );
+    let w_hide = tr(
+        "Le masquer aux représentants légaux (mineur ou majeur protégé qui le demande)",
+        "Hide it from the legal representatives (a minor or protected adult who asks for it)",
+    );
+    let w_send = tr("Déposer le document", "File the document");
+    format!(
+        "<p><a href=\"/pro/patients/{holder}\">{w_back}</a></p><h1>{w_h1}</h1>{}\
+         <form method=\"post\" action=\"/pro/patients/{holder}/documents/ajout\" enctype=\"multipart/form-data\" class=\"card\">{}\
+         <p><label for=\"titre\">{w_title}</label><br><input id=\"titre\" name=\"titre\" maxlength=\"200\" required value=\"{}\"></p>\
+         <p><label for=\"classe\">{w_class}</label><br><select id=\"classe\" name=\"classe\">{}</select></p>\
+         <p><label for=\"fichier\">{w_file}</label><br><input id=\"fichier\" name=\"fichier\" type=\"file\" required></p>\
+         <p><input id=\"attente\" name=\"attente\" type=\"checkbox\" value=\"1\"> <label for=\"attente\">{w_hold}</label></p>\
+         <p><input id=\"confidentiel\" name=\"confidentiel\" type=\"checkbox\" value=\"1\"> <label for=\"confidentiel\">{w_hide}</label></p>\
+         <p><button type=\"submit\">{w_send}</button></p></form>",
+        alert(message),
+        csrf_field(&p.csrf),
+        esc(title),
+        class_options(if class.is_empty() { "reports" } else { class }),
+    )
+}
+
+async fn form(State(_s): State<AppState>, p: Pro, Path(holder): Path<String>) -> Result<Response, WebError> {
+    let holder = holder_of(&holder)?;
+    Ok(page(
+        "Dossier patient",
+        &Nav::Pro { p: &p },
+        &form_body(&p, holder, "", "", ""),
+    )
+    .into_response())
+}
+
+async fn add(
+    State(s): State<AppState>,
+    p: Pro,
+    Path(holder): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, WebError> {
+    let holder = holder_of(&holder)?;
+    let limit = s.settings.document_limit_bytes;
+    let bytes = crate::api::documents::read_limited(&headers, body, limit + 64 * 1024).await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let parts = parse_multipart(content_type, &bytes).ok_or_else(|| {
+        WebError::new(
+            StatusCode::BAD_REQUEST,
+            "Le formulaire n'a pas été reçu en entier : rien n'a été enregistré. Recommencez.",
+        )
+    })?;
+    let mut form = Form::default();
+    let mut file = None;
+    for part in parts {
+        if part.name == "fichier" {
+            file = Some(part);
+        } else {
+            form.push(part.name, String::from_utf8_lossy(&part.data).into_owned());
+        }
+    }
+    check_csrf(&s, &p.token, &form).await?;
+    let (title, class) = (
+        form.get("titre").trim().to_string(),
+        form.get("classe").to_string(),
+    );
+    let again = |message: String| {
+        let body = form_body(&p, holder, &title, &class, &message);
+        let mut r = page("Dossier patient", &Nav::Pro { p: &p }, &body).into_response();
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        r
+    };
+    let Some(file) = file.filter(|f| !f.data.is_empty()) else {
+        return Ok(again(
+            tr("Choisissez un fichier à déposer.", "Choose a file to file.").to_string(),
+        ));
+    };
+    let Some(category) = Category::parse(&class) else {
+        return Ok(again(tr("Choisissez une classe.", "Choose a class.").to_string()));
+    };
+    let new = NewDocument {
+        title: Some(title.clone()),
+        class: Some(category),
+        mime: file
+            .content_type
+            .clone()
+            .unwrap_or_else(|| "application/octet-stream".into()),
+        filename: file.filename.clone(),
+        hold_from_holder: form.get("attente") == "1",
+        hidden_from_representatives: form.get("confidentiel") == "1",
+        author_name: format!("{} {}", p.professional.given_name, p.professional.family_name),
+        organisation: p.professional.organisation_name.clone(),
+        ..NewDocument::default()
+    };
+    match s
+        .gate
+        .deposit_document(
+            holder,
+            &p.professional.actor(),
+            new,
+            file.data,
+            &Context::default(),
+        )
+        .await
+    {
+        Ok(_) => {
+            s.wake.notify_one();
+            Ok(see_other(&format!("/pro/patients/{holder}")))
+        }
+        Err(carnet_store::StoreError::Invalid(m)) => Ok(again(m)),
+        Err(e) => Err(ApiError::from(e).into()),
+    }
+}
