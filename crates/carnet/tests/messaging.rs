@@ -13,35 +13,6 @@ use serde_json::{Value, json};
 const CAMILLE: &str = "camille.martin@demo.carnet.invalid";
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
 
-fn camille_ins() -> String {
-    let nir = format!("2{}99{:06}", "8403", 1);
-    let key = 97 - nir.parse::<u64>().unwrap() % 97;
-    format!("{nir}{key:02}")
-}
-
-async fn pro_token(c: &reqwest::Client, base: &str, rpps: &str) -> String {
-    let r = c
-        .post(format!("{base}/api/v1/pro/demo-login"))
-        .json(&json!({ "rpps": rpps }))
-        .send()
-        .await
-        .unwrap();
-    r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-async fn outbox(c: &reqwest::Client, base: &str) -> Vec<Value> {
-    c.get(format!("{base}/demo/outbox.json"))
-        .send()
-        .await
-        .unwrap()
-        .json::<Vec<Value>>()
-        .await
-        .unwrap()
-}
-
 fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }

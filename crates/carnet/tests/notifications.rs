@@ -12,26 +12,6 @@ use serde_json::{Value, json};
 
 const CAMILLE: &str = "camille.martin@demo.carnet.invalid";
 
-fn camille_ins() -> String {
-    let nir = format!("2{}99{:06}", "8403", 1);
-    let key = 97 - nir.parse::<u64>().unwrap() % 97;
-    format!("{nir}{key:02}")
-}
-
-async fn pro_token(c: &reqwest::Client, base: &str, rpps: &str) -> String {
-    let r = c
-        .post(format!("{base}/api/v1/pro/demo-login"))
-        .json(&json!({ "rpps": rpps }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 async fn list_documents_as(c: &reqwest::Client, base: &str, token: &str, patient: &str) -> u16 {
     c.get(format!("{base}/api/v1/pro/patients/{patient}/documents"))
         .bearer_auth(token)
@@ -58,16 +38,6 @@ async fn read_until(r: &mut reqwest::Response, buf: &mut String, done: impl Fn(&
             Err(_) => {}
         }
     }
-}
-
-async fn outbox(c: &reqwest::Client, base: &str) -> Vec<Value> {
-    c.get(format!("{base}/demo/outbox.json"))
-        .send()
-        .await
-        .unwrap()
-        .json::<Vec<Value>>()
-        .await
-        .unwrap()
 }
 
 fn access_notices(msgs: &[Value], channel: &str, to: &str) -> usize {

@@ -10,25 +10,6 @@ use serde_json::{Value, json};
 
 const CAMILLE: &str = "camille.martin@demo.carnet.invalid";
 
-fn camille_ins() -> String {
-    let nir = format!("2{}99{:06}", "8403", 1);
-    let key = 97 - nir.parse::<u64>().unwrap() % 97;
-    format!("{nir}{key:02}")
-}
-
-async fn pro_token(c: &reqwest::Client, base: &str, rpps: &str) -> String {
-    let r = c
-        .post(format!("{base}/api/v1/pro/demo-login"))
-        .json(&json!({ "rpps": rpps }))
-        .send()
-        .await
-        .unwrap();
-    r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }

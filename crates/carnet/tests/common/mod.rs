@@ -423,3 +423,36 @@ pub fn wait_mail(
 pub fn decode_subject(headers: &str) -> String {
     headers.replace("=?utf-8?b?", "").replace("=?UTF-8?B?", "")
 }
+
+/// Camille MARTIN's INS in the demo (her NIR is fictitious: department 99).
+pub fn camille_ins() -> String {
+    let nir = format!("2{}99{:06}", "8403", 1);
+    let key = 97 - nir.parse::<u64>().unwrap() % 97;
+    format!("{nir}{key:02}")
+}
+
+/// A demo professional's bearer token (`POST /api/v1/pro/demo-login`).
+pub async fn pro_token(c: &reqwest::Client, base: &str, rpps: &str) -> String {
+    let r = c
+        .post(format!("{base}/api/v1/pro/demo-login"))
+        .json(&json!({ "rpps": rpps }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// What the demo "sent" (its outbox), newest first.
+pub async fn outbox(c: &reqwest::Client, base: &str) -> Vec<Value> {
+    c.get(format!("{base}/demo/outbox.json"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()
+}
