@@ -15,7 +15,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::crypto::{SecretKey, item_aad};
-use crate::documents::{DocumentView, NewDocument};
+use crate::documents::{DocumentView, NewDocument, is_holder_side};
 use crate::error::StoreError;
 use crate::gate::{Gate, GateFacts};
 use crate::{Store, on_db, on_tx};
@@ -131,10 +131,6 @@ fn message_aad(holder: HolderId, id: Uuid) -> Vec<u8> {
 
 fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(v).map_err(|e| StoreError::Integrity(e.to_string()))
-}
-
-fn is_holder_side(actor: &Actor) -> bool {
-    matches!(actor, Actor::Holder { .. } | Actor::Representative { .. })
 }
 
 fn sender_of(actor: &Actor) -> Option<Sender> {

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -247,15 +247,13 @@ pub(crate) fn ics_response(events: &[AgendaEvent], download: bool) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
-        "text/calendar; charset=utf-8".parse().expect("static"),
+        HeaderValue::from_static("text/calendar; charset=utf-8"),
     );
-    headers.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if download {
         headers.insert(
             header::CONTENT_DISPOSITION,
-            "attachment; filename=\"agenda-sante.ics\""
-                .parse()
-                .expect("static"),
+            HeaderValue::from_static("attachment; filename=\"agenda-sante.ics\""),
         );
     }
     (headers, text).into_response()

@@ -6,7 +6,7 @@
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use carnet_domain::DocumentId;
@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::i18n::t as tr;
 use super::{
     Form, Holder, Nav, WebError, alert, class_label, class_options, csrf_field, esc, french, iso_day, notice,
-    page, parse_multipart, see_other,
+    page, see_other,
 };
 use crate::{ApiError, AppState};
 
@@ -323,26 +323,8 @@ async fn add(
     body: Body,
 ) -> Result<Response, WebError> {
     let limit = s.settings.document_limit_bytes;
-    let bytes = crate::api::documents::read_limited(&headers, body, limit + 64 * 1024).await?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let parts = parse_multipart(content_type, &bytes).ok_or_else(|| {
-        WebError::new(
-            StatusCode::BAD_REQUEST,
-            "Le formulaire n'a pas été reçu en entier : rien n'a été enregistré. Recommencez.",
-        )
-    })?;
-    let mut form = Form::default();
-    let mut file = None;
-    for p in parts {
-        if p.name == "fichier" {
-            file = Some(p);
-        } else {
-            form.push(p.name, String::from_utf8_lossy(&p.data).into_owned());
-        }
-    }
+    let (form, files) = super::read_multipart(&s, &headers, body, "fichier").await?;
+    let file = files.into_iter().next();
     h.check(&s, &form).await?;
     let mut typed = Typed {
         add_title: form.get("titre").to_string(),

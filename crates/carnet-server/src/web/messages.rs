@@ -7,7 +7,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use carnet_domain::AttachmentId;
@@ -17,9 +17,7 @@ use carnet_store::messaging::{NewAttachment, Thread};
 use serde::Deserialize;
 
 use super::i18n::fr_en as tr;
-use super::{
-    Form, Holder, Nav, WebError, alert, csrf_field, esc, notice, page, parse_multipart, see_other, when,
-};
+use super::{Form, Holder, Nav, WebError, alert, csrf_field, esc, notice, page, see_other, when};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -34,41 +32,24 @@ struct Flash {
     ok: Option<String>,
 }
 
-/// Reads a multipart form: its fields, and its files (named `pieces`).
+/// Reads a multipart form: its fields, and its files (named `pieces`) as attachments.
 pub(super) async fn multipart(
     s: &AppState,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(Form, Vec<NewAttachment>), WebError> {
-    let limit = s.settings.document_limit_bytes;
-    let bytes = crate::api::documents::read_limited(headers, body, limit + 64 * 1024).await?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let parts = parse_multipart(content_type, &bytes).ok_or_else(|| {
-        WebError::new(
-            StatusCode::BAD_REQUEST,
-            "Le formulaire n'a pas été reçu en entier : rien n'a été envoyé. Recommencez.",
-        )
-    })?;
-    let mut form = Form::default();
-    let mut files = Vec::new();
-    for p in parts {
-        if p.name == "pieces" {
-            if !p.data.is_empty() {
-                files.push(NewAttachment {
-                    filename: p.filename.unwrap_or_else(|| "piece-jointe".into()),
-                    content_type: p
-                        .content_type
-                        .unwrap_or_else(|| "application/octet-stream".into()),
-                    content: p.data,
-                });
-            }
-        } else {
-            form.push(p.name, String::from_utf8_lossy(&p.data).into_owned());
-        }
-    }
+    let (form, parts) = super::read_multipart(s, headers, body, "pieces").await?;
+    let files = parts
+        .into_iter()
+        .filter(|p| !p.data.is_empty())
+        .map(|p| NewAttachment {
+            filename: p.filename.unwrap_or_else(|| "piece-jointe".into()),
+            content_type: p
+                .content_type
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            content: p.data,
+        })
+        .collect();
     Ok((form, files))
 }
 

@@ -411,6 +411,38 @@ fn header_params(v: &str) -> HashMap<String, String> {
     out
 }
 
+/// Reads a multipart form (bounded by the document size limit): its text fields, and the parts
+/// named `file_field` (the files). A truncated or malformed body is a readable 400.
+pub async fn read_multipart(
+    s: &AppState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    file_field: &str,
+) -> Result<(Form, Vec<Part>), WebError> {
+    let limit = s.settings.document_limit_bytes;
+    let bytes = crate::api::documents::read_limited(headers, body, limit + 64 * 1024).await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let parts = parse_multipart(content_type, &bytes).ok_or_else(|| {
+        WebError::new(
+            StatusCode::BAD_REQUEST,
+            "Le formulaire n'a pas été reçu en entier : rien n'a été enregistré. Recommencez.",
+        )
+    })?;
+    let mut form = Form::default();
+    let mut files = Vec::new();
+    for p in parts {
+        if p.name == file_field {
+            files.push(p);
+        } else {
+            form.push(p.name, String::from_utf8_lossy(&p.data).into_owned());
+        }
+    }
+    Ok((form, files))
+}
+
 /// Parses a `multipart/form-data` body (RFC 7578); `None` when it is not one.
 pub fn parse_multipart(content_type: &str, body: &[u8]) -> Option<Vec<Part>> {
     let (mime, _) = content_type.split_once(';')?;

@@ -7,7 +7,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use carnet_domain::HolderId;
@@ -15,10 +15,7 @@ use carnet_domain::access::{Category, Context};
 use carnet_store::documents::NewDocument;
 
 use super::i18n::fr_en as tr;
-use super::{
-    Form, Nav, Pro, WebError, alert, check_csrf, class_options, csrf_field, esc, page, parse_multipart,
-    see_other,
-};
+use super::{Nav, Pro, WebError, alert, check_csrf, class_options, csrf_field, esc, page, see_other};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -81,27 +78,8 @@ async fn add(
     body: Body,
 ) -> Result<Response, WebError> {
     let holder = holder_of(&holder)?;
-    let limit = s.settings.document_limit_bytes;
-    let bytes = crate::api::documents::read_limited(&headers, body, limit + 64 * 1024).await?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let parts = parse_multipart(content_type, &bytes).ok_or_else(|| {
-        WebError::new(
-            StatusCode::BAD_REQUEST,
-            "Le formulaire n'a pas été reçu en entier : rien n'a été enregistré. Recommencez.",
-        )
-    })?;
-    let mut form = Form::default();
-    let mut file = None;
-    for part in parts {
-        if part.name == "fichier" {
-            file = Some(part);
-        } else {
-            form.push(part.name, String::from_utf8_lossy(&part.data).into_owned());
-        }
-    }
+    let (form, files) = super::read_multipart(&s, &headers, body, "fichier").await?;
+    let file = files.into_iter().next();
     check_csrf(&s, &p.token, &form).await?;
     let (title, class) = (
         form.get("titre").trim().to_string(),
