@@ -122,8 +122,12 @@ pub enum Actor {
     Establishment {
         id: OrganisationId,
     },
+    /// A referenced app (CA-3), acting for the one space whose holder connected it: the gate
+    /// answers like a missing space for any other (`space`; `None` only in tests and tools).
     App {
         id: AppId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        space: Option<HolderId>,
     },
     Operator {
         id: String,
@@ -479,7 +483,7 @@ pub fn decide(
             space,
             now,
         ),
-        Actor::App { id } => system_access(
+        Actor::App { id, .. } => system_access(
             Grantee::App { id: id.clone() },
             Author::App { id: id.clone() },
             action,

@@ -141,6 +141,7 @@ fn actor(role: &str) -> (Actor, Context) {
         "app" => (
             Actor::App {
                 id: AppId("A".into()),
+                space: None,
             },
             none,
         ),
@@ -449,7 +450,7 @@ fn reference(
             open,
             &active,
         ),
-        Actor::App { id } => system_reference(
+        Actor::App { id, .. } => system_reference(
             Grantee::App { id: id.clone() },
             Author::App { id: id.clone() },
             action,
@@ -521,7 +522,10 @@ fn arb_actor() -> impl Strategy<Value = Actor> {
         id.clone().prop_map(|i| Actor::Establishment {
             id: OrganisationId(i.into())
         }),
-        id.prop_map(|i| Actor::App { id: AppId(i.into()) }),
+        id.prop_map(|i| Actor::App {
+            id: AppId(i.into()),
+            space: None
+        }),
         Just(Actor::Operator { id: "op".into() }),
     ]
 }

@@ -80,8 +80,92 @@ pub struct FhirCaller {
     pub actor: Actor,
     /// Display name for what the caller writes (professionals).
     pub name: String,
-    /// The space a holder-side caller acts in (None for professionals).
+    /// The space a holder-side caller acts in (None for professionals and apps).
     pub own: Option<HolderId>,
+    /// An app (CA-3): the space it acts for and its granted SMART scopes, checked on every
+    /// interaction before the gate is asked (the gate checks the grant's categories).
+    pub app: Option<(HolderId, Vec<carnet_domain::catalogue::Scope>)>,
+}
+
+impl FhirCaller {
+    /// The space a search is about when none is named: the holder's own, or an app's.
+    pub fn home(&self) -> Option<HolderId> {
+        self.own.or(self.app.as_ref().map(|(h, _)| *h))
+    }
+
+    /// CA-3: refuses what an app's scopes do not allow (403, `forbidden`); others pass.
+    fn scope_allows(
+        &self,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        conditional: bool,
+    ) -> Result<(), FhirError> {
+        let Some((_, scopes)) = &self.app else {
+            return Ok(());
+        };
+        let segments: Vec<&str> = path
+            .trim_matches('/')
+            .split('/')
+            .filter(|x| !x.is_empty())
+            .collect();
+        match app_refusal(scopes, method, &segments, query, conditional) {
+            None => Ok(()),
+            Some(why) => Err(FhirError(StatusCode::FORBIDDEN, "forbidden", why)),
+        }
+    }
+}
+
+/// What an app's SMART scopes refuse of one interaction (`None`: allowed). `segments` are
+/// the path after `/fhir`. A Bundle (`POST /fhir`) is checked entry by entry by its handler.
+fn app_refusal(
+    scopes: &[carnet_domain::catalogue::Scope],
+    method: &str,
+    segments: &[&str],
+    query: Option<&str>,
+    conditional: bool,
+) -> Option<String> {
+    let need = |t: &str, what: char| -> Option<String> {
+        let r = carnet_domain::catalogue::rights_on(scopes, t);
+        let ok = match what {
+            'c' => r.create,
+            'r' => r.read,
+            'u' => r.update,
+            'd' => r.delete,
+            _ => r.search,
+        };
+        (!ok).then(|| {
+            format!("insufficient scope: the app may not '{what}' {t} (SMART scopes granted by the holder)")
+        })
+    };
+    let includes = || -> Option<String> {
+        for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match k.as_ref() {
+                "_include" => {
+                    if let Some(why) = need("Patient", 'r') {
+                        return Some(why);
+                    }
+                }
+                "_revinclude" => {
+                    let t = v.split(':').next().unwrap_or("");
+                    if let Some(why) = need(t, 's') {
+                        return Some(why);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    };
+    match (method, segments) {
+        (_, []) | ("GET", ["metadata"]) => None,
+        ("GET", [t]) => need(t, 's').or_else(includes),
+        ("POST", [t]) => need(t, 'c').or_else(|| if conditional { need(t, 's') } else { None }),
+        ("GET", [t, _]) | ("GET", [t, _, "_history"]) | ("GET", [t, _, "_history", _]) => need(t, 'r'),
+        ("PUT", [t, _]) => need(t, 'u'),
+        ("DELETE", [t, _]) => need(t, 'd'),
+        _ => Some("this operation is not available to apps".into()),
+    }
 }
 
 impl FromRequestParts<AppState> for FhirCaller {
@@ -108,6 +192,7 @@ impl FromRequestParts<AppState> for FhirCaller {
                 actor: p.actor(),
                 name: format!("{} {}", p.given_name, p.family_name),
                 own: None,
+                app: None,
             });
         }
         // An establishment's system (SMART Backend Services token).
@@ -120,7 +205,28 @@ impl FromRequestParts<AppState> for FhirCaller {
                 },
                 name: sys.name,
                 own: None,
+                app: None,
             });
+        }
+        // A referenced app (CA-3): a live access token (service listed, space open, not
+        // revoked), bound to one space, within its scopes.
+        if let Some(t) = &bearer
+            && let Some(tok) = s.store.live_app_token(t).await?
+            && tok.kind == carnet_store::catalogue::TokenKind::Access
+        {
+            let caller = FhirCaller {
+                actor: Actor::App {
+                    id: carnet_domain::access::AppId(tok.client_id.clone()),
+                    space: Some(tok.holder),
+                },
+                name: tok.client_id,
+                own: None,
+                app: Some((tok.holder, carnet_domain::catalogue::parse_scopes(&tok.scope))),
+            };
+            let path = parts.uri.path().strip_prefix("/fhir").unwrap_or("");
+            let conditional = parts.headers.contains_key("if-none-exist");
+            caller.scope_allows(parts.method.as_str(), path, parts.uri.query(), conditional)?;
+            return Ok(caller);
         }
         let token = bearer
             .or_else(|| auth_cookie_session(&parts.headers))
@@ -135,6 +241,7 @@ impl FromRequestParts<AppState> for FhirCaller {
             actor,
             name: String::new(),
             own: Some(session.acting_for),
+            app: None,
         })
     }
 }
@@ -202,7 +309,7 @@ impl Params {
 /// caller may omit it (their own space).
 fn patient_of(p: &Params, c: &FhirCaller) -> Result<HolderId, FhirError> {
     let given = p.one("patient").or_else(|| p.one("subject"));
-    match (given, c.own) {
+    match (given, c.home()) {
         (Some(v), _) => v
             .trim_start_matches("Patient/")
             .parse()
@@ -839,7 +946,7 @@ async fn matching(
             } else if let Some(id) = p.one("_id") {
                 id.parse().ok()
             } else {
-                c.own
+                c.home()
             };
             match holder {
                 Some(h) => match patient(s, c, h).await {
@@ -1148,7 +1255,7 @@ async fn create(
         .or_else(|| v["patient"]["reference"].as_str())
         .and_then(|r| r.strip_prefix("Patient/"))
         .and_then(|h| h.parse::<HolderId>().ok())
-        .or(c.own);
+        .or(c.home());
     match rtype.as_str() {
         "Observation" => {}
         "DocumentReference" => return create_document(&s, &c, &base_url(&headers), subject, &v).await,
@@ -1161,7 +1268,7 @@ async fn create(
                 .filter_map(|p| p["actor"]["reference"].as_str())
                 .find_map(|r| r.strip_prefix("Patient/"))
                 .and_then(|h| h.parse::<HolderId>().ok())
-                .or(c.own)
+                .or(c.home())
                 .ok_or_else(|| {
                     FhirError::invalid("Appointment.participant: a Patient/ID actor is required")
                 })?;
@@ -1337,6 +1444,15 @@ async fn transaction(s: &AppState, c: &FhirCaller, v: &Value) -> Result<Response
         let method = e["request"]["method"].as_str().unwrap_or("");
         let url = e["request"]["url"].as_str().unwrap_or("");
         let (rt, target) = url.split_once('/').map_or((url, None), |(t, id)| (t, Some(id)));
+        // CA-3: an app's scopes cover every entry, or nothing happens.
+        let conditional = e["request"]["ifNoneExist"].is_string();
+        c.scope_allows(
+            method,
+            url.split('?').next().unwrap_or(""),
+            url.split_once('?').map(|x| x.1),
+            conditional,
+        )
+        .map_err(|FhirError(st, code, m)| FhirError(st, code, format!("entry[{i}]: {m}")))?;
         let writable = [
             "Condition",
             "AllergyIntolerance",
@@ -1351,7 +1467,7 @@ async fn transaction(s: &AppState, c: &FhirCaller, v: &Value) -> Result<Response
                     .or_else(|| r["patient"]["reference"].as_str())
                     .and_then(|x| x.strip_prefix("Patient/"))
                     .and_then(|h| h.parse::<HolderId>().ok())
-                    .or(c.own)
+                    .or(c.home())
                     .ok_or_else(|| FhirError::invalid(format!("entry[{i}]: subject Patient/ID required")))?;
                 same_patient(subject)?;
                 if rt == "Observation" {
@@ -1476,7 +1592,15 @@ async fn batch(
             None => (url, None),
         };
         let parts: Vec<&str> = path.split('/').collect();
+        // CA-3: an app's scopes, entry by entry.
+        let refused = c.scope_allows(
+            method,
+            path,
+            query.as_deref(),
+            e["request"]["ifNoneExist"].is_string(),
+        );
         let resp = match (method, parts.as_slice()) {
+            _ if refused.is_err() => refused.map(|()| StatusCode::OK.into_response()),
             ("GET", [t]) => {
                 search(
                     State(s.clone()),

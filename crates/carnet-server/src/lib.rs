@@ -10,6 +10,7 @@ pub mod chart;
 pub mod error;
 pub mod fhir;
 pub mod mail;
+pub mod oauth;
 pub mod oidc;
 pub mod smart;
 pub mod state;

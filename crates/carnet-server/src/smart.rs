@@ -156,12 +156,18 @@ async fn token(
     use axum::response::IntoResponse;
     let params: std::collections::HashMap<String, String> =
         url::form_urlencoded::parse(&form).into_owned().collect();
-    if params.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "client_credentials only",
-        );
+    match params.get("grant_type").map(String::as_str) {
+        Some("client_credentials") => {}
+        // Apps (issue 9): authorisation code with PKCE, refresh-token rotation.
+        Some("authorization_code") => return crate::oauth::token_code(&s, &headers, &params).await,
+        Some("refresh_token") => return crate::oauth::token_refresh(&s, &headers, &params).await,
+        _ => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "client_credentials, authorization_code or refresh_token",
+            );
+        }
     }
     if params.get("client_assertion_type").map(String::as_str)
         != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")

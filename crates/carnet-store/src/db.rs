@@ -427,6 +427,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "reimbursements",
             sql: include_str!("../migrations/main/0017_reimbursements.sql"),
         },
+        Migration {
+            version: 18,
+            name: "catalogue",
+            sql: include_str!("../migrations/main/0018_catalogue.sql"),
+        },
     ],
 };
 

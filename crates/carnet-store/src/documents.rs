@@ -175,7 +175,7 @@ pub(crate) fn author_of(actor: &Actor) -> Option<Author> {
         Actor::Holder { .. } | Actor::Representative { .. } => Some(Author::Holder),
         Actor::Professional { id, .. } => Some(Author::Professional { id: id.clone() }),
         Actor::Establishment { id } => Some(Author::Establishment { id: id.clone() }),
-        Actor::App { id } => Some(Author::App { id: id.clone() }),
+        Actor::App { id, .. } => Some(Author::App { id: id.clone() }),
         Actor::Operator { .. } => None,
     }
 }

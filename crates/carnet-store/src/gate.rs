@@ -617,6 +617,10 @@ impl Gate {
     ) -> Result<Option<GateFacts>, StoreError> {
         let professional = match actor {
             Actor::Professional { id, .. } => Some(id),
+            // CA-3: an app acts for the one space that connected it; any other is no space.
+            Actor::App {
+                space: Some(bound), ..
+            } if *bound != holder => return Ok(None),
             _ => None,
         };
         match self.store.gate_facts(holder, professional).await {

@@ -207,6 +207,8 @@ impl Store {
             "DELETE FROM attachments WHERE holder_id = $1",
             "DELETE FROM legacy_documents WHERE holder_id = $1",
             "DELETE FROM reimbursements WHERE holder_id = $1",
+            "DELETE FROM oauth_codes WHERE holder_id = $1 OR subject_id = $1",
+            "DELETE FROM oauth_tokens WHERE holder_id = $1 OR subject_id = $1",
             "DELETE FROM emergency_accesses WHERE holder_id = $1",
             "DELETE FROM pro_notices WHERE holder_id = $1",
             "DELETE FROM outbox WHERE holder_id = $1",

@@ -14,6 +14,7 @@
 pub mod agenda;
 pub mod auth;
 pub mod blob;
+pub mod catalogue;
 pub mod checkpoint;
 pub mod clients;
 pub mod crypto;
@@ -123,6 +124,8 @@ struct ServiceKeys {
     web_csrf: crypto::SecretKey,
     /// HMAC key of the legacy documents' uniqueIds (LC-8, `documents`).
     legacy_index: crypto::SecretKey,
+    /// Ed25519 seed of the OpenID ID tokens' signing key (`catalogue`, SMART apps).
+    id_token: crypto::SecretKey,
 }
 
 impl Store {
@@ -194,6 +197,7 @@ impl Store {
                     trace_checkpoint: self.vault.service_key(checkpoint::SERVICE_KEY, now).await?,
                     web_csrf: self.vault.service_key("web-csrf", now).await?,
                     legacy_index: self.vault.service_key("legacy-index", now).await?,
+                    id_token: self.vault.service_key("oauth-id-token", now).await?,
                 })
             })
             .await

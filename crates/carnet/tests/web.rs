@@ -10,216 +10,17 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use common::browser::*;
 use common::*;
-use reqwest::StatusCode;
-use reqwest::header::HeaderMap;
 use serde_json::Value;
-
-const LOGIN: &str = "camille.martin@demo.carnet.invalid";
 
 fn demo_ins(sex: char, yymm: &str, n: u32) -> String {
     let nir = format!("{sex}{yymm}99{n:06}");
     let key = 97 - nir.parse::<u64>().unwrap() % 97;
     format!("{nir}{key:02}")
-}
-
-/// A cookie-keeping client that does not follow redirects and runs no script: what a browser
-/// without JavaScript does.
-struct Browser {
-    c: reqwest::Client,
-    base: String,
-    jar: BTreeMap<String, String>,
-}
-
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    html: String,
-}
-
-impl Page {
-    fn location(&self) -> &str {
-        self.headers
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-    fn csrf(&self) -> String {
-        let marker = "name=\"csrf\" value=\"";
-        let i = self
-            .html
-            .find(marker)
-            .unwrap_or_else(|| panic!("no csrf field in {}", self.html))
-            + marker.len();
-        self.html[i..].split('"').next().unwrap().to_string()
-    }
-    fn title(&self) -> String {
-        let i = self.html.find("<title>").expect("a title") + 7;
-        self.html[i..].split("</title>").next().unwrap().to_string()
-    }
-}
-
-fn encode(pairs: &[(&str, &str)]) -> String {
-    let mut u = reqwest::Url::parse("http://x/").unwrap();
-    u.query_pairs_mut().extend_pairs(pairs);
-    u.query().unwrap_or("").to_string()
-}
-
-impl Browser {
-    fn new(base: &str) -> Self {
-        Browser {
-            c: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: base.to_string(),
-            jar: BTreeMap::new(),
-        }
-    }
-    fn cookie_header(&self) -> String {
-        self.jar
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-    fn absorb(&mut self, h: &HeaderMap) {
-        for v in h.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
-            let first = v.split(';').next().unwrap();
-            let (k, val) = first.split_once('=').unwrap();
-            if val.is_empty() || v.contains("Max-Age=0") {
-                self.jar.remove(k);
-            } else {
-                self.jar.insert(k.to_string(), val.to_string());
-            }
-        }
-    }
-    async fn send(&mut self, rb: reqwest::RequestBuilder) -> Page {
-        let r = rb.header("cookie", self.cookie_header()).send().await.unwrap();
-        let status = r.status();
-        let headers = r.headers().clone();
-        self.absorb(&headers);
-        Page {
-            status,
-            headers,
-            html: r.text().await.unwrap(),
-        }
-    }
-    async fn get(&mut self, path: &str) -> Page {
-        let rb = self.c.get(format!("{}{path}", self.base));
-        self.send(rb).await
-    }
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let rb = self
-            .c
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(encode(form));
-        self.send(rb).await
-    }
-    async fn post_multipart(
-        &mut self,
-        path: &str,
-        fields: &[(&str, &str)],
-        file: (&str, &str, &[u8]),
-    ) -> Page {
-        self.post_files(path, fields, "fichier", file).await
-    }
-    async fn post_files(
-        &mut self,
-        path: &str,
-        fields: &[(&str, &str)],
-        file_field: &str,
-        file: (&str, &str, &[u8]),
-    ) -> Page {
-        let b = "----carnet-test-boundary-7d1f";
-        let mut body = Vec::new();
-        for (k, v) in fields {
-            body.extend_from_slice(
-                format!("--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
-            );
-        }
-        body.extend_from_slice(
-            format!(
-                "--{b}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"{}\"\r\nContent-Type: {}\r\n\r\n",
-                file.0, file.1
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(file.2);
-        body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
-        let rb = self
-            .c
-            .post(format!("{}{path}", self.base))
-            .header("content-type", format!("multipart/form-data; boundary={b}"))
-            .body(body);
-        self.send(rb).await
-    }
-
-    /// Logs Camille in through the forms: password, then the code from the demo outbox.
-    async fn login(&mut self) {
-        let before = codes(&self.c, &self.base).await.len();
-        let p = self.get("/connexion").await;
-        assert_eq!(p.status, 200);
-        let p = self
-            .post(
-                "/connexion",
-                &[
-                    ("csrf", &p.csrf()),
-                    ("login", LOGIN),
-                    ("password", "demo-carnet-2026"),
-                ],
-            )
-            .await;
-        assert_eq!(p.status, 200, "{}", p.html);
-        let challenge = {
-            let i = p.html.find("name=\"challenge\" value=\"").unwrap() + 24;
-            p.html[i..].split('"').next().unwrap().to_string()
-        };
-        let code = loop {
-            let c = codes(&self.c, &self.base).await;
-            if c.len() > before {
-                break find_after(&c[0], "Votre code de connexion : ", 6);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        };
-        let p = self
-            .post(
-                "/connexion/code",
-                &[
-                    ("csrf", &p.csrf()),
-                    ("challenge", &challenge),
-                    ("channel", "email"),
-                    ("code", &code),
-                ],
-            )
-            .await;
-        assert_eq!(p.status, 303, "{}", p.html);
-        assert_eq!(p.location(), "/");
-        assert!(self.jar.contains_key("__Host-carnet_session"));
-    }
-}
-
-/// Bodies of Camille's login-code messages, newest first.
-async fn codes(c: &reqwest::Client, base: &str) -> Vec<String> {
-    let msgs: Value = c
-        .get(format!("{base}/demo/outbox.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    msgs.as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["to"] == LOGIN && m["subject"].as_str().unwrap().contains("code de connexion"))
-        .map(|m| m["body"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// The id and `masked` flag of Camille's document titled `title`, through the JSON API.
@@ -306,7 +107,7 @@ async fn pages_work_without_javascript() {
     assert!(p.html.contains(&format!("value=\"{LOGIN}\"")));
     assert!(!p.html.contains("wrong-password-1"));
 
-    b.login().await;
+    assert_eq!(b.login().await, "/");
     let mut pages = Vec::new();
     for path in [
         "/",
@@ -594,7 +395,7 @@ async fn english_pages_by_header_and_cookie() {
     assert!(p.html.contains("<html lang=\"en\">") && p.html.contains("Log in to your health space"));
     assert_eq!(b.get("//evil.example?lang=en").await.location(), "/");
     // Logged in, in English: the layout, home, the history sentences, the headings.
-    b.login().await;
+    assert_eq!(b.login().await, "/");
     let home = b.get("/").await;
     assert!(home.html.contains("Hello Camille"), "{}", home.html);
     assert!(home.title().starts_with("Home"), "{}", home.title());
@@ -628,7 +429,7 @@ async fn pro_emergency_access_and_profile() {
     let t = tempfile::tempdir().unwrap();
     let demo = start_demo(&t.path().join("data"));
     let mut b = Browser::new(&demo.base);
-    b.login().await;
+    assert_eq!(b.login().await, "/");
     let p = b.get("/profil").await;
     let p = b
         .post(
@@ -716,7 +517,7 @@ async fn profile_forms_and_space_management() {
     let t = tempfile::tempdir().unwrap();
     let demo = start_demo(&t.path().join("data"));
     let mut b = Browser::new(&demo.base);
-    b.login().await;
+    assert_eq!(b.login().await, "/");
     let p = b.get("/profil").await;
     let csrf = p.csrf();
     for form in [
@@ -895,7 +696,7 @@ async fn posts_without_the_csrf_token_are_refused() {
     assert_eq!(p.status, 403);
     assert!(p.html.contains("Ce formulaire a expiré"));
 
-    b.login().await;
+    assert_eq!(b.login().await, "/");
     let (id, _) = document(&b, "Ordonnance").await;
     let good = b.get(&format!("/documents/{id}")).await.csrf();
     for token in [None, Some("0".repeat(64)), Some(foreign.clone())] {
@@ -941,7 +742,7 @@ async fn posts_without_the_csrf_token_are_refused() {
     assert!(document(&b, "Ordonnance").await.1);
     // A token is bound to its session: after a new login, the old one is refused.
     let mut again = Browser::new(&demo.base);
-    again.login().await;
+    assert_eq!(again.login().await, "/");
     let p = again
         .post(
             &format!("/documents/{id}/masquage"),
@@ -1012,7 +813,7 @@ async fn security_headers_and_titles_without_health_data() {
             .starts_with("text/css")
     );
     // Logged in: every page, the document page, an error page.
-    b.login().await;
+    assert_eq!(b.login().await, "/");
     let (id, _) = document(&b, "Échographie abdominale").await;
     let health_words = [
         "Échographie",
@@ -1190,7 +991,7 @@ async fn professional_and_holder_message_each_other_in_the_pages() {
 
     // Camille reads and answers.
     let mut b = Browser::new(&demo.base);
-    b.login().await;
+    assert_eq!(b.login().await, "/");
     let list = b.get("/messages").await;
     assert!(list.html.contains("1 non lu"), "{}", list.html);
     let id = thread_url.rsplit('/').next().unwrap();
@@ -1429,7 +1230,7 @@ async fn a_professional_files_a_document_from_the_record_page() {
     );
     // DM-6: Camille does not see it yet.
     let mut b = Browser::new(&demo.base);
-    b.login().await;
+    assert_eq!(b.login().await, "/");
     let docs = b.get("/documents").await;
     assert!(!docs.html.contains("IRM du genou droit"), "held from the patient");
 }

@@ -98,6 +98,15 @@ async fn grant(
     ValidJson(b): ValidJson<GrantBody>,
 ) -> Result<Json<Value>, ApiError> {
     let grantee = check_grantee(&b.kind, &b.id)?;
+    if matches!(grantee, Grantee::App { .. }) {
+        // CA-3: an app's grant stays within its convention: it is made only by connecting it
+        // (the catalogue or the app's consent screen), never written by hand.
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "les applications se connectent depuis le catalogue / apps are connected from the catalogue",
+        ));
+    }
     let until = match &b.until {
         Some(u) => {
             let t = time::OffsetDateTime::parse(u, &time::format_description::well_known::Rfc3339).map_err(
@@ -139,6 +148,12 @@ async fn revoke(
     Path((kind, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let grantee = check_grantee(&kind, &id)?;
+    if let Grantee::App { id } = &grantee {
+        // CA-3: the grant goes and every token of the app for this space dies with it.
+        s.store.disconnect_app(a.session.acting_for, &id.0).await?;
+        let (p, _) = s.store.access_policy(a.session.acting_for).await?;
+        return Ok(Json(policy_json(&p)));
+    }
     let p = s
         .store
         .update_access_policy(a.session.acting_for, |p| {

@@ -14,6 +14,7 @@ mod passkeys;
 pub(crate) mod pro;
 mod probes;
 mod profile;
+pub(crate) mod referencing;
 pub(crate) mod reimbursements;
 mod transparency;
 
@@ -51,6 +52,8 @@ pub fn routes() -> Router<AppState> {
         .merge(agenda::feed_routes())
         .merge(crate::fhir::routes())
         .merge(crate::smart::routes())
+        .merge(crate::oauth::routes())
+        .merge(referencing::routes())
         .merge(demo::routes())
         .merge(oidc::routes())
 }

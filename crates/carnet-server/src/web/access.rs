@@ -280,13 +280,13 @@ pub async fn describe(s: &AppState, traces: &[Trace], w: &Whose) -> Result<Vec<S
                 }
             }
             Actor::Establishment { id } if english => format!("The establishment FINESS {}", id.0),
-            Actor::App { id } if english => format!("The application {}", id.0),
+            Actor::App { id, .. } if english => format!("The application {}", id.0),
             Actor::Operator { id } if english && id == INSURER_FEED_OPERATOR => {
                 "The health insurance (Assurance Maladie)".into()
             }
             Actor::Operator { .. } if english => "The service's operator".into(),
             Actor::Establishment { id } => format!("L'établissement FINESS {}", id.0),
-            Actor::App { id } => format!("L'application {}", id.0),
+            Actor::App { id, .. } => format!("L'application {}", id.0),
             Actor::Operator { id } if id == INSURER_FEED_OPERATOR => "L'Assurance Maladie".into(),
             Actor::Operator { .. } => "L'opérateur du service".into(),
         };
@@ -657,9 +657,14 @@ async fn apply(s: &AppState, h: &Holder, form: &Form) -> Result<(), ApiError> {
         }
         "revoke" => {
             let grantee = check_grantee(form.get("kind"), form.get("id"))?;
-            s.store
-                .update_access_policy(space, |p| p.grants.retain(|g| g.grantee != grantee))
-                .await?;
+            if let Grantee::App { id } = &grantee {
+                // CA-3: the app's tokens for this space die with its grant.
+                s.store.disconnect_app(space, &id.0).await?;
+            } else {
+                s.store
+                    .update_access_policy(space, |p| p.grants.retain(|g| g.grantee != grantee))
+                    .await?;
+            }
         }
         "block" => {
             let id = known_rpps(s, form.get("rpps")).await?;

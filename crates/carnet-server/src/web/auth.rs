@@ -221,8 +221,13 @@ async fn code(
     let code: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
     match finish_login(&s, peer.ip(), id, &code, false).await {
         Ok((token, _)) => {
-            let mut r = see_other("/");
+            // Back to an app's pending authorisation request (issue 9), if one sent us here.
+            let back = super::catalogue::after_login(&headers);
+            let mut r = see_other(back.as_deref().unwrap_or("/"));
             set_login_cookies(&mut r, &token, None)?;
+            if back.is_some() {
+                set_cookie(&mut r, super::catalogue::RETURN_COOKIE, "", "/", 0)?;
+            }
             Ok(r)
         }
         Err(e) => {

@@ -18,6 +18,7 @@
 mod access;
 mod agenda;
 mod auth;
+mod catalogue;
 mod documents;
 mod home;
 pub mod i18n;
@@ -80,6 +81,7 @@ pub fn routes() -> Router<AppState> {
         .merge(pro_documents::routes())
         .merge(operator::routes())
         .merge(space::routes())
+        .merge(catalogue::routes())
         .route(
             "/static/carnet.css",
             get(|| statik("text/css; charset=utf-8", CSS)),
@@ -119,7 +121,11 @@ async fn statik(content_type: &'static str, body: &'static str) -> Response {
 /// The headers every response of the web interface carries.
 async fn security_headers(mut r: Response) -> Response {
     let h = r.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    // A page may widen only `form-action` (the OAuth consent form answers with a redirect to
+    // the app, which the browser checks against it); every other page gets the policy as is.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -362,6 +368,19 @@ impl Form {
     /// The trimmed value of `name`, `None` when empty.
     pub fn opt(&self, name: &str) -> Option<&str> {
         Some(self.get(name).trim()).filter(|v| !v.is_empty())
+    }
+
+    /// Every value of `name` (checkboxes), in order.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every (name, value) pair, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = &(String, String)> {
+        self.0.iter()
     }
 
     pub fn push(&mut self, name: String, value: String) {
@@ -621,13 +640,14 @@ pub enum Nav<'a> {
     Pro { p: &'a Pro },
 }
 
-const HOLDER_NAV: [(&str, &str); 10] = [
+const HOLDER_NAV: [(&str, &str); 11] = [
     ("/", "nav.home"),
     ("/documents", "nav.documents"),
     ("/profil", "nav.profile"),
     ("/messages", "nav.messages"),
     ("/agenda", "nav.agenda"),
     ("/remboursements", "nav.reimbursements"),
+    ("/catalogue", "nav.catalogue"),
     ("/historique", "nav.history"),
     ("/autorisations", "nav.access"),
     ("/notifications", "nav.notifications"),

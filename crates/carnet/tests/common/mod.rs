@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod browser;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_carnet");
 pub const TOKEN: &str = "test-operator-token-0123456789abcdef";
 

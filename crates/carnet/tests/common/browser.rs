@@ -1,0 +1,209 @@
+//! A browser without JavaScript for the end-to-end tests: cookies kept by hand (the server's
+//! cookies are `Secure`, which reqwest's store would not send over plain HTTP), redirects not
+//! followed, forms posted with their anti-CSRF token; the demo holder's login through the forms.
+
+use std::collections::BTreeMap;
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use super::find_after;
+
+pub const LOGIN: &str = "camille.martin@demo.carnet.invalid";
+
+/// A cookie-keeping client that does not follow redirects and runs no script: what a browser
+/// without JavaScript does.
+pub struct Browser {
+    pub c: reqwest::Client,
+    pub base: String,
+    pub jar: BTreeMap<String, String>,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub html: String,
+}
+
+impl Page {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+    pub fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let i = self
+            .html
+            .find(marker)
+            .unwrap_or_else(|| panic!("no csrf field in {}", self.html))
+            + marker.len();
+        self.html[i..].split('"').next().unwrap().to_string()
+    }
+    pub fn title(&self) -> String {
+        let i = self.html.find("<title>").expect("a title") + 7;
+        self.html[i..].split("</title>").next().unwrap().to_string()
+    }
+}
+
+pub fn encode(pairs: &[(&str, &str)]) -> String {
+    let mut u = reqwest::Url::parse("http://x/").unwrap();
+    u.query_pairs_mut().extend_pairs(pairs);
+    u.query().unwrap_or("").to_string()
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        Browser {
+            c: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+            jar: BTreeMap::new(),
+        }
+    }
+    pub fn cookie_header(&self) -> String {
+        self.jar
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+    pub fn absorb(&mut self, h: &HeaderMap) {
+        for v in h.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
+            let first = v.split(';').next().unwrap();
+            let (k, val) = first.split_once('=').unwrap();
+            if val.is_empty() || v.contains("Max-Age=0") {
+                self.jar.remove(k);
+            } else {
+                self.jar.insert(k.to_string(), val.to_string());
+            }
+        }
+    }
+    pub async fn send(&mut self, rb: reqwest::RequestBuilder) -> Page {
+        let r = rb.header("cookie", self.cookie_header()).send().await.unwrap();
+        let status = r.status();
+        let headers = r.headers().clone();
+        self.absorb(&headers);
+        Page {
+            status,
+            headers,
+            html: r.text().await.unwrap(),
+        }
+    }
+    pub async fn get(&mut self, path: &str) -> Page {
+        let rb = self.c.get(format!("{}{path}", self.base));
+        self.send(rb).await
+    }
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let rb = self
+            .c
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode(form));
+        self.send(rb).await
+    }
+    pub async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, &[u8]),
+    ) -> Page {
+        self.post_files(path, fields, "fichier", file).await
+    }
+    pub async fn post_files(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file_field: &str,
+        file: (&str, &str, &[u8]),
+    ) -> Page {
+        let b = "----carnet-test-boundary-7d1f";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!("--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{b}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"{}\"\r\nContent-Type: {}\r\n\r\n",
+                file.0, file.1
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file.2);
+        body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+        let rb = self
+            .c
+            .post(format!("{}{path}", self.base))
+            .header("content-type", format!("multipart/form-data; boundary={b}"))
+            .body(body);
+        self.send(rb).await
+    }
+
+    /// Logs Camille in through the forms: password, then the code from the demo outbox.
+    /// Returns where the login sends the browser (`/`, or back to a pending app authorisation).
+    pub async fn login(&mut self) -> String {
+        let before = codes(&self.c, &self.base).await.len();
+        let p = self.get("/connexion").await;
+        assert_eq!(p.status, 200);
+        let p = self
+            .post(
+                "/connexion",
+                &[
+                    ("csrf", &p.csrf()),
+                    ("login", LOGIN),
+                    ("password", "demo-carnet-2026"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 200, "{}", p.html);
+        let challenge = {
+            let i = p.html.find("name=\"challenge\" value=\"").unwrap() + 24;
+            p.html[i..].split('"').next().unwrap().to_string()
+        };
+        let code = loop {
+            let c = codes(&self.c, &self.base).await;
+            if c.len() > before {
+                break find_after(&c[0], "Votre code de connexion : ", 6);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        let p = self
+            .post(
+                "/connexion/code",
+                &[
+                    ("csrf", &p.csrf()),
+                    ("challenge", &challenge),
+                    ("channel", "email"),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.html);
+        assert!(self.jar.contains_key("__Host-carnet_session"));
+        p.location().to_string()
+    }
+}
+
+/// Bodies of Camille's login-code messages, newest first.
+pub async fn codes(c: &reqwest::Client, base: &str) -> Vec<String> {
+    let msgs: Value = c
+        .get(format!("{base}/demo/outbox.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    msgs.as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["to"] == LOGIN && m["subject"].as_str().unwrap().contains("code de connexion"))
+        .map(|m| m["body"].as_str().unwrap().to_string())
+        .collect()
+}
