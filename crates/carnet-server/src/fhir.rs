@@ -572,8 +572,13 @@ const PROFILE_TYPES: [&str; 9] = [
     "Consent",
 ];
 
-async fn metadata(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, FhirError> {
+async fn metadata(
+    State(s): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
     let p = Params::parse(q)?;
+    let iss = crate::oauth::issuer(&s, &headers);
     let search = |params: &[(&str, &str)]| -> Value {
         json!(
             params
@@ -658,7 +663,21 @@ async fn metadata(State(s): State<AppState>, RawQuery(q): RawQuery) -> Result<Re
             "mode": "server",
             "interaction": [{"code": "batch"}, {"code": "transaction"}],
             "documentation": "Every request is decided, traced and notified by Carnet's gate as the caller. Searches are patient-scoped; unsupported parameters are refused.",
-            "security": { "service": [{ "text": "Bearer token (a professional's or a holder's session)" }] },
+            "security": {
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [
+                        {"url": "authorize", "valueUri": format!("{iss}/oauth/authorize")},
+                        {"url": "token", "valueUri": format!("{iss}/oauth/token")},
+                        {"url": "revoke", "valueUri": format!("{iss}/oauth/revoke")},
+                        {"url": "introspect", "valueUri": format!("{iss}/oauth/introspect")},
+                    ],
+                }],
+                "service": [{
+                    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}],
+                    "text": "Bearer token: a referenced app's (SMART on FHIR, authorisation code + PKCE), an establishment's system (SMART Backend Services), a professional's or a holder's session",
+                }],
+            },
             "resource": resources,
         }],
     });
