@@ -10,6 +10,7 @@
 // Camille fills the profile's section forms and the vaccination record, sees PETIT's access in
 // plain words in /historique and on the home page, reads pages in English; she switches to her
 // child's space. Exit code 0 on success, 1 with a message otherwise.
+import { createHash } from 'node:crypto';
 import { chromium } from 'playwright-core';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -243,6 +244,39 @@ async function main() {
     expect(types.length > 0 && types.every((x) => x === 'Pharmacie'), `the filter by type failed: ${types}`);
     await audit(page, 'remboursements-filtre');
     console.log('ok the holder sees, filters and charts her reimbursements');
+
+    // CA-1, CA-3: the catalogue lists the demo app; an app sends the browser to the consent
+    // screen (PKCE S256); the holder ticks a category and authorises; the answer redirects to
+    // the app with a code and the state (the page's CSP allows that form target, and only it);
+    // then the holder disconnects the app from the catalogue.
+    await page.click('nav >> text=Services');
+    await page.waitForSelector('h1:has-text("Catalogue de services")');
+    expect((await page.locator('article:has-text("Tensio")').count()) === 1, 'the demo app is not in the catalogue');
+    await audit(page, 'catalogue');
+    if (shots) await widths(page, 'catalogue');
+    const clientId = await page.locator('article:has-text("Tensio") input[name=client_id]').first().getAttribute('value');
+    const verifier = 'carnet-browser-test-'.padEnd(64, 'v');
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    const authz = new URLSearchParams({
+      response_type: 'code', client_id: clientId, redirect_uri: 'http://127.0.0.1:8765/callback',
+      scope: 'launch/patient patient/Observation.crus', state: 'etat-navigateur',
+      code_challenge: challenge, code_challenge_method: 'S256',
+    });
+    await page.goto(`${base}/oauth/authorize?${authz}`);
+    await page.waitForSelector('h1:has-text("Autoriser une application")');
+    await audit(page, 'autoriser-application');
+    if (shots) await widths(page, 'autoriser-application');
+    await page.check('#cat-summaries');
+    // The app's redirect URI answers (played by the browser: nothing listens there).
+    await page.route('http://127.0.0.1:8765/**', (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'app' }));
+    await page.click('button[value=autoriser]');
+    await page.waitForURL((u) => u.href.startsWith('http://127.0.0.1:8765/callback'));
+    const back = new URL(page.url()).searchParams;
+    expect(back.get('state') === 'etat-navigateur' && (back.get('code') || '').length > 20, `no code for the app: ${page.url()}`);
+    await page.goto(`${base}/catalogue`);
+    await page.click('article:has-text("Tensio") button:has-text("Déconnecter")');
+    await page.waitForSelector('text=Le service est déconnecté');
+    console.log('ok the holder authorises the demo app on the consent screen, then disconnects it');
 
     // ---- Dr PETIT, in another browser context.
     const pro = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'fr-FR' });

@@ -52,6 +52,21 @@ obs = Observation(
 )
 created = obs.create(smart.server)
 out["created"] = created is not None and created.get("resourceType") == "Observation"
+out["read_back"] = Observation.read(created["id"], smart.server).valueQuantity.value
+# A transaction Bundle (two measurements, all or nothing), posted at the base as FHIR says.
+pulse = lambda at, v: {  # noqa: E731
+    "resource": {
+        **obs.as_json(),
+        "effectiveDateTime": at,
+        "valueQuantity": {"value": v, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
+    },
+    "request": {"method": "POST", "url": "Observation"},
+}
+tx = smart.server.post_json(
+    "",
+    {"resourceType": "Bundle", "type": "transaction", "entry": [pulse("2026-11-22T07:30:00Z", 66), pulse("2026-11-23T07:30:00Z", 61)]},
+).json()
+out["transaction"] = [tx.get("type"), [e["response"]["status"] for e in tx.get("entry", [])]]
 found = Observation.where(struct={"patient": pid}).perform_resources(smart.server)
 out["observations"] = [o.code.coding[0].code for o in found]
 docs = DocumentReference.where(struct={"patient": pid, "_count": "100"}).perform_resources(smart.server)

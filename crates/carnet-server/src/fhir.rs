@@ -533,6 +533,8 @@ fn base_url(headers: &HeaderMap) -> String {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/fhir", axum::routing::post(batch))
+        // Clients that join the base and an empty path post to `/fhir/`.
+        .route("/fhir/", axum::routing::post(batch))
         .route("/fhir/metadata", get(metadata))
         .route("/fhir/{rtype}", get(search).post(create))
         .route("/fhir/{rtype}/{id}", get(read).put(update).delete(remove))

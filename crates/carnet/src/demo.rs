@@ -56,6 +56,9 @@ pub struct DemoLogins {
     /// Professionals of the demo directory: RPPS and who they are.
     pub professionals: Vec<(String, String)>,
     pub to_activate: Option<(String, String, String)>,
+    /// The referencing workflow's accounts (role, bearer token) and the demo app's client id.
+    pub referencing: Vec<(String, String)>,
+    pub demo_app: Option<String>,
 }
 
 struct Person {
@@ -214,6 +217,7 @@ pub async fn seed(store: &Store, dir: &Path) -> Result<DemoLogins> {
     seed_professionals(store, ids[0], &mut logins).await?;
     seed_minor_confidential(store, ids[1]).await?;
     seed_reimbursements(store, &[&people[0].ins, &people[3].ins, &people[1].ins]).await?;
+    seed_catalogue(store, &mut logins).await?;
     std::fs::write(
         dir.join(DEMO_MARKER),
         b"demo data directory: wiped at every `carnet demo`\n",
@@ -494,6 +498,98 @@ async fn seed_messages_and_agenda(
 
 /// RB-1: about 30 reimbursement lines over the last 24 months for Camille, fewer for Lucas and
 /// Inès, filed through the gate as the insurer's feed would (traced as the feed).
+/// The referencing workflow's three accounts and one referenced app, taken through every step
+/// (CA-2), so the catalogue shows something and an app can be tried: "Tensio", a blood-pressure
+/// diary whose convention allows measurements and profile (summaries) and care plans, with
+/// redirect URIs on the loopback (port 8765).
+async fn seed_catalogue(store: &Store, logins: &mut DemoLogins) -> Result<()> {
+    use carnet_domain::access::Category;
+    use carnet_domain::catalogue::{
+        Application, Convention, Declaration, ReferencingRole, RequestedCategory, ServiceCategory, Step,
+        default_criteria,
+    };
+    let criteria = default_criteria();
+    let (publisher, pt) = store
+        .create_referencing_account(
+            ReferencingRole::Publisher,
+            "Tensio SAS (éditeur de démonstration)",
+        )
+        .await?;
+    let (commission, ct) = store
+        .create_referencing_account(ReferencingRole::Commission, "Commission de référencement (démo)")
+        .await?;
+    let (minister, mt) = store
+        .create_referencing_account(ReferencingRole::DecisionMaker, "Décision ministérielle (démo)")
+        .await?;
+    let app = Application {
+        name: "Tensio — carnet de tension".into(),
+        description: "Relevez votre tension et votre pouls à domicile ; Tensio les range dans votre profil \
+                      médical et vous rappelle vos rendez-vous de suivi."
+            .into(),
+        category: ServiceCategory::Prevention,
+        redirect_uris: vec![
+            "http://127.0.0.1:8765/callback".into(),
+            "http://localhost:8765/callback".into(),
+        ],
+        requested: vec![
+            RequestedCategory {
+                category: Category::Summaries,
+                why: "Enregistrer et afficher vos mesures de tension et de pouls.".into(),
+            },
+            RequestedCategory {
+                category: Category::CarePlans,
+                why: "Vous rappeler vos rendez-vous de suivi.".into(),
+            },
+        ],
+        declarations: criteria
+            .iter()
+            .map(|c| Declaration {
+                criterion: c.id.clone(),
+                complies: true,
+                evidence: "Dossier de démonstration".into(),
+            })
+            .collect(),
+    };
+    let svc = store.submit_service(&publisher, app, &criteria).await?;
+    for c in &criteria {
+        let step = Step::CriterionReviewed {
+            criterion: c.id.clone(),
+            satisfied: true,
+            comment: String::new(),
+        };
+        store
+            .apply_service_step(&commission, &svc.client_id, &step, &criteria)
+            .await?;
+    }
+    let opinion = Step::Opinion {
+        favourable: true,
+        comment: "Conforme aux référentiels d'interopérabilité, de sécurité et d'éthique.".into(),
+    };
+    store
+        .apply_service_step(&commission, &svc.client_id, &opinion, &criteria)
+        .await?;
+    let now = store.now();
+    let approve = Step::Approved {
+        convention: Convention {
+            categories: vec![Category::Summaries, Category::CarePlans],
+            starts: now.plus_seconds(-86_400),
+            ends: now.plus_seconds(3 * 365 * 86_400),
+            withdrawal_terms:
+                "Retrait possible à tout moment en cas de manquement ; préavis d'un mois sinon.".into(),
+        },
+    };
+    store
+        .apply_service_step(&minister, &svc.client_id, &approve, &criteria)
+        .await?;
+    logins.referencing = vec![
+        ("publisher".into(), pt),
+        ("commission".into(), ct),
+        ("decision_maker".into(), mt),
+    ];
+    logins.demo_app = Some(svc.client_id);
+    Ok(())
+}
+
 async fn seed_reimbursements(store: &Store, ins: &[&String]) -> Result<()> {
     use carnet_domain::reimbursement::{RawReimbursementLine, format_amount};
     // (type, act code, label, professional, RPPS/FINESS, paid, reimbursed) in cents.
@@ -643,6 +739,20 @@ pub fn print_welcome(addr: SocketAddr, operator_token: &str, logins: &DemoLogins
     println!("  Professionals (demo login: POST /api/v1/pro/demo-login {{\"rpps\":\"...\"}}):");
     for (rpps, who) in &logins.professionals {
         println!("    {rpps}  {who}");
+    }
+    if let Some(app) = &logins.demo_app {
+        println!(
+            "  Referenced app \"Tensio\" (CA-3): client_id {app}, redirect http://127.0.0.1:8765/callback;"
+        );
+        println!(
+            "    catalogue at http://{addr}/catalogue, discovery at http://{addr}/.well-known/smart-configuration"
+        );
+    }
+    if !logins.referencing.is_empty() {
+        println!("  Referencing workflow accounts (bearer tokens for /api/v1/referencing/...):");
+        for (role, token) in &logins.referencing {
+            println!("    {role:<16} {token}");
+        }
     }
     println!("  Operator API token: {operator_token}");
     println!("  Stop with Ctrl-C.");

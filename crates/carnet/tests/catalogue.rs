@@ -881,9 +881,16 @@ async fn the_smart_python_client_runs_a_standalone_launch_ca3() {
     assert!(out["patient"].as_str().is_some_and(|p| p.len() == 36), "{out}");
     assert_eq!(out["created"], true, "{out}");
     assert_eq!(
-        out["observations"],
-        json!(["8867-4"]),
+        out["read_back"].as_f64(),
+        Some(64.0),
         "reads back what it wrote: {out}"
+    );
+    assert_eq!(out["transaction"][0], "transaction-response", "{out}");
+    assert_eq!(out["transaction"][1].as_array().map(Vec::len), Some(2), "{out}");
+    assert_eq!(
+        out["observations"],
+        json!(["8867-4", "8867-4", "8867-4"]),
+        "{out}"
     );
     assert_eq!(
         out["document_categories"],
