@@ -161,6 +161,7 @@ fn app_refusal(
         (_, []) | ("GET", ["metadata"]) => None,
         ("GET", [t]) => need(t, 's').or_else(includes),
         ("POST", [t]) => need(t, 'c').or_else(|| if conditional { need(t, 's') } else { None }),
+        ("GET", [t, "_history"]) => need(t, 's'),
         ("GET", [t, _]) | ("GET", [t, _, "_history"]) | ("GET", [t, _, "_history", _]) => need(t, 'r'),
         ("PUT", [t, _]) => need(t, 'u'),
         ("DELETE", [t, _]) => need(t, 'd'),
@@ -629,14 +630,19 @@ async fn metadata(
                               "searchParam": search(&[("patient", "reference")])}));
     }
     for r in resources.iter_mut() {
+        let is_patient = r["type"] == "Patient";
         let Some(list) = r["interaction"].as_array_mut() else {
             continue;
         };
         let creates = list.iter().any(|i| i["code"] == "create");
         let reads = list.iter().any(|i| i["code"] == "read");
+        let searches = list.iter().any(|i| i["code"] == "search-type");
         if reads {
             list.push(json!({"code": "vread"}));
             list.push(json!({"code": "history-instance"}));
+        }
+        if searches && !is_patient {
+            list.push(json!({"code": "history-type"}));
         }
         if creates {
             r["conditionalCreate"] = json!(true);
@@ -652,7 +658,7 @@ async fn metadata(
         {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
         {"name": "summary", "definition": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"}
     ]);
-    resources[1]["interaction"] = json!([{"code": "read"}, {"code": "vread"}, {"code": "history-instance"}, {"code": "search-type"}, {"code": "create"}, {"code": "delete"}]);
+    resources[1]["interaction"] = json!([{"code": "read"}, {"code": "vread"}, {"code": "history-instance"}, {"code": "history-type"}, {"code": "search-type"}, {"code": "create"}, {"code": "delete"}]);
     let v = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -767,6 +773,9 @@ async fn read(
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let p = Params::parse(q)?;
+    if id == "_history" {
+        return type_history(&s, &c, &rtype, &p, &headers).await;
+    }
     let v = read_value(&s, &c, &rtype, &id, &headers).await?;
     let mut resp = respond(StatusCode::OK, &v, p.pretty());
     if let Some(vid) = v["meta"]["versionId"].as_str()
@@ -775,6 +784,94 @@ async fn read(
         resp.headers_mut().insert(header::ETAG, tag);
     }
     Ok(resp)
+}
+
+/// `GET /fhir/{type}/_history?patient=&_since=&_count=`: the type's history in one space, as the
+/// caller may see it (found by the same `matching` as a search: the gate decides each item
+/// before anything is counted). The store keeps each item's current version, so the history
+/// holds one entry per item, newest change first; `_since` keeps those changed at or after it.
+async fn type_history(
+    s: &AppState,
+    c: &FhirCaller,
+    rtype: &str,
+    p: &Params,
+    headers: &HeaderMap,
+) -> Result<Response, FhirError> {
+    for k in p.0.keys() {
+        if !matches!(
+            k.as_str(),
+            "patient" | "subject" | "_since" | "_count" | "_format" | "_pretty"
+        ) {
+            return Err(FhirError::invalid(format!(
+                "history parameter '{k}' is not supported (supported: patient, _since, _count)"
+            )));
+        }
+    }
+    let since = match p.one("_since") {
+        Some(v) => Some(
+            parse_instant(v)
+                .ok_or_else(|| FhirError::invalid("_since: an instant (RFC 3339) is expected"))?,
+        ),
+        None => None,
+    };
+    let count: usize = match p.one("_count") {
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| FhirError::invalid("_count: 1 to 1000"))?,
+        None => 100,
+    };
+    let mut q = BTreeMap::new();
+    if let Some(h) = p.one("patient").or_else(|| p.one("subject")) {
+        q.insert("patient".to_string(), vec![h.to_string()]);
+    }
+    let mut all: Vec<Value> = matching(s, c, rtype, &Params(q), headers)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            since.is_none_or(|t| {
+                r["meta"]["lastUpdated"]
+                    .as_str()
+                    .and_then(parse_instant)
+                    .is_some_and(|u| u >= t)
+            })
+        })
+        .collect();
+    all.sort_by(|a, b| {
+        let at = |r: &Value| {
+            r["meta"]["lastUpdated"]
+                .as_str()
+                .and_then(parse_instant)
+                .unwrap_or(0)
+        };
+        at(b).cmp(&at(a))
+    });
+    let total = all.len();
+    let base = base_url(headers);
+    let entries: Vec<Value> = all
+        .into_iter()
+        .take(count)
+        .map(|r| {
+            let id = r["id"].as_str().unwrap_or("").to_string();
+            let version = r["meta"]["versionId"].as_str().unwrap_or("1").to_string();
+            json!({
+                "fullUrl": format!("{base}/{rtype}/{id}"),
+                "resource": r,
+                "request": {"method": if version == "1" { "POST" } else { "PUT" },
+                            "url": if version == "1" { rtype.to_string() } else { format!("{rtype}/{id}") }},
+                "response": {"status": if version == "1" { "201" } else { "200" }, "etag": format!("W/\"{version}\"")},
+            })
+        })
+        .collect();
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "type": "history",
+        "total": total,
+        "link": [{"relation": "self", "url": format!("{base}/{rtype}/_history")}],
+        "entry": entries,
+    });
+    Ok(respond(StatusCode::OK, &bundle, p.pretty()))
 }
 
 /// Practitioner and PractitionerRole from the directory (public data: any authenticated caller

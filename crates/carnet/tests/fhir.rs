@@ -1535,6 +1535,39 @@ async fn history_conditional_create_and_revinclude_leak_nothing() {
     assert_eq!(prov_ids, expected);
     let (status, _) = get(&c, &format!("{fhir}/Provenance/{masked}"), &petit).await;
     assert_eq!(status, 404);
+    // Type-level history: what the caller may see, newest change first; never the masked one;
+    // `_since` narrows it; unknown parameters are refused.
+    let (status, hist) = get(
+        &c,
+        &format!("{fhir}/DocumentReference/_history?patient={camille}"),
+        &petit,
+    )
+    .await;
+    assert_eq!((status, hist["type"].as_str()), (200, Some("history")), "{hist}");
+    let mut hist_ids = ids(&hist);
+    hist_ids.sort();
+    assert_eq!(hist_ids, expected, "the history shows what a search shows");
+    let (_, later) = get(
+        &c,
+        &format!("{fhir}/DocumentReference/_history?patient={camille}&_since=2999-01-01T00:00:00Z"),
+        &petit,
+    )
+    .await;
+    assert_eq!(later["total"], 0);
+    let (status, _) = get(
+        &c,
+        &format!("{fhir}/DocumentReference/_history?patient={camille}&bogus=1"),
+        &petit,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (_, none_hist) = get(
+        &c,
+        &format!("{fhir}/DocumentReference/_history?patient={camille}"),
+        &moreau,
+    )
+    .await;
+    assert_eq!(none_hist["total"], 0, "no grant, no history: {none_hist}");
     // Without a grant: nothing at all.
     let (status, none) = get(
         &c,
