@@ -406,6 +406,45 @@ async function main() {
     await page.goto(`${base}/documents`);
     expect(page.url().endsWith('/connexion'), 'a page of the space is still reachable after logout');
 
+    // ---- Passkeys (AU-1, our choice; the pages' only script, a progressive enhancement):
+    // created from "Mon espace" with Chromium's virtual authenticator, then used to log in with
+    // nothing else. WebAuthn needs a domain as relying party: this part runs on `localhost`.
+    const local = base.replace('127.0.0.1', 'localhost');
+    const keyCtx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'fr-FR' });
+    const kp = await keyCtx.newPage();
+    watch(kp);
+    const cdp = await keyCtx.newCDPSession(kp);
+    await cdp.send('WebAuthn.enable');
+    await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: {
+        protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true,
+        isUserVerified: true, automaticPresenceSimulation: true,
+      },
+    });
+    const already = (await (await keyCtx.request.get(`${base}/demo/outbox.json`)).json()).filter(
+      (m) => m.to === LOGIN && m.subject.includes('code de connexion'),
+    ).length;
+    await kp.goto(`${local}/connexion`);
+    expect(await kp.isVisible('#passkey-login'), 'the passkey button is not shown where WebAuthn works');
+    await kp.fill('#login', LOGIN);
+    await kp.fill('#password', PASSWORD);
+    await kp.click('main button[type=submit]');
+    await kp.waitForSelector('#code');
+    await kp.fill('#code', await loginCode(keyCtx.request, already));
+    await kp.click('main button[type=submit]');
+    await kp.waitForSelector('h1:has-text("Bonjour Camille")');
+    await kp.goto(`${local}/mon-espace`);
+    await kp.click('#passkey-register');
+    await kp.waitForSelector('text=La clé d\'accès est créée');
+    expect((await text(kp)).includes('Clé créée le'), 'the new passkey is not listed');
+    await audit(kp, 'mon-espace-cles');
+    await kp.click('text=Se déconnecter');
+    await kp.waitForSelector('#login');
+    await kp.click('#passkey-login');
+    await kp.waitForSelector('h1:has-text("Bonjour Camille")');
+    await keyCtx.close();
+    console.log('ok the holder creates a passkey, then logs in with it alone');
+
     expect(cspViolations.length === 0, `Content-Security-Policy violations: ${cspViolations.join(' | ')}`);
     console.log(`browser scenario passed: ${checked} pages checked with axe-core, no CSP violation`);
   } finally {

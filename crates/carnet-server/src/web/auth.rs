@@ -54,7 +54,9 @@ fn login_form(s: &AppState, csrf: &str, login: &str, message: &str, info: &str) 
          <input id=\"login\" name=\"login\" type=\"text\" autocomplete=\"username\" required value=\"{}\"></p>\
          <p><label for=\"password\">{}</label>\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\
-         <p><button type=\"submit\">{}</button></p></form>{}{}\
+         <p><button type=\"submit\">{}</button></p></form>\
+         <div hidden><p><button type=\"button\" id=\"passkey-login\" class=\"secondary\">{}</button></p></div>\
+         <p id=\"passkey-status\" role=\"status\"></p>{}{}\
          <p>{} <a href=\"/activation\">{}</a></p>\
          <p>{} <a href=\"/pro\">{}</a></p>",
         t("login.title"),
@@ -65,6 +67,7 @@ fn login_form(s: &AppState, csrf: &str, login: &str, message: &str, info: &str) 
         esc(login),
         t("login.password"),
         t("login.continue"),
+        super::i18n::fr_en("Se connecter avec une clé d'accès", "Log in with a passkey"),
         super::oidc_links(s, crate::oidc::Audience::Holders),
         demo_hint(s),
         t("login.first_visit"),

@@ -62,6 +62,7 @@ const PRE_SESSION_COOKIE: &str = "__Host-carnet_csrf";
 pub const CSRF_FIELD: &str = "csrf";
 
 const CSS: &str = include_str!("static/carnet.css");
+const PASSKEY_JS: &str = include_str!("static/passkey.js");
 const ICON: &str = include_str!("static/carnet.svg");
 const MANIFEST: &str = include_str!("static/manifest.webmanifest");
 
@@ -87,6 +88,10 @@ pub fn routes() -> Router<AppState> {
             get(|| statik("text/css; charset=utf-8", CSS)),
         )
         .route("/static/carnet.svg", get(|| statik("image/svg+xml", ICON)))
+        .route(
+            "/static/passkey.js",
+            get(|| statik("text/javascript; charset=utf-8", PASSKEY_JS)),
+        )
         .route(
             "/manifest.webmanifest",
             get(|| statik("application/manifest+json", MANIFEST)),
@@ -727,6 +732,7 @@ pub fn page(title: &'static str, nav: &Nav<'_>, body: &str) -> axum::response::H
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title} — Carnet</title>\n<link rel=\"stylesheet\" href=\"/static/carnet.css\">\n\
          <link rel=\"icon\" href=\"/static/carnet.svg\" type=\"image/svg+xml\">\n\
+         <script src=\"/static/passkey.js\" defer></script>\n\
          <link rel=\"manifest\" href=\"/manifest.webmanifest\">\n<meta name=\"theme-color\" content=\"#1f4e79\">\n\
          </head>\n<body>\n<a class=\"skip\" href=\"#contenu\">{}</a>\n{}\n\
          <main id=\"contenu\" tabindex=\"-1\">\n{body}\n</main>\n\

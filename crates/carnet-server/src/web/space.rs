@@ -19,6 +19,7 @@ use crate::{ApiError, AppState};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/mon-espace", get(show))
+        .route("/mon-espace/cles/supprimer", post(remove_passkey))
         .route("/mon-espace/fermer", post(close_request))
         .route("/mon-espace/fermer/confirmer", post(close_confirm))
 }
@@ -35,6 +36,56 @@ fn respond(h: &Holder, status: StatusCode, body: &str) -> Response {
     .into_response();
     *r.status_mut() = status;
     r
+}
+
+/// The person's passkeys (theirs, whatever space they act in), each removable; the button that
+/// creates one is shown by `static/passkey.js` only where WebAuthn works.
+fn passkeys_section(h: &Holder, keys: &[carnet_store::passkeys::Passkey], info: &str) -> String {
+    use super::i18n::fr_en as tr;
+    let day = |micros: i64| super::iso_day(&carnet_domain::Timestamp::from_micros(micros).to_rfc3339());
+    let items: String = keys
+        .iter()
+        .map(|k| {
+            let used = k
+                .last_used_at
+                .map(|u| format!(", {} {}", tr("utilisée le", "last used"), day(u)))
+                .unwrap_or_default();
+            format!(
+                "<li>{} {}{used} <form method=\"post\" action=\"/mon-espace/cles/supprimer\" class=\"inline\">{}\
+                 <input type=\"hidden\" name=\"id\" value=\"{}\"><button type=\"submit\" class=\"link\">{}</button></form></li>",
+                tr("Clé créée le", "Key created"),
+                day(k.created_at),
+                csrf_field(&h.csrf),
+                esc(&k.credential_id),
+                tr("Supprimer", "Remove"),
+            )
+        })
+        .collect();
+    let list = if keys.is_empty() {
+        format!(
+            "<p>{}</p>",
+            tr("Aucune clé d'accès pour l'instant.", "No passkey yet.")
+        )
+    } else {
+        format!("<ul>{items}</ul>")
+    };
+    format!(
+        "<section aria-labelledby=\"keys\"><h2 id=\"keys\">{}</h2>{}<p>{}</p>{list}\
+         <div hidden><p><button type=\"button\" id=\"passkey-register\">{}</button></p></div>\
+         <p id=\"passkey-status\" role=\"status\"></p></section>",
+        tr("Clés d'accès", "Passkeys"),
+        super::notice(info),
+        tr(
+            "Une clé d'accès, enregistrée sur votre téléphone ou votre ordinateur et déverrouillée par votre \
+             empreinte, votre visage ou votre code, remplace le mot de passe et le code reçu.",
+            "A passkey, kept on your phone or computer and unlocked by your fingerprint, face or PIN, \
+             replaces the password and the code you receive.",
+        ),
+        tr(
+            "Créer une clé d'accès sur cet appareil",
+            "Create a passkey on this device"
+        ),
+    )
 }
 
 fn body(h: &Holder, error: &str) -> String {
@@ -59,8 +110,29 @@ fn body(h: &Holder, error: &str) -> String {
     )
 }
 
-async fn show(h: Holder) -> Result<Response, WebError> {
-    Ok(respond(&h, StatusCode::OK, &body(&h, "")))
+async fn show(
+    State(s): State<AppState>,
+    h: Holder,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Result<Response, WebError> {
+    use super::i18n::fr_en as tr;
+    let info = match q.as_deref() {
+        Some("ok=cle") => tr("La clé d'accès est créée.", "The passkey is created."),
+        Some("ok=cle-supprimee") => tr("La clé d'accès est supprimée.", "The passkey is removed."),
+        _ => "",
+    };
+    let keys = s.store.passkeys_of(h.session.holder).await?;
+    let html = format!("{}{}", body(&h, ""), passkeys_section(&h, &keys, info));
+    Ok(respond(&h, StatusCode::OK, &html))
+}
+
+async fn remove_passkey(State(s): State<AppState>, h: Holder, b: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&b);
+    h.check(&s, &form).await?;
+    if !s.store.delete_passkey(h.session.holder, form.get("id")).await? {
+        return Err(ApiError::not_found().into());
+    }
+    Ok(see_other("/mon-espace?ok=cle-supprimee"))
 }
 
 /// First step: the same checks as `api::me::close_request`, then the confirmation page.
