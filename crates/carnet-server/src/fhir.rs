@@ -2139,3 +2139,52 @@ fn appointment_of(s: &AppState, holder: HolderId, e: &carnet_store::agenda::Agen
         s.store.now(),
     )
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Search parameters from any client (issue 10, item 5): parsing never panics, date
+    //! ranges are well ordered, scope checks answer for any path.
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn search_parameters_never_panic(
+            q in proptest::collection::vec(
+                (proptest::sample::select(vec!["patient", "date", "_count", "_page", "_sort", "_format",
+                    "_elements", "_summary", "_include", "_revinclude", "code", "category", "_lastUpdated", "x"]),
+                 "[0-9a-zA-Z:|=&%\\-+.TZ ]{0,30}"), 0..6),
+            dates in proptest::collection::vec("(eq|ne|lt|gt|le|ge|sa|eb|ap)?[0-9]{0,4}(-[0-9]{1,2}){0,2}(T[0-9:]{0,8}(Z|[+-][0-9:]{0,5})?)?", 0..3),
+        ) {
+            let raw: String = q.iter().map(|(k, v)| format!("{k}={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>())).collect::<Vec<_>>().join("&");
+            if let Ok(p) = Params::parse(Some(raw)) {
+                let _ = p.pretty();
+                let _ = p.only(&["patient", "date"]);
+                let _ = summary_count(&p);
+            }
+            if let Ok(Some((from, to))) = date_range(Some(&dates)) {
+                prop_assert!(from <= to, "{:?} gave {:?}..{:?}", dates, from, to);
+            }
+            for d in &dates {
+                let _ = parse_instant(d);
+            }
+        }
+
+        #[test]
+        fn app_scope_checks_never_panic(
+            path in proptest::collection::vec("[A-Za-z$_*]{0,14}", 0..5),
+            method in proptest::sample::select(vec!["GET", "POST", "PUT", "DELETE", "PATCH"]),
+            scope in "(patient/[A-Za-z*]{1,12}\\.[cruds]{1,5} ?){0,4}",
+        ) {
+            let scopes = carnet_domain::catalogue::parse_scopes(&scope);
+            let segments: Vec<&str> = path.iter().map(String::as_str).collect();
+            let _ = app_refusal(&scopes, method, &segments, Some("_include=x&_revinclude=Observation:patient"), true);
+            if scopes.is_empty() && !segments.is_empty() && segments != ["metadata"] {
+                prop_assert!(app_refusal(&scopes, method, &segments, None, false).is_some());
+            }
+        }
+    }
+}

@@ -208,7 +208,20 @@ impl Db {
         match self {
             // IMMEDIATE: take the write lock at once, so that another process holding it makes us wait
             // (busy timeout) instead of failing on a lock upgrade ("database is locked").
-            Db::Sqlite { write, .. } => write.begin_with("BEGIN IMMEDIATE").await.map(Tx::Sqlite),
+            Db::Sqlite { write, .. } => match write.begin_with("BEGIN IMMEDIATE").await {
+                // A COMMIT that SQLite refused (disk full) can leave sqlx believing the writer
+                // connection is still in a transaction, so every later BEGIN fails. Drop that
+                // connection (the pool opens a fresh one) and begin again: the server recovers
+                // by itself once space is back.
+                Err(sqlx::Error::InvalidSavePointStatement) => {
+                    if let Ok(conn) = write.acquire().await {
+                        drop(conn.detach());
+                    }
+                    write.begin_with("BEGIN IMMEDIATE").await
+                }
+                r => r,
+            }
+            .map(Tx::Sqlite),
             Db::Postgres(p) => p.begin().await.map(Tx::Postgres),
         }
         .map_err(StoreError::db("begin"))

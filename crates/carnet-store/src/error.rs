@@ -61,10 +61,26 @@ pub enum StoreError {
     TraceAppend(String),
 }
 
+/// The database's disk is full: SQLite's `SQLITE_FULL` (13), PostgreSQL's `disk_full` (53100),
+/// or the operating system's ENOSPC under the driver. Reported as 507, apart from outages.
+fn is_disk_full(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("13" | "53100")),
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
+        _ => false,
+    }
+}
+
 impl StoreError {
     /// Adapter for `map_err`: `.map_err(StoreError::db("insert holder"))`.
     pub fn db(op: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-        move |source| StoreError::Database { op, source }
+        move |source| {
+            if is_disk_full(&source) {
+                StoreError::DiskFull
+            } else {
+                StoreError::Database { op, source }
+            }
+        }
     }
 
     pub fn io(path: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> StoreError {

@@ -514,7 +514,8 @@ impl Store {
 type Pending = (
     HolderId,
     TraceEntry,
-    tokio::sync::oneshot::Sender<Result<i64, String>>,
+    // `Err(None)`: the disk is full (507, not 503); `Err(Some(why))`: any other failure.
+    tokio::sync::oneshot::Sender<Result<i64, Option<String>>>,
 );
 
 /// The one place that decides on access to holder data, traces it and notifies the holder.
@@ -550,7 +551,7 @@ impl Gate {
                         }
                     }
                     Err(e) => {
-                        let msg = e.to_string();
+                        let msg = (!matches!(e, StoreError::DiskFull)).then(|| e.to_string());
                         for (_, _, reply) in batch {
                             let _ = reply.send(Err(msg.clone()));
                         }
@@ -574,7 +575,8 @@ impl Gate {
             .map_err(|_| StoreError::Integrity("the trace appender stopped".into()))?;
         match wait.await {
             Ok(Ok(seq)) => Ok(seq),
-            Ok(Err(msg)) => Err(StoreError::TraceAppend(msg)),
+            Ok(Err(None)) => Err(StoreError::DiskFull),
+            Ok(Err(Some(msg))) => Err(StoreError::TraceAppend(msg)),
             Err(_) => Err(StoreError::Integrity("the trace appender stopped".into())),
         }
     }

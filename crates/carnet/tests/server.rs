@@ -86,23 +86,6 @@ async fn acknowledged_writes_survive_kill_9_sqlite() {
     kill9_rounds(&data, &[]).await;
 }
 
-async fn pg_schema_url() -> Option<String> {
-    let base = std::env::var("CARNET_TEST_DATABASE_URL")
-        .ok()
-        .filter(|s| !s.is_empty())?;
-    let schema = format!("e2e_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::PgPool::connect(&base)
-        .await
-        .expect("connect to CARNET_TEST_DATABASE_URL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&pool)
-        .await
-        .expect("create schema");
-    pool.close().await;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_kill_9_postgres() {
     let (Some(db), Some(keys)) = (pg_schema_url().await, pg_schema_url().await) else {

@@ -458,3 +458,21 @@ pub async fn outbox(c: &reqwest::Client, base: &str) -> Vec<Value> {
         .await
         .unwrap()
 }
+
+/// A fresh PostgreSQL schema of `CARNET_TEST_DATABASE_URL`, as a URL (None when unset).
+pub async fn pg_schema_url() -> Option<String> {
+    let base = std::env::var("CARNET_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    let schema = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(&base)
+        .await
+        .expect("connect to CARNET_TEST_DATABASE_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&pool)
+        .await
+        .expect("create schema");
+    pool.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
