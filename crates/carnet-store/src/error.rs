@@ -104,8 +104,12 @@ impl StoreError {
                 | StoreError::Blob(_)
                 | StoreError::TraceAppend(_)
                 | StoreError::Database {
+                    // A connection refused, reset, or cut mid-handshake (a proxy in front of
+                    // the database accepting and closing): all outages, not data problems.
                     source: sqlx::Error::PoolTimedOut
                         | sqlx::Error::Io(_)
+                        | sqlx::Error::Protocol(_)
+                        | sqlx::Error::Tls(_)
                         | sqlx::Error::PoolClosed
                         | sqlx::Error::WorkerCrashed,
                     ..

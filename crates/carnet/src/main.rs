@@ -2,6 +2,7 @@
 //! operators' maintenance tasks. Errors here are `anyhow`: they end the process with a message
 //! that names the problem.
 
+mod bench;
 mod config;
 mod demo;
 mod import;
@@ -96,6 +97,32 @@ enum Command {
     /// (same expiry, revocable by logging out), and what it does is traced as that actor.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Load-test tools (issue 10).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Fill the configured databases with synthetic holders for load tests: N spaces from a
+    /// synthetic roster (bulk import; idempotent, so a larger N adds the difference), one in
+    /// `--every` activated with documents of several sizes, profile entries, a year of
+    /// measurements and a professional's read — all through the gate, traced. Synthetic people
+    /// only (INS of department 99, names BENCH…).
+    Populate {
+        /// Number of spaces.
+        #[arg(long, default_value_t = 100_000)]
+        holders: u64,
+        /// One space in this many gets records (0: none).
+        #[arg(long, default_value_t = 20)]
+        every: u64,
+        /// Documents per space with records (1 KiB, 16 KiB and 200 KiB, cycling).
+        #[arg(long, default_value_t = 3)]
+        documents: usize,
+        /// Spaces filled at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -292,6 +319,26 @@ async fn run(cli: Cli) -> Result<()> {
             r.map(|_| ())
         }
         Command::Admin(a) => admin(cfg, a).await,
+        Command::Bench(BenchCommand::Populate {
+            holders,
+            every,
+            documents,
+            concurrency,
+        }) => {
+            let store = open(&cfg.store).await?;
+            let r = bench::populate(
+                &store,
+                &bench::Options {
+                    holders,
+                    every,
+                    documents,
+                    concurrency,
+                },
+            )
+            .await;
+            store.db().close().await;
+            r.map(|_| ())
+        }
         Command::Token(t) => {
             let store = open(&cfg.store).await?;
             let token = match t {
