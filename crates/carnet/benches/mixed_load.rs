@@ -1,0 +1,322 @@
+//! Mixed load over HTTP (issue 10, item 2): `cargo bench -p carnet --bench mixed_load`.
+//!
+//! Fills a fresh data directory with `carnet bench populate` (`CARNET_BENCH_HOLDERS`, default
+//! 100,000; one in 50 with records), or PostgreSQL when `CARNET_BENCH_DATABASE_URL` (+
+//! `CARNET_BENCH_KEYS_URL`) is set; starts the real server (`carnet serve`, release build, jobs
+//! every second) and drives it over loopback with `CARNET_BENCH_CLIENTS` concurrent clients
+//! (default 64; the target run is 256) for `CARNET_BENCH_SECONDS` (default 30; the target run
+//! is 600), each request drawn from the mix:
+//!
+//! | share | who | request |
+//! |---|---|---|
+//! | 10 % | a professional | deposits a 16 KiB document in a patient's space |
+//! | 15 % | a professional | lists a patient's documents (JSON API) |
+//! | 30 % | a holder (session) | lists their documents, then downloads one |
+//! | 10 % | a holder | reads their access history |
+//! | 20 % | a FHIR client | searches `DocumentReference?patient=` |
+//! | 15 % | a FHIR client | reads `Patient/{id}` |
+//!
+//! Prints, per kind and overall: requests/s, p50/p95/p99, errors by status (5xx apart), and the
+//! server's resident memory at idle and at its peak under load (`/proc/PID/status`). Not a test:
+//! no assertion on time; figures go to BENCHMARKS.md.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_carnet");
+const RPPS: &str = "10000000099";
+const EVERY: u64 = 50;
+const SESSIONS: u64 = 200;
+
+fn env_or(k: &str, d: u64) -> u64 {
+    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+}
+
+/// The INS `carnet bench populate` gives to its n-th holder (`crates/carnet/src/bench.rs`).
+fn bench_ins(n: u64) -> String {
+    let nir = format!("1{:02}0699{:06}", 30 + (n / 1_000_000) % 70, n % 1_000_000);
+    let key = 97 - nir.parse::<u64>().unwrap_or(0) % 97;
+    format!("{nir}{key:02}")
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+#[derive(Default)]
+struct Kind {
+    lat: Vec<u128>,
+    errors: BTreeMap<u16, u64>,
+}
+
+fn pct(sorted: &[u128], q: usize) -> u128 {
+    sorted
+        .get((sorted.len() * q / 100).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0)
+}
+
+fn main() {
+    let n = env_or("CARNET_BENCH_HOLDERS", 100_000);
+    let clients = env_or("CARNET_BENCH_CLIENTS", 64) as usize;
+    let secs = env_or("CARNET_BENCH_SECONDS", 30);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    let d = data.to_str().expect("utf-8 path").to_string();
+    let mut db_args: Vec<String> = Vec::new();
+    if let Ok(url) = std::env::var("CARNET_BENCH_DATABASE_URL") {
+        db_args.extend(["--database-url".into(), url]);
+        if let Ok(keys) = std::env::var("CARNET_BENCH_KEYS_URL") {
+            db_args.extend(["--keys-url".into(), keys]);
+        }
+    }
+    let carnet = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .args(["--data-dir", &d])
+            .args(&db_args)
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("carnet");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    carnet(&["init"]);
+    let t = Instant::now();
+    let populated = carnet(&[
+        "bench",
+        "populate",
+        "--holders",
+        &n.to_string(),
+        "--every",
+        &EVERY.to_string(),
+    ]);
+    print!("{populated}");
+    println!("populate: {:.1} s in all", t.elapsed().as_secs_f64());
+    let pro = carnet(&["token", "professional", RPPS]).trim().to_string();
+    let with_records: Vec<u64> = (0..n).step_by(EVERY as usize).collect();
+    let sessions: Vec<String> = with_records
+        .iter()
+        .take(SESSIONS as usize)
+        .map(|i| carnet(&["token", "holder", &bench_ins(*i)]).trim().to_string())
+        .collect();
+    let mut server = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", &d])
+        .args(&db_args)
+        .env("RUST_LOG", "error")
+        .env("CARNET_JOB_INTERVAL_SECONDS", "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let pid = server.id();
+    let stdout = server.stdout.take().expect("stdout");
+    let base = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("Carnet listening on ")
+                .map(|u| u.trim().to_string())
+        })
+        .expect("server address");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async move {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(clients)
+            .build()
+            .expect("client");
+        // The spaces with records, as their ids (the professional looks them up by INS).
+        let mut patients = Vec::new();
+        for i in with_records.iter().take(500) {
+            let v: serde_json::Value = http
+                .post(format!("{base}/api/v1/pro/patients/lookup"))
+                .bearer_auth(&pro)
+                .json(&serde_json::json!({"ins": bench_ins(*i)}))
+                .send()
+                .await
+                .expect("lookup")
+                .json()
+                .await
+                .expect("lookup json");
+            patients.push(v["patient"].as_str().expect("patient").to_string());
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let idle = rss_kib(pid);
+        println!(
+            "server: {base}, {} holders, {clients} clients, {secs} s, idle RSS {:.1} MiB",
+            n,
+            idle as f64 / 1024.0
+        );
+        let (patients, sessions) = (Arc::new(patients), Arc::new(sessions));
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicU64::new(idle));
+        let sampler = {
+            let (stop, peak) = (stop.clone(), peak.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            })
+        };
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for c in 0..clients {
+            let (http, base, pro, patients, sessions, stop) = (
+                http.clone(),
+                base.clone(),
+                pro.clone(),
+                patients.clone(),
+                sessions.clone(),
+                stop.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut kinds: BTreeMap<&'static str, Kind> = BTreeMap::new();
+                let mut i: u64 = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let r = (c as u64 * 7919 + i * 104_729) % 100;
+                    let p = &patients[(c * 31 + i as usize * 7) % patients.len()];
+                    let session = &sessions[(c * 17 + i as usize) % sessions.len()];
+                    let cookie = format!("__Host-carnet_session={session}");
+                    let t = Instant::now();
+                    let (kind, status) = match r {
+                        0..=9 => {
+                            let body = format!("Compte rendu de charge {c}-{i}. ").repeat(500);
+                            let s = http
+                                .post(format!("{base}/api/v1/pro/patients/{p}/documents?title=charge&class=reports"))
+                                .bearer_auth(&pro)
+                                .header("content-type", "text/plain")
+                                .body(body)
+                                .send()
+                                .await
+                                .map(|r| r.status().as_u16());
+                            ("pro deposits a document", s)
+                        }
+                        10..=24 => (
+                            "pro lists a patient's documents",
+                            http.get(format!("{base}/api/v1/pro/patients/{p}/documents?limit=20"))
+                                .bearer_auth(&pro)
+                                .send()
+                                .await
+                                .map(|r| r.status().as_u16()),
+                        ),
+                        25..=54 => {
+                            let list = http
+                                .get(format!("{base}/api/v1/me/documents?limit=10"))
+                                .header("cookie", &cookie)
+                                .send()
+                                .await;
+                            let s = match list {
+                                Ok(r) if r.status() == 200 => {
+                                    let v: serde_json::Value = r.json().await.unwrap_or_default();
+                                    match v["documents"][0]["id"].as_str() {
+                                        Some(id) => http
+                                            .get(format!("{base}/api/v1/me/documents/{id}/content"))
+                                            .header("cookie", &cookie)
+                                            .send()
+                                            .await
+                                            .map(|r| r.status().as_u16()),
+                                        None => Ok(200),
+                                    }
+                                }
+                                Ok(r) => Ok(r.status().as_u16()),
+                                Err(e) => Err(e),
+                            };
+                            ("holder lists and downloads", s)
+                        }
+                        55..=64 => (
+                            "holder reads their history",
+                            http.get(format!("{base}/api/v1/me/traces?limit=20"))
+                                .header("cookie", &cookie)
+                                .send()
+                                .await
+                                .map(|r| r.status().as_u16()),
+                        ),
+                        65..=84 => (
+                            "FHIR DocumentReference?patient=",
+                            http.get(format!("{base}/fhir/DocumentReference?patient={p}"))
+                                .bearer_auth(&pro)
+                                .send()
+                                .await
+                                .map(|r| r.status().as_u16()),
+                        ),
+                        _ => (
+                            "FHIR Patient/{id}",
+                            http.get(format!("{base}/fhir/Patient/{p}"))
+                                .bearer_auth(&pro)
+                                .send()
+                                .await
+                                .map(|r| r.status().as_u16()),
+                        ),
+                    };
+                    let k = kinds.entry(kind).or_default();
+                    match status {
+                        Ok(s) if (200..300).contains(&s) => k.lat.push(t.elapsed().as_micros()),
+                        Ok(s) => *k.errors.entry(s).or_default() += 1,
+                        Err(_) => *k.errors.entry(0).or_default() += 1,
+                    }
+                }
+                kinds
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut all: BTreeMap<&'static str, Kind> = BTreeMap::new();
+        for t in tasks {
+            for (name, k) in t.await.expect("client") {
+                let e = all.entry(name).or_default();
+                e.lat.extend(k.lat);
+                for (s, n) in k.errors {
+                    *e.errors.entry(s).or_default() += n;
+                }
+            }
+        }
+        let _ = sampler.await;
+        let elapsed = started.elapsed().as_secs_f64();
+        let mut total: Vec<u128> = Vec::new();
+        let (mut errors, mut fivexx) = (0u64, 0u64);
+        for (name, mut k) in all {
+            k.lat.sort_unstable();
+            let e: u64 = k.errors.values().sum();
+            errors += e;
+            fivexx += k.errors.iter().filter(|(s, _)| **s >= 500 || **s == 0).map(|(_, n)| n).sum::<u64>();
+            println!(
+                "{name:<34} {:>7.0} req/s  p50 {:>6} µs  p95 {:>6} µs  p99 {:>6} µs  errors {:?}",
+                k.lat.len() as f64 / elapsed,
+                pct(&k.lat, 50),
+                pct(&k.lat, 95),
+                pct(&k.lat, 99),
+                k.errors
+            );
+            total.extend(k.lat);
+        }
+        total.sort_unstable();
+        println!(
+            "{:<34} {:>7.0} req/s  p50 {:>6} µs  p95 {:>6} µs  p99 {:>6} µs  {errors} errors ({fivexx} 5xx or transport)",
+            "ALL",
+            total.len() as f64 / elapsed,
+            pct(&total, 50),
+            pct(&total, 95),
+            pct(&total, 99),
+        );
+        println!("server RSS: idle {:.1} MiB, peak under load {:.1} MiB", idle as f64 / 1024.0, peak.load(Ordering::Relaxed) as f64 / 1024.0);
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+}
