@@ -414,15 +414,7 @@ async fn apps_reach_only_what_convention_and_consent_allow_ca1_ca4_rfc9700() {
         .verify(signed.as_bytes(), &B64.decode(sig).unwrap())
         .expect("the ID token verifies with the published key");
     // The grant is in the directory (AC-3), with the ticked categories within the convention.
-    let dir: Value = c
-        .get(format!("{base}/api/v1/me/access"))
-        .header("cookie", b.cookie_header())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dir: Value = b.json("/api/v1/me/access").await;
     let g = dir["grants"]
         .as_array()
         .unwrap()
@@ -496,17 +488,9 @@ async fn apps_reach_only_what_convention_and_consent_allow_ca1_ca4_rfc9700() {
         &access,
     )
     .await;
-    let holder_docs: Value = c
-        .get(format!(
-            "{base}/fhir/DocumentReference?patient={patient}&_count=100"
-        ))
-        .header("cookie", b.cookie_header())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let holder_docs = b
+        .json(&format!("/fhir/DocumentReference?patient={patient}&_count=100"))
+        .await;
     let all = categories(&holder_docs);
     assert!(
         all.contains(&"imaging".to_string()) && all.contains(&"reports".to_string()),
@@ -520,15 +504,7 @@ async fn apps_reach_only_what_convention_and_consent_allow_ca1_ca4_rfc9700() {
     );
     // Bound to the holder who consented: another space is no space (Inès, whom Camille
     // represents, is another space even for the same person).
-    let me: Value = c
-        .get(format!("{base}/api/v1/me"))
-        .header("cookie", b.cookie_header())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = b.json("/api/v1/me").await;
     let other = me["spaces"]
         .as_array()
         .unwrap()
@@ -539,15 +515,7 @@ async fn apps_reach_only_what_convention_and_consent_allow_ca1_ca4_rfc9700() {
     let (status, v) = fhir(&c, &base, &format!("Observation?patient={other}"), &access).await;
     assert!(status == 404 || v["total"] == 0, "{status} {v}");
     // Every app access is traced and told to the holder (AC-6).
-    let notes: Value = c
-        .get(format!("{base}/api/v1/me/notifications"))
-        .header("cookie", b.cookie_header())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let notes: Value = b.json("/api/v1/me/notifications").await;
     assert!(
         notes.to_string().contains(&client_id),
         "the app's access is notified: {notes}"

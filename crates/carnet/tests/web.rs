@@ -28,15 +28,7 @@ fn demo_ins(sex: char, yymm: &str, n: u32) -> String {
 
 /// The id and `masked` flag of Camille's document titled `title`, through the JSON API.
 async fn document(b: &Browser, title: &str) -> (String, bool) {
-    let v: Value =
-        b.c.get(format!("{}/api/v1/me/documents", b.base))
-            .header("cookie", b.cookie_header())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let v = b.json("/api/v1/me/documents").await;
     let d = v["documents"]
         .as_array()
         .unwrap()

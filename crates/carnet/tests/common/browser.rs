@@ -94,6 +94,19 @@ impl Browser {
             html: r.text().await.unwrap(),
         }
     }
+    /// GET `path` with the browser's cookies and parse the JSON answer (the JSON API as the
+    /// logged-in person).
+    pub async fn json(&self, path: &str) -> Value {
+        self.c
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
     pub async fn get(&mut self, path: &str) -> Page {
         let rb = self.c.get(format!("{}{path}", self.base));
         self.send(rb).await
