@@ -43,15 +43,22 @@ fn bench_ins(n: u64) -> String {
     format!("{nir}{key:02}")
 }
 
-fn rss_kib(pid: u32) -> u64 {
+/// A line of `/proc/PID/status` in KiB (`VmRSS`, `RssAnon`: the process's own memory,
+/// `RssFile`: mapped files — the binary and SQLite's memory-mapped database pages, shared with
+/// the page cache and reclaimable).
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
 }
 
 #[derive(Default)]
@@ -158,18 +165,23 @@ fn main() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let idle = rss_kib(pid);
         println!(
-            "server: {base}, {} holders, {clients} clients, {secs} s, idle RSS {:.1} MiB",
+            "server: {base}, {} holders, {clients} clients, {secs} s, idle RSS {:.1} MiB \
+             (anonymous {:.1} MiB, mapped files {:.1} MiB)",
             n,
-            idle as f64 / 1024.0
+            idle as f64 / 1024.0,
+            status_kib(pid, "RssAnon:") as f64 / 1024.0,
+            status_kib(pid, "RssFile:") as f64 / 1024.0
         );
         let (patients, sessions) = (Arc::new(patients), Arc::new(sessions));
         let stop = Arc::new(AtomicBool::new(false));
         let peak = Arc::new(AtomicU64::new(idle));
+        let peak_anon = Arc::new(AtomicU64::new(status_kib(pid, "RssAnon:")));
         let sampler = {
-            let (stop, peak) = (stop.clone(), peak.clone());
+            let (stop, peak, peak_anon) = (stop.clone(), peak.clone(), peak_anon.clone());
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                    peak_anon.fetch_max(status_kib(pid, "RssAnon:"), Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             })
@@ -315,7 +327,12 @@ fn main() {
             pct(&total, 95),
             pct(&total, 99),
         );
-        println!("server RSS: idle {:.1} MiB, peak under load {:.1} MiB", idle as f64 / 1024.0, peak.load(Ordering::Relaxed) as f64 / 1024.0);
+        println!(
+            "server RSS: idle {:.1} MiB, peak under load {:.1} MiB (anonymous: peak {:.1} MiB)",
+            idle as f64 / 1024.0,
+            peak.load(Ordering::Relaxed) as f64 / 1024.0,
+            peak_anon.load(Ordering::Relaxed) as f64 / 1024.0
+        );
     });
     let _ = server.kill();
     let _ = server.wait();
