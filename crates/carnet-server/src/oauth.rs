@@ -318,11 +318,14 @@ pub async fn approve(
     Ok(redirect_with(&req.redirect_uri, &pairs))
 }
 
-fn token_response(
+fn token_response(iss: &str, t: carnet_store::catalogue::IssuedTokens, client_id: &str) -> Response {
+    token_response_with(iss, t, client_id, None)
+}
+
+fn token_response_with(
     iss: &str,
     t: carnet_store::catalogue::IssuedTokens,
     client_id: &str,
-    holder: carnet_domain::HolderId,
     id_token: Option<String>,
 ) -> Response {
     let mut v = json!({
@@ -330,7 +333,7 @@ fn token_response(
         "token_type": "Bearer",
         "expires_in": t.expires_in,
         "scope": t.scope,
-        "patient": holder.to_string(),
+        "patient": t.holder.to_string(),
         "client_id": client_id,
         "aud": format!("{iss}/fhir"),
     });
@@ -427,7 +430,7 @@ pub async fn token_code(s: &AppState, headers: &HeaderMap, p: &HashMap<String, S
     } else {
         None
     };
-    token_response(&iss, issued, client_id, grant.holder, id_token)
+    token_response_with(&iss, issued, client_id, id_token)
 }
 
 /// `grant_type=refresh_token`: rotation; a reused refresh token revokes its family.
@@ -441,20 +444,8 @@ pub async fn token_refresh(s: &AppState, headers: &HeaderMap, p: &HashMap<String
             "client_id and refresh_token are required",
         );
     }
-    let holder = match s.store.live_app_token(refresh).await {
-        Ok(Some(t)) if t.kind == TokenKind::Refresh => Some(t.holder),
-        Ok(_) => None,
-        Err(_) => return unavailable(),
-    };
     match s.store.rotate_refresh_token(refresh, client_id).await {
-        Ok(Ok(t)) => match holder {
-            Some(h) => token_response(&issuer(s, headers), t, client_id, h, None),
-            None => oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_grant",
-                "refresh token not valid",
-            ),
-        },
+        Ok(Ok(t)) => token_response(&issuer(s, headers), t, client_id),
         Ok(Err(Redeem::Replayed)) => oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_grant",

@@ -110,6 +110,8 @@ impl TokenKind {
 /// Tokens issued for a code or a refresh.
 #[derive(Clone, Debug)]
 pub struct IssuedTokens {
+    /// The space the tokens act in (the SMART `patient` of the token response).
+    pub holder: HolderId,
     pub access_token: String,
     pub refresh_token: Option<String>,
     pub expires_in: i64,
@@ -511,6 +513,7 @@ impl Store {
         }
         tx.commit().await?;
         Ok(IssuedTokens {
+            holder,
             access_token: access,
             refresh_token,
             expires_in: ACCESS_TOKEN_SECONDS,
