@@ -623,6 +623,9 @@ impl Gate {
             Actor::App {
                 space: Some(bound), ..
             } if *bound != holder => return Ok(None),
+            // A holder acts in their own space only (another's is reached as their
+            // representative, `Actor::Representative`): any other is no space (AC-8).
+            Actor::Holder { id } if *id != holder => return Ok(None),
             _ => None,
         };
         match self.store.gate_facts(holder, professional).await {

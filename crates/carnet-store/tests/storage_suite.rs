@@ -1298,6 +1298,22 @@ async fn gate_decides_traces_and_notifies_ac3_ac8(env: Env, _e: Engine) {
         vec!["access"],
         "AC-6: the holder is told at once"
     );
+    // A holder is a holder of their own space only: another holder gets "no space" (AC-8),
+    // whatever a handler above might have let through.
+    let other = store.create_holder("activated", b"{}").await.unwrap();
+    let d = gate
+        .check(
+            h,
+            &Actor::Holder { id: other },
+            Action::Read,
+            "document/1",
+            &prescription(),
+            &none,
+        )
+        .await
+        .unwrap();
+    assert!(!d.allowed, "{d:?}");
+    assert_eq!(d.reason, Reason::NoSpace);
     gate.check(
         h,
         &pro_actor("pharma", "pharmacien"),
