@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::crypto::sha256;
-use crate::db::{Db, Tx, is_unique_violation};
+use crate::db::{Tx, is_unique_violation};
 use crate::error::StoreError;
 use crate::gate::TraceReport;
 use crate::{Store, on_db, on_tx};
@@ -471,11 +471,7 @@ impl Store {
     /// IMMEDIATE`), so a checkpoint's reads and writes see one state even with another
     /// process on the same file; PostgreSQL relies on the number's uniqueness instead.
     async fn begin_checkpoint(&self) -> Result<Tx, StoreError> {
-        match &self.db {
-            Db::Sqlite { write, .. } => write.begin_with("BEGIN IMMEDIATE").await.map(Tx::Sqlite),
-            Db::Postgres(p) => p.begin().await.map(Tx::Postgres),
-        }
-        .map_err(StoreError::db("begin"))
+        self.db.begin().await
     }
 
     /// Checks every checkpoint (AC-7): contiguous numbers from 1, each `prev` the hash of the

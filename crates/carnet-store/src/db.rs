@@ -208,20 +208,24 @@ impl Db {
         match self {
             // IMMEDIATE: take the write lock at once, so that another process holding it makes us wait
             // (busy timeout) instead of failing on a lock upgrade ("database is locked").
-            Db::Sqlite { write, .. } => match write.begin_with("BEGIN IMMEDIATE").await {
+            Db::Sqlite { write, .. } => {
                 // A COMMIT that SQLite refused (disk full) can leave sqlx believing the writer
-                // connection is still in a transaction, so every later BEGIN fails. Drop that
-                // connection (the pool opens a fresh one) and begin again: the server recovers
-                // by itself once space is back.
-                Err(sqlx::Error::InvalidSavePointStatement) => {
-                    if let Ok(conn) = write.acquire().await {
-                        drop(conn.detach());
+                // connection is still in a transaction, so every later BEGIN on it fails. Drop
+                // such a connection (the pool opens a fresh one) and begin again: the server
+                // recovers by itself once space is back.
+                let mut attempt = 0;
+                loop {
+                    match write.begin_with("BEGIN IMMEDIATE").await {
+                        Err(sqlx::Error::InvalidSavePointStatement) if attempt < 3 => {
+                            attempt += 1;
+                            if let Ok(conn) = write.acquire().await {
+                                drop(conn.detach());
+                            }
+                        }
+                        r => break r.map(Tx::Sqlite),
                     }
-                    write.begin_with("BEGIN IMMEDIATE").await
                 }
-                r => r,
             }
-            .map(Tx::Sqlite),
             Db::Postgres(p) => p.begin().await.map(Tx::Postgres),
         }
         .map_err(StoreError::db("begin"))
