@@ -41,6 +41,16 @@ async fn account(c: &reqwest::Client, base: &str, operator: &str, role: &str) ->
         .to_string()
 }
 
+/// The referencing workflow's three accounts, created by the operators of the demo in `data`.
+async fn accounts(c: &reqwest::Client, base: &str, data: &std::path::Path) -> Accounts {
+    let operator = operator_token(data);
+    Accounts {
+        publisher: account(c, base, &operator, "publisher").await,
+        commission: account(c, base, &operator, "commission").await,
+        minister: account(c, base, &operator, "decision_maker").await,
+    }
+}
+
 async fn criteria(c: &reqwest::Client, base: &str) -> Vec<String> {
     let v: Value = c
         .get(format!("{base}/api/v1/referencing/criteria"))
@@ -238,15 +248,7 @@ async fn apps_reach_only_what_convention_and_consent_allow_ca1_ca4_rfc9700() {
     let demo = start_demo(&data);
     let base = demo.base.clone();
     let c = client();
-    let operator = std::fs::read_to_string(data.join("operator.token"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let a = Accounts {
-        publisher: account(&c, &base, &operator, "publisher").await,
-        commission: account(&c, &base, &operator, "commission").await,
-        minister: account(&c, &base, &operator, "decision_maker").await,
-    };
+    let a = accounts(&c, &base, &data).await;
 
     // ---- CA-2: the workflow, its checks, and its record for the publisher.
     let crit = criteria(&c, &base).await;
@@ -801,15 +803,7 @@ async fn the_smart_python_client_runs_a_standalone_launch_ca3() {
     let demo = start_demo(&data);
     let base = demo.base.clone();
     let c = client();
-    let operator = std::fs::read_to_string(data.join("operator.token"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let a = Accounts {
-        publisher: account(&c, &base, &operator, "publisher").await,
-        commission: account(&c, &base, &operator, "commission").await,
-        minister: account(&c, &base, &operator, "decision_maker").await,
-    };
+    let a = accounts(&c, &base, &data).await;
     let client_id = referenced(&c, &base, &a, "Cardio Suivi", "2099-01-01").await;
     let scope = "launch/patient openid fhirUser patient/Observation.crus patient/DocumentReference.rs";
     let mut app = std::process::Command::new(&py)

@@ -1103,10 +1103,7 @@ async fn establishment_systems_use_smart_backend_services() {
     let demo = start_demo(&data);
     let base = demo.base.clone();
     let c = client();
-    let operator = std::fs::read_to_string(data.join("operator.token"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let operator = operator_token(&data);
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
     let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, pkcs8.as_ref()).unwrap();

@@ -476,3 +476,11 @@ pub async fn pg_schema_url() -> Option<String> {
     let sep = if base.contains('?') { '&' } else { '?' };
     Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
 }
+
+/// The operator token `carnet demo` writes in its data directory.
+pub fn operator_token(data: &Path) -> String {
+    std::fs::read_to_string(data.join("operator.token"))
+        .expect("operator.token")
+        .trim()
+        .to_string()
+}
