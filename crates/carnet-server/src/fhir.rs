@@ -711,9 +711,9 @@ async fn read_value(
     let (holder, item) = split_id(id).ok_or_else(FhirError::not_found)?;
     let v = match rtype {
         "DocumentReference" => {
-            let (view, _) = s
+            let view = s
                 .gate
-                .read_document(holder, &c.actor, DocumentId::from_uuid(item), &ctx)
+                .read_document_metadata(holder, &c.actor, DocumentId::from_uuid(item), &ctx)
                 .await?;
             r::document_reference(
                 &base_url(headers),
@@ -1475,25 +1475,49 @@ async fn create_document(
     subject: Option<HolderId>,
     v: &Value,
 ) -> Result<Response, FhirError> {
-    use base64::Engine;
     let holder =
         subject.ok_or_else(|| FhirError::invalid("DocumentReference.subject: Patient/ID required"))?;
+    let (new, bytes) = document_input(c, v, "DocumentReference")?;
+    let view = s
+        .gate
+        .deposit_document(holder, &c.actor, new, bytes, &Context::default())
+        .await?;
+    let out = r::document_reference(
+        base,
+        holder,
+        *view.id.as_uuid(),
+        *view.set_id.as_uuid(),
+        view.status,
+        &view.meta,
+    );
+    Ok(created(&out))
+}
+
+/// A new document as a DocumentReference describes it, with its content (inline base64
+/// `attachment.data`); `at` names the resource in error messages.
+fn document_input(
+    c: &FhirCaller,
+    v: &Value,
+    at: &str,
+) -> Result<(carnet_store::documents::NewDocument, Vec<u8>), FhirError> {
+    use base64::Engine;
     let att = &v["content"][0]["attachment"];
     let mime = att["contentType"].as_str().ok_or_else(|| {
-        FhirError::unprocessable("DocumentReference.content[0].attachment.contentType: required")
+        FhirError::unprocessable(format!("{at}.content[0].attachment.contentType: required"))
     })?;
     let data = att["data"].as_str().ok_or_else(|| {
-        FhirError::unprocessable("DocumentReference.content[0].attachment.data: the content, base64 (no url)")
+        FhirError::unprocessable(format!(
+            "{at}.content[0].attachment.data: the content, base64 (no url)"
+        ))
     })?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(data)
-        .map_err(|_| FhirError::unprocessable("DocumentReference.content[0].attachment.data: not base64"))?;
+        .map_err(|_| FhirError::unprocessable(format!("{at}.content[0].attachment.data: not base64")))?;
     let class = v["category"][0]["coding"][0]["code"]
         .as_str()
         .map(|c| {
-            carnet_domain::access::Category::parse(c).ok_or_else(|| {
-                FhirError::unprocessable(format!("DocumentReference.category: unknown class '{c}'"))
-            })
+            carnet_domain::access::Category::parse(c)
+                .ok_or_else(|| FhirError::unprocessable(format!("{at}.category: unknown class '{c}'")))
         })
         .transpose()?;
     let new = carnet_store::documents::NewDocument {
@@ -1517,28 +1541,24 @@ async fn create_document(
         author_name: c.name.clone(),
         organisation: None,
     };
-    let view = s
-        .gate
-        .deposit_document(holder, &c.actor, new, bytes, &Context::default())
-        .await?;
-    let out = r::document_reference(
-        base,
-        holder,
-        *view.id.as_uuid(),
-        *view.set_id.as_uuid(),
-        view.status,
-        &view.meta,
-    );
-    Ok(created(&out))
+    Ok((new, bytes))
 }
 
-/// A `transaction` Bundle of creations for one patient — Observations (measurements) and profile
-/// resources (Condition, AllergyIntolerance, MedicationStatement, Immunization, Procedure) — all
-/// or nothing: every entry is checked and decided first, one refusal or error refuses the
-/// whole Bundle with nothing written, then every row commits at once. Other entries (reads,
-/// updates, documents) are refused in a transaction: they cannot join one commit yet.
-async fn transaction(s: &AppState, c: &FhirCaller, v: &Value) -> Result<Response, FhirError> {
+/// A `transaction` Bundle for one patient (IO-2) — creations of Observations (measurements),
+/// DocumentReferences (with their content inline) and profile resources (Condition,
+/// AllergyIntolerance, MedicationStatement, Immunization, Procedure), updates and deletions of
+/// the profile resources — all or nothing: every entry is checked and decided first, one
+/// refusal or error refuses the whole Bundle with nothing written, then the documents'
+/// contents go to the blob store and every row commits at once. Reads are refused in a
+/// transaction (use a batch).
+async fn transaction(s: &AppState, c: &FhirCaller, base: &str, v: &Value) -> Result<Response, FhirError> {
     use carnet_store::profile::ProfileOp;
+    #[derive(Clone, Copy)]
+    enum Slot {
+        Measure(usize),
+        Profile(usize),
+        Document(usize),
+    }
     let entries = v["entry"].as_array().cloned().unwrap_or_default();
     if entries.is_empty() || entries.len() > 500 {
         return Err(FhirError::invalid("a transaction holds 1 to 500 entries"));
@@ -1553,10 +1573,11 @@ async fn transaction(s: &AppState, c: &FhirCaller, v: &Value) -> Result<Response
     };
     let mut ops = Vec::new();
     let mut measures = Vec::new();
-    // Where each entry's result goes: a measurement (index in its list) or a profile op.
-    let mut order: Vec<(bool, usize, &'static str)> = Vec::new();
-    const TYPES: &str =
-        "Observation (create), Condition, AllergyIntolerance, MedicationStatement, Immunization or Procedure";
+    let mut documents = Vec::new();
+    // Where each entry's result goes (index in its list).
+    let mut order: Vec<(Slot, &'static str)> = Vec::new();
+    const TYPES: &str = "Observation, DocumentReference (create), Condition, AllergyIntolerance, \
+                         MedicationStatement, Immunization or Procedure";
     for (i, e) in entries.iter().enumerate() {
         let r = &e["resource"];
         let method = e["request"]["method"].as_str().unwrap_or("");
@@ -1590,12 +1611,15 @@ async fn transaction(s: &AppState, c: &FhirCaller, v: &Value) -> Result<Response
                 same_patient(subject)?;
                 if rt == "Observation" {
                     measures.push(measurement_of(r, &format!("entry[{i}].Observation"))?);
-                    order.push((true, measures.len() - 1, "201 Created"));
+                    order.push((Slot::Measure(measures.len() - 1), "201 Created"));
+                } else if rt == "DocumentReference" {
+                    documents.push(document_input(c, r, &format!("entry[{i}].DocumentReference"))?);
+                    order.push((Slot::Document(documents.len() - 1), "201 Created"));
                 } else if writable.contains(&rt) {
                     let e = r::entry_from_resource(r)
                         .map_err(|m| FhirError::unprocessable(format!("entry[{i}]: {m}")))?;
                     ops.push(ProfileOp::Create(e));
-                    order.push((false, ops.len() - 1, "201 Created"));
+                    order.push((Slot::Profile(ops.len() - 1), "201 Created"));
                 } else {
                     return Err(FhirError::unprocessable(format!(
                         "entry[{i}]: a transaction writes {TYPES}"
@@ -1632,10 +1656,10 @@ async fn transaction(s: &AppState, c: &FhirCaller, v: &Value) -> Result<Response
                         version,
                         input,
                     });
-                    order.push((false, ops.len() - 1, "200 OK"));
+                    order.push((Slot::Profile(ops.len() - 1), "200 OK"));
                 } else {
                     ops.push(ProfileOp::Delete { id: item });
-                    order.push((false, ops.len() - 1, "204 No Content"));
+                    order.push((Slot::Profile(ops.len() - 1), "204 No Content"));
                 }
             }
             _ => {
@@ -1646,18 +1670,38 @@ async fn transaction(s: &AppState, c: &FhirCaller, v: &Value) -> Result<Response
         }
     }
     let holder = holder.ok_or_else(|| FhirError::invalid("empty transaction"))?;
-    let (done, points) = s
+    let writes = carnet_store::profile::TransactionWrites {
+        ops,
+        measurements: measures,
+        documents,
+    };
+    let done = s
         .gate
-        .profile_transaction(holder, &c.actor, ops, &c.name, &measures, &Context::default())
+        .profile_transaction(holder, &c.actor, writes, &c.name, &Context::default())
         .await?;
     let out: Vec<Value> = order
         .into_iter()
-        .map(|(is_measure, i, status)| {
-            let res = if is_measure {
-                let p = &points[i];
-                Some(r::observation(holder, p.id, &p.measurement, &p.author))
-            } else {
-                done[i].as_ref().map(|e| entry_resource(holder, e))
+        .map(|(slot, status)| {
+            let res = match slot {
+                Slot::Measure(i) => done
+                    .points
+                    .get(i)
+                    .map(|p| r::observation(holder, p.id, &p.measurement, &p.author)),
+                Slot::Profile(i) => done
+                    .entries
+                    .get(i)
+                    .and_then(|e| e.as_ref())
+                    .map(|e| entry_resource(holder, e)),
+                Slot::Document(i) => done.documents.get(i).map(|d| {
+                    r::document_reference(
+                        base,
+                        holder,
+                        *d.id.as_uuid(),
+                        *d.set_id.as_uuid(),
+                        d.status,
+                        &d.meta,
+                    )
+                }),
             };
             match res {
                 Some(res) => {
@@ -1692,7 +1736,7 @@ async fn batch(
     }
     match v["type"].as_str() {
         Some("batch") => {}
-        Some("transaction") => return transaction(&s, &c, &v).await,
+        Some("transaction") => return transaction(&s, &c, &base_url(&headers), &v).await,
         _ => return Err(FhirError::invalid("Bundle.type: batch expected")),
     }
     let entries = v["entry"].as_array().cloned().unwrap_or_default();

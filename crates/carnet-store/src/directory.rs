@@ -4,7 +4,7 @@
 
 use carnet_domain::access::{Actor, PracticeRole, ProfessionalId};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::error::StoreError;
 use crate::{Store, on_db, on_tx};
@@ -76,26 +76,41 @@ impl Store {
 
     /// A professional by RPPS number.
     pub async fn professional(&self, rpps: &str) -> Result<Option<Professional>, StoreError> {
-        on_db!(&self.db, p => sqlx::query(
-        "SELECT p.rpps, p.family_name, p.given_name, p.profession, p.specialty, p.role, p.finess, o.name \
-         FROM professionals p LEFT JOIN organisations o ON o.finess = p.finess WHERE p.rpps = $1")
+        on_db!(&self.db, p => sqlx::query(AssertSqlSafe(format!(
+            "SELECT {PROFESSIONAL_COLUMNS} FROM professionals p \
+             LEFT JOIN organisations o ON o.finess = p.finess WHERE p.rpps = $1")))
         .bind(rpps).fetch_optional(p).await
-        .map(|r| r.map(|r| Professional {
-            rpps: r.get(0),
-            family_name: r.get(1),
-            given_name: r.get(2),
-            profession: r.get(3),
-            specialty: r.get(4),
-            role: role_of(&r.get::<String, _>(5)),
-            finess: r.get(6),
-            organisation_name: r.get(7),
-        })))
+        .map(|r| r.map(|r| professional_of(&r, 0))))
         .map_err(StoreError::db("read professional"))
     }
 
     pub async fn professional_count(&self) -> Result<i64, StoreError> {
         on_db!(&self.db, p => sqlx::query("SELECT COUNT(*) FROM professionals").fetch_one(p).await.map(|r| r.get::<i64, _>(0)))
             .map_err(StoreError::db("count professionals"))
+    }
+}
+
+/// The columns of a [`Professional`] (read by [`professional_of`]), from `professionals p`
+/// and `organisations o`.
+const PROFESSIONAL_COLUMNS: &str =
+    "p.rpps, p.family_name, p.given_name, p.profession, p.specialty, p.role, p.finess, o.name";
+
+/// A [`Professional`] from the [`PROFESSIONAL_COLUMNS`] of a row, starting at column `at`.
+fn professional_of<R: Row>(r: &R, at: usize) -> Professional
+where
+    usize: sqlx::ColumnIndex<R>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Professional {
+        rpps: r.get(at),
+        family_name: r.get(at + 1),
+        given_name: r.get(at + 2),
+        profession: r.get(at + 3),
+        specialty: r.get(at + 4),
+        role: role_of(&r.get::<String, _>(at + 5)),
+        finess: r.get(at + 6),
+        organisation_name: r.get(at + 7),
     }
 }
 
@@ -132,12 +147,15 @@ impl Store {
         let now = self.now().as_micros();
         let hash = crate::crypto::sha256_hex(token.as_bytes());
         let idle = crate::auth::SESSION_IDLE_SECONDS * carnet_domain::Timestamp::MICROS_PER_SECOND;
-        let row = on_db!(&self.db, p => sqlx::query(
-            "SELECT rpps, last_seen_at FROM pro_sessions WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2")
+        // The session and its professional in one round trip (every FHIR request starts here).
+        let row = on_db!(&self.db, p => sqlx::query(AssertSqlSafe(format!(
+            "SELECT s.last_seen_at, {PROFESSIONAL_COLUMNS} FROM pro_sessions s \
+             JOIN professionals p ON p.rpps = s.rpps LEFT JOIN organisations o ON o.finess = p.finess \
+             WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2")))
             .bind(&hash).bind(now).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))))
+            .map(|r| r.map(|r| (r.get::<i64, _>(0), professional_of(&r, 1)))))
         .map_err(StoreError::db("read professional session"))?;
-        let Some((rpps, last_seen)) = row else {
+        let Some((last_seen, professional)) = row else {
             return Ok(None);
         };
         if now >= last_seen + idle {
@@ -150,7 +168,7 @@ impl Store {
             .map_err(StoreError::db("touch professional session"))?;
             tx.commit().await?;
         }
-        self.professional(&rpps).await
+        Ok(Some(professional))
     }
 
     pub async fn revoke_pro_session(&self, token: &str) -> Result<(), StoreError> {

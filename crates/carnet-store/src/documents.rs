@@ -88,6 +88,37 @@ struct LegacyWrite<'a> {
     decided_on: Lifecycle,
 }
 
+/// A document of a transaction (IO-2), checked and decided, not yet written (crate-private).
+pub(crate) struct StagedDocument {
+    id: DocumentId,
+    meta: DocumentMeta,
+    content: Vec<u8>,
+}
+
+/// A document of a transaction whose sealed content is in the blob store, its rows not yet
+/// committed (crate-private).
+pub(crate) struct WrittenDocument {
+    id: DocumentId,
+    meta: DocumentMeta,
+    attachment: AttachmentId,
+    hash: BlobHash,
+    sealed_size: i64,
+    sealed_att_meta: Vec<u8>,
+    sealed_meta: Vec<u8>,
+    notice_due: Option<Timestamp>,
+}
+
+impl WrittenDocument {
+    pub(crate) fn view(&self) -> DocumentView {
+        DocumentView {
+            id: self.id,
+            set_id: self.id,
+            status: Status::Approved,
+            meta: self.meta.clone(),
+        }
+    }
+}
+
 /// A document version as the caller may see it.
 #[derive(Clone, Debug, Serialize)]
 pub struct DocumentView {
@@ -301,6 +332,91 @@ impl Store {
             self.wake_delivery();
         }
         Ok(())
+    }
+
+    /// Writes the sealed contents of a transaction's documents to the blob store (durable on
+    /// return), before its database transaction begins; on an error, the blobs already
+    /// written are deleted.
+    pub(crate) async fn write_staged_documents(
+        &self,
+        key: &SecretKey,
+        holder: HolderId,
+        staged: Vec<StagedDocument>,
+    ) -> Result<Vec<WrittenDocument>, StoreError> {
+        let now = self.now();
+        let mut written = Vec::with_capacity(staged.len());
+        for d in staged {
+            let attachment = AttachmentId::new(now);
+            let one = async {
+                let sealed_meta = seal_meta(key, holder, d.id, &d.meta)?;
+                let (hash, sealed_size, sealed_att_meta) = self
+                    .write_attachment_blob(key, holder, attachment, &d.meta.mime, &d.meta.sha256, d.content)
+                    .await?;
+                let notice_due = (!d.meta.visible_to_holder(now))
+                    .then(|| now.plus_seconds(document::WAITING_NOTICE_SECONDS));
+                Ok::<_, StoreError>(WrittenDocument {
+                    id: d.id,
+                    meta: d.meta,
+                    attachment,
+                    hash,
+                    sealed_size,
+                    sealed_att_meta,
+                    sealed_meta,
+                    notice_due,
+                })
+            }
+            .await;
+            match one {
+                Ok(w) => written.push(w),
+                Err(e) => {
+                    self.forget_written_documents(&written).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// The rows of a transaction's documents, in its database transaction; gives whether the
+    /// holder is to be told (DM-7: one "new document" notice for the lot).
+    pub(crate) async fn insert_written_documents(
+        &self,
+        tx: &mut crate::db::Tx,
+        holder: HolderId,
+        written: &[WrittenDocument],
+    ) -> Result<bool, StoreError> {
+        let now = self.now();
+        let mut notify = false;
+        for d in written {
+            self.insert_document_rows(
+                tx,
+                holder,
+                d.id,
+                d.id,
+                &d.meta,
+                (
+                    d.attachment,
+                    &d.hash,
+                    d.sealed_size,
+                    &d.sealed_att_meta,
+                    &d.sealed_meta,
+                ),
+                None,
+                d.notice_due,
+                None,
+            )
+            .await?;
+            notify |= d.meta.visible_to_holder(now);
+        }
+        Ok(notify)
+    }
+
+    /// Deletes the blobs of documents whose rows were not committed (sealed with fresh nonces,
+    /// nothing else references them); a blob left behind is collected by `gc-blobs`.
+    pub(crate) async fn forget_written_documents(&self, written: &[WrittenDocument]) {
+        for d in written {
+            let _ = self.blobs.delete(&d.hash).await;
+        }
     }
 
     /// The rows of [`Store::insert_document`], in its transaction.
@@ -574,12 +690,12 @@ impl Gate {
         item: String,
         ctx: &Context,
     ) -> Result<(DocRow, GateFacts), StoreError> {
-        let row = self
-            .store
-            .document_row(holder, id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        // The document and the gate's facts are independent reads: both at once.
+        let (row, space) = tokio::try_join!(self.store.document_row(holder, id), self.space(holder, actor))?;
+        let (row, space) = (
+            row.ok_or(StoreError::NotFound)?,
+            space.ok_or(StoreError::NotFound)?,
+        );
         let d = self.decide_in(&space, actor, action, &row.meta.facts(self.store.now()), ctx);
         self.record_item(
             holder,
@@ -597,6 +713,36 @@ impl Gate {
             return Err(StoreError::NotFound);
         }
         Ok((row, space))
+    }
+
+    /// A new document of a transaction (IO-2): its content checked (DM-1), the creation
+    /// decided and traced like a deposit; gives it staged, and whether it was allowed.
+    pub(crate) async fn stage_document(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        new: NewDocument,
+        content: Vec<u8>,
+        space: &GateFacts,
+        ctx: &Context,
+    ) -> Result<(StagedDocument, bool), StoreError> {
+        let (meta, _) = self.prepare(holder, actor, new, &content, None).await?;
+        let now = self.store.now();
+        let id = DocumentId::new(now);
+        let d = self.decide_in(space, actor, Action::Create, &meta.facts(now), ctx);
+        self.record_item(
+            holder,
+            actor,
+            Action::Create,
+            &format!("document/{id}"),
+            Some(meta.class),
+            meta.hidden_from_representatives,
+            d,
+            space,
+            ctx,
+        )
+        .await?;
+        Ok((StagedDocument { id, meta, content }, d.allowed))
     }
 
     /// Deposits a document in `holder`'s record (DM-1, DM-2): checks the content against its
@@ -1030,6 +1176,21 @@ impl Gate {
             ));
         }
         Ok((row.view(), content))
+    }
+
+    /// Reads one document version's metadata, without its content (a FHIR DocumentReference):
+    /// decided and traced exactly as [`Gate::read_document`].
+    pub async fn read_document_metadata(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: DocumentId,
+        ctx: &Context,
+    ) -> Result<DocumentView, StoreError> {
+        let (row, _) = self
+            .decide_on(holder, actor, id, Action::Read, format!("document/{id}"), ctx)
+            .await?;
+        Ok(row.view())
     }
 
     /// Every version of a document the caller may see (DM-3 history), newest first.

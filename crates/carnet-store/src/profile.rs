@@ -628,11 +628,15 @@ impl Gate {
         measurements: &[MeasurementInput],
         ctx: &Context,
     ) -> Result<(Vec<ProfileEntry>, Vec<Point>), StoreError> {
-        let ops = entries.into_iter().map(ProfileOp::Create).collect();
-        let (done, points) = self
-            .profile_transaction(holder, actor, ops, author_display, measurements, ctx)
+        let writes = TransactionWrites {
+            ops: entries.into_iter().map(ProfileOp::Create).collect(),
+            measurements: measurements.to_vec(),
+            documents: Vec::new(),
+        };
+        let done = self
+            .profile_transaction(holder, actor, writes, author_display, ctx)
             .await?;
-        Ok((done.into_iter().flatten().collect(), points))
+        Ok((done.entries.into_iter().flatten().collect(), done.points))
     }
 
     /// A FHIR transaction over the profile (IO-2): creations, updates (with the version the
@@ -643,11 +647,15 @@ impl Gate {
         &self,
         holder: HolderId,
         actor: &Actor,
-        ops: Vec<ProfileOp>,
+        writes: TransactionWrites,
         author_display: &str,
-        measurements: &[MeasurementInput],
         ctx: &Context,
-    ) -> Result<(Vec<Option<ProfileEntry>>, Vec<Point>), StoreError> {
+    ) -> Result<TransactionDone, StoreError> {
+        let TransactionWrites {
+            ops,
+            measurements,
+            documents,
+        } = writes;
         let now = self.store.now();
         let mut entries = Vec::new();
         let mut changes: Vec<(usize, ProfileEntry, i64)> = Vec::new();
@@ -752,6 +760,14 @@ impl Gate {
             .await?;
             refused |= !d.allowed;
         }
+        let mut staged = Vec::with_capacity(documents.len());
+        for (new, content) in documents {
+            let (doc, allowed) = self
+                .stage_document(holder, actor, new, content, &space, ctx)
+                .await?;
+            refused |= !allowed;
+            staged.push(doc);
+        }
         if refused {
             return Err(StoreError::NotFound);
         }
@@ -763,17 +779,61 @@ impl Gate {
             rows.push(row);
             points.push(point);
         }
+        // Document contents go to the blob store first; the rows of everything then commit
+        // at once, or the blobs are deleted again.
+        let written = self.store.write_staged_documents(&key, holder, staged).await?;
+        let rows_written = self
+            .transaction_rows(holder, &key, &made, &changes, &deletions, &rows, &written)
+            .await;
+        let (tx, notify) = match rows_written {
+            Ok(x) => x,
+            Err(e) => {
+                self.store.forget_written_documents(&written).await;
+                return Err(e);
+            }
+        };
+        // A failed commit may still have committed: the blobs stay (gc-blobs collects them if not).
+        tx.commit().await?;
+        if notify {
+            self.store.wake_delivery();
+        }
+        for (slot, e) in create_slots.into_iter().zip(made) {
+            slots[slot] = Some(e);
+        }
+        for (slot, e, _) in changes {
+            slots[slot] = Some(e);
+        }
+        Ok(TransactionDone {
+            entries: slots,
+            points,
+            documents: written.iter().map(|d| d.view()).collect(),
+        })
+    }
+
+    /// The rows of [`Gate::profile_transaction`], in one database transaction (not committed);
+    /// gives it and whether the holder is to be told of new documents.
+    #[allow(clippy::too_many_arguments)]
+    async fn transaction_rows(
+        &self,
+        holder: HolderId,
+        key: &SecretKey,
+        made: &[ProfileEntry],
+        changes: &[(usize, ProfileEntry, i64)],
+        deletions: &[(usize, Uuid)],
+        rows: &[MeasurementRow],
+        written: &[crate::documents::WrittenDocument],
+    ) -> Result<(crate::db::Tx, bool), StoreError> {
         let mut tx = self.store.db.begin().await?;
-        for e in &made {
-            let sealed = seal_entry(&key, holder, e)?;
+        for e in made {
+            let sealed = seal_entry(key, holder, e)?;
             on_tx!(&mut tx, t => sqlx::query(
                 "INSERT INTO profile_entries (holder_id, id, created_at, updated_at, version, entry_sealed) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(holder.as_uuid()).bind(e.id).bind(e.created_at.as_micros()).bind(e.updated_at.as_micros())
                 .bind(e.version).bind(&sealed).execute(&mut **t).await.map(|r| r.rows_affected()))
             .map_err(StoreError::db("write profile entry"))?;
         }
-        for (_, e, seen) in &changes {
-            let sealed = seal_entry(&key, holder, e)?;
+        for (_, e, seen) in changes {
+            let sealed = seal_entry(key, holder, e)?;
             let n = on_tx!(&mut tx, t => sqlx::query(
                 "UPDATE profile_entries SET updated_at = $3, version = $4, entry_sealed = $5 \
                  WHERE holder_id = $1 AND id = $2 AND version = $6")
@@ -785,7 +845,7 @@ impl Gate {
                 return Err(StoreError::Conflict);
             }
         }
-        for (_, id) in &deletions {
+        for (_, id) in deletions {
             let n = on_tx!(&mut tx, t => sqlx::query("DELETE FROM profile_entries WHERE holder_id = $1 AND id = $2")
                 .bind(holder.as_uuid()).bind(*id).execute(&mut **t).await.map(|r| r.rows_affected()))
             .map_err(StoreError::db("delete profile entry"))?;
@@ -793,16 +853,37 @@ impl Gate {
                 return Err(StoreError::Conflict);
             }
         }
-        insert_measurements(&mut tx, holder, &rows).await?;
-        tx.commit().await?;
-        for (slot, e) in create_slots.into_iter().zip(made) {
-            slots[slot] = Some(e);
+        insert_measurements(&mut tx, holder, rows).await?;
+        let notify = self
+            .store
+            .insert_written_documents(&mut tx, holder, written)
+            .await?;
+        if notify {
+            let now = self.store.now();
+            self.store
+                .enqueue_notice_in_tx(&mut tx, key, holder, "new_document", now, false)
+                .await?;
         }
-        for (slot, e, _) in changes {
-            slots[slot] = Some(e);
-        }
-        Ok((slots, points))
+        Ok((tx, notify))
     }
+}
+
+/// What a FHIR transaction writes in one space (see [`Gate::profile_transaction`]).
+#[derive(Debug, Default)]
+pub struct TransactionWrites {
+    pub ops: Vec<ProfileOp>,
+    pub measurements: Vec<MeasurementInput>,
+    /// New documents and their contents (DM-1: checked like a deposit).
+    pub documents: Vec<(crate::documents::NewDocument, Vec<u8>)>,
+}
+
+/// What a transaction wrote: per profile operation the entry as written (`None` for a
+/// deletion), the measurements, the documents, each in the order given.
+#[derive(Debug)]
+pub struct TransactionDone {
+    pub entries: Vec<Option<ProfileEntry>>,
+    pub points: Vec<Point>,
+    pub documents: Vec<crate::documents::DocumentView>,
 }
 
 /// One operation of a profile transaction.

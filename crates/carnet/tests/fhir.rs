@@ -1414,19 +1414,45 @@ async fn history_conditional_create_and_revinclude_leak_nothing() {
         }
     };
     let conditions_before = count("Condition").await;
+    let documents_before = count("DocumentReference").await;
     let mut updated = current.clone();
     updated["note"] = json!([{"text": "équilibré sous traitement"}]);
     let new_condition = json!({"resourceType": "Condition", "code": {"text": "Hypertension artérielle"},
                                "subject": {"reference": format!("Patient/{camille}")}});
+    // IO-2: a document joins the transaction (its content inline) and commits with the rest.
+    use base64::Engine;
+    let report = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n% transaction\n";
+    let report_doc = json!({
+        "resourceType": "DocumentReference", "status": "current",
+        "subject": {"reference": format!("Patient/{camille}")},
+        "description": "Compte rendu de la transaction",
+        "type": {"coding": [{"system": "http://loinc.org", "code": "11488-4"}]},
+        "content": [{"attachment": {"contentType": "application/pdf",
+                                     "data": base64::engine::general_purpose::STANDARD.encode(report)}}]});
+    // Its content not what it says (a PNG that is a PDF): 422 naming the entry, nothing written.
+    let mut lying = report_doc.clone();
+    lying["content"][0]["attachment"]["contentType"] = json!("image/png");
+    let (status, oo) = post_tx(json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": new_condition.clone(), "request": {"method": "POST", "url": "Condition"}},
+        {"resource": lying, "request": {"method": "POST", "url": "DocumentReference"}},
+    ]}))
+    .await;
+    assert_eq!(status, 422, "{oo}");
+    assert_eq!(
+        (count("Condition").await, count("DocumentReference").await),
+        (conditions_before, documents_before)
+    );
     // A stale ifMatch: 409, and neither the creation nor the deletion happened.
     let (status, oo) = post_tx(json!({"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": new_condition, "request": {"method": "POST", "url": "Condition"}},
+        {"resource": report_doc, "request": {"method": "POST", "url": "DocumentReference"}},
         {"resource": updated, "request": {"method": "PUT", "url": format!("Condition/{id}"), "ifMatch": format!("W/\"{v1}\"")}},
         {"request": {"method": "DELETE", "url": format!("AllergyIntolerance/{latex}")}},
     ]}))
     .await;
     assert_eq!(status, 409, "{oo}");
     assert_eq!(count("Condition").await, conditions_before);
+    assert_eq!(count("DocumentReference").await, documents_before);
     assert_eq!(
         get(&c, &format!("{fhir}/AllergyIntolerance/{latex}"), &leroy)
             .await
@@ -1436,6 +1462,7 @@ async fn history_conditional_create_and_revinclude_leak_nothing() {
     // With the current version: all three land.
     let (status, txr) = post_tx(json!({"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": new_condition, "request": {"method": "POST", "url": "Condition"}},
+        {"resource": report_doc, "request": {"method": "POST", "url": "DocumentReference"}},
         {"resource": updated, "request": {"method": "PUT", "url": format!("Condition/{id}"), "ifMatch": format!("W/\"{v2}\"")}},
         {"request": {"method": "DELETE", "url": format!("AllergyIntolerance/{latex}")}},
     ]}))
@@ -1447,8 +1474,33 @@ async fn history_conditional_create_and_revinclude_leak_nothing() {
         .iter()
         .map(|e| e["response"]["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["201 Created", "200 OK", "204 No Content"]);
+    assert_eq!(
+        statuses,
+        ["201 Created", "201 Created", "200 OK", "204 No Content"]
+    );
     assert_eq!(count("Condition").await, conditions_before + 1);
+    assert_eq!(count("DocumentReference").await, documents_before + 1);
+    // The document written is the one sent: its location reads back, and its Binary is the bytes.
+    let location = txr["entry"][1]["response"]["location"].as_str().unwrap();
+    assert!(location.starts_with("DocumentReference/"), "{txr}");
+    let (status, read_back) = get(&c, &format!("{fhir}/{location}"), &leroy).await;
+    assert_eq!(
+        (status, read_back["description"].as_str()),
+        (200, Some("Compte rendu de la transaction"))
+    );
+    let (status, binary) = get(
+        &c,
+        &format!("{fhir}/Binary/{}", &location["DocumentReference/".len()..]),
+        &leroy,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(binary["data"].as_str().unwrap())
+            .unwrap(),
+        report
+    );
     assert_eq!(
         get(&c, &format!("{fhir}/AllergyIntolerance/{latex}"), &leroy)
             .await
