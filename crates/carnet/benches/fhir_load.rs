@@ -4,8 +4,9 @@
 //! of which 2,000 are activated with the bench professional as médecin traitant and 5 documents
 //! each; starts the real server (`carnet serve`, release build) and drives it over loopback with
 //! 64 concurrent HTTP clients (`CARNET_BENCH_CLIENTS`) for `CARNET_BENCH_SECONDS` (default 10) per
-//! scenario: read by id, patient-scoped search, a create + read mix. Every request goes through
-//! the gate and leaves a durable trace. Prints requests/s, p50 and p99; results go to
+//! scenario: read by id, patient-scoped search, a create + read mix, a CRUD mix (create, read,
+//! update, delete a Condition) and transaction Bundles of 100 Observations (resources/s). Every
+//! request goes through the gate and leaves a durable trace. Prints requests/s, p50 and p99; results go to
 //! BENCHMARKS.md. Not a test: no assertion on time.
 
 use std::io::{BufRead, BufReader};
@@ -146,6 +147,9 @@ struct Report {
     lat: Vec<u128>,
     errors: u64,
     secs: f64,
+    /// What one operation counts as (requests, or resources of a transaction), and its unit.
+    per_op: f64,
+    unit: &'static str,
 }
 
 impl Report {
@@ -159,9 +163,10 @@ impl Report {
                 .unwrap_or(0)
         };
         println!(
-            "{:<40} {:>8.0} req/s  p50 {:>6} µs  p99 {:>6} µs  ({} requests, {} errors)",
+            "{:<44} {:>8.0} {}/s  p50 {:>6} µs  p99 {:>6} µs  ({} operations, {} errors)",
             self.name,
-            n as f64 / self.secs,
+            n as f64 * self.per_op / self.secs,
+            self.unit,
             p(50),
             p(99),
             n,
@@ -209,6 +214,15 @@ where
         lat,
         errors,
         secs: t.elapsed().as_secs_f64(),
+        per_op: 1.0,
+        unit: "req",
+    }
+}
+
+impl Report {
+    /// Counts each operation as `per_op` `unit`s (an operation of several requests, a Bundle).
+    fn counting(self, per_op: f64, unit: &'static str) -> Self {
+        Self { per_op, unit, ..self }
     }
 }
 
@@ -296,6 +310,66 @@ fn main() {
             }
         })
         .await
+        .counting(2.0, "req")
+        .print();
+        // A CRUD mix on the profile: create a Condition, read it, update it (If-Match), delete it.
+        let (h, a, b, hs) = (http.clone(), auth.clone(), base.clone(), holders.clone());
+        drive("CRUD Condition (4 requests per operation)", clients, secs, move |c, i| {
+            let (h, a, b, hs) = (h.clone(), a.clone(), b.clone(), hs.clone());
+            async move {
+                let p = hs[(c * 257 + i as usize * 13) % hs.len()];
+                let mut cond = serde_json::json!({
+                    "resourceType": "Condition",
+                    "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J45"}], "text": "Asthme"},
+                    "subject": {"reference": format!("Patient/{p}")}
+                });
+                let Ok(r) = h.post(format!("{b}/fhir/Condition")).header("authorization", a.clone()).json(&cond).send().await else {
+                    return false;
+                };
+                let Some(loc) = r.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_string) else {
+                    return false;
+                };
+                let Ok(r) = h.get(format!("{b}/fhir/{loc}")).header("authorization", a.clone()).send().await else {
+                    return false;
+                };
+                let Some(etag) = r.headers().get("etag").and_then(|l| l.to_str().ok()).map(str::to_string) else {
+                    return false;
+                };
+                let id = loc.trim_start_matches("Condition/").split('/').next().unwrap_or("").to_string();
+                cond["id"] = serde_json::json!(id);
+                cond["note"] = serde_json::json!([{"text": "contrôlé"}]);
+                let ok = h.put(format!("{b}/fhir/Condition/{id}")).header("authorization", a.clone()).header("if-match", etag)
+                    .json(&cond).send().await.is_ok_and(|r| r.status() == 200);
+                ok && h.delete(format!("{b}/fhir/Condition/{id}")).header("authorization", a).send().await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await
+        .counting(4.0, "req")
+        .print();
+        // Transaction Bundles of 100 Observations for one patient (a device's or a lab's import).
+        let (h, a, b, hs) = (http.clone(), auth.clone(), base.clone(), holders.clone());
+        drive("transaction of 100 Observations", clients, secs, move |c, i| {
+            let (h, a, b, hs) = (h.clone(), a.clone(), b.clone(), hs.clone());
+            async move {
+                let p = hs[(c * 521 + i as usize * 11) % hs.len()];
+                let entries: Vec<serde_json::Value> = (0..100u64)
+                    .map(|k| {
+                        let t = i * 100 + k;
+                        serde_json::json!({"request": {"method": "POST", "url": "Observation"}, "resource": {
+                            "resourceType": "Observation", "status": "final",
+                            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                            "subject": {"reference": format!("Patient/{p}")},
+                            "effectiveDateTime": format!("2024-{:02}-{:02}T{:02}:{:02}:00Z", 1 + (t / 40_000) % 12, 1 + (t / 1440) % 28, (t / 60) % 24, t % 60),
+                            "valueQuantity": {"value": 50 + (t % 60), "unit": "/min", "code": "/min"}}})
+                    })
+                    .collect();
+                let bundle = serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+                h.post(format!("{b}/fhir")).header("authorization", a).json(&bundle).send().await.is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await
+        .counting(100.0, "resource")
         .print();
     });
     let _ = server.kill();

@@ -19,6 +19,11 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
 
+/// mimalloc instead of the system allocator: glibc's malloc/free were ~8 % of the server's time
+/// under the FHIR load (BENCHMARKS.md), and it returns memory to the system more readily.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "carnet",
