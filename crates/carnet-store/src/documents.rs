@@ -296,38 +296,52 @@ impl Store {
         // DM-7: the holder is told of a new document (no content in the message); not of each
         // document of their former DMP (LC-8).
         let notify = meta.visible_to_holder(now) && legacy.is_none();
-        let rows = async {
-            let mut tx = self.db.begin().await?;
-            self.insert_document_rows(
-                &mut tx,
-                holder,
-                id,
-                set_id,
-                meta,
-                (attachment, &hash, sealed_size, &sealed_att_meta, &sealed_meta),
-                replaces,
-                notice_due_at,
-                legacy,
-            )
-            .await?;
-            if notify {
-                self.enqueue_notice_in_tx(&mut tx, &key, holder, "new_document", now, false)
-                    .await?;
-            }
-            Ok::<_, StoreError>(tx)
-        }
-        .await;
-        let tx = match rows {
-            Ok(tx) => tx,
-            Err(e) => {
-                // Rolled back: nothing references the blob (sealed with a fresh nonce, so no
-                // other row shares it).
+        // The rows and the notice, group-committed with concurrent writes (`combiner`): the
+        // closure owns what it writes.
+        let (store, meta, replaces) = (self.clone(), meta.clone(), replaces.cloned());
+        let legacy = legacy.map(|l| (l.index.to_string(), l.decided_on));
+        let blob = hash.clone();
+        let written = self
+            .write(move |tx| {
+                Box::pin(async move {
+                    let legacy = legacy.as_ref().map(|(index, decided_on)| LegacyWrite {
+                        index,
+                        decided_on: *decided_on,
+                    });
+                    store
+                        .insert_document_rows(
+                            tx,
+                            holder,
+                            id,
+                            set_id,
+                            &meta,
+                            (attachment, &blob, sealed_size, &sealed_att_meta, &sealed_meta),
+                            replaces.as_ref(),
+                            notice_due_at,
+                            legacy.as_ref(),
+                        )
+                        .await?;
+                    if notify {
+                        store
+                            .enqueue_notice_in_tx(tx, &key, holder, "new_document", now, false)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+        if let Err(e) = written {
+            // Refused for what it is (nothing references the blob, sealed with a fresh nonce):
+            // the blob goes. After a failed commit it stays (the commit may have happened;
+            // gc-blobs collects it if not).
+            if matches!(
+                e,
+                StoreError::Conflict | StoreError::NotFound | StoreError::Invalid(_)
+            ) {
                 let _ = self.blobs.delete(&hash).await;
-                return Err(e);
             }
-        };
-        // A failed commit may still have committed: the blob stays (gc-blobs collects it if not).
-        tx.commit().await?;
+            return Err(e);
+        }
         if notify {
             self.wake_delivery();
         }

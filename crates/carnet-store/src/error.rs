@@ -59,6 +59,10 @@ pub enum StoreError {
     /// A trace could not be made durable: the access must not happen (AC-6).
     #[error("the access trace could not be written: {0}")]
     TraceAppend(String),
+    /// A combined write's transaction could not be committed (`combiner`): nothing of it
+    /// was saved.
+    #[error("the write could not be saved: {0}")]
+    Commit(String),
 }
 
 /// The database's disk is full: SQLite's `SQLITE_FULL` (13), PostgreSQL's `disk_full` (53100),
@@ -103,6 +107,7 @@ impl StoreError {
                 | StoreError::DiskFull
                 | StoreError::Blob(_)
                 | StoreError::TraceAppend(_)
+                | StoreError::Commit(_)
                 | StoreError::Database {
                     // A connection refused, reset, or cut mid-handshake (a proxy in front of
                     // the database accepting and closing): all outages, not data problems.

@@ -17,6 +17,7 @@ pub mod blob;
 pub mod catalogue;
 pub mod checkpoint;
 pub mod clients;
+mod combiner;
 pub mod crypto;
 pub mod datadir;
 pub mod db;
@@ -110,6 +111,9 @@ pub struct Store {
     delivery_wake: Arc<tokio::sync::Notify>,
     /// How long a server's claim on an outbox message lasts (`outbox::DEFAULT_LEASE_SECONDS`).
     outbox_lease_seconds: Arc<std::sync::atomic::AtomicI64>,
+    /// Group commit of small writes (SQLite: one transaction for the writes that arrive
+    /// while a commit is under way; see `combiner`).
+    combiner: combiner::Combiner,
 }
 
 #[derive(Debug)]
@@ -146,7 +150,21 @@ impl Store {
             trace_events: tokio::sync::broadcast::channel(1024).0,
             delivery_wake: Arc::default(),
             outbox_lease_seconds: Arc::new(std::sync::atomic::AtomicI64::new(outbox::DEFAULT_LEASE_SECONDS)),
+            combiner: combiner::Combiner::default(),
         })
+    }
+
+    /// Runs `f` in a write transaction that may be shared with concurrent writes (group
+    /// commit, see `combiner`); returns once it is durably committed. `f` must neither
+    /// commit nor roll back; its error undoes its own writes only.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut db::Tx) -> futures::future::BoxFuture<'t, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        self.combiner.write(&self.db, f).await
     }
 
     /// What the outbox delivery loop waits on besides its timer; the store notifies it after

@@ -158,10 +158,26 @@ fn seal_entry(key: &SecretKey, holder: HolderId, e: &ProfileEntry) -> Result<Vec
 
 impl Store {
     async fn profile_rows(&self, holder: HolderId) -> Result<Vec<ProfileEntry>, StoreError> {
-        let rows: Vec<(Uuid, i64, i64, i64, Vec<u8>)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT id, created_at, updated_at, version, entry_sealed FROM profile_entries WHERE holder_id = $1 ORDER BY id")
-            .bind(holder.as_uuid()).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect()))
+        self.profile_rows_where(holder, None).await
+    }
+
+    /// One entry, or every entry of `holder` (`id` = `None`), opened.
+    async fn profile_rows_where(
+        &self,
+        holder: HolderId,
+        id: Option<Uuid>,
+    ) -> Result<Vec<ProfileEntry>, StoreError> {
+        const COLUMNS: &str = "SELECT id, created_at, updated_at, version, entry_sealed FROM profile_entries";
+        let rows: Vec<(Uuid, i64, i64, i64, Vec<u8>)> = on_db!(&self.db, p => {
+            let q = match id {
+                Some(id) => sqlx::query(AssertSqlSafe(format!("{COLUMNS} WHERE holder_id = $1 AND id = $2")))
+                    .bind(holder.as_uuid()).bind(id),
+                None => sqlx::query(AssertSqlSafe(format!("{COLUMNS} WHERE holder_id = $1 ORDER BY id")))
+                    .bind(holder.as_uuid()),
+            };
+            q.fetch_all(p).await
+                .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect())
+        })
         .map_err(StoreError::db("read profile"))?;
         if rows.is_empty() {
             return Ok(Vec::new());
@@ -185,7 +201,11 @@ impl Store {
     }
 
     async fn profile_row(&self, holder: HolderId, id: Uuid) -> Result<Option<ProfileEntry>, StoreError> {
-        Ok(self.profile_rows(holder).await?.into_iter().find(|e| e.id == id))
+        Ok(self
+            .profile_rows_where(holder, Some(id))
+            .await?
+            .into_iter()
+            .next())
     }
 
     async fn write_entry(
@@ -196,22 +216,33 @@ impl Store {
     ) -> Result<(), StoreError> {
         let key = self.vault.get(holder).await?;
         let sealed = seal_entry(&key, holder, e)?;
-        let mut tx = self.db.begin().await?;
-        let n = match expected {
-            None => on_tx!(&mut tx, t => sqlx::query(
-                "INSERT INTO profile_entries (holder_id, id, created_at, updated_at, version, entry_sealed) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(holder.as_uuid()).bind(e.id).bind(e.created_at.as_micros()).bind(e.updated_at.as_micros())
-                .bind(e.version).bind(&sealed).execute(&mut **t).await.map(|r| r.rows_affected())),
-            Some(v) => on_tx!(&mut tx, t => sqlx::query(
-                "UPDATE profile_entries SET updated_at = $1, version = $2, entry_sealed = $3 WHERE holder_id = $4 AND id = $5 AND version = $6")
-                .bind(e.updated_at.as_micros()).bind(e.version).bind(&sealed)
-                .bind(holder.as_uuid()).bind(e.id).bind(v).execute(&mut **t).await.map(|r| r.rows_affected())),
-        }
-        .map_err(StoreError::db("write profile entry"))?;
-        if n != 1 {
-            return Err(StoreError::Conflict);
-        }
-        tx.commit().await
+        let (id, created, updated, version) = (
+            e.id,
+            e.created_at.as_micros(),
+            e.updated_at.as_micros(),
+            e.version,
+        );
+        // Group-committed with concurrent writes (`combiner`).
+        self.write(move |tx| {
+            Box::pin(async move {
+                let n = match expected {
+                    None => on_tx!(tx, t => sqlx::query(
+                        "INSERT INTO profile_entries (holder_id, id, created_at, updated_at, version, entry_sealed) VALUES ($1, $2, $3, $4, $5, $6)")
+                        .bind(holder.as_uuid()).bind(id).bind(created).bind(updated)
+                        .bind(version).bind(&sealed).execute(&mut **t).await.map(|r| r.rows_affected())),
+                    Some(v) => on_tx!(tx, t => sqlx::query(
+                        "UPDATE profile_entries SET updated_at = $1, version = $2, entry_sealed = $3 WHERE holder_id = $4 AND id = $5 AND version = $6")
+                        .bind(updated).bind(version).bind(&sealed)
+                        .bind(holder.as_uuid()).bind(id).bind(v).execute(&mut **t).await.map(|r| r.rows_affected())),
+                }
+                .map_err(StoreError::db("write profile entry"))?;
+                if n != 1 {
+                    return Err(StoreError::Conflict);
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 }
 
@@ -432,11 +463,15 @@ impl Gate {
     ) -> Result<(), StoreError> {
         self.decide_on_entry(holder, actor, id, Action::Delete, ctx)
             .await?;
-        let mut tx = self.store.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query("DELETE FROM profile_entries WHERE holder_id = $1 AND id = $2")
-            .bind(holder.as_uuid()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("delete profile entry"))?;
-        tx.commit().await
+        self.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    on_tx!(tx, t => sqlx::query("DELETE FROM profile_entries WHERE holder_id = $1 AND id = $2")
+                        .bind(holder.as_uuid()).bind(id).execute(&mut **t).await.map(|_| ()))
+                    .map_err(StoreError::db("delete profile entry"))
+                })
+            })
+            .await
     }
 
     /// Adds measurements, one or a batch (a device through an app sends hundreds, PR-1): all
@@ -486,10 +521,11 @@ impl Gate {
         for m in checked {
             rows.push(measurement_row(&key, holder, &author, m, now)?.0);
         }
-        let mut tx = self.store.db.begin().await?;
-        insert_measurements(&mut tx, holder, &rows).await?;
-        tx.commit().await?;
-        Ok(rows.len())
+        let n = rows.len();
+        self.store
+            .write(move |tx| Box::pin(async move { insert_measurements(tx, holder, &rows).await }))
+            .await?;
+        Ok(n)
     }
 
     /// A measure's series between two instants, oldest first (PR-4), at most `limit` points.

@@ -98,6 +98,7 @@ macro_rules! suite {
 
 suite!(
     first_start_initialises_and_data_survives_reopen,
+    concurrent_writes_commit_together_and_fail_alone,
     health_data_is_sealed_in_the_database_and_blobs,
     attachments_round_trip_and_detect_corruption,
     ciphertext_moved_to_another_holder_fails,
@@ -2484,6 +2485,80 @@ fn pro_granted(id: &str) -> Grant {
 
 async fn profile_count(store: &Store) -> i64 {
     on_db!(store.db(), p => sqlx::query("SELECT COUNT(*) FROM profile_entries").fetch_one(p).await.unwrap().get::<i64, _>(0))
+}
+
+/// The write combiner (group commit of small writes): concurrent writes share commits, and one
+/// that fails (a stale version) is undone alone — the others land, and survive a reopen.
+async fn concurrent_writes_commit_together_and_fail_alone(env: Env, _engine: Engine) {
+    let store = env.open().await.unwrap();
+    let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let h = store.create_holder("activated", b"{}").await.unwrap();
+    let me = Actor::Holder { id: h };
+    let first = gate
+        .add_profile_entry(
+            h,
+            &me,
+            condition("Diabète de type 2", Some(("E11", CodeSystem::Icd10))),
+            "",
+            &Context::default(),
+        )
+        .await
+        .unwrap();
+    // 40 creations and 40 updates of one entry from its version 1, all at once.
+    let mut creations = Vec::new();
+    let mut updates = Vec::new();
+    for i in 0..40 {
+        let (g, holder) = (gate.clone(), me.clone());
+        creations.push(tokio::spawn(async move {
+            g.add_profile_entry(
+                h,
+                &holder,
+                condition(&format!("Note {i}"), None),
+                "",
+                &Context::default(),
+            )
+            .await
+            .map(|e| e.id)
+        }));
+        let (g, holder, mut edit) = (gate.clone(), me.clone(), first.entry.clone());
+        edit.note = Some(format!("édition {i}"));
+        updates.push(tokio::spawn(async move {
+            g.update_profile_entry(h, &holder, first.id, 1, edit, &Context::default())
+                .await
+        }));
+    }
+    let mut created = Vec::new();
+    for t in creations {
+        created.push(t.await.unwrap().unwrap());
+    }
+    let mut won = Vec::new();
+    for t in updates {
+        match t.await.unwrap() {
+            Ok(e) => won.push(e),
+            Err(StoreError::Conflict) => {}
+            Err(e) => panic!("an update failed otherwise than by a conflict: {e:?}"),
+        }
+    }
+    assert_eq!(
+        won.len(),
+        1,
+        "one update from version 1 wins; the others conflict"
+    );
+    assert_eq!(won[0].version, 2);
+    assert_eq!(profile_count(&store).await, 41);
+    drop(gate);
+    store.db().close().await;
+    // Acknowledged means committed: all of it after a reopen, the winning edit included.
+    let store = env.open().await.unwrap();
+    let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let all = gate
+        .list_profile(h, &me, None, &Context::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 41);
+    assert!(created.iter().all(|id| all.iter().any(|e| e.id == *id)));
+    let edited = all.iter().find(|e| e.id == first.id).unwrap();
+    assert_eq!((edited.version, &edited.entry.note), (2, &won[0].entry.note));
 }
 
 async fn profile_goes_through_the_gate_pr1_pr3(env: Env, engine: Engine) {

@@ -10,6 +10,8 @@
 //! BENCHMARKS.md. Not a test: no assertion on time.
 
 use std::io::{BufRead, BufReader};
+
+use futures::StreamExt;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -153,7 +155,7 @@ struct Report {
 }
 
 impl Report {
-    fn print(mut self) {
+    fn print(mut self) -> Summary {
         self.lat.sort_unstable();
         let n = self.lat.len();
         let p = |q: usize| {
@@ -172,6 +174,12 @@ impl Report {
             n,
             self.errors
         );
+        let rate = if self.errors > 0 && n == 0 {
+            0.0
+        } else {
+            n as f64 * self.per_op / self.secs
+        };
+        (self.name, rate, p(99))
     }
 }
 
@@ -226,6 +234,176 @@ impl Report {
     }
 }
 
+/// Where the scenarios run: Carnet, or a peer FHIR server (issue 10, item 7).
+#[derive(Clone)]
+struct Target {
+    /// The FHIR base URL.
+    base: String,
+    /// `Bearer …` (Carnet: the bench professional's token; the peer runs without auth).
+    auth: Option<String>,
+    patients: Arc<Vec<String>>,
+    docs: Arc<Vec<String>>,
+}
+
+impl Target {
+    fn with_auth(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.auth {
+            Some(a) => r.header("authorization", a),
+            None => r,
+        }
+    }
+}
+
+/// One scenario's result: name, throughput (in its unit per second), p99 in µs.
+type Summary = (&'static str, f64, u128);
+
+/// The FHIR workload of issue 6, the same for Carnet and for a peer.
+async fn scenarios(t: &Target, clients: usize, secs: u64) -> Vec<Summary> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .expect("client");
+    let mut out = Vec::new();
+    let (h, tt) = (http.clone(), t.clone());
+    out.push(
+        drive("read DocumentReference by id", clients, secs, move |c, i| {
+            let (h, t) = (h.clone(), tt.clone());
+            async move {
+                let id = &t.docs[(c * 7919 + i as usize * 104_729) % t.docs.len()];
+                let b = &t.base;
+                t.with_auth(h.get(format!("{b}/DocumentReference/{id}")))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await
+        .print(),
+    );
+    let (h, tt) = (http.clone(), t.clone());
+    out.push(
+        drive("search DocumentReference?patient=", clients, secs, move |c, i| {
+            let (h, t) = (h.clone(), tt.clone());
+            async move {
+                let p = &t.patients[(c * 31 + i as usize * 7) % t.patients.len()];
+                let b = &t.base;
+                t.with_auth(h.get(format!("{b}/DocumentReference?patient={p}")))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await
+        .print(),
+    );
+    let (h, tt) = (http.clone(), t.clone());
+    out.push(
+        drive("create Observation + read it back", clients, secs, move |c, i| {
+            let (h, t) = (h.clone(), tt.clone());
+            async move {
+                let p = &t.patients[(c * 131 + i as usize * 17) % t.patients.len()];
+                let b = &t.base;
+                let obs = serde_json::json!({
+                    "resourceType": "Observation", "status": "final",
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                    "subject": {"reference": format!("Patient/{p}")},
+                    "effectiveDateTime": format!("2025-01-01T{:02}:{:02}:{:02}Z", (i / 3600) % 24, (i / 60) % 60, i % 60),
+                    "valueQuantity": {"value": 60 + (i % 40), "unit": "/min", "code": "/min"}
+                });
+                let Ok(r) = t.with_auth(h.post(format!("{b}/Observation"))).json(&obs).send().await else {
+                    return false;
+                };
+                let Some(loc) = location(&r, b) else {
+                    return false;
+                };
+                t.with_auth(h.get(format!("{b}/{loc}"))).send().await.is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await
+        .counting(2.0, "req")
+        .print(),
+    );
+    // A CRUD mix on the profile: create a Condition, read it, update it (If-Match), delete it.
+    let (h, tt) = (http.clone(), t.clone());
+    out.push(
+        drive("CRUD Condition (4 requests per operation)", clients, secs, move |c, i| {
+            let (h, t) = (h.clone(), tt.clone());
+            async move {
+                let p = &t.patients[(c * 257 + i as usize * 13) % t.patients.len()];
+                let b = &t.base;
+                let mut cond = serde_json::json!({
+                    "resourceType": "Condition",
+                    "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J45"}], "text": "Asthme"},
+                    "subject": {"reference": format!("Patient/{p}")}
+                });
+                let Ok(r) = t.with_auth(h.post(format!("{b}/Condition"))).json(&cond).send().await else {
+                    return false;
+                };
+                let Some(loc) = location(&r, b) else {
+                    return false;
+                };
+                let id = loc.trim_start_matches("Condition/").split('/').next().unwrap_or("").to_string();
+                let Ok(r) = t.with_auth(h.get(format!("{b}/Condition/{id}"))).send().await else {
+                    return false;
+                };
+                let Some(etag) = r.headers().get("etag").and_then(|l| l.to_str().ok()).map(str::to_string) else {
+                    return false;
+                };
+                cond["id"] = serde_json::json!(id);
+                cond["note"] = serde_json::json!([{"text": "contrôlé"}]);
+                let ok = t.with_auth(h.put(format!("{b}/Condition/{id}"))).header("if-match", etag)
+                    .json(&cond).send().await.is_ok_and(|r| r.status() == 200);
+                ok && t.with_auth(h.delete(format!("{b}/Condition/{id}"))).send().await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await
+        .counting(4.0, "req")
+        .print(),
+    );
+    // Transaction Bundles of 100 Observations for one patient (a device's or a lab's import).
+    let (h, tt) = (http.clone(), t.clone());
+    out.push(
+        drive("transaction of 100 Observations", clients, secs, move |c, i| {
+            let (h, t) = (h.clone(), tt.clone());
+            async move {
+                let p = &t.patients[(c * 521 + i as usize * 11) % t.patients.len()];
+                let entries: Vec<serde_json::Value> = (0..100u64)
+                    .map(|k| {
+                        let n = i * 100 + k;
+                        serde_json::json!({"request": {"method": "POST", "url": "Observation"}, "resource": {
+                            "resourceType": "Observation", "status": "final",
+                            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                            "subject": {"reference": format!("Patient/{p}")},
+                            "effectiveDateTime": format!("2024-{:02}-{:02}T{:02}:{:02}:00Z", 1 + (n / 40_000) % 12, 1 + (n / 1440) % 28, (n / 60) % 24, n % 60),
+                            "valueQuantity": {"value": 50 + (n % 60), "unit": "/min", "code": "/min"}}})
+                    })
+                    .collect();
+                let bundle = serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+                t.with_auth(h.post(t.base.clone())).json(&bundle).send().await.is_ok_and(|r| r.status() == 200)
+            }
+        })
+        .await
+        .counting(100.0, "resource")
+        .print(),
+    );
+    out
+}
+
+/// `Type/id[/_history/v]` of a 201's `Location` (absolute or relative to `base`).
+fn location(r: &reqwest::Response, base: &str) -> Option<String> {
+    if r.status() != 201 {
+        return None;
+    }
+    let l = r.headers().get("location")?.to_str().ok()?;
+    Some(
+        l.strip_prefix(base)
+            .unwrap_or(l)
+            .trim_start_matches('/')
+            .to_string(),
+    )
+}
+
 fn main() {
     let n = env_or("CARNET_BENCH_HOLDERS", 100_000);
     let clients = env_or("CARNET_BENCH_CLIENTS", 64) as usize;
@@ -262,116 +440,131 @@ fn main() {
                 .map(|u| u.trim().to_string())
         })
         .expect("server address");
-    println!("server: {base}, {clients} clients, {secs} s per scenario");
-    rt.block_on(async {
-        let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build().expect("client");
-        let docs = Arc::new(built.docs);
-        let holders = Arc::new(built.holders);
-        let auth = format!("Bearer {token}");
-        let (h, a, b, dd) = (http.clone(), auth.clone(), base.clone(), docs.clone());
-        drive("read DocumentReference by id", clients, secs, move |c, i| {
-            let (h, a, b, dd) = (h.clone(), a.clone(), b.clone(), dd.clone());
-            async move {
-                let id = &dd[(c * 7919 + i as usize * 104_729) % dd.len()];
-                h.get(format!("{b}/fhir/DocumentReference/{id}")).header("authorization", a).send().await.is_ok_and(|r| r.status() == 200)
-            }
-        })
-        .await
-        .print();
-        let (h, a, b, hs) = (http.clone(), auth.clone(), base.clone(), holders.clone());
-        drive("search DocumentReference?patient=", clients, secs, move |c, i| {
-            let (h, a, b, hs) = (h.clone(), a.clone(), b.clone(), hs.clone());
-            async move {
-                let p = hs[(c * 31 + i as usize * 7) % hs.len()];
-                h.get(format!("{b}/fhir/DocumentReference?patient={p}")).header("authorization", a).send().await.is_ok_and(|r| r.status() == 200)
-            }
-        })
-        .await
-        .print();
-        let (h, a, b, hs) = (http.clone(), auth.clone(), base.clone(), holders.clone());
-        drive("create Observation + read it back", clients, secs, move |c, i| {
-            let (h, a, b, hs) = (h.clone(), a.clone(), b.clone(), hs.clone());
-            async move {
-                let p = hs[(c * 131 + i as usize * 17) % hs.len()];
-                let obs = serde_json::json!({
-                    "resourceType": "Observation", "status": "final",
-                    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-                    "subject": {"reference": format!("Patient/{p}")},
-                    "effectiveDateTime": format!("2025-01-01T{:02}:{:02}:{:02}Z", (i / 3600) % 24, (i / 60) % 60, i % 60),
-                    "valueQuantity": {"value": 60 + (i % 40), "unit": "/min", "code": "/min"}
-                });
-                let Ok(r) = h.post(format!("{b}/fhir/Observation")).header("authorization", a.clone()).json(&obs).send().await else {
-                    return false;
-                };
-                let Some(loc) = r.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_string) else {
-                    return false;
-                };
-                h.get(format!("{b}/fhir/{loc}")).header("authorization", a).send().await.is_ok_and(|r| r.status() == 200)
-            }
-        })
-        .await
-        .counting(2.0, "req")
-        .print();
-        // A CRUD mix on the profile: create a Condition, read it, update it (If-Match), delete it.
-        let (h, a, b, hs) = (http.clone(), auth.clone(), base.clone(), holders.clone());
-        drive("CRUD Condition (4 requests per operation)", clients, secs, move |c, i| {
-            let (h, a, b, hs) = (h.clone(), a.clone(), b.clone(), hs.clone());
-            async move {
-                let p = hs[(c * 257 + i as usize * 13) % hs.len()];
-                let mut cond = serde_json::json!({
-                    "resourceType": "Condition",
-                    "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J45"}], "text": "Asthme"},
-                    "subject": {"reference": format!("Patient/{p}")}
-                });
-                let Ok(r) = h.post(format!("{b}/fhir/Condition")).header("authorization", a.clone()).json(&cond).send().await else {
-                    return false;
-                };
-                let Some(loc) = r.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_string) else {
-                    return false;
-                };
-                let Ok(r) = h.get(format!("{b}/fhir/{loc}")).header("authorization", a.clone()).send().await else {
-                    return false;
-                };
-                let Some(etag) = r.headers().get("etag").and_then(|l| l.to_str().ok()).map(str::to_string) else {
-                    return false;
-                };
-                let id = loc.trim_start_matches("Condition/").split('/').next().unwrap_or("").to_string();
-                cond["id"] = serde_json::json!(id);
-                cond["note"] = serde_json::json!([{"text": "contrôlé"}]);
-                let ok = h.put(format!("{b}/fhir/Condition/{id}")).header("authorization", a.clone()).header("if-match", etag)
-                    .json(&cond).send().await.is_ok_and(|r| r.status() == 200);
-                ok && h.delete(format!("{b}/fhir/Condition/{id}")).header("authorization", a).send().await
-                    .is_ok_and(|r| r.status().is_success())
-            }
-        })
-        .await
-        .counting(4.0, "req")
-        .print();
-        // Transaction Bundles of 100 Observations for one patient (a device's or a lab's import).
-        let (h, a, b, hs) = (http.clone(), auth.clone(), base.clone(), holders.clone());
-        drive("transaction of 100 Observations", clients, secs, move |c, i| {
-            let (h, a, b, hs) = (h.clone(), a.clone(), b.clone(), hs.clone());
-            async move {
-                let p = hs[(c * 521 + i as usize * 11) % hs.len()];
-                let entries: Vec<serde_json::Value> = (0..100u64)
-                    .map(|k| {
-                        let t = i * 100 + k;
-                        serde_json::json!({"request": {"method": "POST", "url": "Observation"}, "resource": {
-                            "resourceType": "Observation", "status": "final",
-                            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-                            "subject": {"reference": format!("Patient/{p}")},
-                            "effectiveDateTime": format!("2024-{:02}-{:02}T{:02}:{:02}:00Z", 1 + (t / 40_000) % 12, 1 + (t / 1440) % 28, (t / 60) % 24, t % 60),
-                            "valueQuantity": {"value": 50 + (t % 60), "unit": "/min", "code": "/min"}}})
-                    })
-                    .collect();
-                let bundle = serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
-                h.post(format!("{b}/fhir")).header("authorization", a).json(&bundle).send().await.is_ok_and(|r| r.status() == 200)
-            }
-        })
-        .await
-        .counting(100.0, "resource")
-        .print();
-    });
+    println!("Carnet: {base}, {clients} clients, {secs} s per scenario");
+    let carnet = Target {
+        base: format!("{base}/fhir"),
+        auth: Some(format!("Bearer {token}")),
+        patients: Arc::new(built.holders.iter().map(|h| h.to_string()).collect()),
+        docs: Arc::new(built.docs),
+    };
+    let ours = rt.block_on(scenarios(&carnet, clients, secs));
     let _ = server.kill();
     let _ = server.wait();
+    // Issue 10, item 7: the same workload against a peer, alone on the machine.
+    let Ok(hfs) = std::env::var("CARNET_BENCH_PEER_HFS") else {
+        println!(
+            "(set CARNET_BENCH_PEER_HFS and CARNET_BENCH_PEER_DATA_DIR to compare with Helios FHIR Server: scripts/peer-helios)"
+        );
+        return;
+    };
+    let peer_data = std::env::var("CARNET_BENCH_PEER_DATA_DIR").expect("CARNET_BENCH_PEER_DATA_DIR");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let peer_base = format!("http://127.0.0.1:{port}");
+    let db = dir.path().join("hfs.db");
+    let mut peer = Command::new(&hfs)
+        .args(["--port", &port.to_string(), "--host", "127.0.0.1"])
+        .args(["--database-url", db.to_str().expect("utf-8 path")])
+        .args([
+            "--data-dir",
+            &peer_data,
+            "--base-url",
+            &peer_base,
+            "--log-level",
+            "error",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the peer (hfs)");
+    let theirs = rt.block_on(async {
+        let peer = seed_peer(&peer_base, ACTIVE, DOCS).await;
+        println!(
+            "Helios FHIR Server ({hfs}): {peer_base}, SQLite, {} patients with {} DocumentReferences, no auth, no encryption, no trace",
+            peer.patients.len(),
+            peer.docs.len()
+        );
+        scenarios(&peer, clients, secs).await
+    });
+    let _ = peer.kill();
+    let _ = peer.wait();
+    println!(
+        "\n{:<44} {:>12} {:>12} {:>7} {:>10} {:>10}",
+        "scenario", "Carnet", "Helios", "ratio", "p99 C µs", "p99 H µs"
+    );
+    for ((name, c, cp99), (_, h, hp99)) in ours.iter().zip(&theirs) {
+        println!(
+            "{name:<44} {c:>12.0} {h:>12.0} {:>7.2} {cp99:>10} {hp99:>10}",
+            if *h > 0.0 { c / h } else { f64::INFINITY }
+        );
+    }
+}
+
+/// Creates `patients` Patients on the peer, each with `docs` DocumentReferences (the same
+/// content as Carnet's), 16 at a time; waits for the peer to answer first.
+async fn seed_peer(base: &str, patients: usize, docs: usize) -> Target {
+    use base64::Engine;
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if http
+            .get(format!("{base}/metadata"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let t = Instant::now();
+    let made: Vec<(String, Vec<String>)> = futures::stream::iter(0..patients)
+        .map(|n| {
+            let http = http.clone();
+            async move {
+                let patient = serde_json::json!({"resourceType": "Patient", "name": [{"family": format!("BENCH{n}"), "given": ["Alex"]}],
+                    "gender": "unknown", "birthDate": "1980-01-01"});
+                let r = http.post(format!("{base}/Patient")).json(&patient).send().await.expect("peer: create Patient");
+                let id = location(&r, base).expect("peer: Patient created").trim_start_matches("Patient/").split('/').next().unwrap_or("").to_string();
+                let entries: Vec<serde_json::Value> = (0..docs).map(|d| serde_json::json!({
+                    "request": {"method": "POST", "url": "DocumentReference"},
+                    "resource": {"resourceType": "DocumentReference", "status": "current",
+                        "subject": {"reference": format!("Patient/{id}")},
+                        "description": format!("Compte rendu {d}"),
+                        "category": [{"coding": [{"code": "reports"}]}],
+                        "content": [{"attachment": {"contentType": "text/plain",
+                            "data": base64::engine::general_purpose::STANDARD.encode(format!("Compte rendu de consultation numéro {d}."))}}]}})).collect();
+                let r = http.post(base).json(&serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries}))
+                    .send().await.expect("peer: transaction");
+                let v: serde_json::Value = r.json().await.expect("peer: transaction-response");
+                // Each entry's id: from the resource returned, else from its location.
+                let id_of = |e: &serde_json::Value| -> Option<String> {
+                    if let Some(id) = e["resource"]["id"].as_str() {
+                        return Some(id.to_string());
+                    }
+                    let l = e["response"]["location"].as_str()?;
+                    let l = l.strip_prefix(base).unwrap_or(l).trim_start_matches('/');
+                    l.strip_prefix("DocumentReference/").map(|x| x.split('/').next().unwrap_or("").to_string())
+                };
+                let ids: Vec<String> = v["entry"].as_array().map(|es| es.iter().filter_map(id_of).collect()).unwrap_or_default();
+                (id, ids)
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let docs: Vec<String> = made.iter().flat_map(|(_, d)| d.clone()).collect();
+    println!(
+        "peer setup: {} patients, {} documents in {:.1} s",
+        made.len(),
+        docs.len(),
+        t.elapsed().as_secs_f64()
+    );
+    assert!(!docs.is_empty(), "the peer created no DocumentReference");
+    Target {
+        base: base.to_string(),
+        auth: None,
+        patients: Arc::new(made.into_iter().map(|(p, _)| p).collect()),
+        docs: Arc::new(docs),
+    }
 }
