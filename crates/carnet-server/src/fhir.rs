@@ -1477,11 +1477,20 @@ async fn create_document(
 ) -> Result<Response, FhirError> {
     let holder =
         subject.ok_or_else(|| FhirError::invalid("DocumentReference.subject: Patient/ID required"))?;
-    let (new, bytes) = document_input(c, v, "DocumentReference")?;
-    let view = s
-        .gate
-        .deposit_document(holder, &c.actor, new, bytes, &Context::default())
-        .await?;
+    let w = document_input(c, v, holder, "DocumentReference")?;
+    let view = match w.replaces {
+        // DM-3 (IHE MHD "replace"): a new version of one of the author's documents.
+        Some(old) => {
+            s.gate
+                .replace_document(holder, &c.actor, old, w.new, w.content, &Context::default())
+                .await?
+        }
+        None => {
+            s.gate
+                .deposit_document(holder, &c.actor, w.new, w.content, &Context::default())
+                .await?
+        }
+    };
     let out = r::document_reference(
         base,
         holder,
@@ -1493,14 +1502,39 @@ async fn create_document(
     Ok(created(&out))
 }
 
-/// A new document as a DocumentReference describes it, with its content (inline base64
-/// `attachment.data`); `at` names the resource in error messages.
+/// A new document as a DocumentReference of `holder` describes it, with its content (inline
+/// base64 `attachment.data`) and the version it replaces, if any (`relatesTo` with the code
+/// `replaces`, DM-3); `at` names the resource in error messages.
 fn document_input(
     c: &FhirCaller,
     v: &Value,
+    holder: HolderId,
     at: &str,
-) -> Result<(carnet_store::documents::NewDocument, Vec<u8>), FhirError> {
+) -> Result<carnet_store::documents::DocumentWrite, FhirError> {
     use base64::Engine;
+    let mut replaces = None;
+    for (i, rel) in v["relatesTo"].as_array().into_iter().flatten().enumerate() {
+        if rel["code"] != "replaces" {
+            return Err(FhirError::unprocessable(format!(
+                "{at}.relatesTo[{i}].code: only 'replaces' is supported"
+            )));
+        }
+        let target = rel["target"]["reference"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("DocumentReference/"))
+            .and_then(split_id)
+            .filter(|(h, _)| *h == holder)
+            .ok_or_else(|| {
+                FhirError::unprocessable(format!(
+                    "{at}.relatesTo[{i}].target: a DocumentReference/ID of the same patient"
+                ))
+            })?;
+        if replaces.replace(DocumentId::from_uuid(target.1)).is_some() {
+            return Err(FhirError::unprocessable(format!(
+                "{at}.relatesTo: one document replaced at a time"
+            )));
+        }
+    }
     let att = &v["content"][0]["attachment"];
     let mime = att["contentType"].as_str().ok_or_else(|| {
         FhirError::unprocessable(format!("{at}.content[0].attachment.contentType: required"))
@@ -1541,7 +1575,11 @@ fn document_input(
         author_name: c.name.clone(),
         organisation: None,
     };
-    Ok((new, bytes))
+    Ok(carnet_store::documents::DocumentWrite {
+        replaces,
+        new,
+        content: bytes,
+    })
 }
 
 /// A `transaction` Bundle for one patient (IO-2) — creations of Observations (measurements),
@@ -1613,7 +1651,12 @@ async fn transaction(s: &AppState, c: &FhirCaller, base: &str, v: &Value) -> Res
                     measures.push(measurement_of(r, &format!("entry[{i}].Observation"))?);
                     order.push((Slot::Measure(measures.len() - 1), "201 Created"));
                 } else if rt == "DocumentReference" {
-                    documents.push(document_input(c, r, &format!("entry[{i}].DocumentReference"))?);
+                    documents.push(document_input(
+                        c,
+                        r,
+                        subject,
+                        &format!("entry[{i}].DocumentReference"),
+                    )?);
                     order.push((Slot::Document(documents.len() - 1), "201 Created"));
                 } else if writable.contains(&rt) {
                     let e = r::entry_from_resource(r)

@@ -91,14 +91,28 @@ struct LegacyWrite<'a> {
 /// A document of a transaction (IO-2), checked and decided, not yet written (crate-private).
 pub(crate) struct StagedDocument {
     id: DocumentId,
+    set_id: DocumentId,
     meta: DocumentMeta,
     content: Vec<u8>,
+    /// DM-3: the version it replaces (deprecated in the same commit, compare-and-set).
+    replaces: Option<DocRow>,
+}
+
+/// A document written by a FHIR transaction (IO-2): new, or a new version replacing one
+/// (DM-3: its author only; `DocumentReference.relatesTo` `replaces`).
+#[derive(Clone, Debug)]
+pub struct DocumentWrite {
+    pub replaces: Option<DocumentId>,
+    pub new: NewDocument,
+    pub content: Vec<u8>,
 }
 
 /// A document of a transaction whose sealed content is in the blob store, its rows not yet
 /// committed (crate-private).
 pub(crate) struct WrittenDocument {
     id: DocumentId,
+    set_id: DocumentId,
+    replaces: Option<DocRow>,
     meta: DocumentMeta,
     attachment: AttachmentId,
     hash: BlobHash,
@@ -112,7 +126,7 @@ impl WrittenDocument {
     pub(crate) fn view(&self) -> DocumentView {
         DocumentView {
             id: self.id,
-            set_id: self.id,
+            set_id: self.set_id,
             status: Status::Approved,
             meta: self.meta.clone(),
         }
@@ -370,6 +384,8 @@ impl Store {
                     .then(|| now.plus_seconds(document::WAITING_NOTICE_SECONDS));
                 Ok::<_, StoreError>(WrittenDocument {
                     id: d.id,
+                    set_id: d.set_id,
+                    replaces: d.replaces,
                     meta: d.meta,
                     attachment,
                     hash,
@@ -406,7 +422,7 @@ impl Store {
                 tx,
                 holder,
                 d.id,
-                d.id,
+                d.set_id,
                 &d.meta,
                 (
                     d.attachment,
@@ -415,7 +431,7 @@ impl Store {
                     &d.sealed_att_meta,
                     &d.sealed_meta,
                 ),
-                None,
+                d.replaces.as_ref(),
                 d.notice_due,
                 None,
             )
@@ -756,7 +772,64 @@ impl Gate {
             ctx,
         )
         .await?;
-        Ok((StagedDocument { id, meta, content }, d.allowed))
+        Ok((
+            StagedDocument {
+                id,
+                set_id: id,
+                meta,
+                content,
+                replaces: None,
+            },
+            d.allowed,
+        ))
+    }
+
+    /// A new version of a transaction (IO-2, DM-3): decided and traced like
+    /// [`Gate::replace_document`] (a refusal is `NotFound`), staged with the version it replaces.
+    pub(crate) async fn stage_replacement(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        old: DocumentId,
+        new: NewDocument,
+        content: Vec<u8>,
+        ctx: &Context,
+    ) -> Result<StagedDocument, StoreError> {
+        let (row, _) = self
+            .decide_on(holder, actor, old, Action::Update, format!("document/{old}"), ctx)
+            .await?;
+        let (meta, id) = self.replacement_meta(holder, actor, &row, new, &content).await?;
+        Ok(StagedDocument {
+            id,
+            set_id: row.set_id,
+            meta,
+            content,
+            replaces: Some(row),
+        })
+    }
+
+    /// The metadata and id of a new version replacing `row` (DM-3): flags carry over, and a
+    /// version the holder could see never becomes invisible again (DM-6).
+    async fn replacement_meta(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        row: &DocRow,
+        new: NewDocument,
+        content: &[u8],
+    ) -> Result<(DocumentMeta, DocumentId), StoreError> {
+        if row.status == Status::Deprecated {
+            return Err(StoreError::NotFound);
+        }
+        let now = self.store.now();
+        let (mut meta, _) = self.prepare(holder, actor, new, content, Some(&row.meta)).await?;
+        meta.replaces = Some(row.id.to_string());
+        meta.masked = row.meta.masked;
+        meta.hidden_from_representatives |= row.meta.hidden_from_representatives;
+        if row.meta.visible_to_holder(now) {
+            meta.visible_from = now; // DM-6: never invisible again
+        }
+        Ok((meta, DocumentId::new(now)))
     }
 
     /// Deposits a document in `holder`'s record (DM-1, DM-2): checks the content against its
@@ -791,20 +864,7 @@ impl Gate {
         let (row, _) = self
             .decide_on(holder, actor, old, Action::Update, format!("document/{old}"), ctx)
             .await?;
-        if row.status == Status::Deprecated {
-            return Err(StoreError::NotFound);
-        }
-        let now = self.store.now();
-        let (mut meta, _) = self
-            .prepare(holder, actor, new, &content, Some(&row.meta))
-            .await?;
-        meta.replaces = Some(old.to_string());
-        meta.masked = row.meta.masked;
-        meta.hidden_from_representatives |= row.meta.hidden_from_representatives;
-        if row.meta.visible_to_holder(now) {
-            meta.visible_from = now; // DM-6: never invisible again
-        }
-        let id = DocumentId::new(now);
+        let (meta, id) = self.replacement_meta(holder, actor, &row, new, &content).await?;
         self.write_version(holder, actor, id, row.set_id, meta, content, Some(&row), ctx)
             .await
     }

@@ -797,12 +797,21 @@ impl Gate {
             refused |= !d.allowed;
         }
         let mut staged = Vec::with_capacity(documents.len());
-        for (new, content) in documents {
-            let (doc, allowed) = self
-                .stage_document(holder, actor, new, content, &space, ctx)
-                .await?;
-            refused |= !allowed;
-            staged.push(doc);
+        for w in documents {
+            match w.replaces {
+                None => {
+                    let (doc, allowed) = self
+                        .stage_document(holder, actor, w.new, w.content, &space, ctx)
+                        .await?;
+                    refused |= !allowed;
+                    staged.push(doc);
+                }
+                // A refused replacement is NotFound at once: nothing is written.
+                Some(old) => staged.push(
+                    self.stage_replacement(holder, actor, old, w.new, w.content, ctx)
+                        .await?,
+                ),
+            }
         }
         if refused {
             return Err(StoreError::NotFound);
@@ -909,8 +918,9 @@ impl Gate {
 pub struct TransactionWrites {
     pub ops: Vec<ProfileOp>,
     pub measurements: Vec<MeasurementInput>,
-    /// New documents and their contents (DM-1: checked like a deposit).
-    pub documents: Vec<(crate::documents::NewDocument, Vec<u8>)>,
+    /// New documents and new versions, with their contents (DM-1: checked like a deposit;
+    /// DM-3: a replacement by its author only).
+    pub documents: Vec<crate::documents::DocumentWrite>,
 }
 
 /// What a transaction wrote: per profile operation the entry as written (`None` for a

@@ -1501,6 +1501,46 @@ async fn history_conditional_create_and_revinclude_leak_nothing() {
             .unwrap(),
         report
     );
+    // DM-3 in a transaction (IHE MHD "replace"): a new version of that document, with
+    // relatesTo replaces. Another professional may not replace it: 404, nothing written.
+    let first_version = location["DocumentReference/".len()..].to_string();
+    let corrected = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n% corrected\n";
+    let mut replacement = report_doc.clone();
+    replacement["description"] = json!("Compte rendu corrigé");
+    replacement["content"][0]["attachment"]["data"] =
+        json!(base64::engine::general_purpose::STANDARD.encode(corrected));
+    replacement["relatesTo"] = json!([{"code": "replaces",
+        "target": {"reference": format!("DocumentReference/{first_version}")}}]);
+    let replace_tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": replacement, "request": {"method": "POST", "url": "DocumentReference"}}]});
+    let r = c
+        .post(&fhir)
+        .bearer_auth(&moreau)
+        .json(&replace_tx)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let (status, txr) = post_tx(replace_tx).await;
+    assert_eq!(status, 200, "{txr}");
+    let new_version = &txr["entry"][0]["resource"];
+    assert_eq!(
+        new_version["relatesTo"][0]["target"]["reference"],
+        format!("DocumentReference/{first_version}")
+    );
+    assert_ne!(new_version["id"], json!(first_version));
+    // The current documents: the new version in place of the old, not beside it.
+    assert_eq!(count("DocumentReference").await, documents_before + 1);
+    let (_, old) = get(&c, &format!("{fhir}/DocumentReference/{first_version}"), &leroy).await;
+    assert_eq!(old["status"], "superseded", "{old}");
+    // A replacement naming another patient's document is refused before anything happens.
+    let mut elsewhere = report_doc.clone();
+    elsewhere["relatesTo"] = json!([{"code": "replaces",
+        "target": {"reference": "DocumentReference/00000000000000000000000000000000ffffffffffffffffffffffffffffffff"}}]);
+    let (status, oo) = post_tx(json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": elsewhere, "request": {"method": "POST", "url": "DocumentReference"}}]}))
+    .await;
+    assert_eq!(status, 422, "{oo}");
     assert_eq!(
         get(&c, &format!("{fhir}/AllergyIntolerance/{latex}"), &leroy)
             .await
