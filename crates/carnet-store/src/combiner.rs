@@ -95,7 +95,12 @@ fn start(db: Db) -> mpsc::Sender<Unit> {
                     Err(_) => break,
                 }
             }
-            run_batch(&db, batch).await;
+            // A panic in a unit fails its batch (the callers get "stopped", nothing of the
+            // batch commits), never the combiner: later writes go on.
+            let run = std::panic::AssertUnwindSafe(run_batch(&db, batch));
+            if futures::FutureExt::catch_unwind(run).await.is_err() {
+                tracing::error!("a combined write panicked; its batch was not committed");
+            }
         }
     });
     queue
@@ -179,5 +184,65 @@ fn echo(e: &StoreError) -> StoreError {
         StoreError::DiskFull => StoreError::DiskFull,
         StoreError::Conflict => StoreError::Conflict,
         other => StoreError::Commit(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::DbOptions;
+
+    async fn count(db: &Db) -> i64 {
+        crate::on_db!(&db.writer(), p => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM t").fetch_one(p).await)
+            .unwrap_or(-1)
+    }
+
+    /// A unit that panics fails its batch, not the combiner: the writes after it land.
+    #[tokio::test]
+    async fn a_panicking_write_fails_alone_and_the_combiner_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("c.db").display());
+        let opts = DbOptions {
+            create_if_missing: true,
+            ..DbOptions::default()
+        };
+        let db = Db::connect(&url, &opts).await.unwrap();
+        let c = Combiner::default();
+        c.write(&db, |tx| {
+            Box::pin(async move {
+                on_tx!(tx, t => sqlx::query("CREATE TABLE t (n INTEGER NOT NULL)").execute(&mut **t).await.map(|_| ()))
+                    .map_err(StoreError::db("create"))
+            })
+        })
+        .await
+        .unwrap();
+        let boom = c
+            .write(&db, |tx| {
+                Box::pin(async move {
+                    on_tx!(tx, t => sqlx::query("INSERT INTO t VALUES (1)").execute(&mut **t).await.map(|_| ()))
+                        .map_err(StoreError::db("insert"))?;
+                    if tx_is_sqlite(tx) {
+                        panic!("a bug in a unit");
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+        assert!(matches!(boom, Err(StoreError::Commit(_))), "{boom:?}");
+        for n in 2..=3 {
+            c.write(&db, move |tx| {
+                Box::pin(async move {
+                    on_tx!(tx, t => sqlx::query("INSERT INTO t VALUES ($1)").bind(n).execute(&mut **t).await.map(|_| ()))
+                        .map_err(StoreError::db("insert"))
+                })
+            })
+            .await
+            .unwrap();
+        }
+        assert_eq!(count(&db).await, 2, "the panicked unit's row did not commit");
+    }
+
+    fn tx_is_sqlite(tx: &Tx) -> bool {
+        matches!(tx, Tx::Sqlite(_))
     }
 }
