@@ -720,12 +720,14 @@ impl Gate {
         item: String,
         ctx: &Context,
     ) -> Result<(DocRow, GateFacts), StoreError> {
-        // The document and the gate's facts are independent reads: both at once.
-        let (row, space) = tokio::try_join!(self.store.document_row(holder, id), self.space(holder, actor))?;
-        let (row, space) = (
-            row.ok_or(StoreError::NotFound)?,
+        // The document and the gate's facts in one statement.
+        let (space, raw) = self.space_with(holder, actor, Some(*id.as_uuid())).await?;
+        let (space, (set, status, att, version, sealed)) = (
             space.ok_or(StoreError::NotFound)?,
+            raw.ok_or(StoreError::NotFound)?,
         );
+        let key = self.store.vault.get(holder).await?;
+        let row = open_row(&key, holder, *id.as_uuid(), set, &status, att, version, &sealed)?;
         let d = self.decide_in(&space, actor, action, &row.meta.facts(self.store.now()), ctx);
         self.record_item(
             holder,

@@ -143,6 +143,17 @@ impl Store {
         holder: HolderId,
         professional: Option<&ProfessionalId>,
     ) -> Result<Option<GateFacts>, StoreError> {
+        Ok(self.gate_facts_with(holder, professional, None).await?.0)
+    }
+
+    /// [`Store::gate_facts`] and, in the same round trip, the raw row of one of the holder's
+    /// documents (a read by id: one statement instead of two).
+    pub(crate) async fn gate_facts_with(
+        &self,
+        holder: HolderId,
+        professional: Option<&ProfessionalId>,
+        document: Option<uuid::Uuid>,
+    ) -> Result<(Option<GateFacts>, Option<RawDocument>), StoreError> {
         let rpps = professional.map(|p| p.0.as_str()).unwrap_or("");
         let now = self.now().as_micros();
         let row = on_db!(&self.db, p => sqlx::query(
@@ -153,15 +164,27 @@ impl Store {
                           AND o.kind = 'access' AND o.channel = 'email' AND o.sent_at IS NULL)) \
                    AND (COALESCE(np.sms, 0) = 0 OR EXISTS (SELECT 1 FROM outbox o WHERE o.holder_id = h.id \
                           AND o.kind = 'access' AND o.channel = 'sms' AND o.sent_at IS NULL)) \
-                  THEN 1 ELSE 0 END AS BIGINT) \
+                  THEN 1 ELSE 0 END AS BIGINT), \
+             d.set_id, d.status, d.attachment_id, d.version, d.meta_sealed \
              FROM holders h LEFT JOIN access_policies a ON a.holder_id = h.id \
-             LEFT JOIN notification_preferences np ON np.holder_id = h.id WHERE h.id = $1")
-            .bind(holder.as_uuid()).bind(rpps).bind(now).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1), r.get::<Option<Vec<u8>>, _>(2),
-                                r.get::<Option<Vec<u8>>, _>(3), r.get::<i64, _>(4)))))
+             LEFT JOIN notification_preferences np ON np.holder_id = h.id \
+             LEFT JOIN documents d ON d.holder_id = h.id AND d.id = $4 WHERE h.id = $1")
+            .bind(holder.as_uuid()).bind(rpps).bind(now).bind(document.unwrap_or(uuid::Uuid::nil()))
+            .fetch_optional(p).await
+            .map(|r| r.map(|r| {
+                let doc = match (r.get::<Option<uuid::Uuid>, _>(5), r.get::<Option<String>, _>(6),
+                                 r.get::<Option<uuid::Uuid>, _>(7), r.get::<Option<i64>, _>(8),
+                                 r.get::<Option<Vec<u8>>, _>(9)) {
+                    (Some(set), Some(status), Some(att), Some(version), Some(sealed)) =>
+                        Some((set, status, att, version, sealed)),
+                    _ => None,
+                };
+                ((r.get::<String, _>(0), r.get::<i64, _>(1), r.get::<Option<Vec<u8>>, _>(2),
+                  r.get::<Option<Vec<u8>>, _>(3), r.get::<i64, _>(4)), doc)
+            })))
         .map_err(StoreError::db("read gate facts"))?;
-        let Some((name, since, sealed, emergency, notice_waiting)) = row else {
-            return Ok(None);
+        let Some(((name, since, sealed, emergency, notice_waiting), doc)) = row else {
+            return Ok((None, None));
         };
         let lifecycle = carnet_domain::Lifecycle::from_parts(&name, Timestamp::from_micros(since))
             .ok_or_else(|| StoreError::Integrity(format!("unknown lifecycle state {name}")))?;
@@ -182,12 +205,15 @@ impl Store {
             ),
             _ => None,
         };
-        Ok(Some(GateFacts {
-            lifecycle,
-            policy,
-            emergency,
-            notice_waiting: notice_waiting != 0,
-        }))
+        Ok((
+            Some(GateFacts {
+                lifecycle,
+                policy,
+                emergency,
+                notice_waiting: notice_waiting != 0,
+            }),
+            doc,
+        ))
     }
 
     /// AC-5: records an emergency access of `rpps` to `holder`'s record until `until`.
@@ -510,6 +536,10 @@ impl Store {
     }
 }
 
+/// A document row as read with the gate's facts (set id, status, attachment, version, sealed
+/// metadata), opened by `documents`.
+pub(crate) type RawDocument = (uuid::Uuid, String, uuid::Uuid, i64, Vec<u8>);
+
 /// A trace waiting for the next group commit, and who to tell when it is durable.
 type Pending = (
     HolderId,
@@ -617,21 +647,31 @@ impl Gate {
         holder: HolderId,
         actor: &Actor,
     ) -> Result<Option<GateFacts>, StoreError> {
+        Ok(self.space_with(holder, actor, None).await?.0)
+    }
+
+    /// [`Gate::space`] and the raw row of one document of the space, in one round trip.
+    pub(crate) async fn space_with(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        document: Option<uuid::Uuid>,
+    ) -> Result<(Option<GateFacts>, Option<RawDocument>), StoreError> {
         let professional = match actor {
             Actor::Professional { id, .. } => Some(id),
             // CA-3: an app acts for the one space that connected it; any other is no space.
             Actor::App {
                 space: Some(bound), ..
-            } if *bound != holder => return Ok(None),
+            } if *bound != holder => return Ok((None, None)),
             // A holder acts in their own space only (another's is reached as their
             // representative, `Actor::Representative`): any other is no space (AC-8).
-            Actor::Holder { id } if *id != holder => return Ok(None),
+            Actor::Holder { id } if *id != holder => return Ok((None, None)),
             _ => None,
         };
-        match self.store.gate_facts(holder, professional).await {
+        match self.store.gate_facts_with(holder, professional, document).await {
             Ok(f) => Ok(f),
             // An unknown or erased space is decided like an existing one that refuses (AC-8).
-            Err(StoreError::Shredded(_)) => Ok(None),
+            Err(StoreError::Shredded(_)) => Ok((None, None)),
             Err(e) => Err(e),
         }
     }
