@@ -863,12 +863,21 @@ impl Gate {
         content: Vec<u8>,
         ctx: &Context,
     ) -> Result<DocumentView, StoreError> {
-        let (row, _) = self
-            .decide_on(holder, actor, old, Action::Update, format!("document/{old}"), ctx)
+        let d = self
+            .stage_replacement(holder, actor, old, new, content, ctx)
             .await?;
-        let (meta, id) = self.replacement_meta(holder, actor, &row, new, &content).await?;
-        self.write_version(holder, actor, id, row.set_id, meta, content, Some(&row), ctx)
-            .await
+        let replaces = d.replaces;
+        self.write_version(
+            holder,
+            actor,
+            d.id,
+            d.set_id,
+            d.meta,
+            d.content,
+            replaces.as_ref(),
+            ctx,
+        )
+        .await
     }
 
     /// Builds the metadata of a new version from what the depositor said and the bytes.
