@@ -1533,6 +1533,35 @@ async fn history_conditional_create_and_revinclude_leak_nothing() {
     assert_eq!(count("DocumentReference").await, documents_before + 1);
     let (_, old) = get(&c, &format!("{fhir}/DocumentReference/{first_version}"), &leroy).await;
     assert_eq!(old["status"], "superseded", "{old}");
+    // The same outside a transaction: a plain create with relatesTo replaces the new version;
+    // the superseded one cannot be replaced again.
+    let second_version = new_version["id"].as_str().unwrap().to_string();
+    let mut third = report_doc.clone();
+    third["relatesTo"] = json!([{"code": "replaces",
+        "target": {"reference": format!("DocumentReference/{second_version}")}}]);
+    let r = c
+        .post(format!("{fhir}/DocumentReference"))
+        .bearer_auth(&leroy)
+        .json(&third)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let made: Value = r.json().await.unwrap();
+    assert_eq!(
+        made["relatesTo"][0]["target"]["reference"],
+        format!("DocumentReference/{second_version}")
+    );
+    assert_eq!(count("DocumentReference").await, documents_before + 1);
+    third["relatesTo"][0]["target"]["reference"] = json!(format!("DocumentReference/{first_version}"));
+    let r = c
+        .post(format!("{fhir}/DocumentReference"))
+        .bearer_auth(&leroy)
+        .json(&third)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "a superseded version is not replaced twice");
     // A replacement naming another patient's document is refused before anything happens.
     let mut elsewhere = report_doc.clone();
     elsewhere["relatesTo"] = json!([{"code": "replaces",
