@@ -759,9 +759,32 @@ impl Gate {
         ctx: &Context,
     ) -> Result<(StagedDocument, bool), StoreError> {
         let (meta, _) = self.prepare(holder, actor, new, &content, None).await?;
-        let now = self.store.now();
-        let id = DocumentId::new(now);
-        let d = self.decide_in(space, actor, Action::Create, &meta.facts(now), ctx);
+        let id = DocumentId::new(self.store.now());
+        let allowed = self.decide_creation(holder, actor, id, &meta, space, ctx).await?;
+        Ok((
+            StagedDocument {
+                id,
+                set_id: id,
+                meta,
+                content,
+                replaces: None,
+            },
+            allowed,
+        ))
+    }
+
+    /// Decides and traces the creation of document `id` described by `meta` (DM-1, AC-6);
+    /// gives whether it is allowed.
+    async fn decide_creation(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: DocumentId,
+        meta: &DocumentMeta,
+        space: &GateFacts,
+        ctx: &Context,
+    ) -> Result<bool, StoreError> {
+        let d = self.decide_in(space, actor, Action::Create, &meta.facts(self.store.now()), ctx);
         self.record_item(
             holder,
             actor,
@@ -774,16 +797,7 @@ impl Gate {
             ctx,
         )
         .await?;
-        Ok((
-            StagedDocument {
-                id,
-                set_id: id,
-                meta,
-                content,
-                replaces: None,
-            },
-            d.allowed,
-        ))
+        Ok(d.allowed)
     }
 
     /// A new version of a transaction (IO-2, DM-3): decided and traced like
@@ -1135,26 +1149,17 @@ impl Gate {
         replaces: Option<&DocRow>,
         ctx: &Context,
     ) -> Result<DocumentView, StoreError> {
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
-        let now = self.store.now();
+        // A new version was decided as an update of the one it replaces (`decide_on`).
         if replaces.is_none() {
-            let d = self.decide_in(&space, actor, Action::Create, &meta.facts(now), ctx);
-            self.record_item(
-                holder,
-                actor,
-                Action::Create,
-                &format!("document/{id}"),
-                Some(meta.class),
-                meta.hidden_from_representatives,
-                d,
-                &space,
-                ctx,
-            )
-            .await?;
-            if !d.allowed {
+            let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+            if !self
+                .decide_creation(holder, actor, id, &meta, &space, ctx)
+                .await?
+            {
                 return Err(StoreError::NotFound);
             }
         }
+        let now = self.store.now();
         let notice_due =
             (!meta.visible_to_holder(now)).then(|| now.plus_seconds(document::WAITING_NOTICE_SECONDS));
         self.store

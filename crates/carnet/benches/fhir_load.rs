@@ -164,21 +164,17 @@ impl Report {
                 .copied()
                 .unwrap_or(0)
         };
+        let rate = n as f64 * self.per_op / self.secs;
         println!(
             "{:<44} {:>8.0} {}/s  p50 {:>6} µs  p99 {:>6} µs  ({} operations, {} errors)",
             self.name,
-            n as f64 * self.per_op / self.secs,
+            rate,
             self.unit,
             p(50),
             p(99),
             n,
             self.errors
         );
-        let rate = if self.errors > 0 && n == 0 {
-            0.0
-        } else {
-            n as f64 * self.per_op / self.secs
-        };
         (self.name, rate, p(99))
     }
 }
