@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::crypto::{random_bytes, random_token, sha256_hex};
 use crate::error::StoreError;
 use crate::outbox::{Channel, OutboxMessage};
+use crate::reader::Read;
 use crate::{Store, on_db, on_tx};
 
 /// Marks a challenge answered from the holder's TOTP app (no code stored).
@@ -325,12 +326,29 @@ impl Store {
     async fn session_touching(&self, token: &str, touch: bool) -> Result<Option<Session>, StoreError> {
         let now = self.now();
         let hash = sha256_hex(token.as_bytes());
-        let row = on_db!(&self.db, p => sqlx::query(
-            "SELECT holder_id, acting_for, device_hash, created_at, last_seen_at, expires_at, revoked_at FROM sessions WHERE token_hash = $1")
-            .bind(&hash).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get::<Uuid, _>(0), r.get::<Uuid, _>(1), r.get::<String, _>(2), r.get::<i64, _>(3),
-                                r.get::<i64, _>(4), r.get::<i64, _>(5), r.get::<Option<i64>, _>(6)))))
-            .map_err(StoreError::db("read session"))?;
+        let row = match self
+            .db
+            .read_one(
+                Read::new(
+                    "SELECT holder_id, acting_for, device_hash, created_at, last_seen_at, expires_at, revoked_at \
+                     FROM sessions WHERE token_hash = $1",
+                )
+                .text(&hash),
+                "read session",
+            )
+            .await?
+        {
+            Some(mut r) => Some((
+                r.take::<Uuid>(0)?,
+                r.take::<Uuid>(1)?,
+                r.take::<String>(2)?,
+                r.take::<i64>(3)?,
+                r.take::<i64>(4)?,
+                r.take::<i64>(5)?,
+                r.take::<Option<i64>>(6)?,
+            )),
+            None => None,
+        };
         let Some((holder, acting, device, created, last_seen, expires, revoked)) = row else {
             return Ok(None);
         };

@@ -58,6 +58,14 @@ pub struct StoreSettings {
     pub s3: Option<S3Config>,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// SQLite only: read-only connections for point reads on the calling thread (`reader`);
+    /// 0 sends every read through the connection pool.
+    #[serde(default = "default_point_readers")]
+    pub sqlite_point_readers: usize,
+}
+
+fn default_point_readers() -> usize {
+    crate::db::DbOptions::default().point_readers
 }
 
 fn default_max_connections() -> u32 {
@@ -75,6 +83,7 @@ impl StoreSettings {
             blob_dir: None,
             s3: None,
             max_connections: default_max_connections(),
+            sqlite_point_readers: default_point_readers(),
         }
     }
 
@@ -236,6 +245,7 @@ pub async fn open_store(settings: &StoreSettings, clock: Arc<dyn Clock>) -> Resu
     let opts = DbOptions {
         create_if_missing: first_start,
         max_connections: settings.max_connections,
+        point_readers: settings.sqlite_point_readers,
         ..DbOptions::default()
     };
     let vault_db = Db::connect(&settings.keys_url(), &opts).await?;

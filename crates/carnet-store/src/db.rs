@@ -26,7 +26,12 @@ pub enum Engine {
 /// for PostgreSQL one pool serving both.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite { read: SqlitePool, write: SqlitePool },
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+        /// Point reads on the calling thread (`reader`); `None` for a database without a file.
+        fast: Option<std::sync::Arc<crate::reader::SqliteReaders>>,
+    },
     Postgres(PgPool),
 }
 
@@ -113,6 +118,10 @@ pub struct DbOptions {
     pub create_if_missing: bool,
     pub max_connections: u32,
     pub connect_timeout: Duration,
+    /// SQLite: read-only connections for point reads on the calling thread (`reader`): enough
+    /// for every async worker and a few blocking threads at once, each held for microseconds.
+    /// 0: none (every read goes through the pool).
+    pub point_readers: usize,
 }
 
 impl Default for DbOptions {
@@ -121,6 +130,7 @@ impl Default for DbOptions {
             create_if_missing: false,
             max_connections: 16,
             connect_timeout: Duration::from_secs(5),
+            point_readers: 8,
         }
     }
 }
@@ -169,10 +179,20 @@ impl Db {
             let read = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
                 .acquire_timeout(opts.connect_timeout)
-                .connect_with(base.read_only(true))
+                .connect_with(base.clone().read_only(true))
                 .await
                 .map_err(unreachable)?;
-            Ok(Db::Sqlite { read, write })
+            // Opened after the writer, which created the file and put it in WAL mode.
+            // An in-memory database has no file to open again: it takes sqlx's path.
+            let fast = match base.get_filename() {
+                _ if opts.point_readers == 0 => None,
+                f if !f.is_file() => None,
+                f => Some(
+                    crate::reader::SqliteReaders::open(f, opts.point_readers)
+                        .map_err(|e| unreachable(sqlx::Error::Protocol(e.to_string())))?,
+                ),
+            };
+            Ok(Db::Sqlite { read, write, fast })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let o = PgConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Config(format!("bad database URL {shown}: {e}")))?;
@@ -239,7 +259,7 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite { read, write } => {
+            Db::Sqlite { read, write, .. } => {
                 read.close().await;
                 write.close().await;
             }
@@ -321,6 +341,7 @@ impl Db {
             Db::Sqlite { write, .. } => Db::Sqlite {
                 read: write.clone(),
                 write: write.clone(),
+                fast: None,
             },
             Db::Postgres(p) => Db::Postgres(p.clone()),
         }

@@ -4,9 +4,10 @@
 
 use carnet_domain::access::{Actor, PracticeRole, ProfessionalId};
 use serde::{Deserialize, Serialize};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 
 use crate::error::StoreError;
+use crate::reader::{Read, Values};
 use crate::{Store, on_db, on_tx};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,12 +77,20 @@ impl Store {
 
     /// A professional by RPPS number.
     pub async fn professional(&self, rpps: &str) -> Result<Option<Professional>, StoreError> {
-        on_db!(&self.db, p => sqlx::query(AssertSqlSafe(format!(
-            "SELECT {PROFESSIONAL_COLUMNS} FROM professionals p \
-             LEFT JOIN organisations o ON o.finess = p.finess WHERE p.rpps = $1")))
-        .bind(rpps).fetch_optional(p).await
-        .map(|r| r.map(|r| professional_of(&r, 0))))
-        .map_err(StoreError::db("read professional"))
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT {PROFESSIONAL_COLUMNS} FROM professionals p \
+                 LEFT JOIN organisations o ON o.finess = p.finess WHERE p.rpps = $1"
+            )
+        });
+        match self
+            .db
+            .read_one(Read::new(&SQL).text(rpps), "read professional")
+            .await?
+        {
+            Some(mut r) => Ok(Some(professional_from(&mut r, 0)?)),
+            None => Ok(None),
+        }
     }
 
     pub async fn professional_count(&self) -> Result<i64, StoreError> {
@@ -90,28 +99,23 @@ impl Store {
     }
 }
 
-/// The columns of a [`Professional`] (read by [`professional_of`]), from `professionals p`
+/// The columns of a [`Professional`] (read by [`professional_from`]), from `professionals p`
 /// and `organisations o`.
 const PROFESSIONAL_COLUMNS: &str =
     "p.rpps, p.family_name, p.given_name, p.profession, p.specialty, p.role, p.finess, o.name";
 
-/// A [`Professional`] from the [`PROFESSIONAL_COLUMNS`] of a row, starting at column `at`.
-fn professional_of<R: Row>(r: &R, at: usize) -> Professional
-where
-    usize: sqlx::ColumnIndex<R>,
-    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
-    Professional {
-        rpps: r.get(at),
-        family_name: r.get(at + 1),
-        given_name: r.get(at + 2),
-        profession: r.get(at + 3),
-        specialty: r.get(at + 4),
-        role: role_of(&r.get::<String, _>(at + 5)),
-        finess: r.get(at + 6),
-        organisation_name: r.get(at + 7),
-    }
+/// A [`Professional`] from the [`PROFESSIONAL_COLUMNS`] of a point read's row, from column `at`.
+fn professional_from(r: &mut Values, at: usize) -> Result<Professional, StoreError> {
+    Ok(Professional {
+        rpps: r.take(at)?,
+        family_name: r.take(at + 1)?,
+        given_name: r.take(at + 2)?,
+        profession: r.take(at + 3)?,
+        specialty: r.take(at + 4)?,
+        role: role_of(&r.take::<String>(at + 5)?),
+        finess: r.take(at + 6)?,
+        organisation_name: r.take(at + 7)?,
+    })
 }
 
 /// A notice for a professional (S-7), without health content.
@@ -147,14 +151,22 @@ impl Store {
         let now = self.now().as_micros();
         let hash = crate::crypto::sha256_hex(token.as_bytes());
         let idle = crate::auth::SESSION_IDLE_SECONDS * carnet_domain::Timestamp::MICROS_PER_SECOND;
-        // The session and its professional in one round trip (every FHIR request starts here).
-        let row = on_db!(&self.db, p => sqlx::query(AssertSqlSafe(format!(
-            "SELECT s.last_seen_at, {PROFESSIONAL_COLUMNS} FROM pro_sessions s \
-             JOIN professionals p ON p.rpps = s.rpps LEFT JOIN organisations o ON o.finess = p.finess \
-             WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2")))
-            .bind(&hash).bind(now).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get::<i64, _>(0), professional_of(&r, 1)))))
-        .map_err(StoreError::db("read professional session"))?;
+        // The session and its professional in one point read (every FHIR request starts here).
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT s.last_seen_at, {PROFESSIONAL_COLUMNS} FROM pro_sessions s \
+                 JOIN professionals p ON p.rpps = s.rpps LEFT JOIN organisations o ON o.finess = p.finess \
+                 WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2"
+            )
+        });
+        let row = match self
+            .db
+            .read_one(Read::new(&SQL).text(&hash).int(now), "read professional session")
+            .await?
+        {
+            Some(mut r) => Some((r.take::<i64>(0)?, professional_from(&mut r, 1)?)),
+            None => None,
+        };
         let Some((last_seen, professional)) = row else {
             return Ok(None);
         };

@@ -31,6 +31,7 @@ use sqlx::Row;
 use crate::crypto::{SecretKey, item_aad};
 use crate::error::StoreError;
 use crate::gate::{Gate, GateFacts};
+use crate::reader::Read;
 use crate::{AttachmentMeta, BlobHash, Store, on_db, on_tx};
 
 /// What the depositor says of a new document; the rest is measured or read from a CDA header.
@@ -247,18 +248,35 @@ fn iso_date(ts: &str) -> Option<String> {
 impl Store {
     /// Every document row of a holder, metadata opened, newest first (crate-private).
     pub(crate) async fn document_rows(&self, holder: HolderId) -> Result<Vec<DocRow>, StoreError> {
-        let rows: Vec<(uuid::Uuid, uuid::Uuid, String, uuid::Uuid, i64, Vec<u8>)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT id, set_id, status, attachment_id, version, meta_sealed FROM documents WHERE holder_id = $1 ORDER BY id DESC")
-            .bind(holder.as_uuid()).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))).collect()))
-        .map_err(StoreError::db("list documents"))?;
+        let rows = self
+            .db
+            .read_all(
+                Read::new(
+                    "SELECT id, set_id, status, attachment_id, version, meta_sealed FROM documents \
+                     WHERE holder_id = $1 ORDER BY id DESC",
+                )
+                .uuid(*holder.as_uuid()),
+                "list documents",
+            )
+            .await?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
         let key = self.vault.get(holder).await?;
         rows.into_iter()
-            .map(|(id, set, status, att, version, sealed)| {
-                open_row(&key, holder, id, set, &status, att, version, &sealed)
+            .map(|mut r| {
+                let status: String = r.take(2)?;
+                let sealed: Vec<u8> = r.take(5)?;
+                open_row(
+                    &key,
+                    holder,
+                    r.take(0)?,
+                    r.take(1)?,
+                    &status,
+                    r.take(3)?,
+                    r.take(4)?,
+                    &sealed,
+                )
             })
             .collect()
     }
@@ -268,14 +286,23 @@ impl Store {
         holder: HolderId,
         id: DocumentId,
     ) -> Result<Option<DocRow>, StoreError> {
-        let row: Option<(uuid::Uuid, String, uuid::Uuid, i64, Vec<u8>)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT set_id, status, attachment_id, version, meta_sealed FROM documents WHERE holder_id = $1 AND id = $2")
-            .bind(holder.as_uuid()).bind(id.as_uuid()).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))))
-        .map_err(StoreError::db("read document"))?;
-        let Some((set, status, att, version, sealed)) = row else {
+        let row = self
+            .db
+            .read_one(
+                Read::new(
+                    "SELECT set_id, status, attachment_id, version, meta_sealed FROM documents \
+                     WHERE holder_id = $1 AND id = $2",
+                )
+                .uuid(*holder.as_uuid())
+                .uuid(*id.as_uuid()),
+                "read document",
+            )
+            .await?;
+        let Some(mut r) = row else {
             return Ok(None);
         };
+        let (set, status, att, version, sealed): (uuid::Uuid, String, uuid::Uuid, i64, Vec<u8>) =
+            (r.take(0)?, r.take(1)?, r.take(2)?, r.take(3)?, r.take(4)?);
         let key = self.vault.get(holder).await?;
         open_row(&key, holder, *id.as_uuid(), set, &status, att, version, &sealed).map(Some)
     }

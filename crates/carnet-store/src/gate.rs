@@ -20,6 +20,7 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::crypto::{item_aad, sha256_hex};
 use crate::db::is_unique_violation;
 use crate::error::StoreError;
+use crate::reader::Read;
 use crate::{Store, on_db, on_tx};
 
 /// Holders per head query, rows per insert (8 parameters each): within both engines' limits.
@@ -120,6 +121,21 @@ fn trace_aad(holder: HolderId, seq: i64) -> Vec<u8> {
     item_aad(holder, ItemKind::Trace, &id)
 }
 
+/// The gate's facts of a space ($1 holder, $2 the asking professional's RPPS or "", $3 now,
+/// $4 a document id or the nil UUID) and that document's row, in one statement.
+const GATE_FACTS: &str = "SELECT h.lifecycle, h.state_since, a.policy_sealed, \
+     (SELECT e.reason_sealed FROM emergency_accesses e WHERE e.holder_id = h.id AND e.rpps = $2 \
+      AND e.until_at > $3 ORDER BY e.until_at DESC LIMIT 1), \
+     CAST(CASE WHEN (COALESCE(np.email, 1) = 0 OR EXISTS (SELECT 1 FROM outbox o WHERE o.holder_id = h.id \
+                  AND o.kind = 'access' AND o.channel = 'email' AND o.sent_at IS NULL)) \
+           AND (COALESCE(np.sms, 0) = 0 OR EXISTS (SELECT 1 FROM outbox o WHERE o.holder_id = h.id \
+                  AND o.kind = 'access' AND o.channel = 'sms' AND o.sent_at IS NULL)) \
+          THEN 1 ELSE 0 END AS BIGINT), \
+     d.set_id, d.status, d.attachment_id, d.version, d.meta_sealed \
+     FROM holders h LEFT JOIN access_policies a ON a.holder_id = h.id \
+     LEFT JOIN notification_preferences np ON np.holder_id = h.id \
+     LEFT JOIN documents d ON d.holder_id = h.id AND d.id = $4 WHERE h.id = $1";
+
 impl Store {
     /// The holder's authorisation directory and its version (empty, version 0, if never set).
     pub async fn access_policy(&self, holder: HolderId) -> Result<(AccessPolicy, i64), StoreError> {
@@ -156,33 +172,44 @@ impl Store {
     ) -> Result<(Option<GateFacts>, Option<RawDocument>), StoreError> {
         let rpps = professional.map(|p| p.0.as_str()).unwrap_or("");
         let now = self.now().as_micros();
-        let row = on_db!(&self.db, p => sqlx::query(
-            "SELECT h.lifecycle, h.state_since, a.policy_sealed, \
-             (SELECT e.reason_sealed FROM emergency_accesses e WHERE e.holder_id = h.id AND e.rpps = $2 \
-              AND e.until_at > $3 ORDER BY e.until_at DESC LIMIT 1), \
-             CAST(CASE WHEN (COALESCE(np.email, 1) = 0 OR EXISTS (SELECT 1 FROM outbox o WHERE o.holder_id = h.id \
-                          AND o.kind = 'access' AND o.channel = 'email' AND o.sent_at IS NULL)) \
-                   AND (COALESCE(np.sms, 0) = 0 OR EXISTS (SELECT 1 FROM outbox o WHERE o.holder_id = h.id \
-                          AND o.kind = 'access' AND o.channel = 'sms' AND o.sent_at IS NULL)) \
-                  THEN 1 ELSE 0 END AS BIGINT), \
-             d.set_id, d.status, d.attachment_id, d.version, d.meta_sealed \
-             FROM holders h LEFT JOIN access_policies a ON a.holder_id = h.id \
-             LEFT JOIN notification_preferences np ON np.holder_id = h.id \
-             LEFT JOIN documents d ON d.holder_id = h.id AND d.id = $4 WHERE h.id = $1")
-            .bind(holder.as_uuid()).bind(rpps).bind(now).bind(document.unwrap_or(uuid::Uuid::nil()))
-            .fetch_optional(p).await
-            .map(|r| r.map(|r| {
-                let doc = match (r.get::<Option<uuid::Uuid>, _>(5), r.get::<Option<String>, _>(6),
-                                 r.get::<Option<uuid::Uuid>, _>(7), r.get::<Option<i64>, _>(8),
-                                 r.get::<Option<Vec<u8>>, _>(9)) {
-                    (Some(set), Some(status), Some(att), Some(version), Some(sealed)) =>
-                        Some((set, status, att, version, sealed)),
+        let row = self
+            .db
+            .read_one(
+                Read::new(GATE_FACTS)
+                    .uuid(*holder.as_uuid())
+                    .text(rpps)
+                    .int(now)
+                    .uuid(document.unwrap_or(uuid::Uuid::nil())),
+                "read gate facts",
+            )
+            .await?;
+        let row = match row {
+            None => None,
+            Some(mut r) => {
+                let doc = match (
+                    r.take::<Option<uuid::Uuid>>(5)?,
+                    r.take::<Option<String>>(6)?,
+                    r.take::<Option<uuid::Uuid>>(7)?,
+                    r.take::<Option<i64>>(8)?,
+                    r.take::<Option<Vec<u8>>>(9)?,
+                ) {
+                    (Some(set), Some(status), Some(att), Some(version), Some(sealed)) => {
+                        Some((set, status, att, version, sealed))
+                    }
                     _ => None,
                 };
-                ((r.get::<String, _>(0), r.get::<i64, _>(1), r.get::<Option<Vec<u8>>, _>(2),
-                  r.get::<Option<Vec<u8>>, _>(3), r.get::<i64, _>(4)), doc)
-            })))
-        .map_err(StoreError::db("read gate facts"))?;
+                Some((
+                    (
+                        r.take::<String>(0)?,
+                        r.take::<i64>(1)?,
+                        r.take::<Option<Vec<u8>>>(2)?,
+                        r.take::<Option<Vec<u8>>>(3)?,
+                        r.take::<i64>(4)?,
+                    ),
+                    doc,
+                ))
+            }
+        };
         let Some(((name, since, sealed, emergency, notice_waiting), doc)) = row else {
             return Ok((None, None));
         };
@@ -409,13 +436,24 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Trace>, StoreError> {
         let (from, to) = period.map_or((i64::MIN, i64::MAX), |(f, t)| (f.as_micros(), t.as_micros()));
-        let rows: Vec<(i64, i64, Vec<u8>)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT seq, at, entry_sealed FROM traces WHERE holder_id = $1 AND seq < $2 AND at >= $3 AND at < $4 \
-             ORDER BY seq DESC LIMIT $5")
-            .bind(holder.as_uuid()).bind(before_seq.unwrap_or(i64::MAX)).bind(from).bind(to).bind(limit)
-            .fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
-            .map_err(StoreError::db("list traces"))?;
+        let rows = self
+            .db
+            .read_all(
+                Read::new(
+                    "SELECT seq, at, entry_sealed FROM traces WHERE holder_id = $1 AND seq < $2 \
+                     AND at >= $3 AND at < $4 ORDER BY seq DESC LIMIT $5",
+                )
+                .uuid(*holder.as_uuid())
+                .int(before_seq.unwrap_or(i64::MAX))
+                .int(from)
+                .int(to)
+                .int(limit),
+                "list traces",
+            )
+            .await?
+            .into_iter()
+            .map(|mut r| Ok((r.take(0)?, r.take(1)?, r.take(2)?)))
+            .collect::<Result<Vec<(i64, i64, Vec<u8>)>, StoreError>>()?;
         self.open_traces(holder, rows).await
     }
 

@@ -32,6 +32,7 @@ pub mod outbox;
 pub mod passkeys;
 pub mod password;
 pub mod profile;
+pub mod reader;
 pub mod reimbursements;
 pub mod roster;
 pub mod status;

@@ -20,6 +20,7 @@ use crate::crypto::{SecretKey, item_aad};
 use crate::documents::{author_of, is_holder_side, record_facts};
 use crate::error::StoreError;
 use crate::gate::Gate;
+use crate::reader::Read;
 use crate::{Store, on_db, on_tx};
 
 /// A profile entry as stored (sealed) and shown.
@@ -167,24 +168,28 @@ impl Store {
         holder: HolderId,
         id: Option<Uuid>,
     ) -> Result<Vec<ProfileEntry>, StoreError> {
-        const COLUMNS: &str = "SELECT id, created_at, updated_at, version, entry_sealed FROM profile_entries";
-        let rows: Vec<(Uuid, i64, i64, i64, Vec<u8>)> = on_db!(&self.db, p => {
-            let q = match id {
-                Some(id) => sqlx::query(AssertSqlSafe(format!("{COLUMNS} WHERE holder_id = $1 AND id = $2")))
-                    .bind(holder.as_uuid()).bind(id),
-                None => sqlx::query(AssertSqlSafe(format!("{COLUMNS} WHERE holder_id = $1 ORDER BY id")))
-                    .bind(holder.as_uuid()),
-            };
-            q.fetch_all(p).await
-                .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect())
-        })
-        .map_err(StoreError::db("read profile"))?;
+        let q = match id {
+            Some(id) => Read::new(
+                "SELECT id, created_at, updated_at, version, entry_sealed FROM profile_entries \
+                 WHERE holder_id = $1 AND id = $2",
+            )
+            .uuid(*holder.as_uuid())
+            .uuid(id),
+            None => Read::new(
+                "SELECT id, created_at, updated_at, version, entry_sealed FROM profile_entries \
+                 WHERE holder_id = $1 ORDER BY id",
+            )
+            .uuid(*holder.as_uuid()),
+        };
+        let rows = self.db.read_all(q, "read profile").await?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
         let key = self.vault.get(holder).await?;
         rows.into_iter()
-            .map(|(id, created, updated, version, sealed)| {
+            .map(|mut r| {
+                let (id, created, updated, version, sealed): (Uuid, i64, i64, i64, Vec<u8>) =
+                    (r.take(0)?, r.take(1)?, r.take(2)?, r.take(3)?, r.take(4)?);
                 let s: Sealed = serde_json::from_slice(&key.open(&entry_aad(holder, id), &sealed)?)
                     .map_err(|e| StoreError::Integrity(format!("profile entry: {e}")))?;
                 Ok(ProfileEntry {

@@ -1,0 +1,591 @@
+//! Point reads on the hot paths (a session by its token, the gate's facts): one SQL text and
+//! one decoding for both engines, run without sqlx's per-connection worker thread on SQLite.
+//!
+//! sqlx's SQLite driver runs every connection on its own thread and hands each statement and
+//! each row across a channel: two thread wake-ups per statement, which a profile of the FHIR
+//! read path showed as the largest cost (BENCHMARKS.md, issue 6). For statements that probe an
+//! index and return a row or a few, [`Db::read_one`] / [`Db::read_all`] run them on SQLite
+//! through `rusqlite` on the calling thread, on a small set of read-only connections (WAL:
+//! a reader never waits for the writer; it sees every commit made before it starts). A reader
+//! that finds the database busy (a recovery in progress), or fails in any way, does not wait
+//! or report there: the statement goes to sqlx's reader pool instead, off the async worker,
+//! which waits as long as it does for any read and reports the error as every other read does. PostgreSQL, and SQLite databases
+//! without a file, take the sqlx path. Values come back as [`Values`] whatever the engine, so
+//! the code that reads them is written once.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+use sqlx::{Column, Row, TypeInfo, ValueRef as _};
+
+use crate::db::Db;
+use crate::error::StoreError;
+
+/// A statement's argument.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Arg<'a> {
+    Uuid(uuid::Uuid),
+    Int(i64),
+    Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+/// A statement for [`Db::read_one`] / [`Db::read_all`]: SQL both engines accept (`$1`
+/// placeholders) and its arguments, in order.
+#[derive(Clone, Debug)]
+pub(crate) struct Read<'a> {
+    sql: &'static str,
+    args: Vec<Arg<'a>>,
+}
+
+impl<'a> Read<'a> {
+    pub(crate) fn new(sql: &'static str) -> Self {
+        Self {
+            sql,
+            args: Vec::new(),
+        }
+    }
+    pub(crate) fn uuid(mut self, v: uuid::Uuid) -> Self {
+        self.args.push(Arg::Uuid(v));
+        self
+    }
+    pub(crate) fn int(mut self, v: i64) -> Self {
+        self.args.push(Arg::Int(v));
+        self
+    }
+    pub(crate) fn text(mut self, v: &'a str) -> Self {
+        self.args.push(Arg::Text(v));
+        self
+    }
+    #[allow(dead_code)]
+    pub(crate) fn blob(mut self, v: &'a [u8]) -> Self {
+        self.args.push(Arg::Blob(v));
+        self
+    }
+}
+
+/// One column's value. A UUID read from SQLite arrives as its 16 bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Value {
+    #[default]
+    Null,
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+    Uuid(uuid::Uuid),
+}
+
+/// A Rust type a [`Value`] converts to (the value back if it does not).
+pub(crate) trait FromValue: Sized {
+    fn from_value(v: Value) -> Result<Self, Value>;
+}
+
+impl FromValue for i64 {
+    fn from_value(v: Value) -> Result<Self, Value> {
+        match v {
+            Value::Int(n) => Ok(n),
+            v => Err(v),
+        }
+    }
+}
+
+impl FromValue for String {
+    fn from_value(v: Value) -> Result<Self, Value> {
+        match v {
+            Value::Text(s) => Ok(s),
+            v => Err(v),
+        }
+    }
+}
+
+impl FromValue for Vec<u8> {
+    fn from_value(v: Value) -> Result<Self, Value> {
+        match v {
+            Value::Blob(b) => Ok(b),
+            v => Err(v),
+        }
+    }
+}
+
+impl FromValue for uuid::Uuid {
+    fn from_value(v: Value) -> Result<Self, Value> {
+        match v {
+            Value::Uuid(u) => Ok(u),
+            Value::Blob(b) if b.len() == 16 => uuid::Uuid::from_slice(&b).map_err(|_| Value::Blob(b)),
+            v => Err(v),
+        }
+    }
+}
+
+impl<T: FromValue> FromValue for Option<T> {
+    fn from_value(v: Value) -> Result<Self, Value> {
+        match v {
+            Value::Null => Ok(None),
+            v => T::from_value(v).map(Some),
+        }
+    }
+}
+
+/// One row of a [`Read`]'s answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Values(Vec<Value>);
+
+impl Values {
+    /// Takes column `i` (0-based) as a `T`; a missing column or another type is an integrity
+    /// error (the SQL and the code disagree), never a panic.
+    pub(crate) fn take<T: FromValue>(&mut self, i: usize) -> Result<T, StoreError> {
+        let v = self
+            .0
+            .get_mut(i)
+            .map(std::mem::take)
+            .ok_or_else(|| StoreError::Integrity(format!("column {i} missing")))?;
+        T::from_value(v).map_err(|v| {
+            let kind = match v {
+                Value::Null => "NULL",
+                Value::Int(_) => "an integer",
+                Value::Text(_) => "text",
+                Value::Blob(_) => "bytes",
+                Value::Uuid(_) => "a UUID",
+            };
+            StoreError::Integrity(format!(
+                "column {i}: {kind} where {} was expected",
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+}
+
+/// Placeholder names of SQLite for the first arguments (`$1` is the parameter named "$1").
+const NAMES: [&str; 16] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15", "$16",
+];
+
+/// Read-only SQLite connections used on the calling thread (see the module's text).
+pub struct SqliteReaders {
+    conns: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl std::fmt::Debug for SqliteReaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteReaders")
+            .field("connections", &self.conns.len())
+            .finish()
+    }
+}
+
+impl SqliteReaders {
+    /// Opens `n` read-only connections on the database file `path` (which must exist, in WAL
+    /// mode: the writer opened it first).
+    pub(crate) fn open(path: &Path, n: usize) -> Result<Arc<Self>, rusqlite::Error> {
+        let mut conns = Vec::with_capacity(n);
+        for _ in 0..n.max(1) {
+            let c = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )?;
+            // Never wait on the async worker: a busy database sends the statement to sqlx.
+            c.busy_timeout(std::time::Duration::ZERO)?;
+            c.set_prepared_statement_cache_capacity(64);
+            c.pragma_update(None, "query_only", 1)?;
+            c.pragma_update(None, "temp_store", "memory")?;
+            conns.push(Mutex::new(c));
+        }
+        Ok(Arc::new(Self {
+            conns,
+            next: AtomicUsize::new(0),
+        }))
+    }
+
+    /// Runs `q` on a free connection (or waits for one: they are held for microseconds).
+    fn run(&self, q: &Read<'_>, limit: usize) -> Result<Vec<Values>, rusqlite::Error> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.conns.len();
+        let mut held = None;
+        for k in 0..n {
+            if let Ok(g) = self.conns[(start + k) % n].try_lock() {
+                held = Some(g);
+                break;
+            }
+        }
+        let guard = match held {
+            Some(g) => g,
+            // A poisoned connection only means a panic elsewhere mid-statement; SQLite's own
+            // state is consistent (the statement is reset on its next use).
+            None => self.conns[start % n].lock().unwrap_or_else(|p| p.into_inner()),
+        };
+        let mut stmt = guard.prepare_cached(q.sql)?;
+        for (i, a) in q.args.iter().enumerate() {
+            let at = match NAMES.get(i) {
+                Some(name) => stmt.parameter_index(name)?,
+                None => stmt.parameter_index(&format!("${}", i + 1))?,
+            };
+            let Some(at) = at else {
+                continue;
+            };
+            match a {
+                Arg::Uuid(u) => stmt.raw_bind_parameter(at, &u.as_bytes()[..])?,
+                Arg::Int(v) => stmt.raw_bind_parameter(at, v)?,
+                Arg::Text(v) => stmt.raw_bind_parameter(at, v)?,
+                Arg::Blob(v) => stmt.raw_bind_parameter(at, v)?,
+            }
+        }
+        let cols = stmt.column_count();
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(row) = rows.next()? else { break };
+            let mut vals = Vec::with_capacity(cols);
+            for i in 0..cols {
+                vals.push(match row.get_ref(i)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(n) => Value::Int(n),
+                    ValueRef::Text(t) => Value::Text(
+                        String::from_utf8(t.to_vec())
+                            .map_err(|e| rusqlite::Error::Utf8Error(i, e.utf8_error()))?,
+                    ),
+                    ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                    ValueRef::Real(_) => {
+                        return Err(rusqlite::Error::InvalidColumnType(
+                            i,
+                            "REAL".into(),
+                            rusqlite::types::Type::Real,
+                        ));
+                    }
+                });
+            }
+            out.push(Values(vals));
+        }
+        Ok(out)
+    }
+}
+
+/// Binds `q`'s arguments on a sqlx query, whatever the engine.
+macro_rules! bind_all {
+    ($q:expr, $read:expr) => {{
+        let mut q = $q;
+        for a in &$read.args {
+            q = match *a {
+                Arg::Uuid(v) => q.bind(v),
+                Arg::Int(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+                Arg::Blob(v) => q.bind(v),
+            };
+        }
+        q
+    }};
+}
+
+fn sqlite_values(r: &sqlx::sqlite::SqliteRow) -> Result<Values, sqlx::Error> {
+    let mut vals = Vec::with_capacity(r.len());
+    for i in 0..r.len() {
+        let kind = {
+            let raw = r.try_get_raw(i)?;
+            if raw.is_null() {
+                "NULL"
+            } else {
+                type_tag(raw.type_info().name())
+            }
+        };
+        vals.push(match kind {
+            "NULL" => Value::Null,
+            "INTEGER" => Value::Int(r.try_get(i)?),
+            "TEXT" => Value::Text(r.try_get(i)?),
+            "BLOB" => Value::Blob(r.try_get(i)?),
+            other => return Err(undecodable(i, other)),
+        });
+    }
+    Ok(Values(vals))
+}
+
+fn pg_values(r: &sqlx::postgres::PgRow) -> Result<Values, sqlx::Error> {
+    let mut vals = Vec::with_capacity(r.len());
+    for (i, col) in r.columns().iter().enumerate() {
+        vals.push(match col.type_info().name() {
+            "INT8" => r.try_get::<Option<i64>, _>(i)?.map_or(Value::Null, Value::Int),
+            "INT4" => r
+                .try_get::<Option<i32>, _>(i)?
+                .map_or(Value::Null, |n| Value::Int(n.into())),
+            "INT2" => r
+                .try_get::<Option<i16>, _>(i)?
+                .map_or(Value::Null, |n| Value::Int(n.into())),
+            "BOOL" => r
+                .try_get::<Option<bool>, _>(i)?
+                .map_or(Value::Null, |b| Value::Int(b.into())),
+            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => r
+                .try_get::<Option<String>, _>(i)?
+                .map_or(Value::Null, Value::Text),
+            "BYTEA" => r
+                .try_get::<Option<Vec<u8>>, _>(i)?
+                .map_or(Value::Null, Value::Blob),
+            "UUID" => r
+                .try_get::<Option<uuid::Uuid>, _>(i)?
+                .map_or(Value::Null, Value::Uuid),
+            other => return Err(undecodable(i, other)),
+        });
+    }
+    Ok(Values(vals))
+}
+
+/// sqlx's SQLite value type names, as `'static` tags.
+fn type_tag(name: &str) -> &'static str {
+    match name {
+        "INTEGER" | "INT" | "BIGINT" | "BOOLEAN" => "INTEGER",
+        "TEXT" => "TEXT",
+        "BLOB" => "BLOB",
+        "NULL" => "NULL",
+        _ => "OTHER",
+    }
+}
+
+fn undecodable(i: usize, ty: &str) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: i.to_string(),
+        source: format!("type {ty} is not read by the point-read path").into(),
+    }
+}
+
+impl Db {
+    /// At most one row of `q` (the first), by the fastest path of the engine.
+    pub(crate) async fn read_one(
+        &self,
+        q: Read<'_>,
+        what: &'static str,
+    ) -> Result<Option<Values>, StoreError> {
+        Ok(self.read_rows(q, 1, what).await?.pop())
+    }
+
+    /// Every row of `q` (a point read: an index probe returning a few rows).
+    #[allow(dead_code)]
+    pub(crate) async fn read_all(&self, q: Read<'_>, what: &'static str) -> Result<Vec<Values>, StoreError> {
+        self.read_rows(q, usize::MAX, what).await
+    }
+
+    async fn read_rows(
+        &self,
+        q: Read<'_>,
+        limit: usize,
+        what: &'static str,
+    ) -> Result<Vec<Values>, StoreError> {
+        match self {
+            Db::Sqlite { read, fast, .. } => {
+                if let Some(fast) = fast {
+                    match fast.run(&q, limit) {
+                        Ok(rows) => return Ok(rows),
+                        // Busy (a recovery), or anything else: sqlx runs it again off this
+                        // thread, waits as long as the pool does and reports its own error.
+                        Err(e) => tracing::debug!(error = %e, what, "point read goes to the pool"),
+                    }
+                }
+                let rows = bind_all!(sqlx::query(q.sql), q)
+                    .fetch_all(read)
+                    .await
+                    .map_err(StoreError::db(what))?;
+                rows.iter()
+                    .take(limit)
+                    .map(sqlite_values)
+                    .collect::<Result<_, _>>()
+                    .map_err(StoreError::db(what))
+            }
+            Db::Postgres(p) => {
+                let rows = bind_all!(sqlx::query(q.sql), q)
+                    .fetch_all(p)
+                    .await
+                    .map_err(StoreError::db(what))?;
+                rows.iter()
+                    .take(limit)
+                    .map(pg_values)
+                    .collect::<Result<_, _>>()
+                    .map_err(StoreError::db(what))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::DbOptions;
+    use crate::on_tx;
+
+    const CREATE: &str = "CREATE TABLE r (id {{UUID}} NOT NULL PRIMARY KEY, n BIGINT NOT NULL, \
+                          t TEXT, b {{BYTES}})";
+    const SELECT: &str = "SELECT id, n, t, b FROM r WHERE n >= $2 AND id <> $1 ORDER BY n";
+
+    type Row4 = (uuid::Uuid, i64, Option<String>, Option<Vec<u8>>);
+
+    async fn fill(db: &Db, ids: &[uuid::Uuid]) {
+        let engine = db.engine();
+        let ddl = crate::db::Migration {
+            version: 0,
+            name: "t",
+            sql: CREATE,
+        }
+        .render(engine);
+        let mut tx = db.begin().await.unwrap();
+        on_tx!(&mut tx, t => sqlx::query(sqlx::AssertSqlSafe(ddl)).execute(&mut **t).await.map(|_| ()))
+            .unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            let text = (i % 2 == 0).then(|| format!("é{i}"));
+            let bytes = (i % 3 == 0).then(|| vec![i as u8, 0, 255]);
+            on_tx!(&mut tx, t => sqlx::query("INSERT INTO r (id, n, t, b) VALUES ($1, $2, $3, $4)")
+                .bind(id).bind(i as i64).bind(&text).bind(&bytes).execute(&mut **t).await.map(|_| ()))
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+
+    fn decode(rows: Vec<Values>) -> Vec<Row4> {
+        rows.into_iter()
+            .map(|mut r| {
+                (
+                    r.take(0).unwrap(),
+                    r.take(1).unwrap(),
+                    r.take(2).unwrap(),
+                    r.take(3).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn expected(ids: &[uuid::Uuid]) -> Vec<Row4> {
+        ids.iter()
+            .enumerate()
+            .skip(2)
+            .map(|(i, id)| {
+                (
+                    *id,
+                    i as i64,
+                    (i % 2 == 0).then(|| format!("é{i}")),
+                    (i % 3 == 0).then(|| vec![i as u8, 0, 255]),
+                )
+            })
+            .collect()
+    }
+
+    /// The same rows, decoded by the same code, whichever path ran the statement: SQLite's
+    /// inline readers, sqlx's pool (what a busy reader falls back to) and PostgreSQL.
+    async fn same_answer_on(db: &Db) {
+        let ids: Vec<uuid::Uuid> = (0..6).map(|_| uuid::Uuid::now_v7()).collect();
+        fill(db, &ids).await;
+        // $1 excludes the row with n = 1 (and appears after $2 in the text).
+        let q = || Read::new(SELECT).uuid(ids[1]).int(2);
+        let all = db.read_all(q(), "test").await.unwrap();
+        assert_eq!(decode(all), expected(&ids));
+        let one = db.read_one(q(), "test").await.unwrap().unwrap();
+        assert_eq!(decode(vec![one]), expected(&ids)[..1]);
+        assert!(
+            db.read_one(Read::new(SELECT).uuid(ids[0]).int(99), "test")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // A wrong type is an error, not a panic.
+        let mut row = db.read_one(q(), "test").await.unwrap().unwrap();
+        assert!(matches!(row.take::<String>(1), Err(StoreError::Integrity(_))));
+        assert!(matches!(row.take::<i64>(9), Err(StoreError::Integrity(_))));
+    }
+
+    fn sqlite_url(dir: &tempfile::TempDir) -> String {
+        format!("sqlite://{}", dir.path().join("r.db").display())
+    }
+
+    fn create() -> DbOptions {
+        DbOptions {
+            create_if_missing: true,
+            ..DbOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_inline_readers_and_the_pool_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&sqlite_url(&dir), &create()).await.unwrap();
+        assert!(matches!(&db, Db::Sqlite { fast: Some(_), .. }));
+        same_answer_on(&db).await;
+        // The same database without the inline readers: sqlx's pool answers alike.
+        let Db::Sqlite { read, write, .. } = &db else {
+            unreachable!()
+        };
+        let pooled = Db::Sqlite {
+            read: read.clone(),
+            write: write.clone(),
+            fast: None,
+        };
+        let ids: Vec<uuid::Uuid> = decode(
+            pooled
+                .read_all(Read::new("SELECT id, n, t, b FROM r ORDER BY n"), "t")
+                .await
+                .unwrap(),
+        )
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+        let q = Read::new(SELECT).uuid(ids[1]).int(2);
+        assert_eq!(decode(pooled.read_all(q, "test").await.unwrap()), expected(&ids));
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_reads_through_the_pool() {
+        let db = Db::connect("sqlite::memory:", &create()).await.unwrap();
+        assert!(matches!(&db, Db::Sqlite { fast: None, .. }));
+    }
+
+    /// An inline reader that fails (here: opened on another file, without the table; in
+    /// service: a busy database, an I/O error) neither answers nor blocks: the statement goes
+    /// to sqlx's pool, which answers from the database.
+    #[tokio::test]
+    async fn a_failing_inline_reader_hands_the_statement_to_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&sqlite_url(&dir), &create()).await.unwrap();
+        let ids: Vec<uuid::Uuid> = (0..6).map(|_| uuid::Uuid::now_v7()).collect();
+        fill(&db, &ids).await;
+        let other = dir.path().join("other.db");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE x (n BIGINT)")
+            .unwrap();
+        let Db::Sqlite { read, write, .. } = &db else {
+            unreachable!()
+        };
+        let broken = SqliteReaders::open(&other, 2).unwrap();
+        let q = || Read::new(SELECT).uuid(ids[1]).int(2);
+        assert!(broken.run(&q(), 10).is_err(), "the inline reader fails");
+        let db = Db::Sqlite {
+            read: read.clone(),
+            write: write.clone(),
+            fast: Some(broken),
+        };
+        assert_eq!(decode(db.read_all(q(), "test").await.unwrap()), expected(&ids));
+    }
+
+    #[tokio::test]
+    async fn postgres_answers_alike() {
+        let Some(base) = std::env::var("CARNET_TEST_DATABASE_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+        else {
+            return;
+        };
+        let schema = format!("r_{}", uuid::Uuid::new_v4().simple());
+        let admin = sqlx::PgPool::connect(&base).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+        let db = Db::connect(&url, &DbOptions::default()).await.unwrap();
+        same_answer_on(&db).await;
+        db.close().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+}
