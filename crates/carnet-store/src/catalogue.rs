@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::crypto::{random_bytes, sha256_hex};
 use crate::error::StoreError;
+use crate::reader::Read;
 use crate::{Store, on_db, on_tx};
 
 /// Lifetime of an app's access token (short: revocation is checked on each request anyway).
@@ -525,11 +526,23 @@ impl Store {
     /// service listed, its space open.
     pub async fn live_app_token(&self, token: &str) -> Result<Option<AppToken>, StoreError> {
         let now = self.now().as_micros();
-        type TokenRow = (String, String, Uuid, Uuid, String, i64, i64);
-        let row: Option<TokenRow> = on_db!(&self.db, p => sqlx::query(LIVE_TOKEN)
-            .bind(sha256_hex(token.as_bytes())).bind(now).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)))))
-        .map_err(StoreError::db("read app token"))?;
+        let hash = sha256_hex(token.as_bytes());
+        let row = match self
+            .db
+            .read_one(Read::new(LIVE_TOKEN).text(&hash).int(now), "read app token")
+            .await?
+        {
+            Some(mut r) => Some((
+                r.take::<String>(0)?,
+                r.take::<String>(1)?,
+                r.take::<Uuid>(2)?,
+                r.take::<Uuid>(3)?,
+                r.take::<String>(4)?,
+                r.take::<i64>(5)?,
+                r.take::<i64>(6)?,
+            )),
+            None => None,
+        };
         Ok(row.map(
             |(kind, client_id, holder, subject, scope, issued_at, expires_at)| AppToken {
                 kind: if kind == "refresh" {

@@ -41,6 +41,7 @@ use crate::crypto::sha256;
 use crate::db::{Tx, is_unique_violation};
 use crate::error::StoreError;
 use crate::gate::TraceReport;
+use crate::reader::{Arg, bind_all};
 use crate::{Store, on_db, on_tx};
 
 /// The first line of every checkpoint text, and the key name in signed notes.
@@ -236,24 +237,34 @@ macro_rules! checkpoint_row {
 /// next checkpoint covers them. Insert-only (one row per head, never updated), so appends and
 /// checkpoints never wait on each other's row locks.
 pub(crate) async fn mark_heads_moved(tx: &mut Tx, heads: &[(HolderId, i64)]) -> Result<(), StoreError> {
-    for chunk in heads.chunks(CHUNK) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-            .collect();
-        let sql = format!(
-            "INSERT INTO trace_heads_pending (holder_id, seq) VALUES {} ON CONFLICT DO NOTHING",
-            values.join(", ")
-        );
-        on_tx!(tx, t => {
-            let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-            for (holder, seq) in chunk {
-                q = q.bind(holder.as_uuid()).bind(*seq);
-            }
-            q.execute(&mut **t).await.map(|r| r.rows_affected())
-        })
+    for chunk in heads.chunks(PENDING_CHUNK) {
+        let args = pending_args(chunk);
+        on_tx!(tx, t => bind_all!(sqlx::query(AssertSqlSafe(pending_sql(chunk.len()))), &args)
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
         .map_err(StoreError::db("mark trace heads"))?;
     }
     Ok(())
+}
+
+/// Heads per statement of [`pending_sql`].
+pub(crate) const PENDING_CHUNK: usize = 250;
+
+/// The statement recording `n` moved heads (arguments: [`pending_args`]), for both engines.
+pub(crate) fn pending_sql(n: usize) -> String {
+    let values: Vec<String> = (0..n)
+        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+        .collect();
+    format!(
+        "INSERT INTO trace_heads_pending (holder_id, seq) VALUES {} ON CONFLICT DO NOTHING",
+        values.join(", ")
+    )
+}
+
+pub(crate) fn pending_args(heads: &[(HolderId, i64)]) -> Vec<Arg<'static>> {
+    heads
+        .iter()
+        .flat_map(|(h, seq)| [Arg::Uuid(*h.as_uuid()), Arg::Int(*seq)])
+        .collect()
 }
 
 impl Store {

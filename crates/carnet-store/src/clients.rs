@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use crate::crypto::sha256_hex;
 use crate::error::StoreError;
+use crate::reader::Read;
 use crate::{Store, on_db, on_tx};
 
 /// Lifetime of an access token.
@@ -81,11 +82,28 @@ impl Store {
     /// The client (id, FINESS, name) a live token belongs to.
     pub async fn system_token(&self, token: &str) -> Result<Option<SystemClient>, StoreError> {
         let now = self.now().as_micros();
-        on_db!(&self.db, p => sqlx::query(
-            "SELECT c.client_id, c.finess, c.name, c.jwk FROM system_tokens t JOIN system_clients c ON c.client_id = t.client_id \
-             WHERE t.token_hash = $1 AND t.expires_at > $2 AND c.revoked_at IS NULL")
-            .bind(sha256_hex(token.as_bytes())).bind(now).fetch_optional(p).await
-            .map(|r| r.map(|r| SystemClient { client_id: r.get(0), finess: r.get(1), name: r.get(2), jwk: r.get(3) })))
-        .map_err(StoreError::db("read system token"))
+        let hash = sha256_hex(token.as_bytes());
+        let row = self
+            .db
+            .read_one(
+                Read::new(
+                    "SELECT c.client_id, c.finess, c.name, c.jwk FROM system_tokens t \
+                     JOIN system_clients c ON c.client_id = t.client_id \
+                     WHERE t.token_hash = $1 AND t.expires_at > $2 AND c.revoked_at IS NULL",
+                )
+                .text(&hash)
+                .int(now),
+                "read system token",
+            )
+            .await?;
+        match row {
+            Some(mut r) => Ok(Some(SystemClient {
+                client_id: r.take(0)?,
+                finess: r.take(1)?,
+                name: r.take(2)?,
+                jwk: r.take(3)?,
+            })),
+            None => Ok(None),
+        }
     }
 }

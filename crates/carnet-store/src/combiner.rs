@@ -34,7 +34,7 @@ struct Unit {
     done: Reply,
 }
 
-/// The combiner of one store; its task starts with the first write (in the caller's runtime).
+/// The combiner of one store; its pipeline (`db::spawn_pipeline`) starts with the first write.
 #[derive(Clone, Default)]
 pub(crate) struct Combiner {
     queue: Arc<OnceLock<mpsc::Sender<Unit>>>,
@@ -86,7 +86,8 @@ impl Combiner {
 
 fn start(db: Db) -> mpsc::Sender<Unit> {
     let (queue, mut rx) = mpsc::channel::<Unit>(4096);
-    tokio::spawn(async move {
+    let pipeline_db = db.clone();
+    crate::db::spawn_pipeline(&pipeline_db, "carnet-writes", async move {
         while let Some(first) = rx.recv().await {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {

@@ -348,6 +348,52 @@ impl Db {
     }
 }
 
+/// Starts a store's write pipeline (the trace appender, the write combiner): a loop that takes
+/// the requests queued meanwhile and commits them together.
+///
+/// On SQLite it runs on a thread of its own (with a one-thread Tokio runtime for sqlx's calls):
+/// each step of a commit (begin, statements, commit) wakes it at once, instead of queueing it
+/// behind every HTTP task on the async workers while the requests waiting for that commit leave
+/// the CPU idle (measured: BENCHMARKS.md, issue 6, third pass). On PostgreSQL, whose connections
+/// belong to the server's runtime, it is a task of the current runtime.
+pub(crate) fn spawn_pipeline<F>(db: &Db, name: &str, pipeline: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let pipeline = if matches!(db, Db::Sqlite { .. }) {
+        let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(pipeline)));
+        let mine = slot.clone();
+        let started = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                std::thread::Builder::new()
+                    .name(name.to_string())
+                    .spawn(move || {
+                        let f = mine.lock().ok().and_then(|mut f| f.take());
+                        if let Some(f) = f {
+                            rt.block_on(f);
+                        }
+                    })
+                    .map_err(|e| e.to_string())
+            });
+        match started {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, name, "no thread for the write pipeline; it runs as a task");
+                match slot.lock().ok().and_then(|mut f| f.take()) {
+                    Some(f) => f,
+                    None => return,
+                }
+            }
+        }
+    } else {
+        pipeline
+    };
+    tokio::spawn(pipeline);
+}
+
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }

@@ -20,7 +20,7 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::crypto::{item_aad, sha256_hex};
 use crate::db::is_unique_violation;
 use crate::error::StoreError;
-use crate::reader::Read;
+use crate::reader::{Arg, IntoValues, Read, Values, bind_all};
 use crate::{Store, on_db, on_tx};
 
 /// Holders per head query, rows per insert (8 parameters each): within both engines' limits.
@@ -119,6 +119,219 @@ fn trace_aad(holder: HolderId, seq: i64) -> Vec<u8> {
     let mut id = [0u8; 16];
     id[8..].copy_from_slice(&seq.to_be_bytes());
     item_aad(holder, ItemKind::Trace, &id)
+}
+
+/// One batch of traces to append: sealed bodies, keys, the order its chains are written in.
+struct TraceBatch<'a> {
+    items: &'a [(HolderId, TraceEntry)],
+    bodies: Vec<Vec<u8>>,
+    keys: std::collections::HashMap<HolderId, crate::crypto::SecretKey>,
+    /// Item indexes sorted by holder: every batch writes the chains in the same order, so that
+    /// two servers' batches wait for each other instead of deadlocking (PostgreSQL row locks).
+    order: Vec<usize>,
+    /// The batch's holders, sorted, once each.
+    holders: Vec<HolderId>,
+}
+
+/// A batch chained on the heads read in its transaction.
+struct Chained {
+    rows: Vec<NewTrace>,
+    seqs: Vec<i64>,
+    moved: Vec<(HolderId, i64)>,
+}
+
+struct NewTrace {
+    holder: HolderId,
+    seq: i64,
+    allowed: i64,
+    emergency: i64,
+    sealed: Vec<u8>,
+    prev: String,
+    hash: String,
+}
+
+/// The newest entry of each of `n` chains: one index probe per chain, whatever its length.
+fn heads_sql(n: usize) -> String {
+    (1..=n)
+        .map(|n| {
+            format!(
+                "SELECT * FROM (SELECT holder_id, seq, hash FROM traces WHERE holder_id = ${n} \
+                 ORDER BY seq DESC LIMIT 1) AS h{n}"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+/// A multi-row insert of `n` traces (8 arguments each, [`NewTrace::args`]).
+fn insert_sql(n: usize) -> String {
+    let values: Vec<String> = (0..n)
+        .map(|r| {
+            let b = r * 8;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO traces (holder_id, seq, at, allowed, emergency, entry_sealed, prev_hash, hash) VALUES {}",
+        values.join(", ")
+    )
+}
+
+impl NewTrace {
+    fn args(&self, at: i64) -> [Arg<'_>; 8] {
+        [
+            Arg::Uuid(*self.holder.as_uuid()),
+            Arg::Int(self.seq),
+            Arg::Int(at),
+            Arg::Int(self.allowed),
+            Arg::Int(self.emergency),
+            Arg::Blob(&self.sealed),
+            Arg::Text(&self.prev),
+            Arg::Text(&self.hash),
+        ]
+    }
+}
+
+impl<'a> TraceBatch<'a> {
+    async fn new(store: &Store, items: &'a [(HolderId, TraceEntry)]) -> Result<Self, StoreError> {
+        let mut keys = std::collections::HashMap::new();
+        let mut bodies = Vec::with_capacity(items.len());
+        for (holder, entry) in items {
+            if !keys.contains_key(holder) {
+                keys.insert(*holder, store.vault.get(*holder).await?);
+            }
+            bodies.push(serde_json::to_vec(entry).map_err(|e| StoreError::Integrity(e.to_string()))?);
+        }
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by_key(|&i| *items[i].0.as_uuid());
+        let mut holders: Vec<HolderId> = order.iter().map(|&i| items[i].0).collect();
+        holders.dedup();
+        Ok(Self {
+            items,
+            bodies,
+            keys,
+            order,
+            holders,
+        })
+    }
+
+    fn head_args(chunk: &[HolderId]) -> Vec<Arg<'static>> {
+        chunk.iter().map(|h| Arg::Uuid(*h.as_uuid())).collect()
+    }
+
+    /// The new rows, chained in order on `heads` (the chains' newest entries) and sealed.
+    fn chain(
+        &self,
+        mut heads: std::collections::HashMap<HolderId, (i64, String)>,
+        at: i64,
+    ) -> Result<Chained, StoreError> {
+        let mut rows = Vec::with_capacity(self.items.len());
+        let mut seqs = vec![0; self.items.len()];
+        for &i in &self.order {
+            let ((holder, entry), bytes) = (&self.items[i], &self.bodies[i]);
+            let (last_seq, prev) = heads.get(holder).cloned().unwrap_or((0, GENESIS.to_string()));
+            let seq = last_seq + 1;
+            let key = self.keys.get(holder).ok_or(StoreError::Conflict)?;
+            let sealed = key.seal(&trace_aad(*holder, seq), bytes)?;
+            let hash = chain_hash(&prev, *holder, seq, at, entry.allowed, entry.emergency, &sealed);
+            heads.insert(*holder, (seq, hash.clone()));
+            seqs[i] = seq;
+            rows.push(NewTrace {
+                holder: *holder,
+                seq,
+                allowed: i64::from(entry.allowed),
+                emergency: i64::from(entry.emergency),
+                sealed,
+                prev,
+                hash,
+            });
+        }
+        // The next signed checkpoint covers these chains' new heads (AC-7).
+        let mut moved: Vec<(HolderId, i64)> = heads.iter().map(|(h, (seq, _))| (*h, *seq)).collect();
+        moved.sort_by_key(|(h, _)| *h.as_uuid());
+        Ok(Chained { rows, seqs, moved })
+    }
+
+    fn heads_of(rows: Vec<Values>) -> Result<std::collections::HashMap<HolderId, (i64, String)>, StoreError> {
+        let mut heads = std::collections::HashMap::new();
+        for mut r in rows {
+            heads.insert(HolderId::from_uuid(r.take(0)?), (r.take(1)?, r.take(2)?));
+        }
+        Ok(heads)
+    }
+
+    /// The batch in one transaction through sqlx (PostgreSQL; SQLite outside the appender).
+    /// `None` if another server appended to one of the chains first.
+    async fn write_with(&self, db: &crate::db::Db, at: i64) -> Result<Option<Chained>, StoreError> {
+        let mut tx = db.begin().await?;
+        let mut found = Vec::new();
+        for chunk in self.holders.chunks(HEAD_CHUNK) {
+            let args = Self::head_args(chunk);
+            let rows =
+                on_tx!(&mut tx, t => bind_all!(sqlx::query(AssertSqlSafe(heads_sql(chunk.len()))), &args)
+                .fetch_all(&mut **t).await
+                .and_then(|rs| rs.iter().map(IntoValues::values).collect::<Result<Vec<_>, _>>()))
+                .map_err(StoreError::db("read trace heads"))?;
+            found.extend(rows);
+        }
+        let chained = self.chain(Self::heads_of(found)?, at)?;
+        for chunk in chained.rows.chunks(INSERT_CHUNK) {
+            let args: Vec<Arg<'_>> = chunk.iter().flat_map(|r| r.args(at)).collect();
+            let r = on_tx!(&mut tx, t => bind_all!(sqlx::query(AssertSqlSafe(insert_sql(chunk.len()))), &args)
+                .execute(&mut **t).await.map(|r| r.rows_affected()));
+            match r {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Ok(None),
+                Err(e) => return Err(StoreError::db("append trace")(e)),
+            }
+        }
+        crate::checkpoint::mark_heads_moved(&mut tx, &chained.moved).await?;
+        tx.commit().await?;
+        Ok(Some(chained))
+    }
+
+    /// The same statements on SQLite's writer handle, on this thread (`reader::with_writer`).
+    fn write_on(&self, c: &rusqlite::Connection, at: i64) -> Result<Option<Chained>, StoreError> {
+        use crate::reader::{execute_on, is_sqlite_unique_violation, query_on, sqlite_error};
+        c.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| sqlite_error("begin", e))?;
+        let mut found = Vec::new();
+        for chunk in self.holders.chunks(HEAD_CHUNK) {
+            let rows = query_on(c, &heads_sql(chunk.len()), &Self::head_args(chunk), usize::MAX)
+                .map_err(|e| sqlite_error("read trace heads", e))?;
+            found.extend(rows);
+        }
+        let chained = self.chain(Self::heads_of(found)?, at)?;
+        for chunk in chained.rows.chunks(INSERT_CHUNK) {
+            let args: Vec<Arg<'_>> = chunk.iter().flat_map(|r| r.args(at)).collect();
+            match execute_on(c, &insert_sql(chunk.len()), &args) {
+                Ok(_) => {}
+                Err(e) if is_sqlite_unique_violation(&e) => return Ok(None),
+                Err(e) => return Err(sqlite_error("append trace", e)),
+            }
+        }
+        for chunk in chained.moved.chunks(crate::checkpoint::PENDING_CHUNK) {
+            execute_on(
+                c,
+                &crate::checkpoint::pending_sql(chunk.len()),
+                &crate::checkpoint::pending_args(chunk),
+            )
+            .map_err(|e| sqlite_error("mark trace heads", e))?;
+        }
+        c.execute_batch("COMMIT")
+            .map_err(|e| sqlite_error("commit traces", e))?;
+        Ok(Some(chained))
+    }
 }
 
 /// The gate's facts of a space ($1 holder, $2 the asking professional's RPPS or "", $3 now,
@@ -307,110 +520,34 @@ impl Store {
     /// for all (group commit). Returns their sequence numbers, in order. A concurrent append by
     /// another server makes the whole batch retry.
     pub async fn append_traces(&self, items: &[(HolderId, TraceEntry)]) -> Result<Vec<i64>, StoreError> {
-        let mut keys = std::collections::HashMap::new();
-        let mut bodies = Vec::with_capacity(items.len());
-        for (holder, entry) in items {
-            if !keys.contains_key(holder) {
-                keys.insert(*holder, self.vault.get(*holder).await?);
-            }
-            bodies.push(serde_json::to_vec(entry).map_err(|e| StoreError::Integrity(e.to_string()))?);
-        }
-        // Every batch writes the chains in the same (holder) order, so that two servers'
-        // batches wait for each other instead of deadlocking (PostgreSQL row locks).
-        let mut order: Vec<usize> = (0..items.len()).collect();
-        order.sort_by_key(|&i| *items[i].0.as_uuid());
-        'retry: for _ in 0..10 {
+        self.append_batch(items, false).await
+    }
+
+    /// [`Store::append_traces`] for the trace appender: on SQLite its statements run on the
+    /// writer's handle on the appender's own thread (`db::spawn_pipeline`), without handing
+    /// each one to sqlx's worker thread and waiting to be scheduled again (the same statements,
+    /// `reader::with_writer`); elsewhere as [`Store::append_traces`].
+    async fn append_batch(
+        &self,
+        items: &[(HolderId, TraceEntry)],
+        inline: bool,
+    ) -> Result<Vec<i64>, StoreError> {
+        let batch = TraceBatch::new(self, items).await?;
+        for _ in 0..10 {
             let at = self.now().as_micros();
-            let mut heads: std::collections::HashMap<HolderId, (i64, String)> =
-                std::collections::HashMap::new();
-            let mut seqs = vec![0; items.len()];
-            let mut tx = self.db.begin().await?;
-            // The heads of every chain of the batch, in one query per chunk of holders.
-            let mut holders: Vec<HolderId> = order.iter().map(|&i| items[i].0).collect();
-            holders.dedup();
-            for chunk in holders.chunks(HEAD_CHUNK) {
-                // One index probe per chain (newest entry), whatever its length.
-                let parts: Vec<String> = (1..=chunk.len())
-                    .map(|n| {
-                        format!(
-                            "SELECT * FROM (SELECT holder_id, seq, hash FROM traces WHERE holder_id = ${n} \
-                             ORDER BY seq DESC LIMIT 1) AS h{n}"
-                        )
-                    })
-                    .collect();
-                let sql = parts.join(" UNION ALL ");
-                let found: Vec<(uuid::Uuid, i64, String)> = on_tx!(&mut tx, t => {
-                    let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-                    for h in chunk {
-                        q = q.bind(h.as_uuid());
-                    }
-                    q.fetch_all(&mut **t).await
-                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
-                })
-                .map_err(StoreError::db("read trace heads"))?;
-                for (h, seq, hash) in found {
-                    heads.insert(HolderId::from_uuid(h), (seq, hash));
+            let done = match (&self.db, inline) {
+                (crate::db::Db::Sqlite { write, .. }, true) => {
+                    crate::reader::with_writer(write, |c| batch.write_on(c, at)).await?
                 }
-            }
-            // The new rows, chained in order, then written with multi-row inserts.
-            let mut rows = Vec::with_capacity(items.len());
-            for &i in &order {
-                let ((holder, entry), bytes) = (&items[i], &bodies[i]);
-                let (last_seq, prev) = heads.get(holder).cloned().unwrap_or((0, GENESIS.to_string()));
-                let seq = last_seq + 1;
-                let key = keys.get(holder).ok_or(StoreError::Conflict)?;
-                let sealed = key.seal(&trace_aad(*holder, seq), bytes)?;
-                let hash = chain_hash(&prev, *holder, seq, at, entry.allowed, entry.emergency, &sealed);
-                heads.insert(*holder, (seq, hash.clone()));
-                seqs[i] = seq;
-                rows.push((*holder, seq, entry.allowed, entry.emergency, sealed, prev, hash));
-            }
-            for chunk in rows.chunks(INSERT_CHUNK) {
-                let values: Vec<String> = (0..chunk.len())
-                    .map(|r| {
-                        let b = r * 8;
-                        format!(
-                            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                            b + 1,
-                            b + 2,
-                            b + 3,
-                            b + 4,
-                            b + 5,
-                            b + 6,
-                            b + 7,
-                            b + 8
-                        )
-                    })
-                    .collect();
-                let sql = format!(
-                    "INSERT INTO traces (holder_id, seq, at, allowed, emergency, entry_sealed, prev_hash, hash) VALUES {}",
-                    values.join(", ")
-                );
-                let r = on_tx!(&mut tx, t => {
-                    let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-                    for (holder, seq, allowed, emergency, sealed, prev, hash) in chunk {
-                        q = q.bind(holder.as_uuid()).bind(*seq).bind(at).bind(i64::from(*allowed))
-                            .bind(i64::from(*emergency)).bind(sealed).bind(prev).bind(hash);
-                    }
-                    q.execute(&mut **t).await.map(|r| r.rows_affected())
-                });
-                match r {
-                    Ok(_) => {}
-                    // Another server appended to one of these chains meanwhile: start again.
-                    Err(e) if is_unique_violation(&e) => continue 'retry,
-                    Err(e) => return Err(StoreError::db("append trace")(e)),
-                }
-            }
-            // The next signed checkpoint covers these chains' new heads (AC-7).
-            let mut moved: Vec<(HolderId, i64)> = heads.iter().map(|(h, (seq, _))| (*h, *seq)).collect();
-            moved.sort_by_key(|(h, _)| *h.as_uuid());
-            crate::checkpoint::mark_heads_moved(&mut tx, &moved).await?;
-            tx.commit().await?;
-            for (h, _) in &moved {
+                _ => batch.write_with(&self.db, at).await?,
+            };
+            // `None`: another server appended to one of these chains meanwhile; start again.
+            let Some(chained) = done else { continue };
+            for (h, _) in &chained.moved {
                 // No receiver is fine: nobody is watching that space live.
                 let _ = self.trace_events.send(*h);
             }
-            return Ok(seqs);
+            return Ok(chained.seqs);
         }
         Err(StoreError::Conflict)
     }
@@ -595,13 +732,13 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// Creates the gate and its trace appender (a task of the current Tokio runtime) which
+    /// Creates the gate and its trace appender (`db::spawn_pipeline`) which
     /// group-commits the traces of concurrent accesses: each caller still waits until its trace
     /// is durable, but one commit serves every access that arrived meanwhile.
     pub fn new(store: Store, matrix: HabilitationMatrix) -> Self {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4096);
         let appender_store = store.clone();
-        tokio::spawn(async move {
+        crate::db::spawn_pipeline(&store.db, "carnet-traces", async move {
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < 512 {
@@ -612,7 +749,7 @@ impl Gate {
                 }
                 let items: Vec<(HolderId, TraceEntry)> =
                     batch.iter().map(|(h, e, _)| (*h, e.clone())).collect();
-                match appender_store.append_traces(&items).await {
+                match appender_store.append_batch(&items, true).await {
                     Ok(seqs) => {
                         for ((_, _, reply), seq) in batch.into_iter().zip(seqs) {
                             let _ = reply.send(Ok(seq));

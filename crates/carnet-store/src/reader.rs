@@ -219,57 +219,124 @@ impl SqliteReaders {
             // state is consistent (the statement is reset on its next use).
             None => self.conns[start % n].lock().unwrap_or_else(|p| p.into_inner()),
         };
-        let mut stmt = guard.prepare_cached(q.sql)?;
-        for (i, a) in q.args.iter().enumerate() {
-            let at = match NAMES.get(i) {
-                Some(name) => stmt.parameter_index(name)?,
-                None => stmt.parameter_index(&format!("${}", i + 1))?,
-            };
-            let Some(at) = at else {
-                continue;
-            };
-            match a {
-                Arg::Uuid(u) => stmt.raw_bind_parameter(at, &u.as_bytes()[..])?,
-                Arg::Int(v) => stmt.raw_bind_parameter(at, v)?,
-                Arg::Text(v) => stmt.raw_bind_parameter(at, v)?,
-                Arg::Blob(v) => stmt.raw_bind_parameter(at, v)?,
-            }
-        }
-        let cols = stmt.column_count();
-        let mut rows = stmt.raw_query();
-        let mut out = Vec::new();
-        while out.len() < limit {
-            let Some(row) = rows.next()? else { break };
-            let mut vals = Vec::with_capacity(cols);
-            for i in 0..cols {
-                vals.push(match row.get_ref(i)? {
-                    ValueRef::Null => Value::Null,
-                    ValueRef::Integer(n) => Value::Int(n),
-                    ValueRef::Text(t) => Value::Text(
-                        String::from_utf8(t.to_vec())
-                            .map_err(|e| rusqlite::Error::Utf8Error(i, e.utf8_error()))?,
-                    ),
-                    ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-                    ValueRef::Real(_) => {
-                        return Err(rusqlite::Error::InvalidColumnType(
-                            i,
-                            "REAL".into(),
-                            rusqlite::types::Type::Real,
-                        ));
-                    }
-                });
-            }
-            out.push(Values(vals));
-        }
-        Ok(out)
+        query_on(&guard, q.sql, &q.args, limit)
     }
 }
 
-/// Binds `q`'s arguments on a sqlx query, whatever the engine.
+fn bind_on(stmt: &mut rusqlite::Statement<'_>, args: &[Arg<'_>]) -> Result<(), rusqlite::Error> {
+    for (i, a) in args.iter().enumerate() {
+        let at = match NAMES.get(i) {
+            Some(name) => stmt.parameter_index(name)?,
+            None => stmt.parameter_index(&format!("${}", i + 1))?,
+        };
+        let Some(at) = at else {
+            continue;
+        };
+        match a {
+            Arg::Uuid(u) => stmt.raw_bind_parameter(at, &u.as_bytes()[..])?,
+            Arg::Int(v) => stmt.raw_bind_parameter(at, v)?,
+            Arg::Text(v) => stmt.raw_bind_parameter(at, v)?,
+            Arg::Blob(v) => stmt.raw_bind_parameter(at, v)?,
+        }
+    }
+    Ok(())
+}
+
+/// Runs `sql` with `args` on `c` (`rusqlite`, this thread), at most `limit` rows.
+pub(crate) fn query_on(
+    c: &Connection,
+    sql: &str,
+    args: &[Arg<'_>],
+    limit: usize,
+) -> Result<Vec<Values>, rusqlite::Error> {
+    let mut stmt = c.prepare_cached(sql)?;
+    bind_on(&mut stmt, args)?;
+    let cols = stmt.column_count();
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let Some(row) = rows.next()? else { break };
+        let mut vals = Vec::with_capacity(cols);
+        for i in 0..cols {
+            vals.push(match row.get_ref(i)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(n) => Value::Int(n),
+                ValueRef::Text(t) => Value::Text(
+                    String::from_utf8(t.to_vec())
+                        .map_err(|e| rusqlite::Error::Utf8Error(i, e.utf8_error()))?,
+                ),
+                ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                ValueRef::Real(_) => {
+                    return Err(rusqlite::Error::InvalidColumnType(
+                        i,
+                        "REAL".into(),
+                        rusqlite::types::Type::Real,
+                    ));
+                }
+            });
+        }
+        out.push(Values(vals));
+    }
+    Ok(out)
+}
+
+/// Executes `sql` with `args` on `c`; returns the number of rows changed.
+pub(crate) fn execute_on(c: &Connection, sql: &str, args: &[Arg<'_>]) -> Result<usize, rusqlite::Error> {
+    let mut stmt = c.prepare_cached(sql)?;
+    bind_on(&mut stmt, args)?;
+    stmt.raw_execute()
+}
+
+/// Runs `f` on SQLite's writer connection, on this thread: the connection is taken from the
+/// writer pool (so it waits for, and excludes, every other write) and its handle borrowed from
+/// sqlx's worker for the duration. For a pipeline on its own thread (`db::spawn_pipeline`),
+/// whose steps then need no thread hand-off; `f` must leave no transaction open.
+pub(crate) async fn with_writer<T>(
+    write: &sqlx::SqlitePool,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut conn = write.acquire().await.map_err(StoreError::db("take the writer"))?;
+    let mut handle = conn
+        .lock_handle()
+        .await
+        .map_err(StoreError::db("take the writer"))?;
+    // SAFETY: `LockedSqliteHandle` gives this thread exclusive use of the open handle until it
+    // is dropped (sqlx's worker waits on the same lock). The `Connection` made from it does not
+    // own the handle (it never closes it), finalizes its own statements when dropped, and is
+    // dropped below, before the lock is released.
+    let c = unsafe { Connection::from_handle(handle.as_raw_handle().as_ptr()) }
+        .map_err(|e| sqlite_error("take the writer", e))?;
+    let out = f(&c);
+    if !c.is_autocommit() {
+        // `f` failed inside its transaction: leave the connection as sqlx expects it.
+        let _ = c.execute_batch("ROLLBACK");
+    }
+    drop(c);
+    drop(handle);
+    out
+}
+
+/// A `rusqlite` failure on the write path, as the store reports it: a full disk is
+/// [`StoreError::DiskFull`] (507); anything else failed the commit (503).
+pub(crate) fn sqlite_error(op: &'static str, e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => StoreError::DiskFull,
+        _ => StoreError::Commit(format!("{op}: {e}")),
+    }
+}
+
+/// Whether `e` is a uniqueness violation (another server wrote the same key first).
+pub(crate) fn is_sqlite_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+/// Binds arguments (`&[Arg]`) on a sqlx query, whatever the engine.
 macro_rules! bind_all {
-    ($q:expr, $read:expr) => {{
+    ($q:expr, $args:expr) => {{
         let mut q = $q;
-        for a in &$read.args {
+        for a in $args {
             q = match *a {
                 Arg::Uuid(v) => q.bind(v),
                 Arg::Int(v) => q.bind(v),
@@ -279,6 +346,24 @@ macro_rules! bind_all {
         }
         q
     }};
+}
+pub(crate) use bind_all;
+
+/// A sqlx row as [`Values`], whatever the engine.
+pub(crate) trait IntoValues {
+    fn values(&self) -> Result<Values, sqlx::Error>;
+}
+
+impl IntoValues for sqlx::sqlite::SqliteRow {
+    fn values(&self) -> Result<Values, sqlx::Error> {
+        sqlite_values(self)
+    }
+}
+
+impl IntoValues for sqlx::postgres::PgRow {
+    fn values(&self) -> Result<Values, sqlx::Error> {
+        pg_values(self)
+    }
 }
 
 fn sqlite_values(r: &sqlx::sqlite::SqliteRow) -> Result<Values, sqlx::Error> {
@@ -382,7 +467,7 @@ impl Db {
                         Err(e) => tracing::debug!(error = %e, what, "point read goes to the pool"),
                     }
                 }
-                let rows = bind_all!(sqlx::query(q.sql), q)
+                let rows = bind_all!(sqlx::query(q.sql), &q.args)
                     .fetch_all(read)
                     .await
                     .map_err(StoreError::db(what))?;
@@ -393,7 +478,7 @@ impl Db {
                     .map_err(StoreError::db(what))
             }
             Db::Postgres(p) => {
-                let rows = bind_all!(sqlx::query(q.sql), q)
+                let rows = bind_all!(sqlx::query(q.sql), &q.args)
                     .fetch_all(p)
                     .await
                     .map_err(StoreError::db(what))?;
