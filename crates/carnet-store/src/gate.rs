@@ -300,31 +300,35 @@ impl<'a> TraceBatch<'a> {
         Ok(Some(chained))
     }
 
-    /// The same statements on SQLite's writer handle, on this thread (`reader::with_writer`).
+    /// The batch on SQLite's writer handle, on this thread (`reader::with_writer`). Here a
+    /// statement costs no round trip, so each row has its own small statement, prepared once
+    /// per batch, where [`TraceBatch::write_with`] sends a few big ones (same tables, same
+    /// values, same checks: a taken `(holder, seq)` means another server appended first).
     fn write_on(&self, c: &rusqlite::Connection, at: i64) -> Result<Option<Chained>, StoreError> {
         use crate::reader::{execute_on, is_sqlite_unique_violation, query_on, sqlite_error};
         c.execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| sqlite_error("begin", e))?;
-        let mut found = Vec::new();
-        for chunk in self.holders.chunks(HEAD_CHUNK) {
-            let rows = query_on(c, &heads_sql(chunk.len()), &Self::head_args(chunk), usize::MAX)
+        let mut found = Vec::with_capacity(self.holders.len());
+        for h in &self.holders {
+            let rows = query_on(c, &heads_sql(1), &Self::head_args(std::slice::from_ref(h)), 1)
                 .map_err(|e| sqlite_error("read trace heads", e))?;
             found.extend(rows);
         }
         let chained = self.chain(Self::heads_of(found)?, at)?;
-        for chunk in chained.rows.chunks(INSERT_CHUNK) {
-            let args: Vec<Arg<'_>> = chunk.iter().flat_map(|r| r.args(at)).collect();
-            match execute_on(c, &insert_sql(chunk.len()), &args) {
+        let insert = insert_sql(1);
+        for row in &chained.rows {
+            match execute_on(c, &insert, &row.args(at)) {
                 Ok(_) => {}
                 Err(e) if is_sqlite_unique_violation(&e) => return Ok(None),
                 Err(e) => return Err(sqlite_error("append trace", e)),
             }
         }
-        for chunk in chained.moved.chunks(crate::checkpoint::PENDING_CHUNK) {
+        let pending = crate::checkpoint::pending_sql(1);
+        for head in &chained.moved {
             execute_on(
                 c,
-                &crate::checkpoint::pending_sql(chunk.len()),
-                &crate::checkpoint::pending_args(chunk),
+                &pending,
+                &crate::checkpoint::pending_args(std::slice::from_ref(head)),
             )
             .map_err(|e| sqlite_error("mark trace heads", e))?;
         }

@@ -225,7 +225,11 @@ impl SqliteReaders {
 
 fn bind_on(stmt: &mut rusqlite::Statement<'_>, args: &[Arg<'_>]) -> Result<(), rusqlite::Error> {
     for (i, a) in args.iter().enumerate() {
-        let at = match NAMES.get(i) {
+        // `$N` is usually the N-th parameter of the text: check that directly (one array read)
+        // before searching the names (a scan over every parameter).
+        let name = NAMES.get(i).copied();
+        let at = match name {
+            Some(name) if stmt.parameter_name(i + 1) == Some(name) => Some(i + 1),
             Some(name) => stmt.parameter_index(name)?,
             None => stmt.parameter_index(&format!("${}", i + 1))?,
         };
