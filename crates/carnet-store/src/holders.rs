@@ -9,6 +9,7 @@ use sqlx::Row;
 use crate::crypto::item_aad;
 use crate::error::StoreError;
 use crate::outbox::{Channel, OutboxMessage};
+use crate::reader::Read;
 use crate::{BlobHash, HolderRecord, Store, on_db, on_tx};
 
 /// How many times a transition is retried when another request changed the space meanwhile.
@@ -89,12 +90,22 @@ impl Store {
 
     /// Reads a holder's space; [`StoreError::NotFound`] if there is none or it was erased.
     pub async fn holder(&self, id: HolderId) -> Result<HolderRecord, StoreError> {
-        let row = on_db!(&self.db, p => sqlx::query(
-            "SELECT lifecycle, created_at, updated_at, admin_sealed, state_since FROM holders WHERE id = $1")
-            .bind(id.as_uuid()).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1), r.get::<i64, _>(2), r.get::<Vec<u8>, _>(3), r.get::<i64, _>(4)))))
-            .map_err(StoreError::db("read holder"))?;
-        let (name, created, updated, sealed, since) = row.ok_or(StoreError::NotFound)?;
+        let mut row = self
+            .db
+            .read_one(
+                Read::new("SELECT lifecycle, created_at, updated_at, admin_sealed, state_since FROM holders WHERE id = $1")
+                    .uuid(*id.as_uuid()),
+                "read holder",
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let (name, created, updated, sealed, since): (String, i64, i64, Vec<u8>, i64) = (
+            row.take(0)?,
+            row.take(1)?,
+            row.take(2)?,
+            row.take(3)?,
+            row.take(4)?,
+        );
         let lifecycle = Lifecycle::from_parts(&name, Timestamp::from_micros(since))
             .ok_or_else(|| StoreError::Integrity(format!("unknown lifecycle state {name}")))?;
         if matches!(lifecycle, Lifecycle::Erased { .. }) {

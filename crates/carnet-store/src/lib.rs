@@ -279,12 +279,19 @@ impl Store {
         holder: HolderId,
         id: AttachmentId,
     ) -> Result<(AttachmentRecord, Bytes), StoreError> {
-        let row = on_db!(&self.db, p => sqlx::query(
-            "SELECT created_at, blob_hash, meta_sealed FROM attachments WHERE holder_id = $1 AND id = $2")
-            .bind(holder.as_uuid()).bind(id.as_uuid()).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1), r.get::<Vec<u8>, _>(2)))))
-        .map_err(StoreError::db("read attachment"))?;
-        let (created, hash, sealed_meta) = row.ok_or(StoreError::NotFound)?;
+        let mut row = self
+            .db
+            .read_one(
+                reader::Read::new(
+                    "SELECT created_at, blob_hash, meta_sealed FROM attachments WHERE holder_id = $1 AND id = $2",
+                )
+                .uuid(*holder.as_uuid())
+                .uuid(*id.as_uuid()),
+                "read attachment",
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let (created, hash, sealed_meta): (i64, String, Vec<u8>) = (row.take(0)?, row.take(1)?, row.take(2)?);
         let hash = BlobHash::parse(&hash)
             .ok_or_else(|| StoreError::Integrity("bad blob hash in database".into()))?;
         let key = self.vault.get(holder).await?;

@@ -1,17 +1,20 @@
-//! Point reads on the hot paths (a session by its token, the gate's facts): one SQL text and
-//! one decoding for both engines, run without sqlx's per-connection worker thread on SQLite.
+//! Statements on the hot paths without sqlx's per-connection worker thread on SQLite.
 //!
 //! sqlx's SQLite driver runs every connection on its own thread and hands each statement and
 //! each row across a channel: two thread wake-ups per statement, which a profile of the FHIR
-//! read path showed as the largest cost (BENCHMARKS.md, issue 6). For statements that probe an
-//! index and return a row or a few, [`Db::read_one`] / [`Db::read_all`] run them on SQLite
-//! through `rusqlite` on the calling thread, on a small set of read-only connections (WAL:
-//! a reader never waits for the writer; it sees every commit made before it starts). A reader
-//! that finds the database busy (a recovery in progress), or fails in any way, does not wait
-//! or report there: the statement goes to sqlx's reader pool instead, off the async worker,
-//! which waits as long as it does for any read and reports the error as every other read does. PostgreSQL, and SQLite databases
-//! without a file, take the sqlx path. Values come back as [`Values`] whatever the engine, so
-//! the code that reads them is written once.
+//! read path showed as the largest cost (BENCHMARKS.md, issue 6).
+//!
+//! - **Point reads** (a session by its token, the gate's facts, one holder's listings):
+//!   [`Db::read_one`] / [`Db::read_all`] take one SQL text and give rows as [`Values`] whatever
+//!   the engine, so the code that reads them is written once. On SQLite they run through
+//!   `rusqlite` on the calling thread over a few read-only connections (WAL: a reader never
+//!   waits for the writer and sees every commit made before it starts). A reader that finds
+//!   the database busy, or fails in any way, neither waits nor reports there: the statement
+//!   goes to sqlx's reader pool, off the async worker, which waits and reports as every other
+//!   read does. PostgreSQL, and SQLite databases without a file, take the sqlx path.
+//! - **The trace appender's batches**: [`with_writer`] lends SQLite's writer connection to a
+//!   write pipeline's own thread (`db::spawn_pipeline`), whose statements ([`query_on`],
+//!   [`execute_on`]) then run there with no hand-off at all.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,11 +61,6 @@ impl<'a> Read<'a> {
     }
     pub(crate) fn text(mut self, v: &'a str) -> Self {
         self.args.push(Arg::Text(v));
-        self
-    }
-    #[allow(dead_code)]
-    pub(crate) fn blob(mut self, v: &'a [u8]) -> Self {
-        self.args.push(Arg::Blob(v));
         self
     }
 }
@@ -450,7 +448,6 @@ impl Db {
     }
 
     /// Every row of `q` (a point read: an index probe returning a few rows).
-    #[allow(dead_code)]
     pub(crate) async fn read_all(&self, q: Read<'_>, what: &'static str) -> Result<Vec<Values>, StoreError> {
         self.read_rows(q, usize::MAX, what).await
     }
