@@ -308,9 +308,10 @@ impl<'a> TraceBatch<'a> {
         use crate::reader::{execute_on, is_sqlite_unique_violation, query_on, sqlite_error};
         c.execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| sqlite_error("begin", e))?;
+        let head = heads_sql(1);
         let mut found = Vec::with_capacity(self.holders.len());
         for h in &self.holders {
-            let rows = query_on(c, &heads_sql(1), &Self::head_args(std::slice::from_ref(h)), 1)
+            let rows = query_on(c, &head, &[Arg::Uuid(*h.as_uuid())], 1)
                 .map_err(|e| sqlite_error("read trace heads", e))?;
             found.extend(rows);
         }
@@ -324,13 +325,9 @@ impl<'a> TraceBatch<'a> {
             }
         }
         let pending = crate::checkpoint::pending_sql(1);
-        for head in &chained.moved {
-            execute_on(
-                c,
-                &pending,
-                &crate::checkpoint::pending_args(std::slice::from_ref(head)),
-            )
-            .map_err(|e| sqlite_error("mark trace heads", e))?;
+        for (holder, seq) in &chained.moved {
+            execute_on(c, &pending, &[Arg::Uuid(*holder.as_uuid()), Arg::Int(*seq)])
+                .map_err(|e| sqlite_error("mark trace heads", e))?;
         }
         c.execute_batch("COMMIT")
             .map_err(|e| sqlite_error("commit traces", e))?;
