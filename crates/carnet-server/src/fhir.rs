@@ -9,6 +9,7 @@
 //! searches and paging alike: results are filtered by the gate before counting and paging.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
@@ -475,14 +476,9 @@ fn elements(p: &Params, all: Vec<Value>) -> Result<Vec<Value>, FhirError> {
         .collect())
 }
 
-/// Pages a filtered result: `_count` (default 50, at most 200) and `_page`.
-fn page(
-    p: &Params,
-    base: &str,
-    path: &str,
-    all: Vec<Value>,
-    included: Vec<Value>,
-) -> Result<Value, FhirError> {
+/// Pages a filtered result: `_count` (default 50, at most 200) and `_page`; `_elements` is
+/// applied to the page's resources.
+fn page(p: &Params, base: &str, path: &str, all: Vec<Hit>, included: Vec<Value>) -> Result<Value, FhirError> {
     let count: usize = p
         .one("_count")
         .map(|c| c.parse().map_err(|_| FhirError::invalid("_count: a number")))
@@ -496,7 +492,14 @@ fn page(
         .unwrap_or(0);
     let total = all.len();
     let start = page_no.saturating_mul(count).min(total);
-    let items: Vec<Value> = all.into_iter().skip(start).take(count).collect();
+    let items = elements(
+        p,
+        all.into_iter()
+            .skip(start)
+            .take(count)
+            .map(Hit::into_value)
+            .collect(),
+    )?;
     // Links repeat the caller's own parameters, nothing else.
     let mut q: Vec<(String, String)> = Vec::new();
     for (k, vs) in &p.0 {
@@ -901,15 +904,60 @@ async fn directory_read(s: &AppState, rtype: &str, id: &str) -> Result<Option<Va
     }
 }
 
+/// A search result the gate let through: counted, and shown if it falls in the page asked.
+/// A document's FHIR JSON is made only then, so a search over a long record maps one page of
+/// DocumentReferences, not the whole record.
+enum Hit {
+    Ready(Value),
+    Document(Box<DocumentHit>),
+}
+
+struct DocumentHit {
+    base: Arc<str>,
+    holder: HolderId,
+    view: carnet_store::documents::DocumentView,
+}
+
+impl Hit {
+    fn into_value(self) -> Value {
+        match self {
+            Hit::Ready(v) => v,
+            Hit::Document(d) => r::document_reference(
+                &d.base,
+                d.holder,
+                *d.view.id.as_uuid(),
+                *d.view.set_id.as_uuid(),
+                d.view.status,
+                &d.view.meta,
+            ),
+        }
+    }
+}
+
 /// Every DocumentReference of `holder` the caller may see under `filter`, page after page
 /// (the gate decides per document; a refused record is an empty list).
 async fn documents(
     s: &AppState,
     c: &FhirCaller,
     holder: HolderId,
-    mut filter: DocumentFilter,
+    filter: DocumentFilter,
     base: &str,
 ) -> Result<Vec<Value>, FhirError> {
+    Ok(document_hits(s, c, holder, filter, base)
+        .await?
+        .into_iter()
+        .map(Hit::into_value)
+        .collect())
+}
+
+async fn document_hits(
+    s: &AppState,
+    c: &FhirCaller,
+    holder: HolderId,
+    mut filter: DocumentFilter,
+    base: &str,
+) -> Result<Vec<Hit>, FhirError> {
+    let base: Arc<str> = Arc::from(base);
     let mut out = Vec::new();
     loop {
         let page = match s
@@ -921,17 +969,15 @@ async fn documents(
             Err(StoreError::NotFound) => break,
             Err(e) => return Err(e.into()),
         };
-        for d in &page.documents {
-            out.push(r::document_reference(
-                base,
+        let next = page.next_before;
+        out.extend(page.documents.into_iter().map(|view| {
+            Hit::Document(Box::new(DocumentHit {
+                base: base.clone(),
                 holder,
-                *d.id.as_uuid(),
-                *d.set_id.as_uuid(),
-                d.status,
-                &d.meta,
-            ));
-        }
-        match page.next_before {
+                view,
+            }))
+        }));
+        match next {
             Some(b) => filter.before = Some(b),
             None => break,
         }
@@ -1052,8 +1098,23 @@ async fn matching(
     p: &Params,
     headers: &HeaderMap,
 ) -> Result<Vec<Value>, FhirError> {
+    Ok(matching_hits(s, c, rtype, p, headers)
+        .await?
+        .into_iter()
+        .map(Hit::into_value)
+        .collect())
+}
+
+/// [`matching`], each resource's JSON made only when asked for.
+async fn matching_hits(
+    s: &AppState,
+    c: &FhirCaller,
+    rtype: &str,
+    p: &Params,
+    headers: &HeaderMap,
+) -> Result<Vec<Hit>, FhirError> {
     let ctx = Context::default();
-    Ok(match rtype {
+    let values = match rtype {
         "Patient" => {
             p.only(&["identifier", "_id"])?;
             let holder = if let Some(idf) = p.one("identifier") {
@@ -1104,7 +1165,7 @@ async fn matching(
                 limit: 500,
                 ..DocumentFilter::default()
             };
-            documents(s, c, holder, filter, &base_url(headers)).await?
+            return document_hits(s, c, holder, filter, &base_url(headers)).await;
         }
         "Observation" => {
             p.only(&["patient", "subject", "code", "date", "_sort"])?;
@@ -1254,7 +1315,8 @@ async fn matching(
                 format!("resource type {other} is not supported"),
             ));
         }
-    })
+    };
+    Ok(values.into_iter().map(Hit::Ready).collect())
 }
 
 async fn search(
@@ -1271,7 +1333,7 @@ async fn search(
             "_revinclude is supported on Patient searches (e.g. Patient?_id=…&_revinclude=Observation:patient)",
         ));
     }
-    let all = matching(&s, &c, &rtype, &p, &headers).await?;
+    let all = matching_hits(&s, &c, &rtype, &p, &headers).await?;
     // `_include` of the patient the results point to: added only if the caller may read it
     // (through the gate), never counted, never the only thing in a page.
     let mut included = Vec::new();
@@ -1307,6 +1369,7 @@ async fn search(
                 )));
             }
             for pat in &all {
+                let Hit::Ready(pat) = pat else { continue };
                 let Some(id) = pat["id"].as_str() else { continue };
                 let mut q = BTreeMap::new();
                 q.insert("patient".to_string(), vec![id.to_string()]);
@@ -1318,9 +1381,15 @@ async fn search(
             }
         }
     }
-    let all = last_updated(&p, all)?;
-    let all = sort(&p, &rtype, all)?;
-    let all = elements(&p, all)?;
+    // Filtering and sorting on resource elements need every resource's JSON; otherwise only
+    // the page's resources are made (in `page`).
+    let all = if p.0.contains_key("_lastUpdated") || p.0.contains_key("_sort") {
+        let all = all.into_iter().map(Hit::into_value).collect();
+        let all = last_updated(&p, all)?;
+        sort(&p, &rtype, all)?.into_iter().map(Hit::Ready).collect()
+    } else {
+        all
+    };
     if summary_count(&p)? {
         let v = json!({ "resourceType": "Bundle", "type": "searchset", "total": all.len() });
         return Ok(respond(StatusCode::OK, &v, p.pretty()));

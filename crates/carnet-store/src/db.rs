@@ -406,8 +406,16 @@ pub struct Migration {
 }
 
 impl Migration {
-    /// The SQL for `engine`: the only dialect differences are the id and bytes column types.
+    /// The SQL for `engine`: the only dialect differences are the id and bytes column types,
+    /// and migrations whose first line is `-- engines: sqlite` (a storage layout of SQLite's
+    /// own, such as `WITHOUT ROWID`), which are a no-op on PostgreSQL.
     pub fn render(&self, engine: Engine) -> String {
+        if engine == Engine::Postgres && self.sql.starts_with("-- engines: sqlite\n") {
+            return format!(
+                "-- migration {} ({}) applies to SQLite only\nSELECT 1;",
+                self.version, self.name
+            );
+        }
         let (uuid, bytes) = match engine {
             Engine::Sqlite => ("BLOB", "BLOB"),
             Engine::Postgres => ("UUID", "BYTEA"),
@@ -516,6 +524,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "catalogue",
             sql: include_str!("../migrations/main/0018_catalogue.sql"),
         },
+        Migration {
+            version: 19,
+            name: "clustered",
+            sql: include_str!("../migrations/main/0019_clustered.sql"),
+        },
     ],
 };
 
@@ -551,6 +564,99 @@ mod tests {
             "postgres://postgres@127.0.0.1/test"
         );
         assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+
+    /// Migration 19 rebuilds three tables clustered on their keys on SQLite: every row of a
+    /// database made by the earlier versions is still there, byte for byte, with its indexes;
+    /// on PostgreSQL it is a no-op.
+    #[tokio::test]
+    async fn clustering_keeps_every_row_and_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("m.db").display());
+        let opts = DbOptions {
+            create_if_missing: true,
+            ..DbOptions::default()
+        };
+        let db = Db::connect(&url, &opts).await.unwrap();
+        let before = MigrationSet {
+            table: MAIN_MIGRATIONS.table,
+            migrations: &MAIN_MIGRATIONS.migrations[..18],
+        };
+        db.migrate(&before).await.unwrap();
+        let Db::Sqlite { write, .. } = &db else {
+            unreachable!()
+        };
+        let h = uuid::Uuid::now_v7();
+        let statements = [
+            "INSERT INTO holders (id, lifecycle, created_at, updated_at, admin_sealed) \
+             VALUES ($1, 'open', 1, 1, x'00')",
+            "INSERT INTO traces VALUES ($1, 1, 10, 1, 0, x'0102', 'genesis', 'h1')",
+            "INSERT INTO traces VALUES ($1, 2, 11, 0, 1, x'0304', 'h1', 'h2')",
+            "INSERT INTO attachments VALUES ($1, $1, 5, 'blob', 42, x'05')",
+            "INSERT INTO documents VALUES ($1, $1, $1, 'current', 5, 5, 9, $1, x'06', 1)",
+        ];
+        for q in statements {
+            sqlx::query(AssertSqlSafe(q))
+                .bind(h)
+                .execute(write)
+                .await
+                .unwrap();
+        }
+        assert_eq!(db.migrate(&MAIN_MIGRATIONS).await.unwrap(), vec![19]);
+        let tables: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, sql FROM sqlite_master WHERE name IN ('traces', 'documents', 'attachments')",
+        )
+        .fetch_all(write)
+        .await
+        .unwrap();
+        assert_eq!(tables.len(), 3);
+        for (name, sql) in &tables {
+            assert!(sql.contains("WITHOUT ROWID"), "{name} is clustered");
+        }
+        type TraceRow = (i64, i64, i64, i64, Vec<u8>, String, String);
+        let traces: Vec<TraceRow> = sqlx::query_as(
+            "SELECT seq, at, allowed, emergency, entry_sealed, prev_hash, hash FROM traces \
+             WHERE holder_id = $1 ORDER BY seq",
+        )
+        .bind(h)
+        .fetch_all(write)
+        .await
+        .unwrap();
+        assert_eq!(
+            traces,
+            vec![
+                (1, 10, 1, 0, vec![1, 2], "genesis".into(), "h1".into()),
+                (2, 11, 0, 1, vec![3, 4], "h1".into(), "h2".into())
+            ]
+        );
+        let doc: (String, i64, Option<i64>, Vec<u8>, i64) = sqlx::query_as(
+            "SELECT status, visible_from, notice_due_at, meta_sealed, version FROM documents \
+             WHERE holder_id = $1 AND id = $1",
+        )
+        .bind(h)
+        .fetch_one(write)
+        .await
+        .unwrap();
+        assert_eq!(doc, ("current".into(), 5, Some(9), vec![6], 1));
+        let att: (String, i64) =
+            sqlx::query_as("SELECT blob_hash, sealed_size FROM attachments WHERE blob_hash = 'blob'")
+                .fetch_one(write)
+                .await
+                .unwrap();
+        assert_eq!(att, ("blob".into(), 42));
+        let indexes: Vec<(String,)> = sqlx::query_as(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(write)
+        .await
+        .unwrap();
+        for want in ["attachments_by_blob", "documents_by_set", "documents_notice_due"] {
+            assert!(indexes.iter().any(|(n,)| n == want), "index {want} kept");
+        }
+        let clustered = &MAIN_MIGRATIONS.migrations[18];
+        assert_eq!(clustered.version, 19);
+        assert!(!clustered.render(Engine::Postgres).contains("WITHOUT ROWID"));
+        assert!(clustered.render(Engine::Sqlite).contains("WITHOUT ROWID"));
     }
 
     #[test]

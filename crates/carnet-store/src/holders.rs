@@ -78,12 +78,16 @@ impl Store {
 
     /// The lifecycle state of a space, without opening anything.
     pub async fn lifecycle(&self, id: HolderId) -> Result<Lifecycle, StoreError> {
-        let row =
-            on_db!(&self.db, p => sqlx::query("SELECT lifecycle, state_since FROM holders WHERE id = $1")
-            .bind(id.as_uuid()).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))))
-            .map_err(StoreError::db("read lifecycle"))?;
-        let (name, since) = row.ok_or(StoreError::NotFound)?;
+        // On every holder's request (the session check): a point read.
+        let mut row = self
+            .db
+            .read_one(
+                Read::new("SELECT lifecycle, state_since FROM holders WHERE id = $1").uuid(*id.as_uuid()),
+                "read lifecycle",
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let (name, since): (String, i64) = (row.take(0)?, row.take(1)?);
         Lifecycle::from_parts(&name, Timestamp::from_micros(since))
             .ok_or_else(|| StoreError::Integrity(format!("unknown lifecycle state {name}")))
     }

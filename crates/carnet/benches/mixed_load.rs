@@ -187,8 +187,33 @@ fn main() {
             })
         };
         let started = Instant::now();
+        // Throughput over the run, in ten windows: whether the cost of a request stays flat
+        // as the spaces fill up.
+        let done = Arc::new(AtomicU64::new(0));
+        let reporter = {
+            let (stop, done) = (stop.clone(), done.clone());
+            let window = Duration::from_secs((secs / 10).max(5));
+            tokio::spawn(async move {
+                let mut last = 0;
+                loop {
+                    tokio::time::sleep(window).await;
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let now = done.load(Ordering::Relaxed);
+                    println!(
+                        "  at {:>4.0} s: {:>6.0} req/s over the last {} s",
+                        started.elapsed().as_secs_f64(),
+                        (now - last) as f64 / window.as_secs_f64(),
+                        window.as_secs()
+                    );
+                    last = now;
+                }
+            })
+        };
         let mut tasks = Vec::new();
         for c in 0..clients {
+            let done = done.clone();
             let (http, base, pro, patients, sessions, stop) = (
                 http.clone(),
                 base.clone(),
@@ -277,6 +302,7 @@ fn main() {
                                 .map(|r| r.status().as_u16()),
                         ),
                     };
+                    done.fetch_add(1, Ordering::Relaxed);
                     let k = kinds.entry(kind).or_default();
                     match status {
                         Ok(s) if (200..300).contains(&s) => k.lat.push(t.elapsed().as_micros()),
@@ -300,6 +326,7 @@ fn main() {
             }
         }
         let _ = sampler.await;
+        let _ = reporter.await;
         let elapsed = started.elapsed().as_secs_f64();
         let mut total: Vec<u128> = Vec::new();
         let (mut errors, mut fivexx) = (0u64, 0u64);
