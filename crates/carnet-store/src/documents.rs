@@ -212,6 +212,17 @@ impl DocRow {
     }
 }
 
+/// A new version's sealed metadata and its content already durable in the blob store, not yet
+/// referenced by any row (crate-private).
+pub(crate) struct StagedBlob {
+    key: SecretKey,
+    attachment: AttachmentId,
+    sealed_meta: Vec<u8>,
+    hash: BlobHash,
+    sealed_size: i64,
+    sealed_att_meta: Vec<u8>,
+}
+
 fn meta_aad(holder: HolderId, id: DocumentId) -> Vec<u8> {
     item_aad(holder, ItemKind::DocumentMeta, id.as_bytes())
 }
@@ -327,13 +338,60 @@ impl Store {
         notice_due_at: Option<Timestamp>,
         legacy: Option<&LegacyWrite<'_>>,
     ) -> Result<(), StoreError> {
-        let now = self.now();
+        let staged = self.stage_document(holder, id, meta, content).await?;
+        self.commit_document(holder, id, set_id, meta, staged, replaces, notice_due_at, legacy)
+            .await
+    }
+
+    /// The first half of [`Store::insert_document`]: the metadata sealed and the content sealed
+    /// into the blob store (durable on return). Nothing references the blob until
+    /// [`Store::commit_document`].
+    async fn stage_document(
+        &self,
+        holder: HolderId,
+        id: DocumentId,
+        meta: &DocumentMeta,
+        content: Vec<u8>,
+    ) -> Result<StagedBlob, StoreError> {
         let key = self.vault.get(holder).await?;
-        let attachment = AttachmentId::new(now);
+        let attachment = AttachmentId::new(self.now());
         let sealed_meta = seal_meta(&key, holder, id, meta)?;
         let (hash, sealed_size, sealed_att_meta) = self
             .write_attachment_blob(&key, holder, attachment, &meta.mime, &meta.sha256, content)
             .await?;
+        Ok(StagedBlob {
+            key,
+            attachment,
+            sealed_meta,
+            hash,
+            sealed_size,
+            sealed_att_meta,
+        })
+    }
+
+    /// The second half of [`Store::insert_document`]: the rows and the notice in one group
+    /// commit; the staged blob is deleted if they are refused.
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_document(
+        &self,
+        holder: HolderId,
+        id: DocumentId,
+        set_id: DocumentId,
+        meta: &DocumentMeta,
+        staged: StagedBlob,
+        replaces: Option<&DocRow>,
+        notice_due_at: Option<Timestamp>,
+        legacy: Option<&LegacyWrite<'_>>,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        let StagedBlob {
+            key,
+            attachment,
+            sealed_meta,
+            hash,
+            sealed_size,
+            sealed_att_meta,
+        } = staged;
         // DM-7: the holder is told of a new document (no content in the message); not of each
         // document of their former DMP (LC-8).
         let notify = meta.visible_to_holder(now) && legacy.is_none();
@@ -466,6 +524,11 @@ impl Store {
             notify |= d.meta.visible_to_holder(now);
         }
         Ok(notify)
+    }
+
+    /// Deletes a staged blob no row will reference.
+    async fn forget_staged(&self, staged: StagedBlob) {
+        let _ = self.blobs.delete(&staged.hash).await;
     }
 
     /// Deletes the blobs of documents whose rows were not committed (sealed with fresh nonces,
@@ -812,6 +875,23 @@ impl Gate {
         ctx: &Context,
     ) -> Result<bool, StoreError> {
         let d = self.decide_in(space, actor, Action::Create, &meta.facts(self.store.now()), ctx);
+        self.trace_creation(holder, actor, id, meta, d, space, ctx)
+            .await?;
+        Ok(d.allowed)
+    }
+
+    /// The trace of a decision on creating document `id`.
+    #[allow(clippy::too_many_arguments)]
+    async fn trace_creation(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: DocumentId,
+        meta: &DocumentMeta,
+        d: Decision,
+        space: &GateFacts,
+        ctx: &Context,
+    ) -> Result<(), StoreError> {
         self.record_item(
             holder,
             actor,
@@ -823,8 +903,7 @@ impl Gate {
             space,
             ctx,
         )
-        .await?;
-        Ok(d.allowed)
+        .await
     }
 
     /// A new version of a transaction (IO-2, DM-3): decided and traced like
@@ -1176,22 +1255,42 @@ impl Gate {
         replaces: Option<&DocRow>,
         ctx: &Context,
     ) -> Result<DocumentView, StoreError> {
-        // A new version was decided as an update of the one it replaces (`decide_on`).
-        if replaces.is_none() {
-            let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
-            if !self
-                .decide_creation(holder, actor, id, &meta, &space, ctx)
-                .await?
-            {
-                return Err(StoreError::NotFound);
-            }
-        }
         let now = self.store.now();
         let notice_due =
             (!meta.visible_to_holder(now)).then(|| now.plus_seconds(document::WAITING_NOTICE_SECONDS));
-        self.store
-            .insert_document(holder, id, set_id, &meta, content, replaces, notice_due, None)
-            .await?;
+        if replaces.is_some() {
+            // A new version was decided and traced as an update of the one it replaces
+            // (`decide_on`).
+            self.store
+                .insert_document(holder, id, set_id, &meta, content, replaces, notice_due, None)
+                .await?;
+        } else {
+            let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+            let d = self.decide_in(&space, actor, Action::Create, &meta.facts(now), ctx);
+            if !d.allowed {
+                self.trace_creation(holder, actor, id, &meta, d, &space, ctx)
+                    .await?;
+                return Err(StoreError::NotFound);
+            }
+            // Allowed: the trace and the sealed content are made durable at once (the trace
+            // appender's commit and the blob's fsyncs overlap); the rows commit only once both
+            // are, so no document exists without the trace of its creation.
+            let (traced, staged) = tokio::join!(
+                self.trace_creation(holder, actor, id, &meta, d, &space, ctx),
+                self.store.stage_document(holder, id, &meta, content)
+            );
+            let staged = match (traced, staged) {
+                (Ok(()), Ok(staged)) => staged,
+                (Err(e), Ok(staged)) => {
+                    self.store.forget_staged(staged).await;
+                    return Err(e);
+                }
+                (_, Err(e)) => return Err(e),
+            };
+            self.store
+                .commit_document(holder, id, set_id, &meta, staged, None, notice_due, None)
+                .await?;
+        }
         Ok(DocumentView {
             id,
             set_id,

@@ -16,6 +16,13 @@
 //! | 20 % | a FHIR client | searches `DocumentReference?patient=` |
 //! | 15 % | a FHIR client | reads `Patient/{id}` |
 //!
+//! By default each client sends its next request as soon as the previous one is answered (a
+//! closed loop: the server is saturated and latency is mostly queueing). With
+//! `CARNET_BENCH_RATE=R` the clients send R requests/s in all on a fixed schedule (an open
+//! loop, as `wrk2`): each request's latency counts from the moment it was due, so a server that
+//! falls behind is charged for the wait (no coordinated omission). Run at increasing rates to
+//! find the throughput at which p99 stays under a bound.
+//!
 //! Prints, per kind and overall: requests/s, p50/p95/p99, errors by status (5xx apart), and the
 //! server's resident memory at idle and at its peak under load (`/proc/PID/status`). Not a test:
 //! no assertion on time; figures go to BENCHMARKS.md.
@@ -78,6 +85,11 @@ fn main() {
     let n = env_or("CARNET_BENCH_HOLDERS", 100_000);
     let clients = env_or("CARNET_BENCH_CLIENTS", 64) as usize;
     let secs = env_or("CARNET_BENCH_SECONDS", 30);
+    // Open loop: one client's requests are due every `clients / rate` seconds.
+    let interval = match env_or("CARNET_BENCH_RATE", 0) {
+        0 => None,
+        rate => Some(Duration::from_secs_f64(clients as f64 / rate as f64)),
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     std::fs::create_dir(&data).expect("mkdir");
@@ -165,9 +177,13 @@ fn main() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let idle = rss_kib(pid);
         println!(
-            "server: {base}, {} holders, {clients} clients, {secs} s, idle RSS {:.1} MiB \
+            "server: {base}, {} holders, {clients} clients, {secs} s, {}, idle RSS {:.1} MiB \
              (anonymous {:.1} MiB, mapped files {:.1} MiB)",
             n,
+            match interval {
+                Some(d) => format!("open loop at {:.0} req/s", clients as f64 / d.as_secs_f64()),
+                None => "closed loop".to_string(),
+            },
             idle as f64 / 1024.0,
             status_kib(pid, "RssAnon:") as f64 / 1024.0,
             status_kib(pid, "RssFile:") as f64 / 1024.0
@@ -225,13 +241,23 @@ fn main() {
             tasks.push(tokio::spawn(async move {
                 let mut kinds: BTreeMap<&'static str, Kind> = BTreeMap::new();
                 let mut i: u64 = 0;
+                // Open loop: clients staggered over one interval.
+                let mut due = interval.map(|d| started + d.mul_f64(c as f64 / clients as f64));
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
+                    if let (Some(at), Some(d)) = (due.as_mut(), interval) {
+                        tokio::time::sleep_until((*at).into()).await;
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        *at += d;
+                    }
                     let r = (c as u64 * 7919 + i * 104_729) % 100;
                     let p = &patients[(c * 31 + i as usize * 7) % patients.len()];
                     let session = &sessions[(c * 17 + i as usize) % sessions.len()];
                     let cookie = format!("__Host-carnet_session={session}");
-                    let t = Instant::now();
+                    // Latency counts from when the request was due (open loop) or sent.
+                    let t = due.map_or_else(Instant::now, |next| next - interval.unwrap_or_default());
                     let (kind, status) = match r {
                         0..=9 => {
                             let body = format!("Compte rendu de charge {c}-{i}. ").repeat(500);
