@@ -529,6 +529,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "clustered",
             sql: include_str!("../migrations/main/0019_clustered.sql"),
         },
+        Migration {
+            version: 20,
+            name: "traces_rowid",
+            sql: include_str!("../migrations/main/0020_traces_rowid.sql"),
+        },
     ],
 };
 
@@ -566,9 +571,9 @@ mod tests {
         assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
     }
 
-    /// Migration 19 rebuilds three tables clustered on their keys on SQLite: every row of a
-    /// database made by the earlier versions is still there, byte for byte, with its indexes;
-    /// on PostgreSQL it is a no-op.
+    /// Migrations 19 and 20 rebuild tables on SQLite (documents and attachments clustered on
+    /// their keys, traces clustered and back): every row of a database made by the earlier
+    /// versions is still there, byte for byte, with its indexes; on PostgreSQL they are no-ops.
     #[tokio::test]
     async fn clustering_keeps_every_row_and_index() {
         let dir = tempfile::tempdir().unwrap();
@@ -602,7 +607,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert_eq!(db.migrate(&MAIN_MIGRATIONS).await.unwrap(), vec![19]);
+        assert_eq!(db.migrate(&MAIN_MIGRATIONS).await.unwrap(), vec![19, 20]);
         let tables: Vec<(String, String)> = sqlx::query_as(
             "SELECT name, sql FROM sqlite_master WHERE name IN ('traces', 'documents', 'attachments')",
         )
@@ -611,7 +616,9 @@ mod tests {
         .unwrap();
         assert_eq!(tables.len(), 3);
         for (name, sql) in &tables {
-            assert!(sql.contains("WITHOUT ROWID"), "{name} is clustered");
+            // Version 20 put the traces back in rowid order (appends to many chains).
+            let clustered = name != "traces";
+            assert_eq!(sql.contains("WITHOUT ROWID"), clustered, "{name}");
         }
         type TraceRow = (i64, i64, i64, i64, Vec<u8>, String, String);
         let traces: Vec<TraceRow> = sqlx::query_as(
