@@ -173,7 +173,14 @@ impl Db {
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(30))
-                .connect_with(base.clone().create_if_missing(opts.create_if_missing))
+                // The writer's cache outlives its commits (it alone changes the file): 32 MiB
+                // keeps the pages the trace appender and the combiner touch (chain heads,
+                // index leaves) instead of SQLite's default 2 MiB that made them `pread` again.
+                .connect_with(
+                    base.clone()
+                        .create_if_missing(opts.create_if_missing)
+                        .pragma("cache_size", "-32768"),
+                )
                 .await
                 .map_err(unreachable)?;
             let read = SqlitePoolOptions::new()

@@ -138,6 +138,61 @@ struct Chained {
     rows: Vec<NewTrace>,
     seqs: Vec<i64>,
     moved: Vec<(HolderId, i64)>,
+    /// The batch's chains' new heads, for [`HeadCache::learn`] once committed.
+    heads: std::collections::HashMap<HolderId, (i64, String)>,
+}
+
+/// Chains kept in [`HeadCache`] at most; past that it starts again empty.
+const HEAD_CACHE_MAX: usize = 65_536;
+
+/// The newest entry `(seq, hash)` of the chains this server appended to lately, so that a
+/// batch need not read them back (an index probe and a table row per chain, in the appender's
+/// transaction). Only a hint, never trusted for integrity: if another server or process moved
+/// a chain since, the batch's insert of `(holder, seq)` collides with the row it wrote, the
+/// batch is undone, those chains are forgotten and the batch starts again from the heads in
+/// the database. Learned only after a commit succeeded.
+#[derive(Debug, Default)]
+pub(crate) struct HeadCache(std::sync::Mutex<std::collections::HashMap<HolderId, (i64, String)>>);
+
+impl HeadCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<HolderId, (i64, String)>> {
+        // A panic while holding it cannot leave a wrong head (one insert or removal at a time).
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The known heads among `holders`, and the holders whose head must be read.
+    fn known(
+        &self,
+        holders: &[HolderId],
+    ) -> (std::collections::HashMap<HolderId, (i64, String)>, Vec<HolderId>) {
+        let cache = self.lock();
+        let mut found = std::collections::HashMap::with_capacity(holders.len());
+        let mut missing = Vec::new();
+        for h in holders {
+            match cache.get(h) {
+                Some(head) => {
+                    found.insert(*h, head.clone());
+                }
+                None => missing.push(*h),
+            }
+        }
+        (found, missing)
+    }
+
+    fn learn(&self, heads: std::collections::HashMap<HolderId, (i64, String)>) {
+        let mut cache = self.lock();
+        if cache.len() + heads.len() > HEAD_CACHE_MAX {
+            cache.clear();
+        }
+        cache.extend(heads);
+    }
+
+    pub(crate) fn forget(&self, holders: &[HolderId]) {
+        let mut cache = self.lock();
+        for h in holders {
+            cache.remove(h);
+        }
+    }
 }
 
 struct NewTrace {
@@ -259,7 +314,12 @@ impl<'a> TraceBatch<'a> {
         // The next signed checkpoint covers these chains' new heads (AC-7).
         let mut moved: Vec<(HolderId, i64)> = heads.iter().map(|(h, (seq, _))| (*h, *seq)).collect();
         moved.sort_by_key(|(h, _)| *h.as_uuid());
-        Ok(Chained { rows, seqs, moved })
+        Ok(Chained {
+            rows,
+            seqs,
+            moved,
+            heads,
+        })
     }
 
     fn heads_of(rows: Vec<Values>) -> Result<std::collections::HashMap<HolderId, (i64, String)>, StoreError> {
@@ -272,10 +332,16 @@ impl<'a> TraceBatch<'a> {
 
     /// The batch in one transaction through sqlx (PostgreSQL; SQLite outside the appender).
     /// `None` if another server appended to one of the chains first.
-    async fn write_with(&self, db: &crate::db::Db, at: i64) -> Result<Option<Chained>, StoreError> {
+    async fn write_with(
+        &self,
+        db: &crate::db::Db,
+        cache: &HeadCache,
+        at: i64,
+    ) -> Result<Option<Chained>, StoreError> {
         let mut tx = db.begin().await?;
+        let (mut known, missing) = cache.known(&self.holders);
         let mut found = Vec::new();
-        for chunk in self.holders.chunks(HEAD_CHUNK) {
+        for chunk in missing.chunks(HEAD_CHUNK) {
             let args = Self::head_args(chunk);
             let rows =
                 on_tx!(&mut tx, t => bind_all!(sqlx::query(AssertSqlSafe(heads_sql(chunk.len()))), &args)
@@ -284,7 +350,8 @@ impl<'a> TraceBatch<'a> {
                 .map_err(StoreError::db("read trace heads"))?;
             found.extend(rows);
         }
-        let chained = self.chain(Self::heads_of(found)?, at)?;
+        known.extend(Self::heads_of(found)?);
+        let chained = self.chain(known, at)?;
         for chunk in chained.rows.chunks(INSERT_CHUNK) {
             let args: Vec<Arg<'_>> = chunk.iter().flat_map(|r| r.args(at)).collect();
             let r = on_tx!(&mut tx, t => bind_all!(sqlx::query(AssertSqlSafe(insert_sql(chunk.len()))), &args)
@@ -304,18 +371,25 @@ impl<'a> TraceBatch<'a> {
     /// statement costs no round trip, so each row has its own small statement, prepared once
     /// per batch, where [`TraceBatch::write_with`] sends a few big ones (same tables, same
     /// values, same checks: a taken `(holder, seq)` means another server appended first).
-    fn write_on(&self, c: &rusqlite::Connection, at: i64) -> Result<Option<Chained>, StoreError> {
+    fn write_on(
+        &self,
+        c: &rusqlite::Connection,
+        cache: &HeadCache,
+        at: i64,
+    ) -> Result<Option<Chained>, StoreError> {
         use crate::reader::{execute_on, is_sqlite_unique_violation, query_on, sqlite_error};
         c.execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| sqlite_error("begin", e))?;
         let head = heads_sql(1);
-        let mut found = Vec::with_capacity(self.holders.len());
-        for h in &self.holders {
+        let (mut known, missing) = cache.known(&self.holders);
+        let mut found = Vec::with_capacity(missing.len());
+        for h in &missing {
             let rows = query_on(c, &head, &[Arg::Uuid(*h.as_uuid())], 1)
                 .map_err(|e| sqlite_error("read trace heads", e))?;
             found.extend(rows);
         }
-        let chained = self.chain(Self::heads_of(found)?, at)?;
+        known.extend(Self::heads_of(found)?);
+        let chained = self.chain(known, at)?;
         let insert = insert_sql(1);
         for row in &chained.rows {
             match execute_on(c, &insert, &row.args(at)) {
@@ -536,14 +610,21 @@ impl Store {
         let batch = TraceBatch::new(self, items).await?;
         for _ in 0..10 {
             let at = self.now().as_micros();
+            let heads = &self.trace_heads;
             let done = match (&self.db, inline) {
                 (crate::db::Db::Sqlite { write, .. }, true) => {
-                    crate::reader::with_writer(write, |c| batch.write_on(c, at)).await?
+                    crate::reader::with_writer(write, |c| batch.write_on(c, heads, at)).await
                 }
-                _ => batch.write_with(&self.db, at).await?,
+                _ => batch.write_with(&self.db, heads, at).await,
             };
-            // `None`: another server appended to one of these chains meanwhile; start again.
-            let Some(chained) = done else { continue };
+            let done = done.inspect_err(|_| heads.forget(&batch.holders))?;
+            // `None`: another server appended to one of these chains meanwhile (or this
+            // server's cached heads were stale); start again from the database's heads.
+            let Some(mut chained) = done else {
+                heads.forget(&batch.holders);
+                continue;
+            };
+            heads.learn(std::mem::take(&mut chained.heads));
             for (h, _) in &chained.moved {
                 // No receiver is fine: nobody is watching that space live.
                 let _ = self.trace_events.send(*h);

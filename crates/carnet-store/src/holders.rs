@@ -242,6 +242,7 @@ impl Store {
             .map_err(StoreError::db("erase holder rows"))?;
         }
         tx.commit().await?;
+        self.trace_heads.forget(&[holder]);
         for h in hashes.iter().filter_map(|h| BlobHash::parse(h)) {
             self.blobs.delete(&h).await?;
         }

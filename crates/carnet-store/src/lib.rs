@@ -115,6 +115,8 @@ pub struct Store {
     /// Group commit of small writes (SQLite: one transaction for the writes that arrive
     /// while a commit is under way; see `combiner`).
     combiner: combiner::Combiner,
+    /// The heads of the trace chains this server appended to lately (`gate::HeadCache`).
+    trace_heads: Arc<gate::HeadCache>,
 }
 
 #[derive(Debug)]
@@ -152,6 +154,7 @@ impl Store {
             delivery_wake: Arc::default(),
             outbox_lease_seconds: Arc::new(std::sync::atomic::AtomicI64::new(outbox::DEFAULT_LEASE_SECONDS)),
             combiner: combiner::Combiner::default(),
+            trace_heads: Arc::default(),
         })
     }
 

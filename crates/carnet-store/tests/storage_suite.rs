@@ -136,6 +136,7 @@ suite!(
     traces_written_before_checkpoints_are_covered_by_the_first_ac7,
     notices_follow_preferences_and_collapse_per_channel_ac6,
     two_servers_append_to_the_same_chains_s30,
+    a_stale_cached_chain_head_is_read_again_s30,
     profile_goes_through_the_gate_pr1_pr3,
     measurements_are_validated_batched_and_sealed_pr1_pr4,
     legacy_import_lc8_files_documents_through_the_gate_dm1_ac6,
@@ -2017,8 +2018,12 @@ async fn truncated_chain_tail_is_caught_by_the_checkpoint_ac7(env: Env, _e: Engi
         "{:?}",
         r.problems
     );
-    // Filling the gap with fresh accesses makes a valid chain again, with another head.
-    traced(&gate, h, 1).await;
+    // Filling the gap with fresh accesses on a server that never saw trace 5 (restarted, or
+    // another one: the running server remembers its head and would write trace 6, which the
+    // chain alone shows as a gap, see `a_stale_cached_chain_head_is_read_again_s30`) makes a
+    // valid chain again, with another head.
+    let restarted = Gate::new(env.open().await.unwrap(), HabilitationMatrix::default_matrix());
+    traced(&restarted, h, 1).await;
     let r = store.verify_traces().await.unwrap();
     assert!(
         r.problems
@@ -2404,6 +2409,46 @@ async fn notices_follow_preferences_and_collapse_per_channel_ac6(env: Env, _e: E
 /// Two servers (two stores with their own connection pools, as two processes would have) on one
 /// database append traces to the same chains at once: every write lands, none fails on a lock
 /// (SQLite takes the write lock at `BEGIN IMMEDIATE` and waits), and the chains stay valid.
+/// Each server keeps the heads of the chains it appended to (`gate::HeadCache`); when another
+/// server moved one meanwhile, the append collides on `(holder, seq)`, is undone and starts
+/// again from the database's head: the chain stays one valid chain, nothing is lost.
+async fn a_stale_cached_chain_head_is_read_again_s30(env: Env, _e: Engine) {
+    let one = env.open().await.unwrap();
+    let two = env.open().await.unwrap();
+    let gate_one = Gate::new(one.clone(), HabilitationMatrix::default_matrix());
+    let gate_two = Gate::new(two.clone(), HabilitationMatrix::default_matrix());
+    let h = one.create_holder("activated", b"{}").await.unwrap();
+    traced(&gate_one, h, 1).await; // server one now knows head 1
+    traced(&gate_two, h, 2).await; // server two writes 2 and 3
+    traced(&gate_one, h, 1).await; // one's head is stale: this must land as 4
+    traced(&gate_two, h, 1).await; // and two's (3) as well: 5
+    let seqs: Vec<i64> = one
+        .traces_of(h, None, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.seq)
+        .collect();
+    assert_eq!(seqs, vec![5, 4, 3, 2, 1]);
+    let r = two.verify_traces().await.unwrap();
+    assert_eq!((r.holders, r.entries), (1, 5));
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    // A head removed behind the servers' back (AC-7): the server that wrote it goes on from
+    // it, so the chain itself shows the gap.
+    tamper(&one, "DELETE FROM traces WHERE holder_id = $1 AND seq = 5", h).await;
+    traced(&gate_two, h, 1).await;
+    let r = one.verify_traces().await.unwrap();
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.contains(&format!("holder {h}: trace 5 is missing (found 6)"))),
+        "{:?}",
+        r.problems
+    );
+    one.db().close().await;
+    two.db().close().await;
+}
+
 async fn two_servers_append_to_the_same_chains_s30(env: Env, _e: Engine) {
     let one = env.open().await.unwrap();
     let two = env.open().await.unwrap();

@@ -6,8 +6,14 @@
 //! 64 concurrent HTTP clients (`CARNET_BENCH_CLIENTS`) for `CARNET_BENCH_SECONDS` (default 10) per
 //! scenario: read by id, patient-scoped search, a create + read mix, a CRUD mix (create, read,
 //! update, delete a Condition) and transaction Bundles of 100 Observations (resources/s). Every
-//! request goes through the gate and leaves a durable trace. Prints requests/s, p50 and p99; results go to
+//! request goes through the gate and leaves a durable trace. Prints requests/s, p50, p99 and the CPU
+//! time per request (the server's, and the machine's with the load generator); results go to
 //! BENCHMARKS.md. Not a test: no assertion on time.
+//!
+//! `CARNET_BENCH_ONLY=read,search` runs only the scenarios whose names contain one of the words;
+//! `CARNET_BENCH_AB=<path to another carnet binary>` with `CARNET_BENCH_ROUNDS=N` serves the same
+//! data with this build (A) and that one (B) in turn, A B B A ..., and prints both means: the
+//! figures of one build move by ±15 % between runs on a shared machine, more than most changes.
 
 use std::io::{BufRead, BufReader};
 
@@ -144,8 +150,40 @@ async fn build(data: &std::path::Path, n: u64) -> Data {
     Data { holders, docs }
 }
 
+/// The server under load (its CPU time is read from `/proc` around each scenario).
+static SERVER_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// CPU seconds used so far by process `pid` (user + system) and by the whole machine (every
+/// core, every process: the load generator shares them), from `/proc`; zeros where `/proc` is
+/// missing. Less noisy than throughput between runs on a shared machine: what a request costs.
+fn cpu_seconds(pid: u32) -> (f64, f64) {
+    // Linux reports both in clock ticks of 1/100 s (USER_HZ) on every architecture we run on.
+    const TICK: f64 = 0.01;
+    let process = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) in parentheses.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
+        })
+        .unwrap_or(0.0);
+    let machine = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let cpu = s.lines().next()?.strip_prefix("cpu ")?.to_string();
+            let v: Vec<f64> = cpu.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+            // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+            Some(v.iter().take(8).sum::<f64>() - v.get(3)? - v.get(4)?)
+        })
+        .unwrap_or(0.0);
+    (process * TICK, machine * TICK)
+}
+
 struct Report {
     name: &'static str,
+    /// CPU seconds of the server and of the machine during the scenario.
+    cpu: (f64, f64),
     lat: Vec<u128>,
     errors: u64,
     secs: f64,
@@ -165,15 +203,19 @@ impl Report {
                 .unwrap_or(0)
         };
         let rate = n as f64 * self.per_op / self.secs;
+        let per = |cpu: f64| cpu * 1e6 / (n as f64 * self.per_op).max(1.0);
         println!(
-            "{:<44} {:>8.0} {}/s  p50 {:>6} µs  p99 {:>6} µs  ({} operations, {} errors)",
+            "{:<44} {:>8.0} {}/s  p50 {:>6} µs  p99 {:>6} µs  ({} operations, {} errors; CPU per {}: server {:.0} µs, machine {:.0} µs)",
             self.name,
             rate,
             self.unit,
             p(50),
             p(99),
             n,
-            self.errors
+            self.errors,
+            self.unit,
+            per(self.cpu.0),
+            per(self.cpu.1),
         );
         (self.name, rate, p(99))
     }
@@ -186,6 +228,8 @@ where
     Fut: std::future::Future<Output = bool> + Send,
 {
     let stop = Arc::new(AtomicBool::new(false));
+    let pid = SERVER_PID.load(Ordering::Relaxed);
+    let cpu0 = cpu_seconds(pid);
     let t = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
@@ -206,6 +250,7 @@ where
     }
     tokio::time::sleep(Duration::from_secs(secs)).await;
     stop.store(true, Ordering::Relaxed);
+    let cpu1 = cpu_seconds(pid);
     let mut lat = Vec::new();
     let mut errors = 0;
     for task in tasks {
@@ -215,6 +260,7 @@ where
     }
     Report {
         name,
+        cpu: (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1),
         lat,
         errors,
         secs: t.elapsed().as_secs_f64(),
@@ -250,6 +296,18 @@ impl Target {
     }
 }
 
+/// Whether scenario `name` runs: `CARNET_BENCH_ONLY` is a comma-separated list of words, one of
+/// which the name must contain (`read,search`); unset, every scenario runs.
+fn wanted(name: &str) -> bool {
+    match std::env::var("CARNET_BENCH_ONLY") {
+        Ok(only) if !only.trim().is_empty() => only
+            .split(',')
+            .map(str::trim)
+            .any(|w| !w.is_empty() && name.to_lowercase().contains(&w.to_lowercase())),
+        _ => true,
+    }
+}
+
 /// One scenario's result: name, throughput (in its unit per second), p99 in µs.
 type Summary = (&'static str, f64, u128);
 
@@ -260,130 +318,161 @@ async fn scenarios(t: &Target, clients: usize, secs: u64) -> Vec<Summary> {
         .build()
         .expect("client");
     let mut out = Vec::new();
-    let (h, tt) = (http.clone(), t.clone());
-    out.push(
-        drive("read DocumentReference by id", clients, secs, move |c, i| {
-            let (h, t) = (h.clone(), tt.clone());
-            async move {
-                let id = &t.docs[(c * 7919 + i as usize * 104_729) % t.docs.len()];
-                let b = &t.base;
-                t.with_auth(h.get(format!("{b}/DocumentReference/{id}")))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 200)
-            }
-        })
-        .await
-        .print(),
-    );
-    let (h, tt) = (http.clone(), t.clone());
-    out.push(
-        drive("search DocumentReference?patient=", clients, secs, move |c, i| {
-            let (h, t) = (h.clone(), tt.clone());
-            async move {
-                let p = &t.patients[(c * 31 + i as usize * 7) % t.patients.len()];
-                let b = &t.base;
-                t.with_auth(h.get(format!("{b}/DocumentReference?patient={p}")))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 200)
-            }
-        })
-        .await
-        .print(),
-    );
-    let (h, tt) = (http.clone(), t.clone());
-    out.push(
-        drive("create Observation + read it back", clients, secs, move |c, i| {
-            let (h, t) = (h.clone(), tt.clone());
-            async move {
-                let p = &t.patients[(c * 131 + i as usize * 17) % t.patients.len()];
-                let b = &t.base;
-                let obs = serde_json::json!({
-                    "resourceType": "Observation", "status": "final",
-                    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-                    "subject": {"reference": format!("Patient/{p}")},
-                    "effectiveDateTime": format!("2025-01-01T{:02}:{:02}:{:02}Z", (i / 3600) % 24, (i / 60) % 60, i % 60),
-                    "valueQuantity": {"value": 60 + (i % 40), "unit": "/min", "code": "/min"}
-                });
-                let Ok(r) = t.with_auth(h.post(format!("{b}/Observation"))).json(&obs).send().await else {
-                    return false;
-                };
-                let Some(loc) = location(&r, b) else {
-                    return false;
-                };
-                t.with_auth(h.get(format!("{b}/{loc}"))).send().await.is_ok_and(|r| r.status() == 200)
-            }
-        })
-        .await
-        .counting(2.0, "req")
-        .print(),
-    );
+    if wanted("read DocumentReference by id") {
+        let (h, tt) = (http.clone(), t.clone());
+        out.push(
+            drive("read DocumentReference by id", clients, secs, move |c, i| {
+                let (h, t) = (h.clone(), tt.clone());
+                async move {
+                    let id = &t.docs[(c * 7919 + i as usize * 104_729) % t.docs.len()];
+                    let b = &t.base;
+                    t.with_auth(h.get(format!("{b}/DocumentReference/{id}")))
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status() == 200)
+                }
+            })
+            .await
+            .print(),
+        );
+    }
+    if wanted("search DocumentReference?patient=") {
+        let (h, tt) = (http.clone(), t.clone());
+        out.push(
+            drive("search DocumentReference?patient=", clients, secs, move |c, i| {
+                let (h, t) = (h.clone(), tt.clone());
+                async move {
+                    let p = &t.patients[(c * 31 + i as usize * 7) % t.patients.len()];
+                    let b = &t.base;
+                    t.with_auth(h.get(format!("{b}/DocumentReference?patient={p}")))
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status() == 200)
+                }
+            })
+            .await
+            .print(),
+        );
+    }
+    if wanted("create Observation + read it back") {
+        let (h, tt) = (http.clone(), t.clone());
+        out.push(
+            drive("create Observation + read it back", clients, secs, move |c, i| {
+                let (h, t) = (h.clone(), tt.clone());
+                async move {
+                    let p = &t.patients[(c * 131 + i as usize * 17) % t.patients.len()];
+                    let b = &t.base;
+                    let obs = serde_json::json!({
+                        "resourceType": "Observation", "status": "final",
+                        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                        "subject": {"reference": format!("Patient/{p}")},
+                        "effectiveDateTime": format!("2025-01-01T{:02}:{:02}:{:02}Z", (i / 3600) % 24, (i / 60) % 60, i % 60),
+                        "valueQuantity": {"value": 60 + (i % 40), "unit": "/min", "code": "/min"}
+                    });
+                    let Ok(r) = t.with_auth(h.post(format!("{b}/Observation"))).json(&obs).send().await else {
+                        return false;
+                    };
+                    let Some(loc) = location(&r, b) else {
+                        return false;
+                    };
+                    t.with_auth(h.get(format!("{b}/{loc}"))).send().await.is_ok_and(|r| r.status() == 200)
+                }
+            })
+            .await
+            .counting(2.0, "req")
+            .print(),
+        );
+    }
     // A CRUD mix on the profile: create a Condition, read it, update it (If-Match), delete it.
-    let (h, tt) = (http.clone(), t.clone());
-    out.push(
-        drive("CRUD Condition (4 requests per operation)", clients, secs, move |c, i| {
-            let (h, t) = (h.clone(), tt.clone());
-            async move {
-                let p = &t.patients[(c * 257 + i as usize * 13) % t.patients.len()];
-                let b = &t.base;
-                let mut cond = serde_json::json!({
-                    "resourceType": "Condition",
-                    "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J45"}], "text": "Asthme"},
-                    "subject": {"reference": format!("Patient/{p}")}
-                });
-                let Ok(r) = t.with_auth(h.post(format!("{b}/Condition"))).json(&cond).send().await else {
-                    return false;
-                };
-                let Some(loc) = location(&r, b) else {
-                    return false;
-                };
-                let id = loc.trim_start_matches("Condition/").split('/').next().unwrap_or("").to_string();
-                let Ok(r) = t.with_auth(h.get(format!("{b}/Condition/{id}"))).send().await else {
-                    return false;
-                };
-                let Some(etag) = r.headers().get("etag").and_then(|l| l.to_str().ok()).map(str::to_string) else {
-                    return false;
-                };
-                cond["id"] = serde_json::json!(id);
-                cond["note"] = serde_json::json!([{"text": "contrôlé"}]);
-                let ok = t.with_auth(h.put(format!("{b}/Condition/{id}"))).header("if-match", etag)
-                    .json(&cond).send().await.is_ok_and(|r| r.status() == 200);
-                ok && t.with_auth(h.delete(format!("{b}/Condition/{id}"))).send().await
-                    .is_ok_and(|r| r.status().is_success())
-            }
-        })
-        .await
-        .counting(4.0, "req")
-        .print(),
-    );
+    if wanted("CRUD Condition (4 requests per operation)") {
+        let (h, tt) = (http.clone(), t.clone());
+        out.push(
+            drive("CRUD Condition (4 requests per operation)", clients, secs, move |c, i| {
+                let (h, t) = (h.clone(), tt.clone());
+                async move {
+                    let p = &t.patients[(c * 257 + i as usize * 13) % t.patients.len()];
+                    let b = &t.base;
+                    let mut cond = serde_json::json!({
+                        "resourceType": "Condition",
+                        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J45"}], "text": "Asthme"},
+                        "subject": {"reference": format!("Patient/{p}")}
+                    });
+                    let Ok(r) = t.with_auth(h.post(format!("{b}/Condition"))).json(&cond).send().await else {
+                        return false;
+                    };
+                    let Some(loc) = location(&r, b) else {
+                        return false;
+                    };
+                    let id = loc.trim_start_matches("Condition/").split('/').next().unwrap_or("").to_string();
+                    let Ok(r) = t.with_auth(h.get(format!("{b}/Condition/{id}"))).send().await else {
+                        return false;
+                    };
+                    let Some(etag) = r.headers().get("etag").and_then(|l| l.to_str().ok()).map(str::to_string) else {
+                        return false;
+                    };
+                    cond["id"] = serde_json::json!(id);
+                    cond["note"] = serde_json::json!([{"text": "contrôlé"}]);
+                    let ok = t.with_auth(h.put(format!("{b}/Condition/{id}"))).header("if-match", etag)
+                        .json(&cond).send().await.is_ok_and(|r| r.status() == 200);
+                    ok && t.with_auth(h.delete(format!("{b}/Condition/{id}"))).send().await
+                        .is_ok_and(|r| r.status().is_success())
+                }
+            })
+            .await
+            .counting(4.0, "req")
+            .print(),
+        );
+    }
     // Transaction Bundles of 100 Observations for one patient (a device's or a lab's import).
-    let (h, tt) = (http.clone(), t.clone());
-    out.push(
-        drive("transaction of 100 Observations", clients, secs, move |c, i| {
-            let (h, t) = (h.clone(), tt.clone());
-            async move {
-                let p = &t.patients[(c * 521 + i as usize * 11) % t.patients.len()];
-                let entries: Vec<serde_json::Value> = (0..100u64)
-                    .map(|k| {
-                        let n = i * 100 + k;
-                        serde_json::json!({"request": {"method": "POST", "url": "Observation"}, "resource": {
-                            "resourceType": "Observation", "status": "final",
-                            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-                            "subject": {"reference": format!("Patient/{p}")},
-                            "effectiveDateTime": format!("2024-{:02}-{:02}T{:02}:{:02}:00Z", 1 + (n / 40_000) % 12, 1 + (n / 1440) % 28, (n / 60) % 24, n % 60),
-                            "valueQuantity": {"value": 50 + (n % 60), "unit": "/min", "code": "/min"}}})
-                    })
-                    .collect();
-                let bundle = serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
-                t.with_auth(h.post(t.base.clone())).json(&bundle).send().await.is_ok_and(|r| r.status() == 200)
-            }
-        })
-        .await
-        .counting(100.0, "resource")
-        .print(),
-    );
+    if wanted("transaction of 100 Observations") {
+        let (h, tt) = (http.clone(), t.clone());
+        out.push(
+            drive("transaction of 100 Observations", clients, secs, move |c, i| {
+                let (h, t) = (h.clone(), tt.clone());
+                async move {
+                    let p = &t.patients[(c * 521 + i as usize * 11) % t.patients.len()];
+                    let entries: Vec<serde_json::Value> = (0..100u64)
+                        .map(|k| {
+                            let n = i * 100 + k;
+                            serde_json::json!({"request": {"method": "POST", "url": "Observation"}, "resource": {
+                                "resourceType": "Observation", "status": "final",
+                                "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                                "subject": {"reference": format!("Patient/{p}")},
+                                "effectiveDateTime": format!("2024-{:02}-{:02}T{:02}:{:02}:00Z", 1 + (n / 40_000) % 12, 1 + (n / 1440) % 28, (n / 60) % 24, n % 60),
+                                "valueQuantity": {"value": 50 + (n % 60), "unit": "/min", "code": "/min"}}})
+                        })
+                        .collect();
+                    let bundle = serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+                    t.with_auth(h.post(t.base.clone())).json(&bundle).send().await.is_ok_and(|r| r.status() == 200)
+                }
+            })
+            .await
+            .counting(100.0, "resource")
+            .print(),
+        );
+    }
     out
+}
+
+/// Starts `carnet serve` (binary `bin`) on `data` and returns it with its base URL.
+fn serve(bin: &str, data: &str) -> (std::process::Child, String) {
+    let mut server = Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    SERVER_PID.store(server.id(), Ordering::Relaxed);
+    let stdout = server.stdout.take().expect("stdout");
+    let base = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("Carnet listening on ")
+                .map(|u| u.trim().to_string())
+        })
+        .expect("server address");
+    (server, base)
 }
 
 /// `Type/id[/_history/v]` of a 201's `Location` (absolute or relative to `base`).
@@ -421,31 +510,53 @@ fn main() {
         .output()
         .expect("token");
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let mut server = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", &d])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let stdout = server.stdout.take().expect("stdout");
-    let base = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("Carnet listening on ")
-                .map(|u| u.trim().to_string())
-        })
-        .expect("server address");
-    println!("Carnet: {base}, {clients} clients, {secs} s per scenario");
-    let carnet = Target {
-        base: format!("{base}/fhir"),
-        auth: Some(format!("Bearer {token}")),
-        patients: Arc::new(built.holders.iter().map(|h| h.to_string()).collect()),
-        docs: Arc::new(built.docs),
-    };
-    let ours = rt.block_on(scenarios(&carnet, clients, secs));
-    let _ = server.kill();
-    let _ = server.wait();
+    let patients: Arc<Vec<String>> = Arc::new(built.holders.iter().map(|h| h.to_string()).collect());
+    let docs = Arc::new(built.docs);
+    // A/B runs (`CARNET_BENCH_AB=<another carnet binary>`, `CARNET_BENCH_ROUNDS=N`): both
+    // builds serve the same data in turn, A B B A A B ..., so that the drift of a shared
+    // machine and the data's growth weigh on both alike.
+    let mut bins = vec![BIN.to_string()];
+    bins.extend(std::env::var("CARNET_BENCH_AB").ok().filter(|b| !b.is_empty()));
+    let rounds = env_or("CARNET_BENCH_ROUNDS", 1).max(1) as usize;
+    let mut runs: Vec<Vec<Vec<Summary>>> = vec![Vec::new(); bins.len()];
+    for round in 0..rounds {
+        let mut order: Vec<usize> = (0..bins.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for b in order {
+            let (mut server, base) = serve(&bins[b], &d);
+            println!(
+                "Carnet{}: {base}, {clients} clients, {secs} s per scenario",
+                if bins.len() > 1 {
+                    format!(" {} ({})", ["A", "B"][b], bins[b])
+                } else {
+                    String::new()
+                }
+            );
+            let carnet = Target {
+                base: format!("{base}/fhir"),
+                auth: Some(format!("Bearer {token}")),
+                patients: patients.clone(),
+                docs: docs.clone(),
+            };
+            runs[b].push(rt.block_on(scenarios(&carnet, clients, secs)));
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+    if bins.len() > 1 {
+        println!(
+            "\n{:<44} {:>10} {:>10} {:>7}",
+            "scenario (mean of rounds)", "A", "B", "B/A"
+        );
+        let mean = |b: usize, k: usize| runs[b].iter().map(|r| r[k].1).sum::<f64>() / runs[b].len() as f64;
+        for (k, (name, _, _)) in runs[0][0].iter().enumerate() {
+            let (a, b) = (mean(0, k), mean(1, k));
+            println!("{name:<44} {a:>10.0} {b:>10.0} {:>7.3}", b / a);
+        }
+    }
+    let ours = runs.swap_remove(0).swap_remove(0);
     // Issue 10, item 7: the same workload against a peer, alone on the machine.
     let Ok(hfs) = std::env::var("CARNET_BENCH_PEER_HFS") else {
         println!(
@@ -474,6 +585,7 @@ fn main() {
         .stdout(Stdio::null())
         .spawn()
         .expect("start the peer (hfs)");
+    SERVER_PID.store(peer.id(), Ordering::Relaxed);
     let theirs = rt.block_on(async {
         let peer = seed_peer(&peer_base, ACTIVE, DOCS).await;
         println!(
