@@ -15,7 +15,8 @@
 //! data with this build (A) and that one (B) in turn, A B B A ..., and prints both means: the
 //! figures of one build move by ±15 % between runs on a shared machine, more than most changes.
 
-use std::io::{BufRead, BufReader};
+#[path = "support/mod.rs"]
+mod support;
 
 use futures::StreamExt;
 use std::process::{Command, Stdio};
@@ -463,15 +464,7 @@ fn serve(bin: &str, data: &str) -> (std::process::Child, String) {
         .spawn()
         .expect("serve");
     SERVER_PID.store(server.id(), Ordering::Relaxed);
-    let stdout = server.stdout.take().expect("stdout");
-    let base = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("Carnet listening on ")
-                .map(|u| u.trim().to_string())
-        })
-        .expect("server address");
+    let base = support::listening_base(&mut server);
     (server, base)
 }
 

@@ -27,8 +27,10 @@
 //! server's resident memory at idle and at its peak under load (`/proc/PID/status`). Not a test:
 //! no assertion on time; figures go to BENCHMARKS.md.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -144,15 +146,7 @@ fn main() {
         .spawn()
         .expect("serve");
     let pid = server.id();
-    let stdout = server.stdout.take().expect("stdout");
-    let base = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("Carnet listening on ")
-                .map(|u| u.trim().to_string())
-        })
-        .expect("server address");
+    let base = support::listening_base(&mut server);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async move {
         let http = reqwest::Client::builder()

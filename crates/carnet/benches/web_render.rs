@@ -8,7 +8,9 @@
 //! session cookie. Every request is a full server-side render: session check, gate read with its
 //! durable trace, HTML. Prints p50 and p99; results go to BENCHMARKS.md. No assertion on time.
 
-use std::io::{BufRead, BufReader};
+#[path = "support/mod.rs"]
+mod support;
+
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
@@ -148,15 +150,7 @@ fn main() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("serve");
-    let stdout = server.stdout.take().expect("stdout");
-    let base = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("Carnet listening on ")
-                .map(|u| u.trim().to_string())
-        })
-        .expect("server address");
+    let base = support::listening_base(&mut server);
     println!("server: {base}; {n} sequential requests per page");
     rt.block_on(async {
         let http = reqwest::Client::new();
