@@ -250,7 +250,7 @@ pub async fn open_store(settings: &StoreSettings, clock: Arc<dyn Clock>) -> Resu
     };
     let vault_db = Db::connect(&settings.keys_url(), &opts).await?;
     let vault = KeyVault::open(vault_db, ring, clock.now()).await?;
-    let db = Db::connect(&settings.database_url(), &opts).await?;
+    let db = Db::connect(&settings.database_url(), &DbOptions { audit: true, ..opts }).await?;
     let blobs = match settings.blob_backend {
         BlobBackend::Local => BlobStore::local(settings.blob_dir())?,
         BlobBackend::S3 => BlobStore::s3(

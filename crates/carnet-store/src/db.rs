@@ -122,6 +122,12 @@ pub struct DbOptions {
     /// for every async worker and a few blocking threads at once, each held for microseconds.
     /// 0: none (every read goes through the pool).
     pub point_readers: usize,
+    /// SQLite, main database: keep the access traces in a file of their own beside it
+    /// ([`audit_file`]), attached to every connection as [`AUDIT_SCHEMA`]. A trace commit then
+    /// changes only that file, so readers of the rest keep their page caches (in WAL mode a
+    /// reader drops its whole cache whenever its file changed). Ignored on PostgreSQL and for
+    /// a database without a file.
+    pub audit: bool,
 }
 
 impl Default for DbOptions {
@@ -131,8 +137,105 @@ impl Default for DbOptions {
             max_connections: 16,
             connect_timeout: Duration::from_secs(5),
             point_readers: 8,
+            audit: false,
         }
     }
+}
+
+/// The schema name under which SQLite connections see the trace database ([`DbOptions::audit`]).
+/// Queries name its tables unqualified (`traces`), as on PostgreSQL: SQLite looks a name up in
+/// `main` first, then in attached databases. A migration that creates an index on one of them
+/// must name the schema on SQLite (`CREATE INDEX audit.x ON traces (...)`).
+pub const AUDIT_SCHEMA: &str = "audit";
+
+/// The tables that live in the trace database, parents before children.
+pub const AUDIT_TABLES: [&str; 4] = [
+    "traces",
+    "trace_heads_pending",
+    "trace_checkpoints",
+    "trace_checkpoint_leaves",
+];
+
+/// The trace database of the SQLite database `main`: `carnet.db` → `carnet-audit.db`.
+pub fn audit_file(main: &std::path::Path) -> std::path::PathBuf {
+    let stem = main
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "carnet".into());
+    let name = match main.extension() {
+        Some(ext) => format!("{stem}-audit.{}", ext.to_string_lossy()),
+        None => format!("{stem}-audit"),
+    };
+    main.with_file_name(name)
+}
+
+/// Attaches the trace database (if any) to a new SQLite connection of a pool; the writer also
+/// sets its journal, durability and cache.
+fn attach_audit(
+    c: &mut sqlx::SqliteConnection,
+    audit: Option<String>,
+    writer: bool,
+) -> futures::future::BoxFuture<'_, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        let Some(a) = audit else {
+            return Ok(());
+        };
+        sqlx::query("ATTACH DATABASE $1 AS audit")
+            .bind(a)
+            .execute(&mut *c)
+            .await?;
+        if writer {
+            // S-30 as for the main file (FULL), and a cache of its own as the main file's.
+            sqlx::raw_sql(
+                "PRAGMA audit.journal_mode = WAL; PRAGMA audit.synchronous = FULL; \
+                 PRAGMA audit.cache_size = -32768;",
+            )
+            .execute(&mut *c)
+            .await?;
+        }
+        Ok(())
+    })
+}
+
+/// Makes sure the trace database of `main` exists before connections attach it. It is created
+/// with a new database, or beside one whose traces have not moved there yet (an upgrade);
+/// missing beside a database that already moved them, it is an error, as a missing main file
+/// is: a new empty one would silently drop every trace.
+fn prepare_audit_file(
+    main: &std::path::Path,
+    audit: &std::path::Path,
+    create_if_missing: bool,
+) -> Result<(), StoreError> {
+    if audit.is_file() {
+        return Ok(());
+    }
+    let may_create = if main.is_file() {
+        let c = rusqlite::Connection::open_with_flags(main, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| StoreError::Config(format!("cannot open {}: {e}", main.display())))?;
+        let (tables, traces): (i64, i64) = c
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(name = 'traces'), 0) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| StoreError::Config(format!("cannot read {}: {e}", main.display())))?;
+        tables == 0 || traces == 1
+    } else {
+        create_if_missing
+    };
+    if !may_create {
+        return Err(StoreError::Config(format!(
+            "trace database {} is missing beside {}: restore it from the same backup; refusing to \
+             create a new empty one (every access trace would be lost)",
+            audit.display(),
+            main.display()
+        )));
+    }
+    let c = rusqlite::Connection::open(audit)
+        .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", audit.display())))?;
+    c.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| StoreError::Config(format!("cannot set up {}: {e}", audit.display())))?;
+    Ok(())
 }
 
 /// A database URL with any password replaced, for messages and logs.
@@ -170,9 +273,18 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
                 .pragma("temp_store", "memory");
+            let file = base.get_filename().to_path_buf();
+            let audit = (opts.audit && file.to_str().is_some_and(|f| !f.is_empty() && f != ":memory:"))
+                .then(|| audit_file(&file));
+            if let Some(a) = &audit {
+                prepare_audit_file(&file, a, opts.create_if_missing)?;
+            }
+            let audit_name = audit.as_ref().map(|a| a.to_string_lossy().into_owned());
+            let (for_writer, for_readers) = (audit_name.clone(), audit_name);
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(30))
+                .after_connect(move |c, _| attach_audit(c, for_writer.clone(), true))
                 // The writer's cache outlives its commits (it alone changes the file): 32 MiB
                 // keeps the pages the trace appender and the combiner touch (chain heads,
                 // index leaves) instead of SQLite's default 2 MiB that made them `pread` again.
@@ -186,6 +298,7 @@ impl Db {
             let read = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.max(1))
                 .acquire_timeout(opts.connect_timeout)
+                .after_connect(move |c, _| attach_audit(c, for_readers.clone(), false))
                 .connect_with(base.clone().read_only(true))
                 .await
                 .map_err(unreachable)?;
@@ -195,7 +308,7 @@ impl Db {
                 _ if opts.point_readers == 0 => None,
                 f if !f.is_file() => None,
                 f => Some(
-                    crate::reader::SqliteReaders::open(f, opts.point_readers)
+                    crate::reader::SqliteReaders::open(f, opts.point_readers, audit.as_deref())
                         .map_err(|e| unreachable(sqlx::Error::Protocol(e.to_string())))?,
                 ),
             };
@@ -342,6 +455,88 @@ impl Db {
         Ok(n > 0)
     }
 
+    /// SQLite with a trace database ([`DbOptions::audit`]): moves the trace tables into it from
+    /// the main file, where the migrations create them (a new database) or where an earlier
+    /// version kept them (an upgrade). Two transactions, each changing one file (SQLite commits
+    /// attached WAL databases one after the other, not atomically together): the copy into the
+    /// trace database (replacing any copy a crash interrupted), then the drop from the main file.
+    /// A crash between them leaves both copies, and the next start copies again. Returns
+    /// whether it moved anything.
+    pub async fn move_traces_to_audit(&self) -> Result<bool, StoreError> {
+        let Db::Sqlite { write, .. } = self else {
+            return Ok(false);
+        };
+        let err = StoreError::db("move the traces to their own file");
+        let attached: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pragma_database_list WHERE name = 'audit'")
+                .fetch_one(write)
+                .await
+                .map_err(err)?;
+        if attached == 0 {
+            return Ok(false);
+        }
+        let names = AUDIT_TABLES.map(|t| format!("'{t}'")).join(", ");
+        let rows: Vec<(String, String, String)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT type, tbl_name, sql FROM main.sqlite_master WHERE tbl_name IN ({names}) AND sql IS NOT NULL"
+        )))
+        .fetch_all(write)
+        .await
+        .map_err(StoreError::db("move the traces to their own file"))?;
+        let mut tables: Vec<(&str, String)> = Vec::new();
+        let mut indexes = Vec::new();
+        for (kind, table, sql) in &rows {
+            let Some(t) = AUDIT_TABLES.iter().find(|t| *t == table) else {
+                continue;
+            };
+            let ddl = in_audit_schema(sql).ok_or_else(|| {
+                StoreError::Migration(format!("cannot move {table} to the trace database: {sql}"))
+            })?;
+            match kind.as_str() {
+                "table" => tables.push((t, ddl)),
+                _ => indexes.push(ddl),
+            }
+        }
+        if tables.is_empty() {
+            return Ok(false);
+        }
+        tables.sort_by_key(|(t, _)| AUDIT_TABLES.iter().position(|x| x == t));
+        let run = |sql: String| async move {
+            sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(write)
+                .await
+                .map(|_| ())
+                .map_err(StoreError::db("move the traces to their own file"))
+        };
+        let mut copy = String::from("BEGIN IMMEDIATE;\n");
+        for (t, _) in tables.iter().rev() {
+            copy += &format!("DROP TABLE IF EXISTS audit.{t};\n");
+        }
+        for (t, ddl) in &tables {
+            copy += &format!("{ddl};\nINSERT INTO audit.{t} SELECT * FROM main.{t};\n");
+        }
+        for ddl in &indexes {
+            copy += &format!("{ddl};\n");
+        }
+        copy += "COMMIT;";
+        let mut drop = String::from("BEGIN IMMEDIATE;\n");
+        for (t, _) in tables.iter().rev() {
+            drop += &format!("DROP TABLE main.{t};\n");
+        }
+        drop += "COMMIT;";
+        // One connection for both scripts: the writer pool has exactly one.
+        for script in [copy, drop] {
+            if let Err(e) = run(script).await {
+                let _ = sqlx::raw_sql("ROLLBACK").execute(write).await;
+                return Err(e);
+            }
+        }
+        tracing::info!(
+            tables = tables.len(),
+            "access traces moved to their own database file"
+        );
+        Ok(true)
+    }
+
     /// The pool that sees the latest commits (for SQLite, the writer connection).
     pub fn writer(&self) -> Db {
         match self {
@@ -353,6 +548,17 @@ impl Db {
             Db::Postgres(p) => Db::Postgres(p.clone()),
         }
     }
+}
+
+/// The DDL of a table or index of `main` (as `sqlite_master` keeps it) for the trace database:
+/// the object's name qualified with [`AUDIT_SCHEMA`] (an index's table stays unqualified: it
+/// is looked up in the index's own schema).
+fn in_audit_schema(sql: &str) -> Option<String> {
+    let upper = sql.to_ascii_uppercase();
+    ["CREATE TABLE ", "CREATE INDEX ", "CREATE UNIQUE INDEX "]
+        .iter()
+        .find(|p| upper.starts_with(*p))
+        .map(|p| format!("{p}{AUDIT_SCHEMA}.{}", &sql[p.len()..]))
 }
 
 /// Starts a store's write pipeline (the trace appender, the write combiner): a loop that takes
@@ -671,6 +877,105 @@ mod tests {
         assert_eq!(clustered.version, 19);
         assert!(!clustered.render(Engine::Postgres).contains("WITHOUT ROWID"));
         assert!(clustered.render(Engine::Sqlite).contains("WITHOUT ROWID"));
+    }
+
+    /// The traces move to their own file (`DbOptions::audit`) from a database of an earlier
+    /// version, replacing a copy that a crash between the copy and the drop left behind; the
+    /// main file keeps no trace table; a trace file missing afterwards is refused.
+    #[tokio::test]
+    async fn traces_move_to_their_own_file_and_stay_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("m.db");
+        let url = format!("sqlite://{}", main.display());
+        let opts = DbOptions {
+            create_if_missing: true,
+            ..DbOptions::default()
+        };
+        let h = uuid::Uuid::now_v7();
+        {
+            // An earlier version: everything in one file.
+            let db = Db::connect(&url, &opts).await.unwrap();
+            db.migrate(&MAIN_MIGRATIONS).await.unwrap();
+            assert!(!db.move_traces_to_audit().await.unwrap(), "nothing attached");
+            for q in [
+                "INSERT INTO traces VALUES ($1, 1, 10, 1, 0, x'0102', 'genesis', 'h1')",
+                "INSERT INTO traces VALUES ($1, 2, 11, 0, 1, x'0304', 'h1', 'h2')",
+                "INSERT INTO trace_heads_pending VALUES ($1, 2)",
+            ] {
+                let Db::Sqlite { write, .. } = &db else {
+                    unreachable!()
+                };
+                sqlx::query(AssertSqlSafe(q))
+                    .bind(h)
+                    .execute(write)
+                    .await
+                    .unwrap();
+            }
+            db.close().await;
+        }
+        let audit = audit_file(&main);
+        assert_eq!(audit, dir.path().join("m-audit.db"));
+        {
+            // What an interrupted move leaves: a partial copy in the trace file.
+            let c = rusqlite::Connection::open(&audit).unwrap();
+            c.execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE traces (holder_id BLOB, seq BIGINT); \
+                 INSERT INTO traces VALUES (x'00', 99);",
+            )
+            .unwrap();
+        }
+        let with_audit = DbOptions {
+            audit: true,
+            ..DbOptions::default()
+        };
+        let db = Db::connect(&url, &with_audit).await.unwrap();
+        db.migrate(&MAIN_MIGRATIONS).await.unwrap();
+        assert!(db.move_traces_to_audit().await.unwrap());
+        assert!(!db.move_traces_to_audit().await.unwrap(), "once");
+        let Db::Sqlite { write: p, .. } = db.clone() else {
+            unreachable!()
+        };
+        let in_main: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM main.sqlite_master WHERE name LIKE 'trace%'")
+                .fetch_one(&p)
+                .await
+                .unwrap();
+        assert_eq!(in_main, 0, "no trace table left in the main file");
+        let moved: Vec<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit.traces WHERE holder_id = $1 ORDER BY seq")
+                .bind(h)
+                .fetch_all(&p)
+                .await
+                .unwrap();
+        assert_eq!(moved, vec![(1, "h1".into()), (2, "h2".into())]);
+        let stale: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM traces WHERE seq = 99")
+            .fetch_one(&p)
+            .await
+            .unwrap();
+        assert_eq!(stale, 0, "the partial copy was replaced");
+        // Unqualified names find them, on the writer and on the readers alike.
+        let rows = db
+            .read_all(
+                crate::reader::Read::new("SELECT seq FROM traces WHERE holder_id = $1 ORDER BY seq").uuid(h),
+                "read traces",
+            )
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM trace_heads_pending")
+            .fetch_one(&p)
+            .await
+            .unwrap();
+        assert_eq!(pending, 1);
+        db.close().await;
+        // The main file alone does not open: its traces would be silently gone.
+        std::fs::rename(&audit, dir.path().join("elsewhere.db")).unwrap();
+        let err = Db::connect(&url, &with_audit).await.unwrap_err();
+        assert!(
+            err.to_string().contains("refusing to create a new empty one"),
+            "{err}"
+        );
+        assert!(!audit.exists());
     }
 
     #[test]

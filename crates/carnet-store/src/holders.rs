@@ -208,6 +208,16 @@ impl Store {
             .bind(holder.as_uuid()).fetch_all(p).await
             .map(|rs| rs.into_iter().map(|r| r.get::<String, _>(0)).collect()))
             .map_err(StoreError::db("list blobs to erase"))?;
+        // The traces first, in a transaction of their own: on SQLite they live in a file of
+        // their own (`db::AUDIT_SCHEMA`), and a transaction over two WAL files is not atomic
+        // across a crash. Interrupted after this one, the space is still due (`due_at`), so the
+        // lifecycle job finishes the rest.
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query("DELETE FROM traces WHERE holder_id = $1")
+            .bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("erase holder traces"))?;
+        tx.commit().await?;
+        self.trace_heads.forget(&[holder]);
         let mut tx = self.db.begin().await?;
         for sql in [
             "DELETE FROM documents WHERE holder_id = $1",
@@ -230,7 +240,6 @@ impl Store {
             "DELETE FROM notification_preferences WHERE holder_id = $1",
             "DELETE FROM representatives WHERE holder_id = $1 OR representative_id = $1",
             "DELETE FROM access_policies WHERE holder_id = $1",
-            "DELETE FROM traces WHERE holder_id = $1",
             "UPDATE holders SET admin_sealed = $2, majority_at = NULL, activation_code_hmac = NULL, \
              activation_code_expires_at = NULL, due_at = NULL WHERE id = $1",
         ] {

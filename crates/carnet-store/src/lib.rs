@@ -144,6 +144,7 @@ impl Store {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         db.migrate(&MAIN_MIGRATIONS).await?;
+        db.move_traces_to_audit().await?;
         Ok(Self {
             db,
             vault: Arc::new(vault),

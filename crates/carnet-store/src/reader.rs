@@ -177,8 +177,9 @@ impl std::fmt::Debug for SqliteReaders {
 
 impl SqliteReaders {
     /// Opens `n` read-only connections on the database file `path` (which must exist, in WAL
-    /// mode: the writer opened it first).
-    pub(crate) fn open(path: &Path, n: usize) -> Result<Arc<Self>, rusqlite::Error> {
+    /// mode: the writer opened it first), each with the trace database `audit` attached if
+    /// there is one (`db::DbOptions::audit`).
+    pub(crate) fn open(path: &Path, n: usize, audit: Option<&Path>) -> Result<Arc<Self>, rusqlite::Error> {
         let mut conns = Vec::with_capacity(n);
         for _ in 0..n.max(1) {
             let c = Connection::open_with_flags(
@@ -192,6 +193,10 @@ impl SqliteReaders {
             c.set_prepared_statement_cache_capacity(64);
             c.pragma_update(None, "query_only", 1)?;
             c.pragma_update(None, "temp_store", "memory")?;
+            if let Some(a) = audit {
+                // Read-only as the connection (ATTACH takes the main file's open flags).
+                c.execute("ATTACH DATABASE ?1 AS audit", [a.to_string_lossy()])?;
+            }
             conns.push(Mutex::new(c));
         }
         Ok(Arc::new(Self {
@@ -663,7 +668,7 @@ mod tests {
         let Db::Sqlite { read, write, .. } = &db else {
             unreachable!()
         };
-        let broken = SqliteReaders::open(&other, 2).unwrap();
+        let broken = SqliteReaders::open(&other, 2, None).unwrap();
         let q = || Read::new(SELECT).uuid(ids[1]).int(2);
         assert!(broken.run(&q(), 10).is_err(), "the inline reader fails");
         let db = Db::Sqlite {

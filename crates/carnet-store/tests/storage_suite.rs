@@ -538,7 +538,14 @@ async fn health_data_is_sealed_in_the_database_and_blobs(env: Env, engine: Engin
     assert!(!contains(&meta, b"application/pdf"));
     if let Engine::Sqlite = engine {
         store.db().close().await;
-        for f in ["carnet.db", "carnet.db-wal", "keys.db", "keys.db-wal"] {
+        for f in [
+            "carnet.db",
+            "carnet.db-wal",
+            "carnet-audit.db",
+            "carnet-audit.db-wal",
+            "keys.db",
+            "keys.db-wal",
+        ] {
             if let Ok(raw) = std::fs::read(env.data().join(f)) {
                 assert!(!contains(&raw, b"DUPONT"), "plaintext in {f}");
                 assert!(!contains(&raw, b"hypertension"), "plaintext in {f}");
@@ -2759,7 +2766,12 @@ async fn profile_goes_through_the_gate_pr1_pr3(env: Env, engine: Engine) {
     // Sealed at rest.
     if let Engine::Sqlite = engine {
         store.db().close().await;
-        for f in ["carnet.db", "carnet.db-wal"] {
+        for f in [
+            "carnet.db",
+            "carnet.db-wal",
+            "carnet-audit.db",
+            "carnet-audit.db-wal",
+        ] {
             if let Ok(raw) = std::fs::read(env.data().join(f)) {
                 assert!(!contains(&raw, "Diabète".as_bytes()), "plaintext in {f}");
                 assert!(!contains(&raw, b"E11"), "plaintext code in {f}");

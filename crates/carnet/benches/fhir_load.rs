@@ -14,6 +14,9 @@
 //! `CARNET_BENCH_AB=<path to another carnet binary>` with `CARNET_BENCH_ROUNDS=N` serves the same
 //! data with this build (A) and that one (B) in turn, A B B A ..., and prints both means: the
 //! figures of one build move by ±15 % between runs on a shared machine, more than most changes.
+//! If B reads another data layout, `CARNET_BENCH_AB_PREPARE='<shell command>'` gives B a copy of
+//! the data directory, first passed to the command (as its last argument) to convert: e.g.
+//! `scripts/bench-traces-in-main` for a build from before the traces had a file of their own.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -510,6 +513,24 @@ fn main() {
     // machine and the data's growth weigh on both alike.
     let mut bins = vec![BIN.to_string()];
     bins.extend(std::env::var("CARNET_BENCH_AB").ok().filter(|b| !b.is_empty()));
+    let mut dirs = vec![d.clone(); bins.len()];
+    if let (true, Ok(prepare)) = (bins.len() > 1, std::env::var("CARNET_BENCH_AB_PREPARE")) {
+        let copy = dir.path().join("data-b");
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(&data)
+            .arg(&copy)
+            .status()
+            .expect("cp");
+        assert!(ok.success(), "copy of the data directory for B");
+        let copy = copy.to_str().expect("utf-8 path").to_string();
+        let ok = Command::new("sh")
+            .args(["-c", &format!("{prepare} \"$1\""), "prepare", &copy])
+            .status()
+            .expect("CARNET_BENCH_AB_PREPARE");
+        assert!(ok.success(), "CARNET_BENCH_AB_PREPARE failed");
+        dirs[1] = copy;
+    }
     let rounds = env_or("CARNET_BENCH_ROUNDS", 1).max(1) as usize;
     let mut runs: Vec<Vec<Vec<Summary>>> = vec![Vec::new(); bins.len()];
     for round in 0..rounds {
@@ -518,7 +539,7 @@ fn main() {
             order.reverse();
         }
         for b in order {
-            let (mut server, base) = serve(&bins[b], &d);
+            let (mut server, base) = serve(&bins[b], &dirs[b]);
             println!(
                 "Carnet{}: {base}, {clients} clients, {secs} s per scenario",
                 if bins.len() > 1 {

@@ -526,7 +526,12 @@ async fn documents_through_the_gate_for_professionals_holder_and_representative(
 
     // At rest, neither the database nor the blobs hold a known plaintext.
     drop(demo);
-    let mut files = vec![data.join("carnet.db"), data.join("carnet.db-wal")];
+    let mut files = vec![
+        data.join("carnet.db"),
+        data.join("carnet.db-wal"),
+        data.join("carnet-audit.db"),
+        data.join("carnet-audit.db-wal"),
+    ];
     fn collect(p: &Path, out: &mut Vec<std::path::PathBuf>) {
         for e in std::fs::read_dir(p).unwrap().flatten() {
             if e.path().is_dir() {

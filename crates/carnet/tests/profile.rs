@@ -327,7 +327,12 @@ async fn medical_profile_and_measurements_through_the_gate_pr1_pr4() {
     );
 
     // Nothing of it in clear in the database files.
-    for f in ["carnet.db", "carnet.db-wal"] {
+    for f in [
+        "carnet.db",
+        "carnet.db-wal",
+        "carnet-audit.db",
+        "carnet-audit.db-wal",
+    ] {
         if let Ok(raw) = std::fs::read(data.join(f)) {
             for word in [
                 "Diabète".as_bytes(),

@@ -525,8 +525,8 @@ async fn verify_traces_detects_an_edit_behind_the_servers_back() {
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("1 holder chain(s), 3 trace(s) checked, 0 problem(s)")
     );
-    // Someone with write access to the database rewrites a denial as an allowed access.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("carnet.db").display()))
+    // Someone with write access to the trace database rewrites a denial as an allowed access.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("carnet-audit.db").display()))
         .await
         .unwrap();
     sqlx::query("UPDATE traces SET allowed = 1 WHERE seq = 2")
@@ -570,8 +570,9 @@ async fn open_data_dir(data: &Path) -> carnet_store::Store {
         .unwrap()
 }
 
+/// Runs `sql` on the trace database file (`carnet-audit.db`, where the traces live on SQLite).
 async fn sqlite_exec(data: &Path, sql: &str) {
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("carnet.db").display()))
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("carnet-audit.db").display()))
         .await
         .unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
