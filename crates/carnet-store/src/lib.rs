@@ -96,9 +96,23 @@ pub struct VerifyReport {
     pub problems: Vec<String>,
 }
 
-/// The holder-data store: main database + key vault + blob store + clock.
+/// The holder-data store: main database + key vault + blob store + clock. Cloned for every
+/// request (with the server's state), so a clone is one reference count: the parts sit
+/// behind one `Arc` (cloning them one by one took a dozen atomic operations per clone, ~2 % of
+/// the server's CPU under the FHIR read bench).
 #[derive(Clone, Debug)]
-pub struct Store {
+pub struct Store(Arc<StoreParts>);
+
+impl std::ops::Deref for Store {
+    type Target = StoreParts;
+    fn deref(&self) -> &StoreParts {
+        &self.0
+    }
+}
+
+/// What a [`Store`] holds; reached through it only.
+#[derive(Debug)]
+pub struct StoreParts {
     db: Db,
     vault: Arc<KeyVault>,
     blobs: BlobStore,
@@ -145,7 +159,7 @@ impl Store {
     ) -> Result<Self, StoreError> {
         db.migrate(&MAIN_MIGRATIONS).await?;
         db.move_traces_to_audit().await?;
-        Ok(Self {
+        Ok(Self(Arc::new(StoreParts {
             db,
             vault: Arc::new(vault),
             blobs,
@@ -156,7 +170,7 @@ impl Store {
             outbox_lease_seconds: Arc::new(std::sync::atomic::AtomicI64::new(outbox::DEFAULT_LEASE_SECONDS)),
             combiner: combiner::Combiner::default(),
             trace_heads: Arc::default(),
-        })
+        })))
     }
 
     /// Runs `f` in a write transaction that may be shared with concurrent writes (group
