@@ -34,9 +34,21 @@ impl Default for ServerSettings {
     }
 }
 
-/// What every handler can reach.
+/// What every handler can reach. Cloned for every request (and by several extractors of one):
+/// one reference count, its parts behind one `Arc` (BENCHMARKS.md, session 11).
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateParts;
+    fn deref(&self) -> &AppStateParts {
+        &self.0
+    }
+}
+
+/// What an [`AppState`] holds.
+#[derive(Clone, Debug)]
+pub struct AppStateParts {
     pub store: Store,
     /// The one way to holder health data (decides, traces, notifies).
     pub gate: Gate,
@@ -54,7 +66,7 @@ pub struct AppState {
 impl AppState {
     /// Must be called inside a Tokio runtime (the gate's trace appender is a task).
     pub fn new(store: Store, operator_token: &str, settings: ServerSettings) -> Self {
-        Self {
+        Self(Arc::new(AppStateParts {
             gate: Gate::new(store.clone(), HabilitationMatrix::default_matrix()),
             wake: store.delivery_wake(),
             store,
@@ -62,7 +74,12 @@ impl AppState {
             mailbox: None,
             operator_token_sha256: Arc::new(carnet_store::crypto::sha256(operator_token.as_bytes())),
             settings: Arc::new(settings),
-        }
+        }))
+    }
+
+    /// The parts, to set up before the server starts (copied if the state was cloned already).
+    pub fn parts_mut(&mut self) -> &mut AppStateParts {
+        Arc::make_mut(&mut self.0)
     }
 
     /// The origin people reach this server at: `public_url` when configured, else the request's

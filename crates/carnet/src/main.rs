@@ -410,10 +410,10 @@ async fn serve(cfg: Config, demo: bool) -> Result<()> {
             carnet_server::oidc::OidcProvider::new(name, pc.clone())?,
         );
     }
-    state.oidc = Arc::new(providers);
+    state.parts_mut().oidc = Arc::new(providers);
     let transport = if demo {
         let mailbox = carnet_server::mail::DemoMailbox::default();
-        state.mailbox = Some(mailbox.clone());
+        state.parts_mut().mailbox = Some(mailbox.clone());
         carnet_server::mail::Transport::demo(mailbox)
     } else {
         let mut t = carnet_server::mail::Transport::default();
