@@ -978,6 +978,58 @@ mod tests {
         assert!(!audit.exists());
     }
 
+    /// The plain upgrade: a data directory of an earlier version (no trace file, cleanly
+    /// closed) gets its trace file at the next start, with its traces in it.
+    #[tokio::test]
+    async fn an_earlier_database_gets_its_trace_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("carnet.db");
+        let url = format!("sqlite://{}", main.display());
+        let h = uuid::Uuid::now_v7();
+        {
+            let opts = DbOptions {
+                create_if_missing: true,
+                ..DbOptions::default()
+            };
+            let db = Db::connect(&url, &opts).await.unwrap();
+            db.migrate(&MAIN_MIGRATIONS).await.unwrap();
+            let Db::Sqlite { write, .. } = &db else {
+                unreachable!()
+            };
+            sqlx::query("INSERT INTO traces VALUES ($1, 1, 10, 1, 0, x'01', 'genesis', 'h1')")
+                .bind(h)
+                .execute(write)
+                .await
+                .unwrap();
+            db.close().await;
+        }
+        let audit = audit_file(&main);
+        assert!(!audit.exists());
+        let opts = DbOptions {
+            audit: true,
+            ..DbOptions::default()
+        };
+        let db = Db::connect(&url, &opts).await.unwrap();
+        db.migrate(&MAIN_MIGRATIONS).await.unwrap();
+        assert!(db.move_traces_to_audit().await.unwrap());
+        assert!(audit.is_file());
+        let Db::Sqlite { write, .. } = &db else {
+            unreachable!()
+        };
+        let hash: String = sqlx::query_scalar("SELECT hash FROM audit.traces WHERE holder_id = $1")
+            .bind(h)
+            .fetch_one(write)
+            .await
+            .unwrap();
+        assert_eq!(hash, "h1");
+        let mode: String = sqlx::query_scalar("PRAGMA audit.journal_mode")
+            .fetch_one(write)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        db.close().await;
+    }
+
     #[test]
     fn every_migration_file_is_embedded() {
         for (dir, set) in [("main", &MAIN_MIGRATIONS), ("vault", &VAULT_MIGRATIONS)] {
