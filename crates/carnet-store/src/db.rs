@@ -879,6 +879,29 @@ mod tests {
         assert!(clustered.render(Engine::Sqlite).contains("WITHOUT ROWID"));
     }
 
+    /// A database as an earlier version left it (everything in one file, no trace file),
+    /// with `rows` inserted (`$1`: `holder`), cleanly closed.
+    async fn earlier_version(url: &str, holder: uuid::Uuid, rows: &[&'static str]) {
+        let opts = DbOptions {
+            create_if_missing: true,
+            ..DbOptions::default()
+        };
+        let db = Db::connect(url, &opts).await.unwrap();
+        db.migrate(&MAIN_MIGRATIONS).await.unwrap();
+        assert!(!db.move_traces_to_audit().await.unwrap(), "nothing attached");
+        let Db::Sqlite { write, .. } = &db else {
+            unreachable!()
+        };
+        for q in rows {
+            sqlx::query(AssertSqlSafe(*q))
+                .bind(holder)
+                .execute(write)
+                .await
+                .unwrap();
+        }
+        db.close().await;
+    }
+
     /// The traces move to their own file (`DbOptions::audit`) from a database of an earlier
     /// version, replacing a copy that a crash between the copy and the drop left behind; the
     /// main file keeps no trace table; a trace file missing afterwards is refused.
@@ -887,32 +910,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let main = dir.path().join("m.db");
         let url = format!("sqlite://{}", main.display());
-        let opts = DbOptions {
-            create_if_missing: true,
-            ..DbOptions::default()
-        };
         let h = uuid::Uuid::now_v7();
-        {
-            // An earlier version: everything in one file.
-            let db = Db::connect(&url, &opts).await.unwrap();
-            db.migrate(&MAIN_MIGRATIONS).await.unwrap();
-            assert!(!db.move_traces_to_audit().await.unwrap(), "nothing attached");
-            for q in [
+        earlier_version(
+            &url,
+            h,
+            &[
                 "INSERT INTO traces VALUES ($1, 1, 10, 1, 0, x'0102', 'genesis', 'h1')",
                 "INSERT INTO traces VALUES ($1, 2, 11, 0, 1, x'0304', 'h1', 'h2')",
                 "INSERT INTO trace_heads_pending VALUES ($1, 2)",
-            ] {
-                let Db::Sqlite { write, .. } = &db else {
-                    unreachable!()
-                };
-                sqlx::query(AssertSqlSafe(q))
-                    .bind(h)
-                    .execute(write)
-                    .await
-                    .unwrap();
-            }
-            db.close().await;
-        }
+            ],
+        )
+        .await;
         let audit = audit_file(&main);
         assert_eq!(audit, dir.path().join("m-audit.db"));
         {
@@ -986,23 +994,12 @@ mod tests {
         let main = dir.path().join("carnet.db");
         let url = format!("sqlite://{}", main.display());
         let h = uuid::Uuid::now_v7();
-        {
-            let opts = DbOptions {
-                create_if_missing: true,
-                ..DbOptions::default()
-            };
-            let db = Db::connect(&url, &opts).await.unwrap();
-            db.migrate(&MAIN_MIGRATIONS).await.unwrap();
-            let Db::Sqlite { write, .. } = &db else {
-                unreachable!()
-            };
-            sqlx::query("INSERT INTO traces VALUES ($1, 1, 10, 1, 0, x'01', 'genesis', 'h1')")
-                .bind(h)
-                .execute(write)
-                .await
-                .unwrap();
-            db.close().await;
-        }
+        earlier_version(
+            &url,
+            h,
+            &["INSERT INTO traces VALUES ($1, 1, 10, 1, 0, x'01', 'genesis', 'h1')"],
+        )
+        .await;
         let audit = audit_file(&main);
         assert!(!audit.exists());
         let opts = DbOptions {
