@@ -7,8 +7,9 @@
 //!
 //! * A checkpoint covers the chain heads that moved since the previous one: one leaf
 //!   `(holder, seq, hash)` per holder whose chain grew. Appending traces records the new head
-//!   in `trace_heads_pending` (same transaction, insert-only); a checkpoint reads and clears
-//!   only those rows, so its cost follows activity, not the number of holders.
+//!   in `trace_heads_moved` (same transaction, appended: the table has no index, so the
+//!   record costs no random page per trace); a checkpoint reads and clears only those rows,
+//!   so its cost follows activity, not the number of holders.
 //! * Leaves, sorted by holder id, are hashed into a Merkle tree the RFC 6962 way:
 //!   `leaf = SHA-256(0x00 | holder (16 bytes) | seq (8 bytes, big-endian) | chain hash (64
 //!   hex characters))`, `node = SHA-256(0x01 | left | right)`, the split at the largest
@@ -234,8 +235,7 @@ macro_rules! checkpoint_row {
 }
 
 /// Records the new heads of the chains a transaction appended to (in that transaction): the
-/// next checkpoint covers them. Insert-only (one row per head, never updated), so appends and
-/// checkpoints never wait on each other's row locks.
+/// next checkpoint covers them. Insert-only (one row per head, never updated, no index).
 pub(crate) async fn mark_heads_moved(tx: &mut Tx, heads: &[(HolderId, i64)]) -> Result<(), StoreError> {
     for chunk in heads.chunks(PENDING_CHUNK) {
         let args = pending_args(chunk);
@@ -255,7 +255,7 @@ pub(crate) fn pending_sql(n: usize) -> String {
         .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
         .collect();
     format!(
-        "INSERT INTO trace_heads_pending (holder_id, seq) VALUES {} ON CONFLICT DO NOTHING",
+        "INSERT INTO trace_heads_moved (holder_id, seq) VALUES {}",
         values.join(", ")
     )
 }
@@ -325,9 +325,23 @@ impl Store {
     /// moved, or when another server made this checkpoint at the same moment (compare-and-set
     /// on the number: the loser skips).
     pub async fn make_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        self.make_checkpoint_of(MAX_LEAVES).await
+    }
+
+    /// [`Store::make_checkpoint`] with at most `max_leaves` leaves (the lowest holder ids
+    /// first; the others wait for the next one).
+    pub async fn make_checkpoint_of(&self, max_leaves: usize) -> Result<Option<Checkpoint>, StoreError> {
         let signer = self.checkpoint_signer().await?;
         let at = self.now();
         let mut tx = self.begin_checkpoint().await?;
+        // Appends wait until this checkpoint commits, so that the rows it deletes below are
+        // exactly those it read (SQLite's one writer already serialises them).
+        if let Tx::Postgres(t) = &mut tx {
+            sqlx::query("LOCK TABLE trace_heads_moved IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut **t)
+                .await
+                .map_err(StoreError::db("lock moved trace heads"))?;
+        }
         let latest_sql = format!("{SELECT_CHECKPOINT} ORDER BY number DESC LIMIT 1");
         let latest =
             on_tx!(&mut tx, t => sqlx::query(AssertSqlSafe(latest_sql)).fetch_optional(&mut **t).await
@@ -346,15 +360,15 @@ impl Store {
         // A head whose trace is gone belongs to an erased space (LC-7): no leaf for it.
         let pending: Vec<(uuid::Uuid, i64, Option<String>)> = on_tx!(&mut tx, t => sqlx::query(
             "SELECT m.holder_id, m.seq, t.hash FROM \
-             (SELECT holder_id, MAX(seq) AS seq FROM trace_heads_pending GROUP BY holder_id ORDER BY holder_id LIMIT $1) m \
+             (SELECT holder_id, MAX(seq) AS seq FROM trace_heads_moved GROUP BY holder_id ORDER BY holder_id LIMIT $1) m \
              LEFT JOIN traces t ON t.holder_id = m.holder_id AND t.seq = m.seq")
-            .bind(MAX_LEAVES as i64).fetch_all(&mut **t).await
+            .bind(i64::try_from(max_leaves).unwrap_or(i64::MAX)).fetch_all(&mut **t).await
             .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
         .map_err(StoreError::db("read moved trace heads"))?;
         if pending.is_empty() {
             return Ok(None);
         }
-        let done: Vec<(uuid::Uuid, i64)> = pending.iter().map(|(h, s, _)| (*h, *s)).collect();
+        let last = pending.iter().map(|(h, _, _)| *h).max();
         let leaves: Vec<Leaf> = pending
             .into_iter()
             .filter_map(|(h, seq, hash)| {
@@ -407,22 +421,12 @@ impl Store {
                 signature,
             });
         }
-        // Only the heads read above: a head appended meanwhile has a higher seq and stays.
-        for chunk in done.chunks(CHUNK) {
-            let conditions: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(holder_id = ${} AND seq <= ${})", 2 * i + 1, 2 * i + 2))
-                .collect();
-            let sql = format!(
-                "DELETE FROM trace_heads_pending WHERE {}",
-                conditions.join(" OR ")
-            );
-            on_tx!(&mut tx, t => {
-                let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-                for (h, seq) in chunk {
-                    q = q.bind(*h).bind(*seq);
-                }
-                q.execute(&mut **t).await.map(|r| r.rows_affected())
-            })
+        // The rows of the holders covered: the query took the lowest holder ids, so every row
+        // up to the highest of them (nothing was appended meanwhile: see the lock). UUIDs
+        // compare as their 16 bytes in Rust, SQLite (blobs) and PostgreSQL alike.
+        if let Some(last) = last {
+            on_tx!(&mut tx, t => sqlx::query("DELETE FROM trace_heads_moved WHERE holder_id <= $1")
+                .bind(last).execute(&mut **t).await.map(|r| r.rows_affected()))
             .map_err(StoreError::db("clear checkpointed trace heads"))?;
         }
         tx.commit().await?;

@@ -151,10 +151,16 @@ pub const AUDIT_SCHEMA: &str = "audit";
 /// The tables that live in the trace database, parents before children.
 pub const AUDIT_TABLES: [&str; 4] = [
     "traces",
-    "trace_heads_pending",
+    "trace_heads_moved",
     "trace_checkpoints",
     "trace_checkpoint_leaves",
 ];
+
+/// Tables a migration replaced without dropping them, because on SQLite they may live in
+/// the trace file while the migration writes the main one (SQLite does not commit two WAL
+/// files atomically): `trace_heads_pending`, replaced by `trace_heads_moved` in version 21.
+/// [`Db::drop_retired_tables`] drops them once the migrations have committed.
+pub const RETIRED_TABLES: [&str; 1] = ["trace_heads_pending"];
 
 /// The trace database of the SQLite database `main`: `carnet.db` → `carnet-audit.db`.
 pub fn audit_file(main: &std::path::Path) -> std::path::PathBuf {
@@ -537,6 +543,35 @@ impl Db {
         Ok(true)
     }
 
+    /// Drops the tables a migration replaced but left in place (see [`RETIRED_TABLES`]); runs
+    /// after the migrations (and, on SQLite, after the traces moved to their file), each drop a
+    /// transaction of one file.
+    pub async fn drop_retired_tables(&self) -> Result<(), StoreError> {
+        for t in RETIRED_TABLES {
+            match self {
+                Db::Sqlite { write, .. } => {
+                    let schemas: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_database_list")
+                        .fetch_all(write)
+                        .await
+                        .map_err(StoreError::db("list attached databases"))?;
+                    for schema in schemas.iter().filter(|s| *s == "main" || *s == AUDIT_SCHEMA) {
+                        sqlx::raw_sql(AssertSqlSafe(format!("DROP TABLE IF EXISTS {schema}.{t}")))
+                            .execute(write)
+                            .await
+                            .map_err(StoreError::db("drop a retired table"))?;
+                    }
+                }
+                Db::Postgres(pool) => {
+                    sqlx::raw_sql(AssertSqlSafe(format!("DROP TABLE IF EXISTS {t}")))
+                        .execute(pool)
+                        .await
+                        .map_err(StoreError::db("drop a retired table"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The pool that sees the latest commits (for SQLite, the writer connection).
     pub fn writer(&self) -> Db {
         match self {
@@ -747,6 +782,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "traces_rowid",
             sql: include_str!("../migrations/main/0020_traces_rowid.sql"),
         },
+        Migration {
+            version: 21,
+            name: "trace_heads_moved",
+            sql: include_str!("../migrations/main/0021_trace_heads_moved.sql"),
+        },
     ],
 };
 
@@ -820,7 +860,11 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert_eq!(db.migrate(&MAIN_MIGRATIONS).await.unwrap(), vec![19, 20]);
+        let through_20 = MigrationSet {
+            table: MAIN_MIGRATIONS.table,
+            migrations: &MAIN_MIGRATIONS.migrations[..20],
+        };
+        assert_eq!(db.migrate(&through_20).await.unwrap(), vec![19, 20]);
         let tables: Vec<(String, String)> = sqlx::query_as(
             "SELECT name, sql FROM sqlite_master WHERE name IN ('traces', 'documents', 'attachments')",
         )
@@ -887,7 +931,12 @@ mod tests {
             ..DbOptions::default()
         };
         let db = Db::connect(url, &opts).await.unwrap();
-        db.migrate(&MAIN_MIGRATIONS).await.unwrap();
+        // Version 20: before the trace file (session 11) and before `trace_heads_moved` (21).
+        let through_20 = MigrationSet {
+            table: MAIN_MIGRATIONS.table,
+            migrations: &MAIN_MIGRATIONS.migrations[..20],
+        };
+        db.migrate(&through_20).await.unwrap();
         assert!(!db.move_traces_to_audit().await.unwrap(), "nothing attached");
         let Db::Sqlite { write, .. } = &db else {
             unreachable!()
@@ -940,6 +989,7 @@ mod tests {
         db.migrate(&MAIN_MIGRATIONS).await.unwrap();
         assert!(db.move_traces_to_audit().await.unwrap());
         assert!(!db.move_traces_to_audit().await.unwrap(), "once");
+        db.drop_retired_tables().await.unwrap();
         let Db::Sqlite { write: p, .. } = db.clone() else {
             unreachable!()
         };
@@ -970,11 +1020,22 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rows.len(), 2);
-        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM trace_heads_pending")
-            .fetch_one(&p)
-            .await
-            .unwrap();
-        assert_eq!(pending, 1);
+        // Version 21: the heads waiting for a checkpoint were copied to `trace_heads_moved`
+        // (in the trace file now), and the retired table is gone from both files.
+        let pending: Vec<(uuid::Uuid, i64)> =
+            sqlx::query_as("SELECT holder_id, seq FROM audit.trace_heads_moved")
+                .fetch_all(&p)
+                .await
+                .unwrap();
+        assert_eq!(pending, vec![(h, 2)]);
+        let retired: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM main.sqlite_master WHERE name = 'trace_heads_pending') \
+             + (SELECT COUNT(*) FROM audit.sqlite_master WHERE name = 'trace_heads_pending')",
+        )
+        .fetch_one(&p)
+        .await
+        .unwrap();
+        assert_eq!(retired, 0);
         db.close().await;
         // The main file alone does not open: its traces would be silently gone.
         std::fs::rename(&audit, dir.path().join("elsewhere.db")).unwrap();

@@ -159,6 +159,7 @@ impl Store {
     ) -> Result<Self, StoreError> {
         db.migrate(&MAIN_MIGRATIONS).await?;
         db.move_traces_to_audit().await?;
+        db.drop_retired_tables().await?;
         Ok(Self(Arc::new(StoreParts {
             db,
             vault: Arc::new(vault),

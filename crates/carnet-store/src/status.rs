@@ -81,7 +81,7 @@ impl Store {
             )
             .await?,
             latest_checkpoint: self.latest_checkpoint().await?,
-            chains_pending: one("SELECT COUNT(*) FROM trace_heads_pending", None).await?,
+            chains_pending: one("SELECT COUNT(DISTINCT holder_id) FROM trace_heads_moved", None).await?,
             traces: one("SELECT COUNT(*) FROM traces", None).await?,
         })
     }

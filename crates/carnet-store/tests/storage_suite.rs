@@ -131,6 +131,7 @@ suite!(
     truncated_chain_tail_is_caught_by_the_checkpoint_ac7,
     altered_or_removed_checkpoints_are_reported_ac7_s5,
     concurrent_checkpoints_make_one_ac7,
+    a_full_checkpoint_leaves_the_other_chains_for_the_next_ac7,
     erased_holder_chain_may_be_missing_lc7_ac7,
     checkpoints_racing_appends_cover_every_head_ac7,
     traces_written_before_checkpoints_are_covered_by_the_first_ac7,
@@ -2133,6 +2134,43 @@ async fn altered_or_removed_checkpoints_are_reported_ac7_s5(env: Env, _e: Engine
     );
 }
 
+/// A backlog larger than one checkpoint: the first covers the lowest holder ids and clears
+/// only their moved heads (every row of them, however many batches wrote them); the next
+/// covers the rest, with heads appended in between.
+async fn a_full_checkpoint_leaves_the_other_chains_for_the_next_ac7(env: Env, _e: Engine) {
+    let store = env.open().await.unwrap();
+    let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let mut holders = Vec::new();
+    for _ in 0..5 {
+        let h = store.create_holder("activated", b"{}").await.unwrap();
+        traced(&gate, h, 2).await; // two batches: two moved rows per chain
+        holders.push(h);
+    }
+    holders.sort_by_key(|h| *h.as_uuid());
+    let first = store.make_checkpoint_of(3).await.unwrap().expect("a full one");
+    assert_eq!((first.number, first.size), (1, 3));
+    let moved = |store: Store| async move {
+        on_db!(store.db(), p => sqlx::query("SELECT DISTINCT holder_id FROM trace_heads_moved ORDER BY holder_id")
+            .fetch_all(p).await.map(|rs| rs.into_iter().map(|r| r.get::<uuid::Uuid, _>(0)).collect::<Vec<_>>()))
+        .unwrap()
+    };
+    let waiting: Vec<uuid::Uuid> = holders[3..].iter().map(|h| *h.as_uuid()).collect();
+    assert_eq!(moved(store.clone()).await, waiting, "the two highest ids wait");
+    // One covered chain moves again before the next checkpoint: covered again.
+    traced(&gate, holders[0], 1).await;
+    let second = store.make_checkpoint_of(3).await.unwrap().expect("the rest");
+    assert_eq!((second.number, second.size), (2, 3));
+    assert!(moved(store.clone()).await.is_empty());
+    assert!(store.make_checkpoint_of(3).await.unwrap().is_none());
+    let (heads, covered) = heads_and_covered(&store).await;
+    assert_eq!(covered, heads);
+    assert_eq!(
+        heads.iter().find(|(h, _)| h == holders[0].as_uuid()).map(|x| x.1),
+        Some(3)
+    );
+    assert!(store.verify_traces().await.unwrap().problems.is_empty());
+}
+
 async fn concurrent_checkpoints_make_one_ac7(env: Env, _e: Engine) {
     let a = env.open().await.unwrap();
     let b = env.open().await.unwrap(); // a second server on the same databases
@@ -2274,8 +2312,8 @@ async fn traces_written_before_checkpoints_are_covered_by_the_first_ac7(env: Env
     for sql in [
         "DROP TABLE trace_checkpoint_leaves",
         "DROP TABLE trace_checkpoints",
-        "DROP TABLE trace_heads_pending",
-        "DELETE FROM carnet_migrations WHERE version = 9",
+        "DROP TABLE trace_heads_moved",
+        "DELETE FROM carnet_migrations WHERE version IN (9, 21)",
     ] {
         operator_sql(&store, sql).await;
     }
