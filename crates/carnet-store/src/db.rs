@@ -824,6 +824,14 @@ mod tests {
         assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
     }
 
+    /// The main migrations up to `version` (a database of an earlier release).
+    fn main_migrations_through(version: usize) -> MigrationSet {
+        MigrationSet {
+            table: MAIN_MIGRATIONS.table,
+            migrations: &MAIN_MIGRATIONS.migrations[..version],
+        }
+    }
+
     /// Migrations 19 and 20 rebuild tables on SQLite (documents and attachments clustered on
     /// their keys, traces clustered and back): every row of a database made by the earlier
     /// versions is still there, byte for byte, with its indexes; on PostgreSQL they are no-ops.
@@ -836,11 +844,7 @@ mod tests {
             ..DbOptions::default()
         };
         let db = Db::connect(&url, &opts).await.unwrap();
-        let before = MigrationSet {
-            table: MAIN_MIGRATIONS.table,
-            migrations: &MAIN_MIGRATIONS.migrations[..18],
-        };
-        db.migrate(&before).await.unwrap();
+        db.migrate(&main_migrations_through(18)).await.unwrap();
         let Db::Sqlite { write, .. } = &db else {
             unreachable!()
         };
@@ -860,11 +864,10 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let through_20 = MigrationSet {
-            table: MAIN_MIGRATIONS.table,
-            migrations: &MAIN_MIGRATIONS.migrations[..20],
-        };
-        assert_eq!(db.migrate(&through_20).await.unwrap(), vec![19, 20]);
+        assert_eq!(
+            db.migrate(&main_migrations_through(20)).await.unwrap(),
+            vec![19, 20]
+        );
         let tables: Vec<(String, String)> = sqlx::query_as(
             "SELECT name, sql FROM sqlite_master WHERE name IN ('traces', 'documents', 'attachments')",
         )
@@ -932,11 +935,7 @@ mod tests {
         };
         let db = Db::connect(url, &opts).await.unwrap();
         // Version 20: before the trace file (session 11) and before `trace_heads_moved` (21).
-        let through_20 = MigrationSet {
-            table: MAIN_MIGRATIONS.table,
-            migrations: &MAIN_MIGRATIONS.migrations[..20],
-        };
-        db.migrate(&through_20).await.unwrap();
+        db.migrate(&main_migrations_through(20)).await.unwrap();
         assert!(!db.move_traces_to_audit().await.unwrap(), "nothing attached");
         let Db::Sqlite { write, .. } = &db else {
             unreachable!()
