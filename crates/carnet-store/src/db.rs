@@ -787,6 +787,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "trace_heads_moved",
             sql: include_str!("../migrations/main/0021_trace_heads_moved.sql"),
         },
+        Migration {
+            version: 22,
+            name: "document_stamps",
+            sql: include_str!("../migrations/main/0022_document_stamps.sql"),
+        },
     ],
 };
 

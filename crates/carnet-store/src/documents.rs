@@ -18,6 +18,8 @@
 //! }
 //! ```
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use carnet_domain::access::{
     Action, Actor, Author, Category, Context, Decision, ItemFacts, ProfessionalId, decide_legacy_import,
@@ -202,6 +204,45 @@ pub(crate) struct DocRow {
 }
 
 impl DocRow {
+    pub(crate) fn id(&self) -> DocumentId {
+        self.id
+    }
+
+    pub(crate) fn version(&self) -> i64 {
+        self.version
+    }
+
+    pub(crate) fn is_deprecated(&self) -> bool {
+        self.status == Status::Deprecated
+    }
+
+    /// As `UPDATE documents SET status = 'deprecated', version = version + 1` leaves it.
+    pub(crate) fn deprecate(&mut self) {
+        self.status = Status::Deprecated;
+        self.version += 1;
+    }
+
+    /// An estimate of the memory this row holds (`doccache`'s bound).
+    pub(crate) fn approx_bytes(&self) -> usize {
+        let m = &self.meta;
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        std::mem::size_of::<Self>()
+            + m.title.len()
+            + opt(&m.type_code)
+            + opt(&m.type_display)
+            + opt(&m.event_date)
+            + m.author_name.len()
+            + opt(&m.organisation)
+            + m.confidentiality.len()
+            + m.mime.len()
+            + m.sha256.len()
+            + m.filename.len()
+            + opt(&m.replaces)
+            + opt(&m.legacy_unique_id)
+            + m.deletion_request.as_ref().map_or(0, |d| d.reason.len())
+            + 64 // the author's id, allocator overhead
+    }
+
     fn view(&self) -> DocumentView {
         DocumentView {
             id: self.id,
@@ -209,6 +250,42 @@ impl DocRow {
             status: self.status,
             meta: self.meta.clone(),
         }
+    }
+}
+
+/// A row for `doccache`'s tests: document `n` (ids ordered as `n`), at `version`.
+#[cfg(test)]
+pub(crate) fn test_row(n: u8, version: i64) -> DocRow {
+    let at = Timestamp::from_unix_seconds(1_700_000_000);
+    DocRow {
+        id: DocumentId::from_uuid(uuid::Uuid::from_bytes([n; 16])),
+        set_id: DocumentId::from_uuid(uuid::Uuid::from_bytes([n; 16])),
+        status: Status::Approved,
+        attachment: AttachmentId::from_uuid(uuid::Uuid::from_bytes([n; 16])),
+        version,
+        meta: DocumentMeta {
+            title: "Compte rendu".into(),
+            class: carnet_domain::access::Category::Reports,
+            type_code: None,
+            type_display: None,
+            event_date: None,
+            author: carnet_domain::access::Author::Holder,
+            author_name: String::new(),
+            organisation: None,
+            uploaded_at: at,
+            confidentiality: "N".into(),
+            format: document::Format::Text,
+            mime: "text/plain".into(),
+            size: 1,
+            sha256: String::new(),
+            filename: "cr.txt".into(),
+            masked: false,
+            hidden_from_representatives: false,
+            visible_from: at,
+            replaces: None,
+            deletion_request: None,
+            legacy_unique_id: None,
+        },
     }
 }
 
@@ -258,7 +335,49 @@ fn iso_date(ts: &str) -> Option<String> {
 
 impl Store {
     /// Every document row of a holder, metadata opened, newest first (crate-private).
-    pub(crate) async fn document_rows(&self, holder: HolderId) -> Result<Vec<DocRow>, StoreError> {
+    /// Every document row of `holder`, newest first, opened: from this server's cache while
+    /// the holder's document stamp has not moved (`doccache`), else read and opened.
+    pub(crate) async fn document_rows(&self, holder: HolderId) -> Result<Arc<Vec<DocRow>>, StoreError> {
+        // The stamp first: rows read after it are at least as new as it.
+        let stamp = self.document_stamp(holder).await?;
+        if let Some(rows) = self.doc_cache.get(holder, stamp) {
+            return Ok(rows);
+        }
+        let rows = Arc::new(self.open_document_rows(holder).await?);
+        self.doc_cache.put(holder, stamp, rows.clone());
+        Ok(rows)
+    }
+
+    /// The holder's document stamp (migration 22): 0 until their documents first change.
+    async fn document_stamp(&self, holder: HolderId) -> Result<i64, StoreError> {
+        let row = self
+            .db
+            .read_one(
+                Read::new("SELECT stamp FROM document_stamps WHERE holder_id = $1").uuid(*holder.as_uuid()),
+                "read document stamp",
+            )
+            .await?;
+        match row {
+            Some(mut r) => r.take(0),
+            None => Ok(0),
+        }
+    }
+
+    /// Moves the holder's document stamp, in the transaction that changes their document
+    /// rows; gives the new stamp.
+    pub(crate) async fn bump_document_stamp(
+        &self,
+        tx: &mut crate::db::Tx,
+        holder: HolderId,
+    ) -> Result<i64, StoreError> {
+        on_tx!(&mut *tx, t => sqlx::query(
+            "INSERT INTO document_stamps (holder_id, stamp) VALUES ($1, 1) \
+             ON CONFLICT (holder_id) DO UPDATE SET stamp = document_stamps.stamp + 1 RETURNING stamp")
+            .bind(holder.as_uuid()).fetch_one(&mut **t).await.map(|r| r.get::<i64, _>(0)))
+        .map_err(StoreError::db("move document stamp"))
+    }
+
+    async fn open_document_rows(&self, holder: HolderId) -> Result<Vec<DocRow>, StoreError> {
         let rows = self
             .db
             .read_all(
@@ -273,7 +392,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let key = self.vault.get(holder).await?;
+        let key = self.vault.get(holder).await?.opener();
         rows.into_iter()
             .map(|mut r| {
                 let status: String = r.take(2)?;
@@ -315,7 +434,17 @@ impl Store {
         let (set, status, att, version, sealed): (uuid::Uuid, String, uuid::Uuid, i64, Vec<u8>) =
             (r.take(0)?, r.take(1)?, r.take(2)?, r.take(3)?, r.take(4)?);
         let key = self.vault.get(holder).await?;
-        open_row(&key, holder, *id.as_uuid(), set, &status, att, version, &sealed).map(Some)
+        open_row(
+            &key.opener(),
+            holder,
+            *id.as_uuid(),
+            set,
+            &status,
+            att,
+            version,
+            &sealed,
+        )
+        .map(Some)
     }
 
     /// Writes a new document version: blob (durable) first, then in one transaction the
@@ -407,7 +536,7 @@ impl Store {
                         index,
                         decided_on: *decided_on,
                     });
-                    store
+                    let stamp = store
                         .insert_document_rows(
                             tx,
                             holder,
@@ -425,22 +554,40 @@ impl Store {
                             .enqueue_notice_in_tx(tx, &key, holder, "new_document", now, false)
                             .await?;
                     }
-                    Ok(())
+                    Ok((stamp, meta, replaces))
                 })
             })
             .await;
-        if let Err(e) = written {
-            // Refused for what it is (nothing references the blob, sealed with a fresh nonce):
-            // the blob goes. After a failed commit it stays (the commit may have happened;
-            // gc-blobs collects it if not).
-            if matches!(
-                e,
-                StoreError::Conflict | StoreError::NotFound | StoreError::Invalid(_)
-            ) {
-                let _ = self.blobs.delete(&hash).await;
+        let (stamp, meta, replaces) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                // Refused for what it is (nothing references the blob, sealed with a fresh nonce):
+                // the blob goes. After a failed commit it stays (the commit may have happened;
+                // gc-blobs collects it if not).
+                if matches!(
+                    e,
+                    StoreError::Conflict | StoreError::NotFound | StoreError::Invalid(_)
+                ) {
+                    let _ = self.blobs.delete(&hash).await;
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
+        // Committed: this server's cached rows of the record, if they were the record just
+        // before, become the record now (`doccache`).
+        self.doc_cache.extend(
+            holder,
+            stamp,
+            DocRow {
+                id,
+                set_id,
+                status: Status::Approved,
+                attachment,
+                version: 1,
+                meta,
+            },
+            replaces.map(|r| (r.id, r.version)),
+        );
         if notify {
             self.wake_delivery();
         }
@@ -558,7 +705,7 @@ impl Store {
         replaces: Option<&DocRow>,
         notice_due_at: Option<Timestamp>,
         legacy: Option<&LegacyWrite<'_>>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<i64, StoreError> {
         let now = self.now();
         if let Some(l) = legacy {
             // Decided and written on the same state: an opposition or a closure that came in
@@ -611,7 +758,7 @@ impl Store {
                 }
             })?;
         }
-        Ok(())
+        self.bump_document_stamp(tx, holder).await
     }
 
     /// LC-8: the index of a legacy document's uniqueId (HMAC under a vault service key).
@@ -656,6 +803,7 @@ impl Store {
         if n != 1 {
             return Err(StoreError::Conflict);
         }
+        self.bump_document_stamp(&mut tx, holder).await?;
         if let Some(kind) = notice {
             self.enqueue_notice_in_tx(&mut tx, &key, holder, kind, now, false)
                 .await?;
@@ -686,6 +834,7 @@ impl Store {
             .bind(holder.as_uuid()).bind(row.attachment.as_uuid())
             .execute(&mut **t).await.map(|r| r.rows_affected()))
         .map_err(StoreError::db("delete document content"))?;
+        self.bump_document_stamp(&mut tx, holder).await?;
         tx.commit().await?;
         if let Some(h) = hash.as_deref().and_then(BlobHash::parse) {
             let _ = self.blobs.delete(&h).await;
@@ -771,7 +920,7 @@ fn seal_meta(
 
 #[allow(clippy::too_many_arguments)]
 fn open_row(
-    key: &SecretKey,
+    key: &crate::crypto::Opener,
     holder: HolderId,
     id: uuid::Uuid,
     set: uuid::Uuid,
@@ -817,7 +966,16 @@ impl Gate {
             raw.ok_or(StoreError::NotFound)?,
         );
         let key = self.store.vault.get(holder).await?;
-        let row = open_row(&key, holder, *id.as_uuid(), set, &status, att, version, &sealed)?;
+        let row = open_row(
+            &key.opener(),
+            holder,
+            *id.as_uuid(),
+            set,
+            &status,
+            att,
+            version,
+            &sealed,
+        )?;
         let d = self.decide_in(&space, actor, action, &row.meta.facts(self.store.now()), ctx);
         self.record_item(
             holder,
@@ -1315,14 +1473,14 @@ impl Gate {
         let now = self.store.now();
         let rows = self.store.document_rows(holder).await?;
         let mut first_allowed: Option<Decision> = None;
-        let mut visible: Vec<(DocRow, Option<(u8, Timestamp)>)> = Vec::new();
-        for row in rows {
+        let mut visible: Vec<(&DocRow, Option<(u8, Timestamp)>)> = Vec::new();
+        for row in rows.iter() {
             let d = self.decide_in(&space, actor, Action::Read, &row.meta.facts(now), ctx);
             if !d.allowed {
                 continue;
             }
             first_allowed.get_or_insert(d);
-            if !matches(&row, filter) {
+            if !matches(row, filter) {
                 continue;
             }
             let rank = if filter.first_view {
@@ -1432,7 +1590,7 @@ impl Gate {
             .store
             .document_rows(holder)
             .await?
-            .into_iter()
+            .iter()
             .filter(|r| r.set_id == row.set_id)
             .filter(|r| {
                 self.decide_in(&space, actor, Action::Read, &r.meta.facts(now), ctx)

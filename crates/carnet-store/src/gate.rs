@@ -681,7 +681,7 @@ impl Store {
         holder: HolderId,
         rows: Vec<(i64, i64, Vec<u8>)>,
     ) -> Result<Vec<Trace>, StoreError> {
-        let key = self.vault.get(holder).await?;
+        let key = self.vault.get(holder).await?.opener();
         rows.into_iter()
             .map(|(seq, at, sealed)| {
                 let entry = serde_json::from_slice(&key.open(&trace_aad(holder, seq), &sealed)?)

@@ -240,6 +240,9 @@ impl Store {
             "DELETE FROM notification_preferences WHERE holder_id = $1",
             "DELETE FROM representatives WHERE holder_id = $1 OR representative_id = $1",
             "DELETE FROM access_policies WHERE holder_id = $1",
+            // Moved, not deleted: a server's rows cached under the stamp before are stale.
+            "INSERT INTO document_stamps (holder_id, stamp) VALUES ($1, 1) \
+             ON CONFLICT (holder_id) DO UPDATE SET stamp = document_stamps.stamp + 1",
             "UPDATE holders SET admin_sealed = $2, majority_at = NULL, activation_code_hmac = NULL, \
              activation_code_expires_at = NULL, due_at = NULL WHERE id = $1",
         ] {
@@ -252,6 +255,7 @@ impl Store {
         }
         tx.commit().await?;
         self.trace_heads.forget(&[holder]);
+        self.doc_cache.forget(holder);
         for h in hashes.iter().filter_map(|h| BlobHash::parse(h)) {
             self.blobs.delete(&h).await?;
         }

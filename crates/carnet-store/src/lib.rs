@@ -22,6 +22,7 @@ pub mod crypto;
 pub mod datadir;
 pub mod db;
 pub mod directory;
+mod doccache;
 pub mod documents;
 pub mod error;
 pub mod gate;
@@ -131,6 +132,9 @@ pub struct StoreParts {
     combiner: combiner::Combiner,
     /// The heads of the trace chains this server appended to lately (`gate::HeadCache`).
     trace_heads: Arc<gate::HeadCache>,
+    /// The document rows this server opened lately, valid under their holder's document
+    /// stamp (`doccache`).
+    doc_cache: doccache::DocCache,
 }
 
 #[derive(Debug)]
@@ -171,6 +175,7 @@ impl Store {
             outbox_lease_seconds: Arc::new(std::sync::atomic::AtomicI64::new(outbox::DEFAULT_LEASE_SECONDS)),
             combiner: combiner::Combiner::default(),
             trace_heads: Arc::default(),
+            doc_cache: doccache::DocCache::default(),
         })))
     }
 

@@ -185,7 +185,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let key = self.vault.get(holder).await?;
+        let key = self.vault.get(holder).await?.opener();
         rows.into_iter()
             .map(|mut r| {
                 let (id, created, updated, version, sealed): (Uuid, i64, i64, i64, Vec<u8>) =
@@ -575,10 +575,11 @@ impl Gate {
             .bind(holder.as_uuid()).bind(&tag).bind(from).bind(to).bind(limit).fetch_all(p).await
             .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect()))
         .map_err(StoreError::db("read measurements"))?;
+        let opener = key.opener();
         let mut points = rows
             .into_iter()
             .map(|(id, sealed)| {
-                serde_json::from_slice::<Point>(&key.open(&measurement_aad(holder, id), &sealed)?)
+                serde_json::from_slice::<Point>(&opener.open(&measurement_aad(holder, id), &sealed)?)
                     .map_err(|e| StoreError::Integrity(format!("measurement: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;

@@ -137,6 +137,7 @@ suite!(
     traces_written_before_checkpoints_are_covered_by_the_first_ac7,
     notices_follow_preferences_and_collapse_per_channel_ac6,
     two_servers_append_to_the_same_chains_s30,
+    documents_changed_on_another_server_are_listed_as_they_are_now_s1_dm5,
     a_stale_cached_chain_head_is_read_again_s30,
     profile_goes_through_the_gate_pr1_pr3,
     measurements_are_validated_batched_and_sealed_pr1_pr4,
@@ -1557,6 +1558,126 @@ fn all_docs() -> DocumentFilter {
         limit: 100,
         ..DocumentFilter::default()
     }
+}
+
+/// The titles `who` sees in `h`'s documents, sorted.
+async fn listed_titles(gate: &Gate, h: HolderId, who: &Actor) -> Vec<String> {
+    let page = gate
+        .list_documents(h, who, &all_docs(), &Context::default())
+        .await
+        .unwrap();
+    let mut titles: Vec<String> = page.documents.into_iter().map(|d| d.meta.title).collect();
+    titles.sort();
+    assert_eq!(page.total, titles.len());
+    titles
+}
+
+/// S-1, S-2, DM-3..DM-5: a server keeps the document rows it opened (`doccache`), but never
+/// past a change made on another server: a deposit, a mask, a deletion and a new version made
+/// there are listed here at once, as is this server's own deposit.
+async fn documents_changed_on_another_server_are_listed_as_they_are_now_s1_dm5(env: Env, _e: Engine) {
+    let (one, two) = (env.open().await.unwrap(), env.open().await.unwrap());
+    let g1 = Gate::new(one.clone(), HabilitationMatrix::default_matrix());
+    let g2 = Gate::new(two.clone(), HabilitationMatrix::default_matrix());
+    let h = one.create_holder("activated", ADMIN).await.unwrap();
+    one.update_access_policy(h, |p| {
+        for id in ["11111111111", "33333333333"] {
+            p.grants.push(Grant {
+                grantee: Grantee::Professional {
+                    id: ProfessionalId(id.into()),
+                },
+                categories: None,
+                until: None,
+                express: false,
+            })
+        }
+    })
+    .await
+    .unwrap();
+    let (me, doctor, colleague, none) = (
+        Actor::Holder { id: h },
+        pro_actor("11111111111", "medecin"),
+        pro_actor("33333333333", "medecin"),
+        Context::default(),
+    );
+    let deposit = |g: &Gate, title: &str| {
+        let (g, title) = (g.clone(), title.to_string());
+        let doctor = doctor.clone();
+        async move {
+            g.deposit_document(
+                h,
+                &doctor,
+                text_doc(&title, Category::Reports),
+                title.as_bytes().to_vec(),
+                &Context::default(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert!(listed_titles(&g1, h, &doctor).await.is_empty());
+    let a = deposit(&g1, "A").await;
+    // Both servers have now opened (and keep) the record.
+    assert_eq!(listed_titles(&g1, h, &doctor).await, ["A"]);
+    assert_eq!(listed_titles(&g2, h, &doctor).await, ["A"]);
+    let b = deposit(&g2, "B").await;
+    assert_eq!(listed_titles(&g1, h, &doctor).await, ["A", "B"]);
+    // This server's own deposit, on top of the rows it keeps.
+    let c = deposit(&g1, "C").await;
+    assert_eq!(listed_titles(&g1, h, &doctor).await, ["A", "B", "C"]);
+    assert_eq!(listed_titles(&g2, h, &doctor).await, ["A", "B", "C"]);
+    // DM-5: masked on server two, hidden on server one from professionals (but its author).
+    assert_eq!(listed_titles(&g1, h, &colleague).await, ["A", "B", "C"]);
+    g2.change_document(h, &me, a.id, DocumentChange::Mask(true), &none)
+        .await
+        .unwrap();
+    assert_eq!(listed_titles(&g1, h, &colleague).await, ["B", "C"]);
+    assert_eq!(listed_titles(&g1, h, &me).await, ["A", "B", "C"]);
+    // DM-4: deleted on server two, gone on server one.
+    g2.change_document(
+        h,
+        &me,
+        b.id,
+        DocumentChange::RequestDeletion("doublon".into()),
+        &none,
+    )
+    .await
+    .unwrap();
+    g2.change_document(h, &doctor, b.id, DocumentChange::AnswerDeletion(true), &none)
+        .await
+        .unwrap();
+    assert_eq!(listed_titles(&g1, h, &me).await, ["A", "C"]);
+    // DM-3: a new version made on server two replaces the old one on server one, then one
+    // made on server one replaces it in both.
+    let c2 = g2
+        .replace_document(
+            h,
+            &doctor,
+            c.id,
+            text_doc("C2", Category::Reports),
+            b"c2".to_vec(),
+            &none,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed_titles(&g1, h, &me).await, ["A", "C2"]);
+    g1.replace_document(
+        h,
+        &doctor,
+        c2.id,
+        text_doc("C3", Category::Reports),
+        b"c3".to_vec(),
+        &none,
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed_titles(&g1, h, &me).await, ["A", "C3"]);
+    assert_eq!(listed_titles(&g2, h, &me).await, ["A", "C3"]);
+    let history = g1.document_history(h, &me, c2.id, &none).await.unwrap();
+    assert_eq!(
+        history.iter().map(|v| v.status).collect::<Vec<_>>(),
+        [Status::Approved, Status::Deprecated, Status::Deprecated]
+    );
 }
 
 async fn documents_go_through_the_gate_dm1_dm8(env: Env, _e: Engine) {
