@@ -17,11 +17,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use carnet_domain::access::{Actor, Category, Context};
+use carnet_domain::access::{Actor, Author, Category, Context};
+use carnet_domain::document::{Format, Status};
 use carnet_domain::{DocumentId, HolderId, Timestamp};
 use carnet_store::documents::{DocumentChange, DocumentFilter, DocumentView, NewDocument};
 use futures::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::me::Authenticated;
@@ -90,35 +91,88 @@ fn doc_id(params: &HashMap<String, String>) -> Result<DocumentId, ApiError> {
 
 /// The JSON of a document (XDS-shaped metadata, DM-1).
 pub fn view_json(v: &DocumentView, now: Timestamp) -> Value {
-    let m = &v.meta;
-    json!({
-        "id": v.id,
-        "set_id": v.set_id,
-        "status": v.status,
-        "title": m.title,
-        "class": m.class,
-        "type_code": m.type_code,
-        "type_display": m.type_display,
-        "event_date": m.event_date,
-        "author": m.author,
-        "author_name": m.author_name,
-        "organisation": m.organisation,
-        "uploaded_at": m.uploaded_at.to_rfc3339(),
-        "confidentiality": m.confidentiality,
-        "format": m.format,
-        "mime": m.mime,
-        "size": m.size,
-        "sha256": m.sha256,
-        "filename": m.filename,
-        "masked": m.masked,
-        "hidden_from_representatives": m.hidden_from_representatives,
-        "visible_to_holder": m.visible_to_holder(now),
-        "visible_from": m.visible_from.to_rfc3339(),
-        "replaces": m.replaces,
-        "deletion_request": m.deletion_request.as_ref().map(|r| json!({
-            "reason": r.reason, "at": r.at.to_rfc3339(), "accepted": r.accepted,
-        })),
-    })
+    serde_json::to_value(DocumentJson::of(v, now)).unwrap_or_default()
+}
+
+/// A document as the JSON API shows it, serialised straight from the view (a listing makes no
+/// `Value` tree); the fields in the order clients have always read them.
+#[derive(Serialize)]
+pub struct DocumentJson<'a> {
+    id: DocumentId,
+    set_id: DocumentId,
+    status: Status,
+    title: &'a str,
+    class: Category,
+    type_code: &'a Option<String>,
+    type_display: &'a Option<String>,
+    event_date: &'a Option<String>,
+    author: &'a Author,
+    author_name: &'a str,
+    organisation: &'a Option<String>,
+    uploaded_at: String,
+    confidentiality: &'a str,
+    format: Format,
+    mime: &'a str,
+    size: u64,
+    sha256: &'a str,
+    filename: &'a str,
+    masked: bool,
+    hidden_from_representatives: bool,
+    visible_to_holder: bool,
+    visible_from: String,
+    replaces: &'a Option<String>,
+    deletion_request: Option<DeletionJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct DeletionJson<'a> {
+    reason: &'a str,
+    at: String,
+    accepted: Option<bool>,
+}
+
+impl<'a> DocumentJson<'a> {
+    pub fn of(v: &'a DocumentView, now: Timestamp) -> Self {
+        let m = &v.meta;
+        Self {
+            id: v.id,
+            set_id: v.set_id,
+            status: v.status,
+            title: &m.title,
+            class: m.class,
+            type_code: &m.type_code,
+            type_display: &m.type_display,
+            event_date: &m.event_date,
+            author: &m.author,
+            author_name: &m.author_name,
+            organisation: &m.organisation,
+            uploaded_at: m.uploaded_at.to_rfc3339(),
+            confidentiality: &m.confidentiality,
+            format: m.format,
+            mime: &m.mime,
+            size: m.size,
+            sha256: &m.sha256,
+            filename: &m.filename,
+            masked: m.masked,
+            hidden_from_representatives: m.hidden_from_representatives,
+            visible_to_holder: m.visible_to_holder(now),
+            visible_from: m.visible_from.to_rfc3339(),
+            replaces: &m.replaces,
+            deletion_request: m.deletion_request.as_ref().map(|r| DeletionJson {
+                reason: &r.reason,
+                at: r.at.to_rfc3339(),
+                accepted: r.accepted,
+            }),
+        }
+    }
+}
+
+/// A page of documents as the JSON API shows it.
+#[derive(Serialize)]
+struct DocumentPageJson<'a> {
+    documents: Vec<DocumentJson<'a>>,
+    total: usize,
+    next_before: Option<DocumentId>,
 }
 
 fn parse_time(field: &str, v: &str) -> Result<Timestamp, ApiError> {
@@ -165,7 +219,7 @@ async fn list(
     State(s): State<AppState>,
     c: Caller,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let filter = DocumentFilter {
         class: q.class.as_deref().map(parse_class).transpose()?,
         type_code: q.type_code,
@@ -194,11 +248,12 @@ async fn list(
         .list_documents(c.holder, &c.actor, &filter, &Context::default())
         .await?;
     let now = s.store.now();
-    Ok(Json(json!({
-        "documents": page.documents.iter().map(|v| view_json(v, now)).collect::<Vec<_>>(),
-        "total": page.total,
-        "next_before": page.next_before,
-    })))
+    Ok(Json(DocumentPageJson {
+        documents: page.documents.iter().map(|v| DocumentJson::of(v, now)).collect(),
+        total: page.total,
+        next_before: page.next_before,
+    })
+    .into_response())
 }
 
 #[derive(Deserialize, Default)]
