@@ -383,8 +383,9 @@ impl Gate {
         let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
         let mut out = Vec::new();
         let mut decision = None;
+        let decider = self.decider(&space, actor, ctx);
         for e in self.store.event_rows(holder).await? {
-            let d = self.decide_in(&space, actor, Action::Read, &facts(&e.author), ctx);
+            let d = decider.decide(Action::Read, &facts(&e.author));
             if decision.is_none() || d.allowed {
                 decision = Some(d);
             }

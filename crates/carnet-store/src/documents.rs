@@ -1470,12 +1470,13 @@ impl Gate {
         let Some(space) = self.space(holder, actor).await? else {
             return Err(StoreError::NotFound);
         };
-        let now = self.store.now();
         let rows = self.store.document_rows(holder).await?;
+        let decider = self.decider(&space, actor, ctx);
+        let now = decider.now();
         let mut first_allowed: Option<Decision> = None;
         let mut visible: Vec<(&DocRow, Option<(u8, Timestamp)>)> = Vec::new();
         for row in rows.iter() {
-            let d = self.decide_in(&space, actor, Action::Read, &row.meta.facts(now), ctx);
+            let d = decider.decide(Action::Read, &row.meta.facts(now));
             if !d.allowed {
                 continue;
             }
@@ -1585,17 +1586,15 @@ impl Gate {
                 ctx,
             )
             .await?;
-        let now = self.store.now();
+        let decider = self.decider(&space, actor, ctx);
+        let now = decider.now();
         Ok(self
             .store
             .document_rows(holder)
             .await?
             .iter()
             .filter(|r| r.set_id == row.set_id)
-            .filter(|r| {
-                self.decide_in(&space, actor, Action::Read, &r.meta.facts(now), ctx)
-                    .allowed
-            })
+            .filter(|r| decider.decide(Action::Read, &r.meta.facts(now)).allowed)
             .map(|r| r.view())
             .collect())
     }

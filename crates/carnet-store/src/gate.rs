@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use carnet_domain::access::{
     AccessPolicy, Action, Actor, Author, Category, Context, Decision, HabilitationMatrix, ItemFacts,
-    ProfessionalId, Reason, decide, traced_and_notified,
+    ProfessionalId, Reason, SpaceFacts, decide, traced_and_notified,
 };
 use carnet_domain::{HolderId, ItemKind, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -140,6 +140,34 @@ struct Chained {
     moved: Vec<(HolderId, i64)>,
     /// The batch's chains' new heads, for [`HeadCache::learn`] once committed.
     heads: std::collections::HashMap<HolderId, (i64, String)>,
+}
+
+/// Decides items of one space for one actor ([`Gate::decider`]).
+pub(crate) struct Decider<'a> {
+    gate: &'a Gate,
+    actor: &'a Actor,
+    space: SpaceFacts,
+    ctx: Context,
+    now: Timestamp,
+}
+
+impl Decider<'_> {
+    pub(crate) fn decide(&self, action: Action, facts: &ItemFacts) -> Decision {
+        decide(
+            self.actor,
+            action,
+            facts,
+            &self.space,
+            &self.gate.matrix,
+            &self.ctx,
+            self.now,
+        )
+    }
+
+    /// The instant every item is decided at.
+    pub(crate) fn now(&self) -> Timestamp {
+        self.now
+    }
 }
 
 /// Chains kept in [`HeadCache`] at most; past that it starts again empty.
@@ -942,22 +970,26 @@ impl Gate {
         facts: &ItemFacts,
         ctx: &Context,
     ) -> Decision {
+        self.decider(space, actor, ctx).decide(action, facts)
+    }
+
+    /// [`Gate::decide_in`] for many items of one listing: the space's facts (grants, blocks)
+    /// and the context are made once, and every item is decided at the same instant.
+    pub(crate) fn decider<'a>(&'a self, space: &GateFacts, actor: &'a Actor, ctx: &Context) -> Decider<'a> {
         // A running emergency access (AC-5) stands for a reason stated with every request.
         let ctx = match (&ctx.emergency, &space.emergency) {
-            (None, Some(reason)) => &Context {
+            (None, Some(reason)) => Context {
                 emergency: Some(reason.clone()),
             },
-            _ => ctx,
+            _ => ctx.clone(),
         };
-        decide(
+        Decider {
+            gate: self,
             actor,
-            action,
-            facts,
-            &space.policy.facts(space.lifecycle),
-            &self.matrix,
+            space: space.policy.facts(space.lifecycle),
             ctx,
-            self.store.now(),
-        )
+            now: self.store.now(),
+        }
     }
 
     /// Traces a decision (every access by someone other than the holder, and every denial:

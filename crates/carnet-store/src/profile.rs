@@ -278,14 +278,9 @@ impl Gate {
         let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
         let mut first_allowed = None;
         let mut out = Vec::new();
+        let decider = self.decider(&space, actor, ctx);
         for e in self.store.profile_rows(holder).await? {
-            let d = self.decide_in(
-                &space,
-                actor,
-                Action::Read,
-                &facts(e.entry.section, &e.author),
-                ctx,
-            );
+            let d = decider.decide(Action::Read, &facts(e.entry.section, &e.author));
             if !d.allowed {
                 continue;
             }
