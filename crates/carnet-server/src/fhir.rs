@@ -915,21 +915,25 @@ enum Hit {
 struct DocumentHit {
     base: Arc<str>,
     holder: HolderId,
-    view: carnet_store::documents::DocumentView,
+    set: Arc<carnet_store::documents::DocumentSet>,
+    index: usize,
 }
 
 impl Hit {
     fn into_value(self) -> Value {
         match self {
             Hit::Ready(v) => v,
-            Hit::Document(d) => r::document_reference(
-                &d.base,
-                d.holder,
-                *d.view.id.as_uuid(),
-                *d.view.set_id.as_uuid(),
-                d.view.status,
-                &d.view.meta,
-            ),
+            Hit::Document(d) => match d.set.get(d.index) {
+                Some(v) => r::document_reference(
+                    &d.base,
+                    d.holder,
+                    *v.id.as_uuid(),
+                    *v.set_id.as_uuid(),
+                    v.status,
+                    v.meta,
+                ),
+                None => Value::Null, // an index of the set it came from: never
+            },
         }
     }
 }
@@ -954,35 +958,29 @@ async fn document_hits(
     s: &AppState,
     c: &FhirCaller,
     holder: HolderId,
-    mut filter: DocumentFilter,
+    filter: DocumentFilter,
     base: &str,
 ) -> Result<Vec<Hit>, FhirError> {
+    let set = match s
+        .gate
+        .document_set(holder, &c.actor, &filter, &Context::default())
+        .await
+    {
+        Ok(set) => Arc::new(set),
+        Err(StoreError::NotFound) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
     let base: Arc<str> = Arc::from(base);
-    let mut out = Vec::new();
-    loop {
-        let page = match s
-            .gate
-            .list_documents(holder, &c.actor, &filter, &Context::default())
-            .await
-        {
-            Ok(p) => p,
-            Err(StoreError::NotFound) => break,
-            Err(e) => return Err(e.into()),
-        };
-        let next = page.next_before;
-        out.extend(page.documents.into_iter().map(|view| {
+    Ok((0..set.len())
+        .map(|index| {
             Hit::Document(Box::new(DocumentHit {
                 base: base.clone(),
                 holder,
-                view,
+                set: set.clone(),
+                index,
             }))
-        }));
-        match next {
-            Some(b) => filter.before = Some(b),
-            None => break,
-        }
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 /// A measurement from an Observation (LOINC coding, valueQuantity in UCUM, effectiveDateTime);

@@ -174,6 +174,48 @@ pub struct DocumentPage {
     pub next_before: Option<DocumentId>,
 }
 
+/// What a caller may see of a holder's documents, in listing order ([`Gate::document_set`]).
+#[derive(Clone, Debug)]
+pub struct DocumentSet {
+    rows: Arc<Vec<DocRow>>,
+    /// Indexes in `rows` of the documents shown, in order.
+    shown: Vec<usize>,
+}
+
+/// One document of a [`DocumentSet`], borrowed from it.
+#[derive(Clone, Copy, Debug)]
+pub struct DocumentRef<'a> {
+    pub id: DocumentId,
+    pub set_id: DocumentId,
+    pub status: Status,
+    pub meta: &'a DocumentMeta,
+}
+
+impl DocumentSet {
+    pub fn len(&self) -> usize {
+        self.shown.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shown.is_empty()
+    }
+
+    /// The `i`-th document shown.
+    pub fn get(&self, i: usize) -> Option<DocumentRef<'_>> {
+        let r = self.rows.get(*self.shown.get(i)?)?;
+        Some(DocumentRef {
+            id: r.id,
+            set_id: r.set_id,
+            status: r.status,
+            meta: &r.meta,
+        })
+    }
+
+    fn rows(&self) -> impl Iterator<Item = &DocRow> {
+        self.shown.iter().filter_map(|i| self.rows.get(*i))
+    }
+}
+
 /// Changes to a document after its deposit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DocumentChange {
@@ -1467,6 +1509,36 @@ impl Gate {
         filter: &DocumentFilter,
         ctx: &Context,
     ) -> Result<DocumentPage, StoreError> {
+        let set = self.document_set(holder, actor, filter, ctx).await?;
+        let total = set.len();
+        let limit = filter.limit.clamp(1, 500);
+        let page: Vec<DocumentView> = set
+            .rows()
+            .filter(|r| filter.first_view || filter.before.is_none_or(|b| r.id < b))
+            .take(limit)
+            .map(DocRow::view)
+            .collect();
+        let next_before = (!filter.first_view && page.len() == limit)
+            .then(|| page.last().map(|v| v.id))
+            .flatten()
+            .filter(|last| set.rows().any(|r| r.id < *last));
+        Ok(DocumentPage {
+            documents: page,
+            total,
+            next_before,
+        })
+    }
+
+    /// Everything `actor` may see of `holder`'s documents under `filter` (its `limit` and
+    /// `before` aside), in listing order: decided and traced as [`Gate::list_documents`], each
+    /// document's view made only when asked for (a FHIR search maps only its page).
+    pub async fn document_set(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        filter: &DocumentFilter,
+        ctx: &Context,
+    ) -> Result<DocumentSet, StoreError> {
         let Some(space) = self.space(holder, actor).await? else {
             return Err(StoreError::NotFound);
         };
@@ -1474,8 +1546,8 @@ impl Gate {
         let decider = self.decider(&space, actor, ctx);
         let now = decider.now();
         let mut first_allowed: Option<Decision> = None;
-        let mut visible: Vec<(&DocRow, Option<(u8, Timestamp)>)> = Vec::new();
-        for row in rows.iter() {
+        let mut visible: Vec<(usize, Option<(u8, Timestamp)>)> = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
             let d = decider.decide(Action::Read, &row.meta.facts(now));
             if !d.allowed {
                 continue;
@@ -1492,7 +1564,7 @@ impl Gate {
             } else {
                 None
             };
-            visible.push((row, rank));
+            visible.push((i, rank));
         }
         // The listing itself is one access: allowed if anything could be shown, else decided
         // as a read of the record (so a professional without any right leaves a denial).
@@ -1502,33 +1574,14 @@ impl Gate {
         };
         self.record(holder, actor, Action::Read, "documents", None, d, &space, ctx)
             .await?;
-        if !d.allowed && !is_holder_side(actor) && visible.is_empty() {
-            // Nothing to show; same answer as an empty record (AC-8).
-            return Ok(DocumentPage {
-                documents: Vec::new(),
-                total: 0,
-                next_before: None,
-            });
-        }
+        // Refused (nothing could be shown): the same answer as an empty record (AC-8).
         if filter.first_view {
-            visible.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.id.cmp(&a.0.id)));
+            let id = |i: usize| rows.get(i).map(|r| r.id);
+            visible.sort_by(|a, b| b.1.cmp(&a.1).then(id(b.0).cmp(&id(a.0))));
         }
-        let total = visible.len();
-        let limit = filter.limit.clamp(1, 500);
-        let page: Vec<DocumentView> = visible
-            .iter()
-            .filter(|(r, _)| filter.first_view || filter.before.is_none_or(|b| r.id < b))
-            .take(limit)
-            .map(|(r, _)| r.view())
-            .collect();
-        let next_before = (!filter.first_view && page.len() == limit)
-            .then(|| page.last().map(|v| v.id))
-            .flatten()
-            .filter(|last| visible.iter().any(|(r, _)| r.id < *last));
-        Ok(DocumentPage {
-            documents: page,
-            total,
-            next_before,
+        Ok(DocumentSet {
+            shown: visible.into_iter().map(|(i, _)| i).collect(),
+            rows,
         })
     }
 
