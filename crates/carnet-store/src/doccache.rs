@@ -115,27 +115,23 @@ impl DocCache {
                     .iter()
                     .any(|r| r.id() == id && r.version() == version && !r.is_deprecated())
             });
-        if !applies {
-            inner.remove(holder);
+        let (mut rows, bytes) = (e.rows.clone(), e.bytes + row.approx_bytes());
+        // Taken out of the map: the rows are copied below only if a listing still reads them.
+        inner.remove(holder);
+        if !applies || bytes > self.capacity / 4 {
             return;
         }
-        let mut rows: Vec<DocRow> = Vec::with_capacity(e.rows.len() + 1);
-        rows.push(row);
-        rows.extend(e.rows.iter().cloned());
+        let v = Arc::make_mut(&mut rows);
         if let Some((id, _)) = replaced {
-            for r in rows.iter_mut().filter(|r| r.id() == id) {
+            for r in v.iter_mut().filter(|r| r.id() == id) {
                 r.deprecate();
             }
         }
         // Newest first, as read (`ORDER BY id DESC`): ids are time-ordered, but another
         // server's clock may be ahead.
-        rows.sort_by_key(|r| std::cmp::Reverse(r.id()));
-        let bytes = rows.iter().map(DocRow::approx_bytes).sum::<usize>();
-        if bytes > self.capacity / 4 {
-            inner.remove(holder);
-            return;
-        }
-        inner.insert(holder, stamp, Arc::new(rows), bytes, self.capacity);
+        let at = v.partition_point(|r| r.id() > row.id());
+        v.insert(at, row);
+        inner.insert(holder, stamp, rows, bytes, self.capacity);
     }
 
     /// Drops what is filed for `holder` (erasure).

@@ -473,20 +473,19 @@ impl Store {
         let Some(mut r) = row else {
             return Ok(None);
         };
-        let (set, status, att, version, sealed): (uuid::Uuid, String, uuid::Uuid, i64, Vec<u8>) =
-            (r.take(0)?, r.take(1)?, r.take(2)?, r.take(3)?, r.take(4)?);
-        let key = self.vault.get(holder).await?;
-        open_row(
-            &key.opener(),
-            holder,
-            *id.as_uuid(),
-            set,
-            &status,
-            att,
-            version,
-            &sealed,
-        )
-        .map(Some)
+        let raw = (r.take(0)?, r.take(1)?, r.take(2)?, r.take(3)?, r.take(4)?);
+        self.open_document(holder, id, raw).await.map(Some)
+    }
+
+    /// One document row as read (`RawDocument`), its metadata opened with the holder's key.
+    pub(crate) async fn open_document(
+        &self,
+        holder: HolderId,
+        id: DocumentId,
+        (set, status, att, version, sealed): crate::gate::RawDocument,
+    ) -> Result<DocRow, StoreError> {
+        let key = self.vault.get(holder).await?.opener();
+        open_row(&key, holder, *id.as_uuid(), set, &status, att, version, &sealed)
     }
 
     /// Writes a new document version: blob (durable) first, then in one transaction the
@@ -1003,21 +1002,11 @@ impl Gate {
     ) -> Result<(DocRow, GateFacts), StoreError> {
         // The document and the gate's facts in one statement.
         let (space, raw) = self.space_with(holder, actor, Some(*id.as_uuid())).await?;
-        let (space, (set, status, att, version, sealed)) = (
+        let (space, raw) = (
             space.ok_or(StoreError::NotFound)?,
             raw.ok_or(StoreError::NotFound)?,
         );
-        let key = self.store.vault.get(holder).await?;
-        let row = open_row(
-            &key.opener(),
-            holder,
-            *id.as_uuid(),
-            set,
-            &status,
-            att,
-            version,
-            &sealed,
-        )?;
+        let row = self.store.open_document(holder, id, raw).await?;
         let d = self.decide_in(&space, actor, action, &row.meta.facts(self.store.now()), ctx);
         self.record_item(
             holder,
