@@ -198,9 +198,92 @@ fn attach_audit(
             )
             .execute(&mut *c)
             .await?;
+            let mut handle = c.lock_handle().await?;
+            // SAFETY: the handle is open and locked for this thread; the hook is a plain
+            // function with no state, replacing SQLite's default one for this connection.
+            unsafe {
+                rusqlite::ffi::sqlite3_wal_hook(
+                    handle.as_raw_handle().as_ptr(),
+                    Some(checkpoint_hook),
+                    std::ptr::null_mut(),
+                );
+            }
         }
         Ok(())
     })
+}
+
+/// WAL frames after which a commit on the writer checkpoints the main file (SQLite's default).
+const MAIN_CHECKPOINT_FRAMES: std::ffi::c_int = 1000;
+
+/// WAL frames after which the trace appender checkpoints the trace file, on a connection of
+/// its own ([`Db::open_audit_checkpointer`]) so that the writer, and every write to the main
+/// file, does not wait for the copy. Every access appends a trace, and a batch of traces
+/// dirties about three pages (the table's last leaf and, for each holder, a leaf of the
+/// `(holder, seq)` key), mostly the same pages again and again; a checkpoint copies each page
+/// once, however often it was rewritten, so a longer WAL (~40 MiB) copies and syncs far fewer
+/// pages per trace than SQLite's 1,000 frames (BENCHMARKS.md, session 14).
+pub(crate) const AUDIT_CHECKPOINT_FRAMES: std::ffi::c_int = if cfg!(test) { 64 } else { 10_000 };
+
+/// Past this many frames the writer checkpoints the trace file itself, as SQLite would: a
+/// bound on its WAL when no trace appender runs (commands, imports) or it falls behind.
+/// (Out of reach in this crate's unit tests, which check that the appender's checkpoint
+/// alone bounds the file.)
+const AUDIT_CHECKPOINT_FRAMES_INLINE: std::ffi::c_int =
+    if cfg!(test) { std::ffi::c_int::MAX } else { 40_000 };
+
+/// The largest WAL frame count of a trace file seen by a writer's commit since the trace
+/// appender last checkpointed. One value for the process (a server has one database; tests
+/// with several only checkpoint a little more often than needed).
+pub(crate) static AUDIT_WAL_FRAMES: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// The trace appender's checkpoint of the trace file, between two batches, when a commit saw
+/// its WAL reach [`AUDIT_CHECKPOINT_FRAMES`]: PASSIVE (never waits for readers or the
+/// writer); a failure is logged and tried again after the next commit.
+pub(crate) fn checkpoint_audit_if_due(c: &rusqlite::Connection) {
+    use std::sync::atomic::Ordering;
+    if AUDIT_WAL_FRAMES.load(Ordering::Relaxed) < AUDIT_CHECKPOINT_FRAMES {
+        return;
+    }
+    AUDIT_WAL_FRAMES.store(0, Ordering::Relaxed);
+    if let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::warn!(error = %e, "checkpoint of the trace file failed; it will be tried again");
+    }
+}
+
+/// The writer's WAL hook (called after each commit with the database's name and its WAL's
+/// frame count): SQLite's automatic checkpoint for the main file; for the trace file a note
+/// for the trace appender, which checkpoints it on its own connection.
+unsafe extern "C" fn checkpoint_hook(
+    _: *mut std::ffi::c_void,
+    db: *mut rusqlite::ffi::sqlite3,
+    name: *const std::ffi::c_char,
+    frames: std::ffi::c_int,
+) -> std::ffi::c_int {
+    // SAFETY: SQLite passes the schema's name as a NUL-terminated string valid for the call.
+    let audit =
+        !name.is_null() && unsafe { std::ffi::CStr::from_ptr(name) }.to_bytes() == AUDIT_SCHEMA.as_bytes();
+    let at = if audit {
+        AUDIT_WAL_FRAMES.fetch_max(frames, std::sync::atomic::Ordering::Relaxed);
+        AUDIT_CHECKPOINT_FRAMES_INLINE
+    } else {
+        MAIN_CHECKPOINT_FRAMES
+    };
+    if frames >= at {
+        // PASSIVE, as SQLite's own hook: never waits for readers; what it cannot copy now
+        // the next one will. A failure here is not the commit's (it is durable in the WAL).
+        // SAFETY: `db` and `name` are the ones SQLite called the hook with.
+        unsafe {
+            rusqlite::ffi::sqlite3_wal_checkpoint_v2(
+                db,
+                name,
+                rusqlite::ffi::SQLITE_CHECKPOINT_PASSIVE,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
+        }
+    }
+    rusqlite::ffi::SQLITE_OK
 }
 
 /// Makes sure the trace database of `main` exists before connections attach it. It is created
@@ -459,6 +542,29 @@ impl Db {
         let n: i64 = on_db!(&self.writer(), p => sqlx::query(q).bind(set.table).fetch_one(p).await.map(|r| r.get::<i64, _>(0)))
             .map_err(StoreError::db("inspect schema"))?;
         Ok(n > 0)
+    }
+
+    /// SQLite with the traces in a file of their own: a connection to that file alone, for
+    /// the trace appender's checkpoints ([`AUDIT_CHECKPOINT_FRAMES`]); `None` otherwise.
+    pub(crate) async fn open_audit_checkpointer(&self) -> Result<Option<rusqlite::Connection>, StoreError> {
+        let Db::Sqlite { write, .. } = self else {
+            return Ok(None);
+        };
+        let file: Option<String> =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'audit'")
+                .fetch_optional(write)
+                .await
+                .map_err(StoreError::db("find the trace file"))?;
+        let Some(file) = file.filter(|f| !f.is_empty()) else {
+            return Ok(None);
+        };
+        let c = rusqlite::Connection::open_with_flags(
+            &file,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| c.busy_timeout(Duration::from_secs(1)).map(|()| c))
+        .map_err(|e| StoreError::Config(format!("cannot open the trace file {file}: {e}")))?;
+        Ok(Some(c))
     }
 
     /// SQLite with a trace database ([`DbOptions::audit`]): moves the trace tables into it from

@@ -849,6 +849,13 @@ impl Gate {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4096);
         let appender_store = store.clone();
         crate::db::spawn_pipeline(&store.db, "carnet-traces", async move {
+            let checkpointer = match appender_store.db.open_audit_checkpointer().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the trace file is checkpointed by the writer");
+                    None
+                }
+            };
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < 512 {
@@ -871,6 +878,10 @@ impl Gate {
                             let _ = reply.send(Err(msg.clone()));
                         }
                     }
+                }
+                // After the callers were answered: the copy delays the next batch only.
+                if let Some(c) = &checkpointer {
+                    crate::db::checkpoint_audit_if_due(c);
                 }
             }
         });
@@ -1178,5 +1189,62 @@ impl Store {
         tx.commit().await?;
         self.wake_delivery();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datadir::{StoreSettings, open_store};
+    use carnet_domain::SystemClock;
+
+    /// The trace file's WAL is checkpointed by the trace appender, on its own connection,
+    /// once a commit saw it reach `db::AUDIT_CHECKPOINT_FRAMES` (64 frames in this crate's
+    /// tests; the writer's own checkpoint is out of reach here): 300 commits of one trace
+    /// each (~2 pages each) leave a WAL of a few dozen frames, not of 600, and every trace
+    /// is there and chained (S-30, AC-7).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_trace_appender_checkpoints_the_trace_file_s30() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&StoreSettings::new(dir.path()), Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+        let holders = [
+            store.create_holder("activated", b"{}").await.unwrap(),
+            store.create_holder("activated", b"{}").await.unwrap(),
+        ];
+        let entry = |n: usize| TraceEntry {
+            actor: Actor::Operator {
+                id: format!("op-{n}"),
+            },
+            action: Action::Read,
+            item: format!("record/{n}"),
+            category: None,
+            allowed: true,
+            reason: Reason::Regulation,
+            emergency: false,
+            purpose: None,
+            hidden_from_representatives: false,
+        };
+        for n in 0..300 {
+            // One at a time: each waits for its own commit.
+            let seq = gate.trace(holders[n % 2], entry(n)).await.unwrap();
+            assert_eq!(seq, (n / 2) as i64 + 1);
+        }
+        let frame = 4096 + 24;
+        let wal = std::fs::metadata(dir.path().join("carnet-audit.db-wal"))
+            .unwrap()
+            .len();
+        assert!(
+            wal < 200 * frame,
+            "the trace file's WAL holds {} frames",
+            wal / frame
+        );
+        let report = store.verify_traces().await.unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        for h in holders {
+            assert_eq!(store.traces_of(h, None, 1000).await.unwrap().len(), 150);
+        }
     }
 }
