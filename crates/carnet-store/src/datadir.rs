@@ -62,6 +62,13 @@ pub struct StoreSettings {
     /// 0 sends every read through the connection pool.
     #[serde(default = "default_point_readers")]
     pub sqlite_point_readers: usize,
+    /// SQLite only: each point reader's page cache, in KiB.
+    #[serde(default = "default_reader_cache_kib")]
+    pub sqlite_reader_cache_kib: u32,
+}
+
+fn default_reader_cache_kib() -> u32 {
+    crate::db::DbOptions::default().reader_cache_kib
 }
 
 fn default_point_readers() -> usize {
@@ -84,6 +91,7 @@ impl StoreSettings {
             s3: None,
             max_connections: default_max_connections(),
             sqlite_point_readers: default_point_readers(),
+            sqlite_reader_cache_kib: default_reader_cache_kib(),
         }
     }
 
@@ -246,6 +254,7 @@ pub async fn open_store(settings: &StoreSettings, clock: Arc<dyn Clock>) -> Resu
         create_if_missing: first_start,
         max_connections: settings.max_connections,
         point_readers: settings.sqlite_point_readers,
+        reader_cache_kib: settings.sqlite_reader_cache_kib,
         ..DbOptions::default()
     };
     let vault_db = Db::connect(&settings.keys_url(), &opts).await?;

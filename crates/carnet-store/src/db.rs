@@ -118,10 +118,16 @@ pub struct DbOptions {
     pub create_if_missing: bool,
     pub max_connections: u32,
     pub connect_timeout: Duration,
-    /// SQLite: read-only connections for point reads on the calling thread (`reader`): enough
-    /// for every async worker and a few blocking threads at once, each held for microseconds.
-    /// 0: none (every read goes through the pool).
+    /// SQLite: read-only connections for point reads on the calling thread (`reader`): one
+    /// per async worker (default: one per CPU, 2 to 8), each held for microseconds; a thread
+    /// that finds them all taken waits for one. 0: none (every read goes through the pool).
     pub point_readers: usize,
+    /// SQLite: the page cache of each point reader, in KiB. The main file changes only when
+    /// something other than a trace is written, so a reader's cache lives across many
+    /// requests; each reader caches the same hot pages (sessions, spaces, policies, documents),
+    /// so a few readers with a large cache each hit far more often than many small ones
+    /// (BENCHMARKS.md, session 14).
+    pub reader_cache_kib: u32,
     /// SQLite, main database: keep the access traces in a file of their own beside it
     /// ([`audit_file`]), attached to every connection as [`AUDIT_SCHEMA`]. A trace commit then
     /// changes only that file, so readers of the rest keep their page caches (in WAL mode a
@@ -136,7 +142,10 @@ impl Default for DbOptions {
             create_if_missing: false,
             max_connections: 16,
             connect_timeout: Duration::from_secs(5),
-            point_readers: 8,
+            // One per async worker (the runtime runs one per CPU): a reader is held for the
+            // microseconds of a statement, and each one more is one more copy of the cache.
+            point_readers: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
+            reader_cache_kib: 32 * 1024,
             audit: false,
         }
     }
@@ -397,8 +406,13 @@ impl Db {
                 _ if opts.point_readers == 0 => None,
                 f if !f.is_file() => None,
                 f => Some(
-                    crate::reader::SqliteReaders::open(f, opts.point_readers, audit.as_deref())
-                        .map_err(|e| unreachable(sqlx::Error::Protocol(e.to_string())))?,
+                    crate::reader::SqliteReaders::open(
+                        f,
+                        opts.point_readers,
+                        opts.reader_cache_kib,
+                        audit.as_deref(),
+                    )
+                    .map_err(|e| unreachable(sqlx::Error::Protocol(e.to_string())))?,
                 ),
             };
             Ok(Db::Sqlite { read, write, fast })

@@ -179,7 +179,12 @@ impl SqliteReaders {
     /// Opens `n` read-only connections on the database file `path` (which must exist, in WAL
     /// mode: the writer opened it first), each with the trace database `audit` attached if
     /// there is one (`db::DbOptions::audit`).
-    pub(crate) fn open(path: &Path, n: usize, audit: Option<&Path>) -> Result<Arc<Self>, rusqlite::Error> {
+    pub(crate) fn open(
+        path: &Path,
+        n: usize,
+        cache_kib: u32,
+        audit: Option<&Path>,
+    ) -> Result<Arc<Self>, rusqlite::Error> {
         let mut conns = Vec::with_capacity(n);
         for _ in 0..n.max(1) {
             let c = Connection::open_with_flags(
@@ -193,6 +198,7 @@ impl SqliteReaders {
             c.set_prepared_statement_cache_capacity(64);
             c.pragma_update(None, "query_only", 1)?;
             c.pragma_update(None, "temp_store", "memory")?;
+            c.pragma_update(None, "cache_size", -i64::from(cache_kib.max(64)))?;
             if let Some(a) = audit {
                 // Read-only as the connection (ATTACH takes the main file's open flags).
                 c.execute("ATTACH DATABASE ?1 AS audit", [a.to_string_lossy()])?;
@@ -668,7 +674,7 @@ mod tests {
         let Db::Sqlite { read, write, .. } = &db else {
             unreachable!()
         };
-        let broken = SqliteReaders::open(&other, 2, None).unwrap();
+        let broken = SqliteReaders::open(&other, 2, 2048, None).unwrap();
         let q = || Read::new(SELECT).uuid(ids[1]).int(2);
         assert!(broken.run(&q(), 10).is_err(), "the inline reader fails");
         let db = Db::Sqlite {
