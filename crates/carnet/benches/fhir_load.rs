@@ -3,7 +3,9 @@
 //! Builds a data directory with `CARNET_BENCH_HOLDERS` spaces (default 100,000; roster import),
 //! of which 2,000 are activated with the bench professional as médecin traitant and 5 documents
 //! each; starts the real server (`carnet serve`, release build) and drives it over loopback with
-//! 64 concurrent HTTP clients (`CARNET_BENCH_CLIENTS`) for `CARNET_BENCH_SECONDS` (default 10) per
+//! 64 concurrent HTTP clients (`CARNET_BENCH_CLIENTS`; each a keep-alive connection of the small
+//! HTTP/1.1 client of `support/http1.rs`, light as `wrk`, so that the 2 cores go to the server)
+//! for `CARNET_BENCH_SECONDS` (default 10) per
 //! scenario: read by id, patient-scoped search, a create + read mix, a CRUD mix (create, read,
 //! update, delete a Condition) and transaction Bundles of 100 Observations (resources/s). Every
 //! request goes through the gate and leaves a durable trace. Prints requests/s, p50, p99 and the CPU
@@ -18,8 +20,12 @@
 //! the data directory, first passed to the command (as its last argument) to convert: e.g.
 //! `scripts/bench-traces-in-main` for a build from before the traces had a file of their own.
 
+#[path = "support/http1.rs"]
+mod http1;
 #[path = "support/mod.rs"]
 mod support;
+
+use http1::{Conn, Response};
 
 use futures::StreamExt;
 use std::process::{Command, Stdio};
@@ -225,11 +231,12 @@ impl Report {
     }
 }
 
-/// Runs `clients` loops of `f` for `secs` seconds.
-async fn drive<F, Fut>(name: &'static str, clients: usize, secs: u64, f: F) -> Report
+/// Runs `clients` loops of `f` for `secs` seconds, each client on its own keep-alive connection
+/// to the server of `base` (handed to `f` and back with whether the operation succeeded).
+async fn drive<F, Fut>(name: &'static str, clients: usize, secs: u64, base: &str, f: F) -> Report
 where
-    F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
+    F: Fn(Conn, usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = (Conn, bool)> + Send,
 {
     let stop = Arc::new(AtomicBool::new(false));
     let pid = SERVER_PID.load(Ordering::Relaxed);
@@ -237,12 +244,14 @@ where
     let t = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let (f, stop) = (f.clone(), stop.clone());
+        let (f, stop, mut conn) = (f.clone(), stop.clone(), Conn::new(base));
         tasks.push(tokio::spawn(async move {
             let (mut lat, mut errors, mut i) = (Vec::new(), 0u64, 0u64);
             while !stop.load(Ordering::Relaxed) {
                 let s = Instant::now();
-                if f(c, i).await {
+                let (back, ok) = f(conn, c, i).await;
+                conn = back;
+                if ok {
                     lat.push(s.elapsed().as_micros());
                 } else {
                     errors += 1;
@@ -292,12 +301,33 @@ struct Target {
 }
 
 impl Target {
-    fn with_auth(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.auth {
-            Some(a) => r.header("authorization", a),
-            None => r,
+    /// `method` of `rest` (a path under the FHIR base, query included) with the caller's token,
+    /// `extra` headers and a JSON `body`; `None` if the exchange failed.
+    async fn call(
+        &self,
+        conn: &mut Conn,
+        method: &str,
+        rest: &str,
+        extra: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Option<Response> {
+        let mut h: Vec<(&str, &str)> = Vec::with_capacity(3 + extra.len());
+        if let Some(a) = &self.auth {
+            h.push(("authorization", a));
         }
+        if body.is_some() {
+            h.push(("content-type", "application/json"));
+        }
+        h.extend_from_slice(extra);
+        let path = format!("{}{rest}", base_path(&self.base));
+        conn.send(method, &path, &h, body).await.ok()
     }
+}
+
+/// The path of a base URL (`http://host:port/fhir` → `/fhir`; empty for a server's root).
+fn base_path(base: &str) -> &str {
+    let rest = base.strip_prefix("http://").unwrap_or(base);
+    rest.find('/').map(|i| &rest[i..]).unwrap_or("")
 }
 
 /// Whether scenario `name` runs: `CARNET_BENCH_ONLY` is a comma-separated list of words, one of
@@ -317,55 +347,70 @@ type Summary = (&'static str, f64, u128);
 
 /// The FHIR workload of issue 6, the same for Carnet and for a peer.
 async fn scenarios(t: &Target, clients: usize, secs: u64) -> Vec<Summary> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients)
-        .build()
-        .expect("client");
+    let tt = Arc::new(t.clone());
+    let base = t.base.as_str();
     let mut out = Vec::new();
     if wanted("read DocumentReference by id") {
-        let (h, tt) = (http.clone(), t.clone());
+        let tt = tt.clone();
         out.push(
-            drive("read DocumentReference by id", clients, secs, move |c, i| {
-                let (h, t) = (h.clone(), tt.clone());
-                async move {
-                    let id = &t.docs[(c * 7919 + i as usize * 104_729) % t.docs.len()];
-                    let b = &t.base;
-                    t.with_auth(h.get(format!("{b}/DocumentReference/{id}")))
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status() == 200)
-                }
-            })
+            drive(
+                "read DocumentReference by id",
+                clients,
+                secs,
+                base,
+                move |mut conn, c, i| {
+                    let t = tt.clone();
+                    async move {
+                        let id = &t.docs[(c * 7919 + i as usize * 104_729) % t.docs.len()];
+                        let ok = t
+                            .call(&mut conn, "GET", &format!("/DocumentReference/{id}"), &[], None)
+                            .await
+                            .is_some_and(|r| r.status == 200 && !r.body.is_empty());
+                        (conn, ok)
+                    }
+                },
+            )
             .await
             .print(),
         );
     }
     if wanted("search DocumentReference?patient=") {
-        let (h, tt) = (http.clone(), t.clone());
+        let tt = tt.clone();
         out.push(
-            drive("search DocumentReference?patient=", clients, secs, move |c, i| {
-                let (h, t) = (h.clone(), tt.clone());
-                async move {
-                    let p = &t.patients[(c * 31 + i as usize * 7) % t.patients.len()];
-                    let b = &t.base;
-                    t.with_auth(h.get(format!("{b}/DocumentReference?patient={p}")))
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status() == 200)
-                }
-            })
+            drive(
+                "search DocumentReference?patient=",
+                clients,
+                secs,
+                base,
+                move |mut conn, c, i| {
+                    let t = tt.clone();
+                    async move {
+                        let p = &t.patients[(c * 31 + i as usize * 7) % t.patients.len()];
+                        let ok = t
+                            .call(
+                                &mut conn,
+                                "GET",
+                                &format!("/DocumentReference?patient={p}"),
+                                &[],
+                                None,
+                            )
+                            .await
+                            .is_some_and(|r| r.status == 200 && !r.body.is_empty());
+                        (conn, ok)
+                    }
+                },
+            )
             .await
             .print(),
         );
     }
     if wanted("create Observation + read it back") {
-        let (h, tt) = (http.clone(), t.clone());
+        let tt = tt.clone();
         out.push(
-            drive("create Observation + read it back", clients, secs, move |c, i| {
-                let (h, t) = (h.clone(), tt.clone());
+            drive("create Observation + read it back", clients, secs, base, move |mut conn, c, i| {
+                let t = tt.clone();
                 async move {
                     let p = &t.patients[(c * 131 + i as usize * 17) % t.patients.len()];
-                    let b = &t.base;
                     let obs = serde_json::json!({
                         "resourceType": "Observation", "status": "final",
                         "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
@@ -373,13 +418,13 @@ async fn scenarios(t: &Target, clients: usize, secs: u64) -> Vec<Summary> {
                         "effectiveDateTime": format!("2025-01-01T{:02}:{:02}:{:02}Z", (i / 3600) % 24, (i / 60) % 60, i % 60),
                         "valueQuantity": {"value": 60 + (i % 40), "unit": "/min", "code": "/min"}
                     });
-                    let Ok(r) = t.with_auth(h.post(format!("{b}/Observation"))).json(&obs).send().await else {
-                        return false;
+                    let body = obs.to_string();
+                    let Some(loc) = t.call(&mut conn, "POST", "/Observation", &[], Some(body.as_bytes())).await
+                        .and_then(|r| location(&r, &t.base)) else {
+                        return (conn, false);
                     };
-                    let Some(loc) = location(&r, b) else {
-                        return false;
-                    };
-                    t.with_auth(h.get(format!("{b}/{loc}"))).send().await.is_ok_and(|r| r.status() == 200)
+                    let ok = t.call(&mut conn, "GET", &format!("/{loc}"), &[], None).await.is_some_and(|r| r.status == 200);
+                    (conn, ok)
                 }
             })
             .await
@@ -389,37 +434,36 @@ async fn scenarios(t: &Target, clients: usize, secs: u64) -> Vec<Summary> {
     }
     // A CRUD mix on the profile: create a Condition, read it, update it (If-Match), delete it.
     if wanted("CRUD Condition (4 requests per operation)") {
-        let (h, tt) = (http.clone(), t.clone());
+        let tt = tt.clone();
         out.push(
-            drive("CRUD Condition (4 requests per operation)", clients, secs, move |c, i| {
-                let (h, t) = (h.clone(), tt.clone());
+            drive("CRUD Condition (4 requests per operation)", clients, secs, base, move |mut conn, c, i| {
+                let t = tt.clone();
                 async move {
                     let p = &t.patients[(c * 257 + i as usize * 13) % t.patients.len()];
-                    let b = &t.base;
                     let mut cond = serde_json::json!({
                         "resourceType": "Condition",
                         "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J45"}], "text": "Asthme"},
                         "subject": {"reference": format!("Patient/{p}")}
                     });
-                    let Ok(r) = t.with_auth(h.post(format!("{b}/Condition"))).json(&cond).send().await else {
-                        return false;
-                    };
-                    let Some(loc) = location(&r, b) else {
-                        return false;
+                    let body = cond.to_string();
+                    let Some(loc) = t.call(&mut conn, "POST", "/Condition", &[], Some(body.as_bytes())).await
+                        .and_then(|r| location(&r, &t.base)) else {
+                        return (conn, false);
                     };
                     let id = loc.trim_start_matches("Condition/").split('/').next().unwrap_or("").to_string();
-                    let Ok(r) = t.with_auth(h.get(format!("{b}/Condition/{id}"))).send().await else {
-                        return false;
-                    };
-                    let Some(etag) = r.headers().get("etag").and_then(|l| l.to_str().ok()).map(str::to_string) else {
-                        return false;
+                    let Some(etag) = t.call(&mut conn, "GET", &format!("/Condition/{id}"), &[], None).await
+                        .filter(|r| r.status == 200)
+                        .and_then(|r| r.header("etag").map(str::to_string)) else {
+                        return (conn, false);
                     };
                     cond["id"] = serde_json::json!(id);
                     cond["note"] = serde_json::json!([{"text": "contrôlé"}]);
-                    let ok = t.with_auth(h.put(format!("{b}/Condition/{id}"))).header("if-match", etag)
-                        .json(&cond).send().await.is_ok_and(|r| r.status() == 200);
-                    ok && t.with_auth(h.delete(format!("{b}/Condition/{id}"))).send().await
-                        .is_ok_and(|r| r.status().is_success())
+                    let body = cond.to_string();
+                    let ok = t.call(&mut conn, "PUT", &format!("/Condition/{id}"), &[("if-match", &etag)], Some(body.as_bytes()))
+                        .await.is_some_and(|r| r.status == 200);
+                    let ok = ok && t.call(&mut conn, "DELETE", &format!("/Condition/{id}"), &[], None).await
+                        .is_some_and(|r| (200..300).contains(&r.status));
+                    (conn, ok)
                 }
             })
             .await
@@ -429,10 +473,10 @@ async fn scenarios(t: &Target, clients: usize, secs: u64) -> Vec<Summary> {
     }
     // Transaction Bundles of 100 Observations for one patient (a device's or a lab's import).
     if wanted("transaction of 100 Observations") {
-        let (h, tt) = (http.clone(), t.clone());
+        let tt = tt.clone();
         out.push(
-            drive("transaction of 100 Observations", clients, secs, move |c, i| {
-                let (h, t) = (h.clone(), tt.clone());
+            drive("transaction of 100 Observations", clients, secs, base, move |mut conn, c, i| {
+                let t = tt.clone();
                 async move {
                     let p = &t.patients[(c * 521 + i as usize * 11) % t.patients.len()];
                     let entries: Vec<serde_json::Value> = (0..100u64)
@@ -446,8 +490,9 @@ async fn scenarios(t: &Target, clients: usize, secs: u64) -> Vec<Summary> {
                                 "valueQuantity": {"value": 50 + (n % 60), "unit": "/min", "code": "/min"}}})
                         })
                         .collect();
-                    let bundle = serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
-                    t.with_auth(h.post(t.base.clone())).json(&bundle).send().await.is_ok_and(|r| r.status() == 200)
+                    let bundle = serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries}).to_string();
+                    let ok = t.call(&mut conn, "POST", "", &[], Some(bundle.as_bytes())).await.is_some_and(|r| r.status == 200);
+                    (conn, ok)
                 }
             })
             .await
@@ -472,11 +517,11 @@ fn serve(bin: &str, data: &str) -> (std::process::Child, String) {
 }
 
 /// `Type/id[/_history/v]` of a 201's `Location` (absolute or relative to `base`).
-fn location(r: &reqwest::Response, base: &str) -> Option<String> {
-    if r.status() != 201 {
+fn location(r: &Response, base: &str) -> Option<String> {
+    if r.status != 201 {
         return None;
     }
-    let l = r.headers().get("location")?.to_str().ok()?;
+    let l = r.header("location")?;
     Some(
         l.strip_prefix(base)
             .unwrap_or(l)
@@ -647,7 +692,10 @@ async fn seed_peer(base: &str, patients: usize, docs: usize) -> Target {
                 let patient = serde_json::json!({"resourceType": "Patient", "name": [{"family": format!("BENCH{n}"), "given": ["Alex"]}],
                     "gender": "unknown", "birthDate": "1980-01-01"});
                 let r = http.post(format!("{base}/Patient")).json(&patient).send().await.expect("peer: create Patient");
-                let id = location(&r, base).expect("peer: Patient created").trim_start_matches("Patient/").split('/').next().unwrap_or("").to_string();
+                assert_eq!(r.status(), 201, "peer: Patient created");
+                let l = r.headers().get("location").and_then(|l| l.to_str().ok()).expect("peer: Location");
+                let l = l.strip_prefix(base).unwrap_or(l).trim_start_matches('/');
+                let id = l.trim_start_matches("Patient/").split('/').next().unwrap_or("").to_string();
                 let entries: Vec<serde_json::Value> = (0..docs).map(|d| serde_json::json!({
                     "request": {"method": "POST", "url": "DocumentReference"},
                     "resource": {"resourceType": "DocumentReference", "status": "current",
