@@ -912,6 +912,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "document_stamps",
             sql: include_str!("../migrations/main/0022_document_stamps.sql"),
         },
+        Migration {
+            version: 23,
+            name: "emergency_by_until",
+            sql: include_str!("../migrations/main/0023_emergency_by_until.sql"),
+        },
     ],
 };
 
