@@ -779,6 +779,24 @@ async fn read(
     if id == "_history" {
         return type_history(&s, &c, &rtype, &p, &headers).await;
     }
+    // The hot path (IO-1): a DocumentReference written straight to JSON text (the same bytes
+    // as `read_value`'s, `document_reference_json`'s test holds them equal).
+    if rtype == "DocumentReference" && !p.pretty() {
+        let (holder, item) = split_id(&id).ok_or_else(FhirError::not_found)?;
+        let view = s
+            .gate
+            .read_document_metadata(holder, &c.actor, DocumentId::from_uuid(item), &Context::default())
+            .await?;
+        let body = r::document_reference_json(
+            &base_url(&headers),
+            holder,
+            *view.id.as_uuid(),
+            *view.set_id.as_uuid(),
+            view.status,
+            &view.meta,
+        );
+        return Ok((StatusCode::OK, [(header::CONTENT_TYPE, FHIR_JSON)], body).into_response());
+    }
     let v = read_value(&s, &c, &rtype, &id, &headers).await?;
     let mut resp = respond(StatusCode::OK, &v, p.pretty());
     if let Some(vid) = v["meta"]["versionId"].as_str()
