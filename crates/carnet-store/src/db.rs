@@ -225,9 +225,9 @@ fn attach_audit(
 /// WAL frames after which a commit on the writer checkpoints the main file (SQLite's default).
 const MAIN_CHECKPOINT_FRAMES: std::ffi::c_int = 1000;
 
-/// WAL frames after which the trace appender checkpoints the trace file, on a connection of
-/// its own ([`Db::open_audit_checkpointer`]) so that the writer, and every write to the main
-/// file, does not wait for the copy. Every access appends a trace, and a batch of traces
+/// WAL frames after which the trace file is checkpointed by a thread of its own, on a
+/// connection of its own ([`AuditCheckpointer`]) so that neither the trace appender nor
+/// the writer, and every write to the main file, waits for the copy. Every access appends a trace, and a batch of traces
 /// dirties about three pages (the table's last leaf and, for each holder, a leaf of the
 /// `(holder, seq)` key), mostly the same pages again and again; a checkpoint copies each page
 /// once, however often it was rewritten, so a longer WAL (~40 MiB) copies and syncs far fewer
@@ -241,22 +241,89 @@ pub(crate) const AUDIT_CHECKPOINT_FRAMES: std::ffi::c_int = if cfg!(test) { 64 }
 const AUDIT_CHECKPOINT_FRAMES_INLINE: std::ffi::c_int =
     if cfg!(test) { std::ffi::c_int::MAX } else { 40_000 };
 
-/// The largest WAL frame count of a trace file seen by a writer's commit since the trace
-/// appender last checkpointed. One value for the process (a server has one database; tests
+/// The largest WAL frame count of a trace file seen by a writer's commit since its
+/// checkpointer last ran. One value for the process (a server has one database; tests
 /// with several only checkpoint a little more often than needed).
 pub(crate) static AUDIT_WAL_FRAMES: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
-/// The trace appender's checkpoint of the trace file, between two batches, when a commit saw
-/// its WAL reach [`AUDIT_CHECKPOINT_FRAMES`]: PASSIVE (never waits for readers or the
-/// writer); a failure is logged and tried again after the next commit.
-pub(crate) fn checkpoint_audit_if_due(c: &rusqlite::Connection) {
+/// The checkpoint of the trace file, when a commit saw its WAL reach
+/// [`AUDIT_CHECKPOINT_FRAMES`]: PASSIVE (never waits for readers or the writer); a failure is
+/// logged and tried again after the next commit. Whether it ran.
+fn checkpoint_audit_if_due(c: &rusqlite::Connection) -> bool {
     use std::sync::atomic::Ordering;
     if AUDIT_WAL_FRAMES.load(Ordering::Relaxed) < AUDIT_CHECKPOINT_FRAMES {
-        return;
+        return false;
     }
     AUDIT_WAL_FRAMES.store(0, Ordering::Relaxed);
-    if let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-        tracing::warn!(error = %e, "checkpoint of the trace file failed; it will be tried again");
+    match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "checkpoint of the trace file failed; it will be tried again");
+            false
+        }
+    }
+}
+
+/// The trace file's checkpointer, in two parts. The bulk of each checkpoint runs on a thread
+/// of its own with its own connection, woken by the trace appender after a commit when the WAL
+/// is due: WAL mode lets the appender go on committing while it copies, so accesses no longer
+/// wait for a copy of thousands of pages and its `fsync` (tens of milliseconds at the tail of
+/// FHIR reads when the appender checkpointed between two batches). What was committed during
+/// that copy the appender then checkpoints itself, between two batches, on a second connection
+/// ([`AuditCheckpointer::after_commit`]): a short copy, after which the WAL is fully
+/// checkpointed when the next batch begins, so that batch starts the WAL again from its
+/// beginning (SQLite restarts a WAL only then) and the file stays bounded under any load.
+pub(crate) struct AuditCheckpointer {
+    tail: rusqlite::Connection,
+    wake: std::sync::mpsc::SyncSender<()>,
+    bulk_done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl AuditCheckpointer {
+    /// Starts the thread (it ends when this is dropped). `None` if no thread could be
+    /// started: the writer's own checkpoint ([`AUDIT_CHECKPOINT_FRAMES_INLINE`]) still bounds
+    /// the WAL.
+    pub(crate) fn start(bulk: rusqlite::Connection, tail: rusqlite::Connection) -> Option<Self> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (wake, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let bulk_done = std::sync::Arc::new(AtomicBool::new(false));
+        let done = bulk_done.clone();
+        let started = std::thread::Builder::new()
+            .name("carnet-checkpoint".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    if checkpoint_audit_if_due(&bulk) {
+                        done.store(true, Ordering::Release);
+                    }
+                }
+            });
+        match started {
+            Ok(_) => Some(Self {
+                tail,
+                wake,
+                bulk_done,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "no thread for the trace file's checkpoints; the writer makes them");
+                None
+            }
+        }
+    }
+
+    /// After the appender's commit: the short tail of a bulk checkpoint just finished, or a
+    /// wake-up of the thread if the WAL is due (one atomic load otherwise).
+    pub(crate) fn after_commit(&self) {
+        use std::sync::atomic::Ordering;
+        if self.bulk_done.swap(false, Ordering::Acquire) {
+            if let Err(e) = self
+                .tail
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            {
+                tracing::warn!(error = %e, "checkpoint of the trace file failed; it will be tried again");
+            }
+        } else if AUDIT_WAL_FRAMES.load(Ordering::Relaxed) >= AUDIT_CHECKPOINT_FRAMES {
+            let _ = self.wake.try_send(());
+        }
     }
 }
 
@@ -559,7 +626,7 @@ impl Db {
     }
 
     /// SQLite with the traces in a file of their own: a connection to that file alone, for
-    /// the trace appender's checkpoints ([`AUDIT_CHECKPOINT_FRAMES`]); `None` otherwise.
+    /// the trace file's checkpoints ([`AuditCheckpointer`]); `None` otherwise.
     pub(crate) async fn open_audit_checkpointer(&self) -> Result<Option<rusqlite::Connection>, StoreError> {
         let Db::Sqlite { write, .. } = self else {
             return Ok(None);

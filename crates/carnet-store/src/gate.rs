@@ -849,8 +849,16 @@ impl Gate {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4096);
         let appender_store = store.clone();
         crate::db::spawn_pipeline(&store.db, "carnet-traces", async move {
-            let checkpointer = match appender_store.db.open_audit_checkpointer().await {
-                Ok(c) => c,
+            let opened = match appender_store.db.open_audit_checkpointer().await {
+                Ok(Some(bulk)) => appender_store
+                    .db
+                    .open_audit_checkpointer()
+                    .await
+                    .map(|t| t.map(|t| (bulk, t))),
+                other => other.map(|_| None),
+            };
+            let checkpointer = match opened {
+                Ok(c) => c.and_then(|(bulk, tail)| crate::db::AuditCheckpointer::start(bulk, tail)),
                 Err(e) => {
                     tracing::warn!(error = %e, "the trace file is checkpointed by the writer");
                     None
@@ -879,9 +887,10 @@ impl Gate {
                         }
                     }
                 }
-                // After the callers were answered: the copy delays the next batch only.
+                // After the callers were answered; the bulk of a copy runs beside the next
+                // batches, on the checkpointer's thread.
                 if let Some(c) = &checkpointer {
-                    crate::db::checkpoint_audit_if_due(c);
+                    c.after_commit();
                 }
             }
         });
