@@ -201,9 +201,19 @@ enum AdminCommand {
     },
 }
 
+/// Threads for blocking work (blob files and their `fsync`s): tokio's default, 512, let 256
+/// clients of the mixed load keep ~80 of them alive, each with its allocator heap — 71 MiB more
+/// at the peak than with 32 (BENCHMARKS.md, session 15), for the same throughput. Blocking
+/// tasks beyond these wait for a thread.
+const BLOCKING_THREADS: usize = 32;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
