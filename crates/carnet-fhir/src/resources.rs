@@ -156,13 +156,7 @@ pub fn document_reference_json(
     w.key("category");
     w.open(b'[');
     w.open(b'{');
-    w.key("coding");
-    w.open(b'[');
-    w.open(b'{');
-    w.str("system", "urn:carnet:document-class");
-    w.str("code", m.class.tag());
-    w.close(b'}');
-    w.close(b']');
+    w.coding("urn:carnet:document-class", m.class.tag(), None);
     w.close(b'}');
     w.close(b']');
     w.key("subject");
@@ -207,16 +201,11 @@ pub fn document_reference_json(
     w.key("securityLabel");
     w.open(b'[');
     w.open(b'{');
-    w.key("coding");
-    w.open(b'[');
-    w.open(b'{');
-    w.str(
-        "system",
+    w.coding(
         "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+        &m.confidentiality,
+        None,
     );
-    w.str("code", &m.confidentiality);
-    w.close(b'}');
-    w.close(b']');
     w.close(b'}');
     w.close(b']');
     w.key("content");
@@ -237,16 +226,7 @@ pub fn document_reference_json(
     if let Some(code) = &m.type_code {
         w.key("type");
         w.open(b'{');
-        w.key("coding");
-        w.open(b'[');
-        w.open(b'{');
-        w.str("system", "http://loinc.org");
-        w.str("code", code);
-        if let Some(d) = &m.type_display {
-            w.str("display", d);
-        }
-        w.close(b'}');
-        w.close(b']');
+        w.coding("http://loinc.org", code, m.type_display.as_deref());
         w.close(b'}');
     }
     if let Some(d) = &m.event_date {
@@ -327,6 +307,20 @@ impl JsonWriter {
             // The value is this member's, not a new element.
             *first = true;
         }
+    }
+
+    /// `"coding": [{"system", "code", "display"}]`, the display only when given.
+    fn coding(&mut self, system: &str, code: &str, display: Option<&str>) {
+        self.key("coding");
+        self.open(b'[');
+        self.open(b'{');
+        self.str("system", system);
+        self.str("code", code);
+        if let Some(d) = display {
+            self.str("display", d);
+        }
+        self.close(b'}');
+        self.close(b']');
     }
 
     fn raw(&mut self, v: &str) {

@@ -280,10 +280,22 @@ pub(crate) struct AuditCheckpointer {
 }
 
 impl AuditCheckpointer {
+    /// Its two connections to the trace file, and its thread; `None` without a trace file of
+    /// its own (PostgreSQL, or SQLite with the traces in the main file).
+    pub(crate) async fn open(db: &Db) -> Result<Option<Self>, StoreError> {
+        let (Some(bulk), Some(tail)) = (
+            db.open_audit_checkpointer().await?,
+            db.open_audit_checkpointer().await?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Self::start(bulk, tail))
+    }
+
     /// Starts the thread (it ends when this is dropped). `None` if no thread could be
     /// started: the writer's own checkpoint ([`AUDIT_CHECKPOINT_FRAMES_INLINE`]) still bounds
     /// the WAL.
-    pub(crate) fn start(bulk: rusqlite::Connection, tail: rusqlite::Connection) -> Option<Self> {
+    fn start(bulk: rusqlite::Connection, tail: rusqlite::Connection) -> Option<Self> {
         use std::sync::atomic::{AtomicBool, Ordering};
         let (wake, rx) = std::sync::mpsc::sync_channel::<()>(1);
         let bulk_done = std::sync::Arc::new(AtomicBool::new(false));

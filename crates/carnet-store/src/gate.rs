@@ -849,16 +849,8 @@ impl Gate {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(4096);
         let appender_store = store.clone();
         crate::db::spawn_pipeline(&store.db, "carnet-traces", async move {
-            let opened = match appender_store.db.open_audit_checkpointer().await {
-                Ok(Some(bulk)) => appender_store
-                    .db
-                    .open_audit_checkpointer()
-                    .await
-                    .map(|t| t.map(|t| (bulk, t))),
-                other => other.map(|_| None),
-            };
-            let checkpointer = match opened {
-                Ok(c) => c.and_then(|(bulk, tail)| crate::db::AuditCheckpointer::start(bulk, tail)),
+            let checkpointer = match crate::db::AuditCheckpointer::open(&appender_store.db).await {
+                Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "the trace file is checkpointed by the writer");
                     None
