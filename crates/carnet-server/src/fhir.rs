@@ -477,8 +477,16 @@ fn elements(p: &Params, all: Vec<Value>) -> Result<Vec<Value>, FhirError> {
 }
 
 /// Pages a filtered result: `_count` (default 50, at most 200) and `_page`; `_elements` is
-/// applied to the page's resources.
-fn page(p: &Params, base: &str, path: &str, all: Vec<Hit>, included: Vec<Value>) -> Result<Value, FhirError> {
+/// applied to the page's resources. Gives the Bundle's JSON text: written straight to text
+/// (`SearchsetWriter`, documents by `document_reference_json`) unless `_elements` or
+/// `_pretty` ask for the `Value` tree; both give the same bytes when compact.
+fn page(
+    p: &Params,
+    base: &str,
+    path: &str,
+    all: Vec<Hit>,
+    included: Vec<Value>,
+) -> Result<String, FhirError> {
     let count: usize = p
         .one("_count")
         .map(|c| c.parse().map_err(|_| FhirError::invalid("_count: a number")))
@@ -492,14 +500,6 @@ fn page(p: &Params, base: &str, path: &str, all: Vec<Hit>, included: Vec<Value>)
         .unwrap_or(0);
     let total = all.len();
     let start = page_no.saturating_mul(count).min(total);
-    let items = elements(
-        p,
-        all.into_iter()
-            .skip(start)
-            .take(count)
-            .map(Hit::into_value)
-            .collect(),
-    )?;
     // Links repeat the caller's own parameters, nothing else.
     let mut q: Vec<(String, String)> = Vec::new();
     for (k, vs) in &p.0 {
@@ -518,15 +518,37 @@ fn page(p: &Params, base: &str, path: &str, all: Vec<Hit>, included: Vec<Value>)
         format!("{base}/{path}?{}", s.finish())
     };
     let next = (start + count < total).then(|| link(page_no + 1));
+    let hits = all.into_iter().skip(start).take(count);
+    if p.one("_elements").is_none() && !p.pretty() {
+        let mut w = r::SearchsetWriter::new(base, &link(page_no), next.as_deref(), total);
+        let mut any = false;
+        for hit in hits {
+            any = true;
+            match hit {
+                Hit::Ready(v) => w.value_entry(&v, "match"),
+                Hit::Document(d) => {
+                    let Some(v) = d.set.get(d.index) else { continue };
+                    let (id, set_id) = (*v.id.as_uuid(), *v.set_id.as_uuid());
+                    let text = r::document_reference_json(&d.base, d.holder, id, set_id, v.status, v.meta);
+                    w.entry("DocumentReference", &r::item_id(d.holder, id), &text, "match");
+                }
+            }
+        }
+        if any {
+            for v in &included {
+                w.value_entry(v, "include");
+            }
+        }
+        return Ok(w.finish());
+    }
+    let items = elements(p, hits.map(Hit::into_value).collect())?;
     let included = if items.is_empty() { Vec::new() } else { included };
-    Ok(r::searchset_with(
-        base,
-        &link(page_no),
-        next.as_deref(),
-        total,
-        items,
-        included,
-    ))
+    let v = r::searchset_with(base, &link(page_no), next.as_deref(), total, items, included);
+    Ok(if p.pretty() {
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    } else {
+        v.to_string()
+    })
 }
 
 fn base_url(headers: &HeaderMap) -> String {
@@ -1410,8 +1432,8 @@ async fn search(
         let v = json!({ "resourceType": "Bundle", "type": "searchset", "total": all.len() });
         return Ok(respond(StatusCode::OK, &v, p.pretty()));
     }
-    let v = page(&p, &base, &rtype, all, included)?;
-    Ok(respond(StatusCode::OK, &v, p.pretty()))
+    let body = page(&p, &base, &rtype, all, included)?;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, FHIR_JSON)], body).into_response())
 }
 
 /// `POST /fhir/{type}`: creation through the gate, as the caller. Observation: a measurement
