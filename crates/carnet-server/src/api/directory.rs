@@ -278,7 +278,7 @@ async fn traces(
     State(s): State<AppState>,
     a: Authenticated,
     Query(q): Query<TraceQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let period = match (instant(&q.from, "from")?, instant(&q.to, "to")?) {
         (None, None) => None,
@@ -294,39 +294,65 @@ async fn traces(
     let next = page.last().map(|t| t.seq).filter(|_| page.len() as i64 == limit);
     // MI-2: a representative never sees traces of items hidden from representatives.
     let representative = a.session.holder != a.session.acting_for;
-    let items: Vec<Value> = page
-        .into_iter()
+    // The actor's kind and id as its JSON form has them, worked out only when filtered on.
+    let actor_matches = |actor: &carnet_domain::access::Actor| {
+        if q.actor.is_none() && q.who.is_none() {
+            return true;
+        }
+        let v = serde_json::to_value(actor).unwrap_or_default();
+        let kind = v.get("kind").and_then(|k| k.as_str());
+        let id = v
+            .get("id")
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string));
+        q.actor.as_deref().is_none_or(|want| kind == Some(want))
+            && q.who.as_deref().is_none_or(|want| id.as_deref() == Some(want))
+    };
+    let items: Vec<TraceJson> = page
+        .iter()
         .filter(|t| !(representative && t.entry.hidden_from_representatives))
-        .filter(|t| {
-            let kind = serde_json::to_value(&t.entry.actor)
-                .ok()
-                .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string));
-            let id = serde_json::to_value(&t.entry.actor).ok().and_then(|v| {
-                v.get("id")
-                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
-            });
-            q.actor
-                .as_ref()
-                .is_none_or(|want| kind.as_deref() == Some(want.as_str()))
-                && q.who
-                    .as_ref()
-                    .is_none_or(|want| id.as_deref() == Some(want.as_str()))
-                && q.allowed.is_none_or(|want| t.entry.allowed == want)
-        })
-        .map(|t| {
-            json!({
-                "seq": t.seq,
-                "at": t.at.to_rfc3339(),
-                "actor": t.entry.actor,
-                "action": t.entry.action,
-                "item": t.entry.item,
-                "category": t.entry.category,
-                "allowed": t.entry.allowed,
-                "reason": t.entry.reason,
-                "emergency": t.entry.emergency,
-                "emergency_reason": t.entry.purpose,
-            })
+        .filter(|t| actor_matches(&t.entry.actor) && q.allowed.is_none_or(|want| t.entry.allowed == want))
+        .map(|t| TraceJson {
+            seq: t.seq,
+            at: t.at.to_rfc3339(),
+            actor: &t.entry.actor,
+            action: &t.entry.action,
+            item: &t.entry.item,
+            category: &t.entry.category,
+            allowed: t.entry.allowed,
+            reason: &t.entry.reason,
+            emergency: t.entry.emergency,
+            emergency_reason: &t.entry.purpose,
         })
         .collect();
-    Ok(Json(json!({ "traces": items, "next_before": next })))
+    // Serialised from typed rows (no `Value` tree per trace), the members in the same order.
+    let body = serde_json::to_string(&TracePage {
+        traces: items,
+        next_before: next,
+    })
+    .map_err(|_| ApiError::internal())?;
+    Ok(axum::response::IntoResponse::into_response((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )))
+}
+
+/// One trace as the history shows it (AC-6).
+#[derive(serde::Serialize)]
+struct TraceJson<'a> {
+    seq: i64,
+    at: String,
+    actor: &'a carnet_domain::access::Actor,
+    action: &'a carnet_domain::access::Action,
+    item: &'a str,
+    category: &'a Option<Category>,
+    allowed: bool,
+    reason: &'a carnet_domain::access::Reason,
+    emergency: bool,
+    emergency_reason: &'a Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct TracePage<'a> {
+    traces: Vec<TraceJson<'a>>,
+    next_before: Option<i64>,
 }
