@@ -27,7 +27,8 @@
 //! falls behind is charged for the wait (no coordinated omission). Run at increasing rates to
 //! find the throughput at which p99 stays under a bound.
 //!
-//! Prints, per kind and overall: requests/s, p50/p95/p99, errors by status (5xx apart), and the
+//! Prints, per kind and overall (every HTTP request counted and measured on its own):
+//! requests/s, p50/p95/p99, errors by status (5xx apart), and the
 //! server's resident memory at idle and at its peak under load (`/proc/PID/status`). Not a test:
 //! no assertion on time; figures go to BENCHMARKS.md.
 
