@@ -1069,11 +1069,9 @@ mod tests {
         assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
     }
 
-    #[test]
-    fn a_document_reference_points_its_binary_and_subject() {
-        let h = HolderId::from_uuid(Uuid::now_v7());
-        let id = Uuid::now_v7();
-        let m = DocumentMeta {
+    /// A professional's PDF report.
+    fn sample_meta() -> DocumentMeta {
+        DocumentMeta {
             title: "Compte rendu".into(),
             class: Category::Reports,
             type_code: Some("11488-4".into()),
@@ -1097,7 +1095,14 @@ mod tests {
             replaces: None,
             deletion_request: None,
             legacy_unique_id: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_document_reference_points_its_binary_and_subject() {
+        let h = HolderId::from_uuid(Uuid::now_v7());
+        let id = Uuid::now_v7();
+        let m = sample_meta();
         let v = document_reference("http://x/fhir", h, id, id, Status::Approved, &m);
         assert_eq!(
             v["content"][0]["attachment"]["url"],
@@ -1116,26 +1121,12 @@ mod tests {
         let at = Timestamp::from_unix_seconds(1_767_603_600);
         let m = DocumentMeta {
             title: "Compte rendu \"é\"".into(),
-            class: Category::Reports,
-            type_code: Some("11488-4".into()),
-            type_display: None,
-            event_date: None,
             author: Author::Holder,
             author_name: String::new(),
             organisation: Some("CHU".into()),
             uploaded_at: at,
-            confidentiality: "N".into(),
-            format: Format::Pdf,
-            mime: "application/pdf".into(),
-            size: 3,
-            sha256: "00ff".into(),
-            filename: "cr.pdf".into(),
-            masked: false,
-            hidden_from_representatives: false,
             visible_from: at,
-            replaces: None,
-            deletion_request: None,
-            legacy_unique_id: None,
+            ..sample_meta()
         };
         let doc = document_reference("http://x/fhir", h, id, set, Status::Approved, &m);
         let obs = json!({ "resourceType": "Observation", "id": "o1", "status": "final" });

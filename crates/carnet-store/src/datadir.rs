@@ -65,6 +65,13 @@ pub struct StoreSettings {
     /// SQLite only: each point reader's page cache, in KiB.
     #[serde(default = "default_reader_cache_kib")]
     pub sqlite_reader_cache_kib: u32,
+    /// Opened document rows kept per server (`doccache`), in MiB (~650 bytes a row).
+    #[serde(default = "default_document_cache_mib")]
+    pub document_cache_mib: usize,
+}
+
+fn default_document_cache_mib() -> usize {
+    crate::doccache::DOC_CACHE_BYTES >> 20
 }
 
 fn default_reader_cache_kib() -> u32 {
@@ -92,6 +99,7 @@ impl StoreSettings {
             max_connections: default_max_connections(),
             sqlite_point_readers: default_point_readers(),
             sqlite_reader_cache_kib: default_reader_cache_kib(),
+            document_cache_mib: default_document_cache_mib(),
         }
     }
 
@@ -270,6 +278,7 @@ pub async fn open_store(settings: &StoreSettings, clock: Arc<dyn Clock>) -> Resu
         )?,
     };
     let store = Store::new(db, vault, blobs, clock).await?;
+    store.set_document_cache_bytes(settings.document_cache_mib << 20);
     if first_start {
         let marker =
             "Carnet data directory, format 1.\nDo not edit or delete files here by hand; see README.md.\n";

@@ -17,6 +17,7 @@
 //! Bounded by an estimate of the bytes held ([`DOC_CACHE_BYTES`]); the oldest entries go first.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use carnet_domain::{DocumentId, HolderId};
@@ -47,7 +48,8 @@ struct Inner {
 #[derive(Debug)]
 pub(crate) struct DocCache {
     inner: Mutex<Inner>,
-    capacity: usize,
+    /// Set at start (`Store::set_document_cache_bytes`); read at each insertion.
+    capacity: AtomicUsize,
 }
 
 impl Default for DocCache {
@@ -60,8 +62,16 @@ impl DocCache {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
             inner: Mutex::default(),
-            capacity,
+            capacity: AtomicUsize::new(capacity),
         }
+    }
+
+    pub(crate) fn set_capacity(&self, bytes: usize) {
+        self.capacity.store(bytes, Ordering::Relaxed);
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -83,14 +93,14 @@ impl DocCache {
     /// Files `rows`, read after `stamp` was read, unless a newer stamp is filed already.
     pub(crate) fn put(&self, holder: HolderId, stamp: i64, rows: Arc<Vec<DocRow>>) {
         let bytes = rows.iter().map(DocRow::approx_bytes).sum::<usize>();
-        if bytes > self.capacity / 4 {
+        if bytes > self.capacity() / 4 {
             return; // one record must not push every other out
         }
         let mut inner = self.lock();
         if inner.entries.get(&holder).is_some_and(|e| e.stamp > stamp) {
             return;
         }
-        inner.insert(holder, stamp, rows, bytes, self.capacity);
+        inner.insert(holder, stamp, rows, bytes, self.capacity());
     }
 
     /// After this server committed a new document row `row` (replacing `replaced`, if any,
@@ -118,7 +128,7 @@ impl DocCache {
         let (mut rows, bytes) = (e.rows.clone(), e.bytes + row.approx_bytes());
         // Taken out of the map: the rows are copied below only if a listing still reads them.
         inner.remove(holder);
-        if !applies || bytes > self.capacity / 4 {
+        if !applies || bytes > self.capacity() / 4 {
             return;
         }
         let v = Arc::make_mut(&mut rows);
@@ -131,7 +141,7 @@ impl DocCache {
         // server's clock may be ahead.
         let at = v.partition_point(|r| r.id() > row.id());
         v.insert(at, row);
-        inner.insert(holder, stamp, rows, bytes, self.capacity);
+        inner.insert(holder, stamp, rows, bytes, self.capacity());
     }
 
     /// Drops what is filed for `holder` (erasure).
@@ -272,5 +282,17 @@ mod tests {
         let big: Vec<DocRow> = (0..4).map(|n| test_row(n, 1)).collect();
         c.put(holder(50), 1, Arc::new(big));
         assert!(c.get(holder(50), 1).is_none());
+    }
+
+    #[test]
+    fn the_bound_set_at_start_holds() {
+        let one = test_row(1, 1).approx_bytes();
+        let c = DocCache::default();
+        c.set_capacity(one * 8);
+        for n in 0..10 {
+            c.put(holder(n), 1, Arc::new(vec![test_row(n, 1), test_row(n + 100, 1)]));
+        }
+        assert!(c.bytes() <= one * 8, "{} > {}", c.bytes(), one * 8);
+        assert!(c.get(holder(0), 1).is_none() && c.get(holder(9), 1).is_some());
     }
 }

@@ -179,6 +179,12 @@ impl Store {
         })))
     }
 
+    /// Bounds this server's cache of opened document rows (`doccache`) at `bytes` (default
+    /// `DOC_CACHE_BYTES`); entries beyond it go, oldest first, at the next insertion.
+    pub fn set_document_cache_bytes(&self, bytes: usize) {
+        self.doc_cache.set_capacity(bytes);
+    }
+
     /// Runs `f` in a write transaction that may be shared with concurrent writes (group
     /// commit, see `combiner`); returns once it is durably committed. `f` must neither
     /// commit nor roll back; its error undoes its own writes only.
