@@ -122,12 +122,28 @@ pub fn document_reference_json(
     status: Status,
     m: &DocumentMeta,
 ) -> String {
-    let rid = item_id(holder, id);
-    let at = m.uploaded_at.to_rfc3339();
     let mut w = JsonWriter::with_capacity(1024);
+    write_document_reference(&mut w, base, &item_id(holder, id), holder, id, set_id, status, m);
+    w.finish()
+}
+
+/// [`document_reference_json`] into a writer (alone, or as a searchset entry's resource);
+/// `rid` is the resource's id, `item_id(holder, id)`.
+#[allow(clippy::too_many_arguments)]
+fn write_document_reference(
+    w: &mut JsonWriter,
+    base: &str,
+    rid: &str,
+    holder: HolderId,
+    id: Uuid,
+    set_id: Uuid,
+    status: Status,
+    m: &DocumentMeta,
+) {
+    let at = m.uploaded_at.to_rfc3339();
     w.open(b'{');
     w.str("resourceType", "DocumentReference");
-    w.str("id", &rid);
+    w.str("id", rid);
     w.key("meta");
     w.open(b'{');
     w.str("lastUpdated", &at);
@@ -258,7 +274,6 @@ pub fn document_reference_json(
         w.close(b']');
     }
     w.close(b'}');
-    w.finish()
 }
 
 /// Compact JSON text written member by member: commas where they belong, strings escaped by
@@ -1005,36 +1020,55 @@ impl SearchsetWriter {
         }
     }
 
-    /// One entry: the resource's type and id (its `fullUrl`), its compact JSON text, and
-    /// `match` or `include`.
-    pub fn entry(&mut self, resource_type: &str, id: &str, resource_json: &str, mode: &str) {
-        let w = &mut self.w;
+    /// One entry: `fullUrl` from the resource's type and id, the resource written by `write`,
+    /// and its search mode (`match` or `include`).
+    fn entry_with(
+        w: &mut JsonWriter,
+        base: &str,
+        resource_type: &str,
+        id: &str,
+        mode: &str,
+        write: impl FnOnce(&mut JsonWriter),
+    ) {
+        let url = format!("{base}/{resource_type}/{id}");
         w.open(b'{');
-        let url = format!("{}/{resource_type}/{id}", self.base);
-        // `fullUrl` as the tree has it even when empty (never: a base is never empty).
-        w.key("fullUrl");
-        w.escaped(&url);
-        w.after_value();
+        w.str("fullUrl", &url);
         w.key("resource");
-        w.raw(resource_json);
+        write(w);
         w.key("search");
         w.open(b'{');
-        w.key("mode");
-        w.escaped(mode);
-        w.after_value();
+        w.str("mode", mode);
         w.close(b'}');
         w.close(b'}');
     }
 
-    /// A `Value` entry (a resource not written straight to text).
+    /// A DocumentReference found, written as [`document_reference_json`] writes it.
+    pub fn document_entry(
+        &mut self,
+        holder: HolderId,
+        id: Uuid,
+        set_id: Uuid,
+        status: Status,
+        m: &DocumentMeta,
+    ) {
+        let rid = item_id(holder, id);
+        let base = &self.base;
+        Self::entry_with(&mut self.w, base, "DocumentReference", &rid, "match", |w| {
+            write_document_reference(w, base, &rid, holder, id, set_id, status, m);
+        });
+    }
+
+    /// A resource made as a `Value` (any other type, or an `_include`d one).
     pub fn value_entry(&mut self, r: &Value, mode: &str) {
-        let text = r.to_string();
-        self.entry(
+        let (rtype, id) = (
             r["resourceType"].as_str().unwrap_or(""),
             r["id"].as_str().unwrap_or(""),
-            &text,
-            mode,
         );
+        Self::entry_with(&mut self.w, &self.base, rtype, id, mode, |w| {
+            // Writing into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut w.0, r);
+            w.after_value();
+        });
     }
 
     pub fn finish(mut self) -> String {
@@ -1153,8 +1187,7 @@ mod tests {
             let mut w = SearchsetWriter::new("http://x/fhir", "http://x/fhir/S?a=b&_page=0", next, total);
             for r in &matches {
                 if r["resourceType"] == "DocumentReference" {
-                    let text = document_reference_json("http://x/fhir", h, id, set, Status::Approved, &m);
-                    w.entry("DocumentReference", &item_id(h, id), &text, "match");
+                    w.document_entry(h, id, set, Status::Approved, &m);
                 } else {
                     w.value_entry(r, "match");
                 }

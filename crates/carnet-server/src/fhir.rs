@@ -524,15 +524,7 @@ fn page(
         let mut any = false;
         for hit in hits {
             any = true;
-            match hit {
-                Hit::Ready(v) => w.value_entry(&v, "match"),
-                Hit::Document(d) => {
-                    let Some(v) = d.set.get(d.index) else { continue };
-                    let (id, set_id) = (*v.id.as_uuid(), *v.set_id.as_uuid());
-                    let text = r::document_reference_json(&d.base, d.holder, id, set_id, v.status, v.meta);
-                    w.entry("DocumentReference", &r::item_id(d.holder, id), &text, "match");
-                }
-            }
+            hit.write_entry(&mut w);
         }
         if any {
             for v in &included {
@@ -960,6 +952,19 @@ struct DocumentHit {
 }
 
 impl Hit {
+    /// As a searchset entry (`match`) written straight to text: the same bytes as
+    /// `into_value` printed in the entry.
+    fn write_entry(&self, w: &mut r::SearchsetWriter) {
+        match self {
+            Hit::Ready(v) => w.value_entry(v, "match"),
+            Hit::Document(d) => {
+                if let Some(v) = d.set.get(d.index) {
+                    w.document_entry(d.holder, *v.id.as_uuid(), *v.set_id.as_uuid(), v.status, v.meta);
+                }
+            }
+        }
+    }
+
     fn into_value(self) -> Value {
         match self {
             Hit::Ready(v) => v,
