@@ -415,29 +415,53 @@ pub fn fold(s: &str) -> String {
 /// Vaccination notes are always part of the first view (DM-8): LOINC 11369-6 (immunization
 /// history) and 87273-9 (immunization note).
 pub fn is_vaccination(meta: &DocumentMeta) -> bool {
-    matches!(meta.type_code.as_deref(), Some("11369-6" | "87273-9"))
+    is_vaccination_type(meta.type_code.as_deref())
+}
+
+/// Whether a document type code (LOINC) is a vaccination record.
+pub fn is_vaccination_type(type_code: Option<&str>) -> bool {
+    matches!(type_code, Some("11369-6" | "87273-9"))
 }
 
 /// DM-8: relevance of a document for a professional's first view, or `None` if it does not
 /// belong there (not current, or older than two years and not a vaccination). Higher first:
 /// summaries, then reports and results, then the rest; newer first within a rank.
 pub fn first_view_rank(meta: &DocumentMeta, status: Status, now: Timestamp) -> Option<(u8, Timestamp)> {
+    first_view_rank_of(
+        meta.class,
+        meta.type_code.as_deref(),
+        meta.uploaded_at,
+        status,
+        now,
+    )
+}
+
+/// [`first_view_rank`] from the few facts it reads (a listing ranks without the rest of the
+/// metadata).
+pub fn first_view_rank_of(
+    class: Category,
+    type_code: Option<&str>,
+    uploaded_at: Timestamp,
+    status: Status,
+    now: Timestamp,
+) -> Option<(u8, Timestamp)> {
     if status != Status::Approved {
         return None;
     }
-    let recent = meta.uploaded_at >= now.plus_seconds(-FIRST_VIEW_SECONDS);
-    if !recent && !is_vaccination(meta) {
+    let vaccination = is_vaccination_type(type_code);
+    let recent = uploaded_at >= now.plus_seconds(-FIRST_VIEW_SECONDS);
+    if !recent && !vaccination {
         return None;
     }
-    let weight = match meta.class {
+    let weight = match class {
         Category::Summaries => 5,
         Category::Reports | Category::Imaging => 4,
         Category::Prescriptions | Category::CarePlans => 3,
-        _ if is_vaccination(meta) => 3,
+        _ if vaccination => 3,
         Category::Dispensations | Category::AdministeredTreatments | Category::Certificates => 2,
         _ => 1,
     };
-    Some((weight, meta.uploaded_at))
+    Some((weight, uploaded_at))
 }
 
 #[cfg(test)]

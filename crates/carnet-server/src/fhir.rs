@@ -476,17 +476,9 @@ fn elements(p: &Params, all: Vec<Value>) -> Result<Vec<Value>, FhirError> {
         .collect())
 }
 
-/// Pages a filtered result: `_count` (default 50, at most 200) and `_page`; `_elements` is
-/// applied to the page's resources. Gives the Bundle's JSON text: written straight to text
-/// (`SearchsetWriter`, documents by `document_reference_json`) unless `_elements` or
-/// `_pretty` ask for the `Value` tree; both give the same bytes when compact.
-fn page(
-    p: &Params,
-    base: &str,
-    path: &str,
-    all: Vec<Hit>,
-    included: Vec<Value>,
-) -> Result<String, FhirError> {
+/// The page asked for by `_count` (default 50, at most 200) and `_page`, of `total` results:
+/// its size, number and first index.
+fn page_bounds(p: &Params, total: usize) -> Result<(usize, usize, usize), FhirError> {
     let count: usize = p
         .one("_count")
         .map(|c| c.parse().map_err(|_| FhirError::invalid("_count: a number")))
@@ -498,8 +490,22 @@ fn page(
         .map(|c| c.parse().map_err(|_| FhirError::invalid("_page: a number")))
         .transpose()?
         .unwrap_or(0);
+    Ok((count, page_no, page_no.saturating_mul(count).min(total)))
+}
+
+/// Pages a filtered result: `_count` (default 50, at most 200) and `_page`; `_elements` is
+/// applied to the page's resources. Gives the Bundle's JSON text: written straight to text
+/// (`SearchsetWriter`, documents by `document_reference_json`) unless `_elements` or
+/// `_pretty` ask for the `Value` tree; both give the same bytes when compact.
+fn page(
+    p: &Params,
+    base: &str,
+    path: &str,
+    all: Vec<Hit>,
+    included: Vec<Value>,
+) -> Result<String, FhirError> {
     let total = all.len();
-    let start = page_no.saturating_mul(count).min(total);
+    let (count, page_no, start) = page_bounds(p, total)?;
     // Links repeat the caller's own parameters, nothing else.
     let mut q: Vec<(String, String)> = Vec::new();
     for (k, vs) in &p.0 {
@@ -533,7 +539,7 @@ fn page(
         }
         return Ok(w.finish());
     }
-    let items = elements(p, hits.map(Hit::into_value).collect())?;
+    let items = elements(p, hits.filter_map(Hit::into_value).collect())?;
     let included = if items.is_empty() { Vec::new() } else { included };
     let v = r::searchset_with(base, &link(page_no), next.as_deref(), total, items, included);
     Ok(if p.pretty() {
@@ -965,22 +971,47 @@ impl Hit {
         }
     }
 
-    fn into_value(self) -> Value {
+    /// As a resource; `None` for a document not opened ([`open_hits`]) or changed since the
+    /// gate decided on it.
+    fn into_value(self) -> Option<Value> {
         match self {
-            Hit::Ready(v) => v,
-            Hit::Document(d) => match d.set.get(d.index) {
-                Some(v) => r::document_reference(
+            Hit::Ready(v) => Some(v),
+            Hit::Document(d) => d.set.get(d.index).map(|v| {
+                r::document_reference(
                     &d.base,
                     d.holder,
                     *v.id.as_uuid(),
                     *v.set_id.as_uuid(),
                     v.status,
                     v.meta,
-                ),
-                None => Value::Null, // an index of the set it came from: never
-            },
+                )
+            }),
         }
     }
+}
+
+/// Opens the documents among `hits` (their metadata is sealed; a search decides and counts
+/// without it): only a page's, unless every resource is needed.
+async fn open_hits(hits: &[Hit]) -> Result<(), FhirError> {
+    let mut sets: Vec<(&Arc<carnet_store::documents::DocumentSet>, Vec<usize>)> = Vec::new();
+    for hit in hits {
+        if let Hit::Document(d) = hit {
+            match sets.iter_mut().find(|(s, _)| Arc::ptr_eq(s, &d.set)) {
+                Some((_, indexes)) => indexes.push(d.index),
+                None => sets.push((&d.set, vec![d.index])),
+            }
+        }
+    }
+    for (set, indexes) in sets {
+        set.open(&indexes).await?;
+    }
+    Ok(())
+}
+
+/// Every hit as a resource (documents opened first).
+async fn hit_values(hits: Vec<Hit>) -> Result<Vec<Value>, FhirError> {
+    open_hits(&hits).await?;
+    Ok(hits.into_iter().filter_map(Hit::into_value).collect())
 }
 
 /// Every DocumentReference of `holder` the caller may see under `filter`, page after page
@@ -992,11 +1023,7 @@ async fn documents(
     filter: DocumentFilter,
     base: &str,
 ) -> Result<Vec<Value>, FhirError> {
-    Ok(document_hits(s, c, holder, filter, base)
-        .await?
-        .into_iter()
-        .map(Hit::into_value)
-        .collect())
+    hit_values(document_hits(s, c, holder, filter, base).await?).await
 }
 
 async fn document_hits(
@@ -1141,11 +1168,7 @@ async fn matching(
     p: &Params,
     headers: &HeaderMap,
 ) -> Result<Vec<Value>, FhirError> {
-    Ok(matching_hits(s, c, rtype, p, headers)
-        .await?
-        .into_iter()
-        .map(Hit::into_value)
-        .collect())
+    hit_values(matching_hits(s, c, rtype, p, headers).await?).await
 }
 
 /// [`matching`], each resource's JSON made only when asked for.
@@ -1427,7 +1450,7 @@ async fn search(
     // Filtering and sorting on resource elements need every resource's JSON; otherwise only
     // the page's resources are made (in `page`).
     let all = if p.0.contains_key("_lastUpdated") || p.0.contains_key("_sort") {
-        let all = all.into_iter().map(Hit::into_value).collect();
+        let all = hit_values(all).await?;
         let all = last_updated(&p, all)?;
         sort(&p, &rtype, all)?.into_iter().map(Hit::Ready).collect()
     } else {
@@ -1437,6 +1460,9 @@ async fn search(
         let v = json!({ "resourceType": "Bundle", "type": "searchset", "total": all.len() });
         return Ok(respond(StatusCode::OK, &v, p.pretty()));
     }
+    // Only the page's documents are opened.
+    let (count, _, start) = page_bounds(&p, all.len())?;
+    open_hits(&all[start..(start + count).min(all.len())]).await?;
     let body = page(&p, &base, &rtype, all, included)?;
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, FHIR_JSON)], body).into_response())
 }

@@ -65,7 +65,8 @@ pub struct StoreSettings {
     /// SQLite only: each point reader's page cache, in KiB.
     #[serde(default = "default_reader_cache_kib")]
     pub sqlite_reader_cache_kib: u32,
-    /// Opened document rows kept per server (`doccache`), in MiB (~650 bytes a row).
+    /// What listings keep per server of each record (`doccache`), in MiB: ~150 bytes a row,
+    /// plus the opened metadata of at most 64 rows a record.
     #[serde(default = "default_document_cache_mib")]
     pub document_cache_mib: usize,
 }

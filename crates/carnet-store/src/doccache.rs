@@ -1,17 +1,26 @@
-//! The document rows a server opened lately, per holder, valid while the holder's document
-//! stamp has not moved (migration 22).
+//! What a server knows of a holder's documents lately listed, per holder, valid while the
+//! holder's document stamp has not moved (migration 22).
 //!
 //! A listing decides on every document of a record before it counts and pages (S-1, S-2), and
 //! each row's metadata is sealed: opening a record of 300 documents costs 300 AES-GCM opens and
-//! JSON parses. The rows opened are kept here under the stamp read *before* them; a listing
-//! reads the stamp (one point read) and uses the cached rows only if it is the same. Every
-//! transaction that changes a holder's document rows bumps the stamp, on any server, so rows
-//! another server changed are never served. What the cache holds was opened with the holder's
-//! key: nothing leaves it but through the gate, which still decides on each row per request.
+//! JSON parses. What a listing decides, filters, ranks and pages on is kept here as a
+//! [`DocHead`] per row (ids, status, version, the access policy's facts, dates, type: ~150
+//! bytes), under the stamp read *before* the rows; a listing reads the stamp (one point read)
+//! and uses the cached heads only if it is the same. Every transaction that changes a holder's
+//! document rows bumps the stamp, on any server, so rows another server changed are never
+//! decided on. What the cache holds was opened with the holder's key: nothing leaves it but
+//! through the gate, which still decides on each row per request.
 //!
-//! Rows read after the stamp may be newer than it (a commit in between): such an entry is only
-//! refreshed once more, since the stamp it is filed under is already behind. A server's own
-//! deposit updates the entry it filed under the stamp just before its own (`extend`), so a
+//! Beside the heads, each holder's entry keeps the opened metadata of the few documents
+//! lately shown ([`Metas`], at most [`Metas::KEEP`]), by id and version: a version's metadata
+//! never changes (every change of a row moves its version), so these outlive the stamp and a
+//! page is opened from them, or read row by row, never the whole record again. Until session
+//! 17 the cache held every row opened (~650 bytes a row); a record that outgrew it was reopened
+//! whole on each listing.
+//!
+//! Heads read after the stamp may be newer than it (a commit in between): such an entry is
+//! only refreshed once more, since the stamp it is filed under is already behind. A server's
+//! own deposit updates the entry it filed under the stamp just before its own (`extend`), so a
 //! record that grows on this server is not reopened after each deposit.
 //!
 //! Bounded by an estimate of the bytes held ([`DOC_CACHE_BYTES`]); the oldest entries go first.
@@ -20,17 +29,85 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use carnet_domain::document::DocumentMeta;
 use carnet_domain::{DocumentId, HolderId};
 
-use crate::documents::DocRow;
+use crate::documents::DocHead;
 
-/// Estimated bytes of opened rows kept per server (a row is ~1 KiB: 48 MiB is ~50,000 rows).
+/// Estimated bytes kept per server (48 MiB: the heads of ~200,000 documents with the opened
+/// metadata of the newest of each record).
 pub(crate) const DOC_CACHE_BYTES: usize = 48 << 20;
+
+/// An estimate of the memory one opened metadata takes (its strings, the map's slot).
+const META_BYTES: usize = 700;
+
+/// A holder's documents as listings use them: every row's head, newest first, and the opened
+/// metadata of the few lately shown.
+#[derive(Clone, Debug)]
+pub(crate) struct DocRecord {
+    pub(crate) heads: Arc<Vec<DocHead>>,
+    pub(crate) metas: Arc<Metas>,
+}
+
+impl DocRecord {
+    /// An estimate of the memory this record may hold, its kept metadata included.
+    fn approx_bytes(&self) -> usize {
+        self.heads.iter().map(DocHead::approx_bytes).sum::<usize>()
+            + self.heads.len().min(Metas::KEEP) * META_BYTES
+    }
+}
+
+/// Opened metadata of one holder's document versions, by id and version, at most
+/// [`Metas::KEEP`] (the oldest put go first).
+#[derive(Debug, Default)]
+pub(crate) struct Metas {
+    inner: Mutex<MetasInner>,
+}
+
+#[derive(Debug, Default)]
+struct MetasInner {
+    map: HashMap<(DocumentId, i64), Arc<DocumentMeta>>,
+    order: VecDeque<(DocumentId, i64)>,
+}
+
+impl Metas {
+    /// How many are kept per holder: a page of a FHIR search (50 by default) and more.
+    pub(crate) const KEEP: usize = 64;
+
+    fn lock(&self) -> MutexGuard<'_, MetasInner> {
+        // Each change leaves the map and its order consistent before the next starts.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The metadata of version `version` of document `id`, if kept.
+    pub(crate) fn get(&self, id: DocumentId, version: i64) -> Option<Arc<DocumentMeta>> {
+        self.lock().map.get(&(id, version)).cloned()
+    }
+
+    /// Keeps the metadata of version `version` of document `id` (opened with the holder's key).
+    pub(crate) fn put(&self, id: DocumentId, version: i64, meta: Arc<DocumentMeta>) {
+        let mut inner = self.lock();
+        if inner.map.insert((id, version), meta).is_none() {
+            inner.order.push_back((id, version));
+        }
+        while inner.map.len() > Self::KEEP {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            inner.map.remove(&oldest);
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+}
 
 #[derive(Debug)]
 struct Entry {
     stamp: i64,
-    rows: Arc<Vec<DocRow>>,
+    record: DocRecord,
     bytes: usize,
     /// Which of the holder's insertions this entry is (older queue slots are stale).
     generation: u64,
@@ -80,19 +157,24 @@ impl DocCache {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The rows filed for `holder` under exactly `stamp`.
-    pub(crate) fn get(&self, holder: HolderId, stamp: i64) -> Option<Arc<Vec<DocRow>>> {
+    /// The record filed for `holder` under exactly `stamp`.
+    pub(crate) fn get(&self, holder: HolderId, stamp: i64) -> Option<DocRecord> {
         let inner = self.lock();
         inner
             .entries
             .get(&holder)
             .filter(|e| e.stamp == stamp)
-            .map(|e| e.rows.clone())
+            .map(|e| e.record.clone())
     }
 
-    /// Files `rows`, read after `stamp` was read, unless a newer stamp is filed already.
-    pub(crate) fn put(&self, holder: HolderId, stamp: i64, rows: Arc<Vec<DocRow>>) {
-        let bytes = rows.iter().map(DocRow::approx_bytes).sum::<usize>();
+    /// The opened metadata kept for `holder`, whatever the stamp (versions never change).
+    pub(crate) fn metas(&self, holder: HolderId) -> Option<Arc<Metas>> {
+        self.lock().entries.get(&holder).map(|e| e.record.metas.clone())
+    }
+
+    /// Files `record`, read after `stamp` was read, unless a newer stamp is filed already.
+    pub(crate) fn put(&self, holder: HolderId, stamp: i64, record: DocRecord) {
+        let bytes = record.approx_bytes();
         if bytes > self.capacity() / 4 {
             return; // one record must not push every other out
         }
@@ -100,38 +182,41 @@ impl DocCache {
         if inner.entries.get(&holder).is_some_and(|e| e.stamp > stamp) {
             return;
         }
-        inner.insert(holder, stamp, rows, bytes, self.capacity());
+        inner.insert(holder, stamp, record, bytes, self.capacity());
     }
 
-    /// After this server committed a new document row `row` (replacing `replaced`, if any,
-    /// now deprecated at version + 1) that moved the stamp to `stamp`: the entry filed under
-    /// `stamp - 1` becomes the record at `stamp`. Any doubt (no such entry, the row already
-    /// there, the replaced row not as it was) drops the entry instead.
+    /// After this server committed a new document row `head` (its metadata `meta`; replacing
+    /// `replaced`, if any, now deprecated at version + 1) that moved the stamp to `stamp`: the
+    /// entry filed under `stamp - 1` becomes the record at `stamp`. Any doubt (no such entry,
+    /// the row already there, the replaced row not as it was) drops the entry instead.
     pub(crate) fn extend(
         &self,
         holder: HolderId,
         stamp: i64,
-        row: DocRow,
+        head: DocHead,
+        meta: Arc<DocumentMeta>,
         replaced: Option<(DocumentId, i64)>,
     ) {
         let mut inner = self.lock();
         let Some(e) = inner.entries.get(&holder) else {
             return;
         };
+        let heads = &e.record.heads;
         let applies = e.stamp == stamp - 1
-            && !e.rows.iter().any(|r| r.id() == row.id())
+            && !heads.iter().any(|r| r.id() == head.id())
             && replaced.is_none_or(|(id, version)| {
-                e.rows
+                heads
                     .iter()
                     .any(|r| r.id() == id && r.version() == version && !r.is_deprecated())
             });
-        let (mut rows, bytes) = (e.rows.clone(), e.bytes + row.approx_bytes());
-        // Taken out of the map: the rows are copied below only if a listing still reads them.
+        let DocRecord { mut heads, metas } = e.record.clone();
+        // Taken out of the map: the heads are copied below only if a listing still reads them.
         inner.remove(holder);
-        if !applies || bytes > self.capacity() / 4 {
+        if !applies {
             return;
         }
-        let v = Arc::make_mut(&mut rows);
+        metas.put(head.id(), head.version(), meta);
+        let v = Arc::make_mut(&mut heads);
         if let Some((id, _)) = replaced {
             for r in v.iter_mut().filter(|r| r.id() == id) {
                 r.deprecate();
@@ -139,9 +224,14 @@ impl DocCache {
         }
         // Newest first, as read (`ORDER BY id DESC`): ids are time-ordered, but another
         // server's clock may be ahead.
-        let at = v.partition_point(|r| r.id() > row.id());
-        v.insert(at, row);
-        inner.insert(holder, stamp, rows, bytes, self.capacity());
+        let at = v.partition_point(|r| r.id() > head.id());
+        v.insert(at, head);
+        let record = DocRecord { heads, metas };
+        let bytes = record.approx_bytes();
+        if bytes > self.capacity() / 4 {
+            return;
+        }
+        inner.insert(holder, stamp, record, bytes, self.capacity());
     }
 
     /// Drops what is filed for `holder` (erasure).
@@ -162,14 +252,7 @@ impl Inner {
         }
     }
 
-    fn insert(
-        &mut self,
-        holder: HolderId,
-        stamp: i64,
-        rows: Arc<Vec<DocRow>>,
-        bytes: usize,
-        capacity: usize,
-    ) {
+    fn insert(&mut self, holder: HolderId, stamp: i64, record: DocRecord, bytes: usize, capacity: usize) {
         self.remove(holder);
         while self.bytes + bytes > capacity {
             let Some((oldest, generation)) = self.order.pop_front() else {
@@ -198,7 +281,7 @@ impl Inner {
             holder,
             Entry {
                 stamp,
-                rows,
+                record,
                 bytes,
                 generation,
             },
@@ -215,12 +298,27 @@ mod tests {
         HolderId::from_uuid(uuid::Uuid::from_bytes([n; 16]))
     }
 
+    fn head(n: u8, version: i64) -> DocHead {
+        test_row(n, version).head()
+    }
+
+    fn record(heads: Vec<DocHead>) -> DocRecord {
+        DocRecord {
+            heads: Arc::new(heads),
+            metas: Arc::default(),
+        }
+    }
+
+    fn meta() -> Arc<DocumentMeta> {
+        Arc::new(test_row(0, 1).meta().clone())
+    }
+
     #[test]
     fn rows_are_served_only_under_the_stamp_they_were_filed_under() {
         let c = DocCache::default();
         let h = holder(1);
-        c.put(h, 3, Arc::new(vec![test_row(1, 1)]));
-        assert_eq!(c.get(h, 3).map(|r| r.len()), Some(1));
+        c.put(h, 3, record(vec![head(1, 1)]));
+        assert_eq!(c.get(h, 3).map(|r| r.heads.len()), Some(1));
         assert!(
             c.get(h, 4).is_none(),
             "the stamp moved: another server changed the record"
@@ -228,10 +326,13 @@ mod tests {
         assert!(c.get(h, 2).is_none());
         assert!(c.get(holder(2), 3).is_none());
         // An older reading does not replace a newer one.
-        c.put(h, 2, Arc::new(Vec::new()));
-        assert_eq!(c.get(h, 3).map(|r| r.len()), Some(1));
+        c.put(h, 2, record(Vec::new()));
+        assert_eq!(c.get(h, 3).map(|r| r.heads.len()), Some(1));
+        // The opened metadata outlives the stamp (a version never changes).
+        assert!(c.metas(h).is_some());
         c.forget(h);
         assert!(c.get(h, 3).is_none());
+        assert!(c.metas(h).is_none(), "erasure leaves nothing opened behind");
         assert_eq!(c.bytes(), 0);
     }
 
@@ -239,60 +340,83 @@ mod tests {
     fn a_deposit_extends_only_the_entry_just_before_it() {
         let c = DocCache::default();
         let h = holder(1);
-        c.put(h, 5, Arc::new(vec![test_row(2, 1), test_row(1, 1)]));
+        c.put(h, 5, record(vec![head(2, 1), head(1, 1)]));
         // The stamp went 5 -> 6 with this server's deposit of document 3 replacing 2.
-        c.extend(h, 6, test_row(3, 1), Some((test_row(2, 1).id(), 1)));
-        let rows = c.get(h, 6).expect("extended");
+        c.extend(h, 6, head(3, 1), meta(), Some((head(2, 1).id(), 1)));
+        let rec = c.get(h, 6).expect("extended");
+        let rows = &rec.heads;
         assert_eq!(rows.len(), 3);
-        assert_eq!(rows[0].id(), test_row(3, 1).id(), "newest first");
+        assert_eq!(rows[0].id(), head(3, 1).id(), "newest first");
         assert!(rows[1].is_deprecated() && rows[1].version() == 2);
         assert!(!rows[2].is_deprecated());
+        assert!(
+            rec.metas.get(head(3, 1).id(), 1).is_some(),
+            "the deposit's metadata is kept"
+        );
         // A deposit whose stamp skipped one (another server's change in between) drops it.
-        c.extend(h, 8, test_row(4, 1), None);
+        c.extend(h, 8, head(4, 1), meta(), None);
         assert!(c.get(h, 6).is_none() && c.get(h, 8).is_none());
         // Rows read after a commit may already hold the deposit: dropped, not doubled.
-        c.put(h, 8, Arc::new(vec![test_row(5, 1)]));
-        c.extend(h, 9, test_row(5, 1), None);
+        c.put(h, 8, record(vec![head(5, 1)]));
+        c.extend(h, 9, head(5, 1), meta(), None);
         assert!(c.get(h, 9).is_none() && c.get(h, 8).is_none());
         // The replaced row not as the deposit saw it: dropped.
-        c.put(h, 10, Arc::new(vec![test_row(6, 2)]));
-        c.extend(h, 11, test_row(7, 1), Some((test_row(6, 1).id(), 1)));
+        c.put(h, 10, record(vec![head(6, 2)]));
+        c.extend(h, 11, head(7, 1), meta(), Some((head(6, 1).id(), 1)));
         assert!(c.get(h, 11).is_none());
         assert_eq!(c.bytes(), 0);
     }
 
     #[test]
     fn the_oldest_entries_go_first_when_full() {
-        let one = test_row(1, 1).approx_bytes();
-        let c = DocCache::with_capacity(one * 12);
+        let one = record(vec![head(1, 1), head(101, 1)]).approx_bytes();
+        let c = DocCache::with_capacity(one * 6);
         for n in 0..10 {
-            c.put(holder(n), 1, Arc::new(vec![test_row(n, 1), test_row(n + 100, 1)]));
+            c.put(holder(n), 1, record(vec![head(n, 1), head(n + 100, 1)]));
         }
-        assert!(c.bytes() <= one * 12);
+        assert!(c.bytes() <= one * 6);
         assert!(c.get(holder(0), 1).is_none(), "the oldest went");
         assert!(c.get(holder(9), 1).is_some(), "the newest stays");
         // Refiling the same holder again and again keeps the bookkeeping bounded.
         for stamp in 2..10_000 {
-            c.put(holder(9), stamp, Arc::new(vec![test_row(9, 1)]));
+            c.put(holder(9), stamp, record(vec![head(9, 1)]));
         }
         let inner = c.lock();
         assert!(inner.order.len() <= 4 * inner.entries.len() + 1025);
         drop(inner);
         // A record larger than a quarter of the cache is not kept.
-        let big: Vec<DocRow> = (0..4).map(|n| test_row(n, 1)).collect();
-        c.put(holder(50), 1, Arc::new(big));
+        let big: Vec<DocHead> = (0..8).map(|n| head(n, 1)).collect();
+        c.put(holder(50), 1, record(big));
         assert!(c.get(holder(50), 1).is_none());
     }
 
     #[test]
     fn the_bound_set_at_start_holds() {
-        let one = test_row(1, 1).approx_bytes();
+        let one = record(vec![head(1, 1), head(101, 1)]).approx_bytes();
         let c = DocCache::default();
-        c.set_capacity(one * 8);
+        c.set_capacity(one * 4);
         for n in 0..10 {
-            c.put(holder(n), 1, Arc::new(vec![test_row(n, 1), test_row(n + 100, 1)]));
+            c.put(holder(n), 1, record(vec![head(n, 1), head(n + 100, 1)]));
         }
-        assert!(c.bytes() <= one * 8, "{} > {}", c.bytes(), one * 8);
+        assert!(c.bytes() <= one * 4, "{} > {}", c.bytes(), one * 4);
         assert!(c.get(holder(0), 1).is_none() && c.get(holder(9), 1).is_some());
+    }
+
+    #[test]
+    fn a_holder_keeps_the_metadata_of_few_versions() {
+        let m = Metas::default();
+        for n in 0..100u8 {
+            m.put(head(n, 1).id(), 1, meta());
+        }
+        assert_eq!(m.len(), Metas::KEEP);
+        assert!(m.get(head(0, 1).id(), 1).is_none(), "the oldest put went");
+        assert!(m.get(head(99, 1).id(), 1).is_some());
+        assert!(
+            m.get(head(99, 1).id(), 2).is_none(),
+            "another version is another entry"
+        );
+        // Putting one again does not count it twice.
+        m.put(head(99, 1).id(), 1, meta());
+        assert_eq!(m.len(), Metas::KEEP);
     }
 }

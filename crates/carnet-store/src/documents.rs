@@ -18,7 +18,7 @@
 //! }
 //! ```
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use carnet_domain::access::{
@@ -31,6 +31,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::crypto::{SecretKey, item_aad};
+use crate::doccache::{DocRecord, Metas};
 use crate::error::StoreError;
 use crate::gate::{Gate, GateFacts};
 use crate::reader::Read;
@@ -174,12 +175,18 @@ pub struct DocumentPage {
     pub next_before: Option<DocumentId>,
 }
 
-/// What a caller may see of a holder's documents, in listing order ([`Gate::document_set`]).
-#[derive(Clone, Debug)]
+/// What a caller may see of a holder's documents, in listing order ([`Gate::document_set`]):
+/// decided, counted and ordered on each row's head; a document's metadata is opened only when
+/// asked for ([`DocumentSet::open`]), so a page of a long record opens that page, not the record.
+#[derive(Debug)]
 pub struct DocumentSet {
-    rows: Arc<Vec<DocRow>>,
-    /// Indexes in `rows` of the documents shown, in order.
+    store: Store,
+    holder: HolderId,
+    record: DocRecord,
+    /// Indexes in `record.heads` of the documents shown, in order.
     shown: Vec<usize>,
+    /// The metadata of each document shown, once opened.
+    opened: Vec<OnceLock<Arc<DocumentMeta>>>,
 }
 
 /// One document of a [`DocumentSet`], borrowed from it.
@@ -191,6 +198,17 @@ pub struct DocumentRef<'a> {
     pub meta: &'a DocumentMeta,
 }
 
+impl DocumentRef<'_> {
+    pub fn view(&self) -> DocumentView {
+        DocumentView {
+            id: self.id,
+            set_id: self.set_id,
+            status: self.status,
+            meta: self.meta.clone(),
+        }
+    }
+}
+
 impl DocumentSet {
     pub fn len(&self) -> usize {
         self.shown.len()
@@ -200,19 +218,54 @@ impl DocumentSet {
         self.shown.is_empty()
     }
 
-    /// The `i`-th document shown.
+    /// The id of the `i`-th document shown.
+    pub fn id(&self, i: usize) -> Option<DocumentId> {
+        self.head(i).map(DocHead::id)
+    }
+
+    fn head(&self, i: usize) -> Option<&DocHead> {
+        self.record.heads.get(*self.shown.get(i)?)
+    }
+
+    /// Opens the metadata of the documents shown at `indexes` (kept in the set; those opened
+    /// already are skipped). A document whose row changed or went since the set was decided is
+    /// left unopened: [`DocumentSet::get`] gives `None` for it, never metadata it was not
+    /// decided on.
+    pub async fn open(&self, indexes: &[usize]) -> Result<(), StoreError> {
+        let want: Vec<usize> = indexes
+            .iter()
+            .copied()
+            .filter(|i| self.opened.get(*i).is_some_and(|o| o.get().is_none()))
+            .collect();
+        let heads: Vec<&DocHead> = want.iter().filter_map(|i| self.head(*i)).collect();
+        let metas = self
+            .store
+            .open_heads(self.holder, &self.record.metas, &heads)
+            .await?;
+        for (i, meta) in want.into_iter().zip(metas) {
+            if let (Some(slot), Some(meta)) = (self.opened.get(i), meta) {
+                let _ = slot.set(meta);
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens every document shown ([`DocumentSet::open`]).
+    pub async fn open_all(&self) -> Result<(), StoreError> {
+        let all: Vec<usize> = (0..self.len()).collect();
+        self.open(&all).await
+    }
+
+    /// The `i`-th document shown, if its metadata was opened ([`DocumentSet::open`]).
     pub fn get(&self, i: usize) -> Option<DocumentRef<'_>> {
-        let r = self.rows.get(*self.shown.get(i)?)?;
+        let r = self.head(i)?;
+        let meta = self.opened.get(i)?.get()?;
         Some(DocumentRef {
             id: r.id,
             set_id: r.set_id,
             status: r.status,
-            meta: &r.meta,
+            meta,
         })
-    }
-
-    fn rows(&self) -> impl Iterator<Item = &DocRow> {
-        self.shown.iter().filter_map(|i| self.rows.get(*i))
     }
 }
 
@@ -246,6 +299,56 @@ pub(crate) struct DocRow {
 }
 
 impl DocRow {
+    fn view(&self) -> DocumentView {
+        DocumentView {
+            id: self.id,
+            set_id: self.set_id,
+            status: self.status,
+            meta: self.meta.clone(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn meta(&self) -> &DocumentMeta {
+        &self.meta
+    }
+
+    /// What a listing keeps of this row ([`DocHead`]).
+    pub(crate) fn head(&self) -> DocHead {
+        let m = &self.meta;
+        DocHead {
+            id: self.id,
+            set_id: self.set_id,
+            status: self.status,
+            version: self.version,
+            facts: ItemFacts {
+                visible_to_holder: true,
+                ..m.facts(m.visible_from)
+            },
+            visible_from: m.visible_from,
+            uploaded_at: m.uploaded_at,
+            type_code: m.type_code.as_deref().map(Box::from),
+        }
+    }
+}
+
+/// What a listing decides, filters, ranks and pages on, of one document row: no title, names
+/// or file details (crate-private; kept per holder by `doccache`, ~150 bytes against ~650 for
+/// an opened row). Made from the opened row ([`DocRow::head`]), so it says what the row says.
+#[derive(Clone, Debug)]
+pub(crate) struct DocHead {
+    id: DocumentId,
+    set_id: DocumentId,
+    status: Status,
+    version: i64,
+    /// The access policy's facts, `visible_to_holder` as once `visible_from` is past.
+    facts: ItemFacts,
+    visible_from: Timestamp,
+    uploaded_at: Timestamp,
+    type_code: Option<Box<str>>,
+}
+
+impl DocHead {
     pub(crate) fn id(&self) -> DocumentId {
         self.id
     }
@@ -264,34 +367,28 @@ impl DocRow {
         self.version += 1;
     }
 
-    /// An estimate of the memory this row holds (`doccache`'s bound).
-    pub(crate) fn approx_bytes(&self) -> usize {
-        let m = &self.meta;
-        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-        std::mem::size_of::<Self>()
-            + m.title.len()
-            + opt(&m.type_code)
-            + opt(&m.type_display)
-            + opt(&m.event_date)
-            + m.author_name.len()
-            + opt(&m.organisation)
-            + m.confidentiality.len()
-            + m.mime.len()
-            + m.sha256.len()
-            + m.filename.len()
-            + opt(&m.replaces)
-            + opt(&m.legacy_unique_id)
-            + m.deletion_request.as_ref().map_or(0, |d| d.reason.len())
-            + 64 // the author's id, allocator overhead
+    /// The access policy's facts of this document at `now` (as `DocumentMeta::facts`):
+    /// borrowed, unless a professional still holds it back from the holder (DM-6).
+    fn facts(&self, now: Timestamp) -> std::borrow::Cow<'_, ItemFacts> {
+        if now >= self.visible_from {
+            std::borrow::Cow::Borrowed(&self.facts)
+        } else {
+            std::borrow::Cow::Owned(ItemFacts {
+                visible_to_holder: false,
+                ..self.facts.clone()
+            })
+        }
     }
 
-    fn view(&self) -> DocumentView {
-        DocumentView {
-            id: self.id,
-            set_id: self.set_id,
-            status: self.status,
-            meta: self.meta.clone(),
-        }
+    /// An estimate of the memory this head holds (`doccache`'s bound).
+    pub(crate) fn approx_bytes(&self) -> usize {
+        let author = match &self.facts.author {
+            Author::Holder => 0,
+            Author::Professional { id } => id.0.len(),
+            Author::Establishment { id } => id.0.len(),
+            Author::App { id } => id.0.len(),
+        };
+        std::mem::size_of::<Self>() + author + self.type_code.as_deref().map_or(0, str::len) + 32 // allocator overhead
     }
 }
 
@@ -376,18 +473,104 @@ fn iso_date(ts: &str) -> Option<String> {
 }
 
 impl Store {
-    /// Every document row of a holder, metadata opened, newest first (crate-private).
-    /// Every document row of `holder`, newest first, opened: from this server's cache while
-    /// the holder's document stamp has not moved (`doccache`), else read and opened.
-    pub(crate) async fn document_rows(&self, holder: HolderId) -> Result<Arc<Vec<DocRow>>, StoreError> {
+    /// What listings use of `holder`'s documents (`doccache`): every row's head, newest
+    /// first, and the opened metadata of the few lately shown; from this server's cache while
+    /// the holder's document stamp has not moved, else every row read and opened (crate-private).
+    pub(crate) async fn document_rows(&self, holder: HolderId) -> Result<DocRecord, StoreError> {
         // The stamp first: rows read after it are at least as new as it.
         let stamp = self.document_stamp(holder).await?;
-        if let Some(rows) = self.doc_cache.get(holder, stamp) {
-            return Ok(rows);
+        if let Some(record) = self.doc_cache.get(holder, stamp) {
+            return Ok(record);
         }
-        let rows = Arc::new(self.open_document_rows(holder).await?);
-        self.doc_cache.put(holder, stamp, rows.clone());
-        Ok(rows)
+        let rows = self.open_document_rows(holder).await?;
+        // Versions never change: what was opened under an older stamp still holds, and the
+        // newest rows, just opened, are the ones the first pages show.
+        let metas = self.doc_cache.metas(holder).unwrap_or_default();
+        for r in rows.iter().take(Metas::KEEP).rev() {
+            if metas.get(r.id, r.version).is_none() {
+                metas.put(r.id, r.version, Arc::new(r.meta.clone()));
+            }
+        }
+        let record = DocRecord {
+            heads: Arc::new(rows.iter().map(DocRow::head).collect()),
+            metas,
+        };
+        self.doc_cache.put(holder, stamp, record.clone());
+        Ok(record)
+    }
+
+    /// The opened metadata of `heads` (of `holder`'s record), in order: from `metas`, else read
+    /// and opened (and kept in `metas` when they are a page's few). `None` for a row whose
+    /// version is no longer the head's, or that is gone: it changed after the heads were read.
+    pub(crate) async fn open_heads(
+        &self,
+        holder: HolderId,
+        metas: &Metas,
+        heads: &[&DocHead],
+    ) -> Result<Vec<Option<Arc<DocumentMeta>>>, StoreError> {
+        let mut out: Vec<Option<Arc<DocumentMeta>>> =
+            heads.iter().map(|h| metas.get(h.id, h.version)).collect();
+        let missing = out.iter().filter(|m| m.is_none()).count();
+        if missing == 0 {
+            return Ok(out);
+        }
+        let key = self.vault.get(holder).await?.opener();
+        let open = |id: DocumentId, sealed: &[u8]| -> Result<Arc<DocumentMeta>, StoreError> {
+            let meta: DocumentMeta = serde_json::from_slice(&key.open(&meta_aad(holder, id), sealed)?)
+                .map_err(|e| StoreError::Integrity(format!("document metadata: {e}")))?;
+            Ok(Arc::new(meta))
+        };
+        if missing <= Metas::KEEP {
+            // A page's few: one point read each, kept for the next listing.
+            for (slot, h) in out.iter_mut().zip(heads) {
+                if slot.is_some() {
+                    continue;
+                }
+                let row = self
+                    .db
+                    .read_one(
+                        Read::new(
+                            "SELECT version, meta_sealed FROM documents WHERE holder_id = $1 AND id = $2",
+                        )
+                        .uuid(*holder.as_uuid())
+                        .uuid(*h.id.as_uuid()),
+                        "read document metadata",
+                    )
+                    .await?;
+                let Some(mut r) = row else { continue };
+                if r.take::<i64>(0)? != h.version {
+                    continue;
+                }
+                let meta = open(h.id, &r.take::<Vec<u8>>(1)?)?;
+                metas.put(h.id, h.version, meta.clone());
+                *slot = Some(meta);
+            }
+            return Ok(out);
+        }
+        // Many (a search in the titles, a sort on every resource): the record in one read.
+        let rows = self
+            .db
+            .read_all(
+                Read::new("SELECT id, version, meta_sealed FROM documents WHERE holder_id = $1")
+                    .uuid(*holder.as_uuid()),
+                "list documents",
+            )
+            .await?;
+        let mut sealed: std::collections::HashMap<DocumentId, (i64, Vec<u8>)> =
+            std::collections::HashMap::with_capacity(rows.len());
+        for mut r in rows {
+            let id = DocumentId::from_uuid(r.take(0)?);
+            sealed.insert(id, (r.take(1)?, r.take(2)?));
+        }
+        for (slot, h) in out.iter_mut().zip(heads) {
+            if slot.is_none()
+                && let Some((version, bytes)) = sealed.get(&h.id)
+                && *version == h.version
+            {
+                *slot = Some(open(h.id, bytes)?);
+            }
+        }
+        Ok(out)
     }
 
     /// The holder's document stamp (migration 22): 0 until their documents first change.
@@ -616,17 +799,19 @@ impl Store {
         };
         // Committed: this server's cached rows of the record, if they were the record just
         // before, become the record now (`doccache`).
+        let row = DocRow {
+            id,
+            set_id,
+            status: Status::Approved,
+            attachment,
+            version: 1,
+            meta,
+        };
         self.doc_cache.extend(
             holder,
             stamp,
-            DocRow {
-                id,
-                set_id,
-                status: Status::Approved,
-                attachment,
-                version: 1,
-                meta,
-            },
+            row.head(),
+            Arc::new(row.meta),
             replaces.map(|r| (r.id, r.version)),
         );
         if notify {
@@ -1501,18 +1686,24 @@ impl Gate {
         let set = self.document_set(holder, actor, filter, ctx).await?;
         let total = set.len();
         let limit = filter.limit.clamp(1, 500);
-        let page: Vec<DocumentView> = set
-            .rows()
-            .filter(|r| filter.first_view || filter.before.is_none_or(|b| r.id < b))
+        let page: Vec<usize> = (0..total)
+            .filter(|i| {
+                filter.first_view || filter.before.is_none_or(|b| set.id(*i).is_some_and(|id| id < b))
+            })
             .take(limit)
-            .map(DocRow::view)
             .collect();
+        set.open(&page).await?;
         let next_before = (!filter.first_view && page.len() == limit)
-            .then(|| page.last().map(|v| v.id))
+            .then(|| page.last().and_then(|i| set.id(*i)))
             .flatten()
-            .filter(|last| set.rows().any(|r| r.id < *last));
+            .filter(|last| (0..total).any(|i| set.id(i).is_some_and(|id| id < *last)));
         Ok(DocumentPage {
-            documents: page,
+            // A row that changed since it was decided on is left out of this page.
+            documents: page
+                .iter()
+                .filter_map(|i| set.get(*i))
+                .map(|d| d.view())
+                .collect(),
             total,
             next_before,
         })
@@ -1531,22 +1722,28 @@ impl Gate {
         let Some(space) = self.space(holder, actor).await? else {
             return Err(StoreError::NotFound);
         };
-        let rows = self.store.document_rows(holder).await?;
+        let record = self.store.document_rows(holder).await?;
         let decider = self.decider(&space, actor, ctx);
         let now = decider.now();
         let mut first_allowed: Option<Decision> = None;
         let mut visible: Vec<(usize, Option<(u8, Timestamp)>)> = Vec::new();
-        for (i, row) in rows.iter().enumerate() {
-            let d = decider.decide(Action::Read, &row.meta.facts(now));
+        for (i, head) in record.heads.iter().enumerate() {
+            let d = decider.decide(Action::Read, &head.facts(now));
             if !d.allowed {
                 continue;
             }
             first_allowed.get_or_insert(d);
-            if !matches(row, filter) {
+            if !matches(head, filter) {
                 continue;
             }
             let rank = if filter.first_view {
-                match document::first_view_rank(&row.meta, row.status, now) {
+                match document::first_view_rank_of(
+                    head.facts.category,
+                    head.type_code.as_deref(),
+                    head.uploaded_at,
+                    head.status,
+                    now,
+                ) {
                     Some(r) => Some(r),
                     None => continue,
                 }
@@ -1565,12 +1762,30 @@ impl Gate {
             .await?;
         // Refused (nothing could be shown): the same answer as an empty record (AC-8).
         if filter.first_view {
-            let id = |i: usize| rows.get(i).map(|r| r.id);
+            let id = |i: usize| record.heads.get(i).map(|r| r.id);
             visible.sort_by(|a, b| b.1.cmp(&a.1).then(id(b.0).cmp(&id(a.0))));
         }
+        let mut shown: Vec<usize> = visible.into_iter().map(|(i, _)| i).collect();
+        let mut opened: Vec<OnceLock<Arc<DocumentMeta>>> = Vec::new();
+        if let Some(text) = &filter.text {
+            // The titles are in the sealed metadata: open what is left, keep what matches.
+            let heads: Vec<&DocHead> = shown.iter().filter_map(|i| record.heads.get(*i)).collect();
+            let metas = self.store.open_heads(holder, &record.metas, &heads).await?;
+            let (kept, metas): (Vec<usize>, Vec<Arc<DocumentMeta>>) = shown
+                .iter()
+                .zip(metas)
+                .filter_map(|(i, m)| m.filter(|m| m.title_matches(text)).map(|m| (*i, m)))
+                .unzip();
+            shown = kept;
+            opened = metas.into_iter().map(OnceLock::from).collect();
+        }
+        opened.resize_with(shown.len(), OnceLock::new);
         Ok(DocumentSet {
-            shown: visible.into_iter().map(|(i, _)| i).collect(),
-            rows,
+            store: self.store.clone(),
+            holder,
+            record,
+            shown,
+            opened,
         })
     }
 
@@ -1630,14 +1845,25 @@ impl Gate {
             .await?;
         let decider = self.decider(&space, actor, ctx);
         let now = decider.now();
-        Ok(self
-            .store
-            .document_rows(holder)
-            .await?
+        let record = self.store.document_rows(holder).await?;
+        let heads: Vec<&DocHead> = record
+            .heads
             .iter()
             .filter(|r| r.set_id == row.set_id)
-            .filter(|r| decider.decide(Action::Read, &r.meta.facts(now)).allowed)
-            .map(|r| r.view())
+            .filter(|r| decider.decide(Action::Read, &r.facts(now)).allowed)
+            .collect();
+        let metas = self.store.open_heads(holder, &record.metas, &heads).await?;
+        Ok(heads
+            .iter()
+            .zip(metas)
+            .filter_map(|(h, meta)| {
+                meta.map(|meta| DocumentView {
+                    id: h.id,
+                    set_id: h.set_id,
+                    status: h.status,
+                    meta: (*meta).clone(),
+                })
+            })
             .collect())
     }
 
@@ -1799,15 +2025,17 @@ pub(crate) fn record_facts() -> ItemFacts {
     }
 }
 
-fn matches(row: &DocRow, f: &DocumentFilter) -> bool {
-    let m = &row.meta;
+/// Whether a head passes the filter's criteria, its text aside (the title is in the sealed
+/// metadata: [`Gate::document_set`] checks it on the opened rows).
+fn matches(row: &DocHead, f: &DocumentFilter) -> bool {
     (f.include_history || row.status != Status::Deprecated)
-        && f.class.is_none_or(|c| m.class == c)
+        && f.class.is_none_or(|c| row.facts.category == c)
         && f.type_code
+            .as_deref()
+            .is_none_or(|t| row.type_code.as_deref() == Some(t))
+        && f.author
             .as_ref()
-            .is_none_or(|t| m.type_code.as_ref() == Some(t))
-        && f.author.as_ref().is_none_or(|a| author_key(&m.author) == *a)
-        && f.from.is_none_or(|t| m.uploaded_at >= t)
-        && f.to.is_none_or(|t| m.uploaded_at < t)
-        && f.text.as_ref().is_none_or(|t| m.title_matches(t))
+            .is_none_or(|a| author_key(&row.facts.author) == *a)
+        && f.from.is_none_or(|t| row.uploaded_at >= t)
+        && f.to.is_none_or(|t| row.uploaded_at < t)
 }

@@ -179,7 +179,7 @@ impl Store {
         })))
     }
 
-    /// Bounds this server's cache of opened document rows (`doccache`) at `bytes` (default
+    /// Bounds this server's cache of document heads and opened metadata (`doccache`) at `bytes` (default
     /// `DOC_CACHE_BYTES`); entries beyond it go, oldest first, at the next insertion.
     pub fn set_document_cache_bytes(&self, bytes: usize) {
         self.doc_cache.set_capacity(bytes);

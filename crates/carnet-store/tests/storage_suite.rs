@@ -97,6 +97,7 @@ macro_rules! suite {
 }
 
 suite!(
+    a_listing_opens_only_its_page_and_never_a_row_changed_since_s1_dm5,
     first_start_initialises_and_data_survives_reopen,
     concurrent_writes_commit_together_and_fail_alone,
     health_data_is_sealed_in_the_database_and_blobs,
@@ -1678,6 +1679,129 @@ async fn documents_changed_on_another_server_are_listed_as_they_are_now_s1_dm5(e
         history.iter().map(|v| v.status).collect::<Vec<_>>(),
         [Status::Approved, Status::Deprecated, Status::Deprecated]
     );
+}
+
+/// S-1, DM-5, DM-8: a listing decides and counts on what a server keeps of each row (its
+/// head), and opens the sealed metadata of only the documents it shows; a row that changed
+/// after the decision (masked on another server) is left out rather than shown as it was
+/// decided, and the next listing decides on it as it is now. Titles are searched in the
+/// opened rows, past the few whose metadata a server keeps per holder.
+async fn a_listing_opens_only_its_page_and_never_a_row_changed_since_s1_dm5(env: Env, _e: Engine) {
+    let (one, two) = (env.open().await.unwrap(), env.open().await.unwrap());
+    let g1 = Gate::new(one.clone(), HabilitationMatrix::default_matrix());
+    let g2 = Gate::new(two.clone(), HabilitationMatrix::default_matrix());
+    let h = one.create_holder("activated", ADMIN).await.unwrap();
+    one.update_access_policy(h, |p| {
+        for id in ["11111111111", "33333333333"] {
+            p.grants.push(Grant {
+                grantee: Grantee::Professional {
+                    id: ProfessionalId(id.into()),
+                },
+                categories: None,
+                until: None,
+                express: false,
+            })
+        }
+    })
+    .await
+    .unwrap();
+    let (me, doctor, colleague, none) = (
+        Actor::Holder { id: h },
+        pro_actor("11111111111", "medecin"),
+        pro_actor("33333333333", "medecin"),
+        Context::default(),
+    );
+    // More documents than a server keeps opened per holder (64).
+    let mut ids = Vec::new();
+    for n in 0..70 {
+        let title = format!("D{n:02}");
+        let v = g1
+            .deposit_document(
+                h,
+                &doctor,
+                text_doc(&title, Category::Reports),
+                title.into_bytes(),
+                &none,
+            )
+            .await
+            .unwrap();
+        ids.push(v.id);
+    }
+    let set = g2.document_set(h, &colleague, &all_docs(), &none).await.unwrap();
+    assert_eq!(set.len(), 70);
+    assert_eq!(set.id(0), Some(ids[69]), "newest first");
+    assert!(
+        set.get(0).is_none() && set.get(69).is_none(),
+        "nothing opened before asked"
+    );
+    set.open(&[0, 1]).await.unwrap();
+    assert_eq!(set.get(1).map(|d| d.meta.title.clone()).as_deref(), Some("D68"));
+    assert!(set.get(2).is_none(), "only the page asked for is opened");
+    // The oldest (not among the rows the server kept opened) is masked on the other server
+    // after this listing decided on it.
+    g1.change_document(h, &me, ids[0], DocumentChange::Mask(true), &none)
+        .await
+        .unwrap();
+    set.open_all().await.unwrap();
+    assert!(
+        set.get(69).is_none(),
+        "changed since the decision: left out, not shown as it was"
+    );
+    assert_eq!((0..70).filter(|i| set.get(*i).is_some()).count(), 69);
+    // The next listings decide on the row as it is now.
+    assert_eq!(listed_titles(&g2, h, &colleague).await.len(), 69);
+    assert!(
+        !listed_titles(&g2, h, &colleague)
+            .await
+            .contains(&"D00".to_string())
+    );
+    assert_eq!(listed_titles(&g2, h, &me).await.len(), 70);
+    // A search in the titles opens what it must, on either server.
+    for g in [&g1, &g2] {
+        let found = g
+            .list_documents(
+                h,
+                &me,
+                &DocumentFilter {
+                    text: Some("d0".into()),
+                    ..all_docs()
+                },
+                &none,
+            )
+            .await
+            .unwrap();
+        let mut titles: Vec<String> = found.documents.into_iter().map(|d| d.meta.title).collect();
+        titles.sort();
+        assert_eq!(titles, (0..10).map(|n| format!("D{n:02}")).collect::<Vec<_>>());
+        assert_eq!(found.total, 10);
+    }
+    // Paging through the record by `before` opens page after page and misses none.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = g2
+            .list_documents(
+                h,
+                &me,
+                &DocumentFilter {
+                    limit: 16,
+                    before,
+                    ..all_docs()
+                },
+                &none,
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.total, 70);
+        seen.extend(page.documents.iter().map(|d| d.id));
+        match page.next_before {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+    }
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first);
 }
 
 async fn documents_go_through_the_gate_dm1_dm8(env: Env, _e: Engine) {
