@@ -84,6 +84,15 @@ impl Metas {
         self.lock().map.get(&(id, version)).cloned()
     }
 
+    /// [`Metas::get`] for many, under one lock (a page's worth).
+    pub(crate) fn get_many(
+        &self,
+        keys: impl Iterator<Item = (DocumentId, i64)>,
+    ) -> Vec<Option<Arc<DocumentMeta>>> {
+        let inner = self.lock();
+        keys.map(|k| inner.map.get(&k).cloned()).collect()
+    }
+
     /// Keeps the metadata of version `version` of document `id` (opened with the holder's key).
     pub(crate) fn put(&self, id: DocumentId, version: i64, meta: Arc<DocumentMeta>) {
         let mut inner = self.lock();

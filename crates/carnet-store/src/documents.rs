@@ -508,8 +508,7 @@ impl Store {
         metas: &Metas,
         heads: &[&DocHead],
     ) -> Result<Vec<Option<Arc<DocumentMeta>>>, StoreError> {
-        let mut out: Vec<Option<Arc<DocumentMeta>>> =
-            heads.iter().map(|h| metas.get(h.id, h.version)).collect();
+        let mut out = metas.get_many(heads.iter().map(|h| (h.id, h.version)));
         let missing = out.iter().filter(|m| m.is_none()).count();
         if missing == 0 {
             return Ok(out);
