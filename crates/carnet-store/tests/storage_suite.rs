@@ -1573,10 +1573,9 @@ async fn listed_titles(gate: &Gate, h: HolderId, who: &Actor) -> Vec<String> {
     titles
 }
 
-/// S-1, S-2, DM-3..DM-5: a server keeps the document rows it opened (`doccache`), but never
-/// past a change made on another server: a deposit, a mask, a deletion and a new version made
-/// there are listed here at once, as is this server's own deposit.
-async fn documents_changed_on_another_server_are_listed_as_they_are_now_s1_dm5(env: Env, _e: Engine) {
+/// Two servers over one store, an activated space whose directory grants two doctors, and
+/// its holder, the first doctor and the second.
+async fn two_servers_and_two_doctors(env: &Env) -> (Gate, Gate, HolderId, [Actor; 3]) {
     let (one, two) = (env.open().await.unwrap(), env.open().await.unwrap());
     let g1 = Gate::new(one.clone(), HabilitationMatrix::default_matrix());
     let g2 = Gate::new(two.clone(), HabilitationMatrix::default_matrix());
@@ -1595,12 +1594,20 @@ async fn documents_changed_on_another_server_are_listed_as_they_are_now_s1_dm5(e
     })
     .await
     .unwrap();
-    let (me, doctor, colleague, none) = (
+    let actors = [
         Actor::Holder { id: h },
         pro_actor("11111111111", "medecin"),
         pro_actor("33333333333", "medecin"),
-        Context::default(),
-    );
+    ];
+    (g1, g2, h, actors)
+}
+
+/// S-1, S-2, DM-3..DM-5: a server keeps the document rows it opened (`doccache`), but never
+/// past a change made on another server: a deposit, a mask, a deletion and a new version made
+/// there are listed here at once, as is this server's own deposit.
+async fn documents_changed_on_another_server_are_listed_as_they_are_now_s1_dm5(env: Env, _e: Engine) {
+    let (g1, g2, h, [me, doctor, colleague]) = two_servers_and_two_doctors(&env).await;
+    let none = Context::default();
     let deposit = |g: &Gate, title: &str| {
         let (g, title) = (g.clone(), title.to_string());
         let doctor = doctor.clone();
@@ -1687,30 +1694,8 @@ async fn documents_changed_on_another_server_are_listed_as_they_are_now_s1_dm5(e
 /// decided, and the next listing decides on it as it is now. Titles are searched in the
 /// opened rows, past the few whose metadata a server keeps per holder.
 async fn a_listing_opens_only_its_page_and_never_a_row_changed_since_s1_dm5(env: Env, _e: Engine) {
-    let (one, two) = (env.open().await.unwrap(), env.open().await.unwrap());
-    let g1 = Gate::new(one.clone(), HabilitationMatrix::default_matrix());
-    let g2 = Gate::new(two.clone(), HabilitationMatrix::default_matrix());
-    let h = one.create_holder("activated", ADMIN).await.unwrap();
-    one.update_access_policy(h, |p| {
-        for id in ["11111111111", "33333333333"] {
-            p.grants.push(Grant {
-                grantee: Grantee::Professional {
-                    id: ProfessionalId(id.into()),
-                },
-                categories: None,
-                until: None,
-                express: false,
-            })
-        }
-    })
-    .await
-    .unwrap();
-    let (me, doctor, colleague, none) = (
-        Actor::Holder { id: h },
-        pro_actor("11111111111", "medecin"),
-        pro_actor("33333333333", "medecin"),
-        Context::default(),
-    );
+    let (g1, g2, h, [me, doctor, colleague]) = two_servers_and_two_doctors(&env).await;
+    let none = Context::default();
     // More documents than a server keeps opened per holder (64).
     let mut ids = Vec::new();
     for n in 0..70 {
