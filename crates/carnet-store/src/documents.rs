@@ -514,11 +514,7 @@ impl Store {
             return Ok(out);
         }
         let key = self.vault.get(holder).await?.opener();
-        let open = |id: DocumentId, sealed: &[u8]| -> Result<Arc<DocumentMeta>, StoreError> {
-            let meta: DocumentMeta = serde_json::from_slice(&key.open(&meta_aad(holder, id), sealed)?)
-                .map_err(|e| StoreError::Integrity(format!("document metadata: {e}")))?;
-            Ok(Arc::new(meta))
-        };
+        let open = |id: DocumentId, sealed: &[u8]| open_meta(&key, holder, id, sealed).map(Arc::new);
         if missing <= Metas::KEEP {
             // A page's few: one point read each, kept for the next listing.
             for (slot, h) in out.iter_mut().zip(heads) {
@@ -1143,6 +1139,17 @@ fn seal_meta(
     key.seal(&meta_aad(holder, id), &json)
 }
 
+/// A document version's metadata opened with the holder's key (bound to the holder and the id).
+fn open_meta(
+    key: &crate::crypto::Opener,
+    holder: HolderId,
+    id: DocumentId,
+    sealed: &[u8],
+) -> Result<DocumentMeta, StoreError> {
+    serde_json::from_slice(&key.open(&meta_aad(holder, id), sealed)?)
+        .map_err(|e| StoreError::Integrity(format!("document metadata: {e}")))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn open_row(
     key: &crate::crypto::Opener,
@@ -1155,8 +1162,7 @@ fn open_row(
     sealed: &[u8],
 ) -> Result<DocRow, StoreError> {
     let id = DocumentId::from_uuid(id);
-    let meta: DocumentMeta = serde_json::from_slice(&key.open(&meta_aad(holder, id), sealed)?)
-        .map_err(|e| StoreError::Integrity(format!("document metadata: {e}")))?;
+    let meta = open_meta(key, holder, id, sealed)?;
     Ok(DocRow {
         id,
         set_id: DocumentId::from_uuid(set),
