@@ -26,8 +26,9 @@
 //! Bounded by an estimate of the bytes held ([`DOC_CACHE_BYTES`]); the oldest entries go first.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use carnet_domain::document::DocumentMeta;
 use carnet_domain::{DocumentId, HolderId};
@@ -52,7 +53,9 @@ pub(crate) struct DocRecord {
 impl DocRecord {
     /// An estimate of the memory this record may hold, its kept metadata included.
     fn approx_bytes(&self) -> usize {
-        self.heads.iter().map(DocHead::approx_bytes).sum::<usize>()
+        // The vector's spare capacity counts: it is held as much as its heads.
+        (self.heads.capacity() - self.heads.len()) * std::mem::size_of::<DocHead>()
+            + self.heads.iter().map(DocHead::approx_bytes).sum::<usize>()
             + self.heads.len().min(Metas::KEEP) * META_BYTES
     }
 }
@@ -136,6 +139,58 @@ pub(crate) struct DocCache {
     inner: Mutex<Inner>,
     /// Set at start (`Store::set_document_cache_bytes`); read at each insertion.
     capacity: AtomicUsize,
+    stats: Stats,
+}
+
+/// What the cache did since its last report (logged at most once a minute, at `info`, by the
+/// first lookup after the minute: how an operator sees whether the bound fits the load).
+#[derive(Debug)]
+struct Stats {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evicted: AtomicU64,
+    since: Mutex<Instant>,
+}
+
+impl Stats {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    fn new() -> Self {
+        Self {
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
+            since: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Logs and restarts the counts when a minute has passed (`entries`/`bytes`: now).
+    fn report(&self, entries: usize, bytes: usize, capacity: usize) {
+        let Ok(mut since) = self.since.try_lock() else {
+            return; // another lookup is reporting
+        };
+        if since.elapsed() < Self::EVERY {
+            return;
+        }
+        let secs = since.elapsed().as_secs();
+        *since = Instant::now();
+        drop(since);
+        let hits = self.hits.swap(0, Ordering::Relaxed);
+        let misses = self.misses.swap(0, Ordering::Relaxed);
+        let evicted = self.evicted.swap(0, Ordering::Relaxed);
+        if hits + misses > 0 {
+            tracing::info!(
+                entries,
+                mib = bytes >> 20,
+                bound_mib = capacity >> 20,
+                hits,
+                misses,
+                evicted,
+                secs,
+                "document cache"
+            );
+        }
+    }
 }
 
 impl Default for DocCache {
@@ -149,6 +204,7 @@ impl DocCache {
         Self {
             inner: Mutex::default(),
             capacity: AtomicUsize::new(capacity),
+            stats: Stats::new(),
         }
     }
 
@@ -169,11 +225,21 @@ impl DocCache {
     /// The record filed for `holder` under exactly `stamp`.
     pub(crate) fn get(&self, holder: HolderId, stamp: i64) -> Option<DocRecord> {
         let inner = self.lock();
-        inner
+        let found = inner
             .entries
             .get(&holder)
             .filter(|e| e.stamp == stamp)
-            .map(|e| e.record.clone())
+            .map(|e| e.record.clone());
+        let (entries, bytes) = (inner.entries.len(), inner.bytes);
+        drop(inner);
+        let counter = if found.is_some() {
+            &self.stats.hits
+        } else {
+            &self.stats.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.stats.report(entries, bytes, self.capacity());
+        found
     }
 
     /// The opened metadata kept for `holder`, whatever the stamp (versions never change).
@@ -191,7 +257,8 @@ impl DocCache {
         if inner.entries.get(&holder).is_some_and(|e| e.stamp > stamp) {
             return;
         }
-        inner.insert(holder, stamp, record, bytes, self.capacity());
+        let evicted = inner.insert(holder, stamp, record, bytes, self.capacity());
+        self.stats.evicted.fetch_add(evicted, Ordering::Relaxed);
     }
 
     /// After this server committed a new document row `head` (its metadata `meta`; replacing
@@ -226,6 +293,8 @@ impl DocCache {
         }
         metas.put(head.id(), head.version(), meta);
         let v = Arc::make_mut(&mut heads);
+        // One more, not twice as many: a record grows a row at a time.
+        v.reserve_exact(1);
         if let Some((id, _)) = replaced {
             for r in v.iter_mut().filter(|r| r.id() == id) {
                 r.deprecate();
@@ -240,7 +309,8 @@ impl DocCache {
         if bytes > self.capacity() / 4 {
             return;
         }
-        inner.insert(holder, stamp, record, bytes, self.capacity());
+        let evicted = inner.insert(holder, stamp, record, bytes, self.capacity());
+        self.stats.evicted.fetch_add(evicted, Ordering::Relaxed);
     }
 
     /// Drops what is filed for `holder` (erasure).
@@ -261,8 +331,17 @@ impl Inner {
         }
     }
 
-    fn insert(&mut self, holder: HolderId, stamp: i64, record: DocRecord, bytes: usize, capacity: usize) {
+    /// Files `record`, dropping the oldest entries to make room; gives how many went.
+    fn insert(
+        &mut self,
+        holder: HolderId,
+        stamp: i64,
+        record: DocRecord,
+        bytes: usize,
+        capacity: usize,
+    ) -> u64 {
         self.remove(holder);
+        let mut evicted = 0;
         while self.bytes + bytes > capacity {
             let Some((oldest, generation)) = self.order.pop_front() else {
                 break;
@@ -273,6 +352,7 @@ impl Inner {
                 .is_some_and(|e| e.generation == generation)
             {
                 self.remove(oldest);
+                evicted += 1;
             }
         }
         // Stale queue slots (entries since replaced or removed) are dropped as they come up;
@@ -295,6 +375,7 @@ impl Inner {
                 generation,
             },
         );
+        evicted
     }
 }
 
@@ -409,6 +490,50 @@ mod tests {
         }
         assert!(c.bytes() <= one * 4, "{} > {}", c.bytes(), one * 4);
         assert!(c.get(holder(0), 1).is_none() && c.get(holder(9), 1).is_some());
+    }
+
+    #[test]
+    fn what_a_record_holds_is_counted_and_grows_a_row_at_a_time() {
+        // Spare capacity is memory held: a bound that ignored it was exceeded unseen.
+        let exact = record(vec![head(1, 1), head(2, 1)]);
+        let mut roomy = Vec::with_capacity(100);
+        roomy.extend([head(1, 1), head(2, 1)]);
+        let roomy = record(roomy);
+        assert_eq!(
+            roomy.approx_bytes() - exact.approx_bytes(),
+            98 * std::mem::size_of::<DocHead>()
+        );
+        // A deposit adds one slot, not as many again as the record holds.
+        let c = DocCache::default();
+        let h = holder(1);
+        let heads: Vec<DocHead> = (1..=64).rev().map(|n| head(n, 1)).collect();
+        c.put(h, 1, record(heads));
+        let listing = c.get(h, 1).expect("filed"); // a listing still reading them
+        c.extend(h, 2, head(65, 1), meta(), None);
+        let grown = c.get(h, 2).expect("extended");
+        assert_eq!(grown.heads.len(), 65);
+        assert_eq!(grown.heads.capacity(), 65);
+        assert_eq!(listing.heads.len(), 64, "the listing's heads are left as read");
+        drop(listing);
+        c.extend(h, 3, head(66, 1), meta(), None);
+        let grown = c.get(h, 3).expect("extended in place");
+        assert_eq!(grown.heads.capacity(), 66);
+        assert_eq!(c.bytes(), grown.approx_bytes());
+    }
+
+    #[test]
+    fn lookups_and_evictions_are_counted_for_the_report() {
+        let one = record(vec![head(1, 1)]).approx_bytes();
+        let c = DocCache::with_capacity(one * 8);
+        for n in 0..10 {
+            c.put(holder(n), 1, record(vec![head(n, 1)]));
+        }
+        assert!(c.get(holder(9), 1).is_some());
+        assert!(c.get(holder(0), 1).is_none());
+        assert!(c.get(holder(9), 2).is_none());
+        assert_eq!(c.stats.hits.load(Ordering::Relaxed), 1);
+        assert_eq!(c.stats.misses.load(Ordering::Relaxed), 2);
+        assert_eq!(c.stats.evicted.load(Ordering::Relaxed), 2);
     }
 
     #[test]

@@ -25,7 +25,9 @@
 //! `CARNET_BENCH_RATE=R` the clients send R requests/s in all on a fixed schedule (an open
 //! loop, as `wrk2`): each request's latency counts from the moment it was due, so a server that
 //! falls behind is charged for the wait (no coordinated omission). Run at increasing rates to
-//! find the throughput at which p99 stays under a bound.
+//! find the throughput at which p99 stays under a bound. `CARNET_BENCH_SERVER_LOG` sets the
+//! server's `RUST_LOG` (default `error`; `carnet_store=info` adds the document cache's report
+//! each minute: entries, size, hits, misses, evictions).
 //!
 //! Prints, per kind and overall (every HTTP request counted and measured on its own):
 //! requests/s, p50/p95/p99, errors by status (5xx apart), and the
@@ -164,7 +166,12 @@ fn main() {
     let mut server = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", &d])
         .args(&db_args)
-        .env("RUST_LOG", "error")
+        // The server's log on stderr (e.g. `carnet_store=info` for the document cache's minute
+        // reports); errors only by default.
+        .env(
+            "RUST_LOG",
+            std::env::var("CARNET_BENCH_SERVER_LOG").unwrap_or_else(|_| "error".into()),
+        )
         .env("CARNET_JOB_INTERVAL_SECONDS", "1")
         .stdout(Stdio::piped())
         .spawn()
