@@ -5,7 +5,8 @@
 //! `CARNET_BENCH_KEYS_URL`) is set; starts the real server (`carnet serve`, release build, jobs
 //! every second) and drives it over loopback with `CARNET_BENCH_CLIENTS` concurrent clients
 //! (default 64; the target run is 256) for `CARNET_BENCH_SECONDS` (default 30; the target run
-//! is 600), each request drawn from the mix:
+//! is 600, at `CARNET_BENCH_RATE=3000`: BENCHMARKS.md, session 18), each request drawn from the
+//! mix:
 //!
 //! | share | who | request |
 //! |---|---|---|
