@@ -142,8 +142,9 @@ pub(crate) struct DocCache {
     stats: Stats,
 }
 
-/// What the cache did since its last report (logged at most once a minute, at `info`, by the
-/// first lookup after the minute: how an operator sees whether the bound fits the load).
+/// What the cache did since its last report (logged at most once a minute, at `info`, by a
+/// lookup after the minute — the clock is read once every [`Stats::CHECK_EVERY`] lookups: how
+/// an operator sees whether the bound fits the load).
 #[derive(Debug)]
 struct Stats {
     hits: AtomicU64,
@@ -164,6 +165,15 @@ impl Stats {
         }
     }
 
+    /// Lookups between two looks at the clock: the report costs a lookup nothing else.
+    const CHECK_EVERY: u64 = 1024;
+
+    /// Counts a lookup; true when it is time to look whether a minute has passed.
+    fn count(&self, hit: bool) -> bool {
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed) % Self::CHECK_EVERY == Self::CHECK_EVERY - 1
+    }
+
     /// Logs and restarts the counts when a minute has passed (`entries`/`bytes`: now).
     fn report(&self, entries: usize, bytes: usize, capacity: usize) {
         let Ok(mut since) = self.since.try_lock() else {
@@ -178,18 +188,16 @@ impl Stats {
         let hits = self.hits.swap(0, Ordering::Relaxed);
         let misses = self.misses.swap(0, Ordering::Relaxed);
         let evicted = self.evicted.swap(0, Ordering::Relaxed);
-        if hits + misses > 0 {
-            tracing::info!(
-                entries,
-                mib = bytes >> 20,
-                bound_mib = capacity >> 20,
-                hits,
-                misses,
-                evicted,
-                secs,
-                "document cache"
-            );
-        }
+        tracing::info!(
+            entries,
+            mib = bytes >> 20,
+            bound_mib = capacity >> 20,
+            hits,
+            misses,
+            evicted,
+            secs,
+            "document cache"
+        );
     }
 }
 
@@ -230,15 +238,11 @@ impl DocCache {
             .get(&holder)
             .filter(|e| e.stamp == stamp)
             .map(|e| e.record.clone());
-        let (entries, bytes) = (inner.entries.len(), inner.bytes);
-        drop(inner);
-        let counter = if found.is_some() {
-            &self.stats.hits
-        } else {
-            &self.stats.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        self.stats.report(entries, bytes, self.capacity());
+        if self.stats.count(found.is_some()) {
+            let (entries, bytes) = (inner.entries.len(), inner.bytes);
+            drop(inner);
+            self.stats.report(entries, bytes, self.capacity());
+        }
         found
     }
 
