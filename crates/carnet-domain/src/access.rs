@@ -128,6 +128,10 @@ pub enum Actor {
         id: AppId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         space: Option<HolderId>,
+        /// The app was connected by a legal representative: it sees no more than they do
+        /// (MI-2: nothing hidden from the representatives).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_representative: bool,
     },
     Operator {
         id: String,
@@ -232,6 +236,21 @@ pub fn traced_and_notified(actor: &Actor) -> (bool, bool) {
     }
 }
 
+/// S-1, MI-1, MI-3, CA-3: may `actor` act in `holder`'s space at all, before any item is
+/// decided? A holder only in their own; a legal representative only while they `represent`
+/// the holder (a current representation, ended at the child's majority); an app only in the
+/// space that connected it. Professionals, establishments and operators reach a space only
+/// through [`decide`]. The gate asks this on every call and answers "no such space" (AC-8)
+/// when it says no.
+pub fn enters(actor: &Actor, holder: HolderId, represents: bool) -> bool {
+    match actor {
+        Actor::Holder { id } => *id == holder,
+        Actor::Representative { id } => *id != holder && represents,
+        Actor::App { space, .. } => space.is_none_or(|s| s == holder),
+        Actor::Professional { .. } | Actor::Establishment { .. } | Actor::Operator { .. } => true,
+    }
+}
+
 /// What the policy needs to know of the holder's space.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpaceFacts {
@@ -269,6 +288,9 @@ pub enum Reason {
     /// RB-1: the insurer's reimbursement feed files lines in the holder's space
     /// ([`decide_insurer_feed`]; never an answer of [`decide`]).
     InsurerFeed,
+    /// AC-6, S-5: an operator's support action on the holder's administrative data, with its
+    /// stated reason ([`decide_operator_support`]; never an answer of [`decide`]).
+    Support,
     // denied
     NoSpace,
     SpaceClosed,
@@ -281,6 +303,8 @@ pub enum Reason {
     NoGrant,
     ExpressConsentRequired,
     EmergencyWithoutReason,
+    /// An operator's support access without a stated reason.
+    SupportWithoutReason,
     OperatorsSeeNoHealthData,
     /// MS-2: the holder starts a conversation only with someone who already wrote to them.
     NoPriorExchange,
@@ -448,8 +472,16 @@ pub fn decide(
                 if reason.trim().is_empty() {
                     return D::deny(R::EmergencyWithoutReason);
                 }
-                if action == Action::Read && habilitated {
-                    if *role == PracticeRole::Regulation && space.regulation_consent {
+                // AC-5: the regulating doctor opens the record only if the holder agreed in
+                // advance; AC-1b: occupational and fire-brigade doctors never through an
+                // emergency (only the holder's express consent opens it to them).
+                let may_break_glass = match role {
+                    PracticeRole::Care => true,
+                    PracticeRole::Regulation => space.regulation_consent,
+                    PracticeRole::Occupational => false,
+                };
+                if action == Action::Read && habilitated && may_break_glass {
+                    if *role == PracticeRole::Regulation {
                         return Decision {
                             allowed: true,
                             reason: R::Regulation,
@@ -483,14 +515,29 @@ pub fn decide(
             space,
             now,
         ),
-        Actor::App { id, .. } => system_access(
-            Grantee::App { id: id.clone() },
-            Author::App { id: id.clone() },
-            action,
-            item,
-            space,
-            now,
-        ),
+        Actor::App {
+            id,
+            by_representative,
+            ..
+        } => {
+            // An app sees no more than the person who connected it (CA-3): nothing kept from
+            // the holder until the announcement consultation (DM-6), and, connected by a
+            // legal representative, nothing hidden from the representatives (MI-2).
+            if !item.visible_to_holder {
+                return D::deny(R::NotYetVisible);
+            }
+            if *by_representative && item.hidden_from_representatives {
+                return D::deny(R::HiddenFromRepresentatives);
+            }
+            system_access(
+                Grantee::App { id: id.clone() },
+                Author::App { id: id.clone() },
+                action,
+                item,
+                space,
+                now,
+            )
+        }
     }
 }
 
@@ -542,6 +589,20 @@ pub fn decide_insurer_feed(space: &SpaceFacts) -> Decision {
         Lifecycle::Opposed { .. } | Lifecycle::Erased { .. } => Decision::deny(Reason::NoSpace),
         Lifecycle::Closed { .. } | Lifecycle::Deceased { .. } => Decision::deny(Reason::SpaceClosed),
     }
+}
+
+/// AC-6, S-5: may an operator open one holder's administrative data (identity, contact) for a
+/// support action? Only with a stated reason, and never health data ([`decide`] refuses those
+/// to operators). Every state of a space that still exists qualifies (a person who objected
+/// may call about it too); an erased space is no space. The access is traced with its reason.
+pub fn decide_operator_support(space: &SpaceFacts, reason: &str) -> Decision {
+    if matches!(space.lifecycle, Lifecycle::Erased { .. }) {
+        return Decision::deny(Reason::NoSpace);
+    }
+    if reason.trim().is_empty() {
+        return Decision::deny(Reason::SupportWithoutReason);
+    }
+    Decision::allow(Reason::Support)
 }
 
 /// Establishments' systems and apps: only through a grant, within its categories (AC-3, CA-3).
@@ -645,6 +706,21 @@ mod tests {
             t,
         );
         assert_eq!((d.allowed, d.reason), (false, Reason::OperatorsSeeNoHealthData));
+    }
+
+    #[test]
+    fn operator_support_needs_a_reason_and_a_space_s5() {
+        let t = Timestamp::from_unix_seconds(1_767_603_600);
+        let open = space(Lifecycle::Activated { since: t });
+        assert_eq!(
+            decide_operator_support(&open, "appel du titulaire, ticket 42").reason,
+            Reason::Support
+        );
+        let d = decide_operator_support(&open, "  ");
+        assert_eq!((d.allowed, d.reason), (false, Reason::SupportWithoutReason));
+        assert!(decide_operator_support(&space(Lifecycle::Opposed { at: t }), "opposition").allowed);
+        let d = decide_operator_support(&space(Lifecycle::Erased { at: t }), "x");
+        assert_eq!((d.allowed, d.reason), (false, Reason::NoSpace));
     }
 
     #[test]

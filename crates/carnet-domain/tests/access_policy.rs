@@ -132,6 +132,8 @@ fn actor(role: &str) -> (Actor, Context) {
         "blocked_in_emergency" => (professional("B", "medecin", PracticeRole::Care), urgent),
         "regulation_doctor" => (professional("R", "medecin", PracticeRole::Regulation), urgent),
         "occupational_doctor" => (professional("W", "medecin", PracticeRole::Occupational), none),
+        // AC-1b: an occupational doctor never gets in through an emergency.
+        "occupational_urgent" => (professional("W2", "medecin", PracticeRole::Occupational), urgent),
         "hospital" => (
             Actor::Establishment {
                 id: OrganisationId("H".into()),
@@ -142,6 +144,7 @@ fn actor(role: &str) -> (Actor, Context) {
             Actor::App {
                 id: AppId("A".into()),
                 space: None,
+                by_representative: false,
             },
             none,
         ),
@@ -224,6 +227,12 @@ occupational_doctor  confidential  N N N N
 occupational_doctor  pending       N N N N
 occupational_doctor  own           N N N N
 occupational_doctor  prescription  N N N N
+occupational_urgent  report        N N N N
+occupational_urgent  masked        N N N N
+occupational_urgent  confidential  N N N N
+occupational_urgent  pending       N N N N
+occupational_urgent  own           N N N N
+occupational_urgent  prescription  N N N N
 hospital             report        Y Y N N
 hospital             masked        N Y N N
 hospital             confidential  Y Y N N
@@ -275,7 +284,7 @@ fn the_whole_matrix_of_roles_items_and_actions() {
         }
         rows += 1;
     }
-    assert_eq!(rows, 15 * 6, "every role x every item kind is listed");
+    assert_eq!(rows, 16 * 6, "every role x every item kind is listed");
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",
@@ -347,6 +356,130 @@ fn grants_expire_and_narrow() {
     assert!(!decide(&e, Action::Read, &item("report"), &s, &matrix, &urgent, NOW).allowed);
     let (mt, c) = actor("medecin_traitant");
     assert!(decide(&mt, Action::Read, &item("report"), &s, &matrix, &c, NOW).allowed);
+}
+
+/// AC-5: the regulating doctor (SAMU / centre 15) opens the record in an emergency only if the
+/// holder agreed in advance; without that consent and without a grant, nothing. AC-1b: an
+/// occupational doctor never gets in through an emergency, even with a plain grant.
+#[test]
+fn regulation_needs_the_holders_consent_and_occupational_doctors_never_break_glass_ac5_ac1b() {
+    let matrix = HabilitationMatrix::default_matrix();
+    let urgent = Context {
+        emergency: Some("arrêt cardiaque".into()),
+    };
+    let report = item("report");
+    let regulator = professional("R", "medecin", PracticeRole::Regulation);
+    let mut refused = space();
+    refused.regulation_consent = false;
+    let d = decide(&regulator, Action::Read, &report, &refused, &matrix, &urgent, NOW);
+    assert!(!d.allowed, "{d:?}");
+    let d = decide(&regulator, Action::Read, &report, &space(), &matrix, &urgent, NOW);
+    assert!(
+        d.allowed && d.emergency && d.reason == Reason::Regulation,
+        "{d:?}"
+    );
+    // W holds a grant that is not express: neither it nor an emergency opens the record.
+    let occupational = professional("W", "medecin", PracticeRole::Occupational);
+    let d = decide(
+        &occupational,
+        Action::Read,
+        &report,
+        &space(),
+        &matrix,
+        &urgent,
+        NOW,
+    );
+    assert!(!d.allowed, "{d:?}");
+    let mut express = space();
+    express.grants.push(Grant {
+        express: true,
+        ..grant("W")
+    });
+    express
+        .grants
+        .retain(|g| g.express || g.grantee != (Grantee::Professional { id: pro("W") }));
+    let d = decide(
+        &occupational,
+        Action::Read,
+        &report,
+        &express,
+        &matrix,
+        &Context::default(),
+        NOW,
+    );
+    assert!(d.allowed && !d.emergency, "{d:?}");
+}
+
+/// CA-3 with DM-6 and MI-2: an app granted the whole space sees no more than the person who
+/// connected it: nothing the holder cannot see yet, and, when a parent connected it, nothing
+/// hidden from the legal representatives.
+#[test]
+fn an_app_sees_no_more_than_whoever_connected_it_dm6_mi2() {
+    let matrix = HabilitationMatrix::default_matrix();
+    let mut whole = space();
+    whole.grants.push(Grant {
+        grantee: Grantee::App {
+            id: AppId("Z".into()),
+        },
+        categories: None,
+        until: None,
+        express: false,
+    });
+    let app = |by_representative| Actor::App {
+        id: AppId("Z".into()),
+        space: None,
+        by_representative,
+    };
+    let read = |a: &Actor, kind: &str| {
+        decide(
+            a,
+            Action::Read,
+            &item(kind),
+            &whole,
+            &matrix,
+            &Context::default(),
+            NOW,
+        )
+    };
+    assert!(read(&app(false), "report").allowed);
+    assert!(read(&app(false), "confidential").allowed);
+    assert_eq!(read(&app(false), "pending").reason, Reason::NotYetVisible);
+    assert!(!read(&app(false), "pending").allowed);
+    assert!(read(&app(true), "report").allowed);
+    let d = read(&app(true), "confidential");
+    assert_eq!((d.allowed, d.reason), (false, Reason::HiddenFromRepresentatives));
+    assert!(!read(&app(true), "pending").allowed);
+}
+
+/// S-1, MI-1, MI-3, CA-3: who may act in a space at all, before any item is decided.
+#[test]
+fn who_enters_which_space_s1() {
+    let me = HolderId::from_uuid(uuid::Uuid::from_u128(1));
+    let other = HolderId::from_uuid(uuid::Uuid::from_u128(2));
+    let holder = |id| Actor::Holder { id };
+    let rep = |id| Actor::Representative { id };
+    assert!(enters(&holder(me), me, false));
+    assert!(!enters(&holder(me), other, true));
+    // A representative enters only where a current representation ties them.
+    assert!(enters(&rep(me), other, true));
+    assert!(!enters(&rep(me), other, false));
+    assert!(!enters(&rep(me), me, true));
+    let app = |space| Actor::App {
+        id: AppId("A".into()),
+        space,
+        by_representative: false,
+    };
+    assert!(enters(&app(Some(me)), me, false));
+    assert!(!enters(&app(Some(me)), other, true));
+    for a in [
+        professional("X", "medecin", PracticeRole::Care),
+        Actor::Establishment {
+            id: OrganisationId("H".into()),
+        },
+        Actor::Operator { id: "op".into() },
+    ] {
+        assert!(enters(&a, other, false), "{a:?}: the policy decides");
+    }
 }
 
 #[test]
@@ -429,11 +562,12 @@ fn reference(
                 return (false, false);
             }
             let emergency_read = declared.is_some() && action == Action::Read && hab;
-            if emergency_read && *role == PracticeRole::Regulation && space.regulation_consent {
-                return (true, true);
-            }
-            if emergency_read && g.is_none() {
-                return (true, true);
+            match role {
+                PracticeRole::Regulation if emergency_read && space.regulation_consent => {
+                    return (true, true);
+                }
+                PracticeRole::Care if emergency_read && g.is_none() => return (true, true),
+                _ => {}
             }
             let Some(g) = g else { return (false, false) };
             if *role == PracticeRole::Occupational && !g.express {
@@ -450,15 +584,26 @@ fn reference(
             open,
             &active,
         ),
-        Actor::App { id, .. } => system_reference(
-            Grantee::App { id: id.clone() },
-            Author::App { id: id.clone() },
-            action,
-            item,
-            space,
-            open,
-            &active,
-        ),
+        Actor::App {
+            id,
+            by_representative,
+            ..
+        } => {
+            // CA-3, DM-6, MI-2: no more than the person who connected the app sees.
+            let (seen, _) = system_reference(
+                Grantee::App { id: id.clone() },
+                Author::App { id: id.clone() },
+                action,
+                item,
+                space,
+                open,
+                &active,
+            );
+            (
+                seen && item.visible_to_holder && !(*by_representative && item.hidden_from_representatives),
+                false,
+            )
+        }
     }
 }
 
@@ -522,9 +667,10 @@ fn arb_actor() -> impl Strategy<Value = Actor> {
         id.clone().prop_map(|i| Actor::Establishment {
             id: OrganisationId(i.into())
         }),
-        id.prop_map(|i| Actor::App {
+        (id, any::<bool>()).prop_map(|(i, by_representative)| Actor::App {
             id: AppId(i.into()),
-            space: None
+            space: None,
+            by_representative,
         }),
         Just(Actor::Operator { id: "op".into() }),
     ]

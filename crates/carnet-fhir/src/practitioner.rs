@@ -41,27 +41,7 @@ pub struct PractitionerRecord {
 
 /// TRE_G15 ProfessionSante codes to the habilitation matrix's professions.
 fn profession_of_g15(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "10" => "medecin",
-        "21" => "pharmacien",
-        "26" => "audioprothesiste",
-        "28" => "opticien_lunetier",
-        "40" => "chirurgien_dentiste",
-        "50" => "sage_femme",
-        "60" | "69" => "infirmier",
-        "70" => "masseur_kinesitherapeute",
-        "80" => "pedicure_podologue",
-        "81" | "82" | "83" => "prothesiste_orthesiste",
-        "86" => "technicien_laboratoire",
-        "91" => "orthophoniste",
-        "92" => "orthoptiste",
-        "93" => "psychologue",
-        "94" => "ergotherapeute",
-        "95" => "dieteticien",
-        "96" => "psychomotricien",
-        "98" => "manipulateur_radio",
-        _ => return None,
-    })
+    carnet_domain::Profession::from_g15(code).map(carnet_domain::Profession::label)
 }
 
 fn codings(v: &Value) -> impl Iterator<Item = &Value> {

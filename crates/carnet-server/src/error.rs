@@ -101,6 +101,12 @@ impl From<StoreError> for ApiError {
                 "login_taken",
                 "cet identifiant est déjà pris / this login is already taken",
             ),
+            StoreError::Minor => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "minor",
+                "l'espace d'un mineur est accessible à ses représentants légaux depuis leur propre espace \
+                 jusqu'à ses 18 ans / a minor's space is reached by their legal representatives until 18",
+            ),
             StoreError::Transition(t) => ApiError::new(StatusCode::CONFLICT, "not_allowed", t.to_string()),
             StoreError::Conflict => ApiError::new(
                 StatusCode::CONFLICT,

@@ -220,6 +220,8 @@ impl FromRequestParts<AppState> for FhirCaller {
                 actor: Actor::App {
                     id: carnet_domain::access::AppId(tok.client_id.clone()),
                     space: Some(tok.holder),
+                    // Connected by someone other than the holder: a legal representative.
+                    by_representative: tok.subject != tok.holder,
                 },
                 name: tok.client_id,
                 own: None,
@@ -233,7 +235,9 @@ impl FromRequestParts<AppState> for FhirCaller {
         let token = bearer
             .or_else(|| auth_cookie_session(&parts.headers))
             .ok_or_else(unauthorized)?;
-        let session = s.store.session(&token).await?.ok_or_else(unauthorized)?;
+        let session = crate::api::me::live_session(s, &token)
+            .await?
+            .ok_or_else(unauthorized)?;
         let actor = if session.holder == session.acting_for {
             Actor::Holder { id: session.holder }
         } else {
@@ -549,9 +553,9 @@ fn page(
     })
 }
 
-fn base_url(headers: &HeaderMap) -> String {
-    let host = crate::state::request_host(headers).unwrap_or("localhost");
-    format!("http://{host}/fhir")
+/// This server's FHIR base (S-21: the configured origin, never one a request made up).
+fn base_url(s: &AppState, headers: &HeaderMap) -> String {
+    format!("{}/fhir", s.settings.origin_for(headers))
 }
 
 pub fn routes() -> Router<AppState> {
@@ -739,7 +743,7 @@ async fn read_value(
                 .read_document_metadata(holder, &c.actor, DocumentId::from_uuid(item), &ctx)
                 .await?;
             r::document_reference(
-                &base_url(headers),
+                &base_url(s, headers),
                 holder,
                 *view.id.as_uuid(),
                 *view.set_id.as_uuid(),
@@ -808,7 +812,7 @@ async fn read(
             .read_document_metadata(holder, &c.actor, DocumentId::from_uuid(item), &Context::default())
             .await?;
         let body = r::document_reference_json(
-            &base_url(&headers),
+            &base_url(&s, &headers),
             holder,
             *view.id.as_uuid(),
             *view.set_id.as_uuid(),
@@ -889,7 +893,7 @@ async fn type_history(
         at(b).cmp(&at(a))
     });
     let total = all.len();
-    let base = base_url(headers);
+    let base = base_url(s, headers);
     let entries: Vec<Value> = all
         .into_iter()
         .take(count)
@@ -1231,7 +1235,7 @@ async fn matching_hits(
                 limit: 500,
                 ..DocumentFilter::default()
             };
-            return document_hits(s, c, holder, filter, &base_url(headers)).await;
+            return document_hits(s, c, holder, filter, &base_url(s, headers)).await;
         }
         "Observation" => {
             p.only(&["patient", "subject", "code", "date", "_sort"])?;
@@ -1270,17 +1274,16 @@ async fn matching_hits(
         "AuditEvent" => {
             p.only(&["patient", "subject", "date"])?;
             let holder = patient_of(p, c)?;
-            // AC-6: the traces are the holder's (and their representative's) to read.
-            if c.own != Some(holder) {
-                return Err(FhirError::not_found());
-            }
             let period = date_range(p.0.get("date"))?;
-            let traces = s.store.traces_in(holder, None, period, 1000).await?;
-            traces
+            // AC-6: the traces are the holder's (and their representative's) to read, as
+            // the gate shows them (MI-2, DM-6); anyone else finds no such space.
+            let page = s
+                .gate
+                .history(holder, &c.actor, None, period, 1000)
+                .await?
+                .ok_or_else(FhirError::not_found)?;
+            page.traces
                 .iter()
-                .filter(|t| {
-                    !(matches!(c.actor, Actor::Representative { .. }) && t.entry.hidden_from_representatives)
-                })
                 .map(|t| {
                     let actor = serde_json::to_value(&t.entry.actor).unwrap_or(Value::Null);
                     let reason = serde_json::to_value(t.entry.reason)
@@ -1313,7 +1316,7 @@ async fn matching_hits(
                     limit: 500,
                     ..DocumentFilter::default()
                 },
-                &base_url(headers),
+                &base_url(s, headers),
             )
             .await?
             .iter()
@@ -1393,7 +1396,7 @@ async fn search(
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let p = Params::parse(q)?;
-    let base = base_url(&headers);
+    let base = base_url(&s, &headers);
     if p.0.contains_key("_revinclude") && rtype != "Patient" {
         return Err(FhirError::invalid(
             "_revinclude is supported on Patient searches (e.g. Patient?_id=…&_revinclude=Observation:patient)",
@@ -1514,7 +1517,7 @@ async fn create(
         .or(c.home());
     match rtype.as_str() {
         "Observation" => {}
-        "DocumentReference" => return create_document(&s, &c, &base_url(&headers), subject, &v).await,
+        "DocumentReference" => return create_document(&s, &c, &base_url(&s, &headers), subject, &v).await,
         "Appointment" => {
             // AG-2: a professional's software or a referenced app adds an event.
             let holder = v["participant"]
@@ -1917,7 +1920,7 @@ async fn batch(
     }
     match v["type"].as_str() {
         Some("batch") => {}
-        Some("transaction") => return transaction(&s, &c, &base_url(&headers), &v).await,
+        Some("transaction") => return transaction(&s, &c, &base_url(&s, &headers), &v).await,
         _ => return Err(FhirError::invalid("Bundle.type: batch expected")),
     }
     let entries = v["entry"].as_array().cloned().unwrap_or_default();
@@ -2134,7 +2137,7 @@ async fn instance_op(
         p.only(&[])?;
         let v = read_value(&s, &c, &rtype, &id, &headers).await?;
         let version = v["meta"]["versionId"].as_str().unwrap_or("1").to_string();
-        let base = base_url(&headers);
+        let base = base_url(&s, &headers);
         // The store keeps the current version of an item (a document's earlier versions are
         // resources of their own, linked by `relatesTo`): the history is that one version.
         let bundle = json!({
@@ -2215,7 +2218,7 @@ async fn everything(
         limit: 500,
         ..DocumentFilter::default()
     };
-    all.extend(documents(&s, &c, holder, every_document, &base_url(&headers)).await?);
+    all.extend(documents(&s, &c, holder, every_document, &base_url(&s, &headers)).await?);
     for m in MEASURES.iter() {
         match s
             .gate
@@ -2240,7 +2243,7 @@ async fn everything(
         return Err(FhirError::not_found());
     }
     if op == "$summary" {
-        let v = r::ips_document(&base_url(&headers), holder, s.store.now(), all)
+        let v = r::ips_document(&base_url(&s, &headers), holder, s.store.now(), all)
             .ok_or_else(FhirError::not_found)?;
         return Ok(respond(StatusCode::OK, &v, p.pretty()));
     }
@@ -2254,7 +2257,7 @@ async fn everything(
             Err(e) => return Err(e),
         }
     }
-    let base = base_url(&headers);
+    let base = base_url(&s, &headers);
     let total = all.len();
     let v = r::searchset(
         &base,

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod chart;
+pub mod client;
 pub mod error;
 pub mod fhir;
 pub mod mail;

@@ -14,11 +14,37 @@ pub struct ServerSettings {
     pub document_limit_bytes: usize,
     /// Whether this instance runs the demo (shown on the home page).
     pub demo: bool,
-    /// The public origin (`https://carnet.example`): WebAuthn's relying party. Unset, the
-    /// request's host is used (fine behind one name; set it in production).
+    /// The public origin (`https://carnet.example`): every link, the SMART issuer, the
+    /// audience of client assertions, WebAuthn's relying party (S-21). Required unless the
+    /// server listens on loopback only ([`local_origins`]); never taken from a request.
     pub public_url: Option<String>,
+    /// Other origins of this same server a request may name by its `Host` (a loopback
+    /// server's `localhost` twin, for WebAuthn); anything else gets `public_url`.
+    pub aliases: Vec<String>,
+    /// The reverse proxies whose forwarded client address is believed (`client`); none by
+    /// default: the socket's peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The domain of holders' secure-messaging addresses (`INS@domain`, MS-1).
     pub messaging_domain: String,
+}
+
+impl ServerSettings {
+    /// The origin a request is answered with (S-21): `public_url`, or the configured alias its
+    /// `Host` names; never an origin made up from the request.
+    pub fn origin_for(&self, headers: &axum::http::HeaderMap) -> String {
+        let canonical = self
+            .public_url
+            .as_deref()
+            .unwrap_or("http://localhost")
+            .trim_end_matches('/');
+        let named = request_host(headers).and_then(|host| {
+            self.aliases
+                .iter()
+                .map(|a| a.trim_end_matches('/'))
+                .find(|a| a.split("://").nth(1) == Some(host))
+        });
+        named.unwrap_or(canonical).to_string()
+    }
 }
 
 impl Default for ServerSettings {
@@ -29,6 +55,8 @@ impl Default for ServerSettings {
             document_limit_bytes: 20 * 1024 * 1024,
             demo: false,
             public_url: None,
+            aliases: Vec::new(),
+            trusted_proxies: Vec::new(),
             messaging_domain: "patient.carnet.localhost".into(),
         }
     }
@@ -82,16 +110,11 @@ impl AppState {
         Arc::make_mut(&mut self.0)
     }
 
-    /// The origin people reach this server at: `public_url` when configured, else the request's
-    /// `Host` (`http://` for loopback only, `https://` otherwise); `None` without a usable Host.
+    /// The origin people reach this server at (S-21): the configured `public_url`, or one of
+    /// its configured aliases when the request's `Host` names it. A request never makes up an
+    /// origin: any other `Host` gets `public_url`.
     pub fn public_origin(&self, headers: &axum::http::HeaderMap) -> Option<String> {
-        if let Some(u) = &self.settings.public_url {
-            return Some(u.trim_end_matches('/').to_string());
-        }
-        let host = request_host(headers)?;
-        let local =
-            host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]");
-        Some(format!("{}://{host}", if local { "http" } else { "https" }))
+        Some(self.settings.origin_for(headers))
     }
 
     /// Whether `presented` is the operator token (constant time in the token's content).
@@ -111,4 +134,44 @@ pub fn request_host(headers: &axum::http::HeaderMap) -> Option<&str> {
                 && h.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b".:-[]".contains(&b))
         })
+}
+
+/// S-21: the origins of a server listening on `addr` without a configured `public_url`: its
+/// own address and, on loopback, the `localhost` twin (WebAuthn needs a domain). `None` when
+/// `addr` is not loopback: such a server must be told its public URL.
+pub fn local_origins(addr: std::net::SocketAddr) -> Option<(String, Vec<String>)> {
+    if !addr.ip().is_loopback() {
+        return None;
+    }
+    let port = addr.port();
+    Some((format!("http://{addr}"), vec![format!("http://localhost:{port}")]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(host: &str) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(axum::http::header::HOST, host.parse().unwrap());
+        h
+    }
+
+    /// S-21: links follow the configured origins, whatever `Host` a client sends.
+    #[test]
+    fn no_origin_is_taken_from_a_request_s21() {
+        let (public_url, aliases) = local_origins("127.0.0.1:8080".parse().unwrap()).unwrap();
+        assert!(local_origins("0.0.0.0:8080".parse().unwrap()).is_none());
+        assert!(local_origins("192.0.2.1:8080".parse().unwrap()).is_none());
+        let settings = ServerSettings {
+            public_url: Some(public_url),
+            aliases,
+            ..ServerSettings::default()
+        };
+        let origin = |host: &str| settings.origin_for(&headers(host));
+        assert_eq!(origin("127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(origin("localhost:8080"), "http://localhost:8080");
+        assert_eq!(origin("evil.example"), "http://127.0.0.1:8080");
+        assert_eq!(origin("localhost:9999"), "http://127.0.0.1:8080");
+    }
 }

@@ -132,6 +132,7 @@ async fn listing(label: &str, store: &Store) {
         emergency: false,
         purpose: None,
         hidden_from_representatives: false,
+        withheld_until: None,
     };
     let t = Instant::now();
     for chunk in (0..n).collect::<Vec<_>>().chunks(2000) {

@@ -135,10 +135,28 @@ impl Store {
                 return Err(StoreError::Mismatch);
             }
         }
+        // MI-1, MI-2: a minor's space is reached by the legal representatives from their own
+        // space until 18, never by logging in as the child (what is hidden from them would
+        // show); at majority (MI-3) the new adult gets a fresh code and activates it.
+        let (majority_at, has_credentials): (Option<i64>, i64) = on_db!(&self.db, p => sqlx::query(
+            "SELECT h.majority_at, (SELECT COUNT(*) FROM credentials c WHERE c.holder_id = h.id) FROM holders h WHERE h.id = $1")
+            .bind(id.as_uuid()).fetch_one(p).await.map(|r| (r.get(0), r.get(1))))
+            .map_err(StoreError::db("read majority"))?;
+        if majority_at.is_some_and(|m| m > self.now().as_micros()) {
+            return Err(StoreError::Minor);
+        }
         let lifecycle = self.lifecycle(id).await?;
-        lifecycle.apply(Event::Activate, self.now())?;
+        // MI-3: a space activated while a minor, whose credentials ended at majority, is
+        // taken over by the new adult: it stays activated.
+        let takeover =
+            matches!(lifecycle, carnet_domain::Lifecycle::Activated { .. }) && has_credentials == 0;
+        if !takeover {
+            lifecycle.apply(Event::Activate, self.now())?;
+        }
         self.set_credentials(id, login, password_hash).await?;
-        self.transition(id, Event::Activate).await?;
+        if !takeover {
+            self.transition(id, Event::Activate).await?;
+        }
         // The provisional code is single use.
         let mut tx = self.db.begin().await?;
         on_tx!(&mut tx, t => sqlx::query("UPDATE holders SET activation_code_hmac = NULL, activation_code_expires_at = NULL WHERE id = $1")
@@ -310,6 +328,14 @@ impl Store {
         }
         tx.commit().await?;
         Ok((token, session))
+    }
+
+    /// Whether `holder` already logged in from this device (its cookie's hash, AU-3): such a
+    /// device keeps a login budget of its own (OWASP's device cookies).
+    pub async fn is_known_device(&self, holder: HolderId, device_hash: &str) -> Result<bool, StoreError> {
+        on_db!(&self.db, p => sqlx::query("SELECT 1 FROM known_devices WHERE holder_id = $1 AND device_hash = $2")
+            .bind(holder.as_uuid()).bind(device_hash).fetch_optional(p).await.map(|r| r.is_some()))
+            .map_err(StoreError::db("read known device"))
     }
 
     /// The live session behind `token`, or `None` (unknown, revoked, idle or expired).

@@ -266,7 +266,14 @@ pub async fn open_store(settings: &StoreSettings, clock: Arc<dyn Clock>) -> Resu
         reader_cache_kib: settings.sqlite_reader_cache_kib,
         ..DbOptions::default()
     };
-    let vault_db = Db::connect(&settings.keys_url(), &opts).await?;
+    let vault_db = Db::connect(
+        &settings.keys_url(),
+        &DbOptions {
+            secure_delete: true,
+            ..opts.clone()
+        },
+    )
+    .await?;
     let vault = KeyVault::open(vault_db, ring, clock.now()).await?;
     let db = Db::connect(&settings.database_url(), &DbOptions { audit: true, ..opts }).await?;
     let blobs = match settings.blob_backend {
@@ -342,7 +349,14 @@ pub async fn rotate_master_key(
         MasterKeyRing::new(keys.clone())?.to_file_text().as_bytes(),
         0o600,
     )?;
-    let vault_db = Db::connect(&settings.keys_url(), &DbOptions::default()).await?;
+    let vault_db = Db::connect(
+        &settings.keys_url(),
+        &DbOptions {
+            secure_delete: true,
+            ..DbOptions::default()
+        },
+    )
+    .await?;
     let vault = KeyVault::open(vault_db, MasterKeyRing::new(keys)?, clock.now()).await?;
     let rewrapped = vault.rewrap_all().await?;
     let only_new = MasterKeyRing::new(vec![new.clone()])?;

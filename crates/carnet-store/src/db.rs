@@ -134,6 +134,9 @@ pub struct DbOptions {
     /// reader drops its whole cache whenever its file changed). Ignored on PostgreSQL and for
     /// a database without a file.
     pub audit: bool,
+    /// SQLite: overwrite deleted content with zeros (`secure_delete`), for the key vault: a
+    /// destroyed data key must not linger in the file's free pages (LC-7).
+    pub secure_delete: bool,
 }
 
 impl Default for DbOptions {
@@ -147,6 +150,7 @@ impl Default for DbOptions {
             point_readers: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
             reader_cache_kib: 32 * 1024,
             audit: false,
+            secure_delete: false,
         }
     }
 }
@@ -449,7 +453,8 @@ impl Db {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
-                .pragma("temp_store", "memory");
+                .pragma("temp_store", "memory")
+                .pragma("secure_delete", if opts.secure_delete { "on" } else { "off" });
             let file = base.get_filename().to_path_buf();
             let audit = (opts.audit && file.to_str().is_some_and(|f| !f.is_empty() && f != ":memory:"))
                 .then(|| audit_file(&file));

@@ -33,7 +33,7 @@ use sqlx::Row;
 use crate::crypto::{SecretKey, item_aad};
 use crate::doccache::{DocRecord, Metas};
 use crate::error::StoreError;
-use crate::gate::{Gate, GateFacts};
+use crate::gate::{Gate, GateFacts, Withheld};
 use crate::reader::Read;
 use crate::{AttachmentMeta, BlobHash, Store, on_db, on_tx};
 
@@ -1178,6 +1178,14 @@ fn invalid(e: impl std::fmt::Display) -> StoreError {
     StoreError::Invalid(e.to_string())
 }
 
+/// Whom a document's traces are kept from (MI-2, DM-6): a held document's until it shows.
+fn withheld(meta: &DocumentMeta, now: Timestamp) -> Withheld {
+    Withheld {
+        from_representatives: meta.hidden_from_representatives,
+        from_holder_until: (!meta.visible_to_holder(now)).then_some(meta.visible_from),
+    }
+}
+
 impl Gate {
     /// Loads a document and its space, decides `action` on it, and traces the decision; a
     /// denial (or a missing document) is `NotFound` (AC-8).
@@ -1204,7 +1212,7 @@ impl Gate {
             action,
             &item,
             Some(row.meta.class),
-            row.meta.hidden_from_representatives,
+            withheld(&row.meta, self.store.now()),
             d,
             &space,
             ctx,
@@ -1277,7 +1285,7 @@ impl Gate {
             Action::Create,
             &format!("document/{id}"),
             Some(meta.class),
-            meta.hidden_from_representatives,
+            withheld(meta, self.store.now()),
             d,
             space,
             ctx,
@@ -1917,7 +1925,7 @@ impl Gate {
             action,
             &format!("document/{id}"),
             Some(row.meta.class),
-            row.meta.hidden_from_representatives,
+            withheld(&row.meta, self.store.now()),
             d,
             &space,
             ctx,

@@ -56,6 +56,9 @@ pub enum StoreError {
     Mismatch,
     #[error("this login is already taken")]
     LoginTaken,
+    /// MI-1: a minor's space is run by their legal representatives until 18.
+    #[error("a minor's space is reached by their legal representatives until 18")]
+    Minor,
     /// A trace could not be made durable: the access must not happen (AC-6).
     #[error("the access trace could not be written: {0}")]
     TraceAppend(String),

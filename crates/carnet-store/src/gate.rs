@@ -10,8 +10,8 @@
 use std::sync::Arc;
 
 use carnet_domain::access::{
-    AccessPolicy, Action, Actor, Author, Category, Context, Decision, HabilitationMatrix, ItemFacts,
-    ProfessionalId, Reason, SpaceFacts, decide, traced_and_notified,
+    AccessPolicy, Action, Actor, Author, Category, Context, Decision, HabilitationMatrix, ItemFacts, Reason,
+    SpaceFacts, decide, traced_and_notified,
 };
 use carnet_domain::{HolderId, ItemKind, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -46,6 +46,39 @@ pub struct TraceEntry {
     /// history, the notices and the FHIR AuditEvents a representative reads).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hidden_from_representatives: bool,
+    /// DM-6: the item is kept from the holder until the announcement consultation; so is this
+    /// trace of it, until this instant (when the document shows on its own), and nobody is
+    /// told of it meanwhile (the "a document awaits you" notice comes within 2 weeks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld_until: Option<Timestamp>,
+}
+
+/// Whom a trace's item is kept from (MI-2, DM-6), as the trace records it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Withheld {
+    /// MI-2: hidden from the legal representatives.
+    pub from_representatives: bool,
+    /// DM-6: kept from the holder until this instant.
+    pub from_holder_until: Option<Timestamp>,
+}
+
+impl Withheld {
+    /// Hidden from the legal representatives only (or not at all).
+    pub const fn representatives(hidden: bool) -> Self {
+        Withheld {
+            from_representatives: hidden,
+            from_holder_until: None,
+        }
+    }
+}
+
+impl TraceEntry {
+    /// AC-6, MI-2, DM-6: whether someone reading the space's history sees this trace at `now`:
+    /// the holder sees every trace but those of an item still kept from them; a legal
+    /// representative, also none of an item hidden from representatives.
+    pub fn shown_to(&self, representative: bool, now: Timestamp) -> bool {
+        !(representative && self.hidden_from_representatives) && self.withheld_until.is_none_or(|u| now >= u)
+    }
 }
 
 /// A trace as read back, with its place in the chain.
@@ -439,7 +472,8 @@ impl<'a> TraceBatch<'a> {
 
 /// The gate's facts of a space ($1 holder, $2 the asking professional's RPPS or "", $3 now,
 /// $4 a document id or the nil UUID) and that document's row, in one statement.
-const GATE_FACTS: &str = "SELECT h.lifecycle, h.state_since, a.policy_sealed, \
+const GATE_FACTS: &str = concat!(
+    "SELECT h.lifecycle, h.state_since, a.policy_sealed, \
      (SELECT e.reason_sealed FROM emergency_accesses e WHERE e.holder_id = h.id AND e.rpps = $2 \
       AND e.until_at > $3 ORDER BY e.until_at DESC LIMIT 1), \
      CAST(CASE WHEN (COALESCE(np.email, 1) = 0 OR EXISTS (SELECT 1 FROM outbox o WHERE o.holder_id = h.id \
@@ -447,10 +481,16 @@ const GATE_FACTS: &str = "SELECT h.lifecycle, h.state_since, a.policy_sealed, \
            AND (COALESCE(np.sms, 0) = 0 OR EXISTS (SELECT 1 FROM outbox o WHERE o.holder_id = h.id \
                   AND o.kind = 'access' AND o.channel = 'sms' AND o.sent_at IS NULL)) \
           THEN 1 ELSE 0 END AS BIGINT), \
-     d.set_id, d.status, d.attachment_id, d.version, d.meta_sealed \
+     d.set_id, d.status, d.attachment_id, d.version, d.meta_sealed, \
+     CAST(CASE WHEN EXISTS (SELECT 1 FROM representatives r WHERE r.holder_id = h.id \
+                  AND r.representative_id = $5 AND ",
+    current_representation!("$3"),
+    ") \
+          THEN 1 ELSE 0 END AS BIGINT) \
      FROM holders h LEFT JOIN access_policies a ON a.holder_id = h.id \
      LEFT JOIN notification_preferences np ON np.holder_id = h.id \
-     LEFT JOIN documents d ON d.holder_id = h.id AND d.id = $4 WHERE h.id = $1";
+     LEFT JOIN documents d ON d.holder_id = h.id AND d.id = $4 WHERE h.id = $1"
+);
 
 impl Store {
     /// The holder's authorisation directory and its version (empty, version 0, if never set).
@@ -468,25 +508,24 @@ impl Store {
         Ok((policy, version))
     }
 
-    /// The lifecycle, the directory and, for a professional, their active emergency access
-    /// (AC-5) of a space, in one query (the gate's hot path); `None` if there is no such space.
-    pub async fn gate_facts(
-        &self,
-        holder: HolderId,
-        professional: Option<&ProfessionalId>,
-    ) -> Result<Option<GateFacts>, StoreError> {
-        Ok(self.gate_facts_with(holder, professional, None).await?.0)
-    }
-
-    /// [`Store::gate_facts`] and, in the same round trip, the raw row of one of the holder's
-    /// documents (a read by id: one statement instead of two).
+    /// The lifecycle, the directory, for a professional their active emergency access (AC-5),
+    /// for a representative whether they currently represent the holder (MI-1, MI-3), and
+    /// optionally the raw row of one of the holder's documents (a read by id), in one query
+    /// (the gate's hot path); `None` if there is no such space.
     pub(crate) async fn gate_facts_with(
         &self,
         holder: HolderId,
-        professional: Option<&ProfessionalId>,
+        actor: &Actor,
         document: Option<uuid::Uuid>,
     ) -> Result<(Option<GateFacts>, Option<RawDocument>), StoreError> {
-        let rpps = professional.map(|p| p.0.as_str()).unwrap_or("");
+        let rpps = match actor {
+            Actor::Professional { id, .. } => id.0.as_str(),
+            _ => "",
+        };
+        let representative = match actor {
+            Actor::Representative { id } => *id.as_uuid(),
+            _ => uuid::Uuid::nil(),
+        };
         let now = self.now().as_micros();
         let row = self
             .db
@@ -495,7 +534,8 @@ impl Store {
                     .uuid(*holder.as_uuid())
                     .text(rpps)
                     .int(now)
-                    .uuid(document.unwrap_or(uuid::Uuid::nil())),
+                    .uuid(document.unwrap_or(uuid::Uuid::nil()))
+                    .uuid(representative),
                 "read gate facts",
             )
             .await?;
@@ -523,12 +563,17 @@ impl Store {
                         r.take::<i64>(4)?,
                     ),
                     doc,
+                    r.take::<i64>(10)? != 0,
                 ))
             }
         };
-        let Some(((name, since, sealed, emergency, notice_waiting), doc)) = row else {
+        let Some(((name, since, sealed, emergency, notice_waiting), doc, represents)) = row else {
             return Ok((None, None));
         };
+        // S-1: who may act in this space at all is decided here, before anything is opened.
+        if !carnet_domain::access::enters(actor, holder, represents) {
+            return Ok((None, None));
+        }
         let lifecycle = carnet_domain::Lifecycle::from_parts(&name, Timestamp::from_micros(since))
             .ok_or_else(|| StoreError::Integrity(format!("unknown lifecycle state {name}")))?;
         let key = if sealed.is_some() || emergency.is_some() {
@@ -954,18 +999,13 @@ impl Gate {
         actor: &Actor,
         document: Option<uuid::Uuid>,
     ) -> Result<(Option<GateFacts>, Option<RawDocument>), StoreError> {
-        let professional = match actor {
-            Actor::Professional { id, .. } => Some(id),
-            // CA-3: an app acts for the one space that connected it; any other is no space.
-            Actor::App {
-                space: Some(bound), ..
-            } if *bound != holder => return Ok((None, None)),
-            // A holder acts in their own space only (another's is reached as their
-            // representative, `Actor::Representative`): any other is no space (AC-8).
-            Actor::Holder { id } if *id != holder => return Ok((None, None)),
-            _ => None,
-        };
-        match self.store.gate_facts_with(holder, professional, document).await {
+        // Decided without a read where the actor alone says no (a holder in another's space,
+        // an app outside the space that connected it); a representative's tie is read with
+        // the space's facts (`Store::gate_facts_with`).
+        if !carnet_domain::access::enters(actor, holder, true) {
+            return Ok((None, None));
+        }
+        match self.store.gate_facts_with(holder, actor, document).await {
             Ok(f) => Ok(f),
             // An unknown or erased space is decided like an existing one that refuses (AC-8).
             Err(StoreError::Shredded(_)) => Ok((None, None)),
@@ -1018,11 +1058,22 @@ impl Gate {
         space: &GateFacts,
         ctx: &Context,
     ) -> Result<(), StoreError> {
-        self.record_item(holder, actor, action, item, category, false, d, space, ctx)
-            .await
+        self.record_item(
+            holder,
+            actor,
+            action,
+            item,
+            category,
+            Withheld::default(),
+            d,
+            space,
+            ctx,
+        )
+        .await
     }
 
-    /// [`Gate::record`] for an item that may be hidden from the legal representatives (MI-2).
+    /// [`Gate::record`] for an item that may be kept from the legal representatives (MI-2) or,
+    /// for now, from the holder (DM-6: then nobody is told of the access yet).
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn record_item(
         &self,
@@ -1031,27 +1082,18 @@ impl Gate {
         action: Action,
         item: &str,
         category: Option<Category>,
-        hidden_from_representatives: bool,
+        withheld: Withheld,
         d: Decision,
         space: &GateFacts,
         ctx: &Context,
     ) -> Result<(), StoreError> {
-        self.trace_decision(
-            holder,
-            actor,
-            action,
-            item,
-            category,
-            hidden_from_representatives,
-            d,
-            space,
-            ctx,
-        )
-        .await?;
+        self.trace_decision(holder, actor, action, item, category, withheld, d, space, ctx)
+            .await?;
         let (_, notified) = traced_and_notified(actor);
+        let told_now = withheld.from_holder_until.is_none();
         if d.allowed && d.emergency {
             self.store.notify_access(holder, true).await?;
-        } else if d.allowed && notified && !space.notice_waiting {
+        } else if d.allowed && notified && told_now && !space.notice_waiting {
             self.store.notify_access(holder, false).await?;
         }
         Ok(())
@@ -1067,7 +1109,7 @@ impl Gate {
         action: Action,
         item: &str,
         category: Option<Category>,
-        hidden_from_representatives: bool,
+        withheld: Withheld,
         d: Decision,
         space: &GateFacts,
         ctx: &Context,
@@ -1087,7 +1129,8 @@ impl Gate {
                 } else {
                     ctx.emergency.clone()
                 },
-                hidden_from_representatives,
+                hidden_from_representatives: withheld.from_representatives,
+                withheld_until: withheld.from_holder_until,
             };
             self.trace(holder, entry).await?;
         }
@@ -1160,6 +1203,145 @@ impl Gate {
     }
 }
 
+/// One page of a space's history as its reader sees it, and the cursor of the next page.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryPage {
+    pub traces: Vec<Trace>,
+    /// `before` for the next page (`None`: this was the last).
+    pub next_before: Option<i64>,
+}
+
+impl Gate {
+    /// Whether `reader` (the holder, or a legal representative acting in the space) reads
+    /// `holder`'s history as a representative; `None`: they may not read it at all (anyone
+    /// else, or a representation that ended: no such space, AC-8).
+    async fn history_reader(&self, holder: HolderId, reader: &Actor) -> Result<Option<bool>, StoreError> {
+        match reader {
+            Actor::Holder { .. } | Actor::Representative { .. } => {}
+            _ => return Ok(None),
+        }
+        Ok(self
+            .space(holder, reader)
+            .await?
+            .map(|_| matches!(reader, Actor::Representative { .. })))
+    }
+
+    fn page_for(&self, page: Vec<Trace>, limit: i64, representative: bool) -> HistoryPage {
+        let next_before = page.last().map(|t| t.seq).filter(|_| page.len() as i64 == limit);
+        let now = self.store.now();
+        HistoryPage {
+            traces: page
+                .into_iter()
+                .filter(|t| t.entry.shown_to(representative, now))
+                .collect(),
+            next_before,
+        }
+    }
+
+    /// AC-6: the traces of `holder`'s space, newest first, as `reader` may see them (MI-2,
+    /// DM-6: [`TraceEntry::shown_to`]); `None` for anyone who may not read that history.
+    pub async fn history(
+        &self,
+        holder: HolderId,
+        reader: &Actor,
+        before: Option<i64>,
+        period: Option<(Timestamp, Timestamp)>,
+        limit: i64,
+    ) -> Result<Option<HistoryPage>, StoreError> {
+        let Some(representative) = self.history_reader(holder, reader).await? else {
+            return Ok(None);
+        };
+        let page = self.store.traces_in(holder, before, period, limit).await?;
+        Ok(Some(self.page_for(page, limit, representative)))
+    }
+
+    /// AC-6: the notices of `holder`'s space (accesses the holder is told of), newest first,
+    /// as `reader` may see them; `None` for anyone who may not read them.
+    pub async fn notices(
+        &self,
+        holder: HolderId,
+        reader: &Actor,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Option<HistoryPage>, StoreError> {
+        let Some(representative) = self.history_reader(holder, reader).await? else {
+            return Ok(None);
+        };
+        let page = self.store.notices_before(holder, before, limit).await?;
+        Ok(Some(self.page_for(page, limit, representative)))
+    }
+
+    /// The notices after `after` (oldest first), for a live stream: the page as `reader` sees
+    /// it, and the newest sequence number read (shown or not), to resume from.
+    pub async fn notices_after(
+        &self,
+        holder: HolderId,
+        reader: &Actor,
+        after: i64,
+        limit: i64,
+    ) -> Result<Option<(Vec<Trace>, i64)>, StoreError> {
+        let Some(representative) = self.history_reader(holder, reader).await? else {
+            return Ok(None);
+        };
+        let batch = self.store.notices_after(holder, after, limit).await?;
+        let last = batch.iter().map(|t| t.seq).max().unwrap_or(after);
+        let now = self.store.now();
+        Ok(Some((
+            batch
+                .into_iter()
+                .filter(|t| t.entry.shown_to(representative, now))
+                .collect(),
+            last,
+        )))
+    }
+}
+
+impl Gate {
+    /// AC-6, S-5: an operator opens one holder's administrative data (identity, contact) for
+    /// a support action, with a stated reason; the access, or its refusal, is traced with that
+    /// reason. `Ok(None)`: no such space (or erased), exactly like an unknown id.
+    pub async fn operator_support_read(
+        &self,
+        holder: HolderId,
+        operator: &str,
+        reason: &str,
+    ) -> Result<Option<crate::HolderRecord>, StoreError> {
+        let actor = Actor::Operator {
+            id: operator.to_string(),
+        };
+        let Some(space) = self.space(holder, &actor).await? else {
+            return Ok(None);
+        };
+        let d = carnet_domain::access::decide_operator_support(&space.policy.facts(space.lifecycle), reason);
+        if matches!(d.reason, Reason::NoSpace) {
+            return Ok(None);
+        }
+        let entry = TraceEntry {
+            actor,
+            action: Action::Read,
+            item: "administrative".into(),
+            category: Some(Category::Administrative),
+            allowed: d.allowed,
+            reason: d.reason,
+            emergency: false,
+            purpose: Some(reason.trim().to_string()).filter(|r| !r.is_empty()),
+            hidden_from_representatives: false,
+            withheld_until: None,
+        };
+        self.trace(holder, entry).await?;
+        if !d.allowed {
+            return Err(StoreError::Invalid(
+                "a support access needs its reason (reason=…)".into(),
+            ));
+        }
+        match self.store.holder(holder).await {
+            Ok(h) => Ok(Some(h)),
+            Err(StoreError::NotFound | StoreError::Shredded(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// Whether the holder is told of this trace (AC-6): allowed and by someone notified, or an
 /// emergency.
 pub fn is_notice(t: &Trace) -> bool {
@@ -1227,6 +1409,7 @@ mod tests {
             emergency: false,
             purpose: None,
             hidden_from_representatives: false,
+            withheld_until: None,
         };
         for n in 0..300 {
             // One at a time: each waits for its own commit.

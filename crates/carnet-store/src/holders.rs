@@ -31,6 +31,20 @@ fn due_at(l: &Lifecycle) -> Option<i64> {
     }
 }
 
+/// Every way of logging in as a holder, and every session open in their space (LC-7, MI-3):
+/// statements on `$1`, the holder, run in one transaction. A representative's session that
+/// had switched into the space goes back to their own.
+pub(crate) const CREDENTIALS_OF_HOLDER: [&str; 8] = [
+    "DELETE FROM credentials WHERE holder_id = $1",
+    "DELETE FROM sessions WHERE holder_id = $1",
+    "UPDATE sessions SET acting_for = holder_id WHERE acting_for = $1",
+    "DELETE FROM known_devices WHERE holder_id = $1",
+    "DELETE FROM login_challenges WHERE holder_id = $1",
+    "DELETE FROM oidc_links WHERE holder_id = $1",
+    "DELETE FROM passkeys WHERE holder_id = $1",
+    "DELETE FROM webauthn_challenges WHERE holder_id = $1",
+];
+
 impl Store {
     /// HMAC of an INS under the vault's index key: equal INS, equal index; no INS in clear.
     pub async fn ins_index(&self, ins: &Ins) -> Result<String, StoreError> {
@@ -222,8 +236,6 @@ impl Store {
         for sql in [
             "DELETE FROM documents WHERE holder_id = $1",
             "DELETE FROM profile_entries WHERE holder_id = $1",
-            "DELETE FROM passkeys WHERE holder_id = $1",
-            "DELETE FROM webauthn_challenges WHERE holder_id = $1",
             "DELETE FROM measurements WHERE holder_id = $1",
             "DELETE FROM messages WHERE holder_id = $1",
             "DELETE FROM conversations WHERE holder_id = $1",
@@ -245,7 +257,10 @@ impl Store {
              ON CONFLICT (holder_id) DO UPDATE SET stamp = document_stamps.stamp + 1",
             "UPDATE holders SET admin_sealed = $2, majority_at = NULL, activation_code_hmac = NULL, \
              activation_code_expires_at = NULL, due_at = NULL WHERE id = $1",
-        ] {
+        ]
+        .into_iter()
+        .chain(CREDENTIALS_OF_HOLDER)
+        {
             on_tx!(&mut tx, t => {
                 let q = sqlx::query(sql).bind(holder.as_uuid());
                 let q = if sql.contains("$2") { q.bind(Vec::<u8>::new()) } else { q };
@@ -345,6 +360,16 @@ impl Store {
                 "UPDATE representatives SET until_at = $1 WHERE holder_id = $2 AND kind = 'parent' AND (until_at IS NULL OR until_at > $1)")
                 .bind(now.as_micros()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
                 .map_err(StoreError::db("end representation"))?;
+            // The space is the new adult's alone: whatever was set up on it while a minor
+            // (credentials, sessions, devices, apps connected by a parent) ends here; they take
+            // it over with the fresh code (`Store::activate`).
+            for sql in CREDENTIALS_OF_HOLDER.into_iter().chain([
+                "DELETE FROM oauth_tokens WHERE holder_id = $1 AND subject_id <> $1",
+                "DELETE FROM oauth_codes WHERE holder_id = $1 AND subject_id <> $1",
+            ]) {
+                on_tx!(&mut tx, t => sqlx::query(sql).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
+                    .map_err(StoreError::db("end a minor's credentials"))?;
+            }
             self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
             tx.commit().await?;
             n += 1;
@@ -393,14 +418,21 @@ impl Store {
         tx.commit().await
     }
 
+    /// Whether `who` currently represents `whom` (MI-1; ended at majority, MI-3): the same
+    /// test the gate makes with its facts (`gate::GATE_FACTS`).
+    pub async fn represents(&self, who: HolderId, whom: HolderId) -> Result<bool, StoreError> {
+        Ok(who != whom && self.representatives(whom).await?.iter().any(|(r, _)| *r == who))
+    }
+
     /// The people `representative` currently represents, with the kind of representation.
     pub async fn represented_by(
         &self,
         representative: HolderId,
     ) -> Result<Vec<(HolderId, String)>, StoreError> {
         let now = self.now().as_micros();
-        on_db!(&self.db, p => sqlx::query(
-            "SELECT holder_id, kind FROM representatives WHERE representative_id = $1 AND (until_at IS NULL OR until_at > $2) ORDER BY holder_id")
+        on_db!(&self.db, p => sqlx::query(concat!(
+            "SELECT r.holder_id, r.kind FROM representatives r JOIN holders h ON h.id = r.holder_id \
+             WHERE r.representative_id = $1 AND ", current_representation!("$2"), " ORDER BY r.holder_id"))
             .bind(representative.as_uuid()).bind(now).fetch_all(p).await
             .map(|rs| rs.into_iter().map(|r| (HolderId::from_uuid(r.get::<uuid::Uuid, _>(0)), r.get::<String, _>(1))).collect()))
             .map_err(StoreError::db("list represented people"))
@@ -409,8 +441,9 @@ impl Store {
     /// The representatives of `holder` whose representation is current at `now`.
     pub async fn representatives(&self, holder: HolderId) -> Result<Vec<(HolderId, String)>, StoreError> {
         let now = self.now().as_micros();
-        on_db!(&self.db, p => sqlx::query(
-            "SELECT representative_id, kind FROM representatives WHERE holder_id = $1 AND (until_at IS NULL OR until_at > $2) ORDER BY representative_id")
+        on_db!(&self.db, p => sqlx::query(concat!(
+            "SELECT r.representative_id, r.kind FROM representatives r JOIN holders h ON h.id = r.holder_id \
+             WHERE r.holder_id = $1 AND ", current_representation!("$2"), " ORDER BY r.representative_id"))
             .bind(holder.as_uuid()).bind(now).fetch_all(p).await
             .map(|rs| rs.into_iter().map(|r| (HolderId::from_uuid(r.get::<uuid::Uuid, _>(0)), r.get::<String, _>(1))).collect()))
             .map_err(StoreError::db("list representatives"))

@@ -11,6 +11,22 @@
 //! This crate knows nothing of HTTP or of who is asking: authorisation happens above it, in
 //! the gate. Nothing here logs health data.
 
+/// The SQL condition of a current representation (MI-1) of `representatives r` joined with the
+/// represented `holders h`, at the instant bound as `$now`: not ended, and a parent's ended at
+/// the child's majority even before the majority job recorded it (MI-3). One text for the
+/// gate's facts and every listing of representations.
+macro_rules! current_representation {
+    ($now:literal) => {
+        concat!(
+            "(r.until_at IS NULL OR r.until_at > ",
+            $now,
+            ") AND (r.kind <> 'parent' OR h.majority_at IS NULL OR h.majority_at > ",
+            $now,
+            ")"
+        )
+    };
+}
+
 pub mod agenda;
 pub mod auth;
 pub mod blob;

@@ -99,6 +99,7 @@ fn trace_entry(item: String, d: Decision) -> TraceEntry {
         emergency: false,
         purpose: None,
         hidden_from_representatives: false,
+        withheld_until: None,
     }
 }
 

@@ -292,6 +292,26 @@ impl KeyVault {
         tx.commit().await?;
         // Also after the commit: a concurrent `get` may have cached it in between.
         self.forget(holder);
+        // LC-7: the wrapped key must not survive in the files either. On SQLite the vault
+        // zeroes deleted content (`secure_delete`, `DbOptions`), and the WAL, which still
+        // holds the page as it was, is copied back and emptied now. On PostgreSQL the dead
+        // row stays in its page until a vacuum reuses it, and in the WAL and base backups
+        // until they expire: the vault gets a database of its own, vacuumed here, with
+        // backups that expire (docs/operations: "Erasure").
+        if n > 0 {
+            match self.db.engine() {
+                crate::Engine::Sqlite => {
+                    on_db!(&self.db.writer(), p => sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .fetch_optional(p).await.map(|_| ()))
+                    .map_err(StoreError::db("checkpoint key vault"))?;
+                }
+                crate::Engine::Postgres => {
+                    on_db!(&self.db.writer(), p => sqlx::query("VACUUM holder_keys")
+                        .execute(p).await.map(|_| ()))
+                    .map_err(StoreError::db("vacuum key vault"))?;
+                }
+            }
+        }
         Ok(n > 0)
     }
 

@@ -105,6 +105,7 @@ fn actor_of(op: &Op, holder: carnet_domain::HolderId) -> Actor {
         _ => Actor::App {
             id: AppId(format!("app-{}", op.who)),
             space: None,
+            by_representative: false,
         },
     }
 }

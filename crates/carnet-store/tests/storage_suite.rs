@@ -106,6 +106,7 @@ suite!(
     wrong_master_key_is_refused_at_start,
     missing_key_file_is_an_error_not_a_new_key,
     erased_holder_is_unreadable_even_from_a_copy,
+    erasure_leaves_no_way_in_and_no_key_in_the_vault_files_lc7,
     master_key_rotation_rewraps_without_touching_data,
     orphan_blobs_are_collected_referenced_ones_kept,
     migrations_are_idempotent,
@@ -116,6 +117,7 @@ suite!(
     archive_erased_after_ten_years_and_not_recreated_lc5_lc7,
     concurrent_jobs_apply_each_transition_once,
     majority_ends_representation_mi3,
+    a_minors_space_is_the_representatives_then_the_adults_alone_mi1_mi3_s1,
     outbox_claims_are_leased_and_retried,
     activation_proves_identity_once_lc4,
     login_codes_are_single_use_short_lived_and_limited_au1,
@@ -458,6 +460,120 @@ async fn majority_ends_representation_mi3(env: Env, _e: Engine) {
     );
 }
 
+/// MI-1: a minor's space is reached by the representatives from their own space, never by
+/// activating it as the child; S-1: the gate lets a representative in only while the
+/// representation holds. MI-3: at 18 (to the second, before the job even ran) the parent is
+/// out; the job ends every credential and session set up on the space while a minor, and the
+/// new adult takes over the (already activated) space with the fresh code.
+async fn a_minors_space_is_the_representatives_then_the_adults_alone_mi1_mi3_s1(env: Env, _e: Engine) {
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let out = store
+        .import_roster_batch(&[
+            record(43, "2008-01-06", false, Some(42)),
+            record(42, "1980-02-02", true, None),
+        ])
+        .await
+        .unwrap();
+    let (child, parent) = (created(&out[0]), created(&out[1]));
+    let RosterOutcome::Created { activation_code, .. } = &out[0] else {
+        panic!("created")
+    };
+    store.link_representative(child, parent, "parent").await.unwrap();
+    let stranger = store.create_holder("activated", b"{}").await.unwrap();
+    let hash = carnet_store::password::hash("mon propre mot de passe").unwrap();
+    let ins = carnet_domain::Ins::parse(&ins_for(43)).unwrap();
+    assert!(matches!(
+        store
+            .activate(&ins, activation_code, "", "enfant43@example.org", &hash)
+            .await,
+        Err(StoreError::Minor)
+    ));
+    store
+        .transition(child, carnet_domain::Event::Activate)
+        .await
+        .unwrap();
+    let own = ItemFacts {
+        author: Author::Holder,
+        category: Category::HolderDocuments,
+        ..prescription()
+    };
+    let read = |who: HolderId, whose: HolderId| {
+        let (gate, own) = (gate.clone(), own.clone());
+        async move {
+            gate.check(
+                whose,
+                &Actor::Representative { id: who },
+                Action::Read,
+                "documents",
+                &own,
+                &Context::default(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert!(read(parent, child).await.allowed);
+    // S-1: a representative is no one in a space they do not represent.
+    let d = read(parent, stranger).await;
+    assert_eq!((d.allowed, d.reason), (false, Reason::NoSpace));
+    let d = read(stranger, child).await;
+    assert_eq!((d.allowed, d.reason), (false, Reason::NoSpace));
+
+    // As if the space had been activated as the child before this rule: credentials, a
+    // session; the parent's own session switched into it.
+    let birthday = Timestamp::from_unix_seconds(1_767_657_600);
+    clock.set(birthday.plus_seconds(-60));
+    store
+        .set_credentials(child, "fait-par-le-parent@example.org", &hash)
+        .await
+        .unwrap();
+    let (child_token, _) = store.create_session(child, "tablette").await.unwrap();
+    let (parent_token, _) = store.create_session(parent, "ordinateur").await.unwrap();
+    store.set_acting_for(&parent_token, child).await.unwrap();
+    assert!(store.represents(parent, child).await.unwrap());
+
+    clock.set(birthday);
+    assert!(!store.represents(parent, child).await.unwrap());
+    assert_eq!(read(parent, child).await.reason, Reason::NoSpace);
+    assert_eq!(store.run_lifecycle_job(100).await.unwrap().came_of_age, 1);
+    assert!(store.session(&child_token).await.unwrap().is_none());
+    assert!(
+        store
+            .credentials_by_login("fait-par-le-parent@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let parent_session = store.session(&parent_token).await.unwrap().unwrap();
+    assert_eq!(parent_session.acting_for, parent, "back in her own space");
+    let letter = store
+        .claim_messages(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.kind == "majority" && m.holder == child)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&letter.payload).unwrap();
+    let code = v["activation_code"].as_str().unwrap();
+    assert_eq!(
+        store
+            .activate(&ins, code, "", "alex43@example.org", &hash)
+            .await
+            .unwrap(),
+        child
+    );
+    assert_eq!(store.lifecycle(child).await.unwrap().name(), "activated");
+    assert!(
+        store
+            .credentials_by_login("alex43@example.org")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
 async fn outbox_claims_are_leased_and_retried(env: Env, _e: Engine) {
     let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
     let store = env.open_at(&clock).await;
@@ -708,6 +824,54 @@ async fn missing_key_file_is_an_error_not_a_new_key(env: Env, engine: Engine) {
     }
     let store = env.open().await.unwrap();
     assert_eq!(store.holder(id).await.unwrap().administrative, ADMIN);
+}
+
+/// LC-7: an erased holder leaves no way to log in (credentials, TOTP, sessions, devices,
+/// login challenges, passkeys) and, on SQLite, no copy of their wrapped data key in the key
+/// vault's file or its WAL (`secure_delete`, then a checkpoint).
+async fn erasure_leaves_no_way_in_and_no_key_in_the_vault_files_lc7(env: Env, engine: Engine) {
+    let store = env.open().await.unwrap();
+    let gone = store.create_holder("activated", ADMIN).await.unwrap();
+    let hash = carnet_store::password::hash("un mot de passe solide").unwrap();
+    store
+        .set_credentials(gone, "partie@example.org", &hash)
+        .await
+        .unwrap();
+    store.begin_totp(gone).await.unwrap();
+    let (token, _) = store.create_session(gone, "appareil").await.unwrap();
+    let wrapped: Vec<u8> = on_db!(store.vault().db(), p => sqlx::query("SELECT wrapped FROM holder_keys WHERE holder_id = $1")
+        .bind(gone.as_uuid()).fetch_one(p).await.unwrap().get(0));
+    assert!(wrapped.len() >= 32);
+
+    store.erase_holder(gone).await.unwrap();
+    assert!(store.session(&token).await.unwrap().is_none());
+    assert!(
+        store
+            .credentials_by_login("partie@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    for table in [
+        "credentials",
+        "sessions",
+        "known_devices",
+        "login_challenges",
+        "passkeys",
+    ] {
+        let n: i64 = on_db!(store.db(), p => sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table} WHERE holder_id = $1")))
+            .bind(gone.as_uuid()).fetch_one(p).await.unwrap().get(0));
+        assert_eq!(n, 0, "{table}");
+    }
+    if let Engine::Sqlite = engine {
+        for f in ["keys.db", "keys.db-wal"] {
+            let bytes = std::fs::read(env.data().join(f)).unwrap_or_default();
+            assert!(
+                !bytes.windows(wrapped.len()).any(|w| w == wrapped.as_slice()),
+                "the wrapped key is still in {f}"
+            );
+        }
+    }
 }
 
 async fn erased_holder_is_unreadable_even_from_a_copy(env: Env, engine: Engine) {
@@ -2021,6 +2185,33 @@ async fn held_documents_follow_dm6_with_the_clock(env: Env, _e: Engine) {
         gate.read_document(h, &me, d.id, &none).await,
         Err(StoreError::NotFound)
     ));
+    // Nothing reveals it meanwhile: no access notice queued, and neither the history nor the
+    // notices the holder reads show its deposit (the author's own reads of it neither).
+    gate.read_document(h, &doctor, d.id, &none).await.unwrap();
+    assert!(
+        store.outbox_of(h).await.unwrap().is_empty(),
+        "{:?}",
+        store.outbox_of(h).await.unwrap()
+    );
+    let shown = |gate: Gate| {
+        let me = me.clone();
+        async move {
+            let history = gate.history(h, &me, None, None, 50).await.unwrap().unwrap();
+            let notices = gate.notices(h, &me, None, 50).await.unwrap().unwrap();
+            (history.traces.len(), notices.traces.len())
+        }
+    };
+    assert_eq!(shown(gate.clone()).await, (0, 0));
+    // Deposit, the holder's refused read, the author's read: traced all the same (AC-6, AC-8).
+    assert_eq!(store.traces_of(h, None, 50).await.unwrap().len(), 3);
+    // Nobody else reads this history through the gate (S-1).
+    assert!(gate.history(h, &doctor, None, None, 50).await.unwrap().is_none());
+    assert!(
+        gate.history(h, &Actor::Representative { id: h }, None, None, 50)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // No "document waiting" notice before two weeks; exactly one at two weeks.
     clock.advance_seconds(WAITING_NOTICE_SECONDS - 1);
     assert_eq!(store.run_document_notices(100).await.unwrap(), 0);
@@ -2052,6 +2243,8 @@ async fn held_documents_follow_dm6_with_the_clock(env: Env, _e: Engine) {
             .total,
         1
     );
+    // Once it shows, so do the traces of it (the two professional accesses are notices).
+    assert_eq!(shown(gate.clone()).await, (3, 2));
     // A second held document is lifted early by its author; "never invisible again".
     let held2 = NewDocument {
         hold_from_holder: true,

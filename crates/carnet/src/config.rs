@@ -22,8 +22,12 @@ pub struct Config {
     /// Largest document accepted, in MiB (DM-1).
     pub document_limit_mib: usize,
     pub request_timeout_seconds: u64,
-    /// The public origin people use, e.g. `https://carnet.example` (the passkeys' relying party).
+    /// The public origin people use, e.g. `https://carnet.example`: every link, the SMART
+    /// issuer, the passkeys' relying party (S-21). Required unless listening on loopback.
     pub public_url: Option<String>,
+    /// Reverse proxies (addresses or networks) whose forwarded client address is believed for
+    /// rate limits and lockouts (RFC 7239 `Forwarded`, `X-Forwarded-For`). Empty: none.
+    pub trusted_proxies: Vec<String>,
     /// The domain of holders' secure-messaging addresses (`INS@domain`, MS-1).
     pub messaging_domain: String,
     pub shutdown_grace_seconds: u64,
@@ -57,6 +61,7 @@ impl Default for Config {
             document_limit_mib: 20,
             request_timeout_seconds: 30,
             public_url: None,
+            trusted_proxies: Vec::new(),
             messaging_domain: "patient.carnet.localhost".into(),
             shutdown_grace_seconds: 20,
             job_interval_seconds: 30,

@@ -258,6 +258,7 @@ async fn seed_professionals(
             Some(("750000001", "Hôpital de la Démo")),
         ),
         pro("10000000003", "MOREAU", "Sophie", "infirmier", None),
+        pro("10000000004", "GIRARD", "Paul", "pharmacien", None),
     ];
     store.upsert_professionals(&pros).await?;
     logins.professionals = vec![
@@ -272,6 +273,10 @@ async fn seed_professionals(
         (
             "10000000003".into(),
             "Sophie MOREAU, infirmière (sans autorisation : essayez l'accès en urgence)".into(),
+        ),
+        (
+            "10000000004".into(),
+            "Paul GIRARD, pharmacien (un patient peut lui écrire le premier)".into(),
         ),
     ];
     store

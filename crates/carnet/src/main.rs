@@ -402,12 +402,27 @@ async fn serve(cfg: Config, demo: bool) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    // S-21: every link is built from the configured public URL, never from a request's Host;
+    // a server on loopback only (a developer's, the demo's, the tests') is its own address.
+    let (public_url, aliases) = match &cfg.public_url {
+        Some(u) => (u.trim_end_matches('/').to_string(), Vec::new()),
+        None => carnet_server::state::local_origins(addr).with_context(|| {
+            format!(
+                "public_url is required: this server listens on {addr}, which is not a loopback \
+                 address, so the URL people reach it at must be configured (CARNET_PUBLIC_URL or \
+                 public_url in carnet.toml, e.g. https://carnet.example.fr)"
+            )
+        })?,
+    };
     let settings = carnet_server::ServerSettings {
         body_limit_bytes: cfg.body_limit_mib * 1024 * 1024,
         request_timeout: Duration::from_secs(cfg.request_timeout_seconds),
         document_limit_bytes: cfg.document_limit_mib * 1024 * 1024,
         demo,
-        public_url: cfg.public_url.clone(),
+        public_url: Some(public_url),
+        aliases,
+        trusted_proxies: carnet_server::client::parse_trusted(&cfg.trusted_proxies)
+            .map_err(anyhow::Error::msg)?,
         messaging_domain: cfg.messaging_domain.clone(),
     };
     store.set_outbox_lease_seconds(cfg.outbox_lease_seconds);

@@ -126,6 +126,15 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
 
     let r = login(email, "un mot de passe solide").await.unwrap();
     assert_eq!(r.status(), 200);
+    // The device cookie this browser keeps (AU-3; its own login budget once known).
+    let device = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("carnet_device="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+        .expect("a device cookie");
     let challenge = r.json::<Value>().await.unwrap()["challenge"]
         .as_str()
         .unwrap()
@@ -238,6 +247,16 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
         );
     }
     assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
+    // ... but not the owner: the device she logged in from keeps its own budget (OWASP's
+    // device cookies), so a stranger's failures never lock her out.
+    let r = c
+        .post(s.url("/api/v1/auth/login"))
+        .header("cookie", &device)
+        .json(&json!({"login": email, "password": "un mot de passe solide"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     for _ in 0..11 {
         statuses.push(
             login("ghost@example.org", "encore une mauvaise tentative")

@@ -343,6 +343,24 @@ async fn apps_reach_only_what_convention_and_consent_allow_ca1_ca4_rfc9700() {
         .await
         .unwrap();
     assert_eq!(meta["issuer"], base.as_str());
+    // S-21: a client that sends another Host does not move the issuer, the endpoints or the
+    // FHIR links anywhere else.
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/smart-configuration",
+    ] {
+        let forged: Value = c
+            .get(format!("{base}{path}"))
+            .header("host", "evil.example")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(!forged.to_string().contains("evil.example"), "{path}: {forged}");
+        assert!(forged.to_string().contains(&base), "{path}: {forged}");
+    }
 
     // ---- The holder authorises on the consent screen, logging in on the way.
     let aud = format!("{base}/fhir");

@@ -145,7 +145,7 @@ async fn database_outage_answers_503_and_recovers() {
     assert_eq!(c.get(server.url("/readyz")).send().await.unwrap().status(), 200);
     for (id, name) in &acked {
         let v: Value = c
-            .get(server.url(&format!("/api/v1/operator/holders/{id}")))
+            .get(server.url(&format!("/api/v1/operator/holders/{id}?reason=verification")))
             .bearer_auth(TOKEN)
             .send()
             .await

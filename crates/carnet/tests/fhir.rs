@@ -1712,3 +1712,221 @@ async fn history_conditional_create_and_revinclude_leak_nothing() {
     .await;
     assert_eq!(status, 400);
 }
+
+/// S-1, MI-1, AC-8 (issue 30): a parent who switched into her child's space reaches through
+/// `/fhir` nothing of another holder's space: not by INS, not by id, not their reimbursements,
+/// `$everything`, a write into their profile or a deletion of their documents. Every such
+/// attempt answers exactly as for a space that does not exist, and the other holder's record
+/// is unchanged. Her child's space stays open to her.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_representative_reaches_no_space_but_those_she_represents_s1_mi1() {
+    let (_t, data) = fresh_dir();
+    let demo = start_demo(&data);
+    let base = demo.base.clone();
+    let fhir = format!("{base}/fhir");
+    let c = client();
+
+    // Lucas's own view of his space: his id and one of his documents.
+    let lucas = demo_login(&c, &base, "lucas.bernard@demo.carnet.invalid").await;
+    let me: Value = c
+        .get(format!("{base}/api/v1/me"))
+        .header("cookie", &lucas)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lucas_id = me["acting_for"].as_str().unwrap().to_string();
+    let lucas_ins = {
+        let nir = format!("1{}99{:06}", "5709", 4);
+        let key = 97 - nir.parse::<u64>().unwrap() % 97;
+        format!("{nir}{key:02}")
+    };
+    let own = |path: String| {
+        let (c, lucas) = (c.clone(), lucas.clone());
+        async move {
+            let r = c.get(path).header("cookie", &lucas).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let lucas_docs = own(format!("{fhir}/DocumentReference")).await;
+    let lucas_eob = own(format!("{fhir}/ExplanationOfBenefit?_summary=count")).await;
+    assert!(lucas_eob["total"].as_u64().unwrap() > 0, "{lucas_eob}");
+    let doc = ids(&lucas_docs).first().cloned();
+
+    // Camille switches into Inès's space.
+    let camille = demo_login(&c, &base, CAMILLE).await;
+    let me: Value = c
+        .get(format!("{base}/api/v1/me"))
+        .header("cookie", &camille)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ines = me["spaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["relation"] == "parent")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = c
+        .post(format!("{base}/api/v1/me/act-for"))
+        .header("cookie", &camille)
+        .json(&json!({ "holder": ines }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Switching straight into Lucas's space is refused as if it did not exist.
+    let r = c
+        .post(format!("{base}/api/v1/me/act-for"))
+        .header("cookie", &camille)
+        .json(&json!({ "holder": lucas_id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let nobody = uuid::Uuid::new_v4().to_string();
+    let send = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let (c, camille) = (c.clone(), camille.clone());
+        async move {
+            let mut rq = c.request(method, path).header("cookie", &camille);
+            if let Some(b) = body {
+                rq = rq.json(&b);
+            }
+            let r = rq.send().await.unwrap();
+            let status = r.status().as_u16();
+            let mut v: Value = r.json().await.unwrap_or(Value::Null);
+            // What legitimately differs between two answers: the bundle's id, time and links.
+            if let Some(o) = v.as_object_mut() {
+                o.remove("id");
+                o.remove("meta");
+                o.remove("link");
+                o.remove("timestamp");
+            }
+            (status, v)
+        }
+    };
+    let condition = |who: &str| {
+        json!({
+            "resourceType": "Condition",
+            "subject": {"reference": format!("Patient/{who}")},
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10"}]}
+        })
+    };
+    use reqwest::Method;
+    for (method, path, body) in [
+        (Method::GET, "Patient/{}".to_string(), None),
+        (Method::GET, "Patient/{}/$everything".to_string(), None),
+        (Method::GET, "ExplanationOfBenefit?patient={}".to_string(), None),
+        (
+            Method::GET,
+            "ExplanationOfBenefit?patient={}&_summary=count".to_string(),
+            None,
+        ),
+        (Method::GET, "DocumentReference?patient={}".to_string(), None),
+        (Method::GET, "Condition?patient={}".to_string(), None),
+        (Method::GET, "Observation?patient={}".to_string(), None),
+        (Method::GET, "AuditEvent?patient={}".to_string(), None),
+        (Method::GET, "Consent?patient={}".to_string(), None),
+        (Method::POST, "Condition".to_string(), Some("condition")),
+    ] {
+        let at = |who: &str| format!("{fhir}/{}", path.replace("{}", who));
+        let b = |who: &str| body.map(|_| condition(who));
+        let theirs = send(method.clone(), at(&lucas_id), b(&lucas_id)).await;
+        let none = send(method.clone(), at(&nobody), b(&nobody)).await;
+        assert_eq!(
+            theirs, none,
+            "{method} {path}: Lucas's space must look like no space"
+        );
+        assert!(
+            theirs.0 == 404 || theirs.1["total"] == 0 || theirs.1["entry"].is_null(),
+            "{method} {path}: {theirs:?}"
+        );
+    }
+    // By INS: no Patient found, exactly as for an INS nobody has.
+    let (status, found) = send(
+        Method::GET,
+        format!("{fhir}/Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|{lucas_ins}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(found["total"], 0, "{found}");
+    // Deleting one of his documents: as if it did not exist; it is still there.
+    if let Some(doc) = &doc {
+        let theirs = send(Method::DELETE, format!("{fhir}/DocumentReference/{doc}"), None).await;
+        assert_eq!(theirs.0, 404, "{theirs:?}");
+    }
+    assert_eq!(
+        own(format!("{fhir}/DocumentReference")).await["total"],
+        lucas_docs["total"]
+    );
+    assert_eq!(
+        own(format!("{fhir}/ExplanationOfBenefit?_summary=count")).await["total"],
+        lucas_eob["total"]
+    );
+    // Lucas's history shows nobody in his space.
+    let traces: Value = c
+        .get(format!("{base}/api/v1/me/traces"))
+        .header("cookie", &lucas)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!traces.to_string().contains("representative"), "{traces}");
+
+    // AC-6, S-5: an operator opens Lucas's administrative data only with a reason, and both
+    // the refusal and the access are in his history with it.
+    let op = operator_token(&data);
+    let admin = |q: &'static str| {
+        let (c, op, url) = (
+            c.clone(),
+            op.clone(),
+            format!("{base}/api/v1/operator/holders/{lucas_id}{q}"),
+        );
+        async move { c.get(url).bearer_auth(op).send().await.unwrap() }
+    };
+    assert_eq!(admin("").await.status(), 422);
+    let r = admin("?reason=appel%20du%20titulaire%2C%20ticket%2042").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["administrative"]["birth_name"],
+        "BERNARD"
+    );
+    let traces: Value = c
+        .get(format!("{base}/api/v1/me/traces?actor=operator"))
+        .header("cookie", &lucas)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let support: Vec<&Value> = traces["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["item"] == "administrative")
+        .collect();
+    assert_eq!(support.len(), 2, "{traces}");
+    assert_eq!(support[0]["allowed"], true);
+    assert_eq!(support[0]["emergency_reason"], "appel du titulaire, ticket 42");
+    assert_eq!(support[1]["allowed"], false);
+
+    // Inès's own space is still open to her mother.
+    let (status, p) = send(Method::GET, format!("{fhir}/Patient/{ines}"), None).await;
+    assert_eq!(status, 200, "{p}");
+    let (status, _) = send(Method::GET, format!("{fhir}/Condition?patient={ines}"), None).await;
+    assert_eq!(status, 200);
+}

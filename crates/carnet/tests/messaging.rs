@@ -59,6 +59,8 @@ async fn conversations_between_professionals_and_the_holder_ms1_ms4() {
     assert_eq!(r.status(), 422);
     let v: Value = r.json().await.unwrap();
     assert!(v["message"].as_str().unwrap().contains("déjà écrit"), "{v}");
+    // ... except a pharmacist, to whom she may send a prescription first (MS-2; the
+    // directory spells the profession `pharmacien`): tried at the end of this test.
 
     // An attachment that is not what it says is refused, and nothing is written.
     let r = c
@@ -320,6 +322,17 @@ async fn conversations_between_professionals_and_the_holder_ms1_ms4() {
     let text = h.to_string();
     assert!(text.contains("conversation/"), "{text}");
     assert!(text.contains("\"blocked\""), "{text}");
+
+    // MS-2: the holder may write first to a pharmacist (a prescription), whom the directory
+    // lists as `pharmacien`.
+    let r = c
+        .post(me("/conversations"))
+        .header("cookie", &holder)
+        .json(&json!({"to": "rpps:10000000004", "subject": "Ordonnance", "text": "Bonjour, voici mon ordonnance."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
 
     // Nothing of the messages is in clear in the database files.
     drop(demo);

@@ -68,7 +68,7 @@ async fn kill9_rounds(data: &Path, extra: &[&str]) {
     let server = Server::start(data, extra, &[]);
     for (id, name) in &acknowledged {
         let r = c
-            .get(server.url(&format!("/api/v1/operator/holders/{id}")))
+            .get(server.url(&format!("/api/v1/operator/holders/{id}?reason=verification")))
             .bearer_auth(TOKEN)
             .send()
             .await
@@ -163,7 +163,7 @@ async fn probes_errors_and_limits() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let r = c
-        .get(s.url("/api/v1/operator/holders/01900000-0000-7000-8000-000000000000"))
+        .get(s.url("/api/v1/operator/holders/01900000-0000-7000-8000-000000000000?reason=verification"))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -243,7 +243,10 @@ async fn sigterm_stops_gracefully_and_data_persists() {
     assert!(st.success(), "exit status {st:?}");
     let s = Server::start(&data, &[], &[]);
     let r = c
-        .get(s.url(&format!("/api/v1/operator/holders/{}", v["id"].as_str().unwrap())))
+        .get(s.url(&format!(
+            "/api/v1/operator/holders/{}?reason=verification",
+            v["id"].as_str().unwrap()
+        )))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -296,6 +299,22 @@ fn startup_errors_name_the_problem() {
         String::from_utf8_lossy(&out.stderr)
             .contains("configuration file /nonexistent/carnet.toml does not exist")
     );
+
+    // S-21: a server reachable from elsewhere must be told its public URL (it never builds a
+    // link from a request's Host); it says so and stops.
+    let out = run(
+        &[
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:0",
+        ],
+        &[("CARNET_OPERATOR_TOKEN", TOKEN)],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("public_url is required"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,7 +340,10 @@ async fn master_key_rotation_from_the_command_line() {
     assert_ne!(before, after);
     let s = Server::start(&data, &[], &[]);
     let r = c
-        .get(s.url(&format!("/api/v1/operator/holders/{}", v["id"].as_str().unwrap())))
+        .get(s.url(&format!(
+            "/api/v1/operator/holders/{}?reason=verification",
+            v["id"].as_str().unwrap()
+        )))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -387,7 +409,7 @@ async fn logs_never_contain_health_or_administrative_data_nor_secrets() {
         .unwrap()
         .to_string();
     let r = c
-        .get(s.url(&format!("/api/v1/operator/holders/{id}")))
+        .get(s.url(&format!("/api/v1/operator/holders/{id}?reason=verification")))
         .bearer_auth(TOKEN)
         .send()
         .await

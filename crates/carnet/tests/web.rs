@@ -364,6 +364,16 @@ async fn pages_work_without_javascript() {
         "{}",
         home.html
     );
+    // MI-2 on every page a representative reads: Dr LEROY filed two documents in Inès's
+    // space, one of them (a report) hidden from her parents; its traces and notices are not
+    // shown to her mother, the other's are.
+    assert!(home.html.contains("Inès"), "{}", home.html);
+    for path in ["/", "/historique", "/notifications"] {
+        let page = b.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(page.html.contains("(certificats)"), "{path}: {}", page.html);
+        assert!(!page.html.contains("(comptes rendus)"), "{path}: {}", page.html);
+    }
     let p = b.post("/deconnexion", &[("csrf", &home.csrf())]).await;
     assert_eq!(p.status, 303);
     assert_eq!(b.get("/documents").await.location(), "/connexion");
@@ -1054,7 +1064,7 @@ async fn operators_page_shows_the_service_state_and_verifies_the_trace_log() {
     let p = b.get("/operateur").await;
     assert_eq!(p.status, 200);
     assert!(
-        p.html.contains("activés") && p.html.contains("3 professionnels"),
+        p.html.contains("activés") && p.html.contains("4 professionnels"),
         "{}",
         p.html
     );

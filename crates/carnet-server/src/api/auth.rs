@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -71,7 +71,7 @@ async fn opposition_binding(s: &AppState, ins: &Ins, code: &str) -> Result<Strin
 /// LC-3: objecting online, step 1: checks the code and explains the consequences.
 async fn opposition_request(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    crate::client::Client(peer): crate::client::Client,
     ValidJson(body): ValidJson<Opposition>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let ins = opposition_guard(&s, peer, &body).await?;
@@ -100,7 +100,7 @@ async fn opposition_request(
 /// Step 2: records the opposition and sends the proof of refusal (LC-2).
 async fn opposition_confirm(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    crate::client::Client(peer): crate::client::Client,
     ValidJson(body): ValidJson<Opposition>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let ins = opposition_guard(&s, peer, &body).await?;
@@ -148,7 +148,7 @@ struct Activation {
 
 async fn activate(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    crate::client::Client(peer): crate::client::Client,
     ValidJson(body): ValidJson<Activation>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     activate_space(
@@ -275,14 +275,24 @@ pub(crate) async fn start_login(
     reopen: bool,
 ) -> Result<LoginStarted, ApiError> {
     limit(s, &format!("login:ip:{peer}"), 900, 30).await?;
-    limit(
-        s,
-        &format!("login:acct:{}", s.store.login_index(login).await?),
-        900,
-        10,
-    )
-    .await?;
     let found = s.store.credentials_by_login(login).await?;
+    // An account's wrong passwords lock out the clients it does not know, never the devices
+    // it already logged in from: each of those keeps a budget of its own (OWASP's device
+    // cookies), so an attacker anywhere cannot lock the owner out of their own phone.
+    let (device_hash, new_device_cookie) = device_of(headers)?;
+    let known = match &found {
+        Some((holder, _)) if new_device_cookie.is_none() => {
+            s.store.is_known_device(*holder, &device_hash).await?
+        }
+        _ => false,
+    };
+    let account = s.store.login_index(login).await?;
+    let bucket = if known {
+        format!("login:acct:{account}:device:{device_hash}")
+    } else {
+        format!("login:acct:{account}:unknown")
+    };
+    limit(s, &bucket, 900, 10).await?;
     let stored = found.as_ref().map(|(_, h)| h.clone());
     let ok =
         tokio::task::spawn_blocking(move || carnet_store::password::verify(&password, stored.as_deref()))
@@ -308,7 +318,6 @@ pub(crate) async fn start_login(
     if !lifecycle.allows_login() && !reopening {
         return Err(refused());
     }
-    let (device_hash, new_device_cookie) = device_of(headers)?;
     let (challenge, channel) = if s.store.totp_enabled(holder).await? {
         (s.store.create_totp_challenge(holder, &device_hash).await?, "totp")
     } else {
@@ -335,7 +344,7 @@ pub(crate) async fn start_login(
 
 async fn login(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    crate::client::Client(peer): crate::client::Client,
     headers: HeaderMap,
     ValidJson(body): ValidJson<Login>,
 ) -> Result<Response, ApiError> {
@@ -382,7 +391,7 @@ pub(crate) async fn finish_login(
 
 async fn verify(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    crate::client::Client(peer): crate::client::Client,
     ValidJson(body): ValidJson<Verify>,
 ) -> Result<Response, ApiError> {
     let (token, session) = finish_login(&s, peer.ip(), body.challenge, &body.code, body.reopen).await?;

@@ -287,13 +287,13 @@ async fn traces(
             t.unwrap_or(carnet_domain::Timestamp::from_micros(i64::MAX)),
         )),
     };
+    // AC-6, MI-2, DM-6: the history as this reader may see it, decided by the gate.
     let page = s
-        .store
-        .traces_in(a.session.acting_for, q.before, period, limit)
-        .await?;
-    let next = page.last().map(|t| t.seq).filter(|_| page.len() as i64 == limit);
-    // MI-2: a representative never sees traces of items hidden from representatives.
-    let representative = a.session.holder != a.session.acting_for;
+        .gate
+        .history(a.session.acting_for, &a.actor(), q.before, period, limit)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let next = page.next_before;
     // The actor's kind and id as its JSON form has them, worked out only when filtered on.
     let actor_matches = |actor: &carnet_domain::access::Actor| {
         if q.actor.is_none() && q.who.is_none() {
@@ -308,8 +308,8 @@ async fn traces(
             && q.who.as_deref().is_none_or(|want| id.as_deref() == Some(want))
     };
     let items: Vec<TraceJson> = page
+        .traces
         .iter()
-        .filter(|t| !(representative && t.entry.hidden_from_representatives))
         .filter(|t| actor_matches(&t.entry.actor) && q.allowed.is_none_or(|want| t.entry.allowed == want))
         .map(|t| TraceJson {
             seq: t.seq,

@@ -11,6 +11,7 @@ use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use carnet_domain::{HolderId, Lifecycle};
+use carnet_store::StoreError;
 use carnet_store::auth::Session;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -76,29 +77,51 @@ impl FromRequestParts<AppState> for Authenticated {
         let token = cookie(&parts.headers, SESSION_COOKIE)
             .ok_or_else(ApiError::unauthorized)?
             .to_string();
-        let mut session = s
-            .store
-            .session(&token)
+        let session = live_session(s, &token)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
-        if !s.store.lifecycle(session.holder).await?.allows_login() {
-            return Err(ApiError::unauthorized());
-        }
-        // A representation that ended (majority, MI-3) ends the switch at once.
-        if session.acting_for != session.holder && !represents(s, session.holder, session.acting_for).await? {
-            s.store.set_acting_for(&token, session.holder).await?;
-            session.acting_for = session.holder;
-        }
         Ok(Authenticated { token, session })
     }
 }
 
+impl Authenticated {
+    /// Who the gate sees (S-6: a representative is recorded as themselves).
+    pub fn actor(&self) -> carnet_domain::access::Actor {
+        session_actor(&self.session)
+    }
+}
+
+/// Who the gate sees for a holder-side session: the holder in their own space, or the
+/// person logged in as a legal representative in another's.
+pub(crate) fn session_actor(session: &Session) -> carnet_domain::access::Actor {
+    use carnet_domain::access::Actor;
+    if session.holder == session.acting_for {
+        Actor::Holder { id: session.holder }
+    } else {
+        Actor::Representative { id: session.holder }
+    }
+}
+
+/// The live session behind `token` of a holder who may still log in, whatever the surface
+/// (JSON API, pages, FHIR): a representation that ended (majority, MI-3) ends the switch into
+/// that space at once. The gate makes the same test again on every access (S-1).
+pub(crate) async fn live_session(s: &AppState, token: &str) -> Result<Option<Session>, StoreError> {
+    let Some(mut session) = s.store.session(token).await? else {
+        return Ok(None);
+    };
+    if !s.store.lifecycle(session.holder).await?.allows_login() {
+        return Ok(None);
+    }
+    if session.acting_for != session.holder && !s.store.represents(session.holder, session.acting_for).await?
+    {
+        s.store.set_acting_for(token, session.holder).await?;
+        session.acting_for = session.holder;
+    }
+    Ok(Some(session))
+}
+
 pub(crate) async fn represents(s: &AppState, who: HolderId, whom: HolderId) -> Result<bool, ApiError> {
-    Ok(s.store
-        .representatives(whom)
-        .await?
-        .iter()
-        .any(|(r, _)| *r == who))
+    Ok(s.store.represents(who, whom).await?)
 }
 
 /// The spaces `holder` may act in: their own and those they currently represent.

@@ -159,8 +159,9 @@ pub(crate) async fn counterpart_for(
             id: ProfessionalId(pro.rpps.clone()),
         },
         name: format!("{} {}", pro.given_name, pro.family_name),
-        // RPPS profession 21: pharmacist (MS-2: the holder may send a prescription first).
-        is_pharmacy: pro.profession == "21",
+        // MS-2: the holder may send a prescription to a pharmacist first.
+        is_pharmacy: carnet_domain::Profession::parse(&pro.profession)
+            == Some(carnet_domain::Profession::Pharmacien),
     })
 }
 

@@ -104,15 +104,15 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let mut page = s
-        .store
-        .notices_before(a.session.acting_for, q.before, limit)
-        .await?;
-    let next = page.last().map(|t| t.seq).filter(|_| page.len() as i64 == limit);
-    // MI-2: nothing of an item hidden from representatives reaches a representative.
-    if a.session.holder != a.session.acting_for {
-        page.retain(|t| !t.entry.hidden_from_representatives);
-    }
+    // AC-6, MI-2, DM-6: the notices as this reader may see them, decided by the gate.
+    let carnet_store::gate::HistoryPage {
+        traces: page,
+        next_before: next,
+    } = s
+        .gate
+        .notices(a.session.acting_for, &a.actor(), q.before, limit)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let mut cache = HashMap::new();
     names(&s, &page, &mut cache).await?;
     let items: Vec<Value> = page.iter().map(|t| notice_json(t, &cache)).collect();
@@ -130,8 +130,8 @@ struct Live {
     s: AppState,
     token: String,
     holder: HolderId,
-    /// MI-2: a representative's stream skips items hidden from representatives.
-    representative: bool,
+    /// Who reads (the gate decides what of each notice they may see: MI-2, DM-6).
+    reader: carnet_domain::access::Actor,
     last: i64,
     rx: tokio::sync::broadcast::Receiver<HolderId>,
     queue: VecDeque<Event>,
@@ -154,26 +154,33 @@ impl Live {
                     continue;
                 }
             }
-            if let Ok(batch) = self.s.store.notices_after(self.holder, self.last, 100).await {
-                if names(&self.s, &batch, &mut self.names).await.is_ok() {
-                    for t in &batch {
-                        self.last = self.last.max(t.seq);
-                        if self.representative && t.entry.hidden_from_representatives {
-                            continue;
+            match self
+                .s
+                .gate
+                .notices_after(self.holder, &self.reader, self.last, 100)
+                .await
+            {
+                // The reader may no longer read this space (a representation that ended).
+                Ok(None) => return None,
+                Ok(Some((batch, last))) => {
+                    if names(&self.s, &batch, &mut self.names).await.is_ok() {
+                        self.last = self.last.max(last);
+                        for t in &batch {
+                            let data = notice_json(t, &self.names).to_string();
+                            self.queue.push_back(
+                                Event::default()
+                                    .id(t.seq.to_string())
+                                    .event(kind_of(t))
+                                    .data(data),
+                            );
                         }
-                        let data = notice_json(t, &self.names).to_string();
-                        self.queue.push_back(
-                            Event::default()
-                                .id(t.seq.to_string())
-                                .event(kind_of(t))
-                                .data(data),
-                        );
+                    }
+                    if !self.queue.is_empty() {
+                        continue;
                     }
                 }
-                if !self.queue.is_empty() {
-                    continue;
-                }
-                // Nothing new among the notices; skip past non-notices already read.
+                // The database is away for a moment: the next poll tries again.
+                Err(_) => {}
             }
             let wait = tokio::time::sleep(POLL);
             tokio::pin!(wait);
@@ -214,7 +221,7 @@ async fn stream(
     };
     let live = Live {
         s,
-        representative: a.session.holder != a.session.acting_for,
+        reader: a.actor(),
         token: a.token,
         holder,
         last,

@@ -4,7 +4,7 @@
 //! Operators never read health data: this API exposes administrative data only. Every access
 //! will go through the gate and be traced when the gate lands (issue 4).
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
@@ -68,6 +68,10 @@ async fn lifecycle_event(
 /// Proof that the request carried the operator token.
 pub struct Operator;
 
+/// Who the operator's token is in traces (one shared token today; named accounts would give
+/// each operator their own id).
+pub const OPERATOR_ID: &str = "support";
+
 impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
@@ -124,13 +128,29 @@ async fn create_holder(
     ))
 }
 
+/// Why an operator opens one holder's administrative data (S-5): traced with the access.
+#[derive(Debug, Deserialize)]
+struct SupportReason {
+    #[serde(default)]
+    reason: String,
+}
+
+/// AC-6, S-5: one holder's administrative data for a support action, through the gate: the
+/// access is traced in the holder's history with its stated reason (`?reason=`); without a
+/// reason it is refused (422) and that refusal is traced too.
 async fn get_holder(
     _op: Operator,
     State(s): State<AppState>,
     path: Result<Path<HolderId>, axum::extract::rejection::PathRejection>,
+    query: Result<Query<SupportReason>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<HolderView>, ApiError> {
     let Path(id) = path.map_err(|_| ApiError::bad_request("the holder id must be a UUID"))?;
-    let h = s.store.holder(id).await?;
+    let Query(q) = query.map_err(|_| ApiError::bad_request("reason: a text is expected"))?;
+    let h = s
+        .gate
+        .operator_support_read(id, OPERATOR_ID, &q.reason)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let administrative = serde_json::from_slice(&h.administrative).map_err(|_| ApiError::internal())?;
     Ok(Json(HolderView {
         id,

@@ -5,14 +5,13 @@
 //! The relying party is `public_url` when configured (production), else the request's host
 //! (`http://` for loopback only, `https://` otherwise).
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 
 use super::auth::{device_of, limit, set_login_cookies};
 use super::me::Authenticated;
@@ -173,7 +172,7 @@ async fn remove(
 /// PublicKeyCredentialRequestOptions for a login with a discoverable passkey.
 async fn login_begin(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    crate::client::Client(peer): crate::client::Client,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     limit(&s, &format!("passkey:ip:{}", peer.ip()), 900, 60).await?;
@@ -207,7 +206,7 @@ struct Assertion {
 
 async fn login_finish(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    crate::client::Client(peer): crate::client::Client,
     headers: HeaderMap,
     ValidJson(a): ValidJson<Assertion>,
 ) -> Result<Response, ApiError> {

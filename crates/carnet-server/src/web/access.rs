@@ -147,6 +147,11 @@ fn phrase(action: Action, item: &str, w: &Whose) -> (&'static str, &'static str,
             ("a consulté", "consulter", w.plural("remboursements"))
         }
         (Action::Create, "reimbursements") => ("a ajouté", "ajouter", w.plural("remboursements")),
+        (Action::Read, "administrative") => (
+            "a consulté",
+            "consulter",
+            format!("{} (identité, coordonnées)", w.plural("données administratives")),
+        ),
         (Action::Read, _) => ("a consulté", "consulter", w.singular("espace")),
         (Action::Create, _) => (
             "a ajouté",
@@ -198,6 +203,7 @@ fn phrase_en(action: Action, item: &str, w: &Whose) -> (&'static str, &'static s
         (Action::Read, "profile") => whose("medical profile"),
         (_, "profile") => format!("an entry of {}", whose("medical profile")),
         (_, "reimbursements" | "reimbursement") => whose("reimbursements"),
+        (_, "administrative") => format!("{} (identity, contact details)", whose("administrative data")),
         (Action::Delete, "measurements" | "measurement") => one_of("measurements"),
         (_, "measurements" | "measurement") => whose("measurements"),
         (Action::Read | Action::Update, _) => whose("space"),
@@ -295,6 +301,9 @@ pub async fn describe(s: &AppState, traces: &[Trace], w: &Whose) -> Result<Vec<S
             let emergency = match (&t.entry.purpose, t.entry.emergency) {
                 (Some(r), true) => format!(", in an emergency (reason: “{r}”)"),
                 (None, true) => ", in an emergency".into(),
+                (Some(r), false) if t.entry.reason == carnet_domain::access::Reason::Support => {
+                    format!(" (reason: “{r}”)")
+                }
                 _ => String::new(),
             };
             out.push(if t.entry.allowed {
@@ -313,13 +322,14 @@ pub async fn describe(s: &AppState, traces: &[Trace], w: &Whose) -> Result<Vec<S
             .category
             .map(|c| format!(" ({})", class_label(c).to_lowercase()))
             .unwrap_or_default();
-        let emergency = if t.entry.emergency {
-            match &t.entry.purpose {
-                Some(r) => format!(", en urgence (motif : « {r} »)"),
-                None => ", en urgence".into(),
+        let emergency = match (&t.entry.purpose, t.entry.emergency) {
+            (Some(r), true) => format!(", en urgence (motif : « {r} »)"),
+            (None, true) => ", en urgence".into(),
+            // S-5: an operator's support access says why.
+            (Some(r), false) if t.entry.reason == carnet_domain::access::Reason::Support => {
+                format!(" (motif : « {r} »)")
             }
-        } else {
-            String::new()
+            _ => String::new(),
         };
         let line = if t.entry.allowed {
             format!("{who} {past} {object}{category}{emergency} {}.", when(t.at))
@@ -346,12 +356,14 @@ async fn history(
     h: Holder,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Response, WebError> {
-    let traces = s
-        .store
-        .traces_in(h.space(), q.avant, None, PAGE)
+    // AC-6, MI-2, DM-6: the history as this reader may see it, decided by the gate.
+    let page_of = s
+        .gate
+        .history(h.space(), &h.actor(), q.avant, None, PAGE)
         .await
-        .map_err(ApiError::from)?;
-    let lines = describe(&s, &traces, &Whose::of(&h)).await?;
+        .map_err(ApiError::from)?
+        .ok_or_else(ApiError::not_found)?;
+    let lines = describe(&s, &page_of.traces, &Whose::of(&h)).await?;
     let list = if lines.is_empty() {
         "<p>Aucun accès enregistré.</p>".to_string()
     } else {
@@ -363,14 +375,9 @@ async fn history(
                 .collect::<String>()
         )
     };
-    let more = match traces.last() {
-        Some(t) if traces.len() as i64 == PAGE => {
-            format!(
-                "<p><a href=\"/historique?avant={}\">Accès plus anciens</a></p>",
-                t.seq
-            )
-        }
-        _ => String::new(),
+    let more = match page_of.next_before {
+        Some(seq) => format!("<p><a href=\"/historique?avant={seq}\">Accès plus anciens</a></p>"),
+        None => String::new(),
     };
     let body = format!(
         "<h1>{}</h1><p>{}</p>{list}{more}",

@@ -1,11 +1,9 @@
 //! Holders' login in two steps (login + password, then the code sent by e-mail or SMS) and
 //! logout, with the same functions as the JSON API (`api::auth::start_login`, `finish_login`).
 
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -138,7 +136,7 @@ fn with_status(status: StatusCode, html: axum::response::Html<String>) -> Respon
 
 async fn login(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    crate::client::Client(peer): crate::client::Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
@@ -182,7 +180,7 @@ async fn login(
 
 async fn code(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    crate::client::Client(peer): crate::client::Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
@@ -326,7 +324,7 @@ async fn activation_page(State(s): State<AppState>, headers: HeaderMap) -> Resul
 
 async fn activation(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    crate::client::Client(peer): crate::client::Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
@@ -365,6 +363,14 @@ async fn activation(
                 "login_taken" => tr(
                     "Cet identifiant est déjà pris : choisissez-en un autre.",
                     "This login is taken: choose another one.",
+                )
+                .to_string(),
+                "minor" => tr(
+                    "Cet espace est celui d'un enfant mineur : ses parents ou son tuteur y accèdent depuis \
+                     leur propre espace (« Changer d'espace »). À ses 18 ans, un nouveau code lui sera envoyé \
+                     pour qu'il prenne son espace en main.",
+                    "This space belongs to a minor: their parents or guardian reach it from their own space \
+                     (\"Switch space\"). At 18, a new code will be sent so that they take it over.",
                 )
                 .to_string(),
                 _ => french(&e),

@@ -61,11 +61,14 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
         )
         .await
         .map_err(ApiError::from)?;
+    // AC-6, MI-2, DM-6: what is new, as this reader may see it (the gate decides).
     let notices = s
-        .store
-        .notices_before(h.space(), None, 10)
+        .gate
+        .notices(h.space(), &h.actor(), None, 10)
         .await
-        .map_err(ApiError::from)?;
+        .map_err(ApiError::from)?
+        .map(|p| p.traces)
+        .unwrap_or_default();
     let whose = Whose::of(&h);
     let lines = describe(&s, &notices, &whose).await?;
     let news = if lines.is_empty() {

@@ -33,11 +33,14 @@ async fn show(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> R
         .notification_preferences(h.space())
         .await
         .map_err(ApiError::from)?;
+    // AC-6, MI-2, DM-6: the notices as this reader may see them (the gate decides).
     let notices = s
-        .store
-        .notices_before(h.space(), None, 20)
+        .gate
+        .notices(h.space(), &h.actor(), None, 20)
         .await
-        .map_err(ApiError::from)?;
+        .map_err(ApiError::from)?
+        .map(|p| p.traces)
+        .unwrap_or_default();
     let lines = describe(&s, &notices, &Whose::of(&h)).await?;
     let list = if lines.is_empty() {
         "<p>Aucune notification.</p>".to_string()
