@@ -297,7 +297,7 @@ impl KeyVault {
         // holds the page as it was, is copied back and emptied now. On PostgreSQL the dead
         // row stays in its page until a vacuum reuses it, and in the WAL and base backups
         // until they expire: the vault gets a database of its own, vacuumed here, with
-        // backups that expire (docs/operations: "Erasure").
+        // backups that expire (README, "PostgreSQL and S3").
         if n > 0 {
             match self.db.engine() {
                 crate::Engine::Sqlite => {

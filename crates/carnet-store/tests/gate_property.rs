@@ -242,3 +242,430 @@ proptest! {
         run_case(space, ops)?;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The random walk (issue 30): sequences of changes to one family's spaces — documents filed,
+// held, released, masked; grants given, narrowed, ended; professionals blocked; the clock
+// moved past a grant's end or the child's 18th birthday — with, after each, every caller's
+// view compared with the model: whether they enter the space at all (`access::enters`, with
+// the representation as the model knows it) and then `access::decide` on each document. A
+// listing's total counts exactly the documents the model lets the caller read (S-2: what
+// they may not see never changes it); a read by id, a mask and a stranger's attempt answer
+// as the model says, a refusal exactly like a missing document (AC-8).
+//
+// `CARNET_RANDOM_WALK_CASES` sets the number of sequences (default 64 in the test suite).
+
+use carnet_store::documents::{DocumentChange, DocumentFilter, NewDocument};
+
+/// The 18th birthday of the child of the walk: 40 days after T0.
+const MAJORITY_DAYS: i64 = 40;
+
+#[derive(Clone, Debug)]
+enum Step {
+    /// Dr 0 (médecin traitant of nobody, granted the whole space) files a document.
+    File {
+        category: Category,
+        hidden: bool,
+        held: bool,
+    },
+    /// Dr 0 releases a held document (DM-6).
+    Release(usize),
+    /// The parent masks / unmasks a document (DM-5), decided as her read.
+    Mask(usize, bool),
+    /// The child's space grants professional `who` some categories, until `days` from now.
+    Grant {
+        who: usize,
+        categories: Option<Vec<Category>>,
+        days: Option<i64>,
+    },
+    Revoke(usize),
+    Block(usize),
+    /// The app is connected (by the parent), or its grant withdrawn.
+    App(bool),
+    Advance(i64),
+}
+
+fn arb_step() -> impl Strategy<Value = Step> {
+    let cat = prop::sample::select(vec![
+        Category::Reports,
+        Category::Prescriptions,
+        Category::Imaging,
+        Category::HolderDocuments,
+    ]);
+    prop_oneof![
+        4 => (cat.clone(), prop::bool::weighted(0.3), prop::bool::weighted(0.3))
+            .prop_map(|(category, hidden, held)| Step::File { category, hidden, held }),
+        1 => (0usize..8).prop_map(Step::Release),
+        1 => (0usize..8, any::<bool>()).prop_map(|(i, m)| Step::Mask(i, m)),
+        2 => (1usize..3, prop::option::of(prop::collection::vec(cat, 1..3)), prop::option::of(1i64..30))
+            .prop_map(|(who, categories, days)| Step::Grant { who, categories, days }),
+        1 => (1usize..3).prop_map(Step::Revoke),
+        1 => (1usize..3).prop_map(Step::Block),
+        1 => any::<bool>().prop_map(Step::App),
+        2 => prop::sample::select(vec![1i64, 7, 20, 45]).prop_map(Step::Advance),
+    ]
+}
+
+/// What the model knows of one document.
+#[derive(Clone, Debug)]
+struct DocModel {
+    id: carnet_domain::DocumentId,
+    category: Category,
+    hidden: bool,
+    visible_from: Timestamp,
+    masked: bool,
+}
+
+impl DocModel {
+    fn facts(&self, now: Timestamp) -> ItemFacts {
+        ItemFacts {
+            category: self.category,
+            author: Author::Professional { id: pro(0) },
+            masked: self.masked,
+            hidden_from_representatives: self.hidden,
+            visible_to_holder: now >= self.visible_from,
+        }
+    }
+}
+
+struct Walk {
+    store: carnet_store::Store,
+    gate: Gate,
+    clock: ManualClock,
+    child: carnet_domain::HolderId,
+    parent: carnet_domain::HolderId,
+    stranger: carnet_domain::HolderId,
+    majority: Timestamp,
+    docs: Vec<DocModel>,
+    /// The child's authorisation directory as the model keeps it (every change is made to
+    /// it and, separately, to the store).
+    policy: AccessPolicy,
+    /// Answers compared with the model (for the record).
+    checks: u64,
+}
+
+impl Walk {
+    fn readers(&self) -> Vec<Actor> {
+        let prof = |i: usize, profession: &str| Actor::Professional {
+            id: pro(i),
+            profession: profession.into(),
+            role: PracticeRole::Care,
+        };
+        vec![
+            Actor::Holder { id: self.child },
+            Actor::Representative { id: self.parent },
+            // A stranger who says she represents the child; and the parent as herself.
+            Actor::Representative { id: self.stranger },
+            Actor::Holder { id: self.parent },
+            prof(0, "medecin"),
+            prof(1, "medecin"),
+            prof(2, "pharmacien"),
+            Actor::App {
+                id: AppId("app-walk".into()),
+                space: Some(self.child),
+                by_representative: true,
+            },
+            Actor::Operator { id: "support".into() },
+        ]
+    }
+
+    /// Whether `actor` may read `doc` now, as the model says.
+    async fn model_reads(&self, actor: &Actor, doc: &DocModel) -> bool {
+        let now = self.clock.now();
+        let represents =
+            matches!(actor, Actor::Representative { id } if *id == self.parent) && now < self.majority;
+        if !enters(actor, self.child, represents) {
+            return false;
+        }
+        let lifecycle = carnet_domain::Lifecycle::Activated {
+            since: Timestamp::from_unix_seconds(T0),
+        };
+        decide(
+            actor,
+            Action::Read,
+            &doc.facts(now),
+            &self.policy.facts(lifecycle),
+            &HabilitationMatrix::default_matrix(),
+            &Context::default(),
+            now,
+        )
+        .allowed
+    }
+
+    async fn compare(&mut self) -> Result<(), TestCaseError> {
+        let ctx = Context::default();
+        let filter = DocumentFilter {
+            limit: 100,
+            ..DocumentFilter::default()
+        };
+        for actor in self.readers() {
+            let mut expected = 0;
+            for doc in &self.docs {
+                let want = self.model_reads(&actor, doc).await;
+                expected += usize::from(want);
+                let got = self.gate.read_document(self.child, &actor, doc.id, &ctx).await;
+                prop_assert_eq!(got.is_ok(), want, "read {:?} by {:?}", doc, actor);
+                if let Err(e) = got {
+                    prop_assert!(matches!(e, carnet_store::StoreError::NotFound), "{e:?}");
+                }
+                self.checks += 1;
+            }
+            let listed = self.gate.list_documents(self.child, &actor, &filter, &ctx).await;
+            match listed {
+                Ok(page) => {
+                    prop_assert_eq!(page.total, expected, "total for {:?}", actor);
+                    prop_assert_eq!(page.documents.len(), expected);
+                }
+                // No space for this caller: a listing is refused exactly like a missing one.
+                Err(e) => {
+                    prop_assert!(matches!(e, carnet_store::StoreError::NotFound), "{e:?}");
+                    prop_assert_eq!(expected, 0, "refused a listing to {:?}", actor);
+                }
+            }
+            self.checks += 1;
+            // The history is the holder's and their current representative's to read.
+            let history = self
+                .gate
+                .history(self.child, &actor, None, None, 10)
+                .await
+                .unwrap();
+            let now = self.clock.now();
+            let may = match &actor {
+                Actor::Holder { id } => *id == self.child,
+                Actor::Representative { id } => *id == self.parent && now < self.majority,
+                _ => false,
+            };
+            prop_assert_eq!(history.is_some(), may, "history read by {:?}", actor);
+            self.checks += 1;
+        }
+        Ok(())
+    }
+
+    /// One change to the directory, made to the model and to the store.
+    async fn change_policy(&mut self, f: impl Fn(&mut AccessPolicy)) {
+        f(&mut self.policy);
+        self.store.update_access_policy(self.child, f).await.unwrap();
+    }
+
+    async fn step(&mut self, s: &Step) {
+        let ctx = Context::default();
+        let now = self.clock.now();
+        match s {
+            Step::File {
+                category,
+                hidden,
+                held,
+            } => {
+                let doctor = Actor::Professional {
+                    id: pro(0),
+                    profession: "medecin".into(),
+                    role: PracticeRole::Care,
+                };
+                let v = self
+                    .gate
+                    .deposit_document(
+                        self.child,
+                        &doctor,
+                        NewDocument {
+                            title: Some(format!("Document {}", self.docs.len())),
+                            class: Some(*category),
+                            mime: "text/plain".into(),
+                            hold_from_holder: *held,
+                            hidden_from_representatives: *hidden,
+                            author_name: "Dr Zéro".into(),
+                            ..NewDocument::default()
+                        },
+                        b"contenu".to_vec(),
+                        &ctx,
+                    )
+                    .await
+                    .unwrap();
+                self.docs.push(DocModel {
+                    id: v.id,
+                    category: *category,
+                    hidden: *hidden,
+                    visible_from: carnet_domain::document::visible_from(now, *held),
+                    masked: false,
+                });
+            }
+            Step::Release(i) => {
+                let n = self.docs.len();
+                if n == 0 {
+                    return;
+                }
+                let doctor = Actor::Professional {
+                    id: pro(0),
+                    profession: "medecin".into(),
+                    role: PracticeRole::Care,
+                };
+                let d = &mut self.docs[i % n];
+                if self
+                    .gate
+                    .change_document(self.child, &doctor, d.id, DocumentChange::MakeVisible, &ctx)
+                    .await
+                    .is_ok()
+                    && now < d.visible_from
+                {
+                    d.visible_from = now;
+                }
+            }
+            Step::Mask(i, m) => {
+                let n = self.docs.len();
+                if n == 0 {
+                    return;
+                }
+                let parent = Actor::Representative { id: self.parent };
+                let doc = self.docs[i % n].clone();
+                let want = self.model_reads(&parent, &doc).await;
+                let got = self
+                    .gate
+                    .change_document(self.child, &parent, doc.id, DocumentChange::Mask(*m), &ctx)
+                    .await;
+                assert_eq!(got.is_ok(), want, "mask {doc:?}: {got:?}");
+                if want {
+                    self.docs[i % n].masked = *m;
+                }
+            }
+            Step::Grant {
+                who,
+                categories,
+                days,
+            } => {
+                let until = days.map(|d| now.plus_seconds(d * 86_400));
+                self.change_policy(|p| {
+                    p.grants
+                        .retain(|g| g.grantee != (Grantee::Professional { id: pro(*who) }));
+                    p.grants.push(Grant {
+                        grantee: Grantee::Professional { id: pro(*who) },
+                        categories: categories.clone(),
+                        until,
+                        express: false,
+                    });
+                })
+                .await;
+            }
+            Step::Revoke(who) => {
+                self.change_policy(|p| {
+                    p.grants
+                        .retain(|g| g.grantee != (Grantee::Professional { id: pro(*who) }))
+                })
+                .await;
+            }
+            Step::Block(who) => {
+                self.change_policy(|p| {
+                    if !p.blocked.contains(&pro(*who)) {
+                        p.blocked.push(pro(*who))
+                    }
+                })
+                .await;
+            }
+            Step::App(on) => {
+                self.change_policy(|p| {
+                    p.grants.retain(|g| !matches!(g.grantee, Grantee::App { .. }));
+                    if *on {
+                        p.grants.push(Grant {
+                            grantee: Grantee::App {
+                                id: AppId("app-walk".into()),
+                            },
+                            categories: None,
+                            until: None,
+                            express: false,
+                        });
+                    }
+                })
+                .await;
+            }
+            Step::Advance(days) => self.clock.advance_seconds(days * 86_400),
+        }
+    }
+}
+
+fn walk_case(
+    rt: &tokio::runtime::Runtime,
+    store: &carnet_store::Store,
+    gate: &Gate,
+    clock: &ManualClock,
+    steps: Vec<Step>,
+) -> Result<u64, TestCaseError> {
+    rt.block_on(async {
+        clock.set(Timestamp::from_unix_seconds(T0));
+        let birth = time::OffsetDateTime::from_unix_timestamp(T0 + MAJORITY_DAYS * 86_400)
+            .unwrap()
+            .date()
+            .replace_year(2008)
+            .unwrap();
+        let majority = carnet_domain::lifecycle::majority_at(birth);
+        let child = store.create_holder("activated", b"{}").await.unwrap();
+        let parent = store.create_holder("activated", b"{}").await.unwrap();
+        let stranger = store.create_holder("activated", b"{}").await.unwrap();
+        // The child's 18th birthday, as the roster import records it (MI-3).
+        carnet_store::on_db!(&store.db().writer(), p => sqlx::query("UPDATE holders SET majority_at = $1 WHERE id = $2")
+            .bind(majority.as_micros()).bind(child.as_uuid()).execute(p).await.map(|_| ()))
+            .unwrap();
+        store.link_representative(child, parent, "parent").await.unwrap();
+        let mut w = Walk {
+            store: store.clone(),
+            gate: gate.clone(),
+            clock: clock.clone(),
+            child,
+            parent,
+            stranger,
+            majority,
+            docs: Vec::new(),
+            policy: AccessPolicy::default(),
+            checks: 0,
+        };
+        // Dr 0 may file anything (a whole-space grant that never ends).
+        w.change_policy(|p| {
+            p.grants.push(Grant {
+                grantee: Grantee::Professional { id: pro(0) },
+                categories: None,
+                until: None,
+                express: false,
+            })
+        })
+        .await;
+        for s in &steps {
+            w.step(s).await;
+            w.compare().await?;
+        }
+        Ok(w.checks)
+    })
+}
+
+#[test]
+fn a_random_walk_of_a_familys_spaces_matches_the_model_s1_s2_mi3() {
+    let cases: u32 = std::env::var("CARNET_RANDOM_WALK_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let (store, gate) = rt.block_on(async {
+        let store = open_store(&StoreSettings::new(dir.path()), Arc::new(clock.clone()))
+            .await
+            .unwrap();
+        let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+        (store, gate)
+    });
+    let started = std::time::Instant::now();
+    let checks = std::cell::Cell::new(0u64);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases));
+    let result = runner.run(&prop::collection::vec(arb_step(), 1..12), |steps| {
+        checks.set(checks.get() + walk_case(&rt, &store, &gate, &clock, steps)?);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("the random walk differs from the model: {e}");
+    }
+    eprintln!(
+        "random walk: {cases} sequences, {} answers compared with the model, 0 differences, {:.1} s",
+        checks.get(),
+        started.elapsed().as_secs_f64()
+    );
+}
