@@ -1135,10 +1135,12 @@ async fn profile_resources(
 /// AC-3: the authorisation directory as Consents, for the holder's side only (it is theirs to
 /// read; a professional sees none of it, as if there were none).
 async fn directory(s: &AppState, c: &FhirCaller, holder: HolderId) -> Result<Vec<Value>, FhirError> {
-    if c.own != Some(holder) {
+    // The holder's side only: the gate hands the directory to the holder and their current
+    // representatives, to nobody else.
+    let Some(side) = s.gate.holder_side(holder, &c.actor).await? else {
         return Ok(Vec::new());
-    }
-    let (policy, version) = s.store.access_policy(holder).await?;
+    };
+    let (policy, version) = side.access_policy().await?;
     Ok(carnet_fhir::exchange::directory_consents(
         holder,
         &policy,

@@ -293,11 +293,12 @@ pub async fn approve(
     s: &AppState,
     headers: &HeaderMap,
     req: &AuthRequest,
-    holder: carnet_domain::HolderId,
+    side: &carnet_store::space::HolderSide,
     subject: carnet_domain::HolderId,
     ticked: &[Category],
 ) -> Result<String, carnet_store::StoreError> {
-    let granted = s.store.connect_app(holder, &req.service, ticked).await?;
+    let holder = side.holder();
+    let granted = side.connect_app(&req.service, ticked).await?;
     let scopes = catalogue::narrow(&req.requested, &granted);
     let code = s
         .store
@@ -502,12 +503,9 @@ async fn introspect(State(s): State<AppState>, headers: HeaderMap, RawForm(raw):
         return inactive();
     }
     // The grant must still be in the holder's directory (CA-3: revoked there, the token dies).
-    let app = carnet_domain::access::Grantee::App {
-        id: carnet_domain::access::AppId(live.client_id.clone()),
-    };
-    match s.store.access_policy(live.holder).await {
-        Ok((policy, _)) if policy.grants.iter().any(|g| g.grantee == app) => {}
-        Ok(_) => return inactive(),
+    match s.gate.app_granted(live.holder, &live.client_id).await {
+        Ok(true) => {}
+        Ok(false) => return inactive(),
         Err(_) => return unavailable(),
     }
     let iss = issuer(&s, &headers);

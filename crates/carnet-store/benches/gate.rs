@@ -42,8 +42,12 @@ fn facts() -> ItemFacts {
 
 async fn granted_holder(store: &Store) -> HolderId {
     let h = store.create_holder("activated", b"{}").await.expect("holder");
-    store
-        .update_access_policy(h, |p| {
+    carnet_store::gate::Gate::new(store.clone(), HabilitationMatrix::default_matrix())
+        .holder_side(h, &Actor::Holder { id: h })
+        .await
+        .expect("space")
+        .expect("own space")
+        .update_access_policy(|p| {
             p.grants.push(Grant {
                 grantee: Grantee::Professional {
                     id: ProfessionalId("bench".into()),

@@ -104,8 +104,11 @@ async fn run(label: &str, store: Store) {
     // The gate: policy read + decision + sealed trace append + (collapsed) notice, per access.
     use carnet_domain::access::*;
     let gate = carnet_store::gate::Gate::new(store.clone(), HabilitationMatrix::default_matrix());
-    store
-        .update_access_policy(holder, |p| {
+    gate.holder_side(holder, &carnet_domain::access::Actor::Holder { id: holder })
+        .await
+        .expect("space")
+        .expect("own space")
+        .update_access_policy(|p| {
             p.grants.push(Grant {
                 grantee: Grantee::Professional {
                     id: ProfessionalId("bench".into()),
@@ -160,8 +163,11 @@ async fn run(label: &str, store: Store) {
     let mut holders = Vec::new();
     for _ in 0..CONCURRENCY {
         let h = store.create_holder("open", b"{}").await.expect("holder");
-        store
-            .update_access_policy(h, |p| {
+        gate.holder_side(h, &carnet_domain::access::Actor::Holder { id: h })
+            .await
+            .expect("space")
+            .expect("own space")
+            .update_access_policy(|p| {
                 p.grants.push(Grant {
                     grantee: Grantee::Professional {
                         id: ProfessionalId("bench".into()),
@@ -245,8 +251,11 @@ async fn documents(
     let mut holders = Vec::new();
     for _ in 0..CONCURRENCY {
         let h = store.create_holder("open", b"{}").await.expect("holder");
-        store
-            .update_access_policy(h, |p| {
+        gate.holder_side(h, &carnet_domain::access::Actor::Holder { id: h })
+            .await
+            .expect("space")
+            .expect("own space")
+            .update_access_policy(|p| {
                 p.grants.push(Grant {
                     grantee: Grantee::Professional {
                         id: ProfessionalId("bench".into()),

@@ -251,7 +251,7 @@ impl Store {
 
     /// AG-3: a new secret calendar-feed token for `holder`, created by `by` (the holder or a
     /// representative). Returns the feed and the token (shown once).
-    pub async fn create_agenda_feed(
+    pub(crate) async fn create_agenda_feed(
         &self,
         holder: HolderId,
         by: HolderId,
@@ -276,7 +276,7 @@ impl Store {
         ))
     }
 
-    pub async fn agenda_feeds(&self, holder: HolderId) -> Result<Vec<Feed>, StoreError> {
+    pub(crate) async fn agenda_feeds(&self, holder: HolderId) -> Result<Vec<Feed>, StoreError> {
         on_db!(&self.db, p => sqlx::query(
             "SELECT id, created_at, last_used_at FROM agenda_feeds WHERE holder_id = $1 ORDER BY created_at")
             .bind(holder.as_uuid()).fetch_all(p).await
@@ -289,7 +289,7 @@ impl Store {
     }
 
     /// Revokes a feed: its URL stops working at once.
-    pub async fn revoke_agenda_feed(&self, holder: HolderId, id: Uuid) -> Result<(), StoreError> {
+    pub(crate) async fn revoke_agenda_feed(&self, holder: HolderId, id: Uuid) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
         let n = on_tx!(&mut tx, t => sqlx::query("DELETE FROM agenda_feeds WHERE holder_id = $1 AND id = $2")
             .bind(holder.as_uuid()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))

@@ -350,7 +350,7 @@ impl Store {
 
     /// The holder connects a listed service: its grant in the directory (categories ticked,
     /// within the convention, until the convention ends). Returns the categories granted.
-    pub async fn connect_app(
+    pub(crate) async fn connect_app(
         &self,
         holder: HolderId,
         service: &Service,
@@ -389,7 +389,7 @@ impl Store {
 
     /// The holder disconnects an app (CA-3): its grant leaves the directory and every token it
     /// holds for this space is revoked, in that order (the gate refuses from the first step).
-    pub async fn disconnect_app(&self, holder: HolderId, client_id: &str) -> Result<(), StoreError> {
+    pub(crate) async fn disconnect_app(&self, holder: HolderId, client_id: &str) -> Result<(), StoreError> {
         let grantee = Grantee::App {
             id: AppId(client_id.to_string()),
         };

@@ -494,7 +494,7 @@ const GATE_FACTS: &str = concat!(
 
 impl Store {
     /// The holder's authorisation directory and its version (empty, version 0, if never set).
-    pub async fn access_policy(&self, holder: HolderId) -> Result<(AccessPolicy, i64), StoreError> {
+    pub(crate) async fn access_policy(&self, holder: HolderId) -> Result<(AccessPolicy, i64), StoreError> {
         let row = on_db!(&self.db, p => sqlx::query("SELECT policy_sealed, version FROM access_policies WHERE holder_id = $1")
             .bind(holder.as_uuid()).fetch_optional(p).await
             .map(|r| r.map(|r| (r.get::<Vec<u8>, _>(0), r.get::<i64, _>(1)))))
@@ -625,7 +625,7 @@ impl Store {
 
     /// Changes the directory (AC-3): applied with compare-and-set, effective on the very next
     /// request (S-4: nothing caches it).
-    pub async fn update_access_policy(
+    pub(crate) async fn update_access_policy(
         &self,
         holder: HolderId,
         change: impl Fn(&mut AccessPolicy),

@@ -141,7 +141,11 @@ impl Store {
     }
 
     /// Replaces a holder's administrative data (contact rectification, ID-2).
-    pub async fn update_administrative(&self, id: HolderId, administrative: &[u8]) -> Result<(), StoreError> {
+    pub(crate) async fn update_administrative(
+        &self,
+        id: HolderId,
+        administrative: &[u8],
+    ) -> Result<(), StoreError> {
         let key = self.vault.get(id).await?;
         let sealed = key.seal(
             &item_aad(id, ItemKind::Administrative, id.as_bytes()),

@@ -52,6 +52,7 @@ pub mod profile;
 pub mod reader;
 pub mod reimbursements;
 pub mod roster;
+pub mod space;
 pub mod status;
 pub mod vault;
 

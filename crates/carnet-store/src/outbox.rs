@@ -98,7 +98,7 @@ pub const DEFAULT_LEASE_SECONDS: i64 = 120;
 
 impl Store {
     /// The holder's notification preferences (e-mail only until they choose).
-    pub async fn notification_preferences(
+    pub(crate) async fn notification_preferences(
         &self,
         holder: HolderId,
     ) -> Result<NotificationPreferences, StoreError> {
@@ -116,7 +116,7 @@ impl Store {
     }
 
     /// Records the holder's choice; it applies to the next notice.
-    pub async fn set_notification_preferences(
+    pub(crate) async fn set_notification_preferences(
         &self,
         holder: HolderId,
         prefs: NotificationPreferences,

@@ -1402,6 +1402,15 @@ async fn totp_codes_are_accepted_once_and_only_in_time(env: Env, _e: Engine) {
 
 // ---- the gate (issue 4) ----
 
+/// The holder's own side of space `h` (S-1: reached only through the gate's binding).
+async fn own_side(store: &Store, h: HolderId) -> carnet_store::space::HolderSide {
+    Gate::new(store.clone(), HabilitationMatrix::default_matrix())
+        .holder_side(h, &Actor::Holder { id: h })
+        .await
+        .unwrap()
+        .expect("the holder's own space")
+}
+
 use carnet_domain::access::{
     Action, Actor, Author, Category, Context, Grant, Grantee, HabilitationMatrix, ItemFacts, PracticeRole,
     ProfessionalId, Reason,
@@ -1441,8 +1450,9 @@ async fn gate_decides_traces_and_notifies_ac3_ac8(env: Env, _e: Engine) {
     let store = env.open_at(&clock).await;
     let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
     let h = store.create_holder("activated", b"{}").await.unwrap();
-    store
-        .update_access_policy(h, |p| {
+    own_side(&store, h)
+        .await
+        .update_access_policy(|p| {
             p.grants.push(Grant {
                 grantee: Grantee::Professional {
                     id: ProfessionalId("pharma".into()),
@@ -1562,7 +1572,11 @@ async fn gate_decides_traces_and_notifies_ac3_ac8(env: Env, _e: Engine) {
         Some("inconscient aux urgences")
     );
     // S-4: a revocation applies to the very next request.
-    store.update_access_policy(h, |p| p.grants.clear()).await.unwrap();
+    own_side(&store, h)
+        .await
+        .update_access_policy(|p| p.grants.clear())
+        .await
+        .unwrap();
     let d = gate
         .check(
             h,
@@ -1744,20 +1758,22 @@ async fn two_servers_and_two_doctors(env: &Env) -> (Gate, Gate, HolderId, [Actor
     let g1 = Gate::new(one.clone(), HabilitationMatrix::default_matrix());
     let g2 = Gate::new(two.clone(), HabilitationMatrix::default_matrix());
     let h = one.create_holder("activated", ADMIN).await.unwrap();
-    one.update_access_policy(h, |p| {
-        for id in ["11111111111", "33333333333"] {
-            p.grants.push(Grant {
-                grantee: Grantee::Professional {
-                    id: ProfessionalId(id.into()),
-                },
-                categories: None,
-                until: None,
-                express: false,
-            })
-        }
-    })
-    .await
-    .unwrap();
+    own_side(&one, h)
+        .await
+        .update_access_policy(|p| {
+            for id in ["11111111111", "33333333333"] {
+                p.grants.push(Grant {
+                    grantee: Grantee::Professional {
+                        id: ProfessionalId(id.into()),
+                    },
+                    categories: None,
+                    until: None,
+                    express: false,
+                })
+            }
+        })
+        .await
+        .unwrap();
     let actors = [
         Actor::Holder { id: h },
         pro_actor("11111111111", "medecin"),
@@ -1961,8 +1977,9 @@ async fn documents_go_through_the_gate_dm1_dm8(env: Env, _e: Engine) {
     let me = Actor::Holder { id: h };
     let doctor = pro_actor("11111111111", "medecin");
     let stranger = pro_actor("22222222222", "medecin");
-    store
-        .update_access_policy(h, |p| {
+    own_side(&store, h)
+        .await
+        .update_access_policy(|p| {
             p.grants.push(Grant {
                 grantee: Grantee::Professional {
                     id: ProfessionalId("11111111111".into()),
@@ -2159,10 +2176,9 @@ async fn held_documents_follow_dm6_with_the_clock(env: Env, _e: Engine) {
     let h = store.create_holder("activated", ADMIN).await.unwrap();
     let me = Actor::Holder { id: h };
     let doctor = pro_actor("11111111111", "medecin");
-    store
-        .update_access_policy(h, |p| {
-            p.medecin_traitant = Some(ProfessionalId("11111111111".into()))
-        })
+    own_side(&store, h)
+        .await
+        .update_access_policy(|p| p.medecin_traitant = Some(ProfessionalId("11111111111".into())))
         .await
         .unwrap();
     let none = Context::default();
@@ -2285,10 +2301,9 @@ async fn emergency_access_is_bounded_and_notified_ac5(env: Env, _e: Engine) {
     let h = store.create_holder("activated", ADMIN).await.unwrap();
     let mt = pro_actor("11111111111", "medecin");
     let er = pro_actor("33333333333", "medecin");
-    store
-        .update_access_policy(h, |p| {
-            p.medecin_traitant = Some(ProfessionalId("11111111111".into()))
-        })
+    own_side(&store, h)
+        .await
+        .update_access_policy(|p| p.medecin_traitant = Some(ProfessionalId("11111111111".into())))
         .await
         .unwrap();
     let none = Context::default();
@@ -2335,8 +2350,9 @@ async fn emergency_access_is_bounded_and_notified_ac5(env: Env, _e: Engine) {
         Err(StoreError::NotFound)
     ));
     // AC-4: hiding everything shuts emergencies out too.
-    store
-        .update_access_policy(h, |p| p.hide_all = true)
+    own_side(&store, h)
+        .await
+        .update_access_policy(|p| p.hide_all = true)
         .await
         .unwrap();
     let (dec, until) = gate.declare_emergency(h, &er, "arrêt cardiaque").await.unwrap();
@@ -2761,8 +2777,9 @@ async fn notices_follow_preferences_and_collapse_per_channel_ac6(env: Env, _e: E
     let store = env.open_at(&clock).await;
     let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
     let h = store.create_holder("activated", b"{}").await.unwrap();
-    store
-        .update_access_policy(h, |p| {
+    own_side(&store, h)
+        .await
+        .update_access_policy(|p| {
             p.grants.push(Grant {
                 grantee: Grantee::Professional {
                     id: ProfessionalId("pharma".into()),
@@ -2803,7 +2820,11 @@ async fn notices_follow_preferences_and_collapse_per_channel_ac6(env: Env, _e: E
         v
     };
     assert_eq!(
-        store.notification_preferences(h).await.unwrap(),
+        own_side(&store, h)
+            .await
+            .notification_preferences()
+            .await
+            .unwrap(),
         NotificationPreferences::default()
     );
     assert!(read("pharma", "document/1").await.allowed);
@@ -2811,18 +2832,20 @@ async fn notices_follow_preferences_and_collapse_per_channel_ac6(env: Env, _e: E
     // This server's appends are announced to live streams.
     assert_eq!(live.try_recv().unwrap(), h);
     // The holder switches to SMS only: the e-mail still waiting does not hold back the SMS.
-    store
-        .set_notification_preferences(
-            h,
-            NotificationPreferences {
-                email: false,
-                sms: true,
-            },
-        )
+    own_side(&store, h)
+        .await
+        .set_notification_preferences(NotificationPreferences {
+            email: false,
+            sms: true,
+        })
         .await
         .unwrap();
     assert_eq!(
-        store.notification_preferences(h).await.unwrap(),
+        own_side(&store, h)
+            .await
+            .notification_preferences()
+            .await
+            .unwrap(),
         NotificationPreferences {
             email: false,
             sms: true
@@ -2835,20 +2858,22 @@ async fn notices_follow_preferences_and_collapse_per_channel_ac6(env: Env, _e: E
     assert!(read("pharma", "document/3").await.allowed);
     assert_eq!(channels(store.clone()).await, ["email", "sms"]);
     // Neither channel: the space still shows it, nothing leaves.
-    store
-        .set_notification_preferences(
-            h,
-            NotificationPreferences {
-                email: false,
-                sms: false,
-            },
-        )
+    own_side(&store, h)
+        .await
+        .set_notification_preferences(NotificationPreferences {
+            email: false,
+            sms: false,
+        })
         .await
         .unwrap();
     let before = store.outbox_of(h).await.unwrap().len();
     let denied = read("stranger", "document/1").await;
     assert!(!denied.allowed);
-    store.update_access_policy(h, |p| p.grants.clear()).await.unwrap();
+    own_side(&store, h)
+        .await
+        .update_access_policy(|p| p.grants.clear())
+        .await
+        .unwrap();
     assert_eq!(store.outbox_of(h).await.unwrap().len(), before);
 
     // Notices in the space are the traces told to the holder: allowed professional accesses,
@@ -2941,14 +2966,12 @@ async fn two_servers_append_to_the_same_chains_s30(env: Env, _e: Engine) {
                 .await
                 .expect("a trace from either server lands");
                 // And ordinary writes meanwhile.
-                store
-                    .set_notification_preferences(
-                        holder,
-                        carnet_store::outbox::NotificationPreferences {
-                            email: i % 3 == 0,
-                            sms: true,
-                        },
-                    )
+                own_side(&store, holder)
+                    .await
+                    .set_notification_preferences(carnet_store::outbox::NotificationPreferences {
+                        email: i % 3 == 0,
+                        sms: true,
+                    })
                     .await
                     .expect("a write from either server lands");
             }));
@@ -3079,8 +3102,9 @@ async fn profile_goes_through_the_gate_pr1_pr3(env: Env, engine: Engine) {
     let store = env.open_at(&clock).await;
     let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
     let h = store.create_holder("activated", b"{}").await.unwrap();
-    store
-        .update_access_policy(h, |p| {
+    own_side(&store, h)
+        .await
+        .update_access_policy(|p| {
             p.grants.push(pro_granted("doc"));
             p.grants.push(pro_granted("lab"));
         })
@@ -3773,8 +3797,9 @@ async fn reimbursement_feed_is_idempotent_sealed_and_gated_rb1_rb2_ac6_ac8(env: 
         (false, Reason::NoGrant, Some(Category::Reimbursements))
     );
     for rpps in ["10003456789", "22222222222"] {
-        store
-            .update_access_policy(h, |p| {
+        own_side(&store, h)
+            .await
+            .update_access_policy(|p| {
                 p.grants.push(Grant {
                     grantee: Grantee::Professional {
                         id: ProfessionalId(rpps.into()),
@@ -4065,14 +4090,15 @@ async fn app_tokens_follow_consent_convention_and_space_ca3_ca4(env: Env, _e: En
 
     let h = store.create_holder("activated", b"{}").await.unwrap();
     assert_eq!(
-        store
-            .connect_app(h, &svc, &[Category::Summaries, Category::Imaging])
+        own_side(&store, h)
+            .await
+            .connect_app(&svc, &[Category::Summaries, Category::Imaging])
             .await
             .unwrap(),
         vec![Category::Summaries],
         "CA-3: never beyond the convention"
     );
-    let (policy, _) = store.access_policy(h).await.unwrap();
+    let (policy, _) = own_side(&store, h).await.access_policy().await.unwrap();
     let grant = policy
         .grants
         .iter()
@@ -4187,11 +4213,16 @@ async fn app_tokens_follow_consent_convention_and_space_ca3_ca4(env: Env, _e: En
     assert!(store.live_app_token(&t).await.unwrap().is_none());
     // CA-3: disconnecting removes the grant and kills the tokens at once.
     let t = fresh(store.clone()).await;
-    store.disconnect_app(h, &svc.client_id).await.unwrap();
+    own_side(&store, h)
+        .await
+        .disconnect_app(&svc.client_id)
+        .await
+        .unwrap();
     assert!(store.live_app_token(&t).await.unwrap().is_none());
     assert!(
-        !store
-            .access_policy(h)
+        !own_side(&store, h)
+            .await
+            .access_policy()
             .await
             .unwrap()
             .0
@@ -4201,7 +4232,11 @@ async fn app_tokens_follow_consent_convention_and_space_ca3_ca4(env: Env, _e: En
     );
     // LC-5: a closed space's tokens stop; reopened, they are not revived by magic but a new
     // one works.
-    store.connect_app(h, &svc, &[Category::Summaries]).await.unwrap();
+    own_side(&store, h)
+        .await
+        .connect_app(&svc, &[Category::Summaries])
+        .await
+        .unwrap();
     let t = fresh(store.clone()).await;
     store.transition(h, Event::Close).await.unwrap();
     assert!(store.live_app_token(&t).await.unwrap().is_none(), "closed space");

@@ -127,8 +127,11 @@ async fn build(data: &std::path::Path, n: u64) -> Data {
     let mut docs = Vec::new();
     for h in &holders {
         store.transition(*h, Event::Activate).await.expect("activate");
-        store
-            .update_access_policy(*h, |p| p.medecin_traitant = Some(ProfessionalId(RPPS.into())))
+        gate.holder_side(*h, &Actor::Holder { id: *h })
+            .await
+            .expect("space")
+            .expect("own space")
+            .update_access_policy(|p| p.medecin_traitant = Some(ProfessionalId(RPPS.into())))
             .await
             .expect("policy");
         for d in 0..DOCS {

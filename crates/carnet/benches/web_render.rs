@@ -75,14 +75,17 @@ async fn build(data: &std::path::Path, docs: u64) {
         .await
         .expect("pro");
     store.transition(holder, Event::Activate).await.expect("activate");
-    store
-        .update_access_policy(holder, |p| p.medecin_traitant = Some(ProfessionalId(RPPS.into())))
-        .await
-        .expect("policy");
     let gate = Gate::new(
         store.clone(),
         carnet_domain::access::HabilitationMatrix::default_matrix(),
     );
+    gate.holder_side(holder, &Actor::Holder { id: holder })
+        .await
+        .expect("space")
+        .expect("own space")
+        .update_access_policy(|p| p.medecin_traitant = Some(ProfessionalId(RPPS.into())))
+        .await
+        .expect("policy");
     let pro = Actor::Professional {
         id: ProfessionalId(RPPS.into()),
         profession: "medecin".into(),

@@ -87,10 +87,10 @@ async fn records(
 ) -> Result<(u64, u64, u64)> {
     let ctx = Context::default();
     store.transition(h, Event::Activate).await?;
-    store
-        .update_access_policy(h, |p| {
-            p.medecin_traitant = Some(ProfessionalId(BENCH_RPPS.into()))
-        })
+    gate.holder_side(h, &Actor::Holder { id: h })
+        .await?
+        .context("the holder's own space")?
+        .update_access_policy(|p| p.medecin_traitant = Some(ProfessionalId(BENCH_RPPS.into())))
         .await?;
     for d in 0..docs {
         let (mime, bytes, class) = match d % 3 {

@@ -20,8 +20,10 @@ pub const DEMO_PASSWORD: &str = "demo-carnet-2026";
 /// A directory that holds anything else is refused.
 pub fn prepare(cfg: &Config) -> Result<()> {
     let dir = &cfg.store.data_dir;
-    if cfg.store.database_url.is_some() || cfg.store.keys_url.is_some() {
-        anyhow::bail!("the demo runs on the embedded SQLite default; do not set database_url or keys_url");
+    // On PostgreSQL (to try the deployment's engine) both databases must be given, and must be
+    // empty: checked once they are open (`ensure_empty`), never a real one filled with demo data.
+    if cfg.store.database_url.is_some() != cfg.store.keys_url.is_some() {
+        anyhow::bail!("the demo on PostgreSQL needs both database_url and keys_url (two empty databases)");
     }
     if dir.exists() {
         let is_demo = dir.join(DEMO_MARKER).exists();
@@ -39,6 +41,15 @@ pub fn prepare(cfg: &Config) -> Result<()> {
             .with_context(|| format!("clearing the previous demo in {}", dir.display()))?;
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(())
+}
+
+/// The demo fills only an empty database: on PostgreSQL, one that holds no space yet.
+pub async fn ensure_empty(store: &Store) -> Result<()> {
+    let status = store.operations_status().await?;
+    if status.spaces_by_state.iter().any(|(_, n)| *n > 0) {
+        anyhow::bail!("this database already holds spaces: the demo runs only on an empty one");
+    }
     Ok(())
 }
 
@@ -279,8 +290,15 @@ async fn seed_professionals(
             "Paul GIRARD, pharmacien (un patient peut lui écrire le premier)".into(),
         ),
     ];
-    store
-        .update_access_policy(camille, |p| {
+    let gate = carnet_store::gate::Gate::new(
+        store.clone(),
+        carnet_domain::access::HabilitationMatrix::default_matrix(),
+    );
+    // Camille sets up her directory herself (through the gate's binding, S-1).
+    gate.holder_side(camille, &carnet_domain::access::Actor::Holder { id: camille })
+        .await?
+        .context("Camille's space")?
+        .update_access_policy(|p| {
             p.medecin_traitant = Some(ProfessionalId("10000000001".into()));
             p.grants.push(carnet_domain::access::Grant {
                 grantee: carnet_domain::access::Grantee::Professional {
@@ -292,10 +310,6 @@ async fn seed_professionals(
             });
         })
         .await?;
-    let gate = carnet_store::gate::Gate::new(
-        store.clone(),
-        carnet_domain::access::HabilitationMatrix::default_matrix(),
-    );
     let docs = [
         (
             &pros[0],
@@ -348,16 +362,28 @@ async fn seed_professionals(
 async fn seed_minor_confidential(store: &Store, ines: carnet_domain::HolderId) -> Result<()> {
     use carnet_domain::access::{Category, Context, HabilitationMatrix, ProfessionalId};
     use carnet_store::documents::NewDocument;
-    store
-        .update_access_policy(ines, |p| {
-            p.medecin_traitant = Some(ProfessionalId("10000000001".into()));
-        })
-        .await?;
+    let gate = carnet_store::gate::Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    // Her mother sets it up, as her legal representative (MI-1, through the gate's binding).
+    let camille = store
+        .representatives(ines)
+        .await?
+        .first()
+        .map(|(r, _)| *r)
+        .context("Inès's representative")?;
+    gate.holder_side(
+        ines,
+        &carnet_domain::access::Actor::Representative { id: camille },
+    )
+    .await?
+    .context("Inès's space")?
+    .update_access_policy(|p| {
+        p.medecin_traitant = Some(ProfessionalId("10000000001".into()));
+    })
+    .await?;
     let leroy = store
         .professional("10000000001")
         .await?
         .context("demo professional")?;
-    let gate = carnet_store::gate::Gate::new(store.clone(), HabilitationMatrix::default_matrix());
     for (title, class, hidden, text) in [
         (
             "Certificat de vaccination",

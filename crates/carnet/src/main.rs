@@ -393,6 +393,9 @@ async fn open(settings: &StoreSettings) -> Result<carnet_store::Store> {
 async fn serve(cfg: Config, demo: bool) -> Result<()> {
     let store = open(&cfg.store).await?;
     let demo_logins = if demo {
+        if cfg.store.database_url.is_some() {
+            demo::ensure_empty(&store).await?;
+        }
         Some(demo::seed(&store, &cfg.store.data_dir).await?)
     } else {
         None

@@ -352,8 +352,14 @@ async fn pages_work_without_javascript() {
 
     // The parent switches to a child's space, then logs out.
     let spaces = b.get("/espace").await;
-    let i = spaces.html.find("name=\"holder\" value=\"").unwrap() + 21;
-    let child = spaces.html[i..].split('"').next().unwrap().to_string();
+    // Inès's space (the form whose button names her).
+    let form = spaces
+        .html
+        .split("<form")
+        .find(|f| f.contains("Ouvrir l'espace de Inès") || f.contains("Ouvrir l&#39;espace de Inès"))
+        .unwrap_or_else(|| panic!("{}", spaces.html));
+    let i = form.find("name=\"holder\" value=\"").unwrap() + 21;
+    let child = form[i..].split('"').next().unwrap().to_string();
     let p = b
         .post("/espace", &[("csrf", &spaces.csrf()), ("holder", &child)])
         .await;

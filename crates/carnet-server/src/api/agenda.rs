@@ -329,7 +329,7 @@ async fn accept_proposal(
 }
 
 async fn feeds(State(s): State<AppState>, a: Authenticated) -> Result<Json<Value>, ApiError> {
-    let list = s.store.agenda_feeds(a.session.acting_for).await?;
+    let list = a.holder_side(&s).await?.agenda_feeds().await?;
     Ok(Json(json!({
         "feeds": list.iter().map(|f| json!({
             "id": f.id,
@@ -345,9 +345,10 @@ async fn new_feed(
     headers: HeaderMap,
     a: Authenticated,
 ) -> Result<Response, ApiError> {
-    let (f, token) = s
-        .store
-        .create_agenda_feed(a.session.acting_for, a.session.holder)
+    let (f, token) = a
+        .holder_side(&s)
+        .await?
+        .create_agenda_feed(a.session.holder)
         .await?;
     let origin = s.public_origin(&headers).unwrap_or_default();
     let url = format!("{origin}/ical/{token}.ics");
@@ -367,7 +368,7 @@ async fn revoke_feed(
     a: Authenticated,
     Path(id): Path<uuid::Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    s.store.revoke_agenda_feed(a.session.acting_for, id).await?;
+    a.holder_side(&s).await?.revoke_agenda_feed(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

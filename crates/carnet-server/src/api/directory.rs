@@ -73,7 +73,7 @@ fn policy_json(p: &AccessPolicy) -> Value {
 }
 
 async fn show(State(s): State<AppState>, a: Authenticated) -> Result<Json<Value>, ApiError> {
-    let (p, _) = s.store.access_policy(a.session.acting_for).await?;
+    let (p, _) = a.holder_side(&s).await?.access_policy().await?;
     Ok(Json(policy_json(&p)))
 }
 
@@ -132,9 +132,10 @@ async fn grant(
         until,
         express: b.express,
     };
-    let p = s
-        .store
-        .update_access_policy(a.session.acting_for, |p| {
+    let p = a
+        .holder_side(&s)
+        .await?
+        .update_access_policy(|p| {
             p.grants.retain(|g| g.grantee != grantee);
             p.grants.push(new.clone());
         })
@@ -150,15 +151,14 @@ async fn revoke(
     let grantee = check_grantee(&kind, &id)?;
     if let Grantee::App { id } = &grantee {
         // CA-3: the grant goes and every token of the app for this space dies with it.
-        s.store.disconnect_app(a.session.acting_for, &id.0).await?;
-        let (p, _) = s.store.access_policy(a.session.acting_for).await?;
+        a.holder_side(&s).await?.disconnect_app(&id.0).await?;
+        let (p, _) = a.holder_side(&s).await?.access_policy().await?;
         return Ok(Json(policy_json(&p)));
     }
-    let p = s
-        .store
-        .update_access_policy(a.session.acting_for, |p| {
-            p.grants.retain(|g| g.grantee != grantee)
-        })
+    let p = a
+        .holder_side(&s)
+        .await?
+        .update_access_policy(|p| p.grants.retain(|g| g.grantee != grantee))
         .await?;
     Ok(Json(policy_json(&p)))
 }
@@ -190,9 +190,10 @@ async fn settings(
         Some(None) => Some(None),
         None => None,
     };
-    let p = s
-        .store
-        .update_access_policy(a.session.acting_for, |p| {
+    let p = a
+        .holder_side(&s)
+        .await?
+        .update_access_policy(|p| {
             if let Some(m) = &mt {
                 p.medecin_traitant = m.clone();
             }
@@ -220,9 +221,10 @@ async fn block(
     ValidJson(b): ValidJson<Block>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = check_rpps(&b.professional)?;
-    let p = s
-        .store
-        .update_access_policy(a.session.acting_for, |p| {
+    let p = a
+        .holder_side(&s)
+        .await?
+        .update_access_policy(|p| {
             if !p.blocked.contains(&id) {
                 p.blocked.push(id.clone());
             }
@@ -237,9 +239,10 @@ async fn unblock(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = check_rpps(&id)?;
-    let p = s
-        .store
-        .update_access_policy(a.session.acting_for, |p| p.blocked.retain(|b| *b != id))
+    let p = a
+        .holder_side(&s)
+        .await?
+        .update_access_policy(|p| p.blocked.retain(|b| *b != id))
         .await?;
     Ok(Json(policy_json(&p)))
 }

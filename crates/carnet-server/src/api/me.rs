@@ -89,6 +89,14 @@ impl Authenticated {
     pub fn actor(&self) -> carnet_domain::access::Actor {
         session_actor(&self.session)
     }
+
+    /// The open space as its holder or representative may change it (S-1: the gate's binding).
+    pub async fn holder_side(&self, s: &AppState) -> Result<carnet_store::space::HolderSide, ApiError> {
+        s.gate
+            .holder_side(self.session.acting_for, &self.actor())
+            .await?
+            .ok_or_else(ApiError::not_found)
+    }
 }
 
 /// Who the gate sees for a holder-side session: the holder in their own space, or the
@@ -202,7 +210,7 @@ async fn rectify_contact(
         }
     }
     let bytes = serde_json::to_vec(&admin).map_err(|_| ApiError::internal())?;
-    s.store.update_administrative(id, &bytes).await?;
+    a.holder_side(&s).await?.update_administrative(&bytes).await?;
     Ok(Json(Value::Object(admin)))
 }
 

@@ -236,7 +236,7 @@ async fn stream(
 }
 
 async fn preferences(State(s): State<AppState>, a: Authenticated) -> Result<Json<Value>, ApiError> {
-    let p = s.store.notification_preferences(a.session.acting_for).await?;
+    let p = a.holder_side(&s).await?.notification_preferences().await?;
     Ok(Json(json!(p)))
 }
 
@@ -247,8 +247,6 @@ async fn set_preferences(
     a: Authenticated,
     ValidJson(p): ValidJson<NotificationPreferences>,
 ) -> Result<Json<Value>, ApiError> {
-    s.store
-        .set_notification_preferences(a.session.acting_for, p)
-        .await?;
+    a.holder_side(&s).await?.set_notification_preferences(p).await?;
     Ok(Json(json!(p)))
 }

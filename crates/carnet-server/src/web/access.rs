@@ -429,7 +429,12 @@ struct Typed {
 }
 
 async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<String, WebError> {
-    let (p, _): (AccessPolicy, i64) = s.store.access_policy(h.space()).await.map_err(ApiError::from)?;
+    let (p, _): (AccessPolicy, i64) = h
+        .holder_side(s)
+        .await?
+        .access_policy()
+        .await
+        .map_err(ApiError::from)?;
     let csrf = &h.csrf;
     let err = |f: &str| {
         if typed.form == f {
@@ -644,14 +649,14 @@ async fn known_rpps(s: &AppState, typed: &str) -> Result<ProfessionalId, ApiErro
 }
 
 async fn apply(s: &AppState, h: &Holder, form: &Form) -> Result<(), ApiError> {
-    let space = h.space();
+    let space = h.holder_side(s).await?;
     let on = form.get("value") == "1";
     match form.get("action") {
         "grant" => {
             let id = known_rpps(s, form.get("rpps")).await?;
             let grantee = Grantee::Professional { id };
-            s.store
-                .update_access_policy(space, |p| {
+            space
+                .update_access_policy(|p| {
                     p.grants.retain(|g| g.grantee != grantee);
                     p.grants.push(Grant {
                         grantee: grantee.clone(),
@@ -666,17 +671,17 @@ async fn apply(s: &AppState, h: &Holder, form: &Form) -> Result<(), ApiError> {
             let grantee = check_grantee(form.get("kind"), form.get("id"))?;
             if let Grantee::App { id } = &grantee {
                 // CA-3: the app's tokens for this space die with its grant.
-                s.store.disconnect_app(space, &id.0).await?;
+                space.disconnect_app(&id.0).await?;
             } else {
-                s.store
-                    .update_access_policy(space, |p| p.grants.retain(|g| g.grantee != grantee))
+                space
+                    .update_access_policy(|p| p.grants.retain(|g| g.grantee != grantee))
                     .await?;
             }
         }
         "block" => {
             let id = known_rpps(s, form.get("rpps")).await?;
-            s.store
-                .update_access_policy(space, |p| {
+            space
+                .update_access_policy(|p| {
                     if !p.blocked.contains(&id) {
                         p.blocked.push(id.clone());
                     }
@@ -685,28 +690,24 @@ async fn apply(s: &AppState, h: &Holder, form: &Form) -> Result<(), ApiError> {
         }
         "unblock" => {
             let id = check_rpps(form.get("rpps"))?;
-            s.store
-                .update_access_policy(space, |p| p.blocked.retain(|b| *b != id))
+            space
+                .update_access_policy(|p| p.blocked.retain(|b| *b != id))
                 .await?;
         }
         "medecin" => {
             let id = known_rpps(s, form.get("rpps")).await?;
-            s.store
-                .update_access_policy(space, |p| p.medecin_traitant = Some(id.clone()))
+            space
+                .update_access_policy(|p| p.medecin_traitant = Some(id.clone()))
                 .await?;
         }
         "medecin_retirer" => {
-            s.store
-                .update_access_policy(space, |p| p.medecin_traitant = None)
-                .await?;
+            space.update_access_policy(|p| p.medecin_traitant = None).await?;
         }
         "regulation" => {
-            s.store
-                .update_access_policy(space, |p| p.regulation_consent = on)
-                .await?;
+            space.update_access_policy(|p| p.regulation_consent = on).await?;
         }
         "hide_all" => {
-            s.store.update_access_policy(space, |p| p.hide_all = on).await?;
+            space.update_access_policy(|p| p.hide_all = on).await?;
         }
         _ => return Err(ApiError::bad_request("action inconnue")),
     }

@@ -173,7 +173,12 @@ async fn render(
             .collect();
         format!("<ul class=\"events\">{items}</ul>")
     };
-    let feeds = s.store.agenda_feeds(h.space()).await.map_err(ApiError::from)?;
+    let feeds = h
+        .holder_side(s)
+        .await?
+        .agenda_feeds()
+        .await
+        .map_err(ApiError::from)?;
     let feed_items: String = feeds
         .iter()
         .map(|f| {
@@ -394,9 +399,10 @@ async fn new_feed(
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     h.check(&s, &form).await?;
-    let (_, token) = s
-        .store
-        .create_agenda_feed(h.space(), h.session.holder)
+    let (_, token) = h
+        .holder_side(&s)
+        .await?
+        .create_agenda_feed(h.session.holder)
         .await
         .map_err(ApiError::from)?;
     let origin = s.public_origin(&headers).unwrap_or_default();
@@ -411,8 +417,9 @@ async fn revoke_feed(
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     h.check(&s, &form).await?;
-    s.store
-        .revoke_agenda_feed(h.space(), id)
+    h.holder_side(&s)
+        .await?
+        .revoke_agenda_feed(id)
         .await
         .map_err(ApiError::from)?;
     Ok(see_other("/agenda?ok=revoque"))

@@ -174,7 +174,7 @@ async fn render(
     info: &str,
 ) -> Result<String, WebError> {
     let listed = s.store.listed_services().await?;
-    let (policy, _) = s.store.access_policy(h.space()).await?;
+    let (policy, _) = h.holder_side(s).await?.access_policy().await?;
     let words_lc = words.to_lowercase();
     let shown: Vec<&Service> = listed
         .iter()
@@ -308,7 +308,7 @@ async fn connect(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Re
         .await?;
         return Ok(respond(&h, StatusCode::NOT_FOUND, &body));
     };
-    match s.store.connect_app(h.space(), &svc, &ticked(&form)).await {
+    match h.holder_side(&s).await?.connect_app(&svc, &ticked(&form)).await {
         Ok(_) => Ok(see_other("/catalogue?ok=connecte")),
         Err(carnet_store::StoreError::Invalid(_)) => {
             let body = render(
@@ -337,7 +337,7 @@ async fn disconnect(State(s): State<AppState>, h: Holder, body: Bytes) -> Result
     if client_id.is_empty() || client_id.len() > 100 {
         return Err(WebError::new(StatusCode::BAD_REQUEST, "Service inconnu."));
     }
-    s.store.disconnect_app(h.space(), client_id).await?;
+    h.holder_side(&s).await?.disconnect_app(client_id).await?;
     Ok(see_other("/catalogue?ok=deconnecte"))
 }
 
@@ -554,7 +554,8 @@ async fn decide(
             ),
         ));
     }
-    let to = crate::oauth::approve(&s, &headers, &req, h.space(), h.session.holder, &ticked).await?;
+    let side = h.holder_side(&s).await?;
+    let to = crate::oauth::approve(&s, &headers, &req, &side, h.session.holder, &ticked).await?;
     Ok(redirect_to(&to))
 }
 

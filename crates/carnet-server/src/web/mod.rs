@@ -541,6 +541,14 @@ impl Holder {
         }
     }
 
+    /// The open space as its holder or representative may change it (S-1: the gate's binding).
+    pub async fn holder_side(&self, s: &AppState) -> Result<carnet_store::space::HolderSide, ApiError> {
+        s.gate
+            .holder_side(self.space(), &self.actor())
+            .await?
+            .ok_or_else(ApiError::not_found)
+    }
+
     pub fn own_space(&self) -> bool {
         self.session.holder == self.session.acting_for
     }

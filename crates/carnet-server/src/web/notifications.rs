@@ -28,9 +28,10 @@ fn checked(on: bool) -> &'static str {
 }
 
 async fn show(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> Result<Response, WebError> {
-    let p = s
-        .store
-        .notification_preferences(h.space())
+    let p = h
+        .holder_side(&s)
+        .await?
+        .notification_preferences()
         .await
         .map_err(ApiError::from)?;
     // AC-6, MI-2, DM-6: the notices as this reader may see them (the gate decides).
@@ -91,8 +92,9 @@ async fn save(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Respo
         email: form.get("email") == "1",
         sms: form.get("sms") == "1",
     };
-    s.store
-        .set_notification_preferences(h.space(), prefs)
+    h.holder_side(&s)
+        .await?
+        .set_notification_preferences(prefs)
         .await
         .map_err(ApiError::from)?;
     Ok(see_other("/notifications?ok=1"))

@@ -152,9 +152,15 @@ pub struct Demo {
 }
 
 pub fn start_demo(data: &Path) -> Demo {
+    start_demo_with(data, &[])
+}
+
+/// `carnet demo` with extra arguments (e.g. `--database-url` for PostgreSQL).
+pub fn start_demo_with(data: &Path, extra: &[&str]) -> Demo {
     let mut child = Command::new(BIN)
         .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -247,6 +253,20 @@ pub fn session_cookie(r: &reqwest::Response) -> String {
 
 /// Logs in a demo account, reading the one-time code from the demo outbox.
 pub async fn demo_login(c: &reqwest::Client, base: &str, login: &str) -> String {
+    // The codes sent before this login (a second session of the same person gets a new one).
+    let code_mail =
+        |m: &Value| m["to"] == login && m["subject"].as_str().unwrap_or("").contains("code de connexion");
+    let before: Vec<Value> = c
+        .get(format!("{base}/demo/outbox.json"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| code_mail(m))
+        .collect();
     let r = c
         .post(format!("{base}/api/v1/auth/login"))
         .json(&json!({"login": login, "password": "demo-carnet-2026"}))
@@ -272,7 +292,7 @@ pub async fn demo_login(c: &reqwest::Client, base: &str, login: &str) -> String 
             .as_array()
             .unwrap()
             .iter()
-            .find(|m| m["to"] == login && m["subject"].as_str().unwrap().contains("code de connexion"));
+            .find(|m| code_mail(m) && !before.contains(m));
         if let Some(m) = found {
             break find_after(m["body"].as_str().unwrap(), "Votre code de connexion : ", 6);
         }
