@@ -1,170 +1,101 @@
-//! WebAuthn (passkeys) checks for holders (SPEC AU-1, our choice beyond the service): ES256
-//! credentials, "none" attestation, user verification required (a passkey stands for the
-//! password and the one-time code together). Pure: bytes in, verdicts out; the store keeps the
-//! challenges and keys.
-//!
-//! Registration: `clientDataJSON` (type `webauthn.create`, our challenge, our origin) and the
-//! attestation object (CBOR: `fmt` "none", `authData` with the RP id hash, flags UP+UV+AT, the
-//! credential id and its COSE EC2 P-256 key). Login: `clientDataJSON` (`webauthn.get`), the
-//! authenticator data (RP id hash, UP+UV) and an ECDSA P-256 / SHA-256 signature over
-//! `authenticatorData || SHA-256(clientDataJSON)`.
+//! Passkeys for holders (SPEC AU-1, our choice beyond the service): the WebAuthn ceremonies are
+//! checked by `webauthn-rs` (kanidm's library, built for exactly this): client data (type,
+//! challenge, origin), authenticator data (RP id hash, user presence and verification, flags),
+//! the COSE public key, the signature and the counter. A passkey stands for the password and
+//! the one-time code together, so user verification is required; it is discoverable (a login
+//! needs no identifier). This module only adapts: the relying party from the configured
+//! origin (S-21), the challenge a response answers (to find the ceremony's stored state), and
+//! the passkeys registered before the library (an ES256 point) read as its credential.
 
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
 use base64::Engine;
-use ciborium::Value as Cbor;
+use webauthn_rs::prelude::{Passkey, Url, Webauthn, WebauthnBuilder};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum WebauthnError {
     #[error("malformed {0}")]
     Malformed(&'static str),
-    #[error("{0} does not match")]
-    Mismatch(&'static str),
-    #[error("unsupported {0}")]
-    Unsupported(&'static str),
+    #[error("the relying party cannot be set up: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Ceremony(#[from] webauthn_rs::prelude::WebauthnError),
 }
 
-fn sha256(b: &[u8]) -> [u8; 32] {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
+/// The relying party for `origin` (`https://carnet.example`, or a loopback server's own): its
+/// id is the origin's host (WebAuthn needs a domain: a loopback server is reached for passkeys
+/// as `localhost`).
+pub fn relying_party(origin: &str) -> Result<Webauthn, WebauthnError> {
+    let url = Url::parse(origin).map_err(|e| WebauthnError::Config(e.to_string()))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| WebauthnError::Config("no host".into()))?
+        .to_string();
+    Ok(WebauthnBuilder::new(&host, &url)?.rp_name("Carnet").build()?)
 }
 
-pub fn b64(s: &str) -> Result<Vec<u8>, WebauthnError> {
-    B64.decode(s.trim_end_matches('='))
-        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(s))
-        .map_err(|_| WebauthnError::Malformed("base64url"))
-}
-
-/// Checks `clientDataJSON`: its type, the challenge we issued, the page's origin. Returns the
-/// challenge (to be consumed by the store).
-pub fn client_data(raw: &[u8], want_type: &str, origin: &str) -> Result<String, WebauthnError> {
+/// The challenge a response's `clientDataJSON` (base64url) answers, to find the ceremony's
+/// state, provided it comes from `origin`: a response made for another site (a phishing page)
+/// is refused before it can use up the ceremony. The library checks both again.
+pub fn challenge_in(client_data_json: &str, origin: &str) -> Result<String, WebauthnError> {
+    let raw = B64
+        .decode(client_data_json.trim_end_matches('='))
+        .map_err(|_| WebauthnError::Malformed("clientDataJSON"))?;
     let v: serde_json::Value =
-        serde_json::from_slice(raw).map_err(|_| WebauthnError::Malformed("clientDataJSON"))?;
-    if v["type"] != want_type {
-        return Err(WebauthnError::Mismatch("type"));
-    }
-    if v["origin"] != origin {
-        return Err(WebauthnError::Mismatch("origin"));
+        serde_json::from_slice(&raw).map_err(|_| WebauthnError::Malformed("clientDataJSON"))?;
+    if v["origin"].as_str() != Some(origin) {
+        return Err(WebauthnError::Malformed("origin"));
     }
     v["challenge"]
         .as_str()
-        .map(str::to_string)
+        .map(|c| c.trim_end_matches('=').to_string())
         .ok_or(WebauthnError::Malformed("challenge"))
 }
 
-/// What the authenticator data says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthData {
-    pub sign_count: u32,
-    /// On registration: the credential id and its public key (uncompressed P-256 point).
-    pub credential: Option<(Vec<u8>, Vec<u8>)>,
+/// A stored passkey as the library's credential: its own JSON, or, for a passkey registered
+/// before it (an uncompressed ES256 point and a counter), the same credential rebuilt.
+pub fn stored_passkey(p: &carnet_store::passkeys::Passkey) -> Result<Passkey, WebauthnError> {
+    if let Some(json) = &p.credential {
+        return serde_json::from_str(json).map_err(|_| WebauthnError::Malformed("stored credential"));
+    }
+    let point = &p.public_key;
+    if point.len() != 65 || point[0] != 0x04 {
+        return Err(WebauthnError::Malformed("stored public key"));
+    }
+    let legacy = serde_json::json!({
+        "cred": {
+            "cred_id": p.credential_id,
+            "cred": {
+                "type_": "ES256",
+                "key": { "EC_EC2": { "curve": "SECP256R1", "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..]) } }
+            },
+            "counter": p.sign_count,
+            "transports": null,
+            "user_verified": true,
+            "backup_eligible": false,
+            "backup_state": false,
+            "registration_policy": "required",
+            "extensions": {
+                "cred_protect": "NotRequested",
+                "hmac_create_secret": "NotRequested",
+                "appid": "NotRequested",
+                "cred_props": "Ignored"
+            },
+            "attestation": { "data": "None", "metadata": "None" },
+            "attestation_format": "none"
+        }
+    });
+    serde_json::from_value(legacy).map_err(|_| WebauthnError::Malformed("stored public key"))
 }
 
-const UP: u8 = 0x01;
-const UV: u8 = 0x04;
-const AT: u8 = 0x40;
-
-/// Parses and checks authenticator data for `rp_id`: the RP id hash, user present and user
-/// verified; the attested credential when `registering`.
-pub fn auth_data(b: &[u8], rp_id: &str, registering: bool) -> Result<AuthData, WebauthnError> {
-    if b.len() < 37 {
-        return Err(WebauthnError::Malformed("authenticator data"));
-    }
-    if b[..32] != sha256(rp_id.as_bytes()) {
-        return Err(WebauthnError::Mismatch("RP id"));
-    }
-    let flags = b[32];
-    if flags & UP == 0 || flags & UV == 0 {
-        return Err(WebauthnError::Mismatch("user presence and verification"));
-    }
-    let sign_count = u32::from_be_bytes([b[33], b[34], b[35], b[36]]);
-    if !registering {
-        return Ok(AuthData {
-            sign_count,
-            credential: None,
-        });
-    }
-    if flags & AT == 0 || b.len() < 55 {
-        return Err(WebauthnError::Malformed("attested credential data"));
-    }
-    let len = usize::from(u16::from_be_bytes([b[53], b[54]]));
-    let id = b
-        .get(55..55 + len)
-        .ok_or(WebauthnError::Malformed("credential id"))?
-        .to_vec();
-    let key: Cbor =
-        ciborium::de::from_reader(&b[55 + len..]).map_err(|_| WebauthnError::Malformed("COSE key"))?;
-    Ok(AuthData {
-        sign_count,
-        credential: Some((id, cose_es256(&key)?)),
-    })
-}
-
-/// A COSE EC2 key (kty 2, alg -7, crv 1) as an uncompressed P-256 point.
-fn cose_es256(key: &Cbor) -> Result<Vec<u8>, WebauthnError> {
-    let map = key.as_map().ok_or(WebauthnError::Malformed("COSE key"))?;
-    let get = |label: i64| {
-        map.iter()
-            .find(|(k, _)| k.as_integer().is_some_and(|i| i128::from(i) == i128::from(label)))
-            .map(|(_, v)| v)
-    };
-    let int = |label: i64| get(label).and_then(Cbor::as_integer).map(i128::from);
-    if int(1) != Some(2) || int(3) != Some(-7) || int(-1) != Some(1) {
-        return Err(WebauthnError::Unsupported("key (ES256 / P-256 only)"));
-    }
-    let x = get(-2)
-        .and_then(Cbor::as_bytes)
-        .ok_or(WebauthnError::Malformed("COSE x"))?;
-    let y = get(-3)
-        .and_then(Cbor::as_bytes)
-        .ok_or(WebauthnError::Malformed("COSE y"))?;
-    if x.len() != 32 || y.len() != 32 {
-        return Err(WebauthnError::Malformed("COSE point"));
-    }
-    let mut point = vec![0x04];
-    point.extend_from_slice(x);
-    point.extend_from_slice(y);
-    Ok(point)
-}
-
-/// The authenticator data of a "none" attestation object.
-pub fn attestation_auth_data(raw: &[u8]) -> Result<Vec<u8>, WebauthnError> {
-    let v: Cbor =
-        ciborium::de::from_reader(raw).map_err(|_| WebauthnError::Malformed("attestation object"))?;
-    let map = v.as_map().ok_or(WebauthnError::Malformed("attestation object"))?;
-    let get = |k: &str| {
-        map.iter()
-            .find(|(key, _)| key.as_text() == Some(k))
-            .map(|(_, v)| v)
-    };
-    if get("fmt").and_then(Cbor::as_text) != Some("none") {
-        return Err(WebauthnError::Unsupported("attestation (ask for \"none\")"));
-    }
-    get("authData")
-        .and_then(Cbor::as_bytes)
-        .cloned()
-        .ok_or(WebauthnError::Malformed("authData"))
-}
-
-/// Verifies an assertion's signature with the stored public key.
-pub fn verify_signature(
-    public_key: &[u8],
-    auth_data: &[u8],
-    client_data: &[u8],
-    signature: &[u8],
-) -> Result<(), WebauthnError> {
-    let mut msg = auth_data.to_vec();
-    msg.extend_from_slice(&sha256(client_data));
-    UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, public_key)
-        .verify(&msg, signature)
-        .map_err(|_| WebauthnError::Mismatch("signature"))
-}
-
+/// base64url without padding, as WebAuthn writes ids.
 pub fn encode(b: &[u8]) -> String {
     B64.encode(b)
+}
+
+/// The bytes of a base64url id.
+pub fn decode(s: &str) -> Option<Vec<u8>> {
+    B64.decode(s.trim_end_matches('=')).ok()
 }
 
 #[cfg(test)]
@@ -172,71 +103,150 @@ mod tests {
     use super::*;
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+    use ciborium::Value as Cbor;
+    use serde_json::{Value, json};
+    use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-    fn cose(point: &[u8]) -> Vec<u8> {
-        let key = Cbor::Map(vec![
-            (Cbor::Integer(1.into()), Cbor::Integer(2.into())),
-            (Cbor::Integer(3.into()), Cbor::Integer((-7).into())),
-            (Cbor::Integer((-1).into()), Cbor::Integer(1.into())),
-            (Cbor::Integer((-2).into()), Cbor::Bytes(point[1..33].to_vec())),
-            (Cbor::Integer((-3).into()), Cbor::Bytes(point[33..].to_vec())),
-        ]);
-        let mut out = Vec::new();
-        ciborium::ser::into_writer(&key, &mut out).unwrap();
-        out
+    const ORIGIN: &str = "http://localhost:8080";
+
+    fn sha256(b: &[u8]) -> Vec<u8> {
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b)
+            .as_ref()
+            .to_vec()
     }
 
-    #[test]
-    fn registration_and_assertion_round_trip() {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
-        let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
-        let point = kp.public_key().as_ref().to_vec();
-        let mut ad = sha256(b"carnet.example").to_vec();
-        ad.push(UP | UV | AT);
-        ad.extend_from_slice(&0u32.to_be_bytes());
-        ad.extend_from_slice(&[0u8; 16]);
-        ad.extend_from_slice(&3u16.to_be_bytes());
-        ad.extend_from_slice(b"abc");
-        ad.extend_from_slice(&cose(&point));
-        let parsed = auth_data(&ad, "carnet.example", true).unwrap();
-        assert_eq!(parsed.credential, Some((b"abc".to_vec(), point.clone())));
-        assert_eq!(
-            auth_data(&ad, "evil.example", true),
-            Err(WebauthnError::Mismatch("RP id"))
-        );
-        // Without user verification: refused.
-        let mut weak = ad.clone();
-        weak[32] = UP | AT;
-        assert!(auth_data(&weak, "carnet.example", true).is_err());
+    /// A software authenticator: ES256, "none" attestation, user verification.
+    struct Authenticator {
+        key: EcdsaKeyPair,
+        id: Vec<u8>,
+    }
 
-        let mut login = sha256(b"carnet.example").to_vec();
-        login.push(UP | UV);
-        login.extend_from_slice(&7u32.to_be_bytes());
-        let cd = br#"{"type":"webauthn.get","challenge":"xyz","origin":"https://carnet.example"}"#;
-        let mut msg = login.clone();
-        msg.extend_from_slice(&sha256(cd));
-        let sig = kp.sign(&rng, &msg).unwrap();
-        assert_eq!(
-            client_data(cd, "webauthn.get", "https://carnet.example").unwrap(),
-            "xyz"
+    impl Authenticator {
+        fn new() -> Self {
+            let rng = SystemRandom::new();
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+            Self {
+                key: EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap(),
+                id: b"carnet-unit-credential".to_vec(),
+            }
+        }
+
+        fn point(&self) -> Vec<u8> {
+            self.key.public_key().as_ref().to_vec()
+        }
+
+        fn register(&self, challenge: &str) -> Value {
+            let point = self.point();
+            let cose = Cbor::Map(vec![
+                (Cbor::Integer(1.into()), Cbor::Integer(2.into())),
+                (Cbor::Integer(3.into()), Cbor::Integer((-7).into())),
+                (Cbor::Integer((-1).into()), Cbor::Integer(1.into())),
+                (Cbor::Integer((-2).into()), Cbor::Bytes(point[1..33].to_vec())),
+                (Cbor::Integer((-3).into()), Cbor::Bytes(point[33..].to_vec())),
+            ]);
+            let mut ad = sha256(b"localhost");
+            ad.push(0x45); // UP | UV | AT
+            ad.extend_from_slice(&0u32.to_be_bytes());
+            ad.extend_from_slice(&[0u8; 16]);
+            ad.extend_from_slice(&(self.id.len() as u16).to_be_bytes());
+            ad.extend_from_slice(&self.id);
+            ciborium::ser::into_writer(&cose, &mut ad).unwrap();
+            let att = Cbor::Map(vec![
+                (Cbor::Text("fmt".into()), Cbor::Text("none".into())),
+                (Cbor::Text("attStmt".into()), Cbor::Map(vec![])),
+                (Cbor::Text("authData".into()), Cbor::Bytes(ad)),
+            ]);
+            let mut att_bytes = Vec::new();
+            ciborium::ser::into_writer(&att, &mut att_bytes).unwrap();
+            let cd = json!({"type": "webauthn.create", "challenge": challenge, "origin": ORIGIN}).to_string();
+            json!({
+                "id": encode(&self.id), "rawId": encode(&self.id), "type": "public-key",
+                "response": {"clientDataJSON": encode(cd.as_bytes()), "attestationObject": encode(&att_bytes)}
+            })
+        }
+
+        fn assert(&self, challenge: &str, counter: u32) -> Value {
+            let mut ad = sha256(b"localhost");
+            ad.push(0x05); // UP | UV
+            ad.extend_from_slice(&counter.to_be_bytes());
+            let cd = json!({"type": "webauthn.get", "challenge": challenge, "origin": ORIGIN}).to_string();
+            let mut msg = ad.clone();
+            msg.extend_from_slice(&sha256(cd.as_bytes()));
+            let sig = self.key.sign(&SystemRandom::new(), &msg).unwrap();
+            json!({
+                "id": encode(&self.id), "rawId": encode(&self.id), "type": "public-key",
+                "response": {"clientDataJSON": encode(cd.as_bytes()), "authenticatorData": encode(&ad), "signature": encode(sig.as_ref())}
+            })
+        }
+    }
+
+    fn challenge(options: &impl serde::Serialize) -> String {
+        serde_json::to_value(options).unwrap()["publicKey"]["challenge"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A passkey registered before webauthn-rs (an ES256 point and a counter) is read as the
+    /// credential the library makes for the same key, and logs in like it.
+    #[test]
+    fn a_passkey_registered_before_the_library_still_logs_in_au1() {
+        let wa = relying_party(ORIGIN).unwrap();
+        let a = Authenticator::new();
+        let (ccr, state) = wa
+            .start_passkey_registration(uuid::Uuid::nil(), "h", "Carnet", None)
+            .unwrap();
+        let reg: RegisterPublicKeyCredential = serde_json::from_value(a.register(&challenge(&ccr))).unwrap();
+        let made = wa.finish_passkey_registration(&reg, &state).unwrap();
+        let legacy = stored_passkey(&carnet_store::passkeys::Passkey {
+            credential_id: encode(&a.id),
+            holder: carnet_domain::HolderId::from_uuid(uuid::Uuid::nil()),
+            credential: None,
+            public_key: a.point(),
+            sign_count: 0,
+            created_at: 0,
+            last_used_at: None,
+        })
+        .unwrap();
+        let (made, legacy_json) = (
+            serde_json::to_value(&made).unwrap(),
+            serde_json::to_value(&legacy).unwrap(),
         );
-        assert!(client_data(cd, "webauthn.create", "https://carnet.example").is_err());
-        assert!(client_data(cd, "webauthn.get", "https://evil.example").is_err());
-        assert_eq!(auth_data(&login, "carnet.example", false).unwrap().sign_count, 7);
-        verify_signature(&point, &login, cd, sig.as_ref()).unwrap();
-        let mut bad = sig.as_ref().to_vec();
-        let last = bad.len() - 1;
-        bad[last] ^= 1;
-        assert!(verify_signature(&point, &login, cd, &bad).is_err());
+        assert_eq!(made["cred"]["cred_id"], legacy_json["cred"]["cred_id"]);
+        assert_eq!(made["cred"]["cred"], legacy_json["cred"]["cred"]);
+        // It logs in; a counter that goes back is refused (a cloned authenticator).
+        let (rcr, auth) = wa.start_discoverable_authentication().unwrap();
+        let cred: PublicKeyCredential = serde_json::from_value(a.assert(&challenge(&rcr), 5)).unwrap();
+        let result = wa
+            .finish_discoverable_authentication_v2(&cred, auth, &legacy)
+            .unwrap();
+        assert_eq!(result.counter(), 5);
+        let mut after = legacy.clone();
+        after.update_credential(&result);
+        let (rcr, auth) = wa.start_discoverable_authentication().unwrap();
+        let cred: PublicKeyCredential = serde_json::from_value(a.assert(&challenge(&rcr), 4)).unwrap();
         assert!(
-            verify_signature(
-                &point,
-                &login,
-                br#"{"type":"webauthn.get","challenge":"other"}"#,
-                sig.as_ref()
-            )
-            .is_err()
+            wa.finish_discoverable_authentication_v2(&cred, auth, &after)
+                .is_err()
+        );
+        // Another origin's response is refused.
+        let (rcr, auth) = wa.start_discoverable_authentication().unwrap();
+        let mut forged = a.assert(&challenge(&rcr), 9);
+        let cd =
+            json!({"type": "webauthn.get", "challenge": challenge(&rcr), "origin": "https://evil.example"})
+                .to_string();
+        forged["response"]["clientDataJSON"] = json!(encode(cd.as_bytes()));
+        let cred: PublicKeyCredential = serde_json::from_value(forged).unwrap();
+        assert!(
+            wa.finish_discoverable_authentication_v2(&cred, auth, &after)
+                .is_err()
+        );
+        assert!(challenge_in(&encode(cd.as_bytes()), ORIGIN).is_err());
+        let ours =
+            json!({"type": "webauthn.get", "challenge": challenge(&rcr), "origin": ORIGIN}).to_string();
+        assert_eq!(
+            challenge_in(&encode(ours.as_bytes()), ORIGIN).unwrap(),
+            challenge(&rcr)
         );
     }
 }

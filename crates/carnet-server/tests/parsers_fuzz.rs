@@ -45,14 +45,34 @@ proptest! {
         text in "\\PC{0,60}",
         kind in proptest::sample::select(vec!["webauthn.create", "webauthn.get"]),
         chal in "[A-Za-z0-9_-]{0,20}",
+        count in any::<i64>(),
     ) {
         let cd = json!({"type": kind, "challenge": chal, "origin": "http://localhost:8080"}).to_string();
-        let _ = webauthn::client_data(cd.as_bytes(), "webauthn.get", "http://localhost:8080");
-        let _ = webauthn::client_data(&raw, "webauthn.create", "http://localhost:8080");
-        let _ = webauthn::b64(&text);
-        let _ = webauthn::auth_data(&raw, "localhost", true);
-        let _ = webauthn::auth_data(&raw, "localhost", false);
-        let _ = webauthn::attestation_auth_data(&raw);
+        let found = webauthn::challenge_in(&B64.encode(&cd), "http://localhost:8080");
+        prop_assert_eq!(found.ok(), Some(chal.clone()));
+        prop_assert!(webauthn::challenge_in(&B64.encode(&cd), "https://evil.example").is_err());
+        let _ = webauthn::challenge_in(&text, "http://localhost:8080");
+        let _ = webauthn::challenge_in(&B64.encode(&raw), "http://localhost:8080");
+        let _ = webauthn::decode(&text);
+        // A stored key of any shape is read or refused, never a panic.
+        let _ = webauthn::stored_passkey(&carnet_store::passkeys::Passkey {
+            credential_id: text.clone(),
+            holder: carnet_domain::HolderId::from_uuid(uuid::Uuid::nil()),
+            credential: None,
+            public_key: raw.clone(),
+            sign_count: count,
+            created_at: 0,
+            last_used_at: None,
+        });
+        let _ = webauthn::stored_passkey(&carnet_store::passkeys::Passkey {
+            credential_id: text.clone(),
+            holder: carnet_domain::HolderId::from_uuid(uuid::Uuid::nil()),
+            credential: Some(text.clone()),
+            public_key: Vec::new(),
+            sign_count: count,
+            created_at: 0,
+            last_used_at: None,
+        });
     }
 
     #[test]

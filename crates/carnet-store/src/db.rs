@@ -1001,6 +1001,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "emergency_by_until",
             sql: include_str!("../migrations/main/0023_emergency_by_until.sql"),
         },
+        Migration {
+            version: 24,
+            name: "webauthn_state",
+            sql: include_str!("../migrations/main/0024_webauthn_state.sql"),
+        },
     ],
 };
 

@@ -19,7 +19,9 @@ pub const CHALLENGE_SECONDS: i64 = 300;
 pub struct Passkey {
     pub credential_id: String,
     pub holder: HolderId,
-    /// Uncompressed P-256 point.
+    /// The WebAuthn library's credential (JSON), for passkeys registered since version 24.
+    pub credential: Option<String>,
+    /// Uncompressed P-256 point (passkeys registered before; empty since).
     pub public_key: Vec<u8>,
     pub sign_count: i64,
     pub created_at: i64,
@@ -27,61 +29,60 @@ pub struct Passkey {
 }
 
 impl Store {
-    /// A fresh challenge (base64url, 32 random bytes) for `purpose`, bound to `holder` when the
-    /// caller is known (registration).
-    pub async fn create_webauthn_challenge(
-        &self,
-        purpose: &str,
-        holder: Option<HolderId>,
-    ) -> Result<String, StoreError> {
-        use base64::Engine;
-        let bytes = crate::crypto::random_bytes::<32>()?;
-        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-        let expires = self.now().plus_seconds(CHALLENGE_SECONDS).as_micros();
-        let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO webauthn_challenges (challenge_hash, purpose, holder_id, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(sha256_hex(challenge.as_bytes())).bind(purpose).bind(holder.map(|h| *h.as_uuid())).bind(expires)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("store challenge"))?;
-        tx.commit().await?;
-        Ok(challenge)
-    }
-
-    /// Consumes a challenge: valid once, for its purpose, before it expires. Returns the holder
-    /// it was bound to. Anything else is [`StoreError::Mismatch`].
-    pub async fn take_webauthn_challenge(
+    /// Keeps a ceremony's state (the WebAuthn library's, JSON) under its challenge until the
+    /// second step, for `purpose`, bound to `holder` when the caller is known (registration).
+    pub async fn save_webauthn_state(
         &self,
         challenge: &str,
         purpose: &str,
-    ) -> Result<Option<HolderId>, StoreError> {
+        holder: Option<HolderId>,
+        state: &str,
+    ) -> Result<(), StoreError> {
+        let expires = self.now().plus_seconds(CHALLENGE_SECONDS).as_micros();
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO webauthn_challenges (challenge_hash, purpose, holder_id, expires_at, state) VALUES ($1, $2, $3, $4, $5)")
+            .bind(sha256_hex(challenge.as_bytes())).bind(purpose).bind(holder.map(|h| *h.as_uuid())).bind(expires).bind(state)
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("store challenge"))?;
+        tx.commit().await
+    }
+
+    /// Consumes a ceremony's state: once, for its purpose, before it expires. Returns the
+    /// holder it was bound to and the state. Anything else is [`StoreError::Mismatch`].
+    pub async fn take_webauthn_state(
+        &self,
+        challenge: &str,
+        purpose: &str,
+    ) -> Result<(Option<HolderId>, String), StoreError> {
         let now = self.now().as_micros();
         let mut tx = self.db.begin().await?;
         let row = on_tx!(&mut tx, t => sqlx::query(
-            "DELETE FROM webauthn_challenges WHERE challenge_hash = $1 RETURNING purpose, holder_id, expires_at")
+            "DELETE FROM webauthn_challenges WHERE challenge_hash = $1 RETURNING purpose, holder_id, expires_at, state")
             .bind(sha256_hex(challenge.as_bytes())).fetch_optional(&mut **t).await
-            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<Option<Uuid>, _>(1), r.get::<i64, _>(2)))))
+            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<Option<Uuid>, _>(1), r.get::<i64, _>(2), r.get::<Option<String>, _>(3)))))
         .map_err(StoreError::db("take challenge"))?;
         tx.commit().await?;
         match row {
-            Some((p, holder, expires)) if p == purpose && expires > now => {
-                Ok(holder.map(HolderId::from_uuid))
+            Some((p, holder, expires, Some(state))) if p == purpose && expires > now => {
+                Ok((holder.map(HolderId::from_uuid), state))
             }
             _ => Err(StoreError::Mismatch),
         }
     }
 
+    /// Registers a passkey: the library's credential (JSON) and its counter.
     pub async fn add_passkey(
         &self,
         holder: HolderId,
         credential_id: &str,
-        public_key: &[u8],
+        credential: &str,
         sign_count: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
         on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO passkeys (credential_id, holder_id, public_key, sign_count, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(credential_id).bind(holder.as_uuid()).bind(public_key).bind(sign_count).bind(self.now().as_micros())
+            "INSERT INTO passkeys (credential_id, holder_id, public_key, sign_count, created_at, credential) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(credential_id).bind(holder.as_uuid()).bind(Vec::<u8>::new()).bind(sign_count).bind(self.now().as_micros()).bind(credential)
             .execute(&mut **t).await.map(|r| r.rows_affected()))
         .map_err(|e| {
             if crate::db::is_unique_violation(&e) {
@@ -95,7 +96,7 @@ impl Store {
 
     pub async fn passkey(&self, credential_id: &str) -> Result<Option<Passkey>, StoreError> {
         on_db!(&self.db, p => sqlx::query(
-            "SELECT credential_id, holder_id, public_key, sign_count, created_at, last_used_at FROM passkeys WHERE credential_id = $1")
+            "SELECT credential_id, holder_id, public_key, sign_count, created_at, last_used_at, credential FROM passkeys WHERE credential_id = $1")
             .bind(credential_id).fetch_optional(p).await
             .map(|r| r.map(|r| Passkey {
                 credential_id: r.get(0),
@@ -104,13 +105,14 @@ impl Store {
                 sign_count: r.get(3),
                 created_at: r.get(4),
                 last_used_at: r.get(5),
+                credential: r.get(6),
             })))
         .map_err(StoreError::db("read passkey"))
     }
 
     pub async fn passkeys_of(&self, holder: HolderId) -> Result<Vec<Passkey>, StoreError> {
         on_db!(&self.db, p => sqlx::query(
-            "SELECT credential_id, holder_id, public_key, sign_count, created_at, last_used_at FROM passkeys WHERE holder_id = $1 ORDER BY created_at")
+            "SELECT credential_id, holder_id, public_key, sign_count, created_at, last_used_at, credential FROM passkeys WHERE holder_id = $1 ORDER BY created_at")
             .bind(holder.as_uuid()).fetch_all(p).await
             .map(|rs| rs.into_iter().map(|r| Passkey {
                 credential_id: r.get(0),
@@ -119,20 +121,28 @@ impl Store {
                 sign_count: r.get(3),
                 created_at: r.get(4),
                 last_used_at: r.get(5),
+                credential: r.get(6),
             }).collect()))
         .map_err(StoreError::db("list passkeys"))
     }
 
-    /// Records a use: the counter moves from `seen` to `new` (compare-and-set); a lost race or
-    /// a counter that did not grow is `Mismatch` (a cloned authenticator, WebAuthn §6.1.1).
-    pub async fn use_passkey(&self, credential_id: &str, seen: i64, new: i64) -> Result<(), StoreError> {
+    /// Records a use: the counter moves from `seen` to `new` (compare-and-set) and the
+    /// credential as the library updated it is kept; a lost race or a counter that did not
+    /// grow is `Mismatch` (a cloned authenticator, WebAuthn §6.1.1).
+    pub async fn use_passkey(
+        &self,
+        credential_id: &str,
+        seen: i64,
+        new: i64,
+        credential: &str,
+    ) -> Result<(), StoreError> {
         if (new != 0 || seen != 0) && new <= seen {
             return Err(StoreError::Mismatch);
         }
         let mut tx = self.db.begin().await?;
         let n = on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE passkeys SET sign_count = $1, last_used_at = $2 WHERE credential_id = $3 AND sign_count = $4")
-            .bind(new).bind(self.now().as_micros()).bind(credential_id).bind(seen)
+            "UPDATE passkeys SET sign_count = $1, last_used_at = $2, credential = $5 WHERE credential_id = $3 AND sign_count = $4")
+            .bind(new).bind(self.now().as_micros()).bind(credential_id).bind(seen).bind(credential)
             .execute(&mut **t).await.map(|r| r.rows_affected()))
         .map_err(StoreError::db("use passkey"))?;
         tx.commit().await?;

@@ -1,17 +1,21 @@
 //! Passkeys for holders (AU-1, our choice): register one from a logged-in session, list and
 //! remove them, and log in with one instead of password + code (a passkey with user
-//! verification is both factors). The checks are in `crate::webauthn`.
+//! verification is both factors). The ceremonies are checked by `webauthn-rs`
+//! (`crate::webauthn`); a ceremony's state waits in the store under its challenge, once.
 //!
-//! The relying party is `public_url` when configured (production), else the request's host
-//! (`http://` for loopback only, `https://` otherwise).
+//! The relying party is the configured origin (`public_url`; a loopback server also answers
+//! as `localhost`, S-21), never one a request makes up.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{Value, json};
+use webauthn_rs::prelude::{
+    DiscoverableAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    Webauthn,
+};
 
 use super::auth::{device_of, limit, set_login_cookies};
 use super::me::Authenticated;
@@ -35,22 +39,38 @@ pub fn auth_routes() -> Router<AppState> {
         .route("/auth/passkey/finish", post(login_finish))
 }
 
-/// The relying party: (RP id, origin).
-fn relying_party(s: &AppState, headers: &HeaderMap) -> Result<(String, String), ApiError> {
-    let origin = s
-        .public_origin(headers)
-        .ok_or_else(|| ApiError::bad_request("Host header required"))?;
-    let host = origin.split("://").nth(1).unwrap_or("");
-    let rp_id = if host.starts_with('[') {
-        host.split(']')
-            .next()
-            .unwrap_or("")
-            .trim_start_matches('[')
-            .to_string()
-    } else {
-        host.split(':').next().unwrap_or("").to_string()
-    };
-    Ok((rp_id, origin))
+/// The relying party of this request's configured origin.
+fn relying_party(s: &AppState, headers: &HeaderMap) -> Result<Webauthn, ApiError> {
+    let origin = s.settings.origin_for(headers);
+    // WebAuthn needs a domain name: a loopback server reached by its address offers none.
+    webauthn::relying_party(&origin).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no_relying_party",
+            "les clés d'accès demandent le nom de domaine du service (ouvrez-le par son nom, p. ex. localhost) \
+             / passkeys need the service's domain name (open it by name, e.g. localhost)",
+        )
+    })
+}
+
+/// A browser's credential as the library reads it (`rawId` and `type` filled in when a client
+/// sent only `id`).
+fn credential_json(mut v: Value) -> Value {
+    if v.get("rawId").is_none_or(Value::is_null) {
+        v["rawId"] = v["id"].clone();
+    }
+    if v.get("type").is_none_or(Value::is_null) {
+        v["type"] = json!("public-key");
+    }
+    v
+}
+
+/// The challenge of the options the library made (base64url, as the client echoes it).
+fn challenge_of(options: &Value) -> Result<String, ApiError> {
+    options["publicKey"]["challenge"]
+        .as_str()
+        .map(|c| c.trim_end_matches('=').to_string())
+        .ok_or_else(ApiError::internal)
 }
 
 fn refused() -> ApiError {
@@ -81,78 +101,68 @@ async fn list(State(s): State<AppState>, a: Authenticated) -> Result<Json<Value>
 }
 
 /// PublicKeyCredentialCreationOptions for the logged-in holder (their own login, never a
-/// represented person's: S-6).
+/// represented person's: S-6): a discoverable credential, user verification required.
 async fn register_begin(
     State(s): State<AppState>,
     a: Authenticated,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let (rp_id, _) = relying_party(&s, &headers)?;
+    let wa = relying_party(&s, &headers)?;
     let holder = a.session.holder;
-    let challenge = s
-        .store
-        .create_webauthn_challenge("register", Some(holder))
-        .await?;
-    let exclude: Vec<Value> = s
+    let exclude = s
         .store
         .passkeys_of(holder)
         .await?
         .iter()
-        .map(|k| json!({ "type": "public-key", "id": k.credential_id }))
+        .filter_map(|k| webauthn::decode(&k.credential_id))
         .collect();
-    Ok(Json(json!({
-        "publicKey": {
-            "challenge": challenge,
-            "rp": { "id": rp_id, "name": "Carnet" },
-            "user": { "id": webauthn::encode(holder.as_uuid().as_bytes()), "name": holder.to_string(), "displayName": "Carnet" },
-            "pubKeyCredParams": [{ "type": "public-key", "alg": -7 }],
-            "authenticatorSelection": { "residentKey": "required", "userVerification": "required" },
-            "attestation": "none",
-            "timeout": carnet_store::passkeys::CHALLENGE_SECONDS * 1000,
-            "excludeCredentials": exclude,
-        }
-    })))
-}
-
-#[derive(Deserialize)]
-struct AttestationResponse {
-    #[serde(rename = "clientDataJSON")]
-    client_data_json: String,
-    #[serde(rename = "attestationObject")]
-    attestation_object: String,
-}
-
-#[derive(Deserialize)]
-struct Registration {
-    response: AttestationResponse,
+    let (ccr, state) = wa
+        .start_passkey_registration(*holder.as_uuid(), &holder.to_string(), "Carnet", Some(exclude))
+        .map_err(|e| invalid(e.into()))?;
+    let mut options = serde_json::to_value(&ccr).map_err(|_| ApiError::internal())?;
+    // A passkey that logs in alone must be discoverable (a "resident" credential).
+    let selection = &mut options["publicKey"]["authenticatorSelection"];
+    selection["residentKey"] = json!("required");
+    selection["requireResidentKey"] = json!(true);
+    let state = serde_json::to_string(&state).map_err(|_| ApiError::internal())?;
+    s.store
+        .save_webauthn_state(&challenge_of(&options)?, "register", Some(holder), &state)
+        .await?;
+    Ok(Json(options))
 }
 
 async fn register_finish(
     State(s): State<AppState>,
     a: Authenticated,
     headers: HeaderMap,
-    ValidJson(r): ValidJson<Registration>,
+    ValidJson(body): ValidJson<Value>,
 ) -> Result<Response, ApiError> {
-    let (rp_id, origin) = relying_party(&s, &headers)?;
-    let cd = webauthn::b64(&r.response.client_data_json).map_err(invalid)?;
-    let challenge = webauthn::client_data(&cd, "webauthn.create", &origin).map_err(invalid)?;
-    let bound = s
+    let wa = relying_party(&s, &headers)?;
+    let body = credential_json(body);
+    let challenge = webauthn::challenge_in(
+        body["response"]["clientDataJSON"].as_str().unwrap_or(""),
+        &s.settings.origin_for(&headers),
+    )
+    .map_err(invalid)?;
+    let (bound, state) = s
         .store
-        .take_webauthn_challenge(&challenge, "register")
+        .take_webauthn_state(&challenge, "register")
         .await
         .map_err(|_| refused())?;
     if bound != Some(a.session.holder) {
         return Err(refused());
     }
-    let att = webauthn::b64(&r.response.attestation_object).map_err(invalid)?;
-    let ad = webauthn::attestation_auth_data(&att).map_err(invalid)?;
-    let parsed = webauthn::auth_data(&ad, &rp_id, true).map_err(invalid)?;
-    let (id, key) = parsed
-        .credential
-        .ok_or_else(|| invalid(WebauthnError::Malformed("credential")))?;
-    let id = webauthn::encode(&id);
+    let state: PasskeyRegistration = serde_json::from_str(&state).map_err(|_| refused())?;
+    let reg: RegisterPublicKeyCredential =
+        serde_json::from_value(body).map_err(|_| invalid(WebauthnError::Malformed("credential")))?;
+    let passkey = wa
+        .finish_passkey_registration(&reg, &state)
+        .map_err(|e| invalid(e.into()))?;
+    let id = webauthn::encode(passkey.cred_id().as_ref());
+    let stored = serde_json::to_value(&passkey).map_err(|_| ApiError::internal())?;
+    let counter = stored["cred"]["counter"].as_i64().unwrap_or(0);
     s.store
-        .add_passkey(a.session.holder, &id, &key, i64::from(parsed.sign_count))
+        .add_passkey(a.session.holder, &id, &stored.to_string(), counter)
         .await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
 }
@@ -176,55 +186,66 @@ async fn login_begin(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     limit(&s, &format!("passkey:ip:{}", peer.ip()), 900, 60).await?;
-    let (rp_id, _) = relying_party(&s, &headers)?;
-    let challenge = s.store.create_webauthn_challenge("login", None).await?;
-    Ok(Json(json!({
-        "publicKey": {
-            "challenge": challenge,
-            "rpId": rp_id,
-            "userVerification": "required",
-            "timeout": carnet_store::passkeys::CHALLENGE_SECONDS * 1000,
-            "allowCredentials": [],
-        }
-    })))
-}
-
-#[derive(Deserialize)]
-struct AssertionResponse {
-    #[serde(rename = "clientDataJSON")]
-    client_data_json: String,
-    #[serde(rename = "authenticatorData")]
-    authenticator_data: String,
-    signature: String,
-}
-
-#[derive(Deserialize)]
-struct Assertion {
-    id: String,
-    response: AssertionResponse,
+    let wa = relying_party(&s, &headers)?;
+    let (mut rcr, state) = wa
+        .start_discoverable_authentication()
+        .map_err(|e| invalid(e.into()))?;
+    // A button asks for the passkey; the browser's autofill (conditional UI) is not used.
+    rcr.mediation = None;
+    let options = serde_json::to_value(&rcr).map_err(|_| ApiError::internal())?;
+    let state = serde_json::to_string(&state).map_err(|_| ApiError::internal())?;
+    s.store
+        .save_webauthn_state(&challenge_of(&options)?, "login", None, &state)
+        .await?;
+    Ok(Json(options))
 }
 
 async fn login_finish(
     State(s): State<AppState>,
     crate::client::Client(peer): crate::client::Client,
     headers: HeaderMap,
-    ValidJson(a): ValidJson<Assertion>,
+    ValidJson(body): ValidJson<Value>,
 ) -> Result<Response, ApiError> {
     limit(&s, &format!("passkey:ip:{}", peer.ip()), 900, 60).await?;
-    let (rp_id, origin) = relying_party(&s, &headers)?;
-    let cd = webauthn::b64(&a.response.client_data_json).map_err(|_| refused())?;
-    let challenge = webauthn::client_data(&cd, "webauthn.get", &origin).map_err(|_| refused())?;
-    s.store
-        .take_webauthn_challenge(&challenge, "login")
+    let wa = relying_party(&s, &headers)?;
+    let body = credential_json(body);
+    let challenge = webauthn::challenge_in(
+        body["response"]["clientDataJSON"].as_str().unwrap_or(""),
+        &s.settings.origin_for(&headers),
+    )
+    .map_err(|_| refused())?;
+    let (_, state) = s
+        .store
+        .take_webauthn_state(&challenge, "login")
         .await
         .map_err(|_| refused())?;
-    let key = s.store.passkey(&a.id).await?.ok_or_else(refused)?;
-    let ad = webauthn::b64(&a.response.authenticator_data).map_err(|_| refused())?;
-    let parsed = webauthn::auth_data(&ad, &rp_id, false).map_err(|_| refused())?;
-    let sig = webauthn::b64(&a.response.signature).map_err(|_| refused())?;
-    webauthn::verify_signature(&key.public_key, &ad, &cd, &sig).map_err(|_| refused())?;
+    let state: DiscoverableAuthentication = serde_json::from_str(&state).map_err(|_| refused())?;
+    let cred: PublicKeyCredential = serde_json::from_value(body).map_err(|_| refused())?;
+    let key = s
+        .store
+        .passkey(&webauthn::encode(cred.get_credential_id()))
+        .await?
+        .ok_or_else(refused)?;
+    // The user handle, when the authenticator gives one, is the holder the passkey was made for.
+    if cred
+        .get_user_unique_id()
+        .is_some_and(|u| u != key.holder.as_uuid().as_bytes())
+    {
+        return Err(refused());
+    }
+    let mut passkey = webauthn::stored_passkey(&key).map_err(|_| refused())?;
+    let result = wa
+        .finish_discoverable_authentication_v2(&cred, state, &passkey)
+        .map_err(|_| refused())?;
+    passkey.update_credential(&result);
+    let updated = serde_json::to_string(&passkey).map_err(|_| ApiError::internal())?;
     s.store
-        .use_passkey(&key.credential_id, key.sign_count, i64::from(parsed.sign_count))
+        .use_passkey(
+            &key.credential_id,
+            key.sign_count,
+            i64::from(result.counter()),
+            &updated,
+        )
         .await
         .map_err(|_| refused())?;
     // Nobody logs into a space that is not open (LC-5, LC-6...).
