@@ -113,6 +113,11 @@ impl HolderSide {
             .await
     }
 
+    /// The space as stored: its lifecycle and its opened administrative data (ID-1, ID-2).
+    pub async fn record(&self) -> Result<crate::HolderRecord, StoreError> {
+        self.gate.store.holder(self.holder).await
+    }
+
     /// The authorisation directory and its version (AC-3).
     pub async fn access_policy(&self) -> Result<(AccessPolicy, i64), StoreError> {
         self.gate.store.access_policy(self.holder).await

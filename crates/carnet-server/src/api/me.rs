@@ -142,7 +142,7 @@ async fn spaces(s: &AppState, holder: HolderId) -> Result<Vec<Value>, ApiError> 
 }
 
 async fn me(State(s): State<AppState>, a: Authenticated) -> Result<Json<Value>, ApiError> {
-    let h = s.store.holder(a.session.acting_for).await?;
+    let h = a.holder_side(&s).await?.record().await?;
     let admin: Value = serde_json::from_slice(&h.administrative).unwrap_or_default();
     Ok(Json(json!({
         "logged_in_as": a.session.holder,
@@ -186,8 +186,7 @@ async fn rectify_contact(
     a: Authenticated,
     ValidJson(c): ValidJson<Contact>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = a.session.acting_for;
-    let h = s.store.holder(id).await?;
+    let h = a.holder_side(&s).await?.record().await?;
     let mut admin: serde_json::Map<String, Value> =
         serde_json::from_slice(&h.administrative).unwrap_or_default();
     if let Some(e) = &c.email {
@@ -226,7 +225,7 @@ async fn export_value(s: &AppState, a: &Authenticated) -> Result<Value, ApiError
         carnet_domain::access::Actor::Representative { id: a.session.holder }
     };
     let ctx = carnet_domain::access::Context::default();
-    let h = s.store.holder(id).await?;
+    let h = a.holder_side(s).await?.record().await?;
     let admin: Value = serde_json::from_slice(&h.administrative).unwrap_or_default();
     let mut attachments = Vec::new();
     let mut before = None;
