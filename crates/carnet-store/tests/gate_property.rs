@@ -642,8 +642,26 @@ fn walk_case(
     })
 }
 
-#[test]
-fn a_random_walk_of_a_familys_spaces_matches_the_model_s1_s2_mi3() {
+/// A fresh PostgreSQL schema of `CARNET_TEST_DATABASE_URL` (None when unset).
+async fn pg_schema_url() -> Option<String> {
+    let base = std::env::var("CARNET_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    let schema = format!("walk_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(&base)
+        .await
+        .expect("connect to CARNET_TEST_DATABASE_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&pool)
+        .await
+        .expect("create schema");
+    pool.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+/// Runs the walk on SQLite, or on PostgreSQL (`postgres`; skipped without a database).
+fn random_walk(postgres: bool) {
     let cases: u32 = std::env::var("CARNET_RANDOM_WALK_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -655,13 +673,19 @@ fn a_random_walk_of_a_familys_spaces_matches_the_model_s1_s2_mi3() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
-    let (store, gate) = rt.block_on(async {
-        let store = open_store(&StoreSettings::new(dir.path()), Arc::new(clock.clone()))
-            .await
-            .unwrap();
+    let Some((store, gate)) = rt.block_on(async {
+        let mut settings = StoreSettings::new(dir.path());
+        if postgres {
+            settings.database_url = Some(pg_schema_url().await?);
+            settings.keys_url = Some(pg_schema_url().await?);
+        }
+        let store = open_store(&settings, Arc::new(clock.clone())).await.unwrap();
         let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
-        (store, gate)
-    });
+        Some((store, gate))
+    }) else {
+        eprintln!("CARNET_TEST_DATABASE_URL not set: the random walk on PostgreSQL is skipped");
+        return;
+    };
     let started = std::time::Instant::now();
     let checks = std::cell::Cell::new(0u64);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases));
@@ -673,8 +697,19 @@ fn a_random_walk_of_a_familys_spaces_matches_the_model_s1_s2_mi3() {
         panic!("the random walk differs from the model: {e}");
     }
     eprintln!(
-        "random walk: {cases} sequences, {} answers compared with the model, 0 differences, {:.1} s",
+        "random walk ({}): {cases} sequences, {} answers compared with the model, 0 differences, {:.1} s",
+        if postgres { "PostgreSQL" } else { "SQLite" },
         checks.get(),
         started.elapsed().as_secs_f64()
     );
+}
+
+#[test]
+fn a_random_walk_of_a_familys_spaces_matches_the_model_sqlite_s1_s2_mi3() {
+    random_walk(false);
+}
+
+#[test]
+fn a_random_walk_of_a_familys_spaces_matches_the_model_postgres_s1_s2_mi3() {
+    random_walk(true);
 }

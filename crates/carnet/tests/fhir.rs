@@ -2320,6 +2320,69 @@ mod matrix {
                         expected.len()
                     ));
                 }
+                // Reimbursements (RB-2): counted as the model allows their category, else
+                // answered like a patient that does not exist.
+                let reimbursements = ItemFacts {
+                    category: Category::Reimbursements,
+                    author: Author::Holder,
+                    masked: false,
+                    hidden_from_representatives: false,
+                    visible_to_holder: true,
+                };
+                let may_eob = enters
+                    && decide(
+                        &caller.actor,
+                        Action::Read,
+                        &reimbursements,
+                        facts,
+                        &matrix,
+                        &Context::default(),
+                        now,
+                    )
+                    .allowed;
+                let eob = answer(
+                    &c,
+                    caller,
+                    &format!("{fhir}/ExplanationOfBenefit?patient={space}&_summary=count"),
+                )
+                .await;
+                cells += 1;
+                if may_eob {
+                    if eob.0 != 200 || eob.1["total"].as_u64().unwrap_or(0) == 0 {
+                        differences.push(format!("{} reimbursements in {space}: {eob:?}", caller.name));
+                    }
+                } else {
+                    let none = answer(
+                        &c,
+                        caller,
+                        &format!("{fhir}/ExplanationOfBenefit?patient={nobody}&_summary=count"),
+                    )
+                    .await;
+                    if eob != none {
+                        differences.push(format!(
+                            "{} reimbursements in {space}: {eob:?}, unlike no space {none:?}",
+                            caller.name
+                        ));
+                    }
+                }
+                // The access history (AC-6): the holder's and their current representative's.
+                let may_history =
+                    enters && matches!(caller.actor, Actor::Holder { .. } | Actor::Representative { .. });
+                let history = answer(&c, caller, &format!("{fhir}/AuditEvent?patient={space}")).await;
+                cells += 1;
+                if may_history {
+                    if history.0 != 200 {
+                        differences.push(format!("{} history of {space}: {history:?}", caller.name));
+                    }
+                } else {
+                    let none = answer(&c, caller, &format!("{fhir}/AuditEvent?patient={nobody}")).await;
+                    if history != none {
+                        differences.push(format!(
+                            "{} history of {space}: {history:?}, unlike no space {none:?}",
+                            caller.name
+                        ));
+                    }
+                }
                 // The JSON API's listing of this space (the caller's own route to it).
                 let list_url = match (&caller.cookie, &caller.bearer) {
                     (Some((_, acting)), _) if acting == space => Some(format!("{base}/api/v1/me/documents")),
