@@ -270,6 +270,14 @@ async fn seed_professionals(
         ),
         pro("10000000003", "MOREAU", "Sophie", "infirmier", None),
         pro("10000000004", "GIRARD", "Paul", "pharmacien", None),
+        Professional {
+            role: PracticeRole::Regulation,
+            ..pro("10000000005", "BLANC", "Hélène", "medecin", None)
+        },
+        Professional {
+            role: PracticeRole::Occupational,
+            ..pro("10000000006", "NOIR", "Marc", "medecin", None)
+        },
     ];
     store.upsert_professionals(&pros).await?;
     logins.professionals = vec![
@@ -288,6 +296,14 @@ async fn seed_professionals(
         (
             "10000000004".into(),
             "Paul GIRARD, pharmacien (un patient peut lui écrire le premier)".into(),
+        ),
+        (
+            "10000000005".into(),
+            "Dr Hélène BLANC, médecin régulateur du SAMU (Camille n'a pas consenti à sa consultation)".into(),
+        ),
+        (
+            "10000000006".into(),
+            "Dr Marc NOIR, médecin du travail (il lui faut le consentement exprès du patient)".into(),
         ),
     ];
     let gate = carnet_store::gate::Gate::new(

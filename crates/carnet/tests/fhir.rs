@@ -2088,6 +2088,8 @@ mod matrix {
         let petit = pro_token(&c, base, "10000000002").await;
         let moreau = pro_token(&c, base, "10000000003").await;
         let girard = pro_token(&c, base, "10000000004").await;
+        let blanc = pro_token(&c, base, "10000000005").await; // SAMU regulator
+        let noir = pro_token(&c, base, "10000000006").await; // occupational doctor
 
         // The cases the demo lacks: a document Dr LEROY holds from Camille (DM-6), one Camille
         // masks (DM-5), a document Lucas added himself.
@@ -2098,6 +2100,17 @@ mod matrix {
             .bearer_auth(&leroy)
             .header("content-type", "text/plain")
             .body("résultat")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        let r = c
+            .post(format!(
+                "{base}/api/v1/me/documents?title=Mon%20carnet%20de%20vaccination&class=holder_documents"
+            ))
+            .header("cookie", &camille)
+            .header("content-type", "text/plain")
+            .body("carnet")
             .send()
             .await
             .unwrap();
@@ -2131,6 +2144,28 @@ mod matrix {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
+
+        // AC-5: the nurse, the regulator and the occupational doctor declare an emergency in
+        // Camille's space. Only the nurse's opens it: Camille gave the SAMU no consent, and an
+        // occupational doctor never gets in that way (AC-1b).
+        let mut declared = Vec::new();
+        for (who, token, opens) in [
+            ("moreau", &moreau, true),
+            ("blanc", &blanc, false),
+            ("noir", &noir, false),
+        ] {
+            let r = c
+                .post(format!("{base}/api/v1/pro/patients/{camille_id}/emergency"))
+                .bearer_auth(token)
+                .json(&json!({"reason": "patiente inconsciente aux urgences"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status() == 201, opens, "{who}: {}", r.text().await.unwrap());
+            if opens {
+                declared.push(who);
+            }
+        }
 
         // The model's facts: every document, as an omniscient reader lists it (the médecin
         // traitant for Camille and Inès: AC-2; Lucas himself for his own space), and each
@@ -2205,16 +2240,17 @@ mod matrix {
             spaces.push((space, policy(&dir).facts(lifecycle)));
         }
 
-        let pro = |name: &'static str, rpps: &str, profession: &str, token: &str| Caller {
-            name,
-            actor: Actor::Professional {
-                id: ProfessionalId(rpps.into()),
-                profession: profession.into(),
-                role: PracticeRole::Care,
-            },
-            cookie: None,
-            bearer: Some(token.to_string()),
-        };
+        let pro =
+            |name: &'static str, rpps: &str, profession: &str, role: PracticeRole, token: &str| Caller {
+                name,
+                actor: Actor::Professional {
+                    id: ProfessionalId(rpps.into()),
+                    profession: profession.into(),
+                    role,
+                },
+                cookie: None,
+                bearer: Some(token.to_string()),
+            };
         let callers = vec![
             Caller {
                 name: "Camille in her space",
@@ -2234,10 +2270,36 @@ mod matrix {
                 cookie: Some((lucas.clone(), lucas_id)),
                 bearer: None,
             },
-            pro("Dr LEROY", "10000000001", "medecin", &leroy),
-            pro("Dr PETIT", "10000000002", "medecin", &petit),
-            pro("Sophie MOREAU", "10000000003", "infirmier", &moreau),
-            pro("Paul GIRARD", "10000000004", "pharmacien", &girard),
+            pro("Dr LEROY", "10000000001", "medecin", PracticeRole::Care, &leroy),
+            pro("Dr PETIT", "10000000002", "medecin", PracticeRole::Care, &petit),
+            pro(
+                "Sophie MOREAU",
+                "10000000003",
+                "infirmier",
+                PracticeRole::Care,
+                &moreau,
+            ),
+            pro(
+                "Paul GIRARD",
+                "10000000004",
+                "pharmacien",
+                PracticeRole::Care,
+                &girard,
+            ),
+            pro(
+                "Dr BLANC (SAMU)",
+                "10000000005",
+                "medecin",
+                PracticeRole::Regulation,
+                &blanc,
+            ),
+            pro(
+                "Dr NOIR (travail)",
+                "10000000006",
+                "medecin",
+                PracticeRole::Occupational,
+                &noir,
+            ),
             Caller {
                 name: "anonymous",
                 actor: Actor::Operator {
@@ -2265,20 +2327,24 @@ mod matrix {
                         Actor::Professional { .. } => true,
                         _ => false,
                     };
+                // A running emergency access stands for a stated reason in that space (AC-5).
+                let ctx =
+                    if caller.name == "Sophie MOREAU" && *space == camille_id && declared.contains(&"moreau")
+                    {
+                        Context {
+                            emergency: Some("patiente inconsciente aux urgences".into()),
+                        }
+                    } else {
+                        Context::default()
+                    };
                 let may = |d: &Doc| {
-                    enters
-                        && decide(
-                            &caller.actor,
-                            Action::Read,
-                            &d.facts,
-                            facts,
-                            &matrix,
-                            &Context::default(),
-                            now,
-                        )
-                        .allowed
+                    enters && decide(&caller.actor, Action::Read, &d.facts, facts, &matrix, &ctx, now).allowed
                 };
                 let in_space: Vec<&Doc> = docs.iter().filter(|d| d.space == *space).collect();
+                if ctx.emergency.is_some() {
+                    // The emergency is exercised: it opens something the nurse could not read.
+                    assert!(in_space.iter().any(|d| may(d)), "the emergency opens nothing");
+                }
                 let expected: std::collections::BTreeSet<String> = in_space
                     .iter()
                     .filter(|d| may(d))
@@ -2336,7 +2402,7 @@ mod matrix {
                         &reimbursements,
                         facts,
                         &matrix,
-                        &Context::default(),
+                        &ctx,
                         now,
                     )
                     .allowed;

@@ -1070,7 +1070,7 @@ async fn operators_page_shows_the_service_state_and_verifies_the_trace_log() {
     let p = b.get("/operateur").await;
     assert_eq!(p.status, 200);
     assert!(
-        p.html.contains("activés") && p.html.contains("4 professionnels"),
+        p.html.contains("activés") && p.html.contains("6 professionnels"),
         "{}",
         p.html
     );
