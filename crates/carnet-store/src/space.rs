@@ -43,6 +43,8 @@ pub struct HolderSide {
     gate: Gate,
     holder: HolderId,
     actor: Actor,
+    /// The space's state when the handle was made.
+    lifecycle: carnet_domain::Lifecycle,
 }
 
 impl Gate {
@@ -57,10 +59,11 @@ impl Gate {
         if !matches!(actor, Actor::Holder { .. } | Actor::Representative { .. }) {
             return Ok(None);
         }
-        Ok(self.space(holder, actor).await?.map(|_| HolderSide {
+        Ok(self.space(holder, actor).await?.map(|space| HolderSide {
             gate: self.clone(),
             holder,
             actor: actor.clone(),
+            lifecycle: space.lifecycle,
         }))
     }
 
@@ -85,10 +88,20 @@ impl HolderSide {
         matches!(self.actor, Actor::Representative { .. })
     }
 
-    /// AC-6: a representative's change to the space is traced (the holder's own is not).
+    /// AC-6: a representative's change to the space is traced (the holder's own is not). LC-5,
+    /// LC-6: a representative changes nothing in a space that is not open (after the holder's
+    /// death they keep reading only).
     async fn trace_change(&self, item: &str, category: Option<Category>) -> Result<(), StoreError> {
         if !self.representative() {
             return Ok(());
+        }
+        if !matches!(
+            self.lifecycle,
+            carnet_domain::Lifecycle::Open { .. } | carnet_domain::Lifecycle::Activated { .. }
+        ) {
+            return Err(StoreError::Invalid(
+                "cet espace est archivé : il se consulte, il ne se modifie plus / this space is archived: it can be read, not changed".into(),
+            ));
         }
         let Some(space) = self.gate.space(self.holder, &self.actor).await? else {
             return Err(StoreError::NotFound);

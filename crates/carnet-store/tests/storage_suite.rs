@@ -118,6 +118,7 @@ suite!(
     concurrent_jobs_apply_each_transition_once,
     majority_ends_representation_mi3,
     a_minors_space_is_the_representatives_then_the_adults_alone_mi1_mi3_s1,
+    the_space_is_changed_by_its_holder_side_only_s1_lc6,
     outbox_claims_are_leased_and_retried,
     activation_proves_identity_once_lc4,
     login_codes_are_single_use_short_lived_and_limited_au1,
@@ -571,6 +572,57 @@ async fn a_minors_space_is_the_representatives_then_the_adults_alone_mi1_mi3_s1(
             .await
             .unwrap()
             .is_some()
+    );
+}
+
+/// S-1, LC-6, AC-6: the space itself (its directory) is changed by the holder and by a current
+/// representative only; a representative's change is traced; after the holder's death the
+/// representative reads, and changes nothing.
+async fn the_space_is_changed_by_its_holder_side_only_s1_lc6(env: Env, _e: Engine) {
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let child = store.create_holder("activated", b"{}").await.unwrap();
+    let parent = store.create_holder("activated", b"{}").await.unwrap();
+    let stranger = store.create_holder("activated", b"{}").await.unwrap();
+    store.link_representative(child, parent, "parent").await.unwrap();
+    let rep = |id| Actor::Representative { id };
+    for nobody in [
+        rep(stranger),
+        Actor::Holder { id: parent },
+        pro_actor("11111111111", "medecin"),
+        Actor::Operator { id: "support".into() },
+    ] {
+        assert!(
+            gate.holder_side(child, &nobody).await.unwrap().is_none(),
+            "{nobody:?}"
+        );
+    }
+    let side = gate.holder_side(child, &rep(parent)).await.unwrap().unwrap();
+    side.update_access_policy(|p| p.hide_all = true).await.unwrap();
+    let traces = store.traces_of(child, None, 10).await.unwrap();
+    assert_eq!(traces.len(), 1);
+    assert_eq!(traces[0].entry.actor, rep(parent));
+    assert_eq!(traces[0].entry.item, "access_policy");
+    // LC-6: after the death, the representative still enters, reads, and changes nothing.
+    store
+        .transition(child, carnet_domain::Event::Death)
+        .await
+        .unwrap();
+    let side = gate.holder_side(child, &rep(parent)).await.unwrap().unwrap();
+    assert!(side.access_policy().await.unwrap().0.hide_all);
+    assert!(matches!(
+        side.update_access_policy(|p| p.hide_all = false).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(
+        own_side(&store, child)
+            .await
+            .access_policy()
+            .await
+            .unwrap()
+            .0
+            .hide_all
     );
 }
 

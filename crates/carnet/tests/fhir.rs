@@ -2014,7 +2014,21 @@ mod matrix {
 
     /// (status, body) with what legitimately differs between two answers taken out.
     async fn answer(c: &reqwest::Client, caller: &Caller, url: &str) -> (u16, Value) {
-        let mut rq = c.get(url);
+        send(c, caller, reqwest::Method::GET, url, None).await
+    }
+
+    /// Like [`answer`], for any method and an optional JSON body.
+    async fn send(
+        c: &reqwest::Client,
+        caller: &Caller,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut rq = c.request(method, url);
+        if let Some(b) = body {
+            rq = rq.json(&b);
+        }
         if let Some((cookie, _)) = &caller.cookie {
             rq = rq.header("cookie", cookie);
         }
@@ -2516,7 +2530,81 @@ mod matrix {
                             }
                         }
                     }
+                    // Writes the model refuses to a caller who may not even read the document
+                    // (deleting, masking: DM-4, DM-5) answer like a missing document (AC-8) and
+                    // change nothing (the later cells would see it).
+                    let may_delete = enters
+                        && decide(&caller.actor, Action::Delete, &d.facts, facts, &matrix, &ctx, now).allowed;
+                    let may_mask = enters
+                        && matches!(caller.actor, Actor::Holder { .. } | Actor::Representative { .. })
+                        && decide(&caller.actor, Action::Read, &d.facts, facts, &matrix, &ctx, now).allowed;
+                    let missing = fhir_id(*space, &nobody);
+                    let mut writes = Vec::new();
+                    if !may_delete && !want {
+                        writes.push((
+                            reqwest::Method::DELETE,
+                            format!("{fhir}/DocumentReference/{}", d.fhir_id),
+                            format!("{fhir}/DocumentReference/{missing}"),
+                            None,
+                        ));
+                        if let Some(url) = &list_url {
+                            writes.push((
+                                reqwest::Method::DELETE,
+                                format!("{url}/{}", d.id),
+                                format!("{url}/{nobody}"),
+                                None,
+                            ));
+                        }
+                    }
+                    if !may_mask
+                        && !want
+                        && let Some(url) = &list_url
+                    {
+                        writes.push((
+                            reqwest::Method::PATCH,
+                            format!("{url}/{}", d.id),
+                            format!("{url}/{nobody}"),
+                            Some(json!({"masked": true})),
+                        ));
+                    }
+                    for (method, url, absent, body) in writes {
+                        let got = send(&c, caller, method.clone(), &url, body.clone()).await;
+                        let none = send(&c, caller, method.clone(), &absent, body).await;
+                        cells += 1;
+                        if got != none {
+                            differences.push(format!(
+                                "{} {method} {url}: {got:?}, unlike a missing document {none:?}",
+                                caller.name
+                            ));
+                        }
+                    }
                 }
+            }
+        }
+        // Nothing the model refused was written: every document is still there, unmasked
+        // where it was.
+        for (space, who) in [(camille_id, &leroy), (ines_id, &leroy)] {
+            let list: Value = c
+                .get(format!("{base}/api/v1/pro/patients/{space}/documents"))
+                .bearer_auth(who)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let masked = list["documents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["masked"] == true)
+                .count();
+            let before: Vec<&Doc> = docs.iter().filter(|d| d.space == space).collect();
+            cells += 1;
+            if list["total"].as_u64() != Some(before.len() as u64)
+                || masked != before.iter().filter(|d| d.facts.masked).count()
+            {
+                differences.push(format!("the documents of {space} changed: {list}"));
             }
         }
         assert!(
