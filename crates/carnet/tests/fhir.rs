@@ -1728,15 +1728,7 @@ async fn a_representative_reaches_no_space_but_those_she_represents_s1_mi1() {
 
     // Lucas's own view of his space: his id and one of his documents.
     let lucas = demo_login(&c, &base, "lucas.bernard@demo.carnet.invalid").await;
-    let me: Value = c
-        .get(format!("{base}/api/v1/me"))
-        .header("cookie", &lucas)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get_as(&c, &format!("{base}/api/v1/me"), &lucas).await;
     let lucas_id = me["acting_for"].as_str().unwrap().to_string();
     let lucas_ins = {
         let nir = format!("1{}99{:06}", "5709", 4);
@@ -1758,15 +1750,7 @@ async fn a_representative_reaches_no_space_but_those_she_represents_s1_mi1() {
 
     // Camille switches into Inès's space.
     let camille = demo_login(&c, &base, CAMILLE).await;
-    let me: Value = c
-        .get(format!("{base}/api/v1/me"))
-        .header("cookie", &camille)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get_as(&c, &format!("{base}/api/v1/me"), &camille).await;
     let ines = me["spaces"]
         .as_array()
         .unwrap()
@@ -1875,15 +1859,7 @@ async fn a_representative_reaches_no_space_but_those_she_represents_s1_mi1() {
         lucas_eob["total"]
     );
     // Lucas's history shows nobody in his space.
-    let traces: Value = c
-        .get(format!("{base}/api/v1/me/traces"))
-        .header("cookie", &lucas)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let traces: Value = get_as(&c, &format!("{base}/api/v1/me/traces"), &lucas).await;
     assert!(!traces.to_string().contains("representative"), "{traces}");
 
     // AC-6, S-5: an operator opens Lucas's administrative data only with a reason, and both
@@ -1904,15 +1880,7 @@ async fn a_representative_reaches_no_space_but_those_she_represents_s1_mi1() {
         r.json::<Value>().await.unwrap()["administrative"]["birth_name"],
         "BERNARD"
     );
-    let traces: Value = c
-        .get(format!("{base}/api/v1/me/traces?actor=operator"))
-        .header("cookie", &lucas)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let traces: Value = get_as(&c, &format!("{base}/api/v1/me/traces?actor=operator"), &lucas).await;
     let support: Vec<&Value> = traces["traces"]
         .as_array()
         .unwrap()
@@ -2012,6 +1980,17 @@ mod matrix {
         }
     }
 
+    /// Files a text document with the request's credentials; it must be accepted.
+    async fn file(rq: reqwest::RequestBuilder, text: &'static str) {
+        let r = rq
+            .header("content-type", "text/plain")
+            .body(text)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    }
+
     /// (status, body) with what legitimately differs between two answers taken out.
     async fn answer(c: &reqwest::Client, caller: &Caller, url: &str) -> (u16, Value) {
         send(c, caller, reqwest::Method::GET, url, None).await
@@ -2107,48 +2086,26 @@ mod matrix {
 
         // The cases the demo lacks: a document Dr LEROY holds from Camille (DM-6), one Camille
         // masks (DM-5), a document Lucas added himself.
-        let r = c
-            .post(format!(
+        file(c.post(format!(
                 "{base}/api/v1/pro/patients/{camille_id}/documents?title=Résultat%20à%20annoncer&class=reports&hold=true"
-            ))
-            .bearer_auth(&leroy)
-            .header("content-type", "text/plain")
-            .body("résultat")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-        let r = c
-            .post(format!(
+            )).bearer_auth(&leroy), "résultat").await;
+        file(
+            c.post(format!(
                 "{base}/api/v1/me/documents?title=Mon%20carnet%20de%20vaccination&class=holder_documents"
             ))
-            .header("cookie", &camille)
-            .header("content-type", "text/plain")
-            .body("carnet")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-        let r = c
-            .post(format!(
+            .header("cookie", &camille),
+            "carnet",
+        )
+        .await;
+        file(
+            c.post(format!(
                 "{base}/api/v1/me/documents?title=Mes%20analyses&class=holder_documents"
             ))
-            .header("cookie", &lucas)
-            .header("content-type", "text/plain")
-            .body("analyses")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-        let own: Value = c
-            .get(format!("{base}/api/v1/me/documents"))
-            .header("cookie", &camille)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .header("cookie", &lucas),
+            "analyses",
+        )
+        .await;
+        let own: Value = get_as(&c, &format!("{base}/api/v1/me/documents"), &camille).await;
         let to_mask = own["documents"][0]["id"].as_str().unwrap().to_string();
         let r = c
             .patch(format!("{base}/api/v1/me/documents/{to_mask}"))
@@ -2236,15 +2193,7 @@ mod matrix {
             (ines_id, &camille_rep),
             (lucas_id, &lucas),
         ] {
-            let dir: Value = c
-                .get(format!("{base}/api/v1/me/access"))
-                .header("cookie", cookie)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let dir: Value = get_as(&c, &format!("{base}/api/v1/me/access"), cookie).await;
             let state = me(cookie.clone()).await["lifecycle"]
                 .as_str()
                 .unwrap()

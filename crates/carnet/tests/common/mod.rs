@@ -504,3 +504,15 @@ pub fn operator_token(data: &Path) -> String {
         .trim()
         .to_string()
 }
+
+/// GET `url` with a holder's session cookie: the JSON answer.
+pub async fn get_as(c: &reqwest::Client, url: &str, cookie: &str) -> Value {
+    c.get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
