@@ -385,8 +385,8 @@ async function main() {
     await page.click('nav >> text=Changer d\'espace');
     await page.waitForSelector('h1:has-text("Changer d\'espace")');
     await audit(page, 'espace');
-    await page.click('button:has-text("Ouvrir l\'espace de Inès")');
-    await page.waitForSelector('text=Espace de Inès');
+    await page.click('button:has-text("Ouvrir l\'espace d\'Inès")');
+    await page.waitForSelector("text=Espace d'Inès");
     expect((await page.locator('header').innerText()).includes('Camille'), 'the header does not say who acts');
     await audit(page, 'accueil-enfant');
     console.log('ok the parent switched to Inès\'s space');

@@ -1320,7 +1320,7 @@ impl Gate {
             actor,
             action: Action::Read,
             item: "administrative".into(),
-            category: Some(Category::Administrative),
+            category: None,
             allowed: d.allowed,
             reason: d.reason,
             emergency: false,

@@ -147,8 +147,7 @@ impl HolderSide {
 
     /// ID-2: the corrected administrative data (contact fields).
     pub async fn update_administrative(&self, administrative: &[u8]) -> Result<(), StoreError> {
-        self.trace_change("administrative", Some(Category::Administrative))
-            .await?;
+        self.trace_change("administrative", None).await?;
         self.gate
             .store
             .update_administrative(self.holder, administrative)
@@ -177,14 +176,12 @@ impl HolderSide {
 
     /// A new calendar feed, made by the person logged in (`by`); its secret URL token.
     pub async fn create_agenda_feed(&self, by: HolderId) -> Result<(Feed, String), StoreError> {
-        self.trace_change("agenda_feed", Some(Category::CarePlans))
-            .await?;
+        self.trace_change("agenda_feed", None).await?;
         self.gate.store.create_agenda_feed(self.holder, by).await
     }
 
     pub async fn revoke_agenda_feed(&self, id: Uuid) -> Result<(), StoreError> {
-        self.trace_change("agenda_feed", Some(Category::CarePlans))
-            .await?;
+        self.trace_change("agenda_feed", None).await?;
         self.gate.store.revoke_agenda_feed(self.holder, id).await
     }
 

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::i18n::t;
 use super::{
-    Form, Holder, Nav, WebError, alert, class_label, csrf_field, display_name, esc, notice, page,
+    Form, Holder, Nav, WebError, alert, class_label, csrf_field, de, display_name, elides, esc, notice, page,
     profession_label, professional_name, see_other, when,
 };
 use crate::api::directory::{check_grantee, check_rpps};
@@ -47,28 +47,33 @@ impl Whose {
         if self.own {
             format!("vos {noun}")
         } else {
-            format!("les {noun} de {}", self.given)
+            format!("les {noun} {}", de(&self.given))
         }
     }
     fn singular(&self, noun: &str) -> String {
+        let article = if elides(noun) {
+            "l'".to_string()
+        } else {
+            "le ".to_string()
+        };
         if self.own {
             format!("votre {noun}")
         } else {
-            format!("le {noun} de {}", self.given)
+            format!("{article}{noun} {}", de(&self.given))
         }
     }
     fn one_of_feminine(&self, noun: &str) -> String {
         if self.own {
             format!("une de vos {noun}")
         } else {
-            format!("une des {noun} de {}", self.given)
+            format!("une des {noun} {}", de(&self.given))
         }
     }
     fn one_of(&self, noun: &str) -> String {
         if self.own {
             format!("un de vos {noun}")
         } else {
-            format!("un des {noun} de {}", self.given)
+            format!("un des {noun} {}", de(&self.given))
         }
     }
 }
@@ -91,7 +96,7 @@ fn phrase(action: Action, item: &str, w: &Whose) -> (&'static str, &'static str,
             if w.own {
                 "un document à votre dossier".into()
             } else {
-                format!("un document au dossier de {}", w.given)
+                format!("un document au dossier {}", de(&w.given))
             },
         ),
         (Action::Update, "document") => ("a modifié", "modifier", w.one_of("documents")),
@@ -123,7 +128,7 @@ fn phrase(action: Action, item: &str, w: &Whose) -> (&'static str, &'static str,
             if w.own {
                 "un message dans votre messagerie".into()
             } else {
-                format!("un message dans la messagerie de {}", w.given)
+                format!("un message dans la messagerie {}", de(&w.given))
             },
         ),
         (Action::Update, "conversation") => ("a clos", "clore", w.one_of_feminine("conversations")),
@@ -147,6 +152,12 @@ fn phrase(action: Action, item: &str, w: &Whose) -> (&'static str, &'static str,
             ("a consulté", "consulter", w.plural("remboursements"))
         }
         (Action::Create, "reimbursements") => ("a ajouté", "ajouter", w.plural("remboursements")),
+        (Action::Update, "access_policy") => ("a modifié", "modifier", w.plural("autorisations")),
+        (Action::Update, "administrative") => ("a modifié", "modifier", w.plural("coordonnées")),
+        (Action::Update, "notification_preferences") => {
+            ("a modifié", "modifier", w.plural("préférences de notification"))
+        }
+        (Action::Update, "agenda_feed") => ("a modifié", "modifier", w.plural("abonnements à l'agenda")),
         (Action::Read, "administrative") => (
             "a consulté",
             "consulter",
@@ -203,6 +214,10 @@ fn phrase_en(action: Action, item: &str, w: &Whose) -> (&'static str, &'static s
         (Action::Read, "profile") => whose("medical profile"),
         (_, "profile") => format!("an entry of {}", whose("medical profile")),
         (_, "reimbursements" | "reimbursement") => whose("reimbursements"),
+        (Action::Update, "access_policy") => whose("authorisations"),
+        (Action::Update, "administrative") => whose("contact details"),
+        (Action::Update, "notification_preferences") => whose("notification preferences"),
+        (Action::Update, "agenda_feed") => whose("calendar subscriptions"),
         (_, "administrative") => format!("{} (identity, contact details)", whose("administrative data")),
         (Action::Delete, "measurements" | "measurement") => one_of("measurements"),
         (_, "measurements" | "measurement") => whose("measurements"),

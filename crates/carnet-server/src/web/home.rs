@@ -187,9 +187,9 @@ async fn spaces(State(s): State<AppState>, h: Holder) -> Result<Response, WebErr
         } else {
             format!(
                 "<form method=\"post\" action=\"/espace\">{}<input type=\"hidden\" name=\"holder\" value=\"{id}\">\
-                 <button type=\"submit\">Ouvrir l'espace de {}</button></form>",
+                 <button type=\"submit\">Ouvrir l'espace {}</button></form>",
                 csrf_field(&h.csrf),
-                esc(&name)
+                esc(&super::de(&name))
             )
         };
         items.push_str(&format!(

@@ -563,6 +563,22 @@ impl Holder {
     }
 }
 
+/// Whether French elides before `word` ("d'Inès", "l'agenda"): a vowel or a mute h.
+pub(crate) fn elides(word: &str) -> bool {
+    word.chars()
+        .next()
+        .is_some_and(|c| "aeiouyhàâäéèêëîïôöùûüAEIOUYHÀÂÄÉÈÊËÎÏÔÖÙÛÜ".contains(c))
+}
+
+/// "de Camille", "d'Inès".
+pub(crate) fn de(name: &str) -> String {
+    if elides(name) {
+        format!("d'{name}")
+    } else {
+        format!("de {name}")
+    }
+}
+
 /// "Camille MARTIN" from a space's administrative data (names are not health data).
 pub async fn display_name(s: &AppState, id: HolderId) -> Result<String, ApiError> {
     let h = s.store.holder(id).await?;
@@ -685,13 +701,16 @@ fn header_html(nav: &Nav<'_>) -> String {
                 };
                 links.push_str(&format!("<li><a href=\"{href}\"{cur}>{}</a></li>", t(key)));
             }
+            // "Espace de Camille MARTIN", "Espace d'Inès MARTIN"; "Space of …" in English.
+            let space_of = match i18n::locale() == i18n::Locale::En {
+                true => format!("{} {}", t("layout.space_of"), esc(&h.space_name)),
+                false => format!("Espace {}", esc(&de(&h.space_name))),
+            };
             let who = if h.own_space() {
-                format!("{} {}", t("layout.space_of"), esc(&h.space_name))
+                space_of
             } else {
                 format!(
-                    "{} {} <span class=\"muted-inv\">({} {})</span>",
-                    t("layout.space_of"),
-                    esc(&h.space_name),
+                    "{space_of} <span class=\"muted-inv\">({} {})</span>",
                     t("layout.acting_as"),
                     esc(&h.self_name)
                 )
@@ -887,6 +906,16 @@ pub fn iso_day(d: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// French elides before a vowel or a mute h: "d'Inès", "d'Hugo", "de Camille".
+    #[test]
+    fn french_elision_of_de() {
+        assert_eq!(de("Inès MARTIN"), "d'Inès MARTIN");
+        assert_eq!(de("Hugo"), "d'Hugo");
+        assert_eq!(de("Élodie"), "d'Élodie");
+        assert_eq!(de("Camille"), "de Camille");
+        assert!(elides("agenda") && !elides("dossier"));
+    }
 
     #[test]
     fn escaping_covers_markup_and_quotes() {

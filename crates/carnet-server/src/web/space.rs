@@ -93,7 +93,7 @@ fn body(h: &Holder, error: &str) -> String {
     format!(
         "<h1>{}</h1>\
          <section aria-labelledby=\"export\"><h2 id=\"export\">{}</h2>\
-         <p>Une copie de tout ce que contient l'espace de {} : documents, profil médical, mesures, \
+         <p>Une copie de tout ce que contient l'espace {} : documents, profil médical, mesures, \
          autorisations et historique des accès.</p><ul>\
          <li><a href=\"/api/v1/me/export.html\">Version lisible (page à imprimer ou enregistrer)</a></li>\
          <li><a href=\"/api/v1/me/export\" download>Fichier complet au format JSON (avec le contenu des documents)</a></li></ul></section>\
@@ -104,7 +104,7 @@ fn body(h: &Holder, error: &str) -> String {
          <p><button type=\"submit\" class=\"danger\">Fermer cet espace…</button></p></form></section>",
         t("space.title"),
         t("space.export"),
-        esc(&h.space_name),
+        esc(&super::de(&h.space_name)),
         t("space.close"),
         alert(error),
     )
@@ -150,14 +150,14 @@ async fn close_request(State(s): State<AppState>, h: Holder, b: Bytes) -> Result
         .await
         .map_err(ApiError::from)?;
     let page_body = format!(
-        "<h1>Fermer l'espace de {}</h1>\
+        "<h1>Fermer l'espace {}</h1>\
          <div class=\"alert\" role=\"alert\"><p>Confirmez-vous la fermeture ? Les professionnels n'auront plus accès \
          à cet espace. Les données seront conservées 10 ans, pendant lesquels l'espace peut être rouvert, puis supprimées.</p></div>\
          <form method=\"post\" action=\"/mon-espace/fermer/confirmer\" class=\"card\">{}\
          <input type=\"hidden\" name=\"confirmation\" value=\"{}\">\
          <p><button type=\"submit\" class=\"danger\">Oui, fermer définitivement cet espace</button></p></form>\
          <p><a href=\"/mon-espace\">Non, revenir sans rien changer</a></p>",
-        esc(&h.space_name),
+        esc(&super::de(&h.space_name)),
         csrf_field(&h.csrf),
         esc(&confirmation)
     );
