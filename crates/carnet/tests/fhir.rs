@@ -2438,6 +2438,61 @@ mod matrix {
                         ));
                     }
                 }
+                // The web pages (the holder's /documents, the professional's record page) link
+                // exactly the documents the model lets the caller read; so does the export.
+                let page = match (&caller.cookie, &caller.bearer) {
+                    (Some((cookie, acting)), _) if acting == space => {
+                        Some((format!("{base}/documents"), cookie.clone()))
+                    }
+                    (_, Some(t)) => Some((
+                        format!("{base}/pro/patients/{space}"),
+                        format!("__Host-carnet_pro={t}"),
+                    )),
+                    _ => None,
+                };
+                if let Some((url, cookie)) = page {
+                    let html = c
+                        .get(&url)
+                        .header("cookie", cookie)
+                        .send()
+                        .await
+                        .unwrap()
+                        .text()
+                        .await
+                        .unwrap();
+                    for d in &in_space {
+                        cells += 1;
+                        if html.contains(&d.id) != may(d) {
+                            differences.push(format!(
+                                "{} page {url}: document {} shown {}, the model says {}",
+                                caller.name,
+                                d.id,
+                                html.contains(&d.id),
+                                may(d)
+                            ));
+                        }
+                    }
+                }
+                if let Some((cookie, acting)) = &caller.cookie
+                    && acting == space
+                {
+                    let export = get_as(&c, &format!("{base}/api/v1/me/export"), cookie).await;
+                    let got: std::collections::BTreeSet<String> = export["documents"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .map(|d| fhir_id(*space, d["id"].as_str().unwrap()))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    cells += 1;
+                    if got != expected {
+                        differences.push(format!(
+                            "{} export of {space}: got {got:?} expected {expected:?}",
+                            caller.name
+                        ));
+                    }
+                }
                 // Each document by id, on every surface; a refusal like a missing document.
                 for d in &in_space {
                     let want = may(d);
