@@ -1980,6 +1980,18 @@ mod matrix {
         }
     }
 
+    /// The FHIR ids of the documents a JSON API list (or the export) holds.
+    fn ids_in(space: HolderId, documents: &Value) -> std::collections::BTreeSet<String> {
+        documents
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|d| fhir_id(space, d["id"].as_str().unwrap()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Files a text document with the request's credentials; it must be accepted.
     async fn file(rq: reqwest::RequestBuilder, text: &'static str) {
         let r = rq
@@ -2420,14 +2432,7 @@ mod matrix {
                 };
                 if let Some(url) = &list_url {
                     let (status, list) = answer(&c, caller, url).await;
-                    let got: std::collections::BTreeSet<String> = list["documents"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .map(|d| fhir_id(*space, d["id"].as_str().unwrap()))
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let got = ids_in(*space, &list["documents"]);
                     cells += 1;
                     if got != expected
                         || (status == 200 && list["total"].as_u64() != Some(expected.len() as u64))
@@ -2477,14 +2482,7 @@ mod matrix {
                     && acting == space
                 {
                     let export = get_as(&c, &format!("{base}/api/v1/me/export"), cookie).await;
-                    let got: std::collections::BTreeSet<String> = export["documents"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .map(|d| fhir_id(*space, d["id"].as_str().unwrap()))
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let got = ids_in(*space, &export["documents"]);
                     cells += 1;
                     if got != expected {
                         differences.push(format!(
