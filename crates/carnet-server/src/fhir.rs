@@ -238,13 +238,8 @@ impl FromRequestParts<AppState> for FhirCaller {
         let session = crate::api::me::live_session(s, &token)
             .await?
             .ok_or_else(unauthorized)?;
-        let actor = if session.holder == session.acting_for {
-            Actor::Holder { id: session.holder }
-        } else {
-            Actor::Representative { id: session.holder }
-        };
         Ok(FhirCaller {
-            actor,
+            actor: crate::api::me::session_actor(&session),
             name: String::new(),
             own: Some(session.acting_for),
             app: None,

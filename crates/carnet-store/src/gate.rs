@@ -62,16 +62,6 @@ pub struct Withheld {
     pub from_holder_until: Option<Timestamp>,
 }
 
-impl Withheld {
-    /// Hidden from the legal representatives only (or not at all).
-    pub const fn representatives(hidden: bool) -> Self {
-        Withheld {
-            from_representatives: hidden,
-            from_holder_until: None,
-        }
-    }
-}
-
 impl TraceEntry {
     /// AC-6, MI-2, DM-6: whether someone reading the space's history sees this trace at `now`:
     /// the holder sees every trace but those of an item still kept from them; a legal
@@ -1200,99 +1190,6 @@ impl Gate {
             return Ok((d, Some(until)));
         }
         Ok((d, None))
-    }
-}
-
-/// One page of a space's history as its reader sees it, and the cursor of the next page.
-#[derive(Clone, Debug, Default)]
-pub struct HistoryPage {
-    pub traces: Vec<Trace>,
-    /// `before` for the next page (`None`: this was the last).
-    pub next_before: Option<i64>,
-}
-
-impl Gate {
-    /// Whether `reader` (the holder, or a legal representative acting in the space) reads
-    /// `holder`'s history as a representative; `None`: they may not read it at all (anyone
-    /// else, or a representation that ended: no such space, AC-8).
-    async fn history_reader(&self, holder: HolderId, reader: &Actor) -> Result<Option<bool>, StoreError> {
-        match reader {
-            Actor::Holder { .. } | Actor::Representative { .. } => {}
-            _ => return Ok(None),
-        }
-        Ok(self
-            .space(holder, reader)
-            .await?
-            .map(|_| matches!(reader, Actor::Representative { .. })))
-    }
-
-    fn page_for(&self, page: Vec<Trace>, limit: i64, representative: bool) -> HistoryPage {
-        let next_before = page.last().map(|t| t.seq).filter(|_| page.len() as i64 == limit);
-        let now = self.store.now();
-        HistoryPage {
-            traces: page
-                .into_iter()
-                .filter(|t| t.entry.shown_to(representative, now))
-                .collect(),
-            next_before,
-        }
-    }
-
-    /// AC-6: the traces of `holder`'s space, newest first, as `reader` may see them (MI-2,
-    /// DM-6: [`TraceEntry::shown_to`]); `None` for anyone who may not read that history.
-    pub async fn history(
-        &self,
-        holder: HolderId,
-        reader: &Actor,
-        before: Option<i64>,
-        period: Option<(Timestamp, Timestamp)>,
-        limit: i64,
-    ) -> Result<Option<HistoryPage>, StoreError> {
-        let Some(representative) = self.history_reader(holder, reader).await? else {
-            return Ok(None);
-        };
-        let page = self.store.traces_in(holder, before, period, limit).await?;
-        Ok(Some(self.page_for(page, limit, representative)))
-    }
-
-    /// AC-6: the notices of `holder`'s space (accesses the holder is told of), newest first,
-    /// as `reader` may see them; `None` for anyone who may not read them.
-    pub async fn notices(
-        &self,
-        holder: HolderId,
-        reader: &Actor,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Option<HistoryPage>, StoreError> {
-        let Some(representative) = self.history_reader(holder, reader).await? else {
-            return Ok(None);
-        };
-        let page = self.store.notices_before(holder, before, limit).await?;
-        Ok(Some(self.page_for(page, limit, representative)))
-    }
-
-    /// The notices after `after` (oldest first), for a live stream: the page as `reader` sees
-    /// it, and the newest sequence number read (shown or not), to resume from.
-    pub async fn notices_after(
-        &self,
-        holder: HolderId,
-        reader: &Actor,
-        after: i64,
-        limit: i64,
-    ) -> Result<Option<(Vec<Trace>, i64)>, StoreError> {
-        let Some(representative) = self.history_reader(holder, reader).await? else {
-            return Ok(None);
-        };
-        let batch = self.store.notices_after(holder, after, limit).await?;
-        let last = batch.iter().map(|t| t.seq).max().unwrap_or(after);
-        let now = self.store.now();
-        Ok(Some((
-            batch
-                .into_iter()
-                .filter(|t| t.entry.shown_to(representative, now))
-                .collect(),
-            last,
-        )))
     }
 }
 

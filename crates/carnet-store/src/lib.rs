@@ -42,6 +42,7 @@ mod doccache;
 pub mod documents;
 pub mod error;
 pub mod gate;
+pub mod history;
 pub mod holders;
 pub mod messaging;
 pub mod oidc;

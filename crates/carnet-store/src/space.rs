@@ -33,7 +33,7 @@ use uuid::Uuid;
 use crate::agenda::Feed;
 use crate::catalogue::Service;
 use crate::error::StoreError;
-use crate::gate::{Gate, Withheld};
+use crate::gate::{Gate, GateFacts, Withheld};
 use crate::outbox::NotificationPreferences;
 
 /// The holder, or a legal representative currently acting in the holder's space (see the
@@ -43,8 +43,9 @@ pub struct HolderSide {
     gate: Gate,
     holder: HolderId,
     actor: Actor,
-    /// The space's state when the handle was made.
-    lifecycle: carnet_domain::Lifecycle,
+    /// The space's facts the gate read when it made the handle (its state; what a
+    /// representative's trace is recorded against).
+    space: GateFacts,
 }
 
 impl Gate {
@@ -63,7 +64,7 @@ impl Gate {
             gate: self.clone(),
             holder,
             actor: actor.clone(),
-            lifecycle: space.lifecycle,
+            space,
         }))
     }
 
@@ -96,16 +97,13 @@ impl HolderSide {
             return Ok(());
         }
         if !matches!(
-            self.lifecycle,
+            self.space.lifecycle,
             carnet_domain::Lifecycle::Open { .. } | carnet_domain::Lifecycle::Activated { .. }
         ) {
             return Err(StoreError::Invalid(
                 "cet espace est archivé : il se consulte, il ne se modifie plus / this space is archived: it can be read, not changed".into(),
             ));
         }
-        let Some(space) = self.gate.space(self.holder, &self.actor).await? else {
-            return Err(StoreError::NotFound);
-        };
         let d = Decision {
             allowed: true,
             reason: Reason::Representative,
@@ -120,7 +118,7 @@ impl HolderSide {
                 category,
                 Withheld::default(),
                 d,
-                &space,
+                &self.space,
                 &Default::default(),
             )
             .await

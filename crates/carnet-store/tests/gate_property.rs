@@ -642,23 +642,8 @@ fn walk_case(
     })
 }
 
-/// A fresh PostgreSQL schema of `CARNET_TEST_DATABASE_URL` (None when unset).
-async fn pg_schema_url() -> Option<String> {
-    let base = std::env::var("CARNET_TEST_DATABASE_URL")
-        .ok()
-        .filter(|s| !s.is_empty())?;
-    let schema = format!("walk_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::PgPool::connect(&base)
-        .await
-        .expect("connect to CARNET_TEST_DATABASE_URL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&pool)
-        .await
-        .expect("create schema");
-    pool.close().await;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
-}
+#[path = "support/pg.rs"]
+mod pg;
 
 /// Runs the walk on SQLite, or on PostgreSQL (`postgres`; skipped without a database).
 fn random_walk(postgres: bool) {
@@ -676,8 +661,9 @@ fn random_walk(postgres: bool) {
     let Some((store, gate)) = rt.block_on(async {
         let mut settings = StoreSettings::new(dir.path());
         if postgres {
-            settings.database_url = Some(pg_schema_url().await?);
-            settings.keys_url = Some(pg_schema_url().await?);
+            let base = pg::pg_base()?;
+            settings.database_url = Some(pg::pg_schema_url(&base).await);
+            settings.keys_url = Some(pg::pg_schema_url(&base).await);
         }
         let store = open_store(&settings, Arc::new(clock.clone())).await.unwrap();
         let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());

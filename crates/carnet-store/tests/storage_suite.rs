@@ -26,25 +26,9 @@ enum Engine {
     Postgres,
 }
 
-fn pg_base() -> Option<String> {
-    std::env::var("CARNET_TEST_DATABASE_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
-}
-
-async fn pg_schema_url(base: &str) -> String {
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::PgPool::connect(base)
-        .await
-        .expect("connect to CARNET_TEST_DATABASE_URL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&pool)
-        .await
-        .expect("create schema");
-    pool.close().await;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-c%20search_path%3D{schema}")
-}
+#[path = "support/pg.rs"]
+mod pg;
+use pg::{pg_base, pg_schema_url};
 
 impl Env {
     async fn new(engine: Engine) -> Option<Env> {

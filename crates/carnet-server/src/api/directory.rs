@@ -151,8 +151,9 @@ async fn revoke(
     let grantee = check_grantee(&kind, &id)?;
     if let Grantee::App { id } = &grantee {
         // CA-3: the grant goes and every token of the app for this space dies with it.
-        a.holder_side(&s).await?.disconnect_app(&id.0).await?;
-        let (p, _) = a.holder_side(&s).await?.access_policy().await?;
+        let side = a.holder_side(&s).await?;
+        side.disconnect_app(&id.0).await?;
+        let (p, _) = side.access_policy().await?;
         return Ok(Json(policy_json(&p)));
     }
     let p = a

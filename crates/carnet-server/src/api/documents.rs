@@ -67,14 +67,9 @@ impl FromRequestParts<AppState> for Caller {
             });
         }
         let a = Authenticated::from_request_parts(parts, s).await?;
-        let actor = if a.session.holder == a.session.acting_for {
-            Actor::Holder { id: a.session.holder }
-        } else {
-            // S-6: a representative is recorded as themselves, never as the represented person.
-            Actor::Representative { id: a.session.holder }
-        };
         Ok(Caller {
-            actor,
+            // S-6: a representative is recorded as themselves, never as the represented person.
+            actor: a.actor(),
             holder: a.session.acting_for,
             author_name: String::new(),
             organisation: None,

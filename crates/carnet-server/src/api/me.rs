@@ -128,10 +128,6 @@ pub(crate) async fn live_session(s: &AppState, token: &str) -> Result<Option<Ses
     Ok(Some(session))
 }
 
-pub(crate) async fn represents(s: &AppState, who: HolderId, whom: HolderId) -> Result<bool, ApiError> {
-    Ok(s.store.represents(who, whom).await?)
-}
-
 /// The spaces `holder` may act in: their own and those they currently represent.
 async fn spaces(s: &AppState, holder: HolderId) -> Result<Vec<Value>, ApiError> {
     let mut out = vec![json!({ "id": holder, "relation": "self" })];
@@ -165,7 +161,7 @@ async fn act_for(
     a: Authenticated,
     ValidJson(b): ValidJson<ActFor>,
 ) -> Result<Json<Value>, ApiError> {
-    if b.holder != a.session.holder && !represents(&s, a.session.holder, b.holder).await? {
+    if b.holder != a.session.holder && !s.store.represents(a.session.holder, b.holder).await? {
         return Err(ApiError::not_found());
     }
     s.store.set_acting_for(&a.token, b.holder).await?;
@@ -186,7 +182,8 @@ async fn rectify_contact(
     a: Authenticated,
     ValidJson(c): ValidJson<Contact>,
 ) -> Result<Json<Value>, ApiError> {
-    let h = a.holder_side(&s).await?.record().await?;
+    let side = a.holder_side(&s).await?;
+    let h = side.record().await?;
     let mut admin: serde_json::Map<String, Value> =
         serde_json::from_slice(&h.administrative).unwrap_or_default();
     if let Some(e) = &c.email {
@@ -209,7 +206,7 @@ async fn rectify_contact(
         }
     }
     let bytes = serde_json::to_vec(&admin).map_err(|_| ApiError::internal())?;
-    a.holder_side(&s).await?.update_administrative(&bytes).await?;
+    side.update_administrative(&bytes).await?;
     Ok(Json(Value::Object(admin)))
 }
 
@@ -219,11 +216,7 @@ async fn rectify_contact(
 /// the medical profile and the measurements.
 async fn export_value(s: &AppState, a: &Authenticated) -> Result<Value, ApiError> {
     let id = a.session.acting_for;
-    let actor = if a.session.holder == a.session.acting_for {
-        carnet_domain::access::Actor::Holder { id }
-    } else {
-        carnet_domain::access::Actor::Representative { id: a.session.holder }
-    };
+    let actor = a.actor();
     let ctx = carnet_domain::access::Context::default();
     let h = a.holder_side(s).await?.record().await?;
     let admin: Value = serde_json::from_slice(&h.administrative).unwrap_or_default();

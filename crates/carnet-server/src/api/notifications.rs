@@ -105,7 +105,7 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     // AC-6, MI-2, DM-6: the notices as this reader may see them, decided by the gate.
-    let carnet_store::gate::HistoryPage {
+    let carnet_store::history::HistoryPage {
         traces: page,
         next_before: next,
     } = s

@@ -14,7 +14,6 @@ use carnet_store::documents::DocumentFilter;
 use super::access::{Whose, describe};
 use super::i18n::t;
 use super::{Form, Holder, Nav, WebError, csrf_field, display_name, esc, page, see_other};
-use crate::api::me::represents;
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -220,7 +219,7 @@ async fn switch(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Res
         .get("holder")
         .parse()
         .map_err(|_| WebError::new(StatusCode::BAD_REQUEST, "Choisissez un espace dans la liste."))?;
-    if target != h.session.holder && !represents(&s, h.session.holder, target).await? {
+    if target != h.session.holder && !s.store.represents(h.session.holder, target).await? {
         return Err(ApiError::not_found().into());
     }
     s.store

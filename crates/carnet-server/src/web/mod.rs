@@ -530,15 +530,7 @@ pub struct Holder {
 impl Holder {
     /// Who the gate sees (S-6: a representative is recorded as themselves).
     pub fn actor(&self) -> Actor {
-        if self.session.holder == self.session.acting_for {
-            Actor::Holder {
-                id: self.session.holder,
-            }
-        } else {
-            Actor::Representative {
-                id: self.session.holder,
-            }
-        }
+        crate::api::me::session_actor(&self.session)
     }
 
     /// The open space as its holder or representative may change it (S-1: the gate's binding).
