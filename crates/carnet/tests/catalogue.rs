@@ -126,16 +126,6 @@ async fn referenced(c: &reqwest::Client, base: &str, a: &Accounts, name: &str, e
     client_id
 }
 
-/// A PKCE verifier and its S256 challenge.
-fn pkce(seed: &str) -> (String, String) {
-    let verifier = format!("{seed}-{}", "v".repeat(50));
-    let challenge = B64.encode(aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        verifier.as_bytes(),
-    ));
-    (verifier, challenge)
-}
-
 fn authorize_path(pairs: &[(&str, &str)]) -> String {
     format!("/oauth/authorize?{}", encode(pairs))
 }
@@ -158,36 +148,9 @@ fn standard<'a>(
     ]
 }
 
-fn query_of(location: &str) -> HashMap<String, String> {
-    let u = reqwest::Url::parse(location).unwrap();
-    u.query_pairs().into_owned().collect()
-}
-
 /// The consent screen answered "authorise" with `ticked`; the redirect's query.
 async fn consent(b: &mut Browser, path: &str, ticked: &[&str]) -> HashMap<String, String> {
-    let p = b.get(path).await;
-    assert_eq!(p.status, 200, "{}", p.html);
-    let mut form: Vec<(String, String)> = Vec::new();
-    for field in p.html.split("<input type=\"hidden\" name=\"").skip(1) {
-        let name = field.split('"').next().unwrap().to_string();
-        let value = field.split("value=\"").nth(1).unwrap().split('"').next().unwrap();
-        form.push((
-            name,
-            value
-                .replace("&amp;", "&")
-                .replace("&quot;", "\"")
-                .replace("&#39;", "'"),
-        ));
-    }
-    for t in ticked {
-        form.push(("categorie".into(), t.to_string()));
-    }
-    form.push(("decision".into(), "autoriser".into()));
-    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let r = b.post("/oauth/authorize", &pairs).await;
-    assert_eq!(r.status, 303, "{}", r.html);
-    assert!(r.location().starts_with(REDIRECT), "{}", r.location());
-    query_of(r.location())
+    consent_to(b, path, ticked, REDIRECT).await
 }
 
 async fn token(c: &reqwest::Client, base: &str, form: &[(&str, &str)]) -> (u16, Value) {

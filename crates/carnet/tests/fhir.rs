@@ -1907,7 +1907,7 @@ mod matrix;
 async fn the_authorization_matrix_holds_on_every_surface_sqlite_s1_ac8() {
     let (_t, data) = fresh_dir();
     let demo = start_demo(&data);
-    let cells = matrix::run(&demo.base).await;
+    let cells = matrix::run(&demo.base, &data).await;
     eprintln!("authorization matrix (SQLite): {cells} cells, 0 differences");
 }
 
@@ -1919,6 +1919,6 @@ async fn the_authorization_matrix_holds_on_every_surface_postgres_s1_ac8() {
     };
     let (_t, data) = fresh_dir();
     let demo = start_demo_with(&data, &["--database-url", &db, "--keys-url", &keys]);
-    let cells = matrix::run(&demo.base).await;
+    let cells = matrix::run(&demo.base, &data).await;
     eprintln!("authorization matrix (PostgreSQL): {cells} cells, 0 differences");
 }

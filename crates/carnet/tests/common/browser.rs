@@ -220,3 +220,99 @@ pub async fn codes(c: &reqwest::Client, base: &str) -> Vec<String> {
         .map(|m| m["body"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// A PKCE verifier and its S256 challenge (RFC 7636).
+pub fn pkce(seed: &str) -> (String, String) {
+    use base64::Engine;
+    let verifier = format!("{seed}-{}", "v".repeat(50));
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        verifier.as_bytes(),
+    ));
+    (verifier, challenge)
+}
+
+/// The query of a redirect's location.
+pub fn query_of(location: &str) -> std::collections::HashMap<String, String> {
+    let u = reqwest::Url::parse(location).unwrap();
+    u.query_pairs().into_owned().collect()
+}
+
+/// The consent screen at `path` answered "authorise" with the categories `ticked`; the query
+/// of the redirect to `redirect`.
+pub async fn consent_to(
+    b: &mut Browser,
+    path: &str,
+    ticked: &[&str],
+    redirect: &str,
+) -> std::collections::HashMap<String, String> {
+    let p = b.get(path).await;
+    assert_eq!(p.status, 200, "{}", p.html);
+    let mut form: Vec<(String, String)> = Vec::new();
+    for field in p.html.split("<input type=\"hidden\" name=\"").skip(1) {
+        let name = field.split('"').next().unwrap().to_string();
+        let value = field.split("value=\"").nth(1).unwrap().split('"').next().unwrap();
+        form.push((
+            name,
+            value
+                .replace("&amp;", "&")
+                .replace("&quot;", "\"")
+                .replace("&#39;", "'"),
+        ));
+    }
+    for t in ticked {
+        form.push(("categorie".into(), t.to_string()));
+    }
+    form.push(("decision".into(), "autoriser".into()));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = b.post("/oauth/authorize", &pairs).await;
+    assert_eq!(r.status, 303, "{}", r.html);
+    assert!(r.location().starts_with(redirect), "{}", r.location());
+    query_of(r.location())
+}
+
+/// An app's token (SMART on FHIR, authorisation code + PKCE), consented to in the space the
+/// session `cookie` acts for, with the categories `ticked`: the token response.
+pub async fn app_token(
+    base: &str,
+    cookie: &str,
+    client_id: &str,
+    redirect: &str,
+    scope: &str,
+    ticked: &[&str],
+) -> Value {
+    let mut b = Browser::new(base);
+    let (name, value) = cookie.split_once('=').unwrap();
+    b.jar.insert(name.to_string(), value.to_string());
+    let (verifier, challenge) = pkce(client_id);
+    let aud = format!("{base}/fhir");
+    let path = format!(
+        "/oauth/authorize?{}",
+        encode(&[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect),
+            ("scope", scope),
+            ("state", "etat"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("aud", &aud),
+        ])
+    );
+    let q = consent_to(&mut b, &path, ticked, redirect).await;
+    let r =
+        b.c.post(format!("{base}/oauth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode(&[
+                ("grant_type", "authorization_code"),
+                ("code", &q["code"]),
+                ("redirect_uri", redirect),
+                ("client_id", client_id),
+                ("code_verifier", &verifier),
+            ]))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}

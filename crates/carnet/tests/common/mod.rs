@@ -516,3 +516,66 @@ pub async fn get_as(c: &reqwest::Client, url: &str, cookie: &str) -> Value {
         .await
         .unwrap()
 }
+
+/// An establishment's system registered by the operator (`client_id`, FINESS `finess`) and
+/// its access token (SMART Backend Services: a client assertion signed with its P-384 key).
+pub async fn system_token(
+    c: &reqwest::Client,
+    base: &str,
+    operator: &str,
+    client_id: &str,
+    finess: &str,
+) -> String {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
+    let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+    let pt = kp.public_key().as_ref().to_vec();
+    let jwk = json!({"kty": "EC", "crv": "P-384", "x": b64.encode(&pt[1..49]), "y": b64.encode(&pt[49..])});
+    let r = c
+        .post(format!("{base}/api/v1/operator/system-clients"))
+        .bearer_auth(operator)
+        .json(
+            &json!({"client_id": client_id, "finess": finess, "name": "Système d'établissement", "jwk": jwk}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let token_url = format!("{base}/oauth/token");
+    let h = b64.encode(json!({"alg": "ES384", "typ": "JWT", "kid": "k1"}).to_string());
+    let p = b64.encode(
+        json!({"iss": client_id, "sub": client_id, "aud": token_url, "exp": now + 120, "jti": format!("{client_id}-{now}")})
+            .to_string(),
+    );
+    let sig = kp.sign(&rng, format!("{h}.{p}").as_bytes()).unwrap();
+    let assertion = format!("{h}.{p}.{}", b64.encode(sig.as_ref()));
+    let body = browser::encode(&[
+        ("grant_type", "client_credentials"),
+        ("scope", "system/*.read"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", &assertion),
+    ]);
+    let r = c
+        .post(token_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
