@@ -321,15 +321,13 @@ fn sms_text(msg: &OutboxMessage, subject: &str) -> String {
 
 /// Delivers one message; the address comes from the holder's administrative data.
 async fn deliver(store: &Store, transport: &Transport, msg: &OutboxMessage) -> Result<(), MailError> {
-    let admin: Value = match store.holder(msg.holder).await {
-        Ok(h) => serde_json::from_slice(&h.administrative).unwrap_or(Value::Null),
-        Err(_) => return Err(MailError::NoAddress),
+    let Ok(contact) = store.contact(msg.holder).await else {
+        return Err(MailError::NoAddress);
     };
-    let field = |k: &str| admin.get(k).and_then(Value::as_str).map(str::to_string);
     let to = match msg.channel {
-        Channel::Email => field("email"),
-        Channel::Sms => field("phone"),
-        Channel::Post => field("address").or_else(|| Some("(adresse postale)".into())),
+        Channel::Email => contact.email,
+        Channel::Sms => contact.phone,
+        Channel::Post => contact.address.or_else(|| Some("(adresse postale)".into())),
     }
     .ok_or(MailError::NoAddress)?;
     let (subject, body) = render(msg);

@@ -63,7 +63,7 @@ impl Default for ServerSettings {
 }
 
 /// What every handler can reach. Cloned for every request (and by several extractors of one):
-/// one reference count, its parts behind one `Arc` (BENCHMARKS.md, session 11).
+/// one reference count, its parts behind one `Arc` (cheap to clone per extractor).
 #[derive(Clone, Debug)]
 pub struct AppState(Arc<AppStateParts>);
 

@@ -126,7 +126,7 @@ pub struct DbOptions {
     /// something other than a trace is written, so a reader's cache lives across many
     /// requests; each reader caches the same hot pages (sessions, spaces, policies, documents),
     /// so a few readers with a large cache each hit far more often than many small ones
-    /// (BENCHMARKS.md, session 14).
+    /// (BENCHMARKS.md, the SQLite readers).
     pub reader_cache_kib: u32,
     /// SQLite, main database: keep the access traces in a file of their own beside it
     /// ([`audit_file`]), attached to every connection as [`AUDIT_SCHEMA`]. A trace commit then
@@ -235,7 +235,7 @@ const MAIN_CHECKPOINT_FRAMES: std::ffi::c_int = 1000;
 /// dirties about three pages (the table's last leaf and, for each holder, a leaf of the
 /// `(holder, seq)` key), mostly the same pages again and again; a checkpoint copies each page
 /// once, however often it was rewritten, so a longer WAL (~40 MiB) copies and syncs far fewer
-/// pages per trace than SQLite's 1,000 frames (BENCHMARKS.md, session 14).
+/// pages per trace than SQLite's 1,000 frames (BENCHMARKS.md, the trace file).
 pub(crate) const AUDIT_CHECKPOINT_FRAMES: std::ffi::c_int = if cfg!(test) { 64 } else { 10_000 };
 
 /// Past this many frames the writer checkpoints the trace file itself, as SQLite would: a
@@ -1153,7 +1153,7 @@ mod tests {
             ..DbOptions::default()
         };
         let db = Db::connect(url, &opts).await.unwrap();
-        // Version 20: before the trace file (session 11) and before `trace_heads_moved` (21).
+        // Version 20: before the trace file and before `trace_heads_moved` (21).
         db.migrate(&main_migrations_through(20)).await.unwrap();
         assert!(!db.move_traces_to_audit().await.unwrap(), "nothing attached");
         let Db::Sqlite { write, .. } = &db else {

@@ -1427,9 +1427,10 @@ impl Gate {
             let h = document::read_cda_header(content).map_err(invalid)?;
             // AU-2: a document is filed only under the holder's own (qualified) INS.
             if let Some(ins) = &h.patient_ins {
+                #[allow(clippy::disallowed_methods)] // the filing's own check (AU-2)
+                let record = self.store.holder(holder).await?;
                 let admin: serde_json::Value =
-                    serde_json::from_slice(&self.store.holder(holder).await?.administrative)
-                        .unwrap_or_default();
+                    serde_json::from_slice(&record.administrative).unwrap_or_default();
                 if admin.get("ins").and_then(|v| v.as_str()) != Some(ins.as_str()) {
                     return Err(invalid(
                         "le document CDA concerne un autre patient (INS) / the CDA document is about another patient (INS)",

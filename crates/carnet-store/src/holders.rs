@@ -11,6 +11,7 @@ use crate::error::StoreError;
 use crate::outbox::{Channel, OutboxMessage};
 use crate::reader::Read;
 use crate::{BlobHash, HolderRecord, Store, on_db, on_tx};
+use crate::{Contact, PersonName};
 
 /// How many times a transition is retried when another request changed the space meanwhile.
 const CAS_RETRIES: usize = 5;
@@ -106,7 +107,44 @@ impl Store {
             .ok_or_else(|| StoreError::Integrity(format!("unknown lifecycle state {name}")))
     }
 
-    /// Reads a holder's space; [`StoreError::NotFound`] if there is none or it was erased.
+    /// Where the system's own messages to the holder go (login codes, letters, notices): the
+    /// e-mail, phone and postal address of their administrative data. Not a read of the
+    /// space: nothing else of it leaves.
+    pub async fn contact(&self, id: HolderId) -> Result<Contact, StoreError> {
+        #[allow(clippy::disallowed_methods)]
+        let h = self.holder(id).await?;
+        let admin: serde_json::Value = serde_json::from_slice(&h.administrative).unwrap_or_default();
+        let field = |k: &str| admin.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        Ok(Contact {
+            email: field("email"),
+            phone: field("phone"),
+            address: field("address"),
+        })
+    }
+
+    /// How a person is named to those who share their spaces (a representative's name in
+    /// the represented person's history, a child's name in the parent's list of spaces):
+    /// the first given name and the used (else birth) name.
+    pub async fn person_name(&self, id: HolderId) -> Result<PersonName, StoreError> {
+        #[allow(clippy::disallowed_methods)]
+        let h = self.holder(id).await?;
+        let admin: serde_json::Value = serde_json::from_slice(&h.administrative).unwrap_or_default();
+        let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).unwrap_or("").to_string();
+        Ok(PersonName {
+            given: text(admin["given_names"].as_array().and_then(|g| g.first())),
+            family: text(
+                admin
+                    .get("used_name")
+                    .filter(|v| v.is_string())
+                    .or(admin.get("birth_name")),
+            ),
+        })
+    }
+
+    /// Reads a holder's space, administrative data opened; [`StoreError::NotFound`] if there
+    /// is none or it was erased. Outside this crate, holder data goes through the gate
+    /// (`Gate::read_administrative`, `Gate::operator_support_read`): `clippy.toml` refuses
+    /// this method to every other crate's code (S-1), the storage tests aside.
     pub async fn holder(&self, id: HolderId) -> Result<HolderRecord, StoreError> {
         let mut row = self
             .db
@@ -383,9 +421,7 @@ impl Store {
 
     /// How a letter reaches the holder (LC-2): by e-mail when one is on file, else by post.
     pub(crate) async fn letter_channel(&self, holder: HolderId) -> Result<Channel, StoreError> {
-        let admin: serde_json::Value =
-            serde_json::from_slice(&self.holder(holder).await?.administrative).unwrap_or_default();
-        Ok(if admin.get("email").and_then(|e| e.as_str()).is_some() {
+        Ok(if self.contact(holder).await?.email.is_some() {
             Channel::Email
         } else {
             Channel::Post

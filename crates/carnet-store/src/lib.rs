@@ -73,6 +73,21 @@ pub use vault::KeyVault;
 use crypto::item_aad;
 use db::MAIN_MIGRATIONS;
 
+/// Where the system's messages to a holder go ([`Store::contact`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Contact {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+}
+
+/// How a person is named to those who share their spaces ([`Store::person_name`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PersonName {
+    pub given: String,
+    pub family: String,
+}
+
 /// A holder's space as stored, with its administrative data opened.
 #[derive(Clone, Debug)]
 pub struct HolderRecord {

@@ -5,7 +5,7 @@
 //! `CARNET_BENCH_KEYS_URL`) is set; starts the real server (`carnet serve`, release build, jobs
 //! every second) and drives it over loopback with `CARNET_BENCH_CLIENTS` concurrent clients
 //! (default 64; the target run is 256) for `CARNET_BENCH_SECONDS` (default 30; the target run
-//! is 600, at `CARNET_BENCH_RATE=3000`: BENCHMARKS.md, session 18), each request drawn from the
+//! is 600, at `CARNET_BENCH_RATE=3000`: BENCHMARKS.md, the mixed load), each request drawn from the
 //! mix:
 //!
 //! | share | who | request |
@@ -18,8 +18,8 @@
 //! | 15 % | a FHIR client | reads `Patient/{id}` |
 //!
 //! Each client is a keep-alive connection of the small HTTP/1.1 client of `support/http1.rs`
-//! (light as `wrk`: the 2 cores go to the server; until session 15 reqwest's, which took about a
-//! fifth of the machine), reading every response whole.
+//! (light as `wrk`: the 2 cores go to the server; reqwest's took about a fifth of the machine),
+//! reading every response whole.
 //!
 //! By default each client sends its next request as soon as the previous one is answered (a
 //! closed loop: the server is saturated and latency is mostly queueing). With
@@ -308,8 +308,8 @@ fn main() {
                             status(conn.send("GET", &format!("/api/v1/pro/patients/{p}/documents?limit=20"), &auth, None).await),
                         ),
                         25..=54 => {
-                            // Two requests, each measured on its own (until session 16 the pair
-                            // was one entry, its latency the sum of both).
+                            // Two requests, each measured on its own (one entry for the pair
+                            // would report the sum of both latencies).
                             match conn.send("GET", "/api/v1/me/documents?limit=10", &holder, None).await {
                                 Ok(r) if r.status == 200 => {
                                     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();

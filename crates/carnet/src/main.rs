@@ -203,7 +203,7 @@ enum AdminCommand {
 
 /// Threads for blocking work (blob files and their `fsync`s): tokio's default, 512, let 256
 /// clients of the mixed load keep ~80 of them alive, each with its allocator heap — 71 MiB more
-/// at the peak than with 32 (BENCHMARKS.md, session 15), for the same throughput. Blocking
+/// at the peak than with 32 (measured with the mixed load), for the same throughput. Blocking
 /// tasks beyond these wait for a thread.
 const BLOCKING_THREADS: usize = 32;
 

@@ -321,9 +321,7 @@ pub(crate) async fn start_login(
     let (challenge, channel) = if s.store.totp_enabled(holder).await? {
         (s.store.create_totp_challenge(holder, &device_hash).await?, "totp")
     } else {
-        let admin: serde_json::Value =
-            serde_json::from_slice(&s.store.holder(holder).await?.administrative).unwrap_or_default();
-        let channel = if admin.get("email").and_then(|v| v.as_str()).is_some() {
+        let channel = if s.store.contact(holder).await?.email.is_some() {
             Channel::Email
         } else {
             Channel::Sms

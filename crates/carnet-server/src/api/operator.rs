@@ -116,13 +116,13 @@ async fn create_holder(
     let admin = serde_json::Value::Object(body.administrative);
     let bytes = serde_json::to_vec(&admin).map_err(|_| ApiError::internal())?;
     let id = s.store.create_holder(INITIAL_LIFECYCLE, &bytes).await?;
-    let h = s.store.holder(id).await?;
+    let lifecycle = s.store.lifecycle(id).await?;
     Ok((
         StatusCode::CREATED,
         Json(HolderView {
             id,
-            lifecycle: h.lifecycle.name().to_string(),
-            created_at: h.created_at.to_rfc3339(),
+            lifecycle: lifecycle.name().to_string(),
+            created_at: lifecycle.since().to_rfc3339(),
             administrative: admin,
         }),
     ))

@@ -573,17 +573,7 @@ pub(crate) fn de(name: &str) -> String {
 
 /// "Camille MARTIN" from a space's administrative data (names are not health data).
 pub async fn display_name(s: &AppState, id: HolderId) -> Result<String, ApiError> {
-    let h = s.store.holder(id).await?;
-    let a: serde_json::Value = serde_json::from_slice(&h.administrative).unwrap_or_default();
-    let given = a["given_names"]
-        .as_array()
-        .and_then(|g| g.first())
-        .and_then(|g| g.as_str())
-        .unwrap_or("");
-    let family = a["used_name"]
-        .as_str()
-        .or_else(|| a["birth_name"].as_str())
-        .unwrap_or("");
+    let carnet_store::PersonName { given, family } = s.store.person_name(id).await?;
     let name = format!("{given} {family}").trim().to_string();
     Ok(if name.is_empty() {
         "Espace sans nom".into()
