@@ -6,6 +6,7 @@
 //! attachment checked, sealed and written to the blob store (fsync'd), then one transaction for
 //! the attachment row, the sealed message, the conversation's update and the holder's notice.
 //! Professionals write to their patients from many tasks at once (a server's concurrency).
+#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
 use std::sync::Arc;
 use std::time::Instant;

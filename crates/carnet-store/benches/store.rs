@@ -1,6 +1,7 @@
 //! Store benchmark: `cargo bench -p carnet-store --bench store`.
 //! Set CARNET_BENCH_DATABASE_URL=postgres://... to also run on PostgreSQL.
 //! Prints one line per measure; results are recorded in BENCHMARKS.md.
+#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
 use std::sync::Arc;
 use std::time::Instant;

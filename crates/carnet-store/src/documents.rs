@@ -3,7 +3,7 @@
 //! **Only through the gate.** The public operations are methods of [`Gate`]: each decides with
 //! the access policy, traces, notifies, and only then touches storage. The raw row accessors
 //! below are private to this crate, so no handler can read or write a document around the gate
-//! (ARCHITECTURE.md invariant 8). A denial and a missing document give the same
+//! (ARCHITECTURE.md invariant 2). A denial and a missing document give the same
 //! [`StoreError::NotFound`] (AC-8).
 //!
 //! Storage: one row per version in `documents` (metadata sealed with the holder's key; status,
@@ -12,7 +12,7 @@
 //! document row and the holder's notice in one transaction (S-30, DM-7).
 //!
 //! ```compile_fail
-//! // The raw accessors are not reachable from outside the store (invariant 8):
+//! // The raw accessors are not reachable from outside the store (invariant 2):
 //! async fn around_the_gate(store: &carnet_store::Store, h: carnet_domain::HolderId) {
 //!     let _ = store.document_rows(h).await;
 //! }

@@ -686,6 +686,7 @@ mod tests {
     }
 
     #[tokio::test]
+    #[allow(clippy::disallowed_methods)] // the test database's URL
     async fn postgres_answers_alike() {
         let Some(base) = std::env::var("CARNET_TEST_DATABASE_URL")
             .ok()

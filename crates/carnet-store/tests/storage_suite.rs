@@ -3432,7 +3432,7 @@ async fn count(store: &Store, sql: &'static str) -> i64 {
         .unwrap()
 }
 
-/// LC-8: the documents of a former DMP are filed through the gate (invariant 8): allowed for
+/// LC-8: the documents of a former DMP are filed through the gate (invariant 2): allowed for
 /// a space that exists and whose holder did not object, traced with the migration as actor
 /// (AC-6), sealed like any document (DM-1, SE-3), idempotent on the uniqueId, told to nobody.
 async fn legacy_import_lc8_files_documents_through_the_gate_dm1_ac6(env: Env, _e: Engine) {
@@ -3626,7 +3626,7 @@ fn feed_line(n: u64, line_id: &str, date: &str, care: &str, pro: &str, paid: &st
     .unwrap()
 }
 
-/// RB-1: the insurer's feed files lines through the gate (invariant 8): decided by
+/// RB-1: the insurer's feed files lines through the gate (invariant 2): decided by
 /// `decide_insurer_feed`, traced with the feed as actor (AC-6), sealed (SE-3), idempotent on
 /// the insurer's line id; lines for no space or a refusing space are rejects. RB-2: the holder
 /// lists and filters; a professional without a grant gets `NotFound`, traced (AC-8).

@@ -19,6 +19,7 @@
 //! If B reads another data layout, `CARNET_BENCH_AB_PREPARE='<shell command>'` gives B a copy of
 //! the data directory, first passed to the command (as its last argument) to convert: e.g.
 //! `scripts/bench-traces-in-main` for a build from before the traces had a file of their own.
+#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
 #[path = "support/http1.rs"]
 mod http1;

@@ -34,6 +34,7 @@
 //! requests/s, p50/p95/p99, errors by status (5xx apart), and the
 //! server's resident memory at idle and at its peak under load (`/proc/PID/status`). Not a test:
 //! no assertion on time; figures go to BENCHMARKS.md.
+#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
 // This bench reads statuses and bodies, not headers.
 #[allow(dead_code)]

@@ -7,6 +7,7 @@
 //! (`CARNET_BENCH_REQUESTS` each, default 300, after 20 warm-up requests), with the holder's
 //! session cookie. Every request is a full server-side render: session check, gate read with its
 //! durable trace, HTML. Prints p50 and p99; results go to BENCHMARKS.md. No assertion on time.
+#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
 #[path = "support/mod.rs"]
 mod support;

@@ -34,7 +34,7 @@ Quick start:\n  carnet demo                      start a demo on http://127.0.0.
 carnet serve --data-dir /srv/carnet   run a real instance (SQLite by default)\n\n\
 Settings come, in increasing priority, from built-in defaults, a TOML file (--config), environment \
 variables CARNET_* (e.g. CARNET_DATABASE_URL, CARNET_S3__BUCKET) and command-line flags. \
-See README.md for PostgreSQL, S3 and scale-out deployments."
+See docs/operations.md for PostgreSQL, S3 and scale-out deployments."
 )]
 struct Cli {
     #[command(flatten)]

@@ -7,6 +7,7 @@
 //! convention and the holder's ticks, and is refused outside them; each attack of the OAuth 2.0
 //! Security BCP (RFC 9700) that applies to a public client is tried and fails; disconnection
 //! and withdrawal end the app's access at once.
+#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
 mod common;
 

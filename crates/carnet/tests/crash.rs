@@ -12,6 +12,7 @@
 //! `CARNET_CRASH_KILLS` sets the number of kills (12 by default, so CI stays fast);
 //! `CARNET_CRASH_KILLS=200 cargo test -p carnet --test crash -- --nocapture` is the full run
 //! recorded in RELIABILITY.md.
+#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
 mod common;
 

@@ -7,6 +7,7 @@
 //! Outages are made by a TCP proxy in the test between the server and PostgreSQL or the S3
 //! service (cut: every connection dropped and new ones refused; restore). The full disk is a
 //! small tmpfs (needs root: skipped with a message otherwise).
+#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
 mod common;
 

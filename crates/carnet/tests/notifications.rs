@@ -2,6 +2,7 @@
 //! space through server-sent events (resumable with `Last-Event-ID`), in a paged list, and by
 //! e-mail and/or SMS as the holder chose, with no health content; denials are traced but not
 //! notified; a stream ends with its session.
+#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! Checks PKCE + state + nonce flow, first-login matching on identity traits (LC-4: the space
 //! is activated), later logins through the link, and refusals: foreign state, replay, a person
 //! with no space.
+#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! ExplanationOfBenefit) through the gate, reports rejects with line numbers and is idempotent;
 //! the server lists, filters, sums and exports them for the holder, serves them as
 //! ExplanationOfBenefit, and a professional without a grant gets a 404, traced (AC-6, AC-8).
+#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
 mod common;
 

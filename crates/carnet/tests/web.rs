@@ -7,6 +7,7 @@
 //! (playwright-core) through the holder / professional / parent scenario and checks each page
 //! with axe-core; skipped with a message when `tests/browser/node_modules` or Chromium is missing
 //! (`scripts/test-tools` installs both).
+#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
 mod common;
 
