@@ -806,7 +806,7 @@ fn in_audit_schema(sql: &str) -> Option<String> {
 /// On SQLite it runs on a thread of its own (with a one-thread Tokio runtime for sqlx's calls):
 /// each step of a commit (begin, statements, commit) wakes it at once, instead of queueing it
 /// behind every HTTP task on the async workers while the requests waiting for that commit leave
-/// the CPU idle (measured: BENCHMARKS.md, issue 6, third pass). On PostgreSQL, whose connections
+/// the CPU idle (measured: BENCHMARKS.md, "Kept changes"). On PostgreSQL, whose connections
 /// belong to the server's runtime, it is a task of the current runtime.
 pub(crate) fn spawn_pipeline<F>(db: &Db, name: &str, pipeline: F)
 where
