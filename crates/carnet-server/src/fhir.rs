@@ -235,11 +235,11 @@ impl FromRequestParts<AppState> for FhirCaller {
         let token = bearer
             .or_else(|| auth_cookie_session(&parts.headers))
             .ok_or_else(unauthorized)?;
-        let session = crate::api::me::live_session(s, &token)
+        let session = crate::api::extract::live_session(s, &token)
             .await?
             .ok_or_else(unauthorized)?;
         Ok(FhirCaller {
-            actor: crate::api::me::session_actor(&session),
+            actor: crate::api::extract::session_actor(&session),
             name: String::new(),
             own: Some(session.acting_for),
             app: None,

@@ -23,9 +23,9 @@ use carnet_store::agenda::AgendaEvent;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::documents::Caller;
-use super::me::Authenticated;
-use super::operator::ValidJson;
+use super::extract::Authenticated;
+use super::extract::Caller;
+use super::extract::ValidJson;
 use crate::{ApiError, AppState};
 
 /// Routes relative to the space.

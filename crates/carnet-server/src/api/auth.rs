@@ -20,7 +20,7 @@ use carnet_store::outbox::Channel;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::operator::ValidJson;
+use super::extract::ValidJson;
 use crate::{ApiError, AppState};
 
 pub const SESSION_COOKIE: &str = "__Host-carnet_session";
@@ -415,7 +415,7 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Result<Respons
 
 async fn logout_everywhere(
     State(s): State<AppState>,
-    me: super::me::Authenticated,
+    me: super::extract::Authenticated,
 ) -> Result<Response, ApiError> {
     let n = s.store.revoke_all_sessions(me.session.holder).await?;
     let mut r = Json(json!({ "revoked_sessions": n })).into_response();

@@ -12,8 +12,8 @@ use carnet_domain::access::{AccessPolicy, AppId, Category, Grant, Grantee, Organ
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::me::Authenticated;
-use super::operator::ValidJson;
+use super::extract::Authenticated;
+use super::extract::ValidJson;
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {

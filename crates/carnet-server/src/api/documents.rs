@@ -11,23 +11,21 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use carnet_domain::access::{Actor, Author, Category, Context};
+use carnet_domain::access::{Author, Category, Context};
 use carnet_domain::document::{Format, Status};
-use carnet_domain::{DocumentId, HolderId, Timestamp};
+use carnet_domain::{DocumentId, Timestamp};
 use carnet_store::documents::{DocumentChange, DocumentFilter, DocumentView, NewDocument};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::me::Authenticated;
-use super::operator::ValidJson;
-use super::pro::ProAuthenticated;
+use super::extract::Caller;
+use super::extract::ValidJson;
 use crate::{ApiError, AppState};
 
 /// Routes relative to the space (mounted under `/api/v1/me` and `/api/v1/pro/patients/{holder}`).
@@ -38,43 +36,6 @@ pub fn routes() -> Router<AppState> {
         .route("/documents/{id}/content", get(content))
         .route("/documents/{id}/versions", post(replace))
         .route("/documents/{id}/history", get(history))
-}
-
-/// Who is asking, in whose space.
-pub struct Caller {
-    pub actor: Actor,
-    pub holder: HolderId,
-    pub author_name: String,
-    pub organisation: Option<String>,
-}
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, s)
-            .await
-            .map_err(|_| ApiError::not_found())?;
-        if let Some(holder) = params.get("holder") {
-            // A professional's request about a patient.
-            let pro = ProAuthenticated::from_request_parts(parts, s).await?;
-            let holder: HolderId = holder.parse().map_err(|_| ApiError::not_found())?;
-            return Ok(Caller {
-                actor: pro.professional.actor(),
-                holder,
-                author_name: format!("{} {}", pro.professional.given_name, pro.professional.family_name),
-                organisation: pro.professional.organisation_name.clone(),
-            });
-        }
-        let a = Authenticated::from_request_parts(parts, s).await?;
-        Ok(Caller {
-            // S-6: a representative is recorded as themselves, never as the represented person.
-            actor: a.actor(),
-            holder: a.session.acting_for,
-            author_name: String::new(),
-            organisation: None,
-        })
-    }
 }
 
 fn doc_id(params: &HashMap<String, String>) -> Result<DocumentId, ApiError> {

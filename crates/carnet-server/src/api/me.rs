@@ -3,21 +3,17 @@
 //! step (LC-5). A representative acts under their own session: the session keeps who logged
 //! in (`holder`) apart from whose space is open (`acting_for`), S-6.
 
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use carnet_domain::{HolderId, Lifecycle};
-use carnet_store::StoreError;
-use carnet_store::auth::Session;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::{SESSION_COOKIE, cookie};
-use super::operator::ValidJson;
+use super::extract::{Authenticated, ValidJson};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -62,70 +58,6 @@ async fn totp_confirm(
 async fn totp_disable(State(s): State<AppState>, a: Authenticated) -> Result<StatusCode, ApiError> {
     s.store.disable_totp(a.session.holder).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A request with a live session whose holder may still log in.
-pub struct Authenticated {
-    pub token: String,
-    pub session: Session,
-}
-
-impl FromRequestParts<AppState> for Authenticated {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
-        let token = cookie(&parts.headers, SESSION_COOKIE)
-            .ok_or_else(ApiError::unauthorized)?
-            .to_string();
-        let session = live_session(s, &token)
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        Ok(Authenticated { token, session })
-    }
-}
-
-impl Authenticated {
-    /// Who the gate sees (S-6: a representative is recorded as themselves).
-    pub fn actor(&self) -> carnet_domain::access::Actor {
-        session_actor(&self.session)
-    }
-
-    /// The open space as its holder or representative may change it (S-1: the gate's binding).
-    pub async fn holder_side(&self, s: &AppState) -> Result<carnet_store::space::HolderSide, ApiError> {
-        s.gate
-            .holder_side(self.session.acting_for, &self.actor())
-            .await?
-            .ok_or_else(ApiError::not_found)
-    }
-}
-
-/// Who the gate sees for a holder-side session: the holder in their own space, or the
-/// person logged in as a legal representative in another's.
-pub(crate) fn session_actor(session: &Session) -> carnet_domain::access::Actor {
-    use carnet_domain::access::Actor;
-    if session.holder == session.acting_for {
-        Actor::Holder { id: session.holder }
-    } else {
-        Actor::Representative { id: session.holder }
-    }
-}
-
-/// The live session behind `token` of a holder who may still log in, whatever the surface
-/// (JSON API, pages, FHIR): a representation that ended (majority, MI-3) ends the switch into
-/// that space at once. The gate makes the same test again on every access (S-1).
-pub(crate) async fn live_session(s: &AppState, token: &str) -> Result<Option<Session>, StoreError> {
-    let Some(mut session) = s.store.session(token).await? else {
-        return Ok(None);
-    };
-    if !s.store.lifecycle(session.holder).await?.allows_login() {
-        return Ok(None);
-    }
-    if session.acting_for != session.holder && !s.store.represents(session.holder, session.acting_for).await?
-    {
-        s.store.set_acting_for(token, session.holder).await?;
-        session.acting_for = session.holder;
-    }
-    Ok(Some(session))
 }
 
 /// The spaces `holder` may act in: their own and those they currently represent.

@@ -22,9 +22,9 @@ use carnet_store::messaging::{Conversation, CounterpartInfo, Message, NewAttachm
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::documents::Caller;
-use super::operator::ValidJson;
-use super::pro::ProAuthenticated;
+use super::extract::Caller;
+use super::extract::ProAuthenticated;
+use super::extract::ValidJson;
 use crate::{ApiError, AppState};
 
 /// The largest message body accepted (base64 attachments included).

@@ -5,6 +5,7 @@ pub(crate) mod auth;
 mod demo;
 pub(crate) mod directory;
 pub(crate) mod documents;
+pub(crate) mod extract;
 pub(crate) mod me;
 pub(crate) mod messages;
 mod notifications;
@@ -22,7 +23,8 @@ use axum::Router;
 
 use crate::AppState;
 
-pub(crate) use operator::{Operator, ValidJson};
+pub(crate) use extract::ValidJson;
+pub(crate) use operator::Operator;
 
 /// The holder's session token from its cookie (for the FHIR endpoint's caller).
 pub(crate) fn auth_cookie_session(headers: &axum::http::HeaderMap) -> Option<String> {

@@ -25,8 +25,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::me::Authenticated;
-use super::operator::ValidJson;
+use super::extract::Authenticated;
+use super::extract::ValidJson;
 use crate::{ApiError, AppState};
 
 /// How often a live stream looks for notices written by other servers.

@@ -4,12 +4,12 @@
 //! Operators never read health data: this API exposes administrative data only. Every access
 //! will go through the gate and be traced when the gate lands (issue 4).
 
+pub use super::extract::ValidJson;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-pub use axum_extra_json::ValidJson;
 use carnet_domain::HolderId;
 use serde::{Deserialize, Serialize};
 
@@ -158,23 +158,4 @@ async fn get_holder(
         created_at: h.created_at.to_rfc3339(),
         administrative,
     }))
-}
-
-/// `Json` whose rejection is our [`ApiError`] (a readable 400/415 instead of axum's text).
-pub mod axum_extra_json {
-    use axum::extract::{FromRequest, Request};
-    use serde::de::DeserializeOwned;
-
-    use crate::ApiError;
-
-    pub struct ValidJson<T>(pub T);
-
-    impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
-        type Rejection = ApiError;
-
-        async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-            let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
-            Ok(ValidJson(v))
-        }
-    }
 }

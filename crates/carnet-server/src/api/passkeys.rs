@@ -18,8 +18,8 @@ use webauthn_rs::prelude::{
 };
 
 use super::auth::{device_of, limit, set_login_cookies};
-use super::me::Authenticated;
-use super::operator::ValidJson;
+use super::extract::Authenticated;
+use super::extract::ValidJson;
 use crate::webauthn::{self, WebauthnError};
 use crate::{ApiError, AppState};
 

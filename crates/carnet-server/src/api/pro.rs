@@ -4,8 +4,7 @@
 //! patient's record by INS, declaring an emergency (bris de glace), notices, and the patient's
 //! documents (`documents.rs`, mounted under `/api/v1/pro/patients/{holder}`).
 
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,8 +14,9 @@ use carnet_store::directory::Professional;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::{cookie, set_cookie};
-use super::operator::ValidJson;
+use super::auth::set_cookie;
+use super::extract::ProAuthenticated;
+use super::extract::ValidJson;
 use crate::{ApiError, AppState};
 
 pub const PRO_SESSION_COOKIE: &str = "__Host-carnet_pro";
@@ -37,37 +37,6 @@ pub fn routes() -> Router<AppState> {
                 .merge(super::reimbursements::routes()),
         )
         .merge(super::messages::pro_routes())
-}
-
-/// A request from a professional with a live session (cookie or `Authorization: Bearer`).
-pub struct ProAuthenticated {
-    pub token: String,
-    pub professional: Professional,
-}
-
-fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-}
-
-impl FromRequestParts<AppState> for ProAuthenticated {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
-        let token = cookie(&parts.headers, PRO_SESSION_COOKIE)
-            .or_else(|| bearer(parts))
-            .ok_or_else(ApiError::unauthorized)?
-            .to_string();
-        let professional = s
-            .store
-            .pro_session(&token)
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        Ok(ProAuthenticated { token, professional })
-    }
 }
 
 /// Opens a professional session and answers with the cookie and the bearer token.

@@ -19,8 +19,8 @@ use carnet_store::profile::{Point, ProfileEntry};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::documents::Caller;
-use super::operator::ValidJson;
+use super::extract::Caller;
+use super::extract::ValidJson;
 use crate::chart::{esc, line_chart};
 use crate::{ApiError, AppState};
 

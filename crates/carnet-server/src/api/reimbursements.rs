@@ -17,7 +17,7 @@ use carnet_domain::reimbursement::{Filter, by_month, export_csv, totals};
 use carnet_store::reimbursements::Reimbursement;
 use serde_json::{Value, json};
 
-use super::documents::Caller;
+use super::extract::Caller;
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {

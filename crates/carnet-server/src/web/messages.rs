@@ -196,7 +196,7 @@ async fn start(
 ) -> Result<Response, WebError> {
     let (form, files) = multipart(&s, &headers, body).await?;
     h.check(&s, &form).await?;
-    let caller = crate::api::documents::Caller {
+    let caller = crate::api::extract::Caller {
         actor: h.actor(),
         holder: h.space(),
         author_name: String::new(),

@@ -46,8 +46,8 @@ use carnet_store::auth::Session;
 use carnet_store::crypto::{random_token, sha256_hex};
 
 use crate::api::auth::{SESSION_COOKIE, cookie, set_cookie};
-use crate::api::me::Authenticated;
-use crate::api::pro::ProAuthenticated;
+use crate::api::extract::Authenticated;
+use crate::api::extract::ProAuthenticated;
 use crate::{ApiError, AppState};
 use i18n::t;
 
@@ -530,7 +530,7 @@ pub struct Holder {
 impl Holder {
     /// Who the gate sees (S-6: a representative is recorded as themselves).
     pub fn actor(&self) -> Actor {
-        crate::api::me::session_actor(&self.session)
+        crate::api::extract::session_actor(&self.session)
     }
 
     /// The open space as its holder or representative may change it (S-1: the gate's binding).
