@@ -8,7 +8,7 @@
 //! `authorization_code` and `refresh_token` grants of `/oauth/token` (the endpoint is shared
 //! with SMART Backend Services in `smart.rs`), and the endpoints above.
 //!
-//! RFC 9700 defences, each tested in `carnet/tests/catalogue.rs`: exact redirect URI matching
+//! RFC 9700 defences, each tested in `carnet/tests/e2e/catalogue.rs`: exact redirect URI matching
 //! (a wrong one is an error page, never a redirect); PKCE required, `plain` refused; a code is
 //! single-use, bound to its client, redirect URI and verifier, and a replay revokes what it
 //! gave; refresh tokens rotate and a reused one revokes its family; tokens are bound to their

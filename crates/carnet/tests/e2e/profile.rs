@@ -2,11 +2,8 @@
 //! checked (PR-1), who wrote what (PR-3), measurements one by one and in batches with their
 //! checks, SVG charts (PR-4), the summary page, professionals within their rights (AC-1..3,
 //! AC-8), and nothing in clear in the database files.
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const CAMILLE: &str = "camille.martin@demo.carnet.invalid";

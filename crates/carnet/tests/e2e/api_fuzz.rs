@@ -4,11 +4,8 @@
 //! check is that no request gets a 5xx. Skipped with a message when schemathesis is missing
 //! (`scripts/test-tools` installs it). `CARNET_API_FUZZ_EXAMPLES` raises the examples per
 //! operation for a longer run by hand (RELIABILITY.md).
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_json_api_never_answers_5xx_to_schemathesis() {

@@ -3,14 +3,11 @@
 //! ExplanationOfBenefit) through the gate, reports rejects with line numbers and is idempotent;
 //! the server lists, filters, sums and exports them for the holder, serves them as
 //! ExplanationOfBenefit, and a professional without a grant gets a 404, traced (AC-6, AC-8).
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
-
-mod common;
 
 use std::path::Path;
 
+use crate::common::{Server, client, fresh_dir, ins_for, run};
 use carnet_domain::{Event, HolderId, Ins};
-use common::{Server, client, fresh_dir, ins_for, run};
 use serde_json::{Value, json};
 
 async fn open_store(data: &Path) -> carnet_store::Store {

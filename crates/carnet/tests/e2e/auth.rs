@@ -3,13 +3,10 @@
 //! password and a one-time code by e-mail (AU-1) -> session, new-device notice (AU-3) -> logout
 //! everywhere; limits and answers that do not reveal accounts. And the demo: a parent switches
 //! to a child's space (MI-1).
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

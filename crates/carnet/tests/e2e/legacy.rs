@@ -1,18 +1,15 @@
 //! End to end: `carnet import legacy MANIFEST` (SPEC LC-8) on a real data directory, run as the
 //! real binary. Documents of former DMPs land in their holders' records through the gate (DM-1,
 //! AC-6); bad lines are reported and leave nothing behind; a second run imports nothing.
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
-
-mod common;
 
 use std::path::Path;
 
+use crate::common::{fresh_dir, ins_for, run};
 use carnet_domain::access::{
     Action, Actor, Author, Context, HabilitationMatrix, ProfessionalId, Reason, legacy_import_actor,
 };
 use carnet_domain::{Event, HolderId, Ins};
 use carnet_store::documents::DocumentFilter;
-use common::{fresh_dir, ins_for, run};
 
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n";
 const TEXT: &str = "Ordonnance : amoxicilline 1 g, 3 fois par jour, 6 jours.";

@@ -7,15 +7,12 @@
 //! Outages are made by a TCP proxy in the test between the server and PostgreSQL or the S3
 //! service (cut: every connection dropped and new ones refused; restore). The full disk is a
 //! small tmpfs (needs root: skipped with a message otherwise).
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
-
-mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 

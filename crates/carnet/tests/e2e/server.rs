@@ -1,13 +1,10 @@
 //! End-to-end tests of the `carnet` binary: real processes, real sockets, real databases.
 //! Cites: S-30/S-31 (acknowledged writes survive kill -9), S-23 (limits answer 4xx).
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
-
-mod common;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 use serde_json::{Value, json};
 

@@ -2,13 +2,10 @@
 //! space through server-sent events (resumable with `Last-Event-ID`), in a paged list, and by
 //! e-mail and/or SMS as the holder chose, with no health content; denials are traced but not
 //! notified; a stream ends with its session.
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const CAMILLE: &str = "camille.martin@demo.carnet.invalid";

@@ -1,7 +1,6 @@
 //! Blob store conformance: the same cases on the local directory back-end, the in-memory one,
 //! and an S3-compatible service when `CARNET_TEST_S3_ENDPOINT` is set (`scripts/test` starts
 //! a local one with moto). Cites S-30 (durable, verified blobs).
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
 use bytes::Bytes;
 use carnet_store::blob::S3Config;

@@ -10,16 +10,13 @@
 //!   every acknowledged deposit has its trace, which is the holder's notice (AC-6).
 //!
 //! `CARNET_CRASH_KILLS` sets the number of kills (12 by default, so CI stays fast);
-//! `CARNET_CRASH_KILLS=200 cargo test -p carnet --test crash -- --nocapture` is the full run
+//! `CARNET_CRASH_KILLS=200 cargo test -p carnet --test e2e crash:: -- --nocapture` is the full run
 //! recorded in RELIABILITY.md.
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
-
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const PETIT: &str = "10000000002"; // granted by Camille in the demo data

@@ -7,15 +7,12 @@
 //! (playwright-core) through the holder / professional / parent scenario and checks each page
 //! with axe-core; skipped with a message when `tests/browser/node_modules` or Chromium is missing
 //! (`scripts/test-tools` installs both).
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
-
-mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::browser::*;
-use common::*;
+use crate::common::browser::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The one script of the pages: passkeys, a progressive enhancement (`web/static/passkey.js`).

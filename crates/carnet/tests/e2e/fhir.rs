@@ -2,11 +2,8 @@
 //! request goes through the gate as the caller; the leaks established servers have shipped —
 //! reads by id, searches, totals and paging showing masked documents, other spaces or items
 //! without access — are tried with callers who lack access and must look like absence (AC-8).
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const CAMILLE: &str = "camille.martin@demo.carnet.invalid";

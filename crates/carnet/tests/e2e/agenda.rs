@@ -3,14 +3,11 @@
 //! vaccine reminders proposed from the vaccination record and the national schedule, the
 //! `.ics` export and a private, revocable feed a calendar application reads (AG-3), and
 //! reminders sent by e-mail over real SMTP exactly once across a `kill -9` of the server.
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
-
-mod common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const CAMILLE: &str = "camille.martin@demo.carnet.invalid";

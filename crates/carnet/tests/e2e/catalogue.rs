@@ -7,15 +7,12 @@
 //! convention and the holder's ticks, and is refused outside them; each attack of the OAuth 2.0
 //! Security BCP (RFC 9700) that applies to a public client is tried and fails; disconnection
 //! and withdrawal end the app's access at once.
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
-
-mod common;
 
 use std::collections::HashMap;
 
+use crate::common::browser::*;
+use crate::common::*;
 use base64::Engine;
-use common::browser::*;
-use common::*;
 use serde_json::{Value, json};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";

@@ -1,11 +1,8 @@
 //! `carnet bench populate` (issue 10, item 1) on a fresh data directory: the spaces and records
 //! it reports are there, re-running with a larger N adds only the difference, and the traces its
 //! records left verify.
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn populate_creates_spaces_and_records_idempotently() {

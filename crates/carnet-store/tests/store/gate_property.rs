@@ -2,10 +2,9 @@
 //! blocks, médecin traitant, hide-all) and random sequences of accesses by random actors go
 //! through the real `Gate` on a real store. Each decision must equal the pure policy's
 //! (`carnet_domain::access::decide`, itself checked against a separate reference model in
-//! `carnet-domain/tests/access_policy.rs`), and the trace must hold exactly one entry per
+//! `carnet-domain/tests/domain/access_policy.rs`), and the trace must hold exactly one entry per
 //! access by someone other than the holder and per denial, in order, with the decision and
 //! reason, forming a valid chain; allowed accesses by professionals raise a notice.
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
 use std::sync::Arc;
 
@@ -643,8 +642,7 @@ fn walk_case(
     })
 }
 
-#[path = "support/pg.rs"]
-mod pg;
+use crate::support::pg;
 
 /// Runs the walk on SQLite, or on PostgreSQL (`postgres`; skipped without a database).
 fn random_walk(postgres: bool) {

@@ -3,12 +3,9 @@
 //! in the record in one step (MS-3), notices without content (MS-4), read receipts, ended
 //! conversations, blocked professionals (AC-4), other professionals see nothing (AC-8), every
 //! access traced (AC-6), nothing in clear in the database.
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use serde_json::{Value, json};
 
 const CAMILLE: &str = "camille.martin@demo.carnet.invalid";

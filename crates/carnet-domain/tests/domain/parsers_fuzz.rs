@@ -5,7 +5,7 @@
 //! reach deep paths, not only the first check.
 //!
 //! CI runs the default 256 cases per target; by hand, `PROPTEST_CASES=100000 cargo test -p
-//! carnet-domain --test parsers_fuzz --release` (RELIABILITY.md records runs and findings).
+//! carnet-domain --test domain parsers_fuzz --release` (RELIABILITY.md records runs and findings).
 
 use carnet_domain::Timestamp;
 use carnet_domain::catalogue::{parse_criteria, parse_scopes, redirect_uri_ok, rights_on};

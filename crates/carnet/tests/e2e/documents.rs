@@ -4,13 +4,10 @@
 //! médecin traitant's exception (AC-2), DM-6 held documents, MI-2 hidden from representatives,
 //! AC-5 / S-7 emergency access, AC-8 denials that look like absence, and content encrypted at
 //! rest (no plaintext in the database or blob files).
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
-
-mod common;
 
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// Camille MARTIN's INS in the demo (see `carnet/src/demo.rs`).

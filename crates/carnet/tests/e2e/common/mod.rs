@@ -1,5 +1,4 @@
 //! Helpers shared by the end-to-end tests: start the real binary, talk HTTP, run commands.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

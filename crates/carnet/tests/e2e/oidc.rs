@@ -3,15 +3,12 @@
 //! Checks PKCE + state + nonce flow, first-login matching on identity traits (LC-4: the space
 //! is activated), later logins through the link, and refusals: foreign state, replay, a person
 //! with no space.
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
-
-mod common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 struct Node(Child);

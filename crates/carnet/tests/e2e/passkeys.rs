@@ -2,15 +2,12 @@
 //! "none" attestation, user verification): a logged-in holder registers one, logs out, and logs
 //! in with it alone; replays, other origins, tampered signatures, a counter that goes back,
 //! someone else's challenge, and a closed space are refused.
-#![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
-mod common;
-
+use crate::common::*;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine;
 use ciborium::Value as Cbor;
-use common::*;
 use serde_json::{Value, json};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
