@@ -1,0 +1,319 @@
+//! The storage suite: the gate.
+
+use super::*;
+
+suite!(
+    gate_decides_traces_and_notifies_ac3_ac8,
+    traces_are_tamper_evident_ac7,
+    concurrent_accesses_are_group_committed_into_one_valid_chain,
+);
+
+/// The holder's own side of space `h` (S-1: reached only through the gate's binding).
+pub(super) async fn own_side(store: &Store, h: HolderId) -> carnet_store::space::HolderSide {
+    Gate::new(store.clone(), HabilitationMatrix::default_matrix())
+        .holder_side(h, &Actor::Holder { id: h })
+        .await
+        .unwrap()
+        .expect("the holder's own space")
+}
+
+pub(super) fn pro_actor(id: &str, profession: &str) -> Actor {
+    Actor::Professional {
+        id: ProfessionalId(id.into()),
+        profession: profession.into(),
+        role: PracticeRole::Care,
+    }
+}
+
+pub(super) fn prescription() -> ItemFacts {
+    ItemFacts {
+        category: Category::Prescriptions,
+        author: Author::Professional {
+            id: ProfessionalId("author".into()),
+        },
+        masked: false,
+        hidden_from_representatives: false,
+        visible_to_holder: true,
+    }
+}
+
+pub(super) async fn notices(store: &Store, h: HolderId) -> Vec<String> {
+    let all = store.outbox_of(h).await.unwrap();
+    all.into_iter()
+        .map(|m| m.0)
+        .filter(|k| k.contains("access"))
+        .collect()
+}
+
+pub(super) async fn gate_decides_traces_and_notifies_ac3_ac8(env: Env, _e: Engine) {
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let h = store.create_holder("activated", b"{}").await.unwrap();
+    own_side(&store, h)
+        .await
+        .update_access_policy(|p| {
+            p.grants.push(Grant {
+                grantee: Grantee::Professional {
+                    id: ProfessionalId("pharma".into()),
+                },
+                categories: None,
+                until: None,
+                express: false,
+            });
+            p.blocked.push(ProfessionalId("blocked".into()));
+        })
+        .await
+        .unwrap();
+    let none = Context::default();
+    let d = gate
+        .check(
+            h,
+            &pro_actor("pharma", "pharmacien"),
+            Action::Read,
+            "document/1",
+            &prescription(),
+            &none,
+        )
+        .await
+        .unwrap();
+    assert!(d.allowed);
+    assert_eq!(d.reason, Reason::Grant);
+    assert_eq!(
+        notices(&store, h).await,
+        vec!["access"],
+        "AC-6: the holder is told at once"
+    );
+    // A holder is a holder of their own space only: another holder gets "no space" (AC-8),
+    // whatever a handler above might have let through.
+    let other = store.create_holder("activated", b"{}").await.unwrap();
+    let d = gate
+        .check(
+            h,
+            &Actor::Holder { id: other },
+            Action::Read,
+            "document/1",
+            &prescription(),
+            &none,
+        )
+        .await
+        .unwrap();
+    assert!(!d.allowed, "{d:?}");
+    assert_eq!(d.reason, Reason::NoSpace);
+    gate.check(
+        h,
+        &pro_actor("pharma", "pharmacien"),
+        Action::Read,
+        "document/2",
+        &prescription(),
+        &none,
+    )
+    .await
+    .unwrap();
+    assert_eq!(notices(&store, h).await.len(), 1, "pending notices collapse");
+    let d = gate
+        .check(
+            h,
+            &pro_actor("blocked", "medecin"),
+            Action::Read,
+            "document/1",
+            &prescription(),
+            &none,
+        )
+        .await
+        .unwrap();
+    assert_eq!((d.allowed, d.reason), (false, Reason::Blocked));
+    // The holder's own reads are not traced; an emergency is traced with its reason and notified.
+    assert!(
+        gate.check(
+            h,
+            &Actor::Holder { id: h },
+            Action::Read,
+            "document/1",
+            &prescription(),
+            &none
+        )
+        .await
+        .unwrap()
+        .allowed
+    );
+    let urgent = Context {
+        emergency: Some("inconscient aux urgences".into()),
+    };
+    let d = gate
+        .check(
+            h,
+            &pro_actor("er", "medecin"),
+            Action::Read,
+            "document/1",
+            &prescription(),
+            &urgent,
+        )
+        .await
+        .unwrap();
+    assert!(d.allowed && d.emergency);
+    assert!(notices(&store, h).await.contains(&"emergency_access".to_string()));
+    let traces = store.traces_of(h, None, 100).await.unwrap();
+    let summary: Vec<(i64, bool, Reason)> = traces
+        .iter()
+        .map(|t| (t.seq, t.entry.allowed, t.entry.reason))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (4, true, Reason::Emergency),
+            (3, false, Reason::Blocked),
+            (2, true, Reason::Grant),
+            (1, true, Reason::Grant)
+        ]
+    );
+    assert_eq!(
+        traces[0].entry.purpose.as_deref(),
+        Some("inconscient aux urgences")
+    );
+    // S-4: a revocation applies to the very next request.
+    own_side(&store, h)
+        .await
+        .update_access_policy(|p| p.grants.clear())
+        .await
+        .unwrap();
+    let d = gate
+        .check(
+            h,
+            &pro_actor("pharma", "pharmacien"),
+            Action::Read,
+            "document/1",
+            &prescription(),
+            &none,
+        )
+        .await
+        .unwrap();
+    assert_eq!((d.allowed, d.reason), (false, Reason::NoGrant));
+    // AC-8: an unknown space is refused like any other, and nothing is written for it.
+    let ghost = HolderId::new(clock.now());
+    assert!(
+        !gate
+            .check(
+                ghost,
+                &pro_actor("pharma", "pharmacien"),
+                Action::Read,
+                "document/1",
+                &prescription(),
+                &none
+            )
+            .await
+            .unwrap()
+            .allowed
+    );
+    let report = store.verify_traces().await.unwrap();
+    assert_eq!((report.holders, report.entries), (1, 5));
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    // LC-7: erasure takes the traces and the directory too.
+    store.erase_holder(h).await.unwrap();
+    assert_eq!(store.verify_traces().await.unwrap().entries, 0);
+}
+
+pub(super) async fn tamper(store: &Store, sql: &'static str, holder: HolderId) {
+    let mut tx = store.db().begin().await.unwrap();
+    carnet_store::on_tx!(&mut tx, t => sqlx::query(sql).bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected())).unwrap();
+    tx.commit().await.unwrap();
+}
+
+pub(super) async fn traces_are_tamper_evident_ac7(env: Env, _e: Engine) {
+    let store = env.open().await.unwrap();
+    let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let h = store.create_holder("activated", b"{}").await.unwrap();
+    for i in 0..5 {
+        gate.check(
+            h,
+            &pro_actor(&format!("p{i}"), "medecin"),
+            Action::Read,
+            "document/x",
+            &prescription(),
+            &Context::default(),
+        )
+        .await
+        .unwrap();
+    }
+    assert!(store.verify_traces().await.unwrap().problems.is_empty());
+    // An operator flips a denial into an allowed access behind the server's back.
+    tamper(
+        &store,
+        "UPDATE traces SET allowed = 1 WHERE holder_id = $1 AND seq = 2",
+        h,
+    )
+    .await;
+    let r = store.verify_traces().await.unwrap();
+    assert!(
+        r.problems.iter().any(|p| p.contains("trace 2 was altered")),
+        "{:?}",
+        r.problems
+    );
+    tamper(
+        &store,
+        "UPDATE traces SET allowed = 0 WHERE holder_id = $1 AND seq = 2",
+        h,
+    )
+    .await;
+    assert!(
+        store.verify_traces().await.unwrap().problems.is_empty(),
+        "restored"
+    );
+    // Removing one.
+    tamper(&store, "DELETE FROM traces WHERE holder_id = $1 AND seq = 3", h).await;
+    let r = store.verify_traces().await.unwrap();
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.contains("missing") || p.contains("does not follow")),
+        "{:?}",
+        r.problems
+    );
+    // Reordering: renumber the last one into the gap.
+    tamper(
+        &store,
+        "UPDATE traces SET seq = 3 WHERE holder_id = $1 AND seq = 5",
+        h,
+    )
+    .await;
+    let r = store.verify_traces().await.unwrap();
+    assert!(!r.problems.is_empty(), "reordering must be detected");
+}
+
+pub(super) async fn concurrent_accesses_are_group_committed_into_one_valid_chain(env: Env, _e: Engine) {
+    let store = env.open().await.unwrap();
+    let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let a = store.create_holder("activated", b"{}").await.unwrap();
+    let b = store.create_holder("activated", b"{}").await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let gate = gate.clone();
+        let holder = if i % 3 == 0 { b } else { a };
+        tasks.push(tokio::spawn(async move {
+            gate.check(
+                holder,
+                &pro_actor(&format!("p{i}"), "medecin"),
+                Action::Read,
+                "document/x",
+                &prescription(),
+                &Context::default(),
+            )
+            .await
+            .unwrap()
+        }));
+    }
+    for t in tasks {
+        assert!(!t.await.unwrap().allowed, "no grant: denied, and traced");
+    }
+    let r = store.verify_traces().await.unwrap();
+    assert_eq!((r.holders, r.entries), (2, 60));
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    let seqs: Vec<i64> = store
+        .traces_of(a, None, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.seq)
+        .collect();
+    assert_eq!(seqs, (1..=40).rev().collect::<Vec<_>>());
+}
