@@ -10,9 +10,9 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::crypto::{random_bytes, random_token, sha256_hex};
+use crate::db::reader::Read;
 use crate::error::StoreError;
 use crate::outbox::{Channel, OutboxMessage};
-use crate::reader::Read;
 use crate::{Store, on_db, on_tx};
 
 /// Marks a challenge answered from the holder's TOTP app (no code stored).

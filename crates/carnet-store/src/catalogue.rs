@@ -17,8 +17,8 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::crypto::{random_bytes, sha256_hex};
+use crate::db::reader::Read;
 use crate::error::StoreError;
-use crate::reader::Read;
 use crate::{Store, on_db, on_tx};
 
 /// Lifetime of an app's access token (short: revocation is checked on each request anyway).

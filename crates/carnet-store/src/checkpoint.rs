@@ -39,10 +39,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::crypto::sha256;
+use crate::db::reader::{Arg, bind_all};
 use crate::db::{Tx, is_unique_violation};
 use crate::error::StoreError;
 use crate::gate::TraceReport;
-use crate::reader::{Arg, bind_all};
 use crate::{Store, on_db, on_tx};
 
 /// The first line of every checkpoint text, and the key name in signed notes.

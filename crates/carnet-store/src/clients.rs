@@ -5,8 +5,8 @@
 use sqlx::Row;
 
 use crate::crypto::sha256_hex;
+use crate::db::reader::Read;
 use crate::error::StoreError;
-use crate::reader::Read;
 use crate::{Store, on_db, on_tx};
 
 /// Lifetime of an access token.

@@ -72,7 +72,7 @@ pub struct StoreSettings {
 }
 
 fn default_document_cache_mib() -> usize {
-    crate::doccache::DOC_CACHE_BYTES >> 20
+    crate::documents::cache::DOC_CACHE_BYTES >> 20
 }
 
 fn default_reader_cache_kib() -> u32 {

@@ -6,8 +6,8 @@ use carnet_domain::access::{Actor, PracticeRole, ProfessionalId};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use crate::db::reader::{Read, Values};
 use crate::error::StoreError;
-use crate::reader::{Read, Values};
 use crate::{Store, on_db, on_tx};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

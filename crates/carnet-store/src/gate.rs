@@ -19,8 +19,8 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::crypto::{item_aad, sha256_hex};
 use crate::db::is_unique_violation;
+use crate::db::reader::{Arg, IntoValues, Read, Values, bind_all};
 use crate::error::StoreError;
-use crate::reader::{Arg, IntoValues, Read, Values, bind_all};
 use crate::{Store, on_db, on_tx};
 
 /// Holders per head query, rows per insert (8 parameters each): within both engines' limits.
@@ -428,7 +428,7 @@ impl<'a> TraceBatch<'a> {
         cache: &HeadCache,
         at: i64,
     ) -> Result<Option<Chained>, StoreError> {
-        use crate::reader::{execute_on, is_sqlite_unique_violation, query_on, sqlite_error};
+        use crate::db::reader::{execute_on, is_sqlite_unique_violation, query_on, sqlite_error};
         c.execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| sqlite_error("begin", e))?;
         let head = heads_sql(1);
@@ -676,7 +676,7 @@ impl Store {
             let heads = &self.trace_heads;
             let done = match (&self.db, inline) {
                 (crate::db::Db::Sqlite { write, .. }, true) => {
-                    crate::reader::with_writer(write, |c| batch.write_on(c, heads, at)).await
+                    crate::db::reader::with_writer(write, |c| batch.write_on(c, heads, at)).await
                 }
                 _ => batch.write_with(&self.db, heads, at).await,
             };

@@ -7,9 +7,9 @@ use carnet_domain::{HolderId, Ins, ItemKind, Timestamp};
 use sqlx::Row;
 
 use crate::crypto::item_aad;
+use crate::db::reader::Read;
 use crate::error::StoreError;
 use crate::outbox::{Channel, OutboxMessage};
-use crate::reader::Read;
 use crate::{BlobHash, HolderRecord, Store, on_db, on_tx};
 use crate::{Contact, PersonName};
 

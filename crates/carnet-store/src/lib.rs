@@ -38,7 +38,6 @@ pub mod crypto;
 pub mod datadir;
 pub mod db;
 pub mod directory;
-mod doccache;
 pub mod documents;
 pub mod error;
 pub mod gate;
@@ -50,7 +49,6 @@ pub mod outbox;
 pub mod passkeys;
 pub mod password;
 pub mod profile;
-pub mod reader;
 pub mod reimbursements;
 pub mod roster;
 pub mod space;
@@ -167,7 +165,7 @@ pub struct StoreParts {
     trace_heads: Arc<gate::HeadCache>,
     /// The document rows this server opened lately, valid under their holder's document
     /// stamp (`doccache`).
-    doc_cache: doccache::DocCache,
+    doc_cache: documents::cache::DocCache,
 }
 
 #[derive(Debug)]
@@ -208,7 +206,7 @@ impl Store {
             outbox_lease_seconds: Arc::new(std::sync::atomic::AtomicI64::new(outbox::DEFAULT_LEASE_SECONDS)),
             combiner: combiner::Combiner::default(),
             trace_heads: Arc::default(),
-            doc_cache: doccache::DocCache::default(),
+            doc_cache: documents::cache::DocCache::default(),
         })))
     }
 
@@ -345,7 +343,7 @@ impl Store {
         let mut row = self
             .db
             .read_one(
-                reader::Read::new(
+                db::reader::Read::new(
                     "SELECT created_at, blob_hash, meta_sealed FROM attachments WHERE holder_id = $1 AND id = $2",
                 )
                 .uuid(*holder.as_uuid())

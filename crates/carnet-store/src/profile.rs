@@ -17,10 +17,10 @@ use sqlx::{AssertSqlSafe, Row};
 use uuid::Uuid;
 
 use crate::crypto::{SecretKey, item_aad};
+use crate::db::reader::Read;
 use crate::documents::{author_of, is_holder_side, record_facts};
 use crate::error::StoreError;
 use crate::gate::Gate;
-use crate::reader::Read;
 use crate::{Store, on_db, on_tx};
 
 /// A profile entry as stored (sealed) and shown.

@@ -31,11 +31,13 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::crypto::{SecretKey, item_aad};
-use crate::doccache::{DocRecord, Metas};
+use crate::db::reader::Read;
+use crate::documents::cache::{DocRecord, Metas};
 use crate::error::StoreError;
 use crate::gate::{Gate, GateFacts, Withheld};
-use crate::reader::Read;
 use crate::{AttachmentMeta, BlobHash, Store, on_db, on_tx};
+
+pub(crate) mod cache;
 
 /// What the depositor says of a new document; the rest is measured or read from a CDA header.
 #[derive(Clone, Debug, Default)]

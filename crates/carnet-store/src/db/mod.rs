@@ -14,6 +14,8 @@ use sqlx::{AssertSqlSafe, PgPool, Row, SqlitePool};
 
 use crate::error::StoreError;
 
+pub mod reader;
+
 /// Which SQL engine a [`Db`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -30,7 +32,7 @@ pub enum Db {
         read: SqlitePool,
         write: SqlitePool,
         /// Point reads on the calling thread (`reader`); `None` for a database without a file.
-        fast: Option<std::sync::Arc<crate::reader::SqliteReaders>>,
+        fast: Option<std::sync::Arc<reader::SqliteReaders>>,
     },
     Postgres(PgPool),
 }
@@ -490,7 +492,7 @@ impl Db {
                 _ if opts.point_readers == 0 => None,
                 f if !f.is_file() => None,
                 f => Some(
-                    crate::reader::SqliteReaders::open(
+                    reader::SqliteReaders::open(
                         f,
                         opts.point_readers,
                         opts.reader_cache_kib,
@@ -889,122 +891,122 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
         Migration {
             version: 1,
             name: "init",
-            sql: include_str!("../migrations/main/0001_init.sql"),
+            sql: include_str!("../../migrations/main/0001_init.sql"),
         },
         Migration {
             version: 2,
             name: "lifecycle",
-            sql: include_str!("../migrations/main/0002_lifecycle.sql"),
+            sql: include_str!("../../migrations/main/0002_lifecycle.sql"),
         },
         Migration {
             version: 3,
             name: "auth",
-            sql: include_str!("../migrations/main/0003_auth.sql"),
+            sql: include_str!("../../migrations/main/0003_auth.sql"),
         },
         Migration {
             version: 4,
             name: "oidc",
-            sql: include_str!("../migrations/main/0004_oidc.sql"),
+            sql: include_str!("../../migrations/main/0004_oidc.sql"),
         },
         Migration {
             version: 5,
             name: "totp",
-            sql: include_str!("../migrations/main/0005_totp.sql"),
+            sql: include_str!("../../migrations/main/0005_totp.sql"),
         },
         Migration {
             version: 6,
             name: "gate",
-            sql: include_str!("../migrations/main/0006_gate.sql"),
+            sql: include_str!("../../migrations/main/0006_gate.sql"),
         },
         Migration {
             version: 7,
             name: "professionals",
-            sql: include_str!("../migrations/main/0007_professionals.sql"),
+            sql: include_str!("../../migrations/main/0007_professionals.sql"),
         },
         Migration {
             version: 8,
             name: "documents",
-            sql: include_str!("../migrations/main/0008_documents.sql"),
+            sql: include_str!("../../migrations/main/0008_documents.sql"),
         },
         Migration {
             version: 9,
             name: "checkpoints",
-            sql: include_str!("../migrations/main/0009_checkpoints.sql"),
+            sql: include_str!("../../migrations/main/0009_checkpoints.sql"),
         },
         Migration {
             version: 10,
             name: "notifications",
-            sql: include_str!("../migrations/main/0010_notifications.sql"),
+            sql: include_str!("../../migrations/main/0010_notifications.sql"),
         },
         Migration {
             version: 11,
             name: "profile",
-            sql: include_str!("../migrations/main/0011_profile.sql"),
+            sql: include_str!("../../migrations/main/0011_profile.sql"),
         },
         Migration {
             version: 12,
             name: "legacy",
-            sql: include_str!("../migrations/main/0012_legacy.sql"),
+            sql: include_str!("../../migrations/main/0012_legacy.sql"),
         },
         Migration {
             version: 13,
             name: "passkeys",
-            sql: include_str!("../migrations/main/0013_passkeys.sql"),
+            sql: include_str!("../../migrations/main/0013_passkeys.sql"),
         },
         Migration {
             version: 14,
             name: "system_clients",
-            sql: include_str!("../migrations/main/0014_system_clients.sql"),
+            sql: include_str!("../../migrations/main/0014_system_clients.sql"),
         },
         Migration {
             version: 15,
             name: "messaging",
-            sql: include_str!("../migrations/main/0015_messaging.sql"),
+            sql: include_str!("../../migrations/main/0015_messaging.sql"),
         },
         Migration {
             version: 16,
             name: "agenda",
-            sql: include_str!("../migrations/main/0016_agenda.sql"),
+            sql: include_str!("../../migrations/main/0016_agenda.sql"),
         },
         Migration {
             version: 17,
             name: "reimbursements",
-            sql: include_str!("../migrations/main/0017_reimbursements.sql"),
+            sql: include_str!("../../migrations/main/0017_reimbursements.sql"),
         },
         Migration {
             version: 18,
             name: "catalogue",
-            sql: include_str!("../migrations/main/0018_catalogue.sql"),
+            sql: include_str!("../../migrations/main/0018_catalogue.sql"),
         },
         Migration {
             version: 19,
             name: "clustered",
-            sql: include_str!("../migrations/main/0019_clustered.sql"),
+            sql: include_str!("../../migrations/main/0019_clustered.sql"),
         },
         Migration {
             version: 20,
             name: "traces_rowid",
-            sql: include_str!("../migrations/main/0020_traces_rowid.sql"),
+            sql: include_str!("../../migrations/main/0020_traces_rowid.sql"),
         },
         Migration {
             version: 21,
             name: "trace_heads_moved",
-            sql: include_str!("../migrations/main/0021_trace_heads_moved.sql"),
+            sql: include_str!("../../migrations/main/0021_trace_heads_moved.sql"),
         },
         Migration {
             version: 22,
             name: "document_stamps",
-            sql: include_str!("../migrations/main/0022_document_stamps.sql"),
+            sql: include_str!("../../migrations/main/0022_document_stamps.sql"),
         },
         Migration {
             version: 23,
             name: "emergency_by_until",
-            sql: include_str!("../migrations/main/0023_emergency_by_until.sql"),
+            sql: include_str!("../../migrations/main/0023_emergency_by_until.sql"),
         },
         Migration {
             version: 24,
             name: "webauthn_state",
-            sql: include_str!("../migrations/main/0024_webauthn_state.sql"),
+            sql: include_str!("../../migrations/main/0024_webauthn_state.sql"),
         },
     ],
 };
@@ -1016,12 +1018,12 @@ pub static VAULT_MIGRATIONS: MigrationSet = MigrationSet {
         Migration {
             version: 1,
             name: "init",
-            sql: include_str!("../migrations/vault/0001_init.sql"),
+            sql: include_str!("../../migrations/vault/0001_init.sql"),
         },
         Migration {
             version: 2,
             name: "service_keys",
-            sql: include_str!("../migrations/vault/0002_service_keys.sql"),
+            sql: include_str!("../../migrations/vault/0002_service_keys.sql"),
         },
     ],
 };
@@ -1232,7 +1234,7 @@ mod tests {
         // Unqualified names find them, on the writer and on the readers alike.
         let rows = db
             .read_all(
-                crate::reader::Read::new("SELECT seq FROM traces WHERE holder_id = $1 ORDER BY seq").uuid(h),
+                reader::Read::new("SELECT seq FROM traces WHERE holder_id = $1 ORDER BY seq").uuid(h),
                 "read traces",
             )
             .await
