@@ -55,7 +55,10 @@ pub(super) async fn transaction(
             url.split_once('?').map(|x| x.1),
             conditional,
         )
-        .map_err(|FhirError(st, code, m)| FhirError(st, code, format!("entry[{i}]: {m}")))?;
+        .map_err(|e| FhirError {
+            diagnostics: format!("entry[{i}]: {}", e.diagnostics),
+            ..e
+        })?;
         let writable = [
             "Condition",
             "AllergyIntolerance",
@@ -280,7 +283,7 @@ pub(super) async fn batch(
         let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024 * 1024)
             .await
             .map_err(|_| {
-                FhirError(
+                FhirError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "exception",
                     "batch entry body".into(),

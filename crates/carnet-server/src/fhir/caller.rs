@@ -42,7 +42,7 @@ impl FhirCaller {
             .collect();
         match app_refusal(scopes, method, &segments, query, conditional) {
             None => Ok(()),
-            Some(why) => Err(FhirError(StatusCode::FORBIDDEN, "forbidden", why)),
+            Some(why) => Err(FhirError::new(StatusCode::FORBIDDEN, "forbidden", why)),
         }
     }
 }
@@ -105,7 +105,7 @@ impl FromRequestParts<AppState> for FhirCaller {
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, FhirError> {
         let unauthorized = || {
-            FhirError(
+            FhirError::new(
                 StatusCode::UNAUTHORIZED,
                 "login",
                 "a bearer token is required".into(),

@@ -46,25 +46,37 @@ use write::*;
 
 const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 
-/// A FHIR error: status + OperationOutcome.
-pub struct FhirError(StatusCode, &'static str, String);
+/// A FHIR error: its HTTP status and the OperationOutcome's issue (code, diagnostics).
+pub struct FhirError {
+    status: StatusCode,
+    /// The issue's code (`not-found`, `invalid`, `forbidden`…).
+    code: &'static str,
+    diagnostics: String,
+}
 
 impl FhirError {
+    fn new(status: StatusCode, code: &'static str, diagnostics: String) -> Self {
+        FhirError {
+            status,
+            code,
+            diagnostics,
+        }
+    }
     fn not_found() -> Self {
-        FhirError(StatusCode::NOT_FOUND, "not-found", "no such resource".into())
+        FhirError::new(StatusCode::NOT_FOUND, "not-found", "no such resource".into())
     }
     fn invalid(msg: impl Into<String>) -> Self {
-        FhirError(StatusCode::BAD_REQUEST, "invalid", msg.into())
+        FhirError::new(StatusCode::BAD_REQUEST, "invalid", msg.into())
     }
     fn unprocessable(msg: impl Into<String>) -> Self {
-        FhirError(StatusCode::UNPROCESSABLE_ENTITY, "processing", msg.into())
+        FhirError::new(StatusCode::UNPROCESSABLE_ENTITY, "processing", msg.into())
     }
 }
 
 impl IntoResponse for FhirError {
     fn into_response(self) -> Response {
-        let body = r::operation_outcome("error", self.1, &self.2);
-        (self.0, [(header::CONTENT_TYPE, FHIR_JSON)], body.to_string()).into_response()
+        let body = r::operation_outcome("error", self.code, &self.diagnostics);
+        (self.status, [(header::CONTENT_TYPE, FHIR_JSON)], body.to_string()).into_response()
     }
 }
 
@@ -73,14 +85,14 @@ impl From<StoreError> for FhirError {
         match e {
             StoreError::NotFound => FhirError::not_found(),
             StoreError::Invalid(m) => FhirError::unprocessable(m),
-            StoreError::Conflict => FhirError(
+            StoreError::Conflict => FhirError::new(
                 StatusCode::CONFLICT,
                 "conflict",
                 "the resource changed meanwhile".into(),
             ),
             other => {
                 tracing::error!(error = %other, "FHIR request failed");
-                FhirError(
+                FhirError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "exception",
                     "internal error".into(),

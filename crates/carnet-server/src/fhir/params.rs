@@ -15,7 +15,7 @@ impl Params {
         if let Some(f) = m.get("_format").and_then(|v| v.first())
             && !matches!(f.as_str(), "json" | "application/json" | "application/fhir+json")
         {
-            return Err(FhirError(
+            return Err(FhirError::new(
                 StatusCode::NOT_ACCEPTABLE,
                 "not-supported",
                 format!("_format {f}: only JSON is served"),

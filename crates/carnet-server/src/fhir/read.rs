@@ -349,7 +349,7 @@ pub(super) async fn instance_op(
         return Ok(respond(StatusCode::OK, &bundle, p.pretty()));
     }
     if rtype != "Patient" {
-        return Err(FhirError(
+        return Err(FhirError::new(
             StatusCode::NOT_FOUND,
             "not-supported",
             format!("{rtype}/{{id}}/{op} is not supported"),
@@ -371,7 +371,7 @@ pub(super) async fn vread(
     let v = read_value(&s, &c, &rtype, &id, &headers).await?;
     let current = v["meta"]["versionId"].as_str().unwrap_or("1");
     if current != vid {
-        return Err(FhirError(
+        return Err(FhirError::new(
             StatusCode::NOT_FOUND,
             "not-found",
             format!("version {vid} of {rtype}/{id} is not kept (current: {current})"),
@@ -392,7 +392,7 @@ pub(super) async fn everything(
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     if op != "$everything" && op != "$summary" {
-        return Err(FhirError(
+        return Err(FhirError::new(
             StatusCode::NOT_FOUND,
             "not-supported",
             format!("operation {op} is not supported"),
@@ -405,7 +405,10 @@ pub(super) async fn everything(
     let mut all = Vec::new();
     match patient(&s, &c, holder).await {
         Ok(v) => all.push(v),
-        Err(FhirError(StatusCode::NOT_FOUND, ..)) => {}
+        Err(FhirError {
+            status: StatusCode::NOT_FOUND,
+            ..
+        }) => {}
         Err(e) => return Err(e),
     }
     let every_document = DocumentFilter {
@@ -447,7 +450,10 @@ pub(super) async fn everything(
         q.insert("patient".to_string(), vec![holder.to_string()]);
         match matching(&s, &c, t, &Params(q), &headers).await {
             Ok(found) => all.extend(found),
-            Err(FhirError(StatusCode::NOT_FOUND, ..)) => {}
+            Err(FhirError {
+                status: StatusCode::NOT_FOUND,
+                ..
+            }) => {}
             Err(e) => return Err(e),
         }
     }

@@ -155,7 +155,10 @@ pub(super) async fn matching_hits(
             match holder {
                 Some(h) => match patient(s, c, h).await {
                     Ok(v) => vec![v],
-                    Err(FhirError(StatusCode::NOT_FOUND, ..)) => Vec::new(),
+                    Err(FhirError {
+                        status: StatusCode::NOT_FOUND,
+                        ..
+                    }) => Vec::new(),
                     Err(e) => return Err(e),
                 },
                 None => Vec::new(),
@@ -328,12 +331,15 @@ pub(super) async fn matching_hits(
             let holder = patient_of(p, c)?;
             match profile_resources(s, c, holder, t).await {
                 Ok(v) => v,
-                Err(FhirError(StatusCode::NOT_FOUND, ..)) => Vec::new(),
+                Err(FhirError {
+                    status: StatusCode::NOT_FOUND,
+                    ..
+                }) => Vec::new(),
                 Err(e) => return Err(e),
             }
         }
         other => {
-            return Err(FhirError(
+            return Err(FhirError::new(
                 StatusCode::NOT_FOUND,
                 "not-supported",
                 format!("resource type {other} is not supported"),
@@ -375,7 +381,10 @@ pub(super) async fn search(
         if !all.is_empty() {
             match patient(&s, &c, holder).await {
                 Ok(v) => included.push(v),
-                Err(FhirError(StatusCode::NOT_FOUND, ..)) => {}
+                Err(FhirError {
+                    status: StatusCode::NOT_FOUND,
+                    ..
+                }) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -399,7 +408,10 @@ pub(super) async fn search(
                 q.insert("patient".to_string(), vec![id.to_string()]);
                 match matching(&s, &c, src, &Params(q), &headers).await {
                     Ok(found) => included.extend(found),
-                    Err(FhirError(StatusCode::NOT_FOUND, ..)) => {}
+                    Err(FhirError {
+                        status: StatusCode::NOT_FOUND,
+                        ..
+                    }) => {}
                     Err(e) => return Err(e),
                 }
             }

@@ -56,7 +56,7 @@ pub(super) async fn create(
             [] => {}
             [one] => return Ok(respond(StatusCode::OK, one, false)),
             many => {
-                return Err(FhirError(
+                return Err(FhirError::new(
                     StatusCode::PRECONDITION_FAILED,
                     "duplicate",
                     format!(
@@ -117,7 +117,7 @@ pub(super) async fn create(
             return Ok(created(&out));
         }
         _ => {
-            return Err(FhirError(
+            return Err(FhirError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "not-supported",
                 format!("create is not supported for {rtype}"),
@@ -287,7 +287,7 @@ pub(super) fn if_match(headers: &HeaderMap) -> Result<i64, FhirError> {
         .get(header::IF_MATCH)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| {
-            FhirError(
+            FhirError::new(
                 StatusCode::PRECONDITION_REQUIRED,
                 "required",
                 "If-Match: the version being updated is required (W/\"n\")".into(),
@@ -318,7 +318,7 @@ pub(super) async fn update(
     ]
     .contains(&rtype.as_str())
     {
-        return Err(FhirError(
+        return Err(FhirError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "not-supported",
             format!("update is not supported for {rtype}"),
@@ -337,7 +337,7 @@ pub(super) async fn update(
         .await
     {
         Err(StoreError::Conflict) => {
-            return Err(FhirError(
+            return Err(FhirError::new(
                 StatusCode::PRECONDITION_FAILED,
                 "conflict",
                 "the resource is at another version".into(),
@@ -374,7 +374,7 @@ pub(super) async fn remove(
             s.gate.delete_profile_entry(holder, &c.actor, item, &ctx).await?
         }
         _ => {
-            return Err(FhirError(
+            return Err(FhirError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "not-supported",
                 format!("delete is not supported for {rtype}"),
