@@ -87,6 +87,18 @@ impl Caller {
         }
     }
 
+    /// A request with the caller's credentials (session cookie, bearer token).
+    fn request(&self, c: &reqwest::Client, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let mut rq = c.request(method, url);
+        if let Some((cookie, _)) = &self.cookie {
+            rq = rq.header("cookie", cookie);
+        }
+        if let Some(t) = &self.bearer {
+            rq = rq.bearer_auth(t);
+        }
+        rq
+    }
+
     fn anonymous(&self) -> bool {
         self.cookie.is_none() && self.bearer.is_none()
     }
@@ -228,15 +240,9 @@ async fn send(
     url: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut rq = c.request(method, url);
+    let mut rq = caller.request(c, method, url);
     if let Some(b) = body {
         rq = rq.json(&b);
-    }
-    if let Some((cookie, _)) = &caller.cookie {
-        rq = rq.header("cookie", cookie);
-    }
-    if let Some(t) = &caller.bearer {
-        rq = rq.bearer_auth(t);
     }
     let r = rq.send().await.unwrap();
     let status = r.status().as_u16();
@@ -252,14 +258,7 @@ async fn send(
 
 /// The answer to a GET as it came (ids and meta kept).
 async fn raw(c: &reqwest::Client, caller: &Caller, url: &str) -> (u16, Value) {
-    let mut rq = c.get(url);
-    if let Some((cookie, _)) = &caller.cookie {
-        rq = rq.header("cookie", cookie);
-    }
-    if let Some(t) = &caller.bearer {
-        rq = rq.bearer_auth(t);
-    }
-    let r = rq.send().await.unwrap();
+    let r = caller.request(c, reqwest::Method::GET, url).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
@@ -364,8 +363,22 @@ impl World {
         absent: &str,
         body: Option<Value>,
     ) {
-        let got = send(&self.c, caller, method.clone(), url, body.clone()).await;
-        let none = send(&self.c, caller, method.clone(), absent, body).await;
+        self.like_missing_with(t, caller, method, (url, body.clone()), (absent, body))
+            .await;
+    }
+
+    /// [`World::like_missing`] where the request on what does not exist carries a body of its
+    /// own (an update naming the missing id, a creation for a patient that does not exist).
+    async fn like_missing_with(
+        &self,
+        t: &mut Tally,
+        caller: &Caller,
+        method: reqwest::Method,
+        (url, body): (&str, Option<Value>),
+        (absent, absent_body): (&str, Option<Value>),
+    ) {
+        let got = send(&self.c, caller, method.clone(), url, body).await;
+        let none = send(&self.c, caller, method.clone(), absent, absent_body).await;
         t.refusals += 1;
         t.cell(got == none, || {
             format!(
@@ -835,15 +848,14 @@ async fn item_cells(w: &World, t: &mut Tally, caller: &Caller, space: HolderId, 
             {
                 let mut elsewhere = body.clone();
                 elsewhere["id"] = json!(missing);
-                let got = send(c, caller, reqwest::Method::PUT, &read, Some(body.clone())).await;
-                let none = send(c, caller, reqwest::Method::PUT, &absent, Some(elsewhere)).await;
-                t.refusals += 1;
-                t.cell(got == none, || {
-                    format!(
-                        "{} PUT {read}: {got:?}, unlike what does not exist {none:?}",
-                        caller.name
-                    )
-                });
+                w.like_missing_with(
+                    t,
+                    caller,
+                    reqwest::Method::PUT,
+                    (&read, Some(body.clone())),
+                    (&absent, Some(elsewhere)),
+                )
+                .await;
             }
         }
     }
@@ -992,28 +1004,15 @@ async fn create_cell(w: &World, t: &mut Tally, caller: &Caller, space: HolderId,
             format!("{} creates a Condition in {space}: {status} {v}", caller.name)
         });
     } else {
-        let got = send(
-            &w.c,
+        let (here, nowhere) = (condition(&space.to_string()), condition(&w.nobody));
+        w.like_missing_with(
+            t,
             caller,
             reqwest::Method::POST,
-            &url,
-            Some(condition(&space.to_string())),
+            (&url, Some(here)),
+            (&url, Some(nowhere)),
         )
         .await;
-        let none = send(
-            &w.c,
-            caller,
-            reqwest::Method::POST,
-            &url,
-            Some(condition(&w.nobody)),
-        )
-        .await;
-        t.cell(got == none, || {
-            format!(
-                "{} creates a Condition in {space}: {got:?}, unlike no space {none:?}",
-                caller.name
-            )
-        });
     }
     may
 }
