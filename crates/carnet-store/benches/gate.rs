@@ -16,7 +16,8 @@ use carnet_domain::access::*;
 use carnet_domain::{HolderId, SystemClock};
 use carnet_store::Store;
 use carnet_store::datadir::{StoreSettings, open_store};
-use carnet_store::gate::{Gate, TraceEntry};
+use carnet_store::gate::Gate;
+use carnet_store::traces::TraceEntry;
 
 fn pct(lat: &mut [u128], p: usize) -> u128 {
     lat.sort_unstable();

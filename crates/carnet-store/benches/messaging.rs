@@ -17,7 +17,7 @@ use carnet_domain::{HolderId, SystemClock};
 use carnet_store::Store;
 use carnet_store::datadir::{StoreSettings, open_store};
 use carnet_store::gate::Gate;
-use carnet_store::messaging::{CounterpartInfo, NewAttachment};
+use carnet_store::messaging::{CounterpartInfo, NewAttachment, Outgoing};
 
 fn pro(i: usize) -> Actor {
     Actor::Professional {
@@ -68,9 +68,11 @@ async fn run(label: &str, store: Store) {
                         is_pharmacy: false,
                     },
                     "Suivi",
-                    "Bonjour",
-                    vec![],
-                    "Dr Bench",
+                    Outgoing {
+                        text: "Bonjour",
+                        attachments: vec![],
+                        sender_name: "Dr Bench",
+                    },
                     &Context::default(),
                 )
                 .await
@@ -89,9 +91,11 @@ async fn run(label: &str, store: Store) {
                         h,
                         &actor,
                         conv,
-                        "Voici le compte rendu.",
-                        vec![attachment(i)],
-                        "Dr Bench",
+                        Outgoing {
+                            text: "Voici le compte rendu.",
+                            attachments: vec![attachment(i)],
+                            sender_name: "Dr Bench",
+                        },
                         &Context::default(),
                     )
                     .await

@@ -20,8 +20,9 @@ use uuid::Uuid;
 use crate::crypto::{SecretKey, item_aad, random_token, sha256_hex};
 use crate::documents::author_of;
 use crate::error::StoreError;
-use crate::gate::Gate;
+use crate::gate::{Access, Gate};
 use crate::outbox::{Channel, OutboxMessage};
+use crate::traces::Withheld;
 use crate::{Store, on_db, on_tx};
 
 /// An event as stored and shown.
@@ -346,11 +347,14 @@ impl Gate {
         let now = self.store.now();
         let id = carnet_domain::id::new_v7(now);
         self.record(
-            holder,
-            actor,
-            Action::Create,
-            &format!("agenda/{id}"),
-            Some(Category::CarePlans),
+            Access {
+                holder,
+                actor,
+                action: Action::Create,
+                item: &format!("agenda/{id}"),
+                category: Some(Category::CarePlans),
+                withheld: Withheld::default(),
+            },
             d,
             &space,
             ctx,
@@ -396,11 +400,14 @@ impl Gate {
         let d = decision
             .unwrap_or_else(|| self.decide_in(&space, actor, Action::Read, &facts(&Author::Holder), ctx));
         self.record(
-            holder,
-            actor,
-            Action::Read,
-            "agenda",
-            Some(Category::CarePlans),
+            Access {
+                holder,
+                actor,
+                action: Action::Read,
+                item: "agenda",
+                category: Some(Category::CarePlans),
+                withheld: Withheld::default(),
+            },
             d,
             &space,
             ctx,
@@ -434,11 +441,14 @@ impl Gate {
             d.allowed = false;
         }
         self.record(
-            holder,
-            actor,
-            action,
-            &format!("agenda/{id}"),
-            Some(Category::CarePlans),
+            Access {
+                holder,
+                actor,
+                action,
+                item: &format!("agenda/{id}"),
+                category: Some(Category::CarePlans),
+                withheld: Withheld::default(),
+            },
             d,
             &space,
             ctx,

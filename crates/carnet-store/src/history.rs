@@ -8,7 +8,8 @@ use carnet_domain::access::Actor;
 use carnet_domain::{HolderId, Timestamp};
 
 use crate::error::StoreError;
-use crate::gate::{Gate, Trace};
+use crate::gate::Gate;
+use crate::traces::Trace;
 
 /// One page of a space's history as its reader sees it, and the cursor of the next page.
 #[derive(Clone, Debug, Default)]
@@ -46,7 +47,7 @@ impl Gate {
     }
 
     /// AC-6: the traces of `holder`'s space, newest first, as `reader` may see them (MI-2,
-    /// DM-6: [`crate::gate::TraceEntry::shown_to`]); `None` for anyone who may not read that history.
+    /// DM-6: [`crate::traces::TraceEntry::shown_to`]); `None` for anyone who may not read that history.
     pub async fn history(
         &self,
         holder: HolderId,

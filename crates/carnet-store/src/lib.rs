@@ -31,7 +31,7 @@ pub mod agenda;
 pub mod auth;
 pub mod blob;
 pub mod catalogue;
-pub mod checkpoint;
+
 pub mod clients;
 mod combiner;
 pub mod crypto;
@@ -53,6 +53,7 @@ pub mod reimbursements;
 pub mod roster;
 pub mod space;
 pub mod status;
+pub mod traces;
 pub mod vault;
 
 use std::sync::Arc;
@@ -161,8 +162,8 @@ pub struct StoreParts {
     /// Group commit of small writes (SQLite: one transaction for the writes that arrive
     /// while a commit is under way; see `combiner`).
     combiner: combiner::Combiner,
-    /// The heads of the trace chains this server appended to lately (`gate::HeadCache`).
-    trace_heads: Arc<gate::HeadCache>,
+    /// The heads of the trace chains this server appended to lately (`traces::HeadCache`).
+    trace_heads: Arc<traces::HeadCache>,
     /// The document rows this server opened lately, valid under their holder's document
     /// stamp (`doccache`).
     doc_cache: documents::cache::DocCache,
@@ -274,7 +275,10 @@ impl Store {
                     activation_code: self.vault.service_key("activation-code", now).await?,
                     login_index: self.vault.service_key("login-index", now).await?,
                     login_code: self.vault.service_key("login-code", now).await?,
-                    trace_checkpoint: self.vault.service_key(checkpoint::SERVICE_KEY, now).await?,
+                    trace_checkpoint: self
+                        .vault
+                        .service_key(traces::checkpoint::SERVICE_KEY, now)
+                        .await?,
                     web_csrf: self.vault.service_key("web-csrf", now).await?,
                     legacy_index: self.vault.service_key("legacy-index", now).await?,
                     id_token: self.vault.service_key("oauth-id-token", now).await?,

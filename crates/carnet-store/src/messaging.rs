@@ -17,7 +17,8 @@ use uuid::Uuid;
 use crate::crypto::{SecretKey, item_aad};
 use crate::documents::{DocumentView, NewDocument, is_holder_side};
 use crate::error::StoreError;
-use crate::gate::{Gate, GateFacts};
+use crate::gate::{Access, Gate, GateFacts};
+use crate::traces::Withheld;
 use crate::{Store, on_db, on_tx};
 
 /// Who wrote a message.
@@ -49,6 +50,23 @@ pub struct NewAttachment {
     pub filename: String,
     pub content_type: String,
     pub content: Vec<u8>,
+}
+
+/// A message as its writer sends it (MS-2).
+#[derive(Clone, Debug)]
+pub struct Outgoing<'a> {
+    pub text: &'a str,
+    pub attachments: Vec<NewAttachment>,
+    /// The writer as the other side reads them ("Dr Claire LEROY", the holder's name).
+    pub sender_name: &'a str,
+}
+
+/// A checked message on its way to the tables.
+struct Letter<'a> {
+    sender: Sender,
+    sender_name: &'a str,
+    text: String,
+    attachments: Vec<NewAttachment>,
 }
 
 /// The counterpart of a new conversation, as the directory describes it.
@@ -261,18 +279,20 @@ impl Store {
     /// Writes a message (its attachments' blobs first, durable), and in one transaction the
     /// attachment rows, the message, the conversation's new state (created when `new_subject`
     /// is given) and the holder's notice (MS-4) when the counterpart wrote.
-    #[allow(clippy::too_many_arguments)]
     async fn write_message(
         &self,
         key: &SecretKey,
         holder: HolderId,
         conversation: Uuid,
         new_conversation: Option<&ConversationSealed>,
-        sender: Sender,
-        sender_name: &str,
-        text: String,
-        attachments: Vec<NewAttachment>,
+        letter: Letter<'_>,
     ) -> Result<Message, StoreError> {
+        let Letter {
+            sender,
+            sender_name,
+            text,
+            attachments,
+        } = letter;
         let now = self.now();
         let from_holder_side = !matches!(sender, Sender::Counterpart { .. });
         let mut refs = Vec::with_capacity(attachments.len());
@@ -384,18 +404,21 @@ fn check_attachments(attachments: &[NewAttachment]) -> Result<(), StoreError> {
 }
 
 impl Gate {
-    #[allow(clippy::too_many_arguments)]
-    async fn decide_conversation(
+    /// Decides and traces `action` on one conversation of the space (MS-2, AC-6); the
+    /// space's facts and the conversation's row when allowed. An unknown conversation is refused like someone
+    /// else's (AC-8).
+    async fn open_conversation(
         &self,
         holder: HolderId,
         actor: &Actor,
         action: MessageAction,
-        space: &GateFacts,
-        row: Option<&ConversationRow>,
+        conversation: Uuid,
         item: &str,
         ctx: &Context,
-    ) -> Result<(), StoreError> {
-        let d = match row {
+    ) -> Result<(GateFacts, ConversationRow), StoreError> {
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let row = self.one_conversation(holder, conversation).await?;
+        let d = match &row {
             Some(r) => decide_message(
                 actor,
                 action,
@@ -415,23 +438,23 @@ impl Gate {
             },
         };
         self.trace_decision(
-            holder,
-            actor,
-            action.access_action(),
-            item,
-            None,
-            crate::gate::Withheld::default(),
+            Access {
+                holder,
+                actor,
+                action: action.access_action(),
+                item,
+                category: None,
+                withheld: Withheld::default(),
+            },
             d,
-            space,
+            &space,
             ctx,
         )
         .await?;
-        if d.allowed {
-            Ok(())
-        } else if is_holder_side(actor) && row.is_some() {
-            Err(holder_refusal(d.reason))
-        } else {
-            Err(StoreError::NotFound)
+        match row {
+            Some(r) if d.allowed => Ok((space, r)),
+            Some(_) if is_holder_side(actor) => Err(holder_refusal(d.reason)),
+            _ => Err(StoreError::NotFound),
         }
     }
 
@@ -451,20 +474,17 @@ impl Gate {
     /// MS-2: starts a conversation. A professional or an establishment writes to a holder (the
     /// counterpart is then themselves); the holder's side writes to someone who already wrote
     /// to them, or to a pharmacy.
-    #[allow(clippy::too_many_arguments)]
     pub async fn start_conversation(
         &self,
         holder: HolderId,
         actor: &Actor,
         to: CounterpartInfo,
         subject: &str,
-        text: &str,
-        attachments: Vec<NewAttachment>,
-        sender_name: &str,
+        message: Outgoing<'_>,
         ctx: &Context,
     ) -> Result<Thread, StoreError> {
-        let names: Vec<&str> = attachments.iter().map(|a| a.filename.as_str()).collect();
-        let text = messaging::check_message(Some(subject), text, &names)
+        let names: Vec<&str> = message.attachments.iter().map(|a| a.filename.as_str()).collect();
+        let text = messaging::check_message(Some(subject), message.text, &names)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let subject = subject.trim();
         if subject.is_empty() {
@@ -472,7 +492,7 @@ impl Gate {
                 "l'objet est obligatoire / a subject is required".into(),
             ));
         }
-        check_attachments(&attachments)?;
+        check_attachments(&message.attachments)?;
         let sender = sender_of(actor).ok_or(StoreError::NotFound)?;
         let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
         let wrote = self.store.counterpart_wrote(holder, &to.counterpart).await?;
@@ -489,12 +509,14 @@ impl Gate {
         );
         let id = carnet_domain::id::new_v7(self.store.now());
         self.trace_decision(
-            holder,
-            actor,
-            Action::Create,
-            &format!("conversation/{id}"),
-            None,
-            crate::gate::Withheld::default(),
+            Access {
+                holder,
+                actor,
+                action: Action::Create,
+                item: &format!("conversation/{id}"),
+                category: None,
+                withheld: Withheld::default(),
+            },
             d,
             &space,
             ctx,
@@ -520,10 +542,12 @@ impl Gate {
                 holder,
                 id,
                 Some(&sealed),
-                sender,
-                sender_name,
-                text,
-                attachments,
+                Letter {
+                    sender,
+                    sender_name: message.sender_name,
+                    text,
+                    attachments: message.attachments,
+                },
             )
             .await?;
         self.tell_counterpart(holder, &to.counterpart, actor).await?;
@@ -560,35 +584,29 @@ impl Gate {
 
     /// MS-2: writes in an existing conversation (the holder's side while it is not ended; its
     /// counterpart at any time, which reopens it).
-    #[allow(clippy::too_many_arguments)]
     pub async fn post_message(
         &self,
         holder: HolderId,
         actor: &Actor,
         conversation: Uuid,
-        text: &str,
-        attachments: Vec<NewAttachment>,
-        sender_name: &str,
+        message: Outgoing<'_>,
         ctx: &Context,
     ) -> Result<Message, StoreError> {
-        let names: Vec<&str> = attachments.iter().map(|a| a.filename.as_str()).collect();
-        let text =
-            messaging::check_message(None, text, &names).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        check_attachments(&attachments)?;
+        let names: Vec<&str> = message.attachments.iter().map(|a| a.filename.as_str()).collect();
+        let text = messaging::check_message(None, message.text, &names)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        check_attachments(&message.attachments)?;
         let sender = sender_of(actor).ok_or(StoreError::NotFound)?;
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
-        let row = self.one_conversation(holder, conversation).await?;
-        self.decide_conversation(
-            holder,
-            actor,
-            MessageAction::Reply,
-            &space,
-            row.as_ref(),
-            &format!("conversation/{conversation}"),
-            ctx,
-        )
-        .await?;
-        let row = row.ok_or(StoreError::NotFound)?;
+        let (_, row) = self
+            .open_conversation(
+                holder,
+                actor,
+                MessageAction::Reply,
+                conversation,
+                &format!("conversation/{conversation}"),
+                ctx,
+            )
+            .await?;
         let key = self.store.vault.get(holder).await?;
         let msg = self
             .store
@@ -597,10 +615,12 @@ impl Gate {
                 holder,
                 conversation,
                 None,
-                sender,
-                sender_name,
-                text,
-                attachments,
+                Letter {
+                    sender,
+                    sender_name: message.sender_name,
+                    text,
+                    attachments: message.attachments,
+                },
             )
             .await?;
         self.tell_counterpart(holder, &row.sealed.counterpart, actor)
@@ -631,12 +651,14 @@ impl Gate {
         };
         let d = decide_message(actor, MessageAction::Read, &probe, &facts);
         self.trace_decision(
-            holder,
-            actor,
-            Action::Read,
-            "conversations",
-            None,
-            crate::gate::Withheld::default(),
+            Access {
+                holder,
+                actor,
+                action: Action::Read,
+                item: "conversations",
+                category: None,
+                withheld: Withheld::default(),
+            },
             d,
             &space,
             ctx,
@@ -707,19 +729,16 @@ impl Gate {
         mark_read: bool,
         ctx: &Context,
     ) -> Result<Thread, StoreError> {
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
-        let row = self.one_conversation(holder, conversation).await?;
-        self.decide_conversation(
-            holder,
-            actor,
-            MessageAction::Read,
-            &space,
-            row.as_ref(),
-            &format!("conversation/{conversation}"),
-            ctx,
-        )
-        .await?;
-        let row = row.ok_or(StoreError::NotFound)?;
+        let (space, row) = self
+            .open_conversation(
+                holder,
+                actor,
+                MessageAction::Read,
+                conversation,
+                &format!("conversation/{conversation}"),
+                ctx,
+            )
+            .await?;
         let holder_side = is_holder_side(actor);
         let messages = self.store.message_rows(holder, conversation).await?;
         let unread = messages
@@ -753,14 +772,11 @@ impl Gate {
         conversation: Uuid,
         ctx: &Context,
     ) -> Result<(), StoreError> {
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
-        let row = self.one_conversation(holder, conversation).await?;
-        self.decide_conversation(
+        self.open_conversation(
             holder,
             actor,
             MessageAction::End,
-            &space,
-            row.as_ref(),
+            conversation,
             &format!("conversation/{conversation}"),
             ctx,
         )
@@ -784,14 +800,11 @@ impl Gate {
         attachment: AttachmentId,
         ctx: &Context,
     ) -> Result<(AttachmentRef, Bytes), StoreError> {
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
-        let row = self.one_conversation(holder, conversation).await?;
-        self.decide_conversation(
+        self.open_conversation(
             holder,
             actor,
             MessageAction::Read,
-            &space,
-            row.as_ref(),
+            conversation,
             &format!("conversation/{conversation}/attachment/{attachment}"),
             ctx,
         )

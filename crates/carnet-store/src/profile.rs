@@ -20,7 +20,8 @@ use crate::crypto::{SecretKey, item_aad};
 use crate::db::reader::Read;
 use crate::documents::{author_of, is_holder_side, record_facts};
 use crate::error::StoreError;
-use crate::gate::Gate;
+use crate::gate::{Access, Gate};
+use crate::traces::Withheld;
 use crate::{Store, on_db, on_tx};
 
 /// A profile entry as stored (sealed) and shown.
@@ -293,8 +294,20 @@ impl Gate {
             Some(d) => d,
             None => self.decide_in(&space, actor, Action::Read, &record_facts(), ctx),
         };
-        self.record(holder, actor, Action::Read, "profile", None, d, &space, ctx)
-            .await?;
+        self.record(
+            Access {
+                holder,
+                actor,
+                action: Action::Read,
+                item: "profile",
+                category: None,
+                withheld: Withheld::default(),
+            },
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
         out.sort_by(|a, b| a.entry.section.cmp(&b.entry.section).then(a.id.cmp(&b.id)));
         Ok(out)
     }
@@ -342,11 +355,14 @@ impl Gate {
             .as_ref()
             .map_or_else(|| carnet_domain::id::new_v7(now), |p| p.id);
         self.record(
-            holder,
-            actor,
-            action,
-            &format!("profile/{id}"),
-            Some(section.category()),
+            Access {
+                holder,
+                actor,
+                action,
+                item: &format!("profile/{id}"),
+                category: Some(section.category()),
+                withheld: Withheld::default(),
+            },
             d,
             &space,
             ctx,
@@ -407,11 +423,14 @@ impl Gate {
             None => carnet_domain::access::Decision { allowed: false, ..d },
         };
         self.record(
-            holder,
-            actor,
-            action,
-            &format!("profile/{id}"),
-            category,
+            Access {
+                holder,
+                actor,
+                action,
+                item: &format!("profile/{id}"),
+                category,
+                withheld: Withheld::default(),
+            },
             d,
             &space,
             ctx,
@@ -503,11 +522,14 @@ impl Gate {
         let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
         let d = self.decide_in(&space, actor, Action::Create, &measurement_facts(&author), ctx);
         self.record(
-            holder,
-            actor,
-            Action::Create,
-            &format!("measurements/{}", checked.len()),
-            Some(Section::Conditions.category()),
+            Access {
+                holder,
+                actor,
+                action: Action::Create,
+                item: &format!("measurements/{}", checked.len()),
+                category: Some(Section::Conditions.category()),
+                withheld: Withheld::default(),
+            },
             d,
             &space,
             ctx,
@@ -548,11 +570,14 @@ impl Gate {
             ctx,
         );
         self.record(
-            holder,
-            actor,
-            Action::Read,
-            &format!("measurements/{loinc}"),
-            Some(Section::Conditions.category()),
+            Access {
+                holder,
+                actor,
+                action: Action::Read,
+                item: &format!("measurements/{loinc}"),
+                category: Some(Section::Conditions.category()),
+                withheld: Withheld::default(),
+            },
             d,
             &space,
             ctx,
@@ -599,11 +624,14 @@ impl Gate {
             ctx,
         );
         self.record(
-            holder,
-            actor,
-            Action::Read,
-            &format!("measurement/{id}"),
-            Some(Section::Conditions.category()),
+            Access {
+                holder,
+                actor,
+                action: Action::Read,
+                item: &format!("measurement/{id}"),
+                category: Some(Section::Conditions.category()),
+                withheld: Withheld::default(),
+            },
             d,
             &space,
             ctx,
@@ -637,11 +665,14 @@ impl Gate {
         };
         let d = self.decide_in(&space, actor, Action::Read, &facts, ctx);
         self.record(
-            holder,
-            actor,
-            Action::Read,
-            "patient",
-            Some(facts.category),
+            Access {
+                holder,
+                actor,
+                action: Action::Read,
+                item: "patient",
+                category: Some(facts.category),
+                withheld: Withheld::default(),
+            },
             d,
             &space,
             ctx,
@@ -763,11 +794,14 @@ impl Gate {
             }
             let id = carnet_domain::id::new_v7(now);
             self.record(
-                holder,
-                actor,
-                Action::Create,
-                &format!("profile/{id}"),
-                Some(section.category()),
+                Access {
+                    holder,
+                    actor,
+                    action: Action::Create,
+                    item: &format!("profile/{id}"),
+                    category: Some(section.category()),
+                    withheld: Withheld::default(),
+                },
                 d,
                 &space,
                 ctx,
@@ -787,11 +821,14 @@ impl Gate {
         if !checked.is_empty() {
             let d = self.decide_in(&space, actor, Action::Create, &measurement_facts(&author), ctx);
             self.record(
-                holder,
-                actor,
-                Action::Create,
-                &format!("measurements/{}", checked.len()),
-                Some(Section::Conditions.category()),
+                Access {
+                    holder,
+                    actor,
+                    action: Action::Create,
+                    item: &format!("measurements/{}", checked.len()),
+                    category: Some(Section::Conditions.category()),
+                    withheld: Withheld::default(),
+                },
                 d,
                 &space,
                 ctx,

@@ -29,7 +29,9 @@ use uuid::Uuid;
 
 use crate::crypto::{SecretKey, item_aad};
 use crate::error::StoreError;
-use crate::gate::{Gate, TraceEntry};
+use crate::gate::{Access, Gate};
+use crate::traces::TraceEntry;
+use crate::traces::Withheld;
 use crate::{on_db, on_tx};
 
 /// Rows per multi-row insert (6 parameters each) and values per `IN` list: within both
@@ -437,11 +439,14 @@ impl Gate {
         let facts = read_facts();
         let d = self.decide_in(&space, actor, Action::Read, &facts, ctx);
         self.record(
-            holder,
-            actor,
-            Action::Read,
-            item,
-            Some(facts.category),
+            Access {
+                holder,
+                actor,
+                action: Action::Read,
+                item,
+                category: Some(facts.category),
+                withheld: Withheld::default(),
+            },
             d,
             &space,
             ctx,

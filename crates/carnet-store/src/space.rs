@@ -33,8 +33,9 @@ use uuid::Uuid;
 use crate::agenda::Feed;
 use crate::catalogue::Service;
 use crate::error::StoreError;
-use crate::gate::{Gate, GateFacts, Withheld};
+use crate::gate::{Access, Gate, GateFacts};
 use crate::outbox::NotificationPreferences;
+use crate::traces::Withheld;
 
 /// The holder, or a legal representative currently acting in the holder's space (see the
 /// module's doc). Made only by [`Gate::holder_side`].
@@ -111,12 +112,14 @@ impl HolderSide {
         };
         self.gate
             .trace_decision(
-                self.holder,
-                &self.actor,
-                Action::Update,
-                item,
-                category,
-                Withheld::default(),
+                Access {
+                    holder: self.holder,
+                    actor: &self.actor,
+                    action: Action::Update,
+                    item,
+                    category,
+                    withheld: Withheld::default(),
+                },
                 d,
                 &self.space,
                 &Default::default(),

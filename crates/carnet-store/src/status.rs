@@ -4,8 +4,8 @@
 
 use sqlx::Row;
 
-use crate::checkpoint::Checkpoint;
 use crate::error::StoreError;
+use crate::traces::checkpoint::Checkpoint;
 use crate::{Store, on_db};
 
 /// The service's state at a glance.

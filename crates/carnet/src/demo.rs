@@ -444,7 +444,7 @@ async fn seed_messages_and_agenda(
     use carnet_domain::access::{Actor, Context};
     use carnet_domain::agenda::{EventInput, EventKind, Frequency, Recurrence, morning_of, paris_date};
     use carnet_domain::messaging::Counterpart;
-    use carnet_store::messaging::{CounterpartInfo, NewAttachment};
+    use carnet_store::messaging::{CounterpartInfo, NewAttachment, Outgoing};
     let ctx = Context::default();
     let leroy = &pros[0];
     gate.start_conversation(
@@ -458,16 +458,18 @@ async fn seed_messages_and_agenda(
             is_pharmacy: false,
         },
         "Résultats de votre prise de sang",
-        "Bonjour Madame Martin,\nVos résultats sont normaux ; je vous les joins. Nous en reparlerons \
+        Outgoing {
+            text: "Bonjour Madame Martin,\nVos résultats sont normaux ; je vous les joins. Nous en reparlerons \
          à votre prochaine consultation.\nDr Leroy",
-        vec![NewAttachment {
+        attachments: vec![NewAttachment {
             filename: "resultats-prise-de-sang.txt".into(),
             content_type: "text/plain".into(),
             content: "Glycémie à jeun : 0,95 g/L (0,70 - 1,10)\nCholestérol total : 1,85 g/L\n"
                 .as_bytes()
                 .to_vec(),
         }],
-        &format!("Dr {} {}", leroy.given_name, leroy.family_name),
+        sender_name: &format!("Dr {} {}", leroy.given_name, leroy.family_name),
+        },
         &ctx,
     )
     .await?;

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use carnet_store::Store;
-use carnet_store::checkpoint::{Checkpoint, MAX_LEAVES};
 use carnet_store::holders::JobReport;
+use carnet_store::traces::checkpoint::{Checkpoint, MAX_LEAVES};
 
 const BATCH: i64 = 1000;
 

@@ -265,7 +265,7 @@ async fn run(cli: Cli) -> Result<()> {
             for file in &published {
                 let text =
                     std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-                let c: carnet_store::checkpoint::PublishedCheckpoint = serde_json::from_str(&text)
+                let c: carnet_store::traces::checkpoint::PublishedCheckpoint = serde_json::from_str(&text)
                     .with_context(|| format!("{} is not a checkpoint saved from the API", file.display()))?;
                 kept.push(c);
             }

@@ -18,7 +18,9 @@ use base64::Engine;
 use carnet_domain::AttachmentId;
 use carnet_domain::access::{Actor, Context, ProfessionalId};
 use carnet_domain::messaging::Counterpart;
-use carnet_store::messaging::{Conversation, CounterpartInfo, Message, NewAttachment, Sender, Thread};
+use carnet_store::messaging::{
+    Conversation, CounterpartInfo, Message, NewAttachment, Outgoing, Sender, Thread,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -196,9 +198,11 @@ async fn start(
             &c.actor,
             to,
             m.subject.as_deref().unwrap_or(""),
-            &m.text,
-            attachments,
-            &sender_name(&c),
+            Outgoing {
+                text: &m.text,
+                attachments,
+                sender_name: &sender_name(&c),
+            },
             &Context::default(),
         )
         .await?;
@@ -242,9 +246,11 @@ async fn reply(
             c.holder,
             &c.actor,
             id_param(&p, "id")?,
-            &m.text,
-            attachments,
-            &sender_name(&c),
+            Outgoing {
+                text: &m.text,
+                attachments,
+                sender_name: &sender_name(&c),
+            },
             &Context::default(),
         )
         .await?;

@@ -2,7 +2,7 @@
 //! space (a list, and live through server-sent events), and how they want to be told outside
 //! it (e-mail and/or SMS preferences; those messages carry no health content, see `mail`).
 //!
-//! Notices are the traces the holder is told of (`carnet_store::gate::is_notice`), so the live
+//! Notices are the traces the holder is told of (`carnet_store::traces::is_notice`), so the live
 //! stream cannot miss an access that was traced, and a reconnecting browser resumes from
 //! `Last-Event-ID` (the trace's sequence number). This server's own appends wake the streams
 //! at once; other servers' appends are found by polling every `POLL`.
@@ -18,8 +18,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use carnet_domain::HolderId;
 use carnet_domain::access::{Action, Actor};
-use carnet_store::gate::Trace;
 use carnet_store::outbox::NotificationPreferences;
+use carnet_store::traces::Trace;
 use futures::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};

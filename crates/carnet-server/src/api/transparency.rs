@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use carnet_store::checkpoint::PublishedCheckpoint;
+use carnet_store::traces::checkpoint::PublishedCheckpoint;
 
 use crate::{ApiError, AppState};
 

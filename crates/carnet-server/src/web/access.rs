@@ -13,7 +13,7 @@ use axum::routing::get;
 use carnet_domain::access::{
     AccessPolicy, Action, Actor, Grant, Grantee, INSURER_FEED_OPERATOR, ProfessionalId,
 };
-use carnet_store::gate::Trace;
+use carnet_store::traces::Trace;
 use serde::Deserialize;
 
 use super::i18n::t;

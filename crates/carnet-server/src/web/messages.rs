@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use carnet_domain::AttachmentId;
 use carnet_domain::access::Context;
 use carnet_domain::messaging::Counterpart;
-use carnet_store::messaging::{NewAttachment, Thread};
+use carnet_store::messaging::{NewAttachment, Outgoing, Thread};
 use serde::Deserialize;
 
 use super::i18n::fr_en as tr;
@@ -213,9 +213,11 @@ async fn start(
             &h.actor(),
             to,
             form.get("objet"),
-            form.get("texte"),
-            files,
-            "",
+            Outgoing {
+                text: form.get("texte"),
+                attachments: files,
+                sender_name: "",
+            },
             &Context::default(),
         )
         .await
@@ -362,9 +364,11 @@ async fn reply(
             h.space(),
             &h.actor(),
             id,
-            form.get("texte"),
-            files,
-            "",
+            Outgoing {
+                text: form.get("texte"),
+                attachments: files,
+                sender_name: "",
+            },
             &Context::default(),
         )
         .await

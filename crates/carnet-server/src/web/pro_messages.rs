@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use carnet_domain::HolderId;
 use carnet_domain::access::Context;
 use carnet_domain::messaging::Counterpart;
-use carnet_store::messaging::{CounterpartInfo, Thread};
+use carnet_store::messaging::{CounterpartInfo, Outgoing, Thread};
 
 use super::i18n::fr_en as tr;
 use super::messages::multipart;
@@ -193,9 +193,11 @@ async fn start(
                 is_pharmacy: false,
             },
             form.get("objet"),
-            form.get("texte"),
-            files,
-            &name(&p),
+            Outgoing {
+                text: form.get("texte"),
+                attachments: files,
+                sender_name: &name(&p),
+            },
             &Context::default(),
         )
         .await
@@ -323,9 +325,11 @@ async fn reply(
             holder,
             &p.professional.actor(),
             id,
-            form.get("texte"),
-            files,
-            &name(&p),
+            Outgoing {
+                text: form.get("texte"),
+                attachments: files,
+                sender_name: &name(&p),
+            },
             &Context::default(),
         )
         .await

@@ -34,7 +34,8 @@ use crate::crypto::{SecretKey, item_aad};
 use crate::db::reader::Read;
 use crate::documents::cache::{DocRecord, Metas};
 use crate::error::StoreError;
-use crate::gate::{Gate, GateFacts, Withheld};
+use crate::gate::{Access, Gate, GateFacts};
+use crate::traces::Withheld;
 use crate::{AttachmentMeta, BlobHash, Store, on_db, on_tx};
 
 pub(crate) mod cache;
@@ -1208,13 +1209,15 @@ impl Gate {
         );
         let row = self.store.open_document(holder, id, raw).await?;
         let d = self.decide_in(&space, actor, action, &row.meta.facts(self.store.now()), ctx);
-        self.record_item(
-            holder,
-            actor,
-            action,
-            &item,
-            Some(row.meta.class),
-            withheld(&row.meta, self.store.now()),
+        self.record(
+            Access {
+                holder,
+                actor,
+                action,
+                item: &item,
+                category: Some(row.meta.class),
+                withheld: withheld(&row.meta, self.store.now()),
+            },
             d,
             &space,
             ctx,
@@ -1281,13 +1284,15 @@ impl Gate {
         space: &GateFacts,
         ctx: &Context,
     ) -> Result<(), StoreError> {
-        self.record_item(
-            holder,
-            actor,
-            Action::Create,
-            &format!("document/{id}"),
-            Some(meta.class),
-            withheld(meta, self.store.now()),
+        self.record(
+            Access {
+                holder,
+                actor,
+                action: Action::Create,
+                item: &format!("document/{id}"),
+                category: Some(meta.class),
+                withheld: withheld(meta, self.store.now()),
+            },
             d,
             space,
             ctx,
@@ -1572,11 +1577,14 @@ impl Gate {
         let d = decide_legacy_import(&space.policy.facts(space.lifecycle));
         if !d.allowed {
             self.record(
-                holder,
-                &actor,
-                Action::Create,
-                "document/legacy",
-                legacy.document.class,
+                Access {
+                    holder,
+                    actor: &actor,
+                    action: Action::Create,
+                    item: "document/legacy",
+                    category: legacy.document.class,
+                    withheld: Withheld::default(),
+                },
                 d,
                 &space,
                 &ctx,
@@ -1599,11 +1607,14 @@ impl Gate {
         meta.legacy_unique_id = Some(unique_id);
         let id = DocumentId::new(now);
         self.record(
-            holder,
-            &actor,
-            Action::Create,
-            &format!("document/{id}"),
-            Some(meta.class),
+            Access {
+                holder,
+                actor: &actor,
+                action: Action::Create,
+                item: &format!("document/{id}"),
+                category: Some(meta.class),
+                withheld: Withheld::default(),
+            },
             d,
             &space,
             &ctx,
@@ -1774,8 +1785,20 @@ impl Gate {
             Some(d) => d,
             None => self.decide_in(&space, actor, Action::Read, &record_facts(), ctx),
         };
-        self.record(holder, actor, Action::Read, "documents", None, d, &space, ctx)
-            .await?;
+        self.record(
+            Access {
+                holder,
+                actor,
+                action: Action::Read,
+                item: "documents",
+                category: None,
+                withheld: Withheld::default(),
+            },
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
         // Refused (nothing could be shown): the same answer as an empty record (AC-8).
         if filter.first_view {
             let id = |i: usize| record.heads.get(i).map(|r| r.id);
@@ -1922,13 +1945,15 @@ impl Gate {
                 self.decide_in(&space, actor, Action::Update, &facts, ctx),
             ),
         };
-        self.record_item(
-            holder,
-            actor,
-            action,
-            &format!("document/{id}"),
-            Some(row.meta.class),
-            withheld(&row.meta, self.store.now()),
+        self.record(
+            Access {
+                holder,
+                actor,
+                action,
+                item: &format!("document/{id}"),
+                category: Some(row.meta.class),
+                withheld: withheld(&row.meta, self.store.now()),
+            },
             d,
             &space,
             ctx,

@@ -119,7 +119,7 @@ pub(super) async fn legacy_import_lc8_files_documents_through_the_gate_dm1_ac6(e
         (t.entry.allowed, t.entry.reason, t.entry.category),
         (true, Reason::LegacyImport, Some(Category::Reports))
     );
-    assert!(!carnet_store::gate::is_notice(t), "not told as an access");
+    assert!(!carnet_store::traces::is_notice(t), "not told as an access");
 
     // Sealed: neither the rows nor the blobs hold the content, the author or the uniqueId.
     let metas: Vec<Vec<u8>> = on_db!(store.db(), p => sqlx::query("SELECT meta_sealed FROM documents")

@@ -10,7 +10,7 @@ suite!(messages_and_agenda_follow_the_space_ms2_ag1_lc5_lc7,);
 pub(super) async fn messages_and_agenda_follow_the_space_ms2_ag1_lc5_lc7(env: Env, _e: Engine) {
     use carnet_domain::agenda::{EventInput, EventKind};
     use carnet_domain::messaging::Counterpart;
-    use carnet_store::messaging::{CounterpartInfo, NewAttachment};
+    use carnet_store::messaging::{CounterpartInfo, NewAttachment, Outgoing};
     let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
     let store = env.open_at(&clock).await;
     let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
@@ -36,13 +36,15 @@ pub(super) async fn messages_and_agenda_follow_the_space_ms2_ag1_lc5_lc7(env: En
             &pro,
             to(),
             "Secret-subject-MS",
-            "Secret-text-MS",
-            vec![NewAttachment {
-                filename: "note.txt".into(),
-                content_type: "text/plain".into(),
-                content: b"Secret-attachment-MS".to_vec(),
-            }],
-            "Dr Test",
+            Outgoing {
+                text: "Secret-text-MS",
+                attachments: vec![NewAttachment {
+                    filename: "note.txt".into(),
+                    content_type: "text/plain".into(),
+                    content: b"Secret-attachment-MS".to_vec(),
+                }],
+                sender_name: "Dr Test",
+            },
             &none,
         )
         .await
@@ -103,13 +105,34 @@ pub(super) async fn messages_and_agenda_follow_the_space_ms2_ag1_lc5_lc7(env: En
     // holder's side reads nothing (the archive is kept until erasure).
     store.transition(h, Event::Close).await.unwrap();
     assert!(matches!(
-        gate.post_message(h, &pro, conv, "encore", vec![], "Dr Test", &none)
-            .await,
+        gate.post_message(
+            h,
+            &pro,
+            conv,
+            Outgoing {
+                text: "encore",
+                attachments: vec![],
+                sender_name: "Dr Test"
+            },
+            &none
+        )
+        .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        gate.start_conversation(h, &pro, to(), "x", "y", vec![], "Dr Test", &none)
-            .await,
+        gate.start_conversation(
+            h,
+            &pro,
+            to(),
+            "x",
+            Outgoing {
+                text: "y",
+                attachments: vec![],
+                sender_name: "Dr Test"
+            },
+            &none
+        )
+        .await,
         Err(StoreError::NotFound)
     ));
     assert!(gate.list_conversations(h, &holder, &none).await.is_err());

@@ -156,7 +156,7 @@ pub(super) async fn reimbursement_feed_is_idempotent_sealed_and_gated_rb1_rb2_ac
             "reimbursements/3"
         )
     );
-    assert!(!carnet_store::gate::is_notice(&traces[0]));
+    assert!(!carnet_store::traces::is_notice(&traces[0]));
     let denied = store.traces_of(closed, None, 10).await.unwrap();
     assert_eq!(
         (denied.len(), denied[0].entry.allowed, denied[0].entry.reason),

@@ -42,7 +42,7 @@ use crate::crypto::sha256;
 use crate::db::reader::{Arg, bind_all};
 use crate::db::{Tx, is_unique_violation};
 use crate::error::StoreError;
-use crate::gate::TraceReport;
+use crate::traces::TraceReport;
 use crate::{Store, on_db, on_tx};
 
 /// The first line of every checkpoint text, and the key name in signed notes.
