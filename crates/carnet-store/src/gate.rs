@@ -19,6 +19,7 @@ use sqlx::Row;
 use crate::crypto::item_aad;
 use crate::db::is_unique_violation;
 use crate::db::reader::Read;
+use crate::documents::RawDocument;
 use crate::error::StoreError;
 use crate::traces::{Pending, TraceEntry, Withheld};
 use crate::{Store, on_db, on_tx};
@@ -169,9 +170,13 @@ impl Store {
                     r.take::<Option<i64>>(8)?,
                     r.take::<Option<Vec<u8>>>(9)?,
                 ) {
-                    (Some(set), Some(status), Some(att), Some(version), Some(sealed)) => {
-                        Some((set, status, att, version, sealed))
-                    }
+                    (Some(set), Some(status), Some(att), Some(version), Some(sealed)) => Some(RawDocument {
+                        set_id: set,
+                        status,
+                        attachment: att,
+                        version,
+                        meta_sealed: sealed,
+                    }),
                     _ => None,
                 };
                 Some((
@@ -278,10 +283,6 @@ impl Store {
         Err(StoreError::Conflict)
     }
 }
-
-/// A document row as read with the gate's facts (set id, status, attachment, version, sealed
-/// metadata), opened by `documents`.
-pub(crate) type RawDocument = (uuid::Uuid, String, uuid::Uuid, i64, Vec<u8>);
 
 /// The one place that decides on access to holder data, traces it and notifies the holder.
 #[derive(Clone, Debug)]

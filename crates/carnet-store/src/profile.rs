@@ -868,7 +868,17 @@ impl Gate {
         // at once, or the blobs are deleted again.
         let written = self.store.write_staged_documents(&key, holder, staged).await?;
         let rows_written = self
-            .transaction_rows(holder, &key, &made, &changes, &deletions, &rows, &written)
+            .transaction_rows(
+                holder,
+                &key,
+                TransactionRows {
+                    made: &made,
+                    changes: &changes,
+                    deletions: &deletions,
+                    measurements: &rows,
+                    documents: &written,
+                },
+            )
             .await;
         let (tx, notify) = match rows_written {
             Ok(x) => x,
@@ -897,17 +907,19 @@ impl Gate {
 
     /// The rows of [`Gate::profile_transaction`], in one database transaction (not committed);
     /// gives it and whether the holder is to be told of new documents.
-    #[allow(clippy::too_many_arguments)]
     async fn transaction_rows(
         &self,
         holder: HolderId,
         key: &SecretKey,
-        made: &[ProfileEntry],
-        changes: &[(usize, ProfileEntry, i64)],
-        deletions: &[(usize, Uuid)],
-        rows: &[MeasurementRow],
-        written: &[crate::documents::WrittenDocument],
+        rows: TransactionRows<'_>,
     ) -> Result<(crate::db::Tx, bool), StoreError> {
+        let TransactionRows {
+            made,
+            changes,
+            deletions,
+            measurements,
+            documents: written,
+        } = rows;
         let mut tx = self.store.db.begin().await?;
         for e in made {
             let sealed = seal_entry(key, holder, e)?;
@@ -938,7 +950,7 @@ impl Gate {
                 return Err(StoreError::Conflict);
             }
         }
-        insert_measurements(&mut tx, holder, rows).await?;
+        insert_measurements(&mut tx, holder, measurements).await?;
         let notify = self
             .store
             .insert_written_documents(&mut tx, holder, written)
@@ -951,6 +963,16 @@ impl Gate {
         }
         Ok((tx, notify))
     }
+}
+
+/// The rows of a decided transaction: entries made, changed (slot, entry, version read) and
+/// deleted (slot, id), measurements, documents whose blobs are written.
+struct TransactionRows<'a> {
+    made: &'a [ProfileEntry],
+    changes: &'a [(usize, ProfileEntry, i64)],
+    deletions: &'a [(usize, Uuid)],
+    measurements: &'a [MeasurementRow],
+    documents: &'a [crate::documents::WrittenDocument],
 }
 
 /// What a FHIR transaction writes in one space (see [`Gate::profile_transaction`]).
