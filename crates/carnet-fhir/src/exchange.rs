@@ -105,17 +105,16 @@ fn kind_code(k: EventKind) -> (&'static str, &'static str) {
 
 /// An agenda event as a FHIR Appointment (its next occurrence when recurring is in the
 /// agenda's own API and iCalendar; FHIR shows the first).
-#[allow(clippy::too_many_arguments)]
-pub fn appointment(
-    holder: HolderId,
-    id: Uuid,
-    version: i64,
-    updated: Timestamp,
-    e: &EventInput,
-    author: &Author,
-    author_name: &str,
-    now: Timestamp,
-) -> Value {
+pub fn appointment(stored: crate::resources::Stored<'_>, e: &EventInput, now: Timestamp) -> Value {
+    let crate::resources::Stored {
+        holder,
+        id,
+        version,
+        updated,
+        author,
+        author_name,
+        ..
+    } = stored;
     let (code, display) = kind_code(e.kind);
     let end = e.end.unwrap_or(e.start.plus_seconds(30 * 60));
     let mut participants = vec![json!({

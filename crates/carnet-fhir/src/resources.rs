@@ -123,23 +123,31 @@ pub fn document_reference_json(
     m: &DocumentMeta,
 ) -> String {
     let mut w = JsonWriter::with_capacity(1024);
-    write_document_reference(&mut w, base, &item_id(holder, id), holder, id, set_id, status, m);
+    let doc = DocumentFields {
+        id,
+        set_id,
+        status,
+        m,
+    };
+    write_document_reference(&mut w, base, &item_id(holder, id), holder, doc);
     w.finish()
 }
 
 /// [`document_reference_json`] into a writer (alone, or as a searchset entry's resource);
 /// `rid` is the resource's id, `item_id(holder, id)`.
-#[allow(clippy::too_many_arguments)]
 fn write_document_reference(
     w: &mut JsonWriter,
     base: &str,
     rid: &str,
     holder: HolderId,
-    id: Uuid,
-    set_id: Uuid,
-    status: Status,
-    m: &DocumentMeta,
+    doc: DocumentFields<'_>,
 ) {
+    let DocumentFields {
+        id,
+        set_id,
+        status,
+        m,
+    } = doc;
     let at = m.uploaded_at.to_rfc3339();
     w.open(b'{');
     w.str("resourceType", "DocumentReference");
@@ -276,41 +284,58 @@ fn write_document_reference(
     w.close(b'}');
 }
 
+/// One version of a document as [`write_document_reference`] writes it.
+#[derive(Clone, Copy)]
+struct DocumentFields<'a> {
+    id: Uuid,
+    set_id: Uuid,
+    status: Status,
+    m: &'a DocumentMeta,
+}
+
 /// Compact JSON text written member by member: commas where they belong, strings escaped by
 /// serde_json, a member whose string is empty left out (FHIR allows no empty string).
-struct JsonWriter(Vec<u8>, Vec<bool>);
+struct JsonWriter {
+    /// The text so far.
+    out: Vec<u8>,
+    /// One flag per object or array still open: whether it has no element yet.
+    first: Vec<bool>,
+}
 
 impl JsonWriter {
     fn with_capacity(n: usize) -> Self {
-        Self(Vec::with_capacity(n), Vec::with_capacity(8))
+        Self {
+            out: Vec::with_capacity(n),
+            first: Vec::with_capacity(8),
+        }
     }
 
     /// The text (only ever UTF-8: made of `&str`s and ASCII).
     fn finish(self) -> String {
-        String::from_utf8(self.0).unwrap_or_default()
+        String::from_utf8(self.out).unwrap_or_default()
     }
 
     /// A comma before every element of an object or array but its first.
     fn element(&mut self) {
-        if let Some(first) = self.1.last_mut() {
+        if let Some(first) = self.first.last_mut() {
             if *first {
                 *first = false;
             } else {
-                self.0.push(b',');
+                self.out.push(b',');
             }
         }
     }
 
     fn open(&mut self, c: u8) {
         self.element();
-        self.0.push(c);
-        self.1.push(true);
+        self.out.push(c);
+        self.first.push(true);
     }
 
     /// Closes an object or array; the value that follows a key is not an element of its own.
     fn close(&mut self, c: u8) {
-        self.0.push(c);
-        self.1.pop();
+        self.out.push(c);
+        self.first.pop();
     }
 
     /// A member's key; its value follows (`open`, `raw`), not counted as another element.
@@ -318,11 +343,11 @@ impl JsonWriter {
         self.element();
         // Keys are this module's own ASCII names: nothing to escape (checked in tests).
         debug_assert!(k.bytes().all(|b| b.is_ascii_alphanumeric()), "key {k:?}");
-        self.0.push(b'"');
-        self.0.extend_from_slice(k.as_bytes());
-        self.0.push(b'"');
-        self.0.push(b':');
-        if let Some(first) = self.1.last_mut() {
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.push(b'"');
+        self.out.push(b':');
+        if let Some(first) = self.first.last_mut() {
             // The value is this member's, not a new element.
             *first = true;
         }
@@ -343,7 +368,7 @@ impl JsonWriter {
     }
 
     fn raw(&mut self, v: &str) {
-        self.0.extend_from_slice(v.as_bytes());
+        self.out.extend_from_slice(v.as_bytes());
         self.after_value();
     }
 
@@ -358,7 +383,7 @@ impl JsonWriter {
 
     /// After a member's value: the next member needs a comma.
     fn after_value(&mut self) {
-        if let Some(first) = self.1.last_mut() {
+        if let Some(first) = self.first.last_mut() {
             *first = false;
         }
     }
@@ -370,13 +395,13 @@ impl JsonWriter {
             .bytes()
             .fold(false, |any, b| any | (b < 0x20) | (b == b'"') | (b == b'\\'));
         if plain {
-            self.0.reserve(s.len() + 2);
-            self.0.push(b'"');
-            self.0.extend_from_slice(s.as_bytes());
-            self.0.push(b'"');
+            self.out.reserve(s.len() + 2);
+            self.out.push(b'"');
+            self.out.extend_from_slice(s.as_bytes());
+            self.out.push(b'"');
         } else {
             // Writing into a Vec cannot fail; serde_json escapes as its `Value` printer does.
-            let _ = serde_json::to_writer(&mut self.0, s);
+            let _ = serde_json::to_writer(&mut self.out, s);
         }
     }
 }
@@ -483,18 +508,31 @@ fn concept(e: &EntryInput) -> Value {
     c
 }
 
+/// What a stored item's resource says of where it comes from: its id in the holder's space,
+/// `meta.versionId` and `meta.lastUpdated`, when it was recorded and by whom.
+#[derive(Clone, Copy, Debug)]
+pub struct Stored<'a> {
+    pub holder: HolderId,
+    pub id: Uuid,
+    pub version: i64,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    pub author: &'a Author,
+    /// The author as named when they wrote it ("Dr Claire LEROY").
+    pub author_name: &'a str,
+}
+
 /// A profile entry as its FHIR resource (see [`resource_type`]).
-#[allow(clippy::too_many_arguments)]
-pub fn profile_resource(
-    holder: HolderId,
-    id: Uuid,
-    e: &EntryInput,
-    author: &Author,
-    author_name: &str,
-    created: Timestamp,
-    updated: Timestamp,
-    version: i64,
-) -> Value {
+pub fn profile_resource(stored: Stored<'_>, e: &EntryInput) -> Value {
+    let Stored {
+        holder,
+        id,
+        version,
+        created,
+        updated,
+        author,
+        author_name,
+    } = stored;
     let rid = item_id(holder, id);
     let who = author_ref(author, author_name);
     let note = e.note.as_ref().map(|n| json!([{ "text": n }]));
@@ -682,19 +720,28 @@ pub fn entry_from_resource(v: &Value) -> Result<EntryInput, String> {
     })
 }
 
-/// An access trace as an AuditEvent (IHE BALP shape where it fits).
-#[allow(clippy::too_many_arguments)]
-pub fn audit_event(
-    holder: HolderId,
-    seq: i64,
-    at: Timestamp,
-    actor: &Value,
-    action: Action,
-    item: &str,
-    allowed: bool,
-    reason: &str,
-    emergency: bool,
-) -> Value {
+/// What an access trace records, as its AuditEvent says it.
+#[derive(Clone, Copy, Debug)]
+pub struct Audited<'a> {
+    pub action: Action,
+    /// Which item, e.g. `document/0190…`.
+    pub item: &'a str,
+    pub allowed: bool,
+    /// Why it was allowed or refused, in words.
+    pub reason: &'a str,
+    pub emergency: bool,
+}
+
+/// An access trace (`seq` of `holder`'s chain, made `at` by `actor`) as an AuditEvent (IHE
+/// BALP shape where it fits).
+pub fn audit_event(holder: HolderId, seq: i64, at: Timestamp, actor: &Value, what: Audited<'_>) -> Value {
+    let Audited {
+        action,
+        item,
+        allowed,
+        reason,
+        emergency,
+    } = what;
     let (code, display) = match action {
         Action::Read => ("R", "read"),
         Action::Create => ("C", "create"),
@@ -1054,7 +1101,18 @@ impl SearchsetWriter {
         let rid = item_id(holder, id);
         let base = &self.base;
         Self::entry_with(&mut self.w, base, "DocumentReference", &rid, "match", |w| {
-            write_document_reference(w, base, &rid, holder, id, set_id, status, m);
+            write_document_reference(
+                w,
+                base,
+                &rid,
+                holder,
+                DocumentFields {
+                    id,
+                    set_id,
+                    status,
+                    m,
+                },
+            );
         });
     }
 
@@ -1066,7 +1124,7 @@ impl SearchsetWriter {
         );
         Self::entry_with(&mut self.w, &self.base, rtype, id, mode, |w| {
             // Writing into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut w.0, r);
+            let _ = serde_json::to_writer(&mut w.out, r);
             w.after_value();
         });
     }

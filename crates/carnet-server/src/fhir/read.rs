@@ -233,16 +233,16 @@ pub(super) async fn directory_read(s: &AppState, rtype: &str, id: &str) -> Resul
 
 /// A profile entry as its FHIR resource.
 pub(super) fn entry_resource(holder: HolderId, e: &carnet_store::profile::ProfileEntry) -> Value {
-    r::profile_resource(
+    let stored = r::Stored {
         holder,
-        e.id,
-        &e.entry,
-        &e.author,
-        &e.author_name,
-        e.created_at,
-        e.updated_at,
-        e.version,
-    )
+        id: e.id,
+        version: e.version,
+        created: e.created_at,
+        updated: e.updated_at,
+        author: &e.author,
+        author_name: &e.author_name,
+    };
+    r::profile_resource(stored, &e.entry)
 }
 
 pub(super) async fn patient(s: &AppState, c: &FhirCaller, holder: HolderId) -> Result<Value, FhirError> {
@@ -560,14 +560,14 @@ pub(super) async fn communications(
 
 /// An agenda event as a FHIR Appointment (AG-1).
 pub(super) fn appointment_of(s: &AppState, holder: HolderId, e: &carnet_store::agenda::AgendaEvent) -> Value {
-    carnet_fhir::exchange::appointment(
+    let stored = r::Stored {
         holder,
-        e.id,
-        e.version,
-        e.updated_at,
-        &e.event,
-        &e.author,
-        &e.author_name,
-        s.store.now(),
-    )
+        id: e.id,
+        version: e.version,
+        created: e.created_at,
+        updated: e.updated_at,
+        author: &e.author,
+        author_name: &e.author_name,
+    };
+    carnet_fhir::exchange::appointment(stored, &e.event, s.store.now())
 }

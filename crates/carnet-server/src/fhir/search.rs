@@ -248,17 +248,14 @@ pub(super) async fn matching_hits(
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_string))
                         .unwrap_or_default();
-                    r::audit_event(
-                        holder,
-                        t.seq,
-                        t.at,
-                        &actor,
-                        t.entry.action,
-                        &t.entry.item,
-                        t.entry.allowed,
-                        &reason,
-                        t.entry.emergency,
-                    )
+                    let what = r::Audited {
+                        action: t.entry.action,
+                        item: &t.entry.item,
+                        allowed: t.entry.allowed,
+                        reason: &reason,
+                        emergency: t.entry.emergency,
+                    };
+                    r::audit_event(holder, t.seq, t.at, &actor, what)
                 })
                 .collect()
         }

@@ -468,7 +468,6 @@ impl Gate {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn write_version(
         &self,
         holder: HolderId,
