@@ -158,7 +158,7 @@ impl CodeSystem {
     }
 
     /// Checks a code's form and check digit; the error says what is wrong.
-    pub fn check(self, code: &str) -> Result<(), String> {
+    pub fn check(self, code: &str) -> Result<(), EntryError> {
         let ok = match self {
             CodeSystem::Icd10 => icd10_ok(code),
             CodeSystem::SnomedCt => snomed_ok(code),
@@ -177,7 +177,10 @@ impl CodeSystem {
         if ok {
             Ok(())
         } else {
-            Err(format!("'{code}' is not a valid {} code", self.name()))
+            Err(EntryError::Code {
+                code: code.to_string(),
+                system: self,
+            })
         }
     }
 
@@ -384,86 +387,123 @@ fn partial_date_ok(s: &str) -> bool {
     }
 }
 
+/// Why a profile entry is refused (PR-1, PR-3). `Display` is the API's English message, field
+/// first; the web pages say it in French (`carnet-server`'s `web/i18n.rs`).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum EntryError {
+    #[error("text: at most {TEXT_MAX} characters")]
+    TextTooLong,
+    #[error("note: at most {NOTE_MAX} characters")]
+    NoteTooLong,
+    #[error("{field}: '{value}' is not YYYY, YYYY-MM or YYYY-MM-DD")]
+    Date { field: &'static str, value: String },
+    #[error("end_date: before date")]
+    EndBeforeStart,
+    #[error("code: {} codes do not belong in {}", system.name(), section.tag())]
+    CodeOutOfSection { system: CodeSystem, section: Section },
+    #[error("code: '{code}' is not a valid {} code", system.name())]
+    Code { code: String, system: CodeSystem },
+    #[error("code: a vaccine's ATC code starts with J07")]
+    VaccineNotJ07,
+    #[error("value: the blood group is one of {}", BLOOD_GROUPS.join(", "))]
+    BloodGroup,
+    #[error("value: one of {}", ORGAN_DONATION.join(", "))]
+    OrganDonation,
+    #[error("code: the question answered (system health_questionnaire)")]
+    QuestionMissing,
+    #[error("value: the answer")]
+    AnswerMissing,
+    #[error("contact: the person (name, role trusted or notify)")]
+    ContactMissing,
+    #[error("contact.name: missing")]
+    ContactName,
+    #[error("contact.role: trusted or notify")]
+    ContactRole,
+    #[error("text: a label or a code is required")]
+    LabelOrCode,
+    #[error("contact: only in trusted_people")]
+    ContactOutsideTrustedPeople,
+}
+
 impl EntryInput {
     /// Checks the entry against its section's rules; the error names the field.
-    pub fn validate(mut self) -> Result<EntryInput, String> {
+    pub fn validate(mut self) -> Result<EntryInput, EntryError> {
         self.text = self.text.trim().to_string();
         if self.text.chars().count() > TEXT_MAX {
-            return Err(format!("text: at most {TEXT_MAX} characters"));
+            return Err(EntryError::TextTooLong);
         }
         if self.note.as_ref().is_some_and(|n| n.chars().count() > NOTE_MAX) {
-            return Err(format!("note: at most {NOTE_MAX} characters"));
+            return Err(EntryError::NoteTooLong);
         }
         for (name, d) in [("date", &self.date), ("end_date", &self.end_date)] {
             if let Some(d) = d
                 && !partial_date_ok(d)
             {
-                return Err(format!("{name}: '{d}' is not YYYY, YYYY-MM or YYYY-MM-DD"));
+                return Err(EntryError::Date {
+                    field: name,
+                    value: d.clone(),
+                });
             }
         }
         if let (Some(a), Some(b)) = (&self.date, &self.end_date)
             && b < a
         {
-            return Err("end_date: before date".into());
+            return Err(EntryError::EndBeforeStart);
         }
         if let Some(c) = &self.code {
             if !self.section.code_systems().contains(&c.system) {
-                return Err(format!(
-                    "code: {} codes do not belong in {}",
-                    c.system.name(),
-                    self.section.tag()
-                ));
+                return Err(EntryError::CodeOutOfSection {
+                    system: c.system,
+                    section: self.section,
+                });
             }
-            c.system.check(c.code.trim()).map_err(|e| format!("code: {e}"))?;
+            c.system.check(c.code.trim())?;
             if self.section == Section::Vaccinations
                 && c.system == CodeSystem::Atc
                 && !c.code.starts_with("J07")
             {
-                return Err("code: a vaccine's ATC code starts with J07".into());
+                return Err(EntryError::VaccineNotJ07);
             }
         }
         let value = self.value.as_deref().map(str::trim);
         match self.section {
             Section::BloodGroup => {
                 if !value.is_some_and(|v| BLOOD_GROUPS.contains(&v)) {
-                    return Err(format!(
-                        "value: the blood group is one of {}",
-                        BLOOD_GROUPS.join(", ")
-                    ));
+                    return Err(EntryError::BloodGroup);
                 }
             }
             Section::OrganDonation => {
                 if !value.is_some_and(|v| ORGAN_DONATION.contains(&v)) {
-                    return Err(format!("value: one of {}", ORGAN_DONATION.join(", ")));
+                    return Err(EntryError::OrganDonation);
                 }
             }
             Section::Questionnaire => {
                 if self.code.is_none() {
-                    return Err("code: the question answered (system health_questionnaire)".into());
+                    return Err(EntryError::QuestionMissing);
                 }
                 if value.is_none_or(str::is_empty) {
-                    return Err("value: the answer".into());
+                    return Err(EntryError::AnswerMissing);
                 }
             }
             Section::TrustedPeople => {
                 let Some(c) = &self.contact else {
-                    return Err("contact: the person (name, role trusted or notify)".into());
+                    return Err(EntryError::ContactMissing);
                 };
                 if c.name.trim().is_empty() {
-                    return Err("contact.name: missing".into());
+                    return Err(EntryError::ContactName);
                 }
                 if c.role != "trusted" && c.role != "notify" {
-                    return Err("contact.role: trusted or notify".into());
+                    return Err(EntryError::ContactRole);
                 }
             }
             _ => {
                 if self.text.is_empty() && self.code.is_none() {
-                    return Err("text: a label or a code is required".into());
+                    return Err(EntryError::LabelOrCode);
                 }
             }
         }
         if self.contact.is_some() && self.section != Section::TrustedPeople {
-            return Err("contact: only in trusted_people".into());
+            return Err(EntryError::ContactOutsideTrustedPeople);
         }
         Ok(self)
     }
@@ -604,50 +644,72 @@ pub struct Measurement {
     pub at: Timestamp,
 }
 
+/// A profile entry or a measurement refused.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error(transparent)]
+    Entry(#[from] EntryError),
+    #[error(transparent)]
+    Measurement(#[from] MeasurementError),
+}
+
+/// Why a measurement is refused (PR-4); `Display` as for [`EntryError`].
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum MeasurementError {
+    #[error("code: '{code}' is not a supported LOINC measure ({})", MEASURES.iter().map(|m| m.loinc).collect::<Vec<_>>().join(", "))]
+    Code { code: String },
+    #[error("unit: '{unit}' is not a unit of {} ({})", measure.key, measure.units.iter().map(|(u, _)| *u).collect::<Vec<_>>().join(", "))]
+    Unit { unit: String, measure: &'static Measure },
+    #[error("value: not a number")]
+    NotANumber,
+    #[error("value: {value} {unit} is not plausible for {} ({}..{} {})", measure.key, measure.min, measure.max, measure.unit())]
+    Implausible {
+        value: f64,
+        unit: String,
+        measure: &'static Measure,
+    },
+    #[error("at: '{0}' is not an RFC 3339 instant")]
+    Instant(String),
+    #[error("at: in the future")]
+    Future,
+    #[error("at: before 1900")]
+    Before1900,
+}
+
 impl MeasurementInput {
     /// Checks code, unit, range and time (not in the future beyond 5 minutes of clock skew, not
     /// before 1900); converts to the canonical unit.
-    pub fn validate(&self, now: Timestamp) -> Result<Measurement, String> {
-        let m = measure(&self.code).ok_or_else(|| {
-            let known: Vec<&str> = MEASURES.iter().map(|m| m.loinc).collect();
-            format!(
-                "code: '{}' is not a supported LOINC measure ({})",
-                self.code,
-                known.join(", ")
-            )
+    pub fn validate(&self, now: Timestamp) -> Result<Measurement, MeasurementError> {
+        let m = measure(&self.code).ok_or_else(|| MeasurementError::Code {
+            code: self.code.clone(),
         })?;
-        let (_, factor) = m.units.iter().find(|(u, _)| *u == self.unit).ok_or_else(|| {
-            let units: Vec<&str> = m.units.iter().map(|(u, _)| *u).collect();
-            format!(
-                "unit: '{}' is not a unit of {} ({})",
-                self.unit,
-                m.key,
-                units.join(", ")
-            )
-        })?;
+        let (_, factor) =
+            m.units
+                .iter()
+                .find(|(u, _)| *u == self.unit)
+                .ok_or_else(|| MeasurementError::Unit {
+                    unit: self.unit.clone(),
+                    measure: m,
+                })?;
         if !self.value.is_finite() {
-            return Err("value: not a number".into());
+            return Err(MeasurementError::NotANumber);
         }
         let value = self.value * factor;
         if !(m.min..=m.max).contains(&value) {
-            return Err(format!(
-                "value: {} {} is not plausible for {} ({}..{} {})",
-                self.value,
-                self.unit,
-                m.key,
-                m.min,
-                m.max,
-                m.unit()
-            ));
+            return Err(MeasurementError::Implausible {
+                value: self.value,
+                unit: self.unit.clone(),
+                measure: m,
+            });
         }
         let at = time::OffsetDateTime::parse(&self.at, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| format!("at: '{}' is not an RFC 3339 instant", self.at))?;
+            .map_err(|_| MeasurementError::Instant(self.at.clone()))?;
         let at = Timestamp::from_offset_date_time(at);
         if at > now.plus_seconds(300) {
-            return Err("at: in the future".into());
+            return Err(MeasurementError::Future);
         }
         if at < Timestamp::from_unix_seconds(-2_208_988_800) {
-            return Err("at: before 1900".into());
+            return Err(MeasurementError::Before1900);
         }
         // Round to a sensible precision (no binary noise from conversions).
         let value = (value * 1000.0).round() / 1000.0;
@@ -709,7 +771,7 @@ mod tests {
     #[test]
     fn sections_have_their_rules() {
         let mut e = entry(Section::Conditions);
-        assert!(e.clone().validate().unwrap_err().contains("label or a code"));
+        assert_eq!(e.clone().validate().unwrap_err(), EntryError::LabelOrCode);
         e.code = Some(Coding {
             system: CodeSystem::Icd10,
             code: "E11".into(),
@@ -721,7 +783,10 @@ mod tests {
             code: "A10BA02".into(),
             display: None,
         });
-        assert!(e.clone().validate().unwrap_err().contains("do not belong"));
+        assert_eq!(
+            e.clone().validate().unwrap_err().to_string(),
+            "code: ATC codes do not belong in conditions"
+        );
         let mut b = entry(Section::BloodGroup);
         b.value = Some("AB-".into());
         assert!(b.clone().validate().is_ok());
@@ -733,7 +798,7 @@ mod tests {
             code: "A10BA02".into(),
             display: None,
         });
-        assert!(v.clone().validate().unwrap_err().contains("J07"));
+        assert_eq!(v.clone().validate().unwrap_err(), EntryError::VaccineNotJ07);
         v.code = Some(Coding {
             system: CodeSystem::Atc,
             code: "J07BB02".into(),
@@ -789,18 +854,21 @@ mod tests {
             m("29463-7", 720.0, "kg", "2026-01-05T08:00:00Z")
                 .validate(now)
                 .unwrap_err()
+                .to_string()
                 .contains("plausible")
         );
         assert!(
             m("29463-7", 72.0, "mm[Hg]", "2026-01-05T08:00:00Z")
                 .validate(now)
                 .unwrap_err()
-                .contains("unit")
+                .to_string()
+                .starts_with("unit: 'mm[Hg]' is not a unit of")
         );
         assert!(
             m("12345-6", 72.0, "kg", "2026-01-05T08:00:00Z")
                 .validate(now)
                 .unwrap_err()
+                .to_string()
                 .contains("LOINC")
         );
         assert!(
@@ -812,7 +880,8 @@ mod tests {
             m("29463-7", 72.0, "kg", "2027-01-05T08:00:00Z")
                 .validate(now)
                 .unwrap_err()
-                .contains("future")
+                .to_string()
+                == "at: in the future"
         );
         assert!(m("29463-7", 72.0, "kg", "hier").validate(now).is_err());
     }

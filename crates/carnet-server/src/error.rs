@@ -91,6 +91,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound | StoreError::Shredded(_) => ApiError::not_found(),
             StoreError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
+            e @ StoreError::Profile { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+            }
             StoreError::Mismatch => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "mismatch",

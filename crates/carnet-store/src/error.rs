@@ -22,6 +22,13 @@ pub enum StoreError {
     /// The request is invalid (a 4xx for the caller); the message is safe to show.
     #[error("{0}")]
     Invalid(String),
+    /// A profile entry or measurement refused, typed so that each surface words it (PR-1..4);
+    /// `at` names it within a batch (`measurements[2].`).
+    #[error("{}{error}", at.as_deref().unwrap_or_default())]
+    Profile {
+        at: Option<String>,
+        error: carnet_domain::profile::ProfileError,
+    },
     #[error(
         "wrong master key: the key vault's data keys were wrapped by master key(s) {known}, \
          but the configured key(s) are {configured}"
@@ -79,6 +86,14 @@ fn is_disk_full(e: &sqlx::Error) -> bool {
 }
 
 impl StoreError {
+    /// A refused profile entry or measurement, at its place in a batch if any.
+    pub fn profile(at: Option<String>, error: impl Into<carnet_domain::profile::ProfileError>) -> Self {
+        StoreError::Profile {
+            at,
+            error: error.into(),
+        }
+    }
+
     /// Adapter for `map_err`: `.map_err(StoreError::db("insert holder"))`.
     pub fn db(op: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
         move |source| {

@@ -322,7 +322,7 @@ impl Gate {
         author_display: &str,
         ctx: &Context,
     ) -> Result<ProfileEntry, StoreError> {
-        let entry = input.validate().map_err(StoreError::Invalid)?;
+        let entry = input.validate().map_err(|e| StoreError::profile(None, e))?;
         let author = author_of(actor).ok_or(StoreError::NotFound)?;
         let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
         let section = entry.section;
@@ -453,7 +453,7 @@ impl Gate {
         input: EntryInput,
         ctx: &Context,
     ) -> Result<ProfileEntry, StoreError> {
-        let input = input.validate().map_err(StoreError::Invalid)?;
+        let input = input.validate().map_err(|e| StoreError::profile(None, e))?;
         let mut e = self
             .decide_on_entry(holder, actor, id, Action::Update, ctx)
             .await?;
@@ -515,7 +515,7 @@ impl Gate {
             .enumerate()
             .map(|(i, m)| {
                 m.validate(now)
-                    .map_err(|e| StoreError::Invalid(format!("measurements[{i}].{e}")))
+                    .map_err(|e| StoreError::profile(Some(format!("measurements[{i}].")), e))
             })
             .collect::<Result<_, _>>()?;
         let author = author_of(actor).ok_or(StoreError::NotFound)?;
@@ -738,14 +738,14 @@ impl Gate {
                 ProfileOp::Create(e) => {
                     entries.push(
                         e.validate()
-                            .map_err(|m| StoreError::Invalid(format!("entry[{i}].{m}")))?,
+                            .map_err(|e| StoreError::profile(Some(format!("entry[{i}].")), e))?,
                     );
                     create_slots.push(i);
                 }
                 ProfileOp::Update { id, version, input } => {
                     let input = input
                         .validate()
-                        .map_err(|m| StoreError::Invalid(format!("entry[{i}].{m}")))?;
+                        .map_err(|e| StoreError::profile(Some(format!("entry[{i}].")), e))?;
                     let mut e = self
                         .decide_on_entry(holder, actor, id, Action::Update, ctx)
                         .await?;
@@ -775,7 +775,7 @@ impl Gate {
             .enumerate()
             .map(|(i, m)| {
                 m.validate(now)
-                    .map_err(|e| StoreError::Invalid(format!("measurements[{i}].{e}")))
+                    .map_err(|e| StoreError::profile(Some(format!("measurements[{i}].")), e))
             })
             .collect::<Result<_, _>>()?;
         let author = author_of(actor).ok_or(StoreError::NotFound)?;

@@ -85,6 +85,7 @@ impl From<StoreError> for FhirError {
         match e {
             StoreError::NotFound => FhirError::not_found(),
             StoreError::Invalid(m) => FhirError::unprocessable(m),
+            e @ StoreError::Profile { .. } => FhirError::unprocessable(e.to_string()),
             StoreError::Conflict => FhirError::new(
                 StatusCode::CONFLICT,
                 "conflict",

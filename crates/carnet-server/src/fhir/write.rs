@@ -141,7 +141,7 @@ pub(super) async fn create(
         .measurements(holder, &c.actor, &input.code, None, 10_000, &Context::default())
         .await?;
     let at = carnet_domain::profile::MeasurementInput::validate(&input, s.store.now())
-        .map_err(FhirError::unprocessable)?
+        .map_err(|e| FhirError::unprocessable(e.to_string()))?
         .at;
     let pt = pts
         .iter()

@@ -10,7 +10,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::Response;
-use carnet_domain::profile::Section;
+use carnet_domain::profile::{ProfileError, Section};
 
 use crate::api::auth::{cookie, set_cookie};
 
@@ -124,6 +124,117 @@ pub fn t(key: &'static str) -> &'static str {
         Locale::Fr => fr,
         Locale::En => en,
     }
+}
+
+/// Why a profile entry or measurement was refused, in words a patient understands (PR-1..4).
+/// Every kind of refusal is matched here, so a new one cannot reach a page unworded.
+pub fn profile_error(e: &ProfileError) -> String {
+    use carnet_domain::profile::{EntryError as E, MeasurementError as M};
+    let w = |fr: &str, en: &str| fr_en_owned(fr, en);
+    match e {
+        ProfileError::Entry(e) => match e {
+            E::TextTooLong | E::LabelOrCode => w(
+                "Saisissez un libellé (500 caractères au plus).",
+                "Enter a label (500 characters at most).",
+            ),
+            E::NoteTooLong => w(
+                "La remarque est trop longue (4 000 caractères au plus).",
+                "The note is too long (4,000 characters at most).",
+            ),
+            E::Date { .. } => w(
+                "La date doit être une année (2020), un mois (2020-05) ou un jour (2020-05-17).",
+                "The date is a year (2020), a month (2020-05) or a day (2020-05-17).",
+            ),
+            E::EndBeforeStart => w(
+                "La date de fin précède la date de début.",
+                "The end date is before the start date.",
+            ),
+            E::CodeOutOfSection { .. } => w(
+                "Ce type de code ne convient pas à cette rubrique.",
+                "This kind of code does not belong in this section.",
+            ),
+            E::Code { code, system } => match locale() {
+                Locale::Fr => format!(
+                    "Le code « {code} » n'est pas un code {} valide : vérifiez-le.",
+                    system.name()
+                ),
+                Locale::En => format!(
+                    "The code “{code}” is not a valid {} code: please check it.",
+                    system.name()
+                ),
+            },
+            E::VaccineNotJ07 => w(
+                "Le code ATC d'un vaccin commence par J07 : vérifiez-le.",
+                "A vaccine's ATC code starts with J07: please check it.",
+            ),
+            E::BloodGroup => w(
+                "Choisissez un groupe sanguin dans la liste.",
+                "Choose a blood group from the list.",
+            ),
+            E::OrganDonation => w(
+                "Choisissez une des réponses proposées.",
+                "Choose one of the answers.",
+            ),
+            E::QuestionMissing => w("Choisissez la question.", "Choose the question."),
+            E::AnswerMissing => w("Saisissez votre réponse.", "Enter your answer."),
+            E::ContactMissing | E::ContactName => {
+                w("Saisissez le nom de la personne.", "Enter the person's name.")
+            }
+            E::ContactRole => w(
+                "Choisissez : personne de confiance ou personne à prévenir.",
+                "Choose: trusted person or person to notify.",
+            ),
+            E::ContactOutsideTrustedPeople => w(
+                "Une personne ne s'ajoute que dans « Personnes de confiance ».",
+                "A person is added only under “Trusted people”.",
+            ),
+        },
+        ProfileError::Measurement(e) => match e {
+            M::Code { .. } => w(
+                "Choisissez une mesure dans la liste.",
+                "Choose a measurement from the list.",
+            ),
+            M::Unit { .. } => w("Choisissez une unité proposée.", "Choose one of the units."),
+            M::NotANumber => w(
+                "Saisissez la valeur en chiffres, par exemple 72,5.",
+                "Enter the value in figures, for example 72.5.",
+            ),
+            M::Implausible { measure: m, .. } => match locale() {
+                Locale::Fr => format!(
+                    "La valeur doit être comprise entre {} et {} {}.",
+                    decimal(m.min),
+                    decimal(m.max),
+                    m.unit()
+                ),
+                Locale::En => format!("The value is between {} and {} {}.", m.min, m.max, m.unit()),
+            },
+            M::Instant(_) => w(
+                "La date et l'heure de la mesure ne sont pas lisibles.",
+                "The measurement's date and time cannot be read.",
+            ),
+            M::Future => w(
+                "La date de la mesure ne peut pas être dans le futur.",
+                "The measurement's date cannot be in the future.",
+            ),
+            M::Before1900 => w(
+                "La date de la mesure est trop ancienne.",
+                "The measurement's date is too old.",
+            ),
+        },
+    }
+}
+
+/// A number as the current locale writes it (`72,5` in French).
+pub fn decimal(x: f64) -> String {
+    let s = x.to_string();
+    match locale() {
+        Locale::Fr => s.replace('.', ","),
+        Locale::En => s,
+    }
+}
+
+fn fr_en_owned(fr: &str, en: &str) -> String {
+    if locale() == Locale::En { en } else { fr }.to_string()
 }
 
 /// A profile section's name in the current locale.
@@ -474,5 +585,79 @@ mod tests {
     async fn words_follow_the_locale() {
         assert_eq!(t("nav.home"), "Accueil");
         assert_eq!(with_locale(Locale::En, async { t("nav.home") }).await, "Home");
+    }
+
+    /// PR-1..4: a refused entry or measurement reads as a sentence in the page's language,
+    /// never as the API's message with its field names; French numbers use a comma.
+    #[tokio::test]
+    async fn profile_refusals_are_worded() {
+        use carnet_domain::profile::{
+            CodeSystem, EntryError, EntryInput, MeasurementError, MeasurementInput, Section, measure,
+        };
+        let weight = measure("29463-7").unwrap();
+        let refused = [
+            ProfileError::Entry(EntryError::TextTooLong),
+            ProfileError::Entry(EntryError::Code {
+                code: "E1".into(),
+                system: CodeSystem::Icd10,
+            }),
+            ProfileError::Entry(EntryError::VaccineNotJ07),
+            ProfileError::Entry(EntryError::ContactRole),
+            ProfileError::Entry(EntryError::Date {
+                field: "date",
+                value: "2020-13".into(),
+            }),
+            ProfileError::Measurement(MeasurementError::Implausible {
+                value: 720.0,
+                unit: "kg".into(),
+                measure: weight,
+            }),
+            ProfileError::Measurement(MeasurementError::Future),
+        ];
+        for e in &refused {
+            let fr = profile_error(e);
+            let en = with_locale(Locale::En, async { profile_error(e) }).await;
+            assert_ne!(fr, e.to_string(), "{e}");
+            assert!(fr.ends_with('.') && en.ends_with('.'), "{fr} / {en}");
+            assert_ne!(fr, en);
+        }
+        let fr = profile_error(&refused[5]);
+        assert!(fr.contains(&format!("{} kg", decimal(weight.max))), "{fr}");
+        // What the domain refuses is what is worded: a vaccine coded outside J07.
+        let mut e = EntryInput {
+            section: Section::Vaccinations,
+            text: "Grippe".into(),
+            code: Some(carnet_domain::profile::Coding {
+                system: CodeSystem::Atc,
+                code: "A10BA02".into(),
+                display: None,
+            }),
+            ..entry_defaults()
+        };
+        let err = ProfileError::from(e.clone().validate().unwrap_err());
+        assert_eq!(
+            profile_error(&err),
+            "Le code ATC d'un vaccin commence par J07 : vérifiez-le."
+        );
+        e.code = None;
+        assert!(e.validate().is_ok());
+        let m = MeasurementInput {
+            code: "29463-7".into(),
+            value: 72.5,
+            unit: "kg".into(),
+            at: "2999-01-01T00:00:00Z".into(),
+        };
+        let err = ProfileError::from(
+            m.validate(carnet_domain::Timestamp::from_unix_seconds(0))
+                .unwrap_err(),
+        );
+        assert_eq!(
+            profile_error(&err),
+            "La date de la mesure ne peut pas être dans le futur."
+        );
+    }
+
+    fn entry_defaults() -> carnet_domain::profile::EntryInput {
+        serde_json::from_value(serde_json::json!({"section": "conditions", "text": ""})).unwrap()
     }
 }

@@ -13,6 +13,7 @@ use carnet_domain::profile::{
     BLOOD_GROUPS, CodeSystem, Coding, Contact, EntryInput, MEASURES, MeasurementInput, ORGAN_DONATION,
     QUESTIONS, Section, measure,
 };
+use carnet_store::StoreError;
 use carnet_store::profile::ProfileEntry;
 use serde::Deserialize;
 
@@ -97,51 +98,12 @@ pub(super) fn entry_label(e: &ProfileEntry) -> String {
     format!("{label}{date} (noté par {by}, {})", super::day(e.created_at))
 }
 
-/// French words for the profile's validation messages.
-fn french_invalid(e: &ApiError) -> String {
-    let m = e.message.as_str();
-    if e.code != "invalid" {
-        return french(e);
-    }
-    if let Some(rest) = m.split("code: '").nth(1)
-        && let Some((code, tail)) = rest.split_once("' is not a valid ")
-    {
-        let system = tail.split(" code").next().unwrap_or_default();
-        return format!("Le code « {code} » n'est pas un code {system} valide : vérifiez-le.");
-    }
-    if m.contains("starts with J07") {
-        return "Le code ATC d'un vaccin commence par J07 : vérifiez-le.".into();
-    }
-    if m.contains("do not belong in") {
-        return "Ce type de code ne convient pas à cette rubrique.".into();
-    }
-    if m.contains("blood group") {
-        return "Choisissez un groupe sanguin dans la liste.".into();
-    }
-    if m.contains("contact.name") {
-        return "Saisissez le nom de la personne.".into();
-    }
-    if m.contains("contact.role") {
-        return "Choisissez : personne de confiance ou personne à prévenir.".into();
-    }
-    if m.contains("value: one of") {
-        return "Choisissez une des réponses proposées.".into();
-    }
-    if m.contains("value: the answer") {
-        return "Saisissez votre réponse.".into();
-    }
-    if m.contains("text") {
-        "Saisissez un libellé (500 caractères au plus).".into()
-    } else if m.contains("date") {
-        "La date doit être une année (2020), un mois (2020-05) ou un jour (2020-05-17).".into()
-    } else if m.contains("not a number") || m.contains("value") {
-        "Saisissez une valeur numérique dans les limites de la mesure.".into()
-    } else if m.contains("future") {
-        "La date de la mesure ne peut pas être dans le futur.".into()
-    } else if m.contains("before 1900") {
-        "La date de la mesure est trop ancienne.".into()
-    } else {
-        "Les informations saisies ne sont pas valides : vérifiez-les.".into()
+/// The words for a refused entry or measurement (`i18n::profile_error`), or for any other
+/// refusal.
+fn french_invalid(e: StoreError) -> String {
+    match e {
+        StoreError::Profile { error, .. } => super::i18n::profile_error(&error),
+        other => french(&ApiError::from(other)),
     }
 }
 
@@ -329,7 +291,7 @@ async fn add_entry(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<
                 .add_profile_entry(h.space(), &h.actor(), input, "", &Context::default())
                 .await
                 .map(|_| ())
-                .map_err(|e| french_invalid(&ApiError::from(e)))
+                .map_err(french_invalid)
         }
     };
     match result {
@@ -359,14 +321,6 @@ async fn add_measure(State(s): State<AppState>, h: Holder, body: Bytes) -> Resul
             .replace(',', ".")
             .parse()
             .map_err(|_| "Saisissez la valeur en chiffres, par exemple 72,5.")?;
-        if !(m.min..=m.max).contains(&value) {
-            return Err(format!(
-                "La valeur doit être comprise entre {} et {} {}.",
-                m.min,
-                m.max,
-                m.unit()
-            ));
-        }
         let at = match form.opt("date") {
             // Noon in France on the chosen day.
             Some(d) => format!("{d}T12:00:00+01:00"),
@@ -382,7 +336,7 @@ async fn add_measure(State(s): State<AppState>, h: Holder, body: Bytes) -> Resul
             .add_measurements(h.space(), &h.actor(), &[input], &Context::default())
             .await
             .map(|_| ())
-            .map_err(|e| french_invalid(&ApiError::from(e)))
+            .map_err(french_invalid)
     }
     .await;
     match result {
@@ -549,7 +503,7 @@ async fn add_special(State(s): State<AppState>, h: Holder, body: Bytes) -> Resul
             .add_profile_entry(h.space(), &h.actor(), input, "", &Context::default())
             .await
             .map(|_| ())
-            .map_err(|e| french_invalid(&ApiError::from(e))),
+            .map_err(french_invalid),
     };
     match result {
         Ok(()) => Ok(see_other("/profil?ok=entree")),
@@ -675,7 +629,7 @@ async fn add_vaccination(State(s): State<AppState>, h: Holder, body: Bytes) -> R
             .add_profile_entry(h.space(), &h.actor(), input, "", &Context::default())
             .await
             .map(|_| ())
-            .map_err(|e| french_invalid(&ApiError::from(e)))
+            .map_err(french_invalid)
     };
     match result {
         Ok(()) => Ok(see_other("/profil/vaccinations?ok=1")),
