@@ -10,12 +10,8 @@ use super::*;
 /// refusal or error refuses the whole Bundle with nothing written, then the documents'
 /// contents go to the blob store and every row commits at once. Reads are refused in a
 /// transaction (use a batch).
-pub(super) async fn transaction(
-    s: &AppState,
-    c: &FhirCaller,
-    base: &str,
-    v: &Value,
-) -> Result<Response, FhirError> {
+pub(super) async fn transaction(f: &Fhir<'_>, v: &Value) -> Result<Response, FhirError> {
+    let (s, c, base) = (f.s, f.c, f.base.as_str());
     use carnet_store::profile::ProfileOp;
     #[derive(Clone, Copy)]
     enum Slot {
@@ -59,13 +55,8 @@ pub(super) async fn transaction(
             diagnostics: format!("entry[{i}]: {}", e.diagnostics),
             ..e
         })?;
-        let writable = [
-            "Condition",
-            "AllergyIntolerance",
-            "MedicationStatement",
-            "Immunization",
-            "Procedure",
-        ];
+        let rtype = ResourceType::parse(rt);
+        let writable = rtype.is_some_and(ResourceType::is_writable_profile);
         match (method, target) {
             ("POST", None) if rt == r["resourceType"].as_str().unwrap_or("") => {
                 let subject = r["subject"]["reference"]
@@ -76,10 +67,10 @@ pub(super) async fn transaction(
                     .or(c.home())
                     .ok_or_else(|| FhirError::invalid(format!("entry[{i}]: subject Patient/ID required")))?;
                 same_patient(subject)?;
-                if rt == "Observation" {
+                if rtype == Some(ResourceType::Observation) {
                     measures.push(measurement_of(r, &format!("entry[{i}].Observation"))?);
                     order.push((Slot::Measure(measures.len() - 1), "201 Created"));
-                } else if rt == "DocumentReference" {
+                } else if rtype == Some(ResourceType::DocumentReference) {
                     documents.push(document_input(
                         c,
                         r,
@@ -87,7 +78,7 @@ pub(super) async fn transaction(
                         &format!("entry[{i}].DocumentReference"),
                     )?);
                     order.push((Slot::Document(documents.len() - 1), "201 Created"));
-                } else if writable.contains(&rt) {
+                } else if writable {
                     let e = r::entry_from_resource(r)
                         .map_err(|m| FhirError::unprocessable(format!("entry[{i}]: {m}")))?;
                     ops.push(ProfileOp::Create(e));
@@ -98,7 +89,7 @@ pub(super) async fn transaction(
                     )));
                 }
             }
-            ("PUT" | "DELETE", Some(id)) if writable.contains(&rt) => {
+            ("PUT" | "DELETE", Some(id)) if writable => {
                 let (h, item) = split_id(id)
                     .ok_or_else(|| FhirError::unprocessable(format!("entry[{i}]: unknown {url}")))?;
                 same_patient(h)?;
@@ -208,7 +199,7 @@ pub(super) async fn batch(
     }
     match v["type"].as_str() {
         Some("batch") => {}
-        Some("transaction") => return transaction(&s, &c, &base_url(&s, &headers), &v).await,
+        Some("transaction") => return transaction(&Fhir::new(&s, &c, &headers), &v).await,
         _ => return Err(FhirError::invalid("Bundle.type: batch expected")),
     }
     let entries = v["entry"].as_array().cloned().unwrap_or_default();
@@ -267,7 +258,13 @@ pub(super) async fn batch(
                 .await
             }
             ("DELETE", [t, id]) => {
-                remove(State(s.clone()), c.clone(), Path((t.to_string(), id.to_string()))).await
+                remove(
+                    State(s.clone()),
+                    c.clone(),
+                    Path((t.to_string(), id.to_string())),
+                    headers.clone(),
+                )
+                .await
             }
             _ => Err(FhirError::invalid(format!(
                 "entry[{i}].request: {method} {url} is not supported in a batch"

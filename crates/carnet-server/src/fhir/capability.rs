@@ -39,22 +39,14 @@ pub(super) async fn metadata(
                "documentation": "Reimbursements of the compulsory health insurance (last 24 months); date is the date of care.",
                "searchParam": search(&[("patient", "reference"), ("date", "date")])}),
     ];
-    for t in PROFILE_TYPES {
+    for t in ResourceType::ALL.into_iter().filter(|t| t.is_profile()) {
         let mut interaction = vec![json!({"code": "read"}), json!({"code": "search-type"})];
-        if [
-            "Condition",
-            "AllergyIntolerance",
-            "MedicationStatement",
-            "Immunization",
-            "Procedure",
-        ]
-        .contains(&t)
-        {
+        if t.is_writable_profile() {
             interaction.push(json!({"code": "create"}));
             interaction.push(json!({"code": "update"}));
         }
         interaction.push(json!({"code": "delete"}));
-        resources.push(json!({"type": t, "interaction": interaction,
+        resources.push(json!({"type": t.as_str(), "interaction": interaction,
                               "searchParam": search(&[("patient", "reference")])}));
     }
     for r in resources.iter_mut() {
@@ -77,7 +69,7 @@ pub(super) async fn metadata(
         }
     }
     resources[0]["searchRevInclude"] = json!(
-        REVINCLUDABLE
+        ResourceType::REVINCLUDABLE
             .iter()
             .map(|t| format!("{t}:patient"))
             .collect::<Vec<_>>()

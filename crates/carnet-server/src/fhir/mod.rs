@@ -33,6 +33,7 @@ mod caller;
 mod capability;
 mod params;
 mod read;
+mod rtype;
 mod search;
 mod write;
 
@@ -41,6 +42,7 @@ use caller::*;
 use capability::*;
 use params::*;
 use read::*;
+use rtype::*;
 use search::*;
 use write::*;
 
@@ -129,37 +131,23 @@ pub fn routes() -> Router<AppState> {
         .route("/fhir/{rtype}/{id}/_history/{vid}", get(vread))
 }
 
-/// What `_revinclude=T:patient` may bring along a Patient search.
-const REVINCLUDABLE: [&str; 16] = [
-    "DocumentReference",
-    "Provenance",
-    "Observation",
-    "Condition",
-    "AllergyIntolerance",
-    "MedicationStatement",
-    "Immunization",
-    "Procedure",
-    "FamilyMemberHistory",
-    "QuestionnaireResponse",
-    "RelatedPerson",
-    "Consent",
-    "Communication",
-    "Appointment",
-    "ExplanationOfBenefit",
-    "AuditEvent",
-];
+/// What every operation of one FHIR request works with: the server, the authenticated
+/// caller and the base URL the client used (for `fullUrl`s and references).
+pub(super) struct Fhir<'a> {
+    pub(super) s: &'a AppState,
+    pub(super) c: &'a FhirCaller,
+    pub(super) base: String,
+}
 
-const PROFILE_TYPES: [&str; 9] = [
-    "Condition",
-    "AllergyIntolerance",
-    "MedicationStatement",
-    "Immunization",
-    "Procedure",
-    "FamilyMemberHistory",
-    "QuestionnaireResponse",
-    "RelatedPerson",
-    "Consent",
-];
+impl<'a> Fhir<'a> {
+    fn new(s: &'a AppState, c: &'a FhirCaller, headers: &HeaderMap) -> Self {
+        Self {
+            s,
+            c,
+            base: base_url(s, headers),
+        }
+    }
+}
 
 #[cfg(test)]
 mod fuzz {

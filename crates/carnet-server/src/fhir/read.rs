@@ -5,30 +5,25 @@
 use super::*;
 
 /// A resource by type and id, read through the gate as the caller.
-pub(super) async fn read_value(
-    s: &AppState,
-    c: &FhirCaller,
-    rtype: &str,
-    id: &str,
-    headers: &HeaderMap,
-) -> Result<Value, FhirError> {
+pub(super) async fn read_value(f: &Fhir<'_>, rtype: ResourceType, id: &str) -> Result<Value, FhirError> {
+    let (s, c) = (f.s, f.c);
     let ctx = Context::default();
-    if rtype == "Patient" {
+    if rtype == ResourceType::Patient {
         let holder: HolderId = id.parse().map_err(|_| FhirError::not_found())?;
-        return patient(s, c, holder).await;
+        return patient(f, holder).await;
     }
     if let Some(v) = directory_read(s, rtype, id).await? {
         return Ok(v);
     }
     let (holder, item) = split_id(id).ok_or_else(FhirError::not_found)?;
     let v = match rtype {
-        "DocumentReference" => {
+        ResourceType::DocumentReference => {
             let view = s
                 .gate
                 .read_document_metadata(holder, &c.actor, DocumentId::from_uuid(item), &ctx)
                 .await?;
             r::document_reference(
-                &base_url(s, headers),
+                &f.base,
                 holder,
                 *view.id.as_uuid(),
                 *view.set_id.as_uuid(),
@@ -36,7 +31,7 @@ pub(super) async fn read_value(
                 &view.meta,
             )
         }
-        "Binary" => {
+        ResourceType::Binary => {
             let (view, bytes) = s
                 .gate
                 .read_document(holder, &c.actor, DocumentId::from_uuid(item), &ctx)
@@ -50,29 +45,40 @@ pub(super) async fn read_value(
                 "data": base64::engine::general_purpose::STANDARD.encode(&bytes),
             })
         }
-        "Observation" => match s.gate.measurement(holder, &c.actor, item, &ctx).await {
+        ResourceType::Observation => match s.gate.measurement(holder, &c.actor, item, &ctx).await {
             Ok(pt) => r::observation(holder, pt.id, &pt.measurement, &pt.author),
-            Err(StoreError::NotFound) => profile_by_id(s, c, holder, item, "Observation").await?,
+            Err(StoreError::NotFound) => profile_by_id(f, holder, item, rtype).await?,
             Err(e) => return Err(e.into()),
         },
-        t if PROFILE_TYPES.contains(&t) => profile_by_id(s, c, holder, item, t).await?,
-        "Provenance" => {
-            let doc = Box::pin(read_value(s, c, "DocumentReference", id, headers)).await?;
+        t @ (ResourceType::Condition
+        | ResourceType::AllergyIntolerance
+        | ResourceType::MedicationStatement
+        | ResourceType::Immunization
+        | ResourceType::Procedure
+        | ResourceType::FamilyMemberHistory
+        | ResourceType::QuestionnaireResponse
+        | ResourceType::RelatedPerson
+        | ResourceType::Consent) => profile_by_id(f, holder, item, t).await?,
+        ResourceType::Provenance => {
+            let doc = Box::pin(read_value(f, ResourceType::DocumentReference, id)).await?;
             carnet_fhir::exchange::provenance_of_document(&doc)
         }
-        "Communication" => {
+        ResourceType::Communication => {
             let (conv, m) = s.gate.read_message(holder, &c.actor, item, &ctx).await?;
             communication_of(holder, &conv, &m)
         }
-        "Appointment" => {
+        ResourceType::Appointment => {
             let e = s.gate.read_event(holder, &c.actor, item, &ctx).await?;
             appointment_of(s, holder, &e)
         }
-        "ExplanationOfBenefit" => {
+        ResourceType::ExplanationOfBenefit => {
             let rb = s.gate.reimbursement(holder, &c.actor, item, &ctx).await?;
             carnet_fhir::eob::explanation_of_benefit(holder, rb.id, &rb.line, rb.imported_at)
         }
-        _ => return Err(FhirError::not_found()),
+        ResourceType::Patient
+        | ResourceType::AuditEvent
+        | ResourceType::Practitioner
+        | ResourceType::PractitionerRole => return Err(FhirError::not_found()),
     };
     Ok(v)
 }
@@ -85,19 +91,21 @@ pub(super) async fn read(
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let p = Params::parse(q)?;
+    let rtype = ResourceType::of_path(&rtype)?;
+    let f = Fhir::new(&s, &c, &headers);
     if id == "_history" {
-        return type_history(&s, &c, &rtype, &p, &headers).await;
+        return type_history(&f, rtype, &p).await;
     }
     // The hot path (IO-1): a DocumentReference written straight to JSON text (the same bytes
     // as `read_value`'s, `document_reference_json`'s test holds them equal).
-    if rtype == "DocumentReference" && !p.pretty() {
+    if rtype == ResourceType::DocumentReference && !p.pretty() {
         let (holder, item) = split_id(&id).ok_or_else(FhirError::not_found)?;
         let view = s
             .gate
             .read_document_metadata(holder, &c.actor, DocumentId::from_uuid(item), &Context::default())
             .await?;
         let body = r::document_reference_json(
-            &base_url(&s, &headers),
+            &f.base,
             holder,
             *view.id.as_uuid(),
             *view.set_id.as_uuid(),
@@ -106,7 +114,7 @@ pub(super) async fn read(
         );
         return Ok((StatusCode::OK, [(header::CONTENT_TYPE, FHIR_JSON)], body).into_response());
     }
-    let v = read_value(&s, &c, &rtype, &id, &headers).await?;
+    let v = read_value(&f, rtype, &id).await?;
     let mut resp = respond(StatusCode::OK, &v, p.pretty());
     if let Some(vid) = v["meta"]["versionId"].as_str()
         && let Ok(tag) = format!("W/\"{vid}\"").parse()
@@ -121,11 +129,9 @@ pub(super) async fn read(
 /// before anything is counted). The store keeps each item's current version, so the history
 /// holds one entry per item, newest change first; `_since` keeps those changed at or after it.
 pub(super) async fn type_history(
-    s: &AppState,
-    c: &FhirCaller,
-    rtype: &str,
+    f: &Fhir<'_>,
+    rtype: ResourceType,
     p: &Params,
-    headers: &HeaderMap,
 ) -> Result<Response, FhirError> {
     for k in p.0.keys() {
         if !matches!(
@@ -156,7 +162,7 @@ pub(super) async fn type_history(
     if let Some(h) = p.one("patient").or_else(|| p.one("subject")) {
         q.insert("patient".to_string(), vec![h.to_string()]);
     }
-    let mut all: Vec<Value> = matching(s, c, rtype, &Params(q), headers)
+    let mut all: Vec<Value> = matching(f, rtype, &Params(q))
         .await?
         .into_iter()
         .filter(|r| {
@@ -178,7 +184,7 @@ pub(super) async fn type_history(
         at(b).cmp(&at(a))
     });
     let total = all.len();
-    let base = base_url(s, headers);
+    let base = &f.base;
     let entries: Vec<Value> = all
         .into_iter()
         .take(count)
@@ -206,16 +212,20 @@ pub(super) async fn type_history(
 
 /// Practitioner and PractitionerRole from the directory (public data: any authenticated caller
 /// reads them; nothing about a holder).
-pub(super) async fn directory_read(s: &AppState, rtype: &str, id: &str) -> Result<Option<Value>, FhirError> {
+pub(super) async fn directory_read(
+    s: &AppState,
+    rtype: ResourceType,
+    id: &str,
+) -> Result<Option<Value>, FhirError> {
     let found = |o: Option<Value>| o.map(Some).ok_or_else(FhirError::not_found);
     match rtype {
-        "Practitioner" => found(
+        ResourceType::Practitioner => found(
             s.store
                 .professional(id)
                 .await?
                 .map(|p| r::practitioner(&p.rpps, &p.family_name, &p.given_name)),
         ),
-        "PractitionerRole" => {
+        ResourceType::PractitionerRole => {
             let rpps = id.strip_suffix("-role").ok_or_else(FhirError::not_found)?;
             found(s.store.professional(rpps).await?.map(|p| {
                 r::practitioner_role(
@@ -245,7 +255,8 @@ pub(super) fn entry_resource(holder: HolderId, e: &carnet_store::profile::Profil
     r::profile_resource(stored, &e.entry)
 }
 
-pub(super) async fn patient(s: &AppState, c: &FhirCaller, holder: HolderId) -> Result<Value, FhirError> {
+pub(super) async fn patient(f: &Fhir<'_>, holder: HolderId) -> Result<Value, FhirError> {
+    let (s, c) = (f.s, f.c);
     let rec = s
         .gate
         .read_administrative(holder, &c.actor, &Context::default())
@@ -259,33 +270,30 @@ pub(super) async fn patient(s: &AppState, c: &FhirCaller, holder: HolderId) -> R
 }
 
 pub(super) async fn profile_resources(
-    s: &AppState,
-    c: &FhirCaller,
+    f: &Fhir<'_>,
     holder: HolderId,
-    rtype: &str,
+    rtype: ResourceType,
 ) -> Result<Vec<Value>, FhirError> {
+    let (s, c) = (f.s, f.c);
     let entries = s
         .gate
         .list_profile(holder, &c.actor, None, &Context::default())
         .await?;
     let mut out: Vec<Value> = entries
         .iter()
-        .filter(|e| r::resource_type(e.entry.section) == rtype)
+        .filter(|e| r::resource_type(e.entry.section) == rtype.as_str())
         .map(|e| entry_resource(holder, e))
         .collect();
-    if rtype == "Consent" {
-        out.extend(directory(s, c, holder).await?);
+    if rtype == ResourceType::Consent {
+        out.extend(directory(f, holder).await?);
     }
     Ok(out)
 }
 
 /// AC-3: the authorisation directory as Consents, for the holder's side only (it is theirs to
 /// read; a professional sees none of it, as if there were none).
-pub(super) async fn directory(
-    s: &AppState,
-    c: &FhirCaller,
-    holder: HolderId,
-) -> Result<Vec<Value>, FhirError> {
+pub(super) async fn directory(f: &Fhir<'_>, holder: HolderId) -> Result<Vec<Value>, FhirError> {
+    let (s, c) = (f.s, f.c);
     // The holder's side only: the gate hands the directory to the holder and their current
     // representatives, to nobody else.
     let Some(side) = s.gate.holder_side(holder, &c.actor).await? else {
@@ -301,14 +309,13 @@ pub(super) async fn directory(
 }
 
 pub(super) async fn profile_by_id(
-    s: &AppState,
-    c: &FhirCaller,
+    f: &Fhir<'_>,
     holder: HolderId,
     item: uuid::Uuid,
-    rtype: &str,
+    rtype: ResourceType,
 ) -> Result<Value, FhirError> {
     let want = item_id(holder, item);
-    profile_resources(s, c, holder, rtype)
+    profile_resources(f, holder, rtype)
         .await?
         .into_iter()
         .find(|v| v["id"] == want.as_str())
@@ -326,12 +333,14 @@ pub(super) async fn instance_op(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
+    let rtype = ResourceType::of_path(&rtype)?;
     if op == "_history" {
         let p = Params::parse(q)?;
         p.only(&[])?;
-        let v = read_value(&s, &c, &rtype, &id, &headers).await?;
+        let f = Fhir::new(&s, &c, &headers);
+        let v = read_value(&f, rtype, &id).await?;
         let version = v["meta"]["versionId"].as_str().unwrap_or("1").to_string();
-        let base = base_url(&s, &headers);
+        let base = &f.base;
         // The store keeps the current version of an item (a document's earlier versions are
         // resources of their own, linked by `relatesTo`): the history is that one version.
         let bundle = json!({
@@ -348,7 +357,7 @@ pub(super) async fn instance_op(
         });
         return Ok(respond(StatusCode::OK, &bundle, p.pretty()));
     }
-    if rtype != "Patient" {
+    if rtype != ResourceType::Patient {
         return Err(FhirError::new(
             StatusCode::NOT_FOUND,
             "not-supported",
@@ -368,7 +377,8 @@ pub(super) async fn vread(
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let p = Params::parse(q)?;
-    let v = read_value(&s, &c, &rtype, &id, &headers).await?;
+    let rtype = ResourceType::of_path(&rtype)?;
+    let v = read_value(&Fhir::new(&s, &c, &headers), rtype, &id).await?;
     let current = v["meta"]["versionId"].as_str().unwrap_or("1");
     if current != vid {
         return Err(FhirError::new(
@@ -401,9 +411,10 @@ pub(super) async fn everything(
     let p = Params::parse(q)?;
     p.only(&[])?;
     let holder: HolderId = id.parse().map_err(|_| FhirError::not_found())?;
+    let f = Fhir::new(&s, &c, &headers);
     let ctx = Context::default();
     let mut all = Vec::new();
-    match patient(&s, &c, holder).await {
+    match patient(&f, holder).await {
         Ok(v) => all.push(v),
         Err(FhirError {
             status: StatusCode::NOT_FOUND,
@@ -415,7 +426,7 @@ pub(super) async fn everything(
         limit: 500,
         ..DocumentFilter::default()
     };
-    all.extend(documents(&s, &c, holder, every_document, &base_url(&s, &headers)).await?);
+    all.extend(documents(&f, holder, every_document).await?);
     for m in MEASURES.iter() {
         match s
             .gate
@@ -440,15 +451,18 @@ pub(super) async fn everything(
         return Err(FhirError::not_found());
     }
     if op == "$summary" {
-        let v = r::ips_document(&base_url(&s, &headers), holder, s.store.now(), all)
-            .ok_or_else(FhirError::not_found)?;
+        let v = r::ips_document(&f.base, holder, s.store.now(), all).ok_or_else(FhirError::not_found)?;
         return Ok(respond(StatusCode::OK, &v, p.pretty()));
     }
     // Messages, agenda events and reimbursements, each as the caller may see them.
-    for t in ["Communication", "Appointment", "ExplanationOfBenefit"] {
+    for t in [
+        ResourceType::Communication,
+        ResourceType::Appointment,
+        ResourceType::ExplanationOfBenefit,
+    ] {
         let mut q = BTreeMap::new();
         q.insert("patient".to_string(), vec![holder.to_string()]);
-        match matching(&s, &c, t, &Params(q), &headers).await {
+        match matching(&f, t, &Params(q)).await {
             Ok(found) => all.extend(found),
             Err(FhirError {
                 status: StatusCode::NOT_FOUND,
@@ -457,10 +471,10 @@ pub(super) async fn everything(
             Err(e) => return Err(e),
         }
     }
-    let base = base_url(&s, &headers);
+    let base = &f.base;
     let total = all.len();
     let v = r::searchset(
-        &base,
+        base,
         &format!("{base}/Patient/{holder}/$everything"),
         None,
         total,
@@ -531,11 +545,8 @@ pub(super) fn communication_of(
 }
 
 /// Every message of the conversations the caller may read, newest first (no read receipts).
-pub(super) async fn communications(
-    s: &AppState,
-    c: &FhirCaller,
-    holder: HolderId,
-) -> Result<Vec<Value>, FhirError> {
+pub(super) async fn communications(f: &Fhir<'_>, holder: HolderId) -> Result<Vec<Value>, FhirError> {
+    let (s, c) = (f.s, f.c);
     let ctx = Context::default();
     let convs = match s.gate.list_conversations(holder, &c.actor, &ctx).await {
         Ok(v) => v,

@@ -79,22 +79,19 @@ pub(super) async fn hit_values(hits: Vec<Hit>) -> Result<Vec<Value>, FhirError> 
 /// Every DocumentReference of `holder` the caller may see under `filter`, page after page
 /// (the gate decides per document; a refused record is an empty list).
 pub(super) async fn documents(
-    s: &AppState,
-    c: &FhirCaller,
+    f: &Fhir<'_>,
     holder: HolderId,
     filter: DocumentFilter,
-    base: &str,
 ) -> Result<Vec<Value>, FhirError> {
-    hit_values(document_hits(s, c, holder, filter, base).await?).await
+    hit_values(document_hits(f, holder, filter).await?).await
 }
 
 pub(super) async fn document_hits(
-    s: &AppState,
-    c: &FhirCaller,
+    f: &Fhir<'_>,
     holder: HolderId,
     filter: DocumentFilter,
-    base: &str,
 ) -> Result<Vec<Hit>, FhirError> {
+    let (s, c) = (f.s, f.c);
     let set = match s
         .gate
         .document_set(holder, &c.actor, &filter, &Context::default())
@@ -104,7 +101,7 @@ pub(super) async fn document_hits(
         Err(StoreError::NotFound) => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
-    let base: Arc<str> = Arc::from(base);
+    let base: Arc<str> = Arc::from(f.base.as_str());
     Ok((0..set.len())
         .map(|index| {
             Hit::Document(Box::new(DocumentHit {
@@ -120,27 +117,20 @@ pub(super) async fn document_hits(
 /// The resources of type `rtype` that match `p`, as the caller may see them (every one read
 /// through the gate; hidden ones never counted). Shared by searches, `_revinclude` and
 /// conditional creates.
-pub(super) async fn matching(
-    s: &AppState,
-    c: &FhirCaller,
-    rtype: &str,
-    p: &Params,
-    headers: &HeaderMap,
-) -> Result<Vec<Value>, FhirError> {
-    hit_values(matching_hits(s, c, rtype, p, headers).await?).await
+pub(super) async fn matching(f: &Fhir<'_>, rtype: ResourceType, p: &Params) -> Result<Vec<Value>, FhirError> {
+    hit_values(matching_hits(f, rtype, p).await?).await
 }
 
 /// [`matching`], each resource's JSON made only when asked for.
 pub(super) async fn matching_hits(
-    s: &AppState,
-    c: &FhirCaller,
-    rtype: &str,
+    f: &Fhir<'_>,
+    rtype: ResourceType,
     p: &Params,
-    headers: &HeaderMap,
 ) -> Result<Vec<Hit>, FhirError> {
+    let (s, c) = (f.s, f.c);
     let ctx = Context::default();
     let values = match rtype {
-        "Patient" => {
+        ResourceType::Patient => {
             p.only(&["identifier", "_id"])?;
             let holder = if let Some(idf) = p.one("identifier") {
                 let ins = idf.rsplit('|').next().unwrap_or("");
@@ -153,7 +143,7 @@ pub(super) async fn matching_hits(
                 c.home()
             };
             match holder {
-                Some(h) => match patient(s, c, h).await {
+                Some(h) => match patient(f, h).await {
                     Ok(v) => vec![v],
                     Err(FhirError {
                         status: StatusCode::NOT_FOUND,
@@ -164,7 +154,7 @@ pub(super) async fn matching_hits(
                 None => Vec::new(),
             }
         }
-        "DocumentReference" => {
+        ResourceType::DocumentReference => {
             p.only(&[
                 "patient",
                 "subject",
@@ -193,9 +183,9 @@ pub(super) async fn matching_hits(
                 limit: 500,
                 ..DocumentFilter::default()
             };
-            return document_hits(s, c, holder, filter, &base_url(s, headers)).await;
+            return document_hits(f, holder, filter).await;
         }
-        "Observation" => {
+        ResourceType::Observation => {
             p.only(&["patient", "subject", "code", "date", "_sort"])?;
             let holder = patient_of(p, c)?;
             let period = date_range(p.0.get("date"))?;
@@ -229,7 +219,7 @@ pub(super) async fn matching_hits(
             }
             out
         }
-        "AuditEvent" => {
+        ResourceType::AuditEvent => {
             p.only(&["patient", "subject", "date"])?;
             let holder = patient_of(p, c)?;
             let period = date_range(p.0.get("date"))?;
@@ -259,31 +249,29 @@ pub(super) async fn matching_hits(
                 })
                 .collect()
         }
-        "Provenance" => {
+        ResourceType::Provenance => {
             // Who filed each document the caller may see, and when (IO-1).
             p.only(&["patient", "subject"])?;
             let holder = patient_of(p, c)?;
             documents(
-                s,
-                c,
+                f,
                 holder,
                 DocumentFilter {
                     limit: 500,
                     ..DocumentFilter::default()
                 },
-                &base_url(s, headers),
             )
             .await?
             .iter()
             .map(carnet_fhir::exchange::provenance_of_document)
             .collect()
         }
-        "Communication" => {
+        ResourceType::Communication => {
             p.only(&["patient", "subject"])?;
             let holder = patient_of(p, c)?;
-            communications(s, c, holder).await?
+            communications(f, holder).await?
         }
-        "Appointment" => {
+        ResourceType::Appointment => {
             p.only(&["patient", "subject", "actor", "date", "_sort"])?;
             let holder = patient_of(p, c)?;
             let period = date_range(p.0.get("date"))?;
@@ -297,7 +285,7 @@ pub(super) async fn matching_hits(
                 Err(e) => return Err(e.into()),
             }
         }
-        "ExplanationOfBenefit" => {
+        ResourceType::ExplanationOfBenefit => {
             // RB-1: the category `reimbursements`, one gate decision for the space, before
             // anything is counted or paged; `date` is the date of care.
             p.only(&["patient", "subject", "date", "_sort", "_lastUpdated"])?;
@@ -323,10 +311,18 @@ pub(super) async fn matching_hits(
                 Err(e) => return Err(e.into()),
             }
         }
-        t if PROFILE_TYPES.contains(&t) => {
+        t @ (ResourceType::Condition
+        | ResourceType::AllergyIntolerance
+        | ResourceType::MedicationStatement
+        | ResourceType::Immunization
+        | ResourceType::Procedure
+        | ResourceType::FamilyMemberHistory
+        | ResourceType::QuestionnaireResponse
+        | ResourceType::RelatedPerson
+        | ResourceType::Consent) => {
             p.only(&["patient", "subject"])?;
             let holder = patient_of(p, c)?;
-            match profile_resources(s, c, holder, t).await {
+            match profile_resources(f, holder, t).await {
                 Ok(v) => v,
                 Err(FhirError {
                     status: StatusCode::NOT_FOUND,
@@ -335,11 +331,11 @@ pub(super) async fn matching_hits(
                 Err(e) => return Err(e),
             }
         }
-        other => {
+        ResourceType::Binary | ResourceType::Practitioner | ResourceType::PractitionerRole => {
             return Err(FhirError::new(
                 StatusCode::NOT_FOUND,
                 "not-supported",
-                format!("resource type {other} is not supported"),
+                format!("resource type {rtype} is not supported"),
             ));
         }
     };
@@ -354,21 +350,22 @@ pub(super) async fn search(
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let p = Params::parse(q)?;
-    let base = base_url(&s, &headers);
-    if p.0.contains_key("_revinclude") && rtype != "Patient" {
+    let rtype = ResourceType::of_path(&rtype)?;
+    let f = Fhir::new(&s, &c, &headers);
+    if p.0.contains_key("_revinclude") && rtype != ResourceType::Patient {
         return Err(FhirError::invalid(
             "_revinclude is supported on Patient searches (e.g. Patient?_id=…&_revinclude=Observation:patient)",
         ));
     }
-    let all = matching_hits(&s, &c, &rtype, &p, &headers).await?;
+    let all = matching_hits(&f, rtype, &p).await?;
     // `_include` of the patient the results point to: added only if the caller may read it
     // (through the gate), never counted, never the only thing in a page.
     let mut included = Vec::new();
     if let Some(inc) = p.0.get("_include") {
         for v in inc {
             let (src, param) = v.split_once(':').unwrap_or((v.as_str(), ""));
-            let refers = matches!(param, "patient" | "subject") && (src == rtype || src == "*");
-            if !refers || rtype == "Patient" {
+            let refers = matches!(param, "patient" | "subject") && (src == rtype.as_str() || src == "*");
+            if !refers || rtype == ResourceType::Patient {
                 return Err(FhirError::invalid(format!(
                     "_include={v}: only {rtype}:patient (or :subject) is supported"
                 )));
@@ -376,7 +373,7 @@ pub(super) async fn search(
         }
         let holder = patient_of(&p, &c)?;
         if !all.is_empty() {
-            match patient(&s, &c, holder).await {
+            match patient(&f, holder).await {
                 Ok(v) => included.push(v),
                 Err(FhirError {
                     status: StatusCode::NOT_FOUND,
@@ -392,18 +389,20 @@ pub(super) async fn search(
     if let Some(rev) = p.0.get("_revinclude") {
         for v in rev {
             let (src, param) = v.split_once(':').unwrap_or((v.as_str(), ""));
-            if !matches!(param, "patient" | "subject") || !REVINCLUDABLE.contains(&src) {
+            let src = ResourceType::parse(src).filter(|t| ResourceType::REVINCLUDABLE.contains(t));
+            let Some(src) = src.filter(|_| matches!(param, "patient" | "subject")) else {
+                let names: Vec<&str> = ResourceType::REVINCLUDABLE.iter().map(|t| t.as_str()).collect();
                 return Err(FhirError::invalid(format!(
                     "_revinclude={v}: supported are T:patient (or :subject) for T in {}",
-                    REVINCLUDABLE.join(", ")
+                    names.join(", ")
                 )));
-            }
+            };
             for pat in &all {
                 let Hit::Ready(pat) = pat else { continue };
                 let Some(id) = pat["id"].as_str() else { continue };
                 let mut q = BTreeMap::new();
                 q.insert("patient".to_string(), vec![id.to_string()]);
-                match matching(&s, &c, src, &Params(q), &headers).await {
+                match matching(&f, src, &Params(q)).await {
                     Ok(found) => included.extend(found),
                     Err(FhirError {
                         status: StatusCode::NOT_FOUND,
@@ -419,7 +418,10 @@ pub(super) async fn search(
     let all = if p.0.contains_key("_lastUpdated") || p.0.contains_key("_sort") {
         let all = hit_values(all).await?;
         let all = last_updated(&p, all)?;
-        sort(&p, &rtype, all)?.into_iter().map(Hit::Ready).collect()
+        sort(&p, rtype.as_str(), all)?
+            .into_iter()
+            .map(Hit::Ready)
+            .collect()
     } else {
         all
     };
@@ -430,6 +432,6 @@ pub(super) async fn search(
     // Only the page's documents are opened.
     let (count, _, start) = page_bounds(&p, all.len())?;
     open_hits(&all[start..(start + count).min(all.len())]).await?;
-    let body = page(&p, &base, &rtype, all, included)?;
+    let body = page(&p, &f.base, rtype.as_str(), all, included)?;
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, FHIR_JSON)], body).into_response())
 }

@@ -44,6 +44,15 @@ pub(super) async fn create(
     if v["resourceType"] != rtype.as_str() {
         return Err(FhirError::invalid(format!("resourceType: {rtype} expected")));
     }
+    let not_supported = || {
+        FhirError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "not-supported",
+            format!("create is not supported for {rtype}"),
+        )
+    };
+    let rtype = ResourceType::parse(&rtype).ok_or_else(not_supported)?;
+    let f = Fhir::new(&s, &c, &headers);
     // Conditional create: a search as the caller (what they cannot see does not count, and is
     // not revealed); one match is returned as it is, several are an error.
     if let Some(cond) = headers.get("if-none-exist") {
@@ -51,7 +60,7 @@ pub(super) async fn create(
             .to_str()
             .map_err(|_| FhirError::invalid("If-None-Exist: not a query string"))?;
         let query = cond.split_once('?').map_or(cond, |(_, q)| q).to_string();
-        let found = matching(&s, &c, &rtype, &Params::parse(Some(query))?, &headers).await?;
+        let found = matching(&f, rtype, &Params::parse(Some(query))?).await?;
         match found.as_slice() {
             [] => {}
             [one] => return Ok(respond(StatusCode::OK, one, false)),
@@ -73,10 +82,10 @@ pub(super) async fn create(
         .and_then(|r| r.strip_prefix("Patient/"))
         .and_then(|h| h.parse::<HolderId>().ok())
         .or(c.home());
-    match rtype.as_str() {
-        "Observation" => {}
-        "DocumentReference" => return create_document(&s, &c, &base_url(&s, &headers), subject, &v).await,
-        "Appointment" => {
+    match rtype {
+        ResourceType::Observation => {}
+        ResourceType::DocumentReference => return create_document(&f, subject, &v).await,
+        ResourceType::Appointment => {
             // AG-2: a professional's software or a referenced app adds an event.
             let holder = v["participant"]
                 .as_array()
@@ -97,15 +106,7 @@ pub(super) async fn create(
                 .await?;
             return Ok(created(&appointment_of(&s, holder, &e)));
         }
-        t if [
-            "Condition",
-            "AllergyIntolerance",
-            "MedicationStatement",
-            "Immunization",
-            "Procedure",
-        ]
-        .contains(&t) =>
-        {
+        t if t.is_writable_profile() => {
             let holder =
                 subject.ok_or_else(|| FhirError::invalid(format!("{t}.subject: Patient/ID required")))?;
             let entry = r::entry_from_resource(&v).map_err(FhirError::unprocessable)?;
@@ -116,13 +117,7 @@ pub(super) async fn create(
             let out = entry_resource(holder, &e);
             return Ok(created(&out));
         }
-        _ => {
-            return Err(FhirError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "not-supported",
-                format!("create is not supported for {rtype}"),
-            ));
-        }
+        _ => return Err(not_supported()),
     }
 
     let holder = subject.ok_or_else(|| FhirError::invalid("Observation.subject: Patient/ID required"))?;
@@ -168,12 +163,11 @@ pub(super) fn created(out: &Value) -> Response {
 /// A DocumentReference with its content inline: checked, sealed and stored through the gate
 /// like any deposit (DM-1: the declared type must match the bytes).
 pub(super) async fn create_document(
-    s: &AppState,
-    c: &FhirCaller,
-    base: &str,
+    f: &Fhir<'_>,
     subject: Option<HolderId>,
     v: &Value,
 ) -> Result<Response, FhirError> {
+    let (s, c, base) = (f.s, f.c, f.base.as_str());
     let holder =
         subject.ok_or_else(|| FhirError::invalid("DocumentReference.subject: Patient/ID required"))?;
     let w = document_input(c, v, holder, "DocumentReference")?;
@@ -309,15 +303,7 @@ pub(super) async fn update(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, FhirError> {
-    if ![
-        "Condition",
-        "AllergyIntolerance",
-        "MedicationStatement",
-        "Immunization",
-        "Procedure",
-    ]
-    .contains(&rtype.as_str())
-    {
+    if !ResourceType::parse(&rtype).is_some_and(ResourceType::is_writable_profile) {
         return Err(FhirError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "not-supported",
@@ -359,18 +345,20 @@ pub(super) async fn remove(
     State(s): State<AppState>,
     c: FhirCaller,
     Path((rtype, id)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let (holder, item) = split_id(&id).ok_or_else(FhirError::not_found)?;
     let ctx = Context::default();
-    match rtype.as_str() {
-        "DocumentReference" => {
+    let f = Fhir::new(&s, &c, &headers);
+    match ResourceType::parse(&rtype) {
+        Some(ResourceType::DocumentReference) => {
             s.gate
                 .delete_document(holder, &c.actor, DocumentId::from_uuid(item), &ctx)
                 .await?
         }
-        t if PROFILE_TYPES.contains(&t) => {
+        Some(t) if t.is_profile() => {
             // The entry must be of this type (no deleting a Condition through /AllergyIntolerance).
-            profile_by_id(&s, &c, holder, item, t).await?;
+            profile_by_id(&f, holder, item, t).await?;
             s.gate.delete_profile_entry(holder, &c.actor, item, &ctx).await?
         }
         _ => {
