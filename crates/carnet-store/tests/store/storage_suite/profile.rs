@@ -137,7 +137,7 @@ pub(super) async fn profile_goes_through_the_gate_pr1_pr3(env: Env, engine: Engi
         condition("Metformine", Some(("A10BA02", CodeSystem::Atc))),
     ] {
         let r = gate.add_profile_entry(h, &me, bad, "", &none).await;
-        assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+        assert!(matches!(r, Err(StoreError::Profile { at: None, .. })), "{r:?}");
     }
     assert_eq!(profile_count(&store).await, 0);
     assert!(
@@ -317,7 +317,12 @@ pub(super) async fn measurements_are_validated_batched_and_sealed_pr1_pr4(env: E
         .collect();
     batch[137].value = 7000.0;
     match gate.add_measurements(h, &me, &batch, &none).await {
-        Err(StoreError::Invalid(m)) => assert!(m.starts_with("measurements[137]"), "{m}"),
+        Err(e @ StoreError::Profile { .. }) => {
+            assert!(
+                e.to_string().starts_with("measurements[137].value: 7000 kg"),
+                "{e}"
+            )
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(count().await, 0);
