@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use serde_json::{Value, json};
 
-const CAMILLE: &str = "camille.martin@demo.carnet.invalid";
-
 fn rfc3339(unix: i64) -> String {
     carnet_domain::Timestamp::from_unix_seconds(unix).to_rfc3339()
 }
@@ -25,38 +23,23 @@ fn now_unix() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_recurrence_vaccines_and_icalendar_ag1_ag3() {
-    let (_t, data) = fresh_dir();
-    let demo = start_demo(&data);
-    let base = demo.base.clone();
-    let c = client();
-    let holder = demo_login(&c, &base, CAMILLE).await;
-    let me = |path: &str| format!("{base}/api/v1/me{path}");
-    let petit = pro_token(&c, &base, "10000000002").await; // granted
-    let moreau = pro_token(&c, &base, "10000000003").await; // no grant
-    let r = c
-        .post(format!("{base}/api/v1/pro/patients/lookup"))
-        .bearer_auth(&petit)
-        .json(&json!({ "ins": camille_ins() }))
-        .send()
-        .await
-        .unwrap();
-    let camille = r.json::<Value>().await.unwrap()["patient"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let pro = |path: &str| format!("{base}/api/v1/pro/patients/{camille}{path}");
+    let w = World::start().await;
+    let (c, base, holder) = (&w.c, &w.base, &w.camille);
+    let me = |path: &str| w.me(path);
+    let petit = w.pro("10000000002").await; // granted
+    let moreau = w.pro("10000000003").await; // no grant
+    let camille = w.camille_for(&petit).await;
+    let pro = |path: &str| w.pro_url(&camille, path);
 
     // AG-1: the holder adds a weekly treatment reminder, Paris time, reminded an hour before.
-    let r = c
-        .post(me("/agenda"))
-        .header("cookie", &holder)
-        .json(
-            &json!({"kind": "treatment", "title": "Injection, semaine", "start": "2030-03-18T09:00",
+    let r = post(
+        c,
+        &me("/agenda"),
+        w.holder(),
+        &json!({"kind": "treatment", "title": "Injection, semaine", "start": "2030-03-18T09:00",
                       "recurrence": {"frequency": "weekly", "count": 4}, "reminders": [60]}),
-        )
-        .send()
-        .await
-        .unwrap();
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let weekly: Value = r.json().await.unwrap();
     // 18 March 2030 is winter time (UTC+1); 1 April 2030 is summer time (UTC+2): same 9:00.
@@ -96,13 +79,7 @@ async fn events_recurrence_vaccines_and_icalendar_ag1_ag3() {
             "rappels",
         ),
     ] {
-        let r = c
-            .post(me("/agenda"))
-            .header("cookie", &holder)
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
+        let r = post(c, &me("/agenda"), w.holder(), &bad).await;
         assert_eq!(r.status(), 422, "{bad}");
         let v: Value = r.json().await.unwrap();
         assert!(v["message"].as_str().unwrap().contains(why), "{v}");
@@ -110,37 +87,27 @@ async fn events_recurrence_vaccines_and_icalendar_ag1_ag3() {
 
     // AG-2: a professional with a grant adds an appointment; one without a grant cannot.
     let soon = now_unix() + 3 * 86_400;
-    let r = c
-        .post(pro("/agenda"))
-        .bearer_auth(&petit)
-        .json(
-            &json!({"kind": "appointment", "title": "Échographie de contrôle", "start": rfc3339(soon),
+    let r = post(
+        c,
+        &pro("/agenda"),
+        As::Bearer(&petit),
+        &json!({"kind": "appointment", "title": "Échographie de contrôle", "start": rfc3339(soon),
                       "location": "Hôpital de la Démo, salle 3", "reminders": [1440]}),
-        )
-        .send()
-        .await
-        .unwrap();
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let appt: Value = r.json().await.unwrap();
     let appt_id = appt["id"].as_str().unwrap().to_string();
-    let r = c
-        .post(pro("/agenda"))
-        .bearer_auth(&moreau)
-        .json(&json!({"kind": "appointment", "title": "Soins", "start": rfc3339(soon)}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        c,
+        &pro("/agenda"),
+        As::Bearer(&moreau),
+        &json!({"kind": "appointment", "title": "Soins", "start": rfc3339(soon)}),
+    )
+    .await;
     assert_eq!(r.status(), 404);
     // The holder sees both; cannot change the professional's event (only its author can).
-    let list: Value = c
-        .get(me("/agenda"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(c, &me("/agenda"), w.holder()).await;
     let titles: Vec<&str> = list["events"]
         .as_array()
         .unwrap()
@@ -151,32 +118,13 @@ async fn events_recurrence_vaccines_and_icalendar_ag1_ag3() {
         titles.contains(&"Injection, semaine") && titles.contains(&"Échographie de contrôle"),
         "{titles:?}"
     );
-    let r = c
-        .delete(me(&format!("/agenda/events/{appt_id}")))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap();
+    let r = delete(c, &me(&format!("/agenda/events/{appt_id}")), w.holder()).await;
     assert_eq!(r.status(), 404);
-    let r = c
-        .put(pro(&format!("/agenda/events/{appt_id}")))
-        .bearer_auth(&petit)
-        .json(&json!({"kind": "appointment", "title": "Échographie de contrôle (salle 4)", "start": rfc3339(soon), "reminders": [1440]}))
-        .send()
-        .await
-        .unwrap();
+    let r = put(c, &pro(&format!("/agenda/events/{appt_id}")), As::Bearer(&petit), &json!({"kind": "appointment", "title": "Échographie de contrôle (salle 4)", "start": rfc3339(soon), "reminders": [1440]})).await;
     assert_eq!(r.status(), 200);
 
     // AG-1: vaccine reminders proposed from the vaccination record and the national schedule.
-    let p: Value = c
-        .get(me("/agenda/vaccine-proposals"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let p: Value = get_json(c, &me("/agenda/vaccine-proposals"), w.holder()).await;
     let proposals = p["proposals"].as_array().unwrap();
     assert!(
         !proposals.is_empty(),
@@ -186,45 +134,26 @@ async fn events_recurrence_vaccines_and_icalendar_ag1_ag3() {
         .iter()
         .find(|p| p["vaccine"] == "dtp")
         .unwrap_or_else(|| panic!("the missed tetanus booster is proposed: {p}"));
-    let r = c
-        .post(me("/agenda/vaccine-proposals"))
-        .header("cookie", &holder)
-        .json(&json!({"vaccine": first["vaccine"], "dose": first["dose"]}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        c,
+        &me("/agenda/vaccine-proposals"),
+        w.holder(),
+        &json!({"vaccine": first["vaccine"], "dose": first["dose"]}),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     assert_eq!(r.json::<Value>().await.unwrap()["kind"], "vaccine");
     // Once the dose is in the vaccination record, it is no longer proposed.
-    let r = c
-        .post(me("/profile"))
-        .header("cookie", &holder)
-        .json(&json!({"section": "vaccinations", "text": first["label_fr"], "code": {"system": "atc", "code": "J07CA01"}, "date": "2025-01"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(c, &me("/profile"), w.holder(), &json!({"section": "vaccinations", "text": first["label_fr"], "code": {"system": "atc", "code": "J07CA01"}, "date": "2025-01"})).await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let p2: Value = c
-        .get(me("/agenda/vaccine-proposals"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let p2: Value = get_json(c, &me("/agenda/vaccine-proposals"), w.holder()).await;
     assert!(
         p2["proposals"].as_array().unwrap().len() < proposals.len(),
         "{p2}"
     );
 
     // AG-3: `.ics` export, parsed by an independent iCalendar library when available.
-    let r = c
-        .get(me("/agenda.ics"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap();
+    let r = get(c, &me("/agenda.ics"), w.holder()).await;
     assert_eq!(r.status(), 200);
     assert!(
         r.headers()["content-type"]
@@ -241,7 +170,7 @@ async fn events_recurrence_vaccines_and_icalendar_ag1_ag3() {
     // A private feed: created, read without a session (as a calendar app does), revoked.
     let r = c
         .post(me("/agenda/feeds"))
-        .header("cookie", &holder)
+        .header("cookie", holder.as_str())
         .send()
         .await
         .unwrap();
@@ -250,62 +179,37 @@ async fn events_recurrence_vaccines_and_icalendar_ag1_ag3() {
     let url = feed["url"].as_str().unwrap().to_string();
     assert!(feed["webcal"].as_str().unwrap().starts_with("webcal://"));
     let path = url.split_once("/ical/").unwrap().1;
-    let r = c.get(format!("{base}/ical/{path}")).send().await.unwrap();
+    let r = get(c, &format!("{base}/ical/{path}"), As::Anonymous).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap().matches("BEGIN:VEVENT").count(), 6);
-    let feeds: Value = c
-        .get(me("/agenda/feeds"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let feeds: Value = get_json(c, &me("/agenda/feeds"), w.holder()).await;
     assert!(feeds["feeds"][0]["last_used_at"].is_string());
-    let r = c
-        .delete(me(&format!("/agenda/feeds/{}", feed["id"].as_str().unwrap())))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap();
+    let r = delete(
+        c,
+        &me(&format!("/agenda/feeds/{}", feed["id"].as_str().unwrap())),
+        w.holder(),
+    )
+    .await;
     assert_eq!(r.status(), 204);
     assert_eq!(
-        c.get(format!("{base}/ical/{path}"))
-            .send()
+        get(c, &format!("{base}/ical/{path}"), As::Anonymous)
             .await
-            .unwrap()
             .status(),
         404
     );
     assert_eq!(
-        c.get(format!("{base}/ical/not-a-token.ics"))
-            .send()
+        get(c, &format!("{base}/ical/not-a-token.ics"), As::Anonymous)
             .await
-            .unwrap()
             .status(),
         404
     );
 
     // The holder deletes their own event.
     let id = weekly["id"].as_str().unwrap();
-    let r = c
-        .delete(me(&format!("/agenda/events/{id}")))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap();
+    let r = delete(c, &me(&format!("/agenda/events/{id}")), w.holder()).await;
     assert_eq!(r.status(), 204);
     // AC-6: the professional's accesses are in the history.
-    let h: Value = c
-        .get(me("/traces"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = get_json(c, &me("/traces"), w.holder()).await;
     assert!(h.to_string().contains("agenda/"), "{h}");
 }
 
@@ -388,13 +292,7 @@ async fn reminders_are_sent_once_and_never_lost_across_kill_9_ag3() {
     for i in 0..N {
         let start_ms = (t0 + 60) * 1000 + i as i64 * 300;
         let start = carnet_domain::Timestamp::from_micros(start_ms * 1000).to_rfc3339();
-        let r = c
-            .post(format!("{base}/api/v1/me/agenda"))
-            .header("cookie", &holder)
-            .json(&json!({"kind": "appointment", "title": format!("Rendez-vous {i}"), "start": start, "reminders": [1]}))
-            .send()
-            .await
-            .unwrap();
+        let r = post(&c, &format!("{base}/api/v1/me/agenda"), As::Cookie(&holder), &json!({"kind": "appointment", "title": format!("Rendez-vous {i}"), "start": start, "reminders": [1]})).await;
         assert_eq!(r.status(), 201);
     }
     demo.kill().unwrap();

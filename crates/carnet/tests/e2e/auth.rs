@@ -48,28 +48,31 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
     // LC-3: the other person objects online, in two steps, and gets a proof of refusal.
     let letter2 = wait_mail(&smtp, objector, "Carnet", &mut seen);
     let code2 = find_after(&letter2, "code provisoire d'activation : ", 12);
-    let step1 = c
-        .post(s.url("/api/v1/opposition"))
-        .json(&json!({"ins": objector_ins, "activation_code": code2}))
-        .send()
-        .await
-        .unwrap();
+    let step1 = post(
+        &c,
+        &s.url("/api/v1/opposition"),
+        As::Anonymous,
+        &json!({"ins": objector_ins, "activation_code": code2}),
+    )
+    .await;
     assert_eq!(step1.status(), 200);
     let step1: Value = step1.json().await.unwrap();
     assert!(step1["message"].as_str().unwrap().contains("aucun espace"));
-    let forged = c
-        .post(s.url("/api/v1/opposition/confirm"))
-        .json(&json!({"ins": objector_ins, "activation_code": code2, "confirmation": "0".repeat(64)}))
-        .send()
-        .await
-        .unwrap();
+    let forged = post(
+        &c,
+        &s.url("/api/v1/opposition/confirm"),
+        As::Anonymous,
+        &json!({"ins": objector_ins, "activation_code": code2, "confirmation": "0".repeat(64)}),
+    )
+    .await;
     assert_eq!(forged.status(), 400, "the confirmation step cannot be skipped");
-    let done = c
-        .post(s.url("/api/v1/opposition/confirm"))
-        .json(&json!({"ins": objector_ins, "activation_code": code2, "confirmation": step1["confirmation"]}))
-        .send()
-        .await
-        .unwrap();
+    let done = post(
+        &c,
+        &s.url("/api/v1/opposition/confirm"),
+        As::Anonymous,
+        &json!({"ins": objector_ins, "activation_code": code2, "confirmation": step1["confirmation"]}),
+    )
+    .await;
     assert_eq!(done.status(), 200);
     let reference = done.json::<Value>().await.unwrap()["reference"]
         .as_str()
@@ -77,12 +80,7 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
         .to_string();
     let proof = wait_mail(&smtp, objector, "opposition", &mut seen);
     assert!(proof.contains(&reference), "{proof}");
-    let r = c
-        .post(s.url("/api/v1/activation"))
-        .json(&json!({"ins": objector_ins, "activation_code": code2, "login": objector, "password": "un mot de passe solide"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(&c, &s.url("/api/v1/activation"), As::Anonymous, &json!({"ins": objector_ins, "activation_code": code2, "login": objector, "password": "un mot de passe solide"})).await;
     assert_eq!(r.status(), 409, "an opposed person has no space to activate");
 
     // LC-4: a wrong code or card number gets the same answer as a right one would not.
@@ -100,12 +98,7 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
         bad2.text().await.unwrap(),
         "mismatches are indistinguishable"
     );
-    let weak = c
-        .post(s.url("/api/v1/activation"))
-        .json(&json!({"ins": ins, "activation_code": code, "card_serial": "8250012345", "login": email, "password": "court"}))
-        .send()
-        .await
-        .unwrap();
+    let weak = post(&c, &s.url("/api/v1/activation"), As::Anonymous, &json!({"ins": ins, "activation_code": code, "card_serial": "8250012345", "login": email, "password": "court"})).await;
     assert_eq!(weak.status(), 400);
     assert_eq!(activate(&code, "8250012345").await.unwrap().status(), 201);
 
@@ -163,18 +156,13 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
     // AU-3: first login from this device: the holder is told.
     wait_mail(&smtp, email, "Nouvelle connexion", &mut seen);
 
-    let me = c
-        .get(s.url("/api/v1/me"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let me = get(&c, &s.url("/api/v1/me"), As::Cookie(&session)).await;
     assert_eq!(me.status(), 200);
     let me: Value = me.json().await.unwrap();
     assert_eq!(me["administrative"]["birth_name"], "TESTEUR");
     assert_eq!(me["lifecycle"], "activated");
     assert_eq!(
-        c.get(s.url("/api/v1/me")).send().await.unwrap().status(),
+        get(&c, &s.url("/api/v1/me"), As::Anonymous).await.status(),
         401,
         "no cookie, no data"
     );
@@ -188,12 +176,8 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let export: Value = c
-        .get(s.url("/api/v1/me/export"))
-        .header("cookie", &session)
-        .send()
+    let export: Value = get(&c, &s.url("/api/v1/me/export"), As::Cookie(&session))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -203,12 +187,8 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
     assert_eq!(patient["resourceType"], "Patient");
     assert_eq!(patient["identifier"][0]["value"], ins.as_str());
     assert_eq!(patient["telecom"][1]["value"], "+33 6 00 00 00 00");
-    let html = c
-        .get(s.url("/api/v1/me/export.html"))
-        .header("cookie", &session)
-        .send()
+    let html = get(&c, &s.url("/api/v1/me/export.html"), As::Cookie(&session))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -223,12 +203,7 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(
-        c.get(s.url("/api/v1/me"))
-            .header("cookie", &session)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get(&c, &s.url("/api/v1/me"), As::Cookie(&session)).await.status(),
         401
     );
 
@@ -247,13 +222,13 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
     assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
     // ... but not the owner: the device she logged in from keeps its own budget (OWASP's
     // device cookies), so a stranger's failures never lock her out.
-    let r = c
-        .post(s.url("/api/v1/auth/login"))
-        .header("cookie", &device)
-        .json(&json!({"login": email, "password": "un mot de passe solide"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &c,
+        &s.url("/api/v1/auth/login"),
+        As::Cookie(&device),
+        &json!({"login": email, "password": "un mot de passe solide"}),
+    )
+    .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     for _ in 0..11 {
         statuses.push(
@@ -287,64 +262,54 @@ async fn closing_needs_confirmation_and_then_nobody_logs_in() {
         .unwrap();
     let confirmation = r["confirmation"].as_str().unwrap().to_string();
     assert!(r["message"].as_str().unwrap().contains("10 ans"));
-    let bad = c
-        .post(format!("{base}/api/v1/me/close/confirm"))
-        .header("cookie", &session)
-        .json(&json!({"confirmation": "x"}))
-        .send()
-        .await
-        .unwrap();
+    let bad = post(
+        &c,
+        &format!("{base}/api/v1/me/close/confirm"),
+        As::Cookie(&session),
+        &json!({"confirmation": "x"}),
+    )
+    .await;
     assert_eq!(bad.status(), 400);
-    let ok = c
-        .post(format!("{base}/api/v1/me/close/confirm"))
-        .header("cookie", &session)
-        .json(&json!({"confirmation": confirmation}))
-        .send()
-        .await
-        .unwrap();
+    let ok = post(
+        &c,
+        &format!("{base}/api/v1/me/close/confirm"),
+        As::Cookie(&session),
+        &json!({"confirmation": confirmation}),
+    )
+    .await;
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.json::<Value>().await.unwrap()["lifecycle"], "closed");
     assert_eq!(
-        c.get(format!("{base}/api/v1/me"))
-            .header("cookie", &session)
-            .send()
+        get(&c, &format!("{base}/api/v1/me"), As::Cookie(&session))
             .await
-            .unwrap()
             .status(),
         401
     );
-    let again = c
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"login": "lucas.bernard@demo.carnet.invalid", "password": "demo-carnet-2026"}))
-        .send()
-        .await
-        .unwrap();
+    let again = post(
+        &c,
+        &format!("{base}/api/v1/auth/login"),
+        As::Anonymous,
+        &json!({"login": "lucas.bernard@demo.carnet.invalid", "password": "demo-carnet-2026"}),
+    )
+    .await;
     assert_eq!(again.status(), 401, "nobody logs into a closed space");
     // LC-5: within the 10 years, the holder reopens it with password and code, and finds it all.
-    let r: Value = c
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"login": "lucas.bernard@demo.carnet.invalid", "password": "demo-carnet-2026", "reopen": true}))
-        .send()
-        .await
-        .unwrap()
+    let r: Value = post(&c, &format!("{base}/api/v1/auth/login"), As::Anonymous, &json!({"login": "lucas.bernard@demo.carnet.invalid", "password": "demo-carnet-2026", "reopen": true})).await
         .json()
         .await
         .unwrap();
     let code = wait_demo_code(&c, &base, "lucas.bernard@demo.carnet.invalid", 2).await;
-    let ok = c
-        .post(format!("{base}/api/v1/auth/verify"))
-        .json(&json!({"challenge": r["challenge"], "code": code, "reopen": true}))
-        .send()
-        .await
-        .unwrap();
+    let ok = post(
+        &c,
+        &format!("{base}/api/v1/auth/verify"),
+        As::Anonymous,
+        &json!({"challenge": r["challenge"], "code": code, "reopen": true}),
+    )
+    .await;
     assert_eq!(ok.status(), 200);
     let session = session_cookie(&ok);
-    let me: Value = c
-        .get(format!("{base}/api/v1/me"))
-        .header("cookie", &session)
-        .send()
+    let me: Value = get(&c, &format!("{base}/api/v1/me"), As::Cookie(&session))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -356,11 +321,8 @@ async fn closing_needs_confirmation_and_then_nobody_logs_in() {
 async fn wait_demo_code(c: &reqwest::Client, base: &str, login: &str, n: usize) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let msgs: Value = c
-            .get(format!("{base}/demo/outbox.json"))
-            .send()
+        let msgs: Value = get(c, &format!("{base}/demo/outbox.json"), As::Anonymous)
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -389,12 +351,8 @@ async fn a_parent_switches_to_a_childs_space_and_only_there() {
     let base = demo.base.clone();
     let c = client();
     let camille = demo_login(&c, &base, "camille.martin@demo.carnet.invalid").await;
-    let me: Value = c
-        .get(format!("{base}/api/v1/me"))
-        .header("cookie", &camille)
-        .send()
+    let me: Value = get(&c, &format!("{base}/api/v1/me"), As::Cookie(&camille))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -404,20 +362,16 @@ async fn a_parent_switches_to_a_childs_space_and_only_there() {
         .as_str()
         .unwrap()
         .to_string();
-    let r = c
-        .post(format!("{base}/api/v1/me/act-for"))
-        .header("cookie", &camille)
-        .json(&json!({"holder": child_id}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &c,
+        &format!("{base}/api/v1/me/act-for"),
+        As::Cookie(&camille),
+        &json!({"holder": child_id}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
-    let me: Value = c
-        .get(format!("{base}/api/v1/me"))
-        .header("cookie", &camille)
-        .send()
+    let me: Value = get(&c, &format!("{base}/api/v1/me"), As::Cookie(&camille))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -432,13 +386,13 @@ async fn a_parent_switches_to_a_childs_space_and_only_there() {
     );
     // Lucas represents nobody: switching to the child is refused as if it did not exist.
     let lucas = demo_login(&c, &base, "lucas.bernard@demo.carnet.invalid").await;
-    let r = c
-        .post(format!("{base}/api/v1/me/act-for"))
-        .header("cookie", &lucas)
-        .json(&json!({"holder": child_id}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &c,
+        &format!("{base}/api/v1/me/act-for"),
+        As::Cookie(&lucas),
+        &json!({"holder": child_id}),
+    )
+    .await;
     assert_eq!(r.status(), 404);
 }
 
@@ -500,32 +454,35 @@ async fn login_code_by_sms_through_the_gateway() {
     let mut seen = Default::default();
     let letter = wait_mail(&smtp, email, "Carnet", &mut seen);
     let code = find_after(&letter, "code provisoire d'activation : ", 12);
-    let r = c
-        .post(s.url("/api/v1/activation"))
-        .json(&json!({"ins": ins, "activation_code": code, "login": "eve", "password": "un mot de passe solide"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &c,
+        &s.url("/api/v1/activation"),
+        As::Anonymous,
+        &json!({"ins": ins, "activation_code": code, "login": "eve", "password": "un mot de passe solide"}),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     // First login: code by e-mail. Then Eve removes her e-mail address (ID-2)...
-    let r: Value = c
-        .post(s.url("/api/v1/auth/login"))
-        .json(&json!({"login": "eve", "password": "un mot de passe solide"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = post(
+        &c,
+        &s.url("/api/v1/auth/login"),
+        As::Anonymous,
+        &json!({"login": "eve", "password": "un mot de passe solide"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(r["channel"], "email");
     let mail = wait_mail(&smtp, email, "code de connexion", &mut seen);
     let otp = find_after(&mail, "Votre code de connexion : ", 6);
-    let ok = c
-        .post(s.url("/api/v1/auth/verify"))
-        .json(&json!({"challenge": r["challenge"], "code": otp}))
-        .send()
-        .await
-        .unwrap();
+    let ok = post(
+        &c,
+        &s.url("/api/v1/auth/verify"),
+        As::Anonymous,
+        &json!({"challenge": r["challenge"], "code": otp}),
+    )
+    .await;
     let session = session_cookie(&ok);
     let r = c
         .patch(s.url("/api/v1/me/contact"))
@@ -536,15 +493,16 @@ async fn login_code_by_sms_through_the_gateway() {
         .unwrap();
     assert_eq!(r.status(), 200);
     // ...so the next code goes by SMS, through the gateway, with its token.
-    let r: Value = c
-        .post(s.url("/api/v1/auth/login"))
-        .json(&json!({"login": "eve", "password": "un mot de passe solide"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = post(
+        &c,
+        &s.url("/api/v1/auth/login"),
+        As::Anonymous,
+        &json!({"login": "eve", "password": "un mot de passe solide"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(r["channel"], "sms");
     let deadline = Instant::now() + Duration::from_secs(20);
     let (auth, sms) = loop {
@@ -558,12 +516,13 @@ async fn login_code_by_sms_through_the_gateway() {
     assert_eq!(sms["to"], "+33611223344");
     let text = sms["text"].as_str().unwrap();
     let sms_code = find_after(text, "votre code de connexion est ", 6);
-    let ok = c
-        .post(s.url("/api/v1/auth/verify"))
-        .json(&json!({"challenge": r["challenge"], "code": sms_code}))
-        .send()
-        .await
-        .unwrap();
+    let ok = post(
+        &c,
+        &s.url("/api/v1/auth/verify"),
+        As::Anonymous,
+        &json!({"challenge": r["challenge"], "code": sms_code}),
+    )
+    .await;
     assert_eq!(ok.status(), 200);
     assert!(
         !text.to_lowercase().contains("sms, eve"),
@@ -601,32 +560,34 @@ async fn totp_replaces_the_sent_code_once_enabled() {
         .unwrap()
         .as_secs();
     let code = carnet_store::Store::totp_code(&secret, now).unwrap();
-    let r = c
-        .post(format!("{base}/api/v1/me/totp/confirm"))
-        .header("cookie", &session)
-        .json(&json!({"code": code}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &c,
+        &format!("{base}/api/v1/me/totp/confirm"),
+        As::Cookie(&session),
+        &json!({"code": code}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     // Next login: no code is sent; the app's code (next step, within the skew) is asked for.
-    let r: Value = c
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"login": login, "password": "demo-carnet-2026"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = post(
+        &c,
+        &format!("{base}/api/v1/auth/login"),
+        As::Anonymous,
+        &json!({"login": login, "password": "demo-carnet-2026"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(r["channel"], "totp");
     let next = carnet_store::Store::totp_code(&secret, now + 30).unwrap();
-    let ok = c
-        .post(format!("{base}/api/v1/auth/verify"))
-        .json(&json!({"challenge": r["challenge"], "code": next}))
-        .send()
-        .await
-        .unwrap();
+    let ok = post(
+        &c,
+        &format!("{base}/api/v1/auth/verify"),
+        As::Anonymous,
+        &json!({"challenge": r["challenge"], "code": next}),
+    )
+    .await;
     assert_eq!(ok.status(), 200);
 }
 
@@ -657,12 +618,8 @@ async fn the_holder_manages_the_directory_and_reads_the_traces() {
     let base = demo.base.clone();
     let c = client();
     let session = demo_login(&c, &base, "camille.martin@demo.carnet.invalid").await;
-    let me: Value = c
-        .get(format!("{base}/api/v1/me"))
-        .header("cookie", &session)
-        .send()
+    let me: Value = get(&c, &format!("{base}/api/v1/me"), As::Cookie(&session))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -676,13 +633,13 @@ async fn the_holder_manages_the_directory_and_reads_the_traces() {
     // AC-3: grant a pharmacist prescriptions only, until a date; declare the médecin traitant.
     let r = post("/access/grants", json!({"kind": "professional", "id": "10000000001", "categories": ["prescriptions", "dispensations"], "until": "2099-01-01T00:00:00Z"})).await.unwrap();
     assert_eq!(r.status(), 200);
-    let r = c
-        .put(format!("{base}/api/v1/me/access/settings"))
-        .header("cookie", &session)
-        .json(&json!({"medecin_traitant": "10000000009", "regulation_consent": true}))
-        .send()
-        .await
-        .unwrap();
+    let r = put(
+        &c,
+        &format!("{base}/api/v1/me/access/settings"),
+        As::Cookie(&session),
+        &json!({"medecin_traitant": "10000000009", "regulation_consent": true}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         post("/access/blocked", json!({"professional": "10000000666"}))
@@ -710,12 +667,8 @@ async fn the_holder_manages_the_directory_and_reads_the_traces() {
         400,
         "past date refused"
     );
-    let shown: Value = c
-        .get(format!("{base}/api/v1/me/access"))
-        .header("cookie", &session)
-        .send()
+    let shown: Value = get(&c, &format!("{base}/api/v1/me/access"), As::Cookie(&session))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -781,12 +734,12 @@ async fn the_holder_manages_the_directory_and_reads_the_traces() {
             .allowed
     );
     // S-4: revoking over HTTP cuts the pharmacist off on the very next check.
-    let r = c
-        .delete(format!("{base}/api/v1/me/access/grants/professional/10000000001"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let r = delete(
+        &c,
+        &format!("{base}/api/v1/me/access/grants/professional/10000000001"),
+        As::Cookie(&session),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert!(
         !gate
@@ -804,12 +757,8 @@ async fn the_holder_manages_the_directory_and_reads_the_traces() {
     );
 
     // AC-6: the holder reads the history, newest first, and can filter it.
-    let t: Value = c
-        .get(format!("{base}/api/v1/me/traces"))
-        .header("cookie", &session)
-        .send()
+    let t: Value = get(&c, &format!("{base}/api/v1/me/traces"), As::Cookie(&session))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -825,22 +774,19 @@ async fn the_holder_manages_the_directory_and_reads_the_traces() {
     assert_eq!(list[2]["allowed"], true);
     assert_eq!(list[2]["actor"]["id"], "10000000001");
     assert_eq!(list[1]["reason"], "blocked");
-    let denied: Value = c
-        .get(format!("{base}/api/v1/me/traces?allowed=false"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let denied: Value = get(
+        &c,
+        &format!("{base}/api/v1/me/traces?allowed=false"),
+        As::Cookie(&session),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(denied["traces"].as_array().unwrap().len(), 2);
     // The allowed access was told to the holder at once, without health content.
-    let msgs: Value = c
-        .get(format!("{base}/demo/outbox.json"))
-        .send()
+    let msgs: Value = get(&c, &format!("{base}/demo/outbox.json"), As::Anonymous)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -852,11 +798,8 @@ async fn the_holder_manages_the_directory_and_reads_the_traces() {
         .any(|m| m["subject"].as_str().unwrap().contains("accès"));
     while !found && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let msgs: Value = c
-            .get(format!("{base}/demo/outbox.json"))
-            .send()
+        let msgs: Value = get(&c, &format!("{base}/demo/outbox.json"), As::Anonymous)
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();

@@ -25,13 +25,13 @@ struct Accounts {
 }
 
 async fn account(c: &reqwest::Client, base: &str, operator: &str, role: &str) -> String {
-    let r = c
-        .post(format!("{base}/api/v1/operator/referencing-accounts"))
-        .bearer_auth(operator)
-        .json(&json!({"role": role, "name": format!("Compte {role}")}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        c,
+        &format!("{base}/api/v1/operator/referencing-accounts"),
+        As::Bearer(operator),
+        &json!({"role": role, "name": format!("Compte {role}")}),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     r.json::<Value>().await.unwrap()["token"]
         .as_str()
@@ -50,11 +50,8 @@ async fn accounts(c: &reqwest::Client, base: &str, data: &std::path::Path) -> Ac
 }
 
 async fn criteria(c: &reqwest::Client, base: &str) -> Vec<String> {
-    let v: Value = c
-        .get(format!("{base}/api/v1/referencing/criteria"))
-        .send()
+    let v: Value = get(c, &format!("{base}/api/v1/referencing/criteria"), As::Anonymous)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -82,13 +79,13 @@ fn application(name: &str, criteria: &[String]) -> Value {
 }
 
 async fn step(c: &reqwest::Client, base: &str, token: &str, client_id: &str, body: Value) -> (u16, Value) {
-    let r = c
-        .post(format!("{base}/api/v1/referencing/services/{client_id}/steps"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        c,
+        &format!("{base}/api/v1/referencing/services/{client_id}/steps"),
+        As::Bearer(token),
+        &body,
+    )
+    .await;
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
@@ -96,13 +93,13 @@ async fn step(c: &reqwest::Client, base: &str, token: &str, client_id: &str, bod
 /// imaging, not the reports it also asked for, ending at `ends`); returns the client id.
 async fn referenced(c: &reqwest::Client, base: &str, a: &Accounts, name: &str, ends: &str) -> String {
     let crit = criteria(c, base).await;
-    let r = c
-        .post(format!("{base}/api/v1/referencing/services"))
-        .bearer_auth(&a.publisher)
-        .json(&application(name, &crit))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        c,
+        &format!("{base}/api/v1/referencing/services"),
+        As::Bearer(&a.publisher),
+        &application(name, &crit),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let client_id = r.json::<Value>().await.unwrap()["client_id"]
         .as_str()
@@ -167,12 +164,7 @@ async fn token(c: &reqwest::Client, base: &str, form: &[(&str, &str)]) -> (u16, 
 }
 
 async fn fhir(c: &reqwest::Client, base: &str, path: &str, bearer: &str) -> (u16, Value) {
-    let r = c
-        .get(format!("{base}/fhir/{path}"))
-        .bearer_auth(bearer)
-        .send()
-        .await
-        .unwrap();
+    let r = get(c, &format!("{base}/fhir/{path}"), As::Bearer(bearer)).await;
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
@@ -221,13 +213,13 @@ async fn apps_reach_only_what_convention_and_consent_allow_ca1_ca4_rfc9700() {
     let mut bad = application("X", &crit);
     bad["redirect_uris"] = json!(["http://evil.example/cb"]);
     bad["declarations"].as_array_mut().unwrap().pop();
-    let r = c
-        .post(format!("{base}/api/v1/referencing/services"))
-        .bearer_auth(&a.publisher)
-        .json(&bad)
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &c,
+        &format!("{base}/api/v1/referencing/services"),
+        As::Bearer(&a.publisher),
+        &bad,
+    )
+    .await;
     assert_eq!(r.status(), 422);
     let msg = r.json::<Value>().await.unwrap()["message"]
         .as_str()
@@ -237,24 +229,24 @@ async fn apps_reach_only_what_convention_and_consent_allow_ca1_ca4_rfc9700() {
         msg.contains("http://evil.example/cb") && msg.contains("ETH-4"),
         "{msg}"
     );
-    let r = c
-        .post(format!("{base}/api/v1/referencing/services"))
-        .bearer_auth(&a.commission)
-        .json(&application("Y", &crit))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &c,
+        &format!("{base}/api/v1/referencing/services"),
+        As::Bearer(&a.commission),
+        &application("Y", &crit),
+    )
+    .await;
     assert_eq!(r.status(), 403, "only publishers apply");
     let client_id = referenced(&c, &base, &a, "Tensio", "2099-01-01").await;
-    let v: Value = c
-        .get(format!("{base}/api/v1/referencing/services/{client_id}"))
-        .bearer_auth(&a.publisher)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get(
+        &c,
+        &format!("{base}/api/v1/referencing/services/{client_id}"),
+        As::Bearer(&a.publisher),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let steps = v["steps"].as_array().unwrap();
     assert_eq!(
         steps.len(),
@@ -267,11 +259,8 @@ async fn apps_reach_only_what_convention_and_consent_allow_ca1_ca4_rfc9700() {
         steps.last().unwrap()["step"]["convention"]["categories"],
         json!(["summaries", "imaging"])
     );
-    let catalogue: Value = c
-        .get(format!("{base}/api/v1/catalogue"))
-        .send()
+    let catalogue: Value = get(&c, &format!("{base}/api/v1/catalogue"), As::Anonymous)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -285,24 +274,26 @@ async fn apps_reach_only_what_convention_and_consent_allow_ca1_ca4_rfc9700() {
     );
 
     // ---- Discovery.
-    let conf: Value = c
-        .get(format!("{base}/.well-known/smart-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let conf: Value = get(
+        &c,
+        &format!("{base}/.well-known/smart-configuration"),
+        As::Anonymous,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(conf["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(conf["authorization_endpoint"], format!("{base}/oauth/authorize"));
-    let meta: Value = c
-        .get(format!("{base}/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta: Value = get(
+        &c,
+        &format!("{base}/.well-known/oauth-authorization-server"),
+        As::Anonymous,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(meta["issuer"], base.as_str());
     // S-21: a client that sends another Host does not move the issuer, the endpoints or the
     // FHIR links anywhere else.
@@ -381,11 +372,8 @@ async fn apps_reach_only_what_convention_and_consent_allow_ca1_ca4_rfc9700() {
     let claims: Value = serde_json::from_slice(&B64.decode(idt.split('.').nth(1).unwrap()).unwrap()).unwrap();
     assert_eq!(claims["aud"], client_id.as_str());
     assert_eq!(claims["fhirUser"], format!("{base}/fhir/Patient/{patient}"));
-    let jwks: Value = c
-        .get(format!("{base}/oauth/jwks"))
-        .send()
+    let jwks: Value = get(&c, &format!("{base}/oauth/jwks"), As::Anonymous)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -436,12 +424,7 @@ async fn apps_reach_only_what_convention_and_consent_allow_ca1_ca4_rfc9700() {
         assert_eq!(status, 403, "{path}: {v}");
         assert_eq!(v["resourceType"], "OperationOutcome");
     }
-    let r = c
-        .delete(format!("{base}/fhir/Observation/x"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
+    let r = delete(&c, &format!("{base}/fhir/Observation/x"), As::Bearer(&access)).await;
     assert_eq!(r.status(), 403, "no 'd' granted");
     let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [{
         "resource": {"resourceType": "Immunization", "status": "completed",
@@ -605,12 +588,7 @@ async fn apps_reach_only_what_convention_and_consent_allow_ca1_ca4_rfc9700() {
     assert_eq!(introspect(&c, &base, &access, &client_id).await["active"], true);
     assert_eq!(introspect(&c, &base, &access, "app-other").await["active"], false);
     // A token is not a session of anything else.
-    let r = c
-        .get(format!("{base}/api/v1/me"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
+    let r = get(&c, &format!("{base}/api/v1/me"), As::Bearer(&access)).await;
     assert_eq!(r.status(), 401);
     // Refresh: rotation; another client cannot use it; a reused one revokes the family.
     let (status, e) = token(
@@ -741,11 +719,8 @@ async fn apps_reach_only_what_convention_and_consent_allow_ca1_ca4_rfc9700() {
             .0,
         401
     );
-    let catalogue: Value = c
-        .get(format!("{base}/api/v1/catalogue"))
-        .send()
+    let catalogue: Value = get(&c, &format!("{base}/api/v1/catalogue"), As::Anonymous)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

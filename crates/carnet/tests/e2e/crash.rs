@@ -55,16 +55,16 @@ async fn acknowledged_deposits_survive_repeated_kill_9_s30() {
         let demo = start_demo(&data);
         let c = client();
         let pro = pro_token(&c, &demo.base, PETIT).await;
-        let v: Value = c
-            .post(format!("{}/api/v1/pro/patients/lookup", demo.base))
-            .bearer_auth(&pro)
-            .json(&serde_json::json!({"ins": camille_ins()}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = post(
+            &c,
+            &format!("{}/api/v1/pro/patients/lookup", demo.base),
+            As::Bearer(&pro),
+            &serde_json::json!({"ins": camille_ins()}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
         v["patient"].as_str().expect("Camille's space").to_string()
     };
     let pro = token(&["token", "professional", PETIT, "--data-dir", &d]);
@@ -130,12 +130,7 @@ async fn acknowledged_deposits_survive_repeated_kill_9_s30() {
     let content = |id: String| {
         let (c, docs, pro) = (c.clone(), docs.clone(), pro.clone());
         async move {
-            let r = c
-                .get(format!("{docs}/{id}/content"))
-                .bearer_auth(&pro)
-                .send()
-                .await
-                .unwrap();
+            let r = get(&c, &format!("{docs}/{id}/content"), As::Bearer(&pro)).await;
             (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
         }
     };
@@ -158,15 +153,7 @@ async fn acknowledged_deposits_survive_repeated_kill_9_s30() {
             Some(b) => format!("{docs}?limit=100&before={b}"),
             None => format!("{docs}?limit=100"),
         };
-        let v: Value = c
-            .get(url)
-            .bearer_auth(&pro)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = get(&c, &url, As::Bearer(&pro)).await.json().await.unwrap();
         let page = v["documents"].as_array().cloned().unwrap_or_default();
         for doc in &page {
             if let Some(key) = doc["title"].as_str().and_then(|t| t.strip_prefix("crash-")) {
@@ -206,12 +193,8 @@ async fn acknowledged_deposits_survive_repeated_kill_9_s30() {
             Some(b) => format!("{base}/api/v1/me/traces?limit=200&before={b}"),
             None => format!("{base}/api/v1/me/traces?limit=200"),
         };
-        let v: Value = c
-            .get(url)
-            .header("cookie", format!("__Host-carnet_session={holder}"))
-            .send()
+        let v: Value = get(&c, &url, As::Cookie(&format!("__Host-carnet_session={holder}")))
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();

@@ -18,12 +18,13 @@ fn demo_ins(sex: char, yymm: &str, n: u32) -> String {
 }
 
 async fn pro_login(c: &reqwest::Client, base: &str, rpps: &str) -> String {
-    let r = c
-        .post(format!("{base}/api/v1/pro/demo-login"))
-        .json(&json!({ "rpps": rpps }))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        c,
+        &format!("{base}/api/v1/pro/demo-login"),
+        As::Anonymous,
+        &json!({ "rpps": rpps }),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     r.json::<Value>().await.unwrap()["token"]
         .as_str()
@@ -108,13 +109,13 @@ async fn documents_through_the_gate_for_professionals_holder_and_representative(
 
     // Professionals find Camille's record by INS.
     let leroy_token = pro_login(&c, &base, "10000000001").await; // médecin traitant
-    let r = c
-        .post(format!("{base}/api/v1/pro/patients/lookup"))
-        .bearer_auth(&leroy_token)
-        .json(&json!({ "ins": demo_ins('2', "8403", 1) }))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &c,
+        &format!("{base}/api/v1/pro/patients/lookup"),
+        As::Bearer(&leroy_token),
+        &json!({ "ins": demo_ins('2', "8403", 1) }),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let camille = r.json::<Value>().await.unwrap()["patient"]
         .as_str()
@@ -212,23 +213,19 @@ async fn documents_through_the_gate_for_professionals_holder_and_representative(
     // The holder sees the new document and downloads it intact.
     let cam = demo_login(&c, &base, "camille.martin@demo.carnet.invalid").await;
     let me = |path: &str| format!("{base}/api/v1/me{path}");
-    let list: Value = c
-        .get(me("/documents"))
-        .header("cookie", &cam)
-        .send()
+    let list: Value = get(&c, &me("/documents"), As::Cookie(&cam))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(list["total"], 4);
     let id = irm["id"].as_str().unwrap();
-    let r = c
-        .get(me(&format!("/documents/{id}/content?disposition=inline")))
-        .header("cookie", &cam)
-        .send()
-        .await
-        .unwrap();
+    let r = get(
+        &c,
+        &me(&format!("/documents/{id}/content?disposition=inline")),
+        As::Cookie(&cam),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/pdf");
     assert!(
@@ -271,12 +268,7 @@ async fn documents_through_the_gate_for_professionals_holder_and_representative(
             .contains(&"Compte rendu de consultation".to_string())
     );
     // DM-4: the holder cannot delete a professional's document.
-    let r = c
-        .delete(me(&format!("/documents/{report}")))
-        .header("cookie", &cam)
-        .send()
-        .await
-        .unwrap();
+    let r = delete(&c, &me(&format!("/documents/{report}")), As::Cookie(&cam)).await;
     assert_eq!(r.status(), 404);
 
     // DM-6: a held document is not shown to the holder until its author lifts the hold.
@@ -291,15 +283,7 @@ async fn documents_through_the_gate_for_professionals_holder_and_representative(
     let held: Value = r.json().await.unwrap();
     assert_eq!(held["visible_to_holder"], false);
     let cam_titles = |c: reqwest::Client, cam: String, url: String| async move {
-        let v: Value = c
-            .get(url)
-            .header("cookie", cam)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = get(&c, &url, As::Cookie(&cam)).await.json().await.unwrap();
         titles(&v)
     };
     assert!(
@@ -323,21 +307,21 @@ async fn documents_through_the_gate_for_professionals_holder_and_representative(
 
     // AC-5 / S-7: emergency access needs a reason, opens the record within the nurse's
     // habilitations, and is traced and told to the holder and the médecin traitant.
-    let r = c
-        .post(moreau.url("/emergency"))
-        .bearer_auth(&moreau.token)
-        .json(&json!({ "reason": "  " }))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &c,
+        &moreau.url("/emergency"),
+        As::Bearer(&moreau.token),
+        &json!({ "reason": "  " }),
+    )
+    .await;
     assert_eq!(r.status(), 400);
-    let r = c
-        .post(moreau.url("/emergency"))
-        .bearer_auth(&moreau.token)
-        .json(&json!({ "reason": "malaise à domicile, patiente inconsciente" }))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &c,
+        &moreau.url("/emergency"),
+        As::Bearer(&moreau.token),
+        &json!({ "reason": "malaise à domicile, patiente inconsciente" }),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let seen = moreau.titles("").await;
     assert!(seen.contains(&"Ordonnance".to_string()), "{seen:?}");
@@ -345,12 +329,8 @@ async fn documents_through_the_gate_for_professionals_holder_and_representative(
         !seen.contains(&"IRM du genou".to_string()),
         "imaging is outside a nurse's habilitations"
     );
-    let traces: Value = c
-        .get(me("/traces?actor=professional"))
-        .header("cookie", &cam)
-        .send()
+    let traces: Value = get(&c, &me("/traces?actor=professional"), As::Cookie(&cam))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -362,12 +342,8 @@ async fn documents_through_the_gate_for_professionals_holder_and_representative(
             .any(|t| t["emergency"] == true
                 && t["emergency_reason"] == "malaise à domicile, patiente inconsciente")
     );
-    let notices: Value = c
-        .get(format!("{base}/api/v1/pro/me"))
-        .bearer_auth(&leroy.token)
-        .send()
+    let notices: Value = get(&c, &format!("{base}/api/v1/pro/me"), As::Bearer(&leroy.token))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -381,23 +357,15 @@ async fn documents_through_the_gate_for_professionals_holder_and_representative(
 
     // MI-2: Camille, acting for her daughter Inès, gives the radiologist access; a document he
     // marks hidden from representatives stays out of her lists and counts.
-    let me_json: Value = c
-        .get(me(""))
-        .header("cookie", &cam)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me_json: Value = get(&c, &me(""), As::Cookie(&cam)).await.json().await.unwrap();
     // Inès (not Hugo: the demo filed documents in her space), found by her INS.
-    let r = c
-        .post(format!("{base}/api/v1/pro/patients/lookup"))
-        .bearer_auth(&petit.token)
-        .json(&json!({ "ins": demo_ins('2', "1506", 2) }))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &c,
+        &format!("{base}/api/v1/pro/patients/lookup"),
+        As::Bearer(&petit.token),
+        &json!({ "ins": demo_ins('2', "1506", 2) }),
+    )
+    .await;
     let ines = r.json::<Value>().await.unwrap()["patient"]
         .as_str()
         .unwrap()
@@ -410,21 +378,15 @@ async fn documents_through_the_gate_for_professionals_holder_and_representative(
             .any(|s| s["relation"] == "parent" && s["id"] == ines.as_str()),
         "Camille represents Inès: {me_json}"
     );
-    let r = c
-        .post(me("/act-for"))
-        .header("cookie", &cam)
-        .json(&json!({ "holder": ines }))
-        .send()
-        .await
-        .unwrap();
+    let r = post(&c, &me("/act-for"), As::Cookie(&cam), &json!({ "holder": ines })).await;
     assert_eq!(r.status(), 200);
-    let r = c
-        .post(me("/access/grants"))
-        .header("cookie", &cam)
-        .json(&json!({ "kind": "professional", "id": "10000000002" }))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &c,
+        &me("/access/grants"),
+        As::Cookie(&cam),
+        &json!({ "kind": "professional", "id": "10000000002" }),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let petit_ines = Pro {
         c: &c,
@@ -445,12 +407,8 @@ async fn documents_through_the_gate_for_professionals_holder_and_representative(
             .await;
         assert_eq!(r.status(), 201);
     }
-    let rep_view: Value = c
-        .get(me("/documents"))
-        .header("cookie", &cam)
-        .send()
+    let rep_view: Value = get(&c, &me("/documents"), As::Cookie(&cam))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -487,15 +445,7 @@ async fn documents_through_the_gate_for_professionals_holder_and_representative(
         ("/traces?limit=200", "traces"),
         ("/notifications?limit=200", "notifications"),
     ] {
-        let v: Value = c
-            .get(me(path))
-            .header("cookie", &cam)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = get(&c, &me(path), As::Cookie(&cam)).await.json().await.unwrap();
         let items = v[key].as_array().unwrap();
         assert!(
             !items.is_empty(),
@@ -508,15 +458,15 @@ async fn documents_through_the_gate_for_professionals_holder_and_representative(
             "{path} shows the hidden document to a representative: {v}"
         );
     }
-    let audit: Value = c
-        .get(format!("{base}/fhir/AuditEvent?_count=200"))
-        .header("cookie", &cam)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit: Value = get(
+        &c,
+        &format!("{base}/fhir/AuditEvent?_count=200"),
+        As::Cookie(&cam),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert!(
         !audit.to_string().contains(&hidden_id),
         "AuditEvent leaks the hidden document"

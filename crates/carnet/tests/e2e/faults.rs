@@ -127,7 +127,7 @@ async fn database_outage_answers_503_and_recovers() {
         "answered in {:?}",
         started.elapsed()
     );
-    let ready = c.get(server.url("/readyz")).send().await.unwrap();
+    let ready = get(&c, &server.url("/readyz"), As::Anonymous).await;
     assert_eq!(ready.status(), 503, "readiness tells the load balancer");
     tokio::time::sleep(Duration::from_secs(1)).await;
     proxy.restore();
@@ -140,17 +140,17 @@ async fn database_outage_answers_503_and_recovers() {
     .await
     .expect("the server recovers by itself when the database is back");
     acked.push((back["id"].as_str().unwrap().to_string(), "APRES".into()));
-    assert_eq!(c.get(server.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(get(&c, &server.url("/readyz"), As::Anonymous).await.status(), 200);
     for (id, name) in &acked {
-        let v: Value = c
-            .get(server.url(&format!("/api/v1/operator/holders/{id}?reason=verification")))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = get(
+            &c,
+            &server.url(&format!("/api/v1/operator/holders/{id}?reason=verification")),
+            As::Bearer(TOKEN),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
         assert_eq!(v["administrative"]["family_name"], name.as_str(), "lost: {id}");
     }
 }
@@ -176,28 +176,26 @@ async fn deposit(
 }
 
 async fn camille_of(c: &reqwest::Client, base: &str, pro: &str) -> String {
-    let v: Value = c
-        .post(format!("{base}/api/v1/pro/patients/lookup"))
-        .bearer_auth(pro)
-        .json(&json!({"ins": camille_ins()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = post(
+        c,
+        &format!("{base}/api/v1/pro/patients/lookup"),
+        As::Bearer(pro),
+        &json!({"ins": camille_ins()}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     v["patient"].as_str().unwrap().to_string()
 }
 
 async fn content_ok(c: &reqwest::Client, base: &str, pro: &str, camille: &str, id: &str, key: &str) -> bool {
-    let r = c
-        .get(format!(
-            "{base}/api/v1/pro/patients/{camille}/documents/{id}/content"
-        ))
-        .bearer_auth(pro)
-        .send()
-        .await
-        .unwrap();
+    let r = get(
+        c,
+        &format!("{base}/api/v1/pro/patients/{camille}/documents/{id}/content"),
+        As::Bearer(pro),
+    )
+    .await;
     r.status() == 200 && r.text().await.unwrap_or_default().starts_with(&format!("{key} "))
 }
 
@@ -247,26 +245,22 @@ async fn blob_store_outage_answers_503_and_recovers() {
     proxy.cut();
     let r = deposit(&c, &base, &pro, &camille, "during", 4096).await;
     assert_eq!(r.status(), 503, "{}", r.text().await.unwrap_or_default());
-    let r = c
-        .get(format!(
-            "{base}/api/v1/pro/patients/{camille}/documents/{before}/content"
-        ))
-        .bearer_auth(&pro)
-        .send()
-        .await
-        .unwrap();
+    let r = get(
+        &c,
+        &format!("{base}/api/v1/pro/patients/{camille}/documents/{before}/content"),
+        As::Bearer(&pro),
+    )
+    .await;
     assert_eq!(r.status(), 503, "a read of a blob answers 503 too");
-    let list: Value = c
-        .get(format!(
-            "{base}/api/v1/pro/patients/{camille}/documents?limit=100"
-        ))
-        .bearer_auth(&pro)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get(
+        &c,
+        &format!("{base}/api/v1/pro/patients/{camille}/documents?limit=100"),
+        As::Bearer(&pro),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert!(
         !list.to_string().contains("fault-during"),
         "a deposit refused is not listed"
@@ -357,17 +351,15 @@ async fn full_disk_answers_507_and_recovers() {
         v["message"].as_str().unwrap_or("").contains("storage is full"),
         "{v}"
     );
-    let list: Value = c
-        .get(format!(
-            "{base}/api/v1/pro/patients/{camille}/documents?limit=100"
-        ))
-        .bearer_auth(&pro)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get(
+        &c,
+        &format!("{base}/api/v1/pro/patients/{camille}/documents?limit=100"),
+        As::Bearer(&pro),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert!(
         !list.to_string().contains(&format!("fault-{refused}\"")),
         "a refused deposit is listed"

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 const CAMILLE: &str = "camille.martin@demo.carnet.invalid";
 
 async fn get(c: &reqwest::Client, url: &str, token: &str) -> (u16, Value) {
-    let r = c.get(url).bearer_auth(token).send().await.unwrap();
+    let r = crate::common::get(c, url, As::Bearer(token)).await;
     let status = r.status().as_u16();
     assert!(
         r.headers()["content-type"]
@@ -248,19 +248,13 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     }
 
     // Writes: an Observation (measurement) through the gate, then found by code.
-    let r = c
-        .post(format!("{fhir}/Observation"))
-        .header("cookie", &holder)
-        .json(&json!({
+    let r = crate::common::post(&c, &format!("{fhir}/Observation"), As::Cookie(&holder), &json!({
             "resourceType": "Observation", "status": "final",
             "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
             "subject": {"reference": format!("Patient/{camille}")},
             "effectiveDateTime": "2025-11-20T08:00:00Z",
             "valueQuantity": {"value": 64, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}
-        }))
-        .send()
-        .await
-        .unwrap();
+        })).await;
     assert_eq!(r.status(), 201);
     let created: Value = r.json().await.unwrap();
     let obs_id = created["id"].as_str().unwrap().to_string();
@@ -274,18 +268,18 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     let (status, _) = search(moreau.clone(), format!("Observation/{obs_id}")).await;
     assert_eq!(status, 404);
     // An impossible value is a 422 OperationOutcome and writes nothing.
-    let r = c
-        .post(format!("{fhir}/Observation"))
-        .header("cookie", &holder)
-        .json(&json!({
+    let r = crate::common::post(
+        &c,
+        &format!("{fhir}/Observation"),
+        As::Cookie(&holder),
+        &json!({
             "resourceType": "Observation", "status": "final",
             "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
             "effectiveDateTime": "2025-11-21T08:00:00Z",
             "valueQuantity": {"value": 640, "unit": "/min"}
-        }))
-        .send()
-        .await
-        .unwrap();
+        }),
+    )
+    .await;
     assert_eq!(r.status(), 422);
     let (_, obs) = search(
         leroy.clone(),
@@ -295,13 +289,7 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     assert_eq!(obs["total"], 1);
 
     // Profile resources, and errors that say what is wrong.
-    let r = c
-        .post(format!("{base}/api/v1/me/profile"))
-        .header("cookie", &holder)
-        .json(&json!({"section": "allergies", "text": "Pénicilline", "code": {"system": "snomed_ct", "code": "91936005"}}))
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(&c, &format!("{base}/api/v1/me/profile"), As::Cookie(&holder), &json!({"section": "allergies", "text": "Pénicilline", "code": {"system": "snomed_ct", "code": "91936005"}})).await;
     assert_eq!(r.status(), 201);
     let (_, al) = search(leroy.clone(), format!("AllergyIntolerance?patient={camille}")).await;
     assert_eq!(
@@ -331,13 +319,7 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
         "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10", "display": "Hypertension essentielle"}]},
         "onsetDateTime": "2024-05-02"
     });
-    let r = c
-        .post(format!("{fhir}/Condition"))
-        .bearer_auth(&leroy)
-        .json(&condition)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(&c, &format!("{fhir}/Condition"), As::Bearer(&leroy), &condition).await;
     assert_eq!(r.status(), 201);
     assert!(
         r.headers()["location"]
@@ -349,32 +331,15 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     assert_eq!(made["recorder"]["reference"], "Practitioner/10000000001");
     let mut bad = condition.clone();
     bad["code"]["coding"][0]["code"] = json!("I1");
-    let r = c
-        .post(format!("{fhir}/Condition"))
-        .bearer_auth(&leroy)
-        .json(&bad)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(&c, &format!("{fhir}/Condition"), As::Bearer(&leroy), &bad).await;
     assert_eq!(r.status(), 422);
-    let r = c
-        .post(format!("{fhir}/Condition"))
-        .bearer_auth(&moreau)
-        .json(&condition)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(&c, &format!("{fhir}/Condition"), As::Bearer(&moreau), &condition).await;
     assert_eq!(r.status(), 404);
     let (_, conds) = search(leroy.clone(), format!("Condition?patient={camille}")).await;
     assert_eq!(conds["total"], 1);
     // Update with If-Match (the author only), delete where the domain allows.
     let cid = made["id"].as_str().unwrap().to_string();
-    let r = c
-        .get(format!("{fhir}/Condition/{cid}"))
-        .bearer_auth(&leroy)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::get(&c, &format!("{fhir}/Condition/{cid}"), As::Bearer(&leroy)).await;
     assert_eq!(r.headers()["etag"], "W/\"1\"");
     let mut changed = made.clone();
     changed["note"] = json!([{"text": "Sous traitement"}]);
@@ -397,36 +362,20 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
         (now["meta"]["versionId"].as_str(), now["note"][0]["text"].as_str()),
         (Some("2"), Some("Sous traitement"))
     );
-    let r = c
-        .delete(format!("{fhir}/Condition/{cid}"))
-        .bearer_auth(&moreau)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::delete(&c, &format!("{fhir}/Condition/{cid}"), As::Bearer(&moreau)).await;
     assert_eq!(r.status(), 404);
-    let r = c
-        .delete(format!("{fhir}/AllergyIntolerance/{cid}"))
-        .bearer_auth(&leroy)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::delete(
+        &c,
+        &format!("{fhir}/AllergyIntolerance/{cid}"),
+        As::Bearer(&leroy),
+    )
+    .await;
     assert_eq!(r.status(), 404, "a Condition is not deleted through another type");
-    let r = c
-        .delete(format!("{fhir}/Condition/{cid}"))
-        .bearer_auth(&leroy)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::delete(&c, &format!("{fhir}/Condition/{cid}"), As::Bearer(&leroy)).await;
     assert_eq!(r.status(), 204);
     let (status, _) = search(leroy.clone(), format!("Condition/{cid}")).await;
     assert_eq!(status, 404);
-    let r = c
-        .post(format!("{fhir}/Condition"))
-        .bearer_auth(&leroy)
-        .json(&condition)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(&c, &format!("{fhir}/Condition"), As::Bearer(&leroy), &condition).await;
     assert_eq!(r.status(), 201);
     use base64::Engine;
     let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n";
@@ -439,21 +388,21 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
             "content": [{"attachment": {"contentType": mime, "data": base64::engine::general_purpose::STANDARD.encode(pdf)}}]
         })
     };
-    let r = c
-        .post(format!("{fhir}/DocumentReference"))
-        .bearer_auth(&leroy)
-        .json(&doc("application/pdf"))
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(
+        &c,
+        &format!("{fhir}/DocumentReference"),
+        As::Bearer(&leroy),
+        &doc("application/pdf"),
+    )
+    .await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let r = c
-        .post(format!("{fhir}/DocumentReference"))
-        .bearer_auth(&leroy)
-        .json(&doc("image/png"))
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(
+        &c,
+        &format!("{fhir}/DocumentReference"),
+        As::Bearer(&leroy),
+        &doc("image/png"),
+    )
+    .await;
     assert_eq!(r.status(), 422);
     let (_, all) = search(leroy.clone(), format!("DocumentReference?patient={camille}")).await;
     assert_eq!(all["total"], 4);
@@ -516,13 +465,7 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
                 "valueQuantity": {"value": 73.8, "unit": "Cel", "code": "Cel"}}}
         ]
     });
-    let r = c
-        .post(&fhir)
-        .bearer_auth(&petit)
-        .json(&batch)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(&c, &fhir, As::Bearer(&petit), &batch).await;
     assert_eq!(r.status(), 200);
     let br: Value = r.json().await.unwrap();
     assert_eq!(br["type"], "batch-response");
@@ -586,13 +529,7 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
         "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J45"}], "text": "Asthme"}});
     let bad_tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
         tx_entry("Condition", cond.clone()), tx_entry("Observation", obs(70.0, "2025-11-23T08:00:00Z")), tx_entry("Observation", obs(700.0, "2025-11-23T09:00:00Z"))]});
-    let r = c
-        .post(&fhir)
-        .bearer_auth(&leroy)
-        .json(&bad_tx)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(&c, &fhir, As::Bearer(&leroy), &bad_tx).await;
     assert_eq!(r.status(), 422);
     let (_, after) = search(
         leroy.clone(),
@@ -612,21 +549,9 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     // A caller without the right for one entry: nothing written either.
     let ok_tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
         tx_entry("Condition", cond.clone()), tx_entry("Observation", obs(70.0, "2025-11-23T08:00:00Z"))]});
-    let r = c
-        .post(&fhir)
-        .bearer_auth(&moreau)
-        .json(&ok_tx)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(&c, &fhir, As::Bearer(&moreau), &ok_tx).await;
     assert_eq!(r.status(), 404);
-    let r = c
-        .post(&fhir)
-        .bearer_auth(&leroy)
-        .json(&ok_tx)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(&c, &fhir, As::Bearer(&leroy), &ok_tx).await;
     assert_eq!(r.status(), 200);
     let txr: Value = r.json().await.unwrap();
     assert_eq!(txr["type"], "transaction-response");
@@ -644,7 +569,7 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     // Reads do not join a transaction.
     let mut tx = batch.clone();
     tx["type"] = json!("transaction");
-    let r = c.post(&fhir).bearer_auth(&petit).json(&tx).send().await.unwrap();
+    let r = crate::common::post(&c, &fhir, As::Bearer(&petit), &tx).await;
     assert_eq!(r.status(), 422);
 
     // The directory: the authors documents point to resolve.
@@ -660,12 +585,7 @@ async fn fhir_reads_and_searches_never_reveal_what_the_caller_may_not_see() {
     assert_eq!(status, 404);
 
     // AuditEvent: the holder reads their traces; a professional cannot.
-    let r = c
-        .get(format!("{fhir}/AuditEvent"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::get(&c, &format!("{fhir}/AuditEvent"), As::Cookie(&holder)).await;
     assert_eq!(r.status(), 200);
     let audit: Value = r.json().await.unwrap();
     assert!(audit["total"].as_u64().unwrap() >= 5);
@@ -734,13 +654,7 @@ async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
         json!({"section": "questionnaire", "code": {"system": "questionnaire", "code": "smoking"}, "value": "Non"}),
     ];
     for e in &entries {
-        let r = c
-            .post(format!("{base}/api/v1/me/profile"))
-            .header("cookie", &holder)
-            .json(e)
-            .send()
-            .await
-            .unwrap();
+        let r = crate::common::post(&c, &format!("{base}/api/v1/me/profile"), As::Cookie(&holder), &e).await;
         assert_eq!(r.status(), 201, "{e}: {}", r.text().await.unwrap());
     }
     // Every measure, a few points each, in each of its units.
@@ -766,35 +680,27 @@ async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
             batch.push(json!({"code": code, "value": v, "unit": unit, "at": format!("2025-10-{d:02}T0{}:00:00Z", i % 10)}));
         }
     }
-    let r = c
-        .post(format!("{base}/api/v1/me/measurements"))
-        .header("cookie", &holder)
-        .json(&batch)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(
+        &c,
+        &format!("{base}/api/v1/me/measurements"),
+        As::Cookie(&holder),
+        &batch,
+    )
+    .await;
     assert_eq!(r.status(), 201);
 
     // A conversation with an attachment (MS-1) and agenda events (AG-1), one made over FHIR.
-    let r = c
-        .post(format!("{base}/api/v1/pro/patients/{camille}/conversations"))
-        .bearer_auth(&leroy)
-        .json(
-            &json!({"subject": "Résultats", "text": "Vos résultats sont normaux.", "attachments": [
+    let r = crate::common::post(
+        &c,
+        &format!("{base}/api/v1/pro/patients/{camille}/conversations"),
+        As::Bearer(&leroy),
+        &json!({"subject": "Résultats", "text": "Vos résultats sont normaux.", "attachments": [
             {"filename": "note.txt", "content_type": "text/plain", "content_base64": "Qm9uam91cg=="}]}),
-        )
-        .send()
-        .await
-        .unwrap();
+    )
+    .await;
     assert_eq!(r.status(), 201);
-    let r = c
-        .post(format!("{base}/api/v1/me/agenda"))
-        .header("cookie", &holder)
-        .json(&json!({"kind": "treatment", "title": "Insuline", "start": "2027-01-04T08:00", "notes": "avant le repas",
-                      "location": "Domicile", "recurrence": {"frequency": "daily", "count": 30}, "reminders": [10]}))
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(&c, &format!("{base}/api/v1/me/agenda"), As::Cookie(&holder), &json!({"kind": "treatment", "title": "Insuline", "start": "2027-01-04T08:00", "notes": "avant le repas",
+                      "location": "Domicile", "recurrence": {"frequency": "daily", "count": 30}, "reminders": [10]})).await;
     assert_eq!(r.status(), 201);
     let r = c
         .post(format!("{fhir}/Appointment"))
@@ -857,24 +763,14 @@ async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
         .unwrap()
         .to_string();
     emitted.push(get(&c, &format!("{fhir}/Binary/{doc}"), &leroy).await.1);
-    let r = c
-        .get(format!("{fhir}/AuditEvent?_count=200"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::get(&c, &format!("{fhir}/AuditEvent?_count=200"), As::Cookie(&holder)).await;
     let audit: Value = r.json().await.unwrap();
     for e in audit["entry"].as_array().unwrap() {
         emitted.push(e["resource"].clone());
     }
     emitted.push(audit);
     // AC-3: the authorisation directory as Consents, for the holder only.
-    let r = c
-        .get(format!("{fhir}/Consent?_count=200"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::get(&c, &format!("{fhir}/Consent?_count=200"), As::Cookie(&holder)).await;
     let consents: Value = r.json().await.unwrap();
     let directory: Vec<&Value> = consents["entry"]
         .as_array()
@@ -892,12 +788,7 @@ async fn everything_the_fhir_endpoint_emits_is_valid_r4() {
     for e in &directory {
         emitted.push(e["resource"].clone());
         let id = e["resource"]["id"].as_str().unwrap();
-        let r = c
-            .get(format!("{fhir}/Consent/{id}"))
-            .header("cookie", &holder)
-            .send()
-            .await
-            .unwrap();
+        let r = crate::common::get(&c, &format!("{fhir}/Consent/{id}"), As::Cookie(&holder)).await;
         assert_eq!(r.status(), 200);
         // A professional reads none of it (AC-8: as if absent).
         let (status, _) = get(&c, &format!("{fhir}/Consent/{id}"), &leroy).await;
@@ -1107,22 +998,21 @@ async fn establishment_systems_use_smart_backend_services() {
     let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
     let pt = kp.public_key().as_ref().to_vec();
     let jwk = json!({"kty": "EC", "crv": "P-384", "x": b64.encode(&pt[1..49]), "y": b64.encode(&pt[49..])});
-    let r = c
-        .post(format!("{base}/api/v1/operator/system-clients"))
-        .bearer_auth(&operator)
-        .json(
-            &json!({"client_id": "labo-test", "finess": "750000999", "name": "Laboratoire test", "jwk": jwk}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(
+        &c,
+        &format!("{base}/api/v1/operator/system-clients"),
+        As::Bearer(&operator),
+        &json!({"client_id": "labo-test", "finess": "750000999", "name": "Laboratoire test", "jwk": jwk}),
+    )
+    .await;
     assert_eq!(r.status(), 201);
-    let r = c
-        .post(format!("{base}/api/v1/operator/system-clients"))
-        .json(&json!({"client_id": "x", "finess": "750000999", "name": "x", "jwk": jwk}))
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(
+        &c,
+        &format!("{base}/api/v1/operator/system-clients"),
+        As::Anonymous,
+        &json!({"client_id": "x", "finess": "750000999", "name": "x", "jwk": jwk}),
+    )
+    .await;
     assert_eq!(r.status(), 401, "operators only");
 
     let now = std::time::SystemTime::now()
@@ -1198,13 +1088,13 @@ async fn establishment_systems_use_smart_backend_services() {
     .await;
     assert_eq!((status, none["total"].as_u64()), (200, Some(0)));
     let holder = demo_login(&c, &base, CAMILLE).await;
-    let r = c
-        .post(format!("{base}/api/v1/me/access/grants"))
-        .header("cookie", &holder)
-        .json(&json!({"kind": "establishment", "id": "750000999"}))
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(
+        &c,
+        &format!("{base}/api/v1/me/access/grants"),
+        As::Cookie(&holder),
+        &json!({"kind": "establishment", "id": "750000999"}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let (_, seen) = get(
         &c,
@@ -1214,15 +1104,15 @@ async fn establishment_systems_use_smart_backend_services() {
     .await;
     assert_eq!(seen["total"], 3);
     // The holder sees the establishment in the access history.
-    let traces: Value = c
-        .get(format!("{base}/api/v1/me/traces?actor=establishment"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let traces: Value = crate::common::get(
+        &c,
+        &format!("{base}/api/v1/me/traces?actor=establishment"),
+        As::Cookie(&holder),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert!(
         traces["traces"]
             .as_array()
@@ -1511,13 +1401,7 @@ async fn history_conditional_create_and_revinclude_leak_nothing() {
         "target": {"reference": format!("DocumentReference/{first_version}")}}]);
     let replace_tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": replacement, "request": {"method": "POST", "url": "DocumentReference"}}]});
-    let r = c
-        .post(&fhir)
-        .bearer_auth(&moreau)
-        .json(&replace_tx)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(&c, &fhir, As::Bearer(&moreau), &replace_tx).await;
     assert_eq!(r.status(), 404);
     let (status, txr) = post_tx(replace_tx).await;
     assert_eq!(status, 200, "{txr}");
@@ -1537,13 +1421,13 @@ async fn history_conditional_create_and_revinclude_leak_nothing() {
     let mut third = report_doc.clone();
     third["relatesTo"] = json!([{"code": "replaces",
         "target": {"reference": format!("DocumentReference/{second_version}")}}]);
-    let r = c
-        .post(format!("{fhir}/DocumentReference"))
-        .bearer_auth(&leroy)
-        .json(&third)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(
+        &c,
+        &format!("{fhir}/DocumentReference"),
+        As::Bearer(&leroy),
+        &third,
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let made: Value = r.json().await.unwrap();
     assert_eq!(
@@ -1552,13 +1436,13 @@ async fn history_conditional_create_and_revinclude_leak_nothing() {
     );
     assert_eq!(count("DocumentReference").await, documents_before + 1);
     third["relatesTo"][0]["target"]["reference"] = json!(format!("DocumentReference/{first_version}"));
-    let r = c
-        .post(format!("{fhir}/DocumentReference"))
-        .bearer_auth(&leroy)
-        .json(&third)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(
+        &c,
+        &format!("{fhir}/DocumentReference"),
+        As::Bearer(&leroy),
+        &third,
+    )
+    .await;
     assert_eq!(r.status(), 404, "a superseded version is not replaced twice");
     // A replacement naming another patient's document is refused before anything happens.
     let mut elsewhere = report_doc.clone();
@@ -1736,7 +1620,7 @@ async fn a_representative_reaches_no_space_but_those_she_represents_s1_mi1() {
     let own = |path: String| {
         let (c, lucas) = (c.clone(), lucas.clone());
         async move {
-            let r = c.get(path).header("cookie", &lucas).send().await.unwrap();
+            let r = crate::common::get(&c, &path, As::Cookie(&lucas)).await;
             assert_eq!(r.status(), 200);
             r.json::<Value>().await.unwrap()
         }
@@ -1758,22 +1642,22 @@ async fn a_representative_reaches_no_space_but_those_she_represents_s1_mi1() {
         .as_str()
         .unwrap()
         .to_string();
-    let r = c
-        .post(format!("{base}/api/v1/me/act-for"))
-        .header("cookie", &camille)
-        .json(&json!({ "holder": ines }))
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(
+        &c,
+        &format!("{base}/api/v1/me/act-for"),
+        As::Cookie(&camille),
+        &json!({ "holder": ines }),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     // Switching straight into Lucas's space is refused as if it did not exist.
-    let r = c
-        .post(format!("{base}/api/v1/me/act-for"))
-        .header("cookie", &camille)
-        .json(&json!({ "holder": lucas_id }))
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(
+        &c,
+        &format!("{base}/api/v1/me/act-for"),
+        As::Cookie(&camille),
+        &json!({ "holder": lucas_id }),
+    )
+    .await;
     assert_eq!(r.status(), 404);
 
     let nobody = uuid::Uuid::new_v4().to_string();
@@ -1869,7 +1753,7 @@ async fn a_representative_reaches_no_space_but_those_she_represents_s1_mi1() {
             op.clone(),
             format!("{base}/api/v1/operator/holders/{lucas_id}{q}"),
         );
-        async move { c.get(url).bearer_auth(op).send().await.unwrap() }
+        async move { crate::common::get(&c, &url, As::Bearer(&op)).await }
     };
     assert_eq!(admin("").await.status(), 422);
     let r = admin("?reason=appel%20du%20titulaire%2C%20ticket%2042").await;

@@ -8,16 +8,15 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use serde_json::{Value, json};
 
-const CAMILLE: &str = "camille.martin@demo.carnet.invalid";
-
 async fn list_documents_as(c: &reqwest::Client, base: &str, token: &str, patient: &str) -> u16 {
-    c.get(format!("{base}/api/v1/pro/patients/{patient}/documents"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    get(
+        c,
+        &format!("{base}/api/v1/pro/patients/{patient}/documents"),
+        As::Bearer(token),
+    )
+    .await
+    .status()
+    .as_u16()
 }
 
 /// Reads a server-sent-event stream until `done` holds for the text so far.
@@ -65,19 +64,11 @@ async fn wait_outbox(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accesses_are_notified_live_and_by_the_chosen_channels_ac6() {
-    let (_t, data) = fresh_dir();
-    let demo = start_demo(&data);
-    let base = demo.base.clone();
-    let c = client();
-    let holder = demo_login(&c, &base, CAMILLE).await;
+    let w = World::start().await;
+    let (c, base, holder) = (&w.c, &w.base, &w.camille);
 
     // The live stream, from now on.
-    let mut live = c
-        .get(format!("{base}/api/v1/me/notifications/stream"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap();
+    let mut live = get(c, &format!("{base}/api/v1/me/notifications/stream"), w.holder()).await;
     assert_eq!(live.status(), 200);
     assert!(
         live.headers()["content-type"]
@@ -86,31 +77,22 @@ async fn accesses_are_notified_live_and_by_the_chosen_channels_ac6() {
             .starts_with("text/event-stream")
     );
     // No session, no stream.
-    let r = c
-        .get(format!("{base}/api/v1/me/notifications/stream"))
-        .send()
-        .await
-        .unwrap();
+    let r = get(
+        c,
+        &format!("{base}/api/v1/me/notifications/stream"),
+        As::Anonymous,
+    )
+    .await;
     assert_eq!(r.status(), 401);
 
-    let leroy = pro_token(&c, &base, "10000000001").await;
-    let r = c
-        .post(format!("{base}/api/v1/pro/patients/lookup"))
-        .bearer_auth(&leroy)
-        .json(&json!({ "ins": camille_ins() }))
-        .send()
-        .await
-        .unwrap();
-    let camille = r.json::<Value>().await.unwrap()["patient"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let leroy = w.pro("10000000001").await;
+    let camille = w.camille_for(&leroy).await;
 
     // A nurse without a grant is refused: traced, not notified.
-    let moreau = pro_token(&c, &base, "10000000003").await;
-    assert_eq!(list_documents_as(&c, &base, &moreau, &camille).await, 200);
+    let moreau = w.pro("10000000003").await;
+    assert_eq!(list_documents_as(c, base, &moreau, &camille).await, 200);
     // The médecin traitant reads the record: the holder sees it at once, with who it was.
-    assert_eq!(list_documents_as(&c, &base, &leroy, &camille).await, 200);
+    assert_eq!(list_documents_as(c, base, &leroy, &camille).await, 200);
     let mut buf = String::new();
     read_until(&mut live, &mut buf, |b| {
         b.contains("event: access") && b.contains("LEROY")
@@ -128,7 +110,7 @@ async fn accesses_are_notified_live_and_by_the_chosen_channels_ac6() {
     // A browser that lost the connection resumes after the last event it saw.
     let mut again = c
         .get(format!("{base}/api/v1/me/notifications/stream"))
-        .header("cookie", &holder)
+        .header("cookie", holder.as_str())
         .header("last-event-id", (id - 1).to_string())
         .send()
         .await
@@ -141,15 +123,7 @@ async fn accesses_are_notified_live_and_by_the_chosen_channels_ac6() {
     drop(again);
 
     // The list: newest first, allowed accesses by professionals only.
-    let list: Value = c
-        .get(format!("{base}/api/v1/me/notifications"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(c, &format!("{base}/api/v1/me/notifications"), w.holder()).await;
     let items = list["notifications"].as_array().unwrap();
     assert_eq!(items[0]["seq"], id);
     assert_eq!(items[0]["who"]["family_name"], "LEROY");
@@ -159,12 +133,7 @@ async fn accesses_are_notified_live_and_by_the_chosen_channels_ac6() {
     let traces = |q: &'static str| {
         let (c, holder, base) = (c.clone(), holder.clone(), base.clone());
         async move {
-            let r = c
-                .get(format!("{base}/api/v1/me/traces?{q}"))
-                .header("cookie", &holder)
-                .send()
-                .await
-                .unwrap();
+            let r = get(&c, &format!("{base}/api/v1/me/traces?{q}"), As::Cookie(&holder)).await;
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }
     };
@@ -188,26 +157,23 @@ async fn accesses_are_notified_live_and_by_the_chosen_channels_ac6() {
     assert!(v["message"].as_str().unwrap().contains("RFC 3339"), "{v}");
 
     // By default the holder is told by e-mail (collapsed while one waits to be sent).
-    let prefs: Value = c
-        .get(format!("{base}/api/v1/me/notifications/preferences"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let prefs: Value = get_json(
+        c,
+        &format!("{base}/api/v1/me/notifications/preferences"),
+        w.holder(),
+    )
+    .await;
     assert_eq!(prefs, json!({"email": true, "sms": false}));
-    wait_outbox(&c, &base, "an access e-mail", |m| {
+    wait_outbox(c, base, "an access e-mail", |m| {
         access_notices(m, "email", CAMILLE) >= 1
     })
     .await;
     // Let the outbox drain (delivery runs at least every 3 s): every notice queued before the
     // change of preferences is sent by e-mail.
-    let mut emails = access_notices(&outbox(&c, &base).await, "email", CAMILLE);
+    let mut emails = access_notices(&outbox(c, base).await, "email", CAMILLE);
     loop {
         tokio::time::sleep(Duration::from_secs(4)).await;
-        let now = access_notices(&outbox(&c, &base).await, "email", CAMILLE);
+        let now = access_notices(&outbox(c, base).await, "email", CAMILLE);
         if now == emails {
             break;
         }
@@ -220,28 +186,28 @@ async fn accesses_are_notified_live_and_by_the_chosen_channels_ac6() {
         json!({"email": true}),
         json!({"email": true, "sms": false, "pigeon": true}),
     ] {
-        let r = c
-            .put(format!("{base}/api/v1/me/notifications/preferences"))
-            .header("cookie", &holder)
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
+        let r = put(
+            c,
+            &format!("{base}/api/v1/me/notifications/preferences"),
+            w.holder(),
+            &bad,
+        )
+        .await;
         assert!(r.status().is_client_error(), "{bad}: {}", r.status());
     }
     // SMS only, from the next notice on.
-    let r = c
-        .put(format!("{base}/api/v1/me/notifications/preferences"))
-        .header("cookie", &holder)
-        .json(&json!({"email": false, "sms": true}))
-        .send()
-        .await
-        .unwrap();
+    let r = put(
+        c,
+        &format!("{base}/api/v1/me/notifications/preferences"),
+        w.holder(),
+        &json!({"email": false, "sms": true}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
-    let petit = pro_token(&c, &base, "10000000002").await;
-    assert_eq!(list_documents_as(&c, &base, &petit, &camille).await, 200);
+    let petit = w.pro("10000000002").await;
+    assert_eq!(list_documents_as(c, base, &petit, &camille).await, 200);
     read_until(&mut live, &mut buf, |b| b.contains("PETIT")).await;
-    let msgs = wait_outbox(&c, &base, "an access SMS", |m| {
+    let msgs = wait_outbox(c, base, "an access SMS", |m| {
         m.iter()
             .any(|m| m["channel"] == "sms" && m["to"] == "+33639980000")
     })
@@ -261,7 +227,7 @@ async fn accesses_are_notified_live_and_by_the_chosen_channels_ac6() {
     // Logging out ends the stream.
     let r = c
         .post(format!("{base}/api/v1/auth/logout"))
-        .header("cookie", &holder)
+        .header("cookie", holder.as_str())
         .send()
         .await
         .unwrap();

@@ -178,12 +178,8 @@ async fn franceconnect_login_against_a_real_openid_provider() {
     let r = callback(&back, &state_cookie).await;
     assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
     let session = set_cookie(&r, "__Host-carnet_session").expect("session cookie");
-    let me: Value = c
-        .get(s.url("/api/v1/me"))
-        .header("cookie", &session)
-        .send()
+    let me: Value = get(&c, &s.url("/api/v1/me"), As::Cookie(&session))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -205,10 +201,8 @@ async fn franceconnect_login_against_a_real_openid_provider() {
     assert!(set_cookie(&r, "__Host-carnet_session").is_none());
     // An unknown provider does not exist.
     assert_eq!(
-        c.get(s.url("/auth/oidc/nope/start"))
-            .send()
+        get(&c, &s.url("/auth/oidc/nope/start"), As::Anonymous)
             .await
-            .unwrap()
             .status(),
         404
     );
@@ -297,24 +291,15 @@ async fn pro_sante_connect_login_against_a_real_openid_provider() {
     // A professional's session, never a holder's.
     assert!(set_cookie(&r, "__Host-carnet_session").is_none());
     let pro = set_cookie(&r, "__Host-carnet_pro").expect("professional session cookie");
-    let me: Value = c
-        .get(s.url("/api/v1/pro/me"))
-        .header("cookie", &pro)
-        .send()
+    let me: Value = get(&c, &s.url("/api/v1/pro/me"), As::Cookie(&pro))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(me["professional"]["rpps"], "10000000042", "{me}");
     assert_eq!(me["professional"]["family_name"], "DURAND");
     // The professional session does not open the holders' API.
-    let r = c
-        .get(s.url("/api/v1/me"))
-        .header("cookie", &pro)
-        .send()
-        .await
-        .unwrap();
+    let r = get(&c, &s.url("/api/v1/me"), As::Cookie(&pro)).await;
     assert_eq!(r.status(), 401);
 
     // An RPPS number the directory does not know: no session.

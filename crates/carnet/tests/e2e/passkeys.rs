@@ -156,12 +156,8 @@ async fn passkeys_register_and_log_in_au1() {
     )
     .await;
     assert_eq!(status, 401);
-    let list: Value = c
-        .get(format!("{base}/api/v1/me/passkeys"))
-        .header("cookie", &holder)
-        .send()
+    let list: Value = crate::common::get(&c, &format!("{base}/api/v1/me/passkeys"), As::Cookie(&holder))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -193,12 +189,8 @@ async fn passkeys_register_and_log_in_au1() {
     .await;
     assert_eq!(status, 200);
     let session = session.expect("a session cookie");
-    let me: Value = c
-        .get(format!("{base}/api/v1/me"))
-        .header("cookie", &session)
-        .send()
+    let me: Value = crate::common::get(&c, &format!("{base}/api/v1/me"), As::Cookie(&session))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -250,12 +242,12 @@ async fn passkeys_register_and_log_in_au1() {
 
     // The holder removes the passkey: it no longer logs in.
     let id = B64.encode(&auth.id);
-    let r = c
-        .delete(format!("{base}/api/v1/me/passkeys/{id}"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::delete(
+        &c,
+        &format!("{base}/api/v1/me/passkeys/{id}"),
+        As::Cookie(&session),
+    )
+    .await;
     assert_eq!(r.status(), 204);
     auth.counter = 100;
     let ch = begin(c.clone()).await;

@@ -6,29 +6,18 @@
 use crate::common::*;
 use serde_json::{Value, json};
 
-const CAMILLE: &str = "camille.martin@demo.carnet.invalid";
-
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn medical_profile_and_measurements_through_the_gate_pr1_pr4() {
-    let (_t, data) = fresh_dir();
-    let demo = start_demo(&data);
-    let base = demo.base.clone();
-    let c = client();
-    let holder = demo_login(&c, &base, CAMILLE).await;
-    let me = |path: &str| format!("{base}/api/v1/me{path}");
+    let w = World::start().await;
+    let c = &w.c;
+    let me = |path: &str| w.me(path);
 
     // PR-1: the holder writes coded entries; bad codes and shapes are refused with the reason.
-    let r = c
-        .post(me("/profile"))
-        .header("cookie", &holder)
-        .json(&json!({"section": "conditions", "text": "Diabète de type 2", "code": {"system": "icd10", "code": "E11"}, "date": "2019-03"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(c, &me("/profile"), w.holder(), &json!({"section": "conditions", "text": "Diabète de type 2", "code": {"system": "icd10", "code": "E11"}, "date": "2019-03"})).await;
     assert_eq!(r.status(), 201);
     let mine: Value = r.json().await.unwrap();
     assert_eq!(mine["author"]["kind"], "holder");
@@ -47,32 +36,26 @@ async fn medical_profile_and_measurements_through_the_gate_pr1_pr4() {
             "date",
         ),
     ] {
-        let r = c
-            .post(me("/profile"))
-            .header("cookie", &holder)
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
+        let r = post(c, &me("/profile"), w.holder(), &bad).await;
         assert_eq!(r.status(), 422, "{bad}");
         let v: Value = r.json().await.unwrap();
         assert!(v["message"].as_str().unwrap().contains(why), "{v}");
     }
-    let r = c
-        .post(me("/profile"))
-        .header("cookie", &holder)
-        .json(&json!({"section": "allergies", "text": "x", "colour": "red"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        c,
+        &me("/profile"),
+        w.holder(),
+        &json!({"section": "allergies", "text": "x", "colour": "red"}),
+    )
+    .await;
     assert!(r.status().is_client_error());
-    let r = c
-        .post(me("/profile"))
-        .header("cookie", &holder)
-        .json(&json!({"section": "blood_group", "value": "O+"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        c,
+        &me("/profile"),
+        w.holder(),
+        &json!({"section": "blood_group", "value": "O+"}),
+    )
+    .await;
     assert_eq!(r.status(), 201);
 
     // Measurements: a batch from a device; one impossible value refuses the whole batch.
@@ -80,53 +63,33 @@ async fn medical_profile_and_measurements_through_the_gate_pr1_pr4() {
         .map(|i| json!({"code": "29463-7", "value": 70.0 + f64::from(i % 5) / 2.0, "unit": "kg", "at": format!("2025-11-{:02}T07:30:00Z", 1 + i % 28)}))
         .collect();
     batch[3]["value"] = json!(700.0);
-    let r = c
-        .post(me("/measurements"))
-        .header("cookie", &holder)
-        .json(&batch)
-        .send()
-        .await
-        .unwrap();
+    let r = post(c, &me("/measurements"), w.holder(), &batch).await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("measurements[3]"));
     batch[3]["value"] = json!(71.0);
-    let r = c
-        .post(me("/measurements"))
-        .header("cookie", &holder)
-        .json(&batch)
-        .send()
-        .await
-        .unwrap();
+    let r = post(c, &me("/measurements"), w.holder(), &batch).await;
     assert_eq!(r.status(), 201);
     assert_eq!(r.json::<Value>().await.unwrap()["stored"], 50);
-    let r = c
-        .post(me("/measurements"))
-        .header("cookie", &holder)
-        .json(&json!({"code": "8480-6", "value": 128, "unit": "mm[Hg]", "at": "2025-11-20T08:00:00Z"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        c,
+        &me("/measurements"),
+        w.holder(),
+        &json!({"code": "8480-6", "value": 128, "unit": "mm[Hg]", "at": "2025-11-20T08:00:00Z"}),
+    )
+    .await;
     assert_eq!(r.status(), 201);
-    let series: Value = c
-        .get(me("/measurements?code=29463-7&from=2025-11-01&to=2025-11-15"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let series: Value = get_json(
+        c,
+        &me("/measurements?code=29463-7&from=2025-11-01&to=2025-11-15"),
+        w.holder(),
+    )
+    .await;
     let pts = series["points"].as_array().unwrap();
     assert!(
         !pts.is_empty() && pts.iter().all(|p| p["at"].as_str().unwrap() < "2025-11-15"),
         "{series}"
     );
-    let r = c
-        .get(me("/measurements/29463-7/chart.svg"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap();
+    let r = get(c, &me("/measurements/29463-7/chart.svg"), w.holder()).await;
     assert_eq!(r.status(), 200);
     assert!(
         r.headers()["content-type"]
@@ -136,37 +99,14 @@ async fn medical_profile_and_measurements_through_the_gate_pr1_pr4() {
     );
     let svg = r.text().await.unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("Poids") && svg.contains("<polyline"));
-    let r = c
-        .get(me("/measurements/1234-5/chart.svg"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap();
+    let r = get(c, &me("/measurements/1234-5/chart.svg"), w.holder()).await;
     assert_eq!(r.status(), 400);
 
     // PR-3: the médecin traitant reads the profile and adds what their profession may.
-    let leroy = pro_token(&c, &base, "10000000001").await;
-    let r = c
-        .post(format!("{base}/api/v1/pro/patients/lookup"))
-        .bearer_auth(&leroy)
-        .json(&json!({ "ins": camille_ins() }))
-        .send()
-        .await
-        .unwrap();
-    let camille = r.json::<Value>().await.unwrap()["patient"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let pro = |path: &str| format!("{base}/api/v1/pro/patients/{camille}{path}");
-    let v: Value = c
-        .get(pro("/profile"))
-        .bearer_auth(&leroy)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let leroy = w.pro("10000000001").await;
+    let camille = w.camille_for(&leroy).await;
+    let pro = |path: &str| w.pro_url(&camille, path);
+    let v: Value = get_json(c, &pro("/profile"), As::Bearer(&leroy)).await;
     assert!(
         v["entries"]
             .as_array()
@@ -175,13 +115,7 @@ async fn medical_profile_and_measurements_through_the_gate_pr1_pr4() {
             .any(|e| e["text"] == "Diabète de type 2"),
         "{v}"
     );
-    let r = c
-        .post(pro("/profile"))
-        .bearer_auth(&leroy)
-        .json(&json!({"section": "allergies", "text": "Pénicilline", "code": {"system": "snomed_ct", "code": "91936005"}}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(c, &pro("/profile"), As::Bearer(&leroy), &json!({"section": "allergies", "text": "Pénicilline", "code": {"system": "snomed_ct", "code": "91936005"}})).await;
     assert_eq!(r.status(), 201);
     let allergy: Value = r.json().await.unwrap();
     assert!(
@@ -190,59 +124,36 @@ async fn medical_profile_and_measurements_through_the_gate_pr1_pr4() {
     );
     // The holder sees who wrote it, cannot delete it (404), edits only their own.
     let id = allergy["id"].as_str().unwrap();
-    let r = c
-        .delete(me(&format!("/profile/{id}")))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap();
+    let r = delete(c, &me(&format!("/profile/{id}")), w.holder()).await;
     assert_eq!(r.status(), 404);
     let mine_id = mine["id"].as_str().unwrap();
-    let r = c
-        .put(me(&format!("/profile/{mine_id}?version=1")))
-        .header("cookie", &holder)
-        .json(&json!({"section": "conditions", "text": "Diabète de type 2", "code": {"system": "icd10", "code": "E11.9"}, "note": "HbA1c 7 %"}))
-        .send()
-        .await
-        .unwrap();
+    let r = put(c, &me(&format!("/profile/{mine_id}?version=1")), w.holder(), &json!({"section": "conditions", "text": "Diabète de type 2", "code": {"system": "icd10", "code": "E11.9"}, "note": "HbA1c 7 %"})).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["version"], 2);
-    let r = c
-        .put(me(&format!("/profile/{mine_id}?version=1")))
-        .header("cookie", &holder)
-        .json(&json!({"section": "conditions", "text": "Diabète"}))
-        .send()
-        .await
-        .unwrap();
+    let r = put(
+        c,
+        &me(&format!("/profile/{mine_id}?version=1")),
+        w.holder(),
+        &json!({"section": "conditions", "text": "Diabète"}),
+    )
+    .await;
     assert_eq!(r.status(), 409, "stale version");
     // A nurse without a grant sees nothing of it (AC-8: like an empty profile) and cannot write.
-    let moreau = pro_token(&c, &base, "10000000003").await;
-    let v: Value = c
-        .get(pro("/profile"))
-        .bearer_auth(&moreau)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let moreau = w.pro("10000000003").await;
+    let v: Value = get_json(c, &pro("/profile"), As::Bearer(&moreau)).await;
     assert!(v["entries"].as_array().unwrap().is_empty(), "{v}");
-    let r = c
-        .post(pro("/measurements"))
-        .bearer_auth(&moreau)
-        .json(&json!({"code": "8867-4", "value": 80, "unit": "/min", "at": "2025-11-20T08:00:00Z"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        c,
+        &pro("/measurements"),
+        As::Bearer(&moreau),
+        &json!({"code": "8867-4", "value": 80, "unit": "/min", "at": "2025-11-20T08:00:00Z"}),
+    )
+    .await;
     assert_eq!(r.status(), 404);
 
     // The summary page, as the holder and as the doctor.
-    let html = c
-        .get(me("/summary.html"))
-        .header("cookie", &holder)
-        .send()
+    let html = get(c, &me("/summary.html"), w.holder())
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -257,26 +168,14 @@ async fn medical_profile_and_measurements_through_the_gate_pr1_pr4() {
     ] {
         assert!(html.contains(want), "{want} missing from the summary");
     }
-    let html = c
-        .get(pro("/summary.html"))
-        .bearer_auth(&leroy)
-        .send()
+    let html = get(c, &pro("/summary.html"), As::Bearer(&leroy))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
     assert!(html.contains("Diabète de type 2"));
     // Every professional read was traced for the holder.
-    let traces: Value = c
-        .get(me("/traces?who=10000000001"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let traces: Value = get_json(c, &me("/traces?who=10000000001"), w.holder()).await;
     assert!(
         traces["traces"]
             .as_array()
@@ -287,15 +186,7 @@ async fn medical_profile_and_measurements_through_the_gate_pr1_pr4() {
 
     // ID-3: the export carries the profile, the measurements and the documents with their
     // content, all read through the gate as the holder.
-    let export: Value = c
-        .get(me("/export"))
-        .header("cookie", &holder)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let export: Value = get_json(c, &me("/export"), w.holder()).await;
     let profile = export["profile"].as_array().unwrap();
     assert!(
         profile
@@ -310,12 +201,8 @@ async fn medical_profile_and_measurements_through_the_gate_pr1_pr4() {
                 .iter()
                 .all(|d| d["content_base64"].as_str().is_some_and(|b| !b.is_empty()))
     );
-    let html = c
-        .get(me("/export.html"))
-        .header("cookie", &holder)
-        .send()
+    let html = get(c, &me("/export.html"), w.holder())
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -331,7 +218,7 @@ async fn medical_profile_and_measurements_through_the_gate_pr1_pr4() {
         "carnet-audit.db",
         "carnet-audit.db-wal",
     ] {
-        if let Ok(raw) = std::fs::read(data.join(f)) {
+        if let Ok(raw) = std::fs::read(w.data.join(f)) {
             for word in [
                 "Diabète".as_bytes(),
                 "Pénicilline".as_bytes(),

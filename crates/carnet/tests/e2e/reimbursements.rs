@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::common::{Server, client, fresh_dir, ins_for, run};
+use crate::common::{As, Server, client, fresh_dir, ins_for, post, run};
 use carnet_domain::{Event, HolderId, Ins};
 use serde_json::{Value, json};
 
@@ -444,13 +444,13 @@ async fn reimbursement_feed_import_list_filter_export_and_fhir_rb1_rb2_ac6_ac8()
     );
 
     // With a grant, a doctor (habilitated for reimbursements, AC-1) reads them, traced.
-    let r = c
-        .post(s.url("/api/v1/me/access/grants"))
-        .header("cookie", &cam)
-        .json(&json!({"kind": "professional", "id": "10000000088", "categories": ["reimbursements"]}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &c,
+        &s.url("/api/v1/me/access/grants"),
+        As::Cookie(&cam),
+        &json!({"kind": "professional", "id": "10000000088", "categories": ["reimbursements"]}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let r = get(
         &format!("/api/v1/pro/patients/{camille}/reimbursements?type=optical"),

@@ -65,12 +65,12 @@ async fn kill9_rounds(data: &Path, extra: &[&str]) {
     );
     let server = Server::start(data, extra, &[]);
     for (id, name) in &acknowledged {
-        let r = c
-            .get(server.url(&format!("/api/v1/operator/holders/{id}?reason=verification")))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
+        let r = get(
+            &c,
+            &server.url(&format!("/api/v1/operator/holders/{id}?reason=verification")),
+            As::Bearer(TOKEN),
+        )
+        .await;
         assert_eq!(r.status(), 200, "acknowledged holder {id} lost after kill -9");
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["administrative"]["family_name"], name.as_str());
@@ -99,30 +99,31 @@ async fn probes_errors_and_limits() {
     let (_t, data) = fresh_dir();
     let s = Server::start(&data, &[], &[("CARNET_BODY_LIMIT_MIB", "1")]);
     let c = client();
-    let r = c.get(s.url("/healthz")).send().await.unwrap();
+    let r = get(&c, &s.url("/healthz"), As::Anonymous).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "ok");
-    let r = c.get(s.url("/readyz")).send().await.unwrap();
+    let r = get(&c, &s.url("/readyz"), As::Anonymous).await;
     assert_eq!(r.status(), 200);
     assert!(r.headers().contains_key("x-request-id"));
-    let home = c.get(s.url("/")).send().await.unwrap().text().await.unwrap();
+    let home = get(&c, &s.url("/"), As::Anonymous).await.text().await.unwrap();
     assert!(home.contains("lang=\"fr\"") && home.contains("espace numérique de santé"));
 
     // Authentication.
-    let r = c
-        .post(s.url("/api/v1/operator/holders"))
-        .json(&json!({"administrative": {}}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &c,
+        &s.url("/api/v1/operator/holders"),
+        As::Anonymous,
+        &json!({"administrative": {}}),
+    )
+    .await;
     assert_eq!(r.status(), 401);
-    let r = c
-        .post(s.url("/api/v1/operator/holders"))
-        .bearer_auth("not-the-token")
-        .json(&json!({"administrative": {}}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &c,
+        &s.url("/api/v1/operator/holders"),
+        As::Bearer("not-the-token"),
+        &json!({"administrative": {}}),
+    )
+    .await;
     assert_eq!(r.status(), 401);
     // Bad input: readable 4xx, nothing created.
     let r = c
@@ -145,27 +146,27 @@ async fn probes_errors_and_limits() {
         .await
         .unwrap();
     assert_eq!(r.status(), 415, "missing content type");
-    let r = c
-        .post(s.url("/api/v1/operator/holders"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"administrative": {}, "lifecycle": "activated"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        &c,
+        &s.url("/api/v1/operator/holders"),
+        As::Bearer(TOKEN),
+        &json!({"administrative": {}, "lifecycle": "activated"}),
+    )
+    .await;
     assert_eq!(r.status(), 422, "unknown fields are refused, not ignored");
-    let r = c
-        .get(s.url("/api/v1/operator/holders/not-a-uuid"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = get(
+        &c,
+        &s.url("/api/v1/operator/holders/not-a-uuid"),
+        As::Bearer(TOKEN),
+    )
+    .await;
     assert_eq!(r.status(), 400);
-    let r = c
-        .get(s.url("/api/v1/operator/holders/01900000-0000-7000-8000-000000000000?reason=verification"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = get(
+        &c,
+        &s.url("/api/v1/operator/holders/01900000-0000-7000-8000-000000000000?reason=verification"),
+        As::Bearer(TOKEN),
+    )
+    .await;
     assert_eq!(r.status(), 404);
     // Size limit: 413, never 5xx (S-23).
     // The server may answer 413 before the client has finished sending the body and close the
@@ -240,15 +241,15 @@ async fn sigterm_stops_gracefully_and_data_persists() {
     let st = s.sigterm();
     assert!(st.success(), "exit status {st:?}");
     let s = Server::start(&data, &[], &[]);
-    let r = c
-        .get(s.url(&format!(
+    let r = get(
+        &c,
+        &s.url(&format!(
             "/api/v1/operator/holders/{}?reason=verification",
             v["id"].as_str().unwrap()
-        )))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+        )),
+        As::Bearer(TOKEN),
+    )
+    .await;
     assert_eq!(r.status(), 200);
 }
 
@@ -337,15 +338,15 @@ async fn master_key_rotation_from_the_command_line() {
     let after = std::fs::read_to_string(data.join("master.key")).unwrap();
     assert_ne!(before, after);
     let s = Server::start(&data, &[], &[]);
-    let r = c
-        .get(s.url(&format!(
+    let r = get(
+        &c,
+        &s.url(&format!(
             "/api/v1/operator/holders/{}?reason=verification",
             v["id"].as_str().unwrap()
-        )))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+        )),
+        As::Bearer(TOKEN),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.json::<Value>().await.unwrap()["administrative"]["family_name"],
@@ -393,6 +394,7 @@ async fn logs_never_contain_health_or_administrative_data_nor_secrets() {
         log.into(),
     );
     let c = client();
+    // A cookie beside the operator's token: neither may reach the log.
     let r = c
         .post(s.url("/api/v1/operator/holders"))
         .bearer_auth(TOKEN)
@@ -406,12 +408,12 @@ async fn logs_never_contain_health_or_administrative_data_nor_secrets() {
         .as_str()
         .unwrap()
         .to_string();
-    let r = c
-        .get(s.url(&format!("/api/v1/operator/holders/{id}?reason=verification")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = get(
+        &c,
+        &s.url(&format!("/api/v1/operator/holders/{id}?reason=verification")),
+        As::Bearer(TOKEN),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert!(s.sigterm().success());
     let logs = std::fs::read_to_string(&log_path).unwrap();
@@ -624,7 +626,7 @@ async fn published_checkpoint_catches_a_truncated_trace_chain_ac7_s5() {
     let url = server.url("/api/v1/transparency/checkpoint");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let published = loop {
-        let r = c.get(&url).send().await.unwrap();
+        let r = get(&c, &url, As::Anonymous).await;
         if r.status() == 200 {
             break r.text().await.unwrap();
         }
@@ -882,18 +884,8 @@ async fn token_command_mints_sessions_only_with_the_servers_key() {
 
     let s = Server::start(&data, &[], &[]);
     let c = client();
-    let r = c
-        .get(s.url("/api/v1/pro/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = get(&c, &s.url("/api/v1/pro/me"), As::Bearer(&token)).await;
     assert_eq!(r.status(), 200);
-    let r = c
-        .get(s.url("/fhir/metadata"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = get(&c, &s.url("/fhir/metadata"), As::Bearer(&token)).await;
     assert_eq!(r.status(), 200);
 }

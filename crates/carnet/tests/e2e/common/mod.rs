@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 pub mod browser;
+mod world;
+
+pub use world::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_carnet");
 pub const TOKEN: &str = "test-operator-token-0123456789abcdef";
@@ -255,23 +258,21 @@ pub async fn demo_login(c: &reqwest::Client, base: &str, login: &str) -> String 
     // The codes sent before this login (a second session of the same person gets a new one).
     let code_mail =
         |m: &Value| m["to"] == login && m["subject"].as_str().unwrap_or("").contains("code de connexion");
-    let before: Vec<Value> = c
-        .get(format!("{base}/demo/outbox.json"))
-        .send()
+    let before: Vec<Value> = get(c, &format!("{base}/demo/outbox.json"), As::Anonymous)
         .await
-        .unwrap()
         .json::<Vec<Value>>()
         .await
         .unwrap()
         .into_iter()
         .filter(|m| code_mail(m))
         .collect();
-    let r = c
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"login": login, "password": "demo-carnet-2026"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        c,
+        &format!("{base}/api/v1/auth/login"),
+        As::Anonymous,
+        &json!({"login": login, "password": "demo-carnet-2026"}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let challenge = r.json::<Value>().await.unwrap()["challenge"]
         .as_str()
@@ -279,11 +280,8 @@ pub async fn demo_login(c: &reqwest::Client, base: &str, login: &str) -> String 
         .to_string();
     let deadline = Instant::now() + Duration::from_secs(20);
     let code = loop {
-        let msgs: Value = c
-            .get(format!("{base}/demo/outbox.json"))
-            .send()
+        let msgs: Value = get(c, &format!("{base}/demo/outbox.json"), As::Anonymous)
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -298,12 +296,13 @@ pub async fn demo_login(c: &reqwest::Client, base: &str, login: &str) -> String 
         assert!(Instant::now() < deadline, "no code in the demo outbox");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let r = c
-        .post(format!("{base}/api/v1/auth/verify"))
-        .json(&json!({"challenge": challenge, "code": code}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        c,
+        &format!("{base}/api/v1/auth/verify"),
+        As::Anonymous,
+        &json!({"challenge": challenge, "code": code}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     session_cookie(&r)
 }
@@ -454,12 +453,13 @@ pub fn camille_ins() -> String {
 
 /// A demo professional's bearer token (`POST /api/v1/pro/demo-login`).
 pub async fn pro_token(c: &reqwest::Client, base: &str, rpps: &str) -> String {
-    let r = c
-        .post(format!("{base}/api/v1/pro/demo-login"))
-        .json(&json!({ "rpps": rpps }))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        c,
+        &format!("{base}/api/v1/pro/demo-login"),
+        As::Anonymous,
+        &json!({ "rpps": rpps }),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     r.json::<Value>().await.unwrap()["token"]
         .as_str()
@@ -469,10 +469,8 @@ pub async fn pro_token(c: &reqwest::Client, base: &str, rpps: &str) -> String {
 
 /// What the demo "sent" (its outbox), newest first.
 pub async fn outbox(c: &reqwest::Client, base: &str) -> Vec<Value> {
-    c.get(format!("{base}/demo/outbox.json"))
-        .send()
+    get(c, &format!("{base}/demo/outbox.json"), As::Anonymous)
         .await
-        .unwrap()
         .json::<Vec<Value>>()
         .await
         .unwrap()
@@ -506,14 +504,7 @@ pub fn operator_token(data: &Path) -> String {
 
 /// GET `url` with a holder's session cookie: the JSON answer.
 pub async fn get_as(c: &reqwest::Client, url: &str, cookie: &str) -> Value {
-    c.get(url)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get(c, url, As::Cookie(cookie)).await.json().await.unwrap()
 }
 
 /// An establishment's system registered by the operator (`client_id`, FINESS `finess`) and
@@ -534,15 +525,13 @@ pub async fn system_token(
     let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
     let pt = kp.public_key().as_ref().to_vec();
     let jwk = json!({"kty": "EC", "crv": "P-384", "x": b64.encode(&pt[1..49]), "y": b64.encode(&pt[49..])});
-    let r = c
-        .post(format!("{base}/api/v1/operator/system-clients"))
-        .bearer_auth(operator)
-        .json(
-            &json!({"client_id": client_id, "finess": finess, "name": "Système d'établissement", "jwk": jwk}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        c,
+        &format!("{base}/api/v1/operator/system-clients"),
+        As::Bearer(operator),
+        &json!({"client_id": client_id, "finess": finess, "name": "Système d'établissement", "jwk": jwk}),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -647,12 +647,8 @@ async fn document_cells(w: &World, t: &mut Tally, caller: &Caller, space: Holder
         _ => None,
     };
     if let Some((url, cookie)) = page {
-        let html = c
-            .get(&url)
-            .header("cookie", cookie)
-            .send()
+        let html = crate::common::get(c, &url, As::Cookie(&cookie))
             .await
-            .unwrap()
             .text()
             .await
             .unwrap();
@@ -1033,13 +1029,13 @@ async fn switch_into(
     given: &str,
 ) -> HolderId {
     for child in children {
-        let r = c
-            .post(format!("{base}/api/v1/me/act-for"))
-            .header("cookie", cookie)
-            .json(&json!({ "holder": child["id"] }))
-            .send()
-            .await
-            .unwrap();
+        let r = crate::common::post(
+            c,
+            &format!("{base}/api/v1/me/act-for"),
+            As::Cookie(cookie),
+            &json!({ "holder": child["id"] }),
+        )
+        .await;
         assert_eq!(r.status(), 200);
         let me = get_as(c, &format!("{base}/api/v1/me"), cookie).await;
         if me["administrative"]["given_names"][0] == given {
@@ -1144,13 +1140,13 @@ pub async fn run(base: &str, data: &std::path::Path) -> usize {
     // Camille grants an establishment two categories (AC-3), and connects Tensio for herself
     // and for Inès (CA-3), ticking what its convention allows.
     let system = system_token(&c, base, &operator_token(data), "clinique-matrice", "750000777").await;
-    let r = c
-        .post(format!("{base}/api/v1/me/access/grants"))
-        .header("cookie", &camille)
-        .json(&json!({"kind": "establishment", "id": "750000777", "categories": ["reports", "summaries"]}))
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(
+        &c,
+        &format!("{base}/api/v1/me/access/grants"),
+        As::Cookie(&camille),
+        &json!({"kind": "establishment", "id": "750000777", "categories": ["reports", "summaries"]}),
+    )
+    .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     // Lucas grants Dr PETIT two categories, the occupational doctor his express consent
     // (AC-1b), the nurse his whole space, and then blocks her (AC-4: the block wins).
@@ -1166,20 +1162,17 @@ pub async fn run(base: &str, data: &std::path::Path) -> usize {
         ("grants", json!({"kind": "professional", "id": "10000000003"})),
         ("blocked", json!({"professional": "10000000003"})),
     ] {
-        let r = c
-            .post(format!("{base}/api/v1/me/access/{path}"))
-            .header("cookie", &lucas)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = crate::common::post(
+            &c,
+            &format!("{base}/api/v1/me/access/{path}"),
+            As::Cookie(&lucas),
+            &body,
+        )
+        .await;
         assert!(r.status().is_success(), "{body}: {}", r.text().await.unwrap());
     }
-    let catalogue: Value = c
-        .get(format!("{base}/api/v1/catalogue"))
-        .send()
+    let catalogue: Value = crate::common::get(&c, &format!("{base}/api/v1/catalogue"), As::Anonymous)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -1214,13 +1207,13 @@ pub async fn run(base: &str, data: &std::path::Path) -> usize {
         ("blanc", &blanc, false),
         ("noir", &noir, false),
     ] {
-        let r = c
-            .post(format!("{base}/api/v1/pro/patients/{camille_id}/emergency"))
-            .bearer_auth(token)
-            .json(&json!({"reason": "patiente inconsciente aux urgences"}))
-            .send()
-            .await
-            .unwrap();
+        let r = crate::common::post(
+            &c,
+            &format!("{base}/api/v1/pro/patients/{camille_id}/emergency"),
+            As::Bearer(token),
+            &json!({"reason": "patiente inconsciente aux urgences"}),
+        )
+        .await;
         assert_eq!(r.status() == 201, opens, "{who}: {}", r.text().await.unwrap());
         if opens {
             emergency_in = Some(camille_id);
@@ -1476,49 +1469,47 @@ pub async fn run(base: &str, data: &std::path::Path) -> usize {
         .await
         .unwrap();
     let confirmation: Value = r.json().await.unwrap();
-    let r = c
-        .post(format!("{base}/api/v1/me/close/confirm"))
-        .header("cookie", &camille_hugo)
-        .json(&json!({"confirmation": confirmation["confirmation"]}))
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(
+        &c,
+        &format!("{base}/api/v1/me/close/confirm"),
+        As::Cookie(&camille_hugo),
+        &json!({"confirmation": confirmation["confirmation"]}),
+    )
+    .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     // Closing sends the session back to Camille's own space; she comes back to reopen it.
-    let r = c
-        .post(format!("{base}/api/v1/me/act-for"))
-        .header("cookie", &camille_hugo)
-        .json(&json!({ "holder": hugo_id }))
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::post(
+        &c,
+        &format!("{base}/api/v1/me/act-for"),
+        As::Cookie(&camille_hugo),
+        &json!({ "holder": hugo_id }),
+    )
+    .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let operator = operator_token(data);
     let event = |id: HolderId, event: &'static str| {
         let (c, base, operator) = (c.clone(), base.to_string(), operator.clone());
         async move {
-            let r = c
-                .post(format!("{base}/api/v1/operator/holders/{id}/events"))
-                .bearer_auth(&operator)
-                .json(&json!({ "event": event }))
-                .send()
-                .await
-                .unwrap();
+            let r = crate::common::post(
+                &c,
+                &format!("{base}/api/v1/operator/holders/{id}/events"),
+                As::Bearer(&operator),
+                &json!({ "event": event }),
+            )
+            .await;
             assert_eq!(r.status(), 200, "{event}: {}", r.text().await.unwrap());
         }
     };
     event(lucas_id, "death").await;
     w.deceased.push(lucas_id);
-    let r = c
-        .post(format!("{base}/api/v1/operator/holders"))
-        .bearer_auth(&operator)
-        .json(
-            &json!({"administrative": {"ins": ins_for(424_242), "given_names": ["Léon"], "birth_name": "ROUX",
+    let r = crate::common::post(
+        &c,
+        &format!("{base}/api/v1/operator/holders"),
+        As::Bearer(&operator),
+        &json!({"administrative": {"ins": ins_for(424_242), "given_names": ["Léon"], "birth_name": "ROUX",
                                           "sex": "male", "birth_date": "1990-04-02"}}),
-        )
-        .send()
-        .await
-        .unwrap();
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let newcomer: Value = r.json().await.unwrap();
     let newcomer_id: HolderId = newcomer["id"].as_str().unwrap().parse().unwrap();
