@@ -9,20 +9,16 @@
 //! Prints one line per measure; results are recorded in BENCHMARKS.md.
 #![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
-use std::sync::Arc;
+mod support;
+use support::*;
+
 use std::time::Instant;
 
+use carnet_domain::HolderId;
 use carnet_domain::access::*;
-use carnet_domain::{HolderId, SystemClock};
 use carnet_store::Store;
-use carnet_store::datadir::{StoreSettings, open_store};
 use carnet_store::gate::Gate;
 use carnet_store::traces::TraceEntry;
-
-fn pct(lat: &mut [u128], p: usize) -> u128 {
-    lat.sort_unstable();
-    lat[(lat.len() * p / 100).min(lat.len() - 1)]
-}
 
 fn actor() -> Actor {
     Actor::Professional {
@@ -227,31 +223,5 @@ async fn run(label: &str, store: Store) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open_store(&StoreSettings::new(dir.path()), Arc::new(SystemClock))
-            .await
-            .expect("open");
-        run("sqlite", store).await;
-
-        if let Ok(url) = std::env::var("CARNET_BENCH_DATABASE_URL") {
-            let pool = sqlx::PgPool::connect(&url).await.expect("pg");
-            for s in [
-                "DROP SCHEMA IF EXISTS bench_gate_main CASCADE",
-                "DROP SCHEMA IF EXISTS bench_gate_keys CASCADE",
-                "CREATE SCHEMA bench_gate_main",
-                "CREATE SCHEMA bench_gate_keys",
-            ] {
-                sqlx::query(s).execute(&pool).await.expect("schema");
-            }
-            let dir = tempfile::tempdir().expect("tempdir");
-            let mut st = StoreSettings::new(dir.path());
-            let sep = if url.contains('?') { '&' } else { '?' };
-            st.database_url = Some(format!("{url}{sep}options=-c%20search_path%3Dbench_gate_main"));
-            st.keys_url = Some(format!("{url}{sep}options=-c%20search_path%3Dbench_gate_keys"));
-            let store = open_store(&st, Arc::new(SystemClock)).await.expect("open pg");
-            run("postgres", store).await;
-        }
-    });
+    support::on_both_engines("gate", run);
 }

@@ -11,7 +11,8 @@
 //! Prints one line per measure; results are recorded in BENCHMARKS.md.
 #![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
-use std::sync::Arc;
+mod support;
+
 use std::time::Instant;
 
 use carnet_domain::access::{Actor, HabilitationMatrix};
@@ -19,7 +20,6 @@ use carnet_domain::reimbursement::{FEED_COLUMNS, Filter, by_month, parse_csv_fee
 use carnet_domain::roster::RawRosterLine;
 use carnet_domain::{Clock, SystemClock};
 use carnet_store::Store;
-use carnet_store::datadir::{StoreSettings, open_store};
 use carnet_store::gate::Gate;
 use carnet_store::roster::RosterOutcome;
 
@@ -155,35 +155,5 @@ async fn run(label: &str, store: Store) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open_store(&StoreSettings::new(dir.path()), Arc::new(SystemClock))
-            .await
-            .expect("open");
-        run("sqlite", store).await;
-
-        let url = std::env::var("CARNET_BENCH_DATABASE_URL")
-            .or_else(|_| std::env::var("CARNET_TEST_DATABASE_URL"))
-            .ok()
-            .filter(|u| !u.is_empty());
-        if let Some(url) = url {
-            let pool = sqlx::PgPool::connect(&url).await.expect("pg");
-            for s in [
-                "DROP SCHEMA IF EXISTS bench_rb_main CASCADE",
-                "DROP SCHEMA IF EXISTS bench_rb_keys CASCADE",
-                "CREATE SCHEMA bench_rb_main",
-                "CREATE SCHEMA bench_rb_keys",
-            ] {
-                sqlx::query(s).execute(&pool).await.expect("schema");
-            }
-            let dir = tempfile::tempdir().expect("tempdir");
-            let mut st = StoreSettings::new(dir.path());
-            let sep = if url.contains('?') { '&' } else { '?' };
-            st.database_url = Some(format!("{url}{sep}options=-c%20search_path%3Dbench_rb_main"));
-            st.keys_url = Some(format!("{url}{sep}options=-c%20search_path%3Dbench_rb_keys"));
-            let store = open_store(&st, Arc::new(SystemClock)).await.expect("open pg");
-            run("postgres", store).await;
-        }
-    });
+    support::on_both_engines("rb", run);
 }

@@ -3,14 +3,14 @@
 //! Prints one line per measure; results are recorded in BENCHMARKS.md.
 #![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use carnet_domain::SystemClock;
 use carnet_store::Store;
 use carnet_store::crypto::SecretKey;
-use carnet_store::datadir::{StoreSettings, open_store};
 
 const CONCURRENCY: usize = 16;
 
@@ -348,30 +348,7 @@ fn main() {
             std::hint::black_box(key.open(b"aad", &s).expect("open"));
         }
         report("seal + open 100 KiB (AES-256-GCM), 1 thread", n, t);
-
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open_store(&StoreSettings::new(dir.path()), Arc::new(SystemClock))
-            .await
-            .expect("open");
-        run("sqlite", store).await;
-
-        if let Ok(url) = std::env::var("CARNET_BENCH_DATABASE_URL") {
-            let pool = sqlx::PgPool::connect(&url).await.expect("pg");
-            for s in [
-                "DROP SCHEMA IF EXISTS bench_main CASCADE",
-                "DROP SCHEMA IF EXISTS bench_keys CASCADE",
-                "CREATE SCHEMA bench_main",
-                "CREATE SCHEMA bench_keys",
-            ] {
-                sqlx::query(s).execute(&pool).await.expect("schema");
-            }
-            let dir = tempfile::tempdir().expect("tempdir");
-            let mut st = StoreSettings::new(dir.path());
-            let sep = if url.contains('?') { '&' } else { '?' };
-            st.database_url = Some(format!("{url}{sep}options=-c%20search_path%3Dbench_main"));
-            st.keys_url = Some(format!("{url}{sep}options=-c%20search_path%3Dbench_keys"));
-            let store = open_store(&st, Arc::new(SystemClock)).await.expect("open pg");
-            run("postgres", store).await;
-        }
     });
+    drop(rt);
+    support::on_both_engines("store", run);
 }
