@@ -342,11 +342,9 @@ impl Gate {
     ) -> Result<AgendaEvent, StoreError> {
         let event = input.validate().map_err(|e| StoreError::Invalid(e.to_string()))?;
         let author = author_of(actor).ok_or(StoreError::NotFound)?;
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
-        let d = self.decide_in(&space, actor, Action::Create, &facts(&author), ctx);
         let now = self.store.now();
         let id = carnet_domain::id::new_v7(now);
-        self.record(
+        self.admit(
             Access {
                 holder,
                 actor,
@@ -355,14 +353,10 @@ impl Gate {
                 category: Some(Category::CarePlans),
                 withheld: Withheld::default(),
             },
-            d,
-            &space,
+            &facts(&author),
             ctx,
         )
         .await?;
-        if !d.allowed {
-            return Err(StoreError::NotFound);
-        }
         let e = AgendaEvent {
             id,
             next_reminder_at: event.next_reminder(now).map(|(due, _)| due),

@@ -445,6 +445,28 @@ impl Gate {
         Ok(())
     }
 
+    /// The opening of most operations on one item: decides `access` on an item described by
+    /// `facts` (its action is the one decided), records it (trace, notice: AC-6) and answers
+    /// [`StoreError::NotFound`] when refused or when there is no such space (AC-8).
+    pub(crate) async fn admit(
+        &self,
+        access: Access<'_>,
+        facts: &ItemFacts,
+        ctx: &Context,
+    ) -> Result<(), StoreError> {
+        let space = self
+            .space(access.holder, access.actor)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let d = self.decide_in(&space, access.actor, access.action, facts, ctx);
+        self.record(access, d, &space, ctx).await?;
+        if d.allowed {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
     /// The trace part of [`Gate::record`], for an operation that tells the holder in its own
     /// words and in its own transaction (a new message, MS-4).
     pub(crate) async fn trace_decision(

@@ -519,9 +519,7 @@ impl Gate {
             })
             .collect::<Result<_, _>>()?;
         let author = author_of(actor).ok_or(StoreError::NotFound)?;
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
-        let d = self.decide_in(&space, actor, Action::Create, &measurement_facts(&author), ctx);
-        self.record(
+        self.admit(
             Access {
                 holder,
                 actor,
@@ -530,14 +528,10 @@ impl Gate {
                 category: Some(Section::Conditions.category()),
                 withheld: Withheld::default(),
             },
-            d,
-            &space,
+            &measurement_facts(&author),
             ctx,
         )
         .await?;
-        if !d.allowed {
-            return Err(StoreError::NotFound);
-        }
         let key = self.store.vault.get(holder).await?;
         let mut rows = Vec::with_capacity(checked.len());
         for m in checked {
@@ -560,16 +554,8 @@ impl Gate {
         limit: i64,
         ctx: &Context,
     ) -> Result<Vec<Point>, StoreError> {
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
         // One decision for the series: measurements are summaries written by anyone allowed.
-        let d = self.decide_in(
-            &space,
-            actor,
-            Action::Read,
-            &measurement_facts(&Author::Holder),
-            ctx,
-        );
-        self.record(
+        self.admit(
             Access {
                 holder,
                 actor,
@@ -578,14 +564,10 @@ impl Gate {
                 category: Some(Section::Conditions.category()),
                 withheld: Withheld::default(),
             },
-            d,
-            &space,
+            &measurement_facts(&Author::Holder),
             ctx,
         )
         .await?;
-        if !d.allowed {
-            return Err(StoreError::NotFound);
-        }
         let key = self.store.vault.get(holder).await?;
         let (from, to) = period.map_or((i64::MIN, i64::MAX), |(f, t)| (f.as_micros(), t.as_micros()));
         let tag = series_tag(&key, loinc);
@@ -615,15 +597,7 @@ impl Gate {
         id: Uuid,
         ctx: &Context,
     ) -> Result<Point, StoreError> {
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
-        let d = self.decide_in(
-            &space,
-            actor,
-            Action::Read,
-            &measurement_facts(&Author::Holder),
-            ctx,
-        );
-        self.record(
+        self.admit(
             Access {
                 holder,
                 actor,
@@ -632,14 +606,10 @@ impl Gate {
                 category: Some(Section::Conditions.category()),
                 withheld: Withheld::default(),
             },
-            d,
-            &space,
+            &measurement_facts(&Author::Holder),
             ctx,
         )
         .await?;
-        if !d.allowed {
-            return Err(StoreError::NotFound);
-        }
         let sealed: Option<Vec<u8>> = on_db!(&self.store.db, p => sqlx::query(
             "SELECT value_sealed FROM measurements WHERE holder_id = $1 AND id = $2")
             .bind(holder.as_uuid()).bind(id).fetch_optional(p).await.map(|r| r.map(|r| r.get(0))))
@@ -658,13 +628,11 @@ impl Gate {
         actor: &Actor,
         ctx: &Context,
     ) -> Result<crate::HolderRecord, StoreError> {
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
         let facts = ItemFacts {
             category: carnet_domain::access::Category::Administrative,
             ..record_facts()
         };
-        let d = self.decide_in(&space, actor, Action::Read, &facts, ctx);
-        self.record(
+        self.admit(
             Access {
                 holder,
                 actor,
@@ -673,14 +641,10 @@ impl Gate {
                 category: Some(facts.category),
                 withheld: Withheld::default(),
             },
-            d,
-            &space,
+            &facts,
             ctx,
         )
         .await?;
-        if !d.allowed {
-            return Err(StoreError::NotFound);
-        }
         #[allow(clippy::disallowed_methods)] // decided above (S-1)
         let record = self.store.holder(holder).await;
         record

@@ -435,28 +435,16 @@ impl Gate {
         item: &str,
         ctx: &Context,
     ) -> Result<(), StoreError> {
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
         let facts = read_facts();
-        let d = self.decide_in(&space, actor, Action::Read, &facts, ctx);
-        self.record(
-            Access {
-                holder,
-                actor,
-                action: Action::Read,
-                item,
-                category: Some(facts.category),
-                withheld: Withheld::default(),
-            },
-            d,
-            &space,
-            ctx,
-        )
-        .await?;
-        if d.allowed {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound)
-        }
+        let access = Access {
+            holder,
+            actor,
+            action: Action::Read,
+            item,
+            category: Some(facts.category),
+            withheld: Withheld::default(),
+        };
+        self.admit(access, &facts, ctx).await
     }
 }
 
