@@ -445,6 +445,72 @@ async function main() {
     await keyCtx.close();
     console.log('ok the holder creates a passkey, then logs in with it alone');
 
+    // ---- AU-1: the holder changes her password from "Mon espace" (her other sessions end),
+    // then, having forgotten it, chooses another one with a code and her birth date.
+    const pwCtx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'fr-FR' });
+    const pw = await pwCtx.newPage();
+    watch(pw);
+    const pwSeen = (await (await pwCtx.request.get(`${base}/demo/outbox.json`)).json()).filter(
+      (m) => m.to === LOGIN && m.subject.includes('code de connexion'),
+    ).length;
+    await pw.goto(`${base}/connexion`);
+    await pw.fill('#login', LOGIN);
+    await pw.fill('#password', PASSWORD);
+    await pw.click('main button[type=submit]');
+    await pw.waitForSelector('#code');
+    await pw.fill('#code', await loginCode(pwCtx.request, pwSeen));
+    await pw.click('main button[type=submit]');
+    await pw.waitForSelector('h1:has-text("Bonjour Camille")');
+    await pw.goto(`${base}/mon-espace`);
+    await pw.fill('#actuel', 'pas le bon');
+    await pw.fill('#motdepasse', 'court');
+    await pw.fill('#confirmation', 'court');
+    await pw.evaluate(() => document.querySelector('#motdepasse').removeAttribute('minlength'));
+    await pw.click('form[action="/mon-espace/mot-de-passe"] button[type=submit]');
+    expect((await pw.locator('[role=alert]').innerText()).includes('actuel'), 'no message for a wrong current password');
+    await pw.fill('#actuel', PASSWORD);
+    await pw.fill('#motdepasse', 'trois petits chats gris');
+    await pw.fill('#confirmation', 'trois petits chats gris');
+    await pw.click('form[action="/mon-espace/mot-de-passe"] button[type=submit]');
+    await pw.waitForSelector('text=Votre mot de passe est changé');
+    await audit(pw, 'mon-espace-mot-de-passe');
+    if (shots) await widths(pw, 'mon-espace-mot-de-passe');
+    await pw.click('text=Se déconnecter');
+    await pw.waitForSelector('#login');
+    await pw.click('text=Mot de passe oublié ?');
+    await pw.waitForSelector('h1:has-text("Mot de passe oublié")');
+    await audit(pw, 'mot-de-passe-oublie');
+    if (shots) await widths(pw, 'mot-de-passe-oublie');
+    const resetsBefore = (await (await pwCtx.request.get(`${base}/demo/outbox.json`)).json()).filter(
+      (m) => m.to === LOGIN && m.subject.includes('nouveau mot de passe'),
+    ).length;
+    await pw.fill('#login', LOGIN);
+    await pw.fill('#naissance', '12/03/1984');
+    await pw.click('main button[type=submit]');
+    await pw.waitForSelector('h1:has-text("Choisir un nouveau mot de passe")');
+    let resetCode = null;
+    for (const deadline = Date.now() + 20000; !resetCode && Date.now() < deadline; ) {
+      const msgs = (await (await pwCtx.request.get(`${base}/demo/outbox.json`)).json()).filter(
+        (m) => m.to === LOGIN && m.subject.includes('nouveau mot de passe'),
+      );
+      if (msgs.length > resetsBefore) resetCode = /Votre code : (\d{6})/.exec(msgs[0].body)[1];
+      else await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(resetCode, 'no reset code in the demo outbox');
+    await pw.fill('#code', resetCode);
+    await pw.fill('#motdepasse', 'le chat dort sur le canapé');
+    await pw.fill('#confirmation', 'le chat dort sur le canapé');
+    await audit(pw, 'nouveau-mot-de-passe');
+    if (shots) await widths(pw, 'nouveau-mot-de-passe');
+    await pw.click('main button[type=submit]');
+    await pw.waitForSelector('text=Votre mot de passe est changé');
+    await pw.fill('#login', LOGIN);
+    await pw.fill('#password', 'le chat dort sur le canapé');
+    await pw.click('main button[type=submit]');
+    await pw.waitForSelector('#code');
+    await pwCtx.close();
+    console.log('ok the holder changes her password, then replaces a forgotten one (AU-1)');
+
     expect(cspViolations.length === 0, `Content-Security-Policy violations: ${cspViolations.join(' | ')}`);
     console.log(`browser scenario passed: ${checked} pages checked with axe-core, no CSP violation`);
   } finally {

@@ -176,6 +176,25 @@ pub fn render(msg: &OutboxMessage) -> (String, String) {
                 s("code")
             ),
         ),
+        "password_code" => (
+            "Votre code pour choisir un nouveau mot de passe Carnet".into(),
+            format!(
+                "Votre code : {}\nIl est valable 10 minutes et ne sert qu'une fois. Saisissez-le sur la page \
+                 « Mot de passe oublié » avec votre nouveau mot de passe. Si vous n'avez rien demandé, \
+                 ignorez ce message : votre mot de passe ne change pas.\n\n\
+                 Your code to choose a new Carnet password: {} (valid 10 minutes, single use).",
+                s("code"),
+                s("code")
+            ),
+        ),
+        "password_changed" => (
+            "Le mot de passe de votre espace Carnet a été changé".into(),
+            "Le mot de passe de votre espace vient d'être changé, et vos autres appareils ont été \
+             déconnectés. Si vous n'êtes pas à l'origine de ce changement, utilisez « Mot de passe oublié » \
+             sur la page de connexion pour en choisir un nouveau, puis prévenez le service d'assistance.\n\n\
+             The password of your Carnet space was just changed; your other devices were logged out."
+                .into(),
+        ),
         "information" => (
             "Votre espace numérique de santé Carnet".into(),
             format!(
@@ -314,6 +333,10 @@ fn sms_text(msg: &OutboxMessage, subject: &str) -> String {
     match (msg.kind.as_str(), p.get("code").and_then(Value::as_str)) {
         ("login_code", Some(code)) => format!(
             "Carnet : votre code de connexion est {code} (valable 10 min). Ne le communiquez à personne."
+        ),
+        ("password_code", Some(code)) => format!(
+            "Carnet : votre code pour choisir un nouveau mot de passe est {code} (valable 10 min). \
+             Ne le communiquez à personne."
         ),
         _ => format!("Carnet : {subject}. Connectez-vous à votre espace pour en savoir plus."),
     }

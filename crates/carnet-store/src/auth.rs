@@ -17,6 +17,8 @@ use crate::{Store, on_db, on_tx};
 
 /// Marks a challenge answered from the holder's TOTP app (no code stored).
 const TOTP_MARK: &str = "totp";
+/// The device of a challenge that proves a password reset (AU-1): never a login's.
+const RESET_MARK: &str = "password-reset";
 
 /// A one-time login code lives 10 minutes (AU-1: "expire in minutes").
 pub const LOGIN_CODE_TTL_SECONDS: i64 = 10 * 60;
@@ -201,6 +203,29 @@ impl Store {
         device_hash: &str,
         channel: Channel,
     ) -> Result<Uuid, StoreError> {
+        self.challenge_with_code(holder, device_hash, channel, "login_code")
+            .await
+    }
+
+    /// Starts a password reset (AU-1) for a holder who gave their login and a second proof
+    /// (their birth date): a 6-digit code sent on `channel`, valid 10 minutes, single use,
+    /// five attempts; [`Store::reset_password`] takes it. It never opens a session.
+    pub async fn create_reset_challenge(
+        &self,
+        holder: HolderId,
+        channel: Channel,
+    ) -> Result<Uuid, StoreError> {
+        self.challenge_with_code(holder, RESET_MARK, channel, "password_code")
+            .await
+    }
+
+    async fn challenge_with_code(
+        &self,
+        holder: HolderId,
+        device_hash: &str,
+        channel: Channel,
+        kind: &str,
+    ) -> Result<Uuid, StoreError> {
         let now = self.now();
         let id = Uuid::new_v4();
         let code = six_digits()?;
@@ -208,7 +233,7 @@ impl Store {
         let key = self.vault.get(holder).await?;
         let msg = OutboxMessage::new(
             holder,
-            "login_code",
+            kind,
             channel,
             json!({ "code": code }).to_string().into_bytes(),
         );
@@ -245,11 +270,81 @@ impl Store {
     }
 
     /// Checks a login code. Right code (sent, or from the TOTP app), in time, first use, within
-    /// the attempts: the holder and the device of the challenge. Else [`StoreError::Mismatch`].
+    /// the attempts: the holder and the device of the challenge. Else [`StoreError::Mismatch`],
+    /// also for a password reset's code (it proves no password).
     pub async fn verify_login_challenge(
         &self,
         id: Uuid,
         code: &str,
+    ) -> Result<(HolderId, String), StoreError> {
+        self.check_challenge(id, code, false).await
+    }
+
+    /// AU-1: a new password with a reset code ([`Store::create_reset_challenge`]): every
+    /// session of the holder ends and they are told. [`StoreError::Mismatch`] for a wrong,
+    /// used or expired code, or a login's code.
+    pub async fn reset_password(
+        &self,
+        challenge: Uuid,
+        code: &str,
+        password_hash: &str,
+    ) -> Result<HolderId, StoreError> {
+        let (holder, _) = self.check_challenge(challenge, code, true).await?;
+        self.set_password(holder, password_hash, None).await?;
+        Ok(holder)
+    }
+
+    /// The password hash of a holder's credentials, if they chose any.
+    pub async fn password_hash_of(&self, holder: HolderId) -> Result<Option<String>, StoreError> {
+        on_db!(&self.db, p => sqlx::query("SELECT password_hash FROM credentials WHERE holder_id = $1")
+            .bind(holder.as_uuid()).fetch_optional(p).await
+            .map(|r| r.map(|r| r.get::<String, _>(0))))
+        .map_err(StoreError::db("read credentials"))
+    }
+
+    /// Replaces a holder's password (AU-1): in one transaction the new hash, the end of every
+    /// session but `keep` (the one that asked, when changed from the space; none after a
+    /// reset) and a "your password was changed" message on the channel of their login codes.
+    pub async fn set_password(
+        &self,
+        holder: HolderId,
+        password_hash: &str,
+        keep: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        let key = self.vault.get(holder).await?;
+        let channel = if self.contact(holder).await?.email.is_some() {
+            Channel::Email
+        } else {
+            Channel::Sms
+        };
+        let msg = OutboxMessage::new(holder, "password_changed", channel, b"{}".to_vec());
+        let kept = keep.map(|t| sha256_hex(t.as_bytes())).unwrap_or_default();
+        let mut tx = self.db.begin().await?;
+        let n = on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE credentials SET password_hash = $1, updated_at = $2 WHERE holder_id = $3")
+            .bind(password_hash).bind(now.as_micros()).bind(holder.as_uuid())
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("store credentials"))?;
+        if n != 1 {
+            return Err(StoreError::NotFound);
+        }
+        on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE holder_id = $2 AND revoked_at IS NULL AND token_hash <> $3")
+            .bind(now.as_micros()).bind(holder.as_uuid()).bind(&kept)
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("revoke sessions"))?;
+        self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
+        tx.commit().await
+    }
+
+    /// Checks the code of a login challenge (`reset` false) or of a password reset's: a
+    /// challenge of the other kind is a mismatch, and is not used up by it.
+    async fn check_challenge(
+        &self,
+        id: Uuid,
+        code: &str,
+        reset: bool,
     ) -> Result<(HolderId, String), StoreError> {
         let now = self.now().as_micros();
         // Count the attempt first, in its own transaction, then judge it.
@@ -265,7 +360,7 @@ impl Store {
             return Err(StoreError::Mismatch);
         };
         let holder = HolderId::from_uuid(holder);
-        if now >= expires || attempts > LOGIN_CODE_MAX_ATTEMPTS {
+        if now >= expires || attempts > LOGIN_CODE_MAX_ATTEMPTS || (device == RESET_MARK) != reset {
             return Err(StoreError::Mismatch);
         }
         let right = if stored == TOTP_MARK {

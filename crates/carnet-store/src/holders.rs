@@ -122,6 +122,21 @@ impl Store {
         })
     }
 
+    /// A second proof of identity (AU-1: a forgotten password): whether `date` is the
+    /// holder's birth date. Answers yes or no; nothing of the space leaves.
+    pub async fn birth_date_is(&self, id: HolderId, date: time::Date) -> Result<bool, StoreError> {
+        #[allow(clippy::disallowed_methods)]
+        let h = self.holder(id).await?;
+        let admin: serde_json::Value = serde_json::from_slice(&h.administrative).unwrap_or_default();
+        let wanted = format!(
+            "{:04}-{:02}-{:02}",
+            date.year(),
+            u8::from(date.month()),
+            date.day()
+        );
+        Ok(admin.get("birth_date").and_then(|v| v.as_str()) == Some(wanted.as_str()))
+    }
+
     /// How a person is named to those who share their spaces (a representative's name in
     /// the represented person's history, a child's name in the parent's list of spaces):
     /// the first given name and the used (else birth) name.

@@ -10,16 +10,24 @@ use crate::error::StoreError;
 /// Minimum length of a password (our choice; long passphrases beat composition rules).
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
-/// Checks a new password against the policy; the error is shown to the person.
-pub fn check_policy(password: &str) -> Result<(), String> {
+/// Why a new password is refused; `Display` is the API's message, the pages word it
+/// themselves (`web/password.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("the password must have at least {MIN_PASSWORD_CHARS} characters")]
+    TooShort,
+    #[error("the password is too long")]
+    TooLong,
+}
+
+/// Checks a new password against the policy.
+pub fn check_policy(password: &str) -> Result<(), PasswordError> {
     let n = password.chars().count();
     if n < MIN_PASSWORD_CHARS {
-        return Err(format!(
-            "the password must have at least {MIN_PASSWORD_CHARS} characters"
-        ));
+        return Err(PasswordError::TooShort);
     }
     if n > 1024 {
-        return Err("the password is too long".into());
+        return Err(PasswordError::TooLong);
     }
     Ok(())
 }

@@ -184,7 +184,7 @@ pub(crate) async fn activate_space(
         5,
     )
     .await?;
-    carnet_store::password::check_policy(&password).map_err(ApiError::bad_request)?;
+    carnet_store::password::check_policy(&password).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if login.trim().len() < 3 {
         return Err(ApiError::bad_request(
             "l'identifiant doit compter au moins 3 caractères / the login must have at least 3 characters",

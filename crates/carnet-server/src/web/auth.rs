@@ -52,7 +52,8 @@ fn login_form(s: &AppState, csrf: &str, login: &str, message: &str, info: &str) 
          <input id=\"login\" name=\"login\" type=\"text\" autocomplete=\"username\" required value=\"{}\"></p>\
          <p><label for=\"password\">{}</label>\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\
-         <p><button type=\"submit\">{}</button></p></form>\
+         <p><button type=\"submit\">{}</button></p>\
+         <p><a href=\"/connexion/oubli\">{}</a></p></form>\
          <div hidden><p><button type=\"button\" id=\"passkey-login\" class=\"secondary\">{}</button></p></div>\
          <p id=\"passkey-status\" role=\"status\"></p>{}{}\
          <p>{} <a href=\"/activation\">{}</a></p>\
@@ -65,6 +66,7 @@ fn login_form(s: &AppState, csrf: &str, login: &str, message: &str, info: &str) 
         esc(login),
         t("login.password"),
         t("login.continue"),
+        super::i18n::fr_en("Mot de passe oublié ?", "Forgotten password?"),
         super::i18n::fr_en("Se connecter avec une clé d'accès", "Log in with a passkey"),
         super::oidc_links(s, crate::oidc::Audience::Holders),
         demo_hint(s),
@@ -120,6 +122,10 @@ async fn login_page(
         Some("active") => super::i18n::fr_en(
             "Votre espace est activé : connectez-vous avec l'identifiant et le mot de passe choisis.",
             "Your space is activated: log in with the login and password you chose.",
+        ),
+        Some("motdepasse") => super::i18n::fr_en(
+            "Votre mot de passe est changé : connectez-vous avec le nouveau. Vos appareils ont été déconnectés.",
+            "Your password is changed: log in with the new one. Your devices were logged out.",
         ),
         _ => "",
     };
@@ -331,7 +337,10 @@ async fn activation(
     let form = Form::parse(&body);
     let secret = check_pre_session(&s, &headers, &form).await?;
     let (ins, login) = (form.get("ins").to_string(), form.get("identifiant").to_string());
-    let outcome = if form.get("motdepasse") != form.get("confirmation") {
+    let policy = carnet_store::password::check_policy(form.get("motdepasse"));
+    let outcome = if let Err(e) = policy {
+        Err((StatusCode::BAD_REQUEST, super::password::password_words(e)))
+    } else if form.get("motdepasse") != form.get("confirmation") {
         Err((
             StatusCode::BAD_REQUEST,
             tr(

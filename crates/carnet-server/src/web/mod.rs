@@ -25,6 +25,7 @@ pub mod i18n;
 mod messages;
 mod notifications;
 mod operator;
+mod password;
 mod pro;
 mod pro_documents;
 mod pro_messages;
@@ -82,6 +83,7 @@ pub fn routes() -> Router<AppState> {
         .merge(pro_documents::routes())
         .merge(operator::routes())
         .merge(space::routes())
+        .merge(password::routes())
         .merge(catalogue::routes())
         .route(
             "/static/carnet.css",

@@ -88,26 +88,35 @@ fn passkeys_section(h: &Holder, keys: &[carnet_store::passkeys::Passkey], info: 
     )
 }
 
-fn body(h: &Holder, error: &str) -> String {
-    let csrf = csrf_field(&h.csrf);
+fn export_section(h: &Holder) -> String {
     format!(
         "<h1>{}</h1>\
          <section aria-labelledby=\"export\"><h2 id=\"export\">{}</h2>\
          <p>Une copie de tout ce que contient l'espace {} : documents, profil médical, mesures, \
          autorisations et historique des accès.</p><ul>\
          <li><a href=\"/api/v1/me/export.html\">Version lisible (page à imprimer ou enregistrer)</a></li>\
-         <li><a href=\"/api/v1/me/export\" download>Fichier complet au format JSON (avec le contenu des documents)</a></li></ul></section>\
-         <section aria-labelledby=\"close\"><h2 id=\"close\">{}</h2>{}\
+         <li><a href=\"/api/v1/me/export\" download>Fichier complet au format JSON (avec le contenu des documents)</a></li></ul></section>",
+        t("space.title"),
+        t("space.export"),
+        esc(&super::de(&h.space_name)),
+    )
+}
+
+fn close_section(h: &Holder, error: &str) -> String {
+    let csrf = csrf_field(&h.csrf);
+    format!(
+        "<section aria-labelledby=\"close\"><h2 id=\"close\">{}</h2>{}\
          <p>Si vous fermez cet espace, les professionnels n'y auront plus accès. Les données sont conservées \
          10 ans, pendant lesquels l'espace peut être rouvert, puis supprimées.</p>\
          <form method=\"post\" action=\"/mon-espace/fermer\" class=\"card\">{csrf}\
          <p><button type=\"submit\" class=\"danger\">Fermer cet espace…</button></p></form></section>",
-        t("space.title"),
-        t("space.export"),
-        esc(&super::de(&h.space_name)),
         t("space.close"),
         alert(error),
     )
+}
+
+fn body(h: &Holder, error: &str) -> String {
+    format!("{}{}", export_section(h), close_section(h, error))
 }
 
 async fn show(
@@ -116,14 +125,37 @@ async fn show(
     axum::extract::RawQuery(q): axum::extract::RawQuery,
 ) -> Result<Response, WebError> {
     use super::i18n::fr_en as tr;
-    let info = match q.as_deref() {
-        Some("ok=cle") => tr("La clé d'accès est créée.", "The passkey is created."),
-        Some("ok=cle-supprimee") => tr("La clé d'accès est supprimée.", "The passkey is removed."),
-        _ => "",
+    let (keys_info, password_info) = match q.as_deref() {
+        Some("ok=cle") => (tr("La clé d'accès est créée.", "The passkey is created."), ""),
+        Some("ok=cle-supprimee") => (tr("La clé d'accès est supprimée.", "The passkey is removed."), ""),
+        Some("ok=motdepasse") => (
+            "",
+            tr(
+                "Votre mot de passe est changé. Vos autres appareils sont déconnectés ; un message vous le confirme.",
+                "Your password is changed. Your other devices are logged out; a message confirms it.",
+            ),
+        ),
+        _ => ("", ""),
     };
+    render(&s, &h, StatusCode::OK, (keys_info, password_info, "")).await
+}
+
+/// The page, with a message for the passkeys, and a notice or an error for the password.
+pub(super) async fn render(
+    s: &AppState,
+    h: &Holder,
+    status: StatusCode,
+    (keys_info, password_info, password_error): (&str, &str, &str),
+) -> Result<Response, WebError> {
     let keys = s.store.passkeys_of(h.session.holder).await?;
-    let html = format!("{}{}", body(&h, ""), passkeys_section(&h, &keys, info));
-    Ok(respond(&h, StatusCode::OK, &html))
+    let html = format!(
+        "{}{}{}{}",
+        export_section(h),
+        super::password::password_section(h, password_info, password_error),
+        passkeys_section(h, &keys, keys_info),
+        close_section(h, ""),
+    );
+    Ok(respond(h, status, &html))
 }
 
 async fn remove_passkey(State(s): State<AppState>, h: Holder, b: Bytes) -> Result<Response, WebError> {

@@ -18,6 +18,7 @@ mod messaging;
 mod notifications;
 mod oidc;
 mod passkeys;
+mod password;
 mod populate;
 mod profile;
 mod reimbursements;
