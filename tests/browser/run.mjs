@@ -389,6 +389,8 @@ async function main() {
     await page.waitForSelector("text=Espace d'Inès");
     expect((await page.locator('header').innerText()).includes('Camille'), 'the header does not say who acts');
     await audit(page, 'accueil-enfant');
+    expect((await page.locator('main h1').innerText()).includes("Espace d'Inès"), "the child's home does not say whose space it is");
+    expect(!(await text(page)).includes('Bonjour Camille'), "the child's space greets the parent as its holder");
     console.log('ok the parent switched to Inès\'s space');
     // MI-2: in Inès's space, Camille sees the vaccination certificate, never the consultation
     // Dr LEROY kept confidential from her parents.

@@ -610,14 +610,58 @@ impl Gate {
             ctx,
         )
         .await?;
-        let sealed: Option<Vec<u8>> = on_db!(&self.store.db, p => sqlx::query(
-            "SELECT value_sealed FROM measurements WHERE holder_id = $1 AND id = $2")
-            .bind(holder.as_uuid()).bind(id).fetch_optional(p).await.map(|r| r.map(|r| r.get(0))))
-        .map_err(StoreError::db("read measurement"))?;
-        let sealed = sealed.ok_or(StoreError::NotFound)?;
-        let key = self.store.vault.get(holder).await?;
-        serde_json::from_slice::<Point>(&key.open(&measurement_aad(holder, id), &sealed)?)
-            .map_err(|e| StoreError::Integrity(format!("measurement: {e}")))
+        self.store
+            .measurement_point(holder, id)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Deletes a measurement (a mistyped weight, PR-1): its author only, as for a profile
+    /// entry; a correction is a new measurement. The trace of the deletion remains (AC-6).
+    pub async fn delete_measurement(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        id: Uuid,
+        ctx: &Context,
+    ) -> Result<(), StoreError> {
+        let point = self.store.measurement_point(holder, id).await?;
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let item_facts = match &point {
+            Some(p) => measurement_facts(&p.author),
+            None => record_facts(),
+        };
+        let d = self.decide_in(&space, actor, Action::Delete, &item_facts, ctx);
+        let d = match &point {
+            Some(_) => d,
+            None => carnet_domain::access::Decision { allowed: false, ..d },
+        };
+        self.record(
+            Access {
+                holder,
+                actor,
+                action: Action::Delete,
+                item: &format!("measurement/{id}"),
+                category: Some(Section::Conditions.category()),
+                withheld: Withheld::default(),
+            },
+            d,
+            &space,
+            ctx,
+        )
+        .await?;
+        if !d.allowed {
+            return Err(StoreError::NotFound);
+        }
+        self.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    on_tx!(tx, t => sqlx::query("DELETE FROM measurements WHERE holder_id = $1 AND id = $2")
+                        .bind(holder.as_uuid()).bind(id).execute(&mut **t).await.map(|_| ()))
+                    .map_err(StoreError::db("delete measurement"))
+                })
+            })
+            .await
     }
 
     /// The holder's administrative data (identity, contact) as the policy lets `actor` see
@@ -937,6 +981,27 @@ struct TransactionRows<'a> {
     deletions: &'a [(usize, Uuid)],
     measurements: &'a [MeasurementRow],
     documents: &'a [crate::documents::WrittenDocument],
+}
+
+impl Store {
+    /// One measurement of a holder, opened (crate-private: read after a decision).
+    pub(crate) async fn measurement_point(
+        &self,
+        holder: HolderId,
+        id: Uuid,
+    ) -> Result<Option<Point>, StoreError> {
+        let sealed: Option<Vec<u8>> = on_db!(&self.db, p => sqlx::query(
+            "SELECT value_sealed FROM measurements WHERE holder_id = $1 AND id = $2")
+            .bind(holder.as_uuid()).bind(id).fetch_optional(p).await.map(|r| r.map(|r| r.get(0))))
+        .map_err(StoreError::db("read measurement"))?;
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let key = self.vault.get(holder).await?;
+        serde_json::from_slice::<Point>(&key.open(&measurement_aad(holder, id), &sealed)?)
+            .map(Some)
+            .map_err(|e| StoreError::Integrity(format!("measurement: {e}")))
+    }
 }
 
 /// What a FHIR transaction writes in one space (see [`Gate::profile_transaction`]).

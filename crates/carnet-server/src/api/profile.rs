@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/profile", get(list).post(add))
         .route("/profile/{id}", axum::routing::put(update).delete(remove))
         .route("/measurements", get(series).post(add_measurements))
+        .route("/measurements/{id}", axum::routing::delete(remove_measurement))
         .route("/measurements/{code}/chart.svg", get(chart))
         .route("/summary.html", get(summary))
 }
@@ -147,6 +148,19 @@ async fn remove(
     let id = entry_id(&params)?;
     s.gate
         .delete_profile_entry(c.holder, &c.actor, id, &Context::default())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A mistyped measurement deleted by its author (PR-1); a correction is a new one.
+async fn remove_measurement(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(params): Path<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let id = entry_id(&params)?;
+    s.gate
+        .delete_measurement(c.holder, &c.actor, id, &Context::default())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

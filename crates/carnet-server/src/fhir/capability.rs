@@ -25,7 +25,7 @@ pub(super) async fn metadata(
         json!({"type": "Binary", "interaction": [{"code": "read"}]}),
         json!({"type": "Practitioner", "interaction": [{"code": "read"}]}),
         json!({"type": "PractitionerRole", "interaction": [{"code": "read"}]}),
-        json!({"type": "Observation", "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}],
+        json!({"type": "Observation", "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}, {"code": "delete"}],
                "searchParam": search(&[("patient", "reference"), ("code", "token"), ("date", "date")])}),
         json!({"type": "AuditEvent", "interaction": [{"code": "search-type"}],
                "searchParam": search(&[("patient", "reference"), ("date", "date")])}),

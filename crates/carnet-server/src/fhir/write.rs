@@ -356,6 +356,16 @@ pub(super) async fn remove(
                 .delete_document(holder, &c.actor, DocumentId::from_uuid(item), &ctx)
                 .await?
         }
+        // A measurement (its author, PR-1), or else a profile entry exchanged as an Observation.
+        Some(ResourceType::Observation) => {
+            match s.gate.delete_measurement(holder, &c.actor, item, &ctx).await {
+                Err(StoreError::NotFound) => {
+                    profile_by_id(&f, holder, item, ResourceType::Observation).await?;
+                    s.gate.delete_profile_entry(holder, &c.actor, item, &ctx).await?
+                }
+                other => other?,
+            }
+        }
         Some(t) if t.is_profile() => {
             // The entry must be of this type (no deleting a Condition through /AllergyIntolerance).
             profile_by_id(&f, holder, item, t).await?;

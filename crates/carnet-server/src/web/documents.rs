@@ -1,7 +1,8 @@
 //! Documents of the space (DM-1..8) through the gate: the list with filters (POSTed, so no
 //! search words in URLs), a document's page with view and download links (the JSON API's
-//! content route, which takes the session cookie), masking (DM-5) and adding one's own
-//! document (a multipart form, no script needed).
+//! content route, which takes the session cookie), masking (DM-5), adding one's own
+//! document (a multipart form, no script needed), deleting it after a confirmation, and asking
+//! a professional author to delete theirs, with their answer shown (DM-4).
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -10,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use carnet_domain::DocumentId;
-use carnet_domain::access::{Category, Context};
+use carnet_domain::access::{Author, Category, Context};
 use carnet_store::documents::{DocumentChange, DocumentFilter, DocumentView, NewDocument};
 use serde::Deserialize;
 
@@ -27,6 +28,8 @@ pub fn routes() -> Router<AppState> {
         .route("/documents/recherche", post(search))
         .route("/documents/{id}", get(show))
         .route("/documents/{id}/masquage", post(mask))
+        .route("/documents/{id}/suppression", post(delete))
+        .route("/documents/{id}/demande-suppression", post(request_deletion))
 }
 
 /// What the person typed, kept when a form comes back.
@@ -172,6 +175,7 @@ struct Flash {
 async fn list(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> Result<Response, WebError> {
     let typed = Typed {
         info: match f.ok.as_deref() {
+            Some("supprime") => "Le document a été supprimé.".into(),
             Some(_) => "Le document a été ajouté.".into(),
             None => String::new(),
         },
@@ -224,6 +228,7 @@ async fn show(
     let info = match f.ok.as_deref() {
         Some("masque") => "Le document est maintenant masqué aux professionnels.",
         Some("visible") => "Le document n'est plus masqué.",
+        Some("demande") => "Votre demande de suppression est envoyée à l'auteur du document.",
         Some(_) => "Le document a été ajouté.",
         None => "",
     };
@@ -259,7 +264,7 @@ async fn show(
          <ul class=\"actions\">{view}<li><a href=\"{content}\">Télécharger</a></li></ul>\
          <section aria-labelledby=\"masque\"><h2 id=\"masque\">{}</h2><p>{explain}</p>\
          <form method=\"post\" action=\"/documents/{}/masquage\">{}<input type=\"hidden\" name=\"masque\" value=\"{value}\">\
-         <button type=\"submit\">{label}</button></form></section>",
+         <button type=\"submit\">{label}</button></form></section>{}",
         tr("docs.all"),
         notice(info),
         esc(&m.title),
@@ -277,6 +282,7 @@ async fn show(
         tr("docs.masking"),
         d.id,
         csrf_field(&h.csrf),
+        deletion_section(&h, &d, ""),
     );
     Ok(page(
         "Document",
@@ -314,6 +320,121 @@ async fn mask(
         "/documents/{id}?ok={}",
         if masked { "masque" } else { "visible" }
     )))
+}
+
+/// DM-4: a document the space's holder side added can be deleted (after a confirmation); a
+/// professional's can only be asked for, and the request's state is shown until the author
+/// answers (an accepted request deletes the document).
+fn deletion_section(h: &Holder, d: &DocumentView, error: &str) -> String {
+    let m = &d.meta;
+    let csrf = csrf_field(&h.csrf);
+    if m.author == Author::Holder {
+        return format!(
+            "<section aria-labelledby=\"suppr\"><h2 id=\"suppr\">Supprimer</h2>{}\
+             <p>Vous avez ajouté ce document : vous pouvez le supprimer. Il disparaît alors de l'espace \
+             pour tout le monde ; l'historique des accès garde la trace de sa suppression.</p>\
+             <form method=\"post\" action=\"/documents/{}/suppression\">{csrf}\
+             <button type=\"submit\" class=\"danger\">Supprimer ce document…</button></form></section>",
+            alert(error),
+            d.id,
+        );
+    }
+    let state = match &m.deletion_request {
+        Some(r) if r.accepted.is_none() => format!(
+            "<p>Vous avez demandé sa suppression {} (motif : « {} »). L'auteur n'a pas encore répondu.</p>",
+            esc(&super::when(r.at)),
+            esc(&r.reason),
+        ),
+        Some(r) => format!(
+            "<p>Vous avez demandé sa suppression {} ; l'auteur a refusé de le supprimer. Vous pouvez \
+             toujours le masquer aux professionnels (ci-dessus), ou lui écrire par la messagerie.</p>",
+            esc(&super::when(r.at)),
+        ),
+        None => format!(
+            "<p>Ce document a été déposé par un professionnel : seul son auteur peut le supprimer. \
+             Vous pouvez le lui demander en donnant un motif ; sa réponse s'affichera ici.</p>\
+             <form method=\"post\" action=\"/documents/{}/demande-suppression\">{csrf}\
+             <p><label for=\"motif\">Motif de la demande</label>\
+             <textarea id=\"motif\" name=\"motif\" rows=\"3\" maxlength=\"1000\" required></textarea></p>\
+             <p><button type=\"submit\">Demander sa suppression</button></p></form>",
+            d.id,
+        ),
+    };
+    format!(
+        "<section aria-labelledby=\"suppr\"><h2 id=\"suppr\">Suppression</h2>{}{state}</section>",
+        alert(error),
+    )
+}
+
+/// DM-4: deleting one's own document, in two POSTs: the first asks "are you sure?", the
+/// second (with `confirme`) deletes.
+async fn delete(
+    State(s): State<AppState>,
+    h: Holder,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let id: DocumentId = id.parse().map_err(|_| WebError::from(ApiError::not_found()))?;
+    let d = find(&s, &h, id).await?;
+    if form.get("confirme") != "1" {
+        let body = format!(
+            "<h1>Supprimer ce document ?</h1>\
+             <p>« {} » sera supprimé de l'espace pour tout le monde, définitivement. L'historique des \
+             accès en garde la trace.</p>\
+             <form method=\"post\" action=\"/documents/{}/suppression\" class=\"card\">{}\
+             <input type=\"hidden\" name=\"confirme\" value=\"1\">\
+             <p><button type=\"submit\" class=\"danger\">Oui, supprimer le document</button></p></form>\
+             <p><a href=\"/documents/{}\">Non, revenir au document</a></p>",
+            esc(&d.meta.title),
+            d.id,
+            csrf_field(&h.csrf),
+            d.id,
+        );
+        return Ok(respond(&h, StatusCode::OK, &body));
+    }
+    s.gate
+        .delete_document(h.space(), &h.actor(), id, &Context::default())
+        .await
+        .map_err(ApiError::from)?;
+    Ok(see_other("/documents?ok=supprime"))
+}
+
+/// DM-4: asking a professional author to delete their document, with a reason.
+async fn request_deletion(
+    State(s): State<AppState>,
+    h: Holder,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let id: DocumentId = id.parse().map_err(|_| WebError::from(ApiError::not_found()))?;
+    let reason = form.get("motif").trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 1000 {
+        let d = find(&s, &h, id).await?;
+        let message = "Indiquez le motif de votre demande (1 000 caractères au plus).";
+        let body = format!(
+            "<p><a href=\"/documents/{}\">Revenir au document</a></p><h1>{}</h1>{}",
+            d.id,
+            esc(&d.meta.title),
+            deletion_section(&h, &d, message)
+        );
+        return Ok(respond(&h, StatusCode::BAD_REQUEST, &body));
+    }
+    s.gate
+        .change_document(
+            h.space(),
+            &h.actor(),
+            id,
+            DocumentChange::RequestDeletion(reason),
+            &Context::default(),
+        )
+        .await
+        .map_err(ApiError::from)?;
+    s.wake.notify_one();
+    Ok(see_other(&format!("/documents/{id}?ok=demande")))
 }
 
 async fn add(

@@ -128,6 +128,19 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
         1 => t("home.docs_one").to_string(),
         n => format!("{n} {}", t("home.docs_many")),
     };
+    // A representative in a child's space reads whose space it is, not a greeting (MI-1).
+    let (hello, whose) = if h.own_space() {
+        (t("home.hello").to_string(), esc(given))
+    } else if super::i18n::locale() == super::i18n::Locale::En {
+        (t("layout.space_of").to_string(), esc(&h.space_name))
+    } else {
+        ("Espace".to_string(), esc(&super::de(&h.space_name)))
+    };
+    let your_space = if h.own_space() {
+        t("home.your_space")
+    } else {
+        t("home.this_space")
+    };
     let body = format!(
         "<h1>{} {}</h1>\
          <section aria-labelledby=\"news\"><h2 id=\"news\">{}</h2>{news}</section>\
@@ -141,8 +154,8 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
          <li><a href=\"/autorisations\">{}</a> : {}</li>\
          <li><a href=\"/notifications\">{}</a> : {}</li>\
          <li><a href=\"/mon-espace\">{}</a> : {}</li></ul></section>",
-        t("home.hello"),
-        esc(given),
+        hello,
+        whose,
         t("home.news"),
         t("nav.documents"),
         t("home.see_docs"),
@@ -150,7 +163,7 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
         t("home.see_messages"),
         t("home.next_events"),
         t("home.see_agenda"),
-        t("home.your_space"),
+        your_space,
         t("nav.profile"),
         t("home.profile_line"),
         t("nav.reimbursements"),
@@ -159,7 +172,11 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
         t("home.access_line"),
         t("nav.notifications"),
         t("home.notif_line"),
-        t("nav.space"),
+        if h.own_space() {
+            t("nav.space")
+        } else {
+            t("nav.this_space")
+        },
         t("home.space_line"),
     );
     Ok(page("Accueil", &Nav::Holder { h: &h, current: "/" }, &body).into_response())

@@ -302,6 +302,7 @@ fn words(key: &str) -> Option<(&'static str, &'static str)> {
         ),
         "layout.logout" => ("Se déconnecter", "Log out"),
         "layout.menu" => ("Menu principal", "Main menu"),
+        "layout.menu_button" => ("Menu", "Menu"),
         "layout.pro_menu" => ("Menu professionnel", "Professional menu"),
         "layout.space_of" => ("Espace de", "Space of"),
         "layout.acting_as" => (
@@ -353,6 +354,8 @@ fn words(key: &str) -> Option<(&'static str, &'static str)> {
         "home.docs_many" => ("documents dans cet espace.", "documents in this space."),
         "home.see_docs" => ("Voir les documents", "See the documents"),
         "home.your_space" => ("Votre espace", "Your space"),
+        "home.this_space" => ("Cet espace", "This space"),
+        "nav.this_space" => ("Gérer cet espace", "Manage this space"),
         "home.profile_line" => (
             "maladies, traitements, allergies, mesures",
             "conditions, treatments, allergies, measurements",
@@ -505,6 +508,9 @@ fn words(key: &str) -> Option<(&'static str, &'static str)> {
         "space.title" => ("Mon espace", "My space"),
         "space.export" => ("Exporter mes données", "Export my data"),
         "space.close" => ("Fermer mon espace", "Close my space"),
+        "space.title_other" => ("Gérer cet espace", "Manage this space"),
+        "space.export_other" => ("Exporter les données de cet espace", "Export this space's data"),
+        "space.close_other" => ("Fermer cet espace", "Close this space"),
         // Professionals.
         "pro.back" => ("← Rechercher un autre patient", "← Find another patient"),
         "pro.record.title" => ("Dossier du patient", "Patient record"),

@@ -39,8 +39,16 @@ fn header_html(nav: &Nav<'_>) -> String {
             if h.represents_others || !h.own_space() {
                 items.push(("/espace", "nav.switch"));
             }
+            let mut here = "";
             for (href, key) in items {
+                // In a represented person's space, "Mon espace" is not the reader's.
+                let key = if key == "nav.space" && !h.own_space() {
+                    "nav.this_space"
+                } else {
+                    key
+                };
                 let cur = if href == *current {
+                    here = t(key);
                     " aria-current=\"page\""
                 } else {
                     ""
@@ -64,10 +72,10 @@ fn header_html(nav: &Nav<'_>) -> String {
             format!(
                 "<header class=\"top\"><div class=\"bar\">{brand}<p class=\"who\">{who}</p>\
                  <form method=\"post\" action=\"/deconnexion\" class=\"inline\">{}<button type=\"submit\" class=\"link\">{}</button></form></div>\
-                 <nav aria-label=\"{}\"><ul>{links}</ul></nav></header>",
+                 {}</header>",
                 csrf_field(&h.csrf),
                 t("layout.logout"),
-                t("layout.menu"),
+                menus(t("layout.menu"), here, &links),
             )
         }
         Nav::Pro { p } => format!(
@@ -84,6 +92,23 @@ fn header_html(nav: &Nav<'_>) -> String {
             t("nav.messages"),
         ),
     }
+}
+
+/// The menu twice, one shown at a time by the style sheet: the links in a row on wide
+/// screens; on a phone, a "Menu" that unfolds (`<details>`, no script) and says where one is,
+/// so the page's content starts on the first screen. The hidden one is `display: none`, out of
+/// the accessibility tree.
+fn menus(label: &str, here: &str, links: &str) -> String {
+    let here = if here.is_empty() {
+        String::new()
+    } else {
+        format!(" <span class=\"here\">· {here}</span>")
+    };
+    format!(
+        "<nav aria-label=\"{label}\" class=\"wide\"><ul>{links}</ul></nav>\
+         <nav aria-label=\"{label}\" class=\"narrow\"><details><summary>{}{here}</summary><ul>{links}</ul></details></nav>",
+        t("layout.menu_button"),
+    )
 }
 
 /// The language switch of the footer: a plain link to the other language (`?lang=`).

@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/profil", get(show).post(add_entry))
         .route("/profil/mesures", post(add_measure))
+        .route("/profil/mesures/{id}/supprimer", post(delete_measure))
         .route("/profil/rubrique", post(add_special))
         .route("/profil/vaccinations", get(vaccinations).post(add_vaccination))
 }
@@ -155,20 +156,20 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
             .await
             .map_err(ApiError::from)?;
         if let Some(last) = points.last() {
+            let value = super::i18n::decimal(last.measurement.value);
             charts.push_str(&format!(
                 "<figure class=\"chart\"><img src=\"/api/v1/me/measurements/{}/chart.svg\" width=\"640\" height=\"280\" \
-                 alt=\"Courbe : {} ({} mesures), dernière valeur {} {} {}\"><figcaption>{} — dernière valeur {} {} {}</figcaption></figure>",
+                 alt=\"Courbe : {} ({} mesures), dernière valeur {value} {} {}\"><figcaption>{} — dernière valeur {value} {} {}</figcaption></figure>",
                 m.loinc,
                 esc(m.label_fr),
                 points.len(),
-                last.measurement.value,
                 esc(m.unit()),
                 esc(&super::when(last.measurement.at)),
                 esc(m.label_fr),
-                last.measurement.value,
                 esc(m.unit()),
                 esc(&super::when(last.measurement.at)),
             ));
+            charts.push_str(&corrections(h, m, &points));
         }
     }
     if charts.is_empty() {
@@ -245,6 +246,7 @@ async fn show(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> R
     let typed = Typed {
         info: match f.ok.as_deref() {
             Some("mesure") => "La mesure a été enregistrée.".into(),
+            Some("mesure-supprimee") => "La mesure a été supprimée.".into(),
             Some(_) => "L'information a été ajoutée à votre profil.".into(),
             None => String::new(),
         },
@@ -302,6 +304,61 @@ async fn add_entry(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<
             Ok(respond(&h, StatusCode::BAD_REQUEST, &body))
         }
     }
+}
+
+/// PR-1: the last measurements of a measure that this space's holder side entered, each with
+/// a button that deletes it (a mistyped value is corrected by deleting it and adding the
+/// right one); those entered by a professional or a device are theirs to correct.
+fn corrections(
+    h: &Holder,
+    m: &carnet_domain::profile::Measure,
+    points: &[carnet_store::profile::Point],
+) -> String {
+    let own: Vec<&carnet_store::profile::Point> = points
+        .iter()
+        .rev()
+        .filter(|p| p.author == Author::Holder)
+        .take(10)
+        .collect();
+    if own.is_empty() {
+        return String::new();
+    }
+    let items: String = own
+        .iter()
+        .map(|p| {
+            format!(
+                "<li>{} — {} {} <form method=\"post\" action=\"/profil/mesures/{}/supprimer\" class=\"inline\">{}\
+                 <button type=\"submit\" class=\"link\">Supprimer<span class=\"sr-only\"> la mesure du {}</span></button></form></li>",
+                esc(&super::when(p.measurement.at)),
+                super::i18n::decimal(p.measurement.value),
+                esc(m.unit()),
+                p.id,
+                csrf_field(&h.csrf),
+                esc(&super::when(p.measurement.at)),
+            )
+        })
+        .collect();
+    format!(
+        "<details class=\"corrections\"><summary>Corriger une mesure de {} saisie par erreur</summary>\
+         <p>Supprimez la mesure erronée, puis ajoutez la bonne ci-dessous.</p><ul>{items}</ul></details>",
+        esc(&m.label_fr.to_lowercase()),
+    )
+}
+
+async fn delete_measure(
+    State(s): State<AppState>,
+    h: Holder,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let id: uuid::Uuid = id.parse().map_err(|_| WebError::from(ApiError::not_found()))?;
+    s.gate
+        .delete_measurement(h.space(), &h.actor(), id, &Context::default())
+        .await
+        .map_err(ApiError::from)?;
+    Ok(see_other("/profil?ok=mesure-supprimee#mesures"))
 }
 
 async fn add_measure(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {

@@ -26,7 +26,11 @@ pub fn routes() -> Router<AppState> {
 
 fn respond(h: &Holder, status: StatusCode, body: &str) -> Response {
     let mut r = page(
-        "Mon espace",
+        if h.own_space() {
+            "Mon espace"
+        } else {
+            "Gérer cet espace"
+        },
         &Nav::Holder {
             h,
             current: "/mon-espace",
@@ -96,8 +100,16 @@ fn export_section(h: &Holder) -> String {
          autorisations et historique des accès.</p><ul>\
          <li><a href=\"/api/v1/me/export.html\">Version lisible (page à imprimer ou enregistrer)</a></li>\
          <li><a href=\"/api/v1/me/export\" download>Fichier complet au format JSON (avec le contenu des documents)</a></li></ul></section>",
-        t("space.title"),
-        t("space.export"),
+        if h.own_space() {
+            t("space.title")
+        } else {
+            t("space.title_other")
+        },
+        if h.own_space() {
+            t("space.export")
+        } else {
+            t("space.export_other")
+        },
         esc(&super::de(&h.space_name)),
     )
 }
@@ -110,7 +122,11 @@ fn close_section(h: &Holder, error: &str) -> String {
          10 ans, pendant lesquels l'espace peut être rouvert, puis supprimées.</p>\
          <form method=\"post\" action=\"/mon-espace/fermer\" class=\"card\">{csrf}\
          <p><button type=\"submit\" class=\"danger\">Fermer cet espace…</button></p></form></section>",
-        t("space.close"),
+        if h.own_space() {
+            t("space.close")
+        } else {
+            t("space.close_other")
+        },
         alert(error),
     )
 }
@@ -148,13 +164,17 @@ pub(super) async fn render(
     (keys_info, password_info, password_error): (&str, &str, &str),
 ) -> Result<Response, WebError> {
     let keys = s.store.passkeys_of(h.session.holder).await?;
-    let html = format!(
-        "{}{}{}{}",
-        export_section(h),
-        super::password::password_section(h, password_info, password_error),
-        passkeys_section(h, &keys, keys_info),
-        close_section(h, ""),
-    );
+    // The password and passkeys are the person's own: shown in their own space only.
+    let own = if h.own_space() {
+        format!(
+            "{}{}",
+            super::password::password_section(h, password_info, password_error),
+            passkeys_section(h, &keys, keys_info)
+        )
+    } else {
+        String::new()
+    };
+    let html = format!("{}{own}{}", export_section(h), close_section(h, ""));
     Ok(respond(h, status, &html))
 }
 

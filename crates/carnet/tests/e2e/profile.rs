@@ -234,3 +234,150 @@ async fn medical_profile_and_measurements_through_the_gate_pr1_pr4() {
         }
     }
 }
+
+/// Issue 32, journey 10 (PR-1): a mistyped measurement is deleted by its author — the holder
+/// in the JSON API and on the page, a professional through FHIR `DELETE Observation/{id}` —
+/// and by nobody else; a correction is then a new measurement. A professional's deletion and
+/// every refusal are in the holder's history (AC-6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mistyped_measurement_is_deleted_by_its_author_pr1() {
+    let w = World::start().await;
+    let c = &w.c;
+    let weights = |points: &Value| -> Vec<(String, f64)> {
+        points["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["id"].as_str().unwrap().to_string(),
+                    p["value"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let series = w.me("/measurements?code=29463-7");
+    let before = weights(&get_json(c, &series, w.holder()).await).len();
+    let r = post(
+        c,
+        &w.me("/measurements"),
+        w.holder(),
+        &weight(57.2, "2026-01-05T07:00:00Z"),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let typo = weights(&get_json(c, &series, w.holder()).await)
+        .into_iter()
+        .find(|(_, v)| *v == 57.2)
+        .expect("the typo is stored")
+        .0;
+
+    // Dr LEROY may read it but not delete it (its author is the holder).
+    let leroy = w.pro("10000000001").await;
+    let camille = w.camille_for(&leroy).await;
+    let r = delete(
+        c,
+        &w.pro_url(&camille, &format!("/measurements/{typo}")),
+        As::Bearer(&leroy),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    // The holder deletes it; a second time it is gone.
+    let r = delete(c, &w.me(&format!("/measurements/{typo}")), w.holder()).await;
+    assert_eq!(r.status(), 204);
+    let r = delete(c, &w.me(&format!("/measurements/{typo}")), w.holder()).await;
+    assert_eq!(r.status(), 404);
+    let now = weights(&get_json(c, &series, w.holder()).await);
+    assert_eq!(now.len(), before);
+    assert!(now.iter().all(|(id, _)| *id != typo));
+
+    // A professional's measurement: through FHIR, by him only.
+    let r = post(
+        c,
+        &w.pro_url(&camille, "/measurements"),
+        As::Bearer(&leroy),
+        &weight(75.2, "2026-01-06T07:00:00Z"),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let his = weights(&get_json(c, &series, w.holder()).await)
+        .into_iter()
+        .find(|(_, v)| *v == 75.2)
+        .unwrap()
+        .0;
+    let r = delete(c, &w.me(&format!("/measurements/{his}")), w.holder()).await;
+    assert_eq!(r.status(), 404, "not the holder's to delete");
+    let fhir_id = format!("{}{}", camille.replace('-', ""), his.replace('-', ""));
+    let r = delete(
+        c,
+        &format!("{}/fhir/Observation/{fhir_id}", w.base),
+        As::Bearer(&leroy),
+    )
+    .await;
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    let r = get(
+        c,
+        &format!("{}/fhir/Observation/{fhir_id}", w.base),
+        As::Bearer(&leroy),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+
+    // The page: the holder's own measurements can be deleted there too.
+    let mut b = crate::common::browser::Browser::new(&w.base);
+    b.login().await;
+    let r = post(
+        c,
+        &w.me("/measurements"),
+        w.holder(),
+        &weight(7.25, "2026-01-07T07:00:00Z"),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let page = b.get("/profil").await;
+    assert!(
+        page.html
+            .contains("Corriger une mesure de poids saisie par erreur"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("7,25 kg"), "French decimals: {}", page.html);
+    let small = weights(&get_json(c, &series, w.holder()).await)
+        .into_iter()
+        .find(|(_, v)| *v == 7.25)
+        .unwrap()
+        .0;
+    let p = b
+        .post(
+            &format!("/profil/mesures/{small}/supprimer"),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    assert!(
+        b.get(p.location())
+            .await
+            .html
+            .contains("La mesure a été supprimée.")
+    );
+    assert!(
+        weights(&get_json(c, &series, w.holder()).await)
+            .iter()
+            .all(|(id, _)| *id != small)
+    );
+
+    // AC-6: Dr LEROY's deletion and the refusals are in the history.
+    let traces = get_json(c, &w.me("/traces?limit=200"), w.holder()).await;
+    let deleted = traces["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["action"] == "delete" && t["item"].as_str().unwrap_or("").starts_with("measurement/"))
+        .count();
+    assert!(deleted >= 2, "{traces}");
+}
+
+/// A weight in kilograms at `at`, as the JSON API takes it.
+fn weight(kg: f64, at: &str) -> Value {
+    json!({ "code": "29463-7", "value": kg, "unit": "kg", "at": at })
+}

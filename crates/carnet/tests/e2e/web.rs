@@ -372,6 +372,23 @@ async fn pages_work_without_javascript() {
     // space, one of them (a report) hidden from her parents; its traces and notices are not
     // shown to her mother, the other's are.
     assert!(home.html.contains("Inès"), "{}", home.html);
+    // Issue 32, journey 11: the child's space says whose it is, never greets the parent as its
+    // holder; managing it speaks of "this space", and the parent's password is not on it.
+    assert!(
+        home.html.contains("<h1>Espace d&#39;Inès MARTIN</h1>"),
+        "{}",
+        home.html
+    );
+    assert!(!home.html.contains("Bonjour Camille") && !home.html.contains("Votre espace"));
+    let manage = b.get("/mon-espace").await;
+    assert_eq!(manage.status, 200);
+    assert!(
+        manage.html.contains("<title>Gérer cet espace — Carnet</title>"),
+        "{}",
+        manage.html
+    );
+    assert!(manage.html.contains("Exporter les données de cet espace"));
+    assert!(!manage.html.contains("Exporter mes données") && !manage.html.contains("Mot de passe actuel"));
     for path in ["/", "/historique", "/notifications"] {
         let page = b.get(path).await;
         assert_eq!(page.status, 200, "{path}");
@@ -1246,4 +1263,116 @@ async fn a_professional_files_a_document_from_the_record_page() {
     assert_eq!(b.login().await, "/");
     let docs = b.get("/documents").await;
     assert!(!docs.html.contains("IRM du genou droit"), "held from the patient");
+}
+
+/// DM-4 in the pages (issue 32, journey 9): the holder deletes a document she added, after a
+/// confirmation; she asks Dr LEROY to delete his prescription, sees the request pending, then
+/// his refusal. Nothing is deleted without the second POST.
+#[tokio::test]
+async fn the_holder_deletes_her_document_and_asks_an_author_to_delete_his_dm4() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let mut b = Browser::new(&demo.base);
+    b.login().await;
+    let list = b.get("/documents").await;
+    let p = b
+        .post_multipart(
+            "/documents",
+            &[
+                ("csrf", &list.csrf()),
+                ("titre", "Photo de l'ordonnance"),
+                ("classe", "holder_documents"),
+            ],
+            ("photo.txt", "text/plain", b"ordonnance du 3 mars"),
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let (own, _) = document(&b, "Photo de l'ordonnance").await;
+    let page = b.get(&format!("/documents/{own}")).await;
+    assert!(page.html.contains("Supprimer ce document…"), "{}", page.html);
+    assert!(!page.html.contains("Demander sa suppression"));
+    // The first POST only asks.
+    let ask = b
+        .post(
+            &format!("/documents/{own}/suppression"),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(ask.status, 200);
+    assert!(ask.html.contains("Supprimer ce document ?") && ask.html.contains("Photo de l&#39;ordonnance"));
+    document(&b, "Photo de l'ordonnance").await;
+    let p = b
+        .post(
+            &format!("/documents/{own}/suppression"),
+            &[("csrf", &ask.csrf()), ("confirme", "1")],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    assert_eq!(p.location(), "/documents?ok=supprime");
+    assert!(
+        b.get(p.location())
+            .await
+            .html
+            .contains("Le document a été supprimé.")
+    );
+    let v = b.json("/api/v1/me/documents").await;
+    assert!(
+        v["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["id"] != own.as_str()),
+        "{v}"
+    );
+
+    // A professional's document: only a request, with a reason; then the author's answer.
+    let (rx, _) = document(&b, "Ordonnance").await;
+    let page = b.get(&format!("/documents/{rx}")).await;
+    assert!(
+        page.html.contains("seul son auteur peut le supprimer"),
+        "{}",
+        page.html
+    );
+    assert!(!page.html.contains("Supprimer ce document…"));
+    let p = b
+        .post(
+            &format!("/documents/{rx}/demande-suppression"),
+            &[("csrf", &page.csrf()), ("motif", " ")],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.html.contains("Indiquez le motif"), "{}", p.html);
+    let p = b
+        .post(
+            &format!("/documents/{rx}/demande-suppression"),
+            &[("csrf", &page.csrf()), ("motif", "Traitement arrêté")],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let page = b.get(p.location()).await;
+    assert!(
+        page.html.contains("Votre demande de suppression est envoyée"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("« Traitement arrêté »") && page.html.contains("pas encore répondu"));
+    let c = client();
+    let leroy = pro_token(&c, &demo.base, "10000000001").await;
+    let camille = lookup(&c, &demo.base, &leroy, &camille_ins()).await;
+    let r = crate::common::call(
+        &c,
+        reqwest::Method::PATCH,
+        &format!("{}/api/v1/pro/patients/{camille}/documents/{rx}", demo.base),
+        As::Bearer(&leroy),
+        Some(&serde_json::json!({ "deletion_accepted": false })),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let page = b.get(&format!("/documents/{rx}")).await;
+    assert!(
+        page.html.contains("l'auteur a refusé de le supprimer"),
+        "{}",
+        page.html
+    );
+    assert!(!page.html.contains("Demander sa suppression"));
 }
