@@ -326,7 +326,7 @@ async function main() {
     await page.goto(`${base}/historique`);
     const history = await text(page);
     expect(
-      /Dr Julien PETIT \(médecin\) a consulté vos documents le \d\d\/\d\d\/\d{4} à \d\d:\d\d/.test(history),
+      /Dr Julien PETIT \(médecin\) a consulté vos documents le \d\d\/\d\d\/\d{4} à \d\d h \d\d/.test(history),
       `no plain-words access of Dr PETIT in the history:\n${history}`,
     );
     await audit(page, 'historique');

@@ -18,14 +18,17 @@ pub fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A day as French readers write it: `07/12/2026` (Paris time).
 fn day(t: Timestamp) -> String {
-    t.to_rfc3339().chars().take(10).collect()
+    carnet_domain::agenda::paris_date(t).map_or_else(String::new, |d| {
+        format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year())
+    })
 }
 
-/// A number without trailing zeros (72.5, 120, 0.99).
+/// A number without trailing zeros, with a decimal comma (72,5, 120, 0,99).
 fn num(v: f64) -> String {
     let s = format!("{v:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
+    s.trim_end_matches('0').trim_end_matches('.').replace('.', ",")
 }
 
 /// A line chart of `points` (time, value), oldest first.
@@ -256,6 +259,10 @@ mod tests {
         assert!(svg.contains("Poids &lt;test&gt;"), "escaped");
         assert_eq!(svg.matches("<circle").count(), 5);
         assert!(svg.contains("dernière : 74 kg"));
+        // French dates and decimals, never ISO dates or decimal points.
+        assert!(svg.contains("05/01/2026") && !svg.contains("2026-01-05"), "{svg}");
+        let half = line_chart("Poids", "kg", &[(pts[0].0, 72.5)]);
+        assert!(half.contains("72,5 kg") && !half.contains("72.5"), "{half}");
         // Every point lies inside the plot area.
         let inner = svg.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
         for p in inner.split(' ') {

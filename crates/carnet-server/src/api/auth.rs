@@ -316,6 +316,19 @@ pub(crate) async fn start_login(
             .apply(carnet_domain::Event::Reopen, s.store.now())
             .is_ok();
     if !lifecycle.allows_login() && !reopening {
+        // The right password to a closed space that may still reopen: only its holder gets
+        // this far, and is told, so that the login page offers to reopen it (LC-5).
+        if !reopen
+            && lifecycle
+                .apply(carnet_domain::Event::Reopen, s.store.now())
+                .is_ok()
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "closed",
+                "cet espace est fermé ; il peut être rouvert (reopen) / this space is closed; it can be reopened (reopen)",
+            ));
+        }
         return Err(refused());
     }
     let (challenge, channel) = if s.store.totp_enabled(holder).await? {

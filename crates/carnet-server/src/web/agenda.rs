@@ -157,13 +157,24 @@ async fn render(
         let items: String = proposals
             .iter()
             .map(|p| {
-                let due = format!("{:02}/{:02}/{}", p.due.day(), u8::from(p.due.month()), p.due.year());
+                // A dose past due is not announced as "late since 1985" (an empty record says
+                // nothing of what was given): the holder checks it with their doctor.
+                let due = if p.overdue {
+                    tr("à vérifier avec votre médecin", "to check with your doctor").to_string()
+                } else {
+                    format!(
+                        "{} {:02}/{:02}/{}",
+                        tr("prévu le", "due on"),
+                        p.due.day(),
+                        u8::from(p.due.month()),
+                        p.due.year()
+                    )
+                };
                 format!(
-                    "<li>{} — {} {due} <form method=\"post\" action=\"/agenda/vaccin\" class=\"inline\">{}\
+                    "<li>{} — {due} <form method=\"post\" action=\"/agenda/vaccin\" class=\"inline\">{}\
                      <input type=\"hidden\" name=\"vaccin\" value=\"{}\"><input type=\"hidden\" name=\"dose\" value=\"{}\">\
                      <button type=\"submit\" class=\"link\">{}</button></form></li>",
                     esc(if english { &p.label_en } else { &p.label_fr }),
-                    if p.overdue { tr("en retard depuis le", "overdue since") } else { tr("prévu le", "due on") },
                     csrf_field(&h.csrf),
                     esc(&p.vaccine),
                     p.dose,

@@ -45,6 +45,20 @@ fn demo_hint(s: &AppState) -> &'static str {
 }
 
 fn login_form(s: &AppState, csrf: &str, login: &str, message: &str, info: &str) -> String {
+    login_form_with(s, csrf, login, message, info, false)
+}
+
+/// The login form; with `reopen`, a checked box that reopens a closed space (LC-5).
+fn login_form_with(s: &AppState, csrf: &str, login: &str, message: &str, info: &str, reopen: bool) -> String {
+    let reopen_box = if reopen {
+        format!(
+            "<p class=\"choice\"><input type=\"checkbox\" id=\"rouvrir\" name=\"rouvrir\" value=\"1\" checked>\
+             <label for=\"rouvrir\">{}</label></p>",
+            super::i18n::fr_en("Rouvrir mon espace", "Reopen my space"),
+        )
+    } else {
+        String::new()
+    };
     format!(
         "<h1>{}</h1>{}{}\
          <form method=\"post\" action=\"/connexion\" class=\"card\">{}\
@@ -52,7 +66,7 @@ fn login_form(s: &AppState, csrf: &str, login: &str, message: &str, info: &str) 
          <input id=\"login\" name=\"login\" type=\"text\" autocomplete=\"username\" required value=\"{}\"></p>\
          <p><label for=\"password\">{}</label>\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\
-         <p><button type=\"submit\">{}</button></p>\
+         {reopen_box}<p><button type=\"submit\">{}</button></p>\
          <p><a href=\"/connexion/oubli\">{}</a></p></form>\
          <div hidden><p><button type=\"button\" id=\"passkey-login\" class=\"secondary\">{}</button></p></div>\
          <p id=\"passkey-status\" role=\"status\"></p>{}{}\
@@ -77,7 +91,14 @@ fn login_form(s: &AppState, csrf: &str, login: &str, message: &str, info: &str) 
     )
 }
 
-fn code_form(csrf: &str, challenge: &str, channel: &str, code: &str, message: &str) -> String {
+fn code_form_with(
+    csrf: &str,
+    challenge: &str,
+    channel: &str,
+    code: &str,
+    message: &str,
+    reopen: bool,
+) -> String {
     let how = match channel {
         "sms" => t("login.sent_sms"),
         "totp" => t("login.totp"),
@@ -86,7 +107,7 @@ fn code_form(csrf: &str, challenge: &str, channel: &str, code: &str, message: &s
     format!(
         "<h1>{}</h1>{}<p>{how} {}</p>\
          <form method=\"post\" action=\"/connexion/code\" class=\"card\">{}\
-         <input type=\"hidden\" name=\"challenge\" value=\"{}\"><input type=\"hidden\" name=\"channel\" value=\"{}\">\
+         <input type=\"hidden\" name=\"challenge\" value=\"{}\"><input type=\"hidden\" name=\"channel\" value=\"{}\">{}\
          <p><label for=\"code\">{}</label>\
          <input id=\"code\" name=\"code\" type=\"text\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \
          pattern=\"[0-9 ]*\" maxlength=\"8\" required value=\"{}\"></p>\
@@ -98,6 +119,11 @@ fn code_form(csrf: &str, challenge: &str, channel: &str, code: &str, message: &s
         csrf_field(csrf),
         esc(challenge),
         esc(channel),
+        if reopen {
+            "<input type=\"hidden\" name=\"rouvrir\" value=\"1\">"
+        } else {
+            ""
+        },
         t("login.code"),
         esc(code),
         t("landing.login"),
@@ -167,12 +193,20 @@ async fn login(
             "Saisissez votre identifiant et votre mot de passe.",
         ));
     }
-    match start_login(&s, peer.ip(), &headers, &login, password, false).await {
+    let reopen = form.get("rouvrir") == "1";
+    match start_login(&s, peer.ip(), &headers, &login, password, reopen).await {
         Ok(started) => {
             let mut r = page(
                 "Code de connexion",
                 &Nav::Anonymous,
-                &code_form(&csrf, &started.challenge.to_string(), started.channel, "", ""),
+                &code_form_with(
+                    &csrf,
+                    &started.challenge.to_string(),
+                    started.channel,
+                    "",
+                    "",
+                    reopen,
+                ),
             )
             .into_response();
             if let Some(d) = started.new_device_cookie {
@@ -180,6 +214,26 @@ async fn login(
             }
             Ok(r)
         }
+        Err(e) if e.code == "closed" => Ok(with_status(
+            StatusCode::CONFLICT,
+            page(
+                "Connexion",
+                &Nav::Anonymous,
+                &login_form_with(
+                    &s,
+                    &csrf,
+                    &login,
+                    super::i18n::fr_en(
+                        "Votre espace est fermé. Tout son contenu est conservé : pour le rouvrir, laissez la case \
+                         « Rouvrir mon espace » cochée et saisissez à nouveau votre mot de passe.",
+                        "Your space is closed. All its content is kept: to reopen it, leave \"Reopen my space\" \
+                         ticked and type your password again.",
+                    ),
+                    "",
+                    true,
+                ),
+            ),
+        )),
         Err(e) => Ok(again(e.status, &french(&e))),
     }
 }
@@ -196,13 +250,14 @@ async fn code(
     let challenge = form.get("challenge").to_string();
     let channel = form.get("channel").to_string();
     let typed = form.get("code").trim().to_string();
+    let reopen = form.get("rouvrir") == "1";
     let again = |status: StatusCode, message: &str| {
         with_status(
             status,
             page(
                 "Code de connexion",
                 &Nav::Anonymous,
-                &code_form(&csrf, &challenge, &channel, &typed, message),
+                &code_form_with(&csrf, &challenge, &channel, &typed, message, reopen),
             ),
         )
     };
@@ -226,7 +281,7 @@ async fn code(
         return Ok(again(StatusCode::BAD_REQUEST, "Saisissez le code reçu."));
     }
     let code: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
-    match finish_login(&s, peer.ip(), id, &code, false).await {
+    match finish_login(&s, peer.ip(), id, &code, reopen).await {
         Ok((token, _)) => {
             // Back to an app's pending authorisation request (issue 9), if one sent us here.
             let back = super::catalogue::after_login(&headers);

@@ -142,8 +142,8 @@ pub fn profile_error(e: &ProfileError) -> String {
                 "The note is too long (4,000 characters at most).",
             ),
             E::Date { .. } => w(
-                "La date doit être une année (2020), un mois (2020-05) ou un jour (2020-05-17).",
-                "The date is a year (2020), a month (2020-05) or a day (2020-05-17).",
+                "La date doit être une année (2020), un mois (05/2020) ou un jour (17/05/2020).",
+                "The date is a year (2020), a month (05/2020) or a day (17/05/2020).",
             ),
             E::EndBeforeStart => w(
                 "La date de fin précède la date de début.",

@@ -245,22 +245,16 @@ pub fn day(t: Timestamp) -> String {
     })
 }
 
-/// "le 24/11/2026 à 10:42".
+/// "le 24/11/2026 à 10 h 42" ("on 24/11/2026 at 10:42" in English).
 pub fn when(t: Timestamp) -> String {
-    let (on, at) = if i18n::locale() == i18n::Locale::En {
-        ("on", "at")
-    } else {
-        ("le", "à")
-    };
+    let english = i18n::locale() == i18n::Locale::En;
     paris(t).map_or_else(String::new, |d| {
-        format!(
-            "{on} {:02}/{:02}/{} {at} {:02}:{:02}",
-            d.day(),
-            u8::from(d.month()),
-            d.year(),
-            d.hour(),
-            d.minute()
-        )
+        let date = format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year());
+        if english {
+            format!("on {date} at {:02}:{:02}", d.hour(), d.minute())
+        } else {
+            format!("le {date} à {:02} h {:02}", d.hour(), d.minute())
+        }
     })
 }
 

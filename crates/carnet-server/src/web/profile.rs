@@ -99,6 +99,22 @@ pub(super) fn entry_label(e: &ProfileEntry) -> String {
     format!("{label}{date} (noté par {by}, {})", super::day(e.created_at))
 }
 
+/// A date of the record as people type it — `12/05/2019`, `05/2019`, `2019`, or already
+/// `2019-05-12` — in the record's form (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`); what cannot be read
+/// goes on unchanged, for the domain to refuse in words.
+fn record_date(typed: &str) -> String {
+    let t = typed.trim();
+    let parts: Vec<&str> = t.split(['/', '.']).map(str::trim).collect();
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    match parts.as_slice() {
+        [d, m, y] if (digits(d, 1) || digits(d, 2)) && (digits(m, 1) || digits(m, 2)) && digits(y, 4) => {
+            format!("{y}-{m:0>2}-{d:0>2}")
+        }
+        [m, y] if (digits(m, 1) || digits(m, 2)) && digits(y, 4) => format!("{y}-{m:0>2}"),
+        _ => t.to_string(),
+    }
+}
+
 /// The words for a refused entry or measurement (`i18n::profile_error`), or for any other
 /// refusal.
 fn french_invalid(e: StoreError) -> String {
@@ -200,7 +216,7 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
          <p><label for=\"code-e\">Code (facultatif : CIM-10 pour une maladie, ATC pour un traitement, CCAM pour une opération)</label>\
          <input id=\"code-e\" name=\"code\" type=\"text\" maxlength=\"20\" autocomplete=\"off\" value=\"{}\"></p>\
          <p><label for=\"date-e\">Date (facultatif : année, mois ou jour)</label>\
-         <input id=\"date-e\" name=\"date\" type=\"text\" placeholder=\"AAAA-MM-JJ\" value=\"{}\"></p>\
+         <input id=\"date-e\" name=\"date\" type=\"text\" placeholder=\"JJ/MM/AAAA, MM/AAAA ou AAAA\" value=\"{}\"></p>\
          <p><button type=\"submit\">Ajouter au profil</button></p></form></section>\
          <section aria-labelledby=\"mesures\"><h2 id=\"mesures\">{}</h2>{charts}{}\
          <form method=\"post\" action=\"/profil/mesures\" class=\"card\">{csrf}\
@@ -283,7 +299,7 @@ async fn add_entry(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<
                 section,
                 text: typed.text.trim().to_string(),
                 code,
-                date: form.opt("date").map(str::to_string),
+                date: form.opt("date").map(record_date),
                 end_date: None,
                 value: None,
                 contact: None,
@@ -419,16 +435,16 @@ fn special_forms(h: &Holder, t: &Typed) -> String {
             String::new()
         }
     };
-    let blood: String = BLOOD_GROUPS
-        .iter()
-        .map(|g| {
+    // No group chosen in advance: a wrong default would be a dangerous mistake.
+    let blood: String = std::iter::once("<option value=\"\">— choisir —</option>".to_string())
+        .chain(BLOOD_GROUPS.iter().map(|g| {
             let sel = if which == "blood_group" && f.get("valeur") == *g {
                 " selected"
             } else {
                 ""
             };
             format!("<option value=\"{g}\"{sel}>{g}</option>")
-        })
+        }))
         .collect();
     let organ: String = ORGAN_DONATION
         .iter()
@@ -472,7 +488,7 @@ fn special_forms(h: &Holder, t: &Typed) -> String {
         "<section aria-labelledby=\"rubriques\"><h2 id=\"rubriques\">{}</h2><div class=\"grid\">\
          <form method=\"post\" action=\"/profil/rubrique\" class=\"card\" aria-labelledby=\"f-bg\">{csrf}\
          <input type=\"hidden\" name=\"rubrique\" value=\"blood_group\"><h3 id=\"f-bg\">{}</h3>{}\
-         <p><label for=\"groupe\">Groupe et rhésus</label><select id=\"groupe\" name=\"valeur\">{blood}</select></p>\
+         <p><label for=\"groupe\">Groupe et rhésus</label><select id=\"groupe\" name=\"valeur\" required>{blood}</select></p>\
          <p><button type=\"submit\">{}</button></p></form>\
          <form method=\"post\" action=\"/profil/rubrique\" class=\"card\" aria-labelledby=\"f-od\">{csrf}\
          <input type=\"hidden\" name=\"rubrique\" value=\"organ_donation\"><h3 id=\"f-od\">{}</h3>{}\
@@ -638,7 +654,7 @@ async fn vaccination_page(
          <form method=\"post\" action=\"/profil/vaccinations\" class=\"card\">{}\
          <p><label for=\"vaccin\">Vaccin</label><input id=\"vaccin\" name=\"texte\" type=\"text\" maxlength=\"500\" required value=\"{}\"></p>\
          <p><label for=\"atc\">Code ATC (facultatif, commence par J07)</label><input id=\"atc\" name=\"code\" type=\"text\" maxlength=\"10\" autocomplete=\"off\" value=\"{}\"></p>\
-         <p><label for=\"date-v\">Date (année, mois ou jour)</label><input id=\"date-v\" name=\"date\" type=\"text\" placeholder=\"AAAA-MM-JJ\" value=\"{}\"></p>\
+         <p><label for=\"date-v\">Date (année, mois ou jour)</label><input id=\"date-v\" name=\"date\" type=\"text\" placeholder=\"JJ/MM/AAAA, MM/AAAA ou AAAA\" value=\"{}\"></p>\
          <p><button type=\"submit\">{}</button></p></form></section>",
         tr("profile.title"),
         tr("profile.vaccinations"),
@@ -679,7 +695,7 @@ async fn add_vaccination(State(s): State<AppState>, h: Holder, body: Bytes) -> R
                 code: c.to_uppercase(),
                 display: None,
             }),
-            date: form.opt("date").map(str::to_string),
+            date: form.opt("date").map(record_date),
             ..empty(Section::Vaccinations)
         };
         s.gate
@@ -694,5 +710,20 @@ async fn add_vaccination(State(s): State<AppState>, h: Holder, body: Bytes) -> R
             let body = vaccination_page(&s, &h, &form, &m, "").await?;
             Ok(respond(&h, StatusCode::BAD_REQUEST, &body))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::record_date;
+
+    #[test]
+    fn record_dates_as_people_type_them() {
+        assert_eq!(record_date("12/05/2019"), "2019-05-12");
+        assert_eq!(record_date("1/5/2019"), "2019-05-01");
+        assert_eq!(record_date("05/2019"), "2019-05");
+        assert_eq!(record_date(" 2019 "), "2019");
+        assert_eq!(record_date("2019-05-12"), "2019-05-12");
+        assert_eq!(record_date("hier"), "hier");
     }
 }

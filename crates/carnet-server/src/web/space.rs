@@ -207,7 +207,7 @@ async fn close_request(State(s): State<AppState>, h: Holder, b: Bytes) -> Result
          à cet espace. Les données seront conservées 10 ans, pendant lesquels l'espace peut être rouvert, puis supprimées.</p></div>\
          <form method=\"post\" action=\"/mon-espace/fermer/confirmer\" class=\"card\">{}\
          <input type=\"hidden\" name=\"confirmation\" value=\"{}\">\
-         <p><button type=\"submit\" class=\"danger\">Oui, fermer définitivement cet espace</button></p></form>\
+         <p><button type=\"submit\" class=\"danger\">Oui, fermer cet espace</button></p></form>\
          <p><a href=\"/mon-espace\">Non, revenir sans rien changer</a></p>",
         esc(&super::de(&h.space_name)),
         csrf_field(&h.csrf),

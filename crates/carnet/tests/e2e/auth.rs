@@ -292,7 +292,22 @@ async fn closing_needs_confirmation_and_then_nobody_logs_in() {
         &json!({"login": "lucas.bernard@demo.carnet.invalid", "password": "demo-carnet-2026"}),
     )
     .await;
-    assert_eq!(again.status(), 401, "nobody logs into a closed space");
+    // The right password to a closed space says it is closed (only its holder gets this far),
+    // so that the login page can offer to reopen it; a wrong one is refused as ever.
+    assert_eq!(
+        again.status(),
+        409,
+        "nobody logs into a closed space without reopening it"
+    );
+    assert_eq!(again.json::<Value>().await.unwrap()["error"], "closed");
+    let wrong = post(
+        &c,
+        &format!("{base}/api/v1/auth/login"),
+        As::Anonymous,
+        &json!({"login": "lucas.bernard@demo.carnet.invalid", "password": "not-the-password"}),
+    )
+    .await;
+    assert_eq!(wrong.status(), 401);
     // LC-5: within the 10 years, the holder reopens it with password and code, and finds it all.
     let r: Value = post(&c, &format!("{base}/api/v1/auth/login"), As::Anonymous, &json!({"login": "lucas.bernard@demo.carnet.invalid", "password": "demo-carnet-2026", "reopen": true})).await
         .json()

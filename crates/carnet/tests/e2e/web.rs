@@ -18,6 +18,45 @@ use serde_json::Value;
 /// The one script of the pages: passkeys, a progressive enhancement (`web/static/passkey.js`).
 const PASSKEY_SCRIPT: &str = "<script src=\"/static/passkey.js\" defer></script>";
 
+/// The text of a page as a person reads it: its `<main>`, tags removed.
+fn visible_text(html: &str) -> String {
+    let main = html.split("<main").nth(1).unwrap_or(html);
+    let main = main.split("</main>").next().unwrap_or(main);
+    let mut out = String::new();
+    let mut in_tag = false;
+    for ch in main.chars() {
+        match ch {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether `text` holds something like `2026-12-07T10:42` or `2026-12-07 10:42`.
+fn has_iso_timestamp(text: &str) -> bool {
+    let b = text.as_bytes();
+    let d = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    (0..b.len()).any(|i| {
+        (0..4).all(|k| d(i + k))
+            && b.get(i + 4) == Some(&b'-')
+            && d(i + 5)
+            && d(i + 6)
+            && b.get(i + 7) == Some(&b'-')
+            && d(i + 8)
+            && d(i + 9)
+            && matches!(b.get(i + 10), Some(b'T' | b' '))
+            && d(i + 11)
+            && d(i + 12)
+            && b.get(i + 13) == Some(&b':')
+    })
+}
+
 fn demo_ins(sex: char, yymm: &str, n: u32) -> String {
     let nir = format!("{sex}{yymm}99{n:06}");
     let key = 97 - nir.parse::<u64>().unwrap() % 97;
@@ -123,6 +162,11 @@ async fn pages_work_without_javascript() {
         );
         assert!(!p.html.contains("style="), "{path} has an inline style");
         assert!(p.html.contains("<main"), "{path}");
+        // What a person reads: French dates, never an ISO timestamp, nor a vaccine "late
+        // since 1985" because the record is empty (issue 32).
+        let text = visible_text(&p.html);
+        assert!(!has_iso_timestamp(&text), "{path} shows an ISO timestamp: {text}");
+        assert!(!text.contains("en retard depuis"), "{path}: {text}");
         pages.push(p);
     }
     assert!(pages[0].html.contains("Bonjour Camille"));
@@ -1375,4 +1419,134 @@ async fn the_holder_deletes_her_document_and_asks_an_author_to_delete_his_dm4() 
         page.html
     );
     assert!(!page.html.contains("Demander sa suppression"));
+}
+
+/// LC-5 in the pages (issue 32, journey 4): Lucas closes his space, then logs in: the page says
+/// the space is closed and offers to reopen it; with the box ticked, password and code reopen
+/// it with everything in it.
+#[tokio::test]
+async fn a_closed_space_is_reopened_from_the_login_page_lc5() {
+    const LUCAS: &str = "lucas.bernard@demo.carnet.invalid";
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let c = client();
+    let lucas_codes = || async {
+        let all: Value = get_json(&c, &format!("{}/demo/outbox.json", demo.base), As::Anonymous).await;
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["to"] == LUCAS && m["subject"].as_str().unwrap_or("").contains("code de connexion"))
+            .map(|m| find_after(m["body"].as_str().unwrap(), "Votre code de connexion : ", 6))
+            .collect::<Vec<_>>()
+    };
+    let mut b = Browser::new(&demo.base);
+    let login = |reopen: bool| {
+        let mut fields = vec![
+            ("login", LUCAS.to_string()),
+            ("password", "demo-carnet-2026".to_string()),
+        ];
+        if reopen {
+            fields.push(("rouvrir", "1".to_string()));
+        }
+        fields
+    };
+    // The value of the form field `name` in a page.
+    let field = |html: &str, name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let i = html
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} in {html}"))
+            + marker.len();
+        html[i..].split('"').next().unwrap().to_string()
+    };
+    // Lucas logs in and closes his space from "Mon espace".
+    let p = b.get("/connexion").await;
+    let mut f = login(false);
+    f.push(("csrf", p.csrf()));
+    let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let before = lucas_codes().await.len();
+    let p = b.post("/connexion", &pairs).await;
+    assert_eq!(p.status, 200, "{}", p.html);
+    let challenge = field(&p.html, "challenge");
+    let code = loop {
+        let codes = lucas_codes().await;
+        if codes.len() > before {
+            break codes[0].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let p = b
+        .post(
+            "/connexion/code",
+            &[
+                ("csrf", &p.csrf()),
+                ("challenge", &challenge),
+                ("channel", "email"),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let space = b.get("/mon-espace").await;
+    let ask = b.post("/mon-espace/fermer", &[("csrf", &space.csrf())]).await;
+    assert_eq!(ask.status, 200, "{}", ask.html);
+    assert!(
+        !ask.html.contains("définitivement"),
+        "closing is not final: {}",
+        ask.html
+    );
+    let confirmation = field(&ask.html, "confirmation");
+    let p = b
+        .post(
+            "/mon-espace/fermer/confirmer",
+            &[("csrf", &ask.csrf()), ("confirmation", &confirmation)],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+
+    // The right password: the space is closed, and can be reopened.
+    let p = b.get("/connexion").await;
+    let mut f = login(false);
+    f.push(("csrf", p.csrf()));
+    let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post("/connexion", &pairs).await;
+    assert_eq!(p.status, 409, "{}", p.html);
+    assert!(
+        p.html.contains("Votre espace est fermé") && p.html.contains("name=\"rouvrir\""),
+        "{}",
+        p.html
+    );
+    let mut f = login(true);
+    f.push(("csrf", p.csrf()));
+    let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let before = lucas_codes().await.len();
+    let p = b.post("/connexion", &pairs).await;
+    assert_eq!(p.status, 200, "{}", p.html);
+    assert!(
+        p.html.contains("name=\"rouvrir\" value=\"1\""),
+        "the code page carries the request"
+    );
+    let challenge = field(&p.html, "challenge");
+    let code = loop {
+        let codes = lucas_codes().await;
+        if codes.len() > before {
+            break codes[0].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let p = b
+        .post(
+            "/connexion/code",
+            &[
+                ("csrf", &p.csrf()),
+                ("challenge", &challenge),
+                ("channel", "email"),
+                ("code", &code),
+                ("rouvrir", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let me = b.json("/api/v1/me").await;
+    assert_eq!(me["lifecycle"], "activated", "{me}");
 }
