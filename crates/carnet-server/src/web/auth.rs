@@ -160,7 +160,21 @@ async fn login_page(
     Ok(r)
 }
 
-fn with_status(status: StatusCode, html: axum::response::Html<String>) -> Response {
+/// An anonymous form's page, bound to the browser's pre-session (set when it has none).
+pub(super) async fn anonymous_form_page(
+    s: &AppState,
+    headers: &HeaderMap,
+    title: &'static str,
+    form: impl FnOnce(&str) -> String,
+) -> Result<Response, WebError> {
+    let (secret, fresh) = pre_session(headers)?;
+    let csrf = csrf_token(s, &secret).await?;
+    let mut r = page(title, &Nav::Anonymous, &form(&csrf)).into_response();
+    set_pre_session(&mut r, fresh)?;
+    Ok(r)
+}
+
+pub(super) fn with_status(status: StatusCode, html: axum::response::Html<String>) -> Response {
     let mut r = html.into_response();
     *r.status_mut() = status;
     r
@@ -371,16 +385,10 @@ fn activation_form(csrf: &str, ins: &str, login: &str, message: &str) -> String 
 }
 
 async fn activation_page(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
-    let (secret, fresh) = pre_session(&headers)?;
-    let csrf = csrf_token(&s, &secret).await?;
-    let mut r = page(
-        "Activer mon espace",
-        &Nav::Anonymous,
-        &activation_form(&csrf, "", "", ""),
-    )
-    .into_response();
-    set_pre_session(&mut r, fresh)?;
-    Ok(r)
+    anonymous_form_page(&s, &headers, "Activer mon espace", |csrf| {
+        activation_form(csrf, "", "", "")
+    })
+    .await
 }
 
 async fn activation(

@@ -22,6 +22,36 @@ pub fn routes() -> Router<AppState> {
         .route("/espace", get(spaces).post(switch))
 }
 
+/// Runs of notices by the same actor, with the same action on the same kind of item and
+/// category, newest first, and how many each holds; an emergency access is always a run of its
+/// own.
+fn collapse(notices: &[carnet_store::traces::Trace]) -> Vec<(&carnet_store::traces::Trace, usize)> {
+    let mut out: Vec<(&carnet_store::traces::Trace, usize)> = Vec::new();
+    for t in notices {
+        match out.last_mut() {
+            Some((first, n))
+                if !t.entry.emergency
+                    && !first.entry.emergency
+                    && first.entry.actor == t.entry.actor
+                    && first.entry.action == t.entry.action
+                    && first.entry.category == t.entry.category
+                    && kind(&first.entry.item) == kind(&t.entry.item) =>
+            {
+                *n += 1;
+            }
+            _ => out.push((t, 1)),
+        }
+    }
+    out
+}
+
+/// The kind of a traced item: `document/0190…` and `documents` are documents, `profile/…` and
+/// `profile` the profile.
+fn kind(item: &str) -> &str {
+    let k = item.split('/').next().unwrap_or(item);
+    k.strip_suffix('s').unwrap_or(k)
+}
+
 fn landing(s: &AppState) -> String {
     let demo = if s.settings.demo {
         format!("<p class=\"notice\">{}</p>", t("landing.demo"))
@@ -63,13 +93,18 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
     // AC-6, MI-2, DM-6: what is new, as this reader may see it (the gate decides).
     let notices = s
         .gate
-        .notices(h.space(), &h.actor(), None, 10)
+        .notices(h.space(), &h.actor(), None, 40)
         .await
         .map_err(ApiError::from)?
         .map(|p| p.traces)
         .unwrap_or_default();
     let whose = Whose::of(&h);
-    let lines = describe(&s, &notices, &whose).await?;
+    // The same person doing the same thing several times in a row is one line ("3 fois"); an
+    // emergency access stands out and is never folded into another line.
+    let groups = collapse(&notices);
+    let firsts: Vec<carnet_store::traces::Trace> =
+        groups.iter().take(10).map(|(t, _)| (*t).clone()).collect();
+    let lines = describe(&s, &firsts, &whose).await?;
     let news = if lines.is_empty() {
         format!("<p>{}</p>", t("home.nothing"))
     } else {
@@ -77,7 +112,23 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
             "<ul class=\"events\">{}</ul><p><a href=\"/historique\">{}</a></p>",
             lines
                 .iter()
-                .map(|l| format!("<li>{}</li>", esc(l)))
+                .zip(&groups)
+                .map(|(l, (t, n))| {
+                    let times = if *n > 1 {
+                        format!(" {}", super::i18n::times(*n))
+                    } else {
+                        String::new()
+                    };
+                    if t.entry.emergency {
+                        format!(
+                            "<li class=\"urgent\"><strong>{}</strong> {}{times}</li>",
+                            super::i18n::fr_en("Accès en urgence :", "Emergency access:"),
+                            esc(l)
+                        )
+                    } else {
+                        format!("<li>{}{times}</li>", esc(l))
+                    }
+                })
                 .collect::<String>(),
             t("home.all_history")
         )

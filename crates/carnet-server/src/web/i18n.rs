@@ -224,6 +224,14 @@ pub fn profile_error(e: &ProfileError) -> String {
     }
 }
 
+/// "(3 fois)", "(3 times)": how often a line of the history happened in a row.
+pub fn times(n: usize) -> String {
+    match locale() {
+        Locale::Fr => format!("({n} fois)"),
+        Locale::En => format!("({n} times)"),
+    }
+}
+
 /// A number as the current locale writes it (`72,5` in French).
 pub fn decimal(x: f64) -> String {
     let s = x.to_string();

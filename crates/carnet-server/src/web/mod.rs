@@ -99,8 +99,34 @@ pub fn routes() -> Router<AppState> {
             get(|| statik("application/manifest+json", MANIFEST)),
         )
         .method_not_allowed_fallback(post_only)
+        .fallback(not_found)
         .layer(axum::middleware::from_fn(i18n::layer))
         .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Any other path: for a person, a page in the site's frame that says so and leads back; for a
+/// program (`/api/…`, `/fhir/…`), the API's JSON 404.
+async fn not_found(uri: axum::http::Uri, holder: Result<Holder, WebError>) -> Response {
+    let path = uri.path();
+    if path.starts_with("/api/") || path.starts_with("/fhir") {
+        return crate::ApiError::not_found().into_response();
+    }
+    let body = format!(
+        "<h1>{}</h1><p>{}</p><p><a href=\"/\">{}</a></p>",
+        i18n::fr_en("Page introuvable", "Page not found"),
+        i18n::fr_en(
+            "Cette adresse ne correspond à aucune page de Carnet. Elle a peut-être été mal recopiée.",
+            "This address matches no page of Carnet. It may have been mistyped.",
+        ),
+        i18n::fr_en("Revenir à l'accueil", "Back to the home page"),
+    );
+    let nav = match &holder {
+        Ok(h) => Nav::Holder { h, current: "" },
+        Err(_) => Nav::Anonymous,
+    };
+    let mut r = page("Page introuvable", &nav, &body).into_response();
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r
 }
 
 /// A GET on a path that only takes a form's POST (a page reloaded, the language switch after a

@@ -13,10 +13,11 @@ use axum::routing::{get, post};
 use carnet_store::outbox::Channel;
 use carnet_store::password::PasswordError;
 
+use super::auth::{anonymous_form_page, with_status};
 use super::i18n::fr_en as tr;
 use super::{
     Form, Holder, Nav, WebError, alert, check_pre_session, csrf_field, csrf_token, esc, french, page,
-    pre_session, see_other, set_pre_session,
+    see_other,
 };
 use crate::api::auth::limit;
 use crate::{ApiError, AppState};
@@ -150,23 +151,11 @@ pub(super) fn new_password_fields() -> String {
     )
 }
 
-fn with_status(status: StatusCode, html: axum::response::Html<String>) -> Response {
-    let mut r = html.into_response();
-    *r.status_mut() = status;
-    r
-}
-
 async fn forgotten_page(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, WebError> {
-    let (secret, fresh) = pre_session(&headers)?;
-    let csrf = csrf_token(&s, &secret).await?;
-    let mut r = page(
-        "Mot de passe oublié",
-        &Nav::Anonymous,
-        &forgotten_form(&csrf, "", "", ""),
-    )
-    .into_response();
-    set_pre_session(&mut r, fresh)?;
-    Ok(r)
+    anonymous_form_page(&s, &headers, "Mot de passe oublié", |csrf| {
+        forgotten_form(csrf, "", "", "")
+    })
+    .await
 }
 
 async fn forgotten(

@@ -385,12 +385,16 @@ async fn pages_work_without_javascript() {
         "{}",
         h.html
     );
+    let home = b.get("/").await;
     assert!(
-        b.get("/")
-            .await
-            .html
-            .contains("Dr Julien PETIT (médecin) a consulté vos documents")
+        home.html
+            .contains("Dr Julien PETIT (médecin) a consulté vos documents"),
+        "{}",
+        home.html
     );
+    let lost = b.get("/profile").await;
+    assert_eq!(lost.status, 404);
+    assert!(lost.html.contains("<h1>Page introuvable</h1>"), "{}", lost.html);
 
     // The parent switches to a child's space, then logs out.
     let spaces = b.get("/espace").await;
@@ -925,6 +929,24 @@ async fn security_headers_and_titles_without_health_data() {
     let missing = b.get("/documents/00000000-0000-0000-0000-000000000000").await;
     assert_eq!(missing.status, 404);
     assert!(missing.html.contains("Introuvable"));
+    // A mistyped address: a page in the site's frame that leads back, not a bare 404; the
+    // JSON API's unknown paths stay JSON.
+    let lost = b.get("/documnets").await;
+    assert_eq!(lost.status, 404);
+    assert!(
+        // This browser chose English earlier in the test.
+        lost.html.contains("<h1>Page not found</h1>") && lost.html.contains("href=\"/\""),
+        "{}",
+        lost.html
+    );
+    assert!(
+        lost.html.contains("<nav"),
+        "the frame and the menu of the logged-in holder"
+    );
+    assert_security_headers(&lost, "404");
+    let api = b.get("/api/v1/nothing-here").await;
+    assert_eq!(api.status, 404);
+    assert!(api.headers["content-type"].to_str().unwrap().contains("json"));
     // The JSON API and the probes keep their own answers.
     assert_eq!(b.get("/healthz").await.status, 200);
     assert!(
@@ -1421,71 +1443,79 @@ async fn the_holder_deletes_her_document_and_asks_an_author_to_delete_his_dm4() 
     assert!(!page.html.contains("Demander sa suppression"));
 }
 
-/// LC-5 in the pages (issue 32, journey 4): Lucas closes his space, then logs in: the page says
-/// the space is closed and offers to reopen it; with the box ticked, password and code reopen
-/// it with everything in it.
-#[tokio::test]
-async fn a_closed_space_is_reopened_from_the_login_page_lc5() {
-    const LUCAS: &str = "lucas.bernard@demo.carnet.invalid";
-    let t = tempfile::tempdir().unwrap();
-    let demo = start_demo(&t.path().join("data"));
-    let c = client();
-    let lucas_codes = || async {
-        let all: Value = get_json(&c, &format!("{}/demo/outbox.json", demo.base), As::Anonymous).await;
-        all.as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["to"] == LUCAS && m["subject"].as_str().unwrap_or("").contains("code de connexion"))
-            .map(|m| find_after(m["body"].as_str().unwrap(), "Votre code de connexion : ", 6))
-            .collect::<Vec<_>>()
-    };
-    let mut b = Browser::new(&demo.base);
-    let login = |reopen: bool| {
-        let mut fields = vec![
-            ("login", LUCAS.to_string()),
-            ("password", "demo-carnet-2026".to_string()),
-        ];
-        if reopen {
-            fields.push(("rouvrir", "1".to_string()));
-        }
-        fields
-    };
-    // The value of the form field `name` in a page.
-    let field = |html: &str, name: &str| {
-        let marker = format!("name=\"{name}\" value=\"");
-        let i = html
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no {name} in {html}"))
-            + marker.len();
-        html[i..].split('"').next().unwrap().to_string()
-    };
-    // Lucas logs in and closes his space from "Mon espace".
+/// The value of the form field `name` in a page.
+fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let i = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[i..].split('"').next().unwrap().to_string()
+}
+
+const LUCAS: &str = "lucas.bernard@demo.carnet.invalid";
+
+/// The bodies' codes of the demo outbox's login-code messages to Lucas, newest first.
+async fn lucas_codes(c: &reqwest::Client, base: &str) -> Vec<String> {
+    let all: Value = get_json(c, &format!("{base}/demo/outbox.json"), As::Anonymous).await;
+    all.as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["to"] == LUCAS && m["subject"].as_str().unwrap_or("").contains("code de connexion"))
+        .map(|m| find_after(m["body"].as_str().unwrap(), "Votre code de connexion : ", 6))
+        .collect()
+}
+
+/// Lucas's password on the login page, asking to reopen his space or not: the page it gives.
+async fn lucas_password(b: &mut Browser, reopen: bool) -> Page {
     let p = b.get("/connexion").await;
-    let mut f = login(false);
-    f.push(("csrf", p.csrf()));
-    let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let before = lucas_codes().await.len();
-    let p = b.post("/connexion", &pairs).await;
-    assert_eq!(p.status, 200, "{}", p.html);
-    let challenge = field(&p.html, "challenge");
+    let csrf = p.csrf();
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("login", LUCAS),
+        ("password", "demo-carnet-2026"),
+    ];
+    if reopen {
+        form.push(("rouvrir", "1"));
+    }
+    b.post("/connexion", &form).await
+}
+
+/// The code step after `lucas_password`, with the newest code sent after `before` of them.
+async fn lucas_code(b: &mut Browser, page: &Page, before: usize, reopen: bool) -> Page {
     let code = loop {
-        let codes = lucas_codes().await;
+        let codes = lucas_codes(&b.c, &b.base).await;
         if codes.len() > before {
             break codes[0].clone();
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
-    let p = b
-        .post(
-            "/connexion/code",
-            &[
-                ("csrf", &p.csrf()),
-                ("challenge", &challenge),
-                ("channel", "email"),
-                ("code", &code),
-            ],
-        )
-        .await;
+    let (csrf, challenge) = (page.csrf(), field(&page.html, "challenge"));
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("challenge", challenge.as_str()),
+        ("channel", "email"),
+        ("code", code.as_str()),
+    ];
+    if reopen {
+        form.push(("rouvrir", "1"));
+    }
+    b.post("/connexion/code", &form).await
+}
+
+/// LC-5 in the pages (issue 32, journey 4): Lucas closes his space, then logs in: the page says
+/// the space is closed and offers to reopen it; with the box ticked, password and code reopen
+/// it with everything in it.
+#[tokio::test]
+async fn a_closed_space_is_reopened_from_the_login_page_lc5() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let mut b = Browser::new(&demo.base);
+    // Lucas logs in and closes his space from "Mon espace".
+    let before = lucas_codes(&b.c, &demo.base).await.len();
+    let p = lucas_password(&mut b, false).await;
+    assert_eq!(p.status, 200, "{}", p.html);
+    let p = lucas_code(&mut b, &p, before, false).await;
     assert_eq!(p.status, 303, "{}", p.html);
     let space = b.get("/mon-espace").await;
     let ask = b.post("/mon-espace/fermer", &[("csrf", &space.csrf())]).await;
@@ -1505,48 +1535,68 @@ async fn a_closed_space_is_reopened_from_the_login_page_lc5() {
     assert_eq!(p.status, 303, "{}", p.html);
 
     // The right password: the space is closed, and can be reopened.
-    let p = b.get("/connexion").await;
-    let mut f = login(false);
-    f.push(("csrf", p.csrf()));
-    let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let p = b.post("/connexion", &pairs).await;
+    let p = lucas_password(&mut b, false).await;
     assert_eq!(p.status, 409, "{}", p.html);
     assert!(
         p.html.contains("Votre espace est fermé") && p.html.contains("name=\"rouvrir\""),
         "{}",
         p.html
     );
-    let mut f = login(true);
-    f.push(("csrf", p.csrf()));
-    let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let before = lucas_codes().await.len();
-    let p = b.post("/connexion", &pairs).await;
+    let before = lucas_codes(&b.c, &demo.base).await.len();
+    let p = lucas_password(&mut b, true).await;
     assert_eq!(p.status, 200, "{}", p.html);
     assert!(
         p.html.contains("name=\"rouvrir\" value=\"1\""),
         "the code page carries the request"
     );
-    let challenge = field(&p.html, "challenge");
-    let code = loop {
-        let codes = lucas_codes().await;
-        if codes.len() > before {
-            break codes[0].clone();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
-    let p = b
-        .post(
-            "/connexion/code",
-            &[
-                ("csrf", &p.csrf()),
-                ("challenge", &challenge),
-                ("channel", "email"),
-                ("code", &code),
-                ("rouvrir", "1"),
-            ],
-        )
-        .await;
+    let p = lucas_code(&mut b, &p, before, true).await;
     assert_eq!(p.status, 303, "{}", p.html);
     let me = b.json("/api/v1/me").await;
     assert_eq!(me["lifecycle"], "activated", "{me}");
+}
+
+/// Issue 32, "the home page highlights what matters" (AC-5, AC-6): Dr PETIT reading the
+/// documents three times in a row is one line "(3 fois)"; a nurse's emergency access stands
+/// out as such, first.
+#[tokio::test]
+async fn the_home_page_folds_repeated_reads_and_shows_emergencies_first_ac6() {
+    let w = World::start().await;
+    let petit = w.pro("10000000002").await;
+    let camille = w.camille_for(&petit).await;
+    for _ in 0..3 {
+        let r = get(&w.c, &w.pro_url(&camille, "/documents"), As::Bearer(&petit)).await;
+        assert_eq!(r.status(), 200);
+    }
+    let moreau = w.pro("10000000003").await;
+    let r = post(
+        &w.c,
+        &w.pro_url(&camille, "/emergency"),
+        As::Bearer(&moreau),
+        &serde_json::json!({ "reason": "malaise à domicile" }),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let mut b = Browser::new(&w.base);
+    b.login().await;
+    let home = b.get("/").await;
+    let news = home
+        .html
+        .split("id=\"news\"")
+        .nth(1)
+        .unwrap()
+        .split("</section>")
+        .next()
+        .unwrap();
+    let first = news.split("<li").nth(1).unwrap_or_default();
+    assert!(
+        first.contains("class=\"urgent\"") && first.contains("Accès en urgence"),
+        "{news}"
+    );
+    assert!(first.contains("malaise à domicile"), "{news}");
+    let petit_lines: Vec<&str> = news
+        .split("<li")
+        .filter(|l| l.contains("PETIT") && l.contains("vos documents"))
+        .collect();
+    assert_eq!(petit_lines.len(), 1, "{news}");
+    assert!(petit_lines[0].contains("(3 fois)"), "{news}");
 }
