@@ -483,6 +483,11 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
     // Grants.
     let mut grants = String::new();
     for g in &p.grants {
+        // AC-4: a blocked professional has no access, whatever their grant says; they are
+        // listed under "bloqués" only (the grant comes back into force if unblocked).
+        if matches!(&g.grantee, Grantee::Professional { id } if p.blocked.contains(id)) {
+            continue;
+        }
         let (kind, id, label) = match &g.grantee {
             Grantee::Professional { id } => ("professional", id.0.clone(), pro_label(s, id).await?),
             Grantee::Establishment { id } => (
@@ -729,9 +734,56 @@ async fn apply(s: &AppState, h: &Holder, form: &Form) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// What asks "are you sure?" before it is done: hiding the whole record from professionals,
+/// and no longer declaring a médecin traitant (who sees everything, masked documents included).
+fn confirmation(h: &Holder, form: &Form) -> Option<String> {
+    if form.get("confirme") == "1" {
+        return None;
+    }
+    let (title, explain, yes) = match (form.get("action"), form.get("value")) {
+        ("hide_all", "1") => (
+            "Masquer tout le dossier ?",
+            "Aucun professionnel ne verra plus vos documents, sauf votre médecin traitant et les auteurs de \
+             leurs propres documents — y compris en cas de besoin, par exemple un médecin qui vous soigne \
+             aux urgences. Vous pourrez revenir sur ce choix à tout moment.",
+            "Oui, masquer tout le dossier",
+        ),
+        ("medecin_retirer", _) => (
+            "Ne plus déclarer de médecin traitant ?",
+            "Votre médecin traitant voit tout votre dossier, documents masqués compris, et il est prévenu \
+             quand quelqu'un y accède en urgence. Sans médecin traitant déclaré, il n'aura plus que les \
+             autorisations que vous lui donnez.",
+            "Oui, ne plus le déclarer",
+        ),
+        _ => return None,
+    };
+    Some(format!(
+        "<h1>{title}</h1><p>{explain}</p>\
+         <form method=\"post\" action=\"/autorisations\" class=\"card\">{}\
+         <input type=\"hidden\" name=\"action\" value=\"{}\"><input type=\"hidden\" name=\"value\" value=\"{}\">\
+         <input type=\"hidden\" name=\"confirme\" value=\"1\">\
+         <p><button type=\"submit\" class=\"danger\">{yes}</button></p></form>\
+         <p><a href=\"/autorisations\">Non, revenir sans rien changer</a></p>",
+        csrf_field(&h.csrf),
+        esc(form.get("action")),
+        esc(form.get("value")),
+    ))
+}
+
 async fn change(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     h.check(&s, &form).await?;
+    if let Some(body) = confirmation(&h, &form) {
+        let r = page(
+            "Autorisations",
+            &Nav::Holder {
+                h: &h,
+                current: "/autorisations",
+            },
+            &body,
+        );
+        return Ok(r.into_response());
+    }
     match apply(&s, &h, &form).await {
         Ok(()) => Ok(see_other("/autorisations?ok=1")),
         Err(e) => {

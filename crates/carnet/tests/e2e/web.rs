@@ -340,6 +340,76 @@ async fn pages_work_without_javascript() {
         .await;
     assert_eq!(p.status, 303);
     assert!(b.get("/autorisations").await.html.contains("Sophie MOREAU"));
+    // Issue 32, journey 7 (AC-3, AC-4): hiding everything and dropping the médecin traitant
+    // ask first; a blocked professional is no longer listed as authorised.
+    for form in [
+        vec![("action", "hide_all"), ("value", "1")],
+        vec![("action", "medecin_retirer"), ("value", "")],
+    ] {
+        let mut f = vec![("csrf", csrf.as_str())];
+        f.extend(form.iter().copied());
+        let p = b.post("/autorisations", &f).await;
+        assert_eq!(p.status, 200, "{}", p.html);
+        assert!(
+            p.html.contains("name=\"confirme\" value=\"1\"") && p.html.contains("Non, revenir"),
+            "{}",
+            p.html
+        );
+    }
+    let policy = b.json("/api/v1/me/access").await;
+    assert_eq!(
+        policy["hide_all"], false,
+        "nothing changed before the confirmation: {policy}"
+    );
+    assert!(!policy["medecin_traitant"].is_null(), "{policy}");
+    let p = b
+        .post(
+            "/autorisations",
+            &[
+                ("csrf", &csrf),
+                ("action", "hide_all"),
+                ("value", "1"),
+                ("confirme", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let p = b
+        .post(
+            "/autorisations",
+            &[("csrf", &csrf), ("action", "hide_all"), ("value", "0")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "showing again needs no confirmation");
+    let p = b
+        .post(
+            "/autorisations",
+            &[("csrf", &csrf), ("action", "block"), ("rpps", "10000000003")],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let page = b.get("/autorisations").await;
+    let granted = page
+        .html
+        .split("id=\"gr\"")
+        .nth(1)
+        .unwrap()
+        .split("</section>")
+        .next()
+        .unwrap();
+    let blocked = page
+        .html
+        .split("id=\"bl\"")
+        .nth(1)
+        .unwrap()
+        .split("</section>")
+        .next()
+        .unwrap();
+    assert!(
+        !granted.contains("Sophie MOREAU") && blocked.contains("Sophie MOREAU"),
+        "{}",
+        page.html
+    );
     let p = b
         .post("/notifications", &[("csrf", &csrf), ("email", "1"), ("sms", "1")])
         .await;
