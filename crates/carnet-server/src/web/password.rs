@@ -27,6 +27,9 @@ pub fn routes() -> Router<AppState> {
         .route("/connexion/oubli", get(forgotten_page).post(forgotten))
         .route("/connexion/oubli/code", post(reset))
         .route("/mon-espace/mot-de-passe", post(change))
+        .route("/mon-espace/totp", post(totp_begin))
+        .route("/mon-espace/totp/confirmer", post(totp_confirm))
+        .route("/mon-espace/totp/retirer", post(totp_remove))
 }
 
 /// The French (or English) words for a password the policy refuses.
@@ -329,7 +332,13 @@ async fn change(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Res
     let person = h.session.holder;
     let refuse = |status: StatusCode, message: String| {
         let (s, h) = (&s, &h);
-        async move { super::space::render(s, h, status, ("", "", &message)).await }
+        async move {
+            let m = super::space::Messages {
+                password_error: &message,
+                ..Default::default()
+            };
+            super::space::render(s, h, status, m).await
+        }
     };
     if let Err(e) = limit(&s, &format!("password:acct:{person}"), 900, 10).await {
         return refuse(e.status, french(&e)).await;
@@ -356,4 +365,168 @@ async fn change(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Res
         .map_err(ApiError::from)?;
     s.wake.notify_one();
     Ok(see_other("/mon-espace?ok=motdepasse#mot-de-passe"))
+}
+
+/// The "Application d'authentification" section of "Mon espace" (AU-1, our choice): codes from
+/// an authenticator app instead of codes sent by e-mail or SMS.
+pub(super) fn totp_section(h: &Holder, enabled: bool, info: &str, error: &str) -> String {
+    let csrf = csrf_field(&h.csrf);
+    let body = if enabled {
+        format!(
+            "<p>{}</p><form method=\"post\" action=\"/mon-espace/totp/retirer\" class=\"card\">{csrf}\
+             <p><label for=\"totp-off\">{}</label>\
+             <input id=\"totp-off\" name=\"code\" type=\"text\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required></p>\
+             <p><button type=\"submit\" class=\"secondary\">{}</button></p></form>",
+            tr(
+                "Vos codes de connexion viennent de votre application d'authentification.",
+                "Your login codes come from your authenticator app.",
+            ),
+            tr("Code affiché par l'application", "Code shown by the app"),
+            tr(
+                "Ne plus utiliser l'application (recevoir les codes par e-mail ou SMS)",
+                "Stop using the app (receive codes by e-mail or text message)",
+            ),
+        )
+    } else {
+        format!(
+            "<p>{}</p><form method=\"post\" action=\"/mon-espace/totp\">{csrf}\
+             <p><button type=\"submit\" class=\"secondary\">{}</button></p></form>",
+            tr(
+                "Vos codes de connexion vous sont envoyés par e-mail ou SMS. Vous pouvez les obtenir plutôt \
+                 d'une application d'authentification (FreeOTP, Aegis, Google Authenticator…).",
+                "Your login codes are sent to you by e-mail or text message. You may get them from an \
+                 authenticator app instead.",
+            ),
+            tr(
+                "Utiliser une application d'authentification",
+                "Use an authenticator app"
+            ),
+        )
+    };
+    format!(
+        "<section aria-labelledby=\"totp\"><h2 id=\"totp\">{}</h2>{}{}{body}</section>",
+        tr("Application d'authentification", "Authenticator app"),
+        super::notice(info),
+        alert(error),
+    )
+}
+
+/// The page that shows a new secret to type into the app, and asks for its first code.
+fn totp_setup_page(h: &Holder, secret_b32: &str, message: &str) -> String {
+    let grouped: Vec<String> = secret_b32
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    format!(
+        "<h1>{}</h1>{}<ol><li>{}</li><li>{} <strong><code>{}</code></strong> \
+         (<a href=\"otpauth://totp/Carnet?secret={}&amp;issuer=Carnet&amp;algorithm=SHA1&amp;digits=6&amp;period=30\">{}</a>)</li>\
+         <li>{}</li></ol>\
+         <form method=\"post\" action=\"/mon-espace/totp/confirmer\" class=\"card\">{}\
+         <input type=\"hidden\" name=\"secret\" value=\"{}\">\
+         <p><label for=\"totp-code\">{}</label>\
+         <input id=\"totp-code\" name=\"code\" type=\"text\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required></p>\
+         <p><button type=\"submit\">{}</button></p></form>\
+         <p><a href=\"/mon-espace\">{}</a></p>",
+        tr(
+            "Utiliser une application d'authentification",
+            "Use an authenticator app"
+        ),
+        alert(message),
+        tr(
+            "Ouvrez votre application d'authentification et ajoutez un compte.",
+            "Open your authenticator app and add an account.",
+        ),
+        tr("Saisissez cette clé :", "Type this key:"),
+        esc(&grouped.join(" ")),
+        esc(secret_b32),
+        tr(
+            "ou ouvrez ce lien sur le téléphone",
+            "or open this link on the phone"
+        ),
+        tr(
+            "Recopiez ci-dessous le code à 6 chiffres qu'elle affiche : tant que ce n'est pas fait, rien ne change.",
+            "Type below the 6-digit code it shows: until then, nothing changes.",
+        ),
+        csrf_field(&h.csrf),
+        esc(secret_b32),
+        tr("Code affiché par l'application", "Code shown by the app"),
+        tr("Confirmer", "Confirm"),
+        tr("Annuler", "Cancel"),
+    )
+}
+
+fn holder_page(h: &Holder, status: StatusCode, body: &str) -> Response {
+    let nav = Nav::Holder {
+        h,
+        current: "/mon-espace",
+    };
+    with_status(status, page("Mon espace", &nav, body))
+}
+
+async fn totp_begin(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let secret = s
+        .store
+        .begin_totp(h.session.holder)
+        .await
+        .map_err(ApiError::from)?;
+    let b32 = carnet_store::auth::base32(&secret);
+    Ok(holder_page(&h, StatusCode::OK, &totp_setup_page(&h, &b32, "")))
+}
+
+async fn totp_confirm(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let person = h.session.holder;
+    if let Err(e) = limit(&s, &format!("totp:acct:{person}"), 900, 10).await {
+        return Err(WebError::new(e.status, french(&e)));
+    }
+    let code: String = form.get("code").chars().filter(|c| !c.is_whitespace()).collect();
+    match s.store.verify_totp(person, &code).await {
+        Ok(()) => Ok(see_other("/mon-espace?ok=totp#totp")),
+        Err(carnet_store::StoreError::Mismatch) => {
+            let message = tr(
+                "Ce code ne correspond pas : vérifiez la clé saisie dans l'application et l'heure du téléphone, \
+                 puis recopiez le code affiché.",
+                "This code does not match: check the key typed into the app and the phone's time, then type \
+                 the code shown.",
+            );
+            Ok(holder_page(
+                &h,
+                StatusCode::BAD_REQUEST,
+                &totp_setup_page(&h, form.get("secret"), message),
+            ))
+        }
+        Err(e) => Err(ApiError::from(e).into()),
+    }
+}
+
+async fn totp_remove(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let person = h.session.holder;
+    if let Err(e) = limit(&s, &format!("totp:acct:{person}"), 900, 10).await {
+        return Err(WebError::new(e.status, french(&e)));
+    }
+    let code: String = form.get("code").chars().filter(|c| !c.is_whitespace()).collect();
+    match s.store.verify_totp(person, &code).await {
+        Ok(()) => {
+            s.store.disable_totp(person).await.map_err(ApiError::from)?;
+            Ok(see_other("/mon-espace?ok=totp-retire#totp"))
+        }
+        Err(carnet_store::StoreError::Mismatch) => {
+            let message = tr(
+                "Ce code ne correspond pas : recopiez le code que l'application affiche maintenant.",
+                "This code does not match: type the code the app shows now.",
+            );
+            let m = super::space::Messages {
+                totp_error: message,
+                ..Default::default()
+            };
+            super::space::render(&s, &h, StatusCode::BAD_REQUEST, m).await
+        }
+        Err(e) => Err(ApiError::from(e).into()),
+    }
 }

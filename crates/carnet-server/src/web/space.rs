@@ -141,35 +141,71 @@ async fn show(
     axum::extract::RawQuery(q): axum::extract::RawQuery,
 ) -> Result<Response, WebError> {
     use super::i18n::fr_en as tr;
-    let (keys_info, password_info) = match q.as_deref() {
-        Some("ok=cle") => (tr("La clé d'accès est créée.", "The passkey is created."), ""),
-        Some("ok=cle-supprimee") => (tr("La clé d'accès est supprimée.", "The passkey is removed."), ""),
-        Some("ok=motdepasse") => (
-            "",
-            tr(
+    let m = match q.as_deref() {
+        Some("ok=cle") => Messages {
+            keys: tr("La clé d'accès est créée.", "The passkey is created."),
+            ..Messages::default()
+        },
+        Some("ok=cle-supprimee") => Messages {
+            keys: tr("La clé d'accès est supprimée.", "The passkey is removed."),
+            ..Messages::default()
+        },
+        Some("ok=motdepasse") => Messages {
+            password: tr(
                 "Votre mot de passe est changé. Vos autres appareils sont déconnectés ; un message vous le confirme.",
                 "Your password is changed. Your other devices are logged out; a message confirms it.",
             ),
-        ),
-        _ => ("", ""),
+            ..Messages::default()
+        },
+        Some("ok=totp") => Messages {
+            totp: tr(
+                "L'application d'authentification est en place : vos prochains codes de connexion viendront d'elle.",
+                "The authenticator app is set up: your next login codes will come from it.",
+            ),
+            ..Messages::default()
+        },
+        Some("ok=totp-retire") => Messages {
+            totp: tr(
+                "Vos codes de connexion vous seront de nouveau envoyés par e-mail ou SMS.",
+                "Your login codes will be sent to you by e-mail or text message again.",
+            ),
+            ..Messages::default()
+        },
+        _ => Messages::default(),
     };
-    render(&s, &h, StatusCode::OK, (keys_info, password_info, "")).await
+    render(&s, &h, StatusCode::OK, m).await
 }
 
-/// The page, with a message for the passkeys, and a notice or an error for the password.
+/// What the page says after an action, section by section (notices and errors).
+#[derive(Default)]
+pub(super) struct Messages<'a> {
+    pub keys: &'a str,
+    pub password: &'a str,
+    pub password_error: &'a str,
+    pub totp: &'a str,
+    pub totp_error: &'a str,
+}
+
+/// The page, with the messages of its sections.
 pub(super) async fn render(
     s: &AppState,
     h: &Holder,
     status: StatusCode,
-    (keys_info, password_info, password_error): (&str, &str, &str),
+    m: Messages<'_>,
 ) -> Result<Response, WebError> {
     let keys = s.store.passkeys_of(h.session.holder).await?;
     // The password and passkeys are the person's own: shown in their own space only.
     let own = if h.own_space() {
+        let totp = s
+            .store
+            .totp_enabled(h.session.holder)
+            .await
+            .map_err(ApiError::from)?;
         format!(
-            "{}{}",
-            super::password::password_section(h, password_info, password_error),
-            passkeys_section(h, &keys, keys_info)
+            "{}{}{}",
+            super::password::password_section(h, m.password, m.password_error),
+            super::password::totp_section(h, totp, m.totp, m.totp_error),
+            passkeys_section(h, &keys, m.keys)
         )
     } else {
         String::new()

@@ -220,3 +220,102 @@ async fn a_password_is_changed_from_my_space_and_other_sessions_end_au1() {
     assert_eq!(login_status(&w, "demo-carnet-2026").await, 401);
     assert_eq!(login_status(&w, "trois petits chats gris").await, 200);
 }
+
+/// RFC 4648 base32 without padding, as the page shows a TOTP key.
+fn base32_decode(s: &str) -> Vec<u8> {
+    const A: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut n, mut out) = (0u64, 0u32, Vec::new());
+    for c in s.bytes().filter(|c| *c != b' ') {
+        let v = A.iter().position(|a| *a == c).expect("a base32 letter") as u64;
+        bits = (bits << 5) | v;
+        n += 5;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    out
+}
+
+async fn login_channel(w: &World) -> String {
+    let r = post(
+        &w.c,
+        &format!("{}/api/v1/auth/login", w.base),
+        As::Anonymous,
+        &json!({ "login": LOGIN, "password": "demo-carnet-2026" }),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["channel"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Issue 32, journey 1 (AU-1): an authenticator app is set up from "Mon espace" — a key to
+/// type, then its first code; a wrong code changes nothing — and removed with a code from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authenticator_app_is_set_up_and_removed_from_my_space_au1() {
+    let w = World::start().await;
+    let mut b = Browser::new(&w.base);
+    b.login().await;
+    let p = b.get("/mon-espace").await;
+    assert!(
+        p.html.contains("Utiliser une application d&#39;authentification")
+            || p.html.contains("Utiliser une application d'authentification"),
+        "{}",
+        p.html
+    );
+    let setup = b.post("/mon-espace/totp", &[("csrf", &p.csrf())]).await;
+    assert_eq!(setup.status, 200, "{}", setup.html);
+    let key = {
+        let marker = "name=\"secret\" value=\"";
+        let i = setup.html.find(marker).unwrap() + marker.len();
+        setup.html[i..].split('"').next().unwrap().to_string()
+    };
+    let secret = base32_decode(&key);
+    assert_eq!(secret.len(), 20);
+    let csrf = setup.csrf();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let right = carnet_store::Store::totp_code(&secret, now()).unwrap();
+    let wrong = if right == "000000" { "111111" } else { "000000" };
+    let p = b
+        .post(
+            "/mon-espace/totp/confirmer",
+            &[("csrf", &csrf), ("secret", &key), ("code", wrong)],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.html.contains("ne correspond pas"), "{}", p.html);
+    assert_eq!(login_channel(&w).await, "email", "nothing changed yet");
+    let p = b
+        .post(
+            "/mon-espace/totp/confirmer",
+            &[("csrf", &csrf), ("secret", &key), ("code", &right)],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let page = b.get(p.location()).await;
+    assert!(
+        page.html.contains("vos prochains codes de connexion viendront d"),
+        "{}",
+        page.html
+    );
+    assert_eq!(login_channel(&w).await, "totp");
+
+    // Removed with a code of the app (the next one: a code serves once).
+    let next = carnet_store::Store::totp_code(&secret, now() + 30).unwrap();
+    let p = b
+        .post(
+            "/mon-espace/totp/retirer",
+            &[("csrf", &page.csrf()), ("code", &next)],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    assert_eq!(login_channel(&w).await, "email");
+}
