@@ -454,11 +454,28 @@ impl Gate {
         facts: &ItemFacts,
         ctx: &Context,
     ) -> Result<(), StoreError> {
+        self.admit_found(access, Some(facts), ctx).await
+    }
+
+    /// [`Gate::admit`] for an item looked up first: `None` (no such item) is decided, traced
+    /// and refused exactly like an item the caller may not touch (AC-8).
+    pub(crate) async fn admit_found(
+        &self,
+        access: Access<'_>,
+        facts: Option<&ItemFacts>,
+        ctx: &Context,
+    ) -> Result<(), StoreError> {
         let space = self
             .space(access.holder, access.actor)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let d = self.decide_in(&space, access.actor, access.action, facts, ctx);
+        let none = crate::documents::record_facts();
+        let d = self.decide_in(&space, access.actor, access.action, facts.unwrap_or(&none), ctx);
+        let d = if facts.is_some() {
+            d
+        } else {
+            Decision { allowed: false, ..d }
+        };
         self.record(access, d, &space, ctx).await?;
         if d.allowed {
             Ok(())

@@ -409,37 +409,17 @@ impl Gate {
         ctx: &Context,
     ) -> Result<ProfileEntry, StoreError> {
         let row = self.store.profile_row(holder, id).await?;
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
-        let (item_facts, category) = match &row {
-            Some(e) => (
-                facts(e.entry.section, &e.author),
-                Some(e.entry.section.category()),
-            ),
-            None => (record_facts(), None),
+        let item_facts = row.as_ref().map(|e| facts(e.entry.section, &e.author));
+        let access = Access {
+            holder,
+            actor,
+            action,
+            item: &format!("profile/{id}"),
+            category: row.as_ref().map(|e| e.entry.section.category()),
+            withheld: Withheld::default(),
         };
-        let d = self.decide_in(&space, actor, action, &item_facts, ctx);
-        let d = match &row {
-            Some(_) => d,
-            None => carnet_domain::access::Decision { allowed: false, ..d },
-        };
-        self.record(
-            Access {
-                holder,
-                actor,
-                action,
-                item: &format!("profile/{id}"),
-                category,
-                withheld: Withheld::default(),
-            },
-            d,
-            &space,
-            ctx,
-        )
-        .await?;
-        match row {
-            Some(e) if d.allowed => Ok(e),
-            _ => Err(StoreError::NotFound),
-        }
+        self.admit_found(access, item_facts.as_ref(), ctx).await?;
+        row.ok_or(StoreError::NotFound)
     }
 
     /// Rewrites an entry: its author only (the holder edits what they wrote, PR-1), same
@@ -626,33 +606,16 @@ impl Gate {
         ctx: &Context,
     ) -> Result<(), StoreError> {
         let point = self.store.measurement_point(holder, id).await?;
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
-        let item_facts = match &point {
-            Some(p) => measurement_facts(&p.author),
-            None => record_facts(),
+        let item_facts = point.as_ref().map(|p| measurement_facts(&p.author));
+        let access = Access {
+            holder,
+            actor,
+            action: Action::Delete,
+            item: &format!("measurement/{id}"),
+            category: Some(Section::Conditions.category()),
+            withheld: Withheld::default(),
         };
-        let d = self.decide_in(&space, actor, Action::Delete, &item_facts, ctx);
-        let d = match &point {
-            Some(_) => d,
-            None => carnet_domain::access::Decision { allowed: false, ..d },
-        };
-        self.record(
-            Access {
-                holder,
-                actor,
-                action: Action::Delete,
-                item: &format!("measurement/{id}"),
-                category: Some(Section::Conditions.category()),
-                withheld: Withheld::default(),
-            },
-            d,
-            &space,
-            ctx,
-        )
-        .await?;
-        if !d.allowed {
-            return Err(StoreError::NotFound);
-        }
+        self.admit_found(access, item_facts.as_ref(), ctx).await?;
         self.store
             .write(move |tx| {
                 Box::pin(async move {
