@@ -421,9 +421,11 @@ mod tests {
 
     /// The trace file's WAL is checkpointed by the trace appender, on its own connection,
     /// once a commit saw it reach `db::AUDIT_CHECKPOINT_FRAMES` (64 frames in this crate's
-    /// tests; the writer's own checkpoint is out of reach here): 300 commits of one trace
-    /// each (~2 pages each) leave a WAL of a few dozen frames, not of 600, and every trace
-    /// is there and chained (S-30, AC-7).
+    /// tests; the writer's own checkpoint is out of reach here): 1,200 commits of one trace
+    /// each (~2 pages each) leave a WAL of a few hundred frames at most, not of 2,400, and
+    /// every trace is there and chained (S-30, AC-7). The checkpoint runs on a thread of its
+    /// own, so how often it runs depends on the scheduler: on a loaded 2-core CI machine it
+    /// fell behind by ~300 frames once, hence the long run and the margin of the bound.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_trace_appender_checkpoints_the_trace_file_s30() {
         let dir = tempfile::tempdir().unwrap();
@@ -449,7 +451,7 @@ mod tests {
             hidden_from_representatives: false,
             withheld_until: None,
         };
-        for n in 0..300 {
+        for n in 0..1200 {
             // One at a time: each waits for its own commit.
             let seq = gate.trace(holders[n % 2], entry(n)).await.unwrap();
             assert_eq!(seq, (n / 2) as i64 + 1);
@@ -459,14 +461,14 @@ mod tests {
             .unwrap()
             .len();
         assert!(
-            wal < 200 * frame,
+            wal < 800 * frame,
             "the trace file's WAL holds {} frames",
             wal / frame
         );
         let report = store.verify_traces().await.unwrap();
         assert!(report.problems.is_empty(), "{:?}", report.problems);
         for h in holders {
-            assert_eq!(store.traces_of(h, None, 1000).await.unwrap().len(), 150);
+            assert_eq!(store.traces_of(h, None, 1000).await.unwrap().len(), 600);
         }
     }
 }
