@@ -290,8 +290,11 @@ async function main() {
     await audit(pp, 'pro-recherche');
     await pp.fill('#ins', CAMILLE_INS);
     await pp.click('main button[type=submit]');
-    await pp.waitForSelector('h1:has-text("Dossier du patient")');
+    await pp.waitForSelector('h1:has-text("Dossier de Camille MARTIN")');
     expect(!pp.url().includes(CAMILLE_INS), 'the INS is in the URL');
+    const identity = await pp.locator('section.patient').innerText();
+    expect(/MARTIN/.test(identity) && identity.includes('12/03/1984') && identity.includes('INS'),
+      `no identity banner on the record (issue 33):\n${identity}`);
     const seen = await text(pp);
     expect(seen.includes('Compte rendu de consultation'), 'PETIT does not see the report');
     expect(seen.includes('Échographie abdominale'), 'PETIT does not see his own document');
@@ -311,22 +314,40 @@ async function main() {
     await np.fill('#ins', CAMILLE_INS);
     await np.click('main button[type=submit]');
     await np.waitForSelector('#motif');
-    expect((await text(np)).includes('Aucun document'), 'the nurse sees documents without a grant');
+    const refused = await text(np);
+    expect(refused.includes('Ce dossier ne vous est pas ouvert') && !refused.includes('Aucun document'),
+      'a refusal looks like an empty record (issue 33)');
+    await audit(np, 'pro-refus');
+    if (shots) await widths(np, 'pro-refus');
     await np.fill('#motif', '   ');
     await np.click('form:has(#motif) button[type=submit]');
     expect((await np.locator('[role=alert]').innerText()).includes('motif'), 'no message for a missing reason');
     await np.fill('#motif', 'Malaise au domicile');
     await np.click('form:has(#motif) button[type=submit]');
-    await np.waitForSelector('text=Accès d\'urgence ouvert jusqu\'au');
+    await np.waitForSelector('text=Accès en urgence ouvert jusqu\'au');
+    expect(await np.locator('#motif').count() === 0, 'the emergency form is still offered once open');
     await audit(np, 'pro-urgence');
     if (shots) await widths(np, 'pro-urgence');
     console.log('ok the nurse opened the record in an emergency');
+
+    // ---- Dr LEROY, Camille's médecin traitant, is told in her web space (AC-5).
+    const mt = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'fr-FR' });
+    const mp = await mt.newPage();
+    watch(mp);
+    await mp.goto(`${base}/pro`);
+    await mp.fill('#rpps', '10000000001');
+    await mp.click('main button[type=submit]');
+    await mp.waitForSelector('h2:has-text("Vos alertes")');
+    expect((await text(mp)).includes('ouvert en urgence'), 'the médecin traitant is not told of the emergency');
+    await audit(mp, 'pro-alertes');
+    if (shots) await widths(mp, 'pro-alertes');
+    console.log('ok the médecin traitant sees the emergency in her space');
 
     // ---- Camille sees the access in plain words.
     await page.goto(`${base}/historique`);
     const history = await text(page);
     expect(
-      /Dr Julien PETIT \(médecin\) a consulté vos documents le \d\d\/\d\d\/\d{4} à \d\d h \d\d/.test(history),
+      /Dr Julien PETIT \(médecin\) a consulté vos documents le \d\d\/\d\d\/\d{4} à \d\d\sh\s\d\d/.test(history),
       `no plain-words access of Dr PETIT in the history:\n${history}`,
     );
     await audit(page, 'historique');

@@ -291,6 +291,9 @@ pub enum Reason {
     /// AC-6, S-5: an operator's support action on the holder's administrative data, with its
     /// stated reason ([`decide_operator_support`]; never an answer of [`decide`]).
     Support,
+    /// Issue 33: a professional who presented the patient's INS sees whose record it is
+    /// ([`decide_identity`]; never an answer of [`decide`]).
+    InsPresented,
     // denied
     NoSpace,
     SpaceClosed,
@@ -603,6 +606,139 @@ pub fn decide_operator_support(space: &SpaceFacts, reason: &str) -> Decision {
         return Decision::deny(Reason::SupportWithoutReason);
     }
     Decision::allow(Reason::Support)
+}
+
+/// Whose record it is (ID-1, issue 33): may `actor` see the identity traits of `holder`'s
+/// space (names, sex, birth date, INS) that a clinician checks before reading or filing
+/// anything? A professional who presented the patient's INS (`presented_ins`: read on the
+/// Vitale card or returned by the INSi teleservice, which gives these same traits to any
+/// professional; or who corresponds with the patient, MS-2) sees them, whatever the record's directory says, so that a refusal or a
+/// block is worded exactly like an absent authorisation (AC-8); so does one the record is open
+/// to (médecin traitant, a current grant of any category, a running emergency). Contact data
+/// is not part of it. Everyone else is decided as a read of the administrative category.
+pub fn decide_identity(
+    actor: &Actor,
+    space: &SpaceFacts,
+    matrix: &HabilitationMatrix,
+    presented_ins: bool,
+    ctx: &Context,
+    now: Timestamp,
+) -> Decision {
+    use Decision as D;
+    use Reason as R;
+    let Actor::Professional { id, .. } = actor else {
+        let item = ItemFacts {
+            category: Category::Administrative,
+            author: Author::Holder,
+            masked: false,
+            hidden_from_representatives: false,
+            visible_to_holder: true,
+        };
+        return decide(actor, Action::Read, &item, space, matrix, ctx, now);
+    };
+    match space.lifecycle {
+        Lifecycle::Informed { .. } | Lifecycle::Opposed { .. } | Lifecycle::Erased { .. } => {
+            D::deny(R::NoSpace)
+        }
+        Lifecycle::Closed { .. } | Lifecycle::Deceased { .. } => D::deny(R::SpaceClosed),
+        Lifecycle::Open { .. } | Lifecycle::Activated { .. } => {
+            if presented_ins {
+                D::allow(R::InsPresented)
+            } else if space.blocked.contains(id) {
+                D::deny(R::Blocked)
+            } else if space.medecin_traitant.as_ref() == Some(id) {
+                D::allow(R::MedecinTraitant)
+            } else if space.grants.iter().any(|g| {
+                g.grantee == (Grantee::Professional { id: id.clone() }) && g.until.is_none_or(|u| now < u)
+            }) {
+                D::allow(R::Grant)
+            } else if ctx.emergency.as_deref().is_some_and(|r| !r.trim().is_empty()) {
+                Decision {
+                    allowed: true,
+                    reason: R::Emergency,
+                    emergency: true,
+                }
+            } else {
+                D::deny(R::NoGrant)
+            }
+        }
+    }
+}
+
+/// What a professional may read in a space, as a whole (issue 33: a refusal must not look
+/// like an empty record): the categories [`decide`] opens to them for an ordinary, unmasked
+/// item, whether that is through an emergency, and whether they could declare one (AC-5).
+/// Says nothing of what the space holds (AC-8).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standing {
+    pub readable: Vec<Category>,
+    /// The categories are open through a running emergency access.
+    pub emergency: bool,
+    /// Nothing is open through a grant, and the policy would open the record in an emergency.
+    pub may_declare_emergency: bool,
+    /// Documents the holder masked are open too (AC-2: the médecin traitant).
+    pub sees_masked: bool,
+}
+
+impl Standing {
+    /// Every category of the matrix is readable.
+    pub fn everything(&self) -> bool {
+        self.readable.len() == Category::ALL.len()
+    }
+}
+
+/// [`Standing`] of `actor` in a space: [`decide`] asked once per category, so it can never
+/// disagree with what the lists then show.
+pub fn standing(
+    actor: &Actor,
+    space: &SpaceFacts,
+    matrix: &HabilitationMatrix,
+    ctx: &Context,
+    now: Timestamp,
+) -> Standing {
+    let item = |category| ItemFacts {
+        category,
+        author: Author::Holder,
+        masked: false,
+        hidden_from_representatives: false,
+        visible_to_holder: true,
+    };
+    let mut readable = Vec::new();
+    let mut emergency = false;
+    for c in Category::ALL {
+        let d = decide(actor, Action::Read, &item(c), space, matrix, ctx, now);
+        if d.allowed {
+            readable.push(c);
+            emergency |= d.emergency;
+        }
+    }
+    let declared = Context {
+        emergency: Some("?".into()),
+    };
+    let may_declare_emergency =
+        !emergency && ctx.emergency.is_none() && matches!(actor, Actor::Professional { .. }) && {
+            let d = decide(
+                actor,
+                Action::Read,
+                &item(Category::Summaries),
+                space,
+                matrix,
+                &declared,
+                now,
+            );
+            d.allowed && d.emergency
+        };
+    let masked = ItemFacts {
+        masked: true,
+        ..item(Category::Summaries)
+    };
+    let sees_masked = decide(actor, Action::Read, &masked, space, matrix, ctx, now).allowed;
+    Standing {
+        readable,
+        emergency,
+        may_declare_emergency,
+        sees_masked,
+    }
 }
 
 /// Establishments' systems and apps: only through a grant, within its categories (AC-3, CA-3).

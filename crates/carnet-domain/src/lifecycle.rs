@@ -253,6 +253,16 @@ pub fn majority_at(birth_date: Date) -> Timestamp {
     add_years(start, MAJORITY_YEARS)
 }
 
+/// Age in whole years on the day `on` of someone born on `birth_date` (born on 29 February:
+/// a year older on 1 March of a common year); 0 before birth.
+pub fn age_on(birth_date: Date, on: Date) -> u32 {
+    let mut years = on.year() - birth_date.year();
+    if (on.month() as u8, on.day()) < (birth_date.month() as u8, birth_date.day()) {
+        years -= 1;
+    }
+    u32::try_from(years).unwrap_or(0)
+}
+
 /// Whether someone born on `birth_date` is a minor at `now`.
 pub fn is_minor(birth_date: Date, now: Timestamp) -> bool {
     now < majority_at(birth_date)
@@ -266,6 +276,27 @@ mod tests {
 
     fn ts(odt: OffsetDateTime) -> Timestamp {
         Timestamp::from_offset_date_time(odt)
+    }
+
+    #[test]
+    fn ages_count_whole_years() {
+        assert_eq!(age_on(date!(1984 - 03 - 12), date!(2026 - 12 - 07)), 42);
+        assert_eq!(age_on(date!(1984 - 12 - 08), date!(2026 - 12 - 07)), 41);
+        assert_eq!(age_on(date!(1984 - 12 - 07), date!(2026 - 12 - 07)), 42);
+        assert_eq!(age_on(date!(2008 - 02 - 29), date!(2026 - 02 - 28)), 17);
+        assert_eq!(age_on(date!(2008 - 02 - 29), date!(2026 - 03 - 01)), 18);
+        assert_eq!(age_on(date!(2030 - 01 - 01), date!(2026 - 12 - 07)), 0);
+    }
+
+    proptest! {
+        /// The age agrees with majority (18th birthday) as `is_minor` counts it.
+        #[test]
+        fn age_agrees_with_majority(days in 0i64..40_000, born in 0i64..30_000) {
+            let birth = date!(1950 - 01 - 01) + time::Duration::days(born);
+            let on = birth + time::Duration::days(days);
+            let noon = Timestamp::from_offset_date_time(OffsetDateTime::new_utc(on, time::macros::time!(12:00)));
+            prop_assert_eq!(age_on(birth, on) >= 18, !is_minor(birth, noon));
+        }
     }
 
     const ALL_EVENTS: [Event; 9] = [

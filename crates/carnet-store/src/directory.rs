@@ -23,6 +23,17 @@ pub struct Professional {
 }
 
 impl Professional {
+    /// How the professional is named to patients and colleagues (issue 33): "Dr Claire
+    /// LEROY" for physicians and dental surgeons, "Sophie MOREAU" otherwise.
+    pub fn display_name(&self) -> String {
+        let dr = if matches!(self.profession.as_str(), "medecin" | "chirurgien_dentiste") {
+            "Dr "
+        } else {
+            ""
+        };
+        format!("{dr}{} {}", self.given_name, self.family_name)
+    }
+
     /// The gate's view of this professional.
     pub fn actor(&self) -> Actor {
         Actor::Professional {

@@ -89,6 +89,11 @@ impl Decider<'_> {
     pub(crate) fn now(&self) -> Timestamp {
         self.now
     }
+
+    /// The context every item is decided in (a running emergency access in it, AC-5).
+    pub(crate) fn context(&self) -> &Context {
+        &self.ctx
+    }
 }
 
 /// The gate's facts of a space ($1 holder, $2 the asking professional's RPPS or "", $3 now,
@@ -229,22 +234,33 @@ impl Store {
         ))
     }
 
-    /// AC-5: records an emergency access of `rpps` to `holder`'s record until `until`.
+    /// AC-5: records an emergency access of `rpps` to `holder`'s record until `until`, or
+    /// (`running`) extends the one still running to `until`.
     async fn open_emergency(
         &self,
         holder: HolderId,
         rpps: &str,
         reason: &str,
         until: Timestamp,
+        running: bool,
     ) -> Result<(), StoreError> {
-        let key = self.vault.get(holder).await?;
-        let sealed = key.seal(&emergency_aad(holder, rpps), reason.as_bytes())?;
+        let now = self.now().as_micros();
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO emergency_accesses (holder_id, rpps, started_at, until_at, reason_sealed) VALUES ($1, $2, $3, $4, $5)")
-            .bind(holder.as_uuid()).bind(rpps).bind(self.now().as_micros()).bind(until.as_micros()).bind(&sealed)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("record emergency access"))?;
+        if running {
+            on_tx!(&mut tx, t => sqlx::query(
+                "UPDATE emergency_accesses SET until_at = $1 WHERE holder_id = $2 AND rpps = $3 AND until_at > $4")
+                .bind(until.as_micros()).bind(holder.as_uuid()).bind(rpps).bind(now)
+                .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("extend emergency access"))?;
+        } else {
+            let key = self.vault.get(holder).await?;
+            let sealed = key.seal(&emergency_aad(holder, rpps), reason.as_bytes())?;
+            on_tx!(&mut tx, t => sqlx::query(
+                "INSERT INTO emergency_accesses (holder_id, rpps, started_at, until_at, reason_sealed) VALUES ($1, $2, $3, $4, $5)")
+                .bind(holder.as_uuid()).bind(rpps).bind(now).bind(until.as_micros()).bind(&sealed)
+                .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("record emergency access"))?;
+        }
         tx.commit().await
     }
 
@@ -438,7 +454,11 @@ impl Gate {
         let (_, notified) = traced_and_notified(actor);
         let told_now = withheld.from_holder_until.is_none();
         if d.allowed && d.emergency {
-            self.store.notify_access(holder, true).await?;
+            // AC-5: one notice per emergency, its declaration's; what the professional then
+            // reads under it is traced as an emergency without telling the holder again.
+            if ctx.emergency.is_some() && space.emergency.is_none() {
+                self.store.notify_access(holder, true).await?;
+            }
         } else if d.allowed && notified && told_now && !space.notice_waiting {
             self.store.notify_access(holder, false).await?;
         }
@@ -555,8 +575,9 @@ impl Gate {
         );
         let until = self.store.now().plus_seconds(EMERGENCY_ACCESS_SECONDS);
         if d.allowed && d.emergency {
+            // A declaration while one runs extends it (its first reason stays).
             self.store
-                .open_emergency(holder, &id.0, reason.trim(), until)
+                .open_emergency(holder, &id.0, reason.trim(), until, space.emergency.is_some())
                 .await?;
         }
         self.record(
@@ -574,7 +595,13 @@ impl Gate {
         )
         .await?;
         if d.allowed && d.emergency {
-            if let Some(mt) = space.policy.medecin_traitant.as_ref().filter(|mt| *mt != id) {
+            // Told once per emergency: a declaration while one runs only extends it.
+            if let Some(mt) = space
+                .policy
+                .medecin_traitant
+                .as_ref()
+                .filter(|mt| *mt != id && space.emergency.is_none())
+            {
                 self.store
                     .notify_professional(&mt.0, "emergency_access", holder)
                     .await?;

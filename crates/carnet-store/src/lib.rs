@@ -43,6 +43,7 @@ pub mod error;
 pub mod gate;
 pub mod history;
 pub mod holders;
+pub mod identity;
 pub mod messaging;
 pub mod oidc;
 pub mod outbox;

@@ -252,9 +252,12 @@ impl Store {
     }
 }
 
-/// The author's display name at writing time.
+/// The author's display name at writing time: "holder" for the holder, the representative's
+/// name when one writes in the represented person's space (S-6).
 fn author_name(actor: &Actor, given: &str) -> String {
-    if is_holder_side(actor) {
+    if matches!(actor, Actor::Representative { .. }) && !given.trim().is_empty() {
+        given.trim().to_string()
+    } else if is_holder_side(actor) {
         "holder".into()
     } else if given.trim().is_empty() {
         match author_of(actor) {

@@ -356,7 +356,7 @@ async fn seed_professionals(
             type_code: Some(loinc.into()),
             mime: "text/plain".into(),
             filename: Some(format!("{}.txt", title.to_lowercase().replace(' ', "-"))),
-            author_name: format!("{} {}", author.given_name, author.family_name),
+            author_name: author.display_name(),
             organisation: author.organisation_name.clone(),
             ..NewDocument::default()
         };
@@ -423,7 +423,7 @@ async fn seed_minor_confidential(store: &Store, ines: carnet_domain::HolderId) -
                 mime: "text/plain".into(),
                 filename: Some("document.txt".into()),
                 hidden_from_representatives: hidden,
-                author_name: format!("{} {}", leroy.given_name, leroy.family_name),
+                author_name: leroy.display_name(),
                 ..NewDocument::default()
             },
             text.as_bytes().to_vec(),
@@ -454,7 +454,7 @@ async fn seed_messages_and_agenda(
             counterpart: Counterpart::Professional {
                 id: carnet_domain::access::ProfessionalId(leroy.rpps.clone()),
             },
-            name: format!("{} {}", leroy.given_name, leroy.family_name),
+            name: leroy.display_name(),
             is_pharmacy: false,
         },
         "Résultats de votre prise de sang",
@@ -468,7 +468,7 @@ async fn seed_messages_and_agenda(
                 .as_bytes()
                 .to_vec(),
         }],
-        sender_name: &format!("Dr {} {}", leroy.given_name, leroy.family_name),
+        sender_name: &leroy.display_name(),
         },
         &ctx,
     )

@@ -715,6 +715,27 @@ fn arb_grant() -> impl Strategy<Value = Grant> {
         })
 }
 
+fn arb_space() -> impl Strategy<Value = SpaceFacts> {
+    (
+        arb_lifecycle(),
+        prop::option::of(prop::sample::select(IDS.to_vec())),
+        prop::collection::vec(prop::sample::select(IDS.to_vec()), 0..2),
+        prop::collection::vec(arb_grant(), 0..4),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(lifecycle, mt, blocked, grants, regulation_consent, hide_all)| SpaceFacts {
+                lifecycle,
+                medecin_traitant: mt.map(pro),
+                blocked: blocked.into_iter().map(pro).collect(),
+                grants,
+                regulation_consent,
+                hide_all,
+            },
+        )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(4000))]
     #[test]
@@ -724,11 +745,7 @@ proptest! {
         item in (arb_category(), arb_author(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(category, author, masked, hidden, visible)| ItemFacts {
             category, author, masked, hidden_from_representatives: hidden, visible_to_holder: visible,
         }),
-        space in (arb_lifecycle(), prop::option::of(prop::sample::select(IDS.to_vec())), prop::collection::vec(prop::sample::select(IDS.to_vec()), 0..2),
-                  prop::collection::vec(arb_grant(), 0..4), any::<bool>(), any::<bool>())
-            .prop_map(|(lifecycle, mt, blocked, grants, regulation_consent, hide_all)| SpaceFacts {
-                lifecycle, medecin_traitant: mt.map(pro), blocked: blocked.into_iter().map(pro).collect(), grants, regulation_consent, hide_all,
-            }),
+        space in arb_space(),
         emergency in prop::option::of(prop::sample::select(vec!["", " ", "arrêt cardiaque"])),
     ) {
         let m = HabilitationMatrix::default_matrix();
@@ -740,5 +757,83 @@ proptest! {
         // A denial never claims an allowing reason and vice versa.
         let allowing = matches!(d.reason, Reason::Holder | Reason::Representative | Reason::MedecinTraitant | Reason::Author | Reason::Grant | Reason::Emergency | Reason::Regulation);
         prop_assert_eq!(allowing, d.allowed);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    /// Issue 33, ID-1, AC-8: whose record it is. A professional sees the identity traits of
+    /// an open space after presenting its INS, or when the record is open to them (médecin
+    /// traitant, a current grant of any category, a running emergency), never otherwise;
+    /// everyone else exactly as a read of the administrative category.
+    #[test]
+    fn identity_matches_the_reference_model(
+        actor in arb_actor(),
+        space in arb_space(),
+        presented in any::<bool>(),
+        emergency in prop::option::of(prop::sample::select(vec!["", "arrêt cardiaque"])),
+    ) {
+        let m = HabilitationMatrix::default_matrix();
+        let ctx = Context { emergency: emergency.map(str::to_string) };
+        let d = decide_identity(&actor, &space, &m, presented, &ctx, NOW);
+        let expected = match &actor {
+            Actor::Professional { id, .. } => {
+                matches!(space.lifecycle, Lifecycle::Open { .. } | Lifecycle::Activated { .. })
+                    && (presented
+                        || (!space.blocked.contains(id)
+                            && (space.medecin_traitant.as_ref() == Some(id)
+                                || space.grants.iter().any(|g| g.grantee == Grantee::Professional { id: id.clone() }
+                                    && g.until.is_none_or(|u| NOW < u))
+                                || ctx.emergency.as_deref().is_some_and(|r| !r.trim().is_empty()))))
+            }
+            _ => {
+                let item = ItemFacts {
+                    category: Category::Administrative,
+                    author: Author::Holder,
+                    masked: false,
+                    hidden_from_representatives: false,
+                    visible_to_holder: true,
+                };
+                reference(&actor, Action::Read, &item, &space, &m, &ctx, NOW).0
+            }
+        };
+        prop_assert_eq!(d.allowed, expected, "{:?} {:?} {} {:?} -> {:?}", actor, space, presented, ctx, d);
+    }
+
+    /// Issue 33, AC-8: what a professional is told of their access is what the policy then
+    /// does, category by category; the emergency form is offered exactly when declaring one
+    /// would open the record.
+    #[test]
+    fn standing_matches_the_reference_model(
+        actor in arb_actor(),
+        space in arb_space(),
+        emergency in prop::option::of(Just("arrêt cardiaque")),
+    ) {
+        let m = HabilitationMatrix::default_matrix();
+        let ctx = Context { emergency: emergency.map(str::to_string) };
+        let st = standing(&actor, &space, &m, &ctx, NOW);
+        let item = |category| ItemFacts {
+            category,
+            author: Author::Holder,
+            masked: false,
+            hidden_from_representatives: false,
+            visible_to_holder: true,
+        };
+        let readable: Vec<Category> = Category::ALL
+            .into_iter()
+            .filter(|c| reference(&actor, Action::Read, &item(*c), &space, &m, &ctx, NOW).0)
+            .collect();
+        prop_assert_eq!(&st.readable, &readable);
+        let emergency_open = Category::ALL
+            .into_iter()
+            .any(|c| reference(&actor, Action::Read, &item(c), &space, &m, &ctx, NOW) == (true, true));
+        prop_assert_eq!(st.emergency, emergency_open);
+        let declared = Context { emergency: Some("chute".into()) };
+        let would_open = matches!(actor, Actor::Professional { .. })
+            && ctx.emergency.is_none()
+            && reference(&actor, Action::Read, &item(Category::Summaries), &space, &m, &declared, NOW) == (true, true);
+        prop_assert_eq!(st.may_declare_emergency, would_open);
+        let masked = ItemFacts { masked: true, ..item(Category::Summaries) };
+        prop_assert_eq!(st.sees_masked, reference(&actor, Action::Read, &masked, &space, &m, &ctx, NOW).0);
     }
 }

@@ -105,16 +105,22 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller {
                 actor: pro.professional.actor(),
                 holder,
-                author_name: format!("{} {}", pro.professional.given_name, pro.professional.family_name),
+                author_name: pro.professional.display_name(),
                 organisation: pro.professional.organisation_name.clone(),
             });
         }
         let a = Authenticated::from_request_parts(parts, s).await?;
+        // S-6: a representative is recorded as themselves, never as the represented person,
+        // and named so on what they write (issue 33).
+        let author_name = if a.session.acting_for == a.session.holder {
+            String::new()
+        } else {
+            crate::web::display_name(s, a.session.holder).await?
+        };
         Ok(Caller {
-            // S-6: a representative is recorded as themselves, never as the represented person.
             actor: a.actor(),
             holder: a.session.acting_for,
-            author_name: String::new(),
+            author_name,
             organisation: None,
         })
     }

@@ -160,7 +160,7 @@ pub(crate) async fn counterpart_for(
         counterpart: Counterpart::Professional {
             id: ProfessionalId(pro.rpps.clone()),
         },
-        name: format!("{} {}", pro.given_name, pro.family_name),
+        name: pro.display_name(),
         // MS-2: the holder may send a prescription to a pharmacist first.
         is_pharmacy: carnet_domain::Profession::parse(&pro.profession)
             == Some(carnet_domain::Profession::Pharmacien),

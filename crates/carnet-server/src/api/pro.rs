@@ -133,26 +133,22 @@ struct Lookup {
 /// open record is found; what it holds is decided per request by the gate.
 async fn lookup(
     State(s): State<AppState>,
-    _a: ProAuthenticated,
+    a: ProAuthenticated,
     ValidJson(b): ValidJson<Lookup>,
 ) -> Result<Json<Value>, ApiError> {
-    let holder = find_patient(&s, &b.ins).await?;
+    let holder = find_patient(&s, &a.professional, &b.ins).await?;
     Ok(Json(json!({ "patient": holder })))
 }
 
 /// The open record of the patient with this INS (shared with the web interface); 404 for no
-/// record or one that is not open.
-pub(crate) async fn find_patient(s: &AppState, ins: &str) -> Result<HolderId, ApiError> {
+/// record or one that is not open. The lookup is traced and shows this professional whose
+/// record it is for a day (`Gate::find_patient`, issue 33).
+pub(crate) async fn find_patient(s: &AppState, p: &Professional, ins: &str) -> Result<HolderId, ApiError> {
     let ins = Ins::parse(ins).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let holder = s.store.find_by_ins(&ins).await?.ok_or_else(ApiError::not_found)?;
-    let lc = s.store.lifecycle(holder).await?;
-    if !matches!(
-        lc,
-        carnet_domain::Lifecycle::Open { .. } | carnet_domain::Lifecycle::Activated { .. }
-    ) {
-        return Err(ApiError::not_found());
-    }
-    Ok(holder)
+    s.gate
+        .find_patient(&p.actor(), &ins)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
 
 #[derive(Deserialize)]

@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use carnet_domain::Timestamp;
-use carnet_domain::access::{Author, Context};
+use carnet_domain::access::Context;
 use carnet_domain::profile::{EntryInput, MEASURES, MeasurementInput, QUESTIONS, Section, measure};
 use carnet_store::documents::DocumentFilter;
 use carnet_store::profile::{Point, ProfileEntry};
@@ -298,11 +298,8 @@ async fn chart(
         .into_response())
 }
 
-fn author_label(e: &ProfileEntry) -> String {
-    match &e.author {
-        Author::Holder => "vous-même".into(),
-        _ => e.author_name.clone(),
-    }
+fn author_label(e: &ProfileEntry, reader: crate::web::i18n::Reader<'_>) -> String {
+    crate::web::i18n::author_words(&e.author, &e.author_name, reader)
 }
 
 /// An International Patient Summary in the space's words (issue 5): allergies, problems,
@@ -378,7 +375,7 @@ async fn summary(State(s): State<AppState>, c: Caller) -> Result<Html<String>, A
             body.push_str(&format!(
                 "<li>{}{code}{date} <small>(par {}, le {})</small></li>",
                 esc(&label),
-                esc(&author_label(e)),
+                esc(&author_label(e, crate::web::i18n::Reader::of(&c.actor))),
                 esc(&e.created_at.to_rfc3339()[..10])
             ));
         }

@@ -122,7 +122,7 @@ impl FromRequestParts<AppState> for FhirCaller {
         {
             return Ok(FhirCaller {
                 actor: p.actor(),
-                name: format!("{} {}", p.given_name, p.family_name),
+                name: p.display_name(),
                 own: None,
                 app: None,
             });

@@ -16,6 +16,7 @@ use carnet_store::documents::{DocumentChange, DocumentFilter, DocumentView, NewD
 use serde::Deserialize;
 
 use super::i18n::t as tr;
+use super::i18n::{Reader, author_words};
 use super::{
     Form, Holder, Nav, WebError, alert, class_label, class_options, csrf_field, esc, french, iso_day, notice,
     page, see_other,
@@ -45,18 +46,14 @@ struct Typed {
     info: String,
 }
 
-fn doc_row(d: &DocumentView, own_link: bool, base: &str) -> String {
+fn doc_row(d: &DocumentView, own_link: bool, base: &str, reader: Reader<'_>) -> String {
     let m = &d.meta;
     let date = m
         .event_date
         .as_deref()
         .map(iso_day)
         .unwrap_or_else(|| super::day(m.uploaded_at));
-    let author = if m.author_name.is_empty() {
-        "vous-même".to_string()
-    } else {
-        m.author_name.clone()
-    };
+    let author = author_words(&m.author, &m.author_name, reader);
     let masked = if m.masked {
         " <span class=\"badge\">masqué aux professionnels</span>"
     } else {
@@ -80,14 +77,24 @@ fn doc_row(d: &DocumentView, own_link: bool, base: &str) -> String {
 }
 
 /// A list of documents (used by the professional's view too).
-pub fn doc_list(docs: &[DocumentView], own_link: bool, base: &str) -> String {
+pub fn doc_list(docs: &[DocumentView], own_link: bool, base: &str, reader: Reader<'_>) -> String {
     if docs.is_empty() {
-        return "<p>Aucun document.</p>".into();
+        return match reader {
+            // To a professional, what the gate kept from them is not an empty record (issue 33).
+            Reader::Professional(_) => format!(
+                "<p>{}</p>",
+                super::i18n::fr_en(
+                    "Aucun document dans les catégories qui vous sont ouvertes.",
+                    "No document in the categories open to you."
+                )
+            ),
+            _ => "<p>Aucun document.</p>".into(),
+        };
     }
     format!(
         "<ul class=\"docs\">{}</ul>",
         docs.iter()
-            .map(|d| doc_row(d, own_link, base))
+            .map(|d| doc_row(d, own_link, base, reader))
             .collect::<String>()
     )
 }
@@ -140,7 +147,7 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
         alert(&t.filter_error),
         class_options(&t.class),
         esc(&t.text),
-        doc_list(&page_docs.documents, true, ""),
+        doc_list(&page_docs.documents, true, "", Reader::of(&h.actor())),
         tr("docs.add"),
         alert(&t.add_error),
         esc(&t.add_title),
@@ -251,11 +258,7 @@ async fn show(
             "Un document masqué n'est plus visible des professionnels, sauf de son auteur et de votre médecin traitant.",
         )
     };
-    let author = if m.author_name.is_empty() {
-        "vous-même".to_string()
-    } else {
-        m.author_name.clone()
-    };
+    let author = author_words(&m.author, &m.author_name, Reader::of(&h.actor()));
     let body = format!(
         "<p><a href=\"/documents\">{}</a></p>{}<h1>{}</h1>\
          <dl class=\"meta\"><dt>Catégorie</dt><dd>{}</dd><dt>Date de l'acte</dt><dd>{}</dd>\
@@ -479,6 +482,7 @@ async fn add(
             event_date: form.opt("date").map(str::to_string),
             mime,
             filename: file.filename.clone().filter(|f| !f.is_empty()),
+            author_name: h.author_name(),
             ..NewDocument::default()
         };
         s.gate

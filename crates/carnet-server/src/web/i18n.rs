@@ -553,7 +553,6 @@ fn words(key: &str) -> Option<(&'static str, &'static str)> {
             "Le motif est trop long (500 caractères au plus).",
             "The reason is too long (500 characters at most).",
         ),
-        "pro.emergency.open" => ("Accès d'urgence ouvert jusqu'au", "Emergency access open until"),
         "pro.emergency.already" => (
             "Vous avez déjà accès à ce dossier : aucun accès d'urgence n'a été ouvert.",
             "You already have access to this record: no emergency access was opened.",
@@ -673,5 +672,73 @@ mod tests {
 
     fn entry_defaults() -> carnet_domain::profile::EntryInput {
         serde_json::from_value(serde_json::json!({"section": "conditions", "text": ""})).unwrap()
+    }
+}
+
+/// Who reads an item, for naming its author ([`author_words`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reader<'a> {
+    Holder,
+    Representative,
+    /// A professional, by RPPS.
+    Professional(&'a str),
+    /// An establishment, an app, an operator.
+    Other,
+}
+
+impl<'a> Reader<'a> {
+    pub fn of(actor: &'a carnet_domain::access::Actor) -> Self {
+        use carnet_domain::access::Actor;
+        match actor {
+            Actor::Holder { .. } => Reader::Holder,
+            Actor::Representative { .. } => Reader::Representative,
+            Actor::Professional { id, .. } => Reader::Professional(&id.0),
+            _ => Reader::Other,
+        }
+    }
+}
+
+/// The author of a document or an entry named as who they are, for this reader (issue 33,
+/// PR-3, S-6): "vous-même" only to the holder about what they wrote; to a professional the
+/// holder is "le patient"; a legal representative is named as one; a professional by name
+/// ("Dr Claire LEROY"), with "(vous)" to themselves. `name` is the display name recorded with
+/// the item: empty when the holder wrote it, a representative's name when one wrote it in the
+/// represented person's space.
+pub fn author_words(author: &carnet_domain::access::Author, name: &str, reader: Reader<'_>) -> String {
+    use carnet_domain::access::Author;
+    let en = locale() == Locale::En;
+    match author {
+        // "holder": how profile entries record the holder's own writing.
+        Author::Holder if name.is_empty() || name == "holder" => match reader {
+            Reader::Holder => fr_en("vous-même", "yourself").to_string(),
+            Reader::Representative => {
+                fr_en("le titulaire de l'espace", "the holder of the space").to_string()
+            }
+            Reader::Professional(_) | Reader::Other => fr_en("le patient", "the patient").to_string(),
+        },
+        Author::Holder => {
+            if en {
+                format!("{name}, legal representative")
+            } else {
+                format!("{name}, représentant légal")
+            }
+        }
+        Author::Professional { id } => {
+            let name = if name.is_empty() {
+                fr_en("un professionnel de santé", "a health professional")
+            } else {
+                name
+            };
+            if reader == Reader::Professional(&id.0) {
+                format!("{name} ({})", fr_en("vous", "you"))
+            } else {
+                name.to_string()
+            }
+        }
+        Author::Establishment { .. } if name.is_empty() => {
+            fr_en("un établissement", "an establishment").into()
+        }
+        Author::App { .. } if name.is_empty() => fr_en("une application", "an app").into(),
+        Author::Establishment { .. } | Author::App { .. } => name.to_string(),
     }
 }

@@ -79,12 +79,11 @@ fn header_html(nav: &Nav<'_>) -> String {
             )
         }
         Nav::Pro { p } => format!(
-            "<header class=\"top\"><div class=\"bar\">{brand}<p class=\"who\">{} {} {}</p>\
+            "<header class=\"top\"><div class=\"bar\">{brand}<p class=\"who\">{} {}</p>\
              <form method=\"post\" action=\"/pro/deconnexion\" class=\"inline\">{}<button type=\"submit\" class=\"link\">{}</button></form></div>\
              <nav aria-label=\"{}\"><ul><li><a href=\"/pro\">{}</a></li><li><a href=\"/pro/messages\">{}</a></li></ul></nav></header>",
             t("layout.pro_space"),
-            esc(&p.professional.given_name),
-            esc(&p.professional.family_name),
+            esc(&p.professional.display_name()),
             csrf_field(&p.csrf),
             t("layout.logout"),
             t("layout.pro_menu"),
@@ -125,6 +124,15 @@ fn language_switch() -> &'static str {
 
 /// A whole page. `title` is static: no data can reach a page title.
 pub fn page(title: &'static str, nav: &Nav<'_>, body: &str) -> axum::response::Html<String> {
+    framed(i18n::title(title), nav, body)
+}
+
+/// [`page`] with a title made of data ("Dossier de Camille MARTIN"), escaped here.
+pub fn page_named(title: &str, nav: &Nav<'_>, body: &str) -> axum::response::Html<String> {
+    framed(&esc(title), nav, body)
+}
+
+fn framed(title: &str, nav: &Nav<'_>, body: &str) -> axum::response::Html<String> {
     axum::response::Html(format!(
         "<!doctype html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -141,7 +149,6 @@ pub fn page(title: &'static str, nav: &Nav<'_>, body: &str) -> axum::response::H
         header_html(nav),
         t("layout.footer"),
         language_switch(),
-        title = i18n::title(title),
     ))
 }
 
@@ -222,12 +229,7 @@ pub fn profession_label(p: &str) -> String {
 
 /// "Dr Claire LEROY" for a professional of the directory.
 pub fn professional_name(p: &carnet_store::directory::Professional) -> String {
-    let dr = if matches!(p.profession.as_str(), "medecin" | "chirurgien_dentiste") {
-        "Dr "
-    } else {
-        ""
-    };
-    format!("{dr}{} {}", p.given_name, p.family_name)
+    p.display_name()
 }
 
 /// The instant in France's legal time (CET/CEST, the EU rule: summer time from the last
@@ -253,7 +255,8 @@ pub fn when(t: Timestamp) -> String {
         if english {
             format!("on {date} at {:02}:{:02}", d.hour(), d.minute())
         } else {
-            format!("le {date} à {:02} h {:02}", d.hour(), d.minute())
+            // No-break spaces: "05 h 38" never splits across lines.
+            format!("le {date} à {:02}\u{a0}h\u{a0}{:02}", d.hour(), d.minute())
         }
     })
 }

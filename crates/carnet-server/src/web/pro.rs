@@ -1,21 +1,24 @@
 //! The professionals' pages: demo login by RPPS (demo mode only, `api::pro::demo_session`),
 //! finding a patient by INS (`api::pro::find_patient`; the INS is POSTed, never in a URL), and
-//! the patient's documents as the gate lets this professional see them (a denial looks like an
-//! empty record, AC-8).
+//! the patient's record as the gate lets this professional see it. Every page about a patient
+//! opens with the identity banner ([`patient_header`]); what the gate decided is said as a
+//! whole (no access, some categories, an emergency until when), so a refusal never looks like
+//! an empty record, without telling what the record holds (AC-8, issue 33).
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use carnet_domain::HolderId;
-use carnet_domain::access::Context;
+use carnet_domain::access::{Category, Context};
 use carnet_domain::profile::Section;
+use carnet_domain::roster::Sex;
 use carnet_store::documents::DocumentFilter;
 
 use super::documents::doc_list;
-use super::i18n::{section_label, t};
+use super::i18n::{Reader, section_label, t};
 use super::profile::entry_label;
 use super::{
     Form, Nav, Pro, WebError, alert, check_pre_session, csrf_field, csrf_token, esc, french, notice, page,
@@ -61,9 +64,9 @@ fn login_body(s: &AppState, csrf: &str, rpps: &str, message: &str) -> String {
     )
 }
 
-fn search_body(p: &Pro, ins: &str, message: &str) -> String {
+fn search_body(p: &Pro, ins: &str, message: &str, notices: &str) -> String {
     format!(
-        "<h1>Rechercher un patient</h1><p>Connecté·e : {} ({}).</p>\
+        "{notices}<h1>Rechercher un patient</h1><p>Connecté·e : {} ({}).</p>\
          <form method=\"post\" action=\"/pro\" class=\"card\" role=\"search\">{}{}\
          <p><label for=\"ins\">INS du patient (15 chiffres, lu sur la carte Vitale ou par le téléservice INSi)</label>\
          <input id=\"ins\" name=\"ins\" type=\"text\" inputmode=\"numeric\" maxlength=\"21\" autocomplete=\"off\" required value=\"{}\"></p>\
@@ -83,12 +86,15 @@ async fn home(
     pro: Result<Pro, WebError>,
 ) -> Result<Response, WebError> {
     match pro {
-        Ok(p) => Ok(page(
-            "Espace professionnel",
-            &Nav::Pro { p: &p },
-            &search_body(&p, "", ""),
-        )
-        .into_response()),
+        Ok(p) => {
+            let notices = notices(&s, &p).await?;
+            Ok(page(
+                "Espace professionnel",
+                &Nav::Pro { p: &p },
+                &search_body(&p, "", "", &notices),
+            )
+            .into_response())
+        }
         Err(e) if e.redirect.is_some() => {
             let (secret, fresh) = pre_session(&headers)?;
             let csrf = csrf_token(&s, &secret).await?;
@@ -103,6 +109,43 @@ async fn home(
         }
         Err(e) => Err(e),
     }
+}
+
+/// The professional's notices (S-7, AC-5: an emergency access to a patient they are the
+/// médecin traitant of), newest first, each with the way to the record, whose banner then
+/// says whose it is (the list itself reads no record: nothing is traced by opening it).
+async fn notices(s: &AppState, p: &Pro) -> Result<String, WebError> {
+    let notices = s
+        .store
+        .pro_notices(&p.professional.rpps, 20)
+        .await
+        .map_err(ApiError::from)?;
+    if notices.is_empty() {
+        return Ok(String::new());
+    }
+    let w = super::i18n::fr_en;
+    let items: String = notices
+        .iter()
+        .map(|n| {
+            let what = match n.kind.as_str() {
+                "emergency_access" => w(
+                    "Un professionnel a ouvert en urgence le dossier d'un patient dont vous êtes le médecin traitant",
+                    "A professional opened in an emergency the record of a patient you are the regular doctor of",
+                ),
+                _ => w("Nouvelle information sur le dossier d'un patient", "News about a patient's record"),
+            };
+            format!(
+                "<li class=\"urgent\"><p>{what} {}.</p><p><a href=\"/pro/patients/{}\">{}</a></p></li>",
+                super::when(n.at),
+                n.holder,
+                w("Ouvrir le dossier de ce patient", "Open this patient's record"),
+            )
+        })
+        .collect();
+    Ok(format!(
+        "<section class=\"card\" aria-labelledby=\"alertes\"><h2 id=\"alertes\">{}</h2><ul class=\"events\">{items}</ul></section>",
+        w("Vos alertes", "Your alerts")
+    ))
 }
 
 async fn login(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, WebError> {
@@ -157,7 +200,7 @@ async fn lookup(State(s): State<AppState>, p: Pro, body: Bytes) -> Result<Respon
     super::check_csrf(&s, &p.token, &form).await?;
     let ins = form.get("ins").to_string();
     let compact: String = ins.chars().filter(|c| !c.is_whitespace()).collect();
-    match find_patient(&s, &compact).await {
+    match find_patient(&s, &p.professional, &compact).await {
         Ok(holder) => Ok(see_other(&format!("/pro/patients/{holder}"))),
         Err(e) => {
             let message = match e.status {
@@ -170,7 +213,7 @@ async fn lookup(State(s): State<AppState>, p: Pro, body: Bytes) -> Result<Respon
             let mut r = page(
                 "Espace professionnel",
                 &Nav::Pro { p: &p },
-                &search_body(&p, &ins, &message),
+                &search_body(&p, &ins, &message, ""),
             )
             .into_response();
             *r.status_mut() = e.status;
@@ -183,100 +226,311 @@ async fn patient(
     State(s): State<AppState>,
     p: Pro,
     Path(holder): Path<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let holder = parse_holder(&holder)?;
-    let body = record(&s, &p, holder, "", "", "").await?;
-    Ok(page("Dossier patient", &Nav::Pro { p: &p }, &body).into_response())
+    let who = patient_header(&s, &p, holder).await?;
+    let done = if q.contains_key("depose") {
+        super::i18n::fr_en(
+            "Le document a été déposé dans le dossier.",
+            "The document was filed in the record.",
+        )
+    } else {
+        ""
+    };
+    let body = record(&s, &p, holder, &who, done, "", "").await?;
+    Ok(super::page_named(&who.title(), &Nav::Pro { p: &p }, &body).into_response())
 }
 
 fn parse_holder(holder: &str) -> Result<HolderId, WebError> {
     holder.parse().map_err(|_| WebError::from(ApiError::not_found()))
 }
 
-/// The patient's record as the gate lets this professional see it: the medical profile beside
-/// the documents, and the emergency form (AC-5).
+/// Whose record a professional page is about (issue 33): the banner every such page opens
+/// with, and the name its title carries.
+pub(super) struct PatientHeader {
+    pub banner: String,
+    pub name: String,
+}
+
+impl PatientHeader {
+    /// "Dossier de Camille MARTIN", the page's title.
+    pub fn title(&self) -> String {
+        format!("{} {}", super::i18n::fr_en("Dossier de", "Record of"), self.name)
+    }
+}
+
+/// The identity banner (ID-1, issue 33): birth and used names, given names, sex, birth date
+/// and age, birth place, INS and its status, as the gate lets this professional see them
+/// (`Gate::identify`: after presenting the INS, or with access). A professional who may not
+/// gets the page of a missing record (AC-8).
+pub(super) async fn patient_header(
+    s: &AppState,
+    p: &Pro,
+    holder: HolderId,
+) -> Result<PatientHeader, WebError> {
+    let who = match s.gate.identify(holder, &p.professional.actor()).await {
+        Ok(who) => who,
+        Err(e) => return Err(ApiError::from(e).into()),
+    };
+    let en = super::i18n::locale() == super::i18n::Locale::En;
+    let w = super::i18n::fr_en;
+    let family = who.used_name.clone().unwrap_or_else(|| who.birth_name.clone());
+    let first = who.given_names.first().cloned().unwrap_or_default();
+    let name = format!("{first} {family}").trim().to_string();
+    let sex = match who.sex {
+        Sex::Female => w("Féminin", "Female"),
+        Sex::Male => w("Masculin", "Male"),
+        Sex::Unknown => w("Indéterminé", "Unknown"),
+    };
+    let born = match who.sex {
+        Sex::Female => w("Née le", "Born on"),
+        Sex::Male => w("Né le", "Born on"),
+        Sex::Unknown => w("Date de naissance", "Born on"),
+    };
+    let today = super::paris(s.store.now()).map(|d| d.date());
+    let age = today.map(|t| carnet_domain::lifecycle::age_on(who.birth_date, t));
+    let age = match age {
+        Some(a) if en => format!(" ({a} years)"),
+        Some(a) => format!(" ({a}\u{a0}ans)"),
+        None => String::new(),
+    };
+    let birth_date = format!(
+        "{:02}/{:02}/{}{age}",
+        who.birth_date.day(),
+        u8::from(who.birth_date.month()),
+        who.birth_date.year()
+    );
+    let mut traits = vec![(w("Nom de naissance", "Birth name"), who.birth_name.clone())];
+    if let Some(used) = who.used_name.as_ref().filter(|u| **u != who.birth_name) {
+        traits.push((w("Nom utilisé", "Used name"), used.clone()));
+    }
+    traits.push((w("Prénoms", "Given names"), who.given_names.join(" ")));
+    traits.push((w("Sexe", "Sex"), sex.to_string()));
+    traits.push((born, birth_date));
+    if let Some(place) = &who.birth_place {
+        traits.push((w("Lieu de naissance", "Birth place"), place.clone()));
+    }
+    let traits: String = traits
+        .iter()
+        .map(|(k, v)| format!("<div><dt>{k}</dt><dd>{}</dd></div>", esc(v)))
+        .collect();
+    let banner = format!(
+        "<section class=\"patient\" aria-label=\"{}\"><p class=\"patient-name\"><strong>{}</strong> {}</p>\
+         <dl class=\"traits\">{traits}<div><dt>INS</dt><dd><span class=\"ins\">{}</span> \
+         <span class=\"status\">{}</span></dd></div></dl></section>",
+        w("Identité du patient", "Patient's identity"),
+        esc(&family),
+        esc(&who.given_names.join(" ")),
+        esc(&ins_words(who.ins.as_str())),
+        w(
+            "INS qualifiée (identité de l'Assurance Maladie)",
+            "qualified INS (identity from the health insurer)"
+        ),
+    );
+    Ok(PatientHeader { banner, name })
+}
+
+/// An INS as it is read aloud and on the card: "2 84 03 75 123 456 78".
+fn ins_words(ins: &str) -> String {
+    let groups = [1, 2, 2, 2, 3, 3, 2];
+    let mut out = String::new();
+    let mut rest = ins;
+    for g in groups {
+        if rest.len() < g {
+            break;
+        }
+        let (head, tail) = rest.split_at(g);
+        if !out.is_empty() {
+            out.push('\u{a0}');
+        }
+        out.push_str(head);
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The categories a professional may read, in words ("ordonnances, plans de soins").
+fn categories_words(cs: &[Category]) -> String {
+    cs.iter()
+        .map(|c| match c {
+            Category::HolderDocuments => super::i18n::fr_en(
+                "documents ajoutés par le patient",
+                "documents added by the patient",
+            )
+            .to_string(),
+            other => super::class_label(*other).to_lowercase(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The patient's record as the gate lets this professional see it: first what the gate
+/// decided as a whole (issue 33: a refusal never looks like an empty record, and says how
+/// to get more without telling what exists, AC-8), then the medical profile beside the
+/// documents, and the emergency form only to whom it could open the record (AC-5).
 async fn record(
     s: &AppState,
     p: &Pro,
     holder: HolderId,
+    who: &PatientHeader,
     banner: &str,
     error: &str,
     reason: &str,
 ) -> Result<String, WebError> {
     let actor = p.professional.actor();
-    let docs = match s
-        .gate
-        .list_documents(
-            holder,
-            &actor,
-            &DocumentFilter {
-                limit: 100,
-                ..DocumentFilter::default()
-            },
-            &Context::default(),
-        )
-        .await
-    {
-        Ok(page) => page.documents,
-        // A denial looks like an empty record (AC-8).
-        Err(carnet_store::StoreError::NotFound) => Vec::new(),
-        Err(e) => return Err(ApiError::from(e).into()),
+    let Some(standing) = s.gate.standing(holder, &actor).await.map_err(ApiError::from)? else {
+        return Err(ApiError::not_found().into());
     };
-    let entries = match s
-        .gate
-        .list_profile(holder, &actor, None, &Context::default())
-        .await
-    {
-        Ok(entries) => entries,
-        Err(carnet_store::StoreError::NotFound) => Vec::new(),
-        Err(e) => return Err(ApiError::from(e).into()),
-    };
-    let profile = if entries.is_empty() {
-        format!("<p>{}</p>", t("pro.profile.none"))
-    } else {
-        let mut out = String::new();
-        for section in Section::ALL {
-            let items: String = entries
-                .iter()
-                .filter(|e| e.entry.section == section)
-                .map(|e| format!("<li>{}</li>", esc(&entry_label(e))))
-                .collect();
-            if !items.is_empty() {
-                out.push_str(&format!(
-                    "<h3>{}</h3><ul>{items}</ul>",
-                    esc(section_label(section))
-                ));
+    let st = &standing.standing;
+    let w = super::i18n::fr_en;
+    let mut status = String::new();
+    if st.emergency {
+        let until = standing.emergency_until.map(until_words).unwrap_or_default();
+        status.push_str(&format!(
+            "<div class=\"alert\" role=\"status\"><p><strong>{} {until}.</strong> {}</p></div>",
+            w("Accès en urgence ouvert jusqu'au", "Emergency access open until"),
+            w(
+                "Chaque consultation est tracée comme urgence ; le patient et son médecin traitant en ont été informés.",
+                "Every access is traced as an emergency; the patient and their regular doctor were told."
+            )
+        ));
+    }
+    if st.everything() {
+        status.push_str(&format!(
+            "<p class=\"hint\">{}</p>",
+            if st.sees_masked {
+                w("Vous avez accès à l'ensemble du dossier, documents masqués compris (médecin traitant).",
+                  "You may read the whole record, masked documents included (regular doctor).")
+            } else {
+                w("Vous avez accès à l'ensemble du dossier, hors documents que le patient a choisi de masquer aux professionnels.",
+                  "You may read the whole record, except documents the patient chose to mask from professionals.")
             }
-        }
-        out
+        ));
+    } else if st.readable.is_empty() {
+        let below = if st.may_declare_emergency {
+            w(
+                " En cas d'urgence, voyez plus bas.",
+                " In an emergency, see below.",
+            )
+        } else {
+            ""
+        };
+        status.push_str(&format!(
+            "<div class=\"card refusal\"><h2>{}</h2><p>{}</p><p>{}{below}</p></div>",
+            w("Ce dossier ne vous est pas ouvert", "This record is not open to you"),
+            w(
+                "Rien n'est affiché ici parce que vous n'avez pas d'autorisation, pas parce que le dossier serait vide.",
+                "Nothing is shown because you have no authorisation, not because the record would be empty."
+            ),
+            w(
+                "Pour y accéder, le patient peut vous autoriser depuis son espace Carnet (rubrique « Autorisations »).",
+                "To read it, the patient may authorise you from their Carnet space (\u{201c}Authorisations\u{201d})."
+            )
+        ));
+    } else {
+        status.push_str(&format!(
+            "<div class=\"card refusal\"><p><strong>{}</strong> {}.</p><p>{}</p></div>",
+            w("Accès limité :", "Limited access:"),
+            esc(&format!(
+                "{} {}",
+                w("vous pouvez lire", "you may read"),
+                categories_words(&st.readable)
+            )),
+            w(
+                "Les autres catégories ne vous sont pas ouvertes (autorisation du patient ou habilitations de votre profession) : \
+                 ce qui ne s'affiche pas ici peut exister.",
+                "The other categories are not open to you (the patient's authorisation or your profession's habilitations): \
+                 what is not shown here may exist."
+            )
+        ));
+    }
+    let mut content = String::new();
+    if !st.readable.is_empty() {
+        let docs = match s
+            .gate
+            .list_documents(
+                holder,
+                &actor,
+                &DocumentFilter {
+                    limit: 100,
+                    ..DocumentFilter::default()
+                },
+                &Context::default(),
+            )
+            .await
+        {
+            Ok(page) => page.documents,
+            Err(carnet_store::StoreError::NotFound) => Vec::new(),
+            Err(e) => return Err(ApiError::from(e).into()),
+        };
+        let entries = match s
+            .gate
+            .list_profile(holder, &actor, None, &Context::default())
+            .await
+        {
+            Ok(entries) => entries,
+            Err(carnet_store::StoreError::NotFound) => Vec::new(),
+            Err(e) => return Err(ApiError::from(e).into()),
+        };
+        let reader = Reader::of(&actor);
+        let profile = if entries.is_empty() {
+            format!("<p>{}</p>", t("pro.profile.none"))
+        } else {
+            let mut out = String::new();
+            for section in Section::ALL {
+                let items: String = entries
+                    .iter()
+                    .filter(|e| e.entry.section == section)
+                    .map(|e| format!("<li>{}</li>", esc(&entry_label(e, reader))))
+                    .collect();
+                if !items.is_empty() {
+                    out.push_str(&format!(
+                        "<h3>{}</h3><ul>{items}</ul>",
+                        esc(section_label(section))
+                    ));
+                }
+            }
+            out
+        };
+        let base = format!("/api/v1/pro/patients/{holder}");
+        content = format!(
+            "<div class=\"grid\"><section class=\"card\" aria-labelledby=\"pro-docs\"><h2 id=\"pro-docs\">{}</h2><p>{}</p>{}</section>\
+             <section class=\"card\" aria-labelledby=\"pro-profile\"><h2 id=\"pro-profile\">{}</h2>{profile}</section></div>",
+            t("nav.documents"),
+            t("pro.record.intro"),
+            doc_list(&docs, false, &base, reader),
+            t("nav.profile"),
+        );
+    }
+    let w_add = w("Ajouter un document au dossier", "Add a document to the record");
+    let w_msg = w("Messagerie avec ce patient", "Messages with this patient");
+    let emergency = if st.may_declare_emergency {
+        format!(
+            "<section aria-labelledby=\"urgence\"><h2 id=\"urgence\">{}</h2><p>{}</p>\
+             <form method=\"post\" action=\"/pro/patients/{holder}/urgence\" class=\"card\">{}{}\
+             <p><label for=\"motif\">{}</label><textarea id=\"motif\" name=\"motif\" rows=\"3\" maxlength=\"500\" required>{}</textarea></p>\
+             <p><button type=\"submit\">{}</button></p></form></section>",
+            t("pro.emergency.title"),
+            t("pro.emergency.intro"),
+            alert(error),
+            csrf_field(&p.csrf),
+            t("pro.emergency.reason"),
+            esc(reason),
+            t("pro.emergency.submit"),
+        )
+    } else {
+        String::new()
     };
-    let base = format!("/api/v1/pro/patients/{holder}");
-    let w_add = super::i18n::fr_en("Ajouter un document au dossier", "Add a document to the record");
-    let w_msg = super::i18n::fr_en("Messagerie avec ce patient", "Messages with this patient");
     Ok(format!(
-        "<p><a href=\"/pro\">{}</a></p><h1>{}</h1>{}\
-         <div class=\"grid\"><section class=\"card\" aria-labelledby=\"pro-docs\"><h2 id=\"pro-docs\">{}</h2><p>{}</p>{}</section>\
-         <section class=\"card\" aria-labelledby=\"pro-profile\"><h2 id=\"pro-profile\">{}</h2>{profile}</section></div>\
+        "<p><a href=\"/pro\">{}</a></p>{}<h1>{}</h1>{}{status}{content}\
          <p><a href=\"/pro/patients/{holder}/documents/ajout\">{w_add}</a> · \
-         <a href=\"/pro/patients/{holder}/messages\">{w_msg}</a></p>\
-         <section aria-labelledby=\"urgence\"><h2 id=\"urgence\">{}</h2><p>{}</p>\
-         <form method=\"post\" action=\"/pro/patients/{holder}/urgence\" class=\"card\">{}{}\
-         <p><label for=\"motif\">{}</label><textarea id=\"motif\" name=\"motif\" rows=\"3\" maxlength=\"500\" required>{}</textarea></p>\
-         <p><button type=\"submit\">{}</button></p></form></section>",
+         <a href=\"/pro/patients/{holder}/messages\">{w_msg}</a></p>{emergency}",
         t("pro.back"),
-        t("pro.record.title"),
+        who.banner,
+        esc(&who.title()),
         notice(banner),
-        t("nav.documents"),
-        t("pro.record.intro"),
-        doc_list(&docs, false, &base),
-        t("nav.profile"),
-        t("pro.emergency.title"),
-        t("pro.emergency.intro"),
-        alert(error),
-        csrf_field(&p.csrf),
-        t("pro.emergency.reason"),
-        esc(reason),
-        t("pro.emergency.submit"),
     ))
 }
 
@@ -303,38 +557,32 @@ async fn emergency(
             .map_err(ApiError::from)?;
         s.wake.notify_one();
         match until {
-            Some(until) => Ok(format!("{} {}.", t("pro.emergency.open"), until_words(until))),
+            // The record then says until when (its status), once.
+            Some(_) => Ok(String::new()),
             None if d.allowed => Ok(t("pro.emergency.already").to_string()),
             None => return Err(ApiError::not_found().into()),
         }
     };
+    let who = patient_header(&s, &p, holder).await?;
     let (status, body) = match outcome {
-        Ok(banner) => (StatusCode::OK, record(&s, &p, holder, &banner, "", "").await?),
+        Ok(banner) => (
+            StatusCode::OK,
+            record(&s, &p, holder, &who, &banner, "", "").await?,
+        ),
         Err(e) => (
             StatusCode::BAD_REQUEST,
-            record(&s, &p, holder, "", &e, &reason).await?,
+            record(&s, &p, holder, &who, "", &e, &reason).await?,
         ),
     };
-    let mut r = page("Dossier patient", &Nav::Pro { p: &p }, &body).into_response();
+    let mut r = super::page_named(&who.title(), &Nav::Pro { p: &p }, &body).into_response();
     *r.status_mut() = status;
     Ok(r)
 }
 
-/// "24/11/2026 à 18:42" (or "at" in English), French legal time.
+/// "24/11/2026 à 18 h 42" (or "24/11/2026 at 18:42" in English), French legal time.
 fn until_words(t: carnet_domain::Timestamp) -> String {
-    super::paris(t).map_or_else(String::new, |d| {
-        let at = if super::i18n::locale() == super::i18n::Locale::En {
-            "at"
-        } else {
-            "à"
-        };
-        format!(
-            "{:02}/{:02}/{} {at} {:02}:{:02}",
-            d.day(),
-            u8::from(d.month()),
-            d.year(),
-            d.hour(),
-            d.minute()
-        )
-    })
+    let w = super::when(t);
+    w.strip_prefix("le ")
+        .or_else(|| w.strip_prefix("on "))
+        .map_or_else(|| w.clone(), str::to_string)
 }

@@ -1,5 +1,5 @@
 //! A professional files a document in a patient's record from the web (issue 7, point 2; SPEC
-//! DM-1, DM-6, MI-2): a title, its class, the file, and two choices — keep it from the patient
+//! DM-1, DM-6, MI-2), under the patient's identity banner (issue 33): a title, its category, the file, and two choices — keep it from the patient
 //! until an announcement consultation (DM-6) and hide it from the legal representatives (MI-2).
 //! The same gate call as the JSON API (`deposit_document`): the habilitations and the grant
 //! decide, the deposit is traced and the holder told.
@@ -15,7 +15,8 @@ use carnet_domain::access::{Category, Context};
 use carnet_store::documents::NewDocument;
 
 use super::i18n::fr_en as tr;
-use super::{Nav, Pro, WebError, alert, check_csrf, class_options, csrf_field, esc, page, see_other};
+use super::pro::{PatientHeader, patient_header};
+use super::{Nav, Pro, WebError, alert, check_csrf, class_options, csrf_field, esc, page_named, see_other};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -26,11 +27,12 @@ fn holder_of(s: &str) -> Result<HolderId, WebError> {
     s.parse().map_err(|_| WebError::from(ApiError::not_found()))
 }
 
-fn form_body(p: &Pro, holder: HolderId, title: &str, class: &str, message: &str) -> String {
+fn form_body(p: &Pro, holder: HolderId, who: &PatientHeader, typed: (&str, &str), message: &str) -> String {
+    let (title, class) = typed;
     let w_back = tr("← Dossier du patient", "← Patient record");
     let w_h1 = tr("Ajouter un document au dossier", "Add a document to the record");
     let w_title = tr("Titre", "Title");
-    let w_class = tr("Classe", "Class");
+    let w_class = tr("Catégorie", "Category");
     let w_file = tr(
         "Fichier (PDF, CDA XML, JPEG, PNG, texte ; 20 Mo au plus)",
         "File (PDF, CDA XML, JPEG, PNG, text; 20 MB at most)",
@@ -45,7 +47,7 @@ fn form_body(p: &Pro, holder: HolderId, title: &str, class: &str, message: &str)
     );
     let w_send = tr("Déposer le document", "File the document");
     format!(
-        "<p><a href=\"/pro/patients/{holder}\">{w_back}</a></p><h1>{w_h1}</h1>{}\
+        "<p><a href=\"/pro/patients/{holder}\">{w_back}</a></p>{}<h1>{w_h1}</h1>{}\
          <form method=\"post\" action=\"/pro/patients/{holder}/documents/ajout\" enctype=\"multipart/form-data\" class=\"card\">{}\
          <p><label for=\"titre\">{w_title}</label><br><input id=\"titre\" name=\"titre\" maxlength=\"200\" required value=\"{}\"></p>\
          <p><label for=\"classe\">{w_class}</label><br><select id=\"classe\" name=\"classe\">{}</select></p>\
@@ -53,6 +55,7 @@ fn form_body(p: &Pro, holder: HolderId, title: &str, class: &str, message: &str)
          <p><input id=\"attente\" name=\"attente\" type=\"checkbox\" value=\"1\"> <label for=\"attente\">{w_hold}</label></p>\
          <p><input id=\"confidentiel\" name=\"confidentiel\" type=\"checkbox\" value=\"1\"> <label for=\"confidentiel\">{w_hide}</label></p>\
          <p><button type=\"submit\">{w_send}</button></p></form>",
+        who.banner,
         alert(message),
         csrf_field(&p.csrf),
         esc(title),
@@ -60,12 +63,13 @@ fn form_body(p: &Pro, holder: HolderId, title: &str, class: &str, message: &str)
     )
 }
 
-async fn form(State(_s): State<AppState>, p: Pro, Path(holder): Path<String>) -> Result<Response, WebError> {
+async fn form(State(s): State<AppState>, p: Pro, Path(holder): Path<String>) -> Result<Response, WebError> {
     let holder = holder_of(&holder)?;
-    Ok(page(
-        "Dossier patient",
+    let who = patient_header(&s, &p, holder).await?;
+    Ok(page_named(
+        &who.title(),
         &Nav::Pro { p: &p },
-        &form_body(&p, holder, "", "", ""),
+        &form_body(&p, holder, &who, ("", ""), ""),
     )
     .into_response())
 }
@@ -81,13 +85,14 @@ async fn add(
     let (form, files) = super::read_multipart(&s, &headers, body, "fichier").await?;
     let file = files.into_iter().next();
     check_csrf(&s, &p.token, &form).await?;
+    let who = patient_header(&s, &p, holder).await?;
     let (title, class) = (
         form.get("titre").trim().to_string(),
         form.get("classe").to_string(),
     );
     let again = |message: String| {
-        let body = form_body(&p, holder, &title, &class, &message);
-        let mut r = page("Dossier patient", &Nav::Pro { p: &p }, &body).into_response();
+        let body = form_body(&p, holder, &who, (&title, &class), &message);
+        let mut r = page_named(&who.title(), &Nav::Pro { p: &p }, &body).into_response();
         *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         r
     };
@@ -97,7 +102,9 @@ async fn add(
         ));
     };
     let Some(category) = Category::parse(&class) else {
-        return Ok(again(tr("Choisissez une classe.", "Choose a class.").to_string()));
+        return Ok(again(
+            tr("Choisissez une catégorie.", "Choose a category.").to_string(),
+        ));
     };
     let new = NewDocument {
         title: Some(title.clone()),
@@ -109,7 +116,7 @@ async fn add(
         filename: file.filename.clone(),
         hold_from_holder: form.get("attente") == "1",
         hidden_from_representatives: form.get("confidentiel") == "1",
-        author_name: format!("{} {}", p.professional.given_name, p.professional.family_name),
+        author_name: p.professional.display_name(),
         organisation: p.professional.organisation_name.clone(),
         ..NewDocument::default()
     };
@@ -126,7 +133,7 @@ async fn add(
     {
         Ok(_) => {
             s.wake.notify_one();
-            Ok(see_other(&format!("/pro/patients/{holder}")))
+            Ok(see_other(&format!("/pro/patients/{holder}?depose=1")))
         }
         Err(carnet_store::StoreError::Invalid(m)) => Ok(again(m)),
         Err(e) => Err(ApiError::from(e).into()),

@@ -32,7 +32,7 @@ fn holder_of(s: &str) -> Result<HolderId, WebError> {
 }
 
 fn name(p: &Pro) -> String {
-    format!("{} {}", p.professional.given_name, p.professional.family_name)
+    p.professional.display_name()
 }
 
 async fn inbox(State(s): State<AppState>, p: Pro) -> Result<Response, WebError> {
@@ -107,6 +107,7 @@ async fn list_page(
     error: &str,
     typed: &str,
 ) -> Result<Response, WebError> {
+    let who = super::pro::patient_header(s, p, holder).await?;
     let convs = s
         .gate
         .list_conversations(holder, &p.professional.actor(), &Context::default())
@@ -153,7 +154,7 @@ async fn list_page(
         "The patient is told of a new message, without its content.",
     );
     let body = format!(
-        "<p><a href=\"/pro/patients/{holder}\">{w_back}</a></p><h1>{w_title}</h1>{}{list}\
+        "<p><a href=\"/pro/patients/{holder}\">{w_back}</a></p>{}<h1>{w_title}</h1>{}{list}\
          <section aria-labelledby=\"nouveau\" class=\"card\"><h2 id=\"nouveau\">{w_new}</h2>\
          <form method=\"post\" action=\"/pro/patients/{holder}/messages\" enctype=\"multipart/form-data\">{}\
          <p><label for=\"objet\">{w_subject}</label><br><input id=\"objet\" name=\"objet\" maxlength=\"200\" required></p>\
@@ -161,11 +162,12 @@ async fn list_page(
          <p><label for=\"pieces\">{w_files}</label><br><input id=\"pieces\" name=\"pieces\" type=\"file\" multiple></p>\
          <p><button type=\"submit\">{w_send}</button></p></form>\
          <p class=\"hint\">{w_hint}</p></section>",
+        who.banner,
         alert(error),
         csrf_field(&p.csrf),
         esc(typed),
     );
-    Ok(page("Messagerie", &Nav::Pro { p }, &body).into_response())
+    Ok(super::page_named(&who.title(), &Nav::Pro { p }, &body).into_response())
 }
 
 async fn start(
@@ -268,6 +270,7 @@ async fn show_page(
     error: &str,
     info: &str,
 ) -> Result<Response, WebError> {
+    let who = super::pro::patient_header(s, p, holder).await?;
     let t = s
         .gate
         .read_conversation(holder, &p.professional.actor(), id, &Context::default())
@@ -294,19 +297,20 @@ async fn show_page(
     let w_files = tr("Pièces jointes", "Attachments");
     let w_send = tr("Envoyer", "Send");
     let body = format!(
-        "<p><a href=\"/pro/patients/{holder}/messages\">{w_back}</a></p><h1>{}</h1>{}{}{}\
+        "<p><a href=\"/pro/patients/{holder}/messages\">{w_back}</a></p>{}<h1>{}</h1>{}{}{}\
          <form method=\"post\" action=\"/pro/patients/{holder}/messages/{id}\" enctype=\"multipart/form-data\" class=\"card\">{}\
          <h2>{w_answer}</h2>\
          <p><label for=\"texte\">Message</label><br><textarea id=\"texte\" name=\"texte\" rows=\"5\" maxlength=\"20000\"></textarea></p>\
          <p><label for=\"pieces\">{w_files}</label><br><input id=\"pieces\" name=\"pieces\" type=\"file\" multiple></p>\
          <p><button type=\"submit\">{w_send}</button></p></form>{end}",
+        who.banner,
         esc(&t.conversation.subject),
         alert(error),
         notice(info),
         thread_html(&t, holder),
         csrf_field(&p.csrf),
     );
-    Ok(page("Conversation", &Nav::Pro { p }, &body).into_response())
+    Ok(super::page_named(&who.title(), &Nav::Pro { p }, &body).into_response())
 }
 
 async fn reply(

@@ -17,7 +17,7 @@ use carnet_store::StoreError;
 use carnet_store::profile::ProfileEntry;
 use serde::Deserialize;
 
-use super::i18n::{section_label, t as tr};
+use super::i18n::{Reader, author_words, section_label, t as tr};
 use super::{Form, Holder, Nav, WebError, alert, csrf_field, esc, french, iso_day, notice, page, see_other};
 use crate::{ApiError, AppState};
 
@@ -61,7 +61,7 @@ pub(super) struct Typed {
     special_error: String,
 }
 
-pub(super) fn entry_label(e: &ProfileEntry) -> String {
+pub(super) fn entry_label(e: &ProfileEntry, reader: Reader<'_>) -> String {
     let x = &e.entry;
     let mut label = x.text.clone();
     if let Some(c) = &x.contact {
@@ -92,10 +92,7 @@ pub(super) fn entry_label(e: &ProfileEntry) -> String {
         .as_deref()
         .map(|d| format!(" — {}", iso_day(d)))
         .unwrap_or_default();
-    let by = match &e.author {
-        Author::Holder => "vous-même".to_string(),
-        _ => e.author_name.clone(),
-    };
+    let by = author_words(&e.author, &e.author_name, reader);
     format!("{label}{date} (noté par {by}, {})", super::day(e.created_at))
 }
 
@@ -132,11 +129,12 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
         .await
         .map_err(ApiError::from)?;
     let mut sections = String::new();
+    let actor = h.actor();
     for section in Section::ALL {
         let items: Vec<String> = entries
             .iter()
             .filter(|e| e.entry.section == section)
-            .map(|e| format!("<li>{}</li>", esc(&entry_label(e))))
+            .map(|e| format!("<li>{}</li>", esc(&entry_label(e, Reader::of(&actor)))))
             .collect();
         if items.is_empty() && !TEXT_SECTIONS.contains(&section) {
             continue;
@@ -306,7 +304,13 @@ async fn add_entry(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<
                 note: None,
             };
             s.gate
-                .add_profile_entry(h.space(), &h.actor(), input, "", &Context::default())
+                .add_profile_entry(
+                    h.space(),
+                    &h.actor(),
+                    input,
+                    &h.author_name(),
+                    &Context::default(),
+                )
                 .await
                 .map(|_| ())
                 .map_err(french_invalid)
@@ -573,7 +577,13 @@ async fn add_special(State(s): State<AppState>, h: Holder, body: Bytes) -> Resul
         None => Err("Choisissez une rubrique.".to_string()),
         Some(input) => s
             .gate
-            .add_profile_entry(h.space(), &h.actor(), input, "", &Context::default())
+            .add_profile_entry(
+                h.space(),
+                &h.actor(),
+                input,
+                &h.author_name(),
+                &Context::default(),
+            )
             .await
             .map(|_| ())
             .map_err(french_invalid),
@@ -613,11 +623,12 @@ async fn vaccination_page(
     error: &str,
     info: &str,
 ) -> Result<String, WebError> {
+    let actor = h.actor();
     let entries = s
         .gate
         .list_profile(
             h.space(),
-            &h.actor(),
+            &actor,
             Some(Section::Vaccinations),
             &Context::default(),
         )
@@ -632,10 +643,7 @@ async fn vaccination_page(
                 esc(&x.date.as_deref().map(iso_day).unwrap_or_default()),
                 esc(&x.text),
                 esc(&x.code.as_ref().map(|c| c.code.clone()).unwrap_or_default()),
-                esc(&match &e.author {
-                    Author::Holder => "vous-même".to_string(),
-                    _ => e.author_name.clone(),
-                }),
+                esc(&author_words(&e.author, &e.author_name, Reader::of(&actor))),
             )
         })
         .collect();
@@ -699,7 +707,13 @@ async fn add_vaccination(State(s): State<AppState>, h: Holder, body: Bytes) -> R
             ..empty(Section::Vaccinations)
         };
         s.gate
-            .add_profile_entry(h.space(), &h.actor(), input, "", &Context::default())
+            .add_profile_entry(
+                h.space(),
+                &h.actor(),
+                input,
+                &h.author_name(),
+                &Context::default(),
+            )
             .await
             .map(|_| ())
             .map_err(french_invalid)

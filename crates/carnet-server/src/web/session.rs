@@ -32,6 +32,16 @@ impl Holder {
         crate::api::extract::session_actor(&self.session)
     }
 
+    /// The name recorded with what this person writes (S-6, issue 33): none in their own space
+    /// (the holder wrote it), theirs in a space they represent.
+    pub fn author_name(&self) -> String {
+        if self.space() == self.session.holder {
+            String::new()
+        } else {
+            self.self_name.clone()
+        }
+    }
+
     /// The open space as its holder or representative may change it (S-1: the gate's binding).
     pub async fn holder_side(&self, s: &AppState) -> Result<carnet_store::space::HolderSide, ApiError> {
         s.gate

@@ -234,6 +234,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "webauthn_state",
             sql: include_str!("../../migrations/main/0024_webauthn_state.sql"),
         },
+        Migration {
+            version: 25,
+            name: "pro_patients",
+            sql: include_str!("../../migrations/main/0025_pro_patients.sql"),
+        },
     ],
 };
 

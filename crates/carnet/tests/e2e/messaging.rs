@@ -88,7 +88,7 @@ async fn conversations_between_professionals_and_the_holder_ms1_ms4() {
     // Most recent first; the demo's conversation with Dr LEROY is the other one.
     assert_eq!(list["conversations"][0]["unread"], 1);
     assert_eq!(list["conversations"][0]["counterpart_name"], "Sophie MOREAU");
-    assert_eq!(list["conversations"][1]["counterpart_name"], "Claire LEROY");
+    assert_eq!(list["conversations"][1]["counterpart_name"], "Dr Claire LEROY");
     let t: Value = get_json(c, &me(&format!("/conversations/{conv}")), w.holder()).await;
     assert_eq!(
         t["messages"][0]["text"],

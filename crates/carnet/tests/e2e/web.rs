@@ -573,7 +573,7 @@ async fn english_pages_by_header_and_cookie() {
 /// The professional's record: the medical profile beside the documents, and the emergency
 /// access (AC-5) with a required reason.
 #[tokio::test]
-async fn pro_emergency_access_and_profile() {
+async fn pro_pages_say_whose_record_and_what_the_gate_decided_issue33() {
     let t = tempfile::tempdir().unwrap();
     let demo = start_demo(&t.path().join("data"));
     let mut b = Browser::new(&demo.base);
@@ -590,7 +590,8 @@ async fn pro_emergency_access_and_profile() {
         )
         .await;
     assert_eq!(p.status, 303, "{}", p.html);
-    // Dr PETIT (médecin, authorised in the demo) sees Camille's profile beside her documents.
+    // Dr PETIT (médecin, authorised in the demo) sees Camille's profile beside her documents,
+    // under the identity banner (ID-1), and authors named as who they are (PR-3).
     let mut petit = Browser::new(&demo.base);
     let p = petit.get("/pro").await;
     petit
@@ -601,23 +602,69 @@ async fn pro_emergency_access_and_profile() {
     let p = petit.post("/pro", &[("csrf", &p.csrf()), ("ins", &ins)]).await;
     let record_url = p.location().to_string();
     let record = petit.get(&record_url).await;
+    let banner = |html: &str| {
+        let i = html.find("class=\"patient\"").expect("an identity banner");
+        let j = html[i..].find("</section>").unwrap() + i;
+        html[i..j].to_string()
+    };
+    let id = banner(&record.html);
+    for trait_ in [
+        "MARTIN",
+        "Camille",
+        "Féminin",
+        "Née le",
+        "12/03/1984",
+        "INS qualifiée",
+    ] {
+        assert!(id.contains(trait_), "{trait_}: {id}");
+    }
+    let spaced: String = ins.chars().filter(|c| c.is_ascii_digit()).collect();
+    assert!(id.replace('\u{a0}', "").contains(&spaced), "{id}");
+    assert!(
+        record
+            .html
+            .contains("<title>Dossier de Camille MARTIN — Carnet</title>")
+    );
     assert!(record.html.contains("Profil médical") && record.html.contains("Compte rendu de consultation"));
     assert!(
-        record.html.contains("Allergie à la pénicilline"),
+        record.html.contains("Allergie à la pénicilline") && record.html.contains("noté par le patient"),
         "{}",
         record.html
     );
+    assert!(!record.html.contains("vous-même"), "{}", record.html);
+    assert!(record.html.contains("Dr Claire LEROY"), "{}", record.html);
+    // The filing form and the messages repeat whose record it is; the form names categories.
+    let form = petit.get(&format!("{record_url}/documents/ajout")).await;
+    assert_eq!(banner(&form.html), id);
+    assert!(form.html.contains(">Catégorie<") && !form.html.contains(">Classe<"));
+    assert_eq!(
+        banner(&petit.get(&format!("{record_url}/messages")).await.html),
+        id
+    );
 
-    // Sophie MOREAU (nurse, no grant): an empty record, then the emergency.
+    // Sophie MOREAU (nurse, no grant): the record's address alone shows nothing, like a missing
+    // record (AC-8); after the lookup by INS, whose record it is and that it is not open to
+    // her — never an empty record — and the emergency form.
     let mut moreau = Browser::new(&demo.base);
     let p = moreau.get("/pro").await;
     moreau
         .post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", "10000000003")])
         .await;
+    assert_eq!(moreau.get(&record_url).await.status, 404);
+    let p = moreau.get("/pro").await;
+    let p = moreau.post("/pro", &[("csrf", &p.csrf()), ("ins", &ins)]).await;
+    assert_eq!(p.location(), record_url);
     let before = moreau.get(&record_url).await;
     assert_eq!(before.status, 200);
-    assert!(before.html.contains("Aucun document"), "{}", before.html);
-    assert!(before.html.contains("Accès en urgence"));
+    assert_eq!(banner(&before.html), id);
+    assert!(
+        before.html.contains("Ce dossier ne vous est pas ouvert"),
+        "{}",
+        before.html
+    );
+    assert!(before.html.contains("pas parce que le dossier serait vide"));
+    assert!(!before.html.contains("Aucun document") && !before.html.contains("class=\"docs\""));
+    assert!(before.html.contains("Accès en urgence (bris de glace)"));
     let url = format!("{record_url}/urgence");
     let p = moreau
         .post(&url, &[("csrf", &before.csrf()), ("motif", "  ")])
@@ -637,25 +684,73 @@ async fn pro_emergency_access_and_profile() {
         )
         .await;
     assert_eq!(p.status, 200, "{}", p.html);
-    let banner = "Accès d&#39;urgence ouvert jusqu&#39;au ";
-    let i = p.html.find(banner).expect("the banner") + banner.len();
+    let until = "Accès en urgence ouvert jusqu'au ";
+    let i = p.html.find(until).expect("until when") + until.len();
     assert!(
         p.html[i..].starts_with(|c: char| c.is_ascii_digit()),
         "{}",
         &p.html[i..]
     );
+    // Once open, the form is gone: it says until when instead.
+    assert!(!p.html.contains("name=\"motif\""), "{}", p.html);
     // The language switch of that page reloads its path with GET: the record again.
     assert_eq!(moreau.get(&url).await.status, 200);
     let after = moreau.get(&record_url).await;
-    assert!(!after.html.contains("<p>Aucun document.</p>"), "{}", after.html);
     assert!(after.html.contains("class=\"docs\""));
-    // Camille reads it in her history.
+    assert!(!after.html.contains("name=\"motif\""));
+    // Camille reads it in her history, and was told once, not once per page read (AC-5).
     let h = b.get("/historique").await;
     assert!(
         h.html.contains("en urgence (motif : « Malaise au domicile »)"),
         "{}",
         h.html
     );
+    let told = || async {
+        let msgs: Value =
+            b.c.get(format!("{}/demo/outbox.json", demo.base))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        msgs.as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| {
+                m["subject"].as_str().unwrap_or("").contains("urgence")
+                    && m["to"] == "camille.martin@demo.carnet.invalid"
+            })
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while told().await == 0 {
+        assert!(std::time::Instant::now() < deadline, "the holder was told");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(told().await, 1);
+    // Her médecin traitant is told in their web space, with the way to the record.
+    let mut leroy = Browser::new(&demo.base);
+    let p = leroy.get("/pro").await;
+    leroy
+        .post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", "10000000001")])
+        .await;
+    let home = leroy.get("/pro").await;
+    assert!(
+        home.html.contains("Vos alertes") && home.html.contains("ouvert en urgence"),
+        "{}",
+        home.html
+    );
+    assert!(home.html.contains(&format!("href=\"{record_url}\"")));
+    let mt = leroy.get(&record_url).await;
+    assert!(
+        mt.html.contains("Vous avez accès à l'ensemble du dossier"),
+        "{}",
+        mt.html
+    );
+    assert!(!mt.html.contains("name=\"motif\""));
+    assert!(mt.html.contains("Dr Claire LEROY (vous)"), "{}", mt.html);
 }
 
 /// Every profile section has its form; domain errors come back in French with what was typed;

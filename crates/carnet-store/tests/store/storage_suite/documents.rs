@@ -621,17 +621,29 @@ pub(super) async fn emergency_access_is_bounded_and_notified_ac5(env: Env, _e: E
             .plus_seconds(carnet_store::gate::EMERGENCY_ACCESS_SECONDS)
     );
     assert!(gate.read_document(h, &er, d.id, &none).await.is_ok());
-    assert!(notices(&store, h).await.contains(&"emergency_access".to_string()));
-    assert_eq!(
-        store.pro_notices("11111111111", 10).await.unwrap()[0].kind,
-        "emergency_access"
-    );
+    assert!(gate.read_document(h, &er, d.id, &none).await.is_ok());
+    // One notice per emergency (issue 33): the declaration's, not one per read under it, and
+    // a declaration while it runs only extends it.
+    let (dec, _) = gate
+        .declare_emergency(h, &er, "toujours inconscient")
+        .await
+        .unwrap();
+    assert!(dec.allowed && dec.emergency);
+    let told = |kinds: Vec<String>| kinds.iter().filter(|k| *k == "emergency_access").count();
+    assert_eq!(told(notices(&store, h).await), 1);
+    let mt_notices = store.pro_notices("11111111111", 10).await.unwrap();
+    assert_eq!(mt_notices.len(), 1);
+    assert_eq!(mt_notices[0].kind, "emergency_access");
     let traces = store.traces_of(h, None, 10).await.unwrap();
     assert!(
         traces
             .iter()
             .filter(|t| t.entry.actor == er && t.entry.allowed)
-            .all(|t| t.entry.emergency && t.entry.purpose.as_deref() == Some("arrêt cardiaque"))
+            .all(|t| t.entry.emergency
+                && matches!(
+                    t.entry.purpose.as_deref(),
+                    Some("arrêt cardiaque" | "toujours inconscient")
+                ))
     );
     // The window closes by itself.
     clock.set(until);

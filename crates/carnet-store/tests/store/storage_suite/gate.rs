@@ -6,6 +6,7 @@ suite!(
     gate_decides_traces_and_notifies_ac3_ac8,
     traces_are_tamper_evident_ac7,
     concurrent_accesses_are_group_committed_into_one_valid_chain,
+    whose_record_it_is_and_what_a_professional_may_read_id1_ac8,
 );
 
 /// The holder's own side of space `h` (S-1: reached only through the gate's binding).
@@ -316,4 +317,83 @@ pub(super) async fn concurrent_accesses_are_group_committed_into_one_valid_chain
         .map(|t| t.seq)
         .collect();
     assert_eq!(seqs, (1..=40).rev().collect::<Vec<_>>());
+}
+
+/// Issue 33, ID-1, AC-8: a professional who presented the INS sees whose record it is (for a
+/// day), as do the médecin traitant and a granted professional; nobody else. What they may
+/// read is said as a whole (`standing`), the emergency form offered only to who could use it.
+/// Every lookup and identity read is traced; erasure forgets the presented INS (LC-7).
+pub(super) async fn whose_record_it_is_and_what_a_professional_may_read_id1_ac8(env: Env, _e: Engine) {
+    use carnet_domain::Event;
+    use carnet_store::roster::RosterOutcome;
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let out = store
+        .import_roster_batch(&[super::lifecycle::record(70, "1984-03-12", true, None)])
+        .await
+        .unwrap();
+    let RosterOutcome::Created { id: h, .. } = out[0].clone() else {
+        panic!("{out:?}")
+    };
+    let ins = carnet_domain::Ins::parse(&super::lifecycle::ins_for(70)).unwrap();
+    let er = pro_actor("33333333333", "medecin");
+    let mt = pro_actor("11111111111", "medecin");
+    let nurse = pro_actor("44444444444", "infirmier");
+    // Not open yet: no record to find (LC-3).
+    assert_eq!(gate.find_patient(&er, &ins).await.unwrap(), None);
+    clock.advance_seconds(43 * 86_400);
+    store.transition(h, Event::OppositionWindowEnded).await.unwrap();
+    own_side(&store, h)
+        .await
+        .update_access_policy(|p| {
+            p.medecin_traitant = Some(ProfessionalId("11111111111".into()));
+            p.grants.push(carnet_domain::access::Grant {
+                grantee: carnet_domain::access::Grantee::Professional {
+                    id: ProfessionalId("44444444444".into()),
+                },
+                categories: Some(vec![Category::Prescriptions, Category::CarePlans]),
+                until: None,
+                express: false,
+            });
+        })
+        .await
+        .unwrap();
+    // Without the INS presented and without an authorisation: nothing, like no record.
+    assert!(matches!(gate.identify(h, &er).await, Err(StoreError::NotFound)));
+    let st = gate.standing(h, &er).await.unwrap().unwrap();
+    assert!(st.standing.readable.is_empty() && st.standing.may_declare_emergency);
+    // The INS presented: whose record it is, still nothing of it.
+    assert_eq!(gate.find_patient(&er, &ins).await.unwrap(), Some(h));
+    let who = gate.identify(h, &er).await.unwrap();
+    assert_eq!((who.ins.as_str(), who.birth_date.year()), (ins.as_str(), 1984));
+    assert!(!who.birth_name.is_empty() && !who.given_names.is_empty());
+    // The médecin traitant reads everything; the nurse two categories, no emergency offered.
+    assert!(gate.identify(h, &mt).await.is_ok());
+    let st = gate.standing(h, &mt).await.unwrap().unwrap().standing;
+    assert!(st.everything() && !st.may_declare_emergency && !st.emergency);
+    let st = gate.standing(h, &nurse).await.unwrap().unwrap().standing;
+    assert_eq!(st.readable, vec![Category::Prescriptions, Category::CarePlans]);
+    assert!(!st.emergency);
+    assert!(gate.identify(h, &nurse).await.is_ok());
+    // An emergency: open, until when, and no second form.
+    let (d, until) = gate.declare_emergency(h, &er, "inconscient").await.unwrap();
+    assert!(d.allowed);
+    let st = gate.standing(h, &er).await.unwrap().unwrap();
+    assert!(st.standing.emergency && !st.standing.may_declare_emergency);
+    assert_eq!(st.emergency_until, until);
+    // A day later the presented INS no longer shows the identity, the emergency is over.
+    clock.advance_seconds(carnet_store::identity::PRESENTED_INS_SECONDS + 1);
+    assert!(matches!(gate.identify(h, &er).await, Err(StoreError::NotFound)));
+    let traces = store.traces_of(h, None, 100).await.unwrap();
+    let items: Vec<&str> = traces.iter().map(|t| t.entry.item.as_str()).collect();
+    assert!(items.contains(&"patient/lookup") && items.contains(&"patient/identity"));
+    assert!(
+        traces
+            .iter()
+            .any(|t| t.entry.item == "patient/identity" && !t.entry.allowed)
+    );
+    // An unknown INS and another holder's id are the same nothing (AC-8).
+    let other = carnet_domain::Ins::parse(&super::lifecycle::ins_for(71)).unwrap();
+    assert_eq!(gate.find_patient(&er, &other).await.unwrap(), None);
 }

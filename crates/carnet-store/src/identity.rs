@@ -1,0 +1,218 @@
+//! Whose record it is, and what of it a professional may read (issue 33, ID-1, AC-8).
+//!
+//! A clinician checks the patient's identity before reading or filing anything: every
+//! professional page about a patient carries it. [`Gate::find_patient`] is the lookup by INS
+//! (traced, and kept as the professional's recent patient); [`Gate::identify`] gives the
+//! identity traits (never the contact data) as `carnet_domain::access::decide_identity`
+//! allows; [`Gate::standing`] says what the professional may read as a whole, so that a
+//! refusal is said as one and never looks like an empty record, without telling what the
+//! space holds.
+
+use carnet_domain::access::{Action, Actor, Category, Context, Standing, decide_identity, standing};
+use carnet_domain::roster::Administrative;
+use carnet_domain::{HolderId, Ins, Lifecycle, Timestamp};
+
+use crate::db::reader::Read;
+use crate::error::StoreError;
+use crate::gate::{Access, Gate};
+use crate::on_tx;
+use crate::traces::Withheld;
+
+/// How long an INS a professional presented shows them whose record it is (our choice: a
+/// working day; they look the patient up again after).
+pub const PRESENTED_INS_SECONDS: i64 = 24 * 3600;
+
+/// The identity traits of a space (ID-1), as the insurer's roster gave them: what a
+/// professional checks. No contact data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub ins: Ins,
+    pub birth_name: String,
+    pub used_name: Option<String>,
+    pub given_names: Vec<String>,
+    pub sex: carnet_domain::roster::Sex,
+    pub birth_date: time::Date,
+    pub birth_place: Option<String>,
+}
+
+/// What a professional may read of a space ([`Standing`]), and until when a running
+/// emergency access of theirs lasts (AC-5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProStanding {
+    pub standing: Standing,
+    pub emergency_until: Option<Timestamp>,
+}
+
+impl Gate {
+    /// A professional's lookup by INS: the open space with this INS, if any (`None` otherwise,
+    /// an erased, closed or objected one included, AC-8). The lookup is traced in that space,
+    /// told to the holder like any access (AC-6), and kept as this professional's presented
+    /// INS for [`PRESENTED_INS_SECONDS`].
+    pub async fn find_patient(&self, actor: &Actor, ins: &Ins) -> Result<Option<HolderId>, StoreError> {
+        let Actor::Professional { id, .. } = actor else {
+            return Ok(None);
+        };
+        let Some(holder) = self.store.find_by_ins(ins).await? else {
+            return Ok(None);
+        };
+        let Some(space) = self.space(holder, actor).await? else {
+            return Ok(None);
+        };
+        if !matches!(
+            space.lifecycle,
+            Lifecycle::Open { .. } | Lifecycle::Activated { .. }
+        ) {
+            return Ok(None);
+        }
+        let now = self.store.now().as_micros();
+        let rpps = id.0.clone();
+        self.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    on_tx!(tx, t => sqlx::query(
+                        "INSERT INTO pro_patients (rpps, holder_id, presented_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (rpps, holder_id) DO UPDATE SET presented_at = excluded.presented_at")
+                        .bind(&rpps).bind(holder.as_uuid()).bind(now).execute(&mut **t).await.map(|_| ()))
+                    .map_err(StoreError::db("record a presented INS"))
+                })
+            })
+            .await?;
+        let d = carnet_domain::access::Decision {
+            allowed: true,
+            reason: carnet_domain::access::Reason::InsPresented,
+            emergency: false,
+        };
+        self.record(
+            Access {
+                holder,
+                actor,
+                action: Action::Read,
+                item: "patient/lookup",
+                category: Some(Category::Administrative),
+                withheld: Withheld::default(),
+            },
+            d,
+            &space,
+            &Context::default(),
+        )
+        .await?;
+        Ok(Some(holder))
+    }
+
+    /// Whose record it is, as [`decide_identity`] lets `actor` see it; traced (AC-6).
+    /// [`StoreError::NotFound`] when refused or when there is no such space (AC-8).
+    pub async fn identify(&self, holder: HolderId, actor: &Actor) -> Result<Identity, StoreError> {
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let presented = match actor {
+            Actor::Professional { id, .. } => self.presented_ins(holder, &id.0).await?,
+            _ => false,
+        };
+        let decider = self.decider(&space, actor, &Context::default());
+        let d = decide_identity(
+            actor,
+            &space.policy.facts(space.lifecycle),
+            self.matrix(),
+            presented,
+            decider.context(),
+            decider.now(),
+        );
+        self.record(
+            Access {
+                holder,
+                actor,
+                action: Action::Read,
+                item: "patient/identity",
+                category: Some(Category::Administrative),
+                withheld: Withheld::default(),
+            },
+            d,
+            &space,
+            decider.context(),
+        )
+        .await?;
+        if !d.allowed {
+            return Err(StoreError::NotFound);
+        }
+        #[allow(clippy::disallowed_methods)] // decided above (S-1)
+        let record = self.store.holder(holder).await?;
+        let admin: Administrative = serde_json::from_slice(&record.administrative)
+            .map_err(|e| StoreError::Integrity(format!("administrative data: {e}")))?;
+        Ok(Identity {
+            ins: admin.ins,
+            birth_name: admin.birth_name,
+            used_name: admin.used_name,
+            given_names: admin.given_names,
+            sex: admin.sex,
+            birth_date: admin.birth_date,
+            birth_place: admin.birth_place,
+        })
+    }
+
+    /// What `actor` may read of `holder`'s space as a whole ([`standing`]), not traced: it
+    /// reads the directory, nothing of the record, and says nothing of what it holds (AC-8).
+    /// `None`: no such space.
+    pub async fn standing(&self, holder: HolderId, actor: &Actor) -> Result<Option<ProStanding>, StoreError> {
+        let Some(space) = self.space(holder, actor).await? else {
+            return Ok(None);
+        };
+        let decider = self.decider(&space, actor, &Context::default());
+        let standing = standing(
+            actor,
+            &space.policy.facts(space.lifecycle),
+            self.matrix(),
+            decider.context(),
+            decider.now(),
+        );
+        let emergency_until = match actor {
+            Actor::Professional { id, .. } if standing.emergency => {
+                let row = self
+                    .store
+                    .db
+                    .read_one(
+                        Read::new(
+                            "SELECT MAX(until_at) FROM emergency_accesses \
+                             WHERE holder_id = $1 AND rpps = $2 AND until_at > $3",
+                        )
+                        .uuid(*holder.as_uuid())
+                        .text(&id.0)
+                        .int(decider.now().as_micros()),
+                        "read emergency access",
+                    )
+                    .await?;
+                match row {
+                    Some(mut r) => r.take::<Option<i64>>(0)?.map(Timestamp::from_micros),
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        Ok(Some(ProStanding {
+            standing,
+            emergency_until,
+        }))
+    }
+
+    /// Whether the professional `rpps` knows this patient: presented `holder`'s INS in the
+    /// last [`PRESENTED_INS_SECONDS`], or corresponds with them (MS-2: a conversation of
+    /// theirs in the space, which they started).
+    async fn presented_ins(&self, holder: HolderId, rpps: &str) -> Result<bool, StoreError> {
+        let since = self.store.now().plus_seconds(-PRESENTED_INS_SECONDS).as_micros();
+        let counterpart = format!("rpps:{rpps}");
+        let row = self
+            .store
+            .db
+            .read_one(
+                Read::new(
+                    "SELECT 1 FROM pro_patients WHERE rpps = $1 AND holder_id = $2 AND presented_at > $3 \
+                     UNION ALL SELECT 1 FROM conversations WHERE holder_id = $2 AND counterpart = $4",
+                )
+                .text(rpps)
+                .uuid(*holder.as_uuid())
+                .int(since)
+                .text(&counterpart),
+                "read presented INS",
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+}
