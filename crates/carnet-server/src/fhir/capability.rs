@@ -10,34 +10,35 @@ pub(super) async fn metadata(
 ) -> Result<Response, FhirError> {
     let p = Params::parse(q)?;
     let iss = crate::oauth::issuer(&s, &headers);
-    let search = |params: &[(&str, &str)]| -> Value {
+    // Each type's parameters as the search checks them (`ResourceType::search_params`).
+    let search = |t: ResourceType| -> Value {
         json!(
-            params
+            t.search_params()
                 .iter()
-                .map(|(n, t)| json!({"name": n, "type": t}))
+                .map(|(n, ty)| json!({"name": n, "type": ty}))
                 .collect::<Vec<_>>()
         )
     };
     let mut resources = vec![
-        json!({"type": "Patient", "interaction": [{"code": "read"}], "searchParam": search(&[("identifier", "token")])}),
+        json!({"type": "Patient", "interaction": [{"code": "read"}, {"code": "search-type"}], "searchParam": search(ResourceType::Patient)}),
         json!({"type": "DocumentReference", "interaction": [{"code": "read"}, {"code": "search-type"}],
-               "searchParam": search(&[("patient", "reference"), ("category", "token"), ("type", "token"), ("date", "date")])}),
+               "searchParam": search(ResourceType::DocumentReference)}),
         json!({"type": "Binary", "interaction": [{"code": "read"}]}),
         json!({"type": "Practitioner", "interaction": [{"code": "read"}]}),
         json!({"type": "PractitionerRole", "interaction": [{"code": "read"}]}),
         json!({"type": "Observation", "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}, {"code": "delete"}],
-               "searchParam": search(&[("patient", "reference"), ("code", "token"), ("date", "date")])}),
+               "searchParam": search(ResourceType::Observation)}),
         json!({"type": "AuditEvent", "interaction": [{"code": "search-type"}],
-               "searchParam": search(&[("patient", "reference"), ("date", "date")])}),
+               "searchParam": search(ResourceType::AuditEvent)}),
         json!({"type": "Provenance", "interaction": [{"code": "read"}, {"code": "search-type"}],
-               "searchParam": search(&[("patient", "reference")])}),
+               "searchParam": search(ResourceType::Provenance)}),
         json!({"type": "Communication", "interaction": [{"code": "read"}, {"code": "search-type"}],
-               "searchParam": search(&[("patient", "reference")])}),
+               "searchParam": search(ResourceType::Communication)}),
         json!({"type": "Appointment", "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}],
-               "searchParam": search(&[("patient", "reference"), ("date", "date")])}),
+               "searchParam": search(ResourceType::Appointment)}),
         json!({"type": "ExplanationOfBenefit", "interaction": [{"code": "read"}, {"code": "search-type"}],
                "documentation": "Reimbursements of the compulsory health insurance (last 24 months); date is the date of care.",
-               "searchParam": search(&[("patient", "reference"), ("date", "date")])}),
+               "searchParam": search(ResourceType::ExplanationOfBenefit)}),
     ];
     for t in ResourceType::ALL.into_iter().filter(|t| t.is_profile()) {
         let mut interaction = vec![json!({"code": "read"}), json!({"code": "search-type"})];
@@ -47,7 +48,7 @@ pub(super) async fn metadata(
         }
         interaction.push(json!({"code": "delete"}));
         resources.push(json!({"type": t.as_str(), "interaction": interaction,
-                              "searchParam": search(&[("patient", "reference")])}));
+                              "searchParam": search(t)}));
     }
     for r in resources.iter_mut() {
         let is_patient = r["type"] == "Patient";

@@ -29,20 +29,37 @@ impl Params {
     pub(super) fn pretty(&self) -> bool {
         self.one("_pretty") == Some("true")
     }
+    /// Parameters every search supports.
+    pub(super) const COMMON: [&'static str; 8] = [
+        "_revinclude",
+        "_format",
+        "_pretty",
+        "_count",
+        "_page",
+        "_summary",
+        "_include",
+        "_elements",
+    ];
+
+    /// The parameters a search of `rtype` supports: the others are dropped (the FHIR default,
+    /// lenient handling), or refused with `strict` (`Prefer: handling=strict`).
+    pub(super) fn supported_by(mut self, rtype: ResourceType, strict: bool) -> Result<Self, FhirError> {
+        let names = rtype.search_names();
+        if strict || names.is_empty() {
+            if !names.is_empty() {
+                self.only(&names)?;
+            }
+            return Ok(self);
+        }
+        self.0
+            .retain(|k, _| names.contains(&k.as_str()) || Self::COMMON.contains(&k.as_str()));
+        Ok(self)
+    }
+
     /// Refuses parameters this search does not support (strict handling: no silent ignore).
     pub(super) fn only(&self, allowed: &[&str]) -> Result<(), FhirError> {
-        const COMMON: [&str; 8] = [
-            "_revinclude",
-            "_format",
-            "_pretty",
-            "_count",
-            "_page",
-            "_summary",
-            "_include",
-            "_elements",
-        ];
         for k in self.0.keys() {
-            if !allowed.contains(&k.as_str()) && !COMMON.contains(&k.as_str()) {
+            if !allowed.contains(&k.as_str()) && !Self::COMMON.contains(&k.as_str()) {
                 return Err(FhirError::invalid(format!(
                     "search parameter '{k}' is not supported here (supported: {})",
                     allowed.join(", ")

@@ -117,6 +117,51 @@ impl ResourceType {
         })
     }
 
+    /// The search parameters a search of this type supports, with their FHIR types: the one
+    /// list the search checks against and the CapabilityStatement publishes. (`_count`,
+    /// `_page`, `_summary`, `_elements`, `_include`, `_revinclude`, `_format`, `_pretty` hold
+    /// for every type: [`Params::COMMON`].)
+    pub(super) fn search_params(self) -> &'static [(&'static str, &'static str)] {
+        const PATIENT: (&str, &str) = ("patient", "reference");
+        const SUBJECT: (&str, &str) = ("subject", "reference");
+        const DATE: (&str, &str) = ("date", "date");
+        const SORT: (&str, &str) = ("_sort", "special");
+        const UPDATED: (&str, &str) = ("_lastUpdated", "date");
+        match self {
+            T::Patient => &[("identifier", "token"), ("_id", "token")],
+            T::DocumentReference => &[
+                PATIENT,
+                SUBJECT,
+                ("category", "token"),
+                ("type", "token"),
+                DATE,
+                SORT,
+                UPDATED,
+            ],
+            T::Observation => &[PATIENT, SUBJECT, ("code", "token"), DATE, SORT],
+            T::AuditEvent => &[PATIENT, SUBJECT, DATE],
+            T::Appointment => &[PATIENT, SUBJECT, ("actor", "reference"), DATE, SORT],
+            T::ExplanationOfBenefit => &[PATIENT, SUBJECT, DATE, SORT, UPDATED],
+            T::Provenance
+            | T::Communication
+            | T::Condition
+            | T::AllergyIntolerance
+            | T::MedicationStatement
+            | T::Immunization
+            | T::Procedure
+            | T::FamilyMemberHistory
+            | T::QuestionnaireResponse
+            | T::RelatedPerson
+            | T::Consent => &[PATIENT, SUBJECT],
+            T::Binary | T::Practitioner | T::PractitionerRole => &[],
+        }
+    }
+
+    /// The names of [`ResourceType::search_params`].
+    pub(super) fn search_names(self) -> Vec<&'static str> {
+        self.search_params().iter().map(|(n, _)| *n).collect()
+    }
+
     /// The types a profile entry is exchanged as (`resources::resource_type`), the directory's
     /// Consents included.
     pub(super) fn is_profile(self) -> bool {

@@ -129,9 +129,11 @@ pub(super) async fn matching_hits(
 ) -> Result<Vec<Hit>, FhirError> {
     let (s, c) = (f.s, f.c);
     let ctx = Context::default();
+    if !rtype.search_params().is_empty() {
+        p.only(&rtype.search_names())?;
+    }
     let values = match rtype {
         ResourceType::Patient => {
-            p.only(&["identifier", "_id"])?;
             let holder = if let Some(idf) = p.one("identifier") {
                 let ins = idf.rsplit('|').next().unwrap_or("");
                 let ins = carnet_domain::Ins::parse(ins)
@@ -155,15 +157,6 @@ pub(super) async fn matching_hits(
             }
         }
         ResourceType::DocumentReference => {
-            p.only(&[
-                "patient",
-                "subject",
-                "category",
-                "type",
-                "date",
-                "_sort",
-                "_lastUpdated",
-            ])?;
             let holder = patient_of(p, c)?;
             let class = p
                 .one("category")
@@ -186,7 +179,6 @@ pub(super) async fn matching_hits(
             return document_hits(f, holder, filter).await;
         }
         ResourceType::Observation => {
-            p.only(&["patient", "subject", "code", "date", "_sort"])?;
             let holder = patient_of(p, c)?;
             let period = date_range(p.0.get("date"))?;
             let codes: Vec<&str> = match p.one("code") {
@@ -220,7 +212,6 @@ pub(super) async fn matching_hits(
             out
         }
         ResourceType::AuditEvent => {
-            p.only(&["patient", "subject", "date"])?;
             let holder = patient_of(p, c)?;
             let period = date_range(p.0.get("date"))?;
             // AC-6: the traces are the holder's (and their representative's) to read, as
@@ -251,7 +242,6 @@ pub(super) async fn matching_hits(
         }
         ResourceType::Provenance => {
             // Who filed each document the caller may see, and when (IO-1).
-            p.only(&["patient", "subject"])?;
             let holder = patient_of(p, c)?;
             documents(
                 f,
@@ -267,12 +257,10 @@ pub(super) async fn matching_hits(
             .collect()
         }
         ResourceType::Communication => {
-            p.only(&["patient", "subject"])?;
             let holder = patient_of(p, c)?;
             communications(f, holder).await?
         }
         ResourceType::Appointment => {
-            p.only(&["patient", "subject", "actor", "date", "_sort"])?;
             let holder = patient_of(p, c)?;
             let period = date_range(p.0.get("date"))?;
             match s.gate.list_events(holder, &c.actor, &ctx).await {
@@ -288,7 +276,6 @@ pub(super) async fn matching_hits(
         ResourceType::ExplanationOfBenefit => {
             // RB-1: the category `reimbursements`, one gate decision for the space, before
             // anything is counted or paged; `date` is the date of care.
-            p.only(&["patient", "subject", "date", "_sort", "_lastUpdated"])?;
             let holder = patient_of(p, c)?;
             let period = date_range(p.0.get("date"))?;
             let filter = carnet_domain::reimbursement::Filter::default();
@@ -320,7 +307,6 @@ pub(super) async fn matching_hits(
         | ResourceType::QuestionnaireResponse
         | ResourceType::RelatedPerson
         | ResourceType::Consent) => {
-            p.only(&["patient", "subject"])?;
             let holder = patient_of(p, c)?;
             match profile_resources(f, holder, t).await {
                 Ok(v) => v,
@@ -342,6 +328,17 @@ pub(super) async fn matching_hits(
     Ok(values.into_iter().map(Hit::Ready).collect())
 }
 
+/// `Prefer: handling=strict` (FHIR search, 3.2.1.5.2): unknown parameters are refused rather
+/// than ignored.
+fn strict_handling(headers: &HeaderMap) -> bool {
+    headers.get_all("prefer").iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split([',', ';'])
+                .any(|p| p.trim().eq_ignore_ascii_case("handling=strict"))
+        })
+    })
+}
+
 pub(super) async fn search(
     State(s): State<AppState>,
     c: FhirCaller,
@@ -349,8 +346,10 @@ pub(super) async fn search(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
-    let p = Params::parse(q)?;
     let rtype = ResourceType::of_path(&rtype)?;
+    // FHIR search: what is not supported is ignored (and left out of the Bundle's links,
+    // which show what was used), unless the client asked `Prefer: handling=strict`.
+    let p = Params::parse(q)?.supported_by(rtype, strict_handling(&headers))?;
     let f = Fhir::new(&s, &c, &headers);
     if p.0.contains_key("_revinclude") && rtype != ResourceType::Patient {
         return Err(FhirError::invalid(

@@ -1804,3 +1804,103 @@ async fn the_authorization_matrix_holds_on_every_surface_postgres_s1_ac8() {
     let cells = matrix::run(&demo.base, &data).await;
     eprintln!("authorization matrix (PostgreSQL): {cells} cells, 0 differences");
 }
+
+/// FHIR search rules as published clients expect them (issue 33): a parameter the server does
+/// not support is ignored and left out of the Bundle's `self` link, which shows what was used;
+/// `Prefer: handling=strict` refuses it with an OperationOutcome naming it; the
+/// CapabilityStatement lists exactly the parameters each type's search accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsupported_search_parameters_are_ignored_unless_strict() {
+    let w = World::start().await;
+    let fhir = format!("{}/fhir", w.base);
+    let leroy = w.pro("10000000001").await;
+    let camille = w.camille_for(&leroy).await;
+    let url = format!("{fhir}/DocumentReference?patient={camille}&_total=accurate&x-helper=1");
+    let (status, lenient) = get(&w.c, &url, &leroy).await;
+    assert_eq!(status, 200, "{lenient}");
+    let (_, plain) = get(
+        &w.c,
+        &format!("{fhir}/DocumentReference?patient={camille}"),
+        &leroy,
+    )
+    .await;
+    assert_eq!(ids(&lenient), ids(&plain));
+    assert!(!ids(&plain).is_empty());
+    let self_link = lenient["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "self")
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(self_link.contains(&format!("patient={camille}")), "{self_link}");
+    assert!(
+        !self_link.contains("_total") && !self_link.contains("x-helper"),
+        "{self_link}"
+    );
+
+    let strict =
+        w.c.get(&url)
+            .bearer_auth(&leroy)
+            .header("prefer", "return=representation, handling=strict")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(strict.status(), 400);
+    let oo: Value = strict.json().await.unwrap();
+    assert_eq!(oo["resourceType"], "OperationOutcome");
+    assert!(oo.to_string().contains("_total"), "{oo}");
+    // A supported parameter with a bad value is an error in either mode.
+    let (status, oo) = get(
+        &w.c,
+        &format!("{fhir}/DocumentReference?patient={camille}&date=hier"),
+        &leroy,
+    )
+    .await;
+    assert_eq!(
+        (status, oo["resourceType"].as_str()),
+        (400, Some("OperationOutcome"))
+    );
+
+    // What the CapabilityStatement says each type supports is what its search accepts.
+    let (_, cap) = get(&w.c, &format!("{fhir}/metadata"), "none").await;
+    for r in cap["rest"][0]["resource"].as_array().unwrap() {
+        let Some(params) = r["searchParam"].as_array() else {
+            continue;
+        };
+        let t = r["type"].as_str().unwrap();
+        for p in params {
+            let name = p["name"].as_str().unwrap();
+            let value = match p["type"].as_str().unwrap() {
+                "date" => "ge2020-01-01",
+                "reference" if name == "actor" => "Practitioner/10000000001",
+                "reference" => camille.as_str(),
+                "special" => "_lastUpdated",
+                _ if name == "identifier" => "urn:oid:1.2.250.1.213.1.4.8|284039900000145",
+                _ if name == "_id" => camille.as_str(),
+                _ if name == "code" => "29463-7",
+                _ if name == "category" => "reports",
+                _ => "x",
+            };
+            let r =
+                w.c.get(if t == "Patient" {
+                    format!("{fhir}/Patient?{name}={value}")
+                } else {
+                    format!("{fhir}/{t}?patient={camille}&{name}={value}")
+                })
+                .bearer_auth(&leroy)
+                .header("prefer", "handling=strict")
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body = r.text().await.unwrap();
+            assert!(
+                !(status == 400 && body.contains("is not supported here")),
+                "{t}?{name}: published but refused: {body}"
+            );
+        }
+    }
+}
