@@ -298,10 +298,18 @@ async function main() {
     const seen = await text(pp);
     expect(seen.includes('Compte rendu de consultation'), 'PETIT does not see the report');
     expect(seen.includes('Échographie abdominale'), 'PETIT does not see his own document');
-    expect(!seen.includes('Ordonnance'), 'PETIT sees the masked document');
+    expect(await pp.locator('li.doc a', { hasText: 'Ordonnance' }).count() === 0, 'PETIT sees the masked document');
     console.log('ok Dr PETIT sees the documents minus the masked one');
     await audit(pp, 'pro-dossier');
     if (shots) await widths(pp, 'pro-dossier');
+    // DM-8: a search within the record.
+    await pp.fill('#mots', 'échographie');
+    await pp.click('form.search button[type=submit]');
+    await pp.waitForSelector('text=Revenir à la vue d\'ensemble');
+    expect(await pp.locator('li.doc').count() === 1, 'the search within the record does not narrow it');
+    await audit(pp, 'pro-recherche-dossier');
+    if (shots) await widths(pp, 'pro-recherche-dossier');
+    console.log('ok Dr PETIT searches within the record (DM-8)');
 
     // ---- Sophie MOREAU (nurse, not authorised) declares an emergency.
     const nurse = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'fr-FR' });

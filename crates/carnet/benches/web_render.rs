@@ -6,7 +6,9 @@
 //! requests the home page and the documents page over loopback, one request at a time
 //! (`CARNET_BENCH_REQUESTS` each, default 300, after 20 warm-up requests), with the holder's
 //! session cookie. Every request is a full server-side render: session check, gate read with its
-//! durable trace, HTML. Prints p50 and p99; results go to BENCHMARKS.md. No assertion on time.
+//! durable trace, HTML. Then the same for the médecin traitant's pages on that record (issue 33,
+//! DM-8): the record's first view and two searches within it, with a professional session.
+//! Prints p50 and p99; results go to BENCHMARKS.md. No assertion on time.
 #![allow(clippy::disallowed_methods)] // tests and benches read the clock and the environment
 
 #[path = "support/mod.rs"]
@@ -38,7 +40,7 @@ fn ins() -> String {
     format!("{nir}{k:02}")
 }
 
-async fn build(data: &std::path::Path, docs: u64) {
+async fn build(data: &std::path::Path, docs: u64) -> carnet_domain::HolderId {
     let store = open_store(&StoreSettings::new(data), Arc::new(SystemClock))
         .await
         .expect("open store");
@@ -114,6 +116,7 @@ async fn build(data: &std::path::Path, docs: u64) {
         t.elapsed().as_secs_f64()
     );
     store.db().close().await;
+    holder
 }
 
 fn percentile(sorted: &[u128], q: usize) -> u128 {
@@ -137,7 +140,7 @@ fn main() {
         .expect("init");
     assert!(ok.success());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(build(&data, docs));
+    let holder = rt.block_on(build(&data, docs));
     let out = Command::new(BIN)
         .args(["token", "holder", &ins(), "--data-dir", &d])
         .output()
@@ -148,6 +151,12 @@ fn main() {
         "no holder token: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let out = Command::new(BIN)
+        .args(["token", "professional", RPPS, "--data-dir", &d])
+        .output()
+        .expect("token");
+    let pro_token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!pro_token.is_empty(), "no professional token");
     let mut server = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", &d])
         .env("RUST_LOG", "error")
@@ -158,19 +167,37 @@ fn main() {
     println!("server: {base}; {n} sequential requests per page");
     rt.block_on(async {
         let http = reqwest::Client::new();
-        let cookie = format!("__Host-carnet_session={token}");
-        for (name, path) in [
-            ("home page /", "/"),
-            ("documents page /documents", "/documents"),
-            ("profile page /profil", "/profil"),
-        ] {
+        let holder_cookie = format!("__Host-carnet_session={token}");
+        let pro_cookie = format!("__Host-carnet_pro={pro_token}");
+        let record = format!("/pro/patients/{holder}");
+        let pages = [
+            ("home page /", "/".to_string(), &holder_cookie),
+            (
+                "documents page /documents",
+                "/documents".to_string(),
+                &holder_cookie,
+            ),
+            ("profile page /profil", "/profil".to_string(), &holder_cookie),
+            ("pro record, first view", record.clone(), &pro_cookie),
+            (
+                "pro search: words",
+                format!("{record}?mots=consultation+1999"),
+                &pro_cookie,
+            ),
+            (
+                "pro search: category+period",
+                format!("{record}?categorie=reports&du=01/01/2020&au=31/12/2099"),
+                &pro_cookie,
+            ),
+        ];
+        for (name, path, cookie) in pages {
             let mut lat = Vec::new();
             let mut bytes = 0;
             for i in 0..n + 20 {
                 let t = Instant::now();
                 let r = http
                     .get(format!("{base}{path}"))
-                    .header("cookie", &cookie)
+                    .header("cookie", cookie.as_str())
                     .send()
                     .await
                     .expect("request");

@@ -46,7 +46,7 @@ struct Typed {
     info: String,
 }
 
-fn doc_row(d: &DocumentView, own_link: bool, base: &str, reader: Reader<'_>) -> String {
+pub(super) fn doc_row(d: &DocumentView, own_link: bool, base: &str, reader: Reader<'_>) -> String {
     let m = &d.meta;
     let date = m
         .event_date
@@ -79,17 +79,7 @@ fn doc_row(d: &DocumentView, own_link: bool, base: &str, reader: Reader<'_>) -> 
 /// A list of documents (used by the professional's view too).
 pub fn doc_list(docs: &[DocumentView], own_link: bool, base: &str, reader: Reader<'_>) -> String {
     if docs.is_empty() {
-        return match reader {
-            // To a professional, what the gate kept from them is not an empty record (issue 33).
-            Reader::Professional(_) => format!(
-                "<p>{}</p>",
-                super::i18n::fr_en(
-                    "Aucun document dans les catégories qui vous sont ouvertes.",
-                    "No document in the categories open to you."
-                )
-            ),
-            _ => "<p>Aucun document.</p>".into(),
-        };
+        return "<p>Aucun document.</p>".into();
     }
     format!(
         "<ul class=\"docs\">{}</ul>",

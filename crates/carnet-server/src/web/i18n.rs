@@ -527,8 +527,8 @@ fn words(key: &str) -> Option<(&'static str, &'static str)> {
             "The documents you may read, according to the patient's authorisations and your profession.",
         ),
         "pro.profile.none" => (
-            "Aucune information du profil médical ne vous est accessible.",
-            "No entry of the medical profile is open to you.",
+            "Aucune information dans la partie du profil médical qui vous est ouverte.",
+            "No entry in the part of the medical profile open to you.",
         ),
         "pro.emergency.title" => (
             "Accès en urgence (bris de glace)",

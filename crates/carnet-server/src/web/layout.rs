@@ -83,7 +83,8 @@ fn header_html(nav: &Nav<'_>) -> String {
              <form method=\"post\" action=\"/pro/deconnexion\" class=\"inline\">{}<button type=\"submit\" class=\"link\">{}</button></form></div>\
              <nav aria-label=\"{}\"><ul><li><a href=\"/pro\">{}</a></li><li><a href=\"/pro/messages\">{}</a></li></ul></nav></header>",
             t("layout.pro_space"),
-            esc(&p.professional.display_name()),
+            // "Dr" never ends a line apart from the name.
+            esc(&p.professional.display_name()).replacen("Dr ", "Dr\u{a0}", 1),
             csrf_field(&p.csrf),
             t("layout.logout"),
             t("layout.pro_menu"),

@@ -29,6 +29,7 @@ mod password;
 mod pro;
 mod pro_documents;
 mod pro_messages;
+mod pro_record;
 mod profile;
 mod reimbursements;
 mod space;

@@ -15,9 +15,7 @@ use carnet_domain::HolderId;
 use carnet_domain::access::{Category, Context};
 use carnet_domain::profile::Section;
 use carnet_domain::roster::Sex;
-use carnet_store::documents::DocumentFilter;
 
-use super::documents::doc_list;
 use super::i18n::{Reader, section_label, t};
 use super::profile::entry_label;
 use super::{
@@ -238,7 +236,8 @@ async fn patient(
     } else {
         ""
     };
-    let body = record(&s, &p, holder, &who, done, "", "").await?;
+    let search = super::pro_record::Search::from_query(&q);
+    let body = record(&s, &p, holder, &who, &search, (done, ""), "").await?;
     Ok(super::page_named(&who.title(), &Nav::Pro { p: &p }, &body).into_response())
 }
 
@@ -375,10 +374,11 @@ async fn record(
     p: &Pro,
     holder: HolderId,
     who: &PatientHeader,
-    banner: &str,
-    error: &str,
+    search: &super::pro_record::Search,
+    said: (&str, &str),
     reason: &str,
 ) -> Result<String, WebError> {
+    let (banner, error) = said;
     let actor = p.professional.actor();
     let Some(standing) = s.gate.standing(holder, &actor).await.map_err(ApiError::from)? else {
         return Err(ApiError::not_found().into());
@@ -448,23 +448,9 @@ async fn record(
     }
     let mut content = String::new();
     if !st.readable.is_empty() {
-        let docs = match s
-            .gate
-            .list_documents(
-                holder,
-                &actor,
-                &DocumentFilter {
-                    limit: 100,
-                    ..DocumentFilter::default()
-                },
-                &Context::default(),
-            )
-            .await
-        {
-            Ok(page) => page.documents,
-            Err(carnet_store::StoreError::NotFound) => Vec::new(),
-            Err(e) => return Err(ApiError::from(e).into()),
-        };
+        let docs =
+            super::pro_record::documents_card(s, &actor, &p.professional.rpps, holder, &st.readable, search)
+                .await?;
         let entries = match s
             .gate
             .list_profile(holder, &actor, None, &Context::default())
@@ -475,7 +461,12 @@ async fn record(
             Err(e) => return Err(ApiError::from(e).into()),
         };
         let reader = Reader::of(&actor);
-        let profile = if entries.is_empty() {
+        let profile = if entries.is_empty() && st.everything() {
+            format!(
+                "<p>{}</p>",
+                w("Le profil médical est vide.", "The medical profile is empty.")
+            )
+        } else if entries.is_empty() {
             format!("<p>{}</p>", t("pro.profile.none"))
         } else {
             let mut out = String::new();
@@ -494,13 +485,12 @@ async fn record(
             }
             out
         };
-        let base = format!("/api/v1/pro/patients/{holder}");
         content = format!(
             "<div class=\"grid\"><section class=\"card\" aria-labelledby=\"pro-docs\"><h2 id=\"pro-docs\">{}</h2><p>{}</p>{}</section>\
              <section class=\"card\" aria-labelledby=\"pro-profile\"><h2 id=\"pro-profile\">{}</h2>{profile}</section></div>",
             t("nav.documents"),
             t("pro.record.intro"),
-            doc_list(&docs, false, &base, reader),
+            docs,
             t("nav.profile"),
         );
     }
@@ -567,11 +557,11 @@ async fn emergency(
     let (status, body) = match outcome {
         Ok(banner) => (
             StatusCode::OK,
-            record(&s, &p, holder, &who, &banner, "", "").await?,
+            record(&s, &p, holder, &who, &Default::default(), (&banner, ""), "").await?,
         ),
         Err(e) => (
             StatusCode::BAD_REQUEST,
-            record(&s, &p, holder, &who, "", &e, &reason).await?,
+            record(&s, &p, holder, &who, &Default::default(), ("", &e), &reason).await?,
         ),
     };
     let mut r = super::page_named(&who.title(), &Nav::Pro { p: &p }, &body).into_response();

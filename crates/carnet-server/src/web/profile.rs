@@ -99,7 +99,7 @@ pub(super) fn entry_label(e: &ProfileEntry, reader: Reader<'_>) -> String {
 /// A date of the record as people type it — `12/05/2019`, `05/2019`, `2019`, or already
 /// `2019-05-12` — in the record's form (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`); what cannot be read
 /// goes on unchanged, for the domain to refuse in words.
-fn record_date(typed: &str) -> String {
+pub(super) fn record_date(typed: &str) -> String {
     let t = typed.trim();
     let parts: Vec<&str> = t.split(['/', '.']).map(str::trim).collect();
     let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());

@@ -443,7 +443,7 @@ async fn pages_work_without_javascript() {
     assert!(record.html.contains("Compte rendu de consultation"));
     assert!(record.html.contains("Échographie abdominale"));
     assert!(
-        !record.html.contains("Ordonnance"),
+        !record.html.contains(">Ordonnance</a>"),
         "the masked document is shown"
     );
 
@@ -1764,4 +1764,85 @@ async fn the_home_page_folds_repeated_reads_and_shows_emergencies_first_ac6() {
         .collect();
     assert_eq!(petit_lines.len(), 1, "{news}");
     assert!(petit_lines[0].contains("(3 fois)"), "{news}");
+}
+
+/// DM-8, issue 33: the record opens on the first view — current documents of the last two
+/// years, ranked and grouped by category with their counts — and the professional searches
+/// within it by words, category, author, period and type; mistakes are said in French and
+/// a search never shows what the gate keeps from them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pro_record_opens_on_the_first_view_and_searches_dm8() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let mut leroy = Browser::new(&demo.base);
+    let p = leroy.get("/pro").await;
+    leroy
+        .post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", "10000000001")])
+        .await;
+    let p = leroy.get("/pro").await;
+    let ins = demo_ins('2', "8403", 1);
+    let p = leroy.post("/pro", &[("csrf", &p.csrf()), ("ins", &ins)]).await;
+    let record = p.location().to_string();
+    let first = leroy.get(&record).await;
+    let html = &first.html;
+    assert!(
+        html.contains("Vue d&#39;ensemble") || html.contains("Vue d'ensemble"),
+        "{html}"
+    );
+    assert!(html.contains("3 documents"), "{html}");
+    for group in [
+        "Comptes rendus <span class=\"muted\">(1)</span>",
+        "Imagerie médicale <span class=\"muted\">(1)</span>",
+        "Ordonnances <span class=\"muted\">(1)</span>",
+    ] {
+        assert!(html.contains(group), "{group}: {html}");
+    }
+    // Reports and results rank above prescriptions (document::first_view_rank).
+    assert!(html.find("Comptes rendus").unwrap() < html.find("Ordonnances <span").unwrap());
+    let search = |q: &str| format!("{record}?{q}");
+    let found = |html: &str| html.matches("<li class=\"doc\">").count();
+    let r = leroy.get(&search("mots=%C3%A9chographie")).await;
+    assert_eq!(found(&r.html), 1, "{}", r.html);
+    assert!(r.html.contains("Échographie abdominale") && r.html.contains("1 document."));
+    let r = leroy.get(&search("categorie=prescriptions")).await;
+    assert_eq!(found(&r.html), 1);
+    assert!(r.html.contains(">Ordonnance<"));
+    let r = leroy.get(&search("auteur=moi")).await;
+    assert_eq!(found(&r.html), 2, "{}", r.html);
+    let r = leroy.get(&search("type=18748-4")).await;
+    assert_eq!(found(&r.html), 1);
+    let r = leroy.get(&search("auteur=patient")).await;
+    assert_eq!(found(&r.html), 0);
+    assert!(r.html.contains("Aucun document ne correspond à cette recherche"));
+    let r = leroy.get(&search("du=01/01/2020&au=31/12/2099")).await;
+    assert_eq!(found(&r.html), 3);
+    let r = leroy.get(&search("du=31/02/2026")).await;
+    assert!(
+        r.html.contains("« 31/02/2026 » n&#39;est pas une date"),
+        "{}",
+        r.html
+    );
+    assert_eq!(found(&r.html), 0);
+    let r = leroy.get(&search("tout=1")).await;
+    assert_eq!(found(&r.html), 3);
+    assert!(
+        r.html.contains("Revenir à la vue d&#39;ensemble") || r.html.contains("Revenir à la vue d'ensemble")
+    );
+    // The nurse without access searches nothing: the refusal, no list, no count.
+    let mut moreau = Browser::new(&demo.base);
+    let p = moreau.get("/pro").await;
+    moreau
+        .post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", "10000000003")])
+        .await;
+    let p = moreau.get("/pro").await;
+    moreau.post("/pro", &[("csrf", &p.csrf()), ("ins", &ins)]).await;
+    let r = moreau.get(&search("mots=ordonnance&tout=1")).await;
+    assert_eq!(r.status, 200);
+    assert!(r.html.contains("Ce dossier ne vous est pas ouvert"));
+    assert_eq!(found(&r.html), 0);
+    assert!(
+        !r.html.contains("document.") && !r.html.contains("documents."),
+        "{}",
+        r.html
+    );
 }
