@@ -310,6 +310,14 @@ async function main() {
     await audit(pp, 'pro-recherche-dossier');
     if (shots) await widths(pp, 'pro-recherche-dossier');
     console.log('ok Dr PETIT searches within the record (DM-8)');
+    // Issue 33: a document opens in a page of its own, readable in the page.
+    await pp.click('li.doc a:has-text("Échographie abdominale")');
+    await pp.waitForSelector('pre.document');
+    expect((await pp.locator('pre.document').innerText()).includes('sans anomalie'), 'the document is not shown in the page');
+    expect(await pp.locator('section.patient').count() === 1, 'no identity banner on the document page');
+    await audit(pp, 'pro-document');
+    if (shots) await widths(pp, 'pro-document');
+    console.log('ok Dr PETIT reads his report in the page');
 
     // ---- Sophie MOREAU (nurse, not authorised) declares an emergency.
     const nurse = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'fr-FR' });

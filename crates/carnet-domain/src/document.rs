@@ -208,6 +208,124 @@ pub fn read_cda_header(bytes: &[u8]) -> Result<CdaHeader, ContentError> {
     Ok(header)
 }
 
+/// One section of a CDA body as people read it: its title and its narrative text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CdaSection {
+    pub title: String,
+    pub text: String,
+}
+
+/// The narrative of a CDA R2 document (its sections' titles and `text` blocks), for a
+/// professional to read it in the page (issue 33, DM-8), with the same safety as
+/// [`read_cda_header`] (S-20): no DTD, no unknown entity, bounded nesting. Paragraphs, list
+/// items, table rows and line breaks end a line; table cells are separated by " · ". A CDA
+/// with no structured body (level 1, a wrapped PDF) gives no section.
+pub fn read_cda_sections(bytes: &[u8]) -> Result<Vec<CdaSection>, ContentError> {
+    use quick_xml::events::Event;
+    let bad = |m: &str| ContentError::Cda(m.to_string());
+    let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
+    let mut reader = quick_xml::Reader::from_str(text);
+    reader.config_mut().check_end_names = true;
+    let mut path: Vec<String> = Vec::new();
+    let mut sections: Vec<CdaSection> = Vec::new();
+    // Indexes in `sections` of the sections open, innermost last.
+    let mut open: Vec<usize> = Vec::new();
+    let push = |sections: &mut Vec<CdaSection>, open: &[usize], path: &[String], s: &str| {
+        let Some(&i) = open.last() else { return };
+        let parent = path.iter().rposition(|p| p == "section").map(|k| path.get(k + 1));
+        match parent.flatten().map(String::as_str) {
+            Some("title") => sections[i].title.push_str(s),
+            Some("text") => sections[i].text.push_str(s),
+            _ => {}
+        }
+    };
+    loop {
+        let ev = reader.read_event().map_err(|e| {
+            ContentError::Cda(format!("malformed XML at byte {}: {e}", reader.buffer_position()))
+        })?;
+        match ev {
+            Event::DocType(_) => return Err(bad("a DTD is not allowed")),
+            Event::GeneralRef(r) => {
+                let name = String::from_utf8_lossy(r.as_ref()).to_string();
+                let s = match name.as_str() {
+                    "lt" => "<".to_string(),
+                    "gt" => ">".to_string(),
+                    "amp" => "&".to_string(),
+                    "apos" => "'".to_string(),
+                    "quot" => "\"".to_string(),
+                    n if n.starts_with('#') => {
+                        let code = n
+                            .strip_prefix("#x")
+                            .map(|h| u32::from_str_radix(h, 16))
+                            .unwrap_or_else(|| n[1..].parse::<u32>());
+                        code.ok()
+                            .and_then(char::from_u32)
+                            .map(String::from)
+                            .unwrap_or_default()
+                    }
+                    _ => return Err(ContentError::Cda(format!("unknown entity &{name};"))),
+                };
+                push(&mut sections, &open, &path, &s);
+            }
+            Event::Start(e) => {
+                let name = local(e.name().as_ref()).to_string();
+                if name == "section" {
+                    sections.push(CdaSection::default());
+                    open.push(sections.len() - 1);
+                }
+                path.push(name);
+                if path.len() > CDA_MAX_DEPTH {
+                    return Err(ContentError::Cda(format!("nesting deeper than {CDA_MAX_DEPTH}")));
+                }
+            }
+            Event::Empty(e) if local(e.name().as_ref()) == "br" => {
+                push(&mut sections, &open, &path, "\n");
+            }
+            Event::End(_) => {
+                let Some(name) = path.pop() else {
+                    return Err(bad("unbalanced XML"));
+                };
+                match name.as_str() {
+                    "section" => {
+                        open.pop();
+                    }
+                    "paragraph" | "item" | "tr" | "caption" => push(&mut sections, &open, &path, "\n"),
+                    "td" | "th" => push(&mut sections, &open, &path, " · "),
+                    _ => {}
+                }
+            }
+            Event::Text(t) => {
+                let s = t.decode().map_err(|_| bad("bad text"))?;
+                push(&mut sections, &open, &path, &s);
+            }
+            Event::CData(t) => {
+                let s = String::from_utf8_lossy(t.as_ref()).to_string();
+                push(&mut sections, &open, &path, &s);
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !path.is_empty() {
+        return Err(bad("truncated document"));
+    }
+    for s in &mut sections {
+        s.title = s.title.split_whitespace().collect::<Vec<_>>().join(" ");
+        s.text = s
+            .text
+            .lines()
+            .map(|l| {
+                let l = l.split_whitespace().collect::<Vec<_>>().join(" ");
+                l.trim_end_matches(" ·").trim_end_matches('·').trim().to_string()
+            })
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    sections.retain(|s| !s.title.is_empty() || !s.text.is_empty());
+    Ok(sections)
+}
+
 fn local(name: &[u8]) -> &str {
     let s = std::str::from_utf8(name).unwrap_or("");
     s.rsplit(':').next().unwrap_or(s)
@@ -467,6 +585,42 @@ pub fn first_view_rank_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cda_sections_read_as_text_s20() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ClinicalDocument xmlns="urn:hl7-org:v3"><title>CR</title><component><structuredBody>
+<component><section><title>Motif</title><text><paragraph>Douleur  thoracique</paragraph><paragraph>depuis 2&#160;jours &amp; fièvre</paragraph></text>
+<component><section><title>Traitement</title><text><list><item>Paracétamol 1 g</item><item>Repos</item></list>
+<table><tr><th>Examen</th><th>Résultat</th></tr><tr><td>CRP</td><td>12 mg/L</td></tr></table></text></section></component>
+</section></component></structuredBody></component></ClinicalDocument>"#;
+        let s = read_cda_sections(xml.as_bytes()).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].title, "Motif");
+        // Character references are read; whitespace, no-break spaces included, collapses.
+        assert_eq!(s[0].text, "Douleur thoracique\ndepuis 2 jours & fièvre");
+        assert_eq!(s[1].title, "Traitement");
+        assert_eq!(
+            s[1].text,
+            "Paracétamol 1 g\nRepos\nExamen · Résultat\nCRP · 12 mg/L"
+        );
+        // The same refusals as the header (S-20).
+        assert!(
+            read_cda_sections(b"<!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><ClinicalDocument/>")
+                .is_err()
+        );
+        assert!(
+            read_cda_sections(b"<ClinicalDocument><section><text>&e;</text></section></ClinicalDocument>")
+                .is_err()
+        );
+        assert!(read_cda_sections(b"<ClinicalDocument><section>").is_err());
+        let deep = format!(
+            "<ClinicalDocument>{}{}</ClinicalDocument>",
+            "<a>".repeat(100),
+            "</a>".repeat(100)
+        );
+        assert!(read_cda_sections(deep.as_bytes()).is_err());
+    }
 
     const CDA: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <ClinicalDocument xmlns="urn:hl7-org:v3">

@@ -62,11 +62,8 @@ pub(super) fn doc_row(d: &DocumentView, own_link: bool, base: &str, reader: Read
     let title = if own_link {
         format!("<a href=\"/documents/{}\">{}</a>", d.id, esc(&m.title))
     } else {
-        format!(
-            "<a href=\"{base}/documents/{}/content?disposition=inline\">{}</a>",
-            d.id,
-            esc(&m.title)
-        )
+        // A professional's record (`base` = `/pro/patients/{holder}`): the document's page.
+        format!("<a href=\"{base}/documents/{}\">{}</a>", d.id, esc(&m.title))
     };
     format!(
         "<li class=\"doc\"><p class=\"doc-title\">{title}{masked}</p><p class=\"muted\">{} · {} · {}</p></li>",

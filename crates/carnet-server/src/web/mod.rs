@@ -27,6 +27,7 @@ mod notifications;
 mod operator;
 mod password;
 mod pro;
+mod pro_document;
 mod pro_documents;
 mod pro_messages;
 mod pro_record;
@@ -82,6 +83,7 @@ pub fn routes() -> Router<AppState> {
         .merge(pro::routes())
         .merge(pro_messages::routes())
         .merge(pro_documents::routes())
+        .merge(pro_document::routes())
         .merge(operator::routes())
         .merge(space::routes())
         .merge(password::routes())

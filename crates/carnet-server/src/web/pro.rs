@@ -233,6 +233,11 @@ async fn patient(
             "Le document a été déposé dans le dossier.",
             "The document was filed in the record.",
         )
+    } else if q.contains_key("supprime") {
+        super::i18n::fr_en(
+            "Le document a été supprimé du dossier.",
+            "The document was deleted from the record.",
+        )
     } else {
         ""
     };

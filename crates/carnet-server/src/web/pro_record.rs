@@ -131,7 +131,7 @@ pub(super) async fn documents_card(
         },
         Err(e) => return Err(ApiError::from(e).into()),
     };
-    let base = format!("/api/v1/pro/patients/{holder}");
+    let base = format!("/pro/patients/{holder}");
     let reader = Reader::of(actor);
     let count = |n: usize| {
         if n <= 1 {

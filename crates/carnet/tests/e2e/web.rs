@@ -1846,3 +1846,117 @@ async fn pro_record_opens_on_the_first_view_and_searches_dm8() {
         r.html
     );
 }
+
+/// Issue 33, DM-3, DM-4: a document opens in a page of its own under the identity banner,
+/// its text shown in the page; its author archives and restores it, answers the holder's
+/// deletion request and deletes it after a confirmation; another professional reads it with
+/// none of these; one without access finds no such page (AC-8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pro_document_page_shows_it_and_lets_its_author_work_on_it() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let ins = demo_ins('2', "8403", 1);
+    let pro = |rpps: &'static str| {
+        let base = demo.base.clone();
+        let ins = ins.clone();
+        async move {
+            let mut b = Browser::new(&base);
+            let p = b.get("/pro").await;
+            b.post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", rpps)])
+                .await;
+            let p = b.get("/pro").await;
+            let p = b.post("/pro", &[("csrf", &p.csrf()), ("ins", &ins)]).await;
+            let record = p.location().to_string();
+            (b, record)
+        }
+    };
+    let (mut leroy, record) = pro("10000000001").await;
+    let first = leroy.get(&record).await;
+    let link = |html: &str, title: &str| {
+        let end = html.find(&format!("\">{title}</a>")).expect(title);
+        let start = html[..end].rfind("href=\"").unwrap() + 6;
+        html[start..end].to_string()
+    };
+    let report = link(&first.html, "Compte rendu de consultation");
+    assert!(report.starts_with(&format!("{record}/documents/")), "{report}");
+    let page = leroy.get(&report).await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains("class=\"patient\""));
+    assert!(
+        page.html
+            .contains("<pre class=\"document\">Consultation du 12 mars</pre>"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("Vous en êtes l&#39;auteur") || page.html.contains("Vous en êtes l'auteur"));
+    let p = leroy
+        .post(&report, &[("csrf", &page.csrf()), ("action", "archiver")])
+        .await;
+    assert_eq!(p.status, 303);
+    let page = leroy.get(p.location()).await;
+    assert!(page.html.contains("Le document est archivé."), "{}", page.html);
+    assert!(page.html.contains("Ne plus archiver"));
+    let p = leroy
+        .post(&report, &[("csrf", &page.csrf()), ("action", "desarchiver")])
+        .await;
+    let page = leroy.get(p.location()).await;
+    assert!(page.html.contains("n&#39;est plus archivé") || page.html.contains("n'est plus archivé"));
+
+    // Camille asks for the prescription's deletion; Dr LEROY refuses (legitimate reason).
+    let mut camille = Browser::new(&demo.base);
+    camille.login().await;
+    let docs = camille.get("/documents").await;
+    let own = link(&docs.html, "Ordonnance");
+    let d = camille.get(&own).await;
+    let r = camille
+        .post(
+            &format!("{own}/demande-suppression"),
+            &[("csrf", &d.csrf()), ("motif", "Erreur de patient")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.html);
+    let prescription = link(&first.html, "Ordonnance");
+    let page = leroy.get(&prescription).await;
+    assert!(
+        page.html
+            .contains("Le patient demande la suppression de ce document")
+    );
+    assert!(page.html.contains("Erreur de patient"));
+    let p = leroy
+        .post(
+            &prescription,
+            &[("csrf", &page.csrf()), ("action", "refuser-suppression")],
+        )
+        .await;
+    let page = leroy.get(p.location()).await;
+    assert!(page.html.contains("Votre refus est enregistré"), "{}", page.html);
+    assert!(!page.html.contains("Le patient demande la suppression"));
+
+    // Dr PETIT reads Dr LEROY's report, with no author's action.
+    let (mut petit, _) = pro("10000000002").await;
+    let page = petit.get(&report).await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains("Dr Claire LEROY") && !page.html.contains("name=\"action\""));
+    assert_eq!(
+        petit
+            .post(&report, &[("csrf", &page.csrf()), ("action", "archiver")])
+            .await
+            .status,
+        404
+    );
+    // Sophie MOREAU (no access) finds no such page, the INS presented or not.
+    let (mut moreau, _) = pro("10000000003").await;
+    assert_eq!(moreau.get(&report).await.status, 404);
+
+    // Deleted after a confirmation.
+    let confirm = leroy.get(&format!("{report}?confirmer=suppression")).await;
+    assert!(confirm.html.contains("Oui, supprimer"));
+    let p = leroy
+        .post(&report, &[("csrf", &confirm.csrf()), ("action", "supprimer")])
+        .await;
+    assert_eq!(p.status, 303);
+    let after = leroy.get(p.location()).await;
+    assert!(after.html.contains("Le document a été supprimé du dossier."));
+    assert!(!after.html.contains(">Compte rendu de consultation</a>"));
+    assert_eq!(leroy.get(&report).await.status, 404);
+}
