@@ -127,36 +127,19 @@ const NIR_OID: &str = "1.2.250.1.213.1.4.8";
 pub fn read_cda_header(bytes: &[u8]) -> Result<CdaHeader, ContentError> {
     use quick_xml::events::Event;
     let bad = |m: &str| ContentError::Cda(m.to_string());
-    let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
-    let mut reader = quick_xml::Reader::from_str(text);
-    reader.config_mut().check_end_names = true;
+    let mut reader = cda_reader(bytes)?;
     let mut path: Vec<String> = Vec::new();
     let mut header = CdaHeader::default();
     let mut saw_root = false;
     let mut in_title = false;
     loop {
-        let ev = reader.read_event().map_err(|e| {
-            ContentError::Cda(format!("malformed XML at byte {}: {e}", reader.buffer_position()))
-        })?;
+        let ev = next_event(&mut reader)?;
         match ev {
             Event::DocType(_) => return Err(bad("a DTD is not allowed")),
             Event::GeneralRef(r) => {
-                let name = String::from_utf8_lossy(r.as_ref()).to_string();
-                let known =
-                    matches!(name.as_str(), "lt" | "gt" | "amp" | "apos" | "quot") || name.starts_with('#');
-                if !known {
-                    return Err(ContentError::Cda(format!("unknown entity &{name};")));
-                }
+                let s = entity_text(r.as_ref())?;
                 if in_title {
-                    let s = match name.as_str() {
-                        "lt" => "<",
-                        "gt" => ">",
-                        "amp" => "&",
-                        "apos" => "'",
-                        "quot" => "\"",
-                        _ => "",
-                    };
-                    header.title.get_or_insert_with(String::new).push_str(s);
+                    header.title.get_or_insert_with(String::new).push_str(&s);
                 }
             }
             Event::Start(e) if !saw_root => {
@@ -223,9 +206,7 @@ pub struct CdaSection {
 pub fn read_cda_sections(bytes: &[u8]) -> Result<Vec<CdaSection>, ContentError> {
     use quick_xml::events::Event;
     let bad = |m: &str| ContentError::Cda(m.to_string());
-    let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
-    let mut reader = quick_xml::Reader::from_str(text);
-    reader.config_mut().check_end_names = true;
+    let mut reader = cda_reader(bytes)?;
     let mut path: Vec<String> = Vec::new();
     let mut sections: Vec<CdaSection> = Vec::new();
     // Indexes in `sections` of the sections open, innermost last.
@@ -240,31 +221,11 @@ pub fn read_cda_sections(bytes: &[u8]) -> Result<Vec<CdaSection>, ContentError> 
         }
     };
     loop {
-        let ev = reader.read_event().map_err(|e| {
-            ContentError::Cda(format!("malformed XML at byte {}: {e}", reader.buffer_position()))
-        })?;
+        let ev = next_event(&mut reader)?;
         match ev {
             Event::DocType(_) => return Err(bad("a DTD is not allowed")),
             Event::GeneralRef(r) => {
-                let name = String::from_utf8_lossy(r.as_ref()).to_string();
-                let s = match name.as_str() {
-                    "lt" => "<".to_string(),
-                    "gt" => ">".to_string(),
-                    "amp" => "&".to_string(),
-                    "apos" => "'".to_string(),
-                    "quot" => "\"".to_string(),
-                    n if n.starts_with('#') => {
-                        let code = n
-                            .strip_prefix("#x")
-                            .map(|h| u32::from_str_radix(h, 16))
-                            .unwrap_or_else(|| n[1..].parse::<u32>());
-                        code.ok()
-                            .and_then(char::from_u32)
-                            .map(String::from)
-                            .unwrap_or_default()
-                    }
-                    _ => return Err(ContentError::Cda(format!("unknown entity &{name};"))),
-                };
+                let s = entity_text(r.as_ref())?;
                 push(&mut sections, &open, &path, &s);
             }
             Event::Start(e) => {
@@ -324,6 +285,48 @@ pub fn read_cda_sections(bytes: &[u8]) -> Result<Vec<CdaSection>, ContentError> 
     }
     sections.retain(|s| !s.title.is_empty() || !s.text.is_empty());
     Ok(sections)
+}
+
+/// A reader over a CDA's text: UTF-8 only, end names checked (S-20).
+fn cda_reader(bytes: &[u8]) -> Result<quick_xml::Reader<&[u8]>, ContentError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ContentError::Cda("not UTF-8".into()))?;
+    let mut reader = quick_xml::Reader::from_str(text);
+    reader.config_mut().check_end_names = true;
+    Ok(reader)
+}
+
+/// The next event of a CDA, a syntax error said with its position.
+fn next_event<'a>(
+    reader: &mut quick_xml::Reader<&'a [u8]>,
+) -> Result<quick_xml::events::Event<'a>, ContentError> {
+    reader
+        .read_event()
+        .map_err(|e| ContentError::Cda(format!("malformed XML at byte {}: {e}", reader.buffer_position())))
+}
+
+/// The text of an entity reference in a CDA (S-20): the five XML ones and character
+/// references; any other is refused (it could only come from a DTD, which is refused too).
+fn entity_text(name: &[u8]) -> Result<String, ContentError> {
+    let name = String::from_utf8_lossy(name);
+    let text = match name.as_ref() {
+        "lt" => "<".to_string(),
+        "gt" => ">".to_string(),
+        "amp" => "&".to_string(),
+        "apos" => "'".to_string(),
+        "quot" => "\"".to_string(),
+        n if n.starts_with('#') => {
+            let code = n
+                .strip_prefix("#x")
+                .map(|h| u32::from_str_radix(h, 16))
+                .unwrap_or_else(|| n[1..].parse::<u32>());
+            code.ok()
+                .and_then(char::from_u32)
+                .map(String::from)
+                .unwrap_or_default()
+        }
+        _ => return Err(ContentError::Cda(format!("unknown entity &{name};"))),
+    };
+    Ok(text)
 }
 
 fn local(name: &[u8]) -> &str {

@@ -142,18 +142,9 @@ impl ResourceType {
             T::AuditEvent => &[PATIENT, SUBJECT, DATE],
             T::Appointment => &[PATIENT, SUBJECT, ("actor", "reference"), DATE, SORT],
             T::ExplanationOfBenefit => &[PATIENT, SUBJECT, DATE, SORT, UPDATED],
-            T::Provenance
-            | T::Communication
-            | T::Condition
-            | T::AllergyIntolerance
-            | T::MedicationStatement
-            | T::Immunization
-            | T::Procedure
-            | T::FamilyMemberHistory
-            | T::QuestionnaireResponse
-            | T::RelatedPerson
-            | T::Consent => &[PATIENT, SUBJECT],
             T::Binary | T::Practitioner | T::PractitionerRole => &[],
+            // Provenance, Communication and the profile's types.
+            _ => &[PATIENT, SUBJECT],
         }
     }
 

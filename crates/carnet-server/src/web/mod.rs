@@ -239,22 +239,15 @@ mod tests {
                 time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap(),
             )
         };
-        assert_eq!(
-            when(t("2026-11-24T09:42:00Z")),
-            "le 24/11/2026 à 10\u{a0}h\u{a0}42"
-        );
-        assert_eq!(
-            when(t("2026-07-01T09:42:00Z")),
-            "le 01/07/2026 à 11\u{a0}h\u{a0}42"
-        );
-        assert_eq!(
-            when(t("2026-03-29T00:59:00Z")),
-            "le 29/03/2026 à 01\u{a0}h\u{a0}59"
-        );
-        assert_eq!(
-            when(t("2026-03-29T01:00:00Z")),
-            "le 29/03/2026 à 03\u{a0}h\u{a0}00"
-        );
+        for (utc, paris) in [
+            ("2026-11-24T09:42:00Z", "le 24/11/2026 à 10 h 42"),
+            ("2026-07-01T09:42:00Z", "le 01/07/2026 à 11 h 42"),
+            ("2026-03-29T00:59:00Z", "le 29/03/2026 à 01 h 59"),
+            ("2026-03-29T01:00:00Z", "le 29/03/2026 à 03 h 00"),
+        ] {
+            // No-break spaces around "h": the time never splits across lines.
+            assert_eq!(when(t(utc)), paris.replace(" h ", "\u{a0}h\u{a0}"));
+        }
         assert_eq!(iso_day("2026-03-12"), "12/03/2026");
     }
 }

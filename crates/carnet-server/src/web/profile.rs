@@ -112,6 +112,22 @@ pub(super) fn record_date(typed: &str) -> String {
     }
 }
 
+/// Adds an entry to the open space as the person logged in (a representative named as
+/// themselves, S-6); a refusal in words.
+async fn write_entry(s: &AppState, h: &Holder, input: EntryInput) -> Result<(), String> {
+    s.gate
+        .add_profile_entry(
+            h.space(),
+            &h.actor(),
+            input,
+            &h.author_name(),
+            &Context::default(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(french_invalid)
+}
+
 /// The words for a refused entry or measurement (`i18n::profile_error`), or for any other
 /// refusal.
 fn french_invalid(e: StoreError) -> String {
@@ -303,17 +319,7 @@ async fn add_entry(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<
                 contact: None,
                 note: None,
             };
-            s.gate
-                .add_profile_entry(
-                    h.space(),
-                    &h.actor(),
-                    input,
-                    &h.author_name(),
-                    &Context::default(),
-                )
-                .await
-                .map(|_| ())
-                .map_err(french_invalid)
+            write_entry(&s, &h, input).await
         }
     };
     match result {
@@ -575,18 +581,7 @@ async fn add_special(State(s): State<AppState>, h: Holder, body: Bytes) -> Resul
     };
     let result = match input {
         None => Err("Choisissez une rubrique.".to_string()),
-        Some(input) => s
-            .gate
-            .add_profile_entry(
-                h.space(),
-                &h.actor(),
-                input,
-                &h.author_name(),
-                &Context::default(),
-            )
-            .await
-            .map(|_| ())
-            .map_err(french_invalid),
+        Some(input) => write_entry(&s, &h, input).await,
     };
     match result {
         Ok(()) => Ok(see_other("/profil?ok=entree")),
@@ -706,17 +701,7 @@ async fn add_vaccination(State(s): State<AppState>, h: Holder, body: Bytes) -> R
             date: form.opt("date").map(record_date),
             ..empty(Section::Vaccinations)
         };
-        s.gate
-            .add_profile_entry(
-                h.space(),
-                &h.actor(),
-                input,
-                &h.author_name(),
-                &Context::default(),
-            )
-            .await
-            .map(|_| ())
-            .map_err(french_invalid)
+        write_entry(&s, &h, input).await
     };
     match result {
         Ok(()) => Ok(see_other("/profil/vaccinations?ok=1")),

@@ -706,16 +706,8 @@ async fn pro_pages_say_whose_record_and_what_the_gate_decided_issue33() {
         h.html
     );
     let told = || async {
-        let msgs: Value =
-            b.c.get(format!("{}/demo/outbox.json", demo.base))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-        msgs.as_array()
-            .unwrap()
+        outbox(&b.c, &demo.base)
+            .await
             .iter()
             .filter(|m| {
                 m["subject"].as_str().unwrap_or("").contains("urgence")

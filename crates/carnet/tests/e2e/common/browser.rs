@@ -205,16 +205,8 @@ impl Browser {
 
 /// Bodies of Camille's login-code messages, newest first.
 pub async fn codes(c: &reqwest::Client, base: &str) -> Vec<String> {
-    let msgs: Value = c
-        .get(format!("{base}/demo/outbox.json"))
-        .send()
+    super::outbox(c, base)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    msgs.as_array()
-        .unwrap()
         .iter()
         .filter(|m| m["to"] == LOGIN && m["subject"].as_str().unwrap().contains("code de connexion"))
         .map(|m| m["body"].as_str().unwrap().to_string())
