@@ -476,15 +476,25 @@ async fn totp_begin(State(s): State<AppState>, h: Holder, body: Bytes) -> Result
     Ok(holder_page(&h, StatusCode::OK, &totp_setup_page(&h, &b32, "")))
 }
 
-async fn totp_confirm(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    h.check(&s, &form).await?;
+/// The code of a TOTP form checked (anti-CSRF token, the account's rate limit of 10 tries in
+/// 15 minutes, the code itself); the store's answer on the code.
+async fn totp_code(
+    s: &AppState,
+    h: &Holder,
+    form: &Form,
+) -> Result<Result<(), carnet_store::StoreError>, WebError> {
+    h.check(s, form).await?;
     let person = h.session.holder;
-    if let Err(e) = limit(&s, &format!("totp:acct:{person}"), 900, 10).await {
+    if let Err(e) = limit(s, &format!("totp:acct:{person}"), 900, 10).await {
         return Err(WebError::new(e.status, french(&e)));
     }
     let code: String = form.get("code").chars().filter(|c| !c.is_whitespace()).collect();
-    match s.store.verify_totp(person, &code).await {
+    Ok(s.store.verify_totp(person, &code).await)
+}
+
+async fn totp_confirm(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    match totp_code(&s, &h, &form).await? {
         Ok(()) => Ok(see_other("/mon-espace?ok=totp#totp")),
         Err(carnet_store::StoreError::Mismatch) => {
             let message = tr(
@@ -505,13 +515,8 @@ async fn totp_confirm(State(s): State<AppState>, h: Holder, body: Bytes) -> Resu
 
 async fn totp_remove(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
     let form = Form::parse(&body);
-    h.check(&s, &form).await?;
     let person = h.session.holder;
-    if let Err(e) = limit(&s, &format!("totp:acct:{person}"), 900, 10).await {
-        return Err(WebError::new(e.status, french(&e)));
-    }
-    let code: String = form.get("code").chars().filter(|c| !c.is_whitespace()).collect();
-    match s.store.verify_totp(person, &code).await {
+    match totp_code(&s, &h, &form).await? {
         Ok(()) => {
             s.store.disable_totp(person).await.map_err(ApiError::from)?;
             Ok(see_other("/mon-espace?ok=totp-retire#totp"))

@@ -358,14 +358,7 @@ fn ins_words(ins: &str) -> String {
 /// The categories a professional may read, in words ("ordonnances, plans de soins").
 fn categories_words(cs: &[Category]) -> String {
     cs.iter()
-        .map(|c| match c {
-            Category::HolderDocuments => super::i18n::fr_en(
-                "documents ajoutés par le patient",
-                "documents added by the patient",
-            )
-            .to_string(),
-            other => super::class_label(*other).to_lowercase(),
-        })
+        .map(|c| super::pro_record::category_name(*c).to_lowercase())
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -218,7 +218,7 @@ fn grouped(docs: &[DocumentView], base: &str, reader: Reader<'_>) -> String {
 }
 
 /// A category as a professional names it.
-fn category_name(c: Category) -> String {
+pub(super) fn category_name(c: Category) -> String {
     match c {
         Category::HolderDocuments => w(
             "Documents ajoutés par le patient",
