@@ -359,6 +359,7 @@ async function main() {
     if (shots) await widths(mp, 'pro-alertes');
     console.log('ok the médecin traitant sees the emergency in her space');
 
+
     // ---- Camille sees the access in plain words.
     await page.goto(`${base}/historique`);
     const history = await text(page);
@@ -372,6 +373,32 @@ async function main() {
     expect((await text(page)).includes('Dr Julien PETIT (médecin) a consulté vos documents'), 'no access of Dr PETIT on the home page');
     console.log('ok the holder sees Dr PETIT\'s access in /historique and on the home page');
     if (shots) await widths(page, 'accueil');
+
+    // ---- Paul GIRARD (pharmacist, never registered by Camille) declares the care
+    // relationship (AC-1b) and reads what his profession may; Camille sees why he may.
+    const ph = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'fr-FR' });
+    const php = await ph.newPage();
+    watch(php);
+    await php.goto(`${base}/pro`);
+    await php.fill('#rpps', '10000000004');
+    await php.click('main button[type=submit]');
+    await php.waitForSelector('#ins');
+    await php.fill('#ins', CAMILLE_INS);
+    await php.click('main button[type=submit]');
+    await php.waitForSelector('#episode');
+    await php.selectOption('#equipe-type', 'coordination');
+    await php.fill('#episode', 'Renouvellement du traitement');
+    await php.check('#informe');
+    await php.click('form:has(#episode) button[type=submit]');
+    await php.waitForSelector('text=Prise en charge déclarée');
+    expect((await text(php)).includes('Accès limité'), 'the matrix does not bound the declared access');
+    await audit(php, 'pro-equipe-de-soins');
+    if (shots) await widths(php, 'pro-equipe-de-soins');
+    await page.goto(`${base}/autorisations`);
+    expect((await text(page)).includes('équipe de soins (parcours de soins coordonné) pour « Renouvellement du traitement »'),
+      'the holder does not see why the pharmacist may read');
+    if (shots) await widths(page, 'autorisations-equipe-de-soins');
+    console.log('ok the pharmacist declared the care relationship; Camille sees it');
 
     // ---- Messages (MS-1..3) and the agenda (AG-1..3).
     await page.click('nav >> text=Messagerie');

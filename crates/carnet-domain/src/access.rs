@@ -189,11 +189,74 @@ pub struct Grant {
     pub until: Option<Timestamp>,
     /// AC-1b: occupational and fire-brigade doctors need the holder's express consent.
     pub express: bool,
+    /// Why the grantee holds it (AC-1b): the holder's own grant, a declared care
+    /// relationship, or a consent a professional recorded.
+    #[serde(default)]
+    pub basis: GrantBasis,
 }
+
+/// Why a grant exists (AC-1b, AC-3), kept with it and shown to the holder.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GrantBasis {
+    /// The holder (or a representative) granted it in the directory.
+    #[default]
+    Holder,
+    /// The professional declared being in the holder's care team for an episode of care:
+    /// presumed authorised while the holder does not object ([`declare_care_team`]).
+    CareTeam {
+        team: CareTeam,
+        episode: String,
+        declared_at: Timestamp,
+    },
+    /// A professional recorded the holder's consent for this one ([`record_consent`]).
+    Consent {
+        recorded_by: ProfessionalId,
+        form: ConsentForm,
+        given_at: Timestamp,
+    },
+}
+
+/// Which care team a professional declares belonging to (AC-1b).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CareTeam {
+    /// A practice, a health centre or a multi-professional health house.
+    Practice,
+    /// A department of a health establishment.
+    Establishment,
+    /// A coordinated care pathway (primary care team, CPTS, referral by the médecin traitant).
+    Coordination,
+    /// A medico-social service (home care, nursing home).
+    MedicoSocial,
+}
+
+/// How the holder gave the consent a professional recorded (AC-1b).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentForm {
+    Oral,
+    Written,
+}
+
+/// How long a declared care relationship opens the record (our choice: a year, then the
+/// professional declares it again; the holder may end it at any time).
+pub const CARE_TEAM_SECONDS: i64 = 365 * 24 * 3600;
 
 impl Grant {
     fn covers(&self, c: Category, now: Timestamp) -> bool {
         self.until.is_none_or(|u| now < u) && self.categories.as_ref().is_none_or(|cs| cs.contains(&c))
+    }
+
+    /// A grant of the holder's own directory, for the whole space, until revoked.
+    pub fn by_holder(grantee: Grantee) -> Self {
+        Grant {
+            grantee,
+            categories: None,
+            until: None,
+            express: false,
+            basis: GrantBasis::Holder,
+        }
     }
 }
 
@@ -209,6 +272,10 @@ pub struct AccessPolicy {
     pub regulation_consent: bool,
     #[serde(default)]
     pub hide_all: bool,
+    /// AC-1b: the holder objects to the presumed authorisation of care teams: declared care
+    /// relationships open nothing (at once, those already declared included).
+    #[serde(default)]
+    pub care_team_objection: bool,
 }
 
 impl AccessPolicy {
@@ -221,7 +288,22 @@ impl AccessPolicy {
             grants: self.grants.clone(),
             regulation_consent: self.regulation_consent,
             hide_all: self.hide_all,
+            care_team_objection: self.care_team_objection,
         }
+    }
+
+    /// Files a grant a professional obtained ([`declare_care_team`], [`record_consent`]):
+    /// a grant already in force for the same grantee stays as it is (the holder's limits are
+    /// never widened by a declaration); an expired or withdrawn one is replaced. Whether it
+    /// changed anything.
+    pub fn admit(&mut self, grant: Grant, now: Timestamp) -> bool {
+        let facts = self.facts(Lifecycle::Open { since: now });
+        if facts.grant(&grant.grantee, None, now).is_some() {
+            return false;
+        }
+        self.grants.retain(|g| g.grantee != grant.grantee);
+        self.grants.push(grant);
+        true
     }
 }
 
@@ -262,6 +344,23 @@ pub struct SpaceFacts {
     pub regulation_consent: bool,
     /// AC-4: every document hidden from professionals, emergencies included.
     pub hide_all: bool,
+    /// AC-1b: declared care relationships open nothing.
+    pub care_team_objection: bool,
+}
+
+impl SpaceFacts {
+    /// The grant in force for `grantee` (covering `category`, if given) at `now`: not expired,
+    /// and not a declared care relationship the holder objects to (AC-1b).
+    pub fn grant(&self, grantee: &Grantee, category: Option<Category>, now: Timestamp) -> Option<&Grant> {
+        self.grants.iter().find(|g| {
+            g.grantee == *grantee
+                && match category {
+                    Some(c) => g.covers(c, now),
+                    None => g.until.is_none_or(|u| now < u),
+                }
+                && !(self.care_team_objection && matches!(g.basis, GrantBasis::CareTeam { .. }))
+        })
+    }
 }
 
 /// Why a request happens.
@@ -315,6 +414,8 @@ pub enum Reason {
     ConversationEnded,
     /// MS-2: not a party to the conversation (or not someone who takes part in messaging).
     NotAParticipant,
+    /// AC-1b: the holder objects to the presumed authorisation of care teams.
+    CareTeamObjected,
 }
 
 /// The answer of the policy.
@@ -468,9 +569,11 @@ pub fn decide(
                 return D::deny(R::Masked);
             }
             let habilitated = matrix.allows(profession, item.category);
-            let grant = space.grants.iter().find(|g| {
-                g.grantee == (Grantee::Professional { id: id.clone() }) && g.covers(item.category, now)
-            });
+            let grant = space.grant(
+                &Grantee::Professional { id: id.clone() },
+                Some(item.category),
+                now,
+            );
             if let Some(reason) = &ctx.emergency {
                 if reason.trim().is_empty() {
                     return D::deny(R::EmergencyWithoutReason);
@@ -542,6 +645,91 @@ pub fn decide(
             )
         }
     }
+}
+
+/// AC-1b: a professional declares a care relationship (which team, for which episode) when
+/// opening the record. Members of the care team are presumed authorised once the holder was
+/// informed (at the space's opening, LC-1) and did not object: the grant covers the whole
+/// record for [`CARE_TEAM_SECONDS`], still bounded by the habilitation matrix ([`decide`]).
+/// Refused to occupational and fire-brigade doctors (express consent only) and to the
+/// regulating doctor (who has AC-5's own path); a block (AC-4) or the holder's objection
+/// opens nothing whatever is declared.
+pub fn declare_care_team(
+    actor: &Actor,
+    space: &SpaceFacts,
+    team: CareTeam,
+    episode: &str,
+    now: Timestamp,
+) -> Result<Grant, Reason> {
+    let Actor::Professional { id, role, .. } = actor else {
+        return Err(Reason::NotAParticipant);
+    };
+    may_be_granted(id, *role, space)?;
+    if space.care_team_objection {
+        return Err(Reason::CareTeamObjected);
+    }
+    Ok(Grant {
+        grantee: Grantee::Professional { id: id.clone() },
+        categories: None,
+        until: Some(now.plus_seconds(CARE_TEAM_SECONDS)),
+        express: false,
+        basis: GrantBasis::CareTeam {
+            team,
+            episode: episode.trim().to_string(),
+            declared_at: now,
+        },
+    })
+}
+
+/// AC-1b: a professional records the holder's consent for another (or for themselves): the
+/// grant covers the whole record until revoked, bounded by the matrix, and keeps who recorded
+/// it, how and when. The recorder must be a care professional with no block in this space;
+/// the professional it is for (`for_role`, from the directory) must not be blocked, and an
+/// occupational or fire-brigade doctor cannot receive it (the holder's express consent, in
+/// their own directory, only). The holder's objection to presumed care-team access does not
+/// apply: this is a consent.
+pub fn record_consent(
+    recorder: &Actor,
+    for_pro: &ProfessionalId,
+    for_role: PracticeRole,
+    form: ConsentForm,
+    space: &SpaceFacts,
+    now: Timestamp,
+) -> Result<Grant, Reason> {
+    let Actor::Professional { id, role, .. } = recorder else {
+        return Err(Reason::NotAParticipant);
+    };
+    may_be_granted(id, *role, space)?;
+    may_be_granted(for_pro, for_role, space)?;
+    Ok(Grant {
+        grantee: Grantee::Professional { id: for_pro.clone() },
+        categories: None,
+        until: None,
+        express: false,
+        basis: GrantBasis::Consent {
+            recorded_by: id.clone(),
+            form,
+            given_at: now,
+        },
+    })
+}
+
+/// The conditions both AC-1b paths share: an open space, a care role, no block.
+fn may_be_granted(id: &ProfessionalId, role: PracticeRole, space: &SpaceFacts) -> Result<(), Reason> {
+    match space.lifecycle {
+        Lifecycle::Open { .. } | Lifecycle::Activated { .. } => {}
+        Lifecycle::Closed { .. } | Lifecycle::Deceased { .. } => return Err(Reason::SpaceClosed),
+        _ => return Err(Reason::NoSpace),
+    }
+    match role {
+        PracticeRole::Care => {}
+        PracticeRole::Occupational => return Err(Reason::ExpressConsentRequired),
+        PracticeRole::Regulation => return Err(Reason::NoGrant),
+    }
+    if space.blocked.contains(id) {
+        return Err(Reason::Blocked);
+    }
+    Ok(())
 }
 
 /// The operator id of the legacy-DMP migration (LC-8), as its traces name it.
@@ -648,9 +836,10 @@ pub fn decide_identity(
                 D::deny(R::Blocked)
             } else if space.medecin_traitant.as_ref() == Some(id) {
                 D::allow(R::MedecinTraitant)
-            } else if space.grants.iter().any(|g| {
-                g.grantee == (Grantee::Professional { id: id.clone() }) && g.until.is_none_or(|u| now < u)
-            }) {
+            } else if space
+                .grant(&Grantee::Professional { id: id.clone() }, None, now)
+                .is_some()
+            {
                 D::allow(R::Grant)
             } else if ctx.emergency.as_deref().is_some_and(|r| !r.trim().is_empty()) {
                 Decision {
@@ -765,11 +954,7 @@ fn system_access(
     if action == Action::Read && !is_author && (item.masked || space.hide_all) {
         return D::deny(R::Masked);
     }
-    if space
-        .grants
-        .iter()
-        .any(|g| g.grantee == grantee && g.covers(item.category, now))
-    {
+    if space.grant(&grantee, Some(item.category), now).is_some() {
         D::allow(if is_author { R::Author } else { R::Grant })
     } else {
         D::deny(R::NoGrant)

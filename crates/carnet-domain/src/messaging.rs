@@ -245,6 +245,7 @@ mod tests {
             grants: vec![],
             regulation_consent: false,
             hide_all: false,
+            care_team_objection: false,
         }
     }
 

@@ -53,6 +53,7 @@ async fn granted_holder(store: &Store) -> HolderId {
                 categories: None,
                 until: None,
                 express: false,
+                basis: Default::default(),
             })
         })
         .await

@@ -117,6 +117,7 @@ async fn run(label: &str, store: Store) {
                 categories: None,
                 until: None,
                 express: false,
+                basis: Default::default(),
             })
         })
         .await
@@ -176,6 +177,7 @@ async fn run(label: &str, store: Store) {
                     categories: None,
                     until: None,
                     express: false,
+                    basis: Default::default(),
                 })
             })
             .await
@@ -264,6 +266,7 @@ async fn documents(
                     categories: None,
                     until: None,
                     express: false,
+                    basis: Default::default(),
                 })
             })
             .await

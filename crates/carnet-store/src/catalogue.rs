@@ -381,6 +381,7 @@ impl Store {
                 categories: Some(categories.clone()),
                 until: Some(until),
                 express: false,
+                basis: Default::default(),
             });
         })
         .await?;

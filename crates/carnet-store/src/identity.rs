@@ -8,7 +8,10 @@
 //! refusal is said as one and never looks like an empty record, without telling what the
 //! space holds.
 
-use carnet_domain::access::{Action, Actor, Category, Context, Standing, decide_identity, standing};
+use carnet_domain::access::{
+    Action, Actor, CareTeam, Category, ConsentForm, Context, Decision, Grant, ProfessionalId, Reason,
+    Standing, decide_identity, standing,
+};
 use carnet_domain::roster::Administrative;
 use carnet_domain::{HolderId, Ins, Lifecycle, Timestamp};
 
@@ -190,6 +193,137 @@ impl Gate {
             standing,
             emergency_until,
         }))
+    }
+
+    /// AC-1b: `actor` declares a care relationship with `holder` (which team, for which
+    /// episode); the presumed authorisation is filed in the directory unless the holder objects
+    /// or blocked them. Only a professional who knows the patient (presented the INS, or the
+    /// record is open to them) may declare: for anyone else it is a missing space (AC-8).
+    /// Traced and told to the holder like any access (AC-6). `Ok(Err(reason))`: refused, for
+    /// the caller to word; `Ok(Ok(false))`: a grant was already in force, left as it was.
+    pub async fn declare_care_team(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        team: CareTeam,
+        episode: &str,
+    ) -> Result<Result<bool, Reason>, StoreError> {
+        let space = self.knows(holder, actor).await?;
+        let now = self.store.now();
+        let lifecycle = space.lifecycle;
+        let outcome = std::sync::Mutex::new(Err(Reason::NoSpace));
+        self.store
+            .update_access_policy(holder, |p| {
+                let r =
+                    carnet_domain::access::declare_care_team(actor, &p.facts(lifecycle), team, episode, now)
+                        .map(|g| p.admit(g, now));
+                if let Ok(mut o) = outcome.lock() {
+                    *o = r;
+                }
+            })
+            .await?;
+        let outcome = outcome
+            .into_inner()
+            .map_err(|_| StoreError::Integrity("care team".into()))?;
+        self.record_grant(holder, actor, "care_team/declared", outcome.map(|_| ()), &space)
+            .await?;
+        Ok(outcome)
+    }
+
+    /// AC-1b: `actor` records the holder's consent (`form`, today) for the professional
+    /// `for_rpps` (who may be themselves). Same conditions of knowing the patient as
+    /// [`Gate::declare_care_team`]; refused for an unknown RPPS (`Reason::NoGrant`), for an
+    /// occupational doctor or a blocked professional (`carnet_domain::access::record_consent`).
+    pub async fn record_consent(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        for_rpps: &str,
+        form: ConsentForm,
+    ) -> Result<Result<bool, Reason>, StoreError> {
+        let space = self.knows(holder, actor).await?;
+        let Some(target) = self.store.professional(for_rpps).await? else {
+            return Ok(Err(Reason::NoGrant));
+        };
+        let target_id = ProfessionalId(target.rpps.clone());
+        let now = self.store.now();
+        let lifecycle = space.lifecycle;
+        let outcome = std::sync::Mutex::new(Err(Reason::NoSpace));
+        self.store
+            .update_access_policy(holder, |p| {
+                let r = carnet_domain::access::record_consent(
+                    actor,
+                    &target_id,
+                    target.role,
+                    form,
+                    &p.facts(lifecycle),
+                    now,
+                )
+                .map(|g: Grant| p.admit(g, now));
+                if let Ok(mut o) = outcome.lock() {
+                    *o = r;
+                }
+            })
+            .await?;
+        let outcome = outcome
+            .into_inner()
+            .map_err(|_| StoreError::Integrity("consent".into()))?;
+        self.record_grant(holder, actor, "care_team/consent", outcome.map(|_| ()), &space)
+            .await?;
+        Ok(outcome)
+    }
+
+    /// The space, if `actor` knows this patient ([`decide_identity`]); a missing space otherwise.
+    async fn knows(&self, holder: HolderId, actor: &Actor) -> Result<crate::gate::GateFacts, StoreError> {
+        let Actor::Professional { id, .. } = actor else {
+            return Err(StoreError::NotFound);
+        };
+        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
+        let presented = self.presented_ins(holder, &id.0).await?;
+        let decider = self.decider(&space, actor, &Context::default());
+        let d = decide_identity(
+            actor,
+            &space.policy.facts(space.lifecycle),
+            self.matrix(),
+            presented,
+            decider.context(),
+            decider.now(),
+        );
+        if d.allowed {
+            Ok(space)
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    /// Traces an AC-1b declaration or consent (AC-6), allowed or refused, and tells the holder.
+    async fn record_grant(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        item: &str,
+        outcome: Result<(), Reason>,
+        space: &crate::gate::GateFacts,
+    ) -> Result<(), StoreError> {
+        let d = Decision {
+            allowed: outcome.is_ok(),
+            reason: outcome.err().unwrap_or(Reason::Grant),
+            emergency: false,
+        };
+        self.record(
+            Access {
+                holder,
+                actor,
+                action: Action::Create,
+                item,
+                category: None,
+                withheld: Withheld::default(),
+            },
+            d,
+            space,
+            &Context::default(),
+        )
+        .await
     }
 
     /// Whether the professional `rpps` knows this patient: presented `holder`'s INS in the

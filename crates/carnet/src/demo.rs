@@ -291,7 +291,7 @@ async fn seed_professionals(
         ),
         (
             "10000000003".into(),
-            "Sophie MOREAU, infirmière (sans autorisation : essayez l'accès en urgence)".into(),
+            "Sophie MOREAU, infirmière (sans autorisation : déclarez une prise en charge, ou essayez l'accès en urgence)".into(),
         ),
         (
             "10000000004".into(),
@@ -323,6 +323,7 @@ async fn seed_professionals(
                 categories: None,
                 until: None,
                 express: false,
+                basis: Default::default(),
             });
         })
         .await?;

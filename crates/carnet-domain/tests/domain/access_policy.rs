@@ -26,6 +26,7 @@ fn grant(id: &str) -> Grant {
         categories: None,
         until: None,
         express: false,
+        basis: Default::default(),
     }
 }
 
@@ -51,6 +52,7 @@ fn space() -> SpaceFacts {
                 categories: Some(vec![Category::Reports, Category::Imaging]),
                 until: None,
                 express: false,
+                basis: Default::default(),
             },
             Grant {
                 grantee: Grantee::App {
@@ -59,10 +61,12 @@ fn space() -> SpaceFacts {
                 categories: Some(vec![Category::Prescriptions]),
                 until: None,
                 express: false,
+                basis: Default::default(),
             },
         ],
         regulation_consent: true,
         hide_all: false,
+        care_team_objection: false,
     }
 }
 
@@ -334,6 +338,7 @@ fn grants_expire_and_narrow() {
         categories: Some(vec![Category::Imaging]),
         until: Some(NOW.plus_seconds(60)),
         express: false,
+        basis: Default::default(),
     });
     let imaging = ItemFacts {
         category: Category::Imaging,
@@ -424,6 +429,7 @@ fn an_app_sees_no_more_than_whoever_connected_it_dm6_mi2() {
         categories: None,
         until: None,
         express: false,
+        basis: Default::default(),
     });
     let app = |by_representative| Actor::App {
         id: AppId("Z".into()),
@@ -519,8 +525,11 @@ fn reference(
     );
     let deceased = matches!(space.lifecycle, Lifecycle::Deceased { .. });
     let writes = matches!(action, Action::Update | Action::Delete);
+    // AC-1b: a declared care relationship counts only while the holder does not object.
     let active = |g: &Grant| {
-        g.until.is_none_or(|u| now < u) && g.categories.as_ref().is_none_or(|c| c.contains(&item.category))
+        g.until.is_none_or(|u| now < u)
+            && g.categories.as_ref().is_none_or(|c| c.contains(&item.category))
+            && !(space.care_team_objection && matches!(g.basis, GrantBasis::CareTeam { .. }))
     };
     match actor {
         Actor::Operator { .. } => (false, false),
@@ -701,17 +710,32 @@ fn arb_grant() -> impl Strategy<Value = Grant> {
         }),
         id.prop_map(|i| Grantee::App { id: AppId(i.into()) }),
     ];
+    let basis = prop_oneof![
+        Just(GrantBasis::Holder),
+        Just(GrantBasis::CareTeam {
+            team: CareTeam::Practice,
+            episode: "suivi".into(),
+            declared_at: NOW,
+        }),
+        Just(GrantBasis::Consent {
+            recorded_by: pro("a"),
+            form: ConsentForm::Oral,
+            given_at: NOW,
+        }),
+    ];
     (
         grantee,
         prop::option::of(prop::collection::vec(arb_category(), 0..4)),
         prop::option::of((-100i64..100).prop_map(|d| NOW.plus_seconds(d))),
         any::<bool>(),
+        basis,
     )
-        .prop_map(|(grantee, categories, until, express)| Grant {
+        .prop_map(|(grantee, categories, until, express, basis)| Grant {
             grantee,
             categories,
             until,
             express,
+            basis,
         })
 }
 
@@ -723,15 +747,19 @@ fn arb_space() -> impl Strategy<Value = SpaceFacts> {
         prop::collection::vec(arb_grant(), 0..4),
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
-            |(lifecycle, mt, blocked, grants, regulation_consent, hide_all)| SpaceFacts {
-                lifecycle,
-                medecin_traitant: mt.map(pro),
-                blocked: blocked.into_iter().map(pro).collect(),
-                grants,
-                regulation_consent,
-                hide_all,
+            |(lifecycle, mt, blocked, grants, regulation_consent, hide_all, care_team_objection)| {
+                SpaceFacts {
+                    lifecycle,
+                    medecin_traitant: mt.map(pro),
+                    blocked: blocked.into_iter().map(pro).collect(),
+                    grants,
+                    regulation_consent,
+                    hide_all,
+                    care_team_objection,
+                }
             },
         )
 }
@@ -783,7 +811,8 @@ proptest! {
                         || (!space.blocked.contains(id)
                             && (space.medecin_traitant.as_ref() == Some(id)
                                 || space.grants.iter().any(|g| g.grantee == Grantee::Professional { id: id.clone() }
-                                    && g.until.is_none_or(|u| NOW < u))
+                                    && g.until.is_none_or(|u| NOW < u)
+                                    && !(space.care_team_objection && matches!(g.basis, GrantBasis::CareTeam { .. })))
                                 || ctx.emergency.as_deref().is_some_and(|r| !r.trim().is_empty()))))
             }
             _ => {
@@ -836,4 +865,193 @@ proptest! {
         let masked = ItemFacts { masked: true, ..item(Category::Summaries) };
         prop_assert_eq!(st.sees_masked, reference(&actor, Action::Read, &masked, &space, &m, &ctx, NOW).0);
     }
+}
+
+// ---- AC-1b: care teams and recorded consents ----
+
+/// Who may obtain a grant through AC-1b, restated flatly: a care professional, not blocked, in
+/// an open space; a care-team declaration also needs the holder not to object.
+fn reference_may_obtain(id: &ProfessionalId, role: PracticeRole, space: &SpaceFacts) -> bool {
+    matches!(
+        space.lifecycle,
+        Lifecycle::Open { .. } | Lifecycle::Activated { .. }
+    ) && role == PracticeRole::Care
+        && !space.blocked.contains(id)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    /// AC-1b, AC-4, AC-1: a declared care relationship opens what the reference says: never to
+    /// a blocked or occupational doctor, never against the holder's objection, always within
+    /// the habilitation matrix; and it never narrows nor widens a grant already in force.
+    #[test]
+    fn care_team_declarations_match_the_reference_ac1b(
+        actor in arb_actor(),
+        space in arb_space(),
+        category in arb_category(),
+    ) {
+        let m = HabilitationMatrix::default_matrix();
+        let r = declare_care_team(&actor, &space, CareTeam::Practice, " suivi post-opératoire ", NOW);
+        let Actor::Professional { id, profession, role } = &actor else {
+            prop_assert_eq!(r, Err(Reason::NotAParticipant));
+            return Ok(());
+        };
+        let expected = reference_may_obtain(id, *role, &space) && !space.care_team_objection;
+        prop_assert_eq!(r.is_ok(), expected, "{:?} {:?} -> {:?}", actor, space, r);
+        let Ok(g) = r else { return Ok(()) };
+        let episode = match &g.basis {
+            GrantBasis::CareTeam { episode, .. } => episode.as_str(),
+            _ => "",
+        };
+        prop_assert_eq!(episode, "suivi post-opératoire");
+        prop_assert_eq!(g.until, Some(NOW.plus_seconds(CARE_TEAM_SECONDS)));
+        let mut policy = AccessPolicy {
+            medecin_traitant: space.medecin_traitant.clone(),
+            blocked: space.blocked.clone(),
+            grants: space.grants.clone(),
+            regulation_consent: space.regulation_consent,
+            hide_all: space.hide_all,
+            care_team_objection: space.care_team_objection,
+        };
+        let before = space.grant(&g.grantee, None, NOW).cloned();
+        let changed = policy.admit(g.clone(), NOW);
+        prop_assert_eq!(changed, before.is_none());
+        let after = policy.facts(space.lifecycle);
+        prop_assert_eq!(after.grant(&g.grantee, None, NOW).cloned(), Some(before.unwrap_or(g)));
+        // A plain item of `category`: readable iff the reference says so on the new facts.
+        let item = ItemFacts {
+            category,
+            author: Author::Holder,
+            masked: false,
+            hidden_from_representatives: false,
+            visible_to_holder: true,
+        };
+        let d = decide(&actor, Action::Read, &item, &after, &m, &Context::default(), NOW);
+        let (allowed, _) = reference(&actor, Action::Read, &item, &after, &m, &Context::default(), NOW);
+        prop_assert_eq!(d.allowed, allowed);
+        if changed && !after.hide_all && after.medecin_traitant.as_ref() != Some(id) {
+            prop_assert_eq!(d.allowed, m.allows(profession, category));
+        }
+    }
+
+    /// AC-1b: a consent one professional records for another follows the reference: both in
+    /// care roles and unblocked, an open space; the holder's objection to presumed care-team
+    /// access does not apply; the form and date are kept with the grant.
+    #[test]
+    fn recorded_consents_match_the_reference_ac1b(
+        recorder in arb_actor(),
+        target in prop::sample::select(IDS.to_vec()),
+        target_role in prop::sample::select(vec![PracticeRole::Care, PracticeRole::Regulation, PracticeRole::Occupational]),
+        space in arb_space(),
+    ) {
+        let target = pro(target);
+        let r = record_consent(&recorder, &target, target_role, ConsentForm::Written, &space, NOW);
+        let Actor::Professional { id, role, .. } = &recorder else {
+            prop_assert_eq!(r, Err(Reason::NotAParticipant));
+            return Ok(());
+        };
+        let expected = reference_may_obtain(id, *role, &space) && reference_may_obtain(&target, target_role, &space);
+        prop_assert_eq!(r.is_ok(), expected);
+        if let Ok(g) = r {
+            prop_assert_eq!(g.grantee, Grantee::Professional { id: target });
+            prop_assert_eq!(g.basis, GrantBasis::Consent { recorded_by: id.clone(), form: ConsentForm::Written, given_at: NOW });
+            prop_assert!(!g.express);
+        }
+    }
+}
+
+/// AC-1b, AC-4: the holder's objection closes declared care relationships at once, while the
+/// holder's own grants and recorded consents stay; an occupational doctor never gets in
+/// through either path.
+#[test]
+fn an_objection_ends_presumed_access_but_not_consents_ac1b() {
+    let m = HabilitationMatrix::default_matrix();
+    let mut policy = AccessPolicy::default();
+    let open = Lifecycle::Open { since: NOW };
+    let nurse = professional("N", "infirmier", PracticeRole::Care);
+    let doctor = professional("D", "medecin", PracticeRole::Care);
+    let declared = declare_care_team(
+        &nurse,
+        &policy.facts(open),
+        CareTeam::Coordination,
+        "soins à domicile",
+        NOW,
+    )
+    .expect("presumed authorisation");
+    assert!(policy.admit(declared, NOW));
+    let consent = record_consent(
+        &nurse,
+        &pro("D"),
+        PracticeRole::Care,
+        ConsentForm::Oral,
+        &policy.facts(open),
+        NOW,
+    )
+    .expect("consent recorded for a colleague");
+    assert!(policy.admit(consent, NOW));
+    let report = ItemFacts {
+        category: Category::Summaries,
+        author: Author::Holder,
+        masked: false,
+        hidden_from_representatives: false,
+        visible_to_holder: true,
+    };
+    let reads = |p: &AccessPolicy, who: &Actor| {
+        decide(
+            who,
+            Action::Read,
+            &report,
+            &p.facts(open),
+            &m,
+            &Context::default(),
+            NOW,
+        )
+        .allowed
+    };
+    assert!(reads(&policy, &nurse) && reads(&policy, &doctor));
+    policy.care_team_objection = true;
+    assert!(!reads(&policy, &nurse), "the objection applies at once");
+    assert!(reads(&policy, &doctor), "a consent is not a presumption");
+    assert_eq!(
+        declare_care_team(&doctor, &policy.facts(open), CareTeam::Practice, "x", NOW),
+        Err(Reason::CareTeamObjected)
+    );
+    // A year later the declaration has lapsed even without objection.
+    policy.care_team_objection = false;
+    let later = NOW.plus_seconds(CARE_TEAM_SECONDS);
+    assert!(
+        !decide(
+            &nurse,
+            Action::Read,
+            &report,
+            &policy.facts(open),
+            &m,
+            &Context::default(),
+            later
+        )
+        .allowed
+    );
+    let occupational = professional("W", "medecin", PracticeRole::Occupational);
+    assert_eq!(
+        declare_care_team(&occupational, &policy.facts(open), CareTeam::Practice, "x", NOW),
+        Err(Reason::ExpressConsentRequired)
+    );
+    assert_eq!(
+        record_consent(
+            &nurse,
+            &pro("W"),
+            PracticeRole::Occupational,
+            ConsentForm::Written,
+            &policy.facts(open),
+            NOW
+        ),
+        Err(Reason::ExpressConsentRequired)
+    );
+    // AC-4: blocking the nurse ends everything, whatever she declares.
+    policy.blocked.push(pro("N"));
+    assert!(!reads(&policy, &nurse));
+    assert_eq!(
+        declare_care_team(&nurse, &policy.facts(open), CareTeam::Practice, "x", NOW),
+        Err(Reason::Blocked)
+    );
 }

@@ -66,9 +66,11 @@ fn policy_json(p: &AccessPolicy) -> Value {
             "categories": g.categories,
             "until": g.until.map(|t| t.to_rfc3339()),
             "express": g.express,
+            "basis": g.basis,
         })).collect::<Vec<_>>(),
         "regulation_consent": p.regulation_consent,
         "hide_all": p.hide_all,
+        "care_team_objection": p.care_team_objection,
     })
 }
 
@@ -131,6 +133,7 @@ async fn grant(
         categories: b.categories,
         until,
         express: b.express,
+        basis: Default::default(),
     };
     let p = a
         .holder_side(&s)
@@ -172,6 +175,8 @@ struct Settings {
     medecin_traitant: Option<Option<String>>,
     regulation_consent: Option<bool>,
     hide_all: Option<bool>,
+    /// AC-1b: object to the presumed authorisation of care teams.
+    care_team_objection: Option<bool>,
 }
 
 mod double_option {
@@ -203,6 +208,9 @@ async fn settings(
             }
             if let Some(h) = b.hide_all {
                 p.hide_all = h;
+            }
+            if let Some(o) = b.care_team_objection {
+                p.care_team_objection = o;
             }
         })
         .await?;

@@ -9,6 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use carnet_domain::access::{CareTeam, ConsentForm, Reason};
 use carnet_domain::{HolderId, Ins};
 use carnet_store::directory::Professional;
 use serde::Deserialize;
@@ -28,6 +29,8 @@ pub fn routes() -> Router<AppState> {
         .route("/me", get(me))
         .route("/patients/lookup", post(lookup))
         .route("/patients/{holder}/emergency", post(emergency))
+        .route("/patients/{holder}/care-team", post(care_team))
+        .route("/patients/{holder}/consents", post(consent))
         .nest(
             "/patients/{holder}",
             super::documents::routes()
@@ -193,5 +196,143 @@ async fn emergency(
             Json(json!({ "emergency": false, "reason": d.reason })),
         )),
         None => Err(ApiError::not_found()),
+    }
+}
+
+/// A care team named in a request (AC-1b): `practice`, `establishment`, `coordination`,
+/// `medico_social`.
+pub(crate) fn parse_care_team(team: &str) -> Result<CareTeam, ApiError> {
+    serde_json::from_value(Value::String(team.to_string())).map_err(|_| {
+        ApiError::bad_request(
+            "choisissez l'équipe de soins / team must be practice, establishment, coordination or medico_social",
+        )
+    })
+}
+
+/// Why an AC-1b declaration or consent was refused, in words a professional acts on: the
+/// holder's objection and a block read alike (AC-8).
+fn care_refusal(r: Reason, consent: bool) -> ApiError {
+    let forbidden = |m: &str| ApiError::new(StatusCode::FORBIDDEN, "refused", m);
+    match r {
+        Reason::Blocked | Reason::CareTeamObjected => forbidden(
+            "le patient s'oppose à cet accès : seul le patient peut vous autoriser, depuis son espace Carnet \
+             / the patient objects to this access: only they can authorise you, from their Carnet space",
+        ),
+        Reason::ExpressConsentRequired => forbidden(
+            "les médecins du travail et de sapeurs-pompiers n'accèdent au dossier qu'avec le consentement exprès \
+             du patient, qu'il donne depuis son espace Carnet / occupational and fire-brigade doctors need the \
+             patient's express consent, given from their space",
+        ),
+        Reason::NoGrant if consent => forbidden(
+            "aucun professionnel de soins de l'annuaire n'a ce numéro RPPS : vérifiez-le \
+             / no care professional of the directory has this RPPS",
+        ),
+        Reason::NoGrant => forbidden(
+            "le médecin régulateur consulte le dossier par l'accès en urgence, si le patient l'a accepté \
+             / the regulating doctor reads the record through the emergency access, if the patient agreed",
+        ),
+        _ => ApiError::not_found(),
+    }
+}
+
+/// AC-1b: the declaration of a care relationship, shared by the API and the pages.
+pub(crate) async fn declare_care_team(
+    s: &AppState,
+    p: &Professional,
+    holder: HolderId,
+    team: &str,
+    episode: &str,
+) -> Result<bool, ApiError> {
+    let team = parse_care_team(team)?;
+    let episode = episode.trim();
+    if episode.is_empty() {
+        return Err(ApiError::bad_request(
+            "dites pour quelle prise en charge (l'épisode de soins) / the episode of care is required",
+        ));
+    }
+    if episode.chars().count() > 200 {
+        return Err(ApiError::bad_request(
+            "épisode de soins trop long (200 caractères au plus) / episode too long",
+        ));
+    }
+    let r = s
+        .gate
+        .declare_care_team(holder, &p.actor(), team, episode)
+        .await?;
+    s.wake.notify_one();
+    r.map_err(|r| care_refusal(r, false))
+}
+
+/// AC-1b: a consent recorded for a professional (`rpps`, maybe oneself), shared by the API
+/// and the pages.
+pub(crate) async fn record_consent(
+    s: &AppState,
+    p: &Professional,
+    holder: HolderId,
+    rpps: &str,
+    form: &str,
+) -> Result<bool, ApiError> {
+    let rpps = super::directory::check_rpps(rpps.trim())?;
+    let form = match form {
+        "oral" => ConsentForm::Oral,
+        "written" | "ecrit" => ConsentForm::Written,
+        _ => {
+            return Err(ApiError::bad_request(
+                "dites comment le patient a consenti (oral ou écrit) / form must be oral or written",
+            ));
+        }
+    };
+    let r = s.gate.record_consent(holder, &p.actor(), &rpps.0, form).await?;
+    s.wake.notify_one();
+    r.map_err(|r| care_refusal(r, true))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CareTeamBody {
+    team: String,
+    episode: String,
+}
+
+/// AC-1b: `POST /api/v1/pro/patients/{holder}/care-team` — 201 when the record opens, 200
+/// when a grant was already in force (left as it was).
+async fn care_team(
+    State(s): State<AppState>,
+    a: ProAuthenticated,
+    Path(holder): Path<String>,
+    ValidJson(b): ValidJson<CareTeamBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let holder: HolderId = holder.parse().map_err(|_| ApiError::not_found())?;
+    let changed = declare_care_team(&s, &a.professional, holder, &b.team, &b.episode).await?;
+    Ok(granted(changed))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentBody {
+    rpps: String,
+    form: String,
+}
+
+/// AC-1b: `POST /api/v1/pro/patients/{holder}/consents`.
+async fn consent(
+    State(s): State<AppState>,
+    a: ProAuthenticated,
+    Path(holder): Path<String>,
+    ValidJson(b): ValidJson<ConsentBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let holder: HolderId = holder.parse().map_err(|_| ApiError::not_found())?;
+    let changed = record_consent(&s, &a.professional, holder, &b.rpps, &b.form).await?;
+    Ok(granted(changed))
+}
+
+fn granted(changed: bool) -> (StatusCode, Json<Value>) {
+    if changed {
+        (StatusCode::CREATED, Json(json!({ "granted": true })))
+    } else {
+        (
+            StatusCode::OK,
+            Json(json!({ "granted": false, "already_authorised": true })),
+        )
     }
 }

@@ -11,7 +11,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use carnet_domain::access::{
-    AccessPolicy, Action, Actor, Grant, Grantee, INSURER_FEED_OPERATOR, ProfessionalId,
+    AccessPolicy, Action, Actor, CareTeam, ConsentForm, Grant, GrantBasis, Grantee, INSURER_FEED_OPERATOR,
+    ProfessionalId,
 };
 use carnet_store::traces::Trace;
 use serde::Deserialize;
@@ -76,6 +77,11 @@ impl Whose {
             format!("un des {noun} {}", de(&self.given))
         }
     }
+}
+
+/// The second segment of a trace's item (`care_team/consent` → `consent`).
+fn sub_of(item: &str) -> Option<&str> {
+    item.split('/').nth(1)
 }
 
 /// What was done, as (past tense, infinitive, object).
@@ -153,6 +159,24 @@ fn phrase(action: Action, item: &str, w: &Whose) -> (&'static str, &'static str,
         }
         (Action::Create, "reimbursements") => ("a ajouté", "ajouter", w.plural("remboursements")),
         (Action::Update, "access_policy") => ("a modifié", "modifier", w.plural("autorisations")),
+        (Action::Create, "care_team") if sub_of(item) == Some("consent") => (
+            "a enregistré",
+            "enregistrer",
+            if w.own {
+                "votre consentement à l'accès d'un professionnel".into()
+            } else {
+                format!("le consentement {} à l'accès d'un professionnel", de(&w.given))
+            },
+        ),
+        (Action::Create, "care_team") => (
+            "a déclaré",
+            "déclarer",
+            if w.own {
+                "vous prendre en charge (équipe de soins), ce qui lui ouvre votre dossier".into()
+            } else {
+                format!("prendre en charge {} (équipe de soins)", w.given)
+            },
+        ),
         (Action::Update, "administrative") => ("a modifié", "modifier", w.plural("coordonnées")),
         (Action::Update, "notification_preferences") => {
             ("a modifié", "modifier", w.plural("préférences de notification"))
@@ -195,6 +219,22 @@ fn phrase_en(action: Action, item: &str, w: &Whose) -> (&'static str, &'static s
             format!("one of {}'s {noun}", w.given)
         }
     };
+    if action == Action::Create && head == "care_team" {
+        let whose = if w.own {
+            "your".to_string()
+        } else {
+            format!("{}'s", w.given)
+        };
+        return if sub_of(item) == Some("consent") {
+            (
+                "recorded",
+                "record",
+                format!("{whose} consent to a professional's access"),
+            )
+        } else {
+            ("declared", "declare", format!("being in {whose} care team"))
+        };
+    }
     let (past, infinitive) = match action {
         Action::Read if head == "document" => ("opened", "open"),
         Action::Read => ("read", "read"),
@@ -422,6 +462,56 @@ async fn pro_label(s: &AppState, id: &ProfessionalId) -> Result<String, WebError
     })
 }
 
+/// Why a grant exists, for the holder (AC-1b): ", équipe de soins (cabinet…) pour « suivi »,
+/// déclarée le 7 décembre 2026", ", consentement oral recueilli par Dr Claire LEROY le …".
+async fn basis_words(s: &AppState, basis: &GrantBasis) -> Result<String, WebError> {
+    Ok(match basis {
+        GrantBasis::Holder => String::new(),
+        GrantBasis::CareTeam {
+            team,
+            episode,
+            declared_at,
+        } => format!(
+            " — équipe de soins ({}) pour « {episode} », déclarée le {}",
+            care_team_label(*team),
+            super::day(*declared_at)
+        ),
+        GrantBasis::Consent {
+            recorded_by,
+            form,
+            given_at,
+        } => {
+            let by = match s
+                .store
+                .professional(&recorded_by.0)
+                .await
+                .map_err(ApiError::from)?
+            {
+                Some(p) => professional_name(&p),
+                None => format!("le professionnel RPPS {}", recorded_by.0),
+            };
+            format!(
+                " — votre consentement {}, recueilli par {by} le {}",
+                match form {
+                    ConsentForm::Oral => "oral",
+                    ConsentForm::Written => "écrit",
+                },
+                super::day(*given_at)
+            )
+        }
+    })
+}
+
+/// A care team as professionals and patients name it (AC-1b).
+pub(super) fn care_team_label(team: CareTeam) -> &'static str {
+    match team {
+        CareTeam::Practice => "cabinet, maison ou centre de santé",
+        CareTeam::Establishment => "service d'un établissement de santé",
+        CareTeam::Coordination => "parcours de soins coordonné",
+        CareTeam::MedicoSocial => "service médico-social",
+    }
+}
+
 fn action_form(csrf: &str, action: &str, hidden: &[(&str, &str)], label: &str, class: &str) -> String {
     let fields: String = hidden
         .iter()
@@ -509,10 +599,15 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
             .until
             .map(|u| format!(", jusqu'au {}", super::day(u)))
             .unwrap_or_default();
+        let mut basis = basis_words(s, &g.basis).await?;
+        if p.care_team_objection && matches!(g.basis, GrantBasis::CareTeam { .. }) {
+            basis.push_str(" (sans effet : vous vous opposez à l'accès des équipes de soins)");
+        }
         grants.push_str(&format!(
-            "<li>{} : {}{until} {}</li>",
+            "<li>{} : {}{until}{} {}</li>",
             esc(&label),
             esc(&scope),
+            esc(&basis),
             action_form(
                 csrf,
                 "revoke",
@@ -566,6 +661,34 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
             action_form(csrf, "regulation", &[("value", "1")], "Donner mon accord", "")
         )
     };
+    // AC-1b: presumed authorisation of care teams, and the holder's objection to it.
+    let care_team = if p.care_team_objection {
+        format!(
+            "<p><strong>Vous vous opposez à l'accès des équipes de soins.</strong> Seuls les professionnels \
+             que vous autorisez vous-même, ou dont un professionnel a recueilli votre consentement, voient votre dossier.</p>{}",
+            action_form(
+                csrf,
+                "care_team",
+                &[("value", "0")],
+                "Ne plus m'y opposer",
+                "secondary"
+            )
+        )
+    } else {
+        format!(
+            "<p>Un professionnel qui vous prend en charge (votre cabinet, un service hospitalier, un parcours \
+             de soins coordonné) peut consulter votre dossier après vous en avoir informé, en déclarant cette \
+             prise en charge : il apparaît alors ci-dessus, et vous en êtes prévenu. Les médecins du travail et \
+             de sapeurs-pompiers n'y ont jamais accès sans votre accord exprès.</p>{}",
+            action_form(
+                csrf,
+                "care_team",
+                &[("value", "1")],
+                "M'opposer à l'accès des équipes de soins",
+                "secondary"
+            )
+        )
+    };
     let hide_all = if p.hide_all {
         format!(
             "<p><strong>Tout le dossier est masqué aux professionnels</strong> (sauf votre médecin traitant et les auteurs de leurs propres documents).</p>{}",
@@ -596,6 +719,7 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
          <section aria-labelledby=\"gr\"><h2 id=\"gr\">{}</h2><ul>{grants}</ul>{}</section>\
          <section aria-labelledby=\"bl\"><h2 id=\"bl\">{}</h2>\
          <p class=\"hint\">Un professionnel bloqué n'a aucun accès, quoi que disent les autres réglages.</p><ul>{blocked}</ul>{}</section>\
+         <section aria-labelledby=\"ct\"><h2 id=\"ct\">{}</h2>{care_team}</section>\
          <section aria-labelledby=\"rg\"><h2 id=\"rg\">{}</h2>{regulation}</section>\
          <section aria-labelledby=\"ha\"><h2 id=\"ha\">{}</h2>{hide_all}</section>",
         t("access.title"),
@@ -626,6 +750,7 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
             "Numéro RPPS du professionnel à bloquer",
             "Bloquer ce professionnel"
         ),
+        super::i18n::fr_en("Équipes de soins", "Care teams"),
         t("access.regulation"),
         t("access.hide_all"),
     ))
@@ -683,6 +808,7 @@ async fn apply(s: &AppState, h: &Holder, form: &Form) -> Result<(), ApiError> {
                         categories: None,
                         until: None,
                         express: false,
+                        basis: Default::default(),
                     });
                 })
                 .await?;
@@ -728,6 +854,9 @@ async fn apply(s: &AppState, h: &Holder, form: &Form) -> Result<(), ApiError> {
         }
         "hide_all" => {
             space.update_access_policy(|p| p.hide_all = on).await?;
+        }
+        "care_team" => {
+            space.update_access_policy(|p| p.care_team_objection = on).await?;
         }
         _ => return Err(ApiError::bad_request("action inconnue")),
     }

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use carnet_domain::HolderId;
-use carnet_domain::access::{Category, Context};
+use carnet_domain::access::{CareTeam, Category, Context, PracticeRole};
 use carnet_domain::profile::Section;
 use carnet_domain::roster::Sex;
 
@@ -34,6 +34,11 @@ pub fn routes() -> Router<AppState> {
         .route("/pro/patients/{holder}", get(patient))
         // GET too: the language switch of the page shown after the POST reloads this path.
         .route("/pro/patients/{holder}/urgence", get(patient).post(emergency))
+        .route(
+            "/pro/patients/{holder}/equipe-de-soins",
+            get(patient).post(care_team),
+        )
+        .route("/pro/patients/{holder}/consentement", get(patient).post(consent))
 }
 
 fn login_body(s: &AppState, csrf: &str, rpps: &str, message: &str) -> String {
@@ -242,7 +247,11 @@ async fn patient(
         ""
     };
     let search = super::pro_record::Search::from_query(&q);
-    let body = record(&s, &p, holder, &who, &search, (done, ""), "").await?;
+    let said = Said {
+        banner: done,
+        ..Said::default()
+    };
+    let body = record(&s, &p, holder, &who, &search, &said).await?;
     Ok(super::page_named(&who.title(), &Nav::Pro { p: &p }, &body).into_response())
 }
 
@@ -373,10 +382,11 @@ async fn record(
     holder: HolderId,
     who: &PatientHeader,
     search: &super::pro_record::Search,
-    said: (&str, &str),
-    reason: &str,
+    said: &Said<'_>,
 ) -> Result<String, WebError> {
-    let (banner, error) = said;
+    let banner = said.banner;
+    let error = said.error_of("urgence");
+    let reason = said.typed("motif");
     let actor = p.professional.actor();
     let Some(standing) = s.gate.standing(holder, &actor).await.map_err(ApiError::from)? else {
         return Err(ApiError::not_found().into());
@@ -423,8 +433,12 @@ async fn record(
                 "Nothing is shown because you have no authorisation, not because the record would be empty."
             ),
             w(
-                "Pour y accéder, le patient peut vous autoriser depuis son espace Carnet (rubrique « Autorisations »).",
-                "To read it, the patient may authorise you from their Carnet space (\u{201c}Authorisations\u{201d})."
+                "Pour y accéder : si vous faites partie de son équipe de soins, déclarez votre prise en charge ci-dessous ; \
+                 sinon, le patient peut vous autoriser depuis son espace Carnet (rubrique « Autorisations »), \
+                 ou un professionnel qui le suit peut enregistrer son consentement pour vous.",
+                "To read it: if you are in their care team, declare your care relationship below; otherwise the \
+                 patient may authorise you from their Carnet space (\u{201c}Authorisations\u{201d}), or a professional \
+                 who follows them may record their consent for you."
             )
         ));
     } else {
@@ -511,15 +525,122 @@ async fn record(
     } else {
         String::new()
     };
+    let care = care_forms(p, holder, st.readable.is_empty() && !st.emergency, said);
     Ok(format!(
         "<p><a href=\"/pro\">{}</a></p>{}<h1>{}</h1>{}{status}{content}\
          <p><a href=\"/pro/patients/{holder}/documents/ajout\">{w_add}</a> · \
-         <a href=\"/pro/patients/{holder}/messages\">{w_msg}</a></p>{emergency}",
+         <a href=\"/pro/patients/{holder}/messages\">{w_msg}</a></p>{care}{emergency}",
         t("pro.back"),
         who.banner,
         esc(&who.title()),
         notice(banner),
     ))
+}
+
+/// AC-1b's two forms: declaring the care relationship (to a care professional the record is
+/// not open to), and recording the patient's consent for a colleague (to whoever sees the
+/// page: they know the patient).
+fn care_forms(p: &Pro, holder: HolderId, closed: bool, said: &Said<'_>) -> String {
+    let w = super::i18n::fr_en;
+    let csrf = csrf_field(&p.csrf);
+    let declare = match p.professional.role {
+        PracticeRole::Care if closed => {
+            let typed_team = said.typed("equipe");
+            let options: String = [
+                CareTeam::Practice,
+                CareTeam::Establishment,
+                CareTeam::Coordination,
+                CareTeam::MedicoSocial,
+            ]
+            .iter()
+            .map(|t| {
+                let v = serde_json::to_value(t)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let selected = if v == typed_team { " selected" } else { "" };
+                format!(
+                    "<option value=\"{v}\"{selected}>{}</option>",
+                    esc(super::access::care_team_label(*t))
+                )
+            })
+            .collect();
+            format!(
+                "<section aria-labelledby=\"equipe\"><h2 id=\"equipe\">{}</h2><p>{}</p>\
+                 <form method=\"post\" action=\"/pro/patients/{holder}/equipe-de-soins\" class=\"card\">{}{csrf}\
+                 <p><label for=\"equipe-type\">{}</label><select id=\"equipe-type\" name=\"equipe\">{options}</select></p>\
+                 <p><label for=\"episode\">{}</label><input id=\"episode\" name=\"episode\" type=\"text\" maxlength=\"200\" required value=\"{}\" aria-describedby=\"episode-aide\"></p>\
+                 <p id=\"episode-aide\" class=\"hint\">{}</p>\
+                 <p><input id=\"informe\" name=\"informe\" type=\"checkbox\" value=\"1\" required> <label for=\"informe\">{}</label></p>\
+                 <p><button type=\"submit\">{}</button></p></form></section>",
+                w("Déclarer une prise en charge", "Declare a care relationship"),
+                w(
+                    "Les membres de l'équipe de soins sont présumés autorisés si le patient, informé, ne s'y est pas opposé. \
+                     L'accès dure un an, dans les limites des habilitations de votre profession ; il est tracé et le patient en est prévenu.",
+                    "Members of the care team are presumed authorised if the patient, once told, did not object. \
+                     The access lasts a year, within your profession's habilitations; it is traced and the patient is told."
+                ),
+                alert(said.error_of("equipe")),
+                w("Équipe de soins", "Care team"),
+                w("Pour quelle prise en charge", "For which episode of care"),
+                esc(said.typed("episode")),
+                w(
+                    "Par exemple : suivi de grossesse, hospitalisation en cardiologie, soins à domicile.",
+                    "For instance: pregnancy follow-up, stay in cardiology, home care."
+                ),
+                w(
+                    "J'ai informé le patient de cet accès à son dossier.",
+                    "I told the patient of this access to their record."
+                ),
+                w("Déclarer la prise en charge", "Declare the care relationship"),
+            )
+        }
+        PracticeRole::Occupational if closed => format!(
+            "<p class=\"hint\">{}</p>",
+            w(
+                "Médecin du travail ou de sapeurs-pompiers : le dossier ne vous est ouvert qu'avec le consentement exprès du patient, qu'il donne depuis son espace Carnet.",
+                "Occupational or fire-brigade doctor: the record opens to you only with the patient's express consent, given from their Carnet space."
+            )
+        ),
+        _ => String::new(),
+    };
+    let error = said.error_of("consentement");
+    let open = if error.is_empty() { "" } else { " open" };
+    let forme = said.typed("forme");
+    let consent = format!(
+        "<details class=\"card\"{open}><summary>{}</summary><p>{}</p>\
+         <form method=\"post\" action=\"/pro/patients/{holder}/consentement\">{}{csrf}\
+         <p><label for=\"consent-rpps\">{}</label><input id=\"consent-rpps\" name=\"rpps\" type=\"text\" inputmode=\"numeric\" maxlength=\"11\" required value=\"{}\"></p>\
+         <fieldset><legend>{}</legend>\
+         <p><input id=\"forme-oral\" name=\"forme\" type=\"radio\" value=\"oral\"{}> <label for=\"forme-oral\">{}</label></p>\
+         <p><input id=\"forme-ecrit\" name=\"forme\" type=\"radio\" value=\"written\"{}> <label for=\"forme-ecrit\">{}</label></p></fieldset>\
+         <p><input id=\"consenti\" name=\"consenti\" type=\"checkbox\" value=\"1\" required> <label for=\"consenti\">{}</label></p>\
+         <p><button type=\"submit\">{}</button></p></form></details>",
+        w(
+            "Enregistrer le consentement du patient pour un professionnel",
+            "Record the patient's consent for a professional"
+        ),
+        w(
+            "Le patient accepte qu'un professionnel qui ne fait pas partie de son équipe de soins consulte son dossier (par exemple un spécialiste à qui vous l'adressez). \
+             La forme et la date de son consentement sont conservées avec l'autorisation ; il peut la retirer à tout moment.",
+            "The patient agrees that a professional outside their care team reads their record (for instance a specialist you refer them to). \
+             The form and date of the consent are kept with the authorisation; they may withdraw it at any time."
+        ),
+        alert(error),
+        w("Numéro RPPS du professionnel", "The professional's RPPS number"),
+        esc(said.typed("rpps")),
+        w("Le patient a consenti", "The patient consented"),
+        if forme != "written" { " checked" } else { "" },
+        w("oralement", "orally"),
+        if forme == "written" { " checked" } else { "" },
+        w("par écrit", "in writing"),
+        w(
+            "Le patient m'a donné son consentement pour cet accès.",
+            "The patient gave me their consent to this access."
+        ),
+        w("Enregistrer le consentement", "Record the consent"),
+    );
+    format!("{declare}{consent}")
 }
 
 /// AC-5, bris de glace: the same call as `api::pro::emergency` (`gate.declare_emergency`).
@@ -551,20 +672,146 @@ async fn emergency(
             None => return Err(ApiError::not_found().into()),
         }
     };
-    let who = patient_header(&s, &p, holder).await?;
-    let (status, body) = match outcome {
+    answer(&s, &p, holder, "urgence", &form, outcome, StatusCode::BAD_REQUEST).await
+}
+
+/// The record again after one of its forms: its banner on success, or the error beside the
+/// form with what was typed.
+async fn answer(
+    s: &AppState,
+    p: &Pro,
+    holder: HolderId,
+    form_name: &str,
+    form: &Form,
+    outcome: Result<String, String>,
+    error_status: StatusCode,
+) -> Result<Response, WebError> {
+    let who = patient_header(s, p, holder).await?;
+    let (status, said) = match &outcome {
         Ok(banner) => (
             StatusCode::OK,
-            record(&s, &p, holder, &who, &Default::default(), (&banner, ""), "").await?,
+            Said {
+                banner,
+                ..Said::default()
+            },
         ),
         Err(e) => (
-            StatusCode::BAD_REQUEST,
-            record(&s, &p, holder, &who, &Default::default(), ("", &e), &reason).await?,
+            error_status,
+            Said {
+                form: form_name,
+                error: e,
+                typed: Some(form),
+                ..Said::default()
+            },
         ),
     };
-    let mut r = super::page_named(&who.title(), &Nav::Pro { p: &p }, &body).into_response();
+    let body = record(s, p, holder, &who, &Default::default(), &said).await?;
+    let mut r = super::page_named(&who.title(), &Nav::Pro { p }, &body).into_response();
     *r.status_mut() = status;
     Ok(r)
+}
+
+/// What the record page says after one of its forms (issue 33, AC-1b, AC-5).
+#[derive(Default)]
+struct Said<'a> {
+    /// A confirmation at the top.
+    banner: &'a str,
+    /// The form the error is about (`urgence`, `equipe`, `consentement`).
+    form: &'a str,
+    error: &'a str,
+    /// What was typed, kept in that form.
+    typed: Option<&'a Form>,
+}
+
+impl Said<'_> {
+    fn error_of(&self, form: &str) -> &str {
+        if self.form == form { self.error } else { "" }
+    }
+    fn typed(&self, field: &str) -> &str {
+        self.typed.map(|f| f.get(field)).unwrap_or_default()
+    }
+}
+
+/// AC-1b: the professional declares the care relationship (which team, for which episode).
+async fn care_team(
+    State(s): State<AppState>,
+    p: Pro,
+    Path(holder): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    super::check_csrf(&s, &p.token, &form).await?;
+    let holder = parse_holder(&holder)?;
+    let w = super::i18n::fr_en;
+    let mut status = StatusCode::BAD_REQUEST;
+    let outcome = if form.get("informe") != "1" {
+        Err(w(
+            "Cochez la case : le patient doit avoir été informé de cet accès.",
+            "Tick the box: the patient must have been told of this access.",
+        )
+        .to_string())
+    } else {
+        match crate::api::pro::declare_care_team(&s, &p.professional, holder, form.get("equipe"), form.get("episode"))
+            .await
+        {
+            Ok(true) => Ok(w(
+                "Prise en charge déclarée : le dossier vous est ouvert, dans les limites des habilitations de votre profession. Le patient en est informé.",
+                "Care relationship declared: the record is open to you, within your profession's habilitations. The patient is told.",
+            )
+            .to_string()),
+            Ok(false) => Ok(w(
+                "Vous étiez déjà autorisé : l'autorisation en vigueur est conservée telle quelle.",
+                "You were already authorised: the authorisation in force is kept as it is.",
+            )
+            .to_string()),
+            Err(e) if e.status == StatusCode::NOT_FOUND => return Err(e.into()),
+            Err(e) => {
+                status = e.status;
+                Err(french(&e))
+            }
+        }
+    };
+    answer(&s, &p, holder, "equipe", &form, outcome, status).await
+}
+
+/// AC-1b: the professional records the patient's consent for a colleague (or themselves).
+async fn consent(
+    State(s): State<AppState>,
+    p: Pro,
+    Path(holder): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    super::check_csrf(&s, &p.token, &form).await?;
+    let holder = parse_holder(&holder)?;
+    let w = super::i18n::fr_en;
+    let mut status = StatusCode::BAD_REQUEST;
+    let outcome = if form.get("consenti") != "1" {
+        Err(w(
+            "Cochez la case : le patient doit avoir donné son consentement.",
+            "Tick the box: the patient must have given their consent.",
+        )
+        .to_string())
+    } else {
+        match crate::api::pro::record_consent(&s, &p.professional, holder, form.get("rpps"), form.get("forme")).await {
+            Ok(true) => Ok(w(
+                "Consentement enregistré : le dossier est ouvert à ce professionnel, dans les limites des habilitations de sa profession. Le patient en est informé.",
+                "Consent recorded: the record is open to this professional, within their profession's habilitations. The patient is told.",
+            )
+            .to_string()),
+            Ok(false) => Ok(w(
+                "Ce professionnel était déjà autorisé : l'autorisation en vigueur est conservée telle quelle.",
+                "This professional was already authorised: the authorisation in force is kept as it is.",
+            )
+            .to_string()),
+            Err(e) if e.status == StatusCode::NOT_FOUND => return Err(e.into()),
+            Err(e) => {
+                status = e.status;
+                Err(french(&e))
+            }
+        }
+    };
+    answer(&s, &p, holder, "consentement", &form, outcome, status).await
 }
 
 /// "24/11/2026 à 18 h 42" (or "24/11/2026 at 18:42" in English), French legal time.

@@ -144,6 +144,7 @@ fn run_case(space: Space, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         categories: cats.clone(),
                         until: None,
                         express: false,
+                        basis: Default::default(),
                     })
                     .collect();
                 p.blocked = space.blocked.iter().map(|b| pro(*b)).collect();
@@ -550,6 +551,7 @@ impl Walk {
                         categories: categories.clone(),
                         until,
                         express: false,
+                        basis: Default::default(),
                     });
                 })
                 .await;
@@ -580,6 +582,7 @@ impl Walk {
                             categories: None,
                             until: None,
                             express: false,
+                            basis: Default::default(),
                         });
                     }
                 })
@@ -631,6 +634,7 @@ fn walk_case(
                 categories: None,
                 until: None,
                 express: false,
+                basis: Default::default(),
             })
         })
         .await;

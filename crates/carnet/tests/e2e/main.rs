@@ -20,6 +20,7 @@ mod oidc;
 mod passkeys;
 mod password;
 mod populate;
+mod pro;
 mod profile;
 mod reimbursements;
 mod server;

@@ -56,6 +56,7 @@ pub(super) async fn two_servers_and_two_doctors(env: &Env) -> (Gate, Gate, Holde
                     categories: None,
                     until: None,
                     express: false,
+                    basis: Default::default(),
                 })
             }
         })
@@ -277,6 +278,7 @@ pub(super) async fn documents_go_through_the_gate_dm1_dm8(env: Env, _e: Engine) 
                 categories: None,
                 until: None,
                 express: false,
+                basis: Default::default(),
             })
         })
         .await

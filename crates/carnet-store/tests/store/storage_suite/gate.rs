@@ -61,6 +61,7 @@ pub(super) async fn gate_decides_traces_and_notifies_ac3_ac8(env: Env, _e: Engin
                 categories: None,
                 until: None,
                 express: false,
+                basis: Default::default(),
             });
             p.blocked.push(ProfessionalId("blocked".into()));
         })
@@ -355,6 +356,7 @@ pub(super) async fn whose_record_it_is_and_what_a_professional_may_read_id1_ac8(
                 categories: Some(vec![Category::Prescriptions, Category::CarePlans]),
                 until: None,
                 express: false,
+                basis: Default::default(),
             });
         })
         .await

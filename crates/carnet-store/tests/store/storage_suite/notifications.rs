@@ -24,6 +24,7 @@ pub(super) async fn notices_follow_preferences_and_collapse_per_channel_ac6(env:
                 categories: None,
                 until: None,
                 express: false,
+                basis: Default::default(),
             });
         })
         .await

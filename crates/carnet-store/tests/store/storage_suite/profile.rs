@@ -33,6 +33,7 @@ pub(super) fn pro_granted(id: &str) -> Grant {
         categories: None,
         until: None,
         express: false,
+        basis: Default::default(),
     }
 }
 

@@ -252,6 +252,7 @@ pub(super) async fn reimbursement_feed_is_idempotent_sealed_and_gated_rb1_rb2_ac
                     categories: Some(vec![Category::Reimbursements]),
                     until: None,
                     express: false,
+                    basis: Default::default(),
                 })
             })
             .await

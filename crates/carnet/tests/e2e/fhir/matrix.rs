@@ -197,10 +197,12 @@ fn policy(v: &Value) -> AccessPolicy {
                     )
                 }),
                 express: g["express"].as_bool().unwrap_or(false),
+                basis: Default::default(),
             })
             .collect(),
         regulation_consent: v["regulation_consent"].as_bool().unwrap_or(false),
         hide_all: v["hide_all"].as_bool().unwrap_or(false),
+        care_team_objection: false,
     }
 }
 

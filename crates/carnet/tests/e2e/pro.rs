@@ -1,0 +1,284 @@
+//! The professional's side (issue 33): care-team access and consents recorded by a
+//! professional (AC-1b), in the pages and the API, against the real server.
+
+use crate::common::browser::*;
+use crate::common::*;
+use serde_json::json;
+
+/// A demo professional logged into the web pages.
+async fn pro_pages(base: &str, rpps: &str) -> Browser {
+    let mut b = Browser::new(base);
+    let p = b.get("/pro").await;
+    let r = b
+        .post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", rpps)])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.html);
+    b
+}
+
+/// The record's address after a lookup by Camille's INS.
+async fn find_camille(b: &mut Browser) -> String {
+    let p = b.get("/pro").await;
+    let p = b
+        .post("/pro", &[("csrf", &p.csrf()), ("ins", &camille_ins())])
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    p.location().to_string()
+}
+
+/// AC-1b: a nurse the holder never registered declares the care relationship and reads what
+/// her profession may; the holder sees why she may, is told, and objects, which closes it at
+/// once; a block reads exactly like the objection (AC-8); a consent recorded for a colleague
+/// opens the record to him, never to an occupational doctor.
+#[tokio::test]
+async fn care_teams_are_presumed_authorised_and_consents_recorded_ac1b() {
+    let w = World::start().await;
+    let mut camille = Browser::new(&w.base);
+    assert_eq!(camille.login().await, "/");
+    let mut moreau = pro_pages(&w.base, "10000000003").await;
+    let record = find_camille(&mut moreau).await;
+    let before = moreau.get(&record).await;
+    assert!(
+        before.html.contains("Ce dossier ne vous est pas ouvert"),
+        "{}",
+        before.html
+    );
+    assert!(
+        before.html.contains("Déclarer une prise en charge"),
+        "{}",
+        before.html
+    );
+    let declare = format!("{record}/equipe-de-soins");
+
+    // Without telling the patient, nothing is declared; what was typed stays.
+    let p = moreau
+        .post(
+            &declare,
+            &[
+                ("csrf", &before.csrf()),
+                ("equipe", "coordination"),
+                ("episode", "Soins infirmiers à domicile"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 400, "{}", p.html);
+    assert!(p.html.contains("le patient doit avoir été informé"), "{}", p.html);
+    assert!(p.html.contains("value=\"Soins infirmiers à domicile\""));
+    assert!(p.html.contains("Ce dossier ne vous est pas ouvert"));
+
+    let p = moreau
+        .post(
+            &declare,
+            &[
+                ("csrf", &before.csrf()),
+                ("equipe", "coordination"),
+                ("episode", "Soins infirmiers à domicile"),
+                ("informe", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.html);
+    assert!(p.html.contains("Prise en charge déclarée"), "{}", p.html);
+    // AC-1: the habilitation matrix still bounds what a nurse reads.
+    assert!(p.html.contains("Accès limité"), "{}", p.html);
+    assert!(!p.html.contains("Ce dossier ne vous est pas ouvert"));
+    assert!(!p.html.contains("name=\"episode\""), "the form is gone once open");
+
+    // Camille sees why Sophie MOREAU may read, and was told (AC-6).
+    let a = camille.get("/autorisations").await;
+    assert!(
+        a.html.contains("Sophie MOREAU")
+            && a.html.contains(
+                "équipe de soins (parcours de soins coordonné) pour « Soins infirmiers à domicile »"
+            ),
+        "{}",
+        a.html
+    );
+    let h = camille.get("/historique").await;
+    assert!(h.html.contains("a déclaré vous prendre en charge"), "{}", h.html);
+    let n = get_json(&w.c, &w.me("/notifications"), w.holder()).await;
+    assert!(
+        n["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["item"] == "care_team/declared" && t["who"]["family_name"] == "MOREAU"),
+        "{n}"
+    );
+
+    // Camille objects to care teams: closed at once; declaring again is refused, in words.
+    let p = camille
+        .post(
+            "/autorisations",
+            &[("csrf", &a.csrf()), ("action", "care_team"), ("value", "1")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let a = camille.get("/autorisations").await;
+    assert!(a.html.contains("sans effet : vous vous opposez"), "{}", a.html);
+    let closed = moreau.get(&record).await;
+    assert!(
+        closed.html.contains("Ce dossier ne vous est pas ouvert"),
+        "{}",
+        closed.html
+    );
+    let refused = moreau
+        .post(
+            &declare,
+            &[
+                ("csrf", &closed.csrf()),
+                ("equipe", "practice"),
+                ("episode", "Pansements"),
+                ("informe", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.html);
+    assert!(
+        refused.html.contains("Le patient s&#39;oppose à cet accès"),
+        "{}",
+        refused.html
+    );
+
+    // AC-4, AC-8: without the objection but with a block, the very same words.
+    let r = put(
+        &w.c,
+        &w.me("/access/settings"),
+        w.holder(),
+        &json!({"care_team_objection": false}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = post(
+        &w.c,
+        &w.me("/access/blocked"),
+        w.holder(),
+        &json!({"professional": "10000000003"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let blocked = moreau
+        .post(
+            &declare,
+            &[
+                ("csrf", &closed.csrf()),
+                ("equipe", "practice"),
+                ("episode", "Pansements"),
+                ("informe", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(blocked.status, 403);
+    let words = |html: &str| {
+        let i = html.find("class=\"alert").expect("an error");
+        html[i..i + html[i..].find("</div>").unwrap()].to_string()
+    };
+    assert_eq!(words(&blocked.html), words(&refused.html));
+    let r = delete(&w.c, &w.me("/access/blocked/10000000003"), w.holder()).await;
+    assert_eq!(r.status(), 200);
+
+    // Dr LEROY (médecin traitant) records Camille's oral consent for the pharmacist.
+    let mut leroy = pro_pages(&w.base, "10000000001").await;
+    let page = leroy.get(&record).await;
+    assert!(
+        !page.html.contains("Déclarer une prise en charge"),
+        "she already has access"
+    );
+    let consent = format!("{record}/consentement");
+    let p = leroy
+        .post(
+            &consent,
+            &[
+                ("csrf", &page.csrf()),
+                ("rpps", "10000000004"),
+                ("forme", "oral"),
+                ("consenti", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.html);
+    assert!(p.html.contains("Consentement enregistré"), "{}", p.html);
+    let girard = w.pro("10000000004").await;
+    let id = w.camille_for(&girard).await;
+    let docs = get_json(&w.c, &w.pro_url(&id, "/documents"), As::Bearer(&girard)).await;
+    assert!(docs["documents"].is_array(), "{docs}");
+    let a = camille.get("/autorisations").await;
+    assert!(
+        a.html
+            .contains("votre consentement oral, recueilli par Dr Claire LEROY le"),
+        "{}",
+        a.html
+    );
+    // Not for an occupational doctor (express consent, from Camille only), nor an unknown RPPS.
+    for (rpps, words) in [
+        ("10000000006", "consentement exprès"),
+        ("10000000099", "ucun professionnel de soins de l&#39;annuaire"),
+    ] {
+        let p = leroy
+            .post(
+                &consent,
+                &[
+                    ("csrf", &page.csrf()),
+                    ("rpps", rpps),
+                    ("forme", "written"),
+                    ("consenti", "1"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 403, "{rpps}: {}", p.html);
+        assert!(p.html.contains(words), "{rpps}: {}", p.html);
+        assert!(p.html.contains(&format!("value=\"{rpps}\"")), "typed kept");
+    }
+
+    // The API: the occupational doctor cannot declare himself in the care team; a
+    // professional who never looked the patient up finds no such record (AC-8).
+    let noir = w.pro("10000000006").await;
+    let id = w.camille_for(&noir).await;
+    let r = post(
+        &w.c,
+        &w.pro_url(&id, "/care-team"),
+        As::Bearer(&noir),
+        &json!({"team": "practice", "episode": "visite d'embauche"}),
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let blanc = w.pro("10000000005").await;
+    let r = post(
+        &w.c,
+        &w.pro_url(&id, "/care-team"),
+        As::Bearer(&blanc),
+        &json!({"team": "practice", "episode": "suivi"}),
+    )
+    .await;
+    assert_eq!(r.status(), 404, "no lookup, no record");
+    let r = post(
+        &w.c,
+        &w.pro_url(&id, "/care-team"),
+        As::Bearer(&girard),
+        &json!({"team": "hospital", "episode": "suivi"}),
+    )
+    .await;
+    assert_eq!(r.status(), 400, "an unknown team is refused");
+    let r = post(
+        &w.c,
+        &w.pro_url(&id, "/care-team"),
+        As::Bearer(&girard),
+        &json!({"team": "practice", "episode": "suivi"}),
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        200,
+        "already authorised by the consent, left as it was"
+    );
+    let policy = get_json(&w.c, &w.me("/access"), w.holder()).await;
+    let g = policy["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["grantee"]["id"] == "10000000004")
+        .expect("the pharmacist's grant");
+    assert_eq!(g["basis"]["kind"], "consent");
+    assert_eq!(g["basis"]["recorded_by"], "10000000001");
+    assert_eq!(g["basis"]["form"], "oral");
+}
