@@ -123,6 +123,17 @@ async function main() {
       await ap.click('text=Activer mon espace avec le courrier reçu');
       await ap.waitForSelector('h1:has-text("Activer mon espace")');
       await audit(ap, 'activation');
+      if (shots) await widths(ap, 'activation');
+      // LC-2: a lost or expired code is no dead end (the answer is the same, matched or not).
+      await ap.click('text=Recevoir un nouveau code');
+      await ap.waitForSelector('#naissance');
+      await audit(ap, 'activation-nouveau-code');
+      if (shots) await widths(ap, 'activation-nouveau-code');
+      await ap.fill('#ins', actIns);
+      await ap.fill('#naissance', '01/01/2000');
+      await ap.click('main button[type=submit]');
+      await ap.waitForSelector('text=Si ces informations correspondent');
+      await ap.goto(`${base}/activation`);
       await ap.fill('#ins', actIns);
       await ap.fill('#code', actCode);
       await ap.fill('#identifiant', 'lea.dubois@demo.carnet.invalid');

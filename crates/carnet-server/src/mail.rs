@@ -161,10 +161,45 @@ impl Transport {
     }
 }
 
+/// "17 janvier 2027" (France's legal time) from an RFC 3339 instant: letters and mails never
+/// show an ISO timestamp (issue 32).
+pub fn long_date(rfc3339: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(|t| crate::web::paris(carnet_domain::Timestamp::from_offset_date_time(t)))
+        .map_or_else(
+            || rfc3339.to_string(),
+            |d| {
+                format!(
+                    "{} {} {}",
+                    d.day(),
+                    MONTHS[usize::from(u8::from(d.month())) - 1],
+                    d.year()
+                )
+            },
+        )
+}
+
 /// Subject and body of a message, French first, English second.
 pub fn render(msg: &OutboxMessage) -> (String, String) {
     let p: Value = serde_json::from_slice(&msg.payload).unwrap_or(Value::Null);
     let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    // Instants in words ("17 janvier 2027").
+    let d = |k: &str| long_date(&s(k));
     match msg.kind.as_str() {
         "login_code" => (
             "Votre code de connexion Carnet".into(),
@@ -208,9 +243,9 @@ pub fn render(msg: &OutboxMessage) -> (String, String) {
                  A personal health space was created for you. Activation code: {}. Without objection before \
                  {}, it opens automatically.",
                 s("activation_code"),
-                s("opposition_deadline"),
+                d("opposition_deadline"),
                 s("activation_code"),
-                s("opposition_deadline")
+                d("opposition_deadline")
             ),
         ),
         "new_device" => (
@@ -222,9 +257,27 @@ pub fn render(msg: &OutboxMessage) -> (String, String) {
         ),
         "space_opened" => (
             "Votre espace Carnet est ouvert".into(),
-            "Votre espace numérique de santé est désormais ouvert. Activez-le avec votre code provisoire \
-             pour le consulter. Vous pouvez le fermer à tout moment.\n\nYour health space is now open."
+            "Votre espace numérique de santé est désormais ouvert. Pour le consulter, activez-le sur la page \
+             « Activer mon espace » du site. Votre code provisoire était valable six semaines : s'il a expiré, \
+             demandez-en un nouveau sur cette même page (« Recevoir un nouveau code ») avec votre numéro de \
+             sécurité sociale et votre date de naissance ; il vous sera envoyé ici. Vous pouvez fermer votre \
+             espace à tout moment.\n\nYour health space is now open. Activate it on the site; if your code \
+             expired, ask for a new one on the activation page."
                 .into(),
+        ),
+        "activation_code" => (
+            "Votre nouveau code d'activation Carnet".into(),
+            format!(
+                "Bonjour,\n\nVous avez demandé un nouveau code provisoire pour activer votre espace numérique \
+                 de santé. Votre code : {}\nIl est valable jusqu'au {} et remplace le précédent. Saisissez-le \
+                 sur la page « Activer mon espace » avec votre numéro de sécurité sociale. Si vous n'avez rien \
+                 demandé, ignorez ce message.\n\n\
+                 Your new Carnet activation code: {} (valid until {}).",
+                s("activation_code"),
+                d("valid_until"),
+                s("activation_code"),
+                d("valid_until")
+            ),
         ),
         "majority" => (
             "Vous avez 18 ans : votre espace Carnet est à vous".into(),
@@ -235,7 +288,7 @@ pub fn render(msg: &OutboxMessage) -> (String, String) {
                  You are 18: your representatives no longer have access. Set your own credentials with the \
                  activation code {}.",
                 s("activation_code"),
-                s("valid_until"),
+                d("valid_until"),
                 s("activation_code")
             ),
         ),
@@ -245,9 +298,9 @@ pub fn render(msg: &OutboxMessage) -> (String, String) {
                 "Votre opposition a bien été enregistrée le {} (référence {}). Aucun espace ne sera ouvert \
                  pour vous. Vous pourrez en demander un plus tard si vous changez d'avis.\n\n\
                  Your objection was recorded on {} (reference {}). No space will be opened.",
-                s("recorded_at"),
+                d("recorded_at"),
                 s("reference"),
-                s("recorded_at"),
+                d("recorded_at"),
                 s("reference")
             ),
         ),
@@ -441,4 +494,26 @@ pub fn spawn_delivery(store: Store, transport: Transport, wake: Arc<Notify>) -> 
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_words_in_france_s_legal_time() {
+        assert_eq!(long_date("2027-01-17T10:00:00Z"), "17 janvier 2027");
+        // 23:30 UTC on 31 July is already 1 August in Paris (summer time).
+        assert_eq!(long_date("2026-07-31T23:30:00Z"), "1 août 2026");
+        assert_eq!(long_date("not a date"), "not a date");
+        let msg = OutboxMessage::new(
+            carnet_domain::HolderId::from_uuid(uuid::Uuid::nil()),
+            "activation_code",
+            carnet_store::outbox::Channel::Email,
+            br#"{"activation_code":"ABCDEFGHJKLM","valid_until":"2027-01-17T10:00:00Z"}"#.to_vec(),
+        );
+        let (_, body) = render(&msg);
+        assert!(body.contains("Votre code : ABCDEFGHJKLM") && body.contains("jusqu'au 17 janvier 2027"));
+        assert!(!body.contains("2027-01-17"));
+    }
 }

@@ -217,6 +217,56 @@ impl Store {
         Ok(valid)
     }
 
+    /// LC-2: a provisional code is "valid 6 weeks and renewable online". The person proves who
+    /// they are with the INS and the birth date; a fresh code, valid six weeks
+    /// from now, replaces the old one and goes by the channel on file (e-mail, else a letter),
+    /// never to the screen (the `activation_code` letter). Only for a space still to activate: informed or open, or taken over
+    /// at 18 (MI-3); a minor's own request is refused (their representatives manage it). `None`
+    /// when nothing matches or nothing is to renew, so that a caller cannot tell which (AC-8).
+    pub async fn renew_activation_code(
+        &self,
+        ins: &carnet_domain::Ins,
+        birth_date: time::Date,
+    ) -> Result<Option<HolderId>, StoreError> {
+        let Some(id) = self.find_by_ins(ins).await? else {
+            return Ok(None);
+        };
+        if !self.birth_date_is(id, birth_date).await? {
+            return Ok(None);
+        }
+        let (majority_at, credentials): (Option<i64>, i64) = on_db!(&self.db, p => sqlx::query(
+            "SELECT h.majority_at, (SELECT COUNT(*) FROM credentials c WHERE c.holder_id = h.id) FROM holders h WHERE h.id = $1")
+            .bind(id.as_uuid()).fetch_one(p).await.map(|r| (r.get(0), r.get(1))))
+            .map_err(StoreError::db("read majority"))?;
+        let now = self.now();
+        if majority_at.is_some_and(|m| m > now.as_micros()) {
+            return Ok(None);
+        }
+        let to_activate = match self.lifecycle(id).await? {
+            Lifecycle::Informed { .. } | Lifecycle::Open { .. } => true,
+            Lifecycle::Activated { .. } => credentials == 0,
+            _ => false,
+        };
+        if !to_activate {
+            return Ok(None);
+        }
+        let code = new_activation_code()?;
+        let code_hmac = self.activation_code_hmac(&code).await?;
+        let expires = now.plus_seconds(carnet_domain::lifecycle::OPPOSITION_WINDOW_SECONDS);
+        let channel = self.letter_channel(id).await?;
+        let key = self.vault.get(id).await?;
+        let payload = json!({ "activation_code": code, "valid_until": expires.to_rfc3339() });
+        let msg = OutboxMessage::new(id, "activation_code", channel, payload.to_string().into_bytes());
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE holders SET activation_code_hmac = $2, activation_code_expires_at = $3 WHERE id = $1")
+            .bind(id.as_uuid()).bind(&code_hmac).bind(expires.as_micros()).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("renew activation code"))?;
+        self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
     /// Checks a provisional activation code (LC-4): right code, not expired. Constant time.
     pub async fn check_activation_code(&self, id: HolderId, code: &str) -> Result<bool, StoreError> {
         let row = on_db!(&self.db, p => sqlx::query(

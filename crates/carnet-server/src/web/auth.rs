@@ -359,18 +359,23 @@ fn activation_form(csrf: &str, ins: &str, login: &str, message: &str) -> String 
         "J'ai déjà activé mon espace : me connecter",
         "I already activated my space: log in",
     );
+    let a10 = tr(
+        "Valable six semaines. Code expiré ou perdu ? <a href=\"/activation/nouveau-code\">Recevoir un nouveau code</a>.",
+        "Valid for six weeks. Code expired or lost? <a href=\"/activation/nouveau-code\">Get a new code</a>.",
+    );
     format!(
         "<h1>{a0}</h1>{}\
          <p>{a1}</p>\
          <form method=\"post\" action=\"/activation\" class=\"card\">{}\
          <p><label for=\"ins\">{a2}</label>\
-         <input id=\"ins\" name=\"ins\" inputmode=\"numeric\" autocomplete=\"off\" required value=\"{}\"></p>\
+         <input id=\"ins\" name=\"ins\" type=\"text\" inputmode=\"numeric\" autocomplete=\"off\" required value=\"{}\"></p>\
          <p><label for=\"code\">{a3}</label>\
-         <input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" required></p>\
+         <input id=\"code\" name=\"code\" type=\"text\" autocomplete=\"one-time-code\" required aria-describedby=\"code-aide\"></p>\
+         <p id=\"code-aide\" class=\"hint\">{a10}</p>\
          <p><label for=\"carte\">{a4}</label>\
-         <input id=\"carte\" name=\"carte\" autocomplete=\"off\"></p>\
+         <input id=\"carte\" name=\"carte\" type=\"text\" autocomplete=\"off\"></p>\
          <p><label for=\"identifiant\">{a5}</label>\
-         <input id=\"identifiant\" name=\"identifiant\" autocomplete=\"username\" required value=\"{}\"></p>\
+         <input id=\"identifiant\" name=\"identifiant\" type=\"text\" autocomplete=\"username\" required value=\"{}\"></p>\
          <p><label for=\"motdepasse\">{a6}</label>\
          <input id=\"motdepasse\" name=\"motdepasse\" type=\"password\" autocomplete=\"new-password\" required></p>\
          <p><label for=\"confirmation\">{a7}</label>\
@@ -427,9 +432,11 @@ async fn activation(
             let message = match e.code {
                 "mismatch" => tr(
                     "Ces informations ne correspondent pas à un espace à activer : vérifiez le numéro, \
-                     le code du courrier (valable 3 mois) et la carte Vitale.",
+                     le code du courrier (valable six semaines : s'il a expiré, demandez-en un nouveau par le \
+                     lien sous le champ du code) et la carte Vitale.",
                     "This information matches no space to activate: check the number, the letter's code \
-                     (valid for 3 months) and the Carte Vitale.",
+                     (valid six weeks: if it expired, ask for a new one through the link below the code \
+                     field) and the Carte Vitale.",
                 )
                 .to_string(),
                 "login_taken" => tr(

@@ -33,6 +33,7 @@ mod pro_messages;
 mod pro_record;
 mod profile;
 mod reimbursements;
+mod renewal;
 mod space;
 
 mod csrf;
@@ -87,6 +88,7 @@ pub fn routes() -> Router<AppState> {
         .merge(operator::routes())
         .merge(space::routes())
         .merge(password::routes())
+        .merge(renewal::routes())
         .merge(catalogue::routes())
         .route(
             "/static/carnet.css",

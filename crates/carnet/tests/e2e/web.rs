@@ -1420,6 +1420,131 @@ async fn a_holder_activates_her_space_from_the_letter() {
     assert!(p.html.contains("id=\"code\""), "{}", p.html);
 }
 
+/// LC-2, issue 32 (journey 2): a lost or expired provisional code is no dead end. Léa asks for
+/// a new one with her INS and birth date; the page answers the same whether or not anything
+/// matched (AC-8); the code comes by e-mail, dated in words, replaces the letter's, and opens
+/// her space.
+#[tokio::test]
+async fn a_new_activation_code_is_sent_on_request_lc2() {
+    let t = tempfile::tempdir().unwrap();
+    let (demo, line) = start_demo_reading(&t.path().join("data"), "provisional code");
+    let old: String = line
+        .split_once("provisional code ")
+        .map(|(_, rest)| rest.split_whitespace().next().unwrap_or(""))
+        .unwrap_or_else(|| panic!("no code in {line}"))
+        .to_string();
+    let ins = demo_ins('2', "9201", 5);
+    let mut b = Browser::new(&demo.base);
+    let p = b.get("/activation").await;
+    assert!(p.html.contains("href=\"/activation/nouveau-code\""), "{}", p.html);
+    assert!(!p.html.contains("3 mois"));
+    let p = b.get("/activation/nouveau-code").await;
+    assert_eq!(p.status, 200);
+    let url = "/activation/nouveau-code";
+    // Input errors in French, what was typed kept.
+    let p = b
+        .post(
+            url,
+            &[("csrf", &p.csrf()), ("ins", "12345"), ("naissance", "17/01/1992")],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(
+        p.html.contains("15 chiffres") && p.html.contains("value=\"17/01/1992\""),
+        "{}",
+        p.html
+    );
+    let p = b
+        .post(url, &[("csrf", &p.csrf()), ("ins", &ins), ("naissance", "1992")])
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.html.contains("JJ/MM/AAAA"));
+    let mails = |c: reqwest::Client, base: String| async move {
+        get_json(&c, &format!("{base}/demo/outbox.json"), As::Anonymous)
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| {
+                m["to"] == "lea.dubois@demo.carnet.invalid"
+                    && m["subject"] == "Votre nouveau code d'activation Carnet"
+            })
+            .map(|m| m["body"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    // A wrong birth date: the same answer, and nothing sent.
+    let wrong = b
+        .post(
+            url,
+            &[("csrf", &p.csrf()), ("ins", &ins), ("naissance", "18/01/1992")],
+        )
+        .await;
+    assert_eq!(wrong.status, 200);
+    let right = b
+        .post(
+            url,
+            &[("csrf", &p.csrf()), ("ins", &ins), ("naissance", "17/01/1992")],
+        )
+        .await;
+    assert_eq!(right.status, 200);
+    let said = |html: &str| {
+        let i = html.find("<main").unwrap();
+        html[i..].to_string()
+    };
+    assert_eq!(
+        said(&wrong.html),
+        said(&right.html),
+        "the same page, matched or not"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let body = loop {
+        let got = mails(b.c.clone(), demo.base.clone()).await;
+        if let Some(m) = got.first() {
+            assert_eq!(got.len(), 1, "only the matching request sent a code");
+            break m.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no new code was sent");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let fresh = find_after(&body, "Votre code : ", 12);
+    assert!(!has_iso_timestamp(&body), "{body}");
+    assert!(
+        body.contains("valable jusqu'au ") && body.contains(" 20"),
+        "{body}"
+    );
+    assert_ne!(fresh, old);
+    let activate = |code: String| {
+        let mut b = Browser::new(&demo.base);
+        let ins = ins.clone();
+        async move {
+            let p = b.get("/activation").await;
+            b.post(
+                "/activation",
+                &[
+                    ("csrf", &p.csrf()),
+                    ("ins", &ins),
+                    ("code", &code),
+                    ("carte", ""),
+                    ("identifiant", "lea.dubois@demo.carnet.invalid"),
+                    ("motdepasse", "un-mot-de-passe-solide-1"),
+                    ("confirmation", "un-mot-de-passe-solide-1"),
+                ],
+            )
+            .await
+        }
+    };
+    let p = activate(old).await;
+    assert_eq!(p.status, 401, "the letter's code was replaced");
+    assert!(
+        p.html.contains("nouveau-code") || p.html.contains("demandez-en un nouveau"),
+        "{}",
+        p.html
+    );
+    let p = activate(fresh).await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    assert_eq!(p.location(), "/connexion?ok=active");
+}
+
 /// Issue 7, point 2: a professional files a document from the patient's page, kept from the
 /// patient until an announcement consultation (DM-6): it is in the professional's view of the
 /// record, not in the patient's list; a file that is not what it says is refused in French, with

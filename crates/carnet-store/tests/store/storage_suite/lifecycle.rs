@@ -180,6 +180,55 @@ pub(super) async fn activation_code_checks_lc4(env: Env, _e: Engine) {
         !store.check_activation_code(*id, activation_code).await.unwrap(),
         "valid 6 weeks"
     );
+    // LC-2: renewable online, with the INS and the birth date; the new code goes by the
+    // channel on file (here e-mail), valid six weeks from now, and replaces the old one.
+    let ins = carnet_domain::Ins::parse(&ins_for(20)).unwrap();
+    let date = |s: &str| time::Date::parse(s, &time::format_description::well_known::Iso8601::DATE).unwrap();
+    let wrong = store
+        .renew_activation_code(&ins, date("1960-01-02"))
+        .await
+        .unwrap();
+    assert_eq!(wrong, None, "a wrong birth date renews nothing");
+    let other = carnet_domain::Ins::parse(&ins_for(21)).unwrap();
+    assert_eq!(
+        store
+            .renew_activation_code(&other, date("1960-01-01"))
+            .await
+            .unwrap(),
+        None
+    );
+    while !store.claim_messages(100).await.unwrap().is_empty() {}
+    assert_eq!(
+        store
+            .renew_activation_code(&ins, date("1960-01-01"))
+            .await
+            .unwrap(),
+        Some(*id)
+    );
+    let sent = store.claim_messages(100).await.unwrap();
+    assert_eq!((sent.len(), sent[0].kind.as_str()), (1, "activation_code"));
+    let payload: serde_json::Value = serde_json::from_slice(&sent[0].payload).unwrap();
+    let fresh = payload["activation_code"].as_str().unwrap().to_string();
+    assert!(store.check_activation_code(*id, &fresh).await.unwrap());
+    assert!(!store.check_activation_code(*id, activation_code).await.unwrap());
+    clock.advance_seconds(OPPOSITION_WINDOW_SECONDS - 1);
+    assert!(
+        store.check_activation_code(*id, &fresh).await.unwrap(),
+        "six weeks from renewal"
+    );
+    let hash = carnet_store::password::hash("un-mot-de-passe-solide").unwrap();
+    store
+        .activate(&ins, &fresh, "", "alex20@example.org", &hash)
+        .await
+        .expect("activated with the renewed code");
+    // Once activated there is nothing to renew (the same answer as no match).
+    assert_eq!(
+        store
+            .renew_activation_code(&ins, date("1960-01-01"))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 pub(super) async fn archive_erased_after_ten_years_and_not_recreated_lc5_lc7(env: Env, _e: Engine) {
