@@ -237,6 +237,25 @@ async function main() {
     await page.waitForSelector('h1:has-text("Autorisations")');
     await audit(page, 'autorisations');
     if (shots) await widths(page, 'autorisations');
+    // Issue 32, AC-3: a professional found by name and profession, granted two categories
+    // until a date.
+    await page.fill('#nom', 'leroy');
+    await page.selectOption('#profession', 'masseur_kinesitherapeute');
+    await page.click('form[action="/autorisations/trouver"] button[type=submit]');
+    await page.waitForSelector('text=1 professionnel trouvé');
+    await audit(page, 'autorisations-recherche');
+    if (shots) await widths(page, 'autorisations-recherche');
+    await page.click('text=Choisir ce professionnel');
+    await page.waitForSelector('#portee-cat');
+    await audit(page, 'autorisations-choix');
+    if (shots) await widths(page, 'autorisations-choix');
+    await page.check('#portee-cat');
+    await page.check('#cat-imaging');
+    await page.fill('#jusquau', '31/12/2030');
+    await page.click('main form button[type=submit]');
+    await page.waitForSelector('text=Vos autorisations ont été enregistrées');
+    expect((await text(page)).includes("imagerie médicale, jusqu'au 31/12/2030"), 'the grant with its category and date is not listed');
+    console.log('ok the holder found a physiotherapist by name and granted him imaging until 2030');
     await page.click('nav >> text=Notifications');
     await page.waitForSelector('h1:has-text("Notifications")');
     await audit(page, 'notifications');

@@ -37,6 +37,8 @@ pub struct PractitionerRecord {
     pub role: String,
     pub finess: String,
     pub organisation_name: String,
+    /// The organisation's town (`Organization.address[0].city`), for finding professionals.
+    pub town: String,
 }
 
 /// TRE_G15 ProfessionSante codes to the habilitation matrix's professions.
@@ -204,6 +206,13 @@ pub fn professionals_from_bundle(bundle: &Value) -> Result<Mapped, String> {
             if let Some(o) = resolve(r, "organization") {
                 rec.finess = finess(o).ok_or("organization: no FINESS identifier")?;
                 rec.organisation_name = str_of(o, "name").unwrap_or("").to_string();
+                rec.town = o
+                    .get("address")
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.first())
+                    .and_then(|a| str_of(a, "city"))
+                    .unwrap_or("")
+                    .to_string();
             } else if r.get("organization").is_some() {
                 return Err("organization: no such Organization in the bundle".to_string());
             }
@@ -265,7 +274,8 @@ mod tests {
                 { "resource": {
                     "resourceType": "Organization", "id": "o1",
                     "identifier": [{ "system": OID_IDNST, "value": "1750000001" }],
-                    "name": "Hôpital de test"
+                    "name": "Hôpital de test",
+                    "address": [{ "city": "Paris" }]
                 }},
                 { "resource": {
                     "resourceType": "PractitionerRole", "id": "r1",
@@ -312,6 +322,7 @@ mod tests {
                 role: "regulation".into(),
                 finess: "750000001".into(),
                 organisation_name: "Hôpital de test".into(),
+                town: "Paris".into(),
             }
         );
         let p2 = by["Practitioner/p2"].as_ref().unwrap();

@@ -20,6 +20,9 @@ pub struct Professional {
     pub role: PracticeRole,
     pub finess: Option<String>,
     pub organisation_name: Option<String>,
+    /// The practice's town, as the directory gives it (issue 32: found by town).
+    #[serde(default)]
+    pub town: Option<String>,
 }
 
 impl Professional {
@@ -74,12 +77,17 @@ impl Store {
                     .bind(f).bind(&name).bind(now).execute(&mut **t).await.map(|r| r.rows_affected()))
                 .map_err(StoreError::db("upsert organisation"))?;
             }
+            let (name_key, town_key) = (
+                search_key(&p.family_name),
+                search_key(p.town.as_deref().unwrap_or_default()),
+            );
             on_tx!(&mut tx, t => sqlx::query(
-                "INSERT INTO professionals (rpps, family_name, given_name, profession, specialty, role, finess, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (rpps) DO UPDATE SET family_name = $2, given_name = $3, \
-                 profession = $4, specialty = $5, role = $6, finess = $7, updated_at = $8")
+                "INSERT INTO professionals (rpps, family_name, given_name, profession, specialty, role, finess, updated_at, \
+                 town, name_key, town_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (rpps) DO UPDATE SET family_name = $2, given_name = $3, \
+                 profession = $4, specialty = $5, role = $6, finess = $7, updated_at = $8, town = $9, name_key = $10, town_key = $11")
                 .bind(&p.rpps).bind(&p.family_name).bind(&p.given_name).bind(&p.profession).bind(&p.specialty)
-                .bind(role_tag(p.role)).bind(&p.finess).bind(now)
+                .bind(role_tag(p.role)).bind(&p.finess).bind(now).bind(&p.town).bind(&name_key).bind(&town_key)
                 .execute(&mut **t).await.map(|r| r.rows_affected()))
                 .map_err(StoreError::db("upsert professional"))?;
         }
@@ -104,6 +112,62 @@ impl Store {
         }
     }
 
+    /// Finds professionals as people think of them (issue 32, AC-3): by the beginning of the
+    /// family name (at least two letters), optionally one profession and one town, in name
+    /// order, at most `limit`. Public data: not traced.
+    pub async fn search_professionals(
+        &self,
+        name: &str,
+        profession: Option<&str>,
+        town: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Professional>, StoreError> {
+        let from = search_key(name);
+        if from.chars().count() < 2 {
+            return Ok(Vec::new());
+        }
+        // The keys starting with `from`: [from, from + U+10FFFF).
+        let to = format!("{from}\u{10FFFF}");
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT {PROFESSIONAL_COLUMNS} FROM professionals p \
+                 LEFT JOIN organisations o ON o.finess = p.finess \
+                 WHERE p.name_key >= $1 AND p.name_key < $2 AND ($3 = '' OR p.profession = $3) \
+                 AND ($4 = '' OR p.town_key = $4) ORDER BY p.name_key, p.given_name, p.rpps LIMIT $5"
+            )
+        });
+        let rows = self
+            .db
+            .read_all(
+                Read::new(&SQL)
+                    .text(&from)
+                    .text(&to)
+                    .text(profession.unwrap_or_default())
+                    .text(&search_key(town.unwrap_or_default()))
+                    .int(limit.clamp(1, 100)),
+                "search professionals",
+            )
+            .await?;
+        rows.into_iter()
+            .map(|mut r| professional_from(&mut r, 0))
+            .collect()
+    }
+
+    /// An establishment's name by FINESS number, if the directory knows it.
+    pub async fn organisation_name(&self, finess: &str) -> Result<Option<String>, StoreError> {
+        match self
+            .db
+            .read_one(
+                Read::new("SELECT name FROM organisations WHERE finess = $1").text(finess),
+                "read organisation",
+            )
+            .await?
+        {
+            Some(mut r) => Ok(Some(r.take(0)?)),
+            None => Ok(None),
+        }
+    }
+
     pub async fn professional_count(&self) -> Result<i64, StoreError> {
         on_db!(&self.db, p => sqlx::query("SELECT COUNT(*) FROM professionals").fetch_one(p).await.map(|r| r.get::<i64, _>(0)))
             .map_err(StoreError::db("count professionals"))
@@ -113,7 +177,7 @@ impl Store {
 /// The columns of a [`Professional`] (read by [`professional_from`]), from `professionals p`
 /// and `organisations o`.
 const PROFESSIONAL_COLUMNS: &str =
-    "p.rpps, p.family_name, p.given_name, p.profession, p.specialty, p.role, p.finess, o.name";
+    "p.rpps, p.family_name, p.given_name, p.profession, p.specialty, p.role, p.finess, o.name, p.town";
 
 /// A [`Professional`] from the [`PROFESSIONAL_COLUMNS`] of a point read's row, from column `at`.
 fn professional_from(r: &mut Values, at: usize) -> Result<Professional, StoreError> {
@@ -126,7 +190,40 @@ fn professional_from(r: &mut Values, at: usize) -> Result<Professional, StoreErr
         role: role_of(&r.take::<String>(at + 5)?),
         finess: r.take(at + 6)?,
         organisation_name: r.take(at + 7)?,
+        town: r.take(at + 8)?,
     })
+}
+
+/// How names and towns are compared in searches: lower case, accents and punctuation folded
+/// to plain letters ("Saint-Étienne" → "saint etienne").
+pub fn search_key(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.trim().chars().flat_map(char::to_lowercase) {
+        let plain = match c {
+            'à' | 'â' | 'ä' | 'á' | 'ã' => 'a',
+            'ç' => 'c',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'î' | 'ï' | 'í' | 'ì' => 'i',
+            'ô' | 'ö' | 'ó' | 'ò' | 'õ' => 'o',
+            'ù' | 'û' | 'ü' | 'ú' => 'u',
+            'ÿ' => 'y',
+            'œ' => {
+                out.push_str("oe");
+                continue;
+            }
+            'æ' => {
+                out.push_str("ae");
+                continue;
+            }
+            '-' | '\'' | '\u{2019}' | '.' => ' ',
+            c => c,
+        };
+        if plain == ' ' && (out.is_empty() || out.ends_with(' ')) {
+            continue;
+        }
+        out.push(plain);
+    }
+    out.trim_end().to_string()
 }
 
 /// A notice for a professional (S-7), without health content.

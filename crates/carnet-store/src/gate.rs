@@ -340,7 +340,7 @@ impl Gate {
         &self.store
     }
 
-    pub(crate) fn matrix(&self) -> &HabilitationMatrix {
+    pub fn matrix(&self) -> &HabilitationMatrix {
         &self.matrix
     }
 

@@ -210,24 +210,10 @@ impl Gate {
     ) -> Result<Result<bool, Reason>, StoreError> {
         let space = self.knows(holder, actor).await?;
         let now = self.store.now();
-        let lifecycle = space.lifecycle;
-        let outcome = std::sync::Mutex::new(Err(Reason::NoSpace));
-        self.store
-            .update_access_policy(holder, |p| {
-                let r =
-                    carnet_domain::access::declare_care_team(actor, &p.facts(lifecycle), team, episode, now)
-                        .map(|g| p.admit(g, now));
-                if let Ok(mut o) = outcome.lock() {
-                    *o = r;
-                }
-            })
-            .await?;
-        let outcome = outcome
-            .into_inner()
-            .map_err(|_| StoreError::Integrity("care team".into()))?;
-        self.record_grant(holder, actor, "care_team/declared", outcome.map(|_| ()), &space)
-            .await?;
-        Ok(outcome)
+        self.file_grant(holder, actor, "care_team/declared", &space, |facts| {
+            carnet_domain::access::declare_care_team(actor, facts, team, episode, now)
+        })
+        .await
     }
 
     /// AC-1b: `actor` records the holder's consent (`form`, today) for the professional
@@ -247,19 +233,28 @@ impl Gate {
         };
         let target_id = ProfessionalId(target.rpps.clone());
         let now = self.store.now();
+        self.file_grant(holder, actor, "care_team/consent", &space, |facts| {
+            carnet_domain::access::record_consent(actor, &target_id, target.role, form, facts, now)
+        })
+        .await
+    }
+
+    /// Files the grant `obtain` gives on the directory's current facts (compare-and-set, so
+    /// decided again on a retry), then traces it, allowed or refused, and tells the holder.
+    async fn file_grant(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+        item: &str,
+        space: &crate::gate::GateFacts,
+        obtain: impl Fn(&carnet_domain::access::SpaceFacts) -> Result<Grant, Reason>,
+    ) -> Result<Result<bool, Reason>, StoreError> {
+        let now = self.store.now();
         let lifecycle = space.lifecycle;
         let outcome = std::sync::Mutex::new(Err(Reason::NoSpace));
         self.store
             .update_access_policy(holder, |p| {
-                let r = carnet_domain::access::record_consent(
-                    actor,
-                    &target_id,
-                    target.role,
-                    form,
-                    &p.facts(lifecycle),
-                    now,
-                )
-                .map(|g: Grant| p.admit(g, now));
+                let r = obtain(&p.facts(lifecycle)).map(|g| p.admit(g, now));
                 if let Ok(mut o) = outcome.lock() {
                     *o = r;
                 }
@@ -267,8 +262,8 @@ impl Gate {
             .await?;
         let outcome = outcome
             .into_inner()
-            .map_err(|_| StoreError::Integrity("consent".into()))?;
-        self.record_grant(holder, actor, "care_team/consent", outcome.map(|_| ()), &space)
+            .map_err(|_| StoreError::Integrity("a grant's outcome".into()))?;
+        self.record_grant(holder, actor, item, outcome.map(|_| ()), space)
             .await?;
         Ok(outcome)
     }

@@ -106,6 +106,7 @@ async fn build(data: &std::path::Path, n: u64) -> Data {
             role: PracticeRole::Care,
             finess: None,
             organisation_name: None,
+            town: None,
         }])
         .await
         .expect("pro");

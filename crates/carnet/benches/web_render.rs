@@ -74,6 +74,7 @@ async fn build(data: &std::path::Path, docs: u64) -> carnet_domain::HolderId {
             role: PracticeRole::Care,
             finess: None,
             organisation_name: None,
+            town: None,
         }])
         .await
         .expect("pro");

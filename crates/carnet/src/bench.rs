@@ -235,6 +235,7 @@ pub async fn populate(store: &Store, o: &Options) -> Result<Report> {
             role: PracticeRole::Care,
             finess: None,
             organisation_name: None,
+            town: None,
         }])
         .await?;
     let gate = Arc::new(Gate::new(

@@ -257,7 +257,12 @@ async fn seed_professionals(
             role: PracticeRole::Care,
             finess: finess.map(|f| f.0.to_string()),
             organisation_name: finess.map(|f| f.1.to_string()),
+            town: Some("Paris".into()),
         }
+    };
+    let in_town = |p: Professional, town: &str| Professional {
+        town: Some(town.into()),
+        ..p
     };
     let pros = vec![
         pro("10000000001", "LEROY", "Claire", "medecin", None),
@@ -278,6 +283,20 @@ async fn seed_professionals(
             role: PracticeRole::Occupational,
             ..pro("10000000006", "NOIR", "Marc", "medecin", None)
         },
+        // Found by name, profession and town from the holder's directory (issue 32): two
+        // LEROY, told apart by their profession and town.
+        in_town(
+            pro("10000000007", "LEROY", "Marc", "masseur_kinesitherapeute", None),
+            "Lyon",
+        ),
+        in_town(
+            Professional {
+                specialty: Some("cardiologie".into()),
+                ..pro("10000000008", "DURAND", "Anne", "medecin", None)
+            },
+            "Saint-Étienne",
+        ),
+        in_town(pro("10000000009", "FAURE", "Julie", "sage_femme", None), "Lyon"),
     ];
     store.upsert_professionals(&pros).await?;
     logins.professionals = vec![

@@ -256,6 +256,9 @@ struct ProLine {
     finess: String,
     #[serde(default)]
     organisation_name: String,
+    /// The practice's town (issue 32: found by town).
+    #[serde(default)]
+    town: String,
 }
 
 fn validate_pro(
@@ -296,6 +299,7 @@ fn validate_pro(
         role,
         finess: opt(finess),
         organisation_name: opt(&l.organisation_name),
+        town: opt(&l.town),
     })
 }
 
@@ -325,6 +329,7 @@ async fn professionals_from_fhir(
                     role: r.role,
                     finess: r.finess,
                     organisation_name: r.organisation_name,
+                    town: r.town,
                 },
                 matrix,
             )

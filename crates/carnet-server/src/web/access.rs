@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use carnet_domain::access::{
-    AccessPolicy, Action, Actor, CareTeam, ConsentForm, Grant, GrantBasis, Grantee, INSURER_FEED_OPERATOR,
-    ProfessionalId,
+    AccessPolicy, Action, Actor, CareTeam, Category, ConsentForm, Grant, GrantBasis, Grantee,
+    INSURER_FEED_OPERATOR, ProfessionalId,
 };
 use carnet_store::traces::Trace;
 use serde::Deserialize;
@@ -583,7 +583,10 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
             Grantee::Establishment { id } => (
                 "establishment",
                 id.0.clone(),
-                format!("Établissement FINESS {}", id.0),
+                match s.store.organisation_name(&id.0).await.map_err(ApiError::from)? {
+                    Some(name) => format!("{name} (établissement) — FINESS {}", id.0),
+                    None => format!("Établissement FINESS {}", id.0),
+                },
             ),
             Grantee::App { id } => ("app", id.0.clone(), format!("Application {}", id.0)),
         };
@@ -597,7 +600,7 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
         };
         let until = g
             .until
-            .map(|u| format!(", jusqu'au {}", super::day(u)))
+            .map(|u| format!(", jusqu'au {}", super::day(u.plus_seconds(-1))))
             .unwrap_or_default();
         let mut basis = basis_words(s, &g.basis).await?;
         if p.care_team_objection && matches!(g.basis, GrantBasis::CareTeam { .. }) {
@@ -712,6 +715,36 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
             )
         )
     };
+    let grant_forms = format!(
+        "<h3>{}</h3>{}{}<details class=\"card\"{}><summary>{}</summary>\
+             <form method=\"get\" action=\"/autorisations/autoriser\">\
+             <p><label for=\"rpps-grant\">{}</label><input id=\"rpps-grant\" name=\"pro\" type=\"text\" inputmode=\"numeric\" maxlength=\"11\" value=\"{}\"></p>\
+             <p><button type=\"submit\" class=\"secondary\">{}</button></p></form>\
+             <form method=\"get\" action=\"/autorisations/autoriser\">\
+             <p><label for=\"finess\">{}</label><input id=\"finess\" name=\"etablissement\" type=\"text\" maxlength=\"9\" aria-describedby=\"finess-aide\"></p>\
+             <p id=\"finess-aide\" class=\"hint\">{}</p>\
+             <p><button type=\"submit\" class=\"secondary\">{}</button></p></form></details>",
+        super::i18n::fr_en("Autoriser un professionnel", "Authorise a professional"),
+        err("grant"),
+        super::grant::find_form(s, &Default::default()),
+        if typed.form == "grant" { " open" } else { "" },
+        super::i18n::fr_en(
+            "Par son numéro RPPS, ou un établissement",
+            "By RPPS number, or an establishment"
+        ),
+        super::i18n::fr_en("Numéro RPPS (11 chiffres)", "RPPS number (11 digits)"),
+        val("grant"),
+        super::i18n::fr_en("Continuer", "Continue"),
+        super::i18n::fr_en(
+            "Numéro FINESS de l'établissement",
+            "The establishment's FINESS number"
+        ),
+        super::i18n::fr_en(
+            "9 caractères, sur les documents de l'établissement.",
+            "9 characters, on the establishment's documents."
+        ),
+        super::i18n::fr_en("Continuer", "Continue"),
+    );
     Ok(format!(
         "<h1>{}</h1>{}{}\
          <section aria-labelledby=\"mt\"><h2 id=\"mt\">{}</h2>\
@@ -737,12 +770,7 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
             "Déclarer ce médecin traitant"
         ),
         t("access.granted"),
-        rpps_form(
-            "grant",
-            "grant",
-            "Numéro RPPS du professionnel à autoriser",
-            "Autoriser ce professionnel"
-        ),
+        grant_forms,
         t("access.blocked"),
         rpps_form(
             "block",
@@ -798,18 +826,11 @@ async fn apply(s: &AppState, h: &Holder, form: &Form) -> Result<(), ApiError> {
     let on = form.get("value") == "1";
     match form.get("action") {
         "grant" => {
-            let id = known_rpps(s, form.get("rpps")).await?;
-            let grantee = Grantee::Professional { id };
+            let new = grant_of(s, form).await?;
             space
                 .update_access_policy(|p| {
-                    p.grants.retain(|g| g.grantee != grantee);
-                    p.grants.push(Grant {
-                        grantee: grantee.clone(),
-                        categories: None,
-                        until: None,
-                        express: false,
-                        basis: Default::default(),
-                    });
+                    p.grants.retain(|g| g.grantee != new.grantee);
+                    p.grants.push(new.clone());
                 })
                 .await?;
         }
@@ -861,6 +882,71 @@ async fn apply(s: &AppState, h: &Holder, form: &Form) -> Result<(), ApiError> {
         _ => return Err(ApiError::bad_request("action inconnue")),
     }
     Ok(())
+}
+
+/// The grant a form asks for (AC-3): a professional (by RPPS, known to the directory) or an
+/// establishment (FINESS); the whole record or the categories ticked; until the end of a day
+/// (in France's legal time) or until revoked.
+async fn grant_of(s: &AppState, form: &Form) -> Result<Grant, ApiError> {
+    let grantee = match form.get("kind") {
+        "" | "professional" => {
+            let typed = form.opt("id").unwrap_or(form.get("rpps"));
+            Grantee::Professional {
+                id: known_rpps(s, typed).await?,
+            }
+        }
+        "establishment" => check_grantee("establishment", &form.get("id").trim().to_uppercase())?,
+        _ => return Err(ApiError::bad_request("type d'autorisation inconnu")),
+    };
+    let categories = match form.get("portee") {
+        "categories" => {
+            let cs: Vec<Category> = form.all("categories").filter_map(Category::parse).collect();
+            if cs.is_empty() {
+                return Err(ApiError::bad_request(
+                    "cochez au moins une catégorie, ou choisissez « Tout le dossier »",
+                ));
+            }
+            Some(cs)
+        }
+        _ => None,
+    };
+    let until = match super::profile::typed_day(form.get("jusquau")) {
+        Err(()) => {
+            return Err(ApiError::bad_request(
+                "la date de fin n'est pas une date : saisissez-la sous la forme JJ/MM/AAAA",
+            ));
+        }
+        Ok(None) => None,
+        Ok(Some(day)) => {
+            let end = end_of_day_in_france(&day)
+                .ok_or_else(|| ApiError::bad_request("la date de fin n'est pas une date"))?;
+            if end <= s.store.now() {
+                return Err(ApiError::bad_request(
+                    "la date de fin est passée : choisissez aujourd'hui ou un jour à venir",
+                ));
+            }
+            Some(end)
+        }
+    };
+    Ok(Grant {
+        grantee,
+        categories,
+        until,
+        express: false,
+        basis: GrantBasis::Holder,
+    })
+}
+
+/// The instant a day `YYYY-MM-DD` ends in France (midnight after it, legal time).
+fn end_of_day_in_france(day: &str) -> Option<carnet_domain::Timestamp> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let next = time::Date::parse(day, format).ok()?.next_day()?;
+    let noon = carnet_domain::Timestamp::from_offset_date_time(next.with_hms(12, 0, 0).ok()?.assume_utc());
+    let offset =
+        time::UtcOffset::from_whole_seconds(carnet_domain::agenda::paris_offset_seconds(noon)).ok()?;
+    Some(carnet_domain::Timestamp::from_offset_date_time(
+        next.midnight().assume_offset(offset),
+    ))
 }
 
 /// What asks "are you sure?" before it is done: hiding the whole record from professionals,
@@ -915,6 +1001,10 @@ async fn change(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Res
     }
     match apply(&s, &h, &form).await {
         Ok(()) => Ok(see_other("/autorisations?ok=1")),
+        // A grant chosen on the chooser page comes back there, with its error.
+        Err(e) if form.get("action") == "grant" && !form.get("kind").is_empty() => {
+            super::grant::chooser(&s, &h, form.get("kind"), form.get("id"), &super::french(&e)).await
+        }
         Err(e) => {
             let typed = Typed {
                 form: match form.get("action") {

@@ -132,9 +132,9 @@ async fn render(
         )
     } else {
         format!(
-            "<table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th>\
+            "<div class=\"table\"><table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th>\
              <th scope=\"col\">Type</th><th scope=\"col\">{}</th><th scope=\"col\"><span class=\"sr-only\">Actions</span></th></tr></thead>\
-             <tbody>{rows}</tbody></table>",
+             <tbody>{rows}</tbody></table></div>",
             tr("Les douze prochains mois", "The next twelve months"),
             tr("Quand", "When"),
             tr("Événement", "Event"),

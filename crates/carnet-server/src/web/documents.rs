@@ -127,7 +127,7 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
          <input id=\"fichier\" name=\"fichier\" type=\"file\" required accept=\".pdf,.jpg,.jpeg,.png,.txt,application/pdf,image/jpeg,image/png,text/plain\"></p>\
          <p><label for=\"titre\">Titre</label><input id=\"titre\" name=\"titre\" type=\"text\" maxlength=\"200\" value=\"{}\"></p>\
          <p><label for=\"classe-ajout\">Catégorie</label><select id=\"classe-ajout\" name=\"classe\">{}</select></p>\
-         <p><label for=\"date\">Date de l'acte (facultatif)</label><input id=\"date\" name=\"date\" type=\"date\" value=\"{}\"></p>\
+         <p><label for=\"date\">Date de l'acte (facultatif)</label><input id=\"date\" name=\"date\" {} value=\"{}\"></p>\
          <p><button type=\"submit\">Ajouter</button></p></form></section>",
         tr("nav.documents"),
         notice(&t.info),
@@ -143,6 +143,7 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
         } else {
             &t.add_class
         }),
+        super::profile::DAY_FIELD,
         esc(&t.add_date),
     ))
 }
@@ -466,7 +467,9 @@ async fn add(
         let new = NewDocument {
             title: form.opt("titre").map(str::to_string),
             class,
-            event_date: form.opt("date").map(str::to_string),
+            event_date: super::profile::typed_day(form.get("date")).map_err(|()| {
+                "La date de l'acte n'est pas une date : saisissez-la sous la forme JJ/MM/AAAA, par exemple 12/05/2019."
+            })?,
             mime,
             filename: file.filename.clone().filter(|f| !f.is_empty()),
             author_name: h.author_name(),

@@ -20,6 +20,7 @@ mod agenda;
 mod auth;
 mod catalogue;
 mod documents;
+mod grant;
 mod home;
 pub mod i18n;
 mod messages;
@@ -78,6 +79,7 @@ pub fn routes() -> Router<AppState> {
         .merge(profile::routes())
         .merge(reimbursements::routes())
         .merge(access::routes())
+        .merge(grant::routes())
         .merge(notifications::routes())
         .merge(messages::routes())
         .merge(agenda::routes())

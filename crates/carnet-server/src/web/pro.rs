@@ -732,78 +732,102 @@ impl Said<'_> {
     }
 }
 
-/// AC-1b: the professional declares the care relationship (which team, for which episode).
-async fn care_team(
-    State(s): State<AppState>,
-    p: Pro,
-    Path(holder): Path<String>,
-    body: Bytes,
-) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    super::check_csrf(&s, &p.token, &form).await?;
-    let holder = parse_holder(&holder)?;
-    let w = super::i18n::fr_en;
-    let mut status = StatusCode::BAD_REQUEST;
-    let outcome = if form.get("informe") != "1" {
-        Err(w(
-            "Cochez la case : le patient doit avoir été informé de cet accès.",
-            "Tick the box: the patient must have been told of this access.",
-        )
-        .to_string())
-    } else {
-        match crate::api::pro::declare_care_team(&s, &p.professional, holder, form.get("equipe"), form.get("episode"))
-            .await
-        {
-            Ok(true) => Ok(w(
-                "Prise en charge déclarée : le dossier vous est ouvert, dans les limites des habilitations de votre profession. Le patient en est informé.",
-                "Care relationship declared: the record is open to you, within your profession's habilitations. The patient is told.",
-            )
-            .to_string()),
-            Ok(false) => Ok(w(
-                "Vous étiez déjà autorisé : l'autorisation en vigueur est conservée telle quelle.",
-                "You were already authorised: the authorisation in force is kept as it is.",
-            )
-            .to_string()),
-            Err(e) if e.status == StatusCode::NOT_FOUND => return Err(e.into()),
-            Err(e) => {
-                status = e.status;
-                Err(french(&e))
-            }
-        }
-    };
-    answer(&s, &p, holder, "equipe", &form, outcome, status).await
+/// One of AC-1b's two forms: its name, the box that must be ticked, and its words.
+struct GrantForm {
+    name: &'static str,
+    tick: &'static str,
+    unticked: (&'static str, &'static str),
+    granted: (&'static str, &'static str),
+    already: (&'static str, &'static str),
 }
 
+/// AC-1b: the professional declares the care relationship (which team, for which episode).
+const CARE_TEAM: GrantForm = GrantForm {
+    name: "equipe",
+    tick: "informe",
+    unticked: (
+        "Cochez la case : le patient doit avoir été informé de cet accès.",
+        "Tick the box: the patient must have been told of this access.",
+    ),
+    granted: (
+        "Prise en charge déclarée : le dossier vous est ouvert, dans les limites des habilitations de votre profession. Le patient en est informé.",
+        "Care relationship declared: the record is open to you, within your profession's habilitations. The patient is told.",
+    ),
+    already: (
+        "Vous étiez déjà autorisé : l'autorisation en vigueur est conservée telle quelle.",
+        "You were already authorised: the authorisation in force is kept as it is.",
+    ),
+};
+
 /// AC-1b: the professional records the patient's consent for a colleague (or themselves).
+const CONSENT: GrantForm = GrantForm {
+    name: "consentement",
+    tick: "consenti",
+    unticked: (
+        "Cochez la case : le patient doit avoir donné son consentement.",
+        "Tick the box: the patient must have given their consent.",
+    ),
+    granted: (
+        "Consentement enregistré : le dossier est ouvert à ce professionnel, dans les limites des habilitations de sa profession. Le patient en est informé.",
+        "Consent recorded: the record is open to this professional, within their profession's habilitations. The patient is told.",
+    ),
+    already: (
+        "Ce professionnel était déjà autorisé : l'autorisation en vigueur est conservée telle quelle.",
+        "This professional was already authorised: the authorisation in force is kept as it is.",
+    ),
+};
+
+async fn care_team(
+    s: State<AppState>,
+    p: Pro,
+    holder: Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    grant_form(s, p, holder, body, &CARE_TEAM).await
+}
+
 async fn consent(
+    s: State<AppState>,
+    p: Pro,
+    holder: Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    grant_form(s, p, holder, body, &CONSENT).await
+}
+
+/// Handles one of AC-1b's forms with the same calls as the API (`api::pro`); a record the
+/// professional may not know of stays a missing page (AC-8).
+async fn grant_form(
     State(s): State<AppState>,
     p: Pro,
     Path(holder): Path<String>,
     body: Bytes,
+    f: &GrantForm,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     super::check_csrf(&s, &p.token, &form).await?;
     let holder = parse_holder(&holder)?;
-    let w = super::i18n::fr_en;
+    let w = |(fr, en): (&'static str, &'static str)| super::i18n::fr_en(fr, en).to_string();
     let mut status = StatusCode::BAD_REQUEST;
-    let outcome = if form.get("consenti") != "1" {
-        Err(w(
-            "Cochez la case : le patient doit avoir donné son consentement.",
-            "Tick the box: the patient must have given their consent.",
-        )
-        .to_string())
+    let outcome = if form.get(f.tick) != "1" {
+        Err(w(f.unticked))
     } else {
-        match crate::api::pro::record_consent(&s, &p.professional, holder, form.get("rpps"), form.get("forme")).await {
-            Ok(true) => Ok(w(
-                "Consentement enregistré : le dossier est ouvert à ce professionnel, dans les limites des habilitations de sa profession. Le patient en est informé.",
-                "Consent recorded: the record is open to this professional, within their profession's habilitations. The patient is told.",
+        let r = if f.name == CARE_TEAM.name {
+            crate::api::pro::declare_care_team(
+                &s,
+                &p.professional,
+                holder,
+                form.get("equipe"),
+                form.get("episode"),
             )
-            .to_string()),
-            Ok(false) => Ok(w(
-                "Ce professionnel était déjà autorisé : l'autorisation en vigueur est conservée telle quelle.",
-                "This professional was already authorised: the authorisation in force is kept as it is.",
-            )
-            .to_string()),
+            .await
+        } else {
+            crate::api::pro::record_consent(&s, &p.professional, holder, form.get("rpps"), form.get("forme"))
+                .await
+        };
+        match r {
+            Ok(true) => Ok(w(f.granted)),
+            Ok(false) => Ok(w(f.already)),
             Err(e) if e.status == StatusCode::NOT_FOUND => return Err(e.into()),
             Err(e) => {
                 status = e.status;
@@ -811,7 +835,7 @@ async fn consent(
             }
         }
     };
-    answer(&s, &p, holder, "consentement", &form, outcome, status).await
+    answer(&s, &p, holder, f.name, &form, outcome, status).await
 }
 
 /// "24/11/2026 à 18 h 42" (or "24/11/2026 at 18:42" in English), French legal time.

@@ -112,6 +112,22 @@ pub(super) fn record_date(typed: &str) -> String {
     }
 }
 
+/// A whole day typed as people type it ("12/05/2019", "12.05.2019" or "2019-05-12") as
+/// `2019-05-12`; `Ok(None)` when left empty, `Err(())` when it is not a day of the calendar.
+pub(super) fn typed_day(typed: &str) -> Result<Option<String>, ()> {
+    if typed.trim().is_empty() {
+        return Ok(None);
+    }
+    let iso = record_date(typed);
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(&iso, format).map(|_| Some(iso)).map_err(|_| ())
+}
+
+/// The attributes of a day field: text, not `type="date"`, whose display follows the
+/// browser's language (mm/dd/yyyy in an English browser) rather than the page's.
+pub(super) const DAY_FIELD: &str =
+    "type=\"text\" inputmode=\"numeric\" placeholder=\"JJ/MM/AAAA\" maxlength=\"10\"";
+
 /// Adds an entry to the open space as the person logged in (a representative named as
 /// themselves, S-6); a refusal in words.
 async fn write_entry(s: &AppState, h: &Holder, input: EntryInput) -> Result<(), String> {
@@ -236,7 +252,7 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
          <form method=\"post\" action=\"/profil/mesures\" class=\"card\">{csrf}\
          <p><label for=\"mesure\">Mesure</label><select id=\"mesure\" name=\"mesure\">{measure_options}</select></p>\
          <p><label for=\"valeur\">Valeur</label><input id=\"valeur\" name=\"valeur\" type=\"text\" inputmode=\"decimal\" required value=\"{}\"></p>\
-         <p><label for=\"date-m\">Date de la mesure (facultatif : aujourd'hui)</label><input id=\"date-m\" name=\"date\" type=\"date\" value=\"{}\"></p>\
+         <p><label for=\"date-m\">Date de la mesure (facultatif : aujourd'hui)</label><input id=\"date-m\" name=\"date\" {DAY_FIELD} value=\"{}\"></p>\
          <p><button type=\"submit\">Enregistrer la mesure</button></p></form></section>",
         tr("profile.title"),
         notice(&t.info),
@@ -404,7 +420,9 @@ async fn add_measure(State(s): State<AppState>, h: Holder, body: Bytes) -> Resul
             .replace(',', ".")
             .parse()
             .map_err(|_| "Saisissez la valeur en chiffres, par exemple 72,5.")?;
-        let at = match form.opt("date") {
+        let at = match typed_day(form.get("date")).map_err(
+            |()| "Saisissez la date de la mesure sous la forme JJ/MM/AAAA, par exemple 12/05/2026.",
+        )? {
             // Noon in France on the chosen day.
             Some(d) => format!("{d}T12:00:00+01:00"),
             None => s.store.now().to_rfc3339(),

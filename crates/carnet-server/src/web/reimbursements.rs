@@ -46,7 +46,11 @@ impl Typed {
 
     /// The filter, or a readable message naming the wrong field.
     fn filter(&self) -> Result<Filter, String> {
-        Filter::parse(&self.from, &self.to, &self.professional, &self.care_type).map_err(|e| {
+        let (from, to) = (
+            super::profile::record_date(&self.from),
+            super::profile::record_date(&self.to),
+        );
+        Filter::parse(&from, &to, &self.professional, &self.care_type).map_err(|e| {
             let field = e.split(':').next().unwrap_or_default();
             match (locale(), field) {
                 (Locale::Fr, "from" | "to") if e.contains("starts after") => {
@@ -202,11 +206,12 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<(StatusCode, Stri
         )
     };
     let csrf = csrf_field(&h.csrf);
+    let day = super::profile::DAY_FIELD;
     let body = format!(
         "<h1>{}</h1><p>{}</p>{}\
          <form method=\"post\" action=\"/remboursements\" class=\"card filters\" role=\"search\">{csrf}\
-         <p><label for=\"du\">{}</label><input id=\"du\" name=\"du\" type=\"date\" value=\"{}\"></p>\
-         <p><label for=\"au\">{}</label><input id=\"au\" name=\"au\" type=\"date\" value=\"{}\"></p>\
+         <p><label for=\"du\">{}</label><input id=\"du\" name=\"du\" {day} value=\"{}\"></p>\
+         <p><label for=\"au\">{}</label><input id=\"au\" name=\"au\" {day} value=\"{}\"></p>\
          <p><label for=\"professionnel\">{}</label><input id=\"professionnel\" name=\"professionnel\" type=\"search\" maxlength=\"200\" value=\"{}\"></p>\
          <p><label for=\"type\">{}</label><select id=\"type\" name=\"type\"><option value=\"\">{}</option>{options}</select></p>\
          <p><button type=\"submit\">{}</button> <button type=\"submit\" formaction=\"/remboursements/export\" class=\"secondary\">{}</button></p></form>\

@@ -96,11 +96,16 @@ impl Migration {
                 self.version, self.name
             );
         }
-        let (uuid, bytes) = match engine {
-            Engine::Sqlite => ("BLOB", "BLOB"),
-            Engine::Postgres => ("UUID", "BYTEA"),
+        // `{{BYTEWISE}}`: a text column ordered byte by byte whatever the database's locale,
+        // so that prefix ranges (`>= 'ab' AND < 'ab\u{10FFFF}'`) hold (SQLite's default).
+        let (uuid, bytes, bytewise) = match engine {
+            Engine::Sqlite => ("BLOB", "BLOB", ""),
+            Engine::Postgres => ("UUID", "BYTEA", "COLLATE \"C\""),
         };
-        self.sql.replace("{{UUID}}", uuid).replace("{{BYTES}}", bytes)
+        self.sql
+            .replace("{{UUID}}", uuid)
+            .replace("{{BYTES}}", bytes)
+            .replace("{{BYTEWISE}}", bytewise)
     }
 }
 
@@ -238,6 +243,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             version: 25,
             name: "pro_patients",
             sql: include_str!("../../migrations/main/0025_pro_patients.sql"),
+        },
+        Migration {
+            version: 26,
+            name: "directory_search",
+            sql: include_str!("../../migrations/main/0026_directory_search.sql"),
         },
     ],
 };

@@ -8,6 +8,7 @@ mod common;
 mod agenda;
 mod api_fuzz;
 mod auth;
+mod authorisations;
 mod catalogue;
 mod crash;
 mod documents;

@@ -299,6 +299,42 @@ async fn pages_work_without_javascript() {
         .await;
     assert_eq!(p.status, 400);
     assert!(p.html.contains("comprise entre") && p.html.contains("value=\"9999\""));
+    // Dates as French people type them (issue 32): a text field, JJ/MM/AAAA; a wrong one in
+    // words, kept.
+    assert!(
+        p.html.contains("id=\"date-m\" name=\"date\" type=\"text\""),
+        "{}",
+        p.html
+    );
+    let p = b
+        .post(
+            "/profil/mesures",
+            &[
+                ("csrf", &csrf),
+                ("mesure", "29463-7"),
+                ("valeur", "62"),
+                ("date", "31/02/2026"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(
+        p.html.contains("sous la forme JJ/MM/AAAA") && p.html.contains("value=\"31/02/2026\""),
+        "{}",
+        p.html
+    );
+    let p = b
+        .post(
+            "/profil/mesures",
+            &[
+                ("csrf", &csrf),
+                ("mesure", "29463-7"),
+                ("valeur", "62,4"),
+                ("date", "12/05/2026"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
     let p = b
         .post(
             "/profil/mesures",
@@ -1308,7 +1344,7 @@ async fn operators_page_shows_the_service_state_and_verifies_the_trace_log() {
     let p = b.get("/operateur").await;
     assert_eq!(p.status, 200);
     assert!(
-        p.html.contains("activés") && p.html.contains("6 professionnels"),
+        p.html.contains("activés") && p.html.contains("9 professionnels"),
         "{}",
         p.html
     );

@@ -15,7 +15,63 @@ suite!(
     orphan_blobs_are_collected_referenced_ones_kept,
     migrations_are_idempotent,
     concurrent_writes_all_land,
+    professionals_are_found_by_name_profession_and_town,
 );
+
+/// Issue 32, AC-3: the holder finds a professional as people think of them: the beginning of
+/// the family name (case and accents folded), one profession, one town; two letters at least.
+pub(super) async fn professionals_are_found_by_name_profession_and_town(env: Env, _e: Engine) {
+    use carnet_domain::access::PracticeRole;
+    use carnet_store::directory::Professional;
+    let store = env.open().await.unwrap();
+    let pro = |rpps: &str, family: &str, profession: &str, town: Option<&str>| Professional {
+        rpps: rpps.into(),
+        family_name: family.into(),
+        given_name: "Anne".into(),
+        profession: profession.into(),
+        specialty: None,
+        role: PracticeRole::Care,
+        finess: None,
+        organisation_name: None,
+        town: town.map(str::to_string),
+    };
+    store
+        .upsert_professionals(&[
+            pro("10000000101", "LEROY", "medecin", Some("Paris")),
+            pro("10000000102", "LEROY", "masseur_kinesitherapeute", Some("Lyon")),
+            pro("10000000103", "LÉVÊQUE", "medecin", Some("Saint-Étienne")),
+            pro("10000000104", "LEBRUN", "infirmier", None),
+            pro("10000000105", "DELEROY", "medecin", Some("Paris")),
+        ])
+        .await
+        .unwrap();
+    let found = |name: &'static str, profession: Option<&'static str>, town: Option<&'static str>| {
+        let store = store.clone();
+        async move {
+            store
+                .search_professionals(name, profession, town, 50)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| p.rpps)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found("leroy", None, None).await, ["10000000101", "10000000102"]);
+    assert_eq!(
+        found("Le", None, None).await.len(),
+        4,
+        "a prefix, not a substring"
+    );
+    assert_eq!(found("leve", None, None).await, ["10000000103"], "accents folded");
+    assert_eq!(found("LER", Some("medecin"), None).await, ["10000000101"]);
+    assert_eq!(found("le", None, Some("saint etienne")).await, ["10000000103"]);
+    assert_eq!(found("le", None, Some("LYON")).await, ["10000000102"]);
+    assert!(found("l", None, None).await.is_empty(), "two letters at least");
+    assert!(found("leroy", Some("pharmacien"), None).await.is_empty());
+    let p = store.professional("10000000103").await.unwrap().unwrap();
+    assert_eq!(p.town.as_deref(), Some("Saint-Étienne"));
+}
 
 pub(super) async fn first_start_initialises_and_data_survives_reopen(env: Env, engine: Engine) {
     let store = env.open().await.unwrap();
