@@ -25,6 +25,10 @@ use crate::clock::Timestamp;
 
 /// LC-3: the opposition window lasts 6 weeks from the information.
 pub const OPPOSITION_WINDOW_SECONDS: i64 = 6 * 7 * 24 * 3600;
+
+/// LC-5: an express request for deletion is honoured within 3 months. Our choice: 30 days
+/// after the request, during which reopening the space cancels it.
+pub const ERASURE_GRACE_SECONDS: i64 = 30 * 24 * 3600;
 /// LC-5, LC-6: data is archived 10 years after closure or death, then erased.
 pub const ARCHIVE_YEARS: i32 = 10;
 /// MI-3: majority.

@@ -265,6 +265,28 @@ pub fn render(msg: &OutboxMessage) -> (String, String) {
              expired, ask for a new one on the activation page."
                 .into(),
         ),
+        "erasure_requested" => (
+            "Votre demande de suppression de votre espace Carnet".into(),
+            format!(
+                "Bonjour,\n\nVotre demande de suppression définitive est enregistrée. Votre espace est fermé : \
+                 les professionnels n'y ont plus accès. Toutes vos données (documents, profil médical, \
+                 messages, agenda, historique des accès) seront supprimées le {}, sans retour possible.\n\n\
+                 D'ici là, vous pouvez changer d'avis : connectez-vous et rouvrez votre espace, la demande \
+                 sera annulée. Vous recevrez un dernier message quand la suppression sera faite.\n\n\
+                 Your request to delete your Carnet space is recorded: everything will be erased on {}. \
+                 Reopen your space before then to cancel it.",
+                d("erased_on"),
+                d("erased_on")
+            ),
+        ),
+        "erasure_done" => (
+            "Votre espace Carnet a été supprimé".into(),
+            "Bonjour,\n\nComme vous l'avez demandé, votre espace numérique de santé et toutes ses données \
+             ont été supprimés définitivement ; cette adresse elle-même est effacée après l'envoi de ce \
+             message. Vous pourrez demander un nouvel espace, vide, si vous changez d'avis.\n\n\
+             As you asked, your health space and all its data were erased for good."
+                .into(),
+        ),
         "activation_code" => (
             "Votre nouveau code d'activation Carnet".into(),
             format!(
@@ -397,8 +419,20 @@ fn sms_text(msg: &OutboxMessage, subject: &str) -> String {
 
 /// Delivers one message; the address comes from the holder's administrative data.
 async fn deliver(store: &Store, transport: &Transport, msg: &OutboxMessage) -> Result<(), MailError> {
-    let Ok(contact) = store.contact(msg.holder).await else {
-        return Err(MailError::NoAddress);
+    // The notice of an erasure carries its own address: the holder's data is gone (LC-5).
+    let contact = if msg.kind == carnet_store::outbox::ERASURE_DONE {
+        let p: Value = serde_json::from_slice(&msg.payload).unwrap_or(Value::Null);
+        let field = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+        carnet_store::Contact {
+            email: field("email"),
+            phone: None,
+            address: field("address"),
+        }
+    } else {
+        let Ok(contact) = store.contact(msg.holder).await else {
+            return Err(MailError::NoAddress);
+        };
+        contact
     };
     let to = match msg.channel {
         Channel::Email => contact.email,

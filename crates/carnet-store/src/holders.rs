@@ -2,7 +2,7 @@
 //! background transitions (end of the opposition window, end of the archive period,
 //! majority), the INS blind index, and erasure by crypto-shredding.
 
-use carnet_domain::lifecycle::{Event, Lifecycle};
+use carnet_domain::lifecycle::{ERASURE_GRACE_SECONDS, Event, Lifecycle};
 use carnet_domain::{HolderId, Ins, ItemKind, Timestamp};
 use sqlx::Row;
 
@@ -246,7 +246,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.db.begin().await?;
         let n = on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE holders SET lifecycle = $1, state_since = $2, due_at = $3, updated_at = $2 \
+            "UPDATE holders SET lifecycle = $1, state_since = $2, due_at = $3, updated_at = $2, erase_requested_at = NULL \
              WHERE id = $4 AND lifecycle = $5 AND state_since = $6")
             .bind(to.name()).bind(to.since().as_micros()).bind(due_at(&to)).bind(id.as_uuid())
             .bind(from.name()).bind(from.since().as_micros())
@@ -306,7 +306,7 @@ impl Store {
             "DELETE FROM emergency_accesses WHERE holder_id = $1",
             "DELETE FROM pro_notices WHERE holder_id = $1",
             "DELETE FROM pro_patients WHERE holder_id = $1",
-            "DELETE FROM outbox WHERE holder_id = $1",
+            "DELETE FROM outbox WHERE holder_id = $1 AND kind <> 'erasure_done'",
             "DELETE FROM notification_preferences WHERE holder_id = $1",
             "DELETE FROM representatives WHERE holder_id = $1 OR representative_id = $1",
             "DELETE FROM access_policies WHERE holder_id = $1",
@@ -342,12 +342,13 @@ impl Store {
     pub async fn run_lifecycle_job(&self, batch: i64) -> Result<JobReport, StoreError> {
         let mut report = JobReport::default();
         let now = self.now();
-        let due: Vec<(uuid::Uuid, String, i64)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT id, lifecycle, state_since FROM holders WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at LIMIT $2")
+        let due: Vec<(uuid::Uuid, String, i64, Option<i64>)> = on_db!(&self.db, p => sqlx::query(
+            "SELECT id, lifecycle, state_since, erase_requested_at FROM holders WHERE due_at IS NOT NULL AND due_at <= $1 \
+             ORDER BY due_at LIMIT $2")
             .bind(now.as_micros()).bind(batch).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
+            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect()))
             .map_err(StoreError::db("read due transitions"))?;
-        for (id, name, since) in due {
+        for (id, name, since, erase_requested) in due {
             let id = HolderId::from_uuid(id);
             let Some(state) = Lifecycle::from_parts(&name, Timestamp::from_micros(since)) else {
                 continue;
@@ -355,6 +356,15 @@ impl Store {
             if let Lifecycle::Erased { .. } = state {
                 self.finish_erasure(id).await?;
                 report.erased += 1;
+                continue;
+            }
+            // LC-5: erased on the holder's express request, once its grace period is over.
+            if let (Lifecycle::Closed { .. }, Some(asked)) = (state, erase_requested)
+                && now.as_micros() >= asked.saturating_add(ERASURE_GRACE_SECONDS * 1_000_000)
+            {
+                if self.erase_on_request(id, state, now).await? {
+                    report.erased += 1;
+                }
                 continue;
             }
             let Some((_, event)) = state.deadline() else {
@@ -380,6 +390,77 @@ impl Store {
         }
         report.came_of_age = self.run_majority(now, batch).await?;
         Ok(report)
+    }
+
+    /// LC-5: the holder (or a representative) of a closed space asks for its deletion: it is
+    /// erased [`ERASURE_GRACE_SECONDS`] later by the lifecycle job, unless reopened meanwhile
+    /// (any change of state cancels the request). The holder is told by the channel on file.
+    /// When. [`StoreError::Invalid`] if the space is not closed.
+    pub async fn request_erasure(&self, holder: HolderId) -> Result<Timestamp, StoreError> {
+        let now = self.now();
+        let when = now.plus_seconds(ERASURE_GRACE_SECONDS);
+        let key = self.vault.get(holder).await?;
+        let channel = self.letter_channel(holder).await?;
+        let payload = serde_json::json!({ "erased_on": when.to_rfc3339() });
+        let msg = OutboxMessage::new(
+            holder,
+            "erasure_requested",
+            channel,
+            payload.to_string().into_bytes(),
+        );
+        let mut tx = self.db.begin().await?;
+        let n = on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE holders SET erase_requested_at = $1, due_at = $2, updated_at = $1 \
+             WHERE id = $3 AND lifecycle = 'closed'")
+            .bind(now.as_micros()).bind(when.as_micros()).bind(holder.as_uuid())
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("request erasure"))?;
+        if n != 1 {
+            return Err(StoreError::Invalid(
+                "seul un espace fermé peut être supprimé / only a closed space can be erased".into(),
+            ));
+        }
+        self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
+        tx.commit().await?;
+        Ok(when)
+    }
+
+    /// Erases a closed space on request (LC-5): the notice that it is done is queued with the
+    /// change of state (sealed with a service key: the holder's is about to go), then the
+    /// erasure is carried out. Whether this server did it.
+    async fn erase_on_request(
+        &self,
+        id: HolderId,
+        closed: Lifecycle,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let Ok(erased) = closed.apply(Event::EraseOnRequest, now) else {
+            return Ok(false);
+        };
+        let channel = self.letter_channel(id).await?;
+        let contact = self.contact(id).await?;
+        let payload = serde_json::json!({ "email": contact.email, "address": contact.address });
+        let msg = OutboxMessage::new(
+            id,
+            crate::outbox::ERASURE_DONE,
+            channel,
+            payload.to_string().into_bytes(),
+        );
+        let mut tx = self.db.begin().await?;
+        let n = on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE holders SET lifecycle = $1, state_since = $2, due_at = $2, updated_at = $2, erase_requested_at = NULL \
+             WHERE id = $3 AND lifecycle = $4 AND state_since = $5 AND erase_requested_at IS NOT NULL")
+            .bind(erased.name()).bind(now.as_micros()).bind(id.as_uuid())
+            .bind(closed.name()).bind(closed.since().as_micros())
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("erase on request"))?;
+        if n != 1 {
+            return Ok(false); // another server did it, or the space was reopened
+        }
+        self.enqueue_after_erasure_in_tx(&mut tx, &msg, now).await?;
+        tx.commit().await?;
+        self.finish_erasure(id).await?;
+        Ok(true)
     }
 
     /// MI-3: at 18 the representatives' access ends and the new adult is informed and asked

@@ -184,6 +184,9 @@ struct ServiceKeys {
     legacy_index: crypto::SecretKey,
     /// Ed25519 seed of the OpenID ID tokens' signing key (`catalogue`, SMART apps).
     id_token: crypto::SecretKey,
+    /// Seals the one message that outlives a holder's key: the notice that their space was
+    /// erased on request (LC-5, `outbox::ERASURE_DONE`), deleted once sent.
+    after_erasure: crypto::SecretKey,
 }
 
 impl Store {
@@ -283,6 +286,7 @@ impl Store {
                     web_csrf: self.vault.service_key("web-csrf", now).await?,
                     legacy_index: self.vault.service_key("legacy-index", now).await?,
                     id_token: self.vault.service_key("oauth-id-token", now).await?,
+                    after_erasure: self.vault.service_key("after-erasure", now).await?,
                 })
             })
             .await

@@ -96,6 +96,9 @@ const NOTICE_STATE_SQL: &str = "SELECT \
 /// another (or the same, restarted) once its lease has run out.
 pub const DEFAULT_LEASE_SECONDS: i64 = 120;
 
+/// The kind of the notice sent once a space was erased on request (LC-5).
+pub const ERASURE_DONE: &str = "erasure_done";
+
 impl Store {
     /// The holder's notification preferences (e-mail only until they choose).
     pub(crate) async fn notification_preferences(
@@ -196,6 +199,18 @@ impl Store {
         Ok(())
     }
 
+    /// Queues the notice that a space was erased on request (LC-5): sealed with a service key,
+    /// since the holder's is destroyed, and deleted once sent ([`Store::mark_sent`]).
+    pub(crate) async fn enqueue_after_erasure_in_tx(
+        &self,
+        tx: &mut Tx,
+        msg: &OutboxMessage,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let key = &self.service_keys().await?.after_erasure;
+        self.enqueue_in_tx(tx, key, msg, now).await
+    }
+
     /// Sets how long a claim lasts (longer than a delivery takes; the configuration's
     /// `outbox_lease_seconds`).
     pub fn set_outbox_lease_seconds(&self, seconds: i64) {
@@ -245,10 +260,14 @@ impl Store {
                 continue;
             };
             let holder = HolderId::from_uuid(holder);
-            let key = match self.vault.get(holder).await {
-                Ok(k) => k,
-                Err(StoreError::Shredded(_)) => continue,
-                Err(e) => return Err(e),
+            let key = if kind == ERASURE_DONE {
+                self.service_keys().await?.after_erasure.clone()
+            } else {
+                match self.vault.get(holder).await {
+                    Ok(k) => k,
+                    Err(StoreError::Shredded(_)) => continue,
+                    Err(e) => return Err(e),
+                }
             };
             let payload = key.open(&item_aad(holder, ItemKind::OutboxPayload, id.as_bytes()), &sealed)?;
             out.push(OutboxMessage {
@@ -263,12 +282,16 @@ impl Store {
         Ok(out)
     }
 
-    /// Records a delivered message (idempotent).
+    /// Records a delivered message (idempotent). The notice of an erasure, the last trace of
+    /// an erased holder (their address), goes once sent (LC-7).
     pub async fn mark_sent(&self, id: Uuid) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
         on_tx!(&mut tx, t => sqlx::query("UPDATE outbox SET sent_at = $1, claimed_until = NULL WHERE id = $2 AND sent_at IS NULL")
             .bind(self.now().as_micros()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
             .map_err(StoreError::db("mark message sent"))?;
+        on_tx!(&mut tx, t => sqlx::query("DELETE FROM outbox WHERE id = $1 AND kind = $2")
+            .bind(id).bind(ERASURE_DONE).execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("forget an erasure notice"))?;
         tx.commit().await
     }
 

@@ -358,6 +358,10 @@ pub(crate) fn close_binding_of(token: &str, space: HolderId) -> String {
 #[serde(deny_unknown_fields)]
 struct Confirm {
     confirmation: String,
+    /// LC-5: also ask for the space's deletion (erased `ERASURE_GRACE_SECONDS` later unless
+    /// reopened meanwhile).
+    #[serde(default)]
+    erase: bool,
 }
 
 async fn close_confirm(
@@ -378,6 +382,13 @@ async fn close_confirm(
         .store
         .transition(a.session.acting_for, carnet_domain::Event::Close)
         .await?;
+    let erased_on = if c.erase {
+        let when = s.store.request_erasure(a.session.acting_for).await?;
+        s.wake.notify_one();
+        Some(when.to_rfc3339())
+    } else {
+        None
+    };
     if a.session.acting_for == a.session.holder {
         s.store.revoke_all_sessions(a.session.holder).await?;
     } else {
@@ -385,7 +396,7 @@ async fn close_confirm(
     }
     Ok((
         StatusCode::OK,
-        Json(json!({ "lifecycle": l.name(), "since": l.since().to_rfc3339() })),
+        Json(json!({ "lifecycle": l.name(), "since": l.since().to_rfc3339(), "erased_on": erased_on })),
     )
         .into_response())
 }

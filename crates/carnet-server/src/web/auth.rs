@@ -145,6 +145,12 @@ async fn login_page(
     let info = match f.ok.as_deref() {
         Some("deconnexion") => t("login.logged_out"),
         Some("ferme") => t("login.closed"),
+        Some("suppression") => super::i18n::fr_en(
+            "L'espace est fermé et sera supprimé définitivement dans 30 jours ; un message vous le confirme. \
+             D'ici là, vous pouvez changer d'avis : connectez-vous et rouvrez l'espace, la suppression sera annulée.",
+            "The space is closed and will be erased for good in 30 days; a message confirms it. Until then you \
+             may change your mind: log in and reopen the space, which cancels the erasure.",
+        ),
         Some("active") => super::i18n::fr_en(
             "Votre espace est activé : connectez-vous avec l'identifiant et le mot de passe choisis.",
             "Your space is activated: log in with the login and password you chose.",

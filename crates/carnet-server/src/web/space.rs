@@ -119,7 +119,9 @@ fn close_section(h: &Holder, error: &str) -> String {
     format!(
         "<section aria-labelledby=\"close\"><h2 id=\"close\">{}</h2>{}\
          <p>Si vous fermez cet espace, les professionnels n'y auront plus accès. Les données sont conservées \
-         10 ans, pendant lesquels l'espace peut être rouvert, puis supprimées.</p>\
+         10 ans, pendant lesquels l'espace peut être rouvert avec tout ce qu'il contient, puis supprimées. \
+         Vous pouvez aussi demander leur suppression définitive : elle est faite 30 jours après, le temps \
+         de changer d'avis.</p>\
          <form method=\"post\" action=\"/mon-espace/fermer\" class=\"card\">{csrf}\
          <p><button type=\"submit\" class=\"danger\">Fermer cet espace…</button></p></form></section>",
         if h.own_space() {
@@ -240,9 +242,14 @@ async fn close_request(State(s): State<AppState>, h: Holder, b: Bytes) -> Result
     let page_body = format!(
         "<h1>Fermer l'espace {}</h1>\
          <div class=\"alert\" role=\"alert\"><p>Confirmez-vous la fermeture ? Les professionnels n'auront plus accès \
-         à cet espace. Les données seront conservées 10 ans, pendant lesquels l'espace peut être rouvert, puis supprimées.</p></div>\
+         à cet espace. Les données seront conservées 10 ans, pendant lesquels l'espace peut être rouvert, puis supprimées, \
+         sauf si vous demandez ci-dessous leur suppression définitive.</p></div>\
          <form method=\"post\" action=\"/mon-espace/fermer/confirmer\" class=\"card\">{}\
          <input type=\"hidden\" name=\"confirmation\" value=\"{}\">\
+         <p><input id=\"supprimer\" name=\"supprimer\" type=\"checkbox\" value=\"1\"> \
+         <label for=\"supprimer\">Je demande aussi la <strong>suppression définitive</strong> de toutes les données \
+         de cet espace (documents, profil médical, messages, agenda, historique des accès). Elle sera faite \
+         dans 30 jours, sans retour possible ensuite ; d'ici là, rouvrir l'espace l'annule.</label></p>\
          <p><button type=\"submit\" class=\"danger\">Oui, fermer cet espace</button></p></form>\
          <p><a href=\"/mon-espace\">Non, revenir sans rien changer</a></p>",
         esc(&super::de(&h.space_name)),
@@ -274,12 +281,22 @@ async fn close_confirm(State(s): State<AppState>, h: Holder, b: Bytes) -> Result
         .transition(h.space(), carnet_domain::Event::Close)
         .await
         .map_err(ApiError::from)?;
+    // LC-5: the express request for deletion, honoured by the lifecycle job.
+    let erase = form.get("supprimer") == "1";
+    if erase {
+        s.store.request_erasure(h.space()).await.map_err(ApiError::from)?;
+        s.wake.notify_one();
+    }
     if h.own_space() {
         s.store
             .revoke_all_sessions(h.session.holder)
             .await
             .map_err(ApiError::from)?;
-        let mut r = see_other("/connexion?ok=ferme");
+        let mut r = see_other(if erase {
+            "/connexion?ok=suppression"
+        } else {
+            "/connexion?ok=ferme"
+        });
         set_cookie(&mut r, SESSION_COOKIE, "", "/", 0)?;
         Ok(r)
     } else {

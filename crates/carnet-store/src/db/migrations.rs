@@ -249,6 +249,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "directory_search",
             sql: include_str!("../../migrations/main/0026_directory_search.sql"),
         },
+        Migration {
+            version: 27,
+            name: "erase_on_request",
+            sql: include_str!("../../migrations/main/0027_erase_on_request.sql"),
+        },
     ],
 };
 

@@ -1871,6 +1871,54 @@ async fn a_closed_space_is_reopened_from_the_login_page_lc5() {
     assert_eq!(p.status, 303, "{}", p.html);
     let me = b.json("/api/v1/me").await;
     assert_eq!(me["lifecycle"], "activated", "{me}");
+
+    // LC-5: closing with the express request for deletion: said on the login page and by
+    // mail, dated in words; reopening before the date cancels it (the store suite plays the
+    // job's clock).
+    let space = b.get("/mon-espace").await;
+    let ask = b.post("/mon-espace/fermer", &[("csrf", &space.csrf())]).await;
+    assert!(ask.html.contains("name=\"supprimer\""), "{}", ask.html);
+    let confirmation = field(&ask.html, "confirmation");
+    let p = b
+        .post(
+            "/mon-espace/fermer/confirmer",
+            &[
+                ("csrf", &ask.csrf()),
+                ("confirmation", &confirmation),
+                ("supprimer", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.location(), "/connexion?ok=suppression");
+    let p = b.get("/connexion?ok=suppression").await;
+    assert!(
+        p.html.contains("sera supprimé définitivement dans 30 jours"),
+        "{}",
+        p.html
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let body = loop {
+        let all: Value = get_json(&b.c, &format!("{}/demo/outbox.json", demo.base), As::Anonymous).await;
+        if let Some(m) = all.as_array().unwrap().iter().find(|m| {
+            m["to"] == LUCAS && m["subject"] == "Votre demande de suppression de votre espace Carnet"
+        }) {
+            break m["body"].as_str().unwrap().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the request was not confirmed by mail"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        body.contains("seront supprimées le ") && !has_iso_timestamp(&body),
+        "{body}"
+    );
+    let before = lucas_codes(&b.c, &demo.base).await.len();
+    let p = lucas_password(&mut b, true).await;
+    let p = lucas_code(&mut b, &p, before, true).await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    assert_eq!(b.json("/api/v1/me").await["lifecycle"], "activated");
 }
 
 /// Issue 32, "the home page highlights what matters" (AC-5, AC-6): Dr PETIT reading the

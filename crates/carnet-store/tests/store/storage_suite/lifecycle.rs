@@ -7,6 +7,7 @@ suite!(
     opposition_window_boundaries_lc3,
     activation_code_checks_lc4,
     archive_erased_after_ten_years_and_not_recreated_lc5_lc7,
+    erased_on_express_request_after_the_grace_period_lc5,
     concurrent_jobs_apply_each_transition_once,
     majority_ends_representation_mi3,
     a_minors_space_is_the_representatives_then_the_adults_alone_mi1_mi3_s1,
@@ -273,6 +274,69 @@ pub(super) async fn archive_erased_after_ten_years_and_not_recreated_lc5_lc7(env
         Default::default(),
         "erasure finished"
     );
+}
+
+/// LC-5: an express request for deletion is honoured within 3 months (30 days here); reopening
+/// meanwhile cancels it; once done the holder is told at the address they had, and that last
+/// message goes once sent (LC-7).
+pub(super) async fn erased_on_express_request_after_the_grace_period_lc5(env: Env, _e: Engine) {
+    use carnet_domain::lifecycle::ERASURE_GRACE_SECONDS;
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let out = store
+        .import_roster_batch(&[record(31, "1950-01-01", true, None)])
+        .await
+        .unwrap();
+    let id = created(&out[0]);
+    store.transition(id, Event::Activate).await.unwrap();
+    assert!(
+        matches!(store.request_erasure(id).await, Err(StoreError::Invalid(_))),
+        "only a closed space"
+    );
+    store.transition(id, Event::Close).await.unwrap();
+    let when = store.request_erasure(id).await.unwrap();
+    assert_eq!(when, clock.now().plus_seconds(ERASURE_GRACE_SECONDS));
+    assert!(
+        store
+            .outbox_of(id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.0 == "erasure_requested")
+    );
+    // Reopened within the grace period: the request is cancelled.
+    clock.advance_seconds(10 * 86_400);
+    store.transition(id, Event::Reopen).await.unwrap();
+    clock.advance_seconds(ERASURE_GRACE_SECONDS);
+    assert_eq!(store.run_lifecycle_job(100).await.unwrap().erased, 0);
+    assert!(store.holder(id).await.is_ok());
+    // Asked again: nothing before the end of the grace period, erased at it.
+    store.transition(id, Event::Close).await.unwrap();
+    let when = store.request_erasure(id).await.unwrap();
+    while !store.claim_messages(100).await.unwrap().is_empty() {}
+    clock.set(when.plus_seconds(-1));
+    assert_eq!(store.run_lifecycle_job(100).await.unwrap().erased, 0);
+    clock.set(when);
+    assert_eq!(store.run_lifecycle_job(100).await.unwrap().erased, 1);
+    assert_eq!(store.lifecycle(id).await.unwrap().name(), "erased");
+    assert!(matches!(
+        store.vault().get(id).await,
+        Err(StoreError::Shredded(_))
+    ));
+    // The notice that it is done is the one row left, readable without the holder's key.
+    let left = store.outbox_of(id).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].0, carnet_store::outbox::ERASURE_DONE);
+    let sent = store.claim_messages(100).await.unwrap();
+    assert_eq!(sent.len(), 1);
+    let payload: serde_json::Value = serde_json::from_slice(&sent[0].payload).unwrap();
+    assert_eq!(payload["email"], "p31@example.org");
+    store.mark_sent(sent[0].id).await.unwrap();
+    assert!(
+        store.outbox_of(id).await.unwrap().is_empty(),
+        "the address goes once sent"
+    );
+    assert_eq!(store.run_lifecycle_job(100).await.unwrap(), Default::default());
 }
 
 pub(super) async fn concurrent_jobs_apply_each_transition_once(env: Env, _e: Engine) {
