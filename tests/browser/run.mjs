@@ -231,6 +231,15 @@ async function main() {
     await page.click('nav >> text=Mon espace');
     await page.waitForSelector('a[href="/api/v1/me/export.html"]');
     await audit(page, 'mon-espace');
+    // ID-2: a new phone number takes effect only with the code sent to it.
+    await page.selectOption('#quoi', 'telephone');
+    await page.fill('#valeur', '06 12 34 56 78');
+    await page.click('form[action="/mon-espace/coordonnees"] button[type=submit]');
+    await page.waitForSelector('#code');
+    await audit(page, 'coordonnees-code');
+    if (shots) await widths(page, 'coordonnees-code');
+    await page.click('text=Annuler : garder les coordonnées actuelles');
+    await page.waitForSelector('#coordonnees');
     console.log('ok the holder filled the section forms and the vaccination record');
 
     await page.click('nav >> text=Autorisations');

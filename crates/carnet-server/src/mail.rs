@@ -265,6 +265,25 @@ pub fn render(msg: &OutboxMessage) -> (String, String) {
              expired, ask for a new one on the activation page."
                 .into(),
         ),
+        "contact_code" => (
+            "Votre code pour confirmer vos coordonnées Carnet".into(),
+            format!(
+                "Votre code : {}\nIl est valable 10 minutes et ne sert qu'une fois. Saisissez-le dans \
+                 « Mon espace » pour que cette adresse remplace la précédente. Si vous n'avez rien demandé, \
+                 ignorez ce message : rien ne change.\n\n\
+                 Your code to confirm your Carnet contact details: {} (valid 10 minutes).",
+                s("code"),
+                s("code")
+            ),
+        ),
+        "contact_changed" => (
+            "Vos coordonnées Carnet ont été changées".into(),
+            "Les messages de votre espace numérique de santé (codes de connexion, avis d'accès) iront \
+             désormais à une nouvelle adresse, confirmée avec un code. Si vous n'êtes pas à l'origine de \
+             ce changement, prévenez le service d'assistance et changez votre mot de passe.\n\n\
+             The contact details of your Carnet space were changed."
+                .into(),
+        ),
         "erasure_requested" => (
             "Votre demande de suppression de votre espace Carnet".into(),
             format!(
@@ -409,6 +428,9 @@ fn sms_text(msg: &OutboxMessage, subject: &str) -> String {
         ("login_code", Some(code)) => format!(
             "Carnet : votre code de connexion est {code} (valable 10 min). Ne le communiquez à personne."
         ),
+        ("contact_code", Some(code)) => format!(
+            "Carnet : votre code pour confirmer ce numéro est {code} (valable 10 min). Ne le communiquez à personne."
+        ),
         ("password_code", Some(code)) => format!(
             "Carnet : votre code pour choisir un nouveau mot de passe est {code} (valable 10 min). \
              Ne le communiquez à personne."
@@ -434,10 +456,16 @@ async fn deliver(store: &Store, transport: &Transport, msg: &OutboxMessage) -> R
         };
         contact
     };
-    let to = match msg.channel {
-        Channel::Email => contact.email,
-        Channel::Sms => contact.phone,
-        Channel::Post => contact.address.or_else(|| Some("(adresse postale)".into())),
+    // A message about an address goes to that address (ID-2: a code to the new one, a
+    // notice to the former one), not to the one on file.
+    let addressed = serde_json::from_slice::<Value>(&msg.payload)
+        .ok()
+        .and_then(|p| p.get("to").and_then(Value::as_str).map(str::to_string));
+    let to = match (addressed, msg.channel) {
+        (Some(to), _) => Some(to),
+        (None, Channel::Email) => contact.email,
+        (None, Channel::Sms) => contact.phone,
+        (None, Channel::Post) => contact.address.or_else(|| Some("(adresse postale)".into())),
     }
     .ok_or(MailError::NoAddress)?;
     let (subject, body) = render(msg);

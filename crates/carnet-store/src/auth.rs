@@ -19,6 +19,36 @@ use crate::{Store, on_db, on_tx};
 const TOTP_MARK: &str = "totp";
 /// The device of a challenge that proves a password reset (AU-1): never a login's.
 const RESET_MARK: &str = "password-reset";
+/// The device mark of a contact change's code (ID-2): `contact:` + the SHA-256 of the
+/// channel and the new value, so that a code proves that one value and nothing else.
+const CONTACT_MARK: &str = "contact:";
+
+/// What a challenge's code may prove.
+enum Purpose<'a> {
+    /// A login's second factor on a device.
+    Login,
+    /// A forgotten password (AU-1).
+    Reset,
+    /// A new e-mail address or phone number (ID-2), with its mark.
+    Contact(&'a str),
+}
+
+impl Purpose<'_> {
+    fn fits(&self, device: &str) -> bool {
+        match self {
+            Purpose::Login => device != RESET_MARK && !device.starts_with(CONTACT_MARK),
+            Purpose::Reset => device == RESET_MARK,
+            Purpose::Contact(mark) => device == *mark,
+        }
+    }
+}
+
+fn contact_mark(channel: Channel, value: &str) -> String {
+    format!(
+        "{CONTACT_MARK}{}",
+        sha256_hex(format!("{}\n{value}", channel.tag()).as_bytes())
+    )
+}
 
 /// A one-time login code lives 10 minutes (AU-1: "expire in minutes").
 pub const LOGIN_CODE_TTL_SECONDS: i64 = 10 * 60;
@@ -249,6 +279,73 @@ impl Store {
         Ok(id)
     }
 
+    /// ID-2: a code sent to a new e-mail address or phone number (`channel`, `value`) before
+    /// it replaces the one on file, so that login codes never go where the holder cannot read
+    /// them. The code proves that one value ([`Store::check_contact_code`]).
+    pub async fn create_contact_challenge(
+        &self,
+        holder: HolderId,
+        channel: Channel,
+        value: &str,
+    ) -> Result<Uuid, StoreError> {
+        let now = self.now();
+        let id = Uuid::new_v4();
+        let code = six_digits()?;
+        let code_hmac = self.login_code_hmac(id, &code).await?;
+        let key = self.vault.get(holder).await?;
+        let msg = OutboxMessage::new(
+            holder,
+            "contact_code",
+            channel,
+            json!({ "code": code, "to": value }).to_string().into_bytes(),
+        );
+        let mut tx = self.db.begin().await?;
+        on_tx!(&mut tx, t => sqlx::query(
+            "INSERT INTO login_challenges (id, holder_id, code_hmac, device_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(id).bind(holder.as_uuid()).bind(&code_hmac).bind(contact_mark(channel, value)).bind(now.as_micros())
+            .bind(now.plus_seconds(LOGIN_CODE_TTL_SECONDS).as_micros())
+            .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("create contact challenge"))?;
+        self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// ID-2: whether `code` is the one sent to `value` for `holder` (single use, in time,
+    /// within the attempts); [`StoreError::Mismatch`] otherwise. On success the former
+    /// address (`former`, if any) is told of the change.
+    pub async fn check_contact_code(
+        &self,
+        holder: HolderId,
+        challenge: Uuid,
+        code: &str,
+        channel: Channel,
+        value: &str,
+        former: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mark = contact_mark(channel, value);
+        let (of, _) = self
+            .check_challenge(challenge, code, Purpose::Contact(&mark))
+            .await?;
+        if of != holder {
+            return Err(StoreError::Mismatch);
+        }
+        if let Some(former) = former.filter(|f| *f != value) {
+            let now = self.now();
+            let key = self.vault.get(holder).await?;
+            let msg = OutboxMessage::new(
+                holder,
+                "contact_changed",
+                channel,
+                json!({ "to": former }).to_string().into_bytes(),
+            );
+            let mut tx = self.db.begin().await?;
+            self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
     /// Starts the second factor for a holder who uses TOTP: nothing is sent; the code comes
     /// from their authenticator app.
     pub async fn create_totp_challenge(
@@ -277,7 +374,7 @@ impl Store {
         id: Uuid,
         code: &str,
     ) -> Result<(HolderId, String), StoreError> {
-        self.check_challenge(id, code, false).await
+        self.check_challenge(id, code, Purpose::Login).await
     }
 
     /// AU-1: a new password with a reset code ([`Store::create_reset_challenge`]): every
@@ -289,7 +386,7 @@ impl Store {
         code: &str,
         password_hash: &str,
     ) -> Result<HolderId, StoreError> {
-        let (holder, _) = self.check_challenge(challenge, code, true).await?;
+        let (holder, _) = self.check_challenge(challenge, code, Purpose::Reset).await?;
         self.set_password(holder, password_hash, None).await?;
         Ok(holder)
     }
@@ -344,7 +441,7 @@ impl Store {
         &self,
         id: Uuid,
         code: &str,
-        reset: bool,
+        purpose: Purpose<'_>,
     ) -> Result<(HolderId, String), StoreError> {
         let now = self.now().as_micros();
         // Count the attempt first, in its own transaction, then judge it.
@@ -360,7 +457,7 @@ impl Store {
             return Err(StoreError::Mismatch);
         };
         let holder = HolderId::from_uuid(holder);
-        if now >= expires || attempts > LOGIN_CODE_MAX_ATTEMPTS || (device == RESET_MARK) != reset {
+        if now >= expires || attempts > LOGIN_CODE_MAX_ATTEMPTS || !purpose.fits(&device) {
             return Err(StoreError::Mismatch);
         }
         let right = if stored == TOTP_MARK {

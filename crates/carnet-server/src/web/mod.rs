@@ -19,6 +19,7 @@ mod access;
 mod agenda;
 mod auth;
 mod catalogue;
+mod contact;
 mod documents;
 mod grant;
 mod home;
@@ -89,6 +90,7 @@ pub fn routes() -> Router<AppState> {
         .merge(pro_document::routes())
         .merge(operator::routes())
         .merge(space::routes())
+        .merge(contact::routes())
         .merge(password::routes())
         .merge(renewal::routes())
         .merge(catalogue::routes())

@@ -24,7 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/mon-espace/fermer/confirmer", post(close_confirm))
 }
 
-fn respond(h: &Holder, status: StatusCode, body: &str) -> Response {
+pub(super) fn respond(h: &Holder, status: StatusCode, body: &str) -> Response {
     let mut r = page(
         if h.own_space() {
             "Mon espace"
@@ -166,6 +166,13 @@ async fn show(
             ),
             ..Messages::default()
         },
+        Some("ok=coordonnees") => Messages {
+            contact: tr(
+                "Vos coordonnées sont enregistrées.",
+                "Your contact details are saved.",
+            ),
+            ..Messages::default()
+        },
         Some("ok=totp-retire") => Messages {
             totp: tr(
                 "Vos codes de connexion vous seront de nouveau envoyés par e-mail ou SMS.",
@@ -186,6 +193,8 @@ pub(super) struct Messages<'a> {
     pub password_error: &'a str,
     pub totp: &'a str,
     pub totp_error: &'a str,
+    pub contact: &'a str,
+    pub contact_error: &'a str,
 }
 
 /// The page, with the messages of its sections.
@@ -212,7 +221,8 @@ pub(super) async fn render(
     } else {
         String::new()
     };
-    let html = format!("{}{own}{}", export_section(h), close_section(h, ""));
+    let contact = super::contact::section(s, h, m.contact, m.contact_error).await?;
+    let html = format!("{}{contact}{own}{}", export_section(h), close_section(h, ""));
     Ok(respond(h, status, &html))
 }
 

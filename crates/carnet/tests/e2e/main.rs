@@ -10,6 +10,7 @@ mod api_fuzz;
 mod auth;
 mod authorisations;
 mod catalogue;
+mod contact;
 mod crash;
 mod documents;
 mod faults;
