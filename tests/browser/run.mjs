@@ -356,6 +356,13 @@ async function main() {
     expect(await pp.locator('section.patient').count() === 1, 'no identity banner on the document page');
     await audit(pp, 'pro-document');
     if (shots) await widths(pp, 'pro-document');
+    // DM-3: a new version from the author's page, prefilled, with the date of the act.
+    await pp.click('text=Déposer une nouvelle version');
+    await pp.waitForSelector('h1:has-text("nouvelle version")');
+    expect((await pp.inputValue('#titre')).length > 0, 'the new version form is not prefilled');
+    await audit(pp, 'pro-nouvelle-version');
+    if (shots) await widths(pp, 'pro-nouvelle-version');
+    await pp.goBack();
     console.log('ok Dr PETIT reads his report in the page');
 
     // ---- Sophie MOREAU (nurse, not authorised) declares an emergency.

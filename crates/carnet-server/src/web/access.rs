@@ -159,6 +159,16 @@ fn phrase(action: Action, item: &str, w: &Whose) -> (&'static str, &'static str,
         }
         (Action::Create, "reimbursements") => ("a ajouté", "ajouter", w.plural("remboursements")),
         (Action::Update, "access_policy") => ("a modifié", "modifier", w.plural("autorisations")),
+        (Action::Read, "patient") if sub_of(item) == Some("lookup") => (
+            "a recherché",
+            "rechercher",
+            format!("{} par le numéro de sécurité sociale (INS)", w.singular("dossier")),
+        ),
+        (Action::Read, "patient") => (
+            "a vérifié",
+            "vérifier",
+            format!("{} (nom, date de naissance, INS)", w.singular("identité")),
+        ),
         (Action::Create, "care_team") if sub_of(item) == Some("consent") => (
             "a enregistré",
             "enregistrer",
@@ -219,6 +229,18 @@ fn phrase_en(action: Action, item: &str, w: &Whose) -> (&'static str, &'static s
             format!("one of {}'s {noun}", w.given)
         }
     };
+    if action == Action::Read && head == "patient" {
+        let whose = if w.own {
+            "your".to_string()
+        } else {
+            format!("{}'s", w.given)
+        };
+        return if sub_of(item) == Some("lookup") {
+            ("looked up", "look up", format!("{whose} record by social security number"))
+        } else {
+            ("checked", "check", format!("{whose} identity (name, birth date, INS)"))
+        };
+    }
     if action == Action::Create && head == "care_team" {
         let whose = if w.own {
             "your".to_string()
@@ -372,9 +394,11 @@ pub async fn describe(s: &AppState, traces: &[Trace], w: &Whose) -> Result<Vec<S
             continue;
         }
         let (past, infinitive, object) = phrase(t.entry.action, &t.entry.item, w);
+        // The identity and the lookup say what they read in their own words.
         let category = t
             .entry
             .category
+            .filter(|_| !t.entry.item.starts_with("patient/"))
             .map(|c| format!(" ({})", class_label(c).to_lowercase()))
             .unwrap_or_default();
         let emergency = match (&t.entry.purpose, t.entry.emergency) {

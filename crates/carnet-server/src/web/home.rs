@@ -27,7 +27,9 @@ pub fn routes() -> Router<AppState> {
 /// own.
 fn collapse(notices: &[carnet_store::traces::Trace]) -> Vec<(&carnet_store::traces::Trace, usize)> {
     let mut out: Vec<(&carnet_store::traces::Trace, usize)> = Vec::new();
-    for t in notices {
+    // The identity banner a professional's every page reads (issue 33) is routine: it stays
+    // in the history of accesses, not among what the home page highlights.
+    for t in notices.iter().filter(|t| t.entry.item != "patient/identity") {
         match out.last_mut() {
             Some((first, n))
                 if !t.entry.emergency

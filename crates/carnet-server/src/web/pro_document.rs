@@ -61,6 +61,10 @@ async fn show(
             "Votre refus est enregistré ; le patient en est informé.",
             "Your refusal is recorded; the patient is told.",
         ),
+        _ if q.get("ok").is_some_and(|v| v == "version") => w(
+            "La nouvelle version est déposée ; la précédente reste dans l'historique du document.",
+            "The new version is filed; the former one stays in the document's history.",
+        ),
         _ => "",
     };
     let confirm = q.get("confirmer").is_some_and(|v| v == "suppression");
@@ -257,6 +261,20 @@ fn author_actions(p: &Pro, v: &DocumentView, now: carnet_domain::Timestamp, conf
                 "Make it visible to the patient (announcement done)",
             ),
             "",
+        ));
+    }
+    if v.status == Status::Approved {
+        // DM-3: a new version from the filing form, prefilled (a relative link: the form
+        // lives beside this page, under the same patient).
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("remplace", &v.id.to_string())
+            .append_pair("titre", &v.meta.title)
+            .append_pair("classe", v.meta.class.tag())
+            .finish();
+        out.push(format!(
+            "<a class=\"button secondary\" href=\"ajout?{}\">{}</a>",
+            esc(&query),
+            w("Déposer une nouvelle version", "File a new version")
         ));
     }
     match v.status {

@@ -282,3 +282,115 @@ async fn care_teams_are_presumed_authorised_and_consents_recorded_ac1b() {
     assert_eq!(g["basis"]["recorded_by"], "10000000001");
     assert_eq!(g["basis"]["form"], "oral");
 }
+
+/// DM-3, issue 33: from her own document's page, Dr LEROY files a new version with the date of
+/// the act typed as French people type it; the record shows the new one, the former stays in
+/// its history; a wrong date is said in words with what was typed kept.
+#[tokio::test]
+async fn an_author_files_a_new_version_with_its_date_dm3() {
+    let w = World::start().await;
+    let mut leroy = pro_pages(&w.base, "10000000001").await;
+    let record = find_camille(&mut leroy).await;
+    let first = leroy.get(&record).await;
+    let title = "Compte rendu de consultation";
+    let end = first.html.find(&format!("\">{title}</a>")).expect("the report");
+    let start = first.html[..end].rfind("href=\"").unwrap() + 6;
+    let report = first.html[start..end].to_string();
+    let page = leroy.get(&report).await;
+    let marker = "href=\"ajout?";
+    let i = page.html.find(marker).expect("a new version link") + 6;
+    let link = page.html[i..].split('"').next().unwrap().replace("&amp;", "&");
+    let form_url = format!("{record}/documents/{link}");
+    let form = leroy.get(&form_url).await;
+    assert_eq!(form.status, 200);
+    assert!(
+        form.html.contains("Déposer une nouvelle version du document"),
+        "{}",
+        form.html
+    );
+    assert!(
+        form.html.contains(&format!("value=\"{title}\"")),
+        "prefilled: {}",
+        form.html
+    );
+    let old_id = report.rsplit('/').next().unwrap().to_string();
+    assert!(
+        form.html
+            .contains(&format!("name=\"remplace\" value=\"{old_id}\""))
+    );
+    let post = format!("{record}/documents/ajout");
+    let bad = leroy
+        .post_multipart(
+            &post,
+            &[
+                ("csrf", &form.csrf()),
+                ("titre", title),
+                ("classe", "reports"),
+                ("date", "32/13/2026"),
+                ("remplace", &old_id),
+            ],
+            ("cr.txt", "text/plain", b"Consultation du 12 mars, complement"),
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(
+        bad.html.contains("sous la forme JJ/MM/AAAA") && bad.html.contains("value=\"32/13/2026\""),
+        "{}",
+        bad.html
+    );
+    assert!(
+        bad.html
+            .contains(&format!("name=\"remplace\" value=\"{old_id}\"")),
+        "the version kept"
+    );
+    let ok = leroy
+        .post_multipart(
+            &post,
+            &[
+                ("csrf", &form.csrf()),
+                ("titre", title),
+                ("classe", "reports"),
+                ("date", "12/03/2026"),
+                ("remplace", &old_id),
+            ],
+            ("cr.txt", "text/plain", b"Consultation du 12 mars, complement"),
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.html);
+    assert!(ok.location().ends_with("?ok=version"), "{}", ok.location());
+    let new_page = leroy.get(ok.location()).await;
+    assert!(
+        new_page.html.contains("La nouvelle version est déposée"),
+        "{}",
+        new_page.html
+    );
+    assert!(new_page.html.contains("complement"));
+    // The record lists the new version once; the API shows the former one deprecated.
+    let token = w.pro("10000000001").await;
+    let id = w.camille_for(&token).await;
+    let docs = get_json(
+        &w.c,
+        &w.pro_url(&id, "/documents?history=true"),
+        As::Bearer(&token),
+    )
+    .await;
+    let versions: Vec<&serde_json::Value> = docs["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["title"] == title)
+        .collect();
+    assert_eq!(versions.len(), 2, "{docs}");
+    assert!(
+        versions
+            .iter()
+            .any(|d| d["status"] == "deprecated" && d["id"] == old_id.as_str()),
+        "{docs}"
+    );
+    assert!(
+        versions
+            .iter()
+            .any(|d| d["status"] == "approved" && d["event_date"] == "2026-03-12"),
+        "{docs}"
+    );
+}
