@@ -37,6 +37,8 @@ pub enum ItemKind {
     AgendaEvent,
     /// A line of the insurer's reimbursement feed (RB-1).
     Reimbursement,
+    /// What a professional's notice is about (S-7, AC-5: who opened the record, and why).
+    ProNotice,
 }
 
 impl ItemKind {
@@ -58,6 +60,7 @@ impl ItemKind {
             ItemKind::Message => "message",
             ItemKind::AgendaEvent => "agenda_event",
             ItemKind::Reimbursement => "reimbursement",
+            ItemKind::ProNotice => "pro_notice",
         }
     }
 }

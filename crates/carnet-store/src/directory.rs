@@ -232,6 +232,15 @@ pub struct ProNotice {
     pub at: carnet_domain::Timestamp,
     pub kind: String,
     pub holder: carnet_domain::HolderId,
+    #[serde(skip)]
+    pub id: uuid::Uuid,
+    /// What it is about, sealed with the holder's key (`Gate::alerts` opens it).
+    #[serde(skip)]
+    pub detail_sealed: Option<Vec<u8>>,
+}
+
+fn notice_aad(holder: carnet_domain::HolderId, id: uuid::Uuid) -> Vec<u8> {
+    crate::crypto::item_aad(holder, carnet_domain::ItemKind::ProNotice, id.as_bytes())
 }
 
 impl Store {
@@ -300,30 +309,53 @@ impl Store {
         tx.commit().await
     }
 
-    /// Queues a notice for a professional (S-7: emergency access to their patient).
+    /// Queues a notice for a professional (S-7: emergency access to their patient), with
+    /// what it is about (`detail`, sealed with the holder's key; opened by `Gate::alerts`).
     pub(crate) async fn notify_professional(
         &self,
         rpps: &str,
         kind: &str,
         holder: carnet_domain::HolderId,
+        detail: Option<&serde_json::Value>,
     ) -> Result<(), StoreError> {
         let now = self.now();
+        let id = uuid::Uuid::now_v7();
+        let sealed = match detail {
+            Some(d) => {
+                let key = self.vault.get(holder).await?;
+                let bytes = serde_json::to_vec(d).map_err(|e| StoreError::Integrity(e.to_string()))?;
+                Some(key.seal(&notice_aad(holder, id), &bytes)?)
+            }
+            None => None,
+        };
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query("INSERT INTO pro_notices (rpps, id, at, kind, holder_id) VALUES ($1, $2, $3, $4, $5)")
-            .bind(rpps).bind(uuid::Uuid::now_v7()).bind(now.as_micros()).bind(kind).bind(holder.as_uuid())
+        on_tx!(&mut tx, t => sqlx::query("INSERT INTO pro_notices (rpps, id, at, kind, holder_id, detail_sealed) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(rpps).bind(id).bind(now.as_micros()).bind(kind).bind(holder.as_uuid()).bind(&sealed)
             .execute(&mut **t).await.map(|r| r.rows_affected()))
         .map_err(StoreError::db("queue professional notice"))?;
         tx.commit().await
     }
 
+    /// A notice's detail, opened with the holder's key (`None` without one).
+    pub(crate) async fn notice_detail(&self, n: &ProNotice) -> Result<Option<serde_json::Value>, StoreError> {
+        let Some(sealed) = &n.detail_sealed else {
+            return Ok(None);
+        };
+        let key = self.vault.get(n.holder).await?;
+        let bytes = key.open(&notice_aad(n.holder, n.id), sealed)?;
+        Ok(serde_json::from_slice(&bytes).ok())
+    }
+
     /// A professional's notices, newest first.
     pub async fn pro_notices(&self, rpps: &str, limit: i64) -> Result<Vec<ProNotice>, StoreError> {
-        on_db!(&self.db, p => sqlx::query("SELECT at, kind, holder_id FROM pro_notices WHERE rpps = $1 ORDER BY id DESC LIMIT $2")
+        on_db!(&self.db, p => sqlx::query("SELECT at, kind, holder_id, id, detail_sealed FROM pro_notices WHERE rpps = $1 ORDER BY id DESC LIMIT $2")
             .bind(rpps).bind(limit).fetch_all(p).await
             .map(|rs| rs.into_iter().map(|r| ProNotice {
                 at: carnet_domain::Timestamp::from_micros(r.get(0)),
                 kind: r.get(1),
                 holder: carnet_domain::HolderId::from_uuid(r.get::<uuid::Uuid, _>(2)),
+                id: r.get(3),
+                detail_sealed: r.get(4),
             }).collect()))
         .map_err(StoreError::db("list professional notices"))
     }

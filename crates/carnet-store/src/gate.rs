@@ -602,8 +602,9 @@ impl Gate {
                 .as_ref()
                 .filter(|mt| *mt != id && space.emergency.is_none())
             {
+                let detail = serde_json::json!({ "by": id.0, "reason": reason.trim() });
                 self.store
-                    .notify_professional(&mt.0, "emergency_access", holder)
+                    .notify_professional(&mt.0, "emergency_access", holder, Some(&detail))
                     .await?;
             }
             return Ok((d, Some(until)));

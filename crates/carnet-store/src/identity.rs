@@ -38,6 +38,18 @@ pub struct Identity {
     pub birth_place: Option<String>,
 }
 
+/// A professional's notice with what they may know of it ([`Gate::alerts`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProAlert {
+    pub notice: crate::directory::ProNotice,
+    /// "Camille MARTIN", when the professional may see whose record it is.
+    pub patient: Option<String>,
+    /// The RPPS of who opened the record in an emergency.
+    pub by: Option<String>,
+    /// The emergency's stated reason.
+    pub reason: Option<String>,
+}
+
 /// What a professional may read of a space ([`Standing`]), and until when a running
 /// emergency access of theirs lasts (AC-5).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -193,6 +205,44 @@ impl Gate {
             standing,
             emergency_until,
         }))
+    }
+
+    /// A professional's alerts (S-7, AC-5, issue 33), each with whose record it is and what
+    /// happened, as far as they may know it: the patient's name comes from an identity read
+    /// [`decide_identity`] allows (traced, like the banner), and only then is the notice's
+    /// detail opened (who opened the record in an emergency, and why). A record no longer
+    /// theirs to know (a changed médecin traitant, a block, an erasure) names nobody.
+    pub async fn alerts(&self, actor: &Actor, limit: i64) -> Result<Vec<ProAlert>, StoreError> {
+        let Actor::Professional { id, .. } = actor else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for notice in self.store.pro_notices(&id.0, limit).await? {
+            let (patient, detail) = match self.identify(notice.holder, actor).await {
+                Ok(who) => {
+                    let given = who.given_names.first().cloned().unwrap_or_default();
+                    let family = who.used_name.clone().unwrap_or_else(|| who.birth_name.clone());
+                    let detail = self.store.notice_detail(&notice).await?;
+                    (Some(format!("{given} {family}").trim().to_string()), detail)
+                }
+                Err(StoreError::NotFound | StoreError::Shredded(_)) => (None, None),
+                Err(e) => return Err(e),
+            };
+            let field = |k: &str| {
+                detail
+                    .as_ref()
+                    .and_then(|d| d.get(k))
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string)
+            };
+            out.push(ProAlert {
+                by: field("by"),
+                reason: field("reason"),
+                patient,
+                notice,
+            });
+        }
+        Ok(out)
     }
 
     /// AC-1b: `actor` declares a care relationship with `holder` (which team, for which

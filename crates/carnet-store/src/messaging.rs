@@ -576,7 +576,7 @@ impl Gate {
     ) -> Result<(), StoreError> {
         if let (true, Counterpart::Professional { id }) = (is_holder_side(actor), c) {
             self.store
-                .notify_professional(&id.0, "new_message", holder)
+                .notify_professional(&id.0, "new_message", holder, None)
                 .await?;
         }
         Ok(())

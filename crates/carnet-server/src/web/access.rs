@@ -162,7 +162,10 @@ fn phrase(action: Action, item: &str, w: &Whose) -> (&'static str, &'static str,
         (Action::Read, "patient") if sub_of(item) == Some("lookup") => (
             "a recherché",
             "rechercher",
-            format!("{} par le numéro de sécurité sociale (INS)", w.singular("dossier")),
+            format!(
+                "{} par le numéro de sécurité sociale (INS)",
+                w.singular("dossier")
+            ),
         ),
         (Action::Read, "patient") => (
             "a vérifié",
@@ -236,9 +239,17 @@ fn phrase_en(action: Action, item: &str, w: &Whose) -> (&'static str, &'static s
             format!("{}'s", w.given)
         };
         return if sub_of(item) == Some("lookup") {
-            ("looked up", "look up", format!("{whose} record by social security number"))
+            (
+                "looked up",
+                "look up",
+                format!("{whose} record by social security number"),
+            )
         } else {
-            ("checked", "check", format!("{whose} identity (name, birth date, INS)"))
+            (
+                "checked",
+                "check",
+                format!("{whose} identity (name, birth date, INS)"),
+            )
         };
     }
     if action == Action::Create && head == "care_team" {

@@ -118,33 +118,85 @@ async fn home(
 /// médecin traitant of), newest first, each with the way to the record, whose banner then
 /// says whose it is (the list itself reads no record: nothing is traced by opening it).
 async fn notices(s: &AppState, p: &Pro) -> Result<String, WebError> {
-    let notices = s
-        .store
-        .pro_notices(&p.professional.rpps, 20)
+    let alerts = s
+        .gate
+        .alerts(&p.professional.actor(), 20)
         .await
         .map_err(ApiError::from)?;
-    if notices.is_empty() {
+    if alerts.is_empty() {
         return Ok(String::new());
     }
     let w = super::i18n::fr_en;
-    let items: String = notices
-        .iter()
-        .map(|n| {
-            let what = match n.kind.as_str() {
-                "emergency_access" => w(
-                    "Un professionnel a ouvert en urgence le dossier d'un patient dont vous êtes le médecin traitant",
-                    "A professional opened in an emergency the record of a patient you are the regular doctor of",
+    let mut items = String::new();
+    for a in &alerts {
+        let n = &a.notice;
+        let by = match &a.by {
+            Some(rpps) => match s.store.professional(rpps).await.map_err(ApiError::from)? {
+                Some(pro) => format!(
+                    "{} ({})",
+                    super::professional_name(&pro),
+                    super::profession_label(&pro.profession)
                 ),
-                _ => w("Nouvelle information sur le dossier d'un patient", "News about a patient's record"),
-            };
-            format!(
-                "<li class=\"urgent\"><p>{what} {}.</p><p><a href=\"/pro/patients/{}\">{}</a></p></li>",
+                None => format!("RPPS {rpps}"),
+            },
+            None => w("Un professionnel", "A professional").to_string(),
+        };
+        let what = match (n.kind.as_str(), &a.patient) {
+            ("emergency_access", Some(patient)) => format!(
+                "{by} {} {patient}, {} {}",
+                w(
+                    "a ouvert en urgence le dossier de",
+                    "opened in an emergency the record of"
+                ),
+                w(
+                    "dont vous êtes le médecin traitant,",
+                    "whose regular doctor you are,"
+                ),
                 super::when(n.at),
+            ),
+            ("emergency_access", None) => format!(
+                "{} {}",
+                w(
+                    "Un professionnel a ouvert en urgence le dossier d'un patient dont vous étiez le médecin traitant",
+                    "A professional opened in an emergency the record of a patient you were the regular doctor of",
+                ),
+                super::when(n.at),
+            ),
+            (_, Some(patient)) => format!(
+                "{} {patient} {}",
+                w(
+                    "Nouvelle information sur le dossier de",
+                    "News about the record of"
+                ),
+                super::when(n.at)
+            ),
+            (_, None) => format!(
+                "{} {}",
+                w(
+                    "Nouvelle information sur le dossier d'un patient",
+                    "News about a patient's record"
+                ),
+                super::when(n.at)
+            ),
+        };
+        let reason = match &a.reason {
+            Some(r) => format!("<p>{} « {} »</p>", w("Motif déclaré :", "Stated reason:"), esc(r)),
+            None => String::new(),
+        };
+        let open = if a.patient.is_some() {
+            format!(
+                "<p><a href=\"/pro/patients/{}\">{}</a></p>",
                 n.holder,
                 w("Ouvrir le dossier de ce patient", "Open this patient's record"),
             )
-        })
-        .collect();
+        } else {
+            String::new()
+        };
+        items.push_str(&format!(
+            "<li class=\"urgent\"><p>{}.</p>{reason}{open}</li>",
+            esc(&what)
+        ));
+    }
     Ok(format!(
         "<section class=\"card\" aria-labelledby=\"alertes\"><h2 id=\"alertes\">{}</h2><ul class=\"events\">{items}</ul></section>",
         w("Vos alertes", "Your alerts")

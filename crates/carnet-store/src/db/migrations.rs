@@ -254,6 +254,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "erase_on_request",
             sql: include_str!("../../migrations/main/0027_erase_on_request.sql"),
         },
+        Migration {
+            version: 28,
+            name: "pro_notice_detail",
+            sql: include_str!("../../migrations/main/0028_pro_notice_detail.sql"),
+        },
     ],
 };
 

@@ -640,7 +640,7 @@ impl Gate {
                 });
                 if let Author::Professional { id: rpps } = &row.meta.author {
                     self.store
-                        .notify_professional(&rpps.0, "deletion_request", holder)
+                        .notify_professional(&rpps.0, "deletion_request", holder, None)
                         .await?;
                 }
             }

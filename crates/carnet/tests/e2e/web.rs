@@ -771,6 +771,19 @@ async fn pro_pages_say_whose_record_and_what_the_gate_decided_issue33() {
         home.html
     );
     assert!(home.html.contains(&format!("href=\"{record_url}\"")));
+    // Who opened whose record, and why (AC-5, issue 33).
+    assert!(
+        home.html.contains(
+            "Sophie MOREAU (infirmier ou infirmière) a ouvert en urgence le dossier de Camille MARTIN"
+        ),
+        "{}",
+        home.html
+    );
+    assert!(
+        home.html.contains("Motif déclaré : « Malaise au domicile »"),
+        "{}",
+        home.html
+    );
     let mt = leroy.get(&record_url).await;
     assert!(
         mt.html.contains("Vous avez accès à l'ensemble du dossier"),
