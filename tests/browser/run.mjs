@@ -364,6 +364,12 @@ async function main() {
     if (shots) await widths(pp, 'pro-nouvelle-version');
     await pp.goBack();
     console.log('ok Dr PETIT reads his report in the page');
+    // Issue 33: today's patients one click away on the professional's home page.
+    await pp.goto(`${base}/pro`);
+    await pp.waitForSelector('#recents');
+    expect((await text(pp)).includes('MARTIN Camille'), "today's patients do not list Camille");
+    await audit(pp, 'pro-patients-du-jour');
+    if (shots) await widths(pp, 'pro-patients-du-jour');
 
     // ---- Sophie MOREAU (nurse, not authorised) declares an emergency.
     const nurse = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'fr-FR' });

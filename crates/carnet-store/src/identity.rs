@@ -207,6 +207,45 @@ impl Gate {
         }))
     }
 
+    /// "My patients" (issue 33): the patients this professional looked up by INS in the last
+    /// [`PRESENTED_INS_SECONDS`], newest first, so that nobody types a 15-digit INS twice in a
+    /// day. Each is named through [`Gate::identify`] (traced like the banner); a space that is
+    /// gone or closed since is left out.
+    pub async fn recent_patients(
+        &self,
+        actor: &Actor,
+        limit: i64,
+    ) -> Result<Vec<(HolderId, Identity)>, StoreError> {
+        let Actor::Professional { id, .. } = actor else {
+            return Ok(Vec::new());
+        };
+        let since = self.store.now().plus_seconds(-PRESENTED_INS_SECONDS).as_micros();
+        let rows = self
+            .store
+            .db
+            .read_all(
+                Read::new(
+                    "SELECT holder_id FROM pro_patients WHERE rpps = $1 AND presented_at > $2 \
+                     ORDER BY presented_at DESC LIMIT $3",
+                )
+                .text(&id.0)
+                .int(since)
+                .int(limit.clamp(1, 50)),
+                "read recent patients",
+            )
+            .await?;
+        let mut out = Vec::new();
+        for mut r in rows {
+            let holder = HolderId::from_uuid(r.take::<uuid::Uuid>(0)?);
+            match self.identify(holder, actor).await {
+                Ok(who) => out.push((holder, who)),
+                Err(StoreError::NotFound | StoreError::Shredded(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     /// A professional's alerts (S-7, AC-5, issue 33), each with whose record it is and what
     /// happened, as far as they may know it: the patient's name comes from an identity read
     /// [`decide_identity`] allows (traced, like the banner), and only then is the notice's

@@ -90,7 +90,7 @@ async fn home(
 ) -> Result<Response, WebError> {
     match pro {
         Ok(p) => {
-            let notices = notices(&s, &p).await?;
+            let notices = format!("{}{}", notices(&s, &p).await?, recent(&s, &p).await?);
             Ok(page(
                 "Espace professionnel",
                 &Nav::Pro { p: &p },
@@ -117,6 +117,43 @@ async fn home(
 /// The professional's notices (S-7, AC-5: an emergency access to a patient they are the
 /// médecin traitant of), newest first, each with the way to the record, whose banner then
 /// says whose it is (the list itself reads no record: nothing is traced by opening it).
+/// "My patients" (issue 33): those looked up today, one click away.
+async fn recent(s: &AppState, p: &Pro) -> Result<String, WebError> {
+    let patients = s
+        .gate
+        .recent_patients(&p.professional.actor(), 20)
+        .await
+        .map_err(ApiError::from)?;
+    if patients.is_empty() {
+        return Ok(String::new());
+    }
+    let w = super::i18n::fr_en;
+    let items: String = patients
+        .iter()
+        .map(|(holder, who)| {
+            let given = who.given_names.first().cloned().unwrap_or_default();
+            let family = who.used_name.clone().unwrap_or_else(|| who.birth_name.clone());
+            format!(
+                "<li><a href=\"/pro/patients/{holder}\"><strong>{}</strong> {}</a> — {} {}</li>",
+                esc(&family),
+                esc(&given),
+                w("né(e) le", "born on"),
+                who.birth_date
+                    .format(time::macros::format_description!("[day]/[month]/[year]"))
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    Ok(format!(
+        "<section class=\"card\" aria-labelledby=\"recents\"><h2 id=\"recents\">{}</h2><p class=\"hint\">{}</p><ul>{items}</ul></section>",
+        w("Vos patients du jour", "Today's patients"),
+        w(
+            "Les patients dont vous avez saisi l'INS ces dernières 24 heures.",
+            "The patients whose INS you entered in the last 24 hours.",
+        ),
+    ))
+}
+
 async fn notices(s: &AppState, p: &Pro) -> Result<String, WebError> {
     let alerts = s
         .gate

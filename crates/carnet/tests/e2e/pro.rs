@@ -394,3 +394,27 @@ async fn an_author_files_a_new_version_with_its_date_dm3() {
         "{docs}"
     );
 }
+
+/// Issue 33, "My patients": the patients a professional looked up today are one click away
+/// on their home page, named (an identity read, traced); another professional sees none.
+#[tokio::test]
+async fn todays_patients_are_one_click_away() {
+    let w = World::start().await;
+    let mut petit = pro_pages(&w.base, "10000000002").await;
+    let before = petit.get("/pro").await;
+    assert!(!before.html.contains("Vos patients du jour"));
+    let record = find_camille(&mut petit).await;
+    let home = petit.get("/pro").await;
+    assert!(home.html.contains("Vos patients du jour"), "{}", home.html);
+    assert!(
+        home.html.contains(&format!(
+            "<a href=\"{record}\"><strong>MARTIN</strong> Camille</a>"
+        )),
+        "{}",
+        home.html
+    );
+    assert!(home.html.contains("12/03/1984"));
+    let mut moreau = pro_pages(&w.base, "10000000003").await;
+    let other = moreau.get("/pro").await;
+    assert!(!other.html.contains("MARTIN"), "{}", other.html);
+}
