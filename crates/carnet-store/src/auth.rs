@@ -233,7 +233,7 @@ impl Store {
         device_hash: &str,
         channel: Channel,
     ) -> Result<Uuid, StoreError> {
-        self.challenge_with_code(holder, device_hash, channel, "login_code")
+        self.challenge_sent(holder, device_hash, channel, "login_code", json!({}))
             .await
     }
 
@@ -245,28 +245,29 @@ impl Store {
         holder: HolderId,
         channel: Channel,
     ) -> Result<Uuid, StoreError> {
-        self.challenge_with_code(holder, RESET_MARK, channel, "password_code")
+        self.challenge_sent(holder, RESET_MARK, channel, "password_code", json!({}))
             .await
     }
 
-    async fn challenge_with_code(
+    /// A challenge whose 6-digit code goes out as a `kind` message (its `payload` plus the
+    /// code), queued in the same transaction.
+    async fn challenge_sent(
         &self,
         holder: HolderId,
         device_hash: &str,
         channel: Channel,
         kind: &str,
+        mut payload: serde_json::Value,
     ) -> Result<Uuid, StoreError> {
         let now = self.now();
         let id = Uuid::new_v4();
         let code = six_digits()?;
         let code_hmac = self.login_code_hmac(id, &code).await?;
         let key = self.vault.get(holder).await?;
-        let msg = OutboxMessage::new(
-            holder,
-            kind,
-            channel,
-            json!({ "code": code }).to_string().into_bytes(),
-        );
+        if let Some(p) = payload.as_object_mut() {
+            p.insert("code".into(), serde_json::Value::String(code));
+        }
+        let msg = OutboxMessage::new(holder, kind, channel, payload.to_string().into_bytes());
         let mut tx = self.db.begin().await?;
         on_tx!(&mut tx, t => sqlx::query(
             "INSERT INTO login_challenges (id, holder_id, code_hmac, device_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -278,7 +279,6 @@ impl Store {
         tx.commit().await?;
         Ok(id)
     }
-
     /// ID-2: a code sent to a new e-mail address or phone number (`channel`, `value`) before
     /// it replaces the one on file, so that login codes never go where the holder cannot read
     /// them. The code proves that one value ([`Store::check_contact_code`]).
@@ -288,29 +288,15 @@ impl Store {
         channel: Channel,
         value: &str,
     ) -> Result<Uuid, StoreError> {
-        let now = self.now();
-        let id = Uuid::new_v4();
-        let code = six_digits()?;
-        let code_hmac = self.login_code_hmac(id, &code).await?;
-        let key = self.vault.get(holder).await?;
-        let msg = OutboxMessage::new(
+        self.challenge_sent(
             holder,
-            "contact_code",
+            &contact_mark(channel, value),
             channel,
-            json!({ "code": code, "to": value }).to_string().into_bytes(),
-        );
-        let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO login_challenges (id, holder_id, code_hmac, device_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(id).bind(holder.as_uuid()).bind(&code_hmac).bind(contact_mark(channel, value)).bind(now.as_micros())
-            .bind(now.plus_seconds(LOGIN_CODE_TTL_SECONDS).as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("create contact challenge"))?;
-        self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
-        tx.commit().await?;
-        Ok(id)
+            "contact_code",
+            json!({ "to": value }),
+        )
+        .await
     }
-
     /// ID-2: whether `code` is the one sent to `value` for `holder` (single use, in time,
     /// within the attempts); [`StoreError::Mismatch`] otherwise. On success the former
     /// address (`former`, if any) is told of the change.

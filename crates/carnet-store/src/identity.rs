@@ -117,20 +117,8 @@ impl Gate {
     /// Whose record it is, as [`decide_identity`] lets `actor` see it; traced (AC-6).
     /// [`StoreError::NotFound`] when refused or when there is no such space (AC-8).
     pub async fn identify(&self, holder: HolderId, actor: &Actor) -> Result<Identity, StoreError> {
-        let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
-        let presented = match actor {
-            Actor::Professional { id, .. } => self.presented_ins(holder, &id.0).await?,
-            _ => false,
-        };
+        let (space, d) = self.identity_decision(holder, actor).await?;
         let decider = self.decider(&space, actor, &Context::default());
-        let d = decide_identity(
-            actor,
-            &space.policy.facts(space.lifecycle),
-            self.matrix(),
-            presented,
-            decider.context(),
-            decider.now(),
-        );
         self.record(
             Access {
                 holder,
@@ -359,11 +347,28 @@ impl Gate {
 
     /// The space, if `actor` knows this patient ([`decide_identity`]); a missing space otherwise.
     async fn knows(&self, holder: HolderId, actor: &Actor) -> Result<crate::gate::GateFacts, StoreError> {
-        let Actor::Professional { id, .. } = actor else {
+        if !matches!(actor, Actor::Professional { .. }) {
             return Err(StoreError::NotFound);
-        };
+        }
+        let (space, d) = self.identity_decision(holder, actor).await?;
+        if d.allowed {
+            Ok(space)
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    /// The space and [`decide_identity`]'s answer for `actor` (not traced: the callers are).
+    async fn identity_decision(
+        &self,
+        holder: HolderId,
+        actor: &Actor,
+    ) -> Result<(crate::gate::GateFacts, Decision), StoreError> {
         let space = self.space(holder, actor).await?.ok_or(StoreError::NotFound)?;
-        let presented = self.presented_ins(holder, &id.0).await?;
+        let presented = match actor {
+            Actor::Professional { id, .. } => self.presented_ins(holder, &id.0).await?,
+            _ => false,
+        };
         let decider = self.decider(&space, actor, &Context::default());
         let d = decide_identity(
             actor,
@@ -373,11 +378,7 @@ impl Gate {
             decider.context(),
             decider.now(),
         );
-        if d.allowed {
-            Ok(space)
-        } else {
-            Err(StoreError::NotFound)
-        }
+        Ok((space, d))
     }
 
     /// Traces an AC-1b declaration or consent (AC-6), allowed or refused, and tells the holder.

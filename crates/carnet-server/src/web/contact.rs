@@ -232,12 +232,7 @@ async fn confirm(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Re
         Err(e) => return Err(ApiError::from(e).into()),
     }
     admin.insert(key.to_string(), Value::String(value));
-    let bytes = serde_json::to_vec(&admin).map_err(|_| ApiError::internal())?;
-    h.holder_side(&s)
-        .await?
-        .update_administrative(&bytes)
-        .await
-        .map_err(ApiError::from)?;
+    save(&s, &h, &admin).await?;
     s.wake.notify_one();
     Ok(see_other("/mon-espace?ok=coordonnees#coordonnees"))
 }
@@ -262,11 +257,17 @@ async fn address(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Re
     } else {
         admin.insert("address".into(), Value::String(typed.to_string()));
     }
-    let bytes = serde_json::to_vec(&admin).map_err(|_| ApiError::internal())?;
-    h.holder_side(&s)
+    save(&s, &h, &admin).await?;
+    Ok(see_other("/mon-espace?ok=coordonnees#coordonnees"))
+}
+
+/// Writes the corrected contact fields through the holder's side of the gate (S-1, traced).
+async fn save(s: &AppState, h: &Holder, admin: &serde_json::Map<String, Value>) -> Result<(), WebError> {
+    let bytes = serde_json::to_vec(admin).map_err(|_| ApiError::internal())?;
+    h.holder_side(s)
         .await?
         .update_administrative(&bytes)
         .await
         .map_err(ApiError::from)?;
-    Ok(see_other("/mon-espace?ok=coordonnees#coordonnees"))
+    Ok(())
 }

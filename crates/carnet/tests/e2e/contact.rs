@@ -26,6 +26,20 @@ async fn mail_to(b: &Browser, to: &str, subject: &str) -> String {
     }
 }
 
+/// The code of the newest confirmation mail to the new address, once it differs from `seen`.
+async fn next_code(b: &Browser, seen: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let body = mail_to(b, NEW, "Votre code pour confirmer vos coordonnées Carnet").await;
+        let c = find_after(&body, "Votre code : ", 6);
+        if c != seen {
+            return c;
+        }
+        assert!(std::time::Instant::now() < deadline, "no new code");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let i = html.find(&marker).unwrap_or_else(|| panic!("no {name}")) + marker.len();
@@ -113,16 +127,7 @@ async fn a_new_email_takes_effect_with_the_code_sent_to_it_id2() {
         "{}",
         wrong.html
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let code = loop {
-        let body = mail_to(&b, NEW, "Votre code pour confirmer vos coordonnées Carnet").await;
-        let c = find_after(&body, "Votre code : ", 6);
-        if c != code {
-            break c;
-        }
-        assert!(std::time::Instant::now() < deadline, "no second code");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let code = next_code(&b, &code).await;
     // A code for this address does not confirm another one.
     let other = b
         .post(
@@ -145,16 +150,7 @@ async fn a_new_email_takes_effect_with_the_code_sent_to_it_id2() {
         )
         .await;
     let challenge = hidden(&p.html, "challenge");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let fresh = loop {
-        let body = mail_to(&b, NEW, "Votre code pour confirmer vos coordonnées Carnet").await;
-        let c = find_after(&body, "Votre code : ", 6);
-        if c != code {
-            break c;
-        }
-        assert!(std::time::Instant::now() < deadline, "no third code");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let fresh = next_code(&b, &code).await;
     let ok = b
         .post(
             "/mon-espace/coordonnees/code",

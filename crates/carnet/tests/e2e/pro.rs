@@ -234,43 +234,32 @@ async fn care_teams_are_presumed_authorised_and_consents_recorded_ac1b() {
     // professional who never looked the patient up finds no such record (AC-8).
     let noir = w.pro("10000000006").await;
     let id = w.camille_for(&noir).await;
-    let r = post(
-        &w.c,
-        &w.pro_url(&id, "/care-team"),
-        As::Bearer(&noir),
-        &json!({"team": "practice", "episode": "visite d'embauche"}),
-    )
-    .await;
-    assert_eq!(r.status(), 403);
     let blanc = w.pro("10000000005").await;
-    let r = post(
-        &w.c,
-        &w.pro_url(&id, "/care-team"),
-        As::Bearer(&blanc),
-        &json!({"team": "practice", "episode": "suivi"}),
-    )
-    .await;
-    assert_eq!(r.status(), 404, "no lookup, no record");
-    let r = post(
-        &w.c,
-        &w.pro_url(&id, "/care-team"),
-        As::Bearer(&girard),
-        &json!({"team": "hospital", "episode": "suivi"}),
-    )
-    .await;
-    assert_eq!(r.status(), 400, "an unknown team is refused");
-    let r = post(
-        &w.c,
-        &w.pro_url(&id, "/care-team"),
-        As::Bearer(&girard),
-        &json!({"team": "practice", "episode": "suivi"}),
-    )
-    .await;
-    assert_eq!(
-        r.status(),
-        200,
-        "already authorised by the consent, left as it was"
-    );
+    for (who, team, status, why) in [
+        (
+            &noir,
+            "practice",
+            403,
+            "an occupational doctor never joins the care team",
+        ),
+        (&blanc, "practice", 404, "no lookup, no record"),
+        (&girard, "hospital", 400, "an unknown team is refused"),
+        (
+            &girard,
+            "practice",
+            200,
+            "already authorised by the consent, left as it was",
+        ),
+    ] {
+        let r = post(
+            &w.c,
+            &w.pro_url(&id, "/care-team"),
+            As::Bearer(who),
+            &json!({"team": team, "episode": "suivi"}),
+        )
+        .await;
+        assert_eq!(r.status(), status, "{why}");
+    }
     let policy = get_json(&w.c, &w.me("/access"), w.holder()).await;
     let g = policy["grants"]
         .as_array()
