@@ -182,10 +182,33 @@ impl Store {
         // taken over by the new adult: it stays activated.
         let takeover =
             matches!(lifecycle, carnet_domain::Lifecycle::Activated { .. }) && has_credentials == 0;
-        if !takeover {
+        // LC-3: a person who objected and asked for a space (a code sent to them) opens it
+        // now, by activating it: nothing opened before.
+        let asked = match lifecycle {
+            // Only with a code issued since the objection (`Store::renew_activation_code`): the
+            // letter's code, which served to object, never undoes the objection.
+            carnet_domain::Lifecycle::Opposed { at } => {
+                let expires: Option<i64> = on_db!(&self.db, p => sqlx::query(
+                    "SELECT activation_code_expires_at FROM holders WHERE id = $1")
+                    .bind(id.as_uuid()).fetch_one(p).await.map(|r| r.get::<Option<i64>, _>(0)))
+                .map_err(StoreError::db("read activation code"))?;
+                let issued =
+                    expires.map(|e| e - carnet_domain::lifecycle::OPPOSITION_WINDOW_SECONDS * 1_000_000);
+                issued.is_some_and(|i| i > at.as_micros())
+            }
+            _ => false,
+        };
+        if asked {
+            lifecycle
+                .apply(Event::RequestSpace, self.now())?
+                .apply(Event::Activate, self.now())?;
+        } else if !takeover {
             lifecycle.apply(Event::Activate, self.now())?;
         }
         self.set_credentials(id, login, password_hash).await?;
+        if asked {
+            self.transition(id, Event::RequestSpace).await?;
+        }
         if !takeover {
             self.transition(id, Event::Activate).await?;
         }

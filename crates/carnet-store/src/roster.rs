@@ -220,7 +220,8 @@ impl Store {
     /// LC-2: a provisional code is "valid 6 weeks and renewable online". The person proves who
     /// they are with the INS and the birth date; a fresh code, valid six weeks
     /// from now, replaces the old one and goes by the channel on file (e-mail, else a letter),
-    /// never to the screen (the `activation_code` letter). Only for a space still to activate: informed or open, or taken over
+    /// never to the screen (the `activation_code` letter). Only for a space still to activate: informed, open or
+    /// objected to (LC-3: the person may ask for one later), or taken over
     /// at 18 (MI-3); a minor's own request is refused (their representatives manage it). `None`
     /// when nothing matches or nothing is to renew, so that a caller cannot tell which (AC-8).
     pub async fn renew_activation_code(
@@ -243,7 +244,9 @@ impl Store {
             return Ok(None);
         }
         let to_activate = match self.lifecycle(id).await? {
-            Lifecycle::Informed { .. } | Lifecycle::Open { .. } => true,
+            // LC-3: a person who objected may still ask for a space: the code lets them
+            // activate it, and nothing opens before they do (`Store::activate`).
+            Lifecycle::Informed { .. } | Lifecycle::Open { .. } | Lifecycle::Opposed { .. } => true,
             Lifecycle::Activated { .. } => credentials == 0,
             _ => false,
         };

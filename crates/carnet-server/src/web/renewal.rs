@@ -43,10 +43,13 @@ fn renewal_form(csrf: &str, ins: &str, birth: &str, message: &str) -> String {
         tr(
             "Votre code provisoire est valable six semaines. S'il a expiré ou si vous l'avez perdu, indiquez \
              votre numéro de sécurité sociale et votre date de naissance : un nouveau code vous est envoyé \
-             par e-mail, ou par courrier si nous n'avons pas d'adresse e-mail.",
+             par e-mail, ou par courrier si nous n'avons pas d'adresse e-mail. Vous vous étiez opposé(e) à la \
+             création de votre espace et vous le souhaitez maintenant ? Faites de même : l'espace ne s'ouvrira \
+             que lorsque vous l'activerez avec ce code.",
             "Your provisional code is valid for six weeks. If it expired or you lost it, give your social \
              security number and birth date: a new code is sent to you by e-mail, or by post if we have no \
-             e-mail address.",
+             e-mail address. You objected to your space and now want one? Do the same: the space opens only \
+             when you activate it with this code.",
         ),
         csrf_field(csrf),
         tr(

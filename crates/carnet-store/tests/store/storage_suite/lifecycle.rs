@@ -6,6 +6,7 @@ suite!(
     roster_import_is_idempotent_and_queues_the_information_letter,
     opposition_window_boundaries_lc3,
     activation_code_checks_lc4,
+    a_person_who_objected_asks_for_a_space_and_opens_it_lc3,
     archive_erased_after_ten_years_and_not_recreated_lc5_lc7,
     erased_on_express_request_after_the_grace_period_lc5,
     concurrent_jobs_apply_each_transition_once,
@@ -230,6 +231,53 @@ pub(super) async fn activation_code_checks_lc4(env: Env, _e: Engine) {
             .unwrap(),
         None
     );
+}
+
+/// LC-3: "an opposition means no space (the person may still ask for one later)": the code
+/// sent on request opens nothing by itself; activating with it opens and activates the space.
+pub(super) async fn a_person_who_objected_asks_for_a_space_and_opens_it_lc3(env: Env, _e: Engine) {
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let out = store
+        .import_roster_batch(&[record(22, "1960-01-01", true, None)])
+        .await
+        .unwrap();
+    let RosterOutcome::Created {
+        id,
+        activation_code: letter,
+    } = out[0].clone()
+    else {
+        panic!()
+    };
+    clock.advance_seconds(3600);
+    store.transition(id, Event::Oppose).await.unwrap();
+    let ins = carnet_domain::Ins::parse(&ins_for(22)).unwrap();
+    let born = time::Date::from_calendar_date(1960, time::Month::January, 1).unwrap();
+    let hash = carnet_store::password::hash("un-mot-de-passe-solide").unwrap();
+    // The letter's code, which served to object, never undoes the objection.
+    assert!(
+        store
+            .activate(&ins, &letter, "", "alex22@example.org", &hash)
+            .await
+            .is_err()
+    );
+    assert_eq!(store.lifecycle(id).await.unwrap().name(), "opposed");
+    clock.advance_seconds(60);
+    while !store.claim_messages(100).await.unwrap().is_empty() {}
+    assert_eq!(store.renew_activation_code(&ins, born).await.unwrap(), Some(id));
+    assert_eq!(
+        store.lifecycle(id).await.unwrap().name(),
+        "opposed",
+        "nothing opens yet"
+    );
+    let sent = store.claim_messages(100).await.unwrap();
+    let payload: serde_json::Value = serde_json::from_slice(&sent[0].payload).unwrap();
+    let code = payload["activation_code"].as_str().unwrap();
+    store
+        .activate(&ins, code, "", "alex22@example.org", &hash)
+        .await
+        .expect("activated with the code");
+    assert_eq!(store.lifecycle(id).await.unwrap().name(), "activated");
 }
 
 pub(super) async fn archive_erased_after_ten_years_and_not_recreated_lc5_lc7(env: Env, _e: Engine) {
