@@ -297,8 +297,7 @@ impl AccessPolicy {
     /// never widened by a declaration); an expired or withdrawn one is replaced. Whether it
     /// changed anything.
     pub fn admit(&mut self, grant: Grant, now: Timestamp) -> bool {
-        let facts = self.facts(Lifecycle::Open { since: now });
-        if facts.grant(&grant.grantee, None, now).is_some() {
+        if in_force(&self.grants, self.care_team_objection, &grant.grantee, None, now).is_some() {
             return false;
         }
         self.grants.retain(|g| g.grantee != grant.grantee);
@@ -352,15 +351,26 @@ impl SpaceFacts {
     /// The grant in force for `grantee` (covering `category`, if given) at `now`: not expired,
     /// and not a declared care relationship the holder objects to (AC-1b).
     pub fn grant(&self, grantee: &Grantee, category: Option<Category>, now: Timestamp) -> Option<&Grant> {
-        self.grants.iter().find(|g| {
-            g.grantee == *grantee
-                && match category {
-                    Some(c) => g.covers(c, now),
-                    None => g.until.is_none_or(|u| now < u),
-                }
-                && !(self.care_team_objection && matches!(g.basis, GrantBasis::CareTeam { .. }))
-        })
+        in_force(&self.grants, self.care_team_objection, grantee, category, now)
     }
+}
+
+/// [`SpaceFacts::grant`] on a directory's grants and objection.
+fn in_force<'a>(
+    grants: &'a [Grant],
+    care_team_objection: bool,
+    grantee: &Grantee,
+    category: Option<Category>,
+    now: Timestamp,
+) -> Option<&'a Grant> {
+    grants.iter().find(|g| {
+        g.grantee == *grantee
+            && match category {
+                Some(c) => g.covers(c, now),
+                None => g.until.is_none_or(|u| now < u),
+            }
+            && !(care_team_objection && matches!(g.basis, GrantBasis::CareTeam { .. }))
+    })
 }
 
 /// Why a request happens.

@@ -17,6 +17,7 @@
 //! `professional_id` (RPPS, 11 digits, or FINESS, 9 characters) are optional; amounts are euros
 //! with at most two decimals (`25`, `25.5`, `25.00`, `25,00`).
 
+use crate::document::fold;
 use serde::{Deserialize, Serialize};
 use time::macros::format_description;
 use time::{Date, Month};
@@ -124,23 +125,6 @@ impl CareType {
             .into_iter()
             .find(|c| c.tag() == s || fold(c.french()) == s)
     }
-}
-
-/// Lower case without the accents French words of this module carry.
-fn fold(s: &str) -> String {
-    s.chars()
-        .flat_map(char::to_lowercase)
-        .map(|c| match c {
-            'é' | 'è' | 'ê' | 'ë' => 'e',
-            'ô' | 'ö' => 'o',
-            'à' | 'â' | 'ä' => 'a',
-            'î' | 'ï' => 'i',
-            'ù' | 'û' | 'ü' => 'u',
-            'ç' => 'c',
-            'ÿ' => 'y',
-            other => other,
-        })
-        .collect()
 }
 
 /// Who gave the care.

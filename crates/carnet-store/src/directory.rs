@@ -197,33 +197,14 @@ fn professional_from(r: &mut Values, at: usize) -> Result<Professional, StoreErr
 /// How names and towns are compared in searches: lower case, accents and punctuation folded
 /// to plain letters ("Saint-Étienne" → "saint etienne").
 pub fn search_key(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.trim().chars().flat_map(char::to_lowercase) {
-        let plain = match c {
-            'à' | 'â' | 'ä' | 'á' | 'ã' => 'a',
-            'ç' => 'c',
-            'é' | 'è' | 'ê' | 'ë' => 'e',
-            'î' | 'ï' | 'í' | 'ì' => 'i',
-            'ô' | 'ö' | 'ó' | 'ò' | 'õ' => 'o',
-            'ù' | 'û' | 'ü' | 'ú' => 'u',
-            'ÿ' => 'y',
-            'œ' => {
-                out.push_str("oe");
-                continue;
-            }
-            'æ' => {
-                out.push_str("ae");
-                continue;
-            }
-            '-' | '\'' | '\u{2019}' | '.' => ' ',
-            c => c,
-        };
-        if plain == ' ' && (out.is_empty() || out.ends_with(' ')) {
-            continue;
-        }
-        out.push(plain);
-    }
-    out.trim_end().to_string()
+    let folded = carnet_domain::document::fold(s.trim())
+        .replace('œ', "oe")
+        .replace('æ', "ae");
+    folded
+        .split(|c: char| c.is_whitespace() || matches!(c, '-' | '\'' | '\u{2019}' | '.'))
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A notice for a professional (S-7), without health content.

@@ -953,7 +953,7 @@ async fn grant_of(s: &AppState, form: &Form) -> Result<Grant, ApiError> {
         }
         Ok(None) => None,
         Ok(Some(day)) => {
-            let end = end_of_day_in_france(&day)
+            let end = end_of_day_in_france(day)
                 .ok_or_else(|| ApiError::bad_request("la date de fin n'est pas une date"))?;
             if end <= s.store.now() {
                 return Err(ApiError::bad_request(
@@ -972,10 +972,9 @@ async fn grant_of(s: &AppState, form: &Form) -> Result<Grant, ApiError> {
     })
 }
 
-/// The instant a day `YYYY-MM-DD` ends in France (midnight after it, legal time).
-fn end_of_day_in_france(day: &str) -> Option<carnet_domain::Timestamp> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let next = time::Date::parse(day, format).ok()?.next_day()?;
+/// The instant a day ends in France (midnight after it, legal time).
+fn end_of_day_in_france(day: time::Date) -> Option<carnet_domain::Timestamp> {
+    let next = day.next_day()?;
     let noon = carnet_domain::Timestamp::from_offset_date_time(next.with_hms(12, 0, 0).ok()?.assume_utc());
     let offset =
         time::UtcOffset::from_whole_seconds(carnet_domain::agenda::paris_offset_seconds(noon)).ok()?;

@@ -467,9 +467,11 @@ async fn add(
         let new = NewDocument {
             title: form.opt("titre").map(str::to_string),
             class,
-            event_date: super::profile::typed_day(form.get("date")).map_err(|()| {
-                "La date de l'acte n'est pas une date : saisissez-la sous la forme JJ/MM/AAAA, par exemple 12/05/2019."
-            })?,
+            event_date: super::profile::typed_day(form.get("date"))
+                .map_err(|()| {
+                    "La date de l'acte n'est pas une date : saisissez-la sous la forme JJ/MM/AAAA, par exemple 12/05/2019."
+                })?
+                .map(|d| d.to_string()),
             mime,
             filename: file.filename.clone().filter(|f| !f.is_empty()),
             author_name: h.author_name(),

@@ -175,7 +175,7 @@ async fn add(
     let new = NewDocument {
         title: Some(title.clone()),
         class: Some(category),
-        event_date,
+        event_date: event_date.map(|d| d.to_string()),
         mime: file
             .content_type
             .clone()

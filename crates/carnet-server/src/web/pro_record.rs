@@ -55,18 +55,11 @@ impl Search {
     /// The store's filter, or what the professional typed wrong, in words.
     fn filter(&self, rpps: &str) -> Result<DocumentFilter, String> {
         let day = |typed: &str, what: &str| -> Result<Option<carnet_domain::Timestamp>, String> {
-            if typed.is_empty() {
-                return Ok(None);
-            }
-            let iso = super::profile::record_date(typed);
-            let format = time::macros::format_description!("[year]-[month]-[day]");
-            time::Date::parse(&iso, format)
+            super::profile::typed_day(typed)
                 .map(|d| {
-                    Some(carnet_domain::Timestamp::from_offset_date_time(
-                        d.midnight().assume_utc(),
-                    ))
+                    d.map(|d| carnet_domain::Timestamp::from_offset_date_time(d.midnight().assume_utc()))
                 })
-                .map_err(|_| format!("{what} : « {typed} » n'est pas une date (JJ/MM/AAAA)."))
+                .map_err(|()| format!("{what} : « {typed} » n'est pas une date (JJ/MM/AAAA)."))
         };
         let from = day(&self.from, "Du")?;
         let to = day(&self.to, "Au")?.map(|t| t.plus_seconds(86_400));

@@ -112,15 +112,16 @@ pub(super) fn record_date(typed: &str) -> String {
     }
 }
 
-/// A whole day typed as people type it ("12/05/2019", "12.05.2019" or "2019-05-12") as
-/// `2019-05-12`; `Ok(None)` when left empty, `Err(())` when it is not a day of the calendar.
-pub(super) fn typed_day(typed: &str) -> Result<Option<String>, ()> {
+/// A whole day typed as people type it ("12/05/2019", "12.05.2019" or "2019-05-12");
+/// `Ok(None)` when left empty, `Err(())` when it is not a day of the calendar.
+pub(super) fn typed_day(typed: &str) -> Result<Option<time::Date>, ()> {
     if typed.trim().is_empty() {
         return Ok(None);
     }
-    let iso = record_date(typed);
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(&iso, format).map(|_| Some(iso)).map_err(|_| ())
+    time::Date::parse(&record_date(typed), format)
+        .map(Some)
+        .map_err(|_| ())
 }
 
 /// The attributes of a day field: text, not `type="date"`, whose display follows the
