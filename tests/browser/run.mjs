@@ -133,6 +133,22 @@ async function main() {
       await ap.fill('#naissance', '01/01/2000');
       await ap.click('main button[type=submit]');
       await ap.waitForSelector('text=Si ces informations correspondent');
+      // LC-2: objecting online, with a confirmation that says what it means (not confirmed here:
+      // Léa activates below; the proof is checked by the e2e test `letters`).
+      await ap.goto(`${base}/activation`);
+      await ap.click('text=M\'opposer à sa création');
+      await ap.waitForSelector('h1:has-text("M\'opposer")');
+      await audit(ap, 'opposition');
+      if (shots) await widths(ap, 'opposition');
+      await ap.fill('#ins', actIns);
+      await ap.fill('#code', 'AAAABBBBCCCC');
+      await ap.click('main button[type=submit]');
+      expect((await ap.locator('[role=alert]').innerText()).includes('ne correspondent pas'), 'no message for a wrong code');
+      await ap.fill('#code', actCode);
+      await ap.click('main button[type=submit]');
+      await ap.waitForSelector('text=Confirmer mon opposition');
+      await audit(ap, 'opposition-confirmer');
+      if (shots) await widths(ap, 'opposition-confirmer');
       await ap.goto(`${base}/activation`);
       await ap.fill('#ins', actIns);
       await ap.fill('#code', actCode);

@@ -111,7 +111,13 @@ pub enum MailError {
     NoAddress,
     #[error("sending failed: {0}")]
     Send(String),
+    /// The receiving server refused the message for good (SMTP 5xx): retrying cannot help.
+    #[error("refused for good: {0}")]
+    Rejected(String),
 }
+
+/// E-mail attempts (about four hours of retries) after which a letter goes by post (LC-2).
+pub const EMAIL_ATTEMPTS_BEFORE_POST: i64 = 8;
 
 impl Transport {
     pub fn demo(mailbox: DemoMailbox) -> Self {
@@ -194,199 +200,252 @@ pub fn long_date(rfc3339: &str) -> String {
         )
 }
 
+/// A message's words: its subject and its body in French and in English, apart, so that a
+/// letter (French, by post) and a mail can each take what they need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Text {
+    pub subject: String,
+    pub french: String,
+    pub english: String,
+}
+
+impl Text {
+    fn new(subject: &str, french: String, english: String) -> Self {
+        Self {
+            subject: subject.into(),
+            french,
+            english,
+        }
+    }
+
+    /// The body of a mail: French first, English second.
+    pub fn bilingual(&self) -> String {
+        if self.english.is_empty() {
+            self.french.clone()
+        } else {
+            format!("{}\n\n{}", self.french, self.english)
+        }
+    }
+}
+
 /// Subject and body of a message, French first, English second.
 pub fn render(msg: &OutboxMessage) -> (String, String) {
+    let t = words(msg);
+    let body = t.bilingual();
+    (t.subject, body)
+}
+
+/// The words of a message of any kind, from its payload.
+pub fn words(msg: &OutboxMessage) -> Text {
     let p: Value = serde_json::from_slice(&msg.payload).unwrap_or(Value::Null);
     let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     // Instants in words ("17 janvier 2027").
     let d = |k: &str| long_date(&s(k));
     match msg.kind.as_str() {
-        "login_code" => (
-            "Votre code de connexion Carnet".into(),
+        "login_code" => Text::new(
+            "Votre code de connexion Carnet",
             format!(
                 "Votre code de connexion : {}\nIl est valable 10 minutes et ne sert qu'une fois. \
-                 Si vous n'avez pas demandé à vous connecter, ignorez ce message.\n\n\
-                 Your Carnet login code: {} (valid 10 minutes, single use).",
-                s("code"),
+                 Si vous n'avez pas demandé à vous connecter, ignorez ce message.",
                 s("code")
             ),
+            format!("Your Carnet login code: {} (valid 10 minutes, single use).", s("code")),
         ),
-        "password_code" => (
-            "Votre code pour choisir un nouveau mot de passe Carnet".into(),
+        "password_code" => Text::new(
+            "Votre code pour choisir un nouveau mot de passe Carnet",
             format!(
                 "Votre code : {}\nIl est valable 10 minutes et ne sert qu'une fois. Saisissez-le sur la page \
                  « Mot de passe oublié » avec votre nouveau mot de passe. Si vous n'avez rien demandé, \
-                 ignorez ce message : votre mot de passe ne change pas.\n\n\
-                 Your code to choose a new Carnet password: {} (valid 10 minutes, single use).",
-                s("code"),
+                 ignorez ce message : votre mot de passe ne change pas.",
+                s("code")
+            ),
+            format!(
+                "Your code to choose a new Carnet password: {} (valid 10 minutes, single use).",
                 s("code")
             ),
         ),
-        "password_changed" => (
-            "Le mot de passe de votre espace Carnet a été changé".into(),
+        "password_changed" => Text::new(
+            "Le mot de passe de votre espace Carnet a été changé",
             "Le mot de passe de votre espace vient d'être changé, et vos autres appareils ont été \
              déconnectés. Si vous n'êtes pas à l'origine de ce changement, utilisez « Mot de passe oublié » \
-             sur la page de connexion pour en choisir un nouveau, puis prévenez le service d'assistance.\n\n\
-             The password of your Carnet space was just changed; your other devices were logged out."
+             sur la page de connexion pour en choisir un nouveau, puis prévenez le service d'assistance."
                 .into(),
+            "The password of your Carnet space was just changed; your other devices were logged out.".into(),
         ),
-        "information" => (
-            "Votre espace numérique de santé Carnet".into(),
+        "information" => Text::new(
+            "Votre espace numérique de santé Carnet",
             format!(
                 "Bonjour,\n\nUn espace numérique de santé a été créé pour vous. Il vous permet de conserver \
                  et de partager vos documents de santé avec les professionnels que vous choisissez ; chaque \
                  accès est tracé et vous en êtes informé.\n\n\
                  Votre code provisoire d'activation : {}\n\n\
                  Sans opposition de votre part avant le {}, votre espace sera ouvert automatiquement. \
-                 Pour vous y opposer, rendez-vous sur le site avec ce code ou appelez le service d'assistance. \
-                 Vous pourrez aussi fermer votre espace à tout moment.\n\n\
-                 A personal health space was created for you. Activation code: {}. Without objection before \
-                 {}, it opens automatically.",
+                 Pour vous y opposer, rendez-vous sur le site, page « M'opposer à la création de mon espace », \
+                 avec ce code et votre numéro de sécurité sociale, ou appelez le service d'assistance : une \
+                 preuve de votre refus vous sera remise. Vous pourrez aussi fermer votre espace à tout moment.",
                 s("activation_code"),
-                d("opposition_deadline"),
+                d("opposition_deadline")
+            ),
+            format!(
+                "A personal health space was created for you. Activation code: {}. Without objection before \
+                 {}, it opens automatically.",
                 s("activation_code"),
                 d("opposition_deadline")
             ),
         ),
-        "new_device" => (
-            "Nouvelle connexion à votre espace Carnet".into(),
+        "new_device" => Text::new(
+            "Nouvelle connexion à votre espace Carnet",
             "Une connexion à votre espace a eu lieu depuis un appareil que nous ne connaissions pas. \
-             Si ce n'était pas vous, changez votre mot de passe et déconnectez tous les appareils.\n\n\
-             Your space was accessed from a new device. If it was not you, change your password."
+             Si ce n'était pas vous, changez votre mot de passe et déconnectez tous les appareils."
                 .into(),
+            "Your space was accessed from a new device. If it was not you, change your password.".into(),
         ),
-        "space_opened" => (
-            "Votre espace Carnet est ouvert".into(),
+        "space_opened" => Text::new(
+            "Votre espace Carnet est ouvert",
             "Votre espace numérique de santé est désormais ouvert. Pour le consulter, activez-le sur la page \
              « Activer mon espace » du site. Votre code provisoire était valable six semaines : s'il a expiré, \
              demandez-en un nouveau sur cette même page (« Recevoir un nouveau code ») avec votre numéro de \
              sécurité sociale et votre date de naissance ; il vous sera envoyé ici. Vous pouvez fermer votre \
-             espace à tout moment.\n\nYour health space is now open. Activate it on the site; if your code \
-             expired, ask for a new one on the activation page."
+             espace à tout moment."
+                .into(),
+            "Your health space is now open. Activate it on the site; if your code expired, ask for a new \
+             one on the activation page."
                 .into(),
         ),
-        "contact_code" => (
-            "Votre code pour confirmer vos coordonnées Carnet".into(),
+        "contact_code" => Text::new(
+            "Votre code pour confirmer vos coordonnées Carnet",
             format!(
                 "Votre code : {}\nIl est valable 10 minutes et ne sert qu'une fois. Saisissez-le dans \
                  « Mon espace » pour que cette adresse remplace la précédente. Si vous n'avez rien demandé, \
-                 ignorez ce message : rien ne change.\n\n\
-                 Your code to confirm your Carnet contact details: {} (valid 10 minutes).",
-                s("code"),
+                 ignorez ce message : rien ne change.",
+                s("code")
+            ),
+            format!(
+                "Your code to confirm your Carnet contact details: {} (valid 10 minutes).",
                 s("code")
             ),
         ),
-        "contact_changed" => (
-            "Vos coordonnées Carnet ont été changées".into(),
+        "contact_changed" => Text::new(
+            "Vos coordonnées Carnet ont été changées",
             "Les messages de votre espace numérique de santé (codes de connexion, avis d'accès) iront \
              désormais à une nouvelle adresse, confirmée avec un code. Si vous n'êtes pas à l'origine de \
-             ce changement, prévenez le service d'assistance et changez votre mot de passe.\n\n\
-             The contact details of your Carnet space were changed."
+             ce changement, prévenez le service d'assistance et changez votre mot de passe."
                 .into(),
+            "The contact details of your Carnet space were changed.".into(),
         ),
-        "erasure_requested" => (
-            "Votre demande de suppression de votre espace Carnet".into(),
+        "erasure_requested" => Text::new(
+            "Votre demande de suppression de votre espace Carnet",
             format!(
                 "Bonjour,\n\nVotre demande de suppression définitive est enregistrée. Votre espace est fermé : \
                  les professionnels n'y ont plus accès. Toutes vos données (documents, profil médical, \
                  messages, agenda, historique des accès) seront supprimées le {}, sans retour possible.\n\n\
                  D'ici là, vous pouvez changer d'avis : connectez-vous et rouvrez votre espace, la demande \
-                 sera annulée. Vous recevrez un dernier message quand la suppression sera faite.\n\n\
-                 Your request to delete your Carnet space is recorded: everything will be erased on {}. \
+                 sera annulée. Vous recevrez un dernier message quand la suppression sera faite.",
+                d("erased_on")
+            ),
+            format!(
+                "Your request to delete your Carnet space is recorded: everything will be erased on {}. \
                  Reopen your space before then to cancel it.",
-                d("erased_on"),
                 d("erased_on")
             ),
         ),
-        "erasure_done" => (
-            "Votre espace Carnet a été supprimé".into(),
+        "erasure_done" => Text::new(
+            "Votre espace Carnet a été supprimé",
             "Bonjour,\n\nComme vous l'avez demandé, votre espace numérique de santé et toutes ses données \
              ont été supprimés définitivement ; cette adresse elle-même est effacée après l'envoi de ce \
-             message. Vous pourrez demander un nouvel espace, vide, si vous changez d'avis.\n\n\
-             As you asked, your health space and all its data were erased for good."
+             message. Vous pourrez demander un nouvel espace, vide, si vous changez d'avis."
                 .into(),
+            "As you asked, your health space and all its data were erased for good.".into(),
         ),
-        "activation_code" => (
-            "Votre nouveau code d'activation Carnet".into(),
+        "activation_code" => Text::new(
+            "Votre nouveau code d'activation Carnet",
             format!(
                 "Bonjour,\n\nVous avez demandé un nouveau code provisoire pour activer votre espace numérique \
                  de santé. Votre code : {}\nIl est valable jusqu'au {} et remplace le précédent. Saisissez-le \
                  sur la page « Activer mon espace » avec votre numéro de sécurité sociale. Si vous n'avez rien \
-                 demandé, ignorez ce message.\n\n\
-                 Your new Carnet activation code: {} (valid until {}).",
+                 demandé, ignorez ce message.",
                 s("activation_code"),
-                d("valid_until"),
+                d("valid_until")
+            ),
+            format!(
+                "Your new Carnet activation code: {} (valid until {}).",
                 s("activation_code"),
                 d("valid_until")
             ),
         ),
-        "majority" => (
-            "Vous avez 18 ans : votre espace Carnet est à vous".into(),
+        "majority" => Text::new(
+            "Vous avez 18 ans : votre espace Carnet est à vous",
             format!(
                 "Vous êtes majeur : vos représentants légaux n'ont plus accès à votre espace. Votre espace \
                  reste ouvert sauf si vous le fermez. Choisissez vos propres identifiants avec ce code \
-                 provisoire d'activation : {} (valable jusqu'au {}).\n\n\
-                 You are 18: your representatives no longer have access. Set your own credentials with the \
-                 activation code {}.",
+                 provisoire d'activation : {} (valable jusqu'au {}).",
                 s("activation_code"),
-                d("valid_until"),
+                d("valid_until")
+            ),
+            format!(
+                "You are 18: your representatives no longer have access. Set your own credentials with the \
+                 activation code {}.",
                 s("activation_code")
             ),
         ),
-        "opposition_proof" => (
-            "Preuve de votre opposition à la création de votre espace Carnet".into(),
+        "opposition_proof" => Text::new(
+            "Preuve de votre opposition à la création de votre espace Carnet",
             format!(
                 "Votre opposition a bien été enregistrée le {} (référence {}). Aucun espace ne sera ouvert \
-                 pour vous. Vous pourrez en demander un plus tard si vous changez d'avis.\n\n\
-                 Your objection was recorded on {} (reference {}). No space will be opened.",
+                 pour vous. Vous pourrez en demander un plus tard si vous changez d'avis.",
                 d("recorded_at"),
-                s("reference"),
+                s("reference")
+            ),
+            format!(
+                "Your objection was recorded on {} (reference {}). No space will be opened.",
                 d("recorded_at"),
                 s("reference")
             ),
         ),
-        "access" => (
-            "Nouvel accès à votre espace Carnet".into(),
+        "access" => Text::new(
+            "Nouvel accès à votre espace Carnet",
             "Un professionnel ou un établissement vient d'accéder à votre espace. Connectez-vous pour voir \
-             qui, quand et à quoi, dans l'historique des accès ; vous pouvez modifier les autorisations à tout moment.\n\n\
-             Someone accessed your space. Log in to see who, when and what."
+             qui, quand et à quoi, dans l'historique des accès ; vous pouvez modifier les autorisations à tout moment."
                 .into(),
+            "Someone accessed your space. Log in to see who, when and what.".into(),
         ),
-        "emergency_access" => (
-            "Accès en urgence à votre espace Carnet".into(),
+        "emergency_access" => Text::new(
+            "Accès en urgence à votre espace Carnet",
             "Un professionnel a consulté votre espace en urgence (accès « bris de glace »). Le motif déclaré \
-             figure dans l'historique des accès.\n\n\
-             A professional accessed your space in an emergency; the stated reason is in your access history."
+             figure dans l'historique des accès."
+                .into(),
+            "A professional accessed your space in an emergency; the stated reason is in your access history."
                 .into(),
         ),
-        "new_document" => (
-            "Nouveau document dans votre espace Carnet".into(),
+        "new_document" => Text::new(
+            "Nouveau document dans votre espace Carnet",
             "Un document a été ajouté à votre dossier médical. Connectez-vous pour le consulter ; vous \
-             pouvez le masquer aux professionnels si vous le souhaitez.\n\n\
-             A document was added to your record. Log in to read it."
+             pouvez le masquer aux professionnels si vous le souhaitez."
                 .into(),
+            "A document was added to your record. Log in to read it.".into(),
         ),
-        "document_waiting" => (
-            "Un document vous attend dans votre espace Carnet".into(),
+        "document_waiting" => Text::new(
+            "Un document vous attend dans votre espace Carnet",
             "Un professionnel a déposé un document qu'il souhaite vous présenter lors d'une consultation. \
-             Il vous sera visible au plus tard un mois après son dépôt.\n\n\
-             A professional filed a document they wish to discuss with you first; it becomes visible \
+             Il vous sera visible au plus tard un mois après son dépôt."
+                .into(),
+            "A professional filed a document they wish to discuss with you first; it becomes visible \
              within a month of its deposit."
                 .into(),
         ),
-        "deletion_refused" => (
-            "Réponse à votre demande de suppression".into(),
+        "deletion_refused" => Text::new(
+            "Réponse à votre demande de suppression",
             "L'auteur d'un document a répondu à votre demande de suppression. Connectez-vous pour voir sa \
-             réponse ; vous pouvez toujours masquer ce document.\n\n\
-             The author answered your deletion request. Log in to see the answer."
+             réponse ; vous pouvez toujours masquer ce document."
                 .into(),
+            "The author answered your deletion request. Log in to see the answer.".into(),
         ),
-        "new_message" => (
-            "Nouveau message dans votre espace Carnet".into(),
+        "new_message" => Text::new(
+            "Nouveau message dans votre espace Carnet",
             "Un professionnel de santé vous a écrit dans votre messagerie sécurisée. Connectez-vous à \
-             votre espace pour lire son message.\n\n\
-             A health professional wrote to you in your secure messaging. Log in to read it."
+             votre espace pour lire son message."
                 .into(),
+            "A health professional wrote to you in your secure messaging. Log in to read it.".into(),
         ),
         "agenda_reminder" => {
             // AG-3: when, never what (no health content in a notification, MS-4).
@@ -405,19 +464,20 @@ pub fn render(msg: &OutboxMessage) -> (String, String) {
                     )
                 })
                 .unwrap_or_default();
-            (
-                "Rappel de votre agenda santé Carnet".into(),
+            Text::new(
+                "Rappel de votre agenda santé Carnet",
                 format!(
                     "Un événement de votre agenda santé a lieu le {when}. Connectez-vous à votre \
-                     espace pour le voir.\n\n\
-                     Reminder: an event of your health agenda takes place on {when} (Paris time)."
+                     espace pour le voir."
                 ),
+                format!("Reminder: an event of your health agenda takes place on {when} (Paris time)."),
             )
         }
-        other => (
-            format!("Carnet : {other}"),
-            "Connectez-vous à votre espace pour en savoir plus.".into(),
-        ),
+        other => Text {
+            subject: format!("Carnet : {other}"),
+            french: "Connectez-vous à votre espace pour en savoir plus.".into(),
+            english: String::new(),
+        },
     }
 }
 
@@ -498,14 +558,75 @@ async fn deliver(store: &Store, transport: &Transport, msg: &OutboxMessage) -> R
                 .header(ContentType::TEXT_PLAIN)
                 .body(body)
                 .map_err(|e| MailError::Send(e.to_string()))?;
-            smtp.send(email)
-                .await
-                .map(|_| ())
-                .map_err(|e| MailError::Send(e.to_string()))
+            smtp.send(email).await.map(|_| ()).map_err(|e| {
+                if e.is_permanent() {
+                    MailError::Rejected(e.to_string())
+                } else {
+                    MailError::Send(e.to_string())
+                }
+            })
         }
         (Channel::Sms, _, Some(gateway)) => gateway.send(&to, &sms_text(msg, &subject)).await,
         _ => Err(MailError::Send("no transport for this channel".into())),
     }
+}
+
+/// Whether an e-mail has failed for good: refused by the receiving server, no address on
+/// file, or still failing after [`EMAIL_ATTEMPTS_BEFORE_POST`] attempts.
+fn gives_up_on_email(e: &MailError, attempts: i64) -> bool {
+    matches!(e, MailError::Rejected(_) | MailError::NoAddress) || attempts >= EMAIL_ATTEMPTS_BEFORE_POST
+}
+
+/// A message as a letter by post (LC-2), in French: to the holder at their postal address,
+/// or to a minor's legal representatives; the notice of an erasure to the address it carries.
+/// [`MailError::NoAddress`] when there is no postal address to print.
+pub async fn letter(store: &Store, msg: &OutboxMessage) -> Result<crate::letter::Letter, MailError> {
+    let text = words(msg);
+    let (recipient, address, intro) = if msg.kind == carnet_store::outbox::ERASURE_DONE {
+        let p: Value = serde_json::from_slice(&msg.payload).unwrap_or(Value::Null);
+        let address = p.get("address").and_then(Value::as_str).map(str::to_string);
+        (Vec::new(), address, None)
+    } else {
+        let r = store
+            .postal_recipient(msg.holder)
+            .await
+            .map_err(|_| MailError::NoAddress)?;
+        let name = format!("{} {}", r.name.given, r.name.family).trim().to_string();
+        if r.minor {
+            (
+                vec!["Aux représentants légaux de".to_string(), name.clone()],
+                r.address,
+                Some(format!(
+                    "Madame, Monsieur,\n\nCe courrier concerne l'espace numérique de santé de {name}, \
+                     dont vous êtes le représentant légal : c'est vous qui le gérez jusqu'à ses 18 ans."
+                )),
+            )
+        } else {
+            (vec![name], r.address, None)
+        }
+    };
+    let address = address
+        .filter(|a| !a.trim().is_empty())
+        .ok_or(MailError::NoAddress)?;
+    let mut lines = recipient;
+    lines.extend(
+        address
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string),
+    );
+    let body = match intro {
+        Some(intro) => format!("{intro}\n\n{}", text.french.trim_start_matches("Bonjour,\n\n")),
+        None => text.french,
+    };
+    Ok(crate::letter::Letter {
+        recipient: lines,
+        date: long_date(&store.now().to_rfc3339()),
+        subject: text.subject,
+        body,
+        reference: msg.id.to_string(),
+    })
 }
 
 /// One pass: claims what is due and delivers it. Returns how many were delivered.
@@ -526,6 +647,16 @@ pub async fn deliver_due(store: &Store, transport: &Transport) -> u64 {
             let r = deliver(store, transport, &m).await;
             let marked = match &r {
                 Ok(()) => store.mark_sent(m.id).await,
+                Err(e) if m.channel == Channel::Email && gives_up_on_email(e, m.attempts) => {
+                    match store.send_by_post_instead(m.id).await {
+                        Ok(true) => {
+                            tracing::warn!(kind = %m.kind, error = %e, "e-mail failed for good; the letter goes by post");
+                            Ok(())
+                        }
+                        Ok(false) => store.mark_failed(m.id, m.attempts).await,
+                        Err(e) => Err(e),
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(kind = %m.kind, channel = m.channel.tag(), error = %e, "delivery failed; will retry");
                     store.mark_failed(m.id, m.attempts).await

@@ -122,6 +122,27 @@ impl Store {
         })
     }
 
+    /// Whom a letter by post goes to (LC-2): the holder's name and postal address, and whether
+    /// they are a minor today — then the letter is for their legal representatives. Not a read
+    /// of the space: nothing else of it leaves.
+    pub async fn postal_recipient(&self, id: HolderId) -> Result<crate::PostalRecipient, StoreError> {
+        #[allow(clippy::disallowed_methods)]
+        let h = self.holder(id).await?;
+        let admin: serde_json::Value = serde_json::from_slice(&h.administrative).unwrap_or_default();
+        let minor = admin
+            .get("birth_date")
+            .and_then(|v| v.as_str())
+            .and_then(|d| {
+                time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).ok()
+            })
+            .is_some_and(|d| carnet_domain::lifecycle::is_minor(d, self.now()));
+        Ok(crate::PostalRecipient {
+            name: self.person_name(id).await?,
+            address: admin.get("address").and_then(|v| v.as_str()).map(str::to_string),
+            minor,
+        })
+    }
+
     /// A second proof of identity (AU-1: a forgotten password): whether `date` is the
     /// holder's birth date. Answers yes or no; nothing of the space leaves.
     pub async fn birth_date_is(&self, id: HolderId, date: time::Date) -> Result<bool, StoreError> {

@@ -88,6 +88,15 @@ pub struct PersonName {
     pub family: String,
 }
 
+/// Whom a letter by post goes to ([`Store::postal_recipient`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PostalRecipient {
+    pub name: PersonName,
+    pub address: Option<String>,
+    /// A minor's letters are for their legal representatives (LC-2).
+    pub minor: bool,
+}
+
 /// A holder's space as stored, with its administrative data opened.
 #[derive(Clone, Debug)]
 pub struct HolderRecord {

@@ -96,6 +96,17 @@ const NOTICE_STATE_SQL: &str = "SELECT \
 /// another (or the same, restarted) once its lease has run out.
 pub const DEFAULT_LEASE_SECONDS: i64 = 120;
 
+/// Kinds that go by post when the e-mail fails (LC-2): what still makes sense days later.
+pub const LETTER_KINDS: &[&str] = &[
+    "information",
+    "space_opened",
+    "activation_code",
+    "majority",
+    "opposition_proof",
+    "erasure_requested",
+    ERASURE_DONE,
+];
+
 /// The kind of the notice sent once a space was erased on request (LC-5).
 pub const ERASURE_DONE: &str = "erasure_done";
 
@@ -293,6 +304,29 @@ impl Store {
             .bind(id).bind(ERASURE_DONE).execute(&mut **t).await.map(|r| r.rows_affected()))
         .map_err(StoreError::db("forget an erasure notice"))?;
         tx.commit().await
+    }
+
+    /// LC-2: an e-mail that failed for good goes by post instead — only letters that still
+    /// make sense days later (the information, a new code, the proofs and notices of the
+    /// space's life), never a 10-minute login code. Starts afresh on the post channel; false
+    /// when the message is of another kind, not an e-mail, or already sent.
+    pub async fn send_by_post_instead(&self, id: Uuid) -> Result<bool, StoreError> {
+        let kinds = LETTER_KINDS;
+        let mut tx = self.db.begin().await?;
+        let kind: Option<String> = on_tx!(&mut tx, t => sqlx::query(
+            "SELECT kind FROM outbox WHERE id = $1 AND channel = 'email' AND sent_at IS NULL")
+            .bind(id).fetch_optional(&mut **t).await.map(|r| r.map(|r| r.get::<String, _>(0))))
+        .map_err(StoreError::db("read message"))?;
+        if !kind.is_some_and(|k| kinds.contains(&k.as_str())) {
+            return Ok(false);
+        }
+        on_tx!(&mut tx, t => sqlx::query(
+            "UPDATE outbox SET channel = 'post', attempts = 0, next_attempt_at = $1, claimed_until = NULL \
+             WHERE id = $2 AND sent_at IS NULL")
+            .bind(self.now().as_micros()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::db("send by post instead"))?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Records a failed attempt: retried after an exponential delay (1 min, 2, 4 … 6 h).

@@ -161,7 +161,7 @@ impl Store {
         &self,
         ins: &carnet_domain::Ins,
         code: &str,
-    ) -> Result<(HolderId, String), StoreError> {
+    ) -> Result<(HolderId, String, carnet_domain::Timestamp), StoreError> {
         let id = self.find_by_ins(ins).await?.ok_or(StoreError::Mismatch)?;
         if !self.check_activation_code(id, code).await? {
             return Err(StoreError::Mismatch);
@@ -175,7 +175,7 @@ impl Store {
         let mut tx = self.db.begin().await?;
         self.enqueue_in_tx(&mut tx, &key, &msg, self.now()).await?;
         tx.commit().await?;
-        Ok((id, reference))
+        Ok((id, reference, state.since()))
     }
 
     /// A keyed tag for two-step confirmations (closing, objecting): the same on every server.

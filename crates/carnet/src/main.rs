@@ -199,6 +199,15 @@ enum AdminCommand {
         #[arg(long, default_value_t = 3600)]
         min_age: i64,
     },
+    /// Export the letters waiting for the post (LC-2: no e-mail address, or the e-mail failed)
+    /// as a print batch: one PDF per letter and a manifest, in a new directory under `--out`;
+    /// the letters are then marked sent. Run it daily and hand the directory to the print
+    /// service.
+    PrintLetters {
+        /// Where the batch's directory is created.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// Threads for blocking work (blob files and their `fsync`s): tokio's default, 512, let 256
@@ -546,6 +555,20 @@ async fn admin(cfg: Config, cmd: AdminCommand) -> Result<()> {
             let store = open(&cfg.store).await?;
             let r = store.collect_orphan_blobs(min_age).await?;
             println!("{} blob(s) examined, {} orphan(s) deleted", r.examined, r.deleted);
+        }
+        AdminCommand::PrintLetters { out } => {
+            let store = open(&cfg.store).await?;
+            let r = carnet_server::print::export_batch(&store, &out).await?;
+            match &r.dir {
+                Some(dir) => println!("{} letter(s) in {}", r.letters, dir.display()),
+                None => println!("no letter waiting for the post"),
+            }
+            if r.without_address > 0 {
+                println!(
+                    "{} letter(s) kept in the outbox: no postal address on file",
+                    r.without_address
+                );
+            }
         }
     }
     Ok(())

@@ -49,18 +49,24 @@ struct Opposition {
 async fn opposition_guard(s: &AppState, peer: SocketAddr, body: &Opposition) -> Result<Ins, ApiError> {
     limit(s, &format!("opposition:ip:{}", peer.ip()), 900, 20).await?;
     let ins = Ins::parse(&body.ins).map_err(|e| ApiError::bad_request(format!("INS : {e}")))?;
-    limit(
-        s,
-        &format!("opposition:ins:{}", s.store.ins_index(&ins).await?),
-        900,
-        5,
-    )
-    .await?;
+    opposition_limit(s, &ins).await?;
     Ok(ins)
 }
 
+/// The web page's and the API's common limit on objecting: a few tries an INS (the code has
+/// 12 characters, but a person's INS is not secret).
+pub(crate) async fn opposition_limit(s: &AppState, ins: &Ins) -> Result<(), ApiError> {
+    limit(
+        s,
+        &format!("opposition:ins:{}", s.store.ins_index(ins).await?),
+        900,
+        5,
+    )
+    .await
+}
+
 /// What an opposition confirmation is bound to: this INS and this code.
-async fn opposition_binding(s: &AppState, ins: &Ins, code: &str) -> Result<String, ApiError> {
+pub(crate) async fn opposition_binding(s: &AppState, ins: &Ins, code: &str) -> Result<String, ApiError> {
     Ok(format!(
         "{}:{}",
         s.store.ins_index(ins).await?,
@@ -112,7 +118,7 @@ async fn opposition_confirm(
             "confirmation invalide ou expirée / invalid or expired confirmation",
         ));
     }
-    let (_, reference) = s.store.oppose_with_code(&ins, &body.activation_code).await?;
+    let (_, reference, _) = s.store.oppose_with_code(&ins, &body.activation_code).await?;
     s.wake.notify_one();
     Ok(Json(json!({ "status": "opposed", "reference": reference })))
 }

@@ -369,6 +369,10 @@ fn activation_form(csrf: &str, ins: &str, login: &str, message: &str) -> String 
         "Valable six semaines. Code expiré ou perdu ? <a href=\"/activation/nouveau-code\">Recevoir un nouveau code</a>.",
         "Valid for six weeks. Code expired or lost? <a href=\"/activation/nouveau-code\">Get a new code</a>.",
     );
+    let a11 = tr(
+        "Vous ne souhaitez pas d'espace ? M'opposer à sa création",
+        "You do not want a space? Object to its creation",
+    );
     format!(
         "<h1>{a0}</h1>{}\
          <p>{a1}</p>\
@@ -387,7 +391,8 @@ fn activation_form(csrf: &str, ins: &str, login: &str, message: &str) -> String 
          <p><label for=\"confirmation\">{a7}</label>\
          <input id=\"confirmation\" name=\"confirmation\" type=\"password\" autocomplete=\"new-password\" required></p>\
          <p><button type=\"submit\">{a8}</button></p></form>\
-         <p><a href=\"/connexion\">{a9}</a></p>",
+         <p><a href=\"/connexion\">{a9}</a></p>\
+         <p><a href=\"/opposition\">{a11}</a></p>",
         alert(message),
         csrf_field(csrf),
         esc(ins),

@@ -27,6 +27,7 @@ pub mod i18n;
 mod messages;
 mod notifications;
 mod operator;
+mod opposition;
 mod password;
 mod pro;
 mod pro_document;
@@ -93,6 +94,7 @@ pub fn routes() -> Router<AppState> {
         .merge(contact::routes())
         .merge(password::routes())
         .merge(renewal::routes())
+        .merge(opposition::routes())
         .merge(catalogue::routes())
         .route(
             "/static/carnet.css",

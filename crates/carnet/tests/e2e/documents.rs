@@ -10,13 +10,6 @@ use std::path::Path;
 use crate::common::*;
 use serde_json::{Value, json};
 
-/// Camille MARTIN's INS in the demo (see `carnet/src/demo.rs`).
-fn demo_ins(sex: char, yymm: &str, n: u32) -> String {
-    let nir = format!("{sex}{yymm}99{n:06}");
-    let key = 97 - nir.parse::<u64>().unwrap() % 97;
-    format!("{nir}{key:02}")
-}
-
 async fn pro_login(c: &reqwest::Client, base: &str, rpps: &str) -> String {
     let r = post(
         c,

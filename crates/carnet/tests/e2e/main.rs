@@ -16,6 +16,7 @@ mod documents;
 mod faults;
 mod fhir;
 mod legacy;
+mod letters;
 mod messaging;
 mod notifications;
 mod oidc;

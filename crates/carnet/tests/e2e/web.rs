@@ -38,31 +38,6 @@ fn visible_text(html: &str) -> String {
     out
 }
 
-/// Whether `text` holds something like `2026-12-07T10:42` or `2026-12-07 10:42`.
-fn has_iso_timestamp(text: &str) -> bool {
-    let b = text.as_bytes();
-    let d = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
-    (0..b.len()).any(|i| {
-        (0..4).all(|k| d(i + k))
-            && b.get(i + 4) == Some(&b'-')
-            && d(i + 5)
-            && d(i + 6)
-            && b.get(i + 7) == Some(&b'-')
-            && d(i + 8)
-            && d(i + 9)
-            && matches!(b.get(i + 10), Some(b'T' | b' '))
-            && d(i + 11)
-            && d(i + 12)
-            && b.get(i + 13) == Some(&b':')
-    })
-}
-
-fn demo_ins(sex: char, yymm: &str, n: u32) -> String {
-    let nir = format!("{sex}{yymm}99{n:06}");
-    let key = 97 - nir.parse::<u64>().unwrap() % 97;
-    format!("{nir}{key:02}")
-}
-
 /// The id and `masked` flag of Camille's document titled `title`, through the JSON API.
 async fn document(b: &Browser, title: &str) -> (String, bool) {
     let v = b.json("/api/v1/me/documents").await;

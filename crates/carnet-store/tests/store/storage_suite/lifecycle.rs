@@ -14,6 +14,7 @@ suite!(
     a_minors_space_is_the_representatives_then_the_adults_alone_mi1_mi3_s1,
     the_space_is_changed_by_its_holder_side_only_s1_lc6,
     outbox_claims_are_leased_and_retried,
+    an_email_that_fails_for_good_goes_by_post_lc2,
 );
 
 /// 2026-01-05 09:00:00 UTC.
@@ -678,4 +679,53 @@ pub(super) async fn outbox_claims_are_leased_and_retried(env: Env, _e: Engine) {
         store.claim_messages(10).await.unwrap().is_empty(),
         "sent once, never again"
     );
+}
+
+pub(super) async fn an_email_that_fails_for_good_goes_by_post_lc2(env: Env, _e: Engine) {
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let out = store
+        .import_roster_batch(&[
+            record(60, "1985-01-01", true, None),
+            record(61, "2016-05-01", false, None),
+        ])
+        .await
+        .unwrap();
+    let (adult, child) = (created(&out[0]), created(&out[1]));
+    let mut claimed = store.claim_messages_on(10, &[Channel::Email]).await.unwrap();
+    assert_eq!(claimed.len(), 1, "the adult's information by e-mail");
+    let info = claimed.remove(0);
+    assert_eq!((info.holder, info.kind.as_str()), (adult, "information"));
+    // The e-mail failed for good: the same letter, the same code, goes by post, at once.
+    assert!(store.send_by_post_instead(info.id).await.unwrap());
+    assert!(
+        !store.send_by_post_instead(info.id).await.unwrap(),
+        "no longer an e-mail"
+    );
+    let post = store.claim_messages_on(10, &[Channel::Post]).await.unwrap();
+    let ids: Vec<_> = post
+        .iter()
+        .map(|m| (m.holder, m.kind.as_str(), m.attempts))
+        .collect();
+    assert!(ids.contains(&(adult, "information", 1)), "{ids:?}");
+    assert!(
+        ids.contains(&(child, "information", 1)),
+        "no e-mail: by post from the start"
+    );
+    let rerouted = post.iter().find(|m| m.holder == adult).unwrap();
+    assert_eq!(rerouted.payload, info.payload);
+    // A login code is worth nothing in a letter days later: it stays an e-mail.
+    let h = store.create_holder("activated", b"{}").await.unwrap();
+    store
+        .create_login_challenge(h, "dev", Channel::Email)
+        .await
+        .unwrap();
+    let code = store.claim_messages_on(10, &[Channel::Email]).await.unwrap();
+    assert_eq!(code[0].kind, "login_code");
+    assert!(!store.send_by_post_instead(code[0].id).await.unwrap());
+    // Whom the letters go to: a minor's, to their representatives.
+    let r = store.postal_recipient(child).await.unwrap();
+    assert!(r.minor);
+    assert_eq!(r.name.family, "NOM61");
+    assert!(!store.postal_recipient(adult).await.unwrap().minor);
 }

@@ -34,11 +34,15 @@ impl Page {
             .unwrap_or("")
     }
     pub fn csrf(&self) -> String {
-        let marker = "name=\"csrf\" value=\"";
+        self.field("csrf")
+    }
+    /// The value of the form field `name` (the first one), e.g. a hidden field.
+    pub fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
         let i = self
             .html
-            .find(marker)
-            .unwrap_or_else(|| panic!("no csrf field in {}", self.html))
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} field in {}", self.html))
             + marker.len();
         self.html[i..].split('"').next().unwrap().to_string()
     }

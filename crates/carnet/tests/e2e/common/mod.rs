@@ -567,3 +567,46 @@ pub async fn system_token(
         .unwrap()
         .to_string()
 }
+
+/// The text of a PDF as an independent reader (pypdf, in the test tools' venv) extracts it;
+/// `None` without the test tools (CI always has them).
+pub fn pdf_text(path: &Path) -> Option<String> {
+    let python = std::env::var("CARNET_TEST_PYTHON").ok()?;
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import sys, pypdf\nr = pypdf.PdfReader(sys.argv[1])\nprint(len(r.pages))\n\
+             print('\\n\\f\\n'.join(p.extract_text() for p in r.pages))",
+        ])
+        .arg(path)
+        .output()
+        .expect("run pypdf");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8(out.stdout).expect("UTF-8 text"))
+}
+
+/// Whether `text` holds something like `2026-12-07T10:42` or `2026-12-07 10:42`.
+pub fn has_iso_timestamp(text: &str) -> bool {
+    let b = text.as_bytes();
+    let d = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    (0..b.len()).any(|i| {
+        (0..4).all(|k| d(i + k))
+            && b.get(i + 4) == Some(&b'-')
+            && d(i + 5)
+            && d(i + 6)
+            && b.get(i + 7) == Some(&b'-')
+            && d(i + 8)
+            && d(i + 9)
+            && matches!(b.get(i + 10), Some(b'T' | b' '))
+            && d(i + 11)
+            && d(i + 12)
+            && b.get(i + 13) == Some(&b':')
+    })
+}
+
+/// A demo person's INS (see `carnet/src/demo.rs`), e.g. Camille MARTIN's `demo_ins('2', "8403", 1)`.
+pub fn demo_ins(sex: char, yymm: &str, n: u32) -> String {
+    let nir = format!("{sex}{yymm}99{n:06}");
+    let key = 97 - nir.parse::<u64>().unwrap() % 97;
+    format!("{nir}{key:02}")
+}
