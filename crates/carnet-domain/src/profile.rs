@@ -522,8 +522,23 @@ pub struct Measure {
 }
 
 impl Measure {
+    /// The canonical unit, as UCUM writes it (`mm[Hg]`, `Cel`): for data, never for people.
     pub fn unit(&self) -> &'static str {
         self.units[0].0
+    }
+
+    /// The canonical unit as a French reader writes it: "mmHg", "°C", "battements par minute"
+    /// (issue 32: never a UCUM code on a page, in a chart or a letter).
+    pub fn unit_words(&self) -> &'static str {
+        match self.key {
+            "bmi" => "kg/m²",
+            "systolic" | "diastolic" => "mmHg",
+            "heart_rate" => "battements par minute",
+            "temperature" => "°C",
+            "respiratory_rate" => "respirations par minute",
+            "steps" => "pas par jour",
+            _ => self.unit(),
+        }
     }
 }
 
@@ -726,6 +741,18 @@ impl MeasurementInput {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn units_shown_to_people_are_words_not_ucum_codes() {
+        for m in MEASURES.iter() {
+            let shown = m.unit_words();
+            assert!(
+                !shown.contains('[') && !shown.contains('{') && shown != "Cel" && !shown.starts_with('/'),
+                "{}: {shown}",
+                m.key
+            );
+        }
+    }
 
     #[test]
     fn code_checks() {

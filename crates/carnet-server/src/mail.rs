@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use carnet_store::Store;
-use carnet_store::outbox::{Channel, OutboxMessage};
+use carnet_store::outbox::{Channel, MessageLanguage, OutboxMessage};
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -167,6 +167,25 @@ impl Transport {
     }
 }
 
+/// "17 January 2027" (France's legal time), for mails in English.
+pub fn long_date_en(rfc3339: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    in_words(rfc3339, &MONTHS)
+}
+
 /// "17 janvier 2027" (France's legal time) from an RFC 3339 instant: letters and mails never
 /// show an ISO timestamp (issue 32).
 pub fn long_date(rfc3339: &str) -> String {
@@ -184,6 +203,12 @@ pub fn long_date(rfc3339: &str) -> String {
         "novembre",
         "décembre",
     ];
+    in_words(rfc3339, &MONTHS)
+}
+
+/// The day of an RFC 3339 instant in France, with the month's name from `months`; the text
+/// as it is when it is not an instant.
+fn in_words(rfc3339: &str, months: &[&str; 12]) -> String {
     time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .ok()
         .and_then(|t| crate::web::paris(carnet_domain::Timestamp::from_offset_date_time(t)))
@@ -193,7 +218,7 @@ pub fn long_date(rfc3339: &str) -> String {
                 format!(
                     "{} {} {}",
                     d.day(),
-                    MONTHS[usize::from(u8::from(d.month())) - 1],
+                    months[usize::from(u8::from(d.month())) - 1],
                     d.year()
                 )
             },
@@ -205,45 +230,42 @@ pub fn long_date(rfc3339: &str) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Text {
     pub subject: String,
+    pub subject_english: String,
     pub french: String,
     pub english: String,
 }
 
 impl Text {
-    fn new(subject: &str, french: String, english: String) -> Self {
+    fn new((subject, subject_english): (&str, &str), french: String, english: String) -> Self {
         Self {
             subject: subject.into(),
+            subject_english: subject_english.into(),
             french,
             english,
         }
     }
 
-    /// The body of a mail: French first, English second.
-    pub fn bilingual(&self) -> String {
-        if self.english.is_empty() {
-            self.french.clone()
-        } else {
-            format!("{}\n\n{}", self.french, self.english)
+    /// Subject and body in the holder's language (issue 32: one language, not both).
+    pub fn in_language(&self, language: MessageLanguage) -> (String, String) {
+        match language {
+            MessageLanguage::En if !self.english.is_empty() => {
+                (self.subject_english.clone(), self.english.clone())
+            }
+            _ => (self.subject.clone(), self.french.clone()),
         }
     }
-}
-
-/// Subject and body of a message, French first, English second.
-pub fn render(msg: &OutboxMessage) -> (String, String) {
-    let t = words(msg);
-    let body = t.bilingual();
-    (t.subject, body)
 }
 
 /// The words of a message of any kind, from its payload.
 pub fn words(msg: &OutboxMessage) -> Text {
     let p: Value = serde_json::from_slice(&msg.payload).unwrap_or(Value::Null);
     let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    // Instants in words ("17 janvier 2027").
+    // Instants in words ("17 janvier 2027", "17 January 2027").
     let d = |k: &str| long_date(&s(k));
+    let e = |k: &str| long_date_en(&s(k));
     match msg.kind.as_str() {
         "login_code" => Text::new(
-            "Votre code de connexion Carnet",
+            ("Votre code de connexion Carnet", "Your Carnet login code"),
             format!(
                 "Votre code de connexion : {}\nIl est valable 10 minutes et ne sert qu'une fois. \
                  Si vous n'avez pas demandé à vous connecter, ignorez ce message.",
@@ -252,7 +274,7 @@ pub fn words(msg: &OutboxMessage) -> Text {
             format!("Your Carnet login code: {} (valid 10 minutes, single use).", s("code")),
         ),
         "password_code" => Text::new(
-            "Votre code pour choisir un nouveau mot de passe Carnet",
+            ("Votre code pour choisir un nouveau mot de passe Carnet", "Your code to choose a new Carnet password"),
             format!(
                 "Votre code : {}\nIl est valable 10 minutes et ne sert qu'une fois. Saisissez-le sur la page \
                  « Mot de passe oublié » avec votre nouveau mot de passe. Si vous n'avez rien demandé, \
@@ -265,7 +287,7 @@ pub fn words(msg: &OutboxMessage) -> Text {
             ),
         ),
         "password_changed" => Text::new(
-            "Le mot de passe de votre espace Carnet a été changé",
+            ("Le mot de passe de votre espace Carnet a été changé", "The password of your Carnet space was changed"),
             "Le mot de passe de votre espace vient d'être changé, et vos autres appareils ont été \
              déconnectés. Si vous n'êtes pas à l'origine de ce changement, utilisez « Mot de passe oublié » \
              sur la page de connexion pour en choisir un nouveau, puis prévenez le service d'assistance."
@@ -273,7 +295,7 @@ pub fn words(msg: &OutboxMessage) -> Text {
             "The password of your Carnet space was just changed; your other devices were logged out.".into(),
         ),
         "information" => Text::new(
-            "Votre espace numérique de santé Carnet",
+            ("Votre espace numérique de santé Carnet", "Your Carnet digital health space"),
             format!(
                 "Bonjour,\n\nUn espace numérique de santé a été créé pour vous. Il vous permet de conserver \
                  et de partager vos documents de santé avec les professionnels que vous choisissez ; chaque \
@@ -290,18 +312,18 @@ pub fn words(msg: &OutboxMessage) -> Text {
                 "A personal health space was created for you. Activation code: {}. Without objection before \
                  {}, it opens automatically.",
                 s("activation_code"),
-                d("opposition_deadline")
+                e("opposition_deadline")
             ),
         ),
         "new_device" => Text::new(
-            "Nouvelle connexion à votre espace Carnet",
+            ("Nouvelle connexion à votre espace Carnet", "New login to your Carnet space"),
             "Une connexion à votre espace a eu lieu depuis un appareil que nous ne connaissions pas. \
              Si ce n'était pas vous, changez votre mot de passe et déconnectez tous les appareils."
                 .into(),
             "Your space was accessed from a new device. If it was not you, change your password.".into(),
         ),
         "space_opened" => Text::new(
-            "Votre espace Carnet est ouvert",
+            ("Votre espace Carnet est ouvert", "Your Carnet space is open"),
             "Votre espace numérique de santé est désormais ouvert. Pour le consulter, activez-le sur la page \
              « Activer mon espace » du site. Votre code provisoire était valable six semaines : s'il a expiré, \
              demandez-en un nouveau sur cette même page (« Recevoir un nouveau code ») avec votre numéro de \
@@ -313,7 +335,7 @@ pub fn words(msg: &OutboxMessage) -> Text {
                 .into(),
         ),
         "contact_code" => Text::new(
-            "Votre code pour confirmer vos coordonnées Carnet",
+            ("Votre code pour confirmer vos coordonnées Carnet", "Your code to confirm your Carnet contact details"),
             format!(
                 "Votre code : {}\nIl est valable 10 minutes et ne sert qu'une fois. Saisissez-le dans \
                  « Mon espace » pour que cette adresse remplace la précédente. Si vous n'avez rien demandé, \
@@ -326,7 +348,7 @@ pub fn words(msg: &OutboxMessage) -> Text {
             ),
         ),
         "contact_changed" => Text::new(
-            "Vos coordonnées Carnet ont été changées",
+            ("Vos coordonnées Carnet ont été changées", "Your Carnet contact details were changed"),
             "Les messages de votre espace numérique de santé (codes de connexion, avis d'accès) iront \
              désormais à une nouvelle adresse, confirmée avec un code. Si vous n'êtes pas à l'origine de \
              ce changement, prévenez le service d'assistance et changez votre mot de passe."
@@ -334,7 +356,7 @@ pub fn words(msg: &OutboxMessage) -> Text {
             "The contact details of your Carnet space were changed.".into(),
         ),
         "erasure_requested" => Text::new(
-            "Votre demande de suppression de votre espace Carnet",
+            ("Votre demande de suppression de votre espace Carnet", "Your request to delete your Carnet space"),
             format!(
                 "Bonjour,\n\nVotre demande de suppression définitive est enregistrée. Votre espace est fermé : \
                  les professionnels n'y ont plus accès. Toutes vos données (documents, profil médical, \
@@ -346,11 +368,11 @@ pub fn words(msg: &OutboxMessage) -> Text {
             format!(
                 "Your request to delete your Carnet space is recorded: everything will be erased on {}. \
                  Reopen your space before then to cancel it.",
-                d("erased_on")
+                e("erased_on")
             ),
         ),
         "erasure_done" => Text::new(
-            "Votre espace Carnet a été supprimé",
+            ("Votre espace Carnet a été supprimé", "Your Carnet space was deleted"),
             "Bonjour,\n\nComme vous l'avez demandé, votre espace numérique de santé et toutes ses données \
              ont été supprimés définitivement ; cette adresse elle-même est effacée après l'envoi de ce \
              message. Vous pourrez demander un nouvel espace, vide, si vous changez d'avis."
@@ -358,7 +380,7 @@ pub fn words(msg: &OutboxMessage) -> Text {
             "As you asked, your health space and all its data were erased for good.".into(),
         ),
         "activation_code" => Text::new(
-            "Votre nouveau code d'activation Carnet",
+            ("Votre nouveau code d'activation Carnet", "Your new Carnet activation code"),
             format!(
                 "Bonjour,\n\nVous avez demandé un nouveau code provisoire pour activer votre espace numérique \
                  de santé. Votre code : {}\nIl est valable jusqu'au {} et remplace le précédent. Saisissez-le \
@@ -370,11 +392,11 @@ pub fn words(msg: &OutboxMessage) -> Text {
             format!(
                 "Your new Carnet activation code: {} (valid until {}).",
                 s("activation_code"),
-                d("valid_until")
+                e("valid_until")
             ),
         ),
         "majority" => Text::new(
-            "Vous avez 18 ans : votre espace Carnet est à vous",
+            ("Vous avez 18 ans : votre espace Carnet est à vous", "You are 18: your Carnet space is yours"),
             format!(
                 "Vous êtes majeur : vos représentants légaux n'ont plus accès à votre espace. Votre espace \
                  reste ouvert sauf si vous le fermez. Choisissez vos propres identifiants avec ce code \
@@ -389,7 +411,7 @@ pub fn words(msg: &OutboxMessage) -> Text {
             ),
         ),
         "opposition_proof" => Text::new(
-            "Preuve de votre opposition à la création de votre espace Carnet",
+            ("Preuve de votre opposition à la création de votre espace Carnet", "Proof of your objection to the creation of your Carnet space"),
             format!(
                 "Votre opposition a bien été enregistrée le {} (référence {}). Aucun espace ne sera ouvert \
                  pour vous. Vous pourrez en demander un plus tard si vous changez d'avis.",
@@ -398,19 +420,19 @@ pub fn words(msg: &OutboxMessage) -> Text {
             ),
             format!(
                 "Your objection was recorded on {} (reference {}). No space will be opened.",
-                d("recorded_at"),
+                e("recorded_at"),
                 s("reference")
             ),
         ),
         "access" => Text::new(
-            "Nouvel accès à votre espace Carnet",
+            ("Nouvel accès à votre espace Carnet", "New access to your Carnet space"),
             "Un professionnel ou un établissement vient d'accéder à votre espace. Connectez-vous pour voir \
              qui, quand et à quoi, dans l'historique des accès ; vous pouvez modifier les autorisations à tout moment."
                 .into(),
             "Someone accessed your space. Log in to see who, when and what.".into(),
         ),
         "emergency_access" => Text::new(
-            "Accès en urgence à votre espace Carnet",
+            ("Accès en urgence à votre espace Carnet", "Emergency access to your Carnet space"),
             "Un professionnel a consulté votre espace en urgence (accès « bris de glace »). Le motif déclaré \
              figure dans l'historique des accès."
                 .into(),
@@ -418,14 +440,14 @@ pub fn words(msg: &OutboxMessage) -> Text {
                 .into(),
         ),
         "new_document" => Text::new(
-            "Nouveau document dans votre espace Carnet",
+            ("Nouveau document dans votre espace Carnet", "New document in your Carnet space"),
             "Un document a été ajouté à votre dossier médical. Connectez-vous pour le consulter ; vous \
              pouvez le masquer aux professionnels si vous le souhaitez."
                 .into(),
             "A document was added to your record. Log in to read it.".into(),
         ),
         "document_waiting" => Text::new(
-            "Un document vous attend dans votre espace Carnet",
+            ("Un document vous attend dans votre espace Carnet", "A document is waiting for you in your Carnet space"),
             "Un professionnel a déposé un document qu'il souhaite vous présenter lors d'une consultation. \
              Il vous sera visible au plus tard un mois après son dépôt."
                 .into(),
@@ -434,14 +456,14 @@ pub fn words(msg: &OutboxMessage) -> Text {
                 .into(),
         ),
         "deletion_refused" => Text::new(
-            "Réponse à votre demande de suppression",
+            ("Réponse à votre demande de suppression", "Answer to your deletion request"),
             "L'auteur d'un document a répondu à votre demande de suppression. Connectez-vous pour voir sa \
              réponse ; vous pouvez toujours masquer ce document."
                 .into(),
             "The author answered your deletion request. Log in to see the answer.".into(),
         ),
         "new_message" => Text::new(
-            "Nouveau message dans votre espace Carnet",
+            ("Nouveau message dans votre espace Carnet", "New message in your Carnet space"),
             "Un professionnel de santé vous a écrit dans votre messagerie sécurisée. Connectez-vous à \
              votre espace pour lire son message."
                 .into(),
@@ -465,7 +487,7 @@ pub fn words(msg: &OutboxMessage) -> Text {
                 })
                 .unwrap_or_default();
             Text::new(
-                "Rappel de votre agenda santé Carnet",
+                ("Rappel de votre agenda santé Carnet", "Reminder from your Carnet health agenda"),
                 format!(
                     "Un événement de votre agenda santé a lieu le {when}. Connectez-vous à votre \
                      espace pour le voir."
@@ -475,27 +497,40 @@ pub fn words(msg: &OutboxMessage) -> Text {
         }
         other => Text {
             subject: format!("Carnet : {other}"),
+            subject_english: format!("Carnet: {other}"),
             french: "Connectez-vous à votre espace pour en savoir plus.".into(),
             english: String::new(),
         },
     }
 }
 
-/// The short text of an SMS: the code when there is one, else the subject.
-fn sms_text(msg: &OutboxMessage, subject: &str) -> String {
+/// The short text of an SMS, in the holder's language: the code when there is one, else the
+/// subject.
+fn sms_text(msg: &OutboxMessage, subject: &str, language: MessageLanguage) -> String {
     let p: Value = serde_json::from_slice(&msg.payload).unwrap_or(Value::Null);
-    match (msg.kind.as_str(), p.get("code").and_then(Value::as_str)) {
-        ("login_code", Some(code)) => format!(
+    let english = language == MessageLanguage::En;
+    match (msg.kind.as_str(), p.get("code").and_then(Value::as_str), english) {
+        ("login_code", Some(code), false) => format!(
             "Carnet : votre code de connexion est {code} (valable 10 min). Ne le communiquez à personne."
         ),
-        ("contact_code", Some(code)) => format!(
+        ("login_code", Some(code), true) => {
+            format!("Carnet: your login code is {code} (valid 10 min). Never share it.")
+        }
+        ("contact_code", Some(code), false) => format!(
             "Carnet : votre code pour confirmer ce numéro est {code} (valable 10 min). Ne le communiquez à personne."
         ),
-        ("password_code", Some(code)) => format!(
+        ("contact_code", Some(code), true) => {
+            format!("Carnet: your code to confirm this number is {code} (valid 10 min). Never share it.")
+        }
+        ("password_code", Some(code), false) => format!(
             "Carnet : votre code pour choisir un nouveau mot de passe est {code} (valable 10 min). \
              Ne le communiquez à personne."
         ),
-        _ => format!("Carnet : {subject}. Connectez-vous à votre espace pour en savoir plus."),
+        ("password_code", Some(code), true) => {
+            format!("Carnet: your code to choose a new password is {code} (valid 10 min). Never share it.")
+        }
+        (_, _, false) => format!("Carnet : {subject}. Connectez-vous à votre espace pour en savoir plus."),
+        (_, _, true) => format!("Carnet: {subject}. Log in to your space to know more."),
     }
 }
 
@@ -528,10 +563,16 @@ async fn deliver(store: &Store, transport: &Transport, msg: &OutboxMessage) -> R
         (None, Channel::Post) => contact.address.or_else(|| Some("(adresse postale)".into())),
     }
     .ok_or(MailError::NoAddress)?;
-    let (subject, body) = render(msg);
+    // In the holder's language; the notice of an erasure has no holder left to ask.
+    let language = if msg.kind == carnet_store::outbox::ERASURE_DONE {
+        MessageLanguage::Fr
+    } else {
+        store.message_language(msg.holder).await.unwrap_or_default()
+    };
+    let (subject, body) = words(msg).in_language(language);
     if let Some(mailbox) = &transport.demo {
         let body = if msg.channel == Channel::Sms {
-            sms_text(msg, &subject)
+            sms_text(msg, &subject, language)
         } else {
             body
         };
@@ -566,7 +607,7 @@ async fn deliver(store: &Store, transport: &Transport, msg: &OutboxMessage) -> R
                 }
             })
         }
-        (Channel::Sms, _, Some(gateway)) => gateway.send(&to, &sms_text(msg, &subject)).await,
+        (Channel::Sms, _, Some(gateway)) => gateway.send(&to, &sms_text(msg, &subject, language)).await,
         _ => Err(MailError::Send("no transport for this channel".into())),
     }
 }
@@ -705,8 +746,18 @@ mod tests {
             carnet_store::outbox::Channel::Email,
             br#"{"activation_code":"ABCDEFGHJKLM","valid_until":"2027-01-17T10:00:00Z"}"#.to_vec(),
         );
-        let (_, body) = render(&msg);
+        let (subject, body) = words(&msg).in_language(MessageLanguage::Fr);
         assert!(body.contains("Votre code : ABCDEFGHJKLM") && body.contains("jusqu'au 17 janvier 2027"));
-        assert!(!body.contains("2027-01-17"));
+        assert!(
+            !body.contains("2027-01-17") && !body.contains("Your"),
+            "French only: {body}"
+        );
+        assert_eq!(subject, "Votre nouveau code d'activation Carnet");
+        let (subject, body) = words(&msg).in_language(MessageLanguage::En);
+        assert_eq!(subject, "Your new Carnet activation code");
+        assert!(
+            body.contains("ABCDEFGHJKLM") && !body.contains("Votre"),
+            "English only: {body}"
+        );
     }
 }

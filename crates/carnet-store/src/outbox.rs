@@ -72,6 +72,9 @@ impl OutboxMessage {
 pub struct NotificationPreferences {
     pub email: bool,
     pub sms: bool,
+    /// The language of the holder's mails (French until they choose).
+    #[serde(default)]
+    pub language: MessageLanguage,
 }
 
 impl Default for NotificationPreferences {
@@ -79,6 +82,35 @@ impl Default for NotificationPreferences {
         Self {
             email: true,
             sms: false,
+            language: MessageLanguage::Fr,
+        }
+    }
+}
+
+/// The language of the messages a holder receives: one, not both (issue 32). Letters by
+/// post are in French whatever it says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageLanguage {
+    #[default]
+    Fr,
+    En,
+}
+
+impl MessageLanguage {
+    pub const fn tag(self) -> &'static str {
+        match self {
+            MessageLanguage::Fr => "fr",
+            MessageLanguage::En => "en",
+        }
+    }
+
+    /// French for anything but "en".
+    pub fn from_tag(s: &str) -> Self {
+        if s == "en" {
+            MessageLanguage::En
+        } else {
+            MessageLanguage::Fr
         }
     }
 }
@@ -116,17 +148,26 @@ impl Store {
         &self,
         holder: HolderId,
     ) -> Result<NotificationPreferences, StoreError> {
-        let row: Option<(i64, i64)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT email, sms FROM notification_preferences WHERE holder_id = $1")
+        let row: Option<(i64, i64, String)> = on_db!(&self.db, p => sqlx::query(
+            "SELECT email, sms, language FROM notification_preferences WHERE holder_id = $1")
             .bind(holder.as_uuid()).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get(0), r.get(1)))))
+            .map(|r| r.map(|r| (r.get(0), r.get(1), r.get(2)))))
         .map_err(StoreError::db("read notification preferences"))?;
-        Ok(row.map_or_else(NotificationPreferences::default, |(email, sms)| {
-            NotificationPreferences {
-                email: email != 0,
-                sms: sms != 0,
-            }
-        }))
+        Ok(
+            row.map_or_else(NotificationPreferences::default, |(email, sms, language)| {
+                NotificationPreferences {
+                    email: email != 0,
+                    sms: sms != 0,
+                    language: MessageLanguage::from_tag(&language),
+                }
+            }),
+        )
+    }
+
+    /// The language of the holder's messages, for the delivery of the system's own mails
+    /// (like [`Store::contact`], not a read of the space).
+    pub async fn message_language(&self, holder: HolderId) -> Result<MessageLanguage, StoreError> {
+        Ok(self.notification_preferences(holder).await?.language)
     }
 
     /// Records the holder's choice; it applies to the next notice.
@@ -138,9 +179,11 @@ impl Store {
         let now = self.now().as_micros();
         let mut tx = self.db.begin().await?;
         on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO notification_preferences (holder_id, email, sms, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (holder_id) DO UPDATE SET email = excluded.email, sms = excluded.sms, updated_at = excluded.updated_at")
+            "INSERT INTO notification_preferences (holder_id, email, sms, updated_at, language) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (holder_id) DO UPDATE SET email = excluded.email, sms = excluded.sms, \
+             updated_at = excluded.updated_at, language = excluded.language")
             .bind(holder.as_uuid()).bind(i64::from(prefs.email)).bind(i64::from(prefs.sms)).bind(now)
+            .bind(prefs.language.tag())
             .execute(&mut **t).await.map(|r| r.rows_affected()))
         .map_err(StoreError::db("save notification preferences"))?;
         tx.commit().await

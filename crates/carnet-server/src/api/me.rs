@@ -4,11 +4,10 @@
 //! in (`holder`) apart from whose space is open (`acting_for`), S-6.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
-use base64::Engine as _;
 use carnet_domain::{HolderId, Lifecycle};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,8 +20,6 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(me))
         .route("/act-for", post(act_for))
         .route("/contact", patch(rectify_contact))
-        .route("/export", get(export_json))
-        .route("/export.html", get(export_html))
         .route("/close", post(close_request))
         .route("/close/confirm", post(close_confirm))
         .route("/totp", post(totp_begin).delete(totp_disable))
@@ -140,193 +137,6 @@ async fn rectify_contact(
     let bytes = serde_json::to_vec(&admin).map_err(|_| ApiError::internal())?;
     side.update_administrative(&bytes).await?;
     Ok(Json(Value::Object(admin)))
-}
-
-/// Everything the caller can see of the space they act in (ID-3), machine-readable.
-/// ID-3: everything of the space the caller may see, read through the gate as the caller
-/// (a representative gets what representatives may see, MI-2): documents with their content,
-/// the medical profile and the measurements.
-async fn export_value(s: &AppState, a: &Authenticated) -> Result<Value, ApiError> {
-    let id = a.session.acting_for;
-    let actor = a.actor();
-    let ctx = carnet_domain::access::Context::default();
-    let h = a.holder_side(s).await?.record().await?;
-    let admin: Value = serde_json::from_slice(&h.administrative).unwrap_or_default();
-    let mut attachments = Vec::new();
-    let mut before = None;
-    loop {
-        let page = s
-            .gate
-            .list_documents(
-                id,
-                &actor,
-                &carnet_store::documents::DocumentFilter {
-                    include_history: true,
-                    before,
-                    limit: 200,
-                    ..Default::default()
-                },
-                &ctx,
-            )
-            .await?;
-        for d in &page.documents {
-            let (view, bytes) = s.gate.read_document(id, &actor, d.id, &ctx).await?;
-            let mut v = super::documents::view_json(&view, s.store.now());
-            if let Some(m) = v.as_object_mut() {
-                m.insert(
-                    "content_base64".into(),
-                    json!(base64::engine::general_purpose::STANDARD.encode(&bytes)),
-                );
-            }
-            attachments.push(v);
-        }
-        match page.next_before {
-            Some(b) => before = Some(b),
-            None => break,
-        }
-    }
-    let profile: Vec<Value> = s
-        .gate
-        .list_profile(id, &actor, None, &ctx)
-        .await?
-        .iter()
-        .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
-        .collect();
-    let mut measurements = Vec::new();
-    for m in carnet_domain::profile::MEASURES.iter() {
-        for p in s
-            .gate
-            .measurements(id, &actor, m.loinc, None, i64::MAX, &ctx)
-            .await?
-        {
-            measurements.push(serde_json::to_value(&p).unwrap_or(Value::Null));
-        }
-    }
-    // RB-1: the reimbursements too (ID-3: everything in the space).
-    let reimbursements: Vec<Value> = s
-        .gate
-        .list_reimbursements(id, &actor, &carnet_domain::reimbursement::Filter::default(), &ctx)
-        .await?
-        .iter()
-        .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
-        .collect();
-    let representatives: Vec<Value> = s
-        .store
-        .representatives(id)
-        .await?
-        .into_iter()
-        .map(|(r, kind)| json!({ "id": r, "kind": kind }))
-        .collect();
-    let messages: Vec<Value> = s
-        .store
-        .outbox_of(id)
-        .await?
-        .into_iter()
-        .map(|(kind, channel, created, sent)| {
-            json!({
-                "kind": kind, "channel": channel,
-                "created_at": carnet_domain::Timestamp::from_micros(created).to_rfc3339(),
-                "sent_at": sent.map(|t| carnet_domain::Timestamp::from_micros(t).to_rfc3339()),
-            })
-        })
-        .collect();
-    // ID-3 portability: the same data as a FHIR R4 Bundle (FR Core Patient).
-    let fhir = match serde_json::from_slice::<carnet_domain::roster::Administrative>(&h.administrative) {
-        Ok(a) => json!({
-            "resourceType": "Bundle",
-            "type": "collection",
-            "timestamp": s.store.now().to_rfc3339(),
-            "entry": [{ "fullUrl": format!("urn:uuid:{id}"), "resource": carnet_fhir::patient::patient_from_admin(&id.to_string(), &a) }],
-        }),
-        Err(_) => Value::Null,
-    };
-    Ok(json!({
-        "format": "carnet-export/1",
-        "fhir": fhir,
-        "exported_at": s.store.now().to_rfc3339(),
-        "space": { "id": id, "lifecycle": h.lifecycle.name(), "created_at": h.created_at.to_rfc3339() },
-        "administrative": admin,
-        "representatives": representatives,
-        "documents": attachments,
-        "profile": profile,
-        "measurements": measurements,
-        "reimbursements": reimbursements,
-        "messages_sent_to_you": messages,
-    }))
-}
-
-async fn export_json(State(s): State<AppState>, a: Authenticated) -> Result<Response, ApiError> {
-    let v = export_value(&s, &a).await?;
-    Ok((
-        [(
-            header::CONTENT_DISPOSITION,
-            "attachment; filename=\"carnet-export.json\"",
-        )],
-        Json(v),
-    )
-        .into_response())
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-/// A readable summary of the export, in French.
-async fn export_html(State(s): State<AppState>, a: Authenticated) -> Result<Html<String>, ApiError> {
-    let v = export_value(&s, &a).await?;
-    let mut rows = String::new();
-    if let Some(m) = v["administrative"].as_object() {
-        for (k, val) in m {
-            let shown = match val {
-                Value::String(t) => t.clone(),
-                other => other.to_string(),
-            };
-            rows.push_str(&format!(
-                "<tr><th scope=\"row\">{}</th><td>{}</td></tr>\n",
-                esc(k),
-                esc(&shown)
-            ));
-        }
-    }
-    let mut docs = String::new();
-    for d in v["documents"].as_array().into_iter().flatten() {
-        docs.push_str(&format!(
-            "<li>{} <small>({}, {}, {} octets)</small></li>",
-            esc(d["title"].as_str().unwrap_or("")),
-            esc(d["event_date"].as_str().unwrap_or("")),
-            esc(d["status"].as_str().unwrap_or("")),
-            d["size"].as_u64().unwrap_or(0)
-        ));
-    }
-    let mut profile = String::new();
-    for e in v["profile"].as_array().into_iter().flatten() {
-        let section = e["section"]
-            .as_str()
-            .and_then(carnet_domain::profile::Section::parse);
-        profile.push_str(&format!(
-            "<li><strong>{}</strong> : {}{}</li>",
-            esc(section.map_or("", |s| s.label_fr())),
-            esc(e["text"].as_str().unwrap_or("")),
-            e["value"]
-                .as_str()
-                .map(|x| format!(" {}", esc(x)))
-                .unwrap_or_default()
-        ));
-    }
-    let measures = v["measurements"].as_array().map_or(0, Vec::len);
-    Ok(Html(format!(
-        "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Export de votre espace</title></head>\
-         <body><main><h1>Export de votre espace Carnet</h1><p>Exporté le {}. État de l'espace : {}.</p>\
-         <h2>Données administratives</h2><table>{rows}</table><h2>Documents</h2><ul>{docs}</ul>\
-         <p>Le contenu des documents figure dans l'export JSON.</p><h2>Profil médical</h2><ul>{profile}</ul>\
-         <p>{measures} mesure(s) ; voir aussi la <a href=\"/api/v1/me/summary.html\">synthèse médicale</a>.</p></main></body></html>",
-        esc(v["exported_at"].as_str().unwrap_or("")),
-        esc(v["space"]["lifecycle"].as_str().unwrap_or("")),
-    )))
 }
 
 /// LC-5: closing is a two-step action. The first step explains the consequences and returns

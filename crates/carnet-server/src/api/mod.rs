@@ -5,6 +5,7 @@ pub(crate) mod auth;
 mod demo;
 pub(crate) mod directory;
 pub(crate) mod documents;
+pub(crate) mod export;
 pub(crate) mod extract;
 pub(crate) mod me;
 pub(crate) mod messages;
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .nest(
             "/api/v1/me",
             me::routes()
+                .merge(export::routes())
                 .merge(directory::routes())
                 .merge(documents::routes())
                 .merge(messages::routes())

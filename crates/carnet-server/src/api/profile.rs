@@ -287,7 +287,7 @@ async fn chart(
         .iter()
         .map(|p| (p.measurement.at, p.measurement.value))
         .collect();
-    let svg = line_chart(m.label_fr, m.unit(), &pts);
+    let svg = line_chart(m.label_fr, m.unit_words(), &pts);
     Ok((
         [
             (header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"),
@@ -399,7 +399,7 @@ async fn summary(State(s): State<AppState>, c: Caller) -> Result<Html<String>, A
                 "<tr><th scope=\"row\">{}</th><td>{} {}</td><td>{}</td></tr>",
                 esc(m.label_fr),
                 p.measurement.value,
-                esc(m.unit()),
+                esc(m.unit_words()),
                 esc(&p.measurement.at.to_rfc3339()[..10])
             ));
         }

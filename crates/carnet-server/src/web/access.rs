@@ -39,9 +39,13 @@ pub struct Whose {
 
 impl Whose {
     pub fn of(h: &Holder) -> Self {
+        Self::new(h.own_space(), &h.space_name)
+    }
+    /// For the holder's own space (`own`) or the space of `space_name` (given name first).
+    pub fn new(own: bool, space_name: &str) -> Self {
         Whose {
-            own: h.own_space(),
-            given: h.space_name.split(' ').next().unwrap_or_default().to_string(),
+            own,
+            given: space_name.split(' ').next().unwrap_or_default().to_string(),
         }
     }
     fn plural(&self, noun: &str) -> String {
@@ -485,7 +489,7 @@ async fn history(
     .into_response())
 }
 
-async fn pro_label(s: &AppState, id: &ProfessionalId) -> Result<String, WebError> {
+pub(super) async fn pro_label(s: &AppState, id: &ProfessionalId) -> Result<String, WebError> {
     Ok(match s.store.professional(&id.0).await.map_err(ApiError::from)? {
         Some(p) => format!(
             "{} ({}) — RPPS {}",
@@ -499,7 +503,7 @@ async fn pro_label(s: &AppState, id: &ProfessionalId) -> Result<String, WebError
 
 /// Why a grant exists, for the holder (AC-1b): ", équipe de soins (cabinet…) pour « suivi »,
 /// déclarée le 7 décembre 2026", ", consentement oral recueilli par Dr Claire LEROY le …".
-async fn basis_words(s: &AppState, basis: &GrantBasis) -> Result<String, WebError> {
+pub(super) async fn basis_words(s: &AppState, basis: &GrantBasis) -> Result<String, WebError> {
     Ok(match basis {
         GrantBasis::Holder => String::new(),
         GrantBasis::CareTeam {

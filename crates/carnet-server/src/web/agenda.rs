@@ -33,7 +33,7 @@ struct Flash {
     ok: Option<String>,
 }
 
-fn kind_label(k: EventKind) -> &'static str {
+pub(super) fn kind_label(k: EventKind) -> &'static str {
     match k {
         EventKind::Appointment => tr("Rendez-vous", "Appointment"),
         EventKind::Vaccine => tr("Vaccin", "Vaccine"),

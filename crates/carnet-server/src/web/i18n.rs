@@ -204,7 +204,7 @@ pub fn profile_error(e: &ProfileError) -> String {
                     "La valeur doit être comprise entre {} et {} {}.",
                     decimal(m.min),
                     decimal(m.max),
-                    m.unit()
+                    m.unit_words()
                 ),
                 Locale::En => format!("The value is between {} and {} {}.", m.min, m.max, m.unit()),
             },

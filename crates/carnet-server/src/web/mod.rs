@@ -21,6 +21,7 @@ mod auth;
 mod catalogue;
 mod contact;
 mod documents;
+pub(crate) mod export;
 mod grant;
 mod home;
 pub mod i18n;
@@ -95,6 +96,7 @@ pub fn routes() -> Router<AppState> {
         .merge(password::routes())
         .merge(renewal::routes())
         .merge(opposition::routes())
+        .merge(export::routes())
         .merge(catalogue::routes())
         .route(
             "/static/carnet.css",

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use carnet_store::outbox::NotificationPreferences;
+use carnet_store::outbox::{MessageLanguage, NotificationPreferences};
 use serde::Deserialize;
 
 use super::access::{Whose, describe};
@@ -61,7 +61,12 @@ async fn show(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> R
          <p><input id=\"email\" name=\"email\" type=\"checkbox\" value=\"1\"{}> <label for=\"email\">par e-mail</label></p>\
          <p><input id=\"sms\" name=\"sms\" type=\"checkbox\" value=\"1\"{}> <label for=\"sms\">par SMS</label></p>\
          </fieldset><p class=\"hint\">Ces messages ne contiennent aucune donnée de santé : ils vous invitent à ouvrir votre espace. \
-         Les notifications restent toujours visibles ici.</p><p><button type=\"submit\">Enregistrer</button></p></form>\
+         Les notifications restent toujours visibles ici.</p>\
+         <fieldset><legend>Langue de vos e-mails et SMS</legend>\
+         <p><input id=\"langue-fr\" name=\"langue\" type=\"radio\" value=\"fr\"{}> <label for=\"langue-fr\">français</label></p>\
+         <p><input id=\"langue-en\" name=\"langue\" type=\"radio\" value=\"en\"{}> <label for=\"langue-en\" lang=\"en\">English</label></p>\
+         </fieldset><p class=\"hint\">Les courriers postaux restent en français.</p>\
+         <p><button type=\"submit\">Enregistrer</button></p></form>\
          <section aria-labelledby=\"recent\"><h2 id=\"recent\">{}</h2>{list}</section>",
         t("notif.title"),
         notice(if f.ok.is_some() {
@@ -72,6 +77,8 @@ async fn show(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> R
         csrf_field(&h.csrf),
         checked(p.email),
         checked(p.sms),
+        checked(p.language == MessageLanguage::Fr),
+        checked(p.language == MessageLanguage::En),
         t("notif.recent"),
     );
     Ok(page(
@@ -91,6 +98,7 @@ async fn save(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Respo
     let prefs = NotificationPreferences {
         email: form.get("email") == "1",
         sms: form.get("sms") == "1",
+        language: MessageLanguage::from_tag(form.get("langue")),
     };
     h.holder_side(&s)
         .await?

@@ -210,10 +210,10 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
                 m.loinc,
                 esc(m.label_fr),
                 points.len(),
-                esc(m.unit()),
+                esc(m.unit_words()),
                 esc(&super::when(last.measurement.at)),
                 esc(m.label_fr),
-                esc(m.unit()),
+                esc(m.unit_words()),
                 esc(&super::when(last.measurement.at)),
             ));
             charts.push_str(&corrections(h, m, &points));
@@ -230,7 +230,7 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
                 m.loinc,
                 if m.loinc == t.code { " selected" } else { "" },
                 esc(m.label_fr),
-                esc(m.unit())
+                esc(m.unit_words())
             )
         })
         .collect();
@@ -374,7 +374,7 @@ fn corrections(
                  <button type=\"submit\" class=\"link\">Supprimer<span class=\"sr-only\"> la mesure du {}</span></button></form></li>",
                 esc(&super::when(p.measurement.at)),
                 super::i18n::decimal(p.measurement.value),
-                esc(m.unit()),
+                esc(m.unit_words()),
                 p.id,
                 csrf_field(&h.csrf),
                 esc(&super::when(p.measurement.at)),

@@ -99,7 +99,7 @@ fn month_label(m: &MonthTotals) -> String {
     format!("{:02}/{:02}", m.month, m.year.rem_euclid(100))
 }
 
-fn row(r: &Reimbursement) -> String {
+pub(super) fn row(r: &Reimbursement) -> String {
     let l = &r.line;
     let act = match &l.act_code {
         Some(code) => format!(

@@ -96,10 +96,11 @@ fn export_section(h: &Holder) -> String {
     format!(
         "<h1>{}</h1>\
          <section aria-labelledby=\"export\"><h2 id=\"export\">{}</h2>\
-         <p>Une copie de tout ce que contient l'espace {} : documents, profil médical, mesures, \
-         autorisations et historique des accès.</p><ul>\
-         <li><a href=\"/api/v1/me/export.html\">Version lisible (page à imprimer ou enregistrer)</a></li>\
-         <li><a href=\"/api/v1/me/export\" download>Fichier complet au format JSON (avec le contenu des documents)</a></li></ul></section>",
+         <p>Une copie de tout ce que contient l'espace {} : identité, documents, profil médical, mesures, \
+         messages, agenda, remboursements, autorisations et historique des accès.</p><ul>\
+         <li><a href=\"/mon-espace/export\">Copie lisible (page à imprimer ou enregistrer en PDF)</a></li>\
+         <li><a href=\"/api/v1/me/export.zip\" download>Archive complète (ZIP) : la copie lisible, les documents et pièces jointes en fichiers, les données en JSON</a></li>\
+         <li><a href=\"/api/v1/me/export\" download>Données seules au format JSON (documents inclus)</a></li></ul></section>",
         if h.own_space() {
             t("space.title")
         } else {

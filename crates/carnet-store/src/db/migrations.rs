@@ -259,6 +259,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "pro_notice_detail",
             sql: include_str!("../../migrations/main/0028_pro_notice_detail.sql"),
         },
+        Migration {
+            version: 29,
+            name: "message_language",
+            sql: include_str!("../../migrations/main/0029_message_language.sql"),
+        },
     ],
 };
 

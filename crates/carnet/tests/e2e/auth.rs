@@ -187,12 +187,15 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
     assert_eq!(patient["resourceType"], "Patient");
     assert_eq!(patient["identifier"][0]["value"], ins.as_str());
     assert_eq!(patient["telecom"][1]["value"], "+33 6 00 00 00 00");
-    let html = get(&c, &s.url("/api/v1/me/export.html"), As::Cookie(&session))
+    let html = get(&c, &s.url("/mon-espace/export"), As::Cookie(&session))
         .await
         .text()
         .await
         .unwrap();
-    assert!(html.contains("Export de votre espace") && html.contains("TESTEUR"));
+    assert!(
+        html.contains("Copie de votre espace") && html.contains("TESTEUR"),
+        "{html}"
+    );
 
     // Logout everywhere ends this session.
     let r = c

@@ -188,3 +188,62 @@ async fn a_new_email_takes_effect_with_the_code_sent_to_it_id2() {
         "3 rue des Lilas, 69003 Lyon"
     );
 }
+
+/// Issue 32: mails in the holder's language, not both at once. Camille chooses English on the
+/// notifications page; the next code comes in English only, subject included; back to French,
+/// French only.
+#[tokio::test]
+async fn messages_come_in_the_language_the_holder_chose() {
+    let w = World::start().await;
+    let mut b = Browser::new(&w.base);
+    b.login().await;
+    let p = b.get("/notifications").await;
+    assert!(
+        p.html
+            .contains("id=\"langue-fr\" name=\"langue\" type=\"radio\" value=\"fr\" checked"),
+        "{}",
+        p.html
+    );
+    for (language, subject, present, absent) in [
+        (
+            "en",
+            "Your code to confirm your Carnet contact details",
+            "Your code",
+            "Votre code",
+        ),
+        (
+            "fr",
+            "Votre code pour confirmer vos coordonnées Carnet",
+            "Votre code",
+            "Your code",
+        ),
+    ] {
+        let p = b.get("/notifications").await;
+        let saved = b
+            .post(
+                "/notifications",
+                &[("csrf", &p.csrf()), ("email", "1"), ("langue", language)],
+            )
+            .await;
+        assert_eq!(saved.status, 303);
+        let p = b.get("/notifications").await;
+        assert!(
+            p.html.contains(&format!("value=\"{language}\" checked")),
+            "{language} not kept"
+        );
+        let space = b.get("/mon-espace").await;
+        let to = format!("camille.{language}@demo.carnet.invalid");
+        let sent = b
+            .post(
+                "/mon-espace/coordonnees",
+                &[("csrf", &space.csrf()), ("quoi", "email"), ("valeur", &to)],
+            )
+            .await;
+        assert_eq!(sent.status, 200, "{}", sent.html);
+        let body = mail_to(&b, &to, subject).await;
+        assert!(
+            body.contains(present) && !body.contains(absent),
+            "{language}: {body}"
+        );
+    }
+}

@@ -13,6 +13,7 @@ mod catalogue;
 mod contact;
 mod crash;
 mod documents;
+mod export;
 mod faults;
 mod fhir;
 mod legacy;

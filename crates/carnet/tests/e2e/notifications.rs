@@ -165,7 +165,7 @@ async fn accesses_are_notified_live_and_by_the_chosen_channels_ac6() {
         w.holder(),
     )
     .await;
-    assert_eq!(prefs, json!({"email": true, "sms": false}));
+    assert_eq!(prefs, json!({"email": true, "sms": false, "language": "fr"}));
     wait_outbox(c, base, "an access e-mail", |m| {
         access_notices(m, "email", CAMILLE) >= 1
     })

@@ -201,7 +201,7 @@ async fn medical_profile_and_measurements_through_the_gate_pr1_pr4() {
                 .iter()
                 .all(|d| d["content_base64"].as_str().is_some_and(|b| !b.is_empty()))
     );
-    let html = get(c, &me("/export.html"), w.holder())
+    let html = get(c, &format!("{}/mon-espace/export", w.base), w.holder())
         .await
         .text()
         .await

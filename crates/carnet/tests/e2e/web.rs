@@ -901,9 +901,7 @@ async fn profile_forms_and_space_management() {
 
     // The space: export links, then closing in two steps.
     let m = b.get("/mon-espace").await;
-    assert!(
-        m.html.contains("href=\"/api/v1/me/export.html\"") && m.html.contains("href=\"/api/v1/me/export\"")
-    );
+    assert!(m.html.contains("href=\"/mon-espace/export\"") && m.html.contains("href=\"/api/v1/me/export\""));
     let p = b.post("/mon-espace/fermer", &[("csrf", &m.csrf())]).await;
     assert_eq!(p.status, 200);
     assert!(p.html.contains("Confirmez-vous la fermeture"));

@@ -9,7 +9,7 @@ suite!(
 );
 
 pub(super) async fn notices_follow_preferences_and_collapse_per_channel_ac6(env: Env, _e: Engine) {
-    use carnet_store::outbox::NotificationPreferences;
+    use carnet_store::outbox::{MessageLanguage, NotificationPreferences};
     let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
     let store = env.open_at(&clock).await;
     let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
@@ -75,6 +75,7 @@ pub(super) async fn notices_follow_preferences_and_collapse_per_channel_ac6(env:
         .set_notification_preferences(NotificationPreferences {
             email: false,
             sms: true,
+            language: MessageLanguage::En,
         })
         .await
         .unwrap();
@@ -86,9 +87,11 @@ pub(super) async fn notices_follow_preferences_and_collapse_per_channel_ac6(env:
             .unwrap(),
         NotificationPreferences {
             email: false,
-            sms: true
+            sms: true,
+            language: MessageLanguage::En,
         }
     );
+    assert_eq!(store.message_language(h).await.unwrap(), MessageLanguage::En);
     clock.advance_seconds(1);
     assert!(read("pharma", "document/2").await.allowed);
     assert_eq!(channels(store.clone()).await, ["email", "sms"]);
@@ -101,6 +104,7 @@ pub(super) async fn notices_follow_preferences_and_collapse_per_channel_ac6(env:
         .set_notification_preferences(NotificationPreferences {
             email: false,
             sms: false,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -209,6 +213,7 @@ pub(super) async fn two_servers_append_to_the_same_chains_s30(env: Env, _e: Engi
                     .set_notification_preferences(carnet_store::outbox::NotificationPreferences {
                         email: i % 3 == 0,
                         sms: true,
+                        ..Default::default()
                     })
                     .await
                     .expect("a write from either server lands");
