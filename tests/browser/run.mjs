@@ -245,8 +245,14 @@ async function main() {
     await page.waitForSelector('td:has-text("J07BB02")');
     await audit(page, 'vaccinations');
     await page.click('nav >> text=Mon espace');
-    await page.waitForSelector('a[href="/api/v1/me/export.html"]');
+    await page.waitForSelector('a[href="/mon-espace/export"]');
     await audit(page, 'mon-espace');
+    // ID-3: the readable copy of everything, in the site's frame.
+    await page.click('a[href="/mon-espace/export"]');
+    await page.waitForSelector('h1:has-text("Copie de votre espace")');
+    await audit(page, 'export');
+    if (shots) await widths(page, 'export');
+    await page.click('nav >> text=Mon espace');
     // ID-2: a new phone number takes effect only with the code sent to it.
     await page.selectOption('#quoi', 'telephone');
     await page.fill('#valeur', '06 12 34 56 78');
@@ -343,6 +349,17 @@ async function main() {
     await pp.click('main button[type=submit]');
     await pp.waitForSelector('#ins');
     await audit(pp, 'pro-recherche');
+    // Issue 33: without the INS, by the four identity traits; a mistyped one finds nothing.
+    await pp.click('summary:has-text("Sans l\'INS")');
+    await pp.fill('#nom', 'MARTINE');
+    await pp.fill('#prenom', 'Camille');
+    await pp.fill('#naissance', '12/03/1984');
+    await pp.selectOption('#sexe', 'female');
+    await pp.click('form[action="/pro/traits"] button[type=submit]');
+    expect((await pp.locator('[role=alert]').innerText()).includes('Aucun dossier ouvert'), 'no message for unknown traits');
+    expect((await pp.inputValue('#nom')) === 'MARTINE', 'the traits typed were not kept');
+    await audit(pp, 'pro-traits');
+    if (shots) await widths(pp, 'pro-traits');
     await pp.fill('#ins', CAMILLE_INS);
     await pp.click('main button[type=submit]');
     await pp.waitForSelector('h1:has-text("Dossier de Camille MARTIN")');

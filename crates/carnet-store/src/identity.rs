@@ -52,6 +52,27 @@ pub struct ProAlert {
 
 /// What a professional may read of a space ([`Standing`]), and until when a running
 /// emergency access of theirs lasts (AC-5).
+/// Identity traits a professional types when the INS is not at hand (INSi's "recherche par
+/// traits"): as on the Carte Vitale or an identity document.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Traits {
+    pub birth_name: String,
+    pub first_given_name: String,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// `female`, `male` or `unknown`.
+    pub sex: String,
+}
+
+/// What a lookup by traits found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraitsLookup {
+    Found(HolderId),
+    /// Several people share these traits: only the INS tells them apart.
+    Several,
+    None,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProStanding {
     pub standing: Standing,
@@ -64,10 +85,49 @@ impl Gate {
     /// told to the holder like any access (AC-6), and kept as this professional's presented
     /// INS for [`PRESENTED_INS_SECONDS`].
     pub async fn find_patient(&self, actor: &Actor, ins: &Ins) -> Result<Option<HolderId>, StoreError> {
-        let Actor::Professional { id, .. } = actor else {
+        if !matches!(actor, Actor::Professional { .. }) {
+            return Ok(None);
+        }
+        let Some(holder) = self.store.find_by_ins(ins).await? else {
             return Ok(None);
         };
-        let Some(holder) = self.store.find_by_ins(ins).await? else {
+        self.presented(actor, holder).await
+    }
+
+    /// A professional's lookup by identity traits, when the INS is not at hand (issue 33):
+    /// birth name, first given name, birth date and sex, exactly as the roster holds them
+    /// (case and spaces aside), matched through the same keyed index as the identity
+    /// providers'. One open space matched: found, traced and kept as [`Gate::find_patient`]
+    /// does. Several people with these traits: [`TraitsLookup::Several`], none of them named
+    /// or traced — the INS is needed. Otherwise nothing (AC-8).
+    pub async fn find_patient_by_traits(
+        &self,
+        actor: &Actor,
+        traits: &Traits,
+    ) -> Result<TraitsLookup, StoreError> {
+        if !matches!(actor, Actor::Professional { .. }) {
+            return Ok(TraitsLookup::None);
+        }
+        let key = crate::oidc::identity_key(
+            &traits.birth_name,
+            &traits.first_given_name,
+            &traits.birth_date,
+            &traits.sex,
+        );
+        let found = self.store.holders_by_identity(&key).await?;
+        match found.as_slice() {
+            [holder] => Ok(self
+                .presented(actor, *holder)
+                .await?
+                .map_or(TraitsLookup::None, TraitsLookup::Found)),
+            [] => Ok(TraitsLookup::None),
+            _ => Ok(TraitsLookup::Several),
+        }
+    }
+
+    /// The professional presented this holder's identity: the open space, traced and kept.
+    async fn presented(&self, actor: &Actor, holder: HolderId) -> Result<Option<HolderId>, StoreError> {
+        let Actor::Professional { id, .. } = actor else {
             return Ok(None);
         };
         let Some(space) = self.space(holder, actor).await? else {

@@ -129,18 +129,81 @@ async fn me(State(s): State<AppState>, a: ProAuthenticated) -> Result<Json<Value
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Lookup {
-    ins: String,
+    #[serde(default)]
+    ins: Option<String>,
+    /// Or the identity traits (issue 33), all four.
+    #[serde(default)]
+    birth_name: Option<String>,
+    #[serde(default)]
+    given_name: Option<String>,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    birth_date: Option<String>,
+    /// `female`, `male` or `unknown`.
+    #[serde(default)]
+    sex: Option<String>,
 }
 
-/// Finds a patient's record by INS (read from the Carte Vitale or the INSi service). Only an
-/// open record is found; what it holds is decided per request by the gate.
+/// Finds a patient's record by INS (read from the Carte Vitale or the INSi service), or by
+/// identity traits when the INS is not at hand. Only an open record is found; what it holds
+/// is decided per request by the gate.
 async fn lookup(
     State(s): State<AppState>,
     a: ProAuthenticated,
     ValidJson(b): ValidJson<Lookup>,
 ) -> Result<Json<Value>, ApiError> {
-    let holder = find_patient(&s, &a.professional, &b.ins).await?;
+    let holder = match (b.ins, b.birth_name, b.given_name, b.birth_date, b.sex) {
+        (Some(ins), None, None, None, None) => find_patient(&s, &a.professional, &ins).await?,
+        (None, Some(birth_name), Some(first_given_name), Some(birth_date), Some(sex)) => {
+            let traits = carnet_store::identity::Traits {
+                birth_name,
+                first_given_name,
+                birth_date,
+                sex,
+            };
+            find_patient_by_traits(&s, &a.professional, &traits).await?
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "l'INS, ou les quatre traits : birth_name, given_name, birth_date, sex / the INS, or the \
+                 four traits",
+            ));
+        }
+    };
     Ok(Json(json!({ "patient": holder })))
+}
+
+/// The open record of the patient with these identity traits (shared with the web
+/// interface): 404 for none, 409 when several people share them (the INS is needed).
+pub(crate) async fn find_patient_by_traits(
+    s: &AppState,
+    p: &Professional,
+    traits: &carnet_store::identity::Traits,
+) -> Result<HolderId, ApiError> {
+    use carnet_store::identity::TraitsLookup;
+    if time::Date::parse(
+        &traits.birth_date,
+        &time::format_description::well_known::Iso8601::DATE,
+    )
+    .is_err()
+        || !matches!(traits.sex.as_str(), "female" | "male" | "unknown")
+        || traits.birth_name.trim().is_empty()
+        || traits.first_given_name.trim().is_empty()
+    {
+        return Err(ApiError::bad_request(
+            "traits incomplets : nom de naissance, premier prénom, date de naissance (AAAA-MM-JJ) et sexe \
+             (female, male, unknown) / incomplete traits",
+        ));
+    }
+    match s.gate.find_patient_by_traits(&p.actor(), traits).await? {
+        TraitsLookup::Found(holder) => Ok(holder),
+        TraitsLookup::Several => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "several",
+            "plusieurs personnes ont ces traits : utilisez l'INS / several people share these traits: use the INS",
+        )),
+        TraitsLookup::None => Err(ApiError::not_found()),
+    }
 }
 
 /// The open record of the patient with this INS (shared with the web interface); 404 for no

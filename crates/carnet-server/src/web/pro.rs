@@ -29,6 +29,7 @@ use crate::{ApiError, AppState};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/pro", get(home).post(lookup))
+        .route("/pro/traits", get(home).post(lookup_traits))
         .route("/pro/connexion", post(login))
         .route("/pro/deconnexion", post(logout))
         .route("/pro/patients/{holder}", get(patient))
@@ -67,20 +68,122 @@ fn login_body(s: &AppState, csrf: &str, rpps: &str, message: &str) -> String {
     )
 }
 
-fn search_body(p: &Pro, ins: &str, message: &str, notices: &str) -> String {
+/// What the professional typed in the lookup forms, kept when a lookup fails.
+#[derive(Clone, Copy, Default)]
+struct Typed<'a> {
+    ins: &'a str,
+    message: &'a str,
+    name: &'a str,
+    given: &'a str,
+    birth: &'a str,
+    sex: &'a str,
+    traits_message: &'a str,
+}
+
+fn search_body(p: &Pro, t: &Typed<'_>, notices: &str) -> String {
+    let sex_option = |value: &str, label: &str| {
+        format!(
+            "<option value=\"{value}\"{}>{label}</option>",
+            if t.sex == value { " selected" } else { "" }
+        )
+    };
     format!(
         "{notices}<h1>Rechercher un patient</h1><p>Connecté·e : {} ({}).</p>\
          <form method=\"post\" action=\"/pro\" class=\"card\" role=\"search\">{}{}\
          <p><label for=\"ins\">INS du patient (15 chiffres, lu sur la carte Vitale ou par le téléservice INSi)</label>\
          <input id=\"ins\" name=\"ins\" type=\"text\" inputmode=\"numeric\" maxlength=\"21\" autocomplete=\"off\" required value=\"{}\"></p>\
          <p><button type=\"submit\">Ouvrir le dossier</button></p></form>\
+         <details{}><summary>Sans l'INS : rechercher par les traits d'identité</summary>\
+         <form method=\"post\" action=\"/pro/traits\" class=\"card\" role=\"search\">{}{}\
+         <p class=\"hint\">Tels qu'ils figurent sur la carte Vitale ou une pièce d'identité ; les quatre sont nécessaires.</p>\
+         <p><label for=\"nom\">Nom de naissance</label>\
+         <input id=\"nom\" name=\"nom\" type=\"text\" autocomplete=\"off\" required value=\"{}\"></p>\
+         <p><label for=\"prenom\">Premier prénom</label>\
+         <input id=\"prenom\" name=\"prenom\" type=\"text\" autocomplete=\"off\" required value=\"{}\"></p>\
+         <p><label for=\"naissance\">Date de naissance (JJ/MM/AAAA)</label>\
+         <input id=\"naissance\" name=\"naissance\" type=\"text\" inputmode=\"numeric\" placeholder=\"JJ/MM/AAAA\" autocomplete=\"off\" required value=\"{}\"></p>\
+         <p><label for=\"sexe\">Sexe</label><select id=\"sexe\" name=\"sexe\">{}{}{}</select></p>\
+         <p><button type=\"submit\">Rechercher</button></p></form></details>\
          <p class=\"hint\">Chaque consultation est enregistrée et le patient en est informé.</p>",
         esc(&professional_name(&p.professional)),
         esc(&profession_label(&p.professional.profession)),
-        alert(message),
+        alert(t.message),
         csrf_field(&p.csrf),
-        esc(ins)
+        esc(t.ins),
+        if t.traits_message.is_empty() { "" } else { " open" },
+        alert(t.traits_message),
+        csrf_field(&p.csrf),
+        esc(t.name),
+        esc(t.given),
+        esc(t.birth),
+        sex_option("female", "féminin"),
+        sex_option("male", "masculin"),
+        sex_option("unknown", "indéterminé"),
     )
+}
+
+/// Lookup by identity traits (issue 33), when the INS is not at hand: found, several (the
+/// INS is needed) or none — each said in French, what was typed kept.
+async fn lookup_traits(State(s): State<AppState>, p: Pro, body: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    super::check_csrf(&s, &p.token, &form).await?;
+    let typed = Typed {
+        name: form.get("nom"),
+        given: form.get("prenom"),
+        birth: form.get("naissance"),
+        sex: form.get("sexe"),
+        ..Typed::default()
+    };
+    let again = |status: StatusCode, message: &str| {
+        let mut r = page(
+            "Espace professionnel",
+            &Nav::Pro { p: &p },
+            &search_body(
+                &p,
+                &Typed {
+                    traits_message: message,
+                    ..typed
+                },
+                "",
+            ),
+        )
+        .into_response();
+        *r.status_mut() = status;
+        r
+    };
+    let Some(day) = super::password::birth_date(typed.birth) else {
+        return Ok(again(
+            StatusCode::BAD_REQUEST,
+            "Saisissez la date de naissance sous la forme JJ/MM/AAAA, par exemple 12/03/1984.",
+        ));
+    };
+    let traits = carnet_store::identity::Traits {
+        birth_name: typed.name.to_string(),
+        first_given_name: typed.given.to_string(),
+        birth_date: format!("{:04}-{:02}-{:02}", day.year(), u8::from(day.month()), day.day()),
+        sex: typed.sex.to_string(),
+    };
+    match crate::api::pro::find_patient_by_traits(&s, &p.professional, &traits).await {
+        Ok(holder) => Ok(see_other(&format!("/pro/patients/{holder}"))),
+        Err(e) => {
+            let message = match e.status {
+                StatusCode::NOT_FOUND => {
+                    "Aucun dossier ouvert ne correspond à ces traits. Vérifiez le nom de naissance et le premier \
+                     prénom tels qu'ils figurent sur la carte Vitale, ou utilisez l'INS."
+                        .to_string()
+                }
+                StatusCode::CONFLICT => {
+                    "Plusieurs personnes ont ces traits d'identité : utilisez l'INS pour ouvrir le bon dossier."
+                        .to_string()
+                }
+                StatusCode::BAD_REQUEST => "Les quatre traits sont nécessaires : nom de naissance, premier prénom, \
+                                            date de naissance et sexe."
+                    .to_string(),
+                _ => french(&e),
+            };
+            Ok(again(e.status, &message))
+        }
+    }
 }
 
 async fn home(
@@ -94,7 +197,7 @@ async fn home(
             Ok(page(
                 "Espace professionnel",
                 &Nav::Pro { p: &p },
-                &search_body(&p, "", "", &notices),
+                &search_body(&p, &Typed::default(), &notices),
             )
             .into_response())
         }
@@ -305,7 +408,15 @@ async fn lookup(State(s): State<AppState>, p: Pro, body: Bytes) -> Result<Respon
             let mut r = page(
                 "Espace professionnel",
                 &Nav::Pro { p: &p },
-                &search_body(&p, &ins, &message, ""),
+                &search_body(
+                    &p,
+                    &Typed {
+                        ins: &ins,
+                        message: &message,
+                        ..Typed::default()
+                    },
+                    "",
+                ),
             )
             .into_response();
             *r.status_mut() = e.status;

@@ -407,3 +407,71 @@ async fn todays_patients_are_one_click_away() {
     let other = moreau.get("/pro").await;
     assert!(!other.html.contains("MARTIN"), "{}", other.html);
 }
+
+/// Issue 33: without the INS at hand, a professional finds the record by the four identity
+/// traits (case aside), traced and kept like a lookup by INS; a mistyped trait finds nothing,
+/// said in French with what was typed kept; the API takes the same traits.
+#[tokio::test]
+async fn a_patient_is_found_by_identity_traits_when_the_ins_is_not_at_hand() {
+    let w = World::start().await;
+    let mut petit = pro_pages(&w.base, "10000000002").await;
+    let home = petit.get("/pro").await;
+    assert!(
+        home.html
+            .contains("Sans l'INS : rechercher par les traits d'identité")
+    );
+    async fn by_traits(b: &mut Browser, csrf: &str, name: &str, birth: &str) -> Page {
+        b.post(
+            "/pro/traits",
+            &[
+                ("csrf", csrf),
+                ("nom", name),
+                ("prenom", "camille"),
+                ("naissance", birth),
+                ("sexe", "female"),
+            ],
+        )
+        .await
+    }
+    let p = by_traits(&mut petit, &home.csrf(), "MARTIN", "1984").await;
+    assert_eq!(p.status, 400);
+    assert!(
+        p.html.contains("JJ/MM/AAAA") && p.html.contains("value=\"MARTIN\""),
+        "{}",
+        p.html
+    );
+    let p = by_traits(&mut petit, &p.csrf(), "MARTINE", "12/03/1984").await;
+    assert_eq!(p.status, 404);
+    assert!(
+        p.html.contains("Aucun dossier ouvert ne correspond à ces traits"),
+        "{}",
+        p.html
+    );
+    assert!(p.html.contains("<details open>") && p.html.contains("value=\"MARTINE\""));
+    let found = by_traits(&mut petit, &p.csrf(), "martin", "12/03/1984").await;
+    assert_eq!(found.status, 303, "{}", found.html);
+    let record = find_camille(&mut petit).await;
+    assert_eq!(found.location(), record, "the same record as by INS");
+    let page = petit.get(&record).await;
+    assert!(page.html.contains("MARTIN") && page.html.contains("12/03/1984"));
+    // The API: the same four traits, or the INS, not a mix.
+    let token = w.pro("10000000003").await;
+    let r = post(
+        &w.c,
+        &format!("{}/api/v1/pro/patients/lookup", w.base),
+        As::Bearer(&token),
+        &json!({"birth_name": "Martin", "given_name": "Camille", "birth_date": "1984-03-12", "sex": "female"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let by_traits = r.json::<serde_json::Value>().await.unwrap()["patient"].clone();
+    assert_eq!(by_traits.as_str(), Some(w.camille_for(&token).await.as_str()));
+    let r = post(
+        &w.c,
+        &format!("{}/api/v1/pro/patients/lookup", w.base),
+        As::Bearer(&token),
+        &json!({"ins": camille_ins(), "birth_name": "MARTIN"}),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+}
