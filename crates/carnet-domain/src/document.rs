@@ -533,6 +533,39 @@ pub fn fold(s: &str) -> String {
         .collect()
 }
 
+/// Common document types (LOINC) of shared medical records, with the names French
+/// clinicians use: what a page shows when the depositor gave no display name, and the choices
+/// of the record's search by type (DM-8).
+pub const DOCUMENT_TYPES: &[(&str, &str)] = &[
+    ("11488-4", "Compte rendu de consultation"),
+    ("34133-9", "Synthèse d'épisode de soins"),
+    ("18842-5", "Compte rendu de sortie"),
+    ("60591-5", "Synthèse médicale"),
+    ("11502-2", "Compte rendu d'examens biologiques"),
+    ("18748-4", "Compte rendu d'imagerie médicale"),
+    ("11526-1", "Compte rendu d'anatomie et de cytologie pathologiques"),
+    ("11504-8", "Compte rendu opératoire"),
+    ("28570-0", "Compte rendu d'acte"),
+    ("11506-3", "Note d'évolution"),
+    ("57833-6", "Prescription de médicaments"),
+    ("57832-8", "Prescription d'examens ou de soins"),
+    ("11369-6", "Historique des vaccinations"),
+    ("87273-9", "Note de vaccination"),
+    (
+        "34794-8",
+        "Compte rendu de réunion de concertation pluridisciplinaire",
+    ),
+    ("51851-4", "Note administrative"),
+];
+
+/// The French name of a document type (LOINC), if it is a common one.
+pub fn type_label(code: &str) -> Option<&'static str> {
+    DOCUMENT_TYPES
+        .iter()
+        .find(|(c, _)| *c == code.trim())
+        .map(|(_, label)| *label)
+}
+
 /// Vaccination notes are always part of the first view (DM-8): LOINC 11369-6 (immunization
 /// history) and 87273-9 (immunization note).
 pub fn is_vaccination(meta: &DocumentMeta) -> bool {
@@ -588,6 +621,22 @@ pub fn first_view_rank_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn common_types_have_french_names_and_codes_are_unique() {
+        assert_eq!(type_label(" 11488-4"), Some("Compte rendu de consultation"));
+        assert_eq!(type_label("99999-9"), None);
+        let mut codes: Vec<&str> = DOCUMENT_TYPES.iter().map(|(c, _)| *c).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), DOCUMENT_TYPES.len());
+        assert!(
+            DOCUMENT_TYPES
+                .iter()
+                .all(|(c, _)| is_vaccination_type(Some(c))
+                    == (c.starts_with("11369") || c.starts_with("87273")))
+        );
+    }
 
     #[test]
     fn cda_sections_read_as_text_s20() {

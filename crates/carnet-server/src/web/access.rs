@@ -330,6 +330,20 @@ fn when_en(t: carnet_domain::Timestamp) -> String {
     })
 }
 
+/// Sentences of [`describe`] as a list (`ol` or `ul`), or `empty` when there are none.
+pub fn events_list(tag: &str, lines: &[String], empty: &str) -> String {
+    if lines.is_empty() {
+        return empty.to_string();
+    }
+    format!(
+        "<{tag} class=\"events\">{}</{tag}>",
+        lines
+            .iter()
+            .map(|l| format!("<li>{}</li>", esc(l)))
+            .collect::<String>()
+    )
+}
+
 /// Plain French sentences for traces: "Dr Claire LEROY (médecin) a consulté vos documents le
 /// 24/11/2026 à 10:42." Names come from the public directory and the spaces' administrative data.
 pub async fn describe(s: &AppState, traces: &[Trace], w: &Whose) -> Result<Vec<String>, WebError> {
@@ -458,17 +472,7 @@ async fn history(
         .map_err(ApiError::from)?
         .ok_or_else(ApiError::not_found)?;
     let lines = describe(&s, &page_of.traces, &Whose::of(&h)).await?;
-    let list = if lines.is_empty() {
-        "<p>Aucun accès enregistré.</p>".to_string()
-    } else {
-        format!(
-            "<ol class=\"events\">{}</ol>",
-            lines
-                .iter()
-                .map(|l| format!("<li>{}</li>", esc(l)))
-                .collect::<String>()
-        )
-    };
+    let list = events_list("ol", &lines, "<p>Aucun accès enregistré.</p>");
     let more = match page_of.next_before {
         Some(seq) => format!("<p><a href=\"/historique?avant={seq}\">Accès plus anciens</a></p>"),
         None => String::new(),

@@ -11,7 +11,7 @@ use axum::routing::get;
 use carnet_domain::access::Grantee;
 use serde_json::Value;
 
-use super::access::{Whose, basis_words, describe, pro_label};
+use super::access::{Whose, basis_words, describe, events_list, pro_label};
 use super::i18n::{Reader, author_words, decimal, section_label};
 use super::{Holder, Nav, WebError, class_label, day, esc, iso_day, page, when};
 use crate::api::export::{SpaceCopy, collect};
@@ -305,17 +305,7 @@ pub async fn readable_body(
     ));
 
     let lines = describe(s, &c.history, &whose).await?;
-    let history = if lines.is_empty() {
-        none("Aucun accès enregistré.")
-    } else {
-        format!(
-            "<ol class=\"events\">{}</ol>",
-            lines
-                .iter()
-                .map(|l| format!("<li>{}</li>", esc(l)))
-                .collect::<String>()
-        )
-    };
+    let history = events_list("ol", &lines, &none("Aucun accès enregistré."));
     out.push_str(&section(
         "historique",
         "Historique des accès",

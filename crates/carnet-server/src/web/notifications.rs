@@ -9,9 +9,9 @@ use axum::routing::get;
 use carnet_store::outbox::{MessageLanguage, NotificationPreferences};
 use serde::Deserialize;
 
-use super::access::{Whose, describe};
+use super::access::{Whose, describe, events_list};
 use super::i18n::t;
-use super::{Form, Holder, Nav, WebError, csrf_field, esc, notice, page, see_other};
+use super::{Form, Holder, Nav, WebError, csrf_field, notice, page, see_other};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -43,17 +43,7 @@ async fn show(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> R
         .map(|p| p.traces)
         .unwrap_or_default();
     let lines = describe(&s, &notices, &Whose::of(&h)).await?;
-    let list = if lines.is_empty() {
-        "<p>Aucune notification.</p>".to_string()
-    } else {
-        format!(
-            "<ul class=\"events\">{}</ul>",
-            lines
-                .iter()
-                .map(|l| format!("<li>{}</li>", esc(l)))
-                .collect::<String>()
-        )
-    };
+    let list = events_list("ul", &lines, "<p>Aucune notification.</p>");
     let body = format!(
         "<h1>{}</h1>{}\
          <form method=\"post\" action=\"/notifications\" class=\"card\">{}\

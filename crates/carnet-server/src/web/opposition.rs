@@ -138,6 +138,30 @@ async fn checked(
     Ok(ins)
 }
 
+/// What both steps check first: the form's token, then the INS and the code
+/// ([`checked`]). The page to show again when they fail.
+async fn opened(
+    s: &AppState,
+    peer: std::net::SocketAddr,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Result<(String, Ins), Response>, WebError> {
+    let secret = check_pre_session(s, headers, form).await?;
+    let csrf = csrf_token(s, &secret).await?;
+    let typed_ins = form.get("ins");
+    Ok(match checked(s, peer, typed_ins, form.get("code").trim()).await {
+        Ok(ins) => Ok((csrf, ins)),
+        Err((status, message)) => Err(with_status(
+            status,
+            page(
+                TITLE,
+                &Nav::Anonymous,
+                &opposition_form(&csrf, typed_ins, &message),
+            ),
+        )),
+    })
+}
+
 async fn request(
     State(s): State<AppState>,
     crate::client::Client(peer): crate::client::Client,
@@ -145,22 +169,11 @@ async fn request(
     body: Bytes,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
-    let secret = check_pre_session(&s, &headers, &form).await?;
-    let csrf = csrf_token(&s, &secret).await?;
-    let (typed_ins, code) = (form.get("ins"), form.get("code").trim());
-    let ins = match checked(&s, peer, typed_ins, code).await {
-        Ok(ins) => ins,
-        Err((status, message)) => {
-            return Ok(with_status(
-                status,
-                page(
-                    TITLE,
-                    &Nav::Anonymous,
-                    &opposition_form(&csrf, typed_ins, &message),
-                ),
-            ));
-        }
+    let (csrf, ins) = match opened(&s, peer, &headers, &form).await? {
+        Ok(opened) => opened,
+        Err(page) => return Ok(page),
     };
+    let code = form.get("code").trim();
     let binding = opposition_binding(&s, &ins, code).await?;
     let confirmation = s
         .store
@@ -218,22 +231,11 @@ async fn confirm(
     body: Bytes,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
-    let secret = check_pre_session(&s, &headers, &form).await?;
-    let csrf = csrf_token(&s, &secret).await?;
-    let (typed_ins, code) = (form.get("ins"), form.get("code").trim());
-    let ins = match checked(&s, peer, typed_ins, code).await {
-        Ok(ins) => ins,
-        Err((status, message)) => {
-            return Ok(with_status(
-                status,
-                page(
-                    TITLE,
-                    &Nav::Anonymous,
-                    &opposition_form(&csrf, typed_ins, &message),
-                ),
-            ));
-        }
+    let (csrf, ins) = match opened(&s, peer, &headers, &form).await? {
+        Ok(opened) => opened,
+        Err(page) => return Ok(page),
     };
+    let (typed_ins, code) = (form.get("ins"), form.get("code").trim());
     let binding = opposition_binding(&s, &ins, code).await?;
     let valid = s
         .store

@@ -122,6 +122,18 @@ fn search_body(p: &Pro, t: &Typed<'_>, notices: &str) -> String {
     )
 }
 
+/// The search page again, with what was typed and what went wrong.
+fn search_again(p: &Pro, status: StatusCode, typed: &Typed<'_>) -> Response {
+    let mut r = page(
+        "Espace professionnel",
+        &Nav::Pro { p },
+        &search_body(p, typed, ""),
+    )
+    .into_response();
+    *r.status_mut() = status;
+    r
+}
+
 /// Lookup by identity traits (issue 33), when the INS is not at hand: found, several (the
 /// INS is needed) or none — each said in French, what was typed kept.
 async fn lookup_traits(State(s): State<AppState>, p: Pro, body: Bytes) -> Result<Response, WebError> {
@@ -135,21 +147,14 @@ async fn lookup_traits(State(s): State<AppState>, p: Pro, body: Bytes) -> Result
         ..Typed::default()
     };
     let again = |status: StatusCode, message: &str| {
-        let mut r = page(
-            "Espace professionnel",
-            &Nav::Pro { p: &p },
-            &search_body(
-                &p,
-                &Typed {
-                    traits_message: message,
-                    ..typed
-                },
-                "",
-            ),
+        search_again(
+            &p,
+            status,
+            &Typed {
+                traits_message: message,
+                ..typed
+            },
         )
-        .into_response();
-        *r.status_mut() = status;
-        r
     };
     let Some(day) = super::password::birth_date(typed.birth) else {
         return Ok(again(
@@ -405,22 +410,15 @@ async fn lookup(State(s): State<AppState>, p: Pro, body: Bytes) -> Result<Respon
                 }
                 _ => french(&e),
             };
-            let mut r = page(
-                "Espace professionnel",
-                &Nav::Pro { p: &p },
-                &search_body(
-                    &p,
-                    &Typed {
-                        ins: &ins,
-                        message: &message,
-                        ..Typed::default()
-                    },
-                    "",
-                ),
-            )
-            .into_response();
-            *r.status_mut() = e.status;
-            Ok(r)
+            Ok(search_again(
+                &p,
+                e.status,
+                &Typed {
+                    ins: &ins,
+                    message: &message,
+                    ..Typed::default()
+                },
+            ))
         }
     }
 }

@@ -119,7 +119,12 @@ async fn document_page(
     let dd = |k: &str, v: &str| format!("<dt>{k}</dt><dd>{}</dd>", esc(v));
     let mut meta = String::new();
     meta.push_str(&dd(w("Catégorie", "Category"), class_label(m.class)));
-    if let Some(t) = m.type_display.as_deref().or(m.type_code.as_deref()) {
+    // The depositor's display name, else the common type's French name, else the code.
+    let known = m
+        .type_code
+        .as_deref()
+        .and_then(carnet_domain::document::type_label);
+    if let Some(t) = m.type_display.as_deref().or(known).or(m.type_code.as_deref()) {
         meta.push_str(&dd(w("Type", "Type"), t));
     }
     meta.push_str(&dd(w("Date de l'acte", "Date of the act"), &date));

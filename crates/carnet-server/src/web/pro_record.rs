@@ -253,7 +253,7 @@ fn search_form(holder: HolderId, readable: &[Category], q: &Search) -> String {
          <p><label for=\"auteur\">{}</label><select id=\"auteur\" name=\"auteur\">{authors}</select></p>\
          <p><label for=\"du\">{}</label><input id=\"du\" name=\"du\" inputmode=\"numeric\" placeholder=\"JJ/MM/AAAA\" maxlength=\"10\" value=\"{}\"></p>\
          <p><label for=\"au\">{}</label><input id=\"au\" name=\"au\" inputmode=\"numeric\" placeholder=\"JJ/MM/AAAA\" maxlength=\"10\" value=\"{}\"></p>\
-         <p><label for=\"type\">{}</label><input id=\"type\" name=\"type\" maxlength=\"20\" value=\"{}\"></p></details>\
+         <p><label for=\"type\">{}</label><select id=\"type\" name=\"type\">{}</select></p></details>\
          <p><button type=\"submit\">{}</button></p></form>",
         w("Rechercher dans le dossier", "Search the record"),
         w("Mots du titre", "Words of the title"),
@@ -280,11 +280,29 @@ fn search_form(holder: HolderId, readable: &[Category], q: &Search) -> String {
         esc(&q.from),
         w("Au", "To"),
         esc(&q.to),
-        w(
-            "Type de document (code LOINC, ex. 11488-4)",
-            "Document type (LOINC code, e.g. 11488-4)"
-        ),
-        esc(&q.type_code),
+        w("Type de document", "Document type"),
+        type_options(&q.type_code),
         w("Rechercher", "Search"),
     )
+}
+
+/// The common document types by their French names (LOINC codes as values), and a code typed
+/// before that is not among them kept as it is.
+fn type_options(selected: &str) -> String {
+    let option = |code: &str, label: &str| {
+        format!(
+            "<option value=\"{}\"{}>{}</option>",
+            esc(code),
+            if code == selected { " selected" } else { "" },
+            esc(label)
+        )
+    };
+    let mut out = option("", w("Tous les types", "All types"));
+    if !selected.is_empty() && carnet_domain::document::type_label(selected).is_none() {
+        out.push_str(&option(selected, &format!("LOINC {selected}")));
+    }
+    for (code, label) in carnet_domain::document::DOCUMENT_TYPES {
+        out.push_str(&option(code, label));
+    }
+    out
 }

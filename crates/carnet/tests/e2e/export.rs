@@ -8,14 +8,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Each entry of a ZIP file and the SHA-256 of its bytes, as Python's `zipfile` reads them
 /// (an independent reader, which also checks every entry's CRC).
 fn zip_entries(path: &std::path::Path) -> Option<Vec<(String, String)>> {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::common::{fresh_dir, ins_for, run};
+use crate::common::{fresh_dir, ins_for, run, sha256_hex};
 use carnet_domain::access::{
     Action, Actor, Author, Context, HabilitationMatrix, ProfessionalId, Reason, legacy_import_actor,
 };
@@ -37,10 +37,6 @@ fn cda(ins: &str) -> String {
   <component><structuredBody/></component>
 </ClinicalDocument>"#
     )
-}
-
-fn sha(b: &[u8]) -> String {
-    carnet_store::crypto::sha256_hex(b)
 }
 
 async fn open_store(data: &Path) -> carnet_store::Store {
@@ -120,7 +116,7 @@ async fn legacy_import_lc8_files_documents_reports_rejects_and_is_idempotent_dm1
         // 2..=6: good lines.
         format!(
             "{i1},1.2.250.1.999.1.1,docs/report.pdf,application/pdf,\"Compte rendu opératoire, appendicectomie\",reports,34874-7,2019-03-12,20190312101500,{rpps},Dr Jeanne DURAND,CHU de Nantes,N,{},{}",
-            sha(PDF),
+            sha256_hex(PDF),
             PDF.len()
         ),
         format!(
@@ -140,7 +136,7 @@ async fn legacy_import_lc8_files_documents_reports_rejects_and_is_idempotent_dm1
         format!("{i1},1.2.250.1.999.1.5,docs/fake.pdf,application/pdf,Faux PDF,reports,,,,{rpps},Dr X,,,,"),
         format!(
             "{i1},1.2.250.1.999.1.6,docs/prescription.txt,text/plain,Ordonnance,prescriptions,,,,{rpps},Dr X,,,{},",
-            sha(b"something else")
+            sha256_hex(b"something else")
         ),
         format!(
             "{i9},1.2.250.1.999.9.1,docs/prescription.txt,text/plain,Ordonnance,prescriptions,,,,{rpps},Dr X,,,,"

@@ -162,14 +162,6 @@ fn letters_for_people_without_email_leave_as_a_print_batch_lc2() {
     assert!(stdout.contains("no letter waiting for the post"), "{stdout}");
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// LC-2, LC-3, issue 32 (journey 2): objecting online from the web, with the letter's code,
 /// ends with a proof to keep — its reference and date on the page, a PDF to download, the
 /// same proof by e-mail — and a wrong code, a stale confirmation or a forged download change
@@ -177,12 +169,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn a_person_objects_from_the_web_and_keeps_a_proof_lc2_lc3() {
     let t = tempfile::tempdir().unwrap();
-    let (demo, line) = start_demo_reading(&t.path().join("data"), "provisional code");
-    let code: String = line
-        .split_once("provisional code ")
-        .map(|(_, rest)| rest.split_whitespace().next().unwrap_or(""))
-        .unwrap_or_else(|| panic!("no code in {line}"))
-        .to_string();
+    let (demo, code) = start_demo_with_leas_code(&t.path().join("data"));
     let ins = demo_ins('2', "9201", 5);
     let mut b = Browser::new(&demo.base);
     let p = b.get("/activation").await;

@@ -1,5 +1,7 @@
-//! The professional's side (issue 33): care-team access and consents recorded by a
-//! professional (AC-1b), in the pages and the API, against the real server.
+//! The professional's side (issue 33) in the pages and the API, against the real server:
+//! whose record it is and what the gate decided, the first view and search (DM-8), a
+//! document's page and filing (DM-3), care-team access and consents (AC-1b), today's patients
+//! and the lookup by identity traits.
 
 use crate::common::browser::*;
 use crate::common::*;
@@ -474,4 +476,462 @@ async fn a_patient_is_found_by_identity_traits_when_the_ins_is_not_at_hand() {
     )
     .await;
     assert_eq!(r.status(), 400);
+}
+
+/// The professional's record: the medical profile beside the documents, and the emergency
+/// access (AC-5) with a required reason.
+#[tokio::test]
+async fn pro_pages_say_whose_record_and_what_the_gate_decided_issue33() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let mut b = Browser::new(&demo.base);
+    assert_eq!(b.login().await, "/");
+    let p = b.get("/profil").await;
+    let p = b
+        .post(
+            "/profil",
+            &[
+                ("csrf", &p.csrf()),
+                ("section", "allergies"),
+                ("texte", "Allergie à la pénicilline"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    // Dr PETIT (médecin, authorised in the demo) sees Camille's profile beside her documents,
+    // under the identity banner (ID-1), and authors named as who they are (PR-3).
+    let mut petit = Browser::new(&demo.base);
+    let p = petit.get("/pro").await;
+    petit
+        .post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", "10000000002")])
+        .await;
+    let p = petit.get("/pro").await;
+    let ins = demo_ins('2', "8403", 1);
+    let p = petit.post("/pro", &[("csrf", &p.csrf()), ("ins", &ins)]).await;
+    let record_url = p.location().to_string();
+    let record = petit.get(&record_url).await;
+    let banner = |html: &str| {
+        let i = html.find("class=\"patient\"").expect("an identity banner");
+        let j = html[i..].find("</section>").unwrap() + i;
+        html[i..j].to_string()
+    };
+    let id = banner(&record.html);
+    for trait_ in [
+        "MARTIN",
+        "Camille",
+        "Féminin",
+        "Née le",
+        "12/03/1984",
+        "INS qualifiée",
+    ] {
+        assert!(id.contains(trait_), "{trait_}: {id}");
+    }
+    let spaced: String = ins.chars().filter(|c| c.is_ascii_digit()).collect();
+    assert!(id.replace('\u{a0}', "").contains(&spaced), "{id}");
+    assert!(
+        record
+            .html
+            .contains("<title>Dossier de Camille MARTIN — Carnet</title>")
+    );
+    assert!(record.html.contains("Profil médical") && record.html.contains("Compte rendu de consultation"));
+    assert!(
+        record.html.contains("Allergie à la pénicilline") && record.html.contains("noté par le patient"),
+        "{}",
+        record.html
+    );
+    assert!(!record.html.contains("vous-même"), "{}", record.html);
+    assert!(record.html.contains("Dr Claire LEROY"), "{}", record.html);
+    // The filing form and the messages repeat whose record it is; the form names categories.
+    let form = petit.get(&format!("{record_url}/documents/ajout")).await;
+    assert_eq!(banner(&form.html), id);
+    assert!(form.html.contains(">Catégorie<") && !form.html.contains(">Classe<"));
+    assert_eq!(
+        banner(&petit.get(&format!("{record_url}/messages")).await.html),
+        id
+    );
+
+    // Sophie MOREAU (nurse, no grant): the record's address alone shows nothing, like a missing
+    // record (AC-8); after the lookup by INS, whose record it is and that it is not open to
+    // her — never an empty record — and the emergency form.
+    let mut moreau = Browser::new(&demo.base);
+    let p = moreau.get("/pro").await;
+    moreau
+        .post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", "10000000003")])
+        .await;
+    assert_eq!(moreau.get(&record_url).await.status, 404);
+    let p = moreau.get("/pro").await;
+    let p = moreau.post("/pro", &[("csrf", &p.csrf()), ("ins", &ins)]).await;
+    assert_eq!(p.location(), record_url);
+    let before = moreau.get(&record_url).await;
+    assert_eq!(before.status, 200);
+    assert_eq!(banner(&before.html), id);
+    assert!(
+        before.html.contains("Ce dossier ne vous est pas ouvert"),
+        "{}",
+        before.html
+    );
+    assert!(before.html.contains("pas parce que le dossier serait vide"));
+    assert!(!before.html.contains("Aucun document") && !before.html.contains("class=\"docs\""));
+    assert!(before.html.contains("Accès en urgence (bris de glace)"));
+    let url = format!("{record_url}/urgence");
+    let p = moreau
+        .post(&url, &[("csrf", &before.csrf()), ("motif", "  ")])
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(
+        p.html.contains("Indiquez le motif de l&#39;urgence"),
+        "{}",
+        p.html
+    );
+    let p = moreau.post(&url, &[("motif", "Malaise au domicile")]).await;
+    assert_eq!(p.status, 403, "no token, no emergency");
+    let p = moreau
+        .post(
+            &url,
+            &[("csrf", &before.csrf()), ("motif", "Malaise au domicile")],
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.html);
+    let until = "Accès en urgence ouvert jusqu'au ";
+    let i = p.html.find(until).expect("until when") + until.len();
+    assert!(
+        p.html[i..].starts_with(|c: char| c.is_ascii_digit()),
+        "{}",
+        &p.html[i..]
+    );
+    // Once open, the form is gone: it says until when instead.
+    assert!(!p.html.contains("name=\"motif\""), "{}", p.html);
+    // The language switch of that page reloads its path with GET: the record again.
+    assert_eq!(moreau.get(&url).await.status, 200);
+    let after = moreau.get(&record_url).await;
+    assert!(after.html.contains("class=\"docs\""));
+    assert!(!after.html.contains("name=\"motif\""));
+    // Camille reads it in her history, and was told once, not once per page read (AC-5).
+    let h = b.get("/historique").await;
+    assert!(
+        h.html.contains("en urgence (motif : « Malaise au domicile »)"),
+        "{}",
+        h.html
+    );
+    let told = || async {
+        outbox(&b.c, &demo.base)
+            .await
+            .iter()
+            .filter(|m| {
+                m["subject"].as_str().unwrap_or("").contains("urgence")
+                    && m["to"] == "camille.martin@demo.carnet.invalid"
+            })
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while told().await == 0 {
+        assert!(std::time::Instant::now() < deadline, "the holder was told");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(told().await, 1);
+    // Her médecin traitant is told in their web space, with the way to the record.
+    let mut leroy = Browser::new(&demo.base);
+    let p = leroy.get("/pro").await;
+    leroy
+        .post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", "10000000001")])
+        .await;
+    let home = leroy.get("/pro").await;
+    assert!(
+        home.html.contains("Vos alertes") && home.html.contains("ouvert en urgence"),
+        "{}",
+        home.html
+    );
+    assert!(home.html.contains(&format!("href=\"{record_url}\"")));
+    // Who opened whose record, and why (AC-5, issue 33).
+    assert!(
+        home.html.contains(
+            "Sophie MOREAU (infirmier ou infirmière) a ouvert en urgence le dossier de Camille MARTIN"
+        ),
+        "{}",
+        home.html
+    );
+    assert!(
+        home.html.contains("Motif déclaré : « Malaise au domicile »"),
+        "{}",
+        home.html
+    );
+    let mt = leroy.get(&record_url).await;
+    assert!(
+        mt.html.contains("Vous avez accès à l'ensemble du dossier"),
+        "{}",
+        mt.html
+    );
+    assert!(!mt.html.contains("name=\"motif\""));
+    assert!(mt.html.contains("Dr Claire LEROY (vous)"), "{}", mt.html);
+}
+
+/// Issue 7, point 2: a professional files a document from the patient's page, kept from the
+/// patient until an announcement consultation (DM-6): it is in the professional's view of the
+/// record, not in the patient's list; a file that is not what it says is refused in French, with
+/// the title kept.
+#[tokio::test]
+async fn a_professional_files_a_document_from_the_record_page() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let mut petit = Browser::new(&demo.base);
+    let p = petit.get("/pro").await;
+    petit
+        .post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", "10000000002")])
+        .await;
+    let p = petit.get("/pro").await;
+    let ins = demo_ins('2', "8403", 1);
+    let p = petit.post("/pro", &[("csrf", &p.csrf()), ("ins", &ins)]).await;
+    let record_url = p.location().to_string();
+    let record = petit.get(&record_url).await;
+    assert!(
+        record.html.contains(&format!("{record_url}/documents/ajout")),
+        "{}",
+        record.html
+    );
+    let form_url = format!("{record_url}/documents/ajout");
+    let f = petit.get(&form_url).await;
+    assert_eq!(f.status, 200);
+    let p = petit
+        .post_multipart(
+            &form_url,
+            &[
+                ("csrf", &f.csrf()),
+                ("titre", "IRM du genou droit"),
+                ("classe", "imaging"),
+            ],
+            ("irm.pdf", "application/pdf", b"not a pdf"),
+        )
+        .await;
+    assert_eq!(p.status, 422, "{}", p.html);
+    assert!(p.html.contains("role=\"alert\"") && p.html.contains("value=\"IRM du genou droit\""));
+    let p = petit
+        .post_multipart(
+            &form_url,
+            &[
+                ("csrf", &f.csrf()),
+                ("titre", "IRM du genou droit"),
+                ("classe", "imaging"),
+                ("attente", "1"),
+            ],
+            (
+                "irm.txt",
+                "text/plain",
+                "Compte rendu d'IRM : lésion méniscale.".as_bytes(),
+            ),
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let record = petit.get(&record_url).await;
+    assert!(
+        record.html.contains("IRM du genou droit"),
+        "the professional sees it"
+    );
+    // DM-6: Camille does not see it yet.
+    let mut b = Browser::new(&demo.base);
+    assert_eq!(b.login().await, "/");
+    let docs = b.get("/documents").await;
+    assert!(!docs.html.contains("IRM du genou droit"), "held from the patient");
+}
+
+/// DM-8, issue 33: the record opens on the first view — current documents of the last two
+/// years, ranked and grouped by category with their counts — and the professional searches
+/// within it by words, category, author, period and type; mistakes are said in French and
+/// a search never shows what the gate keeps from them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pro_record_opens_on_the_first_view_and_searches_dm8() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let mut leroy = Browser::new(&demo.base);
+    let p = leroy.get("/pro").await;
+    leroy
+        .post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", "10000000001")])
+        .await;
+    let p = leroy.get("/pro").await;
+    let ins = demo_ins('2', "8403", 1);
+    let p = leroy.post("/pro", &[("csrf", &p.csrf()), ("ins", &ins)]).await;
+    let record = p.location().to_string();
+    let first = leroy.get(&record).await;
+    let html = &first.html;
+    assert!(
+        html.contains("Vue d&#39;ensemble") || html.contains("Vue d'ensemble"),
+        "{html}"
+    );
+    assert!(html.contains("3 documents"), "{html}");
+    for group in [
+        "Comptes rendus <span class=\"muted\">(1)</span>",
+        "Imagerie médicale <span class=\"muted\">(1)</span>",
+        "Ordonnances <span class=\"muted\">(1)</span>",
+    ] {
+        assert!(html.contains(group), "{group}: {html}");
+    }
+    // Reports and results rank above prescriptions (document::first_view_rank).
+    assert!(html.find("Comptes rendus").unwrap() < html.find("Ordonnances <span").unwrap());
+    let search = |q: &str| format!("{record}?{q}");
+    let found = |html: &str| html.matches("<li class=\"doc\">").count();
+    let r = leroy.get(&search("mots=%C3%A9chographie")).await;
+    assert_eq!(found(&r.html), 1, "{}", r.html);
+    assert!(r.html.contains("Échographie abdominale") && r.html.contains("1 document."));
+    let r = leroy.get(&search("categorie=prescriptions")).await;
+    assert_eq!(found(&r.html), 1);
+    assert!(r.html.contains(">Ordonnance<"));
+    let r = leroy.get(&search("auteur=moi")).await;
+    assert_eq!(found(&r.html), 2, "{}", r.html);
+    let r = leroy.get(&search("type=18748-4")).await;
+    assert_eq!(found(&r.html), 1);
+    // Types are chosen by their French names, the one searched kept selected.
+    assert!(
+        r.html
+            .contains("<option value=\"18748-4\" selected>Compte rendu d&#39;imagerie médicale</option>"),
+        "{}",
+        r.html
+    );
+    let r = leroy.get(&search("auteur=patient")).await;
+    assert_eq!(found(&r.html), 0);
+    assert!(r.html.contains("Aucun document ne correspond à cette recherche"));
+    let r = leroy.get(&search("du=01/01/2020&au=31/12/2099")).await;
+    assert_eq!(found(&r.html), 3);
+    let r = leroy.get(&search("du=31/02/2026")).await;
+    assert!(
+        r.html.contains("« 31/02/2026 » n&#39;est pas une date"),
+        "{}",
+        r.html
+    );
+    assert_eq!(found(&r.html), 0);
+    let r = leroy.get(&search("tout=1")).await;
+    assert_eq!(found(&r.html), 3);
+    assert!(
+        r.html.contains("Revenir à la vue d&#39;ensemble") || r.html.contains("Revenir à la vue d'ensemble")
+    );
+    // The nurse without access searches nothing: the refusal, no list, no count.
+    let mut moreau = Browser::new(&demo.base);
+    let p = moreau.get("/pro").await;
+    moreau
+        .post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", "10000000003")])
+        .await;
+    let p = moreau.get("/pro").await;
+    moreau.post("/pro", &[("csrf", &p.csrf()), ("ins", &ins)]).await;
+    let r = moreau.get(&search("mots=ordonnance&tout=1")).await;
+    assert_eq!(r.status, 200);
+    assert!(r.html.contains("Ce dossier ne vous est pas ouvert"));
+    assert_eq!(found(&r.html), 0);
+    assert!(
+        !r.html.contains("document.") && !r.html.contains("documents."),
+        "{}",
+        r.html
+    );
+}
+
+/// Issue 33, DM-3, DM-4: a document opens in a page of its own under the identity banner,
+/// its text shown in the page; its author archives and restores it, answers the holder's
+/// deletion request and deletes it after a confirmation; another professional reads it with
+/// none of these; one without access finds no such page (AC-8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pro_document_page_shows_it_and_lets_its_author_work_on_it() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let ins = demo_ins('2', "8403", 1);
+    let pro = |rpps: &'static str| {
+        let base = demo.base.clone();
+        let ins = ins.clone();
+        async move {
+            let mut b = Browser::new(&base);
+            let p = b.get("/pro").await;
+            b.post("/pro/connexion", &[("csrf", &p.csrf()), ("rpps", rpps)])
+                .await;
+            let p = b.get("/pro").await;
+            let p = b.post("/pro", &[("csrf", &p.csrf()), ("ins", &ins)]).await;
+            let record = p.location().to_string();
+            (b, record)
+        }
+    };
+    let (mut leroy, record) = pro("10000000001").await;
+    let first = leroy.get(&record).await;
+    let link = |html: &str, title: &str| {
+        let end = html.find(&format!("\">{title}</a>")).expect(title);
+        let start = html[..end].rfind("href=\"").unwrap() + 6;
+        html[start..end].to_string()
+    };
+    let report = link(&first.html, "Compte rendu de consultation");
+    assert!(report.starts_with(&format!("{record}/documents/")), "{report}");
+    let page = leroy.get(&report).await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains("class=\"patient\""));
+    assert!(
+        page.html
+            .contains("<pre class=\"document\">Consultation du 12 mars</pre>"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("Vous en êtes l&#39;auteur") || page.html.contains("Vous en êtes l'auteur"));
+    let p = leroy
+        .post(&report, &[("csrf", &page.csrf()), ("action", "archiver")])
+        .await;
+    assert_eq!(p.status, 303);
+    let page = leroy.get(p.location()).await;
+    assert!(page.html.contains("Le document est archivé."), "{}", page.html);
+    assert!(page.html.contains("Ne plus archiver"));
+    let p = leroy
+        .post(&report, &[("csrf", &page.csrf()), ("action", "desarchiver")])
+        .await;
+    let page = leroy.get(p.location()).await;
+    assert!(page.html.contains("n&#39;est plus archivé") || page.html.contains("n'est plus archivé"));
+
+    // Camille asks for the prescription's deletion; Dr LEROY refuses (legitimate reason).
+    let mut camille = Browser::new(&demo.base);
+    camille.login().await;
+    let docs = camille.get("/documents").await;
+    let own = link(&docs.html, "Ordonnance");
+    let d = camille.get(&own).await;
+    let r = camille
+        .post(
+            &format!("{own}/demande-suppression"),
+            &[("csrf", &d.csrf()), ("motif", "Erreur de patient")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.html);
+    let prescription = link(&first.html, "Ordonnance");
+    let page = leroy.get(&prescription).await;
+    assert!(
+        page.html
+            .contains("Le patient demande la suppression de ce document")
+    );
+    assert!(page.html.contains("Erreur de patient"));
+    let p = leroy
+        .post(
+            &prescription,
+            &[("csrf", &page.csrf()), ("action", "refuser-suppression")],
+        )
+        .await;
+    let page = leroy.get(p.location()).await;
+    assert!(page.html.contains("Votre refus est enregistré"), "{}", page.html);
+    assert!(!page.html.contains("Le patient demande la suppression"));
+
+    // Dr PETIT reads Dr LEROY's report, with no author's action.
+    let (mut petit, _) = pro("10000000002").await;
+    let page = petit.get(&report).await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains("Dr Claire LEROY") && !page.html.contains("name=\"action\""));
+    assert_eq!(
+        petit
+            .post(&report, &[("csrf", &page.csrf()), ("action", "archiver")])
+            .await
+            .status,
+        404
+    );
+    // Sophie MOREAU (no access) finds no such page, the INS presented or not.
+    let (mut moreau, _) = pro("10000000003").await;
+    assert_eq!(moreau.get(&report).await.status, 404);
+
+    // Deleted after a confirmation.
+    let confirm = leroy.get(&format!("{report}?confirmer=suppression")).await;
+    assert!(confirm.html.contains("Oui, supprimer"));
+    let p = leroy
+        .post(&report, &[("csrf", &confirm.csrf()), ("action", "supprimer")])
+        .await;
+    assert_eq!(p.status, 303);
+    let after = leroy.get(p.location()).await;
+    assert!(after.html.contains("Le document a été supprimé du dossier."));
+    assert!(!after.html.contains(">Compte rendu de consultation</a>"));
+    assert_eq!(leroy.get(&report).await.status, 404);
 }

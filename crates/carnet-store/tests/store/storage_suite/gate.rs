@@ -7,6 +7,7 @@ suite!(
     traces_are_tamper_evident_ac7,
     concurrent_accesses_are_group_committed_into_one_valid_chain,
     whose_record_it_is_and_what_a_professional_may_read_id1_ac8,
+    a_professional_finds_a_patient_by_traits_unless_several_share_them,
 );
 
 /// The holder's own side of space `h` (S-1: reached only through the gate's binding).
@@ -398,4 +399,78 @@ pub(super) async fn whose_record_it_is_and_what_a_professional_may_read_id1_ac8(
     // An unknown INS and another holder's id are the same nothing (AC-8).
     let other = carnet_domain::Ins::parse(&super::lifecycle::ins_for(71)).unwrap();
     assert_eq!(gate.find_patient(&er, &other).await.unwrap(), None);
+}
+
+/// Issue 33: without the INS, the four identity traits (case and spaces aside) find one open
+/// record, traced as a lookup; when several people share them, nobody is found or traced (the
+/// INS is needed); a mistyped trait, a record not yet open or a caller who is not a
+/// professional find nothing.
+pub(super) async fn a_professional_finds_a_patient_by_traits_unless_several_share_them(env: Env, _e: Engine) {
+    use carnet_domain::Event;
+    use carnet_domain::roster::RawRosterLine;
+    use carnet_store::identity::{Traits, TraitsLookup};
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let line = |n: u64, name: &str| {
+        RawRosterLine {
+            ins: super::lifecycle::ins_for(n),
+            birth_name: name.into(),
+            given_names: "Zoé".into(),
+            sex: "F".into(),
+            birth_date: "1990-05-04".into(),
+            ..RawRosterLine::default()
+        }
+        .validate(Timestamp::from_unix_seconds(T0))
+        .unwrap()
+    };
+    let out = store
+        .import_roster_batch(&[line(80, "DURAND"), line(81, "LEGRAND"), line(82, "LEGRAND")])
+        .await
+        .unwrap();
+    let ids: Vec<HolderId> = out.iter().map(super::lifecycle::created).collect();
+    let er = pro_actor("33333333333", "medecin");
+    let traits = |name: &str| Traits {
+        birth_name: name.into(),
+        first_given_name: "zoé".into(),
+        birth_date: "1990-05-04".into(),
+        sex: "female".into(),
+    };
+    let find = |t: Traits, who: Actor| {
+        let gate = gate.clone();
+        async move { gate.find_patient_by_traits(&who, &t).await.unwrap() }
+    };
+    assert_eq!(
+        find(traits("DURAND"), er.clone()).await,
+        TraitsLookup::None,
+        "not open yet"
+    );
+    clock.advance_seconds(43 * 86_400);
+    for id in &ids {
+        store.transition(*id, Event::OppositionWindowEnded).await.unwrap();
+    }
+    assert_eq!(
+        find(traits("  durand "), er.clone()).await,
+        TraitsLookup::Found(ids[0])
+    );
+    let lookups = |h: HolderId| {
+        let store = store.clone();
+        async move {
+            store
+                .traces_of(h, None, 20)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|t| t.entry.item == "patient/lookup")
+                .count()
+        }
+    };
+    assert_eq!(lookups(ids[0]).await, 1, "traced like a lookup by INS");
+    assert_eq!(find(traits("LEGRAND"), er.clone()).await, TraitsLookup::Several);
+    assert_eq!((lookups(ids[1]).await, lookups(ids[2]).await), (0, 0));
+    assert_eq!(find(traits("DURANT"), er.clone()).await, TraitsLookup::None);
+    assert_eq!(
+        find(traits("DURAND"), Actor::Holder { id: ids[1] }).await,
+        TraitsLookup::None
+    );
 }

@@ -610,3 +610,20 @@ pub fn demo_ins(sex: char, yymm: &str, n: u32) -> String {
     let key = 97 - nir.parse::<u64>().unwrap() % 97;
     format!("{nir}{key:02}")
 }
+
+/// A demo server and Léa's provisional code, as the demo prints it (her letter went by
+/// e-mail): `(demo, code)`.
+pub fn start_demo_with_leas_code(data: &Path) -> (Demo, String) {
+    let (demo, line) = start_demo_reading(data, "provisional code");
+    let code = line
+        .split_once("provisional code ")
+        .map(|(_, rest)| rest.split_whitespace().next().unwrap_or(""))
+        .unwrap_or_else(|| panic!("no code in {line}"))
+        .to_string();
+    (demo, code)
+}
+
+/// The SHA-256 of `bytes` in lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    carnet_store::crypto::sha256_hex(bytes)
+}
