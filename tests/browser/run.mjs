@@ -1,6 +1,7 @@
 // Drives Carnet's web interface in a real headless Chromium (playwright-core) against a running
 // `carnet demo`, and checks every page visited with axe-core (WCAG 2.1 A/AA rules): no serious
-// or critical violation, no Content-Security-Policy violation, no horizontal scrolling at 360 px.
+// or critical violation, no Content-Security-Policy violation, no horizontal scrolling at 360 px;
+// on French pages no English sentence of the interface, no ISO timestamp, no UCUM code.
 //
 //   node tests/browser/run.mjs http://127.0.0.1:8080 [--screenshots docs/screenshots]
 //
@@ -42,6 +43,41 @@ const CAMILLE_INS = demoIns('2', '8403', 1);
 let checked = 0;
 const cspViolations = [];
 
+// The interface's English strings (issue 32: no English sentence on a French page), read from
+// the web pages' sources: the English side of every `fr_en`/`tr`/`w` pair and of the `t` table.
+// Kept: sentences of three words or more that differ from their French side and hold an
+// English word, so that shared words ("Carnet", "E-mail") never count.
+const englishStrings = (() => {
+  const dir = new URL('../../crates/carnet-server/src/web/', import.meta.url);
+  const { readdirSync } = require('node:fs');
+  const found = new Set();
+  const english = /\b(the|you|your|to|of|is|and|this|was|for|with|not|no)\b/i;
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.rs'))) {
+    // Rust string continuations ("…\<newline>   …") joined first.
+    const src = readFileSync(new URL(f, dir), 'utf8').replace(/\\\n\s*/g, '');
+    const pair = /(?:\b(?:tr|fr_en|w)\(|=> \()\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)"\s*,?\s*\)/g;
+    for (const m of src.matchAll(pair)) {
+      const [fr, en] = [m[1], m[2]];
+      if (en !== fr && en.split(/\s+/).length >= 3 && english.test(en) && !en.includes('{') && !en.includes('<')) {
+        found.add(en.replace(/\\"/g, '"'));
+      }
+    }
+  }
+  return [...found];
+})();
+expect(englishStrings.length > 100, `only ${englishStrings.length} English strings found in the sources`);
+
+/** A French page: no English sentence of the interface, no ISO instant, no UCUM code. */
+async function frenchOnly(page, name) {
+  const seen = await page.locator('body').innerText();
+  const english = englishStrings.find((en) => seen.includes(en));
+  expect(!english, `${name}: an English sentence on a French page: "${english}"`);
+  const iso = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.exec(seen);
+  expect(!iso, `${name}: an ISO timestamp on the page: ${iso && iso[0]}`);
+  const ucum = /mm\[Hg\]|\{steps\}|\[lb_av\]|\[in_i\]|\d Cel\b/.exec(seen);
+  expect(!ucum, `${name}: a UCUM code on the page: ${ucum && ucum[0]}`);
+}
+
 function fail(message) {
   throw new Error(message);
 }
@@ -67,6 +103,12 @@ async function audit(page, name, lang = 'fr') {
   expect(bad.length === 0, `${name}: ${bad.length} serious/critical accessibility violation(s): ${bad.map((v) => v.id).join(', ')}`);
   const title = await page.title();
   expect(/ — Carnet$/.test(title), `${name}: unexpected title ${title}`);
+  if (lang === 'fr') await frenchOnly(page, name);
+  if (lang === 'en') {
+    // The list is the interface's: an English page shows some of it (else the check above is blind).
+    const seen = await page.locator('body').innerText();
+    expect(englishStrings.some((en) => seen.includes(en)), `${name}: no known English sentence on an English page`);
+  }
   expect((await page.getAttribute('html', 'lang')) === lang, `${name}: html lang is not ${lang}`);
   checked += 1;
   console.log(`ok ${name}: ${result.passes.length} axe rules passed, ${result.violations.length} minor finding(s)`);
