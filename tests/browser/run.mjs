@@ -278,6 +278,21 @@ async function main() {
     expect((await page.locator('[role=alert]').innerText()).includes('nom de la personne'), 'no message for a missing name');
     expect((await page.inputValue('#tel')) === '0600000000', 'the phone typed was not kept');
     await audit(page, 'profil-rubriques');
+    // Journey 10: a mistake is corrected in the page (the free-text form first).
+    await page.fill('#texte', 'Astme');
+    await page.fill('#date-e', '2019');
+    await page.click('form[action="/profil"] button[type=submit]');
+    await page.waitForSelector('text=Astme');
+    await page.click('li:has-text("Astme") summary');
+    const fix = page.locator('li:has-text("Astme") form[action$="/corriger"]');
+    await fix.locator('input[name=texte]').fill('Asthme');
+    await fix.locator('input[name=date]').fill('05/2019');
+    await fix.locator('button[type=submit]').click();
+    await page.waitForSelector('text=L\'information a été corrigée');
+    expect((await text(page)).includes('Asthme — 05/2019'), 'the correction does not show');
+    await page.click('li:has-text("Asthme") summary');
+    await audit(page, 'profil-corriger');
+    if (shots) await widths(page, 'profil-corriger');
     await page.click('text=Carnet de vaccination');
     await page.waitForSelector('h1:has-text("Carnet de vaccination")');
     await page.fill('#vaccin', 'Grippe');

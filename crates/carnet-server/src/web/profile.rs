@@ -28,6 +28,8 @@ pub fn routes() -> Router<AppState> {
         .route("/profil/mesures/{id}/supprimer", post(delete_measure))
         .route("/profil/rubrique", post(add_special))
         .route("/profil/vaccinations", get(vaccinations).post(add_vaccination))
+        .route("/profil/{id}/corriger", post(correct_entry))
+        .route("/profil/{id}/supprimer", post(delete_entry))
 }
 
 /// Sections a free-text entry can be added to from this page.
@@ -59,6 +61,11 @@ pub(super) struct Typed {
     /// what was typed.
     special: Form,
     special_error: String,
+    /// A correction refused: the entry, what was typed, and why.
+    fix_id: String,
+    fix_text: String,
+    fix_date: String,
+    fix_error: String,
 }
 
 pub(super) fn entry_label(e: &ProfileEntry, reader: Reader<'_>) -> String {
@@ -167,7 +174,13 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
         let items: Vec<String> = entries
             .iter()
             .filter(|e| e.entry.section == section)
-            .map(|e| format!("<li>{}</li>", esc(&entry_label(e, Reader::of(&actor)))))
+            .map(|e| {
+                format!(
+                    "<li>{}{}</li>",
+                    esc(&entry_label(e, Reader::of(&actor))),
+                    entry_corrections(h, e, t)
+                )
+            })
             .collect();
         if items.is_empty() && !TEXT_SECTIONS.contains(&section) {
             continue;
@@ -294,6 +307,8 @@ async fn show(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> R
         info: match f.ok.as_deref() {
             Some("mesure") => "La mesure a été enregistrée.".into(),
             Some("mesure-supprimee") => "La mesure a été supprimée.".into(),
+            Some("corrigee") => "L'information a été corrigée.".into(),
+            Some("supprimee") => "L'information a été supprimée de votre profil.".into(),
             Some(_) => "L'information a été ajoutée à votre profil.".into(),
             None => String::new(),
         },
@@ -347,6 +362,130 @@ async fn add_entry(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<
             Ok(respond(&h, StatusCode::BAD_REQUEST, &body))
         }
     }
+}
+
+/// Issue 32 (journey 10): an entry the holder wrote can be corrected (its words and date;
+/// the history keeps the former version) or deleted; one written by a professional is theirs.
+fn entry_corrections(h: &Holder, e: &ProfileEntry, t: &Typed) -> String {
+    if e.author != Author::Holder {
+        return String::new();
+    }
+    let failed = t.fix_id == e.id.to_string();
+    let (text, date) = if failed {
+        (t.fix_text.clone(), t.fix_date.clone())
+    } else {
+        (
+            e.entry.text.clone(),
+            e.entry.date.as_deref().map(iso_day).unwrap_or_default(),
+        )
+    };
+    let label = entry_label(e, Reader::Holder);
+    // Words and a date are corrected here; a value from a list or a person, in their own form.
+    let edit = if e.entry.value.is_none() && e.entry.contact.is_none() {
+        format!(
+            "<form method=\"post\" action=\"/profil/{id}/corriger\">{csrf}\
+             <input type=\"hidden\" name=\"version\" value=\"{version}\">\
+             <p><label for=\"t-{id}\">Information</label>\
+             <input id=\"t-{id}\" name=\"texte\" type=\"text\" maxlength=\"500\" required value=\"{text}\"></p>\
+             <p><label for=\"d-{id}\">Date (facultatif : JJ/MM/AAAA, MM/AAAA ou AAAA)</label>\
+             <input id=\"d-{id}\" name=\"date\" type=\"text\" value=\"{date}\"></p>\
+             <p><button type=\"submit\">Enregistrer la correction</button></p></form>",
+            id = e.id,
+            csrf = csrf_field(&h.csrf),
+            version = e.version,
+            text = esc(&text),
+            date = esc(&date),
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<details class=\"corrections\"{open}><summary>Corriger ou supprimer<span class=\"sr-only\"> : {label}</span></summary>\
+         {error}{edit}<form method=\"post\" action=\"/profil/{id}/supprimer\" class=\"inline\">{csrf}\
+         <button type=\"submit\" class=\"link\">Supprimer cette information<span class=\"sr-only\"> : {label}</span></button></form></details>",
+        open = if failed { " open" } else { "" },
+        label = esc(&label),
+        error = if failed {
+            alert(&t.fix_error)
+        } else {
+            String::new()
+        },
+        id = e.id,
+        csrf = csrf_field(&h.csrf),
+    )
+}
+
+async fn correct_entry(
+    State(s): State<AppState>,
+    h: Holder,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let id: uuid::Uuid = id.parse().map_err(|_| WebError::from(ApiError::not_found()))?;
+    let ctx = Context::default();
+    let current = s
+        .gate
+        .list_profile(h.space(), &h.actor(), None, &ctx)
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .find(|e| e.id == id)
+        .ok_or_else(|| WebError::from(ApiError::not_found()))?;
+    let text = form.get("texte").trim().to_string();
+    let result = if text.is_empty() {
+        Err("Saisissez l'information corrigée, ou supprimez-la.".to_string())
+    } else {
+        let input = EntryInput {
+            text: text.clone(),
+            date: form.opt("date").map(record_date),
+            ..current.entry.clone()
+        };
+        let version = form.get("version").parse::<i64>().unwrap_or(current.version);
+        s.gate
+            .update_profile_entry(h.space(), &h.actor(), id, version, input, &ctx)
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                StoreError::Conflict => {
+                    "Cette information a été modifiée entre-temps : voici sa version actuelle, \
+                                         corrigez-la à nouveau si besoin."
+                        .to_string()
+                }
+                other => french_invalid(other),
+            })
+    };
+    match result {
+        Ok(()) => Ok(see_other("/profil?ok=corrigee")),
+        Err(m) => {
+            let typed = Typed {
+                fix_id: id.to_string(),
+                fix_text: form.get("texte").to_string(),
+                fix_date: form.get("date").to_string(),
+                fix_error: m,
+                ..Typed::default()
+            };
+            let body = render(&s, &h, &typed).await?;
+            Ok(respond(&h, StatusCode::BAD_REQUEST, &body))
+        }
+    }
+}
+
+async fn delete_entry(
+    State(s): State<AppState>,
+    h: Holder,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let id: uuid::Uuid = id.parse().map_err(|_| WebError::from(ApiError::not_found()))?;
+    s.gate
+        .delete_profile_entry(h.space(), &h.actor(), id, &Context::default())
+        .await
+        .map_err(ApiError::from)?;
+    Ok(see_other("/profil?ok=supprimee"))
 }
 
 /// PR-1: the last measurements of a measure that this space's holder side entered, each with

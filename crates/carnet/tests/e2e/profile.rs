@@ -381,3 +381,93 @@ async fn a_mistyped_measurement_is_deleted_by_its_author_pr1() {
 fn weight(kg: f64, at: &str) -> Value {
     json!({ "code": "29463-7", "value": kg, "unit": "kg", "at": at })
 }
+
+/// Issue 32 (journey 10): what the holder wrote in her profile can be corrected (words and
+/// date, with a stale version refused in words) or deleted from the page; what a professional
+/// wrote offers neither.
+#[tokio::test]
+async fn the_holder_corrects_and_deletes_her_profile_entries_in_the_page() {
+    let w = World::start().await;
+    let mut b = crate::common::browser::Browser::new(&w.base);
+    b.login().await;
+    let r = post(
+        &w.c,
+        &w.me("/profile"),
+        w.holder(),
+        &json!({"section": "conditions", "text": "Astme", "date": "2019"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let leroy = w.pro("10000000001").await;
+    let camille = w.camille_for(&leroy).await;
+    let r = post(
+        &w.c,
+        &w.pro_url(&camille, "/profile"),
+        As::Bearer(&leroy),
+        &json!({"section": "allergies", "text": "Pénicilline"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let page = b.get("/profil").await;
+    assert!(
+        page.html.contains(&format!("action=\"/profil/{id}/corriger\"")),
+        "{}",
+        page.html
+    );
+    assert_eq!(
+        page.html.matches("Corriger ou supprimer<").count(),
+        1,
+        "only her own entry"
+    );
+    let version = page.field("version");
+    let fix = |text: &'static str, date: &'static str, version: String| {
+        vec![
+            ("texte", text.to_string()),
+            ("date", date.to_string()),
+            ("version", version),
+        ]
+    };
+    let post_fix = |f: Vec<(&'static str, String)>, csrf: String| {
+        let mut fields = vec![("csrf", csrf)];
+        fields.extend(f);
+        fields
+    };
+    let path = format!("/profil/{id}/corriger");
+    // Emptied: refused in words, what was typed kept, the correction left open.
+    let fields = post_fix(fix("", "2019", version.clone()), page.csrf());
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post(&path, &pairs).await;
+    assert_eq!(p.status, 400);
+    assert!(
+        p.html.contains("information corrigée, ou supprimez-la"),
+        "{}",
+        p.html
+    );
+    assert!(p.html.contains("<details class=\"corrections\" open>"));
+    // Corrected: the words and the date as typed in French.
+    let fields = post_fix(fix("Asthme", "05/2019", version.clone()), p.csrf());
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post(&path, &pairs).await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let page = b.get(p.location()).await;
+    assert!(page.html.contains("Asthme — 05/2019"), "{}", page.html);
+    assert!(page.html.contains("information a été corrigée"), "{}", page.html);
+    assert!(!page.html.contains("Astme"));
+    // The former version again: modified meanwhile, said so.
+    let fields = post_fix(fix("Asthme sévère", "", version), page.csrf());
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post(&path, &pairs).await;
+    assert_eq!(p.status, 400);
+    assert!(p.html.contains("modifiée entre-temps"), "{}", p.html);
+    // Deleted.
+    let p = b
+        .post(&format!("/profil/{id}/supprimer"), &[("csrf", &p.csrf())])
+        .await;
+    assert_eq!(p.status, 303);
+    let page = b.get("/profil").await;
+    assert!(!page.html.contains("Asthme") && page.html.contains("Pénicilline"));
+}
