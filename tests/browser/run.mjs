@@ -293,6 +293,12 @@ async function main() {
     await page.click('li:has-text("Asthme") summary');
     await audit(page, 'profil-corriger');
     if (shots) await widths(page, 'profil-corriger');
+    await page.click('main a[href="/profil/synthese"]');
+    await page.waitForSelector('h1:has-text("Synthèse médicale")');
+    await audit(page, 'synthese');
+    if (shots) await widths(page, 'synthese');
+    await page.click('text=← Profil médical');
+    await page.waitForSelector('h1:has-text("Profil médical")');
     await page.click('text=Carnet de vaccination');
     await page.waitForSelector('h1:has-text("Carnet de vaccination")');
     await page.fill('#vaccin', 'Grippe');

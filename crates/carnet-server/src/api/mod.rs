@@ -15,7 +15,7 @@ mod operator;
 mod passkeys;
 pub(crate) mod pro;
 mod probes;
-mod profile;
+pub(crate) mod profile;
 pub(crate) mod referencing;
 pub(crate) mod reimbursements;
 mod transparency;

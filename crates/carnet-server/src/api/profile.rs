@@ -307,8 +307,27 @@ fn author_label(e: &ProfileEntry, reader: crate::web::i18n::Reader<'_>) -> Strin
 /// directives, trusted people, blood group, organ donation, recent documents. Everything is
 /// read through the gate, as the caller.
 async fn summary(State(s): State<AppState>, c: Caller) -> Result<Html<String>, ApiError> {
+    let body = summary_body(&s, c.holder, &c.actor).await?;
+    Ok(Html(format!(
+        "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Synthèse médicale</title><style>body{{font-family:sans-serif;max-width:50rem;margin:auto;padding:1rem}}\
+         .empty{{color:#666}}small{{color:#555}}table{{border-collapse:collapse}}td,th{{padding:.2rem .6rem;text-align:left}}</style></head>\
+         <body><main>{body}</main></body></html>"
+    )))
+}
+
+/// The medical summary (PR-2, in the spirit of the International Patient Summary): the
+/// profile by section, the last value of each measure, the recent documents — in French
+/// formats (dates JJ/MM/AAAA, decimal commas, units in words), as `actor` may read them. Shared
+/// by the standalone page of the API and the holder's page in the site's frame.
+pub(crate) async fn summary_body(
+    s: &AppState,
+    holder: carnet_domain::HolderId,
+    actor: &carnet_domain::access::Actor,
+) -> Result<String, ApiError> {
+    use crate::web::{day, i18n::decimal, iso_day};
     let ctx = Context::default();
-    let entries = s.gate.list_profile(c.holder, &c.actor, None, &ctx).await?;
+    let entries = s.gate.list_profile(holder, actor, None, &ctx).await?;
     let mut body = String::new();
     let order = [
         (Section::Allergies, "Allergies et intolérances"),
@@ -370,13 +389,13 @@ async fn summary(State(s): State<AppState>, c: Caller) -> Result<Html<String>, A
             let date = x
                 .date
                 .as_ref()
-                .map(|d| format!(" — {}", esc(d)))
+                .map(|d| format!(" — {}", esc(&iso_day(d))))
                 .unwrap_or_default();
             body.push_str(&format!(
                 "<li>{}{code}{date} <small>(par {}, le {})</small></li>",
                 esc(&label),
-                esc(&author_label(e, crate::web::i18n::Reader::of(&c.actor))),
-                esc(&e.created_at.to_rfc3339()[..10])
+                esc(&author_label(e, crate::web::i18n::Reader::of(actor))),
+                esc(&day(e.created_at))
             ));
         }
         body.push_str("</ul></section>");
@@ -387,7 +406,7 @@ async fn summary(State(s): State<AppState>, c: Caller) -> Result<Html<String>, A
     for m in MEASURES.iter() {
         let pts = match s
             .gate
-            .measurements(c.holder, &c.actor, m.loinc, None, 100_000, &ctx)
+            .measurements(holder, actor, m.loinc, None, 100_000, &ctx)
             .await
         {
             Ok(p) => p,
@@ -398,9 +417,9 @@ async fn summary(State(s): State<AppState>, c: Caller) -> Result<Html<String>, A
             rows.push_str(&format!(
                 "<tr><th scope=\"row\">{}</th><td>{} {}</td><td>{}</td></tr>",
                 esc(m.label_fr),
-                p.measurement.value,
+                esc(&decimal(p.measurement.value)),
                 esc(m.unit_words()),
-                esc(&p.measurement.at.to_rfc3339()[..10])
+                esc(&day(p.measurement.at))
             ));
         }
     }
@@ -415,8 +434,8 @@ async fn summary(State(s): State<AppState>, c: Caller) -> Result<Html<String>, A
     let docs = s
         .gate
         .list_documents(
-            c.holder,
-            &c.actor,
+            holder,
+            actor,
             &DocumentFilter {
                 limit: 10,
                 ..DocumentFilter::default()
@@ -427,21 +446,22 @@ async fn summary(State(s): State<AppState>, c: Caller) -> Result<Html<String>, A
     body.push_str("<section><h2>Documents récents</h2><ul>");
     for d in &docs.documents {
         body.push_str(&format!(
-            "<li>{} <small>({})</small></li>",
+            "<li>{}{}</li>",
             esc(&d.meta.title),
-            esc(d.meta.event_date.as_deref().unwrap_or(""))
+            d.meta
+                .event_date
+                .as_deref()
+                .map(|e| format!(" <small>({})</small>", esc(&iso_day(e))))
+                .unwrap_or_default()
         ));
     }
     if docs.documents.is_empty() {
         body.push_str("<li class=\"empty\">Aucun document.</li>");
     }
     body.push_str("</ul></section>");
-    Ok(Html(format!(
-        "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Synthèse médicale</title><style>body{{font-family:sans-serif;max-width:50rem;margin:auto;padding:1rem}}\
-         .empty{{color:#666}}small{{color:#555}}table{{border-collapse:collapse}}td,th{{padding:.2rem .6rem;text-align:left}}</style></head>\
-         <body><main><h1>Synthèse médicale</h1><p>Établie le {} à partir de l'espace de santé (format de type « International Patient Summary »). \
-         Chaque information indique qui l'a écrite et quand.</p>{body}</main></body></html>",
-        esc(&s.store.now().to_rfc3339()[..10])
-    )))
+    Ok(format!(
+        "<h1>Synthèse médicale</h1><p>Établie le {} à partir de l'espace de santé (format de type « International \
+         Patient Summary »). Chaque information indique qui l'a écrite et quand.</p>{body}",
+        esc(&day(s.store.now()))
+    ))
 }

@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/profil/mesures/{id}/supprimer", post(delete_measure))
         .route("/profil/rubrique", post(add_special))
         .route("/profil/vaccinations", get(vaccinations).post(add_vaccination))
+        .route("/profil/synthese", get(summary))
         .route("/profil/{id}/corriger", post(correct_entry))
         .route("/profil/{id}/supprimer", post(delete_entry))
 }
@@ -251,7 +252,7 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
     let special = special_forms(h, t);
     Ok(format!(
         "<h1>{}</h1>{}<p>Les informations de santé que vous et vos professionnels avez notées. \
-         Chacune indique qui l'a écrite et quand. Une <a href=\"/api/v1/me/summary.html\">synthèse médicale</a> les rassemble.</p>\
+         Chacune indique qui l'a écrite et quand. Une <a href=\"/profil/synthese\">synthèse médicale</a> les rassemble.</p>\
          <section aria-labelledby=\"sections\"><h2 id=\"sections\">{}</h2><div class=\"grid\">{sections}</div></section>\
          {special}<section aria-labelledby=\"ajout\"><h2 id=\"ajout\">{}</h2>{}\
          <form method=\"post\" action=\"/profil\" class=\"card\">{csrf}\
@@ -362,6 +363,20 @@ async fn add_entry(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<
             Ok(respond(&h, StatusCode::BAD_REQUEST, &body))
         }
     }
+}
+
+/// The medical summary in the site's frame, with the way back to the profile (issue 32).
+async fn summary(State(s): State<AppState>, h: Holder) -> Result<Response, WebError> {
+    let body = crate::api::profile::summary_body(&s, h.space(), &h.actor()).await?;
+    Ok(page(
+        "Synthèse médicale",
+        &Nav::Holder {
+            h: &h,
+            current: "/profil",
+        },
+        &format!("<p class=\"no-print\"><a href=\"/profil\">← Profil médical</a></p>{body}"),
+    )
+    .into_response())
 }
 
 /// Issue 32 (journey 10): an entry the holder wrote can be corrected (its words and date;

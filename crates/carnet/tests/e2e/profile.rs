@@ -168,6 +168,11 @@ async fn medical_profile_and_measurements_through_the_gate_pr1_pr4() {
     ] {
         assert!(html.contains(want), "{want} missing from the summary");
     }
+    // French formats: no ISO date, decimal commas.
+    let iso_date = html.as_bytes().windows(10).any(|w| {
+        w[4] == b'-' && w[7] == b'-' && [0, 1, 2, 3, 5, 6, 8, 9].iter().all(|i| w[*i].is_ascii_digit())
+    });
+    assert!(!iso_date, "an ISO date in the summary: {html}");
     let html = get(c, &pro("/summary.html"), As::Bearer(&leroy))
         .await
         .text()
@@ -455,6 +460,18 @@ async fn the_holder_corrects_and_deletes_her_profile_entries_in_the_page() {
     assert_eq!(p.status, 303, "{}", p.html);
     let page = b.get(p.location()).await;
     assert!(page.html.contains("Asthme — 05/2019"), "{}", page.html);
+    // The summary, in the site's frame, with the way back.
+    assert!(page.html.contains("href=\"/profil/synthese\""));
+    let summary = b.get("/profil/synthese").await;
+    assert_eq!(summary.status, 200);
+    assert!(
+        summary.html.contains("<h1>Synthèse médicale</h1>")
+            && summary.html.contains("Asthme — 05/2019")
+            && summary.html.contains("href=\"/profil\">← Profil médical</a>")
+            && summary.html.contains("Se déconnecter"),
+        "{}",
+        summary.html
+    );
     assert!(page.html.contains("information a été corrigée"), "{}", page.html);
     assert!(!page.html.contains("Astme"));
     // The former version again: modified meanwhile, said so.
