@@ -618,11 +618,32 @@ fn gives_up_on_email(e: &MailError, attempts: i64) -> bool {
     matches!(e, MailError::Rejected(_) | MailError::NoAddress) || attempts >= EMAIL_ATTEMPTS_BEFORE_POST
 }
 
+/// LC-1, LC-2: the information letter of a child's space, written to the legal
+/// representatives (the child's code and the child's INS, the objection in the child's name).
+fn information_for_representatives(msg: &OutboxMessage, name: &str) -> String {
+    let p: Value = serde_json::from_slice(&msg.payload).unwrap_or(Value::Null);
+    let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    format!(
+        "Madame, Monsieur,\n\nUn espace numérique de santé a été créé pour {name}, dont vous êtes le \
+         représentant légal : c'est vous qui le gérez jusqu'à ses 18 ans. Il permet de conserver et de \
+         partager ses documents de santé avec les professionnels que vous choisissez ; chaque accès est \
+         tracé et vous en êtes informé.\n\n\
+         Code provisoire d'activation de son espace : {}\n\n\
+         Sans opposition de votre part avant le {}, l'espace sera ouvert automatiquement. Pour vous y \
+         opposer en son nom, rendez-vous sur le site, page « M'opposer à la création de mon espace », \
+         avec ce code et le numéro de sécurité sociale de l'enfant, ou appelez le service d'assistance : \
+         une preuve du refus vous sera remise. Vous pourrez aussi fermer cet espace à tout moment.",
+        s("activation_code"),
+        long_date(&s("opposition_deadline"))
+    )
+}
+
 /// A message as a letter by post (LC-2), in French: to the holder at their postal address,
 /// or to a minor's legal representatives; the notice of an erasure to the address it carries.
 /// [`MailError::NoAddress`] when there is no postal address to print.
 pub async fn letter(store: &Store, msg: &OutboxMessage) -> Result<crate::letter::Letter, MailError> {
     let text = words(msg);
+    let mut subject = None;
     let (recipient, address, intro) = if msg.kind == carnet_store::outbox::ERASURE_DONE {
         let p: Value = serde_json::from_slice(&msg.payload).unwrap_or(Value::Null);
         let address = p.get("address").and_then(Value::as_str).map(str::to_string);
@@ -633,13 +654,22 @@ pub async fn letter(store: &Store, msg: &OutboxMessage) -> Result<crate::letter:
             .await
             .map_err(|_| MailError::NoAddress)?;
         let name = format!("{} {}", r.name.given, r.name.family).trim().to_string();
-        if r.minor {
+        if r.minor && msg.kind == "information" {
+            // The information letter speaks to the parents about the child's space.
+            subject = Some(format!("L'espace numérique de santé {}", crate::web::de(&name)));
+            (
+                vec!["Aux représentants légaux de".to_string(), name.clone()],
+                r.address,
+                Some(information_for_representatives(msg, &name)),
+            )
+        } else if r.minor {
             (
                 vec!["Aux représentants légaux de".to_string(), name.clone()],
                 r.address,
                 Some(format!(
-                    "Madame, Monsieur,\n\nCe courrier concerne l'espace numérique de santé de {name}, \
-                     dont vous êtes le représentant légal : c'est vous qui le gérez jusqu'à ses 18 ans."
+                    "Madame, Monsieur,\n\nCe courrier concerne l'espace numérique de santé {}, \
+                     dont vous êtes le représentant légal : c'est vous qui le gérez jusqu'à ses 18 ans.",
+                    crate::web::de(&name)
                 )),
             )
         } else {
@@ -658,13 +688,14 @@ pub async fn letter(store: &Store, msg: &OutboxMessage) -> Result<crate::letter:
             .map(str::to_string),
     );
     let body = match intro {
+        Some(whole) if msg.kind == "information" => whole,
         Some(intro) => format!("{intro}\n\n{}", text.french.trim_start_matches("Bonjour,\n\n")),
         None => text.french,
     };
     Ok(crate::letter::Letter {
         recipient: lines,
         date: long_date(&store.now().to_rfc3339()),
-        subject: text.subject,
+        subject: subject.unwrap_or(text.subject),
         body,
         reference: msg.id.to_string(),
     })

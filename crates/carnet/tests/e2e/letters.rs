@@ -140,11 +140,18 @@ fn letters_for_people_without_email_leave_as_a_print_batch_lc2() {
     for expected in [
         "Aux représentants légaux de",
         "Inès DUPONT",
-        "dont vous êtes le représentant légal",
+        "Objet : L'espace numérique de santé d'Inès DUPONT",
+        "Un espace numérique de santé a été créé pour Inès DUPONT, dont vous êtes le représentant légal",
+        "Code provisoire d'activation de son espace :",
+        "le numéro de sécurité sociale de l'enfant",
     ] {
         assert!(child_flat.contains(expected), "{expected:?} missing in:\n{child}");
     }
     assert!(!is_iso_instant(&child));
+    assert!(
+        !child_flat.contains("créé pour vous"),
+        "a parent reads about the child:\n{child}"
+    );
 
     // Printed once: the next run finds nothing new (the one without address still waits).
     let again = run(
