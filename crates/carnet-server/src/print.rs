@@ -68,13 +68,12 @@ pub async fn export_batch(store: &Store, out: &Path) -> Result<BatchSummary, Pri
             let file = format!("{:04}.pdf", done.len() + 1);
             write_synced(&dir.join(&file), &bytes)?;
             let pages = crate::letter::page_count(&letter);
-            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
             manifest.push_str(&format!(
                 "{file},{},{},{pages},{},{}\n",
                 msg.id,
                 msg.kind,
                 csv_field(&letter.recipient.join(" / ")),
-                hex(digest.as_ref())
+                carnet_store::crypto::sha256_hex(&bytes)
             ));
             done.push(msg.id);
         }
@@ -122,10 +121,6 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// A CSV field (RFC 4180): quoted, inner quotes doubled.
 fn csv_field(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -137,7 +137,7 @@ impl Store {
             })
             .is_some_and(|d| carnet_domain::lifecycle::is_minor(d, self.now()));
         Ok(crate::PostalRecipient {
-            name: self.person_name(id).await?,
+            name: name_of(&admin),
             address: admin.get("address").and_then(|v| v.as_str()).map(str::to_string),
             minor,
         })
@@ -165,16 +165,7 @@ impl Store {
         #[allow(clippy::disallowed_methods)]
         let h = self.holder(id).await?;
         let admin: serde_json::Value = serde_json::from_slice(&h.administrative).unwrap_or_default();
-        let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).unwrap_or("").to_string();
-        Ok(PersonName {
-            given: text(admin["given_names"].as_array().and_then(|g| g.first())),
-            family: text(
-                admin
-                    .get("used_name")
-                    .filter(|v| v.is_string())
-                    .or(admin.get("birth_name")),
-            ),
-        })
+        Ok(name_of(&admin))
     }
 
     /// Reads a holder's space, administrative data opened; [`StoreError::NotFound`] if there
@@ -605,5 +596,19 @@ impl Store {
             .bind(holder.as_uuid()).bind(now).fetch_all(p).await
             .map(|rs| rs.into_iter().map(|r| (HolderId::from_uuid(r.get::<uuid::Uuid, _>(0)), r.get::<String, _>(1))).collect()))
             .map_err(StoreError::db("list representatives"))
+    }
+}
+
+/// The first given name and the used (else birth) name of administrative data.
+fn name_of(admin: &serde_json::Value) -> PersonName {
+    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).unwrap_or("").to_string();
+    PersonName {
+        given: text(admin["given_names"].as_array().and_then(|g| g.first())),
+        family: text(
+            admin
+                .get("used_name")
+                .filter(|v| v.is_string())
+                .or(admin.get("birth_name")),
+        ),
     }
 }

@@ -379,6 +379,11 @@ async fn summary(State(s): State<AppState>, h: Holder) -> Result<Response, WebEr
     .into_response())
 }
 
+/// The id of an entry or a measurement in a page's address; anything else is a missing page.
+fn item_id(id: &str) -> Result<uuid::Uuid, WebError> {
+    id.parse().map_err(|_| WebError::from(ApiError::not_found()))
+}
+
 /// Issue 32 (journey 10): an entry the holder wrote can be corrected (its words and date;
 /// the history keeps the former version) or deleted; one written by a professional is theirs.
 fn entry_corrections(h: &Holder, e: &ProfileEntry, t: &Typed) -> String {
@@ -438,7 +443,7 @@ async fn correct_entry(
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     h.check(&s, &form).await?;
-    let id: uuid::Uuid = id.parse().map_err(|_| WebError::from(ApiError::not_found()))?;
+    let id = item_id(&id)?;
     let ctx = Context::default();
     let current = s
         .gate
@@ -495,7 +500,7 @@ async fn delete_entry(
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     h.check(&s, &form).await?;
-    let id: uuid::Uuid = id.parse().map_err(|_| WebError::from(ApiError::not_found()))?;
+    let id = item_id(&id)?;
     s.gate
         .delete_profile_entry(h.space(), &h.actor(), id, &Context::default())
         .await
@@ -550,7 +555,7 @@ async fn delete_measure(
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     h.check(&s, &form).await?;
-    let id: uuid::Uuid = id.parse().map_err(|_| WebError::from(ApiError::not_found()))?;
+    let id = item_id(&id)?;
     s.gate
         .delete_measurement(h.space(), &h.actor(), id, &Context::default())
         .await
