@@ -134,11 +134,11 @@ function watch(page) {
   });
 }
 
-async function loginCode(request, already) {
+async function loginCode(request, already, to = LOGIN) {
   const deadline = Date.now() + 20000;
   while (Date.now() < deadline) {
     const msgs = await (await request.get(`${base}/demo/outbox.json`)).json();
-    const codes = msgs.filter((m) => m.to === LOGIN && m.subject.includes('code de connexion'));
+    const codes = msgs.filter((m) => m.to === to && m.subject.includes('code de connexion'));
     if (codes.length > already) {
       const m = /Votre code de connexion : (\d{6})/.exec(codes[0].body); // newest first
       expect(m, 'no 6-digit code in the message');
@@ -724,6 +724,53 @@ async function main() {
     await pw.waitForSelector('#code');
     await pwCtx.close();
     console.log('ok the holder changes her password, then replaces a forgotten one (AU-1)');
+
+    // LC-5b: the operator suspends Lucas's space; the login page says so, with its dates, and
+    // offers to object; his password and code record the objection and give a receipt.
+    if (process.env.OPERATOR_TOKEN) {
+      const LUCAS = 'lucas.bernard@demo.carnet.invalid';
+      const luCtx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'fr-FR' });
+      const lu = await luCtx.newPage();
+      watch(lu);
+      const lucasCodes = async () =>
+        (await (await luCtx.request.get(`${base}/demo/outbox.json`)).json()).filter(
+          (m) => m.to === LUCAS && m.subject.includes('code de connexion'),
+        ).length;
+      let before = await lucasCodes();
+      await lu.goto(`${base}/connexion`);
+      await lu.fill('#login', LUCAS);
+      await lu.fill('#password', PASSWORD);
+      await lu.click('main button[type=submit]');
+      await lu.waitForSelector('#code');
+      await lu.fill('#code', await loginCode(luCtx.request, before, LUCAS));
+      await lu.click('main button[type=submit]');
+      await lu.waitForURL(`${base}/`);
+      const lucas = (await (await luCtx.request.get(`${base}/api/v1/me`)).json()).acting_for;
+      const suspended = await luCtx.request.post(`${base}/api/v1/operator/holders/${lucas}/events`, {
+        headers: { authorization: `Bearer ${process.env.OPERATOR_TOKEN}` },
+        data: { event: 'suspend', reason: "usurpation d'identité signalée" },
+      });
+      expect(suspended.status() === 200, `suspension refused: ${suspended.status()}`);
+      await lu.goto(`${base}/connexion`);
+      await lu.fill('#login', LUCAS);
+      await lu.fill('#password', PASSWORD);
+      await lu.click('main button[type=submit]');
+      await lu.waitForSelector('text=Votre espace est suspendu depuis le');
+      await audit(lu, 'connexion-suspendu');
+      if (shots) await widths(lu, 'connexion-suspendu');
+      before = await lucasCodes();
+      expect(await lu.isChecked('#contester'), 'the objection box is not ticked');
+      await lu.fill('#password', PASSWORD);
+      await lu.click('main button[type=submit]');
+      await lu.waitForSelector('#code');
+      await lu.fill('#code', await loginCode(luCtx.request, before, LUCAS));
+      await lu.click('main button[type=submit]');
+      await lu.waitForSelector('h1:has-text("Votre opposition est enregistrée")');
+      await audit(lu, 'suspension-opposition');
+      if (shots) await widths(lu, 'suspension-opposition');
+      await luCtx.close();
+      console.log('ok a suspended space: told at login, objected to with password and code (LC-5b)');
+    }
 
     expect(cspViolations.length === 0, `Content-Security-Policy violations: ${cspViolations.join(' | ')}`);
     console.log(`browser scenario passed: ${checked} pages checked with axe-core, no CSP violation`);

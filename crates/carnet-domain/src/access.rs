@@ -406,6 +406,8 @@ pub enum Reason {
     // denied
     NoSpace,
     SpaceClosed,
+    /// LC-5b: the operator suspended the space; nobody reaches it until the suspension is lifted.
+    SpaceSuspended,
     NotYetVisible,
     NotTheAuthor,
     HiddenFromRepresentatives,
@@ -524,7 +526,14 @@ pub fn decide(
         Lifecycle::Informed { .. } | Lifecycle::Opposed { .. } | Lifecycle::Erased { .. } => {
             return D::deny(R::NoSpace);
         }
-        _ => {}
+        // LC-5b: nobody reaches a suspended space, its holder included.
+        Lifecycle::Suspended { .. } | Lifecycle::SuspensionContested { .. } => {
+            return D::deny(R::SpaceSuspended);
+        }
+        Lifecycle::Open { .. }
+        | Lifecycle::Activated { .. }
+        | Lifecycle::Closed { .. }
+        | Lifecycle::Deceased { .. } => {}
     }
     match actor {
         Actor::Operator { .. } => D::deny(R::OperatorsSeeNoHealthData),
@@ -729,7 +738,12 @@ fn may_be_granted(id: &ProfessionalId, role: PracticeRole, space: &SpaceFacts) -
     match space.lifecycle {
         Lifecycle::Open { .. } | Lifecycle::Activated { .. } => {}
         Lifecycle::Closed { .. } | Lifecycle::Deceased { .. } => return Err(Reason::SpaceClosed),
-        _ => return Err(Reason::NoSpace),
+        Lifecycle::Suspended { .. } | Lifecycle::SuspensionContested { .. } => {
+            return Err(Reason::SpaceSuspended);
+        }
+        Lifecycle::Informed { .. } | Lifecycle::Opposed { .. } | Lifecycle::Erased { .. } => {
+            return Err(Reason::NoSpace);
+        }
     }
     match role {
         PracticeRole::Care => {}
@@ -759,9 +773,13 @@ pub fn legacy_import_actor() -> Actor {
 /// closed or deceased one is an archive that receives nothing new.
 pub fn decide_legacy_import(space: &SpaceFacts) -> Decision {
     match space.lifecycle {
-        Lifecycle::Informed { .. } | Lifecycle::Open { .. } | Lifecycle::Activated { .. } => {
-            Decision::allow(Reason::LegacyImport)
-        }
+        // LC-5b: a suspended space still receives what the insurer files; nobody reads it
+        // until the suspension is lifted.
+        Lifecycle::Informed { .. }
+        | Lifecycle::Open { .. }
+        | Lifecycle::Activated { .. }
+        | Lifecycle::Suspended { .. }
+        | Lifecycle::SuspensionContested { .. } => Decision::allow(Reason::LegacyImport),
         Lifecycle::Opposed { .. } | Lifecycle::Erased { .. } => Decision::deny(Reason::NoSpace),
         Lifecycle::Closed { .. } | Lifecycle::Deceased { .. } => Decision::deny(Reason::SpaceClosed),
     }
@@ -784,9 +802,13 @@ pub fn insurer_feed_actor() -> Actor {
 /// nothing new.
 pub fn decide_insurer_feed(space: &SpaceFacts) -> Decision {
     match space.lifecycle {
-        Lifecycle::Informed { .. } | Lifecycle::Open { .. } | Lifecycle::Activated { .. } => {
-            Decision::allow(Reason::InsurerFeed)
-        }
+        // LC-5b: a suspended space still receives what the insurer files; nobody reads it
+        // until the suspension is lifted.
+        Lifecycle::Informed { .. }
+        | Lifecycle::Open { .. }
+        | Lifecycle::Activated { .. }
+        | Lifecycle::Suspended { .. }
+        | Lifecycle::SuspensionContested { .. } => Decision::allow(Reason::InsurerFeed),
         Lifecycle::Opposed { .. } | Lifecycle::Erased { .. } => Decision::deny(Reason::NoSpace),
         Lifecycle::Closed { .. } | Lifecycle::Deceased { .. } => Decision::deny(Reason::SpaceClosed),
     }
@@ -839,6 +861,7 @@ pub fn decide_identity(
             D::deny(R::NoSpace)
         }
         Lifecycle::Closed { .. } | Lifecycle::Deceased { .. } => D::deny(R::SpaceClosed),
+        Lifecycle::Suspended { .. } | Lifecycle::SuspensionContested { .. } => D::deny(R::SpaceSuspended),
         Lifecycle::Open { .. } | Lifecycle::Activated { .. } => {
             if presented_ins {
                 D::allow(R::InsPresented)
@@ -951,11 +974,15 @@ fn system_access(
 ) -> Decision {
     use Decision as D;
     use Reason as R;
-    if matches!(
-        space.lifecycle,
-        Lifecycle::Closed { .. } | Lifecycle::Deceased { .. }
-    ) {
-        return D::deny(R::SpaceClosed);
+    match space.lifecycle {
+        Lifecycle::Closed { .. } | Lifecycle::Deceased { .. } => return D::deny(R::SpaceClosed),
+        Lifecycle::Suspended { .. } | Lifecycle::SuspensionContested { .. } => {
+            return D::deny(R::SpaceSuspended);
+        }
+        Lifecycle::Informed { .. } | Lifecycle::Opposed { .. } | Lifecycle::Erased { .. } => {
+            return D::deny(R::NoSpace);
+        }
+        Lifecycle::Open { .. } | Lifecycle::Activated { .. } => {}
     }
     let is_author = item.author == me;
     if matches!(action, Action::Update | Action::Delete) && !is_author {

@@ -33,6 +33,8 @@ pub const ERASURE_GRACE_SECONDS: i64 = 30 * 24 * 3600;
 pub const ARCHIVE_YEARS: i32 = 10;
 /// MI-3: majority.
 pub const MAJORITY_YEARS: i32 = 18;
+/// LC-5b: a suspended space is closed if the holder does not object within 6 weeks.
+pub const SUSPENSION_OBJECTION_SECONDS: i64 = 6 * 7 * 24 * 3600;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -51,6 +53,10 @@ pub enum Lifecycle {
     Deceased { at: Timestamp },
     /// Erased for good (LC-7).
     Erased { at: Timestamp },
+    /// LC-5b: suspended by the operator at `at`; closed 6 weeks later unless the holder objects.
+    Suspended { at: Timestamp },
+    /// LC-5b: still suspended, the holder objected to the closure at `at`; the operator decides.
+    SuspensionContested { at: Timestamp },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +80,14 @@ pub enum Event {
     ArchivePeriodEnded,
     /// Express request for deletion of a closed space (honoured at once; LC-5 allows 3 months).
     EraseOnRequest,
+    /// LC-5b: the operator suspends the space (serious malfunction or fraud).
+    Suspend,
+    /// LC-5b: the holder objects to the closure of their suspended space.
+    ContestSuspension,
+    /// LC-5b: the operator lifts the suspension; the space is as it was.
+    LiftSuspension,
+    /// LC-5b, the background job: six weeks of suspension without objection.
+    SuspensionWindowEnded,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -91,6 +105,10 @@ pub enum TransitionError {
     ReopenPeriodOver(Timestamp),
     #[error("the archive period only ends on {0}")]
     ArchiveNotOver(Timestamp),
+    #[error("the time to object to the suspension's closure ended on {0}")]
+    SuspensionWindowOver(Timestamp),
+    #[error("the time to object to the suspension's closure only ends on {0}")]
+    SuspensionWindowNotOver(Timestamp),
 }
 
 impl Lifecycle {
@@ -103,6 +121,8 @@ impl Lifecycle {
             Lifecycle::Closed { .. } => "closed",
             Lifecycle::Deceased { .. } => "deceased",
             Lifecycle::Erased { .. } => "erased",
+            Lifecycle::Suspended { .. } => "suspended",
+            Lifecycle::SuspensionContested { .. } => "suspension_contested",
         }
     }
 
@@ -115,7 +135,9 @@ impl Lifecycle {
             | Lifecycle::Activated { since: t }
             | Lifecycle::Closed { at: t }
             | Lifecycle::Deceased { at: t }
-            | Lifecycle::Erased { at: t } => t,
+            | Lifecycle::Erased { at: t }
+            | Lifecycle::Suspended { at: t }
+            | Lifecycle::SuspensionContested { at: t } => t,
         }
     }
 
@@ -129,6 +151,8 @@ impl Lifecycle {
             "closed" => Lifecycle::Closed { at: since },
             "deceased" => Lifecycle::Deceased { at: since },
             "erased" => Lifecycle::Erased { at: since },
+            "suspended" => Lifecycle::Suspended { at: since },
+            "suspension_contested" => Lifecycle::SuspensionContested { at: since },
             _ => return None,
         })
     }
@@ -143,6 +167,14 @@ impl Lifecycle {
         matches!(self, Lifecycle::Activated { .. })
     }
 
+    /// LC-5b: whether the operator suspended the space (objected to or not): nobody reaches it.
+    pub const fn is_suspended(&self) -> bool {
+        matches!(
+            self,
+            Lifecycle::Suspended { .. } | Lifecycle::SuspensionContested { .. }
+        )
+    }
+
     /// The next automatic transition and when it is due, for the background job.
     pub fn deadline(&self) -> Option<(Timestamp, Event)> {
         match *self {
@@ -152,7 +184,12 @@ impl Lifecycle {
             Lifecycle::Closed { at } | Lifecycle::Deceased { at } => {
                 Some((archive_end(at), Event::ArchivePeriodEnded))
             }
-            _ => None,
+            Lifecycle::Suspended { at } => Some((suspension_end(at), Event::SuspensionWindowEnded)),
+            Lifecycle::Opposed { .. }
+            | Lifecycle::Open { .. }
+            | Lifecycle::Activated { .. }
+            | Lifecycle::Erased { .. }
+            | Lifecycle::SuspensionContested { .. } => None,
         }
     }
 
@@ -194,8 +231,34 @@ impl Lifecycle {
                     Err(TransitionError::ReopenPeriodOver(end))
                 }
             }
-            (L::Informed { .. } | L::Open { .. } | L::Activated { .. } | L::Closed { .. }, E::Death) => {
-                Ok(L::Deceased { at: now })
+            (
+                L::Informed { .. }
+                | L::Open { .. }
+                | L::Activated { .. }
+                | L::Closed { .. }
+                | L::Suspended { .. }
+                | L::SuspensionContested { .. },
+                E::Death,
+            ) => Ok(L::Deceased { at: now }),
+            (L::Activated { .. }, E::Suspend) => Ok(L::Suspended { at: now }),
+            (L::Suspended { at }, E::ContestSuspension) => {
+                let end = suspension_end(at);
+                if now < end {
+                    Ok(L::SuspensionContested { at: now })
+                } else {
+                    Err(TransitionError::SuspensionWindowOver(end))
+                }
+            }
+            (L::Suspended { .. } | L::SuspensionContested { .. }, E::LiftSuspension) => {
+                Ok(L::Activated { since: now })
+            }
+            (L::Suspended { at }, E::SuspensionWindowEnded) => {
+                let end = suspension_end(at);
+                if now >= end {
+                    Ok(L::Closed { at: now })
+                } else {
+                    Err(TransitionError::SuspensionWindowNotOver(end))
+                }
             }
             (L::Closed { at } | L::Deceased { at }, E::ArchivePeriodEnded) => {
                 let end = archive_end(at);
@@ -222,7 +285,16 @@ pub const fn event_name(e: Event) -> &'static str {
         Event::Death => "be closed on death",
         Event::ArchivePeriodEnded => "be erased at the end of the archive period",
         Event::EraseOnRequest => "be erased on request",
+        Event::Suspend => "be suspended",
+        Event::ContestSuspension => "have its closure objected to",
+        Event::LiftSuspension => "have its suspension lifted",
+        Event::SuspensionWindowEnded => "be closed at the end of its suspension",
     }
+}
+
+/// LC-5b: the first instant after the 6 weeks a suspended space's holder has to object.
+pub const fn suspension_end(suspended_at: Timestamp) -> Timestamp {
+    suspended_at.plus_seconds(SUSPENSION_OBJECTION_SECONDS)
 }
 
 /// The first instant after the 6-week window that starts at `informed_at`.
@@ -303,7 +375,7 @@ mod tests {
         }
     }
 
-    const ALL_EVENTS: [Event; 9] = [
+    const ALL_EVENTS: [Event; 13] = [
         Event::Oppose,
         Event::RequestSpace,
         Event::OppositionWindowEnded,
@@ -313,6 +385,10 @@ mod tests {
         Event::Death,
         Event::ArchivePeriodEnded,
         Event::EraseOnRequest,
+        Event::Suspend,
+        Event::ContestSuspension,
+        Event::LiftSuspension,
+        Event::SuspensionWindowEnded,
     ];
 
     #[test]
@@ -373,6 +449,60 @@ mod tests {
             dead.apply(Event::Reopen, before).is_err(),
             "a deceased person's space is not reopened"
         );
+    }
+
+    #[test]
+    fn suspension_closes_after_six_weeks_unless_contested_lc5b() {
+        let t0 = ts(datetime!(2027-01-11 10:00:00 UTC));
+        let activated = Lifecycle::Activated {
+            since: t0.plus_seconds(-86_400),
+        };
+        let suspended = activated.apply(Event::Suspend, t0).unwrap();
+        assert_eq!(suspended, Lifecycle::Suspended { at: t0 });
+        assert!(!suspended.allows_login() && !suspended.is_open() && suspended.is_suspended());
+        let end = ts(datetime!(2027-02-22 10:00:00 UTC));
+        assert_eq!(suspension_end(t0), end);
+        assert_eq!(suspended.deadline(), Some((end, Event::SuspensionWindowEnded)));
+        let last = end.plus_seconds(-1);
+        // Last second: the holder may still object; the job may not close yet.
+        assert_eq!(
+            suspended.apply(Event::SuspensionWindowEnded, last),
+            Err(TransitionError::SuspensionWindowNotOver(end))
+        );
+        let contested = suspended.apply(Event::ContestSuspension, last).unwrap();
+        assert_eq!(contested, Lifecycle::SuspensionContested { at: last });
+        assert!(contested.is_suspended() && !contested.allows_login());
+        assert_eq!(contested.deadline(), None, "an objection stops the closure");
+        // From the end on: too late to object; the job closes it (reopenable like any closure).
+        assert_eq!(
+            suspended.apply(Event::ContestSuspension, end),
+            Err(TransitionError::SuspensionWindowOver(end))
+        );
+        assert_eq!(
+            suspended.apply(Event::SuspensionWindowEnded, end),
+            Ok(Lifecycle::Closed { at: end })
+        );
+        // Only the operator lifts it, from either state; the holder cannot reopen it.
+        for s in [suspended, contested] {
+            assert_eq!(
+                s.apply(Event::LiftSuspension, end),
+                Ok(Lifecycle::Activated { since: end })
+            );
+            for e in [Event::Reopen, Event::Activate, Event::Close, Event::Suspend] {
+                assert!(s.apply(e, end).is_err(), "{e:?} from {}", s.name());
+            }
+            assert_eq!(s.apply(Event::Death, end), Ok(Lifecycle::Deceased { at: end }));
+        }
+        assert!(contested.apply(Event::ContestSuspension, end).is_err());
+        assert!(contested.apply(Event::SuspensionWindowEnded, end).is_err());
+        for s in [
+            Lifecycle::Informed { informed_at: t0 },
+            Lifecycle::Open { since: t0 },
+            Lifecycle::Closed { at: t0 },
+            Lifecycle::Opposed { at: t0 },
+        ] {
+            assert!(s.apply(Event::Suspend, end).is_err(), "only an activated space");
+        }
     }
 
     #[test]
@@ -464,6 +594,8 @@ mod tests {
             t.clone().prop_map(|t| Lifecycle::Activated { since: t }),
             t.clone().prop_map(|t| Lifecycle::Closed { at: t }),
             t.clone().prop_map(|t| Lifecycle::Deceased { at: t }),
+            t.clone().prop_map(|t| Lifecycle::Suspended { at: t }),
+            t.clone().prop_map(|t| Lifecycle::SuspensionContested { at: t }),
             t.prop_map(|t| Lifecycle::Erased { at: t }),
         ]
     }

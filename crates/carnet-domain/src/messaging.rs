@@ -123,7 +123,14 @@ pub fn decide_message(
         Lifecycle::Informed { .. } | Lifecycle::Opposed { .. } | Lifecycle::Erased { .. } => {
             return deny(Reason::NoSpace);
         }
-        _ => {}
+        // LC-5b: nobody writes to or reads a suspended space.
+        Lifecycle::Suspended { .. } | Lifecycle::SuspensionContested { .. } => {
+            return deny(Reason::SpaceSuspended);
+        }
+        Lifecycle::Open { .. }
+        | Lifecycle::Activated { .. }
+        | Lifecycle::Closed { .. }
+        | Lifecycle::Deceased { .. } => {}
     }
     match actor {
         Actor::Operator { .. } => deny(Reason::OperatorsSeeNoHealthData),

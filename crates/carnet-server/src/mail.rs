@@ -371,6 +371,59 @@ pub fn words(msg: &OutboxMessage) -> Text {
                 e("erased_on")
             ),
         ),
+        "space_suspended" => Text::new(
+            ("Votre espace Carnet est suspendu", "Your Carnet space is suspended"),
+            format!(
+                "Bonjour,\n\nLe service a suspendu votre espace numérique de santé le {}, pour la raison \
+                 suivante : « {} ». Pendant la suspension, personne n'y a accès, ni les professionnels ni \
+                 vous-même ; son contenu est conservé.\n\n\
+                 Sans opposition de votre part avant le {}, votre espace sera fermé (vous pourrez ensuite \
+                 le rouvrir pendant 10 ans). Pour vous opposer à la fermeture, connectez-vous sur le site \
+                 avec votre identifiant et votre mot de passe, ou appelez le service d'assistance.",
+                d("suspended_on"),
+                s("reason"),
+                d("closes_on")
+            ),
+            format!(
+                "Your Carnet space was suspended (reason: \u{201c}{}\u{201d}). Without objection before {}, \
+                 it will be closed; log in to object.",
+                s("reason"),
+                e("closes_on")
+            ),
+        ),
+        "suspension_contested" => Text::new(
+            ("Votre opposition à la fermeture de votre espace Carnet", "Your objection to the closure of your Carnet space"),
+            format!(
+                "Bonjour,\n\nVotre opposition à la fermeture de votre espace a été enregistrée le {}. \
+                 Votre espace ne sera pas fermé : il reste suspendu, son contenu conservé, jusqu'à la \
+                 décision du service, qui vous l'écrira.",
+                d("recorded_at")
+            ),
+            format!(
+                "Your objection to the closure of your space was recorded on {}. It stays suspended until \
+                 the service decides.",
+                e("recorded_at")
+            ),
+        ),
+        "suspension_lifted" => Text::new(
+            ("Votre espace Carnet est rétabli", "Your Carnet space is restored"),
+            "Bonjour,\n\nLa suspension de votre espace numérique de santé est levée : vous pouvez de nouveau \
+             vous y connecter, et les professionnels que vous avez autorisés y ont de nouveau accès. Tout \
+             son contenu est conservé."
+                .into(),
+            "The suspension of your Carnet space is lifted: you may log in again.".into(),
+        ),
+        "suspension_closed" => Text::new(
+            ("Votre espace Carnet est fermé", "Your Carnet space is closed"),
+            "Bonjour,\n\nVotre espace numérique de santé, suspendu depuis six semaines sans opposition de \
+             votre part, est désormais fermé : les professionnels n'y ont plus accès. Son contenu est \
+             conservé 10 ans : pendant ce temps, vous pouvez le rouvrir en vous connectant sur le site \
+             (case « Rouvrir mon espace »)."
+                .into(),
+            "Your Carnet space, suspended for six weeks without objection, is now closed. You may reopen \
+             it within 10 years by logging in."
+                .into(),
+        ),
         "erasure_done" => Text::new(
             ("Votre espace Carnet a été supprimé", "Your Carnet space was deleted"),
             "Bonjour,\n\nComme vous l'avez demandé, votre espace numérique de santé et toutes ses données \

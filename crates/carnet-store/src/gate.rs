@@ -661,6 +661,80 @@ impl Gate {
     }
 }
 
+/// An operator's decision on one space's lifecycle (LC-5b).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suspension {
+    /// Suspend an activated space on serious malfunction or fraud.
+    Suspend,
+    /// Lift the suspension: the space is as it was.
+    Lift,
+}
+
+impl Gate {
+    /// LC-5b: an operator suspends a space, or lifts its suspension, with a stated reason.
+    /// The change and the letter that tells the holder (the reason, and the date the space will
+    /// be closed unless they object) are made in one transaction; the action is traced in the
+    /// holder's history with its reason before the answer. `Ok(None)`: no such space (or
+    /// erased), exactly like an unknown id; an illegal change (suspending a closed space,
+    /// lifting one that is not suspended) is [`StoreError::Transition`] and changes nothing.
+    pub async fn operator_suspension(
+        &self,
+        holder: HolderId,
+        operator: &str,
+        decision: Suspension,
+        reason: &str,
+    ) -> Result<Option<carnet_domain::Lifecycle>, StoreError> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(StoreError::Invalid(
+                "une suspension et sa levée disent leur motif / a suspension states its reason".into(),
+            ));
+        }
+        let actor = Actor::Operator {
+            id: operator.to_string(),
+        };
+        if self.space(holder, &actor).await?.is_none() {
+            return Ok(None);
+        }
+        let channel = self.store.letter_channel(holder).await?;
+        let (event, item) = match decision {
+            Suspension::Suspend => (carnet_domain::Event::Suspend, "suspension"),
+            Suspension::Lift => (carnet_domain::Event::LiftSuspension, "suspension-lifted"),
+        };
+        let next = self
+            .store
+            .transition_notified(holder, event, |next| {
+                let (kind, payload) = match next {
+                    carnet_domain::Lifecycle::Suspended { at } => (
+                        crate::outbox::SPACE_SUSPENDED,
+                        serde_json::json!({
+                            "reason": reason,
+                            "suspended_on": at.to_rfc3339(),
+                            "closes_on": carnet_domain::lifecycle::suspension_end(at).to_rfc3339(),
+                        }),
+                    ),
+                    _ => (crate::outbox::SUSPENSION_LIFTED, serde_json::json!({})),
+                };
+                crate::outbox::OutboxMessage::new(holder, kind, channel, payload.to_string().into_bytes())
+            })
+            .await?;
+        let entry = TraceEntry {
+            actor,
+            action: Action::Update,
+            item: item.into(),
+            category: None,
+            allowed: true,
+            reason: Reason::Support,
+            emergency: false,
+            purpose: Some(reason.to_string()),
+            hidden_from_representatives: false,
+            withheld_until: None,
+        };
+        self.trace(holder, entry).await?;
+        Ok(Some(next))
+    }
+}
+
 const NO_SPACE: Decision = Decision {
     allowed: false,
     reason: Reason::NoSpace,

@@ -9,7 +9,7 @@ use sqlx::Row;
 use crate::crypto::item_aad;
 use crate::db::reader::Read;
 use crate::error::StoreError;
-use crate::outbox::{Channel, OutboxMessage};
+use crate::outbox::{Channel, OutboxMessage, SUSPENSION_CLOSED};
 use crate::{BlobHash, HolderRecord, Store, on_db, on_tx};
 use crate::{Contact, PersonName};
 
@@ -20,6 +20,8 @@ const CAS_RETRIES: usize = 5;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobReport {
     pub opened: u64,
+    /// LC-5b: suspended spaces closed after six weeks without objection.
+    pub closed: u64,
     pub erased: u64,
     pub came_of_age: u64,
 }
@@ -250,6 +252,39 @@ impl Store {
         Err(StoreError::Conflict)
     }
 
+    /// Applies a lifecycle event now and queues the message telling the holder, in one
+    /// transaction: the change is never made without its notice, nor the notice sent without
+    /// the change (LC-5b). `message` builds the notice from the new state.
+    pub async fn transition_notified(
+        &self,
+        id: HolderId,
+        event: Event,
+        message: impl Fn(Lifecycle) -> OutboxMessage,
+    ) -> Result<Lifecycle, StoreError> {
+        let key = self.vault.get(id).await?;
+        for _ in 0..CAS_RETRIES {
+            let current = self.lifecycle(id).await?;
+            let next = current.apply(event, self.now())?;
+            let mut tx = self.db.begin().await?;
+            if !self.compare_and_set_in_tx(&mut tx, id, current, next).await? {
+                continue;
+            }
+            if let Lifecycle::Suspended { at } = next {
+                // LC-5b: the sessions open now end for good; lifting the suspension later
+                // does not bring them back (they may be the fraud's).
+                on_tx!(&mut tx, t => sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE holder_id = $2 AND revoked_at IS NULL")
+                    .bind(at.as_micros()).bind(id.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
+                    .map_err(StoreError::db("end the sessions of a suspended space"))?;
+            }
+            self.enqueue_in_tx(&mut tx, &key, &message(next), self.now())
+                .await?;
+            tx.commit().await?;
+            self.wake_delivery();
+            return Ok(next);
+        }
+        Err(StoreError::Conflict)
+    }
+
     async fn compare_and_set(
         &self,
         id: HolderId,
@@ -257,14 +292,25 @@ impl Store {
         to: Lifecycle,
     ) -> Result<bool, StoreError> {
         let mut tx = self.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query(
+        let changed = self.compare_and_set_in_tx(&mut tx, id, from, to).await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    async fn compare_and_set_in_tx(
+        &self,
+        tx: &mut crate::db::Tx,
+        id: HolderId,
+        from: Lifecycle,
+        to: Lifecycle,
+    ) -> Result<bool, StoreError> {
+        let n = on_tx!(tx, t => sqlx::query(
             "UPDATE holders SET lifecycle = $1, state_since = $2, due_at = $3, updated_at = $2, erase_requested_at = NULL \
              WHERE id = $4 AND lifecycle = $5 AND state_since = $6")
             .bind(to.name()).bind(to.since().as_micros()).bind(due_at(&to)).bind(id.as_uuid())
             .bind(from.name()).bind(from.since().as_micros())
             .execute(&mut **t).await.map(|r| r.rows_affected()))
         .map_err(StoreError::db("update lifecycle"))?;
-        tx.commit().await?;
         Ok(n == 1)
     }
 
@@ -385,14 +431,33 @@ impl Store {
             let Ok(next) = state.apply(event, now) else {
                 continue;
             };
-            if !self.compare_and_set(id, state, next).await? {
+            // The holder is told in the transaction that changes the state: the opening
+            // (LC-4), or the closure of a suspension nobody objected to (LC-5b).
+            let notice = match next {
+                Lifecycle::Open { .. } => Some(OutboxMessage::new(
+                    id,
+                    "space_opened",
+                    Channel::Email,
+                    b"{}".to_vec(),
+                )),
+                Lifecycle::Closed { .. } => {
+                    let channel = self.letter_channel(id).await?;
+                    Some(OutboxMessage::new(id, SUSPENSION_CLOSED, channel, b"{}".to_vec()))
+                }
+                _ => None,
+            };
+            let mut tx = self.db.begin().await?;
+            if !self.compare_and_set_in_tx(&mut tx, id, state, next).await? {
                 continue; // another server did it
             }
+            if let Some(msg) = &notice {
+                let key = self.vault.get(id).await?;
+                self.enqueue_in_tx(&mut tx, &key, msg, now).await?;
+            }
+            tx.commit().await?;
             match next {
-                Lifecycle::Open { .. } => {
-                    report.opened += 1;
-                    self.notify(id, "space_opened").await?;
-                }
+                Lifecycle::Open { .. } => report.opened += 1,
+                Lifecycle::Closed { .. } => report.closed += 1,
                 Lifecycle::Erased { .. } => {
                     self.finish_erasure(id).await?;
                     report.erased += 1;
@@ -402,6 +467,25 @@ impl Store {
         }
         report.came_of_age = self.run_majority(now, batch).await?;
         Ok(report)
+    }
+
+    /// LC-5b: the holder objects to the closure of their suspended space, having proved who
+    /// they are (password and code): the closure is off, the space stays suspended until the
+    /// operator decides, and a receipt is queued with the change.
+    pub async fn contest_suspension(&self, holder: HolderId) -> Result<Timestamp, StoreError> {
+        let channel = self.letter_channel(holder).await?;
+        let next = self
+            .transition_notified(holder, Event::ContestSuspension, |next| {
+                let payload = serde_json::json!({ "recorded_at": next.since().to_rfc3339() });
+                OutboxMessage::new(
+                    holder,
+                    crate::outbox::SUSPENSION_CONTESTED,
+                    channel,
+                    payload.to_string().into_bytes(),
+                )
+            })
+            .await?;
+        Ok(next.since())
     }
 
     /// LC-5: the holder (or a representative) of a closed space asks for its deletion: it is
@@ -535,15 +619,6 @@ impl Store {
         } else {
             Channel::Post
         })
-    }
-
-    /// Queues a notification without content for `holder` (payload: just its kind).
-    async fn notify(&self, holder: HolderId, kind: &'static str) -> Result<(), StoreError> {
-        let key = self.vault.get(holder).await?;
-        let msg = OutboxMessage::new(holder, kind, Channel::Email, b"{}".to_vec());
-        let mut tx = self.db.begin().await?;
-        self.enqueue_in_tx(&mut tx, &key, &msg, self.now()).await?;
-        tx.commit().await
     }
 
     /// Links a legal representative (MI-1, MI-4) or a carer (MI-5) to a holder.

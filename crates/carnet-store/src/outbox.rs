@@ -137,7 +137,20 @@ pub const LETTER_KINDS: &[&str] = &[
     "opposition_proof",
     "erasure_requested",
     ERASURE_DONE,
+    SPACE_SUSPENDED,
+    SUSPENSION_LIFTED,
+    SUSPENSION_CLOSED,
+    SUSPENSION_CONTESTED,
 ];
+
+/// LC-5b: the operator suspended the space (payload: `reason`, `closes_on`).
+pub const SPACE_SUSPENDED: &str = "space_suspended";
+/// LC-5b: the operator lifted the suspension.
+pub const SUSPENSION_LIFTED: &str = "suspension_lifted";
+/// LC-5b: the suspended space was closed, six weeks having passed without objection.
+pub const SUSPENSION_CLOSED: &str = "suspension_closed";
+/// LC-5b: the holder's objection to the closure is recorded (payload: `recorded_at`).
+pub const SUSPENSION_CONTESTED: &str = "suspension_contested";
 
 /// The kind of the notice sent once a space was erased on request (LC-5).
 pub const ERASURE_DONE: &str = "erasure_done";

@@ -61,12 +61,16 @@ impl Gate {
         if !matches!(actor, Actor::Holder { .. } | Actor::Representative { .. }) {
             return Ok(None);
         }
-        Ok(self.space(holder, actor).await?.map(|space| HolderSide {
-            gate: self.clone(),
-            holder,
-            actor: actor.clone(),
-            space,
-        }))
+        // LC-5b: a suspended space has no holder's side, whoever asks.
+        let space = self.space(holder, actor).await?;
+        Ok(space
+            .filter(|f| !f.lifecycle.is_suspended())
+            .map(|space| HolderSide {
+                gate: self.clone(),
+                holder,
+                actor: actor.clone(),
+                space,
+            }))
     }
 
     /// CA-3: whether `holder`'s directory still grants the app `client_id` (a token's

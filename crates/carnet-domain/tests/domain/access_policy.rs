@@ -312,6 +312,9 @@ fn lifecycle_gates_everyone() {
         // LC-6: during the archive after death, the legal representative keeps read access.
         (Lifecycle::Deceased { at: t }, false, true, false),
         (Lifecycle::Erased { at: t }, false, false, false),
+        // LC-5b: nobody reaches a suspended space, objected to or not.
+        (Lifecycle::Suspended { at: t }, false, false, false),
+        (Lifecycle::SuspensionContested { at: t }, false, false, false),
     ] {
         let s = SpaceFacts { lifecycle, ..space() };
         let read = |role: &str| {
@@ -642,6 +645,8 @@ fn arb_lifecycle() -> impl Strategy<Value = Lifecycle> {
         Lifecycle::Closed { at: t },
         Lifecycle::Deceased { at: t },
         Lifecycle::Erased { at: t },
+        Lifecycle::Suspended { at: t },
+        Lifecycle::SuspensionContested { at: t },
     ])
 }
 

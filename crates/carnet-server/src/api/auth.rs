@@ -219,6 +219,87 @@ struct Login {
     /// LC-5: the holder of a closed space logs in to reopen it (within 10 years).
     #[serde(default)]
     reopen: bool,
+    /// LC-5b: the holder of a suspended space proves who they are to object to its closure.
+    #[serde(default)]
+    contest: bool,
+}
+
+/// What a holder logs in for: their space, reopening a closed one (LC-5), or objecting to the
+/// closure of a suspended one (LC-5b: no session then, the space stays suspended).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LoginIntent {
+    Open,
+    Reopen,
+    ContestSuspension,
+}
+
+impl LoginIntent {
+    pub(crate) fn of(reopen: bool, contest: bool) -> Self {
+        match (reopen, contest) {
+            (_, true) => LoginIntent::ContestSuspension,
+            (true, false) => LoginIntent::Reopen,
+            (false, false) => LoginIntent::Open,
+        }
+    }
+
+    /// The lifecycle event this login carries out on success, if any.
+    const fn event(self) -> Option<carnet_domain::Event> {
+        match self {
+            LoginIntent::Open => None,
+            LoginIntent::Reopen => Some(carnet_domain::Event::Reopen),
+            LoginIntent::ContestSuspension => Some(carnet_domain::Event::ContestSuspension),
+        }
+    }
+}
+
+/// What the second login step gives: a session, or (LC-5b) the recorded objection.
+pub(crate) enum LoginOutcome {
+    Session(String, carnet_store::auth::Session),
+    SuspensionContested(carnet_domain::Timestamp),
+}
+
+/// LC-5b: why the right password does not open a suspended space, with its dates in words;
+/// `suspended` while the holder may still object, `suspension_contested` once they did or the
+/// time to do so is over.
+fn suspended_refusal(lifecycle: carnet_domain::Lifecycle, now: carnet_domain::Timestamp) -> Option<ApiError> {
+    use carnet_domain::Lifecycle as L;
+    let fr = |t: carnet_domain::Timestamp| crate::mail::long_date(&t.to_rfc3339());
+    let en = |t: carnet_domain::Timestamp| crate::mail::long_date_en(&t.to_rfc3339());
+    match lifecycle {
+        L::Suspended { at }
+            if lifecycle
+                .apply(carnet_domain::Event::ContestSuspension, now)
+                .is_ok() =>
+        {
+            let end = carnet_domain::lifecycle::suspension_end(at);
+            Some(ApiError::new(
+                StatusCode::CONFLICT,
+                "suspended",
+                format!(
+                    "votre espace est suspendu depuis le {} par le service, sur un dysfonctionnement grave ou une \
+                     fraude : personne n'y a accès. Sans opposition de votre part avant le {}, il sera fermé. \
+                     / this space was suspended on {}; without objection before {}, it will be closed (log in \
+                     with contest to object)",
+                    fr(at),
+                    fr(end),
+                    en(at),
+                    en(end)
+                ),
+            ))
+        }
+        L::Suspended { at } | L::SuspensionContested { at } => Some(ApiError::new(
+            StatusCode::CONFLICT,
+            "suspension_contested",
+            format!(
+                "votre espace est suspendu par le service ; votre opposition à sa fermeture est enregistrée \
+                 depuis le {} : le service vous écrira sa décision / this space is suspended; your objection \
+                 is recorded since {}, the service will write to you",
+                fr(at),
+                en(at)
+            ),
+        )),
+        _ => None,
+    }
 }
 
 /// The hash of the browser's device cookie (AU-3), and a fresh cookie value to set when the
@@ -278,7 +359,7 @@ pub(crate) async fn start_login(
     headers: &HeaderMap,
     login: &str,
     password: String,
-    reopen: bool,
+    intent: LoginIntent,
 ) -> Result<LoginStarted, ApiError> {
     limit(s, &format!("login:ip:{peer}"), 900, 30).await?;
     let found = s.store.credentials_by_login(login).await?;
@@ -315,20 +396,20 @@ pub(crate) async fn start_login(
         return Err(refused());
     };
     // Nobody logs into a space that is not open (closed, opposed, erased...), except the
-    // holder of a closed space who asks to reopen it while it is still archived (LC-5).
+    // holder of a closed space who asks to reopen it while it is still archived (LC-5), and
+    // the holder of a suspended space who objects to its closure (LC-5b).
     let lifecycle = s.store.lifecycle(holder).await?;
-    let reopening = reopen
-        && lifecycle
-            .apply(carnet_domain::Event::Reopen, s.store.now())
-            .is_ok();
-    if !lifecycle.allows_login() && !reopening {
+    let now = s.store.now();
+    let permitted = intent.event().is_some_and(|e| lifecycle.apply(e, now).is_ok());
+    if !lifecycle.allows_login() && !permitted {
+        // The right password to a suspended space: its holder is told, so that the login
+        // page offers to object (LC-5b).
+        if let Some(refusal) = suspended_refusal(lifecycle, now) {
+            return Err(refusal);
+        }
         // The right password to a closed space that may still reopen: only its holder gets
         // this far, and is told, so that the login page offers to reopen it (LC-5).
-        if !reopen
-            && lifecycle
-                .apply(carnet_domain::Event::Reopen, s.store.now())
-                .is_ok()
-        {
+        if intent != LoginIntent::Reopen && lifecycle.apply(carnet_domain::Event::Reopen, now).is_ok() {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "closed",
@@ -365,7 +446,8 @@ async fn login(
     headers: HeaderMap,
     ValidJson(body): ValidJson<Login>,
 ) -> Result<Response, ApiError> {
-    let started = start_login(&s, peer.ip(), &headers, &body.login, body.password, body.reopen).await?;
+    let intent = LoginIntent::of(body.reopen, body.contest);
+    let started = start_login(&s, peer.ip(), &headers, &body.login, body.password, intent).await?;
     let mut r = Json(json!({ "challenge": started.challenge, "channel": started.channel })).into_response();
     if let Some(d) = started.new_device_cookie {
         set_cookie(&mut r, DEVICE_COOKIE, &d, "/", 365 * 24 * 3600)?;
@@ -381,29 +463,40 @@ struct Verify {
     /// Reopen the closed space on success (LC-5), as asked at the first step.
     #[serde(default)]
     reopen: bool,
+    /// Object to the closure of the suspended space (LC-5b), as asked at the first step.
+    #[serde(default)]
+    contest: bool,
 }
 
 /// Login step 2, shared by the JSON API and the web interface: checks the code and opens a
-/// session (reopening a closed space when asked, LC-5). Returns the session token.
+/// session (reopening a closed space when asked, LC-5), or records the holder's objection to
+/// the closure of their suspended space (LC-5b; no session: it stays suspended).
 pub(crate) async fn finish_login(
     s: &AppState,
     peer: std::net::IpAddr,
     challenge: uuid::Uuid,
     code: &str,
-    reopen: bool,
-) -> Result<(String, carnet_store::auth::Session), ApiError> {
+    intent: LoginIntent,
+) -> Result<LoginOutcome, ApiError> {
     limit(s, &format!("verify:ip:{peer}"), 900, 60).await?;
     let (holder, device) = s.store.verify_login_challenge(challenge, code).await?;
     let lifecycle = s.store.lifecycle(holder).await?;
-    if reopen && matches!(lifecycle, carnet_domain::Lifecycle::Closed { .. }) {
+    match (intent, lifecycle) {
         // Password and code proved who this is: the space reopens with all its content.
-        s.store.transition(holder, carnet_domain::Event::Reopen).await?;
-    } else if !lifecycle.allows_login() {
-        return Err(carnet_store::StoreError::Mismatch.into());
+        (LoginIntent::Reopen, carnet_domain::Lifecycle::Closed { .. }) => {
+            s.store.transition(holder, carnet_domain::Event::Reopen).await?;
+        }
+        (LoginIntent::ContestSuspension, carnet_domain::Lifecycle::Suspended { .. }) => {
+            let at = s.store.contest_suspension(holder).await?;
+            s.wake.notify_one(); // the receipt
+            return Ok(LoginOutcome::SuspensionContested(at));
+        }
+        _ if lifecycle.allows_login() => {}
+        _ => return Err(carnet_store::StoreError::Mismatch.into()),
     }
     let (token, session) = s.store.create_session(holder, &device).await?;
     s.wake.notify_one(); // a new-device notice may have been queued
-    Ok((token, session))
+    Ok(LoginOutcome::Session(token, session))
 }
 
 async fn verify(
@@ -411,7 +504,13 @@ async fn verify(
     crate::client::Client(peer): crate::client::Client,
     ValidJson(body): ValidJson<Verify>,
 ) -> Result<Response, ApiError> {
-    let (token, session) = finish_login(&s, peer.ip(), body.challenge, &body.code, body.reopen).await?;
+    let intent = LoginIntent::of(body.reopen, body.contest);
+    let (token, session) = match finish_login(&s, peer.ip(), body.challenge, &body.code, intent).await? {
+        LoginOutcome::Session(token, session) => (token, session),
+        LoginOutcome::SuspensionContested(at) => {
+            return Ok(Json(json!({ "suspension_contested_at": at.to_rfc3339() })).into_response());
+        }
+    };
     let holder = session.holder;
     let mut r =
         Json(json!({ "holder": holder, "expires_at": session.expires_at.to_rfc3339() })).into_response();

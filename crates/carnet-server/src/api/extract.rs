@@ -75,7 +75,11 @@ pub(crate) async fn live_session(s: &AppState, token: &str) -> Result<Option<Ses
     if !s.store.lifecycle(session.holder).await?.allows_login() {
         return Ok(None);
     }
-    if session.acting_for != session.holder && !s.store.represents(session.holder, session.acting_for).await?
+    // A representative goes back to their own space when the representation ended, or when
+    // the space they act in was suspended (LC-5b).
+    if session.acting_for != session.holder
+        && (!s.store.represents(session.holder, session.acting_for).await?
+            || s.store.lifecycle(session.acting_for).await?.is_suspended())
     {
         s.store.set_acting_for(token, session.holder).await?;
         session.acting_for = session.holder;

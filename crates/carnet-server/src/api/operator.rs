@@ -11,6 +11,7 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use carnet_domain::HolderId;
+use carnet_store::gate::Suspension;
 use serde::{Deserialize, Serialize};
 
 use crate::{ApiError, AppState};
@@ -23,11 +24,14 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Lifecycle events an operator records for a person: an opposition or a request for a space
-/// made by phone (LC-2, LC-3), a death reported by the insurer (LC-6).
+/// made by phone (LC-2, LC-3), a death reported by the insurer (LC-6), a suspension on serious
+/// malfunction or fraud and its lifting (LC-5b, with the `reason` the holder is told).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LifecycleEventBody {
     pub event: OperatorEvent,
+    #[serde(default)]
+    pub reason: String,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy)]
@@ -36,6 +40,8 @@ pub enum OperatorEvent {
     Oppose,
     RequestSpace,
     Death,
+    Suspend,
+    LiftSuspension,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,12 +58,30 @@ async fn lifecycle_event(
     ValidJson(body): ValidJson<LifecycleEventBody>,
 ) -> Result<Json<LifecycleView>, ApiError> {
     let Path(id) = path.map_err(|_| ApiError::bad_request("the holder id must be a UUID"))?;
-    let event = match body.event {
-        OperatorEvent::Oppose => carnet_domain::Event::Oppose,
-        OperatorEvent::RequestSpace => carnet_domain::Event::RequestSpace,
-        OperatorEvent::Death => carnet_domain::Event::Death,
+    let plain = match body.event {
+        OperatorEvent::Suspend | OperatorEvent::LiftSuspension => None,
+        OperatorEvent::Oppose => Some(carnet_domain::Event::Oppose),
+        OperatorEvent::RequestSpace => Some(carnet_domain::Event::RequestSpace),
+        OperatorEvent::Death => Some(carnet_domain::Event::Death),
     };
-    let l = s.store.transition(id, event).await?;
+    if let Some(event) = plain {
+        return view(id, s.store.transition(id, event).await?);
+    }
+    let decision = if matches!(body.event, OperatorEvent::Suspend) {
+        Suspension::Suspend
+    } else {
+        Suspension::Lift
+    };
+    let l = s
+        .gate
+        .operator_suspension(id, OPERATOR_ID, decision, &body.reason)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    s.wake.notify_one();
+    view(id, l)
+}
+
+fn view(id: HolderId, l: carnet_domain::Lifecycle) -> Result<Json<LifecycleView>, ApiError> {
     Ok(Json(LifecycleView {
         id,
         lifecycle: l.name(),

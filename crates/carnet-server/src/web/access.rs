@@ -94,6 +94,13 @@ fn phrase(action: Action, item: &str, w: &Whose) -> (&'static str, &'static str,
     let sub = item.split('/').nth(2);
     match (action, head) {
         (Action::Read, "documents") => ("a consulté", "consulter", w.plural("documents")),
+        // LC-5b: the operator's suspension and its lifting, with their reason.
+        (_, "suspension") => ("a suspendu", "suspendre", w.singular("espace")),
+        (_, "suspension-lifted") => (
+            "a levé la suspension de",
+            "lever la suspension de",
+            w.singular("espace"),
+        ),
         (Action::Read, "document") if sub == Some("history") => (
             "a consulté",
             "consulter",
@@ -236,6 +243,17 @@ fn phrase_en(action: Action, item: &str, w: &Whose) -> (&'static str, &'static s
             format!("one of {}'s {noun}", w.given)
         }
     };
+    match head {
+        "suspension" => return ("suspended", "suspend", whose("space")),
+        "suspension-lifted" => {
+            return (
+                "lifted the suspension of",
+                "lift the suspension of",
+                whose("space"),
+            );
+        }
+        _ => {}
+    }
     if action == Action::Read && head == "patient" {
         let whose = if w.own {
             "your".to_string()

@@ -17,7 +17,8 @@ use super::{
     pre_session, see_other, set_pre_session,
 };
 use crate::api::auth::{
-    DEVICE_COOKIE, clear_session_cookie, finish_login, set_cookie, set_login_cookies, start_login,
+    DEVICE_COOKIE, LoginIntent, LoginOutcome, clear_session_cookie, finish_login, set_cookie,
+    set_login_cookies, start_login,
 };
 use crate::{ApiError, AppState};
 
@@ -45,19 +46,47 @@ fn demo_hint(s: &AppState) -> &'static str {
 }
 
 fn login_form(s: &AppState, csrf: &str, login: &str, message: &str, info: &str) -> String {
-    login_form_with(s, csrf, login, message, info, false)
+    login_form_with(s, csrf, login, message, info, LoginIntent::Open)
 }
 
-/// The login form; with `reopen`, a checked box that reopens a closed space (LC-5).
-fn login_form_with(s: &AppState, csrf: &str, login: &str, message: &str, info: &str, reopen: bool) -> String {
-    let reopen_box = if reopen {
-        format!(
-            "<p class=\"choice\"><input type=\"checkbox\" id=\"rouvrir\" name=\"rouvrir\" value=\"1\" checked>\
-             <label for=\"rouvrir\">{}</label></p>",
+/// The form field that carries a login's intent from step to step, and its box's words.
+fn intent_field(intent: LoginIntent) -> Option<(&'static str, &'static str)> {
+    match intent {
+        LoginIntent::Open => None,
+        LoginIntent::Reopen => Some((
+            "rouvrir",
             super::i18n::fr_en("Rouvrir mon espace", "Reopen my space"),
-        )
-    } else {
-        String::new()
+        )),
+        LoginIntent::ContestSuspension => Some((
+            "contester",
+            super::i18n::fr_en(
+                "Je m'oppose à la fermeture de mon espace",
+                "I object to the closure of my space",
+            ),
+        )),
+    }
+}
+
+fn intent_of(form: &Form) -> LoginIntent {
+    LoginIntent::of(form.get("rouvrir") == "1", form.get("contester") == "1")
+}
+
+/// The login form; with an intent, a checked box that reopens a closed space (LC-5) or
+/// objects to the closure of a suspended one (LC-5b).
+fn login_form_with(
+    s: &AppState,
+    csrf: &str,
+    login: &str,
+    message: &str,
+    info: &str,
+    intent: LoginIntent,
+) -> String {
+    let reopen_box = match intent_field(intent) {
+        Some((name, words)) => format!(
+            "<p class=\"choice\"><input type=\"checkbox\" id=\"{name}\" name=\"{name}\" value=\"1\" checked>\
+             <label for=\"{name}\">{words}</label></p>"
+        ),
+        None => String::new(),
     };
     format!(
         "<h1>{}</h1>{}{}\
@@ -97,7 +126,7 @@ fn code_form_with(
     channel: &str,
     code: &str,
     message: &str,
-    reopen: bool,
+    intent: LoginIntent,
 ) -> String {
     let how = match channel {
         "sms" => t("login.sent_sms"),
@@ -119,11 +148,9 @@ fn code_form_with(
         csrf_field(csrf),
         esc(challenge),
         esc(channel),
-        if reopen {
-            "<input type=\"hidden\" name=\"rouvrir\" value=\"1\">"
-        } else {
-            ""
-        },
+        intent_field(intent)
+            .map(|(name, _)| format!("<input type=\"hidden\" name=\"{name}\" value=\"1\">"))
+            .unwrap_or_default(),
         t("login.code"),
         esc(code),
         t("landing.login"),
@@ -213,8 +240,8 @@ async fn login(
             "Saisissez votre identifiant et votre mot de passe.",
         ));
     }
-    let reopen = form.get("rouvrir") == "1";
-    match start_login(&s, peer.ip(), &headers, &login, password, reopen).await {
+    let intent = intent_of(&form);
+    match start_login(&s, peer.ip(), &headers, &login, password, intent).await {
         Ok(started) => {
             let mut r = page(
                 "Code de connexion",
@@ -225,7 +252,7 @@ async fn login(
                     started.channel,
                     "",
                     "",
-                    reopen,
+                    intent,
                 ),
             )
             .into_response();
@@ -250,10 +277,41 @@ async fn login(
                          ticked and type your password again.",
                     ),
                     "",
-                    true,
+                    LoginIntent::Reopen,
                 ),
             ),
         )),
+        // LC-5b: the holder of a suspended space is told why, until when they may object,
+        // and offered to; once they have, only told.
+        Err(e) if e.code == "suspended" || e.code == "suspension_contested" => {
+            let intent = if e.code == "suspended" {
+                LoginIntent::ContestSuspension
+            } else {
+                LoginIntent::Open
+            };
+            let explained = format!(
+                "{}{}",
+                french(&e),
+                if e.code == "suspended" {
+                    super::i18n::fr_en(
+                        " Pour vous y opposer, laissez la case cochée et saisissez à nouveau votre mot de passe : \
+                         un code vous sera envoyé. Votre espace restera suspendu jusqu'à la décision du service.",
+                        " To object, leave the box ticked and type your password again: a code will be sent to \
+                         you. Your space stays suspended until the service decides.",
+                    )
+                } else {
+                    ""
+                }
+            );
+            Ok(with_status(
+                StatusCode::CONFLICT,
+                page(
+                    "Connexion",
+                    &Nav::Anonymous,
+                    &login_form_with(&s, &csrf, &login, &explained, "", intent),
+                ),
+            ))
+        }
         Err(e) => Ok(again(e.status, &french(&e))),
     }
 }
@@ -270,14 +328,14 @@ async fn code(
     let challenge = form.get("challenge").to_string();
     let channel = form.get("channel").to_string();
     let typed = form.get("code").trim().to_string();
-    let reopen = form.get("rouvrir") == "1";
+    let intent = intent_of(&form);
     let again = |status: StatusCode, message: &str| {
         with_status(
             status,
             page(
                 "Code de connexion",
                 &Nav::Anonymous,
-                &code_form_with(&csrf, &challenge, &channel, &typed, message, reopen),
+                &code_form_with(&csrf, &challenge, &channel, &typed, message, intent),
             ),
         )
     };
@@ -301,8 +359,11 @@ async fn code(
         return Ok(again(StatusCode::BAD_REQUEST, "Saisissez le code reçu."));
     }
     let code: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
-    match finish_login(&s, peer.ip(), id, &code, reopen).await {
-        Ok((token, _)) => {
+    match finish_login(&s, peer.ip(), id, &code, intent).await {
+        Ok(LoginOutcome::SuspensionContested(at)) => {
+            Ok(page("Opposition enregistrée", &Nav::Anonymous, &contested_body(at)).into_response())
+        }
+        Ok(LoginOutcome::Session(token, _)) => {
             // Back to an app's pending authorisation request (issue 9), if one sent us here.
             let back = super::catalogue::after_login(&headers);
             let mut r = see_other(back.as_deref().unwrap_or("/"));
@@ -322,6 +383,32 @@ async fn code(
             Ok(again(e.status, &message))
         }
     }
+}
+
+/// LC-5b: the receipt of the holder's objection to the closure of their suspended space.
+fn contested_body(at: carnet_domain::Timestamp) -> String {
+    let tr = super::i18n::fr_en;
+    format!(
+        "<h1>{}</h1><div class=\"card\"><p>{} <strong>{}</strong>. {}</p><p>{}</p></div>\
+         <p><a href=\"/\">{}</a></p>",
+        tr("Votre opposition est enregistrée", "Your objection is recorded"),
+        tr(
+            "Votre opposition à la fermeture de votre espace a été enregistrée",
+            "Your objection to the closure of your space was recorded",
+        ),
+        esc(&super::when(at)),
+        tr(
+            "Votre espace ne sera pas fermé : il reste suspendu, tout son contenu conservé, jusqu'à la \
+             décision du service, qui vous l'écrira.",
+            "Your space will not be closed: it stays suspended, all its content kept, until the service \
+             decides and writes to you.",
+        ),
+        tr(
+            "Un message vous confirme cette opposition. Vous pouvez aussi imprimer cette page.",
+            "A message confirms this objection. You may also print this page.",
+        ),
+        tr("Retour à l'accueil", "Back to the home page"),
+    )
 }
 
 async fn logout(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {

@@ -157,6 +157,14 @@ fn state_label(state: &str) -> &'static str {
         "closed" => tr("clos (archivés)", "closed (archived)"),
         "deceased" => tr("décès (archivés)", "deceased (archived)"),
         "erased" => tr("effacés (pierre tombale)", "erased (tombstone)"),
+        "suspended" => tr(
+            "suspendus (fermeture dans 6 semaines sans opposition)",
+            "suspended (closed after 6 weeks without objection)",
+        ),
+        "suspension_contested" => tr(
+            "suspendus, fermeture contestée (à décider)",
+            "suspended, closure contested (to decide)",
+        ),
         _ => tr("autre", "other"),
     }
 }

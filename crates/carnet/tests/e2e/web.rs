@@ -13,7 +13,7 @@ use std::process::Command;
 
 use crate::common::browser::*;
 use crate::common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The one script of the pages: passkeys, a progressive enhancement (`web/static/passkey.js`).
 const PASSKEY_SCRIPT: &str = "<script src=\"/static/passkey.js\" defer></script>";
@@ -978,6 +978,7 @@ async fn browser_scenario_with_axe_core() {
     let t = tempfile::tempdir().unwrap();
     // The demo prints the INS and code of a space to activate (Léa): the scenario activates it.
     let (demo, line) = start_demo_reading(&t.path().join("data"), "provisional code");
+    let operator = operator_token(&t.path().join("data"));
     let words: Vec<&str> = line.split_whitespace().collect();
     let after = |w: &str| {
         words
@@ -1002,6 +1003,7 @@ async fn browser_scenario_with_axe_core() {
             .current_dir(&dir)
             .env("CHROMIUM", chromium)
             .env("ACTIVATION", activation)
+            .env("OPERATOR_TOKEN", operator)
             .output()
             .expect("node")
     })
@@ -1016,6 +1018,10 @@ async fn browser_scenario_with_axe_core() {
         "browser scenario failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("browser scenario passed"));
+    assert!(
+        stdout.contains("ok a suspended space: told at login"),
+        "the suspension journey did not run:\n{stdout}"
+    );
     assert!(
         stdout.contains("ok Léa activated her space"),
         "the activation step did not run"
@@ -1504,8 +1510,9 @@ async fn lucas_codes(c: &reqwest::Client, base: &str) -> Vec<String> {
         .collect()
 }
 
-/// Lucas's password on the login page, asking to reopen his space or not: the page it gives.
-async fn lucas_password(b: &mut Browser, reopen: bool) -> Page {
+/// Lucas's password on the login page, asking to reopen his space (`rouvrir`), to object to
+/// the closure of his suspended space (`contester`), or nothing: the page it gives.
+async fn lucas_password(b: &mut Browser, intent: Option<&str>) -> Page {
     let p = b.get("/connexion").await;
     let csrf = p.csrf();
     let mut form = vec![
@@ -1513,14 +1520,14 @@ async fn lucas_password(b: &mut Browser, reopen: bool) -> Page {
         ("login", LUCAS),
         ("password", "demo-carnet-2026"),
     ];
-    if reopen {
-        form.push(("rouvrir", "1"));
+    if let Some(name) = intent {
+        form.push((name, "1"));
     }
     b.post("/connexion", &form).await
 }
 
 /// The code step after `lucas_password`, with the newest code sent after `before` of them.
-async fn lucas_code(b: &mut Browser, page: &Page, before: usize, reopen: bool) -> Page {
+async fn lucas_code(b: &mut Browser, page: &Page, before: usize, intent: Option<&str>) -> Page {
     let code = loop {
         let codes = lucas_codes(&b.c, &b.base).await;
         if codes.len() > before {
@@ -1535,8 +1542,8 @@ async fn lucas_code(b: &mut Browser, page: &Page, before: usize, reopen: bool) -
         ("channel", "email"),
         ("code", code.as_str()),
     ];
-    if reopen {
-        form.push(("rouvrir", "1"));
+    if let Some(name) = intent {
+        form.push((name, "1"));
     }
     b.post("/connexion/code", &form).await
 }
@@ -1551,9 +1558,9 @@ async fn a_closed_space_is_reopened_from_the_login_page_lc5() {
     let mut b = Browser::new(&demo.base);
     // Lucas logs in and closes his space from "Mon espace".
     let before = lucas_codes(&b.c, &demo.base).await.len();
-    let p = lucas_password(&mut b, false).await;
+    let p = lucas_password(&mut b, None).await;
     assert_eq!(p.status, 200, "{}", p.html);
-    let p = lucas_code(&mut b, &p, before, false).await;
+    let p = lucas_code(&mut b, &p, before, None).await;
     assert_eq!(p.status, 303, "{}", p.html);
     let space = b.get("/mon-espace").await;
     let ask = b.post("/mon-espace/fermer", &[("csrf", &space.csrf())]).await;
@@ -1573,7 +1580,7 @@ async fn a_closed_space_is_reopened_from_the_login_page_lc5() {
     assert_eq!(p.status, 303, "{}", p.html);
 
     // The right password: the space is closed, and can be reopened.
-    let p = lucas_password(&mut b, false).await;
+    let p = lucas_password(&mut b, None).await;
     assert_eq!(p.status, 409, "{}", p.html);
     assert!(
         p.html.contains("Votre espace est fermé") && p.html.contains("name=\"rouvrir\""),
@@ -1581,13 +1588,13 @@ async fn a_closed_space_is_reopened_from_the_login_page_lc5() {
         p.html
     );
     let before = lucas_codes(&b.c, &demo.base).await.len();
-    let p = lucas_password(&mut b, true).await;
+    let p = lucas_password(&mut b, Some("rouvrir")).await;
     assert_eq!(p.status, 200, "{}", p.html);
     assert!(
         p.html.contains("name=\"rouvrir\" value=\"1\""),
         "the code page carries the request"
     );
-    let p = lucas_code(&mut b, &p, before, true).await;
+    let p = lucas_code(&mut b, &p, before, Some("rouvrir")).await;
     assert_eq!(p.status, 303, "{}", p.html);
     let me = b.json("/api/v1/me").await;
     assert_eq!(me["lifecycle"], "activated", "{me}");
@@ -1635,10 +1642,126 @@ async fn a_closed_space_is_reopened_from_the_login_page_lc5() {
         "{body}"
     );
     let before = lucas_codes(&b.c, &demo.base).await.len();
-    let p = lucas_password(&mut b, true).await;
-    let p = lucas_code(&mut b, &p, before, true).await;
+    let p = lucas_password(&mut b, Some("rouvrir")).await;
+    let p = lucas_code(&mut b, &p, before, Some("rouvrir")).await;
     assert_eq!(p.status, 303, "{}", p.html);
     assert_eq!(b.json("/api/v1/me").await["lifecycle"], "activated");
+}
+
+/// The demo outbox's newest message to Lucas whose subject is `subject`: its body, waited for.
+async fn lucas_mail(b: &Browser, subject: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let all: Value = get_json(&b.c, &format!("{}/demo/outbox.json", b.base), As::Anonymous).await;
+        if let Some(m) = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["to"] == LUCAS && m["subject"] == subject)
+        {
+            return m["body"].as_str().unwrap().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no mail “{subject}” to Lucas"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// LC-5b in the pages (issue 32, journey 4): the operator suspends Lucas's space with a reason;
+/// his session ends and nobody reaches it; he is told by mail (reason, dates in words); the
+/// login page says so and offers to object; his password and code record the objection
+/// without opening the space; the operator lifts it and he finds everything, the suspension
+/// in his history with its reason.
+#[tokio::test]
+async fn a_suspended_space_is_contested_from_the_login_page_lc5b() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    let demo = start_demo(&data);
+    let operator = operator_token(&data);
+    let mut b = Browser::new(&demo.base);
+    let before = lucas_codes(&b.c, &demo.base).await.len();
+    let p = lucas_password(&mut b, None).await;
+    let p = lucas_code(&mut b, &p, before, None).await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let lucas = b.json("/api/v1/me").await["acting_for"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let c = reqwest::Client::new();
+    let url = format!("{}/api/v1/operator/holders/{lucas}/events", demo.base);
+    let event = |body: Value| c.post(&url).bearer_auth(&operator).json(&body).send();
+    let event = |body: Value| {
+        let sent = event(body);
+        async move { sent.await.unwrap() }
+    };
+    // Reasoned, or nothing changes.
+    let r = event(json!({ "event": "suspend" })).await;
+    assert_eq!(r.status(), 422, "{}", r.text().await.unwrap());
+    assert_eq!(b.json("/api/v1/me").await["lifecycle"], "activated");
+    let r = event(json!({ "event": "suspend", "reason": "usurpation d'identité signalée" })).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["lifecycle"], "suspended");
+    // Nobody reaches it, its holder included: the session is over.
+    let home = b.get("/mon-espace").await;
+    assert_ne!(home.status, 200, "{}", home.html);
+    let body = lucas_mail(&b, "Votre espace Carnet est suspendu").await;
+    assert!(
+        body.contains("« usurpation d'identité signalée »")
+            && body.contains("Sans opposition de votre part avant le ")
+            && !has_iso_timestamp(&body),
+        "{body}"
+    );
+    // The login page says it and offers to object; the code step carries the request.
+    let p = lucas_password(&mut b, None).await;
+    assert_eq!(p.status, 409, "{}", p.html);
+    assert!(
+        p.html.contains("Votre espace est suspendu depuis le ") && p.html.contains("name=\"contester\""),
+        "{}",
+        p.html
+    );
+    assert!(!has_iso_timestamp(&p.html), "{}", p.html);
+    let before = lucas_codes(&b.c, &demo.base).await.len();
+    let p = lucas_password(&mut b, Some("contester")).await;
+    assert_eq!(p.status, 200, "{}", p.html);
+    assert!(p.html.contains("name=\"contester\" value=\"1\""), "{}", p.html);
+    let p = lucas_code(&mut b, &p, before, Some("contester")).await;
+    assert_eq!(p.status, 200, "{}", p.html);
+    assert!(p.html.contains("Votre opposition est enregistrée"), "{}", p.html);
+    assert_ne!(
+        b.get("/mon-espace").await.status,
+        200,
+        "no session: still suspended"
+    );
+    let body = lucas_mail(&b, "Votre opposition à la fermeture de votre espace Carnet").await;
+    assert!(body.contains("Votre espace ne sera pas fermé"), "{body}");
+    let p = lucas_password(&mut b, None).await;
+    assert_eq!(p.status, 409);
+    assert!(
+        p.html.contains("votre opposition à sa fermeture est enregistrée")
+            && !p.html.contains("name=\"contester\""),
+        "{}",
+        p.html
+    );
+    // The operator lifts it: Lucas logs in and finds the suspension in his history, with why.
+    let r = event(json!({ "event": "lift_suspension", "reason": "vérification faite avec l'assuré" })).await;
+    assert_eq!(r.status(), 200);
+    lucas_mail(&b, "Votre espace Carnet est rétabli").await;
+    let before = lucas_codes(&b.c, &demo.base).await.len();
+    let p = lucas_password(&mut b, None).await;
+    let p = lucas_code(&mut b, &p, before, None).await;
+    assert_eq!(p.status, 303, "{}", p.html);
+    let history = b.get("/historique").await;
+    assert!(
+        history.html.contains("L&#39;opérateur du service a suspendu votre espace (motif : « usurpation d&#39;identité signalée »)")
+            && history.html.contains("a levé la suspension de votre espace"),
+        "{}",
+        history.html
+    );
+    // Lifting again is refused: nothing to lift.
+    let r = event(json!({ "event": "lift_suspension", "reason": "encore" })).await;
+    assert_eq!(r.status(), 409);
 }
 
 /// Issue 32, "the home page highlights what matters" (AC-5, AC-6): Dr PETIT reading the

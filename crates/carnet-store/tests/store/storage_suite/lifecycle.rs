@@ -15,6 +15,7 @@ suite!(
     the_space_is_changed_by_its_holder_side_only_s1_lc6,
     outbox_claims_are_leased_and_retried,
     an_email_that_fails_for_good_goes_by_post_lc2,
+    a_suspended_space_reaches_nobody_and_closes_unless_contested_lc5b,
 );
 
 /// 2026-01-05 09:00:00 UTC.
@@ -728,4 +729,164 @@ pub(super) async fn an_email_that_fails_for_good_goes_by_post_lc2(env: Env, _e: 
     assert!(r.minor);
     assert_eq!(r.name.family, "NOM61");
     assert!(!store.postal_recipient(adult).await.unwrap().minor);
+}
+
+pub(super) async fn a_suspended_space_reaches_nobody_and_closes_unless_contested_lc5b(env: Env, _e: Engine) {
+    use carnet_domain::lifecycle::SUSPENSION_OBJECTION_SECONDS;
+    use carnet_store::gate::Suspension;
+    use carnet_store::outbox::{SPACE_SUSPENDED, SUSPENSION_CLOSED, SUSPENSION_CONTESTED, SUSPENSION_LIFTED};
+    let clock = ManualClock::new(Timestamp::from_unix_seconds(T0));
+    let store = env.open_at(&clock).await;
+    let gate = Gate::new(store.clone(), HabilitationMatrix::default_matrix());
+    let ids: Vec<HolderId> = store
+        .import_roster_batch(&[
+            record(41, "1970-01-01", true, None),
+            record(42, "1971-01-01", false, None),
+        ])
+        .await
+        .unwrap()
+        .iter()
+        .map(created)
+        .collect();
+    let doctor = pro_actor("11111111111", "medecin");
+    for id in &ids {
+        store.transition(*id, Event::Activate).await.unwrap();
+        own_side(&store, *id)
+            .await
+            .update_access_policy(|p| p.medecin_traitant = Some(ProfessionalId("11111111111".into())))
+            .await
+            .unwrap();
+        gate.deposit_document(
+            *id,
+            &Actor::Holder { id: *id },
+            text_doc("Vaccins", Category::Reports),
+            b"x".to_vec(),
+            &Context::default(),
+        )
+        .await
+        .unwrap();
+    }
+    let (a, b) = (ids[0], ids[1]);
+    let holder = Actor::Holder { id: a };
+    assert_eq!(listed_titles(&gate, a, &doctor).await, ["Vaccins"]);
+    // Reasoned: no reason, no change.
+    assert!(matches!(
+        gate.operator_suspension(a, "support", Suspension::Suspend, "  ")
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(store.lifecycle(a).await.unwrap().name(), "activated");
+    let since = clock.now();
+    let suspended = gate
+        .operator_suspension(
+            a,
+            "support",
+            Suspension::Suspend,
+            "usurpation d'identité signalée",
+        )
+        .await
+        .unwrap();
+    assert_eq!(suspended, Some(Lifecycle::Suspended { at: since }));
+    // Nobody reaches it: not the holder's side, not the holder's reading, not the médecin traitant.
+    assert!(gate.holder_side(a, &holder).await.unwrap().is_none());
+    for who in [&holder, &doctor] {
+        let listed = gate
+            .list_documents(a, who, &all_docs(), &Context::default())
+            .await;
+        assert!(
+            listed
+                .as_ref()
+                .map_or(true, |p| p.documents.is_empty() && p.total == 0),
+            "{who:?} saw {listed:?}"
+        );
+    }
+    // The holder is told, with the reason and the date of closure; the action is traced.
+    let notices = store.outbox_of(a).await.unwrap();
+    assert!(
+        notices.iter().any(|m| m.0 == SPACE_SUSPENDED && m.1 == "email"),
+        "{notices:?}"
+    );
+    let traces = store.traces_of(a, None, 50).await.unwrap();
+    let traced = traces
+        .iter()
+        .find(|t| t.entry.item == "suspension")
+        .expect("the suspension is traced");
+    assert_eq!(
+        traced.entry.purpose.as_deref(),
+        Some("usurpation d'identité signalée")
+    );
+    assert_eq!(traced.entry.actor, Actor::Operator { id: "support".into() });
+    // Suspending twice, or lifting a space that is not suspended, changes nothing.
+    assert!(matches!(
+        gate.operator_suspension(a, "support", Suspension::Suspend, "encore")
+            .await,
+        Err(StoreError::Transition(_))
+    ));
+    // The second holder, without an e-mail, is told by post.
+    gate.operator_suspension(b, "support", Suspension::Suspend, "dysfonctionnement grave")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .outbox_of(b)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.0 == SPACE_SUSPENDED && m.1 == "post")
+    );
+    // The first objects on the last day: the closure is off, the space stays suspended.
+    clock.set(since.plus_seconds(SUSPENSION_OBJECTION_SECONDS - 60));
+    store.contest_suspension(a).await.unwrap();
+    assert_eq!(store.lifecycle(a).await.unwrap().name(), "suspension_contested");
+    assert!(
+        store
+            .outbox_of(a)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.0 == SUSPENSION_CONTESTED)
+    );
+    assert!(gate.holder_side(a, &holder).await.unwrap().is_none());
+    // Six weeks on: the job closes the second (told by post), not the first.
+    clock.set(since.plus_seconds(SUSPENSION_OBJECTION_SECONDS));
+    assert!(
+        matches!(store.contest_suspension(b).await, Err(StoreError::Transition(_))),
+        "too late"
+    );
+    let report = store.run_lifecycle_job(100).await.unwrap();
+    assert_eq!(report.closed, 1, "{report:?}");
+    assert_eq!(store.lifecycle(b).await.unwrap().name(), "closed");
+    assert!(
+        store
+            .outbox_of(b)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.0 == SUSPENSION_CLOSED && m.1 == "post")
+    );
+    assert_eq!(store.run_lifecycle_job(100).await.unwrap().closed, 0, "once");
+    // The operator lifts the first: everything is there again, for the holder and the doctor.
+    let lifted = gate
+        .operator_suspension(a, "support", Suspension::Lift, "vérification faite")
+        .await
+        .unwrap();
+    assert_eq!(lifted.map(|l| l.name()), Some("activated"));
+    assert!(
+        store
+            .outbox_of(a)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.0 == SUSPENSION_LIFTED)
+    );
+    assert_eq!(listed_titles(&gate, a, &doctor).await, ["Vaccins"]);
+    assert!(gate.holder_side(a, &holder).await.unwrap().is_some());
+    // An unknown space reads like one that does not exist.
+    let unknown = HolderId::new(clock.now());
+    assert_eq!(
+        gate.operator_suspension(unknown, "support", Suspension::Suspend, "x")
+            .await
+            .unwrap(),
+        None
+    );
 }
