@@ -5,6 +5,8 @@
 //! the holder through the outbox (in the message's own transaction), a professional through
 //! their notices. As for documents, the only public operations are methods of [`Gate`].
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 use carnet_domain::access::{Action, Actor, Category, Context, Reason};
 use carnet_domain::document::{self, Format};
@@ -139,6 +141,22 @@ pub struct InboxEntry {
     pub unread: i64,
 }
 
+/// An inbox line with whose conversation it is and what it is about (issue 33), when the
+/// gate let the professional know them.
+#[derive(Clone, Debug)]
+pub struct NamedInboxEntry {
+    pub entry: InboxEntry,
+    /// The patient, from an identity read [`decide_identity`](carnet_domain::access::decide_identity)
+    /// allowed (a correspondent knows whom they write to, MS-2); `None` past
+    /// [`NAMED_INBOX_PATIENTS`] or when refused.
+    pub patient: Option<crate::identity::Identity>,
+    /// The conversation's subject, read through the gate with the space's conversations.
+    pub subject: Option<String>,
+}
+
+/// How many patients an inbox page names: each is two traced reads (identity, conversations).
+pub const NAMED_INBOX_PATIENTS: usize = 30;
+
 fn conversation_aad(holder: HolderId, id: Uuid) -> Vec<u8> {
     item_aad(holder, ItemKind::Conversation, id.as_bytes())
 }
@@ -225,7 +243,7 @@ impl Store {
         &self,
         holder: HolderId,
         from_holder_side: bool,
-    ) -> Result<std::collections::HashMap<Uuid, i64>, StoreError> {
+    ) -> Result<HashMap<Uuid, i64>, StoreError> {
         on_db!(&self.db, p => sqlx::query(
             "SELECT conversation_id, COUNT(*) FROM messages WHERE holder_id = $1 AND from_holder_side = $2 \
              AND read_at IS NULL GROUP BY conversation_id")
@@ -863,6 +881,50 @@ impl Gate {
             ctx,
         )
         .await
+    }
+
+    /// The inbox with the patients' names and the subjects (issue 33: a clinician sees whose
+    /// conversation it is before opening it). For each of the first [`NAMED_INBOX_PATIENTS`]
+    /// patients, in the inbox's order, one identity read and one reading of the space's
+    /// conversations, both through the gate and traced in that patient's history (AC-6); a
+    /// refusal leaves the line unnamed, exactly like a patient past the limit.
+    pub async fn named_inbox(&self, actor: &Actor, limit: i64) -> Result<Vec<NamedInboxEntry>, StoreError> {
+        let entries = self.inbox(actor, limit).await?;
+        type Named = (Option<crate::identity::Identity>, HashMap<Uuid, String>);
+        let mut named: HashMap<HolderId, Named> = HashMap::new();
+        for e in &entries {
+            if named.contains_key(&e.holder) || named.len() >= NAMED_INBOX_PATIENTS {
+                continue;
+            }
+            let patient = match self.identify(e.holder, actor).await {
+                Ok(who) => Some(who),
+                Err(StoreError::NotFound | StoreError::Shredded(_)) => None,
+                Err(err) => return Err(err),
+            };
+            let subjects = match self
+                .list_conversations(e.holder, actor, &Context::default())
+                .await
+            {
+                Ok(convs) => convs.into_iter().map(|c| (c.id, c.subject)).collect(),
+                Err(StoreError::NotFound | StoreError::Shredded(_)) => HashMap::new(),
+                Err(err) => return Err(err),
+            };
+            named.insert(e.holder, (patient, subjects));
+        }
+        Ok(entries
+            .into_iter()
+            .map(|entry| {
+                let (patient, subject) = match named.get(&entry.holder) {
+                    Some((who, subjects)) => (who.clone(), subjects.get(&entry.conversation).cloned()),
+                    None => (None, None),
+                };
+                NamedInboxEntry {
+                    entry,
+                    patient,
+                    subject,
+                }
+            })
+            .collect())
     }
 
     /// A professional's or an establishment's inbox across spaces: ids, times and unread

@@ -12,6 +12,8 @@ use carnet_domain::{HolderId, Lifecycle};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use carnet_store::outbox::Channel;
+
 use super::extract::{Authenticated, ValidJson};
 use crate::{ApiError, AppState};
 
@@ -20,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(me))
         .route("/act-for", post(act_for))
         .route("/contact", patch(rectify_contact))
+        .route("/contact/confirm", post(confirm_contact))
         .route("/close", post(close_request))
         .route("/close/confirm", post(close_confirm))
         .route("/totp", post(totp_begin).delete(totp_disable))
@@ -106,34 +109,121 @@ struct Contact {
 }
 
 /// ID-2: contact data can be corrected by the holder; identity traits come from the insurer.
+/// The postal address changes at once. A new e-mail address or phone number takes effect only
+/// with the code sent to it (`POST /me/contact/confirm`): login codes and access notices never
+/// go where the holder cannot read them, and a stolen session cannot send them elsewhere.
+/// Either may be removed while the other stays on file. Answers 202 with the challenge when a
+/// code was sent, 200 otherwise.
 async fn rectify_contact(
     State(s): State<AppState>,
     a: Authenticated,
     ValidJson(c): ValidJson<Contact>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let side = a.holder_side(&s).await?;
     let h = side.record().await?;
     let mut admin: serde_json::Map<String, Value> =
         serde_json::from_slice(&h.administrative).unwrap_or_default();
-    if let Some(e) = &c.email {
-        let e = e.trim();
-        if !e.is_empty() && (!e.contains('@') || e.contains(char::is_whitespace)) {
-            return Err(ApiError::bad_request(
-                "adresse e-mail invalide / invalid e-mail address",
-            ));
-        }
-    }
-    for (k, v) in [("email", c.email), ("phone", c.phone), ("address", c.address)] {
-        match v.map(|v| v.trim().to_string()) {
-            Some(v) if v.is_empty() => {
-                admin.remove(k);
+    let on_file = |admin: &serde_json::Map<String, Value>, k: &str| {
+        admin
+            .get(k)
+            .and_then(Value::as_str)
+            .is_some_and(|v| !v.is_empty())
+    };
+    let mut new_value = None;
+    for (key, channel, typed) in [
+        ("email", Channel::Email, c.email.as_deref()),
+        ("phone", Channel::Sms, c.phone.as_deref()),
+    ] {
+        match typed.map(str::trim) {
+            None => {}
+            Some("") => {
+                let other = if key == "email" { "phone" } else { "email" };
+                if !on_file(&admin, other) {
+                    return Err(ApiError::bad_request(
+                        "gardez au moins une adresse e-mail ou un numéro de mobile pour recevoir vos codes \
+                         / keep an e-mail address or a mobile number for your codes",
+                    ));
+                }
+                admin.remove(key);
             }
             Some(v) => {
-                admin.insert(k.to_string(), Value::String(v));
+                let v = crate::web::contact::checked(channel, v)
+                    .map_err(|fr| ApiError::bad_request(format!("{fr} / invalid {key}")))?;
+                if new_value.replace((key, channel, v)).is_some() {
+                    return Err(ApiError::bad_request(
+                        "une nouvelle adresse e-mail ou un nouveau numéro à la fois / one new e-mail or phone at a time",
+                    ));
+                }
             }
-            None => {}
         }
     }
+    if let Some(address) = c.address.map(|v| v.trim().to_string()) {
+        if address.chars().count() > 300 {
+            return Err(ApiError::bad_request("adresse trop longue / address too long"));
+        }
+        if address.is_empty() {
+            admin.remove("address");
+        } else {
+            admin.insert("address".into(), Value::String(address));
+        }
+    }
+    let bytes = serde_json::to_vec(&admin).map_err(|_| ApiError::internal())?;
+    side.update_administrative(&bytes).await?;
+    let Some((key, channel, value)) = new_value else {
+        return Ok(Json(Value::Object(admin)).into_response());
+    };
+    super::auth::limit(&s, &format!("contact:{}", a.session.acting_for), 3600, 5).await?;
+    let challenge = s
+        .store
+        .create_contact_challenge(a.session.acting_for, channel, &value)
+        .await?;
+    s.wake.notify_one();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "pending": { "field": key, "value": value, "challenge": challenge }, "administrative": admin })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactCode {
+    field: String,
+    value: String,
+    challenge: uuid::Uuid,
+    code: String,
+}
+
+/// ID-2: the code sent to the new e-mail address or phone number: it replaces the former one,
+/// which is told.
+async fn confirm_contact(
+    State(s): State<AppState>,
+    a: Authenticated,
+    ValidJson(c): ValidJson<ContactCode>,
+) -> Result<Json<Value>, ApiError> {
+    let channel = match c.field.as_str() {
+        "email" => Channel::Email,
+        "phone" => Channel::Sms,
+        _ => return Err(ApiError::bad_request("field: email or phone")),
+    };
+    let value = crate::web::contact::checked(channel, &c.value)
+        .map_err(|fr| ApiError::bad_request(format!("{fr} / invalid {}", c.field)))?;
+    let side = a.holder_side(&s).await?;
+    let h = side.record().await?;
+    let mut admin: serde_json::Map<String, Value> =
+        serde_json::from_slice(&h.administrative).unwrap_or_default();
+    let former = admin.get(&c.field).and_then(Value::as_str).map(str::to_string);
+    s.store
+        .check_contact_code(
+            a.session.acting_for,
+            c.challenge,
+            c.code.trim(),
+            channel,
+            &value,
+            former.as_deref(),
+        )
+        .await?;
+    admin.insert(c.field.clone(), Value::String(value));
     let bytes = serde_json::to_vec(&admin).map_err(|_| ApiError::internal())?;
     side.update_administrative(&bytes).await?;
     Ok(Json(Value::Object(admin)))

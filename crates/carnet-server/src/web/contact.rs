@@ -93,7 +93,7 @@ fn what(quoi: &str) -> Option<(Channel, &'static str)> {
 }
 
 /// A new value as people type it, or what is wrong with it.
-fn checked(channel: Channel, typed: &str) -> Result<String, &'static str> {
+pub(crate) fn checked(channel: Channel, typed: &str) -> Result<String, &'static str> {
     let v = typed.trim();
     match channel {
         Channel::Email => {

@@ -19,7 +19,7 @@ mod access;
 mod agenda;
 mod auth;
 mod catalogue;
-mod contact;
+pub(crate) mod contact;
 mod documents;
 pub(crate) mod export;
 mod grant;

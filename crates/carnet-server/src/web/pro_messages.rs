@@ -1,5 +1,5 @@
 //! Secure messaging pages for professionals (SPEC MS-1, MS-2): their inbox across patients
-//! (ids, times and unread counts only: opening a conversation goes through the gate), their
+//! (each named, with the subjects, through traced reads of the gate: `Gate::named_inbox`), their
 //! conversations with one patient, a new message (a professional starts conversations), an
 //! answer with attachments, and ending a conversation. Same gate calls as the JSON API.
 
@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use carnet_domain::HolderId;
 use carnet_domain::access::Context;
+use carnet_domain::agenda::{EventInput, EventKind};
 use carnet_domain::messaging::Counterpart;
 use carnet_store::messaging::{CounterpartInfo, Outgoing, Thread};
 
@@ -38,12 +39,13 @@ fn name(p: &Pro) -> String {
 async fn inbox(State(s): State<AppState>, p: Pro) -> Result<Response, WebError> {
     let entries = s
         .gate
-        .inbox(&p.professional.actor(), 200)
+        .named_inbox(&p.professional.actor(), 200)
         .await
         .map_err(ApiError::from)?;
     let rows: String = entries
         .iter()
-        .map(|e| {
+        .map(|n| {
+            let e = &n.entry;
             let unread = if e.unread > 0 {
                 format!(
                     " <span class=\"badge\">{} {}</span>",
@@ -57,17 +59,48 @@ async fn inbox(State(s): State<AppState>, p: Pro) -> Result<Response, WebError> 
             } else {
                 String::new()
             };
+            let ended = if e.ended {
+                format!(" <span class=\"muted\">({})</span>", tr("close", "ended"))
+            } else {
+                String::new()
+            };
+            let updated = format!("{} {}", tr("mise à jour", "updated"), esc(&when(e.updated_at)));
+            // Whose conversation and about what, when the gate let the professional know.
+            let link = match &n.patient {
+                Some(who) => format!(
+                    "<strong>{}</strong> {}",
+                    esc(&who.used_name.clone().unwrap_or_else(|| who.birth_name.clone())),
+                    esc(&who.given_names.first().cloned().unwrap_or_default()),
+                ),
+                None => tr("Conversation", "Conversation").to_string(),
+            };
+            let born = n
+                .patient
+                .as_ref()
+                .and_then(|who| {
+                    who.birth_date
+                        .format(time::macros::format_description!("[day]/[month]/[year]"))
+                        .ok()
+                })
+                .map(|d| {
+                    let born = match n.patient.as_ref().map(|who| &who.sex) {
+                        Some(carnet_domain::roster::Sex::Female) => tr("née le", "born on"),
+                        Some(carnet_domain::roster::Sex::Male) => tr("né le", "born on"),
+                        _ => tr("né(e) le", "born on"),
+                    };
+                    format!(" — {born} {d}")
+                })
+                .unwrap_or_default();
+            let subject = n
+                .subject
+                .as_deref()
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| format!("« {} » · ", esc(t)))
+                .unwrap_or_default();
             format!(
-                "<li><a href=\"/pro/patients/{}/messages/{}\">{} {}</a>{unread}{}</li>",
-                e.holder,
-                e.conversation,
-                tr("Conversation mise à jour", "Conversation updated"),
-                esc(&when(e.updated_at)),
-                if e.ended {
-                    format!(" <span class=\"muted\">({})</span>", tr("close", "ended"))
-                } else {
-                    String::new()
-                },
+                "<li><a href=\"/pro/patients/{}/messages/{}\">{link}</a>{born}{unread}{ended}<br>\
+                 <span class=\"muted\">{subject}{updated}</span></li>",
+                e.holder, e.conversation,
             )
         })
         .collect();
@@ -86,8 +119,10 @@ async fn inbox(State(s): State<AppState>, p: Pro) -> Result<Response, WebError> 
         tr("← Rechercher un patient", "← Find a patient"),
         tr("Messagerie", "Messages"),
         tr(
-            "Le nom du patient et l'objet s'affichent en ouvrant la conversation (accès tracé).",
-            "The patient's name and the subject show when the conversation is opened (a traced access).",
+            "Le nom de chaque patient et l'objet de vos échanges sont lus dans son espace : cette lecture \
+             est tracée dans son historique, comme l'ouverture d'une conversation.",
+            "Each patient's name and your conversations' subjects are read in their space: the reading is \
+             traced in their history, like opening a conversation.",
         ),
     );
     let body =
@@ -153,6 +188,18 @@ async fn list_page(
         "Le patient est prévenu d'un nouveau message, sans son contenu.",
         "The patient is told of a new message, without its content.",
     );
+    let (w_rdv, w_rdv_hint, w_rdv_when, w_rdv_where) = (
+        tr(
+            "Rendez-vous ou rappel (facultatif)",
+            "Appointment or reminder (optional)",
+        ),
+        tr(
+            "Une date donnée ici est écrite dans le message et ajoutée à l'agenda du patient, avec un rappel la veille.",
+            "A date given here is written in the message and added to the patient's agenda, with a reminder the day before.",
+        ),
+        tr("Date et heure", "Date and time"),
+        tr("Lieu", "Place"),
+    );
     let body = format!(
         "<p><a href=\"/pro/patients/{holder}\">{w_back}</a></p>{}<h1>{w_title}</h1>{}{list}\
          <section aria-labelledby=\"nouveau\" class=\"card\"><h2 id=\"nouveau\">{w_new}</h2>\
@@ -160,6 +207,10 @@ async fn list_page(
          <p><label for=\"objet\">{w_subject}</label><br><input id=\"objet\" name=\"objet\" maxlength=\"200\" required></p>\
          <p><label for=\"texte\">Message</label><br><textarea id=\"texte\" name=\"texte\" rows=\"6\" maxlength=\"20000\">{}</textarea></p>\
          <p><label for=\"pieces\">{w_files}</label><br><input id=\"pieces\" name=\"pieces\" type=\"file\" multiple></p>\
+         <fieldset><legend>{w_rdv}</legend><p class=\"hint\">{w_rdv_hint}</p>\
+         <p><label for=\"rdv\">{w_rdv_when}</label><br><input id=\"rdv\" name=\"rdv\" type=\"datetime-local\"></p>\
+         <p><label for=\"rdv_lieu\">{w_rdv_where}</label><br><input id=\"rdv_lieu\" name=\"rdv_lieu\" type=\"text\" maxlength=\"200\"></p>\
+         </fieldset>\
          <p><button type=\"submit\">{w_send}</button></p></form>\
          <p class=\"hint\">{w_hint}</p></section>",
         who.banner,
@@ -184,6 +235,45 @@ async fn start(
     let Some(counterpart) = Counterpart::of(&actor) else {
         return Err(ApiError::not_found().into());
     };
+    // An appointment or a reminder sent through messaging (seeds): checked before anything is
+    // sent, added to the patient's agenda through the gate, and written in the message.
+    let appointment = match appointment_of(&form) {
+        Ok(a) => a,
+        Err(m) => return list_page(&s, &p, holder, m, form.get("texte")).await,
+    };
+    let mut text = form.get("texte").to_string();
+    let mut added = "";
+    if let Some(input) = appointment {
+        let place = input.location.clone();
+        let at = input.start;
+        let written = match s
+            .gate
+            .add_event(holder, &actor, input, &name(&p), &Context::default())
+            .await
+        {
+            Ok(_) => {
+                added = "agenda";
+                tr("ajouté à votre agenda", "added to your agenda")
+            }
+            // Not authorised to write in the agenda: the date is in the message only.
+            Err(carnet_store::StoreError::NotFound) => {
+                added = "message";
+                tr("à noter dans votre agenda", "to note in your agenda")
+            }
+            Err(carnet_store::StoreError::Invalid(m)) => {
+                return list_page(&s, &p, holder, &m, form.get("texte")).await;
+            }
+            Err(e) => return Err(ApiError::from(e).into()),
+        };
+        text = format!(
+            "{}{}{} {}{} ({written}).",
+            text.trim_end(),
+            if text.trim().is_empty() { "" } else { "\n\n" },
+            tr("Rendez-vous :", "Appointment:"),
+            when(at),
+            place.map(|l| format!(", {l}")).unwrap_or_default(),
+        );
+    }
     match s
         .gate
         .start_conversation(
@@ -196,7 +286,7 @@ async fn start(
             },
             form.get("objet"),
             Outgoing {
-                text: form.get("texte"),
+                text: &text,
                 attachments: files,
                 sender_name: &name(&p),
             },
@@ -206,14 +296,45 @@ async fn start(
     {
         Ok(t) => {
             s.wake.notify_one();
+            let info = if added.is_empty() {
+                String::new()
+            } else {
+                format!("?rdv={added}")
+            };
             Ok(see_other(&format!(
-                "/pro/patients/{holder}/messages/{}",
+                "/pro/patients/{holder}/messages/{}{info}",
                 t.conversation.id
             )))
         }
         Err(carnet_store::StoreError::Invalid(m)) => list_page(&s, &p, holder, &m, form.get("texte")).await,
         Err(e) => Err(ApiError::from(e).into()),
     }
+}
+
+/// The appointment of the new-message form, if a date was given: the subject as its title,
+/// the place, a reminder the day before (AG-3). A French message when the date is unreadable.
+fn appointment_of(form: &Form) -> Result<Option<EventInput>, &'static str> {
+    let start = form.get("rdv").trim();
+    if start.is_empty() {
+        return Ok(None);
+    }
+    let Some(start) = carnet_domain::agenda::parse_instant(start) else {
+        return Err("La date du rendez-vous est illisible : choisissez un jour et une heure.");
+    };
+    let title = match form.get("objet").trim() {
+        "" => "Rendez-vous",
+        t => t,
+    };
+    Ok(Some(EventInput {
+        kind: EventKind::Appointment,
+        title: title.to_string(),
+        start,
+        end: None,
+        location: Some(form.get("rdv_lieu").trim().to_string()).filter(|l| !l.is_empty()),
+        notes: None,
+        recurrence: None,
+        reminders: vec![24 * 60],
+    }))
 }
 
 fn thread_html(t: &Thread, holder: HolderId) -> String {
@@ -254,12 +375,30 @@ fn thread_html(t: &Thread, holder: HolderId) -> String {
         .collect()
 }
 
+#[derive(serde::Deserialize)]
+struct Shown {
+    rdv: Option<String>,
+}
+
 async fn show(
     State(s): State<AppState>,
     p: Pro,
     Path((holder, id)): Path<(String, uuid::Uuid)>,
+    axum::extract::Query(q): axum::extract::Query<Shown>,
 ) -> Result<Response, WebError> {
-    show_page(&s, &p, holder_of(&holder)?, id, "", "").await
+    let info = match q.rdv.as_deref() {
+        Some("agenda") => tr(
+            "Message envoyé ; le rendez-vous est ajouté à l'agenda du patient.",
+            "Message sent; the appointment is added to the patient's agenda.",
+        ),
+        Some("message") => tr(
+            "Message envoyé avec le rendez-vous. Vous n'êtes pas autorisé à écrire dans l'agenda de ce \
+             patient : il le notera lui-même.",
+            "Message sent with the appointment. You may not write in this patient's agenda: they will note it.",
+        ),
+        _ => "",
+    };
+    show_page(&s, &p, holder_of(&holder)?, id, "", info).await
 }
 
 async fn show_page(

@@ -167,26 +167,58 @@ async fn activation_login_with_emailed_code_session_and_logout_everywhere() {
         "no cookie, no data"
     );
 
-    // ID-2: contact rectification; ID-3: export.
-    let r = c
-        .patch(s.url("/api/v1/me/contact"))
-        .header("cookie", &session)
-        .json(&json!({"phone": "+33 6 00 00 00 00"}))
-        .send()
+    // ID-2: contact rectification. The postal address changes at once; a new e-mail address
+    // only with the code sent to it (a stolen session cannot send the codes elsewhere), and
+    // the former address is told.
+    let patch_contact = |body: Value| {
+        c.patch(s.url("/api/v1/me/contact"))
+            .header("cookie", &session)
+            .json(&body)
+            .send()
+    };
+    let r = patch_contact(json!({"address": "3 rue des Lilas, 69003 Lyon"}))
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    let r = patch_contact(json!({"email": "pas une adresse"})).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let new_email = "eve.nouvelle@example.org";
+    let r = patch_contact(json!({"email": new_email})).await.unwrap();
+    assert_eq!(r.status(), 202);
+    let pending: Value = r.json().await.unwrap();
+    assert_eq!(pending["administrative"]["email"], email, "not yet: {pending}");
+    let mail = wait_mail(&smtp, new_email, "confirmer vos coordonnées", &mut seen);
+    let code = find_after(&mail, "Votre code : ", 6);
+    let confirm = |code: &str| {
+        c.post(s.url("/api/v1/me/contact/confirm"))
+            .header("cookie", &session)
+            .json(&json!({"field": "email", "value": new_email, "challenge": pending["pending"]["challenge"], "code": code}))
+            .send()
+    };
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    assert!(confirm(wrong).await.unwrap().status().is_client_error());
+    assert_eq!(confirm(&code).await.unwrap().status(), 200);
+    wait_mail(&smtp, email, "coordonnées Carnet ont été changées", &mut seen);
+    // ID-3: export.
     let export: Value = get(&c, &s.url("/api/v1/me/export"), As::Cookie(&session))
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(export["administrative"]["phone"], "+33 6 00 00 00 00");
+    assert_eq!(export["administrative"]["email"], new_email);
+    assert_eq!(export["administrative"]["address"], "3 rue des Lilas, 69003 Lyon");
     assert_eq!(export["space"]["lifecycle"], "activated");
     let patient = &export["fhir"]["entry"][0]["resource"];
     assert_eq!(patient["resourceType"], "Patient");
     assert_eq!(patient["identifier"][0]["value"], ins.as_str());
-    assert_eq!(patient["telecom"][1]["value"], "+33 6 00 00 00 00");
+    assert!(
+        patient["telecom"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["value"] == new_email),
+        "{patient}"
+    );
     let html = get(&c, &s.url("/mon-espace/export"), As::Cookie(&session))
         .await
         .text()

@@ -410,6 +410,80 @@ async fn todays_patients_are_one_click_away() {
     assert!(!other.html.contains("MARTIN"), "{}", other.html);
 }
 
+/// A new conversation from the record's messaging page, with an appointment at `rdv`.
+async fn send_appointment(b: &mut Browser, record: &str, subject: &str, rdv: &str) -> Page {
+    let url = format!("{record}/messages");
+    let p = b.get(&url).await;
+    b.post_files(
+        &url,
+        &[
+            ("csrf", &p.csrf()),
+            ("objet", subject),
+            ("texte", "Venez à jeun."),
+            ("rdv", rdv),
+            ("rdv_lieu", "Cabinet du Dr LEROY, Lyon"),
+        ],
+        "pieces",
+        ("vide.txt", "text/plain", b""),
+    )
+    .await
+}
+
+/// Issue 33 (seeds): a professional sends an appointment through messaging. The médecin
+/// traitant's is written in the message and added to the patient's agenda with a reminder the
+/// day before; a nurse the patient never authorised writes it in the message only, and is told
+/// why; an unreadable date sends nothing.
+#[tokio::test]
+async fn an_appointment_is_sent_through_messaging() {
+    let w = World::start().await;
+    let mut leroy = pro_pages(&w.base, "10000000001").await;
+    let record = find_camille(&mut leroy).await;
+    let bad = send_appointment(&mut leroy, &record, "Bilan sanguin", "demain matin").await;
+    assert_eq!(bad.status, 200, "{}", bad.html);
+    assert!(
+        bad.html.contains("La date du rendez-vous est illisible"),
+        "{}",
+        bad.html
+    );
+    let sent = send_appointment(&mut leroy, &record, "Bilan sanguin", "2027-01-12T08:30").await;
+    assert_eq!(sent.status, 303, "{}", sent.html);
+    assert!(sent.location().ends_with("?rdv=agenda"), "{}", sent.location());
+    let thread = leroy.get(sent.location()).await;
+    assert!(
+        thread.html.contains("le rendez-vous est ajouté à l&#39;agenda du patient")
+            && thread.html.contains("Rendez-vous : le 12/01/2027 à 08\u{a0}h\u{a0}30, Cabinet du Dr LEROY, Lyon (ajouté à votre agenda)."),
+        "{}",
+        thread.html
+    );
+    let agenda = get_as(&w.c, &format!("{}/api/v1/me/agenda", w.base), &w.camille).await;
+    let events = agenda["events"]
+        .as_array()
+        .or(agenda.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let added = events
+        .iter()
+        .find(|e| e["title"] == "Bilan sanguin")
+        .unwrap_or_else(|| panic!("not in the agenda: {agenda}"));
+    assert_eq!(added["kind"], "appointment");
+    assert_eq!(added["location"], "Cabinet du Dr LEROY, Lyon");
+    assert_eq!(added["reminders"], json!([1440]), "{added}");
+    // A nurse Camille never authorised: the date goes in the message only, and she is told.
+    let mut moreau = pro_pages(&w.base, "10000000003").await;
+    let record = find_camille(&mut moreau).await;
+    let sent = send_appointment(&mut moreau, &record, "Pansement", "2027-01-13T10:00").await;
+    assert_eq!(sent.status, 303, "{}", sent.html);
+    assert!(sent.location().ends_with("?rdv=message"), "{}", sent.location());
+    let thread = moreau.get(sent.location()).await;
+    assert!(
+        thread.html.contains("(à noter dans votre agenda)"),
+        "{}",
+        thread.html
+    );
+    let agenda = get_as(&w.c, &format!("{}/api/v1/me/agenda", w.base), &w.camille).await;
+    assert!(!agenda.to_string().contains("Pansement"), "{agenda}");
+}
+
 /// Issue 33: without the INS at hand, a professional finds the record by the four identity
 /// traits (case aside), traced and kept like a lookup by INS; a mistyped trait finds nothing,
 /// said in French with what was typed kept; the API takes the same traits.

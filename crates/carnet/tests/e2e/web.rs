@@ -1074,10 +1074,13 @@ async fn professional_and_holder_message_each_other_in_the_pages() {
         p.html
     );
     assert!(p.html.contains("pas encore lu"));
-    // The inbox lists it without a name or a subject.
+    // Issue 33: the inbox says whose conversation it is and what about, read through the gate.
     let inbox = petit.get("/pro/messages").await;
     assert!(
-        inbox.html.contains(&thread_url) && !inbox.html.contains("IRM"),
+        inbox.html.contains(&thread_url)
+            && inbox.html.contains("<strong>MARTIN</strong> Camille")
+            && inbox.html.contains("née le 12/03/1984")
+            && inbox.html.contains("« Résultat de l&#39;IRM »"),
         "{}",
         inbox.html
     );
@@ -1087,6 +1090,13 @@ async fn professional_and_holder_message_each_other_in_the_pages() {
     assert_eq!(b.login().await, "/");
     let list = b.get("/messages").await;
     assert!(list.html.contains("1 non lu"), "{}", list.html);
+    // The inbox's readings are in her history, like any professional's (AC-6).
+    let history = b.get("/historique").await;
+    assert!(
+        history.html.contains("a consulté vos conversations"),
+        "{}",
+        history.html
+    );
     let id = thread_url.rsplit('/').next().unwrap();
     let conv = b.get(&format!("/messages/{id}")).await;
     assert!(conv.html.contains("L&#39;IRM est normale.") || conv.html.contains("L'IRM est normale."));

@@ -439,9 +439,38 @@ pub fn wait_mail(
     }
 }
 
-/// Subjects with non-ASCII text are RFC 2047 encoded; compare on the ASCII words only.
+/// The headers with their RFC 2047 encoded words (`=?utf-8?b?…?=`, what non-ASCII subjects
+/// are sent as) decoded, so that a subject is found as people read it.
 pub fn decode_subject(headers: &str) -> String {
-    headers.replace("=?utf-8?b?", "").replace("=?UTF-8?B?", "")
+    use base64::Engine as _;
+    let mut out = String::new();
+    let mut rest = headers;
+    while let Some(i) = rest.find("=?") {
+        out.push_str(&rest[..i]);
+        let word = &rest[i + 2..];
+        let parts: Vec<&str> = word.splitn(3, '?').collect();
+        let end = parts.get(2).and_then(|p| p.find("?="));
+        match (parts.as_slice(), end) {
+            ([_, enc, text], Some(e)) if enc.eq_ignore_ascii_case("b") => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(&text[..e])
+                    .unwrap_or_default();
+                out.push_str(&String::from_utf8_lossy(&bytes));
+                rest = &text[e + 2..];
+                // Adjacent encoded words are joined without the folding between them.
+                let trimmed = rest.trim_start();
+                if trimmed.starts_with("=?") {
+                    rest = trimmed;
+                }
+            }
+            _ => {
+                out.push_str("=?");
+                rest = word;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Camille MARTIN's INS in the demo (her NIR is fictitious: department 99).
