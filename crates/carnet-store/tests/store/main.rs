@@ -5,5 +5,6 @@
 
 mod blob_suite;
 mod gate_property;
+mod sharding;
 mod storage_suite;
 mod support;
