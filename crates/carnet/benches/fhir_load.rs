@@ -232,7 +232,7 @@ impl Report {
             per(self.cpu.0),
             per(self.cpu.1),
         );
-        (self.name, rate, p(99))
+        (self.name, rate, p(99), self.errors)
     }
 }
 
@@ -324,7 +324,11 @@ impl Target {
             h.push(("content-type", "application/json"));
         }
         h.extend_from_slice(extra);
-        let path = format!("{}{rest}", base_path(&self.base));
+        // A server's root is `/`, never an empty request target (a transaction is POSTed there).
+        let path = match format!("{}{rest}", base_path(&self.base)) {
+            p if p.is_empty() => "/".to_string(),
+            p => p,
+        };
         conn.send(method, &path, &h, body).await.ok()
     }
 }
@@ -348,7 +352,8 @@ fn wanted(name: &str) -> bool {
 }
 
 /// One scenario's result: name, throughput (in its unit per second), p99 in µs.
-type Summary = (&'static str, f64, u128);
+/// A scenario's name, rate, p99 (µs) and errors.
+type Summary = (&'static str, f64, u128, u64);
 
 /// The FHIR workload of issue 6, the same for Carnet and for a peer.
 async fn scenarios(t: &Target, clients: usize, secs: u64) -> Vec<Summary> {
@@ -615,7 +620,7 @@ fn main() {
             "scenario (mean of rounds)", "A", "B", "B/A"
         );
         let mean = |b: usize, k: usize| runs[b].iter().map(|r| r[k].1).sum::<f64>() / runs[b].len() as f64;
-        for (k, (name, _, _)) in runs[0][0].iter().enumerate() {
+        for (k, (name, ..)) in runs[0][0].iter().enumerate() {
             let (a, b) = (mean(0, k), mean(1, k));
             println!("{name:<44} {a:>10.0} {b:>10.0} {:>7.3}", b / a);
         }
@@ -665,11 +670,14 @@ fn main() {
         "\n{:<44} {:>12} {:>12} {:>7} {:>10} {:>10}",
         "scenario", "Carnet", "Helios", "ratio", "p99 C µs", "p99 H µs"
     );
-    for ((name, c, cp99), (_, h, hp99)) in ours.iter().zip(&theirs) {
-        println!(
-            "{name:<44} {c:>12.0} {h:>12.0} {:>7.2} {cp99:>10} {hp99:>10}",
-            if *h > 0.0 { c / h } else { f64::INFINITY }
-        );
+    for ((name, c, cp99, ce), (_, h, hp99, he)) in ours.iter().zip(&theirs) {
+        // A ratio only where both sides answered every request: otherwise the errors.
+        let ratio = if *ce == 0 && *he == 0 && *h > 0.0 {
+            format!("{:.2}", c / h)
+        } else {
+            format!("errors {ce}/{he}")
+        };
+        println!("{name:<44} {c:>12.0} {h:>12.0} {ratio:>7} {cp99:>10} {hp99:>10}");
     }
 }
 
