@@ -12,6 +12,7 @@ pub mod error;
 pub mod fhir;
 pub mod letter;
 pub mod mail;
+pub mod metrics;
 pub mod oauth;
 pub mod oidc;
 pub mod print;
@@ -42,10 +43,13 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.body_limit_bytes;
     let timeout = state.settings.request_timeout;
+    metrics::handle(); // the recorder, before anything is counted
     Router::new()
         .merge(api::routes())
         .merge(web::routes())
+        .route("/metrics", axum::routing::get(metrics::render))
         .with_state(state)
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(RequestBodyLimitLayer::new(limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -11,7 +11,7 @@ pub(crate) mod me;
 pub(crate) mod messages;
 mod notifications;
 mod oidc;
-mod operator;
+pub(crate) mod operator;
 mod passkeys;
 pub(crate) mod pro;
 mod probes;

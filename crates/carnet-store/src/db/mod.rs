@@ -318,6 +318,16 @@ impl Db {
     }
 
     /// The pool that sees the latest commits (for SQLite, the writer connection).
+    /// The connections the pools hold, open and idle (what operators watch, issue 34).
+    pub fn pool_counts(&self) -> (u32, usize) {
+        match self {
+            Db::Sqlite { read, write, .. } => {
+                (read.size() + write.size(), read.num_idle() + write.num_idle())
+            }
+            Db::Postgres(p) => (p.size(), p.num_idle()),
+        }
+    }
+
     pub fn writer(&self) -> Db {
         match self {
             Db::Sqlite { write, .. } => Db::Sqlite {

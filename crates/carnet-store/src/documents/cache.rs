@@ -170,6 +170,8 @@ impl Stats {
 
     /// Counts a lookup; true when it is time to look whether a minute has passed.
     fn count(&self, hit: bool) -> bool {
+        metrics::counter!("carnet_document_cache_lookups_total", "result" => if hit { "hit" } else { "miss" })
+            .increment(1);
         let counter = if hit { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed) % Self::CHECK_EVERY == Self::CHECK_EVERY - 1
     }

@@ -889,3 +889,63 @@ async fn token_command_mints_sessions_only_with_the_servers_key() {
     let r = get(&c, &s.url("/fhir/metadata"), As::Bearer(&token)).await;
     assert_eq!(r.status(), 200);
 }
+
+/// Issue 34: what operators watch. `/metrics` answers the operator token only, in Prometheus'
+/// text format: requests by route template (never an id) and status, gate decisions, trace
+/// group commits, backlogs; nothing about a holder.
+#[tokio::test]
+async fn operators_scrape_metrics_with_their_token_only() {
+    let w = World::start().await;
+    let operator = operator_token(&w.data);
+    let me = get(
+        &w.c,
+        &format!("{}/api/v1/me/documents", w.base),
+        As::Cookie(&w.camille),
+    )
+    .await;
+    assert_eq!(me.status(), 200);
+    // A professional's read: decided, traced (a group commit) and counted.
+    let petit = w.pro("10000000002").await;
+    let camille = w.camille_for(&petit).await;
+    let r = get(&w.c, &w.pro_url(&camille, "/documents"), As::Bearer(&petit)).await;
+    assert_eq!(r.status(), 200);
+    let scrape = |auth: Option<&str>| {
+        let r = w.c.get(format!("{}/metrics", w.base));
+        let r = match auth {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        };
+        r.send()
+    };
+    assert_eq!(scrape(None).await.unwrap().status(), 401);
+    assert_eq!(scrape(Some("not-the-token")).await.unwrap().status(), 401);
+    let r = scrape(Some(&operator)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = r.text().await.unwrap();
+    for expected in [
+        "carnet_http_requests_total{method=\"GET\",route=\"/api/v1/me/documents\",status=\"200\"}",
+        "carnet_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/me/documents\",le=\"0.005\"}",
+        "carnet_gate_decisions_total{outcome=\"allowed\",reason=\"holder\"}",
+        "carnet_traces_appended_total",
+        "carnet_outbox_waiting ",
+        "carnet_lifecycle_due ",
+        "carnet_db_pool_connections{state=\"open\"}",
+    ] {
+        assert!(text.contains(expected), "no {expected} in:\n{text}");
+    }
+    // Route templates only: no holder's id, no INS, no query string.
+    let holder = get_json(&w.c, &format!("{}/api/v1/me", w.base), As::Cookie(&w.camille)).await["acting_for"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !text.contains(&holder) && !text.contains(&camille_ins()),
+        "{text}"
+    );
+}
