@@ -4,27 +4,9 @@
 
 use crate::common::browser::*;
 use crate::common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const NEW: &str = "camille.nouvelle@demo.carnet.invalid";
-
-/// The newest message (the demo outbox lists newest first) to `to` whose subject is `subject`, waiting for it.
-async fn mail_to(b: &Browser, to: &str, subject: &str) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let all: Value = get_json(&b.c, &format!("{}/demo/outbox.json", b.base), As::Anonymous).await;
-        if let Some(m) = all
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["to"] == to && m["subject"] == subject)
-        {
-            return m["body"].as_str().unwrap().to_string();
-        }
-        assert!(std::time::Instant::now() < deadline, "no '{subject}' to {to}");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-}
 
 /// The code of the newest confirmation mail to the new address, once it differs from `seen`.
 async fn next_code(b: &Browser, seen: &str) -> String {

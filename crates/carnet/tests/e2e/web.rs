@@ -1658,27 +1658,6 @@ async fn a_closed_space_is_reopened_from_the_login_page_lc5() {
     assert_eq!(b.json("/api/v1/me").await["lifecycle"], "activated");
 }
 
-/// The demo outbox's newest message to Lucas whose subject is `subject`: its body, waited for.
-async fn lucas_mail(b: &Browser, subject: &str) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let all: Value = get_json(&b.c, &format!("{}/demo/outbox.json", b.base), As::Anonymous).await;
-        if let Some(m) = all
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["to"] == LUCAS && m["subject"] == subject)
-        {
-            return m["body"].as_str().unwrap().to_string();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no mail “{subject}” to Lucas"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-}
-
 /// LC-5b in the pages (issue 32, journey 4): the operator suspends Lucas's space with a reason;
 /// his session ends and nobody reaches it; he is told by mail (reason, dates in words); the
 /// login page says so and offers to object; his password and code record the objection
@@ -1716,7 +1695,7 @@ async fn a_suspended_space_is_contested_from_the_login_page_lc5b() {
     // Nobody reaches it, its holder included: the session is over.
     let home = b.get("/mon-espace").await;
     assert_ne!(home.status, 200, "{}", home.html);
-    let body = lucas_mail(&b, "Votre espace Carnet est suspendu").await;
+    let body = mail_to(&b, LUCAS, "Votre espace Carnet est suspendu").await;
     assert!(
         body.contains("« usurpation d'identité signalée »")
             && body.contains("Sans opposition de votre part avant le ")
@@ -1744,7 +1723,12 @@ async fn a_suspended_space_is_contested_from_the_login_page_lc5b() {
         200,
         "no session: still suspended"
     );
-    let body = lucas_mail(&b, "Votre opposition à la fermeture de votre espace Carnet").await;
+    let body = mail_to(
+        &b,
+        LUCAS,
+        "Votre opposition à la fermeture de votre espace Carnet",
+    )
+    .await;
     assert!(body.contains("Votre espace ne sera pas fermé"), "{body}");
     let p = lucas_password(&mut b, None).await;
     assert_eq!(p.status, 409);
@@ -1757,7 +1741,7 @@ async fn a_suspended_space_is_contested_from_the_login_page_lc5b() {
     // The operator lifts it: Lucas logs in and finds the suspension in his history, with why.
     let r = event(json!({ "event": "lift_suspension", "reason": "vérification faite avec l'assuré" })).await;
     assert_eq!(r.status(), 200);
-    lucas_mail(&b, "Votre espace Carnet est rétabli").await;
+    mail_to(&b, LUCAS, "Votre espace Carnet est rétabli").await;
     let before = lucas_codes(&b.c, &demo.base).await.len();
     let p = lucas_password(&mut b, None).await;
     let p = lucas_code(&mut b, &p, before, None).await;

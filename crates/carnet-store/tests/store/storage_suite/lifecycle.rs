@@ -801,11 +801,7 @@ pub(super) async fn a_suspended_space_reaches_nobody_and_closes_unless_contested
         );
     }
     // The holder is told, with the reason and the date of closure; the action is traced.
-    let notices = store.outbox_of(a).await.unwrap();
-    assert!(
-        notices.iter().any(|m| m.0 == SPACE_SUSPENDED && m.1 == "email"),
-        "{notices:?}"
-    );
+    assert!(queued(&store, a, SPACE_SUSPENDED, Some("email")).await);
     let traces = store.traces_of(a, None, 50).await.unwrap();
     let traced = traces
         .iter()
@@ -826,26 +822,12 @@ pub(super) async fn a_suspended_space_reaches_nobody_and_closes_unless_contested
     gate.operator_suspension(b, "support", Suspension::Suspend, "dysfonctionnement grave")
         .await
         .unwrap();
-    assert!(
-        store
-            .outbox_of(b)
-            .await
-            .unwrap()
-            .iter()
-            .any(|m| m.0 == SPACE_SUSPENDED && m.1 == "post")
-    );
+    assert!(queued(&store, b, SPACE_SUSPENDED, Some("post")).await);
     // The first objects on the last day: the closure is off, the space stays suspended.
     clock.set(since.plus_seconds(SUSPENSION_OBJECTION_SECONDS - 60));
     store.contest_suspension(a).await.unwrap();
     assert_eq!(store.lifecycle(a).await.unwrap().name(), "suspension_contested");
-    assert!(
-        store
-            .outbox_of(a)
-            .await
-            .unwrap()
-            .iter()
-            .any(|m| m.0 == SUSPENSION_CONTESTED)
-    );
+    assert!(queued(&store, a, SUSPENSION_CONTESTED, None).await);
     assert!(gate.holder_side(a, &holder).await.unwrap().is_none());
     // Six weeks on: the job closes the second (told by post), not the first.
     clock.set(since.plus_seconds(SUSPENSION_OBJECTION_SECONDS));
@@ -856,14 +838,7 @@ pub(super) async fn a_suspended_space_reaches_nobody_and_closes_unless_contested
     let report = store.run_lifecycle_job(100).await.unwrap();
     assert_eq!(report.closed, 1, "{report:?}");
     assert_eq!(store.lifecycle(b).await.unwrap().name(), "closed");
-    assert!(
-        store
-            .outbox_of(b)
-            .await
-            .unwrap()
-            .iter()
-            .any(|m| m.0 == SUSPENSION_CLOSED && m.1 == "post")
-    );
+    assert!(queued(&store, b, SUSPENSION_CLOSED, Some("post")).await);
     assert_eq!(store.run_lifecycle_job(100).await.unwrap().closed, 0, "once");
     // The operator lifts the first: everything is there again, for the holder and the doctor.
     let lifted = gate
@@ -871,14 +846,7 @@ pub(super) async fn a_suspended_space_reaches_nobody_and_closes_unless_contested
         .await
         .unwrap();
     assert_eq!(lifted.map(|l| l.name()), Some("activated"));
-    assert!(
-        store
-            .outbox_of(a)
-            .await
-            .unwrap()
-            .iter()
-            .any(|m| m.0 == SUSPENSION_LIFTED)
-    );
+    assert!(queued(&store, a, SUSPENSION_LIFTED, None).await);
     assert_eq!(listed_titles(&gate, a, &doctor).await, ["Vaccins"]);
     assert!(gate.holder_side(a, &holder).await.unwrap().is_some());
     // An unknown space reads like one that does not exist.
@@ -889,4 +857,14 @@ pub(super) async fn a_suspended_space_reaches_nobody_and_closes_unless_contested
             .unwrap(),
         None
     );
+}
+
+/// Whether a message of `kind` (by `channel`, if given) is queued for `holder`.
+async fn queued(store: &Store, holder: HolderId, kind: &str, channel: Option<&str>) -> bool {
+    store
+        .outbox_of(holder)
+        .await
+        .unwrap()
+        .iter()
+        .any(|m| m.0 == kind && channel.is_none_or(|c| m.1 == c))
 }

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use super::find_after;
+use super::{As, find_after, get_json};
 
 pub const LOGIN: &str = "camille.martin@demo.carnet.invalid";
 
@@ -208,6 +208,24 @@ impl Browser {
 }
 
 /// Bodies of Camille's login-code messages, newest first.
+/// The newest message (the demo outbox lists newest first) to `to` whose subject is `subject`, waiting for it.
+pub async fn mail_to(b: &Browser, to: &str, subject: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let all: Value = get_json(&b.c, &format!("{}/demo/outbox.json", b.base), As::Anonymous).await;
+        if let Some(m) = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["to"] == to && m["subject"] == subject)
+        {
+            return m["body"].as_str().unwrap().to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no '{subject}' to {to}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 pub async fn codes(c: &reqwest::Client, base: &str) -> Vec<String> {
     super::outbox(c, base)
         .await
