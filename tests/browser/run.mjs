@@ -725,6 +725,38 @@ async function main() {
     await pwCtx.close();
     console.log('ok the holder changes her password, then replaces a forgotten one (AU-1)');
 
+    // Issue 33: Dr LEROY's inbox names whose conversation it is and what about; she sends
+    // Camille an appointment through messaging, added to Camille's agenda.
+    {
+      const lc = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'fr-FR' });
+      const lp = await lc.newPage();
+      watch(lp);
+      await lp.goto(`${base}/pro`);
+      await lp.fill('#rpps', '10000000001');
+      await lp.click('main button[type=submit]');
+      await lp.waitForSelector('#ins');
+      await lp.goto(`${base}/pro/messages`);
+      const inbox = await text(lp);
+      expect(inbox.includes('MARTIN Camille') && inbox.includes('née le 12/03/1984'), `the inbox does not name Camille:\n${inbox}`);
+      await audit(lp, 'pro-messagerie');
+      if (shots) await widths(lp, 'pro-messagerie');
+      await lp.click('ul.events a >> nth=0');
+      await lp.click('text=← Messagerie avec le patient');
+      await lp.fill('#objet', 'Bilan sanguin');
+      await lp.fill('#texte', 'Venez à jeun, avec votre carte Vitale.');
+      await lp.fill('#rdv', '2027-01-12T08:30');
+      await lp.fill('#rdv_lieu', 'Laboratoire Bioméd, Lyon');
+      await audit(lp, 'pro-message-rendez-vous-formulaire');
+      if (shots) await widths(lp, 'pro-message-rendez-vous-formulaire');
+      await lp.click('form[enctype="multipart/form-data"] button[type=submit]');
+      await lp.waitForSelector('text=le rendez-vous est ajouté à l\'agenda du patient');
+      expect((await text(lp)).includes('Rendez-vous : le 12/01/2027 à 08'), 'the appointment is not in the message');
+      await audit(lp, 'pro-message-rendez-vous');
+      if (shots) await widths(lp, 'pro-message-rendez-vous');
+      await lc.close();
+      console.log('ok Dr LEROY sees whose conversations and sends an appointment (issue 33)');
+    }
+
     // LC-5b: the operator suspends Lucas's space; the login page says so, with its dates, and
     // offers to object; his password and code record the objection and give a receipt.
     if (process.env.OPERATOR_TOKEN) {

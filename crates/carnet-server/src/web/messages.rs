@@ -267,7 +267,7 @@ fn thread_html(t: &Thread, h: &Holder) -> String {
                 .collect();
             let files = if files.is_empty() { String::new() } else { format!("<ul>{files}</ul>") };
             format!(
-                "<article class=\"card\"><h3>{} <span class=\"muted\">{}</span>{receipt}</h3><p class=\"message\">{}</p>{files}</article>",
+                "<article class=\"card\"><h2 class=\"message-from\">{} <span class=\"muted\">{}</span>{receipt}</h2><p class=\"message\">{}</p>{files}</article>",
                 esc(&who),
                 esc(&when(m.sent_at)),
                 esc(&m.text).replace('\n', "<br>"),
