@@ -66,17 +66,24 @@ pub struct RosterRecord {
     pub representative_ins: Option<Ins>,
     /// Serial number of the Carte Vitale (LC-4 identity proof); never stored in clear.
     pub card_serial: Option<String>,
-    /// What the representative is: a parent of a minor (MI-1) or the guardian of a protected
-    /// adult (MI-4).
+    /// What the representative is: a parent of a minor (MI-1), the guardian of a protected
+    /// adult, or a curator (MI-4).
     pub representative_kind: RepresentativeKind,
 }
 
+/// Who the roster names beside a person (MI-1, MI-4).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RepresentativeKind {
+    /// A holder of parental authority (MI-1): acts for the minor until majority (MI-3).
     #[default]
     Parent,
+    /// A guardian whose measure (tutelle) includes representing the person: acts for them.
     Guardian,
+    /// A curator (curatelle): assists the person, who keeps deciding about their health and
+    /// their space alone (French civil code, art. 459). Within the limits of that measure
+    /// (MI-4) a curator is not a representative in the space: nothing is linked.
+    Curator,
 }
 
 impl RepresentativeKind {
@@ -84,6 +91,15 @@ impl RepresentativeKind {
         match self {
             RepresentativeKind::Parent => "parent",
             RepresentativeKind::Guardian => "guardian",
+            RepresentativeKind::Curator => "curator",
+        }
+    }
+
+    /// Whether the measure makes them act in the person's space (MI-1, MI-4).
+    pub const fn represents(self) -> bool {
+        match self {
+            RepresentativeKind::Parent | RepresentativeKind::Guardian => true,
+            RepresentativeKind::Curator => false,
         }
     }
 }
@@ -172,10 +188,11 @@ impl RawRosterLine {
         };
         let representative_kind = match self.representative_kind.trim().to_ascii_lowercase().as_str() {
             "" | "parent" => RepresentativeKind::Parent,
-            "guardian" | "tuteur" | "curateur" => RepresentativeKind::Guardian,
+            "guardian" | "tuteur" | "tutelle" => RepresentativeKind::Guardian,
+            "curator" | "curateur" | "curatelle" => RepresentativeKind::Curator,
             other => {
                 return Err(format!(
-                    "representative_kind: '{other}' is not parent or guardian"
+                    "representative_kind: '{other}' is not parent, guardian or curator"
                 ));
             }
         };
@@ -237,6 +254,37 @@ mod tests {
         assert_eq!(json["birth_date"], "1985-02-14");
         let back: Administrative = serde_json::from_value(json).unwrap();
         assert_eq!(back, r.admin);
+    }
+
+    /// MI-4: a guardian represents the person in their space; a curator assists and does not.
+    #[test]
+    fn a_measure_says_whether_its_holder_represents_mi4() {
+        let now = Timestamp::from_unix_seconds(1_800_000_000);
+        let rep = crate::ins::nir_key("1500175123456").unwrap();
+        for (typed, kind, represents) in [
+            ("", RepresentativeKind::Parent, true),
+            ("Tuteur", RepresentativeKind::Guardian, true),
+            ("tutelle", RepresentativeKind::Guardian, true),
+            ("curateur", RepresentativeKind::Curator, false),
+            ("Curatelle", RepresentativeKind::Curator, false),
+        ] {
+            let r = RawRosterLine {
+                representative_ins: format!("1500175123456{rep:02}"),
+                representative_kind: typed.into(),
+                ..line()
+            }
+            .validate(now)
+            .unwrap();
+            assert_eq!(r.representative_kind, kind, "{typed}");
+            assert_eq!(r.representative_kind.represents(), represents, "{typed}");
+        }
+        let bad = RawRosterLine {
+            representative_kind: "voisin".into(),
+            ..line()
+        }
+        .validate(now)
+        .unwrap_err();
+        assert!(bad.contains("not parent, guardian or curator"), "{bad}");
     }
 
     #[test]

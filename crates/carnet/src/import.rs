@@ -31,6 +31,8 @@ pub struct Summary {
     pub existing: u64,
     pub rejected: Vec<(u64, String)>,
     pub linked: u64,
+    /// MI-4: curators named by the roster, not linked (they assist; the person acts alone).
+    pub curators: u64,
 }
 
 struct Importer<'a> {
@@ -93,6 +95,11 @@ impl Importer<'_> {
             let Some(rep_ins) = &rec.representative_ins else {
                 continue;
             };
+            // MI-4: a curatorship assists the person without representing them in the space.
+            if !rec.representative_kind.represents() {
+                self.summary.curators += 1;
+                continue;
+            }
             let child = self.store.find_by_ins(&rec.admin.ins).await?;
             let rep = self.store.find_by_ins(rep_ins).await?;
             match (child, rep) {
@@ -202,12 +209,13 @@ pub async fn roster(store: &Store, path: &Path, rejects_file: Option<&Path>) -> 
     report_rejects(&mut summary.rejected, rejects_file)?;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "roster import: {} lines read, {} spaces created, {} already present, {} rejected, {} linked to a representative ({:.1} s, {:.0} lines/s)",
+        "roster import: {} lines read, {} spaces created, {} already present, {} rejected, {} linked to a representative, {} curators not linked (MI-4) ({:.1} s, {:.0} lines/s)",
         summary.read,
         summary.created,
         summary.existing,
         summary.rejected.len(),
         summary.linked,
+        summary.curators,
         secs,
         summary.read as f64 / secs.max(1e-9)
     );

@@ -441,7 +441,8 @@ fn roster_import_from_the_command_line_is_idempotent_and_reports_rejects() {
          {}9;BAD;Key;M;1980-01-01;;;\n\
          {};BERNARD;Lucas;X;1957-09-30;;;\n\
          {};BERNARD;Lucas;M;1957-09-30;;;\n\
-         {};MARTIN;Paul;M;1931-01-01;;{};guardian\n",
+         {};MARTIN;Paul;M;1931-01-01;;{};guardian\n\
+         {};DURAND;Marc;M;1950-01-01;;{};curateur\n",
         ins_for(1),
         ins_for(2),
         ins_for(1),
@@ -449,6 +450,8 @@ fn roster_import_from_the_command_line_is_idempotent_and_reports_rejects() {
         ins_for(4),
         ins_for(4),
         ins_for(5),
+        ins_for(1),
+        ins_for(6),
         ins_for(1)
     );
     let file = t.path().join("roster.csv");
@@ -469,7 +472,10 @@ fn roster_import_from_the_command_line_is_idempotent_and_reports_rejects() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("6 lines read, 4 spaces created, 0 already present, 2 rejected, 2 linked"),
+        stdout.contains(
+            "7 lines read, 5 spaces created, 0 already present, 2 rejected, 2 linked to a representative, \
+             1 curators not linked (MI-4)"
+        ),
         "{stdout}"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -482,7 +488,7 @@ fn roster_import_from_the_command_line_is_idempotent_and_reports_rejects() {
         &["import", "roster", file.to_str().unwrap(), "--data-dir", d],
         &[],
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("0 spaces created, 4 already present"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 spaces created, 5 already present"));
     // A FHIR Bundle of Patient.
     let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
         {"resource": {"resourceType": "Patient",
