@@ -430,6 +430,43 @@ pub enum Reason {
     CareTeamObjected,
 }
 
+impl Reason {
+    /// The reason's name, as it is serialised (snake case): a label without allocation.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Reason::Holder => "holder",
+            Reason::Representative => "representative",
+            Reason::MedecinTraitant => "medecin_traitant",
+            Reason::Author => "author",
+            Reason::Grant => "grant",
+            Reason::Emergency => "emergency",
+            Reason::Regulation => "regulation",
+            Reason::LegacyImport => "legacy_import",
+            Reason::InsurerFeed => "insurer_feed",
+            Reason::Support => "support",
+            Reason::InsPresented => "ins_presented",
+            Reason::NoSpace => "no_space",
+            Reason::SpaceClosed => "space_closed",
+            Reason::SpaceSuspended => "space_suspended",
+            Reason::NotYetVisible => "not_yet_visible",
+            Reason::NotTheAuthor => "not_the_author",
+            Reason::HiddenFromRepresentatives => "hidden_from_representatives",
+            Reason::Blocked => "blocked",
+            Reason::Masked => "masked",
+            Reason::NotHabilitated => "not_habilitated",
+            Reason::NoGrant => "no_grant",
+            Reason::ExpressConsentRequired => "express_consent_required",
+            Reason::EmergencyWithoutReason => "emergency_without_reason",
+            Reason::SupportWithoutReason => "support_without_reason",
+            Reason::OperatorsSeeNoHealthData => "operators_see_no_health_data",
+            Reason::NoPriorExchange => "no_prior_exchange",
+            Reason::ConversationEnded => "conversation_ended",
+            Reason::NotAParticipant => "not_a_participant",
+            Reason::CareTeamObjected => "care_team_objected",
+        }
+    }
+}
+
 /// The answer of the policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
@@ -1001,6 +1038,44 @@ fn system_access(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reasons_name_is_its_serialised_form() {
+        use Reason::*;
+        for r in [
+            Holder,
+            Representative,
+            MedecinTraitant,
+            Author,
+            Grant,
+            Emergency,
+            Regulation,
+            LegacyImport,
+            InsurerFeed,
+            Support,
+            InsPresented,
+            NoSpace,
+            SpaceClosed,
+            SpaceSuspended,
+            NotYetVisible,
+            NotTheAuthor,
+            HiddenFromRepresentatives,
+            Blocked,
+            Masked,
+            NotHabilitated,
+            NoGrant,
+            ExpressConsentRequired,
+            EmergencyWithoutReason,
+            SupportWithoutReason,
+            OperatorsSeeNoHealthData,
+            NoPriorExchange,
+            ConversationEnded,
+            NotAParticipant,
+            CareTeamObjected,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.name(), "{r:?}");
+        }
+    }
 
     fn space(lifecycle: Lifecycle) -> SpaceFacts {
         AccessPolicy::default().facts(lifecycle)

@@ -619,7 +619,7 @@ impl Store {
     /// "Log out everywhere": revokes every session of `holder`; returns how many.
     pub async fn revoke_all_sessions(&self, holder: HolderId) -> Result<u64, StoreError> {
         let mut tx = self.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE holder_id = $2 AND revoked_at IS NULL")
+        let n = on_tx!(&mut tx, t => sqlx::query(REVOKE_SESSIONS_OF_HOLDER)
             .bind(self.now().as_micros()).bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
             .map_err(StoreError::db("revoke sessions"))?;
         tx.commit().await?;
@@ -736,6 +736,10 @@ impl Store {
         Ok(totp_for(secret)?.generate(unix_seconds).to_string())
     }
 }
+
+/// Ends every session of holder `$2` at `$1` (logout everywhere; LC-5b's suspension).
+pub(crate) const REVOKE_SESSIONS_OF_HOLDER: &str =
+    "UPDATE sessions SET revoked_at = $1 WHERE holder_id = $2 AND revoked_at IS NULL";
 
 #[cfg(test)]
 mod tests {

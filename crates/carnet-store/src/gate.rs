@@ -517,7 +517,7 @@ impl Gate {
         metrics::counter!(
             "carnet_gate_decisions_total",
             "outcome" => if d.allowed { "allowed" } else { "denied" },
-            "reason" => reason_label(d.reason),
+            "reason" => d.reason.name(),
         )
         .increment(1);
         if (traced || !d.allowed) && !matches!(d.reason, Reason::NoSpace) {
@@ -766,12 +766,4 @@ impl Store {
         self.wake_delivery();
         Ok(())
     }
-}
-
-/// A decision's reason as a metric label (snake case, a bounded set).
-fn reason_label(r: Reason) -> String {
-    serde_json::to_value(r)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| format!("{r:?}"))
 }

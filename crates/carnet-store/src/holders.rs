@@ -272,7 +272,7 @@ impl Store {
             if let Lifecycle::Suspended { at } = next {
                 // LC-5b: the sessions open now end for good; lifting the suspension later
                 // does not bring them back (they may be the fraud's).
-                on_tx!(&mut tx, t => sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE holder_id = $2 AND revoked_at IS NULL")
+                on_tx!(&mut tx, t => sqlx::query(crate::auth::REVOKE_SESSIONS_OF_HOLDER)
                     .bind(at.as_micros()).bind(id.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
                     .map_err(StoreError::db("end the sessions of a suspended space"))?;
             }

@@ -209,23 +209,9 @@ async fn confirm_contact(
     let value = crate::web::contact::checked(channel, &c.value)
         .map_err(|fr| ApiError::bad_request(format!("{fr} / invalid {}", c.field)))?;
     let side = a.holder_side(&s).await?;
-    let h = side.record().await?;
-    let mut admin: serde_json::Map<String, Value> =
-        serde_json::from_slice(&h.administrative).unwrap_or_default();
-    let former = admin.get(&c.field).and_then(Value::as_str).map(str::to_string);
-    s.store
-        .check_contact_code(
-            a.session.acting_for,
-            c.challenge,
-            c.code.trim(),
-            channel,
-            &value,
-            former.as_deref(),
-        )
-        .await?;
-    admin.insert(c.field.clone(), Value::String(value));
-    let bytes = serde_json::to_vec(&admin).map_err(|_| ApiError::internal())?;
-    side.update_administrative(&bytes).await?;
+    let admin =
+        crate::web::contact::confirm_new_value(&s, &side, c.challenge, &c.code, channel, &c.field, &value)
+            .await?;
     Ok(Json(Value::Object(admin)))
 }
 

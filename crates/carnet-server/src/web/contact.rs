@@ -210,31 +210,50 @@ async fn confirm(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Re
         let html = code_page(&h, quoi, &value, form.get("challenge"), wrong);
         return Ok(super::space::respond(&h, StatusCode::BAD_REQUEST, &html));
     };
-    let mut admin = on_file(&s, &h).await?;
-    let former = admin.get(key).and_then(Value::as_str).map(str::to_string);
-    match s
-        .store
-        .check_contact_code(
-            h.space(),
-            challenge,
-            form.get("code").trim(),
-            channel,
-            &value,
-            former.as_deref(),
-        )
-        .await
-    {
-        Ok(()) => {}
+    let side = h.holder_side(&s).await?;
+    match confirm_new_value(&s, &side, challenge, form.get("code"), channel, key, &value).await {
+        Ok(_) => {}
         Err(carnet_store::StoreError::Mismatch) => {
             let html = code_page(&h, quoi, &value, &challenge.to_string(), wrong);
             return Ok(super::space::respond(&h, StatusCode::BAD_REQUEST, &html));
         }
         Err(e) => return Err(ApiError::from(e).into()),
     }
-    admin.insert(key.to_string(), Value::String(value));
-    save(&s, &h, &admin).await?;
-    s.wake.notify_one();
     Ok(see_other("/mon-espace?ok=coordonnees#coordonnees"))
+}
+
+/// ID-2, for the pages and the JSON API: `value` replaces the `key` (`email`, `phone`) of the
+/// space's contact data once `code` proves it was received there; the former one is told.
+/// [`StoreError::Mismatch`](carnet_store::StoreError::Mismatch) for a wrong or expired code.
+/// The contact data as now on file.
+pub(crate) async fn confirm_new_value(
+    s: &AppState,
+    side: &carnet_store::space::HolderSide,
+    challenge: uuid::Uuid,
+    code: &str,
+    channel: Channel,
+    key: &str,
+    value: &str,
+) -> Result<serde_json::Map<String, Value>, carnet_store::StoreError> {
+    let record = side.record().await?;
+    let mut admin: serde_json::Map<String, Value> =
+        serde_json::from_slice(&record.administrative).unwrap_or_default();
+    let former = admin.get(key).and_then(Value::as_str).map(str::to_string);
+    s.store
+        .check_contact_code(
+            side.holder(),
+            challenge,
+            code.trim(),
+            channel,
+            value,
+            former.as_deref(),
+        )
+        .await?;
+    admin.insert(key.to_string(), Value::String(value.to_string()));
+    let bytes = serde_json::to_vec(&admin).map_err(|e| carnet_store::StoreError::Integrity(e.to_string()))?;
+    side.update_administrative(&bytes).await?;
+    s.wake.notify_one(); // the former address's notice
+    Ok(admin)
 }
 
 /// The postal address, corrected at once (letters go there; nothing is sent to check it).
