@@ -575,6 +575,68 @@ async function main() {
     console.log('ok the holder answered a message, filed its attachment and used the agenda');
     await page.goto(`${base}/`);
 
+    // ---- MI-5: Camille invites Lucas as a carer for her reports; he accepts the code in his own
+    // space and reads them, nothing else; Camille sees his read and ends his access.
+    {
+      const LUCAS = 'lucas.bernard@demo.carnet.invalid';
+      await page.goto(`${base}/autorisations`);
+      await page.click('text=Gérer vos aidants');
+      await page.waitForSelector('h1:has-text("Vos aidants")');
+      await audit(page, 'aidants');
+      if (shots) await widths(page, 'aidants');
+      await page.check('#cat-reports');
+      await page.check('#cat-holder_documents');
+      await page.click('form:has(#cat-reports) button[type=submit]');
+      await page.waitForSelector('.big-code');
+      const invitation = (await page.locator('.big-code').innerText()).trim();
+      expect(/^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$/.test(invitation), `not an invitation code: ${invitation}`);
+      await audit(page, 'aidants-code');
+      if (shots) await widths(page, 'aidants-code');
+      const luCtx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'fr-FR' });
+      const lu = await luCtx.newPage();
+      watch(lu);
+      const already = (await (await luCtx.request.get(`${base}/demo/outbox.json`)).json()).filter(
+        (m) => m.to === LUCAS && m.subject.includes('code de connexion'),
+      ).length;
+      await lu.goto(`${base}/connexion`);
+      await lu.fill('#login', LUCAS);
+      await lu.fill('#password', PASSWORD);
+      await lu.click('main button[type=submit]');
+      await lu.waitForSelector('#code');
+      await lu.fill('#code', await loginCode(luCtx.request, already, LUCAS));
+      await lu.click('main button[type=submit]');
+      await lu.waitForURL(`${base}/`);
+      await lu.click('nav >> text=Mon espace');
+      await lu.click('main a:has-text("Aider un proche")');
+      await lu.waitForSelector('h1:has-text("Aider un proche")');
+      await lu.fill('#code', invitation.toLowerCase());
+      await lu.click('form:has(#code) button[type=submit]');
+      await lu.waitForSelector('text=vous êtes désormais aidant');
+      expect((await text(lu)).includes('comptes rendus, documents personnels'), 'the carer does not see what he may read');
+      await audit(lu, 'aider');
+      if (shots) await widths(lu, 'aider');
+      await lu.click('button:has-text("Consulter les documents")');
+      await lu.waitForSelector('h2:has-text("Vous consultez cet espace en tant qu\'aidant")');
+      const seen = await text(lu);
+      expect(seen.includes('Compte rendu de consultation'), 'the carer does not see the report');
+      expect(!seen.includes('Échographie abdominale'), 'the carer sees imaging he was not given');
+      expect((await lu.locator('header').innerText()).includes('Camille MARTIN'), 'the carer does not see whose space it is');
+      expect(!(await lu.locator('header nav.wide').innerText()).includes('Autorisations'), 'the carer is offered the holder\'s pages');
+      await audit(lu, 'aidant-documents');
+      if (shots) await widths(lu, 'aidant-documents');
+      await page.goto(`${base}/historique`);
+      expect((await text(page)).includes('Lucas BERNARD (aidant) a consulté vos documents'), 'the holder does not see her carer\'s read');
+      await page.goto(`${base}/aidants`);
+      expect((await text(page)).includes('Lucas BERNARD'), 'the carer is not listed');
+      await page.click('button:has-text("Retirer cet accès")');
+      await page.waitForSelector('text=L\'accès est retiré');
+      await lu.goto(`${base}/documents`);
+      expect(!(await text(lu)).includes('Compte rendu de consultation'), 'the carer still reads after the end');
+      await luCtx.close();
+      await page.goto(`${base}/`);
+      console.log('ok Camille invited Lucas as a carer; he read her reports only; she ended it (MI-5)');
+    }
+
     // ---- English: the switch of the footer, then back to French.
     await page.click('footer a[hreflang=en]');
     await page.waitForSelector('h1:has-text("Hello Camille")');

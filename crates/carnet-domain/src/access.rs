@@ -136,6 +136,13 @@ pub enum Actor {
     Operator {
         id: String,
     },
+    /// MI-5: a carer ("aidant"), another holder the space's holder invited, reading the
+    /// categories of their grant (`Grantee::Carer`). Never a legal representative: reads only,
+    /// sees nothing masked or hidden from the representatives, and every read is traced and
+    /// told to the holder like a professional's ([`decide`]).
+    Carer {
+        id: HolderId,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -174,9 +181,19 @@ pub struct ItemFacts {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Grantee {
-    Professional { id: ProfessionalId },
-    Establishment { id: OrganisationId },
-    App { id: AppId },
+    Professional {
+        id: ProfessionalId,
+    },
+    Establishment {
+        id: OrganisationId,
+    },
+    App {
+        id: AppId,
+    },
+    /// MI-5: a carer, filed only when they accept the holder's invitation ([`accept_invitation`]).
+    Carer {
+        id: HolderId,
+    },
 }
 
 /// An entry of the authorisation directory (AC-3).
@@ -313,21 +330,25 @@ pub fn traced_and_notified(actor: &Actor) -> (bool, bool) {
     match actor {
         Actor::Holder { .. } => (false, false),
         Actor::Representative { .. } | Actor::Operator { .. } => (true, false),
-        Actor::Professional { .. } | Actor::Establishment { .. } | Actor::App { .. } => (true, true),
+        Actor::Professional { .. }
+        | Actor::Establishment { .. }
+        | Actor::App { .. }
+        | Actor::Carer { .. } => (true, true),
     }
 }
 
 /// S-1, MI-1, MI-3, CA-3: may `actor` act in `holder`'s space at all, before any item is
 /// decided? A holder only in their own; a legal representative only while they `represent`
 /// the holder (a current representation, ended at the child's majority); an app only in the
-/// space that connected it. Professionals, establishments and operators reach a space only
-/// through [`decide`]. The gate asks this on every call and answers "no such space" (AC-8)
+/// space that connected it; a carer never in their own space as a carer. Professionals,
+/// establishments, carers and operators reach a space's items only through [`decide`]. The gate asks this on every call and answers "no such space" (AC-8)
 /// when it says no.
 pub fn enters(actor: &Actor, holder: HolderId, represents: bool) -> bool {
     match actor {
         Actor::Holder { id } => *id == holder,
         Actor::Representative { id } => *id != holder && represents,
         Actor::App { space, .. } => space.is_none_or(|s| s == holder),
+        Actor::Carer { id } => *id != holder,
         Actor::Professional { .. } | Actor::Establishment { .. } | Actor::Operator { .. } => true,
     }
 }
@@ -400,6 +421,8 @@ pub enum Reason {
     /// AC-6, S-5: an operator's support action on the holder's administrative data, with its
     /// stated reason ([`decide_operator_support`]; never an answer of [`decide`]).
     Support,
+    /// MI-5: a carer reading within their grant.
+    Carer,
     /// Issue 33: a professional who presented the patient's INS sees whose record it is
     /// ([`decide_identity`]; never an answer of [`decide`]).
     InsPresented,
@@ -428,6 +451,8 @@ pub enum Reason {
     NotAParticipant,
     /// AC-1b: the holder objects to the presumed authorisation of care teams.
     CareTeamObjected,
+    /// MI-5: a carer reads; they never add, change or delete anything.
+    CarerReadsOnly,
 }
 
 impl Reason {
@@ -444,6 +469,7 @@ impl Reason {
             Reason::LegacyImport => "legacy_import",
             Reason::InsurerFeed => "insurer_feed",
             Reason::Support => "support",
+            Reason::Carer => "carer",
             Reason::InsPresented => "ins_presented",
             Reason::NoSpace => "no_space",
             Reason::SpaceClosed => "space_closed",
@@ -463,6 +489,7 @@ impl Reason {
             Reason::ConversationEnded => "conversation_ended",
             Reason::NotAParticipant => "not_a_participant",
             Reason::CareTeamObjected => "care_team_objected",
+            Reason::CarerReadsOnly => "carer_reads_only",
         }
     }
 }
@@ -667,6 +694,32 @@ pub fn decide(
                 Some(_) if action == Action::Create => D::allow(R::Grant),
                 Some(_) if habilitated => D::allow(R::Grant),
                 Some(_) => D::deny(R::NotHabilitated),
+            }
+        }
+        Actor::Carer { id } => {
+            // MI-5: an open space only (a closed one is archived; on death the representatives
+            // alone keep reading, LC-6); reads only; nothing kept from the holder (DM-6), hidden
+            // from the representatives (MI-2: a carer sees no more than they would) or masked
+            // (DM-5, AC-4: what the holder keeps from professionals stays kept from a carer);
+            // then the categories of the carer's grant, until its end.
+            if read_only_archive || matches!(space.lifecycle, Lifecycle::Closed { .. }) {
+                return D::deny(R::SpaceClosed);
+            }
+            if action != Action::Read {
+                return D::deny(R::CarerReadsOnly);
+            }
+            if !item.visible_to_holder {
+                return D::deny(R::NotYetVisible);
+            }
+            if item.hidden_from_representatives {
+                return D::deny(R::HiddenFromRepresentatives);
+            }
+            if item.masked || space.hide_all {
+                return D::deny(R::Masked);
+            }
+            match space.grant(&Grantee::Carer { id: *id }, Some(item.category), now) {
+                Some(_) => D::allow(R::Carer),
+                None => D::deny(R::NoGrant),
             }
         }
         Actor::Establishment { id } => system_access(

@@ -39,6 +39,8 @@ pub enum ItemKind {
     Reimbursement,
     /// What a professional's notice is about (S-7, AC-5: who opened the record, and why).
     ProNotice,
+    /// What a holder's invitation to a carer offers (MI-5).
+    CarerInvitation,
 }
 
 impl ItemKind {
@@ -61,6 +63,7 @@ impl ItemKind {
             ItemKind::AgendaEvent => "agenda_event",
             ItemKind::Reimbursement => "reimbursement",
             ItemKind::ProNotice => "pro_notice",
+            ItemKind::CarerInvitation => "carer_invitation",
         }
     }
 }

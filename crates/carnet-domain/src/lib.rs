@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod agenda;
+pub mod carer;
 pub mod catalogue;
 pub mod clock;
 pub mod document;

@@ -134,7 +134,8 @@ pub fn decide_message(
     }
     match actor {
         Actor::Operator { .. } => deny(Reason::OperatorsSeeNoHealthData),
-        Actor::App { .. } => deny(Reason::NotAParticipant),
+        // MI-5: a carer reads documents; the holder's conversations stay theirs.
+        Actor::App { .. } | Actor::Carer { .. } => deny(Reason::NotAParticipant),
         Actor::Holder { .. } | Actor::Representative { .. } => {
             let is_rep = matches!(actor, Actor::Representative { .. });
             match space.lifecycle {

@@ -219,6 +219,8 @@ fn grantee_ref(g: &carnet_domain::access::Grantee) -> Value {
             "display": format!("FINESS {}", id.0),
         }),
         Grantee::App { id } => json!({ "display": format!("Application {}", id.0) }),
+        // MI-5: a carer is a person close to the holder (FHIR's RelatedPerson), not a resource here.
+        Grantee::Carer { .. } => json!({ "type": "RelatedPerson", "display": "Aidant" }),
     }
 }
 
@@ -228,6 +230,7 @@ fn grantee_key(g: &carnet_domain::access::Grantee) -> String {
         Grantee::Professional { id } => format!("rpps:{}", id.0),
         Grantee::Establishment { id } => format!("finess:{}", id.0),
         Grantee::App { id } => format!("app:{}", id.0),
+        Grantee::Carer { id } => format!("carer:{id}"),
     }
 }
 

@@ -479,10 +479,39 @@ pub fn words(msg: &OutboxMessage) -> Text {
         ),
         "access" => Text::new(
             ("Nouvel accès à votre espace Carnet", "New access to your Carnet space"),
-            "Un professionnel ou un établissement vient d'accéder à votre espace. Connectez-vous pour voir \
+            "Un professionnel, un établissement ou l'un de vos aidants vient d'accéder à votre espace. Connectez-vous pour voir \
              qui, quand et à quoi, dans l'historique des accès ; vous pouvez modifier les autorisations à tout moment."
                 .into(),
             "Someone accessed your space. Log in to see who, when and what.".into(),
+        ),
+        "carer_accepted" => Text::new(
+            ("Votre aidant a accepté votre invitation", "Your carer accepted your invitation"),
+            format!(
+                "{} a accepté votre invitation : cette personne peut désormais consulter les documents que vous \
+                 avez choisis, sans pouvoir les modifier. Chacun de ses accès figure dans votre historique. Vous \
+                 pouvez retirer cet accès à tout moment, page « Vos aidants » des autorisations.",
+                s("name")
+            ),
+            format!(
+                "{} accepted your invitation and may now read the documents you chose. You may remove this access at any time.",
+                s("name")
+            ),
+        ),
+        "carer_ended" => Text::new(
+            ("Fin de votre accès d'aidant", "Your carer's access ended"),
+            format!(
+                "{} a retiré votre accès d'aidant : vous ne pouvez plus consulter ses documents.",
+                s("name")
+            ),
+            format!("{} removed your carer's access: you can no longer read their documents.", s("name")),
+        ),
+        "carer_withdrew" => Text::new(
+            ("Un aidant a mis fin à son accès", "A carer ended their access"),
+            format!(
+                "{} ne souhaite plus être votre aidant : cette personne ne peut plus consulter vos documents.",
+                s("name")
+            ),
+            format!("{} is no longer your carer and can no longer read your documents.", s("name")),
         ),
         "emergency_access" => Text::new(
             ("Accès en urgence à votre espace Carnet", "Emergency access to your Carnet space"),

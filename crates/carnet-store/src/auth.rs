@@ -66,8 +66,11 @@ const SESSION_TOUCH_SECONDS: i64 = 60;
 pub struct Session {
     /// Who logged in (a representative stays themselves, S-6).
     pub holder: HolderId,
-    /// Whose space they are acting in: their own, or a represented person's (MI-1).
+    /// Whose space they are acting in: their own, a represented person's (MI-1), or one
+    /// they help as a carer (MI-5, `as_carer`).
     pub acting_for: HolderId,
+    /// The other space is one this person helps as a carer, not one they represent.
+    pub as_carer: bool,
     pub device_hash: String,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
@@ -503,6 +506,7 @@ impl Store {
         let session = Session {
             holder,
             acting_for: holder,
+            as_carer: false,
             device_hash: device_hash.to_string(),
             created_at: now,
             expires_at: now.plus_seconds(SESSION_ABSOLUTE_SECONDS),
@@ -557,8 +561,8 @@ impl Store {
             .db
             .read_one(
                 Read::new(
-                    "SELECT holder_id, acting_for, device_hash, created_at, last_seen_at, expires_at, revoked_at \
-                     FROM sessions WHERE token_hash = $1",
+                    "SELECT holder_id, acting_for, device_hash, created_at, last_seen_at, expires_at, revoked_at, \
+                     as_carer FROM sessions WHERE token_hash = $1",
                 )
                 .text(&hash),
                 "read session",
@@ -573,10 +577,11 @@ impl Store {
                 r.take::<i64>(4)?,
                 r.take::<i64>(5)?,
                 r.take::<Option<i64>>(6)?,
+                r.take::<i64>(7)? != 0,
             )),
             None => None,
         };
-        let Some((holder, acting, device, created, last_seen, expires, revoked)) = row else {
+        let Some((holder, acting, device, created, last_seen, expires, revoked, as_carer)) = row else {
             return Ok(None);
         };
         let idle_end = Timestamp::from_micros(last_seen).plus_seconds(SESSION_IDLE_SECONDS);
@@ -593,17 +598,25 @@ impl Store {
         Ok(Some(Session {
             holder: HolderId::from_uuid(holder),
             acting_for: HolderId::from_uuid(acting),
+            as_carer: as_carer && acting != holder,
             device_hash: device,
             created_at: Timestamp::from_micros(created),
             expires_at: Timestamp::from_micros(expires),
         }))
     }
 
-    /// Switches the space a session acts in (the caller checked the representation).
-    pub async fn set_acting_for(&self, token: &str, target: HolderId) -> Result<(), StoreError> {
+    /// Switches the space a session acts in, as a representative or (`as_carer`) as a carer
+    /// (the caller checked the representation or the carer's grant; the gate checks again on
+    /// every access).
+    pub async fn set_acting_for(
+        &self,
+        token: &str,
+        target: HolderId,
+        as_carer: bool,
+    ) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query("UPDATE sessions SET acting_for = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
-            .bind(target.as_uuid()).bind(sha256_hex(token.as_bytes())).execute(&mut **t).await.map(|r| r.rows_affected()))
+        on_tx!(&mut tx, t => sqlx::query("UPDATE sessions SET acting_for = $1, as_carer = $3 WHERE token_hash = $2 AND revoked_at IS NULL")
+            .bind(target.as_uuid()).bind(sha256_hex(token.as_bytes())).bind(i64::from(as_carer)).execute(&mut **t).await.map(|r| r.rows_affected()))
             .map_err(StoreError::db("switch space"))?;
         tx.commit().await
     }

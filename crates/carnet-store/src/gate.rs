@@ -271,32 +271,47 @@ impl Store {
         holder: HolderId,
         change: impl Fn(&mut AccessPolicy),
     ) -> Result<AccessPolicy, StoreError> {
-        let key = self.vault.get(holder).await?;
         for _ in 0..5 {
             let (mut policy, version) = self.access_policy(holder).await?;
             change(&mut policy);
-            let bytes = serde_json::to_vec(&policy).map_err(|e| StoreError::Integrity(e.to_string()))?;
-            let sealed = key.seal(&policy_aad(holder), &bytes)?;
-            let now = self.now().as_micros();
             let mut tx = self.db.begin().await?;
-            let r = if version == 0 {
-                on_tx!(&mut tx, t => sqlx::query("INSERT INTO access_policies (holder_id, policy_sealed, version, updated_at) VALUES ($1, $2, 1, $3)")
-                    .bind(holder.as_uuid()).bind(&sealed).bind(now).execute(&mut **t).await.map(|r| r.rows_affected()))
-            } else {
-                on_tx!(&mut tx, t => sqlx::query("UPDATE access_policies SET policy_sealed = $1, version = version + 1, updated_at = $2 WHERE holder_id = $3 AND version = $4")
-                    .bind(&sealed).bind(now).bind(holder.as_uuid()).bind(version).execute(&mut **t).await.map(|r| r.rows_affected()))
-            };
-            match r {
-                Ok(1) => {
-                    tx.commit().await?;
-                    return Ok(policy);
-                }
-                Ok(_) => continue,
-                Err(e) if is_unique_violation(&e) => continue,
-                Err(e) => return Err(StoreError::db("write access policy")(e)),
+            if self
+                .write_access_policy(&mut tx, holder, &policy, version)
+                .await?
+            {
+                tx.commit().await?;
+                return Ok(policy);
             }
         }
         Err(StoreError::Conflict)
+    }
+
+    /// Writes `policy` over the directory at `version` (0: none yet) in `tx`; `false` when
+    /// another writer came first (the caller reads again and retries).
+    pub(crate) async fn write_access_policy(
+        &self,
+        tx: &mut crate::db::Tx,
+        holder: HolderId,
+        policy: &AccessPolicy,
+        version: i64,
+    ) -> Result<bool, StoreError> {
+        let key = self.vault.get(holder).await?;
+        let bytes = serde_json::to_vec(policy).map_err(|e| StoreError::Integrity(e.to_string()))?;
+        let sealed = key.seal(&policy_aad(holder), &bytes)?;
+        let now = self.now().as_micros();
+        let r = if version == 0 {
+            on_tx!(tx, t => sqlx::query("INSERT INTO access_policies (holder_id, policy_sealed, version, updated_at) VALUES ($1, $2, 1, $3)")
+                .bind(holder.as_uuid()).bind(&sealed).bind(now).execute(&mut **t).await.map(|r| r.rows_affected()))
+        } else {
+            on_tx!(tx, t => sqlx::query("UPDATE access_policies SET policy_sealed = $1, version = version + 1, updated_at = $2 WHERE holder_id = $3 AND version = $4")
+                .bind(&sealed).bind(now).bind(holder.as_uuid()).bind(version).execute(&mut **t).await.map(|r| r.rows_affected()))
+        };
+        match r {
+            Ok(1) => Ok(true),
+            Ok(_) => Ok(false),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(StoreError::db("write access policy")(e)),
+        }
     }
 }
 

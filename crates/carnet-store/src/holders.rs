@@ -367,6 +367,8 @@ impl Store {
             "DELETE FROM outbox WHERE holder_id = $1 AND kind <> 'erasure_done'",
             "DELETE FROM notification_preferences WHERE holder_id = $1",
             "DELETE FROM representatives WHERE holder_id = $1 OR representative_id = $1",
+            "DELETE FROM carers WHERE holder_id = $1 OR carer_id = $1",
+            "DELETE FROM carer_invitations WHERE holder_id = $1",
             "DELETE FROM access_policies WHERE holder_id = $1",
             // Moved, not deleted: a server's rows cached under the stamp before are stale.
             "INSERT INTO document_stamps (holder_id, stamp) VALUES ($1, 1) \

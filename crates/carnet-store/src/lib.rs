@@ -30,6 +30,7 @@ macro_rules! current_representation {
 pub mod agenda;
 pub mod auth;
 pub mod blob;
+pub mod carers;
 pub mod catalogue;
 
 pub mod clients;
@@ -86,6 +87,13 @@ pub struct Contact {
 pub struct PersonName {
     pub given: String,
     pub family: String,
+}
+
+impl PersonName {
+    /// "Camille MARTIN" (the family name as the roster writes it).
+    pub fn full(&self) -> String {
+        format!("{} {}", self.given, self.family).trim().to_string()
+    }
 }
 
 /// Whom a letter by post goes to ([`Store::postal_recipient`]).

@@ -89,6 +89,10 @@ impl HolderSide {
         self.holder
     }
 
+    pub(crate) fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
     /// Whether a legal representative (not the holder) is acting.
     pub fn representative(&self) -> bool {
         matches!(self.actor, Actor::Representative { .. })
@@ -97,7 +101,11 @@ impl HolderSide {
     /// AC-6: a representative's change to the space is traced (the holder's own is not). LC-5,
     /// LC-6: a representative changes nothing in a space that is not open (after the holder's
     /// death they keep reading only).
-    async fn trace_change(&self, item: &str, category: Option<Category>) -> Result<(), StoreError> {
+    pub(crate) async fn trace_change(
+        &self,
+        item: &str,
+        category: Option<Category>,
+    ) -> Result<(), StoreError> {
         if !self.representative() {
             return Ok(());
         }
@@ -143,13 +151,24 @@ impl HolderSide {
         self.gate.store.access_policy(self.holder).await
     }
 
-    /// Changes the directory (AC-3, AC-4), at once (S-4).
+    /// Changes the directory (AC-3, AC-4), at once (S-4). Carers' grants stay as they were:
+    /// they are filed by the carer's acceptance and ended by [`HolderSide::end_carer`] only,
+    /// together with their index (MI-5, `carers`).
     pub async fn update_access_policy(
         &self,
         change: impl Fn(&mut AccessPolicy),
     ) -> Result<AccessPolicy, StoreError> {
         self.trace_change("access_policy", None).await?;
-        self.gate.store.update_access_policy(self.holder, change).await
+        let is_carer = |g: &carnet_domain::access::Grant| matches!(g.grantee, Grantee::Carer { .. });
+        self.gate
+            .store
+            .update_access_policy(self.holder, |p| {
+                let carers: Vec<_> = p.grants.iter().filter(|g| is_carer(g)).cloned().collect();
+                change(p);
+                p.grants.retain(|g| !is_carer(g));
+                p.grants.extend(carers);
+            })
+            .await
     }
 
     /// ID-2: the corrected administrative data (contact fields).

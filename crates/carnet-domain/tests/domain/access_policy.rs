@@ -460,6 +460,69 @@ fn an_app_sees_no_more_than_whoever_connected_it_dm6_mi2() {
     assert!(!read(&app(true), "pending").allowed);
 }
 
+/// MI-5: a carer reads the categories of their grant until its end, writes nothing, and sees
+/// nothing masked, hidden from the representatives or not yet shown to the holder; traced and
+/// told to the holder like a professional.
+#[test]
+fn a_carer_reads_only_what_the_grant_covers_mi5() {
+    let carer = HolderId::from_uuid(uuid::Uuid::from_u128(9));
+    let a = Actor::Carer { id: carer };
+    let mut s = space();
+    s.grants.push(Grant {
+        grantee: Grantee::Carer { id: carer },
+        categories: Some(vec![Category::Reports]),
+        until: Some(NOW.plus_seconds(10)),
+        express: false,
+        basis: GrantBasis::Holder,
+    });
+    let m = HabilitationMatrix::default_matrix();
+    let ctx = Context::default();
+    let report = ItemFacts {
+        category: Category::Reports,
+        ..item("report")
+    };
+    let d = decide(&a, Action::Read, &report, &s, &m, &ctx, NOW);
+    assert_eq!((d.allowed, d.reason), (true, Reason::Carer));
+    for action in [Action::Create, Action::Update, Action::Delete] {
+        assert_eq!(
+            decide(&a, action, &report, &s, &m, &ctx, NOW).reason,
+            Reason::CarerReadsOnly
+        );
+    }
+    let imaging = ItemFacts {
+        category: Category::Imaging,
+        ..report.clone()
+    };
+    assert_eq!(
+        decide(&a, Action::Read, &imaging, &s, &m, &ctx, NOW).reason,
+        Reason::NoGrant
+    );
+    let masked = ItemFacts {
+        masked: true,
+        ..report.clone()
+    };
+    assert_eq!(
+        decide(&a, Action::Read, &masked, &s, &m, &ctx, NOW).reason,
+        Reason::Masked
+    );
+    let confidential = ItemFacts {
+        hidden_from_representatives: true,
+        ..report.clone()
+    };
+    assert!(!decide(&a, Action::Read, &confidential, &s, &m, &ctx, NOW).allowed);
+    // The grant's end, to the second.
+    assert!(!decide(&a, Action::Read, &report, &s, &m, &ctx, NOW.plus_seconds(10)).allowed);
+    // Another carer, the same categories: nothing.
+    let other = Actor::Carer {
+        id: HolderId::from_uuid(uuid::Uuid::from_u128(10)),
+    };
+    assert_eq!(
+        decide(&other, Action::Read, &report, &s, &m, &ctx, NOW).reason,
+        Reason::NoGrant
+    );
+    assert_eq!(traced_and_notified(&a), (true, true));
+}
+
 /// S-1, MI-1, MI-3, CA-3: who may act in a space at all, before any item is decided.
 #[test]
 fn who_enters_which_space_s1() {
@@ -480,6 +543,9 @@ fn who_enters_which_space_s1() {
     };
     assert!(enters(&app(Some(me)), me, false));
     assert!(!enters(&app(Some(me)), other, true));
+    // MI-5: a carer is never a carer in their own space; elsewhere the grant decides.
+    assert!(!enters(&Actor::Carer { id: me }, me, true));
+    assert!(enters(&Actor::Carer { id: me }, other, false));
     for a in [
         professional("X", "medecin", PracticeRole::Care),
         Actor::Establishment {
@@ -587,6 +653,20 @@ fn reference(
             }
             (action == Action::Create || hab, false)
         }
+        // MI-5: a carer reads what their grant covers in an open space, nothing the holder
+        // keeps from professionals or representatives, nothing not yet shown to the holder.
+        Actor::Carer { id } => (
+            open && action == Action::Read
+                && item.visible_to_holder
+                && !item.hidden_from_representatives
+                && !item.masked
+                && !space.hide_all
+                && space
+                    .grants
+                    .iter()
+                    .any(|g| g.grantee == Grantee::Carer { id: *id } && active(g)),
+            false,
+        ),
         Actor::Establishment { id } => system_reference(
             Grantee::Establishment { id: id.clone() },
             Author::Establishment { id: id.clone() },
@@ -687,7 +767,17 @@ fn arb_actor() -> impl Strategy<Value = Actor> {
             by_representative,
         }),
         Just(Actor::Operator { id: "op".into() }),
+        carer_id().prop_map(|id| Actor::Carer { id }),
     ]
+}
+
+/// Two carers, one of them also the space's holder (nil): no carer enters their own space.
+fn carer_id() -> impl Strategy<Value = HolderId> {
+    prop::sample::select(vec![
+        HolderId::from_uuid(uuid::Uuid::nil()),
+        HolderId::from_uuid(uuid::Uuid::from_u128(7)),
+        HolderId::from_uuid(uuid::Uuid::from_u128(8)),
+    ])
 }
 
 fn arb_author() -> impl Strategy<Value = Author> {
@@ -714,6 +804,7 @@ fn arb_grant() -> impl Strategy<Value = Grant> {
             id: OrganisationId(i.into())
         }),
         id.prop_map(|i| Grantee::App { id: AppId(i.into()) }),
+        carer_id().prop_map(|id| Grantee::Carer { id }),
     ];
     let basis = prop_oneof![
         Just(GrantBasis::Holder),
@@ -788,7 +879,7 @@ proptest! {
         prop_assert_eq!(d.allowed, allowed, "{:?} {:?} {:?} {:?} {:?} -> {:?}", actor, action, item, space, ctx, d);
         prop_assert_eq!(d.allowed && d.emergency, emergency_flag);
         // A denial never claims an allowing reason and vice versa.
-        let allowing = matches!(d.reason, Reason::Holder | Reason::Representative | Reason::MedecinTraitant | Reason::Author | Reason::Grant | Reason::Emergency | Reason::Regulation);
+        let allowing = matches!(d.reason, Reason::Holder | Reason::Representative | Reason::MedecinTraitant | Reason::Author | Reason::Grant | Reason::Emergency | Reason::Regulation | Reason::Carer);
         prop_assert_eq!(allowing, d.allowed);
     }
 }

@@ -54,12 +54,14 @@ impl Authenticated {
     }
 }
 
-/// Who the gate sees for a holder-side session: the holder in their own space, or the
-/// person logged in as a legal representative in another's.
+/// Who the gate sees for a holder-side session: the holder in their own space, the person
+/// logged in as a legal representative in another's, or as a carer in a space they help (MI-5).
 pub(crate) fn session_actor(session: &Session) -> carnet_domain::access::Actor {
     use carnet_domain::access::Actor;
     if session.holder == session.acting_for {
         Actor::Holder { id: session.holder }
+    } else if session.as_carer {
+        Actor::Carer { id: session.holder }
     } else {
         Actor::Representative { id: session.holder }
     }
@@ -75,14 +77,19 @@ pub(crate) async fn live_session(s: &AppState, token: &str) -> Result<Option<Ses
     if !s.store.lifecycle(session.holder).await?.allows_login() {
         return Ok(None);
     }
-    // A representative goes back to their own space when the representation ended, or when
-    // the space they act in was suspended (LC-5b).
-    if session.acting_for != session.holder
-        && (!s.store.represents(session.holder, session.acting_for).await?
-            || s.store.lifecycle(session.acting_for).await?.is_suspended())
-    {
-        s.store.set_acting_for(token, session.holder).await?;
-        session.acting_for = session.holder;
+    // A representative goes back to their own space when the representation ended, a carer
+    // when their grant ended (MI-5), either when the space they act in was suspended (LC-5b).
+    if session.acting_for != session.holder {
+        let tie = if session.as_carer {
+            s.store.helps(session.holder, session.acting_for).await?
+        } else {
+            s.store.represents(session.holder, session.acting_for).await?
+        };
+        if !tie || s.store.lifecycle(session.acting_for).await?.is_suspended() {
+            s.store.set_acting_for(token, session.holder, false).await?;
+            session.acting_for = session.holder;
+            session.as_carer = false;
+        }
     }
     Ok(Some(session))
 }

@@ -60,16 +60,34 @@ async fn totp_disable(State(s): State<AppState>, a: Authenticated) -> Result<Sta
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The spaces `holder` may act in: their own and those they currently represent.
+/// The spaces `holder` may act in: their own, those they currently represent, and those they
+/// help as a carer (MI-5, relation `carer`: reads only).
 async fn spaces(s: &AppState, holder: HolderId) -> Result<Vec<Value>, ApiError> {
     let mut out = vec![json!({ "id": holder, "relation": "self" })];
     for (whom, kind) in s.store.represented_by(holder).await? {
         out.push(json!({ "id": whom, "relation": kind }));
     }
+    for helped in s.store.helped_by(holder).await? {
+        out.push(json!({
+            "id": helped.holder,
+            "relation": "carer",
+            "until": helped.until.map(|u| u.to_rfc3339()),
+        }));
+    }
     Ok(out)
 }
 
 async fn me(State(s): State<AppState>, a: Authenticated) -> Result<Json<Value>, ApiError> {
+    if a.session.as_carer {
+        // MI-5: a carer reads documents by their grant, never the space's administrative data.
+        return Ok(Json(json!({
+            "logged_in_as": a.session.holder,
+            "acting_for": a.session.acting_for,
+            "acting_as": "carer",
+            "spaces": spaces(&s, a.session.holder).await?,
+            "session_expires_at": a.session.expires_at.to_rfc3339(),
+        })));
+    }
     let h = a.holder_side(&s).await?.record().await?;
     let admin: Value = serde_json::from_slice(&h.administrative).unwrap_or_default();
     Ok(Json(json!({
@@ -80,6 +98,22 @@ async fn me(State(s): State<AppState>, a: Authenticated) -> Result<Json<Value>, 
         "spaces": spaces(&s, a.session.holder).await?,
         "session_expires_at": a.session.expires_at.to_rfc3339(),
     })))
+}
+
+/// How `who` may act in `target`'s space: `Some(false)` their own or one they represent,
+/// `Some(true)` one they help as a carer (MI-5), `None` not at all. Representation comes first.
+pub(crate) async fn acting_as(
+    s: &AppState,
+    who: HolderId,
+    target: HolderId,
+) -> Result<Option<bool>, ApiError> {
+    if target == who || s.store.represents(who, target).await? {
+        Ok(Some(false))
+    } else if s.store.helps(who, target).await? {
+        Ok(Some(true))
+    } else {
+        Ok(None)
+    }
 }
 
 #[derive(Deserialize)]
@@ -93,11 +127,14 @@ async fn act_for(
     a: Authenticated,
     ValidJson(b): ValidJson<ActFor>,
 ) -> Result<Json<Value>, ApiError> {
-    if b.holder != a.session.holder && !s.store.represents(a.session.holder, b.holder).await? {
-        return Err(ApiError::not_found());
-    }
-    s.store.set_acting_for(&a.token, b.holder).await?;
-    Ok(Json(json!({ "acting_for": b.holder })))
+    let as_carer = match acting_as(&s, a.session.holder, b.holder).await? {
+        Some(as_carer) => as_carer,
+        None => return Err(ApiError::not_found()),
+    };
+    s.store.set_acting_for(&a.token, b.holder, as_carer).await?;
+    Ok(Json(
+        json!({ "acting_for": b.holder, "acting_as": if as_carer { "carer" } else if b.holder == a.session.holder { "self" } else { "representative" } }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -278,7 +315,7 @@ async fn close_confirm(
     if a.session.acting_for == a.session.holder {
         s.store.revoke_all_sessions(a.session.holder).await?;
     } else {
-        s.store.set_acting_for(&a.token, a.session.holder).await?;
+        s.store.set_acting_for(&a.token, a.session.holder, false).await?;
     }
     Ok((
         StatusCode::OK,

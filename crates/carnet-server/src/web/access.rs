@@ -206,6 +206,9 @@ fn phrase(action: Action, item: &str, w: &Whose) -> (&'static str, &'static str,
             ("a modifié", "modifier", w.plural("préférences de notification"))
         }
         (Action::Update, "agenda_feed") => ("a modifié", "modifier", w.plural("abonnements à l'agenda")),
+        // MI-5: a carer's acceptance, and invitations made or cancelled by a representative.
+        (Action::Create, "carer") => ("a accepté", "accepter", w.one_of_feminine("invitations d'aidant")),
+        (_, "carer_invitation") => ("a modifié", "modifier", w.plural("invitations d'aidant")),
         (Action::Read, "administrative") => (
             "a consulté",
             "consulter",
@@ -291,6 +294,7 @@ fn phrase_en(action: Action, item: &str, w: &Whose) -> (&'static str, &'static s
         };
     }
     let (past, infinitive) = match action {
+        Action::Create if head == "carer" => ("accepted", "accept"),
         Action::Read if head == "document" => ("opened", "open"),
         Action::Read => ("read", "read"),
         Action::Create => ("added", "add"),
@@ -313,6 +317,15 @@ fn phrase_en(action: Action, item: &str, w: &Whose) -> (&'static str, &'static s
         (Action::Update, "administrative") => whose("contact details"),
         (Action::Update, "notification_preferences") => whose("notification preferences"),
         (Action::Update, "agenda_feed") => whose("calendar subscriptions"),
+        (Action::Create, "carer") => format!(
+            "an invitation to be {} carer",
+            if w.own {
+                "your".to_string()
+            } else {
+                format!("{}'s", w.given)
+            }
+        ),
+        (_, "carer_invitation") => whose("carer invitations"),
         (_, "administrative") => format!("{} (identity, contact details)", whose("administrative data")),
         (Action::Delete, "measurements" | "measurement") => one_of("measurements"),
         (_, "measurements" | "measurement") => whose("measurements"),
@@ -407,6 +420,17 @@ pub async fn describe(s: &AppState, traces: &[Trace], w: &Whose) -> Result<Vec<S
                     if english { "You".into() } else { "Vous".into() }
                 } else {
                     name
+                }
+            }
+            Actor::Carer { id } => {
+                if !people.contains_key(id) {
+                    people.insert(*id, display_name(s, *id).await.unwrap_or_default());
+                }
+                let name = people.get(id).cloned().unwrap_or_default();
+                if english {
+                    format!("{name} (carer)")
+                } else {
+                    format!("{name} (aidant)")
                 }
             }
             Actor::Establishment { id } if english => format!("The establishment FINESS {}", id.0),
@@ -650,6 +674,8 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
                 },
             ),
             Grantee::App { id } => ("app", id.0.clone(), format!("Application {}", id.0)),
+            // MI-5: carers have a page of their own (`/aidants`), with their invitations.
+            Grantee::Carer { .. } => continue,
         };
         let scope = match &g.categories {
             None => "tout le dossier".to_string(),
@@ -815,7 +841,8 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
          <p class=\"hint\">Un professionnel bloqué n'a aucun accès, quoi que disent les autres réglages.</p><ul>{blocked}</ul>{}</section>\
          <section aria-labelledby=\"ct\"><h2 id=\"ct\">{}</h2>{care_team}</section>\
          <section aria-labelledby=\"rg\"><h2 id=\"rg\">{}</h2>{regulation}</section>\
-         <section aria-labelledby=\"ha\"><h2 id=\"ha\">{}</h2>{hide_all}</section>",
+         <section aria-labelledby=\"ha\"><h2 id=\"ha\">{}</h2>{hide_all}</section>\
+         <section aria-labelledby=\"ai\"><h2 id=\"ai\">{}</h2><p>{}</p><p><a href=\"/aidants\">{}</a></p></section>",
         t("access.title"),
         notice(info),
         if typed.form.is_empty() {
@@ -842,6 +869,12 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
         super::i18n::fr_en("Équipes de soins", "Care teams"),
         t("access.regulation"),
         t("access.hide_all"),
+        super::i18n::fr_en("Vos aidants", "Your carers"),
+        super::i18n::fr_en(
+            "Un proche qui a son propre espace peut consulter les documents que vous choisissez, sans rien pouvoir modifier.",
+            "Someone close to you with a space of their own may read the documents you choose, without changing anything.",
+        ),
+        super::i18n::fr_en("Gérer vos aidants", "Manage your carers"),
     ))
 }
 
@@ -959,6 +992,22 @@ async fn grant_of(s: &AppState, form: &Form) -> Result<Grant, ApiError> {
         "establishment" => check_grantee("establishment", &form.get("id").trim().to_uppercase())?,
         _ => return Err(ApiError::bad_request("type d'autorisation inconnu")),
     };
+    let (categories, until) = scope_of(s, form)?;
+    Ok(Grant {
+        grantee,
+        categories,
+        until,
+        express: false,
+        basis: GrantBasis::Holder,
+    })
+}
+
+/// What a grant covers, from its form's fields (`portee`, `categories`, `jusquau`): every
+/// category or those ticked, until the end of a day (in France's legal time) or until revoked.
+pub(super) fn scope_of(
+    s: &AppState,
+    form: &Form,
+) -> Result<(Option<Vec<Category>>, Option<carnet_domain::Timestamp>), ApiError> {
     let categories = match form.get("portee") {
         "categories" => {
             let cs: Vec<Category> = form.all("categories").filter_map(Category::parse).collect();
@@ -989,13 +1038,7 @@ async fn grant_of(s: &AppState, form: &Form) -> Result<Grant, ApiError> {
             Some(end)
         }
     };
-    Ok(Grant {
-        grantee,
-        categories,
-        until,
-        express: false,
-        basis: GrantBasis::Holder,
-    })
+    Ok((categories, until))
 }
 
 /// The instant a day ends in France (midnight after it, legal time).

@@ -113,38 +113,57 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
         n => format!("{n} documents."),
     };
     let csrf = csrf_field(&h.csrf);
+    // MI-5: a carer reads; the page says what they were given, so that a document they are not
+    // shown never looks like a missing one.
+    let add = match &h.carer_grant {
+        Some(g) => format!(
+            "<section class=\"card\" aria-labelledby=\"aidant\"><h2 id=\"aidant\">{}</h2><p>{} {}{}. {}</p></section>",
+            tr("carer.title"),
+            tr("carer.given"),
+            esc(&super::carers::scope_words(&g.categories)),
+            esc(&super::carers::until_words(g.until)),
+            tr("carer.not_shown"),
+        ),
+        None => format!(
+            "<section aria-labelledby=\"ajout\"><h2 id=\"ajout\">{}</h2>{}\
+             <form method=\"post\" action=\"/documents\" enctype=\"multipart/form-data\" class=\"card\">{csrf}\
+             <p><label for=\"fichier\">Fichier (PDF, image JPEG ou PNG, texte ; 20 Mo au plus)</label>\
+             <input id=\"fichier\" name=\"fichier\" type=\"file\" required accept=\".pdf,.jpg,.jpeg,.png,.txt,application/pdf,image/jpeg,image/png,text/plain\"></p>\
+             <p><label for=\"titre\">Titre</label><input id=\"titre\" name=\"titre\" type=\"text\" maxlength=\"200\" value=\"{}\"></p>\
+             <p><label for=\"classe-ajout\">Catégorie</label><select id=\"classe-ajout\" name=\"classe\">{}</select></p>\
+             <p><label for=\"date\">Date de l'acte (facultatif)</label><input id=\"date\" name=\"date\" {} value=\"{}\"></p>\
+             <p><button type=\"submit\">Ajouter</button></p></form></section>",
+            tr("docs.add"),
+            alert(&t.add_error),
+            esc(&t.add_title),
+            class_options(if t.add_class.is_empty() {
+                "holder_documents"
+            } else {
+                &t.add_class
+            }),
+            super::profile::DAY_FIELD,
+            esc(&t.add_date),
+        ),
+    };
+    let listing = doc_list(&page_docs.documents, true, "", Reader::of(&h.actor()));
+    let (first, second) = if h.carer() {
+        (add.as_str(), "")
+    } else {
+        ("", add.as_str())
+    };
     Ok(format!(
-        "<h1>{}</h1>{}\
+        "<h1>{}</h1>{}{first}\
          <form method=\"post\" action=\"/documents/recherche\" class=\"card filters\" role=\"search\">{csrf}{}\
          <p><label for=\"classe\">Catégorie</label><select id=\"classe\" name=\"classe\">\
          <option value=\"\">Toutes les catégories</option>{}</select></p>\
          <p><label for=\"q\">Mots du titre</label><input id=\"q\" name=\"q\" type=\"search\" value=\"{}\"></p>\
          <p><button type=\"submit\">Filtrer</button> <a href=\"/documents\">Tout afficher</a></p></form>\
-         <p role=\"status\">{count}</p>{}\
-         <section aria-labelledby=\"ajout\"><h2 id=\"ajout\">{}</h2>{}\
-         <form method=\"post\" action=\"/documents\" enctype=\"multipart/form-data\" class=\"card\">{csrf}\
-         <p><label for=\"fichier\">Fichier (PDF, image JPEG ou PNG, texte ; 20 Mo au plus)</label>\
-         <input id=\"fichier\" name=\"fichier\" type=\"file\" required accept=\".pdf,.jpg,.jpeg,.png,.txt,application/pdf,image/jpeg,image/png,text/plain\"></p>\
-         <p><label for=\"titre\">Titre</label><input id=\"titre\" name=\"titre\" type=\"text\" maxlength=\"200\" value=\"{}\"></p>\
-         <p><label for=\"classe-ajout\">Catégorie</label><select id=\"classe-ajout\" name=\"classe\">{}</select></p>\
-         <p><label for=\"date\">Date de l'acte (facultatif)</label><input id=\"date\" name=\"date\" {} value=\"{}\"></p>\
-         <p><button type=\"submit\">Ajouter</button></p></form></section>",
+         <p role=\"status\">{count}</p>{listing}{second}",
         tr("nav.documents"),
         notice(&t.info),
         alert(&t.filter_error),
         class_options(&t.class),
         esc(&t.text),
-        doc_list(&page_docs.documents, true, "", Reader::of(&h.actor())),
-        tr("docs.add"),
-        alert(&t.add_error),
-        esc(&t.add_title),
-        class_options(if t.add_class.is_empty() {
-            "holder_documents"
-        } else {
-            &t.add_class
-        }),
-        super::profile::DAY_FIELD,
-        esc(&t.add_date),
     ))
 }
 
@@ -247,15 +266,28 @@ async fn show(
         )
     };
     let author = author_words(&m.author, &m.author_name, Reader::of(&h.actor()));
+    // MI-5: a carer reads; masking and deletion are the holder's.
+    let (masking, deletion) = if h.carer() {
+        (String::new(), String::new())
+    } else {
+        (
+            format!(
+                "<section aria-labelledby=\"masque\"><h2 id=\"masque\">{}</h2><p>{explain}</p>\
+                 <form method=\"post\" action=\"/documents/{}/masquage\">{}<input type=\"hidden\" name=\"masque\" value=\"{value}\">\
+                 <button type=\"submit\">{label}</button></form></section>",
+                tr("docs.masking"),
+                d.id,
+                csrf_field(&h.csrf),
+            ),
+            deletion_section(&h, &d, ""),
+        )
+    };
     let body = format!(
         "<p><a href=\"/documents\">{}</a></p>{}<h1>{}</h1>\
          <dl class=\"meta\"><dt>Catégorie</dt><dd>{}</dd><dt>Date de l'acte</dt><dd>{}</dd>\
          <dt>Auteur</dt><dd>{}</dd><dt>Établissement</dt><dd>{}</dd><dt>Ajouté</dt><dd>{}</dd>\
          <dt>Fichier</dt><dd>{} ({} Ko)</dd></dl>\
-         <ul class=\"actions\">{view}<li><a href=\"{content}\">Télécharger</a></li></ul>\
-         <section aria-labelledby=\"masque\"><h2 id=\"masque\">{}</h2><p>{explain}</p>\
-         <form method=\"post\" action=\"/documents/{}/masquage\">{}<input type=\"hidden\" name=\"masque\" value=\"{value}\">\
-         <button type=\"submit\">{label}</button></form></section>{}",
+         <ul class=\"actions\">{view}<li><a href=\"{content}\">Télécharger</a></li></ul>{masking}{deletion}",
         tr("docs.all"),
         notice(info),
         esc(&m.title),
@@ -270,10 +302,6 @@ async fn show(
         esc(&super::when(m.uploaded_at)),
         esc(&m.filename),
         m.size.div_ceil(1024),
-        tr("docs.masking"),
-        d.id,
-        csrf_field(&h.csrf),
-        deletion_section(&h, &d, ""),
     );
     Ok(page(
         "Document",

@@ -33,6 +33,11 @@ impl WebError {
         }
     }
 
+    /// A 303 to `to`: where this person can go instead.
+    pub(super) fn redirect(to: &'static str) -> Self {
+        Self::login(to)
+    }
+
     pub fn csrf() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

@@ -330,6 +330,10 @@ async fn authorisations(s: &AppState, c: &SpaceCopy) -> Result<String, WebError>
                 _ => format!("Établissement FINESS {}", id.0),
             },
             Grantee::App { id } => format!("Application {}", id.0),
+            Grantee::Carer { id } => match super::display_name(s, *id).await {
+                Ok(name) => format!("{name} (aidant)"),
+                Err(_) => "Un aidant dont l'espace a été supprimé".into(),
+            },
         };
         let what = match &g.categories {
             None => "tout le dossier".to_string(),

@@ -74,7 +74,7 @@ fn landing(s: &AppState) -> String {
 async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Result<Response, WebError> {
     let h = match holder {
         Ok(h) => h,
-        Err(e) if e.redirect.is_some() => {
+        Err(e) if e.redirect == Some("/connexion") => {
             return Ok(page("Accueil", &Nav::Anonymous, &landing(&s)).into_response());
         }
         Err(e) => return Err(e),
@@ -243,12 +243,22 @@ async fn spaces(State(s): State<AppState>, h: Holder) -> Result<Response, WebErr
             .await
             .map_err(ApiError::from)?,
     );
+    // MI-5: the spaces this person helps as a carer (reads only).
+    list.extend(
+        s.store
+            .helped_by(h.session.holder)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(|helped| (helped.holder, "carer".to_string())),
+    );
     let mut items = String::new();
     for (id, relation) in list {
         let name = display_name(&s, id).await?;
         let what = match relation.as_str() {
             "self" => "votre propre espace".to_string(),
             "guardian" => "vous en êtes le tuteur ou la tutrice".to_string(),
+            "carer" => "vous en êtes l'aidant : vous consultez les documents que cette personne a choisi de vous montrer".to_string(),
             _ => "vous en êtes le représentant légal".to_string(),
         };
         let action = if id == h.space() {
@@ -268,8 +278,9 @@ async fn spaces(State(s): State<AppState>, h: Holder) -> Result<Response, WebErr
         ));
     }
     let body = format!(
-        "<h1>Changer d'espace</h1><p>Vous pouvez agir dans votre espace et dans ceux des personnes que vous représentez. \
-         Vos actions y sont enregistrées à votre nom.</p><ul class=\"plain\">{items}</ul>"
+        "<h1>Changer d'espace</h1><p>Vous pouvez agir dans votre espace et dans ceux des personnes que vous représentez, \
+         et consulter ceux des personnes dont vous êtes l'aidant. Vos actions y sont enregistrées à votre nom.</p>\
+         <ul class=\"plain\">{items}</ul><p><a href=\"/aider\">Aider un proche : saisir un code d'invitation</a></p>"
     );
     Ok(page(
         "Changer d'espace",
@@ -289,12 +300,12 @@ async fn switch(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Res
         .get("holder")
         .parse()
         .map_err(|_| WebError::new(StatusCode::BAD_REQUEST, "Choisissez un espace dans la liste."))?;
-    if target != h.session.holder && !s.store.represents(h.session.holder, target).await? {
+    let Some(as_carer) = crate::api::me::acting_as(&s, h.session.holder, target).await? else {
         return Err(ApiError::not_found().into());
-    }
+    };
     s.store
-        .set_acting_for(&h.token, target)
+        .set_acting_for(&h.token, target, as_carer)
         .await
         .map_err(ApiError::from)?;
-    Ok(see_other("/"))
+    Ok(see_other(if as_carer { "/documents" } else { "/" }))
 }

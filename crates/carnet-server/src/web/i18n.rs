@@ -346,6 +346,21 @@ fn words(key: &str) -> Option<(&'static str, &'static str)> {
         "nav.notifications" => ("Notifications", "Notifications"),
         "nav.space" => ("Mon espace", "My space"),
         "nav.switch" => ("Changer d'espace", "Switch space"),
+        "carer.title" => (
+            "Vous consultez cet espace en tant qu'aidant",
+            "You read this space as a carer",
+        ),
+        "carer.given" => (
+            "Cette personne vous permet de consulter :",
+            "This person lets you read:",
+        ),
+        "carer.not_shown" => (
+            "Les autres documents, et ceux qu'elle a masqués, ne vous sont pas montrés. Vous ne pouvez rien ajouter, \
+             modifier ni supprimer ; chacun de vos accès lui est signalé",
+            "Other documents, and those they hid, are not shown to you. You cannot add, change or delete anything; \
+             each of your accesses is shown to them",
+        ),
+        "layout.carer_as" => ("consulté par son aidant", "read by their carer"),
         "nav.pro_search" => ("Rechercher un patient", "Find a patient"),
         "error.title" => ("Impossible d'afficher cette page", "This page cannot be shown"),
         "error.back" => ("Retour à l'accueil", "Back to the home page"),
@@ -691,7 +706,8 @@ impl<'a> Reader<'a> {
         use carnet_domain::access::Actor;
         match actor {
             Actor::Holder { .. } => Reader::Holder,
-            Actor::Representative { .. } => Reader::Representative,
+            // A carer names the holder as a representative does ("le titulaire de l'espace").
+            Actor::Representative { .. } | Actor::Carer { .. } => Reader::Representative,
             Actor::Professional { id, .. } => Reader::Professional(&id.0),
             _ => Reader::Other,
         }

@@ -35,7 +35,12 @@ fn header_html(nav: &Nav<'_>) -> String {
         Nav::Anonymous => format!("<header class=\"top\"><div class=\"bar\">{brand}</div></header>"),
         Nav::Holder { h, current } => {
             let mut links = String::new();
-            let mut items: Vec<(&str, &str)> = HOLDER_NAV.to_vec();
+            let mut items: Vec<(&str, &str)> = if h.carer() {
+                // MI-5: a carer reads the documents they were given, nothing else of the space.
+                vec![("/documents", "nav.documents")]
+            } else {
+                HOLDER_NAV.to_vec()
+            };
             if h.represents_others || !h.own_space() {
                 items.push(("/espace", "nav.switch"));
             }
@@ -62,6 +67,12 @@ fn header_html(nav: &Nav<'_>) -> String {
             };
             let who = if h.own_space() {
                 space_of
+            } else if h.carer() {
+                format!(
+                    "{space_of} <span class=\"muted-inv\">({} {})</span>",
+                    t("layout.carer_as"),
+                    esc(&h.self_name)
+                )
             } else {
                 format!(
                     "{space_of} <span class=\"muted-inv\">({} {})</span>",

@@ -18,6 +18,7 @@
 mod access;
 mod agenda;
 mod auth;
+mod carers;
 mod catalogue;
 pub(crate) mod contact;
 mod documents;
@@ -83,6 +84,7 @@ pub fn routes() -> Router<AppState> {
         .merge(reimbursements::routes())
         .merge(access::routes())
         .merge(grant::routes())
+        .merge(carers::routes())
         .merge(notifications::routes())
         .merge(messages::routes())
         .merge(agenda::routes())

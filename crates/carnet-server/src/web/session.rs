@@ -22,8 +22,10 @@ pub struct Holder {
     /// Given name + family name of the person logged in, and of the space open.
     pub self_name: String,
     pub space_name: String,
-    /// Whether this person represents anybody (the space switcher is shown).
+    /// Whether this person represents or helps anybody (the space switcher is shown).
     pub represents_others: bool,
+    /// MI-5: in a space this person helps as a carer, their grant there (reads only).
+    pub carer_grant: Option<carnet_domain::access::Grant>,
 }
 
 impl Holder {
@@ -52,6 +54,11 @@ impl Holder {
 
     pub fn own_space(&self) -> bool {
         self.session.holder == self.session.acting_for
+    }
+
+    /// MI-5: the open space is one this person helps as a carer (they read; they change nothing).
+    pub fn carer(&self) -> bool {
+        self.carer_grant.is_some()
     }
 
     pub fn space(&self) -> HolderId {
@@ -103,6 +110,24 @@ impl FromRequestParts<AppState> for Holder {
             Err(e) if e.status == StatusCode::UNAUTHORIZED => return Err(WebError::login("/connexion")),
             Err(e) => return Err(e.into()),
         };
+        let mut a = a;
+        let carer_grant = if a.session.as_carer {
+            let grant = s.gate.carer_grant(a.session.acting_for, a.session.holder).await?;
+            if grant.is_none() {
+                // The grant ended between two requests: back to the person's own space.
+                s.store.set_acting_for(&a.token, a.session.holder, false).await?;
+                a.session.acting_for = a.session.holder;
+                a.session.as_carer = false;
+            }
+            grant
+        } else {
+            None
+        };
+        // MI-5: a carer reads the documents they were given; every other page of the space
+        // is its holder's (the gate refuses them anyway: this leads the carer where they can go).
+        if carer_grant.is_some() && !carer_page(parts.method == axum::http::Method::GET, parts.uri.path()) {
+            return Err(WebError::redirect("/documents"));
+        }
         let csrf = csrf_token(s, &a.token).await?;
         let self_name = display_name(s, a.session.holder).await?;
         let space_name = if a.session.acting_for == a.session.holder {
@@ -110,7 +135,8 @@ impl FromRequestParts<AppState> for Holder {
         } else {
             display_name(s, a.session.acting_for).await?
         };
-        let represents_others = !s.store.represented_by(a.session.holder).await?.is_empty();
+        let represents_others = !s.store.represented_by(a.session.holder).await?.is_empty()
+            || !s.store.helped_by(a.session.holder).await?.is_empty();
         Ok(Holder {
             token: a.token,
             session: a.session,
@@ -118,7 +144,22 @@ impl FromRequestParts<AppState> for Holder {
             self_name,
             space_name,
             represents_others,
+            carer_grant,
         })
+    }
+}
+
+/// The pages a carer reaches in a space they help (MI-5): its documents (list, filter, one
+/// document), the space switcher, the page of the spaces they help, logging out.
+fn carer_page(get: bool, path: &str) -> bool {
+    let document = path
+        .strip_prefix("/documents/")
+        .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+    match path {
+        "/espace" | "/deconnexion" | "/aider" | "/aider/arreter" => true,
+        "/documents" => get,
+        "/documents/recherche" => !get,
+        _ => get && document && path != "/documents/recherche",
     }
 }
 

@@ -100,7 +100,7 @@ fn export_section(h: &Holder) -> String {
          messages, agenda, remboursements, autorisations et historique des accès.</p><ul>\
          <li><a href=\"/mon-espace/export\">Copie lisible (page à imprimer ou enregistrer en PDF)</a></li>\
          <li><a href=\"/api/v1/me/export.zip\" download>Archive complète (ZIP) : la copie lisible, les documents et pièces jointes en fichiers, les données en JSON</a></li>\
-         <li><a href=\"/api/v1/me/export\" download>Données seules au format JSON (documents inclus)</a></li></ul></section>",
+         <li><a href=\"/api/v1/me/export\" download>Données seules au format JSON (documents inclus)</a></li></ul></section>{}",
         if h.own_space() {
             t("space.title")
         } else {
@@ -112,6 +112,20 @@ fn export_section(h: &Holder) -> String {
             t("space.export_other")
         },
         esc(&super::de(&h.space_name)),
+        // MI-5: the person's own carer page (the code they were given).
+        if h.own_space() {
+            format!(
+                "<section aria-labelledby=\"aider\"><h2 id=\"aider\">{}</h2><p>{}</p><p><a href=\"/aider\">{}</a></p></section>",
+                super::i18n::fr_en("Aider un proche", "Help someone close"),
+                super::i18n::fr_en(
+                    "Un proche vous a donné un code d'invitation pour consulter ses documents ? Saisissez-le ici.",
+                    "Someone close gave you an invitation code to read their documents? Type it here.",
+                ),
+                super::i18n::fr_en("Aider un proche", "Help someone close"),
+            )
+        } else {
+            String::new()
+        },
     )
 }
 
@@ -312,7 +326,7 @@ async fn close_confirm(State(s): State<AppState>, h: Holder, b: Bytes) -> Result
         Ok(r)
     } else {
         s.store
-            .set_acting_for(&h.token, h.session.holder)
+            .set_acting_for(&h.token, h.session.holder, false)
             .await
             .map_err(ApiError::from)?;
         Ok(see_other("/"))

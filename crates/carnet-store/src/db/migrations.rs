@@ -264,6 +264,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "message_language",
             sql: include_str!("../../migrations/main/0029_message_language.sql"),
         },
+        Migration {
+            version: 30,
+            name: "carers",
+            sql: include_str!("../../migrations/main/0030_carers.sql"),
+        },
     ],
 };
 

@@ -475,7 +475,7 @@ pub(crate) fn author_of(actor: &Actor) -> Option<Author> {
         Actor::Professional { id, .. } => Some(Author::Professional { id: id.clone() }),
         Actor::Establishment { id } => Some(Author::Establishment { id: id.clone() }),
         Actor::App { id, .. } => Some(Author::App { id: id.clone() }),
-        Actor::Operator { .. } => None,
+        Actor::Operator { .. } | Actor::Carer { .. } => None,
     }
 }
 

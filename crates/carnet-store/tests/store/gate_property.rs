@@ -287,6 +287,9 @@ enum Step {
     Block(usize),
     /// The app is connected (by the parent), or its grant withdrawn.
     App(bool),
+    /// MI-5: the child invites the stranger as a carer for some categories, until `days` from
+    /// now, and the stranger accepts the code; or (`None`) the child ends it.
+    Carer(Option<(Option<Vec<Category>>, Option<i64>)>),
     Advance(i64),
 }
 
@@ -302,11 +305,13 @@ fn arb_step() -> impl Strategy<Value = Step> {
             .prop_map(|(category, hidden, held)| Step::File { category, hidden, held }),
         1 => (0usize..8).prop_map(Step::Release),
         1 => (0usize..8, any::<bool>()).prop_map(|(i, m)| Step::Mask(i, m)),
-        2 => (1usize..3, prop::option::of(prop::collection::vec(cat, 1..3)), prop::option::of(1i64..30))
+        2 => (1usize..3, prop::option::of(prop::collection::vec(cat.clone(), 1..3)), prop::option::of(1i64..30))
             .prop_map(|(who, categories, days)| Step::Grant { who, categories, days }),
         1 => (1usize..3).prop_map(Step::Revoke),
         1 => (1usize..3).prop_map(Step::Block),
         1 => any::<bool>().prop_map(Step::App),
+        2 => prop::option::of((prop::option::of(prop::collection::vec(cat.clone(), 1..3)), prop::option::of(1i64..30)))
+            .prop_map(Step::Carer),
         2 => prop::sample::select(vec![1i64, 7, 20, 45]).prop_map(Step::Advance),
     ]
 }
@@ -370,6 +375,9 @@ impl Walk {
                 by_representative: true,
             },
             Actor::Operator { id: "support".into() },
+            // MI-5: the stranger as the child's carer (when invited), the parent as one (never).
+            Actor::Carer { id: self.stranger },
+            Actor::Carer { id: self.parent },
         ]
     }
 
@@ -381,6 +389,7 @@ impl Walk {
             Actor::Holder { id } => *id == self.child,
             Actor::Representative { id } => *id == self.parent && now < self.majority,
             Actor::App { space, .. } => *space == Some(self.child),
+            Actor::Carer { id } => *id != self.child,
             Actor::Professional { .. } | Actor::Establishment { .. } | Actor::Operator { .. } => true,
         };
         if !enters {
@@ -587,6 +596,36 @@ impl Walk {
                     }
                 })
                 .await;
+            }
+            Step::Carer(offer) => {
+                let me = Actor::Holder { id: self.child };
+                let side = self.gate.holder_side(self.child, &me).await.unwrap().unwrap();
+                let grantee = Grantee::Carer { id: self.stranger };
+                self.policy.grants.retain(|g| g.grantee != grantee);
+                match offer {
+                    Some((categories, days)) => {
+                        let until = days.map(|d| now.plus_seconds(d * 86_400));
+                        let invitation =
+                            carnet_domain::carer::Invitation::new(categories.clone(), until, now).unwrap();
+                        let (code, _) = side.invite_carer(&invitation).await.unwrap();
+                        let space = self
+                            .gate
+                            .accept_carer_invitation(self.stranger, &code)
+                            .await
+                            .unwrap();
+                        assert_eq!(space, self.child);
+                        self.policy.grants.push(Grant {
+                            grantee,
+                            categories: invitation.categories,
+                            until,
+                            express: false,
+                            basis: Default::default(),
+                        });
+                    }
+                    None => {
+                        side.end_carer(self.stranger).await.unwrap();
+                    }
+                }
             }
             Step::Advance(days) => self.clock.advance_seconds(days * 86_400),
         }

@@ -45,6 +45,7 @@ const TABLES: &[(&str, Placement)] = &[
     ("trace_heads_moved", HolderAppendOnly),
     ("access_policies", Holder("holder_id")),
     ("representatives", Holder("holder_id")),
+    ("carers", Holder("holder_id")),
     ("known_devices", Holder("holder_id")),
     ("credentials", Holder("holder_id")),
     ("notification_preferences", Holder("holder_id")),
@@ -61,6 +62,7 @@ const TABLES: &[(&str, Placement)] = &[
     ("reimbursements", Holder("holder_id")),
     // Keyed by a lookup key of their own.
     ("sessions", Keyed("token_hash")),
+    ("carer_invitations", Keyed("code_hash")),
     ("login_challenges", Keyed("id")),
     ("webauthn_challenges", Keyed("challenge_hash")),
     ("passkeys", Keyed("credential_id")),
@@ -112,6 +114,7 @@ const CROSS_HOLDER_INDEXES: &[(&str, &str)] = &[
         "representatives_by_representative",
         "the spaces a person represents",
     ),
+    ("carers_by_carer", "the spaces a carer helps (MI-5)"),
     (
         "conversations_by_counterpart",
         "a professional's inbox across patients",
@@ -195,6 +198,10 @@ const CROSS_HOLDER_STATEMENTS: &[(&str, &str)] = &[
     (
         "SELECT r.holder_id, r.kind FROM representatives r",
         "the spaces a person represents",
+    ),
+    (
+        "SELECT holder_id, since, until_at FROM carers WHERE carer_id",
+        "the spaces a carer helps (MI-5)",
     ),
     (
         "SELECT COUNT(DISTINCT holder_id) FROM trace_heads_moved",

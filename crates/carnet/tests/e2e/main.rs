@@ -9,6 +9,7 @@ mod agenda;
 mod api_fuzz;
 mod auth;
 mod authorisations;
+mod carers;
 mod catalogue;
 mod contact;
 mod crash;

@@ -555,7 +555,7 @@ pub(super) async fn a_minors_space_is_the_representatives_then_the_adults_alone_
         .unwrap();
     let (child_token, _) = store.create_session(child, "tablette").await.unwrap();
     let (parent_token, _) = store.create_session(parent, "ordinateur").await.unwrap();
-    store.set_acting_for(&parent_token, child).await.unwrap();
+    store.set_acting_for(&parent_token, child, false).await.unwrap();
     assert!(store.represents(parent, child).await.unwrap());
 
     clock.set(birthday);

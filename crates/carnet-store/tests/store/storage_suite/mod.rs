@@ -100,6 +100,7 @@ use carnet_store::reimbursements::{NO_SPACE, NOT_RECEIVING};
 use carnet_store::roster::RosterOutcome;
 
 mod auth;
+mod carers;
 mod catalogue;
 mod checkpoints;
 mod documents;

@@ -165,7 +165,12 @@ impl Browser {
     /// Logs Camille in through the forms: password, then the code from the demo outbox.
     /// Returns where the login sends the browser (`/`, or back to a pending app authorisation).
     pub async fn login(&mut self) -> String {
-        let before = codes(&self.c, &self.base).await.len();
+        self.login_as(LOGIN).await
+    }
+
+    /// [`Browser::login`] for another demo holder (same demo password).
+    pub async fn login_as(&mut self, login: &str) -> String {
+        let before = codes_to(&self.c, &self.base, login).await.len();
         let p = self.get("/connexion").await;
         assert_eq!(p.status, 200);
         let p = self
@@ -173,7 +178,7 @@ impl Browser {
                 "/connexion",
                 &[
                     ("csrf", &p.csrf()),
-                    ("login", LOGIN),
+                    ("login", login),
                     ("password", "demo-carnet-2026"),
                 ],
             )
@@ -184,7 +189,7 @@ impl Browser {
             p.html[i..].split('"').next().unwrap().to_string()
         };
         let code = loop {
-            let c = codes(&self.c, &self.base).await;
+            let c = codes_to(&self.c, &self.base, login).await;
             if c.len() > before {
                 break find_after(&c[0], "Votre code de connexion : ", 6);
             }
@@ -207,7 +212,6 @@ impl Browser {
     }
 }
 
-/// Bodies of Camille's login-code messages, newest first.
 /// The newest message (the demo outbox lists newest first) to `to` whose subject is `subject`, waiting for it.
 pub async fn mail_to(b: &Browser, to: &str, subject: &str) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -226,11 +230,12 @@ pub async fn mail_to(b: &Browser, to: &str, subject: &str) -> String {
     }
 }
 
-pub async fn codes(c: &reqwest::Client, base: &str) -> Vec<String> {
+/// Bodies of the login-code messages to `to`, newest first.
+pub async fn codes_to(c: &reqwest::Client, base: &str, to: &str) -> Vec<String> {
     super::outbox(c, base)
         .await
         .iter()
-        .filter(|m| m["to"] == LOGIN && m["subject"].as_str().unwrap().contains("code de connexion"))
+        .filter(|m| m["to"] == to && m["subject"].as_str().unwrap().contains("code de connexion"))
         .map(|m| m["body"].as_str().unwrap().to_string())
         .collect()
 }

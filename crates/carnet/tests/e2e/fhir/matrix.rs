@@ -294,6 +294,8 @@ impl World {
                 Actor::Representative { .. } => self.represented.contains(&space),
                 Actor::App { space: s, .. } => *s == Some(space),
                 Actor::Professional { .. } | Actor::Establishment { .. } => true,
+                // No carer among the matrix's callers; a carer is decided by their grant.
+                Actor::Carer { id } => *id != space,
                 Actor::Operator { .. } => false,
             }
     }

@@ -1,0 +1,459 @@
+//! Carers (MI-5), both sides. `/aidants`: the holder (or their legal representative) invites a
+//! carer for chosen categories, until a date or until revoked, sees who helps and the
+//! invitations waiting, and ends either at once. The invitation is a one-time code the holder
+//! hands over in person or by phone: nobody becomes a carer without accepting, and typing a
+//! name reveals nothing about who has a space. `/aider`: the carer's own page, where they enter
+//! the code, see the spaces they help and open one (reads only: `session::carer_page`) or stop.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use carnet_domain::HolderId;
+use carnet_domain::access::Category;
+use carnet_domain::carer::Invitation;
+use serde::Deserialize;
+
+use super::i18n::fr_en as tr;
+use super::{
+    Form, Holder, Nav, WebError, alert, class_label, csrf_field, display_name, esc, french, notice, page,
+    see_other,
+};
+use crate::api::auth::limit;
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/aidants", get(carers).post(change))
+        .route("/aider", get(helping).post(accept))
+        .route("/aider/arreter", post(stop))
+}
+
+#[derive(Deserialize)]
+struct Flash {
+    ok: Option<String>,
+}
+
+/// "tous les documents", or the categories in words.
+pub(super) fn scope_words(categories: &Option<Vec<Category>>) -> String {
+    match categories {
+        None => tr("tous les documents", "every document").into(),
+        Some(cs) => cs
+            .iter()
+            .map(|c| match c {
+                // "Mes documents" is the holder's word for them, not the carer's.
+                Category::HolderDocuments => tr("documents personnels", "personal documents").to_string(),
+                c => class_label(*c).to_lowercase(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// ", jusqu'au 31/12/2026" for a grant that ends (its last day), or nothing.
+pub(super) fn until_words(until: Option<carnet_domain::Timestamp>) -> String {
+    until
+        .map(|u| format!(", {} {}", tr("jusqu'au", "until"), super::day(u.plus_seconds(-1))))
+        .unwrap_or_default()
+}
+
+/// A person's name, or words for one whose space was erased since.
+async fn name_of(s: &AppState, id: HolderId) -> String {
+    display_name(s, id).await.unwrap_or_else(|_| {
+        tr(
+            "une personne dont l'espace a été supprimé",
+            "a person whose space was erased",
+        )
+        .into()
+    })
+}
+
+fn small_form(csrf: &str, action: &str, fields: &[(&str, &str)], label: &str) -> String {
+    let hidden: String = fields
+        .iter()
+        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", esc(v)))
+        .collect();
+    format!(
+        "<form method=\"post\" action=\"{action}\" class=\"inline\">{}{hidden}<button type=\"submit\" class=\"secondary\">{}</button></form>",
+        csrf_field(csrf),
+        esc(label)
+    )
+}
+
+/// The holder's page: carers, invitations waiting, the invitation form; `shown` a code just made.
+async fn carers_page(
+    s: &AppState,
+    h: &Holder,
+    info: &str,
+    error: &str,
+    shown: Option<(String, carnet_domain::Timestamp)>,
+) -> Result<Response, WebError> {
+    let side = h.holder_side(s).await?;
+    let csrf = &h.csrf;
+    let mut list = String::new();
+    for (id, g) in side.carers().await.map_err(ApiError::from)? {
+        let ended = g.until.is_some_and(|u| u <= s.store.now());
+        list.push_str(&format!(
+            "<li class=\"card\"><h3>{}</h3><p>{} : {}{}{}</p>{}</li>",
+            esc(&name_of(s, id).await),
+            tr("Peut consulter", "May read"),
+            esc(&scope_words(&g.categories)),
+            esc(&until_words(g.until)),
+            if ended {
+                tr(" (accès terminé)", " (access ended)")
+            } else {
+                ""
+            },
+            small_form(
+                csrf,
+                "/aidants",
+                &[("action", "end"), ("carer", &id.to_string())],
+                tr("Retirer cet accès", "Remove this access")
+            ),
+        ));
+    }
+    if list.is_empty() {
+        list = format!(
+            "<li>{}</li>",
+            tr("Vous n'avez pas d'aidant.", "You have no carer.")
+        );
+    }
+    let mut waiting = String::new();
+    for p in side.carer_invitations().await.map_err(ApiError::from)? {
+        waiting.push_str(&format!(
+            "<li>{} : {}{} — {} {} {}</li>",
+            tr("Invitation", "Invitation"),
+            esc(&scope_words(&p.invitation.categories)),
+            esc(&until_words(p.invitation.until)),
+            tr("code valable jusqu'au", "code valid until"),
+            esc(&super::when(p.invitation.expires_at())),
+            small_form(
+                csrf,
+                "/aidants",
+                &[("action", "cancel"), ("id", &p.id)],
+                tr("Annuler l'invitation", "Cancel the invitation")
+            ),
+        ));
+    }
+    let waiting = if waiting.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<section aria-labelledby=\"attente\"><h2 id=\"attente\">{}</h2><ul>{waiting}</ul></section>",
+            tr("Invitations en attente", "Invitations waiting")
+        )
+    };
+    let code = match shown {
+        Some((code, expires)) => format!(
+            "<section class=\"card code\" aria-labelledby=\"code\" role=\"status\"><h2 id=\"code\">{}</h2>\
+             <p class=\"big-code\">{}</p><p>{} {}. {}</p><p>{}</p></section>",
+            tr("Code à transmettre à votre aidant", "Code to give your carer"),
+            esc(&code),
+            tr("Il est valable une seule fois, jusqu'au", "It works once, until"),
+            esc(&super::when(expires)),
+            tr(
+                "Donnez-le de vive voix ou par téléphone, à cette personne seulement.",
+                "Give it in person or by phone, to this person only.",
+            ),
+            tr(
+                "Votre aidant se connecte à son propre espace Carnet, ouvre « Aider un proche » (dans « Mon espace ») \
+                 et saisit ce code. Vous serez prévenu dès qu'il l'aura fait. Ce code ne vous sera plus montré.",
+                "Your carer logs in to their own Carnet space, opens “Help someone close” (under “My space”) and \
+                 types this code. You will be told once they have. This code will not be shown again.",
+            ),
+        ),
+        None => String::new(),
+    };
+    let categories: String = Category::ALL
+        .iter()
+        .map(|c| {
+            let v = c.tag();
+            format!(
+                "<p><input id=\"cat-{v}\" name=\"categories\" type=\"checkbox\" value=\"{v}\"> \
+                 <label for=\"cat-{v}\">{}</label></p>",
+                esc(class_label(*c))
+            )
+        })
+        .collect();
+    let whose = if h.own_space() {
+        String::new()
+    } else {
+        format!(" ({})", esc(&super::de(&h.space_name)))
+    };
+    let body = format!(
+        "<p><a href=\"/autorisations\">{}</a></p><h1>{}{whose}</h1>{}{}{code}\
+         <p>{}</p>\
+         <section aria-labelledby=\"liste\"><h2 id=\"liste\">{}</h2><ul class=\"plain\">{list}</ul></section>{waiting}\
+         <section aria-labelledby=\"inviter\"><h2 id=\"inviter\">{}</h2>\
+         <form method=\"post\" action=\"/aidants\" class=\"card\">{}<input type=\"hidden\" name=\"action\" value=\"invite\">\
+         <fieldset><legend>{}</legend>\
+         <p><input id=\"portee-tout\" name=\"portee\" type=\"radio\" value=\"tout\"> <label for=\"portee-tout\">{}</label></p>\
+         <p><input id=\"portee-cat\" name=\"portee\" type=\"radio\" value=\"categories\" checked> <label for=\"portee-cat\">{}</label></p>\
+         <div class=\"choices\">{categories}</div></fieldset>\
+         <p><label for=\"jusquau\">{}</label><input id=\"jusquau\" name=\"jusquau\" {} aria-describedby=\"jusquau-aide\"></p>\
+         <p id=\"jusquau-aide\" class=\"hint\">{}</p>\
+         <p><button type=\"submit\">{}</button></p></form></section>",
+        tr("← Retour aux autorisations", "← Back to authorisations"),
+        tr("Vos aidants", "Your carers"),
+        notice(info),
+        alert(error),
+        tr(
+            "Un aidant est un proche (conjoint, enfant, ami…) qui a lui-même un espace Carnet. Il peut consulter \
+             les documents que vous choisissez ; il ne peut rien ajouter, modifier ni supprimer, et il n'est pas \
+             votre représentant légal. Les documents que vous masquez ne lui sont pas montrés. Chacun de ses accès \
+             figure dans votre historique et vous en êtes prévenu. Vous pouvez retirer son accès à tout moment.",
+            "A carer is someone close to you (partner, child, friend…) who has a Carnet space of their own. They \
+             may read the documents you choose; they cannot add, change or delete anything, and they are not your \
+             legal representative. Documents you hide are not shown to them. Each of their accesses is in your \
+             history and you are told. You may remove their access at any time.",
+        ),
+        tr("Qui vous aide", "Who helps you"),
+        tr("Inviter un aidant", "Invite a carer"),
+        csrf_field(csrf),
+        tr("Ce que votre aidant pourra consulter", "What your carer may read"),
+        tr("Tout le dossier", "The whole record"),
+        tr(
+            "Seulement les catégories cochées :",
+            "Only the categories ticked:"
+        ),
+        tr("Jusqu'au (facultatif)", "Until (optional)"),
+        super::profile::DAY_FIELD,
+        tr(
+            "JJ/MM/AAAA. Laissé vide : jusqu'à ce que vous retiriez l'accès.",
+            "DD/MM/YYYY. Left empty: until you remove the access.",
+        ),
+        tr("Créer le code d'invitation", "Create the invitation code"),
+    );
+    let mut r = page(
+        "Vos aidants",
+        &Nav::Holder {
+            h,
+            current: "/autorisations",
+        },
+        &body,
+    )
+    .into_response();
+    if !error.is_empty() {
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    Ok(r)
+}
+
+async fn carers(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> Result<Response, WebError> {
+    let info = match f.ok.as_deref() {
+        Some("retire") => tr(
+            "L'accès est retiré : cette personne ne voit plus rien de cet espace.",
+            "The access is removed: this person sees nothing of this space any more.",
+        ),
+        Some("annule") => tr("L'invitation est annulée.", "The invitation is cancelled."),
+        _ => "",
+    };
+    carers_page(&s, &h, info, "", None).await
+}
+
+async fn change(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let side = h.holder_side(&s).await?;
+    match form.get("action") {
+        "invite" => {
+            let scope = super::access::scope_of(&s, &form).and_then(|(categories, until)| {
+                Invitation::new(categories, until, s.store.now())
+                    .map_err(|e| ApiError::from(carnet_store::StoreError::from(e)))
+            });
+            match scope {
+                Ok(invitation) => {
+                    let shown = side.invite_carer(&invitation).await.map_err(ApiError::from)?;
+                    carers_page(&s, &h, "", "", Some(shown)).await
+                }
+                Err(e) => carers_page(&s, &h, "", &french(&e), None).await,
+            }
+        }
+        "cancel" => {
+            side.cancel_carer_invitation(form.get("id"))
+                .await
+                .map_err(ApiError::from)?;
+            Ok(see_other("/aidants?ok=annule"))
+        }
+        "end" => {
+            let carer: HolderId = form
+                .get("carer")
+                .parse()
+                .map_err(|_| WebError::from(ApiError::not_found()))?;
+            side.end_carer(carer).await.map_err(ApiError::from)?;
+            Ok(see_other("/aidants?ok=retire"))
+        }
+        _ => Err(ApiError::not_found().into()),
+    }
+}
+
+/// The carer's own page: the code to enter, the spaces they help.
+async fn helping_page(
+    s: &AppState,
+    h: &Holder,
+    info: &str,
+    error: &str,
+    typed: &str,
+) -> Result<Response, WebError> {
+    let me = h.session.holder;
+    let mut list = String::new();
+    for helped in s.store.helped_by(me).await.map_err(ApiError::from)? {
+        let name = name_of(s, helped.holder).await;
+        let scope = match s
+            .gate
+            .carer_grant(helped.holder, me)
+            .await
+            .map_err(ApiError::from)?
+        {
+            Some(g) => format!(
+                "{} : {}{}",
+                tr("Vous pouvez consulter", "You may read"),
+                scope_words(&g.categories),
+                until_words(g.until)
+            ),
+            None => tr("Cet espace n'est plus ouvert.", "This space is no longer open.").into(),
+        };
+        let open = if h.space() == helped.holder {
+            format!(
+                "<p><strong>{}</strong></p>",
+                tr("Espace ouvert actuellement", "Space open now")
+            )
+        } else {
+            format!(
+                "<form method=\"post\" action=\"/espace\" class=\"inline\">{}<input type=\"hidden\" name=\"holder\" value=\"{}\">\
+                 <button type=\"submit\">{} {}</button></form>",
+                csrf_field(&h.csrf),
+                helped.holder,
+                tr("Consulter les documents", "Read the documents of"),
+                esc(&super::de(&name)),
+            )
+        };
+        list.push_str(&format!(
+            "<li class=\"card\"><h3>{}</h3><p>{}</p>{open} {}</li>",
+            esc(&name),
+            esc(&scope),
+            small_form(
+                &h.csrf,
+                "/aider/arreter",
+                &[("holder", &helped.holder.to_string())],
+                tr("Ne plus être aidant", "Stop being a carer")
+            ),
+        ));
+    }
+    if list.is_empty() {
+        list = format!(
+            "<li>{}</li>",
+            tr("Vous n'êtes l'aidant de personne.", "You are nobody's carer.")
+        );
+    }
+    let body = format!(
+        "<h1>{}</h1>{}{}<p>{}</p>\
+         <form method=\"post\" action=\"/aider\" class=\"card\">{}\
+         <p><label for=\"code\">{}</label><input id=\"code\" name=\"code\" type=\"text\" autocomplete=\"off\" \
+         autocapitalize=\"characters\" spellcheck=\"false\" maxlength=\"20\" aria-describedby=\"code-aide\" value=\"{}\"></p>\
+         <p id=\"code-aide\" class=\"hint\">{}</p><p><button type=\"submit\">{}</button></p></form>\
+         <section aria-labelledby=\"aides\"><h2 id=\"aides\">{}</h2><ul class=\"plain\">{list}</ul></section>",
+        tr("Aider un proche", "Help someone close"),
+        notice(info),
+        alert(error),
+        tr(
+            "Un proche peut vous permettre de consulter certains de ses documents de santé. Il vous donne pour cela \
+             un code d'invitation, à saisir ici. Vous lirez ses documents sans pouvoir les modifier ; chacun de vos \
+             accès lui est signalé.",
+            "Someone close to you may let you read some of their health documents. They give you an invitation \
+             code, to type here. You will read their documents without changing them; each of your accesses is \
+             shown to them.",
+        ),
+        csrf_field(&h.csrf),
+        tr("Code d'invitation", "Invitation code"),
+        esc(typed),
+        tr(
+            "12 caractères, par exemple ABCD-EFGH-JKMN.",
+            "12 characters, for example ABCD-EFGH-JKMN."
+        ),
+        tr("Valider le code", "Confirm the code"),
+        tr("Les personnes que vous aidez", "The people you help"),
+    );
+    let mut r = page(
+        "Aider un proche",
+        &Nav::Holder {
+            h,
+            current: if h.carer() { "/espace" } else { "/mon-espace" },
+        },
+        &body,
+    )
+    .into_response();
+    if !error.is_empty() {
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    Ok(r)
+}
+
+async fn helping(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> Result<Response, WebError> {
+    let info = match f.ok.as_deref() {
+        Some("accepte") => tr(
+            "C'est fait : vous êtes désormais aidant de cette personne, qui en est prévenue.",
+            "Done: you are now this person's carer; they are told.",
+        ),
+        Some("arrete") => tr(
+            "C'est fait : vous n'êtes plus aidant de cette personne, qui en est prévenue.",
+            "Done: you are no longer this person's carer; they are told.",
+        ),
+        _ => "",
+    };
+    helping_page(&s, &h, info, "", "").await
+}
+
+async fn accept(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let typed = form.get("code").trim();
+    // The code is a secret of 60 bits: a few tries an hour per person is plenty for typos.
+    if let Err(e) = limit(&s, &format!("carer-code:{}", h.session.holder), 3600, 10).await {
+        return helping_page(&s, &h, "", &french(&e), typed).await;
+    }
+    match s.gate.accept_carer_invitation(h.session.holder, typed).await {
+        Ok(_) => Ok(see_other("/aider?ok=accepte")),
+        Err(carnet_store::StoreError::Mismatch) => {
+            helping_page(
+                &s,
+                &h,
+                "",
+                tr(
+                    "Ce code ne correspond à aucune invitation en cours. Vérifiez-le (12 caractères, par exemple \
+                     ABCD-EFGH-JKMN), ou demandez à la personne de vous inviter à nouveau.",
+                    "This code matches no invitation waiting. Check it (12 characters, for example ABCD-EFGH-JKMN), \
+                     or ask the person to invite you again.",
+                ),
+                typed,
+            )
+            .await
+        }
+        Err(e @ carnet_store::StoreError::Invalid(_)) => {
+            helping_page(&s, &h, "", &french(&ApiError::from(e)), typed).await
+        }
+        Err(e) => Err(ApiError::from(e).into()),
+    }
+}
+
+async fn stop(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    h.check(&s, &form).await?;
+    let target: HolderId = form
+        .get("holder")
+        .parse()
+        .map_err(|_| WebError::from(ApiError::not_found()))?;
+    s.store
+        .stop_helping(h.session.holder, target)
+        .await
+        .map_err(ApiError::from)?;
+    if h.space() == target {
+        s.store
+            .set_acting_for(&h.token, h.session.holder, false)
+            .await
+            .map_err(ApiError::from)?;
+    }
+    Ok(see_other("/aider?ok=arrete"))
+}
