@@ -46,6 +46,16 @@ struct Typed {
     info: String,
 }
 
+/// A category's name for this reader: "Mes documents" is the holder's word for what they
+/// added; anyone else reads "Documents personnels".
+pub(super) fn class_for(c: Category, reader: Reader<'_>) -> &'static str {
+    match (c, reader) {
+        (Category::HolderDocuments, Reader::Holder) => class_label(c),
+        (Category::HolderDocuments, _) => super::i18n::fr_en("Documents personnels", "Personal documents"),
+        _ => class_label(c),
+    }
+}
+
 pub(super) fn doc_row(d: &DocumentView, own_link: bool, base: &str, reader: Reader<'_>) -> String {
     let m = &d.meta;
     let date = m
@@ -67,7 +77,7 @@ pub(super) fn doc_row(d: &DocumentView, own_link: bool, base: &str, reader: Read
     };
     format!(
         "<li class=\"doc\"><p class=\"doc-title\">{title}{masked}</p><p class=\"muted\">{} · {} · {}</p></li>",
-        esc(class_label(m.class)),
+        esc(class_for(m.class, reader)),
         esc(&date),
         esc(&author)
     )
@@ -117,7 +127,7 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
     // shown never looks like a missing one.
     let add = match &h.carer_grant {
         Some(g) => format!(
-            "<section class=\"card\" aria-labelledby=\"aidant\"><h2 id=\"aidant\">{}</h2><p>{} {}{}. {}</p></section>",
+            "<section class=\"card\" aria-labelledby=\"aidant\"><h2 id=\"aidant\">{}</h2><p>{} {}{}. {}.</p></section>",
             tr("carer.title"),
             tr("carer.given"),
             esc(&super::carers::scope_words(&g.categories)),
@@ -291,7 +301,7 @@ async fn show(
         tr("docs.all"),
         notice(info),
         esc(&m.title),
-        esc(class_label(m.class)),
+        esc(class_for(m.class, Reader::of(&h.actor()))),
         esc(&m
             .event_date
             .as_deref()

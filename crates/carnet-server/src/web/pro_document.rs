@@ -20,8 +20,7 @@ use std::collections::HashMap;
 use super::i18n::{Reader, author_words, fr_en as w};
 use super::pro::{PatientHeader, patient_header};
 use super::{
-    Form, Nav, Pro, WebError, alert, check_csrf, class_label, csrf_field, esc, iso_day, notice, page_named,
-    see_other,
+    Form, Nav, Pro, WebError, alert, check_csrf, csrf_field, esc, iso_day, notice, page_named, see_other,
 };
 use crate::{ApiError, AppState};
 
@@ -118,7 +117,10 @@ async fn document_page(
     };
     let dd = |k: &str, v: &str| format!("<dt>{k}</dt><dd>{}</dd>", esc(v));
     let mut meta = String::new();
-    meta.push_str(&dd(w("Catégorie", "Category"), class_label(m.class)));
+    meta.push_str(&dd(
+        w("Catégorie", "Category"),
+        super::documents::class_for(m.class, super::i18n::Reader::Other),
+    ));
     // The depositor's display name, else the common type's French name, else the code.
     let known = m
         .type_code

@@ -184,6 +184,26 @@ async fn a_carer_reads_what_the_holder_chose_and_nothing_more_mi5() {
         .await
         .unwrap();
     assert_eq!(directory.status(), 404, "the directory is the holder's");
+    for path in [
+        "/api/v1/me/traces",
+        "/api/v1/me/export",
+        "/api/v1/me/profile",
+        "/api/v1/me/conversations",
+    ] {
+        let r = lucas
+            .c
+            .get(format!("{}{path}", demo.base))
+            .header("cookie", lucas.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = (r.status().as_u16(), r.text().await.unwrap());
+        assert!(
+            status == 404
+                || (status == 200 && !body.contains("Paracétamol") && !body.contains("administrative")),
+            "{path}: {status} {body}"
+        );
+    }
 
     // Camille sees who read what, and is told.
     let history = camille.get("/historique").await;
