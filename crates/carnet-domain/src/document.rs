@@ -442,6 +442,48 @@ pub struct DocumentMeta {
     /// document deposited in Carnet, whose id is its own).
     #[serde(default)]
     pub legacy_unique_id: Option<String>,
+    /// DM-1's XDS metadata as an IHE MHD Document Source sent it (empty otherwise).
+    #[serde(default, skip_serializing_if = "XdsMeta::is_empty")]
+    pub xds: XdsMeta,
+}
+
+/// XDS metadata of DM-1 beyond what every document has, kept as the depositor's system sent it
+/// (IHE MHD ITI-65): shown back in the DocumentReference, never decided on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XdsMeta {
+    /// XDS `uniqueId` (`DocumentReference.masterIdentifier`): `urn:oid:…` or `urn:uuid:…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facility_type: Option<XdsCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub practice_setting: Option<XdsCode>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_codes: Vec<XdsCode>,
+    /// `serviceStopTime` (`context.period.end`), as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_end: Option<String>,
+    /// The legal authenticator, as named (`DocumentReference.authenticator`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_authenticator: Option<String>,
+    /// The `uniqueId` of the SubmissionSet it came in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submission_set: Option<String>,
+}
+
+impl XdsMeta {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A coded value of XDS metadata (a FHIR `Coding`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XdsCode {
+    pub system: String,
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
 }
 
 impl DocumentMeta {
@@ -765,6 +807,7 @@ mod tests {
             replaces: None,
             deletion_request: None,
             legacy_unique_id: None,
+            xds: Default::default(),
         }
     }
 

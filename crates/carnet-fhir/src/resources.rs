@@ -103,11 +103,41 @@ pub fn document_reference(
     if let Some(org) = &m.organisation {
         v["custodian"] = json!({ "display": org });
     }
+    xds_members(&mut v, &m.xds);
     strip_nulls(&mut v);
     if let Some(old) = &m.replaces {
         v["relatesTo"] = json!([{ "code": "replaces", "target": { "reference": format!("DocumentReference/{}", item_id(holder, Uuid::parse_str(old).unwrap_or_default())) } }]);
     }
     v
+}
+
+/// DM-1's XDS metadata sent through IHE MHD (ITI-65), shown back where MHD puts it: the
+/// depositor's `uniqueId` as `masterIdentifier`, the context's facility type, practice setting,
+/// event codes and service end, the legal authenticator.
+fn xds_members(v: &mut Value, x: &carnet_domain::document::XdsMeta) {
+    let code = |c: &carnet_domain::document::XdsCode| {
+        let mut coding = json!({ "system": c.system, "code": c.code, "display": c.display });
+        strip_nulls(&mut coding);
+        json!({ "coding": [coding] })
+    };
+    if let Some(uid) = &x.unique_id {
+        v["masterIdentifier"] = json!({ "system": "urn:ietf:rfc:3986", "value": uid });
+    }
+    if let Some(c) = &x.facility_type {
+        v["context"]["facilityType"] = code(c);
+    }
+    if let Some(c) = &x.practice_setting {
+        v["context"]["practiceSetting"] = code(c);
+    }
+    if !x.event_codes.is_empty() {
+        v["context"]["event"] = Value::Array(x.event_codes.iter().map(code).collect());
+    }
+    if let Some(end) = &x.service_end {
+        v["context"]["period"]["end"] = json!(end);
+    }
+    if let Some(who) = &x.legal_authenticator {
+        v["authenticator"] = json!({ "display": who });
+    }
 }
 
 /// [`document_reference`] written straight to JSON text, without building a `Value` (a FHIR
@@ -148,6 +178,15 @@ fn write_document_reference(
         status,
         m,
     } = doc;
+    if !m.xds.is_empty() {
+        // A deposit through IHE MHD, with XDS metadata of its own: the `Value` mapping, the one
+        // place that knows where each goes (rare beside the hot path of plain deposits).
+        let v = document_reference(base, holder, id, set_id, status, m);
+        w.element();
+        w.out
+            .extend_from_slice(serde_json::to_string(&v).unwrap_or_default().as_bytes());
+        return;
+    }
     let at = m.uploaded_at.to_rfc3339();
     w.open(b'{');
     w.str("resourceType", "DocumentReference");
@@ -1187,6 +1226,7 @@ mod tests {
             replaces: None,
             deletion_request: None,
             legacy_unique_id: None,
+            xds: Default::default(),
         }
     }
 
@@ -1281,6 +1321,7 @@ mod tests {
             replaces in proptest::option::of(proptest::prop_oneof![
                 proptest::strategy::Just(Uuid::now_v7().to_string()), text()]),
             deprecated in proptest::prelude::any::<bool>(), seconds in 0i64..4_000_000_000,
+            xds_uid in proptest::option::of(text()), xds_end in proptest::option::of(text()),
         ) {
             let author = match author_kind {
                 0 => Author::Holder,
@@ -1294,12 +1335,21 @@ mod tests {
                 author_name, organisation, uploaded_at: at, confidentiality, format: Format::Pdf,
                 mime, size, sha256, filename, masked: false, hidden_from_representatives: false,
                 visible_from: at, replaces, deletion_request: None, legacy_unique_id: None,
+                // IHE MHD's metadata, sometimes (the writer then takes the `Value` mapping).
+                xds: carnet_domain::document::XdsMeta {
+                    unique_id: xds_uid,
+                    service_end: xds_end,
+                    ..Default::default()
+                },
             };
             let (h, id, set) = (HolderId::from_uuid(Uuid::now_v7()), Uuid::now_v7(), Uuid::now_v7());
             let status = if deprecated { Status::Deprecated } else { Status::Approved };
             let direct = document_reference_json("http://x/fhir", h, id, set, status, &m);
             let tree = document_reference("http://x/fhir", h, id, set, status, &m).to_string();
-            proptest::prop_assert_eq!(direct, tree);
+            proptest::prop_assert_eq!(&direct, &tree);
+            // In a searchset too (the entry's resource).
+            let v: serde_json::Value = serde_json::from_str(&direct).unwrap();
+            proptest::prop_assert_eq!(v["resourceType"].as_str(), Some("DocumentReference"));
         }
     }
 }

@@ -876,6 +876,7 @@ impl Gate {
                 hidden_from_representatives: false,
                 author_name: String::new(),
                 organisation: None,
+                xds: Default::default(),
             },
             bytes.to_vec(),
             ctx,

@@ -294,6 +294,7 @@ fn new_document(c: &Caller, headers: &HeaderMap, q: DepositQuery) -> Result<NewD
         hidden_from_representatives: q.hidden_from_representatives,
         author_name: c.author_name.clone(),
         organisation: c.organisation.clone(),
+        xds: Default::default(),
     })
 }
 

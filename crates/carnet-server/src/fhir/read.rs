@@ -83,6 +83,20 @@ pub(super) async fn read_value(f: &Fhir<'_>, rtype: ResourceType, id: &str) -> R
     Ok(v)
 }
 
+/// Whether an `Accept` header names a type other than FHIR's (the document's own: a PDF, an
+/// image) and no FHIR format. No header or `*/*` alone: FHIR JSON, as for every read.
+fn wants_native(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let types: Vec<&str> = accept
+        .split(',')
+        .map(|t| t.split(';').next().unwrap_or("").trim())
+        .collect();
+    let fhir = types.iter().any(|t| t.contains("fhir") || t.contains("json"));
+    !fhir && types.iter().any(|t| !t.is_empty() && *t != "*/*")
+}
+
 pub(super) async fn read(
     State(s): State<AppState>,
     c: FhirCaller,
@@ -95,6 +109,33 @@ pub(super) async fn read(
     let f = Fhir::new(&s, &c, &headers);
     if id == "_history" {
         return type_history(&f, rtype, &p).await;
+    }
+    // IHE MHD ITI-68 (and FHIR's Binary read): asked for anything but a FHIR format, a
+    // Binary answers with the document itself, in its own content type.
+    if rtype == ResourceType::Binary && wants_native(&headers) {
+        let (holder, item) = split_id(&id).ok_or_else(FhirError::not_found)?;
+        let (view, bytes) = s
+            .gate
+            .read_document(holder, &c.actor, DocumentId::from_uuid(item), &Context::default())
+            .await?;
+        return Ok((
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, view.meta.mime.clone()),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+                (
+                    header::HeaderName::from_static("x-content-type-options"),
+                    "nosniff".to_string(),
+                ),
+                // Never run as a page of this origin, whatever a browser makes of it.
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "sandbox; default-src 'none'".to_string(),
+                ),
+            ],
+            bytes,
+        )
+            .into_response());
     }
     // The hot path (IO-1): a DocumentReference written straight to JSON text (the same bytes
     // as `read_value`'s, `document_reference_json`'s test holds them equal).

@@ -79,8 +79,7 @@ pub(super) async fn create(
     let subject = v["subject"]["reference"]
         .as_str()
         .or_else(|| v["patient"]["reference"].as_str())
-        .and_then(|r| r.strip_prefix("Patient/"))
-        .and_then(|h| h.parse::<HolderId>().ok())
+        .and_then(holder_of_reference)
         .or(c.home());
     match rtype {
         ResourceType::Observation => {}
@@ -267,12 +266,72 @@ pub(super) fn document_input(
         hidden_from_representatives: false,
         author_name: c.name.clone(),
         organisation: None,
+        xds: xds_of(v, at)?,
     };
     Ok(carnet_store::documents::DocumentWrite {
         replaces,
         new,
         content: bytes,
     })
+}
+
+/// DM-1's XDS metadata in a DocumentReference as an IHE MHD Document Source sends it (ITI-65):
+/// `masterIdentifier` (the XDS uniqueId: an OID or UUID URN), `context.facilityType`,
+/// `practiceSetting`, `event`, `period.end`, `authenticator`. Checked for shape, kept as sent.
+pub(super) fn xds_of(v: &Value, at: &str) -> Result<carnet_domain::document::XdsMeta, FhirError> {
+    use carnet_domain::document::{XdsCode, XdsMeta};
+    let code = |c: &Value, path: &str| -> Result<Option<XdsCode>, FhirError> {
+        if c.is_null() {
+            return Ok(None);
+        }
+        let coding = &c["coding"][0];
+        match (coding["system"].as_str(), coding["code"].as_str()) {
+            (Some(system), Some(code)) if !system.is_empty() && !code.is_empty() => Ok(Some(XdsCode {
+                system: system.to_string(),
+                code: code.to_string(),
+                display: coding["display"].as_str().map(str::to_string),
+            })),
+            _ => Err(FhirError::unprocessable(format!(
+                "{at}.{path}: a coding with a system and a code"
+            ))),
+        }
+    };
+    let unique_id = match v["masterIdentifier"]["value"].as_str() {
+        None => None,
+        Some(u) if u.starts_with("urn:oid:") || u.starts_with("urn:uuid:") => Some(u.to_string()),
+        Some(_) => {
+            return Err(FhirError::unprocessable(format!(
+                "{at}.masterIdentifier.value: the XDS uniqueId as urn:oid:… or urn:uuid:…"
+            )));
+        }
+    };
+    let ctx = &v["context"];
+    let mut event_codes = Vec::new();
+    for (i, e) in ctx["event"].as_array().into_iter().flatten().enumerate() {
+        event_codes.extend(code(e, &format!("context.event[{i}]"))?);
+    }
+    Ok(XdsMeta {
+        unique_id,
+        facility_type: code(&ctx["facilityType"], "context.facilityType")?,
+        practice_setting: code(&ctx["practiceSetting"], "context.practiceSetting")?,
+        event_codes,
+        service_end: ctx["period"]["end"].as_str().map(str::to_string),
+        legal_authenticator: v["authenticator"]["display"]
+            .as_str()
+            .or(v["authenticator"]["reference"].as_str())
+            .map(str::to_string),
+        submission_set: None,
+    })
+}
+
+/// The holder a Patient reference names: `Patient/{id}`, or the same as an absolute URL
+/// (`https://…/fhir/Patient/{id}`, as IHE MHD sources write it).
+pub(super) fn holder_of_reference(reference: &str) -> Option<HolderId> {
+    reference
+        .rsplit_once("Patient/")
+        .map(|(_, id)| id)
+        .filter(|id| !id.contains('/'))
+        .and_then(|id| id.parse().ok())
 }
 
 /// The version an `If-Match` header names (`W/"3"` or `"3"`).

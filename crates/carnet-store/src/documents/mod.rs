@@ -56,6 +56,8 @@ pub struct NewDocument {
     /// Display names at deposit time.
     pub author_name: String,
     pub organisation: Option<String>,
+    /// DM-1's XDS metadata an IHE MHD Document Source sent, kept as sent.
+    pub xds: carnet_domain::document::XdsMeta,
 }
 
 /// LC-8: one document of a holder's former DMP, as the migration manifest describes it.
@@ -450,6 +452,7 @@ pub(crate) fn test_row(n: u8, version: i64) -> DocRow {
             replaces: None,
             deletion_request: None,
             legacy_unique_id: None,
+            xds: Default::default(),
         },
     }
 }

@@ -343,6 +343,7 @@ impl Gate {
             replaces: None,
             deletion_request: None,
             legacy_unique_id: None,
+            xds: new.xds,
         };
         Ok((meta, cda))
     }

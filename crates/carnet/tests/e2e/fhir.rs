@@ -1781,6 +1781,7 @@ async fn a_representative_reaches_no_space_but_those_she_represents_s1_mi1() {
 // Issue 30 §3: the authorization matrix (`fhir/matrix.rs`).
 #[path = "fhir/matrix.rs"]
 mod matrix;
+mod mhd;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_authorization_matrix_holds_on_every_surface_sqlite_s1_ac8() {
