@@ -134,6 +134,8 @@ impl ResourceType {
                 SUBJECT,
                 ("category", "token"),
                 ("type", "token"),
+                ("status", "token"),
+                ("identifier", "token"),
                 DATE,
                 SORT,
                 UPDATED,

@@ -166,6 +166,16 @@ pub(super) async fn matching_hits(
                 })
                 .transpose()?;
             let period = date_range(p.0.get("date"))?;
+            // IHE MHD ITI-67: `status` (current by default; superseded versions on request)
+            // and `identifier` (the document's uniqueId, or its set's).
+            let statuses: Vec<&str> = p
+                .one("status")
+                .map_or(vec!["current"], |v| v.split(',').collect());
+            if let Some(bad) = statuses.iter().find(|x| !matches!(**x, "current" | "superseded")) {
+                return Err(FhirError::invalid(format!(
+                    "status: '{bad}' (a DocumentReference is current or superseded)"
+                )));
+            }
             let filter = DocumentFilter {
                 class,
                 type_code: p
@@ -173,10 +183,28 @@ pub(super) async fn matching_hits(
                     .map(|t| t.rsplit('|').next().unwrap_or(t).to_string()),
                 from: period.map(|x| x.0),
                 to: period.map(|x| x.1),
+                include_history: statuses.contains(&"superseded"),
                 limit: 500,
                 ..DocumentFilter::default()
             };
-            return document_hits(f, holder, filter).await;
+            let identifier = p.one("identifier").map(|v| v.rsplit('|').next().unwrap_or(v));
+            let hits = document_hits(f, holder, filter).await?;
+            if identifier.is_none() && statuses.contains(&"current") {
+                return Ok(hits);
+            }
+            hit_values(hits)
+                .await?
+                .into_iter()
+                .filter(|d| statuses.iter().any(|x| d["status"] == *x))
+                .filter(|d| {
+                    identifier.is_none_or(|id| {
+                        d["masterIdentifier"]["value"] == id
+                            || d["identifier"]
+                                .as_array()
+                                .is_some_and(|ids| ids.iter().any(|x| x["value"] == id))
+                    })
+                })
+                .collect()
         }
         ResourceType::Observation => {
             let holder = patient_of(p, c)?;

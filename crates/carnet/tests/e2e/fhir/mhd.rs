@@ -7,7 +7,7 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::get;
+use super::{get, ids};
 use crate::common::*;
 
 const PDF: &[u8] =
@@ -210,6 +210,38 @@ async fn an_mhd_document_source_provides_and_a_consumer_finds_and_retrieves_iti6
         .find(|e| e["resource"]["id"] == rid.as_str())
         .unwrap_or_else(|| panic!("{set}"));
     assert_eq!(hit["resource"], doc);
+    // By its uniqueId, and by status (current by default; superseded on request).
+    let (_, by_uid) = get(
+        &c,
+        &format!("{fhir}/DocumentReference?patient={camille}&identifier={DOC_UID}"),
+        &leroy,
+    )
+    .await;
+    assert_eq!(ids(&by_uid), vec![rid.clone()]);
+    let (_, current) = get(
+        &c,
+        &format!("{fhir}/DocumentReference?patient={camille}&status=current&identifier={DOC_UID}"),
+        &leroy,
+    )
+    .await;
+    assert_eq!(ids(&current), vec![rid.clone()]);
+    let (_, superseded) = get(
+        &c,
+        &format!("{fhir}/DocumentReference?patient={camille}&status=superseded"),
+        &leroy,
+    )
+    .await;
+    assert!(!ids(&superseded).contains(&rid));
+    let (status, oo) = get(
+        &c,
+        &format!("{fhir}/DocumentReference?patient={camille}&status=lost"),
+        &leroy,
+    )
+    .await;
+    assert_eq!(
+        (status, oo["resourceType"].as_str()),
+        (400, Some("OperationOutcome"))
+    );
 
     // ITI-68: the attachment's url gives the document itself when asked for it.
     let url = doc["content"][0]["attachment"]["url"].as_str().unwrap();
