@@ -839,12 +839,26 @@ async function main() {
       await lu.fill('#code', await loginCode(luCtx.request, before, LUCAS));
       await lu.click('main button[type=submit]');
       await lu.waitForURL(`${base}/`);
-      const lucas = (await (await luCtx.request.get(`${base}/api/v1/me`)).json()).acting_for;
-      const suspended = await luCtx.request.post(`${base}/api/v1/operator/holders/${lucas}/events`, {
-        headers: { authorization: `Bearer ${process.env.OPERATOR_TOKEN}` },
-        data: { event: 'suspend', reason: "usurpation d'identité signalée" },
-      });
-      expect(suspended.status() === 200, `suspension refused: ${suspended.status()}`);
+      // The operator, from the operators' page: finds the space by its INS, suspends it.
+      const opCtx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'fr-FR' });
+      const op = await opCtx.newPage();
+      watch(op);
+      await op.goto(`${base}/operateur`);
+      await op.fill('#jeton', process.env.OPERATOR_TOKEN);
+      await op.click('main button[type=submit]');
+      await op.waitForSelector('h2:has-text("Agir sur un espace")');
+      await op.fill('#ins', demoIns('1', '5709', 4));
+      await op.click('form:has(#ins) button[type=submit]');
+      await op.waitForSelector('text=Activé depuis le');
+      expect(!(await text(op)).includes('BERNARD'), 'the operator sees the holder\'s data');
+      await audit(op, 'operateur-espace');
+      if (shots) await widths(op, 'operateur-espace');
+      await op.fill('#motif-suspend', "usurpation d'identité signalée");
+      await op.click('form:has(#motif-suspend) button[type=submit]');
+      await op.waitForSelector('text=Suspendu depuis le');
+      await audit(op, 'operateur-suspendu');
+      if (shots) await widths(op, 'operateur-suspendu');
+      await opCtx.close();
       await lu.goto(`${base}/connexion`);
       await lu.fill('#login', LUCAS);
       await lu.fill('#password', PASSWORD);

@@ -29,6 +29,7 @@ pub mod i18n;
 mod messages;
 mod notifications;
 mod operator;
+mod operator_space;
 mod opposition;
 mod password;
 mod pro;
@@ -93,6 +94,7 @@ pub fn routes() -> Router<AppState> {
         .merge(pro_documents::routes())
         .merge(pro_document::routes())
         .merge(operator::routes())
+        .merge(operator_space::routes())
         .merge(space::routes())
         .merge(contact::routes())
         .merge(password::routes())

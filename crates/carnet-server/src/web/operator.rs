@@ -35,6 +35,13 @@ pub struct OperatorSession {
     token: String,
 }
 
+impl OperatorSession {
+    /// What the operator's forms are bound to (anti-CSRF).
+    pub(super) fn token(&self) -> &str {
+        &self.token
+    }
+}
+
 impl FromRequestParts<AppState> for OperatorSession {
     type Rejection = WebError;
 
@@ -169,7 +176,7 @@ fn state_label(state: &str) -> &'static str {
     }
 }
 
-async fn status_page(
+pub(super) async fn status_page(
     s: &AppState,
     op: &OperatorSession,
     error: &str,
@@ -218,7 +225,7 @@ async fn status_page(
          <li>Agenda reminders: {} due, not yet queued.</li></ul></section>\
          <section aria-labelledby=\"traces\"><h2 id=\"traces\">Access log</h2>\
          <p>{} traces; {checkpoint} {} chain(s) moved since.</p>\
-         <form method=\"post\" action=\"/operateur/verification\">{}<button type=\"submit\">Verify the whole log now</button></form></section>\
+         <form method=\"post\" action=\"/operateur/verification\">{}<button type=\"submit\">Verify the whole log now</button></form></section>{}\
          <form method=\"post\" action=\"/operateur/deconnexion\">{}<button type=\"submit\" class=\"secondary\">Log out</button></form>",
             alert(error),
             notice(info),
@@ -233,6 +240,7 @@ async fn status_page(
             st.traces,
             st.chains_pending,
             csrf_field(&csrf),
+            super::operator_space::find_form(&csrf),
             csrf_field(&csrf),
         )
     } else {
@@ -248,7 +256,7 @@ async fn status_page(
          <li>Rappels de l'agenda : {} échu(s) non encore mis en file.</li></ul></section>\
          <section aria-labelledby=\"traces\"><h2 id=\"traces\">Journal des accès</h2>\
          <p>{} traces ; {checkpoint} {} chaîne(s) modifiée(s) depuis.</p>\
-         <form method=\"post\" action=\"/operateur/verification\">{}<button type=\"submit\">Vérifier tout le journal maintenant</button></form></section>\
+         <form method=\"post\" action=\"/operateur/verification\">{}<button type=\"submit\">Vérifier tout le journal maintenant</button></form></section>{}\
          <form method=\"post\" action=\"/operateur/deconnexion\">{}<button type=\"submit\" class=\"secondary\">Se déconnecter</button></form>",
             alert(error),
             notice(info),
@@ -263,6 +271,7 @@ async fn status_page(
             st.traces,
             st.chains_pending,
             csrf_field(&csrf),
+            super::operator_space::find_form(&csrf),
             csrf_field(&csrf),
         )
     };

@@ -1183,6 +1183,117 @@ async fn operators_page_shows_the_service_state_and_verifies_the_trace_log() {
     );
 }
 
+/// LC-5b, LC-6 from the operators' page (issue 32 journey 4): an operator finds Lucas's space by
+/// its INS, sees its state and nothing of its content, suspends it with a reason (the holder's
+/// letter and history carry it), then lifts the suspension. A wrong INS and a missing reason
+/// are said in French; nothing happens without the CSRF token.
+#[tokio::test]
+async fn an_operator_suspends_and_lifts_a_space_from_the_web_lc5b() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    let demo = start_demo(&data);
+    let token = std::fs::read_to_string(data.join("operator.token")).unwrap();
+    let mut b = Browser::new(&demo.base);
+    let p = b.get("/operateur").await;
+    let p = b
+        .post(
+            "/operateur/connexion",
+            &[("csrf", &p.csrf()), ("jeton", token.trim())],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let p = b.get("/operateur").await;
+    assert!(p.html.contains("Agir sur un espace"));
+    let bad = b
+        .post(
+            "/operateur/espace",
+            &[("csrf", &p.csrf()), ("ins", "123456789012345")],
+        )
+        .await;
+    assert!(bad.html.contains("pas un INS valable"), "{}", bad.html);
+    let lucas_ins = demo_ins('1', "5709", 4);
+    let forged = b
+        .post("/operateur/espace", &[("csrf", "forged"), ("ins", &lucas_ins)])
+        .await;
+    assert_eq!(forged.status, 403);
+    let space = b
+        .post("/operateur/espace", &[("csrf", &p.csrf()), ("ins", &lucas_ins)])
+        .await;
+    assert_eq!(space.status, 200, "{}", space.html);
+    assert!(space.html.contains("Activé depuis le"), "{}", space.html);
+    assert!(
+        space.html.contains("confirme-deces"),
+        "a death is confirmed first"
+    );
+    let unconfirmed = b
+        .post(
+            "/operateur/espace/acte",
+            &[
+                ("csrf", &space.csrf()),
+                ("espace", &space.field("espace")),
+                ("acte", "death"),
+            ],
+        )
+        .await;
+    assert!(unconfirmed.html.contains("Cochez la case qui atteste le décès"));
+    assert!(unconfirmed.html.contains("Activé depuis le"), "nothing recorded");
+    assert!(
+        space.html.contains("confirme-deces"),
+        "a death is confirmed first"
+    );
+    assert!(
+        !space.html.contains("Lucas") && !space.html.contains("BERNARD"),
+        "no holder data"
+    );
+    let holder = space.field("espace");
+    let no_reason = b
+        .post(
+            "/operateur/espace/acte",
+            &[
+                ("csrf", &space.csrf()),
+                ("espace", &holder),
+                ("acte", "suspend"),
+                ("motif", " "),
+            ],
+        )
+        .await;
+    assert_eq!(no_reason.status, 400);
+    assert!(no_reason.html.contains("Indiquez le motif"));
+    let done = b
+        .post(
+            "/operateur/espace/acte",
+            &[
+                ("csrf", &space.csrf()),
+                ("espace", &holder),
+                ("acte", "suspend"),
+                ("motif", "usurpation d'identité signalée"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.html);
+    assert!(done.html.contains("C&#39;est fait") || done.html.contains("C'est fait"));
+    assert!(done.html.contains("Suspendu depuis le") && done.html.contains("Lever la suspension"));
+    let letter = crate::common::browser::mail_to(
+        &b,
+        "lucas.bernard@demo.carnet.invalid",
+        "Votre espace Carnet est suspendu",
+    )
+    .await;
+    assert!(letter.contains("usurpation d'identité signalée"), "{letter}");
+    let lifted = b
+        .post(
+            "/operateur/espace/acte",
+            &[
+                ("csrf", &done.csrf()),
+                ("espace", &holder),
+                ("acte", "lift_suspension"),
+                ("motif", "vérification faite"),
+            ],
+        )
+        .await;
+    assert!(lifted.html.contains("Activé depuis le"), "{}", lifted.html);
+}
+
 /// LC-4 in the web interface: Léa activates her space with the letter's code (read from the
 /// demo outbox), mistakes come back in French with what she typed (not the passwords), then she
 /// logs in.
