@@ -149,6 +149,31 @@ async function loginCode(request, already, to = LOGIN) {
   fail('no login code in the demo outbox');
 }
 
+const LUCAS = 'lucas.bernard@demo.carnet.invalid';
+
+// How many login codes the demo outbox holds for `to`.
+async function codesSent(request, to) {
+  const msgs = await (await request.get(`${base}/demo/outbox.json`)).json();
+  return msgs.filter((m) => m.to === to && m.subject.includes('code de connexion')).length;
+}
+
+// Lucas logs in (password, then the code from the demo outbox) in a context of his own.
+async function lucasLogsIn(browser) {
+  const luCtx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'fr-FR' });
+  const lu = await luCtx.newPage();
+  watch(lu);
+  const already = await codesSent(luCtx.request, LUCAS);
+  await lu.goto(`${base}/connexion`);
+  await lu.fill('#login', LUCAS);
+  await lu.fill('#password', PASSWORD);
+  await lu.click('main button[type=submit]');
+  await lu.waitForSelector('#code');
+  await lu.fill('#code', await loginCode(luCtx.request, already, LUCAS));
+  await lu.click('main button[type=submit]');
+  await lu.waitForURL(`${base}/`);
+  return [luCtx, lu];
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -578,7 +603,6 @@ async function main() {
     // ---- MI-5: Camille invites Lucas as a carer for her reports; he accepts the code in his own
     // space and reads them, nothing else; Camille sees his read and ends his access.
     {
-      const LUCAS = 'lucas.bernard@demo.carnet.invalid';
       await page.goto(`${base}/autorisations`);
       await page.click('text=Gérer vos aidants');
       await page.waitForSelector('h1:has-text("Vos aidants")');
@@ -592,20 +616,7 @@ async function main() {
       expect(/^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$/.test(invitation), `not an invitation code: ${invitation}`);
       await audit(page, 'aidants-code');
       if (shots) await widths(page, 'aidants-code');
-      const luCtx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'fr-FR' });
-      const lu = await luCtx.newPage();
-      watch(lu);
-      const already = (await (await luCtx.request.get(`${base}/demo/outbox.json`)).json()).filter(
-        (m) => m.to === LUCAS && m.subject.includes('code de connexion'),
-      ).length;
-      await lu.goto(`${base}/connexion`);
-      await lu.fill('#login', LUCAS);
-      await lu.fill('#password', PASSWORD);
-      await lu.click('main button[type=submit]');
-      await lu.waitForSelector('#code');
-      await lu.fill('#code', await loginCode(luCtx.request, already, LUCAS));
-      await lu.click('main button[type=submit]');
-      await lu.waitForURL(`${base}/`);
+      const [luCtx, lu] = await lucasLogsIn(browser);
       await lu.click('nav >> text=Mon espace');
       await lu.click('main a:has-text("Aider un proche")');
       await lu.waitForSelector('h1:has-text("Aider un proche")');
@@ -797,6 +808,12 @@ async function main() {
       await lp.fill('#rpps', '10000000001');
       await lp.click('main button[type=submit]');
       await lp.waitForSelector('#ins');
+      // The patients who authorised her, one click from the search page.
+      await lp.click('text=Les patients qui vous ont autorisé');
+      await lp.waitForSelector('h1:has-text("Les patients qui vous ont autorisé")');
+      expect((await text(lp)).includes('MARTIN Camille'), 'the médecin traitant does not find Camille among her patients');
+      await audit(lp, 'pro-patients-autorisants');
+      if (shots) await widths(lp, 'pro-patients-autorisants');
       await lp.goto(`${base}/pro/messages`);
       const inbox = await text(lp);
       expect(inbox.includes('MARTIN Camille') && inbox.includes('née le 12/03/1984'), `the inbox does not name Camille:\n${inbox}`);
@@ -822,23 +839,9 @@ async function main() {
     // LC-5b: the operator suspends Lucas's space; the login page says so, with its dates, and
     // offers to object; his password and code record the objection and give a receipt.
     if (process.env.OPERATOR_TOKEN) {
-      const LUCAS = 'lucas.bernard@demo.carnet.invalid';
-      const luCtx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'fr-FR' });
-      const lu = await luCtx.newPage();
-      watch(lu);
-      const lucasCodes = async () =>
-        (await (await luCtx.request.get(`${base}/demo/outbox.json`)).json()).filter(
-          (m) => m.to === LUCAS && m.subject.includes('code de connexion'),
-        ).length;
-      let before = await lucasCodes();
-      await lu.goto(`${base}/connexion`);
-      await lu.fill('#login', LUCAS);
-      await lu.fill('#password', PASSWORD);
-      await lu.click('main button[type=submit]');
-      await lu.waitForSelector('#code');
-      await lu.fill('#code', await loginCode(luCtx.request, before, LUCAS));
-      await lu.click('main button[type=submit]');
-      await lu.waitForURL(`${base}/`);
+      const [luCtx, lu] = await lucasLogsIn(browser);
+      const lucasCodes = () => codesSent(luCtx.request, LUCAS);
+      let before;
       // The operator, from the operators' page: finds the space by its INS, suspends it.
       const opCtx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'fr-FR' });
       const op = await opCtx.newPage();

@@ -307,12 +307,54 @@ impl Store {
                 .bind(&sealed).bind(now).bind(holder.as_uuid()).bind(version).execute(&mut **t).await.map(|r| r.rows_affected()))
         };
         match r {
-            Ok(1) => Ok(true),
-            Ok(_) => Ok(false),
-            Err(e) if is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(StoreError::db("write access policy")(e)),
+            Ok(1) => {}
+            Ok(_) => return Ok(false),
+            Err(e) if is_unique_violation(&e) => return Ok(false),
+            Err(e) => return Err(StoreError::db("write access policy")(e)),
+        }
+        // Issue 33: who the directory opens the record to, by RPPS (`pro_grants`); a grant
+        // kept keeps its `since`.
+        let granted = granted_professionals(policy);
+        let indexed: Vec<String> =
+            on_tx!(tx, t => sqlx::query("SELECT rpps FROM pro_grants WHERE holder_id = $1")
+            .bind(holder.as_uuid()).fetch_all(&mut **t).await
+            .map(|rs| rs.into_iter().map(|r| r.get::<String, _>(0)).collect()))
+            .map_err(StoreError::db("read professionals' grants"))?;
+        for gone in indexed.iter().filter(|r| !granted.iter().any(|(g, _)| g == *r)) {
+            on_tx!(tx, t => sqlx::query("DELETE FROM pro_grants WHERE holder_id = $1 AND rpps = $2")
+                .bind(holder.as_uuid()).bind(gone).execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("index professionals' grants"))?;
+        }
+        for (rpps, until) in granted {
+            on_tx!(tx, t => sqlx::query(
+                "INSERT INTO pro_grants (rpps, holder_id, since, until_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (rpps, holder_id) DO UPDATE SET until_at = excluded.until_at")
+                .bind(&rpps).bind(holder.as_uuid()).bind(now).bind(until.map(|u| u.as_micros()))
+                .execute(&mut **t).await.map(|r| r.rows_affected()))
+            .map_err(StoreError::db("index professionals' grants"))?;
+        }
+        Ok(true)
+    }
+}
+
+/// The professionals a directory opens the record to (not blocked): the médecin traitant, then
+/// each professional grant with its end (`None`: until revoked). What `pro_grants` indexes;
+/// `decide` still decides every access.
+fn granted_professionals(p: &AccessPolicy) -> Vec<(String, Option<Timestamp>)> {
+    let mut out: Vec<(String, Option<Timestamp>)> = Vec::new();
+    if let Some(mt) = p.medecin_traitant.as_ref().filter(|mt| !p.blocked.contains(mt)) {
+        out.push((mt.0.clone(), None));
+    }
+    for g in &p.grants {
+        if let carnet_domain::access::Grantee::Professional { id } = &g.grantee {
+            let objected = p.care_team_objection
+                && matches!(g.basis, carnet_domain::access::GrantBasis::CareTeam { .. });
+            if !p.blocked.contains(id) && !objected && !out.iter().any(|(r, _)| *r == id.0) {
+                out.push((id.0.clone(), g.until));
+            }
         }
     }
+    out
 }
 
 /// The one place that decides on access to holder data, traces it and notifies the holder.

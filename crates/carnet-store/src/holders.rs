@@ -364,6 +364,7 @@ impl Store {
             "DELETE FROM emergency_accesses WHERE holder_id = $1",
             "DELETE FROM pro_notices WHERE holder_id = $1",
             "DELETE FROM pro_patients WHERE holder_id = $1",
+            "DELETE FROM pro_grants WHERE holder_id = $1",
             "DELETE FROM outbox WHERE holder_id = $1 AND kind <> 'erasure_done'",
             "DELETE FROM notification_preferences WHERE holder_id = $1",
             "DELETE FROM representatives WHERE holder_id = $1 OR representative_id = $1",

@@ -294,6 +294,45 @@ impl Gate {
         Ok(out)
     }
 
+    /// "The patients who authorised me" (issue 33, AC-3): the spaces whose directory opens
+    /// the record to this professional (médecin traitant, or a grant not ended and not
+    /// blocked: `pro_grants`), newest first. Each is named through [`Gate::identify`], traced
+    /// in the patient's history like the banner; asked for on purpose (a page of its own), so
+    /// that a busy doctor's every visit does not write into each patient's history.
+    pub async fn authorising_patients(
+        &self,
+        actor: &Actor,
+        limit: i64,
+    ) -> Result<Vec<(HolderId, Identity)>, StoreError> {
+        let Actor::Professional { id, .. } = actor else {
+            return Ok(Vec::new());
+        };
+        let rows = self
+            .store
+            .db
+            .read_all(
+                Read::new(
+                    "SELECT holder_id FROM pro_grants WHERE rpps = $1 AND (until_at IS NULL OR until_at > $2) \
+                     ORDER BY since DESC, holder_id LIMIT $3",
+                )
+                .text(&id.0)
+                .int(self.store.now().as_micros())
+                .int(limit.clamp(1, 100)),
+                "read authorising patients",
+            )
+            .await?;
+        let mut out = Vec::new();
+        for mut r in rows {
+            let holder = HolderId::from_uuid(r.take::<uuid::Uuid>(0)?);
+            match self.identify(holder, actor).await {
+                Ok(who) => out.push((holder, who)),
+                Err(StoreError::NotFound | StoreError::Shredded(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     /// A professional's alerts (S-7, AC-5, issue 33), each with whose record it is and what
     /// happened, as far as they may know it: the patient's name comes from an identity read
     /// [`decide_identity`] allows (traced, like the banner), and only then is the notice's

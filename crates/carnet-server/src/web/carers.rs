@@ -166,17 +166,7 @@ async fn carers_page(
         ),
         None => String::new(),
     };
-    let categories: String = Category::ALL
-        .iter()
-        .map(|c| {
-            let v = c.tag();
-            format!(
-                "<p><input id=\"cat-{v}\" name=\"categories\" type=\"checkbox\" value=\"{v}\"> \
-                 <label for=\"cat-{v}\">{}</label></p>",
-                esc(class_label(*c))
-            )
-        })
-        .collect();
+    let categories = super::grant::category_boxes();
     let whose = if h.own_space() {
         String::new()
     } else {

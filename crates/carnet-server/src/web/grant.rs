@@ -224,9 +224,10 @@ pub(super) async fn chooser(
     Ok(r)
 }
 
-/// The choices of a grant (AC-3), posted to the directory page's handler.
-fn grant_form(h: &Holder, kind: &str, id: &str, who: &str, back: &str, error: &str) -> String {
-    let categories: String = Category::ALL
+/// One checkbox per category (`categories`), none ticked: what a grant or a carer's
+/// invitation covers when not the whole record.
+pub(super) fn category_boxes() -> String {
+    Category::ALL
         .iter()
         .map(|c| {
             let v = c.tag();
@@ -236,7 +237,12 @@ fn grant_form(h: &Holder, kind: &str, id: &str, who: &str, back: &str, error: &s
                 esc(class_label(*c))
             )
         })
-        .collect();
+        .collect()
+}
+
+/// The choices of a grant (AC-3), posted to the directory page's handler.
+fn grant_form(h: &Holder, kind: &str, id: &str, who: &str, back: &str, error: &str) -> String {
+    let categories = category_boxes();
     format!(
         "{back}<h1>{}</h1><p>{}</p>{}\
          <form method=\"post\" action=\"/autorisations\" class=\"card\">{}\

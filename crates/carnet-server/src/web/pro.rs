@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/pro/traits", get(home).post(lookup_traits))
         .route("/pro/connexion", post(login))
         .route("/pro/deconnexion", post(logout))
+        .route("/pro/patients", get(authorising))
         .route("/pro/patients/{holder}", get(patient))
         // GET too: the language switch of the page shown after the POST reloads this path.
         .route("/pro/patients/{holder}/urgence", get(patient).post(emergency))
@@ -226,40 +227,95 @@ async fn home(
 /// médecin traitant of), newest first, each with the way to the record, whose banner then
 /// says whose it is (the list itself reads no record: nothing is traced by opening it).
 /// "My patients" (issue 33): those looked up today, one click away.
+/// Patients as links to their record: "MARTIN Camille — né(e) le 12/03/1984".
+fn patient_links(patients: &[(HolderId, carnet_store::identity::Identity)]) -> String {
+    let w = super::i18n::fr_en;
+    patients
+        .iter()
+        .map(|(holder, who)| {
+            let given = who.given_names.first().cloned().unwrap_or_default();
+            let family = who.used_name.clone().unwrap_or_else(|| who.birth_name.clone());
+            let born = match who.sex {
+                carnet_domain::roster::Sex::Female => w("née le", "born on"),
+                carnet_domain::roster::Sex::Male => w("né le", "born on"),
+                _ => w("né(e) le", "born on"),
+            };
+            format!(
+                "<li><a href=\"/pro/patients/{holder}\"><strong>{}</strong> {}</a> — {born} {}</li>",
+                esc(&family),
+                esc(&given),
+                who.birth_date
+                    .format(time::macros::format_description!("[day]/[month]/[year]"))
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 async fn recent(s: &AppState, p: &Pro) -> Result<String, WebError> {
     let patients = s
         .gate
         .recent_patients(&p.professional.actor(), 20)
         .await
         .map_err(ApiError::from)?;
-    if patients.is_empty() {
-        return Ok(String::new());
-    }
     let w = super::i18n::fr_en;
-    let items: String = patients
-        .iter()
-        .map(|(holder, who)| {
-            let given = who.given_names.first().cloned().unwrap_or_default();
-            let family = who.used_name.clone().unwrap_or_else(|| who.birth_name.clone());
-            format!(
-                "<li><a href=\"/pro/patients/{holder}\"><strong>{}</strong> {}</a> — {} {}</li>",
-                esc(&family),
-                esc(&given),
-                w("né(e) le", "born on"),
-                who.birth_date
-                    .format(time::macros::format_description!("[day]/[month]/[year]"))
-                    .unwrap_or_default(),
-            )
-        })
-        .collect();
+    let others = format!(
+        "<p><a href=\"/pro/patients\">{}</a></p>",
+        w(
+            "Les patients qui vous ont autorisé",
+            "The patients who authorised you"
+        )
+    );
+    if patients.is_empty() {
+        return Ok(others);
+    }
     Ok(format!(
-        "<section class=\"card\" aria-labelledby=\"recents\"><h2 id=\"recents\">{}</h2><p class=\"hint\">{}</p><ul>{items}</ul></section>",
+        "<section class=\"card\" aria-labelledby=\"recents\"><h2 id=\"recents\">{}</h2><p class=\"hint\">{}</p><ul>{}</ul>{others}</section>",
         w("Vos patients du jour", "Today's patients"),
         w(
             "Les patients dont vous avez saisi l'INS ces dernières 24 heures.",
             "The patients whose INS you entered in the last 24 hours.",
         ),
+        patient_links(&patients),
     ))
+}
+
+/// Issue 33: the patients whose directory opens their record to this professional, named
+/// through the traced identity read (each name is a line in that patient's history).
+async fn authorising(State(s): State<AppState>, p: Pro) -> Result<Response, WebError> {
+    let patients = s
+        .gate
+        .authorising_patients(&p.professional.actor(), 50)
+        .await
+        .map_err(ApiError::from)?;
+    let w = super::i18n::fr_en;
+    let list = if patients.is_empty() {
+        format!(
+            "<p>{}</p>",
+            w(
+                "Aucun patient ne vous a désigné comme médecin traitant ni autorisé dans son espace pour l'instant.",
+                "No patient has named you their médecin traitant or authorised you in their space yet.",
+            )
+        )
+    } else {
+        format!("<ul>{}</ul>", patient_links(&patients))
+    };
+    let body = format!(
+        "<p><a href=\"/pro\">{}</a></p><h1>{}</h1><p>{}</p>{list}",
+        w("← Rechercher un patient", "← Find a patient"),
+        w(
+            "Les patients qui vous ont autorisé",
+            "The patients who authorised you"
+        ),
+        w(
+            "Les patients dont vous êtes le médecin traitant, ou qui vous ont autorisé dans leur espace (50 au plus, \
+             les plus récents d'abord). Ouvrir cette liste est enregistré dans l'historique de chacun d'eux, comme \
+             la vérification de son identité.",
+            "The patients whose médecin traitant you are, or who authorised you in their space (at most 50, newest \
+             first). Opening this list is recorded in each one's history, as a check of their identity.",
+        ),
+    );
+    Ok(page("Les patients qui vous ont autorisé", &Nav::Pro { p: &p }, &body).into_response())
 }
 
 async fn notices(s: &AppState, p: &Pro) -> Result<String, WebError> {

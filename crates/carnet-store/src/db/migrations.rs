@@ -269,6 +269,11 @@ pub static MAIN_MIGRATIONS: MigrationSet = MigrationSet {
             name: "carers",
             sql: include_str!("../../migrations/main/0030_carers.sql"),
         },
+        Migration {
+            version: 31,
+            name: "pro_grants",
+            sql: include_str!("../../migrations/main/0031_pro_grants.sql"),
+        },
     ],
 };
 

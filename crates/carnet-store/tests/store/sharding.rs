@@ -74,6 +74,7 @@ const TABLES: &[(&str, Placement)] = &[
     ("pro_sessions", Keyed("token_hash")),
     ("pro_notices", Keyed("rpps")),
     ("pro_patients", Keyed("rpps")),
+    ("pro_grants", Keyed("rpps")),
     ("outbox", Keyed("id")),
     ("rate_limits", Keyed("bucket")),
     ("system_assertions", Keyed("client_id")),

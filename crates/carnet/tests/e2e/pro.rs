@@ -410,6 +410,59 @@ async fn todays_patients_are_one_click_away() {
     assert!(!other.html.contains("MARTIN"), "{}", other.html);
 }
 
+/// Issue 33, AC-3: the patients who authorised a professional, one click away: Camille's
+/// médecin traitant and the doctor she granted find her without her INS; a professional she
+/// never authorised does not; a block takes her off the list at once. Each listing is an
+/// identity check in her history.
+#[tokio::test]
+async fn the_patients_who_authorised_a_professional_are_listed_ac3() {
+    let t = tempfile::tempdir().unwrap();
+    let demo = start_demo(&t.path().join("data"));
+    let mut leroy = pro_pages(&demo.base, "10000000001").await;
+    let home = leroy.get("/pro").await;
+    assert!(home.html.contains("href=\"/pro/patients\""), "{}", home.html);
+    let list = leroy.get("/pro/patients").await;
+    assert_eq!(list.status, 200);
+    assert!(
+        list.html.contains("<strong>MARTIN</strong> Camille</a>"),
+        "{}",
+        list.html
+    );
+    let mut petit = pro_pages(&demo.base, "10000000002").await;
+    assert!(
+        petit
+            .get("/pro/patients")
+            .await
+            .html
+            .contains("<strong>MARTIN</strong> Camille</a>")
+    );
+    let mut moreau = pro_pages(&demo.base, "10000000003").await;
+    let none = moreau.get("/pro/patients").await;
+    assert!(!none.html.contains("MARTIN"), "{}", none.html);
+    assert!(none.html.contains("Aucun patient ne vous a désigné"));
+
+    // Camille blocks Dr PETIT: she leaves his list on his next look.
+    let mut camille = Browser::new(&demo.base);
+    camille.login().await;
+    let page = camille.get("/autorisations").await;
+    let blocked = camille
+        .post(
+            "/autorisations",
+            &[
+                ("csrf", &page.csrf()),
+                ("action", "block"),
+                ("rpps", "10000000002"),
+            ],
+        )
+        .await;
+    assert_eq!(blocked.status, 303, "{}", blocked.html);
+    assert!(!petit.get("/pro/patients").await.html.contains("MARTIN"));
+    assert!(leroy.get("/pro/patients").await.html.contains("MARTIN"));
+    // Her history says who checked her identity.
+    let history = camille.get("/historique").await;
+    assert!(history.html.contains("Claire LEROY"), "{}", history.html);
+}
+
 /// A new conversation from the record's messaging page, with an appointment at `rdv`.
 async fn send_appointment(b: &mut Browser, record: &str, subject: &str, rdv: &str) -> Page {
     let url = format!("{record}/messages");
