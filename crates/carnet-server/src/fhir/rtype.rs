@@ -136,6 +136,7 @@ impl ResourceType {
                 ("type", "token"),
                 ("status", "token"),
                 ("identifier", "token"),
+                ("patient.identifier", "token"),
                 DATE,
                 SORT,
                 UPDATED,

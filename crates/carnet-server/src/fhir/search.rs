@@ -157,7 +157,19 @@ pub(super) async fn matching_hits(
             }
         }
         ResourceType::DocumentReference => {
-            let holder = patient_of(p, c)?;
+            // IHE MHD ITI-67 also names the patient by identifier (`patient.identifier=…|INS`):
+            // the same lookup as `Patient?identifier=`; the gate then decides every document.
+            let holder = match p.one("patient.identifier").filter(|_| p.one("patient").is_none()) {
+                Some(idf) => {
+                    let ins = carnet_domain::Ins::parse(idf.rsplit('|').next().unwrap_or(""))
+                        .map_err(|e| FhirError::invalid(format!("patient.identifier: {e}")))?;
+                    match s.store.find_by_ins(&ins).await? {
+                        Some(h) => h,
+                        None => return Ok(Vec::new()),
+                    }
+                }
+                None => patient_of(p, c)?,
+            };
             let class = p
                 .one("category")
                 .map(|v| {

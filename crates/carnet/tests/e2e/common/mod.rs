@@ -545,6 +545,18 @@ pub async fn system_token(
     client_id: &str,
     finess: &str,
 ) -> String {
+    system_token_with(c, base, operator, client_id, finess, "system/*.read").await
+}
+
+/// [`system_token`] with the SMART `scope` asked for.
+pub async fn system_token_with(
+    c: &reqwest::Client,
+    base: &str,
+    operator: &str,
+    client_id: &str,
+    finess: &str,
+    scope: &str,
+) -> String {
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
     use base64::Engine;
@@ -576,7 +588,7 @@ pub async fn system_token(
     let assertion = format!("{h}.{p}.{}", b64.encode(sig.as_ref()));
     let body = browser::encode(&[
         ("grant_type", "client_credentials"),
-        ("scope", "system/*.read"),
+        ("scope", scope),
         (
             "client_assertion_type",
             "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
