@@ -255,6 +255,8 @@ async fn confirm_contact(
 /// LC-5: closing is a two-step action. The first step explains the consequences and returns
 /// a confirmation valid 10 minutes, bound to this session and space.
 async fn close_request(State(s): State<AppState>, a: Authenticated) -> Result<Json<Value>, ApiError> {
+    // S-1: the holder or a representative only (a carer reads; they close nothing, MI-5).
+    a.holder_side(&s).await?;
     let l = s.store.lifecycle(a.session.acting_for).await?;
     l.apply(carnet_domain::Event::Close, s.store.now())
         .map_err(carnet_store::StoreError::from)?;
@@ -292,6 +294,7 @@ async fn close_confirm(
     a: Authenticated,
     ValidJson(c): ValidJson<Confirm>,
 ) -> Result<Response, ApiError> {
+    a.holder_side(&s).await?;
     let valid = s
         .store
         .check_confirmation("close", &close_binding(&a), &c.confirmation)

@@ -3,7 +3,7 @@
 //! the grant covers and nothing else, writes nothing; Camille sees his reads in her history,
 //! then ends his access, which takes effect on his very next request.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::common::browser::{Browser, mail_to};
 use crate::common::*;
@@ -204,6 +204,87 @@ async fn a_carer_reads_what_the_holder_chose_and_nothing_more_mi5() {
             "{path}: {status} {body}"
         );
     }
+
+    // Nothing of her space changes through his session, whatever the route: closing it,
+    // her contact, her directory, her profile, her agenda, a message, a document's masking.
+    let report_api = {
+        let listed: Value = lucas.json("/api/v1/me/documents").await;
+        listed["documents"][0]["id"].as_str().unwrap().to_string()
+    };
+    let writes = [
+        (reqwest::Method::POST, "/api/v1/me/close".to_string(), json!({})),
+        (
+            reqwest::Method::POST,
+            "/api/v1/me/close/confirm".to_string(),
+            json!({"confirmation": "x", "erase": true}),
+        ),
+        (
+            reqwest::Method::PATCH,
+            "/api/v1/me/contact".to_string(),
+            json!({"email": "aidant@example.org"}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/me/access/grants".to_string(),
+            json!({"kind": "professional", "id": "10000000003"}),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/me/access/settings".to_string(),
+            json!({"hide_all": true}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/me/profile".to_string(),
+            json!({"section": "conditions", "text": "Asthme"}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/me/agenda".to_string(),
+            json!({"kind": "appointment", "title": "RDV", "start": "2031-01-01T10:00:00Z"}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/me/agenda/feeds".to_string(),
+            json!({}),
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/api/v1/me/documents/{report_api}"),
+            json!({"masked": true}),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/v1/me/documents/{report_api}"),
+            json!({}),
+        ),
+    ];
+    for (method, path, body) in writes {
+        let r = lucas
+            .c
+            .request(method.clone(), format!("{}{path}", demo.base))
+            .header("cookie", lucas.cookie_header())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_client_error(),
+            "{method} {path} as a carer: {}",
+            r.status()
+        );
+    }
+    let own = camille.json("/api/v1/me").await;
+    assert_eq!(own["lifecycle"], "activated");
+    assert!(
+        own["administrative"]["email"]
+            .as_str()
+            .unwrap_or("")
+            .contains("camille")
+    );
+    let directory = camille.json("/api/v1/me/access").await;
+    assert_ne!(directory["hide_all"], true, "{directory}");
+    assert!(!directory.to_string().contains("10000000003"), "{directory}");
 
     // Camille sees who read what, and is told.
     let history = camille.get("/historique").await;
