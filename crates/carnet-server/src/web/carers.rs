@@ -279,6 +279,42 @@ async fn change(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Res
     }
 }
 
+/// The words of the carer's page, in the page's language.
+struct HelpingWords {
+    title: &'static str,
+    intro: &'static str,
+    code: &'static str,
+    code_hint: &'static str,
+    confirm: &'static str,
+    helped: &'static str,
+    open_now: &'static str,
+    read: &'static str,
+    stop: &'static str,
+    nobody: &'static str,
+}
+
+/// One space the carer helps, as the page shows it.
+struct HelpedLine {
+    id: HolderId,
+    name: String,
+    /// "Camille MARTIN" after "de"/"d'" ("de Camille MARTIN").
+    de_name: String,
+    scope: String,
+    open_now: bool,
+}
+
+/// `/aider` (escaped by the template engine: nothing here is written into HTML by hand).
+#[derive(askama::Template)]
+#[template(path = "carers/aider.html")]
+struct HelpingPage<'a> {
+    w: HelpingWords,
+    info: &'a str,
+    error: &'a str,
+    typed: &'a str,
+    csrf: &'a str,
+    helped: Vec<HelpedLine>,
+}
+
 /// The carer's own page: the code to enter, the spaces they help.
 async fn helping_page(
     s: &AppState,
@@ -287,13 +323,14 @@ async fn helping_page(
     error: &str,
     typed: &str,
 ) -> Result<Response, WebError> {
+    use askama::Template;
     let me = h.session.holder;
-    let mut list = String::new();
-    for helped in s.store.helped_by(me).await.map_err(ApiError::from)? {
-        let name = name_of(s, helped.holder).await;
+    let mut helped = Vec::new();
+    for line in s.store.helped_by(me).await.map_err(ApiError::from)? {
+        let name = name_of(s, line.holder).await;
         let scope = match s
             .gate
-            .carer_grant(helped.holder, me)
+            .carer_grant(line.holder, me)
             .await
             .map_err(ApiError::from)?
         {
@@ -305,67 +342,46 @@ async fn helping_page(
             ),
             None => tr("Cet espace n'est plus ouvert.", "This space is no longer open.").into(),
         };
-        let open = if h.space() == helped.holder {
-            format!(
-                "<p><strong>{}</strong></p>",
-                tr("Espace ouvert actuellement", "Space open now")
-            )
-        } else {
-            format!(
-                "<form method=\"post\" action=\"/espace\" class=\"inline\">{}<input type=\"hidden\" name=\"holder\" value=\"{}\">\
-                 <button type=\"submit\">{} {}</button></form>",
-                csrf_field(&h.csrf),
-                helped.holder,
-                tr("Consulter les documents", "Read the documents of"),
-                esc(&super::de(&name)),
-            )
-        };
-        list.push_str(&format!(
-            "<li class=\"card\"><h3>{}</h3><p>{}</p>{open} {}</li>",
-            esc(&name),
-            esc(&scope),
-            small_form(
-                &h.csrf,
-                "/aider/arreter",
-                &[("holder", &helped.holder.to_string())],
-                tr("Ne plus être aidant", "Stop being a carer")
+        helped.push(HelpedLine {
+            id: line.holder,
+            de_name: if super::i18n::locale() == super::i18n::Locale::En {
+                name.clone()
+            } else {
+                super::de(&name)
+            },
+            name,
+            scope,
+            open_now: h.space() == line.holder,
+        });
+    }
+    let body = HelpingPage {
+        w: HelpingWords {
+            title: tr("Aider un proche", "Help someone close"),
+            intro: tr(
+                "Un proche peut vous permettre de consulter certains de ses documents de santé. Il vous donne pour cela \
+                 un code d'invitation, à saisir ici. Vous lirez ses documents sans pouvoir les modifier ; chacun de vos \
+                 accès lui est signalé.",
+                "Someone close to you may let you read some of their health documents. They give you an invitation \
+                 code, to type here. You will read their documents without changing them; each of your accesses is \
+                 shown to them.",
             ),
-        ));
+            code: tr("Code d'invitation", "Invitation code"),
+            code_hint: tr("12 caractères, par exemple ABCD-EFGH-JKMN.", "12 characters, for example ABCD-EFGH-JKMN."),
+            confirm: tr("Valider le code", "Confirm the code"),
+            helped: tr("Les personnes que vous aidez", "The people you help"),
+            open_now: tr("Espace ouvert actuellement", "Space open now"),
+            read: tr("Consulter les documents", "Read the documents of"),
+            stop: tr("Ne plus être aidant", "Stop being a carer"),
+            nobody: tr("Vous n'êtes l'aidant de personne.", "You are nobody's carer."),
+        },
+        info,
+        error,
+        typed,
+        csrf: &h.csrf,
+        helped,
     }
-    if list.is_empty() {
-        list = format!(
-            "<li>{}</li>",
-            tr("Vous n'êtes l'aidant de personne.", "You are nobody's carer.")
-        );
-    }
-    let body = format!(
-        "<h1>{}</h1>{}{}<p>{}</p>\
-         <form method=\"post\" action=\"/aider\" class=\"card\">{}\
-         <p><label for=\"code\">{}</label><input id=\"code\" name=\"code\" type=\"text\" autocomplete=\"off\" \
-         autocapitalize=\"characters\" spellcheck=\"false\" maxlength=\"20\" aria-describedby=\"code-aide\" value=\"{}\"></p>\
-         <p id=\"code-aide\" class=\"hint\">{}</p><p><button type=\"submit\">{}</button></p></form>\
-         <section aria-labelledby=\"aides\"><h2 id=\"aides\">{}</h2><ul class=\"plain\">{list}</ul></section>",
-        tr("Aider un proche", "Help someone close"),
-        notice(info),
-        alert(error),
-        tr(
-            "Un proche peut vous permettre de consulter certains de ses documents de santé. Il vous donne pour cela \
-             un code d'invitation, à saisir ici. Vous lirez ses documents sans pouvoir les modifier ; chacun de vos \
-             accès lui est signalé.",
-            "Someone close to you may let you read some of their health documents. They give you an invitation \
-             code, to type here. You will read their documents without changing them; each of your accesses is \
-             shown to them.",
-        ),
-        csrf_field(&h.csrf),
-        tr("Code d'invitation", "Invitation code"),
-        esc(typed),
-        tr(
-            "12 caractères, par exemple ABCD-EFGH-JKMN.",
-            "12 characters, for example ABCD-EFGH-JKMN."
-        ),
-        tr("Valider le code", "Confirm the code"),
-        tr("Les personnes que vous aidez", "The people you help"),
-    );
+    .render()
+    .map_err(|_| WebError::from(ApiError::internal()))?;
     let mut r = page(
         "Aider un proche",
         &Nav::Holder {
@@ -446,4 +462,49 @@ async fn stop(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Respo
             .map_err(ApiError::from)?;
     }
     Ok(see_other("/aider?ok=arrete"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use askama::Template;
+
+    /// Issue 32: what the page prints is escaped by the template engine, a person's name and
+    /// what they typed included.
+    #[test]
+    fn the_carers_page_escapes_what_it_prints() {
+        let w = HelpingWords {
+            title: "Aider un proche",
+            intro: "",
+            code: "Code",
+            code_hint: "",
+            confirm: "Valider",
+            helped: "Aidés",
+            open_now: "Ouvert",
+            read: "Consulter les documents",
+            stop: "Arrêter",
+            nobody: "Personne",
+        };
+        let html = HelpingPage {
+            w,
+            info: "",
+            error: "<b>erreur</b>",
+            typed: "\"><script>alert(1)</script>",
+            csrf: "t\"k",
+            helped: vec![HelpedLine {
+                id: HolderId::from_uuid(uuid::Uuid::nil()),
+                name: "<img src=x onerror=alert(1)>".into(),
+                de_name: "de <i>x</i>".into(),
+                scope: "comptes rendus".into(),
+                open_now: false,
+            }],
+        }
+        .render()
+        .unwrap();
+        for raw in ["<script>", "<img", "<b>erreur", "<i>x", "t\"k"] {
+            assert!(!html.contains(raw), "{raw} printed raw in {html}");
+        }
+        assert!(html.contains("&#60;img src=x onerror=alert(1)&#62;"), "{html}");
+        assert!(html.contains("role=\"alert\""), "the error is shown");
+    }
 }
