@@ -255,6 +255,25 @@ impl Gate {
         }))
     }
 
+    /// The spaces of `rows` (a holder id each) named through [`Gate::identify`] for `actor`,
+    /// in order; a space gone, erased or no longer theirs to know is left out.
+    async fn named(
+        &self,
+        rows: Vec<crate::db::reader::Values>,
+        actor: &Actor,
+    ) -> Result<Vec<(HolderId, Identity)>, StoreError> {
+        let mut out = Vec::new();
+        for mut r in rows {
+            let holder = HolderId::from_uuid(r.take::<uuid::Uuid>(0)?);
+            match self.identify(holder, actor).await {
+                Ok(who) => out.push((holder, who)),
+                Err(StoreError::NotFound | StoreError::Shredded(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     /// "My patients" (issue 33): the patients this professional looked up by INS in the last
     /// [`PRESENTED_INS_SECONDS`], newest first, so that nobody types a 15-digit INS twice in a
     /// day. Each is named through [`Gate::identify`] (traced like the banner); a space that is
@@ -282,16 +301,7 @@ impl Gate {
                 "read recent patients",
             )
             .await?;
-        let mut out = Vec::new();
-        for mut r in rows {
-            let holder = HolderId::from_uuid(r.take::<uuid::Uuid>(0)?);
-            match self.identify(holder, actor).await {
-                Ok(who) => out.push((holder, who)),
-                Err(StoreError::NotFound | StoreError::Shredded(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        self.named(rows, actor).await
     }
 
     /// "The patients who authorised me" (issue 33, AC-3): the spaces whose directory opens
@@ -321,16 +331,7 @@ impl Gate {
                 "read authorising patients",
             )
             .await?;
-        let mut out = Vec::new();
-        for mut r in rows {
-            let holder = HolderId::from_uuid(r.take::<uuid::Uuid>(0)?);
-            match self.identify(holder, actor).await {
-                Ok(who) => out.push((holder, who)),
-                Err(StoreError::NotFound | StoreError::Shredded(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        self.named(rows, actor).await
     }
 
     /// A professional's alerts (S-7, AC-5, issue 33), each with whose record it is and what

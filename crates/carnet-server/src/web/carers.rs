@@ -17,10 +17,7 @@ use carnet_domain::carer::Invitation;
 use serde::Deserialize;
 
 use super::i18n::fr_en as tr;
-use super::{
-    Form, Holder, Nav, WebError, alert, class_label, csrf_field, display_name, esc, french, notice, page,
-    see_other,
-};
+use super::{Form, Holder, Nav, WebError, class_label, display_name, french, page, see_other};
 use crate::api::auth::limit;
 use crate::{ApiError, AppState};
 
@@ -70,16 +67,73 @@ async fn name_of(s: &AppState, id: HolderId) -> String {
     })
 }
 
-fn small_form(csrf: &str, action: &str, fields: &[(&str, &str)], label: &str) -> String {
-    let hidden: String = fields
-        .iter()
-        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", esc(v)))
-        .collect();
-    format!(
-        "<form method=\"post\" action=\"{action}\" class=\"inline\">{}{hidden}<button type=\"submit\" class=\"secondary\">{}</button></form>",
-        csrf_field(csrf),
-        esc(label)
-    )
+/// "14/12/2026 à 20 h 28" (after "jusqu'au"/"until": `when` without its "le"/"on").
+fn bare_when(t: carnet_domain::Timestamp) -> String {
+    let w = super::when(t);
+    w.strip_prefix("le ")
+        .or_else(|| w.strip_prefix("on "))
+        .map_or(w.clone(), str::to_string)
+}
+
+/// The words of the holder's carers page, in the page's language.
+struct CarersWords {
+    back: &'static str,
+    title: &'static str,
+    code_title: &'static str,
+    code_once: &'static str,
+    code_how: &'static str,
+    code_next: &'static str,
+    intro: &'static str,
+    who: &'static str,
+    may_read: &'static str,
+    ended: &'static str,
+    remove: &'static str,
+    none: &'static str,
+    waiting: &'static str,
+    invitation: &'static str,
+    valid_until: &'static str,
+    cancel: &'static str,
+    invite: &'static str,
+    scope: &'static str,
+    whole: &'static str,
+    some: &'static str,
+    until: &'static str,
+    until_hint: &'static str,
+    create: &'static str,
+}
+
+/// A carer of the space, as the page shows them.
+struct CarerLine {
+    id: HolderId,
+    name: String,
+    /// What they may read and until when.
+    scope: String,
+    ended: bool,
+}
+
+/// An invitation waiting, as the page shows it.
+struct WaitingLine {
+    id: String,
+    scope: String,
+    expires: String,
+}
+
+/// `/aidants`, escaped by the template engine.
+#[derive(askama::Template)]
+#[template(path = "carers/aidants.html")]
+struct CarersPage<'a> {
+    w: CarersWords,
+    /// "de Camille MARTIN" when a representative manages another's space.
+    whose: String,
+    info: &'a str,
+    error: &'a str,
+    /// A code just made, and until when it works.
+    code: Option<String>,
+    code_until: String,
+    csrf: &'a str,
+    carers: Vec<CarerLine>,
+    waiting: Vec<WaitingLine>,
+    categories: Vec<(&'static str, &'static str)>,
 }
 
 /// The holder's page: carers, invitations waiting, the invitation form; `shown` a code just made.
@@ -90,132 +144,98 @@ async fn carers_page(
     error: &str,
     shown: Option<(String, carnet_domain::Timestamp)>,
 ) -> Result<Response, WebError> {
+    use askama::Template;
     let side = h.holder_side(s).await?;
-    let csrf = &h.csrf;
-    let mut list = String::new();
+    let mut carers = Vec::new();
     for (id, g) in side.carers().await.map_err(ApiError::from)? {
-        let ended = g.until.is_some_and(|u| u <= s.store.now());
-        list.push_str(&format!(
-            "<li class=\"card\"><h3>{}</h3><p>{} : {}{}{}</p>{}</li>",
-            esc(&name_of(s, id).await),
-            tr("Peut consulter", "May read"),
-            esc(&scope_words(&g.categories)),
-            esc(&until_words(g.until)),
-            if ended {
-                tr(" (accès terminé)", " (access ended)")
-            } else {
-                ""
-            },
-            small_form(
-                csrf,
-                "/aidants",
-                &[("action", "end"), ("carer", &id.to_string())],
-                tr("Retirer cet accès", "Remove this access")
+        carers.push(CarerLine {
+            id,
+            name: name_of(s, id).await,
+            scope: format!("{}{}", scope_words(&g.categories), until_words(g.until)),
+            ended: g.until.is_some_and(|u| u <= s.store.now()),
+        });
+    }
+    let waiting = side
+        .carer_invitations()
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .map(|p| WaitingLine {
+            scope: format!(
+                "{}{}",
+                scope_words(&p.invitation.categories),
+                until_words(p.invitation.until)
             ),
-        ));
-    }
-    if list.is_empty() {
-        list = format!(
-            "<li>{}</li>",
-            tr("Vous n'avez pas d'aidant.", "You have no carer.")
-        );
-    }
-    let mut waiting = String::new();
-    for p in side.carer_invitations().await.map_err(ApiError::from)? {
-        waiting.push_str(&format!(
-            "<li>{} : {}{} — {} {} {}</li>",
-            tr("Invitation", "Invitation"),
-            esc(&scope_words(&p.invitation.categories)),
-            esc(&until_words(p.invitation.until)),
-            tr("code valable jusqu'au", "code valid until"),
-            esc(&super::when(p.invitation.expires_at())),
-            small_form(
-                csrf,
-                "/aidants",
-                &[("action", "cancel"), ("id", &p.id)],
-                tr("Annuler l'invitation", "Cancel the invitation")
-            ),
-        ));
-    }
-    let waiting = if waiting.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<section aria-labelledby=\"attente\"><h2 id=\"attente\">{}</h2><ul>{waiting}</ul></section>",
-            tr("Invitations en attente", "Invitations waiting")
-        )
+            expires: bare_when(p.invitation.expires_at()),
+            id: p.id,
+        })
+        .collect();
+    let (code, code_until) = match shown {
+        Some((code, expires)) => (Some(code), bare_when(expires)),
+        None => (None, String::new()),
     };
-    let code = match shown {
-        Some((code, expires)) => format!(
-            "<section class=\"card code\" aria-labelledby=\"code\" role=\"status\"><h2 id=\"code\">{}</h2>\
-             <p class=\"big-code\">{}</p><p>{} {}. {}</p><p>{}</p></section>",
-            tr("Code à transmettre à votre aidant", "Code to give your carer"),
-            esc(&code),
-            tr("Il est valable une seule fois, jusqu'au", "It works once, until"),
-            esc(&super::when(expires)),
-            tr(
+    let body = CarersPage {
+        w: CarersWords {
+            back: tr("← Retour aux autorisations", "← Back to authorisations"),
+            title: tr("Vos aidants", "Your carers"),
+            code_title: tr("Code à transmettre à votre aidant", "Code to give your carer"),
+            code_once: tr("Il est valable une seule fois, jusqu'au", "It works once, until"),
+            code_how: tr(
                 "Donnez-le de vive voix ou par téléphone, à cette personne seulement.",
                 "Give it in person or by phone, to this person only.",
             ),
-            tr(
+            code_next: tr(
                 "Votre aidant se connecte à son propre espace Carnet, ouvre « Aider un proche » (dans « Mon espace ») \
                  et saisit ce code. Vous serez prévenu dès qu'il l'aura fait. Ce code ne vous sera plus montré.",
                 "Your carer logs in to their own Carnet space, opens “Help someone close” (under “My space”) and \
                  types this code. You will be told once they have. This code will not be shown again.",
             ),
-        ),
-        None => String::new(),
-    };
-    let categories = super::grant::category_boxes();
-    let whose = if h.own_space() {
-        String::new()
-    } else {
-        format!(" ({})", esc(&super::de(&h.space_name)))
-    };
-    let body = format!(
-        "<p><a href=\"/autorisations\">{}</a></p><h1>{}{whose}</h1>{}{}{code}\
-         <p>{}</p>\
-         <section aria-labelledby=\"liste\"><h2 id=\"liste\">{}</h2><ul class=\"plain\">{list}</ul></section>{waiting}\
-         <section aria-labelledby=\"inviter\"><h2 id=\"inviter\">{}</h2>\
-         <form method=\"post\" action=\"/aidants\" class=\"card\">{}<input type=\"hidden\" name=\"action\" value=\"invite\">\
-         <fieldset><legend>{}</legend>\
-         <p><input id=\"portee-tout\" name=\"portee\" type=\"radio\" value=\"tout\"> <label for=\"portee-tout\">{}</label></p>\
-         <p><input id=\"portee-cat\" name=\"portee\" type=\"radio\" value=\"categories\" checked> <label for=\"portee-cat\">{}</label></p>\
-         <div class=\"choices\">{categories}</div></fieldset>\
-         <p><label for=\"jusquau\">{}</label><input id=\"jusquau\" name=\"jusquau\" {} aria-describedby=\"jusquau-aide\"></p>\
-         <p id=\"jusquau-aide\" class=\"hint\">{}</p>\
-         <p><button type=\"submit\">{}</button></p></form></section>",
-        tr("← Retour aux autorisations", "← Back to authorisations"),
-        tr("Vos aidants", "Your carers"),
-        notice(info),
-        alert(error),
-        tr(
-            "Un aidant est un proche (conjoint, enfant, ami…) qui a lui-même un espace Carnet. Il peut consulter \
-             les documents que vous choisissez ; il ne peut rien ajouter, modifier ni supprimer, et il n'est pas \
-             votre représentant légal. Les documents que vous masquez ne lui sont pas montrés. Chacun de ses accès \
-             figure dans votre historique et vous en êtes prévenu. Vous pouvez retirer son accès à tout moment.",
-            "A carer is someone close to you (partner, child, friend…) who has a Carnet space of their own. They \
-             may read the documents you choose; they cannot add, change or delete anything, and they are not your \
-             legal representative. Documents you hide are not shown to them. Each of their accesses is in your \
-             history and you are told. You may remove their access at any time.",
-        ),
-        tr("Qui vous aide", "Who helps you"),
-        tr("Inviter un aidant", "Invite a carer"),
-        csrf_field(csrf),
-        tr("Ce que votre aidant pourra consulter", "What your carer may read"),
-        tr("Tout le dossier", "The whole record"),
-        tr(
-            "Seulement les catégories cochées :",
-            "Only the categories ticked:"
-        ),
-        tr("Jusqu'au (facultatif)", "Until (optional)"),
-        super::profile::DAY_FIELD,
-        tr(
-            "JJ/MM/AAAA. Laissé vide : jusqu'à ce que vous retiriez l'accès.",
-            "DD/MM/YYYY. Left empty: until you remove the access.",
-        ),
-        tr("Créer le code d'invitation", "Create the invitation code"),
-    );
+            intro: tr(
+                "Un aidant est un proche (conjoint, enfant, ami…) qui a lui-même un espace Carnet. Il peut consulter \
+                 les documents que vous choisissez ; il ne peut rien ajouter, modifier ni supprimer, et il n'est pas \
+                 votre représentant légal. Les documents que vous masquez ne lui sont pas montrés. Chacun de ses accès \
+                 figure dans votre historique et vous en êtes prévenu. Vous pouvez retirer son accès à tout moment.",
+                "A carer is someone close to you (partner, child, friend…) who has a Carnet space of their own. They \
+                 may read the documents you choose; they cannot add, change or delete anything, and they are not your \
+                 legal representative. Documents you hide are not shown to them. Each of their accesses is in your \
+                 history and you are told. You may remove their access at any time.",
+            ),
+            who: tr("Qui vous aide", "Who helps you"),
+            may_read: tr("Peut consulter", "May read"),
+            ended: tr(" (accès terminé)", " (access ended)"),
+            remove: tr("Retirer cet accès", "Remove this access"),
+            none: tr("Vous n'avez pas d'aidant.", "You have no carer."),
+            waiting: tr("Invitations en attente", "Invitations waiting"),
+            invitation: tr("Invitation", "Invitation"),
+            valid_until: tr("code valable jusqu'au", "code valid until"),
+            cancel: tr("Annuler l'invitation", "Cancel the invitation"),
+            invite: tr("Inviter un aidant", "Invite a carer"),
+            scope: tr("Ce que votre aidant pourra consulter", "What your carer may read"),
+            whole: tr("Tout le dossier", "The whole record"),
+            some: tr("Seulement les catégories cochées :", "Only the categories ticked:"),
+            until: tr("Jusqu'au (facultatif)", "Until (optional)"),
+            until_hint: tr(
+                "JJ/MM/AAAA. Laissé vide : jusqu'à ce que vous retiriez l'accès.",
+                "DD/MM/YYYY. Left empty: until you remove the access.",
+            ),
+            create: tr("Créer le code d'invitation", "Create the invitation code"),
+        },
+        whose: if h.own_space() {
+            String::new()
+        } else {
+            super::de(&h.space_name)
+        },
+        info,
+        error,
+        code,
+        code_until,
+        csrf: &h.csrf,
+        carers,
+        waiting,
+        categories: Category::ALL.iter().map(|c| (c.tag(), class_label(*c))).collect(),
+    }
+    .render()
+    .map_err(|_| WebError::from(ApiError::internal()))?;
     let mut r = page(
         "Vos aidants",
         &Nav::Holder {

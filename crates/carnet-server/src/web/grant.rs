@@ -224,9 +224,9 @@ pub(super) async fn chooser(
     Ok(r)
 }
 
-/// One checkbox per category (`categories`), none ticked: what a grant or a carer's
-/// invitation covers when not the whole record.
-pub(super) fn category_boxes() -> String {
+/// One checkbox per category (`categories`), none ticked: what a grant covers when not the
+/// whole record (the carers' page prints the same from its template).
+fn category_boxes() -> String {
     Category::ALL
         .iter()
         .map(|c| {

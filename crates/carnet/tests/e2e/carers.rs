@@ -73,6 +73,11 @@ async fn a_carer_reads_what_the_holder_chose_and_nothing_more_mi5() {
     let code = shown_code(&made.html);
     assert_eq!(code.len(), 12, "{code}");
     assert!(made.html.contains("Invitations en attente"));
+    assert!(
+        !made.html.contains("jusqu&#39;au le") && !made.html.contains("jusqu'au le"),
+        "{}",
+        made.html
+    );
 
     // Lucas, in his own space: a wrong code says what to check and keeps what he typed.
     let aider = lucas.get("/aider").await;
