@@ -1125,6 +1125,8 @@ mod tests {
             ConversationEnded,
             NotAParticipant,
             CareTeamObjected,
+            Carer,
+            CarerReadsOnly,
         ] {
             assert_eq!(serde_json::to_value(r).unwrap(), r.name(), "{r:?}");
         }

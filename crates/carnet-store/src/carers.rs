@@ -89,12 +89,7 @@ pub struct Helped {
 /// A refusal of the domain, in words (French, then English) safe to show.
 impl From<Refusal> for StoreError {
     fn from(r: Refusal) -> Self {
-        refusal(r)
-    }
-}
-
-fn refusal(r: Refusal) -> StoreError {
-    StoreError::Invalid(
+        StoreError::Invalid(
         match r {
             Refusal::NoCategory => "choisissez au moins une catégorie / choose at least one category",
             Refusal::EndPassed => {
@@ -111,7 +106,8 @@ fn refusal(r: Refusal) -> StoreError {
             }
         }
         .into(),
-    )
+        )
+    }
 }
 
 impl HolderSide {
@@ -237,7 +233,7 @@ impl Gate {
         let holder = HolderId::from_uuid(holder);
         let actor = Actor::Carer { id: carer };
         if holder == carer {
-            return Err(refusal(Refusal::OwnSpace));
+            return Err(Refusal::OwnSpace.into());
         }
         let Some(space) = self.space(holder, &actor).await? else {
             return Err(StoreError::Mismatch);
@@ -248,7 +244,7 @@ impl Gate {
                 .map_err(|e| StoreError::Integrity(format!("carer invitation: {e}")))?;
         let now = store.now();
         let grant = carnet_domain::carer::accept(&invitation, holder, carer, &space.lifecycle, now)
-            .map_err(refusal)?;
+            .map_err(StoreError::from)?;
         let carer_name = store.person_name(carer).await?.full();
         let mut filed = false;
         for _ in 0..5 {
