@@ -13,6 +13,25 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// `Retry-After` in seconds: a rate limit's wait; every 503 gets [`RETRY_AFTER_SECONDS`].
+    pub retry_after: Option<i64>,
+}
+
+/// What a 503 (storage unavailable: a database failover, an outage) tells the caller to wait
+/// before trying again: about the time a replicated database takes to promote a standby.
+pub const RETRY_AFTER_SECONDS: i64 = 5;
+
+/// `Retry-After` on a response: `seconds`, or [`RETRY_AFTER_SECONDS`] on a 503 without one.
+pub fn set_retry_after(r: &mut Response, seconds: Option<i64>) {
+    let seconds = match seconds {
+        Some(s) => s.max(1),
+        None if r.status() == StatusCode::SERVICE_UNAVAILABLE => RETRY_AFTER_SECONDS,
+        None => return,
+    };
+    r.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(seconds),
+    );
 }
 
 #[derive(Serialize)]
@@ -27,6 +46,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -48,13 +68,17 @@ impl ApiError {
     }
 
     pub fn too_many(retry_after_seconds: i64) -> Self {
-        Self::new(
+        let e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!(
                 "trop de tentatives ; réessayez dans {retry_after_seconds} s / too many attempts; retry in {retry_after_seconds} s"
             ),
-        )
+        );
+        Self {
+            retry_after: Some(retry_after_seconds),
+            ..e
+        }
     }
 
     pub fn internal() -> Self {
@@ -82,6 +106,7 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("Bearer"),
             );
         }
+        set_retry_after(&mut r, self.retry_after);
         r
     }
 }
@@ -147,5 +172,55 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
 impl From<axum::extract::rejection::PathRejection> for ApiError {
     fn from(r: axum::extract::rejection::PathRejection) -> Self {
         ApiError::bad_request(r.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry_after(r: &Response) -> Option<&str> {
+        r.headers()
+            .get(axum::http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// Issue 34: during a database failover a caller is told to come back, never given a 500.
+    #[test]
+    fn an_outage_is_a_503_that_says_when_to_retry() {
+        for e in [
+            StoreError::Database {
+                op: "read",
+                source: sqlx::Error::PoolTimedOut,
+            },
+            StoreError::Database {
+                op: "write",
+                source: sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()),
+            },
+            StoreError::Unreachable {
+                url: "postgres://db".into(),
+                reason: "refused".into(),
+            },
+            StoreError::Commit("connection closed".into()),
+        ] {
+            let r = ApiError::from(e).into_response();
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(retry_after(&r), Some("5"));
+        }
+        let r = ApiError::from(StoreError::Database {
+            op: "decode",
+            source: sqlx::Error::RowNotFound,
+        })
+        .into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(retry_after(&r), None);
+    }
+
+    #[test]
+    fn a_rate_limit_says_its_wait_in_the_header() {
+        let r = ApiError::too_many(42).into_response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(retry_after(&r), Some("42"));
+        assert_eq!(retry_after(&ApiError::not_found().into_response()), None);
     }
 }

@@ -118,25 +118,37 @@ impl StoreError {
 
     /// Whether the failure is of the infrastructure (retry later: 503) rather than of the data.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             StoreError::Unreachable { .. }
-                | StoreError::Io { .. }
-                | StoreError::DiskFull
-                | StoreError::Blob(_)
-                | StoreError::TraceAppend(_)
-                | StoreError::Commit(_)
-                | StoreError::Database {
-                    // A connection refused, reset, or cut mid-handshake (a proxy in front of
-                    // the database accepting and closing): all outages, not data problems.
-                    source: sqlx::Error::PoolTimedOut
-                        | sqlx::Error::Io(_)
-                        | sqlx::Error::Protocol(_)
-                        | sqlx::Error::Tls(_)
-                        | sqlx::Error::PoolClosed
-                        | sqlx::Error::WorkerCrashed,
-                    ..
-                }
-        )
+            | StoreError::Io { .. }
+            | StoreError::DiskFull
+            | StoreError::Blob(_)
+            | StoreError::TraceAppend(_)
+            | StoreError::Commit(_) => true,
+            StoreError::Database { source, .. } => is_outage(source),
+            _ => false,
+        }
+    }
+}
+
+/// A database failure that says the database is away or changing hands, not that the data
+/// is wrong: a connection refused, reset or cut mid-handshake (a proxy in front of the
+/// database accepting and closing), the pool closed or out of time, and PostgreSQL's own words
+/// for a failover: a connection exception (class 08), an operator intervention — shutdown,
+/// crash, "starting up" (57P01..57P03) —, too many connections (53300), and a write that
+/// reached a server no longer primary (`read_only_sql_transaction`, 25006: a standby, or a
+/// former primary demoted by a switchover).
+fn is_outage(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300" | "25006")
+        }),
+        _ => false,
     }
 }

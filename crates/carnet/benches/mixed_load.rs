@@ -30,6 +30,14 @@
 //! server's `RUST_LOG` (default `error`; `carnet_store=info` adds the document cache's report
 //! each minute: entries, size, hits, misses, evictions).
 //!
+//! Against a deployment (the drill, `scripts/drill`): `CARNET_BENCH_BASE=http://lb:port` sends the
+//! load there instead of starting a server (no populate: the deployment is filled beforehand;
+//! tokens made with `carnet token` on `CARNET_BENCH_DATA_DIR` and the database flags), each
+//! request bounded by 40 s (a hang counts as status 0), a 503 without `Retry-After` counted as
+//! status 1503, every request written to `CARNET_BENCH_EVENTS` (`ms kind status`, after a line
+//! `# start_unix_ms N`), and after the load every acknowledged deposit read back and compared
+//! with the bytes sent (`acknowledged writes: N, intact: N, lost: 0`).
+//!
 //! Prints, per kind and overall (every HTTP request counted and measured on its own):
 //! requests/s, p50/p95/p99, errors by status (5xx apart), and the
 //! server's resident memory at idle and at its peak under load (`/proc/PID/status`). Not a test:
@@ -53,6 +61,36 @@ const BIN: &str = env!("CARGO_BIN_EXE_carnet");
 const RPPS: &str = "10000000099";
 const EVERY: u64 = 50;
 const SESSIONS: u64 = 200;
+/// A 503 without `Retry-After`, in the error counts (the drill requires the header).
+const NO_RETRY_AFTER: u16 = 1503;
+/// The longest a request may take before the drill counts it as hung (status 0): the server's
+/// request timeout (30 s) and a margin.
+const HUNG: Duration = Duration::from_secs(40);
+
+/// The body of client `c`'s `i`-th deposit (regenerated to check it after the load).
+fn deposit_body(c: usize, i: u64) -> Vec<u8> {
+    format!("Compte rendu de charge {c}-{i}. ")
+        .repeat(500)
+        .into_bytes()
+}
+
+/// `send` bounded by [`HUNG`]; a hung connection is dropped.
+async fn send(
+    conn: &mut http1::Conn,
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> std::io::Result<http1::Response> {
+    match tokio::time::timeout(HUNG, conn.send(method, path, headers, body)).await {
+        Ok(r) => r,
+        Err(_) => {
+            *conn = http1::Conn::new(base);
+            Err(std::io::ErrorKind::TimedOut.into())
+        }
+    }
+}
 
 fn env_or(k: &str, d: u64) -> u64 {
     std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
@@ -120,10 +158,17 @@ fn main() {
         0 => None,
         rate => Some(Duration::from_secs_f64(clients as f64 / rate as f64)),
     };
+    let external = std::env::var("CARNET_BENCH_BASE").ok();
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).expect("mkdir");
-    let d = data.to_str().expect("utf-8 path").to_string();
+    let d = match (&external, std::env::var("CARNET_BENCH_DATA_DIR")) {
+        (Some(_), Ok(d)) => d,
+        (Some(_), Err(_)) => panic!("CARNET_BENCH_BASE needs CARNET_BENCH_DATA_DIR"),
+        (None, _) => {
+            let data = dir.path().join("data");
+            std::fs::create_dir(&data).expect("mkdir");
+            data.to_str().expect("utf-8 path").to_string()
+        }
+    };
     let mut db_args: Vec<String> = Vec::new();
     if let Ok(url) = std::env::var("CARNET_BENCH_DATABASE_URL") {
         db_args.extend(["--database-url".into(), url]);
@@ -146,18 +191,20 @@ fn main() {
         );
         String::from_utf8_lossy(&out.stdout).to_string()
     };
-    carnet(&["init"]);
-    let t = Instant::now();
-    let populated = carnet(&[
-        "bench",
-        "populate",
-        "--holders",
-        &n.to_string(),
-        "--every",
-        &EVERY.to_string(),
-    ]);
-    print!("{populated}");
-    println!("populate: {:.1} s in all", t.elapsed().as_secs_f64());
+    if external.is_none() {
+        carnet(&["init"]);
+        let t = Instant::now();
+        let populated = carnet(&[
+            "bench",
+            "populate",
+            "--holders",
+            &n.to_string(),
+            "--every",
+            &EVERY.to_string(),
+        ]);
+        print!("{populated}");
+        println!("populate: {:.1} s in all", t.elapsed().as_secs_f64());
+    }
     let pro = carnet(&["token", "professional", RPPS]).trim().to_string();
     let with_records: Vec<u64> = (0..n).step_by(EVERY as usize).collect();
     let sessions: Vec<String> = with_records
@@ -165,21 +212,29 @@ fn main() {
         .take(SESSIONS as usize)
         .map(|i| carnet(&["token", "holder", &bench_ins(*i)]).trim().to_string())
         .collect();
-    let mut server = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", &d])
-        .args(&db_args)
-        // The server's log on stderr (e.g. `carnet_store=info` for the document cache's minute
-        // reports); errors only by default.
-        .env(
-            "RUST_LOG",
-            std::env::var("CARNET_BENCH_SERVER_LOG").unwrap_or_else(|_| "error".into()),
-        )
-        .env("CARNET_JOB_INTERVAL_SECONDS", "1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let pid = server.id();
-    let base = support::listening_base(&mut server);
+    let mut server = external.is_none().then(|| {
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", &d])
+            .args(&db_args)
+            // The server's log on stderr (e.g. `carnet_store=info` for the document cache's
+            // minute reports); errors only by default.
+            .env(
+                "RUST_LOG",
+                std::env::var("CARNET_BENCH_SERVER_LOG").unwrap_or_else(|_| "error".into()),
+            )
+            .env("CARNET_JOB_INTERVAL_SECONDS", "1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("serve")
+    });
+    // Memory is sampled only for a server of this process's own.
+    let pid = server.as_ref().map_or(0, |s| s.id());
+    let base = match (&external, server.as_mut()) {
+        (Some(b), _) => b.trim_end_matches('/').to_string(),
+        (None, Some(s)) => support::listening_base(s),
+        (None, None) => unreachable!("a server is started without CARNET_BENCH_BASE"),
+    };
+    let events_path = std::env::var("CARNET_BENCH_EVENTS").ok();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async move {
         let http = reqwest::Client::builder()
@@ -266,6 +321,10 @@ fn main() {
             );
             tasks.push(tokio::spawn(async move {
                 let mut kinds: BTreeMap<&'static str, Kind> = BTreeMap::new();
+                // Every request (ms since the start, kind, status) and the acknowledged deposits
+                // (patient, document id, request number).
+                let mut events: Vec<(u32, &'static str, u16)> = Vec::new();
+                let mut acknowledged: Vec<(String, String, u64)> = Vec::new();
                 let mut i: u64 = 0;
                 // Each client on its own keep-alive connection (the light client of the FHIR
                 // bench: the 2 cores go to the server, not to the load generator).
@@ -290,37 +349,51 @@ fn main() {
                     let holder = [("cookie", cookie.as_str())];
                     // Latency counts from when the request was due (open loop) or sent.
                     let mut t = due.map_or_else(Instant::now, |next| next - interval.unwrap_or_default());
-                    let status = |r: std::io::Result<http1::Response>| r.map(|r| r.status);
+                    let status = |r: std::io::Result<http1::Response>| {
+                        r.map(|r| match r.status {
+                            503 if r.header("retry-after").is_none() => NO_RETRY_AFTER,
+                            s => s,
+                        })
+                    };
                     let (kind, status) = match r {
                         0..=9 => {
-                            let body = format!("Compte rendu de charge {c}-{i}. ").repeat(500);
-                            let s = conn
-                                .send(
-                                    "POST",
-                                    &format!("/api/v1/pro/patients/{p}/documents?title=charge&class=reports"),
-                                    &[auth[0], ("content-type", "text/plain")],
-                                    Some(body.as_bytes()),
-                                )
-                                .await;
+                            let body = deposit_body(c, i);
+                            let s = send(
+                                &mut conn,
+                                &base,
+                                "POST",
+                                &format!("/api/v1/pro/patients/{p}/documents?title=charge&class=reports"),
+                                &[auth[0], ("content-type", "text/plain")],
+                                Some(&body),
+                            )
+                            .await;
+                            if let Ok(r) = &s
+                                && r.status == 201
+                            {
+                                let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                                if let Some(id) = v["id"].as_str() {
+                                    acknowledged.push((p.clone(), id.to_string(), i));
+                                }
+                            }
                             ("pro deposits a document", status(s))
                         }
                         10..=24 => (
                             "pro lists a patient's documents",
-                            status(conn.send("GET", &format!("/api/v1/pro/patients/{p}/documents?limit=20"), &auth, None).await),
+                            status(send(&mut conn, &base, "GET", &format!("/api/v1/pro/patients/{p}/documents?limit=20"), &auth, None).await),
                         ),
                         25..=54 => {
                             // Two requests, each measured on its own (one entry for the pair
                             // would report the sum of both latencies).
-                            match conn.send("GET", "/api/v1/me/documents?limit=10", &holder, None).await {
+                            match send(&mut conn, &base, "GET", "/api/v1/me/documents?limit=10", &holder, None).await {
                                 Ok(r) if r.status == 200 => {
                                     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
                                     match v["documents"][0]["id"].as_str() {
                                         Some(id) => {
                                             record(&mut kinds, "holder lists their documents", Ok(200), t);
+                                            events.push((started.elapsed().as_millis() as u32, "holder lists their documents", 200));
                                             done.fetch_add(1, Ordering::Relaxed);
                                             t = Instant::now();
-                                            let s = conn
-                                                .send("GET", &format!("/api/v1/me/documents/{id}/content"), &holder, None)
+                                            let s = send(&mut conn, &base, "GET", &format!("/api/v1/me/documents/{id}/content"), &holder, None)
                                                 .await;
                                             ("holder downloads a document", status(s))
                                         }
@@ -332,28 +405,37 @@ fn main() {
                         }
                         55..=64 => (
                             "holder reads their history",
-                            status(conn.send("GET", "/api/v1/me/traces?limit=20", &holder, None).await),
+                            status(send(&mut conn, &base, "GET", "/api/v1/me/traces?limit=20", &holder, None).await),
                         ),
                         65..=84 => (
                             "FHIR DocumentReference?patient=",
-                            status(conn.send("GET", &format!("/fhir/DocumentReference?patient={p}"), &auth, None).await),
+                            status(send(&mut conn, &base, "GET", &format!("/fhir/DocumentReference?patient={p}"), &auth, None).await),
                         ),
                         _ => (
                             "FHIR Patient/{id}",
-                            status(conn.send("GET", &format!("/fhir/Patient/{p}"), &auth, None).await),
+                            status(send(&mut conn, &base, "GET", &format!("/fhir/Patient/{p}"), &auth, None).await),
                         ),
                     };
                     done.fetch_add(1, Ordering::Relaxed);
+                    events.push((
+                        started.elapsed().as_millis() as u32,
+                        kind,
+                        *status.as_ref().unwrap_or(&0),
+                    ));
                     record(&mut kinds, kind, status, t);
                 }
-                kinds
+                (kinds, events, acknowledged)
             }));
         }
         tokio::time::sleep(Duration::from_secs(secs)).await;
         stop.store(true, Ordering::Relaxed);
         let mut all: BTreeMap<&'static str, Kind> = BTreeMap::new();
-        for t in tasks {
-            for (name, k) in t.await.expect("client") {
+        let (mut events, mut acknowledged) = (Vec::new(), Vec::new());
+        for (c, t) in tasks.into_iter().enumerate() {
+            let (kinds, e, a) = t.await.expect("client");
+            events.extend(e);
+            acknowledged.extend(a.into_iter().map(|(p, id, i)| (p, id, c, i)));
+            for (name, k) in kinds {
                 let e = all.entry(name).or_default();
                 e.lat.extend(k.lat);
                 for (s, n) in k.errors {
@@ -390,13 +472,69 @@ fn main() {
             pct(&total, 95),
             pct(&total, 99),
         );
-        println!(
-            "server RSS: idle {:.1} MiB, peak under load {:.1} MiB (anonymous: peak {:.1} MiB)",
-            idle as f64 / 1024.0,
-            peak.load(Ordering::Relaxed) as f64 / 1024.0,
-            peak_anon.load(Ordering::Relaxed) as f64 / 1024.0
-        );
+        if pid != 0 {
+            println!(
+                "server RSS: idle {:.1} MiB, peak under load {:.1} MiB (anonymous: peak {:.1} MiB)",
+                idle as f64 / 1024.0,
+                peak.load(Ordering::Relaxed) as f64 / 1024.0,
+                peak_anon.load(Ordering::Relaxed) as f64 / 1024.0
+            );
+        }
+        if let Some(path) = events_path {
+            events.sort_unstable_by_key(|e| e.0);
+            let start_unix_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis())
+                - started.elapsed().as_millis();
+            let mut out = format!("# start_unix_ms {start_unix_ms}\n");
+            for (ms, kind, status) in &events {
+                out.push_str(&format!("{ms} {status} {kind}\n"));
+            }
+            std::fs::write(&path, out).expect("events file");
+        }
+        if external.is_some() {
+            verify_deposits(&base, &pro, &acknowledged).await;
+        }
     });
-    let _ = server.kill();
-    let _ = server.wait();
+    if let Some(mut server) = server {
+        let _ = server.kill();
+        let _ = server.wait();
+    }
+}
+
+/// Reads every acknowledged deposit back (as the professional who made it) and compares it
+/// with the bytes sent: the drill's "every acknowledged write is there".
+async fn verify_deposits(base: &str, pro: &str, acknowledged: &[(String, String, usize, u64)]) {
+    let bearer = format!("Bearer {pro}");
+    let mut conn = http1::Conn::new(base);
+    let (mut intact, mut lost, mut altered) = (0u64, Vec::new(), 0u64);
+    for (p, id, c, i) in acknowledged {
+        let path = format!("/api/v1/pro/patients/{p}/documents/{id}/content");
+        // A request the load balancer refuses in passing is asked again, a few times.
+        let mut got = None;
+        for _ in 0..5 {
+            match send(&mut conn, base, "GET", &path, &[("authorization", &bearer)], None).await {
+                Ok(r) if r.status == 200 || r.status == 404 => {
+                    got = Some(r);
+                    break;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+        match got {
+            Some(r) if r.status == 200 && r.body == deposit_body(*c, *i) => intact += 1,
+            Some(r) if r.status == 200 => altered += 1,
+            _ => lost.push(id.clone()),
+        }
+    }
+    println!(
+        "acknowledged writes: {}, intact: {intact}, altered: {altered}, lost: {}{}",
+        acknowledged.len(),
+        lost.len(),
+        if lost.is_empty() {
+            String::new()
+        } else {
+            format!(" {lost:?}")
+        }
+    );
 }

@@ -46,6 +46,9 @@ pub struct Options {
     pub every: u64,
     pub documents: usize,
     pub concurrency: usize,
+    /// Gives the spaces with records an e-mail address `bench{n}@{domain}`, so that the
+    /// notices of professionals' accesses go out by mail (the deployment drill counts them).
+    pub email_domain: Option<String>,
 }
 
 #[derive(Default, Debug)]
@@ -196,6 +199,10 @@ pub async fn populate(store: &Store, o: &Options) -> Result<Report> {
                     given_names: "Alex".into(),
                     sex: "U".into(),
                     birth_date: "1985-06-15".into(),
+                    email: match &o.email_domain {
+                        Some(d) if o.every > 0 && i % o.every == 0 => format!("bench{i}@{d}"),
+                        _ => String::new(),
+                    },
                     ..RawRosterLine::default()
                 }
                 .validate(now)

@@ -128,13 +128,59 @@ pub fn operator_token(cfg: &Config) -> Result<String> {
     read_or_create_token(&path)
 }
 
+/// Several servers sharing a data directory may start at once: the token is written under a
+/// name of its own, then linked into place, which fails if another got there first —
+/// then theirs is the token (a plain rename would let each server keep a different one).
 fn read_or_create_token(path: &Path) -> Result<String> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path)
+            .map(|t| t.trim().to_string())
+            .with_context(|| format!("reading {}", path.display()))
+    };
     if path.exists() {
-        let t = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        return Ok(t.trim().to_string());
+        return read(path);
     }
     let t = carnet_store::crypto::random_token()?;
-    carnet_store::datadir::write_file_durably(path, format!("{t}\n").as_bytes(), 0o600)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(t)
+    let nonce = carnet_store::crypto::random_token()?;
+    let mine = path.with_extension(format!("token.{}", nonce.get(..12).unwrap_or("new")));
+    carnet_store::datadir::write_file_durably(&mine, format!("{t}\n").as_bytes(), 0o600)
+        .with_context(|| format!("writing {}", mine.display()))?;
+    let linked = std::fs::hard_link(&mine, path);
+    let _ = std::fs::remove_file(&mine);
+    match linked {
+        Ok(()) => {
+            if let Some(dir) = path.parent() {
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .with_context(|| format!("syncing {}", dir.display()))?;
+            }
+            Ok(t)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
+        Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Three servers sharing a data directory start at once (the deployment drill): they must
+    /// agree on the operator token, or the metrics of all but one refuse the operator.
+    #[test]
+    fn servers_starting_together_share_one_operator_token() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("operator.token");
+        let tokens: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| super::read_or_create_token(&path).expect("token")))
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        assert!(
+            tokens.iter().all(|t| t == &tokens[0] && t.len() >= 24),
+            "{tokens:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).expect("file").trim(), tokens[0]);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+        assert_eq!(left.len(), 1, "no temporary file left behind");
+    }
 }

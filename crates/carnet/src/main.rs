@@ -127,6 +127,9 @@ enum BenchCommand {
         /// Spaces filled at once.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+        /// Gives the spaces with records an e-mail address in this domain (`bench{n}@domain`).
+        #[arg(long)]
+        email_domain: Option<String>,
     },
 }
 
@@ -348,6 +351,7 @@ async fn run(cli: Cli) -> Result<()> {
             every,
             documents,
             concurrency,
+            email_domain,
         }) => {
             let store = open(&cfg.store).await?;
             let r = bench::populate(
@@ -357,6 +361,7 @@ async fn run(cli: Cli) -> Result<()> {
                     every,
                     documents,
                     concurrency,
+                    email_domain,
                 },
             )
             .await;

@@ -78,7 +78,9 @@ impl FhirError {
 impl IntoResponse for FhirError {
     fn into_response(self) -> Response {
         let body = r::operation_outcome("error", self.code, &self.diagnostics);
-        (self.status, [(header::CONTENT_TYPE, FHIR_JSON)], body.to_string()).into_response()
+        let mut r = (self.status, [(header::CONTENT_TYPE, FHIR_JSON)], body.to_string()).into_response();
+        crate::error::set_retry_after(&mut r, None);
+        r
     }
 }
 
@@ -93,6 +95,19 @@ impl From<StoreError> for FhirError {
                 "conflict",
                 "the resource changed meanwhile".into(),
             ),
+            StoreError::DiskFull => FhirError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "transient",
+                "the server's storage is full; nothing was saved, try again later".into(),
+            ),
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "storage unavailable");
+                FhirError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "transient",
+                    "storage is temporarily unavailable; nothing was saved, try again later".into(),
+                )
+            }
             other => {
                 tracing::error!(error = %other, "FHIR request failed");
                 FhirError::new(
@@ -197,5 +212,28 @@ mod fuzz {
                 prop_assert!(app_refusal(&scopes, method, &segments, None, false).is_some());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod errors {
+    use super::*;
+
+    /// Issue 34: a FHIR client meeting a database failover gets a 503 `transient`
+    /// OperationOutcome with `Retry-After`, never a 500.
+    #[test]
+    fn an_outage_is_a_transient_503() {
+        let e = FhirError::from(StoreError::Database {
+            op: "read",
+            source: sqlx::Error::PoolTimedOut,
+        });
+        assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, "transient"));
+        let r = e.into_response();
+        assert_eq!(
+            r.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()),
+            Some("5")
+        );
+        let e = FhirError::from(StoreError::Integrity("a broken chain".into()));
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -98,6 +98,7 @@ impl IntoResponse for WebError {
         );
         let mut r = page("Erreur", &Nav::Anonymous, &body).into_response();
         *r.status_mut() = self.status;
+        crate::error::set_retry_after(&mut r, None);
         r
     }
 }

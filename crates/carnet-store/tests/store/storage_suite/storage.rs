@@ -560,6 +560,47 @@ pub(super) async fn unreachable_database_is_named_in_the_error() {
     assert!(err.to_string().contains("unsupported database URL"), "{err}");
 }
 
+/// Issue 34: what PostgreSQL says during a failover — a write reaching a standby or a demoted
+/// primary (25006), a connection ended by the server's shutdown (57P01) — is an outage the
+/// caller retries (503 with `Retry-After`), not a failure of the data (500).
+#[tokio::test]
+pub(super) async fn a_failover_on_postgresql_is_an_outage() {
+    let Some(base) = pg_base() else { return };
+    let pool = sqlx::PgPool::connect(&base).await.expect("connect");
+    let mut c = pool.acquire().await.expect("a connection");
+    sqlx::query("SET default_transaction_read_only = on")
+        .execute(&mut *c)
+        .await
+        .expect("read only");
+    let e = sqlx::query("CREATE SCHEMA never_made_on_a_standby")
+        .execute(&mut *c)
+        .await
+        .map_err(StoreError::db("write"))
+        .expect_err("a read-only session refuses writes");
+    assert!(e.is_unavailable(), "{e}");
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *c)
+        .await
+        .expect("pid");
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .execute(&pool)
+        .await
+        .expect("terminate");
+    let e = sqlx::query("SELECT 1")
+        .execute(&mut *c)
+        .await
+        .map_err(StoreError::db("read"))
+        .expect_err("the server ended the connection");
+    assert!(e.is_unavailable(), "{e}");
+    let e = sqlx::query("SELECT * FROM no_such_table")
+        .execute(&pool)
+        .await
+        .map_err(StoreError::db("read"))
+        .expect_err("a bad statement");
+    assert!(!e.is_unavailable(), "a bug is not an outage: {e}");
+}
+
 #[tokio::test]
 pub(super) async fn in_memory_blob_store_verifies_hashes() {
     let b = BlobStore::memory();
