@@ -7,7 +7,7 @@ use sqlx::AssertSqlSafe;
 use crate::db::is_unique_violation;
 use crate::db::reader::{Arg, IntoValues, Values, bind_all};
 use crate::error::StoreError;
-use crate::{Store, on_tx};
+use crate::{Store, on_db, on_tx};
 
 use super::{GENESIS, TraceEntry, chain_hash, trace_aad};
 
@@ -232,8 +232,15 @@ impl<'a> TraceBatch<'a> {
         cache: &HeadCache,
         at: i64,
     ) -> Result<Option<Chained>, StoreError> {
-        let mut tx = db.begin().await?;
         let (mut known, missing) = cache.known(&self.holders);
+        if missing.is_empty()
+            && db.engine() == crate::db::Engine::Postgres
+            && self.items.len() <= INSERT_CHUNK
+            && self.holders.len() <= crate::traces::checkpoint::PENDING_CHUNK
+        {
+            return self.write_in_one_statement(db, known, at).await;
+        }
+        let mut tx = db.begin().await?;
         let mut found = Vec::new();
         for chunk in missing.chunks(HEAD_CHUNK) {
             let args = Self::head_args(chunk);
@@ -259,6 +266,37 @@ impl<'a> TraceBatch<'a> {
         crate::traces::checkpoint::mark_heads_moved(&mut tx, &chained.moved).await?;
         tx.commit().await?;
         Ok(Some(chained))
+    }
+
+    /// PostgreSQL, every chain's head known ([`HeadCache`]): the rows and the moved heads in
+    /// one statement, a data-modifying `WITH` — one round trip where the transaction takes
+    /// four (BEGIN, two inserts, COMMIT). A statement is its own transaction: both inserts
+    /// commit together or not at all, durably (`synchronous_commit`) before it returns; a taken
+    /// `(holder, seq)` undoes both, as in [`TraceBatch::write_with`].
+    async fn write_in_one_statement(
+        &self,
+        db: &crate::db::Db,
+        known: std::collections::HashMap<HolderId, (i64, String)>,
+        at: i64,
+    ) -> Result<Option<Chained>, StoreError> {
+        let chained = self.chain(known, at)?;
+        let n = chained.rows.len();
+        let sql = format!(
+            "WITH appended AS ({}) {}",
+            insert_sql(n),
+            crate::traces::checkpoint::pending_sql_from(chained.moved.len(), 8 * n + 1)
+        );
+        let r = {
+            let mut args: Vec<Arg<'_>> = chained.rows.iter().flat_map(|r| r.args(at)).collect();
+            args.extend(crate::traces::checkpoint::pending_args(&chained.moved));
+            on_db!(db, p => bind_all!(sqlx::query(AssertSqlSafe(sql)), &args)
+                .execute(p).await.map(|r| r.rows_affected()))
+        };
+        match r {
+            Ok(_) => Ok(Some(chained)),
+            Err(e) if is_unique_violation(&e) => Ok(None),
+            Err(e) => Err(StoreError::db("append trace")(e)),
+        }
     }
 
     /// The batch on SQLite's writer handle, on this thread (`reader::with_writer`). Here a

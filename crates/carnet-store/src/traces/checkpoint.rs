@@ -251,8 +251,13 @@ pub(crate) const PENDING_CHUNK: usize = 250;
 
 /// The statement recording `n` moved heads (arguments: [`pending_args`]), for both engines.
 pub(crate) fn pending_sql(n: usize) -> String {
+    pending_sql_from(n, 1)
+}
+
+/// [`pending_sql`] whose arguments start at `$first` (after those of another statement).
+pub(crate) fn pending_sql_from(n: usize, first: usize) -> String {
     let values: Vec<String> = (0..n)
-        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+        .map(|i| format!("(${}, ${})", first + 2 * i, first + 2 * i + 1))
         .collect();
     format!(
         "INSERT INTO trace_heads_moved (holder_id, seq) VALUES {}",
