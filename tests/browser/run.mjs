@@ -656,6 +656,18 @@ async function main() {
     await page.click('nav >> text=Medical profile');
     await page.waitForSelector('h1:has-text("Medical profile")');
     await audit(page, 'profile-en', 'en');
+    // The readable copy of the space follows the page's language (ID-3).
+    await page.goto(`${base}/mon-espace/export`);
+    await page.waitForSelector('h1:has-text("Copy of your space")');
+    const copyEn = await text(page);
+    for (const fr of ['Historique des accès', 'Profil médical', 'Aucun', 'Date de naissance', 'Faite le']) {
+      expect(!copyEn.includes(fr), `the English copy of the space says "${fr}"`);
+    }
+    expect(copyEn.includes('Access history') && copyEn.includes('Date of birth'), 'the English copy lacks its headings');
+    await audit(page, 'export-en', 'en');
+    if (shots) await widths(page, 'export-en');
+    await page.goto(`${base}/profil`);
+    await page.waitForSelector('h1:has-text("Medical profile")');
     await page.click('footer a[hreflang=fr]');
     await page.waitForSelector('h1:has-text("Profil médical")');
     const visitor = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-GB' });

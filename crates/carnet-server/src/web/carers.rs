@@ -67,14 +67,6 @@ async fn name_of(s: &AppState, id: HolderId) -> String {
     })
 }
 
-/// "14/12/2026 à 20 h 28" (after "jusqu'au"/"until": `when` without its "le"/"on").
-fn bare_when(t: carnet_domain::Timestamp) -> String {
-    let w = super::when(t);
-    w.strip_prefix("le ")
-        .or_else(|| w.strip_prefix("on "))
-        .map_or(w.clone(), str::to_string)
-}
-
 /// The words of the holder's carers page, in the page's language.
 struct CarersWords {
     back: &'static str,
@@ -166,12 +158,12 @@ async fn carers_page(
                 scope_words(&p.invitation.categories),
                 until_words(p.invitation.until)
             ),
-            expires: bare_when(p.invitation.expires_at()),
+            expires: super::bare_when(p.invitation.expires_at()),
             id: p.id,
         })
         .collect();
     let (code, code_until) = match shown {
-        Some((code, expires)) => (Some(code), bare_when(expires)),
+        Some((code, expires)) => (Some(code), super::bare_when(expires)),
         None => (None, String::new()),
     };
     let body = CarersPage {

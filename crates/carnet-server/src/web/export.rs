@@ -11,9 +11,9 @@ use axum::routing::get;
 use carnet_domain::access::Grantee;
 use serde_json::Value;
 
-use super::access::{Whose, basis_words, describe, events_list, pro_label};
-use super::i18n::{Reader, author_words, decimal, section_label};
-use super::{Holder, Nav, WebError, class_label, day, esc, iso_day, page, when};
+use super::access::{Whose, basis_words, describe, pro_label};
+use super::i18n::{Locale, Reader, author_words, decimal, fr_en as tr, locale, section_label};
+use super::{Holder, Nav, WebError, bare_when, class_label, day, iso_day, page, when};
 use crate::api::export::{SpaceCopy, collect};
 use crate::{ApiError, AppState};
 
@@ -24,30 +24,35 @@ pub fn routes() -> Router<AppState> {
 async fn show(State(s): State<AppState>, h: Holder) -> Result<Response, WebError> {
     let side = h.holder_side(&s).await?;
     let copy = collect(&s, h.space(), &h.actor(), &side).await?;
-    let body = readable_body(&s, &copy, h.own_space(), &h.space_name).await?;
-    let links = format!(
-        "<div class=\"card no-print\"><p>{}</p><ul>\
-         <li><a href=\"/api/v1/me/export.zip\" download>{}</a></li>\
-         <li><a href=\"/api/v1/me/export\" download>{}</a></li></ul>\
-         <p class=\"muted\">{}</p></div>",
-        "Cette page est la copie lisible de l'espace : imprimez-la ou enregistrez-la en PDF depuis votre \
-         navigateur (menu Imprimer). Pour garder aussi les fichiers :",
-        "Archive complète (ZIP) : cette page, les documents et les pièces jointes en fichiers, et les données \
-         au format JSON",
-        "Données seules au format JSON (documents inclus, pour un autre service ou une application)",
-        "Ces fichiers contiennent des données de santé : gardez-les en lieu sûr.",
-    );
+    let links = Links {
+        intro: tr(
+            "Cette page est la copie lisible de l'espace : imprimez-la ou enregistrez-la en PDF depuis votre \
+             navigateur (menu Imprimer). Pour garder aussi les fichiers :",
+            "This page is the readable copy of the space: print it or save it as a PDF from your browser \
+             (Print menu). To keep the files as well:",
+        ),
+        zip: tr(
+            "Archive complète (ZIP) : cette page, les documents et les pièces jointes en fichiers, et les données \
+             au format JSON",
+            "Complete archive (ZIP): this page, the documents and attachments as files, and the data as JSON",
+        ),
+        json: tr(
+            "Données seules au format JSON (documents inclus, pour un autre service ou une application)",
+            "The data alone as JSON (documents included, for another service or an app)",
+        ),
+        keep_safe: tr(
+            "Ces fichiers contiennent des données de santé : gardez-les en lieu sûr.",
+            "These files hold health data: keep them somewhere safe.",
+        ),
+    };
+    let body = render(&s, &copy, h.own_space(), &h.space_name, Some(links)).await?;
     Ok(page(
-        "Copie de l'espace",
+        tr("Copie de l'espace", "Copy of the space"),
         &Nav::Holder {
             h: &h,
             current: "/mon-espace",
         },
-        &match body.find("</p>") {
-            // The title and the date first, then what to do with the copy.
-            Some(i) => format!("{}{links}{}", &body[..i + 4], &body[i + 4..]),
-            None => format!("{links}{body}"),
-        },
+        &body,
     )
     .into_response())
 }
@@ -63,280 +68,374 @@ pub async fn readable_document(
         .await
         .map_err(|e| ApiError::new(e.status, "export", e.message))?;
     Ok(format!(
-        "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\">\
-         <title>Copie de l'espace Carnet</title><style>\
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
+         <title>{}</title><style>\
          body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}\
          table{{border-collapse:collapse}}td,th{{border:1px solid #bbb;padding:.25rem .5rem;text-align:left}}\
          .num{{text-align:right}}.muted{{color:#555}}</style></head><body><main>{body}\
-         <p class=\"muted\">Les fichiers des documents sont dans le dossier <code>documents</code> de cette archive, \
-         les pièces jointes des messages dans <code>messages</code>, et toutes les données au format JSON dans \
-         <code>carnet-export.json</code>.</p></main></body></html>"
+         <p class=\"muted\">{}</p></main></body></html>",
+        tr("fr", "en"),
+        tr("Copie de l'espace Carnet", "Copy of the Carnet space"),
+        tr(
+            "Les fichiers des documents sont dans le dossier <code>documents</code> de cette archive, \
+             les pièces jointes des messages dans <code>messages</code>, et toutes les données au format JSON dans \
+             <code>carnet-export.json</code>.",
+            "The documents' files are in this archive's <code>documents</code> folder, the messages' attachments \
+             in <code>messages</code>, and all the data as JSON in <code>carnet-export.json</code>.",
+        ),
     ))
 }
 
-fn section(id: &str, title: &str, count: Option<usize>, inner: &str) -> String {
-    let count = count.map(|n| format!(" ({n})")).unwrap_or_default();
-    format!("<section aria-labelledby=\"{id}\"><h2 id=\"{id}\">{title}{count}</h2>{inner}</section>")
+/// What the page offers beside the copy itself (not in the archive's copy).
+struct Links {
+    intro: &'static str,
+    zip: &'static str,
+    json: &'static str,
+    keep_safe: &'static str,
 }
 
-fn none(text: &str) -> String {
-    format!("<p class=\"muted\">{text}</p>")
+/// The copy's words, in the page's language.
+struct Words {
+    contents: &'static str,
+    identity: &'static str,
+    documents: &'static str,
+    no_documents: &'static str,
+    doc_title: &'static str,
+    category: &'static str,
+    act_date: &'static str,
+    author: &'static str,
+    deposited: &'static str,
+    size: &'static str,
+    profile: &'static str,
+    no_profile: &'static str,
+    measures: &'static str,
+    no_measures: &'static str,
+    measure: &'static str,
+    value: &'static str,
+    date: &'static str,
+    noted_by: &'static str,
+    messages: &'static str,
+    no_messages: &'static str,
+    with: &'static str,
+    attachments: &'static str,
+    agenda: &'static str,
+    no_agenda: &'static str,
+    reimbursements: &'static str,
+    no_reimbursements: &'static str,
+    care_date: &'static str,
+    care_type: &'static str,
+    act: &'static str,
+    professional: &'static str,
+    paid: &'static str,
+    reimbursed: &'static str,
+    remaining: &'static str,
+    authorisations: &'static str,
+    history: &'static str,
+    no_history: &'static str,
 }
 
-/// The copy's sections, under its title.
+impl Words {
+    fn new() -> Self {
+        Words {
+            contents: tr("Sommaire", "Contents"),
+            identity: tr("Identité", "Identity"),
+            documents: tr("Documents", "Documents"),
+            no_documents: tr("Aucun document.", "No document."),
+            doc_title: tr("Titre", "Title"),
+            category: tr("Catégorie", "Category"),
+            act_date: tr("Date de l'acte", "Date of care"),
+            author: tr("Auteur", "Author"),
+            deposited: tr("Déposé le", "Added on"),
+            size: tr("Taille", "Size"),
+            profile: tr("Profil médical", "Medical profile"),
+            no_profile: tr(
+                "Aucune information dans le profil médical.",
+                "Nothing in the medical profile.",
+            ),
+            measures: tr("Mesures", "Measurements"),
+            no_measures: tr("Aucune mesure.", "No measurement."),
+            measure: tr("Mesure", "Measurement"),
+            value: tr("Valeur", "Value"),
+            date: tr("Date", "Date"),
+            noted_by: tr("Notée par", "Recorded by"),
+            messages: tr("Messages", "Messages"),
+            no_messages: tr("Aucune conversation.", "No conversation."),
+            with: tr("avec", "with"),
+            attachments: tr("Pièces jointes :", "Attachments:"),
+            agenda: tr("Agenda", "Agenda"),
+            no_agenda: tr("Aucun événement.", "No event."),
+            reimbursements: tr("Remboursements", "Reimbursements"),
+            no_reimbursements: tr("Aucun remboursement.", "No reimbursement."),
+            care_date: tr("Date des soins", "Date of care"),
+            care_type: tr("Type", "Type"),
+            act: tr("Acte", "Procedure"),
+            professional: tr("Professionnel", "Professional"),
+            paid: tr("Payé", "Paid"),
+            reimbursed: tr("Remboursé", "Reimbursed"),
+            remaining: tr("Reste à charge", "Left to pay"),
+            authorisations: tr("Autorisations", "Authorisations"),
+            history: tr("Historique des accès", "Access history"),
+            no_history: tr("Aucun accès enregistré.", "No access recorded."),
+        }
+    }
+}
+
+struct DocumentRow {
+    title: String,
+    category: &'static str,
+    date: String,
+    author: String,
+    deposited: String,
+    size: String,
+}
+
+struct MessageLine {
+    sender: String,
+    when: String,
+    lines: Vec<String>,
+    attachments: String,
+}
+
+struct Conversation {
+    subject: String,
+    counterpart: String,
+    messages: Vec<MessageLine>,
+}
+
+struct ReimbursementRow {
+    date: String,
+    care: &'static str,
+    act: String,
+    code: Option<String>,
+    professional: String,
+    paid: String,
+    reimbursed: String,
+    remaining: String,
+}
+
+/// The readable copy, escaped by the template engine.
+#[derive(askama::Template)]
+#[template(path = "export/copy.html")]
+struct Copy {
+    w: Words,
+    title: String,
+    /// "Faite le … Espace ouvert et activé depuis le …"
+    made: String,
+    links: Option<Links>,
+    sections: Vec<(&'static str, &'static str)>,
+    identity: Vec<(&'static str, String)>,
+    documents: Vec<DocumentRow>,
+    profile: Vec<(&'static str, Vec<String>)>,
+    /// Measure, value with its unit, when, who noted it.
+    measures: Vec<(&'static str, String, String, String)>,
+    conversations: Vec<Conversation>,
+    agenda: Vec<String>,
+    reimbursements: Vec<ReimbursementRow>,
+    authorisations: Vec<String>,
+    history: Vec<String>,
+}
+
+/// The copy's sections, under its title (the archive's `lisez-moi.html` and the page).
 pub async fn readable_body(
     s: &AppState,
     c: &SpaceCopy,
     own: bool,
     space_name: &str,
 ) -> Result<String, WebError> {
+    render(s, c, own, space_name, None).await
+}
+
+async fn render(
+    s: &AppState,
+    c: &SpaceCopy,
+    own: bool,
+    space_name: &str,
+    links: Option<Links>,
+) -> Result<String, WebError> {
+    use askama::Template;
     let reader = if own {
         Reader::Holder
     } else {
         Reader::Representative
     };
     let whose = Whose::new(own, space_name);
-    let title = if own {
-        "Copie de votre espace".to_string()
-    } else {
-        format!("Copie de l'espace {}", super::de(space_name))
+    let title = match (own, locale()) {
+        (true, _) => tr("Copie de votre espace", "Copy of your space").to_string(),
+        (false, Locale::Fr) => format!("Copie de l'espace {}", super::de(space_name)),
+        (false, Locale::En) => format!("Copy of {space_name}'s space"),
     };
-    let mut out = format!(
-        "<h1>{}</h1><p>Faite {}. {}</p>",
-        esc(&title),
-        esc(&when(c.exported_at)),
-        esc(&lifecycle_words(&c.record.lifecycle)),
-    );
-    out.push_str(
-        "<nav aria-label=\"Sommaire\"><ul class=\"inline\">\
-         <li><a href=\"#identite\">Identité</a></li><li><a href=\"#documents\">Documents</a></li>\
-         <li><a href=\"#profil\">Profil médical</a></li><li><a href=\"#mesures\">Mesures</a></li>\
-         <li><a href=\"#messages\">Messages</a></li><li><a href=\"#agenda\">Agenda</a></li>\
-         <li><a href=\"#remboursements\">Remboursements</a></li>\
-         <li><a href=\"#autorisations\">Autorisations</a></li><li><a href=\"#historique\">Historique des accès</a></li>\
-         </ul></nav>",
-    );
-    out.push_str(&section(
-        "identite",
-        "Identité",
-        None,
-        &identity(&c.record.administrative),
-    ));
-
-    let docs = if c.documents.is_empty() {
-        none("Aucun document.")
-    } else {
-        let rows: String = c
-            .documents
-            .iter()
-            .map(|d| {
-                let m = &d.meta;
-                let date = m.event_date.as_deref().map(iso_day).unwrap_or_default();
-                format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
-                    esc(&m.title),
-                    esc(class_label(m.class)),
-                    esc(&date),
-                    esc(&author_words(&m.author, &m.author_name, reader)),
-                    esc(&day(m.uploaded_at)),
-                    esc(&size_words(m.size)),
-                )
-            })
-            .collect();
-        format!(
-            "<div class=\"table\"><table><thead><tr><th scope=\"col\">Titre</th><th scope=\"col\">Catégorie</th>\
-             <th scope=\"col\">Date de l'acte</th><th scope=\"col\">Auteur</th><th scope=\"col\">Déposé le</th>\
-             <th scope=\"col\" class=\"num\">Taille</th></tr></thead><tbody>{rows}</tbody></table></div>"
-        )
-    };
-    out.push_str(&section("documents", "Documents", Some(c.documents.len()), &docs));
-
-    let profile = if c.profile.is_empty() {
-        none("Aucune information dans le profil médical.")
-    } else {
-        let mut by_section: Vec<(&'static str, Vec<String>)> = Vec::new();
-        for e in &c.profile {
-            let label = section_label(e.entry.section);
-            let line = super::profile::entry_label(e, reader);
-            match by_section.iter_mut().find(|(l, _)| *l == label) {
-                Some((_, v)) => v.push(line),
-                None => by_section.push((label, vec![line])),
+    let w = Words::new();
+    let sections = vec![
+        ("identite", w.identity),
+        ("documents", w.documents),
+        ("profil", w.profile),
+        ("mesures", w.measures),
+        ("messages", w.messages),
+        ("agenda", w.agenda),
+        ("remboursements", w.reimbursements),
+        ("autorisations", w.authorisations),
+        ("historique", w.history),
+    ];
+    let documents = c
+        .documents
+        .iter()
+        .map(|d| {
+            let m = &d.meta;
+            DocumentRow {
+                title: m.title.clone(),
+                category: class_label(m.class),
+                date: m.event_date.as_deref().map(iso_day).unwrap_or_default(),
+                author: author_words(&m.author, &m.author_name, reader),
+                deposited: day(m.uploaded_at),
+                size: size_words(m.size),
             }
+        })
+        .collect();
+    let mut profile: Vec<(&'static str, Vec<String>)> = Vec::new();
+    for e in &c.profile {
+        let label = section_label(e.entry.section);
+        let line = super::profile::entry_label(e, reader);
+        match profile.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, v)) => v.push(line),
+            None => profile.push((label, vec![line])),
         }
-        by_section
-            .iter()
-            .map(|(label, lines)| {
-                format!(
-                    "<h3>{}</h3><ul>{}</ul>",
-                    esc(label),
-                    lines
+    }
+    let measures = c
+        .measurements
+        .iter()
+        .map(|(m, p)| {
+            (
+                m.label_fr,
+                format!("{} {}", decimal(p.measurement.value), m.unit_words()),
+                bare_when(p.measurement.at),
+                author_words(&p.author, "", reader),
+            )
+        })
+        .collect();
+    let conversations = c
+        .conversations
+        .iter()
+        .map(|t| Conversation {
+            subject: t.conversation.subject.clone(),
+            counterpart: t.conversation.counterpart_name.clone(),
+            messages: t
+                .messages
+                .iter()
+                .map(|m| MessageLine {
+                    // The holder's own messages carry no name: "Vous", or whose space it is.
+                    sender: match (m.sender_name.is_empty(), own) {
+                        (false, _) => m.sender_name.clone(),
+                        (true, true) => tr("Vous", "You").into(),
+                        (true, false) => space_name.to_string(),
+                    },
+                    when: when(m.sent_at),
+                    lines: m.text.lines().map(str::to_string).collect(),
+                    attachments: m
+                        .attachments
                         .iter()
-                        .map(|l| format!("<li>{}</li>", esc(l)))
-                        .collect::<String>()
-                )
-            })
-            .collect()
+                        .map(|a| a.filename.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+                .collect(),
+        })
+        .collect();
+    let agenda = c
+        .agenda
+        .iter()
+        .map(|e| {
+            format!(
+                "{}{} {} — {}{}",
+                super::agenda::kind_label(e.event.kind),
+                tr(" :", ":"),
+                e.event.title,
+                when(e.event.start),
+                e.event
+                    .location
+                    .as_deref()
+                    .map(|l| format!(", {l}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    let reimbursements = c
+        .reimbursements
+        .iter()
+        .map(|r| {
+            let l = &r.line;
+            ReimbursementRow {
+                date: iso_day(&carnet_domain::reimbursement::format_date(l.date_of_care)),
+                care: super::reimbursements::care_label(l.care_type),
+                act: l.act_label.clone(),
+                code: l.act_code.clone(),
+                professional: if l.professional.name.is_empty() {
+                    "—".into()
+                } else {
+                    l.professional.name.clone()
+                },
+                paid: crate::chart::amount(l.paid_cents),
+                reimbursed: crate::chart::amount(l.reimbursed_cents),
+                remaining: crate::chart::amount(l.remaining_cents()),
+            }
+        })
+        .collect();
+    let copy = Copy {
+        title,
+        made: format!(
+            "{} {}. {}",
+            tr("Faite", "Made"),
+            when(c.exported_at),
+            lifecycle_words(&c.record.lifecycle)
+        ),
+        links,
+        sections,
+        identity: identity(&c.record.administrative),
+        documents,
+        profile,
+        measures,
+        conversations,
+        agenda,
+        reimbursements,
+        authorisations: authorisations(s, c).await?,
+        history: describe(s, &c.history, &whose).await?,
+        w,
     };
-    out.push_str(&section("profil", "Profil médical", None, &profile));
-
-    let measures = if c.measurements.is_empty() {
-        none("Aucune mesure.")
-    } else {
-        let rows: String = c
-            .measurements
-            .iter()
-            .map(|(m, p)| {
-                format!(
-                    "<tr><td>{}</td><td class=\"num\">{} {}</td><td>{}</td><td>{}</td></tr>",
-                    esc(m.label_fr),
-                    esc(&decimal(p.measurement.value)),
-                    esc(m.unit_words()),
-                    esc(when(p.measurement.at).trim_start_matches("le ")),
-                    esc(&author_words(&p.author, "", reader)),
-                )
-            })
-            .collect();
-        format!(
-            "<div class=\"table\"><table><thead><tr><th scope=\"col\">Mesure</th><th scope=\"col\" class=\"num\">Valeur</th>\
-             <th scope=\"col\">Date</th><th scope=\"col\">Notée par</th></tr></thead><tbody>{rows}</tbody></table></div>"
-        )
-    };
-    out.push_str(&section(
-        "mesures",
-        "Mesures",
-        Some(c.measurements.len()),
-        &measures,
-    ));
-
-    let messages = if c.conversations.is_empty() {
-        none("Aucune conversation.")
-    } else {
-        c.conversations
-            .iter()
-            .map(|t| {
-                let msgs: String = t
-                    .messages
-                    .iter()
-                    .map(|m| {
-                        let files = if m.attachments.is_empty() {
-                            String::new()
-                        } else {
-                            format!(
-                                "<p class=\"muted\">Pièces jointes : {}</p>",
-                                m.attachments
-                                    .iter()
-                                    .map(|a| esc(&a.filename))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )
-                        };
-                        format!(
-                            "<li><p><strong>{}</strong>, {}</p><p>{}</p>{files}</li>",
-                            esc(&m.sender_name),
-                            esc(&when(m.sent_at)),
-                            esc(&m.text).replace('\n', "<br>"),
-                        )
-                    })
-                    .collect();
-                format!(
-                    "<h3>{} <span class=\"muted\">— avec {}</span></h3><ol class=\"events\">{msgs}</ol>",
-                    esc(&t.conversation.subject),
-                    esc(&t.conversation.counterpart_name),
-                )
-            })
-            .collect()
-    };
-    out.push_str(&section(
-        "messages",
-        "Messages",
-        Some(c.conversations.len()),
-        &messages,
-    ));
-
-    let agenda = if c.agenda.is_empty() {
-        none("Aucun événement.")
-    } else {
-        format!(
-            "<ul>{}</ul>",
-            c.agenda
-                .iter()
-                .map(|e| format!(
-                    "<li>{} : {} — {}{}</li>",
-                    esc(super::agenda::kind_label(e.event.kind)),
-                    esc(&e.event.title),
-                    esc(&when(e.event.start)),
-                    e.event
-                        .location
-                        .as_deref()
-                        .map(|l| format!(", {}", esc(l)))
-                        .unwrap_or_default()
-                ))
-                .collect::<String>()
-        )
-    };
-    out.push_str(&section("agenda", "Agenda", Some(c.agenda.len()), &agenda));
-
-    let reimbursements = if c.reimbursements.is_empty() {
-        none("Aucun remboursement.")
-    } else {
-        format!(
-            "<div class=\"table\"><table><thead><tr><th scope=\"col\">Date des soins</th><th scope=\"col\">Type</th>\
-             <th scope=\"col\">Acte</th><th scope=\"col\">Professionnel</th><th scope=\"col\" class=\"num\">Payé</th>\
-             <th scope=\"col\" class=\"num\">Remboursé</th><th scope=\"col\" class=\"num\">Reste à charge</th>\
-             </tr></thead><tbody>{}</tbody></table></div>",
-            c.reimbursements
-                .iter()
-                .map(super::reimbursements::row)
-                .collect::<String>()
-        )
-    };
-    out.push_str(&section(
-        "remboursements",
-        "Remboursements",
-        Some(c.reimbursements.len()),
-        &reimbursements,
-    ));
-
-    out.push_str(&section(
-        "autorisations",
-        "Autorisations",
-        None,
-        &authorisations(s, c).await?,
-    ));
-
-    let lines = describe(s, &c.history, &whose).await?;
-    let history = events_list("ol", &lines, &none("Aucun accès enregistré."));
-    out.push_str(&section(
-        "historique",
-        "Historique des accès",
-        Some(lines.len()),
-        &history,
-    ));
-    Ok(out)
+    copy.render().map_err(|e| {
+        tracing::error!(error = %e, "export page template");
+        WebError::from(ApiError::internal())
+    })
 }
 
-async fn authorisations(s: &AppState, c: &SpaceCopy) -> Result<String, WebError> {
+async fn authorisations(s: &AppState, c: &SpaceCopy) -> Result<Vec<String>, WebError> {
     let p = &c.policy;
     let mut items = Vec::new();
     match &p.medecin_traitant {
-        Some(id) => items.push(format!("Médecin traitant : {}", pro_label(s, id).await?)),
-        None => items.push("Aucun médecin traitant déclaré.".into()),
+        Some(id) => items.push(format!(
+            "{} {}",
+            tr("Médecin traitant :", "Regular doctor:"),
+            pro_label(s, id).await?
+        )),
+        None => items.push(tr("Aucun médecin traitant déclaré.", "No regular doctor declared.").into()),
     }
     for g in &p.grants {
         let who = match &g.grantee {
             Grantee::Professional { id } => pro_label(s, id).await?,
             Grantee::Establishment { id } => match s.store.organisation_name(&id.0).await {
                 Ok(Some(name)) => format!("{name} (FINESS {})", id.0),
-                _ => format!("Établissement FINESS {}", id.0),
+                _ => format!("{} FINESS {}", tr("Établissement", "Establishment"), id.0),
             },
-            Grantee::App { id } => format!("Application {}", id.0),
+            Grantee::App { id } => format!("{} {}", tr("Application", "App"), id.0),
             Grantee::Carer { id } => match super::display_name(s, *id).await {
-                Ok(name) => format!("{name} (aidant)"),
-                Err(_) => "Un aidant dont l'espace a été supprimé".into(),
+                Ok(name) => format!("{name} ({})", tr("aidant", "carer")),
+                Err(_) => tr(
+                    "Un aidant dont l'espace a été supprimé",
+                    "A carer whose space was erased",
+                )
+                .into(),
             },
         };
         let what = match &g.categories {
-            None => "tout le dossier".to_string(),
+            None => tr("tout le dossier", "the whole record").to_string(),
             Some(cats) => cats
                 .iter()
                 .map(|c| class_label(*c))
@@ -345,41 +444,63 @@ async fn authorisations(s: &AppState, c: &SpaceCopy) -> Result<String, WebError>
         };
         let until = g
             .until
-            .map(|t| format!(", jusqu'au {}", day(t)))
+            .map(|t| format!(", {} {}", tr("jusqu'au", "until"), day(t)))
             .unwrap_or_default();
         items.push(format!(
-            "{who} : {what}{until}{}",
+            "{who}{} {what}{until}{}",
+            tr(" :", ":"),
             basis_words(s, &g.basis).await?
         ));
     }
     for b in &p.blocked {
-        items.push(format!("Bloqué : {}", pro_label(s, b).await?));
+        items.push(format!(
+            "{} {}",
+            tr("Bloqué :", "Blocked:"),
+            pro_label(s, b).await?
+        ));
     }
     let settings = [
-        (p.hide_all, "Tout le dossier est masqué aux professionnels."),
+        (
+            p.hide_all,
+            tr(
+                "Tout le dossier est masqué aux professionnels.",
+                "The whole record is hidden from professionals.",
+            ),
+        ),
         (
             p.care_team_objection,
-            "Vous vous opposez à l'accès présumé des équipes de soins.",
+            tr(
+                "Vous vous opposez à l'accès présumé des équipes de soins.",
+                "You object to care teams' presumed access.",
+            ),
         ),
         (
             p.regulation_consent,
-            "Les médecins régulateurs du SAMU peuvent consulter l'espace en cas d'appel.",
+            tr(
+                "Les médecins régulateurs du SAMU peuvent consulter l'espace en cas d'appel.",
+                "SAMU regulating doctors may read the space when you call.",
+            ),
         ),
     ];
     items.extend(settings.iter().filter(|(on, _)| *on).map(|(_, t)| t.to_string()));
-    Ok(format!(
-        "<ul>{}</ul>",
-        items
-            .iter()
-            .map(|i| format!("<li>{}</li>", esc(i)))
-            .collect::<String>()
-    ))
+    Ok(items)
 }
 
 /// "Espace ouvert depuis le 3 mars 2026." — the lifecycle in words.
 fn lifecycle_words(l: &carnet_domain::Lifecycle) -> String {
     use carnet_domain::Lifecycle as L;
-    let since = crate::mail::long_date(&l.since().to_rfc3339());
+    let rfc = l.since().to_rfc3339();
+    if locale() == Locale::En {
+        let since = crate::mail::long_date_en(&rfc);
+        return match l {
+            L::Informed { .. } => format!("Space announced on {since}, not open yet."),
+            L::Open { .. } => format!("Space open since {since}, not activated yet."),
+            L::Activated { .. } => format!("Space open and activated since {since}."),
+            L::Closed { .. } => format!("Space closed since {since}."),
+            _ => format!("Last change of state on {since}."),
+        };
+    }
+    let since = crate::mail::long_date(&rfc);
     match l {
         L::Informed { .. } => format!("Espace annoncé le {since}, pas encore ouvert."),
         L::Open { .. } => format!("Espace ouvert depuis le {since}, pas encore activé."),
@@ -389,56 +510,62 @@ fn lifecycle_words(l: &carnet_domain::Lifecycle) -> String {
     }
 }
 
-/// "1,2 Mo", "350 Ko".
+/// "1,2 Mo", "350 Ko" ("1.2 MB", "350 kB").
 fn size_words(bytes: u64) -> String {
     if bytes >= 1_000_000 {
-        format!("{} Mo", decimal((bytes as f64 / 100_000.0).round() / 10.0))
+        format!(
+            "{} {}",
+            decimal((bytes as f64 / 100_000.0).round() / 10.0),
+            tr("Mo", "MB")
+        )
     } else {
-        format!("{} Ko", (bytes as f64 / 1000.0).ceil() as u64)
+        format!("{} {}", (bytes as f64 / 1000.0).ceil() as u64, tr("Ko", "kB"))
     }
 }
 
-/// The administrative data with French labels, in a set order.
-fn identity(admin: &[u8]) -> String {
+/// The identity's lines that are filled in, in words.
+fn identity(admin: &[u8]) -> Vec<(&'static str, String)> {
     let v: Value = serde_json::from_slice(admin).unwrap_or_default();
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let rows = [
-        ("Nom de naissance", text("birth_name")),
-        ("Nom d'usage", text("used_name")),
+        (tr("Nom de naissance", "Birth name"), text("birth_name")),
+        (tr("Nom d'usage", "Used name"), text("used_name")),
         (
-            "Prénoms",
+            tr("Prénoms", "Given names"),
             v.get("given_names")
                 .and_then(Value::as_array)
                 .map(|g| g.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")),
         ),
         (
-            "Sexe",
+            tr("Sexe", "Sex"),
             text("sex").map(|s| {
                 match s.as_str() {
-                    "F" | "female" => "féminin",
-                    "M" | "male" => "masculin",
-                    _ => "non précisé",
+                    "F" | "female" => tr("féminin", "female"),
+                    "M" | "male" => tr("masculin", "male"),
+                    _ => tr("non précisé", "not stated"),
                 }
                 .to_string()
             }),
         ),
-        ("Date de naissance", text("birth_date").map(|d| iso_day(&d))),
-        ("Lieu de naissance", text("birth_place")),
-        ("Identifiant national de santé (INS)", text("ins")),
-        ("Adresse postale", text("address")),
-        ("Adresse e-mail", text("email")),
-        ("Téléphone", text("phone")),
+        (
+            tr("Date de naissance", "Date of birth"),
+            text("birth_date").map(|d| iso_day(&d)),
+        ),
+        (tr("Lieu de naissance", "Place of birth"), text("birth_place")),
+        (
+            tr(
+                "Identifiant national de santé (INS)",
+                "National health identifier (INS)",
+            ),
+            text("ins"),
+        ),
+        (tr("Adresse postale", "Postal address"), text("address")),
+        (tr("Adresse e-mail", "E-mail address"), text("email")),
+        (tr("Téléphone", "Phone"), text("phone")),
     ];
-    format!(
-        "<dl class=\"meta\">{}</dl>",
-        rows.iter()
-            .filter_map(|(label, value)| value.as_ref().map(|v| format!(
-                "<dt>{}</dt><dd>{}</dd>",
-                esc(label),
-                esc(v)
-            )))
-            .collect::<String>()
-    )
+    rows.into_iter()
+        .filter_map(|(label, value)| value.map(|v| (label, v)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -449,15 +576,16 @@ mod tests {
     fn sizes_and_identity_read_as_words() {
         assert_eq!(size_words(350_000), "350 Ko");
         assert_eq!(size_words(1_234_567), "1,2 Mo");
-        let html = identity(br#"{"birth_name":"MARTIN","given_names":["Camille","Marie"],"sex":"F","birth_date":"1984-03-12"}"#);
-        assert!(html.contains("<dt>Prénoms</dt><dd>Camille, Marie</dd>"), "{html}");
+        let lines = identity(br#"{"birth_name":"MARTIN","given_names":["Camille","Marie"],"sex":"F","birth_date":"1984-03-12"}"#);
+        assert!(lines.contains(&("Prénoms", "Camille, Marie".into())), "{lines:?}");
+        assert!(lines.contains(&("Sexe", "féminin".into())), "{lines:?}");
         assert!(
-            html.contains("<dd>féminin</dd>") && html.contains("<dd>12/03/1984</dd>"),
-            "{html}"
+            lines.contains(&("Date de naissance", "12/03/1984".into())),
+            "{lines:?}"
         );
         assert!(
-            !html.contains("birth_name") && !html.contains("Nom d&#39;usage"),
-            "{html}"
+            !lines.iter().any(|(l, _)| *l == "Nom d'usage"),
+            "empty lines left out"
         );
     }
 }

@@ -197,17 +197,17 @@ pub fn oidc_links(s: &AppState, audience: crate::oidc::Audience) -> String {
 /// French label of a document class.
 pub fn class_label(c: Category) -> &'static str {
     match c {
-        Category::Reports => "Comptes rendus",
-        Category::Summaries => "Synthèses",
-        Category::Imaging => "Imagerie médicale",
-        Category::Prescriptions => "Ordonnances",
-        Category::Dispensations => "Délivrances de médicaments",
-        Category::CarePlans => "Plans de soins",
-        Category::AdministeredTreatments => "Traitements administrés",
-        Category::Certificates => "Certificats",
-        Category::Reimbursements => "Remboursements",
-        Category::HolderDocuments => "Mes documents",
-        Category::Administrative => "Documents administratifs",
+        Category::Reports => i18n::fr_en("Comptes rendus", "Reports"),
+        Category::Summaries => i18n::fr_en("Synthèses", "Summaries"),
+        Category::Imaging => i18n::fr_en("Imagerie médicale", "Medical imaging"),
+        Category::Prescriptions => i18n::fr_en("Ordonnances", "Prescriptions"),
+        Category::Dispensations => i18n::fr_en("Délivrances de médicaments", "Medicines dispensed"),
+        Category::CarePlans => i18n::fr_en("Plans de soins", "Care plans"),
+        Category::AdministeredTreatments => i18n::fr_en("Traitements administrés", "Treatments given"),
+        Category::Certificates => i18n::fr_en("Certificats", "Certificates"),
+        Category::Reimbursements => i18n::fr_en("Remboursements", "Reimbursements"),
+        Category::HolderDocuments => i18n::fr_en("Mes documents", "My documents"),
+        Category::Administrative => i18n::fr_en("Documents administratifs", "Administrative documents"),
     }
 }
 
@@ -260,6 +260,15 @@ pub fn day(t: Timestamp) -> String {
 }
 
 /// "le 24/11/2026 à 10 h 42" ("on 24/11/2026 at 10:42" in English).
+/// "14/12/2026 à 20 h 28" — [`when`] without its "le"/"on": after "jusqu'au"/"until", in a
+/// table's date column.
+pub fn bare_when(t: Timestamp) -> String {
+    let w = when(t);
+    w.strip_prefix("le ")
+        .or_else(|| w.strip_prefix("on "))
+        .map_or(w.clone(), str::to_string)
+}
+
 pub fn when(t: Timestamp) -> String {
     let english = i18n::locale() == i18n::Locale::En;
     paris(t).map_or_else(String::new, |d| {

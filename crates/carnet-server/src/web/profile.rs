@@ -77,9 +77,9 @@ pub(super) fn entry_label(e: &ProfileEntry, reader: Reader<'_>) -> String {
             "{} ({})",
             c.name,
             if c.role == "trusted" {
-                "personne de confiance"
+                super::i18n::fr_en("personne de confiance", "trusted person")
             } else {
-                "personne à prévenir"
+                super::i18n::fr_en("personne à prévenir", "person to contact")
             }
         );
     }
@@ -101,7 +101,11 @@ pub(super) fn entry_label(e: &ProfileEntry, reader: Reader<'_>) -> String {
         .map(|d| format!(" — {}", iso_day(d)))
         .unwrap_or_default();
     let by = author_words(&e.author, &e.author_name, reader);
-    format!("{label}{date} (noté par {by}, {})", super::day(e.created_at))
+    format!(
+        "{label}{date} ({} {by}, {})",
+        super::i18n::fr_en("noté par", "noted by"),
+        super::day(e.created_at)
+    )
 }
 
 /// A date of the record as people type it — `12/05/2019`, `05/2019`, `2019`, or already
