@@ -666,6 +666,11 @@ async function main() {
     expect(copyEn.includes('Access history') && copyEn.includes('Date of birth'), 'the English copy lacks its headings');
     await audit(page, 'export-en', 'en');
     if (shots) await widths(page, 'export-en');
+    await page.goto(`${base}/espace`);
+    await page.waitForSelector('h1:has-text("Switch space")');
+    expect(!(await text(page)).includes('Ouvrir'), 'the English space switcher speaks French');
+    await audit(page, 'espace-en', 'en');
+    if (shots) await widths(page, 'espace-en');
     await page.goto(`${base}/profil`);
     await page.waitForSelector('h1:has-text("Medical profile")');
     await page.click('footer a[hreflang=fr]');

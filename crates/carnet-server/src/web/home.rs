@@ -12,8 +12,8 @@ use carnet_domain::access::Context;
 use carnet_store::documents::DocumentFilter;
 
 use super::access::{Whose, describe};
-use super::i18n::t;
-use super::{Form, Holder, Nav, WebError, csrf_field, display_name, esc, page, see_other};
+use super::i18n::{fr_en, t};
+use super::{Form, Holder, Nav, WebError, display_name, page, see_other};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -75,7 +75,7 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
     let h = match holder {
         Ok(h) => h,
         Err(e) if e.redirect == Some("/connexion") => {
-            return Ok(page("Accueil", &Nav::Anonymous, &landing(&s)).into_response());
+            return Ok(page(fr_en("Accueil", "Home"), &Nav::Anonymous, &landing(&s)).into_response());
         }
         Err(e) => return Err(e),
     };
@@ -107,34 +107,19 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
     let firsts: Vec<carnet_store::traces::Trace> =
         groups.iter().take(10).map(|(t, _)| (*t).clone()).collect();
     let lines = describe(&s, &firsts, &whose).await?;
-    let news = if lines.is_empty() {
-        format!("<p>{}</p>", t("home.nothing"))
-    } else {
-        format!(
-            "<ul class=\"events\">{}</ul><p><a href=\"/historique\">{}</a></p>",
-            lines
-                .iter()
-                .zip(&groups)
-                .map(|(l, (t, n))| {
-                    let times = if *n > 1 {
-                        format!(" {}", super::i18n::times(*n))
-                    } else {
-                        String::new()
-                    };
-                    if t.entry.emergency {
-                        format!(
-                            "<li class=\"urgent\"><strong>{}</strong> {}{times}</li>",
-                            super::i18n::fr_en("Accès en urgence :", "Emergency access:"),
-                            esc(l)
-                        )
-                    } else {
-                        format!("<li>{}{times}</li>", esc(l))
-                    }
-                })
-                .collect::<String>(),
-            t("home.all_history")
-        )
-    };
+    let news = lines
+        .into_iter()
+        .zip(&groups)
+        .map(|(text, (t, n))| News {
+            text,
+            times: if *n > 1 {
+                format!(" {}", super::i18n::times(*n))
+            } else {
+                String::new()
+            },
+            urgent: t.entry.emergency,
+        })
+        .collect();
     // Unread messages and the next events (MS-4, AG-1), as the gate lets the caller see them.
     let ctx = Context::default();
     let unread: i64 = match s.gate.list_conversations(h.space(), &h.actor(), &ctx).await {
@@ -164,75 +149,149 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
         };
     next.sort();
     next.truncate(3);
-    let agenda = if next.is_empty() {
-        format!("<p>{}</p>", t("home.agenda_none"))
-    } else {
-        format!(
-            "<ul class=\"events\">{}</ul>",
-            next.iter()
-                .map(|(t, title)| format!("<li>{} — {}</li>", esc(&super::when(*t)), esc(title)))
-                .collect::<String>()
-        )
-    };
     let given = h.self_name.split(' ').next().unwrap_or_default();
-    let n = docs.total;
-    let docs_line = match n {
+    let docs_line = match docs.total {
         0 => t("home.docs_none").to_string(),
         1 => t("home.docs_one").to_string(),
         n => format!("{n} {}", t("home.docs_many")),
     };
     // A representative in a child's space reads whose space it is, not a greeting (MI-1).
     let (hello, whose) = if h.own_space() {
-        (t("home.hello").to_string(), esc(given))
+        (t("home.hello").to_string(), given.to_string())
     } else if super::i18n::locale() == super::i18n::Locale::En {
-        (t("layout.space_of").to_string(), esc(&h.space_name))
+        (t("layout.space_of").to_string(), h.space_name.clone())
     } else {
-        ("Espace".to_string(), esc(&super::de(&h.space_name)))
+        ("Espace".to_string(), super::de(&h.space_name))
     };
-    let your_space = if h.own_space() {
-        t("home.your_space")
-    } else {
-        t("home.this_space")
-    };
-    let body = format!(
-        "<h1>{} {}</h1>\
-         <section aria-labelledby=\"news\"><h2 id=\"news\">{}</h2>{news}</section>\
-         <section aria-labelledby=\"docs\"><h2 id=\"docs\">{}</h2><p>{docs_line} \
-         <a href=\"/documents\">{}</a></p></section>\
-         <section aria-labelledby=\"msgs\"><h2 id=\"msgs\">{}</h2><p>{messages_line} <a href=\"/messages\">{}</a></p></section>\
-         <section aria-labelledby=\"next\"><h2 id=\"next\">{}</h2>{agenda}<p><a href=\"/agenda\">{}</a></p></section>\
-         <section aria-labelledby=\"more\"><h2 id=\"more\">{}</h2><ul>\
-         <li><a href=\"/profil\">{}</a> : {}</li>\
-         <li><a href=\"/remboursements\">{}</a> : {}</li>\
-         <li><a href=\"/autorisations\">{}</a> : {}</li>\
-         <li><a href=\"/notifications\">{}</a> : {}</li>\
-         <li><a href=\"/mon-espace\">{}</a> : {}</li></ul></section>",
+    let page_body = HomePage {
         hello,
         whose,
-        t("home.news"),
-        t("nav.documents"),
-        t("home.see_docs"),
-        t("nav.messages"),
-        t("home.see_messages"),
-        t("home.next_events"),
-        t("home.see_agenda"),
-        your_space,
-        t("nav.profile"),
-        t("home.profile_line"),
-        t("nav.reimbursements"),
-        t("home.reimbursements_line"),
-        t("nav.access"),
-        t("home.access_line"),
-        t("nav.notifications"),
-        t("home.notif_line"),
-        if h.own_space() {
-            t("nav.space")
-        } else {
-            t("nav.this_space")
+        w: HomeWords {
+            news: t("home.news"),
+            nothing: t("home.nothing"),
+            emergency: fr_en("Accès en urgence :", "Emergency access:"),
+            all_history: t("home.all_history"),
+            documents: t("nav.documents"),
+            see_docs: t("home.see_docs"),
+            messages: t("nav.messages"),
+            see_messages: t("home.see_messages"),
+            next_events: t("home.next_events"),
+            agenda_none: t("home.agenda_none"),
+            see_agenda: t("home.see_agenda"),
         },
-        t("home.space_line"),
-    );
-    Ok(page("Accueil", &Nav::Holder { h: &h, current: "/" }, &body).into_response())
+        news,
+        docs_line,
+        messages_line,
+        agenda: next
+            .iter()
+            .map(|(at, title)| (super::when(*at), title.clone()))
+            .collect(),
+        your_space: if h.own_space() {
+            t("home.your_space")
+        } else {
+            t("home.this_space")
+        },
+        more: vec![
+            ("/profil", t("nav.profile"), t("home.profile_line")),
+            (
+                "/remboursements",
+                t("nav.reimbursements"),
+                t("home.reimbursements_line"),
+            ),
+            ("/autorisations", t("nav.access"), t("home.access_line")),
+            ("/notifications", t("nav.notifications"), t("home.notif_line")),
+            (
+                "/mon-espace",
+                if h.own_space() {
+                    t("nav.space")
+                } else {
+                    t("nav.this_space")
+                },
+                t("home.space_line"),
+            ),
+        ],
+    };
+    Ok(page(
+        fr_en("Accueil", "Home"),
+        &Nav::Holder { h: &h, current: "/" },
+        &rendered(&page_body)?,
+    )
+    .into_response())
+}
+
+/// A template's HTML, or the error page (a template that cannot render is a bug, logged).
+fn rendered(t: &impl askama::Template) -> Result<String, WebError> {
+    t.render().map_err(|e| {
+        tracing::error!(error = %e, "page template");
+        WebError::from(ApiError::internal())
+    })
+}
+
+/// The home page's words, in the page's language.
+struct HomeWords {
+    news: &'static str,
+    nothing: &'static str,
+    emergency: &'static str,
+    all_history: &'static str,
+    documents: &'static str,
+    see_docs: &'static str,
+    messages: &'static str,
+    see_messages: &'static str,
+    next_events: &'static str,
+    agenda_none: &'static str,
+    see_agenda: &'static str,
+}
+
+/// A line of what is new: the access in words, "(3 fois)" when it repeats, emergencies apart.
+struct News {
+    text: String,
+    times: String,
+    urgent: bool,
+}
+
+/// The home page of a space, escaped by the template engine.
+#[derive(askama::Template)]
+#[template(path = "home/home.html")]
+struct HomePage {
+    hello: String,
+    whose: String,
+    w: HomeWords,
+    news: Vec<News>,
+    docs_line: String,
+    messages_line: String,
+    /// The next events: when, title.
+    agenda: Vec<(String, String)>,
+    your_space: &'static str,
+    /// The other pages: address, name, what it holds.
+    more: Vec<(&'static str, &'static str, &'static str)>,
+}
+
+/// The switcher's words, in the page's language.
+struct SpacesWords {
+    title: &'static str,
+    intro: &'static str,
+    current: &'static str,
+    help: &'static str,
+}
+
+/// A space the person may open, as the switcher shows it.
+struct SpaceLine {
+    id: HolderId,
+    name: String,
+    /// "votre propre espace", "vous en êtes le représentant légal"…
+    relation: &'static str,
+    /// "Ouvrir l'espace d'Inès".
+    open: String,
+    current: bool,
+}
+
+/// `/espace`, escaped by the template engine.
+#[derive(askama::Template)]
+#[template(path = "home/spaces.html")]
+struct SpacesPage<'a> {
+    w: SpacesWords,
+    spaces: Vec<SpaceLine>,
+    csrf: &'a str,
 }
 
 async fn spaces(State(s): State<AppState>, h: Holder) -> Result<Response, WebError> {
@@ -252,43 +311,55 @@ async fn spaces(State(s): State<AppState>, h: Holder) -> Result<Response, WebErr
             .into_iter()
             .map(|helped| (helped.holder, "carer".to_string())),
     );
-    let mut items = String::new();
+    let english = super::i18n::locale() == super::i18n::Locale::En;
+    let mut spaces = Vec::new();
     for (id, relation) in list {
         let name = display_name(&s, id).await?;
-        let what = match relation.as_str() {
-            "self" => "votre propre espace".to_string(),
-            "guardian" => "vous en êtes le tuteur ou la tutrice".to_string(),
-            "carer" => "vous en êtes l'aidant : vous consultez les documents que cette personne a choisi de vous montrer".to_string(),
-            _ => "vous en êtes le représentant légal".to_string(),
-        };
-        let action = if id == h.space() {
-            "<p><strong>Espace ouvert actuellement</strong></p>".to_string()
-        } else {
-            format!(
-                "<form method=\"post\" action=\"/espace\">{}<input type=\"hidden\" name=\"holder\" value=\"{id}\">\
-                 <button type=\"submit\">Ouvrir l'espace {}</button></form>",
-                csrf_field(&h.csrf),
-                esc(&super::de(&name))
-            )
-        };
-        items.push_str(&format!(
-            "<li class=\"card\"><h2>{}</h2><p>{}</p>{action}</li>",
-            esc(&name),
-            esc(&what)
-        ));
+        spaces.push(SpaceLine {
+            id,
+            relation: match relation.as_str() {
+                "self" => fr_en("votre propre espace", "your own space"),
+                "guardian" => fr_en("vous en êtes le tuteur ou la tutrice", "you are their guardian"),
+                "carer" => fr_en(
+                    "vous en êtes l'aidant : vous consultez les documents que cette personne a choisi de vous montrer",
+                    "you are their carer: you read the documents this person chose to show you",
+                ),
+                _ => fr_en("vous en êtes le représentant légal", "you are their legal representative"),
+            },
+            open: if english {
+                format!("Open {name}'s space")
+            } else {
+                format!("Ouvrir l'espace {}", super::de(&name))
+            },
+            current: id == h.space(),
+            name,
+        });
     }
-    let body = format!(
-        "<h1>Changer d'espace</h1><p>Vous pouvez agir dans votre espace et dans ceux des personnes que vous représentez, \
-         et consulter ceux des personnes dont vous êtes l'aidant. Vos actions y sont enregistrées à votre nom.</p>\
-         <ul class=\"plain\">{items}</ul><p><a href=\"/aider\">Aider un proche : saisir un code d'invitation</a></p>"
-    );
+    let body = SpacesPage {
+        w: SpacesWords {
+            title: fr_en("Changer d'espace", "Switch space"),
+            intro: fr_en(
+                "Vous pouvez agir dans votre espace et dans ceux des personnes que vous représentez, \
+                 et consulter ceux des personnes dont vous êtes l'aidant. Vos actions y sont enregistrées à votre nom.",
+                "You may act in your own space and in those of the people you represent, and read those of \
+                 the people you help as a carer. What you do there is recorded under your name.",
+            ),
+            current: fr_en("Espace ouvert actuellement", "The space open now"),
+            help: fr_en(
+                "Aider un proche : saisir un code d'invitation",
+                "Help someone close: enter an invitation code",
+            ),
+        },
+        spaces,
+        csrf: &h.csrf,
+    };
     Ok(page(
-        "Changer d'espace",
+        fr_en("Changer d'espace", "Switch space"),
         &Nav::Holder {
             h: &h,
             current: "/espace",
         },
-        &body,
+        &rendered(&body)?,
     )
     .into_response())
 }
@@ -296,10 +367,15 @@ async fn spaces(State(s): State<AppState>, h: Holder) -> Result<Response, WebErr
 async fn switch(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     h.check(&s, &form).await?;
-    let target: HolderId = form
-        .get("holder")
-        .parse()
-        .map_err(|_| WebError::new(StatusCode::BAD_REQUEST, "Choisissez un espace dans la liste."))?;
+    let target: HolderId = form.get("holder").parse().map_err(|_| {
+        WebError::new(
+            StatusCode::BAD_REQUEST,
+            fr_en(
+                "Choisissez un espace dans la liste.",
+                "Choose a space from the list.",
+            ),
+        )
+    })?;
     let Some(as_carer) = crate::api::me::acting_as(&s, h.session.holder, target).await? else {
         return Err(ApiError::not_found().into());
     };

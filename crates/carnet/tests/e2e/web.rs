@@ -483,7 +483,7 @@ async fn pages_work_without_javascript() {
     let form = spaces
         .html
         .split("<form")
-        .find(|f| f.contains("Ouvrir l'espace d&#39;Inès"))
+        .find(|f| f.contains("Ouvrir l&#39;espace d&#39;Inès"))
         .unwrap_or_else(|| panic!("{}", spaces.html));
     let i = form.find("name=\"holder\" value=\"").unwrap() + 21;
     let child = form[i..].split('"').next().unwrap().to_string();
