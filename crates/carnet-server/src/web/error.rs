@@ -103,6 +103,14 @@ impl IntoResponse for WebError {
     }
 }
 
+/// A template's HTML, or the error page (a template that cannot render is a bug, logged).
+pub fn rendered(t: &impl askama::Template) -> Result<String, WebError> {
+    t.render().map_err(|e| {
+        tracing::error!(error = %e, "page template");
+        WebError::from(ApiError::internal())
+    })
+}
+
 /// `303 See Other` to a path of this site.
 pub fn see_other(to: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::access::{Whose, basis_words, describe, pro_label};
 use super::i18n::{Locale, Reader, author_words, decimal, fr_en as tr, locale, section_label};
-use super::{Holder, Nav, WebError, bare_when, class_label, day, iso_day, page, when};
+use super::{Holder, Nav, WebError, bare_when, class_label, day, iso_day, page, rendered, when};
 use crate::api::export::{SpaceCopy, collect};
 use crate::{ApiError, AppState};
 
@@ -252,7 +252,6 @@ async fn render(
     space_name: &str,
     links: Option<Links>,
 ) -> Result<String, WebError> {
-    use askama::Template;
     let reader = if own {
         Reader::Holder
     } else {
@@ -400,10 +399,7 @@ async fn render(
         history: describe(s, &c.history, &whose).await?,
         w,
     };
-    copy.render().map_err(|e| {
-        tracing::error!(error = %e, "export page template");
-        WebError::from(ApiError::internal())
-    })
+    rendered(&copy)
 }
 
 async fn authorisations(s: &AppState, c: &SpaceCopy) -> Result<Vec<String>, WebError> {

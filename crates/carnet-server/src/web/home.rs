@@ -13,7 +13,7 @@ use carnet_store::documents::DocumentFilter;
 
 use super::access::{Whose, describe};
 use super::i18n::{fr_en, t};
-use super::{Form, Holder, Nav, WebError, display_name, page, see_other};
+use super::{Form, Holder, Nav, WebError, display_name, page, rendered, see_other};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -217,14 +217,6 @@ async fn home(State(s): State<AppState>, holder: Result<Holder, WebError>) -> Re
         &rendered(&page_body)?,
     )
     .into_response())
-}
-
-/// A template's HTML, or the error page (a template that cannot render is a bug, logged).
-fn rendered(t: &impl askama::Template) -> Result<String, WebError> {
-    t.render().map_err(|e| {
-        tracing::error!(error = %e, "page template");
-        WebError::from(ApiError::internal())
-    })
 }
 
 /// The home page's words, in the page's language.
