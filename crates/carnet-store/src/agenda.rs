@@ -14,16 +14,16 @@ use carnet_domain::agenda::{EventInput, GivenDose, ScheduledDose, VaccineProposa
 use carnet_domain::profile::{CodeSystem, Section};
 use carnet_domain::{HolderId, ItemKind, Timestamp};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use uuid::Uuid;
 
+use crate::Store;
 use crate::crypto::{SecretKey, item_aad, random_token, sha256_hex};
+use crate::db::query::Query;
 use crate::documents::author_of;
 use crate::error::StoreError;
 use crate::gate::{Access, Gate};
 use crate::outbox::{Channel, OutboxMessage};
 use crate::traces::Withheld;
-use crate::{Store, on_db, on_tx};
 
 /// An event as stored and shown.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -104,12 +104,17 @@ type EventRow = (Uuid, i64, i64, i64, Option<i64>, Vec<u8>);
 
 impl Store {
     async fn event_rows(&self, holder: HolderId) -> Result<Vec<AgendaEvent>, StoreError> {
-        let rows: Vec<EventRow> = on_db!(&self.db, p => sqlx::query(
-            "SELECT id, version, created_at, updated_at, next_reminder_at, event_sealed FROM agenda_events \
-             WHERE holder_id = $1 ORDER BY id")
-            .bind(holder.as_uuid()).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))).collect()))
-        .map_err(StoreError::db("read agenda"))?;
+        let rows: Vec<EventRow> = self
+            .db
+            .fetch_all_as(
+                Query::new(
+                    "SELECT id, version, created_at, updated_at, next_reminder_at, event_sealed FROM \
+                     agenda_events WHERE holder_id = $1 ORDER BY id",
+                )
+                .bind(holder.as_uuid()),
+                "read agenda",
+            )
+            .await?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -135,21 +140,35 @@ impl Store {
         )?;
         let next = e.next_reminder_at.map(Timestamp::as_micros);
         let mut tx = self.db.begin().await?;
-        let n = match expected {
-            None => on_tx!(&mut tx, t => sqlx::query(
-                "INSERT INTO agenda_events (holder_id, id, version, created_at, updated_at, next_reminder_at, event_sealed) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                .bind(holder.as_uuid()).bind(e.id).bind(e.version).bind(e.created_at.as_micros())
-                .bind(e.updated_at.as_micros()).bind(next).bind(&sealed)
-                .execute(&mut **t).await.map(|r| r.rows_affected())),
-            Some(v) => on_tx!(&mut tx, t => sqlx::query(
-                "UPDATE agenda_events SET version = $3, updated_at = $4, next_reminder_at = $5, event_sealed = $6 \
-                 WHERE holder_id = $1 AND id = $2 AND version = $7")
-                .bind(holder.as_uuid()).bind(e.id).bind(e.version).bind(e.updated_at.as_micros())
-                .bind(next).bind(&sealed).bind(v)
-                .execute(&mut **t).await.map(|r| r.rows_affected())),
-        }
-        .map_err(StoreError::db("write agenda event"))?;
+        let q = match expected {
+            None => Query::new(
+                "INSERT INTO agenda_events (holder_id, id, version, created_at, updated_at, \
+                 next_reminder_at, event_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .binds((
+                holder.as_uuid(),
+                e.id,
+                e.version,
+                e.created_at.as_micros(),
+                e.updated_at.as_micros(),
+                next,
+                &sealed,
+            )),
+            Some(v) => Query::new(
+                "UPDATE agenda_events SET version = $3, updated_at = $4, next_reminder_at = $5, event_sealed \
+                 = $6 WHERE holder_id = $1 AND id = $2 AND version = $7",
+            )
+            .binds((
+                holder.as_uuid(),
+                e.id,
+                e.version,
+                e.updated_at.as_micros(),
+                next,
+                &sealed,
+                v,
+            )),
+        };
+        let n = tx.execute(q, "write agenda event").await?;
         if n != 1 {
             return Err(StoreError::Conflict);
         }
@@ -160,13 +179,19 @@ impl Store {
     /// `limit`), each exactly once even with several servers or a crash in the middle.
     pub async fn send_due_reminders(&self, limit: i64) -> Result<ReminderReport, StoreError> {
         let now = self.now();
-        let due: Vec<(Uuid, Uuid, i64)> = on_db!(&self.db.writer(), p => sqlx::query(
-            "SELECT e.holder_id, e.id, e.next_reminder_at FROM agenda_events e JOIN holders h ON h.id = e.holder_id \
-             WHERE e.next_reminder_at <= $1 AND h.lifecycle IN ('open', 'activated') \
-             ORDER BY e.next_reminder_at LIMIT $2")
-            .bind(now.as_micros()).bind(limit).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
-        .map_err(StoreError::db("find due reminders"))?;
+        let due: Vec<(Uuid, Uuid, i64)> = self
+            .db
+            .writer()
+            .fetch_all_as(
+                Query::new(
+                    "SELECT e.holder_id, e.id, e.next_reminder_at FROM agenda_events e JOIN holders h ON \
+                     h.id = e.holder_id WHERE e.next_reminder_at <= $1 AND h.lifecycle IN ('open', \
+                     'activated') ORDER BY e.next_reminder_at LIMIT $2",
+                )
+                .binds((now.as_micros(), limit)),
+                "find due reminders",
+            )
+            .await?;
         let mut report = ReminderReport::default();
         for (holder, id, at) in due {
             let holder = HolderId::from_uuid(holder);
@@ -175,12 +200,18 @@ impl Store {
                 Err(StoreError::Shredded(_)) => continue,
                 Err(e) => return Err(e),
             };
-            let rows: Vec<EventRow> = on_db!(&self.db.writer(), p => sqlx::query(
-                "SELECT id, version, created_at, updated_at, next_reminder_at, event_sealed FROM agenda_events \
-                 WHERE holder_id = $1 AND id = $2")
-                .bind(holder.as_uuid()).bind(id).fetch_all(p).await
-                .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))).collect()))
-            .map_err(StoreError::db("read due event"))?;
+            let rows: Vec<EventRow> = self
+                .db
+                .writer()
+                .fetch_all_as(
+                    Query::new(
+                        "SELECT id, version, created_at, updated_at, next_reminder_at, event_sealed FROM \
+                         agenda_events WHERE holder_id = $1 AND id = $2",
+                    )
+                    .binds((holder.as_uuid(), id)),
+                    "read due event",
+                )
+                .await?;
             let Some(row) = rows.into_iter().next() else {
                 continue;
             };
@@ -194,11 +225,16 @@ impl Store {
                 .map(|(_, o)| o);
             let next = ev.event.next_reminder(due_at).map(|(d, _)| d.as_micros());
             let mut tx = self.db.begin().await?;
-            let moved = on_tx!(&mut tx, t => sqlx::query(
-                "UPDATE agenda_events SET next_reminder_at = $3 WHERE holder_id = $1 AND id = $2 AND next_reminder_at = $4")
-                .bind(holder.as_uuid()).bind(id).bind(next).bind(at)
-                .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("move reminder"))?;
+            let moved = tx
+                .execute(
+                    Query::new(
+                        "UPDATE agenda_events SET next_reminder_at = $3 WHERE holder_id = $1 AND id = $2 AND \
+                         next_reminder_at = $4",
+                    )
+                    .binds((holder.as_uuid(), id, next, at)),
+                    "move reminder",
+                )
+                .await?;
             if moved != 1 {
                 // Another server took it (or the event changed): nothing to do.
                 continue;
@@ -234,11 +270,13 @@ impl Store {
         tx: &mut crate::db::Tx,
         holder: HolderId,
     ) -> Result<Vec<Channel>, StoreError> {
-        let row: Option<(i64, i64)> = on_tx!(tx, t => sqlx::query(
-            "SELECT email, sms FROM notification_preferences WHERE holder_id = $1")
-            .bind(holder.as_uuid()).fetch_optional(&mut **t).await
-            .map(|r| r.map(|r| (r.get(0), r.get(1)))))
-        .map_err(StoreError::db("read notification preferences"))?;
+        let row: Option<(i64, i64)> = tx
+            .fetch_optional_as(
+                Query::new("SELECT email, sms FROM notification_preferences WHERE holder_id = $1")
+                    .bind(holder.as_uuid()),
+                "read notification preferences",
+            )
+            .await?;
         let (email, sms) = row.unwrap_or((1, 0));
         let mut out = Vec::new();
         if email != 0 {
@@ -261,11 +299,21 @@ impl Store {
         let now = self.now();
         let id = carnet_domain::id::new_v7(now);
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO agenda_feeds (token_hash, id, holder_id, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(sha256_hex(token.as_bytes())).bind(id).bind(holder.as_uuid()).bind(by.as_uuid()).bind(now.as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("create calendar feed"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO agenda_feeds (token_hash, id, holder_id, created_by, created_at) VALUES ($1, \
+                 $2, $3, $4, $5)",
+            )
+            .binds((
+                sha256_hex(token.as_bytes()),
+                id,
+                holder.as_uuid(),
+                by.as_uuid(),
+                now.as_micros(),
+            )),
+            "create calendar feed",
+        )
+        .await?;
         tx.commit().await?;
         Ok((
             Feed {
@@ -278,23 +326,39 @@ impl Store {
     }
 
     pub(crate) async fn agenda_feeds(&self, holder: HolderId) -> Result<Vec<Feed>, StoreError> {
-        on_db!(&self.db, p => sqlx::query(
-            "SELECT id, created_at, last_used_at FROM agenda_feeds WHERE holder_id = $1 ORDER BY created_at")
-            .bind(holder.as_uuid()).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| Feed {
-                id: r.get(0),
-                created_at: Timestamp::from_micros(r.get(1)),
-                last_used_at: r.get::<Option<i64>, _>(2).map(Timestamp::from_micros),
-            }).collect()))
-        .map_err(StoreError::db("list calendar feeds"))
+        self.db
+            .fetch_all(
+                Query::new(
+                    "SELECT id, created_at, last_used_at FROM agenda_feeds WHERE holder_id = $1 ORDER BY \
+                     created_at",
+                )
+                .bind(holder.as_uuid()),
+                "list calendar feeds",
+            )
+            .await
+            .and_then(|rs| {
+                rs.into_iter()
+                    .map(|mut r| {
+                        Ok(Feed {
+                            id: r.take(0)?,
+                            created_at: Timestamp::from_micros(r.take(1)?),
+                            last_used_at: r.take::<Option<i64>>(2)?.map(Timestamp::from_micros),
+                        })
+                    })
+                    .collect()
+            })
     }
 
     /// Revokes a feed: its URL stops working at once.
     pub(crate) async fn revoke_agenda_feed(&self, holder: HolderId, id: Uuid) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query("DELETE FROM agenda_feeds WHERE holder_id = $1 AND id = $2")
-            .bind(holder.as_uuid()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("revoke calendar feed"))?;
+        let n = tx
+            .execute(
+                Query::new("DELETE FROM agenda_feeds WHERE holder_id = $1 AND id = $2")
+                    .binds((holder.as_uuid(), id)),
+                "revoke calendar feed",
+            )
+            .await?;
         tx.commit().await?;
         if n == 0 {
             return Err(StoreError::NotFound);
@@ -305,11 +369,14 @@ impl Store {
     /// Who a feed token reads as: the holder, or their representative while they still
     /// represent them. `None`: unknown or revoked token, or a representation that ended.
     pub async fn agenda_feed_actor(&self, token: &str) -> Result<Option<(HolderId, Actor)>, StoreError> {
-        let row: Option<(Uuid, Uuid)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT holder_id, created_by FROM agenda_feeds WHERE token_hash = $1")
-            .bind(sha256_hex(token.as_bytes())).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get(0), r.get(1)))))
-        .map_err(StoreError::db("read calendar feed"))?;
+        let row: Option<(Uuid, Uuid)> = self
+            .db
+            .fetch_optional_as(
+                Query::new("SELECT holder_id, created_by FROM agenda_feeds WHERE token_hash = $1")
+                    .bind(sha256_hex(token.as_bytes())),
+                "read calendar feed",
+            )
+            .await?;
         let Some((holder, by)) = row else { return Ok(None) };
         let (holder, by) = (HolderId::from_uuid(holder), HolderId::from_uuid(by));
         let actor = if holder == by {
@@ -321,9 +388,12 @@ impl Store {
         };
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query("UPDATE agenda_feeds SET last_used_at = $2 WHERE token_hash = $1")
-            .bind(sha256_hex(token.as_bytes())).bind(now.as_micros()).execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("touch calendar feed"))?;
+        tx.execute(
+            Query::new("UPDATE agenda_feeds SET last_used_at = $2 WHERE token_hash = $1")
+                .binds((sha256_hex(token.as_bytes()), now.as_micros())),
+            "touch calendar feed",
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some((holder, actor)))
     }
@@ -498,9 +568,12 @@ impl Gate {
     ) -> Result<(), StoreError> {
         self.decide_event(holder, actor, id, Action::Delete, ctx).await?;
         let mut tx = self.store.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query("DELETE FROM agenda_events WHERE holder_id = $1 AND id = $2")
-            .bind(holder.as_uuid()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("delete agenda event"))?;
+        tx.execute(
+            Query::new("DELETE FROM agenda_events WHERE holder_id = $1 AND id = $2")
+                .binds((holder.as_uuid(), id)),
+            "delete agenda event",
+        )
+        .await?;
         tx.commit().await
     }
 

@@ -6,14 +6,13 @@
 use carnet_domain::lifecycle::Event;
 use carnet_domain::{HolderId, Ins, Timestamp};
 use serde_json::json;
-use sqlx::Row;
 use uuid::Uuid;
 
+use crate::Store;
 use crate::crypto::{random_bytes, random_token, sha256_hex};
-use crate::db::reader::Read;
+use crate::db::query::Query;
 use crate::error::StoreError;
 use crate::outbox::{Channel, OutboxMessage};
-use crate::{Store, on_db, on_tx};
 
 /// Marks a challenge answered from the holder's TOTP app (no code stored).
 const TOTP_MARK: &str = "totp";
@@ -125,14 +124,18 @@ impl Store {
         let now = self.now().unix_seconds();
         let window = now - now.rem_euclid(window_seconds);
         let mut tx = self.db.begin().await?;
-        let hits: i64 = on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) \
-             ON CONFLICT (bucket) DO UPDATE SET \
-               hits = CASE WHEN rate_limits.window_start = $2 THEN rate_limits.hits + 1 ELSE 1 END, \
-               window_start = $2 \
-             RETURNING hits")
-            .bind(bucket).bind(window).fetch_one(&mut **t).await.map(|r| r.get::<i64, _>(0)))
-        .map_err(StoreError::db("rate limit"))?;
+        let hits: i64 = tx
+            .fetch_one(
+                Query::new(
+                    "INSERT INTO rate_limits (bucket, window_start, hits) VALUES ($1, $2, 1) ON CONFLICT \
+                     (bucket) DO UPDATE SET hits = CASE WHEN rate_limits.window_start = $2 THEN \
+                     rate_limits.hits + 1 ELSE 1 END, window_start = $2 RETURNING hits",
+                )
+                .binds((bucket, window)),
+                "rate limit",
+            )
+            .await
+            .and_then(|mut r| r.take::<i64>(0))?;
         tx.commit().await?;
         Ok(if hits <= max {
             RateDecision::Allowed
@@ -158,10 +161,14 @@ impl Store {
         if !self.check_activation_code(id, activation_code).await? {
             return Err(StoreError::Mismatch);
         }
-        let stored_serial: Option<String> =
-            on_db!(&self.db, p => sqlx::query("SELECT card_serial_hmac FROM holders WHERE id = $1")
-            .bind(id.as_uuid()).fetch_one(p).await.map(|r| r.get::<Option<String>, _>(0)))
-            .map_err(StoreError::db("read card serial"))?;
+        let stored_serial: Option<String> = self
+            .db
+            .fetch_one(
+                Query::new("SELECT card_serial_hmac FROM holders WHERE id = $1").bind(id.as_uuid()),
+                "read card serial",
+            )
+            .await
+            .and_then(|mut r| r.take::<Option<String>>(0))?;
         if let Some(stored) = stored_serial {
             let presented = self.card_serial_hmac(card_serial).await?;
             if aws_lc_rs::constant_time::verify_slices_are_equal(stored.as_bytes(), presented.as_bytes())
@@ -173,10 +180,7 @@ impl Store {
         // MI-1, MI-2: a minor's space is reached by the legal representatives from their own
         // space until 18, never by logging in as the child (what is hidden from them would
         // show); at majority (MI-3) the new adult gets a fresh code and activates it.
-        let (majority_at, has_credentials): (Option<i64>, i64) = on_db!(&self.db, p => sqlx::query(
-            "SELECT h.majority_at, (SELECT COUNT(*) FROM credentials c WHERE c.holder_id = h.id) FROM holders h WHERE h.id = $1")
-            .bind(id.as_uuid()).fetch_one(p).await.map(|r| (r.get(0), r.get(1))))
-            .map_err(StoreError::db("read majority"))?;
+        let (majority_at, has_credentials) = self.majority_and_credentials(id).await?;
         if majority_at.is_some_and(|m| m > self.now().as_micros()) {
             return Err(StoreError::Minor);
         }
@@ -191,10 +195,15 @@ impl Store {
             // Only with a code issued since the objection (`Store::renew_activation_code`): the
             // letter's code, which served to object, never undoes the objection.
             carnet_domain::Lifecycle::Opposed { at } => {
-                let expires: Option<i64> = on_db!(&self.db, p => sqlx::query(
-                    "SELECT activation_code_expires_at FROM holders WHERE id = $1")
-                    .bind(id.as_uuid()).fetch_one(p).await.map(|r| r.get::<Option<i64>, _>(0)))
-                .map_err(StoreError::db("read activation code"))?;
+                let expires: Option<i64> = self
+                    .db
+                    .fetch_one(
+                        Query::new("SELECT activation_code_expires_at FROM holders WHERE id = $1")
+                            .bind(id.as_uuid()),
+                        "read activation code",
+                    )
+                    .await
+                    .and_then(|mut r| r.take::<Option<i64>>(0))?;
                 let issued =
                     expires.map(|e| e - carnet_domain::lifecycle::OPPOSITION_WINDOW_SECONDS * 1_000_000);
                 issued.is_some_and(|i| i > at.as_micros())
@@ -217,11 +226,31 @@ impl Store {
         }
         // The provisional code is single use.
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query("UPDATE holders SET activation_code_hmac = NULL, activation_code_expires_at = NULL WHERE id = $1")
-            .bind(id.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("clear activation code"))?;
+        tx.execute(
+            Query::new(
+                "UPDATE holders SET activation_code_hmac = NULL, activation_code_expires_at = NULL WHERE id \
+                 = $1",
+            )
+            .bind(id.as_uuid()),
+            "clear activation code",
+        )
+        .await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    /// When the holder comes of age (if a minor was recorded) and how many credentials
+    /// they have (MI-3: none left once majority ended a child's).
+    pub(crate) async fn majority_and_credentials(
+        &self,
+        id: HolderId,
+    ) -> Result<(Option<i64>, i64), StoreError> {
+        let q = Query::new(
+            "SELECT h.majority_at, (SELECT COUNT(*) FROM credentials c WHERE c.holder_id = h.id) FROM \
+             holders h WHERE h.id = $1",
+        )
+        .bind(id.as_uuid());
+        self.db.fetch_one_as(q, "read majority").await
     }
 
     /// Sets (or replaces) a holder's login and password hash.
@@ -234,22 +263,36 @@ impl Store {
         let idx = self.login_index(login).await?;
         let now = self.now().as_micros();
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO credentials (holder_id, login_index, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
-             ON CONFLICT (holder_id) DO UPDATE SET login_index = $2, password_hash = $3, updated_at = $4")
-            .bind(holder.as_uuid()).bind(&idx).bind(password_hash).bind(now)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(|e| if crate::db::is_unique_violation(&e) { StoreError::LoginTaken } else { StoreError::db("store credentials")(e) })?;
+        let q = Query::new(
+            "INSERT INTO credentials (holder_id, login_index, password_hash, created_at, updated_at) VALUES \
+             ($1, $2, $3, $4, $4) ON CONFLICT (holder_id) DO UPDATE SET login_index = $2, password_hash = \
+             $3, updated_at = $4",
+        )
+        .binds((holder.as_uuid(), &idx, password_hash, now));
+        tx.execute(q, "store credentials").await.map_err(|e| {
+            if e.is_unique_violation() {
+                StoreError::LoginTaken
+            } else {
+                e
+            }
+        })?;
         tx.commit().await
     }
 
     /// The holder and password hash behind a login, if any.
     pub async fn credentials_by_login(&self, login: &str) -> Result<Option<(HolderId, String)>, StoreError> {
         let idx = self.login_index(login).await?;
-        on_db!(&self.db, p => sqlx::query("SELECT holder_id, password_hash FROM credentials WHERE login_index = $1")
-            .bind(&idx).fetch_optional(p).await
-            .map(|r| r.map(|r| (HolderId::from_uuid(r.get::<Uuid, _>(0)), r.get::<String, _>(1)))))
-            .map_err(StoreError::db("read credentials"))
+        self.db
+            .fetch_optional(
+                Query::new("SELECT holder_id, password_hash FROM credentials WHERE login_index = $1")
+                    .bind(&idx),
+                "read credentials",
+            )
+            .await
+            .and_then(|r| {
+                r.map(|mut r| Ok((HolderId::from_uuid(r.take::<Uuid>(0)?), r.take::<String>(1)?)))
+                    .transpose()
+            })
     }
 
     /// Starts the second factor: a 6-digit code, queued for delivery in the same transaction.
@@ -295,12 +338,22 @@ impl Store {
         }
         let msg = OutboxMessage::new(holder, kind, channel, payload.to_string().into_bytes());
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO login_challenges (id, holder_id, code_hmac, device_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(id).bind(holder.as_uuid()).bind(&code_hmac).bind(device_hash).bind(now.as_micros())
-            .bind(now.plus_seconds(LOGIN_CODE_TTL_SECONDS).as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("create login challenge"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO login_challenges (id, holder_id, code_hmac, device_hash, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .binds((
+                id,
+                holder.as_uuid(),
+                &code_hmac,
+                device_hash,
+                now.as_micros(),
+                now.plus_seconds(LOGIN_CODE_TTL_SECONDS).as_micros(),
+            )),
+            "create login challenge",
+        )
+        .await?;
         self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
         tx.commit().await?;
         Ok(id)
@@ -368,12 +421,22 @@ impl Store {
         let now = self.now();
         let id = Uuid::new_v4();
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO login_challenges (id, holder_id, code_hmac, device_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(id).bind(holder.as_uuid()).bind(TOTP_MARK).bind(device_hash).bind(now.as_micros())
-            .bind(now.plus_seconds(LOGIN_CODE_TTL_SECONDS).as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("create login challenge"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO login_challenges (id, holder_id, code_hmac, device_hash, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .binds((
+                id,
+                holder.as_uuid(),
+                TOTP_MARK,
+                device_hash,
+                now.as_micros(),
+                now.plus_seconds(LOGIN_CODE_TTL_SECONDS).as_micros(),
+            )),
+            "create login challenge",
+        )
+        .await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -405,10 +468,13 @@ impl Store {
 
     /// The password hash of a holder's credentials, if they chose any.
     pub async fn password_hash_of(&self, holder: HolderId) -> Result<Option<String>, StoreError> {
-        on_db!(&self.db, p => sqlx::query("SELECT password_hash FROM credentials WHERE holder_id = $1")
-            .bind(holder.as_uuid()).fetch_optional(p).await
-            .map(|r| r.map(|r| r.get::<String, _>(0))))
-        .map_err(StoreError::db("read credentials"))
+        self.db
+            .fetch_optional_as::<String>(
+                Query::new("SELECT password_hash FROM credentials WHERE holder_id = $1")
+                    .bind(holder.as_uuid()),
+                "read credentials",
+            )
+            .await
     }
 
     /// Replaces a holder's password (AU-1): in one transaction the new hash, the end of every
@@ -430,19 +496,25 @@ impl Store {
         let msg = OutboxMessage::new(holder, "password_changed", channel, b"{}".to_vec());
         let kept = keep.map(|t| sha256_hex(t.as_bytes())).unwrap_or_default();
         let mut tx = self.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE credentials SET password_hash = $1, updated_at = $2 WHERE holder_id = $3")
-            .bind(password_hash).bind(now.as_micros()).bind(holder.as_uuid())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("store credentials"))?;
+        let n = tx
+            .execute(
+                Query::new("UPDATE credentials SET password_hash = $1, updated_at = $2 WHERE holder_id = $3")
+                    .binds((password_hash, now.as_micros(), holder.as_uuid())),
+                "store credentials",
+            )
+            .await?;
         if n != 1 {
             return Err(StoreError::NotFound);
         }
-        on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE sessions SET revoked_at = $1 WHERE holder_id = $2 AND revoked_at IS NULL AND token_hash <> $3")
-            .bind(now.as_micros()).bind(holder.as_uuid()).bind(&kept)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("revoke sessions"))?;
+        tx.execute(
+            Query::new(
+                "UPDATE sessions SET revoked_at = $1 WHERE holder_id = $2 AND revoked_at IS NULL AND \
+                 token_hash <> $3",
+            )
+            .binds((now.as_micros(), holder.as_uuid(), &kept)),
+            "revoke sessions",
+        )
+        .await?;
         self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
         tx.commit().await
     }
@@ -458,12 +530,16 @@ impl Store {
         let now = self.now().as_micros();
         // Count the attempt first, in its own transaction, then judge it.
         let mut tx = self.db.begin().await?;
-        let row = on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE login_challenges SET attempts = attempts + 1 WHERE id = $1 AND used_at IS NULL \
-             RETURNING holder_id, code_hmac, device_hash, expires_at, attempts")
-            .bind(id).fetch_optional(&mut **t).await
-            .map(|r| r.map(|r| (r.get::<Uuid, _>(0), r.get::<String, _>(1), r.get::<String, _>(2), r.get::<i64, _>(3), r.get::<i64, _>(4)))))
-            .map_err(StoreError::db("check login code"))?;
+        let row = tx
+            .fetch_optional_as::<(Uuid, String, String, i64, i64)>(
+                Query::new(
+                    "UPDATE login_challenges SET attempts = attempts + 1 WHERE id = $1 AND used_at IS NULL \
+                     RETURNING holder_id, code_hmac, device_hash, expires_at, attempts",
+                )
+                .bind(id),
+                "check login code",
+            )
+            .await?;
         tx.commit().await?;
         let Some((holder, stored, device, expires, attempts)) = row else {
             return Err(StoreError::Mismatch);
@@ -483,9 +559,13 @@ impl Store {
         }
         // Single use, even against a concurrent request with the same code.
         let mut tx = self.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query("UPDATE login_challenges SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
-            .bind(now).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("use login code"))?;
+        let n = tx
+            .execute(
+                Query::new("UPDATE login_challenges SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+                    .binds((now, id)),
+                "use login code",
+            )
+            .await?;
         tx.commit().await?;
         if n == 1 {
             Ok((holder, device))
@@ -513,19 +593,31 @@ impl Store {
         };
         let key = self.vault.get(holder).await?;
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO sessions (token_hash, holder_id, acting_for, device_hash, created_at, last_seen_at, expires_at) \
-             VALUES ($1, $2, $2, $3, $4, $4, $5)")
-            .bind(sha256_hex(token.as_bytes())).bind(holder.as_uuid()).bind(device_hash).bind(now.as_micros())
-            .bind(session.expires_at.as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("create session"))?;
-        let new_device = on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO known_devices (holder_id, device_hash, first_seen_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (holder_id, device_hash) DO NOTHING")
-            .bind(holder.as_uuid()).bind(device_hash).bind(now.as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("remember device"))?
+        tx.execute(
+            Query::new(
+                "INSERT INTO sessions (token_hash, holder_id, acting_for, device_hash, created_at, \
+                 last_seen_at, expires_at) VALUES ($1, $2, $2, $3, $4, $4, $5)",
+            )
+            .binds((
+                sha256_hex(token.as_bytes()),
+                holder.as_uuid(),
+                device_hash,
+                now.as_micros(),
+                session.expires_at.as_micros(),
+            )),
+            "create session",
+        )
+        .await?;
+        let new_device = tx
+            .execute(
+                Query::new(
+                    "INSERT INTO known_devices (holder_id, device_hash, first_seen_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (holder_id, device_hash) DO NOTHING",
+                )
+                .binds((holder.as_uuid(), device_hash, now.as_micros())),
+                "remember device",
+            )
+            .await?
             == 1;
         if new_device {
             let msg = OutboxMessage::new(holder, "new_device", Channel::Email, b"{}".to_vec());
@@ -538,9 +630,9 @@ impl Store {
     /// Whether `holder` already logged in from this device (its cookie's hash, AU-3): such a
     /// device keeps a login budget of its own (OWASP's device cookies).
     pub async fn is_known_device(&self, holder: HolderId, device_hash: &str) -> Result<bool, StoreError> {
-        on_db!(&self.db, p => sqlx::query("SELECT 1 FROM known_devices WHERE holder_id = $1 AND device_hash = $2")
-            .bind(holder.as_uuid()).bind(device_hash).fetch_optional(p).await.map(|r| r.is_some()))
-            .map_err(StoreError::db("read known device"))
+        let q = Query::new("SELECT 1 FROM known_devices WHERE holder_id = $1 AND device_hash = $2")
+            .binds((holder.as_uuid(), device_hash));
+        Ok(self.db.fetch_optional(q, "read known device").await?.is_some())
     }
 
     /// The live session behind `token`, or `None` (unknown, revoked, idle or expired).
@@ -559,10 +651,10 @@ impl Store {
         let hash = sha256_hex(token.as_bytes());
         let row = match self
             .db
-            .read_one(
-                Read::new(
-                    "SELECT holder_id, acting_for, device_hash, created_at, last_seen_at, expires_at, revoked_at, \
-                     as_carer FROM sessions WHERE token_hash = $1",
+            .fetch_optional(
+                Query::new(
+                    "SELECT holder_id, acting_for, device_hash, created_at, last_seen_at, expires_at, \
+                     revoked_at, as_carer FROM sessions WHERE token_hash = $1",
                 )
                 .text(&hash),
                 "read session",
@@ -590,9 +682,12 @@ impl Store {
         }
         if touch && now.as_micros() - last_seen >= SESSION_TOUCH_SECONDS * Timestamp::MICROS_PER_SECOND {
             let mut tx = self.db.begin().await?;
-            on_tx!(&mut tx, t => sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
-                .bind(now.as_micros()).bind(&hash).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("touch session"))?;
+            tx.execute(
+                Query::new("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+                    .binds((now.as_micros(), &hash)),
+                "touch session",
+            )
+            .await?;
             tx.commit().await?;
         }
         Ok(Some(Session {
@@ -615,26 +710,42 @@ impl Store {
         as_carer: bool,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query("UPDATE sessions SET acting_for = $1, as_carer = $3 WHERE token_hash = $2 AND revoked_at IS NULL")
-            .bind(target.as_uuid()).bind(sha256_hex(token.as_bytes())).bind(i64::from(as_carer)).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("switch space"))?;
+        tx.execute(
+            Query::new(
+                "UPDATE sessions SET acting_for = $1, as_carer = $3 WHERE token_hash = $2 AND revoked_at IS \
+                 NULL",
+            )
+            .binds((
+                target.as_uuid(),
+                sha256_hex(token.as_bytes()),
+                i64::from(as_carer),
+            )),
+            "switch space",
+        )
+        .await?;
         tx.commit().await
     }
 
     pub async fn revoke_session(&self, token: &str) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
-            .bind(self.now().as_micros()).bind(sha256_hex(token.as_bytes())).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("revoke session"))?;
+        tx.execute(
+            Query::new("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+                .binds((self.now().as_micros(), sha256_hex(token.as_bytes()))),
+            "revoke session",
+        )
+        .await?;
         tx.commit().await
     }
 
     /// "Log out everywhere": revokes every session of `holder`; returns how many.
     pub async fn revoke_all_sessions(&self, holder: HolderId) -> Result<u64, StoreError> {
         let mut tx = self.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query(REVOKE_SESSIONS_OF_HOLDER)
-            .bind(self.now().as_micros()).bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("revoke sessions"))?;
+        let n = tx
+            .execute(
+                Query::new(REVOKE_SESSIONS_OF_HOLDER).binds((self.now().as_micros(), holder.as_uuid())),
+                "revoke sessions",
+            )
+            .await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -679,10 +790,16 @@ impl Store {
             &secret,
         )?;
         let mut tx = self.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE credentials SET totp_sealed = $1, totp_enabled_at = NULL, totp_last_step = NULL WHERE holder_id = $2")
-            .bind(&sealed).bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("store TOTP secret"))?;
+        let n = tx
+            .execute(
+                Query::new(
+                    "UPDATE credentials SET totp_sealed = $1, totp_enabled_at = NULL, totp_last_step = NULL \
+                     WHERE holder_id = $2",
+                )
+                .binds((&sealed, holder.as_uuid())),
+                "store TOTP secret",
+            )
+            .await?;
         tx.commit().await?;
         if n == 1 {
             Ok(secret)
@@ -693,21 +810,29 @@ impl Store {
 
     /// Whether the holder logs in with TOTP instead of a code sent to them.
     pub async fn totp_enabled(&self, holder: HolderId) -> Result<bool, StoreError> {
-        let at: Option<Option<i64>> =
-            on_db!(&self.db, p => sqlx::query("SELECT totp_enabled_at FROM credentials WHERE holder_id = $1")
-            .bind(holder.as_uuid()).fetch_optional(p).await.map(|r| r.map(|r| r.get::<Option<i64>, _>(0))))
-            .map_err(StoreError::db("read TOTP state"))?;
+        let at: Option<Option<i64>> = self
+            .db
+            .fetch_optional_as::<Option<i64>>(
+                Query::new("SELECT totp_enabled_at FROM credentials WHERE holder_id = $1")
+                    .bind(holder.as_uuid()),
+                "read TOTP state",
+            )
+            .await?;
         Ok(matches!(at, Some(Some(_))))
     }
 
     /// Checks a TOTP code: valid now (±30 s) and of a later step than any accepted before
     /// (a code is never accepted twice). The first valid code after `begin_totp` activates TOTP.
     pub async fn verify_totp(&self, holder: HolderId, code: &str) -> Result<(), StoreError> {
-        let row = on_db!(&self.db.writer(), p => sqlx::query(
-            "SELECT totp_sealed, totp_last_step FROM credentials WHERE holder_id = $1")
-            .bind(holder.as_uuid()).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get::<Option<Vec<u8>>, _>(0), r.get::<Option<i64>, _>(1)))))
-        .map_err(StoreError::db("read TOTP secret"))?;
+        let row = self
+            .db
+            .writer()
+            .fetch_optional_as::<(Option<Vec<u8>>, Option<i64>)>(
+                Query::new("SELECT totp_sealed, totp_last_step FROM credentials WHERE holder_id = $1")
+                    .bind(holder.as_uuid()),
+                "read TOTP secret",
+            )
+            .await?;
         let Some((Some(sealed), last)) = row else {
             return Err(StoreError::Mismatch);
         };
@@ -725,11 +850,16 @@ impl Store {
             return Err(StoreError::Mismatch);
         }
         let mut tx = self.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE credentials SET totp_last_step = $1, totp_enabled_at = COALESCE(totp_enabled_at, $2) \
-             WHERE holder_id = $3 AND (totp_last_step IS NULL OR totp_last_step < $1)")
-            .bind(step).bind(self.now().as_micros()).bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("record TOTP step"))?;
+        let n = tx
+            .execute(
+                Query::new(
+                    "UPDATE credentials SET totp_last_step = $1, totp_enabled_at = COALESCE(totp_enabled_at, \
+                     $2) WHERE holder_id = $3 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+                )
+                .binds((step, self.now().as_micros(), holder.as_uuid())),
+                "record TOTP step",
+            )
+            .await?;
         tx.commit().await?;
         if n == 1 { Ok(()) } else { Err(StoreError::Mismatch) }
     }
@@ -737,10 +867,15 @@ impl Store {
     /// Turns TOTP off (back to codes sent by e-mail or SMS).
     pub async fn disable_totp(&self, holder: HolderId) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE credentials SET totp_sealed = NULL, totp_enabled_at = NULL, totp_last_step = NULL WHERE holder_id = $1")
-            .bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("disable TOTP"))?;
+        tx.execute(
+            Query::new(
+                "UPDATE credentials SET totp_sealed = NULL, totp_enabled_at = NULL, totp_last_step = NULL \
+                 WHERE holder_id = $1",
+            )
+            .bind(holder.as_uuid()),
+            "disable TOTP",
+        )
+        .await?;
         tx.commit().await
     }
 

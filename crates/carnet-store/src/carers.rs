@@ -16,16 +16,16 @@
 use carnet_domain::access::{Action, Actor, Decision, Grant, Grantee, Reason};
 use carnet_domain::carer::{Invitation, Refusal};
 use carnet_domain::{HolderId, ItemKind, Timestamp};
-use sqlx::Row;
 use uuid::Uuid;
 
+use crate::Store;
 use crate::crypto::{item_aad, random_bytes, sha256_hex};
+use crate::db::query::Query;
 use crate::error::StoreError;
 use crate::gate::{Access, Gate};
 use crate::outbox::{Channel, OutboxMessage};
 use crate::space::HolderSide;
 use crate::traces::Withheld;
-use crate::{Store, on_db, on_tx};
 
 /// The code's alphabet: no 0/O, 1/I/L, so that it reads aloud and copies by hand.
 const CODE_ALPHABET: &[u8; 32] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789#";
@@ -122,13 +122,21 @@ impl HolderSide {
         let sealed = key.seal(&invitation_aad(self.holder(), &hash), &bytes)?;
         let expires = invitation.expires_at();
         let mut tx = store.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO carer_invitations (code_hash, holder_id, invitation_sealed, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)")
-            .bind(&hash).bind(self.holder().as_uuid()).bind(&sealed)
-            .bind(invitation.created_at.as_micros()).bind(expires.as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("record carer invitation"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO carer_invitations (code_hash, holder_id, invitation_sealed, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .binds((
+                &hash,
+                self.holder().as_uuid(),
+                &sealed,
+                invitation.created_at.as_micros(),
+                expires.as_micros(),
+            )),
+            "record carer invitation",
+        )
+        .await?;
         tx.commit().await?;
         Ok((code, expires))
     }
@@ -136,12 +144,17 @@ impl HolderSide {
     /// The invitations still waiting (not expired), oldest first.
     pub async fn carer_invitations(&self) -> Result<Vec<PendingInvitation>, StoreError> {
         let store = &self.gate().store;
-        let rows: Vec<(String, Vec<u8>)> = on_db!(&store.db, p => sqlx::query(
-            "SELECT code_hash, invitation_sealed FROM carer_invitations \
-             WHERE holder_id = $1 AND expires_at > $2 ORDER BY created_at, code_hash")
-            .bind(self.holder().as_uuid()).bind(store.now().as_micros()).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect()))
-        .map_err(StoreError::db("list carer invitations"))?;
+        let rows: Vec<(String, Vec<u8>)> = store
+            .db
+            .fetch_all_as(
+                Query::new(
+                    "SELECT code_hash, invitation_sealed FROM carer_invitations WHERE holder_id = $1 AND \
+                     expires_at > $2 ORDER BY created_at, code_hash",
+                )
+                .binds((self.holder().as_uuid(), store.now().as_micros())),
+                "list carer invitations",
+            )
+            .await?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -161,9 +174,13 @@ impl HolderSide {
         self.trace_change("carer_invitation", None).await?;
         let store = &self.gate().store;
         let mut tx = store.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query("DELETE FROM carer_invitations WHERE holder_id = $1 AND code_hash = $2")
-            .bind(self.holder().as_uuid()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("cancel carer invitation"))?;
+        let n = tx
+            .execute(
+                Query::new("DELETE FROM carer_invitations WHERE holder_id = $1 AND code_hash = $2")
+                    .binds((self.holder().as_uuid(), id)),
+                "cancel carer invitation",
+            )
+            .await?;
         tx.commit().await?;
         Ok(n == 1)
     }
@@ -223,10 +240,14 @@ impl Gate {
     pub async fn accept_carer_invitation(&self, carer: HolderId, code: &str) -> Result<HolderId, StoreError> {
         let store = &self.store;
         let hash = code_hash(&normalise_code(code).ok_or(StoreError::Mismatch)?);
-        let row: Option<(Uuid, Vec<u8>)> = on_db!(&store.db, p => sqlx::query(
-            "SELECT holder_id, invitation_sealed FROM carer_invitations WHERE code_hash = $1")
-            .bind(&hash).fetch_optional(p).await.map(|r| r.map(|r| (r.get(0), r.get(1)))))
-        .map_err(StoreError::db("read carer invitation"))?;
+        let row: Option<(Uuid, Vec<u8>)> = store
+            .db
+            .fetch_optional_as(
+                Query::new("SELECT holder_id, invitation_sealed FROM carer_invitations WHERE code_hash = $1")
+                    .bind(&hash),
+                "read carer invitation",
+            )
+            .await?;
         let Some((holder, sealed)) = row else {
             return Err(StoreError::Mismatch);
         };
@@ -252,9 +273,13 @@ impl Gate {
             policy.grants.retain(|g| g.grantee != grant.grantee);
             policy.grants.push(grant.clone());
             let mut tx = store.db.begin().await?;
-            let consumed = on_tx!(&mut tx, t => sqlx::query("DELETE FROM carer_invitations WHERE code_hash = $1 AND holder_id = $2")
-                .bind(&hash).bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("consume carer invitation"))?;
+            let consumed = tx
+                .execute(
+                    Query::new("DELETE FROM carer_invitations WHERE code_hash = $1 AND holder_id = $2")
+                        .binds((&hash, holder.as_uuid())),
+                    "consume carer invitation",
+                )
+                .await?;
             if consumed != 1 {
                 return Err(StoreError::Mismatch);
             }
@@ -264,13 +289,20 @@ impl Gate {
             {
                 continue;
             }
-            on_tx!(&mut tx, t => sqlx::query(
-                "INSERT INTO carers (holder_id, carer_id, since, until_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (holder_id, carer_id) DO UPDATE SET since = $3, until_at = $4")
-                .bind(holder.as_uuid()).bind(carer.as_uuid()).bind(now.as_micros())
-                .bind(grant.until.map(|u| u.as_micros()))
-                .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("index carer"))?;
+            tx.execute(
+                Query::new(
+                    "INSERT INTO carers (holder_id, carer_id, since, until_at) VALUES ($1, $2, $3, $4) ON \
+                     CONFLICT (holder_id, carer_id) DO UPDATE SET since = $3, until_at = $4",
+                )
+                .binds((
+                    holder.as_uuid(),
+                    carer.as_uuid(),
+                    now.as_micros(),
+                    grant.until.map(|u| u.as_micros()),
+                )),
+                "index carer",
+            )
+            .await?;
             let notice = OutboxMessage::new(
                 holder,
                 "carer_accepted",
@@ -310,25 +342,37 @@ impl Gate {
 impl Store {
     /// The spaces `carer` helps now (grant not ended), by space.
     pub async fn helped_by(&self, carer: HolderId) -> Result<Vec<Helped>, StoreError> {
-        on_db!(&self.db, p => sqlx::query(
-            "SELECT holder_id, since, until_at FROM carers WHERE carer_id = $1 \
-             AND (until_at IS NULL OR until_at > $2) ORDER BY holder_id")
-            .bind(carer.as_uuid()).bind(self.now().as_micros()).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| Helped {
-                holder: HolderId::from_uuid(r.get::<Uuid, _>(0)),
-                since: Timestamp::from_micros(r.get::<i64, _>(1)),
-                until: r.get::<Option<i64>, _>(2).map(Timestamp::from_micros),
-            }).collect()))
-        .map_err(StoreError::db("list helped spaces"))
+        self.db
+            .fetch_all(
+                Query::new(
+                    "SELECT holder_id, since, until_at FROM carers WHERE carer_id = $1 AND (until_at IS NULL \
+                     OR until_at > $2) ORDER BY holder_id",
+                )
+                .binds((carer.as_uuid(), self.now().as_micros())),
+                "list helped spaces",
+            )
+            .await
+            .and_then(|rs| {
+                rs.into_iter()
+                    .map(|mut r| {
+                        Ok(Helped {
+                            holder: HolderId::from_uuid(r.take::<Uuid>(0)?),
+                            since: Timestamp::from_micros(r.take::<i64>(1)?),
+                            until: r.take::<Option<i64>>(2)?.map(Timestamp::from_micros),
+                        })
+                    })
+                    .collect()
+            })
     }
 
     /// Whether `carer` helps `holder` now (the session's switch; the gate decides each read).
     pub async fn helps(&self, carer: HolderId, holder: HolderId) -> Result<bool, StoreError> {
-        on_db!(&self.db, p => sqlx::query(
-            "SELECT 1 FROM carers WHERE holder_id = $1 AND carer_id = $2 AND (until_at IS NULL OR until_at > $3)")
-            .bind(holder.as_uuid()).bind(carer.as_uuid()).bind(self.now().as_micros())
-            .fetch_optional(p).await.map(|r| r.is_some()))
-        .map_err(StoreError::db("read carer"))
+        let q = Query::new(
+            "SELECT 1 FROM carers WHERE holder_id = $1 AND carer_id = $2 AND (until_at IS NULL OR until_at > \
+             $3)",
+        )
+        .binds((holder.as_uuid(), carer.as_uuid(), self.now().as_micros()));
+        Ok(self.db.fetch_optional(q, "read carer").await?.is_some())
     }
 
     /// MI-5: `carer` stops helping `holder`; the holder is told. Whether they helped.
@@ -366,9 +410,13 @@ impl Store {
             {
                 continue;
             }
-            let indexed = on_tx!(&mut tx, t => sqlx::query("DELETE FROM carers WHERE holder_id = $1 AND carer_id = $2")
-                .bind(holder.as_uuid()).bind(carer.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("remove carer"))?;
+            let indexed = tx
+                .execute(
+                    Query::new("DELETE FROM carers WHERE holder_id = $1 AND carer_id = $2")
+                        .binds((holder.as_uuid(), carer.as_uuid())),
+                    "remove carer",
+                )
+                .await?;
             let ended = had_grant || indexed == 1;
             if ended {
                 self.enqueue_in_tx(&mut tx, &key, &notice, self.now()).await?;

@@ -13,13 +13,12 @@
 use carnet_domain::HolderId;
 use carnet_domain::access::{AppId, Category, Grant, Grantee};
 use carnet_domain::catalogue::{Application, Criterion, Referencing, ReferencingRole, Step};
-use sqlx::Row;
 use uuid::Uuid;
 
+use crate::Store;
 use crate::crypto::{random_bytes, sha256_hex};
-use crate::db::reader::Read;
+use crate::db::query::Query;
 use crate::error::StoreError;
-use crate::{Store, on_db, on_tx};
 
 /// Lifetime of an app's access token (short: revocation is checked on each request anyway).
 pub const ACCESS_TOKEN_SECONDS: i64 = 600;
@@ -159,11 +158,21 @@ impl Store {
         let token = random_token()?;
         let id = format!("{}-{}", role.tag(), hex::encode(random_bytes::<6>()?));
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO referencing_accounts (id, role, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&id).bind(role.tag()).bind(name).bind(sha256_hex(token.as_bytes())).bind(self.now().as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("create referencing account"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO referencing_accounts (id, role, name, token_hash, created_at) VALUES ($1, $2, \
+                 $3, $4, $5)",
+            )
+            .binds((
+                &id,
+                role.tag(),
+                name,
+                sha256_hex(token.as_bytes()),
+                self.now().as_micros(),
+            )),
+            "create referencing account",
+        )
+        .await?;
         tx.commit().await?;
         Ok((
             ReferencingAccount {
@@ -177,11 +186,14 @@ impl Store {
 
     /// The account a bearer token belongs to.
     pub async fn referencing_account(&self, token: &str) -> Result<Option<ReferencingAccount>, StoreError> {
-        let row = on_db!(&self.db, p => sqlx::query(
-            "SELECT id, role, name FROM referencing_accounts WHERE token_hash = $1")
-            .bind(sha256_hex(token.as_bytes())).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<String, _>(1), r.get::<String, _>(2)))))
-        .map_err(StoreError::db("read referencing account"))?;
+        let row = self
+            .db
+            .fetch_optional_as::<(String, String, String)>(
+                Query::new("SELECT id, role, name FROM referencing_accounts WHERE token_hash = $1")
+                    .bind(sha256_hex(token.as_bytes())),
+                "read referencing account",
+            )
+            .await?;
         Ok(row.and_then(|(id, role, name)| {
             ReferencingRole::parse(&role).map(|role| ReferencingAccount { id, role, name })
         }))
@@ -207,17 +219,24 @@ impl Store {
         let step = serde_json::to_string(&Step::Submitted { application })
             .map_err(|e| StoreError::Integrity(e.to_string()))?;
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO services (client_id, publisher_id, state, record, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 1, $5, $5)")
-            .bind(&client_id).bind(&publisher.id).bind(record.state.tag()).bind(&text).bind(now)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("create service"))?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO service_steps (client_id, seq, at, account_id, role, step) VALUES ($1, 1, $2, $3, $4, $5)")
-            .bind(&client_id).bind(now).bind(&publisher.id).bind(publisher.role.tag()).bind(&step)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("record submission"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO services (client_id, publisher_id, state, record, version, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, 1, $5, $5)",
+            )
+            .binds((&client_id, &publisher.id, record.state.tag(), &text, now)),
+            "create service",
+        )
+        .await?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO service_steps (client_id, seq, at, account_id, role, step) VALUES ($1, 1, $2, \
+                 $3, $4, $5)",
+            )
+            .binds((&client_id, now, &publisher.id, publisher.role.tag(), &step)),
+            "record submission",
+        )
+        .await?;
         tx.commit().await?;
         Ok(Service {
             client_id,
@@ -229,34 +248,50 @@ impl Store {
     }
 
     pub async fn service(&self, client_id: &str) -> Result<Option<Service>, StoreError> {
-        let row = on_db!(&self.db, p => sqlx::query(
-            "SELECT client_id, publisher_id, record, version, created_at FROM services WHERE client_id = $1")
-            .bind(client_id).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))))
-        .map_err(StoreError::db("read service"))?;
+        let row = self
+            .db
+            .fetch_optional_as(
+                Query::new(
+                    "SELECT client_id, publisher_id, record, version, created_at FROM services WHERE \
+                     client_id = $1",
+                )
+                .bind(client_id),
+                "read service",
+            )
+            .await?;
         row.map(service_from).transpose()
     }
 
     /// Services of a publisher (`Some`) or all of them (`None`, the commission's list), newest first.
     pub async fn services(&self, publisher: Option<&str>) -> Result<Vec<Service>, StoreError> {
-        let rows: Vec<ServiceRow> = on_db!(&self.db, p => sqlx::query(
-            "SELECT client_id, publisher_id, record, version, created_at FROM services \
-             WHERE ($1 = '' OR publisher_id = $1) ORDER BY created_at DESC, client_id")
-            .bind(publisher.unwrap_or("")).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect()))
-        .map_err(StoreError::db("list services"))?;
+        let rows: Vec<ServiceRow> = self
+            .db
+            .fetch_all_as(
+                Query::new(
+                    "SELECT client_id, publisher_id, record, version, created_at FROM services WHERE ($1 = \
+                     '' OR publisher_id = $1) ORDER BY created_at DESC, client_id",
+                )
+                .bind(publisher.unwrap_or("")),
+                "list services",
+            )
+            .await?;
         rows.into_iter().map(service_from).collect()
     }
 
     /// CA-1: the services listed now (approved, within their convention's dates).
     pub async fn listed_services(&self) -> Result<Vec<Service>, StoreError> {
         let now = self.now().as_micros();
-        let rows: Vec<ServiceRow> = on_db!(&self.db, p => sqlx::query(
-            "SELECT client_id, publisher_id, record, version, created_at FROM services \
-             WHERE state = 'approved' AND listed_from <= $1 AND listed_until > $1 ORDER BY client_id")
-            .bind(now).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect()))
-        .map_err(StoreError::db("list catalogue"))?;
+        let rows: Vec<ServiceRow> = self
+            .db
+            .fetch_all_as(
+                Query::new(
+                    "SELECT client_id, publisher_id, record, version, created_at FROM services WHERE state = \
+                     'approved' AND listed_from <= $1 AND listed_until > $1 ORDER BY client_id",
+                )
+                .bind(now),
+                "list catalogue",
+            )
+            .await?;
         let now = self.now();
         Ok(rows
             .into_iter()
@@ -269,11 +304,17 @@ impl Store {
 
     /// Every step of a service's referencing, in order.
     pub async fn service_steps(&self, client_id: &str) -> Result<Vec<StepRecord>, StoreError> {
-        let rows: Vec<(i64, i64, String, String, String)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT seq, at, account_id, role, step FROM service_steps WHERE client_id = $1 ORDER BY seq")
-            .bind(client_id).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect()))
-        .map_err(StoreError::db("read service steps"))?;
+        let rows: Vec<(i64, i64, String, String, String)> = self
+            .db
+            .fetch_all_as(
+                Query::new(
+                    "SELECT seq, at, account_id, role, step FROM service_steps WHERE client_id = $1 ORDER BY \
+                     seq",
+                )
+                .bind(client_id),
+                "read service steps",
+            )
+            .await?;
         rows.into_iter()
             .map(|(seq, at, account_id, role, step)| {
                 Ok(StepRecord {
@@ -316,26 +357,45 @@ impl Store {
             _ => (None, None),
         };
         let mut tx = self.db.begin().await?;
-        let changed = on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE services SET state = $1, record = $2, listed_from = $3, listed_until = $4, version = version + 1, \
-             updated_at = $5 WHERE client_id = $6 AND version = $7")
-            .bind(record.state.tag()).bind(&text).bind(from).bind(until).bind(now).bind(client_id).bind(service.version)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("update service"))?;
+        let changed = tx
+            .execute(
+                Query::new(
+                    "UPDATE services SET state = $1, record = $2, listed_from = $3, listed_until = $4, \
+                     version = version + 1, updated_at = $5 WHERE client_id = $6 AND version = $7",
+                )
+                .binds((
+                    record.state.tag(),
+                    &text,
+                    from,
+                    until,
+                    now,
+                    client_id,
+                    service.version,
+                )),
+                "update service",
+            )
+            .await?;
         if changed != 1 {
             return Err(StoreError::Conflict);
         }
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO service_steps (client_id, seq, at, account_id, role, step) \
-             SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM service_steps WHERE client_id = $1")
-            .bind(client_id).bind(now).bind(&account.id).bind(account.role.tag()).bind(&step_text)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("record service step"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO service_steps (client_id, seq, at, account_id, role, step) SELECT $1, \
+                 COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM service_steps WHERE client_id = $1",
+            )
+            .binds((client_id, now, &account.id, account.role.tag(), &step_text)),
+            "record service step",
+        )
+        .await?;
         if matches!(step, Step::Withdrawn { .. }) {
-            on_tx!(&mut tx, t => sqlx::query(
-                "UPDATE oauth_tokens SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
-                .bind(now).bind(client_id).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("revoke withdrawn service's tokens"))?;
+            tx.execute(
+                Query::new(
+                    "UPDATE oauth_tokens SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
+                )
+                .binds((now, client_id)),
+                "revoke withdrawn service's tokens",
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(Service {
@@ -397,11 +457,15 @@ impl Store {
         self.update_access_policy(holder, |p| p.grants.retain(|g| g.grantee != grantee))
             .await?;
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE oauth_tokens SET revoked_at = $1 WHERE client_id = $2 AND holder_id = $3 AND revoked_at IS NULL")
-            .bind(self.now().as_micros()).bind(client_id).bind(holder.as_uuid())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("revoke app tokens"))?;
+        tx.execute(
+            Query::new(
+                "UPDATE oauth_tokens SET revoked_at = $1 WHERE client_id = $2 AND holder_id = $3 AND \
+                 revoked_at IS NULL",
+            )
+            .binds((self.now().as_micros(), client_id, holder.as_uuid())),
+            "revoke app tokens",
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -414,13 +478,25 @@ impl Store {
         let family = hex::encode(random_bytes::<16>()?);
         let expires = self.now().plus_seconds(CODE_SECONDS).as_micros();
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO oauth_codes (code_hash, client_id, holder_id, subject_id, redirect_uri, challenge, scope, family, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-            .bind(sha256_hex(code.as_bytes())).bind(&g.client_id).bind(g.holder.as_uuid()).bind(g.subject.as_uuid())
-            .bind(&g.redirect_uri).bind(&g.challenge).bind(&g.scope).bind(&family).bind(expires)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("issue code"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO oauth_codes (code_hash, client_id, holder_id, subject_id, redirect_uri, \
+                 challenge, scope, family, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .binds((
+                sha256_hex(code.as_bytes()),
+                &g.client_id,
+                g.holder.as_uuid(),
+                g.subject.as_uuid(),
+                &g.redirect_uri,
+                &g.challenge,
+                &g.scope,
+                &family,
+                expires,
+            )),
+            "issue code",
+        )
+        .await?;
         tx.commit().await?;
         Ok(code)
     }
@@ -441,12 +517,17 @@ impl Store {
             i64,
             Option<i64>,
         );
-        let row: Option<CodeRow> = on_db!(&self.db, p => sqlx::query(
-            "SELECT client_id, holder_id, subject_id, redirect_uri, challenge, scope, family, expires_at, used_at \
-             FROM oauth_codes WHERE code_hash = $1")
-            .bind(&hash).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8)))))
-        .map_err(StoreError::db("read code"))?;
+        let row: Option<CodeRow> = self
+            .db
+            .fetch_optional_as(
+                Query::new(
+                    "SELECT client_id, holder_id, subject_id, redirect_uri, challenge, scope, family, \
+                     expires_at, used_at FROM oauth_codes WHERE code_hash = $1",
+                )
+                .bind(&hash),
+                "read code",
+            )
+            .await?;
         let Some((client_id, holder, subject, redirect_uri, challenge, scope, family, expires, used)) = row
         else {
             return Ok(Err(Redeem::Invalid));
@@ -455,16 +536,22 @@ impl Store {
         let claimed = if used.is_some() {
             0
         } else {
-            on_tx!(&mut tx, t => sqlx::query(
-                "UPDATE oauth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
-                .bind(now).bind(&hash).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("use code"))?
+            tx.execute(
+                Query::new("UPDATE oauth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
+                    .binds((now, &hash)),
+                "use code",
+            )
+            .await?
         };
         if claimed != 1 {
-            on_tx!(&mut tx, t => sqlx::query(
-                "UPDATE oauth_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL")
-                .bind(now).bind(&family).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("revoke replayed code's tokens"))?;
+            tx.execute(
+                Query::new(
+                    "UPDATE oauth_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL",
+                )
+                .binds((now, &family)),
+                "revoke replayed code's tokens",
+            )
+            .await?;
             tx.commit().await?;
             return Ok(Err(Redeem::Replayed));
         }
@@ -504,14 +591,25 @@ impl Store {
             rows.push((r, TokenKind::Refresh, REFRESH_TOKEN_SECONDS));
         }
         for (token, kind, seconds) in rows {
-            on_tx!(&mut tx, t => sqlx::query(
-                "INSERT INTO oauth_tokens (token_hash, kind, client_id, holder_id, subject_id, scope, family, issued_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-                .bind(sha256_hex(token.as_bytes())).bind(kind.tag()).bind(client_id).bind(holder.as_uuid())
-                .bind(subject.as_uuid()).bind(scope).bind(family).bind(now.as_micros())
-                .bind(now.plus_seconds(seconds).as_micros())
-                .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("issue app token"))?;
+            tx.execute(
+                Query::new(
+                    "INSERT INTO oauth_tokens (token_hash, kind, client_id, holder_id, subject_id, scope, \
+                     family, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .binds((
+                    sha256_hex(token.as_bytes()),
+                    kind.tag(),
+                    client_id,
+                    holder.as_uuid(),
+                    subject.as_uuid(),
+                    scope,
+                    family,
+                    now.as_micros(),
+                    now.plus_seconds(seconds).as_micros(),
+                )),
+                "issue app token",
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(IssuedTokens {
@@ -530,7 +628,7 @@ impl Store {
         let hash = sha256_hex(token.as_bytes());
         let row = match self
             .db
-            .read_one(Read::new(LIVE_TOKEN).text(&hash).int(now), "read app token")
+            .fetch_optional(Query::new(LIVE_TOKEN).text(&hash).int(now), "read app token")
             .await?
         {
             Some(mut r) => Some((
@@ -571,11 +669,14 @@ impl Store {
     ) -> Result<Result<IssuedTokens, Redeem>, StoreError> {
         let hash = sha256_hex(token.as_bytes());
         let now = self.now().as_micros();
-        let row: Option<(String, String, Option<i64>, String)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT client_id, family, used_at, kind FROM oauth_tokens WHERE token_hash = $1")
-            .bind(&hash).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))))
-        .map_err(StoreError::db("read refresh token"))?;
+        let row: Option<(String, String, Option<i64>, String)> = self
+            .db
+            .fetch_optional_as(
+                Query::new("SELECT client_id, family, used_at, kind FROM oauth_tokens WHERE token_hash = $1")
+                    .bind(&hash),
+                "read refresh token",
+            )
+            .await?;
         let Some((owner, family, used, kind)) = row else {
             return Ok(Err(Redeem::Invalid));
         };
@@ -590,10 +691,13 @@ impl Store {
             return Ok(Err(Redeem::Invalid));
         };
         let mut tx = self.db.begin().await?;
-        let claimed = on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE oauth_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
-            .bind(now).bind(&hash).execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("rotate refresh token"))?;
+        let claimed = tx
+            .execute(
+                Query::new("UPDATE oauth_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
+                    .binds((now, &hash)),
+                "rotate refresh token",
+            )
+            .await?;
         tx.commit().await?;
         if claimed != 1 {
             self.revoke_family(&family).await?;
@@ -606,32 +710,41 @@ impl Store {
 
     async fn revoke_family(&self, family: &str) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE oauth_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL")
-            .bind(self.now().as_micros()).bind(family).execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("revoke token family"))?;
+        tx.execute(
+            Query::new("UPDATE oauth_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL")
+                .binds((self.now().as_micros(), family)),
+            "revoke token family",
+        )
+        .await?;
         tx.commit().await
     }
 
     /// RFC 7009: revokes a token of `client_id` (a refresh token takes its family with it);
     /// an unknown token or another client's is silently ignored, as the RFC says.
     pub async fn revoke_app_token(&self, token: &str, client_id: &str) -> Result<(), StoreError> {
-        let row: Option<(String, String, String)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT client_id, family, kind FROM oauth_tokens WHERE token_hash = $1")
-            .bind(sha256_hex(token.as_bytes())).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get(0), r.get(1), r.get(2)))))
-        .map_err(StoreError::db("read token to revoke"))?;
+        let row: Option<(String, String, String)> = self
+            .db
+            .fetch_optional_as(
+                Query::new("SELECT client_id, family, kind FROM oauth_tokens WHERE token_hash = $1")
+                    .bind(sha256_hex(token.as_bytes())),
+                "read token to revoke",
+            )
+            .await?;
         match row {
             Some((owner, family, kind)) if owner == client_id => {
                 if kind == "refresh" {
                     self.revoke_family(&family).await
                 } else {
                     let mut tx = self.db.begin().await?;
-                    on_tx!(&mut tx, t => sqlx::query(
-                        "UPDATE oauth_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
-                        .bind(self.now().as_micros()).bind(sha256_hex(token.as_bytes()))
-                        .execute(&mut **t).await.map(|r| r.rows_affected()))
-                    .map_err(StoreError::db("revoke token"))?;
+                    tx.execute(
+                        Query::new(
+                            "UPDATE oauth_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS \
+                             NULL",
+                        )
+                        .binds((self.now().as_micros(), sha256_hex(token.as_bytes()))),
+                        "revoke token",
+                    )
+                    .await?;
                     tx.commit().await
                 }
             }
@@ -642,12 +755,16 @@ impl Store {
     /// The apps holding live tokens or grants for a space: client ids with live tokens.
     pub async fn apps_with_tokens(&self, holder: HolderId) -> Result<Vec<String>, StoreError> {
         let now = self.now().as_micros();
-        on_db!(&self.db, p => sqlx::query(
-            "SELECT DISTINCT client_id FROM oauth_tokens WHERE holder_id = $1 AND revoked_at IS NULL \
-             AND used_at IS NULL AND expires_at > $2 ORDER BY client_id")
-            .bind(holder.as_uuid()).bind(now).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| r.get::<String, _>(0)).collect()))
-        .map_err(StoreError::db("list app tokens"))
+        self.db
+            .fetch_all_as::<String>(
+                Query::new(
+                    "SELECT DISTINCT client_id FROM oauth_tokens WHERE holder_id = $1 AND revoked_at IS NULL \
+                     AND used_at IS NULL AND expires_at > $2 ORDER BY client_id",
+                )
+                .binds((holder.as_uuid(), now)),
+                "list app tokens",
+            )
+            .await
     }
 }
 

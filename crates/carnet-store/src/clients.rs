@@ -2,12 +2,10 @@
 //! assertions they used (each `jti` once), and their short-lived access tokens. The JWT checks
 //! live in `carnet-server::smart`. Nothing here is health data.
 
-use sqlx::Row;
-
+use crate::Store;
 use crate::crypto::sha256_hex;
-use crate::db::reader::Read;
+use crate::db::query::Query;
 use crate::error::StoreError;
-use crate::{Store, on_db, on_tx};
 
 /// Lifetime of an access token.
 pub const SYSTEM_TOKEN_SECONDS: i64 = 300;
@@ -25,21 +23,41 @@ impl Store {
     /// Registers (or replaces the key of) an establishment's system.
     pub async fn register_system_client(&self, c: &SystemClient) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO system_clients (client_id, finess, name, jwk, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (client_id) DO UPDATE SET finess = excluded.finess, name = excluded.name, jwk = excluded.jwk, revoked_at = NULL")
-            .bind(&c.client_id).bind(&c.finess).bind(&c.name).bind(&c.jwk).bind(self.now().as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("register system client"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO system_clients (client_id, finess, name, jwk, created_at) VALUES ($1, $2, $3, \
+                 $4, $5) ON CONFLICT (client_id) DO UPDATE SET finess = excluded.finess, name = \
+                 excluded.name, jwk = excluded.jwk, revoked_at = NULL",
+            )
+            .binds((&c.client_id, &c.finess, &c.name, &c.jwk, self.now().as_micros())),
+            "register system client",
+        )
+        .await?;
         tx.commit().await
     }
 
     pub async fn system_client(&self, client_id: &str) -> Result<Option<SystemClient>, StoreError> {
-        on_db!(&self.db, p => sqlx::query(
-            "SELECT client_id, finess, name, jwk FROM system_clients WHERE client_id = $1 AND revoked_at IS NULL")
-            .bind(client_id).fetch_optional(p).await
-            .map(|r| r.map(|r| SystemClient { client_id: r.get(0), finess: r.get(1), name: r.get(2), jwk: r.get(3) })))
-        .map_err(StoreError::db("read system client"))
+        self.db
+            .fetch_optional(
+                Query::new(
+                    "SELECT client_id, finess, name, jwk FROM system_clients WHERE client_id = $1 AND \
+                     revoked_at IS NULL",
+                )
+                .bind(client_id),
+                "read system client",
+            )
+            .await
+            .and_then(|r| {
+                r.map(|mut r| {
+                    Ok(SystemClient {
+                        client_id: r.take(0)?,
+                        finess: r.take(1)?,
+                        name: r.take(2)?,
+                        jwk: r.take(3)?,
+                    })
+                })
+                .transpose()
+            })
     }
 
     /// Records an assertion's `jti`; `false` if that client already used it (a replay).
@@ -50,16 +68,15 @@ impl Store {
         expires_at: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.db.begin().await?;
-        let r = on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO system_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3)")
-            .bind(client_id).bind(jti).bind(expires_at).execute(&mut **t).await.map(|r| r.rows_affected()));
-        match r {
+        let q = Query::new("INSERT INTO system_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3)")
+            .binds((client_id, jti, expires_at));
+        match tx.execute(q, "record assertion").await {
             Ok(_) => {
                 tx.commit().await?;
                 Ok(true)
             }
-            Err(e) if crate::db::is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(StoreError::db("record assertion")(e)),
+            Err(e) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -70,11 +87,15 @@ impl Store {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes::<32>()?);
         let expires = self.now().plus_seconds(SYSTEM_TOKEN_SECONDS).as_micros();
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO system_tokens (token_hash, client_id, finess, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(sha256_hex(token.as_bytes())).bind(&c.client_id).bind(&c.finess).bind(expires)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("issue system token"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO system_tokens (token_hash, client_id, finess, expires_at) VALUES ($1, $2, $3, \
+                 $4)",
+            )
+            .binds((sha256_hex(token.as_bytes()), &c.client_id, &c.finess, expires)),
+            "issue system token",
+        )
+        .await?;
         tx.commit().await?;
         Ok(token)
     }
@@ -85,11 +106,11 @@ impl Store {
         let hash = sha256_hex(token.as_bytes());
         let row = self
             .db
-            .read_one(
-                Read::new(
-                    "SELECT c.client_id, c.finess, c.name, c.jwk FROM system_tokens t \
-                     JOIN system_clients c ON c.client_id = t.client_id \
-                     WHERE t.token_hash = $1 AND t.expires_at > $2 AND c.revoked_at IS NULL",
+            .fetch_optional(
+                Query::new(
+                    "SELECT c.client_id, c.finess, c.name, c.jwk FROM system_tokens t JOIN system_clients c \
+                     ON c.client_id = t.client_id WHERE t.token_hash = $1 AND t.expires_at > $2 AND \
+                     c.revoked_at IS NULL",
                 )
                 .text(&hash)
                 .int(now),

@@ -16,9 +16,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::db::query::Query;
 use crate::db::{Db, Tx};
 use crate::error::StoreError;
-use crate::on_tx;
 
 /// Most units in one commit.
 const MAX_BATCH: usize = 256;
@@ -175,8 +175,9 @@ async fn run_batch(db: &Db, batch: Vec<Unit>) {
 }
 
 async fn savepoint(tx: &mut Tx, sql: &'static str) -> Result<(), StoreError> {
-    on_tx!(tx, t => sqlx::query(sql).execute(&mut **t).await.map(|_| ()))
-        .map_err(StoreError::db("savepoint of a combined write"))
+    tx.execute(Query::new(sql), "savepoint of a combined write")
+        .await
+        .map(|_| ())
 }
 
 /// The same failure, for each writer of a batch (errors are not `Clone`).
@@ -194,8 +195,14 @@ mod tests {
     use crate::db::DbOptions;
 
     async fn count(db: &Db) -> i64 {
-        crate::on_db!(&db.writer(), p => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM t").fetch_one(p).await)
-            .unwrap_or(-1)
+        match db
+            .writer()
+            .fetch_one(Query::new("SELECT COUNT(*) FROM t"), "count")
+            .await
+        {
+            Ok(mut r) => r.take(0).unwrap_or(-1),
+            Err(_) => -1,
+        }
     }
 
     /// A unit that panics fails its batch, not the combiner: the writes after it land.
@@ -211,8 +218,9 @@ mod tests {
         let c = Combiner::default();
         c.write(&db, |tx| {
             Box::pin(async move {
-                on_tx!(tx, t => sqlx::query("CREATE TABLE t (n INTEGER NOT NULL)").execute(&mut **t).await.map(|_| ()))
-                    .map_err(StoreError::db("create"))
+                tx.execute(Query::new("CREATE TABLE t (n INTEGER NOT NULL)"), "create")
+                    .await
+                    .map(|_| ())
             })
         })
         .await
@@ -220,8 +228,9 @@ mod tests {
         let boom = c
             .write(&db, |tx| {
                 Box::pin(async move {
-                    on_tx!(tx, t => sqlx::query("INSERT INTO t VALUES (1)").execute(&mut **t).await.map(|_| ()))
-                        .map_err(StoreError::db("insert"))?;
+                    tx.execute(Query::new("INSERT INTO t VALUES (1)"), "insert")
+                        .await
+                        .map(|_| ())?;
                     if tx_is_sqlite(tx) {
                         panic!("a bug in a unit");
                     }
@@ -233,8 +242,9 @@ mod tests {
         for n in 2..=3 {
             c.write(&db, move |tx| {
                 Box::pin(async move {
-                    on_tx!(tx, t => sqlx::query("INSERT INTO t VALUES ($1)").bind(n).execute(&mut **t).await.map(|_| ()))
-                        .map_err(StoreError::db("insert"))
+                    tx.execute(Query::new("INSERT INTO t VALUES ($1)").bind(n), "insert")
+                        .await
+                        .map(|_| ())
                 })
             })
             .await

@@ -4,11 +4,10 @@
 
 use carnet_domain::access::{Actor, PracticeRole, ProfessionalId};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
-use crate::db::reader::{Read, Values};
+use crate::Store;
+use crate::db::query::{Query, Values};
 use crate::error::StoreError;
-use crate::{Store, on_db, on_tx};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Professional {
@@ -71,25 +70,44 @@ impl Store {
         for p in batch {
             if let Some(f) = &p.finess {
                 let name = p.organisation_name.clone().unwrap_or_else(|| f.clone());
-                on_tx!(&mut tx, t => sqlx::query(
-                    "INSERT INTO organisations (finess, name, updated_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (finess) DO UPDATE SET name = $2, updated_at = $3")
-                    .bind(f).bind(&name).bind(now).execute(&mut **t).await.map(|r| r.rows_affected()))
-                .map_err(StoreError::db("upsert organisation"))?;
+                tx.execute(
+                    Query::new(
+                        "INSERT INTO organisations (finess, name, updated_at) VALUES ($1, $2, $3) ON \
+                         CONFLICT (finess) DO UPDATE SET name = $2, updated_at = $3",
+                    )
+                    .binds((f, &name, now)),
+                    "upsert organisation",
+                )
+                .await?;
             }
             let (name_key, town_key) = (
                 search_key(&p.family_name),
                 search_key(p.town.as_deref().unwrap_or_default()),
             );
-            on_tx!(&mut tx, t => sqlx::query(
-                "INSERT INTO professionals (rpps, family_name, given_name, profession, specialty, role, finess, updated_at, \
-                 town, name_key, town_key) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (rpps) DO UPDATE SET family_name = $2, given_name = $3, \
-                 profession = $4, specialty = $5, role = $6, finess = $7, updated_at = $8, town = $9, name_key = $10, town_key = $11")
-                .bind(&p.rpps).bind(&p.family_name).bind(&p.given_name).bind(&p.profession).bind(&p.specialty)
-                .bind(role_tag(p.role)).bind(&p.finess).bind(now).bind(&p.town).bind(&name_key).bind(&town_key)
-                .execute(&mut **t).await.map(|r| r.rows_affected()))
-                .map_err(StoreError::db("upsert professional"))?;
+            tx.execute(
+                Query::new(
+                    "INSERT INTO professionals (rpps, family_name, given_name, profession, specialty, role, \
+                     finess, updated_at, town, name_key, town_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+                     $9, $10, $11) ON CONFLICT (rpps) DO UPDATE SET family_name = $2, given_name = $3, \
+                     profession = $4, specialty = $5, role = $6, finess = $7, updated_at = $8, town = $9, \
+                     name_key = $10, town_key = $11",
+                )
+                .binds((
+                    &p.rpps,
+                    &p.family_name,
+                    &p.given_name,
+                    &p.profession,
+                    &p.specialty,
+                    role_tag(p.role),
+                    &p.finess,
+                    now,
+                    &p.town,
+                    &name_key,
+                    &town_key,
+                )),
+                "upsert professional",
+            )
+            .await?;
         }
         tx.commit().await
     }
@@ -104,7 +122,7 @@ impl Store {
         });
         match self
             .db
-            .read_one(Read::new(&SQL).text(rpps), "read professional")
+            .fetch_optional(Query::new(&SQL).text(rpps), "read professional")
             .await?
         {
             Some(mut r) => Ok(Some(professional_from(&mut r, 0)?)),
@@ -138,8 +156,8 @@ impl Store {
         });
         let rows = self
             .db
-            .read_all(
-                Read::new(&SQL)
+            .fetch_all(
+                Query::new(&SQL)
                     .text(&from)
                     .text(&to)
                     .text(profession.unwrap_or_default())
@@ -157,8 +175,8 @@ impl Store {
     pub async fn organisation_name(&self, finess: &str) -> Result<Option<String>, StoreError> {
         match self
             .db
-            .read_one(
-                Read::new("SELECT name FROM organisations WHERE finess = $1").text(finess),
+            .fetch_optional(
+                Query::new("SELECT name FROM organisations WHERE finess = $1").text(finess),
                 "read organisation",
             )
             .await?
@@ -169,8 +187,13 @@ impl Store {
     }
 
     pub async fn professional_count(&self) -> Result<i64, StoreError> {
-        on_db!(&self.db, p => sqlx::query("SELECT COUNT(*) FROM professionals").fetch_one(p).await.map(|r| r.get::<i64, _>(0)))
-            .map_err(StoreError::db("count professionals"))
+        self.db
+            .fetch_one(
+                Query::new("SELECT COUNT(*) FROM professionals"),
+                "count professionals",
+            )
+            .await
+            .and_then(|mut r| r.take::<i64>(0))
     }
 }
 
@@ -231,15 +254,20 @@ impl Store {
         let now = self.now();
         let token = crate::crypto::random_token()?;
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO pro_sessions (token_hash, rpps, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $3, $4)")
-            .bind(crate::crypto::sha256_hex(token.as_bytes())).bind(rpps).bind(now.as_micros())
-            .bind(now.plus_seconds(crate::auth::SESSION_ABSOLUTE_SECONDS).as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
-            _ => StoreError::db("create professional session")(e),
-        })?;
+        let q = Query::new(
+            "INSERT INTO pro_sessions (token_hash, rpps, created_at, last_seen_at, expires_at) VALUES ($1, \
+             $2, $3, $3, $4)",
+        )
+        .binds((
+            crate::crypto::sha256_hex(token.as_bytes()),
+            rpps,
+            now.as_micros(),
+            now.plus_seconds(crate::auth::SESSION_ABSOLUTE_SECONDS)
+                .as_micros(),
+        ));
+        tx.execute(q, "create professional session")
+            .await
+            .map_err(crate::not_found_if_foreign_key)?;
         tx.commit().await?;
         Ok(token)
     }
@@ -259,7 +287,7 @@ impl Store {
         });
         let row = match self
             .db
-            .read_one(Read::new(&SQL).text(&hash).int(now), "read professional session")
+            .fetch_optional(Query::new(&SQL).text(&hash).int(now), "read professional session")
             .await?
         {
             Some(mut r) => Some((r.take::<i64>(0)?, professional_from(&mut r, 1)?)),
@@ -273,9 +301,12 @@ impl Store {
         }
         if now - last_seen >= 60 * carnet_domain::Timestamp::MICROS_PER_SECOND {
             let mut tx = self.db.begin().await?;
-            on_tx!(&mut tx, t => sqlx::query("UPDATE pro_sessions SET last_seen_at = $1 WHERE token_hash = $2")
-                .bind(now).bind(&hash).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("touch professional session"))?;
+            tx.execute(
+                Query::new("UPDATE pro_sessions SET last_seen_at = $1 WHERE token_hash = $2")
+                    .binds((now, &hash)),
+                "touch professional session",
+            )
+            .await?;
             tx.commit().await?;
         }
         Ok(Some(professional))
@@ -283,10 +314,14 @@ impl Store {
 
     pub async fn revoke_pro_session(&self, token: &str) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query("UPDATE pro_sessions SET revoked_at = $1 WHERE token_hash = $2")
-            .bind(self.now().as_micros()).bind(crate::crypto::sha256_hex(token.as_bytes()))
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("revoke professional session"))?;
+        tx.execute(
+            Query::new("UPDATE pro_sessions SET revoked_at = $1 WHERE token_hash = $2").binds((
+                self.now().as_micros(),
+                crate::crypto::sha256_hex(token.as_bytes()),
+            )),
+            "revoke professional session",
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -310,10 +345,15 @@ impl Store {
             None => None,
         };
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query("INSERT INTO pro_notices (rpps, id, at, kind, holder_id, detail_sealed) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(rpps).bind(id).bind(now.as_micros()).bind(kind).bind(holder.as_uuid()).bind(&sealed)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("queue professional notice"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO pro_notices (rpps, id, at, kind, holder_id, detail_sealed) VALUES ($1, $2, $3, \
+                 $4, $5, $6)",
+            )
+            .binds((rpps, id, now.as_micros(), kind, holder.as_uuid(), &sealed)),
+            "queue professional notice",
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -329,15 +369,28 @@ impl Store {
 
     /// A professional's notices, newest first.
     pub async fn pro_notices(&self, rpps: &str, limit: i64) -> Result<Vec<ProNotice>, StoreError> {
-        on_db!(&self.db, p => sqlx::query("SELECT at, kind, holder_id, id, detail_sealed FROM pro_notices WHERE rpps = $1 ORDER BY id DESC LIMIT $2")
-            .bind(rpps).bind(limit).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| ProNotice {
-                at: carnet_domain::Timestamp::from_micros(r.get(0)),
-                kind: r.get(1),
-                holder: carnet_domain::HolderId::from_uuid(r.get::<uuid::Uuid, _>(2)),
-                id: r.get(3),
-                detail_sealed: r.get(4),
-            }).collect()))
-        .map_err(StoreError::db("list professional notices"))
+        self.db
+            .fetch_all(
+                Query::new(
+                    "SELECT at, kind, holder_id, id, detail_sealed FROM pro_notices WHERE rpps = $1 ORDER BY \
+                     id DESC LIMIT $2",
+                )
+                .binds((rpps, limit)),
+                "list professional notices",
+            )
+            .await
+            .and_then(|rs| {
+                rs.into_iter()
+                    .map(|mut r| {
+                        Ok(ProNotice {
+                            at: carnet_domain::Timestamp::from_micros(r.take(0)?),
+                            kind: r.take(1)?,
+                            holder: carnet_domain::HolderId::from_uuid(r.take::<uuid::Uuid>(2)?),
+                            id: r.take(3)?,
+                            detail_sealed: r.take(4)?,
+                        })
+                    })
+                    .collect()
+            })
     }
 }

@@ -75,6 +75,16 @@ pub enum StoreError {
     Commit(String),
 }
 
+/// A write that named a row that does not exist (a foreign key) is about something not
+/// found, for the caller (AC-8).
+pub(crate) fn not_found_if_foreign_key(e: StoreError) -> StoreError {
+    if e.is_foreign_key_violation() {
+        StoreError::NotFound
+    } else {
+        e
+    }
+}
+
 /// The database's disk is full: SQLite's `SQLITE_FULL` (13), PostgreSQL's `disk_full` (53100),
 /// or the operating system's ENOSPC under the driver. Reported as 507, apart from outages.
 fn is_disk_full(e: &sqlx::Error) -> bool {
@@ -114,6 +124,17 @@ impl StoreError {
                 StoreError::Io { path, source }
             }
         }
+    }
+
+    /// Whether a statement broke a uniqueness constraint (another request, or another server,
+    /// wrote the same key first).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Database { source: sqlx::Error::Database(d), .. } if d.is_unique_violation())
+    }
+
+    /// Whether a statement referred to a row that does not exist (a foreign key).
+    pub fn is_foreign_key_violation(&self) -> bool {
+        matches!(self, StoreError::Database { source: sqlx::Error::Database(d), .. } if d.is_foreign_key_violation())
     }
 
     /// Whether the failure is of the infrastructure (retry later: 503) rather than of the data.

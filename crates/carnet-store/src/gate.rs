@@ -14,15 +14,13 @@ use carnet_domain::access::{
     SpaceFacts, decide, traced_and_notified,
 };
 use carnet_domain::{HolderId, ItemKind, Timestamp};
-use sqlx::Row;
 
+use crate::Store;
 use crate::crypto::item_aad;
-use crate::db::is_unique_violation;
-use crate::db::reader::Read;
+use crate::db::query::Query;
 use crate::documents::RawDocument;
 use crate::error::StoreError;
 use crate::traces::{Pending, TraceEntry, Withheld};
-use crate::{Store, on_db, on_tx};
 
 fn policy_aad(holder: HolderId) -> Vec<u8> {
     item_aad(holder, ItemKind::AccessPolicy, holder.as_bytes())
@@ -121,10 +119,14 @@ const GATE_FACTS: &str = concat!(
 impl Store {
     /// The holder's authorisation directory and its version (empty, version 0, if never set).
     pub(crate) async fn access_policy(&self, holder: HolderId) -> Result<(AccessPolicy, i64), StoreError> {
-        let row = on_db!(&self.db, p => sqlx::query("SELECT policy_sealed, version FROM access_policies WHERE holder_id = $1")
-            .bind(holder.as_uuid()).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get::<Vec<u8>, _>(0), r.get::<i64, _>(1)))))
-            .map_err(StoreError::db("read access policy"))?;
+        let row = self
+            .db
+            .fetch_optional_as::<(Vec<u8>, i64)>(
+                Query::new("SELECT policy_sealed, version FROM access_policies WHERE holder_id = $1")
+                    .bind(holder.as_uuid()),
+                "read access policy",
+            )
+            .await?;
         let Some((sealed, version)) = row else {
             return Ok((AccessPolicy::default(), 0));
         };
@@ -155,8 +157,8 @@ impl Store {
         let now = self.now().as_micros();
         let row = self
             .db
-            .read_one(
-                Read::new(GATE_FACTS)
+            .fetch_optional(
+                Query::new(GATE_FACTS)
                     .uuid(*holder.as_uuid())
                     .text(rpps)
                     .int(now)
@@ -247,19 +249,27 @@ impl Store {
         let now = self.now().as_micros();
         let mut tx = self.db.begin().await?;
         if running {
-            on_tx!(&mut tx, t => sqlx::query(
-                "UPDATE emergency_accesses SET until_at = $1 WHERE holder_id = $2 AND rpps = $3 AND until_at > $4")
-                .bind(until.as_micros()).bind(holder.as_uuid()).bind(rpps).bind(now)
-                .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("extend emergency access"))?;
+            tx.execute(
+                Query::new(
+                    "UPDATE emergency_accesses SET until_at = $1 WHERE holder_id = $2 AND rpps = $3 AND \
+                     until_at > $4",
+                )
+                .binds((until.as_micros(), holder.as_uuid(), rpps, now)),
+                "extend emergency access",
+            )
+            .await?;
         } else {
             let key = self.vault.get(holder).await?;
             let sealed = key.seal(&emergency_aad(holder, rpps), reason.as_bytes())?;
-            on_tx!(&mut tx, t => sqlx::query(
-                "INSERT INTO emergency_accesses (holder_id, rpps, started_at, until_at, reason_sealed) VALUES ($1, $2, $3, $4, $5)")
-                .bind(holder.as_uuid()).bind(rpps).bind(now).bind(until.as_micros()).bind(&sealed)
-                .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("record emergency access"))?;
+            tx.execute(
+                Query::new(
+                    "INSERT INTO emergency_accesses (holder_id, rpps, started_at, until_at, reason_sealed) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .binds((holder.as_uuid(), rpps, now, until.as_micros(), &sealed)),
+                "record emergency access",
+            )
+            .await?;
         }
         tx.commit().await
     }
@@ -299,39 +309,52 @@ impl Store {
         let bytes = serde_json::to_vec(policy).map_err(|e| StoreError::Integrity(e.to_string()))?;
         let sealed = key.seal(&policy_aad(holder), &bytes)?;
         let now = self.now().as_micros();
-        let r = if version == 0 {
-            on_tx!(tx, t => sqlx::query("INSERT INTO access_policies (holder_id, policy_sealed, version, updated_at) VALUES ($1, $2, 1, $3)")
-                .bind(holder.as_uuid()).bind(&sealed).bind(now).execute(&mut **t).await.map(|r| r.rows_affected()))
+        let q = if version == 0 {
+            Query::new(
+                "INSERT INTO access_policies (holder_id, policy_sealed, version, updated_at) VALUES ($1, $2, \
+                 1, $3)",
+            )
+            .binds((holder.as_uuid(), &sealed, now))
         } else {
-            on_tx!(tx, t => sqlx::query("UPDATE access_policies SET policy_sealed = $1, version = version + 1, updated_at = $2 WHERE holder_id = $3 AND version = $4")
-                .bind(&sealed).bind(now).bind(holder.as_uuid()).bind(version).execute(&mut **t).await.map(|r| r.rows_affected()))
+            Query::new(
+                "UPDATE access_policies SET policy_sealed = $1, version = version + 1, updated_at = $2 WHERE \
+                 holder_id = $3 AND version = $4",
+            )
+            .binds((&sealed, now, holder.as_uuid(), version))
         };
-        match r {
+        match tx.execute(q, "write access policy").await {
             Ok(1) => {}
             Ok(_) => return Ok(false),
-            Err(e) if is_unique_violation(&e) => return Ok(false),
-            Err(e) => return Err(StoreError::db("write access policy")(e)),
+            Err(e) if e.is_unique_violation() => return Ok(false),
+            Err(e) => return Err(e),
         }
         // Issue 33: who the directory opens the record to, by RPPS (`pro_grants`); a grant
         // kept keeps its `since`.
         let granted = granted_professionals(policy);
-        let indexed: Vec<String> =
-            on_tx!(tx, t => sqlx::query("SELECT rpps FROM pro_grants WHERE holder_id = $1")
-            .bind(holder.as_uuid()).fetch_all(&mut **t).await
-            .map(|rs| rs.into_iter().map(|r| r.get::<String, _>(0)).collect()))
-            .map_err(StoreError::db("read professionals' grants"))?;
+        let indexed: Vec<String> = tx
+            .fetch_all_as::<String>(
+                Query::new("SELECT rpps FROM pro_grants WHERE holder_id = $1").bind(holder.as_uuid()),
+                "read professionals' grants",
+            )
+            .await?;
         for gone in indexed.iter().filter(|r| !granted.iter().any(|(g, _)| g == *r)) {
-            on_tx!(tx, t => sqlx::query("DELETE FROM pro_grants WHERE holder_id = $1 AND rpps = $2")
-                .bind(holder.as_uuid()).bind(gone).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("index professionals' grants"))?;
+            tx.execute(
+                Query::new("DELETE FROM pro_grants WHERE holder_id = $1 AND rpps = $2")
+                    .binds((holder.as_uuid(), gone)),
+                "index professionals' grants",
+            )
+            .await?;
         }
         for (rpps, until) in granted {
-            on_tx!(tx, t => sqlx::query(
-                "INSERT INTO pro_grants (rpps, holder_id, since, until_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (rpps, holder_id) DO UPDATE SET until_at = excluded.until_at")
-                .bind(&rpps).bind(holder.as_uuid()).bind(now).bind(until.map(|u| u.as_micros()))
-                .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("index professionals' grants"))?;
+            tx.execute(
+                Query::new(
+                    "INSERT INTO pro_grants (rpps, holder_id, since, until_at) VALUES ($1, $2, $3, $4) ON \
+                     CONFLICT (rpps, holder_id) DO UPDATE SET until_at = excluded.until_at",
+                )
+                .binds((&rpps, holder.as_uuid(), now, until.map(|u| u.as_micros()))),
+                "index professionals' grants",
+            )
+            .await?;
         }
         Ok(true)
     }

@@ -4,13 +4,12 @@
 
 use carnet_domain::lifecycle::{ERASURE_GRACE_SECONDS, Event, Lifecycle};
 use carnet_domain::{HolderId, Ins, ItemKind, Timestamp};
-use sqlx::Row;
 
 use crate::crypto::item_aad;
-use crate::db::reader::Read;
+use crate::db::query::Query;
 use crate::error::StoreError;
 use crate::outbox::{Channel, OutboxMessage, SUSPENSION_CLOSED};
-use crate::{BlobHash, HolderRecord, Store, on_db, on_tx};
+use crate::{BlobHash, HolderRecord, Store};
 use crate::{Contact, PersonName};
 
 /// How many times a transition is retried when another request changed the space meanwhile.
@@ -83,12 +82,21 @@ impl Store {
             administrative,
         )?;
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO holders (id, lifecycle, created_at, updated_at, admin_sealed, state_since, due_at) \
-             VALUES ($1, $2, $3, $3, $4, $3, $5)")
-            .bind(id.as_uuid()).bind(state.name()).bind(now.as_micros()).bind(&sealed).bind(due_at(&state))
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("insert holder"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO holders (id, lifecycle, created_at, updated_at, admin_sealed, state_since, \
+                 due_at) VALUES ($1, $2, $3, $3, $4, $3, $5)",
+            )
+            .binds((
+                id.as_uuid(),
+                state.name(),
+                now.as_micros(),
+                &sealed,
+                due_at(&state),
+            )),
+            "insert holder",
+        )
+        .await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -98,8 +106,8 @@ impl Store {
         // On every holder's request (the session check): a point read.
         let mut row = self
             .db
-            .read_one(
-                Read::new("SELECT lifecycle, state_since FROM holders WHERE id = $1").uuid(*id.as_uuid()),
+            .fetch_optional(
+                Query::new("SELECT lifecycle, state_since FROM holders WHERE id = $1").uuid(*id.as_uuid()),
                 "read lifecycle",
             )
             .await?
@@ -177,9 +185,12 @@ impl Store {
     pub async fn holder(&self, id: HolderId) -> Result<HolderRecord, StoreError> {
         let mut row = self
             .db
-            .read_one(
-                Read::new("SELECT lifecycle, created_at, updated_at, admin_sealed, state_since FROM holders WHERE id = $1")
-                    .uuid(*id.as_uuid()),
+            .fetch_optional(
+                Query::new(
+                    "SELECT lifecycle, created_at, updated_at, admin_sealed, state_since FROM holders WHERE \
+                     id = $1",
+                )
+                .uuid(*id.as_uuid()),
                 "read holder",
             )
             .await?
@@ -219,9 +230,16 @@ impl Store {
             administrative,
         )?;
         let mut tx = self.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query("UPDATE holders SET admin_sealed = $1, updated_at = $2 WHERE id = $3 AND lifecycle <> 'erased'")
-            .bind(&sealed).bind(self.now().as_micros()).bind(id.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("update administrative data"))?;
+        let n = tx
+            .execute(
+                Query::new(
+                    "UPDATE holders SET admin_sealed = $1, updated_at = $2 WHERE id = $3 AND lifecycle <> \
+                     'erased'",
+                )
+                .binds((&sealed, self.now().as_micros(), id.as_uuid())),
+                "update administrative data",
+            )
+            .await?;
         tx.commit().await?;
         if n == 1 { Ok(()) } else { Err(StoreError::NotFound) }
     }
@@ -229,10 +247,16 @@ impl Store {
     /// The holder whose INS this is, if any (erased tombstones included).
     pub async fn find_by_ins(&self, ins: &Ins) -> Result<Option<HolderId>, StoreError> {
         let idx = self.ins_index(ins).await?;
-        on_db!(&self.db, p => sqlx::query("SELECT id FROM holders WHERE ins_index = $1")
-            .bind(&idx).fetch_optional(p).await
-            .map(|r| r.map(|r| HolderId::from_uuid(r.get::<uuid::Uuid, _>(0)))))
-        .map_err(StoreError::db("find holder by INS"))
+        self.db
+            .fetch_optional(
+                Query::new("SELECT id FROM holders WHERE ins_index = $1").bind(&idx),
+                "find holder by INS",
+            )
+            .await
+            .and_then(|r| {
+                r.map(|mut r| Ok(HolderId::from_uuid(r.take::<uuid::Uuid>(0)?)))
+                    .transpose()
+            })
     }
 
     /// Applies a lifecycle event now. Compare-and-set on (state, since): a concurrent change
@@ -272,9 +296,11 @@ impl Store {
             if let Lifecycle::Suspended { at } = next {
                 // LC-5b: the sessions open now end for good; lifting the suspension later
                 // does not bring them back (they may be the fraud's).
-                on_tx!(&mut tx, t => sqlx::query(crate::auth::REVOKE_SESSIONS_OF_HOLDER)
-                    .bind(at.as_micros()).bind(id.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
-                    .map_err(StoreError::db("end the sessions of a suspended space"))?;
+                tx.execute(
+                    Query::new(crate::auth::REVOKE_SESSIONS_OF_HOLDER).binds((at.as_micros(), id.as_uuid())),
+                    "end the sessions of a suspended space",
+                )
+                .await?;
             }
             self.enqueue_in_tx(&mut tx, &key, &message(next), self.now())
                 .await?;
@@ -304,13 +330,23 @@ impl Store {
         from: Lifecycle,
         to: Lifecycle,
     ) -> Result<bool, StoreError> {
-        let n = on_tx!(tx, t => sqlx::query(
-            "UPDATE holders SET lifecycle = $1, state_since = $2, due_at = $3, updated_at = $2, erase_requested_at = NULL \
-             WHERE id = $4 AND lifecycle = $5 AND state_since = $6")
-            .bind(to.name()).bind(to.since().as_micros()).bind(due_at(&to)).bind(id.as_uuid())
-            .bind(from.name()).bind(from.since().as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("update lifecycle"))?;
+        let n = tx
+            .execute(
+                Query::new(
+                    "UPDATE holders SET lifecycle = $1, state_since = $2, due_at = $3, updated_at = $2, \
+                     erase_requested_at = NULL WHERE id = $4 AND lifecycle = $5 AND state_since = $6",
+                )
+                .binds((
+                    to.name(),
+                    to.since().as_micros(),
+                    due_at(&to),
+                    id.as_uuid(),
+                    from.name(),
+                    from.since().as_micros(),
+                )),
+                "update lifecycle",
+            )
+            .await?;
         Ok(n == 1)
     }
 
@@ -321,11 +357,15 @@ impl Store {
     pub async fn erase_holder(&self, holder: HolderId) -> Result<(), StoreError> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE holders SET lifecycle = 'erased', state_since = $1, due_at = $1, updated_at = $1 \
-             WHERE id = $2 AND lifecycle <> 'erased'")
-            .bind(now.as_micros()).bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("mark erased"))?;
+        tx.execute(
+            Query::new(
+                "UPDATE holders SET lifecycle = 'erased', state_since = $1, due_at = $1, updated_at = $1 \
+                 WHERE id = $2 AND lifecycle <> 'erased'",
+            )
+            .binds((now.as_micros(), holder.as_uuid())),
+            "mark erased",
+        )
+        .await?;
         tx.commit().await?;
         self.finish_erasure(holder).await
     }
@@ -333,18 +373,24 @@ impl Store {
     /// Carries out the erasure of a space already marked erased. Safe to repeat.
     async fn finish_erasure(&self, holder: HolderId) -> Result<(), StoreError> {
         self.vault.destroy(holder).await?;
-        let hashes: Vec<String> = on_db!(&self.db.writer(), p => sqlx::query("SELECT blob_hash FROM attachments WHERE holder_id = $1")
-            .bind(holder.as_uuid()).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| r.get::<String, _>(0)).collect()))
-            .map_err(StoreError::db("list blobs to erase"))?;
+        let hashes: Vec<String> = self
+            .db
+            .writer()
+            .fetch_all_as::<String>(
+                Query::new("SELECT blob_hash FROM attachments WHERE holder_id = $1").bind(holder.as_uuid()),
+                "list blobs to erase",
+            )
+            .await?;
         // The traces first, in a transaction of their own: on SQLite they live in a file of
         // their own (`db::AUDIT_SCHEMA`), and a transaction over two WAL files is not atomic
         // across a crash. Interrupted after this one, the space is still due (`due_at`), so the
         // lifecycle job finishes the rest.
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query("DELETE FROM traces WHERE holder_id = $1")
-            .bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("erase holder traces"))?;
+        tx.execute(
+            Query::new("DELETE FROM traces WHERE holder_id = $1").bind(holder.as_uuid()),
+            "erase holder traces",
+        )
+        .await?;
         tx.commit().await?;
         self.trace_heads.forget(&[holder]);
         let mut tx = self.db.begin().await?;
@@ -380,12 +426,13 @@ impl Store {
         .into_iter()
         .chain(CREDENTIALS_OF_HOLDER)
         {
-            on_tx!(&mut tx, t => {
-                let q = sqlx::query(sql).bind(holder.as_uuid());
-                let q = if sql.contains("$2") { q.bind(Vec::<u8>::new()) } else { q };
-                q.execute(&mut **t).await.map(|r| r.rows_affected())
-            })
-            .map_err(StoreError::db("erase holder rows"))?;
+            let q = Query::new(sql).bind(holder.as_uuid());
+            let q = if sql.contains("$2") {
+                q.bind(Vec::<u8>::new())
+            } else {
+                q
+            };
+            tx.execute(q, "erase holder rows").await?;
         }
         tx.commit().await?;
         self.trace_heads.forget(&[holder]);
@@ -403,12 +450,17 @@ impl Store {
     pub async fn run_lifecycle_job(&self, batch: i64) -> Result<JobReport, StoreError> {
         let mut report = JobReport::default();
         let now = self.now();
-        let due: Vec<(uuid::Uuid, String, i64, Option<i64>)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT id, lifecycle, state_since, erase_requested_at FROM holders WHERE due_at IS NOT NULL AND due_at <= $1 \
-             ORDER BY due_at LIMIT $2")
-            .bind(now.as_micros()).bind(batch).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect()))
-            .map_err(StoreError::db("read due transitions"))?;
+        let due: Vec<(uuid::Uuid, String, i64, Option<i64>)> = self
+            .db
+            .fetch_all_as(
+                Query::new(
+                    "SELECT id, lifecycle, state_since, erase_requested_at FROM holders WHERE due_at IS NOT \
+                     NULL AND due_at <= $1 ORDER BY due_at LIMIT $2",
+                )
+                .binds((now.as_micros(), batch)),
+                "read due transitions",
+            )
+            .await?;
         for (id, name, since, erase_requested) in due {
             let id = HolderId::from_uuid(id);
             let Some(state) = Lifecycle::from_parts(&name, Timestamp::from_micros(since)) else {
@@ -508,12 +560,16 @@ impl Store {
             payload.to_string().into_bytes(),
         );
         let mut tx = self.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE holders SET erase_requested_at = $1, due_at = $2, updated_at = $1 \
-             WHERE id = $3 AND lifecycle = 'closed'")
-            .bind(now.as_micros()).bind(when.as_micros()).bind(holder.as_uuid())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("request erasure"))?;
+        let n = tx
+            .execute(
+                Query::new(
+                    "UPDATE holders SET erase_requested_at = $1, due_at = $2, updated_at = $1 WHERE id = $3 \
+                     AND lifecycle = 'closed'",
+                )
+                .binds((now.as_micros(), when.as_micros(), holder.as_uuid())),
+                "request erasure",
+            )
+            .await?;
         if n != 1 {
             return Err(StoreError::Invalid(
                 "seul un espace fermé peut être supprimé / only a closed space can be erased".into(),
@@ -546,13 +602,23 @@ impl Store {
             payload.to_string().into_bytes(),
         );
         let mut tx = self.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE holders SET lifecycle = $1, state_since = $2, due_at = $2, updated_at = $2, erase_requested_at = NULL \
-             WHERE id = $3 AND lifecycle = $4 AND state_since = $5 AND erase_requested_at IS NOT NULL")
-            .bind(erased.name()).bind(now.as_micros()).bind(id.as_uuid())
-            .bind(closed.name()).bind(closed.since().as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("erase on request"))?;
+        let n = tx
+            .execute(
+                Query::new(
+                    "UPDATE holders SET lifecycle = $1, state_since = $2, due_at = $2, updated_at = $2, \
+                     erase_requested_at = NULL WHERE id = $3 AND lifecycle = $4 AND state_since = $5 AND \
+                     erase_requested_at IS NOT NULL",
+                )
+                .binds((
+                    erased.name(),
+                    now.as_micros(),
+                    id.as_uuid(),
+                    closed.name(),
+                    closed.since().as_micros(),
+                )),
+                "erase on request",
+            )
+            .await?;
         if n != 1 {
             return Ok(false); // another server did it, or the space was reopened
         }
@@ -565,11 +631,17 @@ impl Store {
     /// MI-3: at 18 the representatives' access ends and the new adult is informed and asked
     /// to set their own credentials.
     async fn run_majority(&self, now: Timestamp, batch: i64) -> Result<u64, StoreError> {
-        let due: Vec<(uuid::Uuid, i64)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT id, majority_at FROM holders WHERE majority_at IS NOT NULL AND majority_at <= $1 ORDER BY majority_at LIMIT $2")
-            .bind(now.as_micros()).bind(batch).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect()))
-            .map_err(StoreError::db("read majorities"))?;
+        let due: Vec<(uuid::Uuid, i64)> = self
+            .db
+            .fetch_all_as(
+                Query::new(
+                    "SELECT id, majority_at FROM holders WHERE majority_at IS NOT NULL AND majority_at <= $1 \
+                     ORDER BY majority_at LIMIT $2",
+                )
+                .binds((now.as_micros(), batch)),
+                "read majorities",
+            )
+            .await?;
         let mut n = 0;
         for (id, at) in due {
             let holder = HolderId::from_uuid(id);
@@ -586,18 +658,28 @@ impl Store {
             let payload = serde_json::json!({ "activation_code": code, "valid_until": expires.to_rfc3339() });
             let msg = OutboxMessage::new(holder, "majority", channel, payload.to_string().into_bytes());
             let mut tx = self.db.begin().await?;
-            let won = on_tx!(&mut tx, t => sqlx::query(
-                "UPDATE holders SET majority_at = NULL, activation_code_hmac = $3, activation_code_expires_at = $4 \
-                 WHERE id = $1 AND majority_at = $2")
-                .bind(id).bind(at).bind(&code_hmac).bind(expires.as_micros()).execute(&mut **t).await.map(|r| r.rows_affected()))
-                .map_err(StoreError::db("record majority"))?;
+            let won = tx
+                .execute(
+                    Query::new(
+                        "UPDATE holders SET majority_at = NULL, activation_code_hmac = $3, \
+                         activation_code_expires_at = $4 WHERE id = $1 AND majority_at = $2",
+                    )
+                    .binds((id, at, &code_hmac, expires.as_micros())),
+                    "record majority",
+                )
+                .await?;
             if won != 1 {
                 continue;
             }
-            on_tx!(&mut tx, t => sqlx::query(
-                "UPDATE representatives SET until_at = $1 WHERE holder_id = $2 AND kind = 'parent' AND (until_at IS NULL OR until_at > $1)")
-                .bind(now.as_micros()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
-                .map_err(StoreError::db("end representation"))?;
+            tx.execute(
+                Query::new(
+                    "UPDATE representatives SET until_at = $1 WHERE holder_id = $2 AND kind = 'parent' AND \
+                     (until_at IS NULL OR until_at > $1)",
+                )
+                .binds((now.as_micros(), id)),
+                "end representation",
+            )
+            .await?;
             // The space is the new adult's alone: whatever was set up on it while a minor
             // (credentials, sessions, devices, apps connected by a parent) ends here; they take
             // it over with the fresh code (`Store::activate`).
@@ -605,8 +687,8 @@ impl Store {
                 "DELETE FROM oauth_tokens WHERE holder_id = $1 AND subject_id <> $1",
                 "DELETE FROM oauth_codes WHERE holder_id = $1 AND subject_id <> $1",
             ]) {
-                on_tx!(&mut tx, t => sqlx::query(sql).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
-                    .map_err(StoreError::db("end a minor's credentials"))?;
+                tx.execute(Query::new(sql).bind(id), "end a minor's credentials")
+                    .await?;
             }
             self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
             tx.commit().await?;
@@ -633,15 +715,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
+        let q = Query::new(
             "INSERT INTO representatives (holder_id, representative_id, kind, since) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (holder_id, representative_id) DO NOTHING")
-            .bind(holder.as_uuid()).bind(representative.as_uuid()).bind(kind).bind(now.as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
-            _ => StoreError::db("link representative")(e),
-        })?;
+             ON CONFLICT (holder_id, representative_id) DO NOTHING",
+        )
+        .binds((holder.as_uuid(), representative.as_uuid(), kind, now.as_micros()));
+        tx.execute(q, "link representative")
+            .await
+            .map_err(crate::not_found_if_foreign_key)?;
         tx.commit().await
     }
 
@@ -657,23 +738,44 @@ impl Store {
         representative: HolderId,
     ) -> Result<Vec<(HolderId, String)>, StoreError> {
         let now = self.now().as_micros();
-        on_db!(&self.db, p => sqlx::query(concat!(
-            "SELECT r.holder_id, r.kind FROM representatives r JOIN holders h ON h.id = r.holder_id \
-             WHERE r.representative_id = $1 AND ", current_representation!("$2"), " ORDER BY r.holder_id"))
-            .bind(representative.as_uuid()).bind(now).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (HolderId::from_uuid(r.get::<uuid::Uuid, _>(0)), r.get::<String, _>(1))).collect()))
-            .map_err(StoreError::db("list represented people"))
+        self.db
+            .fetch_all(
+                Query::new(concat!(
+                    "SELECT r.holder_id, r.kind FROM representatives r JOIN holders h ON h.id = r.holder_id \
+                     WHERE r.representative_id = $1 AND ",
+                    current_representation!("$2"),
+                    " ORDER BY r.holder_id"
+                ))
+                .binds((representative.as_uuid(), now)),
+                "list represented people",
+            )
+            .await
+            .and_then(|rs| {
+                rs.into_iter()
+                    .map(|mut r| {
+                        Ok((
+                            HolderId::from_uuid(r.take::<uuid::Uuid>(0)?),
+                            r.take::<String>(1)?,
+                        ))
+                    })
+                    .collect()
+            })
     }
 
     /// The representatives of `holder` whose representation is current at `now`.
     pub async fn representatives(&self, holder: HolderId) -> Result<Vec<(HolderId, String)>, StoreError> {
         let now = self.now().as_micros();
-        on_db!(&self.db, p => sqlx::query(concat!(
+        let q = Query::new(concat!(
             "SELECT r.representative_id, r.kind FROM representatives r JOIN holders h ON h.id = r.holder_id \
-             WHERE r.holder_id = $1 AND ", current_representation!("$2"), " ORDER BY r.representative_id"))
-            .bind(holder.as_uuid()).bind(now).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (HolderId::from_uuid(r.get::<uuid::Uuid, _>(0)), r.get::<String, _>(1))).collect()))
-            .map_err(StoreError::db("list representatives"))
+             WHERE r.holder_id = $1 AND ",
+            current_representation!("$2"),
+            " ORDER BY r.representative_id"
+        ))
+        .binds((holder.as_uuid(), now));
+        let rows = self.db.fetch_all(q, "list representatives").await?;
+        rows.into_iter()
+            .map(|mut r| Ok((HolderId::from_uuid(r.take(0)?), r.take(1)?)))
+            .collect()
     }
 }
 

@@ -15,10 +15,9 @@ use carnet_domain::access::{
 use carnet_domain::roster::Administrative;
 use carnet_domain::{HolderId, Ins, Lifecycle, Timestamp};
 
-use crate::db::reader::Read;
+use crate::db::query::Query;
 use crate::error::StoreError;
 use crate::gate::{Access, Gate};
-use crate::on_tx;
 use crate::traces::Withheld;
 
 /// How long an INS a professional presented shows them whose record it is (our choice: a
@@ -144,11 +143,16 @@ impl Gate {
         self.store
             .write(move |tx| {
                 Box::pin(async move {
-                    on_tx!(tx, t => sqlx::query(
-                        "INSERT INTO pro_patients (rpps, holder_id, presented_at) VALUES ($1, $2, $3) \
-                         ON CONFLICT (rpps, holder_id) DO UPDATE SET presented_at = excluded.presented_at")
-                        .bind(&rpps).bind(holder.as_uuid()).bind(now).execute(&mut **t).await.map(|_| ()))
-                    .map_err(StoreError::db("record a presented INS"))
+                    tx.execute(
+                        Query::new(
+                            "INSERT INTO pro_patients (rpps, holder_id, presented_at) VALUES ($1, $2, $3) ON \
+                             CONFLICT (rpps, holder_id) DO UPDATE SET presented_at = excluded.presented_at",
+                        )
+                        .binds((&rpps, holder.as_uuid(), now)),
+                        "record a presented INS",
+                    )
+                    .await
+                    .map(|_| ())
                 })
             })
             .await?;
@@ -231,10 +235,10 @@ impl Gate {
                 let row = self
                     .store
                     .db
-                    .read_one(
-                        Read::new(
-                            "SELECT MAX(until_at) FROM emergency_accesses \
-                             WHERE holder_id = $1 AND rpps = $2 AND until_at > $3",
+                    .fetch_optional(
+                        Query::new(
+                            "SELECT MAX(until_at) FROM emergency_accesses WHERE holder_id = $1 AND rpps = $2 \
+                             AND until_at > $3",
                         )
                         .uuid(*holder.as_uuid())
                         .text(&id.0)
@@ -259,7 +263,7 @@ impl Gate {
     /// in order; a space gone, erased or no longer theirs to know is left out.
     async fn named(
         &self,
-        rows: Vec<crate::db::reader::Values>,
+        rows: Vec<crate::db::query::Values>,
         actor: &Actor,
     ) -> Result<Vec<(HolderId, Identity)>, StoreError> {
         let mut out = Vec::new();
@@ -290,10 +294,10 @@ impl Gate {
         let rows = self
             .store
             .db
-            .read_all(
-                Read::new(
-                    "SELECT holder_id FROM pro_patients WHERE rpps = $1 AND presented_at > $2 \
-                     ORDER BY presented_at DESC LIMIT $3",
+            .fetch_all(
+                Query::new(
+                    "SELECT holder_id FROM pro_patients WHERE rpps = $1 AND presented_at > $2 ORDER BY \
+                     presented_at DESC LIMIT $3",
                 )
                 .text(&id.0)
                 .int(since)
@@ -320,10 +324,10 @@ impl Gate {
         let rows = self
             .store
             .db
-            .read_all(
-                Read::new(
-                    "SELECT holder_id FROM pro_grants WHERE rpps = $1 AND (until_at IS NULL OR until_at > $2) \
-                     ORDER BY since DESC, holder_id LIMIT $3",
+            .fetch_all(
+                Query::new(
+                    "SELECT holder_id FROM pro_grants WHERE rpps = $1 AND (until_at IS NULL OR until_at > \
+                     $2) ORDER BY since DESC, holder_id LIMIT $3",
                 )
                 .text(&id.0)
                 .int(self.store.now().as_micros())
@@ -520,8 +524,8 @@ impl Gate {
         let row = self
             .store
             .db
-            .read_one(
-                Read::new(
+            .fetch_optional(
+                Query::new(
                     "SELECT 1 FROM pro_patients WHERE rpps = $1 AND holder_id = $2 AND presented_at > $3 \
                      UNION ALL SELECT 1 FROM conversations WHERE holder_id = $2 AND counterpart = $4",
                 )

@@ -58,17 +58,18 @@ pub mod status;
 pub mod traces;
 pub mod vault;
 
+use crate::db::query::Query;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use carnet_domain::{AttachmentId, Clock, HolderId, ItemKind, Timestamp};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 pub use blob::{BlobHash, BlobStore};
 pub use crypto::{MasterKey, MasterKeyRing};
 pub use db::{Db, DbOptions, Engine};
 pub use error::StoreError;
+pub(crate) use error::not_found_if_foreign_key;
 pub use vault::KeyVault;
 
 use crypto::item_aad;
@@ -343,14 +344,21 @@ impl Store {
             .write_attachment_blob(&key, holder, id, content_type, &meta.sha256, content.to_vec())
             .await?;
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO attachments (holder_id, id, created_at, blob_hash, sealed_size, meta_sealed) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(holder.as_uuid()).bind(id.as_uuid()).bind(now.as_micros()).bind(hash.as_str()).bind(sealed_size).bind(&sealed_meta)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(|e| match &e {
-                sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
-                _ => StoreError::db("insert attachment")(e),
-            })?;
+        let q = Query::new(
+            "INSERT INTO attachments (holder_id, id, created_at, blob_hash, sealed_size, meta_sealed) VALUES \
+             ($1, $2, $3, $4, $5, $6)",
+        )
+        .binds((
+            holder.as_uuid(),
+            id.as_uuid(),
+            now.as_micros(),
+            hash.as_str(),
+            sealed_size,
+            &sealed_meta,
+        ));
+        tx.execute(q, "insert attachment")
+            .await
+            .map_err(not_found_if_foreign_key)?;
         tx.commit().await?;
         Ok(AttachmentRecord {
             holder,
@@ -368,9 +376,10 @@ impl Store {
     ) -> Result<(AttachmentRecord, Bytes), StoreError> {
         let mut row = self
             .db
-            .read_one(
-                db::reader::Read::new(
-                    "SELECT created_at, blob_hash, meta_sealed FROM attachments WHERE holder_id = $1 AND id = $2",
+            .fetch_optional(
+                db::query::Query::new(
+                    "SELECT created_at, blob_hash, meta_sealed FROM attachments WHERE holder_id = $1 AND id \
+                     = $2",
                 )
                 .uuid(*holder.as_uuid())
                 .uuid(*id.as_uuid()),
@@ -410,10 +419,18 @@ impl Store {
 
     /// Ids of a holder's attachments, oldest first.
     pub async fn attachment_ids(&self, holder: HolderId) -> Result<Vec<AttachmentId>, StoreError> {
-        on_db!(&self.db, p => sqlx::query("SELECT id FROM attachments WHERE holder_id = $1 ORDER BY id")
-            .bind(holder.as_uuid()).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| AttachmentId::from_uuid(r.get::<uuid::Uuid, _>(0))).collect()))
-        .map_err(StoreError::db("list attachments"))
+        self.db
+            .fetch_all(
+                Query::new("SELECT id FROM attachments WHERE holder_id = $1 ORDER BY id")
+                    .bind(holder.as_uuid()),
+                "list attachments",
+            )
+            .await
+            .and_then(|rs| {
+                rs.into_iter()
+                    .map(|mut r| Ok(AttachmentId::from_uuid(r.take::<uuid::Uuid>(0)?)))
+                    .collect()
+            })
     }
 
     /// Deletes blobs that no row references and that are older than `min_age_seconds` (younger
@@ -426,9 +443,15 @@ impl Store {
             if b.modified_micros > cutoff {
                 continue;
             }
-            let referenced: i64 = on_db!(&self.db.writer(), p => sqlx::query("SELECT COUNT(*) FROM attachments WHERE blob_hash = $1")
-                .bind(b.hash.as_str()).fetch_one(p).await.map(|r| r.get::<i64, _>(0)))
-                .map_err(StoreError::db("check blob reference"))?;
+            let referenced: i64 = self
+                .db
+                .writer()
+                .fetch_one(
+                    Query::new("SELECT COUNT(*) FROM attachments WHERE blob_hash = $1").bind(b.hash.as_str()),
+                    "check blob reference",
+                )
+                .await
+                .and_then(|mut r| r.take::<i64>(0))?;
             if referenced == 0 {
                 self.blobs.delete(&b.hash).await?;
                 report.deleted += 1;
@@ -439,10 +462,13 @@ impl Store {
 
     /// Reads every referenced blob and checks its hash (`carnet admin verify-blobs`).
     pub async fn verify_blobs(&self) -> Result<VerifyReport, StoreError> {
-        let rows: Vec<(uuid::Uuid, uuid::Uuid, String)> = on_db!(&self.db, p => sqlx::query("SELECT holder_id, id, blob_hash FROM attachments ORDER BY holder_id, id")
-            .fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
-            .map_err(StoreError::db("list attachments"))?;
+        let rows: Vec<(uuid::Uuid, uuid::Uuid, String)> = self
+            .db
+            .fetch_all_as(
+                Query::new("SELECT holder_id, id, blob_hash FROM attachments ORDER BY holder_id, id"),
+                "list attachments",
+            )
+            .await?;
         let mut report = VerifyReport::default();
         for (holder, id, hash) in rows {
             report.checked += 1;

@@ -13,15 +13,15 @@ use carnet_domain::document::{self, Format};
 use carnet_domain::messaging::{self, ConversationFacts, Counterpart, MessageAction, decide_message};
 use carnet_domain::{AttachmentId, HolderId, ItemKind, Timestamp};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use uuid::Uuid;
 
+use crate::Store;
 use crate::crypto::{SecretKey, item_aad};
+use crate::db::query::Query;
 use crate::documents::{DocumentView, NewDocument, is_holder_side};
 use crate::error::StoreError;
 use crate::gate::{Access, Gate, GateFacts};
 use crate::traces::Withheld;
-use crate::{Store, on_db, on_tx};
 
 /// Who wrote a message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,13 +211,17 @@ impl Store {
         holder: HolderId,
         only: Option<Uuid>,
     ) -> Result<Vec<ConversationRow>, StoreError> {
-        let rows: Vec<(Uuid, i64, i64, i64, Vec<u8>)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT id, ended, created_at, updated_at, meta_sealed FROM conversations \
-             WHERE holder_id = $1 AND ($2 OR id = $3) ORDER BY updated_at DESC, id DESC")
-            .bind(holder.as_uuid()).bind(only.is_none()).bind(only.unwrap_or(Uuid::nil()))
-            .fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect()))
-        .map_err(StoreError::db("read conversations"))?;
+        let rows: Vec<(Uuid, i64, i64, i64, Vec<u8>)> = self
+            .db
+            .fetch_all_as(
+                Query::new(
+                    "SELECT id, ended, created_at, updated_at, meta_sealed FROM conversations WHERE \
+                     holder_id = $1 AND ($2 OR id = $3) ORDER BY updated_at DESC, id DESC",
+                )
+                .binds((holder.as_uuid(), only.is_none(), only.unwrap_or(Uuid::nil()))),
+                "read conversations",
+            )
+            .await?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -244,12 +248,17 @@ impl Store {
         holder: HolderId,
         from_holder_side: bool,
     ) -> Result<HashMap<Uuid, i64>, StoreError> {
-        on_db!(&self.db, p => sqlx::query(
-            "SELECT conversation_id, COUNT(*) FROM messages WHERE holder_id = $1 AND from_holder_side = $2 \
-             AND read_at IS NULL GROUP BY conversation_id")
-            .bind(holder.as_uuid()).bind(i64::from(from_holder_side)).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get::<Uuid, _>(0), r.get::<i64, _>(1))).collect()))
-        .map_err(StoreError::db("count unread messages"))
+        self.db
+            .fetch_all_as::<(Uuid, i64)>(
+                Query::new(
+                    "SELECT conversation_id, COUNT(*) FROM messages WHERE holder_id = $1 AND \
+                     from_holder_side = $2 AND read_at IS NULL GROUP BY conversation_id",
+                )
+                .binds((holder.as_uuid(), i64::from(from_holder_side))),
+                "count unread messages",
+            )
+            .await
+            .map(|rows| rows.into_iter().collect())
     }
 
     /// Whether `counterpart` already has a conversation in this space (they wrote first, MS-2).
@@ -258,20 +267,43 @@ impl Store {
         holder: HolderId,
         counterpart: &Counterpart,
     ) -> Result<bool, StoreError> {
-        let n: i64 = on_db!(&self.db, p => sqlx::query(
-            "SELECT COUNT(*) FROM conversations WHERE holder_id = $1 AND counterpart = $2")
-            .bind(holder.as_uuid()).bind(counterpart.key()).fetch_one(p).await.map(|r| r.get(0)))
-        .map_err(StoreError::db("find earlier conversation"))?;
+        let n: i64 = self
+            .db
+            .fetch_one(
+                Query::new("SELECT COUNT(*) FROM conversations WHERE holder_id = $1 AND counterpart = $2")
+                    .binds((holder.as_uuid(), counterpart.key())),
+                "find earlier conversation",
+            )
+            .await
+            .and_then(|mut r| r.take(0))?;
         Ok(n > 0)
     }
 
     async fn message_rows(&self, holder: HolderId, conversation: Uuid) -> Result<Vec<Message>, StoreError> {
-        let rows: Vec<RawMessage> = on_db!(&self.db, p => sqlx::query(
-            "SELECT id, sent_at, from_holder_side, read_at, body_sealed FROM messages \
-             WHERE holder_id = $1 AND conversation_id = $2 ORDER BY id")
-            .bind(holder.as_uuid()).bind(conversation).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get::<i64, _>(2) != 0, r.get(3), r.get(4))).collect()))
-        .map_err(StoreError::db("read messages"))?;
+        let rows: Vec<RawMessage> = self
+            .db
+            .fetch_all(
+                Query::new(
+                    "SELECT id, sent_at, from_holder_side, read_at, body_sealed FROM messages WHERE \
+                     holder_id = $1 AND conversation_id = $2 ORDER BY id",
+                )
+                .binds((holder.as_uuid(), conversation)),
+                "read messages",
+            )
+            .await
+            .and_then(|rs| {
+                rs.into_iter()
+                    .map(|mut r| {
+                        Ok((
+                            r.take(0)?,
+                            r.take(1)?,
+                            r.take::<i64>(2)? != 0,
+                            r.take(3)?,
+                            r.take(4)?,
+                        ))
+                    })
+                    .collect()
+            })?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -340,36 +372,69 @@ impl Store {
         let sealed = key.seal(&message_aad(holder, id), &json(&msg)?)?;
         let mut tx = self.db.begin().await?;
         for (aid, hash, size, meta) in &rows {
-            on_tx!(&mut tx, t => sqlx::query(
-                "INSERT INTO attachments (holder_id, id, created_at, blob_hash, sealed_size, meta_sealed) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(holder.as_uuid()).bind(aid.as_uuid()).bind(now.as_micros()).bind(hash.as_str()).bind(*size).bind(meta)
-                .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("insert message attachment"))?;
+            tx.execute(
+                Query::new(
+                    "INSERT INTO attachments (holder_id, id, created_at, blob_hash, sealed_size, \
+                     meta_sealed) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .binds((
+                    holder.as_uuid(),
+                    aid.as_uuid(),
+                    now.as_micros(),
+                    hash.as_str(),
+                    *size,
+                    meta,
+                )),
+                "insert message attachment",
+            )
+            .await?;
         }
         if let Some(c) = new_conversation {
             let sealed_c = key.seal(&conversation_aad(holder, conversation), &json(c)?)?;
-            on_tx!(&mut tx, t => sqlx::query(
-                "INSERT INTO conversations (holder_id, id, counterpart, ended, created_at, updated_at, meta_sealed) \
-                 VALUES ($1, $2, $3, 0, $4, $4, $5)")
-                .bind(holder.as_uuid()).bind(conversation).bind(c.counterpart.key()).bind(now.as_micros()).bind(&sealed_c)
-                .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("insert conversation"))?;
+            tx.execute(
+                Query::new(
+                    "INSERT INTO conversations (holder_id, id, counterpart, ended, created_at, updated_at, \
+                     meta_sealed) VALUES ($1, $2, $3, 0, $4, $4, $5)",
+                )
+                .binds((
+                    holder.as_uuid(),
+                    conversation,
+                    c.counterpart.key(),
+                    now.as_micros(),
+                    &sealed_c,
+                )),
+                "insert conversation",
+            )
+            .await?;
         } else {
             // A message of the counterpart reopens an ended conversation (MS-2).
             let reopen = !from_holder_side;
-            on_tx!(&mut tx, t => sqlx::query(
-                "UPDATE conversations SET updated_at = $3, ended = CASE WHEN $4 THEN 0 ELSE ended END \
-                 WHERE holder_id = $1 AND id = $2")
-                .bind(holder.as_uuid()).bind(conversation).bind(now.as_micros()).bind(reopen)
-                .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("update conversation"))?;
+            tx.execute(
+                Query::new(
+                    "UPDATE conversations SET updated_at = $3, ended = CASE WHEN $4 THEN 0 ELSE ended END \
+                     WHERE holder_id = $1 AND id = $2",
+                )
+                .binds((holder.as_uuid(), conversation, now.as_micros(), reopen)),
+                "update conversation",
+            )
+            .await?;
         }
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO messages (holder_id, conversation_id, id, sent_at, from_holder_side, read_at, body_sealed) \
-             VALUES ($1, $2, $3, $4, $5, NULL, $6)")
-            .bind(holder.as_uuid()).bind(conversation).bind(id).bind(now.as_micros()).bind(i64::from(from_holder_side)).bind(&sealed)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("insert message"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO messages (holder_id, conversation_id, id, sent_at, from_holder_side, read_at, \
+                 body_sealed) VALUES ($1, $2, $3, $4, $5, NULL, $6)",
+            )
+            .binds((
+                holder.as_uuid(),
+                conversation,
+                id,
+                now.as_micros(),
+                i64::from(from_holder_side),
+                &sealed,
+            )),
+            "insert message",
+        )
+        .await?;
         if !from_holder_side {
             // MS-4: "you have a new message", never its content; collapsed while one waits.
             self.enqueue_notice_in_tx(&mut tx, key, holder, "new_message", now, true)
@@ -400,12 +465,20 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE messages SET read_at = $4 WHERE holder_id = $1 AND conversation_id = $2 \
-             AND from_holder_side = $3 AND read_at IS NULL")
-            .bind(holder.as_uuid()).bind(conversation).bind(i64::from(written_by_holder_side)).bind(now.as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("mark messages read"))?;
+        tx.execute(
+            Query::new(
+                "UPDATE messages SET read_at = $4 WHERE holder_id = $1 AND conversation_id = $2 AND \
+                 from_holder_side = $3 AND read_at IS NULL",
+            )
+            .binds((
+                holder.as_uuid(),
+                conversation,
+                i64::from(written_by_holder_side),
+                now.as_micros(),
+            )),
+            "mark messages read",
+        )
+        .await?;
         tx.commit().await
     }
 }
@@ -722,11 +795,15 @@ impl Gate {
         message: Uuid,
         ctx: &Context,
     ) -> Result<(Conversation, Message), StoreError> {
-        let conv: Option<Uuid> = on_db!(&self.store.db, p => sqlx::query(
-            "SELECT conversation_id FROM messages WHERE holder_id = $1 AND id = $2")
-            .bind(holder.as_uuid()).bind(message).fetch_optional(p).await
-            .map(|r| r.map(|r| r.get(0))))
-        .map_err(StoreError::db("find message"))?;
+        let conv: Option<Uuid> = self
+            .store
+            .db
+            .fetch_optional_as(
+                Query::new("SELECT conversation_id FROM messages WHERE holder_id = $1 AND id = $2")
+                    .binds((holder.as_uuid(), message)),
+                "find message",
+            )
+            .await?;
         let t = self
             .conversation_thread(holder, actor, conv.unwrap_or(Uuid::nil()), false, ctx)
             .await?;
@@ -801,11 +878,14 @@ impl Gate {
         .await?;
         let now = self.store.now();
         let mut tx = self.store.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE conversations SET ended = 1, updated_at = $3 WHERE holder_id = $1 AND id = $2")
-            .bind(holder.as_uuid()).bind(conversation).bind(now.as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("end conversation"))?;
+        tx.execute(
+            Query::new(
+                "UPDATE conversations SET ended = 1, updated_at = $3 WHERE holder_id = $1 AND id = $2",
+            )
+            .binds((holder.as_uuid(), conversation, now.as_micros())),
+            "end conversation",
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -934,21 +1014,32 @@ impl Gate {
         let Some(c) = Counterpart::of(actor) else {
             return Ok(Vec::new());
         };
-        on_db!(&self.store.db, p => sqlx::query(
-            "SELECT c.holder_id, c.id, c.updated_at, c.ended, \
-               (SELECT COUNT(*) FROM messages m WHERE m.holder_id = c.holder_id AND m.conversation_id = c.id \
-                AND m.from_holder_side = 1 AND m.read_at IS NULL) \
-             FROM conversations c JOIN holders h ON h.id = c.holder_id \
-             WHERE c.counterpart = $1 AND h.lifecycle IN ('open', 'activated') \
-             ORDER BY c.updated_at DESC, c.id DESC LIMIT $2")
-            .bind(c.key()).bind(limit).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| InboxEntry {
-                holder: HolderId::from_uuid(r.get::<Uuid, _>(0)),
-                conversation: r.get(1),
-                updated_at: Timestamp::from_micros(r.get(2)),
-                ended: r.get::<i64, _>(3) != 0,
-                unread: r.get(4),
-            }).collect()))
-        .map_err(StoreError::db("read inbox"))
+        self.store
+            .db
+            .fetch_all(
+                Query::new(
+                    "SELECT c.holder_id, c.id, c.updated_at, c.ended, (SELECT COUNT(*) FROM messages m WHERE \
+                     m.holder_id = c.holder_id AND m.conversation_id = c.id AND m.from_holder_side = 1 AND \
+                     m.read_at IS NULL) FROM conversations c JOIN holders h ON h.id = c.holder_id WHERE \
+                     c.counterpart = $1 AND h.lifecycle IN ('open', 'activated') ORDER BY c.updated_at DESC, \
+                     c.id DESC LIMIT $2",
+                )
+                .binds((c.key(), limit)),
+                "read inbox",
+            )
+            .await
+            .and_then(|rs| {
+                rs.into_iter()
+                    .map(|mut r| {
+                        Ok(InboxEntry {
+                            holder: HolderId::from_uuid(r.take::<Uuid>(0)?),
+                            conversation: r.take(1)?,
+                            updated_at: Timestamp::from_micros(r.take(2)?),
+                            ended: r.take::<i64>(3)? != 0,
+                            unread: r.take(4)?,
+                        })
+                    })
+                    .collect()
+            })
     }
 }

@@ -4,11 +4,11 @@
 
 use carnet_domain::HolderId;
 use carnet_domain::roster::Administrative;
-use sqlx::Row;
 
+use crate::Store;
 use crate::crypto::sha256_hex;
+use crate::db::query::Query;
 use crate::error::StoreError;
-use crate::{Store, on_db, on_tx};
 
 const REQUEST_TTL_SECONDS: i64 = 600;
 
@@ -77,16 +77,28 @@ impl Store {
     pub async fn save_oidc_request(&self, state: &str, req: &OidcRequest) -> Result<(), StoreError> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO oidc_requests (state_hash, provider, pkce_verifier, nonce, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(sha256_hex(state.as_bytes())).bind(&req.provider).bind(&req.pkce_verifier).bind(&req.nonce)
-            .bind(now.as_micros()).bind(now.plus_seconds(REQUEST_TTL_SECONDS).as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("save authorisation request"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO oidc_requests (state_hash, provider, pkce_verifier, nonce, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .binds((
+                sha256_hex(state.as_bytes()),
+                &req.provider,
+                &req.pkce_verifier,
+                &req.nonce,
+                now.as_micros(),
+                now.plus_seconds(REQUEST_TTL_SECONDS).as_micros(),
+            )),
+            "save authorisation request",
+        )
+        .await?;
         // Old requests are garbage.
-        on_tx!(&mut tx, t => sqlx::query("DELETE FROM oidc_requests WHERE expires_at < $1")
-            .bind(now.as_micros()).execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("expire authorisation requests"))?;
+        tx.execute(
+            Query::new("DELETE FROM oidc_requests WHERE expires_at < $1").bind(now.as_micros()),
+            "expire authorisation requests",
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -94,11 +106,16 @@ impl Store {
     pub async fn take_oidc_request(&self, state: &str) -> Result<OidcRequest, StoreError> {
         let now = self.now().as_micros();
         let mut tx = self.db.begin().await?;
-        let row = on_tx!(&mut tx, t => sqlx::query(
-            "DELETE FROM oidc_requests WHERE state_hash = $1 RETURNING provider, pkce_verifier, nonce, expires_at")
-            .bind(sha256_hex(state.as_bytes())).fetch_optional(&mut **t).await
-            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<String, _>(1), r.get::<String, _>(2), r.get::<i64, _>(3)))))
-            .map_err(StoreError::db("take authorisation request"))?;
+        let row = tx
+            .fetch_optional_as::<(String, String, String, i64)>(
+                Query::new(
+                    "DELETE FROM oidc_requests WHERE state_hash = $1 RETURNING provider, pkce_verifier, \
+                     nonce, expires_at",
+                )
+                .bind(sha256_hex(state.as_bytes())),
+                "take authorisation request",
+            )
+            .await?;
         tx.commit().await?;
         match row {
             Some((provider, pkce_verifier, nonce, expires)) if now < expires => Ok(OidcRequest {
@@ -113,21 +130,31 @@ impl Store {
     /// The holder linked to `(provider, subject)`, if any.
     pub async fn oidc_link(&self, provider: &str, subject: &str) -> Result<Option<HolderId>, StoreError> {
         let idx = self.subject_index(provider, subject).await?;
-        on_db!(&self.db, p => sqlx::query("SELECT holder_id FROM oidc_links WHERE provider = $1 AND subject_index = $2")
-            .bind(provider).bind(&idx).fetch_optional(p).await
-            .map(|r| r.map(|r| HolderId::from_uuid(r.get::<uuid::Uuid, _>(0)))))
-            .map_err(StoreError::db("read login link"))
+        self.db
+            .fetch_optional(
+                Query::new("SELECT holder_id FROM oidc_links WHERE provider = $1 AND subject_index = $2")
+                    .binds((provider, &idx)),
+                "read login link",
+            )
+            .await
+            .and_then(|r| {
+                r.map(|mut r| Ok(HolderId::from_uuid(r.take::<uuid::Uuid>(0)?)))
+                    .transpose()
+            })
     }
 
     pub async fn link_oidc(&self, provider: &str, subject: &str, holder: HolderId) -> Result<(), StoreError> {
         let idx = self.subject_index(provider, subject).await?;
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO oidc_links (provider, subject_index, holder_id, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (provider, subject_index) DO NOTHING")
-            .bind(provider).bind(&idx).bind(holder.as_uuid()).bind(self.now().as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("link login"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO oidc_links (provider, subject_index, holder_id, created_at) VALUES ($1, $2, $3, \
+                 $4) ON CONFLICT (provider, subject_index) DO NOTHING",
+            )
+            .binds((provider, &idx, holder.as_uuid(), self.now().as_micros())),
+            "link login",
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -135,9 +162,19 @@ impl Store {
     /// ambiguous and the caller must refuse.
     pub async fn holders_by_identity(&self, key: &str) -> Result<Vec<HolderId>, StoreError> {
         let idx = self.identity_index(key).await?;
-        on_db!(&self.db, p => sqlx::query("SELECT id FROM holders WHERE identity_index = $1 AND lifecycle <> 'erased' LIMIT 2")
-            .bind(&idx).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| HolderId::from_uuid(r.get::<uuid::Uuid, _>(0))).collect()))
-            .map_err(StoreError::db("find holder by identity"))
+        self.db
+            .fetch_all(
+                Query::new(
+                    "SELECT id FROM holders WHERE identity_index = $1 AND lifecycle <> 'erased' LIMIT 2",
+                )
+                .bind(&idx),
+                "find holder by identity",
+            )
+            .await
+            .and_then(|rs| {
+                rs.into_iter()
+                    .map(|mut r| Ok(HolderId::from_uuid(r.take::<uuid::Uuid>(0)?)))
+                    .collect()
+            })
     }
 }

@@ -5,13 +5,13 @@
 //! attempt follows).
 
 use carnet_domain::{HolderId, ItemKind, Timestamp};
-use sqlx::Row;
 use uuid::Uuid;
 
+use crate::Store;
 use crate::crypto::{SecretKey, item_aad};
 use crate::db::Tx;
+use crate::db::query::Query;
 use crate::error::StoreError;
-use crate::{Store, on_db, on_tx};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Channel {
@@ -161,11 +161,14 @@ impl Store {
         &self,
         holder: HolderId,
     ) -> Result<NotificationPreferences, StoreError> {
-        let row: Option<(i64, i64, String)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT email, sms, language FROM notification_preferences WHERE holder_id = $1")
-            .bind(holder.as_uuid()).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get(0), r.get(1), r.get(2)))))
-        .map_err(StoreError::db("read notification preferences"))?;
+        let row: Option<(i64, i64, String)> = self
+            .db
+            .fetch_optional_as(
+                Query::new("SELECT email, sms, language FROM notification_preferences WHERE holder_id = $1")
+                    .bind(holder.as_uuid()),
+                "read notification preferences",
+            )
+            .await?;
         Ok(
             row.map_or_else(NotificationPreferences::default, |(email, sms, language)| {
                 NotificationPreferences {
@@ -191,14 +194,22 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = self.now().as_micros();
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO notification_preferences (holder_id, email, sms, updated_at, language) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (holder_id) DO UPDATE SET email = excluded.email, sms = excluded.sms, \
-             updated_at = excluded.updated_at, language = excluded.language")
-            .bind(holder.as_uuid()).bind(i64::from(prefs.email)).bind(i64::from(prefs.sms)).bind(now)
-            .bind(prefs.language.tag())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("save notification preferences"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO notification_preferences (holder_id, email, sms, updated_at, language) VALUES \
+                 ($1, $2, $3, $4, $5) ON CONFLICT (holder_id) DO UPDATE SET email = excluded.email, sms = \
+                 excluded.sms, updated_at = excluded.updated_at, language = excluded.language",
+            )
+            .binds((
+                holder.as_uuid(),
+                i64::from(prefs.email),
+                i64::from(prefs.sms),
+                now,
+                prefs.language.tag(),
+            )),
+            "save notification preferences",
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -214,11 +225,12 @@ impl Store {
         now: Timestamp,
         collapse: bool,
     ) -> Result<(), StoreError> {
-        let (email, sms, email_waiting, sms_waiting): (i64, i64, i64, i64) =
-            on_tx!(tx, t => sqlx::query(NOTICE_STATE_SQL)
-            .bind(holder.as_uuid()).bind(kind).fetch_one(&mut **t).await
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))))
-            .map_err(StoreError::db("read notification preferences"))?;
+        let (email, sms, email_waiting, sms_waiting): (i64, i64, i64, i64) = tx
+            .fetch_one_as(
+                Query::new(NOTICE_STATE_SQL).binds((holder.as_uuid(), kind)),
+                "read notification preferences",
+            )
+            .await?;
         for (on, waiting, channel) in [
             (email, email_waiting, Channel::Email),
             (sms, sms_waiting, Channel::Sms),
@@ -238,11 +250,13 @@ impl Store {
         holder: HolderId,
         kind: &str,
     ) -> Result<bool, StoreError> {
-        let (email, sms, email_waiting, sms_waiting): (i64, i64, i64, i64) =
-            on_db!(&self.db, p => sqlx::query(NOTICE_STATE_SQL)
-            .bind(holder.as_uuid()).bind(kind).fetch_one(p).await
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))))
-            .map_err(StoreError::db("read notification preferences"))?;
+        let (email, sms, email_waiting, sms_waiting): (i64, i64, i64, i64) = self
+            .db
+            .fetch_one_as(
+                Query::new(NOTICE_STATE_SQL).binds((holder.as_uuid(), kind)),
+                "read notification preferences",
+            )
+            .await?;
         Ok((email == 0 || email_waiting > 0) && (sms == 0 || sms_waiting > 0))
     }
 
@@ -257,12 +271,22 @@ impl Store {
             &item_aad(msg.holder, ItemKind::OutboxPayload, msg.id.as_bytes()),
             &msg.payload,
         )?;
-        on_tx!(tx, t => sqlx::query(
-            "INSERT INTO outbox (id, holder_id, kind, channel, payload_sealed, created_at, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6)")
-            .bind(msg.id).bind(msg.holder.as_uuid()).bind(&msg.kind).bind(msg.channel.tag()).bind(&sealed).bind(now.as_micros())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("enqueue message"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO outbox (id, holder_id, kind, channel, payload_sealed, created_at, \
+                 next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            )
+            .binds((
+                msg.id,
+                msg.holder.as_uuid(),
+                &msg.kind,
+                msg.channel.tag(),
+                &sealed,
+                now.as_micros(),
+            )),
+            "enqueue message",
+        )
+        .await?;
         Ok(())
     }
 
@@ -303,25 +327,40 @@ impl Store {
             .load(std::sync::atomic::Ordering::Relaxed);
         let until = self.now().plus_seconds(lease).as_micros();
         let has = |c: Channel| channels.contains(&c);
-        let candidates: Vec<Uuid> = on_db!(&self.db, p => sqlx::query(
-            "SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
-             AND (claimed_until IS NULL OR claimed_until <= $1) \
-             AND ((channel = 'email' AND $3) OR (channel = 'sms' AND $4) OR (channel = 'post' AND $5)) \
-             ORDER BY next_attempt_at LIMIT $2")
-            .bind(now).bind(limit).bind(has(Channel::Email)).bind(has(Channel::Sms)).bind(has(Channel::Post))
-            .fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| r.get::<Uuid, _>(0)).collect()))
-        .map_err(StoreError::db("read outbox"))?;
+        let candidates: Vec<Uuid> = self
+            .db
+            .fetch_all_as::<Uuid>(
+                Query::new(
+                    "SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 AND \
+                     (claimed_until IS NULL OR claimed_until <= $1) AND ((channel = 'email' AND $3) OR \
+                     (channel = 'sms' AND $4) OR (channel = 'post' AND $5)) ORDER BY next_attempt_at LIMIT \
+                     $2",
+                )
+                .binds((
+                    now,
+                    limit,
+                    has(Channel::Email),
+                    has(Channel::Sms),
+                    has(Channel::Post),
+                )),
+                "read outbox",
+            )
+            .await?;
         let mut out = Vec::new();
         for id in candidates {
             let mut tx = self.db.begin().await?;
             // Compare-and-set claim: only one server wins each message.
-            let row = on_tx!(&mut tx, t => sqlx::query(
-                "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 WHERE id = $2 AND sent_at IS NULL \
-                 AND (claimed_until IS NULL OR claimed_until <= $3) RETURNING holder_id, kind, channel, payload_sealed, attempts")
-                .bind(until).bind(id).bind(now).fetch_optional(&mut **t).await
-                .map(|r| r.map(|r| (r.get::<Uuid, _>(0), r.get::<String, _>(1), r.get::<String, _>(2), r.get::<Vec<u8>, _>(3), r.get::<i64, _>(4)))))
-                .map_err(StoreError::db("claim message"))?;
+            let row = tx
+                .fetch_optional_as::<(Uuid, String, String, Vec<u8>, i64)>(
+                    Query::new(
+                        "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 WHERE id = $2 AND \
+                         sent_at IS NULL AND (claimed_until IS NULL OR claimed_until <= $3) RETURNING \
+                         holder_id, kind, channel, payload_sealed, attempts",
+                    )
+                    .binds((until, id, now)),
+                    "claim message",
+                )
+                .await?;
             tx.commit().await?;
             let Some((holder, kind, channel, sealed, attempts)) = row else {
                 continue;
@@ -353,12 +392,19 @@ impl Store {
     /// an erased holder (their address), goes once sent (LC-7).
     pub async fn mark_sent(&self, id: Uuid) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query("UPDATE outbox SET sent_at = $1, claimed_until = NULL WHERE id = $2 AND sent_at IS NULL")
-            .bind(self.now().as_micros()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("mark message sent"))?;
-        on_tx!(&mut tx, t => sqlx::query("DELETE FROM outbox WHERE id = $1 AND kind = $2")
-            .bind(id).bind(ERASURE_DONE).execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("forget an erasure notice"))?;
+        tx.execute(
+            Query::new(
+                "UPDATE outbox SET sent_at = $1, claimed_until = NULL WHERE id = $2 AND sent_at IS NULL",
+            )
+            .binds((self.now().as_micros(), id)),
+            "mark message sent",
+        )
+        .await?;
+        tx.execute(
+            Query::new("DELETE FROM outbox WHERE id = $1 AND kind = $2").binds((id, ERASURE_DONE)),
+            "forget an erasure notice",
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -369,18 +415,25 @@ impl Store {
     pub async fn send_by_post_instead(&self, id: Uuid) -> Result<bool, StoreError> {
         let kinds = LETTER_KINDS;
         let mut tx = self.db.begin().await?;
-        let kind: Option<String> = on_tx!(&mut tx, t => sqlx::query(
-            "SELECT kind FROM outbox WHERE id = $1 AND channel = 'email' AND sent_at IS NULL")
-            .bind(id).fetch_optional(&mut **t).await.map(|r| r.map(|r| r.get::<String, _>(0))))
-        .map_err(StoreError::db("read message"))?;
+        let kind: Option<String> = tx
+            .fetch_optional_as::<String>(
+                Query::new("SELECT kind FROM outbox WHERE id = $1 AND channel = 'email' AND sent_at IS NULL")
+                    .bind(id),
+                "read message",
+            )
+            .await?;
         if !kind.is_some_and(|k| kinds.contains(&k.as_str())) {
             return Ok(false);
         }
-        on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE outbox SET channel = 'post', attempts = 0, next_attempt_at = $1, claimed_until = NULL \
-             WHERE id = $2 AND sent_at IS NULL")
-            .bind(self.now().as_micros()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("send by post instead"))?;
+        tx.execute(
+            Query::new(
+                "UPDATE outbox SET channel = 'post', attempts = 0, next_attempt_at = $1, claimed_until = \
+                 NULL WHERE id = $2 AND sent_at IS NULL",
+            )
+            .binds((self.now().as_micros(), id)),
+            "send by post instead",
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -389,9 +442,15 @@ impl Store {
     pub async fn mark_failed(&self, id: Uuid, attempts: i64) -> Result<(), StoreError> {
         let delay = 60i64.saturating_mul(1 << attempts.clamp(0, 9)).min(6 * 3600);
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query("UPDATE outbox SET next_attempt_at = $1, claimed_until = NULL WHERE id = $2 AND sent_at IS NULL")
-            .bind(self.now().plus_seconds(delay).as_micros()).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("mark message failed"))?;
+        tx.execute(
+            Query::new(
+                "UPDATE outbox SET next_attempt_at = $1, claimed_until = NULL WHERE id = $2 AND sent_at IS \
+                 NULL",
+            )
+            .binds((self.now().plus_seconds(delay).as_micros(), id)),
+            "mark message failed",
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -401,10 +460,15 @@ impl Store {
         &self,
         holder: HolderId,
     ) -> Result<Vec<(String, String, i64, Option<i64>)>, StoreError> {
-        on_db!(&self.db, p => sqlx::query(
-            "SELECT kind, channel, created_at, sent_at FROM outbox WHERE holder_id = $1 ORDER BY created_at DESC, id")
-            .bind(holder.as_uuid()).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect()))
-            .map_err(StoreError::db("list outbox"))
+        self.db
+            .fetch_all_as(
+                Query::new(
+                    "SELECT kind, channel, created_at, sent_at FROM outbox WHERE holder_id = $1 ORDER BY \
+                     created_at DESC, id",
+                )
+                .bind(holder.as_uuid()),
+                "list outbox",
+            )
+            .await
     }
 }

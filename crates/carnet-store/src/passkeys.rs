@@ -4,12 +4,12 @@
 //! counter so that a cloned authenticator is detected across servers.
 
 use carnet_domain::HolderId;
-use sqlx::Row;
 use uuid::Uuid;
 
+use crate::Store;
 use crate::crypto::sha256_hex;
+use crate::db::query::{FromValues, Query, Values};
 use crate::error::StoreError;
-use crate::{Store, on_db, on_tx};
 
 /// How long a registration or login challenge stays valid.
 pub const CHALLENGE_SECONDS: i64 = 300;
@@ -28,6 +28,22 @@ pub struct Passkey {
     pub last_used_at: Option<i64>,
 }
 
+/// A row of `SELECT credential_id, holder_id, public_key, sign_count, created_at,
+/// last_used_at, credential`.
+impl FromValues for Passkey {
+    fn from_values(mut r: Values) -> Result<Self, StoreError> {
+        Ok(Passkey {
+            credential_id: r.take(0)?,
+            holder: HolderId::from_uuid(r.take(1)?),
+            public_key: r.take(2)?,
+            sign_count: r.take(3)?,
+            created_at: r.take(4)?,
+            last_used_at: r.take(5)?,
+            credential: r.take(6)?,
+        })
+    }
+}
+
 impl Store {
     /// Keeps a ceremony's state (the WebAuthn library's, JSON) under its challenge until the
     /// second step, for `purpose`, bound to `holder` when the caller is known (registration).
@@ -40,11 +56,21 @@ impl Store {
     ) -> Result<(), StoreError> {
         let expires = self.now().plus_seconds(CHALLENGE_SECONDS).as_micros();
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO webauthn_challenges (challenge_hash, purpose, holder_id, expires_at, state) VALUES ($1, $2, $3, $4, $5)")
-            .bind(sha256_hex(challenge.as_bytes())).bind(purpose).bind(holder.map(|h| *h.as_uuid())).bind(expires).bind(state)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("store challenge"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO webauthn_challenges (challenge_hash, purpose, holder_id, expires_at, state) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .binds((
+                sha256_hex(challenge.as_bytes()),
+                purpose,
+                holder.map(|h| *h.as_uuid()),
+                expires,
+                state,
+            )),
+            "store challenge",
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -57,11 +83,16 @@ impl Store {
     ) -> Result<(Option<HolderId>, String), StoreError> {
         let now = self.now().as_micros();
         let mut tx = self.db.begin().await?;
-        let row = on_tx!(&mut tx, t => sqlx::query(
-            "DELETE FROM webauthn_challenges WHERE challenge_hash = $1 RETURNING purpose, holder_id, expires_at, state")
-            .bind(sha256_hex(challenge.as_bytes())).fetch_optional(&mut **t).await
-            .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<Option<Uuid>, _>(1), r.get::<i64, _>(2), r.get::<Option<String>, _>(3)))))
-        .map_err(StoreError::db("take challenge"))?;
+        let row = tx
+            .fetch_optional_as::<(String, Option<Uuid>, i64, Option<String>)>(
+                Query::new(
+                    "DELETE FROM webauthn_challenges WHERE challenge_hash = $1 RETURNING purpose, holder_id, \
+                     expires_at, state",
+                )
+                .bind(sha256_hex(challenge.as_bytes())),
+                "take challenge",
+            )
+            .await?;
         tx.commit().await?;
         match row {
             Some((p, holder, expires, Some(state))) if p == purpose && expires > now => {
@@ -80,50 +111,52 @@ impl Store {
         sign_count: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "INSERT INTO passkeys (credential_id, holder_id, public_key, sign_count, created_at, credential) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(credential_id).bind(holder.as_uuid()).bind(Vec::<u8>::new()).bind(sign_count).bind(self.now().as_micros()).bind(credential)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(|e| {
-            if crate::db::is_unique_violation(&e) {
+        let q = Query::new(
+            "INSERT INTO passkeys (credential_id, holder_id, public_key, sign_count, created_at, credential) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .binds((
+            credential_id,
+            holder.as_uuid(),
+            Vec::<u8>::new(),
+            sign_count,
+            self.now().as_micros(),
+            credential,
+        ));
+        tx.execute(q, "store passkey").await.map_err(|e| {
+            if e.is_unique_violation() {
                 StoreError::Conflict
             } else {
-                StoreError::db("store passkey")(e)
+                e
             }
         })?;
         tx.commit().await
     }
 
     pub async fn passkey(&self, credential_id: &str) -> Result<Option<Passkey>, StoreError> {
-        on_db!(&self.db, p => sqlx::query(
-            "SELECT credential_id, holder_id, public_key, sign_count, created_at, last_used_at, credential FROM passkeys WHERE credential_id = $1")
-            .bind(credential_id).fetch_optional(p).await
-            .map(|r| r.map(|r| Passkey {
-                credential_id: r.get(0),
-                holder: HolderId::from_uuid(r.get::<Uuid, _>(1)),
-                public_key: r.get(2),
-                sign_count: r.get(3),
-                created_at: r.get(4),
-                last_used_at: r.get(5),
-                credential: r.get(6),
-            })))
-        .map_err(StoreError::db("read passkey"))
+        self.db
+            .fetch_optional_as(
+                Query::new(
+                    "SELECT credential_id, holder_id, public_key, sign_count, created_at, last_used_at, \
+                     credential FROM passkeys WHERE credential_id = $1",
+                )
+                .bind(credential_id),
+                "read passkey",
+            )
+            .await
     }
 
     pub async fn passkeys_of(&self, holder: HolderId) -> Result<Vec<Passkey>, StoreError> {
-        on_db!(&self.db, p => sqlx::query(
-            "SELECT credential_id, holder_id, public_key, sign_count, created_at, last_used_at, credential FROM passkeys WHERE holder_id = $1 ORDER BY created_at")
-            .bind(holder.as_uuid()).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| Passkey {
-                credential_id: r.get(0),
-                holder: HolderId::from_uuid(r.get::<Uuid, _>(1)),
-                public_key: r.get(2),
-                sign_count: r.get(3),
-                created_at: r.get(4),
-                last_used_at: r.get(5),
-                credential: r.get(6),
-            }).collect()))
-        .map_err(StoreError::db("list passkeys"))
+        self.db
+            .fetch_all_as(
+                Query::new(
+                    "SELECT credential_id, holder_id, public_key, sign_count, created_at, last_used_at, \
+                     credential FROM passkeys WHERE holder_id = $1 ORDER BY created_at",
+                )
+                .bind(holder.as_uuid()),
+                "list passkeys",
+            )
+            .await
     }
 
     /// Records a use: the counter moves from `seen` to `new` (compare-and-set) and the
@@ -140,20 +173,29 @@ impl Store {
             return Err(StoreError::Mismatch);
         }
         let mut tx = self.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE passkeys SET sign_count = $1, last_used_at = $2, credential = $5 WHERE credential_id = $3 AND sign_count = $4")
-            .bind(new).bind(self.now().as_micros()).bind(credential_id).bind(seen).bind(credential)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("use passkey"))?;
+        let n = tx
+            .execute(
+                Query::new(
+                    "UPDATE passkeys SET sign_count = $1, last_used_at = $2, credential = $5 WHERE \
+                     credential_id = $3 AND sign_count = $4",
+                )
+                .binds((new, self.now().as_micros(), credential_id, seen, credential)),
+                "use passkey",
+            )
+            .await?;
         tx.commit().await?;
         if n == 1 { Ok(()) } else { Err(StoreError::Mismatch) }
     }
 
     pub async fn delete_passkey(&self, holder: HolderId, credential_id: &str) -> Result<bool, StoreError> {
         let mut tx = self.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query("DELETE FROM passkeys WHERE holder_id = $1 AND credential_id = $2")
-            .bind(holder.as_uuid()).bind(credential_id).execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("delete passkey"))?;
+        let n = tx
+            .execute(
+                Query::new("DELETE FROM passkeys WHERE holder_id = $1 AND credential_id = $2")
+                    .binds((holder.as_uuid(), credential_id)),
+                "delete passkey",
+            )
+            .await?;
         tx.commit().await?;
         Ok(n == 1)
     }

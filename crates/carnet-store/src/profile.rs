@@ -13,16 +13,15 @@ use carnet_domain::access::{Action, Actor, Author, Context, ItemFacts};
 use carnet_domain::profile::{EntryInput, Measurement, MeasurementInput, Section};
 use carnet_domain::{HolderId, ItemKind, Timestamp};
 use serde::{Deserialize, Serialize};
-use sqlx::{AssertSqlSafe, Row};
 use uuid::Uuid;
 
+use crate::Store;
 use crate::crypto::{SecretKey, item_aad};
-use crate::db::reader::Read;
+use crate::db::query::Query;
 use crate::documents::{author_of, is_holder_side, record_facts};
 use crate::error::StoreError;
 use crate::gate::{Access, Gate};
 use crate::traces::Withheld;
-use crate::{Store, on_db, on_tx};
 
 /// A profile entry as stored (sealed) and shown.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -105,14 +104,11 @@ async fn insert_measurements(
             "INSERT INTO measurements (holder_id, id, series, at, value_sealed) VALUES {}",
             values.join(", ")
         );
-        on_tx!(&mut *tx, t => {
-            let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-            for (id, series, at, sealed) in chunk {
-                q = q.bind(holder.as_uuid()).bind(*id).bind(series).bind(*at).bind(sealed);
-            }
-            q.execute(&mut **t).await.map(|r| r.rows_affected())
-        })
-        .map_err(StoreError::db("write measurements"))?;
+        let mut q = Query::built(sql);
+        for (id, series, at, sealed) in chunk {
+            q = q.binds((holder.as_uuid(), *id, series, *at, sealed));
+        }
+        tx.execute(q, "write measurements").await?;
     }
     Ok(())
 }
@@ -170,19 +166,19 @@ impl Store {
         id: Option<Uuid>,
     ) -> Result<Vec<ProfileEntry>, StoreError> {
         let q = match id {
-            Some(id) => Read::new(
-                "SELECT id, created_at, updated_at, version, entry_sealed FROM profile_entries \
-                 WHERE holder_id = $1 AND id = $2",
+            Some(id) => Query::new(
+                "SELECT id, created_at, updated_at, version, entry_sealed FROM profile_entries WHERE \
+                 holder_id = $1 AND id = $2",
             )
             .uuid(*holder.as_uuid())
             .uuid(id),
-            None => Read::new(
-                "SELECT id, created_at, updated_at, version, entry_sealed FROM profile_entries \
-                 WHERE holder_id = $1 ORDER BY id",
+            None => Query::new(
+                "SELECT id, created_at, updated_at, version, entry_sealed FROM profile_entries WHERE \
+                 holder_id = $1 ORDER BY id",
             )
             .uuid(*holder.as_uuid()),
         };
-        let rows = self.db.read_all(q, "read profile").await?;
+        let rows = self.db.fetch_all(q, "read profile").await?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -231,17 +227,19 @@ impl Store {
         // Group-committed with concurrent writes (`combiner`).
         self.write(move |tx| {
             Box::pin(async move {
-                let n = match expected {
-                    None => on_tx!(tx, t => sqlx::query(
-                        "INSERT INTO profile_entries (holder_id, id, created_at, updated_at, version, entry_sealed) VALUES ($1, $2, $3, $4, $5, $6)")
-                        .bind(holder.as_uuid()).bind(id).bind(created).bind(updated)
-                        .bind(version).bind(&sealed).execute(&mut **t).await.map(|r| r.rows_affected())),
-                    Some(v) => on_tx!(tx, t => sqlx::query(
-                        "UPDATE profile_entries SET updated_at = $1, version = $2, entry_sealed = $3 WHERE holder_id = $4 AND id = $5 AND version = $6")
-                        .bind(updated).bind(version).bind(&sealed)
-                        .bind(holder.as_uuid()).bind(id).bind(v).execute(&mut **t).await.map(|r| r.rows_affected())),
-                }
-                .map_err(StoreError::db("write profile entry"))?;
+                let q = match expected {
+                    None => Query::new(
+                        "INSERT INTO profile_entries (holder_id, id, created_at, updated_at, version, \
+                         entry_sealed) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .binds((holder.as_uuid(), id, created, updated, version, &sealed)),
+                    Some(v) => Query::new(
+                        "UPDATE profile_entries SET updated_at = $1, version = $2, entry_sealed = $3 WHERE \
+                         holder_id = $4 AND id = $5 AND version = $6",
+                    )
+                    .binds((updated, version, &sealed, holder.as_uuid(), id, v)),
+                };
+                let n = tx.execute(q, "write profile entry").await?;
                 if n != 1 {
                     return Err(StoreError::Conflict);
                 }
@@ -468,9 +466,13 @@ impl Gate {
         self.store
             .write(move |tx| {
                 Box::pin(async move {
-                    on_tx!(tx, t => sqlx::query("DELETE FROM profile_entries WHERE holder_id = $1 AND id = $2")
-                        .bind(holder.as_uuid()).bind(id).execute(&mut **t).await.map(|_| ()))
-                    .map_err(StoreError::db("delete profile entry"))
+                    tx.execute(
+                        Query::new("DELETE FROM profile_entries WHERE holder_id = $1 AND id = $2")
+                            .binds((holder.as_uuid(), id)),
+                        "delete profile entry",
+                    )
+                    .await
+                    .map(|_| ())
                 })
             })
             .await
@@ -554,12 +556,18 @@ impl Gate {
         let key = self.store.vault.get(holder).await?;
         let (from, to) = period.map_or((i64::MIN, i64::MAX), |(f, t)| (f.as_micros(), t.as_micros()));
         let tag = series_tag(&key, loinc);
-        let rows: Vec<(Uuid, Vec<u8>)> = on_db!(&self.store.db, p => sqlx::query(
-            "SELECT id, value_sealed FROM measurements WHERE holder_id = $1 AND series = $2 AND at >= $3 AND at < $4 \
-             ORDER BY at DESC LIMIT $5")
-            .bind(holder.as_uuid()).bind(&tag).bind(from).bind(to).bind(limit).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect()))
-        .map_err(StoreError::db("read measurements"))?;
+        let rows: Vec<(Uuid, Vec<u8>)> = self
+            .store
+            .db
+            .fetch_all_as(
+                Query::new(
+                    "SELECT id, value_sealed FROM measurements WHERE holder_id = $1 AND series = $2 AND at \
+                     >= $3 AND at < $4 ORDER BY at DESC LIMIT $5",
+                )
+                .binds((holder.as_uuid(), &tag, from, to, limit)),
+                "read measurements",
+            )
+            .await?;
         let opener = key.opener();
         let mut points = rows
             .into_iter()
@@ -622,9 +630,13 @@ impl Gate {
         self.store
             .write(move |tx| {
                 Box::pin(async move {
-                    on_tx!(tx, t => sqlx::query("DELETE FROM measurements WHERE holder_id = $1 AND id = $2")
-                        .bind(holder.as_uuid()).bind(id).execute(&mut **t).await.map(|_| ()))
-                    .map_err(StoreError::db("delete measurement"))
+                    tx.execute(
+                        Query::new("DELETE FROM measurements WHERE holder_id = $1 AND id = $2")
+                            .binds((holder.as_uuid(), id)),
+                        "delete measurement",
+                    )
+                    .await
+                    .map(|_| ())
                 })
             })
             .await
@@ -897,29 +909,55 @@ impl Gate {
         let mut tx = self.store.db.begin().await?;
         for e in made {
             let sealed = seal_entry(key, holder, e)?;
-            on_tx!(&mut tx, t => sqlx::query(
-                "INSERT INTO profile_entries (holder_id, id, created_at, updated_at, version, entry_sealed) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(holder.as_uuid()).bind(e.id).bind(e.created_at.as_micros()).bind(e.updated_at.as_micros())
-                .bind(e.version).bind(&sealed).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("write profile entry"))?;
+            tx.execute(
+                Query::new(
+                    "INSERT INTO profile_entries (holder_id, id, created_at, updated_at, version, \
+                     entry_sealed) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .binds((
+                    holder.as_uuid(),
+                    e.id,
+                    e.created_at.as_micros(),
+                    e.updated_at.as_micros(),
+                    e.version,
+                    &sealed,
+                )),
+                "write profile entry",
+            )
+            .await?;
         }
         for (_, e, seen) in changes {
             let sealed = seal_entry(key, holder, e)?;
-            let n = on_tx!(&mut tx, t => sqlx::query(
-                "UPDATE profile_entries SET updated_at = $3, version = $4, entry_sealed = $5 \
-                 WHERE holder_id = $1 AND id = $2 AND version = $6")
-                .bind(holder.as_uuid()).bind(e.id).bind(e.updated_at.as_micros()).bind(e.version)
-                .bind(&sealed).bind(*seen).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("update profile entry"))?;
+            let n = tx
+                .execute(
+                    Query::new(
+                        "UPDATE profile_entries SET updated_at = $3, version = $4, entry_sealed = $5 WHERE \
+                         holder_id = $1 AND id = $2 AND version = $6",
+                    )
+                    .binds((
+                        holder.as_uuid(),
+                        e.id,
+                        e.updated_at.as_micros(),
+                        e.version,
+                        &sealed,
+                        *seen,
+                    )),
+                    "update profile entry",
+                )
+                .await?;
             if n != 1 {
                 // Changed by someone else since it was read: nothing of the transaction lands.
                 return Err(StoreError::Conflict);
             }
         }
         for (_, id) in deletions {
-            let n = on_tx!(&mut tx, t => sqlx::query("DELETE FROM profile_entries WHERE holder_id = $1 AND id = $2")
-                .bind(holder.as_uuid()).bind(*id).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("delete profile entry"))?;
+            let n = tx
+                .execute(
+                    Query::new("DELETE FROM profile_entries WHERE holder_id = $1 AND id = $2")
+                        .binds((holder.as_uuid(), *id)),
+                    "delete profile entry",
+                )
+                .await?;
             if n != 1 {
                 return Err(StoreError::Conflict);
             }
@@ -956,10 +994,14 @@ impl Store {
         holder: HolderId,
         id: Uuid,
     ) -> Result<Option<Point>, StoreError> {
-        let sealed: Option<Vec<u8>> = on_db!(&self.db, p => sqlx::query(
-            "SELECT value_sealed FROM measurements WHERE holder_id = $1 AND id = $2")
-            .bind(holder.as_uuid()).bind(id).fetch_optional(p).await.map(|r| r.map(|r| r.get(0))))
-        .map_err(StoreError::db("read measurement"))?;
+        let sealed: Option<Vec<u8>> = self
+            .db
+            .fetch_optional_as(
+                Query::new("SELECT value_sealed FROM measurements WHERE holder_id = $1 AND id = $2")
+                    .binds((holder.as_uuid(), id)),
+                "read measurement",
+            )
+            .await?;
         let Some(sealed) = sealed else {
             return Ok(None);
         };

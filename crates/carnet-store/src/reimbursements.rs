@@ -23,16 +23,16 @@ use carnet_domain::access::{
 use carnet_domain::reimbursement::{FeedLine, Filter, ReimbursementLine};
 use carnet_domain::{HolderId, ItemKind, Lifecycle, Timestamp};
 use serde::{Deserialize, Serialize};
-use sqlx::{AssertSqlSafe, Row};
+
 use time::Date;
 use uuid::Uuid;
 
 use crate::crypto::{SecretKey, item_aad};
+use crate::db::query::Query;
 use crate::error::StoreError;
 use crate::gate::{Access, Gate};
 use crate::traces::TraceEntry;
 use crate::traces::Withheld;
-use crate::{on_db, on_tx};
 
 /// Rows per multi-row insert (6 parameters each) and values per `IN` list: within both
 /// engines' parameter limits.
@@ -134,34 +134,13 @@ impl Gate {
         let indexes: Vec<&String> = index_of.values().collect();
         let mut holder_of_index: HashMap<String, HolderId> = HashMap::new();
         for chunk in indexes.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT ins_index, id FROM holders WHERE ins_index IN ({})",
-                placeholders(1, chunk.len())
+            let q = Query::any_of(
+                store.db.engine(),
+                "SELECT ins_index, id FROM holders WHERE ins_index {in}",
+                chunk.iter().copied(),
             );
-            // PostgreSQL plans a 500-parameter IN list slowly (tens of ms); one array parameter
-            // is planned once.
-            let found: Vec<(String, Uuid)> = match &store.db {
-                crate::db::Db::Postgres(p) => {
-                    let arr: Vec<&str> = chunk.iter().map(|i| i.as_str()).collect();
-                    sqlx::query("SELECT ins_index, id FROM holders WHERE ins_index = ANY($1)")
-                        .bind(arr)
-                        .fetch_all(p)
-                        .await
-                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect())
-                }
-                crate::db::Db::Sqlite { read: p, .. } => {
-                    let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-                    for i in chunk {
-                        q = q.bind(i.as_str());
-                    }
-                    q.fetch_all(p)
-                        .await
-                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect())
-                }
-            }
-            .map_err(StoreError::db("find holders by INS"))?;
-            for (i, h) in found {
-                holder_of_index.insert(i, HolderId::from_uuid(h));
+            for mut r in store.db.fetch_all(q, "find holders by INS").await? {
+                holder_of_index.insert(r.take(0)?, HolderId::from_uuid(r.take(1)?));
             }
         }
         // 2. Lines by space, in the order spaces first appear.
@@ -246,30 +225,14 @@ impl Gate {
         let mut existing: HashSet<(HolderId, String)> = HashSet::new();
         let tags: Vec<&str> = candidates.iter().map(|(_, t, _, _)| t.as_str()).collect();
         for chunk in tags.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT holder_id, line_tag FROM reimbursements WHERE line_tag IN ({})",
-                placeholders(1, chunk.len())
+            let q = Query::any_of(
+                store.db.engine(),
+                "SELECT holder_id, line_tag FROM reimbursements WHERE line_tag {in}",
+                chunk.iter().copied(),
             );
-            let found: Vec<(Uuid, String)> = match &store.db.writer() {
-                crate::db::Db::Postgres(p) => {
-                    sqlx::query("SELECT holder_id, line_tag FROM reimbursements WHERE line_tag = ANY($1)")
-                        .bind(chunk.to_vec())
-                        .fetch_all(p)
-                        .await
-                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect())
-                }
-                crate::db::Db::Sqlite { read: p, .. } => {
-                    let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-                    for t in chunk {
-                        q = q.bind(*t);
-                    }
-                    q.fetch_all(p)
-                        .await
-                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect())
-                }
+            for mut r in store.db.writer().fetch_all(q, "read reimbursement tags").await? {
+                existing.insert((HolderId::from_uuid(r.take(0)?), r.take(1)?));
             }
-            .map_err(StoreError::db("read reimbursement tags"))?;
-            existing.extend(found.into_iter().map(|(h, t)| (HolderId::from_uuid(h), t)));
         }
         let now = store.now();
         let mut rows: Vec<Row6> = Vec::new();
@@ -317,14 +280,11 @@ impl Gate {
                 .map(|i| format!("(id = ${} AND lifecycle = ${})", 2 * i + 1, 2 * i + 2))
                 .collect();
             sql.push_str(&conds.join(" OR "));
-            let n = on_tx!(&mut tx, t => {
-                let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-                for (h, state) in chunk {
-                    q = q.bind(h.as_uuid()).bind(*state);
-                }
-                q.execute(&mut **t).await.map(|r| r.rows_affected())
-            })
-            .map_err(StoreError::db("check spaces before import"))?;
+            let mut q = Query::built(sql);
+            for (h, state) in chunk {
+                q = q.binds((h.as_uuid(), *state));
+            }
+            let n = tx.execute(q, "check spaces before import").await?;
             if n != chunk.len() as u64 {
                 return Err(StoreError::Conflict);
             }
@@ -350,15 +310,18 @@ impl Gate {
                  ON CONFLICT (line_tag, holder_id) DO NOTHING",
                 values.join(", ")
             );
-            inserted += on_tx!(&mut tx, t => {
-                let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-                for (holder, id, tag, day, sealed) in chunk {
-                    q = q.bind(holder.as_uuid()).bind(*id).bind(tag.as_str()).bind(*day)
-                        .bind(now.as_micros()).bind(sealed.as_slice());
-                }
-                q.execute(&mut **t).await.map(|r| r.rows_affected())
-            })
-            .map_err(StoreError::db("write reimbursements"))?;
+            let mut q = Query::built(sql);
+            for (holder, id, tag, day, sealed) in chunk {
+                q = q.binds((
+                    holder.as_uuid(),
+                    *id,
+                    tag.as_str(),
+                    *day,
+                    now.as_micros(),
+                    sealed.as_slice(),
+                ));
+            }
+            inserted += tx.execute(q, "write reimbursements").await?;
         }
         tx.commit().await?;
         // Lines another import filed meanwhile are present, not imported.
@@ -382,12 +345,18 @@ impl Gate {
         self.decide_read(holder, actor, "reimbursements", ctx).await?;
         let from = filter.from.map_or(i64::MIN, day_micros);
         let to = filter.to.map_or(i64::MAX, day_micros);
-        let rows: Vec<(Uuid, i64, Vec<u8>)> = on_db!(&self.store.db, p => sqlx::query(
-            "SELECT id, imported_at, line_sealed FROM reimbursements WHERE holder_id = $1 \
-             AND date_of_care >= $2 AND date_of_care <= $3")
-            .bind(holder.as_uuid()).bind(from).bind(to).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
-        .map_err(StoreError::db("read reimbursements"))?;
+        let rows: Vec<(Uuid, i64, Vec<u8>)> = self
+            .store
+            .db
+            .fetch_all_as(
+                Query::new(
+                    "SELECT id, imported_at, line_sealed FROM reimbursements WHERE holder_id = $1 AND \
+                     date_of_care >= $2 AND date_of_care <= $3",
+                )
+                .binds((holder.as_uuid(), from, to)),
+                "read reimbursements",
+            )
+            .await?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -418,11 +387,17 @@ impl Gate {
     ) -> Result<Reimbursement, StoreError> {
         self.decide_read(holder, actor, &format!("reimbursement/{id}"), ctx)
             .await?;
-        let row: Option<(i64, Vec<u8>)> = on_db!(&self.store.db, p => sqlx::query(
-            "SELECT imported_at, line_sealed FROM reimbursements WHERE holder_id = $1 AND id = $2")
-            .bind(holder.as_uuid()).bind(id).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get(0), r.get(1)))))
-        .map_err(StoreError::db("read reimbursement"))?;
+        let row: Option<(i64, Vec<u8>)> = self
+            .store
+            .db
+            .fetch_optional_as(
+                Query::new(
+                    "SELECT imported_at, line_sealed FROM reimbursements WHERE holder_id = $1 AND id = $2",
+                )
+                .binds((holder.as_uuid(), id)),
+                "read reimbursement",
+            )
+            .await?;
         let (at, sealed) = row.ok_or(StoreError::NotFound)?;
         let key = self.store.vault.get(holder).await?;
         open_row(&key, holder, id, at, &sealed)
@@ -464,14 +439,6 @@ fn open_row(
     })
 }
 
-/// `$from, $from+1, …` for `n` values.
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl crate::Store {
     /// The lifecycle of many spaces at once (a bulk import's decisions); unknown ids are absent.
     pub(crate) async fn lifecycles(
@@ -480,31 +447,13 @@ impl crate::Store {
     ) -> Result<HashMap<HolderId, Lifecycle>, StoreError> {
         let mut out = HashMap::new();
         for chunk in holders.chunks(CHUNK) {
-            let ids: Vec<Uuid> = chunk.iter().map(|h| *h.as_uuid()).collect();
-            let rows: Vec<(Uuid, String, i64)> = match &self.db {
-                crate::db::Db::Postgres(p) => {
-                    sqlx::query("SELECT id, lifecycle, state_since FROM holders WHERE id = ANY($1)")
-                        .bind(ids)
-                        .fetch_all(p)
-                        .await
-                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
-                }
-                crate::db::Db::Sqlite { read: p, .. } => {
-                    let sql = format!(
-                        "SELECT id, lifecycle, state_since FROM holders WHERE id IN ({})",
-                        placeholders(1, ids.len())
-                    );
-                    let mut q = sqlx::query(AssertSqlSafe(sql));
-                    for id in &ids {
-                        q = q.bind(*id);
-                    }
-                    q.fetch_all(p)
-                        .await
-                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
-                }
-            }
-            .map_err(StoreError::db("read lifecycles"))?;
-            for (id, name, since) in rows {
+            let q = Query::any_of(
+                self.db.engine(),
+                "SELECT id, lifecycle, state_since FROM holders WHERE id {in}",
+                chunk.iter().map(|h| *h.as_uuid()),
+            );
+            for mut r in self.db.fetch_all(q, "read lifecycles").await? {
+                let (id, name, since): (Uuid, String, i64) = (r.take(0)?, r.take(1)?, r.take(2)?);
                 let lc = Lifecycle::from_parts(&name, Timestamp::from_micros(since))
                     .ok_or_else(|| StoreError::Integrity(format!("unknown lifecycle state {name}")))?;
                 out.insert(HolderId::from_uuid(id), lc);

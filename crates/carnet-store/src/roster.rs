@@ -6,12 +6,12 @@ use carnet_domain::lifecycle::{Lifecycle, opposition_window_end};
 use carnet_domain::roster::RosterRecord;
 use carnet_domain::{HolderId, ItemKind};
 use serde_json::json;
-use sqlx::{AssertSqlSafe, Row};
 
+use crate::Store;
 use crate::crypto::{item_aad, random_bytes};
+use crate::db::query::Query;
 use crate::error::StoreError;
 use crate::outbox::{Channel, OutboxMessage};
-use crate::{Store, on_db, on_tx};
 
 /// What happened to one record of a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,15 +90,29 @@ impl Store {
                 Some(s) => Some(self.card_serial_hmac(s).await?),
                 None => None,
             };
-            let n = on_tx!(&mut tx, t => sqlx::query(
-                "INSERT INTO holders (id, lifecycle, created_at, updated_at, admin_sealed, state_since, due_at, ins_index, \
-                 majority_at, activation_code_hmac, activation_code_expires_at, card_serial_hmac, identity_index) \
-                 VALUES ($1, $2, $3, $3, $4, $3, $5, $6, $7, $8, $5, $9, $10) ON CONFLICT (ins_index) DO NOTHING")
-                .bind(id.as_uuid()).bind(informed.name()).bind(now.as_micros()).bind(&sealed)
-                .bind(deadline.as_micros()).bind(&indexes[*i]).bind(rec.majority_at(now).map(|t| t.as_micros()))
-                .bind(&code_hmac).bind(&serial_hmac).bind(&identity)
-                .execute(&mut **t).await.map(|r| r.rows_affected()))
-                .map_err(StoreError::db("insert roster holder"))?;
+            let n = tx
+                .execute(
+                    Query::new(
+                        "INSERT INTO holders (id, lifecycle, created_at, updated_at, admin_sealed, \
+                         state_since, due_at, ins_index, majority_at, activation_code_hmac, \
+                         activation_code_expires_at, card_serial_hmac, identity_index) VALUES ($1, $2, $3, \
+                         $3, $4, $3, $5, $6, $7, $8, $5, $9, $10) ON CONFLICT (ins_index) DO NOTHING",
+                    )
+                    .binds((
+                        id.as_uuid(),
+                        informed.name(),
+                        now.as_micros(),
+                        &sealed,
+                        deadline.as_micros(),
+                        &indexes[*i],
+                        rec.majority_at(now).map(|t| t.as_micros()),
+                        &code_hmac,
+                        &serial_hmac,
+                        &identity,
+                    )),
+                    "insert roster holder",
+                )
+                .await?;
             if n == 0 {
                 lost.push(*i); // another import created it meanwhile
                 continue;
@@ -142,14 +156,18 @@ impl Store {
                 "SELECT ins_index, id FROM holders WHERE ins_index IN ({})",
                 placeholders.join(", ")
             );
-            let rows: Vec<(String, uuid::Uuid)> = on_db!(&self.db.writer(), p => {
-                let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-                for idx in chunk {
-                    q = q.bind(idx);
-                }
-                q.fetch_all(p).await.map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect())
-            })
-            .map_err(StoreError::db("look up INS"))?;
+            let mut q = Query::built(sql);
+            for idx in chunk {
+                q = q.bind(idx);
+            }
+            let rows: Vec<(String, uuid::Uuid)> = self
+                .db
+                .writer()
+                .fetch_all(q, "look up INS")
+                .await?
+                .into_iter()
+                .map(|mut r| Ok((r.take(0)?, r.take(1)?)))
+                .collect::<Result<_, StoreError>>()?;
             map.extend(rows.into_iter().map(|(k, v)| (k, HolderId::from_uuid(v))));
         }
         Ok(map)
@@ -235,10 +253,7 @@ impl Store {
         if !self.birth_date_is(id, birth_date).await? {
             return Ok(None);
         }
-        let (majority_at, credentials): (Option<i64>, i64) = on_db!(&self.db, p => sqlx::query(
-            "SELECT h.majority_at, (SELECT COUNT(*) FROM credentials c WHERE c.holder_id = h.id) FROM holders h WHERE h.id = $1")
-            .bind(id.as_uuid()).fetch_one(p).await.map(|r| (r.get(0), r.get(1))))
-            .map_err(StoreError::db("read majority"))?;
+        let (majority_at, credentials) = self.majority_and_credentials(id).await?;
         let now = self.now();
         if majority_at.is_some_and(|m| m > now.as_micros()) {
             return Ok(None);
@@ -261,10 +276,14 @@ impl Store {
         let payload = json!({ "activation_code": code, "valid_until": expires.to_rfc3339() });
         let msg = OutboxMessage::new(id, "activation_code", channel, payload.to_string().into_bytes());
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE holders SET activation_code_hmac = $2, activation_code_expires_at = $3 WHERE id = $1")
-            .bind(id.as_uuid()).bind(&code_hmac).bind(expires.as_micros()).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("renew activation code"))?;
+        tx.execute(
+            Query::new(
+                "UPDATE holders SET activation_code_hmac = $2, activation_code_expires_at = $3 WHERE id = $1",
+            )
+            .binds((id.as_uuid(), &code_hmac, expires.as_micros())),
+            "renew activation code",
+        )
+        .await?;
         self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
         tx.commit().await?;
         Ok(Some(id))
@@ -272,11 +291,16 @@ impl Store {
 
     /// Checks a provisional activation code (LC-4): right code, not expired. Constant time.
     pub async fn check_activation_code(&self, id: HolderId, code: &str) -> Result<bool, StoreError> {
-        let row = on_db!(&self.db, p => sqlx::query(
-            "SELECT activation_code_hmac, activation_code_expires_at FROM holders WHERE id = $1")
-            .bind(id.as_uuid()).fetch_optional(p).await
-            .map(|r| r.map(|r| (r.get::<Option<String>, _>(0), r.get::<Option<i64>, _>(1)))))
-        .map_err(StoreError::db("read activation code"))?;
+        let row = self
+            .db
+            .fetch_optional_as::<(Option<String>, Option<i64>)>(
+                Query::new(
+                    "SELECT activation_code_hmac, activation_code_expires_at FROM holders WHERE id = $1",
+                )
+                .bind(id.as_uuid()),
+                "read activation code",
+            )
+            .await?;
         let Some((Some(stored), Some(expires))) = row else {
             return Ok(false);
         };

@@ -2,11 +2,10 @@
 //! never anything about a holder. Every figure is an aggregate over clear columns (lifecycle
 //! states, due times, outbox bookkeeping, checkpoint numbers).
 
-use sqlx::Row;
-
+use crate::Store;
+use crate::db::query::Query;
 use crate::error::StoreError;
 use crate::traces::checkpoint::Checkpoint;
-use crate::{Store, on_db};
 
 /// The service's state at a glance.
 #[derive(Clone, Debug, Default)]
@@ -37,18 +36,21 @@ impl Store {
     pub async fn operations_status(&self) -> Result<OperationsStatus, StoreError> {
         let now = self.now().as_micros();
         let day = 86_400 * 1_000_000;
-        let spaces_by_state: Vec<(String, i64)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT lifecycle, COUNT(*) FROM holders GROUP BY lifecycle ORDER BY lifecycle")
-            .fetch_all(p).await.map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect()))
-        .map_err(StoreError::db("count spaces"))?;
+        let spaces_by_state: Vec<(String, i64)> = self
+            .db
+            .fetch_all_as(
+                Query::new("SELECT lifecycle, COUNT(*) FROM holders GROUP BY lifecycle ORDER BY lifecycle"),
+                "count spaces",
+            )
+            .await?;
         // A count, with the instant it is relative to (`$1`) when the query has one.
         let one = |sql: &'static str, at: Option<i64>| async move {
-            on_db!(&self.db, p => {
-                let q = sqlx::query(sql);
-                let q = match at { Some(a) => q.bind(a), None => q };
-                q.fetch_one(p).await.map(|r| r.get::<i64, _>(0))
-            })
-            .map_err(StoreError::db("operations status"))
+            let q = Query::new(sql);
+            let q = match at {
+                Some(a) => q.bind(a),
+                None => q,
+            };
+            self.db.fetch_one_as::<i64>(q, "operations status").await
         };
         Ok(OperationsStatus {
             spaces_by_state,

@@ -9,12 +9,11 @@
 use std::collections::BTreeSet;
 
 use carnet_domain::{HolderId, Timestamp};
-use sqlx::Row;
 
 use crate::crypto::{CANARY_AAD, CANARY_PLAINTEXT, MasterKeyRing, SecretKey, wrap_aad};
-use crate::db::{Db, VAULT_MIGRATIONS, is_unique_violation};
+use crate::db::query::Query;
+use crate::db::{Db, VAULT_MIGRATIONS};
 use crate::error::StoreError;
-use crate::{on_db, on_tx};
 
 fn service_aad(name: &str) -> Vec<u8> {
     let mut aad = b"carnet/service-key/v1\0".to_vec();
@@ -55,11 +54,14 @@ impl KeyVault {
     }
 
     async fn check_master_keys(&self, now: Timestamp) -> Result<(), StoreError> {
-        let rows: Vec<(String, Vec<u8>)> = on_db!(&self.db.writer(), p => {
-            sqlx::query("SELECT kid, canary FROM master_keys").fetch_all(p).await
-                .map(|rs| rs.into_iter().map(|r| (r.get::<String, _>(0), r.get::<Vec<u8>, _>(1))).collect())
-        })
-        .map_err(StoreError::db("read master key canaries"))?;
+        let rows: Vec<(String, Vec<u8>)> = self
+            .db
+            .writer()
+            .fetch_all_as::<(String, Vec<u8>)>(
+                Query::new("SELECT kid, canary FROM master_keys"),
+                "read master key canaries",
+            )
+            .await?;
         let known: BTreeSet<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
         for (kid, canary) in &rows {
             if let Some(mk) = self.ring.get(kid) {
@@ -75,11 +77,16 @@ impl KeyVault {
             }
         }
         // Every data key must be unwrappable by a configured master key.
-        let used: Vec<String> = on_db!(&self.db.writer(), p => {
-            sqlx::query("SELECT DISTINCT kid FROM holder_keys UNION SELECT DISTINCT kid FROM service_keys").fetch_all(p).await
-                .map(|rs| rs.into_iter().map(|r| r.get::<String, _>(0)).collect())
-        })
-        .map_err(StoreError::db("read data key ids"))?;
+        let used: Vec<String> = self
+            .db
+            .writer()
+            .fetch_all_as::<String>(
+                Query::new(
+                    "SELECT DISTINCT kid FROM holder_keys UNION SELECT DISTINCT kid FROM service_keys",
+                ),
+                "read data key ids",
+            )
+            .await?;
         let missing: Vec<&String> = used.iter().filter(|k| self.ring.get(k).is_none()).collect();
         let none_known = !known.is_empty() && !self.ring.kids().iter().any(|k| known.contains(k.as_str()));
         if none_known || !missing.is_empty() {
@@ -98,12 +105,12 @@ impl KeyVault {
         if !known.contains(active.kid.as_str()) {
             let canary = active.key.seal(CANARY_AAD, CANARY_PLAINTEXT)?;
             let mut tx = self.db.begin().await?;
-            let r = on_tx!(&mut tx, t => sqlx::query("INSERT INTO master_keys (kid, canary, created_at) VALUES ($1, $2, $3)")
-                .bind(&active.kid).bind(&canary).bind(now.as_micros()).execute(&mut **t).await.map(|r| r.rows_affected()));
-            match r {
+            let q = Query::new("INSERT INTO master_keys (kid, canary, created_at) VALUES ($1, $2, $3)")
+                .binds((&active.kid, &canary, now.as_micros()));
+            match tx.execute(q, "register master key").await {
                 Ok(_) => tx.commit().await?,
-                Err(e) if is_unique_violation(&e) => {}
-                Err(e) => return Err(StoreError::db("register master key")(e)),
+                Err(e) if e.is_unique_violation() => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())
@@ -115,9 +122,14 @@ impl KeyVault {
         let active = self.ring.active();
         let wrapped = active.key.seal(&wrap_aad(holder), key.expose())?;
         let mut tx = self.db.begin().await?;
-        on_tx!(&mut tx, t => sqlx::query("INSERT INTO holder_keys (holder_id, kid, wrapped, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(holder.as_uuid()).bind(&active.kid).bind(&wrapped).bind(now.as_micros()).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("store data key"))?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO holder_keys (holder_id, kid, wrapped, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .binds((holder.as_uuid(), &active.kid, &wrapped, now.as_micros())),
+            "store data key",
+        )
+        .await?;
         tx.commit().await?;
         Ok(key)
     }
@@ -127,12 +139,14 @@ impl KeyVault {
         if let Some(key) = self.cached(holder) {
             return Ok(key);
         }
-        let row: Option<(String, Vec<u8>)> = on_db!(&self.db, p => {
-            sqlx::query("SELECT kid, wrapped FROM holder_keys WHERE holder_id = $1")
-                .bind(holder.as_uuid()).fetch_optional(p).await
-                .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<Vec<u8>, _>(1))))
-        })
-        .map_err(StoreError::db("read data key"))?;
+        let row: Option<(String, Vec<u8>)> = self
+            .db
+            .fetch_optional_as::<(String, Vec<u8>)>(
+                Query::new("SELECT kid, wrapped FROM holder_keys WHERE holder_id = $1")
+                    .bind(holder.as_uuid()),
+                "read data key",
+            )
+            .await?;
         let (kid, wrapped) = row.ok_or(StoreError::Shredded(holder))?;
         let key = self.unwrap_key(holder, &kid, &wrapped)?;
         self.remember(holder, &key);
@@ -156,32 +170,13 @@ impl KeyVault {
             }
         }
         for chunk in missing.chunks(500) {
-            let ids: Vec<uuid::Uuid> = chunk.iter().map(|h| *h.as_uuid()).collect();
-            let rows: Vec<(uuid::Uuid, String, Vec<u8>)> = match &self.db {
-                crate::db::Db::Postgres(p) => {
-                    sqlx::query("SELECT holder_id, kid, wrapped FROM holder_keys WHERE holder_id = ANY($1)")
-                        .bind(ids)
-                        .fetch_all(p)
-                        .await
-                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
-                }
-                crate::db::Db::Sqlite { read: p, .. } => {
-                    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-                    let sql = format!(
-                        "SELECT holder_id, kid, wrapped FROM holder_keys WHERE holder_id IN ({})",
-                        marks.join(", ")
-                    );
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for id in &ids {
-                        q = q.bind(*id);
-                    }
-                    q.fetch_all(p)
-                        .await
-                        .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
-                }
-            }
-            .map_err(StoreError::db("read data keys"))?;
-            for (id, kid, wrapped) in rows {
+            let q = Query::any_of(
+                self.db.engine(),
+                "SELECT holder_id, kid, wrapped FROM holder_keys WHERE holder_id {in}",
+                chunk.iter().map(|h| *h.as_uuid()),
+            );
+            for mut r in self.db.fetch_all(q, "read data keys").await? {
+                let (id, kid, wrapped): (uuid::Uuid, String, Vec<u8>) = (r.take(0)?, r.take(1)?, r.take(2)?);
                 let holder = HolderId::from_uuid(id);
                 let key = self.unwrap_key(holder, &kid, &wrapped)?;
                 self.remember(holder, &key);
@@ -234,9 +229,14 @@ impl KeyVault {
         for h in holders {
             let key = SecretKey::generate()?;
             let wrapped = active.key.seal(&wrap_aad(*h), key.expose())?;
-            on_tx!(&mut tx, t => sqlx::query("INSERT INTO holder_keys (holder_id, kid, wrapped, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(h.as_uuid()).bind(&active.kid).bind(&wrapped).bind(now.as_micros()).execute(&mut **t).await.map(|r| r.rows_affected()))
-                .map_err(StoreError::db("store data key"))?;
+            tx.execute(
+                Query::new(
+                    "INSERT INTO holder_keys (holder_id, kid, wrapped, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .binds((h.as_uuid(), &active.kid, &wrapped, now.as_micros())),
+                "store data key",
+            )
+            .await?;
             keys.push(key);
         }
         tx.commit().await?;
@@ -247,12 +247,14 @@ impl KeyVault {
     pub async fn service_key(&self, name: &str, now: Timestamp) -> Result<SecretKey, StoreError> {
         let aad = service_aad(name);
         for _ in 0..2 {
-            let row: Option<(String, Vec<u8>)> = on_db!(&self.db.writer(), p => {
-                sqlx::query("SELECT kid, wrapped FROM service_keys WHERE name = $1")
-                    .bind(name).fetch_optional(p).await
-                    .map(|r| r.map(|r| (r.get::<String, _>(0), r.get::<Vec<u8>, _>(1))))
-            })
-            .map_err(StoreError::db("read service key"))?;
+            let row: Option<(String, Vec<u8>)> = self
+                .db
+                .writer()
+                .fetch_optional_as::<(String, Vec<u8>)>(
+                    Query::new("SELECT kid, wrapped FROM service_keys WHERE name = $1").bind(name),
+                    "read service key",
+                )
+                .await?;
             if let Some((kid, wrapped)) = row {
                 let mk = self.ring.get(&kid).ok_or_else(|| StoreError::WrongMasterKey {
                     known: kid.clone(),
@@ -266,15 +268,17 @@ impl KeyVault {
             let active = self.ring.active();
             let wrapped = active.key.seal(&aad, key.expose())?;
             let mut tx = self.db.begin().await?;
-            let r = on_tx!(&mut tx, t => sqlx::query("INSERT INTO service_keys (name, kid, wrapped, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(name).bind(&active.kid).bind(&wrapped).bind(now.as_micros()).execute(&mut **t).await.map(|r| r.rows_affected()));
-            match r {
+            let q = Query::new(
+                "INSERT INTO service_keys (name, kid, wrapped, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .binds((name, &active.kid, &wrapped, now.as_micros()));
+            match tx.execute(q, "create service key").await {
                 Ok(_) => {
                     tx.commit().await?;
                     return Ok(key);
                 }
-                Err(e) if is_unique_violation(&e) => continue, // another server created it: read it
-                Err(e) => return Err(StoreError::db("create service key")(e)),
+                Err(e) if e.is_unique_violation() => continue, // another server created it: read it
+                Err(e) => return Err(e),
             }
         }
         Err(StoreError::Integrity(format!(
@@ -286,9 +290,12 @@ impl KeyVault {
     pub async fn destroy(&self, holder: HolderId) -> Result<bool, StoreError> {
         self.forget(holder);
         let mut tx = self.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query("DELETE FROM holder_keys WHERE holder_id = $1")
-            .bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("destroy data key"))?;
+        let n = tx
+            .execute(
+                Query::new("DELETE FROM holder_keys WHERE holder_id = $1").bind(holder.as_uuid()),
+                "destroy data key",
+            )
+            .await?;
         tx.commit().await?;
         // Also after the commit: a concurrent `get` may have cached it in between.
         self.forget(holder);
@@ -301,14 +308,21 @@ impl KeyVault {
         if n > 0 {
             match self.db.engine() {
                 crate::Engine::Sqlite => {
-                    on_db!(&self.db.writer(), p => sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                        .fetch_optional(p).await.map(|_| ()))
-                    .map_err(StoreError::db("checkpoint key vault"))?;
+                    self.db
+                        .writer()
+                        .fetch_optional(
+                            Query::new("PRAGMA wal_checkpoint(TRUNCATE)"),
+                            "checkpoint key vault",
+                        )
+                        .await
+                        .map(|_| ())?;
                 }
                 crate::Engine::Postgres => {
-                    on_db!(&self.db.writer(), p => sqlx::query("VACUUM holder_keys")
-                        .execute(p).await.map(|_| ()))
-                    .map_err(StoreError::db("vacuum key vault"))?;
+                    self.db
+                        .writer()
+                        .execute(Query::new("VACUUM holder_keys"), "vacuum key vault")
+                        .await
+                        .map(|_| ())?;
                 }
             }
         }
@@ -320,12 +334,14 @@ impl KeyVault {
     pub async fn rewrap_all(&self) -> Result<u64, StoreError> {
         let active = self.ring.active();
         let mut total = 0u64;
-        let services: Vec<(String, String, Vec<u8>)> = on_db!(&self.db.writer(), p => {
-            sqlx::query("SELECT name, kid, wrapped FROM service_keys WHERE kid <> $1")
-                .bind(&active.kid).fetch_all(p).await
-                .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
-        })
-        .map_err(StoreError::db("read service keys to rewrap"))?;
+        let services: Vec<(String, String, Vec<u8>)> = self
+            .db
+            .writer()
+            .fetch_all_as(
+                Query::new("SELECT name, kid, wrapped FROM service_keys WHERE kid <> $1").bind(&active.kid),
+                "read service keys to rewrap",
+            )
+            .await?;
         for (name, kid, wrapped) in services {
             let aad = service_aad(&name);
             let mk = self.ring.get(&kid).ok_or_else(|| StoreError::WrongMasterKey {
@@ -335,18 +351,24 @@ impl KeyVault {
             let raw = zeroize::Zeroizing::new(mk.key.open(&aad, &wrapped)?);
             let rewrapped = active.key.seal(&aad, &raw)?;
             let mut tx = self.db.begin().await?;
-            on_tx!(&mut tx, t => sqlx::query("UPDATE service_keys SET kid = $1, wrapped = $2 WHERE name = $3 AND kid = $4")
-                .bind(&active.kid).bind(&rewrapped).bind(&name).bind(&kid).execute(&mut **t).await.map(|r| r.rows_affected()))
-                .map_err(StoreError::db("rewrap service key"))?;
+            tx.execute(
+                Query::new("UPDATE service_keys SET kid = $1, wrapped = $2 WHERE name = $3 AND kid = $4")
+                    .binds((&active.kid, &rewrapped, &name, &kid)),
+                "rewrap service key",
+            )
+            .await?;
             tx.commit().await?;
         }
         loop {
-            let batch: Vec<(uuid::Uuid, String, Vec<u8>)> = on_db!(&self.db.writer(), p => {
-                sqlx::query("SELECT holder_id, kid, wrapped FROM holder_keys WHERE kid <> $1 LIMIT 500")
-                    .bind(&active.kid).fetch_all(p).await
-                    .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
-            })
-            .map_err(StoreError::db("read data keys to rewrap"))?;
+            let batch: Vec<(uuid::Uuid, String, Vec<u8>)> = self
+                .db
+                .writer()
+                .fetch_all_as(
+                    Query::new("SELECT holder_id, kid, wrapped FROM holder_keys WHERE kid <> $1 LIMIT 500")
+                        .bind(&active.kid),
+                    "read data keys to rewrap",
+                )
+                .await?;
             if batch.is_empty() {
                 return Ok(total);
             }
@@ -355,9 +377,14 @@ impl KeyVault {
                 let holder = HolderId::from_uuid(*id);
                 let key = self.unwrap_key(holder, kid, wrapped)?;
                 let rewrapped = active.key.seal(&wrap_aad(holder), key.expose())?;
-                on_tx!(&mut tx, t => sqlx::query("UPDATE holder_keys SET kid = $1, wrapped = $2 WHERE holder_id = $3 AND kid = $4")
-                    .bind(&active.kid).bind(&rewrapped).bind(id).bind(kid).execute(&mut **t).await.map(|r| r.rows_affected()))
-                    .map_err(StoreError::db("rewrap data key"))?;
+                tx.execute(
+                    Query::new(
+                        "UPDATE holder_keys SET kid = $1, wrapped = $2 WHERE holder_id = $3 AND kid = $4",
+                    )
+                    .binds((&active.kid, &rewrapped, id, kid)),
+                    "rewrap data key",
+                )
+                .await?;
             }
             tx.commit().await?;
             total += batch.len() as u64;
@@ -369,13 +396,15 @@ impl KeyVault {
     pub async fn retire_old_master_keys(&self) -> Result<(), StoreError> {
         let kids = self.ring.kids();
         let mut tx = self.db.begin().await?;
-        let rows: Vec<String> =
-            on_tx!(&mut tx, t => sqlx::query("SELECT kid FROM master_keys").fetch_all(&mut **t).await
-            .map(|rs| rs.into_iter().map(|r| r.get::<String, _>(0)).collect()))
-            .map_err(StoreError::db("read master keys"))?;
+        let rows: Vec<String> = tx
+            .fetch_all_as::<String>(Query::new("SELECT kid FROM master_keys"), "read master keys")
+            .await?;
         for kid in rows.iter().filter(|k| !kids.contains(k)) {
-            on_tx!(&mut tx, t => sqlx::query("DELETE FROM master_keys WHERE kid = $1").bind(kid).execute(&mut **t).await.map(|r| r.rows_affected()))
-                .map_err(StoreError::db("retire master key"))?;
+            tx.execute(
+                Query::new("DELETE FROM master_keys WHERE kid = $1").bind(kid),
+                "retire master key",
+            )
+            .await?;
         }
         tx.commit().await
     }
@@ -390,9 +419,12 @@ impl KeyVault {
 
     /// How many data keys each master key wraps (for `carnet admin` and tests).
     pub async fn key_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        on_db!(&self.db.writer(), p => sqlx::query("SELECT kid, COUNT(*) FROM holder_keys GROUP BY kid ORDER BY kid")
-            .fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect()))
-            .map_err(StoreError::db("count data keys"))
+        self.db
+            .writer()
+            .fetch_all_as::<(String, i64)>(
+                Query::new("SELECT kid, COUNT(*) FROM holder_keys GROUP BY kid ORDER BY kid"),
+                "count data keys",
+            )
+            .await
     }
 }

@@ -1,12 +1,10 @@
 //! The migration runner and the schema's migrations, one SQL text for both engines
 //! (`{{BLOB}}`, `{{SERIAL}}` and the like rendered per engine).
 
-use sqlx::{AssertSqlSafe, Row};
-
 use crate::error::StoreError;
 
 use super::*;
-use crate::{on_db, on_tx};
+use crate::db::query::Query;
 
 impl Db {
     /// Applies the pending migrations of `set`, each in its own transaction, and checks that
@@ -20,8 +18,8 @@ impl Db {
         );
         {
             let mut tx = self.begin().await?;
-            on_tx!(&mut tx, t => sqlx::query(AssertSqlSafe(create.clone())).execute(&mut **t).await.map(|r| r.rows_affected()))
-                .map_err(StoreError::db("create migrations table"))?;
+            tx.execute(Query::built(create.clone()), "create migrations table")
+                .await?;
             tx.commit().await?;
         }
         let mut applied_now = Vec::new();
@@ -29,11 +27,10 @@ impl Db {
             let sql = m.render(self.engine());
             let checksum = crate::crypto::sha256_hex(sql.as_bytes());
             let select = format!("SELECT checksum FROM {table} WHERE version = $1");
-            let existing: Option<String> = on_db!(&self.writer(), p => {
-                sqlx::query(AssertSqlSafe(select.clone())).bind(m.version).fetch_optional(p).await
-                    .map(|r| r.map(|r| r.get::<String, _>(0)))
-            })
-            .map_err(StoreError::db("read migrations"))?;
+            let existing: Option<String> = self
+                .writer()
+                .fetch_optional_as::<String>(Query::built(select.clone()).bind(m.version), "read migrations")
+                .await?;
             if let Some(existing) = existing {
                 if existing != checksum {
                     return Err(StoreError::Migration(format!(
@@ -47,16 +44,18 @@ impl Db {
             let insert =
                 format!("INSERT INTO {table} (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)");
             let now = carnet_domain::Clock::now(&carnet_domain::SystemClock).as_micros();
-            let inserted = on_tx!(&mut tx, t => sqlx::query(AssertSqlSafe(insert))
-                .bind(m.version).bind(m.name).bind(&checksum).bind(now)
-                .execute(&mut **t).await.map(|r| r.rows_affected()));
-            if let Err(e) = inserted {
-                if is_unique_violation(&e) {
-                    continue; // another server applied it meanwhile
-                }
-                return Err(StoreError::db("record migration")(e));
+            let insert = Query::built(insert)
+                .bind(m.version)
+                .bind(m.name)
+                .bind(&checksum)
+                .bind(now);
+            match tx.execute(insert, "record migration").await {
+                Ok(_) => {}
+                Err(e) if e.is_unique_violation() => continue, // another server applied it meanwhile
+                Err(e) => return Err(e),
             }
-            on_tx!(&mut tx, t => sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **t).await.map(|r| r.rows_affected()))
+            tx.execute_script(sql)
+                .await
                 .map_err(|e| StoreError::Migration(format!("migration {} ({}): {e}", m.version, m.name)))?;
             tx.commit().await?;
             applied_now.push(m.version);
@@ -72,8 +71,11 @@ impl Db {
                 "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
             }
         };
-        let n: i64 = on_db!(&self.writer(), p => sqlx::query(q).bind(set.table).fetch_one(p).await.map(|r| r.get::<i64, _>(0)))
-            .map_err(StoreError::db("inspect schema"))?;
+        let n: i64 = self
+            .writer()
+            .fetch_one(Query::new(q).bind(set.table), "inspect schema")
+            .await
+            .and_then(|mut r| r.take::<i64>(0))?;
         Ok(n > 0)
     }
 }

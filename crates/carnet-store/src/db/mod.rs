@@ -2,8 +2,8 @@
 //!
 //! sqlx's `Any` driver lacks the uuid type, so instead of one generic driver we keep one
 //! *code path*: every query is written once, in SQL both engines accept (`$1` placeholders,
-//! BIGINT times), inside [`on_db!`] / [`on_tx!`], which expand the same expression once per
-//! engine with native types. DDL differences are confined to two tokens in the migrations.
+//! BIGINT times), as a [`query::Query`] that [`Db`] and [`Tx`] run with native types on
+//! either engine. DDL differences are confined to two tokens in the migrations.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,6 +16,7 @@ use crate::error::StoreError;
 
 mod audit;
 mod migrations;
+pub mod query;
 pub mod reader;
 
 pub use audit::*;
@@ -40,17 +41,6 @@ pub enum Db {
         fast: Option<std::sync::Arc<reader::SqliteReaders>>,
     },
     Postgres(PgPool),
-}
-
-/// Runs `$body` with `$p` bound to the pool for reads, whatever the engine.
-#[macro_export]
-macro_rules! on_db {
-    ($db:expr, $p:ident => $body:expr) => {
-        match $db {
-            $crate::db::Db::Sqlite { read: $p, .. } => $body,
-            $crate::db::Db::Postgres($p) => $body,
-        }
-    };
 }
 
 /// sqlx 0.9.0 no longer sets `TCP_NODELAY` on its sockets (sqlx issue #4335; fixed upstream by
@@ -90,17 +80,6 @@ pub(crate) fn tcp_nodelay_everywhere() {
     }
 }
 
-/// Runs `$body` with `$t` bound to `&mut` the open transaction, whatever the engine.
-#[macro_export]
-macro_rules! on_tx {
-    ($tx:expr, $t:ident => $body:expr) => {
-        match $tx {
-            $crate::db::Tx::Sqlite($t) => $body,
-            $crate::db::Tx::Postgres($t) => $body,
-        }
-    };
-}
-
 /// An open write transaction. Dropped without [`Tx::commit`], it rolls back.
 pub enum Tx {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
@@ -108,6 +87,13 @@ pub enum Tx {
 }
 
 impl Tx {
+    pub fn engine(&self) -> Engine {
+        match self {
+            Tx::Sqlite(_) => Engine::Sqlite,
+            Tx::Postgres(_) => Engine::Postgres,
+        }
+    }
+
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
             Tx::Sqlite(t) => t.commit().await,
@@ -303,8 +289,9 @@ impl Db {
 
     /// A round trip to the database (readiness probe).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_db!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))
-            .map_err(StoreError::db("ping"))
+        self.execute(query::Query::new("SELECT 1"), "ping")
+            .await
+            .map(|_| ())
     }
 
     pub async fn close(&self) {
@@ -384,10 +371,6 @@ where
         pipeline
     };
     tokio::spawn(pipeline);
-}
-
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 #[cfg(test)]
@@ -596,8 +579,8 @@ mod tests {
         assert_eq!(stale, 0, "the partial copy was replaced");
         // Unqualified names find them, on the writer and on the readers alike.
         let rows = db
-            .read_all(
-                reader::Read::new("SELECT seq FROM traces WHERE holder_id = $1 ORDER BY seq").uuid(h),
+            .fetch_all(
+                query::Query::new("SELECT seq FROM traces WHERE holder_id = $1 ORDER BY seq").uuid(h),
                 "read traces",
             )
             .await

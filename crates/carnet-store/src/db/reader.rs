@@ -4,9 +4,8 @@
 //! each row across a channel: two thread wake-ups per statement, which a profile of the FHIR
 //! read path showed as the largest cost (BENCHMARKS.md, issue 6).
 //!
-//! - **Point reads** (a session by its token, the gate's facts, one holder's listings):
-//!   [`Db::read_one`] / [`Db::read_all`] take one SQL text and give rows as [`Values`] whatever
-//!   the engine, so the code that reads them is written once. On SQLite they run through
+//! - **Reads outside a transaction** (a session by its token, the gate's facts, one holder's
+//!   listings: `Db::fetch_*` in `db::query`): on SQLite they run through
 //!   `rusqlite` on the calling thread over a few read-only connections (WAL: a reader never
 //!   waits for the writer and sees every commit made before it starts). A reader that finds
 //!   the database busy, or fails in any way, neither waits nor reports there: the statement
@@ -22,139 +21,9 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
-use sqlx::{Column, Row, TypeInfo, ValueRef as _};
 
-use crate::db::Db;
+use crate::db::query::{Arg, Query, Value, Values};
 use crate::error::StoreError;
-
-/// A statement's argument.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Arg<'a> {
-    Uuid(uuid::Uuid),
-    Int(i64),
-    Text(&'a str),
-    Blob(&'a [u8]),
-}
-
-/// A statement for [`Db::read_one`] / [`Db::read_all`]: SQL both engines accept (`$1`
-/// placeholders) and its arguments, in order.
-#[derive(Clone, Debug)]
-pub(crate) struct Read<'a> {
-    sql: &'static str,
-    args: Vec<Arg<'a>>,
-}
-
-impl<'a> Read<'a> {
-    pub(crate) fn new(sql: &'static str) -> Self {
-        Self {
-            sql,
-            args: Vec::new(),
-        }
-    }
-    pub(crate) fn uuid(mut self, v: uuid::Uuid) -> Self {
-        self.args.push(Arg::Uuid(v));
-        self
-    }
-    pub(crate) fn int(mut self, v: i64) -> Self {
-        self.args.push(Arg::Int(v));
-        self
-    }
-    pub(crate) fn text(mut self, v: &'a str) -> Self {
-        self.args.push(Arg::Text(v));
-        self
-    }
-}
-
-/// One column's value. A UUID read from SQLite arrives as its 16 bytes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) enum Value {
-    #[default]
-    Null,
-    Int(i64),
-    Text(String),
-    Blob(Vec<u8>),
-    Uuid(uuid::Uuid),
-}
-
-/// A Rust type a [`Value`] converts to (the value back if it does not).
-pub(crate) trait FromValue: Sized {
-    fn from_value(v: Value) -> Result<Self, Value>;
-}
-
-impl FromValue for i64 {
-    fn from_value(v: Value) -> Result<Self, Value> {
-        match v {
-            Value::Int(n) => Ok(n),
-            v => Err(v),
-        }
-    }
-}
-
-impl FromValue for String {
-    fn from_value(v: Value) -> Result<Self, Value> {
-        match v {
-            Value::Text(s) => Ok(s),
-            v => Err(v),
-        }
-    }
-}
-
-impl FromValue for Vec<u8> {
-    fn from_value(v: Value) -> Result<Self, Value> {
-        match v {
-            Value::Blob(b) => Ok(b),
-            v => Err(v),
-        }
-    }
-}
-
-impl FromValue for uuid::Uuid {
-    fn from_value(v: Value) -> Result<Self, Value> {
-        match v {
-            Value::Uuid(u) => Ok(u),
-            Value::Blob(b) if b.len() == 16 => uuid::Uuid::from_slice(&b).map_err(|_| Value::Blob(b)),
-            v => Err(v),
-        }
-    }
-}
-
-impl<T: FromValue> FromValue for Option<T> {
-    fn from_value(v: Value) -> Result<Self, Value> {
-        match v {
-            Value::Null => Ok(None),
-            v => T::from_value(v).map(Some),
-        }
-    }
-}
-
-/// One row of a [`Read`]'s answer.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Values(Vec<Value>);
-
-impl Values {
-    /// Takes column `i` (0-based) as a `T`; a missing column or another type is an integrity
-    /// error (the SQL and the code disagree), never a panic.
-    pub(crate) fn take<T: FromValue>(&mut self, i: usize) -> Result<T, StoreError> {
-        let v = self
-            .0
-            .get_mut(i)
-            .map(std::mem::take)
-            .ok_or_else(|| StoreError::Integrity(format!("column {i} missing")))?;
-        T::from_value(v).map_err(|v| {
-            let kind = match v {
-                Value::Null => "NULL",
-                Value::Int(_) => "an integer",
-                Value::Text(_) => "text",
-                Value::Blob(_) => "bytes",
-                Value::Uuid(_) => "a UUID",
-            };
-            StoreError::Integrity(format!(
-                "column {i}: {kind} where {} was expected",
-                std::any::type_name::<T>()
-            ))
-        })
-    }
-}
 
 /// Placeholder names of SQLite for the first arguments (`$1` is the parameter named "$1").
 const NAMES: [&str; 16] = [
@@ -212,7 +81,7 @@ impl SqliteReaders {
     }
 
     /// Runs `q` on a free connection (or waits for one: they are held for microseconds).
-    fn run(&self, q: &Read<'_>, limit: usize) -> Result<Vec<Values>, rusqlite::Error> {
+    pub(crate) fn run(&self, q: &Query<'_>, limit: usize) -> Result<Vec<Values>, rusqlite::Error> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.conns.len();
         let mut held = None;
@@ -228,7 +97,7 @@ impl SqliteReaders {
             // state is consistent (the statement is reset on its next use).
             None => self.conns[start % n].lock().unwrap_or_else(|p| p.into_inner()),
         };
-        query_on(&guard, q.sql, &q.args, limit)
+        query_on(&guard, &q.sql, &q.args, limit)
     }
 }
 
@@ -246,10 +115,14 @@ fn bind_on(stmt: &mut rusqlite::Statement<'_>, args: &[Arg<'_>]) -> Result<(), r
             continue;
         };
         match a {
+            Arg::Null(_) => stmt.raw_bind_parameter(at, rusqlite::types::Null)?,
             Arg::Uuid(u) => stmt.raw_bind_parameter(at, &u.as_bytes()[..])?,
             Arg::Int(v) => stmt.raw_bind_parameter(at, v)?,
-            Arg::Text(v) => stmt.raw_bind_parameter(at, v)?,
-            Arg::Blob(v) => stmt.raw_bind_parameter(at, v)?,
+            Arg::Bool(v) => stmt.raw_bind_parameter(at, v)?,
+            Arg::Text(v) => stmt.raw_bind_parameter(at, v.as_ref())?,
+            Arg::Blob(v) => stmt.raw_bind_parameter(at, v.as_ref())?,
+            // Arrays are PostgreSQL's (`Query::any_of`): never made for SQLite.
+            Arg::List(_) => return Err(rusqlite::Error::InvalidParameterName(format!("${}", i + 1))),
         }
     }
     Ok(())
@@ -345,170 +218,10 @@ pub(crate) fn is_sqlite_unique_violation(e: &rusqlite::Error) -> bool {
             || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
-/// Binds arguments (`&[Arg]`) on a sqlx query, whatever the engine.
-macro_rules! bind_all {
-    ($q:expr, $args:expr) => {{
-        let mut q = $q;
-        for a in $args {
-            q = match *a {
-                Arg::Uuid(v) => q.bind(v),
-                Arg::Int(v) => q.bind(v),
-                Arg::Text(v) => q.bind(v),
-                Arg::Blob(v) => q.bind(v),
-            };
-        }
-        q
-    }};
-}
-pub(crate) use bind_all;
-
-/// A sqlx row as [`Values`], whatever the engine.
-pub(crate) trait IntoValues {
-    fn values(&self) -> Result<Values, sqlx::Error>;
-}
-
-impl IntoValues for sqlx::sqlite::SqliteRow {
-    fn values(&self) -> Result<Values, sqlx::Error> {
-        sqlite_values(self)
-    }
-}
-
-impl IntoValues for sqlx::postgres::PgRow {
-    fn values(&self) -> Result<Values, sqlx::Error> {
-        pg_values(self)
-    }
-}
-
-fn sqlite_values(r: &sqlx::sqlite::SqliteRow) -> Result<Values, sqlx::Error> {
-    let mut vals = Vec::with_capacity(r.len());
-    for i in 0..r.len() {
-        let kind = {
-            let raw = r.try_get_raw(i)?;
-            if raw.is_null() {
-                "NULL"
-            } else {
-                type_tag(raw.type_info().name())
-            }
-        };
-        vals.push(match kind {
-            "NULL" => Value::Null,
-            "INTEGER" => Value::Int(r.try_get(i)?),
-            "TEXT" => Value::Text(r.try_get(i)?),
-            "BLOB" => Value::Blob(r.try_get(i)?),
-            other => return Err(undecodable(i, other)),
-        });
-    }
-    Ok(Values(vals))
-}
-
-fn pg_values(r: &sqlx::postgres::PgRow) -> Result<Values, sqlx::Error> {
-    let mut vals = Vec::with_capacity(r.len());
-    for (i, col) in r.columns().iter().enumerate() {
-        vals.push(match col.type_info().name() {
-            "INT8" => r.try_get::<Option<i64>, _>(i)?.map_or(Value::Null, Value::Int),
-            "INT4" => r
-                .try_get::<Option<i32>, _>(i)?
-                .map_or(Value::Null, |n| Value::Int(n.into())),
-            "INT2" => r
-                .try_get::<Option<i16>, _>(i)?
-                .map_or(Value::Null, |n| Value::Int(n.into())),
-            "BOOL" => r
-                .try_get::<Option<bool>, _>(i)?
-                .map_or(Value::Null, |b| Value::Int(b.into())),
-            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => r
-                .try_get::<Option<String>, _>(i)?
-                .map_or(Value::Null, Value::Text),
-            "BYTEA" => r
-                .try_get::<Option<Vec<u8>>, _>(i)?
-                .map_or(Value::Null, Value::Blob),
-            "UUID" => r
-                .try_get::<Option<uuid::Uuid>, _>(i)?
-                .map_or(Value::Null, Value::Uuid),
-            other => return Err(undecodable(i, other)),
-        });
-    }
-    Ok(Values(vals))
-}
-
-/// sqlx's SQLite value type names, as `'static` tags.
-fn type_tag(name: &str) -> &'static str {
-    match name {
-        "INTEGER" | "INT" | "BIGINT" | "BOOLEAN" => "INTEGER",
-        "TEXT" => "TEXT",
-        "BLOB" => "BLOB",
-        "NULL" => "NULL",
-        _ => "OTHER",
-    }
-}
-
-fn undecodable(i: usize, ty: &str) -> sqlx::Error {
-    sqlx::Error::ColumnDecode {
-        index: i.to_string(),
-        source: format!("type {ty} is not read by the point-read path").into(),
-    }
-}
-
-impl Db {
-    /// At most one row of `q` (the first), by the fastest path of the engine.
-    pub(crate) async fn read_one(
-        &self,
-        q: Read<'_>,
-        what: &'static str,
-    ) -> Result<Option<Values>, StoreError> {
-        Ok(self.read_rows(q, 1, what).await?.pop())
-    }
-
-    /// Every row of `q` (a point read: an index probe returning a few rows).
-    pub(crate) async fn read_all(&self, q: Read<'_>, what: &'static str) -> Result<Vec<Values>, StoreError> {
-        self.read_rows(q, usize::MAX, what).await
-    }
-
-    async fn read_rows(
-        &self,
-        q: Read<'_>,
-        limit: usize,
-        what: &'static str,
-    ) -> Result<Vec<Values>, StoreError> {
-        match self {
-            Db::Sqlite { read, fast, .. } => {
-                if let Some(fast) = fast {
-                    match fast.run(&q, limit) {
-                        Ok(rows) => return Ok(rows),
-                        // Busy (a recovery), or anything else: sqlx runs it again off this
-                        // thread, waits as long as the pool does and reports its own error.
-                        Err(e) => tracing::debug!(error = %e, what, "point read goes to the pool"),
-                    }
-                }
-                let rows = bind_all!(sqlx::query(q.sql), &q.args)
-                    .fetch_all(read)
-                    .await
-                    .map_err(StoreError::db(what))?;
-                rows.iter()
-                    .take(limit)
-                    .map(sqlite_values)
-                    .collect::<Result<_, _>>()
-                    .map_err(StoreError::db(what))
-            }
-            Db::Postgres(p) => {
-                let rows = bind_all!(sqlx::query(q.sql), &q.args)
-                    .fetch_all(p)
-                    .await
-                    .map_err(StoreError::db(what))?;
-                rows.iter()
-                    .take(limit)
-                    .map(pg_values)
-                    .collect::<Result<_, _>>()
-                    .map_err(StoreError::db(what))
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::DbOptions;
-    use crate::on_tx;
+    use crate::db::{Db, DbOptions};
 
     const CREATE: &str = "CREATE TABLE r (id {{UUID}} NOT NULL PRIMARY KEY, n BIGINT NOT NULL, \
                           t TEXT, b {{BYTES}})";
@@ -549,14 +262,17 @@ mod tests {
         }
         .render(engine);
         let mut tx = db.begin().await.unwrap();
-        on_tx!(&mut tx, t => sqlx::query(sqlx::AssertSqlSafe(ddl)).execute(&mut **t).await.map(|_| ()))
-            .unwrap();
+        tx.execute(Query::built(ddl), "create").await.unwrap();
         for (i, id) in ids.iter().enumerate() {
             let text = (i % 2 == 0).then(|| format!("é{i}"));
             let bytes = (i % 3 == 0).then(|| vec![i as u8, 0, 255]);
-            on_tx!(&mut tx, t => sqlx::query("INSERT INTO r (id, n, t, b) VALUES ($1, $2, $3, $4)")
-                .bind(id).bind(i as i64).bind(&text).bind(&bytes).execute(&mut **t).await.map(|_| ()))
-            .unwrap();
+            // Typed NULLs: PostgreSQL refuses a text NULL in a bytea column.
+            let q = Query::new("INSERT INTO r (id, n, t, b) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(i as i64)
+                .bind(&text)
+                .bind(&bytes);
+            tx.execute(q, "insert").await.unwrap();
         }
         tx.commit().await.unwrap();
     }
@@ -595,19 +311,19 @@ mod tests {
         let ids: Vec<uuid::Uuid> = (0..6).map(|_| uuid::Uuid::now_v7()).collect();
         fill(db, &ids).await;
         // $1 excludes the row with n = 1 (and appears after $2 in the text).
-        let q = || Read::new(SELECT).uuid(ids[1]).int(2);
-        let all = db.read_all(q(), "test").await.unwrap();
+        let q = || Query::new(SELECT).uuid(ids[1]).int(2);
+        let all = db.fetch_all(q(), "test").await.unwrap();
         assert_eq!(decode(all), expected(&ids));
-        let one = db.read_one(q(), "test").await.unwrap().unwrap();
+        let one = db.fetch_optional(q(), "test").await.unwrap().unwrap();
         assert_eq!(decode(vec![one]), expected(&ids)[..1]);
         assert!(
-            db.read_one(Read::new(SELECT).uuid(ids[0]).int(99), "test")
+            db.fetch_optional(Query::new(SELECT).uuid(ids[0]).int(99), "test")
                 .await
                 .unwrap()
                 .is_none()
         );
         // A wrong type is an error, not a panic.
-        let mut row = db.read_one(q(), "test").await.unwrap().unwrap();
+        let mut row = db.fetch_optional(q(), "test").await.unwrap().unwrap();
         assert!(matches!(row.take::<String>(1), Err(StoreError::Integrity(_))));
         assert!(matches!(row.take::<i64>(9), Err(StoreError::Integrity(_))));
     }
@@ -640,15 +356,15 @@ mod tests {
         };
         let ids: Vec<uuid::Uuid> = decode(
             pooled
-                .read_all(Read::new("SELECT id, n, t, b FROM r ORDER BY n"), "t")
+                .fetch_all(Query::new("SELECT id, n, t, b FROM r ORDER BY n"), "t")
                 .await
                 .unwrap(),
         )
         .into_iter()
         .map(|r| r.0)
         .collect();
-        let q = Read::new(SELECT).uuid(ids[1]).int(2);
-        assert_eq!(decode(pooled.read_all(q, "test").await.unwrap()), expected(&ids));
+        let q = Query::new(SELECT).uuid(ids[1]).int(2);
+        assert_eq!(decode(pooled.fetch_all(q, "test").await.unwrap()), expected(&ids));
     }
 
     #[tokio::test]
@@ -675,14 +391,14 @@ mod tests {
             unreachable!()
         };
         let broken = SqliteReaders::open(&other, 2, 2048, None).unwrap();
-        let q = || Read::new(SELECT).uuid(ids[1]).int(2);
+        let q = || Query::new(SELECT).uuid(ids[1]).int(2);
         assert!(broken.run(&q(), 10).is_err(), "the inline reader fails");
         let db = Db::Sqlite {
             read: read.clone(),
             write: write.clone(),
             fast: Some(broken),
         };
-        assert_eq!(decode(db.read_all(q(), "test").await.unwrap()), expected(&ids));
+        assert_eq!(decode(db.fetch_all(q(), "test").await.unwrap()), expected(&ids));
     }
 
     #[tokio::test]

@@ -554,7 +554,7 @@ impl RawDocument {
     }
 
     /// The five columns `set_id, status, attachment_id, version, meta_sealed` from `first` on.
-    fn take(r: &mut crate::db::reader::Values, first: usize) -> Result<Self, StoreError> {
+    fn take(r: &mut crate::db::query::Values, first: usize) -> Result<Self, StoreError> {
         Ok(Self {
             set_id: r.take(first)?,
             status: r.take(first + 1)?,

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use carnet_domain::document::{self, DocumentMeta, Status};
 use carnet_domain::{AttachmentId, DocumentId, HolderId, ItemKind};
-use sqlx::Row;
 
 use crate::crypto::{SecretKey, item_aad};
-use crate::db::reader::Read;
+use crate::db::query::Query;
 use crate::documents::cache::{DocRecord, Metas};
 use crate::error::StoreError;
-use crate::{AttachmentMeta, BlobHash, Store, on_db, on_tx};
+use crate::{AttachmentMeta, BlobHash, Store};
 
 use super::*;
 
@@ -68,8 +67,8 @@ impl Store {
                 }
                 let row = self
                     .db
-                    .read_one(
-                        Read::new(
+                    .fetch_optional(
+                        Query::new(
                             "SELECT version, meta_sealed FROM documents WHERE holder_id = $1 AND id = $2",
                         )
                         .uuid(*holder.as_uuid())
@@ -90,8 +89,8 @@ impl Store {
         // Many (a search in the titles, a sort on every resource): the record in one read.
         let rows = self
             .db
-            .read_all(
-                Read::new("SELECT id, version, meta_sealed FROM documents WHERE holder_id = $1")
+            .fetch_all(
+                Query::new("SELECT id, version, meta_sealed FROM documents WHERE holder_id = $1")
                     .uuid(*holder.as_uuid()),
                 "list documents",
             )
@@ -117,8 +116,8 @@ impl Store {
     pub(super) async fn document_stamp(&self, holder: HolderId) -> Result<i64, StoreError> {
         let row = self
             .db
-            .read_one(
-                Read::new("SELECT stamp FROM document_stamps WHERE holder_id = $1").uuid(*holder.as_uuid()),
+            .fetch_optional(
+                Query::new("SELECT stamp FROM document_stamps WHERE holder_id = $1").uuid(*holder.as_uuid()),
                 "read document stamp",
             )
             .await?;
@@ -135,20 +134,25 @@ impl Store {
         tx: &mut crate::db::Tx,
         holder: HolderId,
     ) -> Result<i64, StoreError> {
-        on_tx!(&mut *tx, t => sqlx::query(
-            "INSERT INTO document_stamps (holder_id, stamp) VALUES ($1, 1) \
-             ON CONFLICT (holder_id) DO UPDATE SET stamp = document_stamps.stamp + 1 RETURNING stamp")
-            .bind(holder.as_uuid()).fetch_one(&mut **t).await.map(|r| r.get::<i64, _>(0)))
-        .map_err(StoreError::db("move document stamp"))
+        tx.fetch_one(
+            Query::new(
+                "INSERT INTO document_stamps (holder_id, stamp) VALUES ($1, 1) ON CONFLICT (holder_id) DO \
+                 UPDATE SET stamp = document_stamps.stamp + 1 RETURNING stamp",
+            )
+            .bind(holder.as_uuid()),
+            "move document stamp",
+        )
+        .await
+        .and_then(|mut r| r.take::<i64>(0))
     }
 
     pub(super) async fn open_document_rows(&self, holder: HolderId) -> Result<Vec<DocRow>, StoreError> {
         let rows = self
             .db
-            .read_all(
-                Read::new(
-                    "SELECT id, set_id, status, attachment_id, version, meta_sealed FROM documents \
-                     WHERE holder_id = $1 ORDER BY id DESC",
+            .fetch_all(
+                Query::new(
+                    "SELECT id, set_id, status, attachment_id, version, meta_sealed FROM documents WHERE \
+                     holder_id = $1 ORDER BY id DESC",
                 )
                 .uuid(*holder.as_uuid()),
                 "list documents",
@@ -173,10 +177,10 @@ impl Store {
     ) -> Result<Option<DocRow>, StoreError> {
         let row = self
             .db
-            .read_one(
-                Read::new(
-                    "SELECT set_id, status, attachment_id, version, meta_sealed FROM documents \
-                     WHERE holder_id = $1 AND id = $2",
+            .fetch_optional(
+                Query::new(
+                    "SELECT set_id, status, attachment_id, version, meta_sealed FROM documents WHERE \
+                     holder_id = $1 AND id = $2",
                 )
                 .uuid(*holder.as_uuid())
                 .uuid(*id.as_uuid()),
@@ -466,51 +470,83 @@ impl Store {
         if let Some(l) = legacy {
             // Decided and written on the same state: an opposition or a closure that came in
             // between wins (the holder's row is locked until the commit).
-            let n = on_tx!(&mut *tx, t => sqlx::query(
-                "UPDATE holders SET updated_at = updated_at WHERE id = $1 AND lifecycle = $2 AND state_since = $3")
-                .bind(holder.as_uuid()).bind(l.decided_on.name()).bind(l.decided_on.since().as_micros())
-                .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("check the space of a legacy document"))?;
+            let n = tx
+                .execute(
+                    Query::new(
+                        "UPDATE holders SET updated_at = updated_at WHERE id = $1 AND lifecycle = $2 AND \
+                         state_since = $3",
+                    )
+                    .binds((
+                        holder.as_uuid(),
+                        l.decided_on.name(),
+                        l.decided_on.since().as_micros(),
+                    )),
+                    "check the space of a legacy document",
+                )
+                .await?;
             if n != 1 {
                 return Err(StoreError::Conflict);
             }
         }
-        on_tx!(&mut *tx, t => sqlx::query(
-            "INSERT INTO attachments (holder_id, id, created_at, blob_hash, sealed_size, meta_sealed) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(holder.as_uuid()).bind(attachment.as_uuid()).bind(now.as_micros()).bind(hash.as_str()).bind(sealed_size).bind(sealed_att_meta)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("insert attachment"))?;
-        on_tx!(&mut *tx, t => sqlx::query(
-            "INSERT INTO documents (holder_id, id, set_id, status, created_at, visible_from, notice_due_at, attachment_id, meta_sealed, version) \
-             VALUES ($1, $2, $3, 'approved', $4, $5, $6, $7, $8, 1)")
-            .bind(holder.as_uuid()).bind(id.as_uuid()).bind(set_id.as_uuid()).bind(now.as_micros())
-            .bind(meta.visible_from.as_micros()).bind(notice_due_at.map(|t| t.as_micros()))
-            .bind(attachment.as_uuid()).bind(sealed_meta)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
-            _ => StoreError::db("insert document")(e),
-        })?;
+        tx.execute(
+            Query::new(
+                "INSERT INTO attachments (holder_id, id, created_at, blob_hash, sealed_size, meta_sealed) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .binds((
+                holder.as_uuid(),
+                attachment.as_uuid(),
+                now.as_micros(),
+                hash.as_str(),
+                sealed_size,
+                sealed_att_meta,
+            )),
+            "insert attachment",
+        )
+        .await?;
+        let q = Query::new(
+            "INSERT INTO documents (holder_id, id, set_id, status, created_at, visible_from, notice_due_at, \
+             attachment_id, meta_sealed, version) VALUES ($1, $2, $3, 'approved', $4, $5, $6, $7, $8, 1)",
+        )
+        .binds((
+            holder.as_uuid(),
+            id.as_uuid(),
+            set_id.as_uuid(),
+            now.as_micros(),
+            meta.visible_from.as_micros(),
+            notice_due_at.map(|t| t.as_micros()),
+            attachment.as_uuid(),
+            sealed_meta,
+        ));
+        tx.execute(q, "insert document")
+            .await
+            .map_err(crate::not_found_if_foreign_key)?;
         if let Some(old) = replaces {
-            let n = on_tx!(&mut *tx, t => sqlx::query(
-                "UPDATE documents SET status = 'deprecated', version = version + 1 WHERE holder_id = $1 AND id = $2 AND version = $3")
-                .bind(holder.as_uuid()).bind(old.id.as_uuid()).bind(old.version)
-                .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("deprecate document"))?;
+            let n = tx
+                .execute(
+                    Query::new(
+                        "UPDATE documents SET status = 'deprecated', version = version + 1 WHERE holder_id = \
+                         $1 AND id = $2 AND version = $3",
+                    )
+                    .binds((holder.as_uuid(), old.id.as_uuid(), old.version)),
+                    "deprecate document",
+                )
+                .await?;
             if n != 1 {
                 return Err(StoreError::Conflict);
             }
         }
         if let Some(l) = legacy {
-            on_tx!(&mut *tx, t => sqlx::query(
-                "INSERT INTO legacy_documents (holder_id, unique_id_index, document_id, imported_at) VALUES ($1, $2, $3, $4)")
-                .bind(holder.as_uuid()).bind(l.index).bind(id.as_uuid()).bind(now.as_micros())
-                .execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(|e| {
-                if crate::db::is_unique_violation(&e) {
+            let q = Query::new(
+                "INSERT INTO legacy_documents (holder_id, unique_id_index, document_id, imported_at) VALUES \
+                 ($1, $2, $3, $4)",
+            )
+            .binds((holder.as_uuid(), l.index, id.as_uuid(), now.as_micros()));
+            tx.execute(q, "record legacy document").await.map_err(|e| {
+                if e.is_unique_violation() {
                     StoreError::Conflict // imported meanwhile by another run
                 } else {
-                    StoreError::db("record legacy document")(e)
+                    e
                 }
             })?;
         }
@@ -532,11 +568,20 @@ impl Store {
         holder: HolderId,
         index: &str,
     ) -> Result<Option<DocumentId>, StoreError> {
-        on_db!(&self.db.writer(), p => sqlx::query(
-            "SELECT document_id FROM legacy_documents WHERE holder_id = $1 AND unique_id_index = $2")
-            .bind(holder.as_uuid()).bind(index).fetch_optional(p).await
-            .map(|r| r.map(|r| DocumentId::from_uuid(r.get::<uuid::Uuid, _>(0)))))
-        .map_err(StoreError::db("find legacy document"))
+        self.db
+            .writer()
+            .fetch_optional(
+                Query::new(
+                    "SELECT document_id FROM legacy_documents WHERE holder_id = $1 AND unique_id_index = $2",
+                )
+                .binds((holder.as_uuid(), index)),
+                "find legacy document",
+            )
+            .await
+            .and_then(|r| {
+                r.map(|mut r| Ok(DocumentId::from_uuid(r.take::<uuid::Uuid>(0)?)))
+                    .transpose()
+            })
     }
 
     /// Rewrites a document's metadata and status, compare-and-set on its version.
@@ -552,14 +597,25 @@ impl Store {
         let sealed = seal_meta(&key, holder, row.id, meta)?;
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query(
-            "UPDATE documents SET status = $1, meta_sealed = $2, visible_from = $3, \
-             notice_due_at = CASE WHEN $3 <= $4 THEN NULL ELSE notice_due_at END, version = version + 1 \
-             WHERE holder_id = $5 AND id = $6 AND version = $7")
-            .bind(status.tag()).bind(&sealed).bind(meta.visible_from.as_micros()).bind(now.as_micros())
-            .bind(holder.as_uuid()).bind(row.id.as_uuid()).bind(row.version)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("update document"))?;
+        let n = tx
+            .execute(
+                Query::new(
+                    "UPDATE documents SET status = $1, meta_sealed = $2, visible_from = $3, notice_due_at = \
+                     CASE WHEN $3 <= $4 THEN NULL ELSE notice_due_at END, version = version + 1 WHERE \
+                     holder_id = $5 AND id = $6 AND version = $7",
+                )
+                .binds((
+                    status.tag(),
+                    &sealed,
+                    meta.visible_from.as_micros(),
+                    now.as_micros(),
+                    holder.as_uuid(),
+                    row.id.as_uuid(),
+                    row.version,
+                )),
+                "update document",
+            )
+            .await?;
         if n != 1 {
             return Err(StoreError::Conflict);
         }
@@ -578,22 +634,32 @@ impl Store {
     /// Deletes a document for everyone (DM-3, DM-4); its traces remain. The blob goes at once
     /// (or with the next orphan collection if that fails).
     pub(super) async fn delete_document(&self, holder: HolderId, row: &DocRow) -> Result<(), StoreError> {
-        let hash: Option<String> = on_db!(&self.db.writer(), p => sqlx::query("SELECT blob_hash FROM attachments WHERE holder_id = $1 AND id = $2")
-            .bind(holder.as_uuid()).bind(row.attachment.as_uuid()).fetch_optional(p).await
-            .map(|r| r.map(|r| r.get::<String, _>(0))))
-        .map_err(StoreError::db("find document blob"))?;
+        let hash: Option<String> = self
+            .db
+            .writer()
+            .fetch_optional_as::<String>(
+                Query::new("SELECT blob_hash FROM attachments WHERE holder_id = $1 AND id = $2")
+                    .binds((holder.as_uuid(), row.attachment.as_uuid())),
+                "find document blob",
+            )
+            .await?;
         let mut tx = self.db.begin().await?;
-        let n = on_tx!(&mut tx, t => sqlx::query("DELETE FROM documents WHERE holder_id = $1 AND id = $2 AND version = $3")
-            .bind(holder.as_uuid()).bind(row.id.as_uuid()).bind(row.version)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("delete document"))?;
+        let n = tx
+            .execute(
+                Query::new("DELETE FROM documents WHERE holder_id = $1 AND id = $2 AND version = $3")
+                    .binds((holder.as_uuid(), row.id.as_uuid(), row.version)),
+                "delete document",
+            )
+            .await?;
         if n != 1 {
             return Err(StoreError::Conflict);
         }
-        on_tx!(&mut tx, t => sqlx::query("DELETE FROM attachments WHERE holder_id = $1 AND id = $2")
-            .bind(holder.as_uuid()).bind(row.attachment.as_uuid())
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("delete document content"))?;
+        tx.execute(
+            Query::new("DELETE FROM attachments WHERE holder_id = $1 AND id = $2")
+                .binds((holder.as_uuid(), row.attachment.as_uuid())),
+            "delete document content",
+        )
+        .await?;
         self.bump_document_stamp(&mut tx, holder).await?;
         tx.commit().await?;
         if let Some(h) = hash.as_deref().and_then(BlobHash::parse) {
@@ -606,11 +672,17 @@ impl Store {
     /// without saying what. Safe on several servers: each notice is claimed by compare-and-set.
     pub async fn run_document_notices(&self, batch: i64) -> Result<u64, StoreError> {
         let now = self.now().as_micros();
-        let due: Vec<(uuid::Uuid, uuid::Uuid)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT holder_id, id FROM documents WHERE notice_due_at IS NOT NULL AND notice_due_at <= $1 LIMIT $2")
-            .bind(now).bind(batch).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1))).collect()))
-        .map_err(StoreError::db("find waiting documents"))?;
+        let due: Vec<(uuid::Uuid, uuid::Uuid)> = self
+            .db
+            .fetch_all_as(
+                Query::new(
+                    "SELECT holder_id, id FROM documents WHERE notice_due_at IS NOT NULL AND notice_due_at \
+                     <= $1 LIMIT $2",
+                )
+                .binds((now, batch)),
+                "find waiting documents",
+            )
+            .await?;
         let mut sent = 0;
         for (h, id) in due {
             let holder = HolderId::from_uuid(h);
@@ -620,10 +692,16 @@ impl Store {
                 Err(e) => return Err(e),
             };
             let mut tx = self.db.begin().await?;
-            let n = on_tx!(&mut tx, t => sqlx::query(
-                "UPDATE documents SET notice_due_at = NULL WHERE holder_id = $1 AND id = $2 AND notice_due_at IS NOT NULL")
-                .bind(h).bind(id).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("claim waiting-document notice"))?;
+            let n = tx
+                .execute(
+                    Query::new(
+                        "UPDATE documents SET notice_due_at = NULL WHERE holder_id = $1 AND id = $2 AND \
+                         notice_due_at IS NOT NULL",
+                    )
+                    .binds((h, id)),
+                    "claim waiting-document notice",
+                )
+                .await?;
             if n == 1 {
                 self.enqueue_notice_in_tx(&mut tx, &key, holder, "document_waiting", self.now(), false)
                     .await?;

@@ -2,12 +2,10 @@
 //! chained on the heads this server remembers ([`HeadCache`]) or reads back.
 
 use carnet_domain::HolderId;
-use sqlx::AssertSqlSafe;
 
-use crate::db::is_unique_violation;
-use crate::db::reader::{Arg, IntoValues, Values, bind_all};
+use crate::Store;
+use crate::db::query::{Arg, Query, Values};
 use crate::error::StoreError;
-use crate::{Store, on_db, on_tx};
 
 use super::{GENESIS, TraceEntry, chain_hash, trace_aad};
 
@@ -144,9 +142,9 @@ impl NewTrace {
             Arg::Int(at),
             Arg::Int(self.allowed),
             Arg::Int(self.emergency),
-            Arg::Blob(&self.sealed),
-            Arg::Text(&self.prev),
-            Arg::Text(&self.hash),
+            Arg::Blob(self.sealed.as_slice().into()),
+            Arg::Text(self.prev.as_str().into()),
+            Arg::Text(self.hash.as_str().into()),
         ]
     }
 }
@@ -244,23 +242,23 @@ impl<'a> TraceBatch<'a> {
         let mut found = Vec::new();
         for chunk in missing.chunks(HEAD_CHUNK) {
             let args = Self::head_args(chunk);
-            let rows =
-                on_tx!(&mut tx, t => bind_all!(sqlx::query(AssertSqlSafe(heads_sql(chunk.len()))), &args)
-                .fetch_all(&mut **t).await
-                .and_then(|rs| rs.iter().map(IntoValues::values).collect::<Result<Vec<_>, _>>()))
-                .map_err(StoreError::db("read trace heads"))?;
+            let rows = tx
+                .fetch_all(
+                    Query::built(heads_sql(chunk.len())).bind_all(args),
+                    "read trace heads",
+                )
+                .await?;
             found.extend(rows);
         }
         known.extend(Self::heads_of(found)?);
         let chained = self.chain(known, at)?;
         for chunk in chained.rows.chunks(INSERT_CHUNK) {
             let args: Vec<Arg<'_>> = chunk.iter().flat_map(|r| r.args(at)).collect();
-            let r = on_tx!(&mut tx, t => bind_all!(sqlx::query(AssertSqlSafe(insert_sql(chunk.len()))), &args)
-                .execute(&mut **t).await.map(|r| r.rows_affected()));
-            match r {
+            let q = Query::built(insert_sql(chunk.len())).bind_all(args);
+            match tx.execute(q, "append trace").await {
                 Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => return Ok(None),
-                Err(e) => return Err(StoreError::db("append trace")(e)),
+                Err(e) if e.is_unique_violation() => return Ok(None),
+                Err(e) => return Err(e),
             }
         }
         crate::traces::checkpoint::mark_heads_moved(&mut tx, &chained.moved).await?;
@@ -287,15 +285,15 @@ impl<'a> TraceBatch<'a> {
             crate::traces::checkpoint::pending_sql_from(chained.moved.len(), 8 * n + 1)
         );
         let r = {
-            let mut args: Vec<Arg<'_>> = chained.rows.iter().flat_map(|r| r.args(at)).collect();
-            args.extend(crate::traces::checkpoint::pending_args(&chained.moved));
-            on_db!(db, p => bind_all!(sqlx::query(AssertSqlSafe(sql)), &args)
-                .execute(p).await.map(|r| r.rows_affected()))
+            let q = Query::built(sql)
+                .bind_all(chained.rows.iter().flat_map(|r| r.args(at)))
+                .bind_all(crate::traces::checkpoint::pending_args(&chained.moved));
+            db.execute(q, "append trace").await
         };
         match r {
             Ok(_) => Ok(Some(chained)),
-            Err(e) if is_unique_violation(&e) => Ok(None),
-            Err(e) => Err(StoreError::db("append trace")(e)),
+            Err(e) if e.is_unique_violation() => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

@@ -36,14 +36,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use carnet_domain::{HolderId, Timestamp};
 use serde::{Deserialize, Serialize};
-use sqlx::{AssertSqlSafe, Row};
 
+use crate::Store;
 use crate::crypto::sha256;
-use crate::db::reader::{Arg, bind_all};
-use crate::db::{Tx, is_unique_violation};
+use crate::db::Tx;
+use crate::db::query::Query;
+use crate::db::query::{Arg, Values};
 use crate::error::StoreError;
 use crate::traces::TraceReport;
-use crate::{Store, on_db, on_tx};
 
 /// The first line of every checkpoint text, and the key name in signed notes.
 pub const ORIGIN: &str = "carnet-traces";
@@ -227,11 +227,15 @@ fn from_row((number, at, size, root, prev, signature): CheckpointRow) -> Result<
 const SELECT_CHECKPOINT: &str = "SELECT number, at, size, root, prev, signature FROM trace_checkpoints";
 
 /// Reads a [`CheckpointRow`] from a row of [`SELECT_CHECKPOINT`], whatever the engine.
-macro_rules! checkpoint_row {
-    ($r:expr) => {{
-        let r = $r;
-        (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))
-    }};
+fn checkpoint_row(r: &mut Values) -> Result<CheckpointRow, StoreError> {
+    Ok((
+        r.take(0)?,
+        r.take(1)?,
+        r.take(2)?,
+        r.take(3)?,
+        r.take(4)?,
+        r.take(5)?,
+    ))
 }
 
 /// Records the new heads of the chains a transaction appended to (in that transaction): the
@@ -239,9 +243,11 @@ macro_rules! checkpoint_row {
 pub(crate) async fn mark_heads_moved(tx: &mut Tx, heads: &[(HolderId, i64)]) -> Result<(), StoreError> {
     for chunk in heads.chunks(PENDING_CHUNK) {
         let args = pending_args(chunk);
-        on_tx!(tx, t => bind_all!(sqlx::query(AssertSqlSafe(pending_sql(chunk.len()))), &args)
-            .execute(&mut **t).await.map(|r| r.rows_affected()))
-        .map_err(StoreError::db("mark trace heads"))?;
+        tx.execute(
+            Query::built(pending_sql(chunk.len())).bind_all(args),
+            "mark trace heads",
+        )
+        .await?;
     }
     Ok(())
 }
@@ -302,9 +308,11 @@ impl Store {
     /// The newest checkpoint, if any.
     pub async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
         let sql = format!("{SELECT_CHECKPOINT} ORDER BY number DESC LIMIT 1");
-        let row = on_db!(&self.db, p => sqlx::query(AssertSqlSafe(sql)).fetch_optional(p).await
-            .map(|r| r.map(|r| -> CheckpointRow { checkpoint_row!(r) })))
-        .map_err(StoreError::db("read latest checkpoint"))?;
+        let row = self
+            .db
+            .fetch_optional(Query::built(sql), "read latest checkpoint")
+            .await
+            .and_then(|r| r.map(|mut r| checkpoint_row(&mut r)).transpose())?;
         row.map(from_row).transpose().map_err(StoreError::Integrity)
     }
 
@@ -341,17 +349,15 @@ impl Store {
         let mut tx = self.begin_checkpoint().await?;
         // Appends wait until this checkpoint commits, so that the rows it deletes below are
         // exactly those it read (SQLite's one writer already serialises them).
-        if let Tx::Postgres(t) = &mut tx {
-            sqlx::query("LOCK TABLE trace_heads_moved IN SHARE ROW EXCLUSIVE MODE")
-                .execute(&mut **t)
-                .await
-                .map_err(StoreError::db("lock moved trace heads"))?;
+        if tx.engine() == crate::db::Engine::Postgres {
+            let lock = Query::new("LOCK TABLE trace_heads_moved IN SHARE ROW EXCLUSIVE MODE");
+            tx.execute(lock, "lock moved trace heads").await?;
         }
         let latest_sql = format!("{SELECT_CHECKPOINT} ORDER BY number DESC LIMIT 1");
-        let latest =
-            on_tx!(&mut tx, t => sqlx::query(AssertSqlSafe(latest_sql)).fetch_optional(&mut **t).await
-            .map(|r| r.map(|r| -> CheckpointRow { checkpoint_row!(r) })))
-            .map_err(StoreError::db("read latest checkpoint"))?;
+        let latest = tx
+            .fetch_optional(Query::built(latest_sql), "read latest checkpoint")
+            .await
+            .and_then(|r| r.map(|mut r| checkpoint_row(&mut r)).transpose())?;
         // `prev` hashes the text only: a damaged signature (reported by `verify_traces`) does
         // not stop the next checkpoints.
         let (number, prev) = match latest {
@@ -363,13 +369,17 @@ impl Store {
         };
         // The newest head of every chain that moved, with its hash as it is now in the chain.
         // A head whose trace is gone belongs to an erased space (LC-7): no leaf for it.
-        let pending: Vec<(uuid::Uuid, i64, Option<String>)> = on_tx!(&mut tx, t => sqlx::query(
-            "SELECT m.holder_id, m.seq, t.hash FROM \
-             (SELECT holder_id, MAX(seq) AS seq FROM trace_heads_moved GROUP BY holder_id ORDER BY holder_id LIMIT $1) m \
-             LEFT JOIN traces t ON t.holder_id = m.holder_id AND t.seq = m.seq")
-            .bind(i64::try_from(max_leaves).unwrap_or(i64::MAX)).fetch_all(&mut **t).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
-        .map_err(StoreError::db("read moved trace heads"))?;
+        let pending: Vec<(uuid::Uuid, i64, Option<String>)> = tx
+            .fetch_all_as(
+                Query::new(
+                    "SELECT m.holder_id, m.seq, t.hash FROM (SELECT holder_id, MAX(seq) AS seq FROM \
+                     trace_heads_moved GROUP BY holder_id ORDER BY holder_id LIMIT $1) m LEFT JOIN traces t \
+                     ON t.holder_id = m.holder_id AND t.seq = m.seq",
+                )
+                .bind(i64::try_from(max_leaves).unwrap_or(i64::MAX)),
+                "read moved trace heads",
+            )
+            .await?;
         if pending.is_empty() {
             return Ok(None);
         }
@@ -390,15 +400,28 @@ impl Store {
             let size = leaves.len() as i64;
             let text = text_of(number, size, &root, &prev, at.as_micros());
             let signature = signer.sign(text.as_bytes()).as_ref().to_vec();
-            let inserted = on_tx!(&mut tx, t => sqlx::query(
-                "INSERT INTO trace_checkpoints (number, at, prev, size, root, signature) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(number).bind(at.as_micros()).bind(&prev).bind(size).bind(&root).bind(B64.encode(&signature))
-                .execute(&mut **t).await.map(|r| r.rows_affected()));
+            let inserted = tx
+                .execute(
+                    Query::new(
+                        "INSERT INTO trace_checkpoints (number, at, prev, size, root, signature) VALUES ($1, \
+                         $2, $3, $4, $5, $6)",
+                    )
+                    .binds((
+                        number,
+                        at.as_micros(),
+                        &prev,
+                        size,
+                        &root,
+                        B64.encode(&signature),
+                    )),
+                    "insert checkpoint",
+                )
+                .await;
             match inserted {
                 Ok(_) => {}
                 // Another server made checkpoint `number` meanwhile: it covers these heads.
-                Err(e) if is_unique_violation(&e) => return Ok(None),
-                Err(e) => return Err(StoreError::db("insert checkpoint")(e)),
+                Err(e) if e.is_unique_violation() => return Ok(None),
+                Err(e) => return Err(e),
             }
             for chunk in leaves.chunks(CHUNK) {
                 let values: Vec<String> = (0..chunk.len())
@@ -408,14 +431,11 @@ impl Store {
                     "INSERT INTO trace_checkpoint_leaves (checkpoint, holder_id, seq, hash) VALUES {}",
                     values.join(", ")
                 );
-                on_tx!(&mut tx, t => {
-                    let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
-                    for l in chunk {
-                        q = q.bind(number).bind(l.holder.as_uuid()).bind(l.seq).bind(&l.hash);
-                    }
-                    q.execute(&mut **t).await.map(|r| r.rows_affected())
-                })
-                .map_err(StoreError::db("insert checkpoint leaves"))?;
+                let mut q = Query::built(sql);
+                for l in chunk {
+                    q = q.binds((number, l.holder.as_uuid(), l.seq, &l.hash));
+                }
+                tx.execute(q, "insert checkpoint leaves").await?;
             }
             made = Some(Checkpoint {
                 number,
@@ -430,9 +450,11 @@ impl Store {
         // up to the highest of them (nothing was appended meanwhile: see the lock). UUIDs
         // compare as their 16 bytes in Rust, SQLite (blobs) and PostgreSQL alike.
         if let Some(last) = last {
-            on_tx!(&mut tx, t => sqlx::query("DELETE FROM trace_heads_moved WHERE holder_id <= $1")
-                .bind(last).execute(&mut **t).await.map(|r| r.rows_affected()))
-            .map_err(StoreError::db("clear checkpointed trace heads"))?;
+            tx.execute(
+                Query::new("DELETE FROM trace_heads_moved WHERE holder_id <= $1").bind(last),
+                "clear checkpointed trace heads",
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(made)
@@ -472,9 +494,11 @@ impl Store {
             ));
         }
         let sql = format!("{SELECT_CHECKPOINT} WHERE number = $1");
-        let row = on_db!(&self.db, p => sqlx::query(AssertSqlSafe(sql)).bind(number).fetch_optional(p).await
-            .map(|r| r.map(|r| -> CheckpointRow { checkpoint_row!(r) })))
-        .map_err(StoreError::db("read checkpoint"))?;
+        let row = self
+            .db
+            .fetch_optional(Query::built(sql).bind(number), "read checkpoint")
+            .await
+            .and_then(|r| r.map(|mut r| checkpoint_row(&mut r)).transpose())?;
         match row.map(from_row) {
             None => problems.push(format!(
                 "published checkpoint {number} is no longer in the database"
@@ -501,10 +525,11 @@ impl Store {
     /// a space erased on purpose (LC-7: state `erased` and data key destroyed).
     pub(crate) async fn verify_checkpoints(&self, report: &mut TraceReport) -> Result<(), StoreError> {
         let sql = format!("{SELECT_CHECKPOINT} ORDER BY number");
-        let rows: Vec<CheckpointRow> =
-            on_db!(&self.db, p => sqlx::query(AssertSqlSafe(sql)).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| -> CheckpointRow { checkpoint_row!(r) }).collect()))
-            .map_err(StoreError::db("read checkpoints"))?;
+        let rows: Vec<CheckpointRow> = self
+            .db
+            .fetch_all(Query::built(sql), "read checkpoints")
+            .await
+            .and_then(|rs| rs.into_iter().map(|mut r| checkpoint_row(&mut r)).collect())?;
         if rows.is_empty() {
             return Ok(());
         }
@@ -544,14 +569,18 @@ impl Store {
                     .push(format!("checkpoint {number}: the signature does not match")),
                 Ok(_) => {}
             }
-            let leaves: Vec<LeafRow> = on_db!(&self.db, p => sqlx::query(
-                "SELECT l.holder_id, l.seq, l.hash, t.hash, h.lifecycle FROM trace_checkpoint_leaves l \
-                 LEFT JOIN traces t ON t.holder_id = l.holder_id AND t.seq = l.seq \
-                 LEFT JOIN holders h ON h.id = l.holder_id \
-                 WHERE l.checkpoint = $1 ORDER BY l.holder_id")
-                .bind(number).fetch_all(p).await
-                .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect()))
-            .map_err(StoreError::db("read checkpoint leaves"))?;
+            let leaves: Vec<LeafRow> = self
+                .db
+                .fetch_all_as(
+                    Query::new(
+                        "SELECT l.holder_id, l.seq, l.hash, t.hash, h.lifecycle FROM trace_checkpoint_leaves \
+                         l LEFT JOIN traces t ON t.holder_id = l.holder_id AND t.seq = l.seq LEFT JOIN \
+                         holders h ON h.id = l.holder_id WHERE l.checkpoint = $1 ORDER BY l.holder_id",
+                    )
+                    .bind(number),
+                    "read checkpoint leaves",
+                )
+                .await?;
             let as_leaves: Vec<Leaf> = leaves
                 .iter()
                 .map(|(h, seq, hash, _, _)| Leaf {

@@ -17,12 +17,11 @@ mod verify;
 use carnet_domain::access::{Action, Actor, Category, Reason, traced_and_notified};
 use carnet_domain::{HolderId, ItemKind, Timestamp};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
+use crate::Store;
 use crate::crypto::{item_aad, sha256_hex};
-use crate::db::reader::Read;
+use crate::db::query::Query;
 use crate::error::StoreError;
-use crate::{Store, on_db};
 
 pub(crate) use append::{HeadCache, Pending, spawn_appender};
 
@@ -138,10 +137,10 @@ impl Store {
         let (from, to) = period.map_or((i64::MIN, i64::MAX), |(f, t)| (f.as_micros(), t.as_micros()));
         let rows = self
             .db
-            .read_all(
-                Read::new(
-                    "SELECT seq, at, entry_sealed FROM traces WHERE holder_id = $1 AND seq < $2 \
-                     AND at >= $3 AND at < $4 ORDER BY seq DESC LIMIT $5",
+            .fetch_all(
+                Query::new(
+                    "SELECT seq, at, entry_sealed FROM traces WHERE holder_id = $1 AND seq < $2 AND at >= $3 \
+                     AND at < $4 ORDER BY seq DESC LIMIT $5",
                 )
                 .uuid(*holder.as_uuid())
                 .int(before_seq.unwrap_or(i64::MAX))
@@ -178,9 +177,14 @@ impl Store {
 
     /// The sequence number of the newest trace of the holder (0 for none).
     pub async fn trace_head(&self, holder: HolderId) -> Result<i64, StoreError> {
-        on_db!(&self.db, p => sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM traces WHERE holder_id = $1")
-            .bind(holder.as_uuid()).fetch_one(p).await.map(|r| r.get::<i64, _>(0)))
-        .map_err(StoreError::db("read trace head"))
+        self.db
+            .fetch_one(
+                Query::new("SELECT COALESCE(MAX(seq), 0) FROM traces WHERE holder_id = $1")
+                    .bind(holder.as_uuid()),
+                "read trace head",
+            )
+            .await
+            .and_then(|mut r| r.take::<i64>(0))
     }
 
     /// The holder's notices, newest first, before `before_seq` (paging); see `notices_after`.
@@ -190,12 +194,17 @@ impl Store {
         before_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<Trace>, StoreError> {
-        let rows: Vec<(i64, i64, Vec<u8>)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT seq, at, entry_sealed FROM traces WHERE holder_id = $1 AND seq < $2 AND (allowed = 1 OR emergency = 1) \
-             ORDER BY seq DESC LIMIT $3")
-            .bind(holder.as_uuid()).bind(before_seq.unwrap_or(i64::MAX)).bind(limit).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
-            .map_err(StoreError::db("list notices"))?;
+        let rows: Vec<(i64, i64, Vec<u8>)> = self
+            .db
+            .fetch_all_as(
+                Query::new(
+                    "SELECT seq, at, entry_sealed FROM traces WHERE holder_id = $1 AND seq < $2 AND (allowed \
+                     = 1 OR emergency = 1) ORDER BY seq DESC LIMIT $3",
+                )
+                .binds((holder.as_uuid(), before_seq.unwrap_or(i64::MAX), limit)),
+                "list notices",
+            )
+            .await?;
         Ok(self
             .open_traces(holder, rows)
             .await?
@@ -214,12 +223,17 @@ impl Store {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<Trace>, StoreError> {
-        let rows: Vec<(i64, i64, Vec<u8>)> = on_db!(&self.db, p => sqlx::query(
-            "SELECT seq, at, entry_sealed FROM traces WHERE holder_id = $1 AND seq > $2 AND (allowed = 1 OR emergency = 1) \
-             ORDER BY seq LIMIT $3")
-            .bind(holder.as_uuid()).bind(after_seq).bind(limit).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()))
-            .map_err(StoreError::db("list notices"))?;
+        let rows: Vec<(i64, i64, Vec<u8>)> = self
+            .db
+            .fetch_all_as(
+                Query::new(
+                    "SELECT seq, at, entry_sealed FROM traces WHERE holder_id = $1 AND seq > $2 AND (allowed \
+                     = 1 OR emergency = 1) ORDER BY seq LIMIT $3",
+                )
+                .binds((holder.as_uuid(), after_seq, limit)),
+                "list notices",
+            )
+            .await?;
         Ok(self
             .open_traces(holder, rows)
             .await?

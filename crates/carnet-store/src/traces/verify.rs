@@ -1,10 +1,10 @@
 //! `carnet verify-traces`: every chain recomputed, then the signed checkpoints (AC-7, S-5).
 
 use carnet_domain::HolderId;
-use sqlx::Row;
 
+use crate::Store;
+use crate::db::query::Query;
 use crate::error::StoreError;
-use crate::{Store, on_db};
 
 use super::{GENESIS, TraceReport, chain_hash};
 
@@ -17,19 +17,28 @@ impl Store {
     /// heads they cover, which catches a truncated tail or a chain rewritten with fresh
     /// hashes (AC-7, S-5; see `checkpoint`).
     pub async fn verify_traces(&self) -> Result<TraceReport, StoreError> {
-        let holders: Vec<uuid::Uuid> =
-            on_db!(&self.db, p => sqlx::query("SELECT DISTINCT holder_id FROM traces ORDER BY holder_id")
-            .fetch_all(p).await.map(|rs| rs.into_iter().map(|r| r.get::<uuid::Uuid, _>(0)).collect()))
-            .map_err(StoreError::db("list traced holders"))?;
+        let holders: Vec<uuid::Uuid> = self
+            .db
+            .fetch_all_as::<uuid::Uuid>(
+                Query::new("SELECT DISTINCT holder_id FROM traces ORDER BY holder_id"),
+                "list traced holders",
+            )
+            .await?;
         let mut report = TraceReport::default();
         for h in holders {
             report.holders += 1;
             let holder = HolderId::from_uuid(h);
-            let rows: Vec<TraceRow> = on_db!(&self.db, p => sqlx::query(
-                "SELECT seq, at, allowed, emergency, entry_sealed, prev_hash, hash FROM traces WHERE holder_id = $1 ORDER BY seq")
-                .bind(h).fetch_all(p).await
-                .map(|rs| rs.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6))).collect()))
-                .map_err(StoreError::db("read traces"))?;
+            let rows: Vec<TraceRow> = self
+                .db
+                .fetch_all_as(
+                    Query::new(
+                        "SELECT seq, at, allowed, emergency, entry_sealed, prev_hash, hash FROM traces WHERE \
+                         holder_id = $1 ORDER BY seq",
+                    )
+                    .bind(h),
+                    "read traces",
+                )
+                .await?;
             let mut prev = GENESIS.to_string();
             for (i, (seq, at, allowed, emergency, sealed, prev_hash, hash)) in rows.into_iter().enumerate() {
                 report.entries += 1;

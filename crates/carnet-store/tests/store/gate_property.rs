@@ -11,6 +11,7 @@ use std::sync::Arc;
 use carnet_domain::access::*;
 use carnet_domain::{Clock, ManualClock, Timestamp};
 use carnet_store::datadir::{StoreSettings, open_store};
+use carnet_store::db::query::Query;
 use carnet_store::gate::Gate;
 use proptest::prelude::*;
 
@@ -651,8 +652,16 @@ fn walk_case(
         let parent = store.create_holder("activated", b"{}").await.unwrap();
         let stranger = store.create_holder("activated", b"{}").await.unwrap();
         // The child's 18th birthday, as the roster import records it (MI-3).
-        carnet_store::on_db!(&store.db().writer(), p => sqlx::query("UPDATE holders SET majority_at = $1 WHERE id = $2")
-            .bind(majority.as_micros()).bind(child.as_uuid()).execute(p).await.map(|_| ()))
+        store
+            .db()
+            .writer()
+            .execute(
+                Query::new("UPDATE holders SET majority_at = $1 WHERE id = $2")
+                    .binds((majority.as_micros(), child.as_uuid())),
+                "test",
+            )
+            .await
+            .map(|_| ())
             .unwrap();
         store.link_representative(child, parent, "parent").await.unwrap();
         let mut w = Walk {

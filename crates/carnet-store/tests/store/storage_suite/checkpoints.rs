@@ -32,8 +32,7 @@ pub(super) async fn traced(gate: &Gate, h: HolderId, n: usize) {
 /// Runs `sql` (no parameters) behind the store's back, as an operator could.
 pub(super) async fn operator_sql(store: &Store, sql: &'static str) {
     let mut tx = store.db().begin().await.unwrap();
-    carnet_store::on_tx!(&mut tx, t => sqlx::query(sql).execute(&mut **t).await.map(|r| r.rows_affected()))
-        .unwrap();
+    tx.execute(Query::new(sql), "test").await.unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -172,8 +171,11 @@ pub(super) async fn altered_or_removed_checkpoints_are_reported_ac7_s5(env: Env,
         assert!(p.iter().any(|x| x.contains(expected)), "{expected}: {p:?}");
     }
     let mut tx = store.db().begin().await.unwrap();
-    carnet_store::on_tx!(&mut tx, t => sqlx::query("UPDATE trace_checkpoints SET root = $1 WHERE number = 1")
-        .bind(&first.root).execute(&mut **t).await.map(|r| r.rows_affected()))
+    tx.execute(
+        Query::new("UPDATE trace_checkpoints SET root = $1 WHERE number = 1").bind(&first.root),
+        "test",
+    )
+    .await
     .unwrap();
     tx.commit().await.unwrap();
     assert!(problems().await.is_empty(), "restored");
@@ -241,9 +243,11 @@ pub(super) async fn a_full_checkpoint_leaves_the_other_chains_for_the_next_ac7(e
     let first = store.make_checkpoint_of(3).await.unwrap().expect("a full one");
     assert_eq!((first.number, first.size), (1, 3));
     let moved = |store: Store| async move {
-        on_db!(store.db(), p => sqlx::query("SELECT DISTINCT holder_id FROM trace_heads_moved ORDER BY holder_id")
-            .fetch_all(p).await.map(|rs| rs.into_iter().map(|r| r.get::<uuid::Uuid, _>(0)).collect::<Vec<_>>()))
-        .unwrap()
+        let q = Query::new("SELECT DISTINCT holder_id FROM trace_heads_moved ORDER BY holder_id");
+        let rows = store.db().fetch_all(q, "test").await.unwrap();
+        rows.into_iter()
+            .map(|mut r| r.take::<uuid::Uuid>(0).unwrap())
+            .collect::<Vec<_>>()
     };
     let waiting: Vec<uuid::Uuid> = holders[3..].iter().map(|h| *h.as_uuid()).collect();
     assert_eq!(moved(store.clone()).await, waiting, "the two highest ids wait");
@@ -328,9 +332,10 @@ pub(super) async fn erased_holder_chain_may_be_missing_lc7_ac7(env: Env, _e: Eng
 /// The newest seq of each chain, and the newest seq any checkpoint covers, per holder.
 pub(super) async fn heads_and_covered(store: &Store) -> (Vec<(uuid::Uuid, i64)>, Vec<(uuid::Uuid, i64)>) {
     let q = |sql: &'static str| async move {
-        on_db!(store.db(), p => sqlx::query(sql).fetch_all(p).await
-            .map(|rs| rs.into_iter().map(|r| (r.get::<uuid::Uuid, _>(0), r.get::<i64, _>(1))).collect::<Vec<_>>()))
-        .unwrap()
+        let rows = store.db().fetch_all(Query::new(sql), "test").await.unwrap();
+        rows.into_iter()
+            .map(|mut r| (r.take::<uuid::Uuid>(0).unwrap(), r.take::<i64>(1).unwrap()))
+            .collect::<Vec<_>>()
     };
     (
         q("SELECT holder_id, MAX(seq) FROM traces GROUP BY holder_id ORDER BY holder_id").await,

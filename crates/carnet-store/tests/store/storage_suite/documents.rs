@@ -457,7 +457,12 @@ pub(super) async fn documents_go_through_the_gate_dm1_dm8(env: Env, _e: Engine) 
         .unwrap();
     store.erase_holder(h).await.unwrap();
     assert!(gate.read_document(h, &me, kept.id, &none).await.is_err());
-    let left: i64 = on_db!(store.db(), p => sqlx::query("SELECT COUNT(*) FROM documents").fetch_one(p).await.map(|r| r.get::<i64, _>(0))).unwrap();
+    let left: i64 = store
+        .db()
+        .fetch_one(Query::new("SELECT COUNT(*) FROM documents"), "test")
+        .await
+        .and_then(|mut r| r.take::<i64>(0))
+        .unwrap();
     assert_eq!(left, 0);
 }
 

@@ -218,7 +218,9 @@ pub(super) async fn gate_decides_traces_and_notifies_ac3_ac8(env: Env, _e: Engin
 
 pub(super) async fn tamper(store: &Store, sql: &'static str, holder: HolderId) {
     let mut tx = store.db().begin().await.unwrap();
-    carnet_store::on_tx!(&mut tx, t => sqlx::query(sql).bind(holder.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected())).unwrap();
+    tx.execute(Query::new(sql).bind(holder.as_uuid()), "test")
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 

@@ -23,7 +23,12 @@ pub(super) fn legacy_doc(unique_id: &str, mime: &str) -> LegacyDocument {
 }
 
 pub(super) async fn count(store: &Store, sql: &'static str) -> i64 {
-    on_db!(&store.db().writer(), p => sqlx::query(sql).fetch_one(p).await.map(|r| r.get::<i64, _>(0)))
+    store
+        .db()
+        .writer()
+        .fetch_one(Query::new(sql), "test")
+        .await
+        .and_then(|mut r| r.take::<i64>(0))
         .unwrap()
 }
 
@@ -122,12 +127,15 @@ pub(super) async fn legacy_import_lc8_files_documents_through_the_gate_dm1_ac6(e
     assert!(!carnet_store::traces::is_notice(t), "not told as an access");
 
     // Sealed: neither the rows nor the blobs hold the content, the author or the uniqueId.
-    let metas: Vec<Vec<u8>> = on_db!(store.db(), p => sqlx::query("SELECT meta_sealed FROM documents")
-        .fetch_all(p).await.map(|rs| rs.into_iter().map(|r| r.get::<Vec<u8>, _>(0)).collect()))
-    .unwrap();
-    let indexes: Vec<String> =
-        on_db!(store.db(), p => sqlx::query("SELECT unique_id_index FROM legacy_documents")
-        .fetch_all(p).await.map(|rs| rs.into_iter().map(|r| r.get::<String, _>(0)).collect()))
+    let metas: Vec<Vec<u8>> = store
+        .db()
+        .fetch_all_as::<Vec<u8>>(Query::new("SELECT meta_sealed FROM documents"), "test")
+        .await
+        .unwrap();
+    let indexes: Vec<String> = store
+        .db()
+        .fetch_all_as::<String>(Query::new("SELECT unique_id_index FROM legacy_documents"), "test")
+        .await
         .unwrap();
     assert_eq!(indexes.len(), 2);
     for m in &metas {

@@ -75,10 +75,13 @@ pub(super) async fn messages_and_agenda_follow_the_space_ms2_ag1_lc5_lc7(env: En
         ("agenda_events", "event_sealed"),
     ] {
         let sql = format!("SELECT {col} FROM {table}");
-        let blobs: Vec<Vec<u8>> =
-            on_db!(&store.db().writer(), p => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .fetch_all(p).await.map(|rs| rs.into_iter().map(|r| r.get::<Vec<u8>, _>(0)).collect()))
+        let rows = store
+            .db()
+            .writer()
+            .fetch_all(Query::built(sql.clone()), "test")
+            .await
             .unwrap();
+        let blobs: Vec<Vec<u8>> = rows.into_iter().map(|mut r| r.take(0).unwrap()).collect();
         assert!(!blobs.is_empty());
         for b in blobs {
             for needle in ["Secret-subject-MS", "Secret-text-MS", "Secret-event-AG"] {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use carnet_domain::{Clock, HolderId, ManualClock, SystemClock, Timestamp};
 use carnet_store::datadir::{StoreSettings, open_store, rotate_master_key};
-use carnet_store::{BlobHash, BlobStore, Db, DbOptions, Store, StoreError, on_db};
-use sqlx::Row;
+use carnet_store::db::query::Query;
+use carnet_store::{BlobHash, BlobStore, Db, DbOptions, Store, StoreError};
 
 const ADMIN: &[u8] = br#"{"family_name":"DUPONT-TESTEUR","given":"Zoe","ins":"2850275123456"}"#;
 const PDF: &[u8] = b"%PDF-1.7 compte rendu: hypertension arterielle, suivi cardiologique";

@@ -38,7 +38,8 @@ pub(super) fn pro_granted(id: &str) -> Grant {
 }
 
 pub(super) async fn profile_count(store: &Store) -> i64 {
-    on_db!(store.db(), p => sqlx::query("SELECT COUNT(*) FROM profile_entries").fetch_one(p).await.unwrap().get::<i64, _>(0))
+    let q = Query::new("SELECT COUNT(*) FROM profile_entries");
+    store.db().fetch_one(q, "test").await.unwrap().take(0).unwrap()
 }
 
 /// The write combiner (group commit of small writes): concurrent writes share commits, and one
@@ -281,7 +282,13 @@ pub(super) async fn profile_goes_through_the_gate_pr1_pr3(env: Env, engine: Engi
             }
         }
     } else {
-        let raw: Vec<u8> = on_db!(store.db(), p => sqlx::query("SELECT entry_sealed FROM profile_entries").fetch_one(p).await.unwrap().get(0));
+        let raw: Vec<u8> = store
+            .db()
+            .fetch_one(Query::new("SELECT entry_sealed FROM profile_entries"), "test")
+            .await
+            .unwrap()
+            .take(0)
+            .unwrap();
         assert!(!contains(&raw, "Diabète".as_bytes()));
         store.db().close().await;
     }
@@ -305,7 +312,14 @@ pub(super) async fn measurements_are_validated_batched_and_sealed_pr1_pr4(env: E
     let me = Actor::Holder { id: h };
     let none = Context::default();
     let count = || async {
-        on_db!(store.db(), p => sqlx::query("SELECT COUNT(*) FROM measurements").fetch_one(p).await.unwrap().get::<i64, _>(0))
+        let q = Query::new("SELECT COUNT(*) FROM measurements");
+        store
+            .db()
+            .fetch_one(q, "test")
+            .await
+            .unwrap()
+            .take::<i64>(0)
+            .unwrap()
     };
     // A device's batch of 300, one of them impossible: nothing is stored, the index is named.
     let mut batch: Vec<MeasurementInput> = (0..300)
@@ -367,8 +381,15 @@ pub(super) async fn measurements_are_validated_batched_and_sealed_pr1_pr4(env: E
             .is_empty()
     );
     // The same measure has a different series tag in each space (nothing links holders).
-    let tags: Vec<String> = on_db!(store.db(), p => sqlx::query("SELECT DISTINCT series FROM measurements").fetch_all(p).await.unwrap()
-        .into_iter().map(|r| r.get::<String, _>(0)).collect());
+    let q = Query::new("SELECT DISTINCT series FROM measurements");
+    let tags: Vec<String> = store
+        .db()
+        .fetch_all(q, "test")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|mut r| r.take(0).unwrap())
+        .collect();
     assert_eq!(tags.len(), 2);
     // A professional without access gets nothing and leaves a denial.
     let r = gate

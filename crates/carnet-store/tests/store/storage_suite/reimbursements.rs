@@ -284,9 +284,14 @@ pub(super) async fn reimbursement_feed_is_idempotent_sealed_and_gated_rb1_rb2_ac
         Err(StoreError::NotFound)
     ));
     // Sealed at rest: no label, name, line id or amount in the rows; tags differ per space.
-    let sealed: Vec<(Vec<u8>, String)> = on_db!(store.db(), p => sqlx::query("SELECT line_sealed, line_tag FROM reimbursements")
-        .fetch_all(p).await.map(|rs| rs.into_iter().map(|r| (r.get::<Vec<u8>, _>(0), r.get::<String, _>(1))).collect()))
-    .unwrap();
+    let sealed: Vec<(Vec<u8>, String)> = store
+        .db()
+        .fetch_all_as::<(Vec<u8>, String)>(
+            Query::new("SELECT line_sealed, line_tag FROM reimbursements"),
+            "test",
+        )
+        .await
+        .unwrap();
     for (s, tag) in &sealed {
         for needle in [
             &b"Martin"[..],

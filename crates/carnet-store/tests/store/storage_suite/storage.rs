@@ -114,12 +114,24 @@ pub(super) async fn health_data_is_sealed_in_the_database_and_blobs(env: Env, en
         .put_attachment(id, "application/pdf", Bytes::from_static(PDF))
         .await
         .unwrap();
-    let sealed: Vec<u8> = on_db!(store.db(), p => sqlx::query("SELECT admin_sealed FROM holders").fetch_one(p).await.unwrap().get(0));
+    let sealed: Vec<u8> = store
+        .db()
+        .fetch_one(Query::new("SELECT admin_sealed FROM holders"), "test")
+        .await
+        .unwrap()
+        .take(0)
+        .unwrap();
     assert!(
         !contains(&sealed, b"DUPONT"),
         "administrative data stored in clear"
     );
-    let meta: Vec<u8> = on_db!(store.db(), p => sqlx::query("SELECT meta_sealed FROM attachments").fetch_one(p).await.unwrap().get(0));
+    let meta: Vec<u8> = store
+        .db()
+        .fetch_one(Query::new("SELECT meta_sealed FROM attachments"), "test")
+        .await
+        .unwrap()
+        .take(0)
+        .unwrap();
     assert!(!contains(&meta, b"application/pdf"));
     if let Engine::Sqlite = engine {
         store.db().close().await;
@@ -237,9 +249,23 @@ pub(super) async fn ciphertext_moved_to_another_holder_fails(env: Env, _e: Engin
     let store = env.open().await.unwrap();
     let a = store.create_holder("open", ADMIN).await.unwrap();
     let b = store.create_holder("open", b"{}").await.unwrap();
-    let sealed_a: Vec<u8> = on_db!(store.db(), p => sqlx::query("SELECT admin_sealed FROM holders WHERE id = $1").bind(a.as_uuid()).fetch_one(p).await.unwrap().get(0));
+    let sealed_a: Vec<u8> = store
+        .db()
+        .fetch_one(
+            Query::new("SELECT admin_sealed FROM holders WHERE id = $1").bind(a.as_uuid()),
+            "test",
+        )
+        .await
+        .unwrap()
+        .take(0)
+        .unwrap();
     let mut tx = store.db().begin().await.unwrap();
-    carnet_store::on_tx!(&mut tx, t => sqlx::query("UPDATE holders SET admin_sealed = $1 WHERE id = $2").bind(&sealed_a).bind(b.as_uuid()).execute(&mut **t).await.map(|r| r.rows_affected())).unwrap();
+    tx.execute(
+        Query::new("UPDATE holders SET admin_sealed = $1 WHERE id = $2").binds((&sealed_a, b.as_uuid())),
+        "test",
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     assert!(matches!(store.holder(b).await, Err(StoreError::Integrity(_))));
     assert_eq!(store.holder(a).await.unwrap().administrative, ADMIN);
@@ -305,8 +331,17 @@ pub(super) async fn erasure_leaves_no_way_in_and_no_key_in_the_vault_files_lc7(e
         .unwrap();
     store.begin_totp(gone).await.unwrap();
     let (token, _) = store.create_session(gone, "appareil").await.unwrap();
-    let wrapped: Vec<u8> = on_db!(store.vault().db(), p => sqlx::query("SELECT wrapped FROM holder_keys WHERE holder_id = $1")
-        .bind(gone.as_uuid()).fetch_one(p).await.unwrap().get(0));
+    let wrapped: Vec<u8> = store
+        .vault()
+        .db()
+        .fetch_one(
+            Query::new("SELECT wrapped FROM holder_keys WHERE holder_id = $1").bind(gone.as_uuid()),
+            "test",
+        )
+        .await
+        .unwrap()
+        .take(0)
+        .unwrap();
     assert!(wrapped.len() >= 32);
 
     store.erase_holder(gone).await.unwrap();
@@ -325,8 +360,9 @@ pub(super) async fn erasure_leaves_no_way_in_and_no_key_in_the_vault_files_lc7(e
         "login_challenges",
         "passkeys",
     ] {
-        let n: i64 = on_db!(store.db(), p => sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table} WHERE holder_id = $1")))
-            .bind(gone.as_uuid()).fetch_one(p).await.unwrap().get(0));
+        let q =
+            Query::built(format!("SELECT COUNT(*) FROM {table} WHERE holder_id = $1")).bind(gone.as_uuid());
+        let n: i64 = store.db().fetch_one(q, "test").await.unwrap().take(0).unwrap();
         assert_eq!(n, 0, "{table}");
     }
     if let Engine::Sqlite = engine {
@@ -349,7 +385,16 @@ pub(super) async fn erased_holder_is_unreadable_even_from_a_copy(env: Env, engin
         .await
         .unwrap();
     // The "backup": raw sealed row and blobs, taken before erasure.
-    let sealed: Vec<u8> = on_db!(store.db(), p => sqlx::query("SELECT admin_sealed FROM holders WHERE id = $1").bind(gone.as_uuid()).fetch_one(p).await.unwrap().get(0));
+    let sealed: Vec<u8> = store
+        .db()
+        .fetch_one(
+            Query::new("SELECT admin_sealed FROM holders WHERE id = $1").bind(gone.as_uuid()),
+            "test",
+        )
+        .await
+        .unwrap()
+        .take(0)
+        .unwrap();
     let blobs_before: Vec<(std::path::PathBuf, Vec<u8>)> = blob_files(&env)
         .into_iter()
         .map(|p| {
@@ -360,7 +405,11 @@ pub(super) async fn erased_holder_is_unreadable_even_from_a_copy(env: Env, engin
     let backup_dir = env.dir.path().join("backup");
     if let Engine::Sqlite = engine {
         // Consistent copy of the main database (not the key vault: it is never in data backups).
-        on_db!(store.db(), p => sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM INTO '{}'", env.dir.path().join("backup.db").display()))).execute(p).await.map(|_| ()).unwrap());
+        let q = Query::built(format!(
+            "VACUUM INTO '{}'",
+            env.dir.path().join("backup.db").display()
+        ));
+        store.db().execute(q, "test").await.unwrap();
         std::fs::create_dir(&backup_dir).unwrap();
     }
 
@@ -378,8 +427,13 @@ pub(super) async fn erased_holder_is_unreadable_even_from_a_copy(env: Env, engin
 
     // Putting the old rows and blobs back (restoring a backup) does not make them readable.
     let mut tx = store.db().begin().await.unwrap();
-    carnet_store::on_tx!(&mut tx, t => sqlx::query("UPDATE holders SET lifecycle = 'open', admin_sealed = $2 WHERE id = $1")
-        .bind(gone.as_uuid()).bind(&sealed).execute(&mut **t).await.map(|r| r.rows_affected())).unwrap();
+    tx.execute(
+        Query::new("UPDATE holders SET lifecycle = 'open', admin_sealed = $2 WHERE id = $1")
+            .binds((gone.as_uuid(), &sealed)),
+        "test",
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     for (p, b) in &blobs_before {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
