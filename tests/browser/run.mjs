@@ -656,6 +656,19 @@ async function main() {
     await page.click('nav >> text=Medical profile');
     await page.waitForSelector('h1:has-text("Medical profile")');
     await audit(page, 'profile-en', 'en');
+    // Measures, charts and their captions in English too (issue 32).
+    const profileEn = await text(page);
+    for (const fr of ['dernière valeur', 'Aucune mesure', 'Corriger une mesure', 'Supprimer']) {
+      expect(!profileEn.includes(fr), `the English profile says "${fr}"`);
+    }
+    if (shots) await widths(page, 'profile-en');
+    await page.goto(`${base}/remboursements`);
+    await page.waitForSelector('h1:has-text("Reimbursements")');
+    const refundsEn = await text(page);
+    expect(/€\d/.test(refundsEn), 'the English reimbursements show no amount in euros');
+    expect(!/\d,\d\d\s?€/.test(refundsEn), 'the English reimbursements write amounts the French way');
+    await audit(page, 'reimbursements-en', 'en');
+    if (shots) await widths(page, 'reimbursements-en');
     // The readable copy of the space follows the page's language (ID-3).
     await page.goto(`${base}/mon-espace/export`);
     await page.waitForSelector('h1:has-text("Copy of your space")');

@@ -516,6 +516,7 @@ pub struct Measure {
     pub loinc: &'static str,
     pub key: &'static str,
     pub label_fr: &'static str,
+    pub label_en: &'static str,
     pub units: &'static [(&'static str, f64)],
     pub min: f64,
     pub max: f64,
@@ -540,6 +541,16 @@ impl Measure {
             _ => self.unit(),
         }
     }
+
+    /// The canonical unit as an English reader writes it ("beats per minute").
+    pub fn unit_words_en(&self) -> &'static str {
+        match self.key {
+            "heart_rate" => "beats per minute",
+            "respiratory_rate" => "breaths per minute",
+            "steps" => "steps per day",
+            _ => self.unit_words(),
+        }
+    }
 }
 
 pub const MEASURES: [Measure; 11] = [
@@ -547,6 +558,7 @@ pub const MEASURES: [Measure; 11] = [
         loinc: "29463-7",
         key: "weight",
         label_fr: "Poids",
+        label_en: "Weight",
         units: &[("kg", 1.0), ("g", 0.001), ("[lb_av]", 0.453_592_37)],
         min: 0.3,
         max: 500.0,
@@ -555,6 +567,7 @@ pub const MEASURES: [Measure; 11] = [
         loinc: "8302-2",
         key: "height",
         label_fr: "Taille",
+        label_en: "Height",
         units: &[("cm", 1.0), ("m", 100.0), ("[in_i]", 2.54)],
         min: 20.0,
         max: 260.0,
@@ -563,6 +576,7 @@ pub const MEASURES: [Measure; 11] = [
         loinc: "39156-5",
         key: "bmi",
         label_fr: "Indice de masse corporelle",
+        label_en: "Body mass index",
         units: &[("kg/m2", 1.0)],
         min: 8.0,
         max: 100.0,
@@ -571,6 +585,7 @@ pub const MEASURES: [Measure; 11] = [
         loinc: "8480-6",
         key: "systolic",
         label_fr: "Pression artérielle systolique",
+        label_en: "Systolic blood pressure",
         units: &[("mm[Hg]", 1.0)],
         min: 40.0,
         max: 300.0,
@@ -579,6 +594,7 @@ pub const MEASURES: [Measure; 11] = [
         loinc: "8462-4",
         key: "diastolic",
         label_fr: "Pression artérielle diastolique",
+        label_en: "Diastolic blood pressure",
         units: &[("mm[Hg]", 1.0)],
         min: 20.0,
         max: 200.0,
@@ -587,6 +603,7 @@ pub const MEASURES: [Measure; 11] = [
         loinc: "8867-4",
         key: "heart_rate",
         label_fr: "Fréquence cardiaque",
+        label_en: "Heart rate",
         units: &[("/min", 1.0)],
         min: 20.0,
         max: 300.0,
@@ -595,6 +612,7 @@ pub const MEASURES: [Measure; 11] = [
         loinc: "2339-0",
         key: "glucose",
         label_fr: "Glycémie",
+        label_en: "Blood glucose",
         units: &[("g/L", 1.0), ("mg/dL", 0.01), ("mmol/L", 0.180_156)],
         min: 0.1,
         max: 10.0,
@@ -603,6 +621,7 @@ pub const MEASURES: [Measure; 11] = [
         loinc: "8310-5",
         key: "temperature",
         label_fr: "Température",
+        label_en: "Temperature",
         units: &[("Cel", 1.0)],
         min: 25.0,
         max: 45.0,
@@ -611,6 +630,7 @@ pub const MEASURES: [Measure; 11] = [
         loinc: "59408-5",
         key: "spo2",
         label_fr: "Saturation en oxygène",
+        label_en: "Oxygen saturation",
         units: &[("%", 1.0)],
         min: 50.0,
         max: 100.0,
@@ -619,6 +639,7 @@ pub const MEASURES: [Measure; 11] = [
         loinc: "9279-1",
         key: "respiratory_rate",
         label_fr: "Fréquence respiratoire",
+        label_en: "Respiratory rate",
         units: &[("/min", 1.0)],
         min: 4.0,
         max: 80.0,
@@ -627,6 +648,7 @@ pub const MEASURES: [Measure; 11] = [
         loinc: "55423-8",
         key: "steps",
         label_fr: "Nombre de pas",
+        label_en: "Steps",
         units: &[("/d", 1.0), ("{steps}/d", 1.0)],
         min: 0.0,
         max: 200_000.0,

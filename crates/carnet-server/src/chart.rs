@@ -2,6 +2,7 @@
 //! (RB-2): no script, readable without a browser engine, accessible (`role="img"`, a title and
 //! a description with the values). Pure: points in, SVG text out.
 
+use crate::web::i18n::{Locale, fr_en, locale};
 use carnet_domain::Timestamp;
 
 const W: f64 = 640.0;
@@ -25,10 +26,14 @@ fn day(t: Timestamp) -> String {
     })
 }
 
-/// A number without trailing zeros, with a decimal comma (72,5, 120, 0,99).
+/// A number without trailing zeros, with a decimal comma in French (72,5, 120, 0,99).
 fn num(v: f64) -> String {
     let s = format!("{v:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').replace('.', ",")
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    match locale() {
+        Locale::Fr => s.replace('.', ","),
+        Locale::En => s.to_string(),
+    }
 }
 
 /// A line chart of `points` (time, value), oldest first.
@@ -40,22 +45,26 @@ pub fn line_chart(title: &str, unit: &str, points: &[(Timestamp, f64)]) -> Strin
     out.push_str(&head);
     out.push_str(&format!("<title id=\"t\">{}</title>", esc(title)));
     let Some((first, last)) = points.first().zip(points.last()) else {
-        out.push_str("<desc id=\"d\">Aucune mesure sur la période. / No measurement in this period.</desc>");
+        let none = fr_en("Aucune mesure sur la période", "No measurement in this period");
+        out.push_str(&format!("<desc id=\"d\">{none}.</desc>"));
         out.push_str(&format!(
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">Aucune mesure sur la période</text></svg>",
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{none}</text></svg>",
             W / 2.0,
             H / 2.0
         ));
         return out;
     };
-    out.push_str(&format!(
-        "<desc id=\"d\">{} mesures du {} au {} ; dernière : {} {}.</desc>",
-        points.len(),
-        day(first.0),
-        day(last.0),
-        num(last.1),
-        esc(unit)
-    ));
+    let (n, from, to, latest) = (points.len(), day(first.0), day(last.0), num(last.1));
+    out.push_str(&match locale() {
+        Locale::Fr => format!(
+            "<desc id=\"d\">{n} mesures du {from} au {to} ; dernière : {latest} {}.</desc>",
+            esc(unit)
+        ),
+        Locale::En => format!(
+            "<desc id=\"d\">{n} measurements from {from} to {to}; latest: {latest} {}.</desc>",
+            esc(unit)
+        ),
+    });
     let (mut lo, mut hi) = points
         .iter()
         .fold((f64::MAX, f64::MIN), |(lo, hi), (_, v)| (lo.min(*v), hi.max(*v)));
@@ -112,10 +121,11 @@ pub fn line_chart(title: &str, unit: &str, points: &[(Timestamp, f64)]) -> Strin
     if points.len() <= 60 {
         for (t, v) in points {
             out.push_str(&format!(
-                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#1f5fa8\"><title>{} : {} {}</title></circle>",
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#1f5fa8\"><title>{}{} {} {}</title></circle>",
                 x(*t),
                 y(*v),
                 day(*t),
+                fr_en(" :", ":"),
                 num(*v),
                 esc(unit)
             ));
@@ -132,17 +142,13 @@ pub struct Bar {
     pub second: i64,
 }
 
-/// Euros without cents for an axis (`1 250 €`).
+/// Euros without cents for an axis (`1 250 €`, `€1,250`).
 fn euros(cents: i64) -> String {
     let e = cents.div_euclid(100).to_string();
-    let mut out = String::new();
-    for (i, ch) in e.chars().enumerate() {
-        if i > 0 && (e.len() - i).is_multiple_of(3) {
-            out.push('\u{202f}');
-        }
-        out.push(ch);
+    match locale() {
+        Locale::Fr => format!("{}\u{a0}€", crate::web::i18n::group(&e, '\u{202f}')),
+        Locale::En => format!("€{}", crate::web::i18n::group(&e, ',')),
     }
-    format!("{out}\u{a0}€")
 }
 
 /// A bar chart of two amounts per month (paid and reimbursed, RB-2), oldest month first, with
@@ -205,11 +211,12 @@ pub fn bar_chart(id: &str, title: &str, desc: &str, names: (&str, &str), bars: &
         {
             let yy = y(v);
             out.push_str(&format!(
-                "<rect x=\"{:.1}\" y=\"{yy:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"{colour}\"><title>{} — {} : {}</title></rect>",
+                "<rect x=\"{:.1}\" y=\"{yy:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"{colour}\"><title>{} — {}{} {}</title></rect>",
                 x0 + bw * k as f64,
                 (TOP + plot_h - yy).max(0.0),
                 esc(&b.label),
                 esc(name),
+                fr_en(" :", ":"),
                 esc(&crate::chart::amount(v))
             ));
         }
@@ -235,9 +242,9 @@ pub fn bar_chart(id: &str, title: &str, desc: &str, names: (&str, &str), bars: &
     out
 }
 
-/// An amount the French way (`12,40 €`).
+/// An amount as the page's locale writes it (`12,40 €`, `€12.40`).
 pub fn amount(cents: i64) -> String {
-    carnet_domain::reimbursement::format_amount_fr(cents)
+    crate::web::i18n::amount(cents)
 }
 
 #[cfg(test)]
@@ -316,5 +323,57 @@ mod tests {
         assert!(svg.contains(">01/25</text>") && !svg.contains(">02/25</text>"));
         let empty = bar_chart("rb", "R", "Aucun remboursement", ("a", "b"), &[]);
         assert!(empty.contains("Aucun remboursement</text>"));
+    }
+
+    /// Issue 32: an English page's charts speak English and write numbers and euros the
+    /// English way; the French ones never show a decimal point or a leading euro sign.
+    #[tokio::test]
+    async fn charts_write_numbers_and_amounts_in_the_pages_language() {
+        use crate::web::i18n::with_locale;
+        let pts = [
+            (Timestamp::from_unix_seconds(1_767_603_600), 72.5),
+            (Timestamp::from_unix_seconds(1_767_690_000), 73.25),
+        ];
+        let bars = [Bar {
+            label: "01/26".into(),
+            first: 123_450,
+            second: 98_000,
+        }];
+        let en = with_locale(Locale::En, async {
+            (
+                line_chart("Weight", "kg", &pts),
+                line_chart("Weight", "kg", &[]),
+                bar_chart("rb", "Reimbursements", "1 month", ("Paid", "Reimbursed"), &bars),
+            )
+        })
+        .await;
+        assert!(
+            en.0.contains("2 measurements from 05/01/2026 to 06/01/2026; latest: 73.25 kg."),
+            "{}",
+            en.0
+        );
+        assert!(!en.0.contains("mesures") && !en.0.contains("73,25"), "{}", en.0);
+        assert!(en.1.contains("No measurement in this period"), "{}", en.1);
+        assert!(
+            en.2.contains("<title>01/26 — Paid: €1,234.50</title>"),
+            "{}",
+            en.2
+        );
+        assert!(
+            en.2.contains(">€1,000</text>") || en.2.contains(">€500</text>"),
+            "{}",
+            en.2
+        );
+        let fr = (
+            line_chart("Poids", "kg", &pts),
+            bar_chart("rb", "R", "1 mois", ("Payé", "Remboursé"), &bars),
+        );
+        assert!(fr.0.contains("dernière : 73,25 kg"), "{}", fr.0);
+        assert!(
+            fr.1.contains("<title>01/26 — Payé : 1\u{202f}234,50\u{a0}€</title>"),
+            "{}",
+            fr.1
+        );
+        assert!(!fr.1.contains(">€"), "{}", fr.1);
     }
 }

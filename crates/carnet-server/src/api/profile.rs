@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use super::extract::Caller;
 use super::extract::ValidJson;
 use crate::chart::{esc, line_chart};
+use crate::web::i18n::{measure_label, measure_unit};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -30,7 +31,11 @@ pub fn routes() -> Router<AppState> {
         .route("/profile/{id}", axum::routing::put(update).delete(remove))
         .route("/measurements", get(series).post(add_measurements))
         .route("/measurements/{id}", axum::routing::delete(remove_measurement))
-        .route("/measurements/{code}/chart.svg", get(chart))
+        // An image of a page: it speaks the page's language (the `lang` cookie).
+        .route(
+            "/measurements/{code}/chart.svg",
+            get(chart).layer(axum::middleware::from_fn(crate::web::i18n::layer)),
+        )
         .route("/summary.html", get(summary))
 }
 
@@ -287,7 +292,7 @@ async fn chart(
         .iter()
         .map(|p| (p.measurement.at, p.measurement.value))
         .collect();
-    let svg = line_chart(m.label_fr, m.unit_words(), &pts);
+    let svg = line_chart(measure_label(m), measure_unit(m), &pts);
     Ok((
         [
             (header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"),

@@ -151,7 +151,7 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
             } else {
                 &t.add_class
             }),
-            super::profile::DAY_FIELD,
+            super::profile::day_field(),
             esc(&t.add_date),
         ),
     };

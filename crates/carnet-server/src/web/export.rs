@@ -304,8 +304,12 @@ async fn render(
         .iter()
         .map(|(m, p)| {
             (
-                m.label_fr,
-                format!("{} {}", decimal(p.measurement.value), m.unit_words()),
+                crate::web::i18n::measure_label(m),
+                format!(
+                    "{} {}",
+                    decimal(p.measurement.value),
+                    crate::web::i18n::measure_unit(m)
+                ),
                 bare_when(p.measurement.at),
                 author_words(&p.author, "", reader),
             )

@@ -274,7 +274,7 @@ fn grant_form(h: &Holder, kind: &str, id: &str, who: &str, back: &str, error: &s
             "Only the categories ticked:"
         ),
         tr("Jusqu'au (facultatif)", "Until (optional)"),
-        super::profile::DAY_FIELD,
+        super::profile::day_field(),
         tr(
             "JJ/MM/AAAA. Laissé vide : jusqu'à ce que vous la retiriez.",
             "DD/MM/YYYY. Left empty: until you withdraw it.",

@@ -245,6 +245,44 @@ fn fr_en_owned(fr: &str, en: &str) -> String {
     if locale() == Locale::En { en } else { fr }.to_string()
 }
 
+/// A measure's name in the current locale ("Poids", "Weight").
+pub fn measure_label(m: &carnet_domain::profile::Measure) -> &'static str {
+    fr_en(m.label_fr, m.label_en)
+}
+
+/// A measure's unit in words, in the current locale ("battements par minute").
+pub fn measure_unit(m: &carnet_domain::profile::Measure) -> &'static str {
+    fr_en(m.unit_words(), m.unit_words_en())
+}
+
+/// An amount in euros as the current locale writes it: `1 234,50 €`, `€1,234.50`.
+pub fn amount(cents: i64) -> String {
+    match locale() {
+        Locale::Fr => carnet_domain::reimbursement::format_amount_fr(cents),
+        Locale::En => {
+            let plain = carnet_domain::reimbursement::format_amount(cents);
+            let (int, dec) = plain.split_once('.').unwrap_or((&plain, "00"));
+            let (sign, digits) = match int.strip_prefix('-') {
+                Some(d) => ("-", d),
+                None => ("", int),
+            };
+            format!("{sign}€{}.{dec}", group(digits, ','))
+        }
+    }
+}
+
+/// Digits in groups of three (`1 234`, `1,234`).
+pub fn group(digits: &str, sep: char) -> String {
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(sep);
+        }
+        out.push(ch);
+    }
+    out
+}
+
 /// A profile section's name in the current locale.
 pub fn section_label(s: Section) -> &'static str {
     match locale() {
@@ -607,6 +645,19 @@ mod tests {
             HeaderValue::from_static("__Host-carnet_lang=fr"),
         );
         assert_eq!(choose(&h), Locale::Fr);
+    }
+
+    /// Amounts as each language writes them (issue 32: `1 234,50 €` in French, `€1,234.50`
+    /// in English, never the other way round).
+    #[tokio::test]
+    async fn amounts_in_each_language() {
+        assert_eq!(amount(123_450), "1\u{202f}234,50\u{a0}€");
+        assert_eq!(amount(-5), "-0,05\u{a0}€");
+        let en = with_locale(Locale::En, async {
+            (amount(123_450), amount(-5), amount(100_000_000))
+        })
+        .await;
+        assert_eq!(en, ("€1,234.50".into(), "-€0.05".into(), "€1,000,000.00".into()));
     }
 
     #[tokio::test]

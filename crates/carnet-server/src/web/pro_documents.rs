@@ -100,7 +100,7 @@ fn form_body(p: &Pro, holder: HolderId, who: &PatientHeader, typed: &Typed, mess
         csrf_field(&p.csrf),
         esc(title),
         class_options(if class.is_empty() { "reports" } else { class }),
-        super::profile::DAY_FIELD,
+        super::profile::day_field(),
         esc(&typed.date),
     )
 }

@@ -17,7 +17,9 @@ use carnet_store::StoreError;
 use carnet_store::profile::ProfileEntry;
 use serde::Deserialize;
 
-use super::i18n::{Reader, author_words, section_label, t as tr};
+use super::i18n::{
+    Locale, Reader, author_words, fr_en, locale, measure_label, measure_unit, section_label, t as tr,
+};
 use super::{Form, Holder, Nav, WebError, alert, csrf_field, esc, french, iso_day, notice, page, see_other};
 use crate::{ApiError, AppState};
 
@@ -138,8 +140,13 @@ pub(super) fn typed_day(typed: &str) -> Result<Option<time::Date>, ()> {
 
 /// The attributes of a day field: text, not `type="date"`, whose display follows the
 /// browser's language (mm/dd/yyyy in an English browser) rather than the page's.
-pub(super) const DAY_FIELD: &str =
-    "type=\"text\" inputmode=\"numeric\" placeholder=\"JJ/MM/AAAA\" maxlength=\"10\"";
+/// The placeholder says the order in the page's language (JJ/MM/AAAA, DD/MM/YYYY).
+pub(super) fn day_field() -> &'static str {
+    fr_en(
+        "type=\"text\" inputmode=\"numeric\" placeholder=\"JJ/MM/AAAA\" maxlength=\"10\"",
+        "type=\"text\" inputmode=\"numeric\" placeholder=\"DD/MM/YYYY\" maxlength=\"10\"",
+    )
+}
 
 /// Adds an entry to the open space as the person logged in (a representative named as
 /// themselves, S-6); a refusal in words.
@@ -208,7 +215,7 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
                 "<option value=\"{}\"{}>{}</option>",
                 x.tag(),
                 if x.tag() == t.section { " selected" } else { "" },
-                esc(x.label_fr())
+                esc(section_label(*x))
             )
         })
         .collect();
@@ -222,23 +229,32 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
             .map_err(ApiError::from)?;
         if let Some(last) = points.last() {
             let value = super::i18n::decimal(last.measurement.value);
+            let (label, unit) = (esc(measure_label(m)), esc(measure_unit(m)));
+            let at = esc(&super::when(last.measurement.at));
+            let n = points.len();
+            let (alt, caption) = match locale() {
+                Locale::Fr => (
+                    format!("Courbe : {label} ({n} mesures), dernière valeur {value} {unit} {at}"),
+                    format!("{label} — dernière valeur {value} {unit} {at}"),
+                ),
+                Locale::En => (
+                    format!("Chart: {label} ({n} measurements), latest value {value} {unit} {at}"),
+                    format!("{label} — latest value {value} {unit} {at}"),
+                ),
+            };
             charts.push_str(&format!(
-                "<figure class=\"chart\"><img src=\"/api/v1/me/measurements/{}/chart.svg\" width=\"640\" height=\"280\" \
-                 alt=\"Courbe : {} ({} mesures), dernière valeur {value} {} {}\"><figcaption>{} — dernière valeur {value} {} {}</figcaption></figure>",
+                "<figure class=\"chart\"><img src=\"/api/v1/me/measurements/{}/chart.svg\" width=\"640\" \
+                 height=\"280\" alt=\"{alt}\"><figcaption>{caption}</figcaption></figure>",
                 m.loinc,
-                esc(m.label_fr),
-                points.len(),
-                esc(m.unit_words()),
-                esc(&super::when(last.measurement.at)),
-                esc(m.label_fr),
-                esc(m.unit_words()),
-                esc(&super::when(last.measurement.at)),
             ));
             charts.push_str(&corrections(h, m, &points));
         }
     }
     if charts.is_empty() {
-        charts = "<p class=\"muted\">Aucune mesure pour l'instant.</p>".into();
+        charts = format!(
+            "<p class=\"muted\">{}</p>",
+            fr_en("Aucune mesure pour l'instant.", "No measurement yet.")
+        );
     }
     let measure_options: String = MEASURES
         .iter()
@@ -247,44 +263,70 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
                 "<option value=\"{}\"{}>{} ({})</option>",
                 m.loinc,
                 if m.loinc == t.code { " selected" } else { "" },
-                esc(m.label_fr),
-                esc(m.unit_words())
+                esc(measure_label(m)),
+                esc(measure_unit(m))
             )
         })
         .collect();
     let csrf = csrf_field(&h.csrf);
     let special = special_forms(h, t);
+    let day_field = day_field();
     Ok(format!(
-        "<h1>{}</h1>{}<p>Les informations de santé que vous et vos professionnels avez notées. \
-         Chacune indique qui l'a écrite et quand. Une <a href=\"/profil/synthese\">synthèse médicale</a> les rassemble.</p>\
+        "<h1>{}</h1>{}<p>{} <a href=\"/profil/synthese\">{}</a> {}</p>\
          <section aria-labelledby=\"sections\"><h2 id=\"sections\">{}</h2><div class=\"grid\">{sections}</div></section>\
          {special}<section aria-labelledby=\"ajout\"><h2 id=\"ajout\">{}</h2>{}\
          <form method=\"post\" action=\"/profil\" class=\"card\">{csrf}\
-         <p><label for=\"section\">Rubrique</label><select id=\"section\" name=\"section\">{section_options}</select></p>\
+         <p><label for=\"section\">{}</label><select id=\"section\" name=\"section\">{section_options}</select></p>\
          <p><label for=\"texte\">Information</label><input id=\"texte\" name=\"texte\" type=\"text\" maxlength=\"500\" required value=\"{}\"></p>\
-         <p><label for=\"code-e\">Code (facultatif : CIM-10 pour une maladie, ATC pour un traitement, CCAM pour une opération)</label>\
+         <p><label for=\"code-e\">{}</label>\
          <input id=\"code-e\" name=\"code\" type=\"text\" maxlength=\"20\" autocomplete=\"off\" value=\"{}\"></p>\
-         <p><label for=\"date-e\">Date (facultatif : année, mois ou jour)</label>\
-         <input id=\"date-e\" name=\"date\" type=\"text\" placeholder=\"JJ/MM/AAAA, MM/AAAA ou AAAA\" value=\"{}\"></p>\
-         <p><button type=\"submit\">Ajouter au profil</button></p></form></section>\
+         <p><label for=\"date-e\">{}</label>\
+         <input id=\"date-e\" name=\"date\" type=\"text\" placeholder=\"{}\" value=\"{}\"></p>\
+         <p><button type=\"submit\">{}</button></p></form></section>\
          <section aria-labelledby=\"mesures\"><h2 id=\"mesures\">{}</h2>{charts}{}\
          <form method=\"post\" action=\"/profil/mesures\" class=\"card\">{csrf}\
-         <p><label for=\"mesure\">Mesure</label><select id=\"mesure\" name=\"mesure\">{measure_options}</select></p>\
-         <p><label for=\"valeur\">Valeur</label><input id=\"valeur\" name=\"valeur\" type=\"text\" inputmode=\"decimal\" required value=\"{}\"></p>\
-         <p><label for=\"date-m\">Date de la mesure (facultatif : aujourd'hui)</label><input id=\"date-m\" name=\"date\" {DAY_FIELD} value=\"{}\"></p>\
-         <p><button type=\"submit\">Enregistrer la mesure</button></p></form></section>",
+         <p><label for=\"mesure\">{}</label><select id=\"mesure\" name=\"mesure\">{measure_options}</select></p>\
+         <p><label for=\"valeur\">{}</label><input id=\"valeur\" name=\"valeur\" type=\"text\" inputmode=\"decimal\" required value=\"{}\"></p>\
+         <p><label for=\"date-m\">{}</label><input id=\"date-m\" name=\"date\" {day_field} value=\"{}\"></p>\
+         <p><button type=\"submit\">{}</button></p></form></section>",
         tr("profile.title"),
         notice(&t.info),
+        fr_en(
+            "Les informations de santé que vous et vos professionnels avez notées. Chacune indique qui \
+             l'a écrite et quand. Une",
+            "The health information you and your professionals have noted. Each says who wrote it and \
+             when. A"
+        ),
+        fr_en("synthèse médicale", "medical summary"),
+        fr_en("les rassemble.", "brings them together."),
         tr("profile.by_section"),
         tr("profile.add"),
         alert(&t.entry_error),
+        fr_en("Rubrique", "Section"),
         esc(&t.text),
+        fr_en(
+            "Code (facultatif : CIM-10 pour une maladie, ATC pour un traitement, CCAM pour une opération)",
+            "Code (optional: ICD-10 for a disease, ATC for a treatment, CCAM for an operation)"
+        ),
         esc(&t.entry_code),
+        fr_en(
+            "Date (facultatif : année, mois ou jour)",
+            "Date (optional: year, month or day)"
+        ),
+        fr_en("JJ/MM/AAAA, MM/AAAA ou AAAA", "DD/MM/YYYY, MM/YYYY or YYYY"),
         esc(&t.date),
+        fr_en("Ajouter au profil", "Add to the profile"),
         tr("profile.measures"),
         alert(&t.measure_error),
+        fr_en("Mesure", "Measure"),
+        fr_en("Valeur", "Value"),
         esc(&t.value),
+        fr_en(
+            "Date de la mesure (facultatif : aujourd'hui)",
+            "Date of the measurement (optional: today)"
+        ),
         esc(&t.at),
+        fr_en("Enregistrer la mesure", "Save the measurement"),
     ))
 }
 
@@ -310,11 +352,23 @@ struct Flash {
 async fn show(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> Result<Response, WebError> {
     let typed = Typed {
         info: match f.ok.as_deref() {
-            Some("mesure") => "La mesure a été enregistrée.".into(),
-            Some("mesure-supprimee") => "La mesure a été supprimée.".into(),
-            Some("corrigee") => "L'information a été corrigée.".into(),
-            Some("supprimee") => "L'information a été supprimée de votre profil.".into(),
-            Some(_) => "L'information a été ajoutée à votre profil.".into(),
+            Some("mesure") => fr_en("La mesure a été enregistrée.", "The measurement was saved.").into(),
+            Some("mesure-supprimee") => {
+                fr_en("La mesure a été supprimée.", "The measurement was deleted.").into()
+            }
+            Some("corrigee") => {
+                fr_en("L'information a été corrigée.", "The information was corrected.").into()
+            }
+            Some("supprimee") => fr_en(
+                "L'information a été supprimée de votre profil.",
+                "The information was deleted from your profile.",
+            )
+            .into(),
+            Some(_) => fr_en(
+                "L'information a été ajoutée à votre profil.",
+                "The information was added to your profile.",
+            )
+            .into(),
             None => String::new(),
         },
         ..Typed::default()
@@ -335,7 +389,11 @@ async fn add_entry(State(s): State<AppState>, h: Holder, body: Bytes) -> Result<
     };
     let result = match Section::parse(&typed.section).filter(|x| TEXT_SECTIONS.contains(x)) {
         None => Err("Choisissez une rubrique dans la liste.".to_string()),
-        Some(_) if typed.text.trim().is_empty() => Err("Saisissez l'information à ajouter.".to_string()),
+        Some(_) if typed.text.trim().is_empty() => Err(fr_en(
+            "Saisissez l'information à ajouter.",
+            "Enter the information to add.",
+        )
+        .to_string()),
         Some(section) => {
             let code = form.opt("code").map(|c| Coding {
                 system: section
@@ -411,9 +469,14 @@ fn entry_corrections(h: &Holder, e: &ProfileEntry, t: &Typed) -> String {
              <input type=\"hidden\" name=\"version\" value=\"{version}\">\
              <p><label for=\"t-{id}\">Information</label>\
              <input id=\"t-{id}\" name=\"texte\" type=\"text\" maxlength=\"500\" required value=\"{text}\"></p>\
-             <p><label for=\"d-{id}\">Date (facultatif : JJ/MM/AAAA, MM/AAAA ou AAAA)</label>\
+             <p><label for=\"d-{id}\">{date_label}</label>\
              <input id=\"d-{id}\" name=\"date\" type=\"text\" value=\"{date}\"></p>\
-             <p><button type=\"submit\">Enregistrer la correction</button></p></form>",
+             <p><button type=\"submit\">{save}</button></p></form>",
+            date_label = fr_en(
+                "Date (facultatif : JJ/MM/AAAA, MM/AAAA ou AAAA)",
+                "Date (optional: DD/MM/YYYY, MM/YYYY or YYYY)"
+            ),
+            save = fr_en("Enregistrer la correction", "Save the correction"),
             id = e.id,
             csrf = csrf_field(&h.csrf),
             version = e.version,
@@ -424,9 +487,12 @@ fn entry_corrections(h: &Holder, e: &ProfileEntry, t: &Typed) -> String {
         String::new()
     };
     format!(
-        "<details class=\"corrections\"{open}><summary>Corriger ou supprimer<span class=\"sr-only\"> : {label}</span></summary>\
+        "<details class=\"corrections\"{open}><summary>{fix}<span class=\"sr-only\">{colon} {label}</span></summary>\
          {error}{edit}<form method=\"post\" action=\"/profil/{id}/supprimer\" class=\"inline\">{csrf}\
-         <button type=\"submit\" class=\"link\">Supprimer cette information<span class=\"sr-only\"> : {label}</span></button></form></details>",
+         <button type=\"submit\" class=\"link\">{delete}<span class=\"sr-only\">{colon} {label}</span></button></form></details>",
+        fix = fr_en("Corriger ou supprimer", "Correct or delete"),
+        delete = fr_en("Supprimer cette information", "Delete this information"),
+        colon = fr_en(" :", ":"),
         open = if failed { " open" } else { "" },
         label = esc(&label),
         error = if failed {
@@ -459,7 +525,11 @@ async fn correct_entry(
         .ok_or_else(|| WebError::from(ApiError::not_found()))?;
     let text = form.get("texte").trim().to_string();
     let result = if text.is_empty() {
-        Err("Saisissez l'information corrigée, ou supprimez-la.".to_string())
+        Err(fr_en(
+            "Saisissez l'information corrigée, ou supprimez-la.",
+            "Enter the corrected information, or delete it.",
+        )
+        .to_string())
     } else {
         let input = EntryInput {
             text: text.clone(),
@@ -534,20 +604,31 @@ fn corrections(
         .map(|p| {
             format!(
                 "<li>{} — {} {} <form method=\"post\" action=\"/profil/mesures/{}/supprimer\" class=\"inline\">{}\
-                 <button type=\"submit\" class=\"link\">Supprimer<span class=\"sr-only\"> la mesure du {}</span></button></form></li>",
+                 <button type=\"submit\" class=\"link\">{}<span class=\"sr-only\"> {} {}</span></button></form></li>",
                 esc(&super::when(p.measurement.at)),
                 super::i18n::decimal(p.measurement.value),
-                esc(m.unit_words()),
+                esc(measure_unit(m)),
                 p.id,
                 csrf_field(&h.csrf),
+                fr_en("Supprimer", "Delete"),
+                fr_en("la mesure du", "the measurement of"),
                 esc(&super::when(p.measurement.at)),
             )
         })
         .collect();
+    let label = esc(&measure_label(m).to_lowercase());
+    let (summary, hint) = match locale() {
+        Locale::Fr => (
+            format!("Corriger une mesure de {label} saisie par erreur"),
+            "Supprimez la mesure erronée, puis ajoutez la bonne ci-dessous.",
+        ),
+        Locale::En => (
+            format!("Correct a {label} measurement entered by mistake"),
+            "Delete the wrong measurement, then add the right one below.",
+        ),
+    };
     format!(
-        "<details class=\"corrections\"><summary>Corriger une mesure de {} saisie par erreur</summary>\
-         <p>Supprimez la mesure erronée, puis ajoutez la bonne ci-dessous.</p><ul>{items}</ul></details>",
-        esc(&m.label_fr.to_lowercase()),
+        "<details class=\"corrections\"><summary>{summary}</summary><p>{hint}</p><ul>{items}</ul></details>"
     )
 }
 
@@ -578,15 +659,18 @@ async fn add_measure(State(s): State<AppState>, h: Holder, body: Bytes) -> Resul
     };
     let result: Result<(), String> = async {
         let m = measure(&typed.code).ok_or("Choisissez une mesure dans la liste.")?;
-        let value: f64 = typed
-            .value
-            .trim()
-            .replace(',', ".")
-            .parse()
-            .map_err(|_| "Saisissez la valeur en chiffres, par exemple 72,5.")?;
-        let at = match typed_day(form.get("date")).map_err(
-            |()| "Saisissez la date de la mesure sous la forme JJ/MM/AAAA, par exemple 12/05/2026.",
-        )? {
+        let value: f64 = typed.value.trim().replace(',', ".").parse().map_err(|_| {
+            fr_en(
+                "Saisissez la valeur en chiffres, par exemple 72,5.",
+                "Enter the value in figures, for example 72.5.",
+            )
+        })?;
+        let at = match typed_day(form.get("date")).map_err(|()| {
+            fr_en(
+                "Saisissez la date de la mesure sous la forme JJ/MM/AAAA, par exemple 12/05/2026.",
+                "Enter the date of the measurement as DD/MM/YYYY, for example 12/05/2026.",
+            )
+        })? {
             // Noon in France on the chosen day.
             Some(d) => format!("{d}T12:00:00+01:00"),
             None => s.store.now().to_rfc3339(),
@@ -628,16 +712,19 @@ fn special_forms(h: &Holder, t: &Typed) -> String {
         }
     };
     // No group chosen in advance: a wrong default would be a dangerous mistake.
-    let blood: String = std::iter::once("<option value=\"\">— choisir —</option>".to_string())
-        .chain(BLOOD_GROUPS.iter().map(|g| {
-            let sel = if which == "blood_group" && f.get("valeur") == *g {
-                " selected"
-            } else {
-                ""
-            };
-            format!("<option value=\"{g}\"{sel}>{g}</option>")
-        }))
-        .collect();
+    let blood: String = std::iter::once(format!(
+        "<option value=\"\">{}</option>",
+        fr_en("— choisir —", "— choose —")
+    ))
+    .chain(BLOOD_GROUPS.iter().map(|g| {
+        let sel = if which == "blood_group" && f.get("valeur") == *g {
+            " selected"
+        } else {
+            ""
+        };
+        format!("<option value=\"{g}\"{sel}>{g}</option>")
+    }))
+    .collect();
     let organ: String = ORGAN_DONATION
         .iter()
         .map(|v| {
@@ -673,57 +760,87 @@ fn special_forms(h: &Holder, t: &Typed) -> String {
             } else {
                 ""
             };
-            format!("<option value=\"{id}\"{sel}>{}</option>", esc(text))
+            format!(
+                "<option value=\"{id}\"{sel}>{}</option>",
+                esc(question_text(id, text))
+            )
         })
         .collect();
     format!(
         "<section aria-labelledby=\"rubriques\"><h2 id=\"rubriques\">{}</h2><div class=\"grid\">\
          <form method=\"post\" action=\"/profil/rubrique\" class=\"card\" aria-labelledby=\"f-bg\">{csrf}\
          <input type=\"hidden\" name=\"rubrique\" value=\"blood_group\"><h3 id=\"f-bg\">{}</h3>{}\
-         <p><label for=\"groupe\">Groupe et rhésus</label><select id=\"groupe\" name=\"valeur\" required>{blood}</select></p>\
+         <p><label for=\"groupe\">{}</label><select id=\"groupe\" name=\"valeur\" required>{blood}</select></p>\
          <p><button type=\"submit\">{}</button></p></form>\
          <form method=\"post\" action=\"/profil/rubrique\" class=\"card\" aria-labelledby=\"f-od\">{csrf}\
          <input type=\"hidden\" name=\"rubrique\" value=\"organ_donation\"><h3 id=\"f-od\">{}</h3>{}\
-         <fieldset><legend>Votre position sur le don d'organes</legend>{organ}</fieldset>\
+         <fieldset><legend>{}</legend>{organ}</fieldset>\
          <p><button type=\"submit\">{}</button></p></form>\
          <form method=\"post\" action=\"/profil/rubrique\" class=\"card\" aria-labelledby=\"f-tp\">{csrf}\
          <input type=\"hidden\" name=\"rubrique\" value=\"trusted_people\"><h3 id=\"f-tp\">{}</h3>{}\
-         <p><label for=\"nom\">Nom et prénom</label><input id=\"nom\" name=\"nom\" type=\"text\" maxlength=\"200\" autocomplete=\"off\" required value=\"{}\"></p>\
-         <p><label for=\"role\">Rôle</label><select id=\"role\" name=\"role\"><option value=\"trusted\">Personne de confiance</option>\
-         <option value=\"notify\"{role_notify}>Personne à prévenir</option></select></p>\
-         <p><label for=\"tel\">Téléphone (facultatif)</label><input id=\"tel\" name=\"telephone\" type=\"tel\" maxlength=\"30\" autocomplete=\"off\" value=\"{}\"></p>\
+         <p><label for=\"nom\">{}</label><input id=\"nom\" name=\"nom\" type=\"text\" maxlength=\"200\" autocomplete=\"off\" required value=\"{}\"></p>\
+         <p><label for=\"role\">{}</label><select id=\"role\" name=\"role\"><option value=\"trusted\">{}</option>\
+         <option value=\"notify\"{role_notify}>{}</option></select></p>\
+         <p><label for=\"tel\">{}</label><input id=\"tel\" name=\"telephone\" type=\"tel\" maxlength=\"30\" autocomplete=\"off\" value=\"{}\"></p>\
          <p><button type=\"submit\">{}</button></p></form>\
          <form method=\"post\" action=\"/profil/rubrique\" class=\"card\" aria-labelledby=\"f-q\">{csrf}\
          <input type=\"hidden\" name=\"rubrique\" value=\"questionnaire\"><h3 id=\"f-q\">{}</h3>{}\
          <p><label for=\"question\">Question</label><select id=\"question\" name=\"question\">{questions}</select></p>\
-         <p><label for=\"reponse\">Votre réponse</label><textarea id=\"reponse\" name=\"reponse\" rows=\"3\" maxlength=\"500\" required>{}</textarea></p>\
+         <p><label for=\"reponse\">{}</label><textarea id=\"reponse\" name=\"reponse\" rows=\"3\" maxlength=\"500\" required>{}</textarea></p>\
          <p><button type=\"submit\">{}</button></p></form>\
          </div><p><a href=\"/profil/vaccinations\">{}</a></p></section>",
         tr("profile.sections_forms"),
         tr("profile.blood"),
         err("blood_group"),
+        fr_en("Groupe et rhésus", "Group and rhesus"),
         tr("profile.save"),
         tr("profile.organ"),
         err("organ_donation"),
+        fr_en(
+            "Votre position sur le don d'organes",
+            "Your position on organ donation"
+        ),
         tr("profile.save"),
         tr("profile.people"),
         err("trusted_people"),
+        fr_en("Nom et prénom", "Name"),
         kept("trusted_people", "nom"),
+        fr_en("Rôle", "Role"),
+        fr_en("Personne de confiance", "Trusted person"),
+        fr_en("Personne à prévenir", "Person to notify"),
+        fr_en("Téléphone (facultatif)", "Phone (optional)"),
         kept("trusted_people", "telephone"),
         tr("profile.save"),
         tr("profile.questionnaire"),
         err("questionnaire"),
+        fr_en("Votre réponse", "Your answer"),
         kept("questionnaire", "reponse"),
         tr("profile.save"),
         tr("profile.vaccinations"),
     )
 }
 
+/// A question of the health questionnaire (PR-2) in the page's language (`fr`: the domain's).
+fn question_text(id: &str, fr: &'static str) -> &'static str {
+    let en = match id {
+        "current_treatments" => "Are you currently taking any medicines? Which ones?",
+        "recent_operations" => "Have you had an operation or a hospital stay in the last five years?",
+        "chronic_conditions" => "Do you have a chronic disease?",
+        "allergies" => "Do you have any known allergies?",
+        "family_history" => "Have serious diseases occurred in your close family?",
+        "smoking" => "Do you smoke? Since when, how much?",
+        "alcohol" => "How much alcohol do you drink?",
+        "physical_activity" => "What physical activity do you do?",
+        _ => fr,
+    };
+    fr_en(fr, en)
+}
+
 fn organ_label(v: &str) -> &'static str {
     match v {
-        "accepts" => "J'accepte le don de mes organes",
-        "refuses" => "Je refuse le don de mes organes",
-        _ => "Je n'ai pas encore décidé",
+        "accepts" => fr_en("J'accepte le don de mes organes", "I agree to donate my organs"),
+        "refuses" => fr_en("Je refuse le don de mes organes", "I refuse to donate my organs"),
+        _ => fr_en("Je n'ai pas encore décidé", "I have not decided yet"),
     }
 }
 
@@ -828,26 +945,38 @@ async fn vaccination_page(
         format!("<p class=\"muted\">{}</p>", tr("profile.none"))
     } else {
         format!(
-            "<div class=\"table\"><table><caption>Vaccins reçus</caption><thead><tr><th scope=\"col\">Date</th>\
-             <th scope=\"col\">Vaccin</th><th scope=\"col\">Code ATC</th><th scope=\"col\">Noté par</th></tr></thead>\
-             <tbody>{rows}</tbody></table></div>"
+            "<div class=\"table\"><table><caption>{}</caption><thead><tr><th scope=\"col\">Date</th>\
+             <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\
+             <tbody>{rows}</tbody></table></div>",
+            fr_en("Vaccins reçus", "Vaccines received"),
+            fr_en("Vaccin", "Vaccine"),
+            fr_en("Code ATC", "ATC code"),
+            fr_en("Noté par", "Noted by"),
         )
     };
     Ok(format!(
         "<p><a href=\"/profil\">← {}</a></p><h1>{}</h1>{}{table}\
-         <section aria-labelledby=\"ajout-v\"><h2 id=\"ajout-v\">Ajouter une vaccination</h2>{}\
+         <section aria-labelledby=\"ajout-v\"><h2 id=\"ajout-v\">{}</h2>{}\
          <form method=\"post\" action=\"/profil/vaccinations\" class=\"card\">{}\
-         <p><label for=\"vaccin\">Vaccin</label><input id=\"vaccin\" name=\"texte\" type=\"text\" maxlength=\"500\" required value=\"{}\"></p>\
-         <p><label for=\"atc\">Code ATC (facultatif, commence par J07)</label><input id=\"atc\" name=\"code\" type=\"text\" maxlength=\"10\" autocomplete=\"off\" value=\"{}\"></p>\
-         <p><label for=\"date-v\">Date (année, mois ou jour)</label><input id=\"date-v\" name=\"date\" type=\"text\" placeholder=\"JJ/MM/AAAA, MM/AAAA ou AAAA\" value=\"{}\"></p>\
+         <p><label for=\"vaccin\">{}</label><input id=\"vaccin\" name=\"texte\" type=\"text\" maxlength=\"500\" required value=\"{}\"></p>\
+         <p><label for=\"atc\">{}</label><input id=\"atc\" name=\"code\" type=\"text\" maxlength=\"10\" autocomplete=\"off\" value=\"{}\"></p>\
+         <p><label for=\"date-v\">{}</label><input id=\"date-v\" name=\"date\" type=\"text\" placeholder=\"{}\" value=\"{}\"></p>\
          <p><button type=\"submit\">{}</button></p></form></section>",
         tr("profile.title"),
         tr("profile.vaccinations"),
         notice(info),
+        fr_en("Ajouter une vaccination", "Add a vaccination"),
         alert(error),
         csrf_field(&h.csrf),
+        fr_en("Vaccin", "Vaccine"),
         esc(f.get("texte")),
+        fr_en(
+            "Code ATC (facultatif, commence par J07)",
+            "ATC code (optional, starts with J07)"
+        ),
         esc(f.get("code")),
+        fr_en("Date (année, mois ou jour)", "Date (year, month or day)"),
+        fr_en("JJ/MM/AAAA, MM/AAAA ou AAAA", "DD/MM/YYYY, MM/YYYY or YYYY"),
         esc(f.get("date")),
         tr("profile.save"),
     ))
@@ -859,7 +988,7 @@ async fn vaccinations(
     Query(f): Query<Flash>,
 ) -> Result<Response, WebError> {
     let info = if f.ok.is_some() {
-        "La vaccination a été ajoutée."
+        fr_en("La vaccination a été ajoutée.", "The vaccination was added.")
     } else {
         ""
     };
@@ -871,7 +1000,7 @@ async fn add_vaccination(State(s): State<AppState>, h: Holder, body: Bytes) -> R
     let form = Form::parse(&body);
     h.check(&s, &form).await?;
     let result = if form.opt("texte").is_none() {
-        Err("Saisissez le nom du vaccin.".to_string())
+        Err(fr_en("Saisissez le nom du vaccin.", "Enter the vaccine's name.").to_string())
     } else {
         let input = EntryInput {
             text: form.get("texte").trim().to_string(),

@@ -151,11 +151,12 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<(StatusCode, Stri
         .collect();
     let desc = match (months.first(), months.last()) {
         (Some(a), Some(b)) => format!(
-            "{} {} {} {} : {} {}, {} {}.",
+            "{} {} {} {}{} {} {}, {} {}.",
             tr("rb.chart.from"),
             month_label(a),
             tr("rb.chart.to"),
             month_label(b),
+            super::i18n::fr_en(" :", ":"),
             tr("rb.paid"),
             amount(sums.paid_cents),
             tr("rb.reimbursed"),
@@ -206,7 +207,7 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<(StatusCode, Stri
         )
     };
     let csrf = csrf_field(&h.csrf);
-    let day = super::profile::DAY_FIELD;
+    let day = super::profile::day_field();
     let body = format!(
         "<h1>{}</h1><p>{}</p>{}\
          <form method=\"post\" action=\"/remboursements\" class=\"card filters\" role=\"search\">{csrf}\
