@@ -649,11 +649,17 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
                 csrf,
                 "medecin_retirer",
                 &[],
-                "Ne plus déclarer de médecin traitant",
+                super::i18n::fr_en(
+                    "Ne plus déclarer de médecin traitant",
+                    "Stop declaring a regular doctor"
+                ),
                 "secondary"
             )
         ),
-        None => "<p>Aucun médecin traitant déclaré.</p>".into(),
+        None => format!(
+            "<p>{}</p>",
+            super::i18n::fr_en("Aucun médecin traitant déclaré.", "No regular doctor declared.")
+        ),
     };
     // Grants.
     let mut grants = String::new();
@@ -669,8 +675,16 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
                 "establishment",
                 id.0.clone(),
                 match s.store.organisation_name(&id.0).await.map_err(ApiError::from)? {
-                    Some(name) => format!("{name} (établissement) — FINESS {}", id.0),
-                    None => format!("Établissement FINESS {}", id.0),
+                    Some(name) => format!(
+                        "{name} ({}) — FINESS {}",
+                        super::i18n::fr_en("établissement", "establishment"),
+                        id.0
+                    ),
+                    None => format!(
+                        "{} FINESS {}",
+                        super::i18n::fr_en("Établissement", "Establishment"),
+                        id.0
+                    ),
                 },
             ),
             Grantee::App { id } => ("app", id.0.clone(), format!("Application {}", id.0)),
@@ -678,7 +692,7 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
             Grantee::Carer { .. } => continue,
         };
         let scope = match &g.categories {
-            None => "tout le dossier".to_string(),
+            None => super::i18n::fr_en("tout le dossier", "the whole record").to_string(),
             Some(cs) => cs
                 .iter()
                 .map(|c| class_label(*c).to_lowercase())
@@ -687,28 +701,44 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
         };
         let until = g
             .until
-            .map(|u| format!(", jusqu'au {}", super::day(u.plus_seconds(-1))))
+            .map(|u| {
+                format!(
+                    ", {} {}",
+                    super::i18n::fr_en("jusqu'au", "until"),
+                    super::day(u.plus_seconds(-1))
+                )
+            })
             .unwrap_or_default();
         let mut basis = basis_words(s, &g.basis).await?;
         if p.care_team_objection && matches!(g.basis, GrantBasis::CareTeam { .. }) {
-            basis.push_str(" (sans effet : vous vous opposez à l'accès des équipes de soins)");
+            basis.push_str(super::i18n::fr_en(
+                " (sans effet : vous vous opposez à l'accès des équipes de soins)",
+                " (no effect: you object to care teams' access)",
+            ));
         }
         grants.push_str(&format!(
-            "<li>{} : {}{until}{} {}</li>",
+            "<li>{}{} {}{until}{} {}</li>",
             esc(&label),
+            super::i18n::fr_en(" :", ":"),
             esc(&scope),
             esc(&basis),
             action_form(
                 csrf,
                 "revoke",
                 &[("kind", kind), ("id", &id)],
-                "Retirer l'autorisation",
+                super::i18n::fr_en("Retirer l'autorisation", "Withdraw the authorisation"),
                 "secondary"
             )
         ));
     }
     if grants.is_empty() {
-        grants = "<li>Aucune autorisation particulière.</li>".into();
+        grants = format!(
+            "<li>{}</li>",
+            super::i18n::fr_en(
+                "Aucune autorisation particulière.",
+                "No particular authorisation."
+            )
+        );
     }
     // Blocked.
     let mut blocked = String::new();
@@ -716,88 +746,146 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
         blocked.push_str(&format!(
             "<li>{} {}</li>",
             esc(&pro_label(s, id).await?),
-            action_form(csrf, "unblock", &[("rpps", &id.0)], "Débloquer", "secondary")
+            action_form(
+                csrf,
+                "unblock",
+                &[("rpps", &id.0)],
+                super::i18n::fr_en("Débloquer", "Unblock"),
+                "secondary"
+            )
         ));
     }
     if blocked.is_empty() {
-        blocked = "<li>Personne n'est bloqué.</li>".into();
+        blocked = format!(
+            "<li>{}</li>",
+            super::i18n::fr_en("Personne n'est bloqué.", "Nobody is blocked.")
+        );
     }
     let rpps_form = |form: &'static str, action: &str, legend: &str, button: &str| {
         format!(
             "<form method=\"post\" action=\"/autorisations\" class=\"card\">{}{}<input type=\"hidden\" name=\"action\" value=\"{action}\">\
              <p><label for=\"rpps-{form}\">{legend}</label>\
              <input id=\"rpps-{form}\" name=\"rpps\" type=\"text\" inputmode=\"numeric\" maxlength=\"11\" \
-             aria-describedby=\"rpps-help-{form}\" value=\"{}\"></p><p id=\"rpps-help-{form}\" class=\"hint\">11 chiffres, sur la carte ou l'ordonnance du professionnel.</p>\
+             aria-describedby=\"rpps-help-{form}\" value=\"{}\"></p><p id=\"rpps-help-{form}\" class=\"hint\">{}</p>\
              <p><button type=\"submit\">{button}</button></p></form>",
             err(form),
             csrf_field(csrf),
-            val(form)
+            val(form),
+            super::i18n::fr_en(
+                "11 chiffres, sur la carte ou l'ordonnance du professionnel.",
+                "11 digits, on the professional's card or prescription."
+            ),
         )
     };
     let regulation = if p.regulation_consent {
         format!(
-            "<p>Vous acceptez que le médecin régulateur du SAMU consulte cet espace lors d'un appel d'urgence.</p>{}",
+            "<p>{}</p>{}",
+            super::i18n::fr_en(
+                "Vous acceptez que le médecin régulateur du SAMU consulte cet espace lors d'un appel d'urgence.",
+                "You agree that the SAMU's regulating doctor reads this space during an emergency call."
+            ),
             action_form(
                 csrf,
                 "regulation",
                 &[("value", "0")],
-                "Retirer mon accord",
+                super::i18n::fr_en("Retirer mon accord", "Withdraw my agreement"),
                 "secondary"
             )
         )
     } else {
         format!(
-            "<p>Le médecin régulateur du SAMU ne peut pas consulter cet espace.</p>{}",
-            action_form(csrf, "regulation", &[("value", "1")], "Donner mon accord", "")
+            "<p>{}</p>{}",
+            super::i18n::fr_en(
+                "Le médecin régulateur du SAMU ne peut pas consulter cet espace.",
+                "The SAMU's regulating doctor cannot read this space."
+            ),
+            action_form(
+                csrf,
+                "regulation",
+                &[("value", "1")],
+                super::i18n::fr_en("Donner mon accord", "Give my agreement"),
+                ""
+            )
         )
     };
     // AC-1b: presumed authorisation of care teams, and the holder's objection to it.
     let care_team = if p.care_team_objection {
         format!(
-            "<p><strong>Vous vous opposez à l'accès des équipes de soins.</strong> Seuls les professionnels \
-             que vous autorisez vous-même, ou dont un professionnel a recueilli votre consentement, voient votre dossier.</p>{}",
+            "<p><strong>{}</strong> {}</p>{}",
+            super::i18n::fr_en(
+                "Vous vous opposez à l'accès des équipes de soins.",
+                "You object to care teams' access."
+            ),
+            super::i18n::fr_en(
+                "Seuls les professionnels que vous autorisez vous-même, ou dont un professionnel a recueilli \
+                 votre consentement, voient votre dossier.",
+                "Only the professionals you authorise yourself, or for whom a professional recorded your \
+                 consent, see your record."
+            ),
             action_form(
                 csrf,
                 "care_team",
                 &[("value", "0")],
-                "Ne plus m'y opposer",
+                super::i18n::fr_en("Ne plus m'y opposer", "Stop objecting"),
                 "secondary"
             )
         )
     } else {
         format!(
-            "<p>Un professionnel qui vous prend en charge (votre cabinet, un service hospitalier, un parcours \
-             de soins coordonné) peut consulter votre dossier après vous en avoir informé, en déclarant cette \
-             prise en charge : il apparaît alors ci-dessus, et vous en êtes prévenu. Les médecins du travail et \
-             de sapeurs-pompiers n'y ont jamais accès sans votre accord exprès.</p>{}",
+            "<p>{}</p>{}",
+            super::i18n::fr_en(
+                "Un professionnel qui vous prend en charge (votre cabinet, un service hospitalier, un \
+                 parcours de soins coordonné) peut consulter votre dossier après vous en avoir informé, en \
+                 déclarant cette prise en charge : il apparaît alors ci-dessus, et vous en êtes prévenu. Les \
+                 médecins du travail et de sapeurs-pompiers n'y ont jamais accès sans votre accord exprès.",
+                "A professional who cares for you (your practice, a hospital department, a coordinated care \
+                 pathway) may read your record after telling you, by declaring that care: they then appear \
+                 above, and you are told. Occupational and fire-brigade doctors never have access without \
+                 your express agreement."
+            ),
             action_form(
                 csrf,
                 "care_team",
                 &[("value", "1")],
-                "M'opposer à l'accès des équipes de soins",
+                super::i18n::fr_en(
+                    "M'opposer à l'accès des équipes de soins",
+                    "Object to care teams' access"
+                ),
                 "secondary"
             )
         )
     };
     let hide_all = if p.hide_all {
         format!(
-            "<p><strong>Tout le dossier est masqué aux professionnels</strong> (sauf votre médecin traitant et les auteurs de leurs propres documents).</p>{}",
+            "<p><strong>{}</strong> {}</p>{}",
+            super::i18n::fr_en(
+                "Tout le dossier est masqué aux professionnels",
+                "The whole record is hidden from professionals"
+            ),
+            super::i18n::fr_en(
+                "(sauf votre médecin traitant et les auteurs de leurs propres documents).",
+                "(except your regular doctor and the authors of their own documents)."
+            ),
             action_form(
                 csrf,
                 "hide_all",
                 &[("value", "0")],
-                "Ne plus tout masquer",
+                super::i18n::fr_en("Ne plus tout masquer", "Stop hiding everything"),
                 "secondary"
             )
         )
     } else {
         format!(
-            "<p>Les professionnels autorisés voient les documents que vous n'avez pas masqués.</p>{}",
+            "<p>{}</p>{}",
+            super::i18n::fr_en(
+                "Les professionnels autorisés voient les documents que vous n'avez pas masqués.",
+                "Authorised professionals see the documents you have not hidden."
+            ),
             action_form(
                 csrf,
                 "hide_all",
                 &[("value", "1")],
-                "Masquer tout le dossier",
+                super::i18n::fr_en("Masquer tout le dossier", "Hide the whole record"),
                 "secondary"
             )
         )
@@ -835,10 +923,10 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
     Ok(format!(
         "<h1>{}</h1>{}{}\
          <section aria-labelledby=\"mt\"><h2 id=\"mt\">{}</h2>\
-         <p class=\"hint\">Votre médecin traitant voit tout le dossier, documents masqués compris.</p>{mt}{}</section>\
+         <p class=\"hint\">{}</p>{mt}{}</section>\
          <section aria-labelledby=\"gr\"><h2 id=\"gr\">{}</h2><ul>{grants}</ul>{}</section>\
          <section aria-labelledby=\"bl\"><h2 id=\"bl\">{}</h2>\
-         <p class=\"hint\">Un professionnel bloqué n'a aucun accès, quoi que disent les autres réglages.</p><ul>{blocked}</ul>{}</section>\
+         <p class=\"hint\">{}</p><ul>{blocked}</ul>{}</section>\
          <section aria-labelledby=\"ct\"><h2 id=\"ct\">{}</h2>{care_team}</section>\
          <section aria-labelledby=\"rg\"><h2 id=\"rg\">{}</h2>{regulation}</section>\
          <section aria-labelledby=\"ha\"><h2 id=\"ha\">{}</h2>{hide_all}</section>\
@@ -851,20 +939,34 @@ async fn render(s: &AppState, h: &Holder, typed: &Typed, info: &str) -> Result<S
             String::new()
         },
         t("access.mt"),
+        super::i18n::fr_en(
+            "Votre médecin traitant voit tout le dossier, documents masqués compris.",
+            "Your regular doctor sees the whole record, hidden documents included."
+        ),
         rpps_form(
             "medecin",
             "medecin",
-            "Numéro RPPS du médecin traitant",
-            "Déclarer ce médecin traitant"
+            super::i18n::fr_en(
+                "Numéro RPPS du médecin traitant",
+                "Your regular doctor's RPPS number"
+            ),
+            super::i18n::fr_en("Déclarer ce médecin traitant", "Declare this regular doctor")
         ),
         t("access.granted"),
         grant_forms,
         t("access.blocked"),
+        super::i18n::fr_en(
+            "Un professionnel bloqué n'a aucun accès, quoi que disent les autres réglages.",
+            "A blocked professional has no access, whatever the other settings say."
+        ),
         rpps_form(
             "block",
             "block",
-            "Numéro RPPS du professionnel à bloquer",
-            "Bloquer ce professionnel"
+            super::i18n::fr_en(
+                "Numéro RPPS du professionnel à bloquer",
+                "RPPS number of the professional to block"
+            ),
+            super::i18n::fr_en("Bloquer ce professionnel", "Block this professional")
         ),
         super::i18n::fr_en("Équipes de soins", "Care teams"),
         t("access.regulation"),

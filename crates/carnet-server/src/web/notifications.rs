@@ -10,7 +10,7 @@ use carnet_store::outbox::{MessageLanguage, NotificationPreferences};
 use serde::Deserialize;
 
 use super::access::{Whose, describe, events_list};
-use super::i18n::t;
+use super::i18n::{fr_en, t};
 use super::{Form, Holder, Nav, WebError, csrf_field, notice, page, see_other};
 use crate::{ApiError, AppState};
 
@@ -43,32 +43,56 @@ async fn show(State(s): State<AppState>, h: Holder, Query(f): Query<Flash>) -> R
         .map(|p| p.traces)
         .unwrap_or_default();
     let lines = describe(&s, &notices, &Whose::of(&h)).await?;
-    let list = events_list("ul", &lines, "<p>Aucune notification.</p>");
+    let none = format!("<p>{}</p>", fr_en("Aucune notification.", "No notification."));
+    let list = events_list("ul", &lines, &none);
     let body = format!(
         "<h1>{}</h1>{}\
          <form method=\"post\" action=\"/notifications\" class=\"card\">{}\
-         <fieldset><legend>Être prévenu·e de chaque accès et de chaque nouveau document</legend>\
-         <p><input id=\"email\" name=\"email\" type=\"checkbox\" value=\"1\"{}> <label for=\"email\">par e-mail</label></p>\
-         <p><input id=\"sms\" name=\"sms\" type=\"checkbox\" value=\"1\"{}> <label for=\"sms\">par SMS</label></p>\
-         </fieldset><p class=\"hint\">Ces messages ne contiennent aucune donnée de santé : ils vous invitent à ouvrir votre espace. \
-         Les notifications restent toujours visibles ici.</p>\
-         <fieldset><legend>Langue de vos e-mails et SMS</legend>\
-         <p><input id=\"langue-fr\" name=\"langue\" type=\"radio\" value=\"fr\"{}> <label for=\"langue-fr\">français</label></p>\
+         <fieldset><legend>{}</legend>\
+         <p><input id=\"email\" name=\"email\" type=\"checkbox\" value=\"1\"{}> <label for=\"email\">{}</label></p>\
+         <p><input id=\"sms\" name=\"sms\" type=\"checkbox\" value=\"1\"{}> <label for=\"sms\">{}</label></p>\
+         </fieldset><p class=\"hint\">{}</p>\
+         <fieldset><legend>{}</legend>\
+         <p><input id=\"langue-fr\" name=\"langue\" type=\"radio\" value=\"fr\"{}> <label for=\"langue-fr\" lang=\"fr\">français</label></p>\
          <p><input id=\"langue-en\" name=\"langue\" type=\"radio\" value=\"en\"{}> <label for=\"langue-en\" lang=\"en\">English</label></p>\
-         </fieldset><p class=\"hint\">Les courriers postaux restent en français.</p>\
-         <p><button type=\"submit\">Enregistrer</button></p></form>\
+         </fieldset><p class=\"hint\">{}</p>\
+         <p><button type=\"submit\">{}</button></p></form>\
          <section aria-labelledby=\"recent\"><h2 id=\"recent\">{}</h2>{list}</section>",
         t("notif.title"),
         notice(if f.ok.is_some() {
-            "Vos préférences ont été enregistrées."
+            fr_en(
+                "Vos préférences ont été enregistrées.",
+                "Your preferences are saved.",
+            )
         } else {
             ""
         }),
         csrf_field(&h.csrf),
+        fr_en(
+            "Être prévenu·e de chaque accès et de chaque nouveau document",
+            "Be told of every access and every new document"
+        ),
         checked(p.email),
+        fr_en("par e-mail", "by e-mail"),
         checked(p.sms),
+        fr_en("par SMS", "by text message"),
+        fr_en(
+            "Ces messages ne contiennent aucune donnée de santé : ils vous invitent à ouvrir votre espace. \
+             Les notifications restent toujours visibles ici.",
+            "These messages hold no health data: they invite you to open your space. Notifications \
+             always stay visible here."
+        ),
+        fr_en(
+            "Langue de vos e-mails et SMS",
+            "Language of your e-mails and text messages"
+        ),
         checked(p.language == MessageLanguage::Fr),
         checked(p.language == MessageLanguage::En),
+        fr_en(
+            "Les courriers postaux restent en français.",
+            "Letters sent by post stay in French."
+        ),
+        fr_en("Enregistrer", "Save"),
         t("notif.recent"),
     );
     Ok(page(

@@ -96,11 +96,10 @@ fn export_section(h: &Holder) -> String {
     format!(
         "<h1>{}</h1>\
          <section aria-labelledby=\"export\"><h2 id=\"export\">{}</h2>\
-         <p>Une copie de tout ce que contient l'espace {} : identité, documents, profil médical, mesures, \
-         messages, agenda, remboursements, autorisations et historique des accès.</p><ul>\
-         <li><a href=\"/mon-espace/export\">Copie lisible (page à imprimer ou enregistrer en PDF)</a></li>\
-         <li><a href=\"/api/v1/me/export.zip\" download>Archive complète (ZIP) : la copie lisible, les documents et pièces jointes en fichiers, les données en JSON</a></li>\
-         <li><a href=\"/api/v1/me/export\" download>Données seules au format JSON (documents inclus)</a></li></ul></section>{}",
+         <p>{}</p><ul>\
+         <li><a href=\"/mon-espace/export\">{}</a></li>\
+         <li><a href=\"/api/v1/me/export.zip\" download>{}</a></li>\
+         <li><a href=\"/api/v1/me/export\" download>{}</a></li></ul></section>{}",
         if h.own_space() {
             t("space.title")
         } else {
@@ -111,7 +110,32 @@ fn export_section(h: &Holder) -> String {
         } else {
             t("space.export_other")
         },
-        esc(&super::de(&h.space_name)),
+        match super::i18n::locale() {
+            super::i18n::Locale::Fr => format!(
+                "Une copie de tout ce que contient l'espace {} : identité, documents, profil médical, \
+                 mesures, messages, agenda, remboursements, autorisations et historique des accès.",
+                esc(&super::de(&h.space_name))
+            ),
+            super::i18n::Locale::En => format!(
+                "A copy of everything in the space of {}: identity, documents, medical profile, \
+                 measurements, messages, agenda, reimbursements, authorisations and access history.",
+                esc(&h.space_name)
+            ),
+        },
+        super::i18n::fr_en(
+            "Copie lisible (page à imprimer ou enregistrer en PDF)",
+            "Readable copy (a page to print or save as PDF)"
+        ),
+        super::i18n::fr_en(
+            "Archive complète (ZIP) : la copie lisible, les documents et pièces jointes en fichiers, les \
+             données en JSON",
+            "Full archive (ZIP): the readable copy, the documents and attachments as files, the data in \
+             JSON"
+        ),
+        super::i18n::fr_en(
+            "Données seules au format JSON (documents inclus)",
+            "The data alone, as JSON (documents included)"
+        ),
         // MI-5: the person's own carer page (the code they were given).
         if h.own_space() {
             format!(
@@ -133,18 +157,26 @@ fn close_section(h: &Holder, error: &str) -> String {
     let csrf = csrf_field(&h.csrf);
     format!(
         "<section aria-labelledby=\"close\"><h2 id=\"close\">{}</h2>{}\
-         <p>Si vous fermez cet espace, les professionnels n'y auront plus accès. Les données sont conservées \
-         10 ans, pendant lesquels l'espace peut être rouvert avec tout ce qu'il contient, puis supprimées. \
-         Vous pouvez aussi demander leur suppression définitive : elle est faite 30 jours après, le temps \
-         de changer d'avis.</p>\
+         <p>{}</p>\
          <form method=\"post\" action=\"/mon-espace/fermer\" class=\"card\">{csrf}\
-         <p><button type=\"submit\" class=\"danger\">Fermer cet espace…</button></p></form></section>",
+         <p><button type=\"submit\" class=\"danger\">{}</button></p></form></section>",
         if h.own_space() {
             t("space.close")
         } else {
             t("space.close_other")
         },
         alert(error),
+        super::i18n::fr_en(
+            "Si vous fermez cet espace, les professionnels n'y auront plus accès. Les données sont \
+             conservées 10 ans, pendant lesquels l'espace peut être rouvert avec tout ce qu'il contient, \
+             puis supprimées. Vous pouvez aussi demander leur suppression définitive : elle est faite \
+             30 jours après, le temps de changer d'avis.",
+            "If you close this space, professionals will no longer have access to it. The data is kept \
+             for 10 years, during which the space can be reopened with everything it holds, then \
+             deleted. You can also ask for it to be deleted for good: it is done 30 days later, time to \
+             change your mind."
+        ),
+        super::i18n::fr_en("Fermer cet espace…", "Close this space…"),
     )
 }
 
