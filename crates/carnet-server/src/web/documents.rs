@@ -118,7 +118,7 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
         .await
         .map_err(ApiError::from)?;
     let count = match page_docs.total {
-        0 => "Aucun document ne correspond.".to_string(),
+        0 => super::i18n::fr_en("Aucun document ne correspond.", "No document matches.").to_string(),
         1 => "1 document.".to_string(),
         n => format!("{n} documents."),
     };
@@ -137,22 +137,30 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
         None => format!(
             "<section aria-labelledby=\"ajout\"><h2 id=\"ajout\">{}</h2>{}\
              <form method=\"post\" action=\"/documents\" enctype=\"multipart/form-data\" class=\"card\">{csrf}\
-             <p><label for=\"fichier\">Fichier (PDF, image JPEG ou PNG, texte ; 20 Mo au plus)</label>\
+             <p><label for=\"fichier\">{}</label>\
              <input id=\"fichier\" name=\"fichier\" type=\"file\" required accept=\".pdf,.jpg,.jpeg,.png,.txt,application/pdf,image/jpeg,image/png,text/plain\"></p>\
-             <p><label for=\"titre\">Titre</label><input id=\"titre\" name=\"titre\" type=\"text\" maxlength=\"200\" value=\"{}\"></p>\
-             <p><label for=\"classe-ajout\">Catégorie</label><select id=\"classe-ajout\" name=\"classe\">{}</select></p>\
-             <p><label for=\"date\">Date de l'acte (facultatif)</label><input id=\"date\" name=\"date\" {} value=\"{}\"></p>\
-             <p><button type=\"submit\">Ajouter</button></p></form></section>",
+             <p><label for=\"titre\">{}</label><input id=\"titre\" name=\"titre\" type=\"text\" maxlength=\"200\" value=\"{}\"></p>\
+             <p><label for=\"classe-ajout\">{}</label><select id=\"classe-ajout\" name=\"classe\">{}</select></p>\
+             <p><label for=\"date\">{}</label><input id=\"date\" name=\"date\" {} value=\"{}\"></p>\
+             <p><button type=\"submit\">{}</button></p></form></section>",
             tr("docs.add"),
             alert(&t.add_error),
+            super::i18n::fr_en(
+                "Fichier (PDF, image JPEG ou PNG, texte ; 20 Mo au plus)",
+                "File (PDF, JPEG or PNG image, text; 20 MB at most)"
+            ),
+            super::i18n::fr_en("Titre", "Title"),
             esc(&t.add_title),
+            super::i18n::fr_en("Catégorie", "Category"),
             class_options(if t.add_class.is_empty() {
                 "holder_documents"
             } else {
                 &t.add_class
             }),
+            super::i18n::fr_en("Date de l'acte (facultatif)", "Date of the act (optional)"),
             super::profile::day_field(),
             esc(&t.add_date),
+            super::i18n::fr_en("Ajouter", "Add"),
         ),
     };
     let listing = doc_list(&page_docs.documents, true, "", Reader::of(&h.actor()));
@@ -164,16 +172,21 @@ async fn render(s: &AppState, h: &Holder, t: &Typed) -> Result<String, WebError>
     Ok(format!(
         "<h1>{}</h1>{}{first}\
          <form method=\"post\" action=\"/documents/recherche\" class=\"card filters\" role=\"search\">{csrf}{}\
-         <p><label for=\"classe\">Catégorie</label><select id=\"classe\" name=\"classe\">\
-         <option value=\"\">Toutes les catégories</option>{}</select></p>\
-         <p><label for=\"q\">Mots du titre</label><input id=\"q\" name=\"q\" type=\"search\" value=\"{}\"></p>\
-         <p><button type=\"submit\">Filtrer</button> <a href=\"/documents\">Tout afficher</a></p></form>\
+         <p><label for=\"classe\">{}</label><select id=\"classe\" name=\"classe\">\
+         <option value=\"\">{}</option>{}</select></p>\
+         <p><label for=\"q\">{}</label><input id=\"q\" name=\"q\" type=\"search\" value=\"{}\"></p>\
+         <p><button type=\"submit\">{}</button> <a href=\"/documents\">{}</a></p></form>\
          <p role=\"status\">{count}</p>{listing}{second}",
         tr("nav.documents"),
         notice(&t.info),
         alert(&t.filter_error),
+        super::i18n::fr_en("Catégorie", "Category"),
+        super::i18n::fr_en("Toutes les catégories", "All categories"),
         class_options(&t.class),
+        super::i18n::fr_en("Mots du titre", "Words of the title"),
         esc(&t.text),
+        super::i18n::fr_en("Filtrer", "Filter"),
+        super::i18n::fr_en("Tout afficher", "Show all"),
     ))
 }
 

@@ -333,6 +333,9 @@ pub fn title(fr: &'static str) -> &'static str {
         "Espace opérateur" => "Operators",
         "Activer mon espace" => "Activate my space",
         "Erreur" => "Error",
+        "Vos aidants" => "Your carers",
+        "Aider un proche" => "Help someone close",
+        "Vaccinations" => "Vaccinations",
         other => other,
     }
 }
