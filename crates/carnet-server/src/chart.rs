@@ -36,6 +36,19 @@ fn num(v: f64) -> String {
     }
 }
 
+/// The smallest of 1, 2 or 5 times a power of ten that is at least `raw`.
+fn nice_step(raw: f64) -> f64 {
+    if !raw.is_finite() || raw <= 0.0 {
+        return 1.0;
+    }
+    let power = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|s| *s >= raw * (1.0 - 1e-9))
+        .unwrap_or(10.0 * power)
+}
+
 /// A line chart of `points` (time, value), oldest first.
 pub fn line_chart(title: &str, unit: &str, points: &[(Timestamp, f64)]) -> String {
     let mut out = String::new();
@@ -72,8 +85,14 @@ pub fn line_chart(title: &str, unit: &str, points: &[(Timestamp, f64)]) -> Strin
         lo -= 1.0;
         hi += 1.0;
     }
-    let pad = (hi - lo) * 0.1;
+    // Round grid values (71, 71,5, 72…), never 72,63: a step of 1, 2 or 5 times a power of
+    // ten giving three to six lines, the axis from the multiple below the lowest point to the
+    // one above the highest.
+    let pad = (hi - lo) * 0.05;
     let (lo, hi) = (lo - pad, hi + pad);
+    let step = nice_step((hi - lo) / 4.0);
+    let (lo, hi) = ((lo / step).floor() * step, (hi / step).ceil() * step);
+    let lines = ((hi - lo) / step).round() as i32;
     let (t0, t1) = (first.0.as_micros() as f64, last.0.as_micros() as f64);
     let span = if t1 > t0 { t1 - t0 } else { 1.0 };
     let x = |t: Timestamp| {
@@ -90,8 +109,8 @@ pub fn line_chart(title: &str, unit: &str, points: &[(Timestamp, f64)]) -> Strin
         esc(unit)
     ));
     // Horizontal grid with 5 values.
-    for i in 0..=4 {
-        let v = lo + (hi - lo) * f64::from(i) / 4.0;
+    for i in 0..=lines {
+        let v = lo + step * f64::from(i);
         let yy = y(v);
         out.push_str(&format!(
             "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
@@ -284,6 +303,27 @@ mod tests {
         assert!(empty.contains("Aucune mesure"));
         let one = line_chart("Poids", "kg", &pts[..1]);
         assert_eq!(one.matches("<circle").count(), 1);
+    }
+
+    /// Issue 32: the grid's values are round (71, 71,5, 72…), from below the lowest point to
+    /// above the highest, never 72,63.
+    #[test]
+    fn the_grid_has_round_values_around_the_points() {
+        let at = |d: i64| Timestamp::from_unix_seconds(1_767_603_600 + d * 86_400);
+        let svg = line_chart("Poids", "kg", &[(at(0), 72.5), (at(1), 71.8), (at(2), 71.2)]);
+        let grid: Vec<String> = svg
+            .split("text-anchor=\"end\">")
+            .skip(1)
+            .map(|s| s.split('<').next().unwrap_or_default().to_string())
+            .filter(|s| !s.contains('/'))
+            .collect();
+        assert_eq!(grid, ["71", "71,5", "72", "72,5", "73"], "{svg}");
+        assert_eq!(nice_step(0.36), 0.5);
+        assert_eq!(nice_step(1.1), 2.0);
+        assert_eq!(nice_step(30.0), 50.0);
+        assert_eq!(nice_step(0.0), 1.0);
+        let steps = line_chart("Pas", "pas par jour", &[(at(0), 4_210.0), (at(1), 12_050.0)]);
+        assert!(steps.contains(">5000<") && steps.contains(">15000<"), "{steps}");
     }
 
     #[test]
