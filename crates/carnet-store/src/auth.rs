@@ -338,22 +338,7 @@ impl Store {
         }
         let msg = OutboxMessage::new(holder, kind, channel, payload.to_string().into_bytes());
         let mut tx = self.db.begin().await?;
-        tx.execute(
-            Query::new(
-                "INSERT INTO login_challenges (id, holder_id, code_hmac, device_hash, created_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .binds((
-                id,
-                holder.as_uuid(),
-                &code_hmac,
-                device_hash,
-                now.as_micros(),
-                now.plus_seconds(LOGIN_CODE_TTL_SECONDS).as_micros(),
-            )),
-            "create login challenge",
-        )
-        .await?;
+        insert_challenge(&mut tx, id, holder, &code_hmac, device_hash, now).await?;
         self.enqueue_in_tx(&mut tx, &key, &msg, now).await?;
         tx.commit().await?;
         Ok(id)
@@ -421,22 +406,7 @@ impl Store {
         let now = self.now();
         let id = Uuid::new_v4();
         let mut tx = self.db.begin().await?;
-        tx.execute(
-            Query::new(
-                "INSERT INTO login_challenges (id, holder_id, code_hmac, device_hash, created_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .binds((
-                id,
-                holder.as_uuid(),
-                TOTP_MARK,
-                device_hash,
-                now.as_micros(),
-                now.plus_seconds(LOGIN_CODE_TTL_SECONDS).as_micros(),
-            )),
-            "create login challenge",
-        )
-        .await?;
+        insert_challenge(&mut tx, id, holder, TOTP_MARK, device_hash, now).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -888,6 +858,31 @@ impl Store {
 /// Ends every session of holder `$2` at `$1` (logout everywhere; LC-5b's suspension).
 pub(crate) const REVOKE_SESSIONS_OF_HOLDER: &str =
     "UPDATE sessions SET revoked_at = $1 WHERE holder_id = $2 AND revoked_at IS NULL";
+
+/// A login challenge row, valid for [`LOGIN_CODE_TTL_SECONDS`]: `code_hmac` is the code's HMAC
+/// (or [`TOTP_MARK`] when an authenticator app answers it).
+async fn insert_challenge(
+    tx: &mut crate::db::Tx,
+    id: Uuid,
+    holder: HolderId,
+    code_hmac: &str,
+    device_hash: &str,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let q = Query::new(
+        "INSERT INTO login_challenges (id, holder_id, code_hmac, device_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .binds((
+        id,
+        holder.as_uuid(),
+        code_hmac,
+        device_hash,
+        now.as_micros(),
+        now.plus_seconds(LOGIN_CODE_TTL_SECONDS).as_micros(),
+    ));
+    tx.execute(q, "create login challenge").await
+}
 
 #[cfg(test)]
 mod tests {

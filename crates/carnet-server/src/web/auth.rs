@@ -37,9 +37,14 @@ struct Flash {
 
 fn demo_hint(s: &AppState) -> &'static str {
     if s.settings.demo {
-        "<p class=\"hint\">Instance de démonstration : compte <code>camille.martin@demo.carnet.invalid</code>, \
-         mot de passe <code>demo-carnet-2026</code> ; le code de connexion s'affiche dans la \
-         <a href=\"/demo/outbox\">boîte d'envoi de démonstration</a>.</p>"
+        super::i18n::fr_en(
+            "<p class=\"hint\">Instance de démonstration : compte <code>camille.martin@demo.carnet.invalid</code>, \
+             mot de passe <code>demo-carnet-2026</code> ; le code de connexion s'affiche dans la \
+             <a href=\"/demo/outbox\">boîte d'envoi de démonstration</a>.</p>",
+            "<p class=\"hint\">Demonstration instance: account <code>camille.martin@demo.carnet.invalid</code>, \
+             password <code>demo-carnet-2026</code>; the login code shows in the \
+             <a href=\"/demo/outbox\">demonstration outbox</a>.</p>",
+        )
     } else {
         ""
     }

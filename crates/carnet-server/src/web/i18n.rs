@@ -334,6 +334,7 @@ pub fn title(fr: &'static str) -> &'static str {
         "Activer mon espace" => "Activate my space",
         "Erreur" => "Error",
         "Vos aidants" => "Your carers",
+        "M'opposer à la création de mon espace" => "Object to the creation of my space",
         "Aider un proche" => "Help someone close",
         "Vaccinations" => "Vaccinations",
         other => other,

@@ -1,12 +1,20 @@
 //! The one way the store runs a statement, whatever the engine.
 //!
 //! A [`Query`] is SQL both engines accept (`$1` placeholders, BIGINT times, the migrations'
-//! two type tokens) and its arguments, bound with [`Query::bind`] from the few Rust types the
-//! schema stores ([`Bind`]: UUIDs, integers, text, bytes and their `Option`s). [`Db`] runs it
-//! outside a transaction and [`Tx`] inside one, with the same four verbs as sqlx
-//! (`fetch_one`, `fetch_optional`, `fetch_all`, `execute`); rows come back as [`Values`],
-//! decoded by the same code on both engines ([`Values::take`]). The per-engine `match` lives
-//! here and in `reader`, nowhere else: the rest of the store never names sqlx's pools or rows.
+//! two type tokens) and its arguments, bound with [`Query::bind`] (or several at once with
+//! [`Query::binds`]) from the few Rust types the schema stores ([`Bind`]: UUIDs, integers,
+//! booleans, text, bytes and their `Option`s). [`Db`] runs it outside a transaction and [`Tx`]
+//! inside one, with the same four verbs as sqlx (`fetch_one`, `fetch_optional`, `fetch_all`,
+//! `execute`); rows come back as [`Values`], decoded by the same code on both engines
+//! ([`Values::take`]), or whole with the `fetch_*_as` verbs ([`FromValues`]: a column's type,
+//! a tuple, a row type). [`Query::any_of`] writes "column IN a set" once for both engines.
+//! The per-engine `match` lives here and in `reader`, nowhere else: the rest of the store never
+//! names sqlx (`tests/store/sharding.rs`, `only_db_names_sqlx`).
+//!
+//! ```ignore
+//! let q = Query::new("SELECT kid, wrapped FROM holder_keys WHERE holder_id = $1").bind(holder.as_uuid());
+//! let row: Option<(String, Vec<u8>)> = db.fetch_optional_as(q, "read data key").await?;
+//! ```
 //!
 //! Reads outside a transaction go through [`crate::db::reader`]'s inline SQLite connections
 //! when the database has them.
