@@ -10,11 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use super::csrf::PreSessionForm;
 use super::i18n::fr_en as tr;
 use super::i18n::t;
 use super::{
-    Form, Holder, Nav, WebError, alert, check_pre_session, csrf_field, csrf_token, esc, french, notice, page,
-    pre_session, see_other, set_pre_session,
+    Form, Holder, Nav, WebError, alert, csrf_field, csrf_token, esc, french, notice, page, pre_session,
+    see_other, set_pre_session,
 };
 use crate::api::auth::{
     DEVICE_COOKIE, LoginIntent, LoginOutcome, clear_session_cookie, finish_login, set_cookie,
@@ -222,11 +223,8 @@ async fn login(
     State(s): State<AppState>,
     crate::client::Client(peer): crate::client::Client,
     headers: HeaderMap,
-    body: Bytes,
+    PreSessionForm { form, csrf, .. }: PreSessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    let secret = check_pre_session(&s, &headers, &form).await?;
-    let csrf = csrf_token(&s, &secret).await?;
     let login = form.get("login").trim().to_string();
     let password = form.get("password").to_string();
     let again = |status: StatusCode, message: &str| {
@@ -325,11 +323,8 @@ async fn code(
     State(s): State<AppState>,
     crate::client::Client(peer): crate::client::Client,
     headers: HeaderMap,
-    body: Bytes,
+    PreSessionForm { form, csrf, .. }: PreSessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    let secret = check_pre_session(&s, &headers, &form).await?;
-    let csrf = csrf_token(&s, &secret).await?;
     let challenge = form.get("challenge").to_string();
     let channel = form.get("channel").to_string();
     let typed = form.get("code").trim().to_string();
@@ -502,11 +497,8 @@ async fn activation_page(State(s): State<AppState>, headers: HeaderMap) -> Resul
 async fn activation(
     State(s): State<AppState>,
     crate::client::Client(peer): crate::client::Client,
-    headers: HeaderMap,
-    body: Bytes,
+    PreSessionForm { form, secret, .. }: PreSessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    let secret = check_pre_session(&s, &headers, &form).await?;
     let (ins, login) = (form.get("ins").to_string(), form.get("identifiant").to_string());
     let policy = carnet_store::password::check_policy(form.get("motdepasse"));
     let outcome = if let Err(e) = policy {

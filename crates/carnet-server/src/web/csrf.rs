@@ -9,6 +9,33 @@ use crate::{ApiError, AppState};
 
 use super::*;
 
+/// A form posted by someone not logged in (login, activation, recovery, renewal): its body
+/// parsed and its pre-session token checked before the handler runs (a refusal is the page's
+/// 403 in words); `csrf` is the token for the page when it is shown again.
+pub struct PreSessionForm {
+    pub form: Form,
+    pub secret: String,
+    pub csrf: String,
+}
+
+impl axum::extract::FromRequest<AppState> for PreSessionForm {
+    type Rejection = WebError;
+
+    async fn from_request(req: axum::extract::Request, s: &AppState) -> Result<Self, WebError> {
+        let headers = req.headers().clone();
+        let body = axum::body::Bytes::from_request(req, s).await.map_err(|e| {
+            WebError::new(
+                e.status(),
+                "Le formulaire n'a pas pu être lu : rechargez la page et recommencez.",
+            )
+        })?;
+        let form = Form::parse(&body);
+        let secret = check_pre_session(s, &headers, &form).await?;
+        let csrf = csrf_token(s, &secret).await?;
+        Ok(Self { form, secret, csrf })
+    }
+}
+
 /// The anti-CSRF token of a session (or pre-session) secret: HMAC under the vault's `web-csrf`
 /// service key of the secret's SHA-256 (so the token never reveals the secret).
 pub async fn csrf_token(s: &AppState, secret: &str) -> Result<String, ApiError> {

@@ -14,11 +14,9 @@ use carnet_store::outbox::Channel;
 use carnet_store::password::PasswordError;
 
 use super::auth::{anonymous_form_page, with_status};
+use super::csrf::PreSessionForm;
 use super::i18n::fr_en as tr;
-use super::{
-    Form, Holder, Nav, WebError, alert, check_pre_session, csrf_field, csrf_token, esc, french, page,
-    see_other,
-};
+use super::{Form, Holder, Nav, WebError, alert, csrf_field, esc, french, page, see_other};
 use crate::api::auth::limit;
 use crate::{ApiError, AppState};
 
@@ -164,12 +162,8 @@ async fn forgotten_page(State(s): State<AppState>, headers: HeaderMap) -> Result
 async fn forgotten(
     State(s): State<AppState>,
     crate::client::Client(peer): crate::client::Client,
-    headers: HeaderMap,
-    body: Bytes,
+    PreSessionForm { form, csrf, .. }: PreSessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    let secret = check_pre_session(&s, &headers, &form).await?;
-    let csrf = csrf_token(&s, &secret).await?;
     let (login, typed_birth) = (form.get("login").trim().to_string(), form.get("naissance"));
     let again = |status: StatusCode, message: &str| {
         with_status(
@@ -251,12 +245,8 @@ async fn forgotten(
 async fn reset(
     State(s): State<AppState>,
     crate::client::Client(peer): crate::client::Client,
-    headers: HeaderMap,
-    body: Bytes,
+    PreSessionForm { form, csrf, .. }: PreSessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    let secret = check_pre_session(&s, &headers, &form).await?;
-    let csrf = csrf_token(&s, &secret).await?;
     let challenge = form.get("challenge").to_string();
     let again = |status: StatusCode, message: &str| {
         with_status(

@@ -5,7 +5,6 @@
 //! whether or not anything matched (AC-8). Rate-limited like the login.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,11 +12,10 @@ use axum::routing::get;
 use carnet_domain::Ins;
 
 use super::auth::{anonymous_form_page, with_status};
+use super::csrf::PreSessionForm;
 use super::i18n::fr_en as tr;
 use super::password::birth_date;
-use super::{
-    Form, Nav, WebError, alert, check_pre_session, csrf_field, csrf_token, esc, french, notice, page,
-};
+use super::{Nav, WebError, alert, csrf_field, esc, french, notice, page};
 use crate::api::auth::limit;
 use crate::{ApiError, AppState};
 
@@ -71,12 +69,8 @@ async fn renewal_page(State(s): State<AppState>, headers: HeaderMap) -> Result<R
 async fn renew(
     State(s): State<AppState>,
     crate::client::Client(peer): crate::client::Client,
-    headers: HeaderMap,
-    body: Bytes,
+    PreSessionForm { form, csrf, .. }: PreSessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    let secret = check_pre_session(&s, &headers, &form).await?;
-    let csrf = csrf_token(&s, &secret).await?;
     let (typed_ins, typed_birth) = (form.get("ins"), form.get("naissance"));
     let again = |status: StatusCode, message: &str| {
         with_status(
