@@ -16,7 +16,7 @@ use carnet_domain::access::{CareTeam, Category, Context, PracticeRole};
 use carnet_domain::profile::Section;
 use carnet_domain::roster::Sex;
 
-use super::i18n::{Reader, section_label, t};
+use super::i18n::{Reader, fr_en as tr, section_label, t};
 use super::profile::entry_label;
 use super::{
     Form, Nav, Pro, WebError, alert, check_pre_session, csrf_field, csrf_token, esc, french, notice, page,
@@ -89,37 +89,62 @@ fn search_body(p: &Pro, t: &Typed<'_>, notices: &str) -> String {
         )
     };
     format!(
-        "{notices}<h1>Rechercher un patient</h1><p>Connecté·e : {} ({}).</p>\
+        "{notices}<h1>{}</h1><p>{} {} ({}).</p>\
          <form method=\"post\" action=\"/pro\" class=\"card\" role=\"search\">{}{}\
-         <p><label for=\"ins\">INS du patient (15 chiffres, lu sur la carte Vitale ou par le téléservice INSi)</label>\
+         <p><label for=\"ins\">{}</label>\
          <input id=\"ins\" name=\"ins\" type=\"text\" inputmode=\"numeric\" maxlength=\"21\" autocomplete=\"off\" required value=\"{}\"></p>\
-         <p><button type=\"submit\">Ouvrir le dossier</button></p></form>\
-         <details{}><summary>Sans l'INS : rechercher par les traits d'identité</summary>\
+         <p><button type=\"submit\">{}</button></p></form>\
+         <details{}><summary>{}</summary>\
          <form method=\"post\" action=\"/pro/traits\" class=\"card\" role=\"search\">{}{}\
-         <p class=\"hint\">Tels qu'ils figurent sur la carte Vitale ou une pièce d'identité ; les quatre sont nécessaires.</p>\
-         <p><label for=\"nom\">Nom de naissance</label>\
+         <p class=\"hint\">{}</p>\
+         <p><label for=\"nom\">{}</label>\
          <input id=\"nom\" name=\"nom\" type=\"text\" autocomplete=\"off\" required value=\"{}\"></p>\
-         <p><label for=\"prenom\">Premier prénom</label>\
+         <p><label for=\"prenom\">{}</label>\
          <input id=\"prenom\" name=\"prenom\" type=\"text\" autocomplete=\"off\" required value=\"{}\"></p>\
-         <p><label for=\"naissance\">Date de naissance (JJ/MM/AAAA)</label>\
-         <input id=\"naissance\" name=\"naissance\" type=\"text\" inputmode=\"numeric\" placeholder=\"JJ/MM/AAAA\" autocomplete=\"off\" required value=\"{}\"></p>\
-         <p><label for=\"sexe\">Sexe</label><select id=\"sexe\" name=\"sexe\">{}{}{}</select></p>\
-         <p><button type=\"submit\">Rechercher</button></p></form></details>\
-         <p class=\"hint\">Chaque consultation est enregistrée et le patient en est informé.</p>",
+         <p><label for=\"naissance\">{}</label>\
+         <input id=\"naissance\" name=\"naissance\" {} autocomplete=\"off\" required value=\"{}\"></p>\
+         <p><label for=\"sexe\">{}</label><select id=\"sexe\" name=\"sexe\">{}{}{}</select></p>\
+         <p><button type=\"submit\">{}</button></p></form></details>\
+         <p class=\"hint\">{}</p>",
+        tr("Rechercher un patient", "Find a patient"),
+        tr("Connecté·e :", "Logged in:"),
         esc(&professional_name(&p.professional)),
         esc(&profession_label(&p.professional.profession)),
         alert(t.message),
         csrf_field(&p.csrf),
+        tr(
+            "INS du patient (15 chiffres, lu sur la carte Vitale ou par le téléservice INSi)",
+            "The patient's INS (15 digits, read from the Vitale card or through the INSi service)"
+        ),
         esc(t.ins),
+        tr("Ouvrir le dossier", "Open the record"),
         if t.traits_message.is_empty() { "" } else { " open" },
+        tr(
+            "Sans l'INS : rechercher par les traits d'identité",
+            "Without the INS: search by identity traits"
+        ),
         alert(t.traits_message),
         csrf_field(&p.csrf),
+        tr(
+            "Tels qu'ils figurent sur la carte Vitale ou une pièce d'identité ; les quatre sont nécessaires.",
+            "As they appear on the Vitale card or an identity document; all four are needed."
+        ),
+        tr("Nom de naissance", "Birth name"),
         esc(t.name),
+        tr("Premier prénom", "First given name"),
         esc(t.given),
+        tr("Date de naissance (JJ/MM/AAAA)", "Date of birth (DD/MM/YYYY)"),
+        super::profile::day_field(),
         esc(t.birth),
-        sex_option("female", "féminin"),
-        sex_option("male", "masculin"),
-        sex_option("unknown", "indéterminé"),
+        tr("Sexe", "Sex"),
+        sex_option("female", tr("féminin", "female")),
+        sex_option("male", tr("masculin", "male")),
+        sex_option("unknown", tr("indéterminé", "unknown")),
+        tr("Rechercher", "Search"),
+        tr(
+            "Chaque consultation est enregistrée et le patient en est informé.",
+            "Every consultation is recorded and the patient is told."
+        ),
     )
 }
 
