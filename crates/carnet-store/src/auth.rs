@@ -626,7 +626,7 @@ impl Store {
                     "SELECT holder_id, acting_for, device_hash, created_at, last_seen_at, expires_at, \
                      revoked_at, as_carer FROM sessions WHERE token_hash = $1",
                 )
-                .text(&hash),
+                .bind(&hash),
                 "read session",
             )
             .await?

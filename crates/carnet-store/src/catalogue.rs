@@ -628,7 +628,7 @@ impl Store {
         let hash = sha256_hex(token.as_bytes());
         let row = match self
             .db
-            .fetch_optional(Query::new(LIVE_TOKEN).text(&hash).int(now), "read app token")
+            .fetch_optional(Query::new(LIVE_TOKEN).bind(&hash).bind(now), "read app token")
             .await?
         {
             Some(mut r) => Some((

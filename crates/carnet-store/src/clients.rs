@@ -112,8 +112,8 @@ impl Store {
                      ON c.client_id = t.client_id WHERE t.token_hash = $1 AND t.expires_at > $2 AND \
                      c.revoked_at IS NULL",
                 )
-                .text(&hash)
-                .int(now),
+                .bind(&hash)
+                .bind(now),
                 "read system token",
             )
             .await?;

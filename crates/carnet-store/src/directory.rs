@@ -122,7 +122,7 @@ impl Store {
         });
         match self
             .db
-            .fetch_optional(Query::new(&SQL).text(rpps), "read professional")
+            .fetch_optional(Query::new(&SQL).bind(rpps), "read professional")
             .await?
         {
             Some(mut r) => Ok(Some(professional_from(&mut r, 0)?)),
@@ -158,11 +158,11 @@ impl Store {
             .db
             .fetch_all(
                 Query::new(&SQL)
-                    .text(&from)
-                    .text(&to)
-                    .text(profession.unwrap_or_default())
-                    .text(&search_key(town.unwrap_or_default()))
-                    .int(limit.clamp(1, 100)),
+                    .bind(&from)
+                    .bind(&to)
+                    .bind(profession.unwrap_or_default())
+                    .bind(search_key(town.unwrap_or_default()))
+                    .bind(limit.clamp(1, 100)),
                 "search professionals",
             )
             .await?;
@@ -176,7 +176,7 @@ impl Store {
         match self
             .db
             .fetch_optional(
-                Query::new("SELECT name FROM organisations WHERE finess = $1").text(finess),
+                Query::new("SELECT name FROM organisations WHERE finess = $1").bind(finess),
                 "read organisation",
             )
             .await?
@@ -287,7 +287,10 @@ impl Store {
         });
         let row = match self
             .db
-            .fetch_optional(Query::new(&SQL).text(&hash).int(now), "read professional session")
+            .fetch_optional(
+                Query::new(&SQL).bind(&hash).bind(now),
+                "read professional session",
+            )
             .await?
         {
             Some(mut r) => Some((r.take::<i64>(0)?, professional_from(&mut r, 1)?)),

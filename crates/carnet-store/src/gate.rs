@@ -159,11 +159,11 @@ impl Store {
             .db
             .fetch_optional(
                 Query::new(GATE_FACTS)
-                    .uuid(*holder.as_uuid())
-                    .text(rpps)
-                    .int(now)
-                    .uuid(document.unwrap_or(uuid::Uuid::nil()))
-                    .uuid(representative),
+                    .bind(*holder.as_uuid())
+                    .bind(rpps)
+                    .bind(now)
+                    .bind(document.unwrap_or(uuid::Uuid::nil()))
+                    .bind(representative),
                 "read gate facts",
             )
             .await?;

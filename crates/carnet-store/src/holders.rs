@@ -107,7 +107,7 @@ impl Store {
         let mut row = self
             .db
             .fetch_optional(
-                Query::new("SELECT lifecycle, state_since FROM holders WHERE id = $1").uuid(*id.as_uuid()),
+                Query::new("SELECT lifecycle, state_since FROM holders WHERE id = $1").bind(*id.as_uuid()),
                 "read lifecycle",
             )
             .await?
@@ -190,7 +190,7 @@ impl Store {
                     "SELECT lifecycle, created_at, updated_at, admin_sealed, state_since FROM holders WHERE \
                      id = $1",
                 )
-                .uuid(*id.as_uuid()),
+                .bind(*id.as_uuid()),
                 "read holder",
             )
             .await?

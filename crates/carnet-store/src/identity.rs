@@ -240,9 +240,9 @@ impl Gate {
                             "SELECT MAX(until_at) FROM emergency_accesses WHERE holder_id = $1 AND rpps = $2 \
                              AND until_at > $3",
                         )
-                        .uuid(*holder.as_uuid())
-                        .text(&id.0)
-                        .int(decider.now().as_micros()),
+                        .bind(*holder.as_uuid())
+                        .bind(&id.0)
+                        .bind(decider.now().as_micros()),
                         "read emergency access",
                     )
                     .await?;
@@ -299,9 +299,9 @@ impl Gate {
                     "SELECT holder_id FROM pro_patients WHERE rpps = $1 AND presented_at > $2 ORDER BY \
                      presented_at DESC LIMIT $3",
                 )
-                .text(&id.0)
-                .int(since)
-                .int(limit.clamp(1, 50)),
+                .bind(&id.0)
+                .bind(since)
+                .bind(limit.clamp(1, 50)),
                 "read recent patients",
             )
             .await?;
@@ -329,9 +329,9 @@ impl Gate {
                     "SELECT holder_id FROM pro_grants WHERE rpps = $1 AND (until_at IS NULL OR until_at > \
                      $2) ORDER BY since DESC, holder_id LIMIT $3",
                 )
-                .text(&id.0)
-                .int(self.store.now().as_micros())
-                .int(limit.clamp(1, 100)),
+                .bind(&id.0)
+                .bind(self.store.now().as_micros())
+                .bind(limit.clamp(1, 100)),
                 "read authorising patients",
             )
             .await?;
@@ -529,10 +529,10 @@ impl Gate {
                     "SELECT 1 FROM pro_patients WHERE rpps = $1 AND holder_id = $2 AND presented_at > $3 \
                      UNION ALL SELECT 1 FROM conversations WHERE holder_id = $2 AND counterpart = $4",
                 )
-                .text(rpps)
-                .uuid(*holder.as_uuid())
-                .int(since)
-                .text(&counterpart),
+                .bind(rpps)
+                .bind(*holder.as_uuid())
+                .bind(since)
+                .bind(&counterpart),
                 "read presented INS",
             )
             .await?;

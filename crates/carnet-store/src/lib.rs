@@ -344,19 +344,7 @@ impl Store {
             .write_attachment_blob(&key, holder, id, content_type, &meta.sha256, content.to_vec())
             .await?;
         let mut tx = self.db.begin().await?;
-        let q = Query::new(
-            "INSERT INTO attachments (holder_id, id, created_at, blob_hash, sealed_size, meta_sealed) VALUES \
-             ($1, $2, $3, $4, $5, $6)",
-        )
-        .binds((
-            holder.as_uuid(),
-            id.as_uuid(),
-            now.as_micros(),
-            hash.as_str(),
-            sealed_size,
-            &sealed_meta,
-        ));
-        tx.execute(q, "insert attachment")
+        insert_attachment_row(&mut tx, holder, id, now, &hash, sealed_size, &sealed_meta)
             .await
             .map_err(not_found_if_foreign_key)?;
         tx.commit().await?;
@@ -381,8 +369,8 @@ impl Store {
                     "SELECT created_at, blob_hash, meta_sealed FROM attachments WHERE holder_id = $1 AND id \
                      = $2",
                 )
-                .uuid(*holder.as_uuid())
-                .uuid(*id.as_uuid()),
+                .bind(*holder.as_uuid())
+                .bind(*id.as_uuid()),
                 "read attachment",
             )
             .await?
@@ -484,4 +472,30 @@ impl Store {
         }
         Ok(report)
     }
+}
+
+/// An attachment's row (its content is in the blob store under `hash`, its metadata sealed):
+/// a holder's upload, a document's file, a message's attachment.
+pub(crate) async fn insert_attachment_row(
+    tx: &mut db::Tx,
+    holder: HolderId,
+    id: AttachmentId,
+    now: Timestamp,
+    hash: &BlobHash,
+    sealed_size: i64,
+    meta_sealed: &[u8],
+) -> Result<u64, StoreError> {
+    let q = Query::new(
+        "INSERT INTO attachments (holder_id, id, created_at, blob_hash, sealed_size, meta_sealed) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .binds((
+        holder.as_uuid(),
+        id.as_uuid(),
+        now.as_micros(),
+        hash.as_str(),
+        sealed_size,
+        meta_sealed,
+    ));
+    tx.execute(q, "insert attachment").await
 }

@@ -372,22 +372,7 @@ impl Store {
         let sealed = key.seal(&message_aad(holder, id), &json(&msg)?)?;
         let mut tx = self.db.begin().await?;
         for (aid, hash, size, meta) in &rows {
-            tx.execute(
-                Query::new(
-                    "INSERT INTO attachments (holder_id, id, created_at, blob_hash, sealed_size, \
-                     meta_sealed) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .binds((
-                    holder.as_uuid(),
-                    aid.as_uuid(),
-                    now.as_micros(),
-                    hash.as_str(),
-                    *size,
-                    meta,
-                )),
-                "insert message attachment",
-            )
-            .await?;
+            crate::insert_attachment_row(&mut tx, holder, *aid, now, hash, *size, meta).await?;
         }
         if let Some(c) = new_conversation {
             let sealed_c = key.seal(&conversation_aad(holder, conversation), &json(c)?)?;

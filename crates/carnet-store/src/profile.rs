@@ -170,13 +170,13 @@ impl Store {
                 "SELECT id, created_at, updated_at, version, entry_sealed FROM profile_entries WHERE \
                  holder_id = $1 AND id = $2",
             )
-            .uuid(*holder.as_uuid())
-            .uuid(id),
+            .bind(*holder.as_uuid())
+            .bind(id),
             None => Query::new(
                 "SELECT id, created_at, updated_at, version, entry_sealed FROM profile_entries WHERE \
                  holder_id = $1 ORDER BY id",
             )
-            .uuid(*holder.as_uuid()),
+            .bind(*holder.as_uuid()),
         };
         let rows = self.db.fetch_all(q, "read profile").await?;
         if rows.is_empty() {

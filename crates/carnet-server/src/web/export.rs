@@ -11,7 +11,8 @@ use axum::routing::get;
 use carnet_domain::access::Grantee;
 use serde_json::Value;
 
-use super::access::{Whose, basis_words, describe, pro_label};
+use super::access::{basis_words, pro_label};
+use super::history::{Whose, describe};
 use super::i18n::{Locale, Reader, author_words, decimal, fr_en as tr, locale, section_label};
 use super::{Holder, Nav, WebError, bare_when, class_label, day, iso_day, page, rendered, when};
 use crate::api::export::{SpaceCopy, collect};

@@ -11,7 +11,7 @@ use carnet_domain::HolderId;
 use carnet_domain::access::Context;
 use carnet_store::documents::DocumentFilter;
 
-use super::access::{Whose, describe};
+use super::history::{Whose, describe};
 use super::i18n::{fr_en, t};
 use super::{Form, Holder, Nav, WebError, display_name, page, rendered, see_other};
 use crate::{ApiError, AppState};

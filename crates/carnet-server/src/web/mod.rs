@@ -24,6 +24,7 @@ pub(crate) mod contact;
 mod documents;
 pub(crate) mod export;
 mod grant;
+mod history;
 mod home;
 pub mod i18n;
 mod messages;
@@ -84,6 +85,7 @@ pub fn routes() -> Router<AppState> {
         .merge(profile::routes())
         .merge(reimbursements::routes())
         .merge(access::routes())
+        .merge(history::routes())
         .merge(grant::routes())
         .merge(carers::routes())
         .merge(notifications::routes())

@@ -9,7 +9,7 @@ use axum::routing::get;
 use carnet_store::outbox::{MessageLanguage, NotificationPreferences};
 use serde::Deserialize;
 
-use super::access::{Whose, describe, events_list};
+use super::history::{Whose, describe, events_list};
 use super::i18n::{fr_en, t};
 use super::{Form, Holder, Nav, WebError, csrf_field, notice, page, see_other};
 use crate::{ApiError, AppState};

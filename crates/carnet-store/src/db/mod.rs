@@ -580,7 +580,7 @@ mod tests {
         // Unqualified names find them, on the writer and on the readers alike.
         let rows = db
             .fetch_all(
-                query::Query::new("SELECT seq FROM traces WHERE holder_id = $1 ORDER BY seq").uuid(h),
+                query::Query::new("SELECT seq FROM traces WHERE holder_id = $1 ORDER BY seq").bind(h),
                 "read traces",
             )
             .await

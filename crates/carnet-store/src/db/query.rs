@@ -249,34 +249,25 @@ impl<'a> Query<'a> {
         self
     }
 
-    pub(crate) fn uuid(self, v: uuid::Uuid) -> Self {
-        self.bind(v)
-    }
-    pub(crate) fn int(self, v: i64) -> Self {
-        self.bind(v)
-    }
-    pub(crate) fn text(self, v: &'a str) -> Self {
-        self.bind(v)
-    }
-
     pub fn sql(&self) -> &str {
         &self.sql
     }
 }
 
-/// Binds a [`Query`]'s arguments on a sqlx query of either engine (`$list`: how an array
-/// parameter binds, PostgreSQL only).
+/// A sqlx query of either engine from a [`Query`]'s text (moved, never copied) and its
+/// arguments (borrowed: they outlive the statement's run) (`$list`: how an array parameter
+/// binds, PostgreSQL only).
 macro_rules! sqlx_query {
-    ($q:expr) => {
-        sqlx_query!($q, |out, _items| out)
+    ($sql:expr, $args:expr) => {
+        sqlx_query!($sql, $args, |out, _items| out)
     };
-    ($q:expr, |$o:ident, $items:ident| $list:expr) => {{
-        let q: &Query<'_> = $q;
-        let mut out = match &q.sql {
-            Cow::Borrowed(s) => sqlx::query(*s),
-            Cow::Owned(s) => sqlx::query(AssertSqlSafe(s.clone())),
+    ($sql:expr, $args:expr, |$o:ident, $items:ident| $list:expr) => {{
+        let args: &Vec<Arg<'_>> = $args;
+        let mut out = match $sql {
+            Cow::Borrowed(s) => sqlx::query(s),
+            Cow::Owned(s) => sqlx::query(AssertSqlSafe(s)),
         };
-        for a in &q.args {
+        for a in args {
             out = match a {
                 Arg::Null(Kind::Uuid) => out.bind(None::<uuid::Uuid>),
                 Arg::Null(Kind::Int) => out.bind(None::<i64>),
@@ -300,8 +291,8 @@ macro_rules! sqlx_query {
 
 /// Binds an array parameter on PostgreSQL.
 macro_rules! pg_query {
-    ($q:expr) => {
-        sqlx_query!($q, |out, items| {
+    ($sql:expr, $args:expr) => {
+        sqlx_query!($sql, $args, |out, items| {
             match items.first() {
                 Some(Arg::Uuid(_)) => out.bind(
                     items
@@ -564,6 +555,22 @@ fn rows<R: IntoValues>(rs: &[R], limit: usize, what: &'static str) -> Result<Vec
         .map_err(StoreError::db(what))
 }
 
+/// Runs a sqlx query for at most `limit` rows (one: `fetch_optional`, which stops at the first).
+macro_rules! fetch_rows {
+    ($query:expr, $executor:expr, $limit:expr, $what:expr) => {
+        if $limit == 1 {
+            let r = $query
+                .fetch_optional($executor)
+                .await
+                .map_err(StoreError::db($what))?;
+            rows(r.as_slice(), 1, $what)
+        } else {
+            let rs = $query.fetch_all($executor).await.map_err(StoreError::db($what))?;
+            rows(&rs, $limit, $what)
+        }
+    };
+}
+
 fn exactly_one(mut rows: Vec<Values>, what: &'static str) -> Result<Values, StoreError> {
     rows.pop()
         .ok_or_else(|| StoreError::db(what)(sqlx::Error::RowNotFound))
@@ -621,9 +628,13 @@ impl Db {
     /// Runs `q` outside a transaction (on SQLite, on the connection pool this handle reads
     /// from: see [`Db::writer`]); the number of rows it changed.
     pub async fn execute(&self, q: Query<'_>, what: &'static str) -> Result<u64, StoreError> {
+        let Query { sql, args } = q;
         match self {
-            Db::Sqlite { read, .. } => sqlx_query!(&q).execute(read).await.map(|r| r.rows_affected()),
-            Db::Postgres(p) => pg_query!(&q).execute(p).await.map(|r| r.rows_affected()),
+            Db::Sqlite { read, .. } => sqlx_query!(sql, &args)
+                .execute(read)
+                .await
+                .map(|r| r.rows_affected()),
+            Db::Postgres(p) => pg_query!(sql, &args).execute(p).await.map(|r| r.rows_affected()),
         }
         .map_err(StoreError::db(what))
     }
@@ -644,29 +655,12 @@ impl Db {
                         Err(e) => tracing::debug!(error = %e, what, "point read goes to the pool"),
                     }
                 }
-                if limit == 1 {
-                    let r = sqlx_query!(&q)
-                        .fetch_optional(read)
-                        .await
-                        .map_err(StoreError::db(what))?;
-                    return rows(r.as_slice(), 1, what);
-                }
-                let rs = sqlx_query!(&q)
-                    .fetch_all(read)
-                    .await
-                    .map_err(StoreError::db(what))?;
-                rows(&rs, limit, what)
-            }
-            Db::Postgres(p) if limit == 1 => {
-                let r = pg_query!(&q)
-                    .fetch_optional(p)
-                    .await
-                    .map_err(StoreError::db(what))?;
-                rows(r.as_slice(), 1, what)
+                let Query { sql, args } = q;
+                fetch_rows!(sqlx_query!(sql, &args), read, limit, what)
             }
             Db::Postgres(p) => {
-                let rs = pg_query!(&q).fetch_all(p).await.map_err(StoreError::db(what))?;
-                rows(&rs, limit, what)
+                let Query { sql, args } = q;
+                fetch_rows!(pg_query!(sql, &args), p, limit, what)
             }
         }
     }
@@ -709,9 +703,16 @@ impl Tx {
 
     /// Runs `q` in this transaction; the number of rows it changed.
     pub async fn execute(&mut self, q: Query<'_>, what: &'static str) -> Result<u64, StoreError> {
+        let Query { sql, args } = q;
         match self {
-            Tx::Sqlite(t) => sqlx_query!(&q).execute(&mut **t).await.map(|r| r.rows_affected()),
-            Tx::Postgres(t) => pg_query!(&q).execute(&mut **t).await.map(|r| r.rows_affected()),
+            Tx::Sqlite(t) => sqlx_query!(sql, &args)
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected()),
+            Tx::Postgres(t) => pg_query!(sql, &args)
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected()),
         }
         .map_err(StoreError::db(what))
     }
@@ -722,35 +723,10 @@ impl Tx {
         limit: usize,
         what: &'static str,
     ) -> Result<Vec<Values>, StoreError> {
+        let Query { sql, args } = q;
         match self {
-            Tx::Sqlite(t) if limit == 1 => {
-                let r = sqlx_query!(&q)
-                    .fetch_optional(&mut **t)
-                    .await
-                    .map_err(StoreError::db(what))?;
-                rows(r.as_slice(), 1, what)
-            }
-            Tx::Sqlite(t) => {
-                let rs = sqlx_query!(&q)
-                    .fetch_all(&mut **t)
-                    .await
-                    .map_err(StoreError::db(what))?;
-                rows(&rs, limit, what)
-            }
-            Tx::Postgres(t) if limit == 1 => {
-                let r = pg_query!(&q)
-                    .fetch_optional(&mut **t)
-                    .await
-                    .map_err(StoreError::db(what))?;
-                rows(r.as_slice(), 1, what)
-            }
-            Tx::Postgres(t) => {
-                let rs = pg_query!(&q)
-                    .fetch_all(&mut **t)
-                    .await
-                    .map_err(StoreError::db(what))?;
-                rows(&rs, limit, what)
-            }
+            Tx::Sqlite(t) => fetch_rows!(sqlx_query!(sql, &args), &mut **t, limit, what),
+            Tx::Postgres(t) => fetch_rows!(pg_query!(sql, &args), &mut **t, limit, what),
         }
     }
 }

@@ -311,13 +311,13 @@ mod tests {
         let ids: Vec<uuid::Uuid> = (0..6).map(|_| uuid::Uuid::now_v7()).collect();
         fill(db, &ids).await;
         // $1 excludes the row with n = 1 (and appears after $2 in the text).
-        let q = || Query::new(SELECT).uuid(ids[1]).int(2);
+        let q = || Query::new(SELECT).bind(ids[1]).bind(2);
         let all = db.fetch_all(q(), "test").await.unwrap();
         assert_eq!(decode(all), expected(&ids));
         let one = db.fetch_optional(q(), "test").await.unwrap().unwrap();
         assert_eq!(decode(vec![one]), expected(&ids)[..1]);
         assert!(
-            db.fetch_optional(Query::new(SELECT).uuid(ids[0]).int(99), "test")
+            db.fetch_optional(Query::new(SELECT).bind(ids[0]).bind(99), "test")
                 .await
                 .unwrap()
                 .is_none()
@@ -363,7 +363,7 @@ mod tests {
         .into_iter()
         .map(|r| r.0)
         .collect();
-        let q = Query::new(SELECT).uuid(ids[1]).int(2);
+        let q = Query::new(SELECT).bind(ids[1]).bind(2);
         assert_eq!(decode(pooled.fetch_all(q, "test").await.unwrap()), expected(&ids));
     }
 
@@ -391,7 +391,7 @@ mod tests {
             unreachable!()
         };
         let broken = SqliteReaders::open(&other, 2, 2048, None).unwrap();
-        let q = || Query::new(SELECT).uuid(ids[1]).int(2);
+        let q = || Query::new(SELECT).bind(ids[1]).bind(2);
         assert!(broken.run(&q(), 10).is_err(), "the inline reader fails");
         let db = Db::Sqlite {
             read: read.clone(),

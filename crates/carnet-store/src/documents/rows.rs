@@ -71,8 +71,8 @@ impl Store {
                         Query::new(
                             "SELECT version, meta_sealed FROM documents WHERE holder_id = $1 AND id = $2",
                         )
-                        .uuid(*holder.as_uuid())
-                        .uuid(*h.id.as_uuid()),
+                        .bind(*holder.as_uuid())
+                        .bind(*h.id.as_uuid()),
                         "read document metadata",
                     )
                     .await?;
@@ -91,7 +91,7 @@ impl Store {
             .db
             .fetch_all(
                 Query::new("SELECT id, version, meta_sealed FROM documents WHERE holder_id = $1")
-                    .uuid(*holder.as_uuid()),
+                    .bind(*holder.as_uuid()),
                 "list documents",
             )
             .await?;
@@ -117,7 +117,7 @@ impl Store {
         let row = self
             .db
             .fetch_optional(
-                Query::new("SELECT stamp FROM document_stamps WHERE holder_id = $1").uuid(*holder.as_uuid()),
+                Query::new("SELECT stamp FROM document_stamps WHERE holder_id = $1").bind(*holder.as_uuid()),
                 "read document stamp",
             )
             .await?;
@@ -154,7 +154,7 @@ impl Store {
                     "SELECT id, set_id, status, attachment_id, version, meta_sealed FROM documents WHERE \
                      holder_id = $1 ORDER BY id DESC",
                 )
-                .uuid(*holder.as_uuid()),
+                .bind(*holder.as_uuid()),
                 "list documents",
             )
             .await?;
@@ -182,8 +182,8 @@ impl Store {
                     "SELECT set_id, status, attachment_id, version, meta_sealed FROM documents WHERE \
                      holder_id = $1 AND id = $2",
                 )
-                .uuid(*holder.as_uuid())
-                .uuid(*id.as_uuid()),
+                .bind(*holder.as_uuid())
+                .bind(*id.as_uuid()),
                 "read document",
             )
             .await?;
@@ -488,22 +488,7 @@ impl Store {
                 return Err(StoreError::Conflict);
             }
         }
-        tx.execute(
-            Query::new(
-                "INSERT INTO attachments (holder_id, id, created_at, blob_hash, sealed_size, meta_sealed) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .binds((
-                holder.as_uuid(),
-                attachment.as_uuid(),
-                now.as_micros(),
-                hash.as_str(),
-                sealed_size,
-                sealed_att_meta,
-            )),
-            "insert attachment",
-        )
-        .await?;
+        crate::insert_attachment_row(tx, holder, attachment, now, hash, sealed_size, sealed_att_meta).await?;
         let q = Query::new(
             "INSERT INTO documents (holder_id, id, set_id, status, created_at, visible_from, notice_due_at, \
              attachment_id, meta_sealed, version) VALUES ($1, $2, $3, 'approved', $4, $5, $6, $7, $8, 1)",

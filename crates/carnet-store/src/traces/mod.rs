@@ -142,11 +142,11 @@ impl Store {
                     "SELECT seq, at, entry_sealed FROM traces WHERE holder_id = $1 AND seq < $2 AND at >= $3 \
                      AND at < $4 ORDER BY seq DESC LIMIT $5",
                 )
-                .uuid(*holder.as_uuid())
-                .int(before_seq.unwrap_or(i64::MAX))
-                .int(from)
-                .int(to)
-                .int(limit),
+                .bind(*holder.as_uuid())
+                .bind(before_seq.unwrap_or(i64::MAX))
+                .bind(from)
+                .bind(to)
+                .bind(limit),
                 "list traces",
             )
             .await?
